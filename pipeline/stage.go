@@ -1,0 +1,79 @@
+// Package pipeline loads pipeline configs, holds the registry of stage types,
+// and runs stages in order against a run store with resumable, per-unit commits.
+package pipeline
+
+import (
+	"context"
+	"iter"
+	"log/slog"
+
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/record"
+)
+
+// Unit is one atomic piece of a stage's work: a batch request, or one input
+// record. Its records, usage and done-mark are committed together, so after a
+// crash a unit is either entirely in the store or not at all.
+type Unit struct {
+	Stage   string
+	Key     string // unique within the stage, stable across reruns (e.g. "batch-000012" or a parent record id)
+	Records []*record.Record
+	Usage   UnitUsage
+}
+
+// UnitUsage is what a unit cost.
+type UnitUsage struct {
+	Requests         int     // model calls made (including cache hits)
+	CachedRequests   int     // calls answered from the response cache
+	PromptTokens     int     // as reported by the provider (cache hits count their original usage)
+	CompletionTokens int
+	CostUSD          float64 // money actually spent in this process (cache hits cost 0)
+	Errors           int     // failed model calls recorded on records
+}
+
+// Store is what stages need from the run store. Implemented by *store.Store.
+type Store interface {
+	// Commit writes a unit's records (upsert by ID), its usage and its done-mark in one transaction.
+	Commit(ctx context.Context, u Unit) error
+	// DoneUnits returns the keys of the units of stage already committed.
+	DoneUnits(ctx context.Context, stage string) (map[string]bool, error)
+	// Records yields the records of stage in Seq order; status "" means any status.
+	Records(ctx context.Context, stage string, status record.Status) iter.Seq2[*record.Record, error]
+}
+
+// Progress receives a stage's progress. Safe for concurrent use.
+type Progress interface {
+	// SetTotal sets the number of units (or target records) the stage expects; 0 means unknown.
+	SetTotal(n int)
+	// Done reports finished work: units done and the records they produced by status.
+	Done(units int, kept, rejected, failed int)
+	// Usage reports tokens and money spent.
+	Usage(u UnitUsage)
+}
+
+// Env is everything a stage may use while it runs.
+type Env struct {
+	Name     string // this stage's name
+	Input    string // the previous stage's name, "" for the first stage
+	Store    Store
+	Progress Progress
+	Log      *slog.Logger
+	// Backend returns the configured model by its name in the config's models section.
+	Backend func(name string) (model.Backend, ModelInfo, error)
+	Seed    int64 // the run's seed; stages derive their own randomness from it
+	Round   int
+	// Concurrency bounds how many units the stage works on at once.
+	Concurrency int
+}
+
+// ModelInfo names a backend for provenance.
+type ModelInfo struct {
+	Backend string // "openai", "anthropic", "local", ...
+	Model   string
+}
+
+// Stage is one step of a pipeline. Run must be resumable: it skips units that
+// DoneUnits reports and produces the same records for the same inputs and responses.
+type Stage interface {
+	Run(ctx context.Context, env *Env) error
+}
