@@ -23,9 +23,9 @@ type Unit struct {
 
 // UnitUsage is what a unit cost.
 type UnitUsage struct {
-	Requests         int     // model calls made (including cache hits)
-	CachedRequests   int     // calls answered from the response cache
-	PromptTokens     int     // as reported by the provider (cache hits count their original usage)
+	Requests         int // model calls made (including cache hits)
+	CachedRequests   int // calls answered from the response cache
+	PromptTokens     int // as reported by the provider (cache hits count their original usage)
 	CompletionTokens int
 	CostUSD          float64 // money actually spent in this process (cache hits cost 0)
 	Errors           int     // failed model calls recorded on records
