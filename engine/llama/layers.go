@@ -1,0 +1,192 @@
+package llama
+
+import (
+	"math"
+
+	"github.com/synthloop/synthloop/engine/tensor"
+)
+
+// Each layer below is a pair of functions: the forward pass and the backward
+// pass that maps the gradient of its output to gradients of its inputs and
+// weights. Backward functions accumulate (+=) into weight gradients and into
+// input gradients where a residual connection makes that the natural
+// operation; the doc comment of each says which.
+
+// linear computes y = x·Wᵀ for x [n,in], W [out,in], y [n,out], the layout of
+// torch.nn.Linear, so exported weights need no transposition.
+func linear(y, x, w []float32, n, in, out int) {
+	tensor.Sgemm(false, true, n, out, in, 1, x, in, w, in, 0, y, out)
+}
+
+// linearBackward accumulates dW += dyᵀ·x and sets (beta 0) or accumulates
+// (beta 1) dx = dy·W.
+func linearBackward(dx, dw, dy, x, w []float32, n, in, out int, beta float32) {
+	tensor.Sgemm(true, false, out, in, n, 1, dy, out, x, in, 1, dw, in)
+	tensor.Sgemm(false, false, n, in, out, 1, dy, out, w, in, beta, dx, in)
+}
+
+// rmsnorm sets y = x / rms(x) · w row by row and records 1/rms for backward.
+// The sum of squares is accumulated in float64 so that wide rows keep their
+// precision; it costs nothing next to the matrix products.
+func rmsnorm(y, rstd, x, w []float32, n, d int, eps float64) {
+	for i := range n {
+		xr := x[i*d : i*d+d]
+		var ss float64
+		for _, v := range xr {
+			ss += float64(v) * float64(v)
+		}
+		r := float32(1 / math.Sqrt(ss/float64(d)+eps))
+		rstd[i] = r
+		yr := y[i*d : i*d+d]
+		for j, v := range xr {
+			yr[j] = v * r * w[j]
+		}
+	}
+}
+
+// rmsnormApply recomputes the forward output from the recorded 1/rms, so the
+// normalised activations need not be kept for backward.
+func rmsnormApply(y, rstd, x, w []float32, n, d int) {
+	for i := range n {
+		xr, yr, r := x[i*d:i*d+d], y[i*d:i*d+d], rstd[i]
+		for j, v := range xr {
+			yr[j] = v * r * w[j]
+		}
+	}
+}
+
+// rmsnormBackward accumulates dx += ∂L/∂x and dw += ∂L/∂w given dy.
+// With g = dy⊙w and r = 1/rms: ∂L/∂x = r·g − x·r³·(g·x)/d.
+func rmsnormBackward(dx, dw, dy, x, rstd, w []float32, n, d int) {
+	for i := range n {
+		xr, dyr, dxr, r := x[i*d:i*d+d], dy[i*d:i*d+d], dx[i*d:i*d+d], rstd[i]
+		var dot float64
+		for j, v := range xr {
+			dot += float64(dyr[j]*w[j]) * float64(v)
+		}
+		c := float32(dot/float64(d)) * r * r * r
+		for j, v := range xr {
+			dxr[j] += r*dyr[j]*w[j] - v*c
+			dw[j] += dyr[j] * v * r
+		}
+	}
+}
+
+// rope rotates each adjacent pair (2i, 2i+1) of every head by position·θᵢ;
+// sign −1 applies the inverse rotation, which is the backward pass because
+// rotations are orthogonal. Row r of x sits at position r mod t.
+func rope(x, cos, sin []float32, n, t, heads, hd int, sign float32) {
+	half := hd / 2
+	for r := range n {
+		pos := r % t
+		c, s := cos[pos*half:pos*half+half], sin[pos*half:pos*half+half]
+		row := x[r*heads*hd : (r+1)*heads*hd]
+		for h := range heads {
+			v := row[h*hd : h*hd+hd]
+			for i := range half {
+				x0, x1, si := v[2*i], v[2*i+1], sign*s[i]
+				v[2*i] = x0*c[i] - x1*si
+				v[2*i+1] = x0*si + x1*c[i]
+			}
+		}
+	}
+}
+
+func sigmoid(x float32) float32 { return 1 / (1 + float32(math.Exp(float64(-x)))) }
+
+// swiglu sets a = silu(h1) ⊙ h3.
+func swiglu(a, h1, h3 []float32) {
+	for i, x := range h1 {
+		a[i] = x * sigmoid(x) * h3[i]
+	}
+}
+
+// swigluBackward turns da (in dh1's buffer) into dh1 and writes dh3, given
+// silu'(x) = σ(x)·(1 + x·(1 − σ(x))).
+func swigluBackward(dh1, dh3, h1, h3 []float32) {
+	for i, x := range h1 {
+		s := sigmoid(x)
+		da := dh1[i]
+		dh3[i] = da * x * s
+		dh1[i] = da * h3[i] * s * (1 + x*(1-s))
+	}
+}
+
+// attnShape describes the attention problem of one batch: t positions,
+// heads query heads sharing kvHeads key/value heads, each hd wide.
+type attnShape struct {
+	t, heads, kvHeads, hd int
+}
+
+// attentionGroup runs causal attention for batch row b and the query heads
+// that share key/value head kvh. q/att rows hold all query heads and k/v rows
+// all kv heads; p receives the softmax weights [heads, t, t] of this batch
+// row. Grouping by kv head lets backward accumulate dK and dV without locks.
+func attentionGroup(s attnShape, b, kvh int, q, k, v, p, att []float32) {
+	t, hd := s.t, s.hd
+	qs, ks := s.heads*hd, s.kvHeads*hd
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	group := s.heads / s.kvHeads
+	kb := k[b*t*ks+kvh*hd:]
+	vb := v[b*t*ks+kvh*hd:]
+	for h := kvh * group; h < (kvh+1)*group; h++ {
+		qb := q[b*t*qs+h*hd:]
+		pb := p[(b*s.heads+h)*t*t : (b*s.heads+h+1)*t*t]
+		tensor.Sgemm(false, true, t, t, hd, scale, qb, qs, kb, ks, 0, pb, t)
+		for i := range t {
+			row := pb[i*t : i*t+t]
+			mx := row[0]
+			for _, x := range row[1 : i+1] {
+				mx = max(mx, x)
+			}
+			var sum float32
+			for j := range i + 1 {
+				e := float32(math.Exp(float64(row[j] - mx)))
+				row[j] = e
+				sum += e
+			}
+			inv := 1 / sum
+			for j := range i + 1 {
+				row[j] *= inv
+			}
+			clear(row[i+1:])
+		}
+		tensor.Sgemm(false, false, t, hd, t, 1, pb, t, vb, ks, 0, att[b*t*qs+h*hd:], qs)
+	}
+}
+
+// attentionGroupBackward mirrors attentionGroup: from datt it sets dq for the
+// group's heads and sets dk, dv for kv head kvh. dp is a [t,t] scratch.
+func attentionGroupBackward(s attnShape, b, kvh int, q, k, v, p, datt, dq, dk, dv, dp []float32) {
+	t, hd := s.t, s.hd
+	qs, ks := s.heads*hd, s.kvHeads*hd
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	group := s.heads / s.kvHeads
+	kb, vb := k[b*t*ks+kvh*hd:], v[b*t*ks+kvh*hd:]
+	dkb, dvb := dk[b*t*ks+kvh*hd:], dv[b*t*ks+kvh*hd:]
+	for h := kvh * group; h < (kvh+1)*group; h++ {
+		var beta float32
+		if h > kvh*group {
+			beta = 1
+		}
+		qb, dqb, db := q[b*t*qs+h*hd:], dq[b*t*qs+h*hd:], datt[b*t*qs+h*hd:]
+		pb := p[(b*s.heads+h)*t*t : (b*s.heads+h+1)*t*t]
+		tensor.Sgemm(false, true, t, t, hd, 1, db, qs, vb, ks, 0, dp, t)
+		tensor.Sgemm(true, false, t, hd, t, 1, pb, t, db, qs, beta, dvb, ks)
+		// Softmax backward: dS = P ⊙ (dP − rowsum(P ⊙ dP)); masked entries
+		// have P = 0 and so get no gradient.
+		for i := range t {
+			pr, dr := pb[i*t:i*t+i+1], dp[i*t:i*t+t]
+			var dot float32
+			for j, x := range pr {
+				dot += x * dr[j]
+			}
+			for j, x := range pr {
+				dr[j] = x * (dr[j] - dot)
+			}
+			clear(dr[i+1:])
+		}
+		tensor.Sgemm(false, false, t, hd, t, scale, dp, t, kb, ks, 0, dqb, qs)
+		tensor.Sgemm(true, false, t, hd, t, scale, dp, t, qb, qs, beta, dkb, ks)
+	}
+}

@@ -1,0 +1,237 @@
+package llama
+
+import (
+	"fmt"
+	"math"
+)
+
+// Workspace holds every activation and gradient buffer for one (batch, seq)
+// shape, allocated once by NewWorkspace so that training steps allocate
+// nothing. A Workspace belongs to one goroutine; several workspaces may share
+// a Model for forward passes, but Backward writes the model's Grads.
+type Workspace struct {
+	m        *Model
+	B, T, N  int
+	tokens   []int32
+	targets  []int32
+	layers   []layerActs
+	xL       []float32 // residual stream after the last layer [N,D]
+	xf       []float32 // final norm output [N,D]
+	rstdf    []float32
+	probs    []float32 // softmax of the logits [N,V]; overwritten by dlogits in backward
+	LogProbs []float32 // log p(target) per position after Forward; 0 where target < 0
+
+	// Backward scratch, shared by all layers.
+	dx, dxn, xn     []float32 // [N,D]
+	dq, datt        []float32 // [N,D]
+	dk, dv          []float32 // [N,KV·hd]
+	bufA, bufB      []float32 // [N,Hidden]
+	dp              [][]float32
+	attn            attnShape
+	parallelWorkers int
+}
+
+// layerActs are the activations of one layer that backward needs. The
+// normalised inputs and the SwiGLU product are recomputed instead of kept,
+// which saves a third of the memory for a few elementwise passes.
+type layerActs struct {
+	x, rstd    []float32 // layer input [N,D] and its attention-norm 1/rms
+	q, k, v    []float32 // after RoPE
+	p          []float32 // softmax weights [B,H,T,T]
+	att        []float32 // attention output before wo [N,D]
+	xm, rstd2  []float32 // residual after attention and its ffn-norm 1/rms
+	h1, h3     []float32 // [N,Hidden]
+}
+
+// NewWorkspace allocates buffers for batches of b sequences of t tokens.
+func (m *Model) NewWorkspace(b, t int) (*Workspace, error) {
+	c := m.Config
+	if b <= 0 || t <= 0 || t > c.MaxSeq {
+		return nil, fmt.Errorf("llama: workspace shape (%d, %d) invalid for max_seq_len %d", b, t, c.MaxSeq)
+	}
+	n := b * t
+	d, kv, f := c.Dim, c.KVHeads*c.HeadDim(), c.Hidden
+	w := &Workspace{m: m, B: b, T: t, N: n,
+		tokens: make([]int32, n), targets: make([]int32, n),
+		xL: make([]float32, n*d), xf: make([]float32, n*d), rstdf: make([]float32, n),
+		probs: make([]float32, n*c.Vocab), LogProbs: make([]float32, n),
+		dx: make([]float32, n*d), dxn: make([]float32, n*d), xn: make([]float32, n*d),
+		dq: make([]float32, n*d), datt: make([]float32, n*d),
+		dk: make([]float32, n*kv), dv: make([]float32, n*kv),
+		bufA: make([]float32, n*f), bufB: make([]float32, n*f),
+		attn: attnShape{t: t, heads: c.Heads, kvHeads: c.KVHeads, hd: c.HeadDim()},
+	}
+	w.parallelWorkers = workers()
+	w.dp = make([][]float32, w.parallelWorkers)
+	for i := range w.dp {
+		w.dp[i] = make([]float32, t*t)
+	}
+	w.layers = make([]layerActs, c.Layers)
+	for l := range w.layers {
+		w.layers[l] = layerActs{
+			x: make([]float32, n*d), rstd: make([]float32, n),
+			q: make([]float32, n*d), k: make([]float32, n*kv), v: make([]float32, n*kv),
+			p: make([]float32, b*c.Heads*t*t), att: make([]float32, n*d),
+			xm: make([]float32, n*d), rstd2: make([]float32, n),
+			h1: make([]float32, n*f), h3: make([]float32, n*f),
+		}
+	}
+	return w, nil
+}
+
+// Model returns the model this workspace runs.
+func (w *Workspace) Model() *Model { return w.m }
+
+// Probs returns the softmax output distribution at row i (batch i/T,
+// position i%T) after Forward; it is invalidated by Backward.
+func (w *Workspace) Probs(i int) []float32 {
+	v := w.m.Config.Vocab
+	return w.probs[i*v : i*v+v]
+}
+
+// Forward runs the model on tokens [B·T] (row-major by batch) and sets
+// LogProbs[i] = log p(targets[i] | tokens of that row up to i). Targets < 0
+// (padding, prompts) get LogProbs 0. Token ids must be in [0, Vocab).
+func (w *Workspace) Forward(tokens, targets []int32) error {
+	c := w.m.Config
+	if len(tokens) != w.N || len(targets) != w.N {
+		return fmt.Errorf("llama: forward: got %d tokens and %d targets, want %d", len(tokens), len(targets), w.N)
+	}
+	for i, tok := range tokens {
+		if tok < 0 || int(tok) >= c.Vocab {
+			return fmt.Errorf("llama: forward: token %d at %d out of vocabulary [0, %d)", tok, i, c.Vocab)
+		}
+		if tg := targets[i]; int(tg) >= c.Vocab {
+			return fmt.Errorf("llama: forward: target %d at %d out of vocabulary [0, %d)", tg, i, c.Vocab)
+		}
+	}
+	copy(w.tokens, tokens)
+	copy(w.targets, targets)
+	n, d, kv, f := w.N, c.Dim, c.KVHeads*c.HeadDim(), c.Hidden
+	pw := &w.m.w
+
+	x := w.layers[0].x
+	for i, tok := range tokens {
+		copy(x[i*d:i*d+d], pw.emb[int(tok)*d:int(tok)*d+d])
+	}
+	for l := range c.Layers {
+		a, lw := &w.layers[l], &pw.layers[l]
+		next := w.xL
+		if l+1 < c.Layers {
+			next = w.layers[l+1].x
+		}
+		xn := w.xn
+		rmsnorm(xn, a.rstd, a.x, lw.attnNorm, n, d, c.NormEps)
+		linear(a.q, xn, lw.wq, n, d, d)
+		linear(a.k, xn, lw.wk, n, d, kv)
+		linear(a.v, xn, lw.wv, n, d, kv)
+		if c.RoPE {
+			rope(a.q, w.m.ropeCos, w.m.ropeSin, n, w.T, c.Heads, c.HeadDim(), 1)
+			rope(a.k, w.m.ropeCos, w.m.ropeSin, n, w.T, c.KVHeads, c.HeadDim(), 1)
+		}
+		w.attentionForward(a)
+		copy(a.xm, a.x)
+		tensorAddLinear(a.xm, a.att, lw.wo, n, d, d)
+		rmsnorm(xn, a.rstd2, a.xm, lw.ffnNorm, n, d, c.NormEps)
+		linear(a.h1, xn, lw.w1, n, d, f)
+		linear(a.h3, xn, lw.w3, n, d, f)
+		swiglu(w.bufA, a.h1, a.h3)
+		copy(next, a.xm)
+		tensorAddLinear(next, w.bufA, lw.w2, n, f, d)
+	}
+	rmsnorm(w.xf, w.rstdf, w.xL, pw.norm, n, d, c.NormEps)
+	linear(w.probs, w.xf, pw.out, n, d, c.Vocab)
+	for i := range n {
+		w.LogProbs[i] = logSoftmaxRow(w.probs[i*c.Vocab:(i+1)*c.Vocab], targets[i])
+	}
+	return nil
+}
+
+// logSoftmaxRow turns logits into probabilities in place and returns the
+// log-probability of target (0 if target < 0).
+func logSoftmaxRow(row []float32, target int32) float32 {
+	mx := row[0]
+	for _, x := range row[1:] {
+		mx = max(mx, x)
+	}
+	var lp float32
+	if target >= 0 {
+		lp = row[target] - mx
+	}
+	var sum float64
+	for j, x := range row {
+		e := math.Exp(float64(x - mx))
+		row[j] = float32(e)
+		sum += e
+	}
+	if target >= 0 {
+		lp -= float32(math.Log(sum))
+	}
+	inv := float32(1 / sum)
+	for j := range row {
+		row[j] *= inv
+	}
+	return lp
+}
+
+// Backward accumulates into the model's Grads the gradient of a loss L given
+// dlogp[i] = ∂L/∂LogProbs[i] from the last Forward. Cross-entropy averaged
+// over k counted tokens is dlogp[i] = −1/k on those tokens; DPO puts ±β·σ(…)
+// on the response tokens of each pair.
+func (w *Workspace) Backward(dlogp []float32) error {
+	c := w.m.Config
+	if len(dlogp) != w.N {
+		return fmt.Errorf("llama: backward: got %d gradients, want %d", len(dlogp), w.N)
+	}
+	n, d, kv, f, vocab := w.N, c.Dim, c.KVHeads*c.HeadDim(), c.Hidden, c.Vocab
+	pw, gw := &w.m.w, &w.m.g
+
+	// ∂log p_t/∂logits = onehot(t) − p.
+	for i := range n {
+		row := w.probs[i*vocab : (i+1)*vocab]
+		g, t := dlogp[i], w.targets[i]
+		if t < 0 || g == 0 {
+			clear(row)
+			continue
+		}
+		for j := range row {
+			row[j] *= -g
+		}
+		row[t] += g
+	}
+	linearBackward(w.dxn, gw.out, w.probs, w.xf, pw.out, n, d, vocab, 0)
+	clear(w.dx)
+	rmsnormBackward(w.dx, gw.norm, w.dxn, w.xL, w.rstdf, pw.norm, n, d)
+
+	for l := c.Layers - 1; l >= 0; l-- {
+		a, lw, lg := &w.layers[l], &pw.layers[l], &gw.layers[l]
+		xn := w.xn
+		// Feed-forward branch; w.dx is ∂L/∂(layer output).
+		swiglu(w.bufA, a.h1, a.h3)
+		linearBackward(w.bufB, lg.w2, w.dx, w.bufA, lw.w2, n, f, d, 0)
+		swigluBackward(w.bufB, w.bufA, a.h1, a.h3)
+		rmsnormApply(xn, a.rstd2, a.xm, lw.ffnNorm, n, d)
+		linearBackward(w.dxn, lg.w1, w.bufB, xn, lw.w1, n, d, f, 0)
+		linearBackward(w.dxn, lg.w3, w.bufA, xn, lw.w3, n, d, f, 1)
+		rmsnormBackward(w.dx, lg.ffnNorm, w.dxn, a.xm, a.rstd2, lw.ffnNorm, n, d)
+		// Attention branch; w.dx is now ∂L/∂xm.
+		linearBackward(w.datt, lg.wo, w.dx, a.att, lw.wo, n, d, d, 0)
+		w.attentionBackward(a)
+		if c.RoPE {
+			rope(w.dq, w.m.ropeCos, w.m.ropeSin, n, w.T, c.Heads, c.HeadDim(), -1)
+			rope(w.dk, w.m.ropeCos, w.m.ropeSin, n, w.T, c.KVHeads, c.HeadDim(), -1)
+		}
+		rmsnormApply(xn, a.rstd, a.x, lw.attnNorm, n, d)
+		linearBackward(w.dxn, lg.wq, w.dq, xn, lw.wq, n, d, d, 0)
+		linearBackward(w.dxn, lg.wk, w.dk, xn, lw.wk, n, d, kv, 1)
+		linearBackward(w.dxn, lg.wv, w.dv, xn, lw.wv, n, d, kv, 1)
+		rmsnormBackward(w.dx, lg.attnNorm, w.dxn, a.x, a.rstd, lw.attnNorm, n, d)
+	}
+	for i, tok := range w.tokens {
+		row, src := gw.emb[int(tok)*d:int(tok)*d+d], w.dx[i*d:i*d+d]
+		for j, v := range src {
+			row[j] += v
+		}
+	}
+	return nil
+}
