@@ -52,7 +52,7 @@ func newGradFixture(t *testing.T, cfg Config, seed uint64) *gradFixture {
 		f.weights[i] = float32(rng.Float64())
 	}
 	f.targets[3], f.weights[3] = -1, 0 // ignored position
-	f.weights[7] = 0                  // masked position
+	f.weights[7] = 0                   // masked position
 	return f
 }
 

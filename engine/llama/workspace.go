@@ -35,12 +35,12 @@ type Workspace struct {
 // normalised inputs and the SwiGLU product are recomputed instead of kept,
 // which saves a third of the memory for a few elementwise passes.
 type layerActs struct {
-	x, rstd    []float32 // layer input [N,D] and its attention-norm 1/rms
-	q, k, v    []float32 // after RoPE
-	p          []float32 // softmax weights [B,H,T,T]
-	att        []float32 // attention output before wo [N,D]
-	xm, rstd2  []float32 // residual after attention and its ffn-norm 1/rms
-	h1, h3     []float32 // [N,Hidden]
+	x, rstd   []float32 // layer input [N,D] and its attention-norm 1/rms
+	q, k, v   []float32 // after RoPE
+	p         []float32 // softmax weights [B,H,T,T]
+	att       []float32 // attention output before wo [N,D]
+	xm, rstd2 []float32 // residual after attention and its ffn-norm 1/rms
+	h1, h3    []float32 // [N,Hidden]
 }
 
 // NewWorkspace allocates buffers for batches of b sequences of t tokens.
