@@ -22,13 +22,15 @@ type Workspace struct {
 	LogProbs []float32 // log p(target) per position after Forward; 0 where target < 0
 
 	// Backward scratch, shared by all layers.
-	dx, dxn, xn     []float32 // [N,D]
-	dq, datt        []float32 // [N,D]
-	dk, dv          []float32 // [N,KV·hd]
-	bufA, bufB      []float32 // [N,Hidden]
-	dp              [][]float32
-	attn            attnShape
-	parallelWorkers int
+	dx, dxn, xn []float32 // [N,D]
+	dq, datt    []float32 // [N,D]
+	dk, dv      []float32 // [N,KV·hd]
+	bufA, bufB  []float32 // [N,Hidden]
+	dp          []float32 // [B·KVHeads, T, T]: one ∂P scratch per attention job
+	attn        attnShape
+	cur         *layerActs // the layer the attention jobs work on
+	attnFwd     func(lo, hi int)
+	attnBwd     func(lo, hi int)
 }
 
 // layerActs are the activations of one layer that backward needs. The
@@ -61,11 +63,8 @@ func (m *Model) NewWorkspace(b, t int) (*Workspace, error) {
 		bufA: make([]float32, n*f), bufB: make([]float32, n*f),
 		attn: attnShape{t: t, heads: c.Heads, kvHeads: c.KVHeads, hd: c.HeadDim()},
 	}
-	w.parallelWorkers = workers()
-	w.dp = make([][]float32, w.parallelWorkers)
-	for i := range w.dp {
-		w.dp[i] = make([]float32, t*t)
-	}
+	w.dp = make([]float32, b*c.KVHeads*t*t)
+	w.attnFwd, w.attnBwd = w.attnFwdRange, w.attnBwdRange
 	w.layers = make([]layerActs, c.Layers)
 	for l := range w.layers {
 		w.layers[l] = layerActs{
