@@ -1,0 +1,157 @@
+// Package seeds reads Self-Instruct seed task sets in the paper's JSONL format and embeds our own English and Japanese sets.
+package seeds
+
+import (
+	"bufio"
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Instance is one worked example of a task.
+type Instance struct {
+	Input  string `json:"input"`
+	Output string `json:"output"`
+}
+
+// Task is one seed task, as in the Self-Instruct seed_tasks.jsonl format.
+type Task struct {
+	ID               string     `json:"id"`
+	Name             string     `json:"name"`
+	Instruction      string     `json:"instruction"`
+	Instances        []Instance `json:"instances"`
+	IsClassification bool       `json:"is_classification"`
+}
+
+//go:embed en.jsonl ja.jsonl
+var builtin embed.FS
+
+// Builtin lists the names of the embedded seed sets.
+var Builtin = []string{"en", "ja"}
+
+// maxLine bounds one JSONL line; a seed task is a few KB, so 4 MB is generous
+// while still refusing to read an arbitrary binary file into memory.
+const maxLine = 4 << 20
+
+// Parse reads tasks, one JSON object per line. Blank lines are skipped. Every
+// task needs an id, an instruction and at least one instance with an output;
+// ids must be unique. Unknown fields are errors, so a misspelt field is never
+// silently ignored. Errors name the line and the field.
+func Parse(r io.Reader) ([]Task, error) {
+	tasks, err := parse(r)
+	if err != nil {
+		return nil, fmt.Errorf("seeds: %w", err)
+	}
+	return tasks, nil
+}
+
+func parse(r io.Reader) ([]Task, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	var tasks []Task
+	seen := map[string]int{}
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		t, err := parseLine(b)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		if prev, dup := seen[t.ID]; dup {
+			return nil, fmt.Errorf("line %d: field \"id\": duplicate id %q (first on line %d)", line, t.ID, prev)
+		}
+		seen[t.ID] = line
+		tasks = append(tasks, t)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("after line %d: %w", line, err)
+	}
+	if len(tasks) == 0 {
+		return nil, errors.New("no tasks")
+	}
+	return tasks, nil
+}
+
+// presence tracks which required fields a line had, since a zero value and a
+// missing field look the same after decoding into Task.
+type presence struct {
+	IsClassification *bool `json:"is_classification"`
+}
+
+func parseLine(b []byte) (Task, error) {
+	var t Task
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return t, describeJSONError(err)
+	}
+	if dec.More() {
+		return t, errors.New("more than one JSON value on the line")
+	}
+	var p presence
+	_ = json.Unmarshal(b, &p) // b already decoded once; the same bytes cannot fail here
+	switch {
+	case strings.TrimSpace(t.ID) == "":
+		return t, errors.New("field \"id\": missing or empty")
+	case strings.TrimSpace(t.Instruction) == "":
+		return t, fmt.Errorf("task %q: field \"instruction\": missing or empty", t.ID)
+	case len(t.Instances) == 0:
+		return t, fmt.Errorf("task %q: field \"instances\": needs at least one instance", t.ID)
+	case p.IsClassification == nil:
+		return t, fmt.Errorf("task %q: field \"is_classification\": missing", t.ID)
+	}
+	for i, in := range t.Instances {
+		if strings.TrimSpace(in.Output) == "" {
+			return t, fmt.Errorf("task %q: field \"instances[%d].output\": missing or empty", t.ID, i)
+		}
+	}
+	return t, nil
+}
+
+// describeJSONError names the field where encoding/json can tell us one.
+func describeJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Errorf("field %q: want %s, got JSON %s", te.Field, te.Type, te.Value)
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
+		return fmt.Errorf("field %s: unknown (valid: id, name, instruction, instances, is_classification)", strings.TrimPrefix(msg, "json: unknown field "))
+	}
+	return fmt.Errorf("invalid JSON: %w", err)
+}
+
+// Load returns a built-in set by name ("en", "ja") or reads the JSONL file at path.
+func Load(nameOrPath string) ([]Task, error) {
+	for _, n := range Builtin {
+		if nameOrPath == n {
+			b, err := builtin.ReadFile(n + ".jsonl")
+			if err != nil {
+				return nil, fmt.Errorf("seeds: built-in %q: %w", n, err)
+			}
+			tasks, err := parse(bytes.NewReader(b))
+			if err != nil {
+				return nil, fmt.Errorf("seeds: built-in %q: %w", n, err)
+			}
+			return tasks, nil
+		}
+	}
+	f, err := os.Open(nameOrPath)
+	if err != nil {
+		return nil, fmt.Errorf("seeds: %w (built-in sets: %s)", err, strings.Join(Builtin, ", "))
+	}
+	defer f.Close()
+	tasks, err := parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("seeds: %s: %w", nameOrPath, err)
+	}
+	return tasks, nil
+}
