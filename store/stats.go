@@ -1,0 +1,216 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// StageStats is what `synthloop status` shows for one stage.
+type StageStats struct {
+	Stage string
+	Units int // committed units
+
+	Records, Kept, Rejected, Failed int
+
+	Requests         int
+	CachedRequests   int
+	PromptTokens     int
+	CompletionTokens int
+	CostUSD          float64
+	Errors           int // failed model calls, as the units reported them
+
+	// Rejections groups the failed filter decisions of rejected records by
+	// filter, most frequent first. A record turned down by two filters counts
+	// under both.
+	Rejections []FilterCount
+	// Failures are the most frequent error messages of failed records.
+	Failures []ReasonCount
+
+	// FirstCommit and LastCommit bound the stage's committed work in time.
+	FirstCommit, LastCommit time.Time
+}
+
+// FilterCount is how often one filter rejected a record, with its most
+// frequent reasons (at most TopReasons of them).
+type FilterCount struct {
+	Filter  string
+	Count   int
+	Reasons []ReasonCount
+}
+
+// ReasonCount is one distinct reason or error text and how often it occurred.
+type ReasonCount struct {
+	Reason string
+	Count  int
+}
+
+// TopReasons bounds the reasons kept per filter and the failure messages kept
+// per stage in Stats: status output is for a glance, the records hold the rest.
+const TopReasons = 3
+
+// Stats returns per-stage statistics in stage order. It reads aggregates
+// through the indexes, plus one pass over the decisions of rejected records.
+func (s *Store) Stats(ctx context.Context) ([]StageStats, error) {
+	stages, err := s.Stages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StageStats, len(stages))
+	idx := make(map[string]*StageStats, len(stages))
+	for i, name := range stages {
+		out[i].Stage = name
+		idx[name] = &out[i]
+	}
+
+	// One read transaction so the numbers agree with each other.
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: stats: %w", err)
+	}
+	defer tx.Rollback()
+
+	rows, err := tx.QueryContext(ctx, `SELECT stage, count(*), sum(requests), sum(cached_requests), sum(prompt_tokens),
+		sum(completion_tokens), sum(cost_usd), sum(errors), min(committed_at), max(committed_at) FROM units GROUP BY stage`)
+	if err != nil {
+		return nil, fmt.Errorf("store: stats: %w", err)
+	}
+	for rows.Next() {
+		var st string
+		var v StageStats
+		var first, last int64
+		if err := rows.Scan(&st, &v.Units, &v.Requests, &v.CachedRequests, &v.PromptTokens, &v.CompletionTokens, &v.CostUSD, &v.Errors, &first, &last); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: stats: %w", err)
+		}
+		if p := idx[st]; p != nil {
+			v.Stage = st
+			v.FirstCommit = time.Unix(0, first).UTC()
+			v.LastCommit = time.Unix(0, last).UTC()
+			*p = v
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: stats: %w", err)
+	}
+
+	rows, err = tx.QueryContext(ctx, `SELECT stage, status, count(*) FROM records GROUP BY stage, status`)
+	if err != nil {
+		return nil, fmt.Errorf("store: stats: %w", err)
+	}
+	for rows.Next() {
+		var st, status string
+		var n int
+		if err := rows.Scan(&st, &status, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: stats: %w", err)
+		}
+		p := idx[st]
+		if p == nil {
+			continue
+		}
+		p.Records += n
+		switch status {
+		case "kept":
+			p.Kept += n
+		case "rejected":
+			p.Rejected += n
+		case "failed":
+			p.Failed += n
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: stats: %w", err)
+	}
+
+	// Reasons are free text (often with the measured value in them), so the
+	// grouping by reason is exact-text and only the top few are kept.
+	rows, err = tx.QueryContext(ctx, `SELECT r.stage, json_extract(d.value, '$.filter'), coalesce(json_extract(d.value, '$.reason'), ''), count(*)
+		FROM records r, json_each(r.data, '$.decisions') d
+		WHERE r.status = 'rejected' AND coalesce(json_extract(d.value, '$.passed'), 0) = 0
+		GROUP BY 1, 2, 3`)
+	if err != nil {
+		return nil, fmt.Errorf("store: stats: rejections: %w", err)
+	}
+	type fkey struct{ stage, filter string }
+	byFilter := make(map[fkey]*FilterCount)
+	for rows.Next() {
+		var st, filter, reason string
+		var n int
+		if err := rows.Scan(&st, &filter, &reason, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: stats: rejections: %w", err)
+		}
+		k := fkey{st, filter}
+		fc := byFilter[k]
+		if fc == nil {
+			fc = &FilterCount{Filter: filter}
+			byFilter[k] = fc
+		}
+		fc.Count += n
+		fc.Reasons = append(fc.Reasons, ReasonCount{reason, n})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: stats: rejections: %w", err)
+	}
+	for k, fc := range byFilter {
+		p := idx[k.stage]
+		if p == nil {
+			continue
+		}
+		fc.Reasons = top(fc.Reasons)
+		p.Rejections = append(p.Rejections, *fc)
+	}
+	for i := range out {
+		sort.Slice(out[i].Rejections, func(a, b int) bool {
+			x, y := out[i].Rejections[a], out[i].Rejections[b]
+			if x.Count != y.Count {
+				return x.Count > y.Count
+			}
+			return x.Filter < y.Filter
+		})
+	}
+
+	rows, err = tx.QueryContext(ctx, `SELECT stage, coalesce(json_extract(data, '$.error'), ''), count(*) FROM records
+		WHERE status = 'failed' GROUP BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("store: stats: failures: %w", err)
+	}
+	for rows.Next() {
+		var st, msg string
+		var n int
+		if err := rows.Scan(&st, &msg, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: stats: failures: %w", err)
+		}
+		if p := idx[st]; p != nil {
+			p.Failures = append(p.Failures, ReasonCount{msg, n})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: stats: failures: %w", err)
+	}
+	for i := range out {
+		out[i].Failures = top(out[i].Failures)
+	}
+	return out, nil
+}
+
+// top sorts reasons by count (then text, for stable output) and keeps TopReasons.
+func top(rs []ReasonCount) []ReasonCount {
+	sort.Slice(rs, func(a, b int) bool {
+		if rs[a].Count != rs[b].Count {
+			return rs[a].Count > rs[b].Count
+		}
+		return rs[a].Reason < rs[b].Reason
+	})
+	if len(rs) > TopReasons {
+		rs = rs[:TopReasons]
+	}
+	return rs
+}

@@ -1,0 +1,499 @@
+// Package store is the durable run store: records, unit done-marks, usage, the response cache and run metadata in one SQLite file per run directory.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
+
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+)
+
+// FileName is the database file inside a run directory.
+const FileName = "run.db"
+
+// SchemaVersion is the layout this build writes. A run directory with a higher
+// version was written by a newer synthloop and is refused rather than misread.
+const SchemaVersion = 1
+
+var (
+	// ErrNotFound is returned (wrapped) for a missing record, metadata or run directory.
+	ErrNotFound = errors.New("store: not found")
+	// ErrNewerSchema is returned (wrapped) by Open for a run written by a newer synthloop.
+	ErrNewerSchema = errors.New("store: run written by a newer synthloop")
+)
+
+// Store is one run's durable state. All methods are safe for concurrent use.
+// Writes go through a single connection, so they are serialised in this
+// process; reads use a pool of their own and see committed data only, so a
+// long Records iteration never blocks a Commit.
+type Store struct {
+	dir  string
+	path string
+	w    *sql.DB // exactly one connection: SQLite allows one writer anyway, and queueing here is cheaper than SQLITE_BUSY
+	r    *sql.DB
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Compile-time checks that Store is what the pipeline and the model layer expect.
+var (
+	_ pipeline.Store = (*Store)(nil)
+	_ model.Cache    = (*Store)(nil)
+)
+
+// Open opens the run in dir, creating dir and dir/run.db when they do not exist.
+func Open(ctx context.Context, dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: create run directory: %w", err)
+	}
+	return open(ctx, dir, false)
+}
+
+// OpenReadOnly opens an existing run for reading (status, export) without
+// creating anything; it fails with ErrNotFound when dir holds no run. It may be
+// used while another process is writing the same run.
+func OpenReadOnly(ctx context.Context, dir string) (*Store, error) {
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("store: open %s: no run there: %w", dir, ErrNotFound)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	return open(ctx, dir, true)
+}
+
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", "10000")
+	// WAL: readers never block the writer and a commit is one append, which
+	// survives kill -9 of the process. synchronous=NORMAL skips the fsync per
+	// commit; a crash of the process loses nothing, a power cut may lose the
+	// last commits (which a resume redoes from the response cache).
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL")
+	if readOnly {
+		q.Set("_query_only", "1")
+	} else {
+		// Take the write lock at BEGIN so a transaction never fails halfway on
+		// lock upgrade when another process (a second run by mistake) writes too.
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+func open(ctx context.Context, dir string, readOnly bool) (*Store, error) {
+	path := filepath.Join(dir, FileName)
+	s := &Store{dir: dir, path: path}
+	var err error
+	if !readOnly {
+		s.w, err = sql.Open("sqlite", dsn(path, false))
+		if err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
+		s.w.SetMaxOpenConns(1)
+		s.w.SetMaxIdleConns(1)
+		s.w.SetConnMaxLifetime(0)
+		s.w.SetConnMaxIdleTime(0)
+		if err := s.migrate(ctx); err != nil {
+			s.w.Close()
+			return nil, err
+		}
+	}
+	s.r, err = sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// No cap on readers: an iteration holds a connection until it ends, and
+	// nested iterations must not wait on each other.
+	s.r.SetMaxIdleConns(4)
+	if readOnly {
+		if err := s.checkVersion(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+const schema = `
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Stages in the order of their first commit; the rowid is that order.
+CREATE TABLE stages (
+	ord  INTEGER PRIMARY KEY,
+	name TEXT NOT NULL UNIQUE
+);
+
+-- One row per committed unit: its done-mark and what it cost. Replaying a unit
+-- overwrites the row, so usage is never counted twice.
+CREATE TABLE units (
+	stage             TEXT NOT NULL,
+	key               TEXT NOT NULL,
+	records           INTEGER NOT NULL,
+	requests          INTEGER NOT NULL,
+	cached_requests   INTEGER NOT NULL,
+	prompt_tokens     INTEGER NOT NULL,
+	completion_tokens INTEGER NOT NULL,
+	cost_usd          REAL NOT NULL,
+	errors            INTEGER NOT NULL,
+	committed_at      INTEGER NOT NULL, -- unix nanoseconds
+	PRIMARY KEY (stage, key)
+) WITHOUT ROWID;
+
+-- The record itself is the JSON blob; the other columns are copies kept for
+-- indexing. A rowid table, not WITHOUT ROWID, because the blobs are large.
+CREATE TABLE records (
+	id     TEXT PRIMARY KEY,
+	stage  TEXT NOT NULL,
+	seq    INTEGER NOT NULL,
+	status TEXT NOT NULL,
+	unit   TEXT NOT NULL,
+	data   TEXT NOT NULL -- JSON; TEXT, not BLOB, because json_each reads a BLOB as JSONB
+);
+-- Serves Records(stage, status), Count and the per-status counts of Stats.
+-- Records(stage, "") walks it too: status order is merged away by a sort on
+-- seq, which measured cheaper than a second index on every insert (see
+-- BenchmarkRecords).
+CREATE INDEX records_stage_status_seq ON records (stage, status, seq);
+
+CREATE TABLE cache (
+	key   TEXT PRIMARY KEY,
+	value BLOB NOT NULL
+);
+`
+
+// migrate creates the schema in a new database and refuses a newer one.
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	switch {
+	case v == SchemaVersion:
+		return nil
+	case v > SchemaVersion:
+		return fmt.Errorf("store: open %s: schema version %d, this build reads up to %d: %w", s.path, v, SchemaVersion, ErrNewerSchema)
+	case v == 0:
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+			return fmt.Errorf("store: open %s: %w", s.path, err)
+		}
+		if n != 0 {
+			return fmt.Errorf("store: open %s: not a synthloop run database (it has tables but no schema version)", s.path)
+		}
+		if _, err := tx.ExecContext(ctx, schema); err != nil {
+			return fmt.Errorf("store: create schema in %s: %w", s.path, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
+			return fmt.Errorf("store: create schema in %s: %w", s.path, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: create schema in %s: %w", s.path, err)
+		}
+		return nil
+	default:
+		// No older versions exist yet; when v2 arrives, its upgrade steps go here.
+		return fmt.Errorf("store: open %s: unknown schema version %d", s.path, v)
+	}
+}
+
+func (s *Store) checkVersion(ctx context.Context) error {
+	var v int
+	if err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("store: open %s: schema version %d, this build reads up to %d: %w", s.path, v, SchemaVersion, ErrNewerSchema)
+	}
+	if v != SchemaVersion {
+		return fmt.Errorf("store: open %s: not a synthloop run database (schema version %d)", s.path, v)
+	}
+	return nil
+}
+
+// Dir returns the run directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Close closes the store. It is safe to call more than once; later calls
+// return the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.r != nil {
+			errs = append(errs, s.r.Close())
+		}
+		if s.w != nil {
+			errs = append(errs, s.w.Close())
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("store: close %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+func (s *Store) writer() (*sql.DB, error) {
+	if s.w == nil {
+		return nil, fmt.Errorf("store: %s is open read-only", s.path)
+	}
+	return s.w, nil
+}
+
+func validStatus(st record.Status) bool {
+	return st == record.Kept || st == record.Rejected || st == record.Failed
+}
+
+// Commit writes a unit's records (upsert by ID), its usage and its done-mark
+// in one transaction: after a crash the unit is either entirely in the store or
+// not at all. Replaying a unit overwrites it, so a replay is harmless.
+//
+// Commit finishes the write even when ctx is already cancelled: the unit's work
+// is done and paid for, and the write is local and short, so dropping it on
+// Ctrl-C would only waste it. Records must have an ID and a valid status; an
+// empty record Stage is taken from the unit.
+func (s *Store) Commit(ctx context.Context, u pipeline.Unit) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	if u.Stage == "" || u.Key == "" {
+		return fmt.Errorf("store: commit: unit needs a stage and a key (stage %q, key %q)", u.Stage, u.Key)
+	}
+	// Encode before taking the write lock so the lock is held only for I/O.
+	blobs := make([][]byte, len(u.Records))
+	for i, r := range u.Records {
+		if r == nil {
+			return fmt.Errorf("store: commit %s/%s: record %d is nil", u.Stage, u.Key, i)
+		}
+		if r.ID == "" {
+			return fmt.Errorf("store: commit %s/%s: record %d has no ID", u.Stage, u.Key, i)
+		}
+		if !validStatus(r.Status) {
+			return fmt.Errorf("store: commit %s/%s: record %s has invalid status %q", u.Stage, u.Key, r.ID, r.Status)
+		}
+		rec := r
+		if r.Stage != u.Stage {
+			if r.Stage != "" {
+				return fmt.Errorf("store: commit %s/%s: record %s belongs to stage %q", u.Stage, u.Key, r.ID, r.Stage)
+			}
+			c := *r
+			c.Stage = u.Stage
+			rec = &c
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("store: commit %s/%s: encode record %s: %w", u.Stage, u.Key, r.ID, err)
+		}
+		blobs[i] = b
+	}
+
+	ctx = context.WithoutCancel(ctx)
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO stages(name) VALUES (?) ON CONFLICT(name) DO NOTHING`, u.Stage); err != nil {
+		return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
+	}
+	if len(u.Records) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO records(id, stage, seq, status, unit, data) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT(id) DO UPDATE SET stage = excluded.stage, seq = excluded.seq, status = excluded.status, unit = excluded.unit, data = excluded.data`)
+		if err != nil {
+			return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
+		}
+		for i, r := range u.Records {
+			if _, err := stmt.ExecContext(ctx, r.ID, u.Stage, r.Seq, string(r.Status), u.Key, string(blobs[i])); err != nil {
+				stmt.Close()
+				return fmt.Errorf("store: commit %s/%s: record %s: %w", u.Stage, u.Key, r.ID, err)
+			}
+		}
+		stmt.Close()
+	}
+	us := u.Usage
+	if _, err := tx.ExecContext(ctx, `INSERT INTO units(stage, key, records, requests, cached_requests, prompt_tokens, completion_tokens, cost_usd, errors, committed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(stage, key) DO UPDATE SET records = excluded.records, requests = excluded.requests,
+			cached_requests = excluded.cached_requests, prompt_tokens = excluded.prompt_tokens,
+			completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd,
+			errors = excluded.errors, committed_at = excluded.committed_at`,
+		u.Stage, u.Key, len(u.Records), us.Requests, us.CachedRequests, us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
+	}
+	return nil
+}
+
+// DoneUnits returns the keys of the units of stage already committed.
+func (s *Store) DoneUnits(ctx context.Context, stage string) (map[string]bool, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT key FROM units WHERE stage = ?`, stage)
+	if err != nil {
+		return nil, fmt.Errorf("store: done units of %s: %w", stage, err)
+	}
+	defer rows.Close()
+	done := make(map[string]bool)
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("store: done units of %s: %w", stage, err)
+		}
+		done[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: done units of %s: %w", stage, err)
+	}
+	return done, nil
+}
+
+// Records yields the records of stage in Seq order (ties by ID); status ""
+// means any status. Rows are decoded one at a time as the caller pulls them,
+// from one read snapshot: commits made during the iteration are not seen.
+// The iteration stops after yielding a non-nil error.
+func (s *Store) Records(ctx context.Context, stage string, status record.Status) iter.Seq2[*record.Record, error] {
+	return func(yield func(*record.Record, error) bool) {
+		var rows *sql.Rows
+		var err error
+		if status == "" {
+			rows, err = s.r.QueryContext(ctx, `SELECT data FROM records WHERE stage = ? ORDER BY seq, id`, stage)
+		} else {
+			rows, err = s.r.QueryContext(ctx, `SELECT data FROM records WHERE stage = ? AND status = ? ORDER BY seq, id`, stage, string(status))
+		}
+		if err != nil {
+			yield(nil, fmt.Errorf("store: records of %s: %w", stage, err))
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				yield(nil, fmt.Errorf("store: records of %s: %w", stage, err))
+				return
+			}
+			r := new(record.Record)
+			if err := json.Unmarshal(b, r); err != nil {
+				yield(nil, fmt.Errorf("store: records of %s: decode: %w", stage, err))
+				return
+			}
+			if !yield(r, nil) {
+				return
+			}
+		}
+		if err := rows.Err(); err != nil {
+			yield(nil, fmt.Errorf("store: records of %s: %w", stage, err))
+		}
+	}
+}
+
+// Record returns the record with the given ID, or an error wrapping ErrNotFound.
+func (s *Store) Record(ctx context.Context, id string) (*record.Record, error) {
+	var b []byte
+	err := s.r.QueryRowContext(ctx, `SELECT data FROM records WHERE id = ?`, id).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: record %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: record %q: %w", id, err)
+	}
+	r := new(record.Record)
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("store: record %q: decode: %w", id, err)
+	}
+	return r, nil
+}
+
+// Count returns how many records stage holds with status; stage "" means
+// every stage and status "" any status.
+func (s *Store) Count(ctx context.Context, stage string, status record.Status) (int, error) {
+	q := `SELECT count(*) FROM records WHERE 1=1`
+	var args []any
+	if stage != "" {
+		q += ` AND stage = ?`
+		args = append(args, stage)
+	}
+	if status != "" {
+		q += ` AND status = ?`
+		args = append(args, string(status))
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count %s/%s: %w", stage, status, err)
+	}
+	return n, nil
+}
+
+// Stages returns the names of the stages that committed at least one unit, in
+// the order of their first commit.
+func (s *Store) Stages(ctx context.Context) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM stages ORDER BY ord`)
+	if err != nil {
+		return nil, fmt.Errorf("store: stages: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("store: stages: %w", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: stages: %w", err)
+	}
+	return out, nil
+}
+
+// Get returns the cached response stored under key (model.Cache).
+func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	var v []byte
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM cache WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: cache get: %w", err)
+	}
+	return v, true, nil
+}
+
+// Put stores a response under key and commits it before returning
+// (model.Cache), so a response that was paid for survives any later crash.
+// Like Commit, it completes even when ctx is cancelled.
+func (s *Store) Put(ctx context.Context, key string, val []byte) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	if val == nil {
+		val = []byte{}
+	}
+	if _, err := w.ExecContext(context.WithoutCancel(ctx), `INSERT INTO cache(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, val); err != nil {
+		return fmt.Errorf("store: cache put: %w", err)
+	}
+	return nil
+}
