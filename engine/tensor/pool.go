@@ -18,6 +18,8 @@ type pool struct {
 	cfg     sync.Mutex // serialises SetThreads
 	workers []chan task
 	wg      sync.WaitGroup
+	job     gemmJob    // the call in flight, reused
+	ws      *workspace // packing buffers of the calling goroutine's share
 }
 
 // task is what a worker runs: either a Parallel range or a share of a GEMM.
@@ -31,7 +33,7 @@ type task struct {
 var thePool = newPool(runtime.GOMAXPROCS(0))
 
 func newPool(n int) *pool {
-	p := &pool{}
+	p := &pool{ws: newWorkspace()}
 	p.resize(n)
 	return p
 }

@@ -34,11 +34,11 @@ func (tc gemmCase) run(t *testing.T, r *rand.Rand, impl func(bool, bool, int, in
 	if tc.transB {
 		br, bc = tc.n, tc.k
 	}
-	lda, ldb, ldc := ac+tc.padA, bc+tc.padB, tc.n+tc.padC
+	lda, ldb, ldc := max(ac, 1)+tc.padA, max(bc, 1)+tc.padB, max(tc.n, 1)+tc.padC
 	a := randSlice(r, max(ar*lda, 1))
 	b := randSlice(r, max(br*ldb, 1))
 	c := randSlice(r, max(tc.m*ldc, 1))
-	if tc.beta == 0 {
+	if tc.beta == 0 && tc.alpha != 0 {
 		// beta 0 must not read C: NaNs there must not leak out.
 		for i := range tc.m {
 			for j := range tc.n {
@@ -72,17 +72,142 @@ func abs32(x float32) float32 { return float32(math.Abs(float64(x))) }
 
 var testSizes = []int{1, 2, 7, 15, 16, 17, 31, 33, 64, 100, 257}
 
-func TestSgemmSmoke(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for _, ta := range []bool{false, true} {
-		for _, tb := range []bool{false, true} {
-			for _, m := range []int{1, 7, 33} {
-				for _, n := range []int{1, 17, 64} {
-					for _, k := range []int{1, 31, 100} {
-						gemmCase{ta, tb, m, n, k, 1.5, 0.5, 1, 2, 3}.run(t, r, Sgemm)
+var alphaBetas = [][2]float32{{1, 0}, {1, 1}, {-0.5, 2}, {2, 0.5}, {0, 1.5}, {1, -1}}
+
+// withKernels runs f once per implementation this CPU can run, each also
+// with tiny cache blocks so that every loop of the blocked driver (several
+// kc, mc and nc blocks, edge tiles) runs on small matrices.
+func withKernels(t *testing.T, f func(t *testing.T)) {
+	for _, ks := range availableKernels() {
+		for _, tiny := range []bool{false, true} {
+			name := ks.name
+			k2 := *ks
+			if tiny {
+				name += "/tinyblocks"
+				k2.mc, k2.kc, k2.nc = 2*ks.mr, 5, 3*ks.nr
+			}
+			t.Run(name, func(t *testing.T) {
+				prev := active
+				active = &k2
+				defer func() { active = prev }()
+				f(t)
+			})
+		}
+	}
+}
+
+func TestSgemm(t *testing.T) {
+	withKernels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		i := 0
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				for im, m := range testSizes {
+					for in, n := range testSizes {
+						k := testSizes[(im+2*in+i)%len(testSizes)]
+						ab := alphaBetas[i%len(alphaBetas)]
+						i++
+						gemmCase{ta, tb, m, n, k, ab[0], ab[1], i % 3, (i / 3) % 4, i % 5}.run(t, r, Sgemm)
 					}
 				}
 			}
 		}
+	})
+}
+
+// TestSgemmThreads covers the split of C among workers, including more
+// workers than the machine has cores and than there are micro-panels.
+func TestSgemmThreads(t *testing.T) {
+	defer SetThreads(Threads())
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, threads := range []int{1, 2, 3, 7} {
+		SetThreads(threads)
+		withKernels(t, func(t *testing.T) {
+			for _, sh := range [][3]int{{300, 40, 90}, {40, 300, 90}, {130, 130, 130}, {1, 600, 64}, {600, 1, 64}} {
+				for _, ta := range []bool{false, true} {
+					for _, tb := range []bool{false, true} {
+						gemmCase{ta, tb, sh[0], sh[1], sh[2], 0.75, 0.25, 0, 1, 2}.run(t, r, Sgemm)
+					}
+				}
+			}
+		})
 	}
+}
+
+// TestSgemmConcurrent calls Sgemm from several goroutines at once, so some
+// find the pool busy and run alone; run it with -race.
+func TestSgemmConcurrent(t *testing.T) {
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			r := rand.New(rand.NewPCG(uint64(g), 9))
+			for range 5 {
+				gemmCase{false, true, 150, 140, 130, 1, 0, 0, 0, 0}.run(t, r, Sgemm)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}
+
+func TestSgemmNested(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	Parallel(4, func(lo, hi int) {
+		for range hi - lo {
+			gemmCase{true, false, 200, 100, 150, 1, 1, 1, 1, 1}.run(t, r, Sgemm)
+		}
+	})
+}
+
+func TestSgemmPanics(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    func()
+	}{
+		{"negative m", func() { Sgemm(false, false, -1, 1, 1, 1, nil, 1, nil, 1, 0, nil, 1) }},
+		{"short A", func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2) }},
+		{"small lda", func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2) }},
+		{"short C", func() { Sgemm(true, true, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 3), 2) }},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: Sgemm did not panic", tc.name)
+				}
+			}()
+			tc.f()
+		}()
+	}
+}
+
+func TestSgemmDegenerate(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []gemmCase{
+		{false, false, 5, 6, 0, 1, 0, 0, 0, 1},
+		{false, false, 5, 6, 0, 1, 0.5, 0, 0, 1},
+		{true, true, 5, 6, 3, 0, 0, 0, 0, 1},
+		{true, false, 5, 6, 3, 0, 2, 0, 0, 1},
+	} {
+		tc.run(t, r, Sgemm)
+	}
+	Sgemm(false, false, 0, 0, 5, 1, nil, 5, nil, 1, 0, nil, 1)
+}
+
+func FuzzSgemm(f *testing.F) {
+	f.Add(uint16(7), uint16(33), uint16(31), uint8(0), uint64(1))
+	f.Add(uint16(100), uint16(1), uint16(257), uint8(3), uint64(2))
+	f.Fuzz(func(t *testing.T, m, n, k uint16, flags uint8, seed uint64) {
+		m, n, k = m%300, n%300, k%300
+		r := rand.New(rand.NewPCG(seed, 1))
+		ab := alphaBetas[int(flags>>2)%len(alphaBetas)]
+		tc := gemmCase{flags&1 != 0, flags&2 != 0, int(m), int(n), int(k), ab[0], ab[1], int(seed % 3), int(seed / 3 % 3), int(seed / 9 % 3)}
+		for _, ks := range availableKernels() {
+			prev := active
+			active = ks
+			tc.run(t, r, Sgemm)
+			active = prev
+		}
+	})
 }
