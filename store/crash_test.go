@@ -1,0 +1,250 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+)
+
+// crashEnv, when set to a run directory, turns the test binary into the
+// child that the crash test kills.
+const crashEnv = "SYNTHLOOP_STORE_CRASH_DIR"
+
+const crashStage = "crash"
+
+// crashUnit is the unit number i the child commits; the parent rebuilds it to
+// check what survived. Sizes vary from empty units to records that spill into
+// SQLite overflow pages, so kills land in every kind of write.
+func crashUnit(i int) pipeline.Unit {
+	key := fmt.Sprintf("u%06d", i)
+	n := i % 8
+	u := pipeline.Unit{Stage: crashStage, Key: key,
+		Usage: pipeline.UnitUsage{Requests: n + 1, CachedRequests: i % 2, PromptTokens: i, CompletionTokens: 2 * i, CostUSD: float64(i) / 1000, Errors: i % 3}}
+	statuses := []record.Status{record.Kept, record.Rejected, record.Failed}
+	for j := range n {
+		id := fmt.Sprintf("%s-r%d", key, j)
+		reps := 1 + (i*j)%40
+		if i%13 == 0 {
+			reps = 2000 // ~20 KB
+		}
+		r := &record.Record{ID: id, Stage: crashStage, Seq: int64(i*10 + j), Status: statuses[(i+j)%3],
+			Instruction: "instruction " + id, Output: strings.Repeat(id+" ", reps),
+			Prov: record.Provenance{Generator: "crash", Stage: crashStage, Model: "m", CreatedAt: t0}}
+		if r.Status == record.Rejected {
+			r.Decisions = []record.Decision{{Filter: "f", Reason: "r" + id}}
+		}
+		u.Records = append(u.Records, r)
+	}
+	return u
+}
+
+func crashPayload(key string) []byte { return []byte("response for " + key) }
+
+// crashChild commits units from several goroutines until it is killed,
+// resuming past what earlier children committed, as `synthloop run` does.
+func crashChild(dir string) {
+	ctx := context.Background()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(2)
+	}
+	done, err := s.DoneUnits(ctx, crashStage)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(2)
+	}
+	// A parent that died must not leave an orphan writing forever.
+	time.AfterFunc(30*time.Second, func() { os.Exit(3) })
+	var next atomic.Int64
+	var ready sync.Once
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				u := crashUnit(i)
+				if done[u.Key] {
+					continue
+				}
+				// Like the model layer: the response is cached before its unit commits.
+				if err := s.Put(ctx, "req-"+u.Key, crashPayload(u.Key)); err != nil {
+					fmt.Println("error:", err)
+					os.Exit(2)
+				}
+				if err := s.Commit(ctx, u); err != nil {
+					fmt.Println("error:", err)
+					os.Exit(2)
+				}
+				ready.Do(func() { fmt.Println("ready") })
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestCrashKill9(t *testing.T) {
+	if dir := os.Getenv(crashEnv); dir != "" {
+		crashChild(dir)
+		return
+	}
+	dir := t.TempDir()
+	seed := time.Now().UnixNano()
+	t.Logf("kill-delay seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+	prevUnits := 0
+	const kills = 8
+	for round := range kills {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashKill9$", "-test.count=1")
+		cmd.Env = append(os.Environ(), crashEnv+"="+dir)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 1)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				select {
+				case lines <- sc.Text():
+				default:
+				}
+			}
+		}()
+		select {
+		case l := <-lines:
+			if l != "ready" {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("round %d: child said %q", round, l)
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("round %d: child never committed", round)
+		}
+		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
+		if err := cmd.Process.Kill(); err != nil { // SIGKILL on Unix
+			t.Fatal(err)
+		}
+		cmd.Wait()
+
+		n := verifyCrashRun(t, dir)
+		t.Logf("round %d: %d units intact", round, n)
+		if n <= prevUnits {
+			t.Errorf("round %d: %d units after kill, had %d before: no progress or loss", round, n, prevUnits)
+		}
+		prevUnits = n
+	}
+}
+
+// verifyCrashRun reopens the run as a resume would and checks that every unit
+// is whole or absent, with nothing duplicated or damaged. It returns the number
+// of committed units.
+func verifyCrashRun(t *testing.T, dir string) int {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatalf("reopen after kill: %v", err)
+	}
+	defer s.Close()
+
+	var check string
+	if err := s.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check = %q, %v", check, err)
+	}
+	done, err := s.DoneUnits(ctx, crashStage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Records of units that have no done-mark would be half-committed units.
+	rows, err := s.r.QueryContext(ctx, `SELECT unit, count(*) FROM records GROUP BY unit`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perUnit := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			t.Fatal(err)
+		}
+		perUnit[k] = n
+		if !done[k] {
+			t.Errorf("unit %s has %d records but no done-mark", k, n)
+		}
+	}
+	rows.Close()
+
+	want := map[string]*record.Record{}
+	var wantStats StageStats
+	for k := range done {
+		var i int
+		if _, err := fmt.Sscanf(k, "u%06d", &i); err != nil {
+			t.Fatalf("unexpected unit key %q", k)
+		}
+		u := crashUnit(i)
+		if perUnit[k] != len(u.Records) {
+			t.Errorf("unit %s has %d records, want %d", k, perUnit[k], len(u.Records))
+		}
+		for _, r := range u.Records {
+			want[r.ID] = r
+		}
+		wantStats.Requests += u.Usage.Requests
+		wantStats.PromptTokens += u.Usage.PromptTokens
+		if v, ok, err := s.Get(ctx, "req-"+k); err != nil || !ok || string(v) != string(crashPayload(k)) {
+			t.Errorf("cache entry of committed unit %s = %q, %v, %v", k, v, ok, err)
+		}
+	}
+	seen := map[string]bool{}
+	lastSeq := int64(-1)
+	for r, err := range s.Records(ctx, crashStage, "") {
+		if err != nil {
+			t.Fatalf("reading records after kill: %v", err)
+		}
+		if seen[r.ID] {
+			t.Errorf("record %s yielded twice", r.ID)
+		}
+		seen[r.ID] = true
+		if r.Seq < lastSeq {
+			t.Errorf("record %s out of seq order", r.ID)
+		}
+		lastSeq = r.Seq
+		if w := want[r.ID]; w == nil {
+			t.Errorf("record %s present without its unit", r.ID)
+		} else if !reflect.DeepEqual(r, w) {
+			t.Errorf("record %s damaged", r.ID)
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("%d records present, want %d", len(seen), len(want))
+	}
+	if len(done) > 0 {
+		stats, err := s.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := stats[0]; st.Units != len(done) || st.Requests != wantStats.Requests || st.PromptTokens != wantStats.PromptTokens {
+			t.Errorf("stats after kill: units %d requests %d prompt %d; want %d %d %d",
+				st.Units, st.Requests, st.PromptTokens, len(done), wantStats.Requests, wantStats.PromptTokens)
+		}
+	}
+	return len(done)
+}
