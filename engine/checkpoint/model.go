@@ -1,0 +1,144 @@
+package checkpoint
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/synthloop/synthloop/engine/llama"
+)
+
+// File names inside a model directory.
+const (
+	ConfigFile  = "config.json"
+	WeightsFile = "model.safetensors"
+)
+
+// maxFile bounds how much ReadFile reads.
+const maxFile = 1 << 34
+
+// ModelTensors returns the tensors of m as views into its parameters (no
+// copy), in storage order.
+func ModelTensors(m *llama.Model) []Tensor {
+	ts := make([]Tensor, len(m.Specs))
+	for i, s := range m.Specs {
+		ts[i] = Tensor{Name: s.Name, Shape: s.Shape, Data: m.Params[s.Offset : s.Offset+s.Size()]}
+	}
+	return ts
+}
+
+// SaveModel writes dir/config.json and dir/model.safetensors, each through a
+// temporary file and a rename so a crash never leaves a half-written file
+// under the final name.
+func SaveModel(dir string, m *llama.Model) error {
+	cfg, err := json.MarshalIndent(m.Config, "", "  ")
+	if err != nil {
+		return fmt.Errorf("checkpoint: save %s: %w", dir, err)
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, ConfigFile), append(cfg, '\n')); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, ModelTensors(m), map[string]string{"format": "pt"}); err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, WeightsFile), buf.Bytes())
+}
+
+// WriteFileAtomic writes data to path via a temporary file in the same
+// directory and a rename.
+func WriteFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("checkpoint: write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("checkpoint: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return nil
+}
+
+// ReadFile reads and decodes a safetensors file.
+func ReadFile(path string) (*File, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	if fi.Size() > maxFile {
+		return nil, fmt.Errorf("%w: %s is %d bytes, over the %d limit", ErrFormat, path, fi.Size(), int64(maxFile))
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	f, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// LoadModel reads a directory written by SaveModel. The config is
+// validated before anything is allocated for it, and the weights must match
+// it exactly: every tensor present with its shape, nothing extra.
+func LoadModel(dir string) (*llama.Model, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	var cfg llama.Config
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("checkpoint: %s: %w", ConfigFile, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("checkpoint: %s: %w", ConfigFile, err)
+	}
+	f, err := ReadFile(filepath.Join(dir, WeightsFile))
+	if err != nil {
+		return nil, err
+	}
+	return ModelFromFile(cfg, f)
+}
+
+// ModelFromFile builds a model of cfg from decoded tensors.
+func ModelFromFile(cfg llama.Config, f *File) (*llama.Model, error) {
+	if len(f.Tensors) != len(cfg.Tensors()) {
+		return nil, fmt.Errorf("%w: %d tensors, config needs %d", ErrFormat, len(f.Tensors), len(cfg.Tensors()))
+	}
+	// Check shapes before allocating the model, whose size the config alone
+	// decides.
+	for _, s := range cfg.Tensors() {
+		t, ok := f.Get(s.Name)
+		if !ok {
+			return nil, fmt.Errorf("%w: missing tensor %q", ErrFormat, s.Name)
+		}
+		if !slices.Equal(t.Shape, s.Shape) {
+			return nil, fmt.Errorf("%w: tensor %q has shape %v, config needs %v", ErrFormat, s.Name, t.Shape, s.Shape)
+		}
+	}
+	m, err := llama.NewZero(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range m.Specs {
+		t, _ := f.Get(s.Name)
+		copy(m.Params[s.Offset:], t.Data)
+	}
+	return m, nil
+}
