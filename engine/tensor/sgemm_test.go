@@ -153,8 +153,8 @@ func TestSgemmConcurrent(t *testing.T) {
 }
 
 func TestSgemmNested(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
 	Parallel(4, func(lo, hi int) {
+		r := rand.New(rand.NewPCG(5, uint64(lo)))
 		for range hi - lo {
 			gemmCase{true, false, 200, 100, 150, 1, 1, 1, 1, 1}.run(t, r, Sgemm)
 		}
@@ -167,9 +167,15 @@ func TestSgemmPanics(t *testing.T) {
 		f    func()
 	}{
 		{"negative m", func() { Sgemm(false, false, -1, 1, 1, 1, nil, 1, nil, 1, 0, nil, 1) }},
-		{"short A", func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2) }},
-		{"small lda", func() { Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2) }},
-		{"short C", func() { Sgemm(true, true, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 3), 2) }},
+		{"short A", func() {
+			Sgemm(false, false, 2, 2, 2, 1, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2)
+		}},
+		{"small lda", func() {
+			Sgemm(false, false, 2, 2, 2, 1, make([]float32, 4), 1, make([]float32, 4), 2, 0, make([]float32, 4), 2)
+		}},
+		{"short C", func() {
+			Sgemm(true, true, 2, 2, 2, 1, make([]float32, 4), 2, make([]float32, 4), 2, 0, make([]float32, 3), 2)
+		}},
 	} {
 		func() {
 			defer func() {
