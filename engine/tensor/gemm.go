@@ -62,26 +62,26 @@ const parallelMinFlops = 1 << 21
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	ks := active
 	p := thePool
-	if 2*m*n*k >= parallelMinFlops && len(p.workers) > 0 && p.mu.TryLock() {
+	if p.mu.TryLock() {
 		defer p.mu.Unlock()
 		j := &p.job
 		*j = gemmJob{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
 			a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, ks: ks}
-		j.plan(len(p.workers) + 1)
-		if j.parts > 1 {
-			p.wg.Add(j.parts - 1)
-			for i := 1; i < j.parts; i++ {
-				p.workers[i-1] <- task{gemm: j, part: i}
-			}
-			j.runPart(0, p.ws)
-			p.wg.Wait()
-			j.a, j.b, j.c = nil, nil, nil // do not keep the caller's memory alive
-			return
+		threads := len(p.workers) + 1
+		if 2*m*n*k < parallelMinFlops {
+			threads = 1
+		}
+		j.plan(threads)
+		p.wg.Add(j.parts - 1)
+		for i := 1; i < j.parts; i++ {
+			p.workers[i-1] <- task{gemm: j, part: i}
 		}
 		j.runPart(0, p.ws)
-		j.a, j.b, j.c = nil, nil, nil
+		p.wg.Wait()
+		j.a, j.b, j.c = nil, nil, nil // do not keep the caller's memory alive
 		return
 	}
+	// The pool is busy: run alone, with buffers borrowed for this call.
 	j := gemmJob{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, ks: ks, parts: 1, splitM: true}
 	ws := wsPool.Get().(*workspace)

@@ -1,0 +1,173 @@
+// Command gemmbench times OpenBLAS's cblas_sgemm and tensor.Sgemm
+// alternately on the same operands and prints GFLOP/s and their ratio.
+//
+// It lives in its own module so that the main module's build and tests
+// never need cgo or OpenBLAS; run it through run.sh.
+package main
+
+/*
+#cgo LDFLAGS: -lopenblas
+#include <cblas.h>
+*/
+import "C"
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/synthloop/synthloop/engine/tensor"
+)
+
+type shape struct {
+	name           string
+	transA, transB bool
+	m, n, k        int
+}
+
+// The training shapes are those of one step at M = 2048 tokens. Config A:
+// 2 layers, d=128, MLP 512 (4·d), seq 64 × batch 32, vocab 1024. Config B:
+// 6 layers, d=384, MLP 1536, seq 256 × batch 8, vocab 1024. NT is a
+// forward x·Wᵀ, NN an input gradient dy·W, TN a weight gradient dyᵀ·x.
+var shapes = []shape{
+	{"512³", false, false, 512, 512, 512},
+	{"A qkvo fwd NT", false, true, 2048, 128, 128},
+	{"A up fwd NT", false, true, 2048, 512, 128},
+	{"A down fwd NT", false, true, 2048, 128, 512},
+	{"A head fwd NT", false, true, 2048, 1024, 128},
+	{"A qkvo dx NN", false, false, 2048, 128, 128},
+	{"A up dx NN", false, false, 2048, 128, 512},
+	{"A down dx NN", false, false, 2048, 512, 128},
+	{"A head dx NN", false, false, 2048, 128, 1024},
+	{"A qkvo dW TN", true, false, 128, 128, 2048},
+	{"A up dW TN", true, false, 512, 128, 2048},
+	{"A down dW TN", true, false, 128, 512, 2048},
+	{"A head dW TN", true, false, 1024, 128, 2048},
+	{"B qkvo fwd NT", false, true, 2048, 384, 384},
+	{"B up fwd NT", false, true, 2048, 1536, 384},
+	{"B down fwd NT", false, true, 2048, 384, 1536},
+	{"B head fwd NT", false, true, 2048, 1024, 384},
+	{"B qkvo dx NN", false, false, 2048, 384, 384},
+	{"B up dx NN", false, false, 2048, 384, 1536},
+	{"B down dx NN", false, false, 2048, 1536, 384},
+	{"B qkvo dW TN", true, false, 384, 384, 2048},
+	{"B up dW TN", true, false, 1536, 384, 2048},
+	{"B down dW TN", true, false, 384, 1536, 2048},
+}
+
+func main() {
+	threads := flag.Int("threads", 1, "threads for both libraries (set OPENBLAS_NUM_THREADS to match)")
+	reps := flag.Int("reps", 7, "alternating timed rounds per shape; medians are reported")
+	minTime := flag.Duration("round", 40*time.Millisecond, "minimum duration of one timed round")
+	only := flag.String("only", "", "run only shapes whose name contains this")
+	flag.Parse()
+
+	tensor.SetThreads(*threads)
+	C.openblas_set_num_threads(C.int(*threads))
+	fmt.Printf("threads=%d  OpenBLAS config: %s\n", *threads, C.GoString(C.openblas_get_config()))
+	fmt.Printf("%-15s %16s %9s %9s %7s %7s\n", "shape", "M×N×K", "ours", "openblas", "ratio", "maxdiff")
+	var ratios []float64
+	for _, sh := range shapes {
+		if !strings.Contains(sh.name, *only) {
+			continue
+		}
+		ours, theirs, ratio, diff := run(sh, *reps, *minTime)
+		ratios = append(ratios, ratio)
+		fmt.Printf("%-15s %16s %9.1f %9.1f %7.2f %7.0e\n", sh.name, fmt.Sprintf("%d×%d×%d", sh.m, sh.n, sh.k), ours, theirs, ratio, diff)
+	}
+	slices.Sort(ratios)
+	if len(ratios) > 0 {
+		fmt.Printf("GFLOP/s are medians over rounds; ratio = median of per-round ours/openblas. min ratio %.2f, median %.2f\n",
+			ratios[0], ratios[len(ratios)/2])
+	}
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = r.Float32()*2 - 1
+	}
+	return x
+}
+
+func run(sh shape, reps int, minTime time.Duration) (ours, theirs, ratio, maxDiff float64) {
+	r := rand.New(rand.NewPCG(1, 2))
+	lda, ldb := sh.k, sh.n
+	if sh.transA {
+		lda = sh.m
+	}
+	if sh.transB {
+		ldb = sh.k
+	}
+	a := randSlice(r, sh.m*sh.k)
+	b := randSlice(r, sh.k*sh.n)
+	c1 := make([]float32, sh.m*sh.n)
+	c2 := make([]float32, sh.m*sh.n)
+	ta, tb := C.enum_CBLAS_TRANSPOSE(C.CblasNoTrans), C.enum_CBLAS_TRANSPOSE(C.CblasNoTrans)
+	if sh.transA {
+		ta = C.CblasTrans
+	}
+	if sh.transB {
+		tb = C.CblasTrans
+	}
+	goCall := func() {
+		tensor.Sgemm(sh.transA, sh.transB, sh.m, sh.n, sh.k, 1, a, lda, b, ldb, 0, c1, sh.n)
+	}
+	blasCall := func() {
+		C.cblas_sgemm(C.CblasRowMajor, ta, tb, C.blasint(sh.m), C.blasint(sh.n), C.blasint(sh.k), 1,
+			(*C.float)(unsafe.Pointer(&a[0])), C.blasint(lda), (*C.float)(unsafe.Pointer(&b[0])), C.blasint(ldb),
+			0, (*C.float)(unsafe.Pointer(&c2[0])), C.blasint(sh.n))
+	}
+	goCall()
+	blasCall()
+	for i := range c1 {
+		d := math.Abs(float64(c1[i] - c2[i]))
+		maxDiff = max(maxDiff, d)
+	}
+	if maxDiff > 1e-3*float64(sh.k) {
+		fmt.Fprintf(os.Stderr, "%s: results differ by %g\n", sh.name, maxDiff)
+		os.Exit(1)
+	}
+	// Size rounds from one warm call of OpenBLAS, then use the same count
+	// for both so each round compares equal work.
+	t0 := time.Now()
+	blasCall()
+	iters := max(1, int(minTime/max(time.Since(t0), time.Microsecond)))
+	flop := 2 * float64(sh.m) * float64(sh.n) * float64(sh.k) * float64(iters)
+	var gs, bs, rs []float64
+	for rep := range reps {
+		// Alternate which goes first, so neither always follows the other's
+		// cache state or a burst of load from other processes.
+		var g, bl float64
+		if rep%2 == 0 {
+			g = timeIt(goCall, iters)
+			bl = timeIt(blasCall, iters)
+		} else {
+			bl = timeIt(blasCall, iters)
+			g = timeIt(goCall, iters)
+		}
+		gs = append(gs, flop/g/1e9)
+		bs = append(bs, flop/bl/1e9)
+		rs = append(rs, bl/g)
+	}
+	return median(gs), median(bs), median(rs), maxDiff
+}
+
+func timeIt(f func(), iters int) float64 {
+	t0 := time.Now()
+	for range iters {
+		f()
+	}
+	return time.Since(t0).Seconds()
+}
+
+func median(x []float64) float64 {
+	slices.Sort(x)
+	return x[len(x)/2]
+}
