@@ -1,0 +1,467 @@
+// Package selfinstruct implements the Self-Instruct and Alpaca generation stages: instruction bootstrapping with the paper's filters, and instance generation.
+package selfinstruct
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/seeds"
+	"github.com/synthloop/synthloop/text"
+)
+
+// Option changes how a stage runs without being configuration.
+type Option func(*options)
+
+type options struct{ now func() time.Time }
+
+// WithClock sets the clock that stamps Provenance.CreatedAt, so tests and
+// replays get the same records.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+func buildOptions(opts []Option) options {
+	o := options{now: time.Now}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// Stage is the selfinstruct stage.
+type Stage struct {
+	cfg     *settings
+	opt     options
+	seeds   []seeds.Task
+	prompt  *prompt
+	filters *instructionFilters
+	tok     text.Tokenizer
+}
+
+// New checks cfg, loads the seed set and the prompt, and returns the stage.
+func New(cfg *Config, opts ...Option) (*Stage, error) {
+	s, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := seeds.Load(s.Seeds)
+	if err != nil {
+		return nil, fmt.Errorf("selfinstruct: %w", err)
+	}
+	kind := "bootstrap"
+	if s.Mode == ModeAlpaca {
+		kind = "alpaca"
+	}
+	p, err := loadPrompt(kind, s.Language)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := newTokenizer(s.Tokenizer, s.lang)
+	if err != nil {
+		return nil, err
+	}
+	return &Stage{
+		cfg:     s,
+		opt:     buildOptions(opts),
+		seeds:   tasks,
+		prompt:  p,
+		tok:     tok,
+		filters: newInstructionFilters(s.lang, s.MinWords, s.MaxWords, s.blacklist, s.RejectPrefixes, s.FilterPunctuation, s.nonASCII),
+	}, nil
+}
+
+// noveltyIndex is what the stage needs from text.Index: check a candidate
+// against everything added so far, and add a kept one.
+type noveltyIndex interface {
+	CheckText(s string) text.Result
+	AddText(s string) int
+}
+
+// pooled is a kept machine instruction, in the order it was kept.
+type pooled struct {
+	id    string
+	batch int
+	alpacaTask
+}
+
+// batchKey names the unit of batch b.
+func batchKey(b int) string { return fmt.Sprintf("batch-%06d", b) }
+
+// batchRand derives a batch's randomness from the run seed, the stage name
+// and the batch index only, so a prompt is the same whichever process builds it.
+func batchRand(seed int64, stage string, b int) *rand.Rand {
+	h := sha256.Sum256(fmt.Appendf(nil, "selfinstruct\x00%d\x00%s\x00%d", seed, stage, b))
+	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(h[:8]), binary.LittleEndian.Uint64(h[8:16])))
+}
+
+// sample returns k distinct indexes below n, in draw order.
+func sample(r *rand.Rand, n, k int) []int {
+	k = min(k, n)
+	out := make([]int, 0, k)
+	seen := make(map[int]bool, k)
+	for len(out) < k {
+		i := r.IntN(n)
+		if !seen[i] {
+			seen[i] = true
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// request is one batch's prompt, with what provenance needs to know about it.
+type request struct {
+	batch     int
+	req       model.Request
+	seedIDs   []string
+	parentIDs []string
+	next      int // number of the first item the model is to write
+}
+
+// buildRequest makes the prompt of batch b from the machine pool as it stood
+// after the previous wave.
+func (s *Stage) buildRequest(env *pipeline.Env, b int, pool []pooled) (*request, error) {
+	c := s.cfg
+	r := batchRand(env.Seed, env.Name, b)
+	var shown []alpacaTask
+	rq := &request{batch: b}
+	for _, i := range sample(r, len(pool), c.machineTasks) {
+		shown = append(shown, pool[i].alpacaTask)
+		rq.parentIDs = append(rq.parentIDs, pool[i].id)
+	}
+	for _, i := range sample(r, len(s.seeds), c.SeedTasks+c.machineTasks-len(shown)) {
+		t := s.seeds[i]
+		shown = append(shown, alpacaTask{Instruction: t.Instruction, Input: t.Instances[0].Input, Output: t.Instances[0].Output})
+		rq.seedIDs = append(rq.seedIDs, t.ID)
+	}
+	r.Shuffle(len(shown), func(i, j int) { shown[i], shown[j] = shown[j], shown[i] })
+	for i := range shown {
+		shown[i].Instruction = oneLine(shown[i].Instruction)
+	}
+	rq.next = len(shown) + 1
+	var data any
+	stop := []string{fmt.Sprintf("\n%d.", c.StopAtItem), fmt.Sprintf("\n%d .", c.StopAtItem), fmt.Sprintf("%d.", c.StopAtItem)}
+	if c.Mode == ModeAlpaca {
+		for i := range shown {
+			if strings.TrimSpace(shown[i].Input) == "" {
+				shown[i].Input = "<noinput>"
+			}
+		}
+		data = alpacaData{Count: c.StopAtItem, Tasks: shown, Next: rq.next}
+		stop = []string{fmt.Sprintf("\n%d", c.StopAtItem), fmt.Sprintf("%d.", c.StopAtItem)}
+	} else {
+		ins := make([]string, len(shown))
+		for i, t := range shown {
+			ins[i] = t.Instruction
+		}
+		data = bootstrapData{Tasks: ins, Next: rq.next}
+	}
+	text, err := s.prompt.render(data)
+	if err != nil {
+		return nil, err
+	}
+	rq.req = model.Request{
+		Messages:        []model.Message{{Role: "user", Content: text}},
+		Temperature:     f64(c.temperature),
+		TopP:            c.topP,
+		PresencePenalty: c.presence,
+		MaxTokens:       c.MaxTokens,
+		Stop:            stop,
+	}
+	return rq, nil
+}
+
+// result is a batch's reply or its error.
+type result struct {
+	resp *model.Response
+	err  error
+}
+
+// Run generates batches in waves until Target instructions are kept or
+// MaxBatches prompts were sent. Each wave's prompts are built from the pool as
+// it stood after the previous wave, sent concurrently, then filtered and
+// committed in batch order, so results do not depend on which reply came
+// first, and a resumed run rebuilds the same prompts: after a crash, batches
+// already committed are skipped and the rest of their wave is asked again
+// with identical prompts, which the response cache answers.
+//
+// The stage stops after the batch that reaches Target, committed whole; the
+// later batches of that wave are not committed (their replies stay in the
+// response cache, so a rerun with a higher target pays nothing for them).
+func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
+	c := s.cfg
+	backend, info, err := env.Backend(c.Model)
+	if err != nil {
+		return fmt.Errorf("selfinstruct: model %q: %w", c.Model, err)
+	}
+	idx, err := text.NewIndex(text.Options{Threshold: c.NoveltyThreshold, TopK: c.TopSimilar, Tokenizer: s.tok})
+	if err != nil {
+		return fmt.Errorf("selfinstruct: %w", err)
+	}
+	for _, t := range s.seeds {
+		idx.AddText(t.Instruction)
+	}
+	done, err := env.Store.DoneUnits(ctx, env.Name)
+	if err != nil {
+		return fmt.Errorf("selfinstruct: %w", err)
+	}
+	// Kept records of committed batches, in batch order, to be replayed into
+	// the pool and the index as the loop passes their batch.
+	var stored []pooled
+	var counts [3]int
+	for rec, err := range env.Store.Records(ctx, env.Name, "") {
+		if err != nil {
+			return fmt.Errorf("selfinstruct: read %s: %w", env.Name, err)
+		}
+		counts[statusIndex(rec.Status)]++
+		if rec.Status == record.Kept {
+			stored = append(stored, pooled{id: rec.ID, batch: int(rec.Seq / 1000), alpacaTask: alpacaTask{rec.Instruction, rec.Input, rec.Output}})
+		}
+	}
+	if env.Progress != nil {
+		env.Progress.SetTotal(c.Target)
+		if len(done) > 0 {
+			env.Progress.Done(len(done), counts[0], counts[1], counts[2])
+		}
+	}
+	wave := c.Concurrency
+	if wave <= 0 {
+		wave = max(env.Concurrency, 1)
+	}
+	var pool []pooled
+	next := 0 // next entry of stored to replay
+	replay := func(upTo int) {
+		for next < len(stored) && stored[next].batch < upTo {
+			pool = append(pool, stored[next])
+			idx.AddText(stored[next].Instruction)
+			next++
+		}
+	}
+	for b0 := 0; b0 < c.MaxBatches; b0 += wave {
+		replay(b0)
+		if len(pool) >= c.Target {
+			return nil
+		}
+		n := min(wave, c.MaxBatches-b0)
+		snapshot := pool[:len(pool):len(pool)]
+		reqs := make([]*request, n)
+		results := make([]result, n)
+		var wg sync.WaitGroup
+		for j := range n {
+			if done[batchKey(b0+j)] {
+				continue
+			}
+			rq, err := s.buildRequest(env, b0+j, snapshot)
+			if err != nil {
+				return err
+			}
+			reqs[j] = rq
+			wg.Go(func() {
+				resp, err := backend.Generate(ctx, rq.req)
+				results[j] = result{resp, err}
+			})
+		}
+		wg.Wait()
+		for j := range n {
+			b := b0 + j
+			if reqs[j] == nil { // committed before a restart
+				replay(b + 1)
+			} else {
+				if err := results[j].err; err != nil && (pipeline.IsStop(err) || ctx.Err() != nil) {
+					return err
+				}
+				recs, kept := s.process(env, info, reqs[j], results[j], idx)
+				pool = append(pool, kept...)
+				u := pipeline.Unit{Stage: env.Name, Key: batchKey(b), Records: recs, Usage: unitUsage(results[j], recs)}
+				if err := env.Store.Commit(ctx, u); err != nil {
+					return fmt.Errorf("selfinstruct: commit %s: %w", u.Key, err)
+				}
+				if env.Progress != nil {
+					k, r, f := countStatus(recs)
+					env.Progress.Done(1, k, r, f)
+					env.Progress.Usage(u.Usage)
+				}
+			}
+			if len(pool) >= c.Target {
+				return nil
+			}
+		}
+	}
+	if env.Log != nil && len(pool) < c.Target {
+		env.Log.Warn("selfinstruct: max_batches reached before target", "stage", env.Name, "kept", len(pool), "target", c.Target, "max_batches", c.MaxBatches)
+	}
+	return nil
+}
+
+func statusIndex(s record.Status) int {
+	switch s {
+	case record.Kept:
+		return 0
+	case record.Rejected:
+		return 1
+	}
+	return 2
+}
+
+func countStatus(recs []*record.Record) (kept, rejected, failed int) {
+	var c [3]int
+	for _, r := range recs {
+		c[statusIndex(r.Status)]++
+	}
+	return c[0], c[1], c[2]
+}
+
+func unitUsage(res result, recs []*record.Record) pipeline.UnitUsage {
+	u := pipeline.UnitUsage{Requests: 1}
+	if res.err != nil {
+		u.Errors = 1
+		return u
+	}
+	if res.resp.Cached {
+		u.CachedRequests = 1
+	}
+	u.PromptTokens = res.resp.Usage.PromptTokens
+	u.CompletionTokens = res.resp.Usage.CompletionTokens
+	u.CostUSD = res.resp.CostUSD
+	return u
+}
+
+// process turns one batch's reply into records: every parsed candidate, kept
+// or rejected with the decision of each filter. Kept ones are added to the
+// index at once, so a near-duplicate later in the same batch is caught.
+func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request, res result, idx noveltyIndex) ([]*record.Record, []pooled) {
+	c := s.cfg
+	prov := record.Provenance{
+		Generator:    "selfinstruct",
+		Stage:        env.Name,
+		Backend:      info.Backend,
+		Model:        info.Model,
+		TemplateHash: s.prompt.hash,
+		Params:       params(rq.req, c.Mode),
+		ParentIDs:    rq.parentIDs,
+		SeedIDs:      rq.seedIDs,
+		RequestKeys:  model.CacheKeys(info.Backend, info.Model, rq.req),
+		Round:        env.Round,
+		CreatedAt:    s.opt.now().UTC(),
+	}
+	newRec := func(i int) *record.Record {
+		return &record.Record{
+			ID:    fmt.Sprintf("%s:%s:%03d", env.Name, batchKey(rq.batch), i),
+			Stage: env.Name,
+			Seq:   int64(rq.batch)*1000 + int64(i),
+			Prov:  prov,
+			Meta:  map[string]any{"batch": rq.batch},
+		}
+	}
+	if res.err != nil {
+		r := newRec(0)
+		r.Status, r.Error = record.Failed, res.err.Error()
+		r.Meta["kind"] = "batch"
+		return []*record.Record{r}, nil
+	}
+	var choice model.Choice
+	if len(res.resp.Choices) > 0 {
+		choice = res.resp.Choices[0]
+	}
+	if res.resp.Model != "" {
+		prov.Model = res.resp.Model
+	}
+	truncated := choice.FinishReason == model.FinishLength
+	if truncated && c.Mode != ModeAlpaca {
+		r := newRec(0)
+		r.Status = record.Rejected
+		r.Meta["kind"], r.Meta["response"] = "batch", choice.Text
+		r.Decisions = []record.Decision{{Filter: "finish_length", Reason: fmt.Sprintf("the reply hit max_tokens (%d); the paper drops such a reply whole", c.MaxTokens)}}
+		return []*record.Record{r}, nil
+	}
+	var items []alpacaItem
+	if c.Mode == ModeAlpaca {
+		items = parseAlpaca(choice.Text, rq.next, truncated)
+	} else {
+		for _, t := range parseNumberedList(choice.Text, rq.next) {
+			items = append(items, alpacaItem{Instruction: t})
+		}
+	}
+	if len(items) == 0 {
+		r := newRec(0)
+		r.Status = record.Rejected
+		r.Meta["kind"], r.Meta["response"] = "batch", choice.Text
+		r.Decisions = []record.Decision{{Filter: "parse", Reason: fmt.Sprintf("no tasks found in the reply (finish reason %q)", choice.FinishReason)}}
+		return []*record.Record{r}, nil
+	}
+	var recs []*record.Record
+	var kept []pooled
+	for i, it := range items {
+		r := newRec(i)
+		r.Instruction = normalizeInstruction(it.Instruction, s.cfg.lang)
+		r.Input, r.Output = it.Input, it.Output
+		if it.Err != "" {
+			filter := "parse"
+			if strings.HasPrefix(it.Err, "truncated") {
+				filter = "finish_length"
+			}
+			r.Status = record.Rejected
+			r.Meta["raw"] = it.Raw
+			r.Decisions = []record.Decision{{Filter: filter, Reason: it.Err}}
+			recs = append(recs, r)
+			continue
+		}
+		r.Decisions = s.filters.check(r.Instruction)
+		if allPassed(r.Decisions) {
+			res := idx.CheckText(r.Instruction)
+			d := record.Decision{Filter: "novelty", Passed: res.Novel, Value: res.Max}
+			if res.Novel {
+				d.Reason = fmt.Sprintf("max ROUGE-L %.3f <= %.2f", res.Max, c.NoveltyThreshold)
+			} else {
+				d.Reason = fmt.Sprintf("max ROUGE-L %.3f > %.2f", res.Max, c.NoveltyThreshold)
+				if len(res.Similar) > 0 {
+					d.Reason += fmt.Sprintf(" against %q", clip(res.Similar[0].Text, 80))
+				}
+			}
+			r.Decisions = append(r.Decisions, d)
+			similar := make([]map[string]any, len(res.Similar))
+			for k, m := range res.Similar {
+				similar[k] = map[string]any{"instruction": m.Text, "score": m.Score}
+			}
+			r.Meta["most_similar"] = similar
+			r.Meta["max_similarity"] = res.Max
+			if res.Mean != nil {
+				r.Meta["avg_similarity"] = res.Mean.Value
+				r.Meta["avg_similarity_exact"] = res.Mean.Exact
+			}
+		}
+		if allPassed(r.Decisions) {
+			r.Status = record.Kept
+			idx.AddText(r.Instruction)
+			kept = append(kept, pooled{id: r.ID, batch: rq.batch, alpacaTask: alpacaTask{r.Instruction, r.Input, r.Output}})
+		} else {
+			r.Status = record.Rejected
+		}
+		recs = append(recs, r)
+	}
+	return recs, kept
+}
+
+// params records the decoding parameters on provenance.
+func params(req model.Request, mode string) map[string]any {
+	p := map[string]any{"mode": mode, "max_tokens": req.MaxTokens, "stop": req.Stop}
+	if req.Temperature != nil {
+		p["temperature"] = *req.Temperature
+	}
+	if req.TopP != nil {
+		p["top_p"] = *req.TopP
+	}
+	if req.PresencePenalty != nil {
+		p["presence_penalty"] = *req.PresencePenalty
+	}
+	return p
+}
+
+var _ pipeline.Stage = (*Stage)(nil)

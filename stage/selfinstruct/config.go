@@ -1,0 +1,282 @@
+package selfinstruct
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/text"
+)
+
+// Modes of the selfinstruct stage.
+const (
+	ModeSelfInstruct = "selfinstruct" // Wang et al., 2022: instructions only
+	ModeAlpaca       = "alpaca"       // Taori et al., 2023: instruction, input and output in one reply
+)
+
+// Config is the `with:` block of a selfinstruct stage. Fields left at their
+// zero value (or null) take the default of the mode, listed per field as
+// "selfinstruct / alpaca"; the defaults are the papers' (Self-Instruct's
+// bootstrap_instructions.py, Alpaca's generate_instruction.py).
+type Config struct {
+	// Model names a backend of the config's models section. Required.
+	Model string `yaml:"model"`
+	// Mode is "selfinstruct" (default) or "alpaca".
+	Mode string `yaml:"mode"`
+	// Seeds is a built-in seed set ("en", "ja") or a path to a JSONL seed file.
+	// Default: the built-in set of Language.
+	Seeds string `yaml:"seeds"`
+	// Language is "en" or "ja". It picks the prompt wording, the tokenizer of
+	// the length and novelty filters, and whether the ASCII-only rule applies.
+	// Default: "ja" when Seeds is "ja", else "en".
+	Language string `yaml:"language"`
+	// Target is the number of kept instructions to reach. The batch that
+	// reaches it is committed whole, so a run may keep a few more.
+	Target int `yaml:"target"`
+	// MaxBatches stops the stage after this many prompts even short of Target.
+	// Default 0: Target+10, which allows for a model that keeps little.
+	MaxBatches int `yaml:"max_batches"`
+	// Concurrency is the number of prompts per wave. Default 0: the run's
+	// concurrency. Keep it fixed across a resume for identical results.
+	Concurrency int `yaml:"concurrency"`
+
+	// SeedTasks is the number of human seed tasks in each prompt: 6 / 3.
+	// When the machine pool has fewer than MachineTasks, seeds fill the gap.
+	SeedTasks int `yaml:"seed_tasks"`
+	// MachineTasks is the number of kept machine instructions in each prompt: 2 / 0.
+	MachineTasks *int `yaml:"machine_tasks"`
+	// StopAtItem stops generation at this item number: 16 / 20.
+	StopAtItem int `yaml:"stop_at_item"`
+	// Decoding: temperature 0.7 / 1.0, top_p 0.5 / 1.0, presence_penalty 2 / unset, max_tokens 1024 / 3072.
+	Temperature     *float64 `yaml:"temperature"`
+	TopP            *float64 `yaml:"top_p"`
+	PresencePenalty *float64 `yaml:"presence_penalty"`
+	MaxTokens       int      `yaml:"max_tokens"`
+
+	// MinWords and MaxWords bound the word count: the paper drops ≤ 3 and > 150.
+	MinWords int `yaml:"min_words"`
+	MaxWords int `yaml:"max_words"`
+	// Blacklist is a preset ("paper" / "alpaca", or "none") or a list of
+	// words, matched as whole words, case-insensitively.
+	Blacklist Blacklist `yaml:"blacklist"`
+	// RejectPrefixes drops instructions that start with one of these.
+	RejectPrefixes []string `yaml:"reject_prefixes"`
+	// FilterPunctuation drops instructions whose first character is punctuation.
+	FilterPunctuation bool `yaml:"filter_punctuation"`
+	// FilterNonASCII drops instructions whose first character is not ASCII.
+	// Default: on for English, off for every other language.
+	FilterNonASCII *bool `yaml:"filter_non_ascii"`
+	// NoveltyThreshold drops an instruction whose highest ROUGE-L F against the
+	// seeds and every kept instruction is above it.
+	NoveltyThreshold float64 `yaml:"novelty_threshold"`
+	// TopSimilar is how many most similar instructions are stored on a record.
+	TopSimilar int `yaml:"top_similar"`
+	// Tokenizer overrides the novelty tokenizer: "rouge", "cjk" or "kagome".
+	// Default: rouge_score's for English, kagome for Japanese.
+	Tokenizer string `yaml:"tokenizer"`
+}
+
+// DefaultConfig returns a Config with the mode-independent defaults set.
+func DefaultConfig() *Config {
+	return &Config{
+		Mode:              ModeSelfInstruct,
+		Target:            100,
+		MinWords:          4,
+		MaxWords:          150,
+		RejectPrefixes:    []string{"Write a program"},
+		FilterPunctuation: true,
+		NoveltyThreshold:  0.7,
+		TopSimilar:        10,
+	}
+}
+
+// Blacklist is either a preset name or an explicit list of words. In YAML:
+// `blacklist: alpaca` or `blacklist: [image, graph]`.
+type Blacklist struct {
+	Preset string
+	Words  []string // non-nil overrides Preset
+}
+
+// UnmarshalYAML accepts a string (preset) or a list of words. It uses the
+// callback form, which both YAML libraries of the module understand.
+func (b *Blacklist) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err == nil {
+		switch s {
+		case "paper", "alpaca", "none":
+			*b = Blacklist{Preset: s}
+			return nil
+		}
+		return fmt.Errorf("selfinstruct: blacklist: unknown preset %q (want paper, alpaca, none or a list of words)", s)
+	}
+	var ws []string
+	if err := unmarshal(&ws); err != nil {
+		return errors.New("selfinstruct: blacklist: want a preset (paper, alpaca, none) or a list of words")
+	}
+	if ws == nil {
+		ws = []string{}
+	}
+	*b = Blacklist{Words: ws}
+	return nil
+}
+
+// settings is a Config with every default resolved.
+type settings struct {
+	Config
+	lang         text.Lang
+	machineTasks int
+	temperature  float64
+	topP         *float64
+	presence     *float64
+	nonASCII     bool
+	blacklist    []string
+}
+
+func f64(v float64) *float64 { return &v }
+
+func (c *Config) resolve() (*settings, error) {
+	s := &settings{Config: *c}
+	if s.Model == "" {
+		return nil, errors.New("selfinstruct: model: required (name of a backend in the models section)")
+	}
+	if s.Mode == "" {
+		s.Mode = ModeSelfInstruct
+	}
+	if s.Mode != ModeSelfInstruct && s.Mode != ModeAlpaca {
+		return nil, fmt.Errorf("selfinstruct: mode: unknown %q (want selfinstruct or alpaca)", s.Mode)
+	}
+	lang, err := resolveLang(s.Language, s.Seeds)
+	if err != nil {
+		return nil, err
+	}
+	s.lang, s.Language = lang, string(lang)
+	if s.Seeds == "" {
+		s.Seeds = string(lang)
+	}
+	alpaca := s.Mode == ModeAlpaca
+	pick := func(self, alp int) int {
+		if alpaca {
+			return alp
+		}
+		return self
+	}
+	if s.SeedTasks == 0 {
+		s.SeedTasks = pick(6, 3)
+	}
+	s.machineTasks = pick(2, 0)
+	if s.MachineTasks != nil {
+		s.machineTasks = *s.MachineTasks
+	}
+	if s.StopAtItem == 0 {
+		s.StopAtItem = pick(16, 20)
+	}
+	if s.MaxTokens == 0 {
+		s.MaxTokens = pick(1024, 3072)
+	}
+	s.temperature = 0.7
+	s.topP = f64(0.5)
+	s.presence = f64(2)
+	if alpaca {
+		s.temperature, s.topP, s.presence = 1, f64(1), nil
+	}
+	if s.Temperature != nil {
+		s.temperature = *s.Temperature
+	}
+	if s.TopP != nil {
+		s.topP = s.TopP
+	}
+	if s.PresencePenalty != nil {
+		s.presence = s.PresencePenalty
+	}
+	s.nonASCII = lang == text.English
+	if s.FilterNonASCII != nil {
+		s.nonASCII = *s.FilterNonASCII
+	}
+	if s.blacklist, err = blacklistWords(s.Blacklist, s.Mode, string(lang)); err != nil {
+		return nil, err
+	}
+	if s.MaxBatches == 0 {
+		s.MaxBatches = s.Target + 10
+	}
+	switch {
+	case s.Target <= 0:
+		return nil, fmt.Errorf("selfinstruct: target: must be positive, got %d", s.Target)
+	case s.SeedTasks < 0 || s.machineTasks < 0 || s.SeedTasks+s.machineTasks == 0:
+		return nil, errors.New("selfinstruct: seed_tasks, machine_tasks: the prompt needs at least one in-context task")
+	case s.StopAtItem <= s.SeedTasks+s.machineTasks+1:
+		return nil, fmt.Errorf("selfinstruct: stop_at_item: %d leaves no room after %d in-context tasks", s.StopAtItem, s.SeedTasks+s.machineTasks)
+	case s.MinWords > s.MaxWords:
+		return nil, fmt.Errorf("selfinstruct: min_words %d > max_words %d", s.MinWords, s.MaxWords)
+	case s.NoveltyThreshold <= 0 || s.NoveltyThreshold > 1:
+		return nil, fmt.Errorf("selfinstruct: novelty_threshold: %v outside (0, 1]", s.NoveltyThreshold)
+	case s.Concurrency < 0 || s.MaxBatches < 0 || s.TopSimilar < 0:
+		return nil, errors.New("selfinstruct: concurrency, max_batches and top_similar must not be negative")
+	}
+	return s, nil
+}
+
+func resolveLang(language, seedSet string) (text.Lang, error) {
+	switch strings.ToLower(language) {
+	case "":
+		if seedSet == "ja" {
+			return text.Japanese, nil
+		}
+		return text.English, nil
+	case "en":
+		return text.English, nil
+	case "ja":
+		return text.Japanese, nil
+	}
+	return "", fmt.Errorf("selfinstruct: language: unknown %q (want en or ja)", language)
+}
+
+func newTokenizer(name string, lang text.Lang) (text.Tokenizer, error) {
+	var tok text.Tokenizer
+	var err error
+	if name != "" {
+		tok, err = text.NewTokenizer(name)
+	} else {
+		tok, err = text.TokenizerFor(lang)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("selfinstruct: tokenizer: %w", err)
+	}
+	return tok, nil
+}
+
+func init() {
+	pipeline.Register(pipeline.StageType{
+		Name: "selfinstruct",
+		Doc: "Self-Instruct instruction generation (Wang et al., 2022): bootstraps new instructions from seed tasks " +
+			"with 6 human and 2 machine in-context tasks, T=0.7, top_p=0.5, presence_penalty=2, and the paper's filters " +
+			"(length, blacklist, \"Write a program\", punctuation, non-ASCII, ROUGE-L novelty > 0.7). " +
+			"mode: alpaca generates instruction, input and output together from 3 seeds, 20 per call. " +
+			"Every candidate is stored, kept or rejected with its reasons.",
+		Example: "- name: instructions\n  type: selfinstruct\n  with:\n    model: teacher\n    seeds: en\n    target: 1000\n",
+		Config:  func() any { return DefaultConfig() },
+		New: func(cfg any) (pipeline.Stage, error) {
+			c, ok := cfg.(*Config)
+			if !ok {
+				return nil, fmt.Errorf("selfinstruct: config is %T, want *selfinstruct.Config", cfg)
+			}
+			return New(c)
+		},
+	})
+	pipeline.Register(pipeline.StageType{
+		Name: "selfinstruct-instances",
+		Doc: "Self-Instruct instance generation: for each kept instruction, asks whether it is a classification task, " +
+			"then generates instances output-first (classification) or input-first (others), and applies the paper's " +
+			"instance filters (truncated last, input equal to output, empty output, trailing colon, conflicting outputs, " +
+			"duplicates, at most 5 per task). One record per instance.",
+		Example: "- name: instances\n  type: selfinstruct-instances\n  with:\n    model: teacher\n",
+		Config:  func() any { return DefaultInstancesConfig() },
+		New: func(cfg any) (pipeline.Stage, error) {
+			c, ok := cfg.(*InstancesConfig)
+			if !ok {
+				return nil, fmt.Errorf("selfinstruct: config is %T, want *selfinstruct.InstancesConfig", cfg)
+			}
+			return NewInstances(c)
+		},
+	})
+}

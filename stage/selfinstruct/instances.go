@@ -1,0 +1,274 @@
+package selfinstruct
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/seeds"
+)
+
+// InstancesConfig is the `with:` block of a selfinstruct-instances stage.
+// Defaults follow the paper's identify_clf_or_not.py and generate_instances.py.
+type InstancesConfig struct {
+	// Model names a backend of the config's models section. Required.
+	Model string `yaml:"model"`
+	// ClassifyModel answers the classification question. Default: Model.
+	ClassifyModel string `yaml:"classify_model"`
+	// Seeds is the seed set the few-shot examples come from. Default: the built-in set of Language.
+	Seeds string `yaml:"seeds"`
+	// Language is "en" or "ja". Default: "ja" when Seeds is "ja", else "en".
+	Language string `yaml:"language"`
+	// MaxInstances is the cap per task (5); generation stops at "Example MaxInstances+1".
+	MaxInstances int `yaml:"max_instances"`
+	// ClassifyExamples is the number of few-shot tasks in the classification
+	// prompt, half of each kind when the seeds allow (16).
+	ClassifyExamples int `yaml:"classify_examples"`
+	// InstanceExamples is the number of few-shot tasks in an instance prompt (8).
+	InstanceExamples int `yaml:"instance_examples"`
+	// Decoding of instance generation: temperature 0, top_p 0, presence_penalty 1.5,
+	// max_tokens 300 for classification tasks and 350 for others.
+	Temperature       float64  `yaml:"temperature"`
+	TopP              *float64 `yaml:"top_p"`
+	PresencePenalty   *float64 `yaml:"presence_penalty"`
+	MaxTokensClassify int      `yaml:"max_tokens_classification_task"`
+	MaxTokensGenerate int      `yaml:"max_tokens_generation_task"`
+	// ClassifyMaxTokens bounds the Yes/No answer (3, greedy).
+	ClassifyMaxTokens int `yaml:"classify_max_tokens"`
+}
+
+// DefaultInstancesConfig returns the paper's defaults.
+func DefaultInstancesConfig() *InstancesConfig {
+	return &InstancesConfig{
+		MaxInstances:      5,
+		ClassifyExamples:  16,
+		InstanceExamples:  8,
+		TopP:              f64(0),
+		PresencePenalty:   f64(1.5),
+		MaxTokensClassify: 300,
+		MaxTokensGenerate: 350,
+		ClassifyMaxTokens: 3,
+	}
+}
+
+// Instances is the selfinstruct-instances stage.
+type Instances struct {
+	cfg      InstancesConfig
+	opt      options
+	classify *prompt
+	clf, gen *prompt
+	clfShots []seeds.Task
+	clfEx    []instanceExample
+	genEx    []instanceExample
+}
+
+// NewInstances checks cfg, loads the seeds and prompts, and returns the stage.
+func NewInstances(cfg *InstancesConfig, opts ...Option) (*Instances, error) {
+	c := *cfg
+	if c.Model == "" {
+		return nil, errors.New("selfinstruct: model: required (name of a backend in the models section)")
+	}
+	if c.ClassifyModel == "" {
+		c.ClassifyModel = c.Model
+	}
+	lang, err := resolveLang(c.Language, c.Seeds)
+	if err != nil {
+		return nil, err
+	}
+	c.Language = string(lang)
+	if c.Seeds == "" {
+		c.Seeds = c.Language
+	}
+	if c.MaxInstances <= 0 || c.MaxTokensClassify <= 0 || c.MaxTokensGenerate <= 0 || c.ClassifyMaxTokens <= 0 {
+		return nil, errors.New("selfinstruct: max_instances and the max_tokens settings must be positive")
+	}
+	tasks, err := seeds.Load(c.Seeds)
+	if err != nil {
+		return nil, fmt.Errorf("selfinstruct: %w", err)
+	}
+	st := &Instances{cfg: c, opt: buildOptions(opts)}
+	for _, p := range []struct {
+		dst  **prompt
+		kind string
+	}{{&st.classify, "classify"}, {&st.clf, "instances_clf"}, {&st.gen, "instances_gen"}} {
+		if *p.dst, err = loadPrompt(p.kind, c.Language); err != nil {
+			return nil, err
+		}
+	}
+	st.clfShots = classifyExamples(tasks, c.ClassifyExamples)
+	st.clfEx = instanceExamples(tasks, true, c.InstanceExamples, c.MaxInstances)
+	st.genEx = instanceExamples(tasks, false, c.InstanceExamples, c.MaxInstances)
+	return st, nil
+}
+
+func (s *Instances) classifyRequest(instruction string) (model.Request, error) {
+	p, err := s.classify.render(classifyData{Examples: s.clfShots, Task: oneLine(instruction)})
+	if err != nil {
+		return model.Request{}, err
+	}
+	return model.Request{
+		Messages:    []model.Message{{Role: "user", Content: p}},
+		Temperature: f64(0),
+		TopP:        f64(0),
+		MaxTokens:   s.cfg.ClassifyMaxTokens,
+		Stop:        []string{"\n", "Task"},
+	}, nil
+}
+
+func (s *Instances) instancesRequest(instruction string, clf bool) (model.Request, *prompt, error) {
+	p, ex, maxTok := s.gen, s.genEx, s.cfg.MaxTokensGenerate
+	if clf {
+		p, ex, maxTok = s.clf, s.clfEx, s.cfg.MaxTokensClassify
+	}
+	text, err := p.render(instancesData{Examples: ex, Task: oneLine(instruction)})
+	if err != nil {
+		return model.Request{}, nil, err
+	}
+	return model.Request{
+		Messages:        []model.Message{{Role: "user", Content: text + "\n"}},
+		Temperature:     f64(s.cfg.Temperature),
+		TopP:            s.cfg.TopP,
+		PresencePenalty: s.cfg.PresencePenalty,
+		MaxTokens:       maxTok,
+		Stop:            []string{fmt.Sprintf("Example %d", s.cfg.MaxInstances+1), "Task:"},
+	}, p, nil
+}
+
+// Run generates instances for every kept instruction of the input stage, one
+// unit per instruction.
+func (s *Instances) Run(ctx context.Context, env *pipeline.Env) error {
+	gen, info, err := env.Backend(s.cfg.Model)
+	if err != nil {
+		return fmt.Errorf("selfinstruct: model %q: %w", s.cfg.Model, err)
+	}
+	cls, clsInfo := gen, info
+	if s.cfg.ClassifyModel != s.cfg.Model {
+		if cls, clsInfo, err = env.Backend(s.cfg.ClassifyModel); err != nil {
+			return fmt.Errorf("selfinstruct: classify_model %q: %w", s.cfg.ClassifyModel, err)
+		}
+	}
+	return pipeline.ForEachKept(ctx, env, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+		return s.one(ctx, env, in, gen, info, cls, clsInfo)
+	})
+}
+
+func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Record, gen model.Backend, info pipeline.ModelInfo, cls model.Backend, clsInfo pipeline.ModelInfo) ([]*record.Record, pipeline.UnitUsage, error) {
+	var usage pipeline.UnitUsage
+	prov := record.Provenance{
+		Generator: "selfinstruct-instances",
+		Stage:     env.Name,
+		Backend:   info.Backend,
+		Model:     info.Model,
+		ParentIDs: []string{in.ID},
+		SeedIDs:   in.Prov.SeedIDs,
+		Round:     env.Round,
+		CreatedAt: s.opt.now().UTC(),
+	}
+	meta := map[string]any{"classify_template_hash": s.classify.hash}
+	newRec := func(i int) *record.Record {
+		m := make(map[string]any, len(meta))
+		for k, v := range meta {
+			m[k] = v
+		}
+		return &record.Record{ID: fmt.Sprintf("%s:%s:%02d", env.Name, in.ID, i), Stage: env.Name, Instruction: in.Instruction, Prov: prov, Meta: m}
+	}
+	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
+		if pipeline.IsStop(err) || ctx.Err() != nil {
+			return nil, usage, err
+		}
+		usage.Errors++
+		r := newRec(0)
+		r.Status, r.Error = record.Failed, err.Error()
+		return []*record.Record{r}, usage, nil
+	}
+	account := func(resp *model.Response) {
+		usage.Requests++
+		if resp.Cached {
+			usage.CachedRequests++
+		}
+		usage.PromptTokens += resp.Usage.PromptTokens
+		usage.CompletionTokens += resp.Usage.CompletionTokens
+		usage.CostUSD += resp.CostUSD
+	}
+
+	creq, err := s.classifyRequest(in.Instruction)
+	if err != nil {
+		return nil, usage, err
+	}
+	keys := model.CacheKeys(clsInfo.Backend, clsInfo.Model, creq)
+	prov.RequestKeys = append(prov.RequestKeys, keys...)
+	cresp, err := cls.Generate(ctx, creq)
+	if err != nil {
+		usage.Requests++
+		return fail(fmt.Errorf("selfinstruct: classify: %w", err))
+	}
+	account(cresp)
+	answer := ""
+	if len(cresp.Choices) > 0 {
+		answer = cresp.Choices[0].Text
+	}
+	clf, understood := parseYesNo(answer)
+	meta["classify_answer"] = answer
+	if !understood {
+		meta["classify_note"] = "answer is neither Yes nor No; treated as No as in the paper"
+	}
+
+	ireq, p, err := s.instancesRequest(in.Instruction, clf)
+	if err != nil {
+		return nil, usage, err
+	}
+	prov.TemplateHash = p.hash
+	prov.Params = map[string]any{"temperature": s.cfg.Temperature, "max_tokens": ireq.MaxTokens, "stop": ireq.Stop, "max_instances": s.cfg.MaxInstances}
+	if ireq.TopP != nil {
+		prov.Params["top_p"] = *ireq.TopP
+	}
+	if ireq.PresencePenalty != nil {
+		prov.Params["presence_penalty"] = *ireq.PresencePenalty
+	}
+	prov.RequestKeys = append(prov.RequestKeys, model.CacheKeys(info.Backend, info.Model, ireq)...)
+	iresp, err := gen.Generate(ctx, ireq)
+	if err != nil {
+		usage.Requests++
+		return fail(fmt.Errorf("selfinstruct: instances: %w", err))
+	}
+	account(iresp)
+	var choice model.Choice
+	if len(iresp.Choices) > 0 {
+		choice = iresp.Choices[0]
+	}
+	if iresp.Model != "" {
+		prov.Model = iresp.Model
+	}
+	var ins []instance
+	if clf {
+		ins = parseClassInstances(choice.Text)
+	} else {
+		ins = parseGenInstances(choice.Text)
+	}
+	isClf := clf
+	if len(ins) == 0 {
+		r := newRec(0)
+		r.IsClassification = &isClf
+		r.Status = record.Rejected
+		r.Meta["response"] = choice.Text
+		r.Decisions = []record.Decision{{Filter: "parse", Reason: fmt.Sprintf("no instances found in the reply (finish reason %q)", choice.FinishReason)}}
+		return []*record.Record{r}, usage, nil
+	}
+	var out []*record.Record
+	for i, v := range filterInstances(ins, choice.FinishReason == model.FinishLength, s.cfg.MaxInstances) {
+		r := newRec(i)
+		r.Input, r.Output, r.IsClassification = v.Input, v.Output, &isClf
+		r.Decisions = v.decisions
+		r.Status = record.Kept
+		if !v.kept() {
+			r.Status = record.Rejected
+		}
+		out = append(out, r)
+	}
+	return out, usage, nil
+}
+
+var _ pipeline.Stage = (*Instances)(nil)
