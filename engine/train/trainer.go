@@ -1,0 +1,363 @@
+package train
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"github.com/synthloop/synthloop/engine/checkpoint"
+	"github.com/synthloop/synthloop/engine/llama"
+)
+
+// Config is what a training run needs besides the model and data.
+type Config struct {
+	Batch    int    // sequences (SFT) or preference pairs (DPO) per step
+	Seq      int    // positions per sequence; longer examples are truncated
+	Seed     uint64 // drives data sampling; same seed, same run
+	AdamW    AdamWConfig
+	Schedule Schedule
+	ClipNorm float64 // global gradient-norm clip; 0 disables
+	Pad      int32   // input token for padding positions (never a target)
+}
+
+// Stats describe one step.
+type Stats struct {
+	Step     int     // 0-based index of the step just taken
+	Loss     float64 // mean loss of the batch
+	GradNorm float64 // before clipping
+	LR       float64
+	Targets  int // trained tokens (SFT) in the batch
+}
+
+// core is the state shared by the SFT and DPO trainers and saved in a
+// training checkpoint: weights, optimizer moments, step and RNG state.
+type core struct {
+	cfg  Config
+	m    *llama.Model
+	ws   *llama.Workspace
+	opt  *AdamW
+	pcg  *rand.PCG
+	rng  *rand.Rand
+	step int
+
+	inputs, targets []int32
+	dlogp           []float32
+}
+
+func newCore(m *llama.Model, cfg Config, rows int) (*core, error) {
+	if cfg.Batch <= 0 || cfg.Seq <= 0 {
+		return nil, fmt.Errorf("train: batch %d and seq %d must be positive", cfg.Batch, cfg.Seq)
+	}
+	if cfg.Schedule == nil {
+		return nil, errors.New("train: no learning-rate schedule")
+	}
+	if cfg.Pad < 0 || int(cfg.Pad) >= m.Config.Vocab {
+		return nil, fmt.Errorf("train: pad token %d outside vocabulary", cfg.Pad)
+	}
+	ws, err := m.NewWorkspace(rows, cfg.Seq)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	pcg := rand.NewPCG(cfg.Seed, 0x5eed)
+	n := rows * cfg.Seq
+	return &core{cfg: cfg, m: m, ws: ws, opt: NewAdamW(m, cfg.AdamW), pcg: pcg, rng: rand.New(pcg),
+		inputs: make([]int32, n), targets: make([]int32, n), dlogp: make([]float32, n)}, nil
+}
+
+// Steps returns how many steps have been taken.
+func (c *core) Steps() int { return c.step }
+
+// Model returns the model being trained.
+func (c *core) Model() *llama.Model { return c.m }
+
+// apply clips the accumulated gradients and takes an optimizer step.
+func (c *core) apply(s *Stats) {
+	s.Step = c.step
+	s.LR = c.cfg.Schedule.LR(c.step)
+	s.GradNorm = ClipGradNorm(c.m.Grads, c.cfg.ClipNorm)
+	c.opt.Update(c.m.Params, c.m.Grads, s.LR)
+	c.step++
+}
+
+// Files of a training checkpoint directory, besides the model's own.
+const (
+	optimizerFile = "optimizer.safetensors"
+	stateFile     = "trainer_state.json"
+)
+
+type state struct {
+	Step      int    `json:"step"`
+	AdamSteps int    `json:"adam_steps"`
+	RNG       string `json:"rng"` // base64 of rand.PCG's binary state
+}
+
+// Save writes everything needed to continue the run bit for bit: the model
+// (config.json, model.safetensors), AdamW moments and the trainer state.
+func (c *core) Save(dir string) error {
+	if err := checkpoint.SaveModel(dir, c.m); err != nil {
+		return err
+	}
+	n := len(c.opt.M)
+	var buf bytes.Buffer
+	if err := checkpoint.Write(&buf, []checkpoint.Tensor{
+		{Name: "adamw.m", Shape: []int{n}, Data: c.opt.M},
+		{Name: "adamw.v", Shape: []int{n}, Data: c.opt.V},
+	}, nil); err != nil {
+		return err
+	}
+	if err := checkpoint.WriteFileAtomic(filepath.Join(dir, optimizerFile), buf.Bytes()); err != nil {
+		return err
+	}
+	rs, err := c.pcg.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("train: save rng: %w", err)
+	}
+	js, err := json.MarshalIndent(state{Step: c.step, AdamSteps: c.opt.Steps, RNG: base64.StdEncoding.EncodeToString(rs)}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("train: save: %w", err)
+	}
+	return checkpoint.WriteFileAtomic(filepath.Join(dir, stateFile), append(js, '\n'))
+}
+
+// Restore loads a checkpoint written by Save into this trainer, whose model
+// must have the same config. The schedule, data and batch shape come from
+// the trainer's own Config, so they must match the original run for the
+// continuation to be exact.
+func (c *core) Restore(dir string) error {
+	m, err := checkpoint.LoadModel(dir)
+	if err != nil {
+		return err
+	}
+	if m.Config != c.m.Config {
+		return fmt.Errorf("train: restore %s: checkpoint config %+v differs from model %+v", dir, m.Config, c.m.Config)
+	}
+	f, err := checkpoint.ReadFile(filepath.Join(dir, optimizerFile))
+	if err != nil {
+		return err
+	}
+	mt, ok1 := f.Get("adamw.m")
+	vt, ok2 := f.Get("adamw.v")
+	if !ok1 || !ok2 || len(mt.Data) != len(c.opt.M) || len(vt.Data) != len(c.opt.V) {
+		return fmt.Errorf("train: restore %s: optimizer state missing or for another model", dir)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return fmt.Errorf("train: restore: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("train: restore %s: %w", stateFile, err)
+	}
+	rs, err := base64.StdEncoding.DecodeString(st.RNG)
+	if err != nil {
+		return fmt.Errorf("train: restore rng: %w", err)
+	}
+	if st.Step < 0 || st.AdamSteps < 0 {
+		return fmt.Errorf("train: restore %s: negative step", stateFile)
+	}
+	if err := c.pcg.UnmarshalBinary(rs); err != nil {
+		return fmt.Errorf("train: restore rng: %w", err)
+	}
+	copy(c.m.Params, m.Params)
+	copy(c.opt.M, mt.Data)
+	copy(c.opt.V, vt.Data)
+	c.opt.Steps, c.step = st.AdamSteps, st.Step
+	return nil
+}
+
+// SFT trains next-token prediction on the masked tokens of examples.
+type SFT struct {
+	*core
+	data *Mixture[Example]
+}
+
+// NewSFT prepares SFT of m on data. All buffers are allocated here, so Step
+// does not allocate.
+func NewSFT(m *llama.Model, data *Mixture[Example], cfg Config) (*SFT, error) {
+	for _, s := range data.sets {
+		for i := range s.Items {
+			if err := s.Items[i].validate(m.Config.Vocab); err != nil {
+				return nil, fmt.Errorf("train: dataset %q item %d: %w", s.Name, i, err)
+			}
+		}
+	}
+	c, err := newCore(m, cfg, cfg.Batch)
+	if err != nil {
+		return nil, err
+	}
+	return &SFT{core: c, data: data}, nil
+}
+
+// Step samples a batch, computes the mean cross-entropy over its target
+// tokens, and updates the model.
+func (t *SFT) Step() (Stats, error) {
+	seq := t.cfg.Seq
+	var s Stats
+	for b := range t.cfg.Batch {
+		e, _ := t.data.Sample(t.rng)
+		s.Targets += packRow(e, t.inputs[b*seq:(b+1)*seq], t.targets[b*seq:(b+1)*seq], t.cfg.Pad)
+	}
+	var err error
+	if s.Loss, err = t.lossAndGrad(); err != nil {
+		return s, err
+	}
+	t.apply(&s)
+	return s, nil
+}
+
+// lossAndGrad sets the model's Grads to the gradient of the loss on the
+// packed batch and returns the loss.
+func (t *SFT) lossAndGrad() (float64, error) {
+	t.m.ZeroGrads()
+	if err := t.ws.Forward(t.inputs, t.targets); err != nil {
+		return 0, err
+	}
+	loss := CrossEntropy(t.ws.LogProbs, t.targets, t.dlogp)
+	return loss, t.ws.Backward(t.dlogp)
+}
+
+// CrossEntropy returns the mean of −logp over positions with a target ≥ 0
+// and sets dlogp to its gradient with respect to logp.
+func CrossEntropy(logp []float32, targets []int32, dlogp []float32) float64 {
+	k := 0
+	for _, t := range targets {
+		if t >= 0 {
+			k++
+		}
+	}
+	var loss float64
+	for i, t := range targets {
+		dlogp[i] = 0
+		if t >= 0 {
+			loss -= float64(logp[i])
+			dlogp[i] = float32(-1 / float64(k))
+		}
+	}
+	if k == 0 {
+		return 0
+	}
+	return loss / float64(k)
+}
+
+// DPO trains a policy to prefer chosen over rejected responses relative to a
+// frozen reference model (Rafailov et al., 2023).
+type DPO struct {
+	*core
+	ref   *llama.Workspace
+	data  *Mixture[Pair]
+	Beta  float64
+	seqLP []float64 // per row: summed response log-probs of policy
+	refLP []float64 // and of the reference
+}
+
+// NewDPO prepares DPO of policy against ref (which is only read) with
+// strength beta. Each step runs Batch pairs as 2·Batch rows.
+func NewDPO(policy, ref *llama.Model, data *Mixture[Pair], beta float64, cfg Config) (*DPO, error) {
+	if ref.Config != policy.Config {
+		return nil, errors.New("train: dpo: reference and policy configs differ")
+	}
+	for _, s := range data.sets {
+		for i := range s.Items {
+			for _, e := range []*Example{&s.Items[i].Chosen, &s.Items[i].Rejected} {
+				if err := e.validate(policy.Config.Vocab); err != nil {
+					return nil, fmt.Errorf("train: dataset %q pair %d: %w", s.Name, i, err)
+				}
+			}
+		}
+	}
+	c, err := newCore(policy, cfg, 2*cfg.Batch)
+	if err != nil {
+		return nil, err
+	}
+	rws, err := ref.NewWorkspace(2*cfg.Batch, cfg.Seq)
+	if err != nil {
+		return nil, fmt.Errorf("train: dpo: %w", err)
+	}
+	return &DPO{core: c, ref: rws, data: data, Beta: beta,
+		seqLP: make([]float64, 2*cfg.Batch), refLP: make([]float64, 2*cfg.Batch)}, nil
+}
+
+// DPOLoss returns −log σ(β·((pc − rc) − (pr − rr))) for policy and
+// reference log-likelihoods of the chosen (pc, rc) and rejected (pr, rr)
+// responses, and its derivatives with respect to pc and pr.
+func DPOLoss(beta, pc, pr, rc, rr float64) (loss, dpc, dpr float64) {
+	z := beta * ((pc - rc) - (pr - rr))
+	// softplus(−z), stable for large |z|.
+	loss = math.Max(-z, 0) + math.Log1p(math.Exp(-math.Abs(z)))
+	g := -beta / (1 + math.Exp(z)) // ∂loss/∂pc = −β·σ(−z)
+	return loss, g, -g
+}
+
+// Step samples Batch pairs and takes one DPO update. Stats.Loss is the mean
+// DPO loss over the pairs.
+func (t *DPO) Step() (Stats, error) {
+	seq := t.cfg.Seq
+	var s Stats
+	for b := range t.cfg.Batch {
+		p, _ := t.data.Sample(t.rng)
+		r := 2 * b
+		s.Targets += packRow(&p.Chosen, t.inputs[r*seq:(r+1)*seq], t.targets[r*seq:(r+1)*seq], t.cfg.Pad)
+		s.Targets += packRow(&p.Rejected, t.inputs[(r+1)*seq:(r+2)*seq], t.targets[(r+1)*seq:(r+2)*seq], t.cfg.Pad)
+	}
+	var err error
+	if s.Loss, err = t.lossAndGrad(); err != nil {
+		return s, err
+	}
+	t.apply(&s)
+	return s, nil
+}
+
+// lossAndGrad runs the reference and the policy on the packed batch, sets
+// the policy's Grads and returns the mean DPO loss.
+func (t *DPO) lossAndGrad() (float64, error) {
+	if err := t.ref.Forward(t.inputs, t.targets); err != nil {
+		return 0, err
+	}
+	t.m.ZeroGrads()
+	if err := t.ws.Forward(t.inputs, t.targets); err != nil {
+		return 0, err
+	}
+	loss := t.loss(t.ws.LogProbs, t.ref.LogProbs, t.dlogp)
+	return loss, t.ws.Backward(t.dlogp)
+}
+
+// loss computes the mean DPO loss of the batch from per-position policy and
+// reference log-probs and writes ∂loss/∂logp for the policy.
+func (t *DPO) loss(policy, ref []float32, dlogp []float32) float64 {
+	seq := t.cfg.Seq
+	for r := range t.seqLP {
+		t.seqLP[r], t.refLP[r] = 0, 0
+		for i := r * seq; i < (r+1)*seq; i++ {
+			if t.targets[i] >= 0 {
+				t.seqLP[r] += float64(policy[i])
+				t.refLP[r] += float64(ref[i])
+			}
+		}
+	}
+	var total float64
+	nb := float64(t.cfg.Batch)
+	for b := range t.cfg.Batch {
+		c, r := 2*b, 2*b+1
+		l, dc, dr := DPOLoss(t.Beta, t.seqLP[c], t.seqLP[r], t.refLP[c], t.refLP[r])
+		total += l
+		for i := c * seq; i < (c+1)*seq; i++ {
+			dlogp[i] = 0
+			if t.targets[i] >= 0 {
+				dlogp[i] = float32(dc / nb)
+			}
+		}
+		for i := r * seq; i < (r+1)*seq; i++ {
+			dlogp[i] = 0
+			if t.targets[i] >= 0 {
+				dlogp[i] = float32(dr / nb)
+			}
+		}
+	}
+	return total / nb
+}
