@@ -45,6 +45,11 @@ type Store struct {
 	w    *sql.DB // exactly one connection: SQLite allows one writer anyway, and queueing here is cheaper than SQLITE_BUSY
 	r    *sql.DB
 
+	// Statements prepared once on the writer's connection: preparing them per
+	// commit was a fifth of Commit's CPU.
+	insStage, insRecord, insUnit, putCache *sql.Stmt
+	stages                                 sync.Map // stage names known to be in the stages table
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -112,6 +117,10 @@ func open(ctx context.Context, dir string, readOnly bool) (*Store, error) {
 			s.w.Close()
 			return nil, err
 		}
+		if err := s.prepare(ctx); err != nil {
+			s.w.Close()
+			return nil, err
+		}
 	}
 	s.r, err = sql.Open("sqlite", dsn(path, true))
 	if err != nil {
@@ -168,11 +177,13 @@ CREATE TABLE records (
 	unit   TEXT NOT NULL,
 	data   TEXT NOT NULL -- JSON; TEXT, not BLOB, because json_each reads a BLOB as JSONB
 );
--- Serves Records(stage, status), Count and the per-status counts of Stats.
--- Records(stage, "") walks it too: status order is merged away by a sort on
--- seq, which measured cheaper than a second index on every insert (see
--- BenchmarkRecords).
+-- (stage, status, seq) serves Records(stage, status), Count and the status
+-- counts of Stats from the index alone; (stage, seq) lets Records(stage, "")
+-- stream in order instead of sorting the whole stage first. Measured on 30,000
+-- 1 KB records: the second index costs ~7% more insert CPU and makes the
+-- any-status scan 2.4x faster, with the first row at once rather than after a sort.
 CREATE INDEX records_stage_status_seq ON records (stage, status, seq);
+CREATE INDEX records_stage_seq ON records (stage, seq);
 
 CREATE TABLE cache (
 	key   TEXT PRIMARY KEY,
@@ -234,6 +245,32 @@ func (s *Store) checkVersion(ctx context.Context) error {
 	return nil
 }
 
+func (s *Store) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		q    string
+	}{
+		{&s.insStage, `INSERT INTO stages(name) VALUES (?) ON CONFLICT(name) DO NOTHING`},
+		{&s.insRecord, `INSERT INTO records(id, stage, seq, status, unit, data) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT(id) DO UPDATE SET stage = excluded.stage, seq = excluded.seq, status = excluded.status,
+				unit = excluded.unit, data = excluded.data`},
+		{&s.insUnit, `INSERT INTO units(stage, key, records, requests, cached_requests, prompt_tokens, completion_tokens, cost_usd, errors, committed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(stage, key) DO UPDATE SET records = excluded.records, requests = excluded.requests,
+				cached_requests = excluded.cached_requests, prompt_tokens = excluded.prompt_tokens,
+				completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd,
+				errors = excluded.errors, committed_at = excluded.committed_at`},
+		{&s.putCache, `INSERT INTO cache(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`},
+	} {
+		st, err := s.w.PrepareContext(ctx, p.q)
+		if err != nil {
+			return fmt.Errorf("store: open %s: prepare: %w", s.path, err)
+		}
+		*p.stmt = st
+	}
+	return nil
+}
+
 // Dir returns the run directory.
 func (s *Store) Dir() string { return s.dir }
 
@@ -244,6 +281,11 @@ func (s *Store) Close() error {
 		var errs []error
 		if s.r != nil {
 			errs = append(errs, s.r.Close())
+		}
+		for _, st := range []*sql.Stmt{s.insStage, s.insRecord, s.insUnit, s.putCache} {
+			if st != nil {
+				errs = append(errs, st.Close())
+			}
 		}
 		if s.w != nil {
 			errs = append(errs, s.w.Close())
@@ -316,35 +358,31 @@ func (s *Store) Commit(ctx context.Context, u pipeline.Unit) error {
 		return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO stages(name) VALUES (?) ON CONFLICT(name) DO NOTHING`, u.Stage); err != nil {
-		return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
-	}
-	if len(u.Records) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO records(id, stage, seq, status, unit, data) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT(id) DO UPDATE SET stage = excluded.stage, seq = excluded.seq, status = excluded.status, unit = excluded.unit, data = excluded.data`)
-		if err != nil {
+	_, known := s.stages.Load(u.Stage)
+	if !known {
+		if _, err := tx.StmtContext(ctx, s.insStage).ExecContext(ctx, u.Stage); err != nil {
 			return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
 		}
+	}
+	if len(u.Records) > 0 {
+		ins := tx.StmtContext(ctx, s.insRecord)
 		for i, r := range u.Records {
-			if _, err := stmt.ExecContext(ctx, r.ID, u.Stage, r.Seq, string(r.Status), u.Key, string(blobs[i])); err != nil {
-				stmt.Close()
+			if _, err := ins.ExecContext(ctx, r.ID, u.Stage, r.Seq, string(r.Status), u.Key, string(blobs[i])); err != nil {
 				return fmt.Errorf("store: commit %s/%s: record %s: %w", u.Stage, u.Key, r.ID, err)
 			}
 		}
-		stmt.Close()
 	}
 	us := u.Usage
-	if _, err := tx.ExecContext(ctx, `INSERT INTO units(stage, key, records, requests, cached_requests, prompt_tokens, completion_tokens, cost_usd, errors, committed_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT(stage, key) DO UPDATE SET records = excluded.records, requests = excluded.requests,
-			cached_requests = excluded.cached_requests, prompt_tokens = excluded.prompt_tokens,
-			completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd,
-			errors = excluded.errors, committed_at = excluded.committed_at`,
-		u.Stage, u.Key, len(u.Records), us.Requests, us.CachedRequests, us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, time.Now().UnixNano()); err != nil {
+	if _, err := tx.StmtContext(ctx, s.insUnit).ExecContext(ctx, u.Stage, u.Key, len(u.Records), us.Requests, us.CachedRequests,
+		us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, time.Now().UnixNano()); err != nil {
 		return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
+	}
+	if !known {
+		// Only after the commit: a rolled-back stage row must be written again.
+		s.stages.Store(u.Stage, true)
 	}
 	return nil
 }
@@ -485,14 +523,13 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 // (model.Cache), so a response that was paid for survives any later crash.
 // Like Commit, it completes even when ctx is cancelled.
 func (s *Store) Put(ctx context.Context, key string, val []byte) error {
-	w, err := s.writer()
-	if err != nil {
+	if _, err := s.writer(); err != nil {
 		return err
 	}
 	if val == nil {
 		val = []byte{}
 	}
-	if _, err := w.ExecContext(context.WithoutCancel(ctx), `INSERT INTO cache(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, val); err != nil {
+	if _, err := s.putCache.ExecContext(context.WithoutCancel(ctx), key, val); err != nil {
 		return fmt.Errorf("store: cache put: %w", err)
 	}
 	return nil

@@ -1,0 +1,145 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+)
+
+// benchRecord is about the size of a Self-Instruct instance with provenance (~1 KB of JSON).
+func benchRecord(unit, j int) *record.Record {
+	id := fmt.Sprintf("gen-%08d-%02d", unit, j)
+	st := record.Kept
+	var dec []record.Decision
+	if j%3 == 2 {
+		st = record.Rejected
+		dec = []record.Decision{{Filter: "rouge", Reason: "max ROUGE-L 0.81 > 0.7", Value: 0.81}}
+	}
+	return &record.Record{ID: id, Stage: "gen", Seq: int64(unit*100 + j), Status: st,
+		Instruction: "Write a short poem about the sea in the style of a haiku, mentioning " + id,
+		Input:       "",
+		Output:      strings.Repeat("Waves fold into foam, the gull writes its name in salt. ", 8),
+		Decisions:   dec,
+		Prov: record.Provenance{Generator: "selfinstruct", Stage: "gen", Backend: "openai", Model: "gpt-4o-mini",
+			TemplateHash: "9f2c1e", Params: map[string]any{"temperature": 0.7, "top_p": 0.5},
+			SeedIDs: []string{"seed_task_1", "seed_task_7"}, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}
+}
+
+func benchUnit(i, n int) pipeline.Unit {
+	u := pipeline.Unit{Stage: "gen", Key: fmt.Sprintf("batch-%08d", i), Usage: pipeline.UnitUsage{Requests: 1, PromptTokens: 500, CompletionTokens: 800}}
+	for j := range n {
+		u.Records = append(u.Records, benchRecord(i, j))
+	}
+	return u
+}
+
+// BenchmarkCommit measures units/s for one committer; go test -bench Commit -benchtime 2000x ./store
+func BenchmarkCommit(b *testing.B) {
+	for _, n := range []int{1, 10} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			s := openTemp(b)
+			ctx := context.Background()
+			units := make([]pipeline.Unit, b.N)
+			for i := range units {
+				units[i] = benchUnit(i, n)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := s.Commit(ctx, units[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "units/s")
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// BenchmarkCommitParallel is Commit from many goroutines, as ForEachKept does.
+func BenchmarkCommitParallel(b *testing.B) {
+	s := openTemp(b)
+	ctx := context.Background()
+	var next atomicCounter
+	b.SetParallelism(4)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.Commit(ctx, benchUnit(next.add(), 10)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "units/s")
+}
+
+// BenchmarkRecords measures the iteration rate over a 20,000-record stage.
+func BenchmarkRecords(b *testing.B) {
+	s := openTemp(b)
+	ctx := context.Background()
+	const units, per = 2000, 10
+	for i := range units {
+		if err := s.Commit(ctx, benchUnit(i, per)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, status := range []record.Status{"", record.Kept} {
+		name := "status=any"
+		if status != "" {
+			name = "status=" + string(status)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			total := 0
+			for range b.N {
+				for _, err := range s.Records(ctx, "gen", status) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					total++
+				}
+			}
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+	b.Run("stats", func(b *testing.B) {
+		for range b.N {
+			if _, err := s.Stats(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkCache(b *testing.B) {
+	s := openTemp(b)
+	ctx := context.Background()
+	val := []byte(strings.Repeat("x", 2000))
+	b.Run("put", func(b *testing.B) {
+		for i := range b.N {
+			if err := s.Put(ctx, fmt.Sprint("key-", i), val); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		for i := range b.N {
+			if _, _, err := s.Get(ctx, fmt.Sprint("key-", i%100)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+type atomicCounter struct{ n atomic.Int64 }
+
+func (c *atomicCounter) add() int { return int(c.n.Add(1)) }
