@@ -72,14 +72,13 @@ func rmsnormBackward(dx, dw, dy, x, rstd, w []float32, n, d int) {
 	}
 }
 
-// rope rotates each adjacent pair (2i, 2i+1) of every head by position·θᵢ;
-// sign −1 applies the inverse rotation, which is the backward pass because
-// rotations are orthogonal. Row r of x sits at position r mod t.
-func rope(x, cos, sin []float32, n, t, heads, hd int, sign float32) {
+// rope rotates each adjacent pair (2i, 2i+1) of every head of row r by
+// pos[r]·θᵢ; sign −1 applies the inverse rotation, which is the backward
+// pass because rotations are orthogonal.
+func rope(x, cos, sin []float32, pos []int, heads, hd int, sign float32) {
 	half := hd / 2
-	for r := range n {
-		pos := r % t
-		c, s := cos[pos*half:pos*half+half], sin[pos*half:pos*half+half]
+	for r, p := range pos {
+		c, s := cos[p*half:p*half+half], sin[p*half:p*half+half]
 		row := x[r*heads*hd : (r+1)*heads*hd]
 		for h := range heads {
 			v := row[h*hd : h*hd+hd]

@@ -14,6 +14,7 @@ type Workspace struct {
 	B, T, N  int
 	tokens   []int32
 	targets  []int32
+	pos      []int // position of each row: i mod T
 	layers   []layerActs
 	xL       []float32 // residual stream after the last layer [N,D]
 	xf       []float32 // final norm output [N,D]
@@ -64,6 +65,10 @@ func (m *Model) NewWorkspace(b, t int) (*Workspace, error) {
 		attn: attnShape{t: t, heads: c.Heads, kvHeads: c.KVHeads, hd: c.HeadDim()},
 	}
 	w.dp = make([]float32, b*c.KVHeads*t*t)
+	w.pos = make([]int, n)
+	for i := range w.pos {
+		w.pos[i] = i % t
+	}
 	w.attnFwd, w.attnBwd = w.attnFwdRange, w.attnBwdRange
 	w.layers = make([]layerActs, c.Layers)
 	for l := range w.layers {
@@ -125,8 +130,8 @@ func (w *Workspace) Forward(tokens, targets []int32) error {
 		linear(a.k, xn, lw.wk, n, d, kv)
 		linear(a.v, xn, lw.wv, n, d, kv)
 		if c.RoPE {
-			rope(a.q, w.m.ropeCos, w.m.ropeSin, n, w.T, c.Heads, c.HeadDim(), 1)
-			rope(a.k, w.m.ropeCos, w.m.ropeSin, n, w.T, c.KVHeads, c.HeadDim(), 1)
+			rope(a.q, w.m.ropeCos, w.m.ropeSin, w.pos, c.Heads, c.HeadDim(), 1)
+			rope(a.k, w.m.ropeCos, w.m.ropeSin, w.pos, c.KVHeads, c.HeadDim(), 1)
 		}
 		w.attentionForward(a)
 		copy(a.xm, a.x)
@@ -217,8 +222,8 @@ func (w *Workspace) Backward(dlogp []float32) error {
 		linearBackward(w.datt, lg.wo, w.dx, a.att, lw.wo, n, d, d, 0)
 		w.attentionBackward(a)
 		if c.RoPE {
-			rope(w.dq, w.m.ropeCos, w.m.ropeSin, n, w.T, c.Heads, c.HeadDim(), -1)
-			rope(w.dk, w.m.ropeCos, w.m.ropeSin, n, w.T, c.KVHeads, c.HeadDim(), -1)
+			rope(w.dq, w.m.ropeCos, w.m.ropeSin, w.pos, c.Heads, c.HeadDim(), -1)
+			rope(w.dk, w.m.ropeCos, w.m.ropeSin, w.pos, c.KVHeads, c.HeadDim(), -1)
 		}
 		rmsnormApply(xn, a.rstd, a.x, lw.attnNorm, n, d)
 		linearBackward(w.dxn, lg.wq, w.dq, xn, lw.wq, n, d, d, 0)
