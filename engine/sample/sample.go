@@ -1,0 +1,223 @@
+// Package sample generates text from an engine/llama model with a KV cache:
+// batched prompts, n samples each, temperature, top-k, top-p, seeds, stop
+// sequences and per-token log-probabilities.
+package sample
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/synthloop/synthloop/engine/llama"
+)
+
+// Options control generation. The zero value samples greedily until the
+// model's context is full.
+type Options struct {
+	MaxTokens   int     // per sample; 0 means up to the context length
+	Temperature float64 // 0 picks the most likely token
+	TopK        int     // keep the k most likely tokens; 0 keeps all
+	TopP        float64 // keep the smallest set with this much probability; 0 or 1 keeps all
+	Seed        uint64
+	N           int       // samples per prompt; 0 means 1
+	StopTokens  []int32   // tokens that end a sample (e.g. <|end|>, <|eos|>); not returned
+	Stop        [][]int32 // token sequences that end a sample; not returned
+}
+
+// Completion is one sample.
+type Completion struct {
+	Prompt, Index int     // which prompt, and which of its N samples
+	Tokens        []int32 // generated tokens, without the stop token or sequence
+	// LogProbs[i] is log p(Tokens[i]) under the model itself (temperature
+	// 1, no top-k/top-p), the quantity likelihood-based filters and DPO use.
+	LogProbs []float32
+	Finish   string // "stop" or "length"
+}
+
+// Generate samples opt.N completions for each prompt, all decoded together
+// in one batch. Sample i of a prompt draws from a random stream seeded by
+// (opt.Seed, i), so a prompt's completions do not depend on which other
+// prompts share the batch.
+func Generate(m *llama.Model, prompts [][]int32, opt Options) ([]Completion, error) {
+	n := max(opt.N, 1)
+	if len(prompts) == 0 {
+		return nil, nil
+	}
+	if opt.Temperature < 0 || opt.TopK < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.MaxTokens < 0 {
+		return nil, fmt.Errorf("sample: invalid options %+v", opt)
+	}
+	maxSeq := m.Config.MaxSeq
+	longest := 0
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("sample: prompt %d is empty", i)
+		}
+		if len(p) >= maxSeq {
+			return nil, fmt.Errorf("sample: prompt %d has %d tokens, context is %d", i, len(p), maxSeq)
+		}
+		longest = max(longest, len(p))
+	}
+	limit := maxSeq
+	if opt.MaxTokens > 0 {
+		limit = min(maxSeq, longest+opt.MaxTokens)
+	}
+	seqs := len(prompts) * n
+	cache, err := m.NewCache(seqs, limit, max(longest, seqs))
+	if err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
+	}
+	vocab := m.Config.Vocab
+	out := make([]Completion, seqs)
+	rngs := make([]*rand.Rand, seqs)
+	s := newSampler(vocab, opt)
+	var active []int
+	last := make([]int32, seqs)
+	for p, prompt := range prompts {
+		ids := make([]int, len(prompt))
+		first := p * n
+		for i := range ids {
+			ids[i] = first
+		}
+		logits, err := cache.Forward(ids, prompt)
+		if err != nil {
+			return nil, fmt.Errorf("sample: prompt %d: %w", p, err)
+		}
+		row := slices.Clone(logits[(len(prompt)-1)*vocab : len(prompt)*vocab])
+		for i := range n {
+			q := first + i
+			if i > 0 {
+				cache.Copy(q, first)
+			}
+			out[q] = Completion{Prompt: p, Index: i}
+			rngs[q] = rand.New(rand.NewPCG(opt.Seed, uint64(i)))
+			if s.take(&out[q], row, rngs[q], opt, len(prompt), limit) {
+				active = append(active, q)
+				last[q] = out[q].Tokens[len(out[q].Tokens)-1]
+			}
+		}
+	}
+	for len(active) > 0 {
+		toks := make([]int32, len(active))
+		for j, q := range active {
+			toks[j] = last[q]
+		}
+		logits, err := cache.Forward(active, toks)
+		if err != nil {
+			return nil, fmt.Errorf("sample: %w", err)
+		}
+		next := active[:0:0]
+		for j, q := range active {
+			if s.take(&out[q], logits[j*vocab:(j+1)*vocab], rngs[q], opt, len(prompts[out[q].Prompt]), limit) {
+				next = append(next, q)
+				last[q] = out[q].Tokens[len(out[q].Tokens)-1]
+			}
+		}
+		active = next
+	}
+	return out, nil
+}
+
+// sampler holds scratch reused across draws.
+type sampler struct {
+	idx   []int
+	probs []float64
+}
+
+func newSampler(vocab int, opt Options) *sampler {
+	return &sampler{idx: make([]int, vocab), probs: make([]float64, vocab)}
+}
+
+// take draws the next token of c from logits, records it, and reports
+// whether c continues.
+func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, opt Options, promptLen, limit int) bool {
+	tok := s.draw(logits, r, opt)
+	c.Tokens = append(c.Tokens, tok)
+	c.LogProbs = append(c.LogProbs, logProb(logits, tok))
+	if slices.Contains(opt.StopTokens, tok) {
+		c.Tokens, c.LogProbs = c.Tokens[:len(c.Tokens)-1], c.LogProbs[:len(c.LogProbs)-1]
+		c.Finish = "stop"
+		return false
+	}
+	for _, st := range opt.Stop {
+		if len(st) > 0 && len(c.Tokens) >= len(st) && slices.Equal(c.Tokens[len(c.Tokens)-len(st):], st) {
+			k := len(c.Tokens) - len(st)
+			c.Tokens, c.LogProbs = c.Tokens[:k], c.LogProbs[:k]
+			c.Finish = "stop"
+			return false
+		}
+	}
+	// The cache holds the prompt and every generated token but the last, which
+	// is fed on the next step; it must fit.
+	if (opt.MaxTokens > 0 && len(c.Tokens) >= opt.MaxTokens) || promptLen+len(c.Tokens) >= limit {
+		c.Finish = "length"
+		return false
+	}
+	return true
+}
+
+func logProb(logits []float32, tok int32) float32 {
+	mx := slices.Max(logits)
+	var sum float64
+	for _, v := range logits {
+		sum += math.Exp(float64(v - mx))
+	}
+	return float32(float64(logits[tok]-mx) - math.Log(sum))
+}
+
+// draw picks a token: the argmax at temperature 0 or top-k 1; otherwise it
+// sorts candidates by logit (ties by id, for determinism), cuts to top-k and
+// then to the top-p nucleus, and samples from the renormalised
+// temperature-scaled distribution.
+func (s *sampler) draw(logits []float32, r *rand.Rand, opt Options) int32 {
+	if opt.Temperature == 0 || opt.TopK == 1 {
+		best := 0
+		for i, v := range logits {
+			if v > logits[best] {
+				best = i
+			}
+		}
+		return int32(best)
+	}
+	idx := s.idx[:len(logits)]
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		if c := cmp.Compare(logits[b], logits[a]); c != 0 {
+			return c
+		}
+		return a - b
+	})
+	keep := len(idx)
+	if opt.TopK > 0 {
+		keep = min(keep, opt.TopK)
+	}
+	mx := float64(logits[idx[0]])
+	var total float64
+	for j := range keep {
+		p := math.Exp((float64(logits[idx[j]]) - mx) / opt.Temperature)
+		s.probs[j] = p
+		total += p
+	}
+	if opt.TopP > 0 && opt.TopP < 1 {
+		var acc float64
+		for j := range keep {
+			acc += s.probs[j]
+			if acc >= opt.TopP*total {
+				keep = j + 1
+				break
+			}
+		}
+		total = acc
+	}
+	u := r.Float64() * total
+	for j := range keep {
+		if u -= s.probs[j]; u < 0 {
+			return int32(idx[j])
+		}
+	}
+	return int32(idx[keep-1])
+}
+

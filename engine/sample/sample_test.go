@@ -1,0 +1,169 @@
+package sample
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/synthloop/synthloop/engine/llama"
+)
+
+func testModel(t testing.TB) *llama.Model {
+	m, err := llama.New(llama.Config{Vocab: 10, Dim: 16, Layers: 2, Heads: 4, KVHeads: 2, Hidden: 24, MaxSeq: 24, RoPE: true, RopeTheta: 10000, NormEps: 1e-5}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.Params {
+		m.Params[i] *= 20 // a random model with peaked, varied distributions
+	}
+	return m
+}
+
+var prompts = [][]int32{{1, 2, 3}, {4}, {5, 6, 7, 8, 9}}
+
+func TestBatchedEqualsSeparate(t *testing.T) {
+	m := testModel(t)
+	opt := Options{MaxTokens: 8, Temperature: 0.9, TopK: 6, TopP: 0.95, Seed: 3, N: 2}
+	all, err := Generate(m, prompts, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(prompts)*2 {
+		t.Fatalf("got %d completions, want %d", len(all), len(prompts)*2)
+	}
+	for p := range prompts {
+		one, err := Generate(m, prompts[p:p+1], opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range one {
+			b := all[p*2+i]
+			if b.Prompt != p || b.Index != i || !slices.Equal(b.Tokens, c.Tokens) {
+				t.Errorf("prompt %d sample %d: batched %v, alone %v", p, i, b.Tokens, c.Tokens)
+			}
+		}
+	}
+	again, _ := Generate(m, prompts, opt)
+	for i := range all {
+		if !slices.Equal(all[i].Tokens, again[i].Tokens) || !slices.Equal(all[i].LogProbs, again[i].LogProbs) {
+			t.Fatal("same seed gave different samples")
+		}
+	}
+}
+
+// TestLogProbsMatchTrainingForward scores greedy completions with the
+// training forward pass.
+func TestLogProbsMatchTrainingForward(t *testing.T) {
+	m := testModel(t)
+	cs, err := Generate(m, prompts, Options{MaxTokens: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		seq := append(slices.Clone(prompts[c.Prompt]), c.Tokens...)
+		ws, _ := m.NewWorkspace(1, len(seq)-1)
+		targets := slices.Clone(seq[1:])
+		if err := ws.Forward(seq[:len(seq)-1], targets); err != nil {
+			t.Fatal(err)
+		}
+		off := len(prompts[c.Prompt]) - 1
+		for i, lp := range c.LogProbs {
+			if want := ws.LogProbs[off+i]; math.Abs(float64(lp-want)) > 1e-4 || lp > 0 {
+				t.Errorf("prompt %d token %d: logprob %g, training forward %g", c.Prompt, i, lp, want)
+			}
+			// Greedy picks the argmax of the training forward's distribution.
+			probs := ws.Probs(off + i)
+			if best := slices.Index(probs, slices.Max(probs)); int32(best) != c.Tokens[i] {
+				t.Errorf("greedy token %d is not the argmax %d", c.Tokens[i], best)
+			}
+		}
+		if c.Finish != "length" || len(c.Tokens) != 6 {
+			t.Errorf("completion %+v, want 6 tokens ending by length", c)
+		}
+	}
+}
+
+func TestFilters(t *testing.T) {
+	m := testModel(t)
+	greedy, _ := Generate(m, prompts, Options{MaxTokens: 5})
+	for _, opt := range []Options{
+		{MaxTokens: 5, Temperature: 1.5, TopK: 1, Seed: 9},
+		{MaxTokens: 5, Temperature: 1.5, TopP: 1e-9, Seed: 9},
+	} {
+		cs, _ := Generate(m, prompts, opt)
+		for i := range cs {
+			if !slices.Equal(cs[i].Tokens, greedy[i].Tokens) {
+				t.Errorf("%+v: got %v, greedy %v", opt, cs[i].Tokens, greedy[i].Tokens)
+			}
+		}
+	}
+}
+
+func TestStop(t *testing.T) {
+	m := testModel(t)
+	full, _ := Generate(m, prompts[:1], Options{MaxTokens: 8})
+	toks := full[0].Tokens
+	cs, _ := Generate(m, prompts[:1], Options{MaxTokens: 8, StopTokens: []int32{toks[2]}})
+	k := slices.Index(toks, toks[2])
+	if c := cs[0]; c.Finish != "stop" || !slices.Equal(c.Tokens, toks[:k]) {
+		t.Errorf("stop token %d: got %+v, want %v", toks[2], c, toks[:k])
+	}
+	cs, _ = Generate(m, prompts[:1], Options{MaxTokens: 8, Stop: [][]int32{{99, 98}, toks[3:5]}})
+	if c := cs[0]; c.Finish != "stop" || len(c.Tokens) > 3 || len(c.Tokens) != len(c.LogProbs) {
+		t.Errorf("stop sequence %v: got %+v", toks[3:5], c)
+	}
+	if _, err := Generate(m, [][]int32{{}}, Options{}); err == nil {
+		t.Error("empty prompt accepted")
+	}
+	cs, err := Generate(m, [][]int32{make([]int32, 20)}, Options{})
+	if err != nil || len(cs[0].Tokens) != 4 || cs[0].Finish != "length" {
+		t.Errorf("generation to the context limit: %+v, %v", cs, err)
+	}
+}
+
+// TestDrawDistribution checks sampling frequencies against the filtered,
+// temperature-scaled softmax.
+func TestDrawDistribution(t *testing.T) {
+	logits := []float32{2, 1, 0, -1, 0.5}
+	s := newSampler(len(logits), Options{})
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct {
+		opt  Options
+		want []float64
+	}{
+		{Options{Temperature: 1}, softmax(logits, 1, 5)},
+		{Options{Temperature: 0.5}, softmax(logits, 0.5, 5)},
+		{Options{Temperature: 1, TopK: 2}, softmax(logits, 1, 2)},
+		// Probabilities in order 2, 1, 0.5, 0, -1 are .48 .18 .11 .07 .02 (of .86); top-p .7 keeps
+		// the first two.
+		{Options{Temperature: 1, TopP: 0.7}, softmax(logits, 1, 2)},
+	} {
+		counts := make([]float64, len(logits))
+		const n = 40000
+		for range n {
+			counts[s.draw(logits, r, tc.opt)]++
+		}
+		for i := range counts {
+			if math.Abs(counts[i]/n-tc.want[i]) > 0.01 {
+				t.Errorf("%+v: token %d frequency %.3f, want %.3f", tc.opt, i, counts[i]/n, tc.want[i])
+			}
+		}
+	}
+}
+
+// softmax at temperature temp over the k largest logits (ids in logit
+// order), zero elsewhere.
+func softmax(logits []float32, temp float64, k int) []float64 {
+	order := []int{0, 1, 4, 2, 3}[:k]
+	out := make([]float64, len(logits))
+	var sum float64
+	for _, i := range order {
+		out[i] = math.Exp(float64(logits[i]) / temp)
+		sum += out[i]
+	}
+	for i := range out {
+		out[i] /= sum
+	}
+	return out
+}
