@@ -220,4 +220,3 @@ func (s *sampler) draw(logits []float32, r *rand.Rand, opt Options) int32 {
 	}
 	return int32(idx[keep-1])
 }
-
