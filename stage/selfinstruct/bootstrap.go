@@ -215,6 +215,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	// Kept records of committed batches, in batch order, to be replayed into
 	// the pool and the index as the loop passes their batch.
 	var stored []pooled
+	storedPer := map[int]int{} // batch -> kept records committed
 	var counts [3]int
 	for rec, err := range env.Store.Records(ctx, env.Name, "") {
 		if err != nil {
@@ -222,6 +223,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		}
 		counts[statusIndex(rec.Status)]++
 		if rec.Status == record.Kept {
+			storedPer[int(rec.Seq/1000)]++
 			stored = append(stored, pooled{id: rec.ID, batch: int(rec.Seq / 1000), alpacaTask: alpacaTask{rec.Instruction, rec.Input, rec.Output}})
 		}
 	}
@@ -254,9 +256,16 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		reqs := make([]*request, n)
 		results := make([]result, n)
 		var wg sync.WaitGroup
+		reach := len(pool) // kept before batch b0+j counting committed batches only
 		for j := range n {
 			if done[batchKey(b0+j)] {
+				reach += storedPer[b0+j]
 				continue
+			}
+			if reach >= c.Target {
+				// Committed batches earlier in this wave already reach the
+				// target (a rerun of a finished stage): nothing to ask.
+				break
 			}
 			rq, err := s.buildRequest(env, b0+j, snapshot)
 			if err != nil {

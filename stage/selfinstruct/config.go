@@ -121,6 +121,18 @@ func (b *Blacklist) UnmarshalYAML(unmarshal func(any) error) error {
 	return nil
 }
 
+// UnmarshalText accepts a preset name. Its presence also tells the config
+// validator that a blacklist is a value, not a mapping of fields.
+func (b *Blacklist) UnmarshalText(t []byte) error {
+	switch s := string(t); s {
+	case "paper", "alpaca", "none":
+		*b = Blacklist{Preset: s}
+		return nil
+	default:
+		return fmt.Errorf("selfinstruct: blacklist: unknown preset %q (want paper, alpaca, none or a list of words)", s)
+	}
+}
+
 // settings is a Config with every default resolved.
 type settings struct {
 	Config

@@ -1,0 +1,350 @@
+package selfinstruct
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/record"
+)
+
+func mustNew(t *testing.T, c *Config) *Stage {
+	t.Helper()
+	s, err := New(c, WithClock(testClock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func cfg(mut func(*Config)) *Config {
+	c := DefaultConfig()
+	c.Model = "teacher"
+	c.Target = 40
+	if mut != nil {
+		mut(c)
+	}
+	return c
+}
+
+func TestBootstrapEndToEnd(t *testing.T) {
+	st := newMemStore()
+	env, prog := newEnv(st, scriptedTeacher(), "instructions", "")
+	if err := mustNew(t, cfg(nil)).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	all := st.all("instructions", "")
+	kept := st.all("instructions", record.Kept)
+	if len(kept) < 40 {
+		t.Fatalf("kept %d, want at least the target 40", len(kept))
+	}
+	filters := map[string]int{}
+	for _, r := range all {
+		if r.Prov.Generator != "selfinstruct" || r.Prov.Model != "scripted" || r.Prov.Backend != "scripted" ||
+			len(r.Prov.TemplateHash) != 64 || len(r.Prov.RequestKeys) != 1 || r.Prov.Params["temperature"] != 0.7 ||
+			!r.Prov.CreatedAt.Equal(testClock()) || len(r.Prov.SeedIDs) == 0 {
+			t.Fatalf("incomplete provenance: %+v", r.Prov)
+		}
+		switch r.Status {
+		case record.Rejected:
+			if len(r.Reasons()) == 0 {
+				t.Errorf("rejected record %s has no reason", r.ID)
+			}
+			for _, d := range r.Decisions {
+				if !d.Passed {
+					filters[d.Filter]++
+				}
+			}
+		case record.Kept:
+			if r.Meta["most_similar"] == nil || r.Meta["avg_similarity"] == nil {
+				t.Errorf("kept record %s lacks similarity meta: %v", r.ID, r.Meta)
+			}
+		}
+	}
+	for _, f := range []string{"novelty", "blacklist", "length", "prefix"} {
+		if filters[f] == 0 {
+			t.Errorf("no record rejected by %s; rejections: %v", f, filters)
+		}
+	}
+	if prog.total != 40 || prog.kept != len(kept) || prog.kept+prog.rej+prog.fails != len(all) {
+		t.Errorf("progress = %+v, want total 40 and counts matching %d records", prog, len(all))
+	}
+	// Later batches show machine instructions: 2 of 8 when the pool has them.
+	last := all[len(all)-1]
+	if len(last.Prov.ParentIDs) != 2 || len(last.Prov.SeedIDs) != 6 {
+		t.Errorf("last batch showed %d machine and %d seed tasks, want 2 and 6", len(last.Prov.ParentIDs), len(last.Prov.SeedIDs))
+	}
+	if first := all[0]; len(first.Prov.ParentIDs) != 0 || len(first.Prov.SeedIDs) != 8 {
+		t.Errorf("first batch showed %d machine and %d seed tasks, want 0 and 8", len(first.Prov.ParentIDs), len(first.Prov.SeedIDs))
+	}
+}
+
+// TestResumeIdentical kills the run at every possible commit and checks that
+// resuming gives the uninterrupted run's records, record for record.
+func TestResumeIdentical(t *testing.T) {
+	ref := newMemStore()
+	env, _ := newEnv(ref, scriptedTeacher(), "instructions", "")
+	if err := mustNew(t, cfg(nil)).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	want := dump(t, ref.all("instructions", ""))
+	for crash := 1; crash < ref.commits; crash++ {
+		st := newMemStore()
+		st.failAfter = crash
+		env, _ := newEnv(st, scriptedTeacher(), "instructions", "")
+		if err := mustNew(t, cfg(nil)).Run(context.Background(), env); !errors.Is(err, errCrash) {
+			t.Fatalf("crash at %d: Run = %v, want the crash", crash, err)
+		}
+		st.failAfter = 0
+		env, _ = newEnv(st, scriptedTeacher(), "instructions", "")
+		if err := mustNew(t, cfg(nil)).Run(context.Background(), env); err != nil {
+			t.Fatal(err)
+		}
+		if got := dump(t, st.all("instructions", "")); got != want {
+			t.Fatalf("crash after %d commits: resumed run differs from the uninterrupted one", crash)
+		}
+	}
+	// A rerun of a finished stage sends nothing.
+	cb := &countingBackend{Backend: scriptedTeacher()}
+	env, _ = newEnv(ref, cb, "instructions", "")
+	if err := mustNew(t, cfg(nil)).Run(context.Background(), env); err != nil || cb.calls != 0 {
+		t.Errorf("rerun: err %v, %d calls, want none", err, cb.calls)
+	}
+}
+
+func dump(t *testing.T, recs []*record.Record) string {
+	t.Helper()
+	b, err := json.MarshalIndent(recs, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestTargetCommitsCrossingBatchWhole(t *testing.T) {
+	st := newMemStore()
+	env, _ := newEnv(st, scriptedTeacher(), "instructions", "")
+	env.Concurrency = 4
+	if err := mustNew(t, cfg(func(c *Config) { c.Target = 5 })).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	kept := st.all("instructions", record.Kept)
+	last := kept[len(kept)-1].Seq / 1000
+	var before int
+	for _, r := range kept {
+		if r.Seq/1000 < last {
+			before++
+		}
+	}
+	if before >= 5 || len(kept) < 5 {
+		t.Errorf("kept %d (%d before the last batch): the stage should stop right after the batch that reaches 5", len(kept), before)
+	}
+	if st.commits != int(last)+1 {
+		t.Errorf("%d batches committed, want %d: later batches of the wave are not committed", st.commits, last+1)
+	}
+}
+
+func TestMaxBatches(t *testing.T) {
+	st := newMemStore()
+	env, _ := newEnv(st, scriptedTeacher(), "instructions", "")
+	if err := mustNew(t, cfg(func(c *Config) { c.Target = 1000; c.MaxBatches = 4 })).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	if st.commits != 4 {
+		t.Errorf("committed %d batches, want max_batches 4", st.commits)
+	}
+}
+
+func TestLengthReplyDroppedWhole(t *testing.T) {
+	b := funcBackend(func(req model.Request) (*model.Response, error) {
+		return &model.Response{Choices: []model.Choice{{Text: " Explain tides to a child in simple words.\n10. Describe how", FinishReason: model.FinishLength}}}, nil
+	})
+	st := newMemStore()
+	env, _ := newEnv(st, b, "instructions", "")
+	if err := mustNew(t, cfg(func(c *Config) { c.MaxBatches = 2 })).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	all := st.all("instructions", "")
+	if len(all) != 2 {
+		t.Fatalf("got %d records, want one rejected record per batch", len(all))
+	}
+	for _, r := range all {
+		if r.Status != record.Rejected || r.Decisions[0].Filter != "finish_length" || r.Meta["response"] == "" {
+			t.Errorf("record %+v, want a rejected batch with finish_length", r)
+		}
+	}
+}
+
+func TestModelErrorRecorded(t *testing.T) {
+	b := funcBackend(func(req model.Request) (*model.Response, error) { return nil, errors.New("boom 500") })
+	st := newMemStore()
+	env, prog := newEnv(st, b, "instructions", "")
+	if err := mustNew(t, cfg(func(c *Config) { c.MaxBatches = 3 })).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	all := st.all("instructions", record.Failed)
+	if len(all) != 3 || !strings.Contains(all[0].Error, "boom 500") || prog.fails != 3 {
+		t.Errorf("failed records = %d (%v), want 3 with the error", len(all), all)
+	}
+	// A budget stop is a clean stop of the run, not a record failure.
+	b = funcBackend(func(req model.Request) (*model.Response, error) { return nil, model.ErrBudgetExceeded })
+	st = newMemStore()
+	env, _ = newEnv(st, b, "instructions", "")
+	if err := mustNew(t, cfg(nil)).Run(context.Background(), env); !errors.Is(err, model.ErrBudgetExceeded) || st.commits != 0 {
+		t.Errorf("budget: Run = %v with %d commits, want ErrBudgetExceeded and none", err, st.commits)
+	}
+}
+
+func TestAlpacaMode(t *testing.T) {
+	st := newMemStore()
+	env, _ := newEnv(st, scriptedTeacher(), "alpaca", "")
+	if err := mustNew(t, cfg(func(c *Config) { c.Mode = ModeAlpaca; c.Target = 30 })).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	kept := st.all("alpaca", record.Kept)
+	if len(kept) < 30 {
+		t.Fatalf("kept %d, want 30", len(kept))
+	}
+	withInput := 0
+	for _, r := range kept {
+		if r.Output == "" || strings.Contains(r.Input, "<noinput>") {
+			t.Errorf("kept alpaca record %+v lacks output or kept <noinput>", r)
+		}
+		if r.Input != "" {
+			withInput++
+		}
+		if len(r.Prov.SeedIDs) != 3 || len(r.Prov.ParentIDs) != 0 || r.Prov.Params["temperature"] != 1.0 {
+			t.Errorf("alpaca provenance %+v, want 3 seeds, no machine tasks, T=1", r.Prov)
+		}
+	}
+	if withInput == 0 || withInput == len(kept) {
+		t.Errorf("%d of %d kept have input, want a mix", withInput, len(kept))
+	}
+}
+
+func TestJapaneseRun(t *testing.T) {
+	st := newMemStore()
+	env, _ := newEnv(st, scriptedTeacher(), "ja", "")
+	s := mustNew(t, cfg(func(c *Config) { c.Seeds = "ja"; c.Target = 20 }))
+	if s.cfg.nonASCII || s.cfg.lang != "ja" {
+		t.Fatalf("ja run: nonASCII %v lang %q, want the ASCII rule off", s.cfg.nonASCII, s.cfg.lang)
+	}
+	if err := s.Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	kept := st.all("ja", record.Kept)
+	if len(kept) < 20 {
+		t.Fatalf("kept %d, want 20", len(kept))
+	}
+	for _, r := range kept {
+		if !strings.ContainsAny(r.Instruction, "てをにはのが") {
+			t.Errorf("kept %q does not look Japanese", r.Instruction)
+		}
+	}
+	var novelty int
+	for _, r := range st.all("ja", record.Rejected) {
+		for _, d := range r.Decisions {
+			if d.Filter == "novelty" && !d.Passed {
+				novelty++
+			}
+		}
+	}
+	if novelty == 0 {
+		t.Error("no Japanese near-duplicate caught: the tokenizer must keep Japanese text")
+	}
+}
+
+func TestInstancesStage(t *testing.T) {
+	st := newMemStore()
+	env, _ := newEnv(st, scriptedTeacher(), "instructions", "")
+	if err := mustNew(t, cfg(func(c *Config) { c.Target = 25 })).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewInstances(&InstancesConfig{Model: "teacher", MaxInstances: 5, ClassifyExamples: 16, InstanceExamples: 8,
+		TopP: f64(0), PresencePenalty: f64(1.5), MaxTokensClassify: 300, MaxTokensGenerate: 350, ClassifyMaxTokens: 3}, WithClock(testClock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ienv, _ := newEnv(st, scriptedTeacher(), "instances", "instructions")
+	if err := s.Run(context.Background(), ienv); err != nil {
+		t.Fatal(err)
+	}
+	parents := map[string]bool{}
+	var clf, gen int
+	for _, r := range st.all("instances", "") {
+		parents[r.Prov.ParentIDs[0]] = true
+		if r.IsClassification == nil || r.Instruction == "" || len(r.Prov.RequestKeys) != 2 || len(r.Prov.TemplateHash) != 64 {
+			t.Fatalf("instance record %+v incomplete", r)
+		}
+		if r.Status == record.Rejected && len(r.Reasons()) == 0 {
+			t.Errorf("rejected %s without reason", r.ID)
+		}
+		if r.Status == record.Kept {
+			if r.Output == "" {
+				t.Errorf("kept instance without output: %+v", r)
+			}
+			if *r.IsClassification {
+				clf++
+			} else {
+				gen++
+			}
+		}
+	}
+	if n := len(st.all("instructions", record.Kept)); len(parents) != n {
+		t.Errorf("instances for %d instructions, want all %d", len(parents), n)
+	}
+	if clf == 0 || gen == 0 {
+		t.Errorf("kept %d classification and %d other instances, want both", clf, gen)
+	}
+	// Resume: a second run does nothing.
+	cb := &countingBackend{Backend: scriptedTeacher()}
+	ienv, _ = newEnv(st, cb, "instances", "instructions")
+	if err := s.Run(context.Background(), ienv); err != nil || cb.calls != 0 {
+		t.Errorf("rerun: %v, %d calls", err, cb.calls)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mut  func(*Config)
+		want string
+	}{
+		{"no model", func(c *Config) { c.Model = "" }, "model: required"},
+		{"mode", func(c *Config) { c.Mode = "evol" }, "mode: unknown"},
+		{"language", func(c *Config) { c.Language = "fr" }, "language: unknown"},
+		{"target", func(c *Config) { c.Target = 0 }, "target"},
+		{"stop", func(c *Config) { c.StopAtItem = 5 }, "stop_at_item"},
+		{"words", func(c *Config) { c.MinWords = 200 }, "min_words"},
+		{"blacklist", func(c *Config) { c.Blacklist = Blacklist{Preset: "nope"} }, "blacklist"},
+		{"seeds", func(c *Config) { c.Seeds = "/no/such/file.jsonl" }, "seeds"},
+		{"tokenizer", func(c *Config) { c.Tokenizer = "nope" }, "tokenizer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(cfg(tc.mut))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "selfinstruct: ") {
+				t.Errorf("New = %v, want an error about %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestModeDefaults(t *testing.T) {
+	s := mustNew(t, cfg(nil))
+	if got := []any{s.cfg.SeedTasks, s.cfg.machineTasks, s.cfg.StopAtItem, s.cfg.temperature, *s.cfg.topP, *s.cfg.presence, s.cfg.MaxTokens, len(s.cfg.blacklist), s.cfg.nonASCII}; !reflect.DeepEqual(got, []any{6, 2, 16, 0.7, 0.5, 2.0, 1024, 13, true}) {
+		t.Errorf("selfinstruct defaults = %v", got)
+	}
+	a := mustNew(t, cfg(func(c *Config) { c.Mode = ModeAlpaca }))
+	if got := []any{a.cfg.SeedTasks, a.cfg.machineTasks, a.cfg.StopAtItem, a.cfg.temperature, *a.cfg.topP, a.cfg.presence == nil, a.cfg.MaxTokens, len(a.cfg.blacklist)}; !reflect.DeepEqual(got, []any{3, 0, 20, 1.0, 1.0, true, 3072, 18}) {
+		t.Errorf("alpaca defaults = %v", got)
+	}
+	zero := 0
+	o := mustNew(t, cfg(func(c *Config) { c.MachineTasks = &zero; c.Blacklist = Blacklist{Words: []string{"foo"}} }))
+	if o.cfg.machineTasks != 0 || !reflect.DeepEqual(o.cfg.blacklist, []string{"foo"}) {
+		t.Errorf("overrides not applied: %d %v", o.cfg.machineTasks, o.cfg.blacklist)
+	}
+}
