@@ -21,8 +21,8 @@ type StageStats struct {
 	CostUSD          float64
 	Errors           int // failed model calls, as the units reported them
 
-	// Rejections groups the failed filter decisions of rejected records by
-	// filter, most frequent first. A record turned down by two filters counts
+	// Rejections groups the rejected records by the filters that turned them
+	// down, most frequent first. A record turned down by two filters counts
 	// under both.
 	Rejections []FilterCount
 	// Failures are the most frequent error messages of failed records.
@@ -32,8 +32,8 @@ type StageStats struct {
 	FirstCommit, LastCommit time.Time
 }
 
-// FilterCount is how often one filter rejected a record, with its most
-// frequent reasons (at most TopReasons of them).
+// FilterCount is how many records one filter rejected, with its most
+// frequent reasons (at most TopReasons of them, each counted per decision).
 type FilterCount struct {
 	Filter  string
 	Count   int
@@ -150,8 +150,31 @@ func (s *Store) Stats(ctx context.Context) ([]StageStats, error) {
 			fc = &FilterCount{Filter: filter}
 			byFilter[k] = fc
 		}
-		fc.Count += n
 		fc.Reasons = append(fc.Reasons, ReasonCount{reason, n})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: stats: rejections: %w", err)
+	}
+	// Count records, not decisions, per filter: a filter may give several
+	// failing decisions on one record (two blacklisted words).
+	rows, err = tx.QueryContext(ctx, `SELECT r.stage, json_extract(d.value, '$.filter'), count(DISTINCT r.id)
+		FROM records r, json_each(r.data, '$.decisions') d
+		WHERE r.status = 'rejected' AND coalesce(json_extract(d.value, '$.passed'), 0) = 0
+		GROUP BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("store: stats: rejections: %w", err)
+	}
+	for rows.Next() {
+		var st, filter string
+		var n int
+		if err := rows.Scan(&st, &filter, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: stats: rejections: %w", err)
+		}
+		if fc := byFilter[fkey{st, filter}]; fc != nil {
+			fc.Count = n
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

@@ -157,6 +157,9 @@ func TestStatsRejectionOrder(t *testing.T) {
 	add("rouge", "similar to D", 1)
 	add("blacklist", "image", 3)
 	add("length", "too short", 9)
+	// Two failing decisions of one filter on one record count as one record.
+	recs = append(recs, &record.Record{ID: "two", Seq: 99, Status: record.Rejected,
+		Decisions: []record.Decision{{Filter: "blacklist", Reason: "image"}, {Filter: "blacklist", Reason: "draw"}}})
 	if err := s.Commit(ctx, pipeline.Unit{Stage: "s", Key: "u", Records: recs}); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +170,7 @@ func TestStatsRejectionOrder(t *testing.T) {
 	want := []FilterCount{
 		{"rouge", 9, []ReasonCount{{"similar to A", 5}, {"similar to B", 2}, {"similar to C", 1}}},
 		{"length", 9, []ReasonCount{{"too short", 9}}},
-		{"blacklist", 3, []ReasonCount{{"image", 3}}},
+		{"blacklist", 4, []ReasonCount{{"image", 4}, {"draw", 1}}},
 	}
 	// rouge and length tie at 9: the tie breaks by filter name.
 	want[0], want[1] = want[1], want[0]

@@ -1,0 +1,228 @@
+// Package export writes a run's records in the formats trainers read: Alpaca, ShareGPT and OpenAI chat JSONL, Parquet, and Hugging Face dataset folders.
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/store"
+)
+
+// Source is where exported records come from. *store.Store implements it.
+// Records must yield a stage's records in Seq order; the export streams them
+// and never holds a whole stage in memory.
+type Source interface {
+	// Stages returns the run's stage names in pipeline order.
+	Stages(ctx context.Context) ([]string, error)
+	// Records yields the records of stage; status "" means any status.
+	Records(ctx context.Context, stage string, status record.Status) iter.Seq2[*record.Record, error]
+}
+
+// RunInfo is optionally implemented by a Source (*store.Store does) to put
+// the run's settings and per-stage counts on the Hugging Face dataset card.
+type RunInfo interface {
+	Meta(ctx context.Context) (store.Meta, error)
+	Stats(ctx context.Context) ([]store.StageStats, error)
+}
+
+// Options select what to export and how.
+type Options struct {
+	Format string // a name from Formats
+	Stage  string // "" means the run's last stage
+	// IncludeRejected exports rejected and failed records too, with their
+	// status, filter reasons and error, for audit. The default exports kept
+	// records only, which is what a trainer should see.
+	IncludeRejected bool
+}
+
+// Counts says what an export wrote.
+type Counts struct {
+	Stage   string // the stage exported
+	Written int    // records written
+	// Kept, Rejected and Failed split Written by status.
+	Kept, Rejected, Failed int
+	// Skipped counts the stage's records left out: rejected and failed ones
+	// unless IncludeRejected.
+	Skipped int
+	// NoAnswer counts written records without an assistant answer (an
+	// instruction-only stage, say); a trainer would learn nothing from them.
+	NoAnswer int
+}
+
+// ErrEmpty is returned (wrapped) when the selected records are none. No
+// output is written then: an empty training file is more often a mistake
+// (wrong stage, every record rejected) than a wish, and a run that produced
+// nothing should say so rather than hand a trainer an empty file.
+var ErrEmpty = errors.New("export: nothing to export")
+
+// FormatInfo names a format and says in one line what it writes.
+type FormatInfo struct {
+	Name string
+	Doc  string
+}
+
+type format struct {
+	FormatInfo
+	// write streams the selected records to outPath.
+	write func(ctx context.Context, src Source, opts Options, stage, outPath string) (Counts, error)
+}
+
+var formats = []format{
+	{FormatInfo{"alpaca", "JSONL of {instruction, input, output}; conversations add system and history (LLaMA-Factory style)"}, writeJSONL(alpacaLine)},
+	{FormatInfo{"sharegpt", "JSONL of {conversations: [{from: system|human|gpt, value}]}"}, writeJSONL(shareGPTLine)},
+	{FormatInfo{"openai", "JSONL of {messages: [{role, content}]} for OpenAI chat fine-tuning"}, writeJSONL(openAILine)},
+	{FormatInfo{"parquet", "one Parquet file: instruction, input, output, messages (list of {role, content}), id, stage and provenance columns"}, writeParquetFile},
+	{FormatInfo{"hf", "a Hugging Face dataset folder: data/train-00000-of-00001.parquet and a README.md dataset card"}, writeHF},
+}
+
+// Formats lists the export formats with one-line docs, for --help.
+func Formats() []FormatInfo {
+	out := make([]FormatInfo, len(formats))
+	for i, f := range formats {
+		out[i] = f.FormatInfo
+	}
+	return out
+}
+
+func formatNames() string {
+	var names []string
+	for _, f := range formats {
+		names = append(names, f.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Write exports the records of one stage of src to outPath in opts.Format and
+// returns what it wrote. Output is atomic: it is written beside outPath and
+// renamed into place, so a crash never leaves a half file. For "hf", outPath
+// is a directory (created if needed; our two files in it are replaced).
+func Write(ctx context.Context, src Source, opts Options, outPath string) (Counts, error) {
+	var f *format
+	for i := range formats {
+		if formats[i].Name == opts.Format {
+			f = &formats[i]
+		}
+	}
+	if f == nil {
+		return Counts{}, fmt.Errorf("export: unknown format %q; valid formats: %s", opts.Format, formatNames())
+	}
+	if outPath == "" {
+		return Counts{}, fmt.Errorf("export: no output path")
+	}
+	stage, err := resolveStage(ctx, src, opts.Stage)
+	if err != nil {
+		return Counts{}, err
+	}
+	return f.write(ctx, src, opts, stage, outPath)
+}
+
+func resolveStage(ctx context.Context, src Source, want string) (string, error) {
+	stages, err := src.Stages(ctx)
+	if err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	if len(stages) == 0 {
+		return "", fmt.Errorf("export: the run has no committed stage yet: %w", ErrEmpty)
+	}
+	if want == "" {
+		return stages[len(stages)-1], nil
+	}
+	if !slices.Contains(stages, want) {
+		return "", fmt.Errorf("export: no stage %q in the run; stages: %s", want, strings.Join(stages, ", "))
+	}
+	return want, nil
+}
+
+// each streams the stage's records, calling fn for those the options select,
+// and counts everything. It reads every status even for a kept-only export so
+// that an empty result can say what happened to the records.
+func each(ctx context.Context, src Source, opts Options, stage string, fn func(*record.Record) error) (Counts, error) {
+	c := Counts{Stage: stage}
+	var seenKept, seenRejected, seenFailed int
+	for r, err := range src.Records(ctx, stage, "") {
+		if err != nil {
+			return c, fmt.Errorf("export: %w", err)
+		}
+		switch r.Status {
+		case record.Kept:
+			seenKept++
+		case record.Rejected:
+			seenRejected++
+		default:
+			seenFailed++
+		}
+		if r.Status != record.Kept && !opts.IncludeRejected {
+			c.Skipped++
+			continue
+		}
+		if err := fn(r); err != nil {
+			return c, err
+		}
+		c.Written++
+		switch r.Status {
+		case record.Kept:
+			c.Kept++
+		case record.Rejected:
+			c.Rejected++
+		default:
+			c.Failed++
+		}
+		if !hasAnswer(r) {
+			c.NoAnswer++
+		}
+	}
+	if c.Written == 0 {
+		if seenKept+seenRejected+seenFailed == 0 {
+			return c, fmt.Errorf("export: stage %q has no records: %w", stage, ErrEmpty)
+		}
+		return c, fmt.Errorf("export: stage %q has no kept records (%d rejected, %d failed); --include-rejected exports them for audit: %w",
+			stage, seenRejected, seenFailed, ErrEmpty)
+	}
+	return c, nil
+}
+
+// atomicFile writes a file through fn into a temporary file in the same
+// directory, syncs it and renames it over path, so readers see the old file
+// or the whole new one. On any error the temporary file is removed.
+func atomicFile(path string, fn func(w io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = fn(f); err != nil {
+		return err
+	}
+	// Sync before rename: otherwise a power cut can leave the new name on an empty file.
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("export: write %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("export: write %s: %w", path, err)
+	}
+	// CreateTemp makes the file 0600; an export is meant to be shared.
+	if err = os.Chmod(f.Name(), 0o644); err != nil {
+		return fmt.Errorf("export: write %s: %w", path, err)
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("export: write %s: %w", path, err)
+	}
+	return nil
+}

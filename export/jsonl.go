@@ -1,0 +1,171 @@
+package export
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/synthloop/synthloop/record"
+)
+
+// audit holds the fields an --include-rejected export adds to every line.
+// It is embedded by pointer so that a normal export has none of them.
+type audit struct {
+	ID      string   `json:"id"`
+	Stage   string   `json:"stage"`
+	Status  string   `json:"status"`
+	Reasons []string `json:"reasons,omitempty"`
+	Error   string   `json:"error,omitempty"`
+}
+
+func auditOf(r *record.Record, on bool) *audit {
+	if !on {
+		return nil
+	}
+	return &audit{ID: r.ID, Stage: r.Stage, Status: string(r.Status), Reasons: r.Reasons(), Error: r.Error}
+}
+
+// turns returns the record as a conversation. A record with Messages is its
+// messages; an instruction record is one user turn (instruction, then input
+// after a blank line when there is one) and, when it has an output, one
+// assistant turn.
+func turns(r *record.Record) []record.Turn {
+	if len(r.Messages) > 0 {
+		return r.Messages
+	}
+	user := r.Instruction
+	if r.Input != "" {
+		user += "\n\n" + r.Input
+	}
+	t := []record.Turn{{Role: "user", Content: user}}
+	if r.Output != "" {
+		t = append(t, record.Turn{Role: "assistant", Content: r.Output})
+	}
+	return t
+}
+
+func hasAnswer(r *record.Record) bool {
+	if len(r.Messages) == 0 {
+		return r.Output != ""
+	}
+	for _, t := range r.Messages {
+		if t.Role == "assistant" && t.Content != "" {
+			return true
+		}
+	}
+	return false
+}
+
+type alpacaRow struct {
+	Instruction string `json:"instruction"`
+	Input       string `json:"input"`
+	Output      string `json:"output"`
+	// System and History carry a conversation the LLaMA-Factory way: earlier
+	// [user, assistant] pairs in History, the last exchange in the main fields.
+	System  string      `json:"system,omitempty"`
+	History [][2]string `json:"history,omitempty"`
+	*audit
+}
+
+func alpacaLine(r *record.Record, withAudit bool) any {
+	row := alpacaRow{audit: auditOf(r, withAudit)}
+	if len(r.Messages) == 0 {
+		row.Instruction, row.Input, row.Output = r.Instruction, r.Input, r.Output
+		return row
+	}
+	var sys []string
+	var pairs [][2]string
+	var user []string // user turns not answered yet; consecutive ones are joined
+	for _, t := range r.Messages {
+		switch t.Role {
+		case "system":
+			sys = append(sys, t.Content)
+		case "assistant":
+			pairs = append(pairs, [2]string{strings.Join(user, "\n\n"), t.Content})
+			user = nil
+		default:
+			user = append(user, t.Content)
+		}
+	}
+	row.System = strings.Join(sys, "\n\n")
+	if len(user) > 0 {
+		// The conversation ends on an unanswered user turn.
+		pairs = append(pairs, [2]string{strings.Join(user, "\n\n"), ""})
+	}
+	if n := len(pairs); n > 0 {
+		row.Instruction, row.Output = pairs[n-1][0], pairs[n-1][1]
+		row.History = pairs[:n-1]
+	}
+	return row
+}
+
+type shareGPTTurn struct {
+	From  string `json:"from"`
+	Value string `json:"value"`
+}
+
+type shareGPTRow struct {
+	Conversations []shareGPTTurn `json:"conversations"`
+	*audit
+}
+
+// shareGPTRoles maps chat roles to ShareGPT speakers; other roles pass through.
+var shareGPTRoles = map[string]string{"user": "human", "assistant": "gpt", "system": "system"}
+
+func shareGPTLine(r *record.Record, withAudit bool) any {
+	row := shareGPTRow{audit: auditOf(r, withAudit)}
+	for _, t := range turns(r) {
+		from, ok := shareGPTRoles[t.Role]
+		if !ok {
+			from = t.Role
+		}
+		row.Conversations = append(row.Conversations, shareGPTTurn{from, t.Content})
+	}
+	return row
+}
+
+type openAIRow struct {
+	Messages []record.Turn `json:"messages"`
+	*audit
+}
+
+func openAILine(r *record.Record, withAudit bool) any {
+	return openAIRow{Messages: turns(r), audit: auditOf(r, withAudit)}
+}
+
+// writeJSONL returns a format writer that encodes each selected record as one
+// JSON line built by line.
+func writeJSONL(line func(*record.Record, bool) any) func(context.Context, Source, Options, string, string) (Counts, error) {
+	return func(ctx context.Context, src Source, opts Options, stage, outPath string) (Counts, error) {
+		var c Counts
+		err := atomicFile(outPath, func(w io.Writer) error {
+			var err error
+			c, err = encodeJSONL(ctx, src, opts, stage, w, line)
+			return err
+		})
+		return c, err
+	}
+}
+
+func encodeJSONL(ctx context.Context, src Source, opts Options, stage string, w io.Writer, line func(*record.Record, bool) any) (Counts, error) {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	enc := json.NewEncoder(bw)
+	// Prompts are full of <, > and &; escaping them would only make the file harder to read.
+	enc.SetEscapeHTML(false)
+	c, err := each(ctx, src, opts, stage, func(r *record.Record) error {
+		if err := enc.Encode(line(r, opts.IncludeRejected)); err != nil {
+			return fmt.Errorf("export: record %s: %w", r.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return c, err
+	}
+	if err := bw.Flush(); err != nil {
+		return c, fmt.Errorf("export: %w", err)
+	}
+	return c, nil
+}
