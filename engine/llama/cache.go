@@ -155,7 +155,7 @@ func (c *Cache) attnRange(lo, hi int) {
 			}
 			var sum float32
 			for i, s := range sc {
-				e := float32(math.Exp(float64(s - mx)))
+				e := expf(s - mx)
 				sc[i] = e
 				sum += e
 			}

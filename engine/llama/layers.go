@@ -91,7 +91,7 @@ func rope(x, cos, sin []float32, pos []int, heads, hd int, sign float32) {
 	}
 }
 
-func sigmoid(x float32) float32 { return 1 / (1 + float32(math.Exp(float64(-x)))) }
+func sigmoid(x float32) float32 { return 1 / (1 + expf(-x)) }
 
 // swiglu sets a = silu(h1) ⊙ h3.
 func swiglu(a, h1, h3 []float32) {
@@ -140,7 +140,7 @@ func attentionGroup(s attnShape, b, kvh int, q, k, v, p, att []float32) {
 			}
 			var sum float32
 			for j := range i + 1 {
-				e := float32(math.Exp(float64(row[j] - mx)))
+				e := expf(row[j] - mx)
 				row[j] = e
 				sum += e
 			}

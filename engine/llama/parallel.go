@@ -35,3 +35,23 @@ func (w *Workspace) attnBwdRange(lo, hi int) {
 		attentionGroupBackward(s, j/s.kvHeads, j%s.kvHeads, a.q, a.k, a.v, a.p, w.datt, w.dq, w.dk, w.dv, w.dp[j*tt:(j+1)*tt])
 	}
 }
+
+// swiglu and swigluBackward split the elementwise SwiGLU over the pool; at
+// batch·seq·hidden elements per layer it is the largest non-GEMM work.
+func (w *Workspace) swiglu(a, h1, h3 []float32) {
+	w.ew = [4][]float32{a, h1, h3}
+	tensor.Parallel(len(h1), w.swigluFn)
+}
+
+func (w *Workspace) swigluRange(lo, hi int) {
+	swiglu(w.ew[0][lo:hi], w.ew[1][lo:hi], w.ew[2][lo:hi])
+}
+
+func (w *Workspace) swigluBackward(dh1, dh3, h1, h3 []float32) {
+	w.ew = [4][]float32{dh1, dh3, h1, h3}
+	tensor.Parallel(len(h1), w.swiBwdFn)
+}
+
+func (w *Workspace) swigluBwdRange(lo, hi int) {
+	swigluBackward(w.ew[0][lo:hi], w.ew[1][lo:hi], w.ew[2][lo:hi], w.ew[3][lo:hi])
+}

@@ -32,6 +32,9 @@ type Workspace struct {
 	cur         *layerActs // the layer the attention jobs work on
 	attnFwd     func(lo, hi int)
 	attnBwd     func(lo, hi int)
+	// Elementwise SwiGLU jobs: operands in ew, range functions bound once.
+	ew                 [4][]float32
+	swigluFn, swiBwdFn func(lo, hi int)
 }
 
 // layerActs are the activations of one layer that backward needs. The
@@ -70,6 +73,7 @@ func (m *Model) NewWorkspace(b, t int) (*Workspace, error) {
 		w.pos[i] = i % t
 	}
 	w.attnFwd, w.attnBwd = w.attnFwdRange, w.attnBwdRange
+	w.swigluFn, w.swiBwdFn = w.swigluRange, w.swigluBwdRange
 	w.layers = make([]layerActs, c.Layers)
 	for l := range w.layers {
 		w.layers[l] = layerActs{
@@ -139,7 +143,7 @@ func (w *Workspace) Forward(tokens, targets []int32) error {
 		rmsnorm(xn, a.rstd2, a.xm, lw.ffnNorm, n, d, c.NormEps)
 		linear(a.h1, xn, lw.w1, n, d, f)
 		linear(a.h3, xn, lw.w3, n, d, f)
-		swiglu(w.bufA, a.h1, a.h3)
+		w.swiglu(w.bufA, a.h1, a.h3)
 		copy(next, a.xm)
 		tensorAddLinear(next, w.bufA, lw.w2, n, f, d)
 	}
@@ -164,9 +168,9 @@ func logSoftmaxRow(row []float32, target int32) float32 {
 	}
 	var sum float64
 	for j, x := range row {
-		e := math.Exp(float64(x - mx))
-		row[j] = float32(e)
-		sum += e
+		e := expf(x - mx)
+		row[j] = e
+		sum += float64(e)
 	}
 	if target >= 0 {
 		lp -= float32(math.Log(sum))
@@ -211,9 +215,9 @@ func (w *Workspace) Backward(dlogp []float32) error {
 		a, lw, lg := &w.layers[l], &pw.layers[l], &gw.layers[l]
 		xn := w.xn
 		// Feed-forward branch; w.dx is ∂L/∂(layer output).
-		swiglu(w.bufA, a.h1, a.h3)
+		w.swiglu(w.bufA, a.h1, a.h3)
 		linearBackward(w.bufB, lg.w2, w.dx, w.bufA, lw.w2, n, f, d, 0)
-		swigluBackward(w.bufB, w.bufA, a.h1, a.h3)
+		w.swigluBackward(w.bufB, w.bufA, a.h1, a.h3)
 		rmsnormApply(xn, a.rstd2, a.xm, lw.ffnNorm, n, d)
 		linearBackward(w.dxn, lg.w1, w.bufB, xn, lw.w1, n, d, f, 0)
 		linearBackward(w.dxn, lg.w3, w.bufA, xn, lw.w3, n, d, f, 1)
