@@ -24,6 +24,9 @@ import (
 // FileName is the database file inside a run directory.
 const FileName = "run.db"
 
+// LockName is the lock file that keeps a second writer off a run directory.
+const LockName = "LOCK"
+
 // SchemaVersion is the layout this build writes. A run directory with a higher
 // version was written by a newer synthloop and is refused rather than misread.
 const SchemaVersion = 1
@@ -33,6 +36,9 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrNewerSchema is returned (wrapped) by Open for a run written by a newer synthloop.
 	ErrNewerSchema = errors.New("store: run written by a newer synthloop")
+	// ErrLocked is returned (wrapped) by Open while another Store (in this or
+	// another process) has the run open for writing.
+	ErrLocked = errors.New("store: run directory locked")
 )
 
 // Store is one run's durable state. All methods are safe for concurrent use.
@@ -44,6 +50,8 @@ type Store struct {
 	path string
 	w    *sql.DB // exactly one connection: SQLite allows one writer anyway, and queueing here is cheaper than SQLITE_BUSY
 	r    *sql.DB
+
+	unlock func() error // releases the run directory lock; nil when read-only
 
 	// Statements prepared once on the writer's connection: preparing them per
 	// commit was a fifth of Commit's CPU.
@@ -60,7 +68,10 @@ var (
 	_ model.Cache    = (*Store)(nil)
 )
 
-// Open opens the run in dir, creating dir and dir/run.db when they do not exist.
+// Open opens the run in dir for writing, creating dir and dir/run.db when
+// they do not exist. Only one Store at a time may have a run open for
+// writing; a second Open fails with ErrLocked until the first is closed or its
+// process dies. OpenReadOnly is not limited.
 func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: create run directory: %w", err)
@@ -105,8 +116,12 @@ func open(ctx context.Context, dir string, readOnly bool) (*Store, error) {
 	s := &Store{dir: dir, path: path}
 	var err error
 	if !readOnly {
+		if s.unlock, err = lockDir(dir); err != nil {
+			return nil, err
+		}
 		s.w, err = sql.Open("sqlite", dsn(path, false))
 		if err != nil {
+			s.Close()
 			return nil, fmt.Errorf("store: open %s: %w", path, err)
 		}
 		s.w.SetMaxOpenConns(1)
@@ -114,11 +129,11 @@ func open(ctx context.Context, dir string, readOnly bool) (*Store, error) {
 		s.w.SetConnMaxLifetime(0)
 		s.w.SetConnMaxIdleTime(0)
 		if err := s.migrate(ctx); err != nil {
-			s.w.Close()
+			s.Close()
 			return nil, err
 		}
 		if err := s.prepare(ctx); err != nil {
-			s.w.Close()
+			s.Close()
 			return nil, err
 		}
 	}
@@ -289,6 +304,10 @@ func (s *Store) Close() error {
 		}
 		if s.w != nil {
 			errs = append(errs, s.w.Close())
+		}
+		// Unlock last, when nothing of ours writes any more.
+		if s.unlock != nil {
+			errs = append(errs, s.unlock())
 		}
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("store: close %s: %w", s.path, err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -571,4 +572,32 @@ func idsOf(rs []*record.Record) []string {
 		ids = append(ids, r.ID)
 	}
 	return ids
+}
+
+func TestSecondWriterLockedOut(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "run")
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(ctx, dir)
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+	if want := fmt.Sprintf("process %d", os.Getpid()); !strings.Contains(err.Error(), want) {
+		t.Errorf("lock error %q does not name the holder (%s)", err, want)
+	}
+	// Readers are not locked out.
+	r, err := OpenReadOnly(ctx, dir)
+	if err != nil {
+		t.Fatalf("OpenReadOnly beside a writer: %v", err)
+	}
+	r.Close()
+	s.Close()
+	s, err = Open(ctx, dir)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s.Close()
 }
