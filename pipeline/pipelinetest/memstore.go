@@ -1,0 +1,153 @@
+// Package pipelinetest provides an in-memory run store and other helpers for
+// testing stages without SQLite.
+package pipelinetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"sort"
+	"sync"
+
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+)
+
+// MemStore is an in-memory pipeline.RunStore and model.Cache. Records are
+// deep-copied in and out, as a real store would, so tests catch aliasing bugs.
+type MemStore struct {
+	mu      sync.Mutex
+	records map[string][]byte // id -> JSON
+	stageOf map[string]string
+	units   map[string]map[string]pipeline.UnitUsage
+	meta    map[string][]byte
+	cache   map[string][]byte
+	// Commits counts Commit calls, for tests of resume behaviour.
+	Commits int
+}
+
+// NewMemStore returns an empty store.
+func NewMemStore() *MemStore {
+	return &MemStore{
+		records: map[string][]byte{},
+		stageOf: map[string]string{},
+		units:   map[string]map[string]pipeline.UnitUsage{},
+		meta:    map[string][]byte{},
+		cache:   map[string][]byte{},
+	}
+}
+
+// Commit implements pipeline.Store.
+func (m *MemStore) Commit(ctx context.Context, u pipeline.Unit) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range u.Records {
+		if r.ID == "" {
+			return fmt.Errorf("memstore: record without ID in unit %s/%s", u.Stage, u.Key)
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		m.records[r.ID] = b
+		m.stageOf[r.ID] = r.Stage
+	}
+	if m.units[u.Stage] == nil {
+		m.units[u.Stage] = map[string]pipeline.UnitUsage{}
+	}
+	m.units[u.Stage][u.Key] = u.Usage
+	m.Commits++
+	return nil
+}
+
+// DoneUnits implements pipeline.Store.
+func (m *MemStore) DoneUnits(ctx context.Context, stage string) (map[string]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]bool{}
+	for k := range m.units[stage] {
+		out[k] = true
+	}
+	return out, nil
+}
+
+// Records implements pipeline.Store.
+func (m *MemStore) Records(ctx context.Context, stage string, status record.Status) iter.Seq2[*record.Record, error] {
+	return func(yield func(*record.Record, error) bool) {
+		m.mu.Lock()
+		var recs []*record.Record
+		for id, b := range m.records {
+			if m.stageOf[id] != stage {
+				continue
+			}
+			var r record.Record
+			if err := json.Unmarshal(b, &r); err != nil {
+				m.mu.Unlock()
+				yield(nil, err)
+				return
+			}
+			if status == "" || r.Status == status {
+				recs = append(recs, &r)
+			}
+		}
+		m.mu.Unlock()
+		sort.Slice(recs, func(i, j int) bool {
+			if recs[i].Seq != recs[j].Seq {
+				return recs[i].Seq < recs[j].Seq
+			}
+			return recs[i].ID < recs[j].ID
+		})
+		for _, r := range recs {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+// All returns every record of stage in order.
+func (m *MemStore) All(stage string) []*record.Record {
+	var out []*record.Record
+	for r, err := range m.Records(context.Background(), stage, "") {
+		if err == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// GetMeta implements pipeline.RunStore.
+func (m *MemStore) GetMeta(ctx context.Context, key string) ([]byte, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.meta[key]
+	return v, ok, nil
+}
+
+// PutMeta implements pipeline.RunStore.
+func (m *MemStore) PutMeta(ctx context.Context, key string, val []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.meta[key] = append([]byte(nil), val...)
+	return nil
+}
+
+// Get implements model.Cache.
+func (m *MemStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.cache[key]
+	return v, ok, nil
+}
+
+// Put implements model.Cache.
+func (m *MemStore) Put(ctx context.Context, key string, val []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cache[key] = append([]byte(nil), val...)
+	return nil
+}

@@ -1,0 +1,207 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/synthloop/synthloop/model"
+)
+
+// RunStore is the run store as the runner uses it: the stage Store plus the
+// run's metadata, where the config is kept so a resume can check it.
+type RunStore interface {
+	Store
+	GetMeta(ctx context.Context, key string) ([]byte, bool, error)
+	PutMeta(ctx context.Context, key string, val []byte) error
+}
+
+// Reporter hands out a Progress per stage and is told when a stage ends.
+type Reporter interface {
+	Stage(name string, index, count int) Progress
+	StageDone(name string, err error)
+}
+
+// Options wires a run to its environment. Store is required; everything else
+// has a working default.
+type Options struct {
+	Store    RunStore
+	Cache    model.Cache // response cache; usually the same run store
+	Reporter Reporter
+	Log      *slog.Logger
+	Getenv   func(string) string
+	// OpenModel opens a configured backend; nil means model.Open.
+	OpenModel func(ctx context.Context, name string, cfg model.Config, opts model.Options) (model.Backend, model.Info, error)
+	// ModelOptions is the base for every backend the run opens; the runner
+	// fills in Cache, Budget, Getenv and Log when they are unset.
+	ModelOptions model.Options
+	// AllowConfigChange lets a run resume after its config file changed.
+	AllowConfigChange bool
+	// Stages, when non-empty, limits the run to these stage names (debugging
+	// one stage at a time); earlier stages must already be complete.
+	Stages []string
+	Round  int
+}
+
+// ErrStopped reports a clean stop: interrupted or out of budget. Everything
+// finished before the stop is in the store; running again resumes.
+var ErrStopped = errors.New("pipeline: stopped before the end; run the same command again to resume")
+
+const metaConfigHash, metaConfigText, metaConfigSource = "config_hash", "config", "config_source"
+
+// Run runs cfg's stages in order. Each stage resumes from what the store
+// already holds. It returns an error wrapping ErrStopped (and the cause) when
+// interrupted or out of budget.
+func Run(ctx context.Context, cfg *Config, opts Options) error {
+	if opts.Store == nil {
+		return errors.New("pipeline: Run needs a store")
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := checkConfigUnchanged(ctx, cfg, opts); err != nil {
+		return err
+	}
+	mopts := opts.ModelOptions
+	if mopts.Cache == nil {
+		mopts.Cache = opts.Cache
+	}
+	if mopts.Budget == nil && cfg.MaxCostUSD > 0 {
+		mopts.Budget = model.NewBudget(cfg.MaxCostUSD)
+	}
+	if mopts.Getenv == nil {
+		mopts.Getenv = opts.Getenv
+	}
+	if mopts.Log == nil {
+		mopts.Log = log
+	}
+	open := opts.OpenModel
+	if open == nil {
+		open = model.Open
+	}
+	backends := &backendSet{ctx: ctx, cfg: cfg, opts: mopts, open: open, m: map[string]openedBackend{}}
+
+	only := map[string]bool{}
+	for _, s := range opts.Stages {
+		only[s] = true
+	}
+	for _, s := range opts.Stages {
+		found := false
+		for _, sc := range cfg.Stages {
+			found = found || sc.Name == s
+		}
+		if !found {
+			return fmt.Errorf("pipeline: no stage named %q in %s", s, cfg.Source)
+		}
+	}
+	prev := ""
+	for i, sc := range cfg.Stages {
+		if len(only) > 0 && !only[sc.Name] {
+			prev = sc.Name
+			continue
+		}
+		st, _ := Lookup(sc.Type)
+		stage, err := st.New(sc.Settings)
+		if err != nil {
+			return fmt.Errorf("pipeline: stage %s: %w", sc.Name, err)
+		}
+		conc := sc.Concurrency
+		if conc <= 0 {
+			conc = cfg.Concurrency
+		}
+		if conc <= 0 {
+			conc = 8
+		}
+		var prog Progress = nopProgress{}
+		if opts.Reporter != nil {
+			prog = opts.Reporter.Stage(sc.Name, i, len(cfg.Stages))
+		}
+		env := &Env{
+			Name:        sc.Name,
+			Input:       prev,
+			Store:       opts.Store,
+			Progress:    prog,
+			Log:         log.With("stage", sc.Name),
+			Backend:     backends.get,
+			Seed:        cfg.Seed,
+			Round:       opts.Round,
+			Concurrency: conc,
+		}
+		err = stage.Run(ctx, env)
+		if err == nil {
+			err = ctx.Err()
+		}
+		if opts.Reporter != nil {
+			opts.Reporter.StageDone(sc.Name, err)
+		}
+		if err != nil {
+			if IsStop(err) {
+				return fmt.Errorf("%w (stage %s: %w)", ErrStopped, sc.Name, err)
+			}
+			return fmt.Errorf("pipeline: stage %s: %w", sc.Name, err)
+		}
+		prev = sc.Name
+	}
+	return nil
+}
+
+func checkConfigUnchanged(ctx context.Context, cfg *Config, opts Options) error {
+	old, ok, err := opts.Store.GetMeta(ctx, metaConfigHash)
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	if ok && string(old) != cfg.Hash() && !opts.AllowConfigChange {
+		src, _, _ := opts.Store.GetMeta(ctx, metaConfigSource)
+		return fmt.Errorf("pipeline: this run directory was started with a different config (%s); resuming with a changed config could mix incompatible records. Use a new run directory, or pass --allow-config-change if the change is safe", src)
+	}
+	for k, v := range map[string][]byte{metaConfigHash: []byte(cfg.Hash()), metaConfigText: cfg.Text, metaConfigSource: []byte(cfg.Source)} {
+		if err := opts.Store.PutMeta(ctx, k, v); err != nil {
+			return fmt.Errorf("pipeline: %w", err)
+		}
+	}
+	return nil
+}
+
+type openedBackend struct {
+	b    model.Backend
+	info ModelInfo
+	err  error
+}
+
+// backendSet opens each configured model once, on first use, so a pipeline
+// that never touches a model never needs its key.
+type backendSet struct {
+	ctx  context.Context
+	cfg  *Config
+	opts model.Options
+	open func(context.Context, string, model.Config, model.Options) (model.Backend, model.Info, error)
+	mu   sync.Mutex
+	m    map[string]openedBackend
+}
+
+func (s *backendSet) get(name string) (model.Backend, ModelInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ob, ok := s.m[name]; ok {
+		return ob.b, ob.info, ob.err
+	}
+	mc, ok := s.cfg.Models[name]
+	var ob openedBackend
+	if !ok {
+		ob.err = fmt.Errorf("pipeline: no model named %q in the config's models section", name)
+	} else {
+		b, info, err := s.open(s.ctx, name, mc, s.opts)
+		ob = openedBackend{b: b, info: ModelInfo{Backend: info.Provider, Model: info.Model}, err: err}
+	}
+	s.m[name] = ob
+	return ob.b, ob.info, ob.err
+}
+
+type nopProgress struct{}
+
+func (nopProgress) SetTotal(int)            {}
+func (nopProgress) Done(int, int, int, int) {}
+func (nopProgress) Usage(UnitUsage)         {}
