@@ -22,6 +22,7 @@ type gemmJob struct {
 // one for its lifetime; callers that run alone borrow one from wsPool.
 type workspace struct {
 	a, b []float32 // packed A block (mc×kc) and B block (kc×nc), 64-byte aligned
+	edge []float32 // an A panel cut by C's bottom edge, packed with zero rows
 	tmp  []float32 // one mr×nr tile for edges of C
 }
 
@@ -47,6 +48,9 @@ func (ws *workspace) ensure(ks *kernelSet) {
 	}
 	if nb := ks.kc * roundUp(ks.nc, ks.nr); len(ws.b) < nb {
 		ws.b = alignedFloats(nb)
+	}
+	if ne := ks.mr * ks.kc; len(ws.edge) < ne {
+		ws.edge = alignedFloats(ne)
 	}
 	if nt := ks.mr * ks.nr; len(ws.tmp) < nt {
 		ws.tmp = alignedFloats(nt)
@@ -122,8 +126,8 @@ func (j *gemmJob) runPart(part int, ws *workspace) {
 }
 
 // block computes rows [i0, i1) and columns [j0, j1) of C with the BLIS
-// loop nest: B is packed once per (jc, pc) block and each packed A block is
-// swept by the microkernel across all B micro-panels.
+// loop nest: B is packed once per (jc, pc) block and each A block is swept
+// by the microkernel across all B micro-panels.
 func (j *gemmJob) block(ws *workspace, i0, i1, j0, j1 int) {
 	if i0 >= i1 || j0 >= j1 {
 		return
@@ -135,6 +139,7 @@ func (j *gemmJob) block(ws *workspace, i0, i1, j0, j1 int) {
 			Scale(j.beta, j.c[i*j.ldc+j0:i*j.ldc+j1])
 		}
 	}
+	packA := j.n >= ks.packAMinN
 	for jc := j0; jc < j1; jc += ks.nc {
 		nc := min(ks.nc, j1-jc)
 		for pc := 0; pc < j.k; pc += ks.kc {
@@ -143,32 +148,47 @@ func (j *gemmJob) block(ws *workspace, i0, i1, j0, j1 int) {
 			accumulate := pc > 0 || j.beta != 0
 			for ic := i0; ic < i1; ic += ks.mc {
 				mc := min(ks.mc, i1-ic)
-				j.packA(ws.a, ic, mc, pc, kc)
-				j.macro(ws, ic, mc, jc, nc, kc, accumulate)
+				if packA {
+					j.packA(ws.a, ic, mc, pc, kc)
+				} else if rows := mc % ks.mr; rows != 0 {
+					j.packA(ws.edge, ic+mc-rows, rows, pc, kc)
+				}
+				j.macro(ws, ic, mc, jc, nc, pc, kc, accumulate, packA)
 			}
 		}
 	}
 }
 
-// macro runs the microkernel over one packed A block and B block. Tiles
+// macro runs the microkernel over one A block and packed B block. Tiles
 // that overhang C's edge are computed into ws.tmp and copied in, so the
 // kernels only ever handle full tiles.
-func (j *gemmJob) macro(ws *workspace, ic, mc, jc, nc, kc int, accumulate bool) {
+func (j *gemmJob) macro(ws *workspace, ic, mc, jc, nc, pc, kc int, accumulate, packedA bool) {
 	ks := j.ks
 	mr, nr := ks.mr, ks.nr
 	for jr := 0; jr < nc; jr += nr {
 		bp := &ws.b[jr*kc]
 		nw := min(nr, nc-jr)
 		for ir := 0; ir < mc; ir += mr {
-			ap := &ws.a[ir*kc]
 			mh := min(mr, mc-ir)
+			var ap *float32
+			rs, ss := 1, mr
+			switch {
+			case packedA:
+				ap = &ws.a[ir*kc]
+			case mh < mr:
+				ap = &ws.edge[0]
+			case j.transA:
+				ap, rs, ss = &j.a[pc*j.lda+ic+ir], 1, j.lda
+			default:
+				ap, rs, ss = &j.a[(ic+ir)*j.lda+pc], j.lda, 1
+			}
 			ci := (ic+ir)*j.ldc + jc + jr
 			if mh == mr && nw == nr {
-				ks.kern(kc, ap, bp, &j.c[ci], j.ldc, accumulate)
+				ks.kern(kc, ap, rs, ss, bp, nr, &j.c[ci], j.ldc, accumulate)
 				continue
 			}
 			t := ws.tmp
-			ks.kern(kc, ap, bp, &t[0], nr, false)
+			ks.kern(kc, ap, rs, ss, bp, nr, &t[0], nr, false)
 			for r := range mh {
 				dst := j.c[ci+r*j.ldc : ci+r*j.ldc+nw]
 				src := t[r*nr : r*nr+nw]
@@ -184,12 +204,11 @@ func (j *gemmJob) macro(ws *workspace, ic, mc, jc, nc, kc int, accumulate bool) 
 	}
 }
 
-// packA copies op(A)[ic:ic+mc, pc:pc+kc]·alpha into dst as mr-row
-// micro-panels, each k-major (mr values per k step), zero-padding the last
-// panel to mr rows so the kernel needs no edge cases.
+// packA copies op(A)[ic:ic+mc, pc:pc+kc] into dst as mr-row micro-panels,
+// each k-major (mr values per k step), zero-padding the last panel to mr
+// rows so the kernel needs no edge cases.
 func (j *gemmJob) packA(dst []float32, ic, mc, pc, kc int) {
 	mr := j.ks.mr
-	alpha := j.alpha
 	a, lda := j.a, j.lda
 	for ir := 0; ir < mc; ir += mr {
 		panel := dst[ir*kc : ir*kc+mr*kc]
@@ -197,29 +216,16 @@ func (j *gemmJob) packA(dst []float32, ic, mc, pc, kc int) {
 		if j.transA {
 			// op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run.
 			for p := range kc {
-				src := a[(pc+p)*lda+ic+ir:][:rows]
 				d := panel[p*mr : p*mr+mr]
-				if alpha == 1 {
-					copy(d, src)
-				} else {
-					for x, v := range src {
-						d[x] = alpha * v
-					}
-				}
+				copy(d, a[(pc+p)*lda+ic+ir:][:rows])
 				clear(d[rows:])
 			}
 			continue
 		}
 		for r := range rows {
 			src := a[(ic+ir+r)*lda+pc:][:kc]
-			if alpha == 1 {
-				for p, v := range src {
-					panel[p*mr+r] = v
-				}
-			} else {
-				for p, v := range src {
-					panel[p*mr+r] = alpha * v
-				}
+			for p, v := range src {
+				panel[p*mr+r] = v
 			}
 		}
 		for r := rows; r < mr; r++ {
@@ -230,18 +236,26 @@ func (j *gemmJob) packA(dst []float32, ic, mc, pc, kc int) {
 	}
 }
 
-// packB copies op(B)[pc:pc+kc, jc:jc+nc] into dst as nr-column
+// packB copies alpha·op(B)[pc:pc+kc, jc:jc+nc] into dst as nr-column
 // micro-panels, each k-major (nr values per k step), zero-padded to nr.
+// Alpha goes here because B is always packed, while A may be read in place.
 func (j *gemmJob) packB(dst []float32, pc, kc, jc, nc int) {
 	nr := j.ks.nr
-	b, ldb := j.b, j.ldb
+	b, ldb, alpha := j.b, j.ldb, j.alpha
 	for jr := 0; jr < nc; jr += nr {
 		panel := dst[jr*kc : jr*kc+nr*kc]
 		cols := min(nr, nc-jr)
 		if !j.transB {
 			for p := range kc {
 				d := panel[p*nr : p*nr+nr]
-				copy(d, b[(pc+p)*ldb+jc+jr:][:cols])
+				src := b[(pc+p)*ldb+jc+jr:][:cols]
+				if alpha == 1 {
+					copy(d, src)
+				} else {
+					for x, v := range src {
+						d[x] = alpha * v
+					}
+				}
 				clear(d[cols:])
 			}
 			continue
@@ -249,8 +263,14 @@ func (j *gemmJob) packB(dst []float32, pc, kc, jc, nc int) {
 		// op(B)[p][x] = b[x*ldb+p]: read each stored row once, write strided.
 		for x := range cols {
 			src := b[(jc+jr+x)*ldb+pc:][:kc]
-			for p, v := range src {
-				panel[p*nr+x] = v
+			if alpha == 1 {
+				for p, v := range src {
+					panel[p*nr+x] = v
+				}
+			} else {
+				for p, v := range src {
+					panel[p*nr+x] = alpha * v
+				}
 			}
 		}
 		for x := cols; x < nr; x++ {

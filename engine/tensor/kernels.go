@@ -2,25 +2,30 @@ package tensor
 
 import "unsafe"
 
-// microKernel computes the mr×nr block Ã·B̃ from a packed A micro-panel
-// (k steps of mr values) and a packed B micro-panel (k steps of nr values)
-// and stores it into C (row stride ldc), or adds it to C if accumulate.
-type microKernel func(k int, a, b, c *float32, ldc int, accumulate bool)
+// microKernel computes the mr×nr block op(A)·op(B) over k steps and stores
+// it into C (row stride ldc), or adds it to C if accumulate. Element (i, p)
+// of A is a[i·rs + p·ss], so a packed panel (rs=1, ss=mr) and A in place,
+// plain (rs=lda, ss=1) or transposed (rs=1, ss=lda), all use one kernel.
+// Element (p, j) of B is b[p·bs + j].
+type microKernel func(k int, a *float32, rs, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
 
-// kernelSet is one microkernel with the cache blocking tuned for it: the
-// packed A block (mc×kc) is meant to stay in L2 and a B micro-panel
-// (kc×nr) in L1 while the kernel sweeps the A block.
+// kernelSet is one microkernel with the blocking tuned for it: the A block
+// (mc×kc) is meant to stay in L2 and a packed B micro-panel (kc×nr) in L1
+// while the kernel sweeps the A block. A is packed only when n ≥ packAMinN:
+// packing costs a pass over A that only pays off when each A panel is
+// reused across many B micro-panels.
 type kernelSet struct {
 	name       string
 	mr, nr     int
 	mc, kc, nc int
+	packAMinN  int
 	kern       microKernel
 }
 
 // kernelSets lists every implementation built for this CPU architecture,
 // fastest first; active is the first one the running CPU supports.
 var (
-	genericKernels = &kernelSet{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 1024, kern: kernGeneric}
+	genericKernels = &kernelSet{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 1024, packAMinN: 1 << 30, kern: kernGeneric}
 	active         = pickKernels()
 )
 
@@ -29,7 +34,7 @@ var (
 // call while Sgemm runs.
 func setKernels(name string) (restore func(), ok bool) {
 	prev := active
-	for _, ks := range availableKernels() {
+	for _, ks := range variantKernels() {
 		if ks.name == name {
 			active = ks
 			return func() { active = prev }, true
@@ -39,55 +44,59 @@ func setKernels(name string) (restore func(), ok bool) {
 }
 
 // kernGeneric is the portable microkernel: 16 scalar accumulators, which
-// the Go compiler keeps in registers.
-func kernGeneric(k int, a, b, c *float32, ldc int, accumulate bool) {
-	ap := unsafe.Slice(a, 4*k)
-	bp := unsafe.Slice(b, 4*k)
+// the Go compiler keeps in registers. It indexes through unsafe pointers
+// because the strided A makes bounds-check elimination impossible; Sgemm's
+// argument checks guarantee every address is inside a, b and c.
+func kernGeneric(k int, a *float32, rs, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool) {
+	pa, pb := unsafe.Pointer(a), unsafe.Pointer(b)
+	r1, r2, r3 := uintptr(rs)*4, uintptr(rs)*8, uintptr(rs)*12
 	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 float32
-	for p := 0; p < k; p++ {
-		av := ap[4*p : 4*p+4 : 4*p+4]
-		bv := bp[4*p : 4*p+4 : 4*p+4]
-		a0, a1, a2, a3 := av[0], av[1], av[2], av[3]
-		b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c02 += a0 * b2
-		c03 += a0 * b3
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c12 += a1 * b2
-		c13 += a1 * b3
-		c20 += a2 * b0
-		c21 += a2 * b1
-		c22 += a2 * b2
-		c23 += a2 * b3
-		c30 += a3 * b0
-		c31 += a3 * b1
-		c32 += a3 * b2
-		c33 += a3 * b3
+	for p := range uintptr(k) {
+		ap := unsafe.Add(pa, p*uintptr(ss)*4)
+		bv := *(*[4]float32)(unsafe.Add(pb, p*uintptr(bs)*4))
+		a0 := *(*float32)(ap)
+		a1 := *(*float32)(unsafe.Add(ap, r1))
+		a2 := *(*float32)(unsafe.Add(ap, r2))
+		a3 := *(*float32)(unsafe.Add(ap, r3))
+		c00 += a0 * bv[0]
+		c01 += a0 * bv[1]
+		c02 += a0 * bv[2]
+		c03 += a0 * bv[3]
+		c10 += a1 * bv[0]
+		c11 += a1 * bv[1]
+		c12 += a1 * bv[2]
+		c13 += a1 * bv[3]
+		c20 += a2 * bv[0]
+		c21 += a2 * bv[1]
+		c22 += a2 * bv[2]
+		c23 += a2 * bv[3]
+		c30 += a3 * bv[0]
+		c31 += a3 * bv[1]
+		c32 += a3 * bv[2]
+		c33 += a3 * bv[3]
 	}
 	cs := unsafe.Slice(c, 3*ldc+4)
-	r0, r1, r2, r3 := cs[0:4:4], cs[ldc:ldc+4:ldc+4], cs[2*ldc:2*ldc+4:2*ldc+4], cs[3*ldc:3*ldc+4:3*ldc+4]
+	r0, rw1, rw2, rw3 := cs[0:4:4], cs[ldc:ldc+4:ldc+4], cs[2*ldc:2*ldc+4:2*ldc+4], cs[3*ldc:3*ldc+4:3*ldc+4]
 	if accumulate {
 		c00 += r0[0]
 		c01 += r0[1]
 		c02 += r0[2]
 		c03 += r0[3]
-		c10 += r1[0]
-		c11 += r1[1]
-		c12 += r1[2]
-		c13 += r1[3]
-		c20 += r2[0]
-		c21 += r2[1]
-		c22 += r2[2]
-		c23 += r2[3]
-		c30 += r3[0]
-		c31 += r3[1]
-		c32 += r3[2]
-		c33 += r3[3]
+		c10 += rw1[0]
+		c11 += rw1[1]
+		c12 += rw1[2]
+		c13 += rw1[3]
+		c20 += rw2[0]
+		c21 += rw2[1]
+		c22 += rw2[2]
+		c23 += rw2[3]
+		c30 += rw3[0]
+		c31 += rw3[1]
+		c32 += rw3[2]
+		c33 += rw3[3]
 	}
 	r0[0], r0[1], r0[2], r0[3] = c00, c01, c02, c03
-	r1[0], r1[1], r1[2], r1[3] = c10, c11, c12, c13
-	r2[0], r2[1], r2[2], r2[3] = c20, c21, c22, c23
-	r3[0], r3[1], r3[2], r3[3] = c30, c31, c32, c33
+	rw1[0], rw1[1], rw1[2], rw1[3] = c10, c11, c12, c13
+	rw2[0], rw2[1], rw2[2], rw2[3] = c20, c21, c22, c23
+	rw3[0], rw3[1], rw3[2], rw3[3] = c30, c31, c32, c33
 }

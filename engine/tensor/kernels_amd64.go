@@ -4,42 +4,47 @@
 
 package tensor
 
-// kern6x32AVX512: C[6×32] (=|+=) Ã·B̃ over k packed steps; k ≥ 1.
+// kern6x32AVX512: C[6×32] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
 //
 //go:noescape
-func kern6x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+func kern6x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
 
-// kern8x32AVX512: C[8×32] (=|+=) Ã·B̃ over k packed steps; k ≥ 1.
+// kern8x32AVX512: C[8×32] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
 //
 //go:noescape
-func kern8x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+func kern8x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
 
-// kern12x32AVX512: C[12×32] (=|+=) Ã·B̃ over k packed steps; k ≥ 1.
+// kern12x32AVX512: C[12×32] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
 //
 //go:noescape
-func kern12x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+func kern12x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
 
-// kern14x32AVX512: C[14×32] (=|+=) Ã·B̃ over k packed steps; k ≥ 1.
+// kern14x32AVX512: C[14×32] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
 //
 //go:noescape
-func kern14x32AVX512(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+func kern14x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
 
-// kern6x64AVX512: C[6×64] (=|+=) Ã·B̃ over k packed steps; k ≥ 1.
+// kern6x64AVX512: C[6×64] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
 //
 //go:noescape
-func kern6x64AVX512(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+func kern6x64AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
 
-// kern8x48AVX512: C[8×48] (=|+=) Ã·B̃ over k packed steps; k ≥ 1.
+// kern8x48AVX512: C[8×48] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
 //
 //go:noescape
-func kern8x48AVX512(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+func kern8x48AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
 
-// kern6x16AVX2: C[6×16] (=|+=) Ã·B̃ over k packed steps; k ≥ 1.
+// kern6x16AVX2: C[6×16] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
 //
 //go:noescape
-func kern6x16AVX2(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+func kern6x16AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
 
-// kern4x24AVX2: C[4×24] (=|+=) Ã·B̃ over k packed steps; k ≥ 1.
+// kern4x24AVX2: C[4×24] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
 //
 //go:noescape
-func kern4x24AVX2(k int, a *float32, b *float32, c *float32, ldc int, accumulate bool)
+func kern4x24AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+
+// kern8x8AVX2: C[8×8] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
+//
+//go:noescape
+func kern8x8AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)

@@ -4,21 +4,47 @@ package tensor
 
 import "golang.org/x/sys/cpu"
 
+// The chosen kernel of each instruction set comes first in its list; the
+// other shapes stay built and tested so the choice can be re-measured
+// (BenchmarkMicrokernel, BenchmarkSgemmVariants) on other CPUs.
 var (
-	avx512Kernels = &kernelSet{name: "avx512", mr: 14, nr: 32, mc: 168, kc: 256, nc: 4096, kern: kern14x32AVX512}
-	avx2Kernels   = &kernelSet{name: "avx2", mr: 6, nr: 16, mc: 96, kc: 256, nc: 2048, kern: kern6x16AVX2}
+	avx512Variants = []*kernelSet{
+		{name: "avx512", mr: 14, nr: 32, mc: 168, kc: 256, nc: 4096, packAMinN: 1024, kern: kern14x32AVX512},
+		{name: "avx512_12x32", mr: 12, nr: 32, mc: 144, kc: 256, nc: 4096, packAMinN: 1024, kern: kern12x32AVX512},
+		{name: "avx512_8x32", mr: 8, nr: 32, mc: 128, kc: 256, nc: 4096, packAMinN: 1024, kern: kern8x32AVX512},
+		{name: "avx512_6x32", mr: 6, nr: 32, mc: 120, kc: 256, nc: 4096, packAMinN: 1024, kern: kern6x32AVX512},
+		{name: "avx512_6x64", mr: 6, nr: 64, mc: 120, kc: 256, nc: 4096, packAMinN: 1024, kern: kern6x64AVX512},
+		{name: "avx512_8x48", mr: 8, nr: 48, mc: 128, kc: 256, nc: 4080, packAMinN: 1024, kern: kern8x48AVX512},
+	}
+	avx2Variants = []*kernelSet{
+		{name: "avx2", mr: 6, nr: 16, mc: 96, kc: 256, nc: 2048, packAMinN: 1024, kern: kern6x16AVX2},
+		{name: "avx2_4x24", mr: 4, nr: 24, mc: 96, kc: 256, nc: 2040, packAMinN: 1024, kern: kern4x24AVX2},
+	}
 )
 
 func hasAVX512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ }
 func hasAVX2() bool   { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
 
+// availableKernels lists the implementations this CPU can run, best first.
 func availableKernels() []*kernelSet {
 	var ks []*kernelSet
 	if hasAVX512() {
-		ks = append(ks, avx512Kernels)
+		ks = append(ks, avx512Variants[0])
 	}
 	if hasAVX2() {
-		ks = append(ks, avx2Kernels)
+		ks = append(ks, avx2Variants[0])
+	}
+	return append(ks, genericKernels)
+}
+
+// variantKernels lists every kernel shape this CPU can run.
+func variantKernels() []*kernelSet {
+	var ks []*kernelSet
+	if hasAVX512() {
+		ks = append(ks, avx512Variants...)
+	}
+	if hasAVX2() {
+		ks = append(ks, avx2Variants...)
 	}
 	return append(ks, genericKernels)
 }

@@ -74,17 +74,27 @@ var testSizes = []int{1, 2, 7, 15, 16, 17, 31, 33, 64, 100, 257}
 
 var alphaBetas = [][2]float32{{1, 0}, {1, 1}, {-0.5, 2}, {2, 0.5}, {0, 1.5}, {1, -1}}
 
-// withKernels runs f once per implementation this CPU can run, each also
-// with tiny cache blocks so that every loop of the blocked driver (several
-// kc, mc and nc blocks, edge tiles) runs on small matrices.
+// withKernels runs f once per kernel this CPU can run, each also with tiny
+// cache blocks so that every loop of the blocked driver (several kc, mc and
+// nc blocks, edge tiles) runs on small matrices, and with A packed where it
+// would be read in place and vice versa.
 func withKernels(t *testing.T, f func(t *testing.T)) {
-	for _, ks := range availableKernels() {
-		for _, tiny := range []bool{false, true} {
+	for _, ks := range variantKernels() {
+		for variant := range 3 {
 			name := ks.name
 			k2 := *ks
-			if tiny {
+			switch variant {
+			case 1:
 				name += "/tinyblocks"
 				k2.mc, k2.kc, k2.nc = 2*ks.mr, 5, 3*ks.nr
+			case 2:
+				// The other choice of packing A from the default's.
+				name += "/flippackA"
+				if k2.packAMinN > 64 {
+					k2.packAMinN = 0
+				} else {
+					k2.packAMinN = 1 << 30
+				}
 			}
 			t.Run(name, func(t *testing.T) {
 				prev := active

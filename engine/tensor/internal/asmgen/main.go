@@ -19,14 +19,20 @@ func main() {
 	avx512Kernel(8, 3)
 	avx2Kernel(6, 2)
 	avx2Kernel(4, 3)
+	avx2Kernel(8, 1)
 	Generate()
 }
 
-// The microkernels compute the mr×nr block acc = Ã·B̃ from a packed A
-// micro-panel (k steps of mr values) and a packed B micro-panel (k steps of
-// nr values), then store acc to C, or add it to C when accumulate is true.
-// Alpha is folded into the packed A and beta applied by the caller, so the
-// kernel has one job and the hot loop is only loads and FMAs.
+// The microkernels compute the mr×nr block acc = op(A)·op(B) over k steps
+// and store it to C, or add it to C when accumulate is true. Alpha is
+// folded in by the caller (into packed A, or by scaling afterwards) and beta
+// applied by it, so the hot loop is only loads and FMAs.
+//
+// A is addressed by strides, so one kernel reads a packed panel (rs=1,
+// ss=mr), a row-major A in place (rs=lda, ss=1) or a transposed A in place
+// (rs=1, ss=lda): element (i, p) is at a[i·rs + p·ss]. Skinny GEMMs then
+// skip packing A, which costs as much as the FMAs when n is small. B is
+// always a packed or contiguous-row panel: element (p, j) is at b[p·bs + j].
 //
 // Each step loads the nr-wide B row into registers and broadcasts each A
 // value once into a register shared by the nr/w FMAs of its row, which
@@ -46,71 +52,92 @@ func avx512Kernel(mr, nv int) {
 	if mr*nv+nv+2 > len(zs) {
 		panic("too many registers")
 	}
-	kernel(kernelName("AVX512", mr, nv*16), mr, nv, 64, zs, VBROADCASTSS, VFMADD231PS, VXORPS, VADDPS, VMOVUPS)
+	kernel(kernelName("AVX512", mr, nv*16), mr, nv, 64, zs)
 }
 
 func avx2Kernel(mr, nv int) {
 	ys := []reg.VecPhysical{reg.Y0, reg.Y1, reg.Y2, reg.Y3, reg.Y4, reg.Y5, reg.Y6, reg.Y7,
 		reg.Y8, reg.Y9, reg.Y10, reg.Y11, reg.Y12, reg.Y13, reg.Y14, reg.Y15}
-	nb := 2
-	if mr*nv+nv+nb > len(ys) {
-		nb = 1
-	}
-	if mr*nv+nv+nb > len(ys) {
+	if mr*nv+nv+1 > len(ys) {
 		panic("too many registers")
 	}
-	kernel(kernelName("AVX2", mr, nv*8), mr, nv, 32, ys, VBROADCASTSS, VFMADD231PS, VXORPS, VADDPS, VMOVUPS)
+	kernel(kernelName("AVX2", mr, nv*8), mr, nv, 32, ys)
 }
 
-type op func(...Op)
-
-func kernel(name string, mr, nv, width int, regs []reg.VecPhysical, bcast, fma, xor, add, mov op) {
+func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 	nr := nv * width / 4
-	TEXT(name, NOSPLIT, "func(k int, a, b, c *float32, ldc int, accumulate bool)")
+	TEXT(name, NOSPLIT, "func(k int, a *float32, rs, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s: C[%d×%d] (=|+=) Ã·B̃ over k packed steps; k ≥ 1.", name, mr, nr))
+	Doc(fmt.Sprintf("%s: C[%d×%d] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].", name, mr, nr))
 	acc := func(i, j int) reg.VecPhysical { return regs[i*nv+j] }
 	bv := func(j int) reg.VecPhysical { return regs[mr*nv+j] }
-	nb := len(regs) - mr*nv - nv
-	nb = min(nb, 2)
+	nb := min(len(regs)-mr*nv-nv, 2)
 	bc := func(i int) reg.VecPhysical { return regs[mr*nv+nv+i%nb] }
 
 	k := Load(Param("k"), GP64())
-	a := Load(Param("a"), GP64())
+	rs := Load(Param("rs"), GP64())
+	SHLQ(Imm(2), rs)
+	ss := Load(Param("ss"), GP64())
+	SHLQ(Imm(2), ss)
 	b := Load(Param("b"), GP64())
+	bs := Load(Param("bs"), GP64())
+	SHLQ(Imm(2), bs)
+	// Rows 4g..4g+3 are addressed from base g as (base), (base)(rs*1),
+	// (base)(rs*2) and (base)(r3*1), x86 scaled indexing doing the rest.
+	r3 := GP64()
+	LEAQ(Mem{Base: rs, Index: rs, Scale: 2}, r3)
+	ngroups := (mr + 3) / 4
+	bases := make([]reg.Register, ngroups)
+	bases[0] = Load(Param("a"), GP64())
+	for g := 1; g < ngroups; g++ {
+		bases[g] = GP64()
+		LEAQ(Mem{Base: bases[g-1], Index: rs, Scale: 4}, bases[g])
+	}
+	aAddr := func(i int) Mem {
+		m := Mem{Base: bases[i/4]}
+		switch i % 4 {
+		case 1:
+			m.Index, m.Scale = rs, 1
+		case 2:
+			m.Index, m.Scale = rs, 2
+		case 3:
+			m.Index, m.Scale = r3, 1
+		}
+		return m
+	}
 	for i := range mr {
 		for j := range nv {
-			xor(acc(i, j), acc(i, j), acc(i, j))
+			VXORPS(acc(i, j), acc(i, j), acc(i, j))
 		}
 	}
-	step := func(u int) {
+	step := func() {
 		for j := range nv {
-			mov(Mem{Base: b, Disp: (u*nr + j*width/4) * 4}, bv(j))
+			VMOVUPS(Mem{Base: b, Disp: j * width}, bv(j))
 		}
 		for i := range mr {
-			bcast(Mem{Base: a, Disp: (u*mr + i) * 4}, bc(i))
+			VBROADCASTSS(aAddr(i), bc(i))
 			for j := range nv {
-				fma(bv(j), bc(i), acc(i, j))
+				VFMADD231PS(bv(j), bc(i), acc(i, j))
 			}
 		}
+		for _, base := range bases {
+			ADDQ(ss, base)
+		}
+		ADDQ(bs, b)
 	}
-	Comment("Main loop: unrolled so pointer updates and the branch are amortised.")
-	Label("loop" + fmt.Sprint(unroll))
+	Comment("Main loop, unrolled to amortise the branch.")
+	Label("loop")
 	CMPQ(k, Imm(unroll))
 	JL(LabelRef("tail"))
-	for u := range unroll {
-		step(u)
+	for range unroll {
+		step()
 	}
-	ADDQ(U32(unroll*mr*4), a)
-	ADDQ(U32(unroll*nr*4), b)
 	SUBQ(Imm(unroll), k)
-	JMP(LabelRef("loop" + fmt.Sprint(unroll)))
+	JMP(LabelRef("loop"))
 	Label("tail")
 	TESTQ(k, k)
 	JE(LabelRef("store"))
-	step(0)
-	ADDQ(U32(mr*4), a)
-	ADDQ(U32(nr*4), b)
+	step()
 	DECQ(k)
 	JMP(LabelRef("tail"))
 
@@ -123,8 +150,8 @@ func kernel(name string, mr, nv, width int, regs []reg.VecPhysical, bcast, fma, 
 	JE(LabelRef("overwrite"))
 	for i := range mr {
 		for j := range nv {
-			add(Mem{Base: c, Disp: j * width}, acc(i, j), acc(i, j))
-			mov(acc(i, j), Mem{Base: c, Disp: j * width})
+			VADDPS(Mem{Base: c, Disp: j * width}, acc(i, j), acc(i, j))
+			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * width})
 		}
 		if i+1 < mr {
 			ADDQ(ldc, c)
@@ -135,7 +162,7 @@ func kernel(name string, mr, nv, width int, regs []reg.VecPhysical, bcast, fma, 
 	Label("overwrite")
 	for i := range mr {
 		for j := range nv {
-			mov(acc(i, j), Mem{Base: c, Disp: j * width})
+			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * width})
 		}
 		if i+1 < mr {
 			ADDQ(ldc, c)
