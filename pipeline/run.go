@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/synthloop/synthloop/model"
 )
@@ -14,8 +16,8 @@ import (
 // run's metadata, where the config is kept so a resume can check it.
 type RunStore interface {
 	Store
-	GetMeta(ctx context.Context, key string) ([]byte, bool, error)
-	PutMeta(ctx context.Context, key string, val []byte) error
+	MetaValue(ctx context.Context, key string) (string, bool, error)
+	SetMetaValue(ctx context.Context, key, val string) error
 }
 
 // Reporter hands out a Progress per stage and is told when a stage ends.
@@ -43,13 +45,15 @@ type Options struct {
 	// one stage at a time); earlier stages must already be complete.
 	Stages []string
 	Round  int
+	// Version is the program version recorded in a new run's metadata.
+	Version string
+	// Now is the clock for the run's creation time; nil means time.Now.
+	Now func() time.Time
 }
 
 // ErrStopped reports a clean stop: interrupted or out of budget. Everything
 // finished before the stop is in the store; running again resumes.
 var ErrStopped = errors.New("pipeline: stopped before the end; run the same command again to resume")
-
-const metaConfigHash, metaConfigText, metaConfigSource = "config_hash", "config", "config_source"
 
 // Run runs cfg's stages in order. Each stage resumes from what the store
 // already holds. It returns an error wrapping ErrStopped (and the cause) when
@@ -149,16 +153,29 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 }
 
 func checkConfigUnchanged(ctx context.Context, cfg *Config, opts Options) error {
-	old, ok, err := opts.Store.GetMeta(ctx, metaConfigHash)
+	old, ok, err := opts.Store.MetaValue(ctx, "config_hash")
 	if err != nil {
 		return fmt.Errorf("pipeline: %w", err)
 	}
-	if ok && string(old) != cfg.Hash() && !opts.AllowConfigChange {
-		src, _, _ := opts.Store.GetMeta(ctx, metaConfigSource)
+	if ok && old != cfg.Hash() && !opts.AllowConfigChange {
+		src, _, _ := opts.Store.MetaValue(ctx, "config_source")
 		return fmt.Errorf("pipeline: this run directory was started with a different config (%s); resuming with a changed config could mix incompatible records. Use a new run directory, or pass --allow-config-change if the change is safe", src)
 	}
-	for k, v := range map[string][]byte{metaConfigHash: []byte(cfg.Hash()), metaConfigText: cfg.Text, metaConfigSource: []byte(cfg.Source)} {
-		if err := opts.Store.PutMeta(ctx, k, v); err != nil {
+	vals := [][2]string{
+		{"config_hash", cfg.Hash()},
+		{"config", string(cfg.Text)},
+		{"config_source", cfg.Source},
+		{"seed", strconv.FormatInt(cfg.Seed, 10)},
+	}
+	if !ok {
+		now := time.Now
+		if opts.Now != nil {
+			now = opts.Now
+		}
+		vals = append(vals, [2]string{"created", now().UTC().Format(time.RFC3339Nano)}, [2]string{"version", opts.Version})
+	}
+	for _, kv := range vals {
+		if err := opts.Store.SetMetaValue(ctx, kv[0], kv[1]); err != nil {
 			return fmt.Errorf("pipeline: %w", err)
 		}
 	}

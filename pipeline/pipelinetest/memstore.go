@@ -21,7 +21,7 @@ type MemStore struct {
 	records map[string][]byte // id -> JSON
 	stageOf map[string]string
 	units   map[string]map[string]pipeline.UnitUsage
-	meta    map[string][]byte
+	meta    map[string]string
 	cache   map[string][]byte
 	// Commits counts Commit calls, for tests of resume behaviour.
 	Commits int
@@ -33,7 +33,7 @@ func NewMemStore() *MemStore {
 		records: map[string][]byte{},
 		stageOf: map[string]string{},
 		units:   map[string]map[string]pipeline.UnitUsage{},
-		meta:    map[string][]byte{},
+		meta:    map[string]string{},
 		cache:   map[string][]byte{},
 	}
 }
@@ -120,19 +120,19 @@ func (m *MemStore) All(stage string) []*record.Record {
 	return out
 }
 
-// GetMeta implements pipeline.RunStore.
-func (m *MemStore) GetMeta(ctx context.Context, key string) ([]byte, bool, error) {
+// MetaValue implements pipeline.RunStore.
+func (m *MemStore) MetaValue(ctx context.Context, key string) (string, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.meta[key]
 	return v, ok, nil
 }
 
-// PutMeta implements pipeline.RunStore.
-func (m *MemStore) PutMeta(ctx context.Context, key string, val []byte) error {
+// SetMetaValue implements pipeline.RunStore.
+func (m *MemStore) SetMetaValue(ctx context.Context, key, val string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.meta[key] = append([]byte(nil), val...)
+	m.meta[key] = val
 	return nil
 }
 

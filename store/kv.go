@@ -1,0 +1,34 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// MetaValue returns one run-metadata value by key (the keys Meta reads, plus
+// any a caller set with SetMetaValue).
+func (s *Store) MetaValue(ctx context.Context, key string) (string, bool, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("store: meta %s: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// SetMetaValue sets one run-metadata value.
+func (s *Store) SetMetaValue(ctx context.Context, key, val string) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	if _, err := w.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, val); err != nil {
+		return fmt.Errorf("store: set meta %s: %w", key, err)
+	}
+	return nil
+}
