@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 )
 
 // Example is one training sequence. Mask[i] reports whether token i is a
@@ -98,4 +99,37 @@ func (e *Example) validate(vocab int) error {
 		}
 	}
 	return nil
+}
+
+// NewRoundsMixture weights self-improvement rounds as Lee et al. (2025) do:
+// the newest round (the last dataset) is drawn with probability newest, and
+// the earlier rounds share the rest in proportion to their sizes, as if
+// pooled. The given weights are ignored.
+func NewRoundsMixture[E any](newest float64, rounds ...Dataset[E]) (*Mixture[E], error) {
+	if len(rounds) == 0 || !(newest > 0 && newest <= 1) {
+		return nil, fmt.Errorf("train: rounds mixture needs rounds and a newest weight in (0, 1], got %d and %g", len(rounds), newest)
+	}
+	sets := slices.Clone(rounds)
+	older := 0
+	for _, s := range sets[:len(sets)-1] {
+		older += len(s.Items)
+	}
+	for i := range sets[:len(sets)-1] {
+		sets[i].Weight = (1 - newest) * float64(len(sets[i].Items)) / float64(max(older, 1))
+	}
+	sets[len(sets)-1].Weight = newest
+	if older == 0 {
+		sets[len(sets)-1].Weight = 1
+	}
+	return NewMixture(sets...)
+}
+
+// FromChat turns the ids and mask of tokenizer.EncodeChat into an SFT
+// example trained on the assistant turns.
+func FromChat(ids []int, mask []bool) Example {
+	e := Example{Tokens: make([]int32, len(ids)), Mask: slices.Clone(mask)}
+	for i, id := range ids {
+		e.Tokens[i] = int32(id)
+	}
+	return e
 }

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -366,5 +367,30 @@ func TestStepsDoNotAllocate(t *testing.T) {
 	d.Step()
 	if a := testing.AllocsPerRun(5, func() { d.Step() }); a != 0 {
 		t.Errorf("DPO step allocates %v times", a)
+	}
+}
+
+func TestRoundsMixture(t *testing.T) {
+	round := func(v int32, n int) Dataset[int32] {
+		return Dataset[int32]{Name: fmt.Sprint("round", v), Items: slices.Repeat([]int32{v}, n)}
+	}
+	mx, err := NewRoundsMixture(0.5, round(0, 300), round(1, 100), round(2, 50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	counts := make([]float64, 3)
+	const n = 20000
+	for range n {
+		e, _ := mx.Sample(r)
+		counts[*e]++
+	}
+	for i, want := range []float64{0.375, 0.125, 0.5} {
+		if got := counts[i] / n; math.Abs(got-want) > 0.015 {
+			t.Errorf("round %d drawn %.3f of the time, want %.3f", i, got, want)
+		}
+	}
+	if _, err := NewRoundsMixture(0.5, round(0, 10)); err != nil {
+		t.Errorf("single round: %v", err)
 	}
 }
