@@ -1,0 +1,467 @@
+package model
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+)
+
+// Client is a provider's raw backend behind the reliability layer. Open builds
+// it; it is safe for concurrent use, and Generate blocks until every sample is
+// there, ctx ends, the budget is spent, or a request fails for good.
+type Client struct {
+	raw        Backend
+	info       Info
+	ref        Ref
+	keyEnv     string
+	secrets    []string
+	cache      Cache
+	budget     *Budget
+	log        *slog.Logger
+	maxN       int
+	timeout    time.Duration
+	maxRetries int
+	aimd       *aimd
+	rpm, tpm   *rate.Limiter
+	sleep      func(context.Context, time.Duration) error
+	now        func() time.Time
+	rand       func() float64
+
+	pauseUntil atomic.Int64 // unix nanos: a server-requested wait that holds back every caller
+
+	mu         sync.Mutex
+	st         Stats
+	complAvg   float64 // running mean of completion tokens per sample, for estimates
+	complCount int
+}
+
+// Stats are a backend's counters since Open, for progress bars and `status`.
+type Stats struct {
+	Calls       int64 // Generate calls
+	Requests    int64 // requests sent to the server (attempts)
+	Retries     int64 // attempts after a retryable failure
+	CacheHits   int64 // samples answered from the cache
+	Samples     int64 // samples returned (cached or not)
+	RateLimited int64 // 429 answers
+	Overloaded  int64 // 429, 503, 529 answers and timeouts: each may shrink the window
+	Failures    int64 // Generate calls that returned an error
+	// InFlight and Concurrency are the requests in flight now and the current
+	// adaptive window; MaxConcurrency is its ceiling.
+	InFlight         int
+	Concurrency      int
+	MaxConcurrency   int
+	PromptTokens     int64 // as reported by the server, this process only
+	CompletionTokens int64
+	CostUSD          float64 // paid in this process (cache hits are free)
+}
+
+// StatsSource is implemented by backends that count their traffic (*Client).
+type StatsSource interface{ Stats() Stats }
+
+// Stats returns a snapshot of the counters.
+func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	s := c.st
+	c.mu.Unlock()
+	s.Concurrency, s.InFlight = c.aimd.snapshot()
+	s.MaxConcurrency = c.aimd.max
+	return s
+}
+
+// Info describes the backend.
+func (c *Client) Info() Info { return c.info }
+
+func (c *Client) count(f func(s *Stats)) {
+	c.mu.Lock()
+	f(&c.st)
+	c.mu.Unlock()
+}
+
+// Generate implements Backend. Samples already in the cache are not asked for
+// again: only the missing sample indices are requested, and each sample is
+// written to the cache as soon as its response arrives, before Generate
+// returns, so a crash never loses a paid answer.
+func (c *Client) Generate(ctx context.Context, req Request) (*Response, error) {
+	return c.generate(ctx, req, c.maxRetries, true)
+}
+
+func (c *Client) generate(ctx context.Context, req Request, maxRetries int, useCache bool) (*Response, error) {
+	c.count(func(s *Stats) { s.Calls++ })
+	resp, err := c.generateSamples(ctx, req, maxRetries, useCache)
+	if err != nil {
+		c.count(func(s *Stats) { s.Failures++ })
+		return nil, err
+	}
+	c.count(func(s *Stats) { s.Samples += int64(len(resp.Choices)) })
+	return resp, nil
+}
+
+func (c *Client) generateSamples(ctx context.Context, req Request, maxRetries int, useCache bool) (*Response, error) {
+	if len(req.Messages) == 0 {
+		return nil, errNoMessages
+	}
+	if req.N < 0 {
+		return nil, fmt.Errorf("model: request n must be >= 0, got %d", req.N)
+	}
+	n := max(req.N, 1)
+	var keys []string
+	if c.cache != nil {
+		keys = CacheKeys(c.ref.Provider, c.ref.Model, req)
+	}
+	g := &gather{choices: make([]Choice, n), have: make([]bool, n)}
+	g.resp.Model = c.ref.Model
+	if useCache && c.cache != nil {
+		if err := c.readCache(ctx, keys, g); err != nil {
+			return nil, err
+		}
+	}
+	var missing []int
+	for i, ok := range g.have {
+		if !ok {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		g.resp.Choices, g.resp.Cached = g.choices, true
+		return &g.resp, nil
+	}
+	var err error
+	if c.maxN == 1 && len(missing) > 1 {
+		// One call per sample, in parallel. Siblings are not cancelled when
+		// one fails: whatever they get is paid for and goes to the cache.
+		var eg errgroup.Group
+		for _, i := range missing {
+			eg.Go(func() error { return c.fetch(ctx, req, []int{i}, keys, maxRetries, g) })
+		}
+		err = eg.Wait()
+	} else {
+		err = c.fetch(ctx, req, missing, keys, maxRetries, g)
+	}
+	if err != nil {
+		return nil, err
+	}
+	g.resp.Choices = g.choices
+	return &g.resp, nil
+}
+
+// gather collects the samples of one Generate call from cache and calls.
+type gather struct {
+	mu      sync.Mutex
+	choices []Choice
+	have    []bool
+	resp    Response
+}
+
+func (c *Client) readCache(ctx context.Context, keys []string, g *gather) error {
+	hits := 0
+	for i, k := range keys {
+		val, ok, err := c.cache.Get(ctx, k)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			// A broken cache costs money, not correctness: ask the server.
+			c.log.Warn("model: cache read failed; asking the server", "model", c.info.Name, "err", err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		var e cacheEntry
+		if json.Unmarshal(val, &e) != nil || e.V != cacheKeyVersion {
+			continue
+		}
+		g.choices[i] = Choice{Text: e.Text, FinishReason: e.FinishReason}
+		g.have[i] = true
+		g.resp.Usage.PromptTokens += e.PromptTokens
+		g.resp.Usage.CompletionTokens += e.CompletionTokens
+		if e.Model != "" {
+			g.resp.Model = e.Model
+		}
+		hits++
+	}
+	c.count(func(s *Stats) { s.CacheHits += int64(hits) })
+	return nil
+}
+
+// fetch obtains the samples idx, in as many calls as the server needs (some
+// ignore n and answer with fewer choices than asked).
+func (c *Client) fetch(ctx context.Context, req Request, idx []int, keys []string, maxRetries int, g *gather) error {
+	for len(idx) > 0 {
+		batch := idx
+		if c.maxN > 0 && len(batch) > c.maxN {
+			batch = batch[:c.maxN]
+		}
+		sub := req
+		sub.N = len(batch)
+		if req.Seed != nil && batch[0] > 0 {
+			// Shift the seed by the first sample index, or a seeded server
+			// would repeat samples 0..k-1 when asked for samples k.. later.
+			s := *req.Seed + int64(batch[0])
+			sub.Seed = &s
+		}
+		r, cost, err := c.call(ctx, sub, maxRetries)
+		if err != nil {
+			return err
+		}
+		got := min(len(r.Choices), len(batch))
+		for j := range got {
+			i := batch[j]
+			ch := r.Choices[j]
+			e := cacheEntry{
+				V: cacheKeyVersion, Text: ch.Text, FinishReason: ch.FinishReason, Model: r.Model,
+				PromptTokens:     share(r.Usage.PromptTokens, j, got),
+				CompletionTokens: share(r.Usage.CompletionTokens, j, got),
+				CostUSD:          cost / float64(got),
+			}
+			if keys != nil {
+				c.writeCache(ctx, keys[i], e)
+			}
+			g.mu.Lock()
+			g.choices[i] = ch
+			g.have[i] = true
+			g.mu.Unlock()
+		}
+		g.mu.Lock()
+		g.resp.Usage.PromptTokens += r.Usage.PromptTokens
+		g.resp.Usage.CompletionTokens += r.Usage.CompletionTokens
+		g.resp.CostUSD += cost
+		if r.Model != "" {
+			g.resp.Model = r.Model
+		}
+		g.mu.Unlock()
+		idx = idx[got:]
+	}
+	return nil
+}
+
+func (c *Client) writeCache(ctx context.Context, key string, e cacheEntry) {
+	val, _ := json.Marshal(e)
+	if err := c.cache.Put(ctx, key, val); err != nil {
+		// The answer is still returned (it is paid for); a rerun will pay again.
+		c.log.Warn("model: cache write failed; a rerun will ask for this sample again", "model", c.info.Name, "err", err)
+	}
+}
+
+// call sends one request (sub.N samples) with retries, and accounts for it.
+func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Response, float64, error) {
+	promptEst := estimateTokens(sub.Messages)
+	complEst := c.estimateCompletion(sub.MaxTokens) * max(sub.N, 1)
+	tokEst := promptEst + complEst
+	costEst := c.info.Price.Cost(Usage{PromptTokens: promptEst, CompletionTokens: complEst})
+	if err := c.budget.reserve(ctx, costEst); err != nil {
+		return nil, 0, err
+	}
+	settled := false
+	defer func() {
+		if !settled {
+			c.budget.settle(costEst, 0) // failed calls are not billed
+		}
+	}()
+
+	for attempt := 1; ; attempt++ {
+		if err := c.waitRate(ctx, tokEst); err != nil {
+			return nil, 0, err
+		}
+		s, err := c.aimd.acquire(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		c.count(func(s *Stats) { s.Requests++ })
+		actx, cancel := context.WithTimeout(ctx, c.timeout)
+		r, err := c.raw.Generate(actx, sub)
+		timedOut := actx.Err() == context.DeadlineExceeded
+		cancel()
+		if err == nil && (r == nil || len(r.Choices) == 0) {
+			err = ErrEmptyResponse
+		}
+		if err == nil {
+			c.aimd.release(s, outcomeSuccess)
+			c.correctTPM(tokEst, r.Usage)
+			c.learn(r)
+			cost := c.info.Price.Cost(r.Usage)
+			c.budget.settle(costEst, cost)
+			settled = true
+			c.count(func(s *Stats) {
+				s.PromptTokens += int64(r.Usage.PromptTokens)
+				s.CompletionTokens += int64(r.Usage.CompletionTokens)
+				s.CostUSD += cost
+			})
+			return r, cost, nil
+		}
+		if ctx.Err() != nil {
+			c.aimd.release(s, outcomeNeutral)
+			return nil, 0, fmt.Errorf("model: %s: %w", c.info.Name, ctx.Err())
+		}
+		if timedOut {
+			err = fmt.Errorf("no response within %s (timeout): %w", c.timeout, context.DeadlineExceeded)
+		}
+		f := classify(err, c.now(), c.keyEnv)
+		o := outcomeNeutral
+		if f.overload {
+			o = outcomeOverload
+		}
+		c.aimd.release(s, o)
+		c.count(func(s *Stats) {
+			if f.status == 429 {
+				s.RateLimited++
+			}
+			if f.overload {
+				s.Overloaded++
+			}
+		})
+		if !f.retry || attempt > maxRetries {
+			return nil, 0, &Error{
+				Name: c.info.Name, Ref: c.ref.String(), BaseURL: c.info.BaseURL, Attempts: attempt,
+				Retryable: f.retry, Status: f.status, Hint: f.hint, Err: err, secrets: c.secrets,
+			}
+		}
+		d := c.backoff(attempt, f.wait)
+		if f.wait > 0 {
+			// The server asked everyone to wait, not just this request.
+			until := c.now().Add(f.wait).UnixNano()
+			for {
+				cur := c.pauseUntil.Load()
+				if cur >= until || c.pauseUntil.CompareAndSwap(cur, until) {
+					break
+				}
+			}
+		}
+		c.count(func(s *Stats) { s.Retries++ })
+		c.log.Debug("model: retrying", "model", c.info.Name, "attempt", attempt, "wait", d,
+			"cause", Redact(errText(err), c.secrets...))
+		if err := c.sleep(ctx, d); err != nil {
+			return nil, 0, fmt.Errorf("model: %s: %w", c.info.Name, err)
+		}
+	}
+}
+
+// Backoff shape: 0.5s, 1s, 2s, ... capped at 30s, with "equal jitter" (half
+// fixed, half random) so that many callers failing together spread out.
+const (
+	backoffBase = 500 * time.Millisecond
+	backoffMax  = 30 * time.Second
+)
+
+func (c *Client) backoff(attempt int, serverWait time.Duration) time.Duration {
+	if serverWait > 0 {
+		// Honour Retry-After exactly, plus up to 10% (at most 1s) of spread.
+		return serverWait + time.Duration(c.rand()*float64(min(serverWait/10, time.Second)))
+	}
+	d := backoffMax
+	if attempt < 20 {
+		d = min(backoffBase<<(attempt-1), backoffMax)
+	}
+	return d/2 + time.Duration(c.rand()*float64(d/2))
+}
+
+// waitRate waits out a server-requested pause and the RPM and TPM limiters.
+func (c *Client) waitRate(ctx context.Context, tokens int) error {
+	if until := c.pauseUntil.Load(); until != 0 {
+		if d := time.Duration(until - c.now().UnixNano()); d > 0 {
+			if err := c.sleep(ctx, d); err != nil {
+				return fmt.Errorf("model: %s: %w", c.info.Name, err)
+			}
+		}
+	}
+	for _, l := range []struct {
+		lim *rate.Limiter
+		n   int
+	}{{c.rpm, 1}, {c.tpm, tokens}} {
+		if l.lim == nil {
+			continue
+		}
+		n := min(l.n, l.lim.Burst()) // a request larger than the burst waits for a full burst
+		now := c.now()
+		r := l.lim.ReserveN(now, n)
+		if d := r.DelayFrom(now); d > 0 {
+			if err := c.sleep(ctx, d); err != nil {
+				r.CancelAt(c.now())
+				return fmt.Errorf("model: %s: %w", c.info.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// correctTPM replaces the token estimate taken from the TPM limiter by the
+// actual usage: more usage is taken as debt that later callers wait for, less
+// is handed back (a negative reservation adds tokens to x/time/rate's bucket).
+func (c *Client) correctTPM(est int, u Usage) {
+	actual := u.PromptTokens + u.CompletionTokens
+	if c.tpm == nil || actual == 0 {
+		return
+	}
+	diff := actual - est
+	if diff > 0 {
+		diff = min(diff, c.tpm.Burst())
+	}
+	if diff != 0 {
+		c.tpm.ReserveN(c.now(), diff)
+	}
+}
+
+// learn keeps a running mean of completion tokens per sample.
+func (c *Client) learn(r *Response) {
+	if r.Usage.CompletionTokens <= 0 || len(r.Choices) == 0 {
+		return
+	}
+	per := float64(r.Usage.CompletionTokens) / float64(len(r.Choices))
+	c.mu.Lock()
+	c.complCount++
+	w := 1 / float64(min(c.complCount, 50)) // exact mean for the first 50, then exponential
+	c.complAvg += w * (per - c.complAvg)
+	c.mu.Unlock()
+}
+
+// defaultCompletionEstimate stands in for max_tokens when a request leaves it
+// unset and nothing has been learned yet.
+const defaultCompletionEstimate = 512
+
+// estimateCompletion guesses completion tokens per sample before a call: the
+// learned mean with headroom once there are enough samples, never more than
+// max_tokens.
+func (c *Client) estimateCompletion(maxTokens int) int {
+	c.mu.Lock()
+	avg, cnt := c.complAvg, c.complCount
+	c.mu.Unlock()
+	est := maxTokens
+	if est <= 0 {
+		est = defaultCompletionEstimate
+	}
+	if cnt >= 8 {
+		est = min(est, int(math.Ceil(avg*1.5))+1)
+	}
+	return est
+}
+
+// estimateTokens guesses prompt tokens: about 4 ASCII bytes per token, one
+// token per other character (CJK text is close to that), and 4 per message.
+func estimateTokens(msgs []Message) int {
+	n := 0
+	for _, m := range msgs {
+		ascii, other := 0, 0
+		s := m.Content
+		for i := 0; i < len(s); {
+			if s[i] < utf8.RuneSelf {
+				ascii++
+				i++
+				continue
+			}
+			_, w := utf8.DecodeRuneInString(s[i:])
+			other++
+			i += w
+		}
+		n += 4 + (ascii+3)/4 + other
+	}
+	return n
+}

@@ -1,0 +1,253 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Options are the run-wide dependencies of every backend Open builds.
+type Options struct {
+	// Cache stores responses per sample; nil disables caching.
+	Cache Cache
+	// Budget is shared by all backends of a run; nil means unlimited.
+	Budget *Budget
+	// HTTPClient is used for every request; nil builds one whose connection
+	// pool fits max_concurrency. It should have no Timeout: the layer applies
+	// the per-request timeout itself.
+	HTTPClient *http.Client
+	// Getenv reads the API key variable; nil means os.Getenv.
+	Getenv func(string) string
+	// APIKey, when set, is used instead of the environment (e.g. from a flag).
+	APIKey string
+	// Sleep waits d or until ctx ends (backoff and rate-limit waits); nil
+	// means a real timer. Tests inject a fake so backoff does not really wait.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock for rate limits and Retry-After dates; nil = time.Now.
+	Now func() time.Time
+	// Rand returns a number in [0, 1) for backoff jitter; nil = math/rand/v2.
+	Rand func() float64
+	// Log receives retries (Debug) and cache trouble (Warn); nil discards.
+	Log *slog.Logger
+}
+
+// Info describes an opened backend, for provenance and `synthloop models`.
+type Info struct {
+	Name     string // the config's name, e.g. "teacher"
+	Provider string // e.g. "openai"
+	Model    string // e.g. "gpt-4o-mini"
+	BaseURL  string
+	// Price is what the layer charges per million tokens; PriceKnown is false
+	// when neither the table nor the config knows it (cost is then reported as 0).
+	Price      Price
+	PriceKnown bool
+	Free       bool // a local server: nothing is paid
+	// The effective limits after defaults.
+	MaxConcurrency int
+	Timeout        time.Duration
+	MaxRetries     int
+	RPM, TPM       int
+}
+
+// Open builds the backend named name from cfg: the provider's raw backend
+// wrapped in the reliability layer (cache, budget, rate limits, adaptive
+// concurrency, per-request timeout, retries, accounting). Providers come from
+// the registry, so the program must import the provider packages it needs,
+// usually all of them:
+//
+//	import (
+//		_ "github.com/synthloop/synthloop/model/anthropic"
+//		_ "github.com/synthloop/synthloop/model/openai" // also ollama, vllm, openai-compatible, ...
+//	)
+//
+// The returned Backend is a *Client; its Stats feed progress displays.
+func Open(ctx context.Context, name string, cfg Config, opts Options) (Backend, Info, error) {
+	c, info, err := open(ctx, name, cfg, opts)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	return c, info, nil
+}
+
+func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, Info, error) {
+	if ps := cfg.problems(); len(ps) > 0 {
+		return nil, Info{}, fmt.Errorf("model: %s: %s", name, strings.Join(ps, "; "))
+	}
+	ref, _ := ParseRef(cfg.Ref)
+	spec, ok := lookupProvider(ref.Provider)
+	if !ok {
+		spec, ok = lookupProvider("openai-compatible")
+		if !ok {
+			return nil, Info{}, fmt.Errorf("model: %s: provider %q is not linked into this program (import _ \"github.com/synthloop/synthloop/model/openai\" and .../model/anthropic)", name, ref.Provider)
+		}
+	}
+	baseURL := strings.TrimRight(cfg.BaseURL, "/")
+	if baseURL == "" {
+		baseURL = spec.DefaultBaseURL
+	}
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	keyEnv := cfg.APIKeyEnv
+	if keyEnv == "" {
+		keyEnv = spec.APIKeyEnv
+	}
+	key := opts.APIKey
+	if key == "" && keyEnv != "" {
+		key = strings.TrimSpace(getenv(keyEnv))
+	}
+	if key == "" && (spec.KeyRequired || cfg.APIKeyEnv != "") {
+		return nil, Info{}, fmt.Errorf("model: %s (%s): no API key: set the environment variable %s", name, ref, keyEnv)
+	}
+
+	maxConc := cfg.MaxConcurrency
+	if maxConc == 0 {
+		maxConc = DefaultMaxConcurrency
+	}
+	timeout := cfg.Timeout.Std()
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	retries := cfg.MaxRetries
+	switch {
+	case retries == 0:
+		retries = DefaultMaxRetries
+	case retries < 0:
+		retries = 0
+	}
+
+	info := Info{
+		Name: name, Provider: ref.Provider, Model: ref.Model, BaseURL: baseURL, Free: spec.Free,
+		MaxConcurrency: maxConc, Timeout: timeout, MaxRetries: retries, RPM: cfg.RPM, TPM: cfg.TPM,
+	}
+	if spec.Free {
+		info.PriceKnown = true
+	} else {
+		info.Price, info.PriceKnown = LookupPrice(ref.Provider, ref.Model)
+	}
+	if cfg.PriceInput != nil {
+		info.Price.Input = *cfg.PriceInput
+	}
+	if cfg.PriceOutput != nil {
+		info.Price.Output = *cfg.PriceOutput
+	}
+	if cfg.PriceInput != nil && cfg.PriceOutput != nil {
+		info.PriceKnown = true
+	}
+
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if !info.PriceKnown && opts.Budget != nil {
+		log.Warn("model: no price known for this model, so its cost counts as 0 against max_cost_usd; set price_input and price_output",
+			"model", name, "ref", ref.String())
+	}
+
+	hc := opts.HTTPClient
+	if hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// The default of 2 idle connections per host would make most of a
+		// wide concurrency window reconnect on every request.
+		tr.MaxIdleConnsPerHost = maxConc
+		hc = &http.Client{Transport: tr}
+	}
+	pc := ProviderConfig{
+		Name: name, Provider: ref.Provider, Model: ref.Model, BaseURL: baseURL, APIKey: key,
+		HTTPClient: hc, Timeout: timeout, DropParams: cfg.DropParams, Log: log,
+	}
+	raw, err := spec.New(ctx, pc)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("model: %s (%s): %s", name, ref, Redact(err.Error(), key))
+	}
+
+	c := &Client{
+		raw: raw, info: info, ref: ref, keyEnv: keyEnv, secrets: []string{key},
+		cache: opts.Cache, budget: opts.Budget, log: log,
+		maxN: spec.MaxN, timeout: timeout, maxRetries: retries,
+		aimd:  newAIMD(min(maxConc, 8), maxConc),
+		sleep: opts.Sleep, now: opts.Now, rand: opts.Rand,
+	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.rand == nil {
+		c.rand = rand.Float64
+	}
+	// Bursts of a tenth of a minute: enough to start a window of requests at
+	// once without the minute's whole allowance arriving in one spike.
+	if cfg.RPM > 0 {
+		c.rpm = rate.NewLimiter(rate.Limit(float64(cfg.RPM)/60), max(1, cfg.RPM/10))
+	}
+	if cfg.TPM > 0 {
+		c.tpm = rate.NewLimiter(rate.Limit(float64(cfg.TPM)/60), max(1, cfg.TPM/10))
+	}
+	return c, info, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// CheckResult is the outcome of Check.
+type CheckResult struct {
+	Latency time.Duration
+	Model   string // as the server named it
+	Reply   string
+	Err     error
+}
+
+// Check sends one tiny request, bypassing the cache and without retries, and
+// reports how long the answer took: the health check behind `synthloop models`.
+func Check(ctx context.Context, b Backend) CheckResult {
+	req := Request{Messages: []Message{{Role: "user", Content: "Reply with the single word: ok"}}, MaxTokens: 16}
+	c, ok := b.(*Client)
+	start := time.Now()
+	var (
+		resp *Response
+		err  error
+	)
+	if ok {
+		start = c.now()
+		resp, err = c.generate(ctx, req, 0, false)
+	} else {
+		resp, err = b.Generate(ctx, req)
+	}
+	res := CheckResult{Err: err}
+	if ok {
+		res.Latency = c.now().Sub(start)
+	} else {
+		res.Latency = time.Since(start)
+	}
+	if err == nil && resp != nil {
+		res.Model = resp.Model
+		if len(resp.Choices) > 0 {
+			res.Reply = resp.Choices[0].Text
+		}
+	}
+	return res
+}
+
+var errNoMessages = errors.New("model: request has no messages")

@@ -1,0 +1,202 @@
+// Package openai is the model backend for OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI, LM Studio), through the official openai-go SDK.
+//
+// Importing it registers the providers openai, openai-compatible, ollama,
+// vllm, llamacpp, lmstudio and tgi with package model. The backend sends one
+// request per call with the SDK's own retries off: model's reliability layer
+// retries, limits and caches for every provider the same way.
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+
+	sdk "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
+
+	"github.com/synthloop/synthloop/model"
+)
+
+func init() {
+	local := func(url string, maxN int) model.ProviderSpec {
+		return model.ProviderSpec{New: New, DefaultBaseURL: url, Free: true, MaxN: maxN}
+	}
+	model.RegisterProvider("openai", model.ProviderSpec{
+		New: New, DefaultBaseURL: "https://api.openai.com/v1", APIKeyEnv: "OPENAI_API_KEY", KeyRequired: true,
+	})
+	// Hosted OpenAI-compatible services have prices we do not know; the
+	// config's price_input/price_output say what they are.
+	model.RegisterProvider("openai-compatible", model.ProviderSpec{New: New})
+	model.RegisterProvider("vllm", local("http://localhost:8000/v1", 0))
+	// These servers answer one choice whatever n says, so n samples go as n calls.
+	model.RegisterProvider("ollama", local("http://localhost:11434/v1", 1))
+	model.RegisterProvider("llamacpp", local("http://localhost:8080/v1", 1))
+	model.RegisterProvider("lmstudio", local("http://localhost:1234/v1", 1))
+	model.RegisterProvider("tgi", local("http://localhost:8080/v1", 1))
+}
+
+// Backend is the raw (unretried) OpenAI-compatible backend.
+type Backend struct {
+	pc   model.ProviderConfig
+	chat sdk.ChatCompletionService
+}
+
+// New builds a raw backend for pc. It reads nothing from the environment (the
+// SDK's OPENAI_* defaults are bypassed): the key and base URL come from pc.
+func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
+	if pc.BaseURL == "" {
+		return nil, errors.New("openai: no base URL")
+	}
+	hc := pc.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	opts := []option.RequestOption{
+		option.WithBaseURL(pc.BaseURL + "/"),
+		option.WithHTTPClient(hc),
+		option.WithMaxRetries(0),
+		option.WithMiddleware(errorMiddleware(pc.APIKey)),
+	}
+	if pc.APIKey != "" {
+		opts = append(opts, option.WithAPIKey(pc.APIKey))
+	}
+	// NewChatCompletionService, unlike NewClient, does not pull in the
+	// OPENAI_* environment, which would override what the config says.
+	return &Backend{pc: pc, chat: sdk.NewChatCompletionService(opts...)}, nil
+}
+
+// errorMiddleware turns every non-2xx answer into a *model.HTTPError (with
+// the key redacted) before the SDK sees it, so status, Retry-After and the
+// server's message survive whatever the body looks like (HTML from a proxy,
+// {"error": "..."} from Ollama).
+func errorMiddleware(key string) option.Middleware {
+	return func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		res, err := next(req)
+		if err != nil || res.StatusCode < 400 {
+			return res, err
+		}
+		return nil, model.NewHTTPError(res, key)
+	}
+}
+
+// Generate sends req as one chat completion request.
+func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Response, error) {
+	params, err := b.params(req)
+	if err != nil {
+		return nil, err
+	}
+	var httpRes *http.Response
+	res, err := b.chat.New(ctx, params, option.WithResponseInto(&httpRes))
+	if err != nil {
+		var he *model.HTTPError
+		switch {
+		case errors.As(err, &he), ctx.Err() != nil:
+			return nil, err
+		case httpRes != nil && httpRes.StatusCode < 300:
+			// A 2xx whose body could not be read or decoded: truncated or not JSON.
+			return nil, fmt.Errorf("openai: %w: %w", model.ErrMalformedResponse, err)
+		}
+		return nil, err
+	}
+	return convert(res), nil
+}
+
+func (b *Backend) params(req model.Request) (sdk.ChatCompletionNewParams, error) {
+	drop := b.pc.Drops
+	p := sdk.ChatCompletionNewParams{Model: shared.ChatModel(b.pc.Model)}
+	for _, m := range req.Messages {
+		switch m.Role {
+		case "system":
+			p.Messages = append(p.Messages, sdk.SystemMessage(m.Content))
+		case "developer":
+			p.Messages = append(p.Messages, sdk.DeveloperMessage(m.Content))
+		case "user":
+			p.Messages = append(p.Messages, sdk.UserMessage(m.Content))
+		case "assistant":
+			p.Messages = append(p.Messages, sdk.AssistantMessage(m.Content))
+		default:
+			return p, fmt.Errorf("openai: unknown message role %q (want system, user or assistant)", m.Role)
+		}
+	}
+	if req.N > 1 {
+		p.N = sdk.Int(int64(req.N))
+	}
+	if req.Temperature != nil && !drop("temperature") {
+		p.Temperature = sdk.Float(*req.Temperature)
+	}
+	if req.TopP != nil && !drop("top_p") {
+		p.TopP = sdk.Float(*req.TopP)
+	}
+	if req.PresencePenalty != nil && !drop("presence_penalty") {
+		p.PresencePenalty = sdk.Float(*req.PresencePenalty)
+	}
+	if req.Seed != nil && !drop("seed") {
+		p.Seed = sdk.Int(*req.Seed)
+	}
+	if req.MaxTokens > 0 && !drop("max_tokens") {
+		// OpenAI's reasoning models reject max_tokens; most other servers
+		// only know max_tokens.
+		if b.pc.Provider == "openai" {
+			p.MaxCompletionTokens = sdk.Int(int64(req.MaxTokens))
+		} else {
+			p.MaxTokens = sdk.Int(int64(req.MaxTokens))
+		}
+	}
+	if len(req.Stop) > 0 && !drop("stop") {
+		p.Stop = sdk.ChatCompletionNewParamsStopUnion{OfStringArray: req.Stop}
+	}
+	if len(req.JSONSchema) > 0 {
+		var schema map[string]any
+		if err := json.Unmarshal(req.JSONSchema, &schema); err != nil {
+			return p, fmt.Errorf("openai: json_schema is not a JSON object: %w", err)
+		}
+		name := req.SchemaName
+		if name == "" {
+			name = "output"
+		}
+		js := shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: name, Schema: schema}
+		// Strict mode refuses schemas that allow extra properties, so ask
+		// for it only when the schema is already written that way.
+		if ap, ok := schema["additionalProperties"].(bool); ok && !ap {
+			js.Strict = sdk.Bool(true)
+		}
+		p.ResponseFormat = sdk.ChatCompletionNewParamsResponseFormatUnion{
+			OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{JSONSchema: js},
+		}
+	}
+	return p, nil
+}
+
+func convert(res *sdk.ChatCompletion) *model.Response {
+	out := &model.Response{
+		Model: res.Model,
+		Usage: model.Usage{PromptTokens: int(res.Usage.PromptTokens), CompletionTokens: int(res.Usage.CompletionTokens)},
+	}
+	choices := append([]sdk.ChatCompletionChoice(nil), res.Choices...)
+	sort.SliceStable(choices, func(i, j int) bool { return choices[i].Index < choices[j].Index })
+	for _, c := range choices {
+		fr := Finish(c.FinishReason)
+		if c.Message.Content == "" && c.Message.Refusal != "" {
+			fr = model.FinishFilter
+		}
+		out.Choices = append(out.Choices, model.Choice{Text: c.Message.Content, FinishReason: fr})
+	}
+	return out
+}
+
+// Finish normalises an OpenAI-style finish_reason to a model.Finish* value.
+func Finish(reason string) string {
+	switch reason {
+	case "stop", "", "eos", "eos_token", "stop_sequence":
+		return model.FinishStop
+	case "length", "max_tokens":
+		return model.FinishLength
+	case "content_filter":
+		return model.FinishFilter
+	}
+	return model.FinishOther
+}
