@@ -146,7 +146,9 @@ func TestKindsAndReplies(t *testing.T) {
 		{strings.Replace(clf, "Classify the review as positive or negative.", "Write a poem about rain.", 1), KindClassify, func(s string) bool { return strings.TrimSpace(s) == "No" }},
 		{gen1, KindGenerateInstances, func(s string) bool { return strings.Contains(s, "Output:") }},
 		{out1, KindClassInstances, func(s string) bool { return strings.HasPrefix(s, "Class label: ") }},
-		{alp, KindAlpaca, func(s string) bool { return strings.Contains(s, "###\n3. Instruction:") && strings.Contains(s, "2. Output:") }},
+		{alp, KindAlpaca, func(s string) bool {
+			return strings.Contains(s, "###\n3. Instruction:") && strings.Contains(s, "2. Output:")
+		}},
 		{"hello there", KindOther, func(s string) bool { return s != "" }},
 	} {
 		msgs := []model.Message{{Role: "user", Content: tc.prompt}}
