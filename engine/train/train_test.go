@@ -394,3 +394,25 @@ func TestRoundsMixture(t *testing.T) {
 		t.Errorf("single round: %v", err)
 	}
 }
+
+// TestAccumulationMatchesLargeBatch checks that two micro-batches of 2 give
+// the gradient of one batch of 4 with the same examples.
+func TestAccumulationMatchesLargeBatch(t *testing.T) {
+	big, small := toySFT(t, 5), toySFT(t, 5)
+	var err error
+	small.core, err = newCore(small.m, Config{Batch: 2, Accum: 2, Seq: 8, Seed: 5, AdamW: DefaultAdamW, Schedule: Constant(0)}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := big.Step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := small.Step()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.Targets != ss.Targets || math.Abs(sb.Loss-ss.Loss) > 1e-6 || math.Abs(sb.GradNorm-ss.GradNorm) > 1e-5*sb.GradNorm {
+		t.Errorf("batch 4: %+v; 2×2 accumulated: %+v", sb, ss)
+	}
+}

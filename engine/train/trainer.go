@@ -17,7 +17,8 @@ import (
 
 // Config is what a training run needs besides the model and data.
 type Config struct {
-	Batch    int    // sequences (SFT) or preference pairs (DPO) per step
+	Batch    int    // sequences (SFT) or preference pairs (DPO) per micro-batch
+	Accum    int    // micro-batches whose gradients are summed per step; 0 means 1
 	Seq      int    // positions per sequence; longer examples are truncated
 	Seed     uint64 // drives data sampling; same seed, same run
 	AdamW    AdamWConfig
@@ -46,8 +47,14 @@ type core struct {
 	rng  *rand.Rand
 	step int
 
-	inputs, targets []int32
+	inputs, targets []int32 // all micro-batches of a step, packed
 	dlogp           []float32
+}
+
+// micro returns the inputs and targets of micro-batch a.
+func (c *core) micro(a int) (inputs, targets []int32) {
+	n := c.ws.N
+	return c.inputs[a*n : (a+1)*n], c.targets[a*n : (a+1)*n]
 }
 
 func newCore(m *llama.Model, cfg Config, rows int) (*core, error) {
@@ -60,12 +67,16 @@ func newCore(m *llama.Model, cfg Config, rows int) (*core, error) {
 	if cfg.Pad < 0 || int(cfg.Pad) >= m.Config.Vocab {
 		return nil, fmt.Errorf("train: pad token %d outside vocabulary", cfg.Pad)
 	}
+	if cfg.Accum < 0 {
+		return nil, fmt.Errorf("train: accum %d is negative", cfg.Accum)
+	}
+	cfg.Accum = max(cfg.Accum, 1)
 	ws, err := m.NewWorkspace(rows, cfg.Seq)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	pcg := rand.NewPCG(cfg.Seed, 0x5eed)
-	n := rows * cfg.Seq
+	n := cfg.Accum * rows * cfg.Seq
 	return &core{cfg: cfg, m: m, ws: ws, opt: NewAdamW(m, cfg.AdamW), pcg: pcg, rng: rand.New(pcg),
 		inputs: make([]int32, n), targets: make([]int32, n), dlogp: make([]float32, n)}, nil
 }
@@ -199,27 +210,34 @@ func NewSFT(m *llama.Model, data *Mixture[Example], cfg Config) (*SFT, error) {
 func (t *SFT) Step() (Stats, error) {
 	seq := t.cfg.Seq
 	var s Stats
-	for b := range t.cfg.Batch {
+	for b := range t.cfg.Accum * t.cfg.Batch {
 		e, _ := t.data.Sample(t.rng)
 		s.Targets += packRow(e, t.inputs[b*seq:(b+1)*seq], t.targets[b*seq:(b+1)*seq], t.cfg.Pad)
 	}
 	var err error
-	if s.Loss, err = t.lossAndGrad(); err != nil {
+	if s.Loss, err = t.lossAndGrad(s.Targets); err != nil {
 		return s, err
 	}
 	t.apply(&s)
 	return s, nil
 }
 
-// lossAndGrad sets the model's Grads to the gradient of the loss on the
-// packed batch and returns the loss.
-func (t *SFT) lossAndGrad() (float64, error) {
+// lossAndGrad sets the model's Grads to the gradient of the mean loss over
+// the k targets of all packed micro-batches and returns that loss.
+func (t *SFT) lossAndGrad(k int) (float64, error) {
 	t.m.ZeroGrads()
-	if err := t.ws.Forward(t.inputs, t.targets); err != nil {
-		return 0, err
+	var loss float64
+	for a := range t.cfg.Accum {
+		in, tg := t.micro(a)
+		if err := t.ws.Forward(in, tg); err != nil {
+			return 0, err
+		}
+		loss += crossEntropy(t.ws.LogProbs, tg, t.dlogp[:len(tg)], k)
+		if err := t.ws.Backward(t.dlogp[:len(tg)]); err != nil {
+			return 0, err
+		}
 	}
-	loss := CrossEntropy(t.ws.LogProbs, t.targets, t.dlogp)
-	return loss, t.ws.Backward(t.dlogp)
+	return loss, nil
 }
 
 // CrossEntropy returns the mean of −logp over positions with a target ≥ 0
@@ -231,6 +249,12 @@ func CrossEntropy(logp []float32, targets []int32, dlogp []float32) float64 {
 			k++
 		}
 	}
+	return crossEntropy(logp, targets, dlogp, k)
+}
+
+// crossEntropy is CrossEntropy's share from one micro-batch of a mean over
+// k targets in all.
+func crossEntropy(logp []float32, targets []int32, dlogp []float32, k int) float64 {
 	var loss float64
 	for i, t := range targets {
 		dlogp[i] = 0
@@ -299,7 +323,7 @@ func DPOLoss(beta, pc, pr, rc, rr float64) (loss, dpc, dpr float64) {
 func (t *DPO) Step() (Stats, error) {
 	seq := t.cfg.Seq
 	var s Stats
-	for b := range t.cfg.Batch {
+	for b := range t.cfg.Accum * t.cfg.Batch {
 		p, _ := t.data.Sample(t.rng)
 		r := 2 * b
 		s.Targets += packRow(&p.Chosen, t.inputs[r*seq:(r+1)*seq], t.targets[r*seq:(r+1)*seq], t.cfg.Pad)
@@ -313,48 +337,57 @@ func (t *DPO) Step() (Stats, error) {
 	return s, nil
 }
 
-// lossAndGrad runs the reference and the policy on the packed batch, sets
-// the policy's Grads and returns the mean DPO loss.
+// lossAndGrad runs the reference and the policy on each packed
+// micro-batch, sets the policy's Grads and returns the mean DPO loss over
+// all pairs of the step.
 func (t *DPO) lossAndGrad() (float64, error) {
-	if err := t.ref.Forward(t.inputs, t.targets); err != nil {
-		return 0, err
-	}
 	t.m.ZeroGrads()
-	if err := t.ws.Forward(t.inputs, t.targets); err != nil {
-		return 0, err
+	var loss float64
+	for a := range t.cfg.Accum {
+		in, tg := t.micro(a)
+		if err := t.ref.Forward(in, tg); err != nil {
+			return 0, err
+		}
+		if err := t.ws.Forward(in, tg); err != nil {
+			return 0, err
+		}
+		loss += t.loss(t.ws.LogProbs, t.ref.LogProbs, tg, t.dlogp[:len(tg)])
+		if err := t.ws.Backward(t.dlogp[:len(tg)]); err != nil {
+			return 0, err
+		}
 	}
-	loss := t.loss(t.ws.LogProbs, t.ref.LogProbs, t.dlogp)
-	return loss, t.ws.Backward(t.dlogp)
+	return loss, nil
 }
 
-// loss computes the mean DPO loss of the batch from per-position policy and
-// reference log-probs and writes ∂loss/∂logp for the policy.
-func (t *DPO) loss(policy, ref []float32, dlogp []float32) float64 {
+// loss computes one micro-batch's share of the mean DPO loss from
+// per-position policy and reference log-probs and writes ∂loss/∂logp for
+// the policy.
+func (t *DPO) loss(policy, ref []float32, targets []int32, dlogp []float32) float64 {
 	seq := t.cfg.Seq
 	for r := range t.seqLP {
 		t.seqLP[r], t.refLP[r] = 0, 0
 		for i := r * seq; i < (r+1)*seq; i++ {
-			if t.targets[i] >= 0 {
+			if targets[i] >= 0 {
 				t.seqLP[r] += float64(policy[i])
 				t.refLP[r] += float64(ref[i])
 			}
 		}
 	}
 	var total float64
-	nb := float64(t.cfg.Batch)
+	nb := float64(t.cfg.Batch * t.cfg.Accum)
 	for b := range t.cfg.Batch {
 		c, r := 2*b, 2*b+1
 		l, dc, dr := DPOLoss(t.Beta, t.seqLP[c], t.seqLP[r], t.refLP[c], t.refLP[r])
 		total += l
 		for i := c * seq; i < (c+1)*seq; i++ {
 			dlogp[i] = 0
-			if t.targets[i] >= 0 {
+			if targets[i] >= 0 {
 				dlogp[i] = float32(dc / nb)
 			}
 		}
 		for i := r * seq; i < (r+1)*seq; i++ {
 			dlogp[i] = 0
-			if t.targets[i] >= 0 {
+			if targets[i] >= 0 {
 				dlogp[i] = float32(dr / nb)
 			}
 		}
