@@ -260,17 +260,28 @@ func (j *gemmJob) packB(dst []float32, pc, kc, jc, nc int) {
 			}
 			continue
 		}
-		// op(B)[p][x] = b[x*ldb+p]: read each stored row once, write strided.
+		// op(B)[p][x] = b[x*ldb+p]: a transpose, done 8×8 in registers when
+		// the kernel set has a transposer, else by strided scalar stores.
+		x0, p0 := 0, 0
+		if tr := j.ks.transpose8; tr != nil && kc >= 8 {
+			x0, p0 = cols&^7, kc&^7
+			for x := 0; x < x0; x += 8 {
+				tr(p0/8, &b[(jc+jr+x)*ldb+pc], ldb, &panel[x], nr)
+			}
+			if alpha != 1 {
+				for p := range p0 {
+					Scale(alpha, panel[p*nr:p*nr+x0])
+				}
+			}
+		}
 		for x := range cols {
 			src := b[(jc+jr+x)*ldb+pc:][:kc]
-			if alpha == 1 {
-				for p, v := range src {
-					panel[p*nr+x] = v
-				}
-			} else {
-				for p, v := range src {
-					panel[p*nr+x] = alpha * v
-				}
+			if x < x0 {
+				src = src[p0:] // the transposer did the first p0 steps
+			}
+			base := kc - len(src)
+			for p, v := range src {
+				panel[(base+p)*nr+x] = alpha * v
 			}
 		}
 		for x := cols; x < nr; x++ {

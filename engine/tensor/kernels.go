@@ -20,6 +20,9 @@ type kernelSet struct {
 	mc, kc, nc int
 	packAMinN  int
 	kern       microKernel
+	// transpose8, if set, writes dst[p·ldd+r] = src[r·lds+p] for r < 8 and
+	// p < 8·n8; packing B for op(B) = Bᵀ uses it.
+	transpose8 func(n8 int, src *float32, lds int, dst *float32, ldd int)
 }
 
 // kernelSets lists every implementation built for this CPU architecture,

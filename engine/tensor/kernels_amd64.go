@@ -48,3 +48,8 @@ func kern4x24AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *floa
 //
 //go:noescape
 func kern8x8AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+
+// transpose8AVX sets dst[p·ldd+r] = src[r·lds+p] for r < 8, p < 8·n8.
+//
+//go:noescape
+func transpose8AVX(n8 int, src *float32, lds int, dst *float32, ldd int)

@@ -5,31 +5,51 @@
 #include "textflag.h"
 
 // func kern6x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
-// Requires: AVX, AVX512DQ, AVX512F
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
 TEXT ·kern6x32AVX512(SB), NOSPLIT, $0-65
-	MOVQ   k+0(FP), AX
-	MOVQ   rs+16(FP), CX
-	SHLQ   $0x02, CX
-	MOVQ   ss+24(FP), DX
-	SHLQ   $0x02, DX
-	MOVQ   b+32(FP), BX
-	MOVQ   bs+40(FP), SI
-	SHLQ   $0x02, SI
-	LEAQ   (CX)(CX*2), DI
-	MOVQ   a+8(FP), R8
-	LEAQ   (R8)(CX*4), R9
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
+	MOVQ       k+0(FP), AX
+	MOVQ       rs+16(FP), CX
+	SHLQ       $0x02, CX
+	MOVQ       ss+24(FP), DX
+	SHLQ       $0x02, DX
+	MOVQ       b+32(FP), BX
+	MOVQ       bs+40(FP), SI
+	SHLQ       $0x02, SI
+	LEAQ       (CX)(CX*2), DI
+	MOVQ       a+8(FP), R8
+	LEAQ       (R8)(CX*4), R9
+	MOVQ       c+48(FP), R10
+	MOVQ       ldc+56(FP), R11
+	SHLQ       $0x02, R11
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
 
 	// Main loop, unrolled to amortise the branch.
 loop:
@@ -220,35 +240,61 @@ overwrite:
 	RET
 
 // func kern8x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
-// Requires: AVX, AVX512DQ, AVX512F
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
 TEXT ·kern8x32AVX512(SB), NOSPLIT, $0-65
-	MOVQ   k+0(FP), AX
-	MOVQ   rs+16(FP), CX
-	SHLQ   $0x02, CX
-	MOVQ   ss+24(FP), DX
-	SHLQ   $0x02, DX
-	MOVQ   b+32(FP), BX
-	MOVQ   bs+40(FP), SI
-	SHLQ   $0x02, SI
-	LEAQ   (CX)(CX*2), DI
-	MOVQ   a+8(FP), R8
-	LEAQ   (R8)(CX*4), R9
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
+	MOVQ       k+0(FP), AX
+	MOVQ       rs+16(FP), CX
+	SHLQ       $0x02, CX
+	MOVQ       ss+24(FP), DX
+	SHLQ       $0x02, DX
+	MOVQ       b+32(FP), BX
+	MOVQ       bs+40(FP), SI
+	SHLQ       $0x02, SI
+	LEAQ       (CX)(CX*2), DI
+	MOVQ       a+8(FP), R8
+	LEAQ       (R8)(CX*4), R9
+	MOVQ       c+48(FP), R10
+	MOVQ       ldc+56(FP), R11
+	SHLQ       $0x02, R11
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
 
 	// Main loop, unrolled to amortise the branch.
 loop:
@@ -485,44 +531,82 @@ overwrite:
 	RET
 
 // func kern12x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
-// Requires: AVX, AVX512DQ, AVX512F
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
 TEXT ·kern12x32AVX512(SB), NOSPLIT, $0-65
-	MOVQ   k+0(FP), AX
-	MOVQ   rs+16(FP), CX
-	SHLQ   $0x02, CX
-	MOVQ   ss+24(FP), DX
-	SHLQ   $0x02, DX
-	MOVQ   b+32(FP), BX
-	MOVQ   bs+40(FP), SI
-	SHLQ   $0x02, SI
-	LEAQ   (CX)(CX*2), DI
-	MOVQ   a+8(FP), R8
-	LEAQ   (R8)(CX*4), R9
-	LEAQ   (R9)(CX*4), R10
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	VXORPS Z20, Z20, Z20
-	VXORPS Z21, Z21, Z21
-	VXORPS Z22, Z22, Z22
-	VXORPS Z23, Z23, Z23
+	MOVQ       k+0(FP), AX
+	MOVQ       rs+16(FP), CX
+	SHLQ       $0x02, CX
+	MOVQ       ss+24(FP), DX
+	SHLQ       $0x02, DX
+	MOVQ       b+32(FP), BX
+	MOVQ       bs+40(FP), SI
+	SHLQ       $0x02, SI
+	LEAQ       (CX)(CX*2), DI
+	MOVQ       a+8(FP), R8
+	LEAQ       (R8)(CX*4), R9
+	LEAQ       (R9)(CX*4), R10
+	MOVQ       c+48(FP), R11
+	MOVQ       ldc+56(FP), R12
+	SHLQ       $0x02, R12
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	ADDQ       R12, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 64(R11)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
 
 	// Main loop, unrolled to amortise the branch.
 loop:
@@ -856,49 +940,93 @@ overwrite:
 	RET
 
 // func kern14x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
-// Requires: AVX, AVX512DQ, AVX512F
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
 TEXT ·kern14x32AVX512(SB), NOSPLIT, $0-65
-	MOVQ   k+0(FP), AX
-	MOVQ   rs+16(FP), CX
-	SHLQ   $0x02, CX
-	MOVQ   ss+24(FP), DX
-	SHLQ   $0x02, DX
-	MOVQ   b+32(FP), BX
-	MOVQ   bs+40(FP), SI
-	SHLQ   $0x02, SI
-	LEAQ   (CX)(CX*2), DI
-	MOVQ   a+8(FP), R8
-	LEAQ   (R8)(CX*4), R9
-	LEAQ   (R9)(CX*4), R10
-	LEAQ   (R10)(CX*4), R11
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	VXORPS Z20, Z20, Z20
-	VXORPS Z21, Z21, Z21
-	VXORPS Z22, Z22, Z22
-	VXORPS Z23, Z23, Z23
-	VXORPS Z24, Z24, Z24
-	VXORPS Z25, Z25, Z25
-	VXORPS Z26, Z26, Z26
-	VXORPS Z27, Z27, Z27
+	MOVQ       k+0(FP), AX
+	MOVQ       rs+16(FP), CX
+	SHLQ       $0x02, CX
+	MOVQ       ss+24(FP), DX
+	SHLQ       $0x02, DX
+	MOVQ       b+32(FP), BX
+	MOVQ       bs+40(FP), SI
+	SHLQ       $0x02, SI
+	LEAQ       (CX)(CX*2), DI
+	MOVQ       a+8(FP), R8
+	LEAQ       (R8)(CX*4), R9
+	LEAQ       (R9)(CX*4), R10
+	LEAQ       (R10)(CX*4), R11
+	MOVQ       c+48(FP), R12
+	MOVQ       ldc+56(FP), R13
+	SHLQ       $0x02, R13
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	ADDQ       R13, R12
+	PREFETCHT0 (R12)
+	PREFETCHT0 64(R12)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
+	VXORPS     Z24, Z24, Z24
+	VXORPS     Z25, Z25, Z25
+	VXORPS     Z26, Z26, Z26
+	VXORPS     Z27, Z27, Z27
 
 	// Main loop, unrolled to amortise the branch.
 loop:
@@ -1283,43 +1411,75 @@ overwrite:
 	RET
 
 // func kern6x64AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
-// Requires: AVX, AVX512DQ, AVX512F
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
 TEXT ·kern6x64AVX512(SB), NOSPLIT, $0-65
-	MOVQ   k+0(FP), AX
-	MOVQ   rs+16(FP), CX
-	SHLQ   $0x02, CX
-	MOVQ   ss+24(FP), DX
-	SHLQ   $0x02, DX
-	MOVQ   b+32(FP), BX
-	MOVQ   bs+40(FP), SI
-	SHLQ   $0x02, SI
-	LEAQ   (CX)(CX*2), DI
-	MOVQ   a+8(FP), R8
-	LEAQ   (R8)(CX*4), R9
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	VXORPS Z20, Z20, Z20
-	VXORPS Z21, Z21, Z21
-	VXORPS Z22, Z22, Z22
-	VXORPS Z23, Z23, Z23
+	MOVQ       k+0(FP), AX
+	MOVQ       rs+16(FP), CX
+	SHLQ       $0x02, CX
+	MOVQ       ss+24(FP), DX
+	SHLQ       $0x02, DX
+	MOVQ       b+32(FP), BX
+	MOVQ       bs+40(FP), SI
+	SHLQ       $0x02, SI
+	LEAQ       (CX)(CX*2), DI
+	MOVQ       a+8(FP), R8
+	LEAQ       (R8)(CX*4), R9
+	MOVQ       c+48(FP), R10
+	MOVQ       ldc+56(FP), R11
+	SHLQ       $0x02, R11
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 192(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 192(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 192(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 192(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 192(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	PREFETCHT0 192(R10)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
 
 	// Main loop, unrolled to amortise the branch.
 loop:
@@ -1616,43 +1776,77 @@ overwrite:
 	RET
 
 // func kern8x48AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
-// Requires: AVX, AVX512DQ, AVX512F
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
 TEXT ·kern8x48AVX512(SB), NOSPLIT, $0-65
-	MOVQ   k+0(FP), AX
-	MOVQ   rs+16(FP), CX
-	SHLQ   $0x02, CX
-	MOVQ   ss+24(FP), DX
-	SHLQ   $0x02, DX
-	MOVQ   b+32(FP), BX
-	MOVQ   bs+40(FP), SI
-	SHLQ   $0x02, SI
-	LEAQ   (CX)(CX*2), DI
-	MOVQ   a+8(FP), R8
-	LEAQ   (R8)(CX*4), R9
-	VXORPS Z0, Z0, Z0
-	VXORPS Z1, Z1, Z1
-	VXORPS Z2, Z2, Z2
-	VXORPS Z3, Z3, Z3
-	VXORPS Z4, Z4, Z4
-	VXORPS Z5, Z5, Z5
-	VXORPS Z6, Z6, Z6
-	VXORPS Z7, Z7, Z7
-	VXORPS Z8, Z8, Z8
-	VXORPS Z9, Z9, Z9
-	VXORPS Z10, Z10, Z10
-	VXORPS Z11, Z11, Z11
-	VXORPS Z12, Z12, Z12
-	VXORPS Z13, Z13, Z13
-	VXORPS Z14, Z14, Z14
-	VXORPS Z15, Z15, Z15
-	VXORPS Z16, Z16, Z16
-	VXORPS Z17, Z17, Z17
-	VXORPS Z18, Z18, Z18
-	VXORPS Z19, Z19, Z19
-	VXORPS Z20, Z20, Z20
-	VXORPS Z21, Z21, Z21
-	VXORPS Z22, Z22, Z22
-	VXORPS Z23, Z23, Z23
+	MOVQ       k+0(FP), AX
+	MOVQ       rs+16(FP), CX
+	SHLQ       $0x02, CX
+	MOVQ       ss+24(FP), DX
+	SHLQ       $0x02, DX
+	MOVQ       b+32(FP), BX
+	MOVQ       bs+40(FP), SI
+	SHLQ       $0x02, SI
+	LEAQ       (CX)(CX*2), DI
+	MOVQ       a+8(FP), R8
+	LEAQ       (R8)(CX*4), R9
+	MOVQ       c+48(FP), R10
+	MOVQ       ldc+56(FP), R11
+	SHLQ       $0x02, R11
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	PREFETCHT0 64(R10)
+	PREFETCHT0 128(R10)
+	VXORPS     Z0, Z0, Z0
+	VXORPS     Z1, Z1, Z1
+	VXORPS     Z2, Z2, Z2
+	VXORPS     Z3, Z3, Z3
+	VXORPS     Z4, Z4, Z4
+	VXORPS     Z5, Z5, Z5
+	VXORPS     Z6, Z6, Z6
+	VXORPS     Z7, Z7, Z7
+	VXORPS     Z8, Z8, Z8
+	VXORPS     Z9, Z9, Z9
+	VXORPS     Z10, Z10, Z10
+	VXORPS     Z11, Z11, Z11
+	VXORPS     Z12, Z12, Z12
+	VXORPS     Z13, Z13, Z13
+	VXORPS     Z14, Z14, Z14
+	VXORPS     Z15, Z15, Z15
+	VXORPS     Z16, Z16, Z16
+	VXORPS     Z17, Z17, Z17
+	VXORPS     Z18, Z18, Z18
+	VXORPS     Z19, Z19, Z19
+	VXORPS     Z20, Z20, Z20
+	VXORPS     Z21, Z21, Z21
+	VXORPS     Z22, Z22, Z22
+	VXORPS     Z23, Z23, Z23
 
 	// Main loop, unrolled to amortise the branch.
 loop:
@@ -1958,31 +2152,45 @@ overwrite:
 	RET
 
 // func kern6x16AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·kern6x16AVX2(SB), NOSPLIT, $0-65
-	MOVQ   k+0(FP), AX
-	MOVQ   rs+16(FP), CX
-	SHLQ   $0x02, CX
-	MOVQ   ss+24(FP), DX
-	SHLQ   $0x02, DX
-	MOVQ   b+32(FP), BX
-	MOVQ   bs+40(FP), SI
-	SHLQ   $0x02, SI
-	LEAQ   (CX)(CX*2), DI
-	MOVQ   a+8(FP), R8
-	LEAQ   (R8)(CX*4), R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	MOVQ       k+0(FP), AX
+	MOVQ       rs+16(FP), CX
+	SHLQ       $0x02, CX
+	MOVQ       ss+24(FP), DX
+	SHLQ       $0x02, DX
+	MOVQ       b+32(FP), BX
+	MOVQ       bs+40(FP), SI
+	SHLQ       $0x02, SI
+	LEAQ       (CX)(CX*2), DI
+	MOVQ       a+8(FP), R8
+	LEAQ       (R8)(CX*4), R9
+	MOVQ       c+48(FP), R10
+	MOVQ       ldc+56(FP), R11
+	SHLQ       $0x02, R11
+	PREFETCHT0 (R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VXORPS     Y8, Y8, Y8
+	VXORPS     Y9, Y9, Y9
+	VXORPS     Y10, Y10, Y10
+	VXORPS     Y11, Y11, Y11
 
 	// Main loop, unrolled to amortise the branch.
 loop:
@@ -2173,30 +2381,44 @@ overwrite:
 	RET
 
 // func kern4x24AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·kern4x24AVX2(SB), NOSPLIT, $0-65
-	MOVQ   k+0(FP), AX
-	MOVQ   rs+16(FP), CX
-	SHLQ   $0x02, CX
-	MOVQ   ss+24(FP), DX
-	SHLQ   $0x02, DX
-	MOVQ   b+32(FP), BX
-	MOVQ   bs+40(FP), SI
-	SHLQ   $0x02, SI
-	LEAQ   (CX)(CX*2), DI
-	MOVQ   a+8(FP), R8
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
+	MOVQ       k+0(FP), AX
+	MOVQ       rs+16(FP), CX
+	SHLQ       $0x02, CX
+	MOVQ       ss+24(FP), DX
+	SHLQ       $0x02, DX
+	MOVQ       b+32(FP), BX
+	MOVQ       bs+40(FP), SI
+	SHLQ       $0x02, SI
+	LEAQ       (CX)(CX*2), DI
+	MOVQ       a+8(FP), R8
+	MOVQ       c+48(FP), R9
+	MOVQ       ldc+56(FP), R10
+	SHLQ       $0x02, R10
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	ADDQ       R10, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	ADDQ       R10, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	ADDQ       R10, R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
+	VXORPS     Y8, Y8, Y8
+	VXORPS     Y9, Y9, Y9
+	VXORPS     Y10, Y10, Y10
+	VXORPS     Y11, Y11, Y11
 
 	// Main loop, unrolled to amortise the branch.
 loop:
@@ -2373,27 +2595,45 @@ overwrite:
 	RET
 
 // func kern8x8AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
-// Requires: AVX, FMA3
+// Requires: AVX, FMA3, MMX+
 TEXT ·kern8x8AVX2(SB), NOSPLIT, $0-65
-	MOVQ   k+0(FP), AX
-	MOVQ   rs+16(FP), CX
-	SHLQ   $0x02, CX
-	MOVQ   ss+24(FP), DX
-	SHLQ   $0x02, DX
-	MOVQ   b+32(FP), BX
-	MOVQ   bs+40(FP), SI
-	SHLQ   $0x02, SI
-	LEAQ   (CX)(CX*2), DI
-	MOVQ   a+8(FP), R8
-	LEAQ   (R8)(CX*4), R9
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	MOVQ       k+0(FP), AX
+	MOVQ       rs+16(FP), CX
+	SHLQ       $0x02, CX
+	MOVQ       ss+24(FP), DX
+	SHLQ       $0x02, DX
+	MOVQ       b+32(FP), BX
+	MOVQ       bs+40(FP), SI
+	SHLQ       $0x02, SI
+	LEAQ       (CX)(CX*2), DI
+	MOVQ       a+8(FP), R8
+	LEAQ       (R8)(CX*4), R9
+	MOVQ       c+48(FP), R10
+	MOVQ       ldc+56(FP), R11
+	SHLQ       $0x02, R11
+	PREFETCHT0 (R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	ADDQ       R11, R10
+	PREFETCHT0 (R10)
+	VXORPS     Y0, Y0, Y0
+	VXORPS     Y1, Y1, Y1
+	VXORPS     Y2, Y2, Y2
+	VXORPS     Y3, Y3, Y3
+	VXORPS     Y4, Y4, Y4
+	VXORPS     Y5, Y5, Y5
+	VXORPS     Y6, Y6, Y6
+	VXORPS     Y7, Y7, Y7
 
 	// Main loop, unrolled to amortise the branch.
 loop:
@@ -2557,5 +2797,72 @@ overwrite:
 	VMOVUPS Y6, (AX)
 	ADDQ    CX, AX
 	VMOVUPS Y7, (AX)
+	VZEROUPPER
+	RET
+
+// func transpose8AVX(n8 int, src *float32, lds int, dst *float32, ldd int)
+// Requires: AVX
+TEXT ·transpose8AVX(SB), NOSPLIT, $0-40
+	MOVQ n8+0(FP), AX
+	MOVQ lds+16(FP), CX
+	SHLQ $0x02, CX
+	MOVQ ldd+32(FP), DX
+	SHLQ $0x02, DX
+	MOVQ src+8(FP), BX
+	MOVQ dst+24(FP), SI
+	LEAQ (CX)(CX*2), DI
+	LEAQ (DX)(DX*2), R8
+
+loop:
+	TESTQ      AX, AX
+	JE         done
+	LEAQ       (BX)(CX*4), R9
+	LEAQ       (SI)(DX*4), R10
+	VMOVUPS    (BX), Y0
+	VMOVUPS    (BX)(CX*1), Y1
+	VMOVUPS    (BX)(CX*2), Y2
+	VMOVUPS    (BX)(DI*1), Y3
+	VMOVUPS    (R9), Y4
+	VMOVUPS    (R9)(CX*1), Y5
+	VMOVUPS    (R9)(CX*2), Y6
+	VMOVUPS    (R9)(DI*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y1
+	VSHUFPS    $0x44, Y2, Y0, Y8
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y5, Y3, Y2
+	VSHUFPS    $0xee, Y5, Y3, Y3
+	VSHUFPS    $0x44, Y6, Y4, Y5
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VPERM2F128 $0x20, Y2, Y7, Y6
+	VPERM2F128 $0x31, Y2, Y7, Y2
+	VPERM2F128 $0x20, Y3, Y1, Y7
+	VPERM2F128 $0x31, Y3, Y1, Y1
+	VPERM2F128 $0x20, Y5, Y8, Y3
+	VPERM2F128 $0x31, Y5, Y8, Y5
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	VMOVUPS    Y6, (SI)
+	VMOVUPS    Y7, (SI)(DX*1)
+	VMOVUPS    Y3, (SI)(DX*2)
+	VMOVUPS    Y8, (SI)(R8*1)
+	VMOVUPS    Y2, (R10)
+	VMOVUPS    Y1, (R10)(DX*1)
+	VMOVUPS    Y5, (R10)(DX*2)
+	VMOVUPS    Y0, (R10)(R8*1)
+	ADDQ       $0x20, BX
+	LEAQ       (R10)(DX*4), SI
+	DECQ       AX
+	JMP        loop
+
+done:
 	VZEROUPPER
 	RET

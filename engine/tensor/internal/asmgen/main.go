@@ -20,6 +20,7 @@ func main() {
 	avx2Kernel(6, 2)
 	avx2Kernel(4, 3)
 	avx2Kernel(8, 1)
+	transpose8()
 	Generate()
 }
 
@@ -105,6 +106,21 @@ func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 		}
 		return m
 	}
+	// Touch the C tile now so its lines arrive while the k loop runs: when
+	// k spans several kc blocks the tile is re-read from L3 or memory.
+	{
+		c := Load(Param("c"), GP64())
+		ldc := Load(Param("ldc"), GP64())
+		SHLQ(Imm(2), ldc)
+		for i := range mr {
+			for off := 0; off < nr*4; off += 64 {
+				PREFETCHT0(Mem{Base: c, Disp: off})
+			}
+			if i+1 < mr {
+				ADDQ(ldc, c)
+			}
+		}
+	}
 	for i := range mr {
 		for j := range nv {
 			VXORPS(acc(i, j), acc(i, j), acc(i, j))
@@ -168,6 +184,81 @@ func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 			ADDQ(ldc, c)
 		}
 	}
+	VZEROUPPER()
+	RET()
+}
+
+// transpose8 writes the transpose of an 8×(8·n8) block: it is how B is
+// packed for x·Wᵀ, where each packed k step gathers one value from each of
+// nr stored rows. Doing it as 8×8 register transposes replaces scattered
+// scalar stores, which made packing a tenth of a training GEMM.
+func transpose8() {
+	TEXT("transpose8AVX", NOSPLIT, "func(n8 int, src *float32, lds int, dst *float32, ldd int)")
+	Pragma("noescape")
+	Doc("transpose8AVX sets dst[p·ldd+r] = src[r·lds+p] for r < 8, p < 8·n8.")
+	n := Load(Param("n8"), GP64())
+	lds := Load(Param("lds"), GP64())
+	SHLQ(Imm(2), lds)
+	ldd := Load(Param("ldd"), GP64())
+	SHLQ(Imm(2), ldd)
+	s0 := Load(Param("src"), GP64())
+	d0 := Load(Param("dst"), GP64())
+	lds3, ldd3 := GP64(), GP64()
+	LEAQ(Mem{Base: lds, Index: lds, Scale: 2}, lds3)
+	LEAQ(Mem{Base: ldd, Index: ldd, Scale: 2}, ldd3)
+	s4, d4 := GP64(), GP64()
+	row := func(base0, base4, ld, ld3 reg.Register, i int) Mem {
+		m := Mem{Base: base0}
+		if i >= 4 {
+			m.Base = base4
+		}
+		switch i % 4 {
+		case 1:
+			m.Index, m.Scale = ld, 1
+		case 2:
+			m.Index, m.Scale = ld, 2
+		case 3:
+			m.Index, m.Scale = ld3, 1
+		}
+		return m
+	}
+	Label("loop")
+	TESTQ(n, n)
+	JE(LabelRef("done"))
+	LEAQ(Mem{Base: s0, Index: lds, Scale: 4}, s4)
+	LEAQ(Mem{Base: d0, Index: ldd, Scale: 4}, d4)
+	var r, t, u, o [8]reg.VecVirtual
+	for i := range 8 {
+		r[i] = YMM()
+		VMOVUPS(row(s0, s4, lds, lds3, i), r[i])
+	}
+	for i := 0; i < 8; i += 2 {
+		t[i], t[i+1] = YMM(), YMM()
+		VUNPCKLPS(r[i+1], r[i], t[i])
+		VUNPCKHPS(r[i+1], r[i], t[i+1])
+	}
+	// u[0..3] hold columns (0,4), (1,5), (2,6), (3,7) of rows 0-3, one per
+	// 128-bit lane; u[4..7] the same for rows 4-7.
+	for h := 0; h < 8; h += 4 {
+		for q := range 2 {
+			u[h+2*q], u[h+2*q+1] = YMM(), YMM()
+			VSHUFPS(Imm(0x44), t[h+2+q], t[h+q], u[h+2*q])
+			VSHUFPS(Imm(0xEE), t[h+2+q], t[h+q], u[h+2*q+1])
+		}
+	}
+	for c := range 4 {
+		o[c], o[c+4] = YMM(), YMM()
+		VPERM2F128(Imm(0x20), u[c+4], u[c], o[c])
+		VPERM2F128(Imm(0x31), u[c+4], u[c], o[c+4])
+	}
+	for i := range 8 {
+		VMOVUPS(o[i], row(d0, d4, ldd, ldd3, i))
+	}
+	ADDQ(Imm(32), s0)
+	LEAQ(Mem{Base: d4, Index: ldd, Scale: 4}, d0)
+	DECQ(n)
+	JMP(LabelRef("loop"))
+	Label("done")
 	VZEROUPPER()
 	RET()
 }
