@@ -100,11 +100,28 @@ func swiglu(a, h1, h3 []float32) {
 	}
 }
 
-// swigluBackward turns da (in dh1's buffer) into dh1 and writes dh3, given
-// silu'(x) = σ(x)·(1 + x·(1 − σ(x))).
-func swigluBackward(dh1, dh3, h1, h3 []float32) {
+// swigluKeep is swiglu that also keeps sg = σ(h1) for backward, so a
+// training step evaluates each sigmoid once instead of three times.
+func swigluKeep(a, sg, h1, h3 []float32) {
 	for i, x := range h1 {
 		s := sigmoid(x)
+		sg[i] = s
+		a[i] = x * s * h3[i]
+	}
+}
+
+// swigluAgain recomputes swiglu's output from the kept sigmoids.
+func swigluAgain(a, sg, h1, h3 []float32) {
+	for i, x := range h1 {
+		a[i] = x * sg[i] * h3[i]
+	}
+}
+
+// swigluBackward turns da (in dh1's buffer) into dh1 and writes dh3, given
+// silu'(x) = σ(x)·(1 + x·(1 − σ(x))) and the kept sg = σ(h1).
+func swigluBackward(dh1, dh3, sg, h1, h3 []float32) {
+	for i, x := range h1 {
+		s := sg[i]
 		da := dh1[i]
 		dh3[i] = da * x * s
 		dh1[i] = da * h3[i] * s * (1 + x*(1-s))

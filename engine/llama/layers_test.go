@@ -99,12 +99,21 @@ func TestGradientCheckLayers(t *testing.T) {
 			}}, rng)
 	}
 	{
-		h1, h3, a := randVec(rng, n*f, 0, 2), randVec(rng, n*f, 0, 1), make([]float32, n*f)
+		h1, h3, a, sg := randVec(rng, n*f, 0, 2), randVec(rng, n*f, 0, 1), make([]float32, n*f), make([]float32, n*f)
 		checkLayer(t, layerCase{name: "swiglu", inputs: [][]float32{h1, h3}, out: a,
-			forward: func() { swiglu(a, h1, h3) },
+			forward: func() {
+				swiglu(a, h1, h3)
+				b := make([]float32, len(a))
+				if swigluKeep(b, sg, h1, h3); !slices.Equal(a, b) {
+					t.Fatal("swigluKeep differs from swiglu")
+				}
+				if swigluAgain(b, sg, h1, h3); !slices.Equal(a, b) {
+					t.Fatal("swigluAgain differs from swiglu")
+				}
+			},
 			backward: func(da []float32, g [][]float32) {
 				copy(g[0], da)
-				swigluBackward(g[0], g[1], h1, h3)
+				swigluBackward(g[0], g[1], sg, h1, h3)
 			}}, rng)
 	}
 	{

@@ -36,22 +36,23 @@ func (w *Workspace) attnBwdRange(lo, hi int) {
 	}
 }
 
-// swiglu and swigluBackward split the elementwise SwiGLU over the pool; at
-// batch·seq·hidden elements per layer it is the largest non-GEMM work.
-func (w *Workspace) swiglu(a, h1, h3 []float32) {
-	w.ew = [4][]float32{a, h1, h3}
-	tensor.Parallel(len(h1), w.swigluFn)
+// swiglu runs one of the elementwise SwiGLU range functions over the pool
+// with operands ops; at batch·seq·hidden elements per layer it is the
+// largest non-GEMM work.
+func (w *Workspace) swiglu(fn func(lo, hi int), ops ...[]float32) {
+	w.ew = [5][]float32{}
+	copy(w.ew[:], ops)
+	tensor.Parallel(len(ops[0]), fn)
 }
 
 func (w *Workspace) swigluRange(lo, hi int) {
-	swiglu(w.ew[0][lo:hi], w.ew[1][lo:hi], w.ew[2][lo:hi])
+	swigluKeep(w.ew[0][lo:hi], w.ew[1][lo:hi], w.ew[2][lo:hi], w.ew[3][lo:hi])
 }
 
-func (w *Workspace) swigluBackward(dh1, dh3, h1, h3 []float32) {
-	w.ew = [4][]float32{dh1, dh3, h1, h3}
-	tensor.Parallel(len(h1), w.swiBwdFn)
+func (w *Workspace) swigluAgainRange(lo, hi int) {
+	swigluAgain(w.ew[0][lo:hi], w.ew[1][lo:hi], w.ew[2][lo:hi], w.ew[3][lo:hi])
 }
 
 func (w *Workspace) swigluBwdRange(lo, hi int) {
-	swigluBackward(w.ew[0][lo:hi], w.ew[1][lo:hi], w.ew[2][lo:hi], w.ew[3][lo:hi])
+	swigluBackward(w.ew[0][lo:hi], w.ew[1][lo:hi], w.ew[2][lo:hi], w.ew[3][lo:hi], w.ew[4][lo:hi])
 }

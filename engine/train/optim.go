@@ -5,6 +5,8 @@ package train
 import (
 	"math"
 
+	"github.com/synthloop/synthloop/engine/tensor"
+
 	"github.com/synthloop/synthloop/engine/llama"
 )
 
@@ -35,6 +37,9 @@ type AdamW struct {
 	M, V   []float32 // first and second moment estimates
 	Steps  int       // updates applied so far
 	decay  []bool    // per parameter; a mask keeps Update a single flat loop
+
+	cur      adamStep
+	updateFn func(lo, hi int) // bound once so Update allocates nothing
 }
 
 // NewAdamW returns zero-state AdamW for m's parameters.
@@ -51,21 +56,40 @@ func NewAdamW(m *llama.Model, cfg AdamWConfig) *AdamW {
 	return o
 }
 
-// Update applies one step with learning rate lr.
+// Update applies one step with learning rate lr. The elementwise update
+// runs on the tensor worker pool; each weight's arithmetic is the same
+// whatever the split, so results do not depend on the thread count.
 func (o *AdamW) Update(params, grads []float32, lr float64) {
 	o.Steps++
 	c := o.Config
-	b1, b2 := float32(c.Beta1), float32(c.Beta2)
-	// Bias corrections folded into the step size and epsilon, computed in
-	// float64 once per step.
+	// Bias corrections folded into the step size, computed in float64 once
+	// per step.
 	bc1 := 1 - math.Pow(c.Beta1, float64(o.Steps))
 	bc2 := 1 - math.Pow(c.Beta2, float64(o.Steps))
-	stepSize := float32(lr / bc1)
-	rbc2 := float32(1 / math.Sqrt(bc2))
-	eps := float32(c.Eps)
-	shrink := float32(1 - lr*c.WeightDecay)
-	m, v, decay := o.M[:len(params)], o.V[:len(params)], o.decay[:len(params)]
-	grads = grads[:len(params)]
+	o.cur = adamStep{
+		params: params, grads: grads[:len(params)],
+		b1: float32(c.Beta1), b2: float32(c.Beta2), eps: float32(c.Eps),
+		stepSize: float32(lr / bc1), rbc2: float32(1 / math.Sqrt(bc2)),
+		shrink: float32(1 - lr*c.WeightDecay),
+	}
+	if o.updateFn == nil {
+		o.updateFn = o.updateRange
+	}
+	tensor.Parallel(len(params), o.updateFn)
+	o.cur = adamStep{}
+}
+
+// adamStep carries one Update's operands to the pool's range calls.
+type adamStep struct {
+	params, grads                       []float32
+	b1, b2, eps, stepSize, rbc2, shrink float32
+}
+
+func (o *AdamW) updateRange(lo, hi int) {
+	st := &o.cur
+	b1, b2, eps, stepSize, rbc2, shrink := st.b1, st.b2, st.eps, st.stepSize, st.rbc2, st.shrink
+	params, grads := st.params[lo:hi], st.grads[lo:hi]
+	m, v, decay := o.M[lo:hi], o.V[lo:hi], o.decay[lo:hi]
 	for i, g := range grads {
 		mi := b1*m[i] + (1-b1)*g
 		vi := b2*v[i] + (1-b2)*g*g
