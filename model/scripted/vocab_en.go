@@ -63,52 +63,87 @@ var (
 	enPrefixes  = []string{"Please ", "Can you ", "Now ", "Also, ", "Quickly "}
 )
 
-// enFresh builds a new English task.
+// enFresh builds a new English task: a frame with two or three slots, then
+// an optional persona, purpose and constraint drawn from separate pools, so
+// that two tasks rarely share enough words to look like near-duplicates.
 func enFresh(r *rand.Rand) string {
+	core, question := enFrame(r)
+	if !question {
+		if r.Float64() < 0.6 {
+			core += " " + pick(r, enPurposes)
+		}
+		if r.Float64() < 0.5 {
+			core += pick(r, enConstraints[2:])
+		}
+		core += "."
+	}
+	if r.Float64() < 0.3 {
+		core = pick(r, enPersonas) + ", " + strings.ToLower(core[:1]) + core[1:]
+	}
+	return core
+}
+
+var (
+	enPersonas = []string{
+		"As a museum guide", "Acting as a careers adviser", "As a science journalist", "Imagining you are a nutritionist",
+		"As a veteran teacher", "Speaking as a city planner", "As a travel agent", "Pretending to be a librarian",
+		"As a customer support lead", "In the role of a personal trainer", "As a family doctor", "As a startup founder",
+	}
+	enPurposes = []string{
+		"for a school newsletter", "for a community workshop", "as part of a job application", "for a podcast episode",
+		"for an internal company wiki", "for a volunteer training day", "for a local radio segment", "for a parents' evening",
+		"for a beginners' evening class", "for a conference lightning talk", "for a neighborhood notice board", "for a museum audio tour",
+		"for an online course forum", "for a retirement home newsletter", "for a hackathon kickoff", "for a hospital waiting room leaflet",
+	}
+	enVerbsExplain = []string{"Explain", "Describe", "Clarify", "Walk through", "Outline", "Break down"}
+	enVerbsWrite   = []string{"Compose", "Write", "Draft", "Create", "Produce", "Pen"}
+	enVerbsSuggest = []string{"Suggest", "Propose", "Recommend", "Brainstorm", "Come up with", "List"}
+)
+
+func enFrame(r *rand.Rand) (string, bool) {
 	switch r.IntN(20) {
 	case 0:
-		return fmt.Sprintf("Explain %s to %s%s.", pick(r, enTopics), pick(r, enAudiences), pick(r, enConstraints))
+		return fmt.Sprintf("%s %s to %s", pick(r, enVerbsExplain), pick(r, enTopics), pick(r, enAudiences)), false
 	case 1:
-		return fmt.Sprintf("Compose a %s about %s for %s.", pick(r, enForms), pick(r, enTopics), pick(r, enAudiences))
+		return fmt.Sprintf("%s a %s about %s", pick(r, enVerbsWrite), pick(r, enForms), pick(r, enTopics)), false
 	case 2:
-		return fmt.Sprintf("Give %d practical tips for %s%s.", 3+r.IntN(5), pick(r, enActivities), pick(r, enConstraints))
+		return fmt.Sprintf("Give %d practical tips for %s", 3+r.IntN(5), pick(r, enActivities)), false
 	case 3:
-		ls := pick(r, enLabelSets)
-		return fmt.Sprintf("Classify the given %s as %s.", pick(r, enItems), orList(ls))
+		return fmt.Sprintf("Classify the given %s as %s", pick(r, enItems), orList(pick(r, enLabelSets))), false
 	case 4:
-		return fmt.Sprintf("Summarize the following %s in %d sentences for %s.", pick(r, enDocs), 1+r.IntN(4), pick(r, enAudiences))
+		return fmt.Sprintf("Summarize the following %s in %d sentences for %s", pick(r, enDocs), 1+r.IntN(4), pick(r, enAudiences)), false
 	case 5:
-		return fmt.Sprintf("Suggest %d creative ways to %s.", 3+r.IntN(4), pick(r, enGoals))
+		return fmt.Sprintf("%s %d creative ways to %s", pick(r, enVerbsSuggest), 3+r.IntN(4), pick(r, enGoals)), false
 	case 6:
 		p := pick(r, enPairs)
-		return fmt.Sprintf("Compare %s and %s in terms of %s.", p[0], p[1], pick(r, enAspects))
+		return fmt.Sprintf("Compare %s and %s in terms of %s", p[0], p[1], pick(r, enAspects)), false
 	case 7:
-		return fmt.Sprintf("What are the main causes of %s, and what can individuals do about them?", pick(r, enPhenomena))
+		return fmt.Sprintf("What are the main causes of %s, and how do they affect %s?", pick(r, enPhenomena), pick(r, enAudiences)), true
 	case 8:
-		return fmt.Sprintf("Rewrite the paragraph below so that it sounds %s.", pick(r, enTones))
+		return fmt.Sprintf("Rewrite the %s below so that it sounds %s", pick(r, enDocs), pick(r, enTones)), false
 	case 9:
-		return fmt.Sprintf("Create a %d-week plan for %s.", 2+r.IntN(6), pick(r, enActivities))
+		return fmt.Sprintf("Create a %d-week plan for %s", 2+r.IntN(6), pick(r, enActivities)), false
 	case 10:
 		ls := pick(r, enLabelSets)
-		return fmt.Sprintf("Decide whether the %s is %s or %s.", pick(r, enItems), ls[0], ls[1])
+		return fmt.Sprintf("Decide whether the %s is %s or %s", pick(r, enItems), ls[0], ls[1]), false
 	case 11:
-		return fmt.Sprintf("Extract every %s mentioned in the %s and list them.", pick(r, enEntities), pick(r, enDocs))
+		return fmt.Sprintf("Extract every %s mentioned in the %s", pick(r, enEntities), pick(r, enDocs)), false
 	case 12:
-		return fmt.Sprintf("Solve a word problem about %s and show each step of the calculation.", pick(r, enMath))
+		return fmt.Sprintf("Solve a word problem about %s and show each step", pick(r, enMath)), false
 	case 13:
-		return fmt.Sprintf("Describe how %s%s.", pick(r, enProcesses), pick(r, enConstraints))
+		return fmt.Sprintf("%s how %s", pick(r, enVerbsExplain), pick(r, enProcesses)), false
 	case 14:
-		return fmt.Sprintf("Is the following statement about %s true or false? Explain briefly.", pick(r, enTopics))
+		return fmt.Sprintf("Is the following claim about %s true or false for %s?", pick(r, enTopics), pick(r, enAudiences)), true
 	case 15:
-		return fmt.Sprintf("Propose a memorable name for %s and justify your choice.", pick(r, enProducts))
+		return fmt.Sprintf("%s a memorable name for %s and justify it", pick(r, enVerbsSuggest), pick(r, enProducts)), false
 	case 16:
-		return fmt.Sprintf("List the pros and cons of %s for %s.", pick(r, enActivities), pick(r, enAudiences))
+		return fmt.Sprintf("List the pros and cons of %s for %s", pick(r, enActivities), pick(r, enAudiences)), false
 	case 17:
-		return fmt.Sprintf("Draft a %s to %s about %s.", pick(r, enMessages), pick(r, enRecipient), pick(r, enSubjects))
+		return fmt.Sprintf("%s a %s to %s about %s", pick(r, enVerbsWrite), pick(r, enMessages), pick(r, enRecipient), pick(r, enSubjects)), false
 	case 18:
-		return fmt.Sprintf("Which of these is the best first step for %s, and why?", pick(r, enActivities))
+		return fmt.Sprintf("Which habit matters most when %s, and why would it help %s?", pick(r, enActivities), pick(r, enAudiences)), true
 	default:
-		return fmt.Sprintf("Turn the notes on %s into a clear checklist for %s.", pick(r, enTopics), pick(r, enAudiences))
+		return fmt.Sprintf("Turn the notes on %s into a checklist for %s", pick(r, enTopics), pick(r, enAudiences)), false
 	}
 }
 

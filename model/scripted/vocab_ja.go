@@ -43,7 +43,30 @@ var (
 	jaNearEndings = []string{"詳しく", "もう一度", "簡単に"}
 )
 
+// jaFresh builds a new Japanese task: a frame, then an optional purpose and
+// persona in front, from separate pools, as enFresh does.
 func jaFresh(r *rand.Rand) string {
+	core := jaFrame(r)
+	if r.Float64() < 0.8 {
+		core = pick(r, jaPurposes) + "、" + core
+	}
+	if r.Float64() < 0.45 {
+		core = pick(r, jaPersonas) + "の立場で、" + core
+	}
+	return core
+}
+
+var (
+	jaPurposes = []string{
+		"学校だよりに載せるために", "地域の勉強会で使うために", "就職活動の書類として", "ポッドキャストの回のために",
+		"社内のウィキに載せるために", "ボランティア研修のために", "地元ラジオの番組で", "保護者会の資料として",
+		"初心者向けの夜間講座で", "学会の短い発表のために", "町内の掲示板に貼るために", "博物館の音声ガイドとして",
+		"オンライン講座の掲示板で", "老人ホームのお便りに", "ハッカソンの開始時に", "病院の待合室のちらしに",
+	}
+	jaPersonas = []string{"博物館の案内係", "キャリア相談員", "科学記者", "管理栄養士", "ベテラン教師", "都市計画の専門家", "旅行会社の社員", "図書館司書", "サポート窓口の責任者", "家庭医"}
+)
+
+func jaFrame(r *rand.Rand) string {
 	c := pick(r, jaConstraints)
 	if c != "" {
 		c += "、"

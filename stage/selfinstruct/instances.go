@@ -163,7 +163,6 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		Backend:   info.Backend,
 		Model:     info.Model,
 		ParentIDs: []string{in.ID},
-		SeedIDs:   in.Prov.SeedIDs,
 		Round:     env.Round,
 		CreatedAt: s.opt.now().UTC(),
 	}
@@ -221,6 +220,10 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		return nil, usage, err
 	}
 	prov.TemplateHash = p.hash
+	prov.SeedIDs = exampleIDs(s.genEx)
+	if clf {
+		prov.SeedIDs = exampleIDs(s.clfEx)
+	}
 	prov.Params = map[string]any{"temperature": s.cfg.Temperature, "max_tokens": ireq.MaxTokens, "stop": ireq.Stop, "max_instances": s.cfg.MaxInstances}
 	if ireq.TopP != nil {
 		prov.Params["top_p"] = *ireq.TopP
@@ -269,6 +272,15 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		out = append(out, r)
 	}
 	return out, usage, nil
+}
+
+// exampleIDs lists the seed tasks shown as few-shot examples.
+func exampleIDs(ex []instanceExample) []string {
+	ids := make([]string, len(ex))
+	for i, e := range ex {
+		ids[i] = e.ID
+	}
+	return ids
 }
 
 var _ pipeline.Stage = (*Instances)(nil)
