@@ -5,9 +5,8 @@ package train
 import (
 	"math"
 
-	"github.com/synthloop/synthloop/engine/tensor"
-
 	"github.com/synthloop/synthloop/engine/llama"
+	"github.com/synthloop/synthloop/engine/tensor"
 )
 
 // AdamWConfig holds the optimizer's hyperparameters; the learning rate comes
