@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/seeds"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -226,6 +227,19 @@ func (c *Config) resolve() (*settings, error) {
 		return nil, errors.New("selfinstruct: concurrency, max_batches and top_similar must not be negative")
 	}
 	return s, nil
+}
+
+// Validate reports a bad setting or an unreadable seed file when the config is
+// loaded, so a run does not fail after its first stages.
+func (c *Config) Validate() error {
+	s, err := c.resolve()
+	if err != nil {
+		return err
+	}
+	if _, err := seeds.Load(s.Seeds); err != nil {
+		return fmt.Errorf("selfinstruct: %w", err)
+	}
+	return nil
 }
 
 func resolveLang(language, seedSet string) (text.Lang, error) {

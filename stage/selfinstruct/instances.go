@@ -65,6 +65,12 @@ type Instances struct {
 	genEx    []instanceExample
 }
 
+// Validate reports a bad setting or an unreadable seed file when the config is loaded.
+func (c *InstancesConfig) Validate() error {
+	_, err := NewInstances(c)
+	return err
+}
+
 // NewInstances checks cfg, loads the seeds and prompts, and returns the stage.
 func NewInstances(cfg *InstancesConfig, opts ...Option) (*Instances, error) {
 	c := *cfg
