@@ -227,10 +227,16 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 			stored = append(stored, pooled{id: rec.ID, batch: int(rec.Seq / 1000), alpacaTask: alpacaTask{rec.Instruction, rec.Input, rec.Output}})
 		}
 	}
+	// Progress counts kept instructions against the target, capped at it, so
+	// the bar follows what the stage is for rather than the batch count.
+	reported := min(counts[0], c.Target)
 	if env.Progress != nil {
 		env.Progress.SetTotal(c.Target)
 		if len(done) > 0 {
-			env.Progress.Done(len(done), counts[0], counts[1], counts[2])
+			// First the resumed work with no records, then the records, so
+			// a reporter can tell skipped work from new work.
+			env.Progress.Done(reported, 0, 0, 0)
+			env.Progress.Done(0, counts[0], counts[1], counts[2])
 		}
 	}
 	wave := c.Concurrency
@@ -294,7 +300,9 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 				}
 				if env.Progress != nil {
 					k, r, f := countStatus(recs)
-					env.Progress.Done(1, k, r, f)
+					step := min(k, c.Target-reported)
+					reported += step
+					env.Progress.Done(step, k, r, f)
 					env.Progress.Usage(u.Usage)
 				}
 			}

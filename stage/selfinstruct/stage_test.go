@@ -70,7 +70,7 @@ func TestBootstrapEndToEnd(t *testing.T) {
 			t.Errorf("no record rejected by %s; rejections: %v", f, filters)
 		}
 	}
-	if prog.total != 40 || prog.kept != len(kept) || prog.kept+prog.rej+prog.fails != len(all) {
+	if prog.total != 40 || prog.units != 40 || prog.kept != len(kept) || prog.kept+prog.rej+prog.fails != len(all) {
 		t.Errorf("progress = %+v, want total 40 and counts matching %d records", prog, len(all))
 	}
 	// Later batches show machine instructions: 2 of 8 when the pool has them.
@@ -100,9 +100,12 @@ func TestResumeIdentical(t *testing.T) {
 			t.Fatalf("crash at %d: Run = %v, want the crash", crash, err)
 		}
 		st.failAfter = 0
-		env, _ = newEnv(st, scriptedTeacher(), "instructions", "")
+		env, prog := newEnv(st, scriptedTeacher(), "instructions", "")
 		if err := mustNew(t, cfg(nil)).Run(context.Background(), env); err != nil {
 			t.Fatal(err)
+		}
+		if prog.units != 40 {
+			t.Errorf("crash after %d: resumed progress reached %d of 40", crash, prog.units)
 		}
 		if got := dump(t, st.all("instructions", "")); got != want {
 			t.Fatalf("crash after %d commits: resumed run differs from the uninterrupted one", crash)
