@@ -135,7 +135,10 @@ func (c *Cache) Forward(seq []int, tokens []int32) ([]float32, error) {
 }
 
 // attnRange attends rows [lo, hi) of the current call over their cached
-// prefixes, one head at a time, as 1-row matrix products.
+// prefixes. Each (row, head) is a matrix-vector product against the cache,
+// done with the tensor package's Dot and Axpy as llama2.c does: a GEMM call
+// per 1×n product would cost more in packing and dispatch than in
+// arithmetic.
 func (c *Cache) attnRange(lo, hi int) {
 	cfg := c.m.Config
 	hd, kv, group := cfg.HeadDim(), cfg.KVHeads*cfg.HeadDim(), cfg.Heads/cfg.KVHeads
@@ -147,10 +150,11 @@ func (c *Cache) attnRange(lo, hi int) {
 		sc := c.scores[j*c.maxLen : j*c.maxLen+n]
 		for h := range cfg.Heads {
 			off := base + (h/group)*hd
-			q := c.q[j*cfg.Dim+h*hd:]
-			tensor.Sgemm(false, true, 1, n, hd, scale, q, hd, kl[off:], kv, 0, sc, n)
-			mx := sc[0]
-			for _, s := range sc[1:] {
+			q := c.q[j*cfg.Dim+h*hd : j*cfg.Dim+(h+1)*hd]
+			mx := float32(math.Inf(-1))
+			for i := range sc {
+				s := scale * tensor.Dot(q, kl[off+i*kv:off+i*kv+hd])
+				sc[i] = s
 				mx = max(mx, s)
 			}
 			var sum float32
@@ -159,11 +163,12 @@ func (c *Cache) attnRange(lo, hi int) {
 				sc[i] = e
 				sum += e
 			}
+			out := c.att[j*cfg.Dim+h*hd : j*cfg.Dim+(h+1)*hd]
+			clear(out)
 			inv := 1 / sum
-			for i := range sc {
-				sc[i] *= inv
+			for i, p := range sc {
+				tensor.Axpy(p*inv, vl[off+i*kv:off+i*kv+hd], out)
 			}
-			tensor.Sgemm(false, false, 1, hd, n, 1, sc, n, vl[off:], kv, 0, c.att[j*cfg.Dim+h*hd:], hd)
 		}
 	}
 }

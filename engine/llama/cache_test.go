@@ -17,7 +17,7 @@ func TestCacheMatchesWorkspace(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range m.Params {
-			m.Params[i] *= 10 // sharpen the distributions so differences show
+			m.Params[i] *= 5 // sharpen the distributions so differences show
 		}
 		const b, T = 3, 7
 		ws, _ := m.NewWorkspace(b, T)
