@@ -295,7 +295,9 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 				recs, kept := s.process(env, info, reqs[j], results[j], idx)
 				pool = append(pool, kept...)
 				u := pipeline.Unit{Stage: env.Name, Key: batchKey(b), Records: recs, Usage: unitUsage(results[j], recs)}
-				if err := env.Store.Commit(ctx, u); err != nil {
+				// A reply in hand is committed even when the run is being
+				// stopped: Ctrl-C keeps every finished batch.
+				if err := env.Store.Commit(context.WithoutCancel(ctx), u); err != nil {
 					return fmt.Errorf("selfinstruct: commit %s: %w", u.Key, err)
 				}
 				if env.Progress != nil {

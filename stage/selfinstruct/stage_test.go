@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/synthloop/synthloop/model"
@@ -349,5 +350,37 @@ func TestModeDefaults(t *testing.T) {
 	o := mustNew(t, cfg(func(c *Config) { c.MachineTasks = &zero; c.Blacklist = Blacklist{Words: []string{"foo"}} }))
 	if o.cfg.machineTasks != 0 || !reflect.DeepEqual(o.cfg.blacklist, []string{"foo"}) {
 		t.Errorf("overrides not applied: %d %v", o.cfg.machineTasks, o.cfg.blacklist)
+	}
+}
+
+// TestCancelKeepsFinishedBatches cancels the run while a wave is in flight:
+// replies that arrived are committed, the rest are not, and the run stops.
+func TestCancelKeepsFinishedBatches(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	teacher := scriptedTeacher()
+	var mu sync.Mutex
+	calls := 0
+	b := funcBackend(func(req model.Request) (*model.Response, error) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n >= 7 { // the second wave: two replies arrive, then the user presses Ctrl-C
+			cancel()
+			return nil, context.Canceled
+		}
+		return teacher.Generate(context.Background(), req)
+	})
+	st := newMemStore()
+	env, _ := newEnv(st, b, "instructions", "")
+	err := mustNew(t, cfg(func(c *Config) { c.Concurrency = 4 })).Run(ctx, env)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	// The first wave, plus the replies of the second that precede, in batch
+	// order, the first cancelled one.
+	if st.commits < 4 || st.commits > 6 {
+		t.Errorf("%d batches committed, want the first wave of 4 and at most 2 more", st.commits)
 	}
 }
