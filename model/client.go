@@ -23,7 +23,7 @@ type Client struct {
 	info       Info
 	ref        Ref
 	keyEnv     string
-	secrets    []string
+	redact     func(string) string // removes the API key; the key itself is not kept here
 	cache      Cache
 	budget     *Budget
 	log        *slog.Logger
@@ -322,7 +322,7 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		if !f.retry || attempt > maxRetries {
 			return nil, 0, &Error{
 				Name: c.info.Name, Ref: c.ref.String(), BaseURL: c.info.BaseURL, Attempts: attempt,
-				Retryable: f.retry, Status: f.status, Hint: f.hint, Err: err, secrets: c.secrets,
+				Retryable: f.retry, Status: f.status, Hint: f.hint, Err: err, redact: c.redact,
 			}
 		}
 		d := c.backoff(attempt, f.wait)
@@ -338,7 +338,7 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		}
 		c.count(func(s *Stats) { s.Retries++ })
 		c.log.Debug("model: retrying", "model", c.info.Name, "attempt", attempt, "wait", d,
-			"cause", Redact(errText(err), c.secrets...))
+			"cause", c.redact(errText(err)))
 		if err := c.sleep(ctx, d); err != nil {
 			return nil, 0, fmt.Errorf("model: %s: %w", c.info.Name, err)
 		}

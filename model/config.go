@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -150,8 +151,8 @@ func (c *Config) problems() []string {
 	ref, err := ParseRef(c.Ref)
 	if err != nil {
 		errs = append(errs, strings.TrimPrefix(err.Error(), "model: "))
-	} else if _, ok := lookupProvider(ref.Provider); !ok && c.BaseURL == "" {
-		known := Providers()
+	} else if ok := knownProvider(ref.Provider); !ok && c.BaseURL == "" {
+		known := knownProviders()
 		hint := ""
 		if s := closest(ref.Provider, known); s != "" {
 			hint = fmt.Sprintf("; did you mean %q?", s)
@@ -204,6 +205,27 @@ func (c *Config) problems() []string {
 		}
 	}
 	return errs
+}
+
+// builtinProviders are the names the provider packages register; Validate
+// knows them even in a program that has not linked those packages (Open then
+// says which import is missing).
+var builtinProviders = []string{"anthropic", "llamacpp", "lmstudio", "ollama", "openai", "openai-compatible", "tgi", "vllm"}
+
+func knownProvider(name string) bool {
+	_, ok := lookupProvider(name)
+	return ok || contains(builtinProviders, name)
+}
+
+func knownProviders() []string {
+	out := Providers()
+	for _, b := range builtinProviders {
+		if !contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func contains(list []string, s string) bool {

@@ -135,8 +135,13 @@ type Error struct {
 	Hint      string // what to check, for the common permanent failures
 	Err       error  // last cause
 
-	secrets []string // redacted from the message as a last line of defence
+	// redact removes the key from the message as a last line of defence. A
+	// func, not the key itself, so that %#v cannot print the key.
+	redact func(string) string
 }
+
+// GoString keeps %#v to the redacted message.
+func (e *Error) GoString() string { return e.Error() }
 
 func (e *Error) Error() string {
 	var b strings.Builder
@@ -152,7 +157,10 @@ func (e *Error) Error() string {
 	if e.Hint != "" {
 		b.WriteString("; " + e.Hint)
 	}
-	return Redact(b.String(), e.secrets...)
+	if e.redact != nil {
+		return e.redact(b.String())
+	}
+	return Redact(b.String())
 }
 
 func (e *Error) Unwrap() error { return e.Err }

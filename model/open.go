@@ -171,8 +171,9 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 	}
 
 	c := &Client{
-		raw: raw, info: info, ref: ref, keyEnv: keyEnv, secrets: []string{key},
-		cache: opts.Cache, budget: opts.Budget, log: log,
+		raw: raw, info: info, ref: ref, keyEnv: keyEnv,
+		redact: func(s string) string { return Redact(s, key) },
+		cache:  opts.Cache, budget: opts.Budget, log: log,
 		maxN: spec.MaxN, timeout: timeout, maxRetries: retries,
 		aimd:  newAIMD(min(maxConc, 8), maxConc),
 		sleep: opts.Sleep, now: opts.Now, rand: opts.Rand,
