@@ -29,8 +29,7 @@ func HashConfig(config string) string {
 
 // PutMeta stores the run metadata, replacing what was there, in one transaction.
 func (s *Store) PutMeta(ctx context.Context, m Meta) error {
-	w, err := s.writer()
-	if err != nil {
+	if _, err := s.writer(); err != nil {
 		return err
 	}
 	if m.ConfigHash == "" {
@@ -43,17 +42,15 @@ func (s *Store) PutMeta(ctx context.Context, m Meta) error {
 		{"created", m.Created.UTC().Format(time.RFC3339Nano)},
 		{"version", m.Version},
 	}
-	tx, err := w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: put meta: %w", err)
-	}
-	defer tx.Rollback()
-	for _, p := range kv {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, p[0], p[1]); err != nil {
-			return fmt.Errorf("store: put meta %s: %w", p[0], err)
+	err := s.write(func(ctx context.Context, tx *sql.Tx) error {
+		for _, p := range kv {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, p[0], p[1]); err != nil {
+				return fmt.Errorf("%s: %w", p[0], err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("store: put meta: %w", err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
@@ -52,6 +53,15 @@ type Store struct {
 	r    *sql.DB
 
 	unlock func() error // releases the run directory lock; nil when read-only
+
+	// All writes go through one goroutine that commits the writes waiting
+	// at the same moment in one transaction (see writer.go).
+	mu         sync.RWMutex // guards closed against sends on reqs
+	closed     bool
+	reqs       chan writeReq
+	writerDone chan struct{}
+	txs        atomic.Int64 // write transactions, for tests and tuning
+	writes     atomic.Int64 // writes they carried
 
 	// Statements prepared once on the writer's connection: preparing them per
 	// commit was a fifth of Commit's CPU.
@@ -136,6 +146,7 @@ func open(ctx context.Context, dir string, readOnly bool) (*Store, error) {
 			s.Close()
 			return nil, err
 		}
+		s.startWriter()
 	}
 	s.r, err = sql.Open("sqlite", dsn(path, true))
 	if err != nil {
@@ -293,6 +304,7 @@ func (s *Store) Dir() string { return s.dir }
 // return the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopWriter()
 		var errs []error
 		if s.r != nil {
 			errs = append(errs, s.r.Close())
@@ -336,8 +348,7 @@ func validStatus(st record.Status) bool {
 // Ctrl-C would only waste it. Records must have an ID and a valid status; an
 // empty record Stage is taken from the unit.
 func (s *Store) Commit(ctx context.Context, u pipeline.Unit) error {
-	w, err := s.writer()
-	if err != nil {
+	if _, err := s.writer(); err != nil {
 		return err
 	}
 	if u.Stage == "" || u.Key == "" {
@@ -371,32 +382,29 @@ func (s *Store) Commit(ctx context.Context, u pipeline.Unit) error {
 		blobs[i] = b
 	}
 
-	ctx = context.WithoutCancel(ctx)
-	tx, err := w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
-	}
-	defer tx.Rollback()
 	_, known := s.stages.Load(u.Stage)
-	if !known {
-		if _, err := tx.StmtContext(ctx, s.insStage).ExecContext(ctx, u.Stage); err != nil {
-			return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
-		}
-	}
-	if len(u.Records) > 0 {
-		ins := tx.StmtContext(ctx, s.insRecord)
-		for i, r := range u.Records {
-			if _, err := ins.ExecContext(ctx, r.ID, u.Stage, r.Seq, string(r.Status), u.Key, string(blobs[i])); err != nil {
-				return fmt.Errorf("store: commit %s/%s: record %s: %w", u.Stage, u.Key, r.ID, err)
+	err := s.write(func(ctx context.Context, tx *sql.Tx) error {
+		if !known {
+			if _, err := tx.StmtContext(ctx, s.insStage).ExecContext(ctx, u.Stage); err != nil {
+				return err
 			}
 		}
-	}
-	us := u.Usage
-	if _, err := tx.StmtContext(ctx, s.insUnit).ExecContext(ctx, u.Stage, u.Key, len(u.Records), us.Requests, us.CachedRequests,
-		us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, time.Now().UnixNano()); err != nil {
-		return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
-	}
-	if err := tx.Commit(); err != nil {
+		if len(u.Records) > 0 {
+			ins := tx.StmtContext(ctx, s.insRecord)
+			for i, r := range u.Records {
+				if _, err := ins.ExecContext(ctx, r.ID, u.Stage, r.Seq, string(r.Status), u.Key, string(blobs[i])); err != nil {
+					return fmt.Errorf("record %s: %w", r.ID, err)
+				}
+			}
+		}
+		us := u.Usage
+		if _, err := tx.StmtContext(ctx, s.insUnit).ExecContext(ctx, u.Stage, u.Key, len(u.Records), us.Requests, us.CachedRequests,
+			us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("done-mark: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
 	}
 	if !known {
@@ -548,7 +556,10 @@ func (s *Store) Put(ctx context.Context, key string, val []byte) error {
 	if val == nil {
 		val = []byte{}
 	}
-	if _, err := s.putCache.ExecContext(context.WithoutCancel(ctx), key, val); err != nil {
+	if err := s.write(func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, s.putCache).ExecContext(ctx, key, val)
+		return err
+	}); err != nil {
 		return fmt.Errorf("store: cache put: %w", err)
 	}
 	return nil
