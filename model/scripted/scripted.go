@@ -1,20 +1,4 @@
 // Package scripted is a deterministic stand-in teacher that answers the Self-Instruct prompts plausibly for offline demos and tests; it is not a model.
-//
-// The Backend recognises the prompts of stage/selfinstruct by their structure
-// (see Kind) and replies as a sloppy but well-formatted LLM would: numbered
-// lists of new tasks built combinatorially from verbs, topics and constraints
-// in English or Japanese (matching the prompt), Yes/No answers to the
-// classification question, instances in the expected layout, and Alpaca
-// items separated by "###". A realistic share of its output is what the
-// filters exist to catch: near-duplicates of the prompt's tasks or of each
-// other, blacklisted words, too-short tasks, "Write a program", leading
-// punctuation, replies cut by max_tokens (finish reason "length"), and
-// invalid or conflicting instances.
-//
-// Every reply depends only on the messages, the decoding parameters, the
-// sample index and the Backend's seed, never on call order, so a test or a
-// resumed run gets the same answers in any interleaving. Nothing it says is
-// knowledge: outputs are fillers that have the right shape.
 package scripted
 
 import (
@@ -44,7 +28,24 @@ const (
 	maxCompletionTokensCap = 4096
 )
 
-// Backend is the scripted teacher. The zero value is ready to use with seed 0.
+// Backend is the scripted teacher: a stand-in for an LLM, not a model. Its
+// outputs are fillers with the right shape, and nothing it says is knowledge.
+//
+// It recognises the prompts of stage/selfinstruct by their structure (see
+// Kind) and replies as a sloppy but well-formatted LLM would: numbered lists
+// of new tasks built combinatorially from verbs, topics, personas, purposes
+// and constraints in English or Japanese (matching the prompt), Yes/No answers
+// to the classification question, instances in the expected layout, and
+// Alpaca items separated by "###". A realistic share of its output is what
+// the filters exist to catch: near-duplicates of the prompt's tasks or of each
+// other, blacklisted words, too-short tasks, "Write a program", leading
+// punctuation, replies cut by max_tokens (finish reason "length"), and invalid
+// or conflicting instances. It reports estimated token usage.
+//
+// Every reply depends only on the messages, the decoding parameters, the
+// sample index and Seed, never on call order, so a test or a resumed run gets
+// the same answers in any interleaving. Safe for concurrent use; the zero
+// value is ready to use with seed 0.
 type Backend struct {
 	// Seed varies every answer; two Backends with the same seed agree.
 	Seed int64
