@@ -4,6 +4,6 @@ go 1.26.8
 
 require github.com/synthloop/synthloop v0.0.0
 
-require golang.org/x/sys v0.50.0 // indirect
+require golang.org/x/sys v0.50.0
 
 replace github.com/synthloop/synthloop => ../..

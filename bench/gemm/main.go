@@ -17,12 +17,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
 	"unsafe"
 
 	"github.com/synthloop/synthloop/engine/tensor"
+	"golang.org/x/sys/unix"
 )
 
 type shape struct {
@@ -67,24 +69,36 @@ func main() {
 	minTime := flag.Duration("round", 40*time.Millisecond, "minimum duration of one timed round")
 	only := flag.String("only", "", "run only shapes whose name contains this")
 	flag.Parse()
+	// Both libraries then run their single-threaded calls on this thread,
+	// so its CPU clock measures them alone (see timeIt).
+	runtime.LockOSThread()
+	cpuClock = *threads == 1
 
 	tensor.SetThreads(*threads)
 	C.openblas_set_num_threads(C.int(*threads))
 	fmt.Printf("threads=%d  OpenBLAS config: %s\n", *threads, C.GoString(C.openblas_get_config()))
-	fmt.Printf("%-15s %16s %9s %9s %7s %7s\n", "shape", "M×N×K", "ours", "openblas", "ratio", "maxdiff")
+	fmt.Printf("%-15s %16s %9s %9s %7s %9s %9s %7s %7s\n", "shape", "M×N×K", "ours", "openblas", "ratio", "ours-cpu", "blas-cpu", "ratio", "maxdiff")
 	var ratios []float64
 	for _, sh := range shapes {
 		if !strings.Contains(sh.name, *only) {
 			continue
 		}
-		ours, theirs, ratio, diff := run(sh, *reps, *minTime)
-		ratios = append(ratios, ratio)
-		fmt.Printf("%-15s %16s %9.1f %9.1f %7.2f %7.0e\n", sh.name, fmt.Sprintf("%d×%d×%d", sh.m, sh.n, sh.k), ours, theirs, ratio, diff)
+		res := run(sh, *reps, *minTime)
+		ratios = append(ratios, res.wall.ratio)
+		cpu := fmt.Sprintf("%9s %9s %7s", "-", "-", "-")
+		if cpuClock {
+			cpu = fmt.Sprintf("%9.1f %9.1f %7.2f", res.cpu.ours, res.cpu.theirs, res.cpu.ratio)
+		}
+		fmt.Printf("%-15s %16s %9.1f %9.1f %7.2f %s %7.0e\n", sh.name, fmt.Sprintf("%d×%d×%d", sh.m, sh.n, sh.k),
+			res.wall.ours, res.wall.theirs, res.wall.ratio, cpu, res.maxDiff)
 	}
 	slices.Sort(ratios)
 	if len(ratios) > 0 {
-		fmt.Printf("GFLOP/s are medians over rounds; ratio = median of per-round ours/openblas. min ratio %.2f, median %.2f\n",
+		fmt.Printf("GFLOP/s are medians over rounds; ratio = median of per-round ours/openblas (wall clock). min ratio %.2f, median %.2f\n",
 			ratios[0], ratios[len(ratios)/2])
+		if cpuClock {
+			fmt.Println("-cpu columns use the thread's CPU clock, which leaves out time other processes held the core.")
+		}
 	}
 }
 
@@ -96,7 +110,18 @@ func randSlice(r *rand.Rand, n int) []float32 {
 	return x
 }
 
-func run(sh shape, reps int, minTime time.Duration) (ours, theirs, ratio, maxDiff float64) {
+// cpuClock selects timing by thread CPU time as well as wall time: valid
+// only when all the work runs on the calling thread.
+var cpuClock bool
+
+type speeds struct{ ours, theirs, ratio float64 }
+
+type result struct {
+	wall, cpu speeds
+	maxDiff   float64
+}
+
+func run(sh shape, reps int, minTime time.Duration) result {
 	r := rand.New(rand.NewPCG(1, 2))
 	lda, ldb := sh.k, sh.n
 	if sh.transA {
@@ -126,12 +151,12 @@ func run(sh shape, reps int, minTime time.Duration) (ours, theirs, ratio, maxDif
 	}
 	goCall()
 	blasCall()
+	var res result
 	for i := range c1 {
-		d := math.Abs(float64(c1[i] - c2[i]))
-		maxDiff = max(maxDiff, d)
+		res.maxDiff = max(res.maxDiff, math.Abs(float64(c1[i]-c2[i])))
 	}
-	if maxDiff > 1e-3*float64(sh.k) {
-		fmt.Fprintf(os.Stderr, "%s: results differ by %g\n", sh.name, maxDiff)
+	if res.maxDiff > 1e-3*float64(sh.k) {
+		fmt.Fprintf(os.Stderr, "%s: results differ by %g\n", sh.name, res.maxDiff)
 		os.Exit(1)
 	}
 	// Size rounds from one warm call of OpenBLAS, then use the same count
@@ -140,11 +165,11 @@ func run(sh shape, reps int, minTime time.Duration) (ours, theirs, ratio, maxDif
 	blasCall()
 	iters := max(1, int(minTime/max(time.Since(t0), time.Microsecond)))
 	flop := 2 * float64(sh.m) * float64(sh.n) * float64(sh.k) * float64(iters)
-	var gs, bs, rs []float64
+	var gw, bw, rw, gc, bc, rc []float64
 	for rep := range reps {
 		// Alternate which goes first, so neither always follows the other's
 		// cache state or a burst of load from other processes.
-		var g, bl float64
+		var g, bl [2]float64
 		if rep%2 == 0 {
 			g = timeIt(goCall, iters)
 			bl = timeIt(blasCall, iters)
@@ -152,19 +177,30 @@ func run(sh shape, reps int, minTime time.Duration) (ours, theirs, ratio, maxDif
 			bl = timeIt(blasCall, iters)
 			g = timeIt(goCall, iters)
 		}
-		gs = append(gs, flop/g/1e9)
-		bs = append(bs, flop/bl/1e9)
-		rs = append(rs, bl/g)
+		gw, bw, rw = append(gw, flop/g[0]/1e9), append(bw, flop/bl[0]/1e9), append(rw, bl[0]/g[0])
+		gc, bc, rc = append(gc, flop/g[1]/1e9), append(bc, flop/bl[1]/1e9), append(rc, bl[1]/g[1])
 	}
-	return median(gs), median(bs), median(rs), maxDiff
+	res.wall = speeds{median(gw), median(bw), median(rw)}
+	res.cpu = speeds{median(gc), median(bc), median(rc)}
+	return res
 }
 
-func timeIt(f func(), iters int) float64 {
+// timeIt returns the wall and thread-CPU seconds of iters calls of f.
+func timeIt(f func(), iters int) [2]float64 {
+	c0 := threadCPU()
 	t0 := time.Now()
 	for range iters {
 		f()
 	}
-	return time.Since(t0).Seconds()
+	return [2]float64{time.Since(t0).Seconds(), threadCPU() - c0}
+}
+
+func threadCPU() float64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		panic(err)
+	}
+	return float64(ts.Sec) + float64(ts.Nsec)*1e-9
 }
 
 func median(x []float64) float64 {

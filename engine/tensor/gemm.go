@@ -1,9 +1,24 @@
 package tensor
 
 import (
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
+
+// A GEMM runs as a sequence of phases, one per (jc, pc) block of the BLIS
+// loop nest: in each, B[pc:pc+kc, jc:jc+nc] is packed into a buffer shared
+// by all workers, and then C[:, jc:jc+nc] is updated in items of one mc-row
+// block of A times a group of packed B micro-panels. Workers take panels to
+// pack and items to compute from atomic counters rather than fixed shares,
+// so on a machine shared with other processes a worker that loses its core
+// delays the call by one item, not by its whole share.
+//
+// Ordering: phase q's items start once its B is packed and phase q−1's
+// items are done (they may add into the same C tiles); B is double
+// buffered, so a worker that finishes early packs phase q+1 while others
+// finish phase q.
 
 // gemmJob is one Sgemm call as the workers see it. The pool owns one and
 // reuses it, so handing a call to the workers allocates nothing.
@@ -14,14 +29,29 @@ type gemmJob struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 	ks             *kernelSet
-	parts          int
-	splitM         bool
+	bufB           [2][]float32 // packed B of even and odd phases
+
+	// Work layout, fixed by plan.
+	threads     int
+	nK          int // phases per jc block
+	icBlocks    int // mc-row blocks of A per phase
+	mcEff       int // rows per item, a multiple of mr
+	panelsFull  int // B micro-panels in a full-width (nc) phase
+	groupsFull  int // column groups per item row in a full-width phase
+	phases      int
+	panelTicket atomic.Int64 // next B panel to pack, counted across phases
+	panelDone   atomic.Int64
+	itemTicket  atomic.Int64 // next item to compute, counted across phases
+	itemDone    atomic.Int64
+	mu          sync.Mutex // with cond, lets a waiting worker sleep
+	cond        sync.Cond
 }
 
 // workspace holds one goroutine's packing buffers. Each pool worker owns
 // one for its lifetime; callers that run alone borrow one from wsPool.
 type workspace struct {
-	a, b []float32 // packed A block (mc×kc) and B block (kc×nc), 64-byte aligned
+	a    []float32 // packed A block (mc×kc), when A is packed
+	b    []float32 // packed B (kc×nc) for a call run alone
 	edge []float32 // an A panel cut by C's bottom edge, packed with zero rows
 	tmp  []float32 // one mr×nr tile for edges of C
 }
@@ -42,20 +72,20 @@ func alignedFloats(n int) []float32 {
 	return buf[off : off+n : off+n]
 }
 
-func (ws *workspace) ensure(ks *kernelSet) {
-	if na := ks.mc * ks.kc; len(ws.a) < na {
-		ws.a = alignedFloats(na)
+func growAligned(buf []float32, n int) []float32 {
+	if len(buf) < n {
+		return alignedFloats(n)
 	}
-	if nb := ks.kc * roundUp(ks.nc, ks.nr); len(ws.b) < nb {
-		ws.b = alignedFloats(nb)
-	}
-	if ne := ks.mr * ks.kc; len(ws.edge) < ne {
-		ws.edge = alignedFloats(ne)
-	}
-	if nt := ks.mr * ks.nr; len(ws.tmp) < nt {
-		ws.tmp = alignedFloats(nt)
-	}
+	return buf
 }
+
+func (ws *workspace) ensure(ks *kernelSet) {
+	ws.a = growAligned(ws.a, ks.mc*ks.kc)
+	ws.edge = growAligned(ws.edge, ks.mr*ks.kc)
+	ws.tmp = growAligned(ws.tmp, ks.mr*ks.nr)
+}
+
+func packedBSize(ks *kernelSet) int { return ks.kc * roundUp(ks.nc, ks.nr) }
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
@@ -69,105 +99,221 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if p.mu.TryLock() {
 		defer p.mu.Unlock()
 		j := &p.job
-		*j = gemmJob{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
-			a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, ks: ks}
+		j.set(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ks)
 		threads := len(p.workers) + 1
 		if 2*m*n*k < parallelMinFlops {
 			threads = 1
 		}
-		j.plan(threads)
-		p.wg.Add(j.parts - 1)
-		for i := 1; i < j.parts; i++ {
-			p.workers[i-1] <- task{gemm: j, part: i}
+		for i := range p.bufB {
+			p.bufB[i] = growAligned(p.bufB[i], packedBSize(ks))
 		}
-		j.runPart(0, p.ws)
+		j.bufB = p.bufB
+		threads = j.plan(threads)
+		p.wg.Add(threads - 1)
+		for i := 1; i < threads; i++ {
+			p.workers[i-1] <- task{gemm: j}
+		}
+		j.work(p.ws)
 		p.wg.Wait()
-		j.a, j.b, j.c = nil, nil, nil // do not keep the caller's memory alive
+		// Do not keep the caller's memory alive.
+		j.a, j.b, j.c = nil, nil, nil
 		return
 	}
 	// The pool is busy: run alone, with buffers borrowed for this call.
-	j := gemmJob{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
-		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, ks: ks, parts: 1, splitM: true}
 	ws := wsPool.Get().(*workspace)
-	j.runPart(0, ws)
+	ws.b = growAligned(ws.b, packedBSize(ks))
+	var j gemmJob
+	j.set(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ks)
+	j.bufB = [2][]float32{ws.b, ws.b} // phases run strictly in turn
+	j.plan(1)
+	j.work(ws)
 	wsPool.Put(ws)
 }
 
-// plan splits C among up to threads workers along its longer side, in
-// whole micro-panels, so each worker runs an independent blocked GEMM on
-// its slab of C without synchronising with the others.
-func (j *gemmJob) plan(threads int) {
+func (j *gemmJob) set(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ks *kernelSet) {
+	j.transA, j.transB, j.m, j.n, j.k = transA, transB, m, n, k
+	j.alpha, j.beta, j.a, j.b, j.c = alpha, beta, a, b, c
+	j.lda, j.ldb, j.ldc, j.ks = lda, ldb, ldc, ks
+	j.panelTicket.Store(0)
+	j.panelDone.Store(0)
+	j.itemTicket.Store(0)
+	j.itemDone.Store(0)
+	if j.cond.L == nil {
+		j.cond.L = &j.mu
+	}
+}
+
+// plan lays out the phases and items for up to threads workers and returns
+// how many to use. Items are cut fine enough that each worker gets about
+// four per phase, for balance, but no finer than one micro-panel.
+func (j *gemmJob) plan(threads int) int {
 	ks := j.ks
-	j.splitM = j.m >= j.n
-	if j.splitM {
-		j.parts = min(threads, (j.m+ks.mr-1)/ks.mr)
-	} else {
-		j.parts = min(threads, (j.n+ks.nr-1)/ks.nr)
+	j.threads = threads
+	j.nK = (j.k + ks.kc - 1) / ks.kc
+	j.phases = (j.n + ks.nc - 1) / ks.nc * j.nK
+	j.icBlocks = (j.m + ks.mc - 1) / ks.mc
+	if threads > 1 && j.icBlocks < 4*threads {
+		// Fewer, shorter row blocks balance better than wide ones alone.
+		j.icBlocks = min(4*threads, (j.m+ks.mr-1)/ks.mr)
 	}
-	j.parts = max(j.parts, 1)
+	j.mcEff = roundUp((j.m+j.icBlocks-1)/j.icBlocks, ks.mr)
+	j.icBlocks = (j.m + j.mcEff - 1) / j.mcEff
+	j.panelsFull = roundUp(min(ks.nc, j.n), ks.nr) / ks.nr
+	j.groupsFull = j.groups(j.panelsFull, threads)
+	return max(1, min(threads, j.icBlocks*j.groupsFull))
 }
 
-// span returns part's share [lo, hi) of n items cut into unit-sized pieces.
-func span(n, unit, parts, part int) (lo, hi int) {
-	units := (n + unit - 1) / unit
-	lo = min(units*part/parts*unit, n)
-	hi = min(units*(part+1)/parts*unit, n)
-	return lo, hi
+// groups is how many column groups each row block of a phase with the
+// given number of B panels is cut into.
+func (j *gemmJob) groups(panels, threads int) int {
+	if threads == 1 {
+		return 1
+	}
+	return max(1, min(panels, (4*threads+j.icBlocks-1)/j.icBlocks))
 }
 
-func (j *gemmJob) runPart(part int, ws *workspace) {
-	if j.splitM {
-		lo, hi := span(j.m, j.ks.mr, j.parts, part)
-		j.block(ws, lo, hi, 0, j.n)
-	} else {
-		lo, hi := span(j.n, j.ks.nr, j.parts, part)
-		j.block(ws, 0, j.m, lo, hi)
-	}
+// phase describes phase q: its block of B and its range of panel and item
+// tickets.
+type phase struct {
+	jc, nc, pc, kc         int
+	panels, groups         int
+	panel0, item0, itemEnd int64
 }
 
-// block computes rows [i0, i1) and columns [j0, j1) of C with the BLIS
-// loop nest: B is packed once per (jc, pc) block and each A block is swept
-// by the microkernel across all B micro-panels.
-func (j *gemmJob) block(ws *workspace, i0, i1, j0, j1 int) {
-	if i0 >= i1 || j0 >= j1 {
-		return
-	}
+func (j *gemmJob) phase(q int) phase {
 	ks := j.ks
-	ws.ensure(ks)
-	if j.beta != 0 && j.beta != 1 {
-		for i := i0; i < i1; i++ {
+	jb, kb := q/j.nK, q%j.nK
+	ph := phase{jc: jb * ks.nc, pc: kb * ks.kc}
+	ph.nc = min(ks.nc, j.n-ph.jc)
+	ph.kc = min(ks.kc, j.k-ph.pc)
+	ph.panels = (ph.nc + ks.nr - 1) / ks.nr
+	ph.groups = j.groupsFull
+	if ph.panels != j.panelsFull {
+		ph.groups = j.groups(ph.panels, j.threads) // the narrow last jc block
+	}
+	// Every jc block before jb is full width, so the counts before phase q
+	// are those of jb·nK full phases and kb phases like this one.
+	itemsFull := int64(j.icBlocks * j.groupsFull)
+	items := int64(j.icBlocks * ph.groups)
+	ph.panel0 = int64(jb*j.nK*j.panelsFull + kb*ph.panels)
+	ph.item0 = int64(jb*j.nK)*itemsFull + int64(kb)*items
+	ph.itemEnd = ph.item0 + items
+	return ph
+}
+
+// grab takes the next ticket below end from ctr, if any is left.
+func grab(ctr *atomic.Int64, end int64) (int64, bool) {
+	for {
+		t := ctr.Load()
+		if t >= end {
+			return 0, false
+		}
+		if ctr.CompareAndSwap(t, t+1) {
+			return t, true
+		}
+	}
+}
+
+// done counts one finished ticket and wakes sleepers when it completes a
+// phase; waiters only ever wait for phase boundaries, which are reached in
+// order (see the ordering note above).
+func (j *gemmJob) done(ctr *atomic.Int64, end int64) {
+	if ctr.Add(1) == end {
+		j.mu.Lock()
+		j.cond.Broadcast()
+		j.mu.Unlock()
+	}
+}
+
+// waitFor returns once ctr ≥ target, spinning briefly (the wait is usually
+// a few microseconds) before sleeping.
+func (j *gemmJob) waitFor(ctr *atomic.Int64, target int64) {
+	for range 50 {
+		if ctr.Load() >= target {
+			return
+		}
+		runtime.Gosched()
+	}
+	j.mu.Lock()
+	for ctr.Load() < target {
+		j.cond.Wait()
+	}
+	j.mu.Unlock()
+}
+
+// work is what every worker of the call runs, the caller included.
+func (j *gemmJob) work(ws *workspace) {
+	ws.ensure(j.ks)
+	var prevItem0 int64
+	for q := range j.phases {
+		ph := j.phase(q)
+		buf := j.bufB[q%2]
+		if q >= 2 {
+			// buf was last read by phase q−2's items.
+			j.waitFor(&j.itemDone, prevItem0)
+		}
+		panelEnd := ph.panel0 + int64(ph.panels)
+		for {
+			t, ok := grab(&j.panelTicket, panelEnd)
+			if !ok {
+				break
+			}
+			jr := int(t-ph.panel0) * j.ks.nr
+			j.packB(buf[jr*ph.kc:], ph.pc, ph.kc, ph.jc+jr, min(j.ks.nr, ph.nc-jr))
+			j.done(&j.panelDone, panelEnd)
+		}
+		j.waitFor(&j.panelDone, panelEnd)
+		j.waitFor(&j.itemDone, ph.item0)
+		for {
+			t, ok := grab(&j.itemTicket, ph.itemEnd)
+			if !ok {
+				break
+			}
+			j.item(ws, &ph, buf, int(t-ph.item0))
+			j.done(&j.itemDone, ph.itemEnd)
+		}
+		prevItem0 = ph.item0
+	}
+}
+
+// item computes one row block × column group of phase ph.
+func (j *gemmJob) item(ws *workspace, ph *phase, buf []float32, idx int) {
+	ks := j.ks
+	ib, g := idx/ph.groups, idx%ph.groups
+	ic := ib * j.mcEff
+	mc := min(j.mcEff, j.m-ic)
+	p0, p1 := g*ph.panels/ph.groups, (g+1)*ph.panels/ph.groups
+	j0, j1 := ph.jc+p0*ks.nr, min(ph.jc+p1*ks.nr, ph.jc+ph.nc)
+	if ph.pc == 0 && j.beta != 0 && j.beta != 1 {
+		for i := ic; i < ic+mc; i++ {
 			Scale(j.beta, j.c[i*j.ldc+j0:i*j.ldc+j1])
 		}
 	}
+	accumulate := ph.pc > 0 || j.beta != 0
 	packA := j.n >= ks.packAMinN
-	for jc := j0; jc < j1; jc += ks.nc {
-		nc := min(ks.nc, j1-jc)
-		for pc := 0; pc < j.k; pc += ks.kc {
-			kc := min(ks.kc, j.k-pc)
-			j.packB(ws.b, pc, kc, jc, nc)
-			accumulate := pc > 0 || j.beta != 0
-			for ic := i0; ic < i1; ic += ks.mc {
-				mc := min(ks.mc, i1-ic)
-				if packA {
-					j.packA(ws.a, ic, mc, pc, kc)
-				} else if rows := mc % ks.mr; rows != 0 {
-					j.packA(ws.edge, ic+mc-rows, rows, pc, kc)
-				}
-				j.macro(ws, ic, mc, jc, nc, pc, kc, accumulate, packA)
-			}
+	// Row blocks larger than mc (few items) are swept mc rows at a time
+	// so that the A block stays in L2.
+	for i0 := ic; i0 < ic+mc; i0 += ks.mc {
+		rows := min(ks.mc, ic+mc-i0)
+		if packA {
+			j.packA(ws.a, i0, rows, ph.pc, ph.kc)
+		} else if r := rows % ks.mr; r != 0 {
+			j.packA(ws.edge, i0+rows-r, r, ph.pc, ph.kc)
 		}
+		j.macro(ws, buf, i0, rows, ph.jc, j0-ph.jc, j1-ph.jc, ph.pc, ph.kc, accumulate, packA)
 	}
 }
 
-// macro runs the microkernel over one A block and packed B block. Tiles
-// that overhang C's edge are computed into ws.tmp and copied in, so the
-// kernels only ever handle full tiles.
-func (j *gemmJob) macro(ws *workspace, ic, mc, jc, nc, pc, kc int, accumulate, packedA bool) {
+// macro runs the microkernel over rows [ic, ic+mc) of A and the packed B
+// micro-panels covering columns [jc+jlo, jc+jhi) of C. Tiles that overhang
+// C's edge are computed into ws.tmp and copied in, so the kernels only ever
+// handle full tiles.
+func (j *gemmJob) macro(ws *workspace, bufB []float32, ic, mc, jc, jlo, jhi, pc, kc int, accumulate, packedA bool) {
 	ks := j.ks
 	mr, nr := ks.mr, ks.nr
-	for jr := 0; jr < nc; jr += nr {
-		bp := &ws.b[jr*kc]
-		nw := min(nr, nc-jr)
+	for jr := jlo; jr < jhi; jr += nr {
+		bp := &bufB[jr*kc]
+		nw := min(nr, jhi-jr)
 		for ir := 0; ir < mc; ir += mr {
 			mh := min(mr, mc-ir)
 			var ap *float32

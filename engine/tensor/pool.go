@@ -18,8 +18,9 @@ type pool struct {
 	cfg     sync.Mutex // serialises SetThreads
 	workers []chan task
 	wg      sync.WaitGroup
-	job     gemmJob    // the call in flight, reused
-	ws      *workspace // packing buffers of the calling goroutine's share
+	job     gemmJob      // the call in flight, reused
+	ws      *workspace   // packing buffers of the calling goroutine's share
+	bufB    [2][]float32 // packed B shared by the workers of a call
 }
 
 // task is what a worker runs: either a Parallel range or a share of a GEMM.
@@ -27,7 +28,6 @@ type task struct {
 	fn     func(lo, hi int)
 	lo, hi int
 	gemm   *gemmJob
-	part   int
 }
 
 var thePool = newPool(runtime.GOMAXPROCS(0))
@@ -56,7 +56,7 @@ func (p *pool) run(ch chan task, id int) {
 	ws := newWorkspace()
 	for t := range ch {
 		if t.gemm != nil {
-			t.gemm.runPart(t.part, ws)
+			t.gemm.work(ws)
 		} else {
 			t.fn(t.lo, t.hi)
 		}
