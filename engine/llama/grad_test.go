@@ -155,3 +155,11 @@ func TestGradientCheckSingleWeights(t *testing.T) {
 		}
 	}
 }
+
+func TestBackwardNeedsForward(t *testing.T) {
+	f := newGradFixture(t, tinyConfig(false, false), 1)
+	f.grads(t)
+	if err := f.ws.Backward(make([]float32, f.ws.N)); err == nil {
+		t.Error("second Backward after one Forward succeeded")
+	}
+}

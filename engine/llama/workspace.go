@@ -1,6 +1,7 @@
 package llama
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
@@ -35,11 +36,13 @@ type Workspace struct {
 	// Elementwise SwiGLU jobs: operands in ew, range functions bound once.
 	ew                             [5][]float32
 	swigluFn, swiAgainFn, swiBwdFn func(lo, hi int)
+	fresh                          bool // a Forward has run and Backward has not consumed it
 }
 
 // layerActs are the activations of one layer that backward needs. The
-// normalised inputs and the SwiGLU product are recomputed instead of kept,
-// which saves a third of the memory for a few elementwise passes.
+// normalised inputs (from x and 1/rms) and the SwiGLU product (from h1, h3
+// and σ(h1)) are recomputed instead of kept: two [N,D] and one [N,Hidden]
+// buffer per layer saved for cheap elementwise passes.
 type layerActs struct {
 	x, rstd   []float32 // layer input [N,D] and its attention-norm 1/rms
 	q, k, v   []float32 // after RoPE
@@ -116,6 +119,7 @@ func (w *Workspace) Forward(tokens, targets []int32) error {
 	}
 	copy(w.tokens, tokens)
 	copy(w.targets, targets)
+	w.fresh = true
 	n, d, kv, f := w.N, c.Dim, c.KVHeads*c.HeadDim(), c.Hidden
 	pw := &w.m.w
 
@@ -184,7 +188,9 @@ func logSoftmaxRow(row []float32, target int32) float32 {
 }
 
 // Backward accumulates into the model's Grads the gradient of a loss L given
-// dlogp[i] = ∂L/∂LogProbs[i] from the last Forward. Cross-entropy averaged
+// dlogp[i] = ∂L/∂LogProbs[i] from the last Forward. It consumes that
+// Forward's activations (the probabilities become logit gradients), so each
+// Backward needs its own Forward. Cross-entropy averaged
 // over k counted tokens is dlogp[i] = −1/k on those tokens; DPO puts ±β·σ(…)
 // on the response tokens of each pair.
 func (w *Workspace) Backward(dlogp []float32) error {
@@ -192,6 +198,10 @@ func (w *Workspace) Backward(dlogp []float32) error {
 	if len(dlogp) != w.N {
 		return fmt.Errorf("llama: backward: got %d gradients, want %d", len(dlogp), w.N)
 	}
+	if !w.fresh {
+		return errors.New("llama: backward without a forward pass since the last backward")
+	}
+	w.fresh = false
 	n, d, kv, f, vocab := w.N, c.Dim, c.KVHeads*c.HeadDim(), c.Hidden, c.Vocab
 	pw, gw := &w.m.w, &w.m.g
 
