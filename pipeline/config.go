@@ -256,6 +256,9 @@ func (v *validator) check(node ast.Node, t reflect.Type, path string) {
 	if t == reflect.TypeOf(time.Duration(0)) || reflect.PointerTo(t).Implements(textUnmarshaler) {
 		return
 	}
+	if _, ok := reflect.PointerTo(t).MethodByName("UnmarshalYAML"); ok {
+		return // the type decodes itself and reports its own errors
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		m, ok := node.(*ast.MappingNode)

@@ -175,7 +175,7 @@ func Bar(s Snapshot, width int) string {
 	if s.State == "running" && frac >= 1 {
 		frac = 0.99 // the last unit may still be committing: 100% means finished
 	}
-	if s.State == "done" {
+	if s.State == "done" && (s.Total == 0 || s.Done >= s.Total) {
 		frac = 1
 	}
 	frac = min(max(frac, 0), 1)
@@ -191,7 +191,10 @@ func Bar(s Snapshot, width int) string {
 		line += "  ETA " + (time.Duration(s.ETASeconds) * time.Second).String()
 	}
 	line += fmt.Sprintf("  tok %s  $%.4f", human(s.PromptTokens+s.CompletionTokens), s.CostUSD)
-	if s.State != "running" && s.State != "done" {
+	switch {
+	case s.State == "done" && s.Total > 0 && s.Done < s.Total:
+		line += "  ended short of its target"
+	case s.State != "running" && s.State != "done":
 		line += "  " + s.State
 	}
 	return line

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/synthloop/synthloop/export"
+	"github.com/synthloop/synthloop/store"
+)
+
+func newExportCmd() *cobra.Command {
+	var opts export.Options
+	var out string
+	var formats []string
+	for _, f := range export.Formats() {
+		formats = append(formats, fmt.Sprintf("  %-10s %s", f.Name, f.Doc))
+	}
+	cmd := &cobra.Command{
+		Use:   "export RUN_DIR --format FORMAT --out PATH",
+		Short: "Write a run's records in a format trainers read",
+		Long: `Write the kept records of one stage (by default the run's last stage) to PATH.
+Rejected and failed records stay in the run store; --include-rejected exports them too,
+with their status, the filters' reasons and errors, for audit.
+
+Formats:
+` + strings.Join(formats, "\n"),
+		Example: `  synthloop export runs/demo --format alpaca --out demo.jsonl
+  synthloop export runs/demo --format hf --out demo-dataset      # data/*.parquet + README.md card
+  synthloop export runs/demo --stage instructions --include-rejected --format openai --out audit.jsonl`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Format == "" || out == "" {
+				return fmt.Errorf("%w: export needs --format and --out", errUsage)
+			}
+			st, err := store.OpenReadOnly(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			c, err := export.Write(cmd.Context(), st, opts, out)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d records of stage %s to %s (%d kept, %d rejected, %d failed; %d left out)\n",
+				c.Written, c.Stage, out, c.Kept, c.Rejected, c.Failed, c.Skipped)
+			if c.NoAnswer > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %d records have no answer; did you mean a later stage?\n", c.NoAnswer)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.Format, "format", "", "output format: "+strings.Join(formatNames(), ", "))
+	cmd.Flags().StringVar(&out, "out", "", "output file (or folder for hf)")
+	cmd.Flags().StringVar(&opts.Stage, "stage", "", "stage to export (default: the run's last stage)")
+	cmd.Flags().BoolVar(&opts.IncludeRejected, "include-rejected", false, "also export rejected and failed records with their reasons")
+	return cmd
+}
+
+func formatNames() []string {
+	var out []string
+	for _, f := range export.Formats() {
+		out = append(out, f.Name)
+	}
+	return out
+}

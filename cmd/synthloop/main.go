@@ -1,0 +1,75 @@
+// Command synthloop generates synthetic training data with LLMs, filters it,
+// and runs the self-learning loop. See `synthloop --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/synthloop/synthloop/pipeline"
+	_ "github.com/synthloop/synthloop/stage/selfinstruct" // registers the selfinstruct stages
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run executes the CLI and returns the process exit code: 0 on success, 1 on
+// error, 2 on bad usage or config, 130 after a clean stop on Ctrl-C or budget.
+func run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, pipeline.ErrStopped):
+		fmt.Fprintln(os.Stderr, "synthloop:", err)
+		return 130
+	default:
+		fmt.Fprintln(os.Stderr, "synthloop:", err)
+		var ce pipeline.ConfigErrors
+		var one *pipeline.ConfigError
+		if errors.As(err, &ce) || errors.As(err, &one) || errors.Is(err, errUsage) {
+			return 2
+		}
+		return 1
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "synthloop",
+		Short: "Generate, judge and filter synthetic LLM training data, and run the self-learning loop",
+		Long: `synthloop drives teacher models (OpenAI, Anthropic, any OpenAI-compatible server such as
+vLLM, Ollama, llama.cpp, TGI or LM Studio) to generate training data with methods such as
+Self-Instruct, filters it, keeps every record with its provenance in a durable run store
+(SQLite in the run directory), and exports it in the formats trainers read.
+
+A run is resumable: after a crash, kill -9 or Ctrl-C, running the same command again
+continues where it stopped, without losing or duplicating records and without paying
+twice for a request that already got its answer.`,
+		Example: `  synthloop demo                                  # offline, no API key: Self-Instruct against a built-in stand-in
+  synthloop run examples/selfinstruct-openai.yaml  # a real run (needs OPENAI_API_KEY)
+  synthloop status runs/selfinstruct-openai
+  synthloop export runs/selfinstruct-openai --format alpaca --out data.jsonl`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.AddCommand(newRunCmd(), newStatusCmd(), newExportCmd(), newModelsCmd(), newStagesCmd(), newDemoCmd())
+	return root
+}

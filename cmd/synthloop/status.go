@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/synthloop/synthloop/store"
+)
+
+func newStatusCmd() *cobra.Command {
+	var reasons int
+	cmd := &cobra.Command{
+		Use:   "status RUN_DIR",
+		Short: "Show a run's counts per stage: kept, rejected with reasons, failures, tokens, cost",
+		Long: `Show what a run holds: for each stage the units done, records kept, rejected and failed,
+the filters that rejected records and their most frequent reasons, the most frequent
+errors, model requests (and how many came from the response cache), tokens and cost.
+It only reads the run store, so it is safe while the run is going on.`,
+		Example: `  synthloop status runs/demo
+  synthloop status runs/demo --reasons 10`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := store.OpenReadOnly(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			return writeStatus(cmd.Context(), cmd.OutOrStdout(), st, args[0], reasons)
+		},
+	}
+	cmd.Flags().IntVar(&reasons, "reasons", 3, "reasons to show per rejecting filter")
+	return cmd
+}
+
+func printStatus(cmd *cobra.Command, st *store.Store, runDir string) error {
+	return writeStatus(cmd.Context(), cmd.OutOrStdout(), st, runDir, 3)
+}
+
+type statsSource interface {
+	Stats(ctx context.Context) ([]store.StageStats, error)
+	Meta(ctx context.Context) (store.Meta, error)
+}
+
+func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir string, reasons int) error {
+	stats, err := st.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	if m, err := st.Meta(ctx); err == nil {
+		fmt.Fprintf(out, "run %s  (started %s, seed %d, version %s)\n", runDir, m.Created.Local().Format("2006-01-02 15:04:05"), m.Seed, m.Version)
+	} else {
+		fmt.Fprintf(out, "run %s\n", runDir)
+	}
+	if len(stats) == 0 {
+		fmt.Fprintln(out, "no stage has committed any work yet")
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "stage\tunits\tkept\trejected\tfailed\trequests\tcached\tin tok\tout tok\tcost $\terrors\t")
+	var tot store.StageStats
+	for _, s := range stats {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.4f\t%d\t\n", s.Stage, s.Units, s.Kept, s.Rejected, s.Failed,
+			s.Requests, s.CachedRequests, s.PromptTokens, s.CompletionTokens, s.CostUSD, s.Errors)
+		tot.Requests += s.Requests
+		tot.CachedRequests += s.CachedRequests
+		tot.PromptTokens += s.PromptTokens
+		tot.CompletionTokens += s.CompletionTokens
+		tot.CostUSD += s.CostUSD
+		tot.Errors += s.Errors
+	}
+	fmt.Fprintf(tw, "total\t\t\t\t\t%d\t%d\t%d\t%d\t%.4f\t%d\t\n", tot.Requests, tot.CachedRequests, tot.PromptTokens, tot.CompletionTokens, tot.CostUSD, tot.Errors)
+	tw.Flush()
+	for _, s := range stats {
+		if len(s.Rejections) == 0 && len(s.Failures) == 0 {
+			continue
+		}
+		fmt.Fprintf(out, "\n%s:\n", s.Stage)
+		for _, f := range s.Rejections {
+			fmt.Fprintf(out, "  rejected by %-22s %d\n", f.Filter, f.Count)
+			for i, r := range f.Reasons {
+				if i >= reasons {
+					break
+				}
+				fmt.Fprintf(out, "      %5d  %s\n", r.Count, oneLine(r.Reason, 100))
+			}
+		}
+		for i, f := range s.Failures {
+			if i >= reasons {
+				break
+			}
+			fmt.Fprintf(out, "  failed %5d  %s\n", f.Count, oneLine(f.Reason, 100))
+		}
+	}
+	return nil
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
