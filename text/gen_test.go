@@ -1,0 +1,337 @@
+package text
+
+import (
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// instructionGen writes Self-Instruct-like instructions, deterministically
+// from a seed: fresh ones from templates and slot words, and a large share
+// of near-duplicates (a word swapped, dropped or added, a number changed,
+// case and punctuation changed) and paraphrases (the same slots in another
+// template) of earlier ones, which is what a teacher model produces and
+// what the novelty filter has to catch.
+type instructionGen struct {
+	rng  *rand.Rand
+	past []genItem
+}
+
+type genItem struct {
+	tmpl  int
+	slots map[string]string
+	text  string
+}
+
+func newInstructionGen(seed uint64) *instructionGen {
+	return &instructionGen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+var genTemplates = [][]string{
+	// Paraphrase groups: templates in one group say the same thing.
+	{
+		"Write a {adj} poem about {topic}.",
+		"Compose a {adj} poem on the subject of {topic}.",
+		"Create a short {adj} poem that describes {topic}.",
+	},
+	{
+		"Explain {topic} to {audience}.",
+		"Describe {topic} in simple terms for {audience}.",
+		"How would you explain {topic} to {audience}?",
+	},
+	{
+		"Give me {num} tips for {activity}.",
+		"List {num} pieces of advice about {activity}.",
+		"What are {num} good ways to improve at {activity}?",
+	},
+	{
+		"Summarize the following article about {topic} in {num} sentences.",
+		"Write a {num}-sentence summary of this text on {topic}.",
+		"Condense the passage below, which is about {topic}, into {num} sentences.",
+	},
+	{
+		"Classify the sentiment of the following {thing} as positive, negative or neutral.",
+		"Is the sentiment of this {thing} positive, negative, or neutral?",
+		"Decide whether the given {thing} expresses a positive, negative or neutral opinion.",
+	},
+	{
+		"Translate the following sentence into {language}.",
+		"Convert this English sentence to {language}.",
+		"What is the {language} translation of the sentence below?",
+	},
+	{
+		"Write a {adj} email to {audience} about {topic}.",
+		"Draft an email for {audience} that discusses {topic} in a {adj} tone.",
+	},
+	{
+		"Generate a list of {num} questions about {topic}.",
+		"Come up with {num} interview questions on {topic}.",
+		"Suggest {num} questions someone might ask about {topic}.",
+	},
+	{
+		"Compare {topic} and {topic2}.",
+		"What are the main differences between {topic} and {topic2}?",
+		"Contrast {topic} with {topic2} in a short paragraph.",
+	},
+	{
+		"Find the {stat} of the following numbers.",
+		"Calculate the {stat} of the numbers given in the input.",
+		"Given a list of numbers, compute their {stat}.",
+	},
+	{
+		"Rewrite the following paragraph to make it more {adj}.",
+		"Edit this text so that it sounds {adj}.",
+		"Make the given passage more {adj} without changing its meaning.",
+	},
+	{
+		"Suggest a name for a {adj} {business}.",
+		"Come up with {num} catchy names for a new {business}.",
+		"Brainstorm names for a {business} that feels {adj}.",
+	},
+	{
+		"Plan a {num}-day trip to {place} for {audience}.",
+		"Create an itinerary for {num} days in {place}.",
+		"What should {audience} do during {num} days in {place}?",
+	},
+	{
+		"Tell me a joke about {topic}.",
+		"Make up a funny joke involving {topic}.",
+	},
+	{
+		"Write a function that {codetask} in {proglang}.",
+		"Implement a {proglang} function to {codetask2}.",
+		"How do I {codetask2} in {proglang}?",
+	},
+	{
+		"What is the capital of {country}?",
+		"Name the capital city of {country}.",
+	},
+	{
+		"Identify the odd one out: {w1}, {w2}, {w3}, {w4}.",
+		"Which word does not belong with the others: {w1}, {w2}, {w3}, {w4}?",
+	},
+	{
+		"Give an example of {concept} in everyday life.",
+		"Provide a real-world example that illustrates {concept}.",
+		"Describe a situation that shows {concept}.",
+	},
+	{
+		"Write a recipe for {dish} that serves {num} people.",
+		"How do you cook {dish} for {num} guests?",
+		"List the ingredients and steps to make {dish}.",
+	},
+	{
+		"Is the following statement true or false? {fact}",
+		"Determine whether this claim is correct: {fact}",
+	},
+	{
+		"Create a workout plan for {audience} who want to {goal}.",
+		"Design a weekly exercise routine to help {audience} {goal}.",
+	},
+	{
+		"Write a product description for a {adj} {product}.",
+		"Describe a {product} in a {adj} way for an online store.",
+	},
+	{
+		"Outline the main arguments for and against {issue}.",
+		"What are the pros and cons of {issue}?",
+		"Write a balanced essay on {issue}.",
+	},
+	{
+		"Sort the following {things} by {sortkey}.",
+		"Arrange these {things} in order of {sortkey}.",
+	},
+}
+
+var genSlots = map[string][]string{
+	"adj": {"funny", "formal", "friendly", "persuasive", "concise", "romantic", "sad", "hopeful", "professional",
+		"casual", "dramatic", "polite", "humorous", "inspiring", "simple", "detailed", "playful", "serious", "warm", "clear"},
+	"topic": {"the ocean", "climate change", "machine learning", "the French Revolution", "black holes", "photosynthesis",
+		"inflation", "the stock market", "quantum computing", "renewable energy", "social media", "friendship",
+		"the human heart", "volcanoes", "the Roman Empire", "vaccines", "electric cars", "coffee", "sleep", "jazz music",
+		"the moon landing", "blockchain", "honey bees", "the water cycle", "democracy", "artificial intelligence",
+		"gardening", "the immune system", "supply chains", "the internet", "autumn leaves", "city life", "a rainy day",
+		"chess", "the Olympic Games", "plate tectonics", "recycling", "public libraries", "video game design", "DNA",
+		"the printing press", "remote work", "mountain climbing", "the Great Wall of China", "tea ceremonies",
+		"solar panels", "credit scores", "first aid", "ancient Egypt", "coral reefs", "3D printing", "time management",
+		"urban farming", "the speed of light", "minimalism", "meditation", "wildfires", "space tourism", "bread baking",
+		"opera", "the Silk Road", "cryptography", "tsunamis", "migration of birds", "nuclear fusion", "pandemics"},
+	"audience": {"a five-year-old", "high school students", "a new employee", "my grandmother", "software engineers",
+		"a beginner", "busy parents", "college students", "a customer", "retirees", "a team of nurses", "tourists"},
+	"num":      {"3", "4", "5", "7", "10", "two", "three", "five"},
+	"activity": {"public speaking", "learning a language", "saving money", "running a marathon", "writing essays", "cooking at home", "studying for exams", "taking photos", "negotiating a salary", "staying focused", "making friends", "playing guitar"},
+	"thing":    {"tweet", "movie review", "product review", "customer comment", "news headline", "restaurant review", "sentence"},
+	"language": {"French", "Spanish", "German", "Japanese", "Italian", "Portuguese", "Korean", "Chinese", "Russian", "Arabic"},
+	"stat":     {"average", "median", "mode", "sum", "maximum", "minimum", "standard deviation", "range"},
+	"business": {"coffee shop", "bakery", "startup", "bookstore", "yoga studio", "food truck", "podcast", "pet store", "law firm", "toy company"},
+	"place":    {"Paris", "Tokyo", "New York", "Kyoto", "Rome", "Barcelona", "Cairo", "Sydney", "Iceland", "Peru", "Vietnam", "Morocco"},
+	"proglang": {"Python", "Go", "JavaScript", "Java", "Rust", "C++", "Ruby", "SQL"},
+	"codetask": {"reverses a string", "checks whether a number is prime", "sorts a list of integers",
+		"counts the vowels in a word", "removes duplicates from an array", "finds the largest element of a list",
+		"merges two sorted lists", "converts Celsius to Fahrenheit", "validates an email address", "computes a factorial"},
+	"codetask2": {"reverse a string", "check if a number is prime", "sort a list", "count vowels in a word",
+		"remove duplicates from an array", "read a CSV file", "parse JSON", "compute a factorial", "find the median"},
+	"country": {"France", "Japan", "Brazil", "Kenya", "Canada", "Australia", "Egypt", "Norway", "Chile", "Thailand", "Mexico", "Poland"},
+	"concept": {"supply and demand", "opportunity cost", "Newton's third law", "natural selection", "compound interest",
+		"confirmation bias", "the greenhouse effect", "entropy", "peer pressure", "inertia", "osmosis", "game theory"},
+	"dish": {"vegetable soup", "pancakes", "chicken curry", "a chocolate cake", "fried rice", "lasagna", "a fruit salad", "miso soup", "tacos", "banana bread"},
+	"fact": {"The sun is a star.", "Bats are blind.", "Water boils at 100 degrees Celsius at sea level.",
+		"The Great Wall is visible from space.", "Humans have five senses.", "Tomatoes are fruits.", "Lightning never strikes twice."},
+	"goal":    {"lose weight", "build muscle", "improve flexibility", "run faster", "reduce stress", "sleep better"},
+	"product": {"water bottle", "backpack", "smartwatch", "desk lamp", "yoga mat", "coffee grinder", "pair of headphones", "notebook"},
+	"issue": {"school uniforms", "a four-day work week", "nuclear power", "banning plastic bags", "universal basic income",
+		"homework", "social media age limits", "space exploration funding", "self-driving cars"},
+	"things":  {"animals", "planets", "countries", "fruits", "historical events", "programming languages", "cities"},
+	"sortkey": {"size", "population", "date", "popularity", "weight", "distance from the sun", "alphabetical order"},
+	"w":       {"apple", "banana", "carrot", "cherry", "dog", "cat", "car", "bus", "train", "red", "blue", "green", "piano", "violin", "table", "chair"},
+}
+
+var genSynonyms = map[string][]string{
+	"write": {"compose", "create", "draft"}, "give": {"provide", "offer"}, "list": {"enumerate", "name"},
+	"short": {"brief", "little"}, "explain": {"describe", "clarify"}, "following": {"given", "below"},
+	"tips": {"suggestions", "ideas"}, "funny": {"amusing", "hilarious"}, "make": {"create", "produce"},
+	"main": {"key", "major"}, "questions": {"queries"}, "simple": {"easy", "plain"},
+}
+
+// genClauses extend fresh instructions, as generated tasks often carry a
+// constraint or a second request.
+var genClauses = []string{
+	"Keep it under {num} sentences.", "Use a {adj} tone.", "Include an example about {topic2}.",
+	"Make sure {audience} can follow it.", "Mention {concept} at least once.", "Format the answer as a table.",
+	"Avoid technical jargon.", "Start with a one-line summary.", "End with a question for {audience}.",
+	"Use bullet points.", "Cite {num} sources if possible.", "Relate it to {activity}.",
+	"Add a title.", "Write it from the point of view of {audience}.", "Compare it briefly with {topic2}.",
+	"The answer should be {adj} and {adj2}.", "Explain your reasoning step by step.", "Do not use the letter e.",
+	"Set the scene in {place}.", "Assume the reader lives in {country}.", "Refer to {dish} somewhere.",
+}
+
+var genFillers = []string{"please", "briefly", "quickly", "carefully", "now", "also", "really", "in detail", "for me"}
+
+func (g *instructionGen) pick(list []string) string { return list[g.rng.IntN(len(list))] }
+
+// Next returns the next instruction.
+func (g *instructionGen) Next() string {
+	var it genItem
+	switch p := g.rng.Float64(); {
+	case len(g.past) > 10 && p < 0.25:
+		it = g.nearDuplicate(g.recall())
+	case len(g.past) > 10 && p < 0.35:
+		it = g.paraphrase(g.recall())
+	default:
+		it = g.fresh()
+	}
+	g.past = append(g.past, it)
+	return it.text
+}
+
+// recall picks an earlier instruction, recent ones more often, as a model
+// repeating itself within and across nearby batches does.
+func (g *instructionGen) recall() genItem {
+	n := len(g.past)
+	if g.rng.IntN(2) == 0 {
+		return g.past[n-1-g.rng.IntN(min(n, 50))]
+	}
+	return g.past[g.rng.IntN(n)]
+}
+
+func (g *instructionGen) fresh() genItem {
+	group := g.rng.IntN(len(genTemplates))
+	slots := map[string]string{}
+	// Sorted names: map order is random, and the generator must not be.
+	for _, name := range slices.Sorted(maps.Keys(genSlots)) {
+		if name != "w" {
+			slots[name] = g.pick(genSlots[name])
+		}
+	}
+	slots["topic2"] = g.pick(genSlots["topic"])
+	for i := 1; i <= 4; i++ {
+		slots["w"+strconv.Itoa(i)] = g.pick(genSlots["w"])
+	}
+	slots["adj2"] = g.pick(genSlots["adj"])
+	// Often a rare word, as generated data has a long tail.
+	if g.rng.IntN(3) == 0 {
+		slots["topic"] = slots["topic"] + " " + g.rareWord()
+	}
+	it := g.render(group*8+g.rng.IntN(len(genTemplates[group])), slots)
+	for g.rng.IntN(3) != 0 {
+		c := g.fill(genClauses[g.rng.IntN(len(genClauses))], slots)
+		it.text += " " + c.text
+		if g.rng.IntN(2) == 0 {
+			break
+		}
+	}
+	return it
+}
+
+func (g *instructionGen) rareWord() string {
+	const letters = "abcdefghijklmnopqrstuvwxyz"
+	var b strings.Builder
+	for range 4 + g.rng.IntN(5) {
+		b.WriteByte(letters[g.rng.IntN(len(letters))])
+	}
+	return b.String()
+}
+
+func (g *instructionGen) render(tmpl int, slots map[string]string) genItem {
+	group, variant := tmpl/8, tmpl%8
+	it := g.fill(genTemplates[group][variant], slots)
+	it.tmpl = tmpl
+	return it
+}
+
+func (g *instructionGen) fill(text string, slots map[string]string) genItem {
+	for strings.Contains(text, "{") {
+		i := strings.Index(text, "{")
+		j := strings.Index(text[i:], "}") + i
+		text = text[:i] + slots[text[i+1:j]] + text[j+1:]
+	}
+	return genItem{slots: slots, text: text}
+}
+
+func (g *instructionGen) paraphrase(it genItem) genItem {
+	group := it.tmpl / 8
+	return g.render(group*8+g.rng.IntN(len(genTemplates[group])), it.slots)
+}
+
+func (g *instructionGen) nearDuplicate(it genItem) genItem {
+	words := strings.Fields(it.text)
+	for range 1 + g.rng.IntN(3) {
+		if len(words) < 3 {
+			break
+		}
+		i := g.rng.IntN(len(words))
+		switch g.rng.IntN(6) {
+		case 0: // drop a word
+			words = append(words[:i], words[i+1:]...)
+		case 1: // add a filler
+			words = append(words[:i], append([]string{g.pick(genFillers)}, words[i:]...)...)
+		case 2: // synonym
+			if syn, ok := genSynonyms[strings.ToLower(strings.Trim(words[i], ".,?!"))]; ok {
+				words[i] = g.pick(syn)
+			} else {
+				words[i] = strings.ToUpper(words[i])
+			}
+		case 3: // another slot value for the topic
+			s := maps.Clone(it.slots)
+			s["topic"] = g.pick(genSlots["topic"])
+			return g.render(it.tmpl, s)
+		case 4: // punctuation and case noise
+			words[i] = strings.ToUpper(words[i][:1]) + words[i][1:] + g.pick([]string{",", "!", ":", ""})
+		case 5: // number change
+			words = append(words, "in "+g.pick(genSlots["num"])+" words")
+		}
+	}
+	return genItem{tmpl: it.tmpl, slots: it.slots, text: strings.Join(words, " ")}
+}
+
+// generate returns n instructions from seed.
+func generate(seed uint64, n int) []string {
+	g := newInstructionGen(seed)
+	out := make([]string, n)
+	for i := range out {
+		out[i] = g.Next()
+	}
+	return out
+}

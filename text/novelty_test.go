@@ -1,0 +1,344 @@
+package text
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// filterRun feeds instructions through a novelty filter the way
+// Self-Instruct does: check each one, add it when novel.
+type novelty interface {
+	Check(tokens []string) Result
+	Add(text string, tokens []string) int
+}
+
+func runFilter(f novelty, texts []string, toks [][]string) []Result {
+	out := make([]Result, len(texts))
+	for i := range texts {
+		out[i] = f.Check(toks[i])
+		if out[i].Novel {
+			f.Add(texts[i], toks[i])
+		}
+	}
+	return out
+}
+
+func tokenizeAll(tok Tokenizer, texts []string) [][]string {
+	out := make([][]string, len(texts))
+	for i, s := range texts {
+		out[i] = tok.Tokens(s)
+	}
+	return out
+}
+
+// sameResult reports how got differs from the reference want, or "".
+func sameResult(got, want Result) string {
+	if got.Novel != want.Novel {
+		return fmt.Sprintf("novel %v, reference %v", got.Novel, want.Novel)
+	}
+	if got.Max != want.Max {
+		return fmt.Sprintf("max %v, reference %v", got.Max, want.Max)
+	}
+	if !slices.Equal(got.Similar, want.Similar) {
+		return fmt.Sprintf("similar %v, reference %v", got.Similar, want.Similar)
+	}
+	return ""
+}
+
+func mustIndex(t testing.TB, o Options) *Index {
+	t.Helper()
+	x, err := NewIndex(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+func mustBrute(t testing.TB, o Options, bitParallel bool) *BruteForce {
+	t.Helper()
+	b, err := NewBruteForce(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.BitParallel = bitParallel
+	return b
+}
+
+// TestIndexMatchesBruteForce is the filter's contract: on 20,000
+// generated instructions, many of them near-duplicates and paraphrases,
+// checked and added in order, the index makes the same keep/reject
+// decision as the brute-force reference for every one, with the same
+// maximum score and the same top 10 (IDs, texts and scores, bit for bit).
+func TestIndexMatchesBruteForce(t *testing.T) {
+	const n = 20000
+	texts := generate(7, n)
+	toks := tokenizeAll(RougeTokenizer{}, texts)
+	// A few dozen seeds first, as a run starts with the human seed tasks.
+	seeds := generate(99, 60)
+	fast := mustIndex(t, Options{Mean: MeanNone})
+	ref := mustBrute(t, Options{Mean: MeanNone}, true)
+	for _, s := range seeds {
+		fast.AddText(s)
+		ref.Add(s, RougeTokenizer{}.Tokens(s))
+	}
+
+	start := time.Now()
+	got := runFilter(fast, texts, toks)
+	fastTime := time.Since(start)
+	start = time.Now()
+	want := runFilter(ref, texts, toks)
+	refTime := time.Since(start)
+
+	kept, scored, bad := 0, 0, 0
+	for i := range got {
+		if d := sameResult(got[i], want[i]); d != "" {
+			if bad++; bad <= 5 {
+				t.Errorf("instruction %d %q: %s", i, texts[i], d)
+			}
+		}
+		if got[i].Novel {
+			kept++
+		}
+		scored += got[i].Scored
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d results differ from brute force", bad, n)
+	}
+	// The data must exercise both outcomes heavily to mean anything.
+	if kept < n/10 || kept > n*9/10 {
+		t.Errorf("kept %d of %d: the generator no longer mixes novel and near-duplicate instructions", kept, n)
+	}
+	t.Logf("%d instructions, %d kept; index %v (%.1f LCS per check), brute force (bit-parallel) %v",
+		n, kept, fastTime, float64(scored)/n, refTime)
+}
+
+// TestBruteForceBitParallelMatchesDP closes the loop: the bit-parallel
+// brute force used above agrees with the textbook dynamic programme.
+func TestBruteForceBitParallelMatchesDP(t *testing.T) {
+	texts := generate(11, 1500)
+	toks := tokenizeAll(RougeTokenizer{}, texts)
+	got := runFilter(mustBrute(t, Options{}, true), texts, toks)
+	want := runFilter(mustBrute(t, Options{}, false), texts, toks)
+	for i := range got {
+		if d := sameResult(got[i], want[i]); d != "" {
+			t.Fatalf("instruction %d: %s", i, d)
+		}
+		if got[i].Mean.Value != want[i].Mean.Value {
+			t.Fatalf("instruction %d: mean %v, DP %v", i, got[i].Mean.Value, want[i].Mean.Value)
+		}
+	}
+}
+
+func TestIndexExactMean(t *testing.T) {
+	texts := generate(5, 3000)
+	toks := tokenizeAll(RougeTokenizer{}, texts)
+	got := runFilter(mustIndex(t, Options{Mean: MeanExact}), texts, toks)
+	want := runFilter(mustBrute(t, Options{}, true), texts, toks)
+	for i := range got {
+		if d := sameResult(got[i], want[i]); d != "" {
+			t.Fatalf("instruction %d: %s", i, d)
+		}
+		g, w := got[i].Mean, want[i].Mean
+		if g == nil || *g != *w || !g.Exact {
+			t.Fatalf("instruction %d: mean %+v, reference %+v", i, g, w)
+		}
+	}
+}
+
+// TestIndexSampledMean checks that the default estimate is labelled as one,
+// is reproducible, and is near the exact mean.
+func TestIndexSampledMean(t *testing.T) {
+	texts := generate(5, 3000)
+	toks := tokenizeAll(RougeTokenizer{}, texts)
+	sampled := runFilter(mustIndex(t, Options{}), texts, toks)
+	again := runFilter(mustIndex(t, Options{}), texts, toks)
+	exact := runFilter(mustIndex(t, Options{Mean: MeanExact}), texts, toks)
+	var z2 float64
+	var nEst int
+	for i := range sampled {
+		s, e := sampled[i].Mean, exact[i].Mean
+		if *s != *again[i].Mean {
+			t.Fatalf("instruction %d: sampled mean not reproducible: %+v vs %+v", i, s, again[i].Mean)
+		}
+		if s.Exact {
+			if s.Samples > DefaultMeanSamples || math.Abs(s.Value-e.Value) > 1e-12 {
+				t.Fatalf("instruction %d: 'exact' sampled mean %+v, exact %+v", i, s, e)
+			}
+			continue
+		}
+		if s.Samples != DefaultMeanSamples || s.StdErr <= 0 {
+			t.Fatalf("instruction %d: estimate %+v lacks its sample size or error", i, s)
+		}
+		if s.StdErr > 0 {
+			z := (s.Value - e.Value) / s.StdErr
+			z2 += z * z
+			nEst++
+		}
+	}
+	// The standardised errors of an unbiased estimate have mean square ≈ 1.
+	if nEst < 1000 || z2/float64(nEst) > 1.5 {
+		t.Errorf("sampled means: %d estimates, mean squared z = %.2f, want ≈ 1", nEst, z2/float64(nEst))
+	}
+}
+
+func TestIndexBasics(t *testing.T) {
+	tok := RougeTokenizer{}
+	x := mustIndex(t, Options{TopK: 3})
+	if r := x.CheckText("anything at all"); !r.Novel || r.Max != 0 || r.Similar != nil || !r.Mean.Exact {
+		t.Errorf("empty index: %+v", r)
+	}
+	x.AddText("a b c d e f g h i j")
+	// F exactly 0.7 is kept: the rule is "> 0.7", and the float is 0.7.
+	if r := x.CheckText("a b c d e f g x y z"); !r.Novel || r.Max != 0.7 {
+		t.Errorf("at the threshold: novel %v, max %v; want novel, 0.7", r.Novel, r.Max)
+	}
+	// Python computes 2*0.8*0.8/1.6 as 0.8000000000000002 too.
+	if r := x.CheckText("a b c d e f g h x y"); r.Novel || r.Max != 0.8000000000000002 {
+		t.Errorf("above the threshold: novel %v, max %v; want rejected, 0.8000000000000002", r.Novel, r.Max)
+	}
+	// No tokens (all punctuation, or Japanese under the rouge tokenizer):
+	// nothing to compare, so novel, as in the original.
+	if r := x.CheckText("日本語の文章"); !r.Novel || r.Max != 0 {
+		t.Errorf("tokenless query: %+v", r)
+	}
+	// Equal scores list the earlier instruction first; zero scores are not
+	// listed.
+	y := mustIndex(t, Options{TopK: 3, Mean: MeanNone})
+	for _, s := range []string{"p q", "x y", "p q", "z", "x y"} {
+		y.AddText(s)
+	}
+	r := y.CheckText("x y")
+	want := []Match{{1, "x y", 1}, {4, "x y", 1}}
+	if !slices.Equal(r.Similar, want) || r.Novel || r.Mean != nil {
+		t.Errorf("ties: %+v, want similar %v, rejected, no mean", r, want)
+	}
+	if got := y.Len(); got != 5 || y.Text(3) != "z" {
+		t.Errorf("Len, Text(3) = %d, %q", got, y.Text(3))
+	}
+	// Within a batch, an instruction kept earlier counts against later ones.
+	z := mustIndex(t, Options{})
+	batch := []string{"Write a poem about the sea.", "Write a poem about the sea!", "Name three rivers in Asia."}
+	var kept []string
+	for _, s := range batch {
+		if toks := tok.Tokens(s); z.Check(toks).Novel {
+			z.Add(s, toks)
+			kept = append(kept, s)
+		}
+	}
+	if !slices.Equal(kept, []string{batch[0], batch[2]}) {
+		t.Errorf("kept %q, want the first and the third", kept)
+	}
+}
+
+func TestOptionsErrors(t *testing.T) {
+	for _, o := range []Options{{Threshold: -0.1}, {Threshold: 1.5}, {Threshold: math.NaN()}, {TopK: -1}, {MeanSamples: -3}, {Mean: 7}} {
+		if _, err := NewIndex(o); err == nil || !strings.HasPrefix(err.Error(), "text: ") {
+			t.Errorf("NewIndex(%+v) error = %v, want a text: error", o, err)
+		}
+		if _, err := NewBruteForce(o); err == nil {
+			t.Errorf("NewBruteForce(%+v) accepted", o)
+		}
+	}
+	x := mustIndex(t, Options{})
+	if o := x.Options(); o.Threshold != DefaultThreshold || o.TopK != DefaultTopK || o.MeanSamples != DefaultMeanSamples {
+		t.Errorf("defaults = %+v", o)
+	}
+}
+
+// TestIndexLongInstructions exercises multi-word bit-parallel patterns and
+// the open-ended last length bucket.
+func TestIndexLongInstructions(t *testing.T) {
+	texts := generate(21, 300)
+	long := make([]string, 0, len(texts))
+	for i := 0; i+3 < len(texts); i += 2 {
+		s := texts[i]
+		for j := 1; j <= i%5*6; j++ {
+			s += " " + texts[i+j%3]
+		}
+		long = append(long, s, texts[i+1])
+	}
+	toks := tokenizeAll(RougeTokenizer{}, long)
+	got := runFilter(mustIndex(t, Options{Mean: MeanNone}), long, toks)
+	want := runFilter(mustBrute(t, Options{Mean: MeanNone}, true), long, toks)
+	maxLen := 0
+	for i := range got {
+		maxLen = max(maxLen, len(toks[i]))
+		if d := sameResult(got[i], want[i]); d != "" {
+			t.Fatalf("instruction %d (%d tokens): %s", i, len(toks[i]), d)
+		}
+	}
+	if maxLen <= maxBucket {
+		t.Errorf("longest instruction %d tokens, want > %d", maxLen, maxBucket)
+	}
+}
+
+// TestIndexJapanese runs the filter on Japanese near-duplicates with both
+// CJK-aware tokenizers, against the brute force; under the rouge tokenizer
+// every one of them would be novel.
+func TestIndexJapanese(t *testing.T) {
+	texts := []string{
+		"次の文章を三行で要約してください。",
+		"次の文章を3行で要約してください。",
+		"以下の文章を三行にまとめてください。",
+		"日本の首都はどこですか？",
+		"日本の首都を教えてください。",
+		"俳句を一つ作ってください。",
+		"春をテーマにした俳句を作ってください。",
+		"秋をテーマにした俳句を作ってください。",
+		"Pythonで素数を判定する関数を書いてください。",
+		"Pythonで素数判定の関数を書いてください。",
+		"顧客への謝罪メールを書いてください。",
+		"カレーライスの作り方を説明してください。",
+	}
+	jt, err := NewJapaneseTokenizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []Tokenizer{CJKTokenizer{}, jt} {
+		toks := tokenizeAll(tok, texts)
+		got := runFilter(mustIndex(t, Options{Tokenizer: tok}), texts, toks)
+		want := runFilter(mustBrute(t, Options{}, false), texts, toks)
+		rejected := 0
+		for i := range got {
+			if d := sameResult(got[i], want[i]); d != "" {
+				t.Fatalf("%T, %q: %s", tok, texts[i], d)
+			}
+			if !got[i].Novel {
+				rejected++
+			}
+		}
+		if rejected < 3 {
+			t.Errorf("%T rejected %d near-duplicates, want at least 3", tok, rejected)
+		}
+	}
+	rouge := runFilter(mustIndex(t, Options{}), texts, tokenizeAll(RougeTokenizer{}, texts))
+	for i, r := range rouge {
+		if !r.Novel && i != 9 {
+			t.Errorf("rouge tokenizer rejected %q", texts[i])
+		}
+	}
+}
+
+func ExampleIndex() {
+	idx, err := NewIndex(Options{}) // threshold 0.7, top 10, rouge_score tokens
+	if err != nil {
+		panic(err)
+	}
+	for _, seed := range []string{"Write a poem about the sea.", "List three prime numbers."} {
+		idx.AddText(seed)
+	}
+	for _, inst := range []string{"Write a short poem about the sea!", "Explain how vaccines work."} {
+		r := idx.CheckText(inst)
+		fmt.Printf("%q novel=%v max=%.3f\n", inst, r.Novel, r.Max)
+		if r.Novel {
+			idx.AddText(inst)
+		}
+	}
+	// Output:
+	// "Write a short poem about the sea!" novel=false max=0.923
+	// "Explain how vaccines work." novel=true max=0.000
+}
