@@ -3,6 +3,7 @@ package selfinstruct
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/synthloop/synthloop/pipeline"
@@ -202,6 +203,10 @@ func (c *Config) resolve() (*settings, error) {
 	if s.PresencePenalty != nil {
 		s.presence = s.PresencePenalty
 	}
+	if lang == text.Japanese && slices.Equal(s.RejectPrefixes, DefaultConfig().RejectPrefixes) {
+		// The same rule said in Japanese ("write a program and ...").
+		s.RejectPrefixes = append(slices.Clone(s.RejectPrefixes), "プログラムを書")
+	}
 	s.nonASCII = lang == text.English
 	if s.FilterNonASCII != nil {
 		s.nonASCII = *s.FilterNonASCII
@@ -279,7 +284,18 @@ func init() {
 			"(length, blacklist, \"Write a program\", punctuation, non-ASCII, ROUGE-L novelty > 0.7). " +
 			"mode: alpaca generates instruction, input and output together from 3 seeds, 20 per call. " +
 			"Every candidate is stored, kept or rejected with its reasons.",
-		Example: "- name: instructions\n  type: selfinstruct\n  with:\n    model: teacher\n    seeds: en\n    target: 1000\n",
+		Example: `- name: instructions
+  type: selfinstruct
+  with:
+    model: teacher          # a name from the models section
+    seeds: en               # en, ja or a path to a JSONL seed file
+    target: 1000            # kept instructions to reach
+    # mode: alpaca          # instruction, input and output in one reply
+    # language: en          # en or ja; ja turns the ASCII-only rule off
+    # temperature: 0.7      # top_p 0.5, presence_penalty 2, max_tokens 1024
+    # blacklist: paper      # paper, alpaca, none, or a list of words
+    # novelty_threshold: 0.7
+`,
 		Config:  func() any { return DefaultConfig() },
 		New: func(cfg any) (pipeline.Stage, error) {
 			c, ok := cfg.(*Config)
@@ -295,7 +311,13 @@ func init() {
 			"then generates instances output-first (classification) or input-first (others), and applies the paper's " +
 			"instance filters (truncated last, input equal to output, empty output, trailing colon, conflicting outputs, " +
 			"duplicates, at most 5 per task). One record per instance.",
-		Example: "- name: instances\n  type: selfinstruct-instances\n  with:\n    model: teacher\n",
+		Example: `- name: instances
+  type: selfinstruct-instances
+  with:
+    model: teacher
+    # classify_model: judge # answers "is it a classification task?"
+    # max_instances: 5
+`,
 		Config:  func() any { return DefaultInstancesConfig() },
 		New: func(cfg any) (pipeline.Stage, error) {
 			c, ok := cfg.(*InstancesConfig)

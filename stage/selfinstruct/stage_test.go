@@ -234,7 +234,7 @@ func TestJapaneseRun(t *testing.T) {
 	st := newMemStore()
 	env, _ := newEnv(st, scriptedTeacher(), "ja", "")
 	s := mustNew(t, cfg(func(c *Config) { c.Seeds = "ja"; c.Target = 20 }))
-	if s.cfg.nonASCII || s.cfg.lang != "ja" {
+	if s.cfg.nonASCII || s.cfg.lang != "ja" || len(s.cfg.RejectPrefixes) != 2 {
 		t.Fatalf("ja run: nonASCII %v lang %q, want the ASCII rule off", s.cfg.nonASCII, s.cfg.lang)
 	}
 	if err := s.Run(context.Background(), env); err != nil {
