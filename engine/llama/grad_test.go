@@ -136,6 +136,7 @@ func TestGradientCheckMultiQueryAndFullHeads(t *testing.T) {
 		cfg := tinyConfig(true, false)
 		cfg.KVHeads = kv
 		f := newGradFixture(t, cfg, 3)
+		f.ws.attn.block = 2 // causal blocking inside the model, too
 		g := f.grads(t)
 		for _, s := range f.m.Specs {
 			f.checkDirection(t, fmt.Sprintf("kv=%d %s", kv, s.Name), g, s.Offset, s.Offset+s.Size())

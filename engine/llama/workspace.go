@@ -69,7 +69,7 @@ func (m *Model) NewWorkspace(b, t int) (*Workspace, error) {
 		dq: make([]float32, n*d), datt: make([]float32, n*d),
 		dk: make([]float32, n*kv), dv: make([]float32, n*kv),
 		bufA: make([]float32, n*f), bufB: make([]float32, n*f),
-		attn: attnShape{t: t, heads: c.Heads, kvHeads: c.KVHeads, hd: c.HeadDim()},
+		attn: attnShape{t: t, heads: c.Heads, kvHeads: c.KVHeads, hd: c.HeadDim(), block: attnBlock},
 	}
 	w.dp = make([]float32, b*c.KVHeads*t*t)
 	w.pos = make([]int, n)
