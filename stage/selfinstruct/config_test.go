@@ -78,6 +78,13 @@ func TestRegistered(t *testing.T) {
 			t.Fatalf("stage type %q not registered with docs", name)
 		}
 	}
+	for _, name := range []string{"selfinstruct", "selfinstruct-instances"} {
+		st, _ := pipeline.Lookup(name)
+		doc := "name: x\nmodels:\n  teacher:\n    ref: openai/gpt-4o-mini\nstages:\n" + st.Example
+		if _, err := pipeline.ParseConfig("example.yaml", []byte(doc)); err != nil {
+			t.Errorf("the %s example does not load: %v", name, err)
+		}
+	}
 	st, _ := pipeline.Lookup("selfinstruct")
 	c := st.Config().(*Config)
 	c.Model = "teacher"
