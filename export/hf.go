@@ -78,6 +78,13 @@ func language(r *record.Record) string {
 	var han, kana, hangul, latin int
 	count := func(s string) {
 		for _, c := range s {
+			if c < 0x80 {
+				// ASCII is most of the text: skip the table lookups.
+				if c|0x20 >= 'a' && c|0x20 <= 'z' {
+					latin++
+				}
+				continue
+			}
 			switch {
 			case unicode.In(c, unicode.Hiragana, unicode.Katakana):
 				kana++
