@@ -437,9 +437,9 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request,
 			res := idx.CheckText(r.Instruction)
 			d := record.Decision{Filter: "novelty", Passed: res.Novel, Value: res.Max}
 			if res.Novel {
-				d.Reason = fmt.Sprintf("max ROUGE-L %.3f <= %.2f", res.Max, c.NoveltyThreshold)
+				d.Reason = fmt.Sprintf("max ROUGE-L %s <= %v", score(res.Max, c.NoveltyThreshold), c.NoveltyThreshold)
 			} else {
-				d.Reason = fmt.Sprintf("max ROUGE-L %.3f > %.2f", res.Max, c.NoveltyThreshold)
+				d.Reason = fmt.Sprintf("max ROUGE-L %s > %v", score(res.Max, c.NoveltyThreshold), c.NoveltyThreshold)
 				if len(res.Similar) > 0 {
 					d.Reason += fmt.Sprintf(" against %q", clip(res.Similar[0].Text, 80))
 				}
@@ -466,6 +466,17 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request,
 		recs = append(recs, r)
 	}
 	return recs, kept
+}
+
+// score formats a similarity for a reason: three decimals, or every digit
+// when three would make it look equal to the threshold (0.7000000000000001
+// is above 0.7, as in rouge_score's floating-point F-measure).
+func score(v, threshold float64) string {
+	s := fmt.Sprintf("%.3f", v)
+	if v != threshold && s == fmt.Sprintf("%.3f", threshold) {
+		return fmt.Sprint(v)
+	}
+	return s
 }
 
 // params records the decoding parameters on provenance.

@@ -159,3 +159,14 @@ func TestFilterInstances(t *testing.T) {
 		})
 	}
 }
+
+func TestScoreFormat(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		want string
+	}{{0.7, "0.700"}, {0.7000000000000001, "0.7000000000000001"}, {0.70004, "0.70004"}, {0.8123, "0.812"}, {0, "0.000"}} {
+		if got := score(tc.v, 0.7); got != tc.want {
+			t.Errorf("score(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}
