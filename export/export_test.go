@@ -63,7 +63,7 @@ func fixture(t *testing.T) *store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	if err := s.PutMeta(ctx, store.Meta{Config: fixtureConfig, Seed: 7, Created: t0, Version: "v0.1.0-test"}); err != nil {
+	if err := s.PutMeta(ctx, store.Meta{Config: fixtureConfig, Source: "pipelines/demo.yaml", Seed: 7, Created: t0, Version: "v0.1.0-test"}); err != nil {
 		t.Fatal(err)
 	}
 	units := []pipeline.Unit{

@@ -21,13 +21,16 @@ func (s *Store) MetaValue(ctx context.Context, key string) (string, bool, error)
 	return v, true, nil
 }
 
-// SetMetaValue sets one run-metadata value.
+// SetMetaValue sets one run-metadata value, committed before it returns.
 func (s *Store) SetMetaValue(ctx context.Context, key, val string) error {
-	w, err := s.writer()
-	if err != nil {
+	if _, err := s.writer(); err != nil {
 		return err
 	}
-	if _, err := w.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, val); err != nil {
+	err := s.write(func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, val)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("store: set meta %s: %w", key, err)
 	}
 	return nil

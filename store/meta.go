@@ -11,9 +11,12 @@ import (
 	"time"
 )
 
-// Meta describes a run: what it was started with and by which build.
+// Meta describes a run: what it was started with and by which build. Its
+// fields are stored as the metadata keys config, config_hash, config_source,
+// seed, created (RFC 3339) and version, which MetaValue reads one by one.
 type Meta struct {
 	Config     string    // the pipeline config text as given
+	Source     string    // where the config came from (its file path)
 	ConfigHash string    // HashConfig(Config) unless the caller set it
 	Seed       int64     // the run's seed
 	Created    time.Time // when the run was first started
@@ -38,6 +41,7 @@ func (s *Store) PutMeta(ctx context.Context, m Meta) error {
 	kv := [][2]string{
 		{"config", m.Config},
 		{"config_hash", m.ConfigHash},
+		{"config_source", m.Source},
 		{"seed", strconv.FormatInt(m.Seed, 10)},
 		{"created", m.Created.UTC().Format(time.RFC3339Nano)},
 		{"version", m.Version},
@@ -77,6 +81,8 @@ func (s *Store) Meta(ctx context.Context) (Meta, error) {
 			m.Config = v
 		case "config_hash":
 			m.ConfigHash = v
+		case "config_source":
+			m.Source = v
 		case "seed":
 			if m.Seed, err = strconv.ParseInt(v, 10, 64); err != nil {
 				return Meta{}, fmt.Errorf("store: meta seed %q: %w", v, err)

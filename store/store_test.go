@@ -304,7 +304,7 @@ func TestMeta(t *testing.T) {
 	if _, err := s.Meta(ctx); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Meta before PutMeta: %v, want ErrNotFound", err)
 	}
-	m := Meta{Config: "stages:\n  - name: gen\n", Seed: -42, Created: t0.Add(123 * time.Nanosecond), Version: "v0.1.0"}
+	m := Meta{Config: "stages:\n  - name: gen\n", Source: "pipelines/demo.yaml", Seed: -42, Created: t0.Add(123 * time.Nanosecond), Version: "v0.1.0"}
 	if err := s.PutMeta(ctx, m); err != nil {
 		t.Fatal(err)
 	}
@@ -321,6 +321,41 @@ func TestMeta(t *testing.T) {
 	m.ConfigHash = HashConfig(m.Config)
 	if !reflect.DeepEqual(got, m) {
 		t.Errorf("Meta = %+v, want %+v", got, m)
+	}
+	if v, ok, err := s.MetaValue(ctx, "config_source"); v != m.Source || !ok || err != nil {
+		t.Errorf("MetaValue(config_source) = %q, %v, %v", v, ok, err)
+	}
+	if err := s.SetMetaValue(ctx, "x", "y"); err == nil {
+		t.Error("SetMetaValue on a read-only store succeeded")
+	}
+}
+
+func TestMetaValues(t *testing.T) {
+	// The runner writes metadata key by key; Meta must read what it wrote.
+	ctx := context.Background()
+	s := openTemp(t)
+	if v, ok, err := s.MetaValue(ctx, "config_hash"); ok || err != nil || v != "" {
+		t.Errorf("MetaValue(missing) = %q, %v, %v", v, ok, err)
+	}
+	for _, kv := range [][2]string{{"config_hash", "abc"}, {"config", "a: 1"}, {"config_source", "p.yaml"},
+		{"seed", "9"}, {"created", "2026-11-28T12:00:00Z"}, {"version", "v1"}, {"custom", "kept too"}} {
+		if err := s.SetMetaValue(ctx, kv[0], kv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetMetaValue(ctx, "seed", "10"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Meta(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Meta{Config: "a: 1", ConfigHash: "abc", Source: "p.yaml", Seed: 10, Created: t0, Version: "v1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Meta = %+v, want %+v", got, want)
+	}
+	if v, ok, _ := s.MetaValue(ctx, "custom"); !ok || v != "kept too" {
+		t.Errorf("MetaValue(custom) = %q, %v", v, ok)
 	}
 }
 
