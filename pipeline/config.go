@@ -372,13 +372,19 @@ func typeNames() []string {
 	return out
 }
 
-// closest returns the candidate nearest to s by edit distance, or "" when
-// none is close enough to be a plausible typo.
+// closest returns the candidate nearest to s by edit distance (with
+// transpositions, the commonest typo), or "" when none is close enough to be
+// a plausible typo. Ties go to the candidate of the closest length.
 func closest(s string, candidates []string) string {
-	best, bestD := "", 1<<30
+	best, bestD, bestL := "", 1<<30, 1<<30
 	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
+		d := editDistance(strings.ToLower(s), strings.ToLower(c))
+		l := len(c) - len(s)
+		if l < 0 {
+			l = -l
+		}
+		if d < bestD || (d == bestD && l < bestL) {
+			best, bestD, bestL = c, d, l
 		}
 	}
 	if bestD <= max(2, len(s)/3) {
@@ -387,25 +393,31 @@ func closest(s string, candidates []string) string {
 	return ""
 }
 
+// editDistance is the optimal-string-alignment distance: insertions,
+// deletions, substitutions and adjacent transpositions each cost 1.
 func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return d[len(ra)][len(rb)]
 }
 
 // unwrap looks through anchors and tags to the value node.

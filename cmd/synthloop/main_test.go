@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/synthloop/synthloop/model/modeltest"
+	"github.com/synthloop/synthloop/model/scripted"
+	"github.com/synthloop/synthloop/store"
+)
+
+// TestMain lets the test binary act as the synthloop command in a child
+// process, so tests can kill it with SIGKILL like a real crash.
+func TestMain(m *testing.M) {
+	if os.Getenv("SYNTHLOOP_AS_CLI") == "1" {
+		os.Exit(run(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// cli starts the test binary as `synthloop args...` in dir.
+func cli(dir string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "SYNTHLOOP_AS_CLI=1"), env...)
+	return cmd
+}
+
+const killConfig = `name: kill
+seed: 3
+concurrency: 4
+models:
+  teacher:
+    ref: openai-compatible/scripted-teacher
+    base_url: %s
+stages:
+  - name: instructions
+    type: selfinstruct
+    with:
+      model: teacher
+      target: 120
+  - name: instances
+    type: selfinstruct-instances
+    with:
+      model: teacher
+`
+
+// TestKillAndResume kills a run with SIGKILL at random moments, resumes it
+// with the same command each time, and checks that the result is record for
+// record what an uninterrupted run produces, and that the only requests sent
+// twice are the ones in flight at a kill.
+func TestKillAndResume(t *testing.T) {
+	dir := t.TempDir()
+	newServer := func() *modeltest.Server {
+		s := modeltest.NewServer(scriptedResponder(scripted.New(9)), modeltest.WithLatency(3*time.Millisecond))
+		t.Cleanup(s.Close)
+		return s
+	}
+	write := func(name, url string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(fmt.Sprintf(killConfig, url)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	// Reference: one uninterrupted run.
+	refSrv := newServer()
+	refCfg := write("ref.yaml", refSrv.URL)
+	if out, err := cli(dir, nil, "run", refCfg, "--run-dir", "ref", "--json").CombinedOutput(); err != nil {
+		t.Fatalf("reference run: %v\n%s", err, out)
+	}
+
+	// The same run, killed at random moments and resumed.
+	srv := newServer()
+	cfg := write("killed.yaml", srv.URL)
+	rng := rand.New(rand.NewPCG(1, 2))
+	kills := 0
+	finished := false
+	for attempt := 0; attempt < 7 && !finished; attempt++ {
+		cmd := cli(dir, nil, "run", cfg, "--run-dir", "killed", "--json")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("resumed run failed: %v\n%s", err, out.String())
+			}
+			finished = true
+		case <-time.After(time.Duration(100+rng.IntN(500)) * time.Millisecond):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+			kills++
+		}
+	}
+	if !finished {
+		if out, err := cli(dir, nil, "run", cfg, "--run-dir", "killed", "--json").CombinedOutput(); err != nil {
+			t.Fatalf("final resumed run: %v\n%s", err, out)
+		}
+	}
+	if kills == 0 {
+		t.Fatal("the run finished before any kill; the test exercised nothing")
+	}
+	t.Logf("killed %d times; requests: reference %d, killed run %d", kills, refSrv.Requests(), srv.Requests())
+
+	want := dumpRun(t, filepath.Join(dir, "ref"))
+	got := dumpRun(t, filepath.Join(dir, "killed"))
+	if len(want) == 0 {
+		t.Fatal("reference run stored nothing")
+	}
+	if len(got) != len(want) {
+		t.Errorf("killed run has %d records, uninterrupted run %d", len(got), len(want))
+	}
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			t.Errorf("record %d differs:\n got %s\nwant %s", i, got[i], want[i])
+			break
+		}
+	}
+	// A request is sent again only when it was in flight at a kill: at most
+	// one wave of the stage's concurrency per kill.
+	if extra := srv.Requests() - refSrv.Requests(); extra > kills*4 {
+		t.Errorf("killed run sent %d more requests than the reference; at most %d (4 in flight × %d kills) may repeat", extra, kills*4, kills)
+	}
+}
+
+// dumpRun returns every record of a run as JSON without its creation time,
+// in stage and sequence order.
+func dumpRun(t *testing.T, runDir string) []string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.OpenReadOnly(ctx, runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	stages, err := st.Stages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range stages {
+		for r, err := range st.Records(ctx, s, "") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Prov.CreatedAt = time.Time{}
+			b, _ := json.Marshal(r)
+			out = append(out, string(b))
+		}
+	}
+	return out
+}
+
+func TestConfigErrorExitCode(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(p, []byte("name: x\nstages:\n  - type: selfinstruct\n    with:\n      modle: teacher\n"), 0o644)
+	out, err := cli(dir, nil, "run", p).CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 2 {
+		t.Fatalf("run with a bad config: err %v, want exit code 2\n%s", err, out)
+	}
+	for _, w := range []string{"bad.yaml:5:7", "stages[0].with.modle", `did you mean "model"?`} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("output %q lacks %q", out, w)
+		}
+	}
+}
+
+// TestAPIKeyNeverStored runs against a server that rejects the key and
+// echoes the Authorization header back, then checks that the key appears in
+// no output and nowhere in the run directory.
+func TestAPIKeyNeverStored(t *testing.T) {
+	const key = "sk-test-SECRET-0123456789abcdef"
+	srv := modeltest.NewServer(modeltest.Echo, modeltest.WithAPIKey("another-key"))
+	defer srv.Close()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "p.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`name: k
+models:
+  teacher:
+    ref: openai-compatible/x
+    base_url: %s
+    api_key_env: MY_KEY
+stages:
+  - name: instructions
+    type: selfinstruct
+    with:
+      model: teacher
+      target: 5
+      max_batches: 2
+`, srv.URL)), 0o644)
+	out, _ := cli(dir, []string{"MY_KEY=" + key}, "run", p, "--run-dir", "r", "--json").CombinedOutput()
+	if bytes.Contains(out, []byte(key)) || bytes.Contains(out, []byte("SECRET")) {
+		t.Errorf("the API key leaked into the output:\n%s", out)
+	}
+	filepath.Walk(filepath.Join(dir, "r"), func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		if bytes.Contains(b, []byte("SECRET")) {
+			t.Errorf("the API key leaked into %s", path)
+		}
+		return nil
+	})
+	if !bytes.Contains(out, []byte("401")) && !bytes.Contains(out, []byte("nauthorized")) {
+		t.Logf("output: %s", out)
+	}
+}
