@@ -118,7 +118,9 @@ func dsn(path string, readOnly bool) string {
 		// lock upgrade when another process (a second run by mistake) writes too.
 		q.Set("_txlock", "immediate")
 	}
-	return "file:" + path + "?" + q.Encode()
+	// A file: URI, percent-encoded: SQLite decodes it, and a raw '?', '#' or
+	// '%' in a run directory's name would otherwise cut or garble the path.
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
 func open(ctx context.Context, dir string, readOnly bool) (*Store, error) {

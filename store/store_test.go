@@ -636,3 +636,42 @@ func TestSecondWriterLockedOut(t *testing.T) {
 	}
 	s.Close()
 }
+
+func TestOddRunDirNames(t *testing.T) {
+	ctx := context.Background()
+	// Relative paths too: that is what `synthloop run` gets by default.
+	t.Chdir(t.TempDir())
+	for _, name := range []string{"runs/plain", "run with space", "run#1", "run%20x", "run?x=1", "ラン", "a:b"} {
+		s, err := Open(ctx, name)
+		if err != nil {
+			t.Errorf("Open(%q): %v", name, err)
+			continue
+		}
+		err = s.Commit(ctx, pipeline.Unit{Stage: "s", Key: "k", Records: []*record.Record{{ID: "x", Status: record.Kept}}})
+		s.Close()
+		if err != nil {
+			t.Errorf("%q: %v", name, err)
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(name, FileName)); err != nil {
+			t.Errorf("%q: database not inside the run directory: %v", name, err)
+		}
+		r, err := OpenReadOnly(ctx, name)
+		if err != nil {
+			t.Errorf("OpenReadOnly(%q): %v", name, err)
+			continue
+		}
+		if n, err := r.Count(ctx, "", ""); n != 1 || err != nil {
+			t.Errorf("%q: Count after reopen = %d, %v", name, n, err)
+		}
+		r.Close()
+	}
+	ents, _ := os.ReadDir(".")
+	if len(ents) != 7 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("stray files beside the run directories: %q", names)
+	}
+}
