@@ -200,9 +200,13 @@ func (b *Backend) reply(r *rand.Rand, req model.Request, prompt string) (string,
 	case KindClassify:
 		return classifyReply(prompt), model.FinishStop
 	case KindClassInstances:
-		return classInstancesReply(r, lastTask(prompt), ja)
+		// A model writes examples in the language of the task, whatever
+		// language the prompt's instructions are in.
+		t := lastTask(prompt)
+		return classInstancesReply(r, t, text.GuessLang(t) == text.Japanese)
 	case KindGenerateInstances:
-		return genInstancesReply(r, lastTask(prompt), ja)
+		t := lastTask(prompt)
+		return genInstancesReply(r, t, text.GuessLang(t) == text.Japanese)
 	}
 	if ja {
 		return "ご質問ありがとうございます。これは台本どおりの応答です。", model.FinishStop

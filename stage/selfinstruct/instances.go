@@ -9,6 +9,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/seeds"
+	"github.com/synthloop/synthloop/text"
 )
 
 // InstancesConfig is the `with:` block of a selfinstruct-instances stage.
@@ -20,7 +21,8 @@ type InstancesConfig struct {
 	ClassifyModel string `yaml:"classify_model"`
 	// Seeds is the seed set the few-shot examples come from. Default: the built-in set of Language.
 	Seeds string `yaml:"seeds"`
-	// Language is "en" or "ja". Default: "ja" when Seeds is "ja", else "en".
+	// Language is "en" or "ja". Default: "ja" when Seeds is "ja", "en" for
+	// any other Seeds, and, with neither set, the language of each instruction.
 	Language string `yaml:"language"`
 	// MaxInstances is the cap per task (5); generation stops at "Example MaxInstances+1".
 	MaxInstances int `yaml:"max_instances"`
@@ -56,8 +58,14 @@ func DefaultInstancesConfig() *InstancesConfig {
 
 // Instances is the selfinstruct-instances stage.
 type Instances struct {
-	cfg      InstancesConfig
-	opt      options
+	cfg   InstancesConfig
+	opt   options
+	langs map[text.Lang]*fewShot // prompts and examples per language
+	fixed text.Lang              // the configured language; "" picks per instruction
+}
+
+// fewShot is what the instance prompts of one language are made of.
+type fewShot struct {
 	classify *prompt
 	clf, gen *prompt
 	clfShots []seeds.Task
@@ -72,6 +80,9 @@ func (c *InstancesConfig) Validate() error {
 }
 
 // NewInstances checks cfg, loads the seeds and prompts, and returns the stage.
+// Without a language (and without a seed file naming one) the prompts follow
+// each instruction's language: Japanese instructions get the Japanese
+// prompts and seeds, every other one the English ones.
 func NewInstances(cfg *InstancesConfig, opts ...Option) (*Instances, error) {
 	c := *cfg
 	if c.Model == "" {
@@ -80,38 +91,58 @@ func NewInstances(cfg *InstancesConfig, opts ...Option) (*Instances, error) {
 	if c.ClassifyModel == "" {
 		c.ClassifyModel = c.Model
 	}
-	lang, err := resolveLang(c.Language, c.Seeds)
-	if err != nil {
-		return nil, err
-	}
-	c.Language = string(lang)
-	if c.Seeds == "" {
-		c.Seeds = c.Language
-	}
 	if c.MaxInstances <= 0 || c.MaxTokensClassify <= 0 || c.MaxTokensGenerate <= 0 || c.ClassifyMaxTokens <= 0 {
 		return nil, errors.New("selfinstruct: max_instances and the max_tokens settings must be positive")
 	}
-	tasks, err := seeds.Load(c.Seeds)
-	if err != nil {
-		return nil, fmt.Errorf("selfinstruct: %w", err)
-	}
-	st := &Instances{cfg: c, opt: buildOptions(opts)}
-	for _, p := range []struct {
-		dst  **prompt
-		kind string
-	}{{&st.classify, "classify"}, {&st.clf, "instances_clf"}, {&st.gen, "instances_gen"}} {
-		if *p.dst, err = loadPrompt(p.kind, c.Language); err != nil {
+	st := &Instances{cfg: c, opt: buildOptions(opts), langs: map[text.Lang]*fewShot{}}
+	langs := []text.Lang{text.English, text.Japanese}
+	if c.Language != "" || c.Seeds != "" {
+		lang, err := resolveLang(c.Language, c.Seeds)
+		if err != nil {
 			return nil, err
 		}
+		st.fixed, langs = lang, []text.Lang{lang}
 	}
-	st.clfShots = classifyExamples(tasks, c.ClassifyExamples)
-	st.clfEx = instanceExamples(tasks, true, c.InstanceExamples, c.MaxInstances)
-	st.genEx = instanceExamples(tasks, false, c.InstanceExamples, c.MaxInstances)
+	for _, lang := range langs {
+		set := c.Seeds
+		if set == "" {
+			set = string(lang)
+		}
+		tasks, err := seeds.Load(set)
+		if err != nil {
+			return nil, fmt.Errorf("selfinstruct: %w", err)
+		}
+		fs := &fewShot{}
+		for _, p := range []struct {
+			dst  **prompt
+			kind string
+		}{{&fs.classify, "classify"}, {&fs.clf, "instances_clf"}, {&fs.gen, "instances_gen"}} {
+			if *p.dst, err = loadPrompt(p.kind, string(lang)); err != nil {
+				return nil, err
+			}
+		}
+		fs.clfShots = classifyExamples(tasks, c.ClassifyExamples)
+		fs.clfEx = instanceExamples(tasks, true, c.InstanceExamples, c.MaxInstances)
+		fs.genEx = instanceExamples(tasks, false, c.InstanceExamples, c.MaxInstances)
+		st.langs[lang] = fs
+	}
 	return st, nil
 }
 
+// forInstruction picks the prompts for an instruction's language.
+func (s *Instances) forInstruction(instruction string) *fewShot {
+	if s.fixed != "" {
+		return s.langs[s.fixed]
+	}
+	if text.GuessLang(instruction) == text.Japanese {
+		return s.langs[text.Japanese]
+	}
+	return s.langs[text.English]
+}
+
 func (s *Instances) classifyRequest(instruction string) (model.Request, error) {
-	p, err := s.classify.render(classifyData{Examples: s.clfShots, Task: oneLine(instruction)})
+	fs := s.forInstruction(instruction)
+	p, err := fs.classify.render(classifyData{Examples: fs.clfShots, Task: oneLine(instruction)})
 	if err != nil {
 		return model.Request{}, err
 	}
@@ -125,9 +156,10 @@ func (s *Instances) classifyRequest(instruction string) (model.Request, error) {
 }
 
 func (s *Instances) instancesRequest(instruction string, clf bool) (model.Request, *prompt, error) {
-	p, ex, maxTok := s.gen, s.genEx, s.cfg.MaxTokensGenerate
+	fs := s.forInstruction(instruction)
+	p, ex, maxTok := fs.gen, fs.genEx, s.cfg.MaxTokensGenerate
 	if clf {
-		p, ex, maxTok = s.clf, s.clfEx, s.cfg.MaxTokensClassify
+		p, ex, maxTok = fs.clf, fs.clfEx, s.cfg.MaxTokensClassify
 	}
 	text, err := p.render(instancesData{Examples: ex, Task: oneLine(instruction)})
 	if err != nil {
@@ -172,7 +204,8 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		Round:     env.Round,
 		CreatedAt: s.opt.now().UTC(),
 	}
-	meta := map[string]any{"classify_template_hash": s.classify.hash}
+	fs := s.forInstruction(in.Instruction)
+	meta := map[string]any{"classify_template_hash": fs.classify.hash}
 	newRec := func(i int) *record.Record {
 		m := make(map[string]any, len(meta))
 		for k, v := range meta {
@@ -226,9 +259,9 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		return nil, usage, err
 	}
 	prov.TemplateHash = p.hash
-	prov.SeedIDs = exampleIDs(s.genEx)
+	prov.SeedIDs = exampleIDs(fs.genEx)
 	if clf {
-		prov.SeedIDs = exampleIDs(s.clfEx)
+		prov.SeedIDs = exampleIDs(fs.clfEx)
 	}
 	prov.Params = map[string]any{"temperature": s.cfg.Temperature, "max_tokens": ireq.MaxTokens, "stop": ireq.Stop, "max_instances": s.cfg.MaxInstances}
 	if ireq.TopP != nil {

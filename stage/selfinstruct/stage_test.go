@@ -384,3 +384,32 @@ func TestCancelKeepsFinishedBatches(t *testing.T) {
 		t.Errorf("%d batches committed, want the first wave of 4 and at most 2 more", st.commits)
 	}
 }
+
+// TestInstancesFollowInstructionLanguage runs the instances stage with no
+// language set on Japanese instructions: it must use the Japanese prompts.
+func TestInstancesFollowInstructionLanguage(t *testing.T) {
+	st := newMemStore()
+	env, _ := newEnv(st, scriptedTeacher(), "instructions", "")
+	if err := mustNew(t, cfg(func(c *Config) { c.Seeds = "ja"; c.Target = 5 })).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	icfg := DefaultInstancesConfig()
+	icfg.Model = "teacher"
+	s, err := NewInstances(icfg, WithClock(testClock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ienv, _ := newEnv(st, scriptedTeacher(), "instances", "instructions")
+	if err := s.Run(context.Background(), ienv); err != nil {
+		t.Fatal(err)
+	}
+	ja := s.langs["ja"]
+	for _, r := range st.all("instances", record.Kept) {
+		if r.Prov.TemplateHash != ja.gen.hash && r.Prov.TemplateHash != ja.clf.hash {
+			t.Errorf("instance of %q made with a non-Japanese prompt", r.Instruction)
+		}
+		if !strings.HasPrefix(r.Prov.SeedIDs[0], "ja_") {
+			t.Errorf("few-shot seeds %v are not the Japanese set", r.Prov.SeedIDs)
+		}
+	}
+}
