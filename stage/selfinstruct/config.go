@@ -296,7 +296,7 @@ func init() {
     # blacklist: paper      # paper, alpaca, none, or a list of words
     # novelty_threshold: 0.7
 `,
-		Config:  func() any { return DefaultConfig() },
+		Config: func() any { return DefaultConfig() },
 		New: func(cfg any) (pipeline.Stage, error) {
 			c, ok := cfg.(*Config)
 			if !ok {
@@ -318,7 +318,7 @@ func init() {
     # classify_model: judge # answers "is it a classification task?"
     # max_instances: 5
 `,
-		Config:  func() any { return DefaultInstancesConfig() },
+		Config: func() any { return DefaultInstancesConfig() },
 		New: func(cfg any) (pipeline.Stage, error) {
 			c, ok := cfg.(*InstancesConfig)
 			if !ok {
