@@ -74,6 +74,10 @@ type Config struct {
 	NoveltyThreshold float64 `yaml:"novelty_threshold"`
 	// TopSimilar is how many most similar instructions are stored on a record.
 	TopSimilar int `yaml:"top_similar"`
+	// MeanSimilarity chooses the mean ROUGE-L stored on a record: "sampled"
+	// (default; a deterministic sample of 100, which keeps the filter fast at
+	// scale), "exact" (the paper's, a full scan per candidate) or "none".
+	MeanSimilarity string `yaml:"mean_similarity"`
 	// Tokenizer overrides the novelty tokenizer: "rouge", "cjk" or "kagome".
 	// Default: rouge_score's for English, kagome for Japanese.
 	Tokenizer string `yaml:"tokenizer"`
@@ -90,6 +94,7 @@ func DefaultConfig() *Config {
 		FilterPunctuation: true,
 		NoveltyThreshold:  0.7,
 		TopSimilar:        10,
+		MeanSimilarity:    "sampled",
 	}
 }
 
@@ -139,6 +144,7 @@ func (b *Blacklist) UnmarshalText(t []byte) error {
 type settings struct {
 	Config
 	lang         text.Lang
+	mean         text.MeanMode
 	machineTasks int
 	temperature  float64
 	topP         *float64
@@ -213,6 +219,16 @@ func (c *Config) resolve() (*settings, error) {
 	}
 	if s.blacklist, err = blacklistWords(s.Blacklist, s.Mode, string(lang)); err != nil {
 		return nil, err
+	}
+	switch s.MeanSimilarity {
+	case "", "sampled":
+		s.mean = text.MeanSampled
+	case "exact":
+		s.mean = text.MeanExact
+	case "none":
+		s.mean = text.MeanNone
+	default:
+		return nil, fmt.Errorf("selfinstruct: mean_similarity: unknown %q (want sampled, exact or none)", s.MeanSimilarity)
 	}
 	if s.MaxBatches == 0 {
 		s.MaxBatches = s.Target + 10

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/text"
 )
 
 func mustNew(t *testing.T, c *Config) *Stage {
@@ -327,6 +329,7 @@ func TestConfigErrors(t *testing.T) {
 		{"blacklist", func(c *Config) { c.Blacklist = Blacklist{Preset: "nope"} }, "blacklist"},
 		{"seeds", func(c *Config) { c.Seeds = "/no/such/file.jsonl" }, "seeds"},
 		{"tokenizer", func(c *Config) { c.Tokenizer = "nope" }, "tokenizer"},
+		{"mean", func(c *Config) { c.MeanSimilarity = "median" }, "mean_similarity"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(cfg(tc.mut))
@@ -411,5 +414,63 @@ func TestInstancesFollowInstructionLanguage(t *testing.T) {
 		if !strings.HasPrefix(r.Prov.SeedIDs[0], "ja_") {
 			t.Errorf("few-shot seeds %v are not the Japanese set", r.Prov.SeedIDs)
 		}
+	}
+}
+
+// TestExactMeanMatchesBruteForce checks the stored similarity meta against a
+// brute-force computation over the seeds and the kept instructions before it.
+func TestExactMeanMatchesBruteForce(t *testing.T) {
+	st := newMemStore()
+	env, _ := newEnv(st, scriptedTeacher(), "instructions", "")
+	s := mustNew(t, cfg(func(c *Config) { c.Target = 15; c.MeanSimilarity = "exact" }))
+	if err := s.Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	var pool []string
+	for _, task := range s.seeds {
+		pool = append(pool, task.Instruction)
+	}
+	for _, r := range st.all("instructions", record.Kept) {
+		var sum, best float64
+		for _, p := range pool {
+			f := text.RougeLText(s.tok, p, r.Instruction).F
+			sum += f
+			best = max(best, f)
+		}
+		if got := r.Meta["avg_similarity"].(float64); math.Abs(got-sum/float64(len(pool))) > 1e-9 || r.Meta["avg_similarity_exact"] != true {
+			t.Errorf("%s: avg_similarity %v, brute force %v", r.ID, got, sum/float64(len(pool)))
+		}
+		if got := r.Meta["max_similarity"].(float64); got != best || best > 0.7 {
+			t.Errorf("%s: max_similarity %v, brute force %v", r.ID, got, best)
+		}
+		if n := len(r.Meta["most_similar"].([]any)); n != 10 {
+			t.Errorf("%s: %d most similar, want 10", r.ID, n)
+		}
+		pool = append(pool, r.Instruction)
+	}
+	// Every novelty decision, kept or not, agrees with brute force over the
+	// seeds and everything kept before it, earlier in the same batch included.
+	pool = pool[:len(s.seeds)]
+	checked := 0
+	for _, r := range st.all("instructions", "") {
+		for _, d := range r.Decisions {
+			if d.Filter != "novelty" {
+				continue
+			}
+			var best float64
+			for _, p := range pool {
+				best = max(best, text.RougeLText(s.tok, p, r.Instruction).F)
+			}
+			if d.Passed != (best <= 0.7) || d.Value != best {
+				t.Errorf("%s %q: novelty passed=%v value=%v, brute force max %v", r.ID, r.Instruction, d.Passed, d.Value, best)
+			}
+			checked++
+		}
+		if r.Status == record.Kept {
+			pool = append(pool, r.Instruction)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no novelty decisions checked")
 	}
 }
