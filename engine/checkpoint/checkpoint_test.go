@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/synthloop/synthloop/engine/llama"
+	"github.com/synthloop/synthloop/engine/tokenizer"
 )
 
 func encode(t testing.TB, ts []Tensor, meta map[string]string) []byte {
@@ -109,6 +110,14 @@ func TestSaveLoadModel(t *testing.T) {
 	}
 	if got.Config != m.Config || !slices.Equal(got.Params, m.Params) {
 		t.Error("loaded model differs from saved model")
+	}
+
+	tok, _ := tokenizer.NewChar("abc", tokenizer.DefaultSpecials)
+	if err := SaveTokenizer(dir, tok); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadTokenizer(dir); err != nil || got.VocabSize() != tok.VocabSize() {
+		t.Errorf("LoadTokenizer = %v, %v", got, err)
 	}
 
 	// Weights that do not match the config are rejected.

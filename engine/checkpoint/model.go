@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/synthloop/synthloop/engine/llama"
+	"github.com/synthloop/synthloop/engine/tokenizer"
 )
 
 // File names inside a model directory.
@@ -141,4 +142,31 @@ func ModelFromFile(cfg llama.Config, f *File) (*llama.Model, error) {
 		copy(m.Params[s.Offset:], t.Data)
 	}
 	return m, nil
+}
+
+// TokenizerFile holds the model's tokenizer beside its weights.
+const TokenizerFile = "tokenizer.json"
+
+// SaveTokenizer writes dir/tokenizer.json, so a model directory is enough
+// to serve the model.
+func SaveTokenizer(dir string, tok tokenizer.Tokenizer) error {
+	var buf bytes.Buffer
+	if err := tokenizer.Save(&buf, tok); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return WriteFileAtomic(filepath.Join(dir, TokenizerFile), buf.Bytes())
+}
+
+// LoadTokenizer reads dir/tokenizer.json.
+func LoadTokenizer(dir string) (tokenizer.Tokenizer, error) {
+	f, err := os.Open(filepath.Join(dir, TokenizerFile))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	defer f.Close()
+	tok, err := tokenizer.Load(f)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %s: %w", TokenizerFile, err)
+	}
+	return tok, nil
 }
