@@ -474,3 +474,27 @@ func TestExactMeanMatchesBruteForce(t *testing.T) {
 		t.Fatal("no novelty decisions checked")
 	}
 }
+
+func TestNoveltyWithinBatch(t *testing.T) {
+	b := funcBackend(func(req model.Request) (*model.Response, error) {
+		return &model.Response{Choices: []model.Choice{{FinishReason: model.FinishStop, Text: " Describe how glaciers shape mountain valleys over time.\n" +
+			"10. Describe how glaciers shape mountain valleys over long periods of time.\n" +
+			"11. Plan a weekend bird-watching trip for two beginners."}}}, nil
+	})
+	st := newMemStore()
+	env, _ := newEnv(st, b, "instructions", "")
+	if err := mustNew(t, cfg(func(c *Config) { c.MaxBatches = 1 })).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	var got []record.Status
+	for _, r := range st.all("instructions", "") {
+		got = append(got, r.Status)
+	}
+	if !reflect.DeepEqual(got, []record.Status{record.Kept, record.Rejected, record.Kept}) {
+		t.Fatalf("statuses %v, want the near-duplicate second item rejected", got)
+	}
+	r := st.all("instructions", record.Rejected)[0]
+	if reasons := r.Reasons(); len(reasons) != 1 || !strings.Contains(reasons[0], "Describe how glaciers shape mountain valleys over time.") {
+		t.Errorf("reasons %v, want novelty against the first item of the batch", reasons)
+	}
+}
