@@ -5,10 +5,12 @@ package sample
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/synthloop/synthloop/engine/llama"
 )
@@ -24,6 +26,12 @@ type Options struct {
 	N           int       // samples per prompt; 0 means 1
 	StopTokens  []int32   // tokens that end a sample (e.g. <|end|>, <|eos|>); not returned
 	Stop        [][]int32 // token sequences that end a sample; not returned
+	// StopText ends a sample when its decoded text contains one of these
+	// strings, as OpenAI's stop does, whatever tokens spell them. It needs
+	// Decode.
+	StopText []string
+	// Decode turns tokens into text; when set, completions carry Text.
+	Decode func(tokens []int32) string
 }
 
 // Completion is one sample.
@@ -34,6 +42,9 @@ type Completion struct {
 	// 1, no top-k/top-p), the quantity likelihood-based filters and DPO use.
 	LogProbs []float32
 	Finish   string // "stop" or "length"
+	// Text is the decoded completion when Options.Decode is set, cut before
+	// a StopText match; Tokens then keeps only the tokens wholly before it.
+	Text string
 }
 
 // Generate samples opt.N completions for each prompt, all decoded together
@@ -46,7 +57,10 @@ func Generate(m *llama.Model, prompts [][]int32, opt Options) ([]Completion, err
 		return nil, nil
 	}
 	if opt.Temperature < 0 || opt.TopK < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.MaxTokens < 0 {
-		return nil, fmt.Errorf("sample: invalid options %+v", opt)
+		return nil, fmt.Errorf("sample: invalid options: temperature %g, top-k %d, top-p %g, max tokens %d", opt.Temperature, opt.TopK, opt.TopP, opt.MaxTokens)
+	}
+	if len(opt.StopText) > 0 && opt.Decode == nil {
+		return nil, errors.New("sample: StopText needs Decode")
 	}
 	maxSeq := m.Config.MaxSeq
 	longest := 0
@@ -116,6 +130,13 @@ func Generate(m *llama.Model, prompts [][]int32, opt Options) ([]Completion, err
 		}
 		active = next
 	}
+	if opt.Decode != nil {
+		for i := range out {
+			if out[i].Finish != "stop" || len(opt.StopText) == 0 {
+				out[i].Text = opt.Decode(out[i].Tokens)
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -145,6 +166,23 @@ func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, opt Option
 			k := len(c.Tokens) - len(st)
 			c.Tokens, c.LogProbs = c.Tokens[:k], c.LogProbs[:k]
 			c.Finish = "stop"
+			return false
+		}
+	}
+	if len(opt.StopText) > 0 {
+		text := opt.Decode(c.Tokens)
+		for _, st := range opt.StopText {
+			at := strings.Index(text, st)
+			if st == "" || at < 0 {
+				continue
+			}
+			// The last token completed the match; drop it and any earlier
+			// tokens whose text reaches into the stop string.
+			k := len(c.Tokens) - 1
+			for k > 0 && len(opt.Decode(c.Tokens[:k])) > at {
+				k--
+			}
+			c.Tokens, c.LogProbs, c.Text, c.Finish = c.Tokens[:k], c.LogProbs[:k], text[:at], "stop"
 			return false
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/synthloop/synthloop/engine/llama"
@@ -166,4 +167,32 @@ func softmax(logits []float32, temp float64, k int) []float64 {
 		out[i] /= sum
 	}
 	return out
+}
+
+func TestStopText(t *testing.T) {
+	m := testModel(t)
+	// Each token decodes to a letter, so text positions are token positions.
+	decode := func(toks []int32) string {
+		b := make([]byte, len(toks))
+		for i, x := range toks {
+			b[i] = 'a' + byte(x)
+		}
+		return string(b)
+	}
+	full, _ := Generate(m, prompts[:1], Options{MaxTokens: 8, Decode: decode})
+	if full[0].Text != decode(full[0].Tokens) {
+		t.Fatalf("Text %q, want %q", full[0].Text, decode(full[0].Tokens))
+	}
+	stop := full[0].Text[3:5]
+	cs, err := Generate(m, prompts[:1], Options{MaxTokens: 8, Decode: decode, StopText: []string{"zz", stop}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := strings.Index(full[0].Text, stop)
+	if c := cs[0]; c.Finish != "stop" || c.Text != full[0].Text[:at] || decode(c.Tokens) != c.Text {
+		t.Errorf("stop text %q in %q: got %+v", stop, full[0].Text, c)
+	}
+	if _, err := Generate(m, prompts, Options{StopText: []string{"x"}}); err == nil {
+		t.Error("StopText without Decode accepted")
+	}
 }
