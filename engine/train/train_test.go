@@ -1,10 +1,14 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/synthloop/synthloop/engine/llama"
@@ -438,5 +442,37 @@ func TestThreadCountDoesNotChangeResults(t *testing.T) {
 		} else if !slices.Equal(want, s.m.Params) {
 			t.Errorf("weights after 5 steps on %d threads differ from 1 thread", threads)
 		}
+	}
+}
+
+func TestRestoreDetectsMixedSaves(t *testing.T) {
+	s := toySFT(t, 1)
+	a, b := t.TempDir(), t.TempDir()
+	s.Save(a)
+	s.Step()
+	s.Save(b)
+	opt, err := os.ReadFile(filepath.Join(b, optimizerFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(a, optimizerFile), opt, 0o644)
+	if err := toySFT(t, 1).Restore(a); err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Errorf("Restore of a mixed checkpoint: %v", err)
+	}
+	if err := toySFT(t, 1).Restore(b); err != nil {
+		t.Errorf("Restore of an intact checkpoint: %v", err)
+	}
+}
+
+func TestNonFiniteStepIsRefused(t *testing.T) {
+	s := toySFT(t, 1)
+	_, norm, _ := s.m.Tensor("norm.weight")
+	norm[0] = float32(math.NaN())
+	before := slices.Clone(s.m.Params)
+	if _, err := s.Step(); !errors.Is(err, ErrNonFinite) {
+		t.Fatalf("Step with a NaN weight: %v, want ErrNonFinite", err)
+	}
+	if s.Steps() != 0 || !slices.EqualFunc(before, s.m.Params, func(x, y float32) bool { return x == y || x != x && y != y }) {
+		t.Error("a non-finite step changed the trainer")
 	}
 }

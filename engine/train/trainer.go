@@ -2,7 +2,9 @@ package train
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,13 +89,21 @@ func (c *core) Steps() int { return c.step }
 // Model returns the model being trained.
 func (c *core) Model() *llama.Model { return c.m }
 
+// ErrNonFinite reports a loss or gradient that is NaN or infinite; the step
+// is not applied, so the weights stay usable.
+var ErrNonFinite = errors.New("train: non-finite loss or gradient")
+
 // apply clips the accumulated gradients and takes an optimizer step.
-func (c *core) apply(s *Stats) {
+func (c *core) apply(s *Stats) error {
 	s.Step = c.step
 	s.LR = c.cfg.Schedule.LR(c.step)
 	s.GradNorm = ClipGradNorm(c.m.Grads, c.cfg.ClipNorm)
+	if math.IsNaN(s.GradNorm) || math.IsInf(s.GradNorm, 0) || math.IsNaN(s.Loss) || math.IsInf(s.Loss, 0) {
+		return fmt.Errorf("%w at step %d: loss %g, gradient norm %g", ErrNonFinite, c.step, s.Loss, s.GradNorm)
+	}
 	c.opt.Update(c.m.Params, c.m.Grads, s.LR)
 	c.step++
+	return nil
 }
 
 // Files of a training checkpoint directory, besides the model's own.
@@ -106,6 +116,22 @@ type state struct {
 	Step      int    `json:"step"`
 	AdamSteps int    `json:"adam_steps"`
 	RNG       string `json:"rng"` // base64 of rand.PCG's binary state
+	// Files holds the SHA-256 of every other file of the checkpoint. The
+	// state file is written last, so a save interrupted half-way, which
+	// would leave new weights beside old optimizer moments, is detected
+	// instead of resumed from.
+	Files map[string]string `json:"files"`
+}
+
+var checkpointFiles = []string{checkpoint.ConfigFile, checkpoint.WeightsFile, optimizerFile}
+
+func fileHash(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("train: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // Save writes everything needed to continue the run bit for bit: the model
@@ -129,7 +155,13 @@ func (c *core) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("train: save rng: %w", err)
 	}
-	js, err := json.MarshalIndent(state{Step: c.step, AdamSteps: c.opt.Steps, RNG: base64.StdEncoding.EncodeToString(rs)}, "", "  ")
+	st := state{Step: c.step, AdamSteps: c.opt.Steps, RNG: base64.StdEncoding.EncodeToString(rs), Files: map[string]string{}}
+	for _, name := range checkpointFiles {
+		if st.Files[name], err = fileHash(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	js, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("train: save: %w", err)
 	}
@@ -141,6 +173,23 @@ func (c *core) Save(dir string) error {
 // the trainer's own Config, so they must match the original run for the
 // continuation to be exact.
 func (c *core) Restore(dir string) error {
+	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return fmt.Errorf("train: restore: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("train: restore %s: %w", stateFile, err)
+	}
+	for _, name := range checkpointFiles {
+		h, err := fileHash(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		if h != st.Files[name] {
+			return fmt.Errorf("train: restore %s: %s does not match %s (interrupted save?)", dir, name, stateFile)
+		}
+	}
 	m, err := checkpoint.LoadModel(dir)
 	if err != nil {
 		return err
@@ -156,14 +205,6 @@ func (c *core) Restore(dir string) error {
 	vt, ok2 := f.Get("adamw.v")
 	if !ok1 || !ok2 || len(mt.Data) != len(c.opt.M) || len(vt.Data) != len(c.opt.V) {
 		return fmt.Errorf("train: restore %s: optimizer state missing or for another model", dir)
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
-	if err != nil {
-		return fmt.Errorf("train: restore: %w", err)
-	}
-	var st state
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return fmt.Errorf("train: restore %s: %w", stateFile, err)
 	}
 	rs, err := base64.StdEncoding.DecodeString(st.RNG)
 	if err != nil {
@@ -218,8 +259,7 @@ func (t *SFT) Step() (Stats, error) {
 	if s.Loss, err = t.lossAndGrad(s.Targets); err != nil {
 		return s, err
 	}
-	t.apply(&s)
-	return s, nil
+	return s, t.apply(&s)
 }
 
 // lossAndGrad sets the model's Grads to the gradient of the mean loss over
@@ -333,8 +373,7 @@ func (t *DPO) Step() (Stats, error) {
 	if s.Loss, err = t.lossAndGrad(); err != nil {
 		return s, err
 	}
-	t.apply(&s)
-	return s, nil
+	return s, t.apply(&s)
 }
 
 // lossAndGrad runs the reference and the policy on each packed
