@@ -53,3 +53,48 @@ func kern8x8AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float
 //
 //go:noescape
 func transpose8AVX(n8 int, src *float32, lds int, dst *float32, ldd int)
+
+// dotAVX512 returns Σ x[i]·y[i] for i < n.
+//
+//go:noescape
+func dotAVX512(x *float32, y *float32, n int) float32
+
+// axpyAVX512 sets y[i] += alpha·x[i] for i < n.
+//
+//go:noescape
+func axpyAVX512(alpha float32, x *float32, y *float32, n int)
+
+// scaleAVX512 sets x[i] *= alpha for i < n.
+//
+//go:noescape
+func scaleAVX512(alpha float32, x *float32, n int)
+
+// addAVX512 sets dst[i] = a[i] + b[i] for i < n.
+//
+//go:noescape
+func addAVX512(dst *float32, a *float32, b *float32, n int)
+
+// maxAVX512 returns the largest x[i] for i < n; n ≥ 1.
+//
+//go:noescape
+func maxAVX512(x *float32, n int) float32
+
+// expSumAVX512 sets x[i] = e^(x[i]−shift) for i < n and returns their sum.
+//
+//go:noescape
+func expSumAVX512(x *float32, n int, shift float32) float32
+
+// siluAVX512 sets dst[i] = x[i]·sigmoid(x[i]) for i < n.
+//
+//go:noescape
+func siluAVX512(dst *float32, x *float32, n int)
+
+// swigluAVX512 sets dst[i] = gate[i]·sigmoid(gate[i])·up[i] for i < n.
+//
+//go:noescape
+func swigluAVX512(dst *float32, gate *float32, up *float32, n int)
+
+// swigluBackAVX512 sets dgate and dup to the gradients of SwiGLU for i < n.
+//
+//go:noescape
+func swigluBackAVX512(dgate *float32, dup *float32, dout *float32, gate *float32, up *float32, n int)

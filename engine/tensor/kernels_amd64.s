@@ -2866,3 +2866,555 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+// func dotAVX512(x *float32, y *float32, n int) float32
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, SSE
+TEXT ·dotAVX512(SB), NOSPLIT, $0-28
+	MOVQ   x+0(FP), AX
+	MOVQ   y+8(FP), CX
+	MOVQ   n+16(FP), DX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+
+loop64:
+	CMPQ        DX, $0x40
+	JL          loop
+	VMOVUPS     (AX), Z4
+	VFMADD231PS (CX), Z4, Z0
+	VMOVUPS     64(AX), Z4
+	VFMADD231PS 64(CX), Z4, Z1
+	VMOVUPS     128(AX), Z4
+	VFMADD231PS 128(CX), Z4, Z2
+	VMOVUPS     192(AX), Z4
+	VFMADD231PS 192(CX), Z4, Z3
+	ADDQ        $0x00000100, AX
+	ADDQ        $0x00000100, CX
+	SUBQ        $0x40, DX
+	JMP         loop64
+
+loop:
+	CMPQ  DX, $0x00
+	JLE   done
+	CMPQ  DX, $0x10
+	JGE   full
+	MOVL  $0x00000001, BX
+	SHLXL DX, BX, BX
+	DECL  BX
+	KMOVW BX, K1
+	JMP   body
+
+full:
+	KXNORW K1, K1, K1
+
+body:
+	VMOVUPS.Z   (AX), K1, Z4
+	VMOVUPS.Z   (CX), K1, Z5
+	VFMADD231PS Z5, Z4, Z0
+	ADDQ        $0x40, AX
+	ADDQ        $0x40, CX
+	SUBQ        $0x10, DX
+	JMP         loop
+
+done:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPS        X0, X1, X0
+	VMOVHLPS      X0, X0, X1
+	VADDPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VADDSS        X1, X0, X0
+	MOVSS         X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func axpyAVX512(alpha float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX512F, BMI2, SSE
+TEXT ·axpyAVX512(SB), NOSPLIT, $0-32
+	MOVSS        alpha+0(FP), X0
+	VBROADCASTSS X0, Z0
+	MOVQ         x+8(FP), AX
+	MOVQ         y+16(FP), CX
+	MOVQ         n+24(FP), DX
+
+loop:
+	CMPQ  DX, $0x00
+	JLE   done
+	CMPQ  DX, $0x10
+	JGE   full
+	MOVL  $0x00000001, BX
+	SHLXL DX, BX, BX
+	DECL  BX
+	KMOVW BX, K1
+	JMP   body
+
+full:
+	KXNORW K1, K1, K1
+
+body:
+	VMOVUPS.Z   (AX), K1, Z1
+	VMOVUPS.Z   (CX), K1, Z2
+	VFMADD231PS Z1, Z0, Z2
+	VMOVUPS     Z2, K1, (CX)
+	ADDQ        $0x40, AX
+	ADDQ        $0x40, CX
+	SUBQ        $0x10, DX
+	JMP         loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func scaleAVX512(alpha float32, x *float32, n int)
+// Requires: AVX, AVX512F, BMI2, SSE
+TEXT ·scaleAVX512(SB), NOSPLIT, $0-24
+	MOVSS        alpha+0(FP), X0
+	VBROADCASTSS X0, Z0
+	MOVQ         x+8(FP), AX
+	MOVQ         n+16(FP), CX
+
+loop:
+	CMPQ  CX, $0x00
+	JLE   done
+	CMPQ  CX, $0x10
+	JGE   full
+	MOVL  $0x00000001, DX
+	SHLXL CX, DX, DX
+	DECL  DX
+	KMOVW DX, K1
+	JMP   body
+
+full:
+	KXNORW K1, K1, K1
+
+body:
+	VMOVUPS.Z (AX), K1, Z1
+	VMULPS    Z0, Z1, Z1
+	VMOVUPS   Z1, K1, (AX)
+	ADDQ      $0x40, AX
+	SUBQ      $0x10, CX
+	JMP       loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func addAVX512(dst *float32, a *float32, b *float32, n int)
+// Requires: AVX, AVX512F, BMI2
+TEXT ·addAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), AX
+	MOVQ a+8(FP), CX
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), BX
+
+loop:
+	CMPQ  BX, $0x00
+	JLE   done
+	CMPQ  BX, $0x10
+	JGE   full
+	MOVL  $0x00000001, SI
+	SHLXL BX, SI, SI
+	DECL  SI
+	KMOVW SI, K1
+	JMP   body
+
+full:
+	KXNORW K1, K1, K1
+
+body:
+	VMOVUPS.Z (CX), K1, Z0
+	VMOVUPS.Z (DX), K1, Z1
+	VADDPS    Z1, Z0, Z0
+	VMOVUPS   Z0, K1, (AX)
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, CX
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, BX
+	JMP       loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func maxAVX512(x *float32, n int) float32
+// Requires: AVX, AVX512F, BMI2, SSE
+TEXT ·maxAVX512(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS (AX), Z0
+
+loop:
+	CMPQ  CX, $0x00
+	JLE   done
+	CMPQ  CX, $0x10
+	JGE   full
+	MOVL  $0x00000001, DX
+	SHLXL CX, DX, DX
+	DECL  DX
+	KMOVW DX, K1
+	JMP   body
+
+full:
+	KXNORW K1, K1, K1
+
+body:
+	VMOVUPS.Z (AX), K1, Z1
+	VMAXPS    Z1, Z0, K1, Z0
+	ADDQ      $0x40, AX
+	SUBQ      $0x10, CX
+	JMP       loop
+
+done:
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VMAXPS        X0, X1, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXSS        X1, X0, X0
+	MOVSS         X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func expSumAVX512(x *float32, n int, shift float32) float32
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, SSE
+TEXT ·expSumAVX512(SB), NOSPLIT, $0-28
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVSS        shift+16(FP), X0
+	VBROADCASTSS X0, Z0
+	MOVL         $0xc2d00000, DX
+	VPBROADCASTD DX, Z1
+	MOVL         $0x42b20000, DX
+	VPBROADCASTD DX, Z2
+	MOVL         $0x3fb8aa3b, DX
+	VPBROADCASTD DX, Z3
+	MOVL         $0x3f318000, DX
+	VPBROADCASTD DX, Z4
+	MOVL         $0xb95e8083, DX
+	VPBROADCASTD DX, Z5
+	MOVL         $0x3f800000, DX
+	VPBROADCASTD DX, Z6
+	MOVL         $0x39506967, DX
+	VPBROADCASTD DX, Z7
+	MOVL         $0x3ab743ce, DX
+	VPBROADCASTD DX, Z8
+	MOVL         $0x3c088908, DX
+	VPBROADCASTD DX, Z9
+	MOVL         $0x3d2aa9c1, DX
+	VPBROADCASTD DX, Z10
+	MOVL         $0x3e2aaaaa, DX
+	VPBROADCASTD DX, Z11
+	MOVL         $0x3f000000, DX
+	VPBROADCASTD DX, Z12
+	VXORPS       Z13, Z13, Z13
+
+loop:
+	CMPQ  CX, $0x00
+	JLE   done
+	CMPQ  CX, $0x10
+	JGE   full
+	MOVL  $0x00000001, DX
+	SHLXL CX, DX, DX
+	DECL  DX
+	KMOVW DX, K1
+	JMP   body
+
+full:
+	KXNORW K1, K1, K1
+
+body:
+	VMOVUPS.Z    (AX), K1, Z14
+	VSUBPS       Z0, Z14, Z14
+	VMAXPS       Z14, Z1, Z14
+	VMINPS       Z14, Z2, Z14
+	VMULPS       Z3, Z14, Z15
+	VRNDSCALEPS  $0x00, Z15, Z15
+	VFNMADD231PS Z4, Z15, Z14
+	VFNMADD231PS Z5, Z15, Z14
+	VMOVAPS      Z7, Z16
+	VFMADD213PS  Z8, Z14, Z16
+	VFMADD213PS  Z9, Z14, Z16
+	VFMADD213PS  Z10, Z14, Z16
+	VFMADD213PS  Z11, Z14, Z16
+	VFMADD213PS  Z12, Z14, Z16
+	VMULPS       Z14, Z14, Z17
+	VFMADD213PS  Z14, Z17, Z16
+	VADDPS       Z6, Z16, Z16
+	VSCALEFPS    Z15, Z16, Z16
+	VMOVUPS      Z16, K1, (AX)
+	VADDPS       Z16, Z13, K1, Z13
+	ADDQ         $0x40, AX
+	SUBQ         $0x10, CX
+	JMP          loop
+
+done:
+	VEXTRACTF64X4 $0x01, Z13, Y0
+	VADDPS        Y0, Y13, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X1
+	VMOVHLPS      X1, X1, X0
+	VADDPS        X0, X1, X1
+	VMOVSHDUP     X1, X0
+	VADDSS        X0, X1, X1
+	MOVSS         X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func siluAVX512(dst *float32, x *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2
+TEXT ·siluAVX512(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         n+16(FP), DX
+	MOVL         $0xc2d00000, BX
+	VPBROADCASTD BX, Z0
+	MOVL         $0x42b20000, BX
+	VPBROADCASTD BX, Z1
+	MOVL         $0x3fb8aa3b, BX
+	VPBROADCASTD BX, Z2
+	MOVL         $0x3f318000, BX
+	VPBROADCASTD BX, Z3
+	MOVL         $0xb95e8083, BX
+	VPBROADCASTD BX, Z4
+	MOVL         $0x3f800000, BX
+	VPBROADCASTD BX, Z5
+	MOVL         $0x39506967, BX
+	VPBROADCASTD BX, Z6
+	MOVL         $0x3ab743ce, BX
+	VPBROADCASTD BX, Z7
+	MOVL         $0x3c088908, BX
+	VPBROADCASTD BX, Z8
+	MOVL         $0x3d2aa9c1, BX
+	VPBROADCASTD BX, Z9
+	MOVL         $0x3e2aaaaa, BX
+	VPBROADCASTD BX, Z10
+	MOVL         $0x3f000000, BX
+	VPBROADCASTD BX, Z11
+
+loop:
+	CMPQ  DX, $0x00
+	JLE   done
+	CMPQ  DX, $0x10
+	JGE   full
+	MOVL  $0x00000001, BX
+	SHLXL DX, BX, BX
+	DECL  BX
+	KMOVW BX, K1
+	JMP   body
+
+full:
+	KXNORW K1, K1, K1
+
+body:
+	VMOVUPS.Z    (CX), K1, Z12
+	VXORPS       Z13, Z13, Z13
+	VSUBPS       Z12, Z13, Z13
+	VMAXPS       Z13, Z0, Z13
+	VMINPS       Z13, Z1, Z13
+	VMULPS       Z2, Z13, Z14
+	VRNDSCALEPS  $0x00, Z14, Z14
+	VFNMADD231PS Z3, Z14, Z13
+	VFNMADD231PS Z4, Z14, Z13
+	VMOVAPS      Z6, Z15
+	VFMADD213PS  Z7, Z13, Z15
+	VFMADD213PS  Z8, Z13, Z15
+	VFMADD213PS  Z9, Z13, Z15
+	VFMADD213PS  Z10, Z13, Z15
+	VFMADD213PS  Z11, Z13, Z15
+	VMULPS       Z13, Z13, Z16
+	VFMADD213PS  Z13, Z16, Z15
+	VADDPS       Z5, Z15, Z15
+	VSCALEFPS    Z14, Z15, Z15
+	VADDPS       Z5, Z15, Z15
+	VDIVPS       Z15, Z5, Z13
+	VMULPS       Z12, Z13, Z13
+	VMOVUPS      Z13, K1, (AX)
+	ADDQ         $0x40, AX
+	ADDQ         $0x40, CX
+	SUBQ         $0x10, DX
+	JMP          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func swigluAVX512(dst *float32, gate *float32, up *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2
+TEXT ·swigluAVX512(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), AX
+	MOVQ         gate+8(FP), CX
+	MOVQ         up+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVL         $0xc2d00000, SI
+	VPBROADCASTD SI, Z0
+	MOVL         $0x42b20000, SI
+	VPBROADCASTD SI, Z1
+	MOVL         $0x3fb8aa3b, SI
+	VPBROADCASTD SI, Z2
+	MOVL         $0x3f318000, SI
+	VPBROADCASTD SI, Z3
+	MOVL         $0xb95e8083, SI
+	VPBROADCASTD SI, Z4
+	MOVL         $0x3f800000, SI
+	VPBROADCASTD SI, Z5
+	MOVL         $0x39506967, SI
+	VPBROADCASTD SI, Z6
+	MOVL         $0x3ab743ce, SI
+	VPBROADCASTD SI, Z7
+	MOVL         $0x3c088908, SI
+	VPBROADCASTD SI, Z8
+	MOVL         $0x3d2aa9c1, SI
+	VPBROADCASTD SI, Z9
+	MOVL         $0x3e2aaaaa, SI
+	VPBROADCASTD SI, Z10
+	MOVL         $0x3f000000, SI
+	VPBROADCASTD SI, Z11
+
+loop:
+	CMPQ  BX, $0x00
+	JLE   done
+	CMPQ  BX, $0x10
+	JGE   full
+	MOVL  $0x00000001, SI
+	SHLXL BX, SI, SI
+	DECL  SI
+	KMOVW SI, K1
+	JMP   body
+
+full:
+	KXNORW K1, K1, K1
+
+body:
+	VMOVUPS.Z    (CX), K1, Z12
+	VMOVUPS.Z    (DX), K1, Z13
+	VXORPS       Z14, Z14, Z14
+	VSUBPS       Z12, Z14, Z14
+	VMAXPS       Z14, Z0, Z14
+	VMINPS       Z14, Z1, Z14
+	VMULPS       Z2, Z14, Z15
+	VRNDSCALEPS  $0x00, Z15, Z15
+	VFNMADD231PS Z3, Z15, Z14
+	VFNMADD231PS Z4, Z15, Z14
+	VMOVAPS      Z6, Z16
+	VFMADD213PS  Z7, Z14, Z16
+	VFMADD213PS  Z8, Z14, Z16
+	VFMADD213PS  Z9, Z14, Z16
+	VFMADD213PS  Z10, Z14, Z16
+	VFMADD213PS  Z11, Z14, Z16
+	VMULPS       Z14, Z14, Z17
+	VFMADD213PS  Z14, Z17, Z16
+	VADDPS       Z5, Z16, Z16
+	VSCALEFPS    Z15, Z16, Z16
+	VADDPS       Z5, Z16, Z16
+	VDIVPS       Z16, Z5, Z14
+	VMULPS       Z12, Z14, Z14
+	VMULPS       Z13, Z14, Z14
+	VMOVUPS      Z14, K1, (AX)
+	ADDQ         $0x40, AX
+	ADDQ         $0x40, CX
+	ADDQ         $0x40, DX
+	SUBQ         $0x10, BX
+	JMP          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func swigluBackAVX512(dgate *float32, dup *float32, dout *float32, gate *float32, up *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F, BMI2
+TEXT ·swigluBackAVX512(SB), NOSPLIT, $0-48
+	MOVQ         dgate+0(FP), AX
+	MOVQ         dup+8(FP), CX
+	MOVQ         dout+16(FP), DX
+	MOVQ         gate+24(FP), BX
+	MOVQ         up+32(FP), SI
+	MOVQ         n+40(FP), DI
+	MOVL         $0xc2d00000, R8
+	VPBROADCASTD R8, Z0
+	MOVL         $0x42b20000, R8
+	VPBROADCASTD R8, Z1
+	MOVL         $0x3fb8aa3b, R8
+	VPBROADCASTD R8, Z2
+	MOVL         $0x3f318000, R8
+	VPBROADCASTD R8, Z3
+	MOVL         $0xb95e8083, R8
+	VPBROADCASTD R8, Z4
+	MOVL         $0x3f800000, R8
+	VPBROADCASTD R8, Z5
+	MOVL         $0x39506967, R8
+	VPBROADCASTD R8, Z6
+	MOVL         $0x3ab743ce, R8
+	VPBROADCASTD R8, Z7
+	MOVL         $0x3c088908, R8
+	VPBROADCASTD R8, Z8
+	MOVL         $0x3d2aa9c1, R8
+	VPBROADCASTD R8, Z9
+	MOVL         $0x3e2aaaaa, R8
+	VPBROADCASTD R8, Z10
+	MOVL         $0x3f000000, R8
+	VPBROADCASTD R8, Z11
+
+loop:
+	CMPQ  DI, $0x00
+	JLE   done
+	CMPQ  DI, $0x10
+	JGE   full
+	MOVL  $0x00000001, R8
+	SHLXL DI, R8, R8
+	DECL  R8
+	KMOVW R8, K1
+	JMP   body
+
+full:
+	KXNORW K1, K1, K1
+
+body:
+	VMOVUPS.Z    (BX), K1, Z12
+	VMOVUPS.Z    (SI), K1, Z13
+	VMOVUPS.Z    (DX), K1, Z14
+	VXORPS       Z15, Z15, Z15
+	VSUBPS       Z12, Z15, Z15
+	VMAXPS       Z15, Z0, Z15
+	VMINPS       Z15, Z1, Z15
+	VMULPS       Z2, Z15, Z16
+	VRNDSCALEPS  $0x00, Z16, Z16
+	VFNMADD231PS Z3, Z16, Z15
+	VFNMADD231PS Z4, Z16, Z15
+	VMOVAPS      Z6, Z17
+	VFMADD213PS  Z7, Z15, Z17
+	VFMADD213PS  Z8, Z15, Z17
+	VFMADD213PS  Z9, Z15, Z17
+	VFMADD213PS  Z10, Z15, Z17
+	VFMADD213PS  Z11, Z15, Z17
+	VMULPS       Z15, Z15, Z18
+	VFMADD213PS  Z15, Z18, Z17
+	VADDPS       Z5, Z17, Z17
+	VSCALEFPS    Z16, Z17, Z17
+	VADDPS       Z5, Z17, Z17
+	VDIVPS       Z17, Z5, Z15
+	VMULPS       Z12, Z15, Z12
+	VMULPS       Z14, Z12, Z16
+	VMOVUPS      Z16, K1, (CX)
+	VSUBPS       Z15, Z5, Z16
+	VFMADD213PS  Z15, Z12, Z16
+	VMULPS       Z13, Z16, Z16
+	VMULPS       Z14, Z16, Z16
+	VMOVUPS      Z16, K1, (AX)
+	ADDQ         $0x40, AX
+	ADDQ         $0x40, CX
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, BX
+	ADDQ         $0x40, SI
+	SUBQ         $0x10, DI
+	JMP          loop
+
+done:
+	VZEROUPPER
+	RET

@@ -7,3 +7,16 @@ func availableKernels() []*kernelSet { return []*kernelSet{genericKernels} }
 func variantKernels() []*kernelSet { return availableKernels() }
 
 func pickKernels() *kernelSet { return genericKernels }
+
+func hasAVX512() bool { return false }
+
+// The assembly row kernels exist only on amd64; opsAVX512 is false here.
+func dotAVX512(x, y *float32, n int) float32                      { panic("unreachable") }
+func axpyAVX512(alpha float32, x, y *float32, n int)              { panic("unreachable") }
+func scaleAVX512(alpha float32, x *float32, n int)                { panic("unreachable") }
+func addAVX512(dst, a, b *float32, n int)                         { panic("unreachable") }
+func maxAVX512(x *float32, n int) float32                         { panic("unreachable") }
+func expSumAVX512(x *float32, n int, shift float32) float32       { panic("unreachable") }
+func siluAVX512(dst, x *float32, n int)                           { panic("unreachable") }
+func swigluAVX512(dst, gate, up *float32, n int)                  { panic("unreachable") }
+func swigluBackAVX512(dgate, dup, dout, gate, up *float32, n int) { panic("unreachable") }

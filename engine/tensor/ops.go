@@ -3,14 +3,26 @@ package tensor
 import "math"
 
 // The row kernels below are the elementwise pieces of a LLaMA-style layer.
-// They take equal-length slices (extra length in a longer argument is
-// ignored only where stated), never allocate, and are plain Go: they are
-// memory-bound next to the GEMMs, so they stay simple until a profile says
-// otherwise.
+// They never allocate. The length of the first (destination) slice sets n;
+// the others must be at least that long. Those built on exp (Softmax, SiLU,
+// SwiGLU) and the reductions and updates used per token in attention (Dot,
+// Axpy) have AVX-512 versions: in Go, math.Exp alone would cost a small
+// model's training step more time than its GEMMs. The rest stay simple Go
+// where they are memory-bound anyway.
+
+// opsAVX512 selects the assembly row kernels; tests switch it off to cover
+// the Go versions.
+var opsAVX512 = hasAVX512()
+
+// minAsm is the length below which the Go loop beats the call overhead.
+const minAsm = 16
 
 // Dot returns the dot product of x and y[:len(x)].
 func Dot(x, y []float32) float32 {
 	y = y[:len(x)]
+	if opsAVX512 && len(x) >= minAsm {
+		return dotAVX512(&x[0], &y[0], len(x))
+	}
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
@@ -28,6 +40,10 @@ func Dot(x, y []float32) float32 {
 // Axpy sets y[i] += alpha·x[i] for i < len(x).
 func Axpy(alpha float32, x, y []float32) {
 	y = y[:len(x)]
+	if opsAVX512 && len(x) >= minAsm {
+		axpyAVX512(alpha, &x[0], &y[0], len(x))
+		return
+	}
 	for i, v := range x {
 		y[i] += alpha * v
 	}
@@ -35,6 +51,10 @@ func Axpy(alpha float32, x, y []float32) {
 
 // Scale sets x[i] *= alpha.
 func Scale(alpha float32, x []float32) {
+	if opsAVX512 && len(x) >= minAsm {
+		scaleAVX512(alpha, &x[0], len(x))
+		return
+	}
 	for i := range x {
 		x[i] *= alpha
 	}
@@ -44,6 +64,10 @@ func Scale(alpha float32, x []float32) {
 func Add(dst, a, b []float32) {
 	a = a[:len(dst)]
 	b = b[:len(dst)]
+	if opsAVX512 && len(dst) >= minAsm {
+		addAVX512(&dst[0], &a[0], &b[0], len(dst))
+		return
+	}
 	for i := range dst {
 		dst[i] = a[i] + b[i]
 	}
@@ -89,29 +113,63 @@ func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := x[0]
-	for _, v := range x[1:] {
-		m = max(m, v)
+	var m, s float32
+	if opsAVX512 && len(x) >= minAsm {
+		m = maxAVX512(&x[0], len(x))
+		s = expSumAVX512(&x[0], len(x), m)
+	} else {
+		m = x[0]
+		for _, v := range x[1:] {
+			m = max(m, v)
+		}
+		for i, v := range x {
+			e := exp32(v - m)
+			x[i] = e
+			s += e
+		}
 	}
-	var s float32
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - m)))
-		x[i] = e
-		s += e
+	Scale(1/s, x)
+}
+
+// exp32 is e^x in float32 by the same method as the assembly (Cephes expf:
+// x = n·ln2 + r, a degree-7 polynomial for e^r, then scaling by 2^n), about
+// ten times faster than math.Exp and within 2 ulp of it.
+func exp32(x float32) float32 {
+	switch {
+	case x != x:
+		return x
+	case x > 88.3:
+		// 2^n would overflow the exponent field; this range is rare.
+		return float32(math.Exp(float64(x)))
+	case x < -87.3:
+		return 0 // below the smallest normal float32
 	}
-	inv := 1 / s
-	for i := range x {
-		x[i] *= inv
-	}
+	const magic = 12582912 // 1.5·2^23: adding it rounds to an integer
+	t := x*1.44269504088896341 + magic
+	n := t - magic
+	r := x - n*0.693359375
+	r -= n * -2.12194440e-4
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	y := p*r*r + r + 1
+	return y * math.Float32frombits(uint32(int32(n)+127)<<23)
 }
 
 func sigmoid(x float32) float32 {
-	return float32(1 / (1 + math.Exp(-float64(x))))
+	return 1 / (1 + exp32(-x))
 }
 
 // SiLU sets dst[i] = x[i]·sigmoid(x[i]); dst may alias x.
 func SiLU(dst, x []float32) {
 	x = x[:len(dst)]
+	if opsAVX512 && len(dst) >= minAsm {
+		siluAVX512(&dst[0], &x[0], len(dst))
+		return
+	}
 	for i, v := range x {
 		dst[i] = v * sigmoid(v)
 	}
@@ -121,6 +179,10 @@ func SiLU(dst, x []float32) {
 func SwiGLU(dst, gate, up []float32) {
 	gate = gate[:len(dst)]
 	up = up[:len(dst)]
+	if opsAVX512 && len(dst) >= minAsm {
+		swigluAVX512(&dst[0], &gate[0], &up[0], len(dst))
+		return
+	}
 	for i, g := range gate {
 		dst[i] = g * sigmoid(g) * up[i]
 	}
@@ -132,6 +194,10 @@ func SwiGLU(dst, gate, up []float32) {
 func SwiGLUBackward(dgate, dup, dout, gate, up []float32) {
 	n := len(dout)
 	dgate, dup, gate, up = dgate[:n], dup[:n], gate[:n], up[:n]
+	if opsAVX512 && n >= minAsm {
+		swigluBackAVX512(&dgate[0], &dup[0], &dout[0], &gate[0], &up[0], n)
+		return
+	}
 	for i, d := range dout {
 		g, u := gate[i], up[i]
 		s := sigmoid(g)

@@ -21,6 +21,7 @@ func main() {
 	avx2Kernel(4, 3)
 	avx2Kernel(8, 1)
 	transpose8()
+	elementwise()
 	Generate()
 }
 

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"math"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+)
+
+// The elementwise kernels process 16 floats per step under a lane mask, so
+// one loop body also does the ragged tail: the mask is all ones until fewer
+// than 16 remain. Masked-off lanes are neither loaded (zeroing loads) nor
+// stored, so no kernel touches memory past n.
+
+func elementwise() {
+	dotKernel()
+	axpyKernel()
+	scaleKernel()
+	addKernel()
+	maxKernel()
+	expSumKernel()
+	siluKernel()
+	swigluKernel()
+	swigluBackKernel()
+}
+
+// broadcastConst returns a fresh zmm holding v in every lane.
+func broadcastConst(v float32) reg.VecVirtual {
+	g := GP32()
+	MOVL(U32(math.Float32bits(v)), g)
+	z := ZMM()
+	VPBROADCASTD(g, z)
+	return z
+}
+
+// maskedLoop emits the loop over n elements: body gets the lane mask and
+// must advance nothing; the loop advances every pointer in ptrs by 64 bytes.
+func maskedLoop(n reg.Register, ptrs []reg.Register, body func(k reg.Register)) {
+	one, rem := GP32(), GP32()
+	Label("loop")
+	CMPQ(n, Imm(0))
+	JLE(LabelRef("done"))
+	CMPQ(n, Imm(16))
+	JGE(LabelRef("full"))
+	// Fewer than 16 left: the mask keeps the low n lanes.
+	MOVL(U32(1), one)
+	SHLXL(n.(reg.GPVirtual).As32(), one, rem)
+	DECL(rem)
+	KMOVW(rem, reg.K1)
+	JMP(LabelRef("body"))
+	Label("full")
+	KXNORW(reg.K1, reg.K1, reg.K1)
+	Label("body")
+	body(reg.K1)
+	for _, p := range ptrs {
+		ADDQ(Imm(64), p)
+	}
+	SUBQ(Imm(16), n)
+	JMP(LabelRef("loop"))
+	Label("done")
+}
+
+// hsum leaves the sum of z's lanes in the low lane of z's xmm.
+func hsum(z reg.VecVirtual) reg.VecVirtual {
+	y := YMM()
+	VEXTRACTF64X4(Imm(1), z, y)
+	VADDPS(y, z.AsY(), y)
+	x := XMM()
+	VEXTRACTF128(Imm(1), y, x)
+	VADDPS(x, y.AsX(), x)
+	x2 := XMM()
+	VMOVHLPS(x, x, x2)
+	VADDPS(x2, x, x)
+	VMOVSHDUP(x, x2)
+	VADDSS(x2, x, x)
+	return x
+}
+
+func dotKernel() {
+	TEXT("dotAVX512", NOSPLIT, "func(x, y *float32, n int) float32")
+	Pragma("noescape")
+	Doc("dotAVX512 returns Σ x[i]·y[i] for i < n.")
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	n := Load(Param("n"), GP64())
+	// Four accumulators hide the FMA latency in the unmasked main loop.
+	var acc [4]reg.VecVirtual
+	for i := range acc {
+		acc[i] = ZMM()
+		VXORPS(acc[i], acc[i], acc[i])
+	}
+	Label("loop64")
+	CMPQ(n, Imm(64))
+	JL(LabelRef("loop"))
+	for i := range acc {
+		v := ZMM()
+		VMOVUPS(Mem{Base: x, Disp: 64 * i}, v)
+		VFMADD231PS(Mem{Base: y, Disp: 64 * i}, v, acc[i])
+	}
+	ADDQ(U32(256), x)
+	ADDQ(U32(256), y)
+	SUBQ(Imm(64), n)
+	JMP(LabelRef("loop64"))
+	maskedLoop(n, []reg.Register{x, y}, func(k reg.Register) {
+		a, b := ZMM(), ZMM()
+		VMOVUPS_Z(Mem{Base: x}, k, a)
+		VMOVUPS_Z(Mem{Base: y}, k, b)
+		VFMADD231PS(b, a, acc[0])
+	})
+	VADDPS(acc[1], acc[0], acc[0])
+	VADDPS(acc[3], acc[2], acc[2])
+	VADDPS(acc[2], acc[0], acc[0])
+	Store(hsum(acc[0]), ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+func axpyKernel() {
+	TEXT("axpyAVX512", NOSPLIT, "func(alpha float32, x, y *float32, n int)")
+	Pragma("noescape")
+	Doc("axpyAVX512 sets y[i] += alpha·x[i] for i < n.")
+	al := ZMM()
+	VBROADCASTSS(Load(Param("alpha"), XMM()), al)
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	n := Load(Param("n"), GP64())
+	maskedLoop(n, []reg.Register{x, y}, func(k reg.Register) {
+		a, b := ZMM(), ZMM()
+		VMOVUPS_Z(Mem{Base: x}, k, a)
+		VMOVUPS_Z(Mem{Base: y}, k, b)
+		VFMADD231PS(a, al, b)
+		VMOVUPS(b, k, Mem{Base: y})
+	})
+	VZEROUPPER()
+	RET()
+}
+
+func scaleKernel() {
+	TEXT("scaleAVX512", NOSPLIT, "func(alpha float32, x *float32, n int)")
+	Pragma("noescape")
+	Doc("scaleAVX512 sets x[i] *= alpha for i < n.")
+	al := ZMM()
+	VBROADCASTSS(Load(Param("alpha"), XMM()), al)
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	maskedLoop(n, []reg.Register{x}, func(k reg.Register) {
+		a := ZMM()
+		VMOVUPS_Z(Mem{Base: x}, k, a)
+		VMULPS(al, a, a)
+		VMOVUPS(a, k, Mem{Base: x})
+	})
+	VZEROUPPER()
+	RET()
+}
+
+func addKernel() {
+	TEXT("addAVX512", NOSPLIT, "func(dst, a, b *float32, n int)")
+	Pragma("noescape")
+	Doc("addAVX512 sets dst[i] = a[i] + b[i] for i < n.")
+	d := Load(Param("dst"), GP64())
+	a := Load(Param("a"), GP64())
+	b := Load(Param("b"), GP64())
+	n := Load(Param("n"), GP64())
+	maskedLoop(n, []reg.Register{d, a, b}, func(k reg.Register) {
+		x, y := ZMM(), ZMM()
+		VMOVUPS_Z(Mem{Base: a}, k, x)
+		VMOVUPS_Z(Mem{Base: b}, k, y)
+		VADDPS(y, x, x)
+		VMOVUPS(x, k, Mem{Base: d})
+	})
+	VZEROUPPER()
+	RET()
+}
+
+func maxKernel() {
+	TEXT("maxAVX512", NOSPLIT, "func(x *float32, n int) float32")
+	Pragma("noescape")
+	Doc("maxAVX512 returns the largest x[i] for i < n; n ≥ 1.")
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	m := ZMM()
+	VBROADCASTSS(Mem{Base: x}, m)
+	maskedLoop(n, []reg.Register{x}, func(k reg.Register) {
+		a := ZMM()
+		VMOVUPS_Z(Mem{Base: x}, k, a)
+		// Merge masking leaves masked-off lanes of m as they were.
+		VMAXPS(a, m, k, m)
+	})
+	y := YMM()
+	VEXTRACTF64X4(Imm(1), m, y)
+	VMAXPS(y, m.AsY(), y)
+	xm := XMM()
+	VEXTRACTF128(Imm(1), y, xm)
+	VMAXPS(xm, y.AsX(), xm)
+	x2 := XMM()
+	VMOVHLPS(xm, xm, x2)
+	VMAXPS(x2, xm, xm)
+	VMOVSHDUP(xm, x2)
+	VMAXSS(x2, xm, xm)
+	Store(xm, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+// expConsts are the constants of vexp, loaded once per call.
+type expConsts struct {
+	lo, hi, log2e, ln2hi, ln2lo, one reg.VecVirtual
+	c                                [6]reg.VecVirtual
+}
+
+func loadExpConsts() *expConsts {
+	e := &expConsts{
+		// Below -104 exp underflows to 0 and above 89 overflows to +Inf;
+		// clamping first keeps ±Inf inputs from turning into NaN (x − n·ln2).
+		lo:    broadcastConst(-104),
+		hi:    broadcastConst(89),
+		log2e: broadcastConst(float32(math.Log2E)),
+		ln2hi: broadcastConst(0.693359375),
+		ln2lo: broadcastConst(-2.12194440e-4),
+		one:   broadcastConst(1),
+	}
+	// Cephes expf: e^r ≈ 1 + r + r²·P(r) for |r| ≤ ln2/2, within 1–2 ulp.
+	for i, v := range []float32{1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1} {
+		e.c[i] = broadcastConst(v)
+	}
+	return e
+}
+
+// vexp returns a new register holding e^x lane by lane: x = n·ln2 + r, e^r
+// by polynomial, and VSCALEFPS multiplies by 2^n with correct overflow and
+// underflow.
+func (e *expConsts) vexp(x reg.VecVirtual) reg.VecVirtual {
+	// Operand order makes NaN lanes stay NaN (MAXPS/MINPS return their
+	// second source when either is NaN).
+	xc := ZMM()
+	VMAXPS(x, e.lo, xc)
+	VMINPS(xc, e.hi, xc)
+	n := ZMM()
+	VMULPS(e.log2e, xc, n)
+	VRNDSCALEPS(Imm(0), n, n)
+	VFNMADD231PS(e.ln2hi, n, xc)
+	VFNMADD231PS(e.ln2lo, n, xc)
+	p := ZMM()
+	VMOVAPS(e.c[0], p)
+	for _, c := range e.c[1:] {
+		VFMADD213PS(c, xc, p)
+	}
+	r2 := ZMM()
+	VMULPS(xc, xc, r2)
+	VFMADD213PS(xc, r2, p)
+	VADDPS(e.one, p, p)
+	VSCALEFPS(n, p, p)
+	return p
+}
+
+// sigmoid returns 1/(1+e^−g).
+func (e *expConsts) sigmoid(g reg.VecVirtual) reg.VecVirtual {
+	ng := ZMM()
+	VXORPS(ng, ng, ng)
+	VSUBPS(g, ng, ng)
+	d := e.vexp(ng)
+	VADDPS(e.one, d, d)
+	s := ZMM()
+	VDIVPS(d, e.one, s)
+	return s
+}
+
+func expSumKernel() {
+	TEXT("expSumAVX512", NOSPLIT, "func(x *float32, n int, shift float32) float32")
+	Pragma("noescape")
+	Doc("expSumAVX512 sets x[i] = e^(x[i]−shift) for i < n and returns their sum.")
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	sh := ZMM()
+	VBROADCASTSS(Load(Param("shift"), XMM()), sh)
+	e := loadExpConsts()
+	sum := ZMM()
+	VXORPS(sum, sum, sum)
+	maskedLoop(n, []reg.Register{x}, func(k reg.Register) {
+		a := ZMM()
+		VMOVUPS_Z(Mem{Base: x}, k, a)
+		VSUBPS(sh, a, a)
+		y := e.vexp(a)
+		VMOVUPS(y, k, Mem{Base: x})
+		VADDPS(y, sum, k, sum)
+	})
+	Store(hsum(sum), ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+func siluKernel() {
+	TEXT("siluAVX512", NOSPLIT, "func(dst, x *float32, n int)")
+	Pragma("noescape")
+	Doc("siluAVX512 sets dst[i] = x[i]·sigmoid(x[i]) for i < n.")
+	d := Load(Param("dst"), GP64())
+	x := Load(Param("x"), GP64())
+	n := Load(Param("n"), GP64())
+	e := loadExpConsts()
+	maskedLoop(n, []reg.Register{d, x}, func(k reg.Register) {
+		g := ZMM()
+		VMOVUPS_Z(Mem{Base: x}, k, g)
+		s := e.sigmoid(g)
+		VMULPS(g, s, s)
+		VMOVUPS(s, k, Mem{Base: d})
+	})
+	VZEROUPPER()
+	RET()
+}
+
+func swigluKernel() {
+	TEXT("swigluAVX512", NOSPLIT, "func(dst, gate, up *float32, n int)")
+	Pragma("noescape")
+	Doc("swigluAVX512 sets dst[i] = gate[i]·sigmoid(gate[i])·up[i] for i < n.")
+	d := Load(Param("dst"), GP64())
+	ga := Load(Param("gate"), GP64())
+	u := Load(Param("up"), GP64())
+	n := Load(Param("n"), GP64())
+	e := loadExpConsts()
+	maskedLoop(n, []reg.Register{d, ga, u}, func(k reg.Register) {
+		g, uv := ZMM(), ZMM()
+		VMOVUPS_Z(Mem{Base: ga}, k, g)
+		VMOVUPS_Z(Mem{Base: u}, k, uv)
+		s := e.sigmoid(g)
+		VMULPS(g, s, s)
+		VMULPS(uv, s, s)
+		VMOVUPS(s, k, Mem{Base: d})
+	})
+	VZEROUPPER()
+	RET()
+}
+
+func swigluBackKernel() {
+	TEXT("swigluBackAVX512", NOSPLIT, "func(dgate, dup, dout, gate, up *float32, n int)")
+	Pragma("noescape")
+	Doc("swigluBackAVX512 sets dgate and dup to the gradients of SwiGLU for i < n.")
+	dg := Load(Param("dgate"), GP64())
+	du := Load(Param("dup"), GP64())
+	do := Load(Param("dout"), GP64())
+	ga := Load(Param("gate"), GP64())
+	u := Load(Param("up"), GP64())
+	n := Load(Param("n"), GP64())
+	e := loadExpConsts()
+	maskedLoop(n, []reg.Register{dg, du, do, ga, u}, func(k reg.Register) {
+		g, uv, d := ZMM(), ZMM(), ZMM()
+		VMOVUPS_Z(Mem{Base: ga}, k, g)
+		VMOVUPS_Z(Mem{Base: u}, k, uv)
+		VMOVUPS_Z(Mem{Base: do}, k, d)
+		s := e.sigmoid(g)
+		// dup = dout·g·s
+		gs := ZMM()
+		VMULPS(g, s, gs)
+		t := ZMM()
+		VMULPS(d, gs, t)
+		VMOVUPS(t, k, Mem{Base: du})
+		// dgate = dout·up·s·(1 + g·(1−s)) = dout·up·(s + g·s − g·s²)
+		//       = dout·up·(s + gs·(1−s))
+		oms := ZMM()
+		VSUBPS(s, e.one, oms)
+		VFMADD213PS(s, gs, oms) // oms = gs·(1−s) + s
+		VMULPS(uv, oms, oms)
+		VMULPS(d, oms, oms)
+		VMOVUPS(oms, k, Mem{Base: dg})
+	})
+	VZEROUPPER()
+	RET()
+}

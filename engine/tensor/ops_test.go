@@ -1,0 +1,305 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// withOps runs f with the assembly row kernels (where the CPU has them)
+// and with the Go versions.
+func withOps(t *testing.T, f func(t *testing.T)) {
+	modes := []bool{false}
+	if hasAVX512() {
+		modes = append(modes, true)
+	}
+	for _, asm := range modes {
+		t.Run(fmt.Sprintf("asm=%v", asm), func(t *testing.T) {
+			prev := opsAVX512
+			opsAVX512 = asm
+			defer func() { opsAVX512 = prev }()
+			f(t)
+		})
+	}
+}
+
+var opLens = []int{0, 1, 3, 15, 16, 17, 31, 33, 63, 64, 65, 100, 257, 1000}
+
+func close32(got, want float64, rel float64) bool {
+	if math.IsNaN(want) {
+		return math.IsNaN(got)
+	}
+	if math.IsInf(want, 0) {
+		return got == want
+	}
+	return math.Abs(got-want) <= rel*math.Max(1, math.Abs(want))
+}
+
+// checkTail fails if x beyond n was written: kernels must not touch memory
+// past the slice they were given.
+func checkTail(t *testing.T, name string, buf []float32, n int) {
+	t.Helper()
+	for i := n; i < len(buf); i++ {
+		if buf[i] != 7 {
+			t.Fatalf("%s(n=%d) wrote index %d", name, n, i)
+		}
+	}
+}
+
+func withTail(r *rand.Rand, n int) []float32 {
+	x := randSlice(r, n+20)
+	for i := n; i < len(x); i++ {
+		x[i] = 7
+	}
+	return x
+}
+
+func TestRowKernels(t *testing.T) {
+	withOps(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		for _, n := range opLens {
+			x, y := withTail(r, n), withTail(r, n)
+			var want float64
+			for i := range n {
+				want += float64(x[i]) * float64(y[i])
+			}
+			if got := Dot(x[:n], y[:n]); !close32(float64(got), want, 1e-5*float64(n+1)) {
+				t.Errorf("Dot(n=%d) = %v, want %v", n, got, want)
+			}
+
+			y0 := append([]float32(nil), y...)
+			Axpy(-1.5, x[:n], y[:n])
+			for i := range n {
+				if w := y0[i] + -1.5*x[i]; !close32(float64(y[i]), float64(w), 1e-6) {
+					t.Fatalf("Axpy(n=%d)[%d] = %v, want %v", n, i, y[i], w)
+				}
+			}
+			checkTail(t, "Axpy", y, n)
+
+			x0 := append([]float32(nil), x...)
+			Scale(3, x[:n])
+			for i := range n {
+				if x[i] != 3*x0[i] {
+					t.Fatalf("Scale(n=%d)[%d] = %v, want %v", n, i, x[i], 3*x0[i])
+				}
+			}
+			checkTail(t, "Scale", x, n)
+
+			d := withTail(r, n)
+			Add(d[:n], x[:n], y[:n])
+			for i := range n {
+				if d[i] != x[i]+y[i] {
+					t.Fatalf("Add(n=%d)[%d] = %v, want %v", n, i, d[i], x[i]+y[i])
+				}
+			}
+			checkTail(t, "Add", d, n)
+		}
+	})
+}
+
+func TestSoftmax(t *testing.T) {
+	withOps(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for _, n := range opLens[1:] {
+			x := withTail(r, n)
+			for i := range n {
+				x[i] *= 30 // logits spread over ±30 exercise range reduction
+			}
+			if n > 4 {
+				x[1] = float32(math.Inf(-1)) // a causal mask
+				x[n-1] = 80                  // a large logit must not overflow
+			}
+			m := math.Inf(-1)
+			for _, v := range x[:n] {
+				m = math.Max(m, float64(v))
+			}
+			want := make([]float64, n)
+			var s float64
+			for i, v := range x[:n] {
+				want[i] = math.Exp(float64(v) - m)
+				s += want[i]
+			}
+			Softmax(x[:n])
+			for i := range n {
+				if !close32(float64(x[i]), want[i]/s, 3e-6) {
+					t.Fatalf("Softmax(n=%d)[%d] = %v, want %v", n, i, x[i], want[i]/s)
+				}
+			}
+			checkTail(t, "Softmax", x, n)
+		}
+	})
+}
+
+func TestExp(t *testing.T) {
+	withOps(t, func(t *testing.T) {
+		// expSum with shift 0 exposes e^x itself.
+		xs := []float32{0, 1, -1, 0.5, 88, 88.5, 89, 100, -87, -87.5, -103, -104, -200,
+			float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-8, -1e-8, 20.25, -20.25}
+		for i := -1000; i <= 1000; i++ {
+			xs = append(xs, float32(i)*0.0871)
+		}
+		got := append([]float32(nil), xs...)
+		if opsAVX512 {
+			expSumAVX512(&got[0], len(got), 0)
+		} else {
+			for i, v := range got {
+				got[i] = exp32(v)
+			}
+		}
+		for i, x := range xs {
+			want := math.Exp(float64(x))
+			if want < 0x1p-126 {
+				// Below the normal range either 0 or the denormal is fine.
+				if got[i] < 0 || float64(got[i]) > 0x1p-126 {
+					t.Errorf("exp(%v) = %v, want ~0", x, got[i])
+				}
+				continue
+			}
+			if want > math.MaxFloat32 {
+				want = math.Inf(1)
+			}
+			if !close32(float64(got[i]), want, 4e-7) {
+				t.Errorf("exp(%v) = %v, want %v", x, got[i], want)
+			}
+		}
+	})
+}
+
+func TestActivations(t *testing.T) {
+	withOps(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		sig := func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+		for _, n := range opLens {
+			g, u, dout := withTail(r, n), withTail(r, n), withTail(r, n)
+			for i := range n {
+				g[i] *= 12
+			}
+			dst := withTail(r, n)
+			SiLU(dst[:n], g[:n])
+			for i := range n {
+				w := float64(g[i]) * sig(float64(g[i]))
+				if !close32(float64(dst[i]), w, 2e-6) {
+					t.Fatalf("SiLU(n=%d)[%d] = %v, want %v", n, i, dst[i], w)
+				}
+			}
+			checkTail(t, "SiLU", dst, n)
+			SwiGLU(dst[:n], g[:n], u[:n])
+			for i := range n {
+				w := float64(g[i]) * sig(float64(g[i])) * float64(u[i])
+				if !close32(float64(dst[i]), w, 2e-6) {
+					t.Fatalf("SwiGLU(n=%d)[%d] = %v, want %v", n, i, dst[i], w)
+				}
+			}
+			checkTail(t, "SwiGLU", dst, n)
+			dg, du := withTail(r, n), withTail(r, n)
+			SwiGLUBackward(dg[:n], du[:n], dout[:n], g[:n], u[:n])
+			for i := range n {
+				gg, uu, d := float64(g[i]), float64(u[i]), float64(dout[i])
+				s := sig(gg)
+				// Finite differences of the forward in float64 agree with the
+				// closed form used here to ~1e-9.
+				wg := d * uu * s * (1 + gg*(1-s))
+				wu := d * gg * s
+				if !close32(float64(dg[i]), wg, 3e-6) || !close32(float64(du[i]), wu, 3e-6) {
+					t.Fatalf("SwiGLUBackward(n=%d)[%d] = %v, %v, want %v, %v", n, i, dg[i], du[i], wg, wu)
+				}
+			}
+			checkTail(t, "SwiGLUBackward dgate", dg, n)
+			checkTail(t, "SwiGLUBackward dup", du, n)
+		}
+	})
+}
+
+// TestRMSNormGradient checks RMSNormBackward against central finite
+// differences of a scalar loss L = Σ dout·RMSNorm(x, w).
+func TestRMSNormGradient(t *testing.T) {
+	withOps(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 8))
+		for _, n := range []int{1, 5, 17, 64} {
+			x, w, dout := randSlice(r, n), randSlice(r, n), randSlice(r, n)
+			out := make([]float32, n)
+			const eps = 1e-5
+			loss := func() float64 {
+				RMSNorm(out, x, w, eps)
+				var s float64
+				for i := range out {
+					s += float64(out[i]) * float64(dout[i])
+				}
+				return s
+			}
+			rstd := RMSNorm(out, x, w, eps)
+			dx, dw := make([]float32, n), make([]float32, n)
+			dx[0], dw[0] = 1, 1 // Backward accumulates: start from non-zero
+			RMSNormBackward(dx, dw, dout, x, w, rstd)
+			dx[0]--
+			dw[0]--
+			const h = 1e-2
+			for i := range n {
+				for _, v := range []struct {
+					name string
+					p    []float32
+					g    float32
+				}{{"dx", x, dx[i]}, {"dw", w, dw[i]}} {
+					old := v.p[i]
+					v.p[i] = old + h
+					lp := loss()
+					v.p[i] = old - h
+					lm := loss()
+					v.p[i] = old
+					num := (lp - lm) / (2 * h)
+					if math.Abs(num-float64(v.g)) > 2e-3*math.Max(1, math.Abs(num)) {
+						t.Errorf("n=%d %s[%d] = %v, finite difference %v", n, v.name, i, v.g, num)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestRowKernelsNoAlloc(t *testing.T) {
+	x, y := make([]float32, 1000), make([]float32, 1000)
+	allocs := testing.AllocsPerRun(10, func() {
+		Dot(x, y)
+		Axpy(1, x, y)
+		Softmax(x)
+		SwiGLU(x, x, y)
+		RMSNorm(y, y, x, 1e-5)
+	})
+	if allocs != 0 {
+		t.Errorf("row kernels allocate %v times per run", allocs)
+	}
+}
+
+func BenchmarkRowKernels(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const n = 1024
+	x, y, z, w := randSlice(r, n), randSlice(r, n), randSlice(r, n), randSlice(r, n)
+	for _, asm := range []bool{false, true} {
+		if asm && !hasAVX512() {
+			continue
+		}
+		prev := opsAVX512
+		opsAVX512 = asm
+		for _, bc := range []struct {
+			name string
+			f    func()
+		}{
+			{"Dot", func() { Dot(x, y) }},
+			{"Axpy", func() { Axpy(0.5, x, y) }},
+			{"Softmax", func() { copy(z, x); Softmax(z) }},
+			{"SwiGLU", func() { SwiGLU(z, x, y) }},
+			{"SwiGLUBackward", func() { SwiGLUBackward(z, w, y, x, y) }},
+			{"RMSNorm", func() { RMSNorm(z, x, y, 1e-5) }},
+		} {
+			b.Run(fmt.Sprintf("%s/asm=%v", bc.name, asm), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(4 * n)
+				for b.Loop() {
+					bc.f()
+				}
+			})
+		}
+		opsAVX512 = prev
+	}
+}
