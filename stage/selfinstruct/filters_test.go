@@ -170,3 +170,24 @@ func TestScoreFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestBlacklistHits(t *testing.T) {
+	f := newInstructionFilters(text.English, 1, 150, paperBlacklist, nil, false, false)
+	for _, tc := range []struct{ in, want string }{
+		{"Sort the images and the image files.", `contains "image", "images", "files"`},
+		{"Go To the map, then draw a plot.", `contains "map", "draw", "plot", "go to"`},
+		{"Explain the_map and maps2 and mapé.", ""},
+		{"(map) 'plot'", `contains "map", "plot"`},
+		{"Use a mapping of drawings.", ""},
+	} {
+		var got string
+		for _, d := range f.check(tc.in) {
+			if d.Filter == "blacklist" {
+				got = d.Reason
+			}
+		}
+		if got != tc.want {
+			t.Errorf("check(%q) blacklist reason = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
