@@ -75,6 +75,17 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 	}
 	if mopts.Budget == nil && cfg.MaxCostUSD > 0 {
 		mopts.Budget = model.NewBudget(cfg.MaxCostUSD)
+		// The cap is for the whole run, not for this process: count what
+		// committed work already cost before a restart.
+		if sp, ok := opts.Store.(interface {
+			SpentUSD(ctx context.Context) (float64, error)
+		}); ok {
+			spent, err := sp.SpentUSD(ctx)
+			if err != nil {
+				return fmt.Errorf("pipeline: %w", err)
+			}
+			mopts.Budget.Charge(spent)
+		}
 	}
 	if mopts.Getenv == nil {
 		mopts.Getenv = opts.Getenv

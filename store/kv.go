@@ -35,3 +35,13 @@ func (s *Store) SetMetaValue(ctx context.Context, key, val string) error {
 	}
 	return nil
 }
+
+// SpentUSD returns what the run's committed units cost in all, so a resumed
+// run's budget cap counts money spent before the restart.
+func (s *Store) SpentUSD(ctx context.Context) (float64, error) {
+	var v float64
+	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost_usd), 0) FROM units`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: spent: %w", err)
+	}
+	return v, nil
+}

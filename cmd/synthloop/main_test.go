@@ -224,3 +224,103 @@ stages:
 		t.Logf("output: %s", out)
 	}
 }
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// TestBudgetStopsCleanly sets a price so high that max_cost_usd is reached
+// after a few calls: the run must stop with exit code 130, keep what it
+// finished, and a rerun must not spend past the cap.
+func TestBudgetStopsCleanly(t *testing.T) {
+	srv := modeltest.NewServer(scriptedResponder(scripted.New(1)))
+	defer srv.Close()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "p.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`name: b
+concurrency: 2
+max_cost_usd: 1
+models:
+  teacher:
+    ref: openai-compatible/pricey
+    base_url: %s
+    price_input: 1000
+    price_output: 1000
+stages:
+  - name: instructions
+    type: selfinstruct
+    with:
+      model: teacher
+      target: 100
+`, srv.URL)), 0o644)
+	out, err := cli(dir, nil, "run", p, "--run-dir", "r", "--json").CombinedOutput()
+	if exitCode(err) != 130 || !strings.Contains(string(out), "budget") {
+		t.Fatalf("run over budget: exit %d, want 130 and a budget message\n%s", exitCode(err), out)
+	}
+	sent := srv.Requests()
+	if sent == 0 {
+		t.Fatal("no request was sent at all")
+	}
+	out, err = cli(dir, nil, "run", p, "--run-dir", "r", "--json").CombinedOutput()
+	if exitCode(err) != 130 {
+		t.Fatalf("rerun over budget: exit %d, want 130\n%s", exitCode(err), out)
+	}
+	// The cap counts the cost recorded on committed units. A reply paid for
+	// but not yet committed when the first run stopped (a later batch of the
+	// same wave) is not counted, so the rerun may send at most one wave.
+	if extra := srv.Requests() - sent; extra > 2 {
+		t.Errorf("the rerun sent %d more requests although the budget was already spent; at most one wave (2) may go", extra)
+	}
+	st, err := store.OpenReadOnly(context.Background(), filepath.Join(dir, "r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, _ := st.Count(context.Background(), "instructions", ""); n == 0 {
+		t.Error("the work finished before the budget ran out was not kept")
+	}
+}
+
+// TestInterruptKeepsWork sends SIGINT mid-run: the command must exit 130
+// promptly, keep its finished units, and a rerun must complete the run.
+func TestInterruptKeepsWork(t *testing.T) {
+	srv := modeltest.NewServer(scriptedResponder(scripted.New(1)), modeltest.WithLatency(30*time.Millisecond))
+	defer srv.Close()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "p.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(killConfig, srv.URL)), 0o644)
+	cmd := cli(dir, nil, "run", p, "--run-dir", "r", "--json")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	start := time.Now()
+	err := cmd.Wait()
+	if exitCode(err) != 130 {
+		t.Fatalf("interrupted run: exit %d, want 130\n%s", exitCode(err), out.String())
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the run took %v to stop after SIGINT", d)
+	}
+	st, err := store.OpenReadOnly(context.Background(), filepath.Join(dir, "r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := st.Count(context.Background(), "instructions", "")
+	st.Close()
+	if n == 0 {
+		t.Fatalf("nothing kept after the interrupt\n%s", out.String())
+	}
+	if out, err := cli(dir, nil, "run", p, "--run-dir", "r", "--json").CombinedOutput(); err != nil {
+		t.Fatalf("resume after interrupt: %v\n%s", err, out)
+	}
+}
