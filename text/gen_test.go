@@ -207,6 +207,28 @@ var genClauses = []string{
 	"Set the scene in {place}.", "Assume the reader lives in {country}.", "Refer to {dish} somewhere.",
 }
 
+// Free-form instructions are built from a verb, an object, a topic and a
+// qualifier, which gives the long tail of phrasings a model produces.
+var (
+	genVerbs = []string{"Write", "Explain", "Describe", "List", "Summarize", "Compare", "Evaluate", "Design", "Propose",
+		"Outline", "Analyze", "Critique", "Suggest", "Identify", "Predict", "Estimate", "Classify", "Rank", "Draft",
+		"Plan", "Illustrate", "Define", "Argue", "Justify", "Recommend", "Brainstorm", "Translate", "Paraphrase",
+		"Simplify", "Expand", "Debug", "Optimize", "Rewrite", "Interpret", "Investigate", "Discuss", "Review", "Sketch"}
+	genObjects = []string{"a short story", "a haiku", "three arguments", "a step-by-step guide", "a checklist",
+		"a one-paragraph overview", "the key risks", "a lesson plan", "a marketing slogan", "an opening line",
+		"five common mistakes", "a timeline", "a quiz with answers", "a dialogue between two friends", "a limerick",
+		"an analogy", "a cover letter", "a speech", "a press release", "a product pitch", "a set of interview tips",
+		"a budget", "a weekly schedule", "the historical background", "a counterargument", "a decision matrix",
+		"a mnemonic", "a troubleshooting flowchart in words", "a glossary", "a customer survey", "a thank-you note",
+		"an abstract", "a tweet thread", "a riddle", "a menu", "a job description", "a research question", "a hypothesis"}
+	genQualifiers = []string{"for a general audience", "in under 100 words", "using only simple words",
+		"with a surprising twist", "as a pirate would", "for a science fair", "in the style of a news report",
+		"for a job interview", "without using numbers", "for a children's book", "with historical examples",
+		"from an economist's perspective", "for a rainy afternoon", "that a teenager would enjoy",
+		"in exactly three sentences", "for a team meeting", "with a moral at the end", "for social media",
+		"aimed at small business owners", "that fits on a postcard", "for non-native speakers", "in a Socratic style"}
+)
+
 var genFillers = []string{"please", "briefly", "quickly", "carefully", "now", "also", "really", "in detail", "for me"}
 
 func (g *instructionGen) pick(list []string) string { return list[g.rng.IntN(len(list))] }
@@ -237,6 +259,9 @@ func (g *instructionGen) recall() genItem {
 }
 
 func (g *instructionGen) fresh() genItem {
+	if g.rng.IntN(2) == 0 {
+		return g.freeForm()
+	}
 	group := g.rng.IntN(len(genTemplates))
 	slots := map[string]string{}
 	// Sorted names: map order is random, and the generator must not be.
@@ -265,6 +290,30 @@ func (g *instructionGen) fresh() genItem {
 	return it
 }
 
+// freeForm builds an instruction outside the templates. It keeps the
+// group 0 template number so paraphrase and near-duplicate edits still
+// apply to it, with its words as the only slot.
+func (g *instructionGen) freeForm() genItem {
+	text := g.pick(genVerbs) + " " + g.pick(genObjects) + " about " + g.pick(genSlots["topic"])
+	if g.rng.IntN(2) == 0 {
+		text += " " + g.pick(genQualifiers)
+	}
+	if g.rng.IntN(3) == 0 {
+		text += " " + g.rareWord()
+	}
+	text += "."
+	if g.rng.IntN(3) == 0 {
+		text += " " + g.pick(genClauses)
+		text = g.fill(text, map[string]string{
+			"num": g.pick(genSlots["num"]), "adj": g.pick(genSlots["adj"]), "adj2": g.pick(genSlots["adj"]),
+			"topic2": g.pick(genSlots["topic"]), "audience": g.pick(genSlots["audience"]), "concept": g.pick(genSlots["concept"]),
+			"activity": g.pick(genSlots["activity"]), "place": g.pick(genSlots["place"]), "country": g.pick(genSlots["country"]),
+			"dish": g.pick(genSlots["dish"]),
+		}).text
+	}
+	return genItem{tmpl: -1, text: text}
+}
+
 func (g *instructionGen) rareWord() string {
 	const letters = "abcdefghijklmnopqrstuvwxyz"
 	var b strings.Builder
@@ -291,6 +340,16 @@ func (g *instructionGen) fill(text string, slots map[string]string) genItem {
 }
 
 func (g *instructionGen) paraphrase(it genItem) genItem {
+	if it.tmpl < 0 {
+		// A free-form paraphrase: same request, words reshuffled around it.
+		words := strings.Fields(it.text)
+		if len(words) > 4 {
+			i := 1 + g.rng.IntN(len(words)-2)
+			words[0] = g.pick([]string{"Please", "Could you", "I need you to", "Kindly"}) + " " + strings.ToLower(words[0])
+			words = append(words[:i], words[i+1:]...)
+		}
+		return genItem{tmpl: -1, text: strings.Join(words, " ")}
+	}
 	group := it.tmpl / 8
 	return g.render(group*8+g.rng.IntN(len(genTemplates[group])), it.slots)
 }
@@ -314,6 +373,10 @@ func (g *instructionGen) nearDuplicate(it genItem) genItem {
 				words[i] = strings.ToUpper(words[i])
 			}
 		case 3: // another slot value for the topic
+			if it.tmpl < 0 {
+				words[i] = g.pick(genSlots["topic"])
+				continue
+			}
 			s := maps.Clone(it.slots)
 			s["topic"] = g.pick(genSlots["topic"])
 			return g.render(it.tmpl, s)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -27,8 +28,8 @@ const (
 	// error; when the index is no larger than the sample it is exact.
 	MeanSampled MeanMode = iota
 	// MeanExact computes the mean the paper records. It scores every
-	// instruction that shares a token with the new one, which turns the
-	// pruned search back into a linear scan per check.
+	// instruction in the index, which costs what the brute force costs
+	// (with the bit-parallel LCS): use it when the figure must be exact.
 	MeanExact
 	// MeanNone records no mean.
 	MeanNone
@@ -115,18 +116,18 @@ const eps = 1e-12
 
 // Tuning of the candidate search; they change speed, never results.
 const (
-	// warmUpDF: before visiting a posting list longer than this, the
-	// instructions with the largest overlap so far are scored, so that the
-	// K-th best score is high when the long lists of common tokens are
-	// visited, and most of those lists can be skipped.
+	// regDF is the posting-list length at which a token gets a bit in every
+	// instruction's signature (while bits last). Such common tokens are then
+	// never scanned through their posting lists.
+	regDF = 128
+	// sigWords is the signature size in 64-bit words: 256 common tokens.
+	sigWords = 4
+	// warmUpDF: before scanning a posting list longer than this, the
+	// instructions that look most similar so far are scored, so the K-th
+	// best score is already high when the long scans are pruned by it.
 	warmUpDF = 256
-	// bucketMin is the posting-list length from which a token's postings are
-	// also kept bucketed by instruction length.
-	bucketMin = 64
 	// maxBucket caps the length buckets; longer instructions share the last.
 	maxBucket = 255
-	// lcsCost is roughly what one LCS costs in posting-list steps.
-	lcsCost = 8
 )
 
 // Index is the Self-Instruct novelty filter: it holds the seed instructions
@@ -135,23 +136,25 @@ const (
 // Its decisions, maximum scores and top-K lists are identical to BruteForce
 // (tested on 20,000 generated instructions); it gets there by pruning, not
 // by approximation. The F of an LCS of L tokens between texts of m and n
-// tokens is 2L/(m+n), so any bound on L bounds F:
+// tokens is 2L/(m+n) and L is at most the multiset intersection of their
+// tokens, so any bound on that overlap bounds F:
 //
-//  1. tokens are interned to ints, and each token has a posting list of the
-//     instructions containing it, with counts, also bucketed by length;
-//  2. the query's distinct tokens are visited rarest first, accumulating
-//     for each instruction met the multiset intersection with the query so
-//     far; an instruction sharing no token with the query is never met;
-//  3. after the rare tokens, the instructions with the largest overlap are
-//     scored first (bit-parallel LCS, Hyyrö 2004), which sets a high K-th
-//     best score early;
-//  4. for each common token, only the length buckets whose instructions
-//     could still beat the K-th best score are visited (the length bound
-//     2·min(L,m,n)/(m+n)), and the visit stops altogether once the tokens
-//     left are too few to lift an instruction not met yet over it;
-//  5. each instruction met is bounded by its overlap plus the tokens left,
-//     and scored in order of decreasing bound until the bound falls below
-//     the K-th best score.
+//  1. tokens are interned to ints. A token gets a posting list of the
+//     instructions containing it, with counts; once it is common (in
+//     regDF instructions) it also gets a bit in a per-instruction signature
+//     of common tokens, up to 256 of them;
+//  2. the query's uncommon tokens are scanned rarest first through their
+//     posting lists, accumulating the exact overlap of each instruction
+//     met; instructions sharing no token are never met;
+//  3. the instructions with the largest overlap are scored first (a
+//     bit-parallel LCS, Hyyrö 2004), which sets a high K-th best score;
+//  4. every instruction met is bounded by its overlap, plus its common
+//     tokens shared with the query (one AND and a popcount on the
+//     signature), plus the uncommon tokens left unscanned; the others are
+//     visited by length, and a whole length is skipped when even sharing
+//     every common token could not reach the K-th best;
+//  5. candidates are scored in order of decreasing bound until the bound
+//     falls below the K-th best score, which only rises.
 //
 // Check does not change the index; call Add for each kept instruction, in
 // order, so that one kept earlier in a batch counts against later ones.
@@ -166,30 +169,36 @@ type Index struct {
 	docOff []int32    // instruction i is toks[docOff[i]:docOff[i+1]]
 	toks   []int32
 	texts  []string
+	sig    [][sigWords]uint64     // per instruction: its common tokens
+	byLen  [maxBucket + 1][]int32 // instructions by min(length, maxBucket)
+	pos    []int32                // per instruction: its index in byLen
+	// slices[n][b] is a bitset over byLen[n]: which instructions of that
+	// length hold common token b. Counting a query's common tokens across
+	// these bit-sliced signatures tests 64 instructions per word operation.
+	slices [maxBucket + 1][][]uint64
+	nbits  int // signature bits handed out
 
 	// Scratch state of Check, reused to keep checks allocation-light.
-	acc     []int32 // per instruction: overlap so far; 0 not met; -1 scored
-	slot    []int32 // per token id: symbol in the current query, or -1
-	pat     pattern
-	touched []int32
-	cands   []cand
-	qtoks   []qtok
-	rest    []int
-	ids     []int32
-	hist    []int
-	live    []int32
-	liveN   [maxBucket + 1]int32
+	acc      []int32 // per instruction: overlap so far; 0 not met; -1 scored
+	slot     []int32 // per token id: symbol in the current query, or -1
+	pat      pattern
+	touched  []int32
+	cands    []cand
+	qtoks    []qtok
+	uncommon []qtok
+	byL      [][]int32 // instructions of one length by overlap bound
+	ids      []int32
+	hist     []int
 }
 
 type posting struct {
 	doc int32
-	cnt uint16 // occurrences of the token in doc (saturating)
-	n   uint16 // length bucket of doc: min(tokens, maxBucket)
+	cnt int32 // occurrences of the token in doc
 }
 
 type postings struct {
-	all   []posting
-	byLen [][]posting // by min(length, maxBucket), once len(all) > bucketMin
+	all []posting
+	bit int16 // signature bit, or -1
 }
 
 type qtok struct {
@@ -201,6 +210,30 @@ type qtok struct {
 type cand struct {
 	doc int32
 	ub  float64
+}
+
+// query is what Check knows of its query beyond the pattern.
+type query struct {
+	m      int
+	mask   [sigWords]uint64 // signature bits of its common tokens
+	extra  []qtok           // common tokens it holds more than once (id = bit)
+	bits   []qtok           // all its common tokens (id = bit) with counts
+	common int              // occurrences of common tokens in it
+}
+
+// sigOverlap bounds the overlap of an instruction's common tokens with the
+// query's: the query's count of every common token the instruction holds.
+func (q *query) sigOverlap(sig *[sigWords]uint64) int {
+	n := 0
+	for w := range sigWords {
+		n += bits.OnesCount64(sig[w] & q.mask[w])
+	}
+	for _, e := range q.extra {
+		if sig[e.id/64]&(1<<(uint(e.id)%64)) != 0 {
+			n += int(e.cnt) - 1
+		}
+	}
+	return n
 }
 
 // NewIndex returns an empty index.
@@ -253,13 +286,19 @@ func (x *Index) Add(text string, tokens []string) int {
 		if !ok {
 			id = int32(len(x.lists))
 			x.vocab[t] = id
-			x.lists = append(x.lists, postings{})
+			x.lists = append(x.lists, postings{bit: -1})
 			x.slot = append(x.slot, -1)
 		}
 		x.toks = append(x.toks, id)
 	}
 	x.docOff = append(x.docOff, int32(len(x.toks)))
 	x.acc = append(x.acc, 0)
+	x.sig = append(x.sig, [sigWords]uint64{})
+	x.pos = append(x.pos, int32(len(x.byLen[min(len(tokens), maxBucket)])))
+	if len(tokens) > 0 {
+		b := min(len(tokens), maxBucket)
+		x.byLen[b] = append(x.byLen[b], d)
+	}
 
 	sorted := append(x.ids[:0], x.toks[start:]...)
 	slices.Sort(sorted)
@@ -270,14 +309,17 @@ func (x *Index) Add(text string, tokens []string) int {
 			j++
 		}
 		pl := &x.lists[sorted[i]]
-		p := posting{doc: d, cnt: uint16(min(j-i, math.MaxUint16)), n: uint16(min(len(tokens), maxBucket))}
-		pl.all = append(pl.all, p)
+		pl.all = append(pl.all, posting{doc: d, cnt: int32(j - i)})
 		switch {
-		case pl.byLen != nil:
-			pl.byLen = addBucket(pl.byLen, p)
-		case len(pl.all) > bucketMin:
-			for _, e := range pl.all {
-				pl.byLen = addBucket(pl.byLen, e)
+		case pl.bit >= 0:
+			x.setBit(d, pl.bit)
+		case len(pl.all) >= regDF && x.nbits < sigWords*64:
+			// The token just became common: give it a bit and mark every
+			// instruction holding it, once.
+			pl.bit = int16(x.nbits)
+			x.nbits++
+			for _, p := range pl.all {
+				x.setBit(p.doc, pl.bit)
 			}
 		}
 		i = j
@@ -285,13 +327,19 @@ func (x *Index) Add(text string, tokens []string) int {
 	return int(d)
 }
 
-func addBucket(b [][]posting, p posting) [][]posting {
-	n := int(p.n)
-	for len(b) <= n {
-		b = append(b, nil)
+func (x *Index) setBit(d int32, bit int16) {
+	x.sig[d][bit/64] |= 1 << (uint(bit) % 64)
+	n := min(x.docLen(d), maxBucket)
+	sl := &x.slices[n]
+	if *sl == nil {
+		*sl = make([][]uint64, sigWords*64)
 	}
-	b[n] = append(b[n], p)
-	return b
+	bs := &(*sl)[bit]
+	w := int(x.pos[d]) / 64
+	for len(*bs) <= w {
+		*bs = append(*bs, 0)
+	}
+	(*bs)[w] |= 1 << (uint(x.pos[d]) % 64)
 }
 
 func (x *Index) docLen(d int32) int { return int(x.docOff[d+1] - x.docOff[d]) }
@@ -303,14 +351,6 @@ type topK struct {
 }
 
 func (t *topK) full() bool { return len(t.ms) >= t.k }
-
-// floor is the K-th best score once K matches are known, 0 before.
-func (t *topK) floor() float64 {
-	if t.full() {
-		return t.ms[t.k-1].Score
-	}
-	return 0
-}
 
 // prunes reports whether a candidate whose score is at most ub can be
 // skipped: its score would be 0, or below the K-th best by more than eps.
@@ -356,14 +396,7 @@ func (x *Index) Check(tokens []string) Result {
 		return res
 	}
 	top := topK{k: max(x.opt.TopK, 1)}
-	qt, qids := x.prepare(tokens)
-	// rest[k] is the number of query tokens from the k-th distinct one on:
-	// an instruction first met at token k shares at most rest[k] with it.
-	rest := slices.Grow(x.rest[:0], len(qt)+1)[:len(qt)+1]
-	rest[len(qt)] = 0
-	for k := len(qt) - 1; k >= 0; k-- {
-		rest[k] = rest[k+1] + int(qt[k].cnt)
-	}
+	q, qt, qids := x.prepare(tokens)
 
 	// score computes the exact F of instruction d and offers it to the top K.
 	score := func(d int32) float64 {
@@ -373,120 +406,17 @@ func (x *Index) Check(tokens []string) Result {
 		top.offer(int(d), f)
 		return f
 	}
-	// bound is 2L/(m+n) for L = min(l, m, n), in one division rather than
-	// fscore's three: the two differ by a few ulps, which eps absorbs.
-	bound := func(l, n int) float64 { return float64(2*min(l, n, m)) / float64(m+n) }
 
-	// The exact mean needs every instruction sharing a token, so it turns
-	// all pruning off.
-	prune := x.opt.Mean != MeanExact
-	touched := x.touched[:0]
-	// live holds the met instructions that may still reach the K-th best,
-	// once pruning has started; liveN counts them per length bucket.
-	live := x.live[:0]
-	triaged := false
-	warmed := false
-	k := 0
-	for ; k < len(qt); k++ {
-		r := rest[k]
-		if prune && top.prunes(bound(r, r)) {
-			break // no instruction not met yet can reach the K-th best
-		}
-		if prune && qt[k].df > warmUpDF && !warmed {
-			x.warmUp(touched, &top, score)
-			warmed = true
-		}
-		pl := &x.lists[qt[k].id]
-		q := qt[k].cnt
-		if !prune || pl.byLen == nil || !top.full() {
-			touched = x.accumulate(pl.all, q, touched)
-			continue
-		}
-		if !triaged {
-			live = append(live, touched...)
-			triaged = true
-		}
-		// Triage: an instruction met so far shares at most acc + r tokens
-		// with the query; drop (acc = -1) those that cannot reach the K-th
-		// best any more, and count the others by length.
-		liveN := &x.liveN
-		clear(liveN[:])
-		j := 0
-		for _, d := range live {
-			a := x.acc[d]
-			if a <= 0 {
-				continue
-			}
-			n := x.docLen(d)
-			if top.prunes(bound(int(a)+r, n)) {
-				x.acc[d] = -1
-				continue
-			}
-			live[j] = d
-			j++
-			liveN[min(n, maxBucket)]++
-		}
-		live = live[:j]
-		// A length bucket must be visited if an instruction not met yet
-		// could reach the K-th best (it shares at most r tokens), or to
-		// update the live instructions in it. When those are few next to
-		// the bucket, scoring them outright is cheaper than visiting it.
-		direct := false
-		start := len(touched)
-		for n, ps := range pl.byLen {
-			if n == 0 {
-				continue
-			}
-			best := n
-			if n == maxBucket {
-				best = max(maxBucket, min(r, m))
-			}
-			switch {
-			case !top.prunes(bound(r, best)):
-				touched = x.accumulate(ps, q, touched)
-			case liveN[n] == 0:
-			case int(liveN[n])*lcsCost < len(ps):
-				liveN[n] = -1 // score its live instructions below
-				direct = true
-			default:
-				touched = x.accumulate(ps, q, touched)
-			}
-		}
-		if direct {
-			for _, d := range live {
-				if x.acc[d] > 0 && liveN[min(x.docLen(d), maxBucket)] < 0 {
-					score(d)
-					x.acc[d] = -1
-				}
-			}
-		}
-		live = append(live, touched[start:]...)
-	}
-	x.live = live
-
-	var sum float64 // exact mean: sum of the scores, in ID order
-	if !prune {
-		// Sum in ID order, as the reference does, so the float sums agree.
-		slices.Sort(touched)
-		for _, d := range touched {
+	var sum float64
+	if x.opt.Mean == MeanExact {
+		// The exact mean needs every score; sum them in ID order, as the
+		// reference does, so the float sums agree.
+		for d := range int32(N) {
 			sum += score(d)
 		}
 	} else {
-		r := rest[k]
-		cs := x.cands[:0]
-		for _, d := range touched {
-			if a := x.acc[d]; a > 0 {
-				if ub := bound(int(a)+r, x.docLen(d)); !top.prunes(ub) {
-					cs = append(cs, cand{d, ub})
-				}
-			}
-		}
-		x.cands = x.scoreCands(cs, &top, score)
+		x.search(q, qt, &top, score)
 	}
-	for _, d := range touched {
-		x.acc[d] = 0
-	}
-	x.touched = touched
 
 	switch x.opt.Mean {
 	case MeanExact:
@@ -494,10 +424,12 @@ func (x *Index) Check(tokens []string) Result {
 	case MeanSampled:
 		res.Mean = x.sampleMean(tokens, m)
 	}
-	for _, q := range qt {
-		x.slot[q.id] = -1
+	for _, t := range qids {
+		if t >= 0 {
+			x.slot[t] = -1
+		}
 	}
-	x.qtoks, x.ids, x.rest = qt, qids, rest
+	x.ids = qids
 
 	for i := range top.ms {
 		top.ms[i].Text = x.texts[top.ms[i].ID]
@@ -510,6 +442,177 @@ func (x *Index) Check(tokens []string) Result {
 	}
 	res.Novel = res.Max <= x.opt.Threshold
 	return res
+}
+
+// search finds the top K by the pruned search described on Index.
+func (x *Index) search(q *query, qt []qtok, top *topK, score func(int32) float64) {
+	m := q.m
+	// bound is 2L/(m+n) for L = min(l, m, n), in one division rather than
+	// fscore's three: the two differ by a few ulps, which eps absorbs.
+	bound := func(l, n int) float64 { return float64(2*min(l, n, m)) / float64(m+n) }
+
+	// rest is the number of occurrences in the query of the uncommon
+	// tokens not scanned yet.
+	rest := 0
+	for _, t := range qt {
+		rest += int(t.cnt)
+	}
+	touched := x.touched[:0]
+	warmed := false
+	for _, t := range qt {
+		if top.prunes(bound(rest+q.common, rest+q.common)) {
+			break // not even sharing every token left reaches the K-th best
+		}
+		if t.df > warmUpDF && !warmed {
+			x.warmUp(q, touched, top, score)
+			warmed = true
+		}
+		touched = x.accumulate(x.lists[t.id].all, t.cnt, touched)
+		rest -= int(t.cnt)
+	}
+	x.warmUp(q, touched, top, score)
+
+	// Bound every instruction met, and score those that may still matter.
+	cs := x.cands[:0]
+	for _, d := range touched {
+		if a := x.acc[d]; a > 0 {
+			ub := bound(int(a)+q.sigOverlap(&x.sig[d])+rest, x.docLen(d))
+			if !top.prunes(ub) {
+				cs = append(cs, cand{d, ub})
+			}
+		}
+	}
+	x.cands = x.scoreCands(cs, top, score)
+
+	// Visit the instructions not met by length, lengths nearest the
+	// query's first: similar instructions have similar lengths, so the K-th
+	// best rises early and prunes the later lengths harder.
+	most := q.common + rest
+	for i := 0; i < 2*maxBucket; i++ {
+		n := m + (i+1)/2
+		if i%2 == 1 {
+			n = m - (i+1)/2
+		}
+		if n < 1 || n > maxBucket || (n == maxBucket && m > maxBucket && i > 0) {
+			continue
+		}
+		best := n
+		if n == maxBucket {
+			best = max(maxBucket, min(most, m))
+		}
+		if top.prunes(bound(most, best)) {
+			continue
+		}
+		docs := x.byLen[n]
+		if n == maxBucket {
+			// Lengths differ within the last bucket: bound each one.
+			cs := x.cands[:0]
+			for _, d := range docs {
+				if x.acc[d] == 0 {
+					if ub := bound(q.sigOverlap(&x.sig[d])+rest, x.docLen(d)); !top.prunes(ub) {
+						cs = append(cs, cand{d, ub})
+					}
+				}
+			}
+			x.cands = x.scoreCands(cs, top, score)
+			continue
+		}
+		// need is the overlap an instruction of this length must have to
+		// survive: the smallest L that the bound does not prune. Comparing
+		// integers keeps the division out of the loop over instructions.
+		need := 1
+		for need <= most && top.prunes(bound(need, n)) {
+			need++
+		}
+		byL := x.byL[:0]
+		x.countCommon(q, n, need-rest, func(d int32) {
+			if x.acc[d] != 0 {
+				return // met: bounded and scored above
+			}
+			if l := q.sigOverlap(&x.sig[d]) + rest; l >= need {
+				for len(byL) <= l {
+					byL = append(byL, nil)
+				}
+				byL[l] = append(byL[l], d)
+			}
+		})
+		// Score by decreasing overlap, which here is decreasing bound.
+		for l := len(byL) - 1; l >= need; l-- {
+			if len(byL[l]) == 0 {
+				continue
+			}
+			if top.prunes(bound(l, n)) {
+				break
+			}
+			for _, d := range byL[l] {
+				score(d)
+			}
+		}
+		for l := range byL {
+			byL[l] = byL[l][:0]
+		}
+		x.byL = byL
+	}
+	for _, d := range touched {
+		x.acc[d] = 0
+	}
+	x.touched = touched
+}
+
+// countCommon calls fn for every instruction of length bucket n that holds
+// at least k of the query's common tokens (counted with multiplicity in the
+// query), or for all of them when k <= 0. It adds the query's bitsets into
+// bit-sliced counters, 64 instructions at a time, and compares the counts
+// with k bit-serially.
+func (x *Index) countCommon(q *query, n, k int, fn func(d int32)) {
+	docs := x.byLen[n]
+	if k <= 0 {
+		for _, d := range docs {
+			fn(d)
+		}
+		return
+	}
+	if k > q.common {
+		return
+	}
+	sl := x.slices[n]
+	if sl == nil {
+		return
+	}
+	planes := bits.Len(uint(q.common))
+	var cnt [16]uint64
+	for w := 0; w*64 < len(docs); w++ {
+		clear(cnt[:planes])
+		for _, b := range q.bits {
+			bs := sl[b.id]
+			if w >= len(bs) || bs[w] == 0 {
+				continue
+			}
+			for range b.cnt {
+				carry := bs[w]
+				for p := 0; carry != 0 && p < planes; p++ {
+					cnt[p], carry = cnt[p]^carry, cnt[p]&carry
+				}
+			}
+		}
+		// ge: count > k so far from the top plane down; eq: equal so far.
+		var ge uint64
+		eq := ^uint64(0)
+		for p := planes - 1; p >= 0; p-- {
+			if k>>p&1 == 0 {
+				ge |= eq & cnt[p]
+				eq &^= cnt[p]
+			} else {
+				eq &= cnt[p]
+			}
+		}
+		for hit := ge | eq; hit != 0; hit &= hit - 1 {
+			i := w*64 + bits.TrailingZeros64(hit)
+			if i < len(docs) {
+				fn(docs[i])
+			}
+		}
+	}
 }
 
 // accumulate adds the query's count q of one token to the overlap of each
@@ -525,20 +628,18 @@ func (x *Index) accumulate(ps []posting, q int32, touched []int32) []int32 {
 		if a == 0 {
 			touched = append(touched, p.doc)
 		}
-		c := int32(p.cnt)
-		if p.cnt == math.MaxUint16 {
-			c = q // saturated: min(q, count) is at most q
-		}
-		acc[p.doc] = a + min(q, c)
+		acc[p.doc] = a + min(q, p.cnt)
 	}
 	return touched
 }
 
-// prepare interns the query, lists its distinct known tokens rarest first,
-// and builds its bit-parallel pattern and slots. Tokens the index has never
-// seen match nothing and only count in m.
-func (x *Index) prepare(tokens []string) ([]qtok, []int32) {
-	qt := x.qtoks[:0]
+// prepare interns the query and builds its bit-parallel pattern and slots.
+// It returns the query's common-token summary and its distinct uncommon
+// tokens, rarest first. Tokens the index has never seen match nothing and
+// only count in m.
+func (x *Index) prepare(tokens []string) (*query, []qtok, []int32) {
+	q := &query{m: len(tokens)}
+	all := x.qtoks[:0]
 	qids := x.ids[:0]
 	for _, t := range tokens {
 		id, ok := x.vocab[t]
@@ -552,41 +653,62 @@ func (x *Index) prepare(tokens []string) ([]qtok, []int32) {
 			continue
 		}
 		if s := x.slot[id]; s >= 0 {
-			qt[s].cnt++
+			all[s].cnt++
 			continue
 		}
-		x.slot[id] = int32(len(qt))
-		qt = append(qt, qtok{id: id, cnt: 1, df: len(x.lists[id].all)})
+		x.slot[id] = int32(len(all))
+		all = append(all, qtok{id: id, cnt: 1, df: len(x.lists[id].all)})
 	}
-	slices.SortFunc(qt, func(a, b qtok) int {
-		return cmp.Or(cmp.Compare(a.df, b.df), cmp.Compare(a.id, b.id))
-	})
-	x.pat.reset(len(tokens), len(qt))
-	for s, q := range qt {
-		x.slot[q.id] = int32(s)
-	}
+	x.pat.reset(len(tokens), len(all))
 	for i, id := range qids {
 		if id >= 0 {
 			x.pat.set(int(x.slot[id]), i)
 		}
 	}
-	return qt, qids
+	// Split off the common tokens; the pattern keeps its symbols as they
+	// are, the list of uncommon ones is reordered.
+	qt := x.uncommon[:0]
+	for _, t := range all {
+		if b := x.lists[t.id].bit; b >= 0 {
+			q.mask[b/64] |= 1 << (uint(b) % 64)
+			q.common += int(t.cnt)
+			q.bits = append(q.bits, qtok{id: int32(b), cnt: t.cnt})
+			if t.cnt > 1 {
+				q.extra = append(q.extra, qtok{id: int32(b), cnt: t.cnt})
+			}
+			continue
+		}
+		qt = append(qt, t)
+	}
+	slices.SortFunc(qt, func(a, b qtok) int {
+		return cmp.Or(cmp.Compare(a.df, b.df), cmp.Compare(a.id, b.id))
+	})
+	x.qtoks, x.uncommon = all, qt
+	return q, qt, qids
 }
 
-// warmUp scores the met instructions with the largest overlap so far and
-// marks them scored (acc = -1): they are the likeliest to be the most
-// similar, so the K-th best score starts high.
-func (x *Index) warmUp(touched []int32, top *topK, score func(int32) float64) {
+// warmUp scores the met instructions that share the most tokens with the
+// query, and marks them scored (acc = -1): they are the likeliest to be the
+// most similar, so the K-th best score is high before the long scans and
+// the bounds are tested against it.
+func (x *Index) warmUp(q *query, touched []int32, top *topK, score func(int32) float64) {
 	want := 2 * top.k
 	// Overlaps are small integers: count them to find the smallest overlap
 	// that leaves at least want instructions at or above it.
 	hist := x.hist[:0]
-	for _, d := range touched {
-		a := int(x.acc[d])
-		for len(hist) <= a {
-			hist = append(hist, 0)
+	key := func(d int32) int {
+		if x.acc[d] < 0 {
+			return -1
 		}
-		hist[a]++
+		return int(x.acc[d]) + q.sigOverlap(&x.sig[d])
+	}
+	for _, d := range touched {
+		if a := key(d); a >= 0 {
+			for len(hist) <= a {
+				hist = append(hist, 0)
+			}
+			hist[a]++
+		}
 	}
 	cut, n := len(hist)-1, 0
 	for ; cut > 0; cut-- {
@@ -601,7 +723,7 @@ func (x *Index) warmUp(touched []int32, top *topK, score func(int32) float64) {
 		if want == 0 {
 			break
 		}
-		if int(x.acc[d]) >= cut {
+		if key(d) >= max(cut, 1) {
 			score(d)
 			x.acc[d] = -1
 			want--

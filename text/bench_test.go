@@ -1,0 +1,103 @@
+package text
+
+import (
+	"fmt"
+	"testing"
+)
+
+// Reproduce the filter benchmarks (one full filtering pass per iteration;
+// the brute-force DP pass at 50k takes minutes):
+//
+//	go test ./text -run '^$' -bench 'Filter' -benchtime 1x -timeout 60m
+//
+// Each pass filters n generated instructions in order, after 175 seeds, as
+// Self-Instruct does: check each, add it when novel. The three filters make
+// identical decisions (TestIndexMatchesBruteForce); they differ only in how
+// much of the pool they score. Reported: seconds per pass, instructions
+// kept, and LCS computations per check.
+func BenchmarkFilter(b *testing.B) {
+	seeds := generate(99, 175)
+	for _, n := range []int{10000, 20000, 50000} {
+		texts := generate(7, n)
+		toks := tokenizeAll(RougeTokenizer{}, texts)
+		seedToks := tokenizeAll(RougeTokenizer{}, seeds)
+		for _, impl := range []struct {
+			name string
+			new  func() novelty
+		}{
+			{"index", func() novelty { return mustIndex(b, Options{Mean: MeanNone}) }},
+			{"index-sampledmean", func() novelty { return mustIndex(b, Options{}) }},
+			{"brute-bitparallel", func() novelty { return mustBrute(b, Options{Mean: MeanNone}, true) }},
+			{"brute-dp", func() novelty { return mustBrute(b, Options{Mean: MeanNone}, false) }},
+		} {
+			b.Run(fmt.Sprintf("%s/n=%d", impl.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				var kept, scored int
+				for b.Loop() {
+					f := impl.new()
+					for i, s := range seeds {
+						f.Add(s, seedToks[i])
+					}
+					kept, scored = 0, 0
+					for _, r := range runFilter(f, texts, toks) {
+						scored += r.Scored
+						if r.Novel {
+							kept++
+						}
+					}
+				}
+				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/pass")
+				b.ReportMetric(float64(kept), "kept")
+				b.ReportMetric(float64(scored)/float64(n), "lcs/check")
+			})
+		}
+	}
+}
+
+// BenchmarkRougeLPair compares one ROUGE-L score by the textbook dynamic
+// programme (the reference, as rouge_score computes it) with the
+// bit-parallel LCS the index uses, on typical instruction lengths.
+func BenchmarkRougeLPair(b *testing.B) {
+	texts := generate(3, 2)
+	x, y := RougeTokenizer{}.Tokens(texts[0]), RougeTokenizer{}.Tokens(texts[1])
+	b.Run("dp", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			RougeL(x, y)
+		}
+	})
+	b.Run("bitparallel", func(b *testing.B) {
+		bf := mustBrute(b, Options{}, true)
+		bf.Add(texts[0], x)
+		b.ReportAllocs()
+		for b.Loop() {
+			bf.Check(y)
+		}
+	})
+}
+
+func BenchmarkTokenizers(b *testing.B) {
+	en := "Write a persuasive email to a new employee about renewable energy. Use bullet points."
+	ja := "次の文章を三行で要約し、重要なキーワードを三つ挙げてください。"
+	jt, err := NewJapaneseTokenizer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		tok  Tokenizer
+		text string
+	}{
+		{"rouge/en", RougeTokenizer{}, en},
+		{"cjk/en", CJKTokenizer{}, en},
+		{"cjk/ja", CJKTokenizer{}, ja},
+		{"kagome/ja", jt, ja},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.tok.Tokens(c.text)
+			}
+		})
+	}
+}
