@@ -92,11 +92,19 @@ func containsWord(lower, w string) bool {
 		}
 		i += off
 		end := i + len(w)
-		before, _ := utf8.DecodeLastRuneInString(lower[:i])
-		after, _ := utf8.DecodeRuneInString(lower[end:])
+		// The text's ends count as non-word characters.
+		before, after := false, false
+		if i > 0 {
+			r, _ := utf8.DecodeLastRuneInString(lower[:i])
+			before = isWordRune(r)
+		}
+		if end < len(lower) {
+			r, _ := utf8.DecodeRuneInString(lower[end:])
+			after = isWordRune(r)
+		}
 		first, _ := utf8.DecodeRuneInString(w)
 		last, _ := utf8.DecodeLastRuneInString(w)
-		if (i == 0 || isWordRune(before) != isWordRune(first)) && (end == len(lower) || isWordRune(after) != isWordRune(last)) {
+		if before != isWordRune(first) && after != isWordRune(last) {
 			return true
 		}
 		off = i + 1

@@ -2,6 +2,7 @@ package selfinstruct
 
 import (
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -190,4 +191,22 @@ func TestBlacklistHits(t *testing.T) {
 			t.Errorf("check(%q) blacklist reason = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+}
+
+// FuzzContainsWord checks the whole-word matcher against the regexp the paper
+// used, on ASCII text where Go's \b and Python's agree.
+func FuzzContainsWord(f *testing.F) {
+	f.Add("Draw a map of the maps.", "map")
+	f.Add("go to  go to", "go to")
+	f.Add("_plot plot_", "plot")
+	f.Fuzz(func(t *testing.T, s, w string) {
+		if !isASCII(s) || !isASCII(w) || w == "" {
+			return
+		}
+		lw := strings.ToLower(w)
+		want := regexp.MustCompile(`(?i)\b` + regexp.QuoteMeta(lw) + `\b`).MatchString(s)
+		if got := containsWord(asciiLower(s), lw); got != want {
+			t.Fatalf("containsWord(%q, %q) = %v, regexp says %v", s, lw, got, want)
+		}
+	})
 }
