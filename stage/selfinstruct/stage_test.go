@@ -498,3 +498,55 @@ func TestNoveltyWithinBatch(t *testing.T) {
 		t.Errorf("reasons %v, want novelty against the first item of the batch", reasons)
 	}
 }
+
+func TestInstancesFailuresRecorded(t *testing.T) {
+	st := newMemStore()
+	env, _ := newEnv(st, scriptedTeacher(), "instructions", "")
+	if err := mustNew(t, cfg(func(c *Config) { c.Target = 5 })).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	icfg := DefaultInstancesConfig()
+	icfg.Model = "teacher"
+	s, err := NewInstances(icfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	var mu sync.Mutex
+	b := funcBackend(func(req model.Request) (*model.Response, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if req.MaxTokens == 3 { // the classification question
+			calls++
+			if calls%2 == 0 {
+				return nil, errors.New("503 overloaded")
+			}
+			return &model.Response{Choices: []model.Choice{{Text: "Maybe"}}}, nil
+		}
+		return &model.Response{Choices: []model.Choice{{Text: "I cannot help with that."}}}, nil
+	})
+	ienv, _ := newEnv(st, b, "instances", "instructions")
+	ienv.Concurrency = 1
+	if err := s.Run(context.Background(), ienv); err != nil {
+		t.Fatal(err)
+	}
+	n := len(st.all("instructions", record.Kept))
+	all := st.all("instances", "")
+	if len(all) != n {
+		t.Fatalf("%d records for %d instructions, want one each", len(all), n)
+	}
+	var failed, unparsed int
+	for _, r := range all {
+		switch {
+		case r.Status == record.Failed && strings.Contains(r.Error, "503 overloaded"):
+			failed++
+		case r.Status == record.Rejected && r.Decisions[0].Filter == "parse" && r.Meta["classify_note"] != nil && !*r.IsClassification:
+			unparsed++
+		default:
+			t.Errorf("unexpected record %+v", r)
+		}
+	}
+	if failed == 0 || unparsed == 0 {
+		t.Errorf("failed %d, unparsed %d: want both", failed, unparsed)
+	}
+}
