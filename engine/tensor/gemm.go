@@ -30,6 +30,10 @@ type gemmJob struct {
 	lda, ldb, ldc  int
 	ks             *kernelSet
 	bufB           [2][]float32 // packed B of even and odd phases
+	// bInPlace makes the kernels read full-width B micro-panels straight
+	// from B, which is possible when op(B) = B and alpha is 1, and pays
+	// when few rows of A share each packed panel (see plan).
+	bInPlace bool
 
 	// Work layout, fixed by plan.
 	threads     int
@@ -149,6 +153,7 @@ func (j *gemmJob) set(transA, transB bool, m, n, k int, alpha float32, a []float
 func (j *gemmJob) plan(threads int) int {
 	ks := j.ks
 	j.threads = threads
+	j.bInPlace = !j.transB && j.alpha == 1 && j.m < ks.packBMinM
 	j.nK = (j.k + ks.kc - 1) / ks.kc
 	j.phases = (j.n + ks.nc - 1) / ks.nc * j.nK
 	j.icBlocks = (j.m + ks.mc - 1) / ks.mc
@@ -259,7 +264,9 @@ func (j *gemmJob) work(ws *workspace) {
 				break
 			}
 			jr := int(t-ph.panel0) * j.ks.nr
-			j.packB(buf[jr*ph.kc:], ph.pc, ph.kc, ph.jc+jr, min(j.ks.nr, ph.nc-jr))
+			if nw := min(j.ks.nr, ph.nc-jr); !j.bInPlace || nw < j.ks.nr {
+				j.packB(buf[jr*ph.kc:], ph.pc, ph.kc, ph.jc+jr, nw)
+			}
 			j.done(&j.panelDone, panelEnd)
 		}
 		j.waitFor(&j.panelDone, panelEnd)
@@ -312,8 +319,11 @@ func (j *gemmJob) macro(ws *workspace, bufB []float32, ic, mc, jc, jlo, jhi, pc,
 	ks := j.ks
 	mr, nr := ks.mr, ks.nr
 	for jr := jlo; jr < jhi; jr += nr {
-		bp := &bufB[jr*kc]
+		bp, bs := &bufB[jr*kc], nr
 		nw := min(nr, jhi-jr)
+		if j.bInPlace && nw == nr {
+			bp, bs = &j.b[pc*j.ldb+jc+jr], j.ldb
+		}
 		for ir := 0; ir < mc; ir += mr {
 			mh := min(mr, mc-ir)
 			var ap *float32
@@ -330,11 +340,11 @@ func (j *gemmJob) macro(ws *workspace, bufB []float32, ic, mc, jc, jlo, jhi, pc,
 			}
 			ci := (ic+ir)*j.ldc + jc + jr
 			if mh == mr && nw == nr {
-				ks.kern(kc, ap, rs, ss, bp, nr, &j.c[ci], j.ldc, accumulate)
+				ks.kern(kc, ap, rs, ss, bp, bs, &j.c[ci], j.ldc, accumulate)
 				continue
 			}
 			t := ws.tmp
-			ks.kern(kc, ap, rs, ss, bp, nr, &t[0], nr, false)
+			ks.kern(kc, ap, rs, ss, bp, bs, &t[0], nr, false)
 			for r := range mh {
 				dst := j.c[ci+r*j.ldc : ci+r*j.ldc+nw]
 				src := t[r*nr : r*nr+nw]

@@ -19,6 +19,7 @@ type kernelSet struct {
 	mr, nr     int
 	mc, kc, nc int
 	packAMinN  int
+	packBMinM  int // B is packed when m ≥ packBMinM or it must be
 	kern       microKernel
 	// transpose8, if set, writes dst[p·ldd+r] = src[r·lds+p] for r < 8 and
 	// p < 8·n8; packing B for op(B) = Bᵀ uses it.

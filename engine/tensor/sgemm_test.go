@@ -76,8 +76,8 @@ var alphaBetas = [][2]float32{{1, 0}, {1, 1}, {-0.5, 2}, {2, 0.5}, {0, 1.5}, {1,
 
 // withKernels runs f once per kernel this CPU can run, each also with tiny
 // cache blocks so that every loop of the blocked driver (several kc, mc and
-// nc blocks, edge tiles) runs on small matrices, and with A packed where it
-// would be read in place and vice versa.
+// nc blocks, edge tiles) runs on small matrices, and with A and B packed
+// where they would be read in place and vice versa.
 func withKernels(t *testing.T, f func(t *testing.T)) {
 	for _, ks := range variantKernels() {
 		for variant := range 3 {
@@ -88,12 +88,17 @@ func withKernels(t *testing.T, f func(t *testing.T)) {
 				name += "/tinyblocks"
 				k2.mc, k2.kc, k2.nc = 2*ks.mr, 5, 3*ks.nr
 			case 2:
-				// The other choice of packing A from the default's.
-				name += "/flippackA"
+				// The other choice of packing A and B from the default's.
+				name += "/flippacking"
 				if k2.packAMinN > 64 {
 					k2.packAMinN = 0
 				} else {
 					k2.packAMinN = 1 << 30
+				}
+				if k2.packBMinM > 64 {
+					k2.packBMinM = 0
+				} else {
+					k2.packBMinM = 1 << 30
 				}
 			}
 			t.Run(name, func(t *testing.T) {
