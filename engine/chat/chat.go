@@ -1,0 +1,147 @@
+// Package chat runs a built-in model as a chat model: it renders messages with
+// the chat template, samples replies with engine/sample and decodes them. The
+// OpenAI-compatible server and the in-process "local" backend both use it, so
+// a model answers the same either way.
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+
+	"github.com/synthloop/synthloop/engine/checkpoint"
+	"github.com/synthloop/synthloop/engine/llama"
+	"github.com/synthloop/synthloop/engine/sample"
+	"github.com/synthloop/synthloop/engine/tokenizer"
+)
+
+// Model is a loaded model with its tokenizer. Complete is safe for
+// concurrent use; calls run one at a time because the model's buffers are
+// shared.
+type Model struct {
+	name string
+	mu   sync.Mutex
+	m    *llama.Model
+	tok  tokenizer.Tokenizer
+	stop []int32 // <|end|> and <|eos|>: a reply ends at either
+}
+
+// Load reads a model directory written by checkpoint.SaveModel and
+// checkpoint.SaveTokenizer. Its name is the directory's base name.
+func Load(dir string) (*Model, error) {
+	m, err := checkpoint.LoadModel(dir)
+	if err != nil {
+		return nil, fmt.Errorf("chat: load %s: %w", dir, err)
+	}
+	tok, err := checkpoint.LoadTokenizer(dir)
+	if err != nil {
+		return nil, fmt.Errorf("chat: load %s: %w", dir, err)
+	}
+	return New(filepath.Base(filepath.Clean(dir)), m, tok)
+}
+
+// New wraps a model and its tokenizer. The tokenizer must have the chat
+// template's special tokens and fit the model's vocabulary.
+func New(name string, m *llama.Model, tok tokenizer.Tokenizer) (*Model, error) {
+	if tok.VocabSize() > m.Config.Vocab {
+		return nil, fmt.Errorf("chat: tokenizer has %d tokens, the model only %d", tok.VocabSize(), m.Config.Vocab)
+	}
+	var stop []int32
+	for _, s := range []string{tokenizer.End, tokenizer.EOS} {
+		if id, ok := tok.SpecialID(s); ok {
+			stop = append(stop, int32(id))
+		}
+	}
+	if len(stop) == 0 {
+		return nil, errors.New("chat: the tokenizer has neither <|end|> nor <|eos|>, so replies could not end")
+	}
+	return &Model{name: name, m: m, tok: tok, stop: stop}, nil
+}
+
+// Name is the model's name as the server lists it.
+func (c *Model) Name() string { return c.name }
+
+// ContextLength is the most tokens prompt and reply may hold together.
+func (c *Model) ContextLength() int { return c.m.Config.MaxSeq }
+
+// Params are the decoding parameters of one request.
+type Params struct {
+	N           int     // samples; 0 means 1
+	Temperature float64 // 0 is greedy
+	TopP        float64 // 0 or 1 keeps all
+	TopK        int
+	MaxTokens   int // 0 means up to the context length
+	Stop        []string
+	Seed        uint64
+}
+
+// Choice is one sampled reply.
+type Choice struct {
+	Text   string
+	Finish string // "stop" or "length"
+	Tokens int
+	// LogProbs are the log-probabilities of the reply's tokens under the model.
+	LogProbs []float32
+}
+
+// Reply is the answer to one request.
+type Reply struct {
+	Choices          []Choice
+	PromptTokens     int
+	CompletionTokens int
+}
+
+// ErrBadRequest classifies requests the model cannot serve (bad roles,
+// text outside the vocabulary, a prompt longer than the context).
+var ErrBadRequest = errors.New("chat: bad request")
+
+// Complete samples p.N replies to msgs.
+func (c *Model) Complete(ctx context.Context, msgs []tokenizer.Message, p Params) (*Reply, error) {
+	if len(msgs) == 0 {
+		return nil, fmt.Errorf("%w: no messages", ErrBadRequest)
+	}
+	ids, _, err := tokenizer.EncodeChat(c.tok, msgs, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if len(ids) >= c.m.Config.MaxSeq {
+		return nil, fmt.Errorf("%w: the prompt has %d tokens, the model's context is %d", ErrBadRequest, len(ids), c.m.Config.MaxSeq)
+	}
+	prompt := make([]int32, len(ids))
+	for i, id := range ids {
+		prompt[i] = int32(id)
+	}
+	opt := sample.Options{
+		MaxTokens: p.MaxTokens, Temperature: p.Temperature, TopK: p.TopK, TopP: p.TopP,
+		Seed: p.Seed, N: max(p.N, 1), StopTokens: c.stop, StopText: p.Stop, Decode: c.decode,
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	comps, err := sample.Generate(c.m, [][]int32{prompt}, opt)
+	if err != nil {
+		return nil, fmt.Errorf("chat: %w", err)
+	}
+	r := &Reply{PromptTokens: len(prompt)}
+	for _, comp := range comps {
+		r.Choices = append(r.Choices, Choice{Text: comp.Text, Finish: comp.Finish, Tokens: len(comp.Tokens), LogProbs: comp.LogProbs})
+		r.CompletionTokens += len(comp.Tokens)
+	}
+	return r, nil
+}
+
+func (c *Model) decode(toks []int32) string {
+	ids := make([]int, len(toks))
+	for i, t := range toks {
+		ids[i] = int(t)
+	}
+	s, err := c.tok.Decode(ids)
+	if err != nil {
+		return ""
+	}
+	return s
+}

@@ -1,0 +1,523 @@
+// Package serve is an OpenAI-compatible HTTP server over built-in models:
+// /v1/models and /v1/chat/completions with n, temperature, top_p, max_tokens,
+// stop, seed, streaming over server-sent events, usage counts and
+// OpenAI-shaped errors.
+package serve
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/synthloop/synthloop/engine/chat"
+	"github.com/synthloop/synthloop/engine/tokenizer"
+)
+
+// Completer is a model the server can answer with; *chat.Model is one.
+// Complete must be safe for concurrent use.
+type Completer interface {
+	Name() string
+	Complete(ctx context.Context, msgs []tokenizer.Message, p chat.Params) (*chat.Reply, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	// APIKey, when set, is required as "Authorization: Bearer KEY".
+	APIKey string
+	// Now is the clock for response timestamps; nil means time.Now.
+	Now func() time.Time
+	// Log receives one line per request; nil discards.
+	Log *slog.Logger
+	// MaxBodyBytes bounds a request body; 0 means 4 MiB.
+	MaxBodyBytes int64
+}
+
+// Server is the HTTP handler.
+type Server struct {
+	models map[string]Completer
+	names  []string
+	opts   Options
+	mux    *http.ServeMux
+}
+
+// New returns a server for models, keyed by their names.
+func New(models []Completer, opts Options) (*Server, error) {
+	if len(models) == 0 {
+		return nil, errors.New("serve: no models")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 4 << 20
+	}
+	s := &Server{models: map[string]Completer{}, opts: opts, mux: http.NewServeMux()}
+	for _, m := range models {
+		if _, dup := s.models[m.Name()]; dup {
+			return nil, fmt.Errorf("serve: two models named %q", m.Name())
+		}
+		s.models[m.Name()] = m
+		s.names = append(s.names, m.Name())
+	}
+	sort.Strings(s.names)
+	s.mux.HandleFunc("GET /v1/models", s.listModels)
+	s.mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
+	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "invalid_request_error", "", "not_found", fmt.Sprintf("no route for %s %s; this server offers GET /v1/models and POST /v1/chat/completions", r.Method, r.URL.Path))
+	})
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.opts.Now()
+	if s.opts.APIKey != "" && r.URL.Path != "/health" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.APIKey)) != 1 {
+			writeError(w, http.StatusUnauthorized, "authentication_error", "", "invalid_api_key", "missing or incorrect API key: send Authorization: Bearer <key>")
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+	s.opts.Log.Debug("serve", "method", r.Method, "path", r.URL.Path, "took", s.opts.Now().Sub(start))
+}
+
+// ListenAndServe serves h on addr until ctx ends. It refuses to listen on
+// anything but loopback without an API key: a model server open to the
+// network with no key is almost always a mistake.
+func ListenAndServe(ctx context.Context, addr string, h http.Handler, apiKey string) error {
+	if apiKey == "" && !isLoopback(addr) {
+		return fmt.Errorf("serve: %s is not a loopback address; set an API key (--api-key-env) to serve beyond this machine", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return Serve(ctx, ln, h)
+}
+
+// Serve serves h on ln until ctx ends, then shuts down gracefully.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-errc
+		return nil
+	}
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
+	type entry struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	out := struct {
+		Object string  `json:"object"`
+		Data   []entry `json:"data"`
+	}{Object: "list", Data: []entry{}}
+	for _, n := range s.names {
+		out.Data = append(out.Data, entry{ID: n, Object: "model", Created: s.opts.Now().Unix(), OwnedBy: "synthloop"})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// chatRequest is the subset of OpenAI's request the engine honours. Other
+// fields are ignored as OpenAI-compatible servers do, except parameters that
+// would change the output, which are refused when set to anything but their
+// neutral value (see check).
+type chatRequest struct {
+	Model               string          `json:"model"`
+	Messages            []chatMessage   `json:"messages"`
+	N                   *int            `json:"n"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	TopK                *int            `json:"top_k"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Stop                stopList        `json:"stop"`
+	Seed                *int64          `json:"seed"`
+	Stream              bool            `json:"stream"`
+	StreamOptions       *streamOptions  `json:"stream_options"`
+	PresencePenalty     *float64        `json:"presence_penalty"`
+	FrequencyPenalty    *float64        `json:"frequency_penalty"`
+	ResponseFormat      *responseFormat `json:"response_format"`
+	Tools               json.RawMessage `json:"tools"`
+	Logprobs            bool            `json:"logprobs"`
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+type responseFormat struct {
+	Type string `json:"type"`
+}
+
+type chatMessage struct {
+	Role    string      `json:"role"`
+	Content contentText `json:"content"`
+}
+
+// contentText accepts a string or a list of {"type":"text","text":...} parts.
+type contentText string
+
+func (c *contentText) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*c = contentText(s)
+		return nil
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(b, &parts); err != nil {
+		return errors.New("content must be a string or a list of text parts")
+	}
+	var sb strings.Builder
+	for _, p := range parts {
+		if p.Type != "text" {
+			return fmt.Errorf("content part of type %q: the built-in engine reads text only", p.Type)
+		}
+		sb.WriteString(p.Text)
+	}
+	*c = contentText(sb.String())
+	return nil
+}
+
+// stopList accepts a string or a list of strings.
+type stopList []string
+
+func (s *stopList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*s = stopList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("stop must be a string or a list of strings")
+	}
+	*s = many
+	return nil
+}
+
+type badRequest struct{ param, msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+// params validates the request and turns it into decoding parameters.
+func (req *chatRequest) params() (chat.Params, error) {
+	p := chat.Params{N: 1, Temperature: 1, TopP: 1}
+	if req.N != nil {
+		if *req.N < 1 || *req.N > 128 {
+			return p, &badRequest{"n", fmt.Sprintf("n must be between 1 and 128, got %d", *req.N)}
+		}
+		p.N = *req.N
+	}
+	if req.Temperature != nil {
+		if *req.Temperature < 0 || *req.Temperature > 2 {
+			return p, &badRequest{"temperature", fmt.Sprintf("temperature must be between 0 and 2, got %g", *req.Temperature)}
+		}
+		p.Temperature = *req.Temperature
+	}
+	if req.TopP != nil {
+		if *req.TopP <= 0 || *req.TopP > 1 {
+			return p, &badRequest{"top_p", fmt.Sprintf("top_p must be in (0, 1], got %g", *req.TopP)}
+		}
+		p.TopP = *req.TopP
+	}
+	if req.TopK != nil {
+		if *req.TopK < 0 {
+			return p, &badRequest{"top_k", "top_k must not be negative"}
+		}
+		p.TopK = *req.TopK
+	}
+	mt := req.MaxCompletionTokens
+	if mt == nil {
+		mt = req.MaxTokens
+	}
+	if mt != nil {
+		if *mt < 1 {
+			return p, &badRequest{"max_tokens", fmt.Sprintf("max_tokens must be at least 1, got %d", *mt)}
+		}
+		p.MaxTokens = *mt
+	}
+	if len(req.Stop) > 4 {
+		return p, &badRequest{"stop", "at most 4 stop sequences"}
+	}
+	for _, s := range req.Stop {
+		if s == "" {
+			return p, &badRequest{"stop", "stop sequences must not be empty"}
+		}
+	}
+	p.Stop = req.Stop
+	if req.Seed != nil {
+		p.Seed = uint64(*req.Seed)
+	} else {
+		var b [8]byte
+		rand.Read(b[:])
+		p.Seed = binary.LittleEndian.Uint64(b[:])
+	}
+	for name, v := range map[string]*float64{"presence_penalty": req.PresencePenalty, "frequency_penalty": req.FrequencyPenalty} {
+		if v != nil && *v != 0 {
+			return p, &badRequest{name, name + " is not supported by the built-in engine; leave it out (a synthloop model config can list it in drop_params)"}
+		}
+	}
+	if req.ResponseFormat != nil && req.ResponseFormat.Type != "" && req.ResponseFormat.Type != "text" {
+		return p, &badRequest{"response_format", "structured output (response_format " + req.ResponseFormat.Type + ") is not supported by the built-in engine"}
+	}
+	if len(req.Tools) > 0 && string(req.Tools) != "null" && string(req.Tools) != "[]" {
+		return p, &badRequest{"tools", "tools are not supported by the built-in engine"}
+	}
+	if len(req.Messages) == 0 {
+		return p, &badRequest{"messages", "messages must not be empty"}
+	}
+	for i, m := range req.Messages {
+		switch m.Role {
+		case "system", "user", "assistant":
+		case "developer":
+			req.Messages[i].Role = "system"
+		default:
+			return p, &badRequest{fmt.Sprintf("messages[%d].role", i), fmt.Sprintf("role %q is not supported; use system, user or assistant", m.Role)}
+		}
+	}
+	return p, nil
+}
+
+func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+	var req chatRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "", "request_too_large", fmt.Sprintf("request body over %d bytes", s.opts.MaxBodyBytes))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "invalid_json", "could not parse the JSON body: "+err.Error())
+		return
+	}
+	m, ok := s.models[req.Model]
+	if !ok {
+		writeError(w, http.StatusNotFound, "invalid_request_error", "model", "model_not_found", fmt.Sprintf("the model %q does not exist on this server; it serves: %s", req.Model, strings.Join(s.names, ", ")))
+		return
+	}
+	p, err := req.params()
+	if err != nil {
+		var br *badRequest
+		errors.As(err, &br)
+		writeError(w, http.StatusBadRequest, "invalid_request_error", br.param, "invalid_value", br.msg)
+		return
+	}
+	msgs := make([]tokenizer.Message, len(req.Messages))
+	for i, cm := range req.Messages {
+		msgs[i] = tokenizer.Message{Role: cm.Role, Content: string(cm.Content)}
+	}
+	reply, err := m.Complete(r.Context(), msgs, p)
+	if err != nil {
+		if errors.Is(err, chat.ErrBadRequest) {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "messages", "invalid_value", err.Error())
+			return
+		}
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+		writeError(w, http.StatusInternalServerError, "server_error", "", "internal_error", err.Error())
+		return
+	}
+	id := "chatcmpl-" + randomID()
+	created := s.opts.Now().Unix()
+	if req.Stream {
+		s.stream(w, id, created, req, reply)
+		return
+	}
+	type message struct {
+		Role    string `json:"role"`
+		Content string `json:"content"`
+	}
+	type choice struct {
+		Index        int       `json:"index"`
+		Message      message   `json:"message"`
+		FinishReason string    `json:"finish_reason"`
+		Logprobs     *logprobs `json:"logprobs"`
+	}
+	out := struct {
+		ID      string   `json:"id"`
+		Object  string   `json:"object"`
+		Created int64    `json:"created"`
+		Model   string   `json:"model"`
+		Choices []choice `json:"choices"`
+		Usage   usage    `json:"usage"`
+	}{ID: id, Object: "chat.completion", Created: created, Model: req.Model, Usage: usageOf(reply)}
+	for i, c := range reply.Choices {
+		ch := choice{Index: i, Message: message{Role: "assistant", Content: c.Text}, FinishReason: c.Finish}
+		if req.Logprobs {
+			ch.Logprobs = logprobsOf(c)
+		}
+		out.Choices = append(out.Choices, ch)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+func usageOf(r *chat.Reply) usage {
+	return usage{r.PromptTokens, r.CompletionTokens, r.PromptTokens + r.CompletionTokens}
+}
+
+// logprobs reports the log-probability of each generated token. The engine
+// does not keep token strings per position, so "token" is empty and only the
+// values are given; top_logprobs is always empty.
+type logprobs struct {
+	Content []tokenLogprob `json:"content"`
+}
+
+type tokenLogprob struct {
+	Token       string  `json:"token"`
+	Logprob     float32 `json:"logprob"`
+	TopLogprobs []any   `json:"top_logprobs"`
+}
+
+func logprobsOf(c chat.Choice) *logprobs {
+	lp := &logprobs{Content: []tokenLogprob{}}
+	for _, v := range c.LogProbs {
+		lp.Content = append(lp.Content, tokenLogprob{Logprob: v, TopLogprobs: []any{}})
+	}
+	return lp
+}
+
+// stream writes the reply as server-sent events in OpenAI's chunk format.
+// The engine generates a whole batch before returning, so the chunks go out
+// together once generation is done rather than token by token as they are
+// made; clients that read SSE get the same content and finish reasons.
+func (s *Server) stream(w http.ResponseWriter, id string, created int64, req chatRequest, reply *chat.Reply) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	type delta struct {
+		Role    string `json:"role,omitempty"`
+		Content string `json:"content,omitempty"`
+	}
+	type choice struct {
+		Index        int     `json:"index"`
+		Delta        delta   `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	}
+	type chunk struct {
+		ID      string   `json:"id"`
+		Object  string   `json:"object"`
+		Created int64    `json:"created"`
+		Model   string   `json:"model"`
+		Choices []choice `json:"choices"`
+		Usage   *usage   `json:"usage,omitempty"`
+	}
+	send := func(c chunk) {
+		b, _ := json.Marshal(c)
+		fmt.Fprintf(w, "data: %s\n\n", b)
+	}
+	base := chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model}
+	for i, c := range reply.Choices {
+		ch := base
+		ch.Choices = []choice{{Index: i, Delta: delta{Role: "assistant"}}}
+		send(ch)
+		for _, piece := range pieces(c.Text, 16) {
+			ch.Choices = []choice{{Index: i, Delta: delta{Content: piece}}}
+			send(ch)
+		}
+		fin := c.Finish
+		ch.Choices = []choice{{Index: i, FinishReason: &fin}}
+		send(ch)
+	}
+	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+		ch := base
+		ch.Choices = []choice{}
+		u := usageOf(reply)
+		ch.Usage = &u
+		send(ch)
+	}
+	fmt.Fprint(w, "data: [DONE]\n\n")
+	if flusher != nil {
+		flusher.Flush()
+	}
+}
+
+// pieces splits s into chunks of at most n bytes at rune boundaries.
+func pieces(s string, n int) []string {
+	var out []string
+	for len(s) > 0 {
+		end := min(n, len(s))
+		for end < len(s) && !utf8.RuneStart(s[end]) {
+			end++
+		}
+		out = append(out, s[:end])
+		s = s[end:]
+	}
+	return out
+}
+
+func randomID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeError writes an error in OpenAI's shape, which the SDKs parse.
+func writeError(w http.ResponseWriter, status int, typ, param, code, msg string) {
+	body := map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nilIfEmpty(param), "code": code}}
+	writeJSON(w, status, body)
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
