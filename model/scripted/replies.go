@@ -27,7 +27,7 @@ func promptTasks(prompt string, re func(string) [][]string) []string {
 
 // newTask draws one task: fresh most of the time, sometimes faulty or a
 // near-copy of a shown task or of one written earlier in the reply.
-func newTask(r *rand.Rand, ja bool, shown, written []string) string {
+func newTask(r *rand.Rand, ja, clf bool, shown, written []string) string {
 	x := r.Float64()
 	switch {
 	case x < nearSeedRate && len(shown) > 0:
@@ -47,9 +47,9 @@ func newTask(r *rand.Rand, ja bool, shown, written []string) string {
 		return enFaulty(r)
 	}
 	if ja {
-		return jaFresh(r)
+		return jaFresh(r, clf)
 	}
-	return enFresh(r)
+	return enFresh(r, clf)
 }
 
 func bootstrapReply(r *rand.Rand, req model.Request, prompt string, ja bool) (string, string) {
@@ -60,11 +60,13 @@ func bootstrapReply(r *rand.Rand, req model.Request, prompt string, ja bool) (st
 		next, _ = strconv.Atoi(m[1])
 	}
 	stop := stopItem(req, 16)
+	head, _, _ := strings.Cut(prompt, "\n")
+	clf := strings.Contains(head, "classification tasks") || strings.Contains(head, "分類タスク")
 	var b strings.Builder
 	var written []string
 	numbered := r.IntN(2) == 0 // chat models repeat the number; completion models continue after it
 	for n := next; n < stop; n++ {
-		t := newTask(r, ja, shown, written)
+		t := newTask(r, ja, clf, shown, written)
 		written = append(written, t)
 		switch {
 		case n == next && !numbered:
@@ -97,7 +99,7 @@ func alpacaReply(r *rand.Rand, req model.Request, prompt string, ja bool) (strin
 	var b strings.Builder
 	var written []string
 	for n := next; n < stop; n++ {
-		t := newTask(r, ja, shown, written)
+		t := newTask(r, ja, false, shown, written)
 		written = append(written, t)
 		in, out := genInstance(r, t, ja, n)
 		if in == "" {

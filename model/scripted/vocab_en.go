@@ -66,8 +66,12 @@ var (
 // enFresh builds a new English task: a frame with two or three slots, then
 // an optional persona, purpose and constraint drawn from separate pools, so
 // that two tasks rarely share enough words to look like near-duplicates.
-func enFresh(r *rand.Rand) string {
-	core, question := enFrame(r)
+func enFresh(r *rand.Rand, clf bool) string {
+	frame := r.IntN(20)
+	if clf {
+		frame = pick(r, enClfFrames)
+	}
+	core, question := enFrame(r, frame)
 	if !question {
 		if r.Float64() < 0.6 {
 			core += " " + pick(r, enPurposes)
@@ -100,8 +104,11 @@ var (
 	enVerbsSuggest = []string{"Suggest", "Propose", "Recommend", "Brainstorm", "Come up with", "List"}
 )
 
-func enFrame(r *rand.Rand) (string, bool) {
-	switch r.IntN(20) {
+// enClfFrames are the frames of classification tasks.
+var enClfFrames = []int{3, 10, 14}
+
+func enFrame(r *rand.Rand, frame int) (string, bool) {
+	switch frame {
 	case 0:
 		return fmt.Sprintf("%s %s to %s", pick(r, enVerbsExplain), pick(r, enTopics), pick(r, enAudiences)), false
 	case 1:

@@ -45,8 +45,12 @@ var (
 
 // jaFresh builds a new Japanese task: a frame, then an optional purpose and
 // persona in front, from separate pools, as enFresh does.
-func jaFresh(r *rand.Rand) string {
-	core := jaFrame(r)
+func jaFresh(r *rand.Rand, clf bool) string {
+	frame := r.IntN(16)
+	if clf {
+		frame = pick(r, jaClfFrames)
+	}
+	core := jaFrame(r, frame)
 	if r.Float64() < 0.8 {
 		core = pick(r, jaPurposes) + "、" + core
 	}
@@ -66,12 +70,15 @@ var (
 	jaPersonas = []string{"博物館の案内係", "キャリア相談員", "科学記者", "管理栄養士", "ベテラン教師", "都市計画の専門家", "旅行会社の社員", "図書館司書", "サポート窓口の責任者", "家庭医"}
 )
 
-func jaFrame(r *rand.Rand) string {
+// jaClfFrames are the frames of classification tasks.
+var jaClfFrames = []int{3, 10, 13}
+
+func jaFrame(r *rand.Rand, frame int) string {
 	c := pick(r, jaConstraints)
 	if c != "" {
 		c += "、"
 	}
-	switch r.IntN(16) {
+	switch frame {
 	case 0:
 		return fmt.Sprintf("%sについて、%sにもわかるように%s説明してください。", pick(r, jaTopics), pick(r, jaAudiences), c)
 	case 1:

@@ -56,8 +56,21 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 		return nil, fmt.Errorf("selfinstruct: %w", err)
 	}
 	kind := "bootstrap"
-	if s.Mode == ModeAlpaca {
+	switch {
+	case s.Mode == ModeAlpaca:
 		kind = "alpaca"
+	case s.ClassificationOnly:
+		kind = "bootstrap_clf"
+		var clf []seeds.Task
+		for _, t := range tasks {
+			if t.IsClassification {
+				clf = append(clf, t)
+			}
+		}
+		if len(clf) == 0 {
+			return nil, fmt.Errorf("selfinstruct: classification_only: seed set %q has no classification tasks", s.Seeds)
+		}
+		tasks = clf
 	}
 	p, err := loadPrompt(kind, s.Language)
 	if err != nil {

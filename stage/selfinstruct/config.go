@@ -33,6 +33,10 @@ type Config struct {
 	// the length and novelty filters, and whether the ASCII-only rule applies.
 	// Default: "ja" when Seeds is "ja", else "en".
 	Language string `yaml:"language"`
+	// ClassificationOnly prompts with classification seed tasks only, under a
+	// header asking for classification tasks (the paper's
+	// --use_clf_seed_tasks_only), to make more of them. Mode selfinstruct only.
+	ClassificationOnly bool `yaml:"classification_only"`
 	// Target is the number of kept instructions to reach. The batch that
 	// reaches it is committed whole, so a run may keep a few more.
 	Target int `yaml:"target"`
@@ -165,6 +169,9 @@ func (c *Config) resolve() (*settings, error) {
 	}
 	if s.Mode != ModeSelfInstruct && s.Mode != ModeAlpaca {
 		return nil, fmt.Errorf("selfinstruct: mode: unknown %q (want selfinstruct or alpaca)", s.Mode)
+	}
+	if s.ClassificationOnly && s.Mode != ModeSelfInstruct {
+		return nil, errors.New("selfinstruct: classification_only: only for mode selfinstruct")
 	}
 	lang, err := resolveLang(s.Language, s.Seeds)
 	if err != nil {

@@ -51,6 +51,8 @@ func TestGoldenPrompts(t *testing.T) {
 	}{
 		{"bootstrap.en", nil, scripted.KindBootstrap},
 		{"bootstrap.ja", func(c *Config) { c.Seeds = "ja" }, scripted.KindBootstrap},
+		{"bootstrap_clf.en", func(c *Config) { c.ClassificationOnly = true }, scripted.KindBootstrap},
+		{"bootstrap_clf.ja", func(c *Config) { c.ClassificationOnly = true; c.Seeds = "ja" }, scripted.KindBootstrap},
 		{"alpaca.en", func(c *Config) { c.Mode = ModeAlpaca }, scripted.KindAlpaca},
 		{"alpaca.ja", func(c *Config) { c.Mode = ModeAlpaca; c.Seeds = "ja" }, scripted.KindAlpaca},
 	} {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/model/scripted"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/text"
 )
@@ -330,6 +331,7 @@ func TestConfigErrors(t *testing.T) {
 		{"seeds", func(c *Config) { c.Seeds = "/no/such/file.jsonl" }, "seeds"},
 		{"tokenizer", func(c *Config) { c.Tokenizer = "nope" }, "tokenizer"},
 		{"mean", func(c *Config) { c.MeanSimilarity = "median" }, "mean_similarity"},
+		{"clf alpaca", func(c *Config) { c.ClassificationOnly = true; c.Mode = ModeAlpaca }, "classification_only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(cfg(tc.mut))
@@ -548,5 +550,29 @@ func TestInstancesFailuresRecorded(t *testing.T) {
 	}
 	if failed == 0 || unparsed == 0 {
 		t.Errorf("failed %d, unparsed %d: want both", failed, unparsed)
+	}
+}
+
+func TestClassificationOnly(t *testing.T) {
+	st := newMemStore()
+	env, _ := newEnv(st, scriptedTeacher(), "clf", "")
+	s := mustNew(t, cfg(func(c *Config) { c.ClassificationOnly = true; c.Target = 5 }))
+	for _, task := range s.seeds {
+		if !task.IsClassification {
+			t.Fatalf("seed %s is not a classification task", task.ID)
+		}
+	}
+	if err := s.Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	kept := st.all("clf", record.Kept)
+	clf := 0
+	for _, r := range kept {
+		if scripted.IsClassificationTask(r.Instruction) {
+			clf++
+		}
+	}
+	if len(kept) < 5 || clf*2 < len(kept) {
+		t.Errorf("kept %d, %d of them classification tasks: want 5, mostly classification", len(kept), clf)
 	}
 }
