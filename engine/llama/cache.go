@@ -126,7 +126,7 @@ func (c *Cache) Forward(seq []int, tokens []int32) ([]float32, error) {
 		rmsnorm(c.xn, c.tmp, x, lw.ffnNorm, n, d, cfg.NormEps)
 		linear(c.h1, c.xn, lw.w1, n, d, f)
 		linear(c.h3, c.xn, lw.w3, n, d, f)
-		swiglu(c.h1[:n*f], c.h1[:n*f], c.h3)
+		tensor.SwiGLU(c.h1[:n*f], c.h1, c.h3)
 		tensorAddLinear(x, c.h1, lw.w2, n, f, d)
 	}
 	rmsnorm(c.xn, c.tmp, x, w.norm, n, d, cfg.NormEps)
@@ -151,23 +151,14 @@ func (c *Cache) attnRange(lo, hi int) {
 		for h := range cfg.Heads {
 			off := base + (h/group)*hd
 			q := c.q[j*cfg.Dim+h*hd : j*cfg.Dim+(h+1)*hd]
-			mx := float32(math.Inf(-1))
 			for i := range sc {
-				s := scale * tensor.Dot(q, kl[off+i*kv:off+i*kv+hd])
-				sc[i] = s
-				mx = max(mx, s)
+				sc[i] = scale * tensor.Dot(q, kl[off+i*kv:off+i*kv+hd])
 			}
-			var sum float32
-			for i, s := range sc {
-				e := expf(s - mx)
-				sc[i] = e
-				sum += e
-			}
+			tensor.Softmax(sc)
 			out := c.att[j*cfg.Dim+h*hd : j*cfg.Dim+(h+1)*hd]
 			clear(out)
-			inv := 1 / sum
 			for i, p := range sc {
-				tensor.Axpy(p*inv, vl[off+i*kv:off+i*kv+hd], out)
+				tensor.Axpy(p, vl[off+i*kv:off+i*kv+hd], out)
 			}
 		}
 	}

@@ -91,43 +91,6 @@ func rope(x, cos, sin []float32, pos []int, heads, hd int, sign float32) {
 	}
 }
 
-func sigmoid(x float32) float32 { return 1 / (1 + expf(-x)) }
-
-// swiglu sets a = silu(h1) ⊙ h3.
-func swiglu(a, h1, h3 []float32) {
-	for i, x := range h1 {
-		a[i] = x * sigmoid(x) * h3[i]
-	}
-}
-
-// swigluKeep is swiglu that also keeps sg = σ(h1) for backward, so a
-// training step evaluates each sigmoid once instead of three times.
-func swigluKeep(a, sg, h1, h3 []float32) {
-	for i, x := range h1 {
-		s := sigmoid(x)
-		sg[i] = s
-		a[i] = x * s * h3[i]
-	}
-}
-
-// swigluAgain recomputes swiglu's output from the kept sigmoids.
-func swigluAgain(a, sg, h1, h3 []float32) {
-	for i, x := range h1 {
-		a[i] = x * sg[i] * h3[i]
-	}
-}
-
-// swigluBackward turns da (in dh1's buffer) into dh1 and writes dh3, given
-// silu'(x) = σ(x)·(1 + x·(1 − σ(x))) and the kept sg = σ(h1).
-func swigluBackward(dh1, dh3, sg, h1, h3 []float32) {
-	for i, x := range h1 {
-		s := sg[i]
-		da := dh1[i]
-		dh3[i] = da * x * s
-		dh1[i] = da * h3[i] * s * (1 + x*(1-s))
-	}
-}
-
 // attnShape describes the attention problem of one batch: t positions,
 // heads query heads sharing kvHeads key/value heads, each hd wide. Rows are
 // processed in blocks of block queries, which only need the keys up to the
@@ -161,20 +124,7 @@ func attentionGroup(s attnShape, b, kvh int, q, k, v, p, att []float32) {
 			tensor.Sgemm(false, true, i1-i0, i1, hd, scale, qb[i0*qs:], qs, kb, ks, 0, pb[i0*t:], t)
 			for i := i0; i < i1; i++ {
 				row := pb[i*t : i*t+t]
-				mx := row[0]
-				for _, x := range row[1 : i+1] {
-					mx = max(mx, x)
-				}
-				var sum float32
-				for j := range i + 1 {
-					e := expf(row[j] - mx)
-					row[j] = e
-					sum += e
-				}
-				inv := 1 / sum
-				for j := range i + 1 {
-					row[j] *= inv
-				}
+				tensor.Softmax(row[:i+1])
 				clear(row[i+1:])
 			}
 			tensor.Sgemm(false, false, i1-i0, hd, i1, 1, pb[i0*t:], t, vb, ks, 0, ab[i0*qs:], qs)

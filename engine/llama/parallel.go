@@ -40,19 +40,18 @@ func (w *Workspace) attnBwdRange(lo, hi int) {
 // with operands ops; at batch·seq·hidden elements per layer it is the
 // largest non-GEMM work.
 func (w *Workspace) swiglu(fn func(lo, hi int), ops ...[]float32) {
-	w.ew = [5][]float32{}
+	w.ew = [3][]float32{}
 	copy(w.ew[:], ops)
 	tensor.Parallel(len(ops[0]), fn)
 }
 
+// swigluRange sets a = silu(h1)⊙h3 with ew = {a, h1, h3}.
 func (w *Workspace) swigluRange(lo, hi int) {
-	swigluKeep(w.ew[0][lo:hi], w.ew[1][lo:hi], w.ew[2][lo:hi], w.ew[3][lo:hi])
+	tensor.SwiGLU(w.ew[0][lo:hi], w.ew[1][lo:hi], w.ew[2][lo:hi])
 }
 
-func (w *Workspace) swigluAgainRange(lo, hi int) {
-	swigluAgain(w.ew[0][lo:hi], w.ew[1][lo:hi], w.ew[2][lo:hi], w.ew[3][lo:hi])
-}
-
+// swigluBwdRange turns ew = {h1, h3, da} into {∂L/∂h1, ∂L/∂h3, da} in place.
 func (w *Workspace) swigluBwdRange(lo, hi int) {
-	swigluBackward(w.ew[0][lo:hi], w.ew[1][lo:hi], w.ew[2][lo:hi], w.ew[3][lo:hi], w.ew[4][lo:hi])
+	h1, h3 := w.ew[0][lo:hi], w.ew[1][lo:hi]
+	tensor.SwiGLUBackward(h1, h3, w.ew[2][lo:hi], h1, h3)
 }

@@ -34,23 +34,22 @@ type Workspace struct {
 	attnFwd     func(lo, hi int)
 	attnBwd     func(lo, hi int)
 	// Elementwise SwiGLU jobs: operands in ew, range functions bound once.
-	ew                             [5][]float32
-	swigluFn, swiAgainFn, swiBwdFn func(lo, hi int)
-	fresh                          bool // a Forward has run and Backward has not consumed it
+	ew                 [3][]float32
+	swigluFn, swiBwdFn func(lo, hi int)
+	fresh              bool // a Forward has run and Backward has not consumed it
 }
 
 // layerActs are the activations of one layer that backward needs. The
-// normalised inputs (from x and 1/rms) and the SwiGLU product (from h1, h3
-// and σ(h1)) are recomputed instead of kept: two [N,D] and one [N,Hidden]
-// buffer per layer saved for cheap elementwise passes.
+// normalised inputs (from x and 1/rms) and the SwiGLU product (from h1 and
+// h3) are recomputed instead of kept: two [N,D] and one [N,Hidden] buffer
+// per layer saved for cheap elementwise passes.
 type layerActs struct {
 	x, rstd   []float32 // layer input [N,D] and its attention-norm 1/rms
 	q, k, v   []float32 // after RoPE
 	p         []float32 // softmax weights [B,H,T,T]
 	att       []float32 // attention output before wo [N,D]
 	xm, rstd2 []float32 // residual after attention and its ffn-norm 1/rms
-	h1, h3    []float32 // [N,Hidden]
-	sg        []float32 // σ(h1) [N,Hidden]
+	h1, h3    []float32 // [N,Hidden]; backward turns them into their gradients
 }
 
 // NewWorkspace allocates buffers for batches of b sequences of t tokens.
@@ -77,7 +76,7 @@ func (m *Model) NewWorkspace(b, t int) (*Workspace, error) {
 		w.pos[i] = i % t
 	}
 	w.attnFwd, w.attnBwd = w.attnFwdRange, w.attnBwdRange
-	w.swigluFn, w.swiAgainFn, w.swiBwdFn = w.swigluRange, w.swigluAgainRange, w.swigluBwdRange
+	w.swigluFn, w.swiBwdFn = w.swigluRange, w.swigluBwdRange
 	w.layers = make([]layerActs, c.Layers)
 	for l := range w.layers {
 		w.layers[l] = layerActs{
@@ -85,7 +84,7 @@ func (m *Model) NewWorkspace(b, t int) (*Workspace, error) {
 			q: make([]float32, n*d), k: make([]float32, n*kv), v: make([]float32, n*kv),
 			p: make([]float32, b*c.Heads*t*t), att: make([]float32, n*d),
 			xm: make([]float32, n*d), rstd2: make([]float32, n),
-			h1: make([]float32, n*f), h3: make([]float32, n*f), sg: make([]float32, n*f),
+			h1: make([]float32, n*f), h3: make([]float32, n*f),
 		}
 	}
 	return w, nil
@@ -148,7 +147,7 @@ func (w *Workspace) Forward(tokens, targets []int32) error {
 		rmsnorm(xn, a.rstd2, a.xm, lw.ffnNorm, n, d, c.NormEps)
 		linear(a.h1, xn, lw.w1, n, d, f)
 		linear(a.h3, xn, lw.w3, n, d, f)
-		w.swiglu(w.swigluFn, w.bufA, a.sg, a.h1, a.h3)
+		w.swiglu(w.swigluFn, w.bufA, a.h1, a.h3)
 		copy(next, a.xm)
 		tensorAddLinear(next, w.bufA, lw.w2, n, f, d)
 	}
@@ -226,12 +225,13 @@ func (w *Workspace) Backward(dlogp []float32) error {
 		a, lw, lg := &w.layers[l], &pw.layers[l], &gw.layers[l]
 		xn := w.xn
 		// Feed-forward branch; w.dx is ∂L/∂(layer output).
-		w.swiglu(w.swiAgainFn, w.bufA, a.sg, a.h1, a.h3)
+		w.swiglu(w.swigluFn, w.bufA, a.h1, a.h3)
 		linearBackward(w.bufB, lg.w2, w.dx, w.bufA, lw.w2, n, f, d, 0)
-		w.swiglu(w.swiBwdFn, w.bufB, w.bufA, a.sg, a.h1, a.h3)
+		// In place: h1 and h3 become ∂L/∂h1 and ∂L/∂h3.
+		w.swiglu(w.swiBwdFn, a.h1, a.h3, w.bufB)
 		rmsnormApply(xn, a.rstd2, a.xm, lw.ffnNorm, n, d)
-		linearBackward(w.dxn, lg.w1, w.bufB, xn, lw.w1, n, d, f, 0)
-		linearBackward(w.dxn, lg.w3, w.bufA, xn, lw.w3, n, d, f, 1)
+		linearBackward(w.dxn, lg.w1, a.h1, xn, lw.w1, n, d, f, 0)
+		linearBackward(w.dxn, lg.w3, a.h3, xn, lw.w3, n, d, f, 1)
 		rmsnormBackward(w.dx, lg.ffnNorm, w.dxn, a.xm, a.rstd2, lw.ffnNorm, n, d)
 		// Attention branch; w.dx is now ∂L/∂xm.
 		linearBackward(w.datt, lg.wo, w.dx, a.att, lw.wo, n, d, d, 0)
