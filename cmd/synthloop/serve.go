@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/synthloop/synthloop/engine/chat"
+	"github.com/synthloop/synthloop/serve"
+)
+
+func newServeCmd() *cobra.Command {
+	var (
+		addr      string
+		apiKeyEnv string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve MODEL_DIR...",
+		Short: "Serve built-in models over an OpenAI-compatible HTTP API",
+		Long: `Serve one or more built-in model directories (written by synthloop train) at
+/v1/models and /v1/chat/completions, with n, temperature, top_p, max_tokens, stop, seed,
+streaming (server-sent events) and usage counts. Each model is named by its directory's
+base name. Any OpenAI client, and synthloop itself, can use it:
+
+  models:
+    student:
+      ref: openai-compatible/MODEL_NAME
+      base_url: http://127.0.0.1:8080/v1
+
+It listens on loopback by default. Binding any other address requires an API key, read
+from the environment variable named by --api-key-env, which clients send as a bearer token.
+The same model is also reachable in-process, without a server, as ref local/MODEL_DIR.`,
+		Example: `  synthloop serve runs/demo/model
+  MY_KEY=secret synthloop serve runs/demo/model --addr 0.0.0.0:8080 --api-key-env MY_KEY`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var models []serve.Completer
+			for _, dir := range args {
+				m, err := chat.Load(dir)
+				if err != nil {
+					return err
+				}
+				models = append(models, m)
+			}
+			key := ""
+			if apiKeyEnv != "" {
+				if key = os.Getenv(apiKeyEnv); key == "" {
+					return fmt.Errorf("%w: --api-key-env %s names an empty or unset variable", errUsage, apiKeyEnv)
+				}
+			}
+			h, err := serve.New(models, serve.Options{APIKey: key, Log: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))})
+			if err != nil {
+				return err
+			}
+			for _, m := range models {
+				fmt.Fprintf(cmd.ErrOrStderr(), "serving %s at http://%s/v1\n", m.Name(), addr)
+			}
+			return serve.ListenAndServe(cmd.Context(), addr, h, key)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().StringVar(&apiKeyEnv, "api-key-env", "", "environment variable holding the API key clients must send")
+	return cmd
+}
