@@ -579,3 +579,28 @@ func ExampleFormats() {
 	// parquet
 	// hf
 }
+
+// plainSource hides the store's RunInfo, as any other Source would.
+type plainSource struct{ Source }
+
+func TestHFCardWithoutRunInfo(t *testing.T) {
+	s := fixture(t)
+	out := filepath.Join(t.TempDir(), "ds")
+	c, err := Write(context.Background(), plainSource{s}, Options{Format: "hf", Stage: "chat"}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(out, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"The run recorded no settings.", "num_examples: 3", "`conversations` (3)"} {
+		if !bytes.Contains(readme, []byte(want)) {
+			t.Errorf("card lacks %q", want)
+		}
+	}
+	if bytes.Contains(readme, []byte("| stage | units |")) {
+		t.Error("card has a stats table without stats")
+	}
+	checkFrontMatter(t, readme, c.Written, false)
+}
