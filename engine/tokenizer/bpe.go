@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -43,15 +44,31 @@ func TrainBPE(docs []string, vocabSize int, specials []string) (*BPE, error) {
 		}
 		words = append(words, word{ids, n})
 	}
-	var merges [][2]int
+	// Pair counts are kept up to date incrementally: a merge only revisits
+	// the words that contain the merged pair (found through where), instead
+	// of recounting the corpus each time.
 	pairs := map[[2]int]int{}
-	for len(merges) < nMerges {
-		clear(pairs)
-		for _, w := range words {
-			for i := 0; i+1 < len(w.ids); i++ {
-				pairs[[2]int{w.ids[i], w.ids[i+1]}] += w.n
+	where := map[[2]int]map[int]struct{}{}
+	count := func(wi, sign int) {
+		w := words[wi]
+		for i := 0; i+1 < len(w.ids); i++ {
+			p := [2]int{w.ids[i], w.ids[i+1]}
+			if pairs[p] += sign * w.n; pairs[p] == 0 {
+				delete(pairs, p)
+			}
+			if sign > 0 {
+				if where[p] == nil {
+					where[p] = map[int]struct{}{}
+				}
+				where[p][wi] = struct{}{}
 			}
 		}
+	}
+	for wi := range words {
+		count(wi, 1)
+	}
+	var merges [][2]int
+	for len(merges) < nMerges {
 		best, bestN := [2]int{}, 0
 		for p, n := range pairs {
 			if n > bestN || n == bestN && (p[0] < best[0] || p[0] == best[0] && p[1] < best[1]) {
@@ -63,8 +80,19 @@ func TrainBPE(docs []string, vocabSize int, specials []string) (*BPE, error) {
 		}
 		id := 256 + len(merges)
 		merges = append(merges, best)
-		for i := range words {
-			words[i].ids = mergePair(words[i].ids, best, id)
+		// Visit the words in index order so counts evolve the same way on
+		// every run (map order would not change the result, but keeps
+		// debugging sane).
+		ws := make([]int, 0, len(where[best]))
+		for wi := range where[best] {
+			ws = append(ws, wi)
+		}
+		slices.Sort(ws)
+		delete(where, best)
+		for _, wi := range ws {
+			count(wi, -1)
+			words[wi].ids = mergePair(words[wi].ids, best, id)
+			count(wi, 1)
 		}
 	}
 	return newBPE(merges, specials)

@@ -253,3 +253,60 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// naiveMerges is the textbook BPE training loop, recounting every pair for
+// every merge: the reference for TrainBPE's incremental counts.
+func naiveMerges(docs []string, n int) [][2]int {
+	counts := map[string]int{}
+	for _, d := range docs {
+		for _, c := range splitChunks(d) {
+			counts[c]++
+		}
+	}
+	type word struct {
+		ids []int
+		n   int
+	}
+	var words []word
+	for c, k := range counts {
+		ids := make([]int, len(c))
+		for i := range len(c) {
+			ids[i] = int(c[i])
+		}
+		words = append(words, word{ids, k})
+	}
+	var merges [][2]int
+	for len(merges) < n {
+		pairs := map[[2]int]int{}
+		for _, w := range words {
+			for i := 0; i+1 < len(w.ids); i++ {
+				pairs[[2]int{w.ids[i], w.ids[i+1]}] += w.n
+			}
+		}
+		best, bestN := [2]int{}, 0
+		for p, k := range pairs {
+			if k > bestN || k == bestN && (p[0] < best[0] || p[0] == best[0] && p[1] < best[1]) {
+				best, bestN = p, k
+			}
+		}
+		if bestN < 2 {
+			break
+		}
+		merges = append(merges, best)
+		for i := range words {
+			words[i].ids = mergePair(words[i].ids, best, 255+len(merges))
+		}
+	}
+	return merges
+}
+
+func TestTrainBPEMatchesNaive(t *testing.T) {
+	docs := append(slices.Clone(corpus), strings.Repeat("aaaa abab aaab ", 20), "xyxyxyxy zzzz")
+	b, err := TrainBPE(docs, 256+200, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := naiveMerges(docs, 200); !slices.Equal(b.merges, want) {
+		t.Errorf("incremental training learned %d merges, naive %d, or different ones:\n%v\n%v", len(b.merges), len(want), b.merges, want)
+	}
+}
