@@ -43,9 +43,11 @@ var (
 )
 
 // Store is one run's durable state. All methods are safe for concurrent use.
-// Writes go through a single connection, so they are serialised in this
-// process; reads use a pool of their own and see committed data only, so a
-// long Records iteration never blocks a Commit.
+// Writes are serialised through one writer goroutine and connection, which
+// commits the writes that wait at the same moment in one transaction (group
+// commit); each write call returns once its transaction is durable. Reads use
+// a pool of their own and see committed data only, so a long Records
+// iteration never blocks a Commit. Close waits for writes already handed over.
 type Store struct {
 	dir  string
 	path string
