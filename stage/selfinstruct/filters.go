@@ -263,6 +263,9 @@ func (v *instanceVerdict) kept() bool { return allPassed(v.decisions) }
 // output, input or output ending with ":"), a shared input with different
 // outputs (which rejects every instance of the task), exact duplicates, and
 // the cap of maxPer per task (the first ones are kept; the paper sampled).
+// The paper's exact dedup ran over all tasks' (prompt, completion) pairs;
+// within one task is the same thing, since the novelty filter already keeps
+// two tasks from sharing an instruction.
 func filterInstances(ins []instance, truncated bool, maxPer int) []*instanceVerdict {
 	vs := make([]*instanceVerdict, len(ins))
 	for i, in := range ins {
