@@ -310,3 +310,18 @@ func TestTrainBPEMatchesNaive(t *testing.T) {
 		t.Errorf("incremental training learned %d merges, naive %d, or different ones:\n%v\n%v", len(b.merges), len(want), b.merges, want)
 	}
 }
+
+func FuzzEncodeWithSpecials(f *testing.F) {
+	b := trainedBPE(f)
+	f.Add("<|bos|>hi<|end|><|user|>x<|eos|>")
+	f.Add("<|<|bos|>|>")
+	f.Fuzz(func(t *testing.T, s string) {
+		ids, err := EncodeWithSpecials(b, s, DefaultSpecials)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.Decode(ids); err != nil || got != s {
+			t.Fatalf("Decode(EncodeWithSpecials(%q)) = %q, %v", s, got, err)
+		}
+	})
+}
