@@ -34,7 +34,7 @@ func run(args []string) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, pipeline.ErrStopped):
+	case errors.Is(err, pipeline.ErrStopped) || errors.Is(err, errStopped):
 		fmt.Fprintln(os.Stderr, "synthloop:", err)
 		return 130
 	default:
@@ -48,7 +48,10 @@ func run(args []string) int {
 	}
 }
 
-var errUsage = errors.New("usage")
+var (
+	errUsage   = errors.New("usage")
+	errStopped = errors.New("stopped")
+)
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
@@ -70,6 +73,6 @@ twice for a request that already got its answer.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCmd(), newStatusCmd(), newExportCmd(), newModelsCmd(), newStagesCmd(), newDemoCmd(), newServeCmd(), newSampleCmd())
+	root.AddCommand(newRunCmd(), newStatusCmd(), newExportCmd(), newModelsCmd(), newStagesCmd(), newDemoCmd(), newServeCmd(), newSampleCmd(), newTrainCmd())
 	return root
 }

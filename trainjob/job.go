@@ -1,0 +1,343 @@
+package trainjob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/synthloop/synthloop/engine/checkpoint"
+	"github.com/synthloop/synthloop/engine/llama"
+	"github.com/synthloop/synthloop/engine/tokenizer"
+	"github.com/synthloop/synthloop/engine/train"
+)
+
+// DataFile is one training file and its sampling weight in the mixture.
+type DataFile struct {
+	Path   string
+	Weight float64 // 0 means 1
+}
+
+// Options describe a training job.
+type Options struct {
+	Data []DataFile
+	// Out is the model directory written at the end and at every checkpoint.
+	// When it already holds this job's training state, the job resumes from it.
+	Out string
+	// Init starts from an existing model directory (and its tokenizer); empty
+	// builds a new model of Preset with a tokenizer made from the data.
+	Init string
+	// Preset sizes a new model: "tiny" (2 layers, d=128, about 0.5M
+	// parameters) or "small" (6 layers, d=384, about 11M).
+	Preset string
+	// Tokenizer for a new model: "char" (every character of the data) or
+	// "bpe" (byte-level BPE trained on the data, BPEVocab entries).
+	Tokenizer string
+	BPEVocab  int
+	// Method is "sft" (loss on assistant tokens) or "dpo" (needs Init, which
+	// is also the frozen reference).
+	Method string
+	Beta   float64 // DPO strength; 0 means 0.1
+	Steps  int
+	Batch  int
+	Seq    int // positions per example; 0 means the model's context
+	LR     float64
+	Warmup int
+	// Schedule is "cosine" (default) or "wsd" (warmup-stable-decay, last 20%
+	// decaying).
+	Schedule  string
+	Seed      uint64
+	SaveEvery int // steps between checkpoints; 0 means every 10% of Steps
+	// Progress, when set, is called after every step.
+	Progress func(Progress)
+}
+
+// Progress reports one step.
+type Progress struct {
+	Step, Steps  int
+	Loss         float64
+	LR           float64
+	TokensPerSec float64 // trained (target) tokens per second since the job started
+	ETA          time.Duration
+}
+
+// Result summarises a finished job.
+type Result struct {
+	Out        string
+	Examples   int
+	Params     int
+	Steps      int
+	FirstLoss  float64
+	LastLoss   float64
+	Resumed    bool
+	ResumeStep int
+}
+
+// Presets are the model sizes a new model can take.
+var Presets = map[string]llama.Config{
+	"tiny":  {Dim: 128, Layers: 2, Heads: 4, KVHeads: 4, Hidden: 512, MaxSeq: 256, RoPE: true, RopeTheta: 10000, NormEps: 1e-5, TiedEmbeddings: true},
+	"small": {Dim: 384, Layers: 6, Heads: 6, KVHeads: 6, Hidden: 1536, MaxSeq: 256, RoPE: true, RopeTheta: 10000, NormEps: 1e-5, TiedEmbeddings: true},
+}
+
+func (o *Options) defaults() error {
+	if len(o.Data) == 0 {
+		return errors.New("trainjob: no data files")
+	}
+	if o.Out == "" {
+		return errors.New("trainjob: no output directory")
+	}
+	if o.Method == "" {
+		o.Method = "sft"
+	}
+	if o.Method != "sft" && o.Method != "dpo" {
+		return fmt.Errorf("trainjob: method %q: want sft or dpo", o.Method)
+	}
+	if o.Method == "dpo" && o.Init == "" {
+		return errors.New("trainjob: dpo needs an initial model (the reference); train it with sft first")
+	}
+	if o.Preset == "" {
+		o.Preset = "tiny"
+	}
+	if _, ok := Presets[o.Preset]; !ok && o.Init == "" {
+		return fmt.Errorf("trainjob: preset %q: want tiny or small", o.Preset)
+	}
+	if o.Tokenizer == "" {
+		o.Tokenizer = "char"
+	}
+	if o.Tokenizer != "char" && o.Tokenizer != "bpe" {
+		return fmt.Errorf("trainjob: tokenizer %q: want char or bpe", o.Tokenizer)
+	}
+	if o.BPEVocab == 0 {
+		o.BPEVocab = 1024
+	}
+	if o.Beta == 0 {
+		o.Beta = 0.1
+	}
+	if o.Steps <= 0 {
+		o.Steps = 200
+	}
+	if o.Batch <= 0 {
+		o.Batch = 16
+	}
+	if o.LR <= 0 {
+		o.LR = 1e-3
+	}
+	if o.Warmup < 0 || o.Warmup >= o.Steps {
+		return fmt.Errorf("trainjob: warmup %d must be in [0, steps)", o.Warmup)
+	}
+	if o.Schedule == "" {
+		o.Schedule = "cosine"
+	}
+	if o.Schedule != "cosine" && o.Schedule != "wsd" {
+		return fmt.Errorf("trainjob: schedule %q: want cosine or wsd", o.Schedule)
+	}
+	if o.SaveEvery <= 0 {
+		o.SaveEvery = max(o.Steps/10, 1)
+	}
+	return nil
+}
+
+// Run trains until opts.Steps or until ctx ends; on cancellation it saves a
+// checkpoint first, so running the same job again continues exactly.
+func Run(ctx context.Context, opts Options) (Result, error) {
+	if err := opts.defaults(); err != nil {
+		return Result{}, err
+	}
+	var sets []dataset
+	var all []Conversation
+	for _, d := range opts.Data {
+		convs, err := ReadJSONL(d.Path)
+		if err != nil {
+			return Result{}, err
+		}
+		w := d.Weight
+		if w == 0 {
+			w = 1
+		}
+		sets = append(sets, dataset{name: d.Path, weight: w, convs: convs})
+		all = append(all, convs...)
+	}
+	m, tok, err := opts.model(all)
+	if err != nil {
+		return Result{}, err
+	}
+	seq := opts.Seq
+	if seq <= 0 || seq > m.Config.MaxSeq {
+		seq = m.Config.MaxSeq
+	}
+	pad, _ := tok.SpecialID(tokenizer.PAD)
+	cfg := train.Config{Batch: opts.Batch, Seq: seq, Seed: opts.Seed, AdamW: train.DefaultAdamW, ClipNorm: 1, Pad: int32(pad)}
+	switch opts.Schedule {
+	case "wsd":
+		cfg.Schedule = train.WSD{Peak: opts.LR, Min: opts.LR / 10, Warmup: opts.Warmup, Decay: max(opts.Steps/5, 1), Total: opts.Steps}
+	default:
+		cfg.Schedule = train.Cosine{Peak: opts.LR, Min: opts.LR / 10, Warmup: opts.Warmup, Total: opts.Steps}
+	}
+	type stepper interface {
+		Step() (train.Stats, error)
+		Steps() int
+		Save(dir string) error
+		Restore(dir string) error
+	}
+	var tr stepper
+	res := Result{Out: opts.Out, Params: len(m.Params)}
+	switch opts.Method {
+	case "sft":
+		mix, n, err := sftMixture(tok, sets)
+		if err != nil {
+			return res, err
+		}
+		res.Examples = n
+		if tr, err = train.NewSFT(m, mix, cfg); err != nil {
+			return res, err
+		}
+	case "dpo":
+		ref, err := checkpoint.LoadModel(opts.Init)
+		if err != nil {
+			return res, err
+		}
+		mix, n, err := dpoMixture(tok, sets)
+		if err != nil {
+			return res, err
+		}
+		res.Examples = n
+		if tr, err = train.NewDPO(m, ref, mix, opts.Beta, cfg); err != nil {
+			return res, err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(opts.Out, "trainer_state.json")); err == nil {
+		if err := tr.Restore(opts.Out); err != nil {
+			return res, fmt.Errorf("trainjob: %s holds a training state that does not fit this job (different data, size or settings?): %w", opts.Out, err)
+		}
+		res.Resumed, res.ResumeStep = true, tr.Steps()
+	}
+	if err := checkpoint.SaveTokenizer(opts.Out, tok); err != nil {
+		return res, err
+	}
+	start := time.Now()
+	tokens := 0
+	first := true
+	for tr.Steps() < opts.Steps {
+		if ctx.Err() != nil {
+			if err := tr.Save(opts.Out); err != nil {
+				return res, err
+			}
+			return res, fmt.Errorf("trainjob: stopped at step %d of %d, checkpoint saved; run the same command to continue: %w", tr.Steps(), opts.Steps, ctx.Err())
+		}
+		st, err := tr.Step()
+		if err != nil {
+			return res, fmt.Errorf("trainjob: step %d: %w", tr.Steps(), err)
+		}
+		if first {
+			res.FirstLoss, first = st.Loss, false
+		}
+		res.LastLoss = st.Loss
+		tokens += st.Targets
+		if tr.Steps()%opts.SaveEvery == 0 && tr.Steps() < opts.Steps {
+			if err := tr.Save(opts.Out); err != nil {
+				return res, err
+			}
+		}
+		if opts.Progress != nil {
+			el := time.Since(start)
+			p := Progress{Step: tr.Steps(), Steps: opts.Steps, Loss: st.Loss, LR: st.LR}
+			if el > 0 {
+				p.TokensPerSec = float64(tokens) / el.Seconds()
+				done := tr.Steps() - res.ResumeStep
+				if done > 0 {
+					p.ETA = time.Duration(float64(el) / float64(done) * float64(opts.Steps-tr.Steps()))
+				}
+			}
+			opts.Progress(p)
+		}
+	}
+	res.Steps = tr.Steps()
+	if err := tr.Save(opts.Out); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// model loads Init or builds a new model and tokenizer from the data.
+func (o *Options) model(convs []Conversation) (*llama.Model, tokenizer.Tokenizer, error) {
+	if o.Init != "" {
+		m, err := checkpoint.LoadModel(o.Init)
+		if err != nil {
+			return nil, nil, err
+		}
+		tok, err := checkpoint.LoadTokenizer(o.Init)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, tok, nil
+	}
+	var tok tokenizer.Tokenizer
+	var err error
+	if o.Tokenizer == "bpe" {
+		tok, err = tokenizer.TrainBPE(Texts(convs), o.BPEVocab, tokenizer.DefaultSpecials)
+	} else {
+		tok, err = tokenizer.NewCharFromCorpus(Texts(convs), tokenizer.DefaultSpecials)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("trainjob: tokenizer: %w", err)
+	}
+	cfg := Presets[o.Preset]
+	cfg.Vocab = tok.VocabSize()
+	m, err := llama.New(cfg, o.Seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, tok, nil
+}
+
+type dataset struct {
+	name   string
+	weight float64
+	convs  []Conversation
+}
+
+func sftMixture(tok tokenizer.Tokenizer, sets []dataset) (*train.Mixture[train.Example], int, error) {
+	var ds []train.Dataset[train.Example]
+	n := 0
+	for _, s := range sets {
+		d := train.Dataset[train.Example]{Name: s.name, Weight: s.weight}
+		for i, c := range s.convs {
+			if c.Chosen != "" || c.Rejected != "" {
+				return nil, 0, fmt.Errorf("trainjob: %s example %d is a DPO pair; train it with method dpo", s.name, i+1)
+			}
+			e, err := train.ChatExample(tok, c.Messages)
+			if err != nil {
+				return nil, 0, fmt.Errorf("trainjob: %s example %d: %w", s.name, i+1, err)
+			}
+			d.Items = append(d.Items, e)
+		}
+		n += len(d.Items)
+		ds = append(ds, d)
+	}
+	mix, err := train.NewMixture(ds...)
+	return mix, n, err
+}
+
+func dpoMixture(tok tokenizer.Tokenizer, sets []dataset) (*train.Mixture[train.Pair], int, error) {
+	var ds []train.Dataset[train.Pair]
+	n := 0
+	for _, s := range sets {
+		d := train.Dataset[train.Pair]{Name: s.name, Weight: s.weight}
+		for i, c := range s.convs {
+			if c.Chosen == "" && c.Rejected == "" {
+				return nil, 0, fmt.Errorf("trainjob: %s example %d is not a DPO pair (prompt, chosen, rejected)", s.name, i+1)
+			}
+			p, err := train.ChatPair(tok, c.Messages, c.Chosen, c.Rejected)
+			if err != nil {
+				return nil, 0, fmt.Errorf("trainjob: %s example %d: %w", s.name, i+1, err)
+			}
+			d.Items = append(d.Items, p)
+		}
+		n += len(d.Items)
+		ds = append(ds, d)
+	}
+	mix, err := train.NewMixture(ds...)
+	return mix, n, err
+}

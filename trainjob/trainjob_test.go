@@ -1,0 +1,180 @@
+package trainjob
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/synthloop/synthloop/engine/chat"
+	"github.com/synthloop/synthloop/engine/checkpoint"
+)
+
+func TestParseLine(t *testing.T) {
+	tests := []struct {
+		in      string
+		wantErr string
+		turns   int
+		dpo     bool
+	}{
+		{`{"instruction":"Add","input":"1 2","output":"3"}`, "", 2, false},
+		{`{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]}`, "", 2, false},
+		{`{"conversations":[{"from":"system","value":"s"},{"from":"human","value":"hi"},{"from":"gpt","value":"yo"}]}`, "", 3, false},
+		{`{"prompt":"p","chosen":"a","rejected":"b"}`, "", 1, true},
+		{`{"prompt":[{"role":"user","content":"p"}],"chosen":"a","rejected":"b"}`, "", 1, true},
+		{`{"prompt":"p","chosen":"a"}`, "prompt, chosen and rejected", 0, false},
+		{`{"messages":[{"role":"user","content":"hi"}]}`, "no assistant turn", 0, false},
+		{`{"messages":[{"role":"bot","content":"hi"}]}`, "unknown role", 0, false},
+		{`{"conversations":[{"from":"alien","value":"x"}]}`, "unknown speaker", 0, false},
+		{`{"text":"x"}`, "unknown format", 0, false},
+		{`[1,2]`, "not a JSON object", 0, false},
+	}
+	for _, tt := range tests {
+		c, err := parseLine([]byte(tt.in))
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseLine(%s) = %v, want error containing %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || len(c.Messages) != tt.turns || (c.Chosen != "") != tt.dpo {
+			t.Errorf("parseLine(%s) = %+v, %v; want %d turns, dpo %v", tt.in, c, err, tt.turns, tt.dpo)
+		}
+	}
+}
+
+func TestParseJSONLNamesTheLine(t *testing.T) {
+	_, err := parseJSONL("d.jsonl", strings.NewReader(`{"instruction":"a","output":"b"}`+"\n\n"+`{"oops":1}`+"\n"))
+	if err == nil || !strings.Contains(err.Error(), "d.jsonl:3") {
+		t.Errorf("error %v, want it to name d.jsonl:3", err)
+	}
+}
+
+func FuzzParseJSONL(f *testing.F) {
+	f.Add([]byte(`{"instruction":"a","input":"","output":"b"}`))
+	f.Add([]byte(`{"prompt":[{"role":"user","content":"p"}],"chosen":"a","rejected":"b"}`))
+	f.Add([]byte(`{"conversations":[{"from":"human","value":"x"},{"from":"gpt","value":"y"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		convs, err := parseJSONL("f", bytes.NewReader(b))
+		if err == nil && len(convs) == 0 {
+			t.Fatal("no error and no examples")
+		}
+	})
+}
+
+// reverseData writes n Alpaca examples of reversing short strings.
+func reverseData(t *testing.T, n int) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(5, 6))
+	var b bytes.Buffer
+	for range n {
+		s := make([]byte, 2+rng.IntN(4))
+		for i := range s {
+			s[i] = "abcdef"[rng.IntN(6)]
+		}
+		r := make([]byte, len(s))
+		for i := range s {
+			r[i] = s[len(s)-1-i]
+		}
+		line, _ := json.Marshal(map[string]string{"instruction": "reverse " + string(s), "output": string(r)})
+		b.Write(append(line, '\n'))
+	}
+	p := filepath.Join(t.TempDir(), "rev.jsonl")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func small(data, out string) Options {
+	return Options{Data: []DataFile{{Path: data}}, Out: out, Preset: "tiny", Steps: 40, Batch: 8, Seq: 32, LR: 3e-3, Warmup: 4, Seed: 1}
+}
+
+func TestTrainLearnsAndServes(t *testing.T) {
+	data := reverseData(t, 300)
+	out := filepath.Join(t.TempDir(), "m")
+	res, err := Run(context.Background(), small(data, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Examples != 300 || res.Steps != 40 || !(res.LastLoss < res.FirstLoss*0.6) {
+		t.Errorf("result %+v: want 300 examples, 40 steps, loss falling below 60%% of its start", res)
+	}
+	m, err := chat.Load(out)
+	if err != nil {
+		t.Fatalf("the trained model does not load for serving: %v", err)
+	}
+	if m.Name() != "m" {
+		t.Errorf("name %q", m.Name())
+	}
+}
+
+// TestResumeIsExact stops a job half-way (as Ctrl-C would), runs it again,
+// and expects weights identical to an uninterrupted job's.
+func TestResumeIsExact(t *testing.T) {
+	data := reverseData(t, 100)
+	dir := t.TempDir()
+	straight := filepath.Join(dir, "straight")
+	if _, err := Run(context.Background(), small(data, straight)); err != nil {
+		t.Fatal(err)
+	}
+	resumed := filepath.Join(dir, "resumed")
+	ctx, cancel := context.WithCancel(context.Background())
+	o := small(data, resumed)
+	o.Progress = func(p Progress) {
+		if p.Step == 17 {
+			cancel()
+		}
+	}
+	if _, err := Run(ctx, o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted job: %v, want context.Canceled", err)
+	}
+	res, err := Run(context.Background(), small(data, resumed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Resumed || res.ResumeStep != 17 {
+		t.Errorf("result %+v: want a resume from step 17", res)
+	}
+	a, _ := os.ReadFile(filepath.Join(straight, checkpoint.WeightsFile))
+	b, _ := os.ReadFile(filepath.Join(resumed, checkpoint.WeightsFile))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("resumed weights differ from an uninterrupted run's (%d vs %d bytes)", len(a), len(b))
+	}
+}
+
+func TestDPONeedsInitAndPairs(t *testing.T) {
+	data := reverseData(t, 20)
+	if _, err := Run(context.Background(), Options{Data: []DataFile{{Path: data}}, Out: t.TempDir(), Method: "dpo"}); err == nil {
+		t.Error("dpo without an initial model succeeded")
+	}
+	out := filepath.Join(t.TempDir(), "m")
+	o := small(data, out)
+	o.Steps = 5
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), Options{Data: []DataFile{{Path: data}}, Out: t.TempDir(), Method: "dpo", Init: out, Steps: 2, Batch: 2})
+	if err == nil || !strings.Contains(err.Error(), "not a DPO pair") {
+		t.Errorf("dpo on SFT data: %v, want a clear refusal", err)
+	}
+	pairs := filepath.Join(t.TempDir(), "pairs.jsonl")
+	var b strings.Builder
+	for i := range 10 {
+		fmt.Fprintf(&b, `{"prompt":"reverse ab%c","chosen":"%cba","rejected":"ab%c"}`+"\n", 'a'+i%3, 'a'+i%3, 'a'+i%3)
+	}
+	os.WriteFile(pairs, []byte(b.String()), 0o644)
+	res, err := Run(context.Background(), Options{Data: []DataFile{{Path: pairs}}, Out: filepath.Join(t.TempDir(), "d"), Method: "dpo", Init: out, Steps: 6, Batch: 2, Seq: 32, LR: 1e-3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(res.LastLoss < res.FirstLoss) {
+		t.Errorf("DPO loss did not fall: %+v", res)
+	}
+}
