@@ -216,7 +216,7 @@ type cardData struct {
 	From, To     string
 }
 
-// Card renders the README.md dataset card for an export of c.
+// card renders the README.md dataset card for an export of c.
 func card(ctx context.Context, src Source, opts Options, title string, c Counts, sum *summary) ([]byte, error) {
 	d := cardData{
 		Title: title, Languages: sum.languages(c.Written), SizeCategory: sizeCategory(c.Written),
