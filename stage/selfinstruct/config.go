@@ -26,7 +26,8 @@ type Config struct {
 	Model string `yaml:"model"`
 	// Mode is "selfinstruct" (default) or "alpaca".
 	Mode string `yaml:"mode"`
-	// Seeds is a built-in seed set ("en", "ja") or a path to a JSONL seed file.
+	// Seeds is a built-in seed set ("en", "ja") or a path to a JSONL seed file
+	// in the paper's format, relative to the working directory.
 	// Default: the built-in set of Language.
 	Seeds string `yaml:"seeds"`
 	// Language is "en" or "ja". It picks the prompt wording, the tokenizer of
@@ -64,9 +65,12 @@ type Config struct {
 	MinWords int `yaml:"min_words"`
 	MaxWords int `yaml:"max_words"`
 	// Blacklist is a preset ("paper" / "alpaca", or "none") or a list of
-	// words, matched as whole words, case-insensitively.
+	// words, matched as whole words, case-insensitively; words in scripts
+	// without spaces (Japanese) match as substrings. Japanese runs add
+	// Japanese words for the same things to the presets.
 	Blacklist Blacklist `yaml:"blacklist"`
-	// RejectPrefixes drops instructions that start with one of these.
+	// RejectPrefixes drops instructions that start with one of these:
+	// "Write a program", plus "プログラムを書" in Japanese runs.
 	RejectPrefixes []string `yaml:"reject_prefixes"`
 	// FilterPunctuation drops instructions whose first character is punctuation.
 	FilterPunctuation bool `yaml:"filter_punctuation"`
@@ -76,7 +80,7 @@ type Config struct {
 	// NoveltyThreshold drops an instruction whose highest ROUGE-L F against the
 	// seeds and every kept instruction is above it.
 	NoveltyThreshold float64 `yaml:"novelty_threshold"`
-	// TopSimilar is how many most similar instructions are stored on a record.
+	// TopSimilar is how many most similar instructions are stored on a record (10).
 	TopSimilar int `yaml:"top_similar"`
 	// MeanSimilarity chooses the mean ROUGE-L stored on a record: "sampled"
 	// (default; a deterministic sample of 100, which keeps the filter fast at
