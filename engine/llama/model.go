@@ -10,9 +10,12 @@ import (
 // layout of Config.Tensors, so optimizers and checkpoints treat them as one
 // array while the layers see named views.
 type Model struct {
-	Config  Config
-	Specs   []TensorSpec
-	Params  []float32
+	Config Config
+	Specs  []TensorSpec
+	Params []float32
+	// Grads is nil until InitGrads (or the first Backward) allocates it, so
+	// models that only run forward (serving, DPO references) do not pay
+	// for it.
 	Grads   []float32
 	w, g    weights
 	ropeCos []float32 // [MaxSeq, HeadDim/2]
@@ -70,12 +73,11 @@ func NewZero(cfg Config) (*Model, error) {
 		return nil, err
 	}
 	n := cfg.NumParams()
-	m := &Model{Config: cfg, Specs: cfg.Tensors(), Params: make([]float32, n), Grads: make([]float32, n)}
+	m := &Model{Config: cfg, Specs: cfg.Tensors(), Params: make([]float32, n)}
 	if last := m.Specs[len(m.Specs)-1]; last.Offset+last.Size() != n {
 		return nil, fmt.Errorf("llama: internal error: tensor layout %d != %d params", last.Offset+last.Size(), n)
 	}
 	m.w = m.bind(m.Params)
-	m.g = m.bind(m.Grads)
 	if cfg.RoPE {
 		half := cfg.HeadDim() / 2
 		m.ropeCos = make([]float32, cfg.MaxSeq*half)
@@ -100,6 +102,14 @@ func (m *Model) Tensor(name string) (TensorSpec, []float32, bool) {
 		}
 	}
 	return TensorSpec{}, nil, false
+}
+
+// InitGrads allocates Grads if it is not there yet.
+func (m *Model) InitGrads() {
+	if m.Grads == nil {
+		m.Grads = make([]float32, len(m.Params))
+		m.g = m.bind(m.Grads)
+	}
 }
 
 // ZeroGrads clears the gradient accumulators before a step.

@@ -202,6 +202,7 @@ func (w *Workspace) Backward(dlogp []float32) error {
 	}
 	w.fresh = false
 	n, d, kv, f, vocab := w.N, c.Dim, c.KVHeads*c.HeadDim(), c.Hidden, c.Vocab
+	w.m.InitGrads()
 	pw, gw := &w.m.w, &w.m.g
 
 	// ∂log p_t/∂logits = onehot(t) − p.

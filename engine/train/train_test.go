@@ -59,6 +59,7 @@ func TestAdamWMatchesReference(t *testing.T) {
 	m := tinyModel(t, 1)
 	cfg := AdamWConfig{Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.5}
 	o := NewAdamW(m, cfg)
+	m.InitGrads()
 	n := len(m.Params)
 	p := make([]float64, n)
 	mm, vv := make([]float64, n), make([]float64, n)

@@ -77,6 +77,7 @@ func newCore(m *llama.Model, cfg Config, rows int) (*core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	m.InitGrads()
 	pcg := rand.NewPCG(cfg.Seed, 0x5eed)
 	n := cfg.Accum * rows * cfg.Seq
 	return &core{cfg: cfg, m: m, ws: ws, opt: NewAdamW(m, cfg.AdamW), pcg: pcg, rng: rand.New(pcg),
