@@ -122,12 +122,12 @@ func (c *Cache) Forward(seq []int, tokens []int32) ([]float32, error) {
 		}
 		c.layer = l
 		tensor.Parallel(n, c.attnRows)
-		tensorAddLinear(x, c.att, lw.wo, n, d, d)
+		linearAdd(x, c.att, lw.wo, n, d, d)
 		rmsnorm(c.xn, c.tmp, x, lw.ffnNorm, n, d, cfg.NormEps)
 		linear(c.h1, c.xn, lw.w1, n, d, f)
 		linear(c.h3, c.xn, lw.w3, n, d, f)
 		tensor.SwiGLU(c.h1[:n*f], c.h1, c.h3)
-		tensorAddLinear(x, c.h1, lw.w2, n, f, d)
+		linearAdd(x, c.h1, lw.w2, n, f, d)
 	}
 	rmsnorm(c.xn, c.tmp, x, w.norm, n, d, cfg.NormEps)
 	linear(c.logits, c.xn, w.out, n, d, cfg.Vocab)

@@ -18,6 +18,12 @@ func linear(y, x, w []float32, n, in, out int) {
 	tensor.Sgemm(false, true, n, out, in, 1, x, in, w, in, 0, y, out)
 }
 
+// linearAdd accumulates y += x·Wᵀ: a projection added onto the residual
+// stream.
+func linearAdd(y, x, w []float32, n, in, out int) {
+	tensor.Sgemm(false, true, n, out, in, 1, x, in, w, in, 1, y, out)
+}
+
 // linearBackward accumulates dW += dyᵀ·x and sets (beta 0) or accumulates
 // (beta 1) dx = dy·W.
 func linearBackward(dx, dw, dy, x, w []float32, n, in, out int, beta float32) {

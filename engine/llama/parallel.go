@@ -2,11 +2,6 @@ package llama
 
 import "github.com/synthloop/synthloop/engine/tensor"
 
-// tensorAddLinear accumulates y += x·Wᵀ: the residual connections.
-func tensorAddLinear(y, x, w []float32, n, in, out int) {
-	tensor.Sgemm(false, true, n, out, in, 1, x, in, w, in, 1, y, out)
-}
-
 // Attention runs one job per (batch row, kv head) on the tensor worker pool.
 // The range functions are method values bound once in NewWorkspace, and the
 // layer they work on is passed through w.cur, so a step allocates no

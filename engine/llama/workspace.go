@@ -143,13 +143,13 @@ func (w *Workspace) Forward(tokens, targets []int32) error {
 		}
 		w.attentionForward(a)
 		copy(a.xm, a.x)
-		tensorAddLinear(a.xm, a.att, lw.wo, n, d, d)
+		linearAdd(a.xm, a.att, lw.wo, n, d, d)
 		rmsnorm(xn, a.rstd2, a.xm, lw.ffnNorm, n, d, c.NormEps)
 		linear(a.h1, xn, lw.w1, n, d, f)
 		linear(a.h3, xn, lw.w3, n, d, f)
 		w.swiglu(w.swigluFn, w.bufA, a.h1, a.h3)
 		copy(next, a.xm)
-		tensorAddLinear(next, w.bufA, lw.w2, n, f, d)
+		linearAdd(next, w.bufA, lw.w2, n, f, d)
 	}
 	rmsnorm(w.xf, w.rstdf, w.xL, pw.norm, n, d, c.NormEps)
 	linear(w.probs, w.xf, pw.out, n, d, c.Vocab)
