@@ -50,8 +50,11 @@ type Counts struct {
 	// Kept, Rejected and Failed split Written by status.
 	Kept, Rejected, Failed int
 	// Skipped counts the stage's records left out: rejected and failed ones
-	// unless IncludeRejected.
+	// unless IncludeRejected, and records the format cannot hold (Unfit).
 	Skipped int
+	// Unfit counts the records left out because the format cannot hold them:
+	// for dpo, records without a chosen and a rejected answer.
+	Unfit int
 	// NoAnswer counts written records without an assistant answer (an
 	// instruction-only stage, say); a trainer would learn nothing from them.
 	NoAnswer int
@@ -79,7 +82,8 @@ var formats = []format{
 	{FormatInfo{"alpaca", "JSONL of {instruction, input, output}; conversations add system and history (LLaMA-Factory style)"}, writeJSONL(alpacaLine)},
 	{FormatInfo{"sharegpt", "JSONL of {conversations: [{from: system|human|gpt, value}]}"}, writeJSONL(shareGPTLine)},
 	{FormatInfo{"openai", "JSONL of {messages: [{role, content}]} for OpenAI chat fine-tuning"}, writeJSONL(openAILine)},
-	{FormatInfo{"parquet", "one Parquet file: instruction, input, output, messages (list of {role, content}), id, stage and provenance columns"}, writeParquetFile},
+	{FormatInfo{"dpo", "JSONL of {prompt, chosen, rejected} preference pairs, from records that have chosen and rejected"}, writeJSONL(dpoLine)},
+	{FormatInfo{"parquet", "one Parquet file: instruction, input, output, messages (list of {role, content}), chosen, rejected, id, stage and provenance columns"}, writeParquetFile},
 	{FormatInfo{"hf", "a Hugging Face dataset folder: data/train-00000-of-00001.parquet and a README.md dataset card"}, writeHF},
 }
 
@@ -141,6 +145,10 @@ func resolveStage(ctx context.Context, src Source, want string) (string, error) 
 	return want, nil
 }
 
+// errUnfit, returned by an each callback, leaves the record out as one the
+// format cannot hold.
+var errUnfit = errors.New("export: record does not fit the format")
+
 // each streams the stage's records, calling fn for those the options select,
 // and counts everything. It reads every status even for a kept-only export so
 // that an empty result can say what happened to the records.
@@ -163,7 +171,11 @@ func each(ctx context.Context, src Source, opts Options, stage string, fn func(*
 			c.Skipped++
 			continue
 		}
-		if err := fn(r); err != nil {
+		if err := fn(r); err == errUnfit {
+			c.Skipped++
+			c.Unfit++
+			continue
+		} else if err != nil {
 			return c, err
 		}
 		c.Written++
@@ -180,6 +192,10 @@ func each(ctx context.Context, src Source, opts Options, stage string, fn func(*
 		}
 	}
 	if c.Written == 0 {
+		if c.Unfit > 0 {
+			return c, fmt.Errorf("export: none of the %d selected records of stage %q fits the %s format (for dpo: no record has both chosen and rejected): %w",
+				c.Unfit, stage, opts.Format, ErrEmpty)
+		}
 		if seenKept+seenRejected+seenFailed == 0 {
 			return c, fmt.Errorf("export: stage %q has no records: %w", stage, ErrEmpty)
 		}

@@ -102,6 +102,17 @@ func fixture(t *testing.T) *store.Store {
 					{Role: "user", Content: "A question nobody answered"},
 				}},
 			}},
+		{Stage: "prefs", Key: "p-0", Usage: pipeline.UnitUsage{Requests: 8, PromptTokens: 2000, CompletionTokens: 900, CostUSD: 0.003},
+			Records: []*record.Record{
+				{ID: "pref-0", Seq: 0, Status: record.Kept, Instruction: "Explain recursion.", Input: "in one sentence",
+					Chosen: "A function that calls itself on a smaller part of the problem.", Rejected: "Recursion is recursion.",
+					Scores: map[string]float64{"chosen": 4.67, "rejected": 1.33}, Prov: prov("selfreward", "prefs", 8)},
+				{ID: "pref-1", Seq: 1, Status: record.Kept, Messages: []record.Turn{{Role: "system", Content: "Be kind."}, {Role: "user", Content: "Say hi."}},
+					Chosen: "Hi there!", Rejected: "What.", Prov: prov("selfreward", "prefs", 9)},
+				{ID: "pref-2", Seq: 2, Status: record.Kept, Instruction: "A prompt whose pair is not built yet.", Chosen: "only one", Prov: prov("selfreward", "prefs", 9)},
+				{ID: "pref-3", Seq: 3, Status: record.Rejected, Instruction: "Tied prompt.", Chosen: "x", Rejected: "y",
+					Decisions: []record.Decision{{Filter: "pair", Reason: "tie: 3.00 = 3.00"}}, Prov: prov("selfreward", "prefs", 10)},
+			}},
 	}
 	for _, u := range units {
 		if err := s.Commit(ctx, u); err != nil {
@@ -149,6 +160,8 @@ func TestJSONLGolden(t *testing.T) {
 		{"openai", "instances", false, Counts{Stage: "instances", Written: 3, Kept: 3, Skipped: 2}},
 		{"openai", "chat", false, Counts{Stage: "chat", Written: 3, Kept: 3, NoAnswer: 1}},
 		{"openai", "instructions", true, Counts{Stage: "instructions", Written: 3, Kept: 1, Rejected: 2, NoAnswer: 3}},
+		{"dpo", "prefs", false, Counts{Stage: "prefs", Written: 2, Kept: 2, Skipped: 2, Unfit: 1}},
+		{"dpo", "prefs", true, Counts{Stage: "prefs", Written: 3, Kept: 2, Rejected: 1, Skipped: 1, Unfit: 1}},
 	} {
 		name := c.format + "_" + c.stage
 		if c.audit {
@@ -181,8 +194,8 @@ func TestDefaultStageIsLast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Stage != "chat" {
-		t.Errorf("default stage = %q, want the last stage, chat", c.Stage)
+	if c.Stage != "prefs" {
+		t.Errorf("default stage = %q, want the last stage, prefs", c.Stage)
 	}
 }
 
@@ -191,7 +204,7 @@ func TestParquetReadBack(t *testing.T) {
 	s := fixture(t)
 	dir := t.TempDir()
 	for _, audit := range []bool{false, true} {
-		for _, stage := range []string{"instances", "chat"} {
+		for _, stage := range []string{"instances", "chat", "prefs"} {
 			out := filepath.Join(dir, fmt.Sprintf("%s-%v.parquet", stage, audit))
 			c, err := Write(ctx, s, Options{Format: "parquet", Stage: stage, IncludeRejected: audit}, out)
 			if err != nil {
@@ -254,7 +267,7 @@ func TestParquetReadBack(t *testing.T) {
 	for _, f := range sch.Fields() {
 		cols = append(cols, f.Name())
 	}
-	wantCols := []string{"id", "stage", "instruction", "input", "output", "messages", "generator", "backend", "model", "template_hash", "round", "created_at"}
+	wantCols := []string{"id", "stage", "instruction", "input", "output", "messages", "chosen", "rejected", "generator", "backend", "model", "template_hash", "round", "created_at"}
 	if !reflect.DeepEqual(cols, wantCols) {
 		t.Errorf("columns = %v, want %v", cols, wantCols)
 	}
@@ -458,7 +471,7 @@ func TestBadOptions(t *testing.T) {
 	s := fixture(t)
 	out := filepath.Join(t.TempDir(), "x")
 	_, err := Write(ctx, s, Options{Format: "csv"}, out)
-	if err == nil || !strings.Contains(err.Error(), "alpaca, sharegpt, openai, parquet, hf") {
+	if err == nil || !strings.Contains(err.Error(), "alpaca, sharegpt, openai, dpo, parquet, hf") {
 		t.Errorf("unknown format error = %v, want the valid formats listed", err)
 	}
 	_, err = Write(ctx, s, Options{Format: "alpaca", Stage: "nope"}, out)
@@ -467,6 +480,14 @@ func TestBadOptions(t *testing.T) {
 	}
 	if _, err := Write(ctx, s, Options{Format: "alpaca"}, ""); err == nil {
 		t.Error("empty output path accepted")
+	}
+	// dpo of a stage without preference pairs says so and writes nothing.
+	_, err = Write(ctx, s, Options{Format: "dpo", Stage: "instances"}, out)
+	if !errors.Is(err, ErrEmpty) || !strings.Contains(err.Error(), "chosen and rejected") {
+		t.Errorf("dpo of a stage without pairs = %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("failed dpo export created %s", out)
 	}
 }
 
@@ -576,6 +597,7 @@ func ExampleFormats() {
 	// alpaca
 	// sharegpt
 	// openai
+	// dpo
 	// parquet
 	// hf
 }

@@ -48,6 +48,9 @@ func turns(r *record.Record) []record.Turn {
 }
 
 func hasAnswer(r *record.Record) bool {
+	if r.Chosen != "" {
+		return true
+	}
 	if len(r.Messages) == 0 {
 		return r.Output != ""
 	}
@@ -136,8 +139,35 @@ func openAILine(r *record.Record, withAudit bool) any {
 	return openAIRow{Messages: turns(r), audit: auditOf(r, withAudit)}
 }
 
+// dpoRow is a preference pair as TRL and trainjob read it. The prompt is a
+// string for an instruction record and the message list for a conversation
+// record, whose Messages hold the prompt turns.
+type dpoRow struct {
+	Prompt   any    `json:"prompt"`
+	Chosen   string `json:"chosen"`
+	Rejected string `json:"rejected"`
+	*audit
+}
+
+func dpoLine(r *record.Record, withAudit bool) any {
+	if r.Chosen == "" || r.Rejected == "" {
+		return nil
+	}
+	row := dpoRow{Chosen: r.Chosen, Rejected: r.Rejected, audit: auditOf(r, withAudit)}
+	if len(r.Messages) > 0 {
+		row.Prompt = r.Messages
+	} else {
+		p := r.Instruction
+		if r.Input != "" {
+			p += "\n\n" + r.Input
+		}
+		row.Prompt = p
+	}
+	return row
+}
+
 // writeJSONL returns a format writer that encodes each selected record as one
-// JSON line built by line.
+// JSON line built by line; line returns nil for a record the format cannot hold.
 func writeJSONL(line func(*record.Record, bool) any) func(context.Context, Source, Options, string, string) (Counts, error) {
 	return func(ctx context.Context, src Source, opts Options, stage, outPath string) (Counts, error) {
 		var c Counts
@@ -156,7 +186,11 @@ func encodeJSONL(ctx context.Context, src Source, opts Options, stage string, w 
 	// Prompts are full of <, > and &; escaping them would only make the file harder to read.
 	enc.SetEscapeHTML(false)
 	c, err := each(ctx, src, opts, stage, func(r *record.Record) error {
-		if err := enc.Encode(line(r, opts.IncludeRejected)); err != nil {
+		v := line(r, opts.IncludeRejected)
+		if v == nil {
+			return errUnfit
+		}
+		if err := enc.Encode(v); err != nil {
 			return fmt.Errorf("export: record %s: %w", r.ID, err)
 		}
 		return nil

@@ -22,7 +22,8 @@ type Turn struct {
 // Row is one record in a Parquet export. Messages is the record's
 // conversation (derived from instruction, input and output when the record
 // has no messages), so one column serves chat trainers and the three text
-// columns serve instruction trainers.
+// columns serve instruction trainers; chosen and rejected hold a preference
+// pair (messages is then its prompt).
 type Row struct {
 	ID           string    `parquet:"id"`
 	Stage        string    `parquet:"stage"`
@@ -30,6 +31,8 @@ type Row struct {
 	Input        string    `parquet:"input"`
 	Output       string    `parquet:"output"`
 	Messages     []Turn    `parquet:"messages,list"`
+	Chosen       string    `parquet:"chosen"`   // preference pairs; empty otherwise
+	Rejected     string    `parquet:"rejected"` // so a pair is never lost to a parquet export
 	Generator    string    `parquet:"generator"`
 	Backend      string    `parquet:"backend"`
 	Model        string    `parquet:"model"`
@@ -49,6 +52,7 @@ type AuditRow struct {
 func rowOf(r *record.Record) Row {
 	row := Row{
 		ID: r.ID, Stage: r.Stage, Instruction: r.Instruction, Input: r.Input, Output: r.Output,
+		Chosen: r.Chosen, Rejected: r.Rejected,
 		Generator: r.Prov.Generator, Backend: r.Prov.Backend, Model: r.Prov.Model,
 		TemplateHash: r.Prov.TemplateHash, Round: int64(r.Prov.Round), CreatedAt: r.Prov.CreatedAt.UTC(),
 	}
