@@ -173,6 +173,11 @@ func labelsFor(task string, ja bool) []string {
 	for _, sep := range []string{" as ", " is "} {
 		if i := strings.LastIndex(low, sep); i >= 0 {
 			rest := strings.TrimRight(task[i+len(sep):], ".?! ")
+			for _, c := range []string{" using ", " for ", " in ", " with ", ". "} {
+				if j := strings.Index(rest, c); j > 0 {
+					rest = rest[:j]
+				}
+			}
 			rest = strings.ReplaceAll(rest, ", or ", ", ")
 			rest = strings.ReplaceAll(rest, " or ", ", ")
 			var ls []string
@@ -236,22 +241,71 @@ func genInstance(r *rand.Rand, task string, ja bool, salt int) (string, string) 
 			in = enInputs[(salt+r.IntN(len(enInputs)))%len(enInputs)]
 		}
 	}
-	topic := strings.TrimRight(task, ".?!。")
+	subject := subjectOf(task, ja)
 	if ja {
 		outs := []string{
-			"ポイントは三つあります。まず全体像をつかみ、次に具体例で確かめ、最後に自分の言葉でまとめることです。",
-			"結論から言うと、目的をはっきりさせ、小さく始めて、結果を見ながら続けるのがよいでしょう。",
-			"一つ目は準備、二つ目は実行、三つ目は振り返りです。それぞれに十分な時間をとってください。",
+			"%sについて、ポイントは三つあります。まず全体像をつかみ、次に具体例で確かめ、最後に自分の言葉でまとめることです。",
+			"結論から言うと、%sでは目的をはっきりさせ、小さく始めて、結果を見ながら続けるのがよいでしょう。",
+			"%sの場合、一つ目は準備、二つ目は実行、三つ目は振り返りです。それぞれに十分な時間をとってください。",
+			"%sについては、よくある誤解を一つ取り上げ、正しい考え方と身近な例を添えて説明すると伝わりやすくなります。",
 		}
-		return in, pick(r, outs)
+		out := fmt.Sprintf(pick(r, outs), subject)
+		if in != "" {
+			out = fmt.Sprintf("「%s」を踏まえると、", clipRunes(in, 20)) + out
+		}
+		return in, out
 	}
 	outs := []string{
-		"Here is a clear answer: start with the main idea, support it with one concrete example, and finish with a practical takeaway.",
-		"In short, focus on the essentials first, test the idea on a small scale, and adjust based on what you learn.",
-		fmt.Sprintf("A good response to \"%s\" names the key point, explains why it matters, and gives one example.", clipWords(topic, 8)),
-		"There are three parts to consider: the goal, the constraints, and the simplest step that moves things forward.",
+		"When it comes to %s, start with the main idea, support it with one concrete example, and finish with a practical takeaway.",
+		"In short, for %s: focus on the essentials first, try the idea on a small scale, and adjust based on what you learn.",
+		"Three things matter most for %s: the goal, the constraints, and the simplest next step.",
+		"A common misconception about %s is that it is complicated; in practice, a few clear principles explain most of it.",
+		"Begin with why %s matters to the reader, then give two specific points and close with a one-sentence summary.",
 	}
-	return in, pick(r, outs)
+	out := fmt.Sprintf(pick(r, outs), subject)
+	if in != "" {
+		out = fmt.Sprintf("Based on \"%s\": ", clipWords(in, 8)) + out
+	}
+	return in, out
+}
+
+// subjectOf picks the phrase a task is about: what follows "about", "on" or
+// "of" in English, what precedes について in Japanese, or the opening words.
+func subjectOf(task string, ja bool) string {
+	t := strings.TrimRight(task, ".?!。")
+	if ja {
+		if before, _, ok := strings.Cut(t, "について"); ok {
+			if i := strings.LastIndex(before, "、"); i >= 0 {
+				before = before[i+len("、"):]
+			}
+			return before
+		}
+		return "このテーマ"
+	}
+	for _, marker := range []string{" about ", " on ", " of "} {
+		if _, after, ok := strings.Cut(t, marker); ok {
+			return clipWords(cutAtConnector(after), 5)
+		}
+	}
+	return "this task"
+}
+
+// cutAtConnector ends a phrase where a task's next clause begins.
+func cutAtConnector(s string) string {
+	for _, c := range []string{" into ", " for ", " in ", " to ", " using ", " with ", " as ", " and ", ", "} {
+		if i := strings.Index(s, c); i > 0 {
+			s = s[:i]
+		}
+	}
+	return s
+}
+
+func clipRunes(s string, n int) string {
+	rs := []rune(s)
+	if len(rs) > n {
+		return string(rs[:n]) + "…"
+	}
+	return s
 }
 
 func clipWords(s string, n int) string {

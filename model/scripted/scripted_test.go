@@ -170,6 +170,7 @@ func TestLabelsFor(t *testing.T) {
 		{"Classify the given tweet as positive, negative, or neutral.", []string{"positive", "negative", "neutral"}},
 		{"Decide whether the email is urgent or not urgent.", []string{"urgent", "not urgent"}},
 		{"Write a poem.", []string{"Yes", "No"}},
+		{"Classify the given email as fact or opinion using exactly three bullet points.", []string{"fact", "opinion"}},
 	} {
 		if got := labelsFor(tc.task, false); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("labelsFor(%q) = %q, want %q", tc.task, got, tc.want)
@@ -199,4 +200,19 @@ func ExampleBackend() {
 	})
 	fmt.Println(strings.TrimSpace(resp.Choices[0].Text))
 	// Output: Yes
+}
+
+func TestSubjectOf(t *testing.T) {
+	for _, tc := range []struct{ task, want string }{
+		{"Turn the notes on the printing press into a checklist for investors.", "the printing press"},
+		{"Write a letter to the editor about time zones.", "time zones"},
+		{"Give 5 practical tips.", "this task"},
+	} {
+		if got := subjectOf(tc.task, false); got != tc.want {
+			t.Errorf("subjectOf(%q) = %q, want %q", tc.task, got, tc.want)
+		}
+	}
+	if got := subjectOf("学校だよりに載せるために、複利について説明してください。", true); got != "複利" {
+		t.Errorf("ja subject = %q", got)
+	}
 }
