@@ -31,8 +31,8 @@ type gemmJob struct {
 	ks             *kernelSet
 	bufB           [2][]float32 // packed B of even and odd phases
 	// bInPlace makes the kernels read full-width B micro-panels straight
-	// from B, which is possible when op(B) = B and alpha is 1, and pays
-	// when few rows of A share each packed panel (see plan).
+	// from B, which is possible when op(B) = B, and pays when few rows of A
+	// share each packed panel (see plan).
 	bInPlace bool
 
 	// Work layout, fixed by plan.
@@ -136,6 +136,9 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 
 func (j *gemmJob) set(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ks *kernelSet) {
 	j.transA, j.transB, j.m, j.n, j.k = transA, transB, m, n, k
+	if beta == 0 {
+		beta = 0 // −0 too must mean "do not read C" to the kernels
+	}
 	j.alpha, j.beta, j.a, j.b, j.c = alpha, beta, a, b, c
 	j.lda, j.ldb, j.ldc, j.ks = lda, ldb, ldc, ks
 	j.panelTicket.Store(0)
@@ -153,7 +156,7 @@ func (j *gemmJob) set(transA, transB bool, m, n, k int, alpha float32, a []float
 func (j *gemmJob) plan(threads int) int {
 	ks := j.ks
 	j.threads = threads
-	j.bInPlace = !j.transB && j.alpha == 1 && j.m < ks.packBMinM
+	j.bInPlace = !j.transB && j.m < ks.packBMinM
 	j.nK = (j.k + ks.kc - 1) / ks.kc
 	j.phases = (j.n + ks.nc - 1) / ks.nc * j.nK
 	j.icBlocks = (j.m + ks.mc - 1) / ks.mc
@@ -291,12 +294,11 @@ func (j *gemmJob) item(ws *workspace, ph *phase, buf []float32, idx int) {
 	mc := min(j.mcEff, j.m-ic)
 	p0, p1 := g*ph.panels/ph.groups, (g+1)*ph.panels/ph.groups
 	j0, j1 := ph.jc+p0*ks.nr, min(ph.jc+p1*ks.nr, ph.jc+ph.nc)
-	if ph.pc == 0 && j.beta != 0 && j.beta != 1 {
-		for i := ic; i < ic+mc; i++ {
-			Scale(j.beta, j.c[i*j.ldc+j0:i*j.ldc+j1])
-		}
+	// Only the first k block applies beta; later ones add to its result.
+	beta := j.beta
+	if ph.pc > 0 {
+		beta = 1
 	}
-	accumulate := ph.pc > 0 || j.beta != 0
 	packA := j.n >= ks.packAMinN
 	// Row blocks larger than mc (few items) are swept mc rows at a time
 	// so that the A block stays in L2.
@@ -307,7 +309,7 @@ func (j *gemmJob) item(ws *workspace, ph *phase, buf []float32, idx int) {
 		} else if r := rows % ks.mr; r != 0 {
 			j.packA(ws.edge, i0+rows-r, r, ph.pc, ph.kc)
 		}
-		j.macro(ws, buf, i0, rows, ph.jc, j0-ph.jc, j1-ph.jc, ph.pc, ph.kc, accumulate, packA)
+		j.macro(ws, buf, i0, rows, ph.jc, j0-ph.jc, j1-ph.jc, ph.pc, ph.kc, beta, packA)
 	}
 }
 
@@ -315,7 +317,7 @@ func (j *gemmJob) item(ws *workspace, ph *phase, buf []float32, idx int) {
 // micro-panels covering columns [jc+jlo, jc+jhi) of C. Tiles that overhang
 // C's edge are computed into ws.tmp and copied in, so the kernels only ever
 // handle full tiles.
-func (j *gemmJob) macro(ws *workspace, bufB []float32, ic, mc, jc, jlo, jhi, pc, kc int, accumulate, packedA bool) {
+func (j *gemmJob) macro(ws *workspace, bufB []float32, ic, mc, jc, jlo, jhi, pc, kc int, beta float32, packedA bool) {
 	ks := j.ks
 	mr, nr := ks.mr, ks.nr
 	for jr := jlo; jr < jhi; jr += nr {
@@ -340,20 +342,20 @@ func (j *gemmJob) macro(ws *workspace, bufB []float32, ic, mc, jc, jlo, jhi, pc,
 			}
 			ci := (ic+ir)*j.ldc + jc + jr
 			if mh == mr && nw == nr {
-				ks.kern(kc, ap, rs, ss, bp, bs, &j.c[ci], j.ldc, accumulate)
+				ks.kern(kc, ap, rs, ss, bp, bs, &j.c[ci], j.ldc, j.alpha, beta)
 				continue
 			}
 			t := ws.tmp
-			ks.kern(kc, ap, rs, ss, bp, bs, &t[0], nr, false)
+			ks.kern(kc, ap, rs, ss, bp, bs, &t[0], nr, j.alpha, 0)
 			for r := range mh {
 				dst := j.c[ci+r*j.ldc : ci+r*j.ldc+nw]
 				src := t[r*nr : r*nr+nw]
-				if accumulate {
-					for x, v := range src {
-						dst[x] += v
-					}
-				} else {
+				if beta == 0 {
 					copy(dst, src)
+					continue
+				}
+				for x, v := range src {
+					dst[x] = v + beta*dst[x]
 				}
 			}
 		}
@@ -392,26 +394,18 @@ func (j *gemmJob) packA(dst []float32, ic, mc, pc, kc int) {
 	}
 }
 
-// packB copies alpha·op(B)[pc:pc+kc, jc:jc+nc] into dst as nr-column
+// packB copies op(B)[pc:pc+kc, jc:jc+nc] into dst as nr-column
 // micro-panels, each k-major (nr values per k step), zero-padded to nr.
-// Alpha goes here because B is always packed, while A may be read in place.
 func (j *gemmJob) packB(dst []float32, pc, kc, jc, nc int) {
 	nr := j.ks.nr
-	b, ldb, alpha := j.b, j.ldb, j.alpha
+	b, ldb := j.b, j.ldb
 	for jr := 0; jr < nc; jr += nr {
 		panel := dst[jr*kc : jr*kc+nr*kc]
 		cols := min(nr, nc-jr)
 		if !j.transB {
 			for p := range kc {
 				d := panel[p*nr : p*nr+nr]
-				src := b[(pc+p)*ldb+jc+jr:][:cols]
-				if alpha == 1 {
-					copy(d, src)
-				} else {
-					for x, v := range src {
-						d[x] = alpha * v
-					}
-				}
+				copy(d, b[(pc+p)*ldb+jc+jr:][:cols])
 				clear(d[cols:])
 			}
 			continue
@@ -424,11 +418,6 @@ func (j *gemmJob) packB(dst []float32, pc, kc, jc, nc int) {
 			for x := 0; x < x0; x += 8 {
 				tr(p0/8, &b[(jc+jr+x)*ldb+pc], ldb, &panel[x], nr)
 			}
-			if alpha != 1 {
-				for p := range p0 {
-					Scale(alpha, panel[p*nr:p*nr+x0])
-				}
-			}
 		}
 		for x := range cols {
 			src := b[(jc+jr+x)*ldb+pc:][:kc]
@@ -437,7 +426,7 @@ func (j *gemmJob) packB(dst []float32, pc, kc, jc, nc int) {
 			}
 			base := kc - len(src)
 			for p, v := range src {
-				panel[(base+p)*nr+x] = alpha * v
+				panel[(base+p)*nr+x] = v
 			}
 		}
 		for x := cols; x < nr; x++ {

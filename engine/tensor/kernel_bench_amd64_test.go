@@ -50,7 +50,7 @@ func BenchmarkMicrokernel(b *testing.B) {
 				t0 := threadCPU()
 				for b.Loop() {
 					for i := range panels {
-						k.f(kc, &ap[i*k.mr*kc], 1, k.mr, &bp[0], k.nr, &c[i*k.mr*ldc], ldc, true)
+						k.f(kc, &ap[i*k.mr*kc], 1, k.mr, &bp[0], k.nr, &c[i*k.mr*ldc], ldc, 1, 1)
 					}
 				}
 				flop := 2 * float64(panels*k.mr*k.nr*kc)

@@ -2,12 +2,13 @@ package tensor
 
 import "unsafe"
 
-// microKernel computes the mr×nr block op(A)·op(B) over k steps and stores
-// it into C (row stride ldc), or adds it to C if accumulate. Element (i, p)
+// microKernel computes the mr×nr block acc = op(A)·op(B) over k steps and
+// sets C = alpha·acc + beta·C (row stride ldc), not reading C when beta is
+// 0. Element (i, p)
 // of A is a[i·rs + p·ss], so a packed panel (rs=1, ss=mr) and A in place,
 // plain (rs=lda, ss=1) or transposed (rs=1, ss=lda), all use one kernel.
 // Element (p, j) of B is b[p·bs + j].
-type microKernel func(k int, a *float32, rs, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+type microKernel func(k int, a *float32, rs, ss int, b *float32, bs int, c *float32, ldc int, alpha, beta float32)
 
 // kernelSet is one microkernel with the blocking tuned for it: the A block
 // (mc×kc) is meant to stay in L2 and a packed B micro-panel (kc×nr) in L1
@@ -51,7 +52,7 @@ func setKernels(name string) (restore func(), ok bool) {
 // the Go compiler keeps in registers. It indexes through unsafe pointers
 // because the strided A makes bounds-check elimination impossible; Sgemm's
 // argument checks guarantee every address is inside a, b and c.
-func kernGeneric(k int, a *float32, rs, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool) {
+func kernGeneric(k int, a *float32, rs, ss int, b *float32, bs int, c *float32, ldc int, alpha, beta float32) {
 	pa, pb := unsafe.Pointer(a), unsafe.Pointer(b)
 	r1, r2, r3 := uintptr(rs)*4, uintptr(rs)*8, uintptr(rs)*12
 	var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 float32
@@ -81,23 +82,27 @@ func kernGeneric(k int, a *float32, rs, ss int, b *float32, bs int, c *float32, 
 	}
 	cs := unsafe.Slice(c, 3*ldc+4)
 	r0, rw1, rw2, rw3 := cs[0:4:4], cs[ldc:ldc+4:ldc+4], cs[2*ldc:2*ldc+4:2*ldc+4], cs[3*ldc:3*ldc+4:3*ldc+4]
-	if accumulate {
-		c00 += r0[0]
-		c01 += r0[1]
-		c02 += r0[2]
-		c03 += r0[3]
-		c10 += rw1[0]
-		c11 += rw1[1]
-		c12 += rw1[2]
-		c13 += rw1[3]
-		c20 += rw2[0]
-		c21 += rw2[1]
-		c22 += rw2[2]
-		c23 += rw2[3]
-		c30 += rw3[0]
-		c31 += rw3[1]
-		c32 += rw3[2]
-		c33 += rw3[3]
+	c00, c01, c02, c03 = alpha*c00, alpha*c01, alpha*c02, alpha*c03
+	c10, c11, c12, c13 = alpha*c10, alpha*c11, alpha*c12, alpha*c13
+	c20, c21, c22, c23 = alpha*c20, alpha*c21, alpha*c22, alpha*c23
+	c30, c31, c32, c33 = alpha*c30, alpha*c31, alpha*c32, alpha*c33
+	if beta != 0 {
+		c00 += beta * r0[0]
+		c01 += beta * r0[1]
+		c02 += beta * r0[2]
+		c03 += beta * r0[3]
+		c10 += beta * rw1[0]
+		c11 += beta * rw1[1]
+		c12 += beta * rw1[2]
+		c13 += beta * rw1[3]
+		c20 += beta * rw2[0]
+		c21 += beta * rw2[1]
+		c22 += beta * rw2[2]
+		c23 += beta * rw2[3]
+		c30 += beta * rw3[0]
+		c31 += beta * rw3[1]
+		c32 += beta * rw3[2]
+		c33 += beta * rw3[3]
 	}
 	r0[0], r0[1], r0[2], r0[3] = c00, c01, c02, c03
 	rw1[0], rw1[1], rw1[2], rw1[3] = c10, c11, c12, c13

@@ -4,50 +4,50 @@
 
 package tensor
 
-// kern6x32AVX512: C[6×32] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
+// kern6x32AVX512: C[6×32] = alpha·A·B + beta·C over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j]; beta 0 does not read C.
 //
 //go:noescape
-func kern6x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+func kern6x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 
-// kern8x32AVX512: C[8×32] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
+// kern8x32AVX512: C[8×32] = alpha·A·B + beta·C over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j]; beta 0 does not read C.
 //
 //go:noescape
-func kern8x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+func kern8x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 
-// kern12x32AVX512: C[12×32] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
+// kern12x32AVX512: C[12×32] = alpha·A·B + beta·C over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j]; beta 0 does not read C.
 //
 //go:noescape
-func kern12x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+func kern12x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 
-// kern14x32AVX512: C[14×32] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
+// kern14x32AVX512: C[14×32] = alpha·A·B + beta·C over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j]; beta 0 does not read C.
 //
 //go:noescape
-func kern14x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+func kern14x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 
-// kern6x64AVX512: C[6×64] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
+// kern6x64AVX512: C[6×64] = alpha·A·B + beta·C over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j]; beta 0 does not read C.
 //
 //go:noescape
-func kern6x64AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+func kern6x64AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 
-// kern8x48AVX512: C[8×48] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
+// kern8x48AVX512: C[8×48] = alpha·A·B + beta·C over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j]; beta 0 does not read C.
 //
 //go:noescape
-func kern8x48AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+func kern8x48AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 
-// kern6x16AVX2: C[6×16] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
+// kern6x16AVX2: C[6×16] = alpha·A·B + beta·C over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j]; beta 0 does not read C.
 //
 //go:noescape
-func kern6x16AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+func kern6x16AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 
-// kern4x24AVX2: C[4×24] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
+// kern4x24AVX2: C[4×24] = alpha·A·B + beta·C over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j]; beta 0 does not read C.
 //
 //go:noescape
-func kern4x24AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+func kern4x24AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 
-// kern8x8AVX2: C[8×8] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].
+// kern8x8AVX2: C[8×8] = alpha·A·B + beta·C over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j]; beta 0 does not read C.
 //
 //go:noescape
-func kern8x8AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+func kern8x8AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 
 // transpose8AVX sets dst[p·ldd+r] = src[r·lds+p] for r < 8, p < 8·n8.
 //

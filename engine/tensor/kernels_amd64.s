@@ -4,9 +4,9 @@
 
 #include "textflag.h"
 
-// func kern6x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+// func kern6x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·kern6x32AVX512(SB), NOSPLIT, $0-65
+TEXT ·kern6x32AVX512(SB), NOSPLIT, $0-72
 	MOVQ       k+0(FP), AX
 	MOVQ       rs+16(FP), CX
 	SHLQ       $0x02, CX
@@ -180,41 +180,54 @@ tail:
 	JMP          tail
 
 store:
-	MOVQ    c+48(FP), AX
-	MOVQ    ldc+56(FP), CX
-	SHLQ    $0x02, CX
-	MOVB    accumulate+64(FP), DL
-	TESTB   DL, DL
-	JE      overwrite
-	VADDPS  (AX), Z0, Z0
-	VMOVUPS Z0, (AX)
-	VADDPS  64(AX), Z1, Z1
-	VMOVUPS Z1, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z2, Z2
-	VMOVUPS Z2, (AX)
-	VADDPS  64(AX), Z3, Z3
-	VMOVUPS Z3, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z4, Z4
-	VMOVUPS Z4, (AX)
-	VADDPS  64(AX), Z5, Z5
-	VMOVUPS Z5, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z6, Z6
-	VMOVUPS Z6, (AX)
-	VADDPS  64(AX), Z7, Z7
-	VMOVUPS Z7, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z8, Z8
-	VMOVUPS Z8, (AX)
-	VADDPS  64(AX), Z9, Z9
-	VMOVUPS Z9, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z10, Z10
-	VMOVUPS Z10, (AX)
-	VADDPS  64(AX), Z11, Z11
-	VMOVUPS Z11, 64(AX)
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	VBROADCASTSS alpha+64(FP), Z12
+	VBROADCASTSS beta+68(FP), Z14
+	VMULPS       Z12, Z0, Z0
+	VMULPS       Z12, Z1, Z1
+	VMULPS       Z12, Z2, Z2
+	VMULPS       Z12, Z3, Z3
+	VMULPS       Z12, Z4, Z4
+	VMULPS       Z12, Z5, Z5
+	VMULPS       Z12, Z6, Z6
+	VMULPS       Z12, Z7, Z7
+	VMULPS       Z12, Z8, Z8
+	VMULPS       Z12, Z9, Z9
+	VMULPS       Z12, Z10, Z10
+	VMULPS       Z12, Z11, Z11
+	CMPL         beta+68(FP), $0x00
+	JE           overwrite
+	VFMADD231PS  (AX), Z14, Z0
+	VMOVUPS      Z0, (AX)
+	VFMADD231PS  64(AX), Z14, Z1
+	VMOVUPS      Z1, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z14, Z2
+	VMOVUPS      Z2, (AX)
+	VFMADD231PS  64(AX), Z14, Z3
+	VMOVUPS      Z3, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z14, Z4
+	VMOVUPS      Z4, (AX)
+	VFMADD231PS  64(AX), Z14, Z5
+	VMOVUPS      Z5, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z14, Z6
+	VMOVUPS      Z6, (AX)
+	VFMADD231PS  64(AX), Z14, Z7
+	VMOVUPS      Z7, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z14, Z8
+	VMOVUPS      Z8, (AX)
+	VFMADD231PS  64(AX), Z14, Z9
+	VMOVUPS      Z9, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z14, Z10
+	VMOVUPS      Z10, (AX)
+	VFMADD231PS  64(AX), Z14, Z11
+	VMOVUPS      Z11, 64(AX)
 	VZEROUPPER
 	RET
 
@@ -239,9 +252,9 @@ overwrite:
 	VZEROUPPER
 	RET
 
-// func kern8x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+// func kern8x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·kern8x32AVX512(SB), NOSPLIT, $0-65
+TEXT ·kern8x32AVX512(SB), NOSPLIT, $0-72
 	MOVQ       k+0(FP), AX
 	MOVQ       rs+16(FP), CX
 	SHLQ       $0x02, CX
@@ -455,51 +468,68 @@ tail:
 	JMP          tail
 
 store:
-	MOVQ    c+48(FP), AX
-	MOVQ    ldc+56(FP), CX
-	SHLQ    $0x02, CX
-	MOVB    accumulate+64(FP), DL
-	TESTB   DL, DL
-	JE      overwrite
-	VADDPS  (AX), Z0, Z0
-	VMOVUPS Z0, (AX)
-	VADDPS  64(AX), Z1, Z1
-	VMOVUPS Z1, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z2, Z2
-	VMOVUPS Z2, (AX)
-	VADDPS  64(AX), Z3, Z3
-	VMOVUPS Z3, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z4, Z4
-	VMOVUPS Z4, (AX)
-	VADDPS  64(AX), Z5, Z5
-	VMOVUPS Z5, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z6, Z6
-	VMOVUPS Z6, (AX)
-	VADDPS  64(AX), Z7, Z7
-	VMOVUPS Z7, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z8, Z8
-	VMOVUPS Z8, (AX)
-	VADDPS  64(AX), Z9, Z9
-	VMOVUPS Z9, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z10, Z10
-	VMOVUPS Z10, (AX)
-	VADDPS  64(AX), Z11, Z11
-	VMOVUPS Z11, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z12, Z12
-	VMOVUPS Z12, (AX)
-	VADDPS  64(AX), Z13, Z13
-	VMOVUPS Z13, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z14, Z14
-	VMOVUPS Z14, (AX)
-	VADDPS  64(AX), Z15, Z15
-	VMOVUPS Z15, 64(AX)
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	VBROADCASTSS alpha+64(FP), Z16
+	VBROADCASTSS beta+68(FP), Z18
+	VMULPS       Z16, Z0, Z0
+	VMULPS       Z16, Z1, Z1
+	VMULPS       Z16, Z2, Z2
+	VMULPS       Z16, Z3, Z3
+	VMULPS       Z16, Z4, Z4
+	VMULPS       Z16, Z5, Z5
+	VMULPS       Z16, Z6, Z6
+	VMULPS       Z16, Z7, Z7
+	VMULPS       Z16, Z8, Z8
+	VMULPS       Z16, Z9, Z9
+	VMULPS       Z16, Z10, Z10
+	VMULPS       Z16, Z11, Z11
+	VMULPS       Z16, Z12, Z12
+	VMULPS       Z16, Z13, Z13
+	VMULPS       Z16, Z14, Z14
+	VMULPS       Z16, Z15, Z15
+	CMPL         beta+68(FP), $0x00
+	JE           overwrite
+	VFMADD231PS  (AX), Z18, Z0
+	VMOVUPS      Z0, (AX)
+	VFMADD231PS  64(AX), Z18, Z1
+	VMOVUPS      Z1, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z18, Z2
+	VMOVUPS      Z2, (AX)
+	VFMADD231PS  64(AX), Z18, Z3
+	VMOVUPS      Z3, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z18, Z4
+	VMOVUPS      Z4, (AX)
+	VFMADD231PS  64(AX), Z18, Z5
+	VMOVUPS      Z5, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z18, Z6
+	VMOVUPS      Z6, (AX)
+	VFMADD231PS  64(AX), Z18, Z7
+	VMOVUPS      Z7, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z18, Z8
+	VMOVUPS      Z8, (AX)
+	VFMADD231PS  64(AX), Z18, Z9
+	VMOVUPS      Z9, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z18, Z10
+	VMOVUPS      Z10, (AX)
+	VFMADD231PS  64(AX), Z18, Z11
+	VMOVUPS      Z11, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z18, Z12
+	VMOVUPS      Z12, (AX)
+	VFMADD231PS  64(AX), Z18, Z13
+	VMOVUPS      Z13, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z18, Z14
+	VMOVUPS      Z14, (AX)
+	VFMADD231PS  64(AX), Z18, Z15
+	VMOVUPS      Z15, 64(AX)
 	VZEROUPPER
 	RET
 
@@ -530,9 +560,9 @@ overwrite:
 	VZEROUPPER
 	RET
 
-// func kern12x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+// func kern12x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·kern12x32AVX512(SB), NOSPLIT, $0-65
+TEXT ·kern12x32AVX512(SB), NOSPLIT, $0-72
 	MOVQ       k+0(FP), AX
 	MOVQ       rs+16(FP), CX
 	SHLQ       $0x02, CX
@@ -832,71 +862,96 @@ tail:
 	JMP          tail
 
 store:
-	MOVQ    c+48(FP), AX
-	MOVQ    ldc+56(FP), CX
-	SHLQ    $0x02, CX
-	MOVB    accumulate+64(FP), DL
-	TESTB   DL, DL
-	JE      overwrite
-	VADDPS  (AX), Z0, Z0
-	VMOVUPS Z0, (AX)
-	VADDPS  64(AX), Z1, Z1
-	VMOVUPS Z1, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z2, Z2
-	VMOVUPS Z2, (AX)
-	VADDPS  64(AX), Z3, Z3
-	VMOVUPS Z3, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z4, Z4
-	VMOVUPS Z4, (AX)
-	VADDPS  64(AX), Z5, Z5
-	VMOVUPS Z5, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z6, Z6
-	VMOVUPS Z6, (AX)
-	VADDPS  64(AX), Z7, Z7
-	VMOVUPS Z7, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z8, Z8
-	VMOVUPS Z8, (AX)
-	VADDPS  64(AX), Z9, Z9
-	VMOVUPS Z9, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z10, Z10
-	VMOVUPS Z10, (AX)
-	VADDPS  64(AX), Z11, Z11
-	VMOVUPS Z11, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z12, Z12
-	VMOVUPS Z12, (AX)
-	VADDPS  64(AX), Z13, Z13
-	VMOVUPS Z13, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z14, Z14
-	VMOVUPS Z14, (AX)
-	VADDPS  64(AX), Z15, Z15
-	VMOVUPS Z15, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z16, Z16
-	VMOVUPS Z16, (AX)
-	VADDPS  64(AX), Z17, Z17
-	VMOVUPS Z17, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z18, Z18
-	VMOVUPS Z18, (AX)
-	VADDPS  64(AX), Z19, Z19
-	VMOVUPS Z19, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z20, Z20
-	VMOVUPS Z20, (AX)
-	VADDPS  64(AX), Z21, Z21
-	VMOVUPS Z21, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z22, Z22
-	VMOVUPS Z22, (AX)
-	VADDPS  64(AX), Z23, Z23
-	VMOVUPS Z23, 64(AX)
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	VBROADCASTSS alpha+64(FP), Z24
+	VBROADCASTSS beta+68(FP), Z26
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z24, Z1, Z1
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z24, Z3, Z3
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z24, Z5, Z5
+	VMULPS       Z24, Z6, Z6
+	VMULPS       Z24, Z7, Z7
+	VMULPS       Z24, Z8, Z8
+	VMULPS       Z24, Z9, Z9
+	VMULPS       Z24, Z10, Z10
+	VMULPS       Z24, Z11, Z11
+	VMULPS       Z24, Z12, Z12
+	VMULPS       Z24, Z13, Z13
+	VMULPS       Z24, Z14, Z14
+	VMULPS       Z24, Z15, Z15
+	VMULPS       Z24, Z16, Z16
+	VMULPS       Z24, Z17, Z17
+	VMULPS       Z24, Z18, Z18
+	VMULPS       Z24, Z19, Z19
+	VMULPS       Z24, Z20, Z20
+	VMULPS       Z24, Z21, Z21
+	VMULPS       Z24, Z22, Z22
+	VMULPS       Z24, Z23, Z23
+	CMPL         beta+68(FP), $0x00
+	JE           overwrite
+	VFMADD231PS  (AX), Z26, Z0
+	VMOVUPS      Z0, (AX)
+	VFMADD231PS  64(AX), Z26, Z1
+	VMOVUPS      Z1, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z26, Z2
+	VMOVUPS      Z2, (AX)
+	VFMADD231PS  64(AX), Z26, Z3
+	VMOVUPS      Z3, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z26, Z4
+	VMOVUPS      Z4, (AX)
+	VFMADD231PS  64(AX), Z26, Z5
+	VMOVUPS      Z5, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z26, Z6
+	VMOVUPS      Z6, (AX)
+	VFMADD231PS  64(AX), Z26, Z7
+	VMOVUPS      Z7, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z26, Z8
+	VMOVUPS      Z8, (AX)
+	VFMADD231PS  64(AX), Z26, Z9
+	VMOVUPS      Z9, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z26, Z10
+	VMOVUPS      Z10, (AX)
+	VFMADD231PS  64(AX), Z26, Z11
+	VMOVUPS      Z11, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z26, Z12
+	VMOVUPS      Z12, (AX)
+	VFMADD231PS  64(AX), Z26, Z13
+	VMOVUPS      Z13, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z26, Z14
+	VMOVUPS      Z14, (AX)
+	VFMADD231PS  64(AX), Z26, Z15
+	VMOVUPS      Z15, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z26, Z16
+	VMOVUPS      Z16, (AX)
+	VFMADD231PS  64(AX), Z26, Z17
+	VMOVUPS      Z17, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z26, Z18
+	VMOVUPS      Z18, (AX)
+	VFMADD231PS  64(AX), Z26, Z19
+	VMOVUPS      Z19, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z26, Z20
+	VMOVUPS      Z20, (AX)
+	VFMADD231PS  64(AX), Z26, Z21
+	VMOVUPS      Z21, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z26, Z22
+	VMOVUPS      Z22, (AX)
+	VFMADD231PS  64(AX), Z26, Z23
+	VMOVUPS      Z23, 64(AX)
 	VZEROUPPER
 	RET
 
@@ -939,9 +994,9 @@ overwrite:
 	VZEROUPPER
 	RET
 
-// func kern14x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+// func kern14x32AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·kern14x32AVX512(SB), NOSPLIT, $0-65
+TEXT ·kern14x32AVX512(SB), NOSPLIT, $0-72
 	MOVQ       k+0(FP), AX
 	MOVQ       rs+16(FP), CX
 	SHLQ       $0x02, CX
@@ -1287,81 +1342,110 @@ tail:
 	JMP          tail
 
 store:
-	MOVQ    c+48(FP), AX
-	MOVQ    ldc+56(FP), CX
-	SHLQ    $0x02, CX
-	MOVB    accumulate+64(FP), DL
-	TESTB   DL, DL
-	JE      overwrite
-	VADDPS  (AX), Z0, Z0
-	VMOVUPS Z0, (AX)
-	VADDPS  64(AX), Z1, Z1
-	VMOVUPS Z1, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z2, Z2
-	VMOVUPS Z2, (AX)
-	VADDPS  64(AX), Z3, Z3
-	VMOVUPS Z3, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z4, Z4
-	VMOVUPS Z4, (AX)
-	VADDPS  64(AX), Z5, Z5
-	VMOVUPS Z5, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z6, Z6
-	VMOVUPS Z6, (AX)
-	VADDPS  64(AX), Z7, Z7
-	VMOVUPS Z7, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z8, Z8
-	VMOVUPS Z8, (AX)
-	VADDPS  64(AX), Z9, Z9
-	VMOVUPS Z9, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z10, Z10
-	VMOVUPS Z10, (AX)
-	VADDPS  64(AX), Z11, Z11
-	VMOVUPS Z11, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z12, Z12
-	VMOVUPS Z12, (AX)
-	VADDPS  64(AX), Z13, Z13
-	VMOVUPS Z13, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z14, Z14
-	VMOVUPS Z14, (AX)
-	VADDPS  64(AX), Z15, Z15
-	VMOVUPS Z15, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z16, Z16
-	VMOVUPS Z16, (AX)
-	VADDPS  64(AX), Z17, Z17
-	VMOVUPS Z17, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z18, Z18
-	VMOVUPS Z18, (AX)
-	VADDPS  64(AX), Z19, Z19
-	VMOVUPS Z19, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z20, Z20
-	VMOVUPS Z20, (AX)
-	VADDPS  64(AX), Z21, Z21
-	VMOVUPS Z21, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z22, Z22
-	VMOVUPS Z22, (AX)
-	VADDPS  64(AX), Z23, Z23
-	VMOVUPS Z23, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z24, Z24
-	VMOVUPS Z24, (AX)
-	VADDPS  64(AX), Z25, Z25
-	VMOVUPS Z25, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z26, Z26
-	VMOVUPS Z26, (AX)
-	VADDPS  64(AX), Z27, Z27
-	VMOVUPS Z27, 64(AX)
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	VBROADCASTSS alpha+64(FP), Z28
+	VBROADCASTSS beta+68(FP), Z30
+	VMULPS       Z28, Z0, Z0
+	VMULPS       Z28, Z1, Z1
+	VMULPS       Z28, Z2, Z2
+	VMULPS       Z28, Z3, Z3
+	VMULPS       Z28, Z4, Z4
+	VMULPS       Z28, Z5, Z5
+	VMULPS       Z28, Z6, Z6
+	VMULPS       Z28, Z7, Z7
+	VMULPS       Z28, Z8, Z8
+	VMULPS       Z28, Z9, Z9
+	VMULPS       Z28, Z10, Z10
+	VMULPS       Z28, Z11, Z11
+	VMULPS       Z28, Z12, Z12
+	VMULPS       Z28, Z13, Z13
+	VMULPS       Z28, Z14, Z14
+	VMULPS       Z28, Z15, Z15
+	VMULPS       Z28, Z16, Z16
+	VMULPS       Z28, Z17, Z17
+	VMULPS       Z28, Z18, Z18
+	VMULPS       Z28, Z19, Z19
+	VMULPS       Z28, Z20, Z20
+	VMULPS       Z28, Z21, Z21
+	VMULPS       Z28, Z22, Z22
+	VMULPS       Z28, Z23, Z23
+	VMULPS       Z28, Z24, Z24
+	VMULPS       Z28, Z25, Z25
+	VMULPS       Z28, Z26, Z26
+	VMULPS       Z28, Z27, Z27
+	CMPL         beta+68(FP), $0x00
+	JE           overwrite
+	VFMADD231PS  (AX), Z30, Z0
+	VMOVUPS      Z0, (AX)
+	VFMADD231PS  64(AX), Z30, Z1
+	VMOVUPS      Z1, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z2
+	VMOVUPS      Z2, (AX)
+	VFMADD231PS  64(AX), Z30, Z3
+	VMOVUPS      Z3, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z4
+	VMOVUPS      Z4, (AX)
+	VFMADD231PS  64(AX), Z30, Z5
+	VMOVUPS      Z5, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z6
+	VMOVUPS      Z6, (AX)
+	VFMADD231PS  64(AX), Z30, Z7
+	VMOVUPS      Z7, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z8
+	VMOVUPS      Z8, (AX)
+	VFMADD231PS  64(AX), Z30, Z9
+	VMOVUPS      Z9, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z10
+	VMOVUPS      Z10, (AX)
+	VFMADD231PS  64(AX), Z30, Z11
+	VMOVUPS      Z11, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z12
+	VMOVUPS      Z12, (AX)
+	VFMADD231PS  64(AX), Z30, Z13
+	VMOVUPS      Z13, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z14
+	VMOVUPS      Z14, (AX)
+	VFMADD231PS  64(AX), Z30, Z15
+	VMOVUPS      Z15, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z16
+	VMOVUPS      Z16, (AX)
+	VFMADD231PS  64(AX), Z30, Z17
+	VMOVUPS      Z17, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z18
+	VMOVUPS      Z18, (AX)
+	VFMADD231PS  64(AX), Z30, Z19
+	VMOVUPS      Z19, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z20
+	VMOVUPS      Z20, (AX)
+	VFMADD231PS  64(AX), Z30, Z21
+	VMOVUPS      Z21, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z22
+	VMOVUPS      Z22, (AX)
+	VFMADD231PS  64(AX), Z30, Z23
+	VMOVUPS      Z23, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z24
+	VMOVUPS      Z24, (AX)
+	VFMADD231PS  64(AX), Z30, Z25
+	VMOVUPS      Z25, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z30, Z26
+	VMOVUPS      Z26, (AX)
+	VFMADD231PS  64(AX), Z30, Z27
+	VMOVUPS      Z27, 64(AX)
 	VZEROUPPER
 	RET
 
@@ -1410,9 +1494,9 @@ overwrite:
 	VZEROUPPER
 	RET
 
-// func kern6x64AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+// func kern6x64AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·kern6x64AVX512(SB), NOSPLIT, $0-65
+TEXT ·kern6x64AVX512(SB), NOSPLIT, $0-72
 	MOVQ       k+0(FP), AX
 	MOVQ       rs+16(FP), CX
 	SHLQ       $0x02, CX
@@ -1680,65 +1764,90 @@ tail:
 	JMP          tail
 
 store:
-	MOVQ    c+48(FP), AX
-	MOVQ    ldc+56(FP), CX
-	SHLQ    $0x02, CX
-	MOVB    accumulate+64(FP), DL
-	TESTB   DL, DL
-	JE      overwrite
-	VADDPS  (AX), Z0, Z0
-	VMOVUPS Z0, (AX)
-	VADDPS  64(AX), Z1, Z1
-	VMOVUPS Z1, 64(AX)
-	VADDPS  128(AX), Z2, Z2
-	VMOVUPS Z2, 128(AX)
-	VADDPS  192(AX), Z3, Z3
-	VMOVUPS Z3, 192(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z4, Z4
-	VMOVUPS Z4, (AX)
-	VADDPS  64(AX), Z5, Z5
-	VMOVUPS Z5, 64(AX)
-	VADDPS  128(AX), Z6, Z6
-	VMOVUPS Z6, 128(AX)
-	VADDPS  192(AX), Z7, Z7
-	VMOVUPS Z7, 192(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z8, Z8
-	VMOVUPS Z8, (AX)
-	VADDPS  64(AX), Z9, Z9
-	VMOVUPS Z9, 64(AX)
-	VADDPS  128(AX), Z10, Z10
-	VMOVUPS Z10, 128(AX)
-	VADDPS  192(AX), Z11, Z11
-	VMOVUPS Z11, 192(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z12, Z12
-	VMOVUPS Z12, (AX)
-	VADDPS  64(AX), Z13, Z13
-	VMOVUPS Z13, 64(AX)
-	VADDPS  128(AX), Z14, Z14
-	VMOVUPS Z14, 128(AX)
-	VADDPS  192(AX), Z15, Z15
-	VMOVUPS Z15, 192(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z16, Z16
-	VMOVUPS Z16, (AX)
-	VADDPS  64(AX), Z17, Z17
-	VMOVUPS Z17, 64(AX)
-	VADDPS  128(AX), Z18, Z18
-	VMOVUPS Z18, 128(AX)
-	VADDPS  192(AX), Z19, Z19
-	VMOVUPS Z19, 192(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z20, Z20
-	VMOVUPS Z20, (AX)
-	VADDPS  64(AX), Z21, Z21
-	VMOVUPS Z21, 64(AX)
-	VADDPS  128(AX), Z22, Z22
-	VMOVUPS Z22, 128(AX)
-	VADDPS  192(AX), Z23, Z23
-	VMOVUPS Z23, 192(AX)
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	VBROADCASTSS alpha+64(FP), Z24
+	VBROADCASTSS beta+68(FP), Z28
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z24, Z1, Z1
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z24, Z3, Z3
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z24, Z5, Z5
+	VMULPS       Z24, Z6, Z6
+	VMULPS       Z24, Z7, Z7
+	VMULPS       Z24, Z8, Z8
+	VMULPS       Z24, Z9, Z9
+	VMULPS       Z24, Z10, Z10
+	VMULPS       Z24, Z11, Z11
+	VMULPS       Z24, Z12, Z12
+	VMULPS       Z24, Z13, Z13
+	VMULPS       Z24, Z14, Z14
+	VMULPS       Z24, Z15, Z15
+	VMULPS       Z24, Z16, Z16
+	VMULPS       Z24, Z17, Z17
+	VMULPS       Z24, Z18, Z18
+	VMULPS       Z24, Z19, Z19
+	VMULPS       Z24, Z20, Z20
+	VMULPS       Z24, Z21, Z21
+	VMULPS       Z24, Z22, Z22
+	VMULPS       Z24, Z23, Z23
+	CMPL         beta+68(FP), $0x00
+	JE           overwrite
+	VFMADD231PS  (AX), Z28, Z0
+	VMOVUPS      Z0, (AX)
+	VFMADD231PS  64(AX), Z28, Z1
+	VMOVUPS      Z1, 64(AX)
+	VFMADD231PS  128(AX), Z28, Z2
+	VMOVUPS      Z2, 128(AX)
+	VFMADD231PS  192(AX), Z28, Z3
+	VMOVUPS      Z3, 192(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z28, Z4
+	VMOVUPS      Z4, (AX)
+	VFMADD231PS  64(AX), Z28, Z5
+	VMOVUPS      Z5, 64(AX)
+	VFMADD231PS  128(AX), Z28, Z6
+	VMOVUPS      Z6, 128(AX)
+	VFMADD231PS  192(AX), Z28, Z7
+	VMOVUPS      Z7, 192(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z28, Z8
+	VMOVUPS      Z8, (AX)
+	VFMADD231PS  64(AX), Z28, Z9
+	VMOVUPS      Z9, 64(AX)
+	VFMADD231PS  128(AX), Z28, Z10
+	VMOVUPS      Z10, 128(AX)
+	VFMADD231PS  192(AX), Z28, Z11
+	VMOVUPS      Z11, 192(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z28, Z12
+	VMOVUPS      Z12, (AX)
+	VFMADD231PS  64(AX), Z28, Z13
+	VMOVUPS      Z13, 64(AX)
+	VFMADD231PS  128(AX), Z28, Z14
+	VMOVUPS      Z14, 128(AX)
+	VFMADD231PS  192(AX), Z28, Z15
+	VMOVUPS      Z15, 192(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z28, Z16
+	VMOVUPS      Z16, (AX)
+	VFMADD231PS  64(AX), Z28, Z17
+	VMOVUPS      Z17, 64(AX)
+	VFMADD231PS  128(AX), Z28, Z18
+	VMOVUPS      Z18, 128(AX)
+	VFMADD231PS  192(AX), Z28, Z19
+	VMOVUPS      Z19, 192(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z28, Z20
+	VMOVUPS      Z20, (AX)
+	VFMADD231PS  64(AX), Z28, Z21
+	VMOVUPS      Z21, 64(AX)
+	VFMADD231PS  128(AX), Z28, Z22
+	VMOVUPS      Z22, 128(AX)
+	VFMADD231PS  192(AX), Z28, Z23
+	VMOVUPS      Z23, 192(AX)
 	VZEROUPPER
 	RET
 
@@ -1775,9 +1884,9 @@ overwrite:
 	VZEROUPPER
 	RET
 
-// func kern8x48AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+// func kern8x48AVX512(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, AVX512DQ, AVX512F, MMX+
-TEXT ·kern8x48AVX512(SB), NOSPLIT, $0-65
+TEXT ·kern8x48AVX512(SB), NOSPLIT, $0-72
 	MOVQ       k+0(FP), AX
 	MOVQ       rs+16(FP), CX
 	SHLQ       $0x02, CX
@@ -2052,67 +2161,92 @@ tail:
 	JMP          tail
 
 store:
-	MOVQ    c+48(FP), AX
-	MOVQ    ldc+56(FP), CX
-	SHLQ    $0x02, CX
-	MOVB    accumulate+64(FP), DL
-	TESTB   DL, DL
-	JE      overwrite
-	VADDPS  (AX), Z0, Z0
-	VMOVUPS Z0, (AX)
-	VADDPS  64(AX), Z1, Z1
-	VMOVUPS Z1, 64(AX)
-	VADDPS  128(AX), Z2, Z2
-	VMOVUPS Z2, 128(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z3, Z3
-	VMOVUPS Z3, (AX)
-	VADDPS  64(AX), Z4, Z4
-	VMOVUPS Z4, 64(AX)
-	VADDPS  128(AX), Z5, Z5
-	VMOVUPS Z5, 128(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z6, Z6
-	VMOVUPS Z6, (AX)
-	VADDPS  64(AX), Z7, Z7
-	VMOVUPS Z7, 64(AX)
-	VADDPS  128(AX), Z8, Z8
-	VMOVUPS Z8, 128(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z9, Z9
-	VMOVUPS Z9, (AX)
-	VADDPS  64(AX), Z10, Z10
-	VMOVUPS Z10, 64(AX)
-	VADDPS  128(AX), Z11, Z11
-	VMOVUPS Z11, 128(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z12, Z12
-	VMOVUPS Z12, (AX)
-	VADDPS  64(AX), Z13, Z13
-	VMOVUPS Z13, 64(AX)
-	VADDPS  128(AX), Z14, Z14
-	VMOVUPS Z14, 128(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z15, Z15
-	VMOVUPS Z15, (AX)
-	VADDPS  64(AX), Z16, Z16
-	VMOVUPS Z16, 64(AX)
-	VADDPS  128(AX), Z17, Z17
-	VMOVUPS Z17, 128(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z18, Z18
-	VMOVUPS Z18, (AX)
-	VADDPS  64(AX), Z19, Z19
-	VMOVUPS Z19, 64(AX)
-	VADDPS  128(AX), Z20, Z20
-	VMOVUPS Z20, 128(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Z21, Z21
-	VMOVUPS Z21, (AX)
-	VADDPS  64(AX), Z22, Z22
-	VMOVUPS Z22, 64(AX)
-	VADDPS  128(AX), Z23, Z23
-	VMOVUPS Z23, 128(AX)
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	VBROADCASTSS alpha+64(FP), Z24
+	VBROADCASTSS beta+68(FP), Z27
+	VMULPS       Z24, Z0, Z0
+	VMULPS       Z24, Z1, Z1
+	VMULPS       Z24, Z2, Z2
+	VMULPS       Z24, Z3, Z3
+	VMULPS       Z24, Z4, Z4
+	VMULPS       Z24, Z5, Z5
+	VMULPS       Z24, Z6, Z6
+	VMULPS       Z24, Z7, Z7
+	VMULPS       Z24, Z8, Z8
+	VMULPS       Z24, Z9, Z9
+	VMULPS       Z24, Z10, Z10
+	VMULPS       Z24, Z11, Z11
+	VMULPS       Z24, Z12, Z12
+	VMULPS       Z24, Z13, Z13
+	VMULPS       Z24, Z14, Z14
+	VMULPS       Z24, Z15, Z15
+	VMULPS       Z24, Z16, Z16
+	VMULPS       Z24, Z17, Z17
+	VMULPS       Z24, Z18, Z18
+	VMULPS       Z24, Z19, Z19
+	VMULPS       Z24, Z20, Z20
+	VMULPS       Z24, Z21, Z21
+	VMULPS       Z24, Z22, Z22
+	VMULPS       Z24, Z23, Z23
+	CMPL         beta+68(FP), $0x00
+	JE           overwrite
+	VFMADD231PS  (AX), Z27, Z0
+	VMOVUPS      Z0, (AX)
+	VFMADD231PS  64(AX), Z27, Z1
+	VMOVUPS      Z1, 64(AX)
+	VFMADD231PS  128(AX), Z27, Z2
+	VMOVUPS      Z2, 128(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z27, Z3
+	VMOVUPS      Z3, (AX)
+	VFMADD231PS  64(AX), Z27, Z4
+	VMOVUPS      Z4, 64(AX)
+	VFMADD231PS  128(AX), Z27, Z5
+	VMOVUPS      Z5, 128(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z27, Z6
+	VMOVUPS      Z6, (AX)
+	VFMADD231PS  64(AX), Z27, Z7
+	VMOVUPS      Z7, 64(AX)
+	VFMADD231PS  128(AX), Z27, Z8
+	VMOVUPS      Z8, 128(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z27, Z9
+	VMOVUPS      Z9, (AX)
+	VFMADD231PS  64(AX), Z27, Z10
+	VMOVUPS      Z10, 64(AX)
+	VFMADD231PS  128(AX), Z27, Z11
+	VMOVUPS      Z11, 128(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z27, Z12
+	VMOVUPS      Z12, (AX)
+	VFMADD231PS  64(AX), Z27, Z13
+	VMOVUPS      Z13, 64(AX)
+	VFMADD231PS  128(AX), Z27, Z14
+	VMOVUPS      Z14, 128(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z27, Z15
+	VMOVUPS      Z15, (AX)
+	VFMADD231PS  64(AX), Z27, Z16
+	VMOVUPS      Z16, 64(AX)
+	VFMADD231PS  128(AX), Z27, Z17
+	VMOVUPS      Z17, 128(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z27, Z18
+	VMOVUPS      Z18, (AX)
+	VFMADD231PS  64(AX), Z27, Z19
+	VMOVUPS      Z19, 64(AX)
+	VFMADD231PS  128(AX), Z27, Z20
+	VMOVUPS      Z20, 128(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Z27, Z21
+	VMOVUPS      Z21, (AX)
+	VFMADD231PS  64(AX), Z27, Z22
+	VMOVUPS      Z22, 64(AX)
+	VFMADD231PS  128(AX), Z27, Z23
+	VMOVUPS      Z23, 128(AX)
 	VZEROUPPER
 	RET
 
@@ -2151,9 +2285,9 @@ overwrite:
 	VZEROUPPER
 	RET
 
-// func kern6x16AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+// func kern6x16AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, FMA3, MMX+
-TEXT ·kern6x16AVX2(SB), NOSPLIT, $0-65
+TEXT ·kern6x16AVX2(SB), NOSPLIT, $0-72
 	MOVQ       k+0(FP), AX
 	MOVQ       rs+16(FP), CX
 	SHLQ       $0x02, CX
@@ -2321,41 +2455,54 @@ tail:
 	JMP          tail
 
 store:
-	MOVQ    c+48(FP), AX
-	MOVQ    ldc+56(FP), CX
-	SHLQ    $0x02, CX
-	MOVB    accumulate+64(FP), DL
-	TESTB   DL, DL
-	JE      overwrite
-	VADDPS  (AX), Y0, Y0
-	VMOVUPS Y0, (AX)
-	VADDPS  32(AX), Y1, Y1
-	VMOVUPS Y1, 32(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y2, Y2
-	VMOVUPS Y2, (AX)
-	VADDPS  32(AX), Y3, Y3
-	VMOVUPS Y3, 32(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y4, Y4
-	VMOVUPS Y4, (AX)
-	VADDPS  32(AX), Y5, Y5
-	VMOVUPS Y5, 32(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y6, Y6
-	VMOVUPS Y6, (AX)
-	VADDPS  32(AX), Y7, Y7
-	VMOVUPS Y7, 32(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y8, Y8
-	VMOVUPS Y8, (AX)
-	VADDPS  32(AX), Y9, Y9
-	VMOVUPS Y9, 32(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y10, Y10
-	VMOVUPS Y10, (AX)
-	VADDPS  32(AX), Y11, Y11
-	VMOVUPS Y11, 32(AX)
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	VBROADCASTSS alpha+64(FP), Y12
+	VBROADCASTSS beta+68(FP), Y14
+	VMULPS       Y12, Y0, Y0
+	VMULPS       Y12, Y1, Y1
+	VMULPS       Y12, Y2, Y2
+	VMULPS       Y12, Y3, Y3
+	VMULPS       Y12, Y4, Y4
+	VMULPS       Y12, Y5, Y5
+	VMULPS       Y12, Y6, Y6
+	VMULPS       Y12, Y7, Y7
+	VMULPS       Y12, Y8, Y8
+	VMULPS       Y12, Y9, Y9
+	VMULPS       Y12, Y10, Y10
+	VMULPS       Y12, Y11, Y11
+	CMPL         beta+68(FP), $0x00
+	JE           overwrite
+	VFMADD231PS  (AX), Y14, Y0
+	VMOVUPS      Y0, (AX)
+	VFMADD231PS  32(AX), Y14, Y1
+	VMOVUPS      Y1, 32(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y14, Y2
+	VMOVUPS      Y2, (AX)
+	VFMADD231PS  32(AX), Y14, Y3
+	VMOVUPS      Y3, 32(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y14, Y4
+	VMOVUPS      Y4, (AX)
+	VFMADD231PS  32(AX), Y14, Y5
+	VMOVUPS      Y5, 32(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y14, Y6
+	VMOVUPS      Y6, (AX)
+	VFMADD231PS  32(AX), Y14, Y7
+	VMOVUPS      Y7, 32(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y14, Y8
+	VMOVUPS      Y8, (AX)
+	VFMADD231PS  32(AX), Y14, Y9
+	VMOVUPS      Y9, 32(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y14, Y10
+	VMOVUPS      Y10, (AX)
+	VFMADD231PS  32(AX), Y14, Y11
+	VMOVUPS      Y11, 32(AX)
 	VZEROUPPER
 	RET
 
@@ -2380,9 +2527,9 @@ overwrite:
 	VZEROUPPER
 	RET
 
-// func kern4x24AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+// func kern4x24AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, FMA3, MMX+
-TEXT ·kern4x24AVX2(SB), NOSPLIT, $0-65
+TEXT ·kern4x24AVX2(SB), NOSPLIT, $0-72
 	MOVQ       k+0(FP), AX
 	MOVQ       rs+16(FP), CX
 	SHLQ       $0x02, CX
@@ -2539,39 +2686,52 @@ tail:
 	JMP          tail
 
 store:
-	MOVQ    c+48(FP), AX
-	MOVQ    ldc+56(FP), CX
-	SHLQ    $0x02, CX
-	MOVB    accumulate+64(FP), DL
-	TESTB   DL, DL
-	JE      overwrite
-	VADDPS  (AX), Y0, Y0
-	VMOVUPS Y0, (AX)
-	VADDPS  32(AX), Y1, Y1
-	VMOVUPS Y1, 32(AX)
-	VADDPS  64(AX), Y2, Y2
-	VMOVUPS Y2, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y3, Y3
-	VMOVUPS Y3, (AX)
-	VADDPS  32(AX), Y4, Y4
-	VMOVUPS Y4, 32(AX)
-	VADDPS  64(AX), Y5, Y5
-	VMOVUPS Y5, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y6, Y6
-	VMOVUPS Y6, (AX)
-	VADDPS  32(AX), Y7, Y7
-	VMOVUPS Y7, 32(AX)
-	VADDPS  64(AX), Y8, Y8
-	VMOVUPS Y8, 64(AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y9, Y9
-	VMOVUPS Y9, (AX)
-	VADDPS  32(AX), Y10, Y10
-	VMOVUPS Y10, 32(AX)
-	VADDPS  64(AX), Y11, Y11
-	VMOVUPS Y11, 64(AX)
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	VBROADCASTSS alpha+64(FP), Y12
+	VBROADCASTSS beta+68(FP), Y15
+	VMULPS       Y12, Y0, Y0
+	VMULPS       Y12, Y1, Y1
+	VMULPS       Y12, Y2, Y2
+	VMULPS       Y12, Y3, Y3
+	VMULPS       Y12, Y4, Y4
+	VMULPS       Y12, Y5, Y5
+	VMULPS       Y12, Y6, Y6
+	VMULPS       Y12, Y7, Y7
+	VMULPS       Y12, Y8, Y8
+	VMULPS       Y12, Y9, Y9
+	VMULPS       Y12, Y10, Y10
+	VMULPS       Y12, Y11, Y11
+	CMPL         beta+68(FP), $0x00
+	JE           overwrite
+	VFMADD231PS  (AX), Y15, Y0
+	VMOVUPS      Y0, (AX)
+	VFMADD231PS  32(AX), Y15, Y1
+	VMOVUPS      Y1, 32(AX)
+	VFMADD231PS  64(AX), Y15, Y2
+	VMOVUPS      Y2, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y15, Y3
+	VMOVUPS      Y3, (AX)
+	VFMADD231PS  32(AX), Y15, Y4
+	VMOVUPS      Y4, 32(AX)
+	VFMADD231PS  64(AX), Y15, Y5
+	VMOVUPS      Y5, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y15, Y6
+	VMOVUPS      Y6, (AX)
+	VFMADD231PS  32(AX), Y15, Y7
+	VMOVUPS      Y7, 32(AX)
+	VFMADD231PS  64(AX), Y15, Y8
+	VMOVUPS      Y8, 64(AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y15, Y9
+	VMOVUPS      Y9, (AX)
+	VFMADD231PS  32(AX), Y15, Y10
+	VMOVUPS      Y10, 32(AX)
+	VFMADD231PS  64(AX), Y15, Y11
+	VMOVUPS      Y11, 64(AX)
 	VZEROUPPER
 	RET
 
@@ -2594,9 +2754,9 @@ overwrite:
 	VZEROUPPER
 	RET
 
-// func kern8x8AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)
+// func kern8x8AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, FMA3, MMX+
-TEXT ·kern8x8AVX2(SB), NOSPLIT, $0-65
+TEXT ·kern8x8AVX2(SB), NOSPLIT, $0-72
 	MOVQ       k+0(FP), AX
 	MOVQ       rs+16(FP), CX
 	SHLQ       $0x02, CX
@@ -2749,35 +2909,44 @@ tail:
 	JMP          tail
 
 store:
-	MOVQ    c+48(FP), AX
-	MOVQ    ldc+56(FP), CX
-	SHLQ    $0x02, CX
-	MOVB    accumulate+64(FP), DL
-	TESTB   DL, DL
-	JE      overwrite
-	VADDPS  (AX), Y0, Y0
-	VMOVUPS Y0, (AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y1, Y1
-	VMOVUPS Y1, (AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y2, Y2
-	VMOVUPS Y2, (AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y3, Y3
-	VMOVUPS Y3, (AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y4, Y4
-	VMOVUPS Y4, (AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y5, Y5
-	VMOVUPS Y5, (AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y6, Y6
-	VMOVUPS Y6, (AX)
-	ADDQ    CX, AX
-	VADDPS  (AX), Y7, Y7
-	VMOVUPS Y7, (AX)
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	VBROADCASTSS alpha+64(FP), Y8
+	VBROADCASTSS beta+68(FP), Y9
+	VMULPS       Y8, Y0, Y0
+	VMULPS       Y8, Y1, Y1
+	VMULPS       Y8, Y2, Y2
+	VMULPS       Y8, Y3, Y3
+	VMULPS       Y8, Y4, Y4
+	VMULPS       Y8, Y5, Y5
+	VMULPS       Y8, Y6, Y6
+	VMULPS       Y8, Y7, Y7
+	CMPL         beta+68(FP), $0x00
+	JE           overwrite
+	VFMADD231PS  (AX), Y9, Y0
+	VMOVUPS      Y0, (AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y9, Y1
+	VMOVUPS      Y1, (AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y9, Y2
+	VMOVUPS      Y2, (AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y9, Y3
+	VMOVUPS      Y3, (AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y9, Y4
+	VMOVUPS      Y4, (AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y9, Y5
+	VMOVUPS      Y5, (AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y9, Y6
+	VMOVUPS      Y6, (AX)
+	ADDQ         CX, AX
+	VFMADD231PS  (AX), Y9, Y7
+	VMOVUPS      Y7, (AX)
 	VZEROUPPER
 	RET
 

@@ -26,9 +26,9 @@ func main() {
 }
 
 // The microkernels compute the mr×nr block acc = op(A)·op(B) over k steps
-// and store it to C, or add it to C when accumulate is true. Alpha is
-// folded in by the caller (into packed A, or by scaling afterwards) and beta
-// applied by it, so the hot loop is only loads and FMAs.
+// and then set C = alpha·acc + beta·C, not reading C when beta is 0. Doing
+// alpha and beta at the store leaves both operands free to be read in place
+// and saves the caller a pass over C.
 //
 // A is addressed by strides, so one kernel reads a packed panel (rs=1,
 // ss=mr), a row-major A in place (rs=lda, ss=1) or a transposed A in place
@@ -68,9 +68,9 @@ func avx2Kernel(mr, nv int) {
 
 func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 	nr := nv * width / 4
-	TEXT(name, NOSPLIT, "func(k int, a *float32, rs, ss int, b *float32, bs int, c *float32, ldc int, accumulate bool)")
+	TEXT(name, NOSPLIT, "func(k int, a *float32, rs, ss int, b *float32, bs int, c *float32, ldc int, alpha, beta float32)")
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s: C[%d×%d] (=|+=) A·B over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j].", name, mr, nr))
+	Doc(fmt.Sprintf("%s: C[%d×%d] = alpha·A·B + beta·C over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j]; beta 0 does not read C.", name, mr, nr))
 	acc := func(i, j int) reg.VecPhysical { return regs[i*nv+j] }
 	bv := func(j int) reg.VecPhysical { return regs[mr*nv+j] }
 	nb := min(len(regs)-mr*nv-nv, 2)
@@ -162,12 +162,19 @@ func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 	c := Load(Param("c"), GP64())
 	ldc := Load(Param("ldc"), GP64())
 	SHLQ(Imm(2), ldc)
-	accum := Load(Param("accumulate"), GP8())
-	TESTB(accum, accum)
+	alpha, beta := bv(0), bc(0)
+	VBROADCASTSS(paramAddr("alpha"), alpha)
+	VBROADCASTSS(paramAddr("beta"), beta)
+	for i := range mr {
+		for j := range nv {
+			VMULPS(alpha, acc(i, j), acc(i, j))
+		}
+	}
+	CMPL(paramAddr("beta"), Imm(0))
 	JE(LabelRef("overwrite"))
 	for i := range mr {
 		for j := range nv {
-			VADDPS(Mem{Base: c, Disp: j * width}, acc(i, j), acc(i, j))
+			VFMADD231PS(Mem{Base: c, Disp: j * width}, beta, acc(i, j))
 			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * width})
 		}
 		if i+1 < mr {
@@ -262,4 +269,12 @@ func transpose8() {
 	Label("done")
 	VZEROUPPER()
 	RET()
+}
+
+func paramAddr(name string) Mem {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
 }
