@@ -18,13 +18,18 @@ import (
 
 // Prompt kinds recognised by Kind.
 const (
-	KindBootstrap          = "bootstrap"                // numbered list of tasks ending with "N."
-	KindAlpaca             = "alpaca"                   // "###"-separated items ending with "N. Instruction:"
-	KindClassify           = "classify"                 // ends with "Classification:"
-	KindClassInstances     = "instances-classification" // output-first: has "Class label:", ends with a "Task:" line
-	KindGenerateInstances  = "instances-generation"     // input-first: ends with a "Task:" line
-	KindOther              = "other"
-	defaultModelName       = "scripted"
+	KindBootstrap         = "bootstrap"                // numbered list of tasks ending with "N."
+	KindAlpaca            = "alpaca"                   // "###"-separated items ending with "N. Instruction:"
+	KindClassify          = "classify"                 // ends with "Classification:"
+	KindClassInstances    = "instances-classification" // output-first: has "Class label:", ends with a "Task:" line
+	KindGenerateInstances = "instances-generation"     // input-first: ends with a "Task:" line
+	KindOther             = "other"
+)
+
+const (
+	defaultModelName = "scripted"
+	// maxCompletionTokensCap stands in for a model's own output limit when a
+	// request sets no max_tokens.
 	maxCompletionTokensCap = 4096
 )
 
