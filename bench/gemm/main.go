@@ -61,6 +61,15 @@ var shapes = []shape{
 	{"B qkvo dW TN", true, false, 384, 384, 2048},
 	{"B up dW TN", true, false, 1536, 384, 2048},
 	{"B down dW TN", true, false, 384, 1536, 2048},
+	// Attention for one (sequence, head), with head dim 32 (A, 4 heads) and
+	// 64 (B, 6 heads); engine/llama runs these inside tensor.Parallel, so
+	// each runs on one thread whatever the pool size.
+	{"A attn QKᵀ NT", false, true, 64, 64, 32},
+	{"A attn PV NN", false, false, 64, 32, 64},
+	{"A attn dV TN", true, false, 64, 32, 64},
+	{"B attn QKᵀ NT", false, true, 256, 256, 64},
+	{"B attn PV NN", false, false, 256, 64, 256},
+	{"B attn dV TN", true, false, 256, 64, 256},
 }
 
 func main() {
@@ -77,7 +86,7 @@ func main() {
 	tensor.SetThreads(*threads)
 	C.openblas_set_num_threads(C.int(*threads))
 	fmt.Printf("threads=%d  OpenBLAS config: %s\n", *threads, C.GoString(C.openblas_get_config()))
-	fmt.Printf("%-15s %16s %9s %9s %7s %9s %9s %7s %7s\n", "shape", "M×N×K", "ours", "openblas", "ratio", "ours-cpu", "blas-cpu", "ratio", "maxdiff")
+	fmt.Printf("%-16s %16s %9s %9s %7s %9s %9s %7s %7s\n", "shape", "M×N×K", "ours", "openblas", "ratio", "ours-cpu", "blas-cpu", "ratio", "maxdiff")
 	var ratios []float64
 	for _, sh := range shapes {
 		if !strings.Contains(sh.name, *only) {
@@ -89,7 +98,7 @@ func main() {
 		if cpuClock {
 			cpu = fmt.Sprintf("%9.1f %9.1f %7.2f", res.cpu.ours, res.cpu.theirs, res.cpu.ratio)
 		}
-		fmt.Printf("%-15s %16s %9.1f %9.1f %7.2f %s %7.0e\n", sh.name, fmt.Sprintf("%d×%d×%d", sh.m, sh.n, sh.k),
+		fmt.Printf("%-16s %16s %9.1f %9.1f %7.2f %s %7.0e\n", sh.name, fmt.Sprintf("%d×%d×%d", sh.m, sh.n, sh.k),
 			res.wall.ours, res.wall.theirs, res.wall.ratio, cpu, res.maxDiff)
 	}
 	slices.Sort(ratios)

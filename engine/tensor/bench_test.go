@@ -31,6 +31,13 @@ var benchShapes = []struct {
 	{"B/down_NT", false, true, 2048, 384, 1536},
 	{"B/dx_up_NN", false, false, 2048, 384, 1536},
 	{"B/dw_up_TN", true, false, 1536, 384, 2048},
+	// Attention of one (sequence, head), as engine/llama calls it from
+	// inside Parallel, so on one goroutine: B has hd=64 and seq 256.
+	{"B/attn_qk_NT", false, true, 256, 256, 64},
+	{"B/attn_pv_NN", false, false, 256, 64, 256},
+	{"B/attn_dv_TN", true, false, 256, 64, 256},
+	{"A/attn_qk_NT", false, true, 64, 64, 32},
+	{"A/attn_pv_NN", false, false, 64, 32, 64},
 }
 
 func BenchmarkSgemm(b *testing.B) { benchSgemm(b, availableKernels(), []int{1, 2}) }
