@@ -187,11 +187,11 @@ func logSoftmaxRow(row []float32, target int32) float32 {
 }
 
 // Backward accumulates into the model's Grads the gradient of a loss L given
-// dlogp[i] = ∂L/∂LogProbs[i] from the last Forward. It consumes that
-// Forward's activations (the probabilities become logit gradients), so each
-// Backward needs its own Forward. Cross-entropy averaged
+// dlogp[i] = ∂L/∂LogProbs[i] from the last Forward. Cross-entropy averaged
 // over k counted tokens is dlogp[i] = −1/k on those tokens; DPO puts ±β·σ(…)
-// on the response tokens of each pair.
+// on the response tokens of each pair. It consumes that Forward's
+// activations (probabilities become logit gradients, h1 and h3 their own
+// gradients), so each Backward needs its own Forward.
 func (w *Workspace) Backward(dlogp []float32) error {
 	c := w.m.Config
 	if len(dlogp) != w.N {
