@@ -151,7 +151,10 @@ func (s *Instances) classifyRequest(instruction string) (model.Request, error) {
 		Temperature: f64(0),
 		TopP:        f64(0),
 		MaxTokens:   s.cfg.ClassifyMaxTokens,
-		Stop:        []string{"\n", "Task"},
+		// The paper also stopped at "\n"; Anthropic rejects whitespace-only
+		// stop sequences, and the answer is already bounded by max_tokens and
+		// read from its first word, so "Task" alone is enough.
+		Stop: []string{"Task"},
 	}, nil
 }
 
