@@ -322,6 +322,7 @@ func init() {
     # temperature: 0.7      # top_p 0.5, presence_penalty 2, max_tokens 1024
     # blacklist: paper      # paper, alpaca, none, or a list of words
     # novelty_threshold: 0.7
+    # classification_only: false  # prompt with classification seeds only
 `,
 		Config: func() any { return DefaultConfig() },
 		New: func(cfg any) (pipeline.Stage, error) {
