@@ -477,3 +477,41 @@ func TestNonFiniteStepIsRefused(t *testing.T) {
 		t.Error("a non-finite step changed the trainer")
 	}
 }
+
+func TestScore(t *testing.T) {
+	m := tinyModel(t, 6)
+	items := []Example{
+		{Tokens: []int32{1, 2, 3, 4}, Mask: []bool{false, false, true, true}},
+		{Tokens: []int32{5, 6}},
+		{Tokens: []int32{7, 8, 9, 10, 11, 1, 2, 3, 4}},
+	}
+	lp, n, err := Score(m, items, 2, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range items {
+		// Reference: one example at a time, log-probs summed by hand.
+		ws, _ := m.NewWorkspace(1, len(e.Tokens)-1)
+		targets := slices.Clone(e.Tokens[1:])
+		for j := range targets {
+			if e.Mask != nil && !e.Mask[j+1] {
+				targets[j] = -1
+			}
+		}
+		ws.Forward(e.Tokens[:len(e.Tokens)-1], targets)
+		var want float64
+		k := 0
+		for j, x := range ws.LogProbs {
+			want += float64(x)
+			if targets[j] >= 0 {
+				k++
+			}
+		}
+		if math.Abs(lp[i]-want) > 1e-4 || n[i] != k {
+			t.Errorf("example %d: Score = %g over %d tokens, want %g over %d", i, lp[i], n[i], want, k)
+		}
+	}
+	if _, _, err := Score(m, items, 2, 4); err == nil {
+		t.Error("Score accepted an example longer than seq+1")
+	}
+}
