@@ -52,11 +52,15 @@ type Counts struct {
 	// Skipped counts the stage's records left out: rejected and failed ones
 	// unless IncludeRejected, and records the format cannot hold (Unfit).
 	Skipped int
-	// Unfit counts the records left out because the format cannot hold them:
-	// for dpo, records without a chosen and a rejected answer.
+	// Unfit counts the records left out because a trainer could not use them:
+	// for alpaca, sharegpt and openai, records without an answer (output or
+	// assistant turn); for dpo, records without both chosen and rejected.
+	// An IncludeRejected export writes them all, and parquet and hf keep
+	// every record (a prompt-only dataset is legitimate there).
 	Unfit int
-	// NoAnswer counts written records without an assistant answer (an
-	// instruction-only stage, say); a trainer would learn nothing from them.
+	// NoAnswer counts written records with no answer (no output, assistant
+	// turn or chosen answer): prompt-only rows of a parquet or hf export, or
+	// records of an audit export.
 	NoAnswer int
 }
 
@@ -193,7 +197,9 @@ func each(ctx context.Context, src Source, opts Options, stage string, fn func(*
 	}
 	if c.Written == 0 {
 		if c.Unfit > 0 {
-			return c, fmt.Errorf("export: none of the %d selected records of stage %q fits the %s format (for dpo: no record has both chosen and rejected): %w",
+			return c, fmt.Errorf("export: none of the %d selected records of stage %q can train with the %s format "+
+				"(alpaca, sharegpt and openai need an answer, dpo needs chosen and rejected); "+
+				"pick a later stage, or parquet or hf for a prompt-only dataset: %w",
 				c.Unfit, stage, opts.Format, ErrEmpty)
 		}
 		if seenKept+seenRejected+seenFailed == 0 {

@@ -153,15 +153,16 @@ func TestJSONLGolden(t *testing.T) {
 		want          Counts
 	}{
 		{"alpaca", "instances", false, Counts{Stage: "instances", Written: 3, Kept: 3, Skipped: 2}},
-		{"alpaca", "chat", false, Counts{Stage: "chat", Written: 3, Kept: 3, NoAnswer: 1}},
+		{"alpaca", "chat", false, Counts{Stage: "chat", Written: 2, Kept: 2, Skipped: 1, Unfit: 1}},
 		{"alpaca", "instances", true, Counts{Stage: "instances", Written: 5, Kept: 3, Rejected: 1, Failed: 1, NoAnswer: 1}},
 		{"sharegpt", "instances", false, Counts{Stage: "instances", Written: 3, Kept: 3, Skipped: 2}},
-		{"sharegpt", "chat", false, Counts{Stage: "chat", Written: 3, Kept: 3, NoAnswer: 1}},
+		{"sharegpt", "chat", false, Counts{Stage: "chat", Written: 2, Kept: 2, Skipped: 1, Unfit: 1}},
+		{"sharegpt", "chat", true, Counts{Stage: "chat", Written: 3, Kept: 3, NoAnswer: 1}},
 		{"openai", "instances", false, Counts{Stage: "instances", Written: 3, Kept: 3, Skipped: 2}},
-		{"openai", "chat", false, Counts{Stage: "chat", Written: 3, Kept: 3, NoAnswer: 1}},
+		{"openai", "chat", false, Counts{Stage: "chat", Written: 2, Kept: 2, Skipped: 1, Unfit: 1}},
 		{"openai", "instructions", true, Counts{Stage: "instructions", Written: 3, Kept: 1, Rejected: 2, NoAnswer: 3}},
 		{"dpo", "prefs", false, Counts{Stage: "prefs", Written: 2, Kept: 2, Skipped: 2, Unfit: 1}},
-		{"dpo", "prefs", true, Counts{Stage: "prefs", Written: 3, Kept: 2, Rejected: 1, Skipped: 1, Unfit: 1}},
+		{"dpo", "prefs", true, Counts{Stage: "prefs", Written: 4, Kept: 3, Rejected: 1}},
 	} {
 		name := c.format + "_" + c.stage
 		if c.audit {
@@ -190,7 +191,7 @@ func TestJSONLGolden(t *testing.T) {
 
 func TestDefaultStageIsLast(t *testing.T) {
 	s := fixture(t)
-	c, err := Write(context.Background(), s, Options{Format: "openai"}, filepath.Join(t.TempDir(), "x.jsonl"))
+	c, err := Write(context.Background(), s, Options{Format: "dpo"}, filepath.Join(t.TempDir(), "x.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,6 +486,13 @@ func TestBadOptions(t *testing.T) {
 	_, err = Write(ctx, s, Options{Format: "dpo", Stage: "instances"}, out)
 	if !errors.Is(err, ErrEmpty) || !strings.Contains(err.Error(), "chosen and rejected") {
 		t.Errorf("dpo of a stage without pairs = %v", err)
+	}
+	// So does openai of a stage of prompts only; parquet keeps them.
+	if _, err = Write(ctx, s, Options{Format: "openai", Stage: "instructions"}, out); !errors.Is(err, ErrEmpty) || !strings.Contains(err.Error(), "need an answer") {
+		t.Errorf("openai of an instruction-only stage = %v", err)
+	}
+	if c, err := Write(ctx, s, Options{Format: "parquet", Stage: "instructions"}, out+".parquet"); err != nil || c.Written != 1 || c.NoAnswer != 1 {
+		t.Errorf("parquet of an instruction-only stage = %+v, %v", c, err)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Errorf("failed dpo export created %s", out)

@@ -35,15 +35,22 @@ func FuzzLines(f *testing.F) {
 			recs = append(recs, conv)
 		}
 		for _, r := range recs {
+			// A training export leaves out exactly the records with no answer.
+			for _, line := range []func(*record.Record, bool) any{alpacaLine, shareGPTLine, openAILine} {
+				if got := line(r, false) != nil; got != answered(r) {
+					t.Errorf("training export wrote %v for a record with answer %v", got, answered(r))
+				}
+			}
+			// The audit form is always written; it must keep every text.
 			want := strings.Join(texts(turns(r)), "\x1f")
 
-			var oa openAIRow
-			decode(t, openAILine(r, false), &oa)
+			var oa struct{ Messages []record.Turn }
+			decode(t, openAILine(r, true), &oa)
 			if got := strings.Join(texts(oa.Messages), "\x1f"); got != want {
 				t.Errorf("openai lost text: %q != %q", got, want)
 			}
-			var sg shareGPTRow
-			decode(t, shareGPTLine(r, false), &sg)
+			var sg struct{ Conversations []shareGPTTurn }
+			decode(t, shareGPTLine(r, true), &sg)
 			var sgTexts []string
 			for _, c := range sg.Conversations {
 				sgTexts = append(sgTexts, c.Value)
@@ -51,8 +58,11 @@ func FuzzLines(f *testing.F) {
 			if got := strings.Join(sgTexts, "\x1f"); got != want {
 				t.Errorf("sharegpt lost text: %q != %q", got, want)
 			}
-			var al alpacaRow
-			decode(t, alpacaLine(r, false), &al)
+			var al struct {
+				Instruction, Input, Output string
+				History                    [][2]string
+			}
+			decode(t, alpacaLine(r, true), &al)
 			if len(r.Messages) == 0 && (al.Instruction != instruction || al.Input != input || al.Output != output) {
 				t.Errorf("alpaca changed an instruction record: %+v", al)
 			}

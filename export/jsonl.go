@@ -47,19 +47,21 @@ func turns(r *record.Record) []record.Turn {
 	return t
 }
 
-func hasAnswer(r *record.Record) bool {
-	if r.Chosen != "" {
-		return true
-	}
-	if len(r.Messages) == 0 {
-		return r.Output != ""
-	}
-	for _, t := range r.Messages {
+// answered reports whether the record's conversation has an assistant turn
+// with content: without one, a chat or instruction trainer has nothing to
+// learn, and OpenAI's fine-tuning API refuses the example outright.
+func answered(r *record.Record) bool {
+	for _, t := range turns(r) {
 		if t.Role == "assistant" && t.Content != "" {
 			return true
 		}
 	}
 	return false
+}
+
+// hasAnswer is answered, or a preference pair's chosen answer.
+func hasAnswer(r *record.Record) bool {
+	return r.Chosen != "" || answered(r)
 }
 
 type alpacaRow struct {
@@ -74,6 +76,9 @@ type alpacaRow struct {
 }
 
 func alpacaLine(r *record.Record, withAudit bool) any {
+	if !withAudit && !answered(r) {
+		return nil
+	}
 	row := alpacaRow{audit: auditOf(r, withAudit)}
 	if len(r.Messages) == 0 {
 		row.Instruction, row.Input, row.Output = r.Instruction, r.Input, r.Output
@@ -119,6 +124,9 @@ type shareGPTRow struct {
 var shareGPTRoles = map[string]string{"user": "human", "assistant": "gpt", "system": "system"}
 
 func shareGPTLine(r *record.Record, withAudit bool) any {
+	if !withAudit && !answered(r) {
+		return nil
+	}
 	row := shareGPTRow{audit: auditOf(r, withAudit)}
 	for _, t := range turns(r) {
 		from, ok := shareGPTRoles[t.Role]
@@ -136,6 +144,9 @@ type openAIRow struct {
 }
 
 func openAILine(r *record.Record, withAudit bool) any {
+	if !withAudit && !answered(r) {
+		return nil
+	}
 	return openAIRow{Messages: turns(r), audit: auditOf(r, withAudit)}
 }
 
@@ -150,7 +161,7 @@ type dpoRow struct {
 }
 
 func dpoLine(r *record.Record, withAudit bool) any {
-	if r.Chosen == "" || r.Rejected == "" {
+	if !withAudit && (r.Chosen == "" || r.Rejected == "") {
 		return nil
 	}
 	row := dpoRow{Chosen: r.Chosen, Rejected: r.Rejected, audit: auditOf(r, withAudit)}
@@ -167,7 +178,9 @@ func dpoLine(r *record.Record, withAudit bool) any {
 }
 
 // writeJSONL returns a format writer that encodes each selected record as one
-// JSON line built by line; line returns nil for a record the format cannot hold.
+// JSON line built by line. line returns nil for a record the format cannot
+// hold for training (no answer; for dpo, no pair); an audit export
+// (IncludeRejected) writes every record as it is.
 func writeJSONL(line func(*record.Record, bool) any) func(context.Context, Source, Options, string, string) (Counts, error) {
 	return func(ctx context.Context, src Source, opts Options, stage, outPath string) (Counts, error) {
 		var c Counts
