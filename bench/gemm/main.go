@@ -70,6 +70,12 @@ var shapes = []shape{
 	{"B attn QKᵀ NT", false, true, 256, 256, 64},
 	{"B attn PV NN", false, false, 256, 64, 256},
 	{"B attn dV TN", true, false, 256, 64, 256},
+	// Decoding with a KV cache: one token, or a batch of 8, through the MLP
+	// and the vocabulary head of B.
+	{"B dec1 up NT", false, true, 1, 1536, 384},
+	{"B dec1 head NT", false, true, 1, 1024, 384},
+	{"B dec8 up NT", false, true, 8, 1536, 384},
+	{"B dec8 down NT", false, true, 8, 384, 1536},
 }
 
 func main() {

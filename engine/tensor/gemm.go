@@ -30,6 +30,10 @@ type gemmJob struct {
 	lda, ldb, ldc  int
 	ks             *kernelSet
 	bufB           [2][]float32 // packed B of even and odd phases
+	// x is op(A) when m = 1: a single token, as in decoding. Such a GEMM
+	// reads each element of B once, so it is bound by memory, and packing
+	// B would triple the traffic; it runs as dot products or axpys instead.
+	x []float32
 	// bInPlace makes the kernels read full-width B micro-panels straight
 	// from B, which is possible when op(B) = B, and pays when few rows of A
 	// share each packed panel (see plan).
@@ -58,6 +62,7 @@ type workspace struct {
 	b    []float32 // packed B (kc×nc) for a call run alone
 	edge []float32 // an A panel cut by C's bottom edge, packed with zero rows
 	tmp  []float32 // one mr×nr tile for edges of C
+	x    []float32 // op(A) gathered into a contiguous row, for m = 1
 }
 
 func newWorkspace() *workspace { return &workspace{} }
@@ -112,6 +117,7 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 			p.bufB[i] = growAligned(p.bufB[i], packedBSize(ks))
 		}
 		j.bufB = p.bufB
+		p.ws.x = j.setX(p.ws.x)
 		threads = j.plan(threads)
 		p.wg.Add(threads - 1)
 		for i := 1; i < threads; i++ {
@@ -120,7 +126,7 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		j.work(p.ws)
 		p.wg.Wait()
 		// Do not keep the caller's memory alive.
-		j.a, j.b, j.c = nil, nil, nil
+		j.a, j.b, j.c, j.x = nil, nil, nil, nil
 		return
 	}
 	// The pool is busy: run alone, with buffers borrowed for this call.
@@ -129,6 +135,7 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	var j gemmJob
 	j.set(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ks)
 	j.bufB = [2][]float32{ws.b, ws.b} // phases run strictly in turn
+	ws.x = j.setX(ws.x)
 	j.plan(1)
 	j.work(ws)
 	wsPool.Put(ws)
@@ -150,12 +157,40 @@ func (j *gemmJob) set(transA, transB bool, m, n, k int, alpha float32, a []float
 	}
 }
 
+// setX points j.x at op(A) when m = 1, gathering a transposed A's column
+// into buf (grown as needed), which it returns for reuse.
+func (j *gemmJob) setX(buf []float32) []float32 {
+	j.x = nil
+	if j.m != 1 {
+		return buf
+	}
+	if !j.transA {
+		j.x = j.a[:j.k]
+		return buf
+	}
+	if len(buf) < j.k {
+		buf = make([]float32, j.k)
+	}
+	for p := range j.k {
+		buf[p] = j.a[p*j.lda]
+	}
+	j.x = buf[:j.k]
+	return buf
+}
+
+// gemvChunk is the number of columns of C in one item of an m = 1 GEMM.
+const gemvChunk = 256
+
 // plan lays out the phases and items for up to threads workers and returns
 // how many to use. Items are cut fine enough that each worker gets about
 // four per phase, for balance, but no finer than one micro-panel.
 func (j *gemmJob) plan(threads int) int {
 	ks := j.ks
 	j.threads = threads
+	if j.x != nil {
+		items := (j.n + gemvChunk - 1) / gemvChunk
+		return max(1, min(threads, items))
+	}
 	j.bInPlace = !j.transB && j.m < ks.packBMinM
 	j.nK = (j.k + ks.kc - 1) / ks.kc
 	j.phases = (j.n + ks.nc - 1) / ks.nc * j.nK
@@ -251,6 +286,16 @@ func (j *gemmJob) waitFor(ctr *atomic.Int64, target int64) {
 
 // work is what every worker of the call runs, the caller included.
 func (j *gemmJob) work(ws *workspace) {
+	if j.x != nil {
+		items := int64((j.n + gemvChunk - 1) / gemvChunk)
+		for {
+			t, ok := grab(&j.itemTicket, items)
+			if !ok {
+				return
+			}
+			j.gemv(int(t)*gemvChunk, min(j.n, int(t+1)*gemvChunk))
+		}
+	}
 	ws.ensure(j.ks)
 	var prevItem0 int64
 	for q := range j.phases {
@@ -283,6 +328,31 @@ func (j *gemmJob) work(ws *workspace) {
 			j.done(&j.itemDone, ph.itemEnd)
 		}
 		prevItem0 = ph.item0
+	}
+}
+
+// gemv computes columns [j0, j1) of C's single row.
+func (j *gemmJob) gemv(j0, j1 int) {
+	c := j.c[j0:j1]
+	if j.transB {
+		for jj := j0; jj < j1; jj++ {
+			d := j.alpha * Dot(j.x, j.b[jj*j.ldb:jj*j.ldb+j.k])
+			if j.beta != 0 {
+				d += j.beta * c[jj-j0]
+			}
+			c[jj-j0] = d
+		}
+		return
+	}
+	switch j.beta {
+	case 0:
+		clear(c)
+	case 1:
+	default:
+		Scale(j.beta, c)
+	}
+	for p, v := range j.x {
+		Axpy(j.alpha*v, j.b[p*j.ldb+j0:p*j.ldb+j1], c)
 	}
 }
 
