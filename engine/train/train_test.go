@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -367,13 +368,62 @@ func TestStepsDoNotAllocate(t *testing.T) {
 	s := toySFT(t, 1)
 	s.Step() // warm-up
 	if a := testing.AllocsPerRun(5, func() { s.Step() }); a != 0 {
-		t.Errorf("SFT step allocates %v times", a)
+		t.Errorf("SFT step allocates %v times, most at %s", a, allocSite(func() { s.Step() }))
 	}
 	d := newToyDPO(t, 2)
 	d.Step()
 	if a := testing.AllocsPerRun(5, func() { d.Step() }); a != 0 {
-		t.Errorf("DPO step allocates %v times", a)
+		t.Errorf("DPO step allocates %v times, most at %s", a, allocSite(func() { d.Step() }))
 	}
+}
+
+// allocSite runs f with every allocation profiled and names the function
+// and line outside the runtime that allocated most often, so a failure says
+// where to look.
+func allocSite(f func()) string {
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1
+	count := func() map[[32]uintptr]int64 {
+		runtime.GC()
+		runtime.GC() // a profile cycle completes one GC late
+		n, _ := runtime.MemProfile(nil, true)
+		recs := make([]runtime.MemProfileRecord, n+50)
+		n, _ = runtime.MemProfile(recs, true)
+		m := map[[32]uintptr]int64{}
+		for _, r := range recs[:n] {
+			m[r.Stack0] += r.AllocObjects
+		}
+		return m
+	}
+	before := count()
+	f()
+	best, bestN := "an unknown site", int64(0)
+	for stack, v := range count() {
+		d := v - before[stack]
+		if d <= bestN {
+			continue
+		}
+		// Name the first frame outside the runtime, and skip the
+		// profiling's own allocations.
+		site := ""
+		frames := runtime.CallersFrames(stack[:])
+		for {
+			fr, more := frames.Next()
+			if fr.Function != "" && !strings.HasPrefix(fr.Function, "runtime.") && !strings.HasPrefix(fr.Function, "internal/") {
+				if !strings.Contains(fr.Function, "allocSite") {
+					site = fmt.Sprintf("%s (%s:%d)", fr.Function, filepath.Base(fr.File), fr.Line)
+				}
+				break
+			}
+			if !more {
+				break
+			}
+		}
+		if site != "" {
+			best, bestN = site, d
+		}
+	}
+	return best
 }
 
 func TestRoundsMixture(t *testing.T) {
