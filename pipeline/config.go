@@ -30,6 +30,9 @@ type Config struct {
 	MaxCostUSD float64 `yaml:"max_cost_usd"`
 	// Concurrency is the default number of units a stage works on at once.
 	Concurrency int `yaml:"concurrency"`
+	// MaxConsecutiveFailures stops the run when one model fails this many
+	// requests in a row after retries (default 10; -1 never stops).
+	MaxConsecutiveFailures int `yaml:"max_consecutive_failures"`
 	// Models maps a name used by stages to a backend.
 	Models map[string]model.Config `yaml:"models"`
 	Stages []StageConfig           `yaml:"stages"`

@@ -94,8 +94,9 @@ func ForEachKept(ctx context.Context, env *Env, fn MapFunc) error {
 	return err
 }
 
-// IsStop reports whether err means the run should stop cleanly (cancelled or
-// out of budget) rather than fail.
+// IsStop reports whether err must stop the stage rather than be recorded on
+// a record: the run was cancelled, the budget is spent, or a model is down.
+// Stages return such errors; the runner keeps all finished work.
 func IsStop(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, model.ErrBudgetExceeded)
+	return errors.Is(err, context.Canceled) || errors.Is(err, model.ErrBudgetExceeded) || errors.Is(err, ErrBackendDown)
 }

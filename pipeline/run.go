@@ -153,6 +153,9 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 			opts.Reporter.StageDone(sc.Name, err)
 		}
 		if err != nil {
+			if errors.Is(err, ErrBackendDown) {
+				return fmt.Errorf("pipeline: stage %s: %w; finished work is kept: fix the model and run the same command to resume", sc.Name, err)
+			}
 			if IsStop(err) {
 				return fmt.Errorf("%w (stage %s: %w)", ErrStopped, sc.Name, err)
 			}
@@ -222,6 +225,15 @@ func (s *backendSet) get(name string) (model.Backend, ModelInfo, error) {
 		ob.err = fmt.Errorf("pipeline: no model named %q in the config's models section", name)
 	} else {
 		b, info, err := s.open(s.ctx, name, mc, s.opts)
+		if err == nil {
+			limit := s.cfg.MaxConsecutiveFailures
+			if limit == 0 {
+				limit = DefaultMaxConsecutiveFailures
+			}
+			if limit > 0 {
+				b = &breaker{b: b, name: name, limit: limit}
+			}
+		}
 		ob = openedBackend{b: b, info: ModelInfo{Backend: info.Provider, Model: info.Model}, err: err}
 	}
 	s.m[name] = ob
