@@ -1,6 +1,9 @@
 package text
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // BruteForce is the reference novelty filter: what Self-Instruct does, one
 // ROUGE-L score against every instruction in the pool, with no pruning. It
@@ -13,14 +16,16 @@ type BruteForce struct {
 	// of 20,000 instructions fit in a test.
 	BitParallel bool
 
-	mu    sync.Mutex
-	opt   Options
-	texts []string
-	docs  [][]string
-	ids   [][]int32
-	vocab map[string]int32
-	slot  []int32
-	pat   pattern
+	mu     sync.Mutex
+	opt    Options
+	texts  []string
+	docs   [][]string
+	arena  []int32 // interned tokens of every instruction, back to back
+	off    []int32 // instruction i is arena[off[i]:off[i+1]]
+	vocab  map[string]int32
+	slot   []int32
+	pat    pattern
+	scores []float64
 }
 
 // NewBruteForce returns an empty reference filter.
@@ -29,7 +34,7 @@ func NewBruteForce(opts Options) (*BruteForce, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &BruteForce{opt: o, vocab: make(map[string]int32)}, nil
+	return &BruteForce{opt: o, vocab: make(map[string]int32), off: []int32{0}}, nil
 }
 
 // Len returns the number of instructions held.
@@ -43,19 +48,18 @@ func (b *BruteForce) Len() int {
 func (b *BruteForce) Add(text string, tokens []string) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	ids := make([]int32, len(tokens))
-	for i, t := range tokens {
+	for _, t := range tokens {
 		id, ok := b.vocab[t]
 		if !ok {
 			id = int32(len(b.vocab))
 			b.vocab[t] = id
 			b.slot = append(b.slot, -1)
 		}
-		ids[i] = id
+		b.arena = append(b.arena, id)
 	}
+	b.off = append(b.off, int32(len(b.arena)))
 	b.texts = append(b.texts, text)
 	b.docs = append(b.docs, tokens)
-	b.ids = append(b.ids, ids)
 	return len(b.texts) - 1
 }
 
@@ -63,7 +67,9 @@ func (b *BruteForce) Add(text string, tokens []string) int {
 func (b *BruteForce) Check(tokens []string) Result {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	scores := make([]float64, len(b.docs))
+	scores := slices.Grow(b.scores[:0], len(b.docs))[:len(b.docs)]
+	clear(scores)
+	b.scores = scores
 	if b.BitParallel && len(tokens) > 0 {
 		b.scoreBitParallel(tokens, scores)
 	} else {
@@ -131,11 +137,11 @@ func (b *BruteForce) scoreBitParallel(tokens []string, scores []float64) {
 			b.pat.set(int(b.slot[id]), i)
 		}
 	}
-	for i, d := range b.ids {
-		if len(d) == 0 {
-			continue
+	for i := range scores {
+		d := b.arena[b.off[i]:b.off[i+1]]
+		if len(d) > 0 {
+			scores[i] = fscore(b.pat.lcs(d, b.slot), len(d), m)
 		}
-		scores[i] = fscore(b.pat.lcs(d, b.slot), len(d), m)
 	}
 	for _, id := range qids {
 		if id >= 0 {

@@ -110,7 +110,7 @@ type Result struct {
 // point values of rationals 2L/(m+n); when the rationals are equal the
 // floats may still differ in the last bit, so pruning waits until a bound
 // is below the threshold by far more than rounding can explain (scores are
-// ≥ 1e-6 apart unless the rationals are equal, for texts under 10^3 tokens;
+// ≥ 2.5e-7 apart unless the rationals are equal, for texts under 10^3 tokens;
 // for longer ones the margin only makes pruning more cautious).
 const eps = 1e-12
 
@@ -178,6 +178,9 @@ type Index struct {
 	slices [maxBucket + 1][][]uint64
 	nbits  int // signature bits handed out
 
+	// Tuning, from the constants; tests shrink them to reach every path.
+	regDF, maxBits, warmUpDF int
+
 	// Scratch state of Check, reused to keep checks allocation-light.
 	acc      []int32 // per instruction: overlap so far; 0 not met; -1 scored
 	slot     []int32 // per token id: symbol in the current query, or -1
@@ -189,6 +192,7 @@ type Index struct {
 	byL      [][]int32 // instructions of one length by overlap bound
 	ids      []int32
 	hist     []int
+	cnt      []uint64
 }
 
 type posting struct {
@@ -242,7 +246,8 @@ func NewIndex(opts Options) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Index{opt: o, vocab: make(map[string]int32), docOff: []int32{0}}, nil
+	return &Index{opt: o, vocab: make(map[string]int32), docOff: []int32{0},
+		regDF: regDF, maxBits: sigWords * 64, warmUpDF: warmUpDF}, nil
 }
 
 // Len returns the number of instructions in the index.
@@ -313,7 +318,7 @@ func (x *Index) Add(text string, tokens []string) int {
 		switch {
 		case pl.bit >= 0:
 			x.setBit(d, pl.bit)
-		case len(pl.all) >= regDF && x.nbits < sigWords*64:
+		case len(pl.all) >= x.regDF && x.nbits < x.maxBits:
 			// The token just became common: give it a bit and mark every
 			// instruction holding it, once.
 			pl.bit = int16(x.nbits)
@@ -463,16 +468,17 @@ func (x *Index) search(q *query, qt []qtok, top *topK, score func(int32) float64
 		if top.prunes(bound(rest+q.common, rest+q.common)) {
 			break // not even sharing every token left reaches the K-th best
 		}
-		if t.df > warmUpDF && !warmed {
+		if t.df > x.warmUpDF && !warmed {
 			x.warmUp(q, touched, top, score)
 			warmed = true
 		}
 		touched = x.accumulate(x.lists[t.id].all, t.cnt, touched)
 		rest -= int(t.cnt)
 	}
-	x.warmUp(q, touched, top, score)
 
-	// Bound every instruction met, and score those that may still matter.
+	// Bound every instruction met, and score those that may still matter,
+	// by decreasing bound: the likeliest to be the most similar come first
+	// and set a high K-th best score.
 	cs := x.cands[:0]
 	for _, d := range touched {
 		if a := x.acc[d]; a > 0 {
@@ -580,35 +586,38 @@ func (x *Index) countCommon(q *query, n, k int, fn func(d int32)) {
 		return
 	}
 	planes := bits.Len(uint(q.common))
-	var cnt [16]uint64
-	for w := 0; w*64 < len(docs); w++ {
-		clear(cnt[:planes])
-		for _, b := range q.bits {
-			bs := sl[b.id]
-			if w >= len(bs) || bs[w] == 0 {
-				continue
-			}
-			for range b.cnt {
-				carry := bs[w]
-				for p := 0; carry != 0 && p < planes; p++ {
-					cnt[p], carry = cnt[p]^carry, cnt[p]&carry
+	W := (len(docs) + 63) / 64
+	// cnt[w*planes+p] is bit p of the count of each instruction in word w.
+	cnt := slices.Grow(x.cnt[:0], W*planes)[:W*planes]
+	clear(cnt)
+	x.cnt = cnt
+	for _, b := range q.bits {
+		bs := sl[b.id]
+		bs = bs[:min(len(bs), W)]
+		for range b.cnt {
+			for w, v := range bs {
+				c := cnt[w*planes : w*planes+planes]
+				for p := 0; v != 0 && p < len(c); p++ {
+					c[p], v = c[p]^v, c[p]&v
 				}
 			}
 		}
+	}
+	for w := range W {
+		c := cnt[w*planes : w*planes+planes]
 		// ge: count > k so far from the top plane down; eq: equal so far.
 		var ge uint64
 		eq := ^uint64(0)
 		for p := planes - 1; p >= 0; p-- {
 			if k>>p&1 == 0 {
-				ge |= eq & cnt[p]
-				eq &^= cnt[p]
+				ge |= eq & c[p]
+				eq &^= c[p]
 			} else {
-				eq &= cnt[p]
+				eq &= c[p]
 			}
 		}
 		for hit := ge | eq; hit != 0; hit &= hit - 1 {
-			i := w*64 + bits.TrailingZeros64(hit)
-			if i < len(docs) {
+			if i := w*64 + bits.TrailingZeros64(hit); i < len(docs) {
 				fn(docs[i])
 			}
 		}

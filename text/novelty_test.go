@@ -89,6 +89,14 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 	start := time.Now()
 	got := runFilter(fast, texts, toks)
 	fastTime := time.Since(start)
+	// The same with tuning that runs out of signature bits early, so the
+	// posting-list scans of common tokens and the warm-up are exercised.
+	small := mustIndex(t, Options{Mean: MeanNone})
+	small.regDF, small.maxBits, small.warmUpDF = 16, 40, 64
+	for _, s := range seeds {
+		small.AddText(s)
+	}
+	gotSmall := runFilter(small, texts, toks)
 	start = time.Now()
 	want := runFilter(ref, texts, toks)
 	refTime := time.Since(start)
@@ -98,6 +106,11 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 		if d := sameResult(got[i], want[i]); d != "" {
 			if bad++; bad <= 5 {
 				t.Errorf("instruction %d %q: %s", i, texts[i], d)
+			}
+		}
+		if d := sameResult(gotSmall[i], want[i]); d != "" {
+			if bad++; bad <= 5 {
+				t.Errorf("small tuning, instruction %d %q: %s", i, texts[i], d)
 			}
 		}
 		if got[i].Novel {
@@ -341,4 +354,37 @@ func ExampleIndex() {
 	// Output:
 	// "Write a short poem about the sea!" novel=false max=0.923
 	// "Explain how vaccines work." novel=true max=0.000
+}
+
+// FuzzIndex feeds random instructions over a tiny vocabulary (so repeats,
+// ties and equal lengths are common) through the index and the brute force.
+func FuzzIndex(f *testing.F) {
+	f.Add([]byte("abcab|abc|cba|aab|abcab|ab"), uint8(3))
+	f.Add([]byte("aaaa|aa|a|aaaa|b|ab|ba"), uint8(1))
+	f.Add([]byte("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopq|abc"), uint8(10))
+	f.Fuzz(func(t *testing.T, data []byte, k uint8) {
+		var texts []string
+		for _, part := range strings.Split(string(data), "|") {
+			var words []string
+			for _, c := range []byte(part) {
+				words = append(words, string(rune('a'+c%6)))
+			}
+			texts = append(texts, strings.Join(words, " "))
+		}
+		toks := tokenizeAll(RougeTokenizer{}, texts)
+		o := Options{TopK: 1 + int(k%12), Threshold: 0.1 + float64(k%9)/10, Mean: MeanNone}
+		want := runFilter(mustBrute(t, o, false), texts, toks)
+		// Also with tiny tuning, so that tokens become common, the signature
+		// bits run out and the warm-up runs on inputs this small.
+		small := mustIndex(t, o)
+		small.regDF, small.maxBits, small.warmUpDF = 2, 3, 2
+		for _, x := range []*Index{mustIndex(t, o), small} {
+			got := runFilter(x, texts, toks)
+			for i := range got {
+				if d := sameResult(got[i], want[i]); d != "" {
+					t.Fatalf("regDF %d: instruction %d %q: %s", x.regDF, i, texts[i], d)
+				}
+			}
+		}
+	})
 }
