@@ -80,15 +80,20 @@ type format struct {
 	FormatInfo
 	// write streams the selected records to outPath.
 	write func(ctx context.Context, src Source, opts Options, stage, outPath string) (Counts, error)
+	// encode streams them to w; nil for formats that are not one stream (hf).
+	encode func(ctx context.Context, src Source, opts Options, stage string, w io.Writer) (Counts, error)
 }
 
 var formats = []format{
-	{FormatInfo{"alpaca", "JSONL of {instruction, input, output}; conversations add system and history (LLaMA-Factory style)"}, writeJSONL(alpacaLine)},
-	{FormatInfo{"sharegpt", "JSONL of {conversations: [{from: system|human|gpt, value}]}"}, writeJSONL(shareGPTLine)},
-	{FormatInfo{"openai", "JSONL of {messages: [{role, content}]} for OpenAI chat fine-tuning"}, writeJSONL(openAILine)},
-	{FormatInfo{"dpo", "JSONL of {prompt, chosen, rejected} preference pairs, from records that have chosen and rejected"}, writeJSONL(dpoLine)},
-	{FormatInfo{"parquet", "one Parquet file: instruction, input, output, messages (list of {role, content}), chosen, rejected, id, stage and provenance columns"}, writeParquetFile},
-	{FormatInfo{"hf", "a Hugging Face dataset folder: data/train-00000-of-00001.parquet and a README.md dataset card"}, writeHF},
+	jsonlFormat("alpaca", "JSONL of {instruction, input, output}; conversations add system and history (LLaMA-Factory style)", alpacaLine),
+	jsonlFormat("sharegpt", "JSONL of {conversations: [{from: system|human|gpt, value}]}", shareGPTLine),
+	jsonlFormat("openai", "JSONL of {messages: [{role, content}]} for OpenAI chat fine-tuning", openAILine),
+	jsonlFormat("dpo", "JSONL of {prompt, chosen, rejected} preference pairs, from records that have chosen and rejected", dpoLine),
+	{FormatInfo{"parquet", "one Parquet file: instruction, input, output, messages (list of {role, content}), chosen, rejected, id, stage and provenance columns"},
+		writeParquetFile, func(ctx context.Context, src Source, opts Options, stage string, w io.Writer) (Counts, error) {
+			return encodeParquet(ctx, src, opts, stage, w, nil)
+		}},
+	{FormatInfo{"hf", "a Hugging Face dataset folder: data/train-00000-of-00001.parquet and a README.md dataset card"}, writeHF, nil},
 }
 
 // Formats lists the export formats with one-line docs, for --help.
@@ -108,19 +113,41 @@ func formatNames() string {
 	return strings.Join(names, ", ")
 }
 
+func lookup(name string) (*format, error) {
+	for i := range formats {
+		if formats[i].Name == name {
+			return &formats[i], nil
+		}
+	}
+	return nil, fmt.Errorf("export: unknown format %q; valid formats: %s", name, formatNames())
+}
+
+// WriteTo streams the export to w instead of a file, for formats that are one
+// stream (all but hf), e.g. to pipe JSONL into another tool. Unlike Write it
+// cannot take back what it wrote when it fails halfway.
+func WriteTo(ctx context.Context, src Source, opts Options, w io.Writer) (Counts, error) {
+	f, err := lookup(opts.Format)
+	if err != nil {
+		return Counts{}, err
+	}
+	if f.encode == nil {
+		return Counts{}, fmt.Errorf("export: the %s format writes a folder, not a stream", f.Name)
+	}
+	stage, err := resolveStage(ctx, src, opts.Stage)
+	if err != nil {
+		return Counts{}, err
+	}
+	return f.encode(ctx, src, opts, stage, w)
+}
+
 // Write exports the records of one stage of src to outPath in opts.Format and
 // returns what it wrote. Output is atomic: it is written beside outPath and
 // renamed into place, so a crash never leaves a half file. For "hf", outPath
 // is a directory (created if needed; our two files in it are replaced).
 func Write(ctx context.Context, src Source, opts Options, outPath string) (Counts, error) {
-	var f *format
-	for i := range formats {
-		if formats[i].Name == opts.Format {
-			f = &formats[i]
-		}
-	}
-	if f == nil {
-		return Counts{}, fmt.Errorf("export: unknown format %q; valid formats: %s", opts.Format, formatNames())
+	f, err := lookup(opts.Format)
+	if err != nil {
+		return Counts{}, err
 	}
 	if outPath == "" {
 		return Counts{}, fmt.Errorf("export: no output path")

@@ -634,3 +634,27 @@ func TestHFCardWithoutRunInfo(t *testing.T) {
 	}
 	checkFrontMatter(t, readme, c.Written, false)
 }
+
+func TestWriteToStream(t *testing.T) {
+	ctx := context.Background()
+	s := fixture(t)
+	var buf bytes.Buffer
+	c, err := WriteTo(ctx, s, Options{Format: "openai", Stage: "instances"}, &buf)
+	if err != nil || c.Written != 3 {
+		t.Fatalf("WriteTo = %+v, %v", c, err)
+	}
+	want, _ := os.ReadFile(filepath.Join("testdata", "openai_instances.jsonl"))
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("WriteTo output differs from Write's golden file:\n%s", buf.Bytes())
+	}
+	buf.Reset()
+	if c, err := WriteTo(ctx, s, Options{Format: "parquet", Stage: "chat"}, &buf); err != nil || c.Written != 3 || !bytes.HasPrefix(buf.Bytes(), []byte("PAR1")) {
+		t.Errorf("WriteTo(parquet) = %+v, %v, %d bytes", c, err, buf.Len())
+	}
+	if _, err := WriteTo(ctx, s, Options{Format: "hf"}, &buf); err == nil {
+		t.Error("WriteTo(hf) succeeded; hf is a folder")
+	}
+	if _, err := WriteTo(ctx, s, Options{Format: "nope"}, &buf); err == nil || !strings.Contains(err.Error(), "valid formats") {
+		t.Errorf("WriteTo(unknown) = %v", err)
+	}
+}

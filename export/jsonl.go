@@ -177,20 +177,24 @@ func dpoLine(r *record.Record, withAudit bool) any {
 	return row
 }
 
-// writeJSONL returns a format writer that encodes each selected record as one
-// JSON line built by line. line returns nil for a record the format cannot
+// jsonlFormat is a format that writes each selected record as one JSON line
+// built by line. line returns nil for a record the format cannot
 // hold for training (no answer; for dpo, no pair); an audit export
 // (IncludeRejected) writes every record as it is.
-func writeJSONL(line func(*record.Record, bool) any) func(context.Context, Source, Options, string, string) (Counts, error) {
-	return func(ctx context.Context, src Source, opts Options, stage, outPath string) (Counts, error) {
+func jsonlFormat(name, doc string, line func(*record.Record, bool) any) format {
+	encode := func(ctx context.Context, src Source, opts Options, stage string, w io.Writer) (Counts, error) {
+		return encodeJSONL(ctx, src, opts, stage, w, line)
+	}
+	write := func(ctx context.Context, src Source, opts Options, stage, outPath string) (Counts, error) {
 		var c Counts
 		err := atomicFile(outPath, func(w io.Writer) error {
 			var err error
-			c, err = encodeJSONL(ctx, src, opts, stage, w, line)
+			c, err = encode(ctx, src, opts, stage, w)
 			return err
 		})
 		return c, err
 	}
+	return format{FormatInfo{name, doc}, write, encode}
 }
 
 func encodeJSONL(ctx context.Context, src Source, opts Options, stage string, w io.Writer, line func(*record.Record, bool) any) (Counts, error) {
