@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -162,5 +163,24 @@ func TestBackwardNeedsForward(t *testing.T) {
 	f.grads(t)
 	if err := f.ws.Backward(make([]float32, f.ws.N)); err == nil {
 		t.Error("second Backward after one Forward succeeded")
+	}
+}
+
+func TestForwardWorkspaceMatches(t *testing.T) {
+	f := newGradFixture(t, tinyConfig(true, false), 4)
+	f.loss(t)
+	want := slices.Clone(f.ws.LogProbs)
+	fw, err := f.m.NewForwardWorkspace(f.ws.B, f.ws.T)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Forward(f.tokens, f.targets); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fw.LogProbs, want) {
+		t.Errorf("forward-only log-probs %v, want %v", fw.LogProbs, want)
+	}
+	if err := fw.Backward(make([]float32, fw.N)); err == nil {
+		t.Error("Backward on a forward-only workspace succeeded")
 	}
 }

@@ -37,6 +37,7 @@ type Workspace struct {
 	ew                 [3][]float32
 	swigluFn, swiBwdFn func(lo, hi int)
 	fresh              bool // a Forward has run and Backward has not consumed it
+	forwardOnly        bool
 }
 
 // layerActs are the activations of one layer that backward needs. The
@@ -53,7 +54,14 @@ type layerActs struct {
 }
 
 // NewWorkspace allocates buffers for batches of b sequences of t tokens.
-func (m *Model) NewWorkspace(b, t int) (*Workspace, error) {
+func (m *Model) NewWorkspace(b, t int) (*Workspace, error) { return m.newWorkspace(b, t, false) }
+
+// NewForwardWorkspace is a workspace for Forward only (scoring, DPO
+// references, evaluation): all layers share one layer's activation buffers,
+// so it needs about 1/Layers of the memory, and Backward is refused.
+func (m *Model) NewForwardWorkspace(b, t int) (*Workspace, error) { return m.newWorkspace(b, t, true) }
+
+func (m *Model) newWorkspace(b, t int, forwardOnly bool) (*Workspace, error) {
 	c := m.Config
 	if b <= 0 || t <= 0 || t > c.MaxSeq {
 		return nil, fmt.Errorf("llama: workspace shape (%d, %d) invalid for max_seq_len %d", b, t, c.MaxSeq)
@@ -77,8 +85,15 @@ func (m *Model) NewWorkspace(b, t int) (*Workspace, error) {
 	}
 	w.attnFwd, w.attnBwd = w.attnFwdRange, w.attnBwdRange
 	w.swigluFn, w.swiBwdFn = w.swigluRange, w.swigluBwdRange
+	w.forwardOnly = forwardOnly
 	w.layers = make([]layerActs, c.Layers)
 	for l := range w.layers {
+		if forwardOnly && l > 0 {
+			// A layer's input is dead once its attention residual is formed,
+			// so the next layer may overwrite it in place.
+			w.layers[l] = w.layers[0]
+			continue
+		}
 		w.layers[l] = layerActs{
 			x: make([]float32, n*d), rstd: make([]float32, n),
 			q: make([]float32, n*d), k: make([]float32, n*kv), v: make([]float32, n*kv),
@@ -196,6 +211,9 @@ func (w *Workspace) Backward(dlogp []float32) error {
 	c := w.m.Config
 	if len(dlogp) != w.N {
 		return fmt.Errorf("llama: backward: got %d gradients, want %d", len(dlogp), w.N)
+	}
+	if w.forwardOnly {
+		return errors.New("llama: backward on a forward-only workspace")
 	}
 	if !w.fresh {
 		return errors.New("llama: backward without a forward pass since the last backward")

@@ -23,7 +23,7 @@ func Score(m *llama.Model, items []Example, batch, seq int) (logp []float64, tok
 			return nil, nil, fmt.Errorf("train: score: example %d has %d tokens, more than seq+1 = %d", i, len(items[i].Tokens), seq+1)
 		}
 	}
-	ws, err := m.NewWorkspace(batch, seq)
+	ws, err := m.NewForwardWorkspace(batch, seq)
 	if err != nil {
 		return nil, nil, fmt.Errorf("train: score: %w", err)
 	}

@@ -340,7 +340,7 @@ func NewDPO(policy, ref *llama.Model, data *Mixture[Pair], beta float64, cfg Con
 	if err != nil {
 		return nil, err
 	}
-	rws, err := ref.NewWorkspace(2*cfg.Batch, cfg.Seq)
+	rws, err := ref.NewForwardWorkspace(2*cfg.Batch, cfg.Seq)
 	if err != nil {
 		return nil, fmt.Errorf("train: dpo: %w", err)
 	}
