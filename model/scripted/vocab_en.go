@@ -21,11 +21,22 @@ var (
 		"the immune system", "earthquake-resistant buildings", "first-time home buying", "language learning apps",
 		"carbon offsets", "the Silk Road", "noise pollution", "time zones", "quantum computing", "plate tectonics",
 		"fast fashion", "crop rotation", "the stock market", "online privacy", "marathon training", "tea ceremonies",
+		"wind turbines", "the placebo effect", "medieval castles", "rainforest canopies", "public transport fares",
+		"antibiotic resistance", "the Olympic Games", "sign languages", "desert irrigation", "cloud storage",
+		"jury duty", "fermented vegetables", "glacier retreat", "street food culture", "the metric system",
+		"online reviews", "wildlife corridors", "daylight saving time", "credit card fraud", "folk music traditions",
+		"3D printing", "the history of chess", "food labels", "air quality indexes", "urban gardening",
+		"children's sleep", "remote learning", "the gig economy", "solar eclipses", "coffee farming",
+		"noise-cancelling headphones", "the Great Barrier Reef", "e-sports", "water desalination", "hand washing",
+		"library fines", "lunar phases", "heat waves", "electric bicycles", "ancient Egyptian writing",
 	}
 	enAudiences = []string{
 		"a ten-year-old", "a retired engineer", "first-year university students", "a busy parent", "a small business owner",
 		"a non-native English speaker", "a high school history class", "a skeptical investor", "new employees",
 		"someone who has never cooked", "a group of nurses", "a teenager saving for a bike", "a city council member",
+		"a farmer in a dry region", "an exchange student", "a night-shift worker", "a high school coach", "a new landlord",
+		"a museum volunteer", "a first-time voter", "a freelance designer", "a grandparent learning to text",
+		"a hospital administrator", "a bakery owner", "a software intern",
 	}
 	enConstraints = []string{
 		"", "", " in under 100 words", " using exactly three bullet points", " without using technical jargon",
@@ -41,6 +52,9 @@ var (
 		"moving to a new city", "starting a podcast", "reducing screen time", "training a rescue dog", "studying for a math exam",
 		"planning a wedding on a budget", "keeping houseplants alive", "running a book club", "writing a first novel",
 		"negotiating a salary", "organizing a garage", "camping with small children", "giving constructive feedback",
+		"learning to play chess", "cooking for a large family", "preparing a first marathon", "starting a compost bin",
+		"teaching a teenager to drive", "running an online shop", "choosing a used car", "volunteering abroad",
+		"planning a surprise party", "caring for an elderly parent", "learning a second language", "decluttering a kitchen",
 	}
 	enItems     = []string{"tweet", "customer email", "movie review", "news headline", "restaurant review", "support ticket", "product description", "text message"}
 	enLabelSets = [][]string{
@@ -92,17 +106,32 @@ var (
 		"As a museum guide", "Acting as a careers adviser", "As a science journalist", "Imagining you are a nutritionist",
 		"As a veteran teacher", "Speaking as a city planner", "As a travel agent", "Pretending to be a librarian",
 		"As a customer support lead", "In the role of a personal trainer", "As a family doctor", "As a startup founder",
+		"As a park ranger", "Writing as a food critic", "As a school counselor", "As a tax adviser",
+		"Acting as a tour planner", "As a sports commentator", "As a data analyst", "As a radio host",
 	}
 	enPurposes = []string{
 		"for a school newsletter", "for a community workshop", "as part of a job application", "for a podcast episode",
 		"for an internal company wiki", "for a volunteer training day", "for a local radio segment", "for a parents' evening",
 		"for a beginners' evening class", "for a conference lightning talk", "for a neighborhood notice board", "for a museum audio tour",
 		"for an online course forum", "for a retirement home newsletter", "for a hackathon kickoff", "for a hospital waiting room leaflet",
+		"for a team offsite", "for a charity fundraiser flyer", "for a science fair booth", "for a library display",
+		"for a new-hire handbook", "for a weekend market stall", "for a tenants' association meeting", "for a student council",
+		"for a bilingual classroom", "for a farmers' cooperative", "for a travel agency brochure", "for a city tourism website",
 	}
 	enVerbsExplain = []string{"Explain", "Describe", "Clarify", "Walk through", "Outline", "Break down"}
 	enVerbsWrite   = []string{"Compose", "Write", "Draft", "Create", "Produce", "Pen"}
 	enVerbsSuggest = []string{"Suggest", "Propose", "Recommend", "Brainstorm", "Come up with", "List"}
 )
+
+// enTopicModifiers narrow a topic, as a model varies its wording.
+var enTopicModifiers = []string{"the economics of", "the history of", "myths about", "recent progress in", "the ethics of", "everyday examples of", "common mistakes with", "the science behind", "local debates about", "the future of"}
+
+func enTopic(r *rand.Rand) string {
+	if r.Float64() < 0.4 {
+		return pick(r, enTopicModifiers) + " " + pick(r, enTopics)
+	}
+	return pick(r, enTopics)
+}
 
 // enClfFrames are the frames of classification tasks.
 var enClfFrames = []int{3, 10, 14}
@@ -110,9 +139,9 @@ var enClfFrames = []int{3, 10, 14}
 func enFrame(r *rand.Rand, frame int) (string, bool) {
 	switch frame {
 	case 0:
-		return fmt.Sprintf("%s %s to %s", pick(r, enVerbsExplain), pick(r, enTopics), pick(r, enAudiences)), false
+		return fmt.Sprintf("%s %s to %s", pick(r, enVerbsExplain), enTopic(r), pick(r, enAudiences)), false
 	case 1:
-		return fmt.Sprintf("%s a %s about %s", pick(r, enVerbsWrite), pick(r, enForms), pick(r, enTopics)), false
+		return fmt.Sprintf("%s a %s about %s", pick(r, enVerbsWrite), pick(r, enForms), enTopic(r)), false
 	case 2:
 		return fmt.Sprintf("Give %d practical tips for %s", 3+r.IntN(5), pick(r, enActivities)), false
 	case 3:
@@ -140,7 +169,7 @@ func enFrame(r *rand.Rand, frame int) (string, bool) {
 	case 13:
 		return fmt.Sprintf("%s how %s", pick(r, enVerbsExplain), pick(r, enProcesses)), false
 	case 14:
-		return fmt.Sprintf("Is the following claim about %s true or false for %s?", pick(r, enTopics), pick(r, enAudiences)), true
+		return fmt.Sprintf("Is the following claim about %s true or false for %s?", enTopic(r), pick(r, enAudiences)), true
 	case 15:
 		return fmt.Sprintf("%s a memorable name for %s and justify it", pick(r, enVerbsSuggest), pick(r, enProducts)), false
 	case 16:
@@ -150,7 +179,7 @@ func enFrame(r *rand.Rand, frame int) (string, bool) {
 	case 18:
 		return fmt.Sprintf("Which habit matters most when %s, and why would it help %s?", pick(r, enActivities), pick(r, enAudiences)), true
 	default:
-		return fmt.Sprintf("Turn the notes on %s into a checklist for %s", pick(r, enTopics), pick(r, enAudiences)), false
+		return fmt.Sprintf("Turn the notes on %s into a checklist for %s", enTopic(r), pick(r, enAudiences)), false
 	}
 }
 
@@ -165,17 +194,18 @@ func orList(ls []string) string {
 func enFaulty(r *rand.Rand) string {
 	switch r.IntN(6) {
 	case 0:
-		return fmt.Sprintf("Draw a picture of %s.", pick(r, enTopics))
+		return fmt.Sprintf("Draw a picture of %s.", enTopic(r))
 	case 1:
-		return fmt.Sprintf("Plot a graph showing how %s changed over time.", pick(r, enTopics))
+		return fmt.Sprintf("Plot a graph showing how %s changed over time.", enTopic(r))
 	case 2:
 		return pick(r, []string{"Summarize this.", "Tell a joke.", "Translate it.", "Be creative."})
 	case 3:
-		return fmt.Sprintf("Write a program that explains %s.", pick(r, enTopics))
+		return fmt.Sprintf("Write a program that explains %s.", enTopic(r))
 	case 4:
-		return fmt.Sprintf("\"%s\" - rewrite this title to be catchier.", strings.ToUpper(pick(r, enTopics)[:1])+pick(r, enTopics)[1:])
+		t := enTopic(r)
+		return fmt.Sprintf("\"%s\" - rewrite this title to be catchier.", strings.ToUpper(t[:1])+t[1:])
 	default:
-		return fmt.Sprintf("Open the file with the notes about %s and fix the typos.", pick(r, enTopics))
+		return fmt.Sprintf("Open the file with the notes about %s and fix the typos.", enTopic(r))
 	}
 }
 
