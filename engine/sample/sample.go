@@ -24,6 +24,7 @@ type Options struct {
 	TopP        float64 // keep the smallest set with this much probability; 0 or 1 keeps all
 	Seed        uint64
 	N           int       // samples per prompt; 0 means 1
+	MaxBatch    int       // sequences decoded together; 0 means 256
 	StopTokens  []int32   // tokens that end a sample (e.g. <|end|>, <|eos|>); not returned
 	Stop        [][]int32 // token sequences that end a sample; not returned
 	// StopText ends a sample when its decoded text contains one of these
@@ -47,38 +48,66 @@ type Completion struct {
 	Text string
 }
 
-// Generate samples opt.N completions for each prompt, all decoded together
-// in one batch. Sample i of a prompt draws from a random stream seeded by
-// (opt.Seed, i), so a prompt's completions do not depend on which other
-// prompts share the batch.
+// Generate samples opt.N completions for each prompt. Prompts are decoded
+// together in batches of up to opt.MaxBatch sequences, their prompts
+// prefilled several at a time. Sample i of a prompt draws from a random
+// stream seeded by (opt.Seed, i), so a prompt's completions do not depend on
+// which other prompts share its batch.
 func Generate(m *llama.Model, prompts [][]int32, opt Options) ([]Completion, error) {
 	n := max(opt.N, 1)
-	if len(prompts) == 0 {
-		return nil, nil
-	}
-	if opt.Temperature < 0 || opt.TopK < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.MaxTokens < 0 {
-		return nil, fmt.Errorf("sample: invalid options: temperature %g, top-k %d, top-p %g, max tokens %d", opt.Temperature, opt.TopK, opt.TopP, opt.MaxTokens)
+	if opt.Temperature < 0 || opt.TopK < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.MaxTokens < 0 || opt.MaxBatch < 0 {
+		return nil, fmt.Errorf("sample: invalid options: temperature %g, top-k %d, top-p %g, max tokens %d, max batch %d",
+			opt.Temperature, opt.TopK, opt.TopP, opt.MaxTokens, opt.MaxBatch)
 	}
 	if len(opt.StopText) > 0 && opt.Decode == nil {
 		return nil, errors.New("sample: StopText needs Decode")
 	}
-	maxSeq := m.Config.MaxSeq
-	longest := 0
 	for i, p := range prompts {
 		if len(p) == 0 {
 			return nil, fmt.Errorf("sample: prompt %d is empty", i)
 		}
-		if len(p) >= maxSeq {
-			return nil, fmt.Errorf("sample: prompt %d has %d tokens, context is %d", i, len(p), maxSeq)
+		if len(p) >= m.Config.MaxSeq {
+			return nil, fmt.Errorf("sample: prompt %d has %d tokens, context is %d", i, len(p), m.Config.MaxSeq)
 		}
+	}
+	per := max(1, cmp.Or(opt.MaxBatch, defaultMaxBatch)/n)
+	var out []Completion
+	for lo := 0; lo < len(prompts); lo += per {
+		cs, err := generate(m, prompts[lo:min(lo+per, len(prompts))], n, opt)
+		if err != nil {
+			return nil, err
+		}
+		for i := range cs {
+			cs[i].Prompt += lo
+		}
+		out = append(out, cs...)
+	}
+	return out, nil
+}
+
+const (
+	// defaultMaxBatch bounds the sequences decoded together, and so the KV
+	// cache: callers labelling tens of thousands of problems get batches,
+	// not one cache of gigabytes.
+	defaultMaxBatch = 256
+	// prefillRows is how many prompt tokens one prefill call takes at most.
+	prefillRows = 1024
+)
+
+// generate decodes one batch of prompts.
+func generate(m *llama.Model, prompts [][]int32, n int, opt Options) ([]Completion, error) {
+	maxSeq := m.Config.MaxSeq
+	longest, total := 0, 0
+	for _, p := range prompts {
 		longest = max(longest, len(p))
+		total += len(p)
 	}
 	limit := maxSeq
 	if opt.MaxTokens > 0 {
 		limit = min(maxSeq, longest+opt.MaxTokens)
 	}
 	seqs := len(prompts) * n
-	cache, err := m.NewCache(seqs, limit, max(longest, seqs))
+	cache, err := m.NewCache(seqs, limit, max(longest, min(total, prefillRows), seqs))
 	if err != nil {
 		return nil, fmt.Errorf("sample: %w", err)
 	}
@@ -88,34 +117,48 @@ func Generate(m *llama.Model, prompts [][]int32, opt Options) ([]Completion, err
 	s := newSampler(vocab, opt)
 	var active []int
 	last := make([]int32, seqs)
-	for p, prompt := range prompts {
-		ids := make([]int, len(prompt))
-		first := p * n
-		for i := range ids {
-			ids[i] = first
+	// Prefill consecutive prompts together, each into the cache of its
+	// first sample, then copy that cache to the prompt's other samples.
+	for p0 := 0; p0 < len(prompts); {
+		var ids []int
+		var toks []int32
+		p1 := p0
+		for p1 < len(prompts) && (p1 == p0 || len(toks)+len(prompts[p1]) <= prefillRows) {
+			for range prompts[p1] {
+				ids = append(ids, p1*n)
+			}
+			toks = append(toks, prompts[p1]...)
+			p1++
 		}
-		logits, err := cache.Forward(ids, prompt)
+		logits, err := cache.Forward(ids, toks)
 		if err != nil {
-			return nil, fmt.Errorf("sample: prompt %d: %w", p, err)
+			return nil, fmt.Errorf("sample: prompt %d: %w", p0, err)
 		}
-		row := slices.Clone(logits[(len(prompt)-1)*vocab : len(prompt)*vocab])
-		for i := range n {
-			q := first + i
-			if i > 0 {
-				cache.Copy(q, first)
-			}
-			out[q] = Completion{Prompt: p, Index: i}
-			rngs[q] = rand.New(rand.NewPCG(opt.Seed, uint64(i)))
-			if s.take(&out[q], row, rngs[q], opt, len(prompt), limit) {
-				active = append(active, q)
-				last[q] = out[q].Tokens[len(out[q].Tokens)-1]
+		end := 0
+		for p := p0; p < p1; p++ {
+			end += len(prompts[p])
+			row := slices.Clone(logits[(end-1)*vocab : end*vocab])
+			first := p * n
+			for i := range n {
+				q := first + i
+				if i > 0 {
+					cache.Copy(q, first)
+				}
+				out[q] = Completion{Prompt: p, Index: i}
+				rngs[q] = rand.New(rand.NewPCG(opt.Seed, uint64(i)))
+				if s.take(&out[q], row, rngs[q], opt, len(prompts[p]), limit) {
+					active = append(active, q)
+					last[q] = out[q].Tokens[len(out[q].Tokens)-1]
+				}
 			}
 		}
+		p0 = p1
 	}
+	toks := make([]int32, 0, seqs)
 	for len(active) > 0 {
-		toks := make([]int32, len(active))
-		for j, q := range active {
-			toks[j] = last[q]
+		toks = toks[:0]
+		for _, q := range active {
+			toks = append(toks, last[q])
 		}
 		logits, err := cache.Forward(active, toks)
 		if err != nil {

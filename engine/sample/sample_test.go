@@ -45,6 +45,17 @@ func TestBatchedEqualsSeparate(t *testing.T) {
 			}
 		}
 	}
+	opt.MaxBatch = 3 // one prompt (two samples) per batch
+	chunked, err := Generate(m, prompts, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range all {
+		if c := chunked[i]; c.Prompt != all[i].Prompt || !slices.Equal(c.Tokens, all[i].Tokens) {
+			t.Errorf("completion %d in small batches: %+v, want %+v", i, c, all[i])
+		}
+	}
+	opt.MaxBatch = 0
 	again, _ := Generate(m, prompts, opt)
 	for i := range all {
 		if !slices.Equal(all[i].Tokens, again[i].Tokens) || !slices.Equal(all[i].LogProbs, again[i].LogProbs) {
