@@ -33,7 +33,7 @@ const ChatTemplate = "{{ bos_token }}" +
 // because of tokenizer.ggml.add_bos_token, and opens an assistant turn
 // after the last message unless that message is the assistant's.
 const OllamaTemplate = `{{- range $i, $m := .Messages }}<|{{ $m.Role }}|>{{ $m.Content }}<|end|>` +
-	`{{- if and (eq (len (slice $.Messages $i)) 1) (ne $m.Role "assistant") }}<|assistant|>{{ end }}{{ end }}`
+	`{{ if and (eq (len (slice $.Messages $i)) 1) (ne $m.Role "assistant") }}<|assistant|>{{ end }}{{ end }}`
 
 // Export converts the model directory dir (checkpoint.SaveModel and
 // checkpoint.SaveTokenizer) to a GGUF file at outPath, named after dir. The

@@ -707,3 +707,22 @@ func TestGGUFNames(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsModelfile keeps the Modelfile in docs/GGUF.md the template tested
+// above.
+func TestDocsModelfile(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "GGUF.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"FROM ./model.gguf\nTEMPLATE \"\"\"" + OllamaTemplate + "\"\"\"\nPARAMETER stop \"<|end|>\"\n",
+		"ollama create mymodel -f Modelfile",
+		"llama-cli -m model.gguf",
+		"synthloop export-gguf",
+	} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("docs/GGUF.md lacks %q", want)
+		}
+	}
+}
