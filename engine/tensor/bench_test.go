@@ -73,7 +73,7 @@ func benchSgemm(b *testing.B, kernels []*kernelSet, threadCounts []int) {
 					b.ReportAllocs()
 					runtime.LockOSThread()
 					defer runtime.UnlockOSThread()
-					t0 := threadCPU()
+					t0, p0 := threadCPU(), procCPU()
 					b.ResetTimer()
 					for b.Loop() {
 						Sgemm(sh.transA, sh.transB, sh.m, sh.n, sh.k, 1, x, ac, y, bc, 0, c, sh.n)
@@ -84,6 +84,11 @@ func benchSgemm(b *testing.B, kernels []*kernelSet, threadCounts []int) {
 						// Thread CPU time is immune to other processes on the
 						// machine; it only means speed when one thread works.
 						b.ReportMetric(flop/(threadCPU()-t0)/1e9, "cpuGFLOP/s")
+					} else {
+						// Per-thread speed in process CPU time: equal to the
+						// one-thread figure if parallelism wasted nothing
+						// (spinning and idle waits count against it).
+						b.ReportMetric(flop/(procCPU()-p0)/1e9, "cpuGFLOP/s")
 					}
 				})
 			}

@@ -30,6 +30,9 @@ type gemmJob struct {
 	lda, ldb, ldc  int
 	ks             *kernelSet
 	bufB           [2][]float32 // packed B of even and odd phases
+	// ownB makes the worker that runs the job pack B into its own
+	// workspace: the job is one part of a split-k GEMM, run by one worker.
+	ownB bool
 	// x is op(A) when m = 1: a single token, as in decoding. Such a GEMM
 	// reads each element of B once, so it is bound by memory, and packing
 	// B would triple the traffic; it runs as dot products or axpys instead.
@@ -107,9 +110,13 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	p := thePool
 	if p.mu.TryLock() {
 		defer p.mu.Unlock()
+		threads := len(p.workers) + 1
+		if threads > 1 && m > 1 && splitK(m, n, k, ks, threads) {
+			sgemmSplitK(p, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ks)
+			return
+		}
 		j := &p.job
 		j.set(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ks)
-		threads := len(p.workers) + 1
 		if 2*m*n*k < parallelMinFlops {
 			threads = 1
 		}
@@ -141,6 +148,55 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	wsPool.Put(ws)
 }
 
+// splitK reports whether to split a GEMM along k among the workers. When
+// C is small next to k, as for weight gradients (k = tokens), cutting C
+// leaves each worker slivers of work between the per-k-block barriers, so
+// each worker instead computes the whole of C over its own range of k, and
+// the partial products are summed.
+func splitK(m, n, k int, ks *kernelSet, threads int) bool {
+	return k >= 4*max(m, n) && k >= 2*threads*ks.kc && 2*m*n*k >= parallelMinFlops
+}
+
+func sgemmSplitK(p *pool, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ks *kernelSet) {
+	for t := range threads {
+		// Cut k at multiples of kc, so no part has a short last block.
+		k0 := k * t / threads / ks.kc * ks.kc
+		k1 := k
+		if t+1 < threads {
+			k1 = k * (t + 1) / threads / ks.kc * ks.kc
+		}
+		as, bs := a[k0:], b[k0:]
+		if transA {
+			as = a[k0*lda:]
+		}
+		if !transB {
+			bs = b[k0*ldb:]
+		}
+		cs, ld, bt := c, ldc, beta
+		if t > 0 {
+			p.scratch[t] = growAligned(p.scratch[t], m*n)
+			cs, ld, bt = p.scratch[t], n, 0
+		}
+		j := &p.sub[t]
+		j.set(transA, transB, m, n, k1-k0, alpha, as, lda, bs, ldb, bt, cs, ld, ks)
+		j.ownB = true
+		j.plan(1)
+	}
+	p.wg.Add(threads - 1)
+	for t := 1; t < threads; t++ {
+		p.workers[t-1] <- task{gemm: &p.sub[t]}
+	}
+	p.sub[0].work(p.ws)
+	p.wg.Wait()
+	for t := 1; t < threads; t++ {
+		for i := range m {
+			Axpy(1, p.scratch[t][i*n:i*n+n], c[i*ldc:i*ldc+n])
+		}
+		p.sub[t].a, p.sub[t].b, p.sub[t].c = nil, nil, nil
+	}
+	p.sub[0].a, p.sub[0].b, p.sub[0].c = nil, nil, nil
+}
+
 func (j *gemmJob) set(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ks *kernelSet) {
 	j.transA, j.transB, j.m, j.n, j.k = transA, transB, m, n, k
 	if beta == 0 {
@@ -148,6 +204,7 @@ func (j *gemmJob) set(transA, transB bool, m, n, k int, alpha float32, a []float
 	}
 	j.alpha, j.beta, j.a, j.b, j.c = alpha, beta, a, b, c
 	j.lda, j.ldb, j.ldc, j.ks = lda, ldb, ldc, ks
+	j.ownB = false
 	j.panelTicket.Store(0)
 	j.panelDone.Store(0)
 	j.itemTicket.Store(0)
@@ -297,6 +354,10 @@ func (j *gemmJob) work(ws *workspace) {
 		}
 	}
 	ws.ensure(j.ks)
+	if j.ownB {
+		ws.b = growAligned(ws.b, packedBSize(j.ks))
+		j.bufB = [2][]float32{ws.b, ws.b}
+	}
 	var prevItem0 int64
 	for q := range j.phases {
 		ph := j.phase(q)

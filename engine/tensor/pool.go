@@ -21,6 +21,8 @@ type pool struct {
 	job     gemmJob      // the call in flight, reused
 	ws      *workspace   // packing buffers of the calling goroutine's share
 	bufB    [2][]float32 // packed B shared by the workers of a call
+	sub     []gemmJob    // per-worker jobs of a GEMM split along k
+	scratch [][]float32  // their partial products, summed into C
 }
 
 // task is what a worker runs: either a Parallel range or a share of a GEMM.
@@ -45,6 +47,8 @@ func (p *pool) resize(n int) {
 		close(ch)
 	}
 	p.workers = p.workers[:0]
+	p.sub = make([]gemmJob, n)
+	p.scratch = make([][]float32, n)
 	for range n - 1 {
 		ch := make(chan task, 1)
 		p.workers = append(p.workers, ch)

@@ -138,7 +138,8 @@ func TestSgemmThreads(t *testing.T) {
 	for _, threads := range []int{1, 2, 3, 7} {
 		SetThreads(threads)
 		withKernels(t, func(t *testing.T) {
-			for _, sh := range [][3]int{{300, 40, 90}, {40, 300, 90}, {130, 130, 130}, {1, 600, 64}, {600, 1, 64}} {
+			// The last two are split along k (see splitK) at two threads.
+			for _, sh := range [][3]int{{300, 40, 90}, {40, 300, 90}, {130, 130, 130}, {1, 600, 64}, {600, 1, 64}, {40, 50, 1100}, {64, 63, 1100}} {
 				for _, ta := range []bool{false, true} {
 					for _, tb := range []bool{false, true} {
 						gemmCase{ta, tb, sh[0], sh[1], sh[2], 0.75, 0.25, 0, 1, 2}.run(t, r, Sgemm)
@@ -146,6 +147,14 @@ func TestSgemmThreads(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSplitKChosen(t *testing.T) {
+	for _, ks := range availableKernels() {
+		if !splitK(64, 63, 1100, ks, 2) {
+			t.Errorf("%s: 64×63×1100 is not split along k; TestSgemmThreads no longer covers split-k", ks.name)
+		}
 	}
 }
 
