@@ -235,26 +235,34 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		usage.CostUSD += resp.CostUSD
 	}
 
-	creq, err := s.classifyRequest(in.Instruction)
-	if err != nil {
-		return nil, usage, err
-	}
-	keys := model.CacheKeys(clsInfo.Backend, clsInfo.Model, creq)
-	prov.RequestKeys = append(prov.RequestKeys, keys...)
-	cresp, err := cls.Generate(ctx, creq)
-	if err != nil {
-		usage.Requests++
-		return fail(fmt.Errorf("selfinstruct: classify: %w", err))
-	}
-	account(cresp)
-	answer := ""
-	if len(cresp.Choices) > 0 {
-		answer = cresp.Choices[0].Text
-	}
-	clf, understood := parseYesNo(answer)
-	meta["classify_answer"] = answer
-	if !understood {
-		meta["classify_note"] = "answer is neither Yes nor No; treated as No as in the paper"
+	var clf bool
+	if in.IsClassification != nil {
+		// An upstream stage already knows (a seed file, a labelled import):
+		// asking the model again would only cost money.
+		clf = *in.IsClassification
+		meta["classify_answer"] = "(from the input record)"
+	} else {
+		creq, err := s.classifyRequest(in.Instruction)
+		if err != nil {
+			return nil, usage, err
+		}
+		prov.RequestKeys = append(prov.RequestKeys, model.CacheKeys(clsInfo.Backend, clsInfo.Model, creq)...)
+		cresp, err := cls.Generate(ctx, creq)
+		if err != nil {
+			usage.Requests++
+			return fail(fmt.Errorf("selfinstruct: classify: %w", err))
+		}
+		account(cresp)
+		answer := ""
+		if len(cresp.Choices) > 0 {
+			answer = cresp.Choices[0].Text
+		}
+		var understood bool
+		clf, understood = parseYesNo(answer)
+		meta["classify_answer"] = answer
+		if !understood {
+			meta["classify_note"] = "answer is neither Yes nor No; treated as No as in the paper"
+		}
 	}
 
 	ireq, p, err := s.instancesRequest(in.Instruction, clf)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/model/scripted"
+	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/text"
 )
@@ -574,5 +575,35 @@ func TestClassificationOnly(t *testing.T) {
 	}
 	if len(kept) < 5 || clf*2 < len(kept) {
 		t.Errorf("kept %d, %d of them classification tasks: want 5, mostly classification", len(kept), clf)
+	}
+}
+
+// TestInstancesUseKnownClassification skips the classification question when
+// the input record already says whether its task is one.
+func TestInstancesUseKnownClassification(t *testing.T) {
+	st := newMemStore()
+	yes := true
+	in := &record.Record{ID: "imported:1", Stage: "imported", Seq: 1, Status: record.Kept, Instruction: "Write a poem about rain.", IsClassification: &yes}
+	if err := st.Commit(context.Background(), pipeline.Unit{Stage: "imported", Key: "u1", Records: []*record.Record{in}}); err != nil {
+		t.Fatal(err)
+	}
+	icfg := DefaultInstancesConfig()
+	icfg.Model = "teacher"
+	s, err := NewInstances(icfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []int
+	b := funcBackend(func(req model.Request) (*model.Response, error) {
+		asked = append(asked, req.MaxTokens)
+		return &model.Response{Choices: []model.Choice{{Text: "Class label: Poem\nInput: rain"}}}, nil
+	})
+	ienv, _ := newEnv(st, b, "instances", "imported")
+	if err := s.Run(context.Background(), ienv); err != nil {
+		t.Fatal(err)
+	}
+	out := st.all("instances", record.Kept)
+	if !reflect.DeepEqual(asked, []int{300}) || len(out) != 1 || !*out[0].IsClassification || len(out[0].Prov.RequestKeys) != 1 {
+		t.Errorf("asked %v, got %+v: want only the output-first instance request", asked, out)
 	}
 }
