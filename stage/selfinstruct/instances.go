@@ -179,7 +179,8 @@ func (s *Instances) instancesRequest(instruction string, clf bool) (model.Reques
 }
 
 // Run generates instances for every kept instruction of the input stage, one
-// unit per instruction.
+// unit per instruction. An input record that already says whether its task is
+// a classification task (IsClassification set) is not asked again.
 func (s *Instances) Run(ctx context.Context, env *pipeline.Env) error {
 	gen, info, err := env.Backend(s.cfg.Model)
 	if err != nil {
