@@ -210,7 +210,7 @@ func (c *Config) problems() []string {
 // builtinProviders are the names the provider packages register; Validate
 // knows them even in a program that has not linked those packages (Open then
 // says which import is missing).
-var builtinProviders = []string{"anthropic", "llamacpp", "lmstudio", "ollama", "openai", "openai-compatible", "tgi", "vllm"}
+var builtinProviders = []string{"anthropic", "llamacpp", "lmstudio", "local", "ollama", "openai", "openai-compatible", "tgi", "vllm"}
 
 func knownProvider(name string) bool {
 	_, ok := lookupProvider(name)

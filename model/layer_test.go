@@ -615,3 +615,25 @@ func TestConcurrentFaultsNothingLost(t *testing.T) {
 		t.Fatalf("%d cache entries (want 200), stats %+v", cache.Len(), c.Stats())
 	}
 }
+
+func TestUnlinkedProvider(t *testing.T) {
+	// "local" is known to Validate but registered by model/local, not linked here.
+	cfg := model.Config{Ref: "local/runs/student"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	_, _, err := model.Open(context.Background(), "student", cfg, model.Options{})
+	if err == nil || !strings.Contains(err.Error(), `import _ "github.com/synthloop/synthloop/model/local"`) {
+		t.Fatalf("Open = %v, want the missing import named", err)
+	}
+	// An unknown provider with a base_url is an OpenAI-compatible service.
+	srv := modeltest.NewServer(modeltest.Echo)
+	defer srv.Close()
+	b, info, err := model.Open(context.Background(), "g", model.Config{Ref: "together/llama-3", BaseURL: srv.URL}, model.Options{})
+	if err != nil || info.Provider != "together" || info.PriceKnown || info.Free {
+		t.Fatalf("Open = %+v, %v", info, err)
+	}
+	if _, err := b.Generate(context.Background(), req("hi")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -83,11 +83,18 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 	}
 	ref, _ := ParseRef(cfg.Ref)
 	spec, ok := lookupProvider(ref.Provider)
-	if !ok {
+	if !ok && !contains(builtinProviders, ref.Provider) {
+		// Validate allowed an unknown provider only with a base_url: any
+		// OpenAI-compatible service (Together, Groq, a company gateway...).
 		spec, ok = lookupProvider("openai-compatible")
-		if !ok {
-			return nil, Info{}, fmt.Errorf("model: %s: provider %q is not linked into this program (import _ \"github.com/synthloop/synthloop/model/openai\" and .../model/anthropic)", name, ref.Provider)
+	}
+	if !ok {
+		pkg := "openai"
+		switch ref.Provider {
+		case "anthropic", "local":
+			pkg = ref.Provider
 		}
+		return nil, Info{}, fmt.Errorf("model: %s: provider %q is not linked into this program (import _ \"github.com/synthloop/synthloop/model/%s\")", name, ref.Provider, pkg)
 	}
 	baseURL := strings.TrimRight(cfg.BaseURL, "/")
 	if baseURL == "" {
