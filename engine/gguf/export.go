@@ -58,6 +58,12 @@ func Export(modelDir, outPath string) error {
 		return fmt.Errorf("gguf: %w", err)
 	}
 	defer os.Remove(tmp.Name())
+	// CreateTemp makes the file private, but a model file is no secret and
+	// other users' tools (an Ollama service, say) may need to read it.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("gguf: %w", err)
+	}
 	bw := bufio.NewWriterSize(tmp, 1<<20)
 	if err := WriteModel(bw, m, tok, name); err != nil {
 		tmp.Close()

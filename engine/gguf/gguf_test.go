@@ -138,6 +138,9 @@ func TestParserReadsExport(t *testing.T) {
 			if err := Export(dir, out); err != nil {
 				t.Fatal(err)
 			}
+			if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o644 {
+				t.Errorf("exported file: %v, mode %v, want 0644", err, fi.Mode())
+			}
 			gf, err := parser.ParseGGUFFile(out)
 			if err != nil {
 				t.Fatal(err)
@@ -507,8 +510,10 @@ func llamaCppBPE(word string, toks, merges []string) []int {
 			ids = append(ids, i)
 			continue
 		}
-		for _, r := range s {
-			if i, ok := id[string(r)]; ok {
+		// llama.cpp falls back to the single bytes of the spelled piece,
+		// not of the original text.
+		for j := range len(s) {
+			if i, ok := id[s[j:j+1]]; ok {
 				ids = append(ids, i)
 			}
 		}

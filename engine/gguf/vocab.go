@@ -142,10 +142,11 @@ func buildVocab(tok tokenizer.Tokenizer) (*vocab, error) {
 		}
 		v.tokens[id], v.types[id] = byteString(b), tokenNormal
 	}
-	// llama.cpp maps token strings back to ids and asserts that no two ids
-	// share one (GGML_ASSERT(id_to_token.size() == token_to_id.size())),
-	// so a duplicate would crash it at load time. BPE training can in
-	// principle reach the same bytes through two different merges.
+	// llama.cpp maps token strings back to ids and refuses a vocabulary in
+	// which two ids share one (an assertion in older versions, "duplicate
+	// token in vocabulary" in newer ones), so such a file would not load.
+	// BPE training can in principle reach the same bytes through two
+	// different merges.
 	first := make(map[string]int, n)
 	for id, t := range v.tokens {
 		if prev, dup := first[t]; dup {
