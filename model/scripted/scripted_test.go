@@ -216,3 +216,27 @@ func TestSubjectOf(t *testing.T) {
 		t.Errorf("ja subject = %q", got)
 	}
 }
+
+// FuzzGenerate feeds arbitrary prompts and limits: the teacher must never
+// panic, must honour max_tokens, and must answer the same way twice.
+func FuzzGenerate(f *testing.F) {
+	f.Add("Continue:\n1. A task.\n9.", 1024, "\n16.")
+	f.Add("x\n###\n1. Instruction: a\n1. Input:\n<noinput>\n1. Output:\nb\n###\n2. Instruction:", 50, "\n20")
+	f.Add("Task: x\nClass label: y\nTask: z", 5, "Task:")
+	f.Add("Task: a\nClassification:", 3, "Task")
+	f.Fuzz(func(t *testing.T, prompt string, maxTokens int, stop string) {
+		req := model.Request{Messages: []model.Message{{Role: "user", Content: prompt}}, MaxTokens: maxTokens % 5000, Stop: []string{stop}}
+		b := New(1)
+		a, err := b.Generate(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := b.Generate(context.Background(), req)
+		if !reflect.DeepEqual(a, again) {
+			t.Fatal("not deterministic")
+		}
+		if req.MaxTokens > 0 && EstimateTokens(a.Choices[0].Text) > req.MaxTokens {
+			t.Fatalf("%d tokens over max_tokens %d", EstimateTokens(a.Choices[0].Text), req.MaxTokens)
+		}
+	})
+}
