@@ -1,0 +1,136 @@
+package judge
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Config is the judge part of a stage's `with:` block. Its keys are prefixed
+// or distinct enough to sit inline beside a stage's own keys.
+//
+//	judge_model: critic        # or a panel:
+//	panel: [critic, other]     # judges on different backends
+//	aggregate: mean            # or majority
+//	samples: 3                 # scores per answer, averaged
+//	rubric: {kind: additive}   # default: the self-rewarding 5-point rubric
+type Config struct {
+	// Model names the judge's backend in the models section.
+	Model string `yaml:"judge_model"`
+	// Panel names several judge backends; it replaces judge_model.
+	Panel []string `yaml:"panel"`
+	// Aggregate combines a panel's verdicts: "mean" (default) or "majority".
+	Aggregate string `yaml:"aggregate"`
+	// Rubric grades pointwise; default the self-rewarding additive 5-point rubric.
+	Rubric Rubric `yaml:"rubric"`
+	// Samples is how many times each answer is scored and averaged (3).
+	Samples int `yaml:"samples"`
+	// Temperature of the judge: 0.7 pointwise (the samples must differ), 0 pairwise.
+	Temperature *float64 `yaml:"judge_temperature"`
+	// MaxTokens bounds each judge reply (512).
+	MaxTokens int `yaml:"judge_max_tokens"`
+	// MaxRetries bounds the follow-ups asking a judge to restate an unusable
+	// reply, per answer (2); -1 means none.
+	MaxRetries int `yaml:"judge_retries"`
+}
+
+// Opener opens a configured model by name.
+type Opener func(name string) (Backend, error)
+
+// Validate checks the settings that need no backend.
+func (c *Config) Validate() error {
+	if _, err := c.Rubric.resolve(); err != nil {
+		return err
+	}
+	if c.Model != "" && len(c.Panel) > 0 {
+		return errors.New("judge: judge_model and panel both set; a panel lists all its judges")
+	}
+	if c.Aggregate != "" && c.Aggregate != Mean && c.Aggregate != Majority {
+		return fmt.Errorf("judge: aggregate %q (want mean or majority)", c.Aggregate)
+	}
+	if c.Samples < 0 || c.MaxTokens < 0 || c.MaxRetries < -1 {
+		return errors.New("judge: samples, judge_max_tokens must not be negative; judge_retries not below -1")
+	}
+	return nil
+}
+
+// Names returns the judge backends the config uses: the panel, or
+// judge_model, or fallback when neither is set.
+func (c *Config) Names(fallback string) []string {
+	if len(c.Panel) > 0 {
+		return c.Panel
+	}
+	if c.Model != "" {
+		return []string{c.Model}
+	}
+	if fallback != "" {
+		return []string{fallback}
+	}
+	return nil
+}
+
+func (c *Config) options() Options {
+	return Options{Samples: c.Samples, MaxRetries: c.MaxRetries, Temperature: c.Temperature, MaxTokens: c.MaxTokens}
+}
+
+// NewJudge builds the pointwise judge (or panel) the config describes.
+// fallback names the backend used when neither judge_model nor panel is set
+// (self-rewarding: the generating model judges itself).
+func (c *Config) NewJudge(open Opener, fallback string) (Judge, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	names := c.Names(fallback)
+	if len(names) == 0 {
+		return nil, errors.New("judge: judge_model: required (name of a backend in the models section)")
+	}
+	var js []Judge
+	for _, n := range names {
+		b, err := open(n)
+		if err != nil {
+			return nil, fmt.Errorf("judge: model %q: %w", n, err)
+		}
+		j, err := NewPointwise(b, c.Rubric, c.options())
+		if err != nil {
+			return nil, err
+		}
+		js = append(js, j)
+	}
+	if len(js) == 1 && len(c.Panel) == 0 {
+		return js[0], nil
+	}
+	return NewPanel(c.Aggregate, js, nil)
+}
+
+// NewComparer builds the pairwise judge (or panel) the config describes.
+// The rubric's criteria, when given, are the comparison's criteria.
+func (c *Config) NewComparer(open Opener, fallback string) (Comparer, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	names := c.Names(fallback)
+	if len(names) == 0 {
+		return nil, errors.New("judge: judge_model: required (name of a backend in the models section)")
+	}
+	var cs []Comparer
+	for _, n := range names {
+		b, err := open(n)
+		if err != nil {
+			return nil, fmt.Errorf("judge: model %q: %w", n, err)
+		}
+		p, err := NewPairwise(b, c.Rubric.Criteria, c.options())
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, p)
+	}
+	if len(cs) == 1 && len(c.Panel) == 0 {
+		return cs[0], nil
+	}
+	return NewPanel(c.Aggregate, nil, cs)
+}
+
+// Range returns the score range of the config's rubric.
+func (c *Config) Range() (lo, hi float64, err error) {
+	r, err := c.Rubric.resolve()
+	return r.Min, r.Max, err
+}

@@ -1,0 +1,100 @@
+package judge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/synthloop/synthloop/model"
+)
+
+// Pairwise compares two answers, shown in both orders.
+type Pairwise struct {
+	b        Backend
+	criteria []string
+	opt      Options
+}
+
+// NewPairwise returns a pairwise judge on b. Criteria default to a short
+// list of helpfulness, accuracy and clarity. Only Options.MaxRetries,
+// Temperature and MaxTokens apply: each order is asked once.
+func NewPairwise(b Backend, criteria []string, opt Options) (*Pairwise, error) {
+	if b.Backend == nil {
+		return nil, errors.New("judge: pairwise judge needs a backend")
+	}
+	if len(criteria) == 0 {
+		criteria = pairwiseCriteria
+	}
+	if opt.Temperature == nil {
+		// One sample per order: a greedy verdict is the most likely one.
+		t := 0.0
+		opt.Temperature = &t
+	}
+	opt = opt.resolve()
+	return &Pairwise{b: b, criteria: criteria, opt: opt}, nil
+}
+
+// TemplateHash is the hash of the prompt template the judge uses.
+func (j *Pairwise) TemplateHash() string { return pairwisePrompt.hash }
+
+// Compare implements Comparer.
+func (j *Pairwise) Compare(ctx context.Context, prompt, a, b string) (Preference, error) {
+	p := Preference{Template: pairwisePrompt.hash}
+	retries := j.opt.MaxRetries
+	fwd, err := j.ask(ctx, prompt, a, b, &p, &retries)
+	if err != nil {
+		return p, err
+	}
+	bwd, err := j.ask(ctx, prompt, b, a, &p, &retries)
+	if err != nil {
+		return p, err
+	}
+	switch bwd { // back to the original names
+	case WinnerA:
+		bwd = WinnerB
+	case WinnerB:
+		bwd = WinnerA
+	}
+	p.Forward, p.Backward = fwd, bwd
+	switch {
+	case fwd == "" || bwd == "":
+		if p.Err == "" {
+			p.Err = "judge: no verdict"
+		}
+	case fwd == bwd:
+		p.Winner = fwd
+	default:
+		p.Winner = WinnerTie
+	}
+	return p, nil
+}
+
+// ask gets one order's verdict, or "" with p.Err set.
+func (j *Pairwise) ask(ctx context.Context, prompt, a, b string, p *Preference, retries *int) (Winner, error) {
+	req := model.Request{
+		Messages: []model.Message{{Role: "user", Content: pairwisePrompt.render(pairwiseData{
+			Criteria: j.criteria, Prompt: prompt, A: a, B: b,
+		})}},
+		Temperature: j.opt.Temperature,
+		MaxTokens:   j.opt.MaxTokens,
+	}
+	for {
+		p.RequestKeys = append(p.RequestKeys, model.CacheKeys(j.b.Provider, j.b.Model, req)...)
+		out, err := generate(ctx, j.b, req, &p.Usage)
+		if err != nil {
+			return "", err
+		}
+		w, reason, perr := ParseWinner(out[0])
+		if perr == nil {
+			p.Reasons = append(p.Reasons, reason)
+			return w, nil
+		}
+		p.Usage.Errors++
+		if *retries <= 0 {
+			p.Err = fmt.Sprint(perr)
+			return "", nil
+		}
+		*retries--
+		req = retryRequest(req, out[0], perr.Error(), "Winner: A")
+	}
+}

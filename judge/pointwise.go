@@ -1,0 +1,166 @@
+package judge
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/synthloop/synthloop/model"
+)
+
+// Backend is a model with the names that identify it in provenance and in
+// the response cache's keys.
+type Backend struct {
+	model.Backend
+	Name     string // the name in the config's models section
+	Provider string // e.g. "openai"
+	Model    string // e.g. "gpt-4o-mini"
+}
+
+// Options tune the requests of a judge. Zero values take the defaults.
+type Options struct {
+	// Samples is how many times each answer is scored; the scores are averaged (3).
+	Samples int
+	// MaxRetries bounds the follow-up requests that ask a judge to restate an
+	// unusable reply, per answer (2). Negative means none.
+	MaxRetries int
+	// Temperature of the judge (0.7): sampling is what makes k scores differ.
+	Temperature *float64
+	// MaxTokens bounds each judge reply (512).
+	MaxTokens int
+}
+
+func (o Options) resolve() Options {
+	if o.Samples <= 0 {
+		o.Samples = 3
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 2
+	}
+	if o.MaxRetries < 0 {
+		o.MaxRetries = 0
+	}
+	if o.Temperature == nil {
+		t := 0.7
+		o.Temperature = &t
+	}
+	if o.MaxTokens <= 0 {
+		o.MaxTokens = 512
+	}
+	return o
+}
+
+// Pointwise scores answers against a rubric, Samples times each, and averages.
+type Pointwise struct {
+	b      Backend
+	rubric Rubric
+	opt    Options
+	p      *prompt
+}
+
+// NewPointwise returns a pointwise judge on b. A zero Rubric is the
+// self-rewarding additive 5-point rubric.
+func NewPointwise(b Backend, r Rubric, opt Options) (*Pointwise, error) {
+	if b.Backend == nil {
+		return nil, errors.New("judge: pointwise judge needs a backend")
+	}
+	r, err := r.resolve()
+	if err != nil {
+		return nil, err
+	}
+	p := scalePrompt
+	if r.Kind == Additive {
+		p = additivePrompt
+	}
+	return &Pointwise{b: b, rubric: r, opt: opt.resolve(), p: p}, nil
+}
+
+// Range returns the lowest and highest score the judge can give.
+func (j *Pointwise) Range() (lo, hi float64) { return j.rubric.Min, j.rubric.Max }
+
+// TemplateHash is the hash of the prompt template the judge uses.
+func (j *Pointwise) TemplateHash() string { return j.p.hash }
+
+func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// Score implements Judge. One request asks for Samples replies; each reply
+// without a valid score gets a follow-up that quotes the problem, while the
+// retry budget lasts. The score is the mean of the valid replies; with none,
+// Result.Err says why.
+func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
+	res := Result{Judge: j.b.Name, Template: j.p.hash}
+	text := j.p.render(pointwiseData{
+		Criteria: j.rubric.Criteria, Min: fmtNum(j.rubric.Min), Max: fmtNum(j.rubric.Max),
+		Prompt: it.Prompt, Answer: it.Answer,
+	})
+	req := model.Request{
+		Messages:    []model.Message{{Role: "user", Content: text}},
+		N:           j.opt.Samples,
+		Temperature: j.opt.Temperature,
+		MaxTokens:   j.opt.MaxTokens,
+	}
+	res.RequestKeys = append(res.RequestKeys, model.CacheKeys(j.b.Provider, j.b.Model, req)...)
+	replies, err := generate(ctx, j.b, req, &res.Usage)
+	if err != nil {
+		return res, err
+	}
+	parse := func(reply string) Sample {
+		s, reason, err := ParseScore(reply, j.rubric.Min, j.rubric.Max, j.rubric.Kind == Additive)
+		if err != nil {
+			return Sample{Reason: err.Error()}
+		}
+		return Sample{Score: s, Valid: true, Reason: reason}
+	}
+	retries := j.opt.MaxRetries
+	for _, reply := range replies {
+		s := parse(reply)
+		for !s.Valid && retries > 0 {
+			retries--
+			res.Usage.Errors++
+			res.Samples = append(res.Samples, s)
+			fix := retryRequest(req, reply, s.Reason, "Score: N")
+			res.RequestKeys = append(res.RequestKeys, model.CacheKeys(j.b.Provider, j.b.Model, fix)...)
+			out, err := generate(ctx, j.b, fix, &res.Usage)
+			if err != nil {
+				return res, err
+			}
+			reply = out[0]
+			s = parse(reply)
+		}
+		if !s.Valid {
+			res.Usage.Errors++
+		}
+		res.Samples = append(res.Samples, s)
+	}
+	var sum float64
+	n := 0
+	last := ""
+	for _, s := range res.Samples {
+		if s.Valid {
+			sum += s.Score
+			n++
+		} else {
+			last = s.Reason
+		}
+	}
+	if n == 0 {
+		res.Err = last
+		return res, nil
+	}
+	res.Score = sum / float64(n)
+	return res, nil
+}
+
+// retryRequest continues the conversation: the unusable reply, then a request
+// to restate it in the required form. It is a distinct request (its own cache
+// key), so a resumed run replays it from the cache like any other.
+func retryRequest(req model.Request, reply, problem, form string) model.Request {
+	msgs := append([]model.Message(nil), req.Messages...)
+	msgs = append(msgs,
+		model.Message{Role: "assistant", Content: reply},
+		model.Message{Role: "user", Content: retryPrompt.render(retryData{Problem: problem, Form: form})})
+	fix := req
+	fix.Messages = msgs
+	fix.N = 1
+	return fix
+}
