@@ -22,15 +22,15 @@ func TestParseScore(t *testing.T) {
 		{"ok\nScore: 4/5", 0, 5, true, 4, "ok"},
 		{"ok\nFinal score = 3 points.", 0, 5, true, 3, "ok"},
 		{"ok\nscore:0", 0, 5, true, 0, "ok"},
-		{"ok\nScore：４", 0, 5, true, 4, "ok"},          // full-width colon and digit
+		{"ok\nScore：４", 0, 5, true, 4, "ok"},                                              // full-width colon and digit
 		{"Score: 1\nOn reflection:\nScore: 3", 0, 5, true, 3, "Score: 1\nOn reflection:"}, // last line wins
 		{"### Score: 7.5", 1, 10, false, 7.5, ""},
-		{"ok\nScore: 8/10", 0, 5, true, -1, ""},  // another scale: not rescaled
-		{"ok\nScore: 7", 0, 5, true, -1, ""},     // out of range
-		{"ok\nScore: -1", 0, 5, true, -1, ""},    // out of range
-		{"ok\nScore: 3.5", 0, 5, true, -1, ""},   // additive points are whole
+		{"ok\nScore: 8/10", 0, 5, true, -1, ""},       // another scale: not rescaled
+		{"ok\nScore: 7", 0, 5, true, -1, ""},          // out of range
+		{"ok\nScore: -1", 0, 5, true, -1, ""},         // out of range
+		{"ok\nScore: 3.5", 0, 5, true, -1, ""},        // additive points are whole
 		{"I give it 4 out of 5.", 0, 5, true, -1, ""}, // no score line: never guessed
-		{"スコア：4", 0, 5, true, -1, ""},                // wrong language
+		{"スコア：4", 0, 5, true, -1, ""},                 // wrong language
 		{"", 0, 5, true, -1, ""},
 		{"Score: 4 because it is good", 0, 5, true, -1, ""}, // trailing text: not the required form
 		{"Score: 1e308", 0, 5, false, -1, ""},
