@@ -163,7 +163,10 @@ func splitChunks(text string) []string {
 		case classDigit:
 			j++
 		default:
-			for j < len(text) && class(text[j]) == k {
+			// Runs are cut at maxChunk bytes (at a UTF-8 character
+			// boundary), so text without spaces, such as Japanese, cannot
+			// make Encode's per-chunk merge loop quadratic in its length.
+			for j < len(text) && class(text[j]) == k && (j-i < maxChunk || isContinuation(text[j])) {
 				j++
 			}
 		}
@@ -172,6 +175,11 @@ func splitChunks(text string) []string {
 	}
 	return out
 }
+
+// maxChunk bounds the length of a pre-tokenised chunk.
+const maxChunk = 64
+
+func isContinuation(c byte) bool { return c&0xC0 == 0x80 }
 
 const (
 	classLetter = iota

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var corpus = []string{
@@ -324,4 +325,22 @@ func FuzzEncodeWithSpecials(f *testing.F) {
 			t.Fatalf("Decode(EncodeWithSpecials(%q)) = %q, %v", s, got, err)
 		}
 	})
+}
+
+func TestLongRunsAreChunked(t *testing.T) {
+	text := strings.Repeat("日本語のテキスト", 100) + strings.Repeat("a", 1000)
+	chunks := splitChunks(text)
+	if got := strings.Join(chunks, ""); got != text {
+		t.Fatal("chunks do not concatenate to the text")
+	}
+	for _, c := range chunks {
+		if len(c) > maxChunk+3 || !utf8.ValidString(c) {
+			t.Fatalf("chunk of %d bytes (valid UTF-8: %v)", len(c), utf8.ValidString(c))
+		}
+	}
+	b := trainedBPE(t)
+	ids, _ := b.Encode(text)
+	if s, _ := b.Decode(ids); s != text {
+		t.Error("long run does not round-trip")
+	}
 }
