@@ -1,4 +1,4 @@
-// Package export writes a run's records in the formats trainers read: Alpaca, ShareGPT and OpenAI chat JSONL, Parquet, and Hugging Face dataset folders.
+// Package export writes a run's records in the formats trainers read: Alpaca, ShareGPT, OpenAI chat and DPO JSONL, Parquet, and Hugging Face dataset folders.
 package export
 
 import (
