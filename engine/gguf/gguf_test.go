@@ -138,8 +138,10 @@ func TestParserReadsExport(t *testing.T) {
 			if err := Export(dir, out); err != nil {
 				t.Fatal(err)
 			}
-			if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o644 {
-				t.Errorf("exported file: %v, mode %v, want 0644", err, fi.Mode())
+			if fi, err := os.Stat(out); err != nil {
+				t.Fatal(err)
+			} else if fi.Mode().Perm() != 0o644 {
+				t.Errorf("exported file has mode %v, want 0644", fi.Mode().Perm())
 			}
 			gf, err := parser.ParseGGUFFile(out)
 			if err != nil {
