@@ -101,7 +101,7 @@ func TestParseOK(t *testing.T) {
 
 {"id":"t2","name":"m","instruction":"Is it even?","instances":[{"input":"2","output":"yes"}],"is_classification":true}
 `
-	tasks, err := Parse(strings.NewReader(in))
+	tasks, err := Parse(strings.NewReader("\ufeff" + in))
 	if err != nil {
 		t.Fatal(err)
 	}
