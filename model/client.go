@@ -246,7 +246,9 @@ func (c *Client) fetch(ctx context.Context, req Request, idx []int, keys []strin
 
 func (c *Client) writeCache(ctx context.Context, key string, e cacheEntry) {
 	val, _ := json.Marshal(e)
-	if err := c.cache.Put(ctx, key, val); err != nil {
+	// The answer is paid for: store it even if the caller is being cancelled
+	// (Ctrl-C) right now, so the resume gets it free.
+	if err := c.cache.Put(context.WithoutCancel(ctx), key, val); err != nil {
 		// The answer is still returned (it is paid for); a rerun will pay again.
 		c.log.Warn("model: cache write failed; a rerun will ask for this sample again", "model", c.info.Name, "err", err)
 	}
@@ -269,7 +271,8 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 	}()
 
 	for attempt := 1; ; attempt++ {
-		if err := c.waitRate(ctx, tokEst); err != nil {
+		tpmTaken, err := c.waitRate(ctx, tokEst)
+		if err != nil {
 			return nil, 0, err
 		}
 		s, err := c.aimd.acquire(ctx)
@@ -286,7 +289,7 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		}
 		if err == nil {
 			c.aimd.release(s, outcomeSuccess)
-			c.correctTPM(tokEst, r.Usage)
+			c.correctTPM(tpmTaken, r.Usage)
 			c.learn(r)
 			cost := c.info.Price.Cost(r.Usage)
 			c.budget.settle(costEst, cost)
@@ -365,14 +368,16 @@ func (c *Client) backoff(attempt int, serverWait time.Duration) time.Duration {
 }
 
 // waitRate waits out a server-requested pause and the RPM and TPM limiters.
-func (c *Client) waitRate(ctx context.Context, tokens int) error {
+// It returns how many tokens it took from the TPM limiter.
+func (c *Client) waitRate(ctx context.Context, tokens int) (int, error) {
 	if until := c.pauseUntil.Load(); until != 0 {
 		if d := time.Duration(until - c.now().UnixNano()); d > 0 {
 			if err := c.sleep(ctx, d); err != nil {
-				return fmt.Errorf("model: %s: %w", c.info.Name, err)
+				return 0, fmt.Errorf("model: %s: %w", c.info.Name, err)
 			}
 		}
 	}
+	taken := 0
 	for _, l := range []struct {
 		lim *rate.Limiter
 		n   int
@@ -386,22 +391,25 @@ func (c *Client) waitRate(ctx context.Context, tokens int) error {
 		if d := r.DelayFrom(now); d > 0 {
 			if err := c.sleep(ctx, d); err != nil {
 				r.CancelAt(c.now())
-				return fmt.Errorf("model: %s: %w", c.info.Name, err)
+				return 0, fmt.Errorf("model: %s: %w", c.info.Name, err)
 			}
 		}
+		if l.lim == c.tpm {
+			taken = n
+		}
 	}
-	return nil
+	return taken, nil
 }
 
 // correctTPM replaces the token estimate taken from the TPM limiter by the
 // actual usage: more usage is taken as debt that later callers wait for, less
 // is handed back (a negative reservation adds tokens to x/time/rate's bucket).
-func (c *Client) correctTPM(est int, u Usage) {
+func (c *Client) correctTPM(taken int, u Usage) {
 	actual := u.PromptTokens + u.CompletionTokens
 	if c.tpm == nil || actual == 0 {
 		return
 	}
-	diff := actual - est
+	diff := actual - taken
 	if diff > 0 {
 		diff = min(diff, c.tpm.Burst())
 	}

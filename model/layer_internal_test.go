@@ -458,3 +458,46 @@ func (c *memCache) Put(_ context.Context, k string, v []byte) error {
 	c.puts++
 	return nil
 }
+
+// ctxCache refuses to work with a cancelled context, like a database would.
+type ctxCache struct{ memCache }
+
+func (c *ctxCache) Put(ctx context.Context, k string, v []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.memCache.Put(ctx, k, v)
+}
+
+func TestPaidAnswerCachedDuringCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	raw := funcBackend(func(_ context.Context, req Request) (*Response, error) {
+		cancel() // Ctrl-C arrives just as the answer does
+		return okResponse(req, 1, 1), nil
+	})
+	cache := &ctxCache{memCache: *newMemCache()}
+	c, _ := openFake(t, "cancel", raw, Config{}, Options{Cache: cache})
+	if _, err := c.Generate(ctx, Request{Messages: userMsg}); err != nil {
+		t.Fatal(err)
+	}
+	if cache.puts != 1 {
+		t.Fatalf("%d cache writes: the paid answer must be stored despite the cancel", cache.puts)
+	}
+}
+
+// failingCache fails every call.
+type failingCache struct{}
+
+func (failingCache) Get(context.Context, string) ([]byte, bool, error) {
+	return nil, false, errors.New("disk on fire")
+}
+func (failingCache) Put(context.Context, string, []byte) error { return errors.New("disk on fire") }
+
+func TestBrokenCacheStillAnswers(t *testing.T) {
+	raw := funcBackend(func(_ context.Context, req Request) (*Response, error) { return okResponse(req, 1, 1), nil })
+	c, _ := openFake(t, "brokencache", raw, Config{}, Options{Cache: failingCache{}})
+	resp, err := c.Generate(context.Background(), Request{Messages: userMsg, N: 2})
+	if err != nil || len(resp.Choices) != 2 {
+		t.Fatalf("Generate = %+v, %v", resp, err)
+	}
+}

@@ -154,11 +154,7 @@ func (b *Backend) params(req model.Request) (sdk.ChatCompletionNewParams, error)
 		if err := json.Unmarshal(req.JSONSchema, &schema); err != nil {
 			return p, fmt.Errorf("openai: json_schema is not a JSON object: %w", err)
 		}
-		name := req.SchemaName
-		if name == "" {
-			name = "output"
-		}
-		js := shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: name, Schema: schema}
+		js := shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: schemaName(req.SchemaName), Schema: schema}
 		// Strict mode refuses schemas that allow extra properties, so ask
 		// for it only when the schema is already written that way.
 		if ap, ok := schema["additionalProperties"].(bool); ok && !ap {
@@ -169,6 +165,22 @@ func (b *Backend) params(req model.Request) (sdk.ChatCompletionNewParams, error)
 		}
 	}
 	return p, nil
+}
+
+// schemaName keeps what the API allows in a schema name (a-z, A-Z, 0-9, _
+// and -, at most 64), so any label a stage picks is accepted.
+func schemaName(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s) && len(b) < 64; i++ {
+		c := s[i]
+		if c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			b = append(b, c)
+		}
+	}
+	if len(b) == 0 {
+		return "output"
+	}
+	return string(b)
 }
 
 func convert(res *sdk.ChatCompletion) *model.Response {
