@@ -3,6 +3,7 @@ package llama
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/synthloop/synthloop/engine/tensor"
 )
@@ -73,6 +74,18 @@ func (c *Cache) Copy(dst, src int) {
 // decode step one row of each) and returns the next-token logits of every
 // row, [len(tokens), Vocab], valid until the next call.
 func (c *Cache) Forward(seq []int, tokens []int32) ([]float32, error) {
+	return c.forward(seq, tokens, false)
+}
+
+// ForwardLast is Forward returning only the logits after each sequence's
+// last token in the call, one row per sequence in order of first
+// appearance: all a prefill needs, without the output projection of every
+// prompt position (which dominates prefill for large vocabularies).
+func (c *Cache) ForwardLast(seq []int, tokens []int32) ([]float32, error) {
+	return c.forward(seq, tokens, true)
+}
+
+func (c *Cache) forward(seq []int, tokens []int32, lastOnly bool) ([]float32, error) {
 	cfg := c.m.Config
 	n := len(tokens)
 	if n != len(seq) || n == 0 || n > c.maxRows {
@@ -130,8 +143,29 @@ func (c *Cache) Forward(seq []int, tokens []int32) ([]float32, error) {
 		linearAdd(x, c.h1, lw.w2, n, f, d)
 	}
 	rmsnorm(c.xn, c.tmp, x, w.norm, n, d, cfg.NormEps)
-	linear(c.logits, c.xn, w.out, n, d, cfg.Vocab)
-	return c.logits[:n*cfg.Vocab], nil
+	rows := n
+	if lastOnly {
+		// Gather each sequence's last row (its position is Len−1 now)
+		// into att, free at this point, in order of first appearance.
+		rows = 0
+		for j, s := range seq {
+			if slices.Index(seq, s) != j {
+				continue
+			}
+			last := j
+			for k := j + 1; k < n; k++ {
+				if seq[k] == s {
+					last = k
+				}
+			}
+			copy(c.att[rows*d:(rows+1)*d], c.xn[last*d:])
+			rows++
+		}
+		linear(c.logits, c.att, w.out, rows, d, cfg.Vocab)
+	} else {
+		linear(c.logits, c.xn, w.out, n, d, cfg.Vocab)
+	}
+	return c.logits[:rows*cfg.Vocab], nil
 }
 
 // attnRange attends rows [lo, hi) of the current call over their cached

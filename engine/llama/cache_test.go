@@ -75,6 +75,14 @@ func TestCacheMatchesWorkspace(t *testing.T) {
 		if _, err := c.Forward([]int{1}, []int32{0}); err == nil {
 			t.Error("cache accepted a token past its length")
 		}
+		// ForwardLast gives the same rows as Forward's last row per sequence.
+		c2, _ := m.NewCache(2, T, 2*T)
+		last, err := c2.ForwardLast([]int{1, 1, 0, 0, 0}, []int32{tokens[T], tokens[T+1], tokens[0], tokens[1], tokens[2]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(1, 1, last[:cfg.Vocab])
+		check(0, 2, last[cfg.Vocab:2*cfg.Vocab])
 		c.Copy(0, 2)
 		if c.Len[0] != T {
 			t.Errorf("Copy: Len = %d", c.Len[0])

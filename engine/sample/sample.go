@@ -130,14 +130,12 @@ func generate(m *llama.Model, prompts [][]int32, n int, opt Options) ([]Completi
 			toks = append(toks, prompts[p1]...)
 			p1++
 		}
-		logits, err := cache.Forward(ids, toks)
+		logits, err := cache.ForwardLast(ids, toks)
 		if err != nil {
 			return nil, fmt.Errorf("sample: prompt %d: %w", p0, err)
 		}
-		end := 0
 		for p := p0; p < p1; p++ {
-			end += len(prompts[p])
-			row := slices.Clone(logits[(end-1)*vocab : end*vocab])
+			row := slices.Clone(logits[(p-p0)*vocab : (p-p0+1)*vocab])
 			first := p * n
 			for i := range n {
 				q := first + i
