@@ -38,7 +38,7 @@ func BenchmarkPrefill(b *testing.B) {
 			start, cpu0 := time.Now(), cpuTime()
 			for range b.N {
 				c.Reset(0)
-				if _, err := c.Forward(seq, toks); err != nil {
+				if _, err := c.ForwardLast(seq, toks); err != nil {
 					b.Fatal(err)
 				}
 			}
