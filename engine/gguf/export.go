@@ -1,7 +1,6 @@
 package gguf
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -35,10 +34,11 @@ const ChatTemplate = "{{ bos_token }}" +
 const OllamaTemplate = `{{- range $i, $m := .Messages }}<|{{ $m.Role }}|>{{ $m.Content }}<|end|>` +
 	`{{ if and (eq (len (slice $.Messages $i)) 1) (ne $m.Role "assistant") }}<|assistant|>{{ end }}{{ end }}`
 
-// Export converts the model directory dir (checkpoint.SaveModel and
-// checkpoint.SaveTokenizer) to a GGUF file at outPath, named after dir. The
-// file is written to a temporary name and renamed, so outPath is either the
-// old file or the complete new one.
+// Export converts modelDir, a directory written by checkpoint.SaveModel and
+// checkpoint.SaveTokenizer, to a GGUF file at outPath whose general.name is
+// modelDir's base name. The file is written under a temporary name and
+// renamed, so outPath is either untouched or complete; a refused model
+// (see Metadata) leaves nothing behind.
 func Export(modelDir, outPath string) error {
 	m, err := checkpoint.LoadModel(modelDir)
 	if err != nil {
@@ -49,10 +49,6 @@ func Export(modelDir, outPath string) error {
 		return fmt.Errorf("gguf: %w", err)
 	}
 	name := filepath.Base(filepath.Clean(modelDir))
-	// Validate before creating anything, so a refused model leaves no file.
-	if _, err := Metadata(m.Config, tok, name); err != nil {
-		return err
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(outPath), ".tmp-"+filepath.Base(outPath))
 	if err != nil {
 		return fmt.Errorf("gguf: %w", err)
@@ -64,14 +60,9 @@ func Export(modelDir, outPath string) error {
 		tmp.Close()
 		return fmt.Errorf("gguf: %w", err)
 	}
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := WriteModel(bw, m, tok, name); err != nil {
+	if err := WriteModel(tmp, m, tok, name); err != nil { // Write buffers
 		tmp.Close()
 		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("gguf: write %s: %w", outPath, err)
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("gguf: write %s: %w", outPath, err)
@@ -104,9 +95,10 @@ func Metadata(cfg llama.Config, tok tokenizer.Tokenizer, name string) ([]KV, err
 		return nil, fmt.Errorf("gguf: %w", err)
 	}
 	if !cfg.RoPE {
-		// llama.cpp's llama architecture always rotates queries and keys
-		// (rope.dimension_count of 0 is not "off"), so a NoPE model would
-		// load and then compute different attention scores.
+		// llama.cpp's llama architecture always rotates queries and keys:
+		// it refuses a rope.dimension_count other than the head dimension
+		// ("invalid n_rot"), so RoPE cannot be turned off, and a NoPE model
+		// would compute different attention scores there.
 		return nil, fmt.Errorf("%w: model has no positional encoding (NoPE); llama.cpp's llama architecture always applies RoPE", ErrUnsupported)
 	}
 	if tok.VocabSize() != cfg.Vocab {
