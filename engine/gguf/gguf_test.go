@@ -186,6 +186,11 @@ func TestParserReadsExport(t *testing.T) {
 				t.Errorf("tokenizer = %+v", tk)
 			}
 
+			// gguf-parser-go's llama.cpp memory estimate walks the whole
+			// architecture and tokenizer; it must accept the file.
+			if e := gf.EstimateLLaMACppRun(); e.Architecture != "llama" {
+				t.Errorf("llama.cpp run estimate is for %q, want llama", e.Architecture)
+			}
 			wt := wantTensors(cfg)
 			if h.TensorCount != uint64(len(wt)) || len(gf.TensorInfos) != len(wt) {
 				t.Fatalf("tensor count = %d, want %d", h.TensorCount, len(wt))

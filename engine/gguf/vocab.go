@@ -116,6 +116,17 @@ func buildVocab(tok tokenizer.Tokenizer) (*vocab, error) {
 		}
 		special[id] = name
 	}
+	// The names and merges come from Save's JSON; check them against what
+	// the tokenizer answers directly, so a change of that format fails here
+	// instead of exporting a vocabulary without its specials or merges.
+	for _, name := range tokenizer.DefaultSpecials {
+		if id, ok := tok.SpecialID(name); ok && special[id] != name {
+			return nil, fmt.Errorf("gguf: tokenizer: saved form does not list special token %q", name)
+		}
+	}
+	if b, ok := tok.(*tokenizer.BPE); ok && 256+len(s.Merges)+len(s.Specials) != b.VocabSize() {
+		return nil, fmt.Errorf("gguf: tokenizer: %d merges and %d specials do not make a vocabulary of %d", len(s.Merges), len(s.Specials), b.VocabSize())
+	}
 	v := &vocab{tokens: make([]string, n), types: make([]int32, n)}
 	bpe, isBPE := tok.(*tokenizer.BPE)
 	for id := range n {
