@@ -16,7 +16,7 @@ import (
 // filters and the SQLite store, against a scripted server that answers
 // instantly. records/s counts every stored record, kept or rejected.
 func BenchmarkPipeline(b *testing.B) {
-	srv := modeltest.NewServer(scriptedResponder(scripted.New(1)))
+	srv := modeltest.NewServer(scripted.New(1).Responder())
 	defer srv.Close()
 	text := fmt.Sprintf(`name: bench
 seed: 1

@@ -57,7 +57,7 @@ Run it again with the same --run-dir and it resumes (or, when finished, does not
 				runDir = defaultRunDir(cfg)
 			}
 			teacher := scripted.New(cfg.Seed)
-			srv := modeltest.NewServer(scriptedResponder(teacher))
+			srv := modeltest.NewServer(teacher.Responder())
 			defer srv.Close()
 			opts := pipeline.Options{
 				OpenModel: func(ctx context.Context, name string, mc model.Config, mo model.Options) (model.Backend, model.Info, error) {
@@ -98,23 +98,3 @@ func demoExports(cmd *cobra.Command, runDir string) error {
 	return nil
 }
 
-// scriptedResponder serves the scripted teacher over the OpenAI-compatible
-// test server, so the demo goes through the same HTTP client, reliability
-// layer and cache as a real backend.
-func scriptedResponder(b *scripted.Backend) modeltest.Responder {
-	return func(r *modeltest.Request) modeltest.Reply {
-		resp, err := b.Generate(context.Background(), model.Request{
-			Messages: r.Messages, N: r.N, Temperature: r.Temperature, TopP: r.TopP,
-			MaxTokens: r.MaxTokens, Stop: r.Stop, Seed: r.Seed, PresencePenalty: r.PresencePenalty,
-			JSONSchema: r.JSONSchema,
-		})
-		if err != nil {
-			return modeltest.Reply{}
-		}
-		rep := modeltest.Reply{Usage: &resp.Usage, Model: resp.Model}
-		for _, c := range resp.Choices {
-			rep.Choices = append(rep.Choices, modeltest.Choice{Text: c.Text, FinishReason: c.FinishReason})
-		}
-		return rep
-	}
-}

@@ -29,7 +29,7 @@ func TestPipelineUnderFaults(t *testing.T) {
 		{Kind: modeltest.Malformed},
 		{Kind: modeltest.EmptyChoices},
 	}
-	srv := modeltest.NewServer(scriptedResponder(scripted.New(5)), modeltest.WithFaults(modeltest.Randomly(0.35, 7, faults...)))
+	srv := modeltest.NewServer(scripted.New(5).Responder(), modeltest.WithFaults(modeltest.Randomly(0.35, 7, faults...)))
 	defer srv.Close()
 	text := fmt.Sprintf(`name: faults
 seed: 2

@@ -62,7 +62,7 @@ stages:
 func TestKillAndResume(t *testing.T) {
 	dir := t.TempDir()
 	newServer := func() *modeltest.Server {
-		s := modeltest.NewServer(scriptedResponder(scripted.New(9)), modeltest.WithLatency(3*time.Millisecond))
+		s := modeltest.NewServer(scripted.New(9).Responder(), modeltest.WithLatency(3*time.Millisecond))
 		t.Cleanup(s.Close)
 		return s
 	}
@@ -239,7 +239,7 @@ func exitCode(err error) int {
 // after a few calls: the run must stop with exit code 130, keep what it
 // finished, and a rerun must not spend past the cap.
 func TestBudgetStopsCleanly(t *testing.T) {
-	srv := modeltest.NewServer(scriptedResponder(scripted.New(1)))
+	srv := modeltest.NewServer(scripted.New(1).Responder())
 	defer srv.Close()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "p.yaml")
@@ -290,7 +290,7 @@ stages:
 // TestInterruptKeepsWork sends SIGINT mid-run: the command must exit 130
 // promptly, keep its finished units, and a rerun must complete the run.
 func TestInterruptKeepsWork(t *testing.T) {
-	srv := modeltest.NewServer(scriptedResponder(scripted.New(1)), modeltest.WithLatency(30*time.Millisecond))
+	srv := modeltest.NewServer(scripted.New(1).Responder(), modeltest.WithLatency(30*time.Millisecond))
 	defer srv.Close()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "p.yaml")
