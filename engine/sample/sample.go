@@ -52,7 +52,8 @@ type Completion struct {
 // together in batches of up to opt.MaxBatch sequences, their prompts
 // prefilled several at a time. Sample i of a prompt draws from a random
 // stream seeded by (opt.Seed, i), so a prompt's completions do not depend on
-// which other prompts share its batch.
+// which other prompts share its batch. Generate only reads m and allocates
+// its own KV cache, so calls on one model may run concurrently.
 func Generate(m *llama.Model, prompts [][]int32, opt Options) ([]Completion, error) {
 	n := max(opt.N, 1)
 	if opt.Temperature < 0 || opt.TopK < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.MaxTokens < 0 || opt.MaxBatch < 0 {

@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -205,5 +206,28 @@ func TestStopText(t *testing.T) {
 	}
 	if _, err := Generate(m, prompts, Options{StopText: []string{"x"}}); err == nil {
 		t.Error("StopText without Decode accepted")
+	}
+}
+
+func TestConcurrentGenerate(t *testing.T) {
+	m := testModel(t)
+	opt := Options{MaxTokens: 6, Temperature: 1, Seed: 5, N: 2}
+	want, _ := Generate(m, prompts, opt)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			got, err := Generate(m, prompts, opt)
+			for i := range got {
+				if !slices.Equal(got[i].Tokens, want[i].Tokens) {
+					err = fmt.Errorf("completion %d differs under concurrency", i)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
