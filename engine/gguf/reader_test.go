@@ -183,8 +183,14 @@ func parse(b []byte) (*parsed, error) {
 		for _, d := range t.dims {
 			n *= d
 		}
-		if t.off%align != 0 || p.dataStart+t.off+n > uint64(len(b)) {
+		end := p.dataStart + (t.off+n+align-1)/align*align
+		if t.off%align != 0 || end > uint64(len(b)) {
 			return nil, fmt.Errorf("tensor %s at %d+%d is misaligned or outside the file", t.name, t.off, n)
+		}
+		for _, pad := range b[p.dataStart+t.off+n : end] {
+			if pad != 0 {
+				return nil, fmt.Errorf("nonzero padding after tensor %s", t.name)
+			}
 		}
 	}
 	return p, nil
