@@ -565,3 +565,31 @@ func TestScore(t *testing.T) {
 		t.Error("Score accepted an example longer than seq+1")
 	}
 }
+
+func TestDPOResumeIsExact(t *testing.T) {
+	const n = 6
+	straight := newToyDPO(t, 2)
+	for range n {
+		if _, err := straight.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	half := newToyDPO(t, 2)
+	for range n / 2 {
+		half.Step()
+	}
+	dir := t.TempDir()
+	if err := half.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	resumed := newToyDPO(t, 2)
+	if err := resumed.Restore(dir); err != nil {
+		t.Fatal(err)
+	}
+	for range n / 2 {
+		resumed.Step()
+	}
+	if !slices.Equal(straight.m.Params, resumed.m.Params) {
+		t.Error("DPO weights after save/restore differ from training straight through")
+	}
+}
