@@ -57,7 +57,7 @@ func NewAdamW(m *llama.Model, cfg AdamWConfig) *AdamW {
 
 // Update applies one step with learning rate lr. The elementwise update
 // runs on the tensor worker pool; each weight's arithmetic is the same
-// whatever the split, so results do not depend on the thread count.
+// whatever the split, so the update does not depend on the thread count.
 func (o *AdamW) Update(params, grads []float32, lr float64) {
 	o.Steps++
 	c := o.Config
