@@ -33,6 +33,13 @@ type Options struct {
 	StopText []string
 	// Decode turns tokens into text; when set, completions carry Text.
 	Decode func(tokens []int32) string
+	// OnToken, if set, is called with each completion as it grows by a
+	// token, for streaming; c.Tokens ends with the new token. A token that
+	// is itself a StopToken is not reported, but the tokens of a Stop or
+	// StopText match are reported before the match is complete, so a
+	// streaming caller holds back as much text as its longest stop string.
+	// It runs on Generate's goroutine and must not keep c.
+	OnToken func(c *Completion)
 }
 
 // Completion is one sample.
@@ -74,12 +81,9 @@ func Generate(m *llama.Model, prompts [][]int32, opt Options) ([]Completion, err
 	per := max(1, cmp.Or(opt.MaxBatch, defaultMaxBatch)/n)
 	var out []Completion
 	for lo := 0; lo < len(prompts); lo += per {
-		cs, err := generate(m, prompts[lo:min(lo+per, len(prompts))], n, opt)
+		cs, err := generate(m, prompts[lo:min(lo+per, len(prompts))], lo, n, opt)
 		if err != nil {
 			return nil, err
-		}
-		for i := range cs {
-			cs[i].Prompt += lo
 		}
 		out = append(out, cs...)
 	}
@@ -95,8 +99,8 @@ const (
 	prefillRows = 1024
 )
 
-// generate decodes one batch of prompts.
-func generate(m *llama.Model, prompts [][]int32, n int, opt Options) ([]Completion, error) {
+// generate decodes one batch of prompts, numbered from base.
+func generate(m *llama.Model, prompts [][]int32, base, n int, opt Options) ([]Completion, error) {
 	maxSeq := m.Config.MaxSeq
 	longest, total := 0, 0
 	for _, p := range prompts {
@@ -143,7 +147,7 @@ func generate(m *llama.Model, prompts [][]int32, n int, opt Options) ([]Completi
 				if i > 0 {
 					cache.Copy(q, first)
 				}
-				out[q] = Completion{Prompt: p, Index: i}
+				out[q] = Completion{Prompt: base + p, Index: i}
 				rngs[q] = rand.New(rand.NewPCG(opt.Seed, uint64(i)))
 				if s.take(&out[q], row, rngs[q], opt, len(prompts[p]), limit) {
 					active = append(active, q)
@@ -165,7 +169,7 @@ func generate(m *llama.Model, prompts [][]int32, n int, opt Options) ([]Completi
 		}
 		next := active[:0:0]
 		for j, q := range active {
-			if s.take(&out[q], logits[j*vocab:(j+1)*vocab], rngs[q], opt, len(prompts[out[q].Prompt]), limit) {
+			if s.take(&out[q], logits[j*vocab:(j+1)*vocab], rngs[q], opt, len(prompts[out[q].Prompt-base]), limit) {
 				next = append(next, q)
 				last[q] = out[q].Tokens[len(out[q].Tokens)-1]
 			}
@@ -227,6 +231,9 @@ func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, opt Option
 			c.Tokens, c.LogProbs, c.Text, c.Finish = c.Tokens[:k], c.LogProbs[:k], text[:at], "stop"
 			return false
 		}
+	}
+	if opt.OnToken != nil {
+		opt.OnToken(c)
 	}
 	// The cache holds the prompt and every generated token but the last, which
 	// is fed on the next step; it must fit.

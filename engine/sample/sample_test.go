@@ -231,3 +231,22 @@ func TestConcurrentGenerate(t *testing.T) {
 		}
 	}
 }
+
+func TestOnTokenStreams(t *testing.T) {
+	m := testModel(t)
+	streamed := map[[2]int][]int32{}
+	opt := Options{MaxTokens: 6, Temperature: 1, Seed: 2, N: 2, MaxBatch: 2, StopTokens: []int32{3},
+		OnToken: func(c *Completion) {
+			k := [2]int{c.Prompt, c.Index}
+			streamed[k] = append(streamed[k], c.Tokens[len(c.Tokens)-1])
+		}}
+	cs, err := Generate(m, prompts, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if got := streamed[[2]int{c.Prompt, c.Index}]; !slices.Equal(got, c.Tokens) {
+			t.Errorf("prompt %d sample %d: streamed %v, returned %v", c.Prompt, c.Index, got, c.Tokens)
+		}
+	}
+}
