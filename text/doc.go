@@ -10,7 +10,8 @@
 // CJKTokenizer keeps every script (CJK one character per token) and equals
 // RougeTokenizer on ASCII text; JapaneseTokenizer splits Japanese into kagome
 // morphemes. TokenizerFor picks one per language: rouge for English, so that
-// English runs reproduce the paper exactly. The kagome IPA dictionary is
+// English runs reproduce the paper exactly, kagome for Japanese, CJKTokenizer
+// for every other language. The kagome IPA dictionary is
 // compiled into the binary and loaded on first use only (about a second and
 // 28 MB live; measured on the development machine).
 //

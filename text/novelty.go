@@ -102,7 +102,8 @@ type Result struct {
 	Similar []Match
 	// Mean is set unless the mode is MeanNone.
 	Mean *Mean
-	// Scored counts the LCS computations this check needed (profiling).
+	// Scored counts the LCS computations of the search, not counting the
+	// mean's sample (profiling: BruteForce scores every instruction).
 	Scored int
 }
 

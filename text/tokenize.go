@@ -39,20 +39,22 @@ func NewTokenizer(name string) (Tokenizer, error) {
 }
 
 // TokenizerFor returns the tokenizer that suits lang: rouge_score's for
-// English and other space-separated languages (so English runs match the
-// paper exactly), kagome morphemes for Japanese, and CJK characters for
-// Chinese and Korean. An empty lang is an error: guessing per text would let
-// two instructions of one run be compared under different tokenizations.
+// English (so English runs match the paper exactly), kagome morphemes for
+// Japanese, and CJKTokenizer for every other language, because rouge_score's
+// deletes every non-ASCII letter (a Russian instruction would have no tokens
+// at all, a French one would lose its accented letters). An empty lang is an
+// error: guessing per text would let two instructions of one run be compared
+// under different tokenizations.
 func TokenizerFor(lang Lang) (Tokenizer, error) {
 	switch lang {
 	case "":
 		return nil, fmt.Errorf("text: tokenizer for an unspecified language")
+	case English:
+		return RougeTokenizer{}, nil
 	case Japanese:
 		return NewJapaneseTokenizer()
-	case Chinese, Korean:
-		return CJKTokenizer{}, nil
 	}
-	return RougeTokenizer{}, nil
+	return CJKTokenizer{}, nil
 }
 
 // RougeTokenizer is rouge_score's default tokenizer without stemming, the one

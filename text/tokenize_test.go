@@ -202,7 +202,7 @@ func TestNewTokenizer(t *testing.T) {
 	if _, err := NewTokenizer("mecab"); err == nil || !strings.Contains(err.Error(), `"mecab"`) {
 		t.Errorf("NewTokenizer(%q) error = %v, want one naming it", "mecab", err)
 	}
-	for lang, want := range map[Lang]Tokenizer{English: RougeTokenizer{}, "fr": RougeTokenizer{}, Chinese: CJKTokenizer{}, Korean: CJKTokenizer{}} {
+	for lang, want := range map[Lang]Tokenizer{English: RougeTokenizer{}, "fr": CJKTokenizer{}, "ru": CJKTokenizer{}, Chinese: CJKTokenizer{}, Korean: CJKTokenizer{}} {
 		if got, err := TokenizerFor(lang); err != nil || got != want {
 			t.Errorf("TokenizerFor(%q) = %T, %v; want %T", lang, got, err, want)
 		}
