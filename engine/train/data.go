@@ -54,7 +54,14 @@ func NewMixture[E any](sets ...Dataset[E]) (*Mixture[E], error) {
 		acc += s.Weight / total
 		m.cum[i] = acc
 	}
-	m.cum[len(m.cum)-1] = 1
+	// Rounding can leave the total a hair under 1; the last weighted set
+	// takes up the slack so a draw never lands on an empty trailing set.
+	for i := len(sets) - 1; i >= 0; i-- {
+		m.cum[i] = 1
+		if sets[i].Weight > 0 {
+			break
+		}
+	}
 	return m, nil
 }
 

@@ -569,3 +569,23 @@ func TestDPOResumeIsExact(t *testing.T) {
 		t.Error("DPO weights after save/restore differ from training straight through")
 	}
 }
+
+func TestMixtureNeverDrawsEmptyTrailingSet(t *testing.T) {
+	mx, err := NewMixture(
+		Dataset[int]{Name: "a", Weight: 0.1, Items: []int{0}},
+		Dataset[int]{Name: "b", Weight: 0.2, Items: []int{1}},
+		Dataset[int]{Name: "c", Weight: 0.3, Items: []int{2}},
+		Dataset[int]{Name: "empty", Weight: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mx.cum[2] != 1 {
+		t.Errorf("cumulative weight of the last weighted set is %v, want exactly 1", mx.cum[2])
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	for range 10000 {
+		if _, k := mx.Sample(r); k == 3 {
+			t.Fatal("drew from the empty zero-weight set")
+		}
+	}
+}
