@@ -184,3 +184,15 @@ func TestForwardWorkspaceMatches(t *testing.T) {
 		t.Error("Backward on a forward-only workspace succeeded")
 	}
 }
+
+func TestClone(t *testing.T) {
+	m, _ := New(tinyConfig(true, true), 1)
+	c := m.Clone()
+	if !slices.Equal(c.Params, m.Params) || c.Config != m.Config || c.Grads != nil {
+		t.Fatal("clone differs from the original")
+	}
+	c.Params[0]++
+	if c.Params[0] == m.Params[0] {
+		t.Error("clone shares weights with the original")
+	}
+}

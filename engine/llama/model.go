@@ -138,3 +138,14 @@ func (m *Model) bind(flat []float32) weights {
 	}
 	return w
 }
+
+// Clone returns a copy of the weights without gradients: the frozen
+// reference for DPO, or a snapshot before a risky training round.
+func (m *Model) Clone() *Model {
+	c, err := NewZero(m.Config)
+	if err != nil {
+		panic("llama: clone of an invalid model: " + err.Error()) // m was built from a validated config
+	}
+	copy(c.Params, m.Params)
+	return c
+}
