@@ -1,0 +1,228 @@
+// Package bestofn holds what the reject, judge and selfreward stages share: the prompt of a record, sampling N candidates, scoring them with a judge or a verifier, and usage accounting.
+package bestofn
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/synthloop/synthloop/judge"
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/verify"
+)
+
+// Prompt is the request a record stands for: its instruction, then its
+// input (if any) after a blank line, the way Alpaca-style data is prompted.
+func Prompt(r *record.Record) string {
+	p := strings.TrimSpace(r.Instruction)
+	if in := strings.TrimSpace(r.Input); in != "" && in != "<noinput>" {
+		p += "\n\n" + in
+	}
+	return p
+}
+
+// Opener opens judge backends through the stage's environment.
+func Opener(env *pipeline.Env) judge.Opener {
+	return func(name string) (judge.Backend, error) {
+		b, info, err := env.Backend(name)
+		if err != nil {
+			return judge.Backend{}, err
+		}
+		return judge.Backend{Backend: b, Name: name, Provider: info.Backend, Model: info.Model}, nil
+	}
+}
+
+// AddJudge adds what judging cost to a unit's usage.
+func AddJudge(u *pipeline.UnitUsage, j judge.Usage) {
+	u.Requests += j.Requests
+	u.CachedRequests += j.CachedRequests
+	u.PromptTokens += j.PromptTokens
+	u.CompletionTokens += j.CompletionTokens
+	u.CostUSD += j.CostUSD
+	u.Errors += j.Errors
+}
+
+// Sampling is how candidates are generated.
+type Sampling struct {
+	N           int
+	Temperature float64
+	TopP        *float64
+	MaxTokens   int
+	System      string
+}
+
+// Request builds the sampling request for prompt.
+func (s Sampling) Request(prompt string) model.Request {
+	var msgs []model.Message
+	if s.System != "" {
+		msgs = append(msgs, model.Message{Role: "system", Content: s.System})
+	}
+	t := s.Temperature
+	return model.Request{
+		Messages:    append(msgs, model.Message{Role: "user", Content: prompt}),
+		N:           s.N,
+		Temperature: &t,
+		TopP:        s.TopP,
+		MaxTokens:   s.MaxTokens,
+	}
+}
+
+// Params describes the sampling for provenance.
+func (s Sampling) Params() map[string]any {
+	p := map[string]any{"n": s.N, "temperature": s.Temperature, "max_tokens": s.MaxTokens}
+	if s.TopP != nil {
+		p["top_p"] = *s.TopP
+	}
+	return p
+}
+
+// Sample asks b for the N candidates of prompt in one request. A sample the
+// server did not return is a missing candidate, not an empty one.
+func Sample(ctx context.Context, b model.Backend, info pipeline.ModelInfo, s Sampling, prompt string, u *pipeline.UnitUsage) ([]record.Candidate, []string, string, error) {
+	req := s.Request(prompt)
+	keys := model.CacheKeys(info.Backend, info.Model, req)
+	resp, err := b.Generate(ctx, req)
+	u.Requests++
+	if err != nil {
+		return nil, keys, "", fmt.Errorf("generate: %w", err)
+	}
+	if resp.Cached {
+		u.CachedRequests++
+	}
+	u.PromptTokens += resp.Usage.PromptTokens
+	u.CompletionTokens += resp.Usage.CompletionTokens
+	u.CostUSD += resp.CostUSD
+	var out []record.Candidate
+	for _, c := range resp.Choices {
+		out = append(out, record.Candidate{Text: c.Text, FinishReason: c.FinishReason})
+	}
+	return out, keys, resp.Model, nil
+}
+
+// Judgment is what a record keeps of one candidate's scoring, in its Meta.
+type Judgment struct {
+	Candidate int      `json:"candidate"`
+	Score     *float64 `json:"score,omitempty"` // nil: no score (see Error)
+	Reasons   []string `json:"reasons,omitempty"`
+	Error     string   `json:"error,omitempty"`
+	Agreement *float64 `json:"agreement,omitempty"` // panels only
+}
+
+// Scorer scores candidates with a judge or a verifier; exactly one is set.
+type Scorer struct {
+	Judge    judge.Judge
+	Verifier verify.Verifier
+	// Reference picks the expected answer from the input record (verifiers).
+	Reference func(*record.Record) string
+}
+
+// ScoreKey is the name a Scorer's score has in Candidate.Scores.
+func (s Scorer) ScoreKey() string {
+	if s.Verifier != nil {
+		return "verifier"
+	}
+	return "judge"
+}
+
+// Score scores every candidate, in order, writing each score into the
+// candidate's Scores under ScoreKey. A candidate that could not be scored
+// gets no score and a Judgment with its Error. The error is a model or
+// verifier failure that the caller classifies (pipeline.IsStop).
+func (s Scorer) Score(ctx context.Context, in *record.Record, cands []record.Candidate, u *pipeline.UnitUsage) ([]Judgment, string, []string, error) {
+	prompt := Prompt(in)
+	var out []Judgment
+	var tmpl string
+	var keys []string
+	for i := range cands {
+		j := Judgment{Candidate: i}
+		if s.Verifier != nil {
+			ref := ""
+			if s.Reference != nil {
+				ref = s.Reference(in)
+			}
+			v, err := s.Verifier.Verify(ctx, verify.Check{Prompt: prompt, Candidate: cands[i].Text, Reference: ref})
+			if err != nil {
+				return out, tmpl, keys, err
+			}
+			score := 0.0
+			if v.Pass {
+				score = 1
+			}
+			j.Score, j.Reasons = &score, []string{v.Reason}
+		} else {
+			r, err := s.Judge.Score(ctx, judge.Item{Prompt: prompt, Answer: cands[i].Text})
+			AddJudge(u, r.Usage)
+			keys = append(keys, r.RequestKeys...)
+			if err != nil {
+				return out, tmpl, keys, err
+			}
+			if tmpl == "" {
+				tmpl = r.Template
+			}
+			if r.OK() {
+				score := r.Score
+				j.Score = &score
+				if len(r.Members) > 0 {
+					a := r.Agreement
+					j.Agreement = &a
+				}
+			} else {
+				j.Error = r.Err
+			}
+			j.Reasons = r.Reasons()
+			for _, m := range r.Members {
+				for _, reason := range m.Reasons() {
+					j.Reasons = append(j.Reasons, m.Judge+": "+reason)
+				}
+			}
+		}
+		if j.Score != nil {
+			if cands[i].Scores == nil {
+				cands[i].Scores = map[string]float64{}
+			}
+			cands[i].Scores[s.ScoreKey()] = *j.Score
+		}
+		out = append(out, j)
+	}
+	return out, tmpl, keys, nil
+}
+
+// Reference returns the function that reads a verifier's expected answer
+// from a record: "output" (default), "input", or "meta.KEY".
+func Reference(spec string) (func(*record.Record) string, error) {
+	switch {
+	case spec == "" || spec == "output":
+		return func(r *record.Record) string { return r.Output }, nil
+	case spec == "input":
+		return func(r *record.Record) string { return r.Input }, nil
+	case strings.HasPrefix(spec, "meta.") && len(spec) > 5:
+		key := spec[5:]
+		return func(r *record.Record) string {
+			switch v := r.Meta[key].(type) {
+			case nil:
+				return ""
+			case string:
+				return v
+			default:
+				return fmt.Sprint(v)
+			}
+		}, nil
+	}
+	return nil, fmt.Errorf("reference %q (want output, input or meta.KEY)", spec)
+}
+
+// Stop reports whether err must stop the stage; otherwise it belongs on the record.
+func Stop(ctx context.Context, err error) bool {
+	return pipeline.IsStop(err) || ctx.Err() != nil
+}
+
+// CopyMeta returns a shallow copy of m, never nil.
+func CopyMeta(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m)+4)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,37 @@
+package reject
+
+import (
+	"fmt"
+
+	"github.com/synthloop/synthloop/pipeline"
+)
+
+func init() {
+	pipeline.Register(pipeline.StageType{
+		Name: "reject",
+		Doc: "Reject sampling / best-of-N: for each input record (its instruction and input as the prompt) samples N " +
+			"candidates (default 4, T=0.7, top_p=0.9), scores each with an LLM judge (the self-rewarding additive 5-point " +
+			"rubric, 3 samples averaged, or a custom rubric or a panel) or a programmatic verifier, and keeps the best " +
+			"candidate if it reaches the threshold (keep: best) or every distinct candidate that does (keep: all). Every " +
+			"candidate is stored with its scores and the judge's reasons.",
+		Example: `- name: best
+  type: reject
+  with:
+    model: teacher          # generates the candidates
+    judge_model: critic     # scores them (default: model)
+    # n: 4                  # temperature 0.7, top_p 0.9, max_tokens 1024
+    # samples: 3            # judge scores per candidate, averaged
+    # threshold: 4          # default 80% of the rubric's range
+    # keep: best            # or all (RFT: every distinct accepted candidate)
+    # verifier: {kind: numeric, reference: output}   # instead of a judge
+`,
+		Config: func() any { return DefaultConfig() },
+		New: func(cfg any) (pipeline.Stage, error) {
+			c, ok := cfg.(*Config)
+			if !ok {
+				return nil, fmt.Errorf("reject: config is %T, want *reject.Config", cfg)
+			}
+			return New(c)
+		},
+	})
+}
