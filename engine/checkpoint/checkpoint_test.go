@@ -157,3 +157,28 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestLoadModelRejectsBadWeights(t *testing.T) {
+	m := testModel(t)
+	dir := t.TempDir()
+	if err := SaveModel(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, WeightsFile)
+	good, _ := os.ReadFile(path)
+	os.WriteFile(path, good[:len(good)-4], 0o644)
+	if _, err := LoadModel(dir); !errors.Is(err, ErrFormat) {
+		t.Errorf("LoadModel of a truncated file: %v, want ErrFormat", err)
+	}
+	other := testModel(t)
+	other.Config.Hidden = 8
+	small, _ := llama.New(other.Config, 1)
+	os.WriteFile(path, encode(t, ModelTensors(small), nil), 0o644)
+	if _, err := LoadModel(dir); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "shape") {
+		t.Errorf("LoadModel of weights for another config: %v, want a shape error", err)
+	}
+	os.WriteFile(path, good, 0o644)
+	if _, err := LoadModel(dir); err != nil {
+		t.Errorf("LoadModel after restoring the file: %v", err)
+	}
+}

@@ -75,22 +75,33 @@ func WriteFileAtomic(path string, data []byte) error {
 
 // ReadFile reads and decodes a safetensors file.
 func ReadFile(path string) (*File, error) {
-	fi, err := os.Stat(path)
+	f, size, err := openSized(path)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
+		return nil, err
 	}
-	if fi.Size() > maxFile {
-		return nil, fmt.Errorf("%w: %s is %d bytes, over the %d limit", ErrFormat, path, fi.Size(), int64(maxFile))
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
-	}
-	f, err := Decode(data)
+	defer f.Close()
+	file, err := decode(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return f, nil
+	return file, nil
+}
+
+func openSized(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("checkpoint: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("checkpoint: %w", err)
+	}
+	if fi.Size() > maxFile {
+		f.Close()
+		return nil, 0, fmt.Errorf("%w: %s is %d bytes, over the %d limit", ErrFormat, path, fi.Size(), int64(maxFile))
+	}
+	return f, fi.Size(), nil
 }
 
 // LoadModel reads a directory written by SaveModel. The config is
@@ -110,11 +121,55 @@ func LoadModel(dir string) (*llama.Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("checkpoint: %s: %w", ConfigFile, err)
 	}
-	f, err := ReadFile(filepath.Join(dir, WeightsFile))
+	path := filepath.Join(dir, WeightsFile)
+	f, size, err := openSized(path)
 	if err != nil {
 		return nil, err
 	}
-	return ModelFromFile(cfg, f)
+	defer f.Close()
+	l, err := readLayout(f, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// Check names and shapes before allocating the model, then read each
+	// tensor straight into its place in the parameters: one copy of the
+	// weights in memory, not two.
+	specs := cfg.Tensors()
+	if len(l.entries) != len(specs) {
+		return nil, fmt.Errorf("%s: %w: %d tensors, config needs %d", path, ErrFormat, len(l.entries), len(specs))
+	}
+	for _, s := range specs {
+		e, ok := l.find(s.Name)
+		if !ok {
+			return nil, fmt.Errorf("%s: %w: missing tensor %q", path, ErrFormat, s.Name)
+		}
+		if !shapeIs(e.Shape, s.Shape) {
+			return nil, fmt.Errorf("%s: %w: tensor %q has shape %v, config needs %v", path, ErrFormat, s.Name, e.Shape, s.Shape)
+		}
+	}
+	m, err := llama.NewZero(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range m.Specs {
+		e, _ := l.find(s.Name)
+		if err := readFloats(f, l.dataStart+e.Offsets[0], m.Params[s.Offset:s.Offset+s.Size()]); err != nil {
+			return nil, fmt.Errorf("checkpoint: %s: tensor %q: %w", path, s.Name, err)
+		}
+	}
+	return m, nil
+}
+
+func shapeIs(got []int64, want []int) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] != int64(want[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // ModelFromFile builds a model of cfg from decoded tensors.

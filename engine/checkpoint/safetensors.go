@@ -118,26 +118,77 @@ func Write(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 // overlaps, as the format requires), and never allocates more than about
 // twice len(data).
 func Decode(data []byte) (*File, error) {
-	if len(data) < 8 {
-		return nil, fmt.Errorf("%w: %d bytes is shorter than the 8-byte header length", ErrFormat, len(data))
+	return decode(bytes.NewReader(data), int64(len(data)))
+}
+
+// decode reads a file of size bytes through r: the header first, checked
+// completely before any tensor is allocated, then each tensor.
+func decode(r io.ReaderAt, size int64) (*File, error) {
+	l, err := readLayout(r, size)
+	if err != nil {
+		return nil, err
 	}
-	hlen := binary.LittleEndian.Uint64(data[:8])
-	if hlen > maxHeader || hlen > uint64(len(data)-8) {
-		return nil, fmt.Errorf("%w: header length %d exceeds file size %d or limit %d", ErrFormat, hlen, len(data), maxHeader)
+	f := &File{Metadata: l.meta, Tensors: make([]Tensor, len(l.entries))}
+	for i, e := range l.entries {
+		t := Tensor{Name: l.names[i], Shape: make([]int, len(e.Shape)), Data: make([]float32, (e.Offsets[1]-e.Offsets[0])/4)}
+		for j, d := range e.Shape {
+			t.Shape[j] = int(d)
+		}
+		if err := readFloats(r, l.dataStart+e.Offsets[0], t.Data); err != nil {
+			return nil, fmt.Errorf("checkpoint: tensor %q: %w", t.Name, err)
+		}
+		f.Tensors[i] = t
 	}
-	header, body := data[8:8+hlen], data[8+hlen:]
+	return f, nil
+}
+
+// layout is a validated safetensors header.
+type layout struct {
+	names     []string
+	entries   []entry
+	meta      map[string]string
+	dataStart int64 // file offset of the data section
+}
+
+func (l *layout) find(name string) (entry, bool) {
+	for i, n := range l.names {
+		if n == name {
+			return l.entries[i], true
+		}
+	}
+	return entry{}, false
+}
+
+// readLayout reads and validates the header of a file of size bytes.
+func readLayout(r io.ReaderAt, size int64) (*layout, error) {
+	var prefix [8]byte
+	if size < 8 {
+		return nil, fmt.Errorf("%w: %d bytes is shorter than the 8-byte header length", ErrFormat, size)
+	}
+	if _, err := r.ReadAt(prefix[:], 0); err != nil {
+		return nil, fmt.Errorf("checkpoint: read header length: %w", err)
+	}
+	hlen := binary.LittleEndian.Uint64(prefix[:])
+	if hlen > maxHeader || hlen > uint64(size-8) {
+		return nil, fmt.Errorf("%w: header length %d exceeds file size %d or limit %d", ErrFormat, hlen, size, maxHeader)
+	}
+	header := make([]byte, hlen)
+	if _, err := r.ReadAt(header, 8); err != nil {
+		return nil, fmt.Errorf("checkpoint: read header: %w", err)
+	}
+	bodyLen := size - 8 - int64(hlen)
 	names, entries, meta, err := parseHeader(header)
 	if err != nil {
 		return nil, err
 	}
+	for i, e := range entries {
+		if err := checkEntry(names[i], e, bodyLen); err != nil {
+			return nil, err
+		}
+	}
 	idx := make([]int, len(entries))
 	for i := range idx {
 		idx[i] = i
-	}
-	for i, e := range entries {
-		if err := checkEntry(names[i], e, int64(len(body))); err != nil {
-			return nil, err
-		}
 	}
 	sort.Slice(idx, func(a, b int) bool { return entries[idx[a]].Offsets[0] < entries[idx[b]].Offsets[0] })
 	var end int64
@@ -150,22 +201,27 @@ func Decode(data []byte) (*File, error) {
 		}
 		end = entries[i].Offsets[1]
 	}
-	if end != int64(len(body)) {
-		return nil, fmt.Errorf("%w: tensors cover %d of %d data bytes", ErrFormat, end, len(body))
+	if end != bodyLen {
+		return nil, fmt.Errorf("%w: tensors cover %d of %d data bytes", ErrFormat, end, bodyLen)
 	}
-	f := &File{Metadata: meta, Tensors: make([]Tensor, len(entries))}
-	for i, e := range entries {
-		raw := body[e.Offsets[0]:e.Offsets[1]]
-		t := Tensor{Name: names[i], Shape: make([]int, len(e.Shape)), Data: make([]float32, len(raw)/4)}
-		for j, d := range e.Shape {
-			t.Shape[j] = int(d)
+	return &layout{names: names, entries: entries, meta: meta, dataStart: 8 + int64(hlen)}, nil
+}
+
+// readFloats fills dst with little-endian float32s read from r at off,
+// through a fixed buffer so a large tensor needs no second copy in memory.
+func readFloats(r io.ReaderAt, off int64, dst []float32) error {
+	var buf [1 << 16]byte
+	for len(dst) > 0 {
+		n := min(len(dst), len(buf)/4)
+		if _, err := r.ReadAt(buf[:4*n], off); err != nil {
+			return err
 		}
-		for j := range t.Data {
-			t.Data[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
+		for j := range n {
+			dst[j] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*j:]))
 		}
-		f.Tensors[i] = t
+		dst, off = dst[n:], off+int64(4*n)
 	}
-	return f, nil
+	return nil
 }
 
 func checkEntry(name string, e entry, bodyLen int64) error {
