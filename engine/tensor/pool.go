@@ -52,11 +52,11 @@ func (p *pool) resize(n int) {
 	for range n - 1 {
 		ch := make(chan task, 1)
 		p.workers = append(p.workers, ch)
-		go p.run(ch, len(p.workers))
+		go p.run(ch)
 	}
 }
 
-func (p *pool) run(ch chan task, id int) {
+func (p *pool) run(ch chan task) {
 	ws := newWorkspace()
 	for t := range ch {
 		if t.gemm != nil {
