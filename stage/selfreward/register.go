@@ -1,0 +1,36 @@
+package selfreward
+
+import (
+	"fmt"
+
+	"github.com/synthloop/synthloop/pipeline"
+)
+
+func init() {
+	pipeline.Register(pipeline.StageType{
+		Name: "selfreward",
+		Doc: "Self-rewarding preference data (Yuan et al., 2024): for each input record the model samples N candidates " +
+			"(default 4, T=0.7, top_p=0.9) and judges them itself with the additive 5-point rubric, 3 scores each, averaged; " +
+			"the highest becomes chosen and the lowest rejected, ties are dropped. Records carry Chosen, Rejected, every " +
+			"candidate with its score and reasons, and answer lengths; prefer_shorter picks the shortest of the near-best " +
+			"answers to counter length hacking. Train on the pairs with DPO (beta 0.1).",
+		Example: `- name: pairs
+  type: selfreward
+  with:
+    model: student          # generates and judges its own answers
+    # judge_model: critic   # judge with another model instead
+    # n: 4                  # temperature 0.7, top_p 0.9, max_tokens 1024
+    # samples: 3            # scores per candidate, averaged
+    # prefer_shorter: false # length control among near-ties
+    # near_tie: 0.5
+`,
+		Config: func() any { return DefaultConfig() },
+		New: func(cfg any) (pipeline.Stage, error) {
+			c, ok := cfg.(*Config)
+			if !ok {
+				return nil, fmt.Errorf("selfreward: config is %T, want *selfreward.Config", cfg)
+			}
+			return New(c)
+		},
+	})
+}
