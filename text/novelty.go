@@ -194,6 +194,7 @@ type Index struct {
 	ids      []int32
 	hist     []int
 	cnt      []uint64
+	any      []uint64
 }
 
 type posting struct {
@@ -532,11 +533,14 @@ func (x *Index) search(q *query, qt []qtok, top *topK, score func(int32) float64
 			need++
 		}
 		byL := x.byL[:0]
-		x.countCommon(q, n, need-rest, func(d int32) {
+		x.countCommon(q, n, need-rest, func(d int32, c int) {
 			if x.acc[d] != 0 {
 				return // met: bounded and scored above
 			}
-			if l := q.sigOverlap(&x.sig[d]) + rest; l >= need {
+			if c < 0 {
+				c = q.sigOverlap(&x.sig[d])
+			}
+			if l := c + rest; l >= need {
 				for len(byL) <= l {
 					byL = append(byL, nil)
 				}
@@ -566,16 +570,20 @@ func (x *Index) search(q *query, qt []qtok, top *topK, score func(int32) float64
 	x.touched = touched
 }
 
-// countCommon calls fn for every instruction of length bucket n that holds
-// at least k of the query's common tokens (counted with multiplicity in the
-// query), or for all of them when k <= 0. It adds the query's bitsets into
-// bit-sliced counters, 64 instructions at a time, and compares the counts
-// with k bit-serially.
-func (x *Index) countCommon(q *query, n, k int, fn func(d int32)) {
+// countCommon calls fn(d, c) for every instruction d of length bucket n
+// that holds at least k of the query's common tokens, c being that count
+// (with the query's multiplicity), or for all of them with c = -1 when
+// k <= 0. It adds the query's bitsets into bit-sliced counters, 64
+// instructions at a time, and compares the counts with k bit-serially.
+//
+// An instruction holding k of the query's c common tokens holds one of any
+// c-k+1 of them, so the bitsets of the rarest c-k+1 are ORed first and the
+// 64-instruction words where that is empty are skipped.
+func (x *Index) countCommon(q *query, n, k int, fn func(d int32, c int)) {
 	docs := x.byLen[n]
 	if k <= 0 {
 		for _, d := range docs {
-			fn(d)
+			fn(d, -1)
 		}
 		return
 	}
@@ -588,6 +596,18 @@ func (x *Index) countCommon(q *query, n, k int, fn func(d int32)) {
 	}
 	planes := bits.Len(uint(q.common))
 	W := (len(docs) + 63) / 64
+	// any[w]: instructions in word w holding one of the rarest tokens.
+	any := slices.Grow(x.any[:0], W)[:W]
+	clear(any)
+	x.any = any
+	for i, mass := 0, 0; mass < q.common-k+1; i++ {
+		b := q.bits[i]
+		mass += int(b.cnt)
+		bs := sl[b.id]
+		for w, v := range bs[:min(len(bs), W)] {
+			any[w] |= v
+		}
+	}
 	// cnt[w*planes+p] is bit p of the count of each instruction in word w.
 	cnt := slices.Grow(x.cnt[:0], W*planes)[:W*planes]
 	clear(cnt)
@@ -597,6 +617,7 @@ func (x *Index) countCommon(q *query, n, k int, fn func(d int32)) {
 		bs = bs[:min(len(bs), W)]
 		for range b.cnt {
 			for w, v := range bs {
+				v &= any[w]
 				c := cnt[w*planes : w*planes+planes]
 				for p := 0; v != 0 && p < len(c); p++ {
 					c[p], v = c[p]^v, c[p]&v
@@ -605,6 +626,9 @@ func (x *Index) countCommon(q *query, n, k int, fn func(d int32)) {
 		}
 	}
 	for w := range W {
+		if any[w] == 0 {
+			continue
+		}
 		c := cnt[w*planes : w*planes+planes]
 		// ge: count > k so far from the top plane down; eq: equal so far.
 		var ge uint64
@@ -617,9 +641,14 @@ func (x *Index) countCommon(q *query, n, k int, fn func(d int32)) {
 				eq &= c[p]
 			}
 		}
-		for hit := ge | eq; hit != 0; hit &= hit - 1 {
-			if i := w*64 + bits.TrailingZeros64(hit); i < len(docs) {
-				fn(docs[i])
+		for hit := (ge | eq) & any[w]; hit != 0; hit &= hit - 1 {
+			lane := bits.TrailingZeros64(hit)
+			if i := w*64 + lane; i < len(docs) {
+				count := 0
+				for p := range c {
+					count |= int(c[p]>>lane&1) << p
+				}
+				fn(docs[i], count)
 			}
 		}
 	}
@@ -682,7 +711,7 @@ func (x *Index) prepare(tokens []string) (*query, []qtok, []int32) {
 		if b := x.lists[t.id].bit; b >= 0 {
 			q.mask[b/64] |= 1 << (uint(b) % 64)
 			q.common += int(t.cnt)
-			q.bits = append(q.bits, qtok{id: int32(b), cnt: t.cnt})
+			q.bits = append(q.bits, qtok{id: int32(b), cnt: t.cnt, df: t.df})
 			if t.cnt > 1 {
 				q.extra = append(q.extra, qtok{id: int32(b), cnt: t.cnt})
 			}
@@ -690,9 +719,11 @@ func (x *Index) prepare(tokens []string) (*query, []qtok, []int32) {
 		}
 		qt = append(qt, t)
 	}
-	slices.SortFunc(qt, func(a, b qtok) int {
+	rarestFirst := func(a, b qtok) int {
 		return cmp.Or(cmp.Compare(a.df, b.df), cmp.Compare(a.id, b.id))
-	})
+	}
+	slices.SortFunc(qt, rarestFirst)
+	slices.SortFunc(q.bits, rarestFirst)
 	x.qtoks, x.uncommon = all, qt
 	return q, qt, qids
 }

@@ -1,6 +1,7 @@
 package text
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -215,4 +216,22 @@ func TestNewTokenizer(t *testing.T) {
 	if _, err := TokenizerFor(""); err == nil {
 		t.Error("TokenizerFor(\"\") = nil error, want one")
 	}
+}
+
+func ExampleWordCount() {
+	fmt.Println(WordCount("Write a haiku about autumn leaves.", English))
+	fmt.Println(WordCount("秋の落ち葉について俳句を書いてください。", Japanese))
+	fmt.Println(GuessLang("秋の落ち葉について俳句を書いてください。"))
+	// Output:
+	// 6
+	// 9
+	// ja
+}
+
+func ExampleCJKTokenizer() {
+	fmt.Printf("%q\n", CJKTokenizer{}.Tokens("Pythonで素数を判定して"))
+	fmt.Printf("%q\n", RougeTokenizer{}.Tokens("Pythonで素数を判定して"))
+	// Output:
+	// ["python" "で" "素" "数" "を" "判" "定" "し" "て"]
+	// ["python"]
 }
