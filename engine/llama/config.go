@@ -56,6 +56,11 @@ func (c Config) Validate() error {
 	if !(c.NormEps > 0) {
 		return fmt.Errorf("%w: norm_eps must be > 0, got %g", ErrConfig, c.NormEps)
 	}
+	// The RoPE tables hold MaxSeq·HeadDim floats whatever the file size, so a
+	// hostile config could otherwise ask for terabytes.
+	if c.RoPE && c.MaxSeq*c.HeadDim() > 1<<26 {
+		return fmt.Errorf("%w: max_seq_len %d × head dim %d is too large for RoPE tables", ErrConfig, c.MaxSeq, c.HeadDim())
+	}
 	if n := c.NumParams(); n > 1<<34 {
 		return fmt.Errorf("%w: %d parameters is too many", ErrConfig, n)
 	}

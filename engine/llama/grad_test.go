@@ -1,6 +1,7 @@
 package llama
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -194,5 +195,31 @@ func TestClone(t *testing.T) {
 	c.Params[0]++
 	if c.Params[0] == m.Params[0] {
 		t.Error("clone shares weights with the original")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := tinyConfig(true, false)
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{"zero vocab", func(c *Config) { c.Vocab = 0 }},
+		{"heads not dividing dim", func(c *Config) { c.Heads = 3 }},
+		{"kv heads not dividing heads", func(c *Config) { c.KVHeads = 3 }},
+		{"odd head dim with rope", func(c *Config) { c.Dim, c.Heads, c.KVHeads = 12, 4, 4 }},
+		{"rope without theta", func(c *Config) { c.RopeTheta = 0 }},
+		{"no norm eps", func(c *Config) { c.NormEps = 0 }},
+		{"huge rope tables", func(c *Config) { c.Dim, c.Heads, c.KVHeads, c.MaxSeq = 1 << 16, 1, 1, 1 << 20 }},
+		{"huge dims", func(c *Config) { c.Hidden = 1 << 30 }},
+	} {
+		c := good
+		tc.edit(&c)
+		if err := c.Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: Validate = %v, want ErrConfig", tc.name, err)
+		}
+	}
+	if err := good.Validate(); err != nil {
+		t.Errorf("valid config rejected: %v", err)
 	}
 }
