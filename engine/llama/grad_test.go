@@ -210,7 +210,7 @@ func TestValidate(t *testing.T) {
 		{"odd head dim with rope", func(c *Config) { c.Dim, c.Heads, c.KVHeads = 12, 4, 4 }},
 		{"rope without theta", func(c *Config) { c.RopeTheta = 0 }},
 		{"no norm eps", func(c *Config) { c.NormEps = 0 }},
-		{"huge rope tables", func(c *Config) { c.Dim, c.Heads, c.KVHeads, c.MaxSeq = 1 << 16, 1, 1, 1 << 20 }},
+		{"huge rope tables", func(c *Config) { c.Dim, c.Heads, c.KVHeads, c.MaxSeq = 1<<16, 1, 1, 1<<20 }},
 		{"huge dims", func(c *Config) { c.Hidden = 1 << 30 }},
 	} {
 		c := good
