@@ -182,3 +182,27 @@ func TestLoadModelRejectsBadWeights(t *testing.T) {
 		t.Errorf("LoadModel after restoring the file: %v", err)
 	}
 }
+
+// FuzzLoadModelConfig feeds arbitrary config.json files beside a valid
+// weights file: LoadModel must return an error or a model, never panic or
+// allocate for sizes the weights file does not hold.
+func FuzzLoadModelConfig(f *testing.F) {
+	m := testModel(f)
+	dir := f.TempDir()
+	if err := SaveModel(dir, m); err != nil {
+		f.Fatal(err)
+	}
+	good, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
+	f.Add(good)
+	f.Add([]byte(`{"vocab_size":13,"dim":1048576,"n_layers":1,"n_heads":1,"n_kv_heads":1,"hidden_dim":16,"max_seq_len":1048576,"rope":true,"rope_theta":1,"norm_eps":1e-5}`))
+	f.Add([]byte(`{"vocab_size":-1}`))
+	f.Fuzz(func(t *testing.T, cfg []byte) {
+		d := t.TempDir()
+		weights, _ := os.ReadFile(filepath.Join(dir, WeightsFile))
+		os.WriteFile(filepath.Join(d, WeightsFile), weights, 0o644)
+		os.WriteFile(filepath.Join(d, ConfigFile), cfg, 0o644)
+		if got, err := LoadModel(d); err == nil && !slices.Equal(got.Params, m.Params) {
+			t.Fatal("a config other than the saved one loaded different weights")
+		}
+	})
+}
