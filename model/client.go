@@ -37,6 +37,11 @@ type Client struct {
 	rand       func() float64
 
 	pauseUntil atomic.Int64 // unix nanos: a server-requested wait that holds back every caller
+	// downUntil (unix nanos) is set when a call ran out of retries without
+	// ever reaching the server; until then calls fail at once with downErr
+	// instead of each spending the whole retry schedule on a dead address.
+	downUntil atomic.Int64
+	downErr   atomic.Pointer[Error]
 
 	mu         sync.Mutex
 	st         Stats
@@ -256,6 +261,13 @@ func (c *Client) writeCache(ctx context.Context, key string, e cacheEntry) {
 
 // call sends one request (sub.N samples) with retries, and accounts for it.
 func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Response, float64, error) {
+	if until := c.downUntil.Load(); until != 0 && c.now().UnixNano() < until {
+		if e := c.downErr.Load(); e != nil {
+			fast := *e
+			fast.Attempts = 0
+			return nil, 0, &fast
+		}
+	}
 	promptEst := estimateTokens(sub.Messages)
 	complEst := c.estimateCompletion(sub.MaxTokens) * max(sub.N, 1)
 	tokEst := promptEst + complEst
@@ -288,6 +300,7 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 			err = ErrEmptyResponse
 		}
 		if err == nil {
+			c.downUntil.Store(0)
 			c.aimd.release(s, outcomeSuccess)
 			c.correctTPM(tpmTaken, r.Usage)
 			c.learn(r)
@@ -323,10 +336,15 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 			}
 		})
 		if !f.retry || attempt > maxRetries {
-			return nil, 0, &Error{
+			e := &Error{
 				Name: c.info.Name, Ref: c.ref.String(), BaseURL: c.info.BaseURL, Attempts: attempt,
 				Retryable: f.retry, Status: f.status, Hint: f.hint, Err: err, redact: c.redact,
 			}
+			if f.retry && f.status == 0 && maxRetries > 0 {
+				c.downErr.Store(e)
+				c.downUntil.Store(c.now().Add(downCooldown).UnixNano())
+			}
+			return nil, 0, e
 		}
 		d := c.backoff(attempt, f.wait)
 		if f.wait > 0 {
@@ -347,6 +365,10 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		}
 	}
 }
+
+// downCooldown is how long calls fail fast after one ran out of retries
+// without an answer from the server (refused, reset, timed out).
+const downCooldown = 30 * time.Second
 
 // Backoff shape: 0.5s, 1s, 2s, ... capped at 30s, with "equal jitter" (half
 // fixed, half random) so that many callers failing together spread out.

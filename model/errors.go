@@ -19,6 +19,11 @@ import (
 var (
 	// ErrEmptyResponse means a 2xx answer carried no choices. It is retried.
 	ErrEmptyResponse = errors.New("model: response has no choices")
+	// ErrUnavailable matches (errors.Is) an *Error whose retries ran out on
+	// transient failures: the backend is down or overloaded, not the request
+	// wrong. A runner may stop the run on it (a rerun resumes) instead of
+	// failing record after record.
+	ErrUnavailable = errors.New("model: backend unavailable")
 	// ErrMalformedResponse means a 2xx answer could not be decoded (truncated or
 	// invalid JSON). It is retried.
 	ErrMalformedResponse = errors.New("model: malformed response")
@@ -146,7 +151,9 @@ func (e *Error) GoString() string { return e.Error() }
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "model: %s (%s at %s): ", e.Name, e.Ref, e.BaseURL)
-	if e.Retryable {
+	if e.Retryable && e.Attempts == 0 {
+		b.WriteString("not answering (a call just ran out of retries), failing fast for a while: ")
+	} else if e.Retryable {
 		fmt.Fprintf(&b, "gave up after %d attempt%s: ", e.Attempts, plural(e.Attempts))
 	} else if e.Attempts > 1 {
 		fmt.Fprintf(&b, "failed on attempt %d (not retryable): ", e.Attempts)
@@ -164,6 +171,9 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrUnavailable) true when retries ran out.
+func (e *Error) Is(target error) bool { return target == ErrUnavailable && e.Retryable }
 
 func plural(n int) string {
 	if n == 1 {

@@ -188,7 +188,7 @@ func TestFaultsExhaustRetries(t *testing.T) {
 					t.Errorf("error %q does not mention %q", msg, w)
 				}
 			}
-			if !me.Retryable || me.Attempts != 3 {
+			if !me.Retryable || me.Attempts != 3 || !errors.Is(err, model.ErrUnavailable) {
 				t.Errorf("Error %+v: want retryable after 3 attempts", me)
 			}
 			if n := srv.Requests(); (n < 3 && tt.fault.Kind != modeltest.Stall) || n > 4 { // Go's transport may resend once on a reset
@@ -206,7 +206,7 @@ func TestNotRetried(t *testing.T) {
 			c, clk := open(t, srv, model.Config{}, model.Options{})
 			_, err := c.Generate(context.Background(), req("hi"))
 			var me *model.Error
-			if !errors.As(err, &me) || me.Retryable || me.Status != code {
+			if !errors.As(err, &me) || me.Retryable || me.Status != code || errors.Is(err, model.ErrUnavailable) {
 				t.Fatalf("Generate = %#v, want a non-retryable *model.Error with status %d", err, code)
 			}
 			if !strings.Contains(err.Error(), "not retried") || !strings.Contains(err.Error(), fmt.Sprintf("HTTP %d", code)) {
@@ -535,11 +535,19 @@ func TestBackendDown(t *testing.T) {
 	}
 	url := "http://" + ln.Addr().String() + "/v1"
 	ln.Close() // nothing listens there now
-	c, _ := openRef(t, "vllm/llama", url, model.Options{})
+	clk := newClock()
+	b, _, err := model.Open(context.Background(), "m", model.Config{Ref: "vllm/llama", BaseURL: url},
+		model.Options{Sleep: clk.Sleep, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := model.Check(context.Background(), b); r.Err == nil || !strings.Contains(r.Err.Error(), "1 attempt") {
+		t.Errorf("Check on a down backend = %+v, want one attempt and an error", r)
+	}
 	start := time.Now()
-	_, err = c.Generate(context.Background(), req("hi"))
-	if err == nil {
-		t.Fatal("a down backend answered")
+	_, err = b.Generate(context.Background(), req("hi"))
+	if !errors.Is(err, model.ErrUnavailable) {
+		t.Fatalf("Generate on a down backend = %v, want ErrUnavailable", err)
 	}
 	for _, w := range []string{url, "vllm/llama", "gave up after 7 attempts", "connection refused", "is the server running"} {
 		if !strings.Contains(err.Error(), w) {
@@ -549,8 +557,17 @@ func TestBackendDown(t *testing.T) {
 	if time.Since(start) > 2*time.Second {
 		t.Errorf("took %v", time.Since(start))
 	}
-	if r := model.Check(context.Background(), c); r.Err == nil || !strings.Contains(r.Err.Error(), "1 attempt") {
-		t.Errorf("Check on a down backend = %+v, want one attempt and an error", r)
+	// The next calls fail at once instead of each waiting out the retries.
+	slept := len(clk.Slept())
+	_, err = b.Generate(context.Background(), req("again"))
+	if !errors.Is(err, model.ErrUnavailable) || !strings.Contains(err.Error(), "failing fast") || len(clk.Slept()) != slept {
+		t.Fatalf("second call: %v after %d more sleeps", err, len(clk.Slept())-slept)
+	}
+	// After the cooldown the backend is tried again.
+	clk.Sleep(context.Background(), time.Minute)
+	_, err = b.Generate(context.Background(), req("later"))
+	if !strings.Contains(err.Error(), "gave up after 7 attempts") {
+		t.Fatalf("after the cooldown: %v", err)
 	}
 }
 
