@@ -53,6 +53,8 @@ type Completion struct {
 	// Text is the decoded completion when Options.Decode is set, cut before
 	// a StopText match; Tokens then keeps only the tokens wholly before it.
 	Text string
+
+	textCut bool // Text was set by a StopText match
 }
 
 // Generate samples opt.N completions for each prompt. Prompts are decoded
@@ -178,7 +180,7 @@ func generate(m *llama.Model, prompts [][]int32, base, n int, opt Options) ([]Co
 	}
 	if opt.Decode != nil {
 		for i := range out {
-			if out[i].Finish != "stop" || len(opt.StopText) == 0 {
+			if !out[i].textCut {
 				out[i].Text = opt.Decode(out[i].Tokens)
 			}
 		}
@@ -228,7 +230,7 @@ func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, opt Option
 			for k > 0 && len(opt.Decode(c.Tokens[:k])) > at {
 				k--
 			}
-			c.Tokens, c.LogProbs, c.Text, c.Finish = c.Tokens[:k], c.LogProbs[:k], text[:at], "stop"
+			c.Tokens, c.LogProbs, c.Text, c.Finish, c.textCut = c.Tokens[:k], c.LogProbs[:k], text[:at], "stop", true
 			return false
 		}
 	}
