@@ -207,7 +207,7 @@ func TestStopText(t *testing.T) {
 	// A completion ended by a stop token still gets its Text when StopText
 	// is set.
 	cs, _ = Generate(m, prompts[:1], Options{MaxTokens: 8, Decode: decode, StopText: []string{"zz"}, StopTokens: []int32{full[0].Tokens[1]}})
-	if c := cs[0]; c.Finish != "stop" || c.Text != decode(c.Tokens) || len(c.Tokens) == 0 && full[0].Tokens[0] != full[0].Tokens[1] {
+	if c := cs[0]; c.Finish != "stop" || c.Text != decode(c.Tokens) {
 		t.Errorf("stop token with StopText set: %+v", c)
 	}
 	if _, err := Generate(m, prompts, Options{StopText: []string{"x"}}); err == nil {
