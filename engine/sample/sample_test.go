@@ -206,8 +206,15 @@ func TestStopText(t *testing.T) {
 	}
 	// A completion ended by a stop token still gets its Text when StopText
 	// is set.
-	cs, _ = Generate(m, prompts[:1], Options{MaxTokens: 8, Decode: decode, StopText: []string{"zz"}, StopTokens: []int32{full[0].Tokens[1]}})
-	if c := cs[0]; c.Finish != "stop" || c.Text != decode(c.Tokens) {
+	j := 1 // the first token that did not occur before it
+	for j < len(full[0].Tokens) && slices.Contains(full[0].Tokens[:j], full[0].Tokens[j]) {
+		j++
+	}
+	if j == len(full[0].Tokens) {
+		t.Fatalf("no new token in %v", full[0].Tokens)
+	}
+	cs, _ = Generate(m, prompts[:1], Options{MaxTokens: 8, Decode: decode, StopText: []string{"zz"}, StopTokens: []int32{full[0].Tokens[j]}})
+	if c := cs[0]; c.Finish != "stop" || len(c.Tokens) != j || c.Text != decode(c.Tokens) {
 		t.Errorf("stop token with StopText set: %+v", c)
 	}
 	if _, err := Generate(m, prompts, Options{StopText: []string{"x"}}); err == nil {
