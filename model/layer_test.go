@@ -654,3 +654,30 @@ func TestUnlinkedProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestInfoDefaultsAndPrices(t *testing.T) {
+	env := func(k string) string { return map[string]string{"OPENAI_API_KEY": "k-1234", "ANTHROPIC_API_KEY": "k-5678"}[k] }
+	half := 0.5
+	tests := []struct {
+		cfg  model.Config
+		want model.Info
+	}{
+		{model.Config{Ref: "openai/gpt-4o-mini-2024-07-18"}, model.Info{Provider: "openai", Model: "gpt-4o-mini-2024-07-18",
+			BaseURL: "https://api.openai.com/v1", Price: model.Price{Input: 0.15, Output: 0.6}, PriceKnown: true,
+			MaxConcurrency: 64, Timeout: 120 * time.Second, MaxRetries: 6}},
+		{model.Config{Ref: "anthropic/claude-sonnet-4-5", PriceInput: &half, MaxRetries: -1, MaxConcurrency: 4, Timeout: model.Duration(time.Minute)},
+			model.Info{Provider: "anthropic", Model: "claude-sonnet-4-5", BaseURL: "https://api.anthropic.com",
+				Price: model.Price{Input: 0.5, Output: 15}, PriceKnown: true, MaxConcurrency: 4, Timeout: time.Minute, MaxRetries: 0}},
+		{model.Config{Ref: "ollama/llama3.1", BaseURL: "http://gpu1:11434/v1/"}, model.Info{Provider: "ollama", Model: "llama3.1",
+			BaseURL: "http://gpu1:11434/v1", PriceKnown: true, Free: true, MaxConcurrency: 64, Timeout: 120 * time.Second, MaxRetries: 6}},
+		{model.Config{Ref: "vllm/Qwen/Qwen2.5-7B-Instruct", RPM: 100, TPM: 5000}, model.Info{Provider: "vllm", Model: "Qwen/Qwen2.5-7B-Instruct",
+			BaseURL: "http://localhost:8000/v1", PriceKnown: true, Free: true, MaxConcurrency: 64, Timeout: 120 * time.Second, MaxRetries: 6, RPM: 100, TPM: 5000}},
+	}
+	for _, tt := range tests {
+		_, info, err := model.Open(context.Background(), "x", tt.cfg, model.Options{Getenv: env})
+		tt.want.Name = "x"
+		if err != nil || info != tt.want {
+			t.Errorf("Open(%s) info:\n got %+v, %v\nwant %+v", tt.cfg.Ref, info, err, tt.want)
+		}
+	}
+}
