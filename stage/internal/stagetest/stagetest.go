@@ -4,6 +4,7 @@ package stagetest
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ var (
 	answerRe  = regexp.MustCompile(`(?s)<answer>\n(.*?)\n</answer>`)
 	answerA   = regexp.MustCompile(`(?s)<answer_a>\n(.*?)\n</answer_a>`)
 	answerB   = regexp.MustCompile(`(?s)<answer_b>\n(.*?)\n</answer_b>`)
+	scaleRe   = regexp.MustCompile(`from (\d+) to (\d+)\.$`)
 )
 
 // Candidate is the scripted teacher's i-th answer to prompt, of quality q:
@@ -89,11 +91,15 @@ func Responder(req *modeltest.Request) modeltest.Reply {
 		}
 	case strings.HasPrefix(first, "You are grading an answer"):
 		q := quality(answerRe, first)
+		marked := q != 0
+		if !marked {
+			q = unmarked(first)
+		}
 		for range req.N {
-			switch q {
-			case 8:
+			switch {
+			case marked && q == 8:
 				add("Beyond excellent.\nScore: 8")
-			case 9:
+			case marked && q == 9:
 				add("この回答はとても良いです。五点です。")
 			default:
 				add(fmt.Sprintf("The answer meets %d of the criteria.\nScore: %d", q, q))
@@ -117,6 +123,23 @@ func Responder(req *modeltest.Request) modeltest.Reply {
 		}
 	}
 	return rep
+}
+
+// unmarked scores an answer without a quality mark (one another stage
+// wrote) by a hash of its text, within the range the prompt states.
+func unmarked(prompt string) int {
+	lo, hi := 0, 5
+	if m := scaleRe.FindStringSubmatch(prompt); m != nil {
+		lo, _ = strconv.Atoi(m[1])
+		hi, _ = strconv.Atoi(m[2])
+	}
+	a := ""
+	if m := answerRe.FindStringSubmatch(prompt); m != nil {
+		a = m[1]
+	}
+	h := fnv.New32a()
+	h.Write([]byte(a))
+	return lo + int(h.Sum32()%uint32(hi-lo+1))
 }
 
 func quality(re *regexp.Regexp, prompt string) int {
