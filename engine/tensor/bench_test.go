@@ -23,6 +23,8 @@ var benchShapes = []struct {
 	{"A/head_NT", false, true, 2048, 1024, 128},
 	{"A/dx_down_NN", false, false, 2048, 512, 128},
 	{"A/dx_up_NN", false, false, 2048, 128, 512},
+	{"A/dx_head_NN", false, false, 2048, 128, 1024},
+	{"A/dw_head_TN", true, false, 1024, 128, 2048},
 	{"A/dw_qkvo_TN", true, false, 128, 128, 2048},
 	{"A/dw_up_TN", true, false, 512, 128, 2048},
 	{"A/dw_down_TN", true, false, 128, 512, 2048},

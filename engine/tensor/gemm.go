@@ -497,13 +497,18 @@ func (j *gemmJob) macro(ws *workspace, bufB []float32, ic, mc, jc, jlo, jhi, pc,
 // each k-major (mr values per k step), zero-padding the last panel to mr
 // rows so the kernel needs no edge cases.
 func (j *gemmJob) packA(dst []float32, ic, mc, pc, kc int) {
-	mr := j.ks.mr
+	ks := j.ks
+	mr := ks.mr
 	a, lda := j.a, j.lda
 	for ir := 0; ir < mc; ir += mr {
 		panel := dst[ir*kc : ir*kc+mr*kc]
 		rows := min(mr, mc-ir)
 		if j.transA {
 			// op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run.
+			if rows == 8 && mr == 8 && ks.copyRows8 != nil {
+				ks.copyRows8(kc, &a[pc*lda+ic+ir], lda, &panel[0])
+				continue
+			}
 			for p := range kc {
 				d := panel[p*mr : p*mr+mr]
 				copy(d, a[(pc+p)*lda+ic+ir:][:rows])
@@ -511,10 +516,16 @@ func (j *gemmJob) packA(dst []float32, ic, mc, pc, kc int) {
 			}
 			continue
 		}
+		// A transpose: 8×8 in registers where possible, the rest scalar.
+		p0 := 0
+		if rows == 8 && mr == 8 && ks.transpose8 != nil && kc >= 8 {
+			p0 = kc &^ 7
+			ks.transpose8(p0/8, &a[(ic+ir)*lda+pc], lda, &panel[0], 8)
+		}
 		for r := range rows {
-			src := a[(ic+ir+r)*lda+pc:][:kc]
+			src := a[(ic+ir+r)*lda+pc+p0:][:kc-p0]
 			for p, v := range src {
-				panel[p*mr+r] = v
+				panel[(p0+p)*mr+r] = v
 			}
 		}
 		for r := rows; r < mr; r++ {

@@ -25,6 +25,9 @@ type kernelSet struct {
 	// transpose8, if set, writes dst[p·ldd+r] = src[r·lds+p] for r < 8 and
 	// p < 8·n8; packing B for op(B) = Bᵀ uses it.
 	transpose8 func(n8 int, src *float32, lds int, dst *float32, ldd int)
+	// copyRows8, if set, writes dst[8·p+r] = src[p·lds+r] for r < 8 and
+	// p < n; packing a transposed A into 8-row panels uses it.
+	copyRows8 func(n int, src *float32, lds int, dst *float32)
 }
 
 // kernelSets lists every implementation built for this CPU architecture,

@@ -54,6 +54,11 @@ func kern8x8AVX2(k int, a *float32, rs int, ss int, b *float32, bs int, c *float
 //go:noescape
 func transpose8AVX(n8 int, src *float32, lds int, dst *float32, ldd int)
 
+// copyRows8AVX sets dst[8·p+r] = src[p·lds+r] for r < 8, p < n.
+//
+//go:noescape
+func copyRows8AVX(n int, src *float32, lds int, dst *float32)
+
 // dotAVX512 returns Σ x[i]·y[i] for i < n.
 //
 //go:noescape

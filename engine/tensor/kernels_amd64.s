@@ -3036,6 +3036,46 @@ done:
 	VZEROUPPER
 	RET
 
+// func copyRows8AVX(n int, src *float32, lds int, dst *float32)
+// Requires: AVX
+TEXT ·copyRows8AVX(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ lds+16(FP), DX
+	SHLQ $0x02, DX
+	MOVQ dst+24(FP), BX
+	LEAQ (DX)(DX*2), SI
+
+loop4:
+	CMPQ    AX, $0x04
+	JL      tail
+	VMOVUPS (CX), Y0
+	VMOVUPS (CX)(DX*1), Y1
+	VMOVUPS (CX)(DX*2), Y2
+	VMOVUPS (CX)(SI*1), Y3
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	VMOVUPS Y2, 64(BX)
+	VMOVUPS Y3, 96(BX)
+	LEAQ    (CX)(DX*4), CX
+	ADDQ    $0x80, BX
+	SUBQ    $0x04, AX
+	JMP     loop4
+
+tail:
+	TESTQ   AX, AX
+	JE      done
+	VMOVUPS (CX), Y0
+	VMOVUPS Y0, (BX)
+	ADDQ    DX, CX
+	ADDQ    $0x20, BX
+	DECQ    AX
+	JMP     tail
+
+done:
+	VZEROUPPER
+	RET
+
 // func dotAVX512(x *float32, y *float32, n int) float32
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, SSE
 TEXT ·dotAVX512(SB), NOSPLIT, $0-28

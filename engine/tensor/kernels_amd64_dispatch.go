@@ -17,18 +17,18 @@ import "golang.org/x/sys/cpu"
 // gradients with m ≤ 512 and made no difference at m ≥ 1536 (packBMinM).
 var (
 	avx512Variants = []*kernelSet{
-		{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, kern: kern8x32AVX512},
-		{name: "avx512_packB", mr: 8, nr: 32, mc: 128, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 0, transpose8: transpose8AVX, kern: kern8x32AVX512},
-		{name: "avx512_14x32", mr: 14, nr: 32, mc: 168, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, kern: kern14x32AVX512},
-		{name: "avx512_12x32", mr: 12, nr: 32, mc: 144, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, kern: kern12x32AVX512},
-		{name: "avx512_6x32", mr: 6, nr: 32, mc: 120, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, kern: kern6x32AVX512},
-		{name: "avx512_6x64", mr: 6, nr: 64, mc: 120, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, kern: kern6x64AVX512},
-		{name: "avx512_8x48", mr: 8, nr: 48, mc: 128, kc: 256, nc: 4080, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, kern: kern8x48AVX512},
+		{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern8x32AVX512},
+		{name: "avx512_packB", mr: 8, nr: 32, mc: 128, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 0, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern8x32AVX512},
+		{name: "avx512_14x32", mr: 14, nr: 32, mc: 168, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern14x32AVX512},
+		{name: "avx512_12x32", mr: 12, nr: 32, mc: 144, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern12x32AVX512},
+		{name: "avx512_6x32", mr: 6, nr: 32, mc: 120, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern6x32AVX512},
+		{name: "avx512_6x64", mr: 6, nr: 64, mc: 120, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern6x64AVX512},
+		{name: "avx512_8x48", mr: 8, nr: 48, mc: 128, kc: 256, nc: 4080, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern8x48AVX512},
 	}
 	avx2Variants = []*kernelSet{
-		{name: "avx2", mr: 6, nr: 16, mc: 96, kc: 256, nc: 2048, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, kern: kern6x16AVX2},
-		{name: "avx2_4x24", mr: 4, nr: 24, mc: 96, kc: 256, nc: 2040, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, kern: kern4x24AVX2},
-		{name: "avx2_8x8", mr: 8, nr: 8, mc: 96, kc: 256, nc: 2048, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, kern: kern8x8AVX2},
+		{name: "avx2", mr: 6, nr: 16, mc: 96, kc: 256, nc: 2048, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern6x16AVX2},
+		{name: "avx2_4x24", mr: 4, nr: 24, mc: 96, kc: 256, nc: 2040, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern4x24AVX2},
+		{name: "avx2_8x8", mr: 8, nr: 8, mc: 96, kc: 256, nc: 2048, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern8x8AVX2},
 	}
 )
 

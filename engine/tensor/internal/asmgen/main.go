@@ -21,6 +21,7 @@ func main() {
 	avx2Kernel(4, 3)
 	avx2Kernel(8, 1)
 	transpose8()
+	copyRows8()
 	elementwise()
 	Generate()
 }
@@ -277,4 +278,52 @@ func paramAddr(name string) Mem {
 		panic(err)
 	}
 	return b.Addr
+}
+
+// copyRows8 gathers 8 contiguous floats from each of n rows into a dense
+// n×8 block: it packs a transposed A, whose k steps are rows of the stored
+// matrix, into a micro-panel, so the kernel does not stride through A at a
+// power-of-two lda that maps every step to one cache set.
+func copyRows8() {
+	TEXT("copyRows8AVX", NOSPLIT, "func(n int, src *float32, lds int, dst *float32)")
+	Pragma("noescape")
+	Doc("copyRows8AVX sets dst[8·p+r] = src[p·lds+r] for r < 8, p < n.")
+	n := Load(Param("n"), GP64())
+	src := Load(Param("src"), GP64())
+	lds := Load(Param("lds"), GP64())
+	SHLQ(Imm(2), lds)
+	dst := Load(Param("dst"), GP64())
+	lds3 := GP64()
+	LEAQ(Mem{Base: lds, Index: lds, Scale: 2}, lds3)
+	Label("loop4")
+	CMPQ(n, Imm(4))
+	JL(LabelRef("tail"))
+	var y [4]reg.VecVirtual
+	for i := range y {
+		y[i] = YMM()
+	}
+	VMOVUPS(Mem{Base: src}, y[0])
+	VMOVUPS(Mem{Base: src, Index: lds, Scale: 1}, y[1])
+	VMOVUPS(Mem{Base: src, Index: lds, Scale: 2}, y[2])
+	VMOVUPS(Mem{Base: src, Index: lds3, Scale: 1}, y[3])
+	for i := range y {
+		VMOVUPS(y[i], Mem{Base: dst, Disp: 32 * i})
+	}
+	LEAQ(Mem{Base: src, Index: lds, Scale: 4}, src)
+	ADDQ(Imm(128), dst)
+	SUBQ(Imm(4), n)
+	JMP(LabelRef("loop4"))
+	Label("tail")
+	TESTQ(n, n)
+	JE(LabelRef("done"))
+	t := YMM()
+	VMOVUPS(Mem{Base: src}, t)
+	VMOVUPS(t, Mem{Base: dst})
+	ADDQ(lds, src)
+	ADDQ(Imm(32), dst)
+	DECQ(n)
+	JMP(LabelRef("tail"))
+	Label("done")
+	VZEROUPPER()
+	RET()
 }
