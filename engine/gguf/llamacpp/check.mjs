@@ -25,6 +25,11 @@ for (const kind of ["bpe", "char"]) {
     const back = model.detokenize(got);
     if (back !== t.text) fail(`detokenize ${JSON.stringify(t.text)} = ${JSON.stringify(back)}`);
   }
+  if (exp.dropped) {
+    const got = Array.from(model.tokenize(exp.dropped.text, false));
+    if (JSON.stringify(got) !== JSON.stringify(exp.dropped.ids)) fail(`out-of-alphabet text ${JSON.stringify(exp.dropped.text)}: llama.cpp ${got}, want ${exp.dropped.ids}`);
+    else console.log(`out-of-alphabet character dropped, as documented: ${JSON.stringify(exp.dropped.text)}`);
+  }
   const chat = Array.from(model.tokenize(exp.chat, true));
   if (JSON.stringify(chat) !== JSON.stringify(exp.chat_ids)) fail(`chat prompt: ours ${exp.chat_ids}, llama.cpp ${chat}`);
   if (model.tokens.eos !== exp.eos || !model.isEogToken(exp.end) || !model.isEogToken(exp.eos)) {

@@ -20,8 +20,12 @@ type expect struct {
 	Chat    string      `json:"chat"`     // a rendered chat prompt, specials as text
 	ChatIDs []int       `json:"chat_ids"` // EncodeChat's ids for it
 	Logits  [][]float32 `json:"logits"`   // next-token logits at every position of ChatIDs
-	End     int         `json:"end"`      // id of <|end|>
-	EOS     int         `json:"eos"`
+	// Dropped is text with a character outside the alphabet (Char only)
+	// and our ids for it without that character, which is what llama.cpp
+	// should produce (docs/GGUF.md).
+	Dropped *textIDs `json:"dropped,omitempty"`
+	End     int      `json:"end"` // id of <|end|>
+	EOS     int      `json:"eos"`
 }
 
 type textIDs struct {
@@ -95,6 +99,13 @@ func write(dir, kind string) error {
 		if ids, err := tok.Encode(t); err == nil { // Char: skip text outside the alphabet
 			e.Texts = append(e.Texts, textIDs{t, ids})
 		}
+	}
+	if kind == "char" {
+		ids, err := tok.Encode("hello  world")
+		if err != nil {
+			return err
+		}
+		e.Dropped = &textIDs{"hello ☃ world", ids}
 	}
 	msgs := []tokenizer.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "hello there"}}
 	if e.ChatIDs, _, err = tokenizer.EncodeChat(tok, msgs, true); err != nil {
