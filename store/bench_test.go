@@ -42,9 +42,21 @@ func benchUnit(i, n int) pipeline.Unit {
 
 // BenchmarkCommit measures units/s for one committer; go test -bench Commit -benchtime 2000x ./store
 func BenchmarkCommit(b *testing.B) {
-	for _, n := range []int{1, 10} {
-		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
-			s := openTemp(b)
+	for _, c := range []struct {
+		n       int
+		durable bool
+	}{{1, false}, {10, false}, {1, true}} {
+		name := fmt.Sprintf("records=%d", c.n)
+		if c.durable {
+			name += "/durable"
+		}
+		n := c.n
+		b.Run(name, func(b *testing.B) {
+			s, err := OpenWith(context.Background(), b.TempDir(), Options{Durable: c.durable})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
 			ctx := context.Background()
 			units := make([]pipeline.Unit, b.N)
 			for i := range units {
@@ -66,9 +78,21 @@ func BenchmarkCommit(b *testing.B) {
 // BenchmarkCommitParallel is Commit from 8 goroutines, as ForEachKept does;
 // concurrent commits share transactions (group commit).
 func BenchmarkCommitParallel(b *testing.B) {
-	for _, n := range []int{1, 10} {
-		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
-			s := openTemp(b)
+	for _, c := range []struct {
+		n       int
+		durable bool
+	}{{1, false}, {10, false}, {1, true}, {10, true}} {
+		name := fmt.Sprintf("records=%d", c.n)
+		if c.durable {
+			name += "/durable"
+		}
+		n := c.n
+		b.Run(name, func(b *testing.B) {
+			s, err := OpenWith(context.Background(), b.TempDir(), Options{Durable: c.durable})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
 			ctx := context.Background()
 			units := make([]pipeline.Unit, b.N)
 			for i := range units {

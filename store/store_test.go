@@ -675,3 +675,31 @@ func TestOddRunDirNames(t *testing.T) {
 		t.Errorf("stray files beside the run directories: %q", names)
 	}
 }
+
+func TestDurableOption(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		durable bool
+		want    int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{false, 1}, {true, 2}} {
+		s, err := OpenWith(ctx, t.TempDir(), Options{Durable: c.durable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		err = s.write(func(ctx context.Context, tx *sql.Tx) error {
+			return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got)
+		})
+		if err != nil || got != c.want {
+			t.Errorf("Durable %v: synchronous = %d, %v; want %d", c.durable, got, err, c.want)
+		}
+		var mode string
+		if err := s.r.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+			t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+		}
+		if err := s.Commit(ctx, pipeline.Unit{Stage: "s", Key: "k", Records: []*record.Record{{ID: "x", Status: record.Kept}}}); err != nil {
+			t.Error(err)
+		}
+		s.Close()
+	}
+}
