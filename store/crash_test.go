@@ -160,11 +160,26 @@ func TestCrashKill9(t *testing.T) {
 func verifyCrashRun(t *testing.T, dir string) int {
 	t.Helper()
 	ctx := context.Background()
+	// `synthloop status` on the crashed run comes first: a reader must recover
+	// the log of a dead writer as well as a writer does.
+	ro, err := OpenReadOnly(ctx, dir)
+	if err != nil {
+		t.Fatalf("read-only open after kill: %v", err)
+	}
+	roCount, err := ro.Count(ctx, crashStage, "")
+	if err != nil {
+		t.Fatalf("read-only count after kill: %v", err)
+	}
+	ro.Close()
+
 	s, err := Open(ctx, dir)
 	if err != nil {
 		t.Fatalf("reopen after kill: %v", err)
 	}
 	defer s.Close()
+	if n, _ := s.Count(ctx, crashStage, ""); n != roCount {
+		t.Errorf("read-only open saw %d records, the writer %d", roCount, n)
+	}
 
 	var check string
 	if err := s.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
