@@ -45,7 +45,8 @@ type Client struct {
 
 	mu         sync.Mutex
 	st         Stats
-	complAvg   float64 // running mean of completion tokens per sample, for estimates
+	inflight   map[string]chan struct{} // sample keys being fetched, closed when done
+	complAvg   float64                  // running mean of completion tokens per sample, for estimates
 	complCount int
 }
 
@@ -124,38 +125,108 @@ func (c *Client) generateSamples(ctx context.Context, req Request, maxRetries in
 	}
 	g := &gather{choices: make([]Choice, n), have: make([]bool, n)}
 	g.resp.Model = c.ref.Model
-	if useCache && c.cache != nil {
-		if err := c.readCache(ctx, keys, g); err != nil {
-			return nil, err
+	missing := make([]int, n)
+	for i := range missing {
+		missing[i] = i
+	}
+	fetched := false
+	for {
+		if useCache && c.cache != nil {
+			if err := c.readCache(ctx, keys, missing, g); err != nil {
+				return nil, err
+			}
+			missing = missing[:0]
+			for i, ok := range g.have {
+				if !ok {
+					missing = append(missing, i)
+				}
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		// Samples another call is already fetching are waited for, then read
+		// from the cache: identical concurrent requests are paid once.
+		mine, wait := c.claim(keys, missing, useCache)
+		if len(mine) > 0 {
+			fetched = true
+			err := c.fetchAll(ctx, req, mine, keys, maxRetries, g)
+			c.unclaim(keys, mine)
+			if err != nil {
+				return nil, err
+			}
+		}
+		if len(wait) == 0 {
+			break
+		}
+		for _, ch := range wait {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("model: %s: %w", c.info.Name, ctx.Err())
+			}
+		}
+		missing = missing[:0]
+		for i, ok := range g.have {
+			if !ok {
+				missing = append(missing, i)
+			}
 		}
 	}
-	var missing []int
-	for i, ok := range g.have {
-		if !ok {
-			missing = append(missing, i)
-		}
-	}
-	if len(missing) == 0 {
-		g.resp.Choices, g.resp.Cached = g.choices, true
-		return &g.resp, nil
-	}
-	var err error
-	if c.maxN == 1 && len(missing) > 1 {
-		// One call per sample, in parallel. Siblings are not cancelled when
-		// one fails: whatever they get is paid for and goes to the cache.
-		var eg errgroup.Group
-		for _, i := range missing {
-			eg.Go(func() error { return c.fetch(ctx, req, []int{i}, keys, maxRetries, g) })
-		}
-		err = eg.Wait()
-	} else {
-		err = c.fetch(ctx, req, missing, keys, maxRetries, g)
-	}
-	if err != nil {
-		return nil, err
-	}
-	g.resp.Choices = g.choices
+	g.resp.Choices, g.resp.Cached = g.choices, !fetched
 	return &g.resp, nil
+}
+
+// claim marks the samples idx as being fetched by this call and returns them,
+// with the channels of those another call is fetching already. Without a
+// cache there is nothing to share, so everything is this call's.
+func (c *Client) claim(keys []string, idx []int, useCache bool) (mine []int, wait []chan struct{}) {
+	if keys == nil || !useCache {
+		return idx, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inflight == nil {
+		c.inflight = map[string]chan struct{}{}
+	}
+	for _, i := range idx {
+		if ch, ok := c.inflight[keys[i]]; ok {
+			wait = append(wait, ch)
+			continue
+		}
+		c.inflight[keys[i]] = make(chan struct{})
+		mine = append(mine, i)
+	}
+	return mine, wait
+}
+
+func (c *Client) unclaim(keys []string, idx []int) {
+	if keys == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, i := range idx {
+		if ch, ok := c.inflight[keys[i]]; ok {
+			close(ch)
+			delete(c.inflight, keys[i])
+		}
+	}
+}
+
+// fetchAll fetches the samples idx: in one call (more if the server answers
+// short), or, for providers without n, one call per sample in parallel.
+func (c *Client) fetchAll(ctx context.Context, req Request, idx []int, keys []string, maxRetries int, g *gather) error {
+	if c.maxN != 1 || len(idx) == 1 {
+		return c.fetch(ctx, req, idx, keys, maxRetries, g)
+	}
+	// Siblings are not cancelled when one fails: whatever they get is paid
+	// for and goes to the cache.
+	var eg errgroup.Group
+	for _, i := range idx {
+		eg.Go(func() error { return c.fetch(ctx, req, []int{i}, keys, maxRetries, g) })
+	}
+	return eg.Wait()
 }
 
 // gather collects the samples of one Generate call from cache and calls.
@@ -166,10 +237,10 @@ type gather struct {
 	resp    Response
 }
 
-func (c *Client) readCache(ctx context.Context, keys []string, g *gather) error {
+func (c *Client) readCache(ctx context.Context, keys []string, idx []int, g *gather) error {
 	hits := 0
-	for i, k := range keys {
-		val, ok, err := c.cache.Get(ctx, k)
+	for _, i := range idx {
+		val, ok, err := c.cache.Get(ctx, keys[i])
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

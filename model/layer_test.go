@@ -681,3 +681,32 @@ func TestInfoDefaultsAndPrices(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrentIdenticalRequestsPaidOnce(t *testing.T) {
+	srv := modeltest.NewServer(modeltest.Echo, modeltest.WithLatency(30*time.Millisecond))
+	defer srv.Close()
+	c, _ := open(t, srv, model.Config{}, model.Options{Cache: newMemCache()})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	cached := 0
+	for range 10 {
+		wg.Go(func() {
+			r := req("same")
+			r.N = 2
+			resp, err := c.Generate(context.Background(), r)
+			if err != nil || resp.Choices[1].Text != "echo: same #1" {
+				t.Errorf("Generate = %+v, %v", resp, err)
+				return
+			}
+			mu.Lock()
+			if resp.Cached {
+				cached++
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if srv.Requests() != 1 || cached != 9 {
+		t.Fatalf("%d requests, %d cached answers; want 1 request and 9 answers from the cache", srv.Requests(), cached)
+	}
+}
