@@ -1,7 +1,7 @@
 // Loads the files main.go wrote with the llama.cpp build that node-llama-cpp
 // bundles and compares tokenization, special tokens and logits with our
 // engine's. Exits 1 on any difference that docs/GGUF.md does not predict.
-import {getLlama} from "node-llama-cpp";
+import {getLlama, JinjaTemplateChatWrapper} from "node-llama-cpp";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -32,6 +32,15 @@ for (const kind of ["bpe", "char"]) {
   }
   const chat = Array.from(model.tokenize(exp.chat, true));
   if (JSON.stringify(chat) !== JSON.stringify(exp.chat_ids)) fail(`chat prompt: ours ${exp.chat_ids}, llama.cpp ${chat}`);
+  // The file's Jinja chat template, rendered by node-llama-cpp (Hugging
+  // Face's Jinja in JS) and tokenized by llama.cpp, must give EncodeChat's
+  // ids for the same conversation.
+  const wrapper = new JinjaTemplateChatWrapper({template: model.fileInfo.metadata.tokenizer.chat_template, tokenizer: model.tokenizer});
+  const rendered = wrapper.generateContextState({chatHistory: [
+    {type: "system", text: "be brief"}, {type: "user", text: "hello there"}, {type: "model", response: []},
+  ]}).contextText.tokenize(model.tokenizer);
+  if (JSON.stringify(rendered) !== JSON.stringify(exp.chat_ids)) fail(`chat template: ours ${exp.chat_ids}, rendered ${rendered}`);
+  else console.log("chat template renders to our chat encoding");
   if (model.tokens.eos !== exp.eos || !model.isEogToken(exp.end) || !model.isEogToken(exp.eos)) {
     fail(`end of generation: eos ${model.tokens.eos}, <|end|> eog ${model.isEogToken(exp.end)}, <|eos|> eog ${model.isEogToken(exp.eos)}`);
   }

@@ -107,6 +107,7 @@ func write(dir, kind string) error {
 		}
 		e.Dropped = &textIDs{"hello ☃ world", ids}
 	}
+	// check.mjs renders this same conversation through the file's template.
 	msgs := []tokenizer.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "hello there"}}
 	if e.ChatIDs, _, err = tokenizer.EncodeChat(tok, msgs, true); err != nil {
 		return err
