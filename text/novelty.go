@@ -190,7 +190,6 @@ type Index struct {
 	cands    []cand
 	qtoks    []qtok
 	uncommon []qtok
-	byL      [][]int32 // instructions of one length by overlap bound
 	ids      []int32
 	hist     []int
 	cnt      []uint64
@@ -532,37 +531,32 @@ func (x *Index) search(q *query, qt []qtok, top *topK, score func(int32) float64
 		for need <= most && top.prunes(bound(need, n)) {
 			need++
 		}
-		byL := x.byL[:0]
-		x.countCommon(q, n, need-rest, func(d int32, c int) {
-			if x.acc[d] != 0 {
-				return // met: bounded and scored above
-			}
-			if c < 0 {
-				c = q.sigOverlap(&x.sig[d])
-			}
-			if l := c + rest; l >= need {
-				for len(byL) <= l {
-					byL = append(byL, nil)
+		if need <= rest {
+			// Cannot happen (the scan of uncommon tokens stops before
+			// rest alone can reach the K-th best, and otherwise rest is 0),
+			// but if it did, every instruction of this length would be a
+			// candidate: bound them one by one.
+			cs := x.cands[:0]
+			for _, d := range docs {
+				if x.acc[d] == 0 {
+					if ub := bound(q.sigOverlap(&x.sig[d])+rest, n); !top.prunes(ub) {
+						cs = append(cs, cand{d, ub})
+					}
 				}
-				byL[l] = append(byL[l], d)
 			}
-		})
-		// Score by decreasing overlap, which here is decreasing bound.
-		for l := len(byL) - 1; l >= need; l-- {
-			if len(byL[l]) == 0 {
-				continue
-			}
-			if top.prunes(bound(l, n)) {
-				break
-			}
-			for _, d := range byL[l] {
+			x.cands = x.scoreCands(cs, top, score)
+			continue
+		}
+		// Score by decreasing count of common tokens, which here is
+		// decreasing bound, level by level while a level can still reach
+		// the K-th best score (which rises as they are scored).
+		x.countCommon(q, n, need-rest, func(c int) bool {
+			return !top.prunes(bound(c+rest, n))
+		}, func(d int32) {
+			if x.acc[d] == 0 { // not met: met ones were bounded above
 				score(d)
 			}
-		}
-		for l := range byL {
-			byL[l] = byL[l][:0]
-		}
-		x.byL = byL
+		})
 	}
 	for _, d := range touched {
 		x.acc[d] = 0
@@ -570,28 +564,21 @@ func (x *Index) search(q *query, qt []qtok, top *topK, score func(int32) float64
 	x.touched = touched
 }
 
-// countCommon calls fn(d, c) for every instruction d of length bucket n
-// that holds at least k of the query's common tokens, c being that count
-// (with the query's multiplicity), or for all of them with c = -1 when
-// k <= 0. It adds the query's bitsets into bit-sliced counters, 64
-// instructions at a time, and compares the counts with k bit-serially.
+// countCommon visits the instructions of length bucket n by the number of
+// the query's common tokens they hold (with the query's multiplicity),
+// highest first, down to k ≥ 1: for each count c, while level(c) is true,
+// it calls fn for every instruction holding exactly c. It adds the query's
+// bitsets into bit-sliced counters, 64 instructions at a time, and selects
+// each count bit-serially, so instructions below the last level visited
+// cost nothing beyond the counting.
 //
 // An instruction holding k of the query's c common tokens holds one of any
 // c-k+1 of them, so the bitsets of the rarest c-k+1 are ORed first and the
 // 64-instruction words where that is empty are skipped.
-func (x *Index) countCommon(q *query, n, k int, fn func(d int32, c int)) {
+func (x *Index) countCommon(q *query, n, k int, level func(c int) bool, fn func(d int32)) {
 	docs := x.byLen[n]
-	if k <= 0 {
-		for _, d := range docs {
-			fn(d, -1)
-		}
-		return
-	}
-	if k > q.common {
-		return
-	}
 	sl := x.slices[n]
-	if sl == nil {
+	if k > q.common || sl == nil {
 		return
 	}
 	planes := bits.Len(uint(q.common))
@@ -625,30 +612,24 @@ func (x *Index) countCommon(q *query, n, k int, fn func(d int32, c int)) {
 			}
 		}
 	}
-	for w := range W {
-		if any[w] == 0 {
-			continue
-		}
-		c := cnt[w*planes : w*planes+planes]
-		// ge: count > k so far from the top plane down; eq: equal so far.
-		var ge uint64
-		eq := ^uint64(0)
-		for p := planes - 1; p >= 0; p-- {
-			if k>>p&1 == 0 {
-				ge |= eq & c[p]
-				eq &^= c[p]
-			} else {
-				eq &= c[p]
+	// Counts use the query's multiplicity, so they can exceed n.
+	for c := q.common; c >= k && level(c); c-- {
+		for w := range W {
+			eq := any[w]
+			if eq == 0 {
+				continue
 			}
-		}
-		for hit := (ge | eq) & any[w]; hit != 0; hit &= hit - 1 {
-			lane := bits.TrailingZeros64(hit)
-			if i := w*64 + lane; i < len(docs) {
-				count := 0
-				for p := range c {
-					count |= int(c[p]>>lane&1) << p
+			for p, v := range cnt[w*planes : w*planes+planes] {
+				if c>>p&1 == 1 {
+					eq &= v
+				} else {
+					eq &^= v
 				}
-				fn(docs[i], count)
+			}
+			for ; eq != 0; eq &= eq - 1 {
+				if i := w*64 + bits.TrailingZeros64(eq); i < len(docs) {
+					fn(docs[i])
+				}
 			}
 		}
 	}
