@@ -366,6 +366,7 @@ func validStatus(st record.Status) bool {
 // Commit writes a unit's records (upsert by ID), its usage and its done-mark
 // in one transaction: after a crash the unit is either entirely in the store or
 // not at all. Replaying a unit overwrites it, so a replay is harmless.
+// Record IDs must be unique within the unit.
 //
 // Commit finishes the write even when ctx is already cancelled: the unit's work
 // is done and paid for, and the write is local and short, so dropping it on
@@ -378,8 +379,9 @@ func (s *Store) Commit(ctx context.Context, u pipeline.Unit) error {
 	if u.Stage == "" || u.Key == "" {
 		return fmt.Errorf("store: commit: unit needs a stage and a key (stage %q, key %q)", u.Stage, u.Key)
 	}
-	// Encode before taking the write lock so the lock is held only for I/O.
+	// Encode before handing over to the writer so it spends its time on I/O.
 	blobs := make([][]byte, len(u.Records))
+	ids := make(map[string]bool, len(u.Records))
 	for i, r := range u.Records {
 		if r == nil {
 			return fmt.Errorf("store: commit %s/%s: record %d is nil", u.Stage, u.Key, i)
@@ -390,6 +392,13 @@ func (s *Store) Commit(ctx context.Context, u pipeline.Unit) error {
 		if !validStatus(r.Status) {
 			return fmt.Errorf("store: commit %s/%s: record %s has invalid status %q", u.Stage, u.Key, r.ID, r.Status)
 		}
+		// Two records with one ID would silently overwrite each other: that
+		// is a bug in the stage's ID scheme, and losing a record is worse
+		// than stopping.
+		if ids[r.ID] {
+			return fmt.Errorf("store: commit %s/%s: record ID %s appears twice in the unit", u.Stage, u.Key, r.ID)
+		}
+		ids[r.ID] = true
 		rec := r
 		if r.Stage != u.Stage {
 			if r.Stage != "" {

@@ -222,6 +222,7 @@ func TestCommitValidation(t *testing.T) {
 		{"nil record", pipeline.Unit{Stage: "s", Key: "k", Records: []*record.Record{nil}}},
 		{"no id", pipeline.Unit{Stage: "s", Key: "k", Records: []*record.Record{{Status: record.Kept}}}},
 		{"bad status", pipeline.Unit{Stage: "s", Key: "k", Records: []*record.Record{{ID: "x", Status: "maybe"}}}},
+		{"duplicate id", pipeline.Unit{Stage: "s", Key: "k", Records: []*record.Record{{ID: "x", Status: record.Kept}, {ID: "x", Status: record.Rejected}}}},
 		{"other stage", pipeline.Unit{Stage: "s", Key: "k", Records: []*record.Record{{ID: "x", Stage: "t", Status: record.Kept}}}},
 	} {
 		err := s.Commit(ctx, c.u)
