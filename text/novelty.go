@@ -123,9 +123,10 @@ const (
 	regDF = 128
 	// sigWords is the signature size in 64-bit words: 256 common tokens.
 	sigWords = 4
-	// warmUpDF: before scanning a posting list longer than this, the
-	// instructions that look most similar so far are scored, so the K-th
-	// best score is already high when the long scans are pruned by it.
+	// warmUpDF: before scanning a posting list longer than this (only
+	// possible once the signature bits are used up), the instructions that
+	// look most similar so far are scored, so the K-th best score is
+	// already high when the long scans start.
 	warmUpDF = 256
 	// maxBucket caps the length buckets; longer instructions share the last.
 	maxBucket = 255
@@ -147,15 +148,26 @@ const (
 //  2. the query's uncommon tokens are scanned rarest first through their
 //     posting lists, accumulating the exact overlap of each instruction
 //     met; instructions sharing no token are never met;
-//  3. the instructions with the largest overlap are scored first (a
-//     bit-parallel LCS, Hyyrö 2004), which sets a high K-th best score;
-//  4. every instruction met is bounded by its overlap, plus its common
-//     tokens shared with the query (one AND and a popcount on the
-//     signature), plus the uncommon tokens left unscanned; the others are
-//     visited by length, and a whole length is skipped when even sharing
-//     every common token could not reach the K-th best;
-//  5. candidates are scored in order of decreasing bound until the bound
-//     falls below the K-th best score, which only rises.
+//  3. every instruction met is bounded by that overlap, plus the common
+//     tokens it shares with the query (an AND and a popcount on its
+//     signature), plus the uncommon tokens left unscanned; they are scored
+//     with a bit-parallel LCS (Hyyrö 2004) in order of decreasing bound, so
+//     the likeliest come first and set a high K-th best score, until the
+//     bound falls below that score;
+//  4. the instructions not met are visited by length, the query's own
+//     length first. A length is skipped when even sharing every common
+//     token could not reach the K-th best. Otherwise bit-sliced signatures
+//     count the query's common tokens in 64 instructions per word
+//     operation, and instructions are scored by decreasing count while the
+//     count can still reach the K-th best.
+//
+// If the common tokens outnumber the signature bits, the rest are scanned
+// as uncommon ones, after scoring the best candidates met so far (warm-up).
+//
+// The work per check still grows with the index (step 4 touches every
+// instruction of a plausible length, if 64 at a time), so a pass over N
+// instructions stays quadratic, with a far smaller constant than scoring
+// every pair; the filter benchmarks give the numbers.
 //
 // Check does not change the index; call Add for each kept instruction, in
 // order, so that one kept earlier in a batch counts against later ones.
