@@ -704,3 +704,25 @@ func TestDurableOption(t *testing.T) {
 		s.Close()
 	}
 }
+
+func TestSpentUSD(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	if v, err := s.SpentUSD(ctx); v != 0 || err != nil {
+		t.Errorf("SpentUSD(empty) = %v, %v", v, err)
+	}
+	for i, cost := range []float64{0.25, 0.5, 0.125} {
+		u := pipeline.Unit{Stage: fmt.Sprint("s", i%2), Key: fmt.Sprint("k", i), Usage: pipeline.UnitUsage{CostUSD: cost}}
+		if err := s.Commit(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 { // a replay must not count twice
+			if err := s.Commit(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if v, err := s.SpentUSD(ctx); v != 0.875 || err != nil {
+		t.Errorf("SpentUSD = %v, %v; want 0.875 across stages, replay counted once", v, err)
+	}
+}
