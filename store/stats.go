@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -40,7 +41,8 @@ type FilterCount struct {
 	Reasons []ReasonCount
 }
 
-// ReasonCount is one distinct reason or error text and how often it occurred.
+// ReasonCount is one reason or error text and how often it occurred; texts
+// that differ only in their numbers are counted together (see Stats).
 type ReasonCount struct {
 	Reason string
 	Count  int
@@ -224,8 +226,34 @@ func (s *Store) Stats(ctx context.Context) ([]StageStats, error) {
 	return out, nil
 }
 
-// top sorts reasons by count (then text, for stable output) and keeps TopReasons.
-func top(rs []ReasonCount) []ReasonCount {
+// top merges reasons that differ only in their numbers ("max ROUGE-L 0.83 >
+// 0.7" and "... 0.91 > 0.7" are one reason measured twice), sorts them by
+// count (then text, for stable output) and keeps TopReasons. A merged reason
+// shows its most frequent wording.
+func top(in []ReasonCount) []ReasonCount {
+	type group struct {
+		ReasonCount
+		best int // count of the wording shown
+	}
+	var order []string
+	groups := map[string]*group{}
+	for _, r := range in {
+		k := reasonKey(r.Reason)
+		g := groups[k]
+		if g == nil {
+			g = &group{}
+			groups[k] = g
+			order = append(order, k)
+		}
+		g.Count += r.Count
+		if r.Count > g.best || (r.Count == g.best && r.Reason < g.Reason) {
+			g.Reason, g.best = r.Reason, r.Count
+		}
+	}
+	rs := make([]ReasonCount, 0, len(order))
+	for _, k := range order {
+		rs = append(rs, groups[k].ReasonCount)
+	}
 	sort.Slice(rs, func(a, b int) bool {
 		if rs[a].Count != rs[b].Count {
 			return rs[a].Count > rs[b].Count
@@ -236,4 +264,28 @@ func top(rs []ReasonCount) []ReasonCount {
 		rs = rs[:TopReasons]
 	}
 	return rs
+}
+
+// reasonKey is a reason with every number replaced by '#'.
+func reasonKey(s string) string {
+	var b strings.Builder
+	inNum := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		digit := c >= '0' && c <= '9'
+		// A '.' between digits belongs to the number.
+		if c == '.' && inNum && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
+			continue
+		}
+		if digit {
+			if !inNum {
+				b.WriteByte('#')
+			}
+			inNum = true
+			continue
+		}
+		inNum = false
+		b.WriteByte(c)
+	}
+	return b.String()
 }

@@ -156,6 +156,10 @@ func TestStatsRejectionOrder(t *testing.T) {
 	add("rouge", "similar to B", 2)
 	add("rouge", "similar to C", 1)
 	add("rouge", "similar to D", 1)
+	// Reasons that differ only in their numbers are one reason.
+	add("words", "12 words > 10", 2)
+	add("words", "15 words > 10", 3)
+	add("words", "1.5 words > 10", 1)
 	add("blacklist", "image", 3)
 	add("length", "too short", 9)
 	// Two failing decisions of one filter on one record count as one record.
@@ -171,6 +175,7 @@ func TestStatsRejectionOrder(t *testing.T) {
 	want := []FilterCount{
 		{"rouge", 9, []ReasonCount{{"similar to A", 5}, {"similar to B", 2}, {"similar to C", 1}}},
 		{"length", 9, []ReasonCount{{"too short", 9}}},
+		{"words", 6, []ReasonCount{{"15 words > 10", 6}}},
 		{"blacklist", 4, []ReasonCount{{"image", 4}, {"draw", 1}}},
 	}
 	// rouge and length tie at 9: the tie breaks by filter name.
@@ -724,5 +729,20 @@ func TestSpentUSD(t *testing.T) {
 	}
 	if v, err := s.SpentUSD(ctx); v != 0.875 || err != nil {
 		t.Errorf("SpentUSD = %v, %v; want 0.875 across stages, replay counted once", v, err)
+	}
+}
+
+func TestReasonKey(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"max ROUGE-L 0.83 > 0.7", "max ROUGE-L # > #"},
+		{"12 words", "# words"},
+		{"v1.2.3", "v#"},
+		{"ends with '.'", "ends with '.'"},
+		{"3.", "#."},
+		{"", ""},
+	} {
+		if got := reasonKey(c.in); got != c.want {
+			t.Errorf("reasonKey(%q) = %q, want %q", c.in, got, c.want)
+		}
 	}
 }
