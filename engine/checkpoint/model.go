@@ -64,6 +64,12 @@ func WriteFileAtomic(path string, data []byte) error {
 		tmp.Close()
 		return fmt.Errorf("checkpoint: write %s: %w", path, err)
 	}
+	// Flush before the rename, or a crash could leave the new name on an
+	// empty file.
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("checkpoint: write %s: %w", path, err)
+	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("checkpoint: write %s: %w", path, err)
 	}
