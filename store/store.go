@@ -55,6 +55,7 @@ type Store struct {
 	r    *sql.DB
 
 	unlock func() error // releases the run directory lock; nil when read-only
+	now    func() time.Time
 
 	// All writes go through one goroutine that commits the writes waiting
 	// at the same moment in one transaction (see writer.go).
@@ -88,6 +89,8 @@ type Options struct {
 	// development machine's disk; group commit shares it among the writes
 	// waiting at that moment.
 	Durable bool
+	// Now stamps commits (Stats' FirstCommit and LastCommit); nil means time.Now.
+	Now func() time.Time
 }
 
 // Open opens the run in dir for writing, creating dir and dir/run.db when
@@ -147,7 +150,10 @@ func dsn(path string, readOnly, durable bool) string {
 
 func open(ctx context.Context, dir string, readOnly bool, opts Options) (*Store, error) {
 	path := filepath.Join(dir, FileName)
-	s := &Store{dir: dir, path: path}
+	s := &Store{dir: dir, path: path, now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	var err error
 	if !readOnly {
 		if s.unlock, err = lockDir(dir); err != nil {
@@ -432,7 +438,7 @@ func (s *Store) Commit(ctx context.Context, u pipeline.Unit) error {
 		}
 		us := u.Usage
 		if _, err := tx.StmtContext(ctx, s.insUnit).ExecContext(ctx, u.Stage, u.Key, len(u.Records), us.Requests, us.CachedRequests,
-			us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, time.Now().UnixNano()); err != nil {
+			us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, s.now().UnixNano()); err != nil {
 			return fmt.Errorf("done-mark: %w", err)
 		}
 		return nil

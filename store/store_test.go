@@ -682,6 +682,28 @@ func TestOddRunDirNames(t *testing.T) {
 	}
 }
 
+func TestInjectedClock(t *testing.T) {
+	ctx := context.Background()
+	clock := t0
+	s, err := OpenWith(ctx, t.TempDir(), Options{Now: func() time.Time { clock = clock.Add(time.Second); return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 3 {
+		if err := s.Commit(ctx, pipeline.Unit{Stage: "s", Key: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st[0].FirstCommit.Equal(t0.Add(time.Second)) || !st[0].LastCommit.Equal(t0.Add(3*time.Second)) {
+		t.Errorf("commit times = %v .. %v, want the injected clock's", st[0].FirstCommit, st[0].LastCommit)
+	}
+}
+
 func TestDurableOption(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
