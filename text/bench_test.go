@@ -17,10 +17,13 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// Reproduce the filter benchmarks (one full filtering pass per iteration;
-// the brute-force DP pass at 50k takes minutes):
+// Reproduce the filter benchmarks (one full filtering pass per iteration):
 //
-//	go test ./text -run '^$' -bench 'Filter' -benchtime 1x -timeout 60m
+//	go test ./text -run '^$' -bench 'Filter/index' -benchtime 1x
+//	go test ./text -run '^$' -bench 'Filter' -benchtime 1x -timeout 180m
+//
+// The second adds the brute forces; its DP pass at 50k needs about eight
+// CPU-minutes, much longer in wall time on a loaded machine.
 //
 // Each pass filters n generated instructions in order, after 175 seeds, as
 // Self-Instruct does: check each, add it when novel. The three filters make
