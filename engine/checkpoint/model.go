@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,16 +43,25 @@ func SaveModel(dir string, m *llama.Model) error {
 	if err := WriteFileAtomic(filepath.Join(dir, ConfigFile), append(cfg, '\n')); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	if err := Write(&buf, ModelTensors(m), map[string]string{"format": "pt"}); err != nil {
-		return err
-	}
-	return WriteFileAtomic(filepath.Join(dir, WeightsFile), buf.Bytes())
+	return WriteAtomic(filepath.Join(dir, WeightsFile), func(w io.Writer) error {
+		return Write(w, ModelTensors(m), map[string]string{"format": "pt"})
+	})
 }
 
 // WriteFileAtomic writes data to path via a temporary file in the same
 // directory and a rename.
 func WriteFileAtomic(path string, data []byte) error {
+	return WriteAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteAtomic streams write's output to path via a temporary file in the
+// same directory, synced and renamed into place, so readers see the old
+// file or the complete new one, and large tensors need no second copy in
+// memory.
+func WriteAtomic(path string, write func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
@@ -60,12 +70,12 @@ func WriteFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
+	// Sync before the rename, or a crash could leave the new name on an
+	// empty file.
+	if err := write(tmp); err != nil {
 		tmp.Close()
 		return fmt.Errorf("checkpoint: write %s: %w", path, err)
 	}
-	// Flush before the rename, or a crash could leave the new name on an
-	// empty file.
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("checkpoint: write %s: %w", path, err)

@@ -1,13 +1,13 @@
 package train
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -142,14 +142,12 @@ func (c *core) Save(dir string) error {
 		return err
 	}
 	n := len(c.opt.M)
-	var buf bytes.Buffer
-	if err := checkpoint.Write(&buf, []checkpoint.Tensor{
-		{Name: "adamw.m", Shape: []int{n}, Data: c.opt.M},
-		{Name: "adamw.v", Shape: []int{n}, Data: c.opt.V},
-	}, nil); err != nil {
-		return err
-	}
-	if err := checkpoint.WriteFileAtomic(filepath.Join(dir, optimizerFile), buf.Bytes()); err != nil {
+	if err := checkpoint.WriteAtomic(filepath.Join(dir, optimizerFile), func(w io.Writer) error {
+		return checkpoint.Write(w, []checkpoint.Tensor{
+			{Name: "adamw.m", Shape: []int{n}, Data: c.opt.M},
+			{Name: "adamw.v", Shape: []int{n}, Data: c.opt.V},
+		}, nil)
+	}); err != nil {
 		return err
 	}
 	rs, err := c.pcg.MarshalBinary()
