@@ -70,12 +70,12 @@ func WriteAtomic(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	// Sync before the rename, or a crash could leave the new name on an
-	// empty file.
 	if err := write(tmp); err != nil {
 		tmp.Close()
 		return fmt.Errorf("checkpoint: write %s: %w", path, err)
 	}
+	// Sync before the rename, or a crash could leave the new name on an
+	// empty file.
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return fmt.Errorf("checkpoint: write %s: %w", path, err)
