@@ -6,7 +6,8 @@ import (
 	"sync"
 )
 
-// Budget is a spending cap shared by every backend of a run. Before a call the
+// Budget is a spending cap shared by every backend of a run; a nil *Budget
+// is unlimited. Before a call the
 // layer reserves the call's estimated cost; after it, the actual cost replaces
 // the estimate. A call whose estimate does not fit waits while other calls are
 // in flight (their actual cost is usually lower) and is refused with
@@ -27,11 +28,19 @@ func NewBudget(maxUSD float64) *Budget {
 	return &Budget{max: maxUSD, changed: make(chan struct{})}
 }
 
-// Max returns the cap in USD.
-func (b *Budget) Max() float64 { return b.max }
+// Max returns the cap in USD (0 for a nil, unlimited Budget).
+func (b *Budget) Max() float64 {
+	if b == nil {
+		return 0
+	}
+	return b.max
+}
 
 // Spent returns the USD spent so far.
 func (b *Budget) Spent() float64 {
+	if b == nil {
+		return 0
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.spent
@@ -39,6 +48,9 @@ func (b *Budget) Spent() float64 {
 
 // Exceeded reports whether the whole budget is spent.
 func (b *Budget) Exceeded() bool {
+	if b == nil {
+		return false
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.spent >= b.max
@@ -95,6 +107,9 @@ func (b *Budget) settle(est, actual float64) {
 
 // Charge adds cost spent outside the layer (e.g. a batch API job).
 func (b *Budget) Charge(usd float64) {
+	if b == nil {
+		return
+	}
 	b.mu.Lock()
 	b.spent += usd
 	close(b.changed)
