@@ -90,6 +90,24 @@ type Calibration struct {
 	Usage              Usage   `json:"-"`
 }
 
+// MarshalJSON writes undefined statistics as null: JSON has no NaN.
+func (c Calibration) MarshalJSON() ([]byte, error) {
+	type plain Calibration
+	nullable := func(x float64) *float64 {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil
+		}
+		return &x
+	}
+	return json.Marshal(struct {
+		plain
+		Spearman           *float64 `json:"spearman"`
+		KendallTau         *float64 `json:"kendall_tau"`
+		PairAccuracy       *float64 `json:"pair_accuracy"`
+		PreferenceAccuracy *float64 `json:"preference_accuracy"`
+	}{plain(c), nullable(c.Spearman), nullable(c.KendallTau), nullable(c.PairAccuracy), nullable(c.PreferenceAccuracy)})
+}
+
 // String renders the report for a terminal.
 func (c Calibration) String() string {
 	f := func(x float64) string {

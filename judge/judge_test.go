@@ -2,6 +2,7 @@ package judge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"strings"
@@ -244,4 +245,33 @@ func TestCalibrate(t *testing.T) {
 	if math.IsNaN(cal.Spearman) {
 		t.Error("NaN")
 	}
+}
+
+func TestCalibrationJSON(t *testing.T) {
+	b, err := json.Marshal(Calibration{Scored: 1, Spearman: math.NaN(), KendallTau: 0.5, PairAccuracy: math.NaN(), PreferenceAccuracy: math.NaN()})
+	if err != nil || !strings.Contains(string(b), `"spearman":null`) || !strings.Contains(string(b), `"kendall_tau":0.5`) || !strings.Contains(string(b), `"scored":1`) {
+		t.Errorf("Marshal = %s, %v", b, err)
+	}
+}
+
+// FuzzReadLabels checks that no calibration file crashes the reader and that
+// every label it accepts is usable.
+func FuzzReadLabels(f *testing.F) {
+	f.Add(`{"prompt":"p","answer":"a","score":4}`)
+	f.Add(`{"prompt":"p","answer_a":"x","answer_b":"y","preference":"B"}` + "\n\n" + `{"prompt":"q","answer":"b","score":1.5}`)
+	f.Add(`{"score":1e999}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		labels, err := ReadLabels(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for _, l := range labels {
+			if l.Score == nil && l.Preference != "a" && l.Preference != "b" && l.Preference != "tie" {
+				t.Fatalf("accepted a label with neither score nor preference: %+v", l)
+			}
+			if l.Score != nil && (math.IsNaN(*l.Score) || math.IsInf(*l.Score, 0)) {
+				t.Fatalf("accepted a non-finite score")
+			}
+		}
+	})
 }

@@ -220,3 +220,32 @@ func indent(s string) string {
 	}
 	return b.String()
 }
+
+func TestTruncatedCandidatesAreNotScored(t *testing.T) {
+	st := pipelinetest.NewMemStore()
+	srv := modeltest.NewServer(func(req *modeltest.Request) modeltest.Reply {
+		if strings.HasPrefix(req.Messages[0].Content, "You are grading") {
+			return modeltest.Reply{Choices: []modeltest.Choice{{Text: "Score: 5"}, {Text: "Score: 5"}, {Text: "Score: 5"}}}
+		}
+		return modeltest.Reply{Choices: []modeltest.Choice{
+			{Text: "A long answer that was cut", FinishReason: "length"},
+			{Text: "A complete answer."},
+		}}
+	})
+	defer srv.Close()
+	stagetest.Seed(t, st, "prompts", "Explain the tides.")
+	run(t, st, srv, newStage(t, func(c *Config) { c.N = 2 }))
+	r := st.All("best")[0]
+	if r.Status != record.Kept || r.Output != "A complete answer." || len(r.Candidates[0].Scores) != 0 {
+		t.Errorf("truncated candidate: %s output %q scores %v", r.Status, r.Output, r.Candidates[0].Scores)
+	}
+	js, _ := json.Marshal(r.Meta["judgments"])
+	if !strings.Contains(string(js), "truncated at max_tokens") {
+		t.Errorf("judgments %s do not say why candidate 0 has no score", js)
+	}
+	for _, q := range srv.Log() {
+		if strings.Contains(q.Messages[0].Content, "cut") && strings.HasPrefix(q.Messages[0].Content, "You are grading") {
+			t.Error("the truncated candidate was sent to the judge")
+		}
+	}
+}

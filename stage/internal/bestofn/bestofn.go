@@ -137,6 +137,13 @@ func (s Scorer) Score(ctx context.Context, in *record.Record, cands []record.Can
 	var keys []string
 	for i := range cands {
 		j := Judgment{Candidate: i}
+		if cands[i].FinishReason == model.FinishLength {
+			// A cut-off answer is incomplete training data whatever a judge
+			// would say of it; not scoring it also saves the judge's tokens.
+			j.Error = "truncated at max_tokens: not scored"
+			out = append(out, j)
+			continue
+		}
 		if s.Verifier != nil {
 			ref := ""
 			if s.Reference != nil {
