@@ -3,6 +3,7 @@ package anthropic_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,28 @@ func TestOnlySystem(t *testing.T) {
 	_, err := open(t, srv, model.Config{}).Generate(context.Background(), model.Request{Messages: []model.Message{{Role: "system", Content: "x"}}})
 	if err == nil || !strings.Contains(err.Error(), "at least one user message") || srv.Requests() != 0 {
 		t.Fatalf("err %v, %d requests", err, srv.Requests())
+	}
+}
+
+func TestRawErrorMapping(t *testing.T) {
+	for _, f := range []modeltest.Fault{{Kind: modeltest.Truncated}, {Kind: modeltest.Malformed}} {
+		srv := modeltest.NewAnthropicServer(modeltest.Echo, modeltest.WithFaults(modeltest.Always(f)))
+		b, err := anthropic.New(context.Background(), model.ProviderConfig{Provider: "anthropic", Model: "m", BaseURL: srv.URL, APIKey: "k", Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = b.Generate(context.Background(), model.Request{Messages: []model.Message{{Role: "user", Content: "x"}}})
+		srv.Close()
+		if !errors.Is(err, model.ErrMalformedResponse) {
+			t.Errorf("%v: err %v, want ErrMalformedResponse", f.Kind, err)
+		}
+	}
+	srv := modeltest.NewAnthropicServer(modeltest.Echo, modeltest.WithFaults(modeltest.Always(modeltest.RateLimited("4"))))
+	defer srv.Close()
+	b, _ := anthropic.New(context.Background(), model.ProviderConfig{Provider: "anthropic", Model: "m", BaseURL: srv.URL, APIKey: "k", Timeout: time.Second})
+	_, err := b.Generate(context.Background(), model.Request{Messages: []model.Message{{Role: "user", Content: "x"}}})
+	var he *model.HTTPError
+	if !errors.As(err, &he) || he.Status != 429 || he.RetryAfter != "4" || he.Code != "rate_limit_error" || srv.Requests() != 1 {
+		t.Fatalf("429: %#v after %d requests", err, srv.Requests())
 	}
 }
