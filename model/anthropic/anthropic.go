@@ -52,8 +52,10 @@ func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
+	// The SDK appends /v1/messages; accept a base_url written with /v1 too.
+	base := strings.TrimSuffix(strings.TrimRight(pc.BaseURL, "/"), "/v1")
 	opts := []option.RequestOption{
-		option.WithBaseURL(pc.BaseURL + "/"),
+		option.WithBaseURL(base + "/"),
 		option.WithHTTPClient(hc),
 		option.WithMaxRetries(0),
 		option.WithMiddleware(errorMiddleware(pc.APIKey)),

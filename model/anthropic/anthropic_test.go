@@ -18,7 +18,7 @@ func open(t *testing.T, srv *modeltest.Server, cfg model.Config) model.Backend {
 	if cfg.Ref == "" {
 		cfg.Ref = "anthropic/claude-sonnet-4-5"
 	}
-	cfg.BaseURL = srv.URL
+	cfg.BaseURL = srv.URL + "/v1" // tolerated: the SDK adds /v1 itself
 	b, _, err := model.Open(context.Background(), "claude", cfg, model.Options{
 		Getenv: func(k string) string { return map[string]string{"ANTHROPIC_API_KEY": "ak-test-1234"}[k] },
 		Sleep:  func(ctx context.Context, d time.Duration) error { return ctx.Err() },
