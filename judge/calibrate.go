@@ -189,3 +189,32 @@ func Calibrate(ctx context.Context, labels []Label, j Judge, c Comparer, concurr
 	}
 	return cal, nil
 }
+
+// CalibrateConfig reads a labelled JSONL set from r and calibrates the judge
+// that cfg describes: its pointwise judge on the scored lines and its
+// pairwise judge on the preferences, each built only when the set needs it.
+// It is what `synthloop judge calibrate` runs.
+func CalibrateConfig(ctx context.Context, r io.Reader, cfg *Config, open Opener, concurrency int) (Calibration, error) {
+	labels, err := ReadLabels(r)
+	if err != nil {
+		return Calibration{}, err
+	}
+	var scores, prefs bool
+	for _, l := range labels {
+		scores = scores || l.Score != nil
+		prefs = prefs || l.Score == nil
+	}
+	var j Judge
+	var c Comparer
+	if scores {
+		if j, err = cfg.NewJudge(open, ""); err != nil {
+			return Calibration{}, err
+		}
+	}
+	if prefs {
+		if c, err = cfg.NewComparer(open, ""); err != nil {
+			return Calibration{}, err
+		}
+	}
+	return Calibrate(ctx, labels, j, c, concurrency)
+}

@@ -275,3 +275,19 @@ func FuzzReadLabels(f *testing.F) {
 		}
 	})
 }
+
+func TestCalibrateConfig(t *testing.T) {
+	srv := judgeServer(t)
+	open := func(n string) (Backend, error) { return openBackend(t, srv, n), nil }
+	in := `{"prompt":"p","answer":"fine","score":4}
+{"prompt":"p","answer_a":"GOOD","answer_b":"weak","preference":"a"}
+{"prompt":"p","answer_a":"weak","answer_b":"GOOD","preference":"b"}
+`
+	cal, err := CalibrateConfig(context.Background(), strings.NewReader(in), &Config{Model: "critic"}, open, 2)
+	if err != nil || cal.Scored != 1 || cal.Preferences != 2 || cal.PreferenceAccuracy != 1 || !math.IsNaN(cal.Spearman) {
+		t.Errorf("CalibrateConfig = %+v, %v", cal, err)
+	}
+	if _, err := CalibrateConfig(context.Background(), strings.NewReader(in), &Config{}, open, 1); err == nil {
+		t.Error("no judge configured, yet calibration ran")
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Aggregations of a panel.
@@ -43,21 +45,32 @@ func NewPanel(agg string, judges []Judge, comparers []Comparer) (*Panel, error) 
 // is the modal one.
 func (p *Panel) Score(ctx context.Context, it Item) (Result, error) {
 	res := Result{Judge: "panel"}
+	// Members run at once: they are usually different backends, so the panel
+	// takes as long as its slowest member rather than the sum.
+	members := make([]Result, len(p.judges))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, j := range p.judges {
+		g.Go(func() error {
+			var err error
+			members[i], err = j.Score(gctx, it)
+			return err
+		})
+	}
+	err := g.Wait()
 	var scores []float64
-	for _, j := range p.judges {
-		r, err := j.Score(ctx, it)
+	for _, r := range members {
 		res.Usage.Add(r.Usage)
 		res.RequestKeys = append(res.RequestKeys, r.RequestKeys...)
-		if err != nil {
-			return res, err
-		}
 		res.Members = append(res.Members, r)
 		if res.Template == "" {
 			res.Template = r.Template
 		}
-		if r.OK() {
+		if r.OK() && err == nil {
 			scores = append(scores, r.Score)
 		}
+	}
+	if err != nil {
+		return res, err
 	}
 	if len(scores) == 0 {
 		res.Err = "judge: no panel member gave a score"
@@ -106,15 +119,24 @@ func modal(xs []float64) (mode, share float64) {
 // are equally common). Reasons are every member's reasons, in member order.
 func (p *Panel) Compare(ctx context.Context, prompt, a, b string) (Preference, error) {
 	var out Preference
+	members := make([]Preference, len(p.comparers))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, c := range p.comparers {
+		g.Go(func() error {
+			var err error
+			members[i], err = c.Compare(gctx, prompt, a, b)
+			return err
+		})
+	}
+	err := g.Wait()
 	count := map[Winner]int{}
 	n := 0
 	var errs []string
-	for _, c := range p.comparers {
-		r, err := c.Compare(ctx, prompt, a, b)
+	for _, r := range members {
 		out.Usage.Add(r.Usage)
 		out.RequestKeys = append(out.RequestKeys, r.RequestKeys...)
 		if err != nil {
-			return out, err
+			continue
 		}
 		out.Reasons = append(out.Reasons, r.Reasons...)
 		if out.Template == "" {
@@ -126,6 +148,9 @@ func (p *Panel) Compare(ctx context.Context, prompt, a, b string) (Preference, e
 		}
 		count[r.Winner]++
 		n++
+	}
+	if err != nil {
+		return out, err
 	}
 	if n == 0 {
 		out.Err = fmt.Sprintf("judge: no panel member gave a verdict: %v", errs)

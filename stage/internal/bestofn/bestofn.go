@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
@@ -126,74 +128,92 @@ func (s Scorer) ScoreKey() string {
 	return "judge"
 }
 
-// Score scores every candidate, in order, writing each score into the
-// candidate's Scores under ScoreKey. A candidate that could not be scored
-// gets no score and a Judgment with its Error. The error is a model or
-// verifier failure that the caller classifies (pipeline.IsStop).
+// Score scores every candidate, writing each score into the candidate's
+// Scores under ScoreKey. A candidate that could not be scored gets no score
+// and a Judgment with its Error. Candidates are scored concurrently (a unit
+// waits on its slowest judge call, not on their sum); results, usage and
+// request keys are gathered in candidate order, so the records do not depend
+// on timing. The error is a model or verifier failure that the caller
+// classifies (pipeline.IsStop).
 func (s Scorer) Score(ctx context.Context, in *record.Record, cands []record.Candidate, u *pipeline.UnitUsage) ([]Judgment, string, []string, error) {
 	prompt := Prompt(in)
-	var out []Judgment
-	var tmpl string
-	var keys []string
+	type scored struct {
+		j     Judgment
+		tmpl  string
+		keys  []string
+		usage judge.Usage
+	}
+	res := make([]scored, len(cands))
+	g, gctx := errgroup.WithContext(ctx)
 	for i := range cands {
-		j := Judgment{Candidate: i}
+		res[i].j = Judgment{Candidate: i}
 		if cands[i].FinishReason == model.FinishLength {
 			// A cut-off answer is incomplete training data whatever a judge
 			// would say of it; not scoring it also saves the judge's tokens.
-			j.Error = "truncated at max_tokens: not scored"
-			out = append(out, j)
+			res[i].j.Error = "truncated at max_tokens: not scored"
 			continue
 		}
-		if s.Verifier != nil {
-			ref := ""
-			if s.Reference != nil {
-				ref = s.Reference(in)
+		g.Go(func() error {
+			rs := &res[i]
+			if s.Verifier != nil {
+				ref := ""
+				if s.Reference != nil {
+					ref = s.Reference(in)
+				}
+				v, err := s.Verifier.Verify(gctx, verify.Check{Prompt: prompt, Candidate: cands[i].Text, Reference: ref})
+				if err != nil {
+					return err
+				}
+				score := 0.0
+				if v.Pass {
+					score = 1
+				}
+				rs.j.Score, rs.j.Reasons = &score, []string{v.Reason}
+				return nil
 			}
-			v, err := s.Verifier.Verify(ctx, verify.Check{Prompt: prompt, Candidate: cands[i].Text, Reference: ref})
+			r, err := s.Judge.Score(gctx, judge.Item{Prompt: prompt, Answer: cands[i].Text})
+			rs.usage, rs.keys, rs.tmpl = r.Usage, r.RequestKeys, r.Template
 			if err != nil {
-				return out, tmpl, keys, err
-			}
-			score := 0.0
-			if v.Pass {
-				score = 1
-			}
-			j.Score, j.Reasons = &score, []string{v.Reason}
-		} else {
-			r, err := s.Judge.Score(ctx, judge.Item{Prompt: prompt, Answer: cands[i].Text})
-			AddJudge(u, r.Usage)
-			keys = append(keys, r.RequestKeys...)
-			if err != nil {
-				return out, tmpl, keys, err
-			}
-			if tmpl == "" {
-				tmpl = r.Template
+				return err
 			}
 			if r.OK() {
 				score := r.Score
-				j.Score = &score
+				rs.j.Score = &score
 				if len(r.Members) > 0 {
 					a := r.Agreement
-					j.Agreement = &a
+					rs.j.Agreement = &a
 				}
 			} else {
-				j.Error = r.Err
+				rs.j.Error = r.Err
 			}
-			j.Reasons = r.Reasons()
+			rs.j.Reasons = r.Reasons()
 			for _, m := range r.Members {
 				for _, reason := range m.Reasons() {
-					j.Reasons = append(j.Reasons, m.Judge+": "+reason)
+					rs.j.Reasons = append(rs.j.Reasons, m.Judge+": "+reason)
 				}
 			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	var out []Judgment
+	var tmpl string
+	var keys []string
+	for i, rs := range res {
+		AddJudge(u, rs.usage)
+		keys = append(keys, rs.keys...)
+		if tmpl == "" {
+			tmpl = rs.tmpl
 		}
-		if j.Score != nil {
+		if rs.j.Score != nil {
 			if cands[i].Scores == nil {
 				cands[i].Scores = map[string]float64{}
 			}
-			cands[i].Scores[s.ScoreKey()] = *j.Score
+			cands[i].Scores[s.ScoreKey()] = *rs.j.Score
 		}
-		out = append(out, j)
+		out = append(out, rs.j)
 	}
-	return out, tmpl, keys, nil
+	return out, tmpl, keys, err
 }
 
 // Reference returns the function that reads a verifier's expected answer
