@@ -291,3 +291,24 @@ func TestCalibrateConfig(t *testing.T) {
 		t.Error("no judge configured, yet calibration ran")
 	}
 }
+
+type emptyBackend struct{ calls int }
+
+func (b *emptyBackend) Generate(_ context.Context, req model.Request) (*model.Response, error) {
+	b.calls++
+	return &model.Response{Choices: make([]model.Choice, max(req.N, 1))}, nil
+}
+
+func TestEmptyReplyIsNotQuotedBack(t *testing.T) {
+	b := &emptyBackend{}
+	j, _ := NewPointwise(Backend{Backend: b, Name: "x"}, Rubric{}, Options{Samples: 2})
+	res, err := j.Score(context.Background(), Item{Prompt: "q", Answer: "a"})
+	if err != nil || res.OK() || b.calls != 1 || len(res.Samples) != 2 {
+		t.Errorf("empty replies: %+v, %v after %d calls; want an error, 2 samples, 1 call", res, err, b.calls)
+	}
+	p, _ := NewPairwise(Backend{Backend: b, Name: "x"}, nil, Options{})
+	pref, err := p.Compare(context.Background(), "q", "a", "b")
+	if err != nil || pref.OK() || b.calls != 3 {
+		t.Errorf("empty verdicts: %+v, %v after %d calls", pref, err, b.calls)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/synthloop/synthloop/model"
 )
@@ -90,7 +91,7 @@ func (j *Pairwise) ask(ctx context.Context, prompt, a, b string, p *Preference, 
 			return w, nil
 		}
 		p.Usage.Errors++
-		if *retries <= 0 {
+		if *retries <= 0 || strings.TrimSpace(out[0]) == "" {
 			p.Err = fmt.Sprint(perr)
 			return "", nil
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/synthloop/synthloop/model"
 )
@@ -114,7 +115,9 @@ func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
 	retries := j.opt.MaxRetries
 	for _, reply := range replies {
 		s := parse(reply)
-		for !s.Valid && retries > 0 {
+		// An empty reply cannot be quoted back (some APIs refuse an empty
+		// assistant turn), so it is an error without a follow-up.
+		for !s.Valid && retries > 0 && strings.TrimSpace(reply) != "" {
 			retries--
 			res.Usage.Errors++
 			res.Samples = append(res.Samples, s)
