@@ -43,7 +43,8 @@ func (j *Pairwise) Compare(ctx context.Context, prompt, a, b string) (Preference
 	p := Preference{Template: pairwisePrompt.hash}
 	retries := j.opt.MaxRetries
 	fwd, err := j.ask(ctx, prompt, a, b, &p, &retries)
-	if err != nil {
+	if err != nil || fwd == "" {
+		// Without the first verdict there is no pair of verdicts to agree.
 		return p, err
 	}
 	bwd, err := j.ask(ctx, prompt, b, a, &p, &retries)
