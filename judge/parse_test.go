@@ -30,7 +30,8 @@ func TestParseScore(t *testing.T) {
 		{"ok\nScore: -1", 0, 5, true, -1, ""},         // out of range
 		{"ok\nScore: 3.5", 0, 5, true, -1, ""},        // additive points are whole
 		{"I give it 4 out of 5.", 0, 5, true, -1, ""}, // no score line: never guessed
-		{"スコア：4", 0, 5, true, -1, ""},                 // wrong language
+		{"スコア：4", 0, 5, true, -1, ""},
+		{"この回答は質問に答えている。\nScore: 4", 0, 5, true, 4, "この回答は質問に答えている。"}, // Japanese reasons, the asked-for line                 // wrong language
 		{"", 0, 5, true, -1, ""},
 		{"Score: 4 because it is good", 0, 5, true, -1, ""}, // trailing text: not the required form
 		{"Score: 1e308", 0, 5, false, -1, ""},
