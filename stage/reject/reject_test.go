@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
@@ -247,5 +249,49 @@ func TestTruncatedCandidatesAreNotScored(t *testing.T) {
 		if strings.Contains(q.Messages[0].Content, "cut") && strings.HasPrefix(q.Messages[0].Content, "You are grading") {
 			t.Error("the truncated candidate was sent to the judge")
 		}
+	}
+}
+
+type budgetBackend struct{}
+
+func (budgetBackend) Generate(context.Context, model.Request) (*model.Response, error) {
+	return nil, fmt.Errorf("model: call: %w", model.ErrBudgetExceeded)
+}
+
+func TestStopErrorsStopTheStage(t *testing.T) {
+	st := pipelinetest.NewMemStore()
+	stagetest.Seed(t, st, "prompts", "Explain the tides.")
+	env := &pipeline.Env{Name: "best", Input: "prompts", Store: st, Concurrency: 1,
+		Backend: func(string) (model.Backend, pipeline.ModelInfo, error) {
+			return budgetBackend{}, pipeline.ModelInfo{Backend: "x", Model: "x"}, nil
+		}}
+	err := newStage(t, nil).Run(context.Background(), env)
+	if !errors.Is(err, model.ErrBudgetExceeded) {
+		t.Fatalf("Run = %v, want the budget error returned", err)
+	}
+	if n := len(st.All("best")); n != 0 {
+		t.Errorf("%d records committed after a stop; a stop is not a record failure", n)
+	}
+}
+
+type refusingBackend struct{}
+
+func (refusingBackend) Generate(context.Context, model.Request) (*model.Response, error) {
+	return nil, errors.New("model: 400 bad request: prompt too long")
+}
+
+func TestModelErrorIsRecorded(t *testing.T) {
+	st := pipelinetest.NewMemStore()
+	stagetest.Seed(t, st, "prompts", "Explain the tides.")
+	env := &pipeline.Env{Name: "best", Input: "prompts", Store: st, Concurrency: 1,
+		Backend: func(string) (model.Backend, pipeline.ModelInfo, error) {
+			return refusingBackend{}, pipeline.ModelInfo{Backend: "x", Model: "x"}, nil
+		}}
+	if err := newStage(t, nil).Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	recs := st.All("best")
+	if len(recs) != 1 || recs[0].Status != record.Failed || !strings.Contains(recs[0].Error, "prompt too long") {
+		t.Errorf("records %+v, want one failed record carrying the model error", recs)
 	}
 }
