@@ -2,6 +2,8 @@ package judge
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -110,4 +112,49 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("Validate(%+v) = %v", c, err)
 		}
 	}
+}
+
+func TestResumeIdentical(t *testing.T) {
+	mk := func() *pipelinetest.MemStore {
+		st := pipelinetest.NewMemStore()
+		var recs []*record.Record
+		for i := range 5 {
+			recs = append(recs, &record.Record{Instruction: "q", Output: stagetest.Candidate("q", i, 1+i%5)})
+		}
+		seed(t, st, recs...)
+		return st
+	}
+	cfg := DefaultConfig()
+	cfg.Config.Model = "critic"
+	ref := mk()
+	want := runStage(t, ref, cfg)
+	st := mk()
+	srv := stagetest.Server(t)
+	s, _ := New(cfg, WithClock(stagetest.Clock))
+	env := stagetest.Env(t, srv, st, "judged", "gen")
+	env.Store = &crashStore{MemStore: st, n: 2}
+	if err := s.Run(context.Background(), env); err == nil {
+		t.Fatal("the crash did not stop the run")
+	}
+	if err := s.Run(context.Background(), stagetest.Env(t, srv, st, "judged", "gen")); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(want)
+	b, _ := json.Marshal(st.All("judged"))
+	if string(a) != string(b) {
+		t.Errorf("resumed run differs:\n%s\n%s", a, b)
+	}
+}
+
+type crashStore struct {
+	*pipelinetest.MemStore
+	n int
+}
+
+func (c *crashStore) Commit(ctx context.Context, u pipeline.Unit) error {
+	if c.n == 0 {
+		return errors.New("crash")
+	}
+	c.n--
+	return c.MemStore.Commit(ctx, u)
 }

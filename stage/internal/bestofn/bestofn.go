@@ -145,6 +145,11 @@ func (s Scorer) Score(ctx context.Context, in *record.Record, cands []record.Can
 	}
 	res := make([]scored, len(cands))
 	g, gctx := errgroup.WithContext(ctx)
+	if s.Verifier != nil {
+		// Verifiers are local work (a command may take a core and a GiB):
+		// units already run in parallel, so candidates within one run in turn.
+		g.SetLimit(1)
+	}
 	for i := range cands {
 		res[i].j = Judgment{Candidate: i}
 		if cands[i].FinishReason == model.FinishLength {
