@@ -120,3 +120,29 @@ func TestJudgePanelExample(t *testing.T) {
 		}
 	}
 }
+
+// TestStageDocExamples parses the Example snippet each stage type shows in
+// `synthloop stages`, so the help never shows a config that fails.
+func TestStageDocExamples(t *testing.T) {
+	for _, name := range []string{"reject", "judge", "selfreward"} {
+		st, ok := pipeline.Lookup(name)
+		if !ok {
+			t.Fatalf("stage type %s is not registered", name)
+		}
+		if st.Doc == "" || st.Example == "" {
+			t.Errorf("%s: no doc or example", name)
+		}
+		var b strings.Builder
+		b.WriteString("name: t\nmodels:\n")
+		for _, m := range []string{"teacher", "critic", "student", "other"} {
+			b.WriteString("  " + m + ": {ref: ollama/x}\n")
+		}
+		b.WriteString("stages:\n  - name: first\n    type: selfinstruct\n    with: {model: teacher}\n")
+		for _, l := range strings.Split(strings.TrimRight(st.Example, "\n"), "\n") {
+			b.WriteString("  " + l + "\n")
+		}
+		if _, err := pipeline.ParseConfig(name+".yaml", []byte(b.String())); err != nil {
+			t.Errorf("%s: the documented example does not parse: %v\n%s", name, err, b.String())
+		}
+	}
+}
