@@ -126,12 +126,14 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		j.bufB = p.bufB
 		p.ws.x = j.setX(p.ws.x)
 		threads = j.plan(threads)
-		p.wg.Add(threads - 1)
-		for i := 1; i < threads; i++ {
-			p.workers[i-1] <- task{gemm: j}
+		if threads == 1 {
+			j.work(p.ws)
+		} else {
+			p.call.gemm = j
+			p.start(threads - 1)
+			j.work(p.ws)
+			p.finish()
 		}
-		j.work(p.ws)
-		p.wg.Wait()
 		// Do not keep the caller's memory alive.
 		j.a, j.b, j.c, j.x = nil, nil, nil, nil
 		return
@@ -182,12 +184,11 @@ func sgemmSplitK(p *pool, threads int, transA, transB bool, m, n, k int, alpha f
 		j.ownB = true
 		j.plan(1)
 	}
-	p.wg.Add(threads - 1)
-	for t := 1; t < threads; t++ {
-		p.workers[t-1] <- task{gemm: &p.sub[t]}
-	}
-	p.sub[0].work(p.ws)
-	p.wg.Wait()
+	p.call.sub = p.sub[:threads]
+	p.call.next.Store(0)
+	p.start(threads - 1)
+	p.call.work(p.ws)
+	p.finish()
 	for t := 1; t < threads; t++ {
 		for i := range m {
 			Axpy(1, p.scratch[t][i*n:i*n+n], c[i*ldc:i*ldc+n])
