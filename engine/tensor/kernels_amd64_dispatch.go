@@ -35,6 +35,10 @@ var (
 func hasAVX512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ }
 func hasAVX2() bool   { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
 
+// hasAVX512Ops reports whether the row kernels can run: they also build
+// their tail masks with BMI2's SHLX.
+func hasAVX512Ops() bool { return hasAVX512() && cpu.X86.HasBMI2 }
+
 // availableKernels lists the implementations this CPU can run, best first.
 func availableKernels() []*kernelSet {
 	var ks []*kernelSet

@@ -8,7 +8,8 @@ func variantKernels() []*kernelSet { return availableKernels() }
 
 func pickKernels() *kernelSet { return genericKernels }
 
-func hasAVX512() bool { return false }
+func hasAVX512() bool    { return false }
+func hasAVX512Ops() bool { return false }
 
 // The assembly row kernels exist only on amd64; opsAVX512 is false here.
 func dotAVX512(x, y *float32, n int) float32                      { panic("unreachable") }

@@ -12,7 +12,7 @@ import "math"
 
 // opsAVX512 selects the assembly row kernels; tests switch it off to cover
 // the Go versions.
-var opsAVX512 = hasAVX512()
+var opsAVX512 = hasAVX512Ops()
 
 // minAsm is the length below which the Go loop beats the call overhead.
 const minAsm = 16

@@ -11,7 +11,7 @@ import (
 // and with the Go versions.
 func withOps(t *testing.T, f func(t *testing.T)) {
 	modes := []bool{false}
-	if hasAVX512() {
+	if hasAVX512Ops() {
 		modes = append(modes, true)
 	}
 	for _, asm := range modes {
@@ -276,7 +276,7 @@ func BenchmarkRowKernels(b *testing.B) {
 	const n = 1024
 	x, y, z, w := randSlice(r, n), randSlice(r, n), randSlice(r, n), randSlice(r, n)
 	for _, asm := range []bool{false, true} {
-		if asm && !hasAVX512() {
+		if asm && !hasAVX512Ops() {
 			continue
 		}
 		prev := opsAVX512
