@@ -200,40 +200,67 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// checkModelRefs finds string fields tagged `model` or ending in `_model`
-// in a stage's settings and checks that they name a configured model.
+// checkModelRefs finds the model names in a stage's settings and checks that
+// each names a configured model: string fields tagged `model` or ending in
+// `_model`, and string lists tagged `panel` or ending in `_models`, also inside
+// inlined structs (a judge block shared by several stages).
 func checkModelRefs(settings any, models map[string]model.Config) error {
 	rv := reflect.ValueOf(settings)
-	if rv.Kind() == reflect.Pointer {
+	for rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return nil
+		}
 		rv = rv.Elem()
 	}
 	if rv.Kind() != reflect.Struct {
 		return nil
 	}
-	rt := rv.Type()
 	var known []string
 	for k := range models {
 		known = append(known, k)
 	}
 	sort.Strings(known)
+	check := func(tag, name string) error {
+		if name == "" {
+			return nil
+		}
+		if _, ok := models[name]; ok {
+			return nil
+		}
+		msg := fmt.Sprintf("%s: no model named %q in the models section", tag, name)
+		if s := closest(name, known); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		if len(known) > 0 {
+			msg += "; configured: " + strings.Join(known, ", ")
+		}
+		return errors.New(msg)
+	}
+	rt := rv.Type()
 	for i := 0; i < rt.NumField(); i++ {
-		tag := yamlName(rt.Field(i))
-		if tag != "model" && !strings.HasSuffix(tag, "_model") {
+		sf := rt.Field(i)
+		if !sf.IsExported() {
 			continue
 		}
 		f := rv.Field(i)
-		if f.Kind() != reflect.String || f.String() == "" {
+		if strings.Contains(sf.Tag.Get("yaml"), ",inline") || (sf.Anonymous && sf.Tag.Get("yaml") == "") {
+			if err := checkModelRefs(f.Addr().Interface(), models); err != nil {
+				return err
+			}
 			continue
 		}
-		if _, ok := models[f.String()]; !ok {
-			msg := fmt.Sprintf("%s: no model named %q in the models section", tag, f.String())
-			if s := closest(f.String(), known); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
+		tag := yamlName(sf)
+		switch {
+		case f.Kind() == reflect.String && (tag == "model" || strings.HasSuffix(tag, "_model")):
+			if err := check(tag, f.String()); err != nil {
+				return err
 			}
-			if len(known) > 0 {
-				msg += "; configured: " + strings.Join(known, ", ")
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String && (tag == "panel" || strings.HasSuffix(tag, "_models")):
+			for j := 0; j < f.Len(); j++ {
+				if err := check(tag, f.Index(j).String()); err != nil {
+					return err
+				}
 			}
-			return errors.New(msg)
 		}
 	}
 	return nil

@@ -10,7 +10,13 @@ import (
 	"github.com/synthloop/synthloop/record"
 )
 
+type JudgeBlock struct {
+	JudgeModel string   `yaml:"judge_model"`
+	Panel      []string `yaml:"panel"`
+}
+
 type testSettings struct {
+	JudgeBlock  `yaml:",inline"`
 	Model       string   `yaml:"model"`
 	Target      int      `yaml:"target"`
 	Temperature float64  `yaml:"temperature"`
@@ -112,6 +118,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"missing type", "stages:\n  - name: x\n", []string{"stages[0].type", "missing"}},
 		{"unknown model", "models:\n  teacher:\n    ref: openai/x\nstages:\n  - type: test-gen\n    with:\n      model: teachr\n",
 			[]string{`no model named "teachr"`, `did you mean "teacher"?`}},
+		{"unknown inline judge model", "models:\n  teacher:\n    ref: openai/x\nstages:\n  - type: test-gen\n    with:\n      judge_model: teachr\n",
+			[]string{`judge_model: no model named "teachr"`}},
+		{"unknown panel member", "models:\n  teacher:\n    ref: openai/x\nstages:\n  - type: test-gen\n    with:\n      panel: [teacher, judge2]\n",
+			[]string{`panel: no model named "judge2"`}},
 		{"wrong type", "stages:\n  - type: test-gen\n    with:\n      target: lots\n", []string{"p.yaml:", "stages[0].with"}},
 		{"validate", "stages:\n  - type: test-gen\n    with:\n      target: -1\n", []string{"target must not be negative"}},
 		{"no stages", "name: t\n", []string{"no stages"}},

@@ -97,4 +97,3 @@ func demoExports(cmd *cobra.Command, runDir string) error {
 	fmt.Fprintf(out, "\nnext: synthloop status %s\n      synthloop export %s --stage instructions --include-rejected --format openai --out audit.jsonl\n", runDir, runDir)
 	return nil
 }
-

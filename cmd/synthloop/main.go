@@ -13,7 +13,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/synthloop/synthloop/pipeline"
+	_ "github.com/synthloop/synthloop/stage/judge"        // registers judge
+	_ "github.com/synthloop/synthloop/stage/reject"       // registers reject
 	_ "github.com/synthloop/synthloop/stage/selfinstruct" // registers the selfinstruct stages
+	_ "github.com/synthloop/synthloop/stage/selfreward"   // registers selfreward
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -73,6 +76,6 @@ twice for a request that already got its answer.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCmd(), newStatusCmd(), newExportCmd(), newModelsCmd(), newStagesCmd(), newDemoCmd(), newServeCmd(), newSampleCmd(), newTrainCmd(), newExportGGUFCmd())
+	root.AddCommand(newRunCmd(), newStatusCmd(), newExportCmd(), newModelsCmd(), newStagesCmd(), newDemoCmd(), newServeCmd(), newSampleCmd(), newTrainCmd(), newExportGGUFCmd(), newJudgeCmd())
 	return root
 }

@@ -37,10 +37,17 @@ func newStagesCmd() *cobra.Command {
 	}
 }
 
+// firstLine shortens a stage's doc for the list: its first line, cut at a
+// word boundary to fit a terminal.
 func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexAny(s, ".\n"); i >= 0 {
-		return s[:i+1]
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	r := []rune(s)
+	if len(r) <= 100 {
+		return s
 	}
-	return s
+	cut := strings.LastIndexByte(string(r[:100]), ' ')
+	if cut < 0 {
+		cut = len(string(r[:100]))
+	}
+	return string(r[:100])[:cut] + " …"
 }
