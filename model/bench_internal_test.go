@@ -10,6 +10,13 @@ import (
 // an in-process backend that answers instantly:
 //
 //	go test ./model -run '^$' -bench BenchmarkLayer -benchmem
+//
+// Measured 2026-11-28 on the shared 2-core dev machine (loaded, so ±50%):
+// raw 60 ns, 0 allocs; layer 3-4 µs, 11 allocs; with RPM/TPM limits and a
+// budget 3 µs, 12 allocs; with a cache miss (key hashing and the entry write)
+// 6-13 µs, ~21 allocs; a cache hit 5-7 µs, 19 allocs. A loopback HTTP call to
+// an instant server costs 300-500 µs (BenchmarkInstantServer), so the layer
+// adds at most a few percent even against a local server.
 func BenchmarkLayer(b *testing.B) {
 	resp := &Response{Choices: []Choice{{Text: "ok", FinishReason: FinishStop}}, Usage: Usage{PromptTokens: 20, CompletionTokens: 5}}
 	raw := funcBackend(func(context.Context, Request) (*Response, error) { return resp, nil })
