@@ -656,7 +656,9 @@ func TestUnlinkedProvider(t *testing.T) {
 }
 
 func TestInfoDefaultsAndPrices(t *testing.T) {
-	env := func(k string) string { return map[string]string{"OPENAI_API_KEY": "k-1234", "ANTHROPIC_API_KEY": "k-5678"}[k] }
+	env := func(k string) string {
+		return map[string]string{"OPENAI_API_KEY": "k-1234", "ANTHROPIC_API_KEY": "k-5678"}[k]
+	}
 	half := 0.5
 	tests := []struct {
 		cfg  model.Config
