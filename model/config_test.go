@@ -134,6 +134,10 @@ drop_params: [seed]
 	if c.Timeout.Std() != 90*time.Second || c.RPM != 100 || *c.PriceInput != 0.5 || c.PriceOutput != nil || c.DropParams[0] != "seed" {
 		t.Fatalf("decoded %+v", c)
 	}
+	var bare Config
+	if err := yaml.UnmarshalWithOptions([]byte("ref: openai/x\ntimeout: 45\n"), &bare, yaml.Strict()); err != nil || bare.Timeout.Std() != 45*time.Second {
+		t.Fatalf("timeout: 45 decoded as %v, %v; want 45s", bare.Timeout.Std(), err)
+	}
 	if err := yaml.UnmarshalWithOptions([]byte("ref: openai/x\nrpmm: 3\n"), &c, yaml.Strict()); err == nil {
 		t.Fatal("strict decoding accepted an unknown key")
 	}
