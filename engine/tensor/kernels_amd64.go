@@ -103,3 +103,18 @@ func swigluAVX512(dst *float32, gate *float32, up *float32, n int)
 //
 //go:noescape
 func swigluBackAVX512(dgate *float32, dup *float32, dout *float32, gate *float32, up *float32, n int)
+
+// rmsScaleAVX512 sets out[i] = x[i]·w[i]·s for i < n.
+//
+//go:noescape
+func rmsScaleAVX512(out *float32, x *float32, w *float32, n int, s float32)
+
+// dot3AVX512 returns Σ a[i]·b[i]·c[i] for i < n.
+//
+//go:noescape
+func dot3AVX512(a *float32, b *float32, c *float32, n int) float32
+
+// rmsBackAVX512 adds dout·x·rstd to dw and dout·w·rstd − x·c to dx for i < n.
+//
+//go:noescape
+func rmsBackAVX512(dx *float32, dw *float32, dout *float32, x *float32, w *float32, n int, rstd float32, c float32)

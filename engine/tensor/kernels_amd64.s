@@ -3627,3 +3627,143 @@ body:
 done:
 	VZEROUPPER
 	RET
+
+// func rmsScaleAVX512(out *float32, x *float32, w *float32, n int, s float32)
+// Requires: AVX, AVX512F, BMI2, SSE
+TEXT ·rmsScaleAVX512(SB), NOSPLIT, $0-36
+	MOVQ         out+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         w+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVSS        s+32(FP), X0
+	VBROADCASTSS X0, Z0
+
+loop:
+	CMPQ  BX, $0x00
+	JLE   done
+	CMPQ  BX, $0x10
+	JGE   full
+	MOVL  $0x00000001, SI
+	SHLXL BX, SI, SI
+	DECL  SI
+	KMOVW SI, K1
+	JMP   body
+
+full:
+	KXNORW K1, K1, K1
+
+body:
+	VMOVUPS.Z (CX), K1, Z1
+	VMOVUPS.Z (DX), K1, Z2
+	VMULPS    Z0, Z1, Z1
+	VMULPS    Z2, Z1, Z1
+	VMOVUPS   Z1, K1, (AX)
+	ADDQ      $0x40, AX
+	ADDQ      $0x40, CX
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, BX
+	JMP       loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func dot3AVX512(a *float32, b *float32, c *float32, n int) float32
+// Requires: AVX, AVX512DQ, AVX512F, BMI2, SSE
+TEXT ·dot3AVX512(SB), NOSPLIT, $0-36
+	MOVQ   a+0(FP), AX
+	MOVQ   b+8(FP), CX
+	MOVQ   c+16(FP), DX
+	MOVQ   n+24(FP), BX
+	VXORPS Z0, Z0, Z0
+
+loop:
+	CMPQ  BX, $0x00
+	JLE   done
+	CMPQ  BX, $0x10
+	JGE   full
+	MOVL  $0x00000001, SI
+	SHLXL BX, SI, SI
+	DECL  SI
+	KMOVW SI, K1
+	JMP   body
+
+full:
+	KXNORW K1, K1, K1
+
+body:
+	VMOVUPS.Z   (AX), K1, Z1
+	VMOVUPS.Z   (CX), K1, Z2
+	VMOVUPS.Z   (DX), K1, Z3
+	VMULPS      Z2, Z1, Z1
+	VFMADD231PS Z3, Z1, Z0
+	ADDQ        $0x40, AX
+	ADDQ        $0x40, CX
+	ADDQ        $0x40, DX
+	SUBQ        $0x10, BX
+	JMP         loop
+
+done:
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPS        X0, X1, X0
+	VMOVHLPS      X0, X0, X1
+	VADDPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VADDSS        X1, X0, X0
+	MOVSS         X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func rmsBackAVX512(dx *float32, dw *float32, dout *float32, x *float32, w *float32, n int, rstd float32, c float32)
+// Requires: AVX, AVX512F, BMI2, SSE
+TEXT ·rmsBackAVX512(SB), NOSPLIT, $0-56
+	MOVQ         dx+0(FP), AX
+	MOVQ         dw+8(FP), CX
+	MOVQ         dout+16(FP), DX
+	MOVQ         x+24(FP), BX
+	MOVQ         w+32(FP), SI
+	MOVQ         n+40(FP), DI
+	MOVSS        rstd+48(FP), X0
+	VBROADCASTSS X0, Z0
+	MOVSS        c+52(FP), X1
+	VBROADCASTSS X1, Z1
+
+loop:
+	CMPQ  DI, $0x00
+	JLE   done
+	CMPQ  DI, $0x10
+	JGE   full
+	MOVL  $0x00000001, R8
+	SHLXL DI, R8, R8
+	DECL  R8
+	KMOVW R8, K1
+	JMP   body
+
+full:
+	KXNORW K1, K1, K1
+
+body:
+	VMOVUPS.Z    (DX), K1, Z2
+	VMOVUPS.Z    (BX), K1, Z3
+	VMOVUPS.Z    (SI), K1, Z4
+	VMULPS       Z0, Z2, Z2
+	VMOVUPS.Z    (CX), K1, Z5
+	VFMADD231PS  Z3, Z2, Z5
+	VMOVUPS      Z5, K1, (CX)
+	VMOVUPS.Z    (AX), K1, Z5
+	VFMADD231PS  Z4, Z2, Z5
+	VFNMADD231PS Z1, Z3, Z5
+	VMOVUPS      Z5, K1, (AX)
+	ADDQ         $0x40, AX
+	ADDQ         $0x40, CX
+	ADDQ         $0x40, DX
+	ADDQ         $0x40, BX
+	ADDQ         $0x40, SI
+	SUBQ         $0x10, DI
+	JMP          loop
+
+done:
+	VZEROUPPER
+	RET

@@ -5,8 +5,8 @@ import "math"
 // The row kernels below are the elementwise pieces of a LLaMA-style layer.
 // They never allocate. The length of the first (destination) slice sets n;
 // the others must be at least that long. Those built on exp (Softmax, SiLU,
-// SwiGLU) and the reductions and updates used per token in attention (Dot,
-// Axpy) have AVX-512 versions: in Go, math.Exp alone would cost a small
+// SwiGLU), RMSNorm and the reductions and updates used per token in
+// attention (Dot, Axpy) have AVX-512 versions: in Go, math.Exp alone would cost a small
 // model's training step more time than its GEMMs. The rest stay simple Go
 // where they are memory-bound anyway.
 
@@ -81,6 +81,10 @@ func RMSNorm(out, x, w []float32, eps float32) (rstd float32) {
 	w = w[:n]
 	ss := Dot(x, x)
 	rstd = float32(1 / math.Sqrt(float64(ss/float32(n)+eps)))
+	if opsAVX512 && n >= minAsm {
+		rmsScaleAVX512(&out[0], &x[0], &w[0], n, rstd)
+		return rstd
+	}
 	for i, v := range x {
 		out[i] = v * rstd * w[i]
 	}
@@ -95,6 +99,11 @@ func RMSNormBackward(dx, dw, dout, x, w []float32, rstd float32) {
 	dx, dw, dout, w = dx[:n], dw[:n], dout[:n], w[:n]
 	// d/dx_i of x_j·rstd·w_j = rstd·w_j·δij − x_j·w_j·rstd³·x_i/n, so
 	// dx = rstd·(dout∘w) − x·rstd³/n·Σ dout_j·w_j·x_j.
+	if opsAVX512 && n >= minAsm {
+		dot := dot3AVX512(&dout[0], &w[0], &x[0], n)
+		rmsBackAVX512(&dx[0], &dw[0], &dout[0], &x[0], &w[0], n, rstd, dot*rstd*rstd*rstd/float32(n))
+		return
+	}
 	var dot float32
 	for i := range x {
 		dot += dout[i] * w[i] * x[i]

@@ -216,7 +216,7 @@ func TestActivations(t *testing.T) {
 func TestRMSNormGradient(t *testing.T) {
 	withOps(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(7, 8))
-		for _, n := range []int{1, 5, 17, 64} {
+		for _, n := range []int{1, 5, 17, 64, 100} {
 			x, w, dout := randSlice(r, n), randSlice(r, n), randSlice(r, n)
 			out := make([]float32, n)
 			const eps = 1e-5
@@ -229,6 +229,16 @@ func TestRMSNormGradient(t *testing.T) {
 				return s
 			}
 			rstd := RMSNorm(out, x, w, eps)
+			var ss float64
+			for _, v := range x {
+				ss += float64(v) * float64(v)
+			}
+			r := 1 / math.Sqrt(ss/float64(n)+eps)
+			for i := range n {
+				if want := float64(x[i]) * r * float64(w[i]); !close32(float64(out[i]), want, 1e-6) {
+					t.Fatalf("RMSNorm(n=%d)[%d] = %v, want %v", n, i, out[i], want)
+				}
+			}
 			dx, dw := make([]float32, n), make([]float32, n)
 			dx[0], dw[0] = 1, 1 // Backward accumulates: start from non-zero
 			RMSNormBackward(dx, dw, dout, x, w, rstd)

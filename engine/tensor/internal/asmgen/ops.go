@@ -23,6 +23,9 @@ func elementwise() {
 	siluKernel()
 	swigluKernel()
 	swigluBackKernel()
+	rmsScaleKernel()
+	dot3Kernel()
+	rmsBackKernel()
 }
 
 // broadcastConst returns a fresh zmm holding v in every lane.
@@ -362,6 +365,84 @@ func swigluBackKernel() {
 		VMULPS(uv, oms, oms)
 		VMULPS(d, oms, oms)
 		VMOVUPS(oms, k, Mem{Base: dg})
+	})
+	VZEROUPPER()
+	RET()
+}
+
+func rmsScaleKernel() {
+	TEXT("rmsScaleAVX512", NOSPLIT, "func(out, x, w *float32, n int, s float32)")
+	Pragma("noescape")
+	Doc("rmsScaleAVX512 sets out[i] = x[i]·w[i]·s for i < n.")
+	o := Load(Param("out"), GP64())
+	x := Load(Param("x"), GP64())
+	w := Load(Param("w"), GP64())
+	n := Load(Param("n"), GP64())
+	sz := ZMM()
+	VBROADCASTSS(Load(Param("s"), XMM()), sz)
+	maskedLoop(n, []reg.Register{o, x, w}, func(k reg.Register) {
+		a, b := ZMM(), ZMM()
+		VMOVUPS_Z(Mem{Base: x}, k, a)
+		VMOVUPS_Z(Mem{Base: w}, k, b)
+		VMULPS(sz, a, a)
+		VMULPS(b, a, a)
+		VMOVUPS(a, k, Mem{Base: o})
+	})
+	VZEROUPPER()
+	RET()
+}
+
+func dot3Kernel() {
+	TEXT("dot3AVX512", NOSPLIT, "func(a, b, c *float32, n int) float32")
+	Pragma("noescape")
+	Doc("dot3AVX512 returns Σ a[i]·b[i]·c[i] for i < n.")
+	pa := Load(Param("a"), GP64())
+	pb := Load(Param("b"), GP64())
+	pc := Load(Param("c"), GP64())
+	n := Load(Param("n"), GP64())
+	acc := ZMM()
+	VXORPS(acc, acc, acc)
+	maskedLoop(n, []reg.Register{pa, pb, pc}, func(k reg.Register) {
+		x, y, z := ZMM(), ZMM(), ZMM()
+		VMOVUPS_Z(Mem{Base: pa}, k, x)
+		VMOVUPS_Z(Mem{Base: pb}, k, y)
+		VMOVUPS_Z(Mem{Base: pc}, k, z)
+		VMULPS(y, x, x)
+		VFMADD231PS(z, x, acc)
+	})
+	Store(hsum(acc), ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+func rmsBackKernel() {
+	TEXT("rmsBackAVX512", NOSPLIT, "func(dx, dw, dout, x, w *float32, n int, rstd, c float32)")
+	Pragma("noescape")
+	Doc("rmsBackAVX512 adds dout·x·rstd to dw and dout·w·rstd − x·c to dx for i < n.")
+	dx := Load(Param("dx"), GP64())
+	dw := Load(Param("dw"), GP64())
+	do := Load(Param("dout"), GP64())
+	x := Load(Param("x"), GP64())
+	w := Load(Param("w"), GP64())
+	n := Load(Param("n"), GP64())
+	rz, cz := ZMM(), ZMM()
+	VBROADCASTSS(Load(Param("rstd"), XMM()), rz)
+	VBROADCASTSS(Load(Param("c"), XMM()), cz)
+	maskedLoop(n, []reg.Register{dx, dw, do, x, w}, func(k reg.Register) {
+		d, xv, wv, t := ZMM(), ZMM(), ZMM(), ZMM()
+		VMOVUPS_Z(Mem{Base: do}, k, d)
+		VMOVUPS_Z(Mem{Base: x}, k, xv)
+		VMOVUPS_Z(Mem{Base: w}, k, wv)
+		VMULPS(rz, d, d) // d = dout·rstd
+		// dw += d·x
+		VMOVUPS_Z(Mem{Base: dw}, k, t)
+		VFMADD231PS(xv, d, t)
+		VMOVUPS(t, k, Mem{Base: dw})
+		// dx += d·w − x·c
+		VMOVUPS_Z(Mem{Base: dx}, k, t)
+		VFMADD231PS(wv, d, t)
+		VFNMADD231PS(cz, xv, t)
+		VMOVUPS(t, k, Mem{Base: dx})
 	})
 	VZEROUPPER()
 	RET()
