@@ -17,14 +17,14 @@ type Message struct {
 // Request is a backend-neutral chat completion request. Pointer fields are
 // optional: nil means "the backend's default" and is left out of the wire request.
 type Request struct {
-	Messages        []Message       `json:"messages"`
-	N               int             `json:"n,omitempty"` // samples; 0 means 1
-	Temperature     *float64        `json:"temperature,omitempty"`
-	TopP            *float64        `json:"top_p,omitempty"`
-	MaxTokens       int             `json:"max_tokens,omitempty"`
-	Stop            []string        `json:"stop,omitempty"`
-	Seed            *int64          `json:"seed,omitempty"`
-	PresencePenalty *float64        `json:"presence_penalty,omitempty"`
+	Messages        []Message `json:"messages"`
+	N               int       `json:"n,omitempty"` // samples; 0 means 1
+	Temperature     *float64  `json:"temperature,omitempty"`
+	TopP            *float64  `json:"top_p,omitempty"`
+	MaxTokens       int       `json:"max_tokens,omitempty"`
+	Stop            []string  `json:"stop,omitempty"`
+	Seed            *int64    `json:"seed,omitempty"`
+	PresencePenalty *float64  `json:"presence_penalty,omitempty"`
 	// JSONSchema, when set, asks for structured output that validates against it.
 	JSONSchema json.RawMessage `json:"json_schema,omitempty"`
 	SchemaName string          `json:"schema_name,omitempty"`
