@@ -97,7 +97,11 @@ func (ws *workspace) ensure(ks *kernelSet) {
 	ws.tmp = growAligned(ws.tmp, ks.mr*ks.nr)
 }
 
-func packedBSize(ks *kernelSet) int { return ks.kc * roundUp(ks.nc, ks.nr) }
+// packedBSize is the packed B buffer a GEMM of these sizes needs: small
+// GEMMs (attention, run per head inside Parallel) then borrow small buffers.
+func packedBSize(ks *kernelSet, n, k int) int {
+	return min(ks.kc, k) * roundUp(min(ks.nc, n), ks.nr)
+}
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
@@ -121,7 +125,7 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 			threads = 1
 		}
 		for i := range p.bufB {
-			p.bufB[i] = growAligned(p.bufB[i], packedBSize(ks))
+			p.bufB[i] = growAligned(p.bufB[i], packedBSize(ks, n, k))
 		}
 		j.bufB = p.bufB
 		p.ws.x = j.setX(p.ws.x)
@@ -140,7 +144,7 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	// The pool is busy: run alone, with buffers borrowed for this call.
 	ws := wsPool.Get().(*workspace)
-	ws.b = growAligned(ws.b, packedBSize(ks))
+	ws.b = growAligned(ws.b, packedBSize(ks, n, k))
 	var j gemmJob
 	j.set(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ks)
 	j.bufB = [2][]float32{ws.b, ws.b} // phases run strictly in turn
@@ -356,7 +360,7 @@ func (j *gemmJob) work(ws *workspace) {
 	}
 	ws.ensure(j.ks)
 	if j.ownB {
-		ws.b = growAligned(ws.b, packedBSize(j.ks))
+		ws.b = growAligned(ws.b, packedBSize(j.ks, j.n, j.k))
 		j.bufB = [2][]float32{ws.b, ws.b}
 	}
 	var prevItem0 int64
