@@ -59,18 +59,43 @@ type gemmJob struct {
 }
 
 // workspace holds one goroutine's packing buffers. Each pool worker owns
-// one for its lifetime; callers that run alone borrow one from wsPool.
+// one for its lifetime; callers that run alone borrow one from spares.
 type workspace struct {
 	a    []float32 // packed A block (mc×kc), when A is packed
 	b    []float32 // packed B (kc×nc) for a call run alone
 	edge []float32 // an A panel cut by C's bottom edge, packed with zero rows
 	tmp  []float32 // one mr×nr tile for edges of C
 	x    []float32 // op(A) gathered into a contiguous row, for m = 1
+	job  gemmJob   // the job of a call run alone on this workspace
 }
 
 func newWorkspace() *workspace { return &workspace{} }
 
-var wsPool = sync.Pool{New: func() any { return newWorkspace() }}
+// spares holds the workspaces of calls that ran alone. Unlike a sync.Pool,
+// which the GC empties, it keeps them, so such calls (GEMMs inside Parallel)
+// stay allocation-free after warm-up; it holds at most as many as ever ran
+// at once.
+var spares struct {
+	sync.Mutex
+	free []*workspace
+}
+
+func getWorkspace() *workspace {
+	spares.Lock()
+	defer spares.Unlock()
+	if n := len(spares.free); n > 0 {
+		ws := spares.free[n-1]
+		spares.free = spares.free[:n-1]
+		return ws
+	}
+	return newWorkspace()
+}
+
+func putWorkspace(ws *workspace) {
+	spares.Lock()
+	spares.free = append(spares.free, ws)
+	spares.Unlock()
+}
 
 // alignedFloats returns a slice of length n starting on a 64-byte boundary,
 // so the kernels' full-vector loads of packed panels never split a cache
@@ -143,15 +168,16 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return
 	}
 	// The pool is busy: run alone, with buffers borrowed for this call.
-	ws := wsPool.Get().(*workspace)
+	ws := getWorkspace()
 	ws.b = growAligned(ws.b, packedBSize(ks, n, k))
-	var j gemmJob
+	j := &ws.job // reused with the workspace: a fresh one would escape
 	j.set(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ks)
 	j.bufB = [2][]float32{ws.b, ws.b} // phases run strictly in turn
 	ws.x = j.setX(ws.x)
 	j.plan(1)
 	j.work(ws)
-	wsPool.Put(ws)
+	j.a, j.b, j.c, j.x = nil, nil, nil, nil
+	putWorkspace(ws)
 }
 
 // splitK reports whether to split a GEMM along k among the workers. When

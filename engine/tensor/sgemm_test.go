@@ -185,6 +185,33 @@ func TestSgemmNested(t *testing.T) {
 	})
 }
 
+// TestSgemmNoAlloc checks both ways a call runs, on the pool and alone
+// (inside Parallel), after warm-up.
+func TestSgemmNoAlloc(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	a, b := randSlice(r, 300*200), randSlice(r, 200*150)
+	c1, c2 := make([]float32, 300*150), make([]float32, 300*150)
+	run := func() {
+		Sgemm(false, true, 300, 150, 200, 1, a, 200, b, 200, 0, c1, 150)
+		Sgemm(true, false, 40, 50, 1100, 1, a, 40, a, 50, 0, c2, 50) // split along k at 2 threads
+		Sgemm(false, false, 1, 150, 200, 1, a, 200, b, 150, 0, c2, 150)    // m = 1
+	}
+	alone := func(lo, hi int) {
+		for range hi - lo {
+			Sgemm(false, true, 64, 64, 32, 0.5, a, 32, b, 32, 0, c1[lo*64*64:], 64)
+		}
+	}
+	for _, f := range []func(){run, func() { Parallel(4, alone) }} {
+		f()
+		if n := testing.AllocsPerRun(10, f); n != 0 {
+			t.Errorf("Sgemm allocates %v times per run", n)
+		}
+	}
+}
+
 func TestSgemmPanics(t *testing.T) {
 	for _, tc := range []struct {
 		name string
