@@ -196,8 +196,8 @@ func TestSgemmNoAlloc(t *testing.T) {
 	c1, c2 := make([]float32, 300*150), make([]float32, 300*150)
 	run := func() {
 		Sgemm(false, true, 300, 150, 200, 1, a, 200, b, 200, 0, c1, 150)
-		Sgemm(true, false, 40, 50, 1100, 1, a, 40, a, 50, 0, c2, 50) // split along k at 2 threads
-		Sgemm(false, false, 1, 150, 200, 1, a, 200, b, 150, 0, c2, 150)    // m = 1
+		Sgemm(true, false, 40, 50, 1100, 1, a, 40, a, 50, 0, c2, 50)    // split along k at 2 threads
+		Sgemm(false, false, 1, 150, 200, 1, a, 200, b, 150, 0, c2, 150) // m = 1
 	}
 	alone := func(lo, hi int) {
 		for range hi - lo {
