@@ -411,7 +411,7 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 				Name: c.info.Name, Ref: c.ref.String(), BaseURL: c.info.BaseURL, Attempts: attempt,
 				Retryable: f.retry, Status: f.status, Hint: f.hint, Err: err, redact: c.redact,
 			}
-			if f.retry && f.status == 0 && maxRetries > 0 {
+			if f.retry && f.unreachable && maxRetries > 0 {
 				c.downErr.Store(e)
 				c.downUntil.Store(c.now().Add(downCooldown).UnixNano())
 			}

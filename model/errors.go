@@ -201,6 +201,10 @@ type failure struct {
 	status   int
 	wait     time.Duration // server-requested wait (Retry-After), 0 if none
 	hint     string
+	// unreachable: no connection was made (refused, no route, no such
+	// host). Only this starts the fail-fast cooldown: a server that answered
+	// badly (reset, truncated, timed out) is up and may answer the next call.
+	unreachable bool
 }
 
 func retryableStatus(s int) bool {
@@ -244,7 +248,9 @@ func classify(err error, now time.Time, keyEnv string) failure {
 		// The per-attempt timeout fired (the caller's own ctx is checked first).
 		return failure{retry: true, overload: true}
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return failure{retry: true, hint: "is the server running at base_url?"}
+		return failure{retry: true, unreachable: true, hint: "is the server running at base_url?"}
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return failure{retry: true, unreachable: true, hint: "the host in base_url cannot be reached"}
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return failure{retry: true}
@@ -256,7 +262,7 @@ func classify(err error, now time.Time, keyEnv string) failure {
 	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
-		return failure{retry: dnsErr.IsTemporary || dnsErr.IsTimeout, hint: "check the host name in base_url"}
+		return failure{retry: dnsErr.IsTemporary || dnsErr.IsTimeout, unreachable: true, hint: "check the host name in base_url"}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
