@@ -19,7 +19,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/synthloop/synthloop/engine/chat"
 	"github.com/synthloop/synthloop/engine/tokenizer"
@@ -350,6 +349,12 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	for i, cm := range req.Messages {
 		msgs[i] = tokenizer.Message{Role: cm.Role, Content: string(cm.Content)}
 	}
+	id := "chatcmpl-" + randomID()
+	created := s.opts.Now().Unix()
+	if req.Stream {
+		s.stream(w, r, m, msgs, p, id, created, req)
+		return
+	}
 	reply, err := m.Complete(r.Context(), msgs, p)
 	if err != nil {
 		if errors.Is(err, chat.ErrBadRequest) {
@@ -360,12 +365,6 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 			return // the client went away
 		}
 		writeError(w, http.StatusInternalServerError, "server_error", "", "internal_error", err.Error())
-		return
-	}
-	id := "chatcmpl-" + randomID()
-	created := s.opts.Now().Unix()
-	if req.Stream {
-		s.stream(w, id, created, req, reply)
 		return
 	}
 	type message struct {
@@ -427,15 +426,11 @@ func logprobsOf(c chat.Choice) *logprobs {
 	return lp
 }
 
-// stream writes the reply as server-sent events in OpenAI's chunk format.
-// The engine generates a whole batch before returning, so the chunks go out
-// together once generation is done rather than token by token as they are
-// made; clients that read SSE get the same content and finish reasons.
-func (s *Server) stream(w http.ResponseWriter, id string, created int64, req chatRequest, reply *chat.Reply) {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
+// stream writes the reply as server-sent events in OpenAI's chunk format,
+// each piece of text as soon as the model has produced it. Headers go out
+// only once the request is known to be servable, so a bad request still
+// gets a plain HTTP error; a failure after that is sent as an error event.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, m Completer, msgs []tokenizer.Message, p chat.Params, id string, created int64, req chatRequest) {
 	type delta struct {
 		Role    string `json:"role,omitempty"`
 		Content string `json:"content,omitempty"`
@@ -453,20 +448,56 @@ func (s *Server) stream(w http.ResponseWriter, id string, created int64, req cha
 		Choices []choice `json:"choices"`
 		Usage   *usage   `json:"usage,omitempty"`
 	}
-	send := func(c chunk) {
-		b, _ := json.Marshal(c)
-		fmt.Fprintf(w, "data: %s\n\n", b)
-	}
+	flusher, _ := w.(http.Flusher)
+	started := false
 	base := chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model}
-	for i, c := range reply.Choices {
-		ch := base
-		ch.Choices = []choice{{Index: i, Delta: delta{Role: "assistant"}}}
-		send(ch)
-		for _, piece := range pieces(c.Text, 16) {
-			ch.Choices = []choice{{Index: i, Delta: delta{Content: piece}}}
-			send(ch)
+	send := func(c chunk) {
+		if !started {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			w.WriteHeader(http.StatusOK)
+			started = true
+			for i := range p.N {
+				rc := base
+				rc.Choices = []choice{{Index: i, Delta: delta{Role: "assistant"}}}
+				b, _ := json.Marshal(rc)
+				fmt.Fprintf(w, "data: %s\n\n", b)
+			}
 		}
+		if c.ID != "" {
+			b, _ := json.Marshal(c)
+			fmt.Fprintf(w, "data: %s\n\n", b)
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	p.OnText = func(i int, text string) {
+		ch := base
+		ch.Choices = []choice{{Index: i, Delta: delta{Content: text}}}
+		send(ch)
+	}
+	reply, err := m.Complete(r.Context(), msgs, p)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+		if !started {
+			if errors.Is(err, chat.ErrBadRequest) {
+				writeError(w, http.StatusBadRequest, "invalid_request_error", "messages", "invalid_value", err.Error())
+			} else {
+				writeError(w, http.StatusInternalServerError, "server_error", "", "internal_error", err.Error())
+			}
+			return
+		}
+		b, _ := json.Marshal(map[string]any{"error": map[string]any{"message": err.Error(), "type": "server_error", "code": "internal_error"}})
+		fmt.Fprintf(w, "data: %s\n\n", b)
+		return
+	}
+	send(chunk{}) // headers and role chunks, if no text came at all
+	for i, c := range reply.Choices {
 		fin := c.Finish
+		ch := base
 		ch.Choices = []choice{{Index: i, FinishReason: &fin}}
 		send(ch)
 	}
@@ -481,20 +512,6 @@ func (s *Server) stream(w http.ResponseWriter, id string, created int64, req cha
 	if flusher != nil {
 		flusher.Flush()
 	}
-}
-
-// pieces splits s into chunks of at most n bytes at rune boundaries.
-func pieces(s string, n int) []string {
-	var out []string
-	for len(s) > 0 {
-		end := min(n, len(s))
-		for end < len(s) && !utf8.RuneStart(s[end]) {
-			end++
-		}
-		out = append(out, s[:end])
-		s = s[end:]
-	}
-	return out
 }
 
 func randomID() string {

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/synthloop/synthloop/engine/checkpoint"
 	"github.com/synthloop/synthloop/engine/llama"
@@ -75,6 +77,12 @@ type Params struct {
 	MaxTokens   int // 0 means up to the context length
 	Stop        []string
 	Seed        uint64
+	// OnText, when set, receives each reply's text as it is generated, in
+	// pieces that add up to the final Choice.Text. Text that could still turn
+	// out to be the start of a stop string, or half of a multi-byte
+	// character, is held back until it is settled. It runs on the
+	// generating goroutine and must not block for long.
+	OnText func(choice int, delta string)
 }
 
 // Choice is one sampled reply.
@@ -117,6 +125,17 @@ func (c *Model) Complete(ctx context.Context, msgs []tokenizer.Message, p Params
 		MaxTokens: p.MaxTokens, Temperature: p.Temperature, TopK: p.TopK, TopP: p.TopP,
 		Seed: p.Seed, N: max(p.N, 1), StopTokens: c.stop, StopText: p.Stop, Decode: c.decode,
 	}
+	var sent []int // bytes of each reply already passed to OnText
+	if p.OnText != nil {
+		sent = make([]int, opt.N)
+		opt.OnToken = func(comp *sample.Completion) {
+			text := settled(c.decode(comp.Tokens), p.Stop)
+			if len(text) > sent[comp.Index] {
+				p.OnText(comp.Index, text[sent[comp.Index]:])
+				sent[comp.Index] = len(text)
+			}
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -128,10 +147,37 @@ func (c *Model) Complete(ctx context.Context, msgs []tokenizer.Message, p Params
 	}
 	r := &Reply{PromptTokens: len(prompt)}
 	for _, comp := range comps {
+		if p.OnText != nil && len(comp.Text) > sent[comp.Index] {
+			p.OnText(comp.Index, comp.Text[sent[comp.Index]:])
+		}
 		r.Choices = append(r.Choices, Choice{Text: comp.Text, Finish: comp.Finish, Tokens: len(comp.Tokens), LogProbs: comp.LogProbs})
 		r.CompletionTokens += len(comp.Tokens)
 	}
 	return r, nil
+}
+
+// settled returns the part of a growing text that can no longer change: it
+// holds back a tail that is the start of a stop string (the reply may yet be
+// cut there) and an unfinished UTF-8 character or replacement character.
+func settled(text string, stops []string) string {
+	hold := 0
+	for _, s := range stops {
+		for n := min(len(s), len(text)); n > hold; n-- {
+			if strings.HasSuffix(text, s[:n]) {
+				hold = n
+				break
+			}
+		}
+	}
+	text = text[:len(text)-hold]
+	for len(text) > 0 {
+		r, size := utf8.DecodeLastRuneInString(text)
+		if r != utf8.RuneError {
+			break
+		}
+		text = text[:len(text)-size]
+	}
+	return text
 }
 
 func (c *Model) decode(toks []int32) string {

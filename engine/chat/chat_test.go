@@ -73,3 +73,43 @@ func TestCompleteRejectsBadRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestSettled(t *testing.T) {
+	tests := []struct {
+		text  string
+		stops []string
+		want  string
+	}{
+		{"hello wor", []string{"world"}, "hello "},
+		{"hello", nil, "hello"},
+		{"abc\xe3\x81", nil, "abc"}, // half of あ
+		{"abc\ufffd", nil, "abc"},
+		{"a stop", []string{"stop", "top!"}, "a "},
+		{"xyz", []string{"q"}, "xyz"},
+	}
+	for _, tt := range tests {
+		if got := settled(tt.text, tt.stops); got != tt.want {
+			t.Errorf("settled(%q, %q) = %q, want %q", tt.text, tt.stops, got, tt.want)
+		}
+	}
+}
+
+// TestOnTextAddsUpToTheReply streams replies with stop strings and checks
+// that the pieces of each reply add up to exactly its final text.
+func TestOnTextAddsUpToTheReply(t *testing.T) {
+	c := tinyModel(t)
+	for seed := range uint64(5) {
+		got := map[int]string{}
+		p := Params{N: 3, Temperature: 1, MaxTokens: 24, Seed: seed, Stop: []string{"e", "ab"},
+			OnText: func(i int, d string) { got[i] += d }}
+		r, err := c.Complete(context.Background(), []tokenizer.Message{{Role: "user", Content: "say something"}}, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, ch := range r.Choices {
+			if got[i] != ch.Text {
+				t.Errorf("seed %d choice %d: streamed %q, reply %q", seed, i, got[i], ch.Text)
+			}
+		}
+	}
+}
