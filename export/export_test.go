@@ -658,3 +658,18 @@ func TestWriteToStream(t *testing.T) {
 		t.Errorf("WriteTo(unknown) = %v", err)
 	}
 }
+
+func TestUserTextDropsNoInput(t *testing.T) {
+	tests := []struct {
+		in, input, want string
+	}{
+		{"Add.", "", "Add."},
+		{"Add.", "<noinput>", "Add."},
+		{"Add.", "1 2", "Add.\n\n1 2"},
+	}
+	for _, tt := range tests {
+		if got := userText(&record.Record{Instruction: tt.in, Input: tt.input}); got != tt.want {
+			t.Errorf("userText(%q, %q) = %q, want %q", tt.in, tt.input, got, tt.want)
+		}
+	}
+}

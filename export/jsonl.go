@@ -19,13 +19,39 @@ type audit struct {
 	Status  string   `json:"status"`
 	Reasons []string `json:"reasons,omitempty"`
 	Error   string   `json:"error,omitempty"`
+	// Scores and Judgments carry the judges' verdicts and their written
+	// reasons (stage/judge, reject, selfreward), so an audit shows why.
+	Scores    map[string]float64 `json:"scores,omitempty"`
+	Judgments map[string]any     `json:"judgments,omitempty"`
 }
+
+// judgmentKeys are the Meta entries where the judging stages keep reasons.
+var judgmentKeys = []string{"judgments", "judgment", "pairwise"}
 
 func auditOf(r *record.Record, on bool) *audit {
 	if !on {
 		return nil
 	}
-	return &audit{ID: r.ID, Stage: r.Stage, Status: string(r.Status), Reasons: r.Reasons(), Error: r.Error}
+	a := &audit{ID: r.ID, Stage: r.Stage, Status: string(r.Status), Reasons: r.Reasons(), Error: r.Error, Scores: r.Scores}
+	for _, k := range judgmentKeys {
+		if v, ok := r.Meta[k]; ok {
+			if a.Judgments == nil {
+				a.Judgments = map[string]any{}
+			}
+			a.Judgments[k] = v
+		}
+	}
+	return a
+}
+
+// userText is an instruction record's user turn: the instruction, then the
+// input after a blank line when there is one. The Alpaca placeholder
+// "<noinput>" is no input.
+func userText(r *record.Record) string {
+	if r.Input == "" || r.Input == "<noinput>" {
+		return r.Instruction
+	}
+	return r.Instruction + "\n\n" + r.Input
 }
 
 // turns returns the record as a conversation. A record with Messages is its
@@ -36,11 +62,7 @@ func turns(r *record.Record) []record.Turn {
 	if len(r.Messages) > 0 {
 		return r.Messages
 	}
-	user := r.Instruction
-	if r.Input != "" {
-		user += "\n\n" + r.Input
-	}
-	t := []record.Turn{{Role: "user", Content: user}}
+	t := []record.Turn{{Role: "user", Content: userText(r)}}
 	if r.Output != "" {
 		t = append(t, record.Turn{Role: "assistant", Content: r.Output})
 	}
@@ -157,6 +179,9 @@ type dpoRow struct {
 	Prompt   any    `json:"prompt"`
 	Chosen   string `json:"chosen"`
 	Rejected string `json:"rejected"`
+	// The judges' scores of the two answers, when a judging stage set them.
+	ScoreChosen   *float64 `json:"score_chosen,omitempty"`
+	ScoreRejected *float64 `json:"score_rejected,omitempty"`
 	*audit
 }
 
@@ -165,14 +190,16 @@ func dpoLine(r *record.Record, withAudit bool) any {
 		return nil
 	}
 	row := dpoRow{Chosen: r.Chosen, Rejected: r.Rejected, audit: auditOf(r, withAudit)}
+	if v, ok := r.Scores["chosen"]; ok {
+		row.ScoreChosen = &v
+	}
+	if v, ok := r.Scores["rejected"]; ok {
+		row.ScoreRejected = &v
+	}
 	if len(r.Messages) > 0 {
 		row.Prompt = r.Messages
 	} else {
-		p := r.Instruction
-		if r.Input != "" {
-			p += "\n\n" + r.Input
-		}
-		row.Prompt = p
+		row.Prompt = userText(r)
 	}
 	return row
 }
