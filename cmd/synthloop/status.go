@@ -9,6 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/stage/reject"
+	"github.com/synthloop/synthloop/stage/selfreward"
 	"github.com/synthloop/synthloop/store"
 )
 
@@ -42,8 +45,36 @@ func printStatus(cmd *cobra.Command, st *store.Store, runDir string) error {
 }
 
 type statsSource interface {
+	pipeline.Store
 	Stats(ctx context.Context) ([]store.StageStats, error)
 	Meta(ctx context.Context) (store.Meta, error)
+}
+
+// stageReports add a stage type's own summary to status: the acceptance rate
+// and score histogram of reject sampling, answer lengths of self-rewarding.
+var stageReports = map[string]func(ctx context.Context, st pipeline.Store, stage string) (string, error){
+	"reject": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
+		s, err := reject.Summarize(ctx, st, stage)
+		return s.String(), err
+	},
+	"selfreward": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
+		ls, err := selfreward.Lengths(ctx, st, stage)
+		return selfreward.FormatLengths(ls), err
+	},
+}
+
+// stageTypes maps the run's stage names to their types, from the config
+// stored in the run; nil when the config cannot be read back.
+func stageTypes(m store.Meta) map[string]string {
+	cfg, err := pipeline.ParseConfig("run config", []byte(m.Config))
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, sc := range cfg.Stages {
+		out[sc.Name] = sc.Type
+	}
+	return out
 }
 
 func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir string, reasons int) error {
@@ -51,8 +82,10 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 	if err != nil {
 		return err
 	}
+	var types map[string]string
 	if m, err := st.Meta(ctx); err == nil {
 		fmt.Fprintf(out, "run %s  (started %s, seed %d, version %s)\n", runDir, m.Created.Local().Format("2006-01-02 15:04:05"), m.Seed, m.Version)
+		types = stageTypes(m)
 	} else {
 		fmt.Fprintf(out, "run %s\n", runDir)
 	}
@@ -76,10 +109,18 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 	fmt.Fprintf(tw, "total\t\t\t\t\t%d\t%d\t%d\t%d\t%.4f\t%d\t\n", tot.Requests, tot.CachedRequests, tot.PromptTokens, tot.CompletionTokens, tot.CostUSD, tot.Errors)
 	tw.Flush()
 	for _, s := range stats {
-		if len(s.Rejections) == 0 && len(s.Failures) == 0 {
+		report := stageReports[types[s.Stage]]
+		if len(s.Rejections) == 0 && len(s.Failures) == 0 && report == nil {
 			continue
 		}
 		fmt.Fprintf(out, "\n%s:\n", s.Stage)
+		if report != nil {
+			if text, err := report(ctx, st, s.Stage); err == nil {
+				for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+					fmt.Fprintf(out, "  %s\n", line)
+				}
+			}
+		}
 		for _, f := range s.Rejections {
 			fmt.Fprintf(out, "  rejected by %-22s %d\n", f.Filter, f.Count)
 			for i, r := range f.Reasons {
