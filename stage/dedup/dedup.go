@@ -1,0 +1,405 @@
+// Package dedup is the pipeline stage that removes duplicates, eval-set contamination, off-length and off-language records, and personal data.
+package dedup
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/synthloop/synthloop/dedup"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/text"
+)
+
+// What the stage compares of each record.
+const (
+	FieldInstruction      = "instruction"
+	FieldInstructionInput = "instruction+input"
+	FieldOutput           = "output"
+	FieldAll              = "all"
+)
+
+// Methods of duplicate detection.
+const (
+	MethodExact   = "exact"   // normalised hash only
+	MethodMinHash = "minhash" // normalised hash, then MinHash-LSH near duplicates
+	MethodOff     = "off"
+)
+
+// PII handling.
+const (
+	PIIOff    = "off"
+	PIIScrub  = "scrub"  // replace with placeholders, keep the record
+	PIIReject = "reject" // reject records holding any
+)
+
+// Config is the stage's `with:` block; its yaml tags are the spec.
+type Config struct {
+	// Field is what is compared: instruction, instruction+input, output or all
+	// (instruction, input and output).
+	Field        string  `yaml:"field"`
+	Method       string  `yaml:"method"`
+	Threshold    float64 `yaml:"threshold"`    // near-duplicate Jaccard threshold
+	Permutations int     `yaml:"permutations"` // MinHash signature length
+	Shingle      string  `yaml:"shingle"`      // word or char
+	ShingleSize  int     `yaml:"shingle_size"`
+	// Seed derives the MinHash permutations. It is the stage's own, not the
+	// run's, so changing the run seed does not change which records are kept.
+	Seed uint64 `yaml:"seed"`
+	// Decontaminate lists eval sets: JSONL (field DecontaminateField) or plain
+	// text lines. Relative paths are relative to the working directory.
+	Decontaminate      []string `yaml:"decontaminate"`
+	DecontaminateField string   `yaml:"decontaminate_field"`
+	NGram              int      `yaml:"ngram"`     // decontamination n-gram length in tokens
+	MinChars           int      `yaml:"min_chars"` // 0: no minimum
+	MaxChars           int      `yaml:"max_chars"` // 0: no maximum
+	// Language keeps only records whose compared text text.GuessLang puts in
+	// one of these languages; empty keeps all.
+	Language []string `yaml:"language"`
+	PII      string   `yaml:"pii"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() *Config {
+	return &Config{
+		Field:              FieldInstructionInput,
+		Method:             MethodMinHash,
+		Threshold:          dedup.DefaultThreshold,
+		Permutations:       dedup.DefaultPermutations,
+		Shingle:            string(dedup.Words),
+		ShingleSize:        dedup.DefaultShingleSize,
+		Seed:               1,
+		DecontaminateField: "text",
+		NGram:              dedup.DefaultNGram,
+		PII:                PIIOff,
+	}
+}
+
+// Validate checks the settings when the config is loaded.
+func (c *Config) Validate() error {
+	switch c.Field {
+	case FieldInstruction, FieldInstructionInput, FieldOutput, FieldAll:
+	default:
+		return fmt.Errorf("dedup: field %q, want instruction, instruction+input, output or all", c.Field)
+	}
+	switch c.Method {
+	case MethodExact, MethodMinHash, MethodOff:
+	default:
+		return fmt.Errorf("dedup: method %q, want exact, minhash or off", c.Method)
+	}
+	switch c.PII {
+	case PIIOff, PIIScrub, PIIReject:
+	default:
+		return fmt.Errorf("dedup: pii %q, want scrub, reject or off", c.PII)
+	}
+	if c.MinChars < 0 || c.MaxChars < 0 || (c.MaxChars > 0 && c.MaxChars < c.MinChars) {
+		return fmt.Errorf("dedup: min_chars %d, max_chars %d", c.MinChars, c.MaxChars)
+	}
+	if c.NGram < 1 {
+		return fmt.Errorf("dedup: ngram %d < 1", c.NGram)
+	}
+	for _, l := range c.Language {
+		if lang, err := text.ParseLang(l); err != nil || lang == "" {
+			return fmt.Errorf("dedup: language %q is not a language code", l)
+		}
+	}
+	if _, err := dedup.NewMinHash(c.minHashOptions()); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) minHashOptions() dedup.MinHashOptions {
+	return dedup.MinHashOptions{
+		Threshold:    c.Threshold,
+		Permutations: c.Permutations,
+		Unit:         dedup.Unit(c.Shingle),
+		ShingleSize:  c.ShingleSize,
+		Seed:         c.Seed,
+	}
+}
+
+// Stage is the dedup stage.
+//
+// Every record's verdict depends on all the records before it, so the stage
+// is one unit, keyed "all": it reads the whole kept input in Seq order and
+// commits every output record at once. A crash redoes the stage from the
+// start, which is cheap (no model calls) and gives the same records; a
+// finished stage is skipped on resume. Per-record units would need the
+// indexes rebuilt from committed records on every resume, for no gain.
+type Stage struct {
+	cfg   Config
+	langs []text.Lang
+	// Now is the clock for provenance; nil means time.Now.
+	Now func() time.Time
+}
+
+// New returns the stage for cfg.
+func New(cfg *Config) (*Stage, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Stage{cfg: *cfg}
+	for _, l := range cfg.Language {
+		lang, _ := text.ParseLang(l)
+		s.langs = append(s.langs, lang)
+	}
+	return s, nil
+}
+
+const unitKey = "all"
+
+// Run implements pipeline.Stage.
+func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
+	if env.Input == "" {
+		return fmt.Errorf("dedup: stage %q needs an input stage", env.Name)
+	}
+	done, err := env.Store.DoneUnits(ctx, env.Name)
+	if err != nil {
+		return fmt.Errorf("dedup: %w", err)
+	}
+	if env.Progress != nil {
+		env.Progress.SetTotal(1)
+	}
+	if done[unitKey] {
+		if env.Progress != nil {
+			env.Progress.Done(1, 0, 0, 0)
+		}
+		return nil
+	}
+	f, err := s.newFilter()
+	if err != nil {
+		return err
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	created := now().UTC()
+	var out []*record.Record
+	var kept, rejected int
+	for in, err := range env.Store.Records(ctx, env.Input, record.Kept) {
+		if err != nil {
+			return fmt.Errorf("dedup: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r := s.derive(env, in, created)
+		f.apply(r)
+		if r.Status == record.Kept {
+			kept++
+		} else {
+			rejected++
+		}
+		out = append(out, r)
+	}
+	if err := env.Store.Commit(ctx, pipeline.Unit{Stage: env.Name, Key: unitKey, Records: out}); err != nil {
+		return fmt.Errorf("dedup: %w", err)
+	}
+	if env.Progress != nil {
+		env.Progress.Done(1, kept, rejected, 0)
+	}
+	if env.Log != nil {
+		env.Log.Info("dedup done", "kept", kept, "rejected", rejected, "pii", f.pii.Total())
+	}
+	return nil
+}
+
+// derive copies in as this stage's record. The copy keeps in's Seq so the
+// stage's order is its input's, and its earlier decisions so a record's
+// history reads in one place.
+func (s *Stage) derive(env *pipeline.Env, in *record.Record, created time.Time) *record.Record {
+	r := *in
+	r.ID = env.Name + ":" + in.ID
+	r.Stage = env.Name
+	r.Status = record.Kept
+	r.Decisions = slices.Clone(in.Decisions)
+	r.Messages = slices.Clone(in.Messages)
+	r.Candidates = slices.Clone(in.Candidates)
+	r.Meta = map[string]any{}
+	for k, v := range in.Meta {
+		r.Meta[k] = v
+	}
+	r.Usage = record.Usage{}
+	r.Prov = record.Provenance{
+		Generator:    "dedup",
+		Stage:        env.Name,
+		TemplateHash: in.Prov.TemplateHash,
+		ParentIDs:    []string{in.ID},
+		SeedIDs:      in.Prov.SeedIDs,
+		Round:        env.Round,
+		CreatedAt:    created,
+	}
+	return &r
+}
+
+// compared returns the text of r the filters look at.
+func (s *Stage) compared(r *record.Record) string {
+	switch s.cfg.Field {
+	case FieldInstruction:
+		return r.Instruction
+	case FieldOutput:
+		return r.Output
+	case FieldAll:
+		return joinNonEmpty(r.Instruction, r.Input, r.Output)
+	}
+	return joinNonEmpty(r.Instruction, r.Input)
+}
+
+func joinNonEmpty(parts ...string) string {
+	var keep []string
+	for _, p := range parts {
+		if p != "" {
+			keep = append(keep, p)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// filter holds one run's indexes; records must be applied in Seq order.
+type filter struct {
+	s     *Stage
+	exact *dedup.Exact
+	near  *dedup.MinHash
+	decon *dedup.Decontaminator
+	pii   dedup.PIICounts
+}
+
+func (s *Stage) newFilter() (*filter, error) {
+	f := &filter{s: s}
+	if s.cfg.Method != MethodOff {
+		f.exact = dedup.NewExact()
+	}
+	if s.cfg.Method == MethodMinHash {
+		m, err := dedup.NewMinHash(s.cfg.minHashOptions())
+		if err != nil {
+			return nil, err
+		}
+		f.near = m
+	}
+	if len(s.cfg.Decontaminate) > 0 {
+		d, err := dedup.NewDecontaminator(s.cfg.NGram)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range s.cfg.Decontaminate {
+			if err := d.LoadFile(p, s.cfg.DecontaminateField); err != nil {
+				return nil, err
+			}
+		}
+		f.decon = d
+	}
+	return f, nil
+}
+
+// apply runs the filters on r in order, cheapest and most fundamental first,
+// recording a decision for each one run and stopping at the first rejection.
+// PII goes first so that scrubbed text is what the rest compare; only kept
+// records enter the duplicate indexes, so a rejected record never makes a
+// later one a duplicate.
+func (f *filter) apply(r *record.Record) {
+	cfg := f.s.cfg
+	decide := func(name string, passed bool, value float64, reason string) bool {
+		r.Decisions = append(r.Decisions, record.Decision{Filter: name, Passed: passed, Reason: reason, Value: value})
+		if !passed {
+			r.Status = record.Rejected
+		}
+		return passed
+	}
+	if cfg.PII != PIIOff {
+		c := f.scrub(r, cfg.PII == PIIScrub)
+		f.pii = f.pii.Add(c)
+		reason := ""
+		if c.Total() > 0 {
+			verb := "scrubbed"
+			if cfg.PII == PIIReject {
+				verb = "found"
+			}
+			reason = fmt.Sprintf("%s %d email(s), %d phone number(s), %d card number(s)", verb, c.Emails, c.Phones, c.Cards)
+			r.Meta["pii"] = map[string]int{"emails": c.Emails, "phones": c.Phones, "cards": c.Cards}
+		}
+		if !decide("pii", cfg.PII == PIIScrub || c.Total() == 0, float64(c.Total()), reason) {
+			return
+		}
+	}
+	t := f.s.compared(r)
+	if cfg.MinChars > 0 || cfg.MaxChars > 0 {
+		n := utf8.RuneCountInString(t)
+		switch {
+		case n < cfg.MinChars:
+			decide("length", false, float64(n), fmt.Sprintf("%d characters, fewer than min_chars %d", n, cfg.MinChars))
+			return
+		case cfg.MaxChars > 0 && n > cfg.MaxChars:
+			decide("length", false, float64(n), fmt.Sprintf("%d characters, more than max_chars %d", n, cfg.MaxChars))
+			return
+		}
+		decide("length", true, float64(n), "")
+	}
+	if len(f.s.langs) > 0 {
+		lang := text.GuessLang(t)
+		if !slices.Contains(f.s.langs, lang) {
+			decide("language", false, 0, fmt.Sprintf("language %s, not one of %s", lang, strings.Join(cfg.Language, ", ")))
+			return
+		}
+		decide("language", true, 0, string(lang))
+	}
+	if f.decon != nil {
+		if hits := f.decon.Check(t); len(hits) > 0 {
+			reason := fmt.Sprintf("%d-gram overlap with %s", cfg.NGram, hits[0])
+			if len(hits) > 1 {
+				reason += fmt.Sprintf(" and %d more eval item(s)", len(hits)-1)
+			}
+			items := make([]string, len(hits))
+			for i, h := range hits {
+				items[i] = fmt.Sprintf("%s:%d", h.Source, h.Item)
+			}
+			r.Meta["contaminated_with"] = items
+			decide("decontaminate", false, float64(len(hits)), reason)
+			return
+		}
+		decide("decontaminate", true, 0, "")
+	}
+	if f.exact != nil {
+		if first, dup := f.exact.Check(t); dup {
+			decide("dedup", false, 1, "exact duplicate of "+first)
+			return
+		}
+	}
+	if f.near != nil {
+		sig := f.near.Signature(t)
+		if m, dup := f.near.Check(sig); dup {
+			decide("dedup", false, m.Jaccard, fmt.Sprintf("near-duplicate of %s (est. Jaccard %.2f)", m.ID, m.Jaccard))
+			return
+		}
+		f.near.Add(r.ID, sig)
+	}
+	if f.exact != nil {
+		f.exact.Add(r.ID, t)
+		decide("dedup", true, 0, "")
+	}
+}
+
+// scrub finds PII in every text field of r, replacing it when replace is set.
+func (f *filter) scrub(r *record.Record, replace bool) dedup.PIICounts {
+	var total dedup.PIICounts
+	for _, p := range []*string{&r.Instruction, &r.Input, &r.Output, &r.Chosen, &r.Rejected} {
+		s, c := dedup.Scrub(*p)
+		total = total.Add(c)
+		if replace {
+			*p = s
+		}
+	}
+	for i := range r.Messages {
+		s, c := dedup.Scrub(r.Messages[i].Content)
+		total = total.Add(c)
+		if replace {
+			r.Messages[i].Content = s
+		}
+	}
+	return total
+}

@@ -1,0 +1,38 @@
+package dedup
+
+import (
+	"fmt"
+
+	"github.com/synthloop/synthloop/pipeline"
+)
+
+func init() {
+	pipeline.Register(pipeline.StageType{
+		Name: "dedup",
+		Doc: "Dedup and hygiene over the previous stage's kept records, in Seq order (the first occurrence wins): a PII " +
+			"scrub or reject (emails, phone numbers, Luhn-valid card numbers), a length filter in characters, a language " +
+			"filter (text.GuessLang), decontamination by 13-gram overlap with eval sets (JSONL or text lines, naming the eval " +
+			"item hit), exact duplicates by normalised hash and near duplicates by MinHash-LSH (Jaccard ≥ 0.8 over word " +
+			"3-grams, CJK by character). Every record gets a decision per filter run, with the reason it was rejected.",
+		Example: `- name: clean
+  type: dedup
+  with:
+    # field: instruction+input   # or instruction, output, all
+    # method: minhash            # or exact, off
+    # threshold: 0.8             # permutations: 128, shingle: word, shingle_size: 3
+    decontaminate: [evals/mmlu.jsonl]   # ngram: 13, decontaminate_field: text
+    min_chars: 10
+    max_chars: 4000
+    language: [en]
+    pii: scrub                   # or reject, off
+`,
+		Config: func() any { return DefaultConfig() },
+		New: func(cfg any) (pipeline.Stage, error) {
+			c, ok := cfg.(*Config)
+			if !ok {
+				return nil, fmt.Errorf("dedup: config is %T, want *dedup.Config", cfg)
+			}
+			return New(c)
+		},
+	})
+}
