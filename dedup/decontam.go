@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/synthloop/synthloop/text"
 )
 
 // DefaultNGram is the decontamination n-gram length: 13 tokens, as in the
@@ -53,7 +51,7 @@ func (d *Decontaminator) Len() int { return len(d.items) }
 
 // AddText adds one eval item's text.
 func (d *Decontaminator) AddText(item EvalItem, s string) {
-	grams := gramHashes(text.CJKTokenizer{}.Tokens(s), d.n, false)
+	grams := gramHashes(wordHashes(s), d.n, false)
 	if len(grams) == 0 {
 		d.Short++
 		return
@@ -121,7 +119,7 @@ type Collision struct {
 // Check returns the eval items sharing at least one n-gram with s, in load
 // order.
 func (d *Decontaminator) Check(s string) []Collision {
-	grams := gramHashes(text.CJKTokenizer{}.Tokens(s), d.n, false)
+	grams := gramHashes(wordHashes(s), d.n, false)
 	count := map[int32]int{}
 	for _, g := range grams {
 		for _, it := range d.grams[g] {

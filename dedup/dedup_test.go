@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/synthloop/synthloop/text"
 )
 
 func TestNormalize(t *testing.T) {
@@ -259,6 +261,15 @@ func FuzzNormalizeShingles(f *testing.F) {
 		if strings.Contains(n, "  ") || strings.TrimSpace(n) != n {
 			t.Fatalf("Normalize(%q) = %q, uncollapsed space", s, n)
 		}
+		if toks := (text.CJKTokenizer{}).Tokens(s); isASCII(s) {
+			want := make([]uint64, len(toks))
+			for i, tok := range toks {
+				want[i] = hashToken(tok)
+			}
+			if got := wordHashes(s); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("wordHashes(%q) differs from the tokenizer's %q", s, toks)
+			}
+		}
 		for _, u := range []Unit{Words, Chars} {
 			sh := Shingles(s, u, 3)
 			if (len(sh) == 0) != (len(Shingles(n, u, 3)) == 0) {
@@ -273,4 +284,26 @@ func FuzzNormalizeShingles(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWordHashesASCII(t *testing.T) {
+	for _, s := range []string{"", "Hello, World!", "  a1 B2--c3 ", "don't stop", "x", "tab\tsep\n9"} {
+		toks := text.CJKTokenizer{}.Tokens(s)
+		want := make([]uint64, len(toks))
+		for i, tok := range toks {
+			want[i] = hashToken(tok)
+		}
+		if got := wordHashes(s); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("wordHashes(%q) = %v, want the hashes of %q", s, got, toks)
+		}
+	}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

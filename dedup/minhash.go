@@ -115,17 +115,24 @@ func (a Signature) Jaccard(b Signature) float64 {
 }
 
 // Hasher computes signatures. It is immutable and safe for concurrent use.
+//
+// Permutation i maps a shingle hash x to the high 32 bits of a[i]·x + b[i]
+// (mod 2^64, a[i] odd): the multiply-add-shift family, which is universal
+// and costs one multiply per slot. Shingle hashes are already mixed, so the
+// family's weakness on structured keys does not arise.
 type Hasher struct {
-	seeds []uint64
+	a, b []uint64
 }
 
 // NewHasher returns a Hasher with perms permutations derived from seed.
 func NewHasher(perms int, seed uint64) *Hasher {
-	h := &Hasher{seeds: make([]uint64, perms)}
+	h := &Hasher{a: make([]uint64, perms), b: make([]uint64, perms)}
 	s := seed
-	for i := range h.seeds {
+	for i := range h.a {
 		s = splitmix64(s)
-		h.seeds[i] = s
+		h.a[i] = s | 1
+		s = splitmix64(s)
+		h.b[i] = s
 	}
 	return h
 }
@@ -135,13 +142,14 @@ func (h *Hasher) Sign(shingles []uint64) Signature {
 	if len(shingles) == 0 {
 		return nil
 	}
-	sig := make(Signature, len(h.seeds))
+	sig := make(Signature, len(h.a))
 	for i := range sig {
 		sig[i] = math.MaxUint32
 	}
+	a, b := h.a, h.b[:len(h.a)]
 	for _, x := range shingles {
-		for i, s := range h.seeds {
-			if v := uint32(splitmix64(x^s) >> 32); v < sig[i] {
+		for i := range sig {
+			if v := uint32((a[i]*x + b[i]) >> 32); v < sig[i] {
 				sig[i] = v
 			}
 		}

@@ -3,6 +3,8 @@ package dedup
 
 import (
 	"hash/fnv"
+	"math/bits"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -66,29 +68,89 @@ const (
 	Chars Unit = "char" // characters of the normalised text, spaces included
 )
 
-// Shingles returns the hashes of the k-grams of s's units, deduplicated, in
-// order of first appearance. Words come from text.CJKTokenizer, so Japanese
-// and Chinese, written without spaces, shingle by characters instead of as
-// one giant word. A text with fewer than k units yields one shingle of all of
-// them, so short texts still compare; an empty text yields none.
+// Shingles returns the hashes of the k-grams of s's units, deduplicated and
+// sorted. Words are text.CJKTokenizer's tokens, so Japanese and Chinese,
+// written without spaces, shingle by characters instead of as one giant
+// word. A text with fewer than k units yields one shingle of all of them, so
+// short texts still compare; an empty text yields none.
 func Shingles(s string, unit Unit, k int) []uint64 {
 	if k < 1 {
 		k = 1
 	}
-	var toks []string
+	var toks []uint64
 	if unit == Chars {
 		for _, r := range Normalize(s) {
-			toks = append(toks, string(r))
+			toks = append(toks, mix(uint64(r)))
 		}
 	} else {
-		toks = text.CJKTokenizer{}.Tokens(s)
+		toks = wordHashes(s)
 	}
 	return gramHashes(toks, k, true)
 }
 
-// gramHashes hashes the k-grams of toks; short keeps a text shorter than k
-// as one gram rather than none.
-func gramHashes(toks []string, k int, short bool) []uint64 {
+// wordHashes hashes text.CJKTokenizer's tokens of s. Pure ASCII text, most
+// of what a dedup stage sees, is tokenized here without building strings:
+// on ASCII that tokenizer's words are the runs of letters and digits,
+// lowercased (TestWordHashesASCII holds the two paths equal).
+func wordHashes(s string) []uint64 {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if !ascii {
+		toks := text.CJKTokenizer{}.Tokens(s)
+		out := make([]uint64, len(toks))
+		for i, t := range toks {
+			out[i] = hashToken(t)
+		}
+		return out
+	}
+	out := make([]uint64, 0, len(s)/5+1)
+	h, in := uint64(fnvOffset), false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'a' <= c && c <= 'z' || '0' <= c && c <= '9' {
+			h = (h ^ uint64(c)) * fnvPrime
+			in = true
+			continue
+		}
+		if in {
+			out = append(out, mix(h))
+			h, in = fnvOffset, false
+		}
+	}
+	if in {
+		out = append(out, mix(h))
+	}
+	return out
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func hashToken(t string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(t); i++ {
+		h = (h ^ uint64(t[i])) * fnvPrime
+	}
+	return mix(h)
+}
+
+// mix spreads a token hash over all 64 bits so that gram hashes combining
+// several of them do not collide on FNV's weak high bits.
+func mix(x uint64) uint64 { return splitmix64(x) }
+
+// gramHashes hashes the k-grams of the token hashes toks, deduplicated and
+// sorted; short keeps a text shorter than k as one gram rather than none.
+func gramHashes(toks []uint64, k int, short bool) []uint64 {
 	if len(toks) == 0 || (len(toks) < k && !short) {
 		return nil
 	}
@@ -96,26 +158,15 @@ func gramHashes(toks []string, k int, short bool) []uint64 {
 	if n < 1 {
 		n, k = 1, len(toks)
 	}
-	out := make([]uint64, 0, n)
-	seen := make(map[uint64]struct{}, n)
-	for i := 0; i < n; i++ {
-		h := uint64(14695981039346656037)
+	out := make([]uint64, n)
+	for i := range out {
+		// Position-dependent rotation keeps "a b" and "b a" apart.
+		var h uint64
 		for j, t := range toks[i : i+k] {
-			if j > 0 {
-				// A separator that tokens never contain keeps ("ab","c") and ("a","bc") apart.
-				h ^= 0x1f
-				h *= 1099511628211
-			}
-			for x := 0; x < len(t); x++ {
-				h ^= uint64(t[x])
-				h *= 1099511628211
-			}
+			h ^= bits.RotateLeft64(t, 7*j)
 		}
-		if _, ok := seen[h]; ok {
-			continue
-		}
-		seen[h] = struct{}{}
-		out = append(out, h)
+		out[i] = splitmix64(h + uint64(k))
 	}
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }
