@@ -61,6 +61,11 @@ type Config struct {
 	// one of these languages; empty keeps all.
 	Language []string `yaml:"language"`
 	PII      string   `yaml:"pii"`
+	// RougeL, when above 0, also rejects a record whose ROUGE-L F against an
+	// earlier kept one exceeds it (the Self-Instruct novelty filter, 0.7 in
+	// the paper), with text.CJKTokenizer so Japanese and Chinese compare too.
+	// It catches paraphrases that share words but few shingles, at a higher cost.
+	RougeL float64 `yaml:"rouge_l"`
 }
 
 // DefaultConfig returns the defaults.
@@ -98,6 +103,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MinChars < 0 || c.MaxChars < 0 || (c.MaxChars > 0 && c.MaxChars < c.MinChars) {
 		return fmt.Errorf("dedup: min_chars %d, max_chars %d", c.MinChars, c.MaxChars)
+	}
+	if c.RougeL < 0 || c.RougeL > 1 {
+		return fmt.Errorf("dedup: rouge_l %v outside [0, 1]", c.RougeL)
 	}
 	if c.NGram < 1 {
 		return fmt.Errorf("dedup: ngram %d < 1", c.NGram)
@@ -267,6 +275,8 @@ type filter struct {
 	exact *dedup.Exact
 	near  *dedup.MinHash
 	decon *dedup.Decontaminator
+	rouge *text.Index
+	ids   []string // record IDs of rouge's entries, by index ID
 	pii   dedup.PIICounts
 }
 
@@ -281,6 +291,13 @@ func (s *Stage) newFilter() (*filter, error) {
 			return nil, err
 		}
 		f.near = m
+	}
+	if s.cfg.RougeL > 0 {
+		x, err := text.NewIndex(text.Options{Threshold: s.cfg.RougeL, TopK: 1, Mean: text.MeanNone, Tokenizer: text.CJKTokenizer{}})
+		if err != nil {
+			return nil, fmt.Errorf("dedup: %w", err)
+		}
+		f.rouge = x
 	}
 	if len(s.cfg.Decontaminate) > 0 {
 		d, err := dedup.NewDecontaminator(s.cfg.NGram)
@@ -370,13 +387,31 @@ func (f *filter) apply(r *record.Record) {
 			return
 		}
 	}
+	var sig dedup.Signature
 	if f.near != nil {
-		sig := f.near.Signature(t)
+		sig = f.near.Signature(t)
 		if m, dup := f.near.Check(sig); dup {
 			decide("dedup", false, m.Jaccard, fmt.Sprintf("near-duplicate of %s (est. Jaccard %.2f)", m.ID, m.Jaccard))
 			return
 		}
+	}
+	var toks []string
+	if f.rouge != nil {
+		toks = text.CJKTokenizer{}.Tokens(t)
+		res := f.rouge.Check(toks)
+		if !res.Novel {
+			decide("rouge-l", false, res.Max, fmt.Sprintf("ROUGE-L %.2f with %s, above %v", res.Max, f.ids[res.Similar[0].ID], cfg.RougeL))
+			return
+		}
+		decide("rouge-l", true, res.Max, "")
+	}
+	// Only now, with every filter passed, does the record join the indexes.
+	if f.near != nil {
 		f.near.Add(r.ID, sig)
+	}
+	if f.rouge != nil {
+		f.rouge.Add(t, toks)
+		f.ids = append(f.ids, r.ID)
 	}
 	if f.exact != nil {
 		f.exact.Add(r.ID, t)

@@ -132,6 +132,17 @@ func TestStage(t *testing.T) {
 			},
 		},
 		{
+			name:  "rouge-l alone",
+			cfg:   func(c *Config) { c.Method, c.Decontaminate, c.RougeL = MethodOff, nil, 0.7 },
+			order: all,
+			want: map[string]string{
+				"poem": "kept", "poem-exact": "rejected rouge-l: ROUGE-L 1.00 with clean:poem, above 0.7",
+				"story": "kept", "story-near": "rejected rouge-l: ROUGE-L 0.97 with clean:story, above 0.7",
+				"short": "kept", "ja": "kept", "email": "kept", "mmlu": "kept",
+				"input-differs": "rejected rouge-l: ROUGE-L 0.76 with clean:poem, above 0.7",
+			},
+		},
+		{
 			name: "pii reject, compare output only",
 			cfg: func(c *Config) {
 				c.Method, c.Decontaminate, c.PII, c.Field = MethodOff, nil, PIIReject, FieldOutput
@@ -195,6 +206,7 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *Config) { c.MinChars, c.MaxChars = 10, 5 }, "dedup: min_chars 10, max_chars 5"},
 		{func(c *Config) { c.Language = []string{"english"} }, `dedup: language "english"`},
 		{func(c *Config) { c.Threshold = 2 }, "dedup: threshold 2"},
+		{func(c *Config) { c.RougeL = 1.5 }, "dedup: rouge_l 1.5"},
 		{func(c *Config) { c.Shingle = "line" }, `dedup: shingle unit "line"`},
 	} {
 		c := DefaultConfig()

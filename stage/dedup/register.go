@@ -13,7 +13,7 @@ func init() {
 			"scrub or reject (emails, phone numbers, Luhn-valid card numbers), a length filter in characters, a language " +
 			"filter (text.GuessLang), decontamination by 13-gram overlap with eval sets (JSONL or text lines, naming the eval " +
 			"item hit), exact duplicates by normalised hash and near duplicates by MinHash-LSH (Jaccard ≥ 0.8 over word " +
-			"3-grams, CJK by character). Every record gets a decision per filter run, with the reason it was rejected.",
+			"3-grams, CJK by character), and optionally the Self-Instruct ROUGE-L novelty filter (rouge_l). Every record gets a decision per filter run, with the reason it was rejected.",
 		Example: `- name: clean
   type: dedup
   with:
@@ -25,6 +25,7 @@ func init() {
     max_chars: 4000
     language: [en]
     pii: scrub                   # or reject, off
+    # rouge_l: 0.7               # also reject ROUGE-L F > 0.7 against a kept record (0: off)
 `,
 		Config: func() any { return DefaultConfig() },
 		New: func(cfg any) (pipeline.Stage, error) {
