@@ -4,6 +4,8 @@ package dedup
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -179,7 +181,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		}
 		return nil
 	}
-	f, err := s.newFilter()
+	f, err := s.newFilter(env.Log)
 	if err != nil {
 		return err
 	}
@@ -229,10 +231,11 @@ func (s *Stage) derive(env *pipeline.Env, in *record.Record, created time.Time) 
 	r.Decisions = slices.Clone(in.Decisions)
 	r.Messages = slices.Clone(in.Messages)
 	r.Candidates = slices.Clone(in.Candidates)
-	r.Meta = map[string]any{}
-	for k, v := range in.Meta {
-		r.Meta[k] = v
+	r.Meta = maps.Clone(in.Meta)
+	if r.Meta == nil {
+		r.Meta = map[string]any{}
 	}
+	r.Scores = maps.Clone(in.Scores)
 	r.Usage = record.Usage{}
 	r.Prov = record.Provenance{
 		Generator:    "dedup",
@@ -280,7 +283,7 @@ type filter struct {
 	pii   dedup.PIICounts
 }
 
-func (s *Stage) newFilter() (*filter, error) {
+func (s *Stage) newFilter(log *slog.Logger) (*filter, error) {
 	f := &filter{s: s}
 	if s.cfg.Method != MethodOff {
 		f.exact = dedup.NewExact()
@@ -310,6 +313,9 @@ func (s *Stage) newFilter() (*filter, error) {
 			}
 		}
 		f.decon = d
+		if d.Short > 0 && log != nil {
+			log.Warn("dedup: eval items shorter than the n-gram cannot collide and are skipped", "items", d.Short, "ngram", s.cfg.NGram)
+		}
 	}
 	return f, nil
 }

@@ -2,7 +2,9 @@ package dedup
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -260,5 +262,23 @@ func TestExampleRuns(t *testing.T) {
 		if got[id] != w {
 			t.Errorf("%s: got %q, want %q", id, got[id], w)
 		}
+	}
+}
+
+func TestMissingEvalSet(t *testing.T) {
+	st := pipelinetest.NewMemStore()
+	seed(t, st, "gen", []int{0})
+	cfg := DefaultConfig()
+	cfg.Decontaminate = []string{filepath.Join(t.TempDir(), "nope.jsonl")}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Run(context.Background(), &pipeline.Env{Name: "clean", Input: "gen", Store: st})
+	if err == nil || !strings.HasPrefix(err.Error(), "dedup: eval set") || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Run with a missing eval set = %v, want a dedup: error wrapping fs.ErrNotExist", err)
+	}
+	if st.Commits != 1 {
+		t.Errorf("%d commits, want only the seed's", st.Commits)
 	}
 }
