@@ -387,6 +387,13 @@ func (f *filter) apply(r *record.Record) {
 		}
 		decide("decontaminate", true, 0, "")
 	}
+	if (f.exact != nil || f.rouge != nil) && dedup.Normalize(t) == "" {
+		// Records with nothing to compare (field: output on instruction-only
+		// data) would all be duplicates of the first; min_chars is the
+		// filter for empty records.
+		decide("dedup", true, 0, "empty "+cfg.Field+", not compared")
+		return
+	}
 	if f.exact != nil {
 		if first, dup := f.exact.Check(t); dup {
 			decide("dedup", false, 1, "exact duplicate of "+first)

@@ -145,6 +145,15 @@ func TestStage(t *testing.T) {
 			},
 		},
 		{
+			name:  "empty compared text is not a duplicate",
+			cfg:   func(c *Config) { c.Field, c.Decontaminate, c.RougeL = FieldOutput, nil, 0.7 },
+			order: all,
+			want: map[string]string{
+				"poem": "kept", "poem-exact": "kept", "story": "kept", "story-near": "kept", "short": "kept",
+				"ja": "kept", "email": "kept", "mmlu": "kept", "input-differs": "kept",
+			},
+		},
+		{
 			name: "pii reject, compare output only",
 			cfg: func(c *Config) {
 				c.Method, c.Decontaminate, c.PII, c.Field = MethodOff, nil, PIIReject, FieldOutput
