@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/synthloop/synthloop/pipeline"
+	_ "github.com/synthloop/synthloop/stage/dedup"        // registers dedup
 	_ "github.com/synthloop/synthloop/stage/judge"        // registers judge
 	_ "github.com/synthloop/synthloop/stage/reject"       // registers reject
 	_ "github.com/synthloop/synthloop/stage/selfinstruct" // registers the selfinstruct stages
