@@ -44,10 +44,10 @@ type Usage struct {
 
 // Provenance says where a record came from.
 type Provenance struct {
-	Generator    string         `json:"generator"`          // stage type, e.g. "selfinstruct"
-	Stage        string         `json:"stage"`              // stage name in the pipeline
-	Backend      string         `json:"backend,omitempty"`  // e.g. "openai"
-	Model        string         `json:"model,omitempty"`    // e.g. "gpt-4o-mini"
+	Generator    string         `json:"generator"`         // stage type, e.g. "selfinstruct"
+	Stage        string         `json:"stage"`             // stage name in the pipeline
+	Backend      string         `json:"backend,omitempty"` // e.g. "openai"
+	Model        string         `json:"model,omitempty"`   // e.g. "gpt-4o-mini"
 	TemplateHash string         `json:"template_hash,omitempty"`
 	Params       map[string]any `json:"params,omitempty"` // decoding parameters used
 	ParentIDs    []string       `json:"parent_ids,omitempty"`
