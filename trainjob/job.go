@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/synthloop/synthloop/engine/checkpoint"
@@ -207,7 +205,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			return res, err
 		}
 	}
-	if _, err := os.Stat(filepath.Join(opts.Out, "trainer_state.json")); err == nil {
+	if train.HasCheckpoint(opts.Out) {
 		if err := tr.Restore(opts.Out); err != nil {
 			return res, fmt.Errorf("trainjob: %s holds a training state that does not fit this job (different data, size or settings?): %w", opts.Out, err)
 		}

@@ -54,10 +54,14 @@ synthloop sample and synthloop serve, and as ref local/MODEL_DIR in a pipeline.`
 			}
 			errOut := cmd.ErrOrStderr()
 			tty := !jsonProg && isTerminal(errOut)
+			interval := time.Second
+			if tty {
+				interval = 200 * time.Millisecond
+			}
 			last := time.Time{}
 			o.Progress = func(p trainjob.Progress) {
 				now := time.Now()
-				if p.Step != p.Steps && now.Sub(last) < 200*time.Millisecond && tty || (!tty && p.Step != p.Steps && now.Sub(last) < time.Second) {
+				if p.Step != p.Steps && now.Sub(last) < interval {
 					return
 				}
 				last = now

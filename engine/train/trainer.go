@@ -126,6 +126,13 @@ type state struct {
 
 var checkpointFiles = []string{checkpoint.ConfigFile, checkpoint.WeightsFile, optimizerFile}
 
+// HasCheckpoint reports whether dir holds a training checkpoint written by
+// Save (its state file, written last), so a job knows to Restore from it.
+func HasCheckpoint(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, stateFile))
+	return err == nil
+}
+
 func fileHash(path string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -96,10 +96,7 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 		return nil, fmt.Errorf("reject: keep %q (want best or all)", c.Keep)
 	}
 	s := &Stage{cfg: c, now: time.Now}
-	s.sampling = bestofn.Sampling{N: c.N, Temperature: 0.7, TopP: c.TopP, MaxTokens: c.MaxTokens, System: c.System}
-	if c.Temperature != nil {
-		s.sampling.Temperature = *c.Temperature
-	}
+	s.sampling = bestofn.NewSampling(c.N, c.Temperature, c.TopP, c.MaxTokens, c.System)
 	if c.Verifier != nil {
 		if c.Config.Model != "" || len(c.Panel) > 0 {
 			return nil, errors.New("reject: set either verifier or a judge (judge_model, panel), not both")

@@ -86,10 +86,7 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 		return nil, fmt.Errorf("selfreward: %w", err)
 	}
 	s := &Stage{cfg: c, now: time.Now}
-	s.sampling = bestofn.Sampling{N: c.N, Temperature: 0.7, TopP: c.TopP, MaxTokens: c.MaxTokens, System: c.System}
-	if c.Temperature != nil {
-		s.sampling.Temperature = *c.Temperature
-	}
+	s.sampling = bestofn.NewSampling(c.N, c.Temperature, c.TopP, c.MaxTokens, c.System)
 	for _, o := range opts {
 		o(s)
 	}

@@ -55,6 +55,16 @@ type Sampling struct {
 	System      string
 }
 
+// NewSampling builds a Sampling from a stage's config fields; a nil
+// temperature takes the self-rewarding default, 0.7.
+func NewSampling(n int, temperature, topP *float64, maxTokens int, system string) Sampling {
+	s := Sampling{N: n, Temperature: 0.7, TopP: topP, MaxTokens: maxTokens, System: system}
+	if temperature != nil {
+		s.Temperature = *temperature
+	}
+	return s
+}
+
 // Request builds the sampling request for prompt.
 func (s Sampling) Request(prompt string) model.Request {
 	var msgs []model.Message
