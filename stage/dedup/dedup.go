@@ -120,6 +120,17 @@ func (c *Config) Validate() error {
 	if _, err := dedup.NewMinHash(c.minHashOptions()); err != nil {
 		return err
 	}
+	// Read every eval set now, so a missing file or a missing field fails the
+	// config check instead of a run that has already paid for its first stages.
+	for _, p := range c.Decontaminate {
+		d, err := dedup.NewDecontaminator(c.NGram)
+		if err != nil {
+			return err
+		}
+		if err := d.LoadFile(p, c.DecontaminateField); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

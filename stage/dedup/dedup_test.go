@@ -275,19 +275,33 @@ func TestExampleRuns(t *testing.T) {
 }
 
 func TestMissingEvalSet(t *testing.T) {
-	st := pipelinetest.NewMemStore()
-	seed(t, st, "gen", []int{0})
 	cfg := DefaultConfig()
 	cfg.Decontaminate = []string{filepath.Join(t.TempDir(), "nope.jsonl")}
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = s.Run(context.Background(), &pipeline.Env{Name: "clean", Input: "gen", Store: st})
+	_, err := New(cfg)
 	if err == nil || !strings.HasPrefix(err.Error(), "dedup: eval set") || !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("Run with a missing eval set = %v, want a dedup: error wrapping fs.ErrNotExist", err)
+		t.Errorf("New with a missing eval set = %v, want a dedup: error wrapping fs.ErrNotExist", err)
 	}
-	if st.Commits != 1 {
-		t.Errorf("%d commits, want only the seed's", st.Commits)
+}
+
+// TestMissingEvalSetAtLoad: the config check reads the eval sets, so a typo in
+// a path fails `synthloop run` before any stage has spent money.
+func TestMissingEvalSetAtLoad(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope.jsonl")
+	doc := `name: x
+models:
+  m: {ref: openai/gpt-4o-mini}
+stages:
+  - name: clean
+    type: dedup
+    with:
+      decontaminate: [` + missing + `]
+`
+	_, err := pipeline.ParseConfig("x.yaml", []byte(doc))
+	if err == nil || !strings.Contains(err.Error(), "nope.jsonl") {
+		t.Fatalf("ParseConfig = %v, want an error naming the missing eval set", err)
+	}
+	good := evalFile(t)
+	if _, err := pipeline.ParseConfig("x.yaml", []byte(strings.Replace(doc, missing, good, 1))); err != nil {
+		t.Fatalf("ParseConfig with a readable eval set: %v", err)
 	}
 }
