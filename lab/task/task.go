@@ -1,0 +1,283 @@
+// Package task defines verifiable problems for the offline lab: a generator by
+// difficulty and an exact verifier per task.
+package task
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+)
+
+// Problem is one instance of a task. Prompt is what a model is shown, Answer
+// its label (the true answer for generated problems, a model's answer for
+// self-labelled ones), Difficulty the number of digits or characters.
+type Problem struct {
+	Prompt     string `json:"prompt"`
+	Answer     string `json:"answer"`
+	Difficulty int    `json:"difficulty"`
+}
+
+// Task is a problem generator and verifier. Implementations are stateless and
+// safe for concurrent use; randomness comes only from the rng passed in, so a
+// seeded rng reproduces the same problems.
+type Task interface {
+	Name() string
+	// Generate returns a problem of the given difficulty (values below 1 are
+	// taken as 1) with its true answer.
+	Generate(rng *rand.Rand, difficulty int) Problem
+	// Verify reports whether answer, trimmed of surrounding white space, is
+	// exactly the true answer to p.Prompt. It solves the prompt itself and
+	// ignores p.Answer, so it also checks labels a model wrote.
+	Verify(p Problem, answer string) bool
+}
+
+// Shape is what the lab needs beyond Task to build a tokenizer and a length
+// filter. Every task of this package implements it.
+type Shape interface {
+	// Alphabet holds every character a prompt or an answer can contain.
+	Alphabet() string
+	// AnswerLen is the shortest and longest length in characters of a true
+	// answer at difficulty d.
+	AnswerLen(d int) (lo, hi int)
+	// Solve returns the true answer of a prompt, or ErrPrompt.
+	Solve(prompt string) (string, error)
+}
+
+// ErrPrompt reports a prompt that is not of the task's form.
+var ErrPrompt = errors.New("task: malformed prompt")
+
+// ErrUnknown reports a task name Lookup does not know.
+var ErrUnknown = errors.New("task: unknown task")
+
+var tasks = map[string]Task{
+	"reverse-addition": ReverseAddition{},
+	"multiplication":   Multiplication{},
+	"copy":             Copy{},
+	"reverse":          Reverse{},
+}
+
+// Names lists the tasks Lookup knows, sorted.
+func Names() []string {
+	var out []string
+	for n := range tasks {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Lookup returns the task of a name: "reverse-addition", "copy", "reverse"
+// or "multiplication".
+func Lookup(name string) (Task, error) {
+	t, ok := tasks[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknown, name, strings.Join(Names(), ", "))
+	}
+	return t, nil
+}
+
+// verify is the shared Verify: solve the prompt, compare the trimmed answer.
+func verify(s Shape, p Problem, answer string) bool {
+	want, err := s.Solve(p.Prompt)
+	return err == nil && strings.TrimSpace(answer) == want
+}
+
+const digits = "0123456789"
+
+// number returns n random digits, least significant first, with a non-zero
+// most significant digit (the last one) unless n is 1.
+func number(rng *rand.Rand, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = '0' + byte(rng.IntN(10))
+	}
+	if n > 1 {
+		b[n-1] = '1' + byte(rng.IntN(9))
+	}
+	return string(b)
+}
+
+// operands parses "A<op>B=" where A and B are non-empty digit strings.
+func operands(prompt string, op byte) (a, b string, err error) {
+	body, ok := strings.CutSuffix(prompt, "=")
+	if !ok {
+		return "", "", fmt.Errorf("%w: %q does not end with =", ErrPrompt, prompt)
+	}
+	a, b, ok = strings.Cut(body, string(op))
+	if !ok || !isDigits(a) || !isDigits(b) {
+		return "", "", fmt.Errorf("%w: %q is not digits%cdigits=", ErrPrompt, prompt, op)
+	}
+	return a, b, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// trimZeros drops the high zeros of a reversed number, keeping at least one digit.
+func trimZeros(rev []byte) []byte {
+	for len(rev) > 1 && rev[len(rev)-1] == '0' {
+		rev = rev[:len(rev)-1]
+	}
+	return rev
+}
+
+// ReverseAddition is addition with the operands and the sum written least
+// significant digit first (Lee et al., 2025): "321+654=" → "975" is
+// 123 + 456 = 579. Difficulty n gives two n-digit operands; the sum has n or
+// n+1 digits.
+type ReverseAddition struct{}
+
+func (ReverseAddition) Name() string                      { return "reverse-addition" }
+func (ReverseAddition) Alphabet() string                  { return digits + "+=" }
+func (ReverseAddition) AnswerLen(d int) (int, int)        { d = max(d, 1); return d, d + 1 }
+func (t ReverseAddition) Verify(p Problem, a string) bool { return verify(t, p, a) }
+
+func (t ReverseAddition) Generate(rng *rand.Rand, d int) Problem {
+	d = max(d, 1)
+	p := number(rng, d) + "+" + number(rng, d) + "="
+	ans, _ := t.Solve(p)
+	return Problem{Prompt: p, Answer: ans, Difficulty: d}
+}
+
+// Solve adds the reversed operands of "A+B=".
+func (ReverseAddition) Solve(prompt string) (string, error) {
+	a, b, err := operands(prompt, '+')
+	if err != nil {
+		return "", err
+	}
+	out := make([]byte, 0, max(len(a), len(b))+1)
+	carry := byte(0)
+	for i := 0; i < max(len(a), len(b)); i++ {
+		s := carry
+		if i < len(a) {
+			s += a[i] - '0'
+		}
+		if i < len(b) {
+			s += b[i] - '0'
+		}
+		out = append(out, '0'+s%10)
+		carry = s / 10
+	}
+	if carry > 0 {
+		out = append(out, '0'+carry)
+	}
+	return string(trimZeros(out)), nil
+}
+
+// Multiplication is multiplication in the same reversed-digit format:
+// "21*3=" → "63" is 12 × 3 = 36. Difficulty n gives
+// two n-digit operands; the product has 2n-1 or 2n digits.
+type Multiplication struct{}
+
+func (Multiplication) Name() string                      { return "multiplication" }
+func (Multiplication) Alphabet() string                  { return digits + "*=" }
+func (Multiplication) AnswerLen(d int) (int, int)        { d = max(d, 1); return 2*d - 1, 2 * d }
+func (t Multiplication) Verify(p Problem, a string) bool { return verify(t, p, a) }
+
+func (t Multiplication) Generate(rng *rand.Rand, d int) Problem {
+	d = max(d, 1)
+	p := number(rng, d) + "*" + number(rng, d) + "="
+	ans, _ := t.Solve(p)
+	return Problem{Prompt: p, Answer: ans, Difficulty: d}
+}
+
+// Solve multiplies the reversed operands of "A*B=" by schoolbook long
+// multiplication (operands may be long, so no fixed-width integers).
+func (Multiplication) Solve(prompt string) (string, error) {
+	a, b, err := operands(prompt, '*')
+	if err != nil {
+		return "", err
+	}
+	acc := make([]int, len(a)+len(b))
+	for i := 0; i < len(a); i++ {
+		for j := 0; j < len(b); j++ {
+			acc[i+j] += int(a[i]-'0') * int(b[j]-'0')
+		}
+	}
+	out := make([]byte, len(acc))
+	carry := 0
+	for i, v := range acc {
+		v += carry
+		out[i] = '0' + byte(v%10)
+		carry = v / 10
+	}
+	return string(trimZeros(out)), nil
+}
+
+const symbols = digits + "abcdefghijklmnopqrstuvwxyz"
+
+// randomString returns n characters of symbols.
+func randomString(rng *rand.Rand, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = symbols[rng.IntN(len(symbols))]
+	}
+	return string(b)
+}
+
+// body parses "S=" where S is a non-empty string of digits and lower-case letters.
+func body(prompt string) (string, error) {
+	s, ok := strings.CutSuffix(prompt, "=")
+	if !ok || s == "" {
+		return "", fmt.Errorf("%w: %q is not string=", ErrPrompt, prompt)
+	}
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(symbols, s[i]) < 0 {
+			return "", fmt.Errorf("%w: %q has %q outside [0-9a-z]", ErrPrompt, prompt, s[i])
+		}
+	}
+	return s, nil
+}
+
+// Copy repeats a string of digits and lower-case letters: "ab3=" → "ab3".
+// Difficulty is the length of the string.
+type Copy struct{}
+
+func (Copy) Name() string                        { return "copy" }
+func (Copy) Alphabet() string                    { return symbols + "=" }
+func (Copy) AnswerLen(d int) (int, int)          { d = max(d, 1); return d, d }
+func (t Copy) Verify(p Problem, a string) bool   { return verify(t, p, a) }
+func (Copy) Solve(prompt string) (string, error) { return body(prompt) }
+
+func (t Copy) Generate(rng *rand.Rand, d int) Problem {
+	d = max(d, 1)
+	s := randomString(rng, d)
+	return Problem{Prompt: s + "=", Answer: s, Difficulty: d}
+}
+
+// Reverse writes a string of digits and lower-case letters backwards:
+// "ab3=" → "3ba". Difficulty is the length of the string.
+type Reverse struct{}
+
+func (Reverse) Name() string                      { return "reverse" }
+func (Reverse) Alphabet() string                  { return symbols + "=" }
+func (Reverse) AnswerLen(d int) (int, int)        { d = max(d, 1); return d, d }
+func (t Reverse) Verify(p Problem, a string) bool { return verify(t, p, a) }
+
+func (Reverse) Solve(prompt string) (string, error) {
+	s, err := body(prompt)
+	if err != nil {
+		return "", err
+	}
+	b := []byte(s)
+	slices.Reverse(b)
+	return string(b), nil
+}
+
+func (t Reverse) Generate(rng *rand.Rand, d int) Problem {
+	d = max(d, 1)
+	s := randomString(rng, d)
+	ans, _ := t.Solve(s + "=")
+	return Problem{Prompt: s + "=", Answer: ans, Difficulty: d}
+}

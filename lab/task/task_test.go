@@ -1,0 +1,190 @@
+package task
+
+import (
+	"errors"
+	"math/big"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestSolve(t *testing.T) {
+	for _, tc := range []struct {
+		task   string
+		prompt string
+		want   string
+	}{
+		{"reverse-addition", "321+654=", "975"},
+		{"reverse-addition", "9+1=", "01"},
+		{"reverse-addition", "99+1=", "001"},
+		{"reverse-addition", "0+0=", "0"},
+		{"reverse-addition", "5+5=", "01"},
+		{"reverse-addition", "12+0=", "12"},
+		{"reverse-addition", "10+00=", "1"},
+		{"multiplication", "21*3=", "63"},
+		{"multiplication", "9*9=", "18"},
+		{"multiplication", "0*7=", "0"},
+		{"multiplication", "99*99=", "1089"},
+		{"copy", "ab3=", "ab3"},
+		{"copy", "==", ""},
+		{"reverse", "ab3=", "3ba"},
+		{"reverse", "x=", "x"},
+	} {
+		task, err := Lookup(tc.task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := task.(Shape).Solve(tc.prompt)
+		if tc.want == "" {
+			if !errors.Is(err, ErrPrompt) {
+				t.Errorf("%s.Solve(%q) = %q, %v; want ErrPrompt", tc.task, tc.prompt, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s.Solve(%q) = %q, %v; want %q", tc.task, tc.prompt, got, err, tc.want)
+		}
+	}
+}
+
+func TestVerify(t *testing.T) {
+	add, _ := Lookup("reverse-addition")
+	p := Problem{Prompt: "321+654=", Answer: "wrong label", Difficulty: 3}
+	for _, tc := range []struct {
+		answer string
+		want   bool
+	}{
+		{"975", true},
+		{" 975\n", true},
+		{"9750", false},
+		{"97", false},
+		{"579", false},
+		{"", false},
+	} {
+		if got := add.Verify(p, tc.answer); got != tc.want {
+			t.Errorf("Verify(%q, %q) = %v, want %v", p.Prompt, tc.answer, got, tc.want)
+		}
+	}
+	if add.Verify(Problem{Prompt: "12-3="}, "9") {
+		t.Error("Verify accepted an answer to a malformed prompt")
+	}
+}
+
+func TestLookupUnknown(t *testing.T) {
+	if _, err := Lookup("division"); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("Lookup(division) error = %v, want ErrUnknown", err)
+	}
+	if got, want := Names(), []string{"copy", "multiplication", "reverse", "reverse-addition"}; !slices.Equal(got, want) {
+		t.Fatalf("Names() = %v, want %v", got, want)
+	}
+}
+
+// reversedInt reads a least-significant-first digit string.
+func reversedInt(s string) *big.Int {
+	b := []byte(s)
+	slices.Reverse(b)
+	n, _ := new(big.Int).SetString(string(b), 10)
+	return n
+}
+
+func TestGenerate(t *testing.T) {
+	for _, name := range Names() {
+		task, _ := Lookup(name)
+		sh := task.(Shape)
+		for d := 0; d <= 40; d++ {
+			rng := rand.New(rand.NewPCG(uint64(d), 3))
+			for range 50 {
+				p := task.Generate(rng, d)
+				if p.Difficulty != max(d, 1) {
+					t.Fatalf("%s: Generate(%d).Difficulty = %d", name, d, p.Difficulty)
+				}
+				if !task.Verify(p, p.Answer) {
+					t.Fatalf("%s: Verify(%+v, own answer) = false", name, p)
+				}
+				lo, hi := sh.AnswerLen(d)
+				if n := len(p.Answer); n < lo || n > hi {
+					t.Fatalf("%s: %+v answer length %d outside [%d, %d]", name, p, n, lo, hi)
+				}
+				for _, r := range p.Prompt + p.Answer {
+					if !strings.ContainsRune(sh.Alphabet(), r) {
+						t.Fatalf("%s: %+v has %q outside the alphabet", name, p, r)
+					}
+				}
+				switch name {
+				case "reverse-addition", "multiplication":
+					op := map[string]string{"reverse-addition": "+", "multiplication": "*"}[name]
+					a, b, _ := strings.Cut(strings.TrimSuffix(p.Prompt, "="), op)
+					if len(a) != p.Difficulty || len(b) != p.Difficulty {
+						t.Fatalf("%s: %q operands are not %d digits", name, p.Prompt, p.Difficulty)
+					}
+					want := new(big.Int).Add(reversedInt(a), reversedInt(b))
+					if op == "*" {
+						want = new(big.Int).Mul(reversedInt(a), reversedInt(b))
+					}
+					if got := reversedInt(p.Answer); got.Cmp(want) != 0 {
+						t.Fatalf("%s: %q answer %q reads %v, want %v", name, p.Prompt, p.Answer, got, want)
+					}
+				case "copy", "reverse":
+					if len(p.Prompt) != p.Difficulty+1 {
+						t.Fatalf("%s: %q is not %d characters and =", name, p.Prompt, p.Difficulty)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestGenerateDeterministic(t *testing.T) {
+	for _, name := range Names() {
+		task, _ := Lookup(name)
+		a, b := rand.New(rand.NewPCG(42, 1)), rand.New(rand.NewPCG(42, 1))
+		for d := 1; d < 20; d++ {
+			if p, q := task.Generate(a, d), task.Generate(b, d); p != q {
+				t.Fatalf("%s: same seed gave %+v and %+v", name, p, q)
+			}
+		}
+	}
+}
+
+// FuzzVerify checks that no prompt or answer makes Solve or Verify panic,
+// that Verify accepts exactly Solve's answer, and that reverse addition and
+// multiplication agree with math/big on every well-formed prompt.
+func FuzzVerify(f *testing.F) {
+	for _, s := range []string{"321+654=", "9*9=", "ab3=", "", "=", "+=", "1+=", "00+00=", "12*3", "é="} {
+		f.Add(s, "975")
+	}
+	f.Fuzz(func(t *testing.T, prompt, answer string) {
+		for _, name := range Names() {
+			task, _ := Lookup(name)
+			sh := task.(Shape)
+			want, err := sh.Solve(prompt)
+			got := task.Verify(Problem{Prompt: prompt}, answer)
+			if err != nil {
+				if !errors.Is(err, ErrPrompt) || got {
+					t.Fatalf("%s: Solve(%q) error %v, Verify = %v", name, prompt, err, got)
+				}
+				continue
+			}
+			if got != (strings.TrimSpace(answer) == want) {
+				t.Fatalf("%s: Verify(%q, %q) = %v, Solve = %q", name, prompt, answer, got, want)
+			}
+			if !task.Verify(Problem{Prompt: prompt}, want) {
+				t.Fatalf("%s: Verify rejects Solve's answer %q to %q", name, want, prompt)
+			}
+			op := map[string]string{"reverse-addition": "+", "multiplication": "*"}[name]
+			if op == "" {
+				continue
+			}
+			a, b, _ := strings.Cut(strings.TrimSuffix(prompt, "="), op)
+			x, y := reversedInt(a), reversedInt(b)
+			exp := new(big.Int).Add(x, y)
+			if op == "*" {
+				exp.Mul(x, y)
+			}
+			if reversedInt(want).Cmp(exp) != 0 {
+				t.Fatalf("%s: Solve(%q) = %q, want %v reversed", name, prompt, want, exp)
+			}
+		}
+	})
+}
