@@ -14,8 +14,8 @@ import (
 
 	"github.com/synthloop/synthloop/pipeline"
 	_ "github.com/synthloop/synthloop/stage/dedup"        // registers dedup
-	_ "github.com/synthloop/synthloop/stage/judge"
-	_ "github.com/synthloop/synthloop/stage/load"        // registers judge
+	_ "github.com/synthloop/synthloop/stage/judge"        // registers judge
+	_ "github.com/synthloop/synthloop/stage/load"         // registers load
 	_ "github.com/synthloop/synthloop/stage/reject"       // registers reject
 	_ "github.com/synthloop/synthloop/stage/selfinstruct" // registers the selfinstruct stages
 	_ "github.com/synthloop/synthloop/stage/selfreward"   // registers selfreward
