@@ -101,14 +101,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // anything but loopback without an API key: a model server open to the
 // network with no key is almost always a mistake.
 func ListenAndServe(ctx context.Context, addr string, h http.Handler, apiKey string) error {
+	ln, err := Listen(addr, apiKey)
+	if err != nil {
+		return err
+	}
+	return Serve(ctx, ln, h)
+}
+
+// Listen opens addr for serving, refusing a non-loopback address without an
+// API key. With port 0 the system picks a free port; ln.Addr() tells which.
+func Listen(addr, apiKey string) (net.Listener, error) {
 	if apiKey == "" && !isLoopback(addr) {
-		return fmt.Errorf("serve: %s is not a loopback address; set an API key (--api-key-env) to serve beyond this machine", addr)
+		return nil, fmt.Errorf("serve: %s is not a loopback address; set an API key (--api-key-env) to serve beyond this machine", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+		return nil, fmt.Errorf("serve: %w", err)
 	}
-	return Serve(ctx, ln, h)
+	return ln, nil
 }
 
 // Serve serves h on ln until ctx ends, then shuts down gracefully.

@@ -54,10 +54,16 @@ The same model is also reachable in-process, without a server, as ref local/MODE
 			if err != nil {
 				return err
 			}
-			for _, m := range models {
-				fmt.Fprintf(cmd.ErrOrStderr(), "serving %s at http://%s/v1\n", m.Name(), addr)
+			ln, err := serve.Listen(addr, key)
+			if err != nil {
+				return err
 			}
-			return serve.ListenAndServe(cmd.Context(), addr, h, key)
+			// The printed address is the bound one, so --addr 127.0.0.1:0
+			// (a free port) tells scripts and tests where to connect.
+			for _, m := range models {
+				fmt.Fprintf(cmd.ErrOrStderr(), "serving %s at http://%s/v1\n", m.Name(), ln.Addr())
+			}
+			return serve.Serve(cmd.Context(), ln, h)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
