@@ -1,0 +1,452 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+	"math"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// figure is one plot of the report: drawn into File, or skipped with the
+// reason the page gives.
+type figure struct {
+	File    string
+	Title   string
+	Caption string
+	Skip    string
+	draw    func() ([]byte, error)
+}
+
+// figures plans the report's plots, in page order. Planning needs only the
+// numbers, so the page can say which plots exist without drawing any.
+func figures(r Run) []figure {
+	figs := []figure{
+		{File: AccuracyPlot, Title: "Accuracy by difficulty",
+			Caption: "Held-out accuracy of each round's student by problem difficulty, one line per round (later rounds darker)."},
+		{File: BaselinePlot, Title: "Filtered run and unfiltered baseline",
+			Caption: "Left: the run, whose students trained on filtered data. Middle: the baseline, trained on the same rounds without filtering. Right: mean accuracy on " + r.harderLabel() + " per round, both side by side."},
+		{File: YieldPlot, Title: "Filter yield",
+			Caption: "Share of the teacher's generated examples that the filter kept, per round (kept / generated above each bar)."},
+		{File: MetricPlot, Title: "Main metric per round",
+			Caption: "The metric that decides promotion, per round; a triangle marks a student promoted to teacher, a cross one that was not."},
+	}
+	has := func(f func(Round) bool) bool {
+		for _, rd := range r.Rounds {
+			if f(rd) {
+				return true
+			}
+		}
+		return false
+	}
+	metric := r.mainMetric()
+	if metric != "" {
+		figs[3].Title = "Main metric per round: " + metric
+	}
+	switch {
+	case !has(func(rd Round) bool { return len(rd.AccuracyByDifficulty) > 0 }):
+		figs[0].Skip = "no round reports accuracy by difficulty"
+	default:
+		figs[0].draw = func() ([]byte, error) { return drawAccuracy(r) }
+	}
+	switch {
+	case !r.hasBaseline():
+		figs[1].Skip = "the run has no unfiltered baseline"
+	default:
+		figs[1].draw = func() ([]byte, error) { return drawBaseline(r) }
+	}
+	switch {
+	case !has(func(rd Round) bool { return rd.DataGenerated > 0 }):
+		figs[2].Skip = "no round reports how many examples it generated"
+	default:
+		figs[2].draw = func() ([]byte, error) { return drawYield(r) }
+	}
+	switch names := r.metricNames(); {
+	case len(names) == 0:
+		figs[3].Skip = "no round reports any metric"
+	case metric == "":
+		figs[3].Skip = "the run names no main metric and its rounds report several (" + strings.Join(names, ", ") + ")"
+	case !has(func(rd Round) bool { _, ok := rd.Metrics[metric]; return ok }):
+		figs[3].Skip = fmt.Sprintf("no round reports the main metric %q", metric)
+	default:
+		figs[3].draw = func() ([]byte, error) { return drawMetric(r, metric) }
+	}
+	return figs
+}
+
+const dpi = 96
+
+var (
+	plotW = 8 * vg.Inch
+	plotH = 4.5 * vg.Inch
+
+	gridColor     = color.Gray{Y: 225}
+	labelledColor = color.Gray{Y: 120}
+	baselineColor = color.RGBA{R: 230, G: 120, B: 20, A: 255}
+	runColor      = color.RGBA{R: 33, G: 102, B: 172, A: 255}
+	promotedColor = color.RGBA{R: 26, G: 152, B: 80, A: 255}
+	rejectedColor = color.RGBA{R: 215, G: 48, B: 39, A: 255}
+)
+
+// viridis anchors; roundColor interpolates them so that later rounds are
+// further along the scale and the eye reads the progression.
+var viridis = []color.RGBA{
+	{68, 1, 84, 255}, {65, 68, 135, 255}, {42, 120, 142, 255},
+	{34, 168, 132, 255}, {122, 209, 81, 255}, {253, 231, 37, 255},
+}
+
+// roundColor is the colour of round i of n. It stops short of viridis'
+// yellow end, which is hard to see on white.
+func roundColor(i, n int) color.Color {
+	t := 0.0
+	if n > 1 {
+		t = 0.85 * float64(i) / float64(n-1)
+	}
+	x := t * float64(len(viridis)-1)
+	k := min(int(x), len(viridis)-2)
+	f := x - float64(k)
+	a, b := viridis[k], viridis[k+1]
+	mix := func(p, q uint8) uint8 { return uint8(math.Round(float64(p)*(1-f) + float64(q)*f)) }
+	return color.RGBA{mix(a.R, b.R), mix(a.G, b.G), mix(a.B, b.B), 255}
+}
+
+// intTicks labels whole numbers only (difficulties, rounds), at most about a
+// dozen of them.
+type intTicks struct{}
+
+func (intTicks) Ticks(lo, hi float64) []plot.Tick {
+	lo, hi = math.Ceil(lo), math.Floor(hi)
+	step := 1.0
+	for i := 0; (hi-lo)/step > 12; i++ {
+		step *= []float64{2, 2.5, 2}[i%3] // 1, 2, 5, 10, 20, 50, ...
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.Itoa(int(v))})
+	}
+	return ticks
+}
+
+func newPlot(title, xlabel, ylabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xlabel
+	p.Y.Label.Text = ylabel
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	p.Legend.ThumbnailWidth = vg.Points(18)
+	g := plotter.NewGrid()
+	g.Vertical.Color, g.Horizontal.Color = gridColor, gridColor
+	p.Add(g)
+	return p
+}
+
+// percentAxis fixes the y axis to 0–100 % so that plots of different rounds
+// and runs compare at a glance.
+func percentAxis(p *plot.Plot) {
+	p.Y.Min, p.Y.Max = 0, 100
+}
+
+// difficultyAxis sets the x axis to the run's difficulties with half a step
+// of room on each side.
+func difficultyAxis(p *plot.Plot, ds []int) {
+	p.X.Min, p.X.Max = float64(ds[0])-0.5, float64(ds[len(ds)-1])+0.5
+	p.X.Tick.Marker = intTicks{}
+}
+
+// addAccuracyLines draws one line per round of get(round) in percent.
+func addAccuracyLines(p *plot.Plot, r Run, get func(Round) map[int]float64, legend bool) error {
+	for i, rd := range r.Rounds {
+		acc := get(rd)
+		if len(acc) == 0 {
+			continue
+		}
+		var xys plotter.XYs
+		for _, d := range sortedKeys(acc) {
+			xys = append(xys, plotter.XY{X: float64(d), Y: 100 * acc[d]})
+		}
+		l, s, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return err
+		}
+		c := roundColor(i, len(r.Rounds))
+		l.Color, s.Color = c, c
+		l.Width = vg.Points(1.5)
+		s.Shape = draw.CircleGlyph{}
+		s.Radius = vg.Points(2.5)
+		p.Add(l, s)
+		if legend {
+			p.Legend.Add("round "+strconv.Itoa(rd.Index), l, s)
+		}
+	}
+	return nil
+}
+
+// addLabelledMark draws the boundary between labelled and unlabelled
+// difficulties, the line the demo's accuracy climbs past.
+func addLabelledMark(p *plot.Plot, r Run, ds []int) error {
+	if r.LabelledUpTo <= 0 || r.LabelledUpTo < ds[0] || r.LabelledUpTo >= ds[len(ds)-1] {
+		return nil
+	}
+	x := float64(r.LabelledUpTo) + 0.5
+	l, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: 100}})
+	if err != nil {
+		return err
+	}
+	l.Color = labelledColor
+	l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(l)
+	p.Legend.Add("labels up to "+strconv.Itoa(r.LabelledUpTo), l)
+	return nil
+}
+
+func drawAccuracy(r Run) ([]byte, error) {
+	ds := r.difficulties()
+	p := newPlot("Held-out accuracy by difficulty", "difficulty", "accuracy (%)")
+	if err := addAccuracyLines(p, r, func(rd Round) map[int]float64 { return rd.AccuracyByDifficulty }, true); err != nil {
+		return nil, err
+	}
+	if err := addLabelledMark(p, r, ds); err != nil {
+		return nil, err
+	}
+	percentAxis(p)
+	difficultyAxis(p, ds)
+	// Accuracy falls with difficulty, so the lower left is where lines are not.
+	p.Legend.Left, p.Legend.Top = true, false
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), vg.Points(6)
+	return renderPNG(plotW, plotH, [][]*plot.Plot{{p}})
+}
+
+func drawBaseline(r Run) ([]byte, error) {
+	ds := r.difficulties()
+	run := newPlot("Filtered (the run)", "difficulty", "accuracy (%)")
+	base := newPlot("Unfiltered baseline", "difficulty", "accuracy (%)")
+	if err := addAccuracyLines(run, r, func(rd Round) map[int]float64 { return rd.AccuracyByDifficulty }, true); err != nil {
+		return nil, err
+	}
+	if err := addAccuracyLines(base, r, func(rd Round) map[int]float64 {
+		if rd.Baseline == nil {
+			return nil
+		}
+		return rd.Baseline.AccuracyByDifficulty
+	}, true); err != nil {
+		return nil, err
+	}
+	row := []*plot.Plot{run, base}
+	for _, p := range row {
+		if err := addLabelledMark(p, r, ds); err != nil {
+			return nil, err
+		}
+		percentAxis(p)
+		difficultyAxis(p, ds)
+		p.Legend.Left, p.Legend.Top = true, false
+		p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), vg.Points(6)
+	}
+
+	// The per-round view of the same numbers: where the filtered run climbs
+	// and the unfiltered one collapses under its own wrong labels.
+	var filtered, unfiltered plotter.XYs
+	for _, rd := range r.Rounds {
+		if m, ok := r.harderMean(rd.AccuracyByDifficulty); ok {
+			filtered = append(filtered, plotter.XY{X: float64(rd.Index), Y: 100 * m})
+		}
+		if rd.Baseline != nil {
+			if m, ok := r.harderMean(rd.Baseline.AccuracyByDifficulty); ok {
+				unfiltered = append(unfiltered, plotter.XY{X: float64(rd.Index), Y: 100 * m})
+			}
+		}
+	}
+	if len(filtered)+len(unfiltered) > 0 {
+		p := newPlot("Mean accuracy, "+r.harderLabel(), "round", "accuracy (%)")
+		for _, s := range []struct {
+			name string
+			xys  plotter.XYs
+			c    color.Color
+			dash bool
+		}{{"filtered", filtered, runColor, false}, {"unfiltered baseline", unfiltered, baselineColor, true}} {
+			if len(s.xys) == 0 {
+				continue
+			}
+			l, sc, err := plotter.NewLinePoints(s.xys)
+			if err != nil {
+				return nil, err
+			}
+			l.Color, sc.Color = s.c, s.c
+			l.Width = vg.Points(1.5)
+			if s.dash {
+				l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			}
+			sc.Shape = draw.CircleGlyph{}
+			sc.Radius = vg.Points(2.5)
+			p.Add(l, sc)
+			p.Legend.Add(s.name, l, sc)
+		}
+		percentAxis(p)
+		roundAxis(p, r)
+		p.Legend.Left, p.Legend.Top = true, false
+		p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), vg.Points(6)
+		row = append(row, p)
+	}
+	return renderPNG(vg.Length(len(row))*5*vg.Inch, plotH, [][]*plot.Plot{row})
+}
+
+// roundAxis sets the x axis to the run's round indices.
+func roundAxis(p *plot.Plot, r Run) {
+	first, last := r.Rounds[0].Index, r.Rounds[len(r.Rounds)-1].Index
+	p.X.Min, p.X.Max = float64(first)-0.5, float64(last)+0.5
+	p.X.Tick.Marker = intTicks{}
+}
+
+func drawYield(r Run) ([]byte, error) {
+	var (
+		values plotter.Values
+		names  []string
+		labels plotter.XYLabels
+	)
+	for _, rd := range r.Rounds {
+		if rd.DataGenerated == 0 {
+			continue
+		}
+		y := 100 * float64(rd.DataKept) / float64(rd.DataGenerated)
+		labels.XYs = append(labels.XYs, plotter.XY{X: float64(len(values)), Y: y})
+		labels.Labels = append(labels.Labels, fmt.Sprintf("%d/%d", rd.DataKept, rd.DataGenerated))
+		values = append(values, y)
+		names = append(names, strconv.Itoa(rd.Index))
+	}
+	p := newPlot("Filter yield per round", "round", "kept (% of generated)")
+	bars, err := plotter.NewBarChart(values, vg.Points(min(40, 400/float64(len(values)))))
+	if err != nil {
+		return nil, err
+	}
+	bars.Color = runColor
+	bars.LineStyle.Width = 0
+	p.Add(bars)
+	lab, err := plotter.NewLabels(labels)
+	if err != nil {
+		return nil, err
+	}
+	for i := range lab.TextStyle {
+		lab.TextStyle[i].XAlign = draw.XCenter
+		lab.TextStyle[i].Font.Size = vg.Points(8)
+	}
+	lab.Offset = vg.Point{Y: vg.Points(3)}
+	p.Add(lab)
+	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.5, float64(len(values))-0.5
+	p.Y.Min, p.Y.Max = 0, 110 // room for the labels above a full bar
+	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0"}, {Value: 25, Label: "25"}, {Value: 50, Label: "50"}, {Value: 75, Label: "75"}, {Value: 100, Label: "100"}})
+	return renderPNG(plotW, plotH, [][]*plot.Plot{{p}})
+}
+
+func drawMetric(r Run, metric string) ([]byte, error) {
+	var all, promoted, rejected, baseline plotter.XYs
+	for _, rd := range r.Rounds {
+		if v, ok := rd.Metrics[metric]; ok {
+			xy := plotter.XY{X: float64(rd.Index), Y: v}
+			all = append(all, xy)
+			if rd.Promoted {
+				promoted = append(promoted, xy)
+			} else {
+				rejected = append(rejected, xy)
+			}
+		}
+		if rd.Baseline != nil {
+			if v, ok := rd.Baseline.Metrics[metric]; ok {
+				baseline = append(baseline, plotter.XY{X: float64(rd.Index), Y: v})
+			}
+		}
+	}
+	p := newPlot(oneLine(metric, 60)+" per round", "round", oneLine(metric, 40))
+	l, err := plotter.NewLine(all)
+	if err != nil {
+		return nil, err
+	}
+	l.Color, l.Width = runColor, vg.Points(1.5)
+	p.Add(l)
+	p.Legend.Add("student", l)
+	if len(baseline) > 0 {
+		b, bs, err := plotter.NewLinePoints(baseline)
+		if err != nil {
+			return nil, err
+		}
+		b.Color, bs.Color = baselineColor, baselineColor
+		b.Width = vg.Points(1.5)
+		b.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		bs.Shape, bs.Radius = draw.CircleGlyph{}, vg.Points(2)
+		p.Add(b, bs)
+		p.Legend.Add("unfiltered baseline", b, bs)
+	}
+	for _, m := range []struct {
+		name  string
+		xys   plotter.XYs
+		shape draw.GlyphDrawer
+		c     color.Color
+	}{{"promoted", promoted, draw.PyramidGlyph{}, promotedColor}, {"not promoted", rejected, boldCross{}, rejectedColor}} {
+		if len(m.xys) == 0 {
+			continue
+		}
+		s, err := plotter.NewScatter(m.xys)
+		if err != nil {
+			return nil, err
+		}
+		s.Shape, s.Color, s.Radius = m.shape, m.c, vg.Points(5)
+		s.GlyphStyle.Color = m.c
+		p.Add(s)
+		p.Legend.Add(m.name, s)
+	}
+	roundAxis(p, r)
+	// A fraction (accuracy, win rate) reads best against its whole range.
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, xy := range append(all, baseline...) {
+		lo, hi = min(lo, xy.Y), max(hi, xy.Y)
+	}
+	if lo >= 0 && hi <= 1 {
+		p.Y.Min, p.Y.Max = 0, 1
+	}
+	p.Legend.Left, p.Legend.Top = true, true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), -vg.Points(6)
+	return renderPNG(plotW, plotH, [][]*plot.Plot{{p}})
+}
+
+// boldCross is draw.CrossGlyph with a stroke thick enough to see beside
+// the filled triangles of promoted rounds.
+type boldCross struct{}
+
+func (boldCross) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
+	c.SetLineStyle(draw.LineStyle{Color: sty.Color, Width: vg.Points(2)})
+	r := sty.Radius * 0.8
+	var p vg.Path
+	p.Move(vg.Point{X: pt.X - r, Y: pt.Y - r})
+	p.Line(vg.Point{X: pt.X + r, Y: pt.Y + r})
+	p.Move(vg.Point{X: pt.X - r, Y: pt.Y + r})
+	p.Line(vg.Point{X: pt.X + r, Y: pt.Y - r})
+	c.Stroke(p)
+}
+
+// renderPNG draws a grid of plots, aligned, on one white PNG.
+func renderPNG(w, h vg.Length, grid [][]*plot.Plot) ([]byte, error) {
+	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(dpi))
+	dc := draw.New(img)
+	tiles := draw.Tiles{
+		Rows: len(grid), Cols: len(grid[0]),
+		PadX: vg.Points(18), PadY: vg.Points(12),
+		PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(12),
+	}
+	canvases := plot.Align(grid, tiles, dc)
+	for i, row := range grid {
+		for j, p := range row {
+			p.Draw(canvases[i][j])
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
