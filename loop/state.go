@@ -1,0 +1,168 @@
+package loop
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// stateKey is the run-store meta key that holds the loop's state as JSON.
+// The whole state is rewritten at every step: it is a few kilobytes, and one
+// value committed in one transaction can never be half-written.
+const stateKey = "loop.state"
+
+// state is everything the loop has done, as committed to the run store.
+type state struct {
+	Version    int     `json:"version"`
+	Name       string  `json:"name"`
+	Config     string  `json:"config"`
+	ConfigHash string  `json:"config_hash"`
+	Metric     string  `json:"metric"`
+	Margin     float64 `json:"margin"`
+	// Teacher is the current teacher: the initial one, or the last promoted student.
+	Teacher Model         `json:"teacher"`
+	Rounds  []*roundState `json:"rounds"`
+	Stopped string        `json:"stopped,omitempty"`
+}
+
+// Steps of a round, in order; a round's Status is the step it is at.
+const (
+	stepGenerate = "generate"
+	stepTrain    = "train"
+	stepEvaluate = "evaluate"
+	stepDone     = "done"
+)
+
+type roundState struct {
+	Index   int   `json:"index"`
+	Teacher Model `json:"teacher"`
+	// Each step's result, nil until the step finished.
+	Gen   *Data      `json:"gen,omitempty"`
+	Mix   []DataFile `json:"mix,omitempty"`
+	Train *Trained   `json:"train,omitempty"`
+	// TrainFailed is the reason of a training failure that ended the round
+	// (ErrTrainingFailed): the round is then done and not promoted.
+	TrainFailed string `json:"train_failed,omitempty"`
+	Eval        *Eval  `json:"eval,omitempty"`
+	Done        bool   `json:"done"`
+	Promoted    bool   `json:"promoted"`
+	Reason      string `json:"reason,omitempty"`
+	// CPU is the CPU seconds of the steps finished so far.
+	CPU float64 `json:"cpu_seconds"`
+	// Scratch is what plugins saved with Round.Save, by step and key.
+	Scratch  map[string]json.RawMessage `json:"scratch,omitempty"`
+	Started  time.Time                  `json:"started"`
+	Finished time.Time                  `json:"finished,omitzero"`
+}
+
+func (r *roundState) status() string {
+	switch {
+	case r.Done:
+		return stepDone
+	case r.Gen == nil:
+		return stepGenerate
+	case r.Train == nil:
+		return stepTrain
+	default:
+		return stepEvaluate
+	}
+}
+
+func (r *roundState) cost() float64 {
+	c := 0.0
+	if r.Gen != nil {
+		c += r.Gen.CostUSD
+	}
+	if r.Train != nil {
+		c += r.Train.CostUSD
+	}
+	if r.Eval != nil {
+		c += r.Eval.CostUSD
+	}
+	return c
+}
+
+// metaReader is the part of the run store the state is read from.
+type metaReader interface {
+	MetaValue(ctx context.Context, key string) (string, bool, error)
+}
+
+func readState(ctx context.Context, st metaReader) (*state, bool, error) {
+	v, ok, err := st.MetaValue(ctx, stateKey)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	s := &state{}
+	if err := json.Unmarshal([]byte(v), s); err != nil {
+		return nil, false, fmt.Errorf("loop: corrupt state in the run store: %w", err)
+	}
+	return s, true, nil
+}
+
+func (s *state) summary() *Summary {
+	sum := &Summary{Name: s.Name, Config: s.Config, Metric: s.Metric, Margin: s.Margin, Teacher: s.Teacher.Ref(), Stopped: s.Stopped}
+	for _, r := range s.Rounds {
+		rs := RoundSummary{
+			Index: r.Index, Status: r.status(), Teacher: r.Teacher.Ref(),
+			Promoted: r.Promoted, Reason: r.Reason, CostUSD: r.cost(), CPUSeconds: r.CPU,
+			Started: r.Started, Finished: r.Finished,
+		}
+		metrics := map[string]float64{}
+		if g := r.Gen; g != nil {
+			rs.Generated, rs.Kept = g.Generated, g.Kept
+			rs.Data = g.Path
+			for k, v := range g.Metrics {
+				metrics["gen_"+k] = v
+			}
+		}
+		if t := r.Train; t != nil {
+			rs.Student = t.Student.Ref()
+			rs.TrainSteps, rs.FirstLoss, rs.TrainLoss = t.Steps, t.FirstLoss, t.LastLoss
+			rs.TrainLog = t.Log
+			for k, v := range t.Metrics {
+				metrics["train_"+k] = v
+			}
+		}
+		if e := r.Eval; e != nil {
+			rs.Score, rs.TeacherScore = e.Student, e.Teacher
+			maps.Copy(metrics, e.Metrics)
+			rs.AccuracyByDifficulty = e.ByDifficulty
+			rs.TeacherAccuracyByDifficulty = e.TeacherByDifficulty
+		}
+		if len(metrics) > 0 {
+			rs.Metrics = metrics
+		}
+		sum.CostUSD += rs.CostUSD
+		sum.CPUSeconds += rs.CPUSeconds
+		sum.Rounds = append(sum.Rounds, rs)
+	}
+	return sum
+}
+
+// writeFileAtomic writes data to path through a temporary file and a rename,
+// so a reader never sees half a file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("loop: write %s: %w", path, err)
+	}
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("loop: write %s: %w", path, err)
+	}
+	return nil
+}

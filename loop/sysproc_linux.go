@@ -1,0 +1,10 @@
+package loop
+
+import "syscall"
+
+// serverProcAttr puts a server in its own process group (so stopping it
+// stops its children too) and has the kernel kill it when the loop's
+// process dies, so a kill -9 of the loop leaves no server running.
+func serverProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
