@@ -87,6 +87,10 @@ const (
 	MetricPlot   = "metric.png"
 )
 
+// RunFile is the name under which a run directory may hold its Run as JSON
+// (see Save and Load).
+const RunFile = "report.json"
+
 // ErrNoRun means there is no loop run to report on: the file holding it is
 // missing or holds no rounds.
 var ErrNoRun = errors.New("no loop run")
@@ -123,6 +127,18 @@ func Load(path string) (Run, error) {
 		return Run{}, fmt.Errorf("report: %s has no rounds: %w", path, ErrNoRun)
 	}
 	return run, nil
+}
+
+// Save writes r as indented JSON to path, the form Load reads.
+func Save(path string, r Run) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: encode run: %w", err)
+	}
+	return writeFile(path, append(b, '\n'))
 }
 
 // Validate checks what would otherwise make a misleading report: rounds out

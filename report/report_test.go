@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -318,4 +319,22 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("decoded run does not render: %v", err)
 		}
 	})
+}
+
+func TestSaveLoad(t *testing.T) {
+	want := loadTestRun(t, "run.json")
+	p := filepath.Join(t.TempDir(), RunFile)
+	if err := Save(p, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(Save(run)) = %+v, want %+v", got, want)
+	}
+	if err := Save(p, Run{Rounds: []Round{{Index: 2}, {Index: 1}}}); err == nil {
+		t.Error("Save accepted rounds out of order")
+	}
 }
