@@ -242,7 +242,11 @@ func TestSeedsAndLimit(t *testing.T) {
 }
 
 func TestJapanese(t *testing.T) {
-	s := newStage(t, func(c *Config) { c.Language = "ja"; c.Generations = 2; c.Operations = map[string]float64{OpConcretize: 1} })
+	s := newStage(t, func(c *Config) {
+		c.Language = "ja"
+		c.Generations = 2
+		c.Operations = map[string]float64{OpConcretize: 1}
+	})
 	st, srv := run(t, s, "日本の四季について説明してください。", "俳句を一つ作ってください。[ja-refuse]")
 	chains := byRoot(st.All("evolved"))
 	if r := chains["prompts-000"][2]; r.Status != record.Kept {

@@ -13,13 +13,13 @@ import (
 
 // Filter names, as they appear in Decisions and in the survival report.
 const (
-	FilterEvolution  = "evolution"  // the evolving reply is empty or was cut off
-	FilterLeak       = "leak"       // the evolved instruction copies words of the evolving prompt
+	FilterEvolution  = "evolution"   // the evolving reply is empty or was cut off
+	FilterLeak       = "leak"        // the evolved instruction copies words of the evolving prompt
 	FilterNoNewInfo  = "no_new_info" // lexically nothing added to the parent
-	FilterEqual      = "equal"      // the judge finds it asks for nothing new
-	FilterTruncated  = "truncated"  // the answer hit max_tokens
-	FilterRefusal    = "refusal"    // the answer refuses or asks for clarification
-	FilterDegenerate = "degenerate" // the answer is empty, too short, or only punctuation and stop words
+	FilterEqual      = "equal"       // the judge finds it asks for nothing new
+	FilterTruncated  = "truncated"   // the answer hit max_tokens
+	FilterRefusal    = "refusal"     // the answer refuses or asks for clarification
+	FilterDegenerate = "degenerate"  // the answer is empty, too short, or only punctuation and stop words
 )
 
 // defaultLeaks are the words of our evolving prompts and of the paper's that

@@ -198,7 +198,7 @@ func TestCleanEvolved(t *testing.T) {
 	for in, want := range map[string]string{
 		"  Write a poem.  ":            "Write a poem.",
 		`"Write a poem."`:              "Write a poem.",
-		"「詩を書いてください。」":                "詩を書いてください。",
+		"「詩を書いてください。」":                 "詩を書いてください。",
 		`"Say "hi" twice."`:            `"Say "hi" twice."`,
 		"“Write a poem.”":              "Write a poem.",
 		"New task: Write a poem.":      "New task: Write a poem.",
