@@ -30,11 +30,11 @@ type figure struct {
 func figures(r Run) []figure {
 	figs := []figure{
 		{File: AccuracyPlot, Title: "Accuracy by difficulty",
-			Caption: "Held-out accuracy of each round's student by problem difficulty, one line per round (later rounds darker)."},
+			Caption: "Held-out accuracy of each round's student by problem difficulty, one line per round, coloured from purple (first round) to green (last)."},
 		{File: BaselinePlot, Title: "Filtered run and unfiltered baseline",
 			Caption: "Left: the run, whose students trained on filtered data. Middle: the baseline, trained on the same rounds without filtering. Right: mean accuracy on " + r.harderLabel() + " per round, both side by side."},
 		{File: YieldPlot, Title: "Filter yield",
-			Caption: "Share of the teacher's generated examples that the filter kept, per round (kept / generated above each bar)."},
+			Caption: "Share of the teacher's generated examples that the filter kept, per round (kept / generated above each bar when there are at most a dozen)."},
 		{File: MetricPlot, Title: "Main metric per round",
 			Caption: "The metric that decides promotion, per round; a triangle marks a student promoted to teacher, a cross one that was not."},
 	}
@@ -181,11 +181,23 @@ func addAccuracyLines(p *plot.Plot, r Run, get func(Round) map[int]float64, lege
 		s.Shape = draw.CircleGlyph{}
 		s.Radius = vg.Points(2.5)
 		p.Add(l, s)
-		if legend {
+		if legend && labelRound(i, len(r.Rounds)) {
 			p.Legend.Add("round "+strconv.Itoa(rd.Index), l, s)
 		}
 	}
 	return nil
+}
+
+// labelRound says whether round i of n gets a legend entry: all of them up
+// to a dozen, else evenly spaced ones and the last, since the colour scale
+// shows the order anyway.
+func labelRound(i, n int) bool {
+	const most = 12
+	if n <= most {
+		return true
+	}
+	step := (n - 1 + most - 2) / (most - 1)
+	return i%step == 0 || i == n-1
 }
 
 // addLabelledMark draws the boundary between labelled and unlabelled
@@ -217,9 +229,6 @@ func drawAccuracy(r Run) ([]byte, error) {
 	}
 	percentAxis(p)
 	difficultyAxis(p, ds)
-	// Accuracy falls with difficulty, so the lower left is where lines are not.
-	p.Legend.Left, p.Legend.Top = true, false
-	p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), vg.Points(6)
 	return renderPNG(plotW, plotH, [][]*plot.Plot{{p}})
 }
 
@@ -245,8 +254,6 @@ func drawBaseline(r Run) ([]byte, error) {
 		}
 		percentAxis(p)
 		difficultyAxis(p, ds)
-		p.Legend.Left, p.Legend.Top = true, false
-		p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), vg.Points(6)
 	}
 
 	// The per-round view of the same numbers: where the filtered run climbs
@@ -289,11 +296,9 @@ func drawBaseline(r Run) ([]byte, error) {
 		}
 		percentAxis(p)
 		roundAxis(p, r)
-		p.Legend.Left, p.Legend.Top = true, false
-		p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), vg.Points(6)
 		row = append(row, p)
 	}
-	return renderPNG(vg.Length(len(row))*5*vg.Inch, plotH, [][]*plot.Plot{row})
+	return renderPNG(vg.Length(len(row))*5.5*vg.Inch, plotH, [][]*plot.Plot{row})
 }
 
 // roundAxis sets the x axis to the run's round indices.
@@ -327,16 +332,26 @@ func drawYield(r Run) ([]byte, error) {
 	bars.Color = runColor
 	bars.LineStyle.Width = 0
 	p.Add(bars)
-	lab, err := plotter.NewLabels(labels)
-	if err != nil {
-		return nil, err
+	// Past a dozen bars the counts would overlap; the page's table has them.
+	if len(values) <= 12 {
+		lab, err := plotter.NewLabels(labels)
+		if err != nil {
+			return nil, err
+		}
+		for i := range lab.TextStyle {
+			lab.TextStyle[i].XAlign = draw.XCenter
+			lab.TextStyle[i].Font.Size = vg.Points(8)
+		}
+		lab.Offset = vg.Point{Y: vg.Points(3)}
+		p.Add(lab)
 	}
-	for i := range lab.TextStyle {
-		lab.TextStyle[i].XAlign = draw.XCenter
-		lab.TextStyle[i].Font.Size = vg.Points(8)
+	if step := (len(names) + 24) / 25; step > 1 {
+		for i := range names {
+			if i%step != 0 {
+				names[i] = ""
+			}
+		}
 	}
-	lab.Offset = vg.Point{Y: vg.Points(3)}
-	p.Add(lab)
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.5, float64(len(values))-0.5
 	p.Y.Min, p.Y.Max = 0, 110 // room for the labels above a full bar
@@ -409,8 +424,6 @@ func drawMetric(r Run, metric string) ([]byte, error) {
 	if lo >= 0 && hi <= 1 {
 		p.Y.Min, p.Y.Max = 0, 1
 	}
-	p.Legend.Left, p.Legend.Top = true, true
-	p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), -vg.Points(6)
 	return renderPNG(plotW, plotH, [][]*plot.Plot{{p}})
 }
 
@@ -429,6 +442,24 @@ func (boldCross) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
 	c.Stroke(p)
 }
 
+// drawLegendRight draws p with its legend in a column to the right of the
+// data rather than over it: with many rounds, no corner of the plot is free.
+func drawLegendRight(p *plot.Plot, c draw.Canvas) {
+	leg := p.Legend
+	p.Legend = plot.NewLegend()
+	w := leg.Rectangle(c).Size().X
+	if w == 0 {
+		p.Draw(c)
+		return
+	}
+	gap := vg.Points(8)
+	p.Draw(draw.Crop(c, 0, -(w + gap), 0, 0))
+	leg.Top, leg.Left = true, true
+	// Level with the top of the data area, below the title.
+	top := p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y + p.Title.Padding
+	leg.Draw(draw.Crop(c, c.Size().X-w, 0, 0, -top))
+}
+
 // renderPNG draws a grid of plots, aligned, on one white PNG.
 func renderPNG(w, h vg.Length, grid [][]*plot.Plot) ([]byte, error) {
 	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(dpi))
@@ -441,7 +472,7 @@ func renderPNG(w, h vg.Length, grid [][]*plot.Plot) ([]byte, error) {
 	canvases := plot.Align(grid, tiles, dc)
 	for i, row := range grid {
 		for j, p := range row {
-			p.Draw(canvases[i][j])
+			drawLegendRight(p, canvases[i][j])
 		}
 	}
 	var buf bytes.Buffer

@@ -71,7 +71,7 @@ func TestWrite(t *testing.T) {
 	}
 	want := map[string][2]int{ // file: width, height in pixels at 96 dpi
 		AccuracyPlot: {768, 432},
-		BaselinePlot: {1440, 432},
+		BaselinePlot: {1584, 432},
 		YieldPlot:    {768, 432},
 		MetricPlot:   {768, 432},
 	}
