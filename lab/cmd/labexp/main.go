@@ -1,0 +1,72 @@
+// Command labexp runs quick lab experiments: supervised training on a task
+// and accuracy by difficulty, with CPU time.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"time"
+
+	"github.com/synthloop/synthloop/lab"
+	"github.com/synthloop/synthloop/lab/task"
+)
+
+func main() {
+	name := flag.String("task", "reverse-addition", "task")
+	dim := flag.Int("dim", 128, "")
+	layers := flag.Int("layers", 2, "")
+	heads := flag.Int("heads", 4, "")
+	hidden := flag.Int("hidden", 512, "")
+	rope := flag.Bool("rope", false, "")
+	lo := flag.Int("lo", 1, "")
+	hi := flag.Int("hi", 8, "")
+	n := flag.Int("n", 20000, "training problems")
+	steps := flag.Int("steps", 1000, "")
+	batch := flag.Int("batch", 32, "")
+	lr := flag.Float64("lr", 1e-3, "")
+	evalTo := flag.Int("eval", 12, "")
+	seed := flag.Uint64("seed", 1, "")
+	flag.Parse()
+	t, err := task.Lookup(*name)
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := lab.NewModel(t, lab.Arch{Dim: *dim, Layers: *layers, Heads: *heads, Hidden: *hidden, MaxSeq: 512, RoPE: *rope}, *seed)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(*seed, 99))
+	var data []lab.Conversation
+	for range *n {
+		data = append(data, lab.Messages(t.Generate(rng, *lo+rng.IntN(*hi-*lo+1))))
+	}
+	ctx := context.Background()
+	c0, w0 := lab.CPUSeconds(), time.Now()
+	evalEvery := max(*steps/4, 1)
+	var ds []int
+	for d := 1; d <= *evalTo; d++ {
+		ds = append(ds, d)
+	}
+	held := lab.HeldOut(t, ds, 100, 12345)
+	st, err := lab.Train(ctx, m, [][]lab.Conversation{data}, lab.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, Warmup: *steps / 20}, *seed, func(i int, loss float64) {
+		if (i+1)%evalEvery == 0 {
+			c1 := lab.CPUSeconds()
+			pts, err := lab.Evaluate(ctx, m, t, held)
+			if err != nil {
+				log.Fatal(err)
+			}
+			fmt.Printf("step %d loss %.4f cpu %.0fs (eval %.1fs) wall %.0fs:", i+1, loss, lab.CPUSeconds()-c0, lab.CPUSeconds()-c1, time.Since(w0).Seconds())
+			for _, p := range pts {
+				fmt.Printf(" %d:%.2f", p.Difficulty, p.Accuracy)
+			}
+			fmt.Println()
+		}
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("params %d loss %.3f→%.3f\n", len(m.LM.Params), st.FirstLoss, st.LastLoss)
+}

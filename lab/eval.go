@@ -1,0 +1,67 @@
+package lab
+
+import (
+	"context"
+	"math/rand/v2"
+
+	"github.com/synthloop/synthloop/lab/task"
+)
+
+// Point is the exact-match accuracy at one difficulty.
+type Point struct {
+	Difficulty int     `json:"difficulty"`
+	Accuracy   float64 `json:"accuracy"`
+}
+
+// HeldOut returns n problems of each difficulty drawn from seed, the same
+// for every call with the same arguments. Their answers are the true ones.
+func HeldOut(t task.Task, difficulties []int, n int, seed uint64) [][]task.Problem {
+	out := make([][]task.Problem, len(difficulties))
+	for i, d := range difficulties {
+		rng := rand.New(rand.NewPCG(seed, uint64(d)))
+		for range n {
+			out[i] = append(out[i], t.Generate(rng, d))
+		}
+	}
+	return out
+}
+
+// Evaluate answers each set greedily and returns the share of answers the
+// verifier accepts, per set, by the difficulty of its first problem.
+func Evaluate(ctx context.Context, m *Model, t task.Task, sets [][]task.Problem) ([]Point, error) {
+	var all []task.Problem
+	maxTok := 1
+	sh, _ := t.(task.Shape)
+	for _, s := range sets {
+		all = append(all, s...)
+		for _, p := range s {
+			n := len(p.Answer)
+			if sh != nil {
+				_, n = sh.AnswerLen(p.Difficulty)
+			}
+			maxTok = max(maxTok, n+1)
+		}
+	}
+	answers, err := Answers(ctx, m, all, Decode{MaxTokens: maxTok})
+	if err != nil {
+		return nil, err
+	}
+	var out []Point
+	i := 0
+	for _, s := range sets {
+		right := 0
+		for _, p := range s {
+			a := answers[i][0]
+			if a.Stopped && t.Verify(p, a.Text) {
+				right++
+			}
+			i++
+		}
+		pt := Point{Accuracy: float64(right) / float64(max(len(s), 1))}
+		if len(s) > 0 {
+			pt.Difficulty = s[0].Difficulty
+		}
+		out = append(out, pt)
+	}
+	return out, nil
+}

@@ -1,0 +1,88 @@
+package lab
+
+import (
+	"testing"
+
+	"github.com/synthloop/synthloop/lab/task"
+)
+
+func TestLengthOK(t *testing.T) {
+	add := task.ReverseAddition{}
+	p := task.Problem{Prompt: "321+654=", Difficulty: 3}
+	for _, tc := range []struct {
+		a    Answer
+		want bool
+	}{
+		{Answer{"975", true}, true},
+		{Answer{"9751", true}, true}, // n+1 digits is a possible sum
+		{Answer{"97", true}, false},
+		{Answer{"97512", true}, false},
+		{Answer{"975", false}, false}, // never closed with <|end|>
+		{Answer{"", true}, false},
+	} {
+		if got := LengthOK(add, p, tc.a); got != tc.want {
+			t.Errorf("LengthOK(%+v) = %v, want %v", tc.a, got, tc.want)
+		}
+	}
+}
+
+func TestMajority(t *testing.T) {
+	ans := func(texts ...string) []Answer {
+		var out []Answer
+		for _, s := range texts {
+			out = append(out, Answer{Text: s, Stopped: s != "cut"})
+		}
+		return out
+	}
+	stopped := func(a Answer) bool { return a.Stopped }
+	for _, tc := range []struct {
+		name      string
+		answers   []Answer
+		ok        func(Answer) bool
+		wantText  string
+		wantShare float64
+	}{
+		{"none", nil, nil, "", 0},
+		{"unanimous", ans("12", "12", "12"), nil, "12", 1},
+		{"three of five", ans("12", "13", "12", "14", "12"), nil, "12", 0.6},
+		{"tie goes to the first to lead", ans("b", "a", "a", "b"), nil, "a", 0.5},
+		{"failed answers still count as voters", ans("cut", "cut", "cut", "7", "7"), stopped, "7", 0.4},
+		{"failed answers cannot win", ans("cut", "cut", "cut", "7"), stopped, "7", 0.25},
+		{"all failed", ans("cut", "cut"), stopped, "", 0},
+	} {
+		text, share := Majority(tc.answers, tc.ok)
+		if text != tc.wantText || share != tc.wantShare {
+			t.Errorf("%s: Majority = %q, %g; want %q, %g", tc.name, text, share, tc.wantText, tc.wantShare)
+		}
+	}
+}
+
+func TestFilterPick(t *testing.T) {
+	add := task.ReverseAddition{}
+	p := task.Problem{Prompt: "321+654=", Difficulty: 3}
+	a := func(text string, stopped bool) Answer { return Answer{Text: text, Stopped: stopped} }
+	vote := Filter{Length: true, Samples: 5, Agree: 0.7}
+	for _, tc := range []struct {
+		name      string
+		f         Filter
+		answers   []Answer
+		wantLabel string
+		wantAgree float64
+		wantKept  bool
+	}{
+		{"unfiltered keeps a wrong length", Filter{}, []Answer{a("97", true)}, "97", 1, true},
+		{"unfiltered keeps an unfinished answer", Filter{}, []Answer{a("9755555", false)}, "9755555", 1, true},
+		{"length filter drops a short answer", Filter{Length: true}, []Answer{a("97", true)}, "", 0, false},
+		{"length filter keeps a plausible wrong answer", Filter{Length: true}, []Answer{a("976", true)}, "976", 1, true},
+		{"4 of 5 agree", vote, []Answer{a("975", true), a("975", true), a("976", true), a("975", true), a("975", true)}, "975", 0.8, true},
+		{"3 of 5 agree", vote, []Answer{a("975", true), a("975", true), a("976", true), a("977", true), a("975", true)}, "975", 0.6, false},
+		{"too-long answers cannot carry the vote", vote, []Answer{a("97555", true), a("97555", true), a("97555", true), a("975", true), a("975", true)}, "975", 0.4, false},
+		{"vote without length filter", Filter{Agree: 0.7}, []Answer{a("97", true), a("97", true), a("97", true), a("97", false)}, "97", 1, true},
+		{"no answers", vote, nil, "", 0, false},
+	} {
+		label, agree, kept := tc.f.Pick(add, p, tc.answers)
+		if label != tc.wantLabel || agree != tc.wantAgree || kept != tc.wantKept {
+			t.Errorf("%s: Pick = %q, %g, %v; want %q, %g, %v", tc.name, label, agree, kept, tc.wantLabel, tc.wantAgree, tc.wantKept)
+		}
+	}
+}
