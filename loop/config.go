@@ -225,6 +225,9 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			}
 		}
 		s.step.Settings = settings
+		if bd, ok := settings.(interface{ SetBaseDir(dir string) }); ok {
+			bd.SetBaseDir(cfg.Dir())
+		}
 		if mn, ok := settings.(interface{ ModelNames() []string }); ok {
 			for _, n := range mn.ModelNames() {
 				if n != "" {

@@ -67,6 +67,8 @@ type Round struct {
 	// opens; nil means unlimited. Plugins that pay outside model calls (a
 	// fine-tuning job) charge it themselves.
 	Budget *model.Budget
+	// Getenv reads the environment (API keys); never nil.
+	Getenv func(string) string
 
 	l   *runner
 	key string // the current step's key in the round state, for Save/Restore

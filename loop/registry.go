@@ -11,9 +11,12 @@ import (
 // yaml tags, pre-filled with defaults) and its constructor. The config struct
 // is the spec: the loader decodes the `with:` block into it strictly, so an
 // unknown key is an error naming the file, line and the closest valid key.
-// A config may implement Validate() error for checks the types cannot
-// express, and ModelNames() []string to have the names it uses checked
-// against the loop config's models section.
+// A config may implement SetBaseDir(dir string), called first with the loop
+// config file's directory (against which its relative paths resolve),
+// Validate() error for checks the types cannot express (returning
+// pipeline.ConfigError values keeps their positions), and ModelNames()
+// []string to have the names it uses checked against the loop config's
+// models section.
 type Type[T any] struct {
 	Name    string
 	Doc     string                   // one paragraph for --help

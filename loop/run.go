@@ -74,7 +74,8 @@ type runner struct {
 	train Trainer
 	eval  Evaluator
 
-	mopts model.Options
+	mopts  model.Options
+	getenv func(string) string
 	open_ func(ctx context.Context, name string, cfg model.Config, opts model.Options) (model.Backend, model.Info, error)
 
 	mu       sync.Mutex
@@ -128,8 +129,12 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Summary, error) {
 	if l.mopts.Cache == nil {
 		l.mopts.Cache = l.st
 	}
+	l.getenv = opts.Getenv
+	if l.getenv == nil {
+		l.getenv = os.Getenv
+	}
 	if l.mopts.Getenv == nil {
-		l.mopts.Getenv = opts.Getenv
+		l.mopts.Getenv = l.getenv
 	}
 	if l.mopts.Log == nil {
 		l.mopts.Log = l.log
@@ -186,6 +191,8 @@ func (l *runner) loadState(ctx context.Context) error {
 		}
 		s.ConfigHash, s.Config = l.cfg.Hash(), l.cfg.Source
 		s.Margin = l.cfg.Margin
+		// The stop rules are checked again: a changed config may allow more rounds.
+		s.Stopped = ""
 		l.s = s
 		return l.save(ctx)
 	}
@@ -298,7 +305,7 @@ func (l *runner) newRound(r *roundState, step string) *Round {
 		Index: r.Index, Dir: l.roundDir(r.Index), RunDir: l.opts.RunDir, ConfigDir: l.cfg.Dir(),
 		Seed: l.cfg.Seed + int64(r.Index), Teacher: r.Teacher,
 		Log:      l.log.With("round", r.Index, "step", step),
-		Reporter: l.opts.Reporter, Budget: l.mopts.Budget,
+		Reporter: l.opts.Reporter, Budget: l.mopts.Budget, Getenv: l.getenv,
 		l: l, key: step,
 	}
 }

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/synthloop/synthloop/loop"
+	_ "github.com/synthloop/synthloop/loop/all" // registers the loop's generators, trainers and evaluators
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/progress"
+)
+
+func newLoopCmd() *cobra.Command {
+	var (
+		runDir      string
+		allowChange bool
+		jsonProg    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "loop LOOP.yaml",
+		Short: "Run the self-learning loop: the teacher generates, a student trains, a better student becomes the teacher",
+		Long: `Run rounds of the self-learning loop described by a loop file. In each round the current
+teacher generates training data (generate:), a student is trained on it mixed with earlier
+rounds' data (train:), and the student is evaluated against the teacher on held-out data
+(evaluate:). A student that beats the teacher by the configured margin is promoted and
+teaches the next round; otherwise the round is recorded as not promoted. The loop stops
+after rounds:, after patience: rounds in a row without a promotion, or when max_cost_usd
+is spent.
+
+Every round's data, model reference, training log and metrics are kept in the run
+directory (run.db, summary.json, round-NNN/). Running the same command again after a
+crash, kill or Ctrl-C resumes where the loop stopped: finished steps are not repeated, a
+built-in training continues from its checkpoint, and a fine-tuning job is polled again
+rather than started twice.
+
+A table row is printed as each round ends; step progress goes to stderr (a live line on a
+terminal, JSON lines otherwise or with --json).
+
+` + loopTypesHelp() + `
+Exit status: 0 done, 1 failed, 2 bad config or usage, 130 stopped cleanly (Ctrl-C, or
+max_cost_usd reached in the middle of a round; run again to resume).`,
+		Example: `  synthloop loop examples/loop-distill.yaml
+  synthloop loop examples/loop-openai-ft.yaml --run-dir runs/ft-try2
+  synthloop loop loop.yaml --json 2>progress.jsonl    # progress as JSON lines`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loop.LoadConfig(args[0])
+			if err != nil {
+				return err
+			}
+			if runDir == "" {
+				name := cfg.Name
+				if name == "" {
+					name = strings.TrimSuffix(filepath.Base(cfg.Source), filepath.Ext(cfg.Source))
+				}
+				runDir = filepath.Join("runs", name)
+			}
+			return runLoop(cmd, cfg, runDir, allowChange, jsonProg)
+		},
+	}
+	cmd.Flags().StringVar(&runDir, "run-dir", "", "run directory (default runs/<loop name>)")
+	cmd.Flags().BoolVar(&allowChange, "allow-config-change", false, "resume even though the loop file changed since the run started")
+	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
+	return cmd
+}
+
+func loopTypesHelp() string {
+	var b strings.Builder
+	names := func(title string, ns []string) {
+		fmt.Fprintf(&b, "%s: %s\n", title, strings.Join(ns, ", "))
+	}
+	var g, t, e []string
+	for _, x := range loop.Generators() {
+		g = append(g, x.Name)
+	}
+	for _, x := range loop.Trainers() {
+		t = append(t, x.Name)
+	}
+	for _, x := range loop.Evaluators() {
+		e = append(e, x.Name)
+	}
+	names("Generators", g)
+	names("Trainers", t)
+	names("Evaluators", e)
+	return b.String()
+}
+
+func runLoop(cmd *cobra.Command, cfg *loop.Config, runDir string, allowChange, jsonProg bool) error {
+	ctx := cmd.Context()
+	errOut, out := cmd.ErrOrStderr(), cmd.OutOrStdout()
+	tty := !jsonProg && isTerminal(errOut)
+	prog := &loopProgress{w: errOut, tty: tty, interval: time.Second}
+	if tty {
+		prog.interval = 200 * time.Millisecond
+	}
+	rep := &roundReporter{w: errOut, tty: tty, interval: prog.interval, before: prog.clear}
+	table := newRoundTable(out)
+	fmt.Fprintf(errOut, "synthloop: loop %s into %s\n", cfg.Source, runDir)
+	sum, err := loop.Run(ctx, cfg, loop.Options{
+		RunDir:            runDir,
+		Progress:          prog.event,
+		Reporter:          rep,
+		OnRound:           func(r loop.RoundSummary) { prog.clear(); rep.close(); table.row(r) },
+		Getenv:            os.Getenv,
+		AllowConfigChange: allowChange,
+	})
+	prog.clear()
+	rep.close()
+	if err != nil {
+		if errors.Is(err, loop.ErrStopped) {
+			return fmt.Errorf("%w: %w", errStopped, err)
+		}
+		return err
+	}
+	fmt.Fprintf(out, "done: %s: %d rounds, stopped by %s; teacher %s; cost $%.4f, %.1f CPU-seconds\n",
+		runDir, len(sum.Rounds), sum.Stopped, sum.Teacher, sum.CostUSD, sum.CPUSeconds)
+	fmt.Fprintf(out, "summary: %s\n", filepath.Join(runDir, "summary.json"))
+	return nil
+}
+
+// roundTable prints a row per finished round, the header before the first.
+type roundTable struct {
+	w      io.Writer
+	header bool
+}
+
+func newRoundTable(w io.Writer) *roundTable { return &roundTable{w: w} }
+
+func (t *roundTable) row(r loop.RoundSummary) {
+	tw := tabwriter.NewWriter(t.w, 0, 0, 2, ' ', 0)
+	if !t.header {
+		fmt.Fprintln(tw, "round\tteacher\tstudent\tgenerated\tkept\tsteps\tloss\tscore\tteacher\tpromoted\tcost $\tCPU s\treason")
+		t.header = true
+	}
+	promoted := "no"
+	if r.Promoted {
+		promoted = "yes"
+	}
+	reason := r.Reason
+	if len(reason) > 60 {
+		reason = reason[:57] + "..."
+	}
+	fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%.4f\t%.4f\t%.4f\t%s\t%.4f\t%.1f\t%s\n",
+		r.Index, shortRef(r.Teacher), shortRef(r.Student), r.Generated, r.Kept, r.TrainSteps, r.TrainLoss,
+		r.Score, r.TeacherScore, promoted, r.CostUSD, r.CPUSeconds, reason)
+	tw.Flush()
+}
+
+// shortRef shortens a built-in model's ref to its last two path elements.
+func shortRef(ref string) string {
+	if ref == "" {
+		return "-"
+	}
+	if rest, ok := strings.CutPrefix(ref, "local/"); ok {
+		return "local/" + filepath.Join(filepath.Base(filepath.Dir(rest)), filepath.Base(rest))
+	}
+	return ref
+}
+
+// loopProgress shows the step progress of the loop: one live line on a
+// terminal, a throttled JSON line per step otherwise.
+type loopProgress struct {
+	w        io.Writer
+	tty      bool
+	interval time.Duration
+
+	mu    sync.Mutex
+	last  time.Time
+	step  string
+	drawn bool
+}
+
+func (p *loopProgress) event(e loop.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	key := fmt.Sprintf("%d/%s", e.Round, e.Step)
+	final := e.Total > 0 && e.Done == e.Total
+	if key == p.step && !final && now.Sub(p.last) < p.interval {
+		return
+	}
+	p.step, p.last = key, now
+	if !p.tty {
+		b, _ := json.Marshal(map[string]any{"time": now.UTC(), "round": e.Round, "step": e.Step, "done": e.Done, "total": e.Total, "note": e.Note})
+		fmt.Fprintln(p.w, string(b))
+		return
+	}
+	bar := ""
+	if e.Total > 0 {
+		frac := float64(e.Done) / float64(e.Total)
+		fill := int(frac * 24)
+		bar = fmt.Sprintf(" %s %3.0f%% %d/%d", strings.Repeat("█", fill)+strings.Repeat("░", 24-fill), frac*100, e.Done, e.Total)
+	} else if e.Done > 0 {
+		bar = fmt.Sprintf(" %d", e.Done)
+	}
+	fmt.Fprintf(p.w, "\r\x1b[2Kround %d %s%s  %s", e.Round, e.Step, bar, e.Note)
+	p.drawn = true
+}
+
+// clear ends the live line so that other output starts on a fresh one.
+func (p *loopProgress) clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\x1b[2K")
+		p.drawn = false
+	}
+}
+
+// roundReporter gives each round's pipeline run a fresh progress display.
+type roundReporter struct {
+	w        io.Writer
+	tty      bool
+	interval time.Duration
+	before   func()
+
+	mu  sync.Mutex
+	cur *progress.Reporter
+}
+
+func (r *roundReporter) Stage(name string, index, count int) pipeline.Progress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if index == 0 && r.cur != nil {
+		r.cur.Close()
+		r.cur = nil
+	}
+	if r.cur == nil {
+		r.before()
+		r.cur = progress.New(r.w, r.tty, r.interval)
+	}
+	return r.cur.Stage(name, index, count)
+}
+
+func (r *roundReporter) StageDone(name string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur != nil {
+		r.cur.StageDone(name, err)
+	}
+}
+
+func (r *roundReporter) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur != nil {
+		r.cur.Close()
+		r.cur = nil
+	}
+}

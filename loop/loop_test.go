@@ -1,0 +1,396 @@
+package loop_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/synthloop/synthloop/loop"
+	"github.com/synthloop/synthloop/model"
+)
+
+// The fakes below script a loop's plugins per round, and count their calls
+// so tests can check that a resumed loop repeats no finished step.
+
+type calls struct {
+	mu sync.Mutex
+	m  map[string]int // "gen/2" -> calls
+}
+
+func (c *calls) add(step string, round int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int{}
+	}
+	k := fmt.Sprintf("%s/%d", step, round)
+	c.m[k]++
+	return c.m[k]
+}
+
+func (c *calls) get(step string, round int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[fmt.Sprintf("%s/%d", step, round)]
+}
+
+// counters per test, keyed by the test's run directory.
+var (
+	countersMu sync.Mutex
+	counters   = map[string]*calls{}
+	inputs     = map[string][]loop.TrainInput{}
+)
+
+func counter(runDir string) *calls {
+	countersMu.Lock()
+	defer countersMu.Unlock()
+	if counters[runDir] == nil {
+		counters[runDir] = &calls{}
+	}
+	return counters[runDir]
+}
+
+type fakeGenConfig struct {
+	N          int     `yaml:"n"`
+	EmptyRound int     `yaml:"empty_round"`
+	Cost       float64 `yaml:"cost"`
+}
+
+type fakeGen struct{ c *fakeGenConfig }
+
+func (g fakeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
+	counter(r.RunDir).add("gen", r.Index)
+	r.Budget.Charge(g.c.Cost)
+	if r.Index == g.c.EmptyRound {
+		return loop.Data{Generated: 5, CostUSD: g.c.Cost}, nil
+	}
+	var b strings.Builder
+	for i := range g.c.N {
+		fmt.Fprintf(&b, `{"messages":[{"role":"user","content":"q%d"},{"role":"assistant","content":"round %d answer %d"}]}`+"\n", i, r.Index, i)
+	}
+	p := filepath.Join(r.Dir, "data.jsonl")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		return loop.Data{}, err
+	}
+	return loop.Data{Path: p, Format: "sft", Generated: g.c.N + 1, Kept: g.c.N, CostUSD: g.c.Cost, Metrics: map[string]float64{"yield": float64(g.c.N) / float64(g.c.N+1)}}, nil
+}
+
+type fakeTrainConfig struct {
+	FailRounds []int `yaml:"fail_rounds"` // ErrTrainingFailed
+	CrashRound int   `yaml:"crash_round"` // a plain error, on the first call only
+}
+
+type fakeTrain struct{ c *fakeTrainConfig }
+
+func (t fakeTrain) Train(ctx context.Context, r *loop.Round, in loop.TrainInput) (loop.Trained, error) {
+	n := counter(r.RunDir).add("train", r.Index)
+	countersMu.Lock()
+	inputs[r.RunDir] = append(inputs[r.RunDir], in)
+	countersMu.Unlock()
+	for _, f := range t.c.FailRounds {
+		if f == r.Index {
+			return loop.Trained{}, fmt.Errorf("%w: job 7 failed: bad data", loop.ErrTrainingFailed)
+		}
+	}
+	var job string
+	if ok, err := r.Restore("job", &job); err != nil {
+		return loop.Trained{}, err
+	} else if !ok {
+		job = fmt.Sprintf("job-%d-%d", r.Index, n)
+		if err := r.Save(ctx, "job", job); err != nil {
+			return loop.Trained{}, err
+		}
+	}
+	if r.Index == t.c.CrashRound && n == 1 {
+		return loop.Trained{}, errors.New("the trainer crashed")
+	}
+	r.Progress(10, 10, "loss 0.5")
+	return loop.Trained{
+		Student: loop.Model{Config: model.Config{Ref: "fake/" + job}},
+		Steps:   10, FirstLoss: 2, LastLoss: 1 / float64(r.Index),
+		Metrics: map[string]float64{"examples": float64(in.Data[len(in.Data)-1].Kept)},
+	}, nil
+}
+
+type fakeEvalConfig struct {
+	Scores []float64 `yaml:"scores"` // the student's score in round r is Scores[r-1]
+}
+
+type fakeEval struct{ c *fakeEvalConfig }
+
+// Evaluate scores the student by its round and the teacher by the round
+// whose student it was (0.5 for the first teacher).
+func (e fakeEval) Evaluate(ctx context.Context, r *loop.Round, student, teacher loop.Model) (loop.Eval, error) {
+	counter(r.RunDir).add("eval", r.Index)
+	score := func(m loop.Model) float64 {
+		var round, call int
+		if _, err := fmt.Sscanf(m.Ref(), "fake/job-%d-%d", &round, &call); err == nil {
+			return e.c.Scores[round-1]
+		}
+		return 0.5
+	}
+	s, t := score(student), score(teacher)
+	return loop.Eval{Metric: "accuracy", Student: s, Teacher: t, Metrics: map[string]float64{"accuracy": s, "teacher_accuracy": t},
+		ByDifficulty: map[int]float64{1: 1, 2: s}}, nil
+}
+
+func init() {
+	loop.RegisterGenerator(loop.Type[loop.Generator]{Name: "fake-gen", Config: func() any { return &fakeGenConfig{N: 3} },
+		New: func(c any) (loop.Generator, error) { return fakeGen{c.(*fakeGenConfig)}, nil }})
+	loop.RegisterTrainer(loop.Type[loop.Trainer]{Name: "fake-train", Config: func() any { return &fakeTrainConfig{} },
+		New: func(c any) (loop.Trainer, error) { return fakeTrain{c.(*fakeTrainConfig)}, nil }})
+	loop.RegisterEvaluator(loop.Type[loop.Evaluator]{Name: "fake-eval", Config: func() any { return &fakeEvalConfig{} },
+		New: func(c any) (loop.Evaluator, error) { return fakeEval{c.(*fakeEvalConfig)}, nil }})
+}
+
+func parse(t *testing.T, text string) *loop.Config {
+	t.Helper()
+	cfg, err := loop.ParseConfig("loop.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	return cfg
+}
+
+const fakeLoop = `name: fake
+rounds: %d
+patience: %d
+margin: %g
+max_cost_usd: %g
+models:
+  teacher: {ref: openai-compatible/t, base_url: "http://127.0.0.1:1/v1"}
+teacher: teacher
+generate: {type: fake-gen, with: {n: 3, empty_round: %d, cost: %g}}
+train: {type: fake-train, with: {fail_rounds: [%d]}}
+evaluate: {type: fake-eval, with: {scores: [%s]}}
+`
+
+func TestStopRulesAndPromotion(t *testing.T) {
+	tests := []struct {
+		name                     string
+		rounds, patience         int
+		margin, maxCost, cost    float64
+		emptyRound, failRound    int
+		scores                   string
+		wantRounds               int
+		wantStopped              string
+		wantPromoted             []bool
+		wantTeacher              string
+		wantReason               map[int]string // round -> substring
+	}{
+		{name: "all better", rounds: 3, scores: "0.6, 0.7, 0.8", wantRounds: 3, wantStopped: loop.StopRounds,
+			wantPromoted: []bool{true, true, true}, wantTeacher: "fake/job-3-1",
+			wantReason: map[int]string{1: "accuracy 0.6000 > teacher 0.5000 + margin 0"}},
+		{name: "equal is not better", rounds: 2, scores: "0.5, 0.6", wantRounds: 2, wantStopped: loop.StopRounds,
+			wantPromoted: []bool{false, true}, wantTeacher: "fake/job-2-1"},
+		{name: "margin", rounds: 2, margin: 0.1, scores: "0.55, 0.65", wantRounds: 2, wantStopped: loop.StopRounds,
+			wantPromoted: []bool{false, true}, wantReason: map[int]string{1: "<= teacher 0.5000 + margin 0.1"}},
+		{name: "patience", rounds: 6, patience: 2, scores: "0.6, 0.4, 0.3, 0.9, 0.9, 0.9", wantRounds: 3, wantStopped: loop.StopPatience,
+			wantPromoted: []bool{true, false, false}, wantTeacher: "fake/job-1-1"},
+		{name: "budget", rounds: 9, maxCost: 2.5, cost: 1, scores: "0.6, 0.7, 0.8, 0.9", wantRounds: 3, wantStopped: loop.StopBudget,
+			wantPromoted: []bool{true, true, true}},
+		{name: "training failed", rounds: 3, failRound: 2, scores: "0.6, 0.9, 0.7", wantRounds: 3, wantStopped: loop.StopRounds,
+			wantPromoted: []bool{true, false, true}, wantReason: map[int]string{2: "training failed: loop: training failed: job 7 failed: bad data"}},
+		{name: "no data", rounds: 2, emptyRound: 1, scores: "0.9, 0.6", wantRounds: 2, wantStopped: loop.StopRounds,
+			wantPromoted: []bool{false, true}, wantReason: map[int]string{1: "kept no records"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := parse(t, fmt.Sprintf(fakeLoop, tt.rounds, tt.patience, tt.margin, tt.maxCost, tt.emptyRound, tt.cost, tt.failRound, tt.scores))
+			dir := t.TempDir()
+			var rows []loop.RoundSummary
+			sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir, OnRound: func(r loop.RoundSummary) { rows = append(rows, r) }})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if len(sum.Rounds) != tt.wantRounds || sum.Stopped != tt.wantStopped {
+				t.Fatalf("Run: %d rounds stopped by %q, want %d by %q", len(sum.Rounds), sum.Stopped, tt.wantRounds, tt.wantStopped)
+			}
+			if len(rows) != tt.wantRounds {
+				t.Errorf("OnRound called %d times, want %d", len(rows), tt.wantRounds)
+			}
+			for i, want := range tt.wantPromoted {
+				r := sum.Rounds[i]
+				if r.Promoted != want || r.Status != "done" {
+					t.Errorf("round %d: promoted %v status %s (%s), want promoted %v", r.Index, r.Promoted, r.Status, r.Reason, want)
+				}
+			}
+			if tt.wantTeacher != "" && sum.Teacher != tt.wantTeacher {
+				t.Errorf("teacher at the end %q, want %q", sum.Teacher, tt.wantTeacher)
+			}
+			for round, want := range tt.wantReason {
+				if got := sum.Rounds[round-1].Reason; !strings.Contains(got, want) {
+					t.Errorf("round %d reason %q, want it to contain %q", round, got, want)
+				}
+			}
+			// What Load reads is what Run returned.
+			loaded, err := loop.Load(context.Background(), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(loaded.Rounds) != len(sum.Rounds) || loaded.Teacher != sum.Teacher || loaded.Metric != "accuracy" && !strings.Contains(tt.name, "no data") {
+				t.Errorf("Load = %+v, want the summary Run returned", loaded)
+			}
+		})
+	}
+}
+
+func TestSummaryFields(t *testing.T) {
+	cfg := parse(t, fmt.Sprintf(fakeLoop, 2, 0, 0.0, 10.0, 0, 0.25, 0, "0.6, 0.4"))
+	dir := t.TempDir()
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := sum.Rounds[0]
+	if r.Teacher != "openai-compatible/t" || r.Student != "fake/job-1-1" || r.Generated != 4 || r.Kept != 3 ||
+		r.TrainSteps != 10 || r.TrainLoss != 1 || r.FirstLoss != 2 || r.CostUSD != 0.25 || r.Score != 0.6 || r.TeacherScore != 0.5 {
+		t.Errorf("round 1 summary = %+v", r)
+	}
+	if r.Data != filepath.Join("round-001", "data.jsonl") {
+		t.Errorf("data path %q, want it relative to the run directory", r.Data)
+	}
+	for k, want := range map[string]float64{"accuracy": 0.6, "teacher_accuracy": 0.5, "gen_yield": 0.75, "train_examples": 3} {
+		if r.Metrics[k] != want {
+			t.Errorf("metric %s = %v, want %v (metrics %v)", k, r.Metrics[k], want, r.Metrics)
+		}
+	}
+	if r.AccuracyByDifficulty[2] != 0.6 {
+		t.Errorf("accuracy by difficulty %v", r.AccuracyByDifficulty)
+	}
+	if sum.CostUSD != 0.5 || sum.Name != "fake" || sum.Metric != "accuracy" {
+		t.Errorf("summary = %+v", sum)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "summary.json")); err != nil {
+		t.Errorf("no summary.json: %v", err)
+	}
+}
+
+// TestResumeRepeatsNoFinishedStep crashes the trainer in round 2 and checks
+// that the rerun neither regenerates nor retrains what was finished, and
+// that the trainer finds what it saved before the crash.
+func TestResumeRepeatsNoFinishedStep(t *testing.T) {
+	text := strings.Replace(fmt.Sprintf(fakeLoop, 3, 0, 0.0, 0.0, 0, 0.0, 0, "0.6, 0.7, 0.8"), "fail_rounds: [0]", "crash_round: 2", 1)
+	cfg := parse(t, text)
+	dir := t.TempDir()
+	_, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "round 2: train: the trainer crashed") {
+		t.Fatalf("first run: %v, want the trainer's crash", err)
+	}
+	if errors.Is(err, loop.ErrStopped) {
+		t.Errorf("a crash is not a clean stop: %v", err)
+	}
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := counter(dir)
+	for _, tc := range []struct {
+		step  string
+		round int
+		want  int
+	}{{"gen", 1, 1}, {"train", 1, 1}, {"eval", 1, 1}, {"gen", 2, 1}, {"train", 2, 2}, {"eval", 2, 1}, {"gen", 3, 1}} {
+		if got := c.get(tc.step, tc.round); got != tc.want {
+			t.Errorf("%s of round %d ran %d times, want %d", tc.step, tc.round, got, tc.want)
+		}
+	}
+	// The second call restored the job id the first saved.
+	if got := sum.Rounds[1].Student; got != "fake/job-2-1" {
+		t.Errorf("round 2 student %q, want the job saved before the crash (fake/job-2-1)", got)
+	}
+	// A finished loop run again does nothing.
+	if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.get("gen", 3); got != 1 {
+		t.Errorf("rerunning a finished loop generated again")
+	}
+}
+
+func TestInterruptIsACleanStop(t *testing.T) {
+	cfg := parse(t, fmt.Sprintf(fakeLoop, 3, 0, 0.0, 0.0, 0, 0.0, 0, "0.6, 0.7, 0.8"))
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := loop.Run(ctx, cfg, loop.Options{RunDir: dir, OnRound: func(r loop.RoundSummary) {
+		if r.Index == 1 {
+			cancel()
+		}
+	}})
+	// The cancel lands between rounds or inside round 2's first step,
+	// which the fakes ignore; either way the rerun finishes.
+	if err != nil && !errors.Is(err, loop.ErrStopped) {
+		t.Fatalf("interrupted run: %v, want nil or ErrStopped", err)
+	}
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil || len(sum.Rounds) != 3 {
+		t.Fatalf("resumed run: %v, %d rounds", err, len(sum.Rounds))
+	}
+}
+
+func TestMixture(t *testing.T) {
+	tests := []struct {
+		mix  string
+		want [][]float64 // weights per round's training input, oldest first
+	}{
+		{"", [][]float64{{1}, {0.5, 0.5}, {0.25, 0.25, 0.5}}},
+		{"mix: {newest: 1}", [][]float64{{1}, {1}, {1}}},
+		{"mix: {newest: 0.6, window: 1}", [][]float64{{1}, {0.4, 0.6}, {0.4, 0.6}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mix, func(t *testing.T) {
+			cfg := parse(t, fmt.Sprintf(fakeLoop, 3, 0, 0.0, 0.0, 0, 0.0, 0, "0.6, 0.7, 0.8")+tt.mix+"\n")
+			dir := t.TempDir()
+			if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir}); err != nil {
+				t.Fatal(err)
+			}
+			countersMu.Lock()
+			got := inputs[dir]
+			countersMu.Unlock()
+			if len(got) != len(tt.want) {
+				t.Fatalf("%d trainings, want %d", len(got), len(tt.want))
+			}
+			for i, in := range got {
+				var ws []float64
+				for _, d := range in.Data {
+					ws = append(ws, d.Weight)
+					if !filepath.IsAbs(d.Path) && !strings.HasPrefix(d.Path, dir) {
+						t.Errorf("round %d: data path %q is not usable from the working directory", i+1, d.Path)
+					}
+				}
+				if fmt.Sprint(ws) != fmt.Sprint(tt.want[i]) {
+					t.Errorf("round %d weights %v, want %v", i+1, ws, tt.want[i])
+				}
+				if i > 0 && in.Previous.Ref() != fmt.Sprintf("fake/job-%d-1", i) {
+					t.Errorf("round %d previous %q", i+1, in.Previous.Ref())
+				}
+			}
+		})
+	}
+}
+
+func TestConfigChangeRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := parse(t, fmt.Sprintf(fakeLoop, 1, 0, 0.0, 0.0, 0, 0.0, 0, "0.6"))
+	if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	changed := parse(t, fmt.Sprintf(fakeLoop, 2, 0, 0.0, 0.0, 0, 0.0, 0, "0.6, 0.7"))
+	if _, err := loop.Run(context.Background(), changed, loop.Options{RunDir: dir}); err == nil || !strings.Contains(err.Error(), "different config") {
+		t.Fatalf("resume with a changed config: %v, want a refusal", err)
+	}
+	sum, err := loop.Run(context.Background(), changed, loop.Options{RunDir: dir, AllowConfigChange: true})
+	if err != nil || len(sum.Rounds) != 2 {
+		t.Fatalf("resume with --allow-config-change: %v, %d rounds; want 2 (one more round)", err, len(sum.Rounds))
+	}
+}
+
+func TestLoadNoLoop(t *testing.T) {
+	if _, err := loop.Load(context.Background(), t.TempDir()); !errors.Is(err, loop.ErrNoLoop) {
+		t.Errorf("Load of an empty directory: %v, want ErrNoLoop", err)
+	}
+}
