@@ -172,16 +172,16 @@ evaluate: {type: fake-eval, with: {scores: [%s]}}
 
 func TestStopRulesAndPromotion(t *testing.T) {
 	tests := []struct {
-		name                     string
-		rounds, patience         int
-		margin, maxCost, cost    float64
-		emptyRound, failRound    int
-		scores                   string
-		wantRounds               int
-		wantStopped              string
-		wantPromoted             []bool
-		wantTeacher              string
-		wantReason               map[int]string // round -> substring
+		name                  string
+		rounds, patience      int
+		margin, maxCost, cost float64
+		emptyRound, failRound int
+		scores                string
+		wantRounds            int
+		wantStopped           string
+		wantPromoted          []bool
+		wantTeacher           string
+		wantReason            map[int]string // round -> substring
 	}{
 		{name: "all better", rounds: 3, scores: "0.6, 0.7, 0.8", wantRounds: 3, wantStopped: loop.StopRounds,
 			wantPromoted: []bool{true, true, true}, wantTeacher: "fake/job-3-1",

@@ -76,7 +76,7 @@ type runner struct {
 
 	mopts  model.Options
 	getenv func(string) string
-	open_ func(ctx context.Context, name string, cfg model.Config, opts model.Options) (model.Backend, model.Info, error)
+	open_  func(ctx context.Context, name string, cfg model.Config, opts model.Options) (model.Backend, model.Info, error)
 
 	mu       sync.Mutex
 	backends map[string]opened

@@ -36,7 +36,7 @@ type Summary struct {
 	// Stopped says why the loop ended: "rounds" (all rounds ran), "patience"
 	// (no promotion for that many rounds), "budget" (max_cost_usd spent);
 	// empty while the loop has rounds left to run.
-	Stopped string  `json:"stopped,omitempty"`
+	Stopped string         `json:"stopped,omitempty"`
 	Rounds  []RoundSummary `json:"rounds"`
 	// CostUSD and CPUSeconds add up the rounds.
 	CostUSD    float64 `json:"cost_usd"`
