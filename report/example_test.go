@@ -12,17 +12,17 @@ import (
 func ExampleWrite() {
 	run := report.Run{
 		Name:         "reverse addition, labels up to 8 digits",
-		MainMetric:   "accuracy",
+		Metric:       "accuracy",
 		LabelledUpTo: 8,
 		Rounds: []report.Round{
 			{Index: 1, Promoted: true, Reason: "beats the teacher by 0.13",
 				Metrics:              map[string]float64{"accuracy": 0.74},
 				AccuracyByDifficulty: map[int]float64{8: 0.99, 10: 0.95, 12: 0.61},
-				DataGenerated:        2000, DataKept: 1530, CPUSeconds: 61.5},
+				Generated:            2000, Kept: 1530, CPUSeconds: 61.5},
 			{Index: 2, Promoted: true, Reason: "beats the teacher by 0.12",
 				Metrics:              map[string]float64{"accuracy": 0.86},
 				AccuracyByDifficulty: map[int]float64{8: 1, 10: 0.98, 12: 0.93},
-				DataGenerated:        2000, DataKept: 1388, CPUSeconds: 63.2},
+				Generated:            2000, Kept: 1388, CPUSeconds: 63.2},
 		},
 	}
 	dir, err := os.MkdirTemp("", "report")

@@ -27,6 +27,7 @@ type page struct {
 	Settings    []item
 	Summary     []item
 	Rounds      table
+	Metrics     *table
 	Figures     []figView
 }
 
@@ -58,6 +59,10 @@ func renderHTML(w io.Writer, r Run, figs []figure) error {
 	if p.Name == "" {
 		p.Name = "loop run"
 	}
+	if len(r.metricNames()) > 0 {
+		t := metricsTable(r)
+		p.Metrics = &t
+	}
 	for _, k := range sortedKeys(r.Settings) {
 		p.Settings = append(p.Settings, item{k, r.Settings[k]})
 	}
@@ -75,25 +80,50 @@ func renderHTML(w io.Writer, r Run, figs []figure) error {
 	return nil
 }
 
+// stopReasons spells out the loop's stop codes.
+var stopReasons = map[string]string{
+	"rounds":   "all configured rounds ran",
+	"patience": "no student was promoted for the configured number of rounds (patience)",
+	"budget":   "the budget (max_cost_usd) was spent",
+}
+
 func summary(r Run) []item {
 	var s []item
 	add := func(k, format string, args ...any) { s = append(s, item{k, fmt.Sprintf(format, args...)}) }
+	if r.Config != "" {
+		add("Config", "%s", r.Config)
+	}
 	n := len(r.Rounds)
 	if n == 0 {
 		add("Rounds", "none yet")
 		return s
 	}
 	first, last := r.Rounds[0], r.Rounds[n-1]
-	add("Rounds", "%d (round %d to %d)", n, first.Index, last.Index)
+	rounds := fmt.Sprintf("%d (round %d to %d)", n, first.Index, last.Index)
+	if n == 1 {
+		rounds = fmt.Sprintf("1 (round %d)", first.Index)
+	}
+	if !last.done() {
+		rounds += fmt.Sprintf("; round %d is at step %q", last.Index, last.Status)
+	}
+	add("Rounds", "%s", rounds)
+	if m := r.mainMetric(); m != "" {
+		v := m
+		if r.Margin != 0 {
+			v += ", promotion margin " + num(r.Margin)
+		}
+		add("Promotion metric", "%s", v)
+	}
+	if first.Teacher != "" {
+		add("Initial teacher", "%s", first.Teacher)
+	}
 	var promoted []string
-	teacher := r.InitialTeacher
-	if teacher == "" {
-		teacher = first.Teacher
-	}
-	if teacher != "" {
-		add("Initial teacher", "%s", teacher)
-	}
+	teacher := first.Teacher
+	decided := 0
 	for _, rd := range r.Rounds {
+		if rd.done() {
+			decided++
+		}
 		if rd.Promoted {
 			promoted = append(promoted, strconv.Itoa(rd.Index))
 			if rd.Student != "" {
@@ -101,24 +131,26 @@ func summary(r Run) []item {
 			}
 		}
 	}
+	if r.Teacher != "" {
+		teacher = r.Teacher
+	}
+	students := plural(decided, "student")
 	switch len(promoted) {
 	case 0:
-		add("Promotions", "none of %d students", n)
+		add("Promotions", "none of %s", students)
+	case 1:
+		add("Promotions", "1 of %s (round %s)", students, promoted[0])
 	default:
-		which := "round "
-		if len(promoted) > 1 {
-			which = "rounds "
-		}
-		add("Promotions", "%d of %d students (%s%s)", len(promoted), n, which, strings.Join(promoted, ", "))
+		add("Promotions", "%d of %s (rounds %s)", len(promoted), students, strings.Join(promoted, ", "))
 	}
 	if teacher != "" {
-		add("Final teacher", "%s", teacher)
+		add("Current teacher", "%s", teacher)
 	}
 	if m := r.mainMetric(); m != "" {
 		var firstV, lastV, bestV float64
 		firstR, lastR, bestR := -1, -1, -1
 		for _, rd := range r.Rounds {
-			v, ok := rd.Metrics[m]
+			v, ok := r.score(rd)
 			if !ok {
 				continue
 			}
@@ -131,12 +163,19 @@ func summary(r Run) []item {
 			}
 		}
 		if firstR >= 0 {
-			v := fmt.Sprintf("%s: %s in round %d", m, num(firstV), firstR)
+			v := fmt.Sprintf("%s in round %d", num(firstV), firstR)
 			if lastR != firstR {
 				v += fmt.Sprintf(" → %s in round %d (highest %s, round %d)", num(lastV), lastR, num(bestV), bestR)
 			}
-			add("Main metric", "%s", v)
+			if t, ok := r.teacherScore(first); ok {
+				v = fmt.Sprintf("%s at the start (initial teacher) → %s", num(t), v)
+			}
+			add(m, "%s", v)
 		}
+	}
+	var steps []string
+	if v, ok := r.harderMean(first.TeacherAccuracyByDifficulty); ok {
+		steps = append(steps, fmt.Sprintf("%s at the start", pct(v)))
 	}
 	var firstAcc, lastAcc, lastBase string
 	for _, rd := range r.Rounds {
@@ -153,10 +192,13 @@ func summary(r Run) []item {
 		}
 	}
 	if firstAcc != "" {
-		v := firstAcc
+		steps = append(steps, firstAcc)
 		if lastAcc != firstAcc {
-			v += " → " + lastAcc
+			steps = append(steps, lastAcc)
 		}
+	}
+	if len(steps) > 0 {
+		v := strings.Join(steps, " → ")
 		if lastBase != "" {
 			v += "; unfiltered baseline " + lastBase
 		}
@@ -171,20 +213,20 @@ func summary(r Run) []item {
 	}
 	add("Cost", "%s", usd(t.cost))
 	add("CPU time", "%s (user+sys)", cpu(t.cpu))
-	if !r.Started.IsZero() {
-		add("Started", "%s", r.Started.UTC().Format(time.RFC3339))
-	}
-	if !r.Finished.IsZero() {
-		v := r.Finished.UTC().Format(time.RFC3339)
-		if !r.Started.IsZero() && r.Finished.After(r.Started) {
-			v += " (" + r.Finished.Sub(r.Started).Round(time.Second).String() + " wall time)"
+	if !first.Started.IsZero() {
+		v := first.Started.UTC().Format(time.RFC3339)
+		if end := last.Finished; last.done() && end.After(first.Started) {
+			v += " to " + end.UTC().Format(time.RFC3339) + " (" + end.Sub(first.Started).Round(time.Second).String() + " wall time)"
 		}
-		add("Finished", "%s", v)
+		add("Time", "%s", v)
 	}
-	if r.Stopped != "" {
+	switch {
+	case r.Stopped == "":
+		add("Stopped", "not yet: the loop has rounds left to run")
+	case stopReasons[r.Stopped] != "":
+		add("Stopped", "%s", stopReasons[r.Stopped])
+	default:
 		add("Stopped", "%s", r.Stopped)
-	} else if r.Finished.IsZero() {
-		add("Stopped", "not yet: the loop may still be running")
 	}
 	return s
 }
@@ -197,8 +239,8 @@ type sums struct {
 func totals(r Run) sums {
 	var t sums
 	for _, rd := range r.Rounds {
-		t.generated += rd.DataGenerated
-		t.kept += rd.DataKept
+		t.generated += rd.Generated
+		t.kept += rd.Kept
 		t.steps += rd.TrainSteps
 		t.cost += rd.CostUSD
 		t.cpu += rd.CPUSeconds
@@ -207,36 +249,39 @@ func totals(r Run) sums {
 }
 
 func roundsTable(r Run) table {
-	metrics := r.metricNames()
+	m := r.mainMetric()
 	var t table
 	t.Header = []cell{{"round", "num"}, {"teacher", ""}, {"student", ""}, {"promoted", ""}, {"reason", ""}}
-	for _, m := range metrics {
-		t.Header = append(t.Header, cell{m, "num"})
+	if m != "" {
+		t.Header = append(t.Header, cell{m, "num"}, cell{"teacher " + m, "num"})
 	}
 	for _, h := range []string{"generated", "kept", "yield", "train steps", "train loss", "cost", "CPU time"} {
 		t.Header = append(t.Header, cell{h, "num"})
 	}
+	t.Header = append(t.Header, cell{"files", ""})
 	for _, rd := range r.Rounds {
-		row := []cell{{strconv.Itoa(rd.Index), "num"}, {rd.Teacher, ""}, {rd.Student, ""}, decision(rd.Promoted), {rd.Reason, "reason"}}
-		for _, m := range metrics {
-			v, ok := rd.Metrics[m]
-			row = append(row, cell{opt(ok, func() string { return num(v) }), "num"})
+		row := []cell{{strconv.Itoa(rd.Index), "num"}, {rd.Teacher, ""}, {rd.Student, ""}, decision(rd), {rd.Reason, "reason"}}
+		if m != "" {
+			v, ok := r.score(rd)
+			tv, tok := r.teacherScore(rd)
+			row = append(row, cell{opt(ok, func() string { return num(v) }), "num"}, cell{opt(tok, func() string { return num(tv) }), "num"})
 		}
 		row = append(row,
-			cell{count(rd.DataGenerated), "num"},
-			cell{opt(rd.DataGenerated > 0, func() string { return strconv.Itoa(rd.DataKept) }), "num"},
-			cell{yield(rd.DataKept, rd.DataGenerated), "num"},
+			cell{count(rd.Generated), "num"},
+			cell{opt(rd.Generated > 0, func() string { return strconv.Itoa(rd.Kept) }), "num"},
+			cell{yield(rd.Kept, rd.Generated), "num"},
 			cell{count(rd.TrainSteps), "num"},
-			cell{opt(rd.TrainSteps > 0, func() string { return strconv.FormatFloat(rd.TrainLoss, 'f', 4, 64) }), "num"},
+			cell{opt(rd.TrainSteps > 0, func() string { return loss(rd.FirstLoss, rd.TrainLoss) }), "num"},
 			cell{usd(rd.CostUSD), "num"},
 			cell{cpu(rd.CPUSeconds), "num"},
+			cell{strings.Join(nonEmpty(rd.Data, rd.TrainLog), " "), "files"},
 		)
 		t.Rows = append(t.Rows, row)
 	}
 	s := totals(r)
 	t.Foot = []cell{{"total", ""}, {}, {}, {}, {}}
-	for range metrics {
-		t.Foot = append(t.Foot, cell{})
+	if m != "" {
+		t.Foot = append(t.Foot, cell{}, cell{})
 	}
 	t.Foot = append(t.Foot,
 		cell{count(s.generated), "num"},
@@ -246,7 +291,27 @@ func roundsTable(r Run) table {
 		cell{},
 		cell{usd(s.cost), "num"},
 		cell{cpu(s.cpu), "num"},
+		cell{},
 	)
+	t.Note = "Train loss is the loss at the first → the last optimizer step; files are relative to the run directory."
+	return t
+}
+
+// metricsTable lists every metric the rounds reported, one row per metric
+// and one column per round, since runs report many more metrics than rounds.
+func metricsTable(r Run) table {
+	t := table{Header: []cell{{"metric", ""}}}
+	for _, rd := range r.Rounds {
+		t.Header = append(t.Header, cell{"round " + strconv.Itoa(rd.Index), "num"})
+	}
+	for _, m := range r.metricNames() {
+		row := []cell{{m, ""}}
+		for _, rd := range r.Rounds {
+			v, ok := rd.Metrics[m]
+			row = append(row, cell{opt(ok, func() string { return num(v) }), "num"})
+		}
+		t.Rows = append(t.Rows, row)
+	}
 	return t
 }
 
@@ -254,7 +319,17 @@ func roundsTable(r Run) table {
 func figureTable(r Run, file string) table {
 	switch file {
 	case AccuracyPlot:
-		return accuracyTable(r, func(rd Round) map[int]float64 { return rd.AccuracyByDifficulty })
+		t := accuracyTable(r, func(rd Round) map[int]float64 { return rd.AccuracyByDifficulty })
+		if start := r.Rounds[0].TeacherAccuracyByDifficulty; len(start) > 0 {
+			row := []cell{{"start", "num"}}
+			for _, d := range r.difficulties() {
+				a, ok := start[d]
+				row = append(row, cell{opt(ok, func() string { return pct(a) }), "num"})
+			}
+			t.Rows = append([][]cell{row}, t.Rows...)
+			t.Note += " The start row is the first round's teacher."
+		}
+		return t
 	case BaselinePlot:
 		t := accuracyTable(r, func(rd Round) map[int]float64 {
 			if rd.Baseline == nil {
@@ -277,23 +352,22 @@ func figureTable(r Run, file string) table {
 	case YieldPlot:
 		t := table{Header: []cell{{"round", "num"}, {"generated", "num"}, {"kept", "num"}, {"yield", "num"}}}
 		for _, rd := range r.Rounds {
-			t.Rows = append(t.Rows, []cell{{strconv.Itoa(rd.Index), "num"}, {count(rd.DataGenerated), "num"},
-				{opt(rd.DataGenerated > 0, func() string { return strconv.Itoa(rd.DataKept) }), "num"}, {yield(rd.DataKept, rd.DataGenerated), "num"}})
+			t.Rows = append(t.Rows, []cell{{strconv.Itoa(rd.Index), "num"}, {count(rd.Generated), "num"},
+				{opt(rd.Generated > 0, func() string { return strconv.Itoa(rd.Kept) }), "num"}, {yield(rd.Kept, rd.Generated), "num"}})
 		}
 		return t
 	case MetricPlot:
 		m := r.mainMetric()
-		t := table{Header: []cell{{"round", "num"}, {m, "num"}, {"unfiltered baseline", "num"}, {"promoted", ""}}}
+		t := table{Header: []cell{{"round", "num"}, {"student", "num"}, {"teacher", "num"}, {"unfiltered baseline", "num"}, {"promoted", ""}}}
 		for _, rd := range r.Rounds {
-			v, ok := rd.Metrics[m]
-			var b float64
-			okB := false
-			if rd.Baseline != nil {
-				b, okB = rd.Baseline.Metrics[m]
-			}
+			v, ok := r.score(rd)
+			tv, tok := r.teacherScore(rd)
+			b, bok := r.baselineScore(rd)
 			t.Rows = append(t.Rows, []cell{{strconv.Itoa(rd.Index), "num"},
-				{opt(ok, func() string { return num(v) }), "num"}, {opt(okB, func() string { return num(b) }), "num"}, decision(rd.Promoted)})
+				{opt(ok, func() string { return num(v) }), "num"}, {opt(tok, func() string { return num(tv) }), "num"},
+				{opt(bok, func() string { return num(b) }), "num"}, decision(rd)})
 		}
+		t.Note = "Values of " + m + "."
 		return t
 	}
 	return table{}
@@ -329,11 +403,40 @@ func accuracyTable(r Run, get func(Round) map[int]float64) table {
 	return t
 }
 
-func decision(promoted bool) cell {
-	if promoted {
+func decision(rd Round) cell {
+	switch {
+	case !rd.done():
+		return cell{"in progress (" + rd.Status + ")", "pending"}
+	case rd.Promoted:
 		return cell{"yes", "yes"}
+	default:
+		return cell{"no", "no"}
 	}
-	return cell{"no", "no"}
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+func loss(first, last float64) string {
+	s := strconv.FormatFloat(last, 'f', 4, 64)
+	if first != 0 {
+		s = strconv.FormatFloat(first, 'f', 4, 64) + " → " + s
+	}
+	return s
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 const absent = "–"

@@ -30,13 +30,13 @@ type figure struct {
 func figures(r Run) []figure {
 	figs := []figure{
 		{File: AccuracyPlot, Title: "Accuracy by difficulty",
-			Caption: "Held-out accuracy of each round's student by problem difficulty, one line per round, coloured from purple (first round) to green (last)."},
+			Caption: "Held-out accuracy of each round's student by problem difficulty, one line per round, coloured from purple (first round) to green (last); the grey dotted line is the first round's teacher, where the loop started."},
 		{File: BaselinePlot, Title: "Filtered run and unfiltered baseline",
 			Caption: "Left: the run, whose students trained on filtered data. Middle: the baseline, trained on the same rounds without filtering. Right: mean accuracy on " + r.harderLabel() + " per round, both side by side."},
 		{File: YieldPlot, Title: "Filter yield",
 			Caption: "Share of the teacher's generated examples that the filter kept, per round (kept / generated above each bar when there are at most a dozen)."},
 		{File: MetricPlot, Title: "Main metric per round",
-			Caption: "The metric that decides promotion, per round; a triangle marks a student promoted to teacher, a cross one that was not."},
+			Caption: "The metric that decides promotion, per round, for the student and the teacher it was compared with; a triangle marks a student promoted to teacher, a cross one that was not."},
 	}
 	has := func(f func(Round) bool) bool {
 		for _, rd := range r.Rounds {
@@ -63,17 +63,17 @@ func figures(r Run) []figure {
 		figs[1].draw = func() ([]byte, error) { return drawBaseline(r) }
 	}
 	switch {
-	case !has(func(rd Round) bool { return rd.DataGenerated > 0 }):
+	case !has(func(rd Round) bool { return rd.Generated > 0 }):
 		figs[2].Skip = "no round reports how many examples it generated"
 	default:
 		figs[2].draw = func() ([]byte, error) { return drawYield(r) }
 	}
 	switch names := r.metricNames(); {
-	case len(names) == 0:
+	case len(names) == 0 && metric == "":
 		figs[3].Skip = "no round reports any metric"
 	case metric == "":
 		figs[3].Skip = "the run names no main metric and its rounds report several (" + strings.Join(names, ", ") + ")"
-	case !has(func(rd Round) bool { _, ok := rd.Metrics[metric]; return ok }):
+	case !has(func(rd Round) bool { _, ok := r.score(rd); return ok }):
 		figs[3].Skip = fmt.Sprintf("no round reports the main metric %q", metric)
 	default:
 		figs[3].draw = func() ([]byte, error) { return drawMetric(r, metric) }
@@ -221,6 +221,22 @@ func addLabelledMark(p *plot.Plot, r Run, ds []int) error {
 func drawAccuracy(r Run) ([]byte, error) {
 	ds := r.difficulties()
 	p := newPlot("Held-out accuracy by difficulty", "difficulty", "accuracy (%)")
+	if start := r.Rounds[0].TeacherAccuracyByDifficulty; len(start) > 0 {
+		var xys plotter.XYs
+		for _, d := range sortedKeys(start) {
+			xys = append(xys, plotter.XY{X: float64(d), Y: 100 * start[d]})
+		}
+		l, s, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return nil, err
+		}
+		l.Color, s.Color = labelledColor, labelledColor
+		l.Width = vg.Points(1.5)
+		l.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+		s.Shape, s.Radius = draw.CircleGlyph{}, vg.Points(2)
+		p.Add(l, s)
+		p.Legend.Add("start (teacher)", l, s)
+	}
 	if err := addAccuracyLines(p, r, func(rd Round) map[int]float64 { return rd.AccuracyByDifficulty }, true); err != nil {
 		return nil, err
 	}
@@ -315,12 +331,12 @@ func drawYield(r Run) ([]byte, error) {
 		labels plotter.XYLabels
 	)
 	for _, rd := range r.Rounds {
-		if rd.DataGenerated == 0 {
+		if rd.Generated == 0 {
 			continue
 		}
-		y := 100 * float64(rd.DataKept) / float64(rd.DataGenerated)
+		y := 100 * float64(rd.Kept) / float64(rd.Generated)
 		labels.XYs = append(labels.XYs, plotter.XY{X: float64(len(values)), Y: y})
-		labels.Labels = append(labels.Labels, fmt.Sprintf("%d/%d", rd.DataKept, rd.DataGenerated))
+		labels.Labels = append(labels.Labels, fmt.Sprintf("%d/%d", rd.Kept, rd.Generated))
 		values = append(values, y)
 		names = append(names, strconv.Itoa(rd.Index))
 	}
@@ -360,10 +376,11 @@ func drawYield(r Run) ([]byte, error) {
 }
 
 func drawMetric(r Run, metric string) ([]byte, error) {
-	var all, promoted, rejected, baseline plotter.XYs
+	var all, promoted, rejected, teacher, baseline plotter.XYs
 	for _, rd := range r.Rounds {
-		if v, ok := rd.Metrics[metric]; ok {
-			xy := plotter.XY{X: float64(rd.Index), Y: v}
+		x := float64(rd.Index)
+		if v, ok := r.score(rd); ok {
+			xy := plotter.XY{X: x, Y: v}
 			all = append(all, xy)
 			if rd.Promoted {
 				promoted = append(promoted, xy)
@@ -371,10 +388,11 @@ func drawMetric(r Run, metric string) ([]byte, error) {
 				rejected = append(rejected, xy)
 			}
 		}
-		if rd.Baseline != nil {
-			if v, ok := rd.Baseline.Metrics[metric]; ok {
-				baseline = append(baseline, plotter.XY{X: float64(rd.Index), Y: v})
-			}
+		if v, ok := r.teacherScore(rd); ok {
+			teacher = append(teacher, plotter.XY{X: x, Y: v})
+		}
+		if v, ok := r.baselineScore(rd); ok {
+			baseline = append(baseline, plotter.XY{X: x, Y: v})
 		}
 	}
 	p := newPlot(oneLine(metric, 60)+" per round", "round", oneLine(metric, 40))
@@ -385,17 +403,28 @@ func drawMetric(r Run, metric string) ([]byte, error) {
 	l.Color, l.Width = runColor, vg.Points(1.5)
 	p.Add(l)
 	p.Legend.Add("student", l)
-	if len(baseline) > 0 {
-		b, bs, err := plotter.NewLinePoints(baseline)
+	for _, o := range []struct {
+		name string
+		xys  plotter.XYs
+		c    color.Color
+		dash []vg.Length
+	}{
+		{"teacher", teacher, labelledColor, []vg.Length{vg.Points(2), vg.Points(2)}},
+		{"unfiltered baseline", baseline, baselineColor, []vg.Length{vg.Points(5), vg.Points(3)}},
+	} {
+		if len(o.xys) == 0 {
+			continue
+		}
+		b, bs, err := plotter.NewLinePoints(o.xys)
 		if err != nil {
 			return nil, err
 		}
-		b.Color, bs.Color = baselineColor, baselineColor
+		b.Color, bs.Color = o.c, o.c
 		b.Width = vg.Points(1.5)
-		b.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		b.Dashes = o.dash
 		bs.Shape, bs.Radius = draw.CircleGlyph{}, vg.Points(2)
 		p.Add(b, bs)
-		p.Legend.Add("unfiltered baseline", b, bs)
+		p.Legend.Add(o.name, b, bs)
 	}
 	for _, m := range []struct {
 		name  string
@@ -418,7 +447,7 @@ func drawMetric(r Run, metric string) ([]byte, error) {
 	roundAxis(p, r)
 	// A fraction (accuracy, win rate) reads best against its whole range.
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, xy := range append(all, baseline...) {
+	for _, xy := range append(append(all, teacher...), baseline...) {
 		lo, hi = min(lo, xy.Y), max(hi, xy.Y)
 	}
 	if lo >= 0 && hi <= 1 {

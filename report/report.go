@@ -17,64 +17,134 @@ import (
 
 // Run is what a report shows of one loop run. It is a plain value so that
 // report depends on no other synthloop package: whoever holds a run (the loop,
-// a test, a JSON file) fills it in. Every field may be left empty; the report
+// a test, a JSON file) fills it in. Its fields and their JSON names follow
+// loop.Summary, so converting one is a field-by-field copy and Load reads the
+// loop's summary.json as it is. Every field may be left empty; the report
 // leaves out what it is not given and says so.
 type Run struct {
-	Name        string `json:"name"`
+	// Name is the loop config's name; Config its file.
+	Name   string `json:"name"`
+	Config string `json:"config,omitempty"`
+	// Description is shown under the title as written (line breaks kept).
 	Description string `json:"description,omitempty"`
 	// Settings are shown as given, sorted by key: the task, the method, the
-	// trainer, the promotion margin, ...
+	// trainer, ...
 	Settings map[string]string `json:"settings,omitempty"`
-	// MainMetric names the entry of Round.Metrics that decides promotion
-	// ("accuracy", "win_rate"); higher is better. Empty means the only metric there is, if the
-	// rounds report exactly one.
-	MainMetric string `json:"main_metric,omitempty"`
+	// Metric names the score the promotion decision compares ("accuracy",
+	// "win_rate"); higher is better. Empty means the only entry of
+	// Round.Metrics there is, if the rounds report exactly one.
+	Metric string `json:"metric,omitempty"`
+	// Margin is how much a student must beat its teacher by to be promoted.
+	Margin float64 `json:"margin,omitempty"`
+	// Teacher is the current teacher, after the last promotion. Empty means
+	// the last promoted student, or the first round's teacher.
+	Teacher string `json:"teacher,omitempty"`
 	// LabelledUpTo is the highest difficulty that had true labels; the plots
 	// mark it, and the summary reports accuracy above it. 0 means unknown.
 	LabelledUpTo int `json:"labelled_up_to,omitempty"`
-	// InitialTeacher is the model that taught round 1 (or the first round).
-	InitialTeacher string `json:"initial_teacher,omitempty"`
-	// Stopped says why the loop ended ("rounds done", "no improvement for 2
-	// rounds", "budget spent"); empty while it is still going.
-	Stopped  string    `json:"stopped,omitempty"`
-	Started  time.Time `json:"started,omitzero"`
-	Finished time.Time `json:"finished,omitzero"`
-	Rounds   []Round   `json:"rounds"`
+	// Stopped says why the loop ended: loop's "rounds", "patience" and
+	// "budget", or any text; empty while the loop has rounds left to run.
+	Stopped string  `json:"stopped,omitempty"`
+	Rounds  []Round `json:"rounds"`
 }
 
 // Round is one round of the loop: the teacher generated data, a filter kept
-// part of it, a student was trained on it and evaluated.
+// part of it, a student was trained on it and evaluated against the teacher.
 type Round struct {
-	Index   int    `json:"index"`
+	Index int `json:"index"`
+	// Status is the step an unfinished round is at ("generate", "train",
+	// "evaluate"); "done" or empty for a finished round.
+	Status  string `json:"status,omitempty"`
 	Teacher string `json:"teacher,omitempty"`
 	Student string `json:"student,omitempty"`
 	// Promoted says whether the student became the next teacher, and Reason
 	// why or why not (user-facing text, shown escaped).
 	Promoted bool   `json:"promoted"`
 	Reason   string `json:"reason,omitempty"`
-	// Metrics are the student's evaluation results by name.
+	// Score and TeacherScore are the student's and the teacher's values of
+	// Run.Metric, read for a finished round when Metrics lacks Run.Metric
+	// (and "teacher_"+Run.Metric).
+	Score        float64 `json:"score,omitempty"`
+	TeacherScore float64 `json:"teacher_score,omitempty"`
+	// Metrics are every number the round reported, by name.
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	// AccuracyByDifficulty is the student's held-out accuracy, a fraction in
-	// [0, 1], by problem difficulty.
-	AccuracyByDifficulty map[int]float64 `json:"accuracy_by_difficulty,omitempty"`
-	// Baseline is the same round trained without filtering, when the run has
-	// such a control; nil otherwise.
+	// [0, 1], by problem difficulty; TeacherAccuracyByDifficulty the
+	// teacher's. The first round's teacher is the starting point the plots
+	// show beside the students.
+	AccuracyByDifficulty        map[int]float64 `json:"accuracy_by_difficulty,omitempty"`
+	TeacherAccuracyByDifficulty map[int]float64 `json:"teacher_accuracy_by_difficulty,omitempty"`
+	// Baseline is the same round of the unfiltered control run, when there
+	// is one; nil otherwise.
 	Baseline *Baseline `json:"baseline,omitempty"`
-	// DataGenerated counts the examples the teacher produced, DataKept those
-	// the filter kept and the student trained on.
-	DataGenerated int     `json:"data_generated,omitempty"`
-	DataKept      int     `json:"data_kept,omitempty"`
-	TrainSteps    int     `json:"train_steps,omitempty"`
-	TrainLoss     float64 `json:"train_loss,omitempty"` // final training loss; shown only when TrainSteps > 0
-	CostUSD       float64 `json:"cost_usd,omitempty"`
-	CPUSeconds    float64 `json:"cpu_seconds,omitempty"` // user+sys CPU time of the round
+	// Generated counts the examples the teacher produced, Kept those the
+	// filter kept and the student trained on.
+	Generated int `json:"generated,omitempty"`
+	Kept      int `json:"kept,omitempty"`
+	// Data and TrainLog are the round's training file and training log,
+	// relative to the run directory; the page links them.
+	Data     string `json:"data,omitempty"`
+	TrainLog string `json:"train_log,omitempty"`
+	// TrainSteps counts optimizer steps; FirstLoss and TrainLoss are the loss
+	// at the first and last of them, shown only when TrainSteps > 0.
+	TrainSteps int     `json:"train_steps,omitempty"`
+	FirstLoss  float64 `json:"first_loss,omitempty"`
+	TrainLoss  float64 `json:"train_loss,omitempty"`
+	CostUSD    float64 `json:"cost_usd,omitempty"`
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"` // user+sys CPU time of the round
+	// Started and Finished bound the round in wall-clock time; zero when
+	// unknown or, for Finished, not yet.
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
 }
 
-// Baseline is the unfiltered control of a round: a student trained on all the
-// teacher's data, kept or not, and evaluated the same way.
+// Baseline is a round of the unfiltered control: a student trained on all
+// the teacher's data, kept or not, and evaluated the same way.
 type Baseline struct {
+	// Score is the baseline student's value of Run.Metric, read when Metrics
+	// lacks it.
+	Score                float64            `json:"score,omitempty"`
 	Metrics              map[string]float64 `json:"metrics,omitempty"`
 	AccuracyByDifficulty map[int]float64    `json:"accuracy_by_difficulty,omitempty"`
+}
+
+// done reports whether the round got as far as its promotion decision.
+func (rd Round) done() bool { return rd.Status == "" || rd.Status == "done" }
+
+// score is the student's value of the main metric in round rd.
+func (r Run) score(rd Round) (float64, bool) {
+	m := r.mainMetric()
+	if m == "" {
+		return 0, false
+	}
+	if v, ok := rd.Metrics[m]; ok {
+		return v, true
+	}
+	return rd.Score, rd.done() && r.Metric != ""
+}
+
+// teacherScore is the teacher's value of the main metric in round rd.
+func (r Run) teacherScore(rd Round) (float64, bool) {
+	m := r.mainMetric()
+	if m == "" {
+		return 0, false
+	}
+	if v, ok := rd.Metrics["teacher_"+m]; ok {
+		return v, true
+	}
+	return rd.TeacherScore, rd.done() && r.Metric != "" && rd.TeacherScore != 0
+}
+
+// baselineScore is the unfiltered baseline's value of the main metric.
+func (r Run) baselineScore(rd Round) (float64, bool) {
+	m := r.mainMetric()
+	if m == "" || rd.Baseline == nil {
+		return 0, false
+	}
+	if v, ok := rd.Baseline.Metrics[m]; ok {
+		return v, true
+	}
+	return rd.Baseline.Score, r.Metric != ""
 }
 
 // The files Write puts into the output directory. Plots that a run has no
@@ -88,19 +158,22 @@ const (
 )
 
 // RunFile is the name under which a run directory may hold its Run as JSON
-// (see Save and Load).
-const RunFile = "report.json"
+// (see Save and Load); SummaryFile is where the loop keeps its summary,
+// which Load reads as well.
+const (
+	RunFile     = "report.json"
+	SummaryFile = "summary.json"
+)
 
 // ErrNoRun means there is no loop run to report on: the file holding it is
 // missing or holds no rounds.
 var ErrNoRun = errors.New("no loop run")
 
-// Decode reads a Run from its JSON form and checks it.
+// Decode reads a Run from its JSON form and checks it. Fields it does not
+// know are ignored, so that it reads what newer loops write.
 func Decode(r io.Reader) (Run, error) {
 	var run Run
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&run); err != nil {
+	if err := json.NewDecoder(r).Decode(&run); err != nil {
 		return Run{}, fmt.Errorf("report: decode run: %w", err)
 	}
 	if err := run.Validate(); err != nil {
@@ -167,6 +240,9 @@ func (rd Round) validate() error {
 	if err := checkMetrics("", rd.Metrics); err != nil {
 		return err
 	}
+	if err := checkAccuracy("teacher ", rd.TeacherAccuracyByDifficulty); err != nil {
+		return err
+	}
 	if b := rd.Baseline; b != nil {
 		if err := checkAccuracy("baseline ", b.AccuracyByDifficulty); err != nil {
 			return err
@@ -176,12 +252,12 @@ func (rd Round) validate() error {
 		}
 	}
 	switch {
-	case rd.DataGenerated < 0 || rd.DataKept < 0 || rd.TrainSteps < 0:
-		return fmt.Errorf("negative count (generated %d, kept %d, train steps %d)", rd.DataGenerated, rd.DataKept, rd.TrainSteps)
-	case rd.DataKept > rd.DataGenerated:
-		return fmt.Errorf("kept %d examples of %d generated", rd.DataKept, rd.DataGenerated)
-	case !finite(rd.TrainLoss) || !finite(rd.CostUSD) || !finite(rd.CPUSeconds):
-		return fmt.Errorf("train loss %v, cost %v or CPU seconds %v is not a number", rd.TrainLoss, rd.CostUSD, rd.CPUSeconds)
+	case rd.Generated < 0 || rd.Kept < 0 || rd.TrainSteps < 0:
+		return fmt.Errorf("negative count (generated %d, kept %d, train steps %d)", rd.Generated, rd.Kept, rd.TrainSteps)
+	case rd.Kept > rd.Generated:
+		return fmt.Errorf("kept %d examples of %d generated", rd.Kept, rd.Generated)
+	case !finite(rd.Score) || !finite(rd.TeacherScore) || !finite(rd.FirstLoss) || !finite(rd.TrainLoss) || !finite(rd.CostUSD) || !finite(rd.CPUSeconds):
+		return fmt.Errorf("a score, loss, cost or CPU time is not a number")
 	case rd.CostUSD < 0 || rd.CPUSeconds < 0:
 		return fmt.Errorf("negative cost %v or CPU seconds %v", rd.CostUSD, rd.CPUSeconds)
 	}
@@ -295,8 +371,8 @@ func writeFile(path string, data []byte) error {
 // mainMetric is the metric that decides promotion, "" when the run names none
 // and its rounds report several.
 func (r Run) mainMetric() string {
-	if r.MainMetric != "" {
-		return r.MainMetric
+	if r.Metric != "" {
+		return r.Metric
 	}
 	if names := r.metricNames(); len(names) == 1 {
 		return names[0]
@@ -314,7 +390,7 @@ func (r Run) metricNames() []string {
 		}
 	}
 	names := sortedKeys(seen)
-	if m := r.MainMetric; m != "" {
+	if m := r.Metric; m != "" {
 		names = slices.DeleteFunc(names, func(s string) bool { return s == m })
 		names = append([]string{m}, names...)
 	}
@@ -327,6 +403,9 @@ func (r Run) difficulties() []int {
 	seen := map[int]bool{}
 	for _, rd := range r.Rounds {
 		for d := range rd.AccuracyByDifficulty {
+			seen[d] = true
+		}
+		for d := range rd.TeacherAccuracyByDifficulty {
 			seen[d] = true
 		}
 		if rd.Baseline != nil {

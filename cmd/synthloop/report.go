@@ -15,10 +15,17 @@ import (
 
 // loadLoopRun reads the loop run held in runDir for `synthloop report`. When
 // runDir holds no loop run it returns an error wrapping report.ErrNoRun, which
-// the command turns into exit code 2. By default it reads report.RunFile, a
-// report.Run as JSON; the loop points it at its own summary instead.
+// the command turns into exit code 2. By default it reads report.RunFile (a
+// report.Run as JSON, which may carry a baseline and settings) or else the
+// loop's own report.SummaryFile, whose JSON report.Run mirrors.
 var loadLoopRun = func(ctx context.Context, runDir string) (report.Run, error) {
-	return report.Load(filepath.Join(runDir, report.RunFile))
+	for _, name := range []string{report.RunFile, report.SummaryFile} {
+		p := filepath.Join(runDir, name)
+		if _, err := os.Stat(p); err == nil {
+			return report.Load(p)
+		}
+	}
+	return report.Run{}, fmt.Errorf("neither %s nor %s is there: %w", report.RunFile, report.SummaryFile, report.ErrNoRun)
 }
 
 func newReportCmd() *cobra.Command {

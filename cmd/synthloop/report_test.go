@@ -14,16 +14,17 @@ import (
 	"github.com/synthloop/synthloop/report"
 )
 
-// reportRunDir makes a run directory holding the report package's sample run.
-func reportRunDir(t *testing.T) string {
+// reportRunDir makes a run directory holding one of the report package's
+// sample files under the name given.
+func reportRunDir(t *testing.T, sample, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "report", "testdata", "run.json"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "report", "testdata", sample))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "run")
 	os.MkdirAll(dir, 0o755)
-	if err := os.WriteFile(filepath.Join(dir, report.RunFile), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -42,24 +43,33 @@ func execReport(args ...string) (string, error) {
 }
 
 func TestReportCommand(t *testing.T) {
-	runDir := reportRunDir(t)
+	runDir := reportRunDir(t, "run.json", report.RunFile)
+	loopDir := reportRunDir(t, "summary.json", report.SummaryFile)
 	other := filepath.Join(t.TempDir(), "elsewhere")
+	all := []string{report.HTMLFile, report.AccuracyPlot, report.BaselinePlot, report.YieldPlot, report.MetricPlot}
 	for _, tc := range []struct {
-		name string
-		args []string
-		dir  string // where the report must land
+		name  string
+		args  []string
+		dir   string   // where the report must land
+		files []string // what must be there
+		out   string   // what the command must say
 	}{
-		{"into the run dir", []string{runDir}, runDir},
-		{"--out", []string{runDir, "--out", other}, other},
+		{"into the run dir", []string{runDir}, runDir, all, "with 4 plot(s)"},
+		{"--out", []string{runDir, "--out", other}, other, all, "with 4 plot(s)"},
+		{"the loop's summary.json", []string{loopDir}, loopDir,
+			[]string{report.HTMLFile, report.AccuracyPlot, report.YieldPlot, report.MetricPlot},
+			"not drawn: Filtered run and unfiltered baseline: the run has no unfiltered baseline"},
 	} {
 		out, err := execReport(tc.args...)
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", tc.name, err, out)
 		}
-		if want := "wrote " + filepath.Join(tc.dir, report.HTMLFile) + " with 4 plot(s)"; !strings.Contains(out, want) {
-			t.Errorf("%s: output %q lacks %q", tc.name, out, want)
+		for _, want := range []string{"wrote " + filepath.Join(tc.dir, report.HTMLFile), tc.out} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: output %q lacks %q", tc.name, out, want)
+			}
 		}
-		for _, f := range []string{report.HTMLFile, report.AccuracyPlot, report.BaselinePlot, report.YieldPlot, report.MetricPlot} {
+		for _, f := range tc.files {
 			if _, err := os.Stat(filepath.Join(tc.dir, f)); err != nil {
 				t.Errorf("%s: %v", tc.name, err)
 			}
@@ -74,7 +84,7 @@ func TestReportNoRun(t *testing.T) {
 	for _, tc := range []struct {
 		name, dir, want string
 	}{
-		{"empty dir", empty, "holds no loop run"},
+		{"empty dir", empty, "holds no loop run; report shows runs of 'synthloop loop' and 'synthloop demo' (neither report.json nor summary.json is there"},
 		{"missing dir", filepath.Join(empty, "nope"), "is not a run directory"},
 	} {
 		_, err := execReport(tc.dir)
@@ -139,7 +149,7 @@ func TestReportExitCode(t *testing.T) {
 	if !strings.Contains(string(out), "holds no loop run") {
 		t.Errorf("output %q does not say the directory holds no loop run", out)
 	}
-	runDir := reportRunDir(t)
+	runDir := reportRunDir(t, "run.json", report.RunFile)
 	if out, err := cli(dir, nil, "report", runDir).CombinedOutput(); err != nil {
 		t.Fatalf("report: %v\n%s", err, out)
 	}
