@@ -38,9 +38,9 @@ func TestMeasureRFT(t *testing.T) {
 	cfg := RFTConfig{Task: task.Reverse{}, Seed: 1,
 		Weak: Start{Arch: lab.Arch{Dim: 64, Layers: 2, Heads: 4, Hidden: 256, MaxSeq: 32}, Labels: 1000, MinDifficulty: 1, MaxDifficulty: 6,
 			Train: TrainConfig{Steps: 500, Batch: 32, LR: 1e-3, Warmup: 25}},
-		Rounds: 4, Problems: 2000, MinDifficulty: 1, MaxDifficulty: 6, K: 8, Temperature: 1,
+		Rounds: 4, Problems: 2000, MinDifficulty: 1, MaxDifficulty: 6, K: 8, Temperature: 0.7,
 		Train: TrainConfig{Steps: 300, Batch: 32, LR: 5e-4, Warmup: 15},
-		Eval:  EvalConfig{Difficulties: []int{3, 4, 5, 6}, Problems: 50, Samples: 16, K: 8, Temperature: 1, Seed: 99},
+		Eval:  EvalConfig{Difficulties: []int{3, 4, 5, 6}, Problems: 50, Samples: 16, K: 8, Temperature: 0.7, Seed: 99},
 		Log:   testLog(t)}
 	cpu := lab.CPUSeconds()
 	rs, err := RFT(context.Background(), dir, cfg)

@@ -34,8 +34,12 @@ type RFTConfig struct {
 	// round's samples, as ReST-EM restarts from the base model; by default
 	// a round continues from the previous round's model on everything
 	// gathered so far.
-	Restart bool       `json:"restart,omitempty"`
-	Eval    EvalConfig `json:"eval"`
+	Restart bool `json:"restart,omitempty"`
+	// Baseline trains every round on the labels alone, for the same steps,
+	// and samples only to count: the control that shows what the verified
+	// samples add over more training on the labels.
+	Baseline bool       `json:"baseline,omitempty"`
+	Eval     EvalConfig `json:"eval"`
 	// Log receives progress; nil discards it.
 	Log *slog.Logger `json:"-"`
 }
@@ -47,6 +51,9 @@ func (c RFTConfig) check() error {
 	if c.Rounds < 0 || c.Problems <= 0 || c.K <= 0 || !(c.Temperature > 0) || c.MinDifficulty < 1 || c.MaxDifficulty < c.MinDifficulty {
 		return fmt.Errorf("methods: rft: %d rounds of %d problems (difficulty %d..%d), %d samples at temperature %g: want rounds ≥ 0, the rest positive, min ≤ max",
 			c.Rounds, c.Problems, c.MinDifficulty, c.MaxDifficulty, c.K, c.Temperature)
+	}
+	if c.Baseline && c.Weak.Dir != "" {
+		return fmt.Errorf("methods: rft: the baseline trains on the weak model's labels, and a weak model from a directory has none")
 	}
 	if err := c.Weak.check("rft weak model"); err != nil {
 		return err
@@ -129,7 +136,7 @@ func RFT(ctx context.Context, dir string, cfg RFTConfig) ([]RFTRound, error) {
 		if d := r.state.Rounds[0].Data; d != "" {
 			files = append(files, r.abs(d))
 		}
-		for j := from; j <= i; j++ {
+		for j := from; j <= i && !cfg.Baseline; j++ {
 			d, n := rec.Data, rec.Examples
 			if j < i {
 				d, n = r.state.Rounds[j].Data, r.state.Rounds[j].Examples
@@ -141,5 +148,5 @@ func RFT(ctx context.Context, dir string, cfg RFTConfig) ([]RFTRound, error) {
 		_, err := r.fit(ctx, i, "sft", r.abs(init), files, cfg.Train, cfg.Seed, &rec.Round)
 		return err
 	}
-	return rounds(ctx, r, cfg.Rounds, cfg.Weak, cfg.Seed, gen, fit)
+	return rounds(ctx, r, cfg.Rounds, cfg.Weak, cfg.Seed, nil, gen, fit)
 }

@@ -496,8 +496,8 @@ func writeJSONL(path string, lines []any) error {
 	return nil
 }
 
-// rounds runs the rounds not yet finished, up to n: round 0 by start, the
-// others by gen (sampling or labelling, writing the round's data and the
+// rounds runs the rounds not yet finished, up to n: round 0 by start (then
+// first, if set, to add the method's fields), the others by gen (sampling or labelling, writing the round's data and the
 // generation results in rec) and fit (training and evaluation). A round's
 // generation is kept once gen.json is written, so a kill during training
 // resumes at training; a round is recorded in state.json only when fit
@@ -505,7 +505,7 @@ func writeJSONL(path string, lines []any) error {
 func rounds[R any, P interface {
 	*R
 	base() *Round
-}](ctx context.Context, r *run[R], n int, s Start, seed uint64,
+}](ctx context.Context, r *run[R], n int, s Start, seed uint64, first func(rec P),
 	gen func(ctx context.Context, i int, prev, rec P) error,
 	fit func(ctx context.Context, i int, rec P) error) ([]R, error) {
 	for i := len(r.state.Rounds); i <= n; i++ {
@@ -520,6 +520,9 @@ func rounds[R any, P interface {
 				return r.state.Rounds, err
 			}
 			*p.base() = b
+			if first != nil {
+				first(p)
+			}
 		} else {
 			dir := r.roundDir(i)
 			ok, err := readGen(dir, p)
