@@ -1,0 +1,259 @@
+// Package ingest reads documents (.txt, .md, .html, .pdf) from files and folders as plain text and splits them into overlapping, token-counted chunks.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// Formats of the documents Read understands, by file extension.
+const (
+	FormatText     = "text"     // .txt
+	FormatMarkdown = "markdown" // .md, .markdown
+	FormatHTML     = "html"     // .html, .htm, .xhtml
+	FormatPDF      = "pdf"      // .pdf
+)
+
+// PDF extractors.
+const (
+	PDFGo        = "go"        // github.com/ledongthuc/pdf, in process (default)
+	PDFPdftotext = "pdftotext" // poppler's pdftotext command (Debian: poppler-utils)
+)
+
+// Document is the plain text of one file.
+type Document struct {
+	// Source is the file's path as found (relative paths stay relative),
+	// with forward slashes, so chunk ids are the same on every OS.
+	Source string
+	Format string
+	Text   string
+}
+
+// Options tune how documents are read. The zero value is ready to use.
+type Options struct {
+	// PDF picks the PDF text extractor: PDFGo (default) or PDFPdftotext.
+	PDF string
+}
+
+// Validate checks the options.
+func (o Options) Validate() error {
+	switch o.PDF {
+	case "", PDFGo, PDFPdftotext:
+		return nil
+	}
+	return fmt.Errorf("ingest: pdf extractor %q (want %q or %q)", o.PDF, PDFGo, PDFPdftotext)
+}
+
+// FormatOf returns the format of path by its extension, or "" when Read
+// does not read it.
+func FormatOf(path string) string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".txt", ".text":
+		return FormatText
+	case ".md", ".markdown":
+		return FormatMarkdown
+	case ".html", ".htm", ".xhtml":
+		return FormatHTML
+	case ".pdf":
+		return FormatPDF
+	}
+	return ""
+}
+
+// Files expands paths into the documents to read, in a deterministic order:
+// each argument in turn; a folder contributes every readable file below it
+// (recursively, sorted by path, hidden files and folders skipped); a glob
+// pattern its matches, sorted. A file is listed once even when named twice.
+// A file named explicitly must have a readable format; a folder or pattern
+// that yields no document is an error, since it is almost always a typo.
+func Files(paths []string) ([]string, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("ingest: no path given")
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		p = filepath.Clean(p)
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, p := range paths {
+		if strings.ContainsAny(p, "*?[") {
+			m, err := filepath.Glob(p)
+			if err != nil {
+				return nil, fmt.Errorf("ingest: pattern %q: %w", p, err)
+			}
+			n := 0
+			sort.Strings(m)
+			for _, f := range m {
+				if fi, err := os.Stat(f); err == nil && !fi.IsDir() && FormatOf(f) != "" {
+					add(f)
+					n++
+				}
+			}
+			if n == 0 {
+				return nil, fmt.Errorf("ingest: pattern %q matches no .txt, .md, .html or .pdf file", p)
+			}
+			continue
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		if !fi.IsDir() {
+			if FormatOf(p) == "" {
+				return nil, fmt.Errorf("ingest: %s: unsupported file type %q (want .txt, .md, .html or .pdf)", p, filepath.Ext(p))
+			}
+			add(p)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if path != p && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.IsDir() && FormatOf(path) != "" {
+				found = append(found, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("ingest: folder %s holds no .txt, .md, .html or .pdf file", p)
+		}
+		sort.Strings(found)
+		for _, f := range found {
+			add(f)
+		}
+	}
+	return out, nil
+}
+
+// Read returns the plain text of one file: text and markdown as written
+// (markdown's HTML comments removed, since a reader never sees them), HTML's
+// visible text, PDF's text layer. Line endings become "\n".
+func Read(ctx context.Context, path string, opt Options) (Document, error) {
+	doc := Document{Source: filepath.ToSlash(filepath.Clean(path)), Format: FormatOf(path)}
+	if err := opt.Validate(); err != nil {
+		return doc, err
+	}
+	if doc.Format == FormatPDF && opt.PDF == PDFPdftotext {
+		t, err := PDFTextCommand(ctx, path)
+		if err != nil {
+			return doc, err
+		}
+		doc.Text = clean(t)
+		return doc, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return doc, fmt.Errorf("ingest: %w", err)
+	}
+	t, err := Extract(doc.Format, data)
+	if err != nil {
+		return doc, fmt.Errorf("ingest: %s: %w", doc.Source, err)
+	}
+	doc.Text = t
+	return doc, nil
+}
+
+// Extract returns the plain text of data in the given format (see Read),
+// with the in-process PDF extractor.
+func Extract(format string, data []byte) (string, error) {
+	switch format {
+	case FormatText, FormatMarkdown:
+		data = bytes.TrimPrefix(data, []byte("\ufeff"))
+		if !utf8.Valid(data) {
+			return "", errors.New("not UTF-8 text; convert it first (e.g. iconv -f SHIFT_JIS -t UTF-8)")
+		}
+		t := string(data)
+		if format == FormatMarkdown {
+			t = mdComment.ReplaceAllString(t, "")
+		}
+		return clean(t), nil
+	case FormatHTML:
+		t, err := HTMLText(bytes.NewReader(data))
+		if err != nil {
+			return "", err
+		}
+		return clean(t), nil
+	case FormatPDF:
+		t, err := PDFText(data)
+		if err != nil {
+			return "", err
+		}
+		return clean(t), nil
+	}
+	return "", fmt.Errorf("unsupported format %q", format)
+}
+
+// Load reads every document that Files finds in paths. It stops at the first
+// file that cannot be read; a pipeline stage that must go on past a bad file
+// calls Files and Read itself.
+func Load(ctx context.Context, paths []string, opt Options) ([]Document, error) {
+	files, err := Files(paths)
+	if err != nil {
+		return nil, err
+	}
+	docs := make([]Document, 0, len(files))
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		d, err := Read(ctx, f, opt)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
+}
+
+// mdComment matches an HTML comment in markdown. Rendered markdown hides it,
+// which makes it a place to hide instructions from the humans who review a
+// document.
+var mdComment = regexp.MustCompile(`(?s)<!--.*?-->`)
+
+// blankLines is a run of empty lines, kept as one paragraph break.
+var blankLines = regexp.MustCompile(`\n{3,}`)
+
+// clean normalises line endings, drops NUL and other C0 controls except tab
+// and newline (PDF text layers carry them), and trims trailing spaces.
+func clean(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			if r == '\f' {
+				return '\n' // a page break
+			}
+			return -1
+		}
+		return r
+	}, s)
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " \t")
+	}
+	s = blankLines.ReplaceAllString(strings.Join(lines, "\n"), "\n\n")
+	return strings.Trim(s, "\n")
+}
