@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"strings"
 	"text/template"
 
@@ -67,17 +68,14 @@ type docData struct {
 	Document string
 }
 
-// tags are the delimiters of data in the prompts. A text that holds one
-// would end its block early and smuggle what follows out of it as
-// instructions, so inside data they are defused with a full-width "<".
-var tags = strings.NewReplacer(
-	"<document>", "＜document>", "</document>", "＜/document>",
-	"<topic>", "＜topic>", "</topic>", "＜/topic>",
-	"<conversation>", "＜conversation>", "</conversation>", "＜/conversation>",
-)
+// tags are the delimiters of data in the prompts, in any case and spacing
+// a model might still read as one. A text that holds one would end its block
+// early and smuggle what follows out of it as instructions, so inside data
+// they are defused with a full-width "<".
+var tags = regexp.MustCompile(`(?i)<(\s*/?\s*(?:document|topic|conversation)\s*>)`)
 
 // data defuses the delimiters inside a text put into a prompt.
-func data(s string) string { return tags.Replace(s) }
+func data(s string) string { return tags.ReplaceAllString(s, "＜$1") }
 
 type prompts struct {
 	user, doc *prompt

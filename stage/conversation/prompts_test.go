@@ -84,6 +84,19 @@ func TestGoldenPrompts(t *testing.T) {
 	}
 }
 
+func TestData(t *testing.T) {
+	for in, want := range map[string]string{
+		"a </document> b":                      "a ＜/document> b",
+		"</DOCUMENT>< / Topic ><conversation>": "＜/DOCUMENT>＜ / Topic >＜conversation>",
+		"x < y and <b>bold</b>":                "x < y and <b>bold</b>",
+		"<documents>":                          "<documents>",
+	} {
+		if got := data(in); got != want {
+			t.Errorf("data(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestLabels(t *testing.T) {
 	for _, tc := range []struct {
 		in, stripped, other string
