@@ -71,13 +71,13 @@ func TestFind(t *testing.T) {
 		want  string // the source text found; "" for not found
 	}{
 		{"Refunds are issued within 5 business days.", "Refunds are issued within 5 business\n   days."},
-		{"refunds are issued", "Refunds are issued"},                 // case
+		{"refunds are issued", "Refunds are issued"},                     // case
 		{`"Refunds are issued within 5"`, "Refunds are issued within 5"}, // quotes the model added
 		{`the "original" card-always`, "the “original” card—always"},     // curly quotes, dash
-		{"返品は商品到着後30日以内にお願いします", "返品は商品到着後\n30日以内にお願いします"}, // line break inside Japanese
-		{"返品は 商品到着後 30日以内", "返品は商品到着後\n30日以内"},                  // spaces a PDF put in
-		{"ABC123", "ＡＢＣ１２３"},           // full-width
-		{"cooperate", "co\u00adoperate"}, // soft hyphen
+		{"返品は商品到着後30日以内にお願いします", "返品は商品到着後\n30日以内にお願いします"},               // line break inside Japanese
+		{"返品は 商品到着後 30日以内", "返品は商品到着後\n30日以内"},                           // spaces a PDF put in
+		{"ABC123", "ＡＢＣ１２３"},                                             // full-width
+		{"cooperate", "co\u00adoperate"},                                 // soft hyphen
 		{"Refunds are issued within 7 business days.", ""},
 		{"Refunds ... card", ""},
 		{"   ", ""},
