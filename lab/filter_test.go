@@ -13,11 +13,11 @@ func TestLengthOK(t *testing.T) {
 		a    Answer
 		want bool
 	}{
-		{Answer{"975", true}, true},
-		{Answer{"9751", true}, true}, // n+1 digits is a possible sum
-		{Answer{"97", true}, false},
-		{Answer{"97512", true}, false},
-		{Answer{"975", false}, false}, // never closed with <|end|>
+		{Answer{"9750", true}, true},
+		{Answer{"9751", true}, true}, // wrong, but it could be right
+		{Answer{"975", true}, false}, // a sum has exactly n+1 digits
+		{Answer{"97500", true}, false},
+		{Answer{"9750", false}, false}, // never closed with <|end|>
 		{Answer{"", true}, false},
 	} {
 		if got := LengthOK(add, p, tc.a); got != tc.want {
@@ -73,10 +73,10 @@ func TestFilterPick(t *testing.T) {
 		{"unfiltered keeps a wrong length", Filter{}, []Answer{a("97", true)}, "97", 1, true},
 		{"unfiltered keeps an unfinished answer", Filter{}, []Answer{a("9755555", false)}, "9755555", 1, true},
 		{"length filter drops a short answer", Filter{Length: true}, []Answer{a("97", true)}, "", 0, false},
-		{"length filter keeps a plausible wrong answer", Filter{Length: true}, []Answer{a("976", true)}, "976", 1, true},
-		{"4 of 5 agree", vote, []Answer{a("975", true), a("975", true), a("976", true), a("975", true), a("975", true)}, "975", 0.8, true},
-		{"3 of 5 agree", vote, []Answer{a("975", true), a("975", true), a("976", true), a("977", true), a("975", true)}, "975", 0.6, false},
-		{"too-long answers cannot carry the vote", vote, []Answer{a("97555", true), a("97555", true), a("97555", true), a("975", true), a("975", true)}, "975", 0.4, false},
+		{"length filter keeps a plausible wrong answer", Filter{Length: true}, []Answer{a("9760", true)}, "9760", 1, true},
+		{"4 of 5 agree", vote, []Answer{a("9750", true), a("9750", true), a("9760", true), a("9750", true), a("9750", true)}, "9750", 0.8, true},
+		{"3 of 5 agree", vote, []Answer{a("9750", true), a("9750", true), a("9760", true), a("9770", true), a("9750", true)}, "9750", 0.6, false},
+		{"too-long answers cannot carry the vote", vote, []Answer{a("97555", true), a("97555", true), a("97555", true), a("9750", true), a("9750", true)}, "9750", 0.4, false},
 		{"vote without length filter", Filter{Agree: 0.7}, []Answer{a("97", true), a("97", true), a("97", true), a("97", false)}, "97", 1, true},
 		{"no answers", vote, nil, "", 0, false},
 	} {

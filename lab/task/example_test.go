@@ -14,8 +14,8 @@ func Example() {
 	}
 	p := add.Generate(rand.New(rand.NewPCG(1, 2)), 3)
 	fmt.Println(add.Verify(p, p.Answer))
-	// 123 + 456 = 579, every number written least significant digit first.
-	fmt.Println(add.Verify(task.Problem{Prompt: "321+654="}, "975"))
+	// 123 + 456 = 0579, every number written least significant digit first.
+	fmt.Println(add.Verify(task.Problem{Prompt: "321+654="}, "9750"))
 	// Output:
 	// true
 	// true

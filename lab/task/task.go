@@ -124,23 +124,17 @@ func isDigits(s string) bool {
 	return true
 }
 
-// trimZeros drops the high zeros of a reversed number, keeping at least one digit.
-func trimZeros(rev []byte) []byte {
-	for len(rev) > 1 && rev[len(rev)-1] == '0' {
-		rev = rev[:len(rev)-1]
-	}
-	return rev
-}
-
 // ReverseAddition is addition with the operands and the sum written least
-// significant digit first (Lee et al., 2025): "321+654=" → "975" is
-// 123 + 456 = 579. Difficulty n gives two n-digit operands; the sum has n or
-// n+1 digits.
+// significant digit first, the sum padded with high zeros to one digit more
+// than the longer operand, as in Lee et al. (2025): "321+654=" → "9750" is
+// 123 + 456 = 0579, and "9+1=" → "01". Difficulty n gives two n-digit
+// operands and an answer of exactly n+1 digits, so a length filter can check
+// it without knowing the sum.
 type ReverseAddition struct{}
 
 func (ReverseAddition) Name() string                      { return "reverse-addition" }
 func (ReverseAddition) Alphabet() string                  { return digits + "+=" }
-func (ReverseAddition) AnswerLen(d int) (int, int)        { d = max(d, 1); return d, d + 1 }
+func (ReverseAddition) AnswerLen(d int) (int, int)        { d = max(d, 1); return d + 1, d + 1 }
 func (t ReverseAddition) Verify(p Problem, a string) bool { return verify(t, p, a) }
 
 func (t ReverseAddition) Generate(rng *rand.Rand, d int) Problem {
@@ -150,7 +144,7 @@ func (t ReverseAddition) Generate(rng *rand.Rand, d int) Problem {
 	return Problem{Prompt: p, Answer: ans, Difficulty: d}
 }
 
-// Solve adds the reversed operands of "A+B=".
+// Solve adds the reversed operands of "A+B=" into max(len(A), len(B))+1 digits.
 func (ReverseAddition) Solve(prompt string) (string, error) {
 	a, b, err := operands(prompt, '+')
 	if err != nil {
@@ -169,20 +163,18 @@ func (ReverseAddition) Solve(prompt string) (string, error) {
 		out = append(out, '0'+s%10)
 		carry = s / 10
 	}
-	if carry > 0 {
-		out = append(out, '0'+carry)
-	}
-	return string(trimZeros(out)), nil
+	return string(append(out, '0'+carry)), nil
 }
 
-// Multiplication is multiplication in the same reversed-digit format:
-// "21*3=" → "63" is 12 × 3 = 36. Difficulty n gives
-// two n-digit operands; the product has 2n-1 or 2n digits.
+// Multiplication is multiplication in the same reversed-digit format, the
+// product padded with high zeros to len(A)+len(B) digits: "21*3=" → "630"
+// is 12 × 3 = 036. Difficulty n gives two n-digit operands and an answer of
+// exactly 2n digits.
 type Multiplication struct{}
 
 func (Multiplication) Name() string                      { return "multiplication" }
 func (Multiplication) Alphabet() string                  { return digits + "*=" }
-func (Multiplication) AnswerLen(d int) (int, int)        { d = max(d, 1); return 2*d - 1, 2 * d }
+func (Multiplication) AnswerLen(d int) (int, int)        { d = max(d, 1); return 2 * d, 2 * d }
 func (t Multiplication) Verify(p Problem, a string) bool { return verify(t, p, a) }
 
 func (t Multiplication) Generate(rng *rand.Rand, d int) Problem {
@@ -212,7 +204,7 @@ func (Multiplication) Solve(prompt string) (string, error) {
 		out[i] = '0' + byte(v%10)
 		carry = v / 10
 	}
-	return string(trimZeros(out)), nil
+	return string(out), nil
 }
 
 const symbols = digits + "abcdefghijklmnopqrstuvwxyz"

@@ -15,17 +15,19 @@ func TestSolve(t *testing.T) {
 		prompt string
 		want   string
 	}{
-		{"reverse-addition", "321+654=", "975"},
+		{"reverse-addition", "321+654=", "9750"},
 		{"reverse-addition", "9+1=", "01"},
 		{"reverse-addition", "99+1=", "001"},
-		{"reverse-addition", "0+0=", "0"},
+		{"reverse-addition", "0+0=", "00"},
 		{"reverse-addition", "5+5=", "01"},
-		{"reverse-addition", "12+0=", "12"},
-		{"reverse-addition", "10+00=", "1"},
-		{"multiplication", "21*3=", "63"},
+		{"reverse-addition", "12+0=", "120"},
+		{"reverse-addition", "10+00=", "100"},
+		{"reverse-addition", "99999+99999=", "899991"},
+		{"multiplication", "21*3=", "630"},
 		{"multiplication", "9*9=", "18"},
-		{"multiplication", "0*7=", "0"},
+		{"multiplication", "0*7=", "00"},
 		{"multiplication", "99*99=", "1089"},
+		{"multiplication", "01*01=", "0010"},
 		{"copy", "ab3=", "ab3"},
 		{"copy", "==", ""},
 		{"reverse", "ab3=", "3ba"},
@@ -55,11 +57,11 @@ func TestVerify(t *testing.T) {
 		answer string
 		want   bool
 	}{
-		{"975", true},
-		{" 975\n", true},
-		{"9750", false},
-		{"97", false},
-		{"579", false},
+		{"9750", true},
+		{" 9750\n", true},
+		{"975", false}, // the sum is padded to n+1 digits
+		{"97500", false},
+		{"0579", false},
 		{"", false},
 	} {
 		if got := add.Verify(p, tc.answer); got != tc.want {
