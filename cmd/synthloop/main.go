@@ -78,6 +78,6 @@ twice for a request that already got its answer.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCmd(), newStatusCmd(), newExportCmd(), newModelsCmd(), newStagesCmd(), newDemoCmd(), newServeCmd(), newSampleCmd(), newTrainCmd(), newExportGGUFCmd(), newJudgeCmd())
+	root.AddCommand(newRunCmd(), newStatusCmd(), newExportCmd(), newModelsCmd(), newStagesCmd(), newDemoCmd(), newServeCmd(), newSampleCmd(), newTrainCmd(), newExportGGUFCmd(), newJudgeCmd(), newReportCmd())
 	return root
 }
