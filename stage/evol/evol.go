@@ -151,12 +151,6 @@ type chain struct {
 	usage pipeline.UnitUsage
 }
 
-// errStop carries an error that must stop the stage out of a generation.
-type errStop struct{ err error }
-
-func (e errStop) Error() string { return e.err.Error() }
-func (e errStop) Unwrap() error { return e.err }
-
 func (c *chain) run(ctx context.Context) ([]*record.Record, pipeline.UnitUsage, error) {
 	s := c.st.s
 	ops := make([]string, s.Generations)
@@ -195,6 +189,7 @@ func (c *chain) prov(b backend, parentID string) record.Provenance {
 	}
 	if s.JudgeEqual {
 		params["judge_model"] = s.JudgeModel
+		params["judge_template_hash"] = c.st.ps.equal.hash
 	}
 	return record.Provenance{
 		Generator: "evol",
@@ -218,6 +213,8 @@ func (c *chain) original(ctx context.Context) (*record.Record, error) {
 	}
 	r.Prov = c.prov(c.bs.answer, c.in.ID)
 	if strings.TrimSpace(r.Output) != "" {
+		// Copied, not generated: no model to name.
+		r.Prov.Backend, r.Prov.Model, r.Prov.Params = "", "", nil
 		return r, nil
 	}
 	if err := c.answer(ctx, r, taskText(c.in)); err != nil {
