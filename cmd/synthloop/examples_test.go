@@ -3,8 +3,10 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/pipeline"
 )
 
@@ -20,8 +22,44 @@ func TestExamplesParse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if strings.HasPrefix(filepath.Base(f), "loop-") {
+			if _, err := loop.ParseConfig(f, data); err != nil {
+				t.Errorf("%s: %v", f, err)
+			}
+			continue
+		}
 		if _, err := pipeline.ParseConfig(f, data); err != nil {
 			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// TestStageExamplesParse parses the snippet every registered stage type shows
+// in `synthloop stages TYPE`, so the help never shows a config that fails.
+// Files the snippets name are created empty-but-valid in a temp directory.
+func TestStageExamplesParse(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.MkdirAll("data", 0o755)
+	os.WriteFile("data/questions.jsonl", []byte(`{"prompt":"x"}`+"\n"), 0o644)
+	os.MkdirAll("evals", 0o755)
+	os.WriteFile("evals/mmlu.jsonl", []byte(`{"text":"Which planet is known as the red planet?"}`+"\n"), 0o644)
+	for _, st := range pipeline.Types() {
+		if st.Doc == "" || st.Example == "" {
+			t.Errorf("%s: no doc or example", st.Name)
+			continue
+		}
+		var b strings.Builder
+		b.WriteString("name: t\nmodels:\n")
+		for _, m := range []string{"teacher", "critic", "student", "other", "assistant", "simulator", "judge", "user"} {
+			b.WriteString("  " + m + ": {ref: ollama/x}\n")
+		}
+		b.WriteString("stages:\n  - name: first\n    type: load\n    with: {path: data/questions.jsonl}\n")
+		for line := range strings.Lines(st.Example) {
+			b.WriteString("  " + line)
+		}
+		if _, err := pipeline.ParseConfig(st.Name+".yaml", []byte(b.String())); err != nil {
+			t.Errorf("%s: example does not parse: %v\n%s", st.Name, err, b.String())
 		}
 	}
 }

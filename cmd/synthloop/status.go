@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/stage/evol"
 	"github.com/synthloop/synthloop/stage/reject"
 	"github.com/synthloop/synthloop/stage/selfreward"
 	"github.com/synthloop/synthloop/store"
@@ -56,6 +57,10 @@ var stageReports = map[string]func(ctx context.Context, st pipeline.Store, stage
 	"reject": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
 		s, err := reject.Summarize(ctx, st, stage)
 		return s.String(), err
+	},
+	"evol": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
+		rep, err := evol.Summarize(ctx, st, stage)
+		return rep.String(), err
 	},
 	"selfreward": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
 		ls, err := selfreward.Lengths(ctx, st, stage)
