@@ -225,8 +225,8 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			}
 		}
 		s.step.Settings = settings
-		if bd, ok := settings.(interface{ SetBaseDir(dir string) }); ok {
-			bd.SetBaseDir(cfg.Dir())
+		if sl, ok := settings.(interface{ SetLoop(c *Config) }); ok {
+			sl.SetLoop(cfg)
 		}
 		if mn, ok := settings.(interface{ ModelNames() []string }); ok {
 			for _, n := range mn.ModelNames() {

@@ -35,12 +35,14 @@ type Model struct {
 // Ref is the model's reference, e.g. "local/runs/x/round-001/student".
 func (m Model) Ref() string { return m.Config.Ref }
 
-// LocalModel is the Model of a built-in model directory.
+// LocalModel is the Model of a built-in model directory. It drops
+// presence_penalty, which the engine does not have, so that pipelines
+// written for API teachers (Self-Instruct asks for it) run on it too.
 func LocalModel(dir string) Model {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	return Model{Config: model.Config{Ref: "local/" + dir}, Dir: dir}
+	return Model{Config: model.Config{Ref: "local/" + dir, DropParams: []string{"presence_penalty"}}, Dir: dir}
 }
 
 // Round is one round as a generator, trainer or evaluator sees it. The loop

@@ -11,8 +11,9 @@ import (
 // yaml tags, pre-filled with defaults) and its constructor. The config struct
 // is the spec: the loader decodes the `with:` block into it strictly, so an
 // unknown key is an error naming the file, line and the closest valid key.
-// A config may implement SetBaseDir(dir string), called first with the loop
-// config file's directory (against which its relative paths resolve),
+// A config may implement SetLoop(c *Config), called first with the loop
+// config (its Dir() is where relative paths resolve, its Models the loop's
+// models),
 // Validate() error for checks the types cannot express (returning
 // pipeline.ConfigError values keeps their positions), and ModelNames()
 // []string to have the names it uses checked against the loop config's

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/trainjob"
@@ -65,8 +67,8 @@ type Config struct {
 	dir string
 }
 
-// SetBaseDir implements the loop's config hook.
-func (c *Config) SetBaseDir(dir string) { c.dir = dir }
+// SetLoop implements the loop's config hook.
+func (c *Config) SetLoop(l *loop.Config) { c.dir = l.Dir() }
 
 // Validate checks the settings that need no data.
 func (c *Config) Validate() error {
@@ -156,6 +158,19 @@ func (t *Trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput) 
 		o.Data = append(o.Data, trainjob.DataFile{Path: d.Path, Weight: d.Weight})
 	}
 	res, err := trainjob.Run(ctx, o)
+	if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "holds a training state that does not fit") {
+		// A kill in the middle of a checkpoint save leaves files that do not
+		// match, and a changed config (--allow-config-change) a state of
+		// another job: either way the round trains again from the start,
+		// keeping the old directory for inspection.
+		aside := fmt.Sprintf("%s.unusable-%d", out, time.Now().Unix())
+		r.Log.Warn("builtin: the student's checkpoint cannot be resumed; training again from the start", "err", err, "moved_to", aside)
+		if rerr := os.Rename(out, aside); rerr != nil {
+			return loop.Trained{}, fmt.Errorf("builtin: %w (and moving it aside failed: %v)", err, rerr)
+		}
+		fmt.Fprintf(lf, "{\"restart\": %q}\n", err.Error())
+		res, err = trainjob.Run(ctx, o)
+	}
 	if err != nil {
 		return loop.Trained{}, err
 	}

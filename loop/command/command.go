@@ -92,8 +92,8 @@ type ServeConfig struct {
 	APIKeyEnv string `yaml:"api_key_env"`
 }
 
-// SetBaseDir implements the loop's config hook.
-func (c *Config) SetBaseDir(dir string) { c.dir = dir }
+// SetLoop implements the loop's config hook.
+func (c *Config) SetLoop(l *loop.Config) { c.dir = l.Dir() }
 
 // Validate checks the settings and parses the templates.
 func (c *Config) Validate() error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -17,8 +18,10 @@ import (
 
 // Decode is how the evaluated models answer; shared by both evaluators.
 type Decode struct {
-	// Data is the held-out JSONL file (relative to the loop config).
-	Data string `yaml:"data"`
+	// Data is the held-out JSONL file (relative to the loop config); Items
+	// lists held-out items inline instead.
+	Data  string `yaml:"data"`
+	Items []Item `yaml:"items"`
 	// Limit evaluates the first Limit items only (0: all).
 	Limit int `yaml:"limit"`
 	// System is a system prompt for every item without its own.
@@ -34,12 +37,17 @@ type Decode struct {
 	dir string
 }
 
-// SetBaseDir implements the loop's config hook.
-func (d *Decode) SetBaseDir(dir string) { d.dir = dir }
+// SetLoop implements the loop's config hook.
+func (d *Decode) SetLoop(c *loop.Config) { d.dir = c.Dir() }
 
 func (d *Decode) validate() error {
-	if d.Data == "" {
-		return errors.New("data: required (a held-out JSONL file of {\"prompt\", \"answer\"} lines)")
+	if (d.Data == "") == (len(d.Items) == 0) {
+		return errors.New("set data (a held-out JSONL file of {\"prompt\", \"answer\"} lines) or items (a list of {prompt, answer}), one of them")
+	}
+	for i, it := range d.Items {
+		if strings.TrimSpace(it.Prompt) == "" || it.Difficulty < 0 {
+			return fmt.Errorf("items[%d]: a prompt is required and difficulty must not be negative", i)
+		}
 	}
 	if d.Limit < 0 || d.MaxTokens < 0 || d.Concurrency < 0 || d.Temperature < 0 {
 		return errors.New("limit, max_tokens, concurrency and temperature must not be negative")
@@ -55,9 +63,18 @@ func (d *Decode) path() string {
 }
 
 func (d *Decode) items(needAnswer bool) ([]Item, error) {
-	items, err := ReadItems(d.path(), needAnswer)
-	if err != nil {
-		return nil, err
+	items := d.Items
+	if d.Data != "" {
+		var err error
+		if items, err = ReadItems(d.path(), needAnswer); err != nil {
+			return nil, err
+		}
+	} else if needAnswer {
+		for i, it := range items {
+			if it.Answer == "" {
+				return nil, fmt.Errorf("evaluate: items[%d]: no answer to verify against", i)
+			}
+		}
 	}
 	if d.Limit > 0 && len(items) > d.Limit {
 		items = items[:d.Limit]

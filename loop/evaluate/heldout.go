@@ -18,10 +18,10 @@ import (
 //
 //	{"prompt": "12+34=", "answer": "46", "difficulty": 2}
 type Item struct {
-	Prompt     string `json:"prompt"`
-	Answer     string `json:"answer,omitempty"`
-	Difficulty int    `json:"difficulty,omitempty"`
-	System     string `json:"system,omitempty"`
+	Prompt     string `json:"prompt" yaml:"prompt"`
+	Answer     string `json:"answer,omitempty" yaml:"answer"`
+	Difficulty int    `json:"difficulty,omitempty" yaml:"difficulty"`
+	System     string `json:"system,omitempty" yaml:"system"`
 }
 
 // ReadItems reads a held-out JSONL file. Errors name the file and line.

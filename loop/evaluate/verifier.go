@@ -39,6 +39,11 @@ func (c *VerifierConfig) Validate() error {
 	if err := c.Decode.validate(); err != nil {
 		return err
 	}
+	for i, it := range c.Items {
+		if it.Answer == "" {
+			return fmt.Errorf("items[%d]: no answer to verify against", i)
+		}
+	}
 	return c.Verifier.Validate()
 }
 

@@ -2,11 +2,15 @@
 package pipelinegen
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
+	"regexp"
+
+	"github.com/goccy/go-yaml"
 
 	"github.com/synthloop/synthloop/export"
 	"github.com/synthloop/synthloop/loop"
@@ -44,7 +48,8 @@ a max_cost_usd inside the pipeline is ignored.`,
 // Config is the `with:` block of a pipeline generator.
 type Config struct {
 	// Pipeline is the pipeline inline; PipelineFile a path to one (relative
-	// to the loop config). Exactly one is set.
+	// to the loop config). Exactly one is set. An inline pipeline without a
+	// models section uses the loop's models.
 	Pipeline     loop.YAML `yaml:"pipeline"`
 	PipelineFile string    `yaml:"pipeline_file"`
 	// TeacherModel names the pipeline model the round's teacher replaces
@@ -57,11 +62,12 @@ type Config struct {
 	Stage string `yaml:"stage"`
 
 	dir    string
+	models map[string]model.Config
 	parsed *pipeline.Config
 }
 
-// SetBaseDir implements the loop's config hook.
-func (c *Config) SetBaseDir(dir string) { c.dir = dir }
+// SetLoop implements the loop's config hook.
+func (c *Config) SetLoop(l *loop.Config) { c.dir, c.models = l.Dir(), l.Models }
 
 // Validate parses the pipeline and checks that it has the teacher model.
 func (c *Config) Validate() error {
@@ -87,8 +93,19 @@ func (c *Config) Validate() error {
 		}
 		c.parsed, err = pipeline.LoadConfig(path)
 	} else {
-		c.parsed, err = pipeline.ParseConfig(c.Pipeline.File, c.Pipeline.Text)
-		err = c.Pipeline.Fix(err, "generate.with.pipeline")
+		y := c.Pipeline
+		text := y.Text
+		if !hasModels.Match(text) && len(c.models) > 0 {
+			// An inline pipeline without models uses the loop's.
+			head, err := modelsYAML(c.models)
+			if err != nil {
+				return err
+			}
+			text = append(head, text...)
+			y.Line -= bytes.Count(head, []byte("\n"))
+		}
+		c.parsed, err = pipeline.ParseConfig(y.File, text)
+		err = y.Fix(err, "generate.with.pipeline")
 	}
 	if err != nil {
 		return err
@@ -110,6 +127,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+var hasModels = regexp.MustCompile(`(?m)^models\s*:`)
+
+// modelsYAML renders models as a pipeline's models section.
+func modelsYAML(models map[string]model.Config) ([]byte, error) {
+	b, err := yaml.MarshalWithOptions(map[string]any{"models": models}, yaml.OmitEmpty())
+	if err != nil {
+		return nil, fmt.Errorf("pipelinegen: %w", err)
+	}
+	return b, nil
 }
 
 // Generator runs the pipeline.
