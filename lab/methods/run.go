@@ -52,12 +52,18 @@ type TrainConfig struct {
 	LR     float64 `json:"lr"`
 	Warmup int     `json:"warmup"`
 	Beta   float64 `json:"beta,omitempty"` // DPO strength; 0 means 0.1, unused by SFT
+	// NLL adds this weight times the chosen answer's mean negative
+	// log-likelihood to the DPO loss (RPO; the NLL term of ScPO), trained in
+	// this package since trainjob's DPO has no such term; such a job is not
+	// resumable midway, a kill redoes the round's training. 0 is plain DPO
+	// through trainjob.
+	NLL float64 `json:"nll,omitempty"`
 }
 
 func (c TrainConfig) check(what string) error {
-	if c.Steps <= 0 || c.Batch <= 0 || !(c.LR > 0) || c.Warmup < 0 || c.Warmup >= c.Steps || c.Beta < 0 {
-		return fmt.Errorf("methods: %s training: steps %d, batch %d and lr %g must be positive, warmup %d in [0, steps), beta %g not negative",
-			what, c.Steps, c.Batch, c.LR, c.Warmup, c.Beta)
+	if c.Steps <= 0 || c.Batch <= 0 || !(c.LR > 0) || c.Warmup < 0 || c.Warmup >= c.Steps || c.Beta < 0 || c.NLL < 0 {
+		return fmt.Errorf("methods: %s training: steps %d, batch %d and lr %g must be positive, warmup %d in [0, steps), beta %g and nll %g not negative",
+			what, c.Steps, c.Batch, c.LR, c.Warmup, c.Beta, c.NLL)
 	}
 	return nil
 }
@@ -137,6 +143,9 @@ type Round struct {
 	Params int    `json:"params"`
 	// Examples is how many SFT lines or DPO pairs the round wrote, and
 	// Trained how many it trained on (with earlier rounds' data pooled).
+	// FirstLoss and LastLoss are the training loss at the first step and
+	// the last; after a resumed training job they cover only the steps the
+	// finishing process took (none, 0, when a kill came after training).
 	Examples  int     `json:"examples"`
 	Trained   int     `json:"trained"`
 	FirstLoss float64 `json:"first_loss,omitempty"`
@@ -320,6 +329,16 @@ func start[R any](ctx context.Context, r *run[R], s Start, seed uint64) (Round, 
 // midway resumes from out's checkpoint; a checkpoint torn by a kill during
 // its own save is discarded and the job started over.
 func (r *run[R]) train(ctx context.Context, round int, method, init, out string, files []string, c TrainConfig, seed uint64) (trainjob.Result, error) {
+	if method == "dpo" && c.NLL > 0 {
+		if err := os.RemoveAll(out); err != nil {
+			return trainjob.Result{}, fmt.Errorf("methods: %w", err)
+		}
+		return dpoNLL(ctx, init, out, files, c, c.NLL, seed^uint64(round)<<32^forTrain, func(step int, loss float64) {
+			if step%max(c.Steps/10, 1) == 0 || step == c.Steps {
+				r.log.Info("train", "round", round, "method", "dpo+nll", "step", step, "steps", c.Steps, "loss", loss)
+			}
+		})
+	}
 	tok, err := checkpoint.LoadTokenizer(init)
 	if err != nil {
 		return trainjob.Result{}, fmt.Errorf("methods: %w", err)

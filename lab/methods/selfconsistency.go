@@ -35,6 +35,14 @@ type SelfConsistencyConfig struct {
 	// LengthFilter lets only answers of a length a true answer can have vote
 	// (lab.LengthOK: it needs the difficulty, not the answer).
 	LengthFilter bool `json:"length_filter,omitempty"`
+	// CutRejected ends the rejected answer at its first character that
+	// differs from the chosen one. DPO lowers the likelihood of every token
+	// of the rejected answer, and after a first mistake the rest of an
+	// answer is mostly right (a reversal with one wrong character), so whole
+	// rejected answers teach the model to avoid right characters. Cut, the
+	// pair pushes down the first mistake (and ending the answer there) and
+	// nothing else; the shared prefix cancels out either way.
+	CutRejected bool `json:"cut_rejected,omitempty"`
 	// Train is each round's DPO, from the round's starting model, which is
 	// also the frozen reference (round 1: Start).
 	Train TrainConfig  `json:"train"`
@@ -160,7 +168,23 @@ func selfConsistencyPairs(cfg SelfConsistencyConfig, ps []task.Problem, ans [][]
 			drops[why]++
 			continue
 		}
+		if cfg.CutRejected {
+			rej.Text = cutAtDivergence(c.Text, rej.Text)
+		}
 		lines = append(lines, dpoLine{Prompt: p.Prompt, Chosen: c.Text, Rejected: rej.Text})
 	}
 	return lines, drops
+}
+
+// cutAtDivergence returns rejected up to and including its first character
+// that differs from chosen; a rejected answer that is a prefix of chosen
+// (its mistake is ending early) stays whole.
+func cutAtDivergence(chosen, rejected string) string {
+	c, r := []rune(chosen), []rune(rejected)
+	for i := range r {
+		if i >= len(c) || r[i] != c[i] {
+			return string(r[:i+1])
+		}
+	}
+	return rejected
 }
