@@ -113,6 +113,7 @@ func (s *state) summary() *Summary {
 		}
 		metrics := map[string]float64{}
 		if g := r.Gen; g != nil {
+			metrics["gen_cost_usd"] = g.CostUSD
 			rs.Generated, rs.Kept = g.Generated, g.Kept
 			rs.Data = g.Path
 			for k, v := range g.Metrics {
@@ -123,12 +124,14 @@ func (s *state) summary() *Summary {
 			rs.Student = t.Student.Ref()
 			rs.TrainSteps, rs.FirstLoss, rs.TrainLoss = t.Steps, t.FirstLoss, t.LastLoss
 			rs.TrainLog = t.Log
+			metrics["train_cost_usd"] = t.CostUSD
 			for k, v := range t.Metrics {
 				metrics["train_"+k] = v
 			}
 		}
 		if e := r.Eval; e != nil {
 			rs.Score, rs.TeacherScore = e.Student, e.Teacher
+			metrics["eval_cost_usd"] = e.CostUSD
 			maps.Copy(metrics, e.Metrics)
 			rs.AccuracyByDifficulty = e.ByDifficulty
 			rs.TeacherAccuracyByDifficulty = e.TeacherByDifficulty

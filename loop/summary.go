@@ -64,8 +64,9 @@ type RoundSummary struct {
 	// Metrics holds every number the round's generator, trainer and evaluator
 	// reported, by name: evaluation metrics as the evaluator names them
 	// ("accuracy", "teacher_accuracy", "win_rate", "wins", "ties", ...),
-	// generator metrics prefixed "gen_" (e.g. "gen_filter_yield"), trainer
-	// metrics prefixed "train_".
+	// generator metrics prefixed "gen_" (e.g. "gen_yield", kept/generated),
+	// trainer metrics prefixed "train_" (e.g. "train_params"), and the cost
+	// of each step: "gen_cost_usd", "train_cost_usd", "eval_cost_usd".
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	// AccuracyByDifficulty is the student's accuracy per problem difficulty,
 	// and TeacherAccuracyByDifficulty the teacher's, when the held-out set
