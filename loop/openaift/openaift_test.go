@@ -13,8 +13,8 @@ import (
 	"github.com/synthloop/synthloop/loop"
 	_ "github.com/synthloop/synthloop/loop/evaluate"
 	"github.com/synthloop/synthloop/loop/openaift/openaifttest"
-	_ "github.com/synthloop/synthloop/model/openai"
 	"github.com/synthloop/synthloop/model/modeltest"
+	_ "github.com/synthloop/synthloop/model/openai"
 )
 
 // static is a generator that writes three examples (or preference pairs).
