@@ -130,25 +130,32 @@ func Nonce(texts ...string) string {
 	return hex.EncodeToString(h.Sum(nil)[:4])
 }
 
-// Block returns the content of the block <name-NONCE> ... </name-NONCE> in
-// prompt, whatever its nonce: what a test server reads back from a prompt.
+// Block returns the content of the block in prompt that opens with a line
+// "<name-NONCE>" and closes with a line "</name-NONCE>", whatever its nonce:
+// what a test server reads back from a prompt.
 func Block(prompt, name string) (string, bool) {
 	open := "<" + name + "-"
-	i := strings.Index(prompt, open)
-	if i < 0 {
-		return "", false
+	for i := 0; ; {
+		k := strings.Index(prompt[i:], open)
+		if k < 0 {
+			return "", false
+		}
+		start := i + k
+		i = start + len(open)
+		if start > 0 && prompt[start-1] != '\n' {
+			continue
+		}
+		end := strings.Index(prompt[i:], ">\n")
+		if end != 8 || strings.Trim(prompt[i:i+end], "0123456789abcdef") != "" {
+			continue
+		}
+		nonce := prompt[i : i+end]
+		body := prompt[i+end+2:]
+		if e := strings.Index(body, "\n</"+name+"-"+nonce+">"); e >= 0 {
+			return body[:e], true
+		}
+		if strings.HasPrefix(body, "</"+name+"-"+nonce+">") {
+			return "", true // an empty block
+		}
 	}
-	rest := prompt[i+len(open):]
-	k := strings.Index(rest, ">\n")
-	if k < 0 {
-		return "", false
-	}
-	nonce := rest[:k]
-	body := rest[k+2:]
-	closing := "\n</" + name + "-" + nonce + ">"
-	e := strings.LastIndex(body, closing)
-	if e < 0 {
-		return "", false
-	}
-	return body[:e], true
 }

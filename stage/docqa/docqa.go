@@ -1,0 +1,458 @@
+// Package docqa is the document-grounded QA stage: it reads documents, chunks them, asks a model for question-and-answer pairs with a quoted evidence span per chunk, and keeps the pairs that pass the grounding check.
+package docqa
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/synthloop/synthloop/grounding"
+	"github.com/synthloop/synthloop/ingest"
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/bestofn"
+	"github.com/synthloop/synthloop/text"
+)
+
+// Config is the `with:` block of a docqa stage.
+type Config struct {
+	// Model writes the pairs (and, without grounding_model, judges them). Required.
+	Model string `yaml:"model"`
+	// Paths are files, folders (read recursively) or glob patterns of .txt,
+	// .md, .html and .pdf documents, relative to the working directory.
+	Paths []string `yaml:"paths"`
+	// Path is a single path, added to Paths.
+	Path string `yaml:"path"`
+	// PDF is the PDF text extractor: "go" (in process, default) or
+	// "pdftotext" (poppler-utils).
+	PDF string `yaml:"pdf"`
+	// ChunkTokens (400) and ChunkOverlap (50) size the chunks, in tokens of
+	// Tokenizer: "cjk" (default: words, and CJK characters one each),
+	// "kagome" (Japanese morphemes) or "rouge" (ASCII words only).
+	ChunkTokens  int    `yaml:"chunk_tokens"`
+	ChunkOverlap int    `yaml:"chunk_overlap"`
+	Tokenizer    string `yaml:"tokenizer"`
+	// MinChunkTokens skips chunks with fewer tokens (20): a stray heading or
+	// page footer has no facts to ask about. A skipped chunk is recorded.
+	MinChunkTokens int `yaml:"min_chunk_tokens"`
+	// Pairs is the number of pairs asked for per chunk (3).
+	Pairs int `yaml:"pairs"`
+	// Temperature (0.7) and MaxTokens (1024) of the generation requests.
+	Temperature *float64 `yaml:"temperature"`
+	MaxTokens   int      `yaml:"max_tokens"`
+	// System is an optional system prompt for the generation requests.
+	System string `yaml:"system"`
+	// JSONSchema asks the backend for structured output with the reply's
+	// schema (OpenAI, Anthropic, vLLM, Ollama; not the built-in engine).
+	JSONSchema bool `yaml:"json_schema"`
+	// ParseRetries bounds the follow-ups that ask the model to restate a
+	// reply that is not the JSON asked for (1); -1 means none.
+	ParseRetries int `yaml:"parse_retries"`
+	// WithContext puts the chunk in each record's Input, for training a
+	// reader that answers from retrieved text; off, the records are
+	// closed-book question and answer.
+	WithContext bool `yaml:"with_context"`
+	// The grounding check: grounding_model, grounding_threshold (4 of 5),
+	// grounding_samples (1), min_evidence_chars (8), ...
+	grounding.Config `yaml:",inline"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() *Config {
+	t := 0.7
+	return &Config{
+		PDF: ingest.PDFGo, ChunkTokens: 400, ChunkOverlap: 50, Tokenizer: text.TokenizerCJK, MinChunkTokens: 20,
+		Pairs: 3, Temperature: &t, MaxTokens: 1024, ParseRetries: 1, Config: grounding.DefaultConfig(),
+	}
+}
+
+// Validate checks the settings when the config is loaded. The paths are
+// checked when the stage runs, before any request: they are relative to the
+// directory the run starts in.
+func (c *Config) Validate() error {
+	_, err := New(c)
+	return err
+}
+
+// Option configures a Stage.
+type Option func(*Stage)
+
+// WithClock sets the clock that stamps Provenance.CreatedAt.
+func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
+
+// Stage is the docqa stage.
+type Stage struct {
+	cfg Config
+	now func() time.Time
+}
+
+// New checks cfg and returns the stage.
+func New(cfg *Config, opts ...Option) (*Stage, error) {
+	c := *cfg
+	switch {
+	case c.Model == "":
+		return nil, errors.New("docqa: model: required (name of a backend in the models section)")
+	case len(c.Paths) == 0 && c.Path == "":
+		return nil, errors.New("docqa: paths: required (files or folders of .txt, .md, .html or .pdf documents)")
+	case c.Pairs < 1 || c.Pairs > 100:
+		return nil, fmt.Errorf("docqa: pairs: %d; want 1 to 100 per chunk", c.Pairs)
+	case c.ChunkTokens < 1 || c.ChunkOverlap < 0 || c.ChunkOverlap >= c.ChunkTokens:
+		return nil, fmt.Errorf("docqa: chunk_tokens %d, chunk_overlap %d: want chunk_tokens ≥ 1 and 0 ≤ chunk_overlap < chunk_tokens", c.ChunkTokens, c.ChunkOverlap)
+	case c.MinChunkTokens < 0 || c.MaxTokens < 0 || c.ParseRetries < -1:
+		return nil, errors.New("docqa: min_chunk_tokens and max_tokens must not be negative; parse_retries not below -1")
+	}
+	switch c.Tokenizer {
+	case text.TokenizerCJK, text.TokenizerKagome, text.TokenizerRouge:
+	default:
+		return nil, fmt.Errorf("docqa: tokenizer %q (want cjk, kagome or rouge)", c.Tokenizer)
+	}
+	if err := (ingest.Options{PDF: c.PDF}).Validate(); err != nil {
+		return nil, fmt.Errorf("docqa: %w", err)
+	}
+	if err := c.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("docqa: %w", err)
+	}
+	s := &Stage{cfg: c, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// unit is one chunk to ask about, or a document that could not be read.
+type unit struct {
+	key   string
+	seq   int64
+	chunk ingest.Chunk
+	parts int    // chunks in the chunk's document
+	doc   string // the document, for a read failure
+	err   error  // why the document could not be read
+}
+
+// Run reads and chunks the documents, then asks for the pairs of every chunk
+// not yet committed, env.Concurrency chunks at a time. A document that cannot
+// be read becomes a failed record and the run goes on; a path that does not
+// exist stops the stage before any request is made.
+func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
+	units, err := s.units(ctx)
+	if err != nil {
+		return err
+	}
+	gen, info, err := env.Backend(s.cfg.Model)
+	if err != nil {
+		return fmt.Errorf("docqa: model %q: %w", s.cfg.Model, err)
+	}
+	chk, err := s.cfg.Config.NewChecker(bestofn.Opener(env), s.cfg.Model)
+	if err != nil {
+		return fmt.Errorf("docqa: %w", err)
+	}
+	if env.Log != nil {
+		env.Log.Info("docqa: documents chunked", "units", len(units))
+	}
+	return forEachUnit(ctx, env, units, func(ctx context.Context, u unit) ([]*record.Record, pipeline.UnitUsage, error) {
+		return s.one(ctx, env, u, gen, info, chk)
+	})
+}
+
+// units lists the work: every chunk of every document, in file order.
+func (s *Stage) units(ctx context.Context) ([]unit, error) {
+	paths := s.cfg.Paths
+	if s.cfg.Path != "" {
+		paths = append(slices.Clone(paths), s.cfg.Path)
+	}
+	files, err := ingest.Files(paths)
+	if err != nil {
+		return nil, fmt.Errorf("docqa: %w", err)
+	}
+	chunker, err := ingest.NewChunker(s.cfg.ChunkTokens, s.cfg.ChunkOverlap, s.cfg.Tokenizer)
+	if err != nil {
+		return nil, fmt.Errorf("docqa: %w", err)
+	}
+	var units []unit
+	for _, f := range files {
+		doc, err := ingest.Read(ctx, f, ingest.Options{PDF: s.cfg.PDF})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			units = append(units, unit{key: "document:" + doc.Source, doc: doc.Source, err: err})
+			continue
+		}
+		chunks := chunker.Split(doc)
+		if len(chunks) == 0 {
+			units = append(units, unit{key: "document:" + doc.Source, doc: doc.Source, err: errors.New("the document has no text")})
+			continue
+		}
+		for _, c := range chunks {
+			// The key holds the text's hash: an edited document is asked
+			// about again on a rerun, an unchanged one is not.
+			h := sha256.Sum256([]byte(c.Text))
+			units = append(units, unit{key: c.ID + "@" + hex.EncodeToString(h[:6]), chunk: c, parts: len(chunks)})
+		}
+	}
+	for i := range units {
+		units[i].seq = int64(i+1) * 1000
+	}
+	return units, nil
+}
+
+// forEachUnit runs fn over the units not yet committed, at most
+// env.Concurrency at a time, and commits each result as one unit: what
+// pipeline.ForEachKept does for a stage with an input, for a stage whose work
+// comes from files.
+func forEachUnit(ctx context.Context, env *pipeline.Env, units []unit, fn func(context.Context, unit) ([]*record.Record, pipeline.UnitUsage, error)) error {
+	done, err := env.Store.DoneUnits(ctx, env.Name)
+	if err != nil {
+		return err
+	}
+	var todo []unit
+	for _, u := range units {
+		if !done[u.key] {
+			todo = append(todo, u)
+		}
+	}
+	if env.Progress != nil {
+		env.Progress.SetTotal(len(units))
+		if n := len(units) - len(todo); n > 0 {
+			env.Progress.Done(n, 0, 0, 0)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(env.Concurrency, 1))
+	for _, u := range todo {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			out, usage, err := fn(gctx, u)
+			if err != nil {
+				return err
+			}
+			var kept, rejected, failed int
+			for _, r := range out {
+				r.Stage = env.Name
+				switch r.Status {
+				case record.Kept:
+					kept++
+				case record.Rejected:
+					rejected++
+				default:
+					failed++
+				}
+			}
+			if err := env.Store.Commit(gctx, pipeline.Unit{Stage: env.Name, Key: u.key, Records: out, Usage: usage}); err != nil {
+				return err
+			}
+			if env.Progress != nil {
+				env.Progress.Done(1, kept, rejected, failed)
+				env.Progress.Usage(usage)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// one asks for the pairs of one chunk and checks each.
+func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Backend, info pipeline.ModelInfo, chk *grounding.Checker) ([]*record.Record, pipeline.UnitUsage, error) {
+	var usage pipeline.UnitUsage
+	prov := record.Provenance{
+		Generator: "docqa", Stage: env.Name, Backend: info.Backend, Model: info.Model,
+		TemplateHash: generatePrompt.hash, Round: env.Round, CreatedAt: s.now().UTC(),
+		Params: map[string]any{"pairs": s.cfg.Pairs, "temperature": *s.temperature(), "max_tokens": s.cfg.MaxTokens,
+			"chunk_tokens": s.cfg.ChunkTokens, "chunk_overlap": s.cfg.ChunkOverlap, "tokenizer": s.cfg.Tokenizer,
+			"grounding_threshold": s.cfg.Threshold},
+	}
+	c := u.chunk
+	meta := func() map[string]any {
+		return map[string]any{"source": c.Source, "chunk_id": c.ID, "chunk_index": c.Index, "chunk_start": c.Start,
+			"chunk_end": c.End, "chunk_tokens": c.Tokens}
+	}
+	if u.err != nil {
+		return []*record.Record{{
+			ID: env.Name + ":" + u.doc, Seq: u.seq, Status: record.Failed, Error: "docqa: " + u.err.Error(),
+			Meta: map[string]any{"source": u.doc}, Prov: prov,
+		}}, usage, nil
+	}
+	if c.Tokens < s.cfg.MinChunkTokens {
+		return []*record.Record{{
+			ID: env.Name + ":" + c.ID, Seq: u.seq, Status: record.Rejected, Input: c.Text, Meta: meta(), Prov: prov,
+			Decisions: []record.Decision{{Filter: "chunk", Value: float64(c.Tokens),
+				Reason: fmt.Sprintf("%d tokens, fewer than min_chunk_tokens %d: not asked about", c.Tokens, s.cfg.MinChunkTokens)}},
+		}}, usage, nil
+	}
+	pairs, reply, keys, served, err := s.generate(ctx, gen, info, c, u.parts, &usage)
+	prov.RequestKeys = keys
+	if served != "" {
+		prov.Model = served
+	}
+	if err != nil {
+		if bestofn.Stop(ctx, err) {
+			return nil, usage, err
+		}
+		m := meta()
+		if reply != "" {
+			m["reply"] = reply
+		}
+		if !errors.Is(err, errParse) {
+			usage.Errors++
+		}
+		return []*record.Record{{
+			ID: env.Name + ":" + c.ID, Seq: u.seq, Status: record.Failed, Error: "docqa: " + err.Error(), Input: c.Text, Meta: m, Prov: prov,
+		}}, usage, nil
+	}
+	if len(pairs) > s.cfg.Pairs {
+		pairs = pairs[:s.cfg.Pairs] // more than asked for: the first ones count
+	}
+	recs := make([]*record.Record, len(pairs))
+	verdicts := make([]grounding.Verdict, len(pairs))
+	seen := map[string]int{}
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range pairs {
+		r := &record.Record{
+			ID: fmt.Sprintf("%s:%s:%d", env.Name, c.ID, i), Seq: u.seq + int64(i),
+			Instruction: strings.TrimSpace(p.Question), Output: strings.TrimSpace(p.Answer), Meta: meta(), Prov: prov,
+		}
+		r.Prov.RequestKeys = append([]string(nil), keys...)
+		r.Meta["evidence"] = p.Evidence
+		if s.cfg.WithContext {
+			r.Input = c.Text
+		}
+		recs[i] = r
+		switch q := grounding.Normalize(r.Instruction); {
+		case r.Instruction == "" || r.Output == "":
+			r.Status = record.Rejected
+			r.Decisions = []record.Decision{{Filter: "parse", Reason: "the pair has no question or no answer"}}
+			continue
+		case seen[q] > 0:
+			r.Status = record.Rejected
+			r.Decisions = []record.Decision{{Filter: "duplicate", Reason: fmt.Sprintf("the same question as pair %d of this chunk", seen[q]-1)}}
+			continue
+		default:
+			seen[q] = i + 1
+		}
+		g.Go(func() error {
+			v, err := chk.CheckQuote(gctx, c.Text, grounding.Item{Question: r.Instruction, Evidence: p.Evidence, Answer: r.Output})
+			verdicts[i] = v
+			return err
+		})
+	}
+	err = g.Wait()
+	for i, r := range recs {
+		v := verdicts[i]
+		if v.Judgment != nil {
+			bestofn.AddJudge(&usage, v.Judgment.Usage)
+			r.Prov.RequestKeys = append(r.Prov.RequestKeys, v.Judgment.RequestKeys...)
+			r.Meta["judgment"] = v.Judgment
+			r.Meta["grounding_template_hash"] = grounding.TemplateHash()
+			if v.Judgment.OK() {
+				r.Scores = map[string]float64{"grounding": v.Judgment.Score}
+			}
+		}
+		if r.Status != "" {
+			continue
+		}
+		r.Decisions = v.Decisions
+		if v.Found {
+			r.Meta["evidence_start"], r.Meta["evidence_end"] = c.Start+v.Start, c.Start+v.End
+		}
+		switch {
+		case err != nil:
+			r.Status, r.Error = record.Failed, "docqa: grounding: "+err.Error()
+		case v.NoScore != "":
+			r.Status, r.Error = record.Failed, "docqa: "+v.NoScore
+		case v.Passed:
+			r.Status = record.Kept
+		default:
+			r.Status = record.Rejected
+		}
+	}
+	if err != nil {
+		if bestofn.Stop(ctx, err) {
+			return nil, usage, err
+		}
+		usage.Errors++
+	}
+	return recs, usage, nil
+}
+
+// errParse marks a reply that is not the JSON asked for, after the retries.
+var errParse = errors.New("the reply is not the JSON asked for")
+
+func (s *Stage) temperature() *float64 {
+	if s.cfg.Temperature != nil {
+		return s.cfg.Temperature
+	}
+	t := 0.7
+	return &t
+}
+
+// generate asks for the pairs of c, following up on a reply that does not
+// parse while ParseRetries lasts. It returns the pairs, the last reply (for
+// the record when it did not parse), the request keys and the model that
+// answered.
+func (s *Stage) generate(ctx context.Context, gen model.Backend, info pipeline.ModelInfo, c ingest.Chunk, parts int, u *pipeline.UnitUsage) ([]Pair, string, []string, string, error) {
+	var msgs []model.Message
+	if s.cfg.System != "" {
+		msgs = append(msgs, model.Message{Role: "system", Content: s.cfg.System})
+	}
+	req := model.Request{
+		Messages:    append(msgs, model.Message{Role: "user", Content: Prompt(c, parts, s.cfg.Pairs)}),
+		Temperature: s.temperature(),
+		MaxTokens:   s.cfg.MaxTokens,
+	}
+	if s.cfg.JSONSchema {
+		req.JSONSchema, req.SchemaName = schema, "qa_pairs"
+	}
+	var keys []string
+	served := ""
+	retries := max(s.cfg.ParseRetries, 0)
+	for {
+		keys = append(keys, model.CacheKeys(info.Backend, info.Model, req)...)
+		resp, err := gen.Generate(ctx, req)
+		u.Requests++
+		if err != nil {
+			return nil, "", keys, served, fmt.Errorf("generate: %w", err)
+		}
+		if resp.Cached {
+			u.CachedRequests++
+		}
+		u.PromptTokens += resp.Usage.PromptTokens
+		u.CompletionTokens += resp.Usage.CompletionTokens
+		u.CostUSD += resp.CostUSD
+		served = resp.Model
+		reply, finish := "", ""
+		if len(resp.Choices) > 0 {
+			reply, finish = resp.Choices[0].Text, resp.Choices[0].FinishReason
+		}
+		pairs, perr := ParseReply(reply)
+		if perr == nil {
+			return pairs, reply, keys, served, nil
+		}
+		u.Errors++
+		if finish == model.FinishLength {
+			// Asking again would be cut at the same place.
+			return nil, reply, keys, served, fmt.Errorf("%w: the reply was cut at max_tokens %d (%v); raise max_tokens or lower pairs", errParse, s.cfg.MaxTokens, perr)
+		}
+		if retries == 0 || strings.TrimSpace(reply) == "" {
+			return nil, reply, keys, served, fmt.Errorf("%w: %v", errParse, perr)
+		}
+		retries--
+		req.Messages = append(append([]model.Message(nil), req.Messages...),
+			model.Message{Role: "assistant", Content: reply},
+			model.Message{Role: "user", Content: retryText(perr.Error(), s.cfg.Pairs)})
+	}
+}
+
+var _ pipeline.Stage = (*Stage)(nil)

@@ -1,0 +1,144 @@
+package docqa
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/template"
+
+	"github.com/synthloop/synthloop/grounding"
+	"github.com/synthloop/synthloop/ingest"
+)
+
+// The prompts are files so they are reviewed as prompts, and their hash,
+// recorded on every record, changes exactly when they do.
+//
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+type prompt struct {
+	name string
+	hash string
+	tmpl *template.Template
+}
+
+func mustPrompt(name string) *prompt {
+	b, err := templateFS.ReadFile("templates/" + name + ".tmpl")
+	if err != nil {
+		panic(err) // embedded: a failure is a build defect
+	}
+	sum := sha256.Sum256(b)
+	return &prompt{name: name, hash: hex.EncodeToString(sum[:]),
+		tmpl: template.Must(template.New(name).Option("missingkey=error").Parse(string(b)))}
+}
+
+var (
+	generatePrompt = mustPrompt("generate")
+	retryPrompt    = mustPrompt("retry")
+)
+
+func (p *prompt) render(data any) string {
+	var buf bytes.Buffer
+	if err := p.tmpl.Execute(&buf, data); err != nil {
+		panic(fmt.Sprintf("docqa: render %s: %v", p.name, err)) // golden tests render every template
+	}
+	return strings.TrimRight(buf.String(), "\n")
+}
+
+type generateData struct {
+	Nonce, Source, Part, Text string
+	N                         int
+}
+
+// Prompt is the generation prompt for a chunk that is part index+1 of total
+// parts of its document. The chunk sits in a block whose markers carry a
+// nonce derived from its text, so it cannot close its own block; the task
+// is stated before the block and again after it, so an instruction at the
+// end of a document is not the last word.
+func Prompt(c ingest.Chunk, total, n int) string {
+	return generatePrompt.render(generateData{
+		Nonce: grounding.Nonce(c.Source, c.Text), Source: c.Source, Part: fmt.Sprintf("%d of %d", c.Index+1, total),
+		Text: c.Text, N: n,
+	})
+}
+
+func retryText(problem string, n int) string {
+	return retryPrompt.render(struct {
+		Problem string
+		N       int
+	}{problem, n})
+}
+
+// TemplateHashes returns the hash of each prompt template by name.
+func TemplateHashes() map[string]string {
+	return map[string]string{"generate": generatePrompt.hash, "retry": retryPrompt.hash, "grounding": grounding.TemplateHash()}
+}
+
+// schema is the reply's JSON schema, sent when json_schema is on.
+var schema = json.RawMessage(`{"type":"object","properties":{"pairs":{"type":"array","items":{"type":"object",` +
+	`"properties":{"question":{"type":"string"},"answer":{"type":"string"},"evidence":{"type":"string"}},` +
+	`"required":["question","answer","evidence"],"additionalProperties":false}}},"required":["pairs"],"additionalProperties":false}`)
+
+// Pair is one question-and-answer pair as the model wrote it.
+type Pair struct {
+	Question string `json:"question"`
+	Answer   string `json:"answer"`
+	Evidence string `json:"evidence"`
+}
+
+// ParseReply reads a generation reply strictly: one JSON object
+// {"pairs": [...]} and nothing else, except that one Markdown code fence
+// around it is allowed (models add one even when told not to). Unknown
+// keys, trailing text, a missing or empty list are errors; a pair with an
+// empty field is returned as it is, for the caller to reject on its own.
+func ParseReply(s string) ([]Pair, error) {
+	body, err := unfence(s)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	var r struct {
+		Pairs *[]Pair `json:"pairs"`
+	}
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("not the JSON object asked for: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("text after the JSON object")
+	}
+	if r.Pairs == nil {
+		return nil, errors.New(`the JSON object has no "pairs" list`)
+	}
+	if len(*r.Pairs) == 0 {
+		return nil, errors.New(`the "pairs" list is empty`)
+	}
+	return *r.Pairs, nil
+}
+
+// unfence returns the reply without surrounding whitespace and without one
+// Markdown code fence (``` or ```json) around the whole of it.
+func unfence(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", errors.New("the reply is empty")
+	}
+	if !strings.HasPrefix(s, "```") {
+		return s, nil
+	}
+	first, rest, ok := strings.Cut(s, "\n")
+	if lang := strings.TrimSpace(strings.TrimPrefix(first, "```")); !ok || (lang != "" && !strings.EqualFold(lang, "json")) {
+		return "", errors.New("the reply is a code block that is not JSON")
+	}
+	body, ok := strings.CutSuffix(strings.TrimSpace(rest), "```")
+	if !ok {
+		return "", errors.New("the reply's code block is not closed")
+	}
+	return strings.TrimSpace(body), nil
+}

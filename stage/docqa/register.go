@@ -1,0 +1,38 @@
+package docqa
+
+import (
+	"fmt"
+
+	"github.com/synthloop/synthloop/pipeline"
+)
+
+func init() {
+	pipeline.Register(pipeline.StageType{
+		Name: "docqa",
+		Doc: "Document-grounded QA: reads .txt, .md, .html (visible text) and .pdf files or folders, splits them into " +
+			"token chunks with overlap, and asks the model for question-and-answer pairs per chunk, each with its source file, " +
+			"chunk id and an evidence span quoted from the chunk. The document is delimited as data, never instructions. " +
+			"A pair is kept only when its quote occurs in the chunk (whitespace and Unicode normalised) and a grounding judge " +
+			"rates the answer as following from the quote; every rejection is recorded with its reason. Records: " +
+			"instruction = question, output = answer (input = the chunk with with_context).",
+		Example: `- name: qa
+  type: docqa
+  with:
+    model: teacher
+    paths: [docs/]            # files, folders (recursive) or globs: .txt .md .html .pdf
+    # chunk_tokens: 400       # chunk_overlap: 50, tokenizer: cjk (or kagome for Japanese)
+    # pairs: 3                # per chunk; temperature 0.7, max_tokens 1024
+    # grounding_model: critic # judges the answers (default: model)
+    # grounding_threshold: 4  # of 5; min_evidence_chars: 8
+    # with_context: false     # put the chunk in the record's input
+`,
+		Config: func() any { return DefaultConfig() },
+		New: func(cfg any) (pipeline.Stage, error) {
+			c, ok := cfg.(*Config)
+			if !ok {
+				return nil, fmt.Errorf("docqa: config is %T, want *docqa.Config", cfg)
+			}
+			return New(c)
+		},
+	})
+}
