@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/synthloop/synthloop/loop"
+	"github.com/synthloop/synthloop/loop/openaift/openaifttest"
 	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/model/scripted"
 	"github.com/synthloop/synthloop/pipeline"
@@ -244,5 +245,99 @@ func TestLoopHelp(t *testing.T) {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("help lacks %q:\n%s", w, out)
 		}
+	}
+}
+
+// TestLoopOpenAIExampleKill runs the OpenAI fine-tuning example against the
+// stand-in of the fine-tuning API, killing the loop with SIGKILL while a job
+// runs: the resumed loop polls the same job, and every round has one job.
+func TestLoopOpenAIExampleKill(t *testing.T) {
+	teacher := scripted.New(5).Responder()
+	srv := openaifttest.NewServer(openaifttest.Options{
+		APIKey: "sk-standin-test",
+		Plans:  []openaifttest.Plan{{Steps: 12}},
+		Responder: func(req *modeltest.Request) modeltest.Reply {
+			p := req.LastUser()
+			if m := answerA.FindStringSubmatch(p); m != nil { // the judge prefers fine-tuned answers
+				w := "B"
+				if strings.Contains(m[1], "fine-tuned") {
+					w = "A"
+				}
+				return modeltest.Reply{Choices: []modeltest.Choice{{Text: "Winner: " + w}}}
+			}
+			if strings.HasPrefix(req.Model, "ft:") && scripted.Kind(req.Messages) == scripted.KindOther {
+				return modeltest.Reply{Choices: []modeltest.Choice{{Text: "A fine-tuned answer."}}}
+			}
+			return teacher(req)
+		},
+	})
+	defer srv.Close()
+	dir := t.TempDir()
+	b, err := os.ReadFile("../../examples/loop-openai-ft.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer(
+		"ref: openai/gpt-4o-mini-2024-07-18\n", "ref: openai/gpt-4o-mini-2024-07-18\n    base_url: "+srv.URL+"\n",
+		"ref: openai/gpt-4o\n", "ref: openai/gpt-4o\n    base_url: "+srv.URL+"\n",
+		"target: 200", "target: 12",
+		"poll_interval: 30s", "poll_interval: 40ms",
+	).Replace(string(b))
+	cfg := filepath.Join(dir, "ft.yaml")
+	os.WriteFile(cfg, []byte(text), 0o644)
+	env := []string{"OPENAI_API_KEY=sk-standin-test"}
+
+	kills := 0
+	for attempt := 0; attempt < 3; attempt++ {
+		cmd := cli(dir, env, "loop", cfg, "--run-dir", "r", "--json")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		// Kill once a job is running, at most once per job.
+		killed := false
+		for !killed {
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("loop: %v\n%s", err, out.String())
+				}
+				killed = true
+				attempt = 3
+			case <-time.After(20 * time.Millisecond):
+				if srv.Running() && srv.Creates() > kills {
+					cmd.Process.Signal(syscall.SIGKILL)
+					<-exited
+					kills++
+					killed = true
+				}
+			}
+		}
+	}
+	if kills == 0 {
+		t.Fatal("no kill while a job ran; the test exercised nothing")
+	}
+	out, err := cli(dir, env, "loop", cfg, "--run-dir", "r", "--json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("final loop: %v\n%s", err, out)
+	}
+	sum, err := loop.Load(context.Background(), filepath.Join(dir, "r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := srv.Jobs()
+	t.Logf("killed %d times; %d jobs, %d polls", kills, len(jobs), srv.Polls())
+	if len(sum.Rounds) != 2 || srv.Creates() != 2 {
+		t.Fatalf("%d rounds and %d jobs; want 2 rounds, one job each\n%s", len(sum.Rounds), srv.Creates(), out)
+	}
+	ft1 := "openai/" + jobs[0]["fine_tuned_model"].(string)
+	if r := sum.Rounds[0]; !r.Promoted || r.Student != ft1 || r.TrainSteps != 12 || r.Score != 1 {
+		t.Errorf("round 1: %+v; want %s promoted with win rate 1", r, ft1)
+	}
+	if r := sum.Rounds[1]; r.Teacher != ft1 || jobs[1]["model"] != strings.TrimPrefix(ft1, "openai/") || r.Promoted {
+		t.Errorf("round 2: %+v fine-tuned %v; want the round-1 fine-tune as teacher and base", r, jobs[1]["model"])
 	}
 }
