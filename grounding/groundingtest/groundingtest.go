@@ -234,7 +234,7 @@ func embellishment(s string) string {
 	return "Premium members additionally receive complimentary express delivery worldwide, lifetime warranties and a dedicated personal concierge."
 }
 
-var paraCountRe = regexp.MustCompile(`"questions": (\d+) different`)
+var paraCountRe = regexp.MustCompile(`"questions": (\d+|one) (?:different )?ways?`)
 var followCountRe = regexp.MustCompile(`"follow_ups": (\d+) follow-up`)
 
 // paraphrases answers a faq paraphrase prompt: fixed wrappers around the
@@ -245,7 +245,9 @@ func paraphrases(prompt string) string {
 	a, _ := grounding.Block(prompt, "faq-answer")
 	k, f := 3, 0
 	if m := paraCountRe.FindStringSubmatch(prompt); m != nil {
-		fmt.Sscan(m[1], &k)
+		if _, err := fmt.Sscan(m[1], &k); err != nil {
+			k = 1 // "one way"
+		}
 	}
 	if m := followCountRe.FindStringSubmatch(prompt); m != nil {
 		fmt.Sscan(m[1], &f)

@@ -1,0 +1,163 @@
+package faq
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/template"
+
+	"github.com/synthloop/synthloop/grounding"
+)
+
+// The prompts are files so they are reviewed as prompts, and their hash,
+// recorded on every record, changes exactly when they do.
+//
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+type prompt struct {
+	name string
+	hash string
+	tmpl *template.Template
+}
+
+func mustPrompt(name string) *prompt {
+	b, err := templateFS.ReadFile("templates/" + name + ".tmpl")
+	if err != nil {
+		panic(err) // embedded: a failure is a build defect
+	}
+	sum := sha256.Sum256(b)
+	return &prompt{name: name, hash: hex.EncodeToString(sum[:]),
+		tmpl: template.Must(template.New(name).Option("missingkey=error").Parse(string(b)))}
+}
+
+var (
+	paraphrasePrompt = mustPrompt("paraphrase")
+	answerPrompt     = mustPrompt("answer")
+	retryPrompt      = mustPrompt("retry")
+)
+
+func (p *prompt) render(data any) string {
+	var buf bytes.Buffer
+	if err := p.tmpl.Execute(&buf, data); err != nil {
+		panic(fmt.Sprintf("faq: render %s: %v", p.name, err)) // golden tests render every template
+	}
+	return strings.TrimRight(buf.String(), "\n")
+}
+
+// DefaultPersona is the answering model's role when the config sets no system prompt.
+const DefaultPersona = "You are a helpful customer-support assistant."
+
+// ParaphrasePrompt asks for k ways to ask e's question and followUps
+// follow-up questions that e's answer also answers.
+func ParaphrasePrompt(e Entry, k, followUps int) string {
+	return paraphrasePrompt.render(struct {
+		Nonce, Question, Answer string
+		K, FollowUps            int
+	}{grounding.Nonce(e.Question, e.Answer), e.Question, e.Answer, k, followUps})
+}
+
+// AnswerSystem is the system prompt of the answering requests: the persona,
+// the rules, and the entry as delimited reference data.
+func AnswerSystem(e Entry, persona string) string {
+	if persona == "" {
+		persona = DefaultPersona
+	}
+	return answerPrompt.render(struct{ Nonce, Persona, Question, Answer string }{
+		grounding.Nonce(e.Question, e.Answer), persona, e.Question, e.Answer})
+}
+
+func retryText(problem string, followUps int) string {
+	return retryPrompt.render(struct {
+		Problem   string
+		FollowUps int
+	}{problem, followUps})
+}
+
+// Evidence is what an answer is checked against: the entry itself.
+func Evidence(e Entry) string {
+	return "Question: " + e.Question + "\nAnswer: " + e.Answer
+}
+
+// TemplateHashes returns the hash of each prompt template by name.
+func TemplateHashes() map[string]string {
+	return map[string]string{"paraphrase": paraphrasePrompt.hash, "answer": answerPrompt.hash, "retry": retryPrompt.hash,
+		"grounding": grounding.TemplateHash()}
+}
+
+func schema(followUps bool) json.RawMessage {
+	if followUps {
+		return json.RawMessage(`{"type":"object","properties":{"questions":{"type":"array","items":{"type":"string"}},` +
+			`"follow_ups":{"type":"array","items":{"type":"string"}}},"required":["questions","follow_ups"],"additionalProperties":false}`)
+	}
+	return json.RawMessage(`{"type":"object","properties":{"questions":{"type":"array","items":{"type":"string"}}},` +
+		`"required":["questions"],"additionalProperties":false}`)
+}
+
+// Paraphrases is a parsed paraphrase reply.
+type Paraphrases struct {
+	Questions []string `json:"questions"`
+	FollowUps []string `json:"follow_ups"`
+}
+
+// ParseParaphrases reads a paraphrase reply strictly: one JSON object with a
+// non-empty "questions" list of strings (and, when wantFollowUps, a non-empty
+// "follow_ups" list) and nothing else, except one Markdown code fence around
+// it. Unknown keys and trailing text are errors.
+func ParseParaphrases(s string, wantFollowUps bool) (Paraphrases, error) {
+	var p Paraphrases
+	body, err := unfence(s)
+	if err != nil {
+		return p, err
+	}
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	var r struct {
+		Questions *[]string `json:"questions"`
+		FollowUps *[]string `json:"follow_ups"`
+	}
+	if err := dec.Decode(&r); err != nil {
+		return p, fmt.Errorf("not the JSON object asked for: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return p, errors.New("text after the JSON object")
+	}
+	if r.Questions == nil || len(*r.Questions) == 0 {
+		return p, errors.New(`no "questions" list, or an empty one`)
+	}
+	p.Questions = *r.Questions
+	if wantFollowUps {
+		if r.FollowUps == nil || len(*r.FollowUps) == 0 {
+			return p, errors.New(`no "follow_ups" list, or an empty one`)
+		}
+		p.FollowUps = *r.FollowUps
+	}
+	return p, nil
+}
+
+// unfence returns the reply without surrounding whitespace and without one
+// Markdown code fence (``` or ```json) around the whole of it.
+func unfence(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", errors.New("the reply is empty")
+	}
+	if !strings.HasPrefix(s, "```") {
+		return s, nil
+	}
+	first, rest, ok := strings.Cut(s, "\n")
+	if lang := strings.TrimSpace(strings.TrimPrefix(first, "```")); !ok || (lang != "" && !strings.EqualFold(lang, "json")) {
+		return "", errors.New("the reply is a code block that is not JSON")
+	}
+	body, ok := strings.CutSuffix(strings.TrimSpace(rest), "```")
+	if !ok {
+		return "", errors.New("the reply's code block is not closed")
+	}
+	return strings.TrimSpace(body), nil
+}
