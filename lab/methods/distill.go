@@ -112,7 +112,7 @@ func Distill(ctx context.Context, dir string, cfg DistillConfig) ([]DistillRound
 		return nil, err
 	}
 	gen := func(ctx context.Context, i int, _, rec *DistillRound) error {
-		teacher, err := lab.LoadModel(r.abs(r.state.Rounds[0].Model))
+		teacher, err := lab.LoadModel(r.abs(r.rounds[0].Model))
 		if err != nil {
 			return err
 		}
@@ -131,7 +131,7 @@ func Distill(ctx context.Context, dir string, cfg DistillConfig) ([]DistillRound
 				rec.Cut++
 			}
 		}
-		data := filepath.Join(r.roundDir(i), dataFile)
+		data := filepath.Join(r.roundDir(i), lab.DataFile)
 		if err := writeSFT(data, labelled); err != nil {
 			return err
 		}
@@ -139,7 +139,7 @@ func Distill(ctx context.Context, dir string, cfg DistillConfig) ([]DistillRound
 		return nil
 	}
 	fit := func(ctx context.Context, i int, rec *DistillRound) error {
-		init := r.abs(r.state.Rounds[i-1].Model)
+		init := r.abs(r.rounds[i-1].Model)
 		if i == 1 {
 			init = filepath.Join(r.roundDir(1), initDir)
 			m, err := lab.NewModel(cfg.Task, cfg.Student, cfg.Seed^forInit)
@@ -154,7 +154,7 @@ func Distill(ctx context.Context, dir string, cfg DistillConfig) ([]DistillRound
 		for j := 1; j <= i; j++ {
 			d, n := rec.Data, rec.Examples
 			if j < i {
-				d, n = r.state.Rounds[j].Data, r.state.Rounds[j].Examples
+				d, n = r.rounds[j].Data, r.rounds[j].Examples
 			}
 			if n > 0 {
 				files = append(files, r.abs(d))
@@ -163,7 +163,7 @@ func Distill(ctx context.Context, dir string, cfg DistillConfig) ([]DistillRound
 		if _, err := r.fit(ctx, i, "sft", init, files, cfg.Train, cfg.Seed, &rec.Round); err != nil {
 			return err
 		}
-		t0 := r.state.Rounds[0]
+		t0 := r.rounds[0]
 		rec.TeacherAccuracy = t0.Eval.Accuracy
 		rec.ParamRatio = float64(rec.Params) / float64(t0.Params)
 		if t0.Eval.Accuracy > 0 {

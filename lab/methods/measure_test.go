@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/synthloop/synthloop/lab"
@@ -79,7 +80,7 @@ func selfConsistency(t *testing.T, nll float64) SelfConsistencyConfig {
 	return SelfConsistencyConfig{Task: task.Reverse{}, Seed: 1, Start: weakReverse(),
 		Rounds: 3, Problems: 4000, MinDifficulty: 3, MaxDifficulty: 6, K: 8, Temperature: 0.7, MinShare: 0.5,
 		LengthFilter: true, CutRejected: true,
-		Train: TrainConfig{Steps: 200, Batch: 16, LR: 5e-5, Warmup: 10, Beta: 0.1, NLL: nll},
+		Train: TrainConfig{Steps: 200, Batch: 16, LR: 5e-5, Warmup: 10, Beta: 0.1, NLL: nll, MaxEpochs: 4},
 		Eval:  reverseEval, Log: testLog(t)}
 }
 
@@ -121,11 +122,39 @@ func TestMeasureDistill(t *testing.T) {
 	report(t, rs, lab.CPUSeconds()-cpu)
 }
 
-// report logs the rounds as JSON and a summary line each.
+// report prints the rounds as a markdown table, and as JSON to the test
+// log.
 func report[R any](t *testing.T, rs []R, cpu float64) {
 	for _, r := range rs {
 		js, _ := json.Marshal(r)
 		t.Logf("%s", js)
 	}
-	fmt.Fprintf(os.Stderr, "process CPU %.1f s\n", cpu)
+	var b strings.Builder
+	switch rs := any(rs).(type) {
+	case []RFTRound:
+		k := rs[0].Eval.K
+		fmt.Fprintf(&b, "| round | greedy accuracy | pass@1 | pass@%d | verified samples | solved problems | kept | trained on | CPU s |\n|---|---|---|---|---|---|---|---|---|\n", k)
+		for _, r := range rs {
+			fmt.Fprintf(&b, "| %d | %.3f | %.3f | %.3f | %d / %d | %d / %d | %d | %d | %.1f |\n", r.Index, r.Eval.Accuracy, r.Eval.PassAt1, r.Eval.PassAtK,
+				r.Correct, r.Samples, r.Solved, r.Problems, r.Examples, r.Trained, r.CPUSeconds)
+		}
+	case []SelfConsistencyRound:
+		k := rs[0].Eval.K
+		fmt.Fprintf(&b, "| round | greedy accuracy | pass@1 | pass@%d | majority | pairs / problems | chosen right | rejected wrong | drops | CPU s |\n|---|---|---|---|---|---|---|---|---|---|\n", k)
+		for _, r := range rs {
+			fmt.Fprintf(&b, "| %d | %.3f | %.3f | %.3f | %.3f | %d / %d | %.3f | %.3f | %v | %.1f |\n", r.Index, r.Eval.Accuracy, r.Eval.PassAt1, r.Eval.PassAtK,
+				r.Eval.Majority, r.Examples, r.Problems, r.ChosenRight, r.RejectedWrong, r.Drops, r.CPUSeconds)
+		}
+	case []DistillRound:
+		fmt.Fprintf(&b, "| round | model | parameters | ratio | accuracy | of the teacher's | teacher labels right | labels (trained on) | CPU s |\n|---|---|---|---|---|---|---|---|---|\n")
+		for _, r := range rs {
+			who := "student"
+			if r.Index == 0 {
+				who = "teacher"
+			}
+			fmt.Fprintf(&b, "| %d | %s | %d | %.3f | %.3f | %.3f | %.3f | %d (%d) | %.1f |\n", r.Index, who, r.Params, r.ParamRatio, r.Eval.Accuracy, r.Relative,
+				r.LabelAccuracy, r.Examples, r.Trained, r.CPUSeconds)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%s\nprocess CPU %.1f s (user+sys)\n", b.String(), cpu)
 }

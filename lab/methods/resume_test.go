@@ -3,7 +3,6 @@ package methods
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -110,7 +109,7 @@ func TestRFTResumesAfterCancel(t *testing.T) {
 	if _, err := RFT(ctx, dir, cfg); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled run returned %v", err)
 	}
-	r1 := filepath.Join(dir, "round-001", "model", "model.safetensors")
+	r1 := filepath.Join(lab.RoundDir(dir, 1), "model", "model.safetensors")
 	before, err := os.Stat(r1)
 	if err != nil {
 		t.Fatal(err)
@@ -130,12 +129,11 @@ func TestRFTResumesAfterCancel(t *testing.T) {
 	if !reflect.DeepEqual(withoutCPU(got), withoutCPU(want)) {
 		t.Errorf("resumed run:\n%+v\nuninterrupted:\n%+v", got, want)
 	}
-	final := filepath.Join("round-002", "model", "model.safetensors")
-	sameFile(t, filepath.Join(dir, final), filepath.Join(wantDir, final))
+	final := func(dir string) string { return filepath.Join(lab.RoundDir(dir, 2), "model", "model.safetensors") }
+	sameFile(t, final(dir), final(wantDir))
 }
 
-// A process killed outright leaves a round half done: state.json without
-// it, and a torn checkpoint, a model without weights, or data without
+// A process killed outright leaves a round half done: no result.json, and a torn checkpoint, a model without weights, or data without
 // gen.json. The rerun redoes that round alone and reaches the results of an
 // uninterrupted run.
 func TestResumeAfterKill(t *testing.T) {
@@ -179,7 +177,7 @@ func TestResumeAfterKill(t *testing.T) {
 				t.Fatal(err)
 			}
 			keepRounds(t, dir, 2)
-			if err := m.tear(filepath.Join(dir, "round-002")); err != nil {
+			if err := m.tear(lab.RoundDir(dir, 2)); err != nil {
 				t.Fatal(err)
 			}
 			rec := &recorder{}
@@ -197,23 +195,18 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 }
 
-// keepRounds rewrites dir's state.json with its first n rounds, as if the
-// process had died before recording the others.
+// keepRounds removes the result.json of dir's rounds from n on, as if the
+// process had died before finishing them.
 func keepRounds(t *testing.T, dir string, n int) {
 	t.Helper()
-	var st struct {
-		Rounds []any `json:"rounds"`
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jsonUnmarshal(raw, &st); err != nil {
-		t.Fatal(err)
-	}
-	st.Rounds = st.Rounds[:n]
-	if err := writeJSON(filepath.Join(dir, stateFile), st); err != nil {
-		t.Fatal(err)
+	for i := n; ; i++ {
+		err := os.Remove(filepath.Join(lab.RoundDir(dir, i), lab.ResultFile))
+		if errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -241,5 +234,3 @@ func tinyDistill(t *testing.T) DistillConfig {
 		Rounds: 2, Problems: 32, MinDifficulty: 1, MaxDifficulty: 2, Train: TrainConfig{Steps: 12, Batch: 8, LR: 1e-2, Warmup: 1},
 		Eval: tinyEval(), Log: testLog(t)}
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

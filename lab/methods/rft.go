@@ -119,7 +119,7 @@ func RFT(ctx context.Context, dir string, cfg RFTConfig) ([]RFTRound, error) {
 				rec.Solved++
 			}
 		}
-		data := filepath.Join(r.roundDir(i), dataFile)
+		data := filepath.Join(r.roundDir(i), lab.DataFile)
 		if err := writeSFT(data, kept); err != nil {
 			return err
 		}
@@ -128,18 +128,18 @@ func RFT(ctx context.Context, dir string, cfg RFTConfig) ([]RFTRound, error) {
 		return nil
 	}
 	fit := func(ctx context.Context, i int, rec *RFTRound) error {
-		init, from := r.state.Rounds[i-1].Model, 1
+		init, from := r.rounds[i-1].Model, 1
 		if cfg.Restart {
-			init, from = r.state.Rounds[0].Model, i
+			init, from = r.rounds[0].Model, i
 		}
 		var files []string
-		if d := r.state.Rounds[0].Data; d != "" {
+		if d := r.rounds[0].Data; d != "" {
 			files = append(files, r.abs(d))
 		}
 		for j := from; j <= i && !cfg.Baseline; j++ {
 			d, n := rec.Data, rec.Examples
 			if j < i {
-				d, n = r.state.Rounds[j].Data, r.state.Rounds[j].Examples
+				d, n = r.rounds[j].Data, r.rounds[j].Examples
 			}
 			if n > 0 {
 				files = append(files, r.abs(d))

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -23,25 +24,27 @@ import (
 	"github.com/synthloop/synthloop/trainjob"
 )
 
-// On-disk layout of a run directory. Round 0 is the starting model (the weak
-// model of RFT, the start of self-consistency, the teacher of distillation);
-// rounds 1.. are the method's.
+// On-disk layout of a run directory, as the lab's (lab.RoundDir). Round 0
+// is the starting model (the weak model of RFT, the start of
+// self-consistency, the teacher of distillation); rounds 1.. are the
+// method's.
 //
-//	config.json           the method and its config; a rerun must match it
-//	state.json            every finished round's results, rewritten atomically
-//	round-000/data.jsonl  the labelled problems the starting model learnt
-//	round-000/init/       its untrained weights, the trainjob Init
-//	round-000/model/      the starting model (engine/checkpoint directory)
-//	round-NNN/data.jsonl  the round's new training data (trainjob JSONL)
-//	round-NNN/gen.json    the generation results, written once data.jsonl is complete
-//	round-NNN/model/      the round's model, with trainjob's resumable state
+//	config.json           the method, the task and the config; a rerun must match it
+//	round-00/data.jsonl   the labelled problems the starting model learnt
+//	round-00/init/        its untrained weights, the trainjob Init
+//	round-00/model/       the starting model (engine/checkpoint directory)
+//	round-NN/data.jsonl   the round's new training data (trainjob JSONL: SFT or DPO lines)
+//	round-NN/gen.json     the generation results, written once data.jsonl is complete
+//	round-NN/init/        distillation round 1: the untrained student
+//	round-NN/model/       the round's model, with trainjob's resumable training state
+//	round-NN/result.json  the round's results, written last: the round is finished
+//
+// Every file is written to a temporary name and renamed into place, so a
+// kill leaves either the old file or the new one.
 const (
-	configFile = "config.json"
-	stateFile  = "state.json"
-	dataFile   = "data.jsonl"
-	genFile    = "gen.json"
-	modelDir   = "model"
-	initDir    = "init"
+	genFile  = "gen.json"
+	modelDir = "model"
+	initDir  = "init"
 )
 
 // TrainConfig is one training phase, run through trainjob: AdamW with a
@@ -58,12 +61,25 @@ type TrainConfig struct {
 	// resumable midway, a kill redoes the round's training. 0 is plain DPO
 	// through trainjob.
 	NLL float64 `json:"nll,omitempty"`
+	// MaxEpochs caps Steps at this many passes over the training data (0:
+	// no cap), so that a round that found few examples does not train on
+	// them a hundred times over.
+	MaxEpochs float64 `json:"max_epochs,omitempty"`
+}
+
+// capped returns c with its steps cut to MaxEpochs passes over n examples.
+func (c TrainConfig) capped(n int) TrainConfig {
+	if c.MaxEpochs > 0 {
+		c.Steps = max(1, min(c.Steps, int(math.Ceil(c.MaxEpochs*float64(n)/float64(c.Batch)))))
+		c.Warmup = min(c.Warmup, c.Steps-1)
+	}
+	return c
 }
 
 func (c TrainConfig) check(what string) error {
-	if c.Steps <= 0 || c.Batch <= 0 || !(c.LR > 0) || c.Warmup < 0 || c.Warmup >= c.Steps || c.Beta < 0 || c.NLL < 0 {
-		return fmt.Errorf("methods: %s training: steps %d, batch %d and lr %g must be positive, warmup %d in [0, steps), beta %g and nll %g not negative",
-			what, c.Steps, c.Batch, c.LR, c.Warmup, c.Beta, c.NLL)
+	if c.Steps <= 0 || c.Batch <= 0 || !(c.LR > 0) || c.Warmup < 0 || c.Warmup >= c.Steps || c.Beta < 0 || c.NLL < 0 || c.MaxEpochs < 0 {
+		return fmt.Errorf("methods: %s training: steps %d, batch %d and lr %g must be positive, warmup %d in [0, steps), beta %g, nll %g and max epochs %g not negative",
+			what, c.Steps, c.Batch, c.LR, c.Warmup, c.Beta, c.NLL, c.MaxEpochs)
 	}
 	return nil
 }
@@ -161,15 +177,14 @@ func (r *Round) base() *Round { return r }
 
 // run is an open run directory whose finished rounds are R.
 type run[R any] struct {
-	dir   string
-	log   *slog.Logger
-	t     task.Task
-	held  [][]task.Problem
-	seen  map[string]bool // held-out prompts, kept out of every training pool
-	ec    EvalConfig
-	state struct {
-		Rounds []R `json:"rounds"`
-	}
+	dir  string
+	log  *slog.Logger
+	t    task.Task
+	held [][]task.Problem
+	seen map[string]bool // held-out prompts, kept out of every training pool
+	ec   EvalConfig
+	// rounds are the finished rounds, read from their result.json files.
+	rounds []R
 }
 
 // open creates or reopens a run directory. cfg is the method's config with
@@ -188,7 +203,7 @@ func open[R any](dir, method string, t task.Task, cfg any, ec EvalConfig, log *s
 		return nil, fmt.Errorf("methods: %w", err)
 	}
 	want = append(want, '\n')
-	path := filepath.Join(dir, configFile)
+	path := filepath.Join(dir, lab.ConfigFile)
 	switch have, err := os.ReadFile(path); {
 	case errors.Is(err, os.ErrNotExist):
 		if err := checkpoint.WriteFileAtomic(path, want); err != nil {
@@ -200,14 +215,20 @@ func open[R any](dir, method string, t task.Task, cfg any, ec EvalConfig, log *s
 		return nil, fmt.Errorf("methods: %s holds a run with another config than this one (only the number of rounds may change); use a new directory", dir)
 	}
 	r := &run[R]{dir: dir, log: log, t: t, ec: ec, seen: map[string]bool{}}
-	switch raw, err := os.ReadFile(filepath.Join(dir, stateFile)); {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("methods: %w", err)
-	default:
-		if err := json.Unmarshal(raw, &r.state); err != nil {
-			return nil, fmt.Errorf("methods: %s: %w", filepath.Join(dir, stateFile), err)
+	for i := 0; ; i++ {
+		path := filepath.Join(r.roundDir(i), lab.ResultFile)
+		raw, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			break
 		}
+		if err != nil {
+			return nil, fmt.Errorf("methods: %w", err)
+		}
+		var rec R
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return nil, fmt.Errorf("methods: %s: %w", path, err)
+		}
+		r.rounds = append(r.rounds, rec)
 	}
 	r.held = lab.HeldOut(t, ec.Difficulties, ec.Problems, ec.Seed)
 	for _, set := range r.held {
@@ -219,19 +240,15 @@ func open[R any](dir, method string, t task.Task, cfg any, ec EvalConfig, log *s
 }
 
 // done records a finished round; it is never redone.
-func (r *run[R]) done(rec R) error {
-	r.state.Rounds = append(r.state.Rounds, rec)
-	js, err := json.MarshalIndent(r.state, "", "  ")
-	if err != nil {
-		return fmt.Errorf("methods: %w", err)
+func (r *run[R]) done(i int, rec R) error {
+	if err := writeJSON(filepath.Join(r.roundDir(i), lab.ResultFile), rec); err != nil {
+		return err
 	}
-	if err := checkpoint.WriteFileAtomic(filepath.Join(r.dir, stateFile), append(js, '\n')); err != nil {
-		return fmt.Errorf("methods: %w", err)
-	}
+	r.rounds = append(r.rounds, rec)
 	return nil
 }
 
-func (r *run[R]) roundDir(i int) string { return filepath.Join(r.dir, fmt.Sprintf("round-%03d", i)) }
+func (r *run[R]) roundDir(i int) string { return lab.RoundDir(r.dir, i) }
 
 // rel names a path inside the run directory relative to it.
 func (r *run[R]) rel(path string) string {
@@ -292,7 +309,7 @@ func start[R any](ctx context.Context, r *run[R], s Start, seed uint64) (Round, 
 	} else {
 		r.log.Info("round 0: training the starting model", "labels", s.Labels)
 		ps := r.problems(rng(seed, 0, forLabels), s.Labels, s.MinDifficulty, s.MaxDifficulty)
-		data := filepath.Join(dir, dataFile)
+		data := filepath.Join(dir, lab.DataFile)
 		if err := writeSFT(data, ps); err != nil {
 			return rec, err
 		}
@@ -329,22 +346,12 @@ func start[R any](ctx context.Context, r *run[R], s Start, seed uint64) (Round, 
 // midway resumes from out's checkpoint; a checkpoint torn by a kill during
 // its own save is discarded and the job started over.
 func (r *run[R]) train(ctx context.Context, round int, method, init, out string, files []string, c TrainConfig, seed uint64) (trainjob.Result, error) {
-	if method == "dpo" && c.NLL > 0 {
-		if err := os.RemoveAll(out); err != nil {
-			return trainjob.Result{}, fmt.Errorf("methods: %w", err)
-		}
-		return dpoNLL(ctx, init, out, files, c, c.NLL, seed^uint64(round)<<32^forTrain, func(step int, loss float64) {
-			if step%max(c.Steps/10, 1) == 0 || step == c.Steps {
-				r.log.Info("train", "round", round, "method", "dpo+nll", "step", step, "steps", c.Steps, "loss", loss)
-			}
-		})
-	}
 	tok, err := checkpoint.LoadTokenizer(init)
 	if err != nil {
 		return trainjob.Result{}, fmt.Errorf("methods: %w", err)
 	}
 	var data []trainjob.DataFile
-	seq := 0
+	seq, n := 0, 0
 	for _, f := range files {
 		convs, err := trainjob.ReadJSONL(f)
 		if err != nil {
@@ -365,19 +372,28 @@ func (r *run[R]) train(ctx context.Context, round int, method, init, out string,
 			}
 			seq = max(seq, len(e.Tokens))
 		}
+		n += len(convs)
 		data = append(data, trainjob.DataFile{Path: f, Weight: float64(len(convs))})
 	}
-	steps := c.Steps
+	c = c.capped(n)
+	seed ^= uint64(round)<<32 ^ forTrain
+	logStep := func(step int, loss float64) {
+		if step%max(c.Steps/10, 1) == 0 || step == c.Steps {
+			r.log.Info("train", "round", round, "method", method, "step", step, "steps", c.Steps, "loss", loss)
+		}
+	}
+	if method == "dpo" && c.NLL > 0 {
+		if err := os.RemoveAll(out); err != nil {
+			return trainjob.Result{}, fmt.Errorf("methods: %w", err)
+		}
+		return dpoNLL(ctx, init, out, files, c, c.NLL, seed, logStep)
+	}
 	// A checkpoint every quarter of the job bounds the work a kill loses;
 	// trainjob's default of every tenth spends more time in fsync than in
 	// training on the lab's small models.
-	opts := trainjob.Options{Data: data, Out: out, Init: init, Method: method, Beta: c.Beta, SaveEvery: max(steps/4, 1),
-		Steps: c.Steps, Batch: c.Batch, Seq: seq - 1, LR: c.LR, Warmup: c.Warmup, Seed: seed ^ uint64(round)<<32 ^ forTrain,
-		Progress: func(p trainjob.Progress) {
-			if p.Step%max(steps/10, 1) == 0 || p.Step == steps {
-				r.log.Info("train", "round", round, "method", method, "step", p.Step, "steps", p.Steps, "loss", p.Loss)
-			}
-		}}
+	opts := trainjob.Options{Data: data, Out: out, Init: init, Method: method, Beta: c.Beta, SaveEvery: max(c.Steps/4, 1),
+		Steps: c.Steps, Batch: c.Batch, Seq: seq - 1, LR: c.LR, Warmup: c.Warmup, Seed: seed,
+		Progress: func(p trainjob.Progress) { logStep(p.Step, p.Loss) }}
 	resumable := train.HasCheckpoint(out)
 	res, err := trainjob.Run(ctx, opts)
 	if err != nil && resumable && ctx.Err() == nil {
@@ -519,7 +535,7 @@ func writeJSONL(path string, lines []any) error {
 // first, if set, to add the method's fields), the others by gen (sampling or labelling, writing the round's data and the
 // generation results in rec) and fit (training and evaluation). A round's
 // generation is kept once gen.json is written, so a kill during training
-// resumes at training; a round is recorded in state.json only when fit
+// resumes at training; a round is recorded in result.json only when fit
 // returns, and never run again.
 func rounds[R any, P interface {
 	*R
@@ -527,16 +543,16 @@ func rounds[R any, P interface {
 }](ctx context.Context, r *run[R], n int, s Start, seed uint64, first func(rec P),
 	gen func(ctx context.Context, i int, prev, rec P) error,
 	fit func(ctx context.Context, i int, rec P) error) ([]R, error) {
-	for i := len(r.state.Rounds); i <= n; i++ {
+	for i := len(r.rounds); i <= n; i++ {
 		if err := ctx.Err(); err != nil {
-			return r.state.Rounds, err
+			return r.rounds, err
 		}
 		var rec R
 		p := P(&rec)
 		if i == 0 {
 			b, err := start(ctx, r, s, seed)
 			if err != nil {
-				return r.state.Rounds, err
+				return r.rounds, err
 			}
 			*p.base() = b
 			if first != nil {
@@ -546,35 +562,35 @@ func rounds[R any, P interface {
 			dir := r.roundDir(i)
 			ok, err := readGen(dir, p)
 			if err != nil {
-				return r.state.Rounds, err
+				return r.rounds, err
 			}
 			if !ok {
 				cpu := lab.CPUSeconds()
-				if err := gen(ctx, i, P(&r.state.Rounds[i-1]), p); err != nil {
-					return r.state.Rounds, err
+				if err := gen(ctx, i, P(&r.rounds[i-1]), p); err != nil {
+					return r.rounds, err
 				}
 				p.base().Index = i
 				p.base().CPUSeconds = lab.CPUSeconds() - cpu
 				if err := writeJSON(filepath.Join(dir, genFile), p); err != nil {
-					return r.state.Rounds, err
+					return r.rounds, err
 				}
 			} else {
 				r.log.Info("resuming after generation", "round", i)
 			}
 			cpu, before := lab.CPUSeconds(), p.base().CPUSeconds
 			if err := fit(ctx, i, p); err != nil {
-				return r.state.Rounds, err
+				return r.rounds, err
 			}
 			p.base().CPUSeconds = before + lab.CPUSeconds() - cpu
 		}
 		b := p.base()
 		r.log.Info("round done", "round", i, "accuracy", b.Eval.Accuracy, "pass@1", b.Eval.PassAt1, "pass@k", b.Eval.PassAtK,
 			"examples", b.Examples, "cpu_s", b.CPUSeconds)
-		if err := r.done(rec); err != nil {
-			return r.state.Rounds, err
+		if err := r.done(i, rec); err != nil {
+			return r.rounds, err
 		}
 	}
-	return r.state.Rounds, nil
+	return r.rounds, nil
 }
 
 // fit trains round i's model from init on files with method ("sft" or

@@ -85,6 +85,11 @@ type SelfConsistencyRound struct {
 	// pair was chosen or kept by them.
 	ChosenRight   float64 `json:"chosen_right"`
 	RejectedWrong float64 `json:"rejected_wrong"`
+	// ChosenGreedy is the share of pairs whose chosen answer is the one the
+	// round's starting model gives greedily (no verifier involved). Where it
+	// is near 1 the majority adds nothing greedy decoding did not know: the
+	// pairs can sharpen sampling, not change greedy answers.
+	ChosenGreedy float64 `json:"chosen_greedy"`
 }
 
 // SelfConsistency runs self-consistency preference optimisation in dir,
@@ -112,7 +117,23 @@ func SelfConsistency(ctx context.Context, dir string, cfg SelfConsistencyConfig)
 			return err
 		}
 		lines, drops := selfConsistencyPairs(cfg, ps, ans)
-		data := filepath.Join(r.roundDir(i), dataFile)
+		if len(lines) > 0 {
+			var asked []task.Problem
+			for _, l := range lines {
+				asked = append(asked, task.Problem{Prompt: l.(dpoLine).Prompt})
+			}
+			greedy, err := lab.Answers(ctx, m, asked, lab.Decode{MaxTokens: maxTokens(cfg.Task, ps)})
+			if err != nil {
+				return err
+			}
+			for j, l := range lines {
+				if greedy[j][0].Stopped && greedy[j][0].Text == l.(dpoLine).Chosen {
+					rec.ChosenGreedy++
+				}
+			}
+			rec.ChosenGreedy /= float64(len(lines))
+		}
+		data := filepath.Join(r.roundDir(i), lab.DataFile)
 		if err := writeJSONL(data, lines); err != nil {
 			return err
 		}
@@ -125,7 +146,7 @@ func SelfConsistency(ctx context.Context, dir string, cfg SelfConsistencyConfig)
 		if rec.Examples > 0 {
 			files = append(files, r.abs(rec.Data))
 		}
-		if _, err := r.fit(ctx, i, "dpo", r.abs(r.state.Rounds[i-1].Model), files, cfg.Train, cfg.Seed, &rec.Round); err != nil {
+		if _, err := r.fit(ctx, i, "dpo", r.abs(r.rounds[i-1].Model), files, cfg.Train, cfg.Seed, &rec.Round); err != nil {
 			return err
 		}
 		if rec.Examples == 0 {

@@ -77,11 +77,12 @@ func TestSelfConsistencyTrainsWithoutLabels(t *testing.T) {
 	if _, err := SelfConsistency(ctx, startDir, base); err != nil {
 		t.Fatal(err)
 	}
+	start := filepath.Join(lab.RoundDir(startDir, 0), "model")
 	var dirs []string
 	var runs [][]SelfConsistencyRound
 	for _, tk := range []task.Task{task.Copy{}, liar{}} {
 		cfg := tinySelfConsistency(t, tk)
-		cfg.Start = Start{Dir: filepath.Join(startDir, "round-000", "model")}
+		cfg.Start = Start{Dir: start}
 		dir := t.TempDir()
 		rs, err := SelfConsistency(ctx, dir, cfg)
 		if err != nil {
@@ -89,7 +90,7 @@ func TestSelfConsistencyTrainsWithoutLabels(t *testing.T) {
 		}
 		dirs, runs = append(dirs, dir), append(runs, rs)
 	}
-	for _, f := range []string{"round-001/data.jsonl", "round-002/data.jsonl", "round-002/model/model.safetensors"} {
+	for _, f := range []string{"round-01/data.jsonl", "round-02/data.jsonl", "round-02/model/model.safetensors"} {
 		a, errA := os.ReadFile(filepath.Join(dirs[0], f))
 		b, errB := os.ReadFile(filepath.Join(dirs[1], f))
 		if errA != nil || errB != nil {
