@@ -112,7 +112,8 @@ func (c *Config) Validate() error {
 	all := append(append(append(append([]string{}, c.Command...), c.Env...), c.Serve.Command...), c.Serve.Env...)
 	all = append(all, c.Serve.URL, c.Serve.Model)
 	for _, a := range all {
-		if _, err := parse(a); err != nil {
+		// Executing with empty values catches unknown names like {{.Dta}}.
+		if _, err := expand(a, Vars{}); err != nil {
 			return err
 		}
 	}

@@ -101,6 +101,16 @@ func (c *Config) Validate() error {
 			if err != nil {
 				return err
 			}
+			if t := bytes.TrimSpace(text); len(t) > 0 && t[0] == '{' {
+				// Flow style: its one line cannot follow a block; write it as a block.
+				var m yaml.MapSlice
+				if err := yaml.Unmarshal(t, &m); err != nil {
+					return y.Fix(&pipeline.ConfigError{File: y.File, Msg: "invalid YAML: " + err.Error()}, "generate.with.pipeline")
+				}
+				if text, err = yaml.Marshal(m); err != nil {
+					return fmt.Errorf("pipelinegen: %w", err)
+				}
+			}
 			text = append(head, text...)
 			y.Line -= bytes.Count(head, []byte("\n"))
 		}
