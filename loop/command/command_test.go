@@ -17,8 +17,8 @@ import (
 	"github.com/synthloop/synthloop/loop"
 	_ "github.com/synthloop/synthloop/loop/command"
 	_ "github.com/synthloop/synthloop/loop/evaluate"
-	_ "github.com/synthloop/synthloop/model/openai"
 	"github.com/synthloop/synthloop/model/modeltest"
+	_ "github.com/synthloop/synthloop/model/openai"
 )
 
 // TestMain lets the test binary act as a model server for the serve
