@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -317,8 +318,9 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 	}
 	recs := make([]*record.Record, len(pairs))
 	verdicts := make([]grounding.Verdict, len(pairs))
+	errs := make([]error, len(pairs))
 	seen := map[string]int{}
-	g, gctx := errgroup.WithContext(ctx)
+	var wg sync.WaitGroup
 	for i, p := range pairs {
 		r := &record.Record{
 			ID: fmt.Sprintf("%s:%s:%d", env.Name, c.ID, i), Seq: u.seq + int64(i),
@@ -342,15 +344,13 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 		default:
 			seen[q] = i + 1
 		}
-		g.Go(func() error {
-			v, err := chk.CheckQuote(gctx, c.Text, grounding.Item{Question: r.Instruction, Evidence: p.Evidence, Answer: r.Output})
-			verdicts[i] = v
-			return err
+		wg.Go(func() {
+			verdicts[i], errs[i] = chk.CheckQuote(ctx, c.Text, grounding.Item{Question: r.Instruction, Evidence: p.Evidence, Answer: r.Output})
 		})
 	}
-	err = g.Wait()
+	wg.Wait()
 	for i, r := range recs {
-		v := verdicts[i]
+		v, err := verdicts[i], errs[i]
 		if v.Judgment != nil {
 			bestofn.AddJudge(&usage, v.Judgment.Usage)
 			r.Prov.RequestKeys = append(r.Prov.RequestKeys, v.Judgment.RequestKeys...)
@@ -369,6 +369,10 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 		}
 		switch {
 		case err != nil:
+			if bestofn.Stop(ctx, err) {
+				return nil, usage, err
+			}
+			usage.Errors++
 			r.Status, r.Error = record.Failed, "docqa: grounding: "+err.Error()
 		case v.NoScore != "":
 			r.Status, r.Error = record.Failed, "docqa: "+v.NoScore
@@ -377,12 +381,6 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 		default:
 			r.Status = record.Rejected
 		}
-	}
-	if err != nil {
-		if bestofn.Stop(ctx, err) {
-			return nil, usage, err
-		}
-		usage.Errors++
 	}
 	return recs, usage, nil
 }

@@ -517,3 +517,30 @@ func TestStageDocExample(t *testing.T) {
 func readDoc(path string) (ingest.Document, error) {
 	return ingest.Read(context.Background(), path, ingest.Options{})
 }
+
+// TestJudgeDown: a grounding judge whose requests fail for good leaves each
+// pair failed with the error; the run goes on, and nothing is kept unjudged.
+func TestJudgeDown(t *testing.T) {
+	dir := docs(t, map[string]string{"policy.md": policy})
+	down := modeltest.WithFaults(func(req *modeltest.Request) modeltest.Fault {
+		if strings.HasPrefix(req.LastUser(), "You are checking whether") {
+			return modeltest.HTTPStatus(400)
+		}
+		return modeltest.Fault{}
+	})
+	srv := modeltest.NewServer(groundingtest.Responder(nil), down)
+	t.Cleanup(srv.Close)
+	st := pipelinetest.NewMemStore()
+	if err := run(t, config(dir), srv, st); err != nil {
+		t.Fatal(err)
+	}
+	by := byStatus(st.All("qa"))
+	if len(by[record.Kept]) != 0 || len(by[record.Failed]) == 0 {
+		t.Fatalf("%d kept, %d failed", len(by[record.Kept]), len(by[record.Failed]))
+	}
+	for _, r := range by[record.Failed] {
+		if !strings.Contains(r.Error, "docqa: grounding:") || r.Decisions[0].Filter != grounding.FilterEvidence {
+			t.Errorf("%s: %q %+v", r.ID, r.Error, r.Decisions)
+		}
+	}
+}
