@@ -394,3 +394,28 @@ func TestLoadNoLoop(t *testing.T) {
 		t.Errorf("Load of an empty directory: %v, want ErrNoLoop", err)
 	}
 }
+
+type brokeGen struct{}
+
+func (brokeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
+	return loop.Data{}, fmt.Errorf("pipeline: stage x: %w: spent $1 of $1", model.ErrBudgetExceeded)
+}
+
+func init() {
+	loop.RegisterGenerator(loop.Type[loop.Generator]{Name: "broke-gen", Config: func() any { return &struct{}{} },
+		New: func(any) (loop.Generator, error) { return brokeGen{}, nil }})
+}
+
+// TestBudgetMidRound: money running out inside a step is a clean stop
+// (ErrStopped, exit code 130), not a failure, and not a finished loop.
+func TestBudgetMidRound(t *testing.T) {
+	cfg := parse(t, strings.Replace(fmt.Sprintf(fakeLoop, 3, 0, 0.0, 1.0, 0, 0.0, 0, "0.6, 0.7, 0.8"), "type: fake-gen, with: {n: 3, empty_round: 0, cost: 0}", "type: broke-gen", 1))
+	dir := t.TempDir()
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if !errors.Is(err, loop.ErrStopped) || !errors.Is(err, model.ErrBudgetExceeded) {
+		t.Fatalf("Run: %v, want ErrStopped wrapping the budget", err)
+	}
+	if sum.Stopped != "" || len(sum.Rounds) != 1 || sum.Rounds[0].Status != "generate" {
+		t.Errorf("summary after the stop: stopped %q, rounds %+v; want round 1 still generating", sum.Stopped, sum.Rounds)
+	}
+}

@@ -341,3 +341,55 @@ func TestLoopOpenAIExampleKill(t *testing.T) {
 		t.Errorf("round 2: %+v fine-tuned %v; want the round-1 fine-tune as teacher and base", r, jobs[1]["model"])
 	}
 }
+
+// TestLoopInterruptExit130 sends SIGINT while a fine-tuning job is polled:
+// the loop exits 130 promptly, and the same command finishes the loop.
+func TestLoopInterruptExit130(t *testing.T) {
+	srv := openaifttest.NewServer(openaifttest.Options{Plans: []openaifttest.Plan{{Steps: 60}}})
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ft.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`name: int
+rounds: 1
+models:
+  teacher: {ref: openai-compatible/base, base_url: %q}
+teacher: teacher
+generate:
+  type: pipeline
+  with:
+    pipeline:
+      stages:
+        - {type: selfinstruct, with: {model: teacher, target: 3}}
+        - {type: selfinstruct-instances, with: {model: teacher}}
+train: {type: openai, with: {base_model: base, poll_interval: 10ms}}
+evaluate: {type: verifier, with: {items: [{prompt: "2+2=", answer: "4"}]}}
+`, srv.URL)), 0o644)
+	cmd := cli(dir, nil, "loop", cfg, "--run-dir", "r", "--json")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !srv.Running() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	start := time.Now()
+	err := cmd.Wait()
+	if exitCode(err) != 130 {
+		t.Fatalf("interrupted loop: exit %d, want 130\n%s", exitCode(err), out.String())
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the loop took %v to stop after SIGINT", d)
+	}
+	if !strings.Contains(out.String(), "run the same command again to resume") {
+		t.Errorf("no resume hint:\n%s", out.String())
+	}
+	if out, err := cli(dir, nil, "loop", cfg, "--run-dir", "r", "--json").CombinedOutput(); err != nil {
+		t.Fatalf("resumed loop: %v\n%s", err, out)
+	}
+	if srv.Creates() != 1 {
+		t.Errorf("%d jobs created, want 1", srv.Creates())
+	}
+}

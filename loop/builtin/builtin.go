@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/synthloop/synthloop/loop"
+	_ "github.com/synthloop/synthloop/model/local" // opens the local/DIR students this trainer makes
 	"github.com/synthloop/synthloop/trainjob"
 )
 

@@ -21,6 +21,7 @@ import (
 	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/loop/mixfile"
 	"github.com/synthloop/synthloop/model"
+	_ "github.com/synthloop/synthloop/model/openai" // opens the served students (openai-compatible)
 )
 
 func init() {

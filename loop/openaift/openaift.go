@@ -19,6 +19,7 @@ import (
 	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/loop/mixfile"
 	"github.com/synthloop/synthloop/model"
+	_ "github.com/synthloop/synthloop/model/openai" // opens the fine-tuned students
 )
 
 func init() {
