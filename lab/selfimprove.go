@@ -122,6 +122,9 @@ type RoundResult struct {
 	Train       TrainStats `json:"train"`    // model 0
 	Accuracy    []Point    `json:"accuracy"` // model 0, greedy, on the held-out problems
 	CPUSeconds  float64    `json:"cpu_seconds"`
+	// CopiedFrom names the round directory this round was copied from (the
+	// unfiltered baseline shares round 0 with the filtered run).
+	CopiedFrom string `json:"copied_from,omitempty"`
 	// Resumed is set when the round was read back from the run directory
 	// instead of being run.
 	Resumed bool `json:"-"`

@@ -163,3 +163,42 @@ func TestConfigCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestBaselineSharesRound0(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig()
+	fdir, udir := filepath.Join(dir, "filtered"), filepath.Join(dir, "unfiltered")
+	f, err := SelfImprove(context.Background(), fdir, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trained []int
+	u, err := Baseline(context.Background(), udir, fdir, cfg, func(e Event) {
+		if e.Phase == "train" && (len(trained) == 0 || trained[len(trained)-1] != e.Round) {
+			trained = append(trained, e.Round)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(trained, []int{1, 2}) {
+		t.Errorf("baseline trained rounds %v, want [1 2]", trained)
+	}
+	if u.Rounds[0].CopiedFrom != RoundDir(fdir, 0) || !reflect.DeepEqual(u.Rounds[0].Accuracy, f.Rounds[0].Accuracy) {
+		t.Errorf("baseline round 0 = %+v, want a copy of %+v", u.Rounds[0], f.Rounds[0])
+	}
+	for _, rr := range u.Rounds[1:] {
+		if rr.Kept != rr.Labels {
+			t.Errorf("unfiltered round %d kept %d of %d", rr.Round, rr.Kept, rr.Labels)
+		}
+	}
+	if _, err := os.Stat(ModelDir(udir, 1, 1)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("baseline trained a second model: %v", err)
+	}
+	// A filtered run with another round 0 is not copied from.
+	other := cfg
+	other.Seed++
+	if _, err := Baseline(context.Background(), filepath.Join(dir, "other"), fdir, other, nil); err == nil {
+		t.Error("Baseline copied round 0 of a run with another seed")
+	}
+}

@@ -29,6 +29,9 @@ func main() {
 	lr := flag.Float64("lr", 1e-3, "")
 	evalTo := flag.Int("eval", 12, "")
 	seed := flag.Uint64("seed", 1, "")
+	show := flag.Int("show", 0, "print this many answers at each difficulty above hi")
+	save := flag.String("save", "", "save the model here")
+	load := flag.String("load", "", "start from this model")
 	flag.Parse()
 	t, err := task.Lookup(*name)
 	if err != nil {
@@ -37,6 +40,11 @@ func main() {
 	m, err := lab.NewModel(t, lab.Arch{Dim: *dim, Layers: *layers, Heads: *heads, Hidden: *hidden, MaxSeq: 512, RoPE: *rope}, *seed)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *load != "" {
+		if m, err = lab.LoadModel(*load); err != nil {
+			log.Fatal(err)
+		}
 	}
 	rng := rand.New(rand.NewPCG(*seed, 99))
 	var data []lab.Conversation
@@ -69,4 +77,19 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Printf("params %d loss %.3f→%.3f\n", len(m.LM.Params), st.FirstLoss, st.LastLoss)
+	if *save != "" {
+		if err := m.Save(*save); err != nil {
+			log.Fatal(err)
+		}
+	}
+	for d := *hi + 1; d <= *evalTo && *show > 0; d++ {
+		ps := held[d-1][:*show]
+		as, err := lab.Answers(ctx, m, ps, lab.Decode{MaxTokens: 3 * d})
+		if err != nil {
+			log.Fatal(err)
+		}
+		for i, p := range ps {
+			fmt.Printf("  %s want %s got %s stopped=%v ok=%v\n", p.Prompt, p.Answer, as[i][0].Text, as[i][0].Stopped, t.Verify(p, as[i][0].Text))
+		}
+	}
 }
