@@ -468,7 +468,7 @@ func cpuSeconds() float64 {
 
 // open opens m, once per distinct config, starting its server when needed.
 func (l *runner) open(ctx context.Context, m Model) (model.Backend, model.Info, error) {
-	name := "teacher"
+	name := m.Ref()
 	if m.Dir != "" {
 		name = filepath.Base(filepath.Dir(m.Dir)) + "/" + filepath.Base(m.Dir)
 	}

@@ -25,6 +25,7 @@ func newLoopCmd() *cobra.Command {
 		runDir      string
 		allowChange bool
 		jsonProg    bool
+		list        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "loop LOOP.yaml",
@@ -51,9 +52,17 @@ Exit status: 0 done, 1 failed, 2 bad config or usage, 130 stopped cleanly (Ctrl-
 max_cost_usd reached in the middle of a round; run again to resume).`,
 		Example: `  synthloop loop examples/loop-distill.yaml
   synthloop loop examples/loop-openai-ft.yaml --run-dir runs/ft-try2
-  synthloop loop loop.yaml --json 2>progress.jsonl    # progress as JSON lines`,
-		Args: cobra.ExactArgs(1),
+  synthloop loop loop.yaml --json 2>progress.jsonl    # progress as JSON lines
+  synthloop loop --list                               # every generator, trainer and evaluator with its settings`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if list {
+				printLoopTypes(cmd.OutOrStdout())
+				return nil
+			}
+			if len(args) != 1 {
+				return fmt.Errorf("%w: loop needs a loop file (or --list)", errUsage)
+			}
 			cfg, err := loop.LoadConfig(args[0])
 			if err != nil {
 				return err
@@ -71,7 +80,33 @@ max_cost_usd reached in the middle of a round; run again to resume).`,
 	cmd.Flags().StringVar(&runDir, "run-dir", "", "run directory (default runs/<loop name>)")
 	cmd.Flags().BoolVar(&allowChange, "allow-config-change", false, "resume even though the loop file changed since the run started")
 	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
+	cmd.Flags().BoolVar(&list, "list", false, "describe every generator, trainer and evaluator type with an example, and exit")
 	return cmd
+}
+
+func printLoopTypes(w io.Writer) {
+	section := func(kind, name, doc, example string) {
+		fmt.Fprintf(w, "%s %s\n", kind, name)
+		for _, l := range strings.Split(strings.TrimSpace(doc), "\n") {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+		if example != "" {
+			fmt.Fprintln(w)
+			for _, l := range strings.Split(strings.TrimRight(example, "\n"), "\n") {
+				fmt.Fprintf(w, "    %s\n", l)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	for _, t := range loop.Generators() {
+		section("generator", t.Name, t.Doc, t.Example)
+	}
+	for _, t := range loop.Trainers() {
+		section("trainer", t.Name, t.Doc, t.Example)
+	}
+	for _, t := range loop.Evaluators() {
+		section("evaluator", t.Name, t.Doc, t.Example)
+	}
 }
 
 func loopTypesHelp() string {

@@ -246,6 +246,18 @@ func TestLoopHelp(t *testing.T) {
 			t.Errorf("help lacks %q:\n%s", w, out)
 		}
 	}
+	out, err = cli(t.TempDir(), nil, "loop", "--list").CombinedOutput()
+	if err != nil {
+		t.Fatalf("loop --list: %v\n%s", err, out)
+	}
+	for _, w := range []string{"generator pipeline", "trainer openai", "      type: builtin", "evaluator verifier"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("--list lacks %q:\n%s", w, out)
+		}
+	}
+	if out, err := cli(t.TempDir(), nil, "loop").CombinedOutput(); exitCode(err) != 2 {
+		t.Errorf("loop without a file: exit %d, want 2\n%s", exitCode(err), out)
+	}
 }
 
 // TestLoopOpenAIExampleKill runs the OpenAI fine-tuning example against the
