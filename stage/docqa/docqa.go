@@ -339,7 +339,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 			continue
 		case seen[q] > 0:
 			r.Status = record.Rejected
-			r.Decisions = []record.Decision{{Filter: "duplicate", Reason: fmt.Sprintf("the same question as pair %d of this chunk", seen[q]-1)}}
+			r.Decisions = []record.Decision{{Filter: "duplicate", Reason: fmt.Sprintf("the same question as pair %d of this chunk", seen[q])}}
 			continue
 		default:
 			seen[q] = i + 1
