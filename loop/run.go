@@ -190,13 +190,13 @@ func (l *runner) loadState(ctx context.Context) error {
 			return fmt.Errorf("loop: this run directory was started with a different config (%s); resuming with a changed config could mix incompatible rounds. Use a new run directory, or pass --allow-config-change if the change is safe", s.Config)
 		}
 		s.ConfigHash, s.Config = l.cfg.Hash(), l.cfg.Source
-		s.Margin = l.cfg.Margin
+		s.Margin, s.Description = l.cfg.Margin, l.cfg.Description
 		// The stop rules are checked again: a changed config may allow more rounds.
 		s.Stopped = ""
 		l.s = s
 		return l.save(ctx)
 	}
-	l.s = &state{Version: 1, Name: l.cfg.Name, Config: l.cfg.Source, ConfigHash: l.cfg.Hash(), Margin: l.cfg.Margin}
+	l.s = &state{Version: 1, Name: l.cfg.Name, Description: l.cfg.Description, Config: l.cfg.Source, ConfigHash: l.cfg.Hash(), Margin: l.cfg.Margin}
 	if l.cfg.Teacher != "" {
 		l.s.Teacher = configModel(l.cfg.Models[l.cfg.Teacher])
 	}

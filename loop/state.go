@@ -17,12 +17,13 @@ const stateKey = "loop.state"
 
 // state is everything the loop has done, as committed to the run store.
 type state struct {
-	Version    int     `json:"version"`
-	Name       string  `json:"name"`
-	Config     string  `json:"config"`
-	ConfigHash string  `json:"config_hash"`
-	Metric     string  `json:"metric"`
-	Margin     float64 `json:"margin"`
+	Version     int     `json:"version"`
+	Name        string  `json:"name"`
+	Description string  `json:"description,omitempty"`
+	Config      string  `json:"config"`
+	ConfigHash  string  `json:"config_hash"`
+	Metric      string  `json:"metric"`
+	Margin      float64 `json:"margin"`
 	// Teacher is the current teacher: the initial one, or the last promoted student.
 	Teacher Model         `json:"teacher"`
 	Rounds  []*roundState `json:"rounds"`
@@ -104,7 +105,7 @@ func readState(ctx context.Context, st metaReader) (*state, bool, error) {
 }
 
 func (s *state) summary() *Summary {
-	sum := &Summary{Name: s.Name, Config: s.Config, Metric: s.Metric, Margin: s.Margin, Teacher: s.Teacher.Ref(), Stopped: s.Stopped}
+	sum := &Summary{Name: s.Name, Description: s.Description, Config: s.Config, Metric: s.Metric, Margin: s.Margin, Teacher: s.Teacher.Ref(), Stopped: s.Stopped}
 	for _, r := range s.Rounds {
 		rs := RoundSummary{
 			Index: r.Index, Status: r.status(), Teacher: r.Teacher.Ref(),

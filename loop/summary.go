@@ -24,6 +24,8 @@ type Summary struct {
 	// Name is the loop config's name; Config its file.
 	Name   string `json:"name"`
 	Config string `json:"config"`
+	// Description is the loop config's description, as written.
+	Description string `json:"description,omitempty"`
 	// RunDir is the directory Load read.
 	RunDir string `json:"run_dir"`
 	// Metric names the score the promotion decision compares, e.g.
