@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/grounding/groundingtest"
 	"github.com/synthloop/synthloop/loop"
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/model/modeltest"
+	"github.com/synthloop/synthloop/model/scripted"
 	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/store"
 )
 
 // TestExamplesParse keeps every example pipeline valid as the code changes.
@@ -60,6 +66,35 @@ func TestStageExamplesParse(t *testing.T) {
 		}
 		if _, err := pipeline.ParseConfig(st.Name+".yaml", []byte(b.String())); err != nil {
 			t.Errorf("%s: example does not parse: %v\n%s", st.Name, err, b.String())
+		}
+	}
+}
+
+// TestGroundedExamplesRun runs examples/docqa.yaml and examples/faq.yaml
+// against the scripted teacher and grounding judge, with the SQLite store.
+func TestGroundedExamplesRun(t *testing.T) {
+	t.Chdir("../..") // the examples' paths are relative to the repository root
+	srv := modeltest.NewServer(groundingtest.Responder(scripted.New(1).Responder()))
+	defer srv.Close()
+	for _, f := range []string{"examples/docqa.yaml", "examples/faq.yaml"} {
+		cfg, err := pipeline.LoadConfig(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(context.Background(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		err = pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Cache: st,
+			OpenModel: func(ctx context.Context, name string, mc model.Config, mo model.Options) (model.Backend, model.Info, error) {
+				return model.Open(ctx, name, model.Config{Ref: "openai-compatible/" + name, BaseURL: srv.URL}, mo)
+			}})
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if stats, err := st.Stats(context.Background()); err != nil || len(stats) == 0 || stats[0].Kept == 0 {
+			t.Errorf("%s: %+v, %v", f, stats, err)
 		}
 	}
 }

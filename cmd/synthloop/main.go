@@ -14,8 +14,10 @@ import (
 
 	"github.com/synthloop/synthloop/pipeline"
 	_ "github.com/synthloop/synthloop/stage/conversation" // registers conversation
-	_ "github.com/synthloop/synthloop/stage/dedup"        // registers dedup
+	_ "github.com/synthloop/synthloop/stage/dedup"
+	_ "github.com/synthloop/synthloop/stage/docqa"        // registers docqa        // registers dedup
 	_ "github.com/synthloop/synthloop/stage/evol"         // registers evol
+	_ "github.com/synthloop/synthloop/stage/faq"          // registers faq
 	_ "github.com/synthloop/synthloop/stage/judge"        // registers judge
 	_ "github.com/synthloop/synthloop/stage/load"         // registers load
 	_ "github.com/synthloop/synthloop/stage/reject"       // registers reject
