@@ -105,9 +105,7 @@ func Distill(ctx context.Context, dir string, cfg DistillConfig) ([]DistillRound
 	if _, _, err := cfg.params(); err != nil {
 		return nil, err
 	}
-	key := cfg
-	key.Rounds = 0
-	r, err := open[DistillRound](dir, "distill", cfg.Task, key, cfg.Eval, cfg.Log)
+	r, err := open[DistillRound](dir, "distill", cfg.Task, cfg, cfg.Eval, cfg.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -135,15 +135,24 @@ func report[R any](t *testing.T, rs []R, cpu float64) {
 		k := rs[0].Eval.K
 		fmt.Fprintf(&b, "| round | greedy accuracy | pass@1 | pass@%d | verified samples | solved problems | kept | trained on | CPU s |\n|---|---|---|---|---|---|---|---|---|\n", k)
 		for _, r := range rs {
+			if r.Index == 0 {
+				fmt.Fprintf(&b, "| 0 | %.3f | %.3f | %.3f | | | %d labels | %d | %.1f |\n", r.Eval.Accuracy, r.Eval.PassAt1, r.Eval.PassAtK, r.Examples, r.Trained, r.CPUSeconds)
+				continue
+			}
 			fmt.Fprintf(&b, "| %d | %.3f | %.3f | %.3f | %d / %d | %d / %d | %d | %d | %.1f |\n", r.Index, r.Eval.Accuracy, r.Eval.PassAt1, r.Eval.PassAtK,
 				r.Correct, r.Samples, r.Solved, r.Problems, r.Examples, r.Trained, r.CPUSeconds)
 		}
 	case []SelfConsistencyRound:
 		k := rs[0].Eval.K
-		fmt.Fprintf(&b, "| round | greedy accuracy | pass@1 | pass@%d | majority | pairs / problems | chosen right | rejected wrong | drops | CPU s |\n|---|---|---|---|---|---|---|---|---|---|\n", k)
+		fmt.Fprintf(&b, "| round | greedy accuracy | pass@1 | pass@%d | majority | pairs / problems | chosen right | rejected wrong | chosen = greedy | dropped: tie, no majority, unanimous, no answer | CPU s |\n|---|---|---|---|---|---|---|---|---|---|---|\n", k)
 		for _, r := range rs {
-			fmt.Fprintf(&b, "| %d | %.3f | %.3f | %.3f | %.3f | %d / %d | %.3f | %.3f | %v | %.1f |\n", r.Index, r.Eval.Accuracy, r.Eval.PassAt1, r.Eval.PassAtK,
-				r.Eval.Majority, r.Examples, r.Problems, r.ChosenRight, r.RejectedWrong, r.Drops, r.CPUSeconds)
+			if r.Index == 0 {
+				fmt.Fprintf(&b, "| 0 | %.3f | %.3f | %.3f | %.3f | | | | | | %.1f |\n", r.Eval.Accuracy, r.Eval.PassAt1, r.Eval.PassAtK, r.Eval.Majority, r.CPUSeconds)
+				continue
+			}
+			fmt.Fprintf(&b, "| %d | %.3f | %.3f | %.3f | %.3f | %d / %d | %.3f | %.3f | %.3f | %d, %d, %d, %d | %.1f |\n", r.Index, r.Eval.Accuracy, r.Eval.PassAt1, r.Eval.PassAtK,
+				r.Eval.Majority, r.Examples, r.Problems, r.ChosenRight, r.RejectedWrong, r.ChosenGreedy,
+				r.Drops[Tie], r.Drops[NoMajority], r.Drops[Unanimous], r.Drops[NoAnswer], r.CPUSeconds)
 		}
 	case []DistillRound:
 		fmt.Fprintf(&b, "| round | model | parameters | ratio | accuracy | of the teacher's | teacher labels right | labels (trained on) | CPU s |\n|---|---|---|---|---|---|---|---|---|\n")
@@ -152,8 +161,12 @@ func report[R any](t *testing.T, rs []R, cpu float64) {
 			if r.Index == 0 {
 				who = "teacher"
 			}
-			fmt.Fprintf(&b, "| %d | %s | %d | %.3f | %.3f | %.3f | %.3f | %d (%d) | %.1f |\n", r.Index, who, r.Params, r.ParamRatio, r.Eval.Accuracy, r.Relative,
-				r.LabelAccuracy, r.Examples, r.Trained, r.CPUSeconds)
+			labels := fmt.Sprintf("%.3f", r.LabelAccuracy)
+			if r.Index == 0 {
+				labels = "(true labels)"
+			}
+			fmt.Fprintf(&b, "| %d | %s | %d | %.3f | %.3f | %.3f | %s | %d (%d) | %.1f |\n", r.Index, who, r.Params, r.ParamRatio, r.Eval.Accuracy, r.Relative,
+				labels, r.Examples, r.Trained, r.CPUSeconds)
 		}
 	}
 	fmt.Fprintf(os.Stderr, "%s\nprocess CPU %.1f s (user+sys)\n", b.String(), cpu)

@@ -82,9 +82,7 @@ func RFT(ctx context.Context, dir string, cfg RFTConfig) ([]RFTRound, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	key := cfg
-	key.Rounds = 0
-	r, err := open[RFTRound](dir, "rft", cfg.Task, key, cfg.Eval, cfg.Log)
+	r, err := open[RFTRound](dir, "rft", cfg.Task, cfg, cfg.Eval, cfg.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 
 	"github.com/synthloop/synthloop/engine/checkpoint"
 	"github.com/synthloop/synthloop/engine/tokenizer"
@@ -187,9 +188,10 @@ type run[R any] struct {
 	rounds []R
 }
 
-// open creates or reopens a run directory. cfg is the method's config with
-// its round count zeroed: a rerun may ask for more rounds, never for other
-// settings, since finished rounds would not match them.
+// open creates or reopens a run directory for cfg, the method's config. A
+// rerun may ask for more rounds (the "rounds" key), never for other
+// settings, since finished rounds would not match them; config.json then
+// records the new round count.
 func open[R any](dir, method string, t task.Task, cfg any, ec EvalConfig, log *slog.Logger) (*run[R], error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -204,15 +206,18 @@ func open[R any](dir, method string, t task.Task, cfg any, ec EvalConfig, log *s
 	}
 	want = append(want, '\n')
 	path := filepath.Join(dir, lab.ConfigFile)
-	switch have, err := os.ReadFile(path); {
+	have, err := os.ReadFile(path)
+	switch {
 	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("methods: %w", err)
+	case !sameButRounds(have, want):
+		return nil, fmt.Errorf("methods: %s holds a run with another config than this one (only the number of rounds may change); use a new directory", dir)
+	}
+	if !bytes.Equal(have, want) {
 		if err := checkpoint.WriteFileAtomic(path, want); err != nil {
 			return nil, fmt.Errorf("methods: %w", err)
 		}
-	case err != nil:
-		return nil, fmt.Errorf("methods: %w", err)
-	case !bytes.Equal(have, want):
-		return nil, fmt.Errorf("methods: %s holds a run with another config than this one (only the number of rounds may change); use a new directory", dir)
 	}
 	r := &run[R]{dir: dir, log: log, t: t, ec: ec, seen: map[string]bool{}}
 	for i := 0; ; i++ {
@@ -237,6 +242,21 @@ func open[R any](dir, method string, t task.Task, cfg any, ec EvalConfig, log *s
 		}
 	}
 	return r, nil
+}
+
+// sameButRounds reports whether two config.json files agree on everything
+// but the round count.
+func sameButRounds(a, b []byte) bool {
+	var x, y map[string]any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	for _, m := range []map[string]any{x, y} {
+		if c, ok := m["config"].(map[string]any); ok {
+			delete(c, "rounds")
+		}
+	}
+	return reflect.DeepEqual(x, y)
 }
 
 // done records a finished round; it is never redone.

@@ -98,9 +98,7 @@ func SelfConsistency(ctx context.Context, dir string, cfg SelfConsistencyConfig)
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	key := cfg
-	key.Rounds = 0
-	r, err := open[SelfConsistencyRound](dir, "self-consistency", cfg.Task, key, cfg.Eval, cfg.Log)
+	r, err := open[SelfConsistencyRound](dir, "self-consistency", cfg.Task, cfg, cfg.Eval, cfg.Log)
 	if err != nil {
 		return nil, err
 	}

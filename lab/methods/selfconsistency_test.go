@@ -120,3 +120,18 @@ func tinySelfConsistency(t *testing.T, tk task.Task) SelfConsistencyConfig {
 		K: 6, Temperature: 1, MinShare: 0.3, LengthFilter: true, CutRejected: true,
 		Train: TrainConfig{Steps: 8, Batch: 4, LR: 1e-3, Warmup: 1, Beta: 0.1, NLL: 1}, Eval: tinyEval(), Log: testLog(t)}
 }
+
+// A round that makes no pair keeps its starting model and says so.
+func TestSelfConsistencyWithoutPairs(t *testing.T) {
+	t.Parallel()
+	cfg := tinySelfConsistency(t, task.Copy{})
+	cfg.Rounds, cfg.MinShare = 1, 1 // only unanimous answers reach it, and they make no pair
+	rs, err := SelfConsistency(context.Background(), t.TempDir(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rs[1]
+	if r.Examples != 0 || r.Trained != 0 || r.Model != rs[0].Model || r.Eval.Accuracy != rs[0].Eval.Accuracy {
+		t.Errorf("round without pairs: %+v, starting model %+v", r, rs[0])
+	}
+}
