@@ -48,8 +48,9 @@ const (
 	initDir  = "init"
 )
 
-// TrainConfig is one training phase, run through trainjob: AdamW with a
-// cosine schedule decaying to LR/10, from a fresh optimizer state.
+// TrainConfig is one training phase: AdamW with a cosine schedule decaying
+// to LR/10, from a fresh optimizer state, run through trainjob (DPO with an
+// NLL term by this package's own trainer, see NLL).
 type TrainConfig struct {
 	Steps  int     `json:"steps"`
 	Batch  int     `json:"batch"` // sequences (SFT) or pairs (DPO) per step
