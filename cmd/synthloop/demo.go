@@ -19,14 +19,14 @@ import (
 //go:embed demo/*.yaml
 var demoFiles embed.FS
 
-func newDemoCmd() *cobra.Command {
+func newDemoSelfInstructCmd() *cobra.Command {
 	var (
 		runDir   string
 		lang     string
 		jsonProg bool
 	)
 	cmd := &cobra.Command{
-		Use:   "demo",
+		Use:   "selfinstruct",
 		Short: "Run Self-Instruct end to end offline, with no API key, against a built-in scripted teacher",
 		Long: `Run the whole Self-Instruct pipeline offline: bootstrap instructions from the built-in
 seed tasks, filter them (length, blacklist, punctuation, ROUGE-L novelty), classify them,
@@ -40,8 +40,8 @@ language model, and the data it makes is only good for seeing the machinery work
 pipeline at a real model with 'synthloop run' (see examples/).
 
 Run it again with the same --run-dir and it resumes (or, when finished, does nothing).`,
-		Example: `  synthloop demo
-  synthloop demo --lang ja --run-dir runs/demo-ja`,
+		Example: `  synthloop demo selfinstruct
+  synthloop demo selfinstruct --lang ja`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := "demo/selfinstruct-" + lang + ".yaml"
@@ -71,7 +71,7 @@ Run it again with the same --run-dir and it resumes (or, when finished, does not
 			return demoExports(cmd, runDir)
 		},
 	}
-	cmd.Flags().StringVar(&runDir, "run-dir", "", "run directory (default runs/demo, or runs/demo-ja)")
+	cmd.Flags().StringVar(&runDir, "run-dir", "", "run directory (default runs/demo-selfinstruct, or runs/demo-selfinstruct-ja)")
 	cmd.Flags().StringVar(&lang, "lang", "en", "seed set and prompt language: en or ja")
 	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
 	return cmd

@@ -15,7 +15,7 @@ func TestDemoStatusExport(t *testing.T) {
 	dir := t.TempDir()
 	for _, lang := range []string{"en", "ja"} {
 		runDir := filepath.Join(dir, "demo-"+lang)
-		out, err := cli(dir, nil, "demo", "--lang", lang, "--run-dir", runDir).CombinedOutput()
+		out, err := cli(dir, nil, "demo", "selfinstruct", "--lang", lang, "--run-dir", runDir).CombinedOutput()
 		if err != nil {
 			t.Fatalf("demo --lang %s: %v\n%s", lang, err, out)
 		}
@@ -45,7 +45,7 @@ func TestDemoStatusExport(t *testing.T) {
 			t.Errorf("no dataset card: %v", err)
 		}
 		// Running it again resumes a finished run: nothing new is generated.
-		out, err = cli(dir, nil, "demo", "--lang", lang, "--run-dir", runDir, "--json").CombinedOutput()
+		out, err = cli(dir, nil, "demo", "selfinstruct", "--lang", lang, "--run-dir", runDir, "--json").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), `"requests":0`) {
 			t.Errorf("second demo run sent requests or failed: %v\n%s", err, out)
 		}
