@@ -308,4 +308,3 @@ func byDifficulty(ps []lab.Point) map[int]float64 {
 	}
 	return m
 }
-
