@@ -104,7 +104,7 @@ func writeDistill(t *testing.T, dir, name, url string) string {
 func TestLoopDistillExample(t *testing.T) {
 	dir := t.TempDir()
 	newServer := func() *modeltest.Server {
-		s := modeltest.NewServer(distillResponder(), modeltest.WithLatency(time.Millisecond))
+		s := modeltest.NewServer(distillResponder(), modeltest.WithLatency(25*time.Millisecond))
 		t.Cleanup(s.Close)
 		return s
 	}
@@ -167,8 +167,9 @@ func TestLoopDistillExample(t *testing.T) {
 				t.Fatalf("resumed loop failed: %v\n%s", err, out.String())
 			}
 			finished = true
-		// Kills spread over the loop's length, whatever the machine's load.
-		case <-time.After(time.Duration(float64(wall) * (0.05 + 0.5*rng.Float64()))):
+		// Kills spread over the loop's length, whatever the machine's load;
+		// the first early, in round 1's generation.
+		case <-time.After(time.Duration(float64(wall) * (0.05 + min(0.5, 0.05+0.2*float64(attempt))*rng.Float64()))):
 			cmd.Process.Signal(syscall.SIGKILL)
 			<-exited
 			kills++
