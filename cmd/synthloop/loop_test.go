@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,41 +17,7 @@ import (
 	"github.com/synthloop/synthloop/loop/openaift/openaifttest"
 	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/model/scripted"
-	"github.com/synthloop/synthloop/pipeline"
 )
-
-// init stands in for main.go's registration of the loop command while
-// main.go does not register it: a child process started by cli() for
-// `loop ...` runs the command through the same exit-code mapping as run.
-func init() {
-	if os.Getenv("SYNTHLOOP_AS_CLI") != "1" || len(os.Args) < 2 || os.Args[1] != "loop" {
-		return
-	}
-	if c, _, err := newRoot().Find([]string{"loop"}); err == nil && c.Name() == "loop" {
-		return // main.go has it
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	root := newRoot()
-	root.AddCommand(newLoopCmd())
-	root.SetArgs(os.Args[1:])
-	err := root.ExecuteContext(ctx)
-	switch {
-	case err == nil:
-		os.Exit(0)
-	case errors.Is(err, pipeline.ErrStopped) || errors.Is(err, errStopped):
-		fmt.Fprintln(os.Stderr, "synthloop:", err)
-		os.Exit(130)
-	default:
-		fmt.Fprintln(os.Stderr, "synthloop:", err)
-		var ce pipeline.ConfigErrors
-		var one *pipeline.ConfigError
-		if errors.As(err, &ce) || errors.As(err, &one) || errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
-}
 
 var answerA = regexp.MustCompile(`(?s)<answer_a>\n(.*?)\n</answer_a>`)
 

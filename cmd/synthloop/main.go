@@ -82,6 +82,6 @@ twice for a request that already got its answer.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCmd(), newStatusCmd(), newExportCmd(), newModelsCmd(), newStagesCmd(), newDemoCmd(), newServeCmd(), newSampleCmd(), newTrainCmd(), newExportGGUFCmd(), newJudgeCmd(), newReportCmd())
+	root.AddCommand(newRunCmd(), newStatusCmd(), newExportCmd(), newModelsCmd(), newStagesCmd(), newDemoCmd(), newServeCmd(), newSampleCmd(), newTrainCmd(), newExportGGUFCmd(), newJudgeCmd(), newReportCmd(), newLoopCmd())
 	return root
 }
