@@ -491,6 +491,68 @@ func TestRestoreDetectsMixedSaves(t *testing.T) {
 	}
 }
 
+// TestSaveIsAtomicAsASet kills a save at each point between its file
+// writes, as a crash would, and checks that Restore always finds a whole
+// checkpoint: the previous one before the state file is committed, the new
+// one after it (Restore finishing the renames).
+func TestSaveIsAtomicAsASet(t *testing.T) {
+	dir := t.TempDir()
+	s := toySFT(t, 1)
+	s.Step()
+	if err := s.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	oldStep := s.Steps()
+	s.Step()
+	staged := t.TempDir()
+	if err := s.Save(staged); err != nil {
+		t.Fatal(err)
+	}
+	newState, _ := os.ReadFile(filepath.Join(staged, stateFile))
+	copyFile := func(from, to string) {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(to, b, 0o644)
+	}
+	restore := func(d string) int {
+		t.Helper()
+		r := toySFT(t, 7)
+		if err := r.Restore(d); err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+		return r.Steps()
+	}
+	for n := 0; n <= len(checkpointFiles); n++ {
+		// Before the commit: n of the new files staged as .next.
+		d := t.TempDir()
+		for _, f := range append(slices.Clone(checkpointFiles), stateFile) {
+			copyFile(filepath.Join(dir, f), filepath.Join(d, f))
+		}
+		for _, f := range checkpointFiles[:n] {
+			copyFile(filepath.Join(staged, f), filepath.Join(d, f+nextSuffix))
+		}
+		if got := restore(d); got != oldStep {
+			t.Errorf("killed before the commit with %d files staged: restored step %d, want the old %d", n, got, oldStep)
+		}
+		// After the commit: every file staged, the state new, n renamed.
+		for _, f := range checkpointFiles {
+			copyFile(filepath.Join(staged, f), filepath.Join(d, f+nextSuffix))
+		}
+		os.WriteFile(filepath.Join(d, stateFile), newState, 0o644)
+		for _, f := range checkpointFiles[:n] {
+			os.Rename(filepath.Join(d, f+nextSuffix), filepath.Join(d, f))
+		}
+		if got := restore(d); got != oldStep+1 {
+			t.Errorf("killed after the commit with %d files renamed: restored step %d, want the new %d", n, got, oldStep+1)
+		}
+		if left, _ := filepath.Glob(filepath.Join(d, "*"+nextSuffix)); len(left) != 0 {
+			t.Errorf("Restore left %v", left)
+		}
+	}
+}
+
 func TestNonFiniteStepIsRefused(t *testing.T) {
 	s := toySFT(t, 1)
 	_, norm, _ := s.m.Tensor("norm.weight")

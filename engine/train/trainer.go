@@ -144,12 +144,29 @@ func fileHash(path string) (string, error) {
 
 // Save writes everything needed to continue the run bit for bit: the model
 // (config.json, model.safetensors), AdamW moments and the trainer state.
+//
+// The files form one checkpoint, so Save journals them: each new file is
+// written beside the old one as NAME.next, then the state file, whose
+// hashes name the new contents, is renamed into place (the commit point),
+// then the .next files are renamed over the old ones. A kill before the
+// commit leaves the previous checkpoint whole; a kill after it is finished
+// by Restore, which completes the renames.
 func (c *core) Save(dir string) error {
-	if err := checkpoint.SaveModel(dir, c.m); err != nil {
+	cfg, err := json.MarshalIndent(c.m.Config, "", "  ")
+	if err != nil {
+		return fmt.Errorf("train: save: %w", err)
+	}
+	next := func(name string) string { return filepath.Join(dir, name+nextSuffix) }
+	if err := checkpoint.WriteFileAtomic(next(checkpoint.ConfigFile), append(cfg, '\n')); err != nil {
+		return err
+	}
+	if err := checkpoint.WriteAtomic(next(checkpoint.WeightsFile), func(w io.Writer) error {
+		return checkpoint.Write(w, checkpoint.ModelTensors(c.m), map[string]string{"format": "pt"})
+	}); err != nil {
 		return err
 	}
 	n := len(c.opt.M)
-	if err := checkpoint.WriteAtomic(filepath.Join(dir, optimizerFile), func(w io.Writer) error {
+	if err := checkpoint.WriteAtomic(next(optimizerFile), func(w io.Writer) error {
 		return checkpoint.Write(w, []checkpoint.Tensor{
 			{Name: "adamw.m", Shape: []int{n}, Data: c.opt.M},
 			{Name: "adamw.v", Shape: []int{n}, Data: c.opt.V},
@@ -163,7 +180,7 @@ func (c *core) Save(dir string) error {
 	}
 	st := state{Step: c.step, AdamSteps: c.opt.Steps, RNG: base64.StdEncoding.EncodeToString(rs), Files: map[string]string{}}
 	for _, name := range checkpointFiles {
-		if st.Files[name], err = fileHash(filepath.Join(dir, name)); err != nil {
+		if st.Files[name], err = fileHash(next(name)); err != nil {
 			return err
 		}
 	}
@@ -171,7 +188,35 @@ func (c *core) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("train: save: %w", err)
 	}
-	return checkpoint.WriteFileAtomic(filepath.Join(dir, stateFile), append(js, '\n'))
+	if err := checkpoint.WriteFileAtomic(filepath.Join(dir, stateFile), append(js, '\n')); err != nil {
+		return err
+	}
+	return finishSave(dir, st)
+}
+
+// nextSuffix marks a checkpoint file written by Save but not yet renamed
+// into place.
+const nextSuffix = ".next"
+
+// finishSave renames the .next files of a committed save into place. A file
+// already in place (its hash matches the state) is left alone, so finishing
+// twice is harmless.
+func finishSave(dir string, st state) error {
+	for _, name := range checkpointFiles {
+		path := filepath.Join(dir, name)
+		if h, err := fileHash(path); err == nil && h == st.Files[name] {
+			os.Remove(path + nextSuffix)
+			continue
+		}
+		h, err := fileHash(path + nextSuffix)
+		if err != nil || h != st.Files[name] {
+			return fmt.Errorf("train: restore %s: %s does not match %s (files of different saves mixed, or an interrupted save)", dir, name, stateFile)
+		}
+		if err := os.Rename(path+nextSuffix, path); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	return nil
 }
 
 // Restore loads a checkpoint written by Save into this trainer, whose model
@@ -187,14 +232,9 @@ func (c *core) Restore(dir string) error {
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return fmt.Errorf("train: restore %s: %w", stateFile, err)
 	}
-	for _, name := range checkpointFiles {
-		h, err := fileHash(filepath.Join(dir, name))
-		if err != nil {
-			return err
-		}
-		if h != st.Files[name] {
-			return fmt.Errorf("train: restore %s: %s does not match %s (interrupted save?)", dir, name, stateFile)
-		}
+	// Complete a save that was killed after its commit point.
+	if err := finishSave(dir, st); err != nil {
+		return err
 	}
 	m, err := checkpoint.LoadModel(dir)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -165,6 +166,12 @@ func (t *Trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput) 
 		// another job: either way the round trains again from the start,
 		// keeping the old directory for inspection.
 		aside := fmt.Sprintf("%s.unusable-%d", out, time.Now().Unix())
+		for i := 2; ; i++ {
+			if _, err := os.Stat(aside); errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			aside = fmt.Sprintf("%s.unusable-%d-%d", out, time.Now().Unix(), i)
+		}
 		r.Log.Warn("builtin: the student's checkpoint cannot be resumed; training again from the start", "err", err, "moved_to", aside)
 		if rerr := os.Rename(out, aside); rerr != nil {
 			return loop.Trained{}, fmt.Errorf("builtin: %w (and moving it aside failed: %v)", err, rerr)
