@@ -1,0 +1,148 @@
+package loopplug_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/synthloop/synthloop/lab/loopplug"
+	"github.com/synthloop/synthloop/loop"
+)
+
+func TestProblemsRange(t *testing.T) {
+	for _, c := range []struct {
+		p        loopplug.Problems
+		round    int
+		labelled bool
+		lo, hi   int
+	}{
+		{loopplug.Problems{From: 9, Step: 1}, 2, true, 9, 9},   // the first self-labelled round
+		{loopplug.Problems{From: 9, Step: 1}, 5, true, 12, 12}, // from + r - 2
+		{loopplug.Problems{From: 9, Step: 1}, 1, false, 9, 9},  // no labelled round: round 1 is the first
+		{loopplug.Problems{From: 9, Step: 1}, 3, false, 11, 11},
+		{loopplug.Problems{From: 3, To: 6}, 7, true, 3, 6}, // step 0: the same range every round
+		{loopplug.Problems{From: 5, To: 6, Step: 2, FirstRound: 4}, 5, true, 7, 8},
+		{loopplug.Problems{From: 1, Step: 3}, 1, true, 1, 1}, // before the first round: clamped to 1
+	} {
+		lo, hi := c.p.Range(c.round, c.labelled)
+		if lo != c.lo || hi != c.hi {
+			t.Errorf("%+v.Range(%d, %v) = %d, %d, want %d, %d", c.p, c.round, c.labelled, lo, hi, c.lo, c.hi)
+		}
+	}
+}
+
+// loopYAML is a loop of the lab plugins with one step replaced.
+func loopYAML(generate, train, evaluate string) string {
+	if generate == "" {
+		generate = "generate: {type: lab-labels, with: {task: copy, count: 10, from: 1, to: 3}}"
+	}
+	if train == "" {
+		train = "train: {type: lab-train, with: {arch: {dim: 16, layers: 1, heads: 2, hidden: 32, max_seq: 16}, steps: 5, warmup: 1}}"
+	}
+	if evaluate == "" {
+		evaluate = "evaluate: {type: lab-accuracy, with: {difficulties: [1, 2], problems: 4}}"
+	}
+	return "name: t\nrounds: 2\n" + generate + "\n" + train + "\n" + evaluate + "\n"
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []struct {
+		name, generate, train, evaluate, want string
+	}{
+		{"valid", "", "", "", ""},
+		{"unknown task", "generate: {type: lab-labels, with: {task: copyy, count: 5, from: 1}}", "", "", `unknown task "copyy"`},
+		{"no task", "generate: {type: lab-labels, with: {count: 5, from: 1}}", "", "", "task is required"},
+		{"misspelt key", "generate: {type: lab-selflabel, with: {task: copy, from: 2, filtr: {length: true}}}", "", "", `unknown field "filtr" (did you mean "filter"?)`},
+		{"filter key", "generate: {type: lab-selflabel, with: {task: copy, from: 2, filter: {lenght: true}}}", "", "", `unknown field "lenght" (did you mean "length"?)`},
+		{"samples without temperature", "generate: {type: lab-selflabel, with: {task: copy, from: 2, filter: {samples: 5}}}", "", "", "need a temperature"},
+		{"agree above 1", "generate: {type: lab-selflabel, with: {task: copy, from: 2, filter: {agree: 2}}}", "", "", "agree in [0, 1]"},
+		{"bad range", "generate: {type: lab-rft, with: {task: copy, from: 4, to: 2}}", "", "", "want 1 ≤ from ≤ to"},
+		{"bad labels", "generate: {type: lab-rft, with: {task: copy, from: 1, labels: {count: 0, from: 1}}}", "", "", "labels: 0 problems"},
+		{"one sample is no vote", "generate: {type: lab-scpairs, with: {task: copy, from: 1, k: 1}}", "", "", "k ≥ 2"},
+		{"bad init", "", "train: {type: lab-train, with: {init: base}}", "", `init "base": want previous, teacher or scratch`},
+		{"bad warmup", "", "train: {type: lab-train, with: {steps: 5, warmup: 5}}", "", "warmup 5 in [0, steps)"},
+		{"bad first arch", "", "train: {type: lab-train, with: {first: {arch: {dim: 10, layers: 1, heads: 3, hidden: 8, max_seq: 8}}}}", "", "first.arch"},
+		{"arch key", "", "train: {type: lab-train, with: {arch: {dims: 16}}}", "", `unknown field "dims" (did you mean "dim"?)`},
+		{"target outside", "", "", "evaluate: {type: lab-accuracy, with: {difficulties: [1, 2], target: [3]}}", "target difficulty 3 is not among"},
+		{"duplicate difficulty", "", "", "evaluate: {type: lab-accuracy, with: {difficulties: [1, 1]}}", "distinct difficulties"},
+		{"pass@k", "", "", "evaluate: {type: lab-accuracy, with: {difficulties: [1], samples: 4, k: 8, temperature: 1}}", "1 ≤ k ≤ samples"},
+		{"task from a non-lab generator", "generate: {type: pipeline, with: {pipeline: {stages: [{type: load, with: {path: x.jsonl}}]}}}", "", "", "lab-train: task is required"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := loop.ParseConfig("t.yaml", []byte(loopYAML(c.generate, c.train, c.evaluate)))
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestTypeExamples parses the snippet every lab plugin shows in
+// `synthloop loop --list`, so the help never shows a config that fails.
+func TestTypeExamples(t *testing.T) {
+	n := 0
+	for _, g := range loop.Generators() {
+		if strings.HasPrefix(g.Name, "lab-") {
+			n++
+			if _, err := loop.ParseConfig(g.Name+".yaml", []byte(loopYAML(g.Example, "", ""))); err != nil {
+				t.Errorf("%s: %v", g.Name, err)
+			}
+		}
+	}
+	for _, tr := range loop.Trainers() {
+		if strings.HasPrefix(tr.Name, "lab-") {
+			n++
+			if _, err := loop.ParseConfig(tr.Name+".yaml", []byte(loopYAML("", tr.Example, ""))); err != nil {
+				t.Errorf("%s: %v", tr.Name, err)
+			}
+		}
+	}
+	for _, e := range loop.Evaluators() {
+		if strings.HasPrefix(e.Name, "lab-") {
+			n++
+			if _, err := loop.ParseConfig(e.Name+".yaml", []byte(loopYAML("", "", e.Example))); err != nil {
+				t.Errorf("%s: %v", e.Name, err)
+			}
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d lab plugins registered, want 6", n)
+	}
+}
+
+// TestNeedsTeacher runs generators that need a teacher in a loop that has
+// none and no labels block: the round fails with an error that says what to
+// set, and nothing is trained.
+func TestNeedsTeacher(t *testing.T) {
+	for _, g := range []string{
+		"generate: {type: lab-selflabel, with: {task: copy, count: 4, from: 2}}",
+		"generate: {type: lab-rft, with: {task: copy, count: 4, from: 2}}",
+		"generate: {type: lab-scpairs, with: {task: copy, count: 4, from: 2}}",
+	} {
+		cfg, err := loop.ParseConfig("t.yaml", []byte(loopYAML(g, "", "")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = loop.Run(context.Background(), cfg, loop.Options{RunDir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), "no teacher") || !strings.Contains(err.Error(), "labels block") {
+			t.Errorf("%s: error %v, want one about the missing teacher", g, err)
+		}
+	}
+}
+
+// TestTeacherNotBuiltIn gives the lab generator an API teacher, which it
+// cannot run.
+func TestTeacherNotBuiltIn(t *testing.T) {
+	y := "models:\n  t: {ref: openai/gpt-4o-mini}\nteacher: t\n" + loopYAML("generate: {type: lab-selflabel, with: {task: copy, count: 4, from: 2}}", "", "")
+	cfg, err := loop.ParseConfig("t.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = loop.Run(context.Background(), cfg, loop.Options{RunDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "not a built-in model directory") {
+		t.Errorf("error %v, want one about the teacher not being a built-in model", err)
+	}
+}

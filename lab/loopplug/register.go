@@ -1,0 +1,163 @@
+package loopplug
+
+import "github.com/synthloop/synthloop/loop"
+
+func registerGenerators() {
+	loop.RegisterGenerator(loop.Type[loop.Generator]{
+		Name: "lab-labels",
+		Doc: `Writes count problems of a lab task (reverse-addition, copy, reverse, multiplication)
+with their true answers as SFT data, spread evenly over the difficulties from..to; with
+step, the range moves step difficulties a round (a supervised curriculum: the oracle to
+compare self-labelling with). Needs no teacher.`,
+		Example: `generate:
+  type: lab-labels
+  with:
+    task: reverse-addition
+    count: 2000
+    from: 1
+    to: 8`,
+		Config: func() any { return &LabelsConfig{Problems: Problems{Count: 1000, From: 1}} },
+		New:    func(c any) (loop.Generator, error) { return newGen(c.(*LabelsConfig), &labelsGen{c.(*LabelsConfig)}) },
+	})
+	loop.RegisterGenerator(loop.Type[loop.Generator]{
+		Name: "lab-selflabel",
+		Doc: `The round's teacher (a built-in model directory) labels count problems of the round's
+difficulties without seeing their answers; the length filter and a majority vote across
+samples keep labels (filter: length, samples, temperature, agree), or, with no filter,
+every greedy answer is kept: the unfiltered baseline of Lee et al. (2025), and plain
+distillation when the student is smaller. The range from..to moves step difficulties a
+round from first_round on (default round 2 with a labels block, whose round without a
+teacher writes true labels; round 1 without). Metrics: yield (kept / labelled) and
+kept_correct (the verifier's verdict on the kept labels, measured for the report only).
+Every answer and verdict goes to round-NNN/labels.jsonl.`,
+		Example: `generate:
+  type: lab-selflabel
+  with:
+    task: reverse-addition
+    labels: {count: 2000, from: 1, to: 8}   # round 1, no teacher yet
+    from: 9            # round 2 labels 9 digits, round 3 labels 10, ...
+    step: 1
+    count: 1000
+    filter: {length: true, samples: 5, temperature: 0.7, agree: 0.6}`,
+		Config: func() any { return &SelfLabelConfig{Problems: Problems{Count: 1000, From: 1}} },
+		New: func(c any) (loop.Generator, error) {
+			return newGen(c.(*SelfLabelConfig), &selfLabelGen{c.(*SelfLabelConfig)})
+		},
+	})
+	loop.RegisterGenerator(loop.Type[loop.Generator]{
+		Name: "lab-rft",
+		Doc: `Rejection-sampling fine-tuning (STaR, RFT): the round's teacher samples k answers at
+temperature to count fresh problems; the verifier keeps the right ones (each distinct
+prompt and answer once) as SFT data. Metrics: the teacher's pass@1 and pass@k on the round's problems,
+solved (problems with a right sample), yield. A labels block trains the weak first model.`,
+		Example: `generate:
+  type: lab-rft
+  with:
+    task: reverse
+    labels: {count: 1000, from: 1, to: 6}
+    count: 2000
+    from: 1
+    to: 6
+    k: 8
+    temperature: 0.7`,
+		Config: func() any { return &RFTConfig{Problems: Problems{Count: 1000, From: 1}, K: 8, Temperature: 0.7} },
+		New:    func(c any) (loop.Generator, error) { return newGen(c.(*RFTConfig), &rftGen{c.(*RFTConfig)}) },
+	})
+	loop.RegisterGenerator(loop.Type[loop.Generator]{
+		Name: "lab-scpairs",
+		Doc: `Self-consistency preference pairs (Prasad et al., 2024): the round's teacher samples k
+answers to count unlabelled problems; the majority answer is chosen and a least common one
+rejected (no pair on a tie, a unanimous vote, or a majority below min_share), written as
+DPO JSONL. No label and no verifier builds the data; the verifier measures chosen_right and
+rejected_wrong for the report. A labels block makes round 1 SFT on true labels.`,
+		Example: `generate:
+  type: lab-scpairs
+  with:
+    task: reverse
+    labels: {count: 1000, from: 1, to: 6}
+    count: 2000
+    from: 3
+    to: 6
+    k: 8
+    temperature: 0.7
+    min_share: 0.5
+    length_filter: true
+    cut_rejected: true`,
+		Config: func() any {
+			return &SCPairsConfig{Problems: Problems{Count: 1000, From: 1}, K: 8, Temperature: 0.7, MinShare: 0.5, LengthFilter: true}
+		},
+		New: func(c any) (loop.Generator, error) {
+			return newGen(c.(*SCPairsConfig), &scPairsGen{c.(*SCPairsConfig)})
+		},
+	})
+}
+
+func registerTrainer() {
+	loop.RegisterTrainer(loop.Type[loop.Trainer]{
+		Name: "lab-train",
+		Doc: `Trains a lab model (NoPE, character tokens of the task's alphabet) on the round's
+mixture with the engine: SFT, or DPO for preference pairs (plain DPO, the starting model
+as reference). The student continues the previous round's student (init: previous), the
+teacher (init: teacher) or starts as a new model of arch (init: scratch, and whenever
+there is nothing of that size to continue). first: sets the training (and with arch: the
+size) of a round without a teacher, which trains the first teacher on labels, so one loop
+can train a teacher and then distill it into a smaller student. Checkpoints go to
+round-NNN/student; a killed training resumes there step for step.`,
+		Example: `train:
+  type: lab-train
+  with:
+    init: previous
+    arch: {dim: 128, layers: 2, heads: 4, hidden: 512, max_seq: 64}
+    steps: 400
+    batch: 32
+    lr: 5e-4
+    warmup: 20
+    first: {steps: 2000, lr: 1e-3, warmup: 100}   # round 1: a new model trains longer
+    pool_earlier: true`,
+		Config: func() any {
+			return &TrainConfig{Init: "previous", Arch: DefaultArch, Phase: Phase{Steps: 400, Batch: 32, LR: 5e-4, Warmup: 20}}
+		},
+		New: func(c any) (loop.Trainer, error) {
+			tc := c.(*TrainConfig)
+			if err := tc.Validate(); err != nil {
+				return nil, err
+			}
+			return &trainer{tc}, nil
+		},
+	})
+}
+
+func registerEvaluator() {
+	loop.RegisterEvaluator(loop.Type[loop.Evaluator]{
+		Name: "lab-accuracy",
+		Doc: `Greedy exact-match accuracy of the student and the teacher on held-out problems of a lab
+task, problems per difficulty drawn from a fixed seed (the same every round), reported
+per difficulty for the report's plots. The compared metric, accuracy, is the mean over the
+target difficulties (default all). A round without a teacher compares with 0, so the first
+student is promoted when it answers anything. With samples, also pass@1, pass@k and the
+majority vote's accuracy. The student's score is cached in round-NNN/lab-accuracy.json.`,
+		Example: `evaluate:
+  type: lab-accuracy
+  with:
+    difficulties: [4, 8, 12, 16]
+    problems: 100
+    target: [12, 16]`,
+		Config: func() any { return &AccuracyConfig{Problems: 100} },
+		New: func(c any) (loop.Evaluator, error) {
+			ac := c.(*AccuracyConfig)
+			if err := ac.Validate(); err != nil {
+				return nil, err
+			}
+			return &accuracy{ac}, nil
+		},
+	})
+}
+
+// newGen returns g once its config validates: a config the loop's parser
+// did not see (the defaults) is checked here.
+func newGen(c interface{ Validate() error }, g loop.Generator) (loop.Generator, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}

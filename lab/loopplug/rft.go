@@ -1,0 +1,115 @@
+package loopplug
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+
+	"github.com/synthloop/synthloop/lab"
+	"github.com/synthloop/synthloop/lab/methods"
+	"github.com/synthloop/synthloop/lab/task"
+	"github.com/synthloop/synthloop/loop"
+)
+
+// RFTConfig is the `with:` block of lab-rft.
+type RFTConfig struct {
+	Problems `yaml:",inline"`
+	Labels   *Labels `yaml:"labels"`
+	// K answers per problem at Temperature.
+	K           int     `yaml:"k"`
+	Temperature float64 `yaml:"temperature"`
+}
+
+// Validate implements the loop's config hook.
+func (c *RFTConfig) Validate() error {
+	if err := c.check("lab-rft"); err != nil {
+		return err
+	}
+	if c.K < 1 || !(c.Temperature > 0) {
+		return errors.New("lab-rft: k and temperature must be positive")
+	}
+	return c.Labels.check()
+}
+
+func (c *RFTConfig) labTask() string { return c.Task }
+
+type rftGen struct{ c *RFTConfig }
+
+// sample is one line of labels.jsonl for lab-rft: a problem's samples and
+// the verifier's verdicts, which choose the training data here.
+type sample struct {
+	task.Problem
+	Answers []lab.Answer `json:"answers"`
+	Right   []bool       `json:"right"`
+}
+
+func (g *rftGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
+	if d, ok, err := restoreData(r); ok || err != nil {
+		return d, err
+	}
+	c := g.c
+	if d, ok, err := labelledRound(r, c.Task, c.Labels); ok || err != nil {
+		if err != nil {
+			return loop.Data{}, err
+		}
+		return finish(ctx, r, d)
+	}
+	m, err := teacher(r)
+	if err != nil {
+		return loop.Data{}, err
+	}
+	t, _ := lookup(c.Task)
+	lo, hi := c.Range(r.Index, c.Labels != nil)
+	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi))
+	r.Log.Info("lab: rft sampling", "problems", len(ps), "k", c.K, "from", lo, "to", hi)
+	as, err := answers(ctx, r, m, ps, lab.Decode{N: c.K, Temperature: c.Temperature, Seed: uint64(r.Seed)<<8 | forSamples, MaxTokens: maxTokens(t, ps)}, "sampling")
+	if err != nil {
+		return loop.Data{}, err
+	}
+	var kept []sftLine
+	samples := make([]sample, len(ps))
+	correct, solved := 0, 0
+	pass1, passK := 0.0, 0.0
+	// Distinct (prompt, answer) pairs across the round: short problems recur.
+	seen := map[[2]string]bool{}
+	for i, p := range ps {
+		s := &samples[i]
+		s.Problem, s.Answers, s.Right = p, as[i], make([]bool, len(as[i]))
+		right := 0
+		for j, a := range as[i] {
+			if !a.Stopped || !t.Verify(p, a.Text) {
+				continue
+			}
+			s.Right[j] = true
+			right++
+			if k := [2]string{p.Prompt, a.Text}; !seen[k] {
+				seen[k] = true
+				kept = append(kept, sft(task.Problem{Prompt: p.Prompt, Answer: a.Text, Difficulty: p.Difficulty}))
+			}
+		}
+		correct += right
+		if right > 0 {
+			solved++
+		}
+		pass1 += methods.PassAtK(len(as[i]), right, 1)
+		passK += methods.PassAtK(len(as[i]), right, len(as[i]))
+	}
+	path := filepath.Join(r.Dir, DataFile)
+	if err := writeJSONL(path, kept); err != nil {
+		return loop.Data{}, err
+	}
+	if err := writeJSONL(filepath.Join(r.Dir, LabelsFile), samples); err != nil {
+		return loop.Data{}, err
+	}
+	n := float64(len(ps))
+	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: len(ps) * c.K, Kept: len(kept), Metrics: map[string]float64{
+		"yield":     float64(len(kept)) / float64(len(ps)*c.K),
+		"correct":   float64(correct) / float64(len(ps)*c.K),
+		"solved":    float64(solved) / n,
+		"pass_at_1": pass1 / n,
+		"pass_at_k": passK / n,
+		"k":         float64(c.K),
+		"from":      float64(lo),
+		"to":        float64(hi),
+	}})
+}

@@ -1,0 +1,138 @@
+package loopplug
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+
+	"github.com/synthloop/synthloop/lab"
+	"github.com/synthloop/synthloop/lab/task"
+	"github.com/synthloop/synthloop/loop"
+)
+
+// SelfLabelConfig is the `with:` block of lab-selflabel.
+type SelfLabelConfig struct {
+	Problems `yaml:",inline"`
+	Labels   *Labels `yaml:"labels"`
+	// Filter keeps labels without looking at the true answer; the zero
+	// filter keeps the teacher's greedy answer to every problem (the
+	// unfiltered baseline, or plain distillation).
+	Filter Filter `yaml:"filter"`
+}
+
+// Filter is lab.Filter in the loop config.
+type Filter struct {
+	// Length keeps an answer only when it ends with <|end|> and has a length
+	// a true answer at its difficulty can have.
+	Length bool `yaml:"length"`
+	// Samples is the number of answers the teacher gives to each problem, at
+	// Temperature; 1 decodes greedily.
+	Samples     int     `yaml:"samples"`
+	Temperature float64 `yaml:"temperature"`
+	// Agree is the share of the samples that must give the majority answer
+	// (0: the majority, whatever its share).
+	Agree float64 `yaml:"agree"`
+}
+
+func (f Filter) lab() lab.Filter {
+	return lab.Filter{Length: f.Length, Samples: f.Samples, Temperature: f.Temperature, Agree: f.Agree}
+}
+
+// Validate implements the loop's config hook.
+func (c *SelfLabelConfig) Validate() error {
+	if err := c.check("lab-selflabel"); err != nil {
+		return err
+	}
+	f := c.Filter
+	switch {
+	case f.Samples < 0 || f.Agree < 0 || f.Agree > 1 || f.Temperature < 0:
+		return errors.New("lab-selflabel: filter: samples and temperature must not be negative, agree in [0, 1]")
+	case f.Samples > 1 && !(f.Temperature > 0):
+		return errors.New("lab-selflabel: filter: samples > 1 need a temperature > 0 (greedy samples all agree)")
+	}
+	return c.Labels.check()
+}
+
+func (c *SelfLabelConfig) labTask() string { return c.Task }
+
+type selfLabelGen struct{ c *SelfLabelConfig }
+
+// label is one line of labels.jsonl.
+type label struct {
+	task.Problem
+	Answers []lab.Answer `json:"answers"`
+	Agree   float64      `json:"agree"`
+	Kept    bool         `json:"kept"`
+	// Correct is the verifier's verdict on the label, for the report only:
+	// it chose nothing.
+	Correct bool `json:"correct"`
+}
+
+func (g *selfLabelGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
+	if d, ok, err := restoreData(r); ok || err != nil {
+		return d, err
+	}
+	c := g.c
+	if d, ok, err := labelledRound(r, c.Task, c.Labels); ok || err != nil {
+		if err != nil {
+			return loop.Data{}, err
+		}
+		return finish(ctx, r, d)
+	}
+	m, err := teacher(r)
+	if err != nil {
+		return loop.Data{}, err
+	}
+	t, _ := lookup(c.Task)
+	sh := t.(task.Shape)
+	lo, hi := c.Range(r.Index, c.Labels != nil)
+	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi))
+	f := c.Filter.lab()
+	dec := lab.Decode{N: max(f.Samples, 1), MaxTokens: maxTokens(t, ps), Seed: uint64(r.Seed)<<8 | forSamples}
+	if dec.N > 1 {
+		dec.Temperature = f.Temperature
+	}
+	if !f.On() {
+		dec = lab.Decode{MaxTokens: dec.MaxTokens}
+	}
+	r.Log.Info("lab: teacher labels", "problems", len(ps), "from", lo, "to", hi, "samples", dec.N, "filtered", f.On())
+	as, err := answers(ctx, r, m, ps, dec, "labelling")
+	if err != nil {
+		return loop.Data{}, err
+	}
+	labels := make([]label, len(ps))
+	var kept []sftLine
+	right, keptRight, agree := 0, 0, 0.0
+	for i, p := range ps {
+		l := &labels[i]
+		l.Problem, l.Answers = p, as[i]
+		l.Answer, l.Agree, l.Kept = f.Pick(sh, p, as[i])
+		l.Correct = t.Verify(p, l.Answer)
+		agree += l.Agree
+		if l.Correct {
+			right++
+		}
+		if l.Kept {
+			kept = append(kept, sft(l.Problem))
+			if l.Correct {
+				keptRight++
+			}
+		}
+	}
+	path := filepath.Join(r.Dir, DataFile)
+	if err := writeJSONL(path, kept); err != nil {
+		return loop.Data{}, err
+	}
+	if err := writeJSONL(filepath.Join(r.Dir, LabelsFile), labels); err != nil {
+		return loop.Data{}, err
+	}
+	n := float64(len(ps))
+	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: len(ps), Kept: len(kept), Metrics: map[string]float64{
+		"yield":         float64(len(kept)) / n,
+		"kept_correct":  float64(keptRight) / float64(max(len(kept), 1)),
+		"label_correct": float64(right) / n,
+		"agree":         agree / n,
+		"from":          float64(lo),
+		"to":            float64(hi),
+	}})
+}

@@ -1,0 +1,398 @@
+package loopplug
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/synthloop/synthloop/engine/checkpoint"
+	"github.com/synthloop/synthloop/engine/llama"
+	"github.com/synthloop/synthloop/engine/train"
+	"github.com/synthloop/synthloop/lab"
+	"github.com/synthloop/synthloop/loop"
+	"github.com/synthloop/synthloop/trainjob"
+)
+
+// Arch is lab.Arch in the loop config. The zero RoPE is NoPE, which lets a
+// model trained on short problems answer longer ones.
+type Arch struct {
+	Dim     int  `yaml:"dim"`
+	Layers  int  `yaml:"layers"`
+	Heads   int  `yaml:"heads"`
+	KVHeads int  `yaml:"kv_heads"`
+	Hidden  int  `yaml:"hidden"`
+	MaxSeq  int  `yaml:"max_seq"`
+	RoPE    bool `yaml:"rope"`
+}
+
+func (a Arch) lab() lab.Arch {
+	return lab.Arch{Dim: a.Dim, Layers: a.Layers, Heads: a.Heads, KVHeads: a.KVHeads, Hidden: a.Hidden, MaxSeq: a.MaxSeq, RoPE: a.RoPE}
+}
+
+func (a Arch) check(what string) error {
+	if a.Dim < 1 || a.Layers < 1 || a.Heads < 1 || a.Hidden < 1 || a.MaxSeq < 2 || a.Dim%a.Heads != 0 || a.KVHeads < 0 {
+		return fmt.Errorf("lab-train: %s: dim %d, layers %d, heads %d (dividing dim), hidden %d and max_seq %d must be positive", what, a.Dim, a.Layers, a.Heads, a.Hidden, a.MaxSeq)
+	}
+	return nil
+}
+
+// same reports whether c is a model of arch a.
+func (a Arch) same(c llama.Config) bool {
+	kv := a.KVHeads
+	if kv == 0 {
+		kv = a.Heads
+	}
+	return c.Dim == a.Dim && c.Layers == a.Layers && c.Heads == a.Heads && c.KVHeads == kv && c.Hidden == a.Hidden && c.RoPE == a.RoPE
+}
+
+// DefaultArch is the lab presets' model: 2 layers, d = 128, NoPE, about
+// 0.53M parameters.
+var DefaultArch = Arch{Dim: 128, Layers: 2, Heads: 4, Hidden: 512, MaxSeq: 256}
+
+// Phase is one round's training: AdamW with a cosine schedule to LR/10 from
+// a fresh optimizer state.
+type Phase struct {
+	Steps  int     `yaml:"steps"`
+	Batch  int     `yaml:"batch"` // sequences (SFT) or pairs (DPO) per step
+	LR     float64 `yaml:"lr"`
+	Warmup int     `yaml:"warmup"`
+	// MaxEpochs caps the steps at this many passes over the round's
+	// examples (0: no cap), so a round that kept few examples does not
+	// train on them a hundred times over.
+	MaxEpochs float64 `yaml:"max_epochs"`
+}
+
+func (p Phase) check(what string) error {
+	if p.Steps < 1 || p.Batch < 1 || !(p.LR > 0) || p.Warmup < 0 || p.Warmup >= p.Steps || p.MaxEpochs < 0 {
+		return fmt.Errorf("lab-train: %ssteps %d, batch %d and lr %g must be positive, warmup %d in [0, steps), max_epochs %g ≥ 0", what, p.Steps, p.Batch, p.LR, p.Warmup, p.MaxEpochs)
+	}
+	return nil
+}
+
+// over fills p's unset fields from q, but for MaxEpochs: a cap meant for
+// the few examples of a later round is not one for the first round's labels.
+func (p Phase) over(q Phase) Phase {
+	if p.Steps == 0 {
+		p.Steps = q.Steps
+	}
+	if p.Batch == 0 {
+		p.Batch = q.Batch
+	}
+	if p.LR == 0 {
+		p.LR = q.LR
+	}
+	if p.Warmup == 0 {
+		p.Warmup = min(q.Warmup, p.Steps-1)
+	}
+	return p
+}
+
+// capped cuts the steps to MaxEpochs passes over n examples.
+func (p Phase) capped(n int) Phase {
+	if p.MaxEpochs > 0 {
+		p.Steps = max(1, min(p.Steps, int(math.Ceil(p.MaxEpochs*float64(n)/float64(p.Batch)))))
+		p.Warmup = min(p.Warmup, p.Steps-1)
+	}
+	return p
+}
+
+// First is lab-train's training of a round without a teacher; unset fields
+// are those of the other rounds, but for max_epochs (unset: no cap).
+type First struct {
+	// Arch sizes the new model (default: arch).
+	Arch  *Arch `yaml:"arch"`
+	Phase `yaml:",inline"`
+}
+
+// TrainConfig is the `with:` block of lab-train.
+type TrainConfig struct {
+	// Task gives a new model its alphabet; empty means the lab generator's.
+	Task string `yaml:"task"`
+	// Init is where the student starts: previous (the previous round's
+	// student when it has this arch, else a new model), teacher (the
+	// round's teacher, else a new model) or scratch (always a new model).
+	Init string `yaml:"init"`
+	// Arch sizes a new student.
+	Arch Arch `yaml:"arch"`
+	// Phase is a round's training.
+	Phase `yaml:",inline"`
+	// First is the training of a round without a teacher, which trains the
+	// first teacher on labels: usually a new model that needs more steps,
+	// and for distillation a larger one than the students.
+	First *First `yaml:"first"`
+	// Beta is the DPO strength for preference data (0.1 by default).
+	Beta float64 `yaml:"beta"`
+	// PoolEarlier weighs the earlier rounds' data by size within their
+	// share of the mixture (as the lab and Lee et al. do) instead of
+	// equally per round.
+	PoolEarlier bool `yaml:"pool_earlier"`
+	// SaveEvery is the steps between checkpoints; 0 means a quarter of the
+	// steps.
+	SaveEvery int `yaml:"save_every"`
+	// Seed of data order and new weights; 0 means the round's seed.
+	Seed uint64 `yaml:"seed"`
+
+	gen func() string // the generator's task, from SetLoop
+}
+
+// SetLoop implements the loop's config hook: the task defaults to the lab
+// generator's.
+func (c *TrainConfig) SetLoop(l *loop.Config) { c.gen = genTask(l) }
+
+// Validate implements the loop's config hook.
+func (c *TrainConfig) Validate() error {
+	if c.Task == "" && c.gen != nil {
+		c.Task = c.gen()
+	}
+	if _, err := lookup(c.Task); err != nil {
+		return fmt.Errorf("lab-train: %w", err)
+	}
+	switch c.Init {
+	case "previous", "teacher", "scratch":
+	default:
+		return fmt.Errorf("lab-train: init %q: want previous, teacher or scratch", c.Init)
+	}
+	if err := c.Arch.check("arch"); err != nil {
+		return err
+	}
+	if err := c.Phase.check(""); err != nil {
+		return err
+	}
+	if f := c.First; f != nil {
+		if f.Arch != nil {
+			if err := f.Arch.check("first.arch"); err != nil {
+				return err
+			}
+		}
+		if err := f.Phase.over(c.Phase).check("first: "); err != nil {
+			return err
+		}
+	}
+	if c.Beta < 0 || c.SaveEvery < 0 {
+		return errors.New("lab-train: beta and save_every must not be negative")
+	}
+	return nil
+}
+
+// genTask returns a function reading the task of the loop's generator when
+// it is one of the lab's.
+func genTask(l *loop.Config) func() string {
+	return func() string {
+		if g, ok := l.Generate.Settings.(interface{ labTask() string }); ok {
+			return g.labTask()
+		}
+		return ""
+	}
+}
+
+type trainer struct{ c *TrainConfig }
+
+// Files of a round directory the trainer writes.
+const (
+	StudentDir = "student" // the trained model (engine/checkpoint, with trainjob's resumable state)
+	InitDir    = "init"    // a new model's untrained weights
+	TrainLog   = "train.log"
+)
+
+func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput) (loop.Trained, error) {
+	var done loop.Trained
+	if ok, err := r.Restore("trained", &done); ok || err != nil {
+		return done, err
+	}
+	c := tr.c
+	method := "sft"
+	if in.Format == "dpo" {
+		method = "dpo"
+	}
+	phase, arch := c.Phase, c.Arch
+	if f := c.First; f != nil && !hasTeacher(r) {
+		phase = f.Phase.over(c.Phase)
+		if f.Arch != nil {
+			arch = *f.Arch
+		}
+	}
+	init, err := tr.start(r, in, arch)
+	if err != nil {
+		return loop.Trained{}, err
+	}
+	scratch := init == ""
+	if scratch {
+		if method == "dpo" {
+			return loop.Trained{}, errors.New("lab-train: DPO needs a starting model, which is also its reference: set init: teacher or previous, and a first round of SFT (a labels block)")
+		}
+		t, _ := lookup(c.Task)
+		m, err := lab.NewModel(t, arch.lab(), tr.seed(r)^forInit)
+		if err != nil {
+			return loop.Trained{}, err
+		}
+		// Rewritten on every call: the same seed gives the same weights, and
+		// a resumed job continues from the student's checkpoint, not from here.
+		init = filepath.Join(r.Dir, InitDir)
+		if err := m.Save(init); err != nil {
+			return loop.Trained{}, err
+		}
+	}
+	data, seq, n, err := tr.mixture(in, init, method)
+	if err != nil {
+		return loop.Trained{}, err
+	}
+	phase = phase.capped(n)
+
+	out := filepath.Join(r.Dir, StudentDir)
+	logPath := filepath.Join(r.Dir, TrainLog)
+	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+	}
+	defer lf.Close()
+	enc := json.NewEncoder(lf)
+	// The first loss is kept in the round state: a job resumed after a kill
+	// sees only its own steps.
+	var first float64
+	haveFirst, err := r.Restore("first_loss", &first)
+	if err != nil {
+		return loop.Trained{}, err
+	}
+	every := max(phase.Steps/50, 1)
+	var saveErr error
+	opts := trainjob.Options{Data: data, Out: out, Init: init, Method: method, Beta: c.Beta,
+		Steps: phase.Steps, Batch: phase.Batch, Seq: seq - 1, LR: phase.LR, Warmup: phase.Warmup,
+		Seed: tr.seed(r) ^ forTrain<<32, SaveEvery: c.SaveEvery,
+		Progress: func(p trainjob.Progress) {
+			if !haveFirst {
+				first, haveFirst = p.Loss, true
+				saveErr = r.Save(ctx, "first_loss", first)
+			}
+			if p.Step%every == 0 || p.Step == p.Steps {
+				enc.Encode(map[string]any{"step": p.Step, "steps": p.Steps, "loss": p.Loss, "lr": p.LR})
+				r.Progress(p.Step, p.Steps, fmt.Sprintf("loss %.4f", p.Loss))
+			}
+		}}
+	if opts.SaveEvery == 0 {
+		// trainjob's default, every tenth, spends more time in fsync than in
+		// training on the lab's small models.
+		opts.SaveEvery = max(phase.Steps/4, 1)
+	}
+	from := "scratch"
+	if !scratch {
+		from = init
+	}
+	r.Log.Info("lab-train: training", "method", method, "from", from, "examples", n, "steps", phase.Steps)
+	res, err := trainjob.Run(ctx, opts)
+	if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "holds a training state that does not fit") {
+		// A kill during a checkpoint's own save leaves files that do not
+		// match: the round's training starts over.
+		r.Log.Warn("lab-train: the student's checkpoint cannot be resumed; training again from the start", "err", err)
+		fmt.Fprintf(lf, "{\"restart\": %q}\n", err.Error())
+		if err := os.RemoveAll(out); err != nil {
+			return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+		}
+		res, err = trainjob.Run(ctx, opts)
+	}
+	if err != nil {
+		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+	}
+	if saveErr != nil {
+		return loop.Trained{}, saveErr
+	}
+	isScratch := 0.0
+	if scratch {
+		isScratch = 1
+	}
+	m, err := checkpoint.LoadModel(out)
+	if err != nil {
+		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+	}
+	done = loop.Trained{Student: loop.LocalModel(out), Steps: res.Steps, FirstLoss: first, LastLoss: res.LastLoss, Log: logPath,
+		Metrics: map[string]float64{"params": float64(m.Config.NumParams()), "examples": float64(n), "scratch": isScratch}}
+	if err := r.Save(ctx, "trained", done); err != nil {
+		return loop.Trained{}, err
+	}
+	return done, nil
+}
+
+func (tr *trainer) seed(r *loop.Round) uint64 {
+	if tr.c.Seed != 0 {
+		return tr.c.Seed
+	}
+	return uint64(r.Seed)
+}
+
+// start returns the model directory the student continues, "" for a new
+// model. A previous student of another size than arch (the first teacher
+// of a distillation) is not continued.
+func (tr *trainer) start(r *loop.Round, in loop.TrainInput, arch Arch) (string, error) {
+	switch tr.c.Init {
+	case "teacher":
+		if !hasTeacher(r) {
+			return "", nil
+		}
+		if r.Teacher.Dir == "" {
+			return "", fmt.Errorf("lab-train: init: teacher, but the teacher %q is not a built-in model directory", r.Teacher.Ref())
+		}
+		return r.Teacher.Dir, nil
+	case "previous":
+		if in.Previous.Dir == "" {
+			return "", nil
+		}
+		m, err := checkpoint.LoadModel(in.Previous.Dir)
+		if err != nil {
+			return "", fmt.Errorf("lab-train: previous student: %w", err)
+		}
+		if !arch.same(m.Config) {
+			r.Log.Info("lab-train: the previous student has another size than arch; starting a new model", "previous", in.Previous.Dir)
+			return "", nil
+		}
+		return in.Previous.Dir, nil
+	}
+	return "", nil
+}
+
+// mixture returns the data files with their weights, the longest example in
+// tokens of init's tokenizer, and the number of examples.
+func (tr *trainer) mixture(in loop.TrainInput, init, method string) ([]trainjob.DataFile, int, int, error) {
+	tok, err := checkpoint.LoadTokenizer(init)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("lab-train: %w", err)
+	}
+	earlierW, earlierN := 0.0, 0
+	for _, d := range in.Data[:len(in.Data)-1] {
+		earlierW += d.Weight
+		earlierN += d.Kept
+	}
+	var out []trainjob.DataFile
+	seq, n := 0, 0
+	for i, d := range in.Data {
+		convs, err := trainjob.ReadJSONL(d.Path)
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("lab-train: %w", err)
+		}
+		for _, cv := range convs {
+			if method == "dpo" {
+				p, err := train.ChatPair(tok, cv.Messages, cv.Chosen, cv.Rejected)
+				if err != nil {
+					return nil, 0, 0, fmt.Errorf("lab-train: %s: %w", d.Path, err)
+				}
+				seq = max(seq, len(p.Chosen.Tokens), len(p.Rejected.Tokens))
+				continue
+			}
+			e, err := train.ChatExample(tok, cv.Messages)
+			if err != nil {
+				return nil, 0, 0, fmt.Errorf("lab-train: %s: %w", d.Path, err)
+			}
+			seq = max(seq, len(e.Tokens))
+		}
+		w := d.Weight
+		if tr.c.PoolEarlier && i < len(in.Data)-1 && earlierN > 0 {
+			w = earlierW * float64(d.Kept) / float64(earlierN)
+		}
+		n += len(convs)
+		out = append(out, trainjob.DataFile{Path: d.Path, Weight: w})
+	}
+	return out, seq, n, nil
+}
