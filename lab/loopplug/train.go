@@ -251,9 +251,10 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 	}
 	defer lf.Close()
 	enc := json.NewEncoder(lf)
-	// The first loss is kept in the round state: a job resumed after a kill
-	// sees only its own steps.
-	var first float64
+	// The first and the last loss are kept in the round state: a job
+	// resumed after a kill sees only its own steps, and none when the kill
+	// came after the last one.
+	var first, last float64
 	haveFirst, err := r.Restore("first_loss", &first)
 	if err != nil {
 		return loop.Trained{}, err
@@ -266,7 +267,11 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 		Progress: func(p trainjob.Progress) {
 			if !haveFirst {
 				first, haveFirst = p.Loss, true
-				saveErr = r.Save(ctx, "first_loss", first)
+				saveErr = errors.Join(saveErr, r.Save(ctx, "first_loss", first))
+			}
+			if p.Step == p.Steps {
+				last = p.Loss
+				saveErr = errors.Join(saveErr, r.Save(ctx, "last_loss", last))
 			}
 			if p.Step%every == 0 || p.Step == p.Steps {
 				enc.Encode(map[string]any{"step": p.Step, "steps": p.Steps, "loss": p.Loss, "lr": p.LR})
@@ -300,6 +305,9 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 	if saveErr != nil {
 		return loop.Trained{}, saveErr
 	}
+	if ok, err := r.Restore("last_loss", &last); err != nil || !ok {
+		return loop.Trained{}, fmt.Errorf("lab-train: the training finished without its last loss: %w", err)
+	}
 	isScratch := 0.0
 	if scratch {
 		isScratch = 1
@@ -308,7 +316,7 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 	if err != nil {
 		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
 	}
-	done = loop.Trained{Student: loop.LocalModel(out), Steps: res.Steps, FirstLoss: first, LastLoss: res.LastLoss, Log: logPath,
+	done = loop.Trained{Student: loop.LocalModel(out), Steps: res.Steps, FirstLoss: first, LastLoss: last, Log: logPath,
 		Metrics: map[string]float64{"params": float64(m.Config.NumParams()), "examples": float64(n), "scratch": isScratch}}
 	if err := r.Save(ctx, "trained", done); err != nil {
 		return loop.Trained{}, err
