@@ -373,4 +373,3 @@ func TestDistillExample(t *testing.T) {
 		t.Errorf("round 3 (the student continued) = %+v", r3)
 	}
 }
-
