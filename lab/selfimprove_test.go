@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/synthloop/synthloop/engine/chat"
+	"github.com/synthloop/synthloop/lab/task"
 	"github.com/synthloop/synthloop/trainjob"
 )
 
@@ -200,5 +202,50 @@ func TestBaselineSharesRound0(t *testing.T) {
 	other.Seed++
 	if _, err := Baseline(context.Background(), filepath.Join(dir, "other"), fdir, other, nil); err == nil {
 		t.Error("Baseline copied round 0 of a run with another seed")
+	}
+}
+
+// TestRoundArtifactsWorkWithTheEngine checks the shared formats: a round's
+// model answers through engine/chat (what `synthloop serve` and local/DIR
+// use) exactly as the lab decoded it, and its data.jsonl trains with
+// trainjob from that model.
+func TestRoundArtifactsWorkWithTheEngine(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig()
+	cfg.Rounds = 1
+	if _, err := SelfImprove(context.Background(), dir, cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	mdir := ModelDir(dir, 1, 0)
+	m, err := LoadModel(mdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := chat.Load(mdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs := HeldOut(task.Copy{}, []int{1, 3}, 4, 9)
+	for _, set := range probs {
+		want, err := Answers(context.Background(), m, set, Decode{MaxTokens: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range set {
+			r, err := served.Complete(context.Background(), Messages(task.Problem{Prompt: p.Prompt}), chat.Params{MaxTokens: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Choices[0].Text; got != want[i][0].Text {
+				t.Errorf("%q: served answer %q, lab answer %q", p.Prompt, got, want[i][0].Text)
+			}
+		}
+	}
+	res, err := trainjob.Run(context.Background(), trainjob.Options{
+		Data: []trainjob.DataFile{{Path: filepath.Join(RoundDir(dir, 0), DataFile)}},
+		Out:  filepath.Join(t.TempDir(), "more"), Init: mdir, Steps: 2, Batch: 4, LR: 1e-3,
+	})
+	if err != nil || res.Steps != 2 {
+		t.Fatalf("trainjob on the lab's data: %+v, %v", res, err)
 	}
 }

@@ -40,7 +40,12 @@ type Options struct {
 	Beta   float64 // DPO strength; 0 means 0.1
 	Steps  int
 	Batch  int
-	Seq    int // positions per example; 0 means the model's context
+	// Seq is the positions per example; 0 means the longest example, capped
+	// at the model's context. Padding a short-example set (arithmetic, the
+	// lab's tasks) to the whole context would cost many times the compute
+	// for the same gradients: positions after an example's end are never
+	// attended to or trained.
+	Seq    int
 	LR     float64
 	Warmup int
 	// Schedule is "cosine" (default) or "wsd" (warmup-stable-decay, last 20%
@@ -67,6 +72,7 @@ type Result struct {
 	Examples   int
 	Params     int
 	Steps      int
+	Seq        int // positions per training sequence
 	FirstLoss  float64
 	LastLoss   float64
 	Resumed    bool
@@ -161,12 +167,8 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	seq := opts.Seq
-	if seq <= 0 || seq > m.Config.MaxSeq {
-		seq = m.Config.MaxSeq
-	}
 	pad, _ := tok.SpecialID(tokenizer.PAD)
-	cfg := train.Config{Batch: opts.Batch, Seq: seq, Seed: opts.Seed, AdamW: train.DefaultAdamW, ClipNorm: 1, Pad: int32(pad)}
+	cfg := train.Config{Batch: opts.Batch, Seed: opts.Seed, AdamW: train.DefaultAdamW, ClipNorm: 1, Pad: int32(pad)}
 	switch opts.Schedule {
 	case "wsd":
 		cfg.Schedule = train.WSD{Peak: opts.LR, Min: opts.LR / 10, Warmup: opts.Warmup, Decay: max(opts.Steps/5, 1), Total: opts.Steps}
@@ -183,11 +185,12 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	res := Result{Out: opts.Out, Params: len(m.Params)}
 	switch opts.Method {
 	case "sft":
-		mix, n, err := sftMixture(tok, sets)
+		mix, n, longest, err := sftMixture(tok, sets)
 		if err != nil {
 			return res, err
 		}
 		res.Examples = n
+		cfg.Seq = opts.seq(longest, m.Config.MaxSeq)
 		if tr, err = train.NewSFT(m, mix, cfg); err != nil {
 			return res, err
 		}
@@ -196,11 +199,12 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		mix, n, err := dpoMixture(tok, sets)
+		mix, n, longest, err := dpoMixture(tok, sets)
 		if err != nil {
 			return res, err
 		}
 		res.Examples = n
+		cfg.Seq = opts.seq(longest, m.Config.MaxSeq)
 		if tr, err = train.NewDPO(m, ref, mix, opts.Beta, cfg); err != nil {
 			return res, err
 		}
@@ -251,7 +255,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			opts.Progress(p)
 		}
 	}
-	res.Steps = tr.Steps()
+	res.Steps, res.Seq = tr.Steps(), cfg.Seq
 	if err := tr.Save(opts.Out); err != nil {
 		return res, err
 	}
@@ -296,46 +300,55 @@ type dataset struct {
 	convs  []Conversation
 }
 
-func sftMixture(tok tokenizer.Tokenizer, sets []dataset) (*train.Mixture[train.Example], int, error) {
+// seq is the training sequence length for examples of at most longest
+// tokens: Seq if set, else longest, within the model's context.
+func (o *Options) seq(longest, context int) int {
+	if o.Seq > 0 {
+		return min(o.Seq, context)
+	}
+	return max(min(longest, context), 1)
+}
+
+func sftMixture(tok tokenizer.Tokenizer, sets []dataset) (mix *train.Mixture[train.Example], n, longest int, err error) {
 	var ds []train.Dataset[train.Example]
-	n := 0
 	for _, s := range sets {
 		d := train.Dataset[train.Example]{Name: s.name, Weight: s.weight}
 		for i, c := range s.convs {
 			if c.Chosen != "" || c.Rejected != "" {
-				return nil, 0, fmt.Errorf("trainjob: %s example %d is a DPO pair; train it with method dpo", s.name, i+1)
+				return nil, 0, 0, fmt.Errorf("trainjob: %s example %d is a DPO pair; train it with method dpo", s.name, i+1)
 			}
 			e, err := train.ChatExample(tok, c.Messages)
 			if err != nil {
-				return nil, 0, fmt.Errorf("trainjob: %s example %d: %w", s.name, i+1, err)
+				return nil, 0, 0, fmt.Errorf("trainjob: %s example %d: %w", s.name, i+1, err)
 			}
 			d.Items = append(d.Items, e)
+			longest = max(longest, len(e.Tokens))
 		}
 		n += len(d.Items)
 		ds = append(ds, d)
 	}
-	mix, err := train.NewMixture(ds...)
-	return mix, n, err
+	mix, err = train.NewMixture(ds...)
+	return mix, n, longest, err
 }
 
-func dpoMixture(tok tokenizer.Tokenizer, sets []dataset) (*train.Mixture[train.Pair], int, error) {
+func dpoMixture(tok tokenizer.Tokenizer, sets []dataset) (mix *train.Mixture[train.Pair], n, longest int, err error) {
 	var ds []train.Dataset[train.Pair]
-	n := 0
 	for _, s := range sets {
 		d := train.Dataset[train.Pair]{Name: s.name, Weight: s.weight}
 		for i, c := range s.convs {
 			if c.Chosen == "" && c.Rejected == "" {
-				return nil, 0, fmt.Errorf("trainjob: %s example %d is not a DPO pair (prompt, chosen, rejected)", s.name, i+1)
+				return nil, 0, 0, fmt.Errorf("trainjob: %s example %d is not a DPO pair (prompt, chosen, rejected)", s.name, i+1)
 			}
 			p, err := train.ChatPair(tok, c.Messages, c.Chosen, c.Rejected)
 			if err != nil {
-				return nil, 0, fmt.Errorf("trainjob: %s example %d: %w", s.name, i+1, err)
+				return nil, 0, 0, fmt.Errorf("trainjob: %s example %d: %w", s.name, i+1, err)
 			}
 			d.Items = append(d.Items, p)
+			longest = max(longest, len(p.Chosen.Tokens), len(p.Rejected.Tokens))
 		}
 		n += len(d.Items)
 		ds = append(ds, d)
 	}
-	mix, err := train.NewMixture(ds...)
-	return mix, n, err
+	mix, err = train.NewMixture(ds...)
+	return mix, n, longest, err
 }

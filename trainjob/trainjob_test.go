@@ -14,6 +14,7 @@ import (
 
 	"github.com/synthloop/synthloop/engine/chat"
 	"github.com/synthloop/synthloop/engine/checkpoint"
+	"github.com/synthloop/synthloop/engine/tokenizer"
 )
 
 func TestParseLine(t *testing.T) {
@@ -176,5 +177,36 @@ func TestDPONeedsInitAndPairs(t *testing.T) {
 	}
 	if !(res.LastLoss < res.FirstLoss) {
 		t.Errorf("DPO loss did not fall: %+v", res)
+	}
+}
+
+// TestSeqDefaultsToLongestExample: without Seq a job pads to its longest
+// example, not to the model's whole context.
+func TestSeqDefaultsToLongestExample(t *testing.T) {
+	data := reverseData(t, 50)
+	convs, err := ReadJSONL(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := small(data, filepath.Join(t.TempDir(), "m"))
+	o.Seq, o.Steps, o.Warmup = 0, 2, 0
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := checkpoint.LoadTokenizer(o.Out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	longest := 0
+	for _, c := range convs {
+		ids, _, err := tokenizer.EncodeChat(tok, c.Messages, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		longest = max(longest, len(ids))
+	}
+	if res.Seq != longest || longest >= Presets["tiny"].MaxSeq {
+		t.Errorf("Seq = %d, want the longest example's %d tokens (context %d)", res.Seq, longest, Presets["tiny"].MaxSeq)
 	}
 }
