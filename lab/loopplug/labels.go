@@ -35,7 +35,7 @@ func (g *labelsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, err
 		return d, err
 	}
 	lo, hi := g.c.Range(r.Index, false)
-	d, err := writeLabels(r, g.c.Task, g.c.Count, lo, hi)
+	d, err := writeLabels(r, g.c.Task, g.c.Count, lo, hi, g.c.heldOut())
 	if err != nil {
 		return loop.Data{}, err
 	}
@@ -43,13 +43,13 @@ func (g *labelsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, err
 }
 
 // writeLabels writes n problems of difficulties lo..hi with their true
-// answers as the round's SFT data.
-func writeLabels(r *loop.Round, taskName string, n, lo, hi int) (loop.Data, error) {
+// answers as the round's SFT data, none of them held out.
+func writeLabels(r *loop.Round, taskName string, n, lo, hi int, held map[string]bool) (loop.Data, error) {
 	t, err := lookup(taskName)
 	if err != nil {
 		return loop.Data{}, err
 	}
-	ps := draw(t, roundRNG(r, forProblems), n, lo, hi)
+	ps := draw(t, roundRNG(r, forProblems), n, lo, hi, held)
 	lines := make([]sftLine, len(ps))
 	for i, p := range ps {
 		lines[i] = sft(p)
@@ -58,8 +58,8 @@ func writeLabels(r *loop.Round, taskName string, n, lo, hi int) (loop.Data, erro
 	if err := writeJSONL(path, lines); err != nil {
 		return loop.Data{}, err
 	}
-	r.Log.Info("lab: true labels", "problems", n, "from", lo, "to", hi)
-	return loop.Data{Path: path, Format: "sft", Generated: n, Kept: n, Metrics: map[string]float64{
+	r.Log.Info("lab: true labels", "problems", len(ps), "from", lo, "to", hi)
+	return loop.Data{Path: path, Format: "sft", Generated: len(ps), Kept: len(ps), Metrics: map[string]float64{
 		"yield": 1, "kept_correct": 1, "from": float64(lo), "to": float64(hi), "labelled": 1,
 	}}, nil
 }
@@ -67,14 +67,14 @@ func writeLabels(r *loop.Round, taskName string, n, lo, hi int) (loop.Data, erro
 // labelledRound writes the labels block's problems when the round has no
 // teacher; ok is false when the round has one (or there is no labels block,
 // which is then an error).
-func labelledRound(r *loop.Round, taskName string, l *Labels) (d loop.Data, ok bool, err error) {
+func labelledRound(r *loop.Round, p *Problems, l *Labels) (d loop.Data, ok bool, err error) {
 	if hasTeacher(r) {
 		return loop.Data{}, false, nil
 	}
 	if l == nil {
 		return loop.Data{}, false, fmt.Errorf("round %d: %w", r.Index, errNoTeacher)
 	}
-	d, err = writeLabels(r, taskName, l.Count, l.From, max(l.To, l.From))
+	d, err = writeLabels(r, p.Task, l.Count, l.From, max(l.To, l.From), p.heldOut())
 	return d, true, err
 }
 

@@ -40,6 +40,36 @@ type Problems struct {
 	// labels block (round 1, with no teacher yet, is labelled) and round 1
 	// otherwise.
 	FirstRound int `yaml:"first_round"`
+
+	loop *loop.Config
+}
+
+// SetLoop implements the loop's config hook: the loop's evaluator, read
+// when a round draws, says which problems are held out.
+func (p *Problems) SetLoop(l *loop.Config) { p.loop = l }
+
+// heldOut returns the prompts the loop's lab-accuracy evaluator tests on,
+// which no round trains on: at short lengths a round's draw would
+// otherwise hold much of the test.
+func (p *Problems) heldOut() map[string]bool {
+	if p.loop == nil {
+		return nil
+	}
+	ac, ok := p.loop.Evaluate.Settings.(*AccuracyConfig)
+	if !ok {
+		return nil
+	}
+	t, err := lookup(ac.Task)
+	if err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, set := range lab.HeldOut(t, ac.Difficulties, ac.Problems, ac.seed()) {
+		for _, q := range set {
+			out[q.Prompt] = true
+		}
+	}
+	return out
 }
 
 // Labels is the labelled round of a generator that needs a teacher: when a
@@ -107,12 +137,19 @@ func lookup(name string) (task.Task, error) {
 	return t, nil
 }
 
-// draw returns n problems spread evenly over lo..hi, in an order drawn from
-// rng.
-func draw(t task.Task, rng *rand.Rand, n, lo, hi int) []task.Problem {
-	out := make([]task.Problem, n)
-	for i := range out {
-		out[i] = t.Generate(rng, lo+i%(hi-lo+1))
+// draw returns n problems spread evenly over lo..hi, drawn from rng,
+// none of them held out. Where a difficulty has too few prompts besides the
+// held-out ones (one-character strings), it returns fewer problems rather
+// than loop.
+func draw(t task.Task, rng *rand.Rand, n, lo, hi int, held map[string]bool) []task.Problem {
+	out := make([]task.Problem, 0, n)
+	for i := range n {
+		for range 20 {
+			if p := t.Generate(rng, lo+i%(hi-lo+1)); !held[p.Prompt] {
+				out = append(out, p)
+				break
+			}
+		}
 	}
 	return out
 }

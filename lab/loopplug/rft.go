@@ -48,7 +48,7 @@ func (g *rftGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error)
 		return d, err
 	}
 	c := g.c
-	if d, ok, err := labelledRound(r, c.Task, c.Labels); ok || err != nil {
+	if d, ok, err := labelledRound(r, &c.Problems, c.Labels); ok || err != nil {
 		if err != nil {
 			return loop.Data{}, err
 		}
@@ -60,7 +60,7 @@ func (g *rftGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error)
 	}
 	t, _ := lookup(c.Task)
 	lo, hi := c.Range(r.Index, c.Labels != nil)
-	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi))
+	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut()))
 	r.Log.Info("lab: rft sampling", "problems", len(ps), "k", c.K, "from", lo, "to", hi)
 	as, err := answers(ctx, r, m, ps, lab.Decode{N: c.K, Temperature: c.Temperature, Seed: uint64(r.Seed)<<8 | forSamples, MaxTokens: maxTokens(t, ps)}, "sampling")
 	if err != nil {
@@ -101,10 +101,10 @@ func (g *rftGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error)
 	if err := writeJSONL(filepath.Join(r.Dir, LabelsFile), samples); err != nil {
 		return loop.Data{}, err
 	}
-	n := float64(len(ps))
+	n, drawn := float64(max(len(ps), 1)), float64(max(len(ps)*c.K, 1))
 	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: len(ps) * c.K, Kept: len(kept), Metrics: map[string]float64{
-		"yield":     float64(len(kept)) / float64(len(ps)*c.K),
-		"correct":   float64(correct) / float64(len(ps)*c.K),
+		"yield":     float64(len(kept)) / drawn,
+		"correct":   float64(correct) / drawn,
 		"solved":    float64(solved) / n,
 		"pass_at_1": pass1 / n,
 		"pass_at_k": passK / n,

@@ -62,7 +62,7 @@ func (g *scPairsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		return d, err
 	}
 	c := g.c
-	if d, ok, err := labelledRound(r, c.Task, c.Labels); ok || err != nil {
+	if d, ok, err := labelledRound(r, &c.Problems, c.Labels); ok || err != nil {
 		if err != nil {
 			return loop.Data{}, err
 		}
@@ -75,7 +75,7 @@ func (g *scPairsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	t, _ := lookup(c.Task)
 	sh := t.(task.Shape)
 	lo, hi := c.Range(r.Index, c.Labels != nil)
-	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi))
+	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut()))
 	r.Log.Info("lab: self-consistency sampling", "problems", len(ps), "k", c.K, "from", lo, "to", hi)
 	as, err := answers(ctx, r, m, ps, lab.Decode{N: c.K, Temperature: c.Temperature, Seed: uint64(r.Seed)<<8 | forSamples, MaxTokens: maxTokens(t, ps)}, "sampling")
 	if err != nil {
@@ -118,7 +118,7 @@ func (g *scPairsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	if err := writeJSONL(filepath.Join(r.Dir, LabelsFile), lines); err != nil {
 		return loop.Data{}, err
 	}
-	n, kept := float64(len(ps)), float64(max(len(pairs), 1))
+	n, kept := float64(max(len(ps), 1)), float64(max(len(pairs), 1))
 	return finish(ctx, r, loop.Data{Path: path, Format: "dpo", Generated: len(ps), Kept: len(pairs), Metrics: map[string]float64{
 		"yield":            float64(len(pairs)) / n,
 		"chosen_right":     float64(chosenRight) / kept,

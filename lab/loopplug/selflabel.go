@@ -73,7 +73,7 @@ func (g *selfLabelGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, 
 		return d, err
 	}
 	c := g.c
-	if d, ok, err := labelledRound(r, c.Task, c.Labels); ok || err != nil {
+	if d, ok, err := labelledRound(r, &c.Problems, c.Labels); ok || err != nil {
 		if err != nil {
 			return loop.Data{}, err
 		}
@@ -86,7 +86,7 @@ func (g *selfLabelGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, 
 	t, _ := lookup(c.Task)
 	sh := t.(task.Shape)
 	lo, hi := c.Range(r.Index, c.Labels != nil)
-	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi))
+	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut()))
 	f := c.Filter.lab()
 	dec := lab.Decode{N: max(f.Samples, 1), MaxTokens: maxTokens(t, ps), Seed: uint64(r.Seed)<<8 | forSamples}
 	if dec.N > 1 {
@@ -107,6 +107,9 @@ func (g *selfLabelGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, 
 		l := &labels[i]
 		l.Problem, l.Answers = p, as[i]
 		l.Answer, l.Agree, l.Kept = f.Pick(sh, p, as[i])
+		// An empty answer teaches nothing (and is no SFT example); only the
+		// unfiltered pick can keep one.
+		l.Kept = l.Kept && l.Answer != ""
 		l.Correct = t.Verify(p, l.Answer)
 		agree += l.Agree
 		if l.Correct {
@@ -126,7 +129,7 @@ func (g *selfLabelGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, 
 	if err := writeJSONL(filepath.Join(r.Dir, LabelsFile), labels); err != nil {
 		return loop.Data{}, err
 	}
-	n := float64(len(ps))
+	n := float64(max(len(ps), 1))
 	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: len(ps), Kept: len(kept), Metrics: map[string]float64{
 		"yield":         float64(len(kept)) / n,
 		"kept_correct":  float64(keptRight) / float64(max(len(kept), 1)),
