@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/synthloop/synthloop/lab/loopplug" // the lab's loop plugins; main.go registers them too once it imports the package
+
 	"github.com/synthloop/synthloop/loop"
 )
 
