@@ -2,6 +2,8 @@ package loopplug_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -145,4 +147,31 @@ func TestTeacherNotBuiltIn(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not a built-in model directory") {
 		t.Errorf("error %v, want one about the teacher not being a built-in model", err)
 	}
+}
+
+// FuzzConfig feeds mutated loop files with the lab plugins to the loop's
+// parser: the plugins' checks must reject or accept them, never panic.
+func FuzzConfig(f *testing.F) {
+	files, _ := filepath.Glob("../../examples/loop-lab-*.yaml")
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Add(loopYAML("", "", ""))
+	f.Fuzz(func(t *testing.T, s string) {
+		cfg, err := loop.ParseConfig("f.yaml", []byte(s))
+		if err != nil {
+			return
+		}
+		if p, ok := cfg.Generate.Settings.(interface{ Range(int, bool) (int, int) }); ok {
+			for r := 1; r <= 3; r++ {
+				if lo, hi := p.Range(r, true); lo < 1 || hi < lo {
+					t.Fatalf("round %d draws difficulties %d..%d", r, lo, hi)
+				}
+			}
+		}
+	})
 }

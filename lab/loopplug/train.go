@@ -305,8 +305,10 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 	if saveErr != nil {
 		return loop.Trained{}, saveErr
 	}
-	if ok, err := r.Restore("last_loss", &last); err != nil || !ok {
-		return loop.Trained{}, fmt.Errorf("lab-train: the training finished without its last loss: %w", err)
+	if ok, err := r.Restore("last_loss", &last); err != nil {
+		return loop.Trained{}, err
+	} else if !ok {
+		return loop.Trained{}, errors.New("lab-train: the training finished without recording its last loss")
 	}
 	isScratch := 0.0
 	if scratch {
