@@ -38,6 +38,16 @@ var Presets = map[string]Config{
 		Eval:   span(1, 10), EvalCount: 100,
 	},
 	"copy": copyDemo,
+	"benchmark": {
+		Task: "reverse-addition", Arch: small, Seed: 1, Models: 3,
+		LabelMin: 1, LabelMax: 8, Supervised: 100000,
+		Pretrain: TrainConfig{Steps: 8000, Batch: 32, LR: 1e-3, Warmup: 200},
+		Rounds:   8, Label: 3000,
+		Train:   TrainConfig{Steps: 800, Batch: 32, LR: 5e-4, Warmup: 40, Newest: 0.5},
+		Filter:  Filter{Length: true, Agree: 0.6},
+		MinKept: 100,
+		Eval:    []int{1, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}, EvalCount: 200,
+	},
 }
 
 // copyDemo: labels for strings of 1–6 characters, then six rounds of 2,000

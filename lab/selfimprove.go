@@ -41,6 +41,11 @@ type Config struct {
 	Label  int         `json:"label"`
 	Train  TrainConfig `json:"train"` // each later round
 	Filter Filter      `json:"filter"`
+	// MinKept is the fewest kept labels for which the round's data is drawn
+	// with weight Train.Newest; below it the round is pooled with the
+	// earlier ones by size, so a handful of labels is not repeated a
+	// hundred times over (it hurt more than it taught when we tried).
+	MinKept int `json:"min_kept,omitempty"`
 
 	// Eval lists the held-out difficulties measured after every round.
 	Eval      []int `json:"eval"`
@@ -391,6 +396,9 @@ func runRound(ctx context.Context, dir string, cfg Config, t task.Task, r int, m
 		obs(Event{Round: r, Phase: "label", Done: len(probs), Total: len(probs)})
 	}
 	all := append(sets[:len(sets):len(sets)], set)
+	if r > 0 && len(set) < cfg.MinKept {
+		tc.Newest = 0
+	}
 	for k, m := range models {
 		total := tc.Steps
 		st, err := Train(ctx, m, all, tc, cfg.Seed*1000+uint64(r)*16+uint64(k), func(i int, _ float64) {
