@@ -206,7 +206,7 @@ func TestLoopHelp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loop --help: %v\n%s", err, out)
 	}
-	for _, w := range []string{"Trainers: builtin, command, openai", "Evaluators: judge, verifier", "Examples:", "synthloop loop examples/loop-distill.yaml"} {
+	for _, w := range []string{"Trainers: builtin, command, lab-train, openai", "Evaluators: judge, lab-accuracy, verifier", "Examples:", "synthloop loop examples/loop-distill.yaml"} {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("help lacks %q:\n%s", w, out)
 		}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	_ "github.com/synthloop/synthloop/lab/loopplug" // registers the lab's loop generators, trainer and evaluator
 	"github.com/synthloop/synthloop/pipeline"
 	_ "github.com/synthloop/synthloop/stage/conversation" // registers conversation
 	_ "github.com/synthloop/synthloop/stage/dedup"

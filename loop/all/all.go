@@ -2,6 +2,7 @@
 package all
 
 import (
+	_ "github.com/synthloop/synthloop/lab/loopplug"     // generators lab-*, trainer lab-train, evaluator lab-accuracy
 	_ "github.com/synthloop/synthloop/loop/builtin"     // trainer builtin
 	_ "github.com/synthloop/synthloop/loop/command"     // trainer command
 	_ "github.com/synthloop/synthloop/loop/evaluate"    // evaluators verifier and judge
