@@ -38,8 +38,12 @@ type Options struct {
 	// is also the frozen reference).
 	Method string
 	Beta   float64 // DPO strength; 0 means 0.1
-	Steps  int
-	Batch  int
+	// NLL adds NLL times the chosen answer's mean negative log-likelihood
+	// to the DPO loss (RPO); 0 is plain DPO. Small models trained with plain
+	// DPO on near-identical pairs tend to collapse; 1 is a good start.
+	NLL   float64
+	Steps int
+	Batch int
 	// Seq is the positions per example; 0 means the longest example, capped
 	// at the model's context. Padding a short-example set (arithmetic, the
 	// lab's tasks) to the whole context would cost many times the compute
@@ -118,6 +122,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Beta == 0 {
 		o.Beta = 0.1
+	}
+	if o.NLL < 0 || o.Beta < 0 {
+		return fmt.Errorf("trainjob: beta %g and nll %g must not be negative", o.Beta, o.NLL)
 	}
 	if o.Steps <= 0 {
 		o.Steps = 200
@@ -205,9 +212,12 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		}
 		res.Examples = n
 		cfg.Seq = opts.seq(longest, m.Config.MaxSeq)
-		if tr, err = train.NewDPO(m, ref, mix, opts.Beta, cfg); err != nil {
+		d, err := train.NewDPO(m, ref, mix, opts.Beta, cfg)
+		if err != nil {
 			return res, err
 		}
+		d.NLL = opts.NLL
+		tr = d
 	}
 	if train.HasCheckpoint(opts.Out) {
 		if err := tr.Restore(opts.Out); err != nil {

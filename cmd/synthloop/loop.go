@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -172,9 +171,11 @@ type roundTable struct {
 func newRoundTable(w io.Writer) *roundTable { return &roundTable{w: w} }
 
 func (t *roundTable) row(r loop.RoundSummary) {
-	tw := tabwriter.NewWriter(t.w, 0, 0, 2, ' ', 0)
+	// Fixed widths, not a tabwriter: rows are printed one at a time as
+	// rounds finish, so columns cannot be measured ahead.
+	const cols = "%5s  %-24s %-24s %9s %7s %6s %7s %7s %7s %8s %8s %7s  %s\n"
 	if !t.header {
-		fmt.Fprintln(tw, "round\tteacher\tstudent\tgenerated\tkept\tsteps\tloss\tscore\tteacher\tpromoted\tcost $\tCPU s\treason")
+		fmt.Fprintf(t.w, cols, "round", "teacher", "student", "generated", "kept", "steps", "loss", "score", "teacher", "promoted", "cost $", "CPU s", "reason")
 		t.header = true
 	}
 	promoted := "no"
@@ -185,10 +186,9 @@ func (t *roundTable) row(r loop.RoundSummary) {
 	if len(reason) > 60 {
 		reason = reason[:57] + "..."
 	}
-	fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%.4f\t%.4f\t%.4f\t%s\t%.4f\t%.1f\t%s\n",
-		r.Index, shortRef(r.Teacher), shortRef(r.Student), r.Generated, r.Kept, r.TrainSteps, r.TrainLoss,
-		r.Score, r.TeacherScore, promoted, r.CostUSD, r.CPUSeconds, reason)
-	tw.Flush()
+	fmt.Fprintf(t.w, cols, fmt.Sprint(r.Index), shortRef(r.Teacher), shortRef(r.Student), fmt.Sprint(r.Generated), fmt.Sprint(r.Kept),
+		fmt.Sprint(r.TrainSteps), fmt.Sprintf("%.4f", r.TrainLoss), fmt.Sprintf("%.4f", r.Score), fmt.Sprintf("%.4f", r.TeacherScore),
+		promoted, fmt.Sprintf("%.4f", r.CostUSD), fmt.Sprintf("%.1f", r.CPUSeconds), reason)
 }
 
 // shortRef shortens a built-in model's ref to its last two path elements.

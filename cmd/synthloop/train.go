@@ -103,6 +103,7 @@ synthloop sample and synthloop serve, and as ref local/MODEL_DIR in a pipeline.`
 	f.IntVar(&o.BPEVocab, "bpe-vocab", 1024, "vocabulary size of a new BPE tokenizer")
 	f.StringVar(&o.Method, "method", "sft", "sft or dpo")
 	f.Float64Var(&o.Beta, "beta", 0.1, "DPO beta")
+	f.Float64Var(&o.NLL, "nll", 0, "DPO: add this times the chosen answer's mean NLL to the loss (RPO; 0 = plain DPO)")
 	f.IntVar(&o.Steps, "steps", 200, "optimizer steps")
 	f.IntVar(&o.Batch, "batch", 16, "sequences (or DPO pairs) per step")
 	f.IntVar(&o.Seq, "seq", 0, "positions per sequence (0 = the model's context)")

@@ -218,8 +218,16 @@ func newToyDPO(t testing.TB, batch int) *DPO {
 
 // TestDPOGradientCheck compares the DPO gradient through the whole policy
 // with finite differences of the DPO loss along random directions.
+// With NLL set, the check covers the chosen answer's NLL term too.
 func TestDPOGradientCheck(t *testing.T) {
+	for _, nll := range []float64{0, 1.5} {
+		t.Run(fmt.Sprintf("nll=%g", nll), func(t *testing.T) { dpoGradientCheck(t, nll) })
+	}
+}
+
+func dpoGradientCheck(t *testing.T, nll float64) {
 	d := newToyDPO(t, 3)
+	d.NLL = nll
 	r := rand.New(rand.NewPCG(7, 7))
 	// Enlarge the weights so the policy differs from the reference a lot.
 	for i := range d.m.Params {

@@ -362,6 +362,12 @@ type DPO struct {
 	ref   *llama.Workspace
 	data  *Mixture[Pair]
 	Beta  float64
+	// NLL adds NLL times the chosen response's mean negative log-likelihood
+	// per token to the loss (RPO, Pang et al., 2024; the NLL term of
+	// self-consistency preference optimisation). Without it, pushing down a
+	// rejected answer that differs from the chosen one by a character also
+	// pushes down the shared characters, and small models collapse.
+	NLL   float64
 	seqLP []float64 // per row: summed response log-probs of policy
 	refLP []float64 // and of the reference
 }
@@ -463,6 +469,17 @@ func (t *DPO) loss(policy, ref []float32, targets []int32, dlogp []float32) floa
 	for b := range t.cfg.Batch {
 		c, r := 2*b, 2*b+1
 		l, dc, dr := DPOLoss(t.Beta, t.seqLP[c], t.seqLP[r], t.refLP[c], t.refLP[r])
+		if t.NLL != 0 {
+			nc := 0
+			for i := c * seq; i < (c+1)*seq; i++ {
+				if targets[i] >= 0 {
+					nc++
+				}
+			}
+			nc = max(nc, 1)
+			l -= t.NLL * t.seqLP[c] / float64(nc)
+			dc -= t.NLL / float64(nc)
+		}
 		total += l
 		for i := c * seq; i < (c+1)*seq; i++ {
 			dlogp[i] = 0

@@ -127,6 +127,10 @@ type TrainConfig struct {
 	First *First `yaml:"first"`
 	// Beta is the DPO strength for preference data (0.1 by default).
 	Beta float64 `yaml:"beta"`
+	// NLL adds the chosen answer's mean NLL to the DPO loss (RPO, the NLL
+	// term of Prasad et al.'s self-consistency preference optimisation); 0
+	// is plain DPO, which collapses small models on near-identical pairs.
+	NLL float64 `yaml:"nll"`
 	// PoolEarlier weighs the earlier rounds' data by size within their
 	// share of the mixture (as the lab and Lee et al. do) instead of
 	// equally per round.
@@ -173,8 +177,8 @@ func (c *TrainConfig) Validate() error {
 			return err
 		}
 	}
-	if c.Beta < 0 || c.SaveEvery < 0 {
-		return errors.New("lab-train: beta and save_every must not be negative")
+	if c.Beta < 0 || c.SaveEvery < 0 || c.NLL < 0 {
+		return errors.New("lab-train: beta, nll and save_every must not be negative")
 	}
 	return nil
 }
@@ -261,7 +265,7 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 	}
 	every := max(phase.Steps/50, 1)
 	var saveErr error
-	opts := trainjob.Options{Data: data, Out: out, Init: init, Method: method, Beta: c.Beta,
+	opts := trainjob.Options{Data: data, Out: out, Init: init, Method: method, Beta: c.Beta, NLL: c.NLL,
 		Steps: phase.Steps, Batch: phase.Batch, Seq: seq - 1, LR: phase.LR, Warmup: phase.Warmup,
 		Seed: tr.seed(r) ^ forTrain<<32, SaveEvery: c.SaveEvery,
 		Progress: func(p trainjob.Progress) {

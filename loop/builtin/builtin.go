@@ -62,6 +62,8 @@ type Config struct {
 	Warmup    int     `yaml:"warmup"`
 	Schedule  string  `yaml:"schedule"`
 	Beta      float64 `yaml:"beta"`
+	// NLL adds the chosen answer's NLL to DPO (RPO); 0 is plain DPO.
+	NLL       float64 `yaml:"nll"`
 	SaveEvery int     `yaml:"save_every"`
 	// Seed of weights and data order; 0 means the round's seed.
 	Seed uint64 `yaml:"seed"`
@@ -146,7 +148,7 @@ func (t *Trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput) 
 	enc := json.NewEncoder(lf)
 	o := trainjob.Options{
 		Out: out, Init: init, Preset: c.Preset, Tokenizer: c.Tokenizer, BPEVocab: c.BPEVocab,
-		Method: method, Beta: c.Beta, Steps: c.Steps, Batch: c.Batch, Seq: c.Seq, LR: c.LR,
+		Method: method, Beta: c.Beta, NLL: c.NLL, Steps: c.Steps, Batch: c.Batch, Seq: c.Seq, LR: c.LR,
 		Warmup: c.Warmup, Schedule: c.Schedule, Seed: c.Seed, SaveEvery: c.SaveEvery,
 		Progress: func(p trainjob.Progress) {
 			enc.Encode(map[string]any{"step": p.Step, "steps": p.Steps, "loss": p.Loss, "lr": p.LR, "tokens_per_sec": p.TokensPerSec})
