@@ -301,7 +301,21 @@ func TestInterruptKeepsWork(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Interrupt once some work is committed, however slow the machine is.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing committed within 60 s\n%s", out.String())
+		}
+		st, err := store.OpenReadOnly(context.Background(), filepath.Join(dir, "r"))
+		if err != nil {
+			continue
+		}
+		n, _ := st.Count(context.Background(), "instructions", "")
+		st.Close()
+		if n > 0 {
+			break
+		}
+	}
 	cmd.Process.Signal(os.Interrupt)
 	start := time.Now()
 	err := cmd.Wait()
