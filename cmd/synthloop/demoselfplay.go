@@ -32,12 +32,13 @@ func newDemoCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Watch a model teach itself: offline self-improvement on reverse addition, with an HTML report",
+		Short: "Watch a model teach itself: offline self-improvement on a verifiable task, with an HTML report",
 		Long: `Run the self-learning loop offline on this machine, with nothing to download and no API key.
 
 A small transformer (the built-in engine, no positional encoding, one token per character) is
-trained on true labels for easy problems only. Then, round after round, the model labels problems
-one step harder than anything it has seen, its labels are filtered without looking at any answer
+trained on true labels for easy problems only: by default, copying strings of 1 to 6 characters.
+Then, round after round, the model labels problems one step harder (one character longer) than
+anything it has seen, its labels are filtered without looking at any answer
 key (the length filter and a majority vote across models trained from different seeds, as in
 Lee et al., 2025), and training continues on them, the newest round drawn half the time. Held-out
 accuracy on the harder problems is measured after every round with the exact verifier, which is

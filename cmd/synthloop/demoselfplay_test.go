@@ -20,7 +20,7 @@ const tinyDemo = `{"task":"copy","supervised":1000,"pretrain":{"steps":80,"batch
 // redoing a round.
 func TestSelfPlayDemo(t *testing.T) {
 	dir := t.TempDir()
-	out, err := cli(dir, nil, "demo", "--preset", "copy", "--set", tinyDemo, "--json").CombinedOutput()
+	out, err := cli(dir, nil, "demo", "--set", tinyDemo, "--json").CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
@@ -52,7 +52,7 @@ func TestSelfPlayDemo(t *testing.T) {
 		t.Errorf("report input: %d rounds, labelled up to %d, %+v", len(r.Rounds), r.LabelledUpTo, r.Rounds)
 	}
 
-	again, err := cli(dir, nil, "demo", "--preset", "copy", "--set", tinyDemo, "--json").CombinedOutput()
+	again, err := cli(dir, nil, "demo", "--set", tinyDemo, "--json").CombinedOutput()
 	if err != nil {
 		t.Fatalf("rerun: %v\n%s", err, again)
 	}
