@@ -124,9 +124,12 @@ type RoundResult struct {
 	// KeptCorrect is the share of kept labels the verifier accepts: measured
 	// for the report only, never used to choose labels.
 	KeptCorrect float64    `json:"kept_correct"`
-	Train       TrainStats `json:"train"`    // model 0
-	Accuracy    []Point    `json:"accuracy"` // model 0, greedy, on the held-out problems
-	CPUSeconds  float64    `json:"cpu_seconds"`
+	Train       TrainStats `json:"train"` // model 0's last training phase
+	// ModelSteps are the steps each model trained this round (round 0 may
+	// train some longer: TrainConfig.Until).
+	ModelSteps []int   `json:"model_steps,omitempty"`
+	Accuracy   []Point `json:"accuracy"` // model 0, greedy, on the held-out problems
+	CPUSeconds float64 `json:"cpu_seconds"`
 	// CopiedFrom names the round directory this round was copied from (the
 	// unfiltered baseline shares round 0 with the filtered run).
 	CopiedFrom string `json:"copied_from,omitempty"`
@@ -399,16 +402,19 @@ func runRound(ctx context.Context, dir string, cfg Config, t task.Task, r int, m
 	if r > 0 && len(set) < cfg.MinKept {
 		tc.Newest = 0
 	}
+	var val []task.Problem
+	if r == 0 && tc.Until > 0 {
+		val = HeldOut(t, []int{cfg.LabelMax}, valCount, valSeed(cfg.Seed))[0]
+	}
 	for k, m := range models {
-		total := tc.Steps
-		st, err := Train(ctx, m, all, tc, cfg.Seed*1000+uint64(r)*16+uint64(k), func(i int, _ float64) {
-			if (i+1)%max(total/50, 1) == 0 || i+1 == total {
-				obs(Event{Round: r, Phase: "train", Done: k*total + i + 1, Total: len(models) * total})
-			}
+		seed := cfg.Seed*1000 + uint64(r)*16 + uint64(k)
+		st, steps, err := trainModel(ctx, m, t, all, tc, seed, val, func(done, total int) {
+			obs(Event{Round: r, Phase: "train", Done: k*total + done, Total: len(models) * total})
 		})
 		if err != nil {
 			return rr, nil, nil, err
 		}
+		rr.ModelSteps = append(rr.ModelSteps, steps)
 		if k == 0 {
 			rr.Train = st
 		}
@@ -435,6 +441,53 @@ func runRound(ctx context.Context, dir string, cfg Config, t task.Task, r int, m
 // evalSeed keeps held-out problems off the training streams, which use
 // stream numbers 0..Rounds of the run's seed.
 func evalSeed(seed uint64) uint64 { return seed ^ 0xe7a1_5eed_0f_f1ce }
+
+// valSeed draws round 0's validation problems, apart from the evaluation's.
+func valSeed(seed uint64) uint64 { return seed ^ 0x7a1_da7e }
+
+// valCount is the number of labelled validation problems of round 0.
+const valCount = 200
+
+// trainModel trains m for tc.Steps and then, while it answers fewer than
+// tc.Until of the labelled validation problems val, for tc.Steps/2 more with
+// a fresh schedule, up to tc.MaxSteps in all. The plateau before a small
+// model finds how to align the digits of long addition lasts from a few
+// hundred to many thousand steps from one seed to the next; training to a
+// target instead of a step count makes round 0 reliable. It returns the
+// stats of the last phase and the steps taken.
+func trainModel(ctx context.Context, m *Model, t task.Task, sets [][]Conversation, tc TrainConfig, seed uint64, val []task.Problem, progress func(done, total int)) (TrainStats, int, error) {
+	budget := tc.Steps
+	if len(val) > 0 {
+		budget = max(tc.MaxSteps, tc.Steps)
+	}
+	done := 0
+	phase := tc
+	for i := 0; ; i++ {
+		st, err := Train(ctx, m, sets, phase, seed+uint64(i)*7919, func(j int, _ float64) {
+			if (done+j+1)%max(budget/50, 1) == 0 {
+				progress(done+j+1, budget)
+			}
+		})
+		if err != nil {
+			return st, done, err
+		}
+		done += phase.Steps
+		if len(val) == 0 || done >= budget {
+			progress(budget, budget)
+			return st, done, nil
+		}
+		pts, err := Evaluate(ctx, m, t, [][]task.Problem{val})
+		if err != nil {
+			return st, done, err
+		}
+		if pts[0].Accuracy >= tc.Until {
+			progress(budget, budget)
+			return st, done, nil
+		}
+		phase.Steps = min(max(tc.Steps/2, 1), budget-done)
+		phase.Warmup = min(tc.Warmup, phase.Steps-1)
+	}
+}
 
 // labelProblems has the models answer probs and picks each label.
 func labelProblems(ctx context.Context, cfg Config, sh task.Shape, models []*Model, probs []task.Problem) ([]label, error) {

@@ -249,3 +249,26 @@ func TestRoundArtifactsWorkWithTheEngine(t *testing.T) {
 		t.Fatalf("trainjob on the lab's data: %+v, %v", res, err)
 	}
 }
+
+// TestPretrainUntil: a model that does not reach the labelled validation
+// target trains on in half-length phases up to MaxSteps.
+func TestPretrainUntil(t *testing.T) {
+	for _, tc := range []struct {
+		until float64
+		want  int
+	}{
+		{0, 6},  // no target: Steps
+		{1, 15}, // unreachable for this model: 6 + 3 + 3 + 3
+	} {
+		cfg := tinyConfig()
+		cfg.Rounds, cfg.Models = 0, 1
+		cfg.Pretrain.Until, cfg.Pretrain.MaxSteps = tc.until, 15
+		res, err := SelfImprove(context.Background(), t.TempDir(), cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Rounds[0].ModelSteps; len(got) != 1 || got[0] != tc.want {
+			t.Errorf("until %g: steps %v, want %d", tc.until, got, tc.want)
+		}
+	}
+}

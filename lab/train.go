@@ -19,6 +19,27 @@ type TrainConfig struct {
 	// earlier ones sharing the rest as if pooled (Lee et al.: 0.5). 0 pools
 	// every set.
 	Newest float64 `json:"newest,omitempty"`
+	// Until and MaxSteps apply to round 0 only (Config.Pretrain): a model
+	// that answers fewer than Until of 200 held-out problems of the hardest
+	// labelled difficulty after Steps trains Steps/2 more, again and again,
+	// up to MaxSteps in all. Those problems have true labels like the rest
+	// of round 0; nothing harder is looked at during training.
+	Until    float64 `json:"until,omitempty"`
+	MaxSteps int     `json:"max_steps,omitempty"`
+	// WeightDecay and Beta2 override train.DefaultAdamW's when set.
+	WeightDecay float64 `json:"weight_decay,omitempty"`
+	Beta2       float64 `json:"beta2,omitempty"`
+}
+
+func (c TrainConfig) adamW() train.AdamWConfig {
+	a := train.DefaultAdamW
+	if c.WeightDecay > 0 {
+		a.WeightDecay = c.WeightDecay
+	}
+	if c.Beta2 > 0 {
+		a.Beta2 = c.Beta2
+	}
+	return a
 }
 
 // TrainStats summarise a phase.
@@ -66,7 +87,7 @@ func Train(ctx context.Context, m *Model, sets [][]Conversation, cfg TrainConfig
 	}
 	pad, _ := m.Tok.SpecialID(tokenizer.PAD)
 	// Targets are next tokens, so the last token needs no input position.
-	tr, err := train.NewSFT(m.LM, mix, train.Config{Batch: cfg.Batch, Seq: seq - 1, Seed: seed, AdamW: train.DefaultAdamW,
+	tr, err := train.NewSFT(m.LM, mix, train.Config{Batch: cfg.Batch, Seq: seq - 1, Seed: seed, AdamW: cfg.adamW(),
 		Schedule: train.Cosine{Peak: cfg.LR, Min: cfg.LR / 10, Warmup: min(cfg.Warmup, cfg.Steps-1), Total: cfg.Steps},
 		ClipNorm: 1, Pad: int32(pad)})
 	if err != nil {

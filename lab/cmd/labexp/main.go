@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -27,11 +28,17 @@ func main() {
 	steps := flag.Int("steps", 1000, "")
 	batch := flag.Int("batch", 32, "")
 	lr := flag.Float64("lr", 1e-3, "")
+	wd := flag.Float64("wd", 0, "weight decay (0: the engine default)")
+	beta2 := flag.Float64("beta2", 0, "AdamW beta2 (0: the engine default)")
+	warmup := flag.Int("warmup", 0, "warmup steps (0: steps/20)")
 	evalTo := flag.Int("eval", 12, "")
 	seed := flag.Uint64("seed", 1, "")
 	show := flag.Int("show", 0, "print this many answers at each difficulty above hi")
 	save := flag.String("save", "", "save the model here")
 	load := flag.String("load", "", "start from this model")
+	probeN := flag.Int("probe-samples", 1, "answers per problem for the probe's vote")
+	probeT := flag.Float64("probe-temp", 1, "temperature of the probe's samples")
+	probe := flag.Int("probe", 0, "with -load: label 1000 problems of this difficulty and report the length filter's yield and precision, no training")
 	flag.Parse()
 	t, err := task.Lookup(*name)
 	if err != nil {
@@ -46,6 +53,10 @@ func main() {
 			log.Fatal(err)
 		}
 	}
+	if *probe > 0 {
+		probeFilter(m, t, *probe, *probeN, *probeT)
+		return
+	}
 	rng := rand.New(rand.NewPCG(*seed, 99))
 	var data []lab.Conversation
 	for range *n {
@@ -59,7 +70,7 @@ func main() {
 		ds = append(ds, d)
 	}
 	held := lab.HeldOut(t, ds, 100, 12345)
-	st, err := lab.Train(ctx, m, [][]lab.Conversation{data}, lab.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, Warmup: *steps / 20}, *seed, func(i int, loss float64) {
+	st, err := lab.Train(ctx, m, [][]lab.Conversation{data}, lab.TrainConfig{Steps: *steps, Batch: *batch, LR: *lr, Warmup: cmp.Or(*warmup, *steps/20), WeightDecay: *wd, Beta2: *beta2}, *seed, func(i int, loss float64) {
 		if (i+1)%evalEvery == 0 {
 			c1 := lab.CPUSeconds()
 			pts, err := lab.Evaluate(ctx, m, t, held)
@@ -92,4 +103,47 @@ func main() {
 			fmt.Printf("  %s want %s got %s stopped=%v ok=%v\n", p.Prompt, p.Answer, as[i][0].Text, as[i][0].Stopped, t.Verify(p, as[i][0].Text))
 		}
 	}
+}
+
+// probeFilter reports how often the length filter keeps a greedy answer at
+// difficulty d, and how often a kept answer is right.
+func probeFilter(m *lab.Model, t task.Task, d, n int, temp float64) {
+	ps := lab.HeldOut(t, []int{d}, 1000, 777)[0]
+	_, hi := t.(task.Shape).AnswerLen(d)
+	as, err := lab.Answers(context.Background(), m, ps, lab.Decode{MaxTokens: hi + 2})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if n > 1 {
+		ss, err := lab.Answers(context.Background(), m, ps, lab.Decode{MaxTokens: hi + 2, N: n, Temperature: temp, Seed: 5})
+		if err != nil {
+			log.Fatal(err)
+		}
+		f := lab.Filter{Length: true, Samples: n, Temperature: temp, Agree: 0.6}
+		kept, right := 0, 0
+		for i, p := range ps {
+			label, _, ok := f.Pick(t.(task.Shape), p, ss[i])
+			if ok {
+				kept++
+				if t.Verify(p, label) {
+					right++
+				}
+			}
+		}
+		fmt.Printf("difficulty %d: %d samples at T=%g, vote ≥ 0.6 keeps %.3f, of which right %.3f\n", d, n, temp, float64(kept)/1000, float64(right)/float64(max(kept, 1)))
+	}
+	kept, right, correct := 0, 0, 0
+	for i, p := range ps {
+		ok := t.Verify(p, as[i][0].Text) && as[i][0].Stopped
+		if ok {
+			correct++
+		}
+		if lab.LengthOK(t.(task.Shape), p, as[i][0]) {
+			kept++
+			if ok {
+				right++
+			}
+		}
+	}
+	fmt.Printf("difficulty %d: accuracy %.3f, length filter keeps %.3f, of which right %.3f\n", d, float64(correct)/1000, float64(kept)/1000, float64(right)/float64(max(kept, 1)))
 }
