@@ -67,17 +67,23 @@ func newRoot() *cobra.Command {
 		Use:   "synthloop",
 		Short: "Generate, judge and filter synthetic LLM training data, and run the self-learning loop",
 		Long: `synthloop drives teacher models (OpenAI, Anthropic, any OpenAI-compatible server such as
-vLLM, Ollama, llama.cpp, TGI or LM Studio) to generate training data with methods such as
-Self-Instruct, filters it, keeps every record with its provenance in a durable run store
-(SQLite in the run directory), and exports it in the formats trainers read.
+vLLM, Ollama, llama.cpp, TGI or LM Studio) to generate training data (Self-Instruct,
+document-grounded QA, FAQ expansion, Evol-Instruct, multi-turn conversations), judges and
+filters it (LLM judges, verifiers, reject sampling, self-rewarding, dedup), keeps every record
+with its provenance in a durable run store (SQLite in the run directory), exports it in the
+formats trainers read, trains students in its built-in engine, through the OpenAI fine-tuning
+API or any external trainer, and runs the self-learning loop: generate, train, evaluate, promote.
 
-A run is resumable: after a crash, kill -9 or Ctrl-C, running the same command again
+Runs are resumable: after a crash, kill -9 or Ctrl-C, running the same command again
 continues where it stopped, without losing or duplicating records and without paying
 twice for a request that already got its answer.`,
-		Example: `  synthloop demo                                  # offline, no API key: Self-Instruct against a built-in stand-in
+		Example: `  synthloop demo                                  # offline, no API key: a model teaches itself (about 5 min)
+  synthloop demo selfinstruct                     # offline Self-Instruct against a built-in stand-in
   synthloop run examples/selfinstruct-openai.yaml  # a real run (needs OPENAI_API_KEY)
   synthloop status runs/selfinstruct-openai
-  synthloop export runs/selfinstruct-openai --format alpaca --out data.jsonl`,
+  synthloop export runs/selfinstruct-openai --format alpaca --out data.jsonl
+  synthloop loop examples/loop-distill.yaml        # the self-learning loop
+  synthloop report runs/loop-distill               # its HTML report and plots`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
