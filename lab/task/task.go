@@ -139,9 +139,24 @@ func (t ReverseAddition) Verify(p Problem, a string) bool { return verify(t, p, 
 
 func (t ReverseAddition) Generate(rng *rand.Rand, d int) Problem {
 	d = max(d, 1)
-	p := number(rng, d) + "+" + number(rng, d) + "="
+	return t.GenerateOperands(rng, d, d)
+}
+
+// Operands is implemented by tasks with two numbers to combine: a problem
+// whose operands have la and lb digits (values below 1 taken as 1), of
+// difficulty max(la, lb). Lee et al. (2025) train addition on operands of
+// independent lengths, which teaches a model to find digit i of each number
+// wherever the other one ends.
+type Operands interface {
+	GenerateOperands(rng *rand.Rand, la, lb int) Problem
+}
+
+// GenerateOperands implements Operands.
+func (t ReverseAddition) GenerateOperands(rng *rand.Rand, la, lb int) Problem {
+	la, lb = max(la, 1), max(lb, 1)
+	p := number(rng, la) + "+" + number(rng, lb) + "="
 	ans, _ := t.Solve(p)
-	return Problem{Prompt: p, Answer: ans, Difficulty: d}
+	return Problem{Prompt: p, Answer: ans, Difficulty: max(la, lb)}
 }
 
 // Solve adds the reversed operands of "A+B=" into max(len(A), len(B))+1 digits.

@@ -190,3 +190,23 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestGenerateOperands(t *testing.T) {
+	var op Operands = ReverseAddition{}
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, tc := range []struct{ la, lb, want int }{{3, 7, 7}, {7, 3, 7}, {1, 1, 1}, {0, 2, 2}} {
+		p := op.GenerateOperands(rng, tc.la, tc.lb)
+		a, b, _ := strings.Cut(strings.TrimSuffix(p.Prompt, "="), "+")
+		if len(a) != max(tc.la, 1) || len(b) != max(tc.lb, 1) || p.Difficulty != tc.want || len(p.Answer) != tc.want+1 {
+			t.Errorf("GenerateOperands(%d, %d) = %+v", tc.la, tc.lb, p)
+		}
+		if !(ReverseAddition{}).Verify(p, p.Answer) {
+			t.Errorf("GenerateOperands(%d, %d) = %+v: wrong answer", tc.la, tc.lb, p)
+		}
+	}
+	// Generate is GenerateOperands with equal lengths, draw for draw.
+	r1, r2 := rand.New(rand.NewPCG(9, 9)), rand.New(rand.NewPCG(9, 9))
+	if p, q := (ReverseAddition{}).Generate(r1, 5), op.GenerateOperands(r2, 5, 5); p != q {
+		t.Errorf("Generate(5) = %+v, GenerateOperands(5, 5) = %+v", p, q)
+	}
+}

@@ -33,6 +33,7 @@ func main() {
 	warmup := flag.Int("warmup", 0, "warmup steps (0: steps/20)")
 	evalTo := flag.Int("eval", 12, "")
 	seed := flag.Uint64("seed", 1, "")
+	mixed := flag.Bool("mixed", false, "train on operands of independent lengths in [lo, hi]")
 	show := flag.Int("show", 0, "print this many answers at each difficulty above hi")
 	save := flag.String("save", "", "save the model here")
 	load := flag.String("load", "", "start from this model")
@@ -60,6 +61,10 @@ func main() {
 	rng := rand.New(rand.NewPCG(*seed, 99))
 	var data []lab.Conversation
 	for range *n {
+		if op, ok := t.(task.Operands); ok && *mixed {
+			data = append(data, lab.Messages(op.GenerateOperands(rng, *lo+rng.IntN(*hi-*lo+1), *lo+rng.IntN(*hi-*lo+1))))
+			continue
+		}
 		data = append(data, lab.Messages(t.Generate(rng, *lo+rng.IntN(*hi-*lo+1))))
 	}
 	ctx := context.Background()
