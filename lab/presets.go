@@ -40,8 +40,8 @@ var Presets = map[string]Config{
 	"copy": copyDemo,
 	"benchmark": {
 		Task: "reverse-addition", Arch: small, Seed: 1, Models: 3,
-		LabelMin: 1, LabelMax: 8, Supervised: 100000,
-		Pretrain: TrainConfig{Steps: 8000, Batch: 32, LR: 1e-3, Warmup: 1500, Until: 0.98, MaxSteps: 16000},
+		LabelMin: 1, LabelMax: 8, Supervised: 200000, MixedOperands: true,
+		Pretrain: TrainConfig{Steps: 8000, Batch: 32, LR: 1e-3, Warmup: 1000, Until: 0.98, MaxSteps: 16000},
 		Rounds:   8, Label: 3000,
 		Train:   TrainConfig{Steps: 800, Batch: 32, LR: 5e-4, Warmup: 100, Newest: 0.5},
 		Filter:  Filter{Length: true, Agree: 0.6},

@@ -32,10 +32,14 @@ type Config struct {
 	Models int `json:"models"`
 
 	// LabelMin..LabelMax are the difficulties with true labels (round 0).
-	LabelMin   int         `json:"label_min"`
-	LabelMax   int         `json:"label_max"`
-	Supervised int         `json:"supervised"` // labelled problems, uniform over the difficulties
-	Pretrain   TrainConfig `json:"pretrain"`   // round 0
+	LabelMin   int `json:"label_min"`
+	LabelMax   int `json:"label_max"`
+	Supervised int `json:"supervised"` // labelled problems, uniform over the difficulties
+	// MixedOperands draws the two operands of round 0's problems with
+	// independent lengths (tasks with task.Operands), as Lee et al. train
+	// addition. Self-labelled rounds and evaluation keep equal lengths.
+	MixedOperands bool        `json:"mixed_operands,omitempty"`
+	Pretrain      TrainConfig `json:"pretrain"` // round 0
 
 	Rounds int `json:"rounds"` // self-labelled rounds after round 0
 	Step   int `json:"step"`   // difficulties added per round; 0 means 1
@@ -377,8 +381,16 @@ func runRound(ctx context.Context, dir string, cfg Config, t task.Task, r int, m
 				return rr, nil, nil, err
 			}
 		}
+		op, mixed := t.(task.Operands)
+		mixed = mixed && cfg.MixedOperands
+		ds := rr.Difficulties
 		for range cfg.Supervised {
-			p := t.Generate(rng, rr.Difficulties[rng.IntN(len(rr.Difficulties))])
+			var p task.Problem
+			if mixed {
+				p = op.GenerateOperands(rng, ds[rng.IntN(len(ds))], ds[rng.IntN(len(ds))])
+			} else {
+				p = t.Generate(rng, ds[rng.IntN(len(ds))])
+			}
 			set = append(set, Messages(p))
 		}
 		rr.Kept, rr.Yield, rr.KeptCorrect = len(set), 1, 1

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/synthloop/synthloop/engine/chat"
@@ -269,6 +270,31 @@ func TestPretrainUntil(t *testing.T) {
 		}
 		if got := res.Rounds[0].ModelSteps; len(got) != 1 || got[0] != tc.want {
 			t.Errorf("until %g: steps %v, want %d", tc.until, got, tc.want)
+		}
+	}
+}
+
+func TestMixedOperands(t *testing.T) {
+	for _, mixed := range []bool{false, true} {
+		cfg := tinyConfig()
+		cfg.Task, cfg.Rounds, cfg.Models, cfg.LabelMax, cfg.MixedOperands = "reverse-addition", 0, 1, 4, mixed
+		dir := t.TempDir()
+		if _, err := SelfImprove(context.Background(), dir, cfg, nil); err != nil {
+			t.Fatal(err)
+		}
+		convs, err := trainjob.ReadJSONL(filepath.Join(RoundDir(dir, 0), DataFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		unequal := 0
+		for _, c := range convs {
+			a, b, _ := strings.Cut(strings.TrimSuffix(c.Messages[0].Content, "="), "+")
+			if len(a) != len(b) {
+				unequal++
+			}
+		}
+		if mixed != (unequal > 0) {
+			t.Errorf("mixed %v: %d of %d problems have operands of unequal lengths", mixed, unequal, len(convs))
 		}
 	}
 }
