@@ -37,7 +37,9 @@ type Config struct {
 	Supervised int `json:"supervised"` // labelled problems, uniform over the difficulties
 	// MixedOperands draws the two operands of round 0's problems with
 	// independent lengths (tasks with task.Operands), as Lee et al. train
-	// addition. Self-labelled rounds and evaluation keep equal lengths.
+	// addition, and in later rounds gives one operand the round's new
+	// length and the other any length up to it. Evaluation keeps equal
+	// lengths.
 	MixedOperands bool        `json:"mixed_operands,omitempty"`
 	Pretrain      TrainConfig `json:"pretrain"` // round 0
 
@@ -395,9 +397,23 @@ func runRound(ctx context.Context, dir string, cfg Config, t task.Task, r int, m
 		}
 		rr.Kept, rr.Yield, rr.KeptCorrect = len(set), 1, 1
 	} else {
+		op, mixed := t.(task.Operands)
+		mixed = mixed && cfg.MixedOperands
 		probs := make([]task.Problem, cfg.Label)
 		for i := range probs {
-			probs[i] = t.Generate(rng, rr.Difficulties[i%len(rr.Difficulties)])
+			d := rr.Difficulties[i%len(rr.Difficulties)]
+			if mixed {
+				// One operand has the new length, the other any length up
+				// to it, in either order.
+				k := cfg.LabelMin + rng.IntN(d-cfg.LabelMin+1)
+				if rng.IntN(2) == 0 {
+					probs[i] = op.GenerateOperands(rng, d, k)
+				} else {
+					probs[i] = op.GenerateOperands(rng, k, d)
+				}
+			} else {
+				probs[i] = t.Generate(rng, d)
+			}
 			probs[i].Answer = "" // the models label it; the truth stays unseen
 		}
 		obs(Event{Round: r, Phase: "label", Total: len(probs)})
