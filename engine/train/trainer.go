@@ -359,9 +359,9 @@ func crossEntropy(logp []float32, targets []int32, dlogp []float32, k int) float
 // frozen reference model (Rafailov et al., 2023).
 type DPO struct {
 	*core
-	ref   *llama.Workspace
-	data  *Mixture[Pair]
-	Beta  float64
+	ref  *llama.Workspace
+	data *Mixture[Pair]
+	Beta float64
 	// NLL adds NLL times the chosen response's mean negative log-likelihood
 	// per token to the loss (RPO, Pang et al., 2024; the NLL term of
 	// self-consistency preference optimisation). Without it, pushing down a
