@@ -19,25 +19,19 @@ func span(lo, hi int) []int {
 }
 
 // small is the model the presets train: 3 layers, d = 64, NoPE, 0.2M
-// parameters. Depth matters more than width for NoPE here: 2 layers copy
-// strings as long as their training data but almost never one character
-// longer, 3 layers often can.
+// parameters. Depth matters more than width for NoPE here: 2 layers (d =
+// 128) copy strings as long as their training data but almost never one
+// character longer and did not learn 3-digit addition in 4,000 steps; 3
+// layers of d = 64 do both, at a third of the cost per step.
 var small = Arch{Dim: 64, Layers: 3, Heads: 4, Hidden: 256, MaxSeq: 256}
 
 // Presets are measured configurations (see BENCHMARKS.md for their figures).
 // "demo" is what `synthloop demo` runs.
 var Presets = map[string]Config{
 	"demo": copyDemo,
-	"addition-small": {
-		Task: "reverse-addition", Arch: small, Seed: 1, Models: 3,
-		LabelMin: 1, LabelMax: 4, Supervised: 50000,
-		Pretrain: TrainConfig{Steps: 3000, Batch: 32, LR: 1e-3, Warmup: 100},
-		Rounds:   4, Label: 2000,
-		Train:  TrainConfig{Steps: 500, Batch: 32, LR: 5e-4, Warmup: 20, Newest: 0.5},
-		Filter: Filter{Length: true, Agree: 0.6},
-		Eval:   span(1, 10), EvalCount: 100,
-	},
 	"copy": copyDemo,
+	// benchmark: Lee et al.'s reverse addition with labels up to 8 digits.
+	// It misses the issue's target (95% at 16 digits): see BENCHMARKS.md.
 	"benchmark": {
 		Task: "reverse-addition", Arch: small, Seed: 1, Models: 3,
 		LabelMin: 1, LabelMax: 8, Supervised: 200000, MixedOperands: true,
@@ -51,7 +45,10 @@ var Presets = map[string]Config{
 }
 
 // copyDemo: labels for strings of 1–6 characters, then six rounds of 2,000
-// self-labelled problems one character longer, three voters.
+// self-labelled problems one character longer, three voters. Measured: 2.6
+// CPU-minutes with the baseline; held-out accuracy at 7–12 characters goes
+// from 11%, 0, 0, ... to 100, 100, 100, 100, 98, 87%, while the unfiltered
+// baseline stays at 9–18% at 7 and 0 beyond.
 var copyDemo = Config{
 	Task: "copy", Arch: small, Seed: 1, Models: 3,
 	LabelMin: 1, LabelMax: 6, Supervised: 10000,
