@@ -45,6 +45,10 @@ type Config struct {
 
 	Rounds int `json:"rounds"` // self-labelled rounds after round 0
 	Step   int `json:"step"`   // difficulties added per round; 0 means 1
+	// Advance is the filter yield (kept / labelled, which needs no true
+	// answer) below which the next round labels the same difficulties again
+	// instead of moving on; 0 always moves on, as Lee et al. do.
+	Advance float64 `json:"advance,omitempty"`
 	// Label is how many problems each round has the models label, spread
 	// evenly over the round's new difficulties.
 	Label  int         `json:"label"`
@@ -99,6 +103,8 @@ func (c *Config) check() error {
 		return fmt.Errorf("lab: rounds %d and step %d must not be negative", c.Rounds, c.Step)
 	case c.Rounds > 0 && c.Label < 1:
 		return fmt.Errorf("lab: label %d: rounds need problems to label", c.Label)
+	case c.Advance < 0 || c.Advance > 1:
+		return fmt.Errorf("lab: advance %g outside [0, 1]", c.Advance)
 	case len(c.Eval) == 0 || c.EvalCount < 1:
 		return errors.New("lab: no evaluation difficulties")
 	case c.Filter.Agree < 0 || c.Filter.Agree > 1:
@@ -109,24 +115,24 @@ func (c *Config) check() error {
 
 func (c *Config) step() int { return max(c.Step, 1) }
 
-// Difficulties returns the difficulties round r trains on for the first time:
-// the labelled ones for round 0, then Step new ones per round.
-func (c Config) Difficulties(r int) []int {
-	lo, hi := c.LabelMin, c.LabelMax
-	if r > 0 {
-		lo, hi = c.LabelMax+(r-1)*c.step()+1, c.LabelMax+r*c.step()
+// difficulties returns what the round after prev labels: the Step
+// difficulties after prev's, or, when prev kept less than Advance of its
+// labels, prev's again. Round 0 is LabelMin..LabelMax.
+func (c Config) difficulties(prev *RoundResult) []int {
+	if prev == nil {
+		return span(c.LabelMin, c.LabelMax)
 	}
-	var ds []int
-	for d := lo; d <= hi; d++ {
-		ds = append(ds, d)
+	if prev.Round > 0 && prev.Yield < c.Advance {
+		return prev.Difficulties
 	}
-	return ds
+	last := prev.Difficulties[len(prev.Difficulties)-1]
+	return span(last+1, last+c.step())
 }
 
 // RoundResult is what one round did and measured.
 type RoundResult struct {
 	Round        int     `json:"round"`
-	Difficulties []int   `json:"difficulties"` // trained on for the first time
+	Difficulties []int   `json:"difficulties"` // labelled this round (round 0: with true labels)
 	Labels       int     `json:"labels"`       // problems labelled by the models (0 in round 0)
 	Kept         int     `json:"kept"`         // examples added to the training data
 	Yield        float64 `json:"yield"`        // Kept / Labels
@@ -251,7 +257,11 @@ func SelfImprove(ctx context.Context, dir string, cfg Config, obs Observer) (Res
 				return res, err
 			}
 		}
-		rr, ms, set, err := runRound(ctx, dir, cfg, t, r, models, sets, obs)
+		var prev *RoundResult
+		if r > 0 {
+			prev = &res.Rounds[r-1]
+		}
+		rr, ms, set, err := runRound(ctx, dir, cfg, t, r, cfg.difficulties(prev), models, sets, obs)
 		if err != nil {
 			return res, err
 		}
@@ -356,7 +366,7 @@ type label struct {
 }
 
 // runRound runs round r into DIR/round-NN.partial and renames it.
-func runRound(ctx context.Context, dir string, cfg Config, t task.Task, r int, models []*Model, sets [][]Conversation, obs Observer) (RoundResult, []*Model, []Conversation, error) {
+func runRound(ctx context.Context, dir string, cfg Config, t task.Task, r int, ds []int, models []*Model, sets [][]Conversation, obs Observer) (RoundResult, []*Model, []Conversation, error) {
 	cpu0 := CPUSeconds()
 	sh := t.(task.Shape)
 	final := RoundDir(dir, r)
@@ -367,7 +377,7 @@ func runRound(ctx context.Context, dir string, cfg Config, t task.Task, r int, m
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return RoundResult{}, nil, nil, fmt.Errorf("lab: %w", err)
 	}
-	rr := RoundResult{Round: r, Difficulties: cfg.Difficulties(r)}
+	rr := RoundResult{Round: r, Difficulties: ds}
 	// Every random choice of the round comes from the seed and the round
 	// number, so a redone round repeats exactly.
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(r)))

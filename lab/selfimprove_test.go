@@ -298,3 +298,29 @@ func TestMixedOperands(t *testing.T) {
 		}
 	}
 }
+
+// TestAdvance: a round whose filter kept less than Advance of its labels is
+// followed by one at the same difficulty.
+func TestAdvance(t *testing.T) {
+	for _, tc := range []struct {
+		advance float64
+		want    [][]int
+	}{
+		{0, [][]int{{1, 2}, {3}, {4}}},
+		{1, [][]int{{1, 2}, {3}, {3}}}, // the tiny model keeps less than all
+	} {
+		cfg := tinyConfig()
+		cfg.Advance = tc.advance
+		res, err := SelfImprove(context.Background(), t.TempDir(), cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [][]int
+		for _, rr := range res.Rounds {
+			got = append(got, rr.Difficulties)
+		}
+		if res.Rounds[1].Yield >= 1 || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("advance %g: difficulties %v (round 1 yield %g), want %v", tc.advance, got, res.Rounds[1].Yield, tc.want)
+		}
+	}
+}
