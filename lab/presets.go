@@ -36,7 +36,7 @@ var Presets = map[string]Config{
 		Task: "reverse-addition", Arch: small, Seed: 1, Models: 3,
 		LabelMin: 1, LabelMax: 8, Supervised: 200000, MixedOperands: true,
 		Pretrain: TrainConfig{Steps: 8000, Batch: 32, LR: 1e-3, Warmup: 1000, Until: 0.98, MaxSteps: 16000},
-		Rounds:   8, Label: 6000,
+		Rounds:   8, Label: 6000, Advance: 0.5,
 		Train:   TrainConfig{Steps: 2000, Batch: 32, LR: 5e-4, Warmup: 100, Newest: 0.2},
 		Filter:  Filter{Length: true, Agree: 0.6},
 		MinKept: 100,
