@@ -206,7 +206,12 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 	if scored == 0 {
 		// Not one candidate has a score: the record says why, and no
 		// candidate is passed off as accepted.
-		out, _, _ := fail(fmt.Errorf("no candidate could be scored: %s", lastErr))
+		out, u, err := fail(fmt.Errorf("no candidate could be scored: %s", lastErr))
+		if err != nil {
+			// The run is stopping (cancelled, budget, backend down): the
+			// unit stays undone and is redone on resume.
+			return nil, u, err
+		}
 		out[0].Candidates = cands
 		out[0].Meta["judgments"] = judgments
 		return out, usage, nil
