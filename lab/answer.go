@@ -14,7 +14,7 @@ import (
 type Answer struct {
 	Text string `json:"text"`
 	// Stopped reports that the model closed its answer with <|end|> rather
-	// than running into the token limit.
+	// than running into the token limit or emitting another special token.
 	Stopped bool `json:"stopped"`
 }
 
@@ -69,7 +69,7 @@ func Answers(ctx context.Context, m *Model, problems []task.Problem, opt Decode)
 					if out[i] == nil {
 						out[i] = make([]Answer, n)
 					}
-					out[i][c.Index] = Answer{Text: m.decode(c.Tokens), Stopped: c.Finish == "stop"}
+					out[i][c.Index] = m.answer(c.Tokens, c.Finish == "stop")
 				}
 			}
 		})
@@ -94,6 +94,19 @@ func cmpErr(a, b error) error {
 		return a
 	}
 	return b
+}
+
+// answer cuts a completion at the first special token other than the
+// <|end|> that stopped it (a model may emit <|eos|> or a role marker): the
+// text before it is the answer, which did not end properly. So an answer is
+// always plain text the tokenizer can encode again for training.
+func (m *Model) answer(toks []int32, stopped bool) Answer {
+	for i, t := range toks {
+		if m.special[t] {
+			return Answer{Text: m.decode(toks[:i])}
+		}
+	}
+	return Answer{Text: m.decode(toks), Stopped: stopped}
 }
 
 func (m *Model) decode(toks []int32) string {

@@ -3,6 +3,7 @@ package lab
 import (
 	"testing"
 
+	"github.com/synthloop/synthloop/engine/tokenizer"
 	"github.com/synthloop/synthloop/lab/task"
 )
 
@@ -83,6 +84,35 @@ func TestFilterPick(t *testing.T) {
 		label, agree, kept := tc.f.Pick(add, p, tc.answers)
 		if label != tc.wantLabel || agree != tc.wantAgree || kept != tc.wantKept {
 			t.Errorf("%s: Pick = %q, %g, %v; want %q, %g, %v", tc.name, label, agree, kept, tc.wantLabel, tc.wantAgree, tc.wantKept)
+		}
+	}
+}
+
+// TestAnswerCutsAtSpecialTokens: a completion holding a special token other
+// than the <|end|> that stopped it is cut before it and not stopped, so its
+// text always encodes again.
+func TestAnswerCutsAtSpecialTokens(t *testing.T) {
+	m, err := NewModel(task.Copy{}, Arch{Dim: 8, Layers: 1, Heads: 1, Hidden: 8, MaxSeq: 16}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := m.Tok.Encode("ab")
+	eos, _ := m.Tok.SpecialID(tokenizer.EOS)
+	for _, tc := range []struct {
+		toks    []int32
+		stopped bool
+		want    Answer
+	}{
+		{[]int32{int32(ids[0]), int32(ids[1])}, true, Answer{"ab", true}},
+		{[]int32{int32(ids[0]), int32(ids[1])}, false, Answer{"ab", false}},
+		{[]int32{int32(ids[0]), int32(eos), int32(ids[1])}, true, Answer{"a", false}},
+		{[]int32{int32(eos)}, true, Answer{"", false}},
+	} {
+		if got := m.answer(tc.toks, tc.stopped); got != tc.want {
+			t.Errorf("answer(%v, %v) = %+v, want %+v", tc.toks, tc.stopped, got, tc.want)
+		}
+		if _, err := m.Tok.Encode(m.answer(tc.toks, tc.stopped).Text); err != nil {
+			t.Errorf("answer(%v) does not encode: %v", tc.toks, err)
 		}
 	}
 }

@@ -47,9 +47,10 @@ func (a Arch) config(vocab int) llama.Config {
 // which is what engine/chat renders, so a saved model answers the same prompt
 // through `synthloop serve DIR` or `local/DIR`.
 type Model struct {
-	LM  *llama.Model
-	Tok tokenizer.Tokenizer
-	end int32
+	LM      *llama.Model
+	Tok     tokenizer.Tokenizer
+	end     int32
+	special map[int32]bool // every special token, <|end|> included
 }
 
 // NewModel returns an untrained model for t's alphabet.
@@ -74,7 +75,13 @@ func wrap(lm *llama.Model, tok tokenizer.Tokenizer) (*Model, error) {
 	if !ok {
 		return nil, fmt.Errorf("lab: tokenizer lacks %s", tokenizer.End)
 	}
-	return &Model{LM: lm, Tok: tok, end: int32(end)}, nil
+	m := &Model{LM: lm, Tok: tok, end: int32(end), special: map[int32]bool{}}
+	for _, name := range tokenizer.DefaultSpecials {
+		if id, ok := tok.SpecialID(name); ok {
+			m.special[int32(id)] = true
+		}
+	}
+	return m, nil
 }
 
 // LoadModel reads a model directory written by Save.
@@ -103,7 +110,9 @@ func (m *Model) Save(dir string) error {
 }
 
 // Clone returns an independent copy of m's weights sharing its tokenizer.
-func (m *Model) Clone() *Model { return &Model{LM: m.LM.Clone(), Tok: m.Tok, end: m.end} }
+func (m *Model) Clone() *Model {
+	return &Model{LM: m.LM.Clone(), Tok: m.Tok, end: m.end, special: m.special}
+}
 
 // Messages is p as a chat: the prompt as the user turn, the answer (if any)
 // as the assistant turn. It is the shape of the SFT lines in data.jsonl.
