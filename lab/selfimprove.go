@@ -22,7 +22,7 @@ import (
 // Config is one self-improvement run (Lee et al., 2025): round 0 trains on
 // true labels up to LabelMax; each later round has the models label problems
 // Step difficulties harder, filters the labels, and continues training with
-// the new round drawn half the time.
+// the new round drawn with probability Train.Newest (Lee et al.: 0.5).
 type Config struct {
 	Task string `json:"task"`
 	Arch Arch   `json:"arch"`
