@@ -156,7 +156,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			return
 		}
 		msg := fmt.Sprintf("no model named %q in the models section", name)
-		if s := closest(name, known); s != "" {
+		if s := pipeline.Closest(name, known); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		if len(known) > 0 {
@@ -204,7 +204,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		newCfg, ok := s.reg.lookupConfig(s.step.Type)
 		if !ok {
 			msg := fmt.Sprintf("unknown %s type %q", s.key, s.step.Type)
-			if c := closest(s.step.Type, s.reg.names()); c != "" {
+			if c := pipeline.Closest(s.step.Type, s.reg.names()); c != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", c)
 			}
 			errs = append(errs, errAt(file, mapValue(node, "type"), s.key+".type", msg+"; known types: "+strings.Join(s.reg.names(), ", ")))
@@ -446,7 +446,7 @@ func (v *validator) check(node ast.Node, t reflect.Type, path string) {
 			f, ok := fields[key]
 			if !ok {
 				msg := fmt.Sprintf("unknown field %q", key)
-				if s := closest(key, fieldNames(t)); s != "" {
+				if s := pipeline.Closest(key, fieldNames(t)); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				} else {
 					msg += "; valid fields: " + strings.Join(fieldNames(t), ", ")
@@ -535,53 +535,6 @@ func fieldNames(t reflect.Type) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// closest returns the candidate nearest to s by edit distance, or "" when
-// none is close enough to be a plausible typo.
-func closest(s string, candidates []string) string {
-	best, bestD, bestL := "", 1<<30, 1<<30
-	for _, c := range candidates {
-		d := editDistance(strings.ToLower(s), strings.ToLower(c))
-		l := len(c) - len(s)
-		if l < 0 {
-			l = -l
-		}
-		if d < bestD || (d == bestD && l < bestL) {
-			best, bestD, bestL = c, d, l
-		}
-	}
-	if bestD <= max(2, len(s)/3) {
-		return best
-	}
-	return ""
-}
-
-// editDistance is the optimal-string-alignment distance: insertions,
-// deletions, substitutions and adjacent transpositions each cost 1.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
 }
 
 func unwrap(n ast.Node) ast.Node {

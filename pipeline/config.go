@@ -147,7 +147,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		st, ok := Lookup(sc.Type)
 		if !ok {
 			msg := fmt.Sprintf("unknown stage type %q", sc.Type)
-			if s := closest(sc.Type, typeNames()); s != "" {
+			if s := Closest(sc.Type, typeNames()); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			errs = append(errs, errAt(file, mapValue(node, "type"), path+".type", msg+"; known types: "+strings.Join(typeNames(), ", ")))
@@ -228,7 +228,7 @@ func checkModelRefs(settings any, models map[string]model.Config) error {
 			return nil
 		}
 		msg := fmt.Sprintf("%s: no model named %q in the models section", tag, name)
-		if s := closest(name, known); s != "" {
+		if s := Closest(name, known); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		if len(known) > 0 {
@@ -305,7 +305,7 @@ func (v *validator) check(node ast.Node, t reflect.Type, path string) {
 			f, ok := fields[key]
 			if !ok {
 				msg := fmt.Sprintf("unknown field %q", key)
-				if s := closest(key, fieldNames(t)); s != "" {
+				if s := Closest(key, fieldNames(t)); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				} else {
 					msg += "; valid fields: " + strings.Join(fieldNames(t), ", ")
@@ -402,10 +402,11 @@ func typeNames() []string {
 	return out
 }
 
-// closest returns the candidate nearest to s by edit distance (with
+// Closest returns the candidate nearest to s by edit distance (with
 // transpositions, the commonest typo), or "" when none is close enough to be
-// a plausible typo. Ties go to the candidate of the closest length.
-func closest(s string, candidates []string) string {
+// a plausible typo. Ties go to the candidate of the closest length. Config
+// loaders of other files (the loop's) use it for their "did you mean".
+func Closest(s string, candidates []string) string {
 	best, bestD, bestL := "", 1<<30, 1<<30
 	for _, c := range candidates {
 		d := editDistance(strings.ToLower(s), strings.ToLower(c))

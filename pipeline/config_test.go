@@ -163,8 +163,8 @@ func TestClosest(t *testing.T) {
 		{"modle", "model"},
 	}
 	for _, tt := range tests {
-		if got := closest(tt.in, []string{"temperature", "seed", "model", "stages"}); got != tt.want {
-			t.Errorf("closest(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := Closest(tt.in, []string{"temperature", "seed", "model", "stages"}); got != tt.want {
+			t.Errorf("Closest(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
