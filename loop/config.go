@@ -59,6 +59,9 @@ type Config struct {
 	Generate Step `yaml:"generate"`
 	Train    Step `yaml:"train"`
 	Evaluate Step `yaml:"evaluate"`
+	// Baseline, when set, runs a control after the loop: the same loop with
+	// some settings changed, shown beside it in the report.
+	Baseline *Baseline `yaml:"baseline"`
 
 	// Source is the file the config came from and Text its exact bytes.
 	Source string `yaml:"-"`
@@ -248,6 +251,13 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 					errs = append(errs, errAt(file, node, path, err.Error()))
 				}
 			}
+		}
+	}
+	if len(errs) == 0 && cfg.Baseline != nil {
+		if err := cfg.Baseline.check(); err != nil {
+			errs = append(errs, errAt(file, mapValue(root, "baseline"), "baseline", err.Error()))
+		} else if _, err := cfg.BaselineConfig(); err != nil {
+			errs = append(errs, errAt(file, mapValue(root, "baseline"), "baseline", err.Error()))
 		}
 	}
 	if len(errs) > 0 {

@@ -30,6 +30,11 @@ type Model struct {
 	// the model is no longer needed or the loop ends. Config.BaseURL may then
 	// contain {{.Port}}, replaced by the port the server was given.
 	Serve *ServeSpec `json:"serve,omitempty"`
+	// Voters are models trained beside this one from other seeds on the
+	// same data, for generators that label by a majority vote across
+	// models (Lee et al., 2025). The model itself is the one evaluated,
+	// served and promoted; its voters travel with it.
+	Voters []Model `json:"voters,omitempty"`
 }
 
 // Ref is the model's reference, e.g. "local/runs/x/round-001/student".

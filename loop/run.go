@@ -30,6 +30,9 @@ type Options struct {
 	// OnRound is called when a round is done (and at start for the rounds
 	// an earlier run finished), e.g. to print a table row.
 	OnRound func(RoundSummary)
+	// OnBaseline is called when the loop's baseline run starts, with its
+	// title; the OnRound calls after it are the baseline's rounds.
+	OnBaseline func(title string)
 	// Getenv reads API keys; nil means os.Getenv.
 	Getenv func(string) string
 	// OpenModel opens a backend; nil means model.Open.
@@ -160,6 +163,12 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Summary, error) {
 	err = l.run(ctx)
 	sum := l.s.summary()
 	sum.RunDir = opts.RunDir
+	if err == nil && cfg.Baseline != nil {
+		sum.Baseline, err = l.runBaseline(ctx)
+		if err == nil {
+			err = sum.WriteJSON(filepath.Join(opts.RunDir, "summary.json"))
+		}
+	}
 	return sum, err
 }
 

@@ -50,8 +50,10 @@ type roundState struct {
 	TrainFailed string `json:"train_failed,omitempty"`
 	Eval        *Eval  `json:"eval,omitempty"`
 	Done        bool   `json:"done"`
-	Promoted    bool   `json:"promoted"`
-	Reason      string `json:"reason,omitempty"`
+	// Shared marks a round a baseline took over from its main run.
+	Shared   bool   `json:"shared,omitempty"`
+	Promoted bool   `json:"promoted"`
+	Reason   string `json:"reason,omitempty"`
 	// CPU is the CPU seconds of the steps finished so far.
 	CPU float64 `json:"cpu_seconds"`
 	// Scratch is what plugins saved with Round.Save, by step and key.
@@ -109,7 +111,7 @@ func (s *state) summary() *Summary {
 	for _, r := range s.Rounds {
 		rs := RoundSummary{
 			Index: r.Index, Status: r.status(), Teacher: r.Teacher.Ref(),
-			Promoted: r.Promoted, Reason: r.Reason, CostUSD: r.cost(), CPUSeconds: r.CPU,
+			Promoted: r.Promoted, Reason: r.Reason, CostUSD: r.cost(), CPUSeconds: r.CPU, Shared: r.Shared,
 			Started: r.Started, Finished: r.Finished,
 		}
 		metrics := map[string]float64{}

@@ -43,6 +43,10 @@ type Summary struct {
 	// CostUSD and CPUSeconds add up the rounds.
 	CostUSD    float64 `json:"cost_usd"`
 	CPUSeconds float64 `json:"cpu_seconds"`
+	// Baseline is the loop's control run (the config's baseline block),
+	// nil when it has none or it has not started; its Description is the
+	// baseline's title.
+	Baseline *Summary `json:"baseline,omitempty"`
 }
 
 // RoundSummary is one round of a Summary.
@@ -93,6 +97,8 @@ type RoundSummary struct {
 	// CPUSeconds is the user+system CPU time the round used in this
 	// process and its child processes (not remote servers).
 	CPUSeconds float64 `json:"cpu_seconds"`
+	// Shared marks a baseline round taken over from the main run.
+	Shared bool `json:"shared,omitempty"`
 	// Started and Finished bound the round in wall-clock time; Finished is
 	// zero until the round is done.
 	Started  time.Time `json:"started"`
@@ -122,6 +128,11 @@ func Load(ctx context.Context, dir string) (*Summary, error) {
 	}
 	sum := s.summary()
 	sum.RunDir = dir
+	if b, err := Load(ctx, filepath.Join(dir, BaselineDir)); err == nil {
+		sum.Baseline = b
+	} else if !errors.Is(err, ErrNoLoop) {
+		return nil, err
+	}
 	return sum, nil
 }
 

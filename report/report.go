@@ -46,6 +46,10 @@ type Run struct {
 	// "budget", or any text; empty while the loop has rounds left to run.
 	Stopped string  `json:"stopped,omitempty"`
 	Rounds  []Round `json:"rounds"`
+	// Baseline is the control run as a whole, in the shape the loop writes
+	// it (its Description says what it changes). Decode copies each of its
+	// rounds into the same-numbered round's Baseline where that is unset.
+	Baseline *Run `json:"baseline,omitempty"`
 }
 
 // Round is one round of the loop: the teacher generated data, a filter kept
@@ -176,6 +180,7 @@ func Decode(r io.Reader) (Run, error) {
 	if err := json.NewDecoder(r).Decode(&run); err != nil {
 		return Run{}, fmt.Errorf("report: decode run: %w", err)
 	}
+	run.complete()
 	if err := run.Validate(); err != nil {
 		return Run{}, err
 	}
@@ -200,6 +205,33 @@ func Load(path string) (Run, error) {
 		return Run{}, fmt.Errorf("report: %s has no rounds: %w", path, ErrNoRun)
 	}
 	return run, nil
+}
+
+// complete fills in what a loop's summary implies but does not state: each
+// round's Baseline from the baseline run, and LabelledUpTo from the rounds
+// whose generator wrote true labels (metrics gen_labelled = 1 and gen_to,
+// as the lab's generators report).
+func (r *Run) complete() {
+	if b := r.Baseline; b != nil {
+		byIndex := map[int]Round{}
+		for _, rd := range b.Rounds {
+			if rd.done() {
+				byIndex[rd.Index] = rd
+			}
+		}
+		for i := range r.Rounds {
+			if br, ok := byIndex[r.Rounds[i].Index]; ok && r.Rounds[i].Baseline == nil {
+				r.Rounds[i].Baseline = &Baseline{Score: br.Score, Metrics: br.Metrics, AccuracyByDifficulty: br.AccuracyByDifficulty}
+			}
+		}
+	}
+	if r.LabelledUpTo == 0 {
+		for _, rd := range r.Rounds {
+			if rd.Metrics["gen_labelled"] == 1 {
+				r.LabelledUpTo = max(r.LabelledUpTo, int(rd.Metrics["gen_to"]))
+			}
+		}
+	}
 }
 
 // Save writes r as indented JSON to path, the form Load reads.

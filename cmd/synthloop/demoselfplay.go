@@ -1,26 +1,21 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/goccy/go-yaml"
 	"github.com/spf13/cobra"
 
-	"github.com/synthloop/synthloop/lab"
+	"github.com/synthloop/synthloop/examples"
 	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/report"
 )
-
-// demoPreset is the lab configuration `synthloop demo` runs; see
-// lab/presets.go and BENCHMARKS.md for what it measured.
-const demoPreset = "demo"
 
 func newDemoCmd() *cobra.Command {
 	var (
@@ -28,75 +23,90 @@ func newDemoCmd() *cobra.Command {
 		jsonProg   bool
 		noBaseline bool
 		set        string
-		preset     string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Watch a model teach itself: offline self-improvement on a verifiable task, with an HTML report",
 		Long: `Run the self-learning loop offline on this machine, with nothing to download and no API key.
 
-A small transformer (the built-in engine, no positional encoding, one token per character) is
-trained on true labels for easy problems only: by default, copying strings of 1 to 6 characters.
-Then, round after round, the model labels problems one step harder (one character longer) than
-anything it has seen, its labels are filtered without looking at any answer
-key (the length filter and a majority vote across models trained from different seeds, as in
-Lee et al., 2025), and training continues on them, the newest round drawn half the time. Held-out
-accuracy on the harder problems is measured after every round with the exact verifier, which is
-never used to choose training data.
+The demo is the loop file examples/` + examples.Demo + `, built into the binary:
+'synthloop demo' runs what 'synthloop loop examples/` + examples.Demo + `' runs.
 
-The same run without the filter (every self-made label kept) runs second, as the baseline that
-shows the error avalanche.
+A small transformer (the built-in engine, no positional encoding, one token per character) is
+trained on true labels for easy problems only: copying strings of 1 to 6 characters. Then,
+round after round, three models trained from different seeds label strings one character longer
+than anything they have seen; their labels are filtered without looking at any answer key (the
+length filter and a majority vote across the three models, as in Lee et al., 2025), and training
+continues on them, the newest round drawn half the time. Held-out accuracy by length is measured
+after every round with the exact verifier, which never chooses training data.
+
+The same loop without the filter (every self-made label of one model kept) runs second, from the
+same labelled first round, as the baseline that shows the error avalanche.
 
 It prints a table per round as it goes and writes into the run directory:
-  report.html and PNG plots   accuracy by difficulty per round, filtered vs unfiltered, filter yield
-  filtered/round-NN/          each round's training data (data.jsonl), labels with the voters'
-                              answers (labels.jsonl) and model (model/, servable)
-  unfiltered/round-NN/        the same for the baseline
+  report.html and PNG plots   accuracy by length per round, filtered vs unfiltered, filter yield
+  round-NNN/                  each round's data (data.jsonl), labels with every voter's answer
+                              (labels.jsonl), and models (student/ and its voters, servable)
+  baseline/round-NNN/         the same for the baseline
 
-Run it again with the same --run-dir and it resumes after the last finished round. Serve the final
-model with 'synthloop serve RUN_DIR/filtered/round-NN/model'.
+Run it again with the same --run-dir and it resumes where it stopped. Serve the final model with
+'synthloop serve RUN_DIR/round-NNN/student'.
 
 'synthloop demo selfinstruct' is the Self-Instruct pipeline demo against a scripted stand-in teacher.`,
 		Example: `  synthloop demo
   synthloop demo --run-dir runs/demo2 --no-baseline
+  synthloop demo --set '{rounds: 3}'          # change the loop file's settings
   synthloop demo selfinstruct --lang ja`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, ok := lab.Presets[preset]
-			if !ok {
-				return fmt.Errorf("%w: --preset %q: want one of %s", errUsage, preset, strings.Join(presetNames(), ", "))
-			}
-			if set != "" {
-				if err := json.Unmarshal([]byte(set), &cfg); err != nil {
-					return fmt.Errorf("%w: --set: %v", errUsage, err)
-				}
+			cfg, err := demoConfig(set, noBaseline)
+			if err != nil {
+				return err
 			}
 			if runDir == "" {
 				runDir = filepath.Join("runs", "demo")
 			}
-			return runSelfPlayDemo(cmd, preset, cfg, runDir, !noBaseline, jsonProg)
+			return runSelfPlayDemo(cmd, cfg, runDir, jsonProg)
 		},
 	}
 	cmd.Flags().StringVar(&runDir, "run-dir", "", "run directory (default runs/demo)")
 	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
 	cmd.Flags().BoolVar(&noBaseline, "no-baseline", false, "skip the unfiltered baseline run")
-	cmd.Flags().StringVar(&set, "set", "", "JSON merged over the demo's lab configuration, e.g. '{\"rounds\":2}'")
-	cmd.Flags().MarkHidden("set")
-	cmd.Flags().StringVar(&preset, "preset", demoPreset, "lab configuration to run: "+strings.Join(presetNames(), ", "))
+	cmd.Flags().StringVar(&set, "set", "", "YAML (or JSON) merged over the demo's loop file; null removes a key")
 	cmd.AddCommand(newDemoSelfInstructCmd())
 	return cmd
 }
 
-func presetNames() []string {
-	var out []string
-	for n := range lab.Presets {
-		out = append(out, n)
+// demoConfig is the built-in demo loop with set merged in.
+func demoConfig(set string, noBaseline bool) (*loop.Config, error) {
+	data, err := examples.FS.ReadFile(examples.Demo)
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(out)
-	return out
+	cfg, err := loop.ParseConfig(filepath.Join("examples", examples.Demo), data)
+	if err != nil {
+		return nil, err
+	}
+	over := map[string]any{}
+	if set != "" {
+		if err := yaml.Unmarshal([]byte(set), &over); err != nil {
+			return nil, fmt.Errorf("%w: --set: %v", errUsage, err)
+		}
+	}
+	if noBaseline {
+		over["baseline"] = nil
+	}
+	if len(over) == 0 {
+		return cfg, nil
+	}
+	cfg, err = cfg.With(over)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --set: %v", errUsage, err)
+	}
+	return cfg, nil
 }
 
-func runSelfPlayDemo(cmd *cobra.Command, preset string, cfg lab.Config, runDir string, baseline, jsonProg bool) error {
+func runSelfPlayDemo(cmd *cobra.Command, cfg *loop.Config, runDir string, jsonProg bool) error {
 	ctx := cmd.Context()
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	tty := !jsonProg && isTerminal(errOut)
@@ -106,78 +116,76 @@ func runSelfPlayDemo(cmd *cobra.Command, preset string, cfg lab.Config, runDir s
 	}
 	defer prog.clear()
 
-	fmt.Fprintf(out, "synthloop demo: %s, true labels for difficulty %d–%d only; %d rounds of self-labelling, %d problems per round, %d voter(s); run directory %s\n\n",
-		cfg.Task, cfg.LabelMin, cfg.LabelMax, cfg.Rounds, cfg.Label, cfg.Models*max(cfg.Filter.Samples, 1), runDir)
-
-	fdir, udir := filepath.Join(runDir, "filtered"), filepath.Join(runDir, "unfiltered")
-	arms := []struct {
-		name, title, dir string
-		run              func(lab.Observer) (lab.Result, error)
-	}{
-		{"filtered", "with the filter (length + majority vote)", fdir,
-			func(o lab.Observer) (lab.Result, error) { return lab.SelfImprove(ctx, fdir, cfg, o) }},
-	}
-	if baseline {
-		arms = append(arms, struct {
-			name, title, dir string
-			run              func(lab.Observer) (lab.Result, error)
-		}{"unfiltered", "baseline without the filter (every self-made label kept)", udir,
-			func(o lab.Observer) (lab.Result, error) { return lab.Baseline(ctx, udir, fdir, cfg, o) }})
-	}
-	results := map[string]lab.Result{}
-	for _, arm := range arms {
-		fmt.Fprintf(out, "== %s\n", arm.title)
-		tab := newDemoTable(out, cfg)
-		res, err := arm.run(func(e lab.Event) {
-			if e.Phase == "done" {
-				prog.clear()
-				tab.row(e.Result)
-				return
-			}
-			prog.event(loop.Event{Round: e.Round, Step: e.Phase, Done: e.Done, Total: e.Total})
-		})
-		prog.clear()
-		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				return fmt.Errorf("%w: demo interrupted; run the same command again to resume", errStopped)
-			}
-			return fmt.Errorf("demo: %s: %w", arm.name, err)
+	fmt.Fprintf(out, "synthloop demo: %s\nloop file examples/%s; run directory %s\n\n", cfg.Description, examples.Demo, runDir)
+	fmt.Fprintln(out, "== with the filter")
+	started := time.Now()
+	tab := &labTable{w: out, since: started}
+	sum, err := loop.Run(ctx, cfg, loop.Options{
+		RunDir:   runDir,
+		Progress: prog.event,
+		OnRound:  func(r loop.RoundSummary) { prog.clear(); tab.row(r) },
+		OnBaseline: func(title string) {
+			prog.clear()
+			fmt.Fprintf(out, "\n== baseline: %s\n", title)
+			tab = &labTable{w: out, since: started, shared: "(shared with the filtered run)"}
+		},
+		Getenv: os.Getenv,
+	})
+	prog.clear()
+	if err != nil {
+		if errors.Is(err, loop.ErrStopped) {
+			return fmt.Errorf("%w: demo interrupted; run the same command again to resume", errStopped)
 		}
-		results[arm.name] = res
-		fmt.Fprintf(out, "%s: %.1f CPU-seconds, final model %s\n\n", arm.name, res.CPUSeconds, res.Model)
+		return fmt.Errorf("demo: %w", err)
 	}
-
-	run := demoReport(preset, cfg, results["filtered"], results["unfiltered"], baseline)
-	if err := report.Save(filepath.Join(runDir, report.RunFile), run); err != nil {
+	run, err := report.Load(filepath.Join(runDir, report.SummaryFile))
+	if err != nil {
 		return err
 	}
 	files, err := report.Write(runDir, run)
 	if err != nil {
 		return err
 	}
-	f := results["filtered"]
-	if len(f.Rounds) > 0 {
-		first, last := f.Rounds[0], f.Rounds[len(f.Rounds)-1]
+	fmt.Fprintln(out)
+	if first, last := sum.Rounds[0], sum.Rounds[len(sum.Rounds)-1]; run.LabelledUpTo > 0 {
 		fmt.Fprintf(out, "held-out accuracy above difficulty %d: %.1f%% after the labelled round → %.1f%% after round %d",
-			cfg.LabelMax, 100*meanAbove(first.Accuracy, cfg.LabelMax), 100*meanAbove(last.Accuracy, cfg.LabelMax), last.Round)
-		if u, ok := results["unfiltered"]; ok && len(u.Rounds) > 0 {
-			fmt.Fprintf(out, " (unfiltered: %.1f%%)", 100*meanAbove(u.Rounds[len(u.Rounds)-1].Accuracy, cfg.LabelMax))
+			run.LabelledUpTo, 100*meanAbove(first.AccuracyByDifficulty, run.LabelledUpTo), 100*meanAbove(last.AccuracyByDifficulty, run.LabelledUpTo), last.Index)
+		if b := sum.Baseline; b != nil && len(b.Rounds) > 0 {
+			fmt.Fprintf(out, " (unfiltered: %.1f%%)", 100*meanAbove(b.Rounds[len(b.Rounds)-1].AccuracyByDifficulty, run.LabelledUpTo))
 		}
 		fmt.Fprintln(out)
 	}
+	cpu := sum.CPUSeconds
+	if sum.Baseline != nil {
+		cpu += sum.Baseline.CPUSeconds
+	}
+	fmt.Fprintf(out, "%.1f CPU-seconds in all rounds of both runs\n", cpu)
 	fmt.Fprintf(out, "report: %s\n", files.HTML)
-	fmt.Fprintf(out, "next:   synthloop serve %s\n", f.Model)
-	fmt.Fprintf(out, "        synthloop train --init %s --data %s --out my-model   # keep training on the last round's data\n",
-		f.Model, filepath.Join(filepath.Dir(f.Model), lab.DataFile))
+	if m := finalModel(sum); m != "" {
+		fmt.Fprintf(out, "next:   synthloop serve %s\n", m)
+	}
 	return nil
 }
 
+// finalModel is the directory of the last round's student, "" when it is
+// not a built-in model.
+func finalModel(sum *loop.Summary) string {
+	if len(sum.Rounds) == 0 {
+		return ""
+	}
+	ref := sum.Rounds[len(sum.Rounds)-1].Student
+	if len(ref) > len("local/") && ref[:len("local/")] == "local/" {
+		return ref[len("local/"):]
+	}
+	return ""
+}
+
 // meanAbove is the mean accuracy over the difficulties above labelled.
-func meanAbove(ps []lab.Point, labelled int) float64 {
+func meanAbove(acc map[int]float64, labelled int) float64 {
 	sum, n := 0.0, 0
-	for _, p := range ps {
-		if p.Difficulty > labelled {
-			sum += p.Accuracy
+	for d, a := range acc {
+		if d > labelled {
+			sum += a
 			n++
 		}
 	}
@@ -187,125 +195,51 @@ func meanAbove(ps []lab.Point, labelled int) float64 {
 	return sum / float64(n)
 }
 
-// demoTable prints one row per finished round.
-type demoTable struct {
+// labTable prints one row per finished round of a loop whose rounds
+// measure accuracy by difficulty (the lab's generators and evaluator).
+type labTable struct {
 	w      io.Writer
-	cfg    lab.Config
-	header bool
+	since  time.Time // rounds finished before it were resumed, not run
+	shared string    // the note for a round taken over from the main run
+	header []int     // the difficulties, once the header is printed
 }
 
-func newDemoTable(w io.Writer, cfg lab.Config) *demoTable { return &demoTable{w: w, cfg: cfg} }
-
-func (t *demoTable) row(r *lab.RoundResult) {
+func (t *labTable) row(r loop.RoundSummary) {
 	const cols = "%5s %10s %8s %6s %6s %10s %7s %7s  "
-	if !t.header {
+	if t.header == nil {
+		for d := range r.AccuracyByDifficulty {
+			t.header = append(t.header, d)
+		}
+		slices.Sort(t.header)
 		fmt.Fprintf(t.w, cols, "round", "difficulty", "labelled", "kept", "yield", "kept right", "loss", "CPU s")
 		fmt.Fprint(t.w, "held-out accuracy % at difficulty")
-		for _, d := range t.cfg.Eval {
+		for _, d := range t.header {
 			fmt.Fprintf(t.w, " %3d", d)
 		}
 		fmt.Fprintln(t.w)
-		t.header = true
 	}
+	m := r.Metrics
 	labelled, yield, right := "-", "-", "-"
-	if r.Labels > 0 {
-		labelled = fmt.Sprint(r.Labels)
-		yield = fmt.Sprintf("%.0f%%", 100*r.Yield)
-		right = fmt.Sprintf("%.0f%%", 100*r.KeptCorrect)
+	if m["gen_labelled"] != 1 {
+		labelled = fmt.Sprint(r.Generated)
+		yield = fmt.Sprintf("%.0f%%", 100*m["gen_yield"])
+		right = fmt.Sprintf("%.0f%%", 100*m["gen_kept_correct"])
 	}
-	fmt.Fprintf(t.w, cols, fmt.Sprint(r.Round), spanOf(r.Difficulties), labelled, fmt.Sprint(r.Kept), yield, right,
-		fmt.Sprintf("%.3f", r.Train.LastLoss), fmt.Sprintf("%.1f", r.CPUSeconds))
+	span := fmt.Sprint(int(m["gen_from"]))
+	if m["gen_to"] > m["gen_from"] {
+		span += fmt.Sprintf("-%d", int(m["gen_to"]))
+	}
+	fmt.Fprintf(t.w, cols, fmt.Sprint(r.Index), span, labelled, fmt.Sprint(r.Kept), yield, right,
+		fmt.Sprintf("%.3f", r.TrainLoss), fmt.Sprintf("%.1f", r.CPUSeconds))
 	fmt.Fprintf(t.w, "%33s", "")
-	for _, p := range r.Accuracy {
-		fmt.Fprintf(t.w, " %3.0f", 100*p.Accuracy)
+	for _, d := range t.header {
+		fmt.Fprintf(t.w, " %3.0f", 100*r.AccuracyByDifficulty[d])
 	}
 	switch {
-	case r.CopiedFrom != "":
-		fmt.Fprint(t.w, "  (shared with the filtered run)")
-	case r.Resumed:
+	case r.Shared:
+		fmt.Fprint(t.w, "  "+t.shared)
+	case !r.Finished.IsZero() && r.Finished.Before(t.since):
 		fmt.Fprint(t.w, "  (finished earlier)")
 	}
 	fmt.Fprintln(t.w)
-}
-
-func spanOf(ds []int) string {
-	switch len(ds) {
-	case 0:
-		return "-"
-	case 1:
-		return fmt.Sprint(ds[0])
-	}
-	return fmt.Sprintf("%d-%d", ds[0], ds[len(ds)-1])
-}
-
-// demoReport turns the two lab runs into the report's input.
-func demoReport(preset string, cfg lab.Config, filtered, unfiltered lab.Result, baseline bool) report.Run {
-	js, _ := json.Marshal(cfg.Filter)
-	run := report.Run{
-		Name:   "synthloop demo",
-		Config: "built-in lab preset " + preset,
-		Description: fmt.Sprintf("Label-free self-improvement (Lee et al., 2025) on %s: true labels for difficulty %d–%d, "+
-			"then each round the models label %d problems one step harder, the labels are filtered (length and majority vote), "+
-			"and training continues with the newest round drawn half the time. The unfiltered baseline keeps every label.",
-			cfg.Task, cfg.LabelMin, cfg.LabelMax, cfg.Label),
-		Settings: map[string]string{
-			"task":        cfg.Task,
-			"model":       fmt.Sprintf("%d layers, d=%d, %d heads, MLP %d, no positional encoding, char tokens", cfg.Arch.Layers, cfg.Arch.Dim, cfg.Arch.Heads, cfg.Arch.Hidden),
-			"voters":      fmt.Sprintf("%d models × %d samples", cfg.Models, max(cfg.Filter.Samples, 1)),
-			"filter":      string(js),
-			"labelled":    fmt.Sprintf("%d–%d (%d problems)", cfg.LabelMin, cfg.LabelMax, cfg.Supervised),
-			"per round":   fmt.Sprintf("%d problems labelled, %d steps (newest %.0f%%)", cfg.Label, cfg.Train.Steps, 100*cfg.Train.Newest),
-			"evaluation":  fmt.Sprintf("%d held-out problems per difficulty, greedy, exact match", cfg.EvalCount),
-			"seed":        fmt.Sprint(cfg.Seed),
-			"round 0 run": fmt.Sprintf("%d steps", cfg.Pretrain.Steps),
-		},
-		Metric:       "accuracy_above_labelled",
-		LabelledUpTo: cfg.LabelMax,
-		Teacher:      filtered.Model,
-		Stopped:      "rounds",
-	}
-	base := map[int]lab.RoundResult{}
-	for _, r := range unfiltered.Rounds {
-		base[r.Round] = r
-	}
-	for _, r := range filtered.Rounds {
-		acc := byDifficulty(r.Accuracy)
-		score := meanAbove(r.Accuracy, cfg.LabelMax)
-		rr := report.Round{
-			Index:                r.Round,
-			Status:               "done",
-			Student:              filepath.Join(lab.RoundDir(filtered.Dir, r.Round), "model"),
-			Promoted:             true,
-			Reason:               "labels the next round (self-improvement keeps every round's model)",
-			Score:                score,
-			Metrics:              map[string]float64{"accuracy_above_labelled": score, "kept_correct": r.KeptCorrect},
-			AccuracyByDifficulty: acc,
-			Generated:            r.Labels,
-			Kept:                 r.Kept,
-			Data:                 filepath.Join(lab.RoundDir(filtered.Dir, r.Round), lab.DataFile),
-			TrainSteps:           r.Train.Steps,
-			FirstLoss:            r.Train.FirstLoss,
-			TrainLoss:            r.Train.LastLoss,
-			CPUSeconds:           r.CPUSeconds,
-		}
-		if r.Round == 0 {
-			rr.Reason = "trained on true labels"
-			rr.Generated, rr.Kept = r.Kept, r.Kept
-		}
-		if b, ok := base[r.Round]; ok && baseline {
-			bs := meanAbove(b.Accuracy, cfg.LabelMax)
-			rr.Baseline = &report.Baseline{Score: bs, Metrics: map[string]float64{"accuracy_above_labelled": bs}, AccuracyByDifficulty: byDifficulty(b.Accuracy)}
-		}
-		run.Rounds = append(run.Rounds, rr)
-	}
-	slices.SortFunc(run.Rounds, func(a, b report.Round) int { return a.Index - b.Index })
-	return run
-}
-
-func byDifficulty(ps []lab.Point) map[int]float64 {
-	m := make(map[int]float64, len(ps))
-	for _, p := range ps {
-		m[p.Difficulty] = p.Accuracy
-	}
-	return m
 }

@@ -176,6 +176,26 @@ func teacher(r *loop.Round) (*lab.Model, error) {
 	return lab.LoadModel(r.Teacher.Dir)
 }
 
+// teachers loads the round's teacher and its voters.
+func teachers(r *loop.Round) ([]*lab.Model, error) {
+	t, err := teacher(r)
+	if err != nil {
+		return nil, err
+	}
+	out := []*lab.Model{t}
+	for k, v := range r.Teacher.Voters {
+		if v.Dir == "" {
+			return nil, fmt.Errorf("the teacher's voter %d %q is not a built-in model directory", k+1, v.Ref())
+		}
+		m, err := lab.LoadModel(v.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("the teacher's voter %d: %w", k+1, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
 // hasTeacher reports whether the round has a teacher at all.
 func hasTeacher(r *loop.Round) bool { return r.Teacher.Ref() != "" || r.Teacher.Dir != "" }
 

@@ -3,6 +3,7 @@ package loopplug
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 
 	"github.com/synthloop/synthloop/lab"
@@ -79,7 +80,7 @@ func (g *selfLabelGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, 
 		}
 		return finish(ctx, r, d)
 	}
-	m, err := teacher(r)
+	ms, err := teachers(r)
 	if err != nil {
 		return loop.Data{}, err
 	}
@@ -93,12 +94,26 @@ func (g *selfLabelGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, 
 		dec.Temperature = f.Temperature
 	}
 	if !f.On() {
-		dec = lab.Decode{MaxTokens: dec.MaxTokens}
+		// Unfiltered, the teacher's greedy answer is the label: its voters
+		// have nothing to say.
+		dec, ms = lab.Decode{MaxTokens: dec.MaxTokens}, ms[:1]
 	}
-	r.Log.Info("lab: teacher labels", "problems", len(ps), "from", lo, "to", hi, "samples", dec.N, "filtered", f.On())
-	as, err := answers(ctx, r, m, ps, dec, "labelling")
-	if err != nil {
-		return loop.Data{}, err
+	r.Log.Info("lab: teacher labels", "problems", len(ps), "from", lo, "to", hi, "voters", len(ms), "samples", dec.N, "filtered", f.On())
+	as := make([][]lab.Answer, len(ps))
+	for k, m := range ms {
+		d := dec
+		d.Seed += uint64(k) * voterSeed
+		note := "labelling"
+		if len(ms) > 1 {
+			note = fmt.Sprintf("labelling, voter %d of %d", k+1, len(ms))
+		}
+		vs, err := answers(ctx, r, m, ps, d, note)
+		if err != nil {
+			return loop.Data{}, err
+		}
+		for i := range as {
+			as[i] = append(as[i], vs[i]...)
+		}
 	}
 	labels := make([]label, len(ps))
 	var kept []sftLine

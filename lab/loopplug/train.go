@@ -12,10 +12,12 @@ import (
 
 	"github.com/synthloop/synthloop/engine/checkpoint"
 	"github.com/synthloop/synthloop/engine/llama"
+	"github.com/synthloop/synthloop/engine/tensor"
 	"github.com/synthloop/synthloop/engine/train"
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/trainjob"
+	"golang.org/x/sync/errgroup"
 )
 
 // Arch is lab.Arch in the loop config. The zero RoPE is NoPE, which lets a
@@ -140,6 +142,11 @@ type TrainConfig struct {
 	SaveEvery int `yaml:"save_every"`
 	// Seed of data order and new weights; 0 means the round's seed.
 	Seed uint64 `yaml:"seed"`
+	// Voters is how many models train side by side from different seeds
+	// on the same mixture (default 1). The student is voter 0; the others
+	// ride along with it (loop.Model.Voters) so that a labelling generator
+	// can take a majority vote across models, as Lee et al. (2025) do.
+	Voters int `yaml:"voters"`
 
 	gen func() string // the generator's task, from SetLoop
 }
@@ -177,8 +184,8 @@ func (c *TrainConfig) Validate() error {
 			return err
 		}
 	}
-	if c.Beta < 0 || c.SaveEvery < 0 || c.NLL < 0 {
-		return errors.New("lab-train: beta, nll and save_every must not be negative")
+	if c.Beta < 0 || c.SaveEvery < 0 || c.NLL < 0 || c.Voters < 0 {
+		return errors.New("lab-train: beta, nll, save_every and voters must not be negative")
 	}
 	return nil
 }
@@ -208,6 +215,58 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 	if ok, err := r.Restore("trained", &done); ok || err != nil {
 		return done, err
 	}
+	n := max(tr.c.Voters, 1)
+	if n == 1 {
+		var err error
+		if done, err = tr.trainVoter(ctx, r, in, 0); err != nil {
+			return loop.Trained{}, err
+		}
+	} else {
+		// The voters are small models: rather than splitting each matrix
+		// product over the cores, which cost a third more CPU time in our
+		// measurements, each voter trains on one engine thread, side by side
+		// (all at once: three models on two cores take 1.5 times one model's
+		// time, not twice). That also makes the numbers independent of the
+		// core count.
+		defer tensor.SetThreads(tensor.Threads())
+		tensor.SetThreads(1)
+		voters := make([]loop.Trained, n)
+		g, gctx := errgroup.WithContext(ctx)
+		for k := range voters {
+			g.Go(func() error {
+				var err error
+				voters[k], err = tr.trainVoter(gctx, r, in, k)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return loop.Trained{}, err
+		}
+		done = voters[0]
+		for _, v := range voters[1:] {
+			done.Student.Voters = append(done.Student.Voters, v.Student)
+			done.Metrics["voter_steps"] += float64(v.Steps)
+		}
+	}
+	if err := r.Save(ctx, "trained", done); err != nil {
+		return loop.Trained{}, err
+	}
+	return done, nil
+}
+
+// voterName names voter k's files: voter 0 is the student itself, so a
+// loop with one voter writes what it always did.
+func voterName(base string, k int) string {
+	if k == 0 {
+		return base
+	}
+	ext := filepath.Ext(base)
+	return fmt.Sprintf("%s-%d%s", strings.TrimSuffix(base, ext), k, ext)
+}
+
+// trainVoter trains voter k of the round's student: its own seed, its own
+// starting point (the previous student's voter k), its own checkpoint.
+func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainInput, k int) (loop.Trained, error) {
 	c := tr.c
 	method := "sft"
 	if in.Format == "dpo" {
@@ -220,23 +279,24 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 			arch = *f.Arch
 		}
 	}
-	init, err := tr.start(r, in, arch)
+	init, err := tr.start(r, in, arch, k)
 	if err != nil {
 		return loop.Trained{}, err
 	}
+	seed := tr.seed(r) + uint64(k)*voterSeed
 	scratch := init == ""
 	if scratch {
 		if method == "dpo" {
 			return loop.Trained{}, errors.New("lab-train: DPO needs a starting model, which is also its reference: set init: teacher or previous, and a first round of SFT (a labels block)")
 		}
 		t, _ := lookup(c.Task)
-		m, err := lab.NewModel(t, arch.lab(), tr.seed(r)^forInit)
+		m, err := lab.NewModel(t, arch.lab(), seed^forInit)
 		if err != nil {
 			return loop.Trained{}, err
 		}
 		// Rewritten on every call: the same seed gives the same weights, and
 		// a resumed job continues from the student's checkpoint, not from here.
-		init = filepath.Join(r.Dir, InitDir)
+		init = filepath.Join(r.Dir, voterName(InitDir, k))
 		if err := m.Save(init); err != nil {
 			return loop.Trained{}, err
 		}
@@ -247,8 +307,8 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 	}
 	phase = phase.capped(n)
 
-	out := filepath.Join(r.Dir, StudentDir)
-	logPath := filepath.Join(r.Dir, TrainLog)
+	out := filepath.Join(r.Dir, voterName(StudentDir, k))
+	logPath := filepath.Join(r.Dir, voterName(TrainLog, k))
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
@@ -258,8 +318,9 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 	// The first and the last loss are kept in the round state: a job
 	// resumed after a kill sees only its own steps, and none when the kill
 	// came after the last one.
+	firstKey, lastKey := voterName("first_loss", k), voterName("last_loss", k)
 	var first, last float64
-	haveFirst, err := r.Restore("first_loss", &first)
+	haveFirst, err := r.Restore(firstKey, &first)
 	if err != nil {
 		return loop.Trained{}, err
 	}
@@ -267,19 +328,21 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 	var saveErr error
 	opts := trainjob.Options{Data: data, Out: out, Init: init, Method: method, Beta: c.Beta, NLL: c.NLL,
 		Steps: phase.Steps, Batch: phase.Batch, Seq: seq - 1, LR: phase.LR, Warmup: phase.Warmup,
-		Seed: tr.seed(r) ^ forTrain<<32, SaveEvery: c.SaveEvery,
+		Seed: seed ^ forTrain<<32, SaveEvery: c.SaveEvery,
 		Progress: func(p trainjob.Progress) {
 			if !haveFirst {
 				first, haveFirst = p.Loss, true
-				saveErr = errors.Join(saveErr, r.Save(ctx, "first_loss", first))
+				saveErr = errors.Join(saveErr, r.Save(ctx, firstKey, first))
 			}
 			if p.Step == p.Steps {
 				last = p.Loss
-				saveErr = errors.Join(saveErr, r.Save(ctx, "last_loss", last))
+				saveErr = errors.Join(saveErr, r.Save(ctx, lastKey, last))
 			}
 			if p.Step%every == 0 || p.Step == p.Steps {
 				enc.Encode(map[string]any{"step": p.Step, "steps": p.Steps, "loss": p.Loss, "lr": p.LR})
-				r.Progress(p.Step, p.Steps, fmt.Sprintf("loss %.4f", p.Loss))
+				if k == 0 {
+					r.Progress(p.Step, p.Steps, fmt.Sprintf("loss %.4f", p.Loss))
+				}
 			}
 		}}
 	if opts.SaveEvery == 0 {
@@ -291,7 +354,7 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 	if !scratch {
 		from = init
 	}
-	r.Log.Info("lab-train: training", "method", method, "from", from, "examples", n, "steps", phase.Steps)
+	r.Log.Info("lab-train: training", "voter", k, "method", method, "from", from, "examples", n, "steps", phase.Steps)
 	res, err := trainjob.Run(ctx, opts)
 	if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "holds a training state that does not fit") {
 		// A kill during a checkpoint's own save leaves files that do not
@@ -309,7 +372,7 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 	if saveErr != nil {
 		return loop.Trained{}, saveErr
 	}
-	if ok, err := r.Restore("last_loss", &last); err != nil {
+	if ok, err := r.Restore(lastKey, &last); err != nil {
 		return loop.Trained{}, err
 	} else if !ok {
 		return loop.Trained{}, errors.New("lab-train: the training finished without recording its last loss")
@@ -322,13 +385,12 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 	if err != nil {
 		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
 	}
-	done = loop.Trained{Student: loop.LocalModel(out), Steps: res.Steps, FirstLoss: first, LastLoss: last, Log: logPath,
-		Metrics: map[string]float64{"params": float64(m.Config.NumParams()), "examples": float64(n), "scratch": isScratch}}
-	if err := r.Save(ctx, "trained", done); err != nil {
-		return loop.Trained{}, err
-	}
-	return done, nil
+	return loop.Trained{Student: loop.LocalModel(out), Steps: res.Steps, FirstLoss: first, LastLoss: last, Log: logPath,
+		Metrics: map[string]float64{"params": float64(m.Config.NumParams()), "examples": float64(n), "scratch": isScratch}}, nil
 }
+
+// voterSeed separates the voters' seeds; voter 0 keeps the round's.
+const voterSeed = 0x9e37_79b9_7f4a_7c15
 
 func (tr *trainer) seed(r *loop.Round) uint64 {
 	if tr.c.Seed != 0 {
@@ -340,31 +402,43 @@ func (tr *trainer) seed(r *loop.Round) uint64 {
 // start returns the model directory the student continues, "" for a new
 // model. A previous student of another size than arch (the first teacher
 // of a distillation) is not continued.
-func (tr *trainer) start(r *loop.Round, in loop.TrainInput, arch Arch) (string, error) {
+func (tr *trainer) start(r *loop.Round, in loop.TrainInput, arch Arch, k int) (string, error) {
 	switch tr.c.Init {
 	case "teacher":
 		if !hasTeacher(r) {
 			return "", nil
 		}
-		if r.Teacher.Dir == "" {
-			return "", fmt.Errorf("lab-train: init: teacher, but the teacher %q is not a built-in model directory", r.Teacher.Ref())
+		t := voter(r.Teacher, k)
+		if t.Dir == "" {
+			return "", fmt.Errorf("lab-train: init: teacher, but the teacher %q is not a built-in model directory", t.Ref())
 		}
-		return r.Teacher.Dir, nil
+		return t.Dir, nil
 	case "previous":
-		if in.Previous.Dir == "" {
+		p := voter(in.Previous, k)
+		if p.Dir == "" {
 			return "", nil
 		}
-		m, err := checkpoint.LoadModel(in.Previous.Dir)
+		m, err := checkpoint.LoadModel(p.Dir)
 		if err != nil {
 			return "", fmt.Errorf("lab-train: previous student: %w", err)
 		}
 		if !arch.same(m.Config) {
-			r.Log.Info("lab-train: the previous student has another size than arch; starting a new model", "previous", in.Previous.Dir)
+			r.Log.Info("lab-train: the previous student has another size than arch; starting a new model", "previous", p.Dir)
 			return "", nil
 		}
-		return in.Previous.Dir, nil
+		return p.Dir, nil
 	}
 	return "", nil
+}
+
+// voter returns voter k of m: m itself for k = 0, else its voter k, or m
+// when it has fewer voters (a loop that raised voters: the new voters start
+// from model 0 and differ by their seeds).
+func voter(m loop.Model, k int) loop.Model {
+	if k == 0 || k > len(m.Voters) {
+		return m
+	}
+	return m.Voters[k-1]
 }
 
 // mixture returns the data files with their weights, the longest example in

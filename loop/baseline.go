@@ -1,0 +1,243 @@
+package loop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/synthloop/synthloop/store"
+)
+
+// Baseline is a control run: the same loop with some settings changed (say,
+// the filter removed), run after the main one so that its report can show
+// what the change is worth, round by round.
+//
+//	baseline:
+//	  title: without the filter (every self-made label kept)
+//	  shared_rounds: 1            # round 1 (the labelled one) is the main run's
+//	  generate: {filter: null}    # merged over generate.with; null removes a key
+//	  train: {voters: 1}
+type Baseline struct {
+	// Title says what the baseline changes, for reports.
+	Title string `yaml:"title"`
+	// SharedRounds are the first rounds the baseline takes from the main
+	// run instead of running them again: the same data, the same students.
+	SharedRounds int `yaml:"shared_rounds"`
+	// Generate, Train and Evaluate are merged over the main config's
+	// with-blocks, key by key and recursively; a null value removes the key
+	// (so the plugin's default applies).
+	Generate map[string]any `yaml:"generate"`
+	Train    map[string]any `yaml:"train"`
+	Evaluate map[string]any `yaml:"evaluate"`
+}
+
+// BaselineDir is the baseline's run directory inside the main run's.
+const BaselineDir = "baseline"
+
+// BaselineConfig returns the config of c's baseline run: c with the
+// baseline's changes merged in, its name suffixed "-baseline", its
+// description the baseline's title, and no baseline of its own. It is nil
+// when c has no baseline.
+func (c *Config) BaselineConfig() (*Config, error) {
+	b := c.Baseline
+	if b == nil {
+		return nil, nil
+	}
+	over := map[string]any{"name": c.Name + "-baseline", "baseline": nil}
+	if b.Title != "" {
+		over["description"] = b.Title
+	}
+	for key, with := range map[string]map[string]any{"generate": b.Generate, "train": b.Train, "evaluate": b.Evaluate} {
+		if len(with) > 0 {
+			over[key] = map[string]any{"with": with}
+		}
+	}
+	bc, err := c.With(over)
+	if err != nil {
+		return nil, fmt.Errorf("loop: baseline: %w", err)
+	}
+	return bc, nil
+}
+
+// With returns c with over merged into its YAML, key by key and
+// recursively (a null value removes a key), parsed and validated again as a
+// config read from the same file. `synthloop demo --set` and baselines use
+// it.
+func (c *Config) With(over map[string]any) (*Config, error) {
+	var root map[string]any
+	if err := yaml.Unmarshal(c.Text, &root); err != nil {
+		return nil, fmt.Errorf("loop: %w", err)
+	}
+	text, err := yaml.Marshal(merge(root, over))
+	if err != nil {
+		return nil, fmt.Errorf("loop: %w", err)
+	}
+	nc, err := ParseConfig(c.Source, text)
+	if err != nil {
+		return nil, fmt.Errorf("the changed config is not valid: %w", err)
+	}
+	return nc, nil
+}
+
+// merge returns base with over merged in: maps recursively, anything else
+// replaced; a nil value in over deletes the key.
+func merge(base, over map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		if v == nil {
+			delete(out, k)
+			continue
+		}
+		if vm, ok := v.(map[string]any); ok {
+			if bm, ok := out[k].(map[string]any); ok {
+				out[k] = merge(bm, vm)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func (b *Baseline) check() error {
+	if b.SharedRounds < 0 {
+		return errors.New("baseline.shared_rounds must not be negative")
+	}
+	return nil
+}
+
+// runBaseline runs the baseline of a finished main run into
+// RunDir/baseline, sharing the main run's first rounds, and returns its
+// summary.
+func (l *runner) runBaseline(ctx context.Context) (*Summary, error) {
+	bc, err := l.cfg.BaselineConfig()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(l.opts.RunDir, BaselineDir)
+	if err := l.share(ctx, dir, bc); err != nil {
+		return nil, err
+	}
+	opts := l.opts
+	opts.RunDir = dir
+	if opts.Log != nil {
+		opts.Log = opts.Log.With("run", "baseline")
+	}
+	if opts.OnBaseline != nil {
+		opts.OnBaseline(l.cfg.Baseline.Title)
+	}
+	// The baseline's own rounds report through the same hooks; a caller
+	// tells them apart by OnBaseline having been called.
+	opts.OnBaseline = nil
+	return Run(ctx, bc, opts)
+}
+
+// share starts the baseline's run directory with the main run's first
+// SharedRounds rounds, unless it exists already: their directories are
+// copied and their state taken over with paths moved, so the baseline
+// continues from the same students on the same data.
+func (l *runner) share(ctx context.Context, dir string, bc *Config) error {
+	n := l.cfg.Baseline.SharedRounds
+	if n == 0 {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, store.FileName)); err == nil {
+		return nil // shared before; the baseline resumes on its own
+	}
+	if len(l.s.Rounds) < n || !l.s.Rounds[n-1].Done {
+		return fmt.Errorf("loop: baseline: shares %d rounds, but the main run finished %d", n, len(l.s.Rounds))
+	}
+	// Build the copy beside its final place and rename it, so that a kill
+	// leaves either no baseline or a whole one.
+	tmp := dir + ".partial"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("loop: baseline: %w", err)
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return fmt.Errorf("loop: baseline: %w", err)
+	}
+	from, err := filepath.Abs(l.opts.RunDir)
+	if err != nil {
+		return fmt.Errorf("loop: baseline: %w", err)
+	}
+	to, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("loop: baseline: %w", err)
+	}
+	s := &state{Version: 1, Name: bc.Name, Description: bc.Description, Config: bc.Source, ConfigHash: bc.Hash(), Margin: bc.Margin, Metric: l.s.Metric}
+	s.Teacher = l.s.Rounds[0].Teacher
+	for _, r := range l.s.Rounds[:n] {
+		if err := copyDir(l.roundDir(r.Index), filepath.Join(tmp, filepath.Base(l.roundDir(r.Index)))); err != nil {
+			return fmt.Errorf("loop: baseline: %w", err)
+		}
+		var c roundState
+		b, _ := json.Marshal(r)
+		if err := json.Unmarshal(moveRefs(b, from, to), &c); err != nil {
+			return fmt.Errorf("loop: baseline: %w", err)
+		}
+		c.Shared = true
+		s.Rounds = append(s.Rounds, &c)
+		if c.Promoted {
+			s.Teacher = c.Train.Student
+		}
+	}
+	st, err := store.Open(ctx, tmp)
+	if err != nil {
+		return fmt.Errorf("loop: baseline: %w", err)
+	}
+	b, _ := json.Marshal(s)
+	err = errors.Join(st.SetMetaValue(ctx, "config", string(bc.Text)), st.SetMetaValue(ctx, stateKey, string(b)))
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("loop: baseline: %w", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("loop: baseline: %w", err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fmt.Errorf("loop: baseline: %w", err)
+	}
+	return nil
+}
+
+// moveRefs rewrites the absolute paths under from in a JSON state to the
+// same paths under to (model directories are kept absolute in the state, as
+// model refs need them).
+func moveRefs(b []byte, from, to string) []byte {
+	q := func(s string) string { j, _ := json.Marshal(s); return strings.Trim(string(j), `"`) }
+	return []byte(strings.ReplaceAll(string(b), q(from+string(filepath.Separator)), q(to+string(filepath.Separator))))
+}
+
+// copyDir copies the regular files and directories under src to dst.
+func copyDir(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+}
