@@ -10,12 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/synthloop/synthloop/loop"
 )
 
 // module is the import path prefix of the module's own packages.
@@ -317,4 +320,89 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// TestSummarySchema keeps the summary.json tables of docs/CONTRACTS.md
+// true to loop.Summary and loop.RoundSummary: the same keys, and "optional"
+// in the type column exactly for the keys left out when empty.
+func TestSummarySchema(t *testing.T) {
+	const doc = "docs/CONTRACTS.md"
+	tables := readKeyTables(t, doc)
+	for _, tt := range []struct {
+		heading string
+		typ     reflect.Type
+	}{
+		{"### summary.json: the run", reflect.TypeFor[loop.Summary]()},
+		{"### summary.json: a round", reflect.TypeFor[loop.RoundSummary]()},
+	} {
+		rows, ok := tables[tt.heading]
+		if !ok {
+			t.Errorf("%s: no table under %q", doc, tt.heading)
+			continue
+		}
+		want := map[string]bool{} // key → optional
+		var order []string
+		for i := range tt.typ.NumField() {
+			tag := tt.typ.Field(i).Tag.Get("json")
+			name, opts, _ := strings.Cut(tag, ",")
+			if name == "-" || !tt.typ.Field(i).IsExported() {
+				continue
+			}
+			want[name] = strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
+			order = append(order, name)
+		}
+		seen := map[string]bool{}
+		for _, r := range rows {
+			seen[r.key] = true
+			optional, ok := want[r.key]
+			switch {
+			case !ok:
+				t.Errorf("%s:%d: `%s` is not a key of %s; remove the row or fix the name", doc, r.line, r.key, tt.typ)
+			case optional && !r.optional:
+				t.Errorf("%s:%d: `%s` is left out when empty (omitempty); write \"optional\" in its type cell", doc, r.line, r.key)
+			case !optional && r.optional:
+				t.Errorf("%s:%d: `%s` is always written; drop \"optional\" from its type cell", doc, r.line, r.key)
+			}
+		}
+		for _, k := range order {
+			if !seen[k] {
+				t.Errorf("%s: the table under %q has no row for `%s` (a field of %s); add one", doc, tt.heading, k, tt.typ)
+			}
+		}
+	}
+}
+
+type keyRow struct {
+	line     int
+	key      string
+	optional bool
+}
+
+// readKeyTables reads the tables of `key | type | meaning` rows by the
+// heading above them.
+func readKeyTables(t *testing.T, path string) map[string][]keyRow {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]keyRow{}
+	heading := ""
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "#") {
+			heading = line
+			continue
+		}
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		m := backticked.FindStringSubmatch(cells[0])
+		if len(cells) != 3 || m == nil {
+			t.Errorf("%s:%d: a key row has 3 cells (`key` | type | meaning): %s", path, i+1, line)
+			continue
+		}
+		out[heading] = append(out[heading], keyRow{line: i + 1, key: m[1], optional: strings.Contains(cells[1], "optional")})
+	}
+	return out
 }
