@@ -61,7 +61,12 @@ type Info struct {
 // wrapped in the reliability layer (cache, budget, rate limits, adaptive
 // concurrency, per-request timeout, retries, accounting). Providers come from
 // the registry, so the program must import the provider packages it needs,
-// usually all of them:
+// usually through package all, which registers every provider, stage and
+// loop plugin:
+//
+//	import _ "github.com/synthloop/synthloop/all"
+//
+// or one by one:
 //
 //	import (
 //		_ "github.com/synthloop/synthloop/model/anthropic"

@@ -22,6 +22,7 @@ import (
 
 	"github.com/synthloop/synthloop/engine/chat"
 	"github.com/synthloop/synthloop/engine/tokenizer"
+	"github.com/synthloop/synthloop/internal/openaiwire"
 )
 
 // Completer is a model the server can answer with; *chat.Model is one.
@@ -151,18 +152,9 @@ func isLoopback(addr string) bool {
 }
 
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
-	type entry struct {
-		ID      string `json:"id"`
-		Object  string `json:"object"`
-		Created int64  `json:"created"`
-		OwnedBy string `json:"owned_by"`
-	}
-	out := struct {
-		Object string  `json:"object"`
-		Data   []entry `json:"data"`
-	}{Object: "list", Data: []entry{}}
+	out := openaiwire.ModelList{Object: openaiwire.ObjectList, Data: []openaiwire.Model{}}
 	for _, n := range s.names {
-		out.Data = append(out.Data, entry{ID: n, Object: "model", Created: s.opts.Now().Unix(), OwnedBy: "synthloop"})
+		out.Data = append(out.Data, openaiwire.Model{ID: n, Object: openaiwire.ObjectModel, Created: s.opts.Now().Unix(), OwnedBy: "synthloop"})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -170,83 +162,8 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 // chatRequest is the subset of OpenAI's request the engine honours. Other
 // fields are ignored as OpenAI-compatible servers do, except parameters that
 // would change the output, which are refused when set to anything but their
-// neutral value (see check).
-type chatRequest struct {
-	Model               string          `json:"model"`
-	Messages            []chatMessage   `json:"messages"`
-	N                   *int            `json:"n"`
-	Temperature         *float64        `json:"temperature"`
-	TopP                *float64        `json:"top_p"`
-	TopK                *int            `json:"top_k"`
-	MaxTokens           *int            `json:"max_tokens"`
-	MaxCompletionTokens *int            `json:"max_completion_tokens"`
-	Stop                stopList        `json:"stop"`
-	Seed                *int64          `json:"seed"`
-	Stream              bool            `json:"stream"`
-	StreamOptions       *streamOptions  `json:"stream_options"`
-	PresencePenalty     *float64        `json:"presence_penalty"`
-	FrequencyPenalty    *float64        `json:"frequency_penalty"`
-	ResponseFormat      *responseFormat `json:"response_format"`
-	Tools               json.RawMessage `json:"tools"`
-	Logprobs            bool            `json:"logprobs"`
-}
-
-type streamOptions struct {
-	IncludeUsage bool `json:"include_usage"`
-}
-
-type responseFormat struct {
-	Type string `json:"type"`
-}
-
-type chatMessage struct {
-	Role    string      `json:"role"`
-	Content contentText `json:"content"`
-}
-
-// contentText accepts a string or a list of {"type":"text","text":...} parts.
-type contentText string
-
-func (c *contentText) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*c = contentText(s)
-		return nil
-	}
-	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	}
-	if err := json.Unmarshal(b, &parts); err != nil {
-		return errors.New("content must be a string or a list of text parts")
-	}
-	var sb strings.Builder
-	for _, p := range parts {
-		if p.Type != "text" {
-			return fmt.Errorf("content part of type %q: the built-in engine reads text only", p.Type)
-		}
-		sb.WriteString(p.Text)
-	}
-	*c = contentText(sb.String())
-	return nil
-}
-
-// stopList accepts a string or a list of strings.
-type stopList []string
-
-func (s *stopList) UnmarshalJSON(b []byte) error {
-	var one string
-	if err := json.Unmarshal(b, &one); err == nil {
-		*s = stopList{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return errors.New("stop must be a string or a list of strings")
-	}
-	*s = many
-	return nil
-}
+// neutral value (see params).
+type chatRequest openaiwire.ChatRequest
 
 type badRequest struct{ param, msg string }
 
@@ -320,6 +237,11 @@ func (req *chatRequest) params() (chat.Params, error) {
 		return p, &badRequest{"messages", "messages must not be empty"}
 	}
 	for i, m := range req.Messages {
+		for _, part := range m.Content {
+			if part.Type != "text" {
+				return p, &badRequest{fmt.Sprintf("messages[%d].content", i), fmt.Sprintf("content part of type %q: the built-in engine reads text only", part.Type)}
+			}
+		}
 		switch m.Role {
 		case "system", "user", "assistant":
 		case "developer":
@@ -357,7 +279,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	msgs := make([]tokenizer.Message, len(req.Messages))
 	for i, cm := range req.Messages {
-		msgs[i] = tokenizer.Message{Role: cm.Role, Content: string(cm.Content)}
+		msgs[i] = tokenizer.Message{Role: cm.Role, Content: cm.Content.Text()}
 	}
 	id := "chatcmpl-" + randomID()
 	created := s.opts.Now().Unix()
@@ -377,26 +299,9 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "server_error", "", "internal_error", err.Error())
 		return
 	}
-	type message struct {
-		Role    string `json:"role"`
-		Content string `json:"content"`
-	}
-	type choice struct {
-		Index        int       `json:"index"`
-		Message      message   `json:"message"`
-		FinishReason string    `json:"finish_reason"`
-		Logprobs     *logprobs `json:"logprobs"`
-	}
-	out := struct {
-		ID      string   `json:"id"`
-		Object  string   `json:"object"`
-		Created int64    `json:"created"`
-		Model   string   `json:"model"`
-		Choices []choice `json:"choices"`
-		Usage   usage    `json:"usage"`
-	}{ID: id, Object: "chat.completion", Created: created, Model: req.Model, Usage: usageOf(reply)}
+	out := openaiwire.ChatCompletion{ID: id, Object: openaiwire.ObjectChatCompletion, Created: created, Model: req.Model, Usage: usageOf(reply)}
 	for i, c := range reply.Choices {
-		ch := choice{Index: i, Message: message{Role: "assistant", Content: c.Text}, FinishReason: c.Finish}
+		ch := openaiwire.Choice{Index: i, Message: openaiwire.ReplyMessage{Role: "assistant", Content: c.Text}, FinishReason: c.Finish}
 		if req.Logprobs {
 			ch.Logprobs = logprobsOf(c)
 		}
@@ -405,33 +310,17 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-type usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+func usageOf(r *chat.Reply) openaiwire.Usage {
+	return openaiwire.NewUsage(r.PromptTokens, r.CompletionTokens)
 }
 
-func usageOf(r *chat.Reply) usage {
-	return usage{r.PromptTokens, r.CompletionTokens, r.PromptTokens + r.CompletionTokens}
-}
-
-// logprobs reports the log-probability of each generated token. The engine
-// does not keep token strings per position, so "token" is empty and only the
-// values are given; top_logprobs is always empty.
-type logprobs struct {
-	Content []tokenLogprob `json:"content"`
-}
-
-type tokenLogprob struct {
-	Token       string  `json:"token"`
-	Logprob     float32 `json:"logprob"`
-	TopLogprobs []any   `json:"top_logprobs"`
-}
-
-func logprobsOf(c chat.Choice) *logprobs {
-	lp := &logprobs{Content: []tokenLogprob{}}
+// logprobsOf reports the log-probability of each generated token. The
+// engine does not keep token strings per position, so "token" is empty and
+// only the values are given; top_logprobs is always empty.
+func logprobsOf(c chat.Choice) *openaiwire.Logprobs {
+	lp := &openaiwire.Logprobs{Content: []openaiwire.TokenLogprob{}}
 	for _, v := range c.LogProbs {
-		lp.Content = append(lp.Content, tokenLogprob{Logprob: v, TopLogprobs: []any{}})
+		lp.Content = append(lp.Content, openaiwire.TokenLogprob{Logprob: v, TopLogprobs: []any{}})
 	}
 	return lp
 }
@@ -441,26 +330,14 @@ func logprobsOf(c chat.Choice) *logprobs {
 // only once the request is known to be servable, so a bad request still
 // gets a plain HTTP error; a failure after that is sent as an error event.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, m Completer, msgs []tokenizer.Message, p chat.Params, id string, created int64, req chatRequest) {
-	type delta struct {
-		Role    string `json:"role,omitempty"`
-		Content string `json:"content,omitempty"`
-	}
-	type choice struct {
-		Index        int     `json:"index"`
-		Delta        delta   `json:"delta"`
-		FinishReason *string `json:"finish_reason"`
-	}
-	type chunk struct {
-		ID      string   `json:"id"`
-		Object  string   `json:"object"`
-		Created int64    `json:"created"`
-		Model   string   `json:"model"`
-		Choices []choice `json:"choices"`
-		Usage   *usage   `json:"usage,omitempty"`
-	}
+	type (
+		chunk  = openaiwire.ChatCompletionChunk
+		choice = openaiwire.ChunkChoice
+		delta  = openaiwire.Delta
+	)
 	flusher, _ := w.(http.Flusher)
 	started := false
-	base := chunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model}
+	base := chunk{ID: id, Object: openaiwire.ObjectChatCompletionChunk, Created: created, Model: req.Model}
 	send := func(c chunk) {
 		if !started {
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -500,7 +377,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, m Completer, msg
 			}
 			return
 		}
-		b, _ := json.Marshal(map[string]any{"error": map[string]any{"message": err.Error(), "type": "server_error", "code": "internal_error"}})
+		b, _ := json.Marshal(openaiwire.NewError("server_error", "", "internal_error", err.Error()))
 		fmt.Fprintf(w, "data: %s\n\n", b)
 		return
 	}
@@ -538,13 +415,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeError writes an error in OpenAI's shape, which the SDKs parse.
 func writeError(w http.ResponseWriter, status int, typ, param, code, msg string) {
-	body := map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nilIfEmpty(param), "code": code}}
-	writeJSON(w, status, body)
-}
-
-func nilIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
+	writeJSON(w, status, openaiwire.NewError(typ, param, code, msg))
 }

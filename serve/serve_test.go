@@ -182,6 +182,9 @@ func TestErrorsAreOpenAIShaped(t *testing.T) {
 		{"presence penalty", "k3y", `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"presence_penalty":2}`, 400, "invalid_value"},
 		{"text outside vocabulary", "k3y", `{"model":"tiny","messages":[{"role":"user","content":"ÄÖÜ"}]}`, 400, "invalid_value"},
 		{"bad role", "k3y", `{"model":"tiny","messages":[{"role":"tool","content":"hi"}]}`, 400, "invalid_value"},
+		{"image part", "k3y", `{"model":"tiny","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, 400, "invalid_value"},
+		{"bad content", "k3y", `{"model":"tiny","messages":[{"role":"user","content":5}]}`, 400, "invalid_json"},
+		{"bad stop", "k3y", `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"stop":5}`, 400, "invalid_json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

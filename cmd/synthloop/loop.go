@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/synthloop/synthloop/loop"
-	_ "github.com/synthloop/synthloop/loop/all" // registers the loop's generators, trainers and evaluators
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/progress"
 )

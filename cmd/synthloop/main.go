@@ -12,17 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	_ "github.com/synthloop/synthloop/all" // registers every stage, provider and loop plugin
 	"github.com/synthloop/synthloop/pipeline"
-	_ "github.com/synthloop/synthloop/stage/conversation" // registers conversation
-	_ "github.com/synthloop/synthloop/stage/dedup"
-	_ "github.com/synthloop/synthloop/stage/docqa"        // registers docqa        // registers dedup
-	_ "github.com/synthloop/synthloop/stage/evol"         // registers evol
-	_ "github.com/synthloop/synthloop/stage/faq"          // registers faq
-	_ "github.com/synthloop/synthloop/stage/judge"        // registers judge
-	_ "github.com/synthloop/synthloop/stage/load"         // registers load
-	_ "github.com/synthloop/synthloop/stage/reject"       // registers reject
-	_ "github.com/synthloop/synthloop/stage/selfinstruct" // registers the selfinstruct stages
-	_ "github.com/synthloop/synthloop/stage/selfreward"   // registers selfreward
 )
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -10,9 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/synthloop/synthloop/model"
-	_ "github.com/synthloop/synthloop/model/anthropic" // registers anthropic
-	_ "github.com/synthloop/synthloop/model/local"     // registers local/PATH (built-in models)
-	_ "github.com/synthloop/synthloop/model/openai"    // registers openai, ollama, vllm and OpenAI-compatible servers
 	"github.com/synthloop/synthloop/pipeline"
 )
 

@@ -15,7 +15,6 @@ import (
 	"github.com/synthloop/synthloop/lab/loopplug"
 	"github.com/synthloop/synthloop/lab/task"
 	"github.com/synthloop/synthloop/loop"
-	_ "github.com/synthloop/synthloop/loop/all"
 	"github.com/synthloop/synthloop/trainjob"
 )
 

@@ -136,3 +136,23 @@ func (s *Server) handleAnthropic(w http.ResponseWriter, r *http.Request) {
 	}
 	s.serve(w, r, f, good, anthropicError)
 }
+
+// contentText reads an Anthropic content (or system) that is a string or a
+// list of blocks, joining the blocks' text. The server is lenient: what it
+// cannot read is empty text, for the client under test to be judged on.
+func contentText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var blocks []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	json.Unmarshal(raw, &blocks)
+	out := ""
+	for _, b := range blocks {
+		out += b.Text
+	}
+	return out
+}

@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/synthloop/synthloop/internal/openaiwire"
 	"github.com/synthloop/synthloop/model"
 )
 
@@ -374,17 +375,11 @@ func (s *Server) MaxInFlight() int {
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
-	type m struct {
-		ID      string `json:"id"`
-		Object  string `json:"object"`
-		OwnedBy string `json:"owned_by"`
-		Type    string `json:"type,omitempty"`
-	}
-	var data []m
+	out := openaiwire.ModelList{Object: openaiwire.ObjectList, Data: []openaiwire.Model{}}
 	for _, id := range s.models {
-		data = append(data, m{ID: id, Object: "model", OwnedBy: "modeltest"})
+		out.Data = append(out.Data, openaiwire.Model{ID: id, Object: openaiwire.ObjectModel, Created: created, OwnedBy: "modeltest"})
 	}
-	writeJSON(w, 200, map[string]any{"object": "list", "data": data})
+	writeJSON(w, 200, out)
 }
 
 // admit records the request and decides its fault. The returned func must be

@@ -1,0 +1,243 @@
+package all_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "github.com/synthloop/synthloop/all"
+	"github.com/synthloop/synthloop/grounding/groundingtest"
+	"github.com/synthloop/synthloop/ingest"
+	"github.com/synthloop/synthloop/loop"
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/model/modeltest"
+	"github.com/synthloop/synthloop/model/scripted"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/stage/faq"
+	"github.com/synthloop/synthloop/store"
+)
+
+// exampleKinds says how each kind of file in examples/ is checked, first
+// match wins. A file no kind matches fails the test, so a new kind of
+// example gets a check instead of going unchecked.
+var exampleKinds = []struct {
+	name  string
+	match func(path string) bool
+	check func(path string) error
+}{
+	{"loop file", func(p string) bool { return isTop(p) && strings.HasPrefix(filepath.Base(p), "loop-") && isYAML(p) }, checkLoop},
+	{"pipeline file", func(p string) bool { return isTop(p) && isYAML(p) }, checkPipeline},
+	{"FAQ file", func(p string) bool { return under(p, "examples/faq") }, checkFAQ},
+	{"document", func(p string) bool { return under(p, "examples/docs") && ingest.FormatOf(p) != "" }, checkDocument},
+	// gen.go rebuilds a committed binary example (the PDF) with go generate;
+	// it must stay out of the build.
+	{"generator", func(p string) bool { return filepath.Ext(p) == ".go" }, checkGenerator},
+}
+
+func isTop(p string) bool    { return filepath.Dir(p) == "examples" }
+func isYAML(p string) bool   { return filepath.Ext(p) == ".yaml" || filepath.Ext(p) == ".yml" }
+func under(p, d string) bool { return strings.HasPrefix(p, d+string(filepath.Separator)) }
+
+// TestExamples loads and validates every file in examples/ with the
+// library's own loaders and every registered type, as a Go program that
+// imports only the library (and this package for registration) would.
+func TestExamples(t *testing.T) {
+	t.Chdir("..") // the examples' paths are relative to the repository root
+	counts := map[string]int{}
+	err := filepath.WalkDir("examples", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		for _, k := range exampleKinds {
+			if k.match(path) {
+				counts[k.name]++
+				t.Run(filepath.ToSlash(path), func(t *testing.T) {
+					if err := k.check(path); err != nil {
+						t.Errorf("%s (%s): %v", path, k.name, err)
+					}
+				})
+				return nil
+			}
+		}
+		t.Errorf("%s: no check in TestExamples knows this kind of file; add one to exampleKinds", path)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A walk that found nothing of a kind means the layout changed under
+	// the test, which would otherwise pass having checked nothing.
+	for _, k := range exampleKinds {
+		if counts[k.name] == 0 {
+			t.Errorf("no %s found in examples/", k.name)
+		}
+	}
+}
+
+// checkPipeline loads a pipeline file and constructs each stage, which is
+// what `synthloop run` does before sending any request.
+func checkPipeline(path string) error {
+	cfg, err := pipeline.LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	for _, sc := range cfg.Stages {
+		st, ok := pipeline.Lookup(sc.Type)
+		if !ok {
+			return fmt.Errorf("stage %s: type %q not registered", sc.Name, sc.Type)
+		}
+		if _, err := st.New(sc.Settings); err != nil {
+			return fmt.Errorf("stage %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}
+
+// checkLoop loads a loop file and constructs its generator, trainer and
+// evaluator, which is what `synthloop loop` does before round 1.
+func checkLoop(path string) error {
+	cfg, err := loop.LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	if err := construct("generator", loop.Generators(), cfg.Generate); err != nil {
+		return err
+	}
+	if err := construct("trainer", loop.Trainers(), cfg.Train); err != nil {
+		return err
+	}
+	return construct("evaluator", loop.Evaluators(), cfg.Evaluate)
+}
+
+func construct[T any](kind string, types []loop.Type[T], s loop.Step) error {
+	for _, t := range types {
+		if t.Name != s.Type {
+			continue
+		}
+		settings := s.Settings
+		if settings == nil {
+			settings = t.Config()
+		}
+		if _, err := t.New(settings); err != nil {
+			return fmt.Errorf("%s %s: %w", kind, s.Type, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%s type %q not registered", kind, s.Type)
+}
+
+// checkFAQ reads an FAQ file the faq stage reads (examples/faq.yaml points
+// at the folder): every entry must read, since a broken one would be
+// recorded as a failure in every run of the example.
+func checkFAQ(path string) error {
+	files, err := faq.FAQFiles([]string{path})
+	if err != nil {
+		return err
+	}
+	if len(files) != 1 {
+		return fmt.Errorf("not an FAQ file (.jsonl, .json, .yaml, .yml, .csv, .tsv)")
+	}
+	es, err := faq.ReadEntries(path, faq.Keys{})
+	if err != nil {
+		return err
+	}
+	if len(es) == 0 {
+		return fmt.Errorf("no entries")
+	}
+	for _, e := range es {
+		if e.Err != "" {
+			return fmt.Errorf("entry %s: %s", e.Key, e.Err)
+		}
+	}
+	return nil
+}
+
+// checkDocument reads a document of examples/docs (the docqa example's
+// input) with the in-process extractor and wants text from it.
+func checkDocument(path string) error {
+	d, err := ingest.Read(context.Background(), path, ingest.Options{})
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(d.Text) == "" {
+		return fmt.Errorf("no text extracted")
+	}
+	return nil
+}
+
+func checkGenerator(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(string(b), "//go:build ignore\n") {
+		return fmt.Errorf("a Go file in examples/ must start with //go:build ignore, or it joins the build")
+	}
+	return nil
+}
+
+// TestStageExamplesParse parses the snippet every registered stage type shows
+// in `synthloop stages TYPE`, so the help never shows a config that fails.
+// Files the snippets name are created empty-but-valid in a temp directory.
+func TestStageExamplesParse(t *testing.T) {
+	t.Chdir(t.TempDir())
+	os.MkdirAll("data", 0o755)
+	os.WriteFile("data/questions.jsonl", []byte(`{"prompt":"x"}`+"\n"), 0o644)
+	os.MkdirAll("evals", 0o755)
+	os.WriteFile("evals/mmlu.jsonl", []byte(`{"text":"Which planet is known as the red planet?"}`+"\n"), 0o644)
+	types := pipeline.Types()
+	if len(types) == 0 {
+		t.Fatal("no stage types registered")
+	}
+	for _, st := range types {
+		if st.Doc == "" || st.Example == "" {
+			t.Errorf("%s: no doc or example", st.Name)
+			continue
+		}
+		var b strings.Builder
+		b.WriteString("name: t\nmodels:\n")
+		for _, m := range []string{"teacher", "critic", "student", "other", "assistant", "simulator", "judge", "user"} {
+			b.WriteString("  " + m + ": {ref: ollama/x}\n")
+		}
+		b.WriteString("stages:\n  - name: first\n    type: load\n    with: {path: data/questions.jsonl}\n")
+		for line := range strings.Lines(st.Example) {
+			b.WriteString("  " + line)
+		}
+		if _, err := pipeline.ParseConfig(st.Name+".yaml", []byte(b.String())); err != nil {
+			t.Errorf("%s: example does not parse: %v\n%s", st.Name, err, b.String())
+		}
+	}
+}
+
+// TestGroundedExamplesRun runs examples/docqa.yaml and examples/faq.yaml
+// against the scripted teacher and grounding judge, with the SQLite store.
+func TestGroundedExamplesRun(t *testing.T) {
+	t.Chdir("..") // the examples' paths are relative to the repository root
+	srv := modeltest.NewServer(groundingtest.Responder(scripted.New(1).Responder()))
+	defer srv.Close()
+	for _, f := range []string{"examples/docqa.yaml", "examples/faq.yaml"} {
+		cfg, err := pipeline.LoadConfig(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(context.Background(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		err = pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Cache: st,
+			OpenModel: func(ctx context.Context, name string, mc model.Config, mo model.Options) (model.Backend, model.Info, error) {
+				return model.Open(ctx, name, model.Config{Ref: "openai-compatible/" + name, BaseURL: srv.URL}, mo)
+			}})
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if stats, err := st.Stats(context.Background()); err != nil || len(stats) == 0 || stats[0].Kept == 0 {
+			t.Errorf("%s: %+v, %v", f, stats, err)
+		}
+	}
+}
