@@ -1,6 +1,7 @@
 package all_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	_ "github.com/synthloop/synthloop/all"
+	"github.com/synthloop/synthloop/examples"
 	"github.com/synthloop/synthloop/grounding/groundingtest"
 	"github.com/synthloop/synthloop/ingest"
 	"github.com/synthloop/synthloop/loop"
@@ -33,6 +35,9 @@ var exampleKinds = []struct {
 	{"pipeline file", func(p string) bool { return isTop(p) && isYAML(p) }, checkPipeline},
 	{"FAQ file", func(p string) bool { return under(p, "examples/faq") }, checkFAQ},
 	{"document", func(p string) bool { return under(p, "examples/docs") && ingest.FormatOf(p) != "" }, checkDocument},
+	// examples.go embeds the top-level files (the demo runs one of them);
+	// checkEmbedded checks that it embeds every one.
+	{"embedding package", func(p string) bool { return p == filepath.Join("examples", "examples.go") }, checkEmbedded},
 	// gen.go rebuilds a committed binary example (the PDF) with go generate;
 	// it must stay out of the build.
 	{"generator", func(p string) bool { return filepath.Ext(p) == ".go" }, checkGenerator},
@@ -240,4 +245,30 @@ func TestGroundedExamplesRun(t *testing.T) {
 			t.Errorf("%s: %+v, %v", f, stats, err)
 		}
 	}
+}
+
+// checkEmbedded checks that package examples embeds every top-level example
+// byte for byte, and that the demo it names is one of them.
+func checkEmbedded(string) error {
+	top, err := filepath.Glob(filepath.Join("examples", "*.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, p := range top {
+		want, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		got, err := examples.FS.ReadFile(filepath.Base(p))
+		if err != nil {
+			return fmt.Errorf("not embedded: %w", err)
+		}
+		if !bytes.Equal(got, want) {
+			return fmt.Errorf("%s: embedded copy differs", p)
+		}
+	}
+	if _, err := examples.FS.ReadFile(examples.Demo); err != nil {
+		return fmt.Errorf("the demo %s: %w", examples.Demo, err)
+	}
+	return nil
 }
