@@ -202,67 +202,45 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 
 // Run reads every file and commits its records in chunks, skipping chunks
 // already committed. A line that cannot be read becomes a failed record
-// naming the file and line, so nothing is dropped silently.
+// naming the file and line, so nothing is dropped silently. The files are
+// read whole before the first commit: a chunk's Seq depends on every record
+// before it, and a run knows its total from the start.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	files, err := s.cfg.files()
 	if err != nil {
 		return err
 	}
-	done, err := env.Store.DoneUnits(ctx, env.Name)
-	if err != nil {
-		return err
-	}
+	var units []pipeline.UnitSpec
+	var chunks [][]*record.Record
 	var seq int64
-	total := 0
 	for _, path := range files {
+		if s.cfg.Limit > 0 && seq >= int64(s.cfg.Limit) {
+			break
+		}
 		recs, err := s.read(path, env.Name)
 		if err != nil {
 			return err
 		}
-		if s.cfg.Limit > 0 && total+len(recs) > s.cfg.Limit {
-			recs = recs[:s.cfg.Limit-total]
-		}
-		total += len(recs)
-		if env.Progress != nil {
-			env.Progress.SetTotal(total)
+		if s.cfg.Limit > 0 {
+			recs = recs[:min(len(recs), s.cfg.Limit-int(seq))]
 		}
 		for start := 0; start < len(recs); start += s.cfg.Chunk {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
 			chunk := recs[start:min(start+s.cfg.Chunk, len(recs))]
-			key := fmt.Sprintf("%s#%d", path, start/s.cfg.Chunk)
-			var kept, failed int
-			for _, r := range chunk {
-				r.Seq = seq
-				seq++
-				if r.Status == record.Kept {
-					kept++
-				} else {
-					failed++
-				}
-			}
-			if done[key] {
-				if env.Progress != nil {
-					env.Progress.Done(len(chunk), 0, 0, 0)
-				}
-				continue
-			}
-			if err := env.Store.Commit(ctx, pipeline.Unit{Stage: env.Name, Key: key, Records: chunk}); err != nil {
-				return err
-			}
-			if env.Progress != nil {
-				env.Progress.Done(len(chunk), kept, 0, failed)
-			}
-		}
-		if s.cfg.Limit > 0 && total >= s.cfg.Limit {
-			break
+			units = append(units, pipeline.UnitSpec{Key: fmt.Sprintf("%s#%d", path, start/s.cfg.Chunk), Seq: seq, Weight: len(chunk)})
+			chunks = append(chunks, chunk)
+			seq += int64(len(chunk))
 		}
 	}
-	if env.Log != nil && total == 0 {
+	if env.Log != nil && seq == 0 {
 		env.Log.Warn("load: the files hold no records", "files", len(files))
 	}
-	return nil
+	// One chunk at a time: commits are the only work, and SQLite takes one
+	// writer at a time anyway.
+	e := *env
+	e.Concurrency = 1
+	return pipeline.RunUnits(ctx, &e, units, func(ctx context.Context, i int) ([]*record.Record, pipeline.UnitUsage, error) {
+		return chunks[i], pipeline.UnitUsage{}, nil
+	})
 }
 
 // read returns the records of one file.
