@@ -59,6 +59,11 @@ func RunUnits(ctx context.Context, env *Env, units []UnitSpec, fn UnitFunc) erro
 			break
 		}
 		g.Go(func() error {
+			// The slot may have come free because the run failed or
+			// was stopped: then the unit does not begin.
+			if err := gctx.Err(); err != nil {
+				return err
+			}
 			out, usage, err := fn(gctx, i)
 			if err != nil {
 				return c.stop(err)

@@ -77,9 +77,15 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 			seedRecs = seedRecs[:st.s.Limit]
 		}
 	}
-	in, err := inputEnv(env, seedRecs, st.s.Limit)
-	if err != nil {
-		return err
+	ins := seedRecs
+	var err error
+	if ins == nil {
+		if env.Input == "" {
+			return errors.New("evol: no instructions: set seeds, or put the stage after one that makes instructions")
+		}
+		if ins, err = pipeline.KeptInput(ctx, env, st.s.Limit); err != nil {
+			return err
+		}
 	}
 	open := func(name string) (backend, error) {
 		b, info, err := env.Backend(name)
@@ -104,7 +110,7 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if seed == 0 {
 		seed = env.Seed
 	}
-	return pipeline.ForEachKept(ctx, in, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		c := &chain{st: st, env: env, in: rec, bs: bs, rng: unitRand(seed, env.Name, rec.ID)}
 		return c.run(ctx)
 	})
