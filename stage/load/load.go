@@ -12,10 +12,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/synthloop/synthloop/ingest"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 )
@@ -33,7 +33,8 @@ const (
 // Config is the `with:` block of a load stage.
 type Config struct {
 	// Paths are files, directories (every .jsonl, .json, .csv, .tsv, .txt
-	// file inside, recursively, in name order) or glob patterns. Relative
+	// file inside, recursively, in name order, hidden ones skipped) or glob
+	// patterns. Relative
 	// paths are relative to the working directory.
 	Paths []string `yaml:"paths"`
 	// Path is a single path; it is added to Paths.
@@ -97,59 +98,11 @@ func (c *Config) files() ([]string, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("load: no path: set path or paths")
 	}
-	var out []string
-	seen := map[string]bool{}
-	add := func(p string) {
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
+	files, err := ingest.Expand(paths, ingest.Kind{Match: knownExt, Want: ".jsonl, .json, .csv, .tsv or .txt", AnyNamed: true})
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
 	}
-	for _, p := range paths {
-		if strings.ContainsAny(p, "*?[") {
-			m, err := filepath.Glob(p)
-			if err != nil {
-				return nil, fmt.Errorf("load: pattern %q: %w", p, err)
-			}
-			if len(m) == 0 {
-				return nil, fmt.Errorf("load: pattern %q matches no file", p)
-			}
-			sort.Strings(m)
-			for _, f := range m {
-				add(f)
-			}
-			continue
-		}
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("load: %w", err)
-		}
-		if !fi.IsDir() {
-			add(p)
-			continue
-		}
-		var inDir []string
-		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.IsDir() && knownExt(path) {
-				inDir = append(inDir, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("load: %w", err)
-		}
-		if len(inDir) == 0 {
-			return nil, fmt.Errorf("load: directory %s holds no .jsonl, .json, .csv, .tsv or .txt file", p)
-		}
-		sort.Strings(inDir)
-		for _, f := range inDir {
-			add(f)
-		}
-	}
-	return out, nil
+	return files, nil
 }
 
 func knownExt(path string) bool {
