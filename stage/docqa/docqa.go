@@ -212,7 +212,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 	var usage pipeline.UnitUsage
 	prov := record.Provenance{
 		Generator: "docqa", Stage: env.Name, Backend: info.Backend, Model: info.Model,
-		TemplateHash: generatePrompt.hash, Round: env.Round, CreatedAt: s.now().UTC(),
+		TemplateHash: generatePrompt.Hash, Round: env.Round, CreatedAt: s.now().UTC(),
 		Params: map[string]any{"pairs": s.cfg.Pairs, "temperature": *s.temperature(), "max_tokens": s.cfg.MaxTokens,
 			"chunk_tokens": s.cfg.ChunkTokens, "chunk_overlap": s.cfg.ChunkOverlap, "tokenizer": s.cfg.Tokenizer,
 			"grounding_threshold": s.cfg.Threshold},

@@ -195,7 +195,7 @@ func (c *chain) prov(b backend, parentID string) record.Provenance {
 	}
 	if s.JudgeEqual {
 		params["judge_model"] = s.JudgeModel
-		params["judge_template_hash"] = c.st.ps.equal.hash
+		params["judge_template_hash"] = c.st.ps.equal.Hash
 	}
 	return record.Provenance{
 		Generator: "evol",
@@ -244,7 +244,7 @@ func (c *chain) generation(ctx context.Context, g int, op, base, parentID string
 	if err != nil {
 		return nil, err
 	}
-	r.Prov.TemplateHash = p.hash
+	r.Prov.TemplateHash = p.Hash
 	choice, err := c.call(ctx, r, c.bs.evolve, c.request(text, false))
 	if err != nil {
 		return c.failed(ctx, r, "evolve", err)
@@ -330,7 +330,7 @@ func (c *chain) answer(ctx context.Context, r *record.Record, task string) error
 // A reply without a verdict line gets up to JudgeRetries follow-ups.
 func (c *chain) equal(ctx context.Context, r *record.Record, base, evolved string) (same bool, reason string, err error) {
 	s := c.st.s
-	text, err := c.st.ps.equal.render(equalData{Before: base, After: evolved})
+	text, err := c.st.ps.equal.Render(equalData{Before: base, After: evolved})
 	if err != nil {
 		return false, "", err
 	}

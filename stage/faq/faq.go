@@ -220,7 +220,7 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, gen mode
 	var usage pipeline.UnitUsage
 	prov := record.Provenance{
 		Generator: "faq", Stage: env.Name, Backend: info.Backend, Model: info.Model,
-		TemplateHash: answerPrompt.hash, Round: env.Round, CreatedAt: s.now().UTC(),
+		TemplateHash: answerPrompt.Hash, Round: env.Round, CreatedAt: s.now().UTC(),
 		Params: map[string]any{"paraphrases": s.cfg.Paraphrases, "turns": s.cfg.Turns, "include_original": s.cfg.IncludeOriginal,
 			"temperature": temp(s.cfg.Temperature, 0.9), "answer_temperature": temp(s.cfg.AnswerTemperature, 0.3),
 			"max_tokens": s.cfg.MaxTokens, "grounding_threshold": s.cfg.Threshold},
@@ -255,7 +255,7 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, gen mode
 				usage.Errors++
 			}
 			p := prov
-			p.RequestKeys, p.TemplateHash = keys, paraphrasePrompt.hash
+			p.RequestKeys, p.TemplateHash = keys, paraphrasePrompt.Hash
 			return []*record.Record{{ID: base, Status: record.Failed, Error: "faq: " + err.Error(), Meta: m, Prov: p}}, usage, nil
 		}
 		if s.cfg.Paraphrases == 0 {

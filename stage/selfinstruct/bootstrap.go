@@ -14,6 +14,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/seeds"
+	"github.com/synthloop/synthloop/stage/internal/prompt"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -39,7 +40,7 @@ type Stage struct {
 	cfg     *settings
 	opt     options
 	seeds   []seeds.Task
-	prompt  *prompt
+	prompt  *prompt.Template
 	filters *instructionFilters
 	tok     text.Tokenizer
 }
@@ -175,7 +176,7 @@ func (s *Stage) buildRequest(env *pipeline.Env, b int, pool []pooled) (*request,
 		}
 		data = bootstrapData{Tasks: ins, Next: rq.next}
 	}
-	text, err := s.prompt.render(data)
+	text, err := s.prompt.Render(data)
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +392,7 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request,
 		Stage:        env.Name,
 		Backend:      info.Backend,
 		Model:        info.Model,
-		TemplateHash: s.prompt.hash,
+		TemplateHash: s.prompt.Hash,
 		Params:       params(rq.req, c.Mode),
 		ParentIDs:    rq.parentIDs,
 		SeedIDs:      rq.seedIDs,
