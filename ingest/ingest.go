@@ -68,22 +68,49 @@ func FormatOf(path string) string {
 	return ""
 }
 
-// Files expands paths into the documents to read, in a deterministic order:
-// each argument in turn; a folder contributes every readable file below it
-// (recursively, sorted by path, hidden files and folders skipped); a glob
-// pattern its matches, sorted. A file is listed once even when named twice.
-// A file named explicitly must have a readable format; a folder or pattern
-// that yields no document is an error, since it is almost always a typo.
+// Files expands paths into the documents to read, in a deterministic order,
+// as Expand does for the documents Read understands. Paths are cleaned.
 func Files(paths []string) ([]string, error) {
+	files, err := Expand(paths, Kind{Match: func(p string) bool { return FormatOf(p) != "" }, Want: ".txt, .md, .html or .pdf"})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	for i, f := range files {
+		files[i] = filepath.Clean(f)
+	}
+	return files, nil
+}
+
+// Kind says which files Expand lists.
+type Kind struct {
+	// Match reports whether a file is of the kind.
+	Match func(path string) bool
+	// Want names the kind in errors: ".txt, .md, .html or .pdf".
+	Want string
+	// AnyNamed lists a file named explicitly or matched by a pattern
+	// whatever Match says (the load stage reads any file as text); Match
+	// then only picks the files of folders.
+	AnyNamed bool
+}
+
+// Expand expands paths (files, folders, glob patterns) into the files of a
+// kind, in a deterministic order: each argument in turn; a folder
+// contributes every file of the kind below it (recursively, sorted by path,
+// hidden files and folders skipped); a glob pattern its matches, sorted. A
+// file is listed once even when named twice, under its first spelling, so
+// that ids derived from paths stay as they were written. A file named
+// explicitly must be of the kind; a folder or pattern that yields no file
+// is an error, since it is almost always a typo. The errors have no prefix:
+// callers add theirs.
+func Expand(paths []string, kind Kind) ([]string, error) {
 	if len(paths) == 0 {
-		return nil, errors.New("ingest: no path given")
+		return nil, errors.New("no path given")
 	}
 	var out []string
 	seen := map[string]bool{}
 	add := func(p string) {
-		p = filepath.Clean(p)
-		if !seen[p] {
-			seen[p] = true
+		if c := filepath.Clean(p); !seen[c] {
+			seen[c] = true
 			out = append(out, p)
 		}
 	}
@@ -91,28 +118,31 @@ func Files(paths []string) ([]string, error) {
 		if strings.ContainsAny(p, "*?[") {
 			m, err := filepath.Glob(p)
 			if err != nil {
-				return nil, fmt.Errorf("ingest: pattern %q: %w", p, err)
+				return nil, fmt.Errorf("pattern %q: %w", p, err)
 			}
 			n := 0
 			sort.Strings(m)
 			for _, f := range m {
-				if fi, err := os.Stat(f); err == nil && !fi.IsDir() && FormatOf(f) != "" {
+				if fi, err := os.Stat(f); err == nil && !fi.IsDir() && (kind.AnyNamed || kind.Match(f)) {
 					add(f)
 					n++
 				}
 			}
+			if n == 0 && kind.AnyNamed {
+				return nil, fmt.Errorf("pattern %q matches no file", p)
+			}
 			if n == 0 {
-				return nil, fmt.Errorf("ingest: pattern %q matches no .txt, .md, .html or .pdf file", p)
+				return nil, fmt.Errorf("pattern %q matches no %s file", p, kind.Want)
 			}
 			continue
 		}
 		fi, err := os.Stat(p)
 		if err != nil {
-			return nil, fmt.Errorf("ingest: %w", err)
+			return nil, err
 		}
 		if !fi.IsDir() {
-			if FormatOf(p) == "" {
-				return nil, fmt.Errorf("ingest: %s: unsupported file type %q (want .txt, .md, .html or .pdf)", p, filepath.Ext(p))
+			if !kind.AnyNamed && !kind.Match(p) {
+				return nil, fmt.Errorf("%s: unsupported file type %q (want %s)", p, filepath.Ext(p), kind.Want)
 			}
 			add(p)
 			continue
@@ -128,16 +158,16 @@ func Files(paths []string) ([]string, error) {
 				}
 				return nil
 			}
-			if !d.IsDir() && FormatOf(path) != "" {
+			if !d.IsDir() && kind.Match(path) {
 				found = append(found, path)
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("ingest: %w", err)
+			return nil, err
 		}
 		if len(found) == 0 {
-			return nil, fmt.Errorf("ingest: folder %s holds no .txt, .md, .html or .pdf file", p)
+			return nil, fmt.Errorf("folder %s holds no %s file", p, kind.Want)
 		}
 		sort.Strings(found)
 		for _, f := range found {

@@ -43,20 +43,14 @@ func (s *testStage) Run(ctx context.Context, env *Env) error {
 			return []*record.Record{{ID: env.Name + "/" + in.ID, Status: record.Kept, Instruction: in.Instruction + "!"}}, UnitUsage{Requests: 1}, nil
 		})
 	}
-	done, err := env.Store.DoneUnits(ctx, env.Name)
-	if err != nil {
-		return err
+	units := make([]UnitSpec, s.cfg.Target)
+	for i := range units {
+		units[i] = UnitSpec{Key: string(rune('a' + i)), Seq: int64(i)}
 	}
-	for i := 0; i < s.cfg.Target; i++ {
-		key := string(rune('a' + i))
-		if done[key] {
-			continue
-		}
-		if err := env.Store.Commit(ctx, Unit{Stage: env.Name, Key: key, Records: []*record.Record{{ID: key, Stage: env.Name, Seq: int64(i), Status: record.Kept, Instruction: key}}}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return RunUnits(ctx, env, units, func(ctx context.Context, i int) ([]*record.Record, UnitUsage, error) {
+		key := units[i].Key
+		return []*record.Record{{ID: key, Status: record.Kept, Instruction: key}}, UnitUsage{}, nil
+	})
 }
 
 func init() {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/record"
 )
@@ -17,81 +15,46 @@ import (
 // reserved for failures of the run itself (context cancelled, budget spent).
 type MapFunc func(ctx context.Context, in *record.Record) ([]*record.Record, UnitUsage, error)
 
-// ForEachKept runs fn over every kept record of env.Input that has no committed
-// unit yet, at most env.Concurrency at a time, and commits each result as the
-// unit keyed by the input record's ID. Output records get Stage and, when
+// ForEachKept runs fn over every kept record of env.Input with RunUnits: one
+// unit per input record, keyed by its ID. Output records get Stage and, when
 // unset, a Seq of in.Seq*1000+i so the stage's order follows its input's.
 func ForEachKept(ctx context.Context, env *Env, fn MapFunc) error {
-	if env.Input == "" {
-		return fmt.Errorf("pipeline: stage %q needs an input stage", env.Name)
-	}
-	done, err := env.Store.DoneUnits(ctx, env.Name)
+	ins, err := KeptInput(ctx, env, 0)
 	if err != nil {
 		return err
 	}
-	var todo []*record.Record
-	total := 0
+	return ForEachRecord(ctx, env, ins, fn)
+}
+
+// KeptInput returns the kept records of env.Input in order, the first limit
+// of them when limit > 0.
+func KeptInput(ctx context.Context, env *Env, limit int) ([]*record.Record, error) {
+	if env.Input == "" {
+		return nil, fmt.Errorf("pipeline: stage %q needs an input stage", env.Name)
+	}
+	var ins []*record.Record
 	for rec, err := range env.Store.Records(ctx, env.Input, record.Kept) {
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("pipeline: stage %s: read input %s: %w", env.Name, env.Input, err)
 		}
-		total++
-		if done[rec.ID] {
-			continue
-		}
-		todo = append(todo, rec)
-	}
-	if env.Progress != nil {
-		env.Progress.SetTotal(total)
-		if n := total - len(todo); n > 0 {
-			env.Progress.Done(n, 0, 0, 0)
-		}
-	}
-	conc := env.Concurrency
-	if conc <= 0 {
-		conc = 1
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(conc)
-	for _, in := range todo {
-		if gctx.Err() != nil {
+		if limit > 0 && len(ins) == limit {
 			break
 		}
-		g.Go(func() error {
-			out, usage, err := fn(gctx, in)
-			if err != nil {
-				return err
-			}
-			var kept, rejected, failed int
-			for i, r := range out {
-				r.Stage = env.Name
-				if r.Seq == 0 {
-					r.Seq = in.Seq*1000 + int64(i)
-				}
-				switch r.Status {
-				case record.Kept:
-					kept++
-				case record.Rejected:
-					rejected++
-				default:
-					failed++
-				}
-			}
-			if err := env.Store.Commit(gctx, Unit{Stage: env.Name, Key: in.ID, Records: out, Usage: usage}); err != nil {
-				return err
-			}
-			if env.Progress != nil {
-				env.Progress.Done(1, kept, rejected, failed)
-				env.Progress.Usage(usage)
-			}
-			return nil
-		})
+		ins = append(ins, rec)
 	}
-	err = g.Wait()
-	if err == nil {
-		err = ctx.Err()
+	return ins, nil
+}
+
+// ForEachRecord is ForEachKept over records that need not be in the store,
+// such as a stage's seed file: one unit per record, keyed by its ID.
+func ForEachRecord(ctx context.Context, env *Env, ins []*record.Record, fn MapFunc) error {
+	units := make([]UnitSpec, len(ins))
+	for i, in := range ins {
+		units[i] = UnitSpec{Key: in.ID, Seq: in.Seq * 1000}
 	}
-	return err
+	return RunUnits(ctx, env, units, func(ctx context.Context, i int) ([]*record.Record, UnitUsage, error) {
+		return fn(ctx, ins[i])
+	})
 }
 
 // IsStop reports whether err must stop the stage rather than be recorded on

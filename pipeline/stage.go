@@ -36,6 +36,7 @@ type Store interface {
 	// Commit writes a unit's records (upsert by ID), its usage and its done-mark in one transaction.
 	Commit(ctx context.Context, u Unit) error
 	// DoneUnits returns the keys of the units of stage already committed.
+	// Only the unit scheduler (units.go) commits and reads done-marks.
 	DoneUnits(ctx context.Context, stage string) (map[string]bool, error)
 	// Records yields the records of stage in Seq order; status "" means any status.
 	Records(ctx context.Context, stage string, status record.Status) iter.Seq2[*record.Record, error]
@@ -72,8 +73,9 @@ type ModelInfo struct {
 	Model   string
 }
 
-// Stage is one step of a pipeline. Run must be resumable: it skips units that
-// DoneUnits reports and produces the same records for the same inputs and responses.
+// Stage is one step of a pipeline. Run must be resumable: it hands its units
+// to RunUnits (which skips committed ones) and produces the same records for
+// the same inputs and responses.
 type Stage interface {
 	Run(ctx context.Context, env *Env) error
 }

@@ -75,9 +75,15 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if st.s.Limit > 0 && len(seedRecs) > st.s.Limit {
 		seedRecs = seedRecs[:st.s.Limit]
 	}
-	in, err := inputEnv(env, seedRecs, st.s.Limit)
-	if err != nil {
-		return err
+	ins := seedRecs
+	if ins == nil {
+		if env.Input == "" {
+			return errors.New("conversation: no topics: set seeds or topics, or put the stage after one that makes records")
+		}
+		var err error
+		if ins, err = pipeline.KeptInput(ctx, env, st.s.Limit); err != nil {
+			return err
+		}
 	}
 	open := func(name string) (side, error) {
 		b, info, err := env.Backend(name)
@@ -98,7 +104,7 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if seed == 0 {
 		seed = env.Seed
 	}
-	return pipeline.ForEachKept(ctx, in, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		c := &convo{st: st, env: env, in: rec, user: user, asst: asst, rng: unitRand(seed, env.Name, rec.ID)}
 		r, err := c.run(ctx)
 		if err != nil {

@@ -1,16 +1,14 @@
 package conversation
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"fmt"
 	"regexp"
-	"strings"
-	"text/template"
 
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/prompt"
 )
 
 // The user simulator's prompt and the document-mode system prompt of the
@@ -22,32 +20,12 @@ import (
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-type prompt struct {
-	name string
-	hash string
-	tmpl *template.Template
-}
-
-func loadPrompt(kind, lang string) (*prompt, error) {
-	name := fmt.Sprintf("templates/%s.%s.tmpl", kind, lang)
-	b, err := templateFS.ReadFile(name)
+func loadPrompt(kind, lang string) (*prompt.Template, error) {
+	p, err := prompt.ForLanguage(templateFS, kind, lang, nil)
 	if err != nil {
-		return nil, fmt.Errorf("conversation: no %s prompt for language %q", kind, lang)
+		return nil, fmt.Errorf("conversation: %w", err)
 	}
-	t, err := template.New(name).Option("missingkey=error").Parse(string(b))
-	if err != nil {
-		return nil, fmt.Errorf("conversation: parse %s: %w", name, err)
-	}
-	sum := sha256.Sum256(b)
-	return &prompt{name: name, hash: hex.EncodeToString(sum[:]), tmpl: t}, nil
-}
-
-func (p *prompt) render(data any) (string, error) {
-	var buf bytes.Buffer
-	if err := p.tmpl.Execute(&buf, data); err != nil {
-		return "", fmt.Errorf("conversation: render %s: %w", p.name, err)
-	}
-	return strings.TrimRight(buf.String(), "\n"), nil
+	return p, nil
 }
 
 // userData fills the user simulator's prompt.
@@ -78,7 +56,7 @@ var tags = regexp.MustCompile(`(?i)<(\s*/?\s*(?:document|topic|conversation)\s*>
 func data(s string) string { return tags.ReplaceAllString(s, "＜$1") }
 
 type prompts struct {
-	user, doc *prompt
+	user, doc *prompt.Template
 	hash      string // of both files: what the records' prompts depend on
 }
 
@@ -91,7 +69,7 @@ func loadPrompts(lang string) (*prompts, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := sha256.Sum256([]byte(u.hash + d.hash))
+	h := sha256.Sum256([]byte(u.Hash + d.Hash))
 	return &prompts{user: u, doc: d, hash: hex.EncodeToString(h[:])}, nil
 }
 
@@ -103,7 +81,7 @@ func (ps *prompts) userPrompt(d userData) (string, error) {
 		tr[i] = record.Turn{Role: t.Role, Content: data(t.Content)}
 	}
 	d.Transcript = tr
-	return ps.user.render(d)
+	return ps.user.Render(d)
 }
 
 // systemPrompt is the assistant's system prompt: System in topic mode, the
@@ -112,5 +90,5 @@ func (ps *prompts) systemPrompt(system, document string) (string, error) {
 	if document == "" {
 		return system, nil
 	}
-	return ps.doc.render(docData{System: system, Document: data(document)})
+	return ps.doc.Render(docData{System: system, Document: data(document)})
 }

@@ -179,56 +179,41 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if env.Input == "" {
 		return fmt.Errorf("dedup: stage %q needs an input stage", env.Name)
 	}
-	done, err := env.Store.DoneUnits(ctx, env.Name)
-	if err != nil {
-		return fmt.Errorf("dedup: %w", err)
-	}
-	if env.Progress != nil {
-		env.Progress.SetTotal(1)
-	}
-	if done[unitKey] {
-		if env.Progress != nil {
-			env.Progress.Done(1, 0, 0, 0)
-		}
-		return nil
-	}
-	f, err := s.newFilter(env.Log)
-	if err != nil {
-		return err
-	}
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
 	}
-	created := now().UTC()
-	var out []*record.Record
-	var kept, rejected int
-	for in, err := range env.Store.Records(ctx, env.Input, record.Kept) {
+	return pipeline.RunUnits(ctx, env, []pipeline.UnitSpec{{Key: unitKey}}, func(ctx context.Context, _ int) ([]*record.Record, pipeline.UnitUsage, error) {
+		// Built only when the unit is to run: a finished stage does not
+		// read the decontamination files again.
+		f, err := s.newFilter(env.Log)
 		if err != nil {
-			return fmt.Errorf("dedup: %w", err)
+			return nil, pipeline.UnitUsage{}, err
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		created := now().UTC()
+		var out []*record.Record
+		var kept, rejected int
+		for in, err := range env.Store.Records(ctx, env.Input, record.Kept) {
+			if err != nil {
+				return nil, pipeline.UnitUsage{}, fmt.Errorf("dedup: %w", err)
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, pipeline.UnitUsage{}, err
+			}
+			r := s.derive(env, in, created)
+			f.apply(r)
+			if r.Status == record.Kept {
+				kept++
+			} else {
+				rejected++
+			}
+			out = append(out, r)
 		}
-		r := s.derive(env, in, created)
-		f.apply(r)
-		if r.Status == record.Kept {
-			kept++
-		} else {
-			rejected++
+		if env.Log != nil {
+			env.Log.Info("dedup done", "kept", kept, "rejected", rejected, "pii", f.pii.Total())
 		}
-		out = append(out, r)
-	}
-	if err := env.Store.Commit(ctx, pipeline.Unit{Stage: env.Name, Key: unitKey, Records: out}); err != nil {
-		return fmt.Errorf("dedup: %w", err)
-	}
-	if env.Progress != nil {
-		env.Progress.Done(1, kept, rejected, 0)
-	}
-	if env.Log != nil {
-		env.Log.Info("dedup done", "kept", kept, "rejected", rejected, "pii", f.pii.Total())
-	}
-	return nil
+		return out, pipeline.UnitUsage{}, nil
+	})
 }
 
 // derive copies in as this stage's record. The copy keeps in's Seq so the

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/ingest"
 	"github.com/synthloop/synthloop/model"
@@ -158,8 +156,12 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if env.Log != nil {
 		env.Log.Info("docqa: documents chunked", "units", len(units))
 	}
-	return forEachUnit(ctx, env, units, func(ctx context.Context, u unit) ([]*record.Record, pipeline.UnitUsage, error) {
-		return s.one(ctx, env, u, gen, info, chk)
+	specs := make([]pipeline.UnitSpec, len(units))
+	for i, u := range units {
+		specs[i] = pipeline.UnitSpec{Key: u.key, Seq: u.seq}
+	}
+	return pipeline.RunUnits(ctx, env, specs, func(ctx context.Context, i int) ([]*record.Record, pipeline.UnitUsage, error) {
+		return s.one(ctx, env, units[i], gen, info, chk)
 	})
 }
 
@@ -205,72 +207,12 @@ func (s *Stage) units(ctx context.Context) ([]unit, error) {
 	return units, nil
 }
 
-// forEachUnit runs fn over the units not yet committed, at most
-// env.Concurrency at a time, and commits each result as one unit: what
-// pipeline.ForEachKept does for a stage with an input, for a stage whose work
-// comes from files.
-func forEachUnit(ctx context.Context, env *pipeline.Env, units []unit, fn func(context.Context, unit) ([]*record.Record, pipeline.UnitUsage, error)) error {
-	done, err := env.Store.DoneUnits(ctx, env.Name)
-	if err != nil {
-		return err
-	}
-	var todo []unit
-	for _, u := range units {
-		if !done[u.key] {
-			todo = append(todo, u)
-		}
-	}
-	if env.Progress != nil {
-		env.Progress.SetTotal(len(units))
-		if n := len(units) - len(todo); n > 0 {
-			env.Progress.Done(n, 0, 0, 0)
-		}
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(env.Concurrency, 1))
-	for _, u := range todo {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			out, usage, err := fn(gctx, u)
-			if err != nil {
-				return err
-			}
-			var kept, rejected, failed int
-			for _, r := range out {
-				r.Stage = env.Name
-				switch r.Status {
-				case record.Kept:
-					kept++
-				case record.Rejected:
-					rejected++
-				default:
-					failed++
-				}
-			}
-			if err := env.Store.Commit(gctx, pipeline.Unit{Stage: env.Name, Key: u.key, Records: out, Usage: usage}); err != nil {
-				return err
-			}
-			if env.Progress != nil {
-				env.Progress.Done(1, kept, rejected, failed)
-				env.Progress.Usage(usage)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	return ctx.Err()
-}
-
 // one asks for the pairs of one chunk and checks each.
 func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Backend, info pipeline.ModelInfo, chk *grounding.Checker) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
 	prov := record.Provenance{
 		Generator: "docqa", Stage: env.Name, Backend: info.Backend, Model: info.Model,
-		TemplateHash: generatePrompt.hash, Round: env.Round, CreatedAt: s.now().UTC(),
+		TemplateHash: generatePrompt.Hash, Round: env.Round, CreatedAt: s.now().UTC(),
 		Params: map[string]any{"pairs": s.cfg.Pairs, "temperature": *s.temperature(), "max_tokens": s.cfg.MaxTokens,
 			"chunk_tokens": s.cfg.ChunkTokens, "chunk_overlap": s.cfg.ChunkOverlap, "tokenizer": s.cfg.Tokenizer,
 			"grounding_threshold": s.cfg.Threshold},

@@ -1,19 +1,16 @@
 package docqa
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"text/template"
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/ingest"
+	"github.com/synthloop/synthloop/stage/internal/prompt"
 )
 
 // The prompts are files so they are reviewed as prompts, and their hash,
@@ -22,34 +19,10 @@ import (
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-type prompt struct {
-	name string
-	hash string
-	tmpl *template.Template
-}
-
-func mustPrompt(name string) *prompt {
-	b, err := templateFS.ReadFile("templates/" + name + ".tmpl")
-	if err != nil {
-		panic(err) // embedded: a failure is a build defect
-	}
-	sum := sha256.Sum256(b)
-	return &prompt{name: name, hash: hex.EncodeToString(sum[:]),
-		tmpl: template.Must(template.New(name).Option("missingkey=error").Parse(string(b)))}
-}
-
 var (
-	generatePrompt = mustPrompt("generate")
-	retryPrompt    = mustPrompt("retry")
+	generatePrompt = prompt.Must(templateFS, "generate")
+	retryPrompt    = prompt.Must(templateFS, "retry")
 )
-
-func (p *prompt) render(data any) string {
-	var buf bytes.Buffer
-	if err := p.tmpl.Execute(&buf, data); err != nil {
-		panic(fmt.Sprintf("docqa: render %s: %v", p.name, err)) // golden tests render every template
-	}
-	return strings.TrimRight(buf.String(), "\n")
-}
 
 type generateData struct {
 	Nonce, Source, Part, Text string
@@ -62,14 +35,14 @@ type generateData struct {
 // is stated before the block and again after it, so an instruction at the
 // end of a document is not the last word.
 func Prompt(c ingest.Chunk, total, n int) string {
-	return generatePrompt.render(generateData{
+	return generatePrompt.MustRender(generateData{
 		Nonce: grounding.Nonce(c.Source, c.Text), Source: c.Source, Part: fmt.Sprintf("%d of %d", c.Index+1, total),
 		Text: c.Text, N: n,
 	})
 }
 
 func retryText(problem string, n int) string {
-	return retryPrompt.render(struct {
+	return retryPrompt.MustRender(struct {
 		Problem string
 		N       int
 	}{problem, n})
@@ -77,7 +50,7 @@ func retryText(problem string, n int) string {
 
 // TemplateHashes returns the hash of each prompt template by name.
 func TemplateHashes() map[string]string {
-	return map[string]string{"generate": generatePrompt.hash, "retry": retryPrompt.hash, "grounding": grounding.TemplateHash()}
+	return map[string]string{"generate": generatePrompt.Hash, "retry": retryPrompt.Hash, "grounding": grounding.TemplateHash()}
 }
 
 // schema is the reply's JSON schema, sent when json_schema is on.

@@ -142,7 +142,7 @@ func TestStage(t *testing.T) {
 		if len(r.Decisions) != 2 || !r.Decisions[0].Passed || !r.Decisions[1].Passed {
 			t.Errorf("%s: decisions %+v", r.ID, r.Decisions)
 		}
-		if r.Prov.Generator != "docqa" || r.Prov.Model != "teacher" || r.Prov.TemplateHash != generatePrompt.hash ||
+		if r.Prov.Generator != "docqa" || r.Prov.Model != "teacher" || r.Prov.TemplateHash != generatePrompt.Hash ||
 			len(r.Prov.RequestKeys) < 2 || !r.Prov.CreatedAt.Equal(stagetest.Clock()) || r.Meta["grounding_template_hash"] != grounding.TemplateHash() {
 			t.Errorf("%s: provenance %+v", r.ID, r.Prov)
 		}

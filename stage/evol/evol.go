@@ -77,9 +77,15 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 			seedRecs = seedRecs[:st.s.Limit]
 		}
 	}
-	in, err := inputEnv(env, seedRecs, st.s.Limit)
-	if err != nil {
-		return err
+	ins := seedRecs
+	var err error
+	if ins == nil {
+		if env.Input == "" {
+			return errors.New("evol: no instructions: set seeds, or put the stage after one that makes instructions")
+		}
+		if ins, err = pipeline.KeptInput(ctx, env, st.s.Limit); err != nil {
+			return err
+		}
 	}
 	open := func(name string) (backend, error) {
 		b, info, err := env.Backend(name)
@@ -104,7 +110,7 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if seed == 0 {
 		seed = env.Seed
 	}
-	return pipeline.ForEachKept(ctx, in, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		c := &chain{st: st, env: env, in: rec, bs: bs, rng: unitRand(seed, env.Name, rec.ID)}
 		return c.run(ctx)
 	})
@@ -189,7 +195,7 @@ func (c *chain) prov(b backend, parentID string) record.Provenance {
 	}
 	if s.JudgeEqual {
 		params["judge_model"] = s.JudgeModel
-		params["judge_template_hash"] = c.st.ps.equal.hash
+		params["judge_template_hash"] = c.st.ps.equal.Hash
 	}
 	return record.Provenance{
 		Generator: "evol",
@@ -238,7 +244,7 @@ func (c *chain) generation(ctx context.Context, g int, op, base, parentID string
 	if err != nil {
 		return nil, err
 	}
-	r.Prov.TemplateHash = p.hash
+	r.Prov.TemplateHash = p.Hash
 	choice, err := c.call(ctx, r, c.bs.evolve, c.request(text, false))
 	if err != nil {
 		return c.failed(ctx, r, "evolve", err)
@@ -324,7 +330,7 @@ func (c *chain) answer(ctx context.Context, r *record.Record, task string) error
 // A reply without a verdict line gets up to JudgeRetries follow-ups.
 func (c *chain) equal(ctx context.Context, r *record.Record, base, evolved string) (same bool, reason string, err error) {
 	s := c.st.s
-	text, err := c.st.ps.equal.render(equalData{Before: base, After: evolved})
+	text, err := c.st.ps.equal.Render(equalData{Before: base, After: evolved})
 	if err != nil {
 		return false, "", err
 	}

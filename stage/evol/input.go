@@ -3,17 +3,13 @@ package evol
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"os"
 	"slices"
 	"strings"
 
-	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/seeds"
 )
@@ -125,63 +121,4 @@ func parseSeeds(r io.Reader) ([]*record.Record, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-// input serves the records a stage works on as the kept records of its
-// input stage, so that pipeline.ForEachKept gives seed files and limited
-// inputs the same resume, concurrency and commits as a previous stage's
-// records: with recs set, they stand in for that stage; with limit set,
-// only the first limit kept records are served.
-type input struct {
-	pipeline.Store
-	name  string
-	recs  []*record.Record
-	limit int
-}
-
-// Records implements pipeline.Store.
-func (s *input) Records(ctx context.Context, stage string, status record.Status) iter.Seq2[*record.Record, error] {
-	if stage != s.name || (status != "" && status != record.Kept) {
-		return s.Store.Records(ctx, stage, status)
-	}
-	return func(yield func(*record.Record, error) bool) {
-		n := 0
-		next := func(r *record.Record, err error) bool {
-			if err == nil && s.limit > 0 && n >= s.limit {
-				return false
-			}
-			n++
-			return yield(r, err)
-		}
-		if s.recs != nil {
-			for _, r := range s.recs {
-				if !next(r, nil) {
-					return
-				}
-			}
-			return
-		}
-		for r, err := range s.Store.Records(ctx, stage, record.Kept) {
-			if !next(r, err) {
-				return
-			}
-		}
-	}
-}
-
-// inputEnv returns the environment ForEachKept should run in: env itself,
-// or a copy whose input is the seed file or the limited input stage.
-func inputEnv(env *pipeline.Env, seedRecs []*record.Record, limit int) (*pipeline.Env, error) {
-	if seedRecs == nil && env.Input == "" {
-		return nil, errors.New("evol: no instructions: set seeds, or put the stage after one that makes instructions")
-	}
-	if seedRecs == nil && limit == 0 {
-		return env, nil
-	}
-	e := *env
-	if seedRecs != nil {
-		e.Input = env.Name + " seeds"
-	}
-	e.Store = &input{Store: env.Store, name: e.Input, recs: seedRecs, limit: limit}
-	return &e, nil
 }

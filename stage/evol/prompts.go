@@ -1,13 +1,10 @@
 package evol
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
-	"strings"
-	"text/template"
+
+	"github.com/synthloop/synthloop/stage/internal/prompt"
 )
 
 // The prompts are our own wording of the WizardLM operations, one file per
@@ -19,33 +16,12 @@ import (
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-// prompt is one embedded template and the hash of its file.
-type prompt struct {
-	name string
-	hash string // hex sha256 of the template file
-	tmpl *template.Template
-}
-
-func loadPrompt(kind, lang string) (*prompt, error) {
-	name := fmt.Sprintf("templates/%s.%s.tmpl", kind, lang)
-	b, err := templateFS.ReadFile(name)
+func loadPrompt(kind, lang string) (*prompt.Template, error) {
+	p, err := prompt.ForLanguage(templateFS, kind, lang, nil)
 	if err != nil {
-		return nil, fmt.Errorf("evol: no %s prompt for language %q", kind, lang)
+		return nil, fmt.Errorf("evol: %w", err)
 	}
-	t, err := template.New(name).Option("missingkey=error").Parse(string(b))
-	if err != nil {
-		return nil, fmt.Errorf("evol: parse %s: %w", name, err)
-	}
-	sum := sha256.Sum256(b)
-	return &prompt{name: name, hash: hex.EncodeToString(sum[:]), tmpl: t}, nil
-}
-
-func (p *prompt) render(data any) (string, error) {
-	var buf bytes.Buffer
-	if err := p.tmpl.Execute(&buf, data); err != nil {
-		return "", fmt.Errorf("evol: render %s: %w", p.name, err)
-	}
-	return strings.TrimRight(buf.String(), "\n"), nil
+	return p, nil
 }
 
 type evolveData struct{ Prompt string }
@@ -54,12 +30,12 @@ type equalData struct{ Before, After string }
 
 // prompts holds a language's templates: one per operation and the judge's.
 type prompts struct {
-	ops   map[string]*prompt
-	equal *prompt
+	ops   map[string]*prompt.Template
+	equal *prompt.Template
 }
 
 func loadPrompts(lang string) (*prompts, error) {
-	ps := &prompts{ops: map[string]*prompt{}}
+	ps := &prompts{ops: map[string]*prompt.Template{}}
 	for _, op := range Operations {
 		p, err := loadPrompt(op, lang)
 		if err != nil {
@@ -75,8 +51,8 @@ func loadPrompts(lang string) (*prompts, error) {
 }
 
 // evolve renders the evolving prompt of op for task.
-func (ps *prompts) evolve(op, task string) (string, *prompt, error) {
+func (ps *prompts) evolve(op, task string) (string, *prompt.Template, error) {
 	p := ps.ops[op]
-	s, err := p.render(evolveData{Prompt: task})
+	s, err := p.Render(evolveData{Prompt: task})
 	return s, p, err
 }

@@ -60,12 +60,12 @@ func TestGoldenPrompts(t *testing.T) {
 			if l := leak(defaultLeaks, got, got); l != "" {
 				t.Errorf("%s.%s: leak check trips on the prompt itself: %q", op, lang, l)
 			}
-			b, _ := templateFS.ReadFile(p.name)
-			if sum := sha256.Sum256(b); p.hash != hex.EncodeToString(sum[:]) {
-				t.Errorf("%s: hash is not the file's sha256", p.name)
+			b, _ := templateFS.ReadFile(p.Name)
+			if sum := sha256.Sum256(b); p.Hash != hex.EncodeToString(sum[:]) {
+				t.Errorf("%s: hash is not the file's sha256", p.Name)
 			}
 		}
-		got, err := ps.equal.render(equalData{Before: tasks[lang][0], After: tasks[lang][0] + " (in four lines)"})
+		got, err := ps.equal.Render(equalData{Before: tasks[lang][0], After: tasks[lang][0] + " (in four lines)"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,11 +10,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/synthloop/synthloop/ingest"
 )
 
 // Entry is one FAQ question with its approved answer.
@@ -53,75 +54,11 @@ func (k Keys) withDefaults() Keys {
 // FAQFiles expands paths (files, folders read recursively, glob patterns)
 // into FAQ files (.jsonl, .json, .yaml, .yml, .csv, .tsv), in order.
 func FAQFiles(paths []string) ([]string, error) {
-	if len(paths) == 0 {
-		return nil, errors.New("faq: no path given")
+	files, err := ingest.Expand(paths, ingest.Kind{Match: func(p string) bool { return formatOf(p) != "" }, Want: ".jsonl, .json, .yaml, .yml, .csv or .tsv"})
+	if err != nil {
+		return nil, fmt.Errorf("faq: %w", err)
 	}
-	var out []string
-	seen := map[string]bool{}
-	add := func(p string) {
-		if p = filepath.Clean(p); !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	for _, p := range paths {
-		if strings.ContainsAny(p, "*?[") {
-			m, err := filepath.Glob(p)
-			if err != nil {
-				return nil, fmt.Errorf("faq: pattern %q: %w", p, err)
-			}
-			sort.Strings(m)
-			n := 0
-			for _, f := range m {
-				if fi, err := os.Stat(f); err == nil && !fi.IsDir() && formatOf(f) != "" {
-					add(f)
-					n++
-				}
-			}
-			if n == 0 {
-				return nil, fmt.Errorf("faq: pattern %q matches no .jsonl, .json, .yaml, .yml, .csv or .tsv file", p)
-			}
-			continue
-		}
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("faq: %w", err)
-		}
-		if !fi.IsDir() {
-			if formatOf(p) == "" {
-				return nil, fmt.Errorf("faq: %s: unsupported file type %q (want .jsonl, .json, .yaml, .yml, .csv or .tsv)", p, filepath.Ext(p))
-			}
-			add(p)
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if path != p && strings.HasPrefix(d.Name(), ".") {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if !d.IsDir() && formatOf(path) != "" {
-				found = append(found, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("faq: %w", err)
-		}
-		if len(found) == 0 {
-			return nil, fmt.Errorf("faq: folder %s holds no .jsonl, .json, .yaml, .yml, .csv or .tsv file", p)
-		}
-		sort.Strings(found)
-		for _, f := range found {
-			add(f)
-		}
-	}
-	return out, nil
+	return files, nil
 }
 
 func formatOf(path string) string {

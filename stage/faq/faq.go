@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
@@ -153,12 +151,15 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 			return out, u, err
 		})
 	}
-	return forEachEntry(ctx, env, entries, func(ctx context.Context, e Entry, seq int64) ([]*record.Record, pipeline.UnitUsage, error) {
-		out, u, err := s.expand(ctx, env, e, gen, info, chk)
-		for i, r := range out {
-			r.Seq = seq + int64(i)
-		}
-		return out, u, err
+	// A unit's key holds a hash of the entry's text: an edited entry is
+	// expanded again on a rerun.
+	units := make([]pipeline.UnitSpec, len(entries))
+	for i, e := range entries {
+		h := sha256.Sum256([]byte(e.Question + "\x00" + e.Answer))
+		units[i] = pipeline.UnitSpec{Key: e.Key + "@" + hex.EncodeToString(h[:6]), Seq: int64(i+1) * 1000}
+	}
+	return pipeline.RunUnits(ctx, env, units, func(ctx context.Context, i int) ([]*record.Record, pipeline.UnitUsage, error) {
+		return s.expand(ctx, env, entries[i], gen, info, chk)
 	})
 }
 
@@ -207,67 +208,6 @@ func fromRecord(in *record.Record) Entry {
 	return e
 }
 
-// forEachEntry runs fn over the entries not yet committed, at most
-// env.Concurrency at a time, committing each as a unit keyed by the entry's
-// key plus a hash of its text (an edited entry is expanded again on a rerun).
-func forEachEntry(ctx context.Context, env *pipeline.Env, entries []Entry, fn func(context.Context, Entry, int64) ([]*record.Record, pipeline.UnitUsage, error)) error {
-	done, err := env.Store.DoneUnits(ctx, env.Name)
-	if err != nil {
-		return err
-	}
-	unitKey := func(e Entry) string {
-		h := sha256.Sum256([]byte(e.Question + "\x00" + e.Answer))
-		return e.Key + "@" + hex.EncodeToString(h[:6])
-	}
-	if env.Progress != nil {
-		env.Progress.SetTotal(len(entries))
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(env.Concurrency, 1))
-	for i, e := range entries {
-		if gctx.Err() != nil {
-			break
-		}
-		key := unitKey(e)
-		if done[key] {
-			if env.Progress != nil {
-				env.Progress.Done(1, 0, 0, 0)
-			}
-			continue
-		}
-		g.Go(func() error {
-			out, usage, err := fn(gctx, e, int64(i+1)*1000)
-			if err != nil {
-				return err
-			}
-			var kept, rejected, failed int
-			for _, r := range out {
-				r.Stage = env.Name
-				switch r.Status {
-				case record.Kept:
-					kept++
-				case record.Rejected:
-					rejected++
-				default:
-					failed++
-				}
-			}
-			if err := env.Store.Commit(gctx, pipeline.Unit{Stage: env.Name, Key: key, Records: out, Usage: usage}); err != nil {
-				return err
-			}
-			if env.Progress != nil {
-				env.Progress.Done(1, kept, rejected, failed)
-				env.Progress.Usage(usage)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	return ctx.Err()
-}
-
 // opener is how a dialogue starts.
 type opener struct {
 	text string
@@ -280,7 +220,7 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, gen mode
 	var usage pipeline.UnitUsage
 	prov := record.Provenance{
 		Generator: "faq", Stage: env.Name, Backend: info.Backend, Model: info.Model,
-		TemplateHash: answerPrompt.hash, Round: env.Round, CreatedAt: s.now().UTC(),
+		TemplateHash: answerPrompt.Hash, Round: env.Round, CreatedAt: s.now().UTC(),
 		Params: map[string]any{"paraphrases": s.cfg.Paraphrases, "turns": s.cfg.Turns, "include_original": s.cfg.IncludeOriginal,
 			"temperature": temp(s.cfg.Temperature, 0.9), "answer_temperature": temp(s.cfg.AnswerTemperature, 0.3),
 			"max_tokens": s.cfg.MaxTokens, "grounding_threshold": s.cfg.Threshold},
@@ -315,7 +255,7 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, gen mode
 				usage.Errors++
 			}
 			p := prov
-			p.RequestKeys, p.TemplateHash = keys, paraphrasePrompt.hash
+			p.RequestKeys, p.TemplateHash = keys, paraphrasePrompt.Hash
 			return []*record.Record{{ID: base, Status: record.Failed, Error: "faq: " + err.Error(), Meta: m, Prov: p}}, usage, nil
 		}
 		if s.cfg.Paraphrases == 0 {

@@ -1,18 +1,15 @@
 package faq
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"text/template"
 
 	"github.com/synthloop/synthloop/grounding"
+	"github.com/synthloop/synthloop/stage/internal/prompt"
 )
 
 // The prompts are files so they are reviewed as prompts, and their hash,
@@ -21,35 +18,11 @@ import (
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-type prompt struct {
-	name string
-	hash string
-	tmpl *template.Template
-}
-
-func mustPrompt(name string) *prompt {
-	b, err := templateFS.ReadFile("templates/" + name + ".tmpl")
-	if err != nil {
-		panic(err) // embedded: a failure is a build defect
-	}
-	sum := sha256.Sum256(b)
-	return &prompt{name: name, hash: hex.EncodeToString(sum[:]),
-		tmpl: template.Must(template.New(name).Option("missingkey=error").Parse(string(b)))}
-}
-
 var (
-	paraphrasePrompt = mustPrompt("paraphrase")
-	answerPrompt     = mustPrompt("answer")
-	retryPrompt      = mustPrompt("retry")
+	paraphrasePrompt = prompt.Must(templateFS, "paraphrase")
+	answerPrompt     = prompt.Must(templateFS, "answer")
+	retryPrompt      = prompt.Must(templateFS, "retry")
 )
-
-func (p *prompt) render(data any) string {
-	var buf bytes.Buffer
-	if err := p.tmpl.Execute(&buf, data); err != nil {
-		panic(fmt.Sprintf("faq: render %s: %v", p.name, err)) // golden tests render every template
-	}
-	return strings.TrimRight(buf.String(), "\n")
-}
 
 // DefaultPersona is the answering model's role when the config sets no system prompt.
 const DefaultPersona = "You are a helpful customer-support assistant."
@@ -57,7 +30,7 @@ const DefaultPersona = "You are a helpful customer-support assistant."
 // ParaphrasePrompt asks for k ways to ask e's question and followUps
 // follow-up questions that e's answer also answers.
 func ParaphrasePrompt(e Entry, k, followUps int) string {
-	return paraphrasePrompt.render(struct {
+	return paraphrasePrompt.MustRender(struct {
 		Nonce, Question, Answer string
 		K, FollowUps            int
 	}{grounding.Nonce(e.Question, e.Answer), e.Question, e.Answer, k, followUps})
@@ -69,12 +42,12 @@ func AnswerSystem(e Entry, persona string) string {
 	if persona == "" {
 		persona = DefaultPersona
 	}
-	return answerPrompt.render(struct{ Nonce, Persona, Question, Answer string }{
+	return answerPrompt.MustRender(struct{ Nonce, Persona, Question, Answer string }{
 		grounding.Nonce(e.Question, e.Answer), persona, e.Question, e.Answer})
 }
 
 func retryText(problem string, followUps int) string {
-	return retryPrompt.render(struct {
+	return retryPrompt.MustRender(struct {
 		Problem   string
 		FollowUps int
 	}{problem, followUps})
@@ -87,7 +60,7 @@ func Evidence(e Entry) string {
 
 // TemplateHashes returns the hash of each prompt template by name.
 func TemplateHashes() map[string]string {
-	return map[string]string{"paraphrase": paraphrasePrompt.hash, "answer": answerPrompt.hash, "retry": retryPrompt.hash,
+	return map[string]string{"paraphrase": paraphrasePrompt.Hash, "answer": answerPrompt.Hash, "retry": retryPrompt.Hash,
 		"grounding": grounding.TemplateHash()}
 }
 

@@ -97,7 +97,7 @@ func TestStage(t *testing.T) {
 		if len(js) != 2 || r.Scores["grounding"] != 5 || len(r.Decisions) != 2 || !r.Decisions[1].Passed {
 			t.Errorf("%s: %d judgments, scores %v, decisions %+v", r.ID, len(js), r.Scores, r.Decisions)
 		}
-		if r.Prov.Generator != "faq" || r.Prov.TemplateHash != answerPrompt.hash || len(r.Prov.RequestKeys) != 1+4 {
+		if r.Prov.Generator != "faq" || r.Prov.TemplateHash != answerPrompt.Hash || len(r.Prov.RequestKeys) != 1+4 {
 			t.Errorf("%s: provenance %+v", r.ID, r.Prov)
 		}
 		ex, _ := r.Meta["faq_extra"].(map[string]any)

@@ -12,10 +12,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/synthloop/synthloop/ingest"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 )
@@ -33,7 +33,8 @@ const (
 // Config is the `with:` block of a load stage.
 type Config struct {
 	// Paths are files, directories (every .jsonl, .json, .csv, .tsv, .txt
-	// file inside, recursively, in name order) or glob patterns. Relative
+	// file inside, recursively, in name order, hidden ones skipped) or glob
+	// patterns. Relative
 	// paths are relative to the working directory.
 	Paths []string `yaml:"paths"`
 	// Path is a single path; it is added to Paths.
@@ -97,59 +98,11 @@ func (c *Config) files() ([]string, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("load: no path: set path or paths")
 	}
-	var out []string
-	seen := map[string]bool{}
-	add := func(p string) {
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
+	files, err := ingest.Expand(paths, ingest.Kind{Match: knownExt, Want: ".jsonl, .json, .csv, .tsv or .txt", AnyNamed: true})
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
 	}
-	for _, p := range paths {
-		if strings.ContainsAny(p, "*?[") {
-			m, err := filepath.Glob(p)
-			if err != nil {
-				return nil, fmt.Errorf("load: pattern %q: %w", p, err)
-			}
-			if len(m) == 0 {
-				return nil, fmt.Errorf("load: pattern %q matches no file", p)
-			}
-			sort.Strings(m)
-			for _, f := range m {
-				add(f)
-			}
-			continue
-		}
-		fi, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("load: %w", err)
-		}
-		if !fi.IsDir() {
-			add(p)
-			continue
-		}
-		var inDir []string
-		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.IsDir() && knownExt(path) {
-				inDir = append(inDir, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("load: %w", err)
-		}
-		if len(inDir) == 0 {
-			return nil, fmt.Errorf("load: directory %s holds no .jsonl, .json, .csv, .tsv or .txt file", p)
-		}
-		sort.Strings(inDir)
-		for _, f := range inDir {
-			add(f)
-		}
-	}
-	return out, nil
+	return files, nil
 }
 
 func knownExt(path string) bool {
@@ -202,67 +155,45 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 
 // Run reads every file and commits its records in chunks, skipping chunks
 // already committed. A line that cannot be read becomes a failed record
-// naming the file and line, so nothing is dropped silently.
+// naming the file and line, so nothing is dropped silently. The files are
+// read whole before the first commit: a chunk's Seq depends on every record
+// before it, and a run knows its total from the start.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	files, err := s.cfg.files()
 	if err != nil {
 		return err
 	}
-	done, err := env.Store.DoneUnits(ctx, env.Name)
-	if err != nil {
-		return err
-	}
+	var units []pipeline.UnitSpec
+	var chunks [][]*record.Record
 	var seq int64
-	total := 0
 	for _, path := range files {
+		if s.cfg.Limit > 0 && seq >= int64(s.cfg.Limit) {
+			break
+		}
 		recs, err := s.read(path, env.Name)
 		if err != nil {
 			return err
 		}
-		if s.cfg.Limit > 0 && total+len(recs) > s.cfg.Limit {
-			recs = recs[:s.cfg.Limit-total]
-		}
-		total += len(recs)
-		if env.Progress != nil {
-			env.Progress.SetTotal(total)
+		if s.cfg.Limit > 0 {
+			recs = recs[:min(len(recs), s.cfg.Limit-int(seq))]
 		}
 		for start := 0; start < len(recs); start += s.cfg.Chunk {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
 			chunk := recs[start:min(start+s.cfg.Chunk, len(recs))]
-			key := fmt.Sprintf("%s#%d", path, start/s.cfg.Chunk)
-			var kept, failed int
-			for _, r := range chunk {
-				r.Seq = seq
-				seq++
-				if r.Status == record.Kept {
-					kept++
-				} else {
-					failed++
-				}
-			}
-			if done[key] {
-				if env.Progress != nil {
-					env.Progress.Done(len(chunk), 0, 0, 0)
-				}
-				continue
-			}
-			if err := env.Store.Commit(ctx, pipeline.Unit{Stage: env.Name, Key: key, Records: chunk}); err != nil {
-				return err
-			}
-			if env.Progress != nil {
-				env.Progress.Done(len(chunk), kept, 0, failed)
-			}
-		}
-		if s.cfg.Limit > 0 && total >= s.cfg.Limit {
-			break
+			units = append(units, pipeline.UnitSpec{Key: fmt.Sprintf("%s#%d", path, start/s.cfg.Chunk), Seq: seq, Weight: len(chunk)})
+			chunks = append(chunks, chunk)
+			seq += int64(len(chunk))
 		}
 	}
-	if env.Log != nil && total == 0 {
+	if env.Log != nil && seq == 0 {
 		env.Log.Warn("load: the files hold no records", "files", len(files))
 	}
-	return nil
+	// One chunk at a time: commits are the only work, and SQLite takes one
+	// writer at a time anyway.
+	e := *env
+	e.Concurrency = 1
+	return pipeline.RunUnits(ctx, &e, units, func(ctx context.Context, i int) ([]*record.Record, pipeline.UnitUsage, error) {
+		return chunks[i], pipeline.UnitUsage{}, nil
+	})
 }
 
 // read returns the records of one file.

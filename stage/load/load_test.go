@@ -166,7 +166,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{Config{}, "load: no path: set path or paths"},
 		{Config{Path: filepath.Join(dir, "nope.jsonl")}, "load: stat "},
-		{Config{Path: empty}, "load: directory " + empty + " holds no"},
+		{Config{Path: empty}, "load: folder " + empty + " holds no"},
 		{Config{Path: filepath.Join(dir, "*.none")}, "load: pattern "},
 		{Config{Path: dir, Format: "xml"}, `load: format "xml"`},
 		{Config{Path: dir, Limit: -1}, "load: limit and chunk must not be negative"},

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/seeds"
+	"github.com/synthloop/synthloop/stage/internal/prompt"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -40,7 +40,7 @@ type Stage struct {
 	cfg     *settings
 	opt     options
 	seeds   []seeds.Task
-	prompt  *prompt
+	prompt  *prompt.Template
 	filters *instructionFilters
 	tok     text.Tokenizer
 }
@@ -176,7 +176,7 @@ func (s *Stage) buildRequest(env *pipeline.Env, b int, pool []pooled) (*request,
 		}
 		data = bootstrapData{Tasks: ins, Next: rq.next}
 	}
-	text, err := s.prompt.render(data)
+	text, err := s.prompt.Render(data)
 	if err != nil {
 		return nil, err
 	}
@@ -221,12 +221,9 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	for _, t := range s.seeds {
 		idx.AddText(t.Instruction)
 	}
-	done, err := env.Store.DoneUnits(ctx, env.Name)
-	if err != nil {
-		return fmt.Errorf("selfinstruct: %w", err)
-	}
 	// Kept records of committed batches, in batch order, to be replayed into
-	// the pool and the index as the loop passes their batch.
+	// the pool and the index as the loop passes their batch. Every committed
+	// batch has at least one record, so storedPer also tells which are done.
 	var stored []pooled
 	storedPer := map[int]int{} // batch -> kept records committed
 	var counts [3]int
@@ -240,21 +237,25 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 			stored = append(stored, pooled{id: rec.ID, batch: int(rec.Seq / 1000), alpacaTask: alpacaTask{rec.Instruction, rec.Input, rec.Output}})
 		}
 	}
-	// Progress counts kept instructions against the target, capped at it, so
-	// the bar follows what the stage is for rather than the batch count.
-	reported := min(counts[0], c.Target)
-	if env.Progress != nil {
-		env.Progress.SetTotal(c.Target)
-		if len(done) > 0 {
-			// First the resumed work with no records, then the records, so
-			// a reporter can tell skipped work from new work.
-			env.Progress.Done(reported, 0, 0, 0)
-			env.Progress.Done(0, counts[0], counts[1], counts[2])
-		}
-	}
 	wave := c.Concurrency
 	if wave <= 0 {
 		wave = max(env.Concurrency, 1)
+	}
+	wenv := *env
+	wenv.Concurrency = wave
+	if env.Progress != nil {
+		// Progress counts kept instructions against the target, capped at
+		// it, so the bar follows what the stage is for rather than the
+		// batch count.
+		p := &targetProgress{Progress: env.Progress, target: c.Target, reported: min(counts[0], c.Target)}
+		env.Progress.SetTotal(c.Target)
+		if counts != [3]int{} {
+			// First the resumed work with no records, then the records, so
+			// a reporter can tell skipped work from new work.
+			env.Progress.Done(p.reported, 0, 0, 0)
+			env.Progress.Done(0, counts[0], counts[1], counts[2])
+		}
+		wenv.Progress = p
 	}
 	var pool []pooled
 	next := 0 // next entry of stored to replay
@@ -272,64 +273,80 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		}
 		n := min(wave, c.MaxBatches-b0)
 		snapshot := pool[:len(pool):len(pool)]
-		reqs := make([]*request, n)
-		results := make([]result, n)
-		var wg sync.WaitGroup
-		reach := len(pool) // kept before batch b0+j counting committed batches only
+		units := make([]pipeline.UnitSpec, n)
+		before := make([]int, n) // kept before batch b0+j, counting committed batches only
+		reach := len(pool)
 		for j := range n {
-			if done[batchKey(b0+j)] {
-				reach += storedPer[b0+j]
-				continue
-			}
-			if reach >= c.Target {
-				// Committed batches earlier in this wave already reach the
-				// target (a rerun of a finished stage): nothing to ask.
-				break
-			}
-			rq, err := s.buildRequest(env, b0+j, snapshot)
-			if err != nil {
-				return err
-			}
-			reqs[j] = rq
-			wg.Go(func() {
-				resp, err := backend.Generate(ctx, rq.req)
-				results[j] = result{resp, err}
-			})
+			units[j] = pipeline.UnitSpec{Key: batchKey(b0 + j), Seq: int64(b0+j) * 1000}
+			before[j] = reach
+			reach += storedPer[b0+j]
 		}
-		wg.Wait()
-		for j := range n {
-			b := b0 + j
-			if reqs[j] == nil { // committed before a restart
-				replay(b + 1)
-			} else {
-				if err := results[j].err; err != nil && (pipeline.IsStop(err) || ctx.Err() != nil) {
-					return err
+		// The wave's requests go out together; their replies are filtered
+		// and committed in batch order, one at a time, since each filters
+		// against the index the batches before it left.
+		err := pipeline.RunUnitsInOrder(ctx, &wenv, units,
+			func(ctx context.Context, j int) (*answered, error) {
+				if before[j] >= c.Target {
+					// Committed batches earlier in this wave already reach
+					// the target (a rerun of a finished stage): nothing to ask.
+					return nil, pipeline.ErrEnough
 				}
-				recs, kept := s.process(env, info, reqs[j], results[j], idx)
+				rq, err := s.buildRequest(env, b0+j, snapshot)
+				if err != nil {
+					return nil, err
+				}
+				resp, err := backend.Generate(ctx, rq.req)
+				if err != nil && (pipeline.IsStop(err) || ctx.Err() != nil) {
+					return nil, err
+				}
+				return &answered{rq, result{resp, err}}, nil
+			},
+			func(ctx context.Context, j int, a *answered) ([]*record.Record, pipeline.UnitUsage, error) {
+				replay(b0 + j)
+				if len(pool) >= c.Target {
+					return nil, pipeline.UnitUsage{}, pipeline.ErrEnough
+				}
+				recs, kept := s.process(env, info, a.rq, a.res, idx)
 				pool = append(pool, kept...)
-				u := pipeline.Unit{Stage: env.Name, Key: batchKey(b), Records: recs, Usage: unitUsage(results[j], recs)}
-				// A reply in hand is committed even when the run is being
-				// stopped: Ctrl-C keeps every finished batch.
-				if err := env.Store.Commit(context.WithoutCancel(ctx), u); err != nil {
-					return fmt.Errorf("selfinstruct: commit %s: %w", u.Key, err)
-				}
-				if env.Progress != nil {
-					k, r, f := countStatus(recs)
-					step := min(k, c.Target-reported)
-					reported += step
-					env.Progress.Done(step, k, r, f)
-					env.Progress.Usage(u.Usage)
-				}
-			}
-			if len(pool) >= c.Target {
-				return nil
-			}
+				return recs, unitUsage(a.res, recs), nil
+			})
+		if err != nil {
+			return fmt.Errorf("selfinstruct: %w", err)
+		}
+		replay(b0 + n)
+		if len(pool) >= c.Target {
+			return nil
 		}
 	}
 	if env.Log != nil && len(pool) < c.Target {
 		env.Log.Warn("selfinstruct: max_batches reached before target", "stage", env.Name, "kept", len(pool), "target", c.Target, "max_batches", c.MaxBatches)
 	}
 	return nil
+}
+
+// answered is a batch's request with its reply or error.
+type answered struct {
+	rq  *request
+	res result
+}
+
+// targetProgress turns the scheduler's per-batch progress into kept
+// instructions against the target. The batches of a wave commit one at a
+// time, so it needs no lock.
+type targetProgress struct {
+	pipeline.Progress
+	target, reported int
+}
+
+// SetTotal ignores the scheduler's batch count: the total is the target.
+func (p *targetProgress) SetTotal(int) {}
+
+func (p *targetProgress) Done(_, kept, rejected, failed int) {
+	step := min(kept, p.target-p.reported)
+	p.reported += step
+	if step+kept+rejected+failed > 0 {
+		p.Progress.Done(step, kept, rejected, failed)
+	}
 }
 
 func statusIndex(s record.Status) int {
@@ -375,7 +392,7 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request,
 		Stage:        env.Name,
 		Backend:      info.Backend,
 		Model:        info.Model,
-		TemplateHash: s.prompt.hash,
+		TemplateHash: s.prompt.Hash,
 		Params:       params(rq.req, c.Mode),
 		ParentIDs:    rq.parentIDs,
 		SeedIDs:      rq.seedIDs,

@@ -9,6 +9,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/seeds"
+	"github.com/synthloop/synthloop/stage/internal/prompt"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -66,8 +67,8 @@ type Instances struct {
 
 // fewShot is what the instance prompts of one language are made of.
 type fewShot struct {
-	classify *prompt
-	clf, gen *prompt
+	classify *prompt.Template
+	clf, gen *prompt.Template
 	clfShots []seeds.Task
 	clfEx    []instanceExample
 	genEx    []instanceExample
@@ -114,7 +115,7 @@ func NewInstances(cfg *InstancesConfig, opts ...Option) (*Instances, error) {
 		}
 		fs := &fewShot{}
 		for _, p := range []struct {
-			dst  **prompt
+			dst  **prompt.Template
 			kind string
 		}{{&fs.classify, "classify"}, {&fs.clf, "instances_clf"}, {&fs.gen, "instances_gen"}} {
 			if *p.dst, err = loadPrompt(p.kind, string(lang)); err != nil {
@@ -142,7 +143,7 @@ func (s *Instances) forInstruction(instruction string) *fewShot {
 
 func (s *Instances) classifyRequest(instruction string) (model.Request, error) {
 	fs := s.forInstruction(instruction)
-	p, err := fs.classify.render(classifyData{Examples: fs.clfShots, Task: oneLine(instruction)})
+	p, err := fs.classify.Render(classifyData{Examples: fs.clfShots, Task: oneLine(instruction)})
 	if err != nil {
 		return model.Request{}, err
 	}
@@ -158,13 +159,13 @@ func (s *Instances) classifyRequest(instruction string) (model.Request, error) {
 	}, nil
 }
 
-func (s *Instances) instancesRequest(instruction string, clf bool) (model.Request, *prompt, error) {
+func (s *Instances) instancesRequest(instruction string, clf bool) (model.Request, *prompt.Template, error) {
 	fs := s.forInstruction(instruction)
 	p, ex, maxTok := fs.gen, fs.genEx, s.cfg.MaxTokensGenerate
 	if clf {
 		p, ex, maxTok = fs.clf, fs.clfEx, s.cfg.MaxTokensClassify
 	}
-	text, err := p.render(instancesData{Examples: ex, Task: oneLine(instruction)})
+	text, err := p.Render(instancesData{Examples: ex, Task: oneLine(instruction)})
 	if err != nil {
 		return model.Request{}, nil, err
 	}
@@ -209,7 +210,7 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		CreatedAt: s.opt.now().UTC(),
 	}
 	fs := s.forInstruction(in.Instruction)
-	meta := map[string]any{"classify_template_hash": fs.classify.hash}
+	meta := map[string]any{"classify_template_hash": fs.classify.Hash}
 	newRec := func(i int) *record.Record {
 		m := make(map[string]any, len(meta))
 		for k, v := range meta {
@@ -270,7 +271,7 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 	if err != nil {
 		return nil, usage, err
 	}
-	prov.TemplateHash = p.hash
+	prov.TemplateHash = p.Hash
 	prov.SeedIDs = exampleIDs(fs.genEx)
 	if clf {
 		prov.SeedIDs = exampleIDs(fs.clfEx)

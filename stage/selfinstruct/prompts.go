@@ -1,16 +1,14 @@
 package selfinstruct
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
 	"text/template"
 
 	"github.com/synthloop/synthloop/seeds"
+	"github.com/synthloop/synthloop/stage/internal/prompt"
 )
 
 // The prompts are files so that they can be read and reviewed as prompts, and
@@ -23,37 +21,14 @@ import (
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-// prompt is one embedded template and the hash of its file.
-type prompt struct {
-	name string
-	hash string // hex sha256 of the template file
-	tmpl *template.Template
-}
-
 var funcs = template.FuncMap{"add": func(a, b int) int { return a + b }}
 
-func loadPrompt(kind, lang string) (*prompt, error) {
-	name := fmt.Sprintf("templates/%s.%s.tmpl", kind, lang)
-	b, err := templateFS.ReadFile(name)
+func loadPrompt(kind, lang string) (*prompt.Template, error) {
+	p, err := prompt.ForLanguage(templateFS, kind, lang, funcs)
 	if err != nil {
-		return nil, fmt.Errorf("selfinstruct: no %s prompt for language %q", kind, lang)
+		return nil, fmt.Errorf("selfinstruct: %w", err)
 	}
-	t, err := template.New(name).Funcs(funcs).Option("missingkey=error").Parse(string(b))
-	if err != nil {
-		return nil, fmt.Errorf("selfinstruct: parse %s: %w", name, err)
-	}
-	sum := sha256.Sum256(b)
-	return &prompt{name: name, hash: hex.EncodeToString(sum[:]), tmpl: t}, nil
-}
-
-// render executes the template. Trailing newlines from the file are trimmed:
-// completion-style prompts must end right where the model is to continue.
-func (p *prompt) render(data any) (string, error) {
-	var buf bytes.Buffer
-	if err := p.tmpl.Execute(&buf, data); err != nil {
-		return "", fmt.Errorf("selfinstruct: render %s: %w", p.name, err)
-	}
-	return strings.TrimRight(buf.String(), "\n"), nil
+	return p, nil
 }
 
 var spaces = regexp.MustCompile(`\s+`)

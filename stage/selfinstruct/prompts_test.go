@@ -107,8 +107,8 @@ func TestGoldenPrompts(t *testing.T) {
 			if k := scripted.Kind(req.Messages); k != kind {
 				t.Errorf("%s: scripted.Kind = %q, want %q", name, k, kind)
 			}
-			if !strings.HasSuffix(p.name, name+".tmpl") {
-				t.Errorf("%s rendered from %s", name, p.name)
+			if !strings.HasSuffix(p.Name, name+".tmpl") {
+				t.Errorf("%s rendered from %s", name, p.Name)
 			}
 		}
 	}
@@ -122,8 +122,8 @@ func TestTemplateHash(t *testing.T) {
 	}
 	b, _ := templateFS.ReadFile("templates/bootstrap.en.tmpl")
 	sum := sha256.Sum256(b)
-	if p.hash != hex.EncodeToString(sum[:]) {
-		t.Errorf("hash %s is not the file's sha256", p.hash)
+	if p.Hash != hex.EncodeToString(sum[:]) {
+		t.Errorf("hash %s is not the file's sha256", p.Hash)
 	}
 	if _, err := loadPrompt("bootstrap", "fr"); err == nil {
 		t.Error("loadPrompt(fr) succeeded")

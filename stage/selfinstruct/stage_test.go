@@ -411,7 +411,7 @@ func TestInstancesFollowInstructionLanguage(t *testing.T) {
 	}
 	ja := s.langs["ja"]
 	for _, r := range st.all("instances", record.Kept) {
-		if r.Prov.TemplateHash != ja.gen.hash && r.Prov.TemplateHash != ja.clf.hash {
+		if r.Prov.TemplateHash != ja.gen.Hash && r.Prov.TemplateHash != ja.clf.Hash {
 			t.Errorf("instance of %q made with a non-Japanese prompt", r.Instruction)
 		}
 		if !strings.HasPrefix(r.Prov.SeedIDs[0], "ja_") {

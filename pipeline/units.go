@@ -1,0 +1,247 @@
+package pipeline
+
+// This file is the resume contract, in one place: every stage hands its
+// units to RunUnits or RunUnitsInOrder, which alone read the done-marks and
+// commit. A unit is committed whole (records, usage, done-mark in one
+// transaction) or not at all; a rerun skips committed units and does the
+// rest; a unit whose function fails is not committed.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/synthloop/synthloop/record"
+)
+
+// UnitSpec names one unit of a stage's work for RunUnits.
+type UnitSpec struct {
+	// Key is unique within the stage and stable across reruns: it is what
+	// a rerun finds committed.
+	Key string
+	// Seq is the base of the unit's record order: a record left with Seq 0
+	// gets Seq+i, its index in the unit, so the stage's order is its units'.
+	Seq int64
+	// Weight is what the unit counts for in progress; 0 means 1 (load
+	// counts records, not chunks).
+	Weight int
+}
+
+func (u UnitSpec) weight() int { return max(u.Weight, 1) }
+
+// UnitFunc does the work of units[i]. A per-record failure belongs on the
+// returned records (Status Failed, Error set); a returned error stops the
+// stage and the unit is not committed, so a rerun does it again.
+type UnitFunc func(ctx context.Context, i int) ([]*record.Record, UnitUsage, error)
+
+// ErrEnough, returned by a unit's function, ends the run of units early and
+// cleanly: that unit and any finishing after it are not committed, no
+// further unit starts, and RunUnits returns nil. Self-Instruct returns it
+// once the target is reached.
+var ErrEnough = errors.New("pipeline: enough units")
+
+// RunUnits runs fn over the units not yet committed, at most
+// env.Concurrency at a time, and commits each result as it comes. It
+// reports progress: the total, the units a rerun skips, and each commit.
+func RunUnits(ctx context.Context, env *Env, units []UnitSpec, fn UnitFunc) error {
+	todo, err := pending(ctx, env, units)
+	if err != nil {
+		return err
+	}
+	c := committer{env: env, ctx: ctx}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(env.Concurrency, 1))
+	for _, i := range todo {
+		if gctx.Err() != nil || c.enough() {
+			break
+		}
+		g.Go(func() error {
+			// The slot may have come free because the run failed or
+			// was stopped: then the unit does not begin.
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			out, usage, err := fn(gctx, i)
+			if err != nil {
+				return c.stop(err)
+			}
+			return c.commit(units[i], out, usage)
+		})
+	}
+	if err := g.Wait(); err != nil || c.enough() {
+		return c.result(err)
+	}
+	return ctx.Err()
+}
+
+// RunUnitsInOrder is RunUnits for units that depend on the units before
+// them: prepare runs for at most env.Concurrency pending units at once
+// (the slow part, such as a model request), and finish and the commit run
+// one unit at a time in the order of units, so each finish sees the state
+// every earlier unit left. A unit counts against the limit until it is
+// committed.
+func RunUnitsInOrder[T any](ctx context.Context, env *Env, units []UnitSpec,
+	prepare func(ctx context.Context, i int) (T, error),
+	finish func(ctx context.Context, i int, v T) ([]*record.Record, UnitUsage, error)) error {
+	todo, err := pending(ctx, env, units)
+	if err != nil {
+		return err
+	}
+	type prepared struct {
+		v   T
+		err error
+	}
+	results := make([]chan prepared, len(todo))
+	for k := range results {
+		results[k] = make(chan prepared, 1)
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	// Nothing returns before the preparations do: they may use the caller's state.
+	defer wg.Wait()
+	defer cancel()
+	slots := make(chan struct{}, max(env.Concurrency, 1))
+	wg.Go(func() {
+		for k, i := range todo {
+			select {
+			case slots <- struct{}{}:
+			case <-pctx.Done():
+			}
+			if pctx.Err() != nil {
+				for _, ch := range results[k:] {
+					ch <- prepared{err: pctx.Err()}
+				}
+				return
+			}
+			wg.Go(func() {
+				v, err := prepare(pctx, i)
+				results[k] <- prepared{v, err}
+			})
+		}
+	})
+	c := committer{env: env, ctx: ctx}
+	for k, i := range todo {
+		p := <-results[k]
+		if p.err != nil {
+			return c.result(c.stop(p.err))
+		}
+		out, usage, err := finish(ctx, i, p.v)
+		if err != nil {
+			return c.result(c.stop(err))
+		}
+		if err := c.commit(units[i], out, usage); err != nil {
+			return err
+		}
+		if c.enough() {
+			return nil
+		}
+		<-slots
+	}
+	return ctx.Err()
+}
+
+// pending returns the indexes of the units not yet committed, in order, and
+// reports the total and the skipped units to progress.
+func pending(ctx context.Context, env *Env, units []UnitSpec) ([]int, error) {
+	done, err := env.Store.DoneUnits(ctx, env.Name)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: stage %s: %w", env.Name, err)
+	}
+	var todo []int
+	total, skipped := 0, 0
+	seen := make(map[string]bool, len(units))
+	for i, u := range units {
+		if seen[u.Key] {
+			// Two units under one key would overwrite each other's
+			// done-mark: a stage bug that would lose work on resume.
+			return nil, fmt.Errorf("pipeline: stage %s: two units have the key %q", env.Name, u.Key)
+		}
+		seen[u.Key] = true
+		total += u.weight()
+		if done[u.Key] {
+			skipped += u.weight()
+			continue
+		}
+		todo = append(todo, i)
+	}
+	if env.Progress != nil {
+		env.Progress.SetTotal(total)
+		if skipped > 0 {
+			env.Progress.Done(skipped, 0, 0, 0)
+		}
+	}
+	return todo, nil
+}
+
+// committer commits finished units, and remembers ErrEnough so nothing
+// commits after it.
+type committer struct {
+	env *Env
+	ctx context.Context
+	mu  sync.Mutex
+	end bool
+}
+
+func (c *committer) enough() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.end
+}
+
+// stop notes a unit's error: after ErrEnough nothing more is committed. The
+// error goes on up, so that an errgroup cancels the units still running.
+func (c *committer) stop(err error) error {
+	if errors.Is(err, ErrEnough) {
+		c.mu.Lock()
+		c.end = true
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// result is the run's error: nil after ErrEnough, unless another unit
+// failed first.
+func (c *committer) result(err error) error {
+	if errors.Is(err, ErrEnough) {
+		return nil
+	}
+	return err
+}
+
+// commit stamps the unit's records with the stage and their order, commits
+// them with the unit's usage and done-mark, and reports the progress. The
+// commit ignores cancellation: work in hand when the run is stopped is kept.
+func (c *committer) commit(u UnitSpec, out []*record.Record, usage UnitUsage) error {
+	var kept, rejected, failed int
+	for i, r := range out {
+		r.Stage = c.env.Name
+		if r.Seq == 0 {
+			r.Seq = u.Seq + int64(i)
+		}
+		switch r.Status {
+		case record.Kept:
+			kept++
+		case record.Rejected:
+			rejected++
+		default:
+			failed++
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.end {
+		return nil
+	}
+	unit := Unit{Stage: c.env.Name, Key: u.Key, Records: out, Usage: usage}
+	if err := c.env.Store.Commit(context.WithoutCancel(c.ctx), unit); err != nil {
+		return fmt.Errorf("pipeline: stage %s: commit unit %s: %w", c.env.Name, u.Key, err)
+	}
+	if c.env.Progress != nil {
+		c.env.Progress.Done(u.weight(), kept, rejected, failed)
+		c.env.Progress.Usage(usage)
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+// Package prompt loads a stage's embedded prompt templates, each with the hash recorded on every record it shapes.
+package prompt
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"strings"
+	"text/template"
+)
+
+// Template is one prompt file. Prompts are files so they are reviewed as
+// prompts, and Hash, the file's sha256, changes exactly when the prompt does.
+type Template struct {
+	Name string
+	Hash string // hex sha256 of the file
+	tmpl *template.Template
+}
+
+// Load parses the template name of fsys. A missing key is an error when it
+// renders, so a renamed field cannot silently render as "<no value>".
+func Load(fsys fs.FS, name string, funcs template.FuncMap) (*Template, error) {
+	b, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, err
+	}
+	t, err := template.New(name).Funcs(funcs).Option("missingkey=error").Parse(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", name, err)
+	}
+	sum := sha256.Sum256(b)
+	return &Template{Name: name, Hash: hex.EncodeToString(sum[:]), tmpl: t}, nil
+}
+
+// ForLanguage loads templates/<kind>.<lang>.tmpl, the layout of the stages
+// that have a prompt per language.
+func ForLanguage(fsys fs.FS, kind, lang string, funcs template.FuncMap) (*Template, error) {
+	name := fmt.Sprintf("templates/%s.%s.tmpl", kind, lang)
+	if _, err := fs.Stat(fsys, name); err != nil {
+		return nil, fmt.Errorf("no %s prompt for language %q", kind, lang)
+	}
+	return Load(fsys, name, funcs)
+}
+
+// Must loads templates/<name>.tmpl or panics: for embedded templates, whose
+// failure is a build defect.
+func Must(fsys fs.FS, name string) *Template {
+	t, err := Load(fsys, "templates/"+name+".tmpl", nil)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// Render executes the template. Trailing newlines from the file are
+// trimmed: a completion-style prompt must end where the model continues.
+func (t *Template) Render(data any) (string, error) {
+	var buf bytes.Buffer
+	if err := t.tmpl.Execute(&buf, data); err != nil {
+		return "", fmt.Errorf("render %s: %w", t.Name, err)
+	}
+	return strings.TrimRight(buf.String(), "\n"), nil
+}
+
+// MustRender is Render for templates whose data is fixed in code: a
+// failure is a defect the golden tests, which render every template, catch.
+func (t *Template) MustRender(data any) string {
+	s, err := t.Render(data)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
