@@ -1,72 +1,160 @@
 package main
 
 import (
+	"bytes"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/synthloop/synthloop/report"
 )
 
-// tinyDemo shrinks the demo's lab configuration to seconds; the real preset's
-// figures are measured in BENCHMARKS.md, not in tests.
-const tinyDemo = `{"task":"copy","supervised":1000,"pretrain":{"steps":80,"batch":16,"lr":0.001,"warmup":5},` +
-	`"rounds":2,"label":64,"train":{"steps":20,"batch":16,"lr":0.0005,"warmup":2,"newest":0.5},"eval":[3,7,8],"eval_count":8}`
+// tinyDemo shrinks the demo's loop file to seconds; the real demo's figures
+// are measured in BENCHMARKS.md, not in tests. Two of the three voters must
+// agree, as in the demo; the baseline shares round 1.
+const tinyDemo = `{rounds: 3,
+  generate: {with: {labels: {count: 1200, from: 1, to: 3}, from: 4, count: 60, filter: {agree: 0.3}}},
+  train: {with: {arch: {dim: 32, layers: 2, heads: 4, hidden: 64, max_seq: 16}, first: {steps: 600, lr: 3e-3, warmup: 20},
+    steps: 40, batch: 16, lr: 1e-3, warmup: 4}},
+  evaluate: {with: {difficulties: [1, 2, 3, 4, 5], problems: 20, target: null}}}`
 
-// TestSelfPlayDemo runs `synthloop demo` end to end on a tiny configuration:
-// the filtered run, the baseline sharing its round 0, the per-round tables,
-// the report with its plots, a servable model; then a rerun resumes without
-// redoing a round.
+// TestSelfPlayDemo runs `synthloop demo` end to end on a tiny loop through
+// loop.Run: the filtered run, the baseline sharing its round 1, the
+// per-round tables, the report with its plots, a servable model. Then it
+// runs the same demo killed with SIGKILL at random moments and resumed each
+// time: every data file, label file and model must come out byte for byte
+// as in the uninterrupted run, and a last rerun redoes nothing.
 func TestSelfPlayDemo(t *testing.T) {
 	dir := t.TempDir()
-	out, err := cli(dir, nil, "demo", "--set", tinyDemo, "--json").CombinedOutput()
+	began := time.Now()
+	out, err := cli(dir, nil, "demo", "--set", tinyDemo, "--json", "--run-dir", "ref").CombinedOutput()
+	wall := time.Since(began)
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
 	text := string(out)
 	for _, want := range []string{
-		"== with the filter (length + majority vote)",
-		"== baseline without the filter (every self-made label kept)",
-		"held-out accuracy % at difficulty   3   7   8",
+		"loop file examples/loop-lab-selfimprove.yaml; run directory ref",
+		"== with the filter",
+		"== baseline: without the filter",
+		"held-out accuracy % at difficulty   1   2   3   4   5",
 		"(shared with the filtered run)",
-		"report: runs/demo/report.html",
-		"next:   synthloop serve runs/demo/filtered/round-02/model",
+		"held-out accuracy above difficulty 3:",
+		"report: ref/report.html",
+		"next:   synthloop serve ",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q\n%s", want, text)
 		}
 	}
-	run := filepath.Join(dir, "runs", "demo")
-	for _, f := range []string{"report.html", report.AccuracyPlot, report.BaselinePlot, report.YieldPlot, report.RunFile,
-		"filtered/round-02/model/config.json", "filtered/round-01/data.jsonl", "filtered/round-01/labels.jsonl", "unfiltered/round-02/data.jsonl"} {
-		if _, err := os.Stat(filepath.Join(run, f)); err != nil {
+	ref := filepath.Join(dir, "ref")
+	for _, f := range []string{"report.html", report.AccuracyPlot, report.BaselinePlot, report.YieldPlot,
+		"round-003/student/model.safetensors", "round-003/student-2/model.safetensors", "round-001/data.jsonl",
+		"round-002/labels.jsonl", "baseline/round-003/data.jsonl", "baseline/round-001/student/model.safetensors"} {
+		if _, err := os.Stat(filepath.Join(ref, f)); err != nil {
 			t.Errorf("run directory lacks %s: %v", f, err)
 		}
 	}
-	r, err := report.Load(filepath.Join(run, report.RunFile))
+	if _, err := os.Stat(filepath.Join(ref, "baseline", "round-003", "student-1")); err == nil {
+		t.Error("the baseline trained voters; it has one model")
+	}
+	r, err := report.Load(filepath.Join(ref, report.SummaryFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Rounds) != 3 || r.LabelledUpTo != 6 || r.Rounds[2].Baseline == nil || len(r.Rounds[1].AccuracyByDifficulty) != 3 {
+	if len(r.Rounds) != 3 || r.LabelledUpTo != 3 || r.Rounds[2].Baseline == nil || len(r.Rounds[1].AccuracyByDifficulty) != 5 {
 		t.Errorf("report input: %d rounds, labelled up to %d, %+v", len(r.Rounds), r.LabelledUpTo, r.Rounds)
 	}
 
-	again, err := cli(dir, nil, "demo", "--set", tinyDemo, "--json").CombinedOutput()
-	if err != nil {
-		t.Fatalf("rerun: %v\n%s", err, again)
+	rng := rand.New(rand.NewPCG(7, 1))
+	kills, finished := 0, false
+	for attempt := 0; attempt < 6 && !finished; attempt++ {
+		cmd := cli(dir, nil, "demo", "--set", tinyDemo, "--json", "--run-dir", "killed")
+		var buf bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("resumed demo failed: %v\n%s", err, buf.String())
+			}
+			finished = true
+		// Kills spread over the run's length, whatever the machine's load.
+		case <-time.After(time.Duration(float64(wall) * (0.05 + 0.9*rng.Float64()))):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+			kills++
+		}
 	}
-	if n := strings.Count(string(again), "(finished earlier)"); n != 5 {
-		t.Errorf("rerun reports %d rounds finished earlier, want 5 (3 filtered, 2 baseline)\n%s", n, again)
+	if kills == 0 {
+		t.Fatal("the demo finished before any kill; the test exercised nothing")
+	}
+	again, err := cli(dir, nil, "demo", "--set", tinyDemo, "--json", "--run-dir", "killed").CombinedOutput()
+	if err != nil {
+		t.Fatalf("final rerun: %v\n%s", err, again)
+	}
+	t.Logf("killed %d times", kills)
+	if n := strings.Count(string(again), "(finished earlier)") + strings.Count(string(again), "(shared with"); n != 6 {
+		t.Errorf("the last rerun reports %d rounds done before, want 6 (3 filtered, 3 baseline)\n%s", n, again)
 	}
 	if strings.Contains(string(again), `"step":"train"`) {
-		t.Errorf("rerun trained again\n%s", again)
+		t.Errorf("the last rerun trained again\n%s", again)
+	}
+
+	// What a round leaves behind must not depend on the kills: the data, the
+	// labels with every voter's answer, every model's weights.
+	want := roundFiles(t, ref)
+	got := roundFiles(t, filepath.Join(dir, "killed"))
+	if !slices.Equal(want, got) {
+		t.Fatalf("files differ:\nuninterrupted %v\nkilled        %v", want, got)
+	}
+	for _, f := range want {
+		a, _ := os.ReadFile(filepath.Join(ref, f))
+		b, _ := os.ReadFile(filepath.Join(dir, "killed", f))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs from the uninterrupted run's", f)
+		}
 	}
 }
 
-func TestDemoBadPreset(t *testing.T) {
-	out, err := cli(t.TempDir(), nil, "demo", "--preset", "nope").CombinedOutput()
-	if exitCode(err) != 2 || !strings.Contains(string(out), `--preset "nope"`) {
-		t.Errorf("bad preset: exit %d\n%s", exitCode(err), out)
+// roundFiles lists the data, labels and model weights under dir's rounds.
+func roundFiles(t *testing.T, dir string) []string {
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		switch d.Name() {
+		case "data.jsonl", "labels.jsonl", "model.safetensors":
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < 10 {
+		t.Fatalf("%s holds only %v", dir, out)
+	}
+	return out
+}
+
+func TestDemoBadSet(t *testing.T) {
+	for _, set := range []string{`{rounds: [`, `{train: {with: {votrs: 2}}}`} {
+		out, err := cli(t.TempDir(), nil, "demo", "--set", set).CombinedOutput()
+		if exitCode(err) != 2 || !strings.Contains(string(out), "--set") {
+			t.Errorf("--set %s: exit %d\n%s", set, exitCode(err), out)
+		}
 	}
 }

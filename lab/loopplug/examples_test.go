@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goccy/go-yaml"
+
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/loopplug"
 	"github.com/synthloop/synthloop/lab/task"
@@ -43,26 +45,38 @@ func shrink(t *testing.T, name string, pairs ...string) *loop.Config {
 }
 
 // tinySelfImprove is examples/loop-lab-selfimprove.yaml at test size: three
-// rounds on a small model, a vote that keeps any majority. It learns
+// rounds on small models, three voters of which two must agree. It learns
 // little; it exercises the machinery.
 func tinySelfImprove(t *testing.T) *loop.Config {
-	return shrink(t, "loop-lab-selfimprove.yaml",
-		"rounds: 5", "rounds: 3",
-		"labels: {count: 10000, from: 1, to: 6}", "labels: {count: 1200, from: 1, to: 3}",
-		"from: 7 ", "from: 4 ",
-		"count: 1000", "count: 60",
-		"samples: 5 ", "samples: 3 ",
-		"agree: 0.6 ", "agree: 0.3 ",
-		"{dim: 128, layers: 2, heads: 4, hidden: 512, max_seq: 48}", "{dim: 32, layers: 2, heads: 4, hidden: 64, max_seq: 16}",
-		"first: {steps: 2000, lr: 1e-3, warmup: 100}", "first: {steps: 600, lr: 3e-3, warmup: 20}",
-		"steps: 400", "steps: 40",
-		"batch: 32", "batch: 16",
-		"lr: 5e-4", "lr: 1e-3",
-		"warmup: 20", "warmup: 4",
-		"difficulties: [2, 4, 6, 7, 8, 9, 10, 11, 12]", "difficulties: [1, 2, 3, 4, 5]",
-		"problems: 100", "problems: 20",
-		"target: [6, 7, 8, 9, 10, 11, 12]", "target: [1, 2, 3, 4, 5]",
-	)
+	return shrinkWith(t, "loop-lab-selfimprove.yaml", tinySelfImproveYAML)
+}
+
+// tinySelfImproveYAML is merged over the example; baseline: null leaves the
+// baseline to the tests that want one.
+const tinySelfImproveYAML = `
+rounds: 3
+generate: {with: {labels: {count: 1200, from: 1, to: 3}, from: 4, count: 60, filter: {agree: 0.3}}}
+train: {with: {arch: {dim: 32, layers: 2, heads: 4, hidden: 64, max_seq: 16}, first: {steps: 600, lr: 3e-3, warmup: 20},
+  steps: 40, batch: 16, lr: 1e-3, warmup: 4}}
+evaluate: {with: {difficulties: [1, 2, 3, 4, 5], problems: 20, target: [1, 2, 3, 4, 5]}}
+baseline: null
+`
+
+// shrinkWith reads an example loop file and merges over (YAML) into it.
+func shrinkWith(t *testing.T, name, over string) *loop.Config {
+	t.Helper()
+	cfg, err := loop.LoadConfig(filepath.Join("..", "..", "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal([]byte(over), &m); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = cfg.With(m); err != nil {
+		t.Fatalf("shrunk %s: %v", name, err)
+	}
+	return cfg
 }
 
 func logRounds(t *testing.T, s *loop.Summary) {
