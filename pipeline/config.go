@@ -208,4 +208,3 @@ func checkModelRefs(settings any, models map[string]model.Config) error {
 	}
 	return nil
 }
-
