@@ -21,6 +21,9 @@ func NewRegistry[T any](kind string) *Registry[T] {
 	return &Registry[T]{kind: kind, m: map[string]T{}}
 }
 
+// Kind is what the registry holds, as given to NewRegistry.
+func (r *Registry[T]) Kind() string { return r.kind }
+
 // Register adds v under name. It panics on an empty or duplicate name:
 // registration happens in init functions, where either is a programming error.
 func (r *Registry[T]) Register(name string, v T) {
