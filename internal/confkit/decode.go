@@ -176,6 +176,25 @@ func decodesItself(t reflect.Type) bool {
 	return ok
 }
 
+// checkText parses a string into a duration or TextUnmarshaler ahead of the
+// decoder, whose errors from these types carry no position.
+func (f *File) checkText(node ast.Node, t reflect.Type, path string) {
+	sn, ok := node.(*ast.StringNode)
+	if !ok {
+		return
+	}
+	var err error
+	switch {
+	case t == reflect.TypeOf(time.Duration(0)):
+		_, err = time.ParseDuration(sn.Value)
+	case reflect.PointerTo(t).Implements(textUnmarshaler):
+		err = reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(sn.Value))
+	}
+	if err != nil {
+		f.Add(node, path, err.Error())
+	}
+}
+
 // check walks node against the Go type it will decode into and records
 // every key the type does not have and every mapping or list out of place.
 func (f *File) check(node ast.Node, t reflect.Type, path string) {
@@ -187,6 +206,7 @@ func (f *File) check(node ast.Node, t reflect.Type, path string) {
 		t = t.Elem()
 	}
 	if decodesItself(t) {
+		f.checkText(node, t, path)
 		return
 	}
 	_, isNull := node.(*ast.NullNode)
