@@ -29,7 +29,7 @@ type Config struct {
 	Model       string   `yaml:"grounding_model" doc:"Names the judge's backend; empty means the stage's own model"`
 	Threshold   float64  `yaml:"grounding_threshold" doc:"Lowest mean rating kept: the answer follows from the evidence and adds no facts"`
 	Samples     int      `yaml:"grounding_samples" doc:"How many ratings are averaged"`
-	Temperature *float64 `yaml:"grounding_temperature" doc:"Temperature of the grounding judge"`
+	Temperature *float64 `yaml:"grounding_temperature" doc:"Temperature of the grounding judge (unset: 0)"`
 	MaxTokens   int      `yaml:"grounding_max_tokens" doc:"Bounds each grounding judge reply"`
 	Retries     int      `yaml:"grounding_retries" doc:"Follow-ups asking the judge to restate an unusable reply (-1: none)"`
 	// MinEvidence is the fewest characters (after normalisation) a quote

@@ -18,7 +18,7 @@ type shared struct {
 type settings struct {
 	Samples  int               `yaml:"samples" doc:"how many"`
 	Name     string            `yaml:"name" doc:"a name"`
-	Nested   inner             `yaml:"nested"`
+	Nested   inner             `yaml:"nested" doc:"inside"`
 	List     []inner           `yaml:"list" doc:"several"`
 	Weights  map[string]int    `yaml:"weights" doc:"per key"`
 	Timeout  time.Duration     `yaml:"timeout" doc:"bound"`
@@ -208,6 +208,7 @@ func TestFields(t *testing.T) {
 	want := []Field{
 		{"samples", "int", "4", "how many"},
 		{"name", "string", "", "a name"},
+		{"nested", "mapping", "", "inside"},
 		{"nested.threshold", "number", "0", "cut-off"},
 		{"list", "list of mapping", "[{threshold: 1}]", "several"},
 		{"weights", "map of int", "{a: 1, b: 2}", "per key"},

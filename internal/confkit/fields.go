@@ -18,7 +18,7 @@ type Field struct {
 // Fields lists the settings of cfg, a struct or pointer to one holding the
 // defaults, in declaration order. Each field's doc is its `doc` struct tag,
 // so the defaults are stated once, in the value, and the docs next to the
-// fields they describe. Nested structs are listed field by field.
+// fields they describe. A nested struct is listed, then each of its fields.
 func Fields(cfg any) []Field {
 	rv := reflect.ValueOf(cfg)
 	for rv.Kind() == reflect.Pointer && !rv.IsNil() {
@@ -50,7 +50,9 @@ func fields(rv reflect.Value, prefix string) []Field {
 			continue
 		}
 		key := Join(prefix, Key(sf))
-		if fv.Kind() == reflect.Struct && !decodesItself(fv.Type()) && sf.Tag.Get("doc") == "" {
+		if fv.Kind() == reflect.Struct && !decodesItself(fv.Type()) {
+			// A row for the mapping itself, then one per setting inside it.
+			out = append(out, Field{Key: key, Type: "mapping", Doc: sf.Tag.Get("doc")})
 			out = append(out, fields(fv, key)...)
 			continue
 		}
@@ -107,8 +109,8 @@ func format(v reflect.Value) string {
 		}
 		v = v.Elem()
 	}
-	if v.IsZero() && v.Kind() != reflect.Bool && v.Kind() != reflect.Struct && !v.CanInt() && !v.CanUint() && !v.CanFloat() {
-		return ""
+	if v.IsZero() && v.Kind() != reflect.Bool && !v.CanInt() && !v.CanUint() && !v.CanFloat() {
+		return "" // unset: the doc says what it means
 	}
 	if v.Type().ConvertibleTo(reflect.TypeOf(time.Duration(0))) && strings.HasSuffix(v.Type().String(), "Duration") {
 		return time.Duration(v.Int()).String()
@@ -135,7 +137,7 @@ func format(v reflect.Value) string {
 	case reflect.Struct:
 		var parts []string
 		for _, f := range Fields(v.Interface()) {
-			if f.Default != "" {
+			if f.Default != "" && f.Default != "0" && f.Default != "false" {
 				parts = append(parts, f.Key+": "+f.Default)
 			}
 		}

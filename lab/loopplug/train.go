@@ -122,7 +122,7 @@ type TrainConfig struct {
 	// first teacher on labels: usually a new model that needs more steps,
 	// and for distillation a larger one than the students.
 	First *First  `yaml:"first" doc:"Training of the first round, without a teacher (arch and phase)"`
-	Beta  float64 `yaml:"beta" doc:"DPO strength for preference data"`
+	Beta  float64 `yaml:"beta" doc:"DPO strength for preference data (0: 0.1)"`
 	// NLL adds the chosen answer's mean NLL to the DPO loss (RPO, the NLL
 	// term of Prasad et al.'s self-consistency preference optimisation); 0
 	// is plain DPO, which collapses small models on near-identical pairs.

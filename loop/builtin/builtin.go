@@ -52,16 +52,16 @@ type Config struct {
 	Base      string  `yaml:"base" doc:"Model directory to start from with init: base, or when there is no built-in model"`
 	Preset    string  `yaml:"preset" doc:"Size of a new model (see synthloop train --help)"`
 	Tokenizer string  `yaml:"tokenizer" doc:"Tokenizer of a new model: char or bpe"`
-	BPEVocab  int     `yaml:"bpe_vocab" doc:"Vocabulary size of a new BPE tokenizer"`
+	BPEVocab  int     `yaml:"bpe_vocab" doc:"Vocabulary size of a new BPE tokenizer (0: 1024)"`
 	Steps     int     `yaml:"steps" doc:"Training steps"`
 	Batch     int     `yaml:"batch" doc:"Sequences (SFT) or pairs (DPO) per step"`
 	Seq       int     `yaml:"seq" doc:"Sequence length in tokens (0: the model's)"`
 	LR        float64 `yaml:"lr" doc:"Peak learning rate"`
 	Warmup    int     `yaml:"warmup" doc:"Warmup steps"`
 	Schedule  string  `yaml:"schedule" doc:"Learning-rate schedule: cosine or constant"`
-	Beta      float64 `yaml:"beta" doc:"DPO strength"`
+	Beta      float64 `yaml:"beta" doc:"DPO strength (0: 0.1)"`
 	NLL       float64 `yaml:"nll" doc:"Weight of the chosen answer's NLL added to DPO (RPO); 0 is plain DPO"`
-	SaveEvery int     `yaml:"save_every" doc:"Steps between checkpoints (0: trainjob's default)"`
+	SaveEvery int     `yaml:"save_every" doc:"Steps between checkpoints (0: a tenth of the steps)"`
 	Seed      uint64  `yaml:"seed" doc:"Seed of weights and data order (0: the round's seed)"`
 
 	dir string

@@ -27,10 +27,10 @@ type Config struct {
 	// one topic per line, or JSONL with "topic" (or "instruction", "prompt"),
 	// optionally "input", and "document" (or "text") for document mode.
 	Seeds  string   `yaml:"seeds" doc:"Topics instead of the previous stage: en, ja, a text or JSONL file"`
-	Topics []string `yaml:"topics" doc:"Lists topics inline, instead of Seeds or a previous stage"`
-	Limit  int      `yaml:"limit" doc:"Makes conversations from the first Limit inputs only (0: all)"`
+	Topics []string `yaml:"topics" doc:"Topics inline, instead of seeds or a previous stage"`
+	Limit  int      `yaml:"limit" doc:"Makes conversations from the first limit inputs only (0: all)"`
 
-	Mode string `yaml:"mode" doc:"'topic' (default) or 'document'"`
+	Mode string `yaml:"mode" doc:"topic (a conversation about each topic) or document (about each document)"`
 	// DocumentField picks the document of an input record in document mode:
 	// "auto" (default: meta.text, meta.chunk or meta.document when it is a
 	// string, else input, else instruction), "instruction", "input",

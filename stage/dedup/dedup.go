@@ -52,7 +52,7 @@ type Config struct {
 	Seed uint64 `yaml:"seed" doc:"Derives the MinHash permutations (the stage's own, not the run's)"`
 	// Decontaminate lists eval sets: JSONL (field DecontaminateField) or plain
 	// text lines. Relative paths are relative to the working directory.
-	Decontaminate      []string `yaml:"decontaminate" doc:"Lists eval sets: JSONL (field DecontaminateField) or plain text lines"`
+	Decontaminate      []string `yaml:"decontaminate" doc:"Eval sets to decontaminate against: JSONL or text lines"`
 	DecontaminateField string   `yaml:"decontaminate_field" doc:"Field of the JSONL eval sets compared"`
 	NGram              int      `yaml:"ngram" doc:"Decontamination n-gram length in tokens"`
 	MinChars           int      `yaml:"min_chars" doc:"Shortest kept text in characters (0: no minimum)"`

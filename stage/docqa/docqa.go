@@ -30,8 +30,8 @@ type Config struct {
 	// Paths are files, folders (read recursively) or glob patterns of .txt,
 	// .md, .html and .pdf documents, relative to the working directory.
 	Paths []string `yaml:"paths" doc:"Files, folders or globs of .txt, .md, .html and .pdf documents"`
-	Path  string   `yaml:"path" doc:"A single path, added to Paths"`
-	PDF   string   `yaml:"pdf" doc:"The PDF text extractor: 'go' (in process, default) or 'pdftotext' (poppler-utils)"`
+	Path  string   `yaml:"path" doc:"A single path, added to paths"`
+	PDF   string   `yaml:"pdf" doc:"PDF text extractor: go (in process) or pdftotext (poppler-utils)"`
 	// ChunkTokens (400) and ChunkOverlap (50) size the chunks, in tokens of
 	// Tokenizer: "cjk" (default: words, and CJK characters one each),
 	// "kagome" (Japanese morphemes) or "rouge" (ASCII words only).

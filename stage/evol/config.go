@@ -40,8 +40,8 @@ type Config struct {
 	// Model evolves the instructions and, unless answer_model says otherwise,
 	// answers them. Required.
 	Model       string `yaml:"model" doc:"Evolves the instructions and, unless answer_model says otherwise, answers them"`
-	AnswerModel string `yaml:"answer_model" doc:"Answers the evolved instructions (default: Model)"`
-	JudgeModel  string `yaml:"judge_model" doc:"Decides whether an evolution added anything (default: Model)"`
+	AnswerModel string `yaml:"answer_model" doc:"Answers the evolved instructions (default: model)"`
+	JudgeModel  string `yaml:"judge_model" doc:"Decides whether an evolution added anything (default: model)"`
 
 	// Seeds, when set, is where the instructions come from instead of the
 	// previous stage: a built-in Self-Instruct seed set ("en", "ja"), a JSONL
@@ -49,7 +49,7 @@ type Config struct {
 	// optionally "input" and "output"), or a text file with one instruction
 	// per line. Relative paths are relative to the working directory.
 	Seeds string `yaml:"seeds" doc:"Instructions instead of the previous stage: en, ja, a JSONL or text file"`
-	Limit int    `yaml:"limit" doc:"Evolves only the first Limit instructions (0: all)"`
+	Limit int    `yaml:"limit" doc:"Evolves only the first limit instructions (0: all)"`
 	// Language is "en" or "ja": the wording of the prompts, the refusal
 	// markers and the stop words. Default: "ja" when Seeds is "ja", else "en".
 	Language string `yaml:"language" doc:"en or ja (default: ja when seeds is ja, else en)"`

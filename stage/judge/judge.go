@@ -24,7 +24,7 @@ type Config struct {
 	// The judge: judge_model (or panel) is required; rubric, samples (3),
 	// judge_temperature, judge_max_tokens, judge_retries, aggregate.
 	llm.Config `yaml:",inline"`
-	Mode       string `yaml:"mode" doc:"'pointwise' (default) or 'pairwise'"`
+	Mode       string `yaml:"mode" doc:"pointwise (score each record) or pairwise (compare chosen with rejected)"`
 	// Filter rejects records that fail the judge: pointwise, a score below
 	// Threshold; pairwise, a pair whose Chosen the judge does not prefer in
 	// both orders. Off by default: records are scored and all passed on.

@@ -36,7 +36,7 @@ type Config struct {
 	// file inside, recursively, in name order) or glob patterns. Relative
 	// paths are relative to the working directory.
 	Paths  []string `yaml:"paths" doc:"Files, directories or globs of .jsonl, .json, .csv, .tsv and .txt"`
-	Path   string   `yaml:"path" doc:"A single path; it is added to Paths"`
+	Path   string   `yaml:"path" doc:"A single path, added to paths"`
 	Format string   `yaml:"format" doc:"auto, jsonl, csv or text"`
 	// Fields maps record fields (instruction, input, output) to the source's
 	// keys or CSV columns. Unset fields take the first key present among the

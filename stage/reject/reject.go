@@ -42,7 +42,7 @@ type Config struct {
 	// Threshold is the lowest score kept. Default: 80% of the rubric's range
 	// (4 on the 5-point rubric); with a verifier, 1 (passed).
 	Threshold *float64 `yaml:"threshold" doc:"Lowest score kept (default: 80% of the rubric's range; 1 with a verifier)"`
-	Keep      string   `yaml:"keep" doc:"'best' (default) or 'all'"`
+	Keep      string   `yaml:"keep" doc:"best (the best candidate) or all that pass"`
 }
 
 // DefaultConfig returns the defaults.

@@ -24,7 +24,7 @@ const (
 type Config struct {
 	// Model names a backend of the config's models section. Required.
 	Model string `yaml:"model" doc:"Names a backend of the config's models section"`
-	Mode  string `yaml:"mode" doc:"'selfinstruct' (default) or 'alpaca'"`
+	Mode  string `yaml:"mode" doc:"selfinstruct (the paper's prompts) or alpaca"`
 	// Seeds is a built-in seed set ("en", "ja") or a path to a JSONL seed file
 	// in the paper's format, relative to the working directory.
 	// Default: the built-in set of Language.
@@ -64,7 +64,7 @@ type Config struct {
 	// words, matched as whole words, case-insensitively; words in scripts
 	// without spaces (Japanese) match as substrings. Japanese runs add
 	// Japanese words for the same things to the presets.
-	Blacklist         Blacklist `yaml:"blacklist" doc:"Preset (paper, alpaca, none) or list of words that drop an instruction"`
+	Blacklist         Blacklist `yaml:"blacklist" doc:"Preset (paper, alpaca, none) or words that drop an instruction (empty: the mode's)"`
 	RejectPrefixes    []string  `yaml:"reject_prefixes" doc:"Drops instructions that start with one of these: 'Write a program', plus 'プログラムを書' in Japanese runs"`
 	FilterPunctuation bool      `yaml:"filter_punctuation" doc:"Drops instructions whose first character is punctuation"`
 	// FilterNonASCII drops instructions whose first character is not ASCII.
