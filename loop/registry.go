@@ -10,7 +10,9 @@ import (
 // loop config's `type:` key, its documentation, its config (a struct with
 // yaml tags, pre-filled with defaults) and its constructor. The config struct
 // is the spec: the loader decodes the `with:` block into it strictly, so an
-// unknown key is an error naming the file, line and the closest valid key.
+// unknown key is an error naming the file, line and the closest valid key;
+// every field has a `doc` tag that `synthloop loop --list` prints with the
+// field's default from Config.
 // A config may implement SetLoop(c *Config), called first with the loop
 // config (its Dir() is where relative paths resolve, its Models the loop's
 // models),

@@ -6,7 +6,8 @@ import "github.com/synthloop/synthloop/internal/confkit"
 // config (a struct with yaml tags, pre-filled with defaults) and its constructor.
 // The config struct is the spec: the loader decodes a stage's `with:` block
 // into it strictly, so an unknown key is an error naming the file, line and the
-// closest valid key.
+// closest valid key. Every field has a `doc` tag, a one-line description that
+// `synthloop stages NAME` prints with the field's default from Config.
 type StageType struct {
 	Name    string
 	Doc     string                       // one paragraph for `synthloop stages` and --help

@@ -16,11 +16,10 @@ const (
 
 // Config is the `with:` block of a conversation stage.
 type Config struct {
-	// Model is the assistant. Required.
-	Model string `yaml:"model" doc:"The assistant"`
+	Model string `yaml:"model" doc:"The assistant (required)"`
 	// UserModel plays the user. Required: name it explicitly, even when it
 	// is the same model, so that no run simulates its users by accident.
-	UserModel string `yaml:"user_model" doc:"Plays the user"`
+	UserModel string `yaml:"user_model" doc:"Plays the user (required, even when it is model)"`
 
 	// Seeds, when set, is where the topics come from instead of the previous
 	// stage: a built-in Self-Instruct seed set ("en", "ja"), a text file with
@@ -61,11 +60,9 @@ type Config struct {
 	// of the record, so a trainer sees what the assistant saw (true).
 	IncludeSystem bool `yaml:"include_system" doc:"Keeps the system prompt as the record's first message"`
 
-	// Decoding of the assistant: temperature 0.7, max_tokens 1024.
-	Temperature *float64 `yaml:"temperature" doc:"Temperature of the assistant"`
-	TopP        *float64 `yaml:"top_p" doc:"top_p of the assistant"`
-	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each assistant message"`
-	// Decoding of the user simulator: temperature 1, max_tokens 256.
+	Temperature     *float64 `yaml:"temperature" doc:"Temperature of the assistant"`
+	TopP            *float64 `yaml:"top_p" doc:"top_p of the assistant"`
+	MaxTokens       int      `yaml:"max_tokens" doc:"Bounds each assistant message"`
 	UserTemperature *float64 `yaml:"user_temperature" doc:"Temperature of the user simulator"`
 	UserTopP        *float64 `yaml:"user_top_p" doc:"top_p of the user simulator"`
 	UserMaxTokens   int      `yaml:"user_max_tokens" doc:"Bounds each user message"`

@@ -25,8 +25,7 @@ import (
 
 // Config is the `with:` block of a docqa stage.
 type Config struct {
-	// Model writes the pairs (and, without grounding_model, judges them). Required.
-	Model string `yaml:"model" doc:"Writes the pairs (and, without grounding_model, judges them)"`
+	Model string `yaml:"model" doc:"Writes the pairs and, without grounding_model, judges them (required)"`
 	// Paths are files, folders (read recursively) or glob patterns of .txt,
 	// .md, .html and .pdf documents, relative to the working directory.
 	Paths []string `yaml:"paths" doc:"Files, folders or globs of .txt, .md, .html and .pdf documents"`

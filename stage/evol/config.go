@@ -39,7 +39,7 @@ func Direction(op string) string {
 type Config struct {
 	// Model evolves the instructions and, unless answer_model says otherwise,
 	// answers them. Required.
-	Model       string `yaml:"model" doc:"Evolves the instructions and, unless answer_model says otherwise, answers them"`
+	Model       string `yaml:"model" doc:"Evolves the instructions and, unless answer_model says otherwise, answers them (required)"`
 	AnswerModel string `yaml:"answer_model" doc:"Answers the evolved instructions (default: model)"`
 	JudgeModel  string `yaml:"judge_model" doc:"Decides whether an evolution added anything (default: model)"`
 

@@ -23,8 +23,7 @@ import (
 
 // Config is the `with:` block of a faq stage.
 type Config struct {
-	// Model paraphrases and answers (and, without grounding_model, judges). Required.
-	Model string `yaml:"model" doc:"Paraphrases and answers (and, without grounding_model, judges)"`
+	Model string `yaml:"model" doc:"Paraphrases and answers and, without grounding_model, judges (required)"`
 	// Paths are FAQ files (.jsonl, .json, .yaml, .yml, .csv, .tsv), folders
 	// or glob patterns. Without paths the stage reads the kept records of
 	// the stage before it: instruction (or the first user turn) is the

@@ -25,8 +25,7 @@ const (
 // Config is the `with:` block of a reject stage. Sampling defaults follow
 // the self-rewarding setup (Yuan et al., 2024): N=4, T=0.7, top_p=0.9.
 type Config struct {
-	// Model generates the candidates. Required.
-	Model       string   `yaml:"model" doc:"Generates the candidates"`
+	Model       string   `yaml:"model" doc:"Generates the candidates (required)"`
 	N           int      `yaml:"n" doc:"Candidates per prompt"`
 	Temperature *float64 `yaml:"temperature" doc:"Temperature of the candidates"`
 	TopP        *float64 `yaml:"top_p" doc:"top_p of the candidates"`
@@ -36,8 +35,7 @@ type Config struct {
 	// The judge that scores candidates (judge_model, panel, rubric, samples...).
 	// Without judge_model, panel or verifier, the generating model judges.
 	judge.Config `yaml:",inline"`
-	// Verifier, when set, scores candidates instead of a judge: 1 pass, 0 fail.
-	Verifier *verify.Config `yaml:"verifier" doc:"Scores candidates instead of a judge: 1 pass, 0 fail"`
+	Verifier     *verify.Config `yaml:"verifier" doc:"Scores candidates instead of a judge: 1 pass, 0 fail"`
 
 	// Threshold is the lowest score kept. Default: 80% of the rubric's range
 	// (4 on the 5-point rubric); with a verifier, 1 (passed).

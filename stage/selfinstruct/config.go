@@ -22,8 +22,7 @@ const (
 // "selfinstruct / alpaca"; the defaults are the papers' (Self-Instruct's
 // bootstrap_instructions.py, Alpaca's generate_instruction.py).
 type Config struct {
-	// Model names a backend of the config's models section. Required.
-	Model string `yaml:"model" doc:"Names a backend of the config's models section"`
+	Model string `yaml:"model" doc:"The model writing the instructions (required)"`
 	Mode  string `yaml:"mode" doc:"selfinstruct (the paper's prompts) or alpaca"`
 	// Seeds is a built-in seed set ("en", "ja") or a path to a JSONL seed file
 	// in the paper's format, relative to the working directory.
@@ -49,10 +48,9 @@ type Config struct {
 
 	// SeedTasks is the number of human seed tasks in each prompt: 6 / 3.
 	// When the machine pool has fewer than MachineTasks, seeds fill the gap.
-	SeedTasks    int  `yaml:"seed_tasks" doc:"Human seed tasks in each prompt (selfinstruct 6, alpaca 3)"`
-	MachineTasks *int `yaml:"machine_tasks" doc:"Kept machine instructions in each prompt (selfinstruct 2, alpaca 0)"`
-	StopAtItem   int  `yaml:"stop_at_item" doc:"Stops generation at this item number (selfinstruct 16, alpaca 20)"`
-	// Decoding: temperature 0.7 / 1.0, top_p 0.5 / 1.0, presence_penalty 2 / unset, max_tokens 1024 / 3072.
+	SeedTasks       int      `yaml:"seed_tasks" doc:"Human seed tasks in each prompt (selfinstruct 6, alpaca 3)"`
+	MachineTasks    *int     `yaml:"machine_tasks" doc:"Kept machine instructions in each prompt (selfinstruct 2, alpaca 0)"`
+	StopAtItem      int      `yaml:"stop_at_item" doc:"Stops generation at this item number (selfinstruct 16, alpaca 20)"`
 	Temperature     *float64 `yaml:"temperature" doc:"Temperature (selfinstruct 0.7, alpaca 1)"`
 	TopP            *float64 `yaml:"top_p" doc:"top_p (selfinstruct 0.5, alpaca 1)"`
 	PresencePenalty *float64 `yaml:"presence_penalty" doc:"presence_penalty (selfinstruct 2, alpaca unset)"`

@@ -15,12 +15,9 @@ import (
 // InstancesConfig is the `with:` block of a selfinstruct-instances stage.
 // Defaults follow the paper's identify_clf_or_not.py and generate_instances.py.
 type InstancesConfig struct {
-	// Model names a backend of the config's models section. Required.
-	Model string `yaml:"model" doc:"Names a backend of the config's models section"`
-	// ClassifyModel answers the classification question. Default: Model.
+	Model         string `yaml:"model" doc:"The model writing the instances (required)"`
 	ClassifyModel string `yaml:"classify_model" doc:"Answers the classification question (default: model)"`
-	// Seeds is the seed set the few-shot examples come from. Default: the built-in set of Language.
-	Seeds string `yaml:"seeds" doc:"Seed set of the few-shot examples (default: the built-in set of language)"`
+	Seeds         string `yaml:"seeds" doc:"Seed set of the few-shot examples (default: the built-in set of language)"`
 	// Language is "en" or "ja". Default: "ja" when Seeds is "ja", "en" for
 	// any other Seeds, and, with neither set, the language of each instruction.
 	Language     string `yaml:"language" doc:"en or ja (default: from seeds, else each instruction's)"`

@@ -22,7 +22,7 @@ import (
 type Config struct {
 	// Model generates the candidates and, unless judge_model or panel says
 	// otherwise, judges them. Required.
-	Model       string   `yaml:"model" doc:"Generates the candidates and, unless judge_model or panel says otherwise, judges them"`
+	Model       string   `yaml:"model" doc:"Generates the candidates and, unless judge_model or panel says otherwise, judges them (required)"`
 	N           int      `yaml:"n" doc:"Candidates per prompt"`
 	Temperature *float64 `yaml:"temperature" doc:"Temperature of the candidates"`
 	TopP        *float64 `yaml:"top_p" doc:"top_p of the candidates"`
