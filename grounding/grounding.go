@@ -26,23 +26,15 @@ const (
 //	grounding_samples: 1        # ratings per answer, averaged
 //	min_evidence_chars: 8       # shorter quotes support nothing
 type Config struct {
-	// Model names the judge's backend; empty means the stage's own model.
-	Model string `yaml:"grounding_model"`
-	// Threshold is the lowest mean rating kept (4 of 5: the answer follows
-	// from the evidence and adds no facts).
-	Threshold float64 `yaml:"grounding_threshold"`
-	// Samples is how many ratings are averaged (1).
-	Samples int `yaml:"grounding_samples"`
-	// Temperature of the judge (0).
-	Temperature *float64 `yaml:"grounding_temperature"`
-	// MaxTokens bounds each judge reply (400).
-	MaxTokens int `yaml:"grounding_max_tokens"`
-	// Retries bounds the follow-ups asking the judge to restate an unusable
-	// reply (2); -1 means none.
-	Retries int `yaml:"grounding_retries"`
+	Model       string   `yaml:"grounding_model" doc:"Names the judge's backend; empty means the stage's own model"`
+	Threshold   float64  `yaml:"grounding_threshold" doc:"Lowest mean rating kept: the answer follows from the evidence and adds no facts"`
+	Samples     int      `yaml:"grounding_samples" doc:"How many ratings are averaged"`
+	Temperature *float64 `yaml:"grounding_temperature" doc:"Temperature of the grounding judge (unset: 0)"`
+	MaxTokens   int      `yaml:"grounding_max_tokens" doc:"Bounds each grounding judge reply"`
+	Retries     int      `yaml:"grounding_retries" doc:"Follow-ups asking the judge to restate an unusable reply (-1: none)"`
 	// MinEvidence is the fewest characters (after normalisation) a quote
 	// must have (8): a quote like "yes" occurs everywhere and proves nothing.
-	MinEvidence int `yaml:"min_evidence_chars"`
+	MinEvidence int `yaml:"min_evidence_chars" doc:"Fewest characters a quoted evidence must have"`
 }
 
 // DefaultConfig returns the defaults.

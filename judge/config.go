@@ -14,23 +14,14 @@ import (
 //	samples: 3                 # scores per answer, averaged
 //	rubric: {kind: additive}   # default: the self-rewarding 5-point rubric
 type Config struct {
-	// Model names the judge's backend in the models section.
-	Model string `yaml:"judge_model"`
-	// Panel names several judge backends; it replaces judge_model.
-	Panel []string `yaml:"panel"`
-	// Aggregate combines a panel's verdicts: "mean" (default) or "majority".
-	Aggregate string `yaml:"aggregate"`
-	// Rubric grades pointwise; default the self-rewarding additive 5-point rubric.
-	Rubric Rubric `yaml:"rubric"`
-	// Samples is how many times each answer is scored and averaged (3).
-	Samples int `yaml:"samples"`
-	// Temperature of the judge: 0.7 pointwise (the samples must differ), 0 pairwise.
-	Temperature *float64 `yaml:"judge_temperature"`
-	// MaxTokens bounds each judge reply (512).
-	MaxTokens int `yaml:"judge_max_tokens"`
-	// MaxRetries bounds the follow-ups asking a judge to restate an unusable
-	// reply, per answer (2); -1 means none.
-	MaxRetries int `yaml:"judge_retries"`
+	Model       string   `yaml:"judge_model" doc:"Names the judge's backend in the models section"`
+	Panel       []string `yaml:"panel" doc:"Names several judge backends; it replaces judge_model"`
+	Aggregate   string   `yaml:"aggregate" doc:"Combines a panel's verdicts: mean or majority (empty: mean)"`
+	Rubric      Rubric   `yaml:"rubric" doc:"Grades pointwise (default: the self-rewarding additive 5-point rubric)"`
+	Samples     int      `yaml:"samples" doc:"How many times each answer is scored and averaged (0: 3)"`
+	Temperature *float64 `yaml:"judge_temperature" doc:"Temperature of the judge (unset: 0.7 pointwise, 0 pairwise)"`
+	MaxTokens   int      `yaml:"judge_max_tokens" doc:"Bounds each judge reply (0: 512)"`
+	MaxRetries  int      `yaml:"judge_retries" doc:"Follow-ups asking a judge to restate an unusable reply, per answer (0: 2, -1: none)"`
 }
 
 // Opener opens a configured model by name.

@@ -20,15 +20,14 @@ const (
 //	  max: 10
 //	  criteria: ["Every fact is correct.", "The steps are easy to follow."]
 type Rubric struct {
-	// Kind is "additive" (default) or "scale".
-	Kind string `yaml:"kind"`
+	Kind string `yaml:"kind" doc:"additive or scale (empty: additive)"`
 	// Criteria are the rubric's lines. Default: the self-rewarding rubric
 	// (SelfRewardingCriteria). For an additive rubric each earns one point.
-	Criteria []string `yaml:"criteria"`
+	Criteria []string `yaml:"criteria" doc:"The rubric's lines (default: the self-rewarding rubric)"`
 	// Min and Max bound a scale rubric's rating: default 1 and 5. An additive
 	// rubric's range is 0 to the number of criteria.
-	Min float64 `yaml:"min"`
-	Max float64 `yaml:"max"`
+	Min float64 `yaml:"min" doc:"Lowest rating of a scale rubric (min and max both 0: 1 to 5)"`
+	Max float64 `yaml:"max" doc:"Highest rating of a scale rubric"`
 }
 
 // SelfRewardingCriteria is our wording of the additive 5-point rubric of

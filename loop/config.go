@@ -2,7 +2,6 @@ package loop
 
 import (
 	"crypto/sha256"
-	"encoding"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,12 +10,10 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"time"
 
-	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 
+	"github.com/synthloop/synthloop/internal/confkit"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 )
@@ -122,26 +119,14 @@ func LoadConfig(path string) (*Config, error) {
 // closest valid one. The error is a pipeline.ConfigErrors (or a single
 // *pipeline.ConfigError), so callers treat both configs alike.
 func ParseConfig(file string, data []byte) (*Config, error) {
-	f, err := parsePanicSafe(data)
+	f, err := confkit.Parse(file, data, "name, models, generate, train and evaluate")
 	if err != nil {
-		return nil, &pipeline.ConfigError{File: file, Msg: "invalid YAML: " + yamlMsg(err)}
+		return nil, err
 	}
-	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
-		return nil, &pipeline.ConfigError{File: file, Msg: "expected exactly one YAML document with a mapping at the top"}
-	}
-	root := unwrap(f.Docs[0].Body)
-	if _, ok := root.(*ast.MappingNode); !ok {
-		return nil, errAt(file, root, "", "the top level must be a mapping with name, models, generate, train and evaluate")
-	}
-	var errs pipeline.ConfigErrors
-	v := &validator{file: file, errs: &errs}
-	v.check(root, reflect.TypeOf(Config{}), "")
-	if len(errs) > 0 {
-		return nil, sortErrs(errs)
-	}
+	root := f.Root
 	cfg := &Config{Source: file, Text: data}
-	if err := decodeNode(root, cfg); err != nil {
-		return nil, &pipeline.ConfigError{File: file, Msg: yamlMsg(err)}
+	if !f.Decode(root, "", cfg) {
+		return nil, f.Err()
 	}
 	if cfg.Rounds == 0 {
 		cfg.Rounds = DefaultRounds
@@ -158,29 +143,26 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		if _, ok := cfg.Models[name]; ok {
 			return
 		}
-		msg := fmt.Sprintf("no model named %q in the models section", name)
-		if s := pipeline.Closest(name, known); s != "" {
-			msg += fmt.Sprintf(" (did you mean %q?)", s)
-		}
+		msg := fmt.Sprintf("no model named %q in the models section%s", name, confkit.Suggest(name, known))
 		if len(known) > 0 {
 			msg += "; configured: " + strings.Join(known, ", ")
 		}
-		errs = append(errs, errAt(file, node, field, msg))
+		f.Add(node, field, msg)
 	}
 	if cfg.Teacher != "" {
-		checkName(mapValue(root, "teacher"), "teacher", cfg.Teacher)
+		checkName(confkit.Value(root, "teacher"), "teacher", cfg.Teacher)
 	}
 	for _, name := range known {
 		mc := cfg.Models[name]
 		if err := mc.Validate(); err != nil {
-			errs = append(errs, errAt(file, mapValue(mapValue(root, "models"), name), "models."+name, err.Error()))
+			f.Add(confkit.Value(confkit.Value(root, "models"), name), "models."+name, err.Error())
 		}
 	}
 	if cfg.Rounds < 0 || cfg.Patience < 0 || cfg.MaxCostUSD < 0 || cfg.Margin < 0 || cfg.Mix.Window < 0 {
-		errs = append(errs, errAt(file, root, "", "rounds, patience, margin, max_cost_usd and mix.window must not be negative"))
+		f.Add(root, "", "rounds, patience, margin, max_cost_usd and mix.window must not be negative")
 	}
 	if cfg.Mix.Newest < 0 || cfg.Mix.Newest > 1 {
-		errs = append(errs, errAt(file, mapValue(mapValue(root, "mix"), "newest"), "mix.newest", fmt.Sprintf("%g: the newest round's share must be in (0, 1]", cfg.Mix.Newest)))
+		f.Add(confkit.Value(confkit.Value(root, "mix"), "newest"), "mix.newest", fmt.Sprintf("%g: the newest round's share must be in (0, 1]", cfg.Mix.Newest))
 	}
 	steps := []struct {
 		key  string
@@ -188,44 +170,32 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		reg  interface {
 			lookupConfig(name string) (func() any, bool)
 			names() []string
+			unknown(name string) string
 		}
 	}{
-		{"generate", &cfg.Generate, generatorReg{}},
-		{"train", &cfg.Train, trainerReg{}},
-		{"evaluate", &cfg.Evaluate, evaluatorReg{}},
+		{"generate", &cfg.Generate, regOf[Generator]{generators}},
+		{"train", &cfg.Train, regOf[Trainer]{trainers}},
+		{"evaluate", &cfg.Evaluate, regOf[Evaluator]{evaluators}},
 	}
 	for _, s := range steps {
-		node := mapValue(root, s.key)
+		node := confkit.Value(root, s.key)
 		if node == nil {
-			errs = append(errs, errAt(file, root, s.key, fmt.Sprintf("missing; a loop needs generate, train and evaluate (%s types: %s)", s.key, strings.Join(s.reg.names(), ", "))))
+			f.Add(root, s.key, fmt.Sprintf("missing; a loop needs generate, train and evaluate (%s types: %s)", s.key, strings.Join(s.reg.names(), ", ")))
 			continue
 		}
 		if s.step.Type == "" {
-			errs = append(errs, errAt(file, node, s.key+".type", "missing; one of: "+strings.Join(s.reg.names(), ", ")))
+			f.Add(node, s.key+".type", "missing; one of: "+strings.Join(s.reg.names(), ", "))
 			continue
 		}
 		newCfg, ok := s.reg.lookupConfig(s.step.Type)
 		if !ok {
-			msg := fmt.Sprintf("unknown %s type %q", s.key, s.step.Type)
-			if c := pipeline.Closest(s.step.Type, s.reg.names()); c != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", c)
-			}
-			errs = append(errs, errAt(file, mapValue(node, "type"), s.key+".type", msg+"; known types: "+strings.Join(s.reg.names(), ", ")))
+			f.Add(confkit.Value(node, "type"), s.key+".type", s.reg.unknown(s.step.Type))
 			continue
 		}
 		settings := newCfg()
 		path := s.key + ".with"
-		if with := mapValue(node, "with"); with != nil {
-			before := len(errs)
-			v.check(with, reflect.TypeOf(settings).Elem(), path)
-			if len(errs) == before {
-				if err := decodeNode(unwrap(with), settings); err != nil {
-					errs = append(errs, errAt(file, with, path, yamlMsg(err)))
-				}
-			}
-			if len(errs) == before {
-				errs = append(errs, fillEmbedded(file, data, settings, path)...)
-			}
+		if with := confkit.Value(node, "with"); with != nil && f.Decode(with, path, settings) {
+			fillEmbedded(f, settings, path)
 		}
 		s.step.Settings = settings
 		if sl, ok := settings.(interface{ SetLoop(c *Config) }); ok {
@@ -244,52 +214,37 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 				var one *pipeline.ConfigError
 				switch {
 				case errors.As(err, &ce):
-					errs = append(errs, ce...)
+					f.Errs = append(f.Errs, ce...)
 				case errors.As(err, &one):
-					errs = append(errs, one)
+					f.Errs = append(f.Errs, one)
 				default:
-					errs = append(errs, errAt(file, node, path, err.Error()))
+					f.Add(node, path, err.Error())
 				}
 			}
 		}
 	}
-	if len(errs) == 0 && cfg.Baseline != nil {
+	if len(f.Errs) == 0 && cfg.Baseline != nil {
 		if err := cfg.Baseline.check(); err != nil {
-			errs = append(errs, errAt(file, mapValue(root, "baseline"), "baseline", err.Error()))
+			f.Add(confkit.Value(root, "baseline"), "baseline", err.Error())
 		} else if _, err := cfg.BaselineConfig(); err != nil {
-			errs = append(errs, errAt(file, mapValue(root, "baseline"), "baseline", err.Error()))
+			f.Add(confkit.Value(root, "baseline"), "baseline", err.Error())
 		}
 	}
-	if len(errs) > 0 {
-		return nil, sortErrs(errs)
+	if err := f.Err(); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
 
-func sortErrs(errs pipeline.ConfigErrors) pipeline.ConfigErrors {
-	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
-	return errs
-}
+// regOf gives the config loader one view of the three registries.
+type regOf[T any] struct{ r *confkit.Registry[Type[T]] }
 
-type generatorReg struct{}
-type trainerReg struct{}
-type evaluatorReg struct{}
-
-func (generatorReg) lookupConfig(n string) (func() any, bool) {
-	t, ok := generators.lookup(n)
+func (g regOf[T]) lookupConfig(n string) (func() any, bool) {
+	t, ok := g.r.Lookup(n)
 	return t.Config, ok
 }
-func (generatorReg) names() []string { return generators.names() }
-func (trainerReg) lookupConfig(n string) (func() any, bool) {
-	t, ok := trainers.lookup(n)
-	return t.Config, ok
-}
-func (trainerReg) names() []string { return trainers.names() }
-func (evaluatorReg) lookupConfig(n string) (func() any, bool) {
-	t, ok := evaluators.lookup(n)
-	return t.Config, ok
-}
-func (evaluatorReg) names() []string { return evaluators.names() }
+func (g regOf[T]) names() []string            { return g.r.Names() }
+func (g regOf[T]) unknown(name string) string { return g.r.Unknown(name) }
 
 // YAML is a block of a config file kept as its own source text, for a
 // setting that holds a whole other config inline (the pipeline generator's
@@ -327,7 +282,7 @@ func (y YAML) Fix(err error, prefix string) error {
 			c.Line, c.Column = y.Line, y.Column
 		}
 		if prefix != "" {
-			c.Field = join(prefix, c.Field)
+			c.Field = confkit.Join(prefix, c.Field)
 		}
 		return &c
 	}
@@ -349,34 +304,32 @@ func (y YAML) Fix(err error, prefix string) error {
 var yamlType = reflect.TypeOf(YAML{})
 
 // fillEmbedded cuts the source text of every YAML field of settings (a
-// pointer to a struct) out of data.
-func fillEmbedded(file string, data []byte, settings any, path string) pipeline.ConfigErrors {
+// pointer to a struct) out of the file.
+func fillEmbedded(f *confkit.File, settings any, path string) {
 	rv := reflect.ValueOf(settings).Elem()
 	if rv.Kind() != reflect.Struct {
-		return nil
+		return
 	}
-	var errs pipeline.ConfigErrors
 	for i := 0; i < rv.NumField(); i++ {
-		f := rv.Field(i)
-		if f.Type() != yamlType || !f.CanSet() {
+		fv := rv.Field(i)
+		if fv.Type() != yamlType || !fv.CanSet() {
 			continue
 		}
-		y := f.Addr().Interface().(*YAML)
+		y := fv.Addr().Interface().(*YAML)
 		if y.node == nil {
 			continue
 		}
-		if err := y.cut(file, data); err != nil {
-			errs = append(errs, errAt(file, y.node, join(path, yamlName(rv.Type().Field(i))), err.Error()))
+		if err := y.cut(f.Name, f.Data); err != nil {
+			f.Add(y.node, confkit.Join(path, confkit.Key(rv.Type().Field(i))), err.Error())
 		}
 	}
-	return errs
 }
 
 // cut extracts the block of y.node from data: in block style, the lines from
 // the node's first key while they are blank, comments, or indented at least
 // as deep as that key, dedented; in flow style, the node's own text.
 func (y *YAML) cut(file string, data []byte) error {
-	n := unwrap(y.node)
+	n := confkit.Unwrap(y.node)
 	m, ok := n.(*ast.MappingNode)
 	if !ok {
 		return errors.New("expected a mapping (an inline config)")
@@ -412,203 +365,4 @@ func (y *YAML) cut(file string, data []byte) error {
 	y.Text = []byte(b.String())
 	y.Line, y.Column = pos.Line, pos.Column
 	return nil
-}
-
-// validator reports every key of a YAML tree that the Go type it decodes
-// into does not have, and mismatched shapes (a list where a mapping goes).
-type validator struct {
-	file string
-	errs *pipeline.ConfigErrors
-}
-
-var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
-
-func (v *validator) check(node ast.Node, t reflect.Type, path string) {
-	node = unwrap(node)
-	if node == nil {
-		return
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == reflect.TypeOf(time.Duration(0)) || reflect.PointerTo(t).Implements(textUnmarshaler) {
-		return
-	}
-	if t == yamlType {
-		return // checked by its owner (e.g. pipeline.ParseConfig)
-	}
-	if _, ok := reflect.PointerTo(t).MethodByName("UnmarshalYAML"); ok {
-		return
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		m, ok := node.(*ast.MappingNode)
-		if !ok {
-			if _, isNull := node.(*ast.NullNode); !isNull {
-				*v.errs = append(*v.errs, errAt(v.file, node, path, "expected a mapping of "+strings.Join(fieldNames(t), ", ")))
-			}
-			return
-		}
-		fields := fieldMap(t)
-		for _, mv := range m.Values {
-			key := mv.Key.GetToken().Value
-			sub := join(path, key)
-			f, ok := fields[key]
-			if !ok {
-				msg := fmt.Sprintf("unknown field %q", key)
-				if s := pipeline.Closest(key, fieldNames(t)); s != "" {
-					msg += fmt.Sprintf(" (did you mean %q?)", s)
-				} else {
-					msg += "; valid fields: " + strings.Join(fieldNames(t), ", ")
-				}
-				*v.errs = append(*v.errs, errAt(v.file, mv.Key, sub, msg))
-				continue
-			}
-			if t == reflect.TypeOf(Step{}) && key == "with" {
-				continue // checked against the plugin type's own config by ParseConfig
-			}
-			v.check(mv.Value, f.Type, sub)
-		}
-	case reflect.Map:
-		m, ok := node.(*ast.MappingNode)
-		if !ok {
-			if _, isNull := node.(*ast.NullNode); !isNull && t.Key().Kind() == reflect.String {
-				*v.errs = append(*v.errs, errAt(v.file, node, path, "expected a mapping"))
-			}
-			return
-		}
-		for _, mv := range m.Values {
-			v.check(mv.Value, t.Elem(), join(path, mv.Key.GetToken().Value))
-		}
-	case reflect.Slice:
-		s, ok := node.(*ast.SequenceNode)
-		if !ok {
-			if _, isNull := node.(*ast.NullNode); !isNull && t.Elem().Kind() != reflect.Uint8 {
-				*v.errs = append(*v.errs, errAt(v.file, node, path, "expected a list"))
-			}
-			return
-		}
-		for i, e := range s.Values {
-			v.check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
-		}
-	}
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	if key == "" {
-		return path
-	}
-	return path + "." + key
-}
-
-func yamlName(f reflect.StructField) string {
-	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	if name == "" {
-		return strings.ToLower(f.Name)
-	}
-	return name
-}
-
-func fieldMap(t reflect.Type) map[string]reflect.StructField {
-	out := map[string]reflect.StructField{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		tag := f.Tag.Get("yaml")
-		if tag == "-" {
-			continue
-		}
-		if strings.Contains(tag, ",inline") {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			for k, v := range fieldMap(ft) {
-				out[k] = v
-			}
-			continue
-		}
-		out[yamlName(f)] = f
-	}
-	return out
-}
-
-func fieldNames(t reflect.Type) []string {
-	var out []string
-	for k := range fieldMap(t) {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func unwrap(n ast.Node) ast.Node {
-	for {
-		switch x := n.(type) {
-		case *ast.AnchorNode:
-			n = x.Value
-		case *ast.TagNode:
-			n = x.Value
-		case *ast.DocumentNode:
-			n = x.Body
-		default:
-			return n
-		}
-	}
-}
-
-func mapValue(n ast.Node, key string) ast.Node {
-	if n == nil {
-		return nil
-	}
-	m, ok := unwrap(n).(*ast.MappingNode)
-	if !ok {
-		return nil
-	}
-	for _, mv := range m.Values {
-		if mv.Key.GetToken().Value == key {
-			return mv.Value
-		}
-	}
-	return nil
-}
-
-func errAt(file string, n ast.Node, field, msg string) *pipeline.ConfigError {
-	e := &pipeline.ConfigError{File: file, Field: field, Msg: msg}
-	if n != nil {
-		if tk := n.GetToken(); tk != nil && tk.Position != nil {
-			e.Line, e.Column = tk.Position.Line, tk.Position.Column
-		}
-	}
-	return e
-}
-
-// parsePanicSafe parses YAML, turning a panic of the YAML library into an
-// error: a config file must never crash the program.
-func parsePanicSafe(data []byte) (f *ast.File, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot parse (%v)", r)
-		}
-	}()
-	return parser.ParseBytes(data, 0)
-}
-
-// decodeNode decodes a node, turning a panic inside the YAML library into an error.
-func decodeNode(n ast.Node, v any) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot decode this value (%v)", r)
-		}
-	}()
-	return yaml.NodeToValue(n, v)
-}
-
-func yamlMsg(err error) string {
-	return strings.TrimSpace(yaml.FormatError(err, false, true))
 }

@@ -47,7 +47,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"unknown plugin key", strings.Replace(goodLoop, "{n: 3}", "{nn: 3}", 1),
 			[]string{`loop.yaml:6:35: generate.with.nn: unknown field "nn" (did you mean "n"?)`}},
 		{"unknown type", strings.Replace(goodLoop, "type: fake-gen", "type: fake-gne", 1),
-			[]string{`loop.yaml:6:`, `generate.type: unknown generate type "fake-gne" (did you mean "fake-gen"?)`}},
+			[]string{`loop.yaml:6:`, `generate.type: unknown generator type "fake-gne" (did you mean "fake-gen"?)`}},
 		{"missing step", strings.Replace(goodLoop, "train: {type: fake-train}\n", "", 1),
 			[]string{"train: missing; a loop needs generate, train and evaluate"}},
 		{"missing type", strings.Replace(goodLoop, "{type: fake-train}", "{with: {}}", 1),

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/synthloop/synthloop/internal/confkit"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/store"
@@ -172,11 +173,11 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Summary, error) {
 	return sum, err
 }
 
-func newPlugin[T any](reg *registry[T], s Step) (T, error) {
+func newPlugin[T any](reg *confkit.Registry[Type[T]], s Step) (T, error) {
 	var zero T
-	t, ok := reg.lookup(s.Type)
+	t, ok := reg.Lookup(s.Type)
 	if !ok {
-		return zero, fmt.Errorf("loop: unknown %s type %q", reg.kind, s.Type)
+		return zero, fmt.Errorf("loop: %s", reg.Unknown(s.Type))
 	}
 	settings := s.Settings
 	if settings == nil {
@@ -184,7 +185,7 @@ func newPlugin[T any](reg *registry[T], s Step) (T, error) {
 	}
 	p, err := t.New(settings)
 	if err != nil {
-		return zero, fmt.Errorf("loop: %s %s: %w", reg.kind, s.Type, err)
+		return zero, fmt.Errorf("loop: %s %s: %w", reg.Kind(), s.Type, err)
 	}
 	return p, nil
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/synthloop/synthloop/internal/confkit"
 )
 
 // Defaults applied by Open when a Config leaves a field at zero.
@@ -154,7 +156,7 @@ func (c *Config) problems() []string {
 	} else if ok := knownProvider(ref.Provider); !ok && c.BaseURL == "" {
 		known := knownProviders()
 		hint := ""
-		if s := closest(ref.Provider, known); s != "" {
+		if s := confkit.Closest(ref.Provider, known); s != "" {
 			hint = fmt.Sprintf("; did you mean %q?", s)
 		}
 		add("ref %q: unknown provider %q (known: %s)%s; any OpenAI-compatible server works with base_url set",
@@ -198,7 +200,7 @@ func (c *Config) problems() []string {
 	for _, d := range c.DropParams {
 		if !contains(dropNames, d) {
 			hint := ""
-			if s := closest(d, dropNames); s != "" {
+			if s := confkit.Closest(d, dropNames); s != "" {
 				hint = fmt.Sprintf("; did you mean %q?", s)
 			}
 			add("drop_params: unknown parameter %q (valid: %s)%s", d, strings.Join(dropNames, ", "), hint)
@@ -235,36 +237,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// closest returns the candidate nearest to s by edit distance, or "" when none
-// is close enough to be a plausible typo.
-func closest(s string, candidates []string) string {
-	best, bestD := "", len(s)/2+2
-	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

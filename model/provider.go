@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"sort"
-	"sync"
 	"time"
+
+	"github.com/synthloop/synthloop/internal/confkit"
 )
 
 // ProviderConfig is what a provider factory gets from Open: everything resolved
@@ -70,10 +70,7 @@ type ProviderSpec struct {
 	MaxN int
 }
 
-var (
-	regMu     sync.RWMutex
-	providers = map[string]ProviderSpec{}
-)
+var providers = confkit.NewRegistry[ProviderSpec]("model provider")
 
 // RegisterProvider makes a provider available to Open and Config.Validate under
 // name (the part of a ref before the slash). Providers register from an init
@@ -85,29 +82,10 @@ func RegisterProvider(name string, spec ProviderSpec) {
 	if spec.New == nil {
 		panic("model: RegisterProvider " + name + ": nil New")
 	}
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := providers[name]; dup {
-		panic("model: RegisterProvider called twice for " + name)
-	}
-	providers[name] = spec
+	providers.Register(name, spec)
 }
 
 // Providers lists the registered provider names, sorted.
-func Providers() []string {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	out := make([]string, 0, len(providers))
-	for n := range providers {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Providers() []string { return providers.Names() }
 
-func lookupProvider(name string) (ProviderSpec, bool) {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	p, ok := providers[name]
-	return p, ok
-}
+func lookupProvider(name string) (ProviderSpec, bool) { return providers.Lookup(name) }

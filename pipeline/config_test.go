@@ -146,23 +146,6 @@ func TestParseConfigReportsAllErrors(t *testing.T) {
 	}
 }
 
-func TestClosest(t *testing.T) {
-	tests := []struct {
-		in   string
-		want string
-	}{
-		{"temprature", "temperature"},
-		{"Seed", "seed"},
-		{"zzzzzzzz", ""},
-		{"modle", "model"},
-	}
-	for _, tt := range tests {
-		if got := Closest(tt.in, []string{"temperature", "seed", "model", "stages"}); got != tt.want {
-			t.Errorf("Closest(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(goodConfig))
 	f.Add([]byte("stages:\n  - type: test-gen\n    with: {target: 2}\n"))

@@ -1,16 +1,13 @@
 package pipeline
 
-import (
-	"fmt"
-	"sort"
-	"sync"
-)
+import "github.com/synthloop/synthloop/internal/confkit"
 
 // StageType describes a kind of stage: its name in YAML, its documentation, its
 // config (a struct with yaml tags, pre-filled with defaults) and its constructor.
 // The config struct is the spec: the loader decodes a stage's `with:` block
 // into it strictly, so an unknown key is an error naming the file, line and the
-// closest valid key.
+// closest valid key. Every field has a `doc` tag, a one-line description that
+// `synthloop stages NAME` prints with the field's default from Config.
 type StageType struct {
 	Name    string
 	Doc     string                       // one paragraph for `synthloop stages` and --help
@@ -19,41 +16,19 @@ type StageType struct {
 	New     func(cfg any) (Stage, error) // cfg is what Config returned, after decoding
 }
 
-var (
-	regMu sync.RWMutex
-	reg   = map[string]StageType{}
-)
+var stageTypes = confkit.NewRegistry[StageType]("stage")
 
 // Register adds a stage type. It panics on a duplicate name, as registration
 // happens in init functions where a duplicate is a programming error.
 func Register(t StageType) {
-	regMu.Lock()
-	defer regMu.Unlock()
 	if t.Name == "" || t.Config == nil || t.New == nil {
 		panic("pipeline: Register needs Name, Config and New")
 	}
-	if _, dup := reg[t.Name]; dup {
-		panic(fmt.Sprintf("pipeline: stage type %q registered twice", t.Name))
-	}
-	reg[t.Name] = t
+	stageTypes.Register(t.Name, t)
 }
 
 // Lookup returns the stage type registered under name.
-func Lookup(name string) (StageType, bool) {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	t, ok := reg[name]
-	return t, ok
-}
+func Lookup(name string) (StageType, bool) { return stageTypes.Lookup(name) }
 
 // Types returns the registered stage types sorted by name.
-func Types() []StageType {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	out := make([]StageType, 0, len(reg))
-	for _, t := range reg {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func Types() []StageType { return stageTypes.All() }

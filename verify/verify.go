@@ -53,32 +53,26 @@ type Verifier interface {
 //	  kind: numeric
 //	  tolerance: 1e-6
 type Config struct {
-	// Kind is one of exact, normalized, regex, numeric, json_schema, command.
-	Kind string `yaml:"kind"`
+	Kind string `yaml:"kind" doc:"One of exact, normalized, regex, numeric, json_schema, command"`
 	// Reference says where the expected answer comes from: "output" (the input
 	// record's Output, default), "input" (its Input), or "meta.KEY" (a string or
 	// number in its Meta). Used by exact, normalized and numeric.
-	Reference string `yaml:"reference"`
-	// Pattern is the regex (RE2) a candidate must match; anchor it (^...$)
-	// to require a full match.
-	Pattern string `yaml:"pattern"`
+	Reference string `yaml:"reference" doc:"Where the expected answer comes from: output, input or meta.KEY"`
+	Pattern   string `yaml:"pattern" doc:"The regex (RE2) a candidate must match; anchor it (^...$) to require a full match"`
 	// Tolerance is the absolute tolerance of numeric (default 1e-9), and
 	// RelTolerance a relative one; a number passes within either.
-	Tolerance    float64 `yaml:"tolerance"`
-	RelTolerance float64 `yaml:"rel_tolerance"`
-	// Schema is an inline JSON schema, SchemaFile a path to one.
-	Schema     string `yaml:"schema"`
-	SchemaFile string `yaml:"schema_file"`
-	// Command is the program and its arguments; it reads the candidate on stdin.
-	Command []string `yaml:"command"`
+	Tolerance    float64  `yaml:"tolerance" doc:"Absolute tolerance of numeric (0: 1e-9)"`
+	RelTolerance float64  `yaml:"rel_tolerance" doc:"Relative tolerance of numeric"`
+	Schema       string   `yaml:"schema" doc:"JSON schema inline (or schema_file)"`
+	SchemaFile   string   `yaml:"schema_file" doc:"Path of a JSON schema"`
+	Command      []string `yaml:"command" doc:"The program and its arguments; it reads the candidate on stdin"`
 	// Timeout bounds a command's run (default 10s): a command still running
 	// is killed, with its process group, and the candidate fails.
-	Timeout string `yaml:"timeout"`
-	// MemoryMB caps a command's address space (RLIMIT_AS, default 1024).
-	MemoryMB int `yaml:"memory_mb"`
+	Timeout  string `yaml:"timeout" doc:"Bounds a command's run (default 10s)"`
+	MemoryMB int    `yaml:"memory_mb" doc:"Caps a command's address space in MB (0: 1024)"`
 	// AllowNetwork lets a command use the network; by default it runs in a new
 	// network namespace with no interfaces but loopback.
-	AllowNetwork bool `yaml:"allow_network"`
+	AllowNetwork bool `yaml:"allow_network" doc:"Lets a command use the network (else a namespace with loopback only)"`
 }
 
 // Validate checks the config by building the verifier.

@@ -83,11 +83,13 @@ max_cost_usd reached in the middle of a round; run again to resume).`,
 }
 
 func printLoopTypes(w io.Writer) {
-	section := func(kind, name, doc, example string) {
+	section := func(kind, name, doc, example string, cfg any) {
 		fmt.Fprintf(w, "%s %s\n", kind, name)
 		for _, l := range strings.Split(strings.TrimSpace(doc), "\n") {
 			fmt.Fprintf(w, "    %s\n", l)
 		}
+		fmt.Fprintln(w)
+		writeSettings(w, cfg, "    ")
 		if example != "" {
 			fmt.Fprintln(w)
 			for _, l := range strings.Split(strings.TrimRight(example, "\n"), "\n") {
@@ -97,13 +99,13 @@ func printLoopTypes(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	for _, t := range loop.Generators() {
-		section("generator", t.Name, t.Doc, t.Example)
+		section("generator", t.Name, t.Doc, t.Example, t.Config())
 	}
 	for _, t := range loop.Trainers() {
-		section("trainer", t.Name, t.Doc, t.Example)
+		section("trainer", t.Name, t.Doc, t.Example, t.Config())
 	}
 	for _, t := range loop.Evaluators() {
-		section("evaluator", t.Name, t.Doc, t.Example)
+		section("evaluator", t.Name, t.Doc, t.Example, t.Config())
 	}
 }
 

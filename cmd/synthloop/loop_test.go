@@ -194,7 +194,7 @@ func TestLoopConfigErrorExitCode(t *testing.T) {
 	if exitCode(err) != 2 {
 		t.Fatalf("loop with a bad config: exit %d, want 2\n%s", exitCode(err), out)
 	}
-	for _, w := range []string{`bad.yaml:3:18: generate.type: unknown generate type "pipelin" (did you mean "pipeline"?)`, `bad.yaml:4:31: train.with.step: unknown field "step" (did you mean "steps"?)`} {
+	for _, w := range []string{`bad.yaml:3:18: generate.type: unknown generator type "pipelin" (did you mean "pipeline"?)`, `bad.yaml:4:31: train.with.step: unknown field "step" (did you mean "steps"?)`} {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("output %q lacks %q", out, w)
 		}

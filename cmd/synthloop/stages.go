@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/synthloop/synthloop/internal/confkit"
 	"github.com/synthloop/synthloop/pipeline"
 )
 
@@ -28,13 +31,29 @@ func newStagesCmd() *cobra.Command {
 			if !ok {
 				return fmt.Errorf("%w: unknown stage type %q; run `synthloop stages` for the list", errUsage, args[0])
 			}
-			fmt.Fprintf(out, "%s\n\n%s\n", t.Name, strings.TrimSpace(t.Doc))
+			fmt.Fprintf(out, "%s\n\n%s\n\nSettings (with:):\n", t.Name, strings.TrimSpace(t.Doc))
+			writeSettings(out, t.Config(), "  ")
 			if t.Example != "" {
 				fmt.Fprintf(out, "\nExample:\n%s\n", strings.TrimRight(t.Example, "\n"))
 			}
 			return nil
 		},
 	}
+}
+
+// writeSettings prints a table of the settings of cfg, a config struct
+// holding its defaults: key, type, default and the field's doc tag.
+func writeSettings(w io.Writer, cfg any, indent string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "%sKEY\tTYPE\tDEFAULT\tDESCRIPTION\n", indent)
+	for _, f := range confkit.Fields(cfg) {
+		def := f.Default
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\n", indent, f.Key, f.Type, def, f.Doc)
+	}
+	tw.Flush()
 }
 
 // firstLine shortens a stage's doc for the list: its first line, cut at a

@@ -20,21 +20,16 @@ import (
 
 // AccuracyConfig is the `with:` block of lab-accuracy.
 type AccuracyConfig struct {
-	// Task is empty for the lab generator's.
-	Task string `yaml:"task"`
-	// Difficulties are evaluated with Problems held-out problems each, drawn
-	// from Seed: the same problems every round.
-	Difficulties []int  `yaml:"difficulties"`
-	Problems     int    `yaml:"problems"`
-	Seed         uint64 `yaml:"seed"`
-	// Target lists the difficulties whose mean accuracy decides the
-	// promotion (empty: all of Difficulties).
-	Target []int `yaml:"target"`
+	Task         string `yaml:"task" doc:"Lab task (empty: the lab generator's)"`
+	Difficulties []int  `yaml:"difficulties" doc:"Difficulties evaluated, each on its own held-out problems"`
+	Problems     int    `yaml:"problems" doc:"Held-out problems per difficulty"`
+	Seed         uint64 `yaml:"seed" doc:"Draws the held-out problems: the same every round"`
+	Target       []int  `yaml:"target" doc:"Difficulties whose mean accuracy decides the promotion (empty: all)"`
 	// Samples answers per target problem at Temperature give pass@1, pass@K
 	// and the majority vote's accuracy (0: greedy accuracy only).
-	Samples     int     `yaml:"samples"`
-	K           int     `yaml:"k"`
-	Temperature float64 `yaml:"temperature"`
+	Samples     int     `yaml:"samples" doc:"Sampled answers per target problem for pass@1, pass@K and vote (0: greedy only)"`
+	K           int     `yaml:"k" doc:"K of pass@K"`
+	Temperature float64 `yaml:"temperature" doc:"Temperature of the sampled answers"`
 
 	gen func() string
 }

@@ -29,17 +29,15 @@ func init() {
 // a labelled first round, round r draws difficulty From+r-2 (self-improvement
 // past the labelled difficulties).
 type Problems struct {
-	// Task is a lab task: reverse-addition, copy, reverse or multiplication.
-	Task  string `yaml:"task"`
-	Count int    `yaml:"count"`
-	From  int    `yaml:"from"`
-	// To is the range's upper end in FirstRound; 0 means From.
-	To   int `yaml:"to"`
-	Step int `yaml:"step"`
+	Task  string `yaml:"task" doc:"Lab task: reverse-addition, copy, reverse or multiplication"`
+	Count int    `yaml:"count" doc:"Problems generated per round"`
+	From  int    `yaml:"from" doc:"Lowest difficulty in the first round"`
+	To    int    `yaml:"to" doc:"Highest difficulty in the first round (0: from)"`
+	Step  int    `yaml:"step" doc:"Difficulties the range moves up per round (a curriculum)"`
 	// FirstRound draws From..To; 0 means round 2 when the generator has a
 	// labels block (round 1, with no teacher yet, is labelled) and round 1
 	// otherwise.
-	FirstRound int `yaml:"first_round"`
+	FirstRound int `yaml:"first_round" doc:"Round that draws from..to (0: 2 with labels, else 1)"`
 
 	loop *loop.Config
 }

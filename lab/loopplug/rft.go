@@ -13,11 +13,10 @@ import (
 
 // RFTConfig is the `with:` block of lab-rft.
 type RFTConfig struct {
-	Problems `yaml:",inline"`
-	Labels   *Labels `yaml:"labels"`
-	// K answers per problem at Temperature.
-	K           int     `yaml:"k"`
-	Temperature float64 `yaml:"temperature"`
+	Problems    `yaml:",inline"`
+	Labels      *Labels `yaml:"labels" doc:"Labelled problems that train the first teacher (count, from, to)"`
+	K           int     `yaml:"k" doc:"Answers sampled per problem"`
+	Temperature float64 `yaml:"temperature" doc:"Temperature of the samples"`
 }
 
 // Validate implements the loop's config hook.

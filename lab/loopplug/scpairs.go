@@ -13,20 +13,18 @@ import (
 
 // SCPairsConfig is the `with:` block of lab-scpairs.
 type SCPairsConfig struct {
-	Problems `yaml:",inline"`
-	Labels   *Labels `yaml:"labels"`
-	// K answers per problem at Temperature vote.
-	K           int     `yaml:"k"`
-	Temperature float64 `yaml:"temperature"`
+	Problems    `yaml:",inline"`
+	Labels      *Labels `yaml:"labels" doc:"Labelled problems that train the first teacher (count, from, to)"`
+	K           int     `yaml:"k" doc:"Answers per problem that vote"`
+	Temperature float64 `yaml:"temperature" doc:"Temperature of the voting answers"`
 	// MinShare is the share of the K samples the majority answer needs for
 	// a pair; problems below it, or with a tie at the top, give none.
-	MinShare float64 `yaml:"min_share"`
-	// LengthFilter lets only answers of a length a true answer can have vote.
-	LengthFilter bool `yaml:"length_filter"`
+	MinShare     float64 `yaml:"min_share" doc:"Share of the K votes the majority answer needs for a pair"`
+	LengthFilter bool    `yaml:"length_filter" doc:"Lets only answers of a length a true answer can have vote"`
 	// CutRejected ends the rejected answer at its first character that
 	// differs from the chosen one, so DPO pushes down the first mistake and
 	// not the right characters after it.
-	CutRejected bool `yaml:"cut_rejected"`
+	CutRejected bool `yaml:"cut_rejected" doc:"Ends the rejected answer at its first mistake, so DPO pushes down only that"`
 }
 
 // Validate implements the loop's config hook.

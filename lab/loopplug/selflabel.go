@@ -14,25 +14,21 @@ import (
 // SelfLabelConfig is the `with:` block of lab-selflabel.
 type SelfLabelConfig struct {
 	Problems `yaml:",inline"`
-	Labels   *Labels `yaml:"labels"`
+	Labels   *Labels `yaml:"labels" doc:"Labelled problems that train the first teacher (count, from, to)"`
 	// Filter keeps labels without looking at the true answer; the zero
 	// filter keeps the teacher's greedy answer to every problem (the
 	// unfiltered baseline, or plain distillation).
-	Filter Filter `yaml:"filter"`
+	Filter Filter `yaml:"filter" doc:"Keeps labels without looking at the true answer; zero keeps every greedy answer"`
 }
 
 // Filter is lab.Filter in the loop config.
 type Filter struct {
 	// Length keeps an answer only when it ends with <|end|> and has a length
 	// a true answer at its difficulty can have.
-	Length bool `yaml:"length"`
-	// Samples is the number of answers the teacher gives to each problem, at
-	// Temperature; 1 decodes greedily.
-	Samples     int     `yaml:"samples"`
-	Temperature float64 `yaml:"temperature"`
-	// Agree is the share of the samples that must give the majority answer
-	// (0: the majority, whatever its share).
-	Agree float64 `yaml:"agree"`
+	Length      bool    `yaml:"length" doc:"Keeps an answer only when it ends with <|end|> and has a plausible length"`
+	Samples     int     `yaml:"samples" doc:"Answers the teacher gives to each problem; 1 decodes greedily"`
+	Temperature float64 `yaml:"temperature" doc:"Temperature of the samples"`
+	Agree       float64 `yaml:"agree" doc:"Share of the samples that must give the majority answer (0: any majority)"`
 }
 
 func (f Filter) lab() lab.Filter {

@@ -23,13 +23,13 @@ import (
 // Arch is lab.Arch in the loop config. The zero RoPE is NoPE, which lets a
 // model trained on short problems answer longer ones.
 type Arch struct {
-	Dim     int  `yaml:"dim"`
-	Layers  int  `yaml:"layers"`
-	Heads   int  `yaml:"heads"`
-	KVHeads int  `yaml:"kv_heads"`
-	Hidden  int  `yaml:"hidden"`
-	MaxSeq  int  `yaml:"max_seq"`
-	RoPE    bool `yaml:"rope"`
+	Dim     int  `yaml:"dim" doc:"Model width"`
+	Layers  int  `yaml:"layers" doc:"Transformer layers"`
+	Heads   int  `yaml:"heads" doc:"Attention heads"`
+	KVHeads int  `yaml:"kv_heads" doc:"Key/value heads (0: as many as heads)"`
+	Hidden  int  `yaml:"hidden" doc:"Feed-forward width"`
+	MaxSeq  int  `yaml:"max_seq" doc:"Longest sequence in tokens"`
+	RoPE    bool `yaml:"rope" doc:"Rotary position embeddings instead of learned ones"`
 }
 
 func (a Arch) lab() lab.Arch {
@@ -59,14 +59,14 @@ var DefaultArch = Arch{Dim: 128, Layers: 2, Heads: 4, Hidden: 512, MaxSeq: 256}
 // Phase is one round's training: AdamW with a cosine schedule to LR/10 from
 // a fresh optimizer state.
 type Phase struct {
-	Steps  int     `yaml:"steps"`
-	Batch  int     `yaml:"batch"` // sequences (SFT) or pairs (DPO) per step
-	LR     float64 `yaml:"lr"`
-	Warmup int     `yaml:"warmup"`
+	Steps  int     `yaml:"steps" doc:"Training steps"`
+	Batch  int     `yaml:"batch" doc:"Sequences (SFT) or pairs (DPO) per step"` // sequences (SFT) or pairs (DPO) per step
+	LR     float64 `yaml:"lr" doc:"Peak learning rate"`
+	Warmup int     `yaml:"warmup" doc:"Warmup steps"`
 	// MaxEpochs caps the steps at this many passes over the round's
 	// examples (0: no cap), so a round that kept few examples does not
 	// train on them a hundred times over.
-	MaxEpochs float64 `yaml:"max_epochs"`
+	MaxEpochs float64 `yaml:"max_epochs" doc:"Caps the steps at this many passes over the round's examples (0: no cap)"`
 }
 
 func (p Phase) check(what string) error {
@@ -113,40 +113,33 @@ type First struct {
 
 // TrainConfig is the `with:` block of lab-train.
 type TrainConfig struct {
-	// Task gives a new model its alphabet; empty means the lab generator's.
-	Task string `yaml:"task"`
+	Task string `yaml:"task" doc:"Gives a new model its alphabet (empty: the lab generator's)"`
 	// Init is where the student starts: previous (the previous round's
 	// student when it has this arch, else a new model), teacher (the
 	// round's teacher, else a new model) or scratch (always a new model).
-	Init string `yaml:"init"`
-	// Arch sizes a new student.
-	Arch Arch `yaml:"arch"`
-	// Phase is a round's training.
+	Init  string `yaml:"init" doc:"Where the student starts: previous, teacher or scratch"`
+	Arch  Arch   `yaml:"arch" doc:"Sizes a new student"`
 	Phase `yaml:",inline"`
 	// First is the training of a round without a teacher, which trains the
 	// first teacher on labels: usually a new model that needs more steps,
 	// and for distillation a larger one than the students.
-	First *First `yaml:"first"`
-	// Beta is the DPO strength for preference data (0.1 by default).
-	Beta float64 `yaml:"beta"`
+	First *First  `yaml:"first" doc:"Training of the first round, without a teacher (arch and phase)"`
+	Beta  float64 `yaml:"beta" doc:"DPO strength for preference data (0: 0.1)"`
 	// NLL adds the chosen answer's mean NLL to the DPO loss (RPO, the NLL
 	// term of Prasad et al.'s self-consistency preference optimisation); 0
 	// is plain DPO, which collapses small models on near-identical pairs.
-	NLL float64 `yaml:"nll"`
+	NLL float64 `yaml:"nll" doc:"Weight of the chosen answer's NLL added to DPO (RPO); 0 is plain DPO"`
 	// PoolEarlier weighs the earlier rounds' data by size within their
 	// share of the mixture (as the lab and Lee et al. do) instead of
 	// equally per round.
-	PoolEarlier bool `yaml:"pool_earlier"`
-	// SaveEvery is the steps between checkpoints; 0 means a quarter of the
-	// steps.
-	SaveEvery int `yaml:"save_every"`
-	// Seed of data order and new weights; 0 means the round's seed.
-	Seed uint64 `yaml:"seed"`
-	// Voters is how many models train side by side from different seeds
-	// on the same mixture (default 1). The student is voter 0; the others
-	// ride along with it (loop.Model.Voters) so that a labelling generator
-	// can take a majority vote across models, as Lee et al. (2025) do.
-	Voters int `yaml:"voters"`
+	PoolEarlier bool   `yaml:"pool_earlier" doc:"Weighs earlier rounds' data by size instead of equally per round"`
+	SaveEvery   int    `yaml:"save_every" doc:"Steps between checkpoints (0: a quarter of the steps)"`
+	Seed        uint64 `yaml:"seed" doc:"Seed of data order and new weights (0: the round's seed)"`
+	// Voters train side by side from different seeds on the same mixture;
+	// the student is voter 0 and the others ride along with it
+	// (loop.Model.Voters), so that a labelling generator can take a
+	// majority vote across models, as Lee et al. (2025) do.
+	Voters int `yaml:"voters" doc:"Models trained side by side from different seeds; lab-selflabel votes across them (0: 1)"`
 
 	gen func() string // the generator's task, from SetLoop
 }

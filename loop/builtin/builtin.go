@@ -45,28 +45,24 @@ which is also the frozen reference.`,
 // Config is the `with:` block of the builtin trainer; the training options
 // are trainjob's (see `synthloop train --help`).
 type Config struct {
-	// Method is sft or dpo; empty follows the data (dpo for preference pairs).
-	Method string `yaml:"method"`
-	// Init is where the student starts: scratch (default), teacher, previous or base.
-	Init string `yaml:"init"`
+	Method string `yaml:"method" doc:"sft or dpo (empty: follow the data)"`
+	Init   string `yaml:"init" doc:"Where the student starts: scratch, teacher, previous or base"`
 	// Base is a model directory: the start for init: base, and for init:
 	// teacher or previous when there is no built-in model to start from.
-	Base      string  `yaml:"base"`
-	Preset    string  `yaml:"preset"`
-	Tokenizer string  `yaml:"tokenizer"`
-	BPEVocab  int     `yaml:"bpe_vocab"`
-	Steps     int     `yaml:"steps"`
-	Batch     int     `yaml:"batch"`
-	Seq       int     `yaml:"seq"`
-	LR        float64 `yaml:"lr"`
-	Warmup    int     `yaml:"warmup"`
-	Schedule  string  `yaml:"schedule"`
-	Beta      float64 `yaml:"beta"`
-	// NLL adds the chosen answer's NLL to DPO (RPO); 0 is plain DPO.
-	NLL       float64 `yaml:"nll"`
-	SaveEvery int     `yaml:"save_every"`
-	// Seed of weights and data order; 0 means the round's seed.
-	Seed uint64 `yaml:"seed"`
+	Base      string  `yaml:"base" doc:"Model directory to start from with init: base, or when there is no built-in model"`
+	Preset    string  `yaml:"preset" doc:"Size of a new model (see synthloop train --help)"`
+	Tokenizer string  `yaml:"tokenizer" doc:"Tokenizer of a new model: char or bpe"`
+	BPEVocab  int     `yaml:"bpe_vocab" doc:"Vocabulary size of a new BPE tokenizer (0: 1024)"`
+	Steps     int     `yaml:"steps" doc:"Training steps"`
+	Batch     int     `yaml:"batch" doc:"Sequences (SFT) or pairs (DPO) per step"`
+	Seq       int     `yaml:"seq" doc:"Sequence length in tokens (0: the model's)"`
+	LR        float64 `yaml:"lr" doc:"Peak learning rate"`
+	Warmup    int     `yaml:"warmup" doc:"Warmup steps"`
+	Schedule  string  `yaml:"schedule" doc:"Learning-rate schedule: cosine or constant"`
+	Beta      float64 `yaml:"beta" doc:"DPO strength (0: 0.1)"`
+	NLL       float64 `yaml:"nll" doc:"Weight of the chosen answer's NLL added to DPO (RPO); 0 is plain DPO"`
+	SaveEvery int     `yaml:"save_every" doc:"Steps between checkpoints (0: a tenth of the steps)"`
+	Seed      uint64  `yaml:"seed" doc:"Seed of weights and data order (0: the round's seed)"`
 
 	dir string
 }

@@ -56,21 +56,15 @@ when it is no longer needed; {{.Port}} is a free port. model: is the model name 
 
 // Config is the `with:` block of the command trainer.
 type Config struct {
-	// Command is the trainer's argv, each argument a template.
-	Command []string `yaml:"command"`
-	// Env adds KEY=VALUE templates to the command's environment.
-	Env []string `yaml:"env"`
-	// Dir is the working directory (default: the loop config's directory).
-	Dir string `yaml:"dir"`
+	Command []string `yaml:"command" doc:"The trainer's argv, each argument a template"`
+	Env     []string `yaml:"env" doc:"Adds KEY=VALUE templates to the command's environment"`
+	Dir     string   `yaml:"dir" doc:"The working directory (default: the loop config's directory)"`
 	// Style of DPO lines in the data file: trl (prompt, chosen, rejected;
 	// default) or openai (the fine-tuning API's preference format).
-	Style string `yaml:"style"`
-	// Examples is the size of the mixture (0: the newest round's examples
-	// divided by its weight).
-	Examples int `yaml:"examples"`
-	// Timeout bounds a training run (0: none).
-	Timeout model.Duration `yaml:"timeout"`
-	Serve   ServeConfig    `yaml:"serve"`
+	Style    string         `yaml:"style" doc:"Format of DPO lines in the data file: trl or openai"`
+	Examples int            `yaml:"examples" doc:"The size of the mixture (0: the newest round's examples divided by its weight)"`
+	Timeout  model.Duration `yaml:"timeout" doc:"Bounds a training run (0: none)"`
+	Serve    ServeConfig    `yaml:"serve" doc:"How the trained student is served for evaluation"`
 
 	dir string
 }
@@ -79,18 +73,13 @@ type Config struct {
 type ServeConfig struct {
 	// URL is the OpenAI-compatible base URL (template). With command it
 	// defaults to http://127.0.0.1:{{.Port}}/v1.
-	URL string `yaml:"url"`
-	// Model is the model name to request (template; default "{{.Out}}").
-	Model string `yaml:"model"`
-	// Command starts a server for the student (templates; {{.Port}} is a
-	// free port chosen at start).
-	Command []string `yaml:"command"`
-	Env     []string `yaml:"env"`
-	// Health is the path under URL polled until it answers 2xx (default /models).
-	Health         string         `yaml:"health"`
-	StartupTimeout model.Duration `yaml:"startup_timeout"`
-	// APIKeyEnv names the variable with the server's key, if it needs one.
-	APIKeyEnv string `yaml:"api_key_env"`
+	URL            string         `yaml:"url" doc:"OpenAI-compatible base URL (template; with command: http://127.0.0.1:{{.Port}}/v1)"`
+	Model          string         `yaml:"model" doc:"Model name to request (template)"`
+	Command        []string       `yaml:"command" doc:"Starts a server for the student (templates; {{.Port}} is a free port chosen at start)"`
+	Env            []string       `yaml:"env" doc:"KEY=VALUE templates added to the server's environment"`
+	Health         string         `yaml:"health" doc:"Path under url polled until it answers 2xx"`
+	StartupTimeout model.Duration `yaml:"startup_timeout" doc:"How long the server may take to answer its health check"`
+	APIKeyEnv      string         `yaml:"api_key_env" doc:"Names the variable with the server's key, if it needs one"`
 }
 
 // SetLoop implements the loop's config hook.

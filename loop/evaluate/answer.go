@@ -20,19 +20,15 @@ import (
 type Decode struct {
 	// Data is the held-out JSONL file (relative to the loop config); Items
 	// lists held-out items inline instead.
-	Data  string `yaml:"data"`
-	Items []Item `yaml:"items"`
-	// Limit evaluates the first Limit items only (0: all).
-	Limit int `yaml:"limit"`
-	// System is a system prompt for every item without its own.
-	System string `yaml:"system"`
-	// MaxTokens bounds each answer (default 256).
-	MaxTokens int `yaml:"max_tokens"`
+	Data      string `yaml:"data" doc:"Held-out JSONL file, relative to the loop config"`
+	Items     []Item `yaml:"items" doc:"Held-out items inline, instead of data"`
+	Limit     int    `yaml:"limit" doc:"Evaluates the first limit items only (0: all)"`
+	System    string `yaml:"system" doc:"System prompt for every item without its own"`
+	MaxTokens int    `yaml:"max_tokens" doc:"Bounds each answer (0: 256)"`
 	// Temperature of the answers (default 0: greedy, so that a resumed
 	// evaluation gets the same answers from the response cache).
-	Temperature float64 `yaml:"temperature"`
-	// Concurrency is how many items are answered at once (default 8).
-	Concurrency int `yaml:"concurrency"`
+	Temperature float64 `yaml:"temperature" doc:"Temperature of the answers (0: greedy, so a resume hits the cache)"`
+	Concurrency int     `yaml:"concurrency" doc:"Items answered at once (0: 8)"`
 
 	dir string
 }

@@ -31,7 +31,7 @@ also reported per difficulty. Per-item results go to round-NNN/eval.jsonl.`,
 // VerifierConfig is the `with:` block of the verifier evaluator.
 type VerifierConfig struct {
 	Decode   `yaml:",inline"`
-	Verifier verify.Config `yaml:"verifier"`
+	Verifier verify.Config `yaml:"verifier" doc:"How an answer is checked against its item"`
 }
 
 // Validate checks the settings without reading the data.

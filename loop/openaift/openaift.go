@@ -49,29 +49,25 @@ round. A job the provider fails or that is cancelled ends the round as not promo
 type Config struct {
 	// Provider names the loop model whose connection the API calls use (its
 	// provider, base_url and api_key_env); default: the round's teacher.
-	Provider string `yaml:"provider"`
+	Provider string `yaml:"provider" doc:"Loop model whose connection the API calls use (default: the round's teacher)"`
 	// BaseModel is fine-tuned when the teacher is not already a fine-tune on
 	// the same connection (and always with init: base).
-	BaseModel string `yaml:"base_model"`
+	BaseModel string `yaml:"base_model" doc:"Model fine-tuned when the teacher is not already a fine-tune (and with init: base)"`
 	// Init is teacher (default: continue from the teacher when it is a
 	// fine-tune on this connection) or base (always from base_model).
-	Init string `yaml:"init"`
-	// Method is supervised or dpo; empty follows the data.
-	Method                 string  `yaml:"method"`
-	NEpochs                int     `yaml:"n_epochs"`
-	BatchSize              int     `yaml:"batch_size"`
-	LearningRateMultiplier float64 `yaml:"learning_rate_multiplier"`
-	Beta                   float64 `yaml:"beta"`
-	Suffix                 string  `yaml:"suffix"`
-	Seed                   int64   `yaml:"seed"`
-	// Examples is the size of the uploaded mixture (0: the newest round's
-	// examples divided by its weight).
-	Examples int `yaml:"examples"`
-	// PollInterval is the wait between status polls (default 30s).
-	PollInterval model.Duration `yaml:"poll_interval"`
+	Init                   string         `yaml:"init" doc:"teacher (continue from a fine-tuned teacher) or base (always from base_model)"`
+	Method                 string         `yaml:"method" doc:"supervised or dpo (empty: follow the data)"`
+	NEpochs                int            `yaml:"n_epochs" doc:"Epochs (0: the API's choice)"`
+	BatchSize              int            `yaml:"batch_size" doc:"Batch size (0: the API's choice)"`
+	LearningRateMultiplier float64        `yaml:"learning_rate_multiplier" doc:"Learning-rate multiplier (0: the API's choice)"`
+	Beta                   float64        `yaml:"beta" doc:"DPO strength (0: the API's choice)"`
+	Suffix                 string         `yaml:"suffix" doc:"Suffix of the fine-tuned model's name"`
+	Seed                   int64          `yaml:"seed" doc:"Seed of the job (0: the round's seed)"`
+	Examples               int            `yaml:"examples" doc:"Size of the uploaded mixture (0: the newest round's examples over its weight)"`
+	PollInterval           model.Duration `yaml:"poll_interval" doc:"Wait between job status polls"`
 	// PricePerMTok is the training price in USD per million trained tokens,
 	// charged against max_cost_usd; unset counts training as free.
-	PricePerMTok *float64 `yaml:"price_per_mtok"`
+	PricePerMTok *float64 `yaml:"price_per_mtok" doc:"Training price in USD per million tokens, charged to max_cost_usd (unset: free)"`
 }
 
 // ModelNames lists the provider for the loop's check of model names.

@@ -50,16 +50,13 @@ type Config struct {
 	// Pipeline is the pipeline inline; PipelineFile a path to one (relative
 	// to the loop config). Exactly one is set. An inline pipeline without a
 	// models section uses the loop's models.
-	Pipeline     loop.YAML `yaml:"pipeline"`
-	PipelineFile string    `yaml:"pipeline_file"`
-	// TeacherModel names the pipeline model the round's teacher replaces
-	// (default "teacher").
-	TeacherModel string `yaml:"teacher_model"`
+	Pipeline     loop.YAML `yaml:"pipeline" doc:"The pipeline config inline (or pipeline_file)"`
+	PipelineFile string    `yaml:"pipeline_file" doc:"Path of a pipeline config, relative to the loop config"`
+	TeacherModel string    `yaml:"teacher_model" doc:"Pipeline model the round's teacher replaces"`
 	// Format is the export format of the training file: openai (default),
 	// alpaca or sharegpt for SFT, dpo for preference pairs.
-	Format string `yaml:"format"`
-	// Stage is the stage whose kept records are exported (default the last).
-	Stage string `yaml:"stage"`
+	Format string `yaml:"format" doc:"Export format of the training file: openai, alpaca, sharegpt or dpo"`
+	Stage  string `yaml:"stage" doc:"Stage whose kept records are exported (default: the last)"`
 
 	dir    string
 	models map[string]model.Config

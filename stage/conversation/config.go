@@ -16,70 +16,62 @@ const (
 
 // Config is the `with:` block of a conversation stage.
 type Config struct {
-	// Model is the assistant. Required.
-	Model string `yaml:"model"`
+	Model string `yaml:"model" doc:"The assistant (required)"`
 	// UserModel plays the user. Required: name it explicitly, even when it
 	// is the same model, so that no run simulates its users by accident.
-	UserModel string `yaml:"user_model"`
+	UserModel string `yaml:"user_model" doc:"Plays the user (required, even when it is model)"`
 
 	// Seeds, when set, is where the topics come from instead of the previous
 	// stage: a built-in Self-Instruct seed set ("en", "ja"), a text file with
 	// one topic per line, or JSONL with "topic" (or "instruction", "prompt"),
 	// optionally "input", and "document" (or "text") for document mode.
-	Seeds string `yaml:"seeds"`
-	// Topics lists topics inline, instead of Seeds or a previous stage.
-	Topics []string `yaml:"topics"`
-	// Limit makes conversations from the first Limit inputs only (0: all).
-	Limit int `yaml:"limit"`
+	Seeds  string   `yaml:"seeds" doc:"Topics instead of the previous stage: en, ja, a text or JSONL file"`
+	Topics []string `yaml:"topics" doc:"Topics inline, instead of seeds or a previous stage"`
+	Limit  int      `yaml:"limit" doc:"Makes conversations from the first limit inputs only (0: all)"`
 
-	// Mode is "topic" (default) or "document".
-	Mode string `yaml:"mode"`
+	Mode string `yaml:"mode" doc:"topic (a conversation about each topic) or document (about each document)"`
 	// DocumentField picks the document of an input record in document mode:
 	// "auto" (default: meta.text, meta.chunk or meta.document when it is a
 	// string, else input, else instruction), "instruction", "input",
 	// "output" or "meta.KEY".
-	DocumentField string `yaml:"document_field"`
+	DocumentField string `yaml:"document_field" doc:"Document of an input in document mode: auto, instruction, input, output or meta.KEY"`
 	// Language is "en" or "ja": the wording of the user simulator's prompt.
 	// Default: "ja" when Seeds is "ja", else "en".
-	Language string `yaml:"language"`
+	Language string `yaml:"language" doc:"'en' or 'ja': the wording of the user simulator's prompt"`
 
 	// MinTurns and MaxTurns bound the exchanges (a user message and the
 	// assistant's reply) of a conversation: each conversation draws its
 	// length in [MinTurns, MaxTurns] (2..4), and the user may end it once
 	// MinTurns exchanges are done.
-	MinTurns int `yaml:"min_turns"`
-	MaxTurns int `yaml:"max_turns"`
-	// EndToken is what the user simulator replies to end the conversation ([END]).
-	EndToken string `yaml:"end_token"`
+	MinTurns int    `yaml:"min_turns" doc:"Fewest exchanges (user message and reply) per conversation"`
+	MaxTurns int    `yaml:"max_turns" doc:"Most exchanges per conversation"`
+	EndToken string `yaml:"end_token" doc:"What the user simulator replies to end the conversation"`
 	// OpenWithSeed makes the topic itself the first user message (useful
 	// when the seeds are instructions), instead of one the user model writes.
-	OpenWithSeed bool `yaml:"open_with_seed"`
+	OpenWithSeed bool `yaml:"open_with_seed" doc:"Makes the topic itself the first user message"`
 
 	// UserPersona says who the simulated user is. Default: an ordinary
 	// person with a real need, in the prompt's language.
-	UserPersona string `yaml:"user_persona"`
+	UserPersona string `yaml:"user_persona" doc:"Who the simulated user is (default: an ordinary person with a real need)"`
 	// System is the assistant's system prompt (none by default; in document
 	// mode the document instructions follow it).
-	System string `yaml:"system"`
+	System string `yaml:"system" doc:"The assistant's system prompt"`
 	// IncludeSystem keeps the assistant's system prompt as the first message
 	// of the record, so a trainer sees what the assistant saw (true).
-	IncludeSystem bool `yaml:"include_system"`
+	IncludeSystem bool `yaml:"include_system" doc:"Keeps the system prompt as the record's first message"`
 
-	// Decoding of the assistant: temperature 0.7, max_tokens 1024.
-	Temperature *float64 `yaml:"temperature"`
-	TopP        *float64 `yaml:"top_p"`
-	MaxTokens   int      `yaml:"max_tokens"`
-	// Decoding of the user simulator: temperature 1, max_tokens 256.
-	UserTemperature *float64 `yaml:"user_temperature"`
-	UserTopP        *float64 `yaml:"user_top_p"`
-	UserMaxTokens   int      `yaml:"user_max_tokens"`
+	Temperature     *float64 `yaml:"temperature" doc:"Temperature of the assistant"`
+	TopP            *float64 `yaml:"top_p" doc:"top_p of the assistant"`
+	MaxTokens       int      `yaml:"max_tokens" doc:"Bounds each assistant message"`
+	UserTemperature *float64 `yaml:"user_temperature" doc:"Temperature of the user simulator"`
+	UserTopP        *float64 `yaml:"user_top_p" doc:"top_p of the user simulator"`
+	UserMaxTokens   int      `yaml:"user_max_tokens" doc:"Bounds each user message"`
 
 	// MaxSimilarity is the ROUGE-L F (CJK-aware tokens) at which a message
 	// counts as repeating an earlier one of the same side, or as echoing the
 	// message it replies to (0.9; 1 only catches exact repeats).
-	MaxSimilarity float64 `yaml:"max_similarity"`
-	// Seed drives the conversation lengths; 0 uses the run's seed.
-	Seed int64 `yaml:"seed"`
+	MaxSimilarity float64 `yaml:"max_similarity" doc:"ROUGE-L F at which a message counts as a repeat or an echo"`
+	Seed          int64   `yaml:"seed" doc:"Drives the conversation lengths; 0 uses the run's seed"`
 }
 
 // DefaultConfig returns the defaults.

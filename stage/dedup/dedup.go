@@ -41,33 +41,31 @@ const (
 
 // Config is the stage's `with:` block; its yaml tags are the spec.
 type Config struct {
-	// Field is what is compared: instruction, instruction+input, output or all
-	// (instruction, input and output).
-	Field        string  `yaml:"field"`
-	Method       string  `yaml:"method"`
-	Threshold    float64 `yaml:"threshold"`    // near-duplicate Jaccard threshold
-	Permutations int     `yaml:"permutations"` // MinHash signature length
-	Shingle      string  `yaml:"shingle"`      // word or char
-	ShingleSize  int     `yaml:"shingle_size"`
+	Field        string  `yaml:"field" doc:"What is compared: instruction, instruction+input, output or all (instruction, input and output)"`
+	Method       string  `yaml:"method" doc:"Duplicate detection: minhash, exact or off"`
+	Threshold    float64 `yaml:"threshold" doc:"Near-duplicate Jaccard threshold"`
+	Permutations int     `yaml:"permutations" doc:"MinHash signature length"`
+	Shingle      string  `yaml:"shingle" doc:"Shingle unit: word or char"`
+	ShingleSize  int     `yaml:"shingle_size" doc:"Words or characters per shingle"`
 	// Seed derives the MinHash permutations. It is the stage's own, not the
 	// run's, so changing the run seed does not change which records are kept.
-	Seed uint64 `yaml:"seed"`
+	Seed uint64 `yaml:"seed" doc:"Derives the MinHash permutations (the stage's own, not the run's)"`
 	// Decontaminate lists eval sets: JSONL (field DecontaminateField) or plain
 	// text lines. Relative paths are relative to the working directory.
-	Decontaminate      []string `yaml:"decontaminate"`
-	DecontaminateField string   `yaml:"decontaminate_field"`
-	NGram              int      `yaml:"ngram"`     // decontamination n-gram length in tokens
-	MinChars           int      `yaml:"min_chars"` // 0: no minimum
-	MaxChars           int      `yaml:"max_chars"` // 0: no maximum
+	Decontaminate      []string `yaml:"decontaminate" doc:"Eval sets to decontaminate against: JSONL or text lines"`
+	DecontaminateField string   `yaml:"decontaminate_field" doc:"Field of the JSONL eval sets compared"`
+	NGram              int      `yaml:"ngram" doc:"Decontamination n-gram length in tokens"`
+	MinChars           int      `yaml:"min_chars" doc:"Shortest kept text in characters (0: no minimum)"`
+	MaxChars           int      `yaml:"max_chars" doc:"Longest kept text in characters (0: no maximum)"`
 	// Language keeps only records whose compared text text.GuessLang puts in
 	// one of these languages; empty keeps all.
-	Language []string `yaml:"language"`
-	PII      string   `yaml:"pii"`
+	Language []string `yaml:"language" doc:"Keeps only records in these languages (empty: all)"`
+	PII      string   `yaml:"pii" doc:"Personal data: scrub, reject or off"`
 	// RougeL, when above 0, also rejects a record whose ROUGE-L F against an
 	// earlier kept one exceeds it (the Self-Instruct novelty filter, 0.7 in
 	// the paper), with text.CJKTokenizer so Japanese and Chinese compare too.
 	// It catches paraphrases that share words but few shingles, at a higher cost.
-	RougeL float64 `yaml:"rouge_l"`
+	RougeL float64 `yaml:"rouge_l" doc:"Also rejects a ROUGE-L F above this against a kept record (0: off)"`
 }
 
 // DefaultConfig returns the defaults.

@@ -12,14 +12,14 @@ func init() {
 		Doc: "Dedup and hygiene over the previous stage's kept records, in Seq order (the first occurrence wins): a PII " +
 			"scrub or reject (emails, phone numbers, Luhn-valid card numbers), a length filter in characters, a language " +
 			"filter (text.GuessLang), decontamination by 13-gram overlap with eval sets (JSONL or text lines, naming the eval " +
-			"item hit), exact duplicates by normalised hash and near duplicates by MinHash-LSH (Jaccard ≥ 0.8 over word " +
+			"item hit), exact duplicates by normalised hash and near duplicates by MinHash-LSH (Jaccard similarity over word " +
 			"3-grams, CJK by character), and optionally the Self-Instruct ROUGE-L novelty filter (rouge_l). Every record gets a decision per filter run, with the reason it was rejected.",
 		Example: `- name: clean
   type: dedup
   with:
     # field: instruction+input   # or instruction, output, all
     # method: minhash            # or exact, off
-    # threshold: 0.8             # permutations: 128, shingle: word, shingle_size: 3
+    # threshold: 0.9             # near-duplicate Jaccard threshold
     decontaminate: [evals/mmlu.jsonl]   # ngram: 13, decontaminate_field: text
     min_chars: 10
     max_chars: 4000

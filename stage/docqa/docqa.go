@@ -23,42 +23,35 @@ import (
 
 // Config is the `with:` block of a docqa stage.
 type Config struct {
-	// Model writes the pairs (and, without grounding_model, judges them). Required.
-	Model string `yaml:"model"`
+	Model string `yaml:"model" doc:"Writes the pairs and, without grounding_model, judges them (required)"`
 	// Paths are files, folders (read recursively) or glob patterns of .txt,
 	// .md, .html and .pdf documents, relative to the working directory.
-	Paths []string `yaml:"paths"`
-	// Path is a single path, added to Paths.
-	Path string `yaml:"path"`
-	// PDF is the PDF text extractor: "go" (in process, default) or
-	// "pdftotext" (poppler-utils).
-	PDF string `yaml:"pdf"`
+	Paths []string `yaml:"paths" doc:"Files, folders or globs of .txt, .md, .html and .pdf documents"`
+	Path  string   `yaml:"path" doc:"A single path, added to paths"`
+	PDF   string   `yaml:"pdf" doc:"PDF text extractor: go (in process) or pdftotext (poppler-utils)"`
 	// ChunkTokens (400) and ChunkOverlap (50) size the chunks, in tokens of
 	// Tokenizer: "cjk" (default: words, and CJK characters one each),
 	// "kagome" (Japanese morphemes) or "rouge" (ASCII words only).
-	ChunkTokens  int    `yaml:"chunk_tokens"`
-	ChunkOverlap int    `yaml:"chunk_overlap"`
-	Tokenizer    string `yaml:"tokenizer"`
+	ChunkTokens  int    `yaml:"chunk_tokens" doc:"Chunk size in tokens"`
+	ChunkOverlap int    `yaml:"chunk_overlap" doc:"Tokens shared by neighbouring chunks"`
+	Tokenizer    string `yaml:"tokenizer" doc:"Chunking tokens: cjk, kagome or rouge"`
 	// MinChunkTokens skips chunks with fewer tokens (20): a stray heading or
 	// page footer has no facts to ask about. A skipped chunk is recorded.
-	MinChunkTokens int `yaml:"min_chunk_tokens"`
-	// Pairs is the number of pairs asked for per chunk (3).
-	Pairs int `yaml:"pairs"`
-	// Temperature (0.7) and MaxTokens (1024) of the generation requests.
-	Temperature *float64 `yaml:"temperature"`
-	MaxTokens   int      `yaml:"max_tokens"`
-	// System is an optional system prompt for the generation requests.
-	System string `yaml:"system"`
+	MinChunkTokens int      `yaml:"min_chunk_tokens" doc:"Skips chunks with fewer tokens (a stray heading has no facts)"`
+	Pairs          int      `yaml:"pairs" doc:"Pairs asked for per chunk"`
+	Temperature    *float64 `yaml:"temperature" doc:"Temperature of the generation requests"`
+	MaxTokens      int      `yaml:"max_tokens" doc:"Bounds each generation reply"`
+	System         string   `yaml:"system" doc:"An optional system prompt for the generation requests"`
 	// JSONSchema asks the backend for structured output with the reply's
 	// schema (OpenAI, Anthropic, vLLM, Ollama; not the built-in engine).
-	JSONSchema bool `yaml:"json_schema"`
+	JSONSchema bool `yaml:"json_schema" doc:"Asks the backend for structured output (not the built-in engine)"`
 	// ParseRetries bounds the follow-ups that ask the model to restate a
 	// reply that is not the JSON asked for (1); -1 means none.
-	ParseRetries int `yaml:"parse_retries"`
+	ParseRetries int `yaml:"parse_retries" doc:"Follow-ups asking to restate a reply that is not the JSON asked for (-1: none)"`
 	// WithContext puts the chunk in each record's Input, for training a
 	// reader that answers from retrieved text; off, the records are
 	// closed-book question and answer.
-	WithContext bool `yaml:"with_context"`
+	WithContext bool `yaml:"with_context" doc:"Puts the chunk in each record's input (else closed-book)"`
 	// The grounding check: grounding_model, grounding_threshold (4 of 5),
 	// grounding_samples (1), min_evidence_chars (8), ...
 	grounding.Config `yaml:",inline"`

@@ -39,74 +39,69 @@ func Direction(op string) string {
 type Config struct {
 	// Model evolves the instructions and, unless answer_model says otherwise,
 	// answers them. Required.
-	Model string `yaml:"model"`
-	// AnswerModel answers the evolved instructions (default: Model).
-	AnswerModel string `yaml:"answer_model"`
-	// JudgeModel decides whether an evolution added anything (default: Model).
-	JudgeModel string `yaml:"judge_model"`
+	Model       string `yaml:"model" doc:"Evolves the instructions and, unless answer_model says otherwise, answers them (required)"`
+	AnswerModel string `yaml:"answer_model" doc:"Answers the evolved instructions (default: model)"`
+	JudgeModel  string `yaml:"judge_model" doc:"Decides whether an evolution added anything (default: model)"`
 
 	// Seeds, when set, is where the instructions come from instead of the
 	// previous stage: a built-in Self-Instruct seed set ("en", "ja"), a JSONL
 	// file (Self-Instruct seed tasks, or objects with "instruction" and
 	// optionally "input" and "output"), or a text file with one instruction
 	// per line. Relative paths are relative to the working directory.
-	Seeds string `yaml:"seeds"`
-	// Limit evolves only the first Limit instructions (0: all).
-	Limit int `yaml:"limit"`
+	Seeds string `yaml:"seeds" doc:"Instructions instead of the previous stage: en, ja, a JSONL or text file"`
+	Limit int    `yaml:"limit" doc:"Evolves only the first limit instructions (0: all)"`
 	// Language is "en" or "ja": the wording of the prompts, the refusal
 	// markers and the stop words. Default: "ja" when Seeds is "ja", else "en".
-	Language string `yaml:"language"`
+	Language string `yaml:"language" doc:"en or ja (default: ja when seeds is ja, else en)"`
 
 	// Generations is how many times each instruction is evolved (4, the
 	// paper's epochs). A failed evolution is put back: the next generation
 	// evolves the last successful one again.
-	Generations int `yaml:"generations"`
+	Generations int `yaml:"generations" doc:"How many times each instruction is evolved (the paper's epochs)"`
 	// Operations weighs the operations when one is drawn for a generation.
 	// Listing operations replaces the default, so an operation left out is
 	// never drawn. Default: all six with weight 1. (The paper's released code
 	// leaves complicate_input out: set it to 0 to match it.)
-	Operations map[string]float64 `yaml:"operations"`
-	// Seed drives the draws; 0 uses the run's seed.
-	Seed int64 `yaml:"seed"`
+	Operations map[string]float64 `yaml:"operations" doc:"Weights of the operations drawn (default: all six with weight 1)"`
+	Seed       int64              `yaml:"seed" doc:"Drives the draws; 0 uses the run's seed"`
 	// IncludeOriginal also emits each input instruction as generation 0, with
 	// its output or, when it has none, the model's answer: the paper trains on
 	// the original data mixed with every generation.
-	IncludeOriginal bool `yaml:"include_original"`
+	IncludeOriginal bool `yaml:"include_original" doc:"Also emits each input instruction as generation 0"`
 
 	// Decoding of the evolution and answer requests: temperature 1, top_p
 	// 0.95, max_tokens 2048.
-	Temperature *float64 `yaml:"temperature"`
-	TopP        *float64 `yaml:"top_p"`
-	MaxTokens   int      `yaml:"max_tokens"`
-	// System is an optional system prompt for the answers.
-	System string `yaml:"system"`
+	Temperature *float64 `yaml:"temperature" doc:"Temperature of evolving and answering"`
+	TopP        *float64 `yaml:"top_p" doc:"top_p of evolving and answering"`
+	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each evolution and answer"`
+	System      string   `yaml:"system" doc:"An optional system prompt for the answers"`
 
 	// Elimination of failed evolutions.
 	//
 	// JudgeEqual asks the judge model whether the evolved instruction asks
 	// for anything the one it came from did not (true). The cheap lexical
 	// check runs first either way.
-	JudgeEqual bool `yaml:"judge_equal"`
+	JudgeEqual bool `yaml:"judge_equal" doc:"Asks the judge whether an evolution asks for anything new"`
 	// JudgeRetries bounds the follow-ups that ask a judge to restate a reply
 	// without a verdict line (1); after them the generation is failed.
-	JudgeRetries int `yaml:"judge_retries"`
+	JudgeRetries int `yaml:"judge_retries" doc:"Follow-ups asking a judge to restate a reply without a verdict"`
 	// MinNewWords is the lexical check: the evolved instruction must hold at
 	// least this many words (CJK: characters) its parent does not (1; 0: off).
-	MinNewWords int `yaml:"min_new_words"`
+	MinNewWords int `yaml:"min_new_words" doc:"Words (CJK: characters) an evolution must add to its parent (0: off)"`
 	// LeakPhrases marks an evolution that copies words of the evolving prompt
 	// ("#Rewritten Prompt#", "the original task", ...). Default: the built-in
 	// list, which covers our prompts and the paper's in both languages.
-	LeakPhrases []string `yaml:"leak_phrases"`
+	LeakPhrases []string `yaml:"leak_phrases" doc:"Phrases marking an evolution that copies the prompt (default: built-in)"`
 	// RefusalMarkers mark an answer that refuses or asks for clarification
 	// ("sorry", "could you clarify", 申し訳...). Default: the built-in list
 	// of the language (English markers are always included).
-	RefusalMarkers []string `yaml:"refusal_markers"`
+	RefusalMarkers []string `yaml:"refusal_markers" doc:"Phrases marking a refusal or a clarification question (default: built-in)"`
 	// RefusalMaxWords: an answer with a refusal marker is a refusal only when
 	// shorter than this (80 words, the paper's rule; Japanese counts morphemes).
-	RefusalMaxWords int `yaml:"refusal_max_words"`
+	RefusalMaxWords int `yaml:"refusal_max_words" doc:"An answer with a refusal marker is a refusal only when shorter than this"`
 	// MinAnswerWords drops answers with fewer words (1). The paper has no
 	// floor, and "answer in one word" is a fair constraint to evolve.
-	MinAnswerWords int `yaml:"min_answer_words"`
+	MinAnswerWords int `yaml:"min_answer_words" doc:"Drops answers with fewer words"`
 }
 
 // DefaultConfig returns the paper's defaults.

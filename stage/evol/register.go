@@ -10,7 +10,7 @@ func init() {
 	pipeline.Register(pipeline.StageType{
 		Name: "evol",
 		Doc: "Evol-Instruct (Xu et al., 2023, WizardLM): each instruction of the previous stage (or of a seed file) is " +
-			"evolved for 4 generations; each generation draws one operation, in-depth (add a constraint, deepen, " +
+			"evolved for a number of generations; each generation draws one operation, in-depth (add a constraint, deepen, " +
 			"concretize, require more reasoning steps, complicate the input) or in-breadth (a new, rarer task of the same " +
 			"domain), and the model answers the result. Failed evolutions are eliminated as in the paper and put back to " +
 			"evolve again: nothing new (a lexical check, then a judge), a copied prompt phrase, an answer that refuses or " +
@@ -25,7 +25,6 @@ func init() {
     # operations: {constraints: 1, deepen: 1, concretize: 1, reasoning: 1, complicate_input: 1, breadth: 1}
     # answer_model: teacher
     # judge_model: teacher  # the "nothing new" check; judge_equal: false turns it off
-    # temperature: 1        # top_p 0.95, max_tokens 2048
     # include_original: true
     # language: en          # en or ja
 `,

@@ -21,41 +21,35 @@ import (
 
 // Config is the `with:` block of a faq stage.
 type Config struct {
-	// Model paraphrases and answers (and, without grounding_model, judges). Required.
-	Model string `yaml:"model"`
+	Model string `yaml:"model" doc:"Paraphrases and answers and, without grounding_model, judges (required)"`
 	// Paths are FAQ files (.jsonl, .json, .yaml, .yml, .csv, .tsv), folders
 	// or glob patterns. Without paths the stage reads the kept records of
 	// the stage before it: instruction (or the first user turn) is the
 	// question, output (or the first assistant turn) the answer.
-	Paths []string `yaml:"paths"`
-	Path  string   `yaml:"path"`
+	Paths []string `yaml:"paths" doc:"FAQ files (.jsonl, .json, .yaml, .csv, .tsv), folders or globs (none: the previous stage)"`
+	Path  string   `yaml:"path" doc:"A single path, added to paths"`
 	// QuestionKey, AnswerKey and IDKey name the entry fields in the files
 	// ("question", "answer", "id"); the id, when present, keys the entry.
-	QuestionKey string `yaml:"question_key"`
-	AnswerKey   string `yaml:"answer_key"`
-	IDKey       string `yaml:"id_key"`
-	// Paraphrases is how many ways to ask each question are requested (3);
-	// each opens one dialogue.
-	Paraphrases int `yaml:"paraphrases"`
-	// IncludeOriginal also opens a dialogue with the FAQ's own question (true).
-	IncludeOriginal bool `yaml:"include_original"`
+	QuestionKey     string `yaml:"question_key" doc:"Entry field holding the question"`
+	AnswerKey       string `yaml:"answer_key" doc:"Entry field holding the answer"`
+	IDKey           string `yaml:"id_key" doc:"Entry field holding the id that keys the entry"`
+	Paraphrases     int    `yaml:"paraphrases" doc:"Ways to ask each question requested; each opens one dialogue"`
+	IncludeOriginal bool   `yaml:"include_original" doc:"Also opens a dialogue with the FAQ's own question"`
 	// Turns is the number of customer messages per dialogue (2): the opening
 	// question, then follow-ups the FAQ answer also answers.
-	Turns int `yaml:"turns"`
+	Turns int `yaml:"turns" doc:"Customer messages per dialogue"`
 	// System is the support assistant's persona: the start of the answering
 	// prompt and, when set, the dialogues' system turn.
-	System string `yaml:"system"`
+	System string `yaml:"system" doc:"The support assistant's persona, also the dialogues' system turn"`
 	// Temperature of the paraphrase request (0.9: varied wording) and
 	// AnswerTemperature of the answers (0.3: faithful to the entry).
-	Temperature       *float64 `yaml:"temperature"`
-	AnswerTemperature *float64 `yaml:"answer_temperature"`
-	// MaxTokens bounds each reply (512).
-	MaxTokens int `yaml:"max_tokens"`
-	// JSONSchema asks for structured output for the paraphrase reply.
-	JSONSchema bool `yaml:"json_schema"`
+	Temperature       *float64 `yaml:"temperature" doc:"Temperature of the paraphrase request"`
+	AnswerTemperature *float64 `yaml:"answer_temperature" doc:"Temperature of the answers"`
+	MaxTokens         int      `yaml:"max_tokens" doc:"Bounds each reply"`
+	JSONSchema        bool     `yaml:"json_schema" doc:"Asks for structured output for the paraphrase reply"`
 	// ParseRetries bounds the follow-ups that ask the model to restate a
 	// paraphrase reply that is not the JSON asked for (1); -1 means none.
-	ParseRetries int `yaml:"parse_retries"`
+	ParseRetries int `yaml:"parse_retries" doc:"Follow-ups asking to restate a paraphrase reply that is not JSON (-1: none)"`
 	// The grounding check of every answer against its entry: grounding_model,
 	// grounding_threshold (4 of 5), grounding_samples (1), ...
 	grounding.Config `yaml:",inline"`

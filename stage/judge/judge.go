@@ -24,15 +24,12 @@ type Config struct {
 	// The judge: judge_model (or panel) is required; rubric, samples (3),
 	// judge_temperature, judge_max_tokens, judge_retries, aggregate.
 	llm.Config `yaml:",inline"`
-	// Mode is "pointwise" (default) or "pairwise".
-	Mode string `yaml:"mode"`
+	Mode       string `yaml:"mode" doc:"pointwise (score each record) or pairwise (compare chosen with rejected)"`
 	// Filter rejects records that fail the judge: pointwise, a score below
 	// Threshold; pairwise, a pair whose Chosen the judge does not prefer in
 	// both orders. Off by default: records are scored and all passed on.
-	Filter bool `yaml:"filter"`
-	// Threshold is the lowest kept score with filter on; default 80% of the
-	// rubric's range (4 on the 5-point rubric).
-	Threshold *float64 `yaml:"threshold"`
+	Filter    bool     `yaml:"filter" doc:"Rejects records that fail the judge (off: score and pass all)"`
+	Threshold *float64 `yaml:"threshold" doc:"The lowest kept score with filter on; default 80% of the rubric's range (4 on the 5-point rubric)"`
 }
 
 // DefaultConfig returns the defaults.

@@ -36,28 +36,24 @@ type Config struct {
 	// file inside, recursively, in name order, hidden ones skipped) or glob
 	// patterns. Relative
 	// paths are relative to the working directory.
-	Paths []string `yaml:"paths"`
-	// Path is a single path; it is added to Paths.
-	Path string `yaml:"path"`
-	// Format is auto (default), jsonl, csv or text.
-	Format string `yaml:"format"`
+	Paths  []string `yaml:"paths" doc:"Files, directories or globs of .jsonl, .json, .csv, .tsv and .txt"`
+	Path   string   `yaml:"path" doc:"A single path, added to paths"`
+	Format string   `yaml:"format" doc:"auto, jsonl, csv or text"`
 	// Fields maps record fields (instruction, input, output) to the source's
 	// keys or CSV columns. Unset fields take the first key present among the
 	// usual names: instruction|prompt|question|query, input|context,
 	// output|answer|response|completion. A JSONL line with "messages" (OpenAI
 	// chat) or "conversations" (ShareGPT) becomes a conversation record.
-	Fields Fields `yaml:"fields"`
-	// Limit stops after this many records (0: all).
-	Limit int `yaml:"limit"`
-	// Chunk is the number of records committed together (500).
-	Chunk int `yaml:"chunk"`
+	Fields Fields `yaml:"fields" doc:"Maps record fields (instruction, input, output) to the source's keys or CSV columns"`
+	Limit  int    `yaml:"limit" doc:"Stops after this many records (0: all)"`
+	Chunk  int    `yaml:"chunk" doc:"Records committed together"`
 }
 
 // Fields names the source keys of each record field.
 type Fields struct {
-	Instruction string `yaml:"instruction"`
-	Input       string `yaml:"input"`
-	Output      string `yaml:"output"`
+	Instruction string `yaml:"instruction" doc:"Source key of the instruction (default: instruction, prompt, question or query)"`
+	Input       string `yaml:"input" doc:"Source key of the input (default: input or context)"`
+	Output      string `yaml:"output" doc:"Source key of the output (default: output, answer, response or completion)"`
 }
 
 // DefaultConfig returns the defaults.

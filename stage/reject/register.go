@@ -9,8 +9,8 @@ import (
 func init() {
 	pipeline.Register(pipeline.StageType{
 		Name: "reject",
-		Doc: "Reject sampling / best-of-N: for each input record (its instruction and input as the prompt) samples N " +
-			"candidates (default 4, T=0.7, top_p=0.9), scores each with an LLM judge (the self-rewarding additive 5-point " +
+		Doc: "Reject sampling / best-of-N: for each input record (its instruction and input as the prompt) samples n " +
+			"candidates, scores each with an LLM judge (the self-rewarding additive 5-point " +
 			"rubric, 3 samples averaged, or a custom rubric or a panel) or a programmatic verifier, and keeps the best " +
 			"candidate if it reaches the threshold (keep: best) or every distinct candidate that does (keep: all). Every " +
 			"candidate is stored with its scores and the judge's reasons.",
@@ -19,7 +19,7 @@ func init() {
   with:
     model: teacher          # generates the candidates
     judge_model: critic     # scores them (default: model)
-    # n: 4                  # temperature 0.7, top_p 0.9, max_tokens 1024
+    # n: 8                  # candidates per prompt
     # samples: 3            # judge scores per candidate, averaged
     # threshold: 4          # default 80% of the rubric's range
     # keep: best            # or all (RFT: every distinct accepted candidate)

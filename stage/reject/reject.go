@@ -25,29 +25,22 @@ const (
 // Config is the `with:` block of a reject stage. Sampling defaults follow
 // the self-rewarding setup (Yuan et al., 2024): N=4, T=0.7, top_p=0.9.
 type Config struct {
-	// Model generates the candidates. Required.
-	Model string `yaml:"model"`
-	// N is the number of candidates per prompt (4).
-	N int `yaml:"n"`
-	// Temperature (0.7) and TopP (0.9) of the candidates.
-	Temperature *float64 `yaml:"temperature"`
-	TopP        *float64 `yaml:"top_p"`
-	// MaxTokens bounds each candidate (1024).
-	MaxTokens int `yaml:"max_tokens"`
-	// System is an optional system prompt for the candidates.
-	System string `yaml:"system"`
+	Model       string   `yaml:"model" doc:"Generates the candidates (required)"`
+	N           int      `yaml:"n" doc:"Candidates per prompt"`
+	Temperature *float64 `yaml:"temperature" doc:"Temperature of the candidates"`
+	TopP        *float64 `yaml:"top_p" doc:"top_p of the candidates"`
+	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each candidate"`
+	System      string   `yaml:"system" doc:"An optional system prompt for the candidates"`
 
 	// The judge that scores candidates (judge_model, panel, rubric, samples...).
 	// Without judge_model, panel or verifier, the generating model judges.
 	judge.Config `yaml:",inline"`
-	// Verifier, when set, scores candidates instead of a judge: 1 pass, 0 fail.
-	Verifier *verify.Config `yaml:"verifier"`
+	Verifier     *verify.Config `yaml:"verifier" doc:"Scores candidates instead of a judge: 1 pass, 0 fail"`
 
 	// Threshold is the lowest score kept. Default: 80% of the rubric's range
 	// (4 on the 5-point rubric); with a verifier, 1 (passed).
-	Threshold *float64 `yaml:"threshold"`
-	// Keep is "best" (default) or "all".
-	Keep string `yaml:"keep"`
+	Threshold *float64 `yaml:"threshold" doc:"Lowest score kept (default: 80% of the rubric's range; 1 with a verifier)"`
+	Keep      string   `yaml:"keep" doc:"best (the best candidate) or all that pass"`
 }
 
 // DefaultConfig returns the defaults.

@@ -22,73 +22,63 @@ const (
 // "selfinstruct / alpaca"; the defaults are the papers' (Self-Instruct's
 // bootstrap_instructions.py, Alpaca's generate_instruction.py).
 type Config struct {
-	// Model names a backend of the config's models section. Required.
-	Model string `yaml:"model"`
-	// Mode is "selfinstruct" (default) or "alpaca".
-	Mode string `yaml:"mode"`
+	Model string `yaml:"model" doc:"The model writing the instructions (required)"`
+	Mode  string `yaml:"mode" doc:"selfinstruct (the paper's prompts) or alpaca"`
 	// Seeds is a built-in seed set ("en", "ja") or a path to a JSONL seed file
 	// in the paper's format, relative to the working directory.
 	// Default: the built-in set of Language.
-	Seeds string `yaml:"seeds"`
+	Seeds string `yaml:"seeds" doc:"Built-in seed set (en, ja) or a JSONL seed file (default: that of language)"`
 	// Language is "en" or "ja". It picks the prompt wording, the tokenizer of
 	// the length and novelty filters, and whether the ASCII-only rule applies.
 	// Default: "ja" when Seeds is "ja", else "en".
-	Language string `yaml:"language"`
+	Language string `yaml:"language" doc:"en or ja: prompts, tokenizer, ASCII rule (default: ja with seeds ja, else en)"`
 	// ClassificationOnly prompts with classification seed tasks only, under a
 	// header asking for classification tasks (the paper's
 	// --use_clf_seed_tasks_only), to make more of them. Mode selfinstruct only.
-	ClassificationOnly bool `yaml:"classification_only"`
+	ClassificationOnly bool `yaml:"classification_only" doc:"Prompts with classification seed tasks only, to make more of them"`
 	// Target is the number of kept instructions to reach. The batch that
 	// reaches it is committed whole, so a run may keep a few more.
-	Target int `yaml:"target"`
+	Target int `yaml:"target" doc:"The number of kept instructions to reach"`
 	// MaxBatches stops the stage after this many prompts even short of Target.
 	// Default 0: Target+10, which allows for a model that keeps little.
-	MaxBatches int `yaml:"max_batches"`
+	MaxBatches int `yaml:"max_batches" doc:"Stops after this many prompts even short of target (0: target+10)"`
 	// Concurrency is the number of prompts per wave. Default 0: the run's
 	// concurrency. Keep it fixed across a resume for identical results.
-	Concurrency int `yaml:"concurrency"`
+	Concurrency int `yaml:"concurrency" doc:"Prompts per wave (0: the run's concurrency)"`
 
 	// SeedTasks is the number of human seed tasks in each prompt: 6 / 3.
 	// When the machine pool has fewer than MachineTasks, seeds fill the gap.
-	SeedTasks int `yaml:"seed_tasks"`
-	// MachineTasks is the number of kept machine instructions in each prompt: 2 / 0.
-	MachineTasks *int `yaml:"machine_tasks"`
-	// StopAtItem stops generation at this item number: 16 / 20.
-	StopAtItem int `yaml:"stop_at_item"`
-	// Decoding: temperature 0.7 / 1.0, top_p 0.5 / 1.0, presence_penalty 2 / unset, max_tokens 1024 / 3072.
-	Temperature     *float64 `yaml:"temperature"`
-	TopP            *float64 `yaml:"top_p"`
-	PresencePenalty *float64 `yaml:"presence_penalty"`
-	MaxTokens       int      `yaml:"max_tokens"`
+	SeedTasks       int      `yaml:"seed_tasks" doc:"Human seed tasks in each prompt (selfinstruct 6, alpaca 3)"`
+	MachineTasks    *int     `yaml:"machine_tasks" doc:"Kept machine instructions in each prompt (selfinstruct 2, alpaca 0)"`
+	StopAtItem      int      `yaml:"stop_at_item" doc:"Stops generation at this item number (selfinstruct 16, alpaca 20)"`
+	Temperature     *float64 `yaml:"temperature" doc:"Temperature (selfinstruct 0.7, alpaca 1)"`
+	TopP            *float64 `yaml:"top_p" doc:"top_p (selfinstruct 0.5, alpaca 1)"`
+	PresencePenalty *float64 `yaml:"presence_penalty" doc:"presence_penalty (selfinstruct 2, alpaca unset)"`
+	MaxTokens       int      `yaml:"max_tokens" doc:"Bounds each reply (selfinstruct 1024, alpaca 3072)"`
 
-	// MinWords and MaxWords bound the word count: the paper drops ≤ 3 and > 150.
-	MinWords int `yaml:"min_words"`
-	MaxWords int `yaml:"max_words"`
+	MinWords int `yaml:"min_words" doc:"Drops instructions of this many words or fewer"`
+	MaxWords int `yaml:"max_words" doc:"Drops instructions of more words"`
 	// Blacklist is a preset ("paper" / "alpaca", or "none") or a list of
 	// words, matched as whole words, case-insensitively; words in scripts
 	// without spaces (Japanese) match as substrings. Japanese runs add
 	// Japanese words for the same things to the presets.
-	Blacklist Blacklist `yaml:"blacklist"`
-	// RejectPrefixes drops instructions that start with one of these:
-	// "Write a program", plus "プログラムを書" in Japanese runs.
-	RejectPrefixes []string `yaml:"reject_prefixes"`
-	// FilterPunctuation drops instructions whose first character is punctuation.
-	FilterPunctuation bool `yaml:"filter_punctuation"`
+	Blacklist         Blacklist `yaml:"blacklist" doc:"Preset (paper, alpaca, none) or words that drop an instruction (empty: the mode's)"`
+	RejectPrefixes    []string  `yaml:"reject_prefixes" doc:"Drops instructions that start with one of these: 'Write a program', plus 'プログラムを書' in Japanese runs"`
+	FilterPunctuation bool      `yaml:"filter_punctuation" doc:"Drops instructions whose first character is punctuation"`
 	// FilterNonASCII drops instructions whose first character is not ASCII.
 	// Default: on for English, off for every other language.
-	FilterNonASCII *bool `yaml:"filter_non_ascii"`
+	FilterNonASCII *bool `yaml:"filter_non_ascii" doc:"Drops instructions whose first character is not ASCII"`
 	// NoveltyThreshold drops an instruction whose highest ROUGE-L F against the
 	// seeds and every kept instruction is above it.
-	NoveltyThreshold float64 `yaml:"novelty_threshold"`
-	// TopSimilar is how many most similar instructions are stored on a record (10).
-	TopSimilar int `yaml:"top_similar"`
+	NoveltyThreshold float64 `yaml:"novelty_threshold" doc:"Drops an instruction whose highest ROUGE-L F to a kept one is above this"`
+	TopSimilar       int     `yaml:"top_similar" doc:"Most similar instructions stored on a record"`
 	// MeanSimilarity chooses the mean ROUGE-L stored on a record: "sampled"
 	// (default; a deterministic sample of 100, which keeps the filter fast at
 	// scale), "exact" (the paper's, a full scan per candidate) or "none".
-	MeanSimilarity string `yaml:"mean_similarity"`
+	MeanSimilarity string `yaml:"mean_similarity" doc:"Mean ROUGE-L stored on a record: sampled, exact or none"`
 	// Tokenizer overrides the novelty tokenizer: "rouge", "cjk" or "kagome".
 	// Default: rouge_score's for English, kagome for Japanese.
-	Tokenizer string `yaml:"tokenizer"`
+	Tokenizer string `yaml:"tokenizer" doc:"Novelty tokenizer: rouge, cjk or kagome (default: by language)"`
 }
 
 // DefaultConfig returns a Config with the mode-independent defaults set.

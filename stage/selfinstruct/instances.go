@@ -16,31 +16,25 @@ import (
 // InstancesConfig is the `with:` block of a selfinstruct-instances stage.
 // Defaults follow the paper's identify_clf_or_not.py and generate_instances.py.
 type InstancesConfig struct {
-	// Model names a backend of the config's models section. Required.
-	Model string `yaml:"model"`
-	// ClassifyModel answers the classification question. Default: Model.
-	ClassifyModel string `yaml:"classify_model"`
-	// Seeds is the seed set the few-shot examples come from. Default: the built-in set of Language.
-	Seeds string `yaml:"seeds"`
+	Model         string `yaml:"model" doc:"The model writing the instances (required)"`
+	ClassifyModel string `yaml:"classify_model" doc:"Answers the classification question (default: model)"`
+	Seeds         string `yaml:"seeds" doc:"Seed set of the few-shot examples (default: the built-in set of language)"`
 	// Language is "en" or "ja". Default: "ja" when Seeds is "ja", "en" for
 	// any other Seeds, and, with neither set, the language of each instruction.
-	Language string `yaml:"language"`
-	// MaxInstances is the cap per task (5); generation stops at "Example MaxInstances+1".
-	MaxInstances int `yaml:"max_instances"`
+	Language     string `yaml:"language" doc:"en or ja (default: from seeds, else each instruction's)"`
+	MaxInstances int    `yaml:"max_instances" doc:"Instances per task at most"`
 	// ClassifyExamples is the number of few-shot tasks in the classification
 	// prompt, half of each kind when the seeds allow (16).
-	ClassifyExamples int `yaml:"classify_examples"`
-	// InstanceExamples is the number of few-shot tasks in an instance prompt (8).
-	InstanceExamples int `yaml:"instance_examples"`
+	ClassifyExamples int `yaml:"classify_examples" doc:"Few-shot tasks in the classification prompt"`
+	InstanceExamples int `yaml:"instance_examples" doc:"Few-shot tasks in an instance prompt"`
 	// Decoding of instance generation: temperature 0, top_p 0, presence_penalty 1.5,
 	// max_tokens 300 for classification tasks and 350 for others.
-	Temperature       float64  `yaml:"temperature"`
-	TopP              *float64 `yaml:"top_p"`
-	PresencePenalty   *float64 `yaml:"presence_penalty"`
-	MaxTokensClassify int      `yaml:"max_tokens_classification_task"`
-	MaxTokensGenerate int      `yaml:"max_tokens_generation_task"`
-	// ClassifyMaxTokens bounds the Yes/No answer (3, greedy).
-	ClassifyMaxTokens int `yaml:"classify_max_tokens"`
+	Temperature       float64  `yaml:"temperature" doc:"Temperature of instance generation"`
+	TopP              *float64 `yaml:"top_p" doc:"top_p of instance generation"`
+	PresencePenalty   *float64 `yaml:"presence_penalty" doc:"presence_penalty of instance generation"`
+	MaxTokensClassify int      `yaml:"max_tokens_classification_task" doc:"Bounds the instances of a classification task"`
+	MaxTokensGenerate int      `yaml:"max_tokens_generation_task" doc:"Bounds the instances of any other task"`
+	ClassifyMaxTokens int      `yaml:"classify_max_tokens" doc:"Bounds the Yes/No classification answer"`
 }
 
 // DefaultInstancesConfig returns the paper's defaults.

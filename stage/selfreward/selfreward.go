@@ -22,27 +22,22 @@ import (
 type Config struct {
 	// Model generates the candidates and, unless judge_model or panel says
 	// otherwise, judges them. Required.
-	Model string `yaml:"model"`
-	// N is the number of candidates per prompt (4).
-	N int `yaml:"n"`
-	// Temperature (0.7) and TopP (0.9) of the candidates.
-	Temperature *float64 `yaml:"temperature"`
-	TopP        *float64 `yaml:"top_p"`
-	// MaxTokens bounds each candidate (1024).
-	MaxTokens int `yaml:"max_tokens"`
-	// System is an optional system prompt for the candidates.
-	System string `yaml:"system"`
+	Model       string   `yaml:"model" doc:"Generates the candidates and, unless judge_model or panel says otherwise, judges them (required)"`
+	N           int      `yaml:"n" doc:"Candidates per prompt"`
+	Temperature *float64 `yaml:"temperature" doc:"Temperature of the candidates"`
+	TopP        *float64 `yaml:"top_p" doc:"top_p of the candidates"`
+	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each candidate"`
+	System      string   `yaml:"system" doc:"An optional system prompt for the candidates"`
 	// The judge (judge_model, panel, rubric, samples...); default: Model.
 	judge.Config `yaml:",inline"`
 	// PreferShorter is the length control: among candidates scoring within
 	// NearTie of the best, the shortest is chosen, so that length alone
 	// does not win (the paper saw answers grow from 1,092 to 2,552 tokens).
-	PreferShorter bool `yaml:"prefer_shorter"`
-	// NearTie is the score distance counted as a near-tie (0.5).
-	NearTie float64 `yaml:"near_tie"`
+	PreferShorter bool    `yaml:"prefer_shorter" doc:"Chooses the shortest candidate within near_tie of the best score"`
+	NearTie       float64 `yaml:"near_tie" doc:"Score distance counted as a near-tie"`
 	// MinMargin is the smallest chosen − rejected score gap kept; a pair
 	// with a smaller gap is dropped as a tie (default 0: only exact ties).
-	MinMargin float64 `yaml:"min_margin"`
+	MinMargin float64 `yaml:"min_margin" doc:"Smallest chosen-minus-rejected score gap kept (0: drop exact ties only)"`
 }
 
 // DefaultConfig returns the paper's defaults.
