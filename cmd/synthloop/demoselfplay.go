@@ -147,11 +147,12 @@ func runSelfPlayDemo(cmd *cobra.Command, cfg *loop.Config, runDir string, jsonPr
 		return err
 	}
 	fmt.Fprintln(out)
-	if first, last := sum.Rounds[0], sum.Rounds[len(sum.Rounds)-1]; run.LabelledUpTo > 0 {
+	if first, last := sum.Rounds[0], lastEvaluated(sum); run.LabelledUpTo > 0 {
 		fmt.Fprintf(out, "held-out accuracy above difficulty %d: %.1f%% after the labelled round → %.1f%% after round %d",
 			run.LabelledUpTo, 100*meanAbove(first.AccuracyByDifficulty, run.LabelledUpTo), 100*meanAbove(last.AccuracyByDifficulty, run.LabelledUpTo), last.Index)
 		if b := sum.Baseline; b != nil && len(b.Rounds) > 0 {
-			fmt.Fprintf(out, " (unfiltered: %.1f%%)", 100*meanAbove(b.Rounds[len(b.Rounds)-1].AccuracyByDifficulty, run.LabelledUpTo))
+			bl := lastEvaluated(b)
+			fmt.Fprintf(out, " (unfiltered: %.1f%% after round %d)", 100*meanAbove(bl.AccuracyByDifficulty, run.LabelledUpTo), bl.Index)
 		}
 		fmt.Fprintln(out)
 	}
@@ -178,6 +179,17 @@ func finalModel(sum *loop.Summary) string {
 		return ref[len("local/"):]
 	}
 	return ""
+}
+
+// lastEvaluated is the last round whose student was evaluated: a round
+// that kept no data trains and evaluates nothing.
+func lastEvaluated(sum *loop.Summary) loop.RoundSummary {
+	for i := len(sum.Rounds) - 1; i > 0; i-- {
+		if len(sum.Rounds[i].AccuracyByDifficulty) > 0 {
+			return sum.Rounds[i]
+		}
+	}
+	return sum.Rounds[0]
 }
 
 // meanAbove is the mean accuracy over the difficulties above labelled.
@@ -233,7 +245,11 @@ func (t *labTable) row(r loop.RoundSummary) {
 		fmt.Sprintf("%.3f", r.TrainLoss), fmt.Sprintf("%.1f", r.CPUSeconds))
 	fmt.Fprintf(t.w, "%33s", "")
 	for _, d := range t.header {
-		fmt.Fprintf(t.w, " %3.0f", 100*r.AccuracyByDifficulty[d])
+		if a, ok := r.AccuracyByDifficulty[d]; ok {
+			fmt.Fprintf(t.w, " %3.0f", 100*a)
+		} else {
+			fmt.Fprintf(t.w, " %3s", "-") // not evaluated: the round kept nothing to train on
+		}
 	}
 	switch {
 	case r.Shared:
