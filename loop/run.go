@@ -167,7 +167,7 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Summary, error) {
 	if err == nil && cfg.Baseline != nil {
 		sum.Baseline, err = l.runBaseline(ctx)
 		if err == nil {
-			err = sum.WriteJSON(filepath.Join(opts.RunDir, "summary.json"))
+			err = sum.WriteFile(filepath.Join(opts.RunDir, "summary.json"))
 		}
 	}
 	return sum, err
@@ -238,7 +238,7 @@ func (l *runner) save(ctx context.Context) error {
 	}
 	sum := l.s.summary()
 	sum.RunDir = l.opts.RunDir
-	return sum.WriteJSON(filepath.Join(l.opts.RunDir, "summary.json"))
+	return sum.WriteFile(filepath.Join(l.opts.RunDir, "summary.json"))
 }
 
 func (l *runner) roundSummary(r *roundState) RoundSummary {

@@ -53,13 +53,13 @@ func renderHTML(w io.Writer, r Run, figs []figure) error {
 	p := page{
 		Name:        r.Name,
 		Description: r.Description,
-		Summary:     summary(r),
+		Summary:     summaryItems(r),
 		Rounds:      roundsTable(r),
 	}
 	if p.Name == "" {
 		p.Name = "loop run"
 	}
-	if len(r.metricNames()) > 0 {
+	if len(r.MetricNames()) > 0 {
 		t := metricsTable(r)
 		p.Metrics = &t
 	}
@@ -87,7 +87,7 @@ var stopReasons = map[string]string{
 	"budget":   "the budget (max_cost_usd) was spent",
 }
 
-func summary(r Run) []item {
+func summaryItems(r Run) []item {
 	var s []item
 	add := func(k, format string, args ...any) { s = append(s, item{k, fmt.Sprintf(format, args...)}) }
 	if r.Config != "" {
@@ -103,11 +103,11 @@ func summary(r Run) []item {
 	if n == 1 {
 		rounds = fmt.Sprintf("1 (round %d)", first.Index)
 	}
-	if !last.done() {
+	if !last.Done() {
 		rounds += fmt.Sprintf("; round %d is at step %q", last.Index, last.Status)
 	}
 	add("Rounds", "%s", rounds)
-	if m := r.mainMetric(); m != "" {
+	if m := r.MainMetric(); m != "" {
 		v := m
 		if r.Margin != 0 {
 			v += ", promotion margin " + num(r.Margin)
@@ -121,7 +121,7 @@ func summary(r Run) []item {
 	teacher := first.Teacher
 	decided := 0
 	for _, rd := range r.Rounds {
-		if rd.done() {
+		if rd.Done() {
 			decided++
 		}
 		if rd.Promoted {
@@ -146,11 +146,11 @@ func summary(r Run) []item {
 	if teacher != "" {
 		add("Current teacher", "%s", teacher)
 	}
-	if m := r.mainMetric(); m != "" {
+	if m := r.MainMetric(); m != "" {
 		var firstV, lastV, bestV float64
 		firstR, lastR, bestR := -1, -1, -1
 		for _, rd := range r.Rounds {
-			v, ok := r.score(rd)
+			v, ok := r.Score(rd)
 			if !ok {
 				continue
 			}
@@ -167,26 +167,26 @@ func summary(r Run) []item {
 			if lastR != firstR {
 				v += fmt.Sprintf(" → %s in round %d (highest %s, round %d)", num(lastV), lastR, num(bestV), bestR)
 			}
-			if t, ok := r.teacherScore(first); ok {
+			if t, ok := r.TeacherScore(first); ok {
 				v = fmt.Sprintf("%s at the start (initial teacher) → %s", num(t), v)
 			}
 			add(m, "%s", v)
 		}
 	}
 	var steps []string
-	if v, ok := r.harderMean(first.TeacherAccuracyByDifficulty); ok {
+	if v, ok := r.HarderMean(first.TeacherAccuracyByDifficulty); ok {
 		steps = append(steps, fmt.Sprintf("%s at the start", pct(v)))
 	}
 	var firstAcc, lastAcc, lastBase string
 	for _, rd := range r.Rounds {
-		if v, ok := r.harderMean(rd.AccuracyByDifficulty); ok {
+		if v, ok := r.HarderMean(rd.AccuracyByDifficulty); ok {
 			lastAcc = fmt.Sprintf("%s in round %d", pct(v), rd.Index)
 			if firstAcc == "" {
 				firstAcc = lastAcc
 			}
 		}
 		if rd.Baseline != nil {
-			if v, ok := r.harderMean(rd.Baseline.AccuracyByDifficulty); ok {
+			if v, ok := r.HarderMean(rd.Baseline.AccuracyByDifficulty); ok {
 				lastBase = fmt.Sprintf("%s in round %d", pct(v), rd.Index)
 			}
 		}
@@ -202,7 +202,7 @@ func summary(r Run) []item {
 		if lastBase != "" {
 			v += "; unfiltered baseline " + lastBase
 		}
-		add("Mean accuracy, "+r.harderLabel(), "%s", v)
+		add("Mean accuracy, "+r.HarderLabel(), "%s", v)
 	}
 	t := totals(r)
 	if t.generated > 0 {
@@ -215,7 +215,7 @@ func summary(r Run) []item {
 	add("CPU time", "%s (user+sys)", cpu(t.cpu))
 	if !first.Started.IsZero() {
 		v := first.Started.UTC().Format(time.RFC3339)
-		if end := last.Finished; last.done() && end.After(first.Started) {
+		if end := last.Finished; last.Done() && end.After(first.Started) {
 			v += " to " + end.UTC().Format(time.RFC3339) + " (" + end.Sub(first.Started).Round(time.Second).String() + " wall time)"
 		}
 		add("Time", "%s", v)
@@ -249,7 +249,7 @@ func totals(r Run) sums {
 }
 
 func roundsTable(r Run) table {
-	m := r.mainMetric()
+	m := r.MainMetric()
 	var t table
 	t.Header = []cell{{"round", "num"}, {"teacher", ""}, {"student", ""}, {"promoted", ""}, {"reason", ""}}
 	if m != "" {
@@ -262,8 +262,8 @@ func roundsTable(r Run) table {
 	for _, rd := range r.Rounds {
 		row := []cell{{strconv.Itoa(rd.Index), "num"}, {rd.Teacher, ""}, {rd.Student, ""}, decision(rd), {rd.Reason, "reason"}}
 		if m != "" {
-			v, ok := r.score(rd)
-			tv, tok := r.teacherScore(rd)
+			v, ok := r.Score(rd)
+			tv, tok := r.TeacherScore(rd)
 			row = append(row, cell{opt(ok, func() string { return num(v) }), "num"}, cell{opt(tok, func() string { return num(tv) }), "num"})
 		}
 		row = append(row,
@@ -304,7 +304,7 @@ func metricsTable(r Run) table {
 	for _, rd := range r.Rounds {
 		t.Header = append(t.Header, cell{"round " + strconv.Itoa(rd.Index), "num"})
 	}
-	for _, m := range r.metricNames() {
+	for _, m := range r.MetricNames() {
 		row := []cell{{m, ""}}
 		for _, rd := range r.Rounds {
 			v, ok := rd.Metrics[m]
@@ -322,7 +322,7 @@ func figureTable(r Run, file string) table {
 		t := accuracyTable(r, func(rd Round) map[int]float64 { return rd.AccuracyByDifficulty })
 		if start := r.Rounds[0].TeacherAccuracyByDifficulty; len(start) > 0 {
 			row := []cell{{"start", "num"}}
-			for _, d := range r.difficulties() {
+			for _, d := range r.Difficulties() {
 				a, ok := start[d]
 				row = append(row, cell{opt(ok, func() string { return pct(a) }), "num"})
 			}
@@ -339,15 +339,15 @@ func figureTable(r Run, file string) table {
 		})
 		t.Header = append(t.Header, cell{"filtered mean", "num"}, cell{"unfiltered mean", "num"})
 		for i, rd := range r.Rounds {
-			f, okF := r.harderMean(rd.AccuracyByDifficulty)
+			f, okF := r.HarderMean(rd.AccuracyByDifficulty)
 			var u float64
 			okU := false
 			if rd.Baseline != nil {
-				u, okU = r.harderMean(rd.Baseline.AccuracyByDifficulty)
+				u, okU = r.HarderMean(rd.Baseline.AccuracyByDifficulty)
 			}
 			t.Rows[i] = append(t.Rows[i], cell{opt(okF, func() string { return pct(f) }), "num"}, cell{opt(okU, func() string { return pct(u) }), "num"})
 		}
-		t.Note = "Accuracy of the unfiltered baseline by difficulty; the last two columns are the mean accuracy on " + r.harderLabel() + " of the run and of the baseline. " + t.Note
+		t.Note = "Accuracy of the unfiltered baseline by difficulty; the last two columns are the mean accuracy on " + r.HarderLabel() + " of the run and of the baseline. " + t.Note
 		return t
 	case YieldPlot:
 		t := table{Header: []cell{{"round", "num"}, {"generated", "num"}, {"kept", "num"}, {"yield", "num"}}}
@@ -357,12 +357,12 @@ func figureTable(r Run, file string) table {
 		}
 		return t
 	case MetricPlot:
-		m := r.mainMetric()
+		m := r.MainMetric()
 		t := table{Header: []cell{{"round", "num"}, {"student", "num"}, {"teacher", "num"}, {"unfiltered baseline", "num"}, {"promoted", ""}}}
 		for _, rd := range r.Rounds {
-			v, ok := r.score(rd)
-			tv, tok := r.teacherScore(rd)
-			b, bok := r.baselineScore(rd)
+			v, ok := r.Score(rd)
+			tv, tok := r.TeacherScore(rd)
+			b, bok := r.BaselineScore(rd)
 			t.Rows = append(t.Rows, []cell{{strconv.Itoa(rd.Index), "num"},
 				{opt(ok, func() string { return num(v) }), "num"}, {opt(tok, func() string { return num(tv) }), "num"},
 				{opt(bok, func() string { return num(b) }), "num"}, decision(rd)})
@@ -375,7 +375,7 @@ func figureTable(r Run, file string) table {
 
 // accuracyTable is rounds × difficulties of get(round), in percent.
 func accuracyTable(r Run, get func(Round) map[int]float64) table {
-	ds := r.difficulties()
+	ds := r.Difficulties()
 	t := table{Header: []cell{{"round", "num"}}}
 	marked := false
 	for _, d := range ds {
@@ -405,7 +405,7 @@ func accuracyTable(r Run, get func(Round) map[int]float64) table {
 
 func decision(rd Round) cell {
 	switch {
-	case !rd.done():
+	case !rd.Done():
 		return cell{"in progress (" + rd.Status + ")", "pending"}
 	case rd.Promoted:
 		return cell{"yes", "yes"}

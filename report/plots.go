@@ -32,7 +32,7 @@ func figures(r Run) []figure {
 		{File: AccuracyPlot, Title: "Accuracy by difficulty",
 			Caption: "Held-out accuracy of each round's student by problem difficulty, one line per round, coloured from purple (first round) to green (last); the grey dotted line is the first round's teacher, where the loop started."},
 		{File: BaselinePlot, Title: "Filtered run and unfiltered baseline",
-			Caption: "Left: the run, whose students trained on filtered data. Middle: the baseline, trained on the same rounds without filtering. Right: mean accuracy on " + r.harderLabel() + " per round, both side by side."},
+			Caption: "Left: the run, whose students trained on filtered data. Middle: the baseline, trained on the same rounds without filtering. Right: mean accuracy on " + r.HarderLabel() + " per round, both side by side."},
 		{File: YieldPlot, Title: "Filter yield",
 			Caption: "Share of the teacher's generated examples that the filter kept, per round (kept / generated above each bar when there are at most a dozen)."},
 		{File: MetricPlot, Title: "Main metric per round",
@@ -46,7 +46,7 @@ func figures(r Run) []figure {
 		}
 		return false
 	}
-	metric := r.mainMetric()
+	metric := r.MainMetric()
 	if metric != "" {
 		figs[3].Title = "Main metric per round: " + metric
 	}
@@ -57,7 +57,7 @@ func figures(r Run) []figure {
 		figs[0].draw = func() ([]byte, error) { return drawAccuracy(r) }
 	}
 	switch {
-	case !r.hasBaseline():
+	case !r.HasBaseline():
 		figs[1].Skip = "the run has no unfiltered baseline"
 	default:
 		figs[1].draw = func() ([]byte, error) { return drawBaseline(r) }
@@ -68,12 +68,12 @@ func figures(r Run) []figure {
 	default:
 		figs[2].draw = func() ([]byte, error) { return drawYield(r) }
 	}
-	switch names := r.metricNames(); {
+	switch names := r.MetricNames(); {
 	case len(names) == 0 && metric == "":
 		figs[3].Skip = "no round reports any metric"
 	case metric == "":
 		figs[3].Skip = "the run names no main metric and its rounds report several (" + strings.Join(names, ", ") + ")"
-	case !has(func(rd Round) bool { _, ok := r.score(rd); return ok }):
+	case !has(func(rd Round) bool { _, ok := r.Score(rd); return ok }):
 		figs[3].Skip = fmt.Sprintf("no round reports the main metric %q", metric)
 	default:
 		figs[3].draw = func() ([]byte, error) { return drawMetric(r, metric) }
@@ -219,7 +219,7 @@ func addLabelledMark(p *plot.Plot, r Run, ds []int) error {
 }
 
 func drawAccuracy(r Run) ([]byte, error) {
-	ds := r.difficulties()
+	ds := r.Difficulties()
 	p := newPlot("Held-out accuracy by difficulty", "difficulty", "accuracy (%)")
 	if start := r.Rounds[0].TeacherAccuracyByDifficulty; len(start) > 0 {
 		var xys plotter.XYs
@@ -249,7 +249,7 @@ func drawAccuracy(r Run) ([]byte, error) {
 }
 
 func drawBaseline(r Run) ([]byte, error) {
-	ds := r.difficulties()
+	ds := r.Difficulties()
 	run := newPlot("Filtered (the run)", "difficulty", "accuracy (%)")
 	base := newPlot("Unfiltered baseline", "difficulty", "accuracy (%)")
 	if err := addAccuracyLines(run, r, func(rd Round) map[int]float64 { return rd.AccuracyByDifficulty }, true); err != nil {
@@ -276,17 +276,17 @@ func drawBaseline(r Run) ([]byte, error) {
 	// and the unfiltered one collapses under its own wrong labels.
 	var filtered, unfiltered plotter.XYs
 	for _, rd := range r.Rounds {
-		if m, ok := r.harderMean(rd.AccuracyByDifficulty); ok {
+		if m, ok := r.HarderMean(rd.AccuracyByDifficulty); ok {
 			filtered = append(filtered, plotter.XY{X: float64(rd.Index), Y: 100 * m})
 		}
 		if rd.Baseline != nil {
-			if m, ok := r.harderMean(rd.Baseline.AccuracyByDifficulty); ok {
+			if m, ok := r.HarderMean(rd.Baseline.AccuracyByDifficulty); ok {
 				unfiltered = append(unfiltered, plotter.XY{X: float64(rd.Index), Y: 100 * m})
 			}
 		}
 	}
 	if len(filtered)+len(unfiltered) > 0 {
-		p := newPlot("Mean accuracy, "+r.harderLabel(), "round", "accuracy (%)")
+		p := newPlot("Mean accuracy, "+r.HarderLabel(), "round", "accuracy (%)")
 		for _, s := range []struct {
 			name string
 			xys  plotter.XYs
@@ -379,7 +379,7 @@ func drawMetric(r Run, metric string) ([]byte, error) {
 	var all, promoted, rejected, teacher, baseline plotter.XYs
 	for _, rd := range r.Rounds {
 		x := float64(rd.Index)
-		if v, ok := r.score(rd); ok {
+		if v, ok := r.Score(rd); ok {
 			xy := plotter.XY{X: x, Y: v}
 			all = append(all, xy)
 			if rd.Promoted {
@@ -388,10 +388,10 @@ func drawMetric(r Run, metric string) ([]byte, error) {
 				rejected = append(rejected, xy)
 			}
 		}
-		if v, ok := r.teacherScore(rd); ok {
+		if v, ok := r.TeacherScore(rd); ok {
 			teacher = append(teacher, plotter.XY{X: x, Y: v})
 		}
-		if v, ok := r.baselineScore(rd); ok {
+		if v, ok := r.BaselineScore(rd); ok {
 			baseline = append(baseline, plotter.XY{X: x, Y: v})
 		}
 	}

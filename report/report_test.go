@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"github.com/synthloop/synthloop/summary"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -313,7 +314,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"rounds":[{"index":1,"accuracy_by_difficulty":{"-3":0.5}}]}`))
 	f.Add([]byte(`{"labelled_up_to":3,"rounds":[{"index":1,"data_generated":1,"data_kept":1,"baseline":{}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := Decode(bytes.NewReader(data))
+		r, err := summary.Decode(bytes.NewReader(data))
 		if err != nil {
 			return
 		}
