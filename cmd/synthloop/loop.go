@@ -142,10 +142,16 @@ func runLoop(cmd *cobra.Command, cfg *loop.Config, runDir string, allowChange, j
 	table := newRoundTable(out)
 	fmt.Fprintf(errOut, "synthloop: loop %s into %s\n", cfg.Source, runDir)
 	sum, err := loop.Run(ctx, cfg, loop.Options{
-		RunDir:            runDir,
-		Progress:          prog.event,
-		Reporter:          rep,
-		OnRound:           func(r loop.RoundSummary) { prog.clear(); rep.close(); table.row(r) },
+		RunDir:   runDir,
+		Progress: prog.event,
+		Reporter: rep,
+		OnRound:  func(r loop.RoundSummary) { prog.clear(); rep.close(); table.row(r) },
+		OnBaseline: func(title string) {
+			prog.clear()
+			rep.close()
+			fmt.Fprintf(out, "\nbaseline: %s\n", title)
+			table = newRoundTable(out)
+		},
 		Getenv:            os.Getenv,
 		AllowConfigChange: allowChange,
 	})
@@ -159,6 +165,9 @@ func runLoop(cmd *cobra.Command, cfg *loop.Config, runDir string, allowChange, j
 	}
 	fmt.Fprintf(out, "done: %s: %d rounds, stopped by %s; teacher %s; cost $%.4f, %.1f CPU-seconds\n",
 		runDir, len(sum.Rounds), sum.Stopped, sum.Teacher, sum.CostUSD, sum.CPUSeconds)
+	if b := sum.Baseline; b != nil {
+		fmt.Fprintf(out, "baseline: %s: %d rounds, %.1f CPU-seconds\n", filepath.Join(runDir, loop.BaselineDir), len(b.Rounds), b.CPUSeconds)
+	}
 	fmt.Fprintf(out, "summary: %s\n", filepath.Join(runDir, "summary.json"))
 	return nil
 }
