@@ -34,9 +34,9 @@ The demo is the loop file examples/` + examples.Demo + `, built into the binary:
 
 A small transformer (the built-in engine, no positional encoding, one token per character) is
 trained on true labels for easy problems only: copying strings of 1 to 6 characters. Then,
-round after round, three models trained from different seeds label strings one character longer
+round after round, five models trained from different seeds label strings one character longer
 than anything they have seen; their labels are filtered without looking at any answer key (the
-length filter and a majority vote across the three models, as in Lee et al., 2025), and training
+length filter and a majority vote across the five models, as in Lee et al., 2025), and training
 continues on them, the newest round drawn half the time. Held-out accuracy by length is measured
 after every round with the exact verifier, which never chooses training data.
 
