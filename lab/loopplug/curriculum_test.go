@@ -80,3 +80,38 @@ func TestAdvanceInLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestReverseAdditionExample runs the first round of
+// examples/loop-lab-reverse-addition.yaml at test size (the later rounds'
+// settings are tested on their own above): mixed operands in the labels,
+// voters trained to the validation target or max_steps.
+func TestReverseAdditionExample(t *testing.T) {
+	cfg := shrinkWith(t, "loop-lab-reverse-addition.yaml", `
+rounds: 1
+generate: {with: {labels: {count: 300, from: 1, to: 2}, from: 3, count: 30}}
+train: {with: {arch: {dim: 16, layers: 1, heads: 2, hidden: 32, max_seq: 24}, first: {steps: 20, warmup: 2, max_steps: 30},
+  steps: 4, warmup: 1}}
+evaluate: {with: {difficulties: [1, 2, 3], problems: 10, target: [3]}}
+baseline: null
+`)
+	dir := t.TempDir()
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := sum.Rounds[0]
+	if r.TrainSteps != 30 || r.Metrics["train_phases"] != 2 || r.Metrics["train_voter_steps"] != 60 {
+		t.Errorf("round 1: %d steps in %g phases, voters %g, want 30 (an untrained model misses until) in 2, voters 2×30",
+			r.TrainSteps, r.Metrics["train_phases"], r.Metrics["train_voter_steps"])
+	}
+	unequal := 0
+	for _, c := range readJSONL[struct{ Messages []struct{ Content string } }](t, filepath.Join(dir, "round-001", "data.jsonl")) {
+		a, b, _ := strings.Cut(strings.TrimSuffix(c.Messages[0].Content, "="), "+")
+		if len(a) != len(b) {
+			unequal++
+		}
+	}
+	if unequal == 0 {
+		t.Error("mixed_operands: every labelled problem has operands of equal length")
+	}
+}
