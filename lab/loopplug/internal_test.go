@@ -139,3 +139,38 @@ func TestMinKept(t *testing.T) {
 		})
 	}
 }
+
+func TestCutAtDivergence(t *testing.T) {
+	for _, tc := range []struct{ chosen, rejected, want string }{
+		{"abcdef", "abxdef", "abx"}, // the first wrong character ends it
+		{"abcdef", "xbcdef", "x"},   //
+		{"abcdef", "abc", "abc"},    // ended early: the end token is the mistake
+		{"abc", "abcd", "abcd"},     // ran on: the extra character is the mistake
+		{"abc", "abcde", "abcd"},    //
+		{"", "a", "a"},              //
+		{"héllo", "hèllo", "hè"},    // characters, not bytes
+	} {
+		if got := cutAtDivergence(tc.chosen, tc.rejected); got != tc.want {
+			t.Errorf("cutAtDivergence(%q, %q) = %q, want %q", tc.chosen, tc.rejected, got, tc.want)
+		}
+	}
+}
+
+func TestPhaseCapped(t *testing.T) {
+	for _, tc := range []struct {
+		p                   Phase
+		n                   int
+		wantSteps, wantWarm int
+	}{
+		{Phase{Steps: 200, Batch: 16, Warmup: 10}, 40, 200, 10},                  // no cap
+		{Phase{Steps: 200, Batch: 16, Warmup: 10, MaxEpochs: 4}, 40, 10, 9},      // 4 × 40 / 16
+		{Phase{Steps: 200, Batch: 16, Warmup: 10, MaxEpochs: 4}, 41, 11, 10},     // rounded up
+		{Phase{Steps: 200, Batch: 16, Warmup: 10, MaxEpochs: 4}, 10000, 200, 10}, // Steps is the bound
+		{Phase{Steps: 200, Batch: 16, Warmup: 10, MaxEpochs: 0.01}, 1, 1, 0},     // at least a step
+	} {
+		got := tc.p.capped(tc.n)
+		if got.Steps != tc.wantSteps || got.Warmup != tc.wantWarm {
+			t.Errorf("%+v.capped(%d) = %d steps, %d warmup; want %d, %d", tc.p, tc.n, got.Steps, got.Warmup, tc.wantSteps, tc.wantWarm)
+		}
+	}
+}
