@@ -52,7 +52,7 @@ func (a Arch) same(c llama.Config) bool {
 	return c.Dim == a.Dim && c.Layers == a.Layers && c.Heads == a.Heads && c.KVHeads == kv && c.Hidden == a.Hidden && c.RoPE == a.RoPE
 }
 
-// DefaultArch is the lab presets' model: 2 layers, d = 128, NoPE, about
+// DefaultArch is lab-train's default model: 2 layers, d = 128, NoPE, about
 // 0.53M parameters.
 var DefaultArch = Arch{Dim: 128, Layers: 2, Heads: 4, Hidden: 512, MaxSeq: 256}
 
@@ -139,7 +139,7 @@ type TrainConfig struct {
 	// is plain DPO, which collapses small models on near-identical pairs.
 	NLL float64 `yaml:"nll" doc:"Weight of the chosen answer's NLL added to DPO (RPO); 0 is plain DPO"`
 	// PoolEarlier weighs the earlier rounds' data by size within their
-	// share of the mixture (as the lab and Lee et al. do) instead of
+	// share of the mixture (as Lee et al. do) instead of
 	// equally per round.
 	PoolEarlier bool   `yaml:"pool_earlier" doc:"Weighs earlier rounds' data by size instead of equally per round"`
 	SaveEvery   int    `yaml:"save_every" doc:"Steps between checkpoints (0: a quarter of the steps)"`
