@@ -1,6 +1,4 @@
-// Package lab runs label-free self-improvement experiments on verifiable
-// tasks in-process with the built-in engine: train, label, filter, retrain,
-// evaluate.
+// Package lab is the engine side of the lab's experiments on verifiable tasks: small NoPE models, batched answering, the length filter and majority vote, evaluation by difficulty (lab/loopplug runs them as loop rounds).
 package lab
 
 import (
@@ -107,11 +105,6 @@ func (m *Model) Save(dir string) error {
 		return fmt.Errorf("lab: %w", err)
 	}
 	return nil
-}
-
-// Clone returns an independent copy of m's weights sharing its tokenizer.
-func (m *Model) Clone() *Model {
-	return &Model{LM: m.LM.Clone(), Tok: m.Tok, end: m.end, special: m.special}
 }
 
 // Messages is p as a chat: the prompt as the user turn, the answer (if any)

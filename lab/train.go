@@ -15,17 +15,6 @@ type TrainConfig struct {
 	Batch  int     `json:"batch"`
 	LR     float64 `json:"lr"`     // peak; the schedule decays to LR/10
 	Warmup int     `json:"warmup"` // steps
-	// Newest is the probability of drawing from the last data set, the
-	// earlier ones sharing the rest as if pooled (Lee et al.: 0.5). 0 pools
-	// every set.
-	Newest float64 `json:"newest,omitempty"`
-	// Until and MaxSteps apply to round 0 only (Config.Pretrain): a model
-	// that answers fewer than Until of 200 held-out problems of the hardest
-	// labelled difficulty after Steps trains Steps/2 more, again and again,
-	// up to MaxSteps in all. Those problems have true labels like the rest
-	// of round 0; nothing harder is looked at during training.
-	Until    float64 `json:"until,omitempty"`
-	MaxSteps int     `json:"max_steps,omitempty"`
 	// WeightDecay and Beta2 override train.DefaultAdamW's when set.
 	WeightDecay float64 `json:"weight_decay,omitempty"`
 	Beta2       float64 `json:"beta2,omitempty"`
@@ -75,13 +64,7 @@ func Train(ctx context.Context, m *Model, sets [][]Conversation, cfg TrainConfig
 			ds = append(ds, d)
 		}
 	}
-	var mix *train.Mixture[train.Example]
-	var err error
-	if cfg.Newest > 0 && len(ds) > 1 && len(ds[len(ds)-1].Items) > 0 {
-		mix, err = train.NewRoundsMixture(cfg.Newest, ds...)
-	} else {
-		mix, err = train.NewMixture(ds...)
-	}
+	mix, err := train.NewMixture(ds...)
 	if err != nil {
 		return TrainStats{}, fmt.Errorf("lab: train: %w", err)
 	}

@@ -44,6 +44,7 @@ var (
 	countersMu sync.Mutex
 	counters   = map[string]*calls{}
 	inputs     = map[string][]loop.TrainInput{}
+	earlier    = map[string][][]loop.Data{} // what each generate call saw of the rounds before
 )
 
 func counter(runDir string) *calls {
@@ -65,6 +66,9 @@ type fakeGen struct{ c *fakeGenConfig }
 
 func (g fakeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
 	counter(r.RunDir).add("gen", r.Index)
+	countersMu.Lock()
+	earlier[r.RunDir] = append(earlier[r.RunDir], r.Earlier())
+	countersMu.Unlock()
 	r.Budget.Charge(g.c.Cost)
 	if r.Index == g.c.EmptyRound {
 		return loop.Data{Generated: 5, CostUSD: g.c.Cost}, nil
@@ -417,5 +421,43 @@ func TestBudgetMidRound(t *testing.T) {
 	}
 	if sum.Stopped != "" || len(sum.Rounds) != 1 || sum.Rounds[0].Status != "generate" {
 		t.Errorf("summary after the stop: stopped %q, rounds %+v; want round 1 still generating", sum.Stopped, sum.Rounds)
+	}
+}
+
+// TestEarlier checks that a generator sees the earlier rounds' results in
+// order, with their metrics and absolute paths, also after a resume, and an
+// empty round as what it returned.
+func TestEarlier(t *testing.T) {
+	cfg := parse(t, fmt.Sprintf(fakeLoop, 3, 0, 0.0, 0.0, 2, 0.0, 0, "0.6, 0.7, 0.8"))
+	dir := t.TempDir()
+	if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	countersMu.Lock()
+	seen := earlier[dir]
+	countersMu.Unlock()
+	if len(seen) != 3 {
+		t.Fatalf("%d generate calls, want 3", len(seen))
+	}
+	for i, e := range seen {
+		if len(e) != i {
+			t.Fatalf("round %d saw %d earlier rounds, want %d", i+1, len(e), i)
+		}
+	}
+	r1, r2 := seen[2][0], seen[2][1]
+	if want := filepath.Join(dir, "round-001", "data.jsonl"); r1.Path != want || r1.Kept != 3 || r1.Metrics["yield"] != 0.75 {
+		t.Errorf("round 1 as round 3 saw it: %+v, want path %s, 3 kept, yield 0.75", r1, want)
+	}
+	if r2.Kept != 0 || r2.Generated != 5 || r2.Path != "" {
+		t.Errorf("empty round 2 as round 3 saw it: %+v", r2)
+	}
+	// A plugin that changes what it got changes nothing the loop keeps.
+	r1.Metrics["yield"] = 9
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sum.Rounds[0].Metrics["gen_yield"]; got != 0.75 {
+		t.Errorf("gen_yield of round 1 after a plugin changed its copy: %g", got)
 	}
 }

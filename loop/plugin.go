@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 
 	"github.com/synthloop/synthloop/model"
@@ -136,6 +137,31 @@ func (r *Round) Restore(key string, v any) (ok bool, err error) {
 		return false, fmt.Errorf("loop: restore %s: %w", key, err)
 	}
 	return true, nil
+}
+
+// Earlier returns the generator results of the rounds before this one, in
+// order (element i is round i+1's), with their metrics and absolute paths:
+// a generator whose round depends on how the earlier ones went (a
+// curriculum that repeats a difficulty when too few labels were kept) reads
+// them here rather than keeping state of its own, so a resumed or baseline
+// run sees the same history.
+func (r *Round) Earlier() []Data {
+	r.l.mu.Lock()
+	defer r.l.mu.Unlock()
+	var out []Data
+	for _, x := range r.l.s.Rounds {
+		if x.Index >= r.Index {
+			break
+		}
+		var d Data
+		if x.Gen != nil {
+			d = *x.Gen
+			d.Path = r.l.absPath(d.Path)
+			d.Metrics = maps.Clone(d.Metrics)
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // Progress reports a step's progress (done of total units, total 0 when

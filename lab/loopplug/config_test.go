@@ -68,6 +68,11 @@ func TestConfigErrors(t *testing.T) {
 		{"target outside", "", "", "evaluate: {type: lab-accuracy, with: {difficulties: [1, 2], target: [3]}}", "target difficulty 3 is not among"},
 		{"duplicate difficulty", "", "", "evaluate: {type: lab-accuracy, with: {difficulties: [1, 1]}}", "distinct difficulties"},
 		{"pass@k", "", "", "evaluate: {type: lab-accuracy, with: {difficulties: [1], samples: 4, k: 8, temperature: 1}}", "1 ≤ k ≤ samples"},
+		{"mixed operands of one", "generate: {type: lab-labels, with: {task: copy, count: 5, from: 1, mixed_operands: true}}", "", "", "mixed_operands: task copy has no two operands"},
+		{"advance above 1", "generate: {type: lab-selflabel, with: {task: copy, from: 2, advance: 2}}", "", "", "advance 2: want a yield in [0, 1]"},
+		{"until without labels", "generate: {type: lab-selflabel, with: {task: copy, from: 2}}", "train: {type: lab-train, with: {first: {until: 0.9}}}", "", "first.until needs a lab generator whose first round is labelled"},
+		{"until above 1", "", "train: {type: lab-train, with: {first: {until: 2}}}", "", "until 2 in [0, 1]"},
+		{"min_kept", "", "train: {type: lab-train, with: {min_kept: -1}}", "", "min_kept must not be negative"},
 		{"task from a non-lab generator", "generate: {type: pipeline, with: {pipeline: {stages: [{type: load, with: {path: x.jsonl}}]}}}", "", "", "lab-train: task is required"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

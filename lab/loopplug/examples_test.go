@@ -56,7 +56,7 @@ func tinySelfImprove(t *testing.T) *loop.Config {
 const tinySelfImproveYAML = `
 rounds: 3
 generate: {with: {labels: {count: 1200, from: 1, to: 3}, from: 4, count: 60, filter: {agree: 0.3}}}
-train: {with: {arch: {dim: 32, layers: 2, heads: 4, hidden: 64, max_seq: 16}, first: {steps: 600, lr: 3e-3, warmup: 20},
+train: {with: {voters: 3, arch: {dim: 32, layers: 2, heads: 4, hidden: 64, max_seq: 16}, first: {steps: 600, lr: 3e-3, warmup: 20},
   steps: 40, batch: 16, lr: 1e-3, warmup: 4}}
 evaluate: {with: {difficulties: [1, 2, 3, 4, 5], problems: 20, target: [1, 2, 3, 4, 5]}}
 baseline: null

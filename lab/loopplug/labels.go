@@ -27,6 +27,9 @@ func (c *LabelsConfig) Validate() error { return c.check("lab-labels") }
 
 func (c *LabelsConfig) labTask() string { return c.Task }
 
+// hardest is the hardest difficulty of the first round's labels.
+func (c *LabelsConfig) hardest() int { _, hi := c.Range(1, false); return hi }
+
 // labelsGen is lab-labels: problems with their true answers.
 type labelsGen struct{ c *LabelsConfig }
 
@@ -35,21 +38,21 @@ func (g *labelsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, err
 		return d, err
 	}
 	lo, hi := g.c.Range(r.Index, false)
-	d, err := writeLabels(r, g.c.Task, g.c.Count, lo, hi, g.c.heldOut())
+	d, err := writeLabels(r, &g.c.Problems, g.c.Count, lo, hi)
 	if err != nil {
 		return loop.Data{}, err
 	}
 	return finish(ctx, r, d)
 }
 
-// writeLabels writes n problems of difficulties lo..hi with their true
-// answers as the round's SFT data, none of them held out.
-func writeLabels(r *loop.Round, taskName string, n, lo, hi int, held map[string]bool) (loop.Data, error) {
-	t, err := lookup(taskName)
+// writeLabels writes n problems of p's task, difficulties lo..hi, with
+// their true answers as the round's SFT data, none of them held out.
+func writeLabels(r *loop.Round, p *Problems, n, lo, hi int) (loop.Data, error) {
+	t, err := lookup(p.Task)
 	if err != nil {
 		return loop.Data{}, err
 	}
-	ps := draw(t, roundRNG(r, forProblems), n, lo, hi, held)
+	ps := draw(t, roundRNG(r, forProblems), n, lo, hi, p.heldOut(), p.lengths(true))
 	lines := make([]sftLine, len(ps))
 	for i, p := range ps {
 		lines[i] = sft(p)
@@ -74,7 +77,7 @@ func labelledRound(r *loop.Round, p *Problems, l *Labels) (d loop.Data, ok bool,
 	if l == nil {
 		return loop.Data{}, false, fmt.Errorf("round %d: %w", r.Index, errNoTeacher)
 	}
-	d, err = writeLabels(r, p.Task, l.Count, l.From, max(l.To, l.From), p.heldOut())
+	d, err = writeLabels(r, p, l.Count, l.From, max(l.To, l.From))
 	return d, true, err
 }
 

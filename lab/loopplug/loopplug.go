@@ -38,6 +38,14 @@ type Problems struct {
 	// labels block (round 1, with no teacher yet, is labelled) and round 1
 	// otherwise.
 	FirstRound int `yaml:"first_round" doc:"Round that draws from..to (0: 2 with labels, else 1)"`
+	// MixedOperands gives the two operands of a problem (tasks with
+	// task.Operands) different lengths, as Lee et al. (2025) train
+	// addition: labelled problems draw each length from the difficulties
+	// independently, and the other rounds give one operand the problem's
+	// difficulty and the other any length up to it, so a model learns to
+	// find digit i of each number wherever the other one ends. Held-out
+	// problems keep equal lengths.
+	MixedOperands bool `yaml:"mixed_operands" doc:"Operands of different lengths (reverse-addition): independent for labels, one of the round's difficulty and one up to it for the rest"`
 
 	loop *loop.Config
 }
@@ -81,8 +89,12 @@ type Labels struct {
 }
 
 func (p *Problems) check(what string) error {
-	if _, err := lookup(p.Task); err != nil {
+	t, err := lookup(p.Task)
+	if err != nil {
 		return err
+	}
+	if _, ok := t.(task.Operands); p.MixedOperands && !ok {
+		return fmt.Errorf("%s: mixed_operands: task %s has no two operands", what, p.Task)
 	}
 	switch {
 	case p.Count < 1:
@@ -93,6 +105,14 @@ func (p *Problems) check(what string) error {
 		return fmt.Errorf("%s: step %d and first_round %d must not be negative", what, p.Step, p.FirstRound)
 	}
 	return nil
+}
+
+// hardest is the hardest labelled difficulty, 0 without labels.
+func (l *Labels) hardest() int {
+	if l == nil {
+		return 0
+	}
+	return max(l.To, l.From)
 }
 
 func (l *Labels) check() error {
@@ -108,16 +128,20 @@ func (l *Labels) check() error {
 // Range returns the difficulties of round r. A range that would move below
 // difficulty 1 (a round before FirstRound) is clamped there.
 func (p *Problems) Range(r int, labelled bool) (lo, hi int) {
-	first := p.FirstRound
-	if first == 0 {
-		first = 1
-		if labelled {
-			first = 2
-		}
-	}
 	lo, hi = p.From, max(p.To, p.From)
-	shift := (r - first) * p.Step
+	shift := (r - p.first(labelled)) * p.Step
 	return max(lo+shift, 1), max(hi+shift, 1)
+}
+
+// first is the round that draws From..To.
+func (p *Problems) first(labelled bool) int {
+	switch {
+	case p.FirstRound > 0:
+		return p.FirstRound
+	case labelled:
+		return 2
+	}
+	return 1
 }
 
 // lookup returns a task that has the Shape the lab needs.
@@ -135,15 +159,50 @@ func lookup(name string) (task.Task, error) {
 	return t, nil
 }
 
+// lengths says how draw sizes the operands of a problem.
+type lengths int
+
+const (
+	equal       lengths = iota // both of the problem's difficulty (task.Generate)
+	independent                // each drawn from lo..hi (labelled problems, MixedOperands)
+	upTo                       // one of the difficulty, the other 1..difficulty (MixedOperands)
+)
+
+// lengths returns how the generator's labelled or other problems size
+// their operands.
+func (p *Problems) lengths(labelled bool) lengths {
+	switch {
+	case !p.MixedOperands:
+		return equal
+	case labelled:
+		return independent
+	}
+	return upTo
+}
+
 // draw returns n problems spread evenly over lo..hi, drawn from rng,
 // none of them held out. Where a difficulty has too few prompts besides the
 // held-out ones (one-character strings), it returns fewer problems rather
 // than loop.
-func draw(t task.Task, rng *rand.Rand, n, lo, hi int, held map[string]bool) []task.Problem {
+func draw(t task.Task, rng *rand.Rand, n, lo, hi int, held map[string]bool, ls lengths) []task.Problem {
+	op, _ := t.(task.Operands)
+	gen := func(d int) task.Problem {
+		switch {
+		case op == nil || ls == equal:
+			return t.Generate(rng, d)
+		case ls == independent:
+			return op.GenerateOperands(rng, d, lo+rng.IntN(hi-lo+1))
+		}
+		k := 1 + rng.IntN(d)
+		if rng.IntN(2) == 0 {
+			return op.GenerateOperands(rng, d, k)
+		}
+		return op.GenerateOperands(rng, k, d)
+	}
 	out := make([]task.Problem, 0, n)
 	for i := range n {
 		for range 20 {
-			if p := t.Generate(rng, lo+i%(hi-lo+1)); !held[p.Prompt] {
+			if p := gen(lo + i%(hi-lo+1)); !held[p.Prompt] {
 				out = append(out, p)
 				break
 			}

@@ -27,7 +27,9 @@ samples keep labels (filter: length, samples, temperature, agree), or, with no f
 every greedy answer is kept: the unfiltered baseline of Lee et al. (2025), and plain
 distillation when the student is smaller. The range from..to moves step difficulties a
 round from first_round on (default round 2 with a labels block, whose round without a
-teacher writes true labels; round 1 without). Metrics: yield (kept / labelled) and
+teacher writes true labels; round 1 without); with advance, a round that kept less than
+that share of its labels is followed by one that labels the same difficulties again.
+mixed_operands draws reverse-addition operands of different lengths. Metrics: yield (kept / labelled) and
 kept_correct (the verifier's verdict on the kept labels, measured for the report only).
 Every answer and verdict goes to round-NNN/labels.jsonl.`,
 		Example: `generate:
@@ -101,7 +103,10 @@ as reference). The student continues the previous round's student (init: previou
 teacher (init: teacher) or starts as a new model of arch (init: scratch, and whenever
 there is nothing of that size to continue). first: sets the training (and with arch: the
 size) of a round without a teacher, which trains the first teacher on labels, so one loop
-can train a teacher and then distill it into a smaller student. Checkpoints go to
+can train a teacher and then distill it into a smaller student; first.until trains it on
+until it answers that share of validation problems of the hardest labelled difficulty (at
+most first.max_steps). voters trains models side by side for lab-selflabel's vote;
+min_kept pools the mixture by size when the round kept fewer examples. Checkpoints go to
 round-NNN/student; a killed training resumes there step for step.`,
 		Example: `train:
   type: lab-train

@@ -32,6 +32,8 @@ func (c *RFTConfig) Validate() error {
 
 func (c *RFTConfig) labTask() string { return c.Task }
 
+func (c *RFTConfig) hardest() int { return c.Labels.hardest() }
+
 type rftGen struct{ c *RFTConfig }
 
 // sample is one line of labels.jsonl for lab-rft: a problem's samples and
@@ -59,7 +61,7 @@ func (g *rftGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error)
 	}
 	t, _ := lookup(c.Task)
 	lo, hi := c.Range(r.Index, c.Labels != nil)
-	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut()))
+	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut(), c.lengths(false)))
 	r.Log.Info("lab: rft sampling", "problems", len(ps), "k", c.K, "from", lo, "to", hi)
 	as, err := answers(ctx, r, m, ps, lab.Decode{N: c.K, Temperature: c.Temperature, Seed: uint64(r.Seed)<<8 | forSamples, MaxTokens: maxTokens(t, ps)}, "sampling")
 	if err != nil {

@@ -40,6 +40,8 @@ func (c *SCPairsConfig) Validate() error {
 
 func (c *SCPairsConfig) labTask() string { return c.Task }
 
+func (c *SCPairsConfig) hardest() int { return c.Labels.hardest() }
+
 type scPairsGen struct{ c *SCPairsConfig }
 
 // pairLine is one line of labels.jsonl for lab-scpairs.
@@ -73,7 +75,7 @@ func (g *scPairsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	t, _ := lookup(c.Task)
 	sh := t.(task.Shape)
 	lo, hi := c.Range(r.Index, c.Labels != nil)
-	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut()))
+	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut(), c.lengths(false)))
 	r.Log.Info("lab: self-consistency sampling", "problems", len(ps), "k", c.K, "from", lo, "to", hi)
 	as, err := answers(ctx, r, m, ps, lab.Decode{N: c.K, Temperature: c.Temperature, Seed: uint64(r.Seed)<<8 | forSamples, MaxTokens: maxTokens(t, ps)}, "sampling")
 	if err != nil {

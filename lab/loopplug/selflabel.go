@@ -19,6 +19,12 @@ type SelfLabelConfig struct {
 	// filter keeps the teacher's greedy answer to every problem (the
 	// unfiltered baseline, or plain distillation).
 	Filter Filter `yaml:"filter" doc:"Keeps labels without looking at the true answer; zero keeps every greedy answer"`
+	// Advance is the yield (kept / labelled, which needs no true answer)
+	// below which a round labels the previous round's difficulties again
+	// instead of moving step on: a round whose labels were mostly dropped
+	// taught little about its difficulties. 0 always moves on, as Lee et
+	// al. do.
+	Advance float64 `yaml:"advance" doc:"Yield below which the next round labels the same difficulties again (0: always move on)"`
 }
 
 // Filter is lab.Filter in the loop config.
@@ -46,11 +52,15 @@ func (c *SelfLabelConfig) Validate() error {
 		return errors.New("lab-selflabel: filter: samples and temperature must not be negative, agree in [0, 1]")
 	case f.Samples > 1 && !(f.Temperature > 0):
 		return errors.New("lab-selflabel: filter: samples > 1 need a temperature > 0 (greedy samples all agree)")
+	case c.Advance < 0 || c.Advance > 1:
+		return fmt.Errorf("lab-selflabel: advance %g: want a yield in [0, 1]", c.Advance)
 	}
 	return c.Labels.check()
 }
 
 func (c *SelfLabelConfig) labTask() string { return c.Task }
+
+func (c *SelfLabelConfig) hardest() int { return c.Labels.hardest() }
 
 type selfLabelGen struct{ c *SelfLabelConfig }
 
@@ -82,8 +92,8 @@ func (g *selfLabelGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, 
 	}
 	t, _ := lookup(c.Task)
 	sh := t.(task.Shape)
-	lo, hi := c.Range(r.Index, c.Labels != nil)
-	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut()))
+	lo, hi := c.difficulties(r.Index, r.Earlier())
+	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut(), c.lengths(false)))
 	f := c.Filter.lab()
 	dec := lab.Decode{N: max(f.Samples, 1), MaxTokens: maxTokens(t, ps), Seed: uint64(r.Seed)<<8 | forSamples}
 	if dec.N > 1 {
@@ -149,4 +159,28 @@ func (g *selfLabelGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, 
 		"from":          float64(lo),
 		"to":            float64(hi),
 	}})
+}
+
+// difficulties returns the round's range: Range, or with Advance, from the
+// round after the first one drawing From..To on, the previous round's range
+// again when it kept less than Advance of its labels, else that range moved
+// Step on. earlier is the loop's history (Round.Earlier), so a resumed round
+// or a baseline draws the same.
+func (c *SelfLabelConfig) difficulties(round int, earlier []loop.Data) (lo, hi int) {
+	labelled := c.Labels != nil
+	lo, hi = c.Range(round, labelled)
+	if c.Advance == 0 || round <= c.first(labelled) || len(earlier) == 0 {
+		return lo, hi
+	}
+	m := earlier[len(earlier)-1].Metrics
+	from, ok1 := m["from"]
+	to, ok2 := m["to"]
+	if !ok1 || !ok2 || m["labelled"] == 1 {
+		return lo, hi
+	}
+	lo, hi = int(from), int(to)
+	if m["yield"] >= c.Advance {
+		lo, hi = lo+c.Step, hi+c.Step
+	}
+	return lo, hi
 }

@@ -52,7 +52,7 @@ func (a Arch) same(c llama.Config) bool {
 	return c.Dim == a.Dim && c.Layers == a.Layers && c.Heads == a.Heads && c.KVHeads == kv && c.Hidden == a.Hidden && c.RoPE == a.RoPE
 }
 
-// DefaultArch is the lab presets' model: 2 layers, d = 128, NoPE, about
+// DefaultArch is lab-train's default model: 2 layers, d = 128, NoPE, about
 // 0.53M parameters.
 var DefaultArch = Arch{Dim: 128, Layers: 2, Heads: 4, Hidden: 512, MaxSeq: 256}
 
@@ -109,6 +109,15 @@ type First struct {
 	// Arch sizes the new model (default: arch).
 	Arch  *Arch `yaml:"arch"`
 	Phase `yaml:",inline"`
+	// Until and MaxSteps train to a target instead of a step count: after
+	// Steps, while the model answers fewer than Until of 200 validation
+	// problems of the hardest labelled difficulty (true labels, like the
+	// rest of the round, from a seed of their own), it trains Steps/2 more
+	// on a fresh schedule, up to MaxSteps in all. The plateau before a small
+	// model finds how to align the digits of long addition lasts from a few
+	// hundred to many thousand steps from one seed to the next.
+	Until    float64 `yaml:"until" doc:"Train Steps/2 more while validation accuracy at the hardest labelled difficulty is below this (0: off)"`
+	MaxSteps int     `yaml:"max_steps" doc:"Most steps in all with until"`
 }
 
 // TrainConfig is the `with:` block of lab-train.
@@ -130,7 +139,7 @@ type TrainConfig struct {
 	// is plain DPO, which collapses small models on near-identical pairs.
 	NLL float64 `yaml:"nll" doc:"Weight of the chosen answer's NLL added to DPO (RPO); 0 is plain DPO"`
 	// PoolEarlier weighs the earlier rounds' data by size within their
-	// share of the mixture (as the lab and Lee et al. do) instead of
+	// share of the mixture (as Lee et al. do) instead of
 	// equally per round.
 	PoolEarlier bool   `yaml:"pool_earlier" doc:"Weighs earlier rounds' data by size instead of equally per round"`
 	SaveEvery   int    `yaml:"save_every" doc:"Steps between checkpoints (0: a quarter of the steps)"`
@@ -140,13 +149,27 @@ type TrainConfig struct {
 	// (loop.Model.Voters), so that a labelling generator can take a
 	// majority vote across models, as Lee et al. (2025) do.
 	Voters int `yaml:"voters" doc:"Models trained side by side from different seeds; lab-selflabel votes across them (0: 1)"`
+	// MinKept is the fewest examples the round's own file needs to be drawn
+	// with its mix weight; below it every file of the mixture is pooled by
+	// size, so that a handful of labels is not repeated a hundred times
+	// over (it hurt more than it taught in the lab).
+	MinKept int `yaml:"min_kept" doc:"Below this many examples in the round's file, the mixture is pooled by size (0: off)"`
 
-	gen func() string // the generator's task, from SetLoop
+	gen      func() string // the generator's task, from SetLoop
+	labelled func() int    // the generator's hardest labelled difficulty, 0 for none
 }
 
 // SetLoop implements the loop's config hook: the task defaults to the lab
 // generator's.
-func (c *TrainConfig) SetLoop(l *loop.Config) { c.gen = genTask(l) }
+func (c *TrainConfig) SetLoop(l *loop.Config) {
+	c.gen = genTask(l)
+	c.labelled = func() int {
+		if g, ok := l.Generate.Settings.(interface{ hardest() int }); ok {
+			return g.hardest()
+		}
+		return 0
+	}
+}
 
 // Validate implements the loop's config hook.
 func (c *TrainConfig) Validate() error {
@@ -176,9 +199,15 @@ func (c *TrainConfig) Validate() error {
 		if err := f.Phase.over(c.Phase).check("first: "); err != nil {
 			return err
 		}
+		if f.Until < 0 || f.Until > 1 || f.MaxSteps < 0 {
+			return fmt.Errorf("lab-train: first: until %g in [0, 1] and max_steps %d ≥ 0", f.Until, f.MaxSteps)
+		}
+		if f.Until > 0 && (c.labelled == nil || c.labelled() == 0) {
+			return errors.New("lab-train: first.until needs a lab generator whose first round is labelled (lab-labels, or a labels block)")
+		}
 	}
-	if c.Beta < 0 || c.SaveEvery < 0 || c.NLL < 0 || c.Voters < 0 {
-		return errors.New("lab-train: beta, nll, save_every and voters must not be negative")
+	if c.Beta < 0 || c.SaveEvery < 0 || c.NLL < 0 || c.Voters < 0 || c.MinKept < 0 {
+		return errors.New("lab-train: beta, nll, save_every, voters and min_kept must not be negative")
 	}
 	return nil
 }
@@ -317,53 +346,86 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 	if err != nil {
 		return loop.Trained{}, err
 	}
-	every := max(phase.Steps/50, 1)
 	var saveErr error
-	opts := trainjob.Options{Data: data, Out: out, Init: init, Method: method, Beta: c.Beta, NLL: c.NLL,
-		Steps: phase.Steps, Batch: phase.Batch, Seq: seq - 1, LR: phase.LR, Warmup: phase.Warmup,
-		Seed: seed ^ forTrain<<32, SaveEvery: c.SaveEvery,
-		Progress: func(p trainjob.Progress) {
-			if !haveFirst {
-				first, haveFirst = p.Loss, true
-				saveErr = errors.Join(saveErr, r.Save(ctx, firstKey, first))
-			}
-			if p.Step == p.Steps {
-				last = p.Loss
-				saveErr = errors.Join(saveErr, r.Save(ctx, lastKey, last))
-			}
-			if p.Step%every == 0 || p.Step == p.Steps {
-				enc.Encode(map[string]any{"step": p.Step, "steps": p.Steps, "loss": p.Loss, "lr": p.LR})
-				if k == 0 {
-					r.Progress(p.Step, p.Steps, fmt.Sprintf("loss %.4f", p.Loss))
-				}
-			}
-		}}
-	if opts.SaveEvery == 0 {
-		// trainjob's default, every tenth, spends more time in fsync than in
-		// training on the lab's small models.
-		opts.SaveEvery = max(phase.Steps/4, 1)
-	}
 	from := "scratch"
 	if !scratch {
 		from = init
 	}
-	r.Log.Info("lab-train: training", "voter", k, "method", method, "from", from, "examples", n, "steps", phase.Steps)
-	res, err := trainjob.Run(ctx, opts)
-	if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "holds a training state that does not fit") {
-		// A kill during a checkpoint's own save leaves files that do not
-		// match: the round's training starts over.
-		r.Log.Warn("lab-train: the student's checkpoint cannot be resumed; training again from the start", "err", err)
-		fmt.Fprintf(lf, "{\"restart\": %q}\n", err.Error())
-		if err := os.RemoveAll(out); err != nil {
-			return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+	// job runs one training phase from init into dir; done steps came
+	// before it, of budget in all.
+	job := func(init, dir string, ph Phase, seed uint64, done, budget int) (trainjob.Result, error) {
+		every := max(ph.Steps/50, 1)
+		opts := trainjob.Options{Data: data, Out: dir, Init: init, Method: method, Beta: c.Beta, NLL: c.NLL,
+			Steps: ph.Steps, Batch: ph.Batch, Seq: seq - 1, LR: ph.LR, Warmup: ph.Warmup,
+			Seed: seed, SaveEvery: c.SaveEvery,
+			Progress: func(p trainjob.Progress) {
+				if !haveFirst {
+					first, haveFirst = p.Loss, true
+					saveErr = errors.Join(saveErr, r.Save(ctx, firstKey, first))
+				}
+				if p.Step == p.Steps {
+					last = p.Loss
+					saveErr = errors.Join(saveErr, r.Save(ctx, lastKey, last))
+				}
+				if p.Step%every == 0 || p.Step == p.Steps {
+					enc.Encode(map[string]any{"step": done + p.Step, "steps": budget, "loss": p.Loss, "lr": p.LR})
+					if k == 0 {
+						r.Progress(done+p.Step, budget, fmt.Sprintf("loss %.4f", p.Loss))
+					}
+				}
+			}}
+		if opts.SaveEvery == 0 {
+			// trainjob's default, every tenth, spends more time in fsync than in
+			// training on the lab's small models.
+			opts.SaveEvery = max(ph.Steps/4, 1)
 		}
-		res, err = trainjob.Run(ctx, opts)
+		r.Log.Info("lab-train: training", "voter", k, "method", method, "from", from, "examples", n, "steps", ph.Steps, "done", done)
+		res, err := trainjob.Run(ctx, opts)
+		if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "holds a training state that does not fit") {
+			// A kill during a checkpoint's own save leaves files that do not
+			// match: the phase's training starts over.
+			r.Log.Warn("lab-train: the student's checkpoint cannot be resumed; training again from the start", "err", err)
+			fmt.Fprintf(lf, "{\"restart\": %q}\n", err.Error())
+			if err := os.RemoveAll(dir); err != nil {
+				return res, fmt.Errorf("lab-train: %w", err)
+			}
+			res, err = trainjob.Run(ctx, opts)
+		}
+		if err != nil {
+			return res, fmt.Errorf("lab-train: %w", err)
+		}
+		return res, saveErr
 	}
+	seed ^= forTrain << 32
+	var until float64
+	budget := phase.Steps
+	if f := c.First; f != nil && !hasTeacher(r) && f.Until > 0 {
+		until, budget = f.Until, max(f.MaxSteps, phase.Steps)
+	}
+	res, err := job(init, out, phase, seed, 0, budget)
 	if err != nil {
-		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+		return loop.Trained{}, err
 	}
-	if saveErr != nil {
-		return loop.Trained{}, saveErr
+	steps, phases, base := res.Steps, 1, out
+	for until > 0 && steps < budget {
+		// Greedy answers are deterministic, so a resumed round takes the
+		// same decisions and finds its phases' checkpoints where it left them.
+		acc, err := tr.validate(ctx, out)
+		if err != nil {
+			return loop.Trained{}, err
+		}
+		r.Log.Info("lab-train: validation", "voter", k, "steps", steps, "accuracy", acc, "until", until)
+		if acc >= until {
+			break
+		}
+		more := phase
+		more.Steps = min(max(phase.Steps/2, 1), budget-steps)
+		more.Warmup = min(phase.Warmup, more.Steps-1)
+		next := fmt.Sprintf("%s.more-%d", base, phases)
+		if res, err = job(out, next, more, seed+uint64(phases)*7919, steps, budget); err != nil {
+			return loop.Trained{}, err
+		}
+		out, steps, phases = next, steps+res.Steps, phases+1
 	}
 	if ok, err := r.Restore(lastKey, &last); err != nil {
 		return loop.Trained{}, err
@@ -378,8 +440,33 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 	if err != nil {
 		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
 	}
-	return loop.Trained{Student: loop.LocalModel(out), Steps: res.Steps, FirstLoss: first, LastLoss: last, Log: logPath,
-		Metrics: map[string]float64{"params": float64(m.Config.NumParams()), "examples": float64(n), "scratch": isScratch}}, nil
+	metrics := map[string]float64{"params": float64(m.Config.NumParams()), "examples": float64(n), "scratch": isScratch}
+	if until > 0 {
+		metrics["phases"] = float64(phases)
+	}
+	return loop.Trained{Student: loop.LocalModel(out), Steps: steps, FirstLoss: first, LastLoss: last, Log: logPath, Metrics: metrics}, nil
+}
+
+// Validation problems of first.until: their own seed, apart from the
+// evaluator's held-out problems.
+const (
+	validationSeed  = 0x7a1_da7e
+	validationCount = 200
+)
+
+// validate returns the greedy accuracy of the model in dir on the
+// validation problems of the hardest labelled difficulty.
+func (tr *trainer) validate(ctx context.Context, dir string) (float64, error) {
+	t, _ := lookup(tr.c.Task)
+	m, err := lab.LoadModel(dir)
+	if err != nil {
+		return 0, fmt.Errorf("lab-train: %w", err)
+	}
+	pts, err := lab.Evaluate(ctx, m, t, lab.HeldOut(t, []int{tr.c.labelled()}, validationCount, validationSeed))
+	if err != nil {
+		return 0, fmt.Errorf("lab-train: validation: %w", err)
+	}
+	return pts[0].Accuracy, nil
 }
 
 // voterSeed separates the voters' seeds; voter 0 keeps the round's.
@@ -434,8 +521,9 @@ func voter(m loop.Model, k int) loop.Model {
 	return m.Voters[k-1]
 }
 
-// mixture returns the data files with their weights, the longest example in
-// tokens of init's tokenizer, and the number of examples.
+// mixture returns the data files with their weights (the loop's, pooled by
+// size for PoolEarlier and MinKept), the longest example in tokens of
+// init's tokenizer, and the number of examples.
 func (tr *trainer) mixture(in loop.TrainInput, init, method string) ([]trainjob.DataFile, int, int, error) {
 	tok, err := checkpoint.LoadTokenizer(init)
 	if err != nil {
@@ -446,6 +534,8 @@ func (tr *trainer) mixture(in loop.TrainInput, init, method string) ([]trainjob.
 		earlierW += d.Weight
 		earlierN += d.Kept
 	}
+	newest := in.Data[len(in.Data)-1]
+	pool := newest.Kept < tr.c.MinKept && len(in.Data) > 1
 	var out []trainjob.DataFile
 	seq, n := 0, 0
 	for i, d := range in.Data {
@@ -469,7 +559,10 @@ func (tr *trainer) mixture(in loop.TrainInput, init, method string) ([]trainjob.
 			seq = max(seq, len(e.Tokens))
 		}
 		w := d.Weight
-		if tr.c.PoolEarlier && i < len(in.Data)-1 && earlierN > 0 {
+		switch {
+		case pool:
+			w = float64(d.Kept) / float64(earlierN+newest.Kept)
+		case tr.c.PoolEarlier && i < len(in.Data)-1 && earlierN > 0:
 			w = earlierW * float64(d.Kept) / float64(earlierN)
 		}
 		n += len(convs)

@@ -57,22 +57,3 @@ func TestPassAtKMatchesBinomials(t *testing.T) {
 		}
 	}
 }
-
-func TestTrainConfigCapped(t *testing.T) {
-	for _, tc := range []struct {
-		c                   TrainConfig
-		n                   int
-		wantSteps, wantWarm int
-	}{
-		{TrainConfig{Steps: 200, Batch: 16, Warmup: 10}, 40, 200, 10},                  // no cap
-		{TrainConfig{Steps: 200, Batch: 16, Warmup: 10, MaxEpochs: 4}, 40, 10, 9},      // 4 × 40 / 16
-		{TrainConfig{Steps: 200, Batch: 16, Warmup: 10, MaxEpochs: 4}, 41, 11, 10},     // rounded up
-		{TrainConfig{Steps: 200, Batch: 16, Warmup: 10, MaxEpochs: 4}, 10000, 200, 10}, // Steps is the bound
-		{TrainConfig{Steps: 200, Batch: 16, Warmup: 10, MaxEpochs: 0.01}, 1, 1, 0},     // at least a step
-	} {
-		got := tc.c.capped(tc.n)
-		if got.Steps != tc.wantSteps || got.Warmup != tc.wantWarm {
-			t.Errorf("%+v.capped(%d) = %d steps, %d warmup; want %d, %d", tc.c, tc.n, got.Steps, got.Warmup, tc.wantSteps, tc.wantWarm)
-		}
-	}
-}

@@ -1,3 +1,4 @@
+// Package methods holds the pure parts of classic self-training methods on the lab's tasks, which the loop plugins of lab/loopplug run: majority votes, self-consistency preference pairs (Prasad et al., 2024) and pass@k.
 package methods
 
 import "github.com/synthloop/synthloop/lab"

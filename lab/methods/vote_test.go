@@ -30,7 +30,7 @@ func TestVotes(t *testing.T) {
 		{"c b a", []Vote{{"c", 1}, {"b", 1}, {"a", 1}}}, // ties keep first appearance
 		{"-a -a b", []Vote{{"b", 1}}},                   // cut-off samples do not vote
 	} {
-		if got := Votes(answers(tc.in), stopped); !reflect.DeepEqual(got, tc.want) {
+		if got := Votes(answers(tc.in), func(a lab.Answer) bool { return a.Stopped }); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("Votes(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
@@ -54,7 +54,7 @@ func TestPreferencePair(t *testing.T) {
 		{in: "-a -b", minShare: 0.5, why: NoAnswer},
 		{in: "x -y x z", minShare: 0.5, chosen: "x", rejected: "z"}, // a cut-off sample is never rejected
 	} {
-		c, r, why := PreferencePair(answers(tc.in), stopped, tc.minShare)
+		c, r, why := PreferencePair(answers(tc.in), func(a lab.Answer) bool { return a.Stopped }, tc.minShare)
 		if why != tc.why {
 			t.Errorf("PreferencePair(%q, %g) dropped %q, want %q", tc.in, tc.minShare, why, tc.why)
 			continue

@@ -1,0 +1,176 @@
+package loopplug
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/synthloop/synthloop/lab"
+	"github.com/synthloop/synthloop/lab/task"
+	"github.com/synthloop/synthloop/loop"
+)
+
+// operandLens returns the digit counts of a reverse-addition prompt "A+B=".
+func operandLens(t *testing.T, prompt string) (int, int) {
+	a, b, ok := strings.Cut(strings.TrimSuffix(prompt, "="), "+")
+	if !ok {
+		t.Fatalf("prompt %q is not A+B=", prompt)
+	}
+	return len(a), len(b)
+}
+
+func TestDrawLengths(t *testing.T) {
+	tk, err := task.Lookup("reverse-addition")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		ls      lengths
+		lo, hi  int
+		check   func(la, lb, d int) bool
+		unequal bool // some problem has operands of different lengths
+	}{
+		{"equal", equal, 2, 5, func(la, lb, d int) bool { return la == d && lb == d }, false},
+		{"independent", independent, 2, 5, func(la, lb, d int) bool {
+			return la >= 2 && la <= 5 && lb >= 2 && lb <= 5 && d == max(la, lb)
+		}, true},
+		{"up to", upTo, 6, 7, func(la, lb, d int) bool {
+			return max(la, lb) == d && min(la, lb) >= 1 && d >= 6 && d <= 7
+		}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ps := draw(tk, rand.New(rand.NewPCG(1, 2)), 200, c.lo, c.hi, nil, c.ls)
+			unequal := false
+			for _, p := range ps {
+				la, lb := operandLens(t, p.Prompt)
+				if !c.check(la, lb, p.Difficulty) {
+					t.Fatalf("%q: operands of %d and %d digits, difficulty %d", p.Prompt, la, lb, p.Difficulty)
+				}
+				if !tk.Verify(p, p.Answer) {
+					t.Fatalf("%q: answer %q is not the true one", p.Prompt, p.Answer)
+				}
+				unequal = unequal || la != lb
+			}
+			if unequal != c.unequal {
+				t.Errorf("some operands of different lengths: %v, want %v", unequal, c.unequal)
+			}
+		})
+	}
+}
+
+func TestAdvance(t *testing.T) {
+	c := &SelfLabelConfig{Problems: Problems{From: 9, Step: 1}, Labels: &Labels{Count: 1, From: 1, To: 8}, Advance: 0.5}
+	labelled := loop.Data{Metrics: map[string]float64{"from": 1, "to": 8, "labelled": 1, "yield": 1}}
+	round := func(d int, yield float64) loop.Data {
+		return loop.Data{Metrics: map[string]float64{"from": float64(d), "to": float64(d), "yield": yield}}
+	}
+	for _, tt := range []struct {
+		name    string
+		advance float64
+		earlier []loop.Data
+		want    int
+	}{
+		{"first self-labelled round", 0.5, []loop.Data{labelled}, 9},
+		{"kept enough: move on", 0.5, []loop.Data{labelled, round(9, 0.7)}, 10},
+		{"kept too few: again", 0.5, []loop.Data{labelled, round(9, 0.2)}, 9},
+		{"again after again", 0.5, []loop.Data{labelled, round(9, 0.2), round(9, 0.6), round(10, 0.1)}, 10},
+		{"the share itself moves on", 0.5, []loop.Data{labelled, round(9, 0.5)}, 10},
+		{"advance 0: the fixed curriculum", 0, []loop.Data{labelled, round(9, 0), round(10, 0)}, 11},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c.Advance = tt.advance
+			lo, hi := c.difficulties(len(tt.earlier)+1, tt.earlier)
+			if lo != tt.want || hi != tt.want {
+				t.Errorf("difficulties %d..%d, want %d", lo, hi, tt.want)
+			}
+		})
+	}
+}
+
+func TestMinKept(t *testing.T) {
+	dir := t.TempDir()
+	m, err := lab.NewModel(task.Copy{}, lab.Arch{Dim: 16, Layers: 1, Heads: 2, Hidden: 32, MaxSeq: 16}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := filepath.Join(dir, "init")
+	if err := m.Save(init); err != nil {
+		t.Fatal(err)
+	}
+	file := func(name string, n int) loop.DataFile {
+		p := filepath.Join(dir, name)
+		line := `{"messages":[{"role":"user","content":"ab"},{"role":"assistant","content":"ab"}]}` + "\n"
+		if err := os.WriteFile(p, []byte(strings.Repeat(line, n)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return loop.DataFile{Path: p, Kept: n}
+	}
+	a, b, c := file("a", 300), file("b", 100), file("c", 50)
+	a.Weight, b.Weight, c.Weight = 0.4, 0.4, 0.2 // the loop's: newest 0.2, earlier rounds equally
+	for _, tt := range []struct {
+		name    string
+		minKept int
+		pool    bool
+		want    []float64
+	}{
+		{"off", 0, false, []float64{0.4, 0.4, 0.2}},
+		{"enough kept", 50, false, []float64{0.4, 0.4, 0.2}},
+		{"pool_earlier", 0, true, []float64{0.6, 0.2, 0.2}},
+		{"too few kept: pooled by size", 51, false, []float64{300.0 / 450, 100.0 / 450, 50.0 / 450}},
+		{"too few kept wins over pool_earlier", 100, true, []float64{300.0 / 450, 100.0 / 450, 50.0 / 450}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := &trainer{&TrainConfig{MinKept: tt.minKept, PoolEarlier: tt.pool}}
+			files, _, n, err := tr.mixture(loop.TrainInput{Data: []loop.DataFile{a, b, c}, Format: "sft"}, init, "sft")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 450 {
+				t.Errorf("%d examples, want 450", n)
+			}
+			for i, f := range files {
+				if d := f.Weight - tt.want[i]; d > 1e-9 || d < -1e-9 {
+					t.Errorf("file %d weight %g, want %g", i, f.Weight, tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestCutAtDivergence(t *testing.T) {
+	for _, tc := range []struct{ chosen, rejected, want string }{
+		{"abcdef", "abxdef", "abx"}, // the first wrong character ends it
+		{"abcdef", "xbcdef", "x"},   //
+		{"abcdef", "abc", "abc"},    // ended early: the end token is the mistake
+		{"abc", "abcd", "abcd"},     // ran on: the extra character is the mistake
+		{"abc", "abcde", "abcd"},    //
+		{"", "a", "a"},              //
+		{"héllo", "hèllo", "hè"},    // characters, not bytes
+	} {
+		if got := cutAtDivergence(tc.chosen, tc.rejected); got != tc.want {
+			t.Errorf("cutAtDivergence(%q, %q) = %q, want %q", tc.chosen, tc.rejected, got, tc.want)
+		}
+	}
+}
+
+func TestPhaseCapped(t *testing.T) {
+	for _, tc := range []struct {
+		p                   Phase
+		n                   int
+		wantSteps, wantWarm int
+	}{
+		{Phase{Steps: 200, Batch: 16, Warmup: 10}, 40, 200, 10},                  // no cap
+		{Phase{Steps: 200, Batch: 16, Warmup: 10, MaxEpochs: 4}, 40, 10, 9},      // 4 × 40 / 16
+		{Phase{Steps: 200, Batch: 16, Warmup: 10, MaxEpochs: 4}, 41, 11, 10},     // rounded up
+		{Phase{Steps: 200, Batch: 16, Warmup: 10, MaxEpochs: 4}, 10000, 200, 10}, // Steps is the bound
+		{Phase{Steps: 200, Batch: 16, Warmup: 10, MaxEpochs: 0.01}, 1, 1, 0},     // at least a step
+	} {
+		got := tc.p.capped(tc.n)
+		if got.Steps != tc.wantSteps || got.Warmup != tc.wantWarm {
+			t.Errorf("%+v.capped(%d) = %d steps, %d warmup; want %d, %d", tc.p, tc.n, got.Steps, got.Warmup, tc.wantSteps, tc.wantWarm)
+		}
+	}
+}
