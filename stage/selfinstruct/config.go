@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/seeds"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -167,7 +167,7 @@ func (c *Config) resolve() (*settings, error) {
 	if s.ClassificationOnly && s.Mode != ModeSelfInstruct {
 		return nil, errors.New("selfinstruct: classification_only: only for mode selfinstruct")
 	}
-	lang, err := resolveLang(s.Language, s.Seeds)
+	lang, err := genkit.Language("selfinstruct", s.Language, s.Seeds)
 	if err != nil {
 		return nil, err
 	}
@@ -262,21 +262,6 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("selfinstruct: %w", err)
 	}
 	return nil
-}
-
-func resolveLang(language, seedSet string) (text.Lang, error) {
-	switch strings.ToLower(language) {
-	case "":
-		if seedSet == "ja" {
-			return text.Japanese, nil
-		}
-		return text.English, nil
-	case "en":
-		return text.English, nil
-	case "ja":
-		return text.Japanese, nil
-	}
-	return "", fmt.Errorf("selfinstruct: language: unknown %q (want en or ja)", language)
 }
 
 func newTokenizer(name string, lang text.Lang) (text.Tokenizer, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/seeds"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/stage/internal/prompt"
 	"github.com/synthloop/synthloop/text"
 )
@@ -92,7 +93,7 @@ func NewInstances(cfg *InstancesConfig, opts ...Option) (*Instances, error) {
 	st := &Instances{cfg: c, opt: buildOptions(opts), langs: map[text.Lang]*fewShot{}}
 	langs := []text.Lang{text.English, text.Japanese}
 	if c.Language != "" || c.Seeds != "" {
-		lang, err := resolveLang(c.Language, c.Seeds)
+		lang, err := genkit.Language("selfinstruct", c.Language, c.Seeds)
 		if err != nil {
 			return nil, err
 		}

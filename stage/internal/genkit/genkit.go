@@ -1,4 +1,4 @@
-// Package genkit holds what the generating stages conversation and evol share: seed files, input records, named models and a unit's own randomness.
+// Package genkit holds what the generating stages share: seed files, input records, named models, the language setting and a unit's own randomness.
 package genkit
 
 import (
@@ -13,6 +13,7 @@ import (
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/text"
 )
 
 // Inputs returns the records a stage works on: its seeds, cut to limit, or
@@ -63,4 +64,21 @@ func TaskText(r *record.Record) string {
 		p += "\n\n" + in
 	}
 	return p
+}
+
+// Language resolves a stage's language setting: en or ja, and when unset
+// the language of the built-in seed set it reads, English otherwise.
+func Language(stage, language, seedSet string) (text.Lang, error) {
+	switch strings.ToLower(language) {
+	case "":
+		if seedSet == "ja" {
+			return text.Japanese, nil
+		}
+		return text.English, nil
+	case "en":
+		return text.English, nil
+	case "ja":
+		return text.Japanese, nil
+	}
+	return "", fmt.Errorf("%s: language: unknown %q (want en or ja)", stage, language)
 }
