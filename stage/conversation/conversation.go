@@ -341,16 +341,10 @@ func (c *convo) check(t int, role, msg, finish string) (bad bool) {
 func (c *convo) call(ctx context.Context, sd genkit.Backend, req model.Request) (model.Choice, error) {
 	c.r.Prov.RequestKeys = append(c.r.Prov.RequestKeys, model.CacheKeys(sd.Info.Backend, sd.Info.Model, req)...)
 	resp, err := sd.Gen.Generate(ctx, req)
-	c.usage.Requests++
+	c.usage.Count(resp, err)
 	if err != nil {
 		return model.Choice{}, err
 	}
-	if resp.Cached {
-		c.usage.CachedRequests++
-	}
-	c.usage.PromptTokens += resp.Usage.PromptTokens
-	c.usage.CompletionTokens += resp.Usage.CompletionTokens
-	c.usage.CostUSD += resp.CostUSD
 	if len(resp.Choices) == 0 {
 		return model.Choice{}, errors.New("the model returned no choices")
 	}

@@ -354,16 +354,10 @@ func (s *Stage) generate(ctx context.Context, gen model.Backend, info pipeline.M
 	for {
 		keys = append(keys, model.CacheKeys(info.Backend, info.Model, req)...)
 		resp, err := gen.Generate(ctx, req)
-		u.Requests++
+		u.Count(resp, err)
 		if err != nil {
 			return nil, "", keys, served, fmt.Errorf("generate: %w", err)
 		}
-		if resp.Cached {
-			u.CachedRequests++
-		}
-		u.PromptTokens += resp.Usage.PromptTokens
-		u.CompletionTokens += resp.Usage.CompletionTokens
-		u.CostUSD += resp.CostUSD
 		served = resp.Model
 		reply, finish := "", ""
 		if len(resp.Choices) > 0 {

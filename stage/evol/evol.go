@@ -338,16 +338,10 @@ func (c *chain) request(task string, answer bool) model.Request {
 func (c *chain) call(ctx context.Context, r *record.Record, b genkit.Backend, req model.Request) (model.Choice, error) {
 	r.Prov.RequestKeys = append(r.Prov.RequestKeys, model.CacheKeys(b.Info.Backend, b.Info.Model, req)...)
 	resp, err := b.Gen.Generate(ctx, req)
-	c.usage.Requests++
+	c.usage.Count(resp, err)
 	if err != nil {
 		return model.Choice{}, err
 	}
-	if resp.Cached {
-		c.usage.CachedRequests++
-	}
-	c.usage.PromptTokens += resp.Usage.PromptTokens
-	c.usage.CompletionTokens += resp.Usage.CompletionTokens
-	c.usage.CostUSD += resp.CostUSD
 	if len(resp.Choices) == 0 {
 		return model.Choice{}, errors.New("the model returned no choices")
 	}

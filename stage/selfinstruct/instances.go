@@ -222,16 +222,6 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		r.Status, r.Error = record.Failed, err.Error()
 		return []*record.Record{r}, usage, nil
 	}
-	account := func(resp *model.Response) {
-		usage.Requests++
-		if resp.Cached {
-			usage.CachedRequests++
-		}
-		usage.PromptTokens += resp.Usage.PromptTokens
-		usage.CompletionTokens += resp.Usage.CompletionTokens
-		usage.CostUSD += resp.CostUSD
-	}
-
 	var clf bool
 	if in.IsClassification != nil {
 		// An upstream stage already knows (a seed file, a labelled import):
@@ -245,11 +235,10 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		}
 		prov.RequestKeys = append(prov.RequestKeys, model.CacheKeys(clsInfo.Backend, clsInfo.Model, creq)...)
 		cresp, err := cls.Generate(ctx, creq)
+		usage.Count(cresp, err)
 		if err != nil {
-			usage.Requests++
 			return fail(fmt.Errorf("selfinstruct: classify: %w", err))
 		}
-		account(cresp)
 		answer := ""
 		if len(cresp.Choices) > 0 {
 			answer = cresp.Choices[0].Text
@@ -280,11 +269,10 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 	}
 	prov.RequestKeys = append(prov.RequestKeys, model.CacheKeys(info.Backend, info.Model, ireq)...)
 	iresp, err := gen.Generate(ctx, ireq)
+	usage.Count(iresp, err)
 	if err != nil {
-		usage.Requests++
 		return fail(fmt.Errorf("selfinstruct: instances: %w", err))
 	}
-	account(iresp)
 	var choice model.Choice
 	if len(iresp.Choices) > 0 {
 		choice = iresp.Choices[0]

@@ -96,16 +96,10 @@ func Sample(ctx context.Context, b model.Backend, info pipeline.ModelInfo, s Sam
 	req := s.Request(prompt)
 	keys := model.CacheKeys(info.Backend, info.Model, req)
 	resp, err := b.Generate(ctx, req)
-	u.Requests++
+	u.Count(resp, err)
 	if err != nil {
 		return nil, keys, "", fmt.Errorf("generate: %w", err)
 	}
-	if resp.Cached {
-		u.CachedRequests++
-	}
-	u.PromptTokens += resp.Usage.PromptTokens
-	u.CompletionTokens += resp.Usage.CompletionTokens
-	u.CostUSD += resp.CostUSD
 	var out []record.Candidate
 	for _, c := range resp.Choices {
 		out = append(out, record.Candidate{Text: c.Text, FinishReason: c.FinishReason})
