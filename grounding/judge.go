@@ -140,79 +140,19 @@ func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
 		Temperature: j.opt.Temperature,
 		MaxTokens:   j.opt.MaxTokens,
 	}
-	replies, err := j.generate(ctx, req, &res)
-	if err != nil {
-		return res, err
-	}
-	parse := func(reply string) judge.Sample {
-		s, reason, err := judge.ParseScore(reply, MinScore, MaxScore, true)
-		if err != nil {
-			return judge.Sample{Reason: err.Error()}
-		}
-		return judge.Sample{Score: s, Valid: true, Reason: reason}
-	}
-	retries := j.opt.Retries
-	for _, reply := range replies {
-		s := parse(reply)
-		for !s.Valid && retries > 0 && strings.TrimSpace(reply) != "" {
-			retries--
-			res.Usage.Errors++
-			res.Samples = append(res.Samples, s)
+	sc := judge.Scoring{
+		Request: req, Min: MinScore, Max: MaxScore, Integral: true, Retries: j.opt.Retries,
+		Retry: func(req model.Request, reply, problem string) model.Request {
 			fix := req
 			fix.N = 1
 			fix.Messages = append(append([]model.Message(nil), req.Messages...),
 				model.Message{Role: "assistant", Content: reply},
-				model.Message{Role: "user", Content: retryPrompt.render(struct{ Problem string }{s.Reason})})
-			out, err := j.generate(ctx, fix, &res)
-			if err != nil {
-				return res, err
-			}
-			reply = out[0]
-			s = parse(reply)
-		}
-		if !s.Valid {
-			res.Usage.Errors++
-		}
-		res.Samples = append(res.Samples, s)
+				model.Message{Role: "user", Content: retryPrompt.render(struct{ Problem string }{problem})})
+			return fix
+		},
 	}
-	var sum float64
-	n := 0
-	for _, s := range res.Samples {
-		if s.Valid {
-			sum += s.Score
-			n++
-		} else {
-			res.Err = s.Reason
-		}
+	if err := sc.Run(ctx, j.b, &res); err != nil {
+		return res, fmt.Errorf("grounding: %w", err)
 	}
-	if n == 0 {
-		return res, nil
-	}
-	res.Err = ""
-	res.Score = sum / float64(n)
 	return res, nil
-}
-
-// generate sends req, accounting for it in res; a sample the server did not
-// return is "" (which fails to parse, the honest outcome).
-func (j *Judge) generate(ctx context.Context, req model.Request, res *judge.Result) ([]string, error) {
-	res.RequestKeys = append(res.RequestKeys, model.CacheKeys(j.b.Provider, j.b.Model, req)...)
-	resp, err := j.b.Generate(ctx, req)
-	res.Usage.Requests++
-	if err != nil {
-		return nil, fmt.Errorf("grounding: %w", err)
-	}
-	if resp.Cached {
-		res.Usage.CachedRequests++
-	}
-	res.Usage.PromptTokens += resp.Usage.PromptTokens
-	res.Usage.CompletionTokens += resp.Usage.CompletionTokens
-	res.Usage.CostUSD += resp.CostUSD
-	out := make([]string, max(req.N, 1))
-	for i, c := range resp.Choices {
-		if i < len(out) {
-			out[i] = c.Text
-		}
-	}
-	return out, nil
 }

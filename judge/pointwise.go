@@ -3,8 +3,8 @@ package judge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/synthloop/synthloop/model"
 )
@@ -100,57 +100,15 @@ func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
 		Temperature: j.opt.Temperature,
 		MaxTokens:   j.opt.MaxTokens,
 	}
-	res.RequestKeys = append(res.RequestKeys, model.CacheKeys(j.b.Provider, j.b.Model, req)...)
-	replies, err := generate(ctx, j.b, req, &res.Usage)
-	if err != nil {
-		return res, err
+	sc := Scoring{
+		Request: req, Min: j.rubric.Min, Max: j.rubric.Max, Integral: j.rubric.Kind == Additive, Retries: j.opt.MaxRetries,
+		Retry: func(req model.Request, reply, problem string) model.Request {
+			return retryRequest(req, reply, problem, "Score: N")
+		},
 	}
-	parse := func(reply string) Sample {
-		s, reason, err := ParseScore(reply, j.rubric.Min, j.rubric.Max, j.rubric.Kind == Additive)
-		if err != nil {
-			return Sample{Reason: err.Error()}
-		}
-		return Sample{Score: s, Valid: true, Reason: reason}
+	if err := sc.Run(ctx, j.b, &res); err != nil {
+		return res, fmt.Errorf("judge: %w", err)
 	}
-	retries := j.opt.MaxRetries
-	for _, reply := range replies {
-		s := parse(reply)
-		// An empty reply cannot be quoted back (some APIs refuse an empty
-		// assistant turn), so it is an error without a follow-up.
-		for !s.Valid && retries > 0 && strings.TrimSpace(reply) != "" {
-			retries--
-			res.Usage.Errors++
-			res.Samples = append(res.Samples, s)
-			fix := retryRequest(req, reply, s.Reason, "Score: N")
-			res.RequestKeys = append(res.RequestKeys, model.CacheKeys(j.b.Provider, j.b.Model, fix)...)
-			out, err := generate(ctx, j.b, fix, &res.Usage)
-			if err != nil {
-				return res, err
-			}
-			reply = out[0]
-			s = parse(reply)
-		}
-		if !s.Valid {
-			res.Usage.Errors++
-		}
-		res.Samples = append(res.Samples, s)
-	}
-	var sum float64
-	n := 0
-	last := ""
-	for _, s := range res.Samples {
-		if s.Valid {
-			sum += s.Score
-			n++
-		} else {
-			last = s.Reason
-		}
-	}
-	if n == 0 {
-		res.Err = last
-		return res, nil
-	}
-	res.Score = sum / float64(n)
 	return res, nil
 }
 
