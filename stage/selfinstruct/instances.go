@@ -280,6 +280,13 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 	if iresp.Model != "" {
 		prov.Model = iresp.Model
 	}
+	return s.instanceRecords(choice, clf, newRec), usage, nil
+}
+
+// instanceRecords makes a record of each instance in the reply, kept or
+// rejected by the instance filters, or one rejected record when the reply
+// has none.
+func (s *Instances) instanceRecords(choice model.Choice, clf bool, newRec func(int) *record.Record) []*record.Record {
 	var ins []instance
 	if clf {
 		ins = parseClassInstances(choice.Text)
@@ -293,7 +300,7 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		r.Status = record.Rejected
 		r.Meta["response"] = choice.Text
 		r.Decisions = []record.Decision{{Filter: "parse", Reason: fmt.Sprintf("no instances found in the reply (finish reason %q)", choice.FinishReason)}}
-		return []*record.Record{r}, usage, nil
+		return []*record.Record{r}
 	}
 	var out []*record.Record
 	for i, v := range filterInstances(ins, choice.FinishReason == model.FinishLength, s.cfg.MaxInstances) {
@@ -306,7 +313,7 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		}
 		out = append(out, r)
 	}
-	return out, usage, nil
+	return out
 }
 
 // exampleIDs lists the seed tasks shown as few-shot examples.
