@@ -38,12 +38,9 @@ func Opener(env *pipeline.Env) judge.Opener {
 
 // AddJudge adds what judging cost to a unit's usage.
 func AddJudge(u *pipeline.UnitUsage, j judge.Usage) {
-	u.Requests += j.Requests
-	u.CachedRequests += j.CachedRequests
-	u.PromptTokens += j.PromptTokens
-	u.CompletionTokens += j.CompletionTokens
-	u.CostUSD += j.CostUSD
-	u.Errors += j.Errors
+	// The two types count the same things; a field added to one and not
+	// the other stops this conversion from compiling.
+	u.Add(pipeline.UnitUsage(j))
 }
 
 // Sampling is how candidates are generated.
