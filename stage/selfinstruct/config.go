@@ -300,13 +300,7 @@ func init() {
     # classification_only: false  # prompt with classification seeds only
 `,
 		Config: func() any { return DefaultConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("selfinstruct: config is %T, want *selfinstruct.Config", cfg)
-			}
-			return New(c)
-		},
+		New:    pipeline.Typed("selfinstruct", func(c *Config) (*Stage, error) { return New(c) }),
 	})
 	pipeline.Register(pipeline.StageType{
 		Name: "selfinstruct-instances",
@@ -322,12 +316,6 @@ func init() {
     # max_instances: 5
 `,
 		Config: func() any { return DefaultInstancesConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*InstancesConfig)
-			if !ok {
-				return nil, fmt.Errorf("selfinstruct: config is %T, want *selfinstruct.InstancesConfig", cfg)
-			}
-			return NewInstances(c)
-		},
+		New:    pipeline.Typed("selfinstruct", func(c *InstancesConfig) (*Instances, error) { return NewInstances(c) }),
 	})
 }
