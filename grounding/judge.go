@@ -1,16 +1,12 @@
 package grounding
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
-	"text/template"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/model"
 )
@@ -27,41 +23,17 @@ const (
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-type prompt struct {
-	name string
-	hash string
-	tmpl *template.Template
-}
-
-func mustPrompt(name string) *prompt {
-	b, err := templateFS.ReadFile("templates/" + name + ".tmpl")
-	if err != nil {
-		panic(err) // embedded: a failure is a build defect
-	}
-	sum := sha256.Sum256(b)
-	return &prompt{name: name, hash: hex.EncodeToString(sum[:]),
-		tmpl: template.Must(template.New(name).Option("missingkey=error").Parse(string(b)))}
-}
-
 var (
-	groundingPrompt = mustPrompt("grounding")
-	retryPrompt     = mustPrompt("retry")
+	groundingPrompt = prompt.Must(templateFS, "grounding")
+	retryPrompt     = prompt.Must(templateFS, "retry")
 )
-
-func (p *prompt) render(data any) string {
-	var buf bytes.Buffer
-	if err := p.tmpl.Execute(&buf, data); err != nil {
-		panic(fmt.Sprintf("grounding: render %s: %v", p.name, err)) // golden tests render every template
-	}
-	return strings.TrimRight(buf.String(), "\n")
-}
 
 type promptData struct {
 	Nonce, Question, Evidence, Answer string
 }
 
 // TemplateHash is the hash of the grounding prompt template.
-func TemplateHash() string { return groundingPrompt.hash }
+func TemplateHash() string { return groundingPrompt.Hash }
 
 // Item is what the grounding judge checks: an answer to a question against
 // the evidence it must follow from.
@@ -73,7 +45,7 @@ type Item struct {
 
 // Prompt renders the grounding judge's prompt for it.
 func Prompt(it Item) string {
-	return groundingPrompt.render(promptData{
+	return groundingPrompt.MustRender(promptData{
 		Nonce:    Nonce(it.Question, it.Evidence, it.Answer),
 		Question: it.Question, Evidence: it.Evidence, Answer: it.Answer,
 	})
@@ -133,7 +105,7 @@ func NewJudge(b judge.Backend, opt Options) (*Judge, error) {
 // Result.Err says why (never a made-up score). The error is a failed model
 // call or a cancelled ctx, for the caller to classify.
 func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
-	res := judge.Result{Judge: j.b.Name, Template: groundingPrompt.hash}
+	res := judge.Result{Judge: j.b.Name, Template: groundingPrompt.Hash}
 	req := model.Request{
 		Messages:    []model.Message{{Role: "user", Content: Prompt(it)}},
 		N:           j.opt.Samples,
@@ -147,7 +119,7 @@ func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
 			fix.N = 1
 			fix.Messages = append(append([]model.Message(nil), req.Messages...),
 				model.Message{Role: "assistant", Content: reply},
-				model.Message{Role: "user", Content: retryPrompt.render(struct{ Problem string }{problem})})
+				model.Message{Role: "user", Content: retryPrompt.MustRender(struct{ Problem string }{problem})})
 			return fix
 		},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/model"
 )
 
@@ -56,7 +57,7 @@ type Pointwise struct {
 	b      Backend
 	rubric Rubric
 	opt    Options
-	p      *prompt
+	p      *prompt.Template
 }
 
 // NewPointwise returns a pointwise judge on b. A zero Rubric is the
@@ -80,7 +81,7 @@ func NewPointwise(b Backend, r Rubric, opt Options) (*Pointwise, error) {
 func (j *Pointwise) Range() (lo, hi float64) { return j.rubric.Min, j.rubric.Max }
 
 // TemplateHash is the hash of the prompt template the judge uses.
-func (j *Pointwise) TemplateHash() string { return j.p.hash }
+func (j *Pointwise) TemplateHash() string { return j.p.Hash }
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
@@ -89,8 +90,8 @@ func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 // retry budget lasts. The score is the mean of the valid replies; with none,
 // Result.Err says why.
 func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
-	res := Result{Judge: j.b.Name, Template: j.p.hash}
-	text := j.p.render(pointwiseData{
+	res := Result{Judge: j.b.Name, Template: j.p.Hash}
+	text := j.p.MustRender(pointwiseData{
 		Criteria: j.rubric.Criteria, Min: fmtNum(j.rubric.Min), Max: fmtNum(j.rubric.Max),
 		Prompt: it.Prompt, Answer: it.Answer,
 	})
@@ -119,7 +120,7 @@ func retryRequest(req model.Request, reply, problem, form string) model.Request 
 	msgs := append([]model.Message(nil), req.Messages...)
 	msgs = append(msgs,
 		model.Message{Role: "assistant", Content: reply},
-		model.Message{Role: "user", Content: retryPrompt.render(retryData{Problem: problem, Form: form})})
+		model.Message{Role: "user", Content: retryPrompt.MustRender(retryData{Problem: problem, Form: form})})
 	fix := req
 	fix.Messages = msgs
 	fix.N = 1

@@ -8,7 +8,7 @@ import (
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/ingest"
-	"github.com/synthloop/synthloop/stage/internal/prompt"
+	"github.com/synthloop/synthloop/internal/prompt"
 )
 
 // The prompts are files so they are reviewed as prompts, and their hash,

@@ -6,7 +6,7 @@ import (
 	"errors"
 
 	"github.com/synthloop/synthloop/grounding"
-	"github.com/synthloop/synthloop/stage/internal/prompt"
+	"github.com/synthloop/synthloop/internal/prompt"
 )
 
 // The prompts are files so they are reviewed as prompts, and their hash,

@@ -10,11 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/seeds"
-	"github.com/synthloop/synthloop/stage/internal/prompt"
 	"github.com/synthloop/synthloop/text"
 )
 
