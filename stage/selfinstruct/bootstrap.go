@@ -478,27 +478,7 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request,
 		}
 		r.Decisions = s.filters.check(r.Instruction)
 		if allPassed(r.Decisions) {
-			res := idx.CheckText(r.Instruction)
-			d := record.Decision{Filter: "novelty", Passed: res.Novel, Value: res.Max}
-			if res.Novel {
-				d.Reason = fmt.Sprintf("max ROUGE-L %s <= %v", score(res.Max, c.NoveltyThreshold), c.NoveltyThreshold)
-			} else {
-				d.Reason = fmt.Sprintf("max ROUGE-L %s > %v", score(res.Max, c.NoveltyThreshold), c.NoveltyThreshold)
-				if len(res.Similar) > 0 {
-					d.Reason += fmt.Sprintf(" against %q", clip(res.Similar[0].Text, 80))
-				}
-			}
-			r.Decisions = append(r.Decisions, d)
-			similar := make([]map[string]any, len(res.Similar))
-			for k, m := range res.Similar {
-				similar[k] = map[string]any{"instruction": m.Text, "score": m.Score}
-			}
-			r.Meta["most_similar"] = similar
-			r.Meta["max_similarity"] = res.Max
-			if res.Mean != nil {
-				r.Meta["avg_similarity"] = res.Mean.Value
-				r.Meta["avg_similarity_exact"] = res.Mean.Exact
-			}
+			s.checkNovelty(r, idx)
 		}
 		if allPassed(r.Decisions) {
 			r.Status = record.Kept
@@ -510,6 +490,32 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request,
 		recs = append(recs, r)
 	}
 	return recs, kept
+}
+
+// checkNovelty decides r's novelty against the instructions kept so far:
+// the paper's ROUGE-L threshold, with the most similar ones in Meta.
+func (s *Stage) checkNovelty(r *record.Record, idx noveltyIndex) {
+	res := idx.CheckText(r.Instruction)
+	d := record.Decision{Filter: "novelty", Passed: res.Novel, Value: res.Max}
+	if res.Novel {
+		d.Reason = fmt.Sprintf("max ROUGE-L %s <= %v", score(res.Max, s.cfg.NoveltyThreshold), s.cfg.NoveltyThreshold)
+	} else {
+		d.Reason = fmt.Sprintf("max ROUGE-L %s > %v", score(res.Max, s.cfg.NoveltyThreshold), s.cfg.NoveltyThreshold)
+		if len(res.Similar) > 0 {
+			d.Reason += fmt.Sprintf(" against %q", clip(res.Similar[0].Text, 80))
+		}
+	}
+	r.Decisions = append(r.Decisions, d)
+	similar := make([]map[string]any, len(res.Similar))
+	for k, m := range res.Similar {
+		similar[k] = map[string]any{"instruction": m.Text, "score": m.Score}
+	}
+	r.Meta["most_similar"] = similar
+	r.Meta["max_similarity"] = res.Max
+	if res.Mean != nil {
+		r.Meta["avg_similarity"] = res.Mean.Value
+		r.Meta["avg_similarity_exact"] = res.Mean.Exact
+	}
 }
 
 // score formats a similarity for a reason: three decimals, or every digit
