@@ -41,7 +41,7 @@ func TestGoldenPrompts(t *testing.T) {
 		Evidence: "Refunds are issued within 5 business days.",
 		Answer:   "Refunds arrive within five business days.",
 	}))
-	golden(t, "retry", retryPrompt.render(struct{ Problem string }{"judge: no valid score in the reply: score 7 outside 1..5"}))
+	golden(t, "retry", retryPrompt.MustRender(struct{ Problem string }{"judge: no valid score in the reply: score 7 outside 1..5"}))
 	if len(TemplateHash()) != 64 {
 		t.Errorf("TemplateHash = %q", TemplateHash())
 	}

@@ -1,16 +1,12 @@
 package grounding
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
-	"text/template"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/model"
 )
@@ -27,41 +23,17 @@ const (
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-type prompt struct {
-	name string
-	hash string
-	tmpl *template.Template
-}
-
-func mustPrompt(name string) *prompt {
-	b, err := templateFS.ReadFile("templates/" + name + ".tmpl")
-	if err != nil {
-		panic(err) // embedded: a failure is a build defect
-	}
-	sum := sha256.Sum256(b)
-	return &prompt{name: name, hash: hex.EncodeToString(sum[:]),
-		tmpl: template.Must(template.New(name).Option("missingkey=error").Parse(string(b)))}
-}
-
 var (
-	groundingPrompt = mustPrompt("grounding")
-	retryPrompt     = mustPrompt("retry")
+	groundingPrompt = prompt.Must(templateFS, "grounding")
+	retryPrompt     = prompt.Must(templateFS, "retry")
 )
-
-func (p *prompt) render(data any) string {
-	var buf bytes.Buffer
-	if err := p.tmpl.Execute(&buf, data); err != nil {
-		panic(fmt.Sprintf("grounding: render %s: %v", p.name, err)) // golden tests render every template
-	}
-	return strings.TrimRight(buf.String(), "\n")
-}
 
 type promptData struct {
 	Nonce, Question, Evidence, Answer string
 }
 
 // TemplateHash is the hash of the grounding prompt template.
-func TemplateHash() string { return groundingPrompt.hash }
+func TemplateHash() string { return groundingPrompt.Hash }
 
 // Item is what the grounding judge checks: an answer to a question against
 // the evidence it must follow from.
@@ -73,7 +45,7 @@ type Item struct {
 
 // Prompt renders the grounding judge's prompt for it.
 func Prompt(it Item) string {
-	return groundingPrompt.render(promptData{
+	return groundingPrompt.MustRender(promptData{
 		Nonce:    Nonce(it.Question, it.Evidence, it.Answer),
 		Question: it.Question, Evidence: it.Evidence, Answer: it.Answer,
 	})
@@ -133,86 +105,26 @@ func NewJudge(b judge.Backend, opt Options) (*Judge, error) {
 // Result.Err says why (never a made-up score). The error is a failed model
 // call or a cancelled ctx, for the caller to classify.
 func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
-	res := judge.Result{Judge: j.b.Name, Template: groundingPrompt.hash}
+	res := judge.Result{Judge: j.b.Name, Template: groundingPrompt.Hash}
 	req := model.Request{
 		Messages:    []model.Message{{Role: "user", Content: Prompt(it)}},
 		N:           j.opt.Samples,
 		Temperature: j.opt.Temperature,
 		MaxTokens:   j.opt.MaxTokens,
 	}
-	replies, err := j.generate(ctx, req, &res)
-	if err != nil {
-		return res, err
-	}
-	parse := func(reply string) judge.Sample {
-		s, reason, err := judge.ParseScore(reply, MinScore, MaxScore, true)
-		if err != nil {
-			return judge.Sample{Reason: err.Error()}
-		}
-		return judge.Sample{Score: s, Valid: true, Reason: reason}
-	}
-	retries := j.opt.Retries
-	for _, reply := range replies {
-		s := parse(reply)
-		for !s.Valid && retries > 0 && strings.TrimSpace(reply) != "" {
-			retries--
-			res.Usage.Errors++
-			res.Samples = append(res.Samples, s)
+	sc := judge.Scoring{
+		Request: req, Min: MinScore, Max: MaxScore, Integral: true, Retries: j.opt.Retries,
+		Retry: func(req model.Request, reply, problem string) model.Request {
 			fix := req
 			fix.N = 1
 			fix.Messages = append(append([]model.Message(nil), req.Messages...),
 				model.Message{Role: "assistant", Content: reply},
-				model.Message{Role: "user", Content: retryPrompt.render(struct{ Problem string }{s.Reason})})
-			out, err := j.generate(ctx, fix, &res)
-			if err != nil {
-				return res, err
-			}
-			reply = out[0]
-			s = parse(reply)
-		}
-		if !s.Valid {
-			res.Usage.Errors++
-		}
-		res.Samples = append(res.Samples, s)
+				model.Message{Role: "user", Content: retryPrompt.MustRender(struct{ Problem string }{problem})})
+			return fix
+		},
 	}
-	var sum float64
-	n := 0
-	for _, s := range res.Samples {
-		if s.Valid {
-			sum += s.Score
-			n++
-		} else {
-			res.Err = s.Reason
-		}
+	if err := sc.Run(ctx, j.b, &res); err != nil {
+		return res, fmt.Errorf("grounding: %w", err)
 	}
-	if n == 0 {
-		return res, nil
-	}
-	res.Err = ""
-	res.Score = sum / float64(n)
 	return res, nil
-}
-
-// generate sends req, accounting for it in res; a sample the server did not
-// return is "" (which fails to parse, the honest outcome).
-func (j *Judge) generate(ctx context.Context, req model.Request, res *judge.Result) ([]string, error) {
-	res.RequestKeys = append(res.RequestKeys, model.CacheKeys(j.b.Provider, j.b.Model, req)...)
-	resp, err := j.b.Generate(ctx, req)
-	res.Usage.Requests++
-	if err != nil {
-		return nil, fmt.Errorf("grounding: %w", err)
-	}
-	if resp.Cached {
-		res.Usage.CachedRequests++
-	}
-	res.Usage.PromptTokens += resp.Usage.PromptTokens
-	res.Usage.CompletionTokens += resp.Usage.CompletionTokens
-	res.Usage.CostUSD += resp.CostUSD
-	out := make([]string, max(req.N, 1))
-	for i, c := range resp.Choices {
-		if i < len(out) {
-			out[i] = c.Text
-		}
-	}
-	return out, nil
 }

@@ -145,11 +145,17 @@ func generate(ctx context.Context, b model.Backend, req model.Request, u *Usage)
 		return nil, fmt.Errorf("judge: %w", err)
 	}
 	u.account(resp)
-	out := make([]string, max(req.N, 1))
+	return texts(resp, req.N), nil
+}
+
+// texts returns the texts of the n choices asked for; a missing choice is
+// "" (and so fails to parse, which is the honest outcome).
+func texts(resp *model.Response, n int) []string {
+	out := make([]string, max(n, 1))
 	for i, c := range resp.Choices {
 		if i < len(out) {
 			out[i] = c.Text
 		}
 	}
-	return out, nil
+	return out
 }

@@ -36,11 +36,11 @@ func NewPairwise(b Backend, criteria []string, opt Options) (*Pairwise, error) {
 }
 
 // TemplateHash is the hash of the prompt template the judge uses.
-func (j *Pairwise) TemplateHash() string { return pairwisePrompt.hash }
+func (j *Pairwise) TemplateHash() string { return pairwisePrompt.Hash }
 
 // Compare implements Comparer.
 func (j *Pairwise) Compare(ctx context.Context, prompt, a, b string) (Preference, error) {
-	p := Preference{Template: pairwisePrompt.hash}
+	p := Preference{Template: pairwisePrompt.Hash}
 	retries := j.opt.MaxRetries
 	fwd, err := j.ask(ctx, prompt, a, b, &p, &retries)
 	if err != nil || fwd == "" {
@@ -74,7 +74,7 @@ func (j *Pairwise) Compare(ctx context.Context, prompt, a, b string) (Preference
 // ask gets one order's verdict, or "" with p.Err set.
 func (j *Pairwise) ask(ctx context.Context, prompt, a, b string, p *Preference, retries *int) (Winner, error) {
 	req := model.Request{
-		Messages: []model.Message{{Role: "user", Content: pairwisePrompt.render(pairwiseData{
+		Messages: []model.Message{{Role: "user", Content: pairwisePrompt.MustRender(pairwiseData{
 			Criteria: j.criteria, Prompt: prompt, A: a, B: b,
 		})}},
 		Temperature: j.opt.Temperature,

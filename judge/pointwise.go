@@ -3,9 +3,10 @@ package judge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
-	"strings"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/model"
 )
 
@@ -56,7 +57,7 @@ type Pointwise struct {
 	b      Backend
 	rubric Rubric
 	opt    Options
-	p      *prompt
+	p      *prompt.Template
 }
 
 // NewPointwise returns a pointwise judge on b. A zero Rubric is the
@@ -80,7 +81,7 @@ func NewPointwise(b Backend, r Rubric, opt Options) (*Pointwise, error) {
 func (j *Pointwise) Range() (lo, hi float64) { return j.rubric.Min, j.rubric.Max }
 
 // TemplateHash is the hash of the prompt template the judge uses.
-func (j *Pointwise) TemplateHash() string { return j.p.hash }
+func (j *Pointwise) TemplateHash() string { return j.p.Hash }
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
@@ -89,8 +90,8 @@ func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 // retry budget lasts. The score is the mean of the valid replies; with none,
 // Result.Err says why.
 func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
-	res := Result{Judge: j.b.Name, Template: j.p.hash}
-	text := j.p.render(pointwiseData{
+	res := Result{Judge: j.b.Name, Template: j.p.Hash}
+	text := j.p.MustRender(pointwiseData{
 		Criteria: j.rubric.Criteria, Min: fmtNum(j.rubric.Min), Max: fmtNum(j.rubric.Max),
 		Prompt: it.Prompt, Answer: it.Answer,
 	})
@@ -100,57 +101,15 @@ func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
 		Temperature: j.opt.Temperature,
 		MaxTokens:   j.opt.MaxTokens,
 	}
-	res.RequestKeys = append(res.RequestKeys, model.CacheKeys(j.b.Provider, j.b.Model, req)...)
-	replies, err := generate(ctx, j.b, req, &res.Usage)
-	if err != nil {
-		return res, err
+	sc := Scoring{
+		Request: req, Min: j.rubric.Min, Max: j.rubric.Max, Integral: j.rubric.Kind == Additive, Retries: j.opt.MaxRetries,
+		Retry: func(req model.Request, reply, problem string) model.Request {
+			return retryRequest(req, reply, problem, "Score: N")
+		},
 	}
-	parse := func(reply string) Sample {
-		s, reason, err := ParseScore(reply, j.rubric.Min, j.rubric.Max, j.rubric.Kind == Additive)
-		if err != nil {
-			return Sample{Reason: err.Error()}
-		}
-		return Sample{Score: s, Valid: true, Reason: reason}
+	if err := sc.Run(ctx, j.b, &res); err != nil {
+		return res, fmt.Errorf("judge: %w", err)
 	}
-	retries := j.opt.MaxRetries
-	for _, reply := range replies {
-		s := parse(reply)
-		// An empty reply cannot be quoted back (some APIs refuse an empty
-		// assistant turn), so it is an error without a follow-up.
-		for !s.Valid && retries > 0 && strings.TrimSpace(reply) != "" {
-			retries--
-			res.Usage.Errors++
-			res.Samples = append(res.Samples, s)
-			fix := retryRequest(req, reply, s.Reason, "Score: N")
-			res.RequestKeys = append(res.RequestKeys, model.CacheKeys(j.b.Provider, j.b.Model, fix)...)
-			out, err := generate(ctx, j.b, fix, &res.Usage)
-			if err != nil {
-				return res, err
-			}
-			reply = out[0]
-			s = parse(reply)
-		}
-		if !s.Valid {
-			res.Usage.Errors++
-		}
-		res.Samples = append(res.Samples, s)
-	}
-	var sum float64
-	n := 0
-	last := ""
-	for _, s := range res.Samples {
-		if s.Valid {
-			sum += s.Score
-			n++
-		} else {
-			last = s.Reason
-		}
-	}
-	if n == 0 {
-		res.Err = last
-		return res, nil
-	}
-	res.Score = sum / float64(n)
 	return res, nil
 }
 
@@ -161,7 +120,7 @@ func retryRequest(req model.Request, reply, problem, form string) model.Request 
 	msgs := append([]model.Message(nil), req.Messages...)
 	msgs = append(msgs,
 		model.Message{Role: "assistant", Content: reply},
-		model.Message{Role: "user", Content: retryPrompt.render(retryData{Problem: problem, Form: form})})
+		model.Message{Role: "user", Content: retryPrompt.MustRender(retryData{Problem: problem, Form: form})})
 	fix := req
 	fix.Messages = msgs
 	fix.N = 1

@@ -332,12 +332,8 @@ func (c *Client) writeCache(ctx context.Context, key string, e cacheEntry) {
 
 // call sends one request (sub.N samples) with retries, and accounts for it.
 func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Response, float64, error) {
-	if until := c.downUntil.Load(); until != 0 && c.now().UnixNano() < until {
-		if e := c.downErr.Load(); e != nil {
-			fast := *e
-			fast.Attempts = 0
-			return nil, 0, &fast
-		}
+	if e := c.down(); e != nil {
+		return nil, 0, e
 	}
 	promptEst := estimateTokens(sub.Messages)
 	complEst := c.estimateCompletion(sub.MaxTokens) * max(sub.N, 1)
@@ -371,19 +367,8 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 			err = ErrEmptyResponse
 		}
 		if err == nil {
-			c.downUntil.Store(0)
-			c.aimd.release(s, outcomeSuccess)
-			c.correctTPM(tpmTaken, r.Usage)
-			c.learn(r)
-			cost := c.info.Price.Cost(r.Usage)
-			c.budget.settle(costEst, cost)
 			settled = true
-			c.count(func(s *Stats) {
-				s.PromptTokens += int64(r.Usage.PromptTokens)
-				s.CompletionTokens += int64(r.Usage.CompletionTokens)
-				s.CostUSD += cost
-			})
-			return r, cost, nil
+			return r, c.succeeded(s, tpmTaken, costEst, r), nil
 		}
 		if ctx.Err() != nil {
 			c.aimd.release(s, outcomeNeutral)
@@ -420,19 +405,56 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		d := c.backoff(attempt, f.wait)
 		if f.wait > 0 {
 			// The server asked everyone to wait, not just this request.
-			until := c.now().Add(f.wait).UnixNano()
-			for {
-				cur := c.pauseUntil.Load()
-				if cur >= until || c.pauseUntil.CompareAndSwap(cur, until) {
-					break
-				}
-			}
+			c.pauseAll(f.wait)
 		}
 		c.count(func(s *Stats) { s.Retries++ })
 		c.log.Debug("model: retrying", "model", c.info.Name, "attempt", attempt, "wait", d,
 			"cause", c.redact(errText(err)))
 		if err := c.sleep(ctx, d); err != nil {
 			return nil, 0, fmt.Errorf("model: %s: %w", c.info.Name, err)
+		}
+	}
+}
+
+// down returns, while calls fail fast after one ran out of retries on an
+// unreachable server, a copy of that call's error with no attempts of its own.
+func (c *Client) down() *Error {
+	if until := c.downUntil.Load(); until != 0 && c.now().UnixNano() < until {
+		if e := c.downErr.Load(); e != nil {
+			fast := *e
+			fast.Attempts = 0
+			return &fast
+		}
+	}
+	return nil
+}
+
+// succeeded accounts for a call that returned r on slot s: the server is
+// up, the rate and budget reservations are settled at what r really used,
+// and the stats count it. It returns r's cost.
+func (c *Client) succeeded(s slot, tpmTaken int, costEst float64, r *Response) float64 {
+	c.downUntil.Store(0)
+	c.aimd.release(s, outcomeSuccess)
+	c.correctTPM(tpmTaken, r.Usage)
+	c.learn(r)
+	cost := c.info.Price.Cost(r.Usage)
+	c.budget.settle(costEst, cost)
+	c.count(func(s *Stats) {
+		s.PromptTokens += int64(r.Usage.PromptTokens)
+		s.CompletionTokens += int64(r.Usage.CompletionTokens)
+		s.CostUSD += cost
+	})
+	return cost
+}
+
+// pauseAll holds every call of the client for d from now, unless a longer
+// pause is already set.
+func (c *Client) pauseAll(d time.Duration) {
+	until := c.now().Add(d).UnixNano()
+	for {
+		cur := c.pauseUntil.Load()
+		if cur >= until || c.pauseUntil.CompareAndSwap(cur, until) {
+			return
 		}
 	}
 }

@@ -57,6 +57,33 @@ func (e *HTTPError) Error() string {
 
 const maxErrorBody = 64 << 10
 
+// StatusError is the step an SDK-based provider's HTTP middleware takes
+// after the round trip: an answer with a status of 400 or more becomes an
+// *HTTPError (with key redacted) before the SDK sees it, so status,
+// Retry-After and the server's message survive whatever the body looks like
+// (HTML from a proxy, {"error": "..."} from Ollama).
+func StatusError(res *http.Response, err error, key string) (*http.Response, error) {
+	if err != nil || res.StatusCode < 400 {
+		return res, err
+	}
+	return nil, NewHTTPError(res, key)
+}
+
+// SDKError classifies the error of an SDK call whose HTTP answer was
+// httpRes: an *HTTPError (see StatusError) or a cancelled ctx as it is, and
+// a 2xx whose body could not be read or decoded (truncated, not JSON) as
+// ErrMalformedResponse, which is retried.
+func SDKError(ctx context.Context, provider string, err error, httpRes *http.Response) error {
+	var he *HTTPError
+	switch {
+	case errors.As(err, &he), ctx.Err() != nil:
+		return err
+	case httpRes != nil && httpRes.StatusCode < 300:
+		return fmt.Errorf("%s: %w: %w", provider, ErrMalformedResponse, err)
+	}
+	return err
+}
+
 // NewHTTPError reads (at most 64 KiB of) res's body, closes it, and builds an
 // HTTPError whose message has every secret and bearer token removed.
 func NewHTTPError(res *http.Response, secrets ...string) *HTTPError {

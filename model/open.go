@@ -87,74 +87,15 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 		return nil, Info{}, fmt.Errorf("model: %s: %s", name, strings.Join(ps, "; "))
 	}
 	ref, _ := ParseRef(cfg.Ref)
-	spec, ok := lookupProvider(ref.Provider)
-	if !ok && !contains(builtinProviders, ref.Provider) {
-		// Validate allowed an unknown provider only with a base_url: any
-		// OpenAI-compatible service (Together, Groq, a company gateway...).
-		spec, ok = lookupProvider("openai-compatible")
+	spec, err := providerSpec(name, ref)
+	if err != nil {
+		return nil, Info{}, err
 	}
-	if !ok {
-		pkg := "openai"
-		switch ref.Provider {
-		case "anthropic", "local":
-			pkg = ref.Provider
-		}
-		return nil, Info{}, fmt.Errorf("model: %s: provider %q is not linked into this program (import _ \"github.com/synthloop/synthloop/model/%s\")", name, ref.Provider, pkg)
+	key, keyEnv, err := apiKey(name, ref, cfg, spec, opts)
+	if err != nil {
+		return nil, Info{}, err
 	}
-	baseURL := strings.TrimRight(cfg.BaseURL, "/")
-	if baseURL == "" {
-		baseURL = spec.DefaultBaseURL
-	}
-	getenv := opts.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	keyEnv := cfg.APIKeyEnv
-	if keyEnv == "" {
-		keyEnv = spec.APIKeyEnv
-	}
-	key := opts.APIKey
-	if key == "" && keyEnv != "" {
-		key = strings.TrimSpace(getenv(keyEnv))
-	}
-	if key == "" && (spec.KeyRequired || cfg.APIKeyEnv != "") {
-		return nil, Info{}, fmt.Errorf("model: %s (%s): no API key: set the environment variable %s", name, ref, keyEnv)
-	}
-
-	maxConc := cfg.MaxConcurrency
-	if maxConc == 0 {
-		maxConc = DefaultMaxConcurrency
-	}
-	timeout := cfg.Timeout.Std()
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
-	retries := cfg.MaxRetries
-	switch {
-	case retries == 0:
-		retries = DefaultMaxRetries
-	case retries < 0:
-		retries = 0
-	}
-
-	info := Info{
-		Name: name, Provider: ref.Provider, Model: ref.Model, BaseURL: baseURL, Free: spec.Free,
-		MaxConcurrency: maxConc, Timeout: timeout, MaxRetries: retries, RPM: cfg.RPM, TPM: cfg.TPM,
-	}
-	if spec.Free {
-		info.PriceKnown = true
-	} else {
-		info.Price, info.PriceKnown = LookupPrice(ref.Provider, ref.Model)
-	}
-	if cfg.PriceInput != nil {
-		info.Price.Input = *cfg.PriceInput
-	}
-	if cfg.PriceOutput != nil {
-		info.Price.Output = *cfg.PriceOutput
-	}
-	if cfg.PriceInput != nil && cfg.PriceOutput != nil {
-		info.PriceKnown = true
-	}
+	info := clientInfo(name, ref, cfg, spec)
 
 	log := opts.Log
 	if log == nil {
@@ -170,12 +111,12 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		// The default of 2 idle connections per host would make most of a
 		// wide concurrency window reconnect on every request.
-		tr.MaxIdleConnsPerHost = maxConc
+		tr.MaxIdleConnsPerHost = info.MaxConcurrency
 		hc = &http.Client{Transport: tr}
 	}
 	pc := ProviderConfig{
-		Name: name, Provider: ref.Provider, Model: ref.Model, BaseURL: baseURL, APIKey: key,
-		HTTPClient: hc, Timeout: timeout, DropParams: cfg.DropParams, Log: log,
+		Name: name, Provider: ref.Provider, Model: ref.Model, BaseURL: info.BaseURL, APIKey: key,
+		HTTPClient: hc, Timeout: info.Timeout, DropParams: cfg.DropParams, Log: log,
 	}
 	raw, err := spec.New(ctx, pc)
 	if err != nil {
@@ -186,8 +127,8 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 		raw: raw, info: info, ref: ref, keyEnv: keyEnv,
 		redact: func(s string) string { return Redact(s, key) },
 		cache:  opts.Cache, budget: opts.Budget, log: log,
-		maxN: spec.MaxN, timeout: timeout, maxRetries: retries,
-		aimd:  newAIMD(min(maxConc, 8), maxConc),
+		maxN: spec.MaxN, timeout: info.Timeout, maxRetries: info.MaxRetries,
+		aimd:  newAIMD(min(info.MaxConcurrency, 8), info.MaxConcurrency),
 		sleep: opts.Sleep, now: opts.Now, rand: opts.Rand,
 	}
 	if c.sleep == nil {
@@ -208,6 +149,89 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 		c.tpm = rate.NewLimiter(rate.Limit(float64(cfg.TPM)/60), max(1, cfg.TPM/10))
 	}
 	return c, info, nil
+}
+
+// providerSpec finds the provider of ref among those linked into the program.
+func providerSpec(name string, ref Ref) (ProviderSpec, error) {
+	spec, ok := lookupProvider(ref.Provider)
+	if !ok && !contains(builtinProviders, ref.Provider) {
+		// Validate allowed an unknown provider only with a base_url: any
+		// OpenAI-compatible service (Together, Groq, a company gateway...).
+		spec, ok = lookupProvider("openai-compatible")
+	}
+	if !ok {
+		pkg := "openai"
+		switch ref.Provider {
+		case "anthropic", "local":
+			pkg = ref.Provider
+		}
+		return ProviderSpec{}, fmt.Errorf("model: %s: provider %q is not linked into this program (import _ \"github.com/synthloop/synthloop/model/%s\")", name, ref.Provider, pkg)
+	}
+	return spec, nil
+}
+
+// apiKey returns the key (opts.APIKey, else the key environment variable)
+// and the variable's name, for error messages that say what to set.
+func apiKey(name string, ref Ref, cfg Config, spec ProviderSpec, opts Options) (key, keyEnv string, err error) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	keyEnv = cfg.APIKeyEnv
+	if keyEnv == "" {
+		keyEnv = spec.APIKeyEnv
+	}
+	key = opts.APIKey
+	if key == "" && keyEnv != "" {
+		key = strings.TrimSpace(getenv(keyEnv))
+	}
+	if key == "" && (spec.KeyRequired || cfg.APIKeyEnv != "") {
+		return "", "", fmt.Errorf("model: %s (%s): no API key: set the environment variable %s", name, ref, keyEnv)
+	}
+	return key, keyEnv, nil
+}
+
+// clientInfo resolves what the client is: its endpoint, limits with their
+// defaults, and its price (the config's over the built-in table).
+func clientInfo(name string, ref Ref, cfg Config, spec ProviderSpec) Info {
+	baseURL := strings.TrimRight(cfg.BaseURL, "/")
+	if baseURL == "" {
+		baseURL = spec.DefaultBaseURL
+	}
+	maxConc := cfg.MaxConcurrency
+	if maxConc == 0 {
+		maxConc = DefaultMaxConcurrency
+	}
+	timeout := cfg.Timeout.Std()
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	retries := cfg.MaxRetries
+	switch {
+	case retries == 0:
+		retries = DefaultMaxRetries
+	case retries < 0:
+		retries = 0
+	}
+	info := Info{
+		Name: name, Provider: ref.Provider, Model: ref.Model, BaseURL: baseURL, Free: spec.Free,
+		MaxConcurrency: maxConc, Timeout: timeout, MaxRetries: retries, RPM: cfg.RPM, TPM: cfg.TPM,
+	}
+	if spec.Free {
+		info.PriceKnown = true
+	} else {
+		info.Price, info.PriceKnown = LookupPrice(ref.Provider, ref.Model)
+	}
+	if cfg.PriceInput != nil {
+		info.Price.Input = *cfg.PriceInput
+	}
+	if cfg.PriceOutput != nil {
+		info.Price.Output = *cfg.PriceOutput
+	}
+	if cfg.PriceInput != nil && cfg.PriceOutput != nil {
+		info.PriceKnown = true
+	}
+	return info
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

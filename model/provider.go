@@ -89,3 +89,12 @@ func RegisterProvider(name string, spec ProviderSpec) {
 func Providers() []string { return providers.Names() }
 
 func lookupProvider(name string) (ProviderSpec, bool) { return providers.Lookup(name) }
+
+// Client returns the HTTP client the provider is to use: HTTPClient, or
+// http.DefaultClient when the caller set none.
+func (pc ProviderConfig) Client() *http.Client {
+	if pc.HTTPClient == nil {
+		return http.DefaultClient
+	}
+	return pc.HTTPClient
+}

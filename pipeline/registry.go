@@ -1,6 +1,10 @@
 package pipeline
 
-import "github.com/synthloop/synthloop/internal/confkit"
+import (
+	"fmt"
+
+	"github.com/synthloop/synthloop/internal/confkit"
+)
 
 // StageType describes a kind of stage: its name in YAML, its documentation, its
 // config (a struct with yaml tags, pre-filled with defaults) and its constructor.
@@ -32,3 +36,19 @@ func Lookup(name string) (StageType, bool) { return stageTypes.Lookup(name) }
 
 // Types returns the registered stage types sorted by name.
 func Types() []StageType { return stageTypes.All() }
+
+// Typed adapts a stage constructor that takes its own config type to
+// StageType.New, whose config comes from the loader as an any.
+func Typed[C any, S Stage](name string, newStage func(*C) (S, error)) func(cfg any) (Stage, error) {
+	return func(cfg any) (Stage, error) {
+		c, ok := cfg.(*C)
+		if !ok {
+			return nil, fmt.Errorf("%s: config is %T, want %T", name, cfg, c)
+		}
+		s, err := newStage(c)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+}

@@ -69,29 +69,9 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 	if err := checkConfigUnchanged(ctx, cfg, opts); err != nil {
 		return err
 	}
-	mopts := opts.ModelOptions
-	if mopts.Cache == nil {
-		mopts.Cache = opts.Cache
-	}
-	if mopts.Budget == nil && cfg.MaxCostUSD > 0 {
-		mopts.Budget = model.NewBudget(cfg.MaxCostUSD)
-		// The cap is for the whole run, not for this process: count what
-		// committed work already cost before a restart.
-		if sp, ok := opts.Store.(interface {
-			SpentUSD(ctx context.Context) (float64, error)
-		}); ok {
-			spent, err := sp.SpentUSD(ctx)
-			if err != nil {
-				return fmt.Errorf("pipeline: %w", err)
-			}
-			mopts.Budget.Charge(spent)
-		}
-	}
-	if mopts.Getenv == nil {
-		mopts.Getenv = opts.Getenv
-	}
-	if mopts.Log == nil {
-		mopts.Log = log
+	mopts, err := modelOptions(ctx, cfg, opts, log)
+	if err != nil {
+		return err
 	}
 	open := opts.OpenModel
 	if open == nil {
@@ -99,18 +79,9 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 	}
 	backends := &backendSet{ctx: ctx, cfg: cfg, opts: mopts, open: open, m: map[string]openedBackend{}}
 
-	only := map[string]bool{}
-	for _, s := range opts.Stages {
-		only[s] = true
-	}
-	for _, s := range opts.Stages {
-		found := false
-		for _, sc := range cfg.Stages {
-			found = found || sc.Name == s
-		}
-		if !found {
-			return fmt.Errorf("pipeline: no stage named %q in %s", s, cfg.Source)
-		}
+	only, err := onlyStages(cfg, opts.Stages)
+	if err != nil {
+		return err
 	}
 	prev := ""
 	for i, sc := range cfg.Stages {
@@ -164,6 +135,54 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 		prev = sc.Name
 	}
 	return nil
+}
+
+// modelOptions completes opts.ModelOptions from the run's options: the
+// response cache, the cost cap, the environment and the log.
+func modelOptions(ctx context.Context, cfg *Config, opts Options, log *slog.Logger) (model.Options, error) {
+	mopts := opts.ModelOptions
+	if mopts.Cache == nil {
+		mopts.Cache = opts.Cache
+	}
+	if mopts.Budget == nil && cfg.MaxCostUSD > 0 {
+		mopts.Budget = model.NewBudget(cfg.MaxCostUSD)
+		// The cap is for the whole run, not for this process: count what
+		// committed work already cost before a restart.
+		if sp, ok := opts.Store.(interface {
+			SpentUSD(ctx context.Context) (float64, error)
+		}); ok {
+			spent, err := sp.SpentUSD(ctx)
+			if err != nil {
+				return model.Options{}, fmt.Errorf("pipeline: %w", err)
+			}
+			mopts.Budget.Charge(spent)
+		}
+	}
+	if mopts.Getenv == nil {
+		mopts.Getenv = opts.Getenv
+	}
+	if mopts.Log == nil {
+		mopts.Log = log
+	}
+	return mopts, nil
+}
+
+// onlyStages returns the set of names, each of which must name a stage of cfg.
+func onlyStages(cfg *Config, names []string) (map[string]bool, error) {
+	only := map[string]bool{}
+	for _, s := range names {
+		only[s] = true
+	}
+	for _, s := range names {
+		found := false
+		for _, sc := range cfg.Stages {
+			found = found || sc.Name == s
+		}
+		if !found {
+			return nil, fmt.Errorf("pipeline: no stage named %q in %s", s, cfg.Source)
+		}
+	}
+	return only, nil
 }
 
 func checkConfigUnchanged(ctx context.Context, cfg *Config, opts Options) error {

@@ -51,10 +51,36 @@ func Parse(r io.Reader) ([]Task, error) {
 }
 
 func parse(r io.Reader) ([]Task, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
 	var tasks []Task
 	seen := map[string]int{}
+	err := EachLine(r, maxLine, func(line int, b []byte) error {
+		t, err := parseLine(b)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if prev, dup := seen[t.ID]; dup {
+			return fmt.Errorf("line %d: field \"id\": duplicate id %q (first on line %d)", line, t.ID, prev)
+		}
+		seen[t.ID] = line
+		tasks = append(tasks, t)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(tasks) == 0 {
+		return nil, errors.New("no tasks")
+	}
+	return tasks, nil
+}
+
+// EachLine calls fn with the number and the trimmed bytes of every non-blank
+// line of r, stopping at fn's first error, which it returns as is. Seed files
+// are written by hand, so a leading byte-order mark is dropped; a line longer
+// than maxLine is an error rather than an unbounded read.
+func EachLine(r io.Reader, maxLine int, fn func(line int, b []byte) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
 	line := 0
 	for sc.Scan() {
 		line++
@@ -67,23 +93,14 @@ func parse(r io.Reader) ([]Task, error) {
 		if len(b) == 0 {
 			continue
 		}
-		t, err := parseLine(b)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+		if err := fn(line, b); err != nil {
+			return err
 		}
-		if prev, dup := seen[t.ID]; dup {
-			return nil, fmt.Errorf("line %d: field \"id\": duplicate id %q (first on line %d)", line, t.ID, prev)
-		}
-		seen[t.ID] = line
-		tasks = append(tasks, t)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("after line %d: %w", line, err)
+		return fmt.Errorf("after line %d: %w", line, err)
 	}
-	if len(tasks) == 0 {
-		return nil, errors.New("no tasks")
-	}
-	return tasks, nil
+	return nil
 }
 
 // presence tracks which required fields a line had, since a zero value and a

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
@@ -72,19 +73,52 @@ func (s *Store) Stats(ctx context.Context) ([]StageStats, error) {
 		return nil, fmt.Errorf("store: stats: %w", err)
 	}
 	defer tx.Rollback()
-
-	rows, err := tx.QueryContext(ctx, `SELECT stage, count(*), sum(requests), sum(cached_requests), sum(prompt_tokens),
-		sum(completion_tokens), sum(cost_usd), sum(errors), min(committed_at), max(committed_at) FROM units GROUP BY stage`)
-	if err != nil {
-		return nil, fmt.Errorf("store: stats: %w", err)
+	for _, add := range []func(context.Context, *sql.Tx, map[string]*StageStats) error{unitStats, recordCounts, rejections, failures} {
+		if err := add(ctx, tx, idx); err != nil {
+			return nil, err
+		}
 	}
+	for i := range out {
+		sort.Slice(out[i].Rejections, func(a, b int) bool {
+			x, y := out[i].Rejections[a], out[i].Rejections[b]
+			if x.Count != y.Count {
+				return x.Count > y.Count
+			}
+			return x.Filter < y.Filter
+		})
+		out[i].Failures = top(out[i].Failures)
+	}
+	return out, nil
+}
+
+// eachRow runs query in tx and calls scan on each row; errors name what.
+func eachRow(ctx context.Context, tx *sql.Tx, what, query string, scan func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, query)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	defer rows.Close()
 	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("store: %s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	return nil
+}
+
+// unitStats adds what the committed units report: their count, usage and
+// commit times.
+func unitStats(ctx context.Context, tx *sql.Tx, idx map[string]*StageStats) error {
+	return eachRow(ctx, tx, "stats", `SELECT stage, count(*), sum(requests), sum(cached_requests), sum(prompt_tokens),
+		sum(completion_tokens), sum(cost_usd), sum(errors), min(committed_at), max(committed_at) FROM units GROUP BY stage`, func(rows *sql.Rows) error {
 		var st string
 		var v StageStats
 		var first, last int64
 		if err := rows.Scan(&st, &v.Units, &v.Requests, &v.CachedRequests, &v.PromptTokens, &v.CompletionTokens, &v.CostUSD, &v.Errors, &first, &last); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: stats: %w", err)
+			return err
 		}
 		if p := idx[st]; p != nil {
 			v.Stage = st
@@ -92,26 +126,21 @@ func (s *Store) Stats(ctx context.Context) ([]StageStats, error) {
 			v.LastCommit = time.Unix(0, last).UTC()
 			*p = v
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: stats: %w", err)
-	}
+		return nil
+	})
+}
 
-	rows, err = tx.QueryContext(ctx, `SELECT stage, status, count(*) FROM records GROUP BY stage, status`)
-	if err != nil {
-		return nil, fmt.Errorf("store: stats: %w", err)
-	}
-	for rows.Next() {
+// recordCounts adds the records by status.
+func recordCounts(ctx context.Context, tx *sql.Tx, idx map[string]*StageStats) error {
+	return eachRow(ctx, tx, "stats", `SELECT stage, status, count(*) FROM records GROUP BY stage, status`, func(rows *sql.Rows) error {
 		var st, status string
 		var n int
 		if err := rows.Scan(&st, &status, &n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: stats: %w", err)
+			return err
 		}
 		p := idx[st]
 		if p == nil {
-			continue
+			return nil
 		}
 		p.Records += n
 		switch status {
@@ -122,29 +151,25 @@ func (s *Store) Stats(ctx context.Context) ([]StageStats, error) {
 		case "failed":
 			p.Failed += n
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: stats: %w", err)
-	}
+		return nil
+	})
+}
 
-	// Reasons are free text (often with the measured value in them), so the
-	// grouping by reason is exact-text and only the top few are kept.
-	rows, err = tx.QueryContext(ctx, `SELECT r.stage, json_extract(d.value, '$.filter'), coalesce(json_extract(d.value, '$.reason'), ''), count(*)
-		FROM records r, json_each(r.data, '$.decisions') d
-		WHERE r.status = 'rejected' AND coalesce(json_extract(d.value, '$.passed'), 0) = 0
-		GROUP BY 1, 2, 3`)
-	if err != nil {
-		return nil, fmt.Errorf("store: stats: rejections: %w", err)
-	}
+// rejections adds the filters that rejected records, each with its record
+// count and its most frequent reasons.
+func rejections(ctx context.Context, tx *sql.Tx, idx map[string]*StageStats) error {
 	type fkey struct{ stage, filter string }
 	byFilter := make(map[fkey]*FilterCount)
-	for rows.Next() {
+	// Reasons are free text (often with the measured value in them), so the
+	// grouping by reason is exact-text and only the top few are kept.
+	err := eachRow(ctx, tx, "stats: rejections", `SELECT r.stage, json_extract(d.value, '$.filter'), coalesce(json_extract(d.value, '$.reason'), ''), count(*)
+		FROM records r, json_each(r.data, '$.decisions') d
+		WHERE r.status = 'rejected' AND coalesce(json_extract(d.value, '$.passed'), 0) = 0
+		GROUP BY 1, 2, 3`, func(rows *sql.Rows) error {
 		var st, filter, reason string
 		var n int
 		if err := rows.Scan(&st, &filter, &reason, &n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: stats: rejections: %w", err)
+			return err
 		}
 		k := fkey{st, filter}
 		fc := byFilter[k]
@@ -153,34 +178,29 @@ func (s *Store) Stats(ctx context.Context) ([]StageStats, error) {
 			byFilter[k] = fc
 		}
 		fc.Reasons = append(fc.Reasons, ReasonCount{reason, n})
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: stats: rejections: %w", err)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	// Count records, not decisions, per filter: a filter may give several
 	// failing decisions on one record (two blacklisted words).
-	rows, err = tx.QueryContext(ctx, `SELECT r.stage, json_extract(d.value, '$.filter'), count(DISTINCT r.id)
+	err = eachRow(ctx, tx, "stats: rejections", `SELECT r.stage, json_extract(d.value, '$.filter'), count(DISTINCT r.id)
 		FROM records r, json_each(r.data, '$.decisions') d
 		WHERE r.status = 'rejected' AND coalesce(json_extract(d.value, '$.passed'), 0) = 0
-		GROUP BY 1, 2`)
-	if err != nil {
-		return nil, fmt.Errorf("store: stats: rejections: %w", err)
-	}
-	for rows.Next() {
+		GROUP BY 1, 2`, func(rows *sql.Rows) error {
 		var st, filter string
 		var n int
 		if err := rows.Scan(&st, &filter, &n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: stats: rejections: %w", err)
+			return err
 		}
 		if fc := byFilter[fkey{st, filter}]; fc != nil {
 			fc.Count = n
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: stats: rejections: %w", err)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for k, fc := range byFilter {
 		p := idx[k.stage]
@@ -190,40 +210,23 @@ func (s *Store) Stats(ctx context.Context) ([]StageStats, error) {
 		fc.Reasons = top(fc.Reasons)
 		p.Rejections = append(p.Rejections, *fc)
 	}
-	for i := range out {
-		sort.Slice(out[i].Rejections, func(a, b int) bool {
-			x, y := out[i].Rejections[a], out[i].Rejections[b]
-			if x.Count != y.Count {
-				return x.Count > y.Count
-			}
-			return x.Filter < y.Filter
-		})
-	}
+	return nil
+}
 
-	rows, err = tx.QueryContext(ctx, `SELECT stage, coalesce(json_extract(data, '$.error'), ''), count(*) FROM records
-		WHERE status = 'failed' GROUP BY 1, 2`)
-	if err != nil {
-		return nil, fmt.Errorf("store: stats: failures: %w", err)
-	}
-	for rows.Next() {
+// failures adds the error messages of failed records.
+func failures(ctx context.Context, tx *sql.Tx, idx map[string]*StageStats) error {
+	return eachRow(ctx, tx, "stats: failures", `SELECT stage, coalesce(json_extract(data, '$.error'), ''), count(*) FROM records
+		WHERE status = 'failed' GROUP BY 1, 2`, func(rows *sql.Rows) error {
 		var st, msg string
 		var n int
 		if err := rows.Scan(&st, &msg, &n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: stats: failures: %w", err)
+			return err
 		}
 		if p := idx[st]; p != nil {
 			p.Failures = append(p.Failures, ReasonCount{msg, n})
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: stats: failures: %w", err)
-	}
-	for i := range out {
-		out[i].Failures = top(out[i].Failures)
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // top merges reasons that differ only in their numbers ("max ROUGE-L 0.83 >

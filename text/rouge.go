@@ -64,22 +64,8 @@ func LCS(a, b []string) int {
 	if len(a) < len(b) {
 		a, b = b, a
 	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for i := range a {
-		for j := range b {
-			switch {
-			case a[i] == b[j]:
-				cur[j+1] = prev[j] + 1
-			case prev[j+1] >= cur[j]:
-				cur[j+1] = prev[j+1]
-			default:
-				cur[j+1] = cur[j]
-			}
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	row := make([]int32, 2*(len(b)+1))
+	return lcsRows(a, b, row[:len(b)+1], row[len(b)+1:])
 }
 
 // lcsDP is LCS over interned tokens, for the brute-force index and tests.
@@ -93,7 +79,12 @@ func lcsDP(a, b []int32, row []int32) int {
 	}
 	row = row[:need]
 	clear(row)
-	prev, cur := row[:len(b)+1], row[len(b)+1:]
+	return lcsRows(a, b, row[:len(b)+1], row[len(b)+1:])
+}
+
+// lcsRows runs the dynamic programme of LCS on two zeroed rows of
+// len(b)+1, b being the shorter sequence so the rows stay small.
+func lcsRows[T comparable](a, b []T, prev, cur []int32) int {
 	for i := range a {
 		for j := range b {
 			switch {

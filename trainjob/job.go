@@ -156,19 +156,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err := opts.defaults(); err != nil {
 		return Result{}, err
 	}
-	var sets []dataset
-	var all []Conversation
-	for _, d := range opts.Data {
-		convs, err := ReadJSONL(d.Path)
-		if err != nil {
-			return Result{}, err
-		}
-		w := d.Weight
-		if w == 0 {
-			w = 1
-		}
-		sets = append(sets, dataset{name: d.Path, weight: w, convs: convs})
-		all = append(all, convs...)
+	sets, all, err := readSets(opts.Data)
+	if err != nil {
+		return Result{}, err
 	}
 	m, tok, err := opts.model(all)
 	if err != nil {
@@ -182,42 +172,10 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	default:
 		cfg.Schedule = train.Cosine{Peak: opts.LR, Min: opts.LR / 10, Warmup: opts.Warmup, Total: opts.Steps}
 	}
-	type stepper interface {
-		Step() (train.Stats, error)
-		Steps() int
-		Save(dir string) error
-		Restore(dir string) error
-	}
-	var tr stepper
 	res := Result{Out: opts.Out, Params: len(m.Params)}
-	switch opts.Method {
-	case "sft":
-		mix, n, longest, err := sftMixture(tok, sets)
-		if err != nil {
-			return res, err
-		}
-		res.Examples = n
-		cfg.Seq = opts.seq(longest, m.Config.MaxSeq)
-		if tr, err = train.NewSFT(m, mix, cfg); err != nil {
-			return res, err
-		}
-	case "dpo":
-		ref, err := checkpoint.LoadModel(opts.Init)
-		if err != nil {
-			return res, err
-		}
-		mix, n, longest, err := dpoMixture(tok, sets)
-		if err != nil {
-			return res, err
-		}
-		res.Examples = n
-		cfg.Seq = opts.seq(longest, m.Config.MaxSeq)
-		d, err := train.NewDPO(m, ref, mix, opts.Beta, cfg)
-		if err != nil {
-			return res, err
-		}
-		d.NLL = opts.NLL
-		tr = d
+	tr, err := opts.trainer(m, tok, sets, &cfg, &res)
+	if err != nil {
+		return res, err
 	}
 	if train.HasCheckpoint(opts.Out) {
 		if err := tr.Restore(opts.Out); err != nil {
@@ -270,6 +228,65 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// readSets reads the data files, each a dataset of the mixture; all holds
+// every conversation, for building a new tokenizer.
+func readSets(files []DataFile) (sets []dataset, all []Conversation, err error) {
+	for _, d := range files {
+		convs, err := ReadJSONL(d.Path)
+		if err != nil {
+			return nil, nil, err
+		}
+		w := d.Weight
+		if w == 0 {
+			w = 1
+		}
+		sets = append(sets, dataset{name: d.Path, weight: w, convs: convs})
+		all = append(all, convs...)
+	}
+	return sets, all, nil
+}
+
+// stepper is an SFT or DPO trainer.
+type stepper interface {
+	Step() (train.Stats, error)
+	Steps() int
+	Save(dir string) error
+	Restore(dir string) error
+}
+
+// trainer builds the trainer of o.Method on the mixture of sets, setting
+// cfg.Seq from the longest example and res.Examples.
+func (o *Options) trainer(m *llama.Model, tok tokenizer.Tokenizer, sets []dataset, cfg *train.Config, res *Result) (stepper, error) {
+	switch o.Method {
+	case "sft":
+		mix, n, longest, err := sftMixture(tok, sets)
+		if err != nil {
+			return nil, err
+		}
+		res.Examples = n
+		cfg.Seq = o.seq(longest, m.Config.MaxSeq)
+		return train.NewSFT(m, mix, *cfg)
+	case "dpo":
+		ref, err := checkpoint.LoadModel(o.Init)
+		if err != nil {
+			return nil, err
+		}
+		mix, n, longest, err := dpoMixture(tok, sets)
+		if err != nil {
+			return nil, err
+		}
+		res.Examples = n
+		cfg.Seq = o.seq(longest, m.Config.MaxSeq)
+		d, err := train.NewDPO(m, ref, mix, o.Beta, *cfg)
+		if err != nil {
+			return nil, err
+		}
+		d.NLL = o.NLL
+		return d, nil
+	}
+	return nil, fmt.Errorf("trainjob: method %q (want sft or dpo)", o.Method)
 }
 
 // model loads Init or builds a new model and tokenizer from the data.

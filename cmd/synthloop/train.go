@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -40,41 +41,14 @@ synthloop sample and synthloop serve, and as ref local/MODEL_DIR in a pipeline.`
 			if len(data) == 0 || o.Out == "" {
 				return fmt.Errorf("%w: train needs --data and --out", errUsage)
 			}
-			for _, d := range data {
-				f := trainjob.DataFile{Path: d}
-				if i := strings.LastIndexByte(d, ':'); i > 0 {
-					if w, err := strconv.ParseFloat(d[i+1:], 64); err == nil {
-						if w <= 0 {
-							return fmt.Errorf("%w: --data %s: weight must be positive", errUsage, d)
-						}
-						f = trainjob.DataFile{Path: d[:i], Weight: w}
-					}
-				}
-				o.Data = append(o.Data, f)
+			files, err := parseDataFlags(data)
+			if err != nil {
+				return err
 			}
+			o.Data = append(o.Data, files...)
 			errOut := cmd.ErrOrStderr()
 			tty := !jsonProg && isTerminal(errOut)
-			interval := time.Second
-			if tty {
-				interval = 200 * time.Millisecond
-			}
-			last := time.Time{}
-			o.Progress = func(p trainjob.Progress) {
-				now := time.Now()
-				if p.Step != p.Steps && now.Sub(last) < interval {
-					return
-				}
-				last = now
-				if tty {
-					frac := float64(p.Step) / float64(p.Steps)
-					fill := int(frac * 30)
-					fmt.Fprintf(errOut, "\r\x1b[2Ktrain %s %3.0f%% step %d/%d  loss %.4f  lr %.2e  %.0f tok/s  ETA %s",
-						strings.Repeat("█", fill)+strings.Repeat("░", 30-fill), frac*100, p.Step, p.Steps, p.Loss, p.LR, p.TokensPerSec, p.ETA.Round(time.Second))
-					return
-				}
-				b, _ := json.Marshal(map[string]any{"step": p.Step, "steps": p.Steps, "loss": p.Loss, "lr": p.LR, "tokens_per_sec": p.TokensPerSec, "eta_seconds": p.ETA.Seconds()})
-				fmt.Fprintln(errOut, string(b))
-			}
+			o.Progress = trainProgress(errOut, tty)
 			res, err := trainjob.Run(cmd.Context(), o)
 			if tty {
 				fmt.Fprintln(errOut)
@@ -114,4 +88,49 @@ synthloop sample and synthloop serve, and as ref local/MODEL_DIR in a pipeline.`
 	f.IntVar(&o.SaveEvery, "save-every", 0, "steps between checkpoints (0 = every 10%)")
 	f.BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
 	return cmd
+}
+
+// parseDataFlags reads --data values: FILE or FILE:WEIGHT. A colon not
+// followed by a number is part of the path.
+func parseDataFlags(data []string) ([]trainjob.DataFile, error) {
+	var out []trainjob.DataFile
+	for _, d := range data {
+		f := trainjob.DataFile{Path: d}
+		if i := strings.LastIndexByte(d, ':'); i > 0 {
+			if w, err := strconv.ParseFloat(d[i+1:], 64); err == nil {
+				if w <= 0 {
+					return nil, fmt.Errorf("%w: --data %s: weight must be positive", errUsage, d)
+				}
+				f = trainjob.DataFile{Path: d[:i], Weight: w}
+			}
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// trainProgress reports training progress on w: a bar redrawn five times a
+// second on a terminal, else a JSON line a second; the last step always.
+func trainProgress(w io.Writer, tty bool) func(trainjob.Progress) {
+	interval := time.Second
+	if tty {
+		interval = 200 * time.Millisecond
+	}
+	last := time.Time{}
+	return func(p trainjob.Progress) {
+		now := time.Now()
+		if p.Step != p.Steps && now.Sub(last) < interval {
+			return
+		}
+		last = now
+		if tty {
+			frac := float64(p.Step) / float64(p.Steps)
+			fill := int(frac * 30)
+			fmt.Fprintf(w, "\r\x1b[2Ktrain %s %3.0f%% step %d/%d  loss %.4f  lr %.2e  %.0f tok/s  ETA %s",
+				strings.Repeat("█", fill)+strings.Repeat("░", 30-fill), frac*100, p.Step, p.Steps, p.Loss, p.LR, p.TokensPerSec, p.ETA.Round(time.Second))
+			return
+		}
+		b, _ := json.Marshal(map[string]any{"step": p.Step, "steps": p.Steps, "loss": p.Loss, "lr": p.LR, "tokens_per_sec": p.TokensPerSec, "eta_seconds": p.ETA.Seconds()})
+		fmt.Fprintln(w, string(b))
+	}
 }

@@ -48,17 +48,16 @@ func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
 	if pc.BaseURL == "" {
 		return nil, errors.New("anthropic: no base URL")
 	}
-	hc := pc.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
 	// The SDK appends /v1/messages; accept a base_url written with /v1 too.
 	base := strings.TrimSuffix(strings.TrimRight(pc.BaseURL, "/"), "/v1")
 	opts := []option.RequestOption{
 		option.WithBaseURL(base + "/"),
-		option.WithHTTPClient(hc),
+		option.WithHTTPClient(pc.Client()),
 		option.WithMaxRetries(0),
-		option.WithMiddleware(errorMiddleware(pc.APIKey)),
+		option.WithMiddleware(func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+			res, err := next(req)
+			return model.StatusError(res, err, pc.APIKey)
+		}),
 	}
 	if pc.Timeout > 0 {
 		// Without it the SDK refuses large max_tokens without streaming.
@@ -68,16 +67,6 @@ func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
 		opts = append(opts, option.WithAPIKey(pc.APIKey))
 	}
 	return &Backend{pc: pc, msgs: sdk.NewMessageService(opts...)}, nil
-}
-
-func errorMiddleware(key string) option.Middleware {
-	return func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
-		res, err := next(req)
-		if err != nil || res.StatusCode < 400 {
-			return res, err
-		}
-		return nil, model.NewHTTPError(res, key)
-	}
 }
 
 // toolPrefix names the forced tool used for structured output.
@@ -97,14 +86,7 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 	opts = append(opts, option.WithResponseInto(&httpRes))
 	msg, err := b.msgs.New(ctx, params, opts...)
 	if err != nil {
-		var he *model.HTTPError
-		switch {
-		case errors.As(err, &he), ctx.Err() != nil:
-			return nil, err
-		case httpRes != nil && httpRes.StatusCode < 300:
-			return nil, fmt.Errorf("anthropic: %w: %w", model.ErrMalformedResponse, err)
-		}
-		return nil, err
+		return nil, model.SDKError(ctx, "anthropic", err, httpRes)
 	}
 	return convert(msg, tool), nil
 }

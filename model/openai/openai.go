@@ -51,15 +51,14 @@ func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
 	if pc.BaseURL == "" {
 		return nil, errors.New("openai: no base URL")
 	}
-	hc := pc.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
 	opts := []option.RequestOption{
 		option.WithBaseURL(pc.BaseURL + "/"),
-		option.WithHTTPClient(hc),
+		option.WithHTTPClient(pc.Client()),
 		option.WithMaxRetries(0),
-		option.WithMiddleware(errorMiddleware(pc.APIKey)),
+		option.WithMiddleware(func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+			res, err := next(req)
+			return model.StatusError(res, err, pc.APIKey)
+		}),
 	}
 	if pc.APIKey != "" {
 		opts = append(opts, option.WithAPIKey(pc.APIKey))
@@ -67,20 +66,6 @@ func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
 	// NewChatCompletionService, unlike NewClient, does not pull in the
 	// OPENAI_* environment, which would override what the config says.
 	return &Backend{pc: pc, chat: sdk.NewChatCompletionService(opts...)}, nil
-}
-
-// errorMiddleware turns every non-2xx answer into a *model.HTTPError (with
-// the key redacted) before the SDK sees it, so status, Retry-After and the
-// server's message survive whatever the body looks like (HTML from a proxy,
-// {"error": "..."} from Ollama).
-func errorMiddleware(key string) option.Middleware {
-	return func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
-		res, err := next(req)
-		if err != nil || res.StatusCode < 400 {
-			return res, err
-		}
-		return nil, model.NewHTTPError(res, key)
-	}
 }
 
 // Generate sends req as one chat completion request.
@@ -92,15 +77,7 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 	var httpRes *http.Response
 	res, err := b.chat.New(ctx, params, option.WithResponseInto(&httpRes))
 	if err != nil {
-		var he *model.HTTPError
-		switch {
-		case errors.As(err, &he), ctx.Err() != nil:
-			return nil, err
-		case httpRes != nil && httpRes.StatusCode < 300:
-			// A 2xx whose body could not be read or decoded: truncated or not JSON.
-			return nil, fmt.Errorf("openai: %w: %w", model.ErrMalformedResponse, err)
-		}
-		return nil, err
+		return nil, model.SDKError(ctx, "openai", err, httpRes)
 	}
 	return convert(res), nil
 }

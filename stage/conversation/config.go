@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -99,11 +100,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if s.Seeds != "" {
-		if _, err := loadSeeds(s.Seeds); err != nil {
-			return err
-		}
+		_, err = loadSeeds(s.Seeds)
 	}
-	return nil
+	return err
 }
 
 type settings struct {
@@ -119,18 +118,9 @@ func (c *Config) resolve() (*settings, error) {
 	case s.UserModel == "":
 		return nil, errors.New("conversation: user_model: required (the model that plays the user; it may name the same model as model)")
 	}
-	switch strings.ToLower(s.Language) {
-	case "":
-		s.lang = text.English
-		if s.Seeds == "ja" {
-			s.lang = text.Japanese
-		}
-	case "en":
-		s.lang = text.English
-	case "ja":
-		s.lang = text.Japanese
-	default:
-		return nil, fmt.Errorf("conversation: language: unknown %q (want en or ja)", s.Language)
+	var err error
+	if s.lang, err = genkit.Language("conversation", s.Language, s.Seeds); err != nil {
+		return nil, err
 	}
 	s.Language = string(s.lang)
 	if s.Mode == "" {

@@ -3,8 +3,6 @@ package conversation
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -14,6 +12,7 @@ import (
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 )
 
 // Ways a conversation ends, in Meta["ended_by"].
@@ -52,13 +51,6 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	return st, nil
 }
 
-// side is one speaker's model.
-type side struct {
-	gen  model.Backend
-	info pipeline.ModelInfo
-	name string
-}
-
 // Run makes one conversation per input: each kept record of the previous
 // stage, each seed or each inline topic.
 func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
@@ -72,26 +64,11 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	case len(st.s.Topics) > 0:
 		seedRecs = topicRecords(st.s.Topics)
 	}
-	if st.s.Limit > 0 && len(seedRecs) > st.s.Limit {
-		seedRecs = seedRecs[:st.s.Limit]
+	ins, err := genkit.Inputs(ctx, env, seedRecs, st.s.Limit, "conversation: no topics: set seeds or topics, or put the stage after one that makes records")
+	if err != nil {
+		return err
 	}
-	ins := seedRecs
-	if ins == nil {
-		if env.Input == "" {
-			return errors.New("conversation: no topics: set seeds or topics, or put the stage after one that makes records")
-		}
-		var err error
-		if ins, err = pipeline.KeptInput(ctx, env, st.s.Limit); err != nil {
-			return err
-		}
-	}
-	open := func(name string) (side, error) {
-		b, info, err := env.Backend(name)
-		if err != nil {
-			return side{}, fmt.Errorf("conversation: model %q: %w", name, err)
-		}
-		return side{b, info, name}, nil
-	}
+	open := func(name string) (genkit.Backend, error) { return genkit.Open(env, "conversation", name) }
 	asst, err := open(st.s.Model)
 	if err != nil {
 		return err
@@ -105,7 +82,7 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		seed = env.Seed
 	}
 	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
-		c := &convo{st: st, env: env, in: rec, user: user, asst: asst, rng: unitRand(seed, env.Name, rec.ID)}
+		c := &convo{st: st, env: env, in: rec, user: user, asst: asst, rng: genkit.UnitRand("conversation", seed, env.Name, rec.ID)}
 		r, err := c.run(ctx)
 		if err != nil {
 			return nil, c.usage, err
@@ -114,19 +91,12 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	})
 }
 
-// unitRand is the randomness of one conversation: derived from the seed, the
-// stage and the input record only, so a resumed unit draws the same length.
-func unitRand(seed int64, stage, key string) *rand.Rand {
-	h := sha256.Sum256(fmt.Appendf(nil, "conversation\x00%d\x00%s\x00%s", seed, stage, key))
-	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(h[:8]), binary.LittleEndian.Uint64(h[8:16])))
-}
-
 // convo is the work of one unit.
 type convo struct {
 	st         *Stage
 	env        *pipeline.Env
 	in         *record.Record
-	user, asst side
+	user, asst genkit.Backend
 	rng        *rand.Rand
 	usage      pipeline.UnitUsage
 
@@ -157,10 +127,10 @@ func (c *convo) run(ctx context.Context) (*record.Record, error) {
 		ID: c.env.Name + ":" + c.in.ID, Status: record.Kept,
 		Meta: map[string]any{
 			"target_turns": target,
-			"user_model":   map[string]any{"name": c.user.name, "backend": c.user.info.Backend, "model": c.user.info.Model},
+			"user_model":   map[string]any{"name": c.user.Name, "backend": c.user.Info.Backend, "model": c.user.Info.Model},
 		},
 		Prov: record.Provenance{
-			Generator: "conversation", Stage: c.env.Name, Backend: c.asst.info.Backend, Model: c.asst.info.Model,
+			Generator: "conversation", Stage: c.env.Name, Backend: c.asst.Info.Backend, Model: c.asst.Info.Model,
 			TemplateHash: c.st.ps.hash, Params: params, ParentIDs: []string{c.in.ID}, Round: c.env.Round,
 			CreatedAt: c.st.now().UTC(),
 		},
@@ -168,7 +138,7 @@ func (c *convo) run(ctx context.Context) (*record.Record, error) {
 	if s.UserPersona != "" {
 		c.r.Meta["persona"] = s.UserPersona
 	}
-	topic, doc := taskText(c.in), ""
+	topic, doc := genkit.TaskText(c.in), ""
 	if s.Mode == ModeDocument {
 		doc = strings.TrimSpace(document(c.in, s.DocumentField))
 		// The instruction, when it is not the document itself, says what to ask about.
@@ -368,19 +338,13 @@ func (c *convo) check(t int, role, msg, finish string) (bad bool) {
 }
 
 // call sends req to sd, adding to the unit's usage and the record's request keys.
-func (c *convo) call(ctx context.Context, sd side, req model.Request) (model.Choice, error) {
-	c.r.Prov.RequestKeys = append(c.r.Prov.RequestKeys, model.CacheKeys(sd.info.Backend, sd.info.Model, req)...)
-	resp, err := sd.gen.Generate(ctx, req)
-	c.usage.Requests++
+func (c *convo) call(ctx context.Context, sd genkit.Backend, req model.Request) (model.Choice, error) {
+	c.r.Prov.RequestKeys = append(c.r.Prov.RequestKeys, model.CacheKeys(sd.Info.Backend, sd.Info.Model, req)...)
+	resp, err := sd.Gen.Generate(ctx, req)
+	c.usage.Count(resp, err)
 	if err != nil {
 		return model.Choice{}, err
 	}
-	if resp.Cached {
-		c.usage.CachedRequests++
-	}
-	c.usage.PromptTokens += resp.Usage.PromptTokens
-	c.usage.CompletionTokens += resp.Usage.CompletionTokens
-	c.usage.CostUSD += resp.CostUSD
 	if len(resp.Choices) == 0 {
 		return model.Choice{}, errors.New("the model returned no choices")
 	}
@@ -397,16 +361,6 @@ func (c *convo) failed(ctx context.Context, who string, t int, err error) error 
 	c.finish()
 	c.r.Status, c.r.Error = record.Failed, fmt.Sprintf("conversation: turn %d: %s: %v", t, who, err)
 	return nil
-}
-
-// taskText is the topic a record stands for: its instruction, then its
-// input after a blank line.
-func taskText(r *record.Record) string {
-	p := strings.TrimSpace(r.Instruction)
-	if in := strings.TrimSpace(r.Input); in != "" && in != "<noinput>" {
-		p += "\n\n" + in
-	}
-	return p
 }
 
 func orDefault(p *float64, def float64) *float64 {

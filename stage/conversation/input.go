@@ -1,55 +1,28 @@
 package conversation
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"slices"
 	"strings"
 
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/seeds"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 )
 
 // loadSeeds reads the topics of Config.Seeds. Records get the seed's id (or
 // "line-N") as ID and their position as Seq, so units keep their keys
 // across reruns.
 func loadSeeds(nameOrPath string) ([]*record.Record, error) {
-	if slices.Contains(seeds.Builtin, nameOrPath) {
-		tasks, err := seeds.Load(nameOrPath)
-		if err != nil {
-			return nil, fmt.Errorf("conversation: seeds: %w", err)
+	return genkit.LoadSeeds("conversation", "topics", nameOrPath, func(r *record.Record, t seeds.Task) {
+		if len(t.Instances) > 0 {
+			r.Input = t.Instances[0].Input
 		}
-		var out []*record.Record
-		for i, t := range tasks {
-			r := &record.Record{ID: t.ID, Seq: int64(i + 1), Status: record.Kept, Instruction: t.Instruction}
-			if len(t.Instances) > 0 {
-				r.Input = t.Instances[0].Input
-			}
-			out = append(out, r)
-		}
-		return out, nil
-	}
-	f, err := os.Open(nameOrPath)
-	if err != nil {
-		return nil, fmt.Errorf("conversation: seeds: %w (built-in sets: %s)", err, strings.Join(seeds.Builtin, ", "))
-	}
-	defer f.Close()
-	recs, err := parseSeeds(f)
-	if err != nil {
-		return nil, fmt.Errorf("conversation: seeds: %s: %w", nameOrPath, err)
-	}
-	if len(recs) == 0 {
-		return nil, fmt.Errorf("conversation: seeds: %s: no topics", nameOrPath)
-	}
-	return recs, nil
+	}, parseSeeds)
 }
 
-// seedLine is one JSONL line. Unknown fields are errors, so that a misspelt
-// field is never silently ignored.
+// seedLine is one JSONL line.
 type seedLine struct {
 	ID          string `json:"id"`
 	Topic       string `json:"topic"`
@@ -64,69 +37,28 @@ type seedLine struct {
 // one topic per non-blank line otherwise. A JSONL line's document goes to
 // Meta["text"], where document_field auto finds it.
 func parseSeeds(r io.Reader) ([]*record.Record, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	var out []*record.Record
-	seen := map[string]int{}
-	jsonl := false
-	line := 0
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if line == 1 {
-			b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	return genkit.ParseSeeds(r, 16<<20, func(rec *record.Record, b []byte, jsonl bool) error {
+		if !jsonl {
+			rec.Instruction = string(b)
+			return nil
 		}
-		b = bytes.TrimSpace(b)
-		if len(b) == 0 {
-			continue
+		var s seedLine
+		if err := genkit.DecodeLine(b, &s, "id, topic or instruction or prompt, input, document or text"); err != nil {
+			return err
 		}
-		if len(out) == 0 && b[0] == '{' {
-			jsonl = true
+		rec.Instruction = genkit.FirstOf(s.Topic, s.Instruction, s.Prompt)
+		rec.Input = s.Input
+		if doc := genkit.FirstOf(s.Document, s.Text); doc != "" {
+			rec.Meta = map[string]any{"text": doc}
 		}
-		r := &record.Record{ID: fmt.Sprintf("line-%d", line), Seq: int64(len(out) + 1), Status: record.Kept}
-		if jsonl {
-			var s seedLine
-			dec := json.NewDecoder(bytes.NewReader(b))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&s); err != nil {
-				return nil, fmt.Errorf("line %d: %w (fields: id, topic or instruction or prompt, input, document or text)", line, err)
-			}
-			if dec.More() {
-				return nil, fmt.Errorf("line %d: more than one JSON value", line)
-			}
-			r.Instruction = firstOf(s.Topic, s.Instruction, s.Prompt)
-			r.Input = s.Input
-			if doc := firstOf(s.Document, s.Text); doc != "" {
-				r.Meta = map[string]any{"text": doc}
-			}
-			if s.ID != "" {
-				r.ID = s.ID
-			}
-			if strings.TrimSpace(r.Instruction) == "" && r.Meta == nil {
-				return nil, fmt.Errorf("line %d: no topic and no document", line)
-			}
-		} else {
-			r.Instruction = string(b)
+		if s.ID != "" {
+			rec.ID = s.ID
 		}
-		if prev, dup := seen[r.ID]; dup {
-			return nil, fmt.Errorf("line %d: duplicate id %q (first on line %d)", line, r.ID, prev)
+		if strings.TrimSpace(rec.Instruction) == "" && rec.Meta == nil {
+			return errors.New("no topic and no document")
 		}
-		seen[r.ID] = line
-		out = append(out, r)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func firstOf(ss ...string) string {
-	for _, s := range ss {
-		if strings.TrimSpace(s) != "" {
-			return s
-		}
-	}
-	return ""
+		return nil
+	})
 }
 
 // topicRecords turns inline topics into input records.
@@ -154,5 +86,5 @@ func document(r *record.Record, field string) string {
 	case strings.HasPrefix(field, "meta."):
 		return meta(field[5:])
 	}
-	return firstOf(meta("text"), meta("chunk"), meta("document"), r.Input, r.Instruction)
+	return genkit.FirstOf(meta("text"), meta("chunk"), meta("document"), r.Input, r.Instruction)
 }

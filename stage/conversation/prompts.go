@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/record"
-	"github.com/synthloop/synthloop/stage/internal/prompt"
 )
 
 // The user simulator's prompt and the document-mode system prompt of the

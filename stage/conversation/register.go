@@ -1,10 +1,6 @@
 package conversation
 
-import (
-	"fmt"
-
-	"github.com/synthloop/synthloop/pipeline"
-)
+import "github.com/synthloop/synthloop/pipeline"
 
 func init() {
 	pipeline.Register(pipeline.StageType{
@@ -32,12 +28,6 @@ func init() {
     # open_with_seed: false # true: the topic itself is the first user message
 `,
 		Config: func() any { return DefaultConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("conversation: config is %T, want *conversation.Config", cfg)
-			}
-			return New(c)
-		},
+		New:    pipeline.Typed("conversation", func(c *Config) (*Stage, error) { return New(c) }),
 	})
 }

@@ -320,50 +320,109 @@ func (s *Stage) newFilter(log *slog.Logger) (*filter, error) {
 // records enter the duplicate indexes, so a rejected record never makes a
 // later one a duplicate.
 func (f *filter) apply(r *record.Record) {
-	cfg := f.s.cfg
-	decide := func(name string, passed bool, value float64, reason string) bool {
-		r.Decisions = append(r.Decisions, record.Decision{Filter: name, Passed: passed, Reason: reason, Value: value})
-		if !passed {
-			r.Status = record.Rejected
-		}
-		return passed
+	if f.s.cfg.PII != PIIOff && !f.checkPII(r) {
+		return
 	}
-	if cfg.PII != PIIOff {
-		c := f.scrub(r, cfg.PII == PIIScrub)
-		f.pii = f.pii.Add(c)
-		reason := ""
-		if c.Total() > 0 {
-			verb := "scrubbed"
-			if cfg.PII == PIIReject {
-				verb = "found"
-			}
-			reason = fmt.Sprintf("%s %d email(s), %d phone number(s), %d card number(s)", verb, c.Emails, c.Phones, c.Cards)
-			r.Meta["pii"] = map[string]int{"emails": c.Emails, "phones": c.Phones, "cards": c.Cards}
-		}
-		if !decide("pii", cfg.PII == PIIScrub || c.Total() == 0, float64(c.Total()), reason) {
+	t := f.s.compared(r)
+	if !f.checkText(r, t) {
+		return
+	}
+	cfg := f.s.cfg
+	if (f.exact != nil || f.rouge != nil) && dedup.Normalize(t) == "" {
+		// Records with nothing to compare (field: output on instruction-only
+		// data) would all be duplicates of the first; min_chars is the
+		// filter for empty records.
+		decide(r, "dedup", true, 0, "empty "+cfg.Field+", not compared")
+		return
+	}
+	if f.exact != nil {
+		if first, dup := f.exact.Check(t); dup {
+			decide(r, "dedup", false, 1, "exact duplicate of "+first)
 			return
 		}
 	}
-	t := f.s.compared(r)
+	var sig dedup.Signature
+	if f.near != nil {
+		sig = f.near.Signature(t)
+		if m, dup := f.near.Check(sig); dup {
+			decide(r, "dedup", false, m.Jaccard, fmt.Sprintf("near-duplicate of %s (est. Jaccard %.2f)", m.ID, m.Jaccard))
+			return
+		}
+	}
+	var toks []string
+	if f.rouge != nil {
+		toks = text.CJKTokenizer{}.Tokens(t)
+		res := f.rouge.Check(toks)
+		if !res.Novel {
+			decide(r, "rouge-l", false, res.Max, fmt.Sprintf("ROUGE-L %.2f with %s, above %v", res.Max, f.ids[res.Similar[0].ID], cfg.RougeL))
+			return
+		}
+		decide(r, "rouge-l", true, res.Max, "")
+	}
+	// Only now, with every filter passed, does the record join the indexes.
+	if f.near != nil {
+		f.near.Add(r.ID, sig)
+	}
+	if f.rouge != nil {
+		f.rouge.Add(t, toks)
+		f.ids = append(f.ids, r.ID)
+	}
+	if f.exact != nil {
+		f.exact.Add(r.ID, t)
+		decide(r, "dedup", true, 0, "")
+	}
+}
+
+// decide records the decision of one filter on r, rejecting r when it did
+// not pass, and returns whether it passed.
+func decide(r *record.Record, name string, passed bool, value float64, reason string) bool {
+	r.Decisions = append(r.Decisions, record.Decision{Filter: name, Passed: passed, Reason: reason, Value: value})
+	if !passed {
+		r.Status = record.Rejected
+	}
+	return passed
+}
+
+// checkPII counts the PII in r, scrubbing it or rejecting r as the config says.
+func (f *filter) checkPII(r *record.Record) bool {
+	cfg := f.s.cfg
+	c := f.scrub(r, cfg.PII == PIIScrub)
+	f.pii = f.pii.Add(c)
+	reason := ""
+	if c.Total() > 0 {
+		verb := "scrubbed"
+		if cfg.PII == PIIReject {
+			verb = "found"
+		}
+		reason = fmt.Sprintf("%s %d email(s), %d phone number(s), %d card number(s)", verb, c.Emails, c.Phones, c.Cards)
+		r.Meta["pii"] = map[string]int{"emails": c.Emails, "phones": c.Phones, "cards": c.Cards}
+	}
+	return decide(r, "pii", cfg.PII == PIIScrub || c.Total() == 0, float64(c.Total()), reason)
+}
+
+// checkText runs the filters on the compared text t alone: length,
+// language and contamination with the eval sets.
+func (f *filter) checkText(r *record.Record, t string) bool {
+	cfg := f.s.cfg
 	if cfg.MinChars > 0 || cfg.MaxChars > 0 {
 		n := utf8.RuneCountInString(t)
 		switch {
 		case n < cfg.MinChars:
-			decide("length", false, float64(n), fmt.Sprintf("%d characters, fewer than min_chars %d", n, cfg.MinChars))
-			return
+			decide(r, "length", false, float64(n), fmt.Sprintf("%d characters, fewer than min_chars %d", n, cfg.MinChars))
+			return false
 		case cfg.MaxChars > 0 && n > cfg.MaxChars:
-			decide("length", false, float64(n), fmt.Sprintf("%d characters, more than max_chars %d", n, cfg.MaxChars))
-			return
+			decide(r, "length", false, float64(n), fmt.Sprintf("%d characters, more than max_chars %d", n, cfg.MaxChars))
+			return false
 		}
-		decide("length", true, float64(n), "")
+		decide(r, "length", true, float64(n), "")
 	}
 	if len(f.s.langs) > 0 {
 		lang := text.GuessLang(t)
 		if !slices.Contains(f.s.langs, lang) {
-			decide("language", false, 0, fmt.Sprintf("language %s, not one of %s", lang, strings.Join(cfg.Language, ", ")))
-			return
+			decide(r, "language", false, 0, fmt.Sprintf("language %s, not one of %s", lang, strings.Join(cfg.Language, ", ")))
+			return false
 		}
-		decide("language", true, 0, string(lang))
+		decide(r, "language", true, 0, string(lang))
 	}
 	if f.decon != nil {
 		if hits := f.decon.Check(t); len(hits) > 0 {
@@ -376,54 +435,12 @@ func (f *filter) apply(r *record.Record) {
 				items[i] = fmt.Sprintf("%s:%d", h.Source, h.Item)
 			}
 			r.Meta["contaminated_with"] = items
-			decide("decontaminate", false, float64(len(hits)), reason)
-			return
+			decide(r, "decontaminate", false, float64(len(hits)), reason)
+			return false
 		}
-		decide("decontaminate", true, 0, "")
+		decide(r, "decontaminate", true, 0, "")
 	}
-	if (f.exact != nil || f.rouge != nil) && dedup.Normalize(t) == "" {
-		// Records with nothing to compare (field: output on instruction-only
-		// data) would all be duplicates of the first; min_chars is the
-		// filter for empty records.
-		decide("dedup", true, 0, "empty "+cfg.Field+", not compared")
-		return
-	}
-	if f.exact != nil {
-		if first, dup := f.exact.Check(t); dup {
-			decide("dedup", false, 1, "exact duplicate of "+first)
-			return
-		}
-	}
-	var sig dedup.Signature
-	if f.near != nil {
-		sig = f.near.Signature(t)
-		if m, dup := f.near.Check(sig); dup {
-			decide("dedup", false, m.Jaccard, fmt.Sprintf("near-duplicate of %s (est. Jaccard %.2f)", m.ID, m.Jaccard))
-			return
-		}
-	}
-	var toks []string
-	if f.rouge != nil {
-		toks = text.CJKTokenizer{}.Tokens(t)
-		res := f.rouge.Check(toks)
-		if !res.Novel {
-			decide("rouge-l", false, res.Max, fmt.Sprintf("ROUGE-L %.2f with %s, above %v", res.Max, f.ids[res.Similar[0].ID], cfg.RougeL))
-			return
-		}
-		decide("rouge-l", true, res.Max, "")
-	}
-	// Only now, with every filter passed, does the record join the indexes.
-	if f.near != nil {
-		f.near.Add(r.ID, sig)
-	}
-	if f.rouge != nil {
-		f.rouge.Add(t, toks)
-		f.ids = append(f.ids, r.ID)
-	}
-	if f.exact != nil {
-		f.exact.Add(r.ID, t)
-		decide("dedup", true, 0, "")
-	}
+	return true
 }
 
 // scrub finds PII in every text field of r, replacing it when replace is set.

@@ -1,10 +1,6 @@
 package dedup
 
-import (
-	"fmt"
-
-	"github.com/synthloop/synthloop/pipeline"
-)
+import "github.com/synthloop/synthloop/pipeline"
 
 func init() {
 	pipeline.Register(pipeline.StageType{
@@ -28,12 +24,6 @@ func init() {
     # rouge_l: 0.7               # also reject ROUGE-L F > 0.7 against a kept record (0: off)
 `,
 		Config: func() any { return DefaultConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("dedup: config is %T, want *dedup.Config", cfg)
-			}
-			return New(c)
-		},
+		New:    pipeline.Typed("dedup", New),
 	})
 }

@@ -251,11 +251,21 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 	if len(pairs) > s.cfg.Pairs {
 		pairs = pairs[:s.cfg.Pairs] // more than asked for: the first ones count
 	}
+	recs := s.pairRecords(env, u, pairs, keys, prov, meta)
+	verdicts, errs := ground(ctx, chk, c, recs, pairs)
+	if err := settle(ctx, c, recs, verdicts, errs, &usage); err != nil {
+		return nil, usage, err
+	}
+	return recs, usage, nil
+}
+
+// pairRecords makes a record of each pair. A pair with an empty field, or
+// with a question asked before in this chunk, is rejected at once: it is
+// not worth a grounding check.
+func (s *Stage) pairRecords(env *pipeline.Env, u unit, pairs []Pair, keys []string, prov record.Provenance, meta func() map[string]any) []*record.Record {
+	c := u.chunk
 	recs := make([]*record.Record, len(pairs))
-	verdicts := make([]grounding.Verdict, len(pairs))
-	errs := make([]error, len(pairs))
 	seen := map[string]int{}
-	var wg sync.WaitGroup
 	for i, p := range pairs {
 		r := &record.Record{
 			ID: fmt.Sprintf("%s:%s:%d", env.Name, c.ID, i), Seq: u.seq + int64(i),
@@ -271,23 +281,42 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 		case r.Instruction == "" || r.Output == "":
 			r.Status = record.Rejected
 			r.Decisions = []record.Decision{{Filter: "parse", Reason: "the pair has no question or no answer"}}
-			continue
 		case seen[q] > 0:
 			r.Status = record.Rejected
 			r.Decisions = []record.Decision{{Filter: "duplicate", Reason: fmt.Sprintf("the same question as pair %d of this chunk", seen[q])}}
-			continue
 		default:
 			seen[q] = i + 1
 		}
+	}
+	return recs
+}
+
+// ground checks every record not yet rejected against the chunk, all at
+// once: the quote of its pair's evidence, then its answer by the judge.
+func ground(ctx context.Context, chk *grounding.Checker, c ingest.Chunk, recs []*record.Record, pairs []Pair) ([]grounding.Verdict, []error) {
+	verdicts := make([]grounding.Verdict, len(recs))
+	errs := make([]error, len(recs))
+	var wg sync.WaitGroup
+	for i, r := range recs {
+		if r.Status != "" {
+			continue
+		}
 		wg.Go(func() {
-			verdicts[i], errs[i] = chk.CheckQuote(ctx, c.Text, grounding.Item{Question: r.Instruction, Evidence: p.Evidence, Answer: r.Output})
+			verdicts[i], errs[i] = chk.CheckQuote(ctx, c.Text, grounding.Item{Question: r.Instruction, Evidence: pairs[i].Evidence, Answer: r.Output})
 		})
 	}
 	wg.Wait()
+	return verdicts, errs
+}
+
+// settle writes each record's verdict on it: the judgment and its cost on
+// every judged record, and a status on those not rejected before. An error
+// that must stop the stage is returned.
+func settle(ctx context.Context, c ingest.Chunk, recs []*record.Record, verdicts []grounding.Verdict, errs []error, usage *pipeline.UnitUsage) error {
 	for i, r := range recs {
 		v, err := verdicts[i], errs[i]
 		if v.Judgment != nil {
-			bestofn.AddJudge(&usage, v.Judgment.Usage)
+			bestofn.AddJudge(usage, v.Judgment.Usage)
 			r.Prov.RequestKeys = append(r.Prov.RequestKeys, v.Judgment.RequestKeys...)
 			r.Meta["judgment"] = v.Judgment
 			r.Meta["grounding_template_hash"] = grounding.TemplateHash()
@@ -305,7 +334,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 		switch {
 		case err != nil:
 			if bestofn.Stop(ctx, err) {
-				return nil, usage, err
+				return err
 			}
 			usage.Errors++
 			r.Status, r.Error = record.Failed, "docqa: grounding: "+err.Error()
@@ -317,7 +346,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 			r.Status = record.Rejected
 		}
 	}
-	return recs, usage, nil
+	return nil
 }
 
 // errParse marks a reply that is not the JSON asked for, after the retries.
@@ -354,16 +383,10 @@ func (s *Stage) generate(ctx context.Context, gen model.Backend, info pipeline.M
 	for {
 		keys = append(keys, model.CacheKeys(info.Backend, info.Model, req)...)
 		resp, err := gen.Generate(ctx, req)
-		u.Requests++
+		u.Count(resp, err)
 		if err != nil {
 			return nil, "", keys, served, fmt.Errorf("generate: %w", err)
 		}
-		if resp.Cached {
-			u.CachedRequests++
-		}
-		u.PromptTokens += resp.Usage.PromptTokens
-		u.CompletionTokens += resp.Usage.CompletionTokens
-		u.CostUSD += resp.CostUSD
 		served = resp.Model
 		reply, finish := "", ""
 		if len(resp.Choices) > 0 {

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/ingest"
-	"github.com/synthloop/synthloop/stage/internal/prompt"
+	"github.com/synthloop/synthloop/internal/prompt"
 )
 
 // The prompts are files so they are reviewed as prompts, and their hash,
@@ -71,20 +69,11 @@ type Pair struct {
 // keys, trailing text, a missing or empty list are errors; a pair with an
 // empty field is returned as it is, for the caller to reject on its own.
 func ParseReply(s string) ([]Pair, error) {
-	body, err := unfence(s)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(strings.NewReader(body))
-	dec.DisallowUnknownFields()
 	var r struct {
 		Pairs *[]Pair `json:"pairs"`
 	}
-	if err := dec.Decode(&r); err != nil {
-		return nil, fmt.Errorf("not the JSON object asked for: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("text after the JSON object")
+	if err := prompt.DecodeJSON(s, &r); err != nil {
+		return nil, err
 	}
 	if r.Pairs == nil {
 		return nil, errors.New(`the JSON object has no "pairs" list`)
@@ -93,25 +82,4 @@ func ParseReply(s string) ([]Pair, error) {
 		return nil, errors.New(`the "pairs" list is empty`)
 	}
 	return *r.Pairs, nil
-}
-
-// unfence returns the reply without surrounding whitespace and without one
-// Markdown code fence (``` or ```json) around the whole of it.
-func unfence(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", errors.New("the reply is empty")
-	}
-	if !strings.HasPrefix(s, "```") {
-		return s, nil
-	}
-	first, rest, ok := strings.Cut(s, "\n")
-	if lang := strings.TrimSpace(strings.TrimPrefix(first, "```")); !ok || (lang != "" && !strings.EqualFold(lang, "json")) {
-		return "", errors.New("the reply is a code block that is not JSON")
-	}
-	body, ok := strings.CutSuffix(strings.TrimSpace(rest), "```")
-	if !ok {
-		return "", errors.New("the reply's code block is not closed")
-	}
-	return strings.TrimSpace(body), nil
 }

@@ -1,10 +1,6 @@
 package docqa
 
-import (
-	"fmt"
-
-	"github.com/synthloop/synthloop/pipeline"
-)
+import "github.com/synthloop/synthloop/pipeline"
 
 func init() {
 	pipeline.Register(pipeline.StageType{
@@ -27,12 +23,6 @@ func init() {
     # with_context: false     # put the chunk in the record's input
 `,
 		Config: func() any { return DefaultConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("docqa: config is %T, want *docqa.Config", cfg)
-			}
-			return New(c)
-		},
+		New:    pipeline.Typed("docqa", func(c *Config) (*Stage, error) { return New(c) }),
 	})
 }

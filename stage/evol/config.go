@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -129,11 +130,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if s.Seeds != "" {
-		if _, err := loadSeeds(s.Seeds); err != nil {
-			return err
-		}
+		_, err = loadSeeds(s.Seeds)
 	}
-	return nil
+	return err
 }
 
 // settings is a Config with every default resolved.
@@ -159,18 +158,9 @@ func (c *Config) resolve() (*settings, error) {
 	if s.JudgeModel == "" {
 		s.JudgeModel = s.Model
 	}
-	switch strings.ToLower(s.Language) {
-	case "":
-		s.lang = text.English
-		if s.Seeds == "ja" {
-			s.lang = text.Japanese
-		}
-	case "en":
-		s.lang = text.English
-	case "ja":
-		s.lang = text.Japanese
-	default:
-		return nil, fmt.Errorf("evol: language: unknown %q (want en or ja)", s.Language)
+	var err error
+	if s.lang, err = genkit.Language("evol", s.Language, s.Seeds); err != nil {
+		return nil, err
 	}
 	s.Language = string(s.lang)
 	switch {

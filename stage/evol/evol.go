@@ -3,8 +3,6 @@ package evol
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -14,6 +12,7 @@ import (
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -57,13 +56,6 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	return st, nil
 }
 
-// backend is a model with the names that identify it.
-type backend struct {
-	gen  model.Backend
-	info pipeline.ModelInfo
-	name string
-}
-
 // Run evolves every kept record of the input stage, or every seed, one unit
 // per instruction holding its whole chain of generations.
 func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
@@ -73,27 +65,12 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		if seedRecs, err = loadSeeds(st.s.Seeds); err != nil {
 			return err
 		}
-		if st.s.Limit > 0 && len(seedRecs) > st.s.Limit {
-			seedRecs = seedRecs[:st.s.Limit]
-		}
 	}
-	ins := seedRecs
-	var err error
-	if ins == nil {
-		if env.Input == "" {
-			return errors.New("evol: no instructions: set seeds, or put the stage after one that makes instructions")
-		}
-		if ins, err = pipeline.KeptInput(ctx, env, st.s.Limit); err != nil {
-			return err
-		}
+	ins, err := genkit.Inputs(ctx, env, seedRecs, st.s.Limit, "evol: no instructions: set seeds, or put the stage after one that makes instructions")
+	if err != nil {
+		return err
 	}
-	open := func(name string) (backend, error) {
-		b, info, err := env.Backend(name)
-		if err != nil {
-			return backend{}, fmt.Errorf("evol: model %q: %w", name, err)
-		}
-		return backend{b, info, name}, nil
-	}
+	open := func(name string) (genkit.Backend, error) { return genkit.Open(env, "evol", name) }
 	var bs chainBackends
 	if bs.evolve, err = open(st.s.Model); err != nil {
 		return err
@@ -116,13 +93,12 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	})
 }
 
-type chainBackends struct{ evolve, answer, judge backend }
+type chainBackends struct{ evolve, answer, judge genkit.Backend }
 
-// unitRand is the randomness of one chain: derived from the seed, the stage
-// and the input record only, so a resumed chain draws the same operations.
+// unitRand is the randomness of one chain, so a resumed chain draws the
+// same operations.
 func unitRand(seed int64, stage, key string) *rand.Rand {
-	h := sha256.Sum256(fmt.Appendf(nil, "evol\x00%d\x00%s\x00%s", seed, stage, key))
-	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(h[:8]), binary.LittleEndian.Uint64(h[8:16])))
+	return genkit.UnitRand("evol", seed, stage, key)
 }
 
 // draw picks an operation by weight.
@@ -135,16 +111,6 @@ func (s *settings) draw(r *rand.Rand) string {
 		x -= w
 	}
 	return s.ops[len(s.ops)-1]
-}
-
-// taskText is the task a record stands for: its instruction, then its input
-// after a blank line, the way Alpaca-style data is prompted.
-func taskText(r *record.Record) string {
-	p := strings.TrimSpace(r.Instruction)
-	if in := strings.TrimSpace(r.Input); in != "" && in != "<noinput>" {
-		p += "\n\n" + in
-	}
-	return p
 }
 
 // chain is the work of one unit: one input instruction through every generation.
@@ -171,7 +137,7 @@ func (c *chain) run(ctx context.Context) ([]*record.Record, pipeline.UnitUsage, 
 		}
 		out = append(out, r)
 	}
-	base, parentID := taskText(c.in), c.in.ID
+	base, parentID := genkit.TaskText(c.in), c.in.ID
 	for g, op := range ops {
 		r, err := c.generation(ctx, g+1, op, base, parentID)
 		if err != nil {
@@ -187,7 +153,7 @@ func (c *chain) run(ctx context.Context) ([]*record.Record, pipeline.UnitUsage, 
 	return out, c.usage, nil
 }
 
-func (c *chain) prov(b backend, parentID string) record.Provenance {
+func (c *chain) prov(b genkit.Backend, parentID string) record.Provenance {
 	s := c.st.s
 	params := map[string]any{"temperature": s.temperature, "max_tokens": s.MaxTokens, "answer_model": s.AnswerModel}
 	if s.TopP != nil {
@@ -200,8 +166,8 @@ func (c *chain) prov(b backend, parentID string) record.Provenance {
 	return record.Provenance{
 		Generator: "evol",
 		Stage:     c.env.Name,
-		Backend:   b.info.Backend,
-		Model:     b.info.Model,
+		Backend:   b.Info.Backend,
+		Model:     b.Info.Model,
 		Params:    params,
 		ParentIDs: []string{parentID},
 		Round:     c.env.Round,
@@ -223,7 +189,7 @@ func (c *chain) original(ctx context.Context) (*record.Record, error) {
 		r.Prov.Backend, r.Prov.Model, r.Prov.Params = "", "", nil
 		return r, nil
 	}
-	if err := c.answer(ctx, r, taskText(c.in)); err != nil {
+	if err := c.answer(ctx, r, genkit.TaskText(c.in)); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -369,19 +335,13 @@ func (c *chain) request(task string, answer bool) model.Request {
 }
 
 // call sends req to b, adding to the unit's usage and the record's request keys.
-func (c *chain) call(ctx context.Context, r *record.Record, b backend, req model.Request) (model.Choice, error) {
-	r.Prov.RequestKeys = append(r.Prov.RequestKeys, model.CacheKeys(b.info.Backend, b.info.Model, req)...)
-	resp, err := b.gen.Generate(ctx, req)
-	c.usage.Requests++
+func (c *chain) call(ctx context.Context, r *record.Record, b genkit.Backend, req model.Request) (model.Choice, error) {
+	r.Prov.RequestKeys = append(r.Prov.RequestKeys, model.CacheKeys(b.Info.Backend, b.Info.Model, req)...)
+	resp, err := b.Gen.Generate(ctx, req)
+	c.usage.Count(resp, err)
 	if err != nil {
 		return model.Choice{}, err
 	}
-	if resp.Cached {
-		c.usage.CachedRequests++
-	}
-	c.usage.PromptTokens += resp.Usage.PromptTokens
-	c.usage.CompletionTokens += resp.Usage.CompletionTokens
-	c.usage.CostUSD += resp.CostUSD
 	if len(resp.Choices) == 0 {
 		return model.Choice{}, errors.New("the model returned no choices")
 	}

@@ -4,7 +4,7 @@ import (
 	"embed"
 	"fmt"
 
-	"github.com/synthloop/synthloop/stage/internal/prompt"
+	"github.com/synthloop/synthloop/internal/prompt"
 )
 
 // The prompts are our own wording of the WizardLM operations, one file per

@@ -1,10 +1,6 @@
 package evol
 
-import (
-	"fmt"
-
-	"github.com/synthloop/synthloop/pipeline"
-)
+import "github.com/synthloop/synthloop/pipeline"
 
 func init() {
 	pipeline.Register(pipeline.StageType{
@@ -29,12 +25,6 @@ func init() {
     # language: en          # en or ja
 `,
 		Config: func() any { return DefaultConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("evol: config is %T, want *evol.Config", cfg)
-			}
-			return New(c)
-		},
+		New:    pipeline.Typed("evol", func(c *Config) (*Stage, error) { return New(c) }),
 	})
 }

@@ -286,13 +286,7 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, gen mode
 	wg.Wait()
 	var stop error
 	for j, r := range recs {
-		u := usages[j]
-		usage.Requests += u.Requests
-		usage.CachedRequests += u.CachedRequests
-		usage.PromptTokens += u.PromptTokens
-		usage.CompletionTokens += u.CompletionTokens
-		usage.CostUSD += u.CostUSD
-		usage.Errors += u.Errors
+		usage.Add(usages[j])
 		if err := errs[j]; err != nil {
 			if bestofn.Stop(ctx, err) {
 				stop = err
@@ -377,16 +371,10 @@ func (s *Stage) askJSON(ctx context.Context, gen model.Backend, info pipeline.Mo
 func call(ctx context.Context, gen model.Backend, info pipeline.ModelInfo, req model.Request, u *pipeline.UnitUsage) (string, string, []string, error) {
 	keys := model.CacheKeys(info.Backend, info.Model, req)
 	resp, err := gen.Generate(ctx, req)
-	u.Requests++
+	u.Count(resp, err)
 	if err != nil {
 		return "", "", keys, fmt.Errorf("generate: %w", err)
 	}
-	if resp.Cached {
-		u.CachedRequests++
-	}
-	u.PromptTokens += resp.Usage.PromptTokens
-	u.CompletionTokens += resp.Usage.CompletionTokens
-	u.CostUSD += resp.CostUSD
 	if len(resp.Choices) == 0 {
 		return "", "", keys, nil
 	}

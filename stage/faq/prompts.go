@@ -4,12 +4,9 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"strings"
 
 	"github.com/synthloop/synthloop/grounding"
-	"github.com/synthloop/synthloop/stage/internal/prompt"
+	"github.com/synthloop/synthloop/internal/prompt"
 )
 
 // The prompts are files so they are reviewed as prompts, and their hash,
@@ -85,21 +82,12 @@ type Paraphrases struct {
 // it. Unknown keys and trailing text are errors.
 func ParseParaphrases(s string, wantFollowUps bool) (Paraphrases, error) {
 	var p Paraphrases
-	body, err := unfence(s)
-	if err != nil {
-		return p, err
-	}
-	dec := json.NewDecoder(strings.NewReader(body))
-	dec.DisallowUnknownFields()
 	var r struct {
 		Questions *[]string `json:"questions"`
 		FollowUps *[]string `json:"follow_ups"`
 	}
-	if err := dec.Decode(&r); err != nil {
-		return p, fmt.Errorf("not the JSON object asked for: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return p, errors.New("text after the JSON object")
+	if err := prompt.DecodeJSON(s, &r); err != nil {
+		return p, err
 	}
 	if r.Questions == nil || len(*r.Questions) == 0 {
 		return p, errors.New(`no "questions" list, or an empty one`)
@@ -112,25 +100,4 @@ func ParseParaphrases(s string, wantFollowUps bool) (Paraphrases, error) {
 		p.FollowUps = *r.FollowUps
 	}
 	return p, nil
-}
-
-// unfence returns the reply without surrounding whitespace and without one
-// Markdown code fence (``` or ```json) around the whole of it.
-func unfence(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", errors.New("the reply is empty")
-	}
-	if !strings.HasPrefix(s, "```") {
-		return s, nil
-	}
-	first, rest, ok := strings.Cut(s, "\n")
-	if lang := strings.TrimSpace(strings.TrimPrefix(first, "```")); !ok || (lang != "" && !strings.EqualFold(lang, "json")) {
-		return "", errors.New("the reply is a code block that is not JSON")
-	}
-	body, ok := strings.CutSuffix(strings.TrimSpace(rest), "```")
-	if !ok {
-		return "", errors.New("the reply's code block is not closed")
-	}
-	return strings.TrimSpace(body), nil
 }

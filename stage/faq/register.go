@@ -1,10 +1,6 @@
 package faq
 
-import (
-	"fmt"
-
-	"github.com/synthloop/synthloop/pipeline"
-)
+import "github.com/synthloop/synthloop/pipeline"
 
 func init() {
 	pipeline.Register(pipeline.StageType{
@@ -28,12 +24,6 @@ func init() {
     # grounding_threshold: 4
 `,
 		Config: func() any { return DefaultConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("faq: config is %T, want *faq.Config", cfg)
-			}
-			return New(c)
-		},
+		New:    pipeline.Typed("faq", func(c *Config) (*Stage, error) { return New(c) }),
 	})
 }

@@ -150,12 +150,7 @@ func (s *Stage) pointwise(ctx context.Context, env *pipeline.Env, in *record.Rec
 	bestofn.AddJudge(&usage, res.Usage)
 	r.Prov.RequestKeys, r.Prov.TemplateHash = res.RequestKeys, res.Template
 	if err != nil {
-		if bestofn.Stop(ctx, err) {
-			return nil, usage, err
-		}
-		usage.Errors++
-		r.Status, r.Error = record.Failed, err.Error()
-		return []*record.Record{r}, usage, nil
+		return failed(ctx, r, usage, err)
 	}
 	r.Meta["judgment"] = res
 	if !res.OK() {
@@ -178,6 +173,17 @@ func (s *Stage) pointwise(ctx context.Context, env *pipeline.Env, in *record.Rec
 	return []*record.Record{r}, usage, nil
 }
 
+// failed records the error of a judge call on r, or returns it when it
+// must stop the stage.
+func failed(ctx context.Context, r *record.Record, usage pipeline.UnitUsage, err error) ([]*record.Record, pipeline.UnitUsage, error) {
+	if bestofn.Stop(ctx, err) {
+		return nil, usage, err
+	}
+	usage.Errors++
+	r.Status, r.Error = record.Failed, err.Error()
+	return []*record.Record{r}, usage, nil
+}
+
 func (s *Stage) pairwise(ctx context.Context, env *pipeline.Env, in *record.Record, c llm.Comparer, info pipeline.ModelInfo) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
 	r := s.derive(env, in, info)
@@ -190,12 +196,7 @@ func (s *Stage) pairwise(ctx context.Context, env *pipeline.Env, in *record.Reco
 	bestofn.AddJudge(&usage, p.Usage)
 	r.Prov.RequestKeys, r.Prov.TemplateHash = p.RequestKeys, p.Template
 	if err != nil {
-		if bestofn.Stop(ctx, err) {
-			return nil, usage, err
-		}
-		usage.Errors++
-		r.Status, r.Error = record.Failed, err.Error()
-		return []*record.Record{r}, usage, nil
+		return failed(ctx, r, usage, err)
 	}
 	r.Meta["pairwise"] = p
 	if !p.OK() {

@@ -1,10 +1,6 @@
 package judge
 
-import (
-	"fmt"
-
-	"github.com/synthloop/synthloop/pipeline"
-)
+import "github.com/synthloop/synthloop/pipeline"
 
 func init() {
 	pipeline.Register(pipeline.StageType{
@@ -25,12 +21,6 @@ func init() {
     # threshold: 4          # default 80% of the rubric's range
 `,
 		Config: func() any { return DefaultConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("judge: config is %T, want *judge.Config", cfg)
-			}
-			return New(c)
-		},
+		New:    pipeline.Typed("judge", func(c *Config) (*Stage, error) { return New(c) }),
 	})
 }

@@ -1,10 +1,6 @@
 package load
 
-import (
-	"fmt"
-
-	"github.com/synthloop/synthloop/pipeline"
-)
+import "github.com/synthloop/synthloop/pipeline"
 
 func init() {
 	pipeline.Register(pipeline.StageType{
@@ -21,12 +17,6 @@ func init() {
     # limit: 1000
 `,
 		Config: func() any { return DefaultConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("load: config is %T, want *load.Config", cfg)
-			}
-			return New(c)
-		},
+		New:    pipeline.Typed("load", func(c *Config) (*Stage, error) { return New(c) }),
 	})
 }

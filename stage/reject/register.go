@@ -1,10 +1,6 @@
 package reject
 
-import (
-	"fmt"
-
-	"github.com/synthloop/synthloop/pipeline"
-)
+import "github.com/synthloop/synthloop/pipeline"
 
 func init() {
 	pipeline.Register(pipeline.StageType{
@@ -26,12 +22,6 @@ func init() {
     # verifier: {kind: numeric, reference: output}   # instead of a judge
 `,
 		Config: func() any { return DefaultConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("reject: config is %T, want *reject.Config", cfg)
-			}
-			return New(c)
-		},
+		New:    pipeline.Typed("reject", func(c *Config) (*Stage, error) { return New(c) }),
 	})
 }

@@ -10,11 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/seeds"
-	"github.com/synthloop/synthloop/stage/internal/prompt"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -221,42 +221,15 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	for _, t := range s.seeds {
 		idx.AddText(t.Instruction)
 	}
-	// Kept records of committed batches, in batch order, to be replayed into
-	// the pool and the index as the loop passes their batch. Every committed
-	// batch has at least one record, so storedPer also tells which are done.
-	var stored []pooled
-	storedPer := map[int]int{} // batch -> kept records committed
-	var counts [3]int
-	for rec, err := range env.Store.Records(ctx, env.Name, "") {
-		if err != nil {
-			return fmt.Errorf("selfinstruct: read %s: %w", env.Name, err)
-		}
-		counts[statusIndex(rec.Status)]++
-		if rec.Status == record.Kept {
-			storedPer[int(rec.Seq/1000)]++
-			stored = append(stored, pooled{id: rec.ID, batch: int(rec.Seq / 1000), alpacaTask: alpacaTask{rec.Instruction, rec.Input, rec.Output}})
-		}
+	stored, storedPer, counts, err := committed(ctx, env)
+	if err != nil {
+		return err
 	}
 	wave := c.Concurrency
 	if wave <= 0 {
 		wave = max(env.Concurrency, 1)
 	}
-	wenv := *env
-	wenv.Concurrency = wave
-	if env.Progress != nil {
-		// Progress counts kept instructions against the target, capped at
-		// it, so the bar follows what the stage is for rather than the
-		// batch count.
-		p := &targetProgress{Progress: env.Progress, target: c.Target, reported: min(counts[0], c.Target)}
-		env.Progress.SetTotal(c.Target)
-		if counts != [3]int{} {
-			// First the resumed work with no records, then the records, so
-			// a reporter can tell skipped work from new work.
-			env.Progress.Done(p.reported, 0, 0, 0)
-			env.Progress.Done(0, counts[0], counts[1], counts[2])
-		}
-		wenv.Progress = p
-	}
+	wenv := waveEnv(env, wave, c.Target, counts)
 	var pool []pooled
 	next := 0 // next entry of stored to replay
 	replay := func(upTo int) {
@@ -284,7 +257,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		// The wave's requests go out together; their replies are filtered
 		// and committed in batch order, one at a time, since each filters
 		// against the index the batches before it left.
-		err := pipeline.RunUnitsInOrder(ctx, &wenv, units,
+		err := pipeline.RunUnitsInOrder(ctx, wenv, units,
 			func(ctx context.Context, j int) (*answered, error) {
 				if before[j] >= c.Target {
 					// Committed batches earlier in this wave already reach
@@ -322,6 +295,47 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		env.Log.Warn("selfinstruct: max_batches reached before target", "stage", env.Name, "kept", len(pool), "target", c.Target, "max_batches", c.MaxBatches)
 	}
 	return nil
+}
+
+// committed reads what earlier runs committed: the kept records in batch
+// order, to be replayed into the pool and the index as the loop passes
+// their batch, the kept records per batch (every committed batch has at
+// least one record, so this also tells which are done), and the records
+// by status.
+func committed(ctx context.Context, env *pipeline.Env) (stored []pooled, storedPer map[int]int, counts [3]int, err error) {
+	storedPer = map[int]int{}
+	for rec, err := range env.Store.Records(ctx, env.Name, "") {
+		if err != nil {
+			return nil, nil, counts, fmt.Errorf("selfinstruct: read %s: %w", env.Name, err)
+		}
+		counts[statusIndex(rec.Status)]++
+		if rec.Status == record.Kept {
+			storedPer[int(rec.Seq/1000)]++
+			stored = append(stored, pooled{id: rec.ID, batch: int(rec.Seq / 1000), alpacaTask: alpacaTask{rec.Instruction, rec.Input, rec.Output}})
+		}
+	}
+	return stored, storedPer, counts, nil
+}
+
+// waveEnv is env for the waves of wave batches. Progress counts kept
+// instructions against the target, capped at it, so the bar follows what
+// the stage is for rather than the batch count; counts are the records
+// committed before.
+func waveEnv(env *pipeline.Env, wave, target int, counts [3]int) *pipeline.Env {
+	wenv := *env
+	wenv.Concurrency = wave
+	if env.Progress != nil {
+		p := &targetProgress{Progress: env.Progress, target: target, reported: min(counts[0], target)}
+		env.Progress.SetTotal(target)
+		if counts != [3]int{} {
+			// First the resumed work with no records, then the records, so
+			// a reporter can tell skipped work from new work.
+			env.Progress.Done(p.reported, 0, 0, 0)
+			env.Progress.Done(0, counts[0], counts[1], counts[2])
+		}
+		wenv.Progress = p
+	}
+	return &wenv
 }
 
 // answered is a batch's request with its reply or error.
@@ -464,27 +478,7 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request,
 		}
 		r.Decisions = s.filters.check(r.Instruction)
 		if allPassed(r.Decisions) {
-			res := idx.CheckText(r.Instruction)
-			d := record.Decision{Filter: "novelty", Passed: res.Novel, Value: res.Max}
-			if res.Novel {
-				d.Reason = fmt.Sprintf("max ROUGE-L %s <= %v", score(res.Max, c.NoveltyThreshold), c.NoveltyThreshold)
-			} else {
-				d.Reason = fmt.Sprintf("max ROUGE-L %s > %v", score(res.Max, c.NoveltyThreshold), c.NoveltyThreshold)
-				if len(res.Similar) > 0 {
-					d.Reason += fmt.Sprintf(" against %q", clip(res.Similar[0].Text, 80))
-				}
-			}
-			r.Decisions = append(r.Decisions, d)
-			similar := make([]map[string]any, len(res.Similar))
-			for k, m := range res.Similar {
-				similar[k] = map[string]any{"instruction": m.Text, "score": m.Score}
-			}
-			r.Meta["most_similar"] = similar
-			r.Meta["max_similarity"] = res.Max
-			if res.Mean != nil {
-				r.Meta["avg_similarity"] = res.Mean.Value
-				r.Meta["avg_similarity_exact"] = res.Mean.Exact
-			}
+			s.checkNovelty(r, idx)
 		}
 		if allPassed(r.Decisions) {
 			r.Status = record.Kept
@@ -496,6 +490,32 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request,
 		recs = append(recs, r)
 	}
 	return recs, kept
+}
+
+// checkNovelty decides r's novelty against the instructions kept so far:
+// the paper's ROUGE-L threshold, with the most similar ones in Meta.
+func (s *Stage) checkNovelty(r *record.Record, idx noveltyIndex) {
+	res := idx.CheckText(r.Instruction)
+	d := record.Decision{Filter: "novelty", Passed: res.Novel, Value: res.Max}
+	if res.Novel {
+		d.Reason = fmt.Sprintf("max ROUGE-L %s <= %v", score(res.Max, s.cfg.NoveltyThreshold), s.cfg.NoveltyThreshold)
+	} else {
+		d.Reason = fmt.Sprintf("max ROUGE-L %s > %v", score(res.Max, s.cfg.NoveltyThreshold), s.cfg.NoveltyThreshold)
+		if len(res.Similar) > 0 {
+			d.Reason += fmt.Sprintf(" against %q", clip(res.Similar[0].Text, 80))
+		}
+	}
+	r.Decisions = append(r.Decisions, d)
+	similar := make([]map[string]any, len(res.Similar))
+	for k, m := range res.Similar {
+		similar[k] = map[string]any{"instruction": m.Text, "score": m.Score}
+	}
+	r.Meta["most_similar"] = similar
+	r.Meta["max_similarity"] = res.Max
+	if res.Mean != nil {
+		r.Meta["avg_similarity"] = res.Mean.Value
+		r.Meta["avg_similarity_exact"] = res.Mean.Exact
+	}
 }
 
 // score formats a similarity for a reason: three decimals, or every digit

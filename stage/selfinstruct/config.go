@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/seeds"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -167,7 +167,7 @@ func (c *Config) resolve() (*settings, error) {
 	if s.ClassificationOnly && s.Mode != ModeSelfInstruct {
 		return nil, errors.New("selfinstruct: classification_only: only for mode selfinstruct")
 	}
-	lang, err := resolveLang(s.Language, s.Seeds)
+	lang, err := genkit.Language("selfinstruct", s.Language, s.Seeds)
 	if err != nil {
 		return nil, err
 	}
@@ -264,21 +264,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-func resolveLang(language, seedSet string) (text.Lang, error) {
-	switch strings.ToLower(language) {
-	case "":
-		if seedSet == "ja" {
-			return text.Japanese, nil
-		}
-		return text.English, nil
-	case "en":
-		return text.English, nil
-	case "ja":
-		return text.Japanese, nil
-	}
-	return "", fmt.Errorf("selfinstruct: language: unknown %q (want en or ja)", language)
-}
-
 func newTokenizer(name string, lang text.Lang) (text.Tokenizer, error) {
 	var tok text.Tokenizer
 	var err error
@@ -315,13 +300,7 @@ func init() {
     # classification_only: false  # prompt with classification seeds only
 `,
 		Config: func() any { return DefaultConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("selfinstruct: config is %T, want *selfinstruct.Config", cfg)
-			}
-			return New(c)
-		},
+		New:    pipeline.Typed("selfinstruct", func(c *Config) (*Stage, error) { return New(c) }),
 	})
 	pipeline.Register(pipeline.StageType{
 		Name: "selfinstruct-instances",
@@ -337,12 +316,6 @@ func init() {
     # max_instances: 5
 `,
 		Config: func() any { return DefaultInstancesConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*InstancesConfig)
-			if !ok {
-				return nil, fmt.Errorf("selfinstruct: config is %T, want *selfinstruct.InstancesConfig", cfg)
-			}
-			return NewInstances(c)
-		},
+		New:    pipeline.Typed("selfinstruct", func(c *InstancesConfig) (*Instances, error) { return NewInstances(c) }),
 	})
 }

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/seeds"
-	"github.com/synthloop/synthloop/stage/internal/prompt"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -92,7 +93,7 @@ func NewInstances(cfg *InstancesConfig, opts ...Option) (*Instances, error) {
 	st := &Instances{cfg: c, opt: buildOptions(opts), langs: map[text.Lang]*fewShot{}}
 	langs := []text.Lang{text.English, text.Japanese}
 	if c.Language != "" || c.Seeds != "" {
-		lang, err := resolveLang(c.Language, c.Seeds)
+		lang, err := genkit.Language("selfinstruct", c.Language, c.Seeds)
 		if err != nil {
 			return nil, err
 		}
@@ -221,16 +222,6 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		r.Status, r.Error = record.Failed, err.Error()
 		return []*record.Record{r}, usage, nil
 	}
-	account := func(resp *model.Response) {
-		usage.Requests++
-		if resp.Cached {
-			usage.CachedRequests++
-		}
-		usage.PromptTokens += resp.Usage.PromptTokens
-		usage.CompletionTokens += resp.Usage.CompletionTokens
-		usage.CostUSD += resp.CostUSD
-	}
-
 	var clf bool
 	if in.IsClassification != nil {
 		// An upstream stage already knows (a seed file, a labelled import):
@@ -244,11 +235,10 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		}
 		prov.RequestKeys = append(prov.RequestKeys, model.CacheKeys(clsInfo.Backend, clsInfo.Model, creq)...)
 		cresp, err := cls.Generate(ctx, creq)
+		usage.Count(cresp, err)
 		if err != nil {
-			usage.Requests++
 			return fail(fmt.Errorf("selfinstruct: classify: %w", err))
 		}
-		account(cresp)
 		answer := ""
 		if len(cresp.Choices) > 0 {
 			answer = cresp.Choices[0].Text
@@ -279,11 +269,10 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 	}
 	prov.RequestKeys = append(prov.RequestKeys, model.CacheKeys(info.Backend, info.Model, ireq)...)
 	iresp, err := gen.Generate(ctx, ireq)
+	usage.Count(iresp, err)
 	if err != nil {
-		usage.Requests++
 		return fail(fmt.Errorf("selfinstruct: instances: %w", err))
 	}
-	account(iresp)
 	var choice model.Choice
 	if len(iresp.Choices) > 0 {
 		choice = iresp.Choices[0]
@@ -291,6 +280,13 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 	if iresp.Model != "" {
 		prov.Model = iresp.Model
 	}
+	return s.instanceRecords(choice, clf, newRec), usage, nil
+}
+
+// instanceRecords makes a record of each instance in the reply, kept or
+// rejected by the instance filters, or one rejected record when the reply
+// has none.
+func (s *Instances) instanceRecords(choice model.Choice, clf bool, newRec func(int) *record.Record) []*record.Record {
 	var ins []instance
 	if clf {
 		ins = parseClassInstances(choice.Text)
@@ -304,7 +300,7 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		r.Status = record.Rejected
 		r.Meta["response"] = choice.Text
 		r.Decisions = []record.Decision{{Filter: "parse", Reason: fmt.Sprintf("no instances found in the reply (finish reason %q)", choice.FinishReason)}}
-		return []*record.Record{r}, usage, nil
+		return []*record.Record{r}
 	}
 	var out []*record.Record
 	for i, v := range filterInstances(ins, choice.FinishReason == model.FinishLength, s.cfg.MaxInstances) {
@@ -317,7 +313,7 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		}
 		out = append(out, r)
 	}
-	return out, usage, nil
+	return out
 }
 
 // exampleIDs lists the seed tasks shown as few-shot examples.

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/seeds"
-	"github.com/synthloop/synthloop/stage/internal/prompt"
 )
 
 // The prompts are files so that they can be read and reviewed as prompts, and

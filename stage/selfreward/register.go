@@ -1,10 +1,6 @@
 package selfreward
 
-import (
-	"fmt"
-
-	"github.com/synthloop/synthloop/pipeline"
-)
+import "github.com/synthloop/synthloop/pipeline"
 
 func init() {
 	pipeline.Register(pipeline.StageType{
@@ -24,12 +20,6 @@ func init() {
     # prefer_shorter: false # length control among near-ties
 `,
 		Config: func() any { return DefaultConfig() },
-		New: func(cfg any) (pipeline.Stage, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("selfreward: config is %T, want *selfreward.Config", cfg)
-			}
-			return New(c)
-		},
+		New:    pipeline.Typed("selfreward", func(c *Config) (*Stage, error) { return New(c) }),
 	})
 }

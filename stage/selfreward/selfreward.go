@@ -185,25 +185,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		return []*record.Record{r}, usage, nil
 	}
 	score := func(i int) float64 { return *judgments[i].Score }
-	hi, lo := scored[0], scored[0]
-	for _, i := range scored {
-		if score(i) > score(hi) {
-			hi = i
-		}
-		// Among equally low candidates the longest is rejected: it teaches
-		// that length is no substitute for quality.
-		if score(i) < score(lo) || (score(i) == score(lo) && lengths[i].Chars > lengths[lo].Chars) {
-			lo = i
-		}
-	}
-	chosen := hi
-	if s.cfg.PreferShorter {
-		for _, i := range scored {
-			if score(hi)-score(i) <= s.cfg.NearTie && score(i) > score(lo) && lengths[i].Chars < lengths[chosen].Chars {
-				chosen = i
-			}
-		}
-	}
+	chosen, lo := s.pick(scored, score, lengths)
 	margin := score(chosen) - score(lo)
 	r.Scores = map[string]float64{"chosen": score(chosen), "rejected": score(lo), "margin": margin}
 	r.Meta["chosen_index"], r.Meta["rejected_index"] = chosen, lo
@@ -221,6 +203,31 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 	r.Status = record.Kept
 	r.Decisions = []record.Decision{{Filter: "tie", Passed: true, Value: margin}}
 	return []*record.Record{r}, usage, nil
+}
+
+// pick returns the chosen and the rejected of the scored candidates: the
+// best and the worst, with length deciding ties as the config says.
+func (s *Stage) pick(scored []int, score func(int) float64, lengths []Length) (chosen, rejected int) {
+	hi, lo := scored[0], scored[0]
+	for _, i := range scored {
+		if score(i) > score(hi) {
+			hi = i
+		}
+		// Among equally low candidates the longest is rejected: it teaches
+		// that length is no substitute for quality.
+		if score(i) < score(lo) || (score(i) == score(lo) && lengths[i].Chars > lengths[lo].Chars) {
+			lo = i
+		}
+	}
+	chosen = hi
+	if s.cfg.PreferShorter {
+		for _, i := range scored {
+			if score(hi)-score(i) <= s.cfg.NearTie && score(i) > score(lo) && lengths[i].Chars < lengths[chosen].Chars {
+				chosen = i
+			}
+		}
+	}
+	return chosen, lo
 }
 
 var _ pipeline.Stage = (*Stage)(nil)

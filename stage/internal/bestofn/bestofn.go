@@ -38,12 +38,9 @@ func Opener(env *pipeline.Env) judge.Opener {
 
 // AddJudge adds what judging cost to a unit's usage.
 func AddJudge(u *pipeline.UnitUsage, j judge.Usage) {
-	u.Requests += j.Requests
-	u.CachedRequests += j.CachedRequests
-	u.PromptTokens += j.PromptTokens
-	u.CompletionTokens += j.CompletionTokens
-	u.CostUSD += j.CostUSD
-	u.Errors += j.Errors
+	// The two types count the same things; a field added to one and not
+	// the other stops this conversion from compiling.
+	u.Add(pipeline.UnitUsage(j))
 }
 
 // Sampling is how candidates are generated.
@@ -96,16 +93,10 @@ func Sample(ctx context.Context, b model.Backend, info pipeline.ModelInfo, s Sam
 	req := s.Request(prompt)
 	keys := model.CacheKeys(info.Backend, info.Model, req)
 	resp, err := b.Generate(ctx, req)
-	u.Requests++
+	u.Count(resp, err)
 	if err != nil {
 		return nil, keys, "", fmt.Errorf("generate: %w", err)
 	}
-	if resp.Cached {
-		u.CachedRequests++
-	}
-	u.PromptTokens += resp.Usage.PromptTokens
-	u.CompletionTokens += resp.Usage.CompletionTokens
-	u.CostUSD += resp.CostUSD
 	var out []record.Candidate
 	for _, c := range resp.Choices {
 		out = append(out, record.Candidate{Text: c.Text, FinishReason: c.FinishReason})

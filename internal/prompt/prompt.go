@@ -1,4 +1,4 @@
-// Package prompt loads a stage's embedded prompt templates, each with the hash recorded on every record it shapes.
+// Package prompt loads a stage's embedded prompt templates, each with the hash recorded on every record it shapes, and reads the JSON replies they ask for.
 package prompt
 
 import (

@@ -1,0 +1,84 @@
+// Package genkit holds what the generating stages share: seed files, input records, named models, the language setting and a unit's own randomness.
+package genkit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/text"
+)
+
+// Inputs returns the records a stage works on: its seeds, cut to limit, or
+// when it has none the kept records of the input stage. noInput is the
+// error for a stage with neither.
+func Inputs(ctx context.Context, env *pipeline.Env, seeds []*record.Record, limit int, noInput string) ([]*record.Record, error) {
+	if limit > 0 && len(seeds) > limit {
+		seeds = seeds[:limit]
+	}
+	if seeds != nil {
+		return seeds, nil
+	}
+	if env.Input == "" {
+		return nil, errors.New(noInput)
+	}
+	return pipeline.KeptInput(ctx, env, limit)
+}
+
+// Backend is a model with the names that identify it in provenance.
+type Backend struct {
+	Gen  model.Backend
+	Info pipeline.ModelInfo
+	Name string
+}
+
+// Open returns the backend named name from the run's models section.
+func Open(env *pipeline.Env, stage, name string) (Backend, error) {
+	b, info, err := env.Backend(name)
+	if err != nil {
+		return Backend{}, fmt.Errorf("%s: model %q: %w", stage, name, err)
+	}
+	return Backend{b, info, name}, nil
+}
+
+// UnitRand is the randomness of one unit of a stage of type kind: derived
+// from the seed, the stage's name and the unit's key only, so a resumed unit
+// draws the same numbers.
+func UnitRand(kind string, seed int64, stage, key string) *rand.Rand {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s\x00%s", kind, seed, stage, key))
+	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(h[:8]), binary.LittleEndian.Uint64(h[8:16])))
+}
+
+// TaskText is the task a record stands for: its instruction, then its input
+// after a blank line, the way Alpaca-style data is prompted.
+func TaskText(r *record.Record) string {
+	p := strings.TrimSpace(r.Instruction)
+	if in := strings.TrimSpace(r.Input); in != "" && in != "<noinput>" {
+		p += "\n\n" + in
+	}
+	return p
+}
+
+// Language resolves a stage's language setting: en or ja, and when unset
+// the language of the built-in seed set it reads, English otherwise.
+func Language(stage, language, seedSet string) (text.Lang, error) {
+	switch strings.ToLower(language) {
+	case "":
+		if seedSet == "ja" {
+			return text.Japanese, nil
+		}
+		return text.English, nil
+	case "en":
+		return text.English, nil
+	case "ja":
+		return text.Japanese, nil
+	}
+	return "", fmt.Errorf("%s: language: unknown %q (want en or ja)", stage, language)
+}
