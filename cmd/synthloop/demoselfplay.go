@@ -158,7 +158,11 @@ func runSelfPlayDemo(cmd *cobra.Command, cfg *loop.Config, runDir string, jsonPr
 	}
 	cpu := sum.CPUSeconds
 	if sum.Baseline != nil {
-		cpu += sum.Baseline.CPUSeconds
+		for _, r := range sum.Baseline.Rounds {
+			if !r.Shared { // counted in the filtered run
+				cpu += r.CPUSeconds
+			}
+		}
 	}
 	fmt.Fprintf(out, "%.1f CPU-seconds in all rounds of both runs\n", cpu)
 	fmt.Fprintf(out, "report: %s\n", files.HTML)
