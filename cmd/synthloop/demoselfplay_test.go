@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -75,24 +74,9 @@ func TestSelfPlayDemo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 1))
 	kills, finished := 0, false
 	for attempt := 0; attempt < 6 && !finished; attempt++ {
-		cmd := cli(dir, nil, "demo", "--set", tinyDemo, "--json", "--run-dir", "killed")
-		var buf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &buf, &buf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Fatalf("resumed demo failed: %v\n%s", err, buf.String())
-			}
-			finished = true
 		// Kills spread over the run's length, whatever the machine's load.
-		case <-time.After(time.Duration(float64(wall) * (0.05 + 0.9*rng.Float64()))):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
+		delay := time.Duration(float64(wall) * (0.05 + 0.9*rng.Float64()))
+		if finished = runOrKill(t, dir, delay, "demo", "--set", tinyDemo, "--json", "--run-dir", "killed"); !finished {
 			kills++
 		}
 	}

@@ -117,30 +117,16 @@ func TestLoopDistillExample(t *testing.T) {
 	kills, finished := 0, false
 	var at []string
 	for attempt := 0; attempt < 5 && !finished; attempt++ {
-		cmd := cli(dir, nil, "loop", cfg, "--run-dir", "killed", "--json")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Fatalf("resumed loop failed: %v\n%s", err, out.String())
-			}
-			finished = true
 		// Kills spread over the loop's length, whatever the machine's load;
 		// the first early, in round 1's generation.
-		case <-time.After(time.Duration(float64(wall) * (0.05 + min(0.5, 0.05+0.2*float64(attempt))*rng.Float64()))):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
-			kills++
-			if s, err := loop.Load(context.Background(), filepath.Join(dir, "killed")); err == nil && len(s.Rounds) > 0 {
-				last := s.Rounds[len(s.Rounds)-1]
-				at = append(at, fmt.Sprintf("round %d %s", last.Index, last.Status))
-			}
+		delay := time.Duration(float64(wall) * (0.05 + min(0.5, 0.05+0.2*float64(attempt))*rng.Float64()))
+		if finished = runOrKill(t, dir, delay, "loop", cfg, "--run-dir", "killed", "--json"); finished {
+			break
+		}
+		kills++
+		if s, err := loop.Load(context.Background(), filepath.Join(dir, "killed")); err == nil && len(s.Rounds) > 0 {
+			last := s.Rounds[len(s.Rounds)-1]
+			at = append(at, fmt.Sprintf("round %d %s", last.Index, last.Status))
 		}
 	}
 	if !finished {

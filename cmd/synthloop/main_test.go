@@ -36,6 +36,32 @@ func cli(dir string, env []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// runOrKill runs the CLI with args in dir: it returns true when the
+// command finished within delay (failing the test if it failed), false when
+// it was killed with SIGKILL at delay.
+func runOrKill(t *testing.T, dir string, delay time.Duration, args ...string) (finished bool) {
+	t.Helper()
+	cmd := cli(dir, nil, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out.String())
+		}
+		return true
+	case <-time.After(delay):
+		cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+		return false
+	}
+}
+
 const killConfig = `name: kill
 seed: 3
 concurrency: 4
@@ -88,23 +114,7 @@ func TestKillAndResume(t *testing.T) {
 	kills := 0
 	finished := false
 	for attempt := 0; attempt < 7 && !finished; attempt++ {
-		cmd := cli(dir, nil, "run", cfg, "--run-dir", "killed", "--json")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Fatalf("resumed run failed: %v\n%s", err, out.String())
-			}
-			finished = true
-		case <-time.After(time.Duration(100+rng.IntN(500)) * time.Millisecond):
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
+		if finished = runOrKill(t, dir, time.Duration(100+rng.IntN(500))*time.Millisecond, "run", cfg, "--run-dir", "killed", "--json"); !finished {
 			kills++
 		}
 	}
