@@ -19,10 +19,11 @@ import (
 
 func newDemoCmd() *cobra.Command {
 	var (
-		runDir     string
-		jsonProg   bool
-		noBaseline bool
-		set        string
+		runDir      string
+		jsonProg    bool
+		noBaseline  bool
+		set         string
+		allowChange bool
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -66,13 +67,14 @@ Run it again with the same --run-dir and it resumes where it stopped. Serve the 
 			if runDir == "" {
 				runDir = filepath.Join("runs", "demo")
 			}
-			return runSelfPlayDemo(cmd, cfg, runDir, jsonProg)
+			return runSelfPlayDemo(cmd, cfg, runDir, jsonProg, allowChange)
 		},
 	}
 	cmd.Flags().StringVar(&runDir, "run-dir", "", "run directory (default runs/demo)")
 	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
 	cmd.Flags().BoolVar(&noBaseline, "no-baseline", false, "skip the unfiltered baseline run")
 	cmd.Flags().StringVar(&set, "set", "", "YAML (or JSON) merged over the demo's loop file; null removes a key")
+	cmd.Flags().BoolVar(&allowChange, "allow-config-change", false, "resume a run directory started with other --set or --no-baseline flags")
 	cmd.AddCommand(newDemoSelfInstructCmd())
 	return cmd
 }
@@ -106,7 +108,7 @@ func demoConfig(set string, noBaseline bool) (*loop.Config, error) {
 	return cfg, nil
 }
 
-func runSelfPlayDemo(cmd *cobra.Command, cfg *loop.Config, runDir string, jsonProg bool) error {
+func runSelfPlayDemo(cmd *cobra.Command, cfg *loop.Config, runDir string, jsonProg, allowChange bool) error {
 	ctx := cmd.Context()
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	tty := !jsonProg && isTerminal(errOut)
@@ -129,7 +131,8 @@ func runSelfPlayDemo(cmd *cobra.Command, cfg *loop.Config, runDir string, jsonPr
 			fmt.Fprintf(out, "\n== baseline: %s\n", title)
 			tab = &labTable{w: out, since: started, shared: "(shared with the filtered run)"}
 		},
-		Getenv: os.Getenv,
+		Getenv:            os.Getenv,
+		AllowConfigChange: allowChange,
 	})
 	prog.clear()
 	if err != nil {
