@@ -3,7 +3,9 @@ package text
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -387,4 +389,106 @@ func FuzzIndex(f *testing.F) {
 			}
 		}
 	})
+}
+
+// commonWordTexts builds a pool whose texts share only frequent words: each
+// is drawn from a vocabulary of a few dozen words, all common (in regDF
+// texts or more) once the short fillers are in, plus, for half of them, one
+// word no other text holds. Such texts are never met through a posting
+// list, so only the length-bucket scan can find them. Long lines of the
+// given lengths follow, each with an exact duplicate, a near-duplicate (one
+// word dropped) and a longer one (one word added) later in the order.
+func commonWordTexts(seed uint64, fillers int, lens []int) []string {
+	rng := rand.New(rand.NewPCG(seed, seed^0x5bd1e995))
+	vocab := strings.Fields("the a of to and in for on with by is are be this that it as at from or " +
+		"write list give explain short simple each every one two three four")
+	line := func(n, id int) []string {
+		w := make([]string, n)
+		for i := range w {
+			w[i] = vocab[rng.IntN(len(vocab))]
+		}
+		if id%2 == 0 {
+			w[rng.IntN(n)] = "own" + strconv.Itoa(id) // shared with no other text
+		}
+		return w
+	}
+	var out []string
+	for i := range fillers {
+		out = append(out, strings.Join(line(3+rng.IntN(40), i), " "))
+	}
+	var later []string
+	for i, n := range lens {
+		w := line(n, fillers+i)
+		out = append(out, strings.Join(w, " "))
+		dropped := slices.Delete(slices.Clone(w), n/2, n/2+1)
+		added := slices.Insert(slices.Clone(w), n/3, vocab[rng.IntN(len(vocab))])
+		later = append(later, strings.Join(w, " "), strings.Join(dropped, " "), strings.Join(added, " "))
+	}
+	rng.Shuffle(len(later), func(i, j int) { later[i], later[j] = later[j], later[i] })
+	// Interleave a few more fillers, so long and short texts alternate.
+	for i, s := range later {
+		out = append(out, s)
+		if i%3 == 0 {
+			out = append(out, strings.Join(line(3+rng.IntN(40), 10*fillers+i), " "))
+		}
+	}
+	return out
+}
+
+// TestIndexLongCommonWords checks long texts that share only frequent
+// words with the index, the path where a query of 256 or more tokens once
+// skipped the last length bucket (texts of 255 or more tokens) and the
+// buckets shorter than its length minus 255: exact duplicates of long lines
+// passed as novel. Every result must equal the brute force's, and every
+// exact duplicate must be rejected with a maximum of 1.
+func TestIndexLongCommonWords(t *testing.T) {
+	lens := []int{200, 254, 255, 256, 257, 300, 301, 383, 450, 511, 512, 600}
+	tunings := []struct {
+		name                     string
+		regDF, maxBits, warmUpDF int
+	}{
+		{"default", regDF, sigWords * 64, warmUpDF},
+		// Few signature bits: some frequent words are scanned as uncommon.
+		{"few bits", 16, 12, 64},
+		// Tiny thresholds: every word is common early, bits run out at once.
+		{"tiny", 2, 3, 2},
+	}
+	for _, o := range []Options{
+		{Mean: MeanNone},
+		{Mean: MeanNone, TopK: 1, Threshold: 0.95},
+		{Mean: MeanNone, TopK: 40, Threshold: 0.3},
+	} {
+		for _, seed := range []uint64{1, 2} {
+			texts := commonWordTexts(seed, 300, lens)
+			toks := tokenizeAll(RougeTokenizer{}, texts)
+			want := runFilter(mustBrute(t, o, true), texts, toks)
+			for _, tu := range tunings {
+				t.Run(fmt.Sprintf("%s/topk=%d/seed=%d", tu.name, o.TopK, seed), func(t *testing.T) {
+					x := mustIndex(t, o)
+					x.regDF, x.maxBits, x.warmUpDF = tu.regDF, tu.maxBits, tu.warmUpDF
+					got := runFilter(x, texts, toks)
+					kept, dups := map[string]bool{}, 0
+					for i := range got {
+						if d := sameResult(got[i], want[i]); d != "" {
+							t.Fatalf("text %d (%d tokens): %s", i, len(toks[i]), d)
+						}
+						if kept[texts[i]] && (got[i].Novel || got[i].Max != 1) {
+							t.Fatalf("exact duplicate %d (%d tokens) of a kept text: novel %v, max %v",
+								i, len(toks[i]), got[i].Novel, got[i].Max)
+						}
+						if kept[texts[i]] {
+							dups++
+						}
+						kept[texts[i]] = kept[texts[i]] || got[i].Novel
+					}
+					// At the default threshold every long line is novel (random
+					// lines over the vocabulary score about 0.3), so each
+					// one's duplicate must have been checked.
+					if o.Threshold == 0 && dups != len(lens) {
+						t.Errorf("%d exact duplicates of kept long lines, want %d", dups, len(lens))
+					}
+				})
+			}
+		}
+	}
 }
