@@ -492,3 +492,44 @@ func TestIndexLongCommonWords(t *testing.T) {
 		}
 	}
 }
+
+// FuzzIndexLong compares the index with the brute force on long texts
+// sharing only frequent words (commonWordTexts), the lengths chosen by
+// the fuzzer around and above the last length bucket; FuzzIndex's texts
+// rarely reach it.
+func FuzzIndexLong(f *testing.F) {
+	f.Add(uint64(1), []byte{25, 26, 27, 70}, uint8(5)) // 255, 256, 257, 303 tokens
+	f.Add(uint64(2), []byte{0, 255, 128, 40}, uint8(13))
+	f.Add(uint64(3), []byte{24, 200}, uint8(2))
+	f.Fuzz(func(t *testing.T, seed uint64, lb []byte, k uint8) {
+		if len(lb) > 16 {
+			lb = lb[:16] // keep each input fast
+		}
+		lens := make([]int, len(lb))
+		for i, b := range lb {
+			// Every length from 230 to 293 tokens, around maxBucket, then
+			// every other one up to 580.
+			lens[i] = 230 + int(b)
+			if b >= 64 {
+				lens[i] = 294 + (int(b)-64)*3/2
+			}
+		}
+		// Enough fillers that every vocabulary word reaches regDF and gets a
+		// signature bit: then nothing shared is in a scanned posting list.
+		texts := commonWordTexts(seed, 300+int(k), lens)
+		toks := tokenizeAll(RougeTokenizer{}, texts)
+		o := Options{TopK: 1 + int(k%12), Threshold: 0.2 + float64(k%8)/10, Mean: MeanNone}
+		want := runFilter(mustBrute(t, o, true), texts, toks)
+		small := mustIndex(t, o)
+		// Every word gets a bit when first seen, until the 256 run out.
+		small.regDF, small.maxBits, small.warmUpDF = 1, 256, 16
+		for _, x := range []*Index{mustIndex(t, o), small} {
+			got := runFilter(x, texts, toks)
+			for i := range got {
+				if d := sameResult(got[i], want[i]); d != "" {
+					t.Fatalf("regDF %d: text %d (%d tokens): %s", x.regDF, i, len(toks[i]), d)
+				}
+			}
+		}
+	})
+}
