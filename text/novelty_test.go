@@ -75,9 +75,17 @@ func mustBrute(t testing.TB, o Options, bitParallel bool) *BruteForce {
 // checked and added in order, the index makes the same keep/reject
 // decision as the brute-force reference for every one, with the same
 // maximum score and the same top 10 (IDs, texts and scores, bit for bit).
+//
+// Long lines (200 to 600 tokens) over words frequent in the generated ones
+// follow them, each with its exact duplicate: queries that share only
+// common words with the index, which the length-bucket scan alone must
+// find (see TestIndexLongCommonWords).
 func TestIndexMatchesBruteForce(t *testing.T) {
-	const n = 20000
-	texts := generate(7, n)
+	const gen = 20000
+	texts := generate(7, gen)
+	long := commonWordTexts(3, 0, []int{200, 254, 255, 256, 257, 300, 301, 450, 600})
+	texts = append(texts, long...)
+	n := len(texts)
 	toks := tokenizeAll(RougeTokenizer{}, texts)
 	// A few dozen seeds first, as a run starts with the human seed tasks.
 	seeds := generate(99, 60)
@@ -123,12 +131,27 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 	if bad > 0 {
 		t.Fatalf("%d of %d results differ from brute force", bad, n)
 	}
+	// Each long line is novel and its exact duplicate is not.
+	seen, dups := map[string]bool{}, 0
+	for i := gen; i < n; i++ {
+		if !seen[texts[i]] {
+			seen[texts[i]] = true
+			continue
+		}
+		if dups++; got[i].Novel || got[i].Max != 1 {
+			t.Errorf("long text %d (%d tokens), an exact duplicate: novel %v, max %v",
+				i, len(toks[i]), got[i].Novel, got[i].Max)
+		}
+	}
+	if dups != 9 {
+		t.Errorf("%d exact duplicates among the long lines, want 9", dups)
+	}
 	// The data must exercise both outcomes heavily to mean anything.
 	if kept < n/10 || kept > n*9/10 {
 		t.Errorf("kept %d of %d: the generator no longer mixes novel and near-duplicate instructions", kept, n)
 	}
 	t.Logf("%d instructions, %d kept; index %v (%.1f LCS per check), brute force (bit-parallel) %v",
-		n, kept, fastTime, float64(scored)/n, refTime)
+		n, kept, fastTime, float64(scored)/float64(n), refTime)
 }
 
 // TestBruteForceBitParallelMatchesDP closes the loop: the bit-parallel
@@ -429,7 +452,7 @@ func commonWordTexts(seed uint64, fillers int, lens []int) []string {
 	for i, s := range later {
 		out = append(out, s)
 		if i%3 == 0 {
-			out = append(out, strings.Join(line(3+rng.IntN(40), 10*fillers+i), " "))
+			out = append(out, strings.Join(line(3+rng.IntN(40), fillers+len(lens)+i), " "))
 		}
 	}
 	return out
