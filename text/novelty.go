@@ -155,7 +155,8 @@ const (
 //     the likeliest come first and set a high K-th best score, until the
 //     bound falls below that score;
 //  4. the instructions not met are visited by length, the query's own
-//     length first. A length is skipped when even sharing every common
+//     length first (lengths from maxBucket on share the last bucket, which
+//     a longer query visits first). A length is skipped when even sharing every common
 //     token could not reach the K-th best. Otherwise bit-sliced signatures
 //     count the query's common tokens in 64 instructions per word
 //     operation, and instructions are scored by decreasing count while the
