@@ -155,7 +155,8 @@ const (
 //     the likeliest come first and set a high K-th best score, until the
 //     bound falls below that score;
 //  4. the instructions not met are visited by length, the query's own
-//     length first. A length is skipped when even sharing every common
+//     length first (lengths from maxBucket on share the last bucket, which
+//     a longer query visits first). A length is skipped when even sharing every common
 //     token could not reach the K-th best. Otherwise bit-sliced signatures
 //     count the query's common tokens in 64 instructions per word
 //     operation, and instructions are scored by decreasing count while the
@@ -505,14 +506,21 @@ func (x *Index) search(q *query, qt []qtok, top *topK, score func(int32) float64
 
 	// Visit the instructions not met by length, lengths nearest the
 	// query's first: similar instructions have similar lengths, so the K-th
-	// best rises early and prunes the later lengths harder.
+	// best rises early and prunes the later lengths harder. The walk
+	// centres on the query's bucket, not its length: centred on a length
+	// above maxBucket it would reach neither the last bucket nor, more
+	// than maxBucket below the length, the shortest ones, and a long
+	// query sharing only common tokens would miss its exact duplicate.
+	// From a centre in [1, maxBucket], 2·maxBucket steps cover every
+	// bucket once.
 	most := q.common + rest
+	centre := min(m, maxBucket)
 	for i := 0; i < 2*maxBucket; i++ {
-		n := m + (i+1)/2
+		n := centre + (i+1)/2
 		if i%2 == 1 {
-			n = m - (i+1)/2
+			n = centre - (i+1)/2
 		}
-		if n < 1 || n > maxBucket || (n == maxBucket && m > maxBucket && i > 0) {
+		if n < 1 || n > maxBucket {
 			continue
 		}
 		best := n

@@ -3,7 +3,9 @@ package text
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,9 +75,17 @@ func mustBrute(t testing.TB, o Options, bitParallel bool) *BruteForce {
 // checked and added in order, the index makes the same keep/reject
 // decision as the brute-force reference for every one, with the same
 // maximum score and the same top 10 (IDs, texts and scores, bit for bit).
+//
+// Long lines (200 to 600 tokens) over words frequent in the generated ones
+// follow them, each with its exact duplicate: queries that share only
+// common words with the index, which the length-bucket scan alone must
+// find (see TestIndexLongCommonWords).
 func TestIndexMatchesBruteForce(t *testing.T) {
-	const n = 20000
-	texts := generate(7, n)
+	const gen = 20000
+	texts := generate(7, gen)
+	long := commonWordTexts(3, 0, []int{200, 254, 255, 256, 257, 300, 301, 450, 600})
+	texts = append(texts, long...)
+	n := len(texts)
 	toks := tokenizeAll(RougeTokenizer{}, texts)
 	// A few dozen seeds first, as a run starts with the human seed tasks.
 	seeds := generate(99, 60)
@@ -121,12 +131,27 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 	if bad > 0 {
 		t.Fatalf("%d of %d results differ from brute force", bad, n)
 	}
+	// Each long line is novel and its exact duplicate is not.
+	seen, dups := map[string]bool{}, 0
+	for i := gen; i < n; i++ {
+		if !seen[texts[i]] {
+			seen[texts[i]] = true
+			continue
+		}
+		if dups++; got[i].Novel || got[i].Max != 1 {
+			t.Errorf("long text %d (%d tokens), an exact duplicate: novel %v, max %v",
+				i, len(toks[i]), got[i].Novel, got[i].Max)
+		}
+	}
+	if dups != 9 {
+		t.Errorf("%d exact duplicates among the long lines, want 9", dups)
+	}
 	// The data must exercise both outcomes heavily to mean anything.
 	if kept < n/10 || kept > n*9/10 {
 		t.Errorf("kept %d of %d: the generator no longer mixes novel and near-duplicate instructions", kept, n)
 	}
 	t.Logf("%d instructions, %d kept; index %v (%.1f LCS per check), brute force (bit-parallel) %v",
-		n, kept, fastTime, float64(scored)/n, refTime)
+		n, kept, fastTime, float64(scored)/float64(n), refTime)
 }
 
 // TestBruteForceBitParallelMatchesDP closes the loop: the bit-parallel
@@ -383,6 +408,149 @@ func FuzzIndex(f *testing.F) {
 			for i := range got {
 				if d := sameResult(got[i], want[i]); d != "" {
 					t.Fatalf("regDF %d: instruction %d %q: %s", x.regDF, i, texts[i], d)
+				}
+			}
+		}
+	})
+}
+
+// commonWordTexts builds a pool whose texts share only frequent words: each
+// is drawn from a vocabulary of a few dozen words, all common (in regDF
+// texts or more) once the short fillers are in, plus, for half of them, one
+// word no other text holds. Such texts are never met through a posting
+// list, so only the length-bucket scan can find them. Long lines of the
+// given lengths follow, each with an exact duplicate, a near-duplicate (one
+// word dropped) and a longer one (one word added) later in the order.
+func commonWordTexts(seed uint64, fillers int, lens []int) []string {
+	rng := rand.New(rand.NewPCG(seed, seed^0x5bd1e995))
+	vocab := strings.Fields("the a of to and in for on with by is are be this that it as at from or " +
+		"write list give explain short simple each every one two three four")
+	line := func(n, id int) []string {
+		w := make([]string, n)
+		for i := range w {
+			w[i] = vocab[rng.IntN(len(vocab))]
+		}
+		if id%2 == 0 {
+			w[rng.IntN(n)] = "own" + strconv.Itoa(id) // shared with no other text
+		}
+		return w
+	}
+	var out []string
+	for i := range fillers {
+		out = append(out, strings.Join(line(3+rng.IntN(40), i), " "))
+	}
+	var later []string
+	for i, n := range lens {
+		w := line(n, fillers+i)
+		out = append(out, strings.Join(w, " "))
+		dropped := slices.Delete(slices.Clone(w), n/2, n/2+1)
+		added := slices.Insert(slices.Clone(w), n/3, vocab[rng.IntN(len(vocab))])
+		later = append(later, strings.Join(w, " "), strings.Join(dropped, " "), strings.Join(added, " "))
+	}
+	rng.Shuffle(len(later), func(i, j int) { later[i], later[j] = later[j], later[i] })
+	// Interleave a few more fillers, so long and short texts alternate.
+	for i, s := range later {
+		out = append(out, s)
+		if i%3 == 0 {
+			out = append(out, strings.Join(line(3+rng.IntN(40), fillers+len(lens)+i), " "))
+		}
+	}
+	return out
+}
+
+// TestIndexLongCommonWords checks long texts that share only frequent
+// words with the index, the path where a query of 256 or more tokens once
+// skipped the last length bucket (texts of 255 or more tokens) and the
+// buckets shorter than its length minus 255: exact duplicates of long lines
+// passed as novel. Every result must equal the brute force's, and every
+// exact duplicate must be rejected with a maximum of 1.
+func TestIndexLongCommonWords(t *testing.T) {
+	lens := []int{200, 254, 255, 256, 257, 300, 301, 383, 450, 511, 512, 600}
+	tunings := []struct {
+		name                     string
+		regDF, maxBits, warmUpDF int
+	}{
+		{"default", regDF, sigWords * 64, warmUpDF},
+		// Few signature bits: some frequent words are scanned as uncommon.
+		{"few bits", 16, 12, 64},
+		// Tiny thresholds: every word is common early, bits run out at once.
+		{"tiny", 2, 3, 2},
+	}
+	for _, o := range []Options{
+		{Mean: MeanNone},
+		{Mean: MeanNone, TopK: 1, Threshold: 0.95},
+		{Mean: MeanNone, TopK: 40, Threshold: 0.3},
+	} {
+		for _, seed := range []uint64{1, 2} {
+			texts := commonWordTexts(seed, 300, lens)
+			toks := tokenizeAll(RougeTokenizer{}, texts)
+			want := runFilter(mustBrute(t, o, true), texts, toks)
+			for _, tu := range tunings {
+				t.Run(fmt.Sprintf("%s/topk=%d/seed=%d", tu.name, o.TopK, seed), func(t *testing.T) {
+					x := mustIndex(t, o)
+					x.regDF, x.maxBits, x.warmUpDF = tu.regDF, tu.maxBits, tu.warmUpDF
+					got := runFilter(x, texts, toks)
+					kept, dups := map[string]bool{}, 0
+					for i := range got {
+						if d := sameResult(got[i], want[i]); d != "" {
+							t.Fatalf("text %d (%d tokens): %s", i, len(toks[i]), d)
+						}
+						if kept[texts[i]] && (got[i].Novel || got[i].Max != 1) {
+							t.Fatalf("exact duplicate %d (%d tokens) of a kept text: novel %v, max %v",
+								i, len(toks[i]), got[i].Novel, got[i].Max)
+						}
+						if kept[texts[i]] {
+							dups++
+						}
+						kept[texts[i]] = kept[texts[i]] || got[i].Novel
+					}
+					// At the default threshold every long line is novel (random
+					// lines over the vocabulary score about 0.3), so each
+					// one's duplicate must have been checked.
+					if o.Threshold == 0 && dups != len(lens) {
+						t.Errorf("%d exact duplicates of kept long lines, want %d", dups, len(lens))
+					}
+				})
+			}
+		}
+	}
+}
+
+// FuzzIndexLong compares the index with the brute force on long texts
+// sharing only frequent words (commonWordTexts), the lengths chosen by
+// the fuzzer around and above the last length bucket; FuzzIndex's texts
+// rarely reach it.
+func FuzzIndexLong(f *testing.F) {
+	f.Add(uint64(1), []byte{25, 26, 27, 70}, uint8(5)) // 255, 256, 257, 303 tokens
+	f.Add(uint64(2), []byte{0, 255, 128, 40}, uint8(13))
+	f.Add(uint64(3), []byte{24, 200}, uint8(2))
+	f.Fuzz(func(t *testing.T, seed uint64, lb []byte, k uint8) {
+		if len(lb) > 16 {
+			lb = lb[:16] // keep each input fast
+		}
+		lens := make([]int, len(lb))
+		for i, b := range lb {
+			// Every length from 230 to 293 tokens, around maxBucket, then
+			// every other one up to 580.
+			lens[i] = 230 + int(b)
+			if b >= 64 {
+				lens[i] = 294 + (int(b)-64)*3/2
+			}
+		}
+		// Enough fillers that every vocabulary word reaches regDF and gets a
+		// signature bit: then nothing shared is in a scanned posting list.
+		texts := commonWordTexts(seed, 300+int(k), lens)
+		toks := tokenizeAll(RougeTokenizer{}, texts)
+		o := Options{TopK: 1 + int(k%12), Threshold: 0.2 + float64(k%8)/10, Mean: MeanNone}
+		want := runFilter(mustBrute(t, o, true), texts, toks)
+		small := mustIndex(t, o)
+		// Every word gets a bit when first seen, until the 256 run out.
+		small.regDF, small.maxBits, small.warmUpDF = 1, 256, 16
+		for _, x := range []*Index{mustIndex(t, o), small} {
+			got := runFilter(x, texts, toks)
+			for i := range got {
+				if d := sameResult(got[i], want[i]); d != "" {
+					t.Fatalf("regDF %d: text %d (%d tokens): %s", x.regDF, i, len(toks[i]), d)
 				}
 			}
 		}

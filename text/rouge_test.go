@@ -95,13 +95,17 @@ func randSeq(rng *rand.Rand, n, vocab int) []int32 {
 }
 
 // TestBitParallelLCS covers single-word and multi-word patterns (over 64
-// tokens, where the carry crosses words) against the dynamic programme.
+// tokens, where the carry crosses words, up to 650) against the dynamic
+// programme.
 func TestBitParallelLCS(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range 20000 {
 		vocab := 1 + rng.IntN(12)
 		maxLen := 20
-		if i%10 == 0 {
+		switch {
+		case i%100 == 0:
+			maxLen = 650 // several words, as for the longest instructions
+		case i%10 == 0:
 			maxLen = 300
 		}
 		a := randSeq(rng, rng.IntN(maxLen), vocab)

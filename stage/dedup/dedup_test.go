@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -303,5 +304,66 @@ stages:
 	good := evalFile(t)
 	if _, err := pipeline.ParseConfig("x.yaml", []byte(strings.Replace(doc, missing, good, 1))); err != nil {
 		t.Fatalf("ParseConfig with a readable eval set: %v", err)
+	}
+}
+
+// TestStageRougeLLong: exact duplicates of long records (255 tokens and
+// more) sharing only frequent words with what is kept are rejected by
+// rouge_l. The ROUGE-L index once skipped texts of 255+ tokens for queries
+// of 256+, so a 300-token duplicate passed; see text.TestIndexLongCommonWords.
+func TestStageRougeLLong(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	vocab := strings.Fields("the a of to and in for on with by is are be this that it as at from or " +
+		"write list give explain short simple each every one two three four")
+	line := func(n int) string {
+		w := make([]string, n)
+		for i := range w {
+			w[i] = vocab[rng.IntN(len(vocab))]
+		}
+		return strings.Join(w, " ")
+	}
+	// Enough records for every vocabulary word to become common in the
+	// index (posting lists of 128 and more).
+	var recs []*record.Record
+	add := func(id, instruction string) {
+		recs = append(recs, &record.Record{ID: id, Stage: "gen", Seq: int64(len(recs) + 1),
+			Status: record.Kept, Instruction: instruction})
+	}
+	for i := range 300 {
+		add(fmt.Sprintf("filler%d", i), line(20+rng.IntN(20)))
+	}
+	lens := []int{254, 255, 256, 257, 300, 600}
+	long := map[int]string{}
+	for _, n := range lens {
+		long[n] = line(n)
+		add(fmt.Sprintf("long%d", n), long[n])
+	}
+	// Upper case: an exact duplicate once tokenized.
+	for _, n := range lens {
+		add(fmt.Sprintf("long%d-exact", n), strings.ToUpper(long[n]))
+	}
+	st := pipelinetest.NewMemStore()
+	if err := st.Commit(context.Background(), pipeline.Unit{Stage: "gen", Key: "seed", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Method, cfg.Decontaminate, cfg.RougeL = MethodOff, nil, 0.7
+	runStage(t, cfg, st)
+	got := map[string]string{}
+	for r, err := range st.Records(context.Background(), "clean", "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[strings.TrimPrefix(r.ID, "clean:")] = strings.Join(append([]string{string(r.Status)}, r.Reasons()...), " ")
+	}
+	for _, n := range lens {
+		for id, want := range map[string]string{
+			fmt.Sprintf("long%d", n):       "kept",
+			fmt.Sprintf("long%d-exact", n): fmt.Sprintf("rejected rouge-l: ROUGE-L 1.00 with clean:long%d, above 0.7", n),
+		} {
+			if got[id] != want {
+				t.Errorf("%s: got %q, want %q", id, got[id], want)
+			}
+		}
 	}
 }
