@@ -105,6 +105,25 @@ func TestOutputTargets(t *testing.T) {
 			},
 		},
 		{
+			name: "full device: its write error returned, device kept",
+			setup: func(t *testing.T, dir string) string {
+				if _, err := os.Stat("/dev/full"); err != nil {
+					t.Skip("no /dev/full")
+				}
+				return "/dev/full"
+			},
+			wantErr: "no space left",
+		},
+		{
+			name: "symlink loop: refused",
+			setup: func(t *testing.T, dir string) string {
+				must(t, os.Symlink("b", filepath.Join(dir, "a")))
+				must(t, os.Symlink("a", filepath.Join(dir, "b")))
+				return filepath.Join(dir, "a")
+			},
+			wantErr: "levels of symbolic links",
+		},
+		{
 			name: "socket: refused",
 			setup: func(t *testing.T, dir string) string {
 				// A short directory: socket paths are limited to ~100 bytes.
@@ -128,6 +147,9 @@ func TestOutputTargets(t *testing.T) {
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), out) {
 					t.Fatalf("Write(%s) = %v, want an error naming the path and %q", out, err, tt.wantErr)
+				}
+				if fi, err := os.Lstat(out); err != nil || fi.Mode().IsRegular() {
+					t.Errorf("%s was replaced by a regular file: %v, %v", out, fi, err)
 				}
 				return
 			}
