@@ -142,8 +142,13 @@ func WriteTo(ctx context.Context, src Source, opts Options, w io.Writer) (Counts
 
 // Write exports the records of one stage of src to outPath in opts.Format and
 // returns what it wrote. Output is atomic: it is written beside outPath and
-// renamed into place, so a crash never leaves a half file. For "hf", outPath
-// is a directory (created if needed; our two files in it are replaced).
+// renamed into place, so a crash never leaves a half file; temporary files a
+// killed export left beside outPath are removed first. For "hf", outPath is a
+// directory (created if needed; our two files in it are replaced).
+//
+// A symlink is followed and its target replaced. "-" and /dev/stdout mean
+// stdout; stdout, a FIFO and a character device (/dev/null) are written as a
+// stream, without the atomicity. Block devices and sockets are refused.
 func Write(ctx context.Context, src Source, opts Options, outPath string) (Counts, error) {
 	f, err := lookup(opts.Format)
 	if err != nil {
@@ -156,7 +161,31 @@ func Write(ctx context.Context, src Source, opts Options, outPath string) (Count
 	if err != nil {
 		return Counts{}, err
 	}
-	return f.write(ctx, src, opts, stage, outPath)
+	t, err := resolveOut(outPath)
+	if err != nil {
+		return Counts{}, err
+	}
+	if t.stream == nil && t.open == nil {
+		if err := removeStale(t.path); err != nil {
+			return Counts{}, err
+		}
+		return f.write(ctx, src, opts, stage, t.path)
+	}
+	if f.encode == nil {
+		return Counts{}, fmt.Errorf("export: the %s format writes a folder, not a stream; %s is not a folder", f.Name, outPath)
+	}
+	if t.stream != nil {
+		return f.encode(ctx, src, opts, stage, t.stream)
+	}
+	w, err := t.open()
+	if err != nil {
+		return Counts{}, err
+	}
+	c, err := f.encode(ctx, src, opts, stage, w)
+	if cerr := w.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("export: write %s: %w", outPath, cerr)
+	}
+	return c, err
 }
 
 func resolveStage(ctx context.Context, src Source, want string) (string, error) {

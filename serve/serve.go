@@ -1,7 +1,7 @@
 // Package serve is an OpenAI-compatible HTTP server over built-in models:
-// /v1/models and /v1/chat/completions with n, temperature, top_p, max_tokens,
-// stop, seed, streaming over server-sent events, usage counts and
-// OpenAI-shaped errors.
+// /v1/models, /v1/models/{id} and /v1/chat/completions with n, temperature,
+// top_p, max_tokens, stop, seed, logprobs and top_logprobs, streaming over
+// server-sent events, usage counts and OpenAI-shaped errors.
 package serve
 
 import (
@@ -31,6 +31,15 @@ type Completer interface {
 	Name() string
 	Complete(ctx context.Context, msgs []tokenizer.Message, p chat.Params) (*chat.Reply, error)
 }
+
+// contextLengther is a Completer that knows its context, as *chat.Model
+// does; max_tokens beyond it is clamped to it.
+type contextLengther interface {
+	ContextLength() int
+}
+
+// maxTopLogprobs is OpenAI's bound on top_logprobs.
+const maxTopLogprobs = 20
 
 // Options configure a Server.
 type Options struct {
@@ -76,10 +85,11 @@ func New(models []Completer, opts Options) (*Server, error) {
 	}
 	sort.Strings(s.names)
 	s.mux.HandleFunc("GET /v1/models", s.listModels)
+	s.mux.HandleFunc("GET /v1/models/{id}", s.getModel)
 	s.mux.HandleFunc("POST /v1/chat/completions", s.chatCompletions)
 	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "invalid_request_error", "", "not_found", fmt.Sprintf("no route for %s %s; this server offers GET /v1/models and POST /v1/chat/completions", r.Method, r.URL.Path))
+		writeError(w, http.StatusNotFound, "invalid_request_error", "", "not_found", fmt.Sprintf("no route for %s %s; this server offers GET /v1/models, GET /v1/models/{id} and POST /v1/chat/completions", r.Method, r.URL.Path))
 	})
 	return s, nil
 }
@@ -90,6 +100,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.APIKey != "" && r.URL.Path != "/health" {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.APIKey)) != 1 {
+			// The body is never read. Without "Connection: close", net/http
+			// would read up to 256 KiB of it before sending the 401, to keep
+			// the connection, and hold a client that sends it slowly (or not
+			// at all) until the read timeout.
+			if r.ContentLength != 0 {
+				w.Header().Set("Connection", "close")
+			}
 			writeError(w, http.StatusUnauthorized, "authentication_error", "", "invalid_api_key", "missing or incorrect API key: send Authorization: Bearer <key>")
 			return
 		}
@@ -122,9 +139,19 @@ func Listen(addr, apiKey string) (net.Listener, error) {
 	return ln, nil
 }
 
+// Timeouts of the http.Server. Reading a request (headers and body) is bounded
+// so a slow or stalled client cannot hold a connection; writing is not,
+// since a long generation streams for as long as it takes. An idle
+// keep-alive connection is closed after IdleTimeout.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 60 * time.Second
+	IdleTimeout       = 120 * time.Second
+)
+
 // Serve serves h on ln until ctx ends, then shuts down gracefully.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout, IdleTimeout: IdleTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -154,9 +181,27 @@ func isLoopback(addr string) bool {
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	out := openaiwire.ModelList{Object: openaiwire.ObjectList, Data: []openaiwire.Model{}}
 	for _, n := range s.names {
-		out.Data = append(out.Data, openaiwire.Model{ID: n, Object: openaiwire.ObjectModel, Created: s.opts.Now().Unix(), OwnedBy: "synthloop"})
+		out.Data = append(out.Data, s.modelObject(n))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// getModel is OpenAI's model retrieve (client.models.retrieve).
+func (s *Server) getModel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := s.models[id]; !ok {
+		s.modelNotFound(w, id)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.modelObject(id))
+}
+
+func (s *Server) modelObject(name string) openaiwire.Model {
+	return openaiwire.Model{ID: name, Object: openaiwire.ObjectModel, Created: s.opts.Now().Unix(), OwnedBy: "synthloop"}
+}
+
+func (s *Server) modelNotFound(w http.ResponseWriter, name string) {
+	writeError(w, http.StatusNotFound, "invalid_request_error", "model", "model_not_found", fmt.Sprintf("the model %q does not exist on this server; it serves: %s", name, strings.Join(s.names, ", ")))
 }
 
 // chatRequest is the subset of OpenAI's request the engine honours. Other
@@ -204,8 +249,18 @@ func (req *chatRequest) params() (chat.Params, error) {
 		if *mt < 1 {
 			return p, &badRequest{"max_tokens", fmt.Sprintf("max_tokens must be at least 1, got %d", *mt)}
 		}
-		p.MaxTokens = *mt
+		p.MaxTokens = *mt // clamped to the model's context by the handler
 	}
+	if req.TopLogprobs != nil {
+		if *req.TopLogprobs < 0 || *req.TopLogprobs > maxTopLogprobs {
+			return p, &badRequest{"top_logprobs", fmt.Sprintf("top_logprobs must be between 0 and %d, got %d", maxTopLogprobs, *req.TopLogprobs)}
+		}
+		if *req.TopLogprobs > 0 && !req.Logprobs {
+			return p, &badRequest{"top_logprobs", "top_logprobs needs logprobs: true"}
+		}
+		p.TopLogProbs = *req.TopLogprobs
+	}
+	p.LogProbs = req.Logprobs
 	if len(req.Stop) > 4 {
 		return p, &badRequest{"stop", "at most 4 stop sequences"}
 	}
@@ -265,9 +320,14 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "invalid_json", "could not parse the JSON body: "+err.Error())
 		return
 	}
+	if req.Model == "" {
+		// As OpenAI answers: a missing parameter is a bad request, not an unknown model.
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "model", "missing", "you must provide a model parameter; this server serves: "+strings.Join(s.names, ", "))
+		return
+	}
 	m, ok := s.models[req.Model]
 	if !ok {
-		writeError(w, http.StatusNotFound, "invalid_request_error", "model", "model_not_found", fmt.Sprintf("the model %q does not exist on this server; it serves: %s", req.Model, strings.Join(s.names, ", ")))
+		s.modelNotFound(w, req.Model)
 		return
 	}
 	p, err := req.params()
@@ -276,6 +336,11 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		errors.As(err, &br)
 		writeError(w, http.StatusBadRequest, "invalid_request_error", br.param, "invalid_value", br.msg)
 		return
+	}
+	if cl, ok := m.(contextLengther); ok && p.MaxTokens > cl.ContextLength() {
+		// OpenAI refuses max_tokens over the model's limit; the engine stops
+		// at its context anyway, so any larger value means the same as it.
+		p.MaxTokens = cl.ContextLength()
 	}
 	msgs := make([]tokenizer.Message, len(req.Messages))
 	for i, cm := range req.Messages {
@@ -314,15 +379,32 @@ func usageOf(r *chat.Reply) openaiwire.Usage {
 	return openaiwire.NewUsage(r.PromptTokens, r.CompletionTokens)
 }
 
-// logprobsOf reports the log-probability of each generated token. The
-// engine does not keep token strings per position, so "token" is empty and
-// only the values are given; top_logprobs is always empty.
+// logprobsOf reports each generated token with its log-probability and, when
+// asked for, its most likely alternatives.
 func logprobsOf(c chat.Choice) *openaiwire.Logprobs {
 	lp := &openaiwire.Logprobs{Content: []openaiwire.TokenLogprob{}}
-	for _, v := range c.LogProbs {
-		lp.Content = append(lp.Content, openaiwire.TokenLogprob{Logprob: v, TopLogprobs: []any{}})
+	for i, v := range c.LogProbs {
+		tl := openaiwire.TokenLogprob{Logprob: v, TopLogprobs: []openaiwire.TopLogprob{}}
+		if i < len(c.TokenTexts) {
+			tl.Token, tl.Bytes = c.TokenTexts[i], bytesOf(c.TokenTexts[i])
+		}
+		if i < len(c.Top) {
+			for _, a := range c.Top[i] {
+				tl.TopLogprobs = append(tl.TopLogprobs, openaiwire.TopLogprob{Token: a.Text, Logprob: a.LogProb, Bytes: bytesOf(a.Text)})
+			}
+		}
+		lp.Content = append(lp.Content, tl)
 	}
 	return lp
+}
+
+// bytesOf is OpenAI's "bytes": the token's bytes as integers, never null.
+func bytesOf(s string) []int {
+	b := make([]int, len(s))
+	for i := range len(s) {
+		b[i] = int(s[i])
+	}
+	return b
 }
 
 // stream writes the reply as server-sent events in OpenAI's chunk format,
@@ -386,6 +468,12 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, m Completer, msg
 		fin := c.Finish
 		ch := base
 		ch.Choices = []choice{{Index: i, FinishReason: &fin}}
+		if req.Logprobs {
+			// The text went out in pieces that need not fall on token
+			// boundaries; the tokens' log-probabilities all come here, which
+			// a client adding up logprobs.content over the chunks reads alike.
+			ch.Choices[0].Logprobs = logprobsOf(c)
+		}
 		send(ch)
 	}
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {

@@ -185,6 +185,14 @@ func TestErrorsAreOpenAIShaped(t *testing.T) {
 		{"image part", "k3y", `{"model":"tiny","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, 400, "invalid_value"},
 		{"bad content", "k3y", `{"model":"tiny","messages":[{"role":"user","content":5}]}`, 400, "invalid_json"},
 		{"bad stop", "k3y", `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"stop":5}`, 400, "invalid_json"},
+		{"no model", "k3y", `{"messages":[{"role":"user","content":"hi"}]}`, 400, "missing"},
+		{"zero max_tokens", "k3y", `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":0}`, 400, "invalid_value"},
+		{"negative max_tokens", "k3y", `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":-5}`, 400, "invalid_value"},
+		{"negative max_completion_tokens", "k3y", `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":-9223372036854775808}`, 400, "invalid_value"},
+		{"max_tokens past int64", "k3y", `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":9223372036854775808}`, 400, "invalid_json"},
+		{"top_logprobs without logprobs", "k3y", `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"top_logprobs":2}`, 400, "invalid_value"},
+		{"top_logprobs over 20", "k3y", `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":21}`, 400, "invalid_value"},
+		{"negative top_logprobs", "k3y", `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":-1}`, 400, "invalid_value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

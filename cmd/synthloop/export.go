@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -28,7 +29,8 @@ Formats:
 ` + strings.Join(formats, "\n"),
 		Example: `  synthloop export runs/demo --format alpaca --out demo.jsonl
   synthloop export runs/demo --format hf --out demo-dataset      # data/*.parquet + README.md card
-  synthloop export runs/demo --stage instructions --include-rejected --format openai --out audit.jsonl`,
+  synthloop export runs/demo --stage instructions --include-rejected --format openai --out audit.jsonl
+  synthloop export runs/demo --format openai --out - | head               # JSONL on stdout`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Format == "" || out == "" {
@@ -43,7 +45,12 @@ Formats:
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d records of stage %s to %s (%d kept, %d rejected, %d failed; %d left out)\n",
+			// With the data on stdout, the summary must not mix into it.
+			msg := cmd.OutOrStdout()
+			if out == "-" || filepath.Clean(out) == "/dev/stdout" {
+				msg = cmd.ErrOrStderr()
+			}
+			fmt.Fprintf(msg, "wrote %d records of stage %s to %s (%d kept, %d rejected, %d failed; %d left out)\n",
 				c.Written, c.Stage, out, c.Kept, c.Rejected, c.Failed, c.Skipped)
 			if c.NoAnswer > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %d records have no answer; did you mean a later stage?\n", c.NoAnswer)
@@ -52,7 +59,7 @@ Formats:
 		},
 	}
 	cmd.Flags().StringVar(&opts.Format, "format", "", "output format: "+strings.Join(formatNames(), ", "))
-	cmd.Flags().StringVar(&out, "out", "", "output file (or folder for hf)")
+	cmd.Flags().StringVar(&out, "out", "", "output file (or folder for hf); - is stdout. A symlink's target is replaced; a FIFO or character device is written as a stream")
 	cmd.Flags().StringVar(&opts.Stage, "stage", "", "stage to export (default: the run's last stage)")
 	cmd.Flags().BoolVar(&opts.IncludeRejected, "include-rejected", false, "also export rejected and failed records with their reasons")
 	return cmd

@@ -20,8 +20,9 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve MODEL_DIR...",
 		Short: "Serve built-in models over an OpenAI-compatible HTTP API",
 		Long: `Serve one or more built-in model directories (written by synthloop train) at
-/v1/models and /v1/chat/completions, with n, temperature, top_p, max_tokens, stop, seed,
-streaming (server-sent events) and usage counts. Each model is named by its directory's
+/v1/models, /v1/models/{id} and /v1/chat/completions, with n, temperature, top_p,
+max_tokens, stop, seed, logprobs and top_logprobs, streaming (server-sent events) and
+usage counts. Each model is named by its directory's
 base name. Any OpenAI client, and synthloop itself, can use it:
 
   models:

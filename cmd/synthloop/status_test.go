@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"hash/fnv"
 	"os"
@@ -80,5 +81,15 @@ stages:
 	b, _ := os.ReadFile(filepath.Join(dir, "pairs.jsonl"))
 	if !strings.Contains(string(b), `"score_chosen"`) {
 		t.Errorf("dpo export lacks scores: %s", b)
+	}
+	// --out - puts the data alone on stdout and the summary on stderr.
+	var stdout, stderr bytes.Buffer
+	c := cli(dir, nil, "export", "r", "--format", "dpo", "--out", "-")
+	c.Stdout, c.Stderr = &stdout, &stderr
+	if err := c.Run(); err != nil {
+		t.Fatalf("export --out -: %v\n%s", err, stderr.Bytes())
+	}
+	if !bytes.Equal(stdout.Bytes(), b) || !strings.Contains(stderr.String(), "wrote") {
+		t.Errorf("export --out -: stdout %q (want the file's bytes), stderr %q", stdout.Bytes(), stderr.Bytes())
 	}
 }

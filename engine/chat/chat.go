@@ -77,6 +77,10 @@ type Params struct {
 	MaxTokens   int // 0 means up to the context length
 	Stop        []string
 	Seed        uint64
+	// LogProbs fills each Choice's Tokens' texts (Choice.TokenTexts), and
+	// TopLogProbs above 0 their most likely alternatives (Choice.Top).
+	LogProbs    bool
+	TopLogProbs int
 	// OnText, when set, receives each reply's text as it is generated, in
 	// pieces that add up to the final Choice.Text. Text that could still turn
 	// out to be the start of a stop string, or half of a multi-byte
@@ -92,6 +96,18 @@ type Choice struct {
 	Tokens int
 	// LogProbs are the log-probabilities of the reply's tokens under the model.
 	LogProbs []float32
+	// TokenTexts are the reply's tokens decoded one by one, when
+	// Params.LogProbs asks; a token that is part of a multi-byte character
+	// holds those bytes alone, not valid UTF-8.
+	TokenTexts []string
+	// Top[i] are the Params.TopLogProbs most likely tokens at position i.
+	Top [][]TokenLogProb
+}
+
+// TokenLogProb is a token's text and its log-probability.
+type TokenLogProb struct {
+	Text    string
+	LogProb float32
 }
 
 // Reply is the answer to one request.
@@ -125,6 +141,9 @@ func (c *Model) Complete(ctx context.Context, msgs []tokenizer.Message, p Params
 		MaxTokens: p.MaxTokens, Temperature: p.Temperature, TopK: p.TopK, TopP: p.TopP,
 		Seed: p.Seed, N: max(p.N, 1), StopTokens: c.stop, StopText: p.Stop, Decode: c.decode,
 	}
+	if p.LogProbs {
+		opt.TopLogProbs = p.TopLogProbs
+	}
 	var sent []int // bytes of each reply already passed to OnText
 	if p.OnText != nil {
 		sent = make([]int, opt.N)
@@ -150,7 +169,11 @@ func (c *Model) Complete(ctx context.Context, msgs []tokenizer.Message, p Params
 		if p.OnText != nil && len(comp.Text) > sent[comp.Index] {
 			p.OnText(comp.Index, comp.Text[sent[comp.Index]:])
 		}
-		r.Choices = append(r.Choices, Choice{Text: comp.Text, Finish: comp.Finish, Tokens: len(comp.Tokens), LogProbs: comp.LogProbs})
+		ch := Choice{Text: comp.Text, Finish: comp.Finish, Tokens: len(comp.Tokens), LogProbs: comp.LogProbs}
+		if p.LogProbs {
+			ch.TokenTexts, ch.Top = c.tokenTexts(comp)
+		}
+		r.Choices = append(r.Choices, ch)
 		r.CompletionTokens += len(comp.Tokens)
 	}
 	return r, nil
@@ -178,6 +201,23 @@ func settled(text string, stops []string) string {
 		text = text[:len(text)-size]
 	}
 	return text
+}
+
+// tokenTexts decodes comp's tokens, and its top alternatives, one by one.
+func (c *Model) tokenTexts(comp sample.Completion) ([]string, [][]TokenLogProb) {
+	texts := make([]string, len(comp.Tokens))
+	for i, t := range comp.Tokens {
+		texts[i] = c.decode([]int32{t})
+	}
+	var top [][]TokenLogProb
+	for _, alts := range comp.Top {
+		row := make([]TokenLogProb, len(alts))
+		for j, a := range alts {
+			row[j] = TokenLogProb{Text: c.decode([]int32{a.Token}), LogProb: a.LogProb}
+		}
+		top = append(top, row)
+	}
+	return texts, top
 }
 
 func (c *Model) decode(toks []int32) string {

@@ -113,3 +113,57 @@ func TestOnTextAddsUpToTheReply(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenTexts: with LogProbs the token texts add up to the reply, and
+// TopLogProbs gives that many alternatives per token; without, neither.
+func TestTokenTexts(t *testing.T) {
+	c := tinyModel(t)
+	msgs := []tokenizer.Message{{Role: "user", Content: "what is 2+2?"}}
+	tests := []struct {
+		name    string
+		p       Params
+		wantTop int
+	}{
+		{"off", Params{N: 2, Temperature: 1, MaxTokens: 8, Seed: 4}, 0},
+		{"logprobs", Params{N: 2, Temperature: 1, MaxTokens: 8, Seed: 4, LogProbs: true}, 0},
+		{"top 2", Params{N: 2, Temperature: 1, MaxTokens: 8, Seed: 4, LogProbs: true, TopLogProbs: 2}, 2},
+		{"top without logprobs", Params{N: 2, Temperature: 1, MaxTokens: 8, Seed: 4, TopLogProbs: 2}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := c.Complete(context.Background(), msgs, tt.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ch := range r.Choices {
+				if !tt.p.LogProbs {
+					if ch.TokenTexts != nil || ch.Top != nil {
+						t.Errorf("token texts without LogProbs: %+v", ch)
+					}
+					continue
+				}
+				joined := ""
+				for _, s := range ch.TokenTexts {
+					joined += s
+				}
+				if len(ch.TokenTexts) != ch.Tokens || joined != ch.Text {
+					t.Errorf("token texts %q for %d tokens of %q", ch.TokenTexts, ch.Tokens, ch.Text)
+				}
+				if tt.wantTop == 0 {
+					if ch.Top != nil {
+						t.Errorf("top alternatives not asked for: %v", ch.Top)
+					}
+					continue
+				}
+				if len(ch.Top) != ch.Tokens {
+					t.Fatalf("%d positions of alternatives for %d tokens", len(ch.Top), ch.Tokens)
+				}
+				for _, alts := range ch.Top {
+					if len(alts) != tt.wantTop || alts[0].Text == "" || alts[0].LogProb > 0 {
+						t.Errorf("alternatives %+v", alts)
+					}
+				}
+			}
+		})
+	}
+}

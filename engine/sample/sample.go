@@ -40,6 +40,16 @@ type Options struct {
 	// streaming caller holds back as much text as its longest stop string.
 	// It runs on Generate's goroutine and must not keep c.
 	OnToken func(c *Completion)
+	// TopLogProbs, when above 0, records for each generated token this
+	// many most likely tokens at its position (Completion.Top), for
+	// OpenAI's top_logprobs.
+	TopLogProbs int
+}
+
+// TokenLogProb is a token and its log-probability under the model.
+type TokenLogProb struct {
+	Token   int32
+	LogProb float32
 }
 
 // Completion is one sample.
@@ -49,7 +59,11 @@ type Completion struct {
 	// LogProbs[i] is log p(Tokens[i]) under the model itself (temperature
 	// 1, no top-k/top-p), the quantity likelihood-based filters and DPO use.
 	LogProbs []float32
-	Finish   string // "stop" or "length"
+	// Top[i] are the Options.TopLogProbs most likely tokens at position i,
+	// most likely first, with their log-probabilities as in LogProbs; nil
+	// unless asked for.
+	Top    [][]TokenLogProb
+	Finish string // "stop" or "length"
 	// Text is the decoded completion when Options.Decode is set, cut before
 	// a StopText match; Tokens then keeps only the tokens wholly before it.
 	Text string
@@ -110,8 +124,10 @@ func generate(m *llama.Model, prompts [][]int32, base, n int, opt Options) ([]Co
 		total += len(p)
 	}
 	limit := maxSeq
-	if opt.MaxTokens > 0 {
-		limit = min(maxSeq, longest+opt.MaxTokens)
+	// Compared before adding: a huge MaxTokens (an API client's MaxInt64)
+	// must not overflow into a negative cache length.
+	if opt.MaxTokens > 0 && opt.MaxTokens < maxSeq-longest {
+		limit = longest + opt.MaxTokens
 	}
 	seqs := len(prompts) * n
 	cache, err := m.NewCache(seqs, limit, max(longest, min(total, prefillRows), seqs))
@@ -204,15 +220,17 @@ func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, opt Option
 	tok := s.draw(logits, r, opt)
 	c.Tokens = append(c.Tokens, tok)
 	c.LogProbs = append(c.LogProbs, logProb(logits, tok))
+	if opt.TopLogProbs > 0 {
+		c.Top = append(c.Top, topLogProbs(logits, opt.TopLogProbs))
+	}
 	if slices.Contains(opt.StopTokens, tok) {
-		c.Tokens, c.LogProbs = c.Tokens[:len(c.Tokens)-1], c.LogProbs[:len(c.LogProbs)-1]
+		c.truncate(len(c.Tokens) - 1)
 		c.Finish = "stop"
 		return false
 	}
 	for _, st := range opt.Stop {
 		if len(st) > 0 && len(c.Tokens) >= len(st) && slices.Equal(c.Tokens[len(c.Tokens)-len(st):], st) {
-			k := len(c.Tokens) - len(st)
-			c.Tokens, c.LogProbs = c.Tokens[:k], c.LogProbs[:k]
+			c.truncate(len(c.Tokens) - len(st))
 			c.Finish = "stop"
 			return false
 		}
@@ -230,7 +248,8 @@ func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, opt Option
 			for k > 0 && len(opt.Decode(c.Tokens[:k])) > at {
 				k--
 			}
-			c.Tokens, c.LogProbs, c.Text, c.Finish, c.textCut = c.Tokens[:k], c.LogProbs[:k], text[:at], "stop", true
+			c.truncate(k)
+			c.Text, c.Finish, c.textCut = text[:at], "stop", true
 			return false
 		}
 	}
@@ -244,6 +263,50 @@ func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, opt Option
 		return false
 	}
 	return true
+}
+
+// truncate keeps the first k tokens and what is recorded of them.
+func (c *Completion) truncate(k int) {
+	c.Tokens, c.LogProbs = c.Tokens[:k], c.LogProbs[:k]
+	if c.Top != nil {
+		c.Top = c.Top[:k]
+	}
+}
+
+// topLogProbs returns the k most likely tokens of logits, most likely first
+// (ties by id), with their log-probabilities. It is only run when a client
+// asks, so it favours simplicity over speed: one pass for the normaliser and
+// a small insertion-sorted list.
+func topLogProbs(logits []float32, k int) []TokenLogProb {
+	k = min(k, len(logits))
+	mx := slices.Max(logits)
+	var sum float64
+	for _, v := range logits {
+		sum += math.Exp(float64(v - mx))
+	}
+	logSum := math.Log(sum)
+	top := make([]TokenLogProb, 0, k+1)
+	for i, v := range logits {
+		if len(top) == k && v <= top[k-1].LogProb {
+			continue
+		}
+		at, _ := slices.BinarySearchFunc(top, v, func(e TokenLogProb, v float32) int {
+			// Descending; an equal logit goes after the earlier id.
+			if e.LogProb >= v {
+				return -1
+			}
+			return 1
+		})
+		top = slices.Insert(top, at, TokenLogProb{Token: int32(i), LogProb: v})
+		if len(top) > k {
+			top = top[:k]
+		}
+	}
+	for i := range top {
+		// As logProb computes it, so a sampled token's entry equals its LogProbs value.
+		top[i].LogProb = float32(float64(top[i].LogProb-mx) - logSum)
+	}
+	return top
 }
 
 func logProb(logits []float32, tok int32) float32 {

@@ -263,3 +263,79 @@ func TestOnTokenStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeMaxTokens: MaxTokens past the context (an API client's MaxInt64)
+// generates up to the context, as 0 does, instead of overflowing into a
+// negative cache length.
+func TestHugeMaxTokens(t *testing.T) {
+	m := testModel(t)
+	want, err := Generate(m, prompts, Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mt := range []int{m.Config.MaxSeq, math.MaxInt - 3, math.MaxInt} {
+		got, err := Generate(m, prompts, Options{Seed: 1, MaxTokens: mt})
+		if err != nil {
+			t.Fatalf("MaxTokens %d: %v", mt, err)
+		}
+		for i := range want {
+			if !slices.Equal(got[i].Tokens, want[i].Tokens) || got[i].Finish != want[i].Finish {
+				t.Errorf("MaxTokens %d, completion %d: %v %s, want %v %s", mt, i, got[i].Tokens, got[i].Finish, want[i].Tokens, want[i].Finish)
+			}
+		}
+	}
+}
+
+// TestTopLogProbs: each position lists the k most likely tokens in order,
+// with log-probabilities matching a softmax, and the sampled token's entry
+// (when among them) equals its LogProbs value; stops trim Top with Tokens.
+func TestTopLogProbs(t *testing.T) {
+	m := testModel(t)
+	tests := []struct {
+		name string
+		opt  Options
+	}{
+		{"greedy", Options{MaxTokens: 6, TopLogProbs: 3}},
+		{"sampled", Options{MaxTokens: 6, Temperature: 1, Seed: 5, N: 2, TopLogProbs: 2}},
+		{"all the vocabulary", Options{MaxTokens: 3, TopLogProbs: 50}},
+		{"stop token", Options{MaxTokens: 8, TopLogProbs: 2, StopTokens: []int32{1, 2, 3}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs, err := Generate(m, prompts, tt.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := min(tt.opt.TopLogProbs, m.Config.Vocab)
+			for _, c := range cs {
+				if len(c.Top) != len(c.Tokens) {
+					t.Fatalf("%d positions of top log-probs for %d tokens", len(c.Top), len(c.Tokens))
+				}
+				for i, top := range c.Top {
+					if len(top) != k {
+						t.Fatalf("position %d: %d alternatives, want %d", i, len(top), k)
+					}
+					var mass float64
+					for j, e := range top {
+						mass += math.Exp(float64(e.LogProb))
+						if j > 0 && e.LogProb > top[j-1].LogProb {
+							t.Errorf("position %d not in descending order: %v", i, top)
+						}
+						if e.Token == c.Tokens[i] && e.LogProb != c.LogProbs[i] {
+							t.Errorf("position %d: sampled token %d has %g in Top, %g in LogProbs", i, e.Token, e.LogProb, c.LogProbs[i])
+						}
+					}
+					if mass > 1+1e-4 || (k == m.Config.Vocab && math.Abs(mass-1) > 1e-4) {
+						t.Errorf("position %d: probabilities sum to %g", i, mass)
+					}
+					if tt.opt.Temperature == 0 && top[0].Token != c.Tokens[i] {
+						t.Errorf("greedy position %d: token %d, most likely %d", i, c.Tokens[i], top[0].Token)
+					}
+				}
+			}
+		})
+	}
+	if cs, _ := Generate(m, prompts, Options{MaxTokens: 4}); cs[0].Top != nil {
+		t.Error("Top recorded without TopLogProbs")
+	}
+}

@@ -42,6 +42,7 @@ type ChatRequest struct {
 	ResponseFormat      *ResponseFormat `json:"response_format,omitempty"`
 	Tools               json.RawMessage `json:"tools,omitempty"`
 	Logprobs            bool            `json:"logprobs,omitempty"`
+	TopLogprobs         *int            `json:"top_logprobs,omitempty"`
 }
 
 // StreamOptions are the request's stream_options.
@@ -175,11 +176,20 @@ type Logprobs struct {
 }
 
 // TokenLogprob is one token's log-probability. TopLogprobs is always sent,
-// empty when not asked for, as OpenAI does.
+// empty when not asked for, as OpenAI does. Bytes are the token's UTF-8
+// bytes: a token holding part of a character has no exact string form.
 type TokenLogprob struct {
-	Token       string  `json:"token"`
-	Logprob     float32 `json:"logprob"`
-	TopLogprobs []any   `json:"top_logprobs"`
+	Token       string       `json:"token"`
+	Logprob     float32      `json:"logprob"`
+	Bytes       []int        `json:"bytes"`
+	TopLogprobs []TopLogprob `json:"top_logprobs"`
+}
+
+// TopLogprob is one of the most likely tokens at a position.
+type TopLogprob struct {
+	Token   string  `json:"token"`
+	Logprob float32 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
 }
 
 // ChatCompletionChunk is one server-sent event of a streamed response.
@@ -200,6 +210,8 @@ type ChunkChoice struct {
 	Index        int     `json:"index"`
 	Delta        Delta   `json:"delta"`
 	FinishReason *string `json:"finish_reason"`
+	// Logprobs, when asked for, are those of the tokens the chunk adds.
+	Logprobs *Logprobs `json:"logprobs,omitempty"`
 }
 
 // Delta is what a chunk adds to a choice: the role first, then text.
