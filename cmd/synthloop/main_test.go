@@ -103,9 +103,11 @@ func TestKillAndResume(t *testing.T) {
 	// Reference: one uninterrupted run.
 	refSrv := newServer()
 	refCfg := write("ref.yaml", refSrv.URL)
+	began := time.Now()
 	if out, err := cli(dir, nil, "run", refCfg, "--run-dir", "ref", "--json").CombinedOutput(); err != nil {
 		t.Fatalf("reference run: %v\n%s", err, out)
 	}
+	wall := time.Since(began)
 
 	// The same run, killed at random moments and resumed.
 	srv := newServer()
@@ -114,7 +116,10 @@ func TestKillAndResume(t *testing.T) {
 	kills := 0
 	finished := false
 	for attempt := 0; attempt < 7 && !finished; attempt++ {
-		if finished = runOrKill(t, dir, time.Duration(100+rng.IntN(500))*time.Millisecond, "run", cfg, "--run-dir", "killed", "--json"); !finished {
+		// Kills spread over the first part of the run, whatever the
+		// machine's speed: a fixed delay let a fast run finish unkilled.
+		delay := time.Duration(float64(wall) * (0.1 + 0.5*rng.Float64()))
+		if finished = runOrKill(t, dir, delay, "run", cfg, "--run-dir", "killed", "--json"); !finished {
 			kills++
 		}
 	}
