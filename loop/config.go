@@ -29,36 +29,24 @@ import (
 //	train:    {type: builtin, with: {...}}
 //	evaluate: {type: verifier, with: {...}}
 type Config struct {
-	// Name names the run; the default run directory is runs/<name>.
-	Name        string `yaml:"name"`
-	Description string `yaml:"description"`
-	// Seed drives every random choice; round r's plugins get Seed + r.
-	Seed int64 `yaml:"seed"`
-	// Rounds is the most rounds to run (default 3).
-	Rounds int `yaml:"rounds"`
-	// Patience stops the loop after this many rounds in a row without a
-	// promotion (0: never; run all rounds).
-	Patience int `yaml:"patience"`
-	// Margin is how much the student's score must exceed the teacher's for
-	// a promotion (default 0: any improvement).
-	Margin float64 `yaml:"margin"`
-	// MaxCostUSD stops the loop cleanly once this much has been spent on
-	// generation, training and evaluation together (0: no cap).
-	MaxCostUSD float64 `yaml:"max_cost_usd"`
+	Name        string  `yaml:"name" doc:"Names the run; the default run directory is runs/<name>"`
+	Description string  `yaml:"description" doc:"Shown in reports and the summary"`
+	Seed        int64   `yaml:"seed" doc:"Drives every random choice; round r's plugins get seed + r"`
+	Rounds      int     `yaml:"rounds" doc:"The most rounds to run"`
+	Patience    int     `yaml:"patience" doc:"Stops after this many rounds in a row without a promotion (0: never)"`
+	Margin      float64 `yaml:"margin" doc:"How much the student's score must exceed the teacher's for a promotion"`
+	MaxCostUSD  float64 `yaml:"max_cost_usd" doc:"Stops cleanly once generation, training and evaluation spent this much (0: no cap)"`
 	// Models are the loop's own models: the first teacher and any judge.
-	Models map[string]model.Config `yaml:"models"`
-	// Teacher names the first teacher in Models; empty when the generator
-	// needs no teacher in round 1 (a labelled first round).
-	Teacher string `yaml:"teacher"`
-	// Mix says how earlier rounds' data join the newest round's in training.
-	Mix Mix `yaml:"mix"`
+	Models  map[string]model.Config `yaml:"models" doc:"The loop's own models by name: the first teacher and any judge"`
+	Teacher string                  `yaml:"teacher" doc:"The first teacher, by name in models; empty when round 1 needs none (labels)"`
+	Mix     Mix                     `yaml:"mix" doc:"How earlier rounds' data join the newest round's in training"`
 	// Generate, Train and Evaluate select the round's three steps.
-	Generate Step `yaml:"generate"`
-	Train    Step `yaml:"train"`
-	Evaluate Step `yaml:"evaluate"`
+	Generate Step `yaml:"generate" doc:"The generator: type and with"`
+	Train    Step `yaml:"train" doc:"The trainer: type and with"`
+	Evaluate Step `yaml:"evaluate" doc:"The evaluator: type and with"`
 	// Baseline, when set, runs a control after the loop: the same loop with
 	// some settings changed, shown beside it in the report.
-	Baseline *Baseline `yaml:"baseline"`
+	Baseline *Baseline `yaml:"baseline" doc:"A control run after the loop: title, shared_rounds and with-overrides"`
 
 	// Source is the file the config came from and Text its exact bytes.
 	Source string `yaml:"-"`
@@ -67,28 +55,24 @@ type Config struct {
 
 // Mix weighs the rounds' data in the training mixture.
 type Mix struct {
-	// Newest is the newest round's share of the training examples (default
-	// 0.5); the earlier rounds share the rest equally. 1 trains on the newest
-	// round only.
-	Newest float64 `yaml:"newest"`
-	// Window is how many earlier rounds join the mixture (0: all of them).
-	Window int `yaml:"window"`
+	Newest float64 `yaml:"newest" doc:"The newest round's share of the training examples; earlier rounds share the rest (1: newest only)"`
+	Window int     `yaml:"window" doc:"How many earlier rounds join the mixture (0: all)"`
 }
 
 // Step selects a generator, trainer or evaluator by type, with its settings.
 type Step struct {
-	Type string `yaml:"type"`
+	Type string `yaml:"type" doc:"One of the types below"`
 	// With is the type's own config block; Settings holds it decoded into
 	// the type's config struct.
-	With     map[string]any `yaml:"with"`
+	With     map[string]any `yaml:"with" doc:"The type's settings (its table below)"`
 	Settings any            `yaml:"-"`
 }
 
-// Defaults of Config.
-const (
-	DefaultRounds = 3
-	DefaultNewest = 0.5
-)
+// Default is a loop file's defaults, the one place they are stated: a
+// field left out, or set to 0, takes its value from here.
+func Default() Config {
+	return Config{Rounds: 3, Mix: Mix{Newest: 0.5}}
+}
 
 // Hash identifies the config's content.
 func (c *Config) Hash() string {
@@ -128,11 +112,12 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	if !f.Decode(root, "", cfg) {
 		return nil, f.Err()
 	}
+	def := Default()
 	if cfg.Rounds == 0 {
-		cfg.Rounds = DefaultRounds
+		cfg.Rounds = def.Rounds
 	}
 	if cfg.Mix.Newest == 0 {
-		cfg.Mix.Newest = DefaultNewest
+		cfg.Mix.Newest = def.Mix.Newest
 	}
 	var known []string
 	for k := range cfg.Models {

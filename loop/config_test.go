@@ -25,7 +25,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Rounds != 2 || cfg.Mix.Newest != loop.DefaultNewest || cfg.Patience != 0 || cfg.Teacher != "teacher" {
+	if cfg.Rounds != 2 || cfg.Mix.Newest != loop.Default().Mix.Newest || cfg.Patience != 0 || cfg.Teacher != "teacher" {
 		t.Errorf("config = %+v", cfg)
 	}
 	if cfg.Generate.Settings == nil || cfg.Train.Settings == nil {

@@ -88,6 +88,12 @@ max_cost_usd reached in the middle of a round; run again to resume).`,
 }
 
 func printLoopTypes(w io.Writer) {
+	fmt.Fprintln(w, "loop file")
+	fmt.Fprintln(w, "    The top level of a loop file; generate, train and evaluate take one of the types below.")
+	fmt.Fprintln(w)
+	def := loop.Default()
+	writeSettings(w, &def, "    ")
+	fmt.Fprintln(w)
 	section := func(kind, name, doc, example string, cfg any) {
 		fmt.Fprintf(w, "%s %s\n", kind, name)
 		for _, l := range strings.Split(strings.TrimSpace(doc), "\n") {
