@@ -52,6 +52,22 @@ func TestPipelineThroughBuiltinEngine(t *testing.T) {
 		t.Fatalf("train: %v\n%s", err, out)
 	}
 
+	// sample --json speaks snake_case, as the OpenAI API does.
+	out, err := cli(dir, nil, "sample", "copier", "abc", "--json", "--max-tokens", "4").CombinedOutput()
+	if err != nil {
+		t.Fatalf("sample: %v\n%s", err, out)
+	}
+	var rep struct {
+		Choices []struct {
+			Text   string `json:"text"`
+			Finish string `json:"finish_reason"`
+		} `json:"choices"`
+		Completion int `json:"completion_tokens"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil || len(rep.Choices) != 1 || rep.Choices[0].Finish == "" || rep.Completion == 0 {
+		t.Errorf("sample --json: %v\n%s", err, out)
+	}
+
 	srv := cli(dir, nil, "serve", "copier", "--addr", "127.0.0.1:0")
 	stderr, err := srv.StderrPipe()
 	if err != nil {

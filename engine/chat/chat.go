@@ -90,31 +90,33 @@ type Params struct {
 }
 
 // Choice is one sampled reply.
+//
+// The JSON names are snake_case: `synthloop sample --json` prints it.
 type Choice struct {
-	Text   string
-	Finish string // "stop" or "length"
-	Tokens int
+	Text   string `json:"text"`
+	Finish string `json:"finish_reason"` // "stop" or "length"
+	Tokens int    `json:"tokens"`
 	// LogProbs are the log-probabilities of the reply's tokens under the model.
-	LogProbs []float32
+	LogProbs []float32 `json:"logprobs,omitempty"`
 	// TokenTexts are the reply's tokens decoded one by one, when
 	// Params.LogProbs asks; a token that is part of a multi-byte character
 	// holds those bytes alone, not valid UTF-8.
-	TokenTexts []string
+	TokenTexts []string `json:"token_texts,omitempty"`
 	// Top[i] are the Params.TopLogProbs most likely tokens at position i.
-	Top [][]TokenLogProb
+	Top [][]TokenLogProb `json:"top_logprobs,omitempty"`
 }
 
 // TokenLogProb is a token's text and its log-probability.
 type TokenLogProb struct {
-	Text    string
-	LogProb float32
+	Text    string  `json:"text"`
+	LogProb float32 `json:"logprob"`
 }
 
 // Reply is the answer to one request.
 type Reply struct {
-	Choices          []Choice
-	PromptTokens     int
-	CompletionTokens int
+	Choices          []Choice `json:"choices"`
+	PromptTokens     int      `json:"prompt_tokens"`
+	CompletionTokens int      `json:"completion_tokens"`
 }
 
 // ErrBadRequest classifies requests the model cannot serve (bad roles,
