@@ -105,6 +105,13 @@ func Formats() []FormatInfo {
 	return out
 }
 
+// CheckFormat reports whether name is an export format, so that a caller
+// can refuse a bad one before opening anything.
+func CheckFormat(name string) error {
+	_, err := lookup(name)
+	return err
+}
+
 func formatNames() string {
 	var names []string
 	for _, f := range formats {
@@ -119,8 +126,12 @@ func lookup(name string) (*format, error) {
 			return &formats[i], nil
 		}
 	}
-	return nil, fmt.Errorf("export: unknown format %q; valid formats: %s", name, formatNames())
+	return nil, fmt.Errorf("export: %w %q; valid formats: %s", ErrUnknownFormat, name, formatNames())
 }
+
+// ErrUnknownFormat is returned (wrapped) for a format name export does not
+// have; the CLI treats it as a usage error.
+var ErrUnknownFormat = errors.New("unknown format")
 
 // WriteTo streams the export to w instead of a file, for formats that are one
 // stream (all but hf), e.g. to pipe JSONL into another tool. Unlike Write it

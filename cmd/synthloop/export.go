@@ -36,6 +36,9 @@ Formats:
 			if opts.Format == "" || out == "" {
 				return fmt.Errorf("%w: export needs --format and --out", errUsage)
 			}
+			if err := export.CheckFormat(opts.Format); err != nil {
+				return err
+			}
 			st, err := store.OpenReadOnly(cmd.Context(), args[0])
 			if err != nil {
 				return err

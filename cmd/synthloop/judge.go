@@ -51,7 +51,7 @@ The judge's models come from the models section of a pipeline file (--models). W
 			}
 			pc, err := pipeline.LoadConfig(pipe)
 			if err != nil {
-				return err
+				return configFile(err)
 			}
 			if err := cfg.Validate(); err != nil {
 				return err

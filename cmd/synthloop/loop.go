@@ -68,7 +68,7 @@ max_cost_usd reached in the middle of a round; run again to resume).`,
 			}
 			cfg, err := loop.LoadConfig(args[0])
 			if err != nil {
-				return err
+				return configFile(err)
 			}
 			if runDir == "" {
 				name := cfg.Name

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	_ "github.com/synthloop/synthloop/all" // registers every stage, provider and loop plugin
+	"github.com/synthloop/synthloop/export"
 	"github.com/synthloop/synthloop/pipeline"
 )
 
@@ -41,11 +43,20 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "synthloop:", err)
 		var ce pipeline.ConfigErrors
 		var one *pipeline.ConfigError
-		if errors.As(err, &ce) || errors.As(err, &one) || errors.Is(err, errUsage) {
+		if errors.As(err, &ce) || errors.As(err, &one) || errors.Is(err, errUsage) || errors.Is(err, export.ErrUnknownFormat) {
 			return 2
 		}
 		return 1
 	}
+}
+
+// configFile wraps the error of loading a config file named on the command
+// line: a file that is not there is a usage error (exit 2), as a bad one is.
+func configFile(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return err
 }
 
 var (

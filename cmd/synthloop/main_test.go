@@ -353,3 +353,20 @@ func TestInterruptKeepsWork(t *testing.T) {
 		t.Fatalf("resume after interrupt: %v\n%s", err, out)
 	}
 }
+
+// TestUsageExitCodes: a config file that is not there and an unknown export
+// format are usage errors, exit 2, as the README says.
+func TestUsageExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"run", "missing.yaml"},
+		{"loop", "missing.yaml"},
+		{"models", "missing.yaml"},
+		{"export", dir, "--format", "nope", "--out", "x.jsonl"},
+	} {
+		out, err := cli(dir, nil, args...).CombinedOutput()
+		if code := exitCode(err); code != 2 {
+			t.Errorf("%v: exit %d, want 2\n%s", args, code, out)
+		}
+	}
+}

@@ -28,7 +28,7 @@ named by api_key_env) and are never printed.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := pipeline.LoadConfig(args[0])
 			if err != nil {
-				return err
+				return configFile(err)
 			}
 			names := make([]string, 0, len(cfg.Models))
 			for n := range cfg.Models {

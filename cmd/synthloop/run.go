@@ -39,7 +39,7 @@ max_cost_usd reached; run again to resume).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := pipeline.LoadConfig(args[0])
 			if err != nil {
-				return err
+				return configFile(err)
 			}
 			if runDir == "" {
 				runDir = defaultRunDir(cfg)
