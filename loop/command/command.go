@@ -248,8 +248,10 @@ func (t *Trainer) student(v Vars, dir string) (loop.Model, error) {
 }
 
 var (
-	lossRe = regexp.MustCompile(`(?i)["']?(?:train_)?loss["']?\s*[:=]\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)`)
-	stepRe = regexp.MustCompile(`(?i)["']?(?:global_)?step["']?\s*[:=]\s*([0-9]+)`)
+	// "loss: 0.5", "loss=0.5", `"loss": 0.5` and "step 1 loss 0.5"; the word
+	// boundary keeps eval_loss and val_loss out.
+	lossRe = regexp.MustCompile(`(?i)\b(?:train_)?loss["']?(?:\s*[:=]\s*|\s+)([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)`)
+	stepRe = regexp.MustCompile(`(?i)\b(?:global_)?step["']?(?:\s*[:=]\s*|\s+)([0-9]+)`)
 )
 
 // run runs the trainer, appending its output to logPath and following the
