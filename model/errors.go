@@ -264,7 +264,7 @@ func classify(err error, now time.Time, keyEnv string) failure {
 		case he.Status == 404:
 			f.hint = "check the model name and base_url (an OpenAI-compatible base_url usually ends in /v1)"
 		case he.Status == 400 || he.Status == 422:
-			f.hint = "the server rejected the request parameters; drop_params can leave out ones it does not support"
+			f.hint = badRequestHint(he.Message)
 		}
 		return f
 	}
@@ -338,4 +338,20 @@ func parseRetryAfter(ms, ra string, now time.Time) (time.Duration, bool) {
 		return min(d, maxServerWait), true
 	}
 	return 0, false
+}
+
+// badRequestHint says what to do about a rejected request, by what the
+// server's message is about: a hint about drop_params on a prompt the
+// model's tokenizer cannot encode would send the user the wrong way.
+func badRequestHint(msg string) string {
+	m := strings.ToLower(msg)
+	switch {
+	case strings.Contains(m, "tokenizer") || strings.Contains(m, "unknown symbol"):
+		return "the prompt has text the model's tokenizer cannot encode (a char tokenizer knows only the characters of its training data; train with tokenizer: bpe)"
+	case strings.Contains(m, "context") && (strings.Contains(m, "length") || strings.Contains(m, "longer")):
+		return "the prompt and max_tokens do not fit the model's context"
+	case strings.Contains(m, "param") || strings.Contains(m, "support") || strings.Contains(m, "unrecognized") || strings.Contains(m, "unknown field") || strings.Contains(m, "extra inputs"):
+		return "the server rejected a request parameter; drop_params can leave out ones it does not support"
+	}
+	return "the server rejected the request; its message says why"
 }
