@@ -370,3 +370,28 @@ func TestUsageExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestRunWarnings: a stage's warning (here Self-Instruct stopping at
+// max_batches short of its target) is printed when it happens and kept for
+// `status`, instead of vanishing behind exit 0.
+func TestRunWarnings(t *testing.T) {
+	dir := t.TempDir()
+	srv := modeltest.NewServer(scripted.New(9).Responder())
+	t.Cleanup(srv.Close)
+	cfg := strings.Replace(fmt.Sprintf(killConfig, srv.URL), "target: 120", "target: 120\n      max_batches: 2", 1)
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cli(dir, nil, "run", "p.yaml", "--run-dir", "r", "--json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	const want = "warning: selfinstruct: max_batches reached before target"
+	if !strings.Contains(string(out), want) {
+		t.Errorf("run output lacks %q:\n%s", want, out)
+	}
+	st, err := cli(dir, nil, "status", "r").CombinedOutput()
+	if err != nil || !strings.Contains(string(st), "warnings (1):") || !strings.Contains(string(st), "selfinstruct: max_batches reached before target") {
+		t.Errorf("status: %v\n%s", err, st)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -84,9 +85,16 @@ func runPipeline(cmd *cobra.Command, cfg *pipeline.Config, runDir string, opts p
 	opts.Reporter = rep
 	opts.Getenv = os.Getenv
 	opts.Version = version
+	warn := &warnLog{w: errOut}
+	if opts.Log == nil {
+		opts.Log = slog.New(warn)
+	}
 	fmt.Fprintf(errOut, "synthloop: running %s into %s\n", cfg.Source, runDir)
 	err = pipeline.Run(ctx, cfg, opts)
 	rep.Close()
+	if serr := warn.save(ctx, st); err == nil {
+		err = serr
+	}
 	if err != nil {
 		return err
 	}

@@ -47,6 +47,7 @@ func printStatus(cmd *cobra.Command, st *store.Store, runDir string) error {
 
 type statsSource interface {
 	pipeline.Store
+	MetaValue(ctx context.Context, key string) (string, bool, error)
 	Stats(ctx context.Context) ([]store.StageStats, error)
 	Meta(ctx context.Context) (store.Meta, error)
 }
@@ -93,6 +94,12 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 		types = stageTypes(m)
 	} else {
 		fmt.Fprintf(out, "run %s\n", runDir)
+	}
+	if ws, err := readWarnings(ctx, st); err == nil && len(ws) > 0 {
+		fmt.Fprintf(out, "warnings (%d):\n", len(ws))
+		for _, w := range ws {
+			fmt.Fprintf(out, "  %s\n", w)
+		}
 	}
 	if len(stats) == 0 {
 		fmt.Fprintln(out, "no stage has committed any work yet")
