@@ -390,8 +390,12 @@ func TestRunWarnings(t *testing.T) {
 	if !strings.Contains(string(out), want) {
 		t.Errorf("run output lacks %q:\n%s", want, out)
 	}
+	again, err := cli(dir, nil, "run", "p.yaml", "--run-dir", "r", "--json").CombinedOutput()
+	if err != nil || !strings.Contains(string(again), "synthloop: resuming; already done: instructions ") {
+		t.Errorf("rerun does not say where it resumes: %v\n%s", err, again)
+	}
 	st, err := cli(dir, nil, "status", "r").CombinedOutput()
-	if err != nil || !strings.Contains(string(st), "warnings (1):") || !strings.Contains(string(st), "selfinstruct: max_batches reached before target") {
+	if err != nil || !strings.Contains(string(st), "warnings (") || !strings.Contains(string(st), "selfinstruct: max_batches reached before target") {
 		t.Errorf("status: %v\n%s", err, st)
 	}
 }

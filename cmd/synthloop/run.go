@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -90,6 +91,15 @@ func runPipeline(cmd *cobra.Command, cfg *pipeline.Config, runDir string, opts p
 		opts.Log = slog.New(warn)
 	}
 	fmt.Fprintf(errOut, "synthloop: running %s into %s\n", cfg.Source, runDir)
+	if stats, err := st.Stats(ctx); err == nil && len(stats) > 0 {
+		// Say where a rerun picks up, so a resume is not mistaken for a
+		// fresh start (or the other way round).
+		var done []string
+		for _, s := range stats {
+			done = append(done, fmt.Sprintf("%s %d units (%d kept)", s.Stage, s.Units, s.Kept))
+		}
+		fmt.Fprintf(errOut, "synthloop: resuming; already done: %s\n", strings.Join(done, ", "))
+	}
 	err = pipeline.Run(ctx, cfg, opts)
 	rep.Close()
 	if serr := warn.save(ctx, st); err == nil {
