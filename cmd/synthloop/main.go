@@ -79,7 +79,7 @@ API or any external trainer, and runs the self-learning loop: generate, train, e
 Runs are resumable: after a crash, kill -9 or Ctrl-C, running the same command again
 continues where it stopped, without losing or duplicating records and without paying
 twice for a request that already got its answer.`,
-		Example: `  synthloop demo                                  # offline, no API key: a model teaches itself (about 3 min)
+		Example: `  synthloop demo                                  # offline, no API key: a model teaches itself (about 9 min on 2 cores)
   synthloop demo selfinstruct                     # offline Self-Instruct against a built-in stand-in
   synthloop run examples/selfinstruct-openai.yaml  # a real run (needs OPENAI_API_KEY)
   synthloop status runs/selfinstruct-openai
