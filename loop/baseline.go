@@ -17,7 +17,8 @@ import (
 
 // Baseline is a control run: the same loop with some settings changed (say,
 // the filter removed), run after the main one so that its report can show
-// what the change is worth, round by round.
+// what the change is worth, round by round. It is a loop run of its own in
+// RUN/baseline: it resumes on its own, and max_cost_usd caps it separately.
 //
 //	baseline:
 //	  title: without the filter (every self-made label kept)
