@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 )
 
 // Instance is one worked example of a task.
@@ -80,7 +81,7 @@ func parse(r io.Reader) ([]Task, error) {
 // than maxLine is an error rather than an unbounded read.
 func EachLine(r io.Reader, maxLine int, fn func(line int, b []byte) error) error {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
+	sc.Buffer(make([]byte, min(64<<10, maxLine)), maxLine)
 	line := 0
 	for sc.Scan() {
 		line++
@@ -93,14 +94,34 @@ func EachLine(r io.Reader, maxLine int, fn func(line int, b []byte) error) error
 		if len(b) == 0 {
 			continue
 		}
+		if !utf8.Valid(b) {
+			// Decoding would turn the bad bytes into U+FFFD silently, and
+			// the data would carry them into every prompt.
+			return fmt.Errorf("line %d: not valid UTF-8 (byte %d); save the file as UTF-8", line, invalidAt(b)+1)
+		}
 		if err := fn(line, b); err != nil {
 			return err
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("line %d: longer than %d bytes, the most a seed line may have", line+1, maxLine)
+		}
 		return fmt.Errorf("after line %d: %w", line, err)
 	}
 	return nil
+}
+
+// invalidAt is the offset of the first byte of b that is not valid UTF-8.
+func invalidAt(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 // presence tracks which required fields a line had, since a zero value and a
