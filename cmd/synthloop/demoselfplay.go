@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -151,11 +152,14 @@ func runSelfPlayDemo(cmd *cobra.Command, cfg *loop.Config, runDir string, jsonPr
 	}
 	fmt.Fprintln(out)
 	if first, last := sum.Rounds[0], lastEvaluated(sum); run.LabelledUpTo > 0 {
+		before, _ := run.HarderMean(first.AccuracyByDifficulty)
+		after, _ := run.HarderMean(last.AccuracyByDifficulty)
 		fmt.Fprintf(out, "held-out accuracy above difficulty %d: %.1f%% after the labelled round → %.1f%% after round %d",
-			run.LabelledUpTo, 100*meanAbove(first.AccuracyByDifficulty, run.LabelledUpTo), 100*meanAbove(last.AccuracyByDifficulty, run.LabelledUpTo), last.Index)
+			run.LabelledUpTo, 100*before, 100*after, last.Index)
 		if b := sum.Baseline; b != nil && len(b.Rounds) > 0 {
 			bl := lastEvaluated(b)
-			fmt.Fprintf(out, " (unfiltered: %.1f%% after round %d)", 100*meanAbove(bl.AccuracyByDifficulty, run.LabelledUpTo), bl.Index)
+			mean, _ := run.HarderMean(bl.AccuracyByDifficulty)
+			fmt.Fprintf(out, " (unfiltered: %.1f%% after round %d)", 100*mean, bl.Index)
 		}
 		fmt.Fprintln(out)
 	}
@@ -181,9 +185,8 @@ func finalModel(sum *loop.Summary) string {
 	if len(sum.Rounds) == 0 {
 		return ""
 	}
-	ref := sum.Rounds[len(sum.Rounds)-1].Student
-	if len(ref) > len("local/") && ref[:len("local/")] == "local/" {
-		return ref[len("local/"):]
+	if dir, ok := strings.CutPrefix(sum.Rounds[len(sum.Rounds)-1].Student, "local/"); ok {
+		return dir
 	}
 	return ""
 }
@@ -197,21 +200,6 @@ func lastEvaluated(sum *loop.Summary) loop.RoundSummary {
 		}
 	}
 	return sum.Rounds[0]
-}
-
-// meanAbove is the mean accuracy over the difficulties above labelled.
-func meanAbove(acc map[int]float64, labelled int) float64 {
-	sum, n := 0.0, 0
-	for d, a := range acc {
-		if d > labelled {
-			sum += a
-			n++
-		}
-	}
-	if n == 0 {
-		return 0
-	}
-	return sum / float64(n)
 }
 
 // labTable prints one row per finished round of a loop whose rounds

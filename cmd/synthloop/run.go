@@ -86,9 +86,9 @@ func runPipeline(cmd *cobra.Command, cfg *pipeline.Config, runDir string, opts p
 	opts.Reporter = rep
 	opts.Getenv = os.Getenv
 	opts.Version = version
-	warn := &warnLog{w: errOut}
+	warn := &warnings{w: errOut}
 	if opts.Log == nil {
-		opts.Log = slog.New(warn)
+		opts.Log = slog.New(warn.handler())
 	}
 	fmt.Fprintf(errOut, "synthloop: running %s into %s\n", cfg.Source, runDir)
 	if stats, err := st.Stats(ctx); err == nil && len(stats) > 0 {

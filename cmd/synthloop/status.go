@@ -47,7 +47,7 @@ func printStatus(cmd *cobra.Command, st *store.Store, runDir string) error {
 
 type statsSource interface {
 	pipeline.Store
-	MetaValue(ctx context.Context, key string) (string, bool, error)
+	metaReader
 	Stats(ctx context.Context) ([]store.StageStats, error)
 	Meta(ctx context.Context) (store.Meta, error)
 }

@@ -279,12 +279,7 @@ func (c *Completion) truncate(k int) {
 // a small insertion-sorted list.
 func topLogProbs(logits []float32, k int) []TokenLogProb {
 	k = min(k, len(logits))
-	mx := slices.Max(logits)
-	var sum float64
-	for _, v := range logits {
-		sum += math.Exp(float64(v - mx))
-	}
-	logSum := math.Log(sum)
+	mx, logSum := normaliser(logits)
 	top := make([]TokenLogProb, 0, k+1)
 	for i, v := range logits {
 		if len(top) == k && v <= top[k-1].LogProb {
@@ -310,12 +305,20 @@ func topLogProbs(logits []float32, k int) []TokenLogProb {
 }
 
 func logProb(logits []float32, tok int32) float32 {
-	mx := slices.Max(logits)
+	mx, logSum := normaliser(logits)
+	return float32(float64(logits[tok]-mx) - logSum)
+}
+
+// normaliser returns the largest logit and log Σ exp(logit - max): the
+// terms of a log-softmax, shared by logProb and topLogProbs so that a
+// sampled token's top_logprobs entry equals its LogProbs value exactly.
+func normaliser(logits []float32) (mx float32, logSum float64) {
+	mx = slices.Max(logits)
 	var sum float64
 	for _, v := range logits {
 		sum += math.Exp(float64(v - mx))
 	}
-	return float32(float64(logits[tok]-mx) - math.Log(sum))
+	return mx, math.Log(sum)
 }
 
 // draw picks a token: the argmax at temperature 0 or top-k 1; otherwise it
