@@ -257,10 +257,10 @@ func TestLongMultiplicationWorking(t *testing.T) {
 	}{
 		{"840;630:8040#8040", true, true},
 		{" 840;630:8040#8040\n", true, false}, // white space around the answer belongs to the working
-		{"#8040", true, false},                 // no working, right product
-		{"840;630:8041#8040", true, false},     // wrong working, right product
-		{"840;630:8040#8041", false, true},     // right working, wrong product
-		{"840;630:8040", false, false},         // no final answer
+		{"#8040", true, false},                // no working, right product
+		{"840;630:8041#8040", true, false},    // wrong working, right product
+		{"840;630:8040#8041", false, true},    // right working, wrong product
+		{"840;630:8040", false, false},        // no final answer
 		{"8040", false, false},
 	} {
 		if got := lm.Verify(p, tc.answer); got != tc.verified {
