@@ -28,7 +28,16 @@ type RLConfig struct {
 	LR          float64 `json:"lr"`          // constant after a linear warmup
 	Warmup      int     `json:"warmup"`      // optimizer steps
 	GRPO        train.GRPOConfig
+	// AdamW is the optimizer; the zero value is RLAdamW.
+	AdamW train.AdamWConfig
 }
+
+// RLAdamW is the optimizer of RL by default: β2 = 0.999 (as RL libraries
+// use) rather than the 0.95 of pre-training. Policy gradients from a few
+// rewarded samples are noisy and sparse, and a short second-moment memory
+// turns Adam into a sign descent that moves every weight a full step on
+// noise.
+var RLAdamW = train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
 
 func (c RLConfig) check() error {
 	if c.Steps < 1 || c.Prompts < 1 || c.Group < 2 || c.Minibatches < 0 || c.Micro < 0 || !(c.LR > 0) || c.Warmup < 0 {
@@ -98,6 +107,9 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 	}
 	seq := longest + r.maxTok
 	pad, _ := m.Tok.SpecialID(tokenizer.PAD)
+	if cfg.AdamW == (train.AdamWConfig{}) {
+		cfg.AdamW = RLAdamW
+	}
 	total := cfg.Steps * cfg.Minibatches
 	var refLM *llama.Model
 	switch {
@@ -107,7 +119,7 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 		return nil, errors.New("lab: rl: a KL term needs a reference model")
 	}
 	tr, err := train.NewGRPO(m.LM, refLM, cfg.GRPO, train.Config{Batch: min(cfg.Micro, cfg.Prompts*cfg.Group), Seq: seq, Seed: seed,
-		AdamW: train.DefaultAdamW, Schedule: train.Cosine{Peak: cfg.LR, Min: cfg.LR, Warmup: min(cfg.Warmup, total-1), Total: total},
+		AdamW: cfg.AdamW, Schedule: train.Cosine{Peak: cfg.LR, Min: cfg.LR, Warmup: min(cfg.Warmup, total-1), Total: total},
 		ClipNorm: 1, Pad: int32(pad)})
 	if err != nil {
 		return nil, fmt.Errorf("lab: rl: %w", err)
