@@ -115,8 +115,8 @@ func TestTypeExamples(t *testing.T) {
 			}
 		}
 	}
-	if n != 7 {
-		t.Errorf("%d lab plugins registered, want 7", n)
+	if n != 8 {
+		t.Errorf("%d lab plugins registered, want 8", n)
 	}
 }
 

@@ -85,6 +85,34 @@ on true labels (for long-multiplication: worked examples), which trains the star
 		},
 	})
 	loop.RegisterGenerator(loop.Type[loop.Generator]{
+		Name: "lab-propose",
+		Doc: `Problems the model invents (as Absolute Zero's proposer and solver, with rejection
+sampling in place of RL): the round's teacher, prompted with "=", proposes count problems
+in the task's grammar (malformed, repeated and held-out ones dropped); it then samples k
+answers to each, and a problem is learnable when the verifier accepts some answers but
+not all. The learnable problems' verified answers become SFT data, and with
+train_proposer the problems themselves become proposer examples, so the next teacher
+proposes more problems at the edge of what it can solve: no difficulty schedule is set
+anywhere. The labels block (required) trains the first model to solve and to propose.
+Metrics: proposed and kept difficulty, learnable share, malformed share, pass@1.`,
+		Example: `generate:
+  type: lab-propose
+  with:
+    task: copy
+    labels: {count: 2000, from: 1, to: 6}
+    count: 2000
+    proposer_temperature: 1.2
+    k: 8
+    temperature: 1
+    train_proposer: true`,
+		Config: func() any {
+			return &ProposeConfig{Count: 1000, ProposerTemperature: 1, K: 8, Temperature: 1, TrainProposer: true}
+		},
+		New: func(c any) (loop.Generator, error) {
+			return newGen(c.(*ProposeConfig), &proposeGen{c.(*ProposeConfig)})
+		},
+	})
+	loop.RegisterGenerator(loop.Type[loop.Generator]{
 		Name: "lab-scpairs",
 		Doc: `Self-consistency preference pairs (Prasad et al., 2024): the round's teacher samples k
 answers to count unlabelled problems; the majority answer is chosen and a least common one

@@ -430,3 +430,22 @@ func writeDigits(b *strings.Builder, ds []int) {
 		b.WriteByte('0' + byte(d))
 	}
 }
+
+// Parse reads a prompt of t's grammar, as a model that invents problems
+// writes one, into a problem with its difficulty (and no answer). A prompt
+// t cannot solve is ErrPrompt.
+func Parse(t Task, prompt string) (Problem, error) {
+	sh, ok := t.(Shape)
+	if !ok {
+		return Problem{}, fmt.Errorf("task: %s has no grammar to parse", t.Name())
+	}
+	if _, err := sh.Solve(prompt); err != nil {
+		return Problem{}, err
+	}
+	d := len(prompt) - 1 // copy and reverse: the string before '='
+	if _, ok := t.(Operands); ok || t.Name() == "multiplication" {
+		a, b, _ := strings.Cut(strings.TrimSuffix(prompt, "="), string(prompt[strings.IndexAny(prompt, "+*")]))
+		d = max(len(a), len(b))
+	}
+	return Problem{Prompt: prompt, Difficulty: d}, nil
+}

@@ -271,3 +271,43 @@ func TestLongMultiplicationWorking(t *testing.T) {
 		}
 	}
 }
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		task, prompt string
+		want         int // difficulty; 0 for a malformed prompt
+	}{
+		{"reverse-addition", "321+65=", 3},
+		{"reverse-addition", "3+6543=", 4},
+		{"multiplication", "21*3=", 2},
+		{"long-multiplication", "2*431=", 3},
+		{"copy", "ab3=", 3},
+		{"reverse", "x=", 1},
+		{"copy", "ab3", 0},
+		{"reverse-addition", "12+=", 0},
+		{"long-multiplication", "12+3=", 0},
+	} {
+		tk, _ := Lookup(tc.task)
+		p, err := Parse(tk, tc.prompt)
+		if tc.want == 0 {
+			if !errors.Is(err, ErrPrompt) {
+				t.Errorf("Parse(%s, %q) = %+v, %v; want ErrPrompt", tc.task, tc.prompt, p, err)
+			}
+			continue
+		}
+		if err != nil || p.Difficulty != tc.want || p.Prompt != tc.prompt || p.Answer != "" {
+			t.Errorf("Parse(%s, %q) = %+v, %v; want difficulty %d", tc.task, tc.prompt, p, err, tc.want)
+		}
+	}
+	// Every generated problem parses back to its difficulty.
+	for _, name := range Names() {
+		tk, _ := Lookup(name)
+		rng := rand.New(rand.NewPCG(1, 1))
+		for d := 1; d < 9; d++ {
+			p := tk.Generate(rng, d)
+			if q, err := Parse(tk, p.Prompt); err != nil || q.Difficulty != d {
+				t.Errorf("%s: Parse(%q) = %+v, %v; want difficulty %d", name, p.Prompt, q, err, d)
+			}
+		}
+	}
+}
