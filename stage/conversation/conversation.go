@@ -354,7 +354,7 @@ func (c *convo) call(ctx context.Context, sd genkit.Backend, req model.Request) 
 // failed records a model failure on the record, or returns it when it must
 // stop the stage.
 func (c *convo) failed(ctx context.Context, who string, t int, err error) error {
-	if pipeline.IsStop(err) || ctx.Err() != nil {
+	if pipeline.MustReturn(err) || ctx.Err() != nil {
 		return err
 	}
 	c.usage.Errors++

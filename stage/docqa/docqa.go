@@ -234,7 +234,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 		prov.Model = served
 	}
 	if err != nil {
-		if bestofn.Stop(ctx, err) {
+		if bestofn.MustReturn(ctx, err) {
 			return nil, usage, err
 		}
 		m := meta()
@@ -333,7 +333,7 @@ func settle(ctx context.Context, c ingest.Chunk, recs []*record.Record, verdicts
 		}
 		switch {
 		case err != nil:
-			if bestofn.Stop(ctx, err) {
+			if bestofn.MustReturn(ctx, err) {
 				return err
 			}
 			usage.Errors++

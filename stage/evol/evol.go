@@ -350,7 +350,7 @@ func (c *chain) call(ctx context.Context, r *record.Record, b genkit.Backend, re
 
 // failed records a model failure on r, or returns it when it must stop the stage.
 func (c *chain) failed(ctx context.Context, r *record.Record, step string, err error) (*record.Record, error) {
-	if pipeline.IsStop(err) || ctx.Err() != nil {
+	if pipeline.MustReturn(err) || ctx.Err() != nil {
 		return nil, err
 	}
 	c.usage.Errors++
