@@ -197,7 +197,7 @@ type Undone struct {
 	Error string `json:"error"` // the last cause
 }
 
-// ReadUndone returns what Run kept under UndoneKey, in stage order.
+// ReadUndone returns what Run kept under UndoneKey, one entry per stage.
 func ReadUndone(ctx context.Context, st interface {
 	MetaValue(ctx context.Context, key string) (string, bool, error)
 }) ([]Undone, error) {
