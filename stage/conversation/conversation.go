@@ -351,10 +351,10 @@ func (c *convo) call(ctx context.Context, sd genkit.Backend, req model.Request) 
 	return resp.Choices[0], nil
 }
 
-// failed records a model failure on the record, or returns it when it must
-// stop the stage.
+// failed records a permanent model failure on the record, or returns a
+// failure that must not be recorded (pipeline.MustReturn).
 func (c *convo) failed(ctx context.Context, who string, t int, err error) error {
-	if pipeline.IsStop(err) || ctx.Err() != nil {
+	if pipeline.MustReturn(err) || ctx.Err() != nil {
 		return err
 	}
 	c.usage.Errors++

@@ -258,7 +258,8 @@ func (c *chain) generation(ctx context.Context, g int, op, base, parentID string
 }
 
 // answer asks the answer model for r's output and checks it, setting r's
-// status. Only an error that stops the stage is returned.
+// status. Only an error that must not be recorded (pipeline.MustReturn) is
+// returned.
 func (c *chain) answer(ctx context.Context, r *record.Record, task string) error {
 	s := c.st.s
 	choice, err := c.call(ctx, r, c.bs.answer, c.request(task, true))
@@ -348,9 +349,10 @@ func (c *chain) call(ctx context.Context, r *record.Record, b genkit.Backend, re
 	return resp.Choices[0], nil
 }
 
-// failed records a model failure on r, or returns it when it must stop the stage.
+// failed records a permanent model failure on r, or returns a failure that
+// must not be recorded (pipeline.MustReturn).
 func (c *chain) failed(ctx context.Context, r *record.Record, step string, err error) (*record.Record, error) {
-	if pipeline.IsStop(err) || ctx.Err() != nil {
+	if pipeline.MustReturn(err) || ctx.Err() != nil {
 		return nil, err
 	}
 	c.usage.Errors++

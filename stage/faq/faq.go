@@ -238,7 +238,7 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, gen mode
 		var err error
 		para, reply, keys, err = s.paraphrase(ctx, gen, info, e, &usage)
 		if err != nil {
-			if bestofn.Stop(ctx, err) {
+			if bestofn.MustReturn(ctx, err) {
 				return nil, usage, err
 			}
 			m := meta()
@@ -288,7 +288,7 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, gen mode
 	for j, r := range recs {
 		usage.Add(usages[j])
 		if err := errs[j]; err != nil {
-			if bestofn.Stop(ctx, err) {
+			if bestofn.MustReturn(ctx, err) {
 				stop = err
 				continue
 			}

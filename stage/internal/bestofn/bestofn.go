@@ -135,7 +135,7 @@ func (s Scorer) ScoreKey() string {
 // waits on its slowest judge call, not on their sum); results, usage and
 // request keys are gathered in candidate order, so the records do not depend
 // on timing. The error is a model or verifier failure that the caller
-// classifies (pipeline.IsStop).
+// classifies (MustReturn).
 func (s Scorer) Score(ctx context.Context, in *record.Record, cands []record.Candidate, u *pipeline.UnitUsage) ([]Judgment, string, []string, error) {
 	prompt := Prompt(in)
 	type scored struct {
@@ -246,9 +246,11 @@ func Reference(spec string) (func(*record.Record) string, error) {
 	return nil, fmt.Errorf("reference %q (want output, input or meta.KEY)", spec)
 }
 
-// Stop reports whether err must stop the stage; otherwise it belongs on the record.
-func Stop(ctx context.Context, err error) bool {
-	return pipeline.IsStop(err) || ctx.Err() != nil
+// MustReturn reports whether the unit's function must return err (it stops
+// the stage, or is transient and leaves the unit for a rerun: see
+// pipeline.MustReturn); otherwise it belongs on the record.
+func MustReturn(ctx context.Context, err error) bool {
+	return pipeline.MustReturn(err) || ctx.Err() != nil
 }
 
 // CopyMeta returns a shallow copy of m, never nil.
