@@ -29,8 +29,10 @@ type ProposeConfig struct {
 	ProposerTemperature float64 `yaml:"proposer_temperature" doc:"Temperature of the proposals"`
 	K                   int     `yaml:"k" doc:"Answers the teacher samples to each proposed problem"`
 	Temperature         float64 `yaml:"temperature" doc:"Temperature of the answers"`
-	// TrainProposer adds a proposer example ("=" → the problem) for every
-	// learnable problem, so the next teacher proposes more like them.
+	// TrainProposer adds proposer examples ("=" → the problem) for every
+	// learnable problem, one for each wrong answer (Absolute Zero's proposer
+	// reward, 1 − solve rate), so the next teacher proposes more like the
+	// hardest of them.
 	TrainProposer bool `yaml:"train_proposer" doc:"Train the proposer on the learnable problems it proposed"`
 
 	loop *loop.Config
@@ -168,7 +170,13 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 			}
 		}
 		if c.TrainProposer {
-			lines = append(lines, proposerLine(p))
+			// Absolute Zero rewards the proposer with 1 − solve rate for a
+			// learnable problem; rejection sampling weighs the proposer
+			// example the same way, once for every wrong answer, so the
+			// next teacher proposes the hardest problems it can still solve.
+			for range len(as[i]) - right {
+				lines = append(lines, proposerLine(p))
+			}
 		}
 	}
 	if err := writeJSONL(filepath.Join(r.Dir, LabelsFile), out); err != nil {

@@ -59,7 +59,7 @@ func TestProposeRound(t *testing.T) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
-	kept := 0
+	kept, wrong := 0, 0
 	for sc.Scan() {
 		var p struct {
 			Prompt string `json:"prompt"`
@@ -83,6 +83,7 @@ func TestProposeRound(t *testing.T) {
 		}
 		if p.Kept {
 			kept++
+			wrong += len(p.Right) - right
 		}
 	}
 	if kept == 0 {
@@ -104,8 +105,8 @@ func TestProposeRound(t *testing.T) {
 			proposer++
 		}
 	}
-	if proposer != kept {
-		t.Errorf("%d proposer examples for %d kept problems", proposer, kept)
+	if proposer != wrong {
+		t.Errorf("%d proposer examples for %d kept problems with %d wrong answers: want one for each wrong answer", proposer, kept, wrong)
 	}
 }
 
