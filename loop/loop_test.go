@@ -479,3 +479,49 @@ func TestBaselineTypes(t *testing.T) {
 		t.Errorf("a types key that is not a step: %v", err)
 	}
 }
+
+// saverTrain saves scratch values from several goroutines at once, as
+// lab-train's voters do, then trains like fake-train.
+type saverTrain struct{ fakeTrain }
+
+func (t saverTrain) Train(ctx context.Context, r *loop.Round, in loop.TrainInput) (loop.Trained, error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for k := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				if err := r.Save(ctx, fmt.Sprintf("voter-%d", k), i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return loop.Trained{}, err
+	}
+	return t.fakeTrain.Train(ctx, r, in)
+}
+
+func init() {
+	loop.RegisterTrainer(loop.Type[loop.Trainer]{Name: "saver-train", Config: func() any { return &fakeTrainConfig{} },
+		New: func(c any) (loop.Trainer, error) { return saverTrain{fakeTrain{c.(*fakeTrainConfig)}}, nil }})
+}
+
+// TestScratchSavesSideBySide: plugins saving scratch values side by side
+// must not race with the state's encoding (a save encoded the state while
+// another goroutine wrote its scratch map, and encoding/json panicked), and
+// every value must be in the state afterwards.
+func TestScratchSavesSideBySide(t *testing.T) {
+	text := strings.Replace(fmt.Sprintf(fakeLoop, 1, 0, 0.0, 1.0, 0, 0.0, 0, "0.6"), "type: fake-train", "type: saver-train", 1)
+	if !strings.Contains(text, "saver-train") {
+		t.Fatal("the test loop has no fake-train to replace")
+	}
+	cfg := parse(t, text)
+	dir := t.TempDir()
+	if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+}

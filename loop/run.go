@@ -226,8 +226,13 @@ func configModel(mc model.Config) Model {
 	return m
 }
 
-// save commits the state and refreshes summary.json beside it.
+// save commits the state and refreshes summary.json beside it. It holds
+// the runner's lock throughout: plugins running side by side (voters) save
+// scratch values while another one's save encodes the state, and the
+// snapshots must reach the store in the order they were taken.
 func (l *runner) save(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	b, err := json.Marshal(l.s)
 	if err != nil {
 		return fmt.Errorf("loop: state: %w", err)
