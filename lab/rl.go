@@ -30,6 +30,12 @@ type RLConfig struct {
 	GRPO        train.GRPOConfig
 	// AdamW is the optimizer; the zero value is RLAdamW.
 	AdamW train.AdamWConfig
+	// Dynamic samples up to MaxDraws batches a step and trains only on
+	// groups whose rewards differ, Prompts of them at most (DAPO's dynamic
+	// sampling): a group that is all right or all wrong has no advantage,
+	// and on hard problems most are all wrong.
+	Dynamic  bool `json:"dynamic"`
+	MaxDraws int  `json:"max_draws"`
 }
 
 // RLAdamW is the optimizer of RL by default: β2 = 0.999 (as RL libraries
@@ -40,7 +46,7 @@ type RLConfig struct {
 var RLAdamW = train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
 
 func (c RLConfig) check() error {
-	if c.Steps < 1 || c.Prompts < 1 || c.Group < 2 || c.Minibatches < 0 || c.Micro < 0 || !(c.LR > 0) || c.Warmup < 0 {
+	if c.Steps < 1 || c.Prompts < 1 || c.Group < 2 || c.Minibatches < 0 || c.Micro < 0 || !(c.LR > 0) || c.Warmup < 0 || c.MaxDraws < 0 {
 		return fmt.Errorf("lab: rl: steps %d, prompts %d and lr %g must be positive, group %d at least 2, minibatches %d, micro %d and warmup %d not negative",
 			c.Steps, c.Prompts, c.LR, c.Group, c.Minibatches, c.Micro, c.Warmup)
 	}
@@ -53,9 +59,10 @@ func (c RLConfig) check() error {
 // RLStats describe one sampling step and the optimizer steps on it.
 type RLStats struct {
 	Step       int     `json:"step"`        // 0-based sampling step
-	Reward     float64 `json:"reward"`      // mean reward of the rollouts: pass@1 at temperature 1 on the step's problems
-	Solved     float64 `json:"solved"`      // share of problems with a rewarded rollout: pass@G
-	Useful     float64 `json:"useful"`      // share of rollouts with a non-zero advantage
+	Reward     float64 `json:"reward"`      // mean reward of the sampled rollouts: pass@1 at temperature 1 on the step's problems
+	Solved     float64 `json:"solved"`      // share of sampled problems with a rewarded rollout: pass@G
+	Useful     float64 `json:"useful"`      // share of trained rollouts with a non-zero advantage
+	Draws      int     `json:"draws"`       // batches sampled (more than 1 with dynamic sampling)
 	Length     float64 `json:"length"`      // mean answer length in tokens
 	WorkingOK  float64 `json:"working_ok"`  // share of rollouts whose working is right (tasks with working)
 	Loss       float64 `json:"loss"`        // mean GRPO loss over the optimizer steps
@@ -169,7 +176,9 @@ func (r *RL) Restore(dir string) error {
 
 // Step samples rollouts, rewards them and trains on them. Sampling step s
 // draws its problems and samples from seeds of its own, so a run restored
-// after step s continues exactly as it would have.
+// after step s continues exactly as it would have. With Dynamic it samples
+// up to MaxDraws batches of problems and trains on the groups whose
+// rewards differ (DAPO's dynamic sampling), Prompts of them at most.
 func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	if err := ctx.Err(); err != nil {
 		return RLStats{}, err
@@ -177,17 +186,92 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	c0 := CPUSeconds()
 	s := r.Done()
 	st := RLStats{Step: s}
-	rng := rand.New(rand.NewPCG(r.seed, uint64(s)))
+	var rs []train.Rollout
+	var all []train.Rollout
+	draws := 1
+	if r.cfg.Dynamic {
+		draws = max(r.cfg.MaxDraws, 1)
+	}
+	groups := 0
+	for d := range draws {
+		batch, err := r.sample(s, d, &st)
+		if err != nil {
+			return st, err
+		}
+		st.Draws++
+		all = append(all, batch...)
+		if !r.cfg.Dynamic {
+			rs = batch
+			break
+		}
+		adv := train.Advantages(batch, false)
+		for g := 0; g < r.cfg.Prompts && groups < r.cfg.Prompts; g++ {
+			var grp []train.Rollout
+			mixed := false
+			for i, x := range batch {
+				if x.Group == g {
+					mixed = mixed || adv[i] != 0
+					x.Group = groups
+					grp = append(grp, x)
+				}
+			}
+			if mixed {
+				rs = append(rs, grp...)
+				groups++
+			}
+		}
+		if groups >= r.cfg.Prompts {
+			break
+		}
+	}
+	if len(rs) == 0 {
+		rs = all // nothing to learn from: a step of zero advantages keeps the step count
+	}
+	n := float64(len(all))
+	st.Reward, st.Length, st.WorkingOK = st.Reward/n, st.Length/n, st.WorkingOK/n
+	st.Solved /= float64(st.Draws * r.cfg.Prompts)
+	useful, err := r.tr.Prepare(rs)
+	if err != nil {
+		return st, fmt.Errorf("lab: rl: %w", err)
+	}
+	st.Useful = float64(useful) / float64(len(rs))
+	mb := r.cfg.Minibatches
+	for k := range mb {
+		lo, hi := k*len(rs)/mb, (k+1)*len(rs)/mb
+		if lo == hi {
+			continue
+		}
+		gs, err := r.tr.Step(lo, hi)
+		if err != nil {
+			return st, fmt.Errorf("lab: rl step %d: %w", s, err)
+		}
+		st.Loss += gs.Loss / float64(mb)
+		st.ClipFrac += gs.ClipFrac / float64(mb)
+		st.KL += gs.KL / float64(mb)
+	}
+	st.CPUSeconds = CPUSeconds() - c0
+	return st, nil
+}
+
+// sample draws batch d of sampling step s: Prompts problems, Group answers
+// each, rewarded by the verifier; it adds the answers' reward, length,
+// right working and solved problems to st (sums, not yet means).
+func (r *RL) sample(s, d int, st *RLStats) ([]train.Rollout, error) {
+	stream := uint64(s)
+	if d > 0 {
+		stream |= uint64(d) << 40
+	}
+	rng := rand.New(rand.NewPCG(r.seed, stream))
 	idx := make([]int, r.cfg.Prompts)
 	ps := make([][]int32, r.cfg.Prompts)
 	for i := range idx {
 		idx[i] = rng.IntN(len(r.problems))
 		ps[i] = r.prompts[idx[i]]
 	}
-	cs, err := sample.Generate(r.m.LM, ps, sample.Options{N: r.cfg.Group, Temperature: 1, Seed: r.seed ^ uint64(s)<<20,
+	cs, err := sample.Generate(r.m.LM, ps, sample.Options{N: r.cfg.Group, Temperature: 1, Seed: r.seed ^ stream<<20,
 		MaxTokens: r.maxTok, StopTokens: []int32{r.m.end}})
 	if err != nil {
-		return st, fmt.Errorf("lab: rl: %w", err)
+		return nil, fmt.Errorf("lab: rl: %w", err)
 	}
 	worked, _ := r.t.(task.Worked)
 	rs := make([]train.Rollout, len(cs))
@@ -215,30 +299,10 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 		st.Reward += reward
 		st.Length += float64(len(c.Tokens))
 	}
-	n := float64(len(rs))
-	st.Reward, st.Length, st.WorkingOK = st.Reward/n, st.Length/n, st.WorkingOK/n
 	for _, ok := range solved {
 		if ok {
 			st.Solved++
 		}
 	}
-	st.Solved /= float64(len(solved))
-	useful, err := r.tr.Prepare(rs)
-	if err != nil {
-		return st, fmt.Errorf("lab: rl: %w", err)
-	}
-	st.Useful = float64(useful) / n
-	mb := r.cfg.Minibatches
-	for k := range mb {
-		lo, hi := k*len(rs)/mb, (k+1)*len(rs)/mb
-		gs, err := r.tr.Step(lo, hi)
-		if err != nil {
-			return st, fmt.Errorf("lab: rl step %d: %w", s, err)
-		}
-		st.Loss += gs.Loss / float64(mb)
-		st.ClipFrac += gs.ClipFrac / float64(mb)
-		st.KL += gs.KL / float64(mb)
-	}
-	st.CPUSeconds = CPUSeconds() - c0
-	return st, nil
+	return rs, nil
 }

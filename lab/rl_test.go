@@ -75,4 +75,20 @@ func TestRLRaisesAccuracy(t *testing.T) {
 	if before > 0.5 || after < before+0.15 {
 		t.Errorf("held-out pass@1 %.2f → %.2f: GRPO did not raise it by 0.15 from a model that needs it", before, after)
 	}
+
+	// Dynamic sampling trains only on groups whose rewards differ.
+	dyn, err := NewRL(m, nil, tk, ps, RLConfig{Steps: 3, Prompts: 16, Group: 8, Minibatches: 2, LR: 1e-4, Dynamic: true, MaxDraws: 4,
+		GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: 0.28}}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		st, err := dyn.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Useful != 1 || st.Draws < 1 || st.Draws > 4 {
+			t.Errorf("dynamic step: useful share %g from %d draws, want 1 from 1 to 4", st.Useful, st.Draws)
+		}
+	}
 }

@@ -86,12 +86,17 @@ type GRPO struct {
 	KL          float64 `yaml:"kl" doc:"Weight of the k3 KL term to the starting model (0: none, as Dr. GRPO and DAPO)"`
 	StdScale    bool    `yaml:"std_scale" doc:"Divide advantages by the group's reward deviation (the original GRPO; off, as Dr. GRPO)"`
 	ConstNorm   int     `yaml:"const_norm" doc:"Divide the summed token losses by answers × this (Dr. GRPO) instead of by the tokens (DAPO); 0: tokens"`
+	Dynamic     bool    `yaml:"dynamic" doc:"Sample up to max_draws batches a step and train on the groups whose rewards differ (DAPO's dynamic sampling)"`
+	MaxDraws    int     `yaml:"max_draws" doc:"Batches a step samples at most with dynamic"`
 }
 
 // DefaultGRPO is lab-train's grpo block by default.
-var DefaultGRPO = GRPO{Group: 8, Minibatches: 2, Micro: 64, ClipLow: 0.2, ClipHigh: 0.28}
+var DefaultGRPO = GRPO{Group: 8, Minibatches: 2, Micro: 64, ClipLow: 0.2, ClipHigh: 0.28, MaxDraws: 4}
 
 func (g GRPO) check() error {
+	if g.MaxDraws < 1 {
+		return fmt.Errorf("lab-train: grpo: max_draws %d must be at least 1", g.MaxDraws)
+	}
 	if g.Group < 2 || g.Minibatches < 1 || g.Micro < 1 || !(g.ClipLow > 0 && g.ClipLow < 1) || !(g.ClipHigh > 0) || g.KL < 0 || g.ConstNorm < 0 {
 		return fmt.Errorf("lab-train: grpo: group %d ≥ 2, minibatches %d and micro %d ≥ 1, clip_low %g in (0, 1), clip_high %g > 0, kl %g and const_norm %d ≥ 0",
 			g.Group, g.Minibatches, g.Micro, g.ClipLow, g.ClipHigh, g.KL, g.ConstNorm)
@@ -135,7 +140,7 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	}
 	g := c.GRPO
 	cfg := lab.RLConfig{Steps: c.Steps, Prompts: c.Batch, Group: g.Group, Minibatches: g.Minibatches, Micro: g.Micro,
-		LR: c.LR, Warmup: c.Warmup,
+		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws,
 		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm}}
 	rl, err := lab.NewRL(m, ref, t, ps, cfg, tr.seed(r)^forTrain<<32)
 	if err != nil {

@@ -34,6 +34,11 @@ type ProposeConfig struct {
 	// reward, 1 − solve rate), so the next teacher proposes more like the
 	// hardest of them.
 	TrainProposer bool `yaml:"train_proposer" doc:"Train the proposer on the learnable problems it proposed"`
+	// ProposerLabels caps the proposer examples of the labelled round: they
+	// stay in the mixture of every later round and hold the proposals to the
+	// labelled range, so fewer of them let the proposer follow its own
+	// learnable problems sooner.
+	ProposerLabels int `yaml:"proposer_labels" doc:"Proposer examples in the labelled round (0: one per labelled problem)"`
 
 	loop *loop.Config
 }
@@ -48,6 +53,9 @@ func (c *ProposeConfig) Validate() error {
 	}
 	if c.Labels == nil {
 		return errors.New("lab-propose: a labels block is required: it trains the first model to solve and to propose")
+	}
+	if c.ProposerLabels < 0 {
+		return fmt.Errorf("lab-propose: proposer_labels %d is negative", c.ProposerLabels)
 	}
 	if c.Count < 1 || c.K < 2 || !(c.Temperature > 0) || !(c.ProposerTemperature > 0) {
 		return fmt.Errorf("lab-propose: count %d ≥ 1, k %d ≥ 2 (a solve rate strictly between 0 and 1 needs two answers) and positive temperatures", c.Count, c.K)
@@ -86,8 +94,11 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		l := c.Labels
 		ps := draw(t, roundRNG(r, forProblems), l.Count, l.From, max(l.To, l.From), held, equal)
 		var lines []sftLine
-		for _, p := range ps {
-			lines = append(lines, sft(p), proposerLine(p))
+		for i, p := range ps {
+			lines = append(lines, sft(p))
+			if c.ProposerLabels == 0 || i < c.ProposerLabels {
+				lines = append(lines, proposerLine(p))
+			}
 		}
 		path := filepath.Join(r.Dir, DataFile)
 		if err := writeJSONL(path, lines); err != nil {

@@ -48,6 +48,7 @@ func main() {
 	rlMB := flag.Int("rl-minibatches", 2, "GRPO: optimizer steps per sampling step")
 	rlKL := flag.Float64("rl-kl", 0, "GRPO: KL weight")
 	rlHigh := flag.Float64("rl-clip-high", 0.28, "GRPO: upper clip")
+	rlDyn := flag.Int("rl-dynamic", 0, "GRPO: dynamic sampling with this many draws at most (0: off)")
 	flag.Parse()
 	t, err := task.Lookup(*name)
 	if err != nil {
@@ -68,7 +69,7 @@ func main() {
 	}
 	if *rlSteps > 0 {
 		rl(m, t, *lo, *hi, *n, *evalTo, *seed, *save, lab.RLConfig{Steps: *rlSteps, Prompts: *rlPrompts, Group: *rlGroup, Minibatches: *rlMB,
-			LR: *lr, Warmup: *warmup, GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: *rlHigh, KL: *rlKL}})
+			LR: *lr, Warmup: *warmup, Dynamic: *rlDyn > 0, MaxDraws: *rlDyn, GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: *rlHigh, KL: *rlKL}})
 		return
 	}
 	rng := rand.New(rand.NewPCG(*seed, 99))
@@ -241,7 +242,7 @@ func rl(m *lab.Model, t task.Task, lo, hi, n, evalTo int, seed uint64, save stri
 			log.Fatal(err)
 		}
 		if (s+1)%10 == 0 {
-			fmt.Printf("  rl step %d reward %.3f solved %.2f useful %.2f len %.1f working %.2f clip %.3f kl %.4f cpu %.1fs\n", s+1, st.Reward, st.Solved, st.Useful, st.Length, st.WorkingOK, st.ClipFrac, st.KL, st.CPUSeconds)
+			fmt.Printf("  rl step %d reward %.3f solved %.2f useful %.2f draws %d len %.1f working %.2f clip %.3f kl %.4f cpu %.1fs\n", s+1, st.Reward, st.Solved, st.Useful, st.Draws, st.Length, st.WorkingOK, st.ClipFrac, st.KL, st.CPUSeconds)
 		}
 		if (s+1)%every == 0 {
 			report(s+1, lab.CPUSeconds()-c0)
