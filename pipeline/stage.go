@@ -6,6 +6,7 @@ import (
 	"context"
 	"iter"
 	"log/slog"
+	"time"
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/record"
@@ -92,6 +93,17 @@ type Env struct {
 	Round   int
 	// Concurrency bounds how many units the stage works on at once.
 	Concurrency int
+	// Clock stamps the records' Provenance.CreatedAt; nil means time.Now.
+	// Tests and replays set it to get identical records.
+	Clock func() time.Time
+}
+
+// Now is the time by the env's clock, in UTC.
+func (e *Env) Now() time.Time {
+	if e.Clock != nil {
+		return e.Clock().UTC()
+	}
+	return time.Now().UTC()
 }
 
 // ModelInfo names a backend for provenance.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"time"
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
@@ -21,21 +20,14 @@ const (
 	EndedByMaxTurns = "max_turns" // the conversation reached its drawn length
 )
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the conversation stage.
 type Stage struct {
-	s   *settings
-	ps  *prompts
-	now func() time.Time
+	s  *settings
+	ps *prompts
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	s, err := cfg.resolve()
 	if err != nil {
 		return nil, err
@@ -44,11 +36,7 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Stage{s: s, ps: ps, now: time.Now}
-	for _, o := range opts {
-		o(st)
-	}
-	return st, nil
+	return &Stage{s: s, ps: ps}, nil
 }
 
 // Run makes one conversation per input: each kept record of the previous
@@ -132,7 +120,7 @@ func (c *convo) run(ctx context.Context) (*record.Record, error) {
 		Prov: record.Provenance{
 			Generator: "conversation", Stage: c.env.Name, Backend: c.asst.Info.Backend, Model: c.asst.Info.Model,
 			TemplateHash: c.st.ps.hash, Params: params, ParentIDs: []string{c.in.ID}, Round: c.env.Round,
-			CreatedAt: c.st.now().UTC(),
+			CreatedAt: c.env.Now(),
 		},
 	}
 	if s.UserPersona != "" {

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/ingest"
@@ -74,20 +73,13 @@ func (c *Config) Validate() error {
 	return err
 }
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the docqa stage.
 type Stage struct {
 	cfg Config
-	now func() time.Time
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	c := *cfg
 	switch {
 	case c.Model == "":
@@ -112,11 +104,7 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	if err := c.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("docqa: %w", err)
 	}
-	s := &Stage{cfg: c, now: time.Now}
-	for _, o := range opts {
-		o(s)
-	}
-	return s, nil
+	return &Stage{cfg: c}, nil
 }
 
 // unit is one chunk to ask about, or a document that could not be read.
@@ -205,7 +193,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 	var usage pipeline.UnitUsage
 	prov := record.Provenance{
 		Generator: "docqa", Stage: env.Name, Backend: info.Backend, Model: info.Model,
-		TemplateHash: generatePrompt.Hash, Round: env.Round, CreatedAt: s.now().UTC(),
+		TemplateHash: generatePrompt.Hash, Round: env.Round, CreatedAt: env.Now(),
 		Params: map[string]any{"pairs": s.cfg.Pairs, "temperature": *s.temperature(), "max_tokens": s.cfg.MaxTokens,
 			"chunk_tokens": s.cfg.ChunkTokens, "chunk_overlap": s.cfg.ChunkOverlap, "tokenizer": s.cfg.Tokenizer,
 			"grounding_threshold": s.cfg.Threshold},

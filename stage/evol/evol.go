@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"time"
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
@@ -26,21 +25,14 @@ const (
 	MetaParent     = "parent_instruction" // the text it was evolved from
 )
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the evol stage.
 type Stage struct {
-	s   *settings
-	ps  *prompts
-	now func() time.Time
+	s  *settings
+	ps *prompts
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	s, err := cfg.resolve()
 	if err != nil {
 		return nil, err
@@ -49,11 +41,7 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Stage{s: s, ps: ps, now: time.Now}
-	for _, o := range opts {
-		o(st)
-	}
-	return st, nil
+	return &Stage{s: s, ps: ps}, nil
 }
 
 // Run evolves every kept record of the input stage, or every seed, one unit
@@ -171,7 +159,7 @@ func (c *chain) prov(b genkit.Backend, parentID string) record.Provenance {
 		Params:    params,
 		ParentIDs: []string{parentID},
 		Round:     c.env.Round,
-		CreatedAt: c.st.now().UTC(),
+		CreatedAt: c.env.Now(),
 	}
 }
 

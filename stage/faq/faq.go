@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/model"
@@ -71,20 +70,13 @@ func (c *Config) Validate() error {
 	return err
 }
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the faq stage.
 type Stage struct {
 	cfg Config
-	now func() time.Time
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	c := *cfg
 	switch {
 	case c.Model == "":
@@ -101,11 +93,7 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	if err := c.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("faq: %w", err)
 	}
-	s := &Stage{cfg: c, now: time.Now}
-	for _, o := range opts {
-		o(s)
-	}
-	return s, nil
+	return &Stage{cfg: c}, nil
 }
 
 func (s *Stage) keys() Keys {
@@ -214,7 +202,7 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, gen mode
 	var usage pipeline.UnitUsage
 	prov := record.Provenance{
 		Generator: "faq", Stage: env.Name, Backend: info.Backend, Model: info.Model,
-		TemplateHash: answerPrompt.Hash, Round: env.Round, CreatedAt: s.now().UTC(),
+		TemplateHash: answerPrompt.Hash, Round: env.Round, CreatedAt: env.Now(),
 		Params: map[string]any{"paraphrases": s.cfg.Paraphrases, "turns": s.cfg.Turns, "include_original": s.cfg.IncludeOriginal,
 			"temperature": temp(s.cfg.Temperature, 0.9), "answer_temperature": temp(s.cfg.AnswerTemperature, 0.3),
 			"max_tokens": s.cfg.MaxTokens, "grounding_threshold": s.cfg.Threshold},

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	llm "github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/pipeline"
@@ -41,21 +40,14 @@ func (c *Config) Validate() error {
 	return err
 }
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the judge stage.
 type Stage struct {
 	cfg       Config
 	threshold float64
-	now       func() time.Time
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	c := *cfg
 	if c.Mode == "" {
 		c.Mode = Pointwise
@@ -70,12 +62,9 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 		return nil, err
 	}
 	lo, hi, _ := c.Range()
-	s := &Stage{cfg: c, threshold: lo + 0.8*(hi-lo), now: time.Now}
+	s := &Stage{cfg: c, threshold: lo + 0.8*(hi-lo)}
 	if c.Threshold != nil {
 		s.threshold = *c.Threshold
-	}
-	for _, o := range opts {
-		o(s)
 	}
 	return s, nil
 }
@@ -133,7 +122,7 @@ func (s *Stage) derive(env *pipeline.Env, in *record.Record, info pipeline.Model
 		Params:    map[string]any{"mode": s.cfg.Mode, "filter": s.cfg.Filter, "threshold": s.threshold},
 		ParentIDs: []string{in.ID},
 		Round:     env.Round,
-		CreatedAt: s.now().UTC(),
+		CreatedAt: env.Now(),
 	}
 	return &r
 }

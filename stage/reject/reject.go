@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/model"
@@ -55,13 +54,6 @@ func (c *Config) Validate() error {
 	return err
 }
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt, so tests and
-// replays get identical records.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the reject stage.
 type Stage struct {
 	cfg       Config
@@ -69,11 +61,10 @@ type Stage struct {
 	threshold float64
 	reference func(*record.Record) string
 	verifier  verify.Verifier
-	now       func() time.Time
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	c := *cfg
 	if c.Model == "" {
 		return nil, errors.New("reject: model: required (name of a backend in the models section)")
@@ -88,7 +79,7 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	default:
 		return nil, fmt.Errorf("reject: keep %q (want best or all)", c.Keep)
 	}
-	s := &Stage{cfg: c, now: time.Now}
+	s := &Stage{cfg: c}
 	s.sampling = bestofn.NewSampling(c.N, c.Temperature, c.TopP, c.MaxTokens, c.System)
 	if c.Verifier != nil {
 		if c.Config.Model != "" || len(c.Panel) > 0 {
@@ -114,9 +105,6 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	}
 	if c.Threshold != nil {
 		s.threshold = *c.Threshold
-	}
-	for _, o := range opts {
-		o(s)
 	}
 	return s, nil
 }
@@ -149,7 +137,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		Params:    s.sampling.Params(),
 		ParentIDs: []string{in.ID},
 		Round:     env.Round,
-		CreatedAt: s.now().UTC(),
+		CreatedAt: env.Now(),
 	}
 	prov.Params["threshold"] = s.threshold
 	prov.Params["keep"] = s.cfg.Keep

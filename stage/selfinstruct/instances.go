@@ -55,7 +55,6 @@ func DefaultInstancesConfig() *InstancesConfig {
 // Instances is the selfinstruct-instances stage.
 type Instances struct {
 	cfg   InstancesConfig
-	opt   options
 	langs map[text.Lang]*fewShot // prompts and examples per language
 	fixed text.Lang              // the configured language; "" picks per instruction
 }
@@ -79,7 +78,7 @@ func (c *InstancesConfig) Validate() error {
 // Without a language (and without a seed file naming one) the prompts follow
 // each instruction's language: Japanese instructions get the Japanese
 // prompts and seeds, every other one the English ones.
-func NewInstances(cfg *InstancesConfig, opts ...Option) (*Instances, error) {
+func NewInstances(cfg *InstancesConfig) (*Instances, error) {
 	c := *cfg
 	if c.Model == "" {
 		return nil, errors.New("selfinstruct: model: required (name of a backend in the models section)")
@@ -90,7 +89,7 @@ func NewInstances(cfg *InstancesConfig, opts ...Option) (*Instances, error) {
 	if c.MaxInstances <= 0 || c.MaxTokensClassify <= 0 || c.MaxTokensGenerate <= 0 || c.ClassifyMaxTokens <= 0 {
 		return nil, errors.New("selfinstruct: max_instances and the max_tokens settings must be positive")
 	}
-	st := &Instances{cfg: c, opt: buildOptions(opts), langs: map[text.Lang]*fewShot{}}
+	st := &Instances{cfg: c, langs: map[text.Lang]*fewShot{}}
 	langs := []text.Lang{text.English, text.Japanese}
 	if c.Language != "" || c.Seeds != "" {
 		lang, err := genkit.Language("selfinstruct", c.Language, c.Seeds)
@@ -202,7 +201,7 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		Model:     info.Model,
 		ParentIDs: []string{in.ID},
 		Round:     env.Round,
-		CreatedAt: s.opt.now().UTC(),
+		CreatedAt: env.Now(),
 	}
 	fs := s.forInstruction(in.Instruction)
 	meta := map[string]any{"classify_template_hash": fs.classify.Hash}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/synthloop/synthloop/judge"
@@ -52,21 +51,14 @@ func (c *Config) Validate() error {
 	return err
 }
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the selfreward stage.
 type Stage struct {
 	cfg      Config
 	sampling bestofn.Sampling
-	now      func() time.Time
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	c := *cfg
 	if c.Model == "" {
 		return nil, errors.New("selfreward: model: required (name of a backend in the models section)")
@@ -80,11 +72,8 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	if err := c.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("selfreward: %w", err)
 	}
-	s := &Stage{cfg: c, now: time.Now}
+	s := &Stage{cfg: c}
 	s.sampling = bestofn.NewSampling(c.N, c.Temperature, c.TopP, c.MaxTokens, c.System)
-	for _, o := range opts {
-		o(s)
-	}
 	return s, nil
 }
 
@@ -126,7 +115,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		Params:    s.sampling.Params(),
 		ParentIDs: []string{in.ID},
 		Round:     env.Round,
-		CreatedAt: s.now().UTC(),
+		CreatedAt: env.Now(),
 	}
 	prov.Params["prefer_shorter"] = s.cfg.PreferShorter
 	r := &record.Record{ID: env.Name + ":" + in.ID, Stage: env.Name, Instruction: in.Instruction, Input: in.Input, Meta: map[string]any{}}

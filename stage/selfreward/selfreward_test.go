@@ -20,7 +20,7 @@ func newStage(t *testing.T, mut func(*Config)) *Stage {
 	if mut != nil {
 		mut(c)
 	}
-	s, err := New(c, WithClock(stagetest.Clock))
+	s, err := New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
