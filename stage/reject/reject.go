@@ -24,12 +24,8 @@ const (
 // Config is the `with:` block of a reject stage. Sampling defaults follow
 // the self-rewarding setup (Yuan et al., 2024): N=4, T=0.7, top_p=0.9.
 type Config struct {
-	Model       string   `yaml:"model" doc:"Generates the candidates (required)"`
-	N           int      `yaml:"n" doc:"Candidates per prompt"`
-	Temperature *float64 `yaml:"temperature" doc:"Temperature of the candidates"`
-	TopP        *float64 `yaml:"top_p" doc:"top_p of the candidates"`
-	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each candidate"`
-	System      string   `yaml:"system" doc:"An optional system prompt for the candidates"`
+	Model    string                 `yaml:"model" doc:"Generates the candidates (required)"`
+	Sampling bestofn.SamplingConfig `yaml:",inline"`
 
 	// The judge that scores candidates (judge_model, panel, rubric, samples...).
 	// Without judge_model, panel or verifier, the generating model judges.
@@ -44,8 +40,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() *Config {
-	t, p := 0.7, 0.9
-	return &Config{N: 4, Temperature: &t, TopP: &p, MaxTokens: 1024, Keep: KeepBest}
+	return &Config{Sampling: bestofn.DefaultSampling(), Keep: KeepBest}
 }
 
 // Validate checks the settings when the config is loaded.
@@ -69,7 +64,7 @@ func New(cfg *Config) (*Stage, error) {
 	if c.Model == "" {
 		return nil, errors.New("reject: model: required (name of a backend in the models section)")
 	}
-	if c.N <= 0 || c.MaxTokens < 0 {
+	if c.Sampling.N <= 0 || c.Sampling.MaxTokens < 0 {
 		return nil, errors.New("reject: n must be positive and max_tokens not negative")
 	}
 	switch c.Keep {
@@ -80,7 +75,7 @@ func New(cfg *Config) (*Stage, error) {
 		return nil, fmt.Errorf("reject: keep %q (want best or all)", c.Keep)
 	}
 	s := &Stage{cfg: c}
-	s.sampling = bestofn.NewSampling(c.N, c.Temperature, c.TopP, c.MaxTokens, c.System)
+	s.sampling = c.Sampling.Sampling()
 	if c.Verifier != nil {
 		if c.Config.Model != "" || len(c.Panel) > 0 {
 			return nil, errors.New("reject: set either verifier or a judge (judge_model, panel), not both")

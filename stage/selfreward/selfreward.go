@@ -21,12 +21,8 @@ import (
 type Config struct {
 	// Model generates the candidates and, unless judge_model or panel says
 	// otherwise, judges them. Required.
-	Model       string   `yaml:"model" doc:"Generates the candidates and, unless judge_model or panel says otherwise, judges them (required)"`
-	N           int      `yaml:"n" doc:"Candidates per prompt"`
-	Temperature *float64 `yaml:"temperature" doc:"Temperature of the candidates"`
-	TopP        *float64 `yaml:"top_p" doc:"top_p of the candidates"`
-	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each candidate"`
-	System      string   `yaml:"system" doc:"An optional system prompt for the candidates"`
+	Model    string                 `yaml:"model" doc:"Generates the candidates and, unless judge_model or panel says otherwise, judges them (required)"`
+	Sampling bestofn.SamplingConfig `yaml:",inline"`
 	// The judge (judge_model, panel, rubric, samples...); default: Model.
 	judge.Config `yaml:",inline"`
 	// PreferShorter is the length control: among candidates scoring within
@@ -41,8 +37,7 @@ type Config struct {
 
 // DefaultConfig returns the paper's defaults.
 func DefaultConfig() *Config {
-	t, p := 0.7, 0.9
-	return &Config{N: 4, Temperature: &t, TopP: &p, MaxTokens: 1024, NearTie: 0.5}
+	return &Config{Sampling: bestofn.DefaultSampling(), NearTie: 0.5}
 }
 
 // Validate checks the settings when the config is loaded.
@@ -63,17 +58,17 @@ func New(cfg *Config) (*Stage, error) {
 	if c.Model == "" {
 		return nil, errors.New("selfreward: model: required (name of a backend in the models section)")
 	}
-	if c.N < 2 {
-		return nil, fmt.Errorf("selfreward: n: %d candidates cannot make a pair; want at least 2", c.N)
+	if c.Sampling.N < 2 {
+		return nil, fmt.Errorf("selfreward: n: %d candidates cannot make a pair; want at least 2", c.Sampling.N)
 	}
-	if c.MaxTokens < 0 || c.NearTie < 0 || c.MinMargin < 0 {
+	if c.Sampling.MaxTokens < 0 || c.NearTie < 0 || c.MinMargin < 0 {
 		return nil, errors.New("selfreward: max_tokens, near_tie and min_margin must not be negative")
 	}
 	if err := c.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("selfreward: %w", err)
 	}
 	s := &Stage{cfg: c}
-	s.sampling = bestofn.NewSampling(c.N, c.Temperature, c.TopP, c.MaxTokens, c.System)
+	s.sampling = c.Sampling.Sampling()
 	return s, nil
 }
 

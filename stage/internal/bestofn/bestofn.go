@@ -43,7 +43,24 @@ func AddJudge(u *pipeline.UnitUsage, j judge.Usage) {
 	u.Add(pipeline.UnitUsage(j))
 }
 
-// Sampling is how candidates are generated.
+// SamplingConfig is the sampling part of a best-of-N stage's `with:` block,
+// inline beside the stage's own keys.
+type SamplingConfig struct {
+	N           int      `yaml:"n" doc:"Candidates per prompt"`
+	Temperature *float64 `yaml:"temperature" doc:"Temperature of the candidates"`
+	TopP        *float64 `yaml:"top_p" doc:"top_p of the candidates"`
+	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each candidate"`
+	System      string   `yaml:"system" doc:"An optional system prompt for the candidates"`
+}
+
+// DefaultSampling returns the self-rewarding setup's sampling (Yuan et al.,
+// 2024): N=4, T=0.7, top_p=0.9.
+func DefaultSampling() SamplingConfig {
+	t, p := 0.7, 0.9
+	return SamplingConfig{N: 4, Temperature: &t, TopP: &p, MaxTokens: 1024}
+}
+
+// Sampling is how candidates are generated: a SamplingConfig resolved.
 type Sampling struct {
 	N           int
 	Temperature float64
@@ -52,12 +69,11 @@ type Sampling struct {
 	System      string
 }
 
-// NewSampling builds a Sampling from a stage's config fields; a nil
-// temperature takes the self-rewarding default, 0.7.
-func NewSampling(n int, temperature, topP *float64, maxTokens int, system string) Sampling {
-	s := Sampling{N: n, Temperature: 0.7, TopP: topP, MaxTokens: maxTokens, System: system}
-	if temperature != nil {
-		s.Temperature = *temperature
+// Sampling resolves c; a nil temperature takes the self-rewarding default, 0.7.
+func (c SamplingConfig) Sampling() Sampling {
+	s := Sampling{N: c.N, Temperature: 0.7, TopP: c.TopP, MaxTokens: c.MaxTokens, System: c.System}
+	if c.Temperature != nil {
+		s.Temperature = *c.Temperature
 	}
 	return s
 }
