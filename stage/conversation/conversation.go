@@ -3,7 +3,6 @@ package conversation
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -238,7 +237,7 @@ func (c *convo) userTurn(ctx context.Context, t, target int, topic, doc string) 
 		Messages:    []model.Message{{Role: "user", Content: p}},
 		Temperature: orDefault(s.UserTemperature, 1), TopP: s.UserTopP, MaxTokens: s.UserMaxTokens,
 	}
-	choice, err := c.call(ctx, c.user, req)
+	choice, _, err := c.user.Call(ctx, req, &c.r.Prov.RequestKeys, &c.usage)
 	if err != nil {
 		return "", false, false, c.failed(ctx, "user model", t, err)
 	}
@@ -268,7 +267,7 @@ func (c *convo) assistantTurn(ctx context.Context, t int) (ok bool, err error) {
 		msgs = append(msgs, model.Message{Role: m.Role, Content: m.Content})
 	}
 	req := model.Request{Messages: msgs, Temperature: orDefault(s.Temperature, 0.7), TopP: s.TopP, MaxTokens: s.MaxTokens}
-	choice, err := c.call(ctx, c.asst, req)
+	choice, _, err := c.asst.Call(ctx, req, &c.r.Prov.RequestKeys, &c.usage)
 	if err != nil {
 		return false, c.failed(ctx, "assistant", t, err)
 	}
@@ -323,20 +322,6 @@ func (c *convo) check(t int, role, msg, finish string) (bad bool) {
 	c.turns = append(c.turns, record.Turn{Role: role, Content: msg})
 	c.reject(filter, reason)
 	return true
-}
-
-// call sends req to sd, adding to the unit's usage and the record's request keys.
-func (c *convo) call(ctx context.Context, sd genkit.Backend, req model.Request) (model.Choice, error) {
-	c.r.Prov.RequestKeys = append(c.r.Prov.RequestKeys, model.CacheKeys(sd.Info.Backend, sd.Info.Model, req)...)
-	resp, err := sd.Gen.Generate(ctx, req)
-	c.usage.Count(resp, err)
-	if err != nil {
-		return model.Choice{}, err
-	}
-	if len(resp.Choices) == 0 {
-		return model.Choice{}, errors.New("the model returned no choices")
-	}
-	return resp.Choices[0], nil
 }
 
 // failed records a model failure on the record, or returns it when it must

@@ -199,7 +199,7 @@ func (c *chain) generation(ctx context.Context, g int, op, base, parentID string
 		return nil, err
 	}
 	r.Prov.TemplateHash = p.Hash
-	choice, err := c.call(ctx, r, c.bs.evolve, c.request(text, false))
+	choice, _, err := c.bs.evolve.Call(ctx, c.request(text, false), &r.Prov.RequestKeys, &c.usage)
 	if err != nil {
 		return c.failed(ctx, r, "evolve", err)
 	}
@@ -249,7 +249,7 @@ func (c *chain) generation(ctx context.Context, g int, op, base, parentID string
 // status. Only an error that stops the stage is returned.
 func (c *chain) answer(ctx context.Context, r *record.Record, task string) error {
 	s := c.st.s
-	choice, err := c.call(ctx, r, c.bs.answer, c.request(task, true))
+	choice, _, err := c.bs.answer.Call(ctx, c.request(task, true), &r.Prov.RequestKeys, &c.usage)
 	if err != nil {
 		_, err = c.failed(ctx, r, "answer", err)
 		return err
@@ -291,7 +291,7 @@ func (c *chain) equal(ctx context.Context, r *record.Record, base, evolved strin
 	zero := 0.0
 	req := model.Request{Messages: []model.Message{{Role: "user", Content: text}}, Temperature: &zero, MaxTokens: 256}
 	for attempt := 0; ; attempt++ {
-		choice, err := c.call(ctx, r, c.bs.judge, req)
+		choice, _, err := c.bs.judge.Call(ctx, req, &r.Prov.RequestKeys, &c.usage)
 		if err != nil {
 			return false, "", err
 		}
@@ -320,20 +320,6 @@ func (c *chain) request(task string, answer bool) model.Request {
 	}
 	msgs = append(msgs, model.Message{Role: "user", Content: task})
 	return model.Request{Messages: msgs, Temperature: &t, TopP: s.TopP, MaxTokens: s.MaxTokens}
-}
-
-// call sends req to b, adding to the unit's usage and the record's request keys.
-func (c *chain) call(ctx context.Context, r *record.Record, b genkit.Backend, req model.Request) (model.Choice, error) {
-	r.Prov.RequestKeys = append(r.Prov.RequestKeys, model.CacheKeys(b.Info.Backend, b.Info.Model, req)...)
-	resp, err := b.Gen.Generate(ctx, req)
-	c.usage.Count(resp, err)
-	if err != nil {
-		return model.Choice{}, err
-	}
-	if len(resp.Choices) == 0 {
-		return model.Choice{}, errors.New("the model returned no choices")
-	}
-	return resp.Choices[0], nil
 }
 
 // failed records a model failure on r, or returns it when it must stop the stage.

@@ -1,4 +1,4 @@
-// Package genkit holds what the generating stages share: seed files, input records, named models, the language setting and a unit's own randomness.
+// Package genkit holds what the generating stages share: seed files, input records, named models and their calls, requests whose JSON reply must parse, the language setting and a unit's own randomness.
 package genkit
 
 import (
