@@ -106,6 +106,16 @@ func (e *Env) Now() time.Time {
 	return time.Now().UTC()
 }
 
+// Provenance is what every record the stage makes from parents with model m
+// carries: the generator, this stage, the model, the round and the time by
+// the clock. The stage adds the rest (params, template hash, request keys).
+func (e *Env) Provenance(generator string, m ModelInfo, parents ...string) record.Provenance {
+	return record.Provenance{
+		Generator: generator, Stage: e.Name, Backend: m.Backend, Model: m.Model,
+		ParentIDs: parents, Round: e.Round, CreatedAt: e.Now(),
+	}
+}
+
 // ModelInfo names a backend for provenance.
 type ModelInfo struct {
 	Backend string // "openai", "anthropic", "local", ...

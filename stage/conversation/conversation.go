@@ -116,12 +116,9 @@ func (c *convo) run(ctx context.Context) (*record.Record, error) {
 			"target_turns": target,
 			"user_model":   map[string]any{"name": c.user.Name, "backend": c.user.Info.Backend, "model": c.user.Info.Model},
 		},
-		Prov: record.Provenance{
-			Generator: "conversation", Stage: c.env.Name, Backend: c.asst.Info.Backend, Model: c.asst.Info.Model,
-			TemplateHash: c.st.ps.hash, Params: params, ParentIDs: []string{c.in.ID}, Round: c.env.Round,
-			CreatedAt: c.env.Now(),
-		},
+		Prov: c.env.Provenance("conversation", c.asst.Info, c.in.ID),
 	}
+	c.r.Prov.TemplateHash, c.r.Prov.Params = c.st.ps.hash, params
 	if s.UserPersona != "" {
 		c.r.Meta["persona"] = s.UserPersona
 	}

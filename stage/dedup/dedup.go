@@ -225,15 +225,8 @@ func (s *Stage) derive(env *pipeline.Env, in *record.Record, created time.Time) 
 	}
 	r.Scores = maps.Clone(in.Scores)
 	r.Usage = record.Usage{}
-	r.Prov = record.Provenance{
-		Generator:    "dedup",
-		Stage:        env.Name,
-		TemplateHash: in.Prov.TemplateHash,
-		ParentIDs:    []string{in.ID},
-		SeedIDs:      in.Prov.SeedIDs,
-		Round:        env.Round,
-		CreatedAt:    created,
-	}
+	r.Prov = env.Provenance("dedup", pipeline.ModelInfo{}, in.ID)
+	r.Prov.TemplateHash, r.Prov.SeedIDs, r.Prov.CreatedAt = in.Prov.TemplateHash, in.Prov.SeedIDs, created
 	return &r
 }
 

@@ -192,13 +192,11 @@ func (s *Stage) units(ctx context.Context) ([]unit, error) {
 // one asks for the pairs of one chunk and checks each.
 func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, b genkit.Backend, chk *grounding.Checker) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
-	prov := record.Provenance{
-		Generator: "docqa", Stage: env.Name, Backend: b.Info.Backend, Model: b.Info.Model,
-		TemplateHash: generatePrompt.Hash, Round: env.Round, CreatedAt: env.Now(),
-		Params: map[string]any{"pairs": s.cfg.Pairs, "temperature": *s.temperature(), "max_tokens": s.cfg.MaxTokens,
-			"chunk_tokens": s.cfg.ChunkTokens, "chunk_overlap": s.cfg.ChunkOverlap, "tokenizer": s.cfg.Tokenizer,
-			"grounding_threshold": s.cfg.Threshold},
-	}
+	prov := env.Provenance("docqa", b.Info)
+	prov.TemplateHash = generatePrompt.Hash
+	prov.Params = map[string]any{"pairs": s.cfg.Pairs, "temperature": *s.temperature(), "max_tokens": s.cfg.MaxTokens,
+		"chunk_tokens": s.cfg.ChunkTokens, "chunk_overlap": s.cfg.ChunkOverlap, "tokenizer": s.cfg.Tokenizer,
+		"grounding_threshold": s.cfg.Threshold}
 	c := u.chunk
 	meta := func() map[string]any {
 		return map[string]any{"source": c.Source, "chunk_id": c.ID, "chunk_index": c.Index, "chunk_start": c.Start,

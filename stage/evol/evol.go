@@ -151,16 +151,9 @@ func (c *chain) prov(b genkit.Backend, parentID string) record.Provenance {
 		params["judge_model"] = s.JudgeModel
 		params["judge_template_hash"] = c.st.ps.equal.Hash
 	}
-	return record.Provenance{
-		Generator: "evol",
-		Stage:     c.env.Name,
-		Backend:   b.Info.Backend,
-		Model:     b.Info.Model,
-		Params:    params,
-		ParentIDs: []string{parentID},
-		Round:     c.env.Round,
-		CreatedAt: c.env.Now(),
-	}
+	p := c.env.Provenance("evol", b.Info, parentID)
+	p.Params = params
+	return p
 }
 
 // original is generation 0: the input instruction with its output, or with

@@ -201,13 +201,11 @@ type opener struct {
 // expand turns one entry into its dialogues.
 func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, b genkit.Backend, chk *grounding.Checker) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
-	prov := record.Provenance{
-		Generator: "faq", Stage: env.Name, Backend: b.Info.Backend, Model: b.Info.Model,
-		TemplateHash: answerPrompt.Hash, Round: env.Round, CreatedAt: env.Now(),
-		Params: map[string]any{"paraphrases": s.cfg.Paraphrases, "turns": s.cfg.Turns, "include_original": s.cfg.IncludeOriginal,
-			"temperature": temp(s.cfg.Temperature, 0.9), "answer_temperature": temp(s.cfg.AnswerTemperature, 0.3),
-			"max_tokens": s.cfg.MaxTokens, "grounding_threshold": s.cfg.Threshold},
-	}
+	prov := env.Provenance("faq", b.Info)
+	prov.TemplateHash = answerPrompt.Hash
+	prov.Params = map[string]any{"paraphrases": s.cfg.Paraphrases, "turns": s.cfg.Turns, "include_original": s.cfg.IncludeOriginal,
+		"temperature": temp(s.cfg.Temperature, 0.9), "answer_temperature": temp(s.cfg.AnswerTemperature, 0.3),
+		"max_tokens": s.cfg.MaxTokens, "grounding_threshold": s.cfg.Threshold}
 	meta := func() map[string]any {
 		m := map[string]any{"faq_id": e.Key, "faq_source": e.Source, "faq_question": e.Question, "faq_answer": e.Answer}
 		if len(e.Extra) > 0 {

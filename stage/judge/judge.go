@@ -114,16 +114,8 @@ func (s *Stage) derive(env *pipeline.Env, in *record.Record, info pipeline.Model
 	}
 	r.Decisions = append([]record.Decision(nil), in.Decisions...)
 	r.Usage = record.Usage{}
-	r.Prov = record.Provenance{
-		Generator: "judge",
-		Stage:     env.Name,
-		Backend:   info.Backend,
-		Model:     info.Model,
-		Params:    map[string]any{"mode": s.cfg.Mode, "filter": s.cfg.Filter, "threshold": s.threshold},
-		ParentIDs: []string{in.ID},
-		Round:     env.Round,
-		CreatedAt: env.Now(),
-	}
+	r.Prov = env.Provenance("judge", info, in.ID)
+	r.Prov.Params = map[string]any{"mode": s.cfg.Mode, "filter": s.cfg.Filter, "threshold": s.threshold}
 	return &r
 }
 

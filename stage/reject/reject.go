@@ -124,16 +124,8 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 
 func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, gen model.Backend, info pipeline.ModelInfo, sc bestofn.Scorer) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
-	prov := record.Provenance{
-		Generator: "reject",
-		Stage:     env.Name,
-		Backend:   info.Backend,
-		Model:     info.Model,
-		Params:    s.sampling.Params(),
-		ParentIDs: []string{in.ID},
-		Round:     env.Round,
-		CreatedAt: env.Now(),
-	}
+	prov := env.Provenance("reject", info, in.ID)
+	prov.Params = s.sampling.Params()
 	prov.Params["threshold"] = s.threshold
 	prov.Params["keep"] = s.cfg.Keep
 	base := func(id string) *record.Record {

@@ -381,19 +381,9 @@ func unitUsage(res result, recs []*record.Record) pipeline.UnitUsage {
 // index at once, so a near-duplicate later in the same batch is caught.
 func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request, res result, idx noveltyIndex) ([]*record.Record, []pooled) {
 	c := s.cfg
-	prov := record.Provenance{
-		Generator:    "selfinstruct",
-		Stage:        env.Name,
-		Backend:      info.Backend,
-		Model:        info.Model,
-		TemplateHash: s.prompt.Hash,
-		Params:       params(rq.req, c.Mode),
-		ParentIDs:    rq.parentIDs,
-		SeedIDs:      rq.seedIDs,
-		RequestKeys:  model.CacheKeys(info.Backend, info.Model, rq.req),
-		Round:        env.Round,
-		CreatedAt:    env.Now(),
-	}
+	prov := env.Provenance("selfinstruct", info, rq.parentIDs...)
+	prov.TemplateHash, prov.Params, prov.SeedIDs = s.prompt.Hash, params(rq.req, c.Mode), rq.seedIDs
+	prov.RequestKeys = model.CacheKeys(info.Backend, info.Model, rq.req)
 	newRec := func(i int) *record.Record {
 		return &record.Record{
 			ID:    fmt.Sprintf("%s:%s:%03d", env.Name, batchKey(rq.batch), i),

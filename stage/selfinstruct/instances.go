@@ -194,15 +194,7 @@ func (s *Instances) Run(ctx context.Context, env *pipeline.Env) error {
 
 func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Record, gen model.Backend, info pipeline.ModelInfo, cls model.Backend, clsInfo pipeline.ModelInfo) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
-	prov := record.Provenance{
-		Generator: "selfinstruct-instances",
-		Stage:     env.Name,
-		Backend:   info.Backend,
-		Model:     info.Model,
-		ParentIDs: []string{in.ID},
-		Round:     env.Round,
-		CreatedAt: env.Now(),
-	}
+	prov := env.Provenance("selfinstruct-instances", info, in.ID)
 	fs := s.forInstruction(in.Instruction)
 	meta := map[string]any{"classify_template_hash": fs.classify.Hash}
 	newRec := func(i int) *record.Record {

@@ -102,16 +102,8 @@ func LengthOf(s string) Length {
 
 func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, gen model.Backend, info pipeline.ModelInfo, sc bestofn.Scorer) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
-	prov := record.Provenance{
-		Generator: "selfreward",
-		Stage:     env.Name,
-		Backend:   info.Backend,
-		Model:     info.Model,
-		Params:    s.sampling.Params(),
-		ParentIDs: []string{in.ID},
-		Round:     env.Round,
-		CreatedAt: env.Now(),
-	}
+	prov := env.Provenance("selfreward", info, in.ID)
+	prov.Params = s.sampling.Params()
 	prov.Params["prefer_shorter"] = s.cfg.PreferShorter
 	r := &record.Record{ID: env.Name + ":" + in.ID, Stage: env.Name, Instruction: in.Instruction, Input: in.Input, Meta: map[string]any{}}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
