@@ -22,42 +22,8 @@ type Unit struct {
 	Usage   UnitUsage
 }
 
-// UnitUsage is what a unit cost.
-type UnitUsage struct {
-	Requests         int // model calls made (including cache hits)
-	CachedRequests   int // calls answered from the response cache
-	PromptTokens     int // as reported by the provider (cache hits count their original usage)
-	CompletionTokens int
-	CostUSD          float64 // money actually spent in this process (cache hits cost 0)
-	Errors           int     // failed model calls recorded on records
-}
-
-// Count adds one model call to u: a request and, when it did not fail, what
-// its response cost. A call is counted even when it fails, because a
-// provider may have billed it.
-func (u *UnitUsage) Count(resp *model.Response, err error) {
-	u.Requests++
-	if err != nil || resp == nil {
-		return
-	}
-	if resp.Cached {
-		u.CachedRequests++
-	}
-	u.PromptTokens += resp.Usage.PromptTokens
-	u.CompletionTokens += resp.Usage.CompletionTokens
-	u.CostUSD += resp.CostUSD
-}
-
-// Add adds o to u, for a unit whose work is split among goroutines that
-// count their own calls.
-func (u *UnitUsage) Add(o UnitUsage) {
-	u.Requests += o.Requests
-	u.CachedRequests += o.CachedRequests
-	u.PromptTokens += o.PromptTokens
-	u.CompletionTokens += o.CompletionTokens
-	u.CostUSD += o.CostUSD
-	u.Errors += o.Errors
-}
+// UnitUsage is what a unit cost: its model calls, judges' included.
+type UnitUsage = model.Calls
 
 // Store is what stages need from the run store. Implemented by *store.Store.
 type Store interface {

@@ -304,7 +304,7 @@ func settle(ctx context.Context, c ingest.Chunk, recs []*record.Record, verdicts
 	for i, r := range recs {
 		v, err := verdicts[i], errs[i]
 		if v.Judgment != nil {
-			bestofn.AddJudge(usage, v.Judgment.Usage)
+			usage.Add(v.Judgment.Usage)
 			r.Prov.RequestKeys = append(r.Prov.RequestKeys, v.Judgment.RequestKeys...)
 			r.Meta["judgment"] = v.Judgment
 			r.Meta["grounding_template_hash"] = grounding.TemplateHash()

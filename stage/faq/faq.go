@@ -426,7 +426,7 @@ func (s *Stage) dialogue(ctx context.Context, b genkit.Backend, chk *grounding.C
 		}
 		v, err := chk.CheckAnswer(ctx, grounding.Item{Question: q, Evidence: Evidence(e), Answer: reply})
 		if v.Judgment != nil {
-			bestofn.AddJudge(u, v.Judgment.Usage)
+			u.Add(v.Judgment.Usage)
 			r.Prov.RequestKeys = append(r.Prov.RequestKeys, v.Judgment.RequestKeys...)
 			judgments = append(judgments, v.Judgment)
 		}

@@ -128,7 +128,7 @@ func (s *Stage) pointwise(ctx context.Context, env *pipeline.Env, in *record.Rec
 		return []*record.Record{r}, usage, nil
 	}
 	res, err := j.Score(ctx, llm.Item{Prompt: bestofn.Prompt(in), Answer: r.Output})
-	bestofn.AddJudge(&usage, res.Usage)
+	usage.Add(res.Usage)
 	r.Prov.RequestKeys, r.Prov.TemplateHash = res.RequestKeys, res.Template
 	if err != nil {
 		return failed(ctx, r, usage, err)
@@ -174,7 +174,7 @@ func (s *Stage) pairwise(ctx context.Context, env *pipeline.Env, in *record.Reco
 		return []*record.Record{r}, usage, nil
 	}
 	p, err := c.Compare(ctx, bestofn.Prompt(in), r.Chosen, r.Rejected)
-	bestofn.AddJudge(&usage, p.Usage)
+	usage.Add(p.Usage)
 	r.Prov.RequestKeys, r.Prov.TemplateHash = p.RequestKeys, p.Template
 	if err != nil {
 		return failed(ctx, r, usage, err)

@@ -1,4 +1,4 @@
-// Package bestofn holds what the reject, judge and selfreward stages share: the prompt of a record, sampling N candidates, scoring them with a judge or a verifier, and usage accounting.
+// Package bestofn holds what the reject, judge and selfreward stages share: the prompt of a record, sampling N candidates, and scoring them with a judge or a verifier.
 package bestofn
 
 import (
@@ -34,13 +34,6 @@ func Opener(env *pipeline.Env) judge.Opener {
 		}
 		return judge.Backend{Backend: b, Name: name, Provider: info.Backend, Model: info.Model}, nil
 	}
-}
-
-// AddJudge adds what judging cost to a unit's usage.
-func AddJudge(u *pipeline.UnitUsage, j judge.Usage) {
-	// The two types count the same things; a field added to one and not
-	// the other stops this conversion from compiling.
-	u.Add(pipeline.UnitUsage(j))
 }
 
 // SamplingConfig is the sampling part of a best-of-N stage's `with:` block,
@@ -222,7 +215,7 @@ func (s Scorer) Score(ctx context.Context, in *record.Record, cands []record.Can
 	var tmpl string
 	var keys []string
 	for i, rs := range res {
-		AddJudge(u, rs.usage)
+		u.Add(rs.usage)
 		keys = append(keys, rs.keys...)
 		if tmpl == "" {
 			tmpl = rs.tmpl
