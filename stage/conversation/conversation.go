@@ -64,12 +64,8 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if err != nil {
 		return err
 	}
-	seed := st.s.Seed
-	if seed == 0 {
-		seed = env.Seed
-	}
 	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
-		c := &convo{st: st, env: env, in: rec, user: user, asst: asst, rng: genkit.UnitRand("conversation", seed, env.Name, rec.ID)}
+		c := &convo{st: st, env: env, in: rec, user: user, asst: asst, rng: genkit.UnitRand("conversation", st.s.Seed, env, rec.ID)}
 		r, err := c.run(ctx)
 		if err != nil {
 			return nil, c.usage, err

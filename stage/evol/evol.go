@@ -71,23 +71,13 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 			return err
 		}
 	}
-	seed := st.s.Seed
-	if seed == 0 {
-		seed = env.Seed
-	}
 	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
-		c := &chain{st: st, env: env, in: rec, bs: bs, rng: unitRand(seed, env.Name, rec.ID)}
+		c := &chain{st: st, env: env, in: rec, bs: bs, rng: genkit.UnitRand("evol", st.s.Seed, env, rec.ID)}
 		return c.run(ctx)
 	})
 }
 
 type chainBackends struct{ evolve, answer, judge genkit.Backend }
-
-// unitRand is the randomness of one chain, so a resumed chain draws the
-// same operations.
-func unitRand(seed int64, stage, key string) *rand.Rand {
-	return genkit.UnitRand("evol", seed, stage, key)
-}
 
 // draw picks an operation by weight.
 func (s *settings) draw(r *rand.Rand) string {

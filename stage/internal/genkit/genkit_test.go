@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/text"
 )
@@ -25,11 +26,12 @@ func TestLanguage(t *testing.T) {
 }
 
 func TestUnitRandIsPerKindAndKey(t *testing.T) {
-	a, b := UnitRand("evol", 1, "st", "k").Uint64(), UnitRand("evol", 1, "st", "k").Uint64()
+	env := &pipeline.Env{Name: "st", Seed: 1}
+	a, b := UnitRand("evol", 0, env, "k").Uint64(), UnitRand("evol", 1, env, "k").Uint64()
 	if a != b {
 		t.Fatal("the same unit draws differently")
 	}
-	if a == UnitRand("conversation", 1, "st", "k").Uint64() || a == UnitRand("evol", 1, "st", "k2").Uint64() {
+	if a == UnitRand("conversation", 1, env, "k").Uint64() || a == UnitRand("evol", 1, env, "k2").Uint64() || a == UnitRand("evol", 2, env, "k").Uint64() {
 		t.Fatal("different units draw the same")
 	}
 }
