@@ -63,3 +63,8 @@ func ForEachRecord(ctx context.Context, env *Env, ins []*record.Record, fn MapFu
 func IsStop(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, model.ErrBudgetExceeded) || errors.Is(err, ErrBackendDown)
 }
+
+// MustStop reports whether err, met while working on a unit under ctx, must
+// stop the stage (IsStop, or ctx has ended); otherwise it belongs on the
+// unit's record.
+func MustStop(ctx context.Context, err error) bool { return IsStop(err) || ctx.Err() != nil }

@@ -320,7 +320,7 @@ func (c *convo) check(t int, role, msg, finish string) (bad bool) {
 // failed records a model failure on the record, or returns it when it must
 // stop the stage.
 func (c *convo) failed(ctx context.Context, who string, t int, err error) error {
-	if pipeline.IsStop(err) || ctx.Err() != nil {
+	if pipeline.MustStop(ctx, err) {
 		return err
 	}
 	c.usage.Errors++

@@ -222,15 +222,9 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, b genkit.Bac
 		prov.Model = asked.Model
 	}
 	if err != nil {
-		if bestofn.Stop(ctx, err) {
-			return nil, usage, err
-		}
 		m := meta()
-		if asked.Reply != "" {
-			m["reply"] = asked.Reply
-		}
-		if !errors.Is(err, genkit.ErrUnparsed) {
-			usage.Errors++
+		if asked.Failed(ctx, err, m, &usage) {
+			return nil, usage, err
 		}
 		return []*record.Record{{
 			ID: env.Name + ":" + c.ID, Seq: u.seq, Status: record.Failed, Error: "docqa: " + err.Error(), Input: c.Text, Meta: m, Prov: prov,
@@ -321,7 +315,7 @@ func settle(ctx context.Context, c ingest.Chunk, recs []*record.Record, verdicts
 		}
 		switch {
 		case err != nil:
-			if bestofn.Stop(ctx, err) {
+			if pipeline.MustStop(ctx, err) {
 				return err
 			}
 			usage.Errors++

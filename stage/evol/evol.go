@@ -307,7 +307,7 @@ func (c *chain) request(task string, answer bool) model.Request {
 
 // failed records a model failure on r, or returns it when it must stop the stage.
 func (c *chain) failed(ctx context.Context, r *record.Record, step string, err error) (*record.Record, error) {
-	if pipeline.IsStop(err) || ctx.Err() != nil {
+	if pipeline.MustStop(ctx, err) {
 		return nil, err
 	}
 	c.usage.Errors++

@@ -224,15 +224,9 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, b genkit
 		asked, err := s.paraphrase(ctx, b, e, &usage)
 		para, keys = asked.Value, asked.Keys
 		if err != nil {
-			if bestofn.Stop(ctx, err) {
-				return nil, usage, err
-			}
 			m := meta()
-			if asked.Reply != "" {
-				m["reply"] = asked.Reply
-			}
-			if !errors.Is(err, genkit.ErrUnparsed) {
-				usage.Errors++
+			if asked.Failed(ctx, err, m, &usage) {
+				return nil, usage, err
 			}
 			p := prov
 			p.RequestKeys, p.TemplateHash = keys, paraphrasePrompt.Hash
@@ -274,7 +268,7 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, b genkit
 	for j, r := range recs {
 		usage.Add(usages[j])
 		if err := errs[j]; err != nil {
-			if bestofn.Stop(ctx, err) {
+			if pipeline.MustStop(ctx, err) {
 				stop = err
 				continue
 			}

@@ -157,7 +157,7 @@ func (s *Stage) pointwise(ctx context.Context, env *pipeline.Env, in *record.Rec
 // failed records the error of a judge call on r, or returns it when it
 // must stop the stage.
 func failed(ctx context.Context, r *record.Record, usage pipeline.UnitUsage, err error) ([]*record.Record, pipeline.UnitUsage, error) {
-	if bestofn.Stop(ctx, err) {
+	if pipeline.MustStop(ctx, err) {
 		return nil, usage, err
 	}
 	usage.Errors++

@@ -255,11 +255,6 @@ func Reference(spec string) (func(*record.Record) string, error) {
 	return nil, fmt.Errorf("reference %q (want output, input or meta.KEY)", spec)
 }
 
-// Stop reports whether err must stop the stage; otherwise it belongs on the record.
-func Stop(ctx context.Context, err error) bool {
-	return pipeline.IsStop(err) || ctx.Err() != nil
-}
-
 // CopyMeta returns a shallow copy of m, never nil.
 func CopyMeta(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m)+4)

@@ -51,6 +51,23 @@ type Asked[T any] struct {
 	Model string   // the model that answered last
 }
 
+// Failed settles err, the error of the Do that got a, for the unit's
+// record: it reports whether err must stop the stage; otherwise it puts the
+// last reply, if any, in meta and counts a failed call in u (an unparsed
+// reply was counted when it came).
+func (a Asked[T]) Failed(ctx context.Context, err error, meta map[string]any, u *pipeline.UnitUsage) (stop bool) {
+	if pipeline.MustStop(ctx, err) {
+		return true
+	}
+	if a.Reply != "" {
+		meta["reply"] = a.Reply
+	}
+	if !errors.Is(err, ErrUnparsed) {
+		u.Errors++
+	}
+	return false
+}
+
 // Do sends the request on b until a reply parses or the follow-ups are
 // spent. Every unusable reply counts in u.Errors. A reply cut at max_tokens
 // is not asked again (it would be cut at the same place), nor an empty one
