@@ -115,11 +115,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		r.Status, r.Error = record.Failed, "selfreward: "+err.Error()
 		return []*record.Record{r}, usage, nil
 	}
-	cands, keys, served, err := bestofn.Sample(ctx, gen, info, s.sampling, bestofn.Prompt(in), &usage)
-	prov.RequestKeys = keys
-	if served != "" {
-		prov.Model = served
-	}
+	cands, err := bestofn.Sample(ctx, gen, info, s.sampling, in, &prov, &usage)
 	if err != nil {
 		return fail(err)
 	}

@@ -96,21 +96,25 @@ func (s Sampling) Params() map[string]any {
 	return p
 }
 
-// Sample asks b for the N candidates of prompt in one request. A sample the
+// Sample asks b for the N candidates of in's prompt in one request, noting
+// on prov the request's keys and the model that answered. A sample the
 // server did not return is a missing candidate, not an empty one.
-func Sample(ctx context.Context, b model.Backend, info pipeline.ModelInfo, s Sampling, prompt string, u *pipeline.UnitUsage) ([]record.Candidate, []string, string, error) {
-	req := s.Request(prompt)
-	keys := model.CacheKeys(info.Backend, info.Model, req)
+func Sample(ctx context.Context, b model.Backend, info pipeline.ModelInfo, s Sampling, in *record.Record, prov *record.Provenance, u *pipeline.UnitUsage) ([]record.Candidate, error) {
+	req := s.Request(Prompt(in))
+	prov.RequestKeys = model.CacheKeys(info.Backend, info.Model, req)
 	resp, err := b.Generate(ctx, req)
 	u.Count(resp, err)
 	if err != nil {
-		return nil, keys, "", fmt.Errorf("generate: %w", err)
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	if resp.Model != "" {
+		prov.Model = resp.Model
 	}
 	var out []record.Candidate
 	for _, c := range resp.Choices {
 		out = append(out, record.Candidate{Text: c.Text, FinishReason: c.FinishReason})
 	}
-	return out, keys, resp.Model, nil
+	return out, nil
 }
 
 // Judgment is what a record keeps of one candidate's scoring, in its Meta.
