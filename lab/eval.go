@@ -7,10 +7,14 @@ import (
 	"github.com/synthloop/synthloop/lab/task"
 )
 
-// Point is the exact-match accuracy at one difficulty.
+// Point is the exact-match accuracy at one difficulty, with the mean
+// length of the answers and, for tasks that show their working
+// (task.Worked), the share of answers whose working is right.
 type Point struct {
 	Difficulty int     `json:"difficulty"`
 	Accuracy   float64 `json:"accuracy"`
+	Length     float64 `json:"length"`
+	Working    float64 `json:"working,omitempty"`
 }
 
 // HeldOut returns n problems of each difficulty drawn from seed, the same
@@ -47,17 +51,23 @@ func Evaluate(ctx context.Context, m *Model, t task.Task, sets [][]task.Problem)
 		return nil, err
 	}
 	var out []Point
+	worked, _ := t.(task.Worked)
 	i := 0
 	for _, s := range sets {
-		right := 0
+		right, working, length := 0, 0, 0
 		for _, p := range s {
 			a := answers[i][0]
 			if a.Stopped && t.Verify(p, a.Text) {
 				right++
 			}
+			if worked != nil && a.Stopped && worked.WorkingRight(p, a.Text) {
+				working++
+			}
+			length += len(a.Text)
 			i++
 		}
-		pt := Point{Accuracy: float64(right) / float64(max(len(s), 1))}
+		n := float64(max(len(s), 1))
+		pt := Point{Accuracy: float64(right) / n, Length: float64(length) / n, Working: float64(working) / n}
 		if len(s) > 0 {
 			pt.Difficulty = s[0].Difficulty
 		}

@@ -37,6 +37,11 @@ type Baseline struct {
 	Generate map[string]any `yaml:"generate"`
 	Train    map[string]any `yaml:"train"`
 	Evaluate map[string]any `yaml:"evaluate"`
+	// Types replace the plugin type of a step (generate, train or
+	// evaluate), to compare methods: `types: {generate: lab-rft}`. The
+	// step's with-block is still the main run's merged with the baseline's,
+	// so a key the new type does not know must be removed with null.
+	Types map[string]string `yaml:"types"`
 }
 
 // BaselineDir is the baseline's run directory inside the main run's.
@@ -59,6 +64,19 @@ func (c *Config) BaselineConfig() (*Config, error) {
 		if len(with) > 0 {
 			over[key] = map[string]any{"with": with}
 		}
+	}
+	for key, typ := range b.Types {
+		switch key {
+		case "generate", "train", "evaluate":
+		default:
+			return nil, fmt.Errorf("loop: baseline: types: %q is not a step (generate, train or evaluate)", key)
+		}
+		step, _ := over[key].(map[string]any)
+		if step == nil {
+			step = map[string]any{}
+		}
+		step["type"] = typ
+		over[key] = step
 	}
 	bc, err := c.With(over)
 	if err != nil {

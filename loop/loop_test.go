@@ -461,3 +461,21 @@ func TestEarlier(t *testing.T) {
 		t.Errorf("gen_yield of round 1 after a plugin changed its copy: %g", got)
 	}
 }
+
+// TestBaselineTypes: a baseline may run another plugin type in a step (to
+// compare methods); its with-block is still the main run's merged with the
+// baseline's, and a key that is not a step is refused.
+func TestBaselineTypes(t *testing.T) {
+	base := strings.Replace(fmt.Sprintf(fakeLoop, 3, 0, 0.0, 1.0, 0, 0.0, 0, "0.6, 0.7, 0.8"), "type: fake-gen, with: {n: 3, empty_round: 0, cost: 0}", "type: fake-gen, with: {}", 1)
+	cfg := parse(t, base+"baseline: {types: {generate: broke-gen}}\n")
+	bc, err := cfg.BaselineConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bc.Generate.Type != "broke-gen" || cfg.Generate.Type != "fake-gen" {
+		t.Errorf("baseline generator %q (main %q), want broke-gen (main fake-gen)", bc.Generate.Type, cfg.Generate.Type)
+	}
+	if _, err := loop.ParseConfig("loop.yaml", []byte(base+"baseline: {types: {judge: x}}\n")); err == nil || !strings.Contains(err.Error(), `"judge" is not a step`) {
+		t.Errorf("a types key that is not a step: %v", err)
+	}
+}

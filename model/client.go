@@ -394,7 +394,7 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		if !f.retry || attempt > maxRetries {
 			e := &Error{
 				Name: c.info.Name, Ref: c.ref.String(), BaseURL: c.info.BaseURL, Attempts: attempt,
-				Retryable: f.retry, Status: f.status, Hint: f.hint, Err: err, redact: c.redact,
+				Retryable: f.retry, Transient: f.transient, Status: f.status, Hint: f.hint, Err: err, redact: c.redact,
 			}
 			if f.retry && f.unreachable && maxRetries > 0 {
 				c.downErr.Store(e)

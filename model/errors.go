@@ -163,6 +163,9 @@ type Error struct {
 	// Retryable reports that the last cause was a transient kind (the layer
 	// gave up after max_retries); false means the request itself was refused.
 	Retryable bool
+	// Transient reports that the failure says nothing against the request
+	// itself, so a later run may succeed with it (see IsTransient).
+	Transient bool
 	Status    int    // last HTTP status, 0 when there was none
 	Hint      string // what to check, for the common permanent failures
 	Err       error  // last cause
@@ -199,6 +202,38 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// IsTransient reports whether err, the failure of a model call, says nothing
+// against the request itself, so the same request may succeed on a later
+// run: the server erred (5xx), was overloaded or rate-limited (429), timed
+// out, could not be reached, or answered with an empty or broken body; or
+// it refused every request, not this one (a rejected key, no access, no
+// credit, an unknown model), which fixing the account or config cures.
+//
+// It is false for a permanent failure, one the server gave for this request
+// (400, 413, 422: too long for the context, a parameter it refuses), for a
+// cancelled call or a spent budget, and for errors the model layer does not
+// know. A reply that arrived but cannot be used (unparsable content) is the
+// caller's to judge and is permanent too.
+//
+// This is the one classification the run relies on: a unit whose failure is
+// transient is left undone for a rerun rather than recorded as failed.
+func IsTransient(err error) bool {
+	var e *Error
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &e):
+		return e.Transient
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrBudgetExceeded):
+		// The caller's own context or budget: the layer wraps a timed-out
+		// attempt in an *Error.
+		return false
+	}
+	// A backend used without the layer (a test's stand-in) returns raw
+	// errors: they are classified as the layer would.
+	return classify(err, time.Time{}, "").transient
+}
+
 // Is makes errors.Is(err, ErrUnavailable) true when retries ran out.
 func (e *Error) Is(target error) bool { return target == ErrUnavailable && e.Retryable }
 
@@ -223,11 +258,16 @@ func errText(err error) string {
 
 // failure is how the layer sees one failed attempt.
 type failure struct {
-	retry    bool // worth another attempt
-	overload bool // the server is saturated: shrink the concurrency window
-	status   int
-	wait     time.Duration // server-requested wait (Retry-After), 0 if none
-	hint     string
+	retry bool // worth another attempt now
+	// transient: not this request's fault, so a later run may succeed
+	// with it (see IsTransient). Every retry is; so is a refusal of every
+	// request (key, access, credit, model name), which is not retried now
+	// because asking again at once cannot help.
+	transient bool
+	overload  bool // the server is saturated: shrink the concurrency window
+	status    int
+	wait      time.Duration // server-requested wait (Retry-After), 0 if none
+	hint      string
 	// unreachable: no connection was made (refused, no route, no such
 	// host). Only this starts the fail-fast cooldown: a server that answered
 	// badly (reset, truncated, timed out) is up and may answer the next call.
@@ -247,27 +287,49 @@ func retryableStatus(s int) bool {
 func classify(err error, now time.Time, keyEnv string) failure {
 	var he *HTTPError
 	if errors.As(err, &he) {
-		f := failure{status: he.Status, retry: retryableStatus(he.Status)}
-		f.overload = he.Status == 429 || he.Status == 503 || he.Status == 529
-		if w, ok := parseRetryAfter(he.RetryAfterMs, he.RetryAfter, now); ok {
-			f.wait = w
-		}
-		switch {
-		case he.Status == 429 && (he.Code == "insufficient_quota" || he.Code == "billing_hard_limit_reached"):
-			// Out of credit: waiting will not help, so say so at once.
-			f.retry, f.overload = false, false
-			f.hint = "the account is out of credit or quota"
-		case he.Status == 401:
-			f.hint = "the API key was rejected; check " + orDefault(keyEnv, "the key")
-		case he.Status == 403:
-			f.hint = "the key has no access to this model or endpoint"
-		case he.Status == 404:
-			f.hint = "check the model name and base_url (an OpenAI-compatible base_url usually ends in /v1)"
-		case he.Status == 400 || he.Status == 422:
-			f.hint = badRequestHint(he.Message)
-		}
-		return f
+		return classifyHTTP(he, now, keyEnv)
 	}
+	f := classifyTransport(err)
+	// No usable answer came back, so nothing is known against the request:
+	// even a host name that does not resolve is the config's fault.
+	f.transient = f.retry || f.unreachable
+	return f
+}
+
+// classifyHTTP classifies an answer with an error status.
+func classifyHTTP(he *HTTPError, now time.Time, keyEnv string) failure {
+	f := failure{status: he.Status, retry: retryableStatus(he.Status)}
+	f.transient = f.retry
+	f.overload = he.Status == 429 || he.Status == 503 || he.Status == 529
+	if w, ok := parseRetryAfter(he.RetryAfterMs, he.RetryAfter, now); ok {
+		f.wait = w
+	}
+	// The refusals of every request below are transient for the run:
+	// once the account or config is fixed, the same request succeeds,
+	// so the records they hit must not be written off as failed.
+	switch {
+	case he.Status == 429 && (he.Code == "insufficient_quota" || he.Code == "billing_hard_limit_reached"):
+		// Out of credit: waiting will not help, so say so at once.
+		f.retry, f.overload = false, false
+		f.hint = "the account is out of credit or quota"
+	case he.Status == 401:
+		f.transient = true
+		f.hint = "the API key was rejected; check " + orDefault(keyEnv, "the key")
+	case he.Status == 403:
+		f.transient = true
+		f.hint = "the key has no access to this model or endpoint"
+	case he.Status == 404:
+		f.transient = true
+		f.hint = "check the model name and base_url (an OpenAI-compatible base_url usually ends in /v1)"
+	case he.Status == 400 || he.Status == 422:
+		f.hint = badRequestHint(he.Message)
+	}
+	return f
+}
+
+// classifyTransport classifies a failure without an error status: the
+// connection, the timeout, or a 2xx answer that could not be used.
+func classifyTransport(err error) failure {
 	switch {
 	case errors.Is(err, ErrEmptyResponse), errors.Is(err, ErrMalformedResponse):
 		return failure{retry: true}

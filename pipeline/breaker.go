@@ -60,5 +60,23 @@ func (br *breaker) Generate(ctx context.Context, req model.Request) (*model.Resp
 }
 
 func (br *breaker) downErr(last error) error {
-	return fmt.Errorf("%w: model %q failed %d requests in a row, each after its retries; last error: %v", ErrBackendDown, br.name, br.fails, last)
+	return &downError{
+		msg:       fmt.Sprintf("model %q failed %d requests in a row, each after its retries; last error: %v", br.name, br.fails, last),
+		transient: model.IsTransient(last),
+	}
+}
+
+// downError is a tripped breaker's error. It matches ErrBackendDown, and
+// ErrTransient too when the failures were transient (an outage): then the
+// records they hit were left undone, and a rerun once the model answers
+// again does them.
+type downError struct {
+	msg       string
+	transient bool
+}
+
+func (e *downError) Error() string { return ErrBackendDown.Error() + ": " + e.msg }
+
+func (e *downError) Is(target error) bool {
+	return target == ErrBackendDown || (e.transient && target == ErrTransient)
 }

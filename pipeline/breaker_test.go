@@ -22,22 +22,25 @@ func (f *flaky) Generate(ctx context.Context, req model.Request) (*model.Respons
 }
 
 func TestBreaker(t *testing.T) {
-	down := errors.New("connection refused")
+	refused := &model.HTTPError{Status: 400} // every request refused: permanent
+	outage := &model.HTTPError{Status: 503}  // the server is down: transient
 	tests := []struct {
-		name      string
-		fail      func(int) error
-		calls     int
-		wantTrip  bool
-		wantCalls int // calls that reached the backend
+		name          string
+		fail          func(int) error
+		calls         int
+		wantTrip      bool
+		wantCalls     int  // calls that reached the backend
+		wantTransient bool // the tripped error matches ErrTransient
 	}{
-		{"always failing trips at the limit", func(int) error { return down }, 6, true, 3},
+		{"always failing trips at the limit", func(int) error { return refused }, 6, true, 3, false},
+		{"an outage trips as transient", func(int) error { return outage }, 6, true, 3, true},
 		{"a success resets the count", func(c int) error {
 			if c%3 == 0 {
 				return nil
 			}
-			return down
-		}, 9, false, 9},
-		{"budget errors do not count", func(int) error { return model.ErrBudgetExceeded }, 6, false, 6},
+			return refused
+		}, 9, false, 9, false},
+		{"budget errors do not count", func(int) error { return model.ErrBudgetExceeded }, 6, false, 6, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +58,9 @@ func TestBreaker(t *testing.T) {
 			}
 			if tt.wantTrip && !IsStop(last) {
 				t.Error("a tripped breaker's error must stop the stage")
+			}
+			if got := errors.Is(last, ErrTransient); tt.wantTrip && got != tt.wantTransient {
+				t.Errorf("tripped on %v: matches ErrTransient %v, want %v", last, got, tt.wantTransient)
 			}
 		})
 	}

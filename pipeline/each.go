@@ -10,9 +10,11 @@ import (
 )
 
 // MapFunc turns one input record into the records of the unit it defines.
-// A per-record failure belongs on the returned records (Status Failed, Error
-// set), not in the error: a returned error stops the whole stage, and is
-// reserved for failures of the run itself (context cancelled, budget spent).
+// A permanent per-record failure belongs on the returned records (Status
+// Failed, Error set), not in the error. The error is for what MustReturn
+// reports: a transient model failure, which leaves the unit undone for a
+// rerun, or a failure of the run itself (context cancelled, budget spent),
+// which stops the stage.
 type MapFunc func(ctx context.Context, in *record.Record) ([]*record.Record, UnitUsage, error)
 
 // ForEachKept runs fn over every kept record of env.Input with RunUnits: one
@@ -57,14 +59,19 @@ func ForEachRecord(ctx context.Context, env *Env, ins []*record.Record, fn MapFu
 	})
 }
 
-// IsStop reports whether err must stop the stage rather than be recorded on
-// a record: the run was cancelled, the budget is spent, or a model is down.
-// Stages return such errors; the runner keeps all finished work.
+// IsStop reports whether err must stop the stage: the run was cancelled, the
+// budget is spent, or a model is down. The runner keeps all finished work.
 func IsStop(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, model.ErrBudgetExceeded) || errors.Is(err, ErrBackendDown)
 }
 
-// MustStop reports whether err, met while working on a unit under ctx, must
-// stop the stage (IsStop, or ctx has ended); otherwise it belongs on the
-// unit's record.
-func MustStop(ctx context.Context, err error) bool { return IsStop(err) || ctx.Err() != nil }
+// MustReturn reports whether a unit's function, working under ctx, must
+// return err rather than record it on a record: errors that stop the stage
+// (IsStop, or ctx has ended), and transient model failures
+// (model.IsTransient), after which the unit is left undone and the next run
+// retries it (see RunUnits). A record failed for a transient cause would be
+// lost: a rerun skips its committed unit. Every other failure is permanent
+// and belongs on its record, Status failed.
+func MustReturn(ctx context.Context, err error) bool {
+	return IsStop(err) || model.IsTransient(err) || ctx.Err() != nil
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,12 @@ type Options struct {
 	ModelOptions model.Options
 	// AllowConfigChange lets a run resume after its config file changed.
 	AllowConfigChange bool
+	// RetryFailed does again, in every stage that runs, the units that
+	// committed a failed record (a permanent failure: the request was
+	// refused, the reply could not be used). Units that failed for a
+	// transient cause are never committed, so every run retries them.
+	// The store must be a FailedReopener.
+	RetryFailed bool
 	// Stages, when non-empty, limits the run to these stage names (debugging
 	// one stage at a time); earlier stages must already be complete.
 	Stages []string
@@ -95,6 +102,11 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 		if err != nil {
 			return fmt.Errorf("pipeline: stage %s: %w", sc.Name, err)
 		}
+		if opts.RetryFailed {
+			if err := reopenFailed(ctx, opts.Store, sc.Name, log); err != nil {
+				return err
+			}
+		}
 		conc := sc.Concurrency
 		if conc <= 0 {
 			conc = cfg.Concurrency
@@ -125,16 +137,113 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 		if opts.Reporter != nil {
 			opts.Reporter.StageDone(sc.Name, err)
 		}
+		if serr := noteUndone(ctx, opts.Store, sc.Name, err); serr != nil && err == nil {
+			err = serr
+		}
 		if err != nil {
-			if errors.Is(err, ErrBackendDown) {
-				return fmt.Errorf("pipeline: stage %s: %w; finished work is kept: fix the model and run the same command to resume", sc.Name, err)
-			}
-			if IsStop(err) {
-				return fmt.Errorf("%w (stage %s: %w)", ErrStopped, sc.Name, err)
-			}
-			return fmt.Errorf("pipeline: stage %s: %w", sc.Name, err)
+			return stageError(sc.Name, err)
 		}
 		prev = sc.Name
+	}
+	return nil
+}
+
+// stageError says what the error that ended a stage means for the user:
+// above all, what a rerun will do.
+func stageError(stage string, err error) error {
+	var down *downError
+	switch {
+	case errors.As(err, &down) && down.transient:
+		return fmt.Errorf("pipeline: stage %s: %w; finished work is kept and the units that failed were not committed: run the same command to resume once the model answers again", stage, err)
+	case errors.As(err, &down):
+		return fmt.Errorf("pipeline: stage %s: %w; finished work is kept: fix the model, then run the same command with --retry-failed to resume and retry the records that failed", stage, err)
+	case IsStop(err):
+		return fmt.Errorf("%w (stage %s: %w)", ErrStopped, stage, err)
+	}
+	return fmt.Errorf("pipeline: stage %s: %w", stage, err)
+}
+
+// FailedReopener is the run store's part in Options.RetryFailed.
+type FailedReopener interface {
+	// ReopenFailed deletes, in one transaction, the records and done-marks
+	// of the units of stage that committed a failed record, so that the
+	// stage does them again; it returns how many units it reopened.
+	ReopenFailed(ctx context.Context, stage string) (int, error)
+}
+
+func reopenFailed(ctx context.Context, st RunStore, stage string, log *slog.Logger) error {
+	ro, ok := st.(FailedReopener)
+	if !ok {
+		return fmt.Errorf("pipeline: retry failed: the run store (%T) cannot reopen units", st)
+	}
+	n, err := ro.ReopenFailed(ctx, stage)
+	if err != nil {
+		return fmt.Errorf("pipeline: stage %s: retry failed: %w", stage, err)
+	}
+	if n > 0 {
+		log.Info("pipeline: units with failed records reopened", "stage", stage, "units", n)
+	}
+	return nil
+}
+
+// UndoneKey is the run-store meta key under which Run keeps, for status,
+// the units that the last run of each stage left undone after transient
+// failures.
+const UndoneKey = "undone"
+
+// Undone is what the last run of a stage left undone after transient
+// failures: units that a rerun does.
+type Undone struct {
+	Stage string `json:"stage"`
+	Units int    `json:"units"`
+	Error string `json:"error"` // the last cause
+}
+
+// ReadUndone returns what Run kept under UndoneKey, one entry per stage.
+func ReadUndone(ctx context.Context, st interface {
+	MetaValue(ctx context.Context, key string) (string, bool, error)
+}) ([]Undone, error) {
+	v, ok, err := st.MetaValue(ctx, UndoneKey)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var out []Undone
+	if err := json.Unmarshal([]byte(v), &out); err != nil {
+		return nil, fmt.Errorf("pipeline: %s in the run store: %w", UndoneKey, err)
+	}
+	return out, nil
+}
+
+// noteUndone updates what status shows of stage after a run of it that
+// ended with err: the units left undone by transient failures, or nothing
+// once the stage is done. Another error (Ctrl-C) leaves the note as it was.
+func noteUndone(ctx context.Context, st RunStore, stage string, err error) error {
+	var ue *UndoneError
+	if err != nil && !errors.As(err, &ue) {
+		return nil
+	}
+	old, rerr := ReadUndone(ctx, st)
+	if rerr != nil {
+		return rerr
+	}
+	var list []Undone
+	for _, u := range old {
+		if u.Stage != stage {
+			list = append(list, u)
+		}
+	}
+	if ue != nil {
+		list = append(list, Undone{Stage: stage, Units: ue.Units, Error: ue.Last.Error()})
+	}
+	if len(list) == len(old) && ue == nil {
+		return nil // nothing noted, nothing to clear
+	}
+	b, merr := json.Marshal(list)
+	if merr != nil {
+		return fmt.Errorf("pipeline: %w", merr)
+	}
+	if werr := st.SetMetaValue(context.WithoutCancel(ctx), UndoneKey, string(b)); werr != nil {
+		return fmt.Errorf("pipeline: %w", werr)
 	}
 	return nil
 }

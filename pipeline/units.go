@@ -4,7 +4,10 @@ package pipeline
 // units to RunUnits or RunUnitsInOrder, which alone read the done-marks and
 // commit. A unit is committed whole (records, usage, done-mark in one
 // transaction) or not at all; a rerun skips committed units and does the
-// rest; a unit whose function fails is not committed.
+// rest; a unit whose function fails is not committed. A unit that failed
+// for a transient cause is never committed as done: the stage goes on with
+// the others and ends with an *UndoneError, so the run says that a rerun
+// will retry it.
 
 import (
 	"context"
@@ -14,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/record"
 )
 
@@ -32,9 +36,11 @@ type UnitSpec struct {
 
 func (u UnitSpec) weight() int { return max(u.Weight, 1) }
 
-// UnitFunc does the work of units[i]. A per-record failure belongs on the
-// returned records (Status Failed, Error set); a returned error stops the
-// stage and the unit is not committed, so a rerun does it again.
+// UnitFunc does the work of units[i]. A permanent per-record failure belongs
+// on the returned records (Status Failed, Error set). A returned error is
+// not committed, so a rerun does the unit again: a transient one
+// (model.IsTransient) leaves this unit undone while the others go on, any
+// other error stops the stage.
 type UnitFunc func(ctx context.Context, i int) ([]*record.Record, UnitUsage, error)
 
 // ErrEnough, returned by a unit's function, ends the run of units early and
@@ -42,6 +48,48 @@ type UnitFunc func(ctx context.Context, i int) ([]*record.Record, UnitUsage, err
 // further unit starts, and RunUnits returns nil. Self-Instruct returns it
 // once the target is reached.
 var ErrEnough = errors.New("pipeline: enough units")
+
+// ErrTransient matches (errors.Is) the error of a stage or a run that left
+// units undone because they failed for transient causes: nothing of those
+// units was committed, and running the same command again retries them.
+var ErrTransient = errors.New("pipeline: units left undone by transient failures")
+
+// UndoneError is what RunUnits and RunUnitsInOrder return when units failed
+// for transient causes (model.IsTransient). Those units are not committed,
+// so a rerun does them again, and none of their records is written off as
+// failed. It matches ErrTransient, and unwraps to Stop.
+type UndoneError struct {
+	Units int   // units whose function failed for a transient cause
+	Last  error // the last of those causes
+	// Stop is the error that ended the stage early (a model down, a
+	// cancelled run), or nil when every other unit was done.
+	Stop error
+}
+
+func (e *UndoneError) Error() string {
+	what := "1 unit failed for a transient cause and was"
+	if e.Units != 1 {
+		what = fmt.Sprintf("%d units failed for transient causes and were", e.Units)
+	}
+	if e.Stop != nil {
+		return fmt.Sprintf("%v (before it, %s not committed either)", e.Stop, what)
+	}
+	them := "them"
+	if e.Units == 1 {
+		them = "it"
+	}
+	return fmt.Sprintf("%s not committed (last: %v); run the same command to retry %s", what, e.Last, them)
+}
+
+// Is makes errors.Is(err, ErrTransient) true.
+func (e *UndoneError) Is(target error) bool { return target == ErrTransient }
+
+func (e *UndoneError) Unwrap() error { return e.Stop }
+
+// leaveUndone reports whether a unit that failed with err is left undone
+// while the other units go on: a transient failure that is not also a
+// reason to stop the stage.
+func leaveUndone(err error) bool { return !IsStop(err) && model.IsTransient(err) }
 
 // RunUnits runs fn over the units not yet committed, at most
 // env.Concurrency at a time, and commits each result as it comes. It
@@ -66,6 +114,10 @@ func RunUnits(ctx context.Context, env *Env, units []UnitSpec, fn UnitFunc) erro
 			}
 			out, usage, err := fn(gctx, i)
 			if err != nil {
+				if leaveUndone(err) {
+					c.leave(usage, err)
+					return nil
+				}
 				return c.stop(err)
 			}
 			return c.commit(units[i], out, usage)
@@ -74,7 +126,7 @@ func RunUnits(ctx context.Context, env *Env, units []UnitSpec, fn UnitFunc) erro
 	if err := g.Wait(); err != nil || c.enough() {
 		return c.result(err)
 	}
-	return ctx.Err()
+	return c.result(ctx.Err())
 }
 
 // RunUnitsInOrder is RunUnits for units that depend on the units before
@@ -83,6 +135,11 @@ func RunUnits(ctx context.Context, env *Env, units []UnitSpec, fn UnitFunc) erro
 // one unit at a time in the order of units, so each finish sees the state
 // every earlier unit left. A unit counts against the limit until it is
 // committed.
+//
+// A unit that fails for a transient cause ends the run of units there: no
+// later unit may be committed without it. The preparations already under
+// way finish (a reply that arrives is in the response cache for the
+// rerun), no other starts, and the result is an *UndoneError.
 func RunUnitsInOrder[T any](ctx context.Context, env *Env, units []UnitSpec,
 	prepare func(ctx context.Context, i int) (T, error),
 	finish func(ctx context.Context, i int, v T) ([]*record.Record, UnitUsage, error)) error {
@@ -104,17 +161,25 @@ func RunUnitsInOrder[T any](ctx context.Context, env *Env, units []UnitSpec,
 	defer wg.Wait()
 	defer cancel()
 	slots := make(chan struct{}, max(env.Concurrency, 1))
+	quit := make(chan struct{}) // closed to start no more preparations
 	wg.Go(func() {
 		for k, i := range todo {
 			select {
 			case slots <- struct{}{}:
 			case <-pctx.Done():
+			case <-quit:
+				return
 			}
 			if pctx.Err() != nil {
 				for _, ch := range results[k:] {
 					ch <- prepared{err: pctx.Err()}
 				}
 				return
+			}
+			select {
+			case <-quit:
+				return
+			default:
 			}
 			wg.Go(func() {
 				v, err := prepare(pctx, i)
@@ -125,10 +190,20 @@ func RunUnitsInOrder[T any](ctx context.Context, env *Env, units []UnitSpec,
 	c := committer{env: env, ctx: ctx}
 	for k, i := range todo {
 		p := <-results[k]
-		if p.err != nil {
-			return c.result(c.stop(p.err))
+		err := p.err
+		var out []*record.Record
+		var usage UnitUsage
+		if err == nil {
+			out, usage, err = finish(ctx, i, p.v)
 		}
-		out, usage, err := finish(ctx, i, p.v)
+		if err != nil && leaveUndone(err) {
+			c.leave(usage, err)
+			// Let the requests in flight finish rather than cancel them:
+			// their replies are paid for, and the cache keeps them.
+			close(quit)
+			wg.Wait()
+			return c.result(nil)
+		}
 		if err != nil {
 			return c.result(c.stop(err))
 		}
@@ -176,13 +251,28 @@ func pending(ctx context.Context, env *Env, units []UnitSpec) ([]int, error) {
 	return todo, nil
 }
 
-// committer commits finished units, and remembers ErrEnough so nothing
-// commits after it.
+// committer commits finished units, remembers ErrEnough so nothing
+// commits after it, and counts the units left undone.
 type committer struct {
-	env *Env
-	ctx context.Context
-	mu  sync.Mutex
-	end bool
+	env  *Env
+	ctx  context.Context
+	mu   sync.Mutex
+	end  bool
+	left int   // units that failed for a transient cause
+	last error // the last of those causes
+}
+
+// leave notes a unit that failed for a transient cause: it is not
+// committed, and progress shows its requests and its error.
+func (c *committer) leave(usage UnitUsage, err error) {
+	c.mu.Lock()
+	c.left++
+	c.last = err
+	c.mu.Unlock()
+	if c.env.Progress != nil {
+		usage.Errors++
+		c.env.Progress.Usage(usage)
+	}
 }
 
 func (c *committer) enough() bool {
@@ -203,12 +293,17 @@ func (c *committer) stop(err error) error {
 }
 
 // result is the run's error: nil after ErrEnough, unless another unit
-// failed first.
+// failed first; an *UndoneError when units were left undone.
 func (c *committer) result(err error) error {
 	if errors.Is(err, ErrEnough) {
-		return nil
+		err = nil
 	}
-	return err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.left == 0 {
+		return err
+	}
+	return &UndoneError{Units: c.left, Last: c.last, Stop: err}
 }
 
 // commit stamps the unit's records with the stage and their order, commits

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 
+	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 )
@@ -29,6 +30,8 @@ import (
 //	  conc=N           env.Concurrency (default 1)
 //	  ordered          RunUnitsInOrder: the work is the prepare step
 //	  fail=(b,...)     these units' functions return an error
+//	  transient=(b,...) these units' functions return a transient model
+//	                   error (an HTTP 500 after the layer's retries)
 //	  enough=b         this unit's function returns pipeline.ErrEnough
 //	  kill-after=N     the process dies after N commits: later commits fail
 //	  cancel-after=N   the context is cancelled after N commits
@@ -76,7 +79,7 @@ func runScenario(t *testing.T, d *datadriven.TestData, st *scenarioStore, units 
 		}
 		return m
 	}
-	fail, late, enough := set("fail"), set("late"), set("enough")
+	fail, late, enough, transient := set("fail"), set("late"), set("enough"), set("transient")
 	killAfter, cancelAfter := -1, -1
 	d.MaybeScanArgs(t, "kill-after", &killAfter)
 	d.MaybeScanArgs(t, "cancel-after", &cancelAfter)
@@ -146,6 +149,8 @@ func runScenario(t *testing.T, d *datadriven.TestData, st *scenarioStore, units 
 			return nil, ctx.Err()
 		case fail[key]:
 			return nil, fmt.Errorf("unit %s failed", key)
+		case transient[key]:
+			return nil, fmt.Errorf("unit %s: %w", key, serverError)
 		case enough[key]:
 			return nil, pipeline.ErrEnough
 		}
@@ -191,6 +196,11 @@ func runScenario(t *testing.T, d *datadriven.TestData, st *scenarioStore, units 
 }
 
 var errKilled = errors.New("killed")
+
+// serverError is what the model layer returns when a server answered 500
+// to every attempt.
+var serverError = &model.Error{Name: "m", Ref: "test/m", BaseURL: "http://m", Attempts: 2, Retryable: true, Transient: true,
+	Status: 500, Err: &model.HTTPError{Status: 500}}
 
 // scenarioStore is an in-memory store that refuses a second commit of a
 // unit (a duplicated unit would be a broken resume) and can die or cancel

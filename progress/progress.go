@@ -4,6 +4,7 @@ package progress
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -20,7 +21,7 @@ type Snapshot struct {
 	Stage            string    `json:"stage"`
 	Index            int       `json:"index"` // 1-based position in the pipeline
 	Stages           int       `json:"stages"`
-	State            string    `json:"state"` // running, done, stopped, failed
+	State            string    `json:"state"` // running, done, stopped, incomplete (units wait for a rerun after transient failures), failed
 	Done             int       `json:"done"`
 	Total            int       `json:"total,omitempty"`
 	Kept             int       `json:"kept"`
@@ -273,6 +274,9 @@ func (t *tracker) finish(err error) {
 		t.s.State = "done"
 	case pipeline.IsStop(err):
 		t.s.State = "stopped"
+		t.s.Error = err.Error()
+	case errors.Is(err, pipeline.ErrTransient):
+		t.s.State = "incomplete"
 		t.s.Error = err.Error()
 	default:
 		t.s.State = "failed"

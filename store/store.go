@@ -77,8 +77,9 @@ type Store struct {
 
 // Compile-time checks that Store is what the pipeline and the model layer expect.
 var (
-	_ pipeline.Store = (*Store)(nil)
-	_ model.Cache    = (*Store)(nil)
+	_ pipeline.RunStore       = (*Store)(nil)
+	_ pipeline.FailedReopener = (*Store)(nil)
+	_ model.Cache             = (*Store)(nil)
 )
 
 // Options tune OpenWith.
@@ -472,6 +473,43 @@ func (s *Store) DoneUnits(ctx context.Context, stage string) (map[string]bool, e
 		return nil, fmt.Errorf("store: done units of %s: %w", stage, err)
 	}
 	return done, nil
+}
+
+// ReopenFailed deletes, in one transaction, the records and the done-marks
+// of the units of stage that committed a failed record, so that the stage
+// does them again (run --retry-failed), and returns how many units it
+// reopened. A whole unit goes, not only its failed records: its records
+// are what a redo of the unit writes, and a redo may write other IDs.
+// The units' usage goes with them, so a redo is not counted twice.
+//
+// Implements pipeline.FailedReopener.
+func (s *Store) ReopenFailed(ctx context.Context, stage string) (int, error) {
+	if _, err := s.writer(); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.write(func(ctx context.Context, tx *sql.Tx) error {
+		const failedUnits = `SELECT unit FROM records WHERE stage = ?1 AND status = 'failed'`
+		// Done-marks first: the subquery needs the failed records.
+		res, err := tx.ExecContext(ctx, `DELETE FROM units WHERE stage = ?1 AND key IN (`+failedUnits+`)`, stage)
+		if err != nil {
+			return fmt.Errorf("done-marks: %w", err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE stage = ?1 AND unit IN (`+failedUnits+`)`, stage); err != nil {
+			return fmt.Errorf("records: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: reopen failed units of %s: %w", stage, err)
+	}
+	return int(n), nil
 }
 
 // Records yields the records of stage in Seq order (ties by ID); status ""

@@ -768,3 +768,61 @@ func TestReasonKey(t *testing.T) {
 		}
 	}
 }
+
+// TestReopenFailed reopens the units that committed a failed record: each
+// goes whole (records, done-mark, usage), and nothing else changes.
+func TestReopenFailed(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	units := []pipeline.Unit{
+		{Stage: "gen", Key: "ok", Usage: pipeline.UnitUsage{Requests: 1}, Records: []*record.Record{
+			fullRecord("gen", "ok/0", 0, record.Kept), fullRecord("gen", "ok/1", 1, record.Rejected)}},
+		{Stage: "gen", Key: "mixed", Usage: pipeline.UnitUsage{Requests: 2}, Records: []*record.Record{
+			fullRecord("gen", "mixed/0", 10, record.Kept), fullRecord("gen", "mixed/1", 11, record.Failed)}},
+		{Stage: "gen", Key: "failed", Usage: pipeline.UnitUsage{Requests: 4}, Records: []*record.Record{
+			fullRecord("gen", "failed/0", 20, record.Failed)}},
+		{Stage: "next", Key: "other", Records: []*record.Record{fullRecord("next", "other/0", 0, record.Failed)}},
+	}
+	for _, u := range units {
+		if err := s.Commit(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.ReopenFailed(ctx, "gen")
+	if err != nil || n != 2 {
+		t.Fatalf("ReopenFailed(gen) = %d, %v; want 2 units", n, err)
+	}
+	done, err := s.DoneUnits(ctx, "gen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]bool{"ok": true}; !reflect.DeepEqual(done, want) {
+		t.Errorf("done units of gen after reopening = %v, want %v", done, want)
+	}
+	var ids []string
+	for r, err := range s.Records(ctx, "gen", "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	if want := []string{"ok/0", "ok/1"}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("records of gen after reopening = %v, want %v", ids, want)
+	}
+	if spent, _ := s.Stats(ctx); spent[0].Requests != 1 {
+		t.Errorf("gen counts %d requests after reopening, want 1: a redo would count the reopened units twice", spent[0].Requests)
+	}
+	if n, _ := s.Count(ctx, "next", record.Failed); n != 1 {
+		t.Errorf("stage next has %d failed records, want its 1 untouched", n)
+	}
+	if n, err := s.ReopenFailed(ctx, "gen"); n != 0 || err != nil {
+		t.Errorf("second ReopenFailed(gen) = %d, %v; want 0, nil", n, err)
+	}
+	// The redo commits the unit again, as the first run did.
+	if err := s.Commit(ctx, pipeline.Unit{Stage: "gen", Key: "failed", Records: []*record.Record{fullRecord("gen", "failed/0", 20, record.Kept)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Count(ctx, "gen", record.Kept); n != 2 {
+		t.Errorf("gen has %d kept records after the redo, want 2", n)
+	}
+}

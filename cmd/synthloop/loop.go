@@ -51,8 +51,9 @@ A table row is printed as each round ends; step progress goes to stderr (a live 
 terminal, JSON lines otherwise or with --json).
 
 ` + loopTypesHelp() + `
-Exit status: 0 done, 1 failed, 2 bad config or usage, 130 stopped cleanly (Ctrl-C, or
-max_cost_usd reached in the middle of a round; run again to resume).`,
+Exit status: 0 done, 1 failed, 2 bad config or usage, 75 a round's generating pipeline left
+units undone after transient failures (run again to retry them), 130 stopped cleanly (Ctrl-C,
+or max_cost_usd reached in the middle of a round; run again to resume).`,
 		Example: `  synthloop loop examples/loop-distill.yaml
   synthloop loop examples/loop-openai-ft.yaml --run-dir runs/ft-try2
   synthloop loop loop.yaml --json 2>progress.jsonl    # progress as JSON lines

@@ -25,8 +25,15 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// exitTempFail is the exit code of a run that left units undone after
+// transient failures (server errors, rate limits, timeouts): sysexits.h's
+// EX_TEMPFAIL, "try again later", which is what running the same command
+// again does.
+const exitTempFail = 75
+
 // run executes the CLI and returns the process exit code: 0 on success, 1 on
-// error, 2 on bad usage or config, 130 after a clean stop on Ctrl-C or budget.
+// error, 2 on bad usage or config, 75 when units failed for transient causes
+// and a rerun will retry them, 130 after a clean stop on Ctrl-C or budget.
 func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -39,6 +46,9 @@ func run(args []string) int {
 	case errors.Is(err, pipeline.ErrStopped) || errors.Is(err, errStopped):
 		fmt.Fprintln(os.Stderr, "synthloop:", err)
 		return 130
+	case errors.Is(err, pipeline.ErrTransient):
+		fmt.Fprintln(os.Stderr, "synthloop:", err)
+		return exitTempFail
 	default:
 		fmt.Fprintln(os.Stderr, "synthloop:", err)
 		var ce pipeline.ConfigErrors
@@ -78,7 +88,9 @@ API or any external trainer, and runs the self-learning loop: generate, train, e
 
 Runs are resumable: after a crash, kill -9 or Ctrl-C, running the same command again
 continues where it stopped, without losing or duplicating records and without paying
-twice for a request that already got its answer.`,
+twice for a request that already got its answer. Work that failed for a transient cause
+(a server error, a rate limit, a timeout, an outage) is never recorded as failed: the run
+exits 75 and running the same command again retries it.`,
 		Example: `  synthloop demo                                  # offline, no API key: a model teaches itself (about 9 min on 2 cores)
   synthloop demo selfinstruct                     # offline Self-Instruct against a built-in stand-in
   synthloop run examples/selfinstruct-openai.yaml  # a real run (needs OPENAI_API_KEY)

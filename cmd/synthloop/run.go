@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +25,7 @@ func newRunCmd() *cobra.Command {
 		stages      []string
 		allowChange bool
 		jsonProg    bool
+		retryFailed bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run PIPELINE.yaml",
@@ -31,12 +35,23 @@ the run store (run.db in the run directory). Running the same command again afte
 kill or Ctrl-C resumes: finished units are skipped and requests that already got an answer
 are served from the response cache.
 
+A failure is either transient (HTTP 5xx, 429, a timeout, a connection error, an overloaded
+server, or a refusal of every request such as a rejected API key) or permanent (the server
+refused this request, e.g. HTTP 400, or its reply cannot be used). A unit of work that
+failed for a transient cause is not committed: the stage finishes its other units, the run
+stops before the next stage and exits 75, and running the same command again retries it.
+A permanent failure is recorded on its record (status failed) and stays there;
+--retry-failed does those units again too (a stage already done that reads its whole
+input at once, such as dedup, does not see what they make then).
+
 Progress shows as live bars on a terminal and as JSON lines otherwise (or with --json).
-Exit status: 0 done, 1 failed, 2 bad config or usage, 130 stopped cleanly (Ctrl-C or
-max_cost_usd reached; run again to resume).`,
+Exit status: 0 done, 1 failed, 2 bad config or usage, 75 units failed for transient
+causes (run again to retry them), 130 stopped cleanly (Ctrl-C or max_cost_usd reached;
+run again to resume).`,
 		Example: `  synthloop run examples/selfinstruct-openai.yaml
   synthloop run pipeline.yaml --run-dir runs/try2
-  synthloop run pipeline.yaml --stage instances     # only this stage (earlier ones must be done)`,
+  synthloop run pipeline.yaml --stage instances     # only this stage (earlier ones must be done)
+  synthloop run pipeline.yaml --retry-failed        # also redo the units whose records failed for good`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := pipeline.LoadConfig(args[0])
@@ -46,13 +61,15 @@ max_cost_usd reached; run again to resume).`,
 			if runDir == "" {
 				runDir = defaultRunDir(cfg)
 			}
-			return runPipeline(cmd, cfg, runDir, pipeline.Options{Stages: stages, AllowConfigChange: allowChange}, jsonProg)
+			opts := pipeline.Options{Stages: stages, AllowConfigChange: allowChange, RetryFailed: retryFailed}
+			return runPipeline(cmd, cfg, runDir, opts, jsonProg)
 		},
 	}
 	cmd.Flags().StringVar(&runDir, "run-dir", "", "run directory (default runs/<pipeline name>)")
 	cmd.Flags().StringSliceVar(&stages, "stage", nil, "run only these stages (repeatable); earlier stages must be complete")
 	cmd.Flags().BoolVar(&allowChange, "allow-config-change", false, "resume even though the pipeline file changed since the run started")
 	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
+	cmd.Flags().BoolVar(&retryFailed, "retry-failed", false, "also redo the units whose records failed permanently (units that failed for transient causes are retried by every run)")
 	return cmd
 }
 
@@ -91,15 +108,7 @@ func runPipeline(cmd *cobra.Command, cfg *pipeline.Config, runDir string, opts p
 		opts.Log = slog.New(warn.handler())
 	}
 	fmt.Fprintf(errOut, "synthloop: running %s into %s\n", cfg.Source, runDir)
-	if stats, err := st.Stats(ctx); err == nil && len(stats) > 0 {
-		// Say where a rerun picks up, so a resume is not mistaken for a
-		// fresh start (or the other way round).
-		var done []string
-		for _, s := range stats {
-			done = append(done, fmt.Sprintf("%s %d units (%d kept)", s.Stage, s.Units, s.Kept))
-		}
-		fmt.Fprintf(errOut, "synthloop: resuming; already done: %s\n", strings.Join(done, ", "))
-	}
+	sayResume(ctx, errOut, st, opts)
 	err = pipeline.Run(ctx, cfg, opts)
 	rep.Close()
 	if serr := warn.save(ctx, st); err == nil {
@@ -110,6 +119,33 @@ func runPipeline(cmd *cobra.Command, cfg *pipeline.Config, runDir string, opts p
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "done: %s\n", runDir)
 	return printStatus(cmd, st, runDir)
+}
+
+// sayResume says where a rerun picks up, so that a resume is not mistaken
+// for a fresh start (or the other way round), and what it will retry.
+func sayResume(ctx context.Context, w io.Writer, st *store.Store, opts pipeline.Options) {
+	stats, err := st.Stats(ctx)
+	if err != nil || len(stats) == 0 {
+		return
+	}
+	var done, failed []string
+	for _, s := range stats {
+		done = append(done, fmt.Sprintf("%s %d units (%d kept)", s.Stage, s.Units, s.Kept))
+		if s.Failed > 0 && (len(opts.Stages) == 0 || slices.Contains(opts.Stages, s.Stage)) {
+			failed = append(failed, fmt.Sprintf("%s %d", s.Stage, s.Failed))
+		}
+	}
+	fmt.Fprintf(w, "synthloop: resuming; already done: %s\n", strings.Join(done, ", "))
+	if undone, err := pipeline.ReadUndone(ctx, st); err == nil && len(undone) > 0 {
+		var left []string
+		for _, u := range undone {
+			left = append(left, fmt.Sprintf("%s %d", u.Stage, u.Units))
+		}
+		fmt.Fprintf(w, "synthloop: retrying the units that failed for transient causes: %s\n", strings.Join(left, ", "))
+	}
+	if opts.RetryFailed && len(failed) > 0 {
+		fmt.Fprintf(w, "synthloop: --retry-failed: redoing the units of the failed records: %s\n", strings.Join(failed, ", "))
+	}
 }
 
 func isTerminal(w any) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -24,6 +25,12 @@ func newStatusCmd() *cobra.Command {
 		Long: `Show what a run holds: for each stage the units done, records kept, rejected and failed,
 the filters that rejected records and their most frequent reasons, the most frequent
 errors, model requests (and how many came from the response cache), tokens and cost.
+
+Failures show in two columns. "failed" counts records that failed permanently (the
+server refused the request, or its reply could not be used): they stay failed until
+'synthloop run --retry-failed'. "retry" counts the units that the last run left undone
+because they failed for a transient cause (a server error, a rate limit, a timeout):
+nothing of them was committed, and running the same command again retries them.
 It only reads the run store, so it is safe while the run is going on.`,
 		Example: `  synthloop status runs/demo
   synthloop status runs/demo --reasons 10`,
@@ -101,15 +108,28 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 			fmt.Fprintf(out, "  %s\n", w)
 		}
 	}
+	undone, err := pipeline.ReadUndone(ctx, st)
+	if err != nil {
+		return err
+	}
+	retry := map[string]pipeline.Undone{}
+	for _, u := range undone {
+		retry[u.Stage] = u
+		// A stage whose every unit failed so far has committed nothing,
+		// but what waits for a rerun must show.
+		if !slices.ContainsFunc(stats, func(s store.StageStats) bool { return s.Stage == u.Stage }) {
+			stats = append(stats, store.StageStats{Stage: u.Stage})
+		}
+	}
 	if len(stats) == 0 {
 		fmt.Fprintln(out, "no stage has committed any work yet")
 		return nil
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "stage\tunits\tkept\trejected\tfailed\trequests\tcached\tin tok\tout tok\tcost $\terrors\t")
+	fmt.Fprintln(tw, "stage\tunits\tkept\trejected\tfailed\tretry\trequests\tcached\tin tok\tout tok\tcost $\terrors\t")
 	var tot store.StageStats
 	for _, s := range stats {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.4f\t%d\t\n", s.Stage, s.Units, s.Kept, s.Rejected, s.Failed,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.4f\t%d\t\n", s.Stage, s.Units, s.Kept, s.Rejected, s.Failed, retry[s.Stage].Units,
 			s.Requests, s.CachedRequests, s.PromptTokens, s.CompletionTokens, s.CostUSD, s.Errors)
 		tot.Requests += s.Requests
 		tot.CachedRequests += s.CachedRequests
@@ -118,14 +138,22 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 		tot.CostUSD += s.CostUSD
 		tot.Errors += s.Errors
 	}
-	fmt.Fprintf(tw, "total\t\t\t\t\t%d\t%d\t%d\t%d\t%.4f\t%d\t\n", tot.Requests, tot.CachedRequests, tot.PromptTokens, tot.CompletionTokens, tot.CostUSD, tot.Errors)
+	fmt.Fprintf(tw, "total\t\t\t\t\t\t%d\t%d\t%d\t%d\t%.4f\t%d\t\n", tot.Requests, tot.CachedRequests, tot.PromptTokens, tot.CompletionTokens, tot.CostUSD, tot.Errors)
 	tw.Flush()
 	for _, s := range stats {
 		report := stageReports[types[s.Stage]]
-		if len(s.Rejections) == 0 && len(s.Failures) == 0 && report == nil {
+		u, left := retry[s.Stage]
+		if len(s.Rejections) == 0 && len(s.Failures) == 0 && report == nil && !left {
 			continue
 		}
 		fmt.Fprintf(out, "\n%s:\n", s.Stage)
+		if left {
+			what := "units failed for transient causes in the last run and were not committed; running the same command again retries them"
+			if u.Units == 1 {
+				what = "unit failed for a transient cause in the last run and was not committed; running the same command again retries it"
+			}
+			fmt.Fprintf(out, "  retry  %5d  %s. Last cause: %s\n", u.Units, what, oneLine(u.Error, 160))
+		}
 		if report != nil {
 			if text, err := report(ctx, st, s.Stage); err == nil {
 				for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
@@ -147,6 +175,9 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 				break
 			}
 			fmt.Fprintf(out, "  failed %5d  %s\n", f.Count, oneLine(f.Reason, 100))
+		}
+		if len(s.Failures) > 0 {
+			fmt.Fprintln(out, "  (failed records are kept as they are; run --retry-failed does their units again)")
 		}
 	}
 	return nil

@@ -25,9 +25,13 @@ func mixedTeacher() modeltest.Responder {
 		}
 		var rep modeltest.Reply
 		last := r.LastUser()
+		temp := -1.0 // the value, not the pointer: answers must not depend on the process
+		if r.Temperature != nil {
+			temp = *r.Temperature
+		}
 		for i := range r.N {
 			h := fnv.New32a()
-			fmt.Fprintf(h, "%s|%d|%v", last, i, r.Temperature)
+			fmt.Fprintf(h, "%s|%d|%v", last, i, temp)
 			v := h.Sum32()
 			if strings.Contains(last, `"Score: N"`) {
 				rep.Choices = append(rep.Choices, modeltest.Choice{Text: fmt.Sprintf("Reasonable.\nScore: %d", 1+v%5)})

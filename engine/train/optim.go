@@ -1,5 +1,5 @@
 // Package train fits engine/llama models: AdamW, learning-rate schedules,
-// SFT and DPO steps, dataset mixing and exactly resumable checkpoints.
+// SFT, DPO and GRPO steps, dataset mixing and exactly resumable checkpoints.
 package train
 
 import (

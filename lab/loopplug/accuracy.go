@@ -95,6 +95,11 @@ type Score struct {
 	PassAt1  float64 `json:"pass_at_1,omitempty"`
 	PassAtK  float64 `json:"pass_at_k,omitempty"`
 	Majority float64 `json:"majority,omitempty"`
+	// Length is the mean length in characters of the greedy answers to the
+	// target problems, and Working the share of them whose working is right
+	// (tasks that show their working).
+	Length  float64 `json:"length"`
+	Working float64 `json:"working,omitempty"`
 	// Params is the model's size.
 	Params int `json:"params"`
 }
@@ -122,7 +127,10 @@ func (a *accuracy) Evaluate(ctx context.Context, r *loop.Round, student, teacher
 		return loop.Eval{}, err
 	}
 	e := loop.Eval{Metric: "accuracy", Student: s.Accuracy, ByDifficulty: s.ByDifficulty,
-		Metrics: map[string]float64{"accuracy": s.Accuracy, "accuracy_all": s.All}}
+		Metrics: map[string]float64{"accuracy": s.Accuracy, "accuracy_all": s.All, "answer_length": s.Length}}
+	if _, ok := a.task().(task.Worked); ok {
+		e.Metrics["working_right"] = s.Working
+	}
 	if a.c.Samples > 0 {
 		e.Metrics["pass_at_1"], e.Metrics["pass_at_k"], e.Metrics["majority"] = s.PassAt1, s.PassAtK, s.Majority
 	}
@@ -184,6 +192,8 @@ func (a *accuracy) score(ctx context.Context, r *loop.Round, dir, cache, who str
 		s.All += p.Accuracy / float64(len(pts))
 		if slices.Contains(tgt, d) {
 			s.Accuracy += p.Accuracy / float64(len(tgt))
+			s.Length += p.Length / float64(len(tgt))
+			s.Working += p.Working / float64(len(tgt))
 			targetProblems = append(targetProblems, held[i]...)
 		}
 	}
@@ -202,6 +212,11 @@ func (a *accuracy) score(ctx context.Context, r *loop.Round, dir, cache, who str
 	return s, nil
 }
 
+func (a *accuracy) task() task.Task {
+	t, _ := lookup(a.c.Task)
+	return t
+}
+
 func (c *AccuracyConfig) seed() uint64 {
 	if c.Seed != 0 {
 		return c.Seed
@@ -215,11 +230,18 @@ func (a *accuracy) passAtK(ctx context.Context, m *lab.Model, t task.Task, ps []
 	if err != nil {
 		return err
 	}
+	worked, _ := t.(task.Worked)
 	for i, p := range ps {
 		right := 0
-		for _, x := range as[i] {
+		for j, x := range as[i] {
 			if x.Stopped && t.Verify(p, x.Text) {
 				right++
+			}
+			if worked != nil {
+				// The vote is over final answers: two samples that reach the
+				// same product by different working agree.
+				f, _ := worked.Final(x.Text)
+				as[i][j].Text = "#" + f
 			}
 		}
 		s.PassAt1 += methods.PassAtK(c.Samples, right, 1)

@@ -115,8 +115,8 @@ func TestTypeExamples(t *testing.T) {
 			}
 		}
 	}
-	if n != 6 {
-		t.Errorf("%d lab plugins registered, want 6", n)
+	if n != 8 {
+		t.Errorf("%d lab plugins registered, want 8", n)
 	}
 }
 

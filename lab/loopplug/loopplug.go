@@ -29,7 +29,7 @@ func init() {
 // a labelled first round, round r draws difficulty From+r-2 (self-improvement
 // past the labelled difficulties).
 type Problems struct {
-	Task  string `yaml:"task" doc:"Lab task: reverse-addition, copy, reverse or multiplication"`
+	Task  string `yaml:"task" doc:"Lab task: reverse-addition, copy, reverse, multiplication or long-multiplication"`
 	Count int    `yaml:"count" doc:"Problems generated per round"`
 	From  int    `yaml:"from" doc:"Lowest difficulty in the first round"`
 	To    int    `yaml:"to" doc:"Highest difficulty in the first round (0: from)"`

@@ -5,7 +5,7 @@ import "github.com/synthloop/synthloop/loop"
 func registerGenerators() {
 	loop.RegisterGenerator(loop.Type[loop.Generator]{
 		Name: "lab-labels",
-		Doc: `Writes count problems of a lab task (reverse-addition, copy, reverse, multiplication)
+		Doc: `Writes count problems of a lab task (reverse-addition, copy, reverse, multiplication, long-multiplication)
 with their true answers as SFT data, spread evenly over the difficulties from..to; with
 step, the range moves step difficulties a round (a supervised curriculum: the oracle to
 compare self-labelling with). Needs no teacher.`,
@@ -66,6 +66,53 @@ solved (problems with a right sample), yield. A labels block trains the weak fir
 		New:    func(c any) (loop.Generator, error) { return newGen(c.(*RFTConfig), &rftGen{c.(*RFTConfig)}) },
 	})
 	loop.RegisterGenerator(loop.Type[loop.Generator]{
+		Name: "lab-prompts",
+		Doc: `Writes count problems of a lab task without their answers, for reinforcement learning:
+lab-train samples answers to them and rewards each with the task's verifier (GRPO). The
+range from..to moves step difficulties a round. A labels block makes the first round SFT
+on true labels (for long-multiplication: worked examples), which trains the starting model.`,
+		Example: `generate:
+  type: lab-prompts
+  with:
+    task: long-multiplication
+    labels: {count: 300, from: 1, to: 3}   # round 1: worked examples
+    count: 4000
+    from: 1
+    to: 3`,
+		Config: func() any { return &PromptsConfig{Problems: Problems{Count: 1000, From: 1}} },
+		New: func(c any) (loop.Generator, error) {
+			return newGen(c.(*PromptsConfig), &promptsGen{c.(*PromptsConfig)})
+		},
+	})
+	loop.RegisterGenerator(loop.Type[loop.Generator]{
+		Name: "lab-propose",
+		Doc: `Problems the model invents (as Absolute Zero's proposer and solver, with rejection
+sampling in place of RL): the round's teacher, prompted with "=", proposes count problems
+in the task's grammar (malformed, repeated and held-out ones dropped); it then samples k
+answers to each, and a problem is learnable when the verifier accepts some answers but
+not all. The learnable problems' verified answers become SFT data, and with
+train_proposer the problems themselves become proposer examples, so the next teacher
+proposes more problems at the edge of what it can solve: no difficulty schedule is set
+anywhere. The labels block (required) trains the first model to solve and to propose.
+Metrics: proposed and kept difficulty, learnable share, malformed share, pass@1.`,
+		Example: `generate:
+  type: lab-propose
+  with:
+    task: copy
+    labels: {count: 2000, from: 1, to: 6}
+    count: 2000
+    proposer_temperature: 1.2
+    k: 8
+    temperature: 1
+    train_proposer: true`,
+		Config: func() any {
+			return &ProposeConfig{Count: 1000, ProposerTemperature: 1, K: 8, Temperature: 1, TrainProposer: true}
+		},
+		New: func(c any) (loop.Generator, error) {
+			return newGen(c.(*ProposeConfig), &proposeGen{c.(*ProposeConfig)})
+		},
+	})
+	loop.RegisterGenerator(loop.Type[loop.Generator]{
 		Name: "lab-scpairs",
 		Doc: `Self-consistency preference pairs (Prasad et al., 2024): the round's teacher samples k
 answers to count unlabelled problems; the majority answer is chosen and a least common one
@@ -106,8 +153,12 @@ size) of a round without a teacher, which trains the first teacher on labels, so
 can train a teacher and then distill it into a smaller student; first.until trains it on
 until it answers that share of validation problems of the hardest labelled difficulty (at
 most first.max_steps). voters trains models side by side for lab-selflabel's vote;
-min_kept pools the mixture by size when the round kept fewer examples. Checkpoints go to
-round-NNN/student; a killed training resumes there step for step.`,
+min_kept pools the mixture by size when the round kept fewer examples. On prompts
+(lab-prompts) it runs GRPO instead: steps sampling steps, each drawing batch prompts and
+sampling grpo.group answers from the student itself, rewarded 1 when the task's verifier
+accepts the answer, then grpo.minibatches optimizer steps of the clipped policy-ratio
+objective (token-level normalisation, optional KL to the starting model). Checkpoints go
+to round-NNN/student; a killed training resumes there step for step.`,
 		Example: `train:
   type: lab-train
   with:
@@ -120,7 +171,7 @@ round-NNN/student; a killed training resumes there step for step.`,
     first: {steps: 2000, lr: 1e-3, warmup: 100}   # round 1: a new model trains longer
     pool_earlier: true`,
 		Config: func() any {
-			return &TrainConfig{Init: "previous", Arch: DefaultArch, Phase: Phase{Steps: 400, Batch: 32, LR: 5e-4, Warmup: 20}}
+			return &TrainConfig{Init: "previous", Arch: DefaultArch, Phase: Phase{Steps: 400, Batch: 32, LR: 5e-4, Warmup: 20}, GRPO: DefaultGRPO}
 		},
 		New: func(c any) (loop.Trainer, error) {
 			tc := c.(*TrainConfig)

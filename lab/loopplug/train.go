@@ -154,6 +154,9 @@ type TrainConfig struct {
 	// size, so that a handful of labels is not repeated a hundred times
 	// over (it hurt more than it taught in the lab).
 	MinKept int `yaml:"min_kept" doc:"Below this many examples in the round's file, the mixture is pooled by size (0: off)"`
+	// GRPO is the reinforcement learning of rounds whose data are prompts
+	// (lab-prompts): steps sampling steps of batch problems each.
+	GRPO GRPO `yaml:"grpo" doc:"GRPO settings for prompt data (lab-prompts): group, minibatches, micro, clip_low, clip_high, kl, std_scale, const_norm"`
 
 	gen      func() string // the generator's task, from SetLoop
 	labelled func() int    // the generator's hardest labelled difficulty, 0 for none
@@ -206,6 +209,9 @@ func (c *TrainConfig) Validate() error {
 			return errors.New("lab-train: first.until needs a lab generator whose first round is labelled (lab-labels, or a labels block)")
 		}
 	}
+	if err := c.GRPO.check(); err != nil {
+		return err
+	}
 	if c.Beta < 0 || c.SaveEvery < 0 || c.NLL < 0 || c.Voters < 0 || c.MinKept < 0 {
 		return errors.New("lab-train: beta, nll, save_every, voters and min_kept must not be negative")
 	}
@@ -238,7 +244,12 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 		return done, err
 	}
 	n := max(tr.c.Voters, 1)
-	if n == 1 {
+	if in.Format == PromptsFormat {
+		var err error
+		if done, err = tr.trainGRPO(ctx, r, in); err != nil {
+			return loop.Trained{}, err
+		}
+	} else if n == 1 {
 		var err error
 		if done, err = tr.trainVoter(ctx, r, in, 0); err != nil {
 			return loop.Trained{}, err

@@ -53,17 +53,18 @@ var ErrPrompt = errors.New("task: malformed prompt")
 var ErrUnknown = errors.New("task: unknown task")
 
 var tasks = map[string]Task{
-	"reverse-addition": ReverseAddition{},
-	"multiplication":   Multiplication{},
-	"copy":             Copy{},
-	"reverse":          Reverse{},
+	"reverse-addition":    ReverseAddition{},
+	"multiplication":      Multiplication{},
+	"long-multiplication": LongMultiplication{},
+	"copy":                Copy{},
+	"reverse":             Reverse{},
 }
 
 // Names lists the tasks Lookup knows, sorted.
 func Names() []string { return slices.Sorted(maps.Keys(tasks)) }
 
-// Lookup returns the task of a name: "reverse-addition", "copy", "reverse"
-// or "multiplication".
+// Lookup returns the task of a name: "reverse-addition", "copy", "reverse",
+// "multiplication" or "long-multiplication".
 func Lookup(name string) (Task, error) {
 	t, ok := tasks[name]
 	if !ok {
@@ -281,4 +282,164 @@ func (t Reverse) Generate(rng *rand.Rand, d int) Problem {
 	s := randomString(rng, d)
 	ans, _ := t.Solve(s + "=")
 	return Problem{Prompt: s + "=", Answer: ans, Difficulty: d}
+}
+
+// Worked is implemented by tasks whose answers show their working before a
+// final answer, the reasoning tasks: a model may write the working well or
+// badly, and only the final answer is verified.
+type Worked interface {
+	// Final returns the final answer of a worked answer: the text after its
+	// last '#', or false when it has none.
+	Final(answer string) (string, bool)
+	// WorkingRight reports whether answer's working, everything before the
+	// final answer, is the true working of p.Prompt. It measures the
+	// working for reports; Verify never looks at it.
+	WorkingRight(p Problem, answer string) bool
+}
+
+// LongMultiplication is Multiplication with its working shown, as a pupil
+// writes long multiplication: for each digit b_j of B, the partial product
+// A·b_j, and from the second on the running sum of the partial products so
+// far; then '#' and the product. All numbers are reversed (least
+// significant digit first) and padded with high zeros: a partial product to
+// len(A)+1 digits, the running sum after digit j to len(A)+j+1, the product
+// to len(A)+len(B). So 12 × 34 = 408, prompted "21*43=", is answered
+//
+//	840;630:8040#8040
+//
+// (48, then 36 and 48 + 360 = 408). Each number of the working depends on
+// a few digits nearby, which a small model learns; the product emitted
+// directly (the multiplication task) is a much harder function. Verify
+// checks only the final answer, so a model is free to find other working.
+type LongMultiplication struct{}
+
+func (LongMultiplication) Name() string     { return "long-multiplication" }
+func (LongMultiplication) Alphabet() string { return digits + "*=;:#" }
+
+// AnswerLen is the worked answer's length for two d-digit operands, which
+// only depends on the operands' lengths.
+func (LongMultiplication) AnswerLen(d int) (int, int) {
+	d = max(d, 1)
+	n := workedLen(d, d)
+	return n, n
+}
+
+// workedLen is the length of the worked answer to an la-digit by lb-digit
+// product.
+func workedLen(la, lb int) int {
+	n := lb*(la+1) + (la + lb) + 1 // partial products, product, '#'
+	for j := 1; j < lb; j++ {
+		n += la + j + 1 + 2 // running sum, ';' and ':'
+	}
+	return n
+}
+
+func (t LongMultiplication) Verify(p Problem, a string) bool {
+	want, err := t.Solve(p.Prompt)
+	if err != nil {
+		return false
+	}
+	w, _ := t.Final(want)
+	got, ok := t.Final(strings.TrimSpace(a))
+	return ok && got == w
+}
+
+func (LongMultiplication) Final(answer string) (string, bool) {
+	i := strings.LastIndexByte(answer, '#')
+	if i < 0 {
+		return "", false
+	}
+	return answer[i+1:], true
+}
+
+func (t LongMultiplication) WorkingRight(p Problem, answer string) bool {
+	want, err := t.Solve(p.Prompt)
+	if err != nil {
+		return false
+	}
+	i, j := strings.LastIndexByte(want, '#'), strings.LastIndexByte(answer, '#')
+	return j >= 0 && answer[:j] == want[:i]
+}
+
+func (t LongMultiplication) Generate(rng *rand.Rand, d int) Problem {
+	d = max(d, 1)
+	return t.GenerateOperands(rng, d, d)
+}
+
+// GenerateOperands implements Operands.
+func (t LongMultiplication) GenerateOperands(rng *rand.Rand, la, lb int) Problem {
+	la, lb = max(la, 1), max(lb, 1)
+	p := number(rng, la) + "*" + number(rng, lb) + "="
+	ans, _ := t.Solve(p)
+	return Problem{Prompt: p, Answer: ans, Difficulty: max(la, lb)}
+}
+
+// Solve returns the worked answer of "A*B=".
+func (LongMultiplication) Solve(prompt string) (string, error) {
+	a, b, err := operands(prompt, '*')
+	if err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	var sum []int // reversed digits of the running sum
+	for j := 0; j < len(b); j++ {
+		part := make([]int, len(a)+1)
+		carry := 0
+		for i := 0; i < len(a); i++ {
+			v := int(a[i]-'0')*int(b[j]-'0') + carry
+			part[i], carry = v%10, v/10
+		}
+		part[len(a)] = carry
+		if j > 0 {
+			out.WriteByte(';')
+		}
+		writeDigits(&out, part)
+		if j == 0 {
+			sum = part
+			continue
+		}
+		next := make([]int, len(a)+j+1)
+		carry = 0
+		for k := range next {
+			v := carry
+			if k < len(sum) {
+				v += sum[k]
+			}
+			if k >= j && k-j < len(part) {
+				v += part[k-j]
+			}
+			next[k], carry = v%10, v/10
+		}
+		sum = next
+		out.WriteByte(':')
+		writeDigits(&out, sum)
+	}
+	out.WriteByte('#')
+	writeDigits(&out, sum)
+	return out.String(), nil
+}
+
+func writeDigits(b *strings.Builder, ds []int) {
+	for _, d := range ds {
+		b.WriteByte('0' + byte(d))
+	}
+}
+
+// Parse reads a prompt of t's grammar, as a model that invents problems
+// writes one, into a problem with its difficulty (and no answer). A prompt
+// t cannot solve is ErrPrompt.
+func Parse(t Task, prompt string) (Problem, error) {
+	sh, ok := t.(Shape)
+	if !ok {
+		return Problem{}, fmt.Errorf("task: %s has no grammar to parse", t.Name())
+	}
+	if _, err := sh.Solve(prompt); err != nil {
+		return Problem{}, err
+	}
+	d := len(prompt) - 1 // copy and reverse: the string before '='
+	if _, ok := t.(Operands); ok || t.Name() == "multiplication" {
+		a, b, _ := strings.Cut(strings.TrimSuffix(prompt, "="), string(prompt[strings.IndexAny(prompt, "+*")]))
+		d = max(len(a), len(b))
+	}
+	return Problem{Prompt: prompt, Difficulty: d}, nil
 }

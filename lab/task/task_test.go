@@ -28,6 +28,11 @@ func TestSolve(t *testing.T) {
 		{"multiplication", "0*7=", "00"},
 		{"multiplication", "99*99=", "1089"},
 		{"multiplication", "01*01=", "0010"},
+		{"long-multiplication", "21*43=", "840;630:8040#8040"},
+		{"long-multiplication", "9*9=", "18#18"},
+		{"long-multiplication", "99*99=", "198;198:1089#1089"},
+		{"long-multiplication", "5*21=", "01;50:060#060"},
+		{"long-multiplication", "1*", ""},
 		{"copy", "ab3=", "ab3"},
 		{"copy", "==", ""},
 		{"reverse", "ab3=", "3ba"},
@@ -77,7 +82,7 @@ func TestLookupUnknown(t *testing.T) {
 	if _, err := Lookup("division"); !errors.Is(err, ErrUnknown) {
 		t.Fatalf("Lookup(division) error = %v, want ErrUnknown", err)
 	}
-	if got, want := Names(), []string{"copy", "multiplication", "reverse", "reverse-addition"}; !slices.Equal(got, want) {
+	if got, want := Names(), []string{"copy", "long-multiplication", "multiplication", "reverse", "reverse-addition"}; !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 }
@@ -126,6 +131,11 @@ func TestGenerate(t *testing.T) {
 					}
 					if got := reversedInt(p.Answer); got.Cmp(want) != 0 {
 						t.Fatalf("%s: %q answer %q reads %v, want %v", name, p.Prompt, p.Answer, got, want)
+					}
+				case "long-multiplication":
+					direct, _ := Multiplication{}.Solve(p.Prompt)
+					if got, ok := (LongMultiplication{}).Final(p.Answer); !ok || got != direct {
+						t.Fatalf("%s: %q final answer %q, want %q", name, p.Prompt, got, direct)
 					}
 				case "copy", "reverse":
 					if len(p.Prompt) != p.Difficulty+1 {
@@ -208,5 +218,96 @@ func TestGenerateOperands(t *testing.T) {
 	r1, r2 := rand.New(rand.NewPCG(9, 9)), rand.New(rand.NewPCG(9, 9))
 	if p, q := (ReverseAddition{}).Generate(r1, 5), op.GenerateOperands(r2, 5, 5); p != q {
 		t.Errorf("Generate(5) = %+v, GenerateOperands(5, 5) = %+v", p, q)
+	}
+}
+
+// TestLongMultiplicationWorking checks every number of the working against
+// big-integer arithmetic, and that Verify looks only at the final answer
+// while WorkingRight looks only at the working.
+func TestLongMultiplicationWorking(t *testing.T) {
+	var lm LongMultiplication
+	rng := rand.New(rand.NewPCG(4, 4))
+	for range 300 {
+		p := lm.GenerateOperands(rng, 1+rng.IntN(6), 1+rng.IntN(6))
+		a, b, _ := strings.Cut(strings.TrimSuffix(p.Prompt, "="), "*")
+		work, _, _ := strings.Cut(p.Answer, "#")
+		sum := new(big.Int)
+		for j, step := range strings.Split(work, ";") {
+			part, run, hasRun := strings.Cut(step, ":")
+			want := new(big.Int).Mul(reversedInt(a), big.NewInt(int64(b[j]-'0')))
+			if len(part) != len(a)+1 || reversedInt(part).Cmp(want) != 0 {
+				t.Fatalf("%q: partial product %d is %q, want %v in %d digits", p.Prompt, j, part, want, len(a)+1)
+			}
+			sum.Add(sum, want.Mul(want, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(j)), nil)))
+			if hasRun != (j > 0) {
+				t.Fatalf("%q: step %d %q: a running sum is written from the second step on", p.Prompt, j, step)
+			}
+			if hasRun && (len(run) != len(a)+j+1 || reversedInt(run).Cmp(sum) != 0) {
+				t.Fatalf("%q: running sum %d is %q, want %v in %d digits", p.Prompt, j, run, sum, len(a)+j+1)
+			}
+		}
+		if len(p.Answer) != workedLen(len(a), len(b)) {
+			t.Fatalf("%q: answer of %d characters, workedLen says %d", p.Prompt, len(p.Answer), workedLen(len(a), len(b)))
+		}
+	}
+	p := Problem{Prompt: "21*43="}
+	for _, tc := range []struct {
+		answer        string
+		verified, was bool
+	}{
+		{"840;630:8040#8040", true, true},
+		{" 840;630:8040#8040\n", true, false}, // white space around the answer belongs to the working
+		{"#8040", true, false},                // no working, right product
+		{"840;630:8041#8040", true, false},    // wrong working, right product
+		{"840;630:8040#8041", false, true},    // right working, wrong product
+		{"840;630:8040", false, false},        // no final answer
+		{"8040", false, false},
+	} {
+		if got := lm.Verify(p, tc.answer); got != tc.verified {
+			t.Errorf("Verify(%q) = %v, want %v", tc.answer, got, tc.verified)
+		}
+		if got := lm.WorkingRight(p, tc.answer); got != tc.was {
+			t.Errorf("WorkingRight(%q) = %v, want %v", tc.answer, got, tc.was)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		task, prompt string
+		want         int // difficulty; 0 for a malformed prompt
+	}{
+		{"reverse-addition", "321+65=", 3},
+		{"reverse-addition", "3+6543=", 4},
+		{"multiplication", "21*3=", 2},
+		{"long-multiplication", "2*431=", 3},
+		{"copy", "ab3=", 3},
+		{"reverse", "x=", 1},
+		{"copy", "ab3", 0},
+		{"reverse-addition", "12+=", 0},
+		{"long-multiplication", "12+3=", 0},
+	} {
+		tk, _ := Lookup(tc.task)
+		p, err := Parse(tk, tc.prompt)
+		if tc.want == 0 {
+			if !errors.Is(err, ErrPrompt) {
+				t.Errorf("Parse(%s, %q) = %+v, %v; want ErrPrompt", tc.task, tc.prompt, p, err)
+			}
+			continue
+		}
+		if err != nil || p.Difficulty != tc.want || p.Prompt != tc.prompt || p.Answer != "" {
+			t.Errorf("Parse(%s, %q) = %+v, %v; want difficulty %d", tc.task, tc.prompt, p, err, tc.want)
+		}
+	}
+	// Every generated problem parses back to its difficulty.
+	for _, name := range Names() {
+		tk, _ := Lookup(name)
+		rng := rand.New(rand.NewPCG(1, 1))
+		for d := 1; d < 9; d++ {
+			p := tk.Generate(rng, d)
+			if q, err := Parse(tk, p.Prompt); err != nil || q.Difficulty != d {
+				t.Errorf("%s: Parse(%q) = %+v, %v; want difficulty %d", name, p.Prompt, q, err, d)
+			}
+		}
 	}
 }

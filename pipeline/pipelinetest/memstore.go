@@ -14,12 +14,13 @@ import (
 	"github.com/synthloop/synthloop/record"
 )
 
-// MemStore is an in-memory pipeline.RunStore and model.Cache. Records are
+// MemStore is an in-memory pipeline.RunStore, pipeline.FailedReopener and model.Cache. Records are
 // deep-copied in and out, as a real store would, so tests catch aliasing bugs.
 type MemStore struct {
 	mu      sync.Mutex
 	records map[string][]byte // id -> JSON
 	stageOf map[string]string
+	unitOf  map[string]string // record id -> unit key
 	units   map[string]map[string]pipeline.UnitUsage
 	meta    map[string]string
 	cache   map[string][]byte
@@ -32,6 +33,7 @@ func NewMemStore() *MemStore {
 	return &MemStore{
 		records: map[string][]byte{},
 		stageOf: map[string]string{},
+		unitOf:  map[string]string{},
 		units:   map[string]map[string]pipeline.UnitUsage{},
 		meta:    map[string]string{},
 		cache:   map[string][]byte{},
@@ -55,6 +57,7 @@ func (m *MemStore) Commit(ctx context.Context, u pipeline.Unit) error {
 		}
 		m.records[r.ID] = b
 		m.stageOf[r.ID] = r.Stage
+		m.unitOf[r.ID] = u.Key
 	}
 	if m.units[u.Stage] == nil {
 		m.units[u.Stage] = map[string]pipeline.UnitUsage{}
@@ -118,6 +121,34 @@ func (m *MemStore) All(stage string) []*record.Record {
 		}
 	}
 	return out
+}
+
+// ReopenFailed implements pipeline.FailedReopener: the units of stage that
+// committed a failed record lose their records and done-marks.
+func (m *MemStore) ReopenFailed(ctx context.Context, stage string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	reopen := map[string]bool{}
+	for id, b := range m.records {
+		var r record.Record
+		if err := json.Unmarshal(b, &r); err != nil {
+			return 0, err
+		}
+		if m.stageOf[id] == stage && r.Status == record.Failed {
+			reopen[m.unitOf[id]] = true
+		}
+	}
+	for id := range m.records {
+		if m.stageOf[id] == stage && reopen[m.unitOf[id]] {
+			delete(m.records, id)
+			delete(m.stageOf, id)
+			delete(m.unitOf, id)
+		}
+	}
+	for k := range reopen {
+		delete(m.units[stage], k)
+	}
+	return len(reopen), nil
 }
 
 // MetaValue implements pipeline.RunStore.

@@ -317,10 +317,10 @@ func (c *convo) check(t int, role, msg, finish string) (bad bool) {
 	return true
 }
 
-// failed records a model failure on the record, or returns it when it must
-// stop the stage.
+// failed records a permanent model failure on the record, or returns a
+// failure that must not be recorded (pipeline.MustReturn).
 func (c *convo) failed(ctx context.Context, who string, t int, err error) error {
-	if pipeline.MustStop(ctx, err) {
+	if pipeline.MustReturn(ctx, err) {
 		return err
 	}
 	c.usage.Errors++

@@ -293,7 +293,8 @@ func ground(ctx context.Context, chk *grounding.Checker, c ingest.Chunk, recs []
 
 // settle writes each record's verdict on it: the judgment and its cost on
 // every judged record, and a status on those not rejected before. An error
-// that must stop the stage is returned.
+// that must not be recorded (pipeline.MustReturn) is returned: a transient
+// one on any record leaves the whole unit for a rerun.
 func settle(ctx context.Context, c ingest.Chunk, recs []*record.Record, verdicts []grounding.Verdict, errs []error, usage *pipeline.UnitUsage) error {
 	for i, r := range recs {
 		v, err := verdicts[i], errs[i]
@@ -315,7 +316,7 @@ func settle(ctx context.Context, c ingest.Chunk, recs []*record.Record, verdicts
 		}
 		switch {
 		case err != nil:
-			if pipeline.MustStop(ctx, err) {
+			if pipeline.MustReturn(ctx, err) {
 				return err
 			}
 			usage.Errors++

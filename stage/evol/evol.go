@@ -229,7 +229,8 @@ func (c *chain) generation(ctx context.Context, g int, op, base, parentID string
 }
 
 // answer asks the answer model for r's output and checks it, setting r's
-// status. Only an error that stops the stage is returned.
+// status. Only an error that must not be recorded (pipeline.MustReturn) is
+// returned.
 func (c *chain) answer(ctx context.Context, r *record.Record, task string) error {
 	s := c.st.s
 	choice, _, err := c.bs.answer.Call(ctx, c.request(task, true), &r.Prov.RequestKeys, &c.usage)
@@ -305,9 +306,10 @@ func (c *chain) request(task string, answer bool) model.Request {
 	return model.Request{Messages: msgs, Temperature: &t, TopP: s.TopP, MaxTokens: s.MaxTokens}
 }
 
-// failed records a model failure on r, or returns it when it must stop the stage.
+// failed records a permanent model failure on r, or returns a failure that
+// must not be recorded (pipeline.MustReturn).
 func (c *chain) failed(ctx context.Context, r *record.Record, step string, err error) (*record.Record, error) {
-	if pipeline.MustStop(ctx, err) {
+	if pipeline.MustReturn(ctx, err) {
 		return nil, err
 	}
 	c.usage.Errors++

@@ -268,7 +268,7 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, b genkit
 	for j, r := range recs {
 		usage.Add(usages[j])
 		if err := errs[j]; err != nil {
-			if pipeline.MustStop(ctx, err) {
+			if pipeline.MustReturn(ctx, err) {
 				stop = err
 				continue
 			}

@@ -154,10 +154,10 @@ func (s *Stage) pointwise(ctx context.Context, env *pipeline.Env, in *record.Rec
 	return []*record.Record{r}, usage, nil
 }
 
-// failed records the error of a judge call on r, or returns it when it
-// must stop the stage.
+// failed records the permanent error of a judge call on r, or returns an
+// error that must not be recorded (pipeline.MustReturn).
 func failed(ctx context.Context, r *record.Record, usage pipeline.UnitUsage, err error) ([]*record.Record, pipeline.UnitUsage, error) {
-	if pipeline.MustStop(ctx, err) {
+	if pipeline.MustReturn(ctx, err) {
 		return nil, usage, err
 	}
 	usage.Errors++

@@ -132,7 +132,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		return &record.Record{ID: id, Stage: env.Name, Instruction: in.Instruction, Input: in.Input, Prov: prov, Meta: map[string]any{}}
 	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if pipeline.MustStop(ctx, err) {
+		if pipeline.MustReturn(ctx, err) {
 			return nil, usage, err
 		}
 		usage.Errors++

@@ -249,7 +249,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 					return nil, err
 				}
 				resp, err := backend.Generate(ctx, rq.req)
-				if err != nil && pipeline.MustStop(ctx, err) {
+				if err != nil && pipeline.MustReturn(ctx, err) {
 					return nil, err
 				}
 				return &answered{rq, result{resp, err}}, nil

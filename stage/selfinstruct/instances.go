@@ -205,7 +205,7 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		return &record.Record{ID: fmt.Sprintf("%s:%s:%02d", env.Name, in.ID, i), Stage: env.Name, Instruction: in.Instruction, Prov: prov, Meta: m}
 	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if pipeline.MustStop(ctx, err) {
+		if pipeline.MustReturn(ctx, err) {
 			return nil, usage, err
 		}
 		usage.Errors++

@@ -107,7 +107,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 	prov.Params["prefer_shorter"] = s.cfg.PreferShorter
 	r := &record.Record{ID: env.Name + ":" + in.ID, Stage: env.Name, Instruction: in.Instruction, Input: in.Input, Meta: map[string]any{}}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if pipeline.MustStop(ctx, err) {
+		if pipeline.MustReturn(ctx, err) {
 			return nil, usage, err
 		}
 		usage.Errors++

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"log"
 	"math/rand/v2"
+	"os"
 	"time"
 
+	"github.com/synthloop/synthloop/engine/train"
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/task"
 )
@@ -40,6 +42,12 @@ func main() {
 	probeN := flag.Int("probe-samples", 1, "answers per problem for the probe's vote")
 	probeT := flag.Float64("probe-temp", 1, "temperature of the probe's samples")
 	probe := flag.Int("probe", 0, "with -load: label 1000 problems of this difficulty and report the length filter's yield and precision, no training")
+	rlSteps := flag.Int("rl", 0, "with -load: this many GRPO steps on -n fresh problems of lo..hi instead of SFT")
+	rlPrompts := flag.Int("rl-prompts", 16, "GRPO: problems per step")
+	rlGroup := flag.Int("rl-group", 8, "GRPO: answers per problem")
+	rlMB := flag.Int("rl-minibatches", 2, "GRPO: optimizer steps per sampling step")
+	rlKL := flag.Float64("rl-kl", 0, "GRPO: KL weight")
+	rlHigh := flag.Float64("rl-clip-high", 0.28, "GRPO: upper clip")
 	flag.Parse()
 	t, err := task.Lookup(*name)
 	if err != nil {
@@ -56,6 +64,11 @@ func main() {
 	}
 	if *probe > 0 {
 		probeFilter(m, t, *probe, *probeN, *probeT)
+		return
+	}
+	if *rlSteps > 0 {
+		rl(m, t, *lo, *hi, *n, *evalTo, *seed, *save, lab.RLConfig{Steps: *rlSteps, Prompts: *rlPrompts, Group: *rlGroup, Minibatches: *rlMB,
+			LR: *lr, Warmup: *warmup, GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: *rlHigh, KL: *rlKL}})
 		return
 	}
 	rng := rand.New(rand.NewPCG(*seed, 99))
@@ -151,4 +164,92 @@ func probeFilter(m *lab.Model, t task.Task, d, n int, temp float64) {
 		}
 	}
 	fmt.Printf("difficulty %d: accuracy %.3f, length filter keeps %.3f, of which right %.3f\n", d, float64(correct)/1000, float64(kept)/1000, float64(right)/float64(max(kept, 1)))
+}
+
+// rl runs GRPO from m on n problems of lo..hi and prints the reward and
+// held-out accuracy (greedy, and pass@1/pass@8 at temperature 1) as it goes.
+func rl(m *lab.Model, t task.Task, lo, hi, n, evalTo int, seed uint64, save string, cfg lab.RLConfig) {
+	rng := rand.New(rand.NewPCG(seed, 77))
+	var ps []task.Problem
+	for range n {
+		p := t.Generate(rng, lo+rng.IntN(hi-lo+1))
+		ps = append(ps, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
+	}
+	var ref *lab.Model
+	if cfg.GRPO.KL > 0 {
+		// A frozen copy of the start: saved and read back.
+		dir, err := os.MkdirTemp("", "labexp-ref")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		if err := m.Save(dir); err != nil {
+			log.Fatal(err)
+		}
+		if ref, err = lab.LoadModel(dir); err != nil {
+			log.Fatal(err)
+		}
+	}
+	r, err := lab.NewRL(m, ref, t, ps, cfg, seed)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var ds []int
+	for d := 1; d <= evalTo; d++ {
+		ds = append(ds, d)
+	}
+	held := lab.HeldOut(t, ds, 100, 12345)
+	ctx := context.Background()
+	report := func(step int, cpu float64) {
+		pts, err := lab.Evaluate(ctx, m, t, held)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("step %d cpu %.0fs greedy:", step, cpu)
+		for _, p := range pts {
+			fmt.Printf(" %d:%.2f(w%.2f)", p.Difficulty, p.Accuracy, p.Working)
+		}
+		fmt.Print(" pass@1/pass@8:")
+		for _, set := range held[lo-1 : min(hi+1, len(held))] {
+			as, err := lab.Answers(ctx, m, set, lab.Decode{N: 8, Temperature: 1, Seed: 3, MaxTokens: 80})
+			if err != nil {
+				log.Fatal(err)
+			}
+			p1, p8 := 0.0, 0.0
+			for i, p := range set {
+				right := 0
+				for _, a := range as[i] {
+					if a.Stopped && t.Verify(p, a.Text) {
+						right++
+					}
+				}
+				p1 += float64(right) / 8 / float64(len(set))
+				if right > 0 {
+					p8 += 1 / float64(len(set))
+				}
+			}
+			fmt.Printf(" %d:%.2f/%.2f", set[0].Difficulty, p1, p8)
+		}
+		fmt.Println()
+	}
+	c0 := lab.CPUSeconds()
+	report(0, 0)
+	every := max(cfg.Steps/5, 1)
+	for s := range cfg.Steps {
+		st, err := r.Step(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if (s+1)%10 == 0 {
+			fmt.Printf("  rl step %d reward %.3f solved %.2f useful %.2f len %.1f working %.2f clip %.3f kl %.4f cpu %.1fs\n", s+1, st.Reward, st.Solved, st.Useful, st.Length, st.WorkingOK, st.ClipFrac, st.KL, st.CPUSeconds)
+		}
+		if (s+1)%every == 0 {
+			report(s+1, lab.CPUSeconds()-c0)
+		}
+	}
+	if save != "" {
+		if err := m.Save(save); err != nil {
+			log.Fatal(err)
+		}
+	}
 }

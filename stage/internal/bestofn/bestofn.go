@@ -148,7 +148,7 @@ func (s Scorer) ScoreKey() string {
 // waits on its slowest judge call, not on their sum); results, usage and
 // request keys are gathered in candidate order, so the records do not depend
 // on timing. The error is a model or verifier failure that the caller
-// classifies (pipeline.IsStop).
+// classifies (pipeline.MustReturn).
 func (s Scorer) Score(ctx context.Context, in *record.Record, cands []record.Candidate, u *pipeline.UnitUsage) ([]Judgment, string, []string, error) {
 	prompt := Prompt(in)
 	type scored struct {

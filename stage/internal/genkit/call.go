@@ -52,11 +52,12 @@ type Asked[T any] struct {
 }
 
 // Failed settles err, the error of the Do that got a, for the unit's
-// record: it reports whether err must stop the stage; otherwise it puts the
-// last reply, if any, in meta and counts a failed call in u (an unparsed
-// reply was counted when it came).
-func (a Asked[T]) Failed(ctx context.Context, err error, meta map[string]any, u *pipeline.UnitUsage) (stop bool) {
-	if pipeline.MustStop(ctx, err) {
+// record: it reports whether the unit must return err (pipeline.MustReturn:
+// it stops the stage, or is transient and leaves the unit for a rerun);
+// otherwise, a permanent failure, it puts the last reply, if any, in meta
+// and counts a failed call in u (an unparsed reply was counted when it came).
+func (a Asked[T]) Failed(ctx context.Context, err error, meta map[string]any, u *pipeline.UnitUsage) (mustReturn bool) {
+	if pipeline.MustReturn(ctx, err) {
 		return true
 	}
 	if a.Reply != "" {

@@ -1,0 +1,279 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/synthloop/synthloop/engine/llama"
+)
+
+// Rollout is one sampled completion of a prompt with its reward: Tokens are
+// the prompt and the completion, Mask marks the completion tokens (the ones
+// the policy chose and is trained on). Rollouts of the same prompt share a
+// Group; advantages are relative to the group.
+type Rollout struct {
+	Example
+	Group  int
+	Reward float64
+}
+
+// GRPOConfig holds the policy-gradient settings of group relative policy
+// optimisation (Shao et al., 2024) with the corrections of Dr. GRPO (Liu et
+// al., 2025) and DAPO (Yu et al., 2025).
+type GRPOConfig struct {
+	// ClipLow and ClipHigh bound the policy ratio to [1−ClipLow, 1+ClipHigh]
+	// in the clipped surrogate (PPO's ε = 0.2; DAPO raises the upper bound to
+	// 0.28 so that unlikely tokens can still gain probability).
+	ClipLow, ClipHigh float64
+	// KL weighs the k3 estimate of KL(policy ‖ reference) per token; 0 drops
+	// the term and the reference model (as Dr. GRPO and DAPO do).
+	KL float64
+	// StdScale divides a group's advantages by its reward standard deviation,
+	// as the original GRPO does. Dr. GRPO shows that this weighs nearly
+	// solved and nearly unsolved prompts up, a difficulty bias; off by default.
+	StdScale bool
+	// ConstNorm, when above 0, divides the summed token losses of a step by
+	// rollouts × ConstNorm (Dr. GRPO's constant normaliser, usually the
+	// generation budget) instead of by the number of completion tokens in
+	// the step (DAPO's token-level mean). Either way every token weighs the
+	// same, so long wrong answers are not excused by their length, as the
+	// per-sequence mean of the original GRPO excuses them.
+	ConstNorm int
+}
+
+// DefaultGRPO is PPO's symmetric clip without a KL term or std scaling.
+var DefaultGRPO = GRPOConfig{ClipLow: 0.2, ClipHigh: 0.2}
+
+func (g GRPOConfig) check() error {
+	if !(g.ClipLow > 0 && g.ClipLow < 1) || !(g.ClipHigh > 0) || g.KL < 0 || g.ConstNorm < 0 {
+		return fmt.Errorf("train: grpo: clip low %g in (0, 1), clip high %g > 0, kl %g ≥ 0 and const norm %d ≥ 0", g.ClipLow, g.ClipHigh, g.KL, g.ConstNorm)
+	}
+	return nil
+}
+
+// Advantages returns each rollout's reward minus the mean reward of its
+// group, divided by the group's standard deviation (plus 1e-4, so a group
+// of equal rewards gets zeros) when stdScale is set.
+func Advantages(rs []Rollout, stdScale bool) []float64 {
+	sum, sq, n := map[int]float64{}, map[int]float64{}, map[int]float64{}
+	for _, r := range rs {
+		sum[r.Group] += r.Reward
+		sq[r.Group] += r.Reward * r.Reward
+		n[r.Group]++
+	}
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		mean := sum[r.Group] / n[r.Group]
+		out[i] = r.Reward - mean
+		if stdScale {
+			v := max(sq[r.Group]/n[r.Group]-mean*mean, 0)
+			out[i] /= math.Sqrt(v) + 1e-4
+		}
+	}
+	return out
+}
+
+// GRPOTokenLoss returns one token's loss and its derivative with respect
+// to the policy's log-probability lp of the token, given the log-probability
+// old under the policy that sampled it, ref under the reference model, and
+// the rollout's advantage adv:
+//
+//	loss = −min(ρ·A, clip(ρ, 1−εl, 1+εh)·A) + β·(e^(ref−lp) − (ref−lp) − 1),  ρ = e^(lp−old)
+//
+// clipped reports that the clipped branch was taken (its gradient is 0).
+func GRPOTokenLoss(g GRPOConfig, lp, old, ref, adv float64) (loss, dlp float64, clipped bool) {
+	rho := math.Exp(lp - old)
+	un := rho * adv
+	cl := min(max(rho, 1-g.ClipLow), 1+g.ClipHigh) * adv
+	if un <= cl {
+		loss, dlp = -un, -un
+	} else {
+		loss, clipped = -cl, true
+	}
+	if g.KL > 0 {
+		d := ref - lp
+		e := math.Exp(d)
+		loss += g.KL * (e - d - 1)
+		dlp += g.KL * (1 - e)
+	}
+	return loss, dlp, clipped
+}
+
+// GRPO trains a policy on rollouts it sampled, rewarded by a verifier:
+// Prepare takes one batch of rollouts and records their log-probabilities
+// under the sampling policy (and the reference), then each Step takes one
+// optimizer step on a slice of them (PPO's minibatches), so that the ratio
+// to the sampling policy, and its clip, matter from the second step on.
+type GRPO struct {
+	*core
+	G   GRPOConfig
+	ref *llama.Workspace // nil without KL
+
+	rows             int       // packed rollouts of the current batch
+	in, tg           []int32   // their inputs and targets, rows × Seq
+	old, refLP       []float32 // per position: sampling-policy and reference log-probs
+	adv              []float64 // per row
+	lastClip, lastKL float64
+	lastTokens       int
+}
+
+// GRPOStats describe one GRPO step besides Stats.
+type GRPOStats struct {
+	Stats
+	ClipFrac float64 // share of trained tokens whose ratio was clipped
+	KL       float64 // mean k3 KL estimate per token (0 without a reference)
+}
+
+// NewGRPO prepares GRPO of policy. ref is the frozen reference of the KL
+// term and may be nil when g.KL is 0. cfg.Batch is the rollouts one forward
+// pass takes; Step sums micro-batches of that size.
+func NewGRPO(policy, ref *llama.Model, g GRPOConfig, cfg Config) (*GRPO, error) {
+	if err := g.check(); err != nil {
+		return nil, err
+	}
+	if g.KL > 0 && ref == nil {
+		return nil, errors.New("train: grpo: a KL term needs a reference model")
+	}
+	c, err := newCore(policy, cfg, cfg.Batch)
+	if err != nil {
+		return nil, err
+	}
+	t := &GRPO{core: c, G: g}
+	if g.KL > 0 {
+		if ref.Config != policy.Config {
+			return nil, errors.New("train: grpo: reference and policy configs differ")
+		}
+		if t.ref, err = ref.NewForwardWorkspace(cfg.Batch, cfg.Seq); err != nil {
+			return nil, fmt.Errorf("train: grpo: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// Prepare packs a batch of rollouts, computes their advantages and their
+// log-probabilities under the current policy (the one that sampled them)
+// and the reference. It returns how many rollouts carry a non-zero
+// advantage: a group whose rollouts all got the same reward teaches
+// nothing (DAPO drops such groups when sampling).
+func (t *GRPO) Prepare(rs []Rollout) (int, error) {
+	seq, rows := t.cfg.Seq, t.cfg.Batch
+	for i := range rs {
+		if err := rs[i].validate(t.m.Config.Vocab); err != nil {
+			return 0, fmt.Errorf("train: grpo: rollout %d: %w", i, err)
+		}
+		if len(rs[i].Tokens) > seq+1 {
+			return 0, fmt.Errorf("train: grpo: rollout %d has %d tokens, more than seq+1 = %d", i, len(rs[i].Tokens), seq+1)
+		}
+	}
+	// Whole micro-batches, and one more of padding so that a minibatch
+	// starting anywhere reads whole micro-batches.
+	n := (len(rs)+rows-1)/rows*rows + rows
+	grow := func(s []int32) []int32 {
+		if cap(s) < n*seq {
+			return make([]int32, n*seq)
+		}
+		return s[:n*seq]
+	}
+	t.in, t.tg = grow(t.in), grow(t.tg)
+	if cap(t.old) < n*seq {
+		t.old, t.refLP = make([]float32, n*seq), make([]float32, n*seq)
+	}
+	t.old, t.refLP = t.old[:n*seq], t.refLP[:n*seq]
+	t.rows = len(rs)
+	t.adv = Advantages(rs, t.G.StdScale)
+	useful := 0
+	for i := range n {
+		e := &Example{}
+		if i < len(rs) {
+			e = &rs[i].Example
+			if t.adv[i] != 0 {
+				useful++
+			}
+		}
+		packRow(e, t.in[i*seq:(i+1)*seq], t.tg[i*seq:(i+1)*seq], t.cfg.Pad)
+	}
+	for lo := 0; lo < len(rs); lo += rows {
+		in, tg := t.in[lo*seq:(lo+rows)*seq], t.tg[lo*seq:(lo+rows)*seq]
+		if err := t.ws.Forward(in, tg); err != nil {
+			return 0, err
+		}
+		copy(t.old[lo*seq:], t.ws.LogProbs)
+		if t.ref != nil {
+			if err := t.ref.Forward(in, tg); err != nil {
+				return 0, err
+			}
+			copy(t.refLP[lo*seq:], t.ref.LogProbs)
+		}
+	}
+	return useful, nil
+}
+
+// Step takes one optimizer step on the prepared rollouts lo..hi−1 (a
+// minibatch; pass 0 and the batch size for all of them).
+func (t *GRPO) Step(lo, hi int) (GRPOStats, error) {
+	var s GRPOStats
+	if lo < 0 || hi > t.rows || lo >= hi {
+		return s, fmt.Errorf("train: grpo: minibatch [%d, %d) outside the %d prepared rollouts", lo, hi, t.rows)
+	}
+	loss, err := t.lossAndGrad(lo, hi)
+	if err != nil {
+		return s, err
+	}
+	s.Loss, s.Targets, s.ClipFrac, s.KL = loss, t.lastTokens, t.lastClip, t.lastKL
+	return s, t.apply(&s.Stats)
+}
+
+// lossAndGrad sets the policy's Grads to the gradient of the GRPO loss
+// over rollouts lo..hi−1 and returns the loss.
+func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
+	seq, rows := t.cfg.Seq, t.cfg.Batch
+	tokens := 0
+	for i := lo * seq; i < hi*seq; i++ {
+		if t.tg[i] >= 0 {
+			tokens++
+		}
+	}
+	norm := float64(max(tokens, 1))
+	if t.G.ConstNorm > 0 {
+		norm = float64((hi - lo) * t.G.ConstNorm)
+	}
+	t.m.ZeroGrads()
+	var loss, kl float64
+	clipped := 0
+	dlogp := t.dlogp[:rows*seq]
+	in, tg := t.in, t.tg
+	for a := lo; a < hi; a += rows {
+		// The micro-batch is rows a..a+rows−1; those past hi (the
+		// minibatch's end, or the padding past the batch) get no gradient.
+		if err := t.ws.Forward(in[a*seq:(a+rows)*seq], tg[a*seq:(a+rows)*seq]); err != nil {
+			return 0, err
+		}
+		for r := range rows {
+			for j := range seq {
+				i, k := r*seq+j, (a+r)*seq+j
+				dlogp[i] = 0
+				if a+r >= hi || tg[k] < 0 {
+					continue
+				}
+				lp, ref := float64(t.ws.LogProbs[i]), float64(t.refLP[k])
+				l, d, c := GRPOTokenLoss(t.G, lp, float64(t.old[k]), ref, t.adv[a+r])
+				loss += l
+				dlogp[i] = float32(d / norm)
+				if c {
+					clipped++
+				}
+				if t.ref != nil {
+					kl += math.Exp(ref-lp) - (ref - lp) - 1
+				}
+			}
+		}
+		if err := t.ws.Backward(dlogp); err != nil {
+			return 0, err
+		}
+	}
+	t.lastTokens = tokens
+	t.lastClip = float64(clipped) / float64(max(tokens, 1))
+	t.lastKL = kl / float64(max(tokens, 1))
+	return loss / norm, nil
+}

@@ -1,0 +1,258 @@
+package loopplug
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/synthloop/synthloop/engine/train"
+	"github.com/synthloop/synthloop/lab"
+	"github.com/synthloop/synthloop/lab/task"
+	"github.com/synthloop/synthloop/loop"
+)
+
+// PromptsFormat is the data format of lab-prompts: one problem a line,
+// without its answer, for a trainer that rewards answers with the task's
+// verifier.
+const PromptsFormat = "prompts"
+
+// PromptsConfig is the `with:` block of lab-prompts.
+type PromptsConfig struct {
+	Problems `yaml:",inline"`
+	Labels   *Labels `yaml:"labels" doc:"Labelled problems that train the first model (count, from, to)"`
+}
+
+// Validate implements the loop's config hook.
+func (c *PromptsConfig) Validate() error {
+	if err := c.check("lab-prompts"); err != nil {
+		return err
+	}
+	return c.Labels.check()
+}
+
+func (c *PromptsConfig) hardest() int { return c.Labels.hardest() }
+
+type promptsGen struct{ c *PromptsConfig }
+
+// promptLine is one line of a prompts file.
+type promptLine struct {
+	Prompt     string `json:"prompt"`
+	Difficulty int    `json:"difficulty"`
+}
+
+func (g *promptsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
+	return teacherRound(ctx, r, &g.c.Problems, g.c.Labels, func() (loop.Data, error) { return g.prompts(r) })
+}
+
+// prompts writes the round's problems without their answers.
+func (g *promptsGen) prompts(r *loop.Round) (loop.Data, error) {
+	c := g.c
+	lo, hi := c.Range(r.Index, c.Labels != nil)
+	_, ps := c.fresh(r, lo, hi)
+	lines := make([]promptLine, len(ps))
+	for i, p := range ps {
+		lines[i] = promptLine{Prompt: p.Prompt, Difficulty: p.Difficulty}
+	}
+	path := filepath.Join(r.Dir, DataFile)
+	if err := writeJSONL(path, lines); err != nil {
+		return loop.Data{}, err
+	}
+	r.Log.Info("lab: prompts", "problems", len(ps), "from", lo, "to", hi)
+	return loop.Data{Path: path, Format: PromptsFormat, Generated: len(ps), Kept: len(ps),
+		Metrics: map[string]float64{"from": float64(lo), "to": float64(hi)}}, nil
+}
+
+// GRPO is lab-train's reinforcement learning on prompts (lab-prompts'
+// data): Phase.Steps sampling steps of Phase.Batch problems, Group answers
+// each, rewarded by the task's verifier.
+type GRPO struct {
+	Group       int     `yaml:"group" doc:"Answers sampled per problem (G)"`
+	Minibatches int     `yaml:"minibatches" doc:"Optimizer steps per sampling step, each on a slice of its answers"`
+	Micro       int     `yaml:"micro" doc:"Answers per forward pass (memory, not results)"`
+	ClipLow     float64 `yaml:"clip_low" doc:"Policy ratio clipped below at 1 − clip_low"`
+	ClipHigh    float64 `yaml:"clip_high" doc:"Policy ratio clipped above at 1 + clip_high (DAPO's clip-higher: 0.28)"`
+	KL          float64 `yaml:"kl" doc:"Weight of the k3 KL term to the starting model (0: none, as Dr. GRPO and DAPO)"`
+	StdScale    bool    `yaml:"std_scale" doc:"Divide advantages by the group's reward deviation (the original GRPO; off, as Dr. GRPO)"`
+	ConstNorm   int     `yaml:"const_norm" doc:"Divide the summed token losses by answers × this (Dr. GRPO) instead of by the tokens (DAPO); 0: tokens"`
+}
+
+// DefaultGRPO is lab-train's grpo block by default.
+var DefaultGRPO = GRPO{Group: 8, Minibatches: 2, Micro: 64, ClipLow: 0.2, ClipHigh: 0.28}
+
+func (g GRPO) check() error {
+	if g.Group < 2 || g.Minibatches < 1 || g.Micro < 1 || !(g.ClipLow > 0 && g.ClipLow < 1) || !(g.ClipHigh > 0) || g.KL < 0 || g.ConstNorm < 0 {
+		return fmt.Errorf("lab-train: grpo: group %d ≥ 2, minibatches %d and micro %d ≥ 1, clip_low %g in (0, 1), clip_high %g > 0, kl %g and const_norm %d ≥ 0",
+			g.Group, g.Minibatches, g.Micro, g.ClipLow, g.ClipHigh, g.KL, g.ConstNorm)
+	}
+	return nil
+}
+
+// GRPOLog is the training log of a GRPO round: one lab.RLStats a line.
+const GRPOLog = TrainLog
+
+// trainGRPO runs the round's GRPO: the student continues the starting model
+// (init), sampling the round's prompts; it checkpoints into the student
+// directory and resumes there exactly.
+func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainInput) (loop.Trained, error) {
+	c := tr.c
+	if c.Voters > 1 {
+		return loop.Trained{}, errors.New("lab-train: grpo trains one model; voters is for lab-selflabel")
+	}
+	init, err := tr.start(r, in, c.Arch, 0)
+	if err != nil {
+		return loop.Trained{}, err
+	}
+	if init == "" {
+		return loop.Trained{}, errors.New("lab-train: grpo needs a model to start from: a previous student or a teacher of arch (a labels block trains one in round 1)")
+	}
+	t, _ := lookup(c.Task)
+	newest := in.Data[len(in.Data)-1]
+	ps, err := readPrompts(newest.Path)
+	if err != nil {
+		return loop.Trained{}, err
+	}
+	m, err := lab.LoadModel(init)
+	if err != nil {
+		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+	}
+	var ref *lab.Model
+	if c.GRPO.KL > 0 {
+		if ref, err = lab.LoadModel(init); err != nil {
+			return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+		}
+	}
+	g := c.GRPO
+	cfg := lab.RLConfig{Steps: c.Steps, Prompts: c.Batch, Group: g.Group, Minibatches: g.Minibatches, Micro: g.Micro,
+		LR: c.LR, Warmup: c.Warmup,
+		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm}}
+	rl, err := lab.NewRL(m, ref, t, ps, cfg, tr.seed(r)^forTrain<<32)
+	if err != nil {
+		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+	}
+	out := filepath.Join(r.Dir, StudentDir)
+	logPath := filepath.Join(r.Dir, GRPOLog)
+	if train.HasCheckpoint(out) {
+		if err := rl.Restore(out); err != nil {
+			return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+		}
+	}
+	// The log keeps the steps of the checkpoint; steps a kill cut off are
+	// taken again and logged again.
+	log, err := truncateLog(logPath, rl.Done())
+	if err != nil {
+		return loop.Trained{}, err
+	}
+	every := c.SaveEvery
+	if every == 0 {
+		every = max(c.Steps/4, 1)
+	}
+	r.Log.Info("lab-train: grpo", "from", init, "prompts", len(ps), "steps", c.Steps, "done", rl.Done(), "group", g.Group)
+	for rl.Done() < c.Steps {
+		st, err := rl.Step(ctx)
+		if err != nil {
+			return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+		}
+		log = append(log, st)
+		r.Progress(st.Step+1, c.Steps, fmt.Sprintf("reward %.3f", st.Reward))
+		if rl.Done()%every == 0 || rl.Done() == c.Steps {
+			// The log first: a kill between the two leaves log lines past the
+			// checkpoint, which the resumed run cuts.
+			if err := writeJSONL(logPath, log); err != nil {
+				return loop.Trained{}, err
+			}
+			if err := rl.Save(out); err != nil {
+				return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+			}
+		}
+	}
+	metrics := grpoMetrics(log)
+	metrics["params"] = float64(m.LM.Config.NumParams())
+	metrics["prompts"] = float64(len(ps))
+	return loop.Trained{Student: loop.LocalModel(out), Steps: c.Steps, FirstLoss: log[0].Loss, LastLoss: log[len(log)-1].Loss,
+		Log: logPath, Metrics: metrics}, nil
+}
+
+// grpoMetrics summarises a GRPO log for the round's report: the mean over
+// the first and the last tenth of the steps of the reward (pass@1 at
+// temperature 1 on the training prompts), pass@G, answer length and the
+// share of right working, and the CPU time.
+func grpoMetrics(log []lab.RLStats) map[string]float64 {
+	n := max(len(log)/10, 1)
+	mean := func(part []lab.RLStats, f func(lab.RLStats) float64) float64 {
+		s := 0.0
+		for _, x := range part {
+			s += f(x)
+		}
+		return s / float64(len(part))
+	}
+	first, last := log[:n], log[len(log)-n:]
+	out := map[string]float64{}
+	for name, f := range map[string]func(lab.RLStats) float64{
+		"reward":     func(x lab.RLStats) float64 { return x.Reward },
+		"solved":     func(x lab.RLStats) float64 { return x.Solved },
+		"length":     func(x lab.RLStats) float64 { return x.Length },
+		"working_ok": func(x lab.RLStats) float64 { return x.WorkingOK },
+		"clip_frac":  func(x lab.RLStats) float64 { return x.ClipFrac },
+	} {
+		out[name+"_first"], out[name+"_last"] = mean(first, f), mean(last, f)
+	}
+	for _, x := range log {
+		out["cpu_seconds"] += x.CPUSeconds
+	}
+	return out
+}
+
+// truncateLog reads a GRPO log and keeps its first steps lines.
+func truncateLog(path string, steps int) ([]lab.RLStats, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lab-train: %w", err)
+	}
+	var out []lab.RLStats
+	for line := range bytes.Lines(raw) {
+		var st lab.RLStats
+		if err := json.Unmarshal(line, &st); err != nil {
+			return nil, fmt.Errorf("lab-train: %s: %w", path, err)
+		}
+		if st.Step < steps {
+			out = append(out, st)
+		}
+	}
+	if len(out) != steps {
+		return nil, fmt.Errorf("lab-train: %s has %d of the checkpoint's %d steps", path, len(out), steps)
+	}
+	return out, nil
+}
+
+// readPrompts reads a prompts file.
+func readPrompts(path string) ([]task.Problem, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("lab-train: %w", err)
+	}
+	defer f.Close()
+	var out []task.Problem
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		var p promptLine
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil || p.Prompt == "" {
+			return nil, fmt.Errorf("lab-train: %s:%d: not a prompt line {\"prompt\": ..., \"difficulty\": ...}", path, n)
+		}
+		out = append(out, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("lab-train: %s: %w", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("lab-train: %s: no prompts", path)
+	}
+	return out, nil
+}

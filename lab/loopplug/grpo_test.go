@@ -1,0 +1,97 @@
+package loopplug_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/synthloop/synthloop/loop"
+)
+
+// grpoLoop is a two-round loop: round 1 trains a copy model a little on
+// true labels, round 2 runs GRPO on prompts with the verifier as reward.
+const grpoLoop = "name: t\nrounds: 2\n" +
+	"generate: {type: lab-prompts, with: {task: copy, labels: {count: 200, from: 1, to: 2}, count: 50, from: 1, to: 2}}\n" +
+	"train: {type: lab-train, with: {arch: {dim: 16, layers: 1, heads: 2, hidden: 32, max_seq: 16}, steps: 12, batch: 8, lr: 3e-3, warmup: 1, " +
+	"save_every: 5, grpo: {group: 4, minibatches: 2, micro: 16, kl: 0.05}, first: {steps: 300, batch: 32, lr: 3e-3, warmup: 10}}}\n" +
+	"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2], problems: 20}}\n"
+
+// TestGRPORound runs GRPO as a loop round, checks its log and metrics and
+// that no answer reaches the trainer, then kills a second run in the middle
+// of its GRPO round and checks that the resumed run ends with the same
+// weights byte for byte.
+func TestGRPORound(t *testing.T) {
+	cfg, err := loop.ParseConfig("t.yaml", []byte(grpoLoop))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Rounds[0].Promoted {
+		t.Fatalf("round 1's student was not promoted: %s", sum.Rounds[0].Reason)
+	}
+	r := sum.Rounds[1]
+	if r.TrainSteps != 12 {
+		t.Fatalf("round 2 trained %d steps, want 12", r.TrainSteps)
+	}
+	for _, k := range []string{"train_reward_first", "train_reward_last", "train_solved_last", "train_length_last", "train_cpu_seconds"} {
+		if _, ok := r.Metrics[k]; !ok {
+			t.Errorf("round 2 lacks metric %s: %v", k, r.Metrics)
+		}
+	}
+	log, err := os.ReadFile(filepath.Join(dir, "round-002", "train.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(log, []byte(`"reward":0.`)) {
+		t.Errorf("no rollout was ever rewarded:\n%s", log)
+	}
+	if n := bytes.Count(log, []byte("\n")); n != 12 {
+		t.Errorf("train.log has %d lines, want one a step", n)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "round-002", "data.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(data, []byte("answer")) || !bytes.Contains(data, []byte(`"prompt"`)) {
+		t.Errorf("the prompts file must hold prompts and no answers:\n%s", data[:min(len(data), 200)])
+	}
+	want, err := os.ReadFile(filepath.Join(dir, "round-002", "student", "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	killed := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err = loop.Run(ctx, cfg, loop.Options{RunDir: killed, Progress: func(e loop.Event) {
+		if e.Round == 2 && strings.HasPrefix(e.Note, "reward") && e.Done == 8 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("the interrupted run ended with %v", err)
+	}
+	if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: killed}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(killed, "round-002", "student", "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("the resumed GRPO round's weights differ from the straight run's")
+	}
+	log2, _ := os.ReadFile(filepath.Join(killed, "round-002", "train.log"))
+	cpu := regexp.MustCompile(`"cpu_seconds":[0-9.e-]+`)
+	if !bytes.Equal(cpu.ReplaceAll(log2, nil), cpu.ReplaceAll(log, nil)) {
+		t.Errorf("the resumed GRPO round's log differs:\n%s\nwant\n%s", log2, log)
+	}
+}

@@ -1,0 +1,244 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/synthloop/synthloop/engine/llama"
+	"github.com/synthloop/synthloop/engine/sample"
+	"github.com/synthloop/synthloop/engine/tokenizer"
+	"github.com/synthloop/synthloop/engine/train"
+	"github.com/synthloop/synthloop/lab/task"
+)
+
+// RLConfig is reinforcement learning from a verifier's rewards with GRPO:
+// each step samples Group answers to each of Prompts problems from the
+// policy itself (temperature 1, so the samples' log-probabilities are the
+// policy's), rewards an answer 1 when it ends properly and the verifier
+// accepts it and 0 otherwise, and takes Minibatches optimizer steps on the
+// rollouts.
+type RLConfig struct {
+	Steps       int     `json:"steps"`       // sampling steps
+	Prompts     int     `json:"prompts"`     // problems per sampling step
+	Group       int     `json:"group"`       // answers sampled per problem (G)
+	Minibatches int     `json:"minibatches"` // optimizer steps per sampling step; 0 means 1
+	Micro       int     `json:"micro"`       // rollouts per forward pass; 0 means 64
+	LR          float64 `json:"lr"`          // constant after a linear warmup
+	Warmup      int     `json:"warmup"`      // optimizer steps
+	GRPO        train.GRPOConfig
+	// AdamW is the optimizer; the zero value is RLAdamW.
+	AdamW train.AdamWConfig
+}
+
+// RLAdamW is the optimizer of RL by default: β2 = 0.999 (as RL libraries
+// use) rather than the 0.95 of pre-training. Policy gradients from a few
+// rewarded samples are noisy and sparse, and a short second-moment memory
+// turns Adam into a sign descent that moves every weight a full step on
+// noise.
+var RLAdamW = train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
+
+func (c RLConfig) check() error {
+	if c.Steps < 1 || c.Prompts < 1 || c.Group < 2 || c.Minibatches < 0 || c.Micro < 0 || !(c.LR > 0) || c.Warmup < 0 {
+		return fmt.Errorf("lab: rl: steps %d, prompts %d and lr %g must be positive, group %d at least 2, minibatches %d, micro %d and warmup %d not negative",
+			c.Steps, c.Prompts, c.LR, c.Group, c.Minibatches, c.Micro, c.Warmup)
+	}
+	if c.Minibatches > c.Prompts*c.Group {
+		return fmt.Errorf("lab: rl: %d minibatches of %d rollouts", c.Minibatches, c.Prompts*c.Group)
+	}
+	return nil
+}
+
+// RLStats describe one sampling step and the optimizer steps on it.
+type RLStats struct {
+	Step       int     `json:"step"`        // 0-based sampling step
+	Reward     float64 `json:"reward"`      // mean reward of the rollouts: pass@1 at temperature 1 on the step's problems
+	Solved     float64 `json:"solved"`      // share of problems with a rewarded rollout: pass@G
+	Useful     float64 `json:"useful"`      // share of rollouts with a non-zero advantage
+	Length     float64 `json:"length"`      // mean answer length in tokens
+	WorkingOK  float64 `json:"working_ok"`  // share of rollouts whose working is right (tasks with working)
+	Loss       float64 `json:"loss"`        // mean GRPO loss over the optimizer steps
+	ClipFrac   float64 `json:"clip_frac"`   // share of clipped tokens
+	KL         float64 `json:"kl"`          // mean k3 KL to the reference per token
+	CPUSeconds float64 `json:"cpu_seconds"` // process CPU time of the step
+}
+
+// RL is a GRPO run on a model and a set of problems.
+type RL struct {
+	m        *Model
+	t        task.Task
+	problems []task.Problem
+	prompts  [][]int32
+	cfg      RLConfig
+	seed     uint64
+	maxTok   int
+	tr       *train.GRPO
+}
+
+// NewRL prepares GRPO of m on problems of t, whose verifier is the reward
+// (the problems' Answer fields are never read). ref is the frozen reference
+// of a KL term, nil without one.
+func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, seed uint64) (*RL, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if len(problems) == 0 {
+		return nil, errors.New("lab: rl: no problems")
+	}
+	cfg.Minibatches = max(cfg.Minibatches, 1)
+	if cfg.Micro == 0 {
+		cfg.Micro = 64
+	}
+	r := &RL{m: m, t: t, problems: problems, cfg: cfg, seed: seed, maxTok: maxTokens(t, problems)}
+	longest := 0
+	for _, p := range problems {
+		ids, err := m.prompt(p)
+		if err != nil {
+			return nil, err
+		}
+		r.prompts = append(r.prompts, ids)
+		longest = max(longest, len(ids))
+	}
+	// A rollout is the prompt, the answer and its closing <|end|>; the last
+	// token needs no input position.
+	if need := longest + r.maxTok + 1; need > m.LM.Config.MaxSeq {
+		return nil, fmt.Errorf("lab: rl: prompts of up to %d tokens with answers of up to %d need a context of %d, the model has %d", longest, r.maxTok, need, m.LM.Config.MaxSeq)
+	}
+	seq := longest + r.maxTok
+	pad, _ := m.Tok.SpecialID(tokenizer.PAD)
+	if cfg.AdamW == (train.AdamWConfig{}) {
+		cfg.AdamW = RLAdamW
+	}
+	total := cfg.Steps * cfg.Minibatches
+	var refLM *llama.Model
+	switch {
+	case ref != nil:
+		refLM = ref.LM
+	case cfg.GRPO.KL > 0:
+		return nil, errors.New("lab: rl: a KL term needs a reference model")
+	}
+	tr, err := train.NewGRPO(m.LM, refLM, cfg.GRPO, train.Config{Batch: min(cfg.Micro, cfg.Prompts*cfg.Group), Seq: seq, Seed: seed,
+		AdamW: cfg.AdamW, Schedule: train.Cosine{Peak: cfg.LR, Min: cfg.LR, Warmup: min(cfg.Warmup, total-1), Total: total},
+		ClipNorm: 1, Pad: int32(pad)})
+	if err != nil {
+		return nil, fmt.Errorf("lab: rl: %w", err)
+	}
+	r.tr = tr
+	return r, nil
+}
+
+// maxTokens bounds an answer to problems of t: the longest true answer at
+// their difficulties, from the task's shape where it has one, and one
+// token for <|end|>.
+func maxTokens(t task.Task, ps []task.Problem) int {
+	n := 1
+	sh, _ := t.(task.Shape)
+	for _, p := range ps {
+		l := len(p.Answer)
+		if sh != nil {
+			_, l = sh.AnswerLen(p.Difficulty)
+		}
+		n = max(n, l+1)
+	}
+	return n
+}
+
+// Done returns the sampling steps taken.
+func (r *RL) Done() int { return r.tr.Steps() / r.cfg.Minibatches }
+
+// Save writes the policy, its optimizer state and the step as a model
+// directory that also resumes the run (Restore).
+func (r *RL) Save(dir string) error {
+	if err := r.tr.Save(dir); err != nil {
+		return fmt.Errorf("lab: rl: %w", err)
+	}
+	return r.m.Save(dir)
+}
+
+// Restore continues the run saved in dir.
+func (r *RL) Restore(dir string) error {
+	if err := r.tr.Restore(dir); err != nil {
+		return fmt.Errorf("lab: rl: %w", err)
+	}
+	if r.tr.Steps()%r.cfg.Minibatches != 0 {
+		return fmt.Errorf("lab: rl: %s was saved inside a sampling step", dir)
+	}
+	return nil
+}
+
+// Step samples rollouts, rewards them and trains on them. Sampling step s
+// draws its problems and samples from seeds of its own, so a run restored
+// after step s continues exactly as it would have.
+func (r *RL) Step(ctx context.Context) (RLStats, error) {
+	if err := ctx.Err(); err != nil {
+		return RLStats{}, err
+	}
+	c0 := CPUSeconds()
+	s := r.Done()
+	st := RLStats{Step: s}
+	rng := rand.New(rand.NewPCG(r.seed, uint64(s)))
+	idx := make([]int, r.cfg.Prompts)
+	ps := make([][]int32, r.cfg.Prompts)
+	for i := range idx {
+		idx[i] = rng.IntN(len(r.problems))
+		ps[i] = r.prompts[idx[i]]
+	}
+	cs, err := sample.Generate(r.m.LM, ps, sample.Options{N: r.cfg.Group, Temperature: 1, Seed: r.seed ^ uint64(s)<<20,
+		MaxTokens: r.maxTok, StopTokens: []int32{r.m.end}})
+	if err != nil {
+		return st, fmt.Errorf("lab: rl: %w", err)
+	}
+	worked, _ := r.t.(task.Worked)
+	rs := make([]train.Rollout, len(cs))
+	solved := make([]bool, len(ps))
+	for i, c := range cs {
+		p := r.problems[idx[c.Prompt]]
+		a := r.m.answer(c.Tokens, c.Finish == "stop")
+		reward := 0.0
+		if a.Stopped && r.t.Verify(p, a.Text) {
+			reward = 1
+			solved[c.Prompt] = true
+		}
+		if worked != nil && worked.WorkingRight(p, a.Text) {
+			st.WorkingOK++
+		}
+		toks := append(append([]int32{}, ps[c.Prompt]...), c.Tokens...)
+		if c.Finish == "stop" {
+			toks = append(toks, r.m.end) // closing the answer was the policy's choice too
+		}
+		mask := make([]bool, len(toks))
+		for j := len(ps[c.Prompt]); j < len(toks); j++ {
+			mask[j] = true
+		}
+		rs[i] = train.Rollout{Example: train.Example{Tokens: toks, Mask: mask}, Group: c.Prompt, Reward: reward}
+		st.Reward += reward
+		st.Length += float64(len(c.Tokens))
+	}
+	n := float64(len(rs))
+	st.Reward, st.Length, st.WorkingOK = st.Reward/n, st.Length/n, st.WorkingOK/n
+	for _, ok := range solved {
+		if ok {
+			st.Solved++
+		}
+	}
+	st.Solved /= float64(len(solved))
+	useful, err := r.tr.Prepare(rs)
+	if err != nil {
+		return st, fmt.Errorf("lab: rl: %w", err)
+	}
+	st.Useful = float64(useful) / n
+	mb := r.cfg.Minibatches
+	for k := range mb {
+		lo, hi := k*len(rs)/mb, (k+1)*len(rs)/mb
+		gs, err := r.tr.Step(lo, hi)
+		if err != nil {
+			return st, fmt.Errorf("lab: rl step %d: %w", s, err)
+		}
+		st.Loss += gs.Loss / float64(mb)
+		st.ClipFrac += gs.ClipFrac / float64(mb)
+		st.KL += gs.KL / float64(mb)
+	}
+	st.CPUSeconds = CPUSeconds() - c0
+	return st, nil
+}

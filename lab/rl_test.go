@@ -1,0 +1,78 @@
+package lab
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/synthloop/synthloop/engine/train"
+	"github.com/synthloop/synthloop/lab/task"
+)
+
+// TestRLRaisesAccuracy trains a reversal model a little on true labels,
+// then runs GRPO on unlabelled problems with the verifier as the only
+// reward, and checks that held-out pass@1 at temperature 1 rises (measured:
+// 0.14 → 0.40 in 200 steps). Greedy accuracy moves much less at this size
+// (0.48 → 0.50 in a run of 300 steps): RL first sharpens the samples
+// towards what the model already answers best.
+func TestRLRaisesAccuracy(t *testing.T) {
+	ctx := context.Background()
+	tk := task.Reverse{}
+	m, err := NewModel(tk, Arch{Dim: 32, Layers: 2, Heads: 2, Hidden: 64, MaxSeq: 16, RoPE: true}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	var set []Conversation
+	var ps []task.Problem
+	for range 500 {
+		set = append(set, Messages(tk.Generate(rng, 1+rng.IntN(3))))
+		p := tk.Generate(rng, 1+rng.IntN(3))
+		ps = append(ps, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
+	}
+	if _, err := Train(ctx, m, [][]Conversation{set}, TrainConfig{Steps: 400, Batch: 32, LR: 3e-3, Warmup: 20}, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	held := HeldOut(tk, []int{2, 3}, 100, 9)
+	acc := func() float64 {
+		var all []task.Problem
+		for _, s := range held {
+			all = append(all, s...)
+		}
+		as, err := Answers(ctx, m, all, Decode{N: 8, Temperature: 1, Seed: 5, MaxTokens: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		right := 0
+		for i, p := range all {
+			for _, a := range as[i] {
+				if a.Stopped && tk.Verify(p, a.Text) {
+					right++
+				}
+			}
+		}
+		return float64(right) / float64(8*len(all))
+	}
+	before := acc()
+	rl, err := NewRL(m, nil, tk, ps, RLConfig{Steps: 200, Prompts: 16, Group: 8, Minibatches: 2, LR: 1e-3, Warmup: 5,
+		GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: 0.28}}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, last RLStats
+	for s := range 200 {
+		st, err := rl.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s == 0 {
+			first = st
+		}
+		last = st
+	}
+	after := acc()
+	t.Logf("held-out pass@1 %.2f → %.2f; training reward %.2f → %.2f", before, after, first.Reward, last.Reward)
+	if before > 0.5 || after < before+0.15 {
+		t.Errorf("held-out pass@1 %.2f → %.2f: GRPO did not raise it by 0.15 from a model that needs it", before, after)
+	}
+}
