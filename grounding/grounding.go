@@ -70,7 +70,7 @@ func (c *Config) NewChecker(open judge.Opener, fallback string) (*Checker, error
 	if err != nil {
 		return nil, fmt.Errorf("grounding: model %q: %w", name, err)
 	}
-	j, err := NewJudge(b, Options{Samples: c.Samples, Retries: c.Retries, Temperature: c.Temperature, MaxTokens: c.MaxTokens})
+	j, err := NewJudge(b, judge.Options{Samples: c.Samples, MaxRetries: c.Retries, Temperature: c.Temperature, MaxTokens: c.MaxTokens})
 	if err != nil {
 		return nil, err
 	}

@@ -124,18 +124,18 @@ func TestJudgeScore(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		replies  []string
-		opt      Options
+		opt      judge.Options
 		score    float64
 		err      string // substring of Result.Err; "" for a score
 		requests int
 	}{
-		{"valid", []string{"Stated in the evidence.\nScore: 5"}, Options{}, 5, "", 1},
-		{"markdown and full-width", []string{"**Score:** ４"}, Options{}, 4, "", 1},
-		{"out of range, then valid", []string{"Score: 7", "Score: 4"}, Options{}, 4, "", 2},
-		{"no score on every attempt", []string{"この回答は正しいです。"}, Options{}, 0, "no line of the form", 3},
-		{"out of range on every attempt", []string{"Score: 9"}, Options{}, 0, "outside 1..5", 3},
-		{"not whole", []string{"Score: 4.5"}, Options{Retries: -1}, 0, "not a whole number", 1},
-		{"samples averaged", []string{"Score: 5", "Score: 4"}, Options{Samples: 2}, 4.5, "", 1},
+		{"valid", []string{"Stated in the evidence.\nScore: 5"}, judge.Options{}, 5, "", 1},
+		{"markdown and full-width", []string{"**Score:** ４"}, judge.Options{}, 4, "", 1},
+		{"out of range, then valid", []string{"Score: 7", "Score: 4"}, judge.Options{}, 4, "", 2},
+		{"no score on every attempt", []string{"この回答は正しいです。"}, judge.Options{}, 0, "no line of the form", 3},
+		{"out of range on every attempt", []string{"Score: 9"}, judge.Options{}, 0, "outside 1..5", 3},
+		{"not whole", []string{"Score: 4.5"}, judge.Options{MaxRetries: -1}, 0, "not a whole number", 1},
+		{"samples averaged", []string{"Score: 5", "Score: 4"}, judge.Options{Samples: 2}, 4.5, "", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := modeltest.NewServer(scriptedReplies(tc.replies))

@@ -51,52 +51,27 @@ func Prompt(it Item) string {
 	})
 }
 
-// Options tune the grounding judge's requests. Zero values take the defaults.
-type Options struct {
-	// Samples is how many ratings are asked for and averaged (1).
-	Samples int
-	// Retries bounds the follow-ups that ask the judge to restate a reply
-	// without a valid score, per item (2); negative means none.
-	Retries int
-	// Temperature of the judge (0: grounding is a factual check).
-	Temperature *float64
-	// MaxTokens bounds each reply (400).
-	MaxTokens int
-}
-
-func (o Options) resolve() Options {
-	if o.Samples <= 0 {
-		o.Samples = 1
-	}
-	if o.Retries == 0 {
-		o.Retries = 2
-	}
-	if o.Retries < 0 {
-		o.Retries = 0
-	}
-	if o.Temperature == nil {
-		t := 0.0
-		o.Temperature = &t
-	}
-	if o.MaxTokens <= 0 {
-		o.MaxTokens = 400
-	}
-	return o
+// Defaults are the grounding judge's options where a judge.Options leaves
+// them zero: one rating, two follow-ups per item, temperature 0 (grounding
+// is a factual check) and 400 tokens a reply.
+func Defaults() judge.Options {
+	t := 0.0
+	return judge.Options{Samples: 1, MaxRetries: 2, Temperature: &t, MaxTokens: 400}
 }
 
 // Judge rates how well evidence supports an answer with the grounding prompt.
 // Safe for concurrent use.
 type Judge struct {
 	b   judge.Backend
-	opt Options
+	opt judge.Options
 }
 
-// NewJudge returns the grounding judge on b.
-func NewJudge(b judge.Backend, opt Options) (*Judge, error) {
+// NewJudge returns the grounding judge on b; zero options take Defaults.
+func NewJudge(b judge.Backend, opt judge.Options) (*Judge, error) {
 	if b.Backend == nil {
 		return nil, errors.New("grounding: judge needs a backend")
 	}
-	return &Judge{b: b, opt: opt.resolve()}, nil
+	return &Judge{b: b, opt: opt.Defaults(Defaults())}, nil
 }
 
 // Score rates it. A reply without a valid "Score: N" line (none, or out of
@@ -113,7 +88,7 @@ func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
 		MaxTokens:   j.opt.MaxTokens,
 	}
 	sc := judge.Scoring{
-		Request: req, Min: MinScore, Max: MaxScore, Integral: true, Retries: j.opt.Retries,
+		Request: req, Min: MinScore, Max: MaxScore, Integral: true, Retries: j.opt.MaxRetries,
 		Retry: func(req model.Request, reply, problem string) model.Request {
 			fix := req
 			fix.N = 1

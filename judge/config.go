@@ -67,57 +67,45 @@ func (c *Config) options() Options {
 // fallback names the backend used when neither judge_model nor panel is set
 // (self-rewarding: the generating model judges itself).
 func (c *Config) NewJudge(open Opener, fallback string) (Judge, error) {
+	return build(c, open, fallback, func(b Backend) (Judge, error) { return NewPointwise(b, c.Rubric, c.options()) },
+		func(js []Judge) (Judge, error) { return NewPanel(c.Aggregate, js, nil) })
+}
+
+// NewComparer builds the pairwise judge (or panel) the config describes.
+// The rubric's criteria, when given, are the comparison's criteria.
+func (c *Config) NewComparer(open Opener, fallback string) (Comparer, error) {
+	return build(c, open, fallback, func(b Backend) (Comparer, error) { return NewPairwise(b, c.Rubric.Criteria, c.options()) },
+		func(cs []Comparer) (Comparer, error) { return NewPanel(c.Aggregate, nil, cs) })
+}
+
+// build opens the config's judge backends and makes a judge of each with
+// one: a single judge_model is that judge, a panel (even of one) is a panel
+// of them.
+func build[J any](c *Config, open Opener, fallback string, one func(Backend) (J, error), panel func([]J) (J, error)) (J, error) {
+	var zero J
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return zero, err
 	}
 	names := c.Names(fallback)
 	if len(names) == 0 {
-		return nil, errors.New("judge: judge_model: required (name of a backend in the models section)")
+		return zero, errors.New("judge: judge_model: required (name of a backend in the models section)")
 	}
-	var js []Judge
+	var js []J
 	for _, n := range names {
 		b, err := open(n)
 		if err != nil {
-			return nil, fmt.Errorf("judge: model %q: %w", n, err)
+			return zero, fmt.Errorf("judge: model %q: %w", n, err)
 		}
-		j, err := NewPointwise(b, c.Rubric, c.options())
+		j, err := one(b)
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
 		js = append(js, j)
 	}
 	if len(js) == 1 && len(c.Panel) == 0 {
 		return js[0], nil
 	}
-	return NewPanel(c.Aggregate, js, nil)
-}
-
-// NewComparer builds the pairwise judge (or panel) the config describes.
-// The rubric's criteria, when given, are the comparison's criteria.
-func (c *Config) NewComparer(open Opener, fallback string) (Comparer, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	names := c.Names(fallback)
-	if len(names) == 0 {
-		return nil, errors.New("judge: judge_model: required (name of a backend in the models section)")
-	}
-	var cs []Comparer
-	for _, n := range names {
-		b, err := open(n)
-		if err != nil {
-			return nil, fmt.Errorf("judge: model %q: %w", n, err)
-		}
-		p, err := NewPairwise(b, c.Rubric.Criteria, c.options())
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, p)
-	}
-	if len(cs) == 1 && len(c.Panel) == 0 {
-		return cs[0], nil
-	}
-	return NewPanel(c.Aggregate, nil, cs)
+	return panel(js)
 }
 
 // Range returns the score range of the config's rubric.

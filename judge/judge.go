@@ -26,36 +26,9 @@ type Sample struct {
 	Reason string  `json:"reason,omitempty"` // the justification, or why the reply was not usable
 }
 
-// Usage is what judging cost; the fields mirror pipeline.UnitUsage so a stage
-// can add it to its unit's usage.
-type Usage struct {
-	Requests         int
-	CachedRequests   int
-	PromptTokens     int
-	CompletionTokens int
-	CostUSD          float64
-	Errors           int // replies without a valid score
-}
-
-// Add adds o to u.
-func (u *Usage) Add(o Usage) {
-	u.Requests += o.Requests
-	u.CachedRequests += o.CachedRequests
-	u.PromptTokens += o.PromptTokens
-	u.CompletionTokens += o.CompletionTokens
-	u.CostUSD += o.CostUSD
-	u.Errors += o.Errors
-}
-
-func (u *Usage) account(resp *model.Response) {
-	u.Requests++
-	if resp.Cached {
-		u.CachedRequests++
-	}
-	u.PromptTokens += resp.Usage.PromptTokens
-	u.CompletionTokens += resp.Usage.CompletionTokens
-	u.CostUSD += resp.CostUSD
-}
+// Usage is what judging cost, in the terms a stage's unit counts it (its
+// Errors are replies without a valid score).
+type Usage = model.Calls
 
 // Result is a judge's verdict on one answer. When Err is set no score exists
 // and Score is 0: a caller must check OK before using Score.
@@ -140,11 +113,10 @@ type Comparer interface {
 // is "" (and so fails to parse, which is the honest outcome).
 func generate(ctx context.Context, b model.Backend, req model.Request, u *Usage) ([]string, error) {
 	resp, err := b.Generate(ctx, req)
+	u.Count(resp, err)
 	if err != nil {
-		u.Requests++
 		return nil, fmt.Errorf("judge: %w", err)
 	}
-	u.account(resp)
 	return texts(resp, req.N), nil
 }
 

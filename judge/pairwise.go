@@ -26,13 +26,10 @@ func NewPairwise(b Backend, criteria []string, opt Options) (*Pairwise, error) {
 	if len(criteria) == 0 {
 		criteria = pairwiseCriteria
 	}
-	if opt.Temperature == nil {
-		// One sample per order: a greedy verdict is the most likely one.
-		t := 0.0
-		opt.Temperature = &t
-	}
-	opt = opt.resolve()
-	return &Pairwise{b: b, criteria: criteria, opt: opt}, nil
+	// One sample per order: a greedy verdict is the most likely one.
+	def := pointwiseDefaults
+	def.Temperature = ptr(0.0)
+	return &Pairwise{b: b, criteria: criteria, opt: opt.Defaults(def)}, nil
 }
 
 // TemplateHash is the hash of the prompt template the judge uses.

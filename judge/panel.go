@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -100,11 +101,7 @@ func modal(xs []float64) (mode, share float64) {
 	for _, x := range xs {
 		count[math.Round(x)]++
 	}
-	keys := make([]float64, 0, len(count))
-	for k := range count {
-		keys = append(keys, k)
-	}
-	sort.Float64s(keys)
+	keys := slices.Sorted(maps.Keys(count))
 	best := keys[0]
 	for _, k := range keys {
 		if count[k] > count[best] {

@@ -32,25 +32,32 @@ type Options struct {
 	MaxTokens int
 }
 
-func (o Options) resolve() Options {
+// Defaults returns o with its zero values taken from def, a judge's
+// defaults, and a negative MaxRetries made 0 (none).
+func (o Options) Defaults(def Options) Options {
 	if o.Samples <= 0 {
-		o.Samples = 3
+		o.Samples = def.Samples
 	}
 	if o.MaxRetries == 0 {
-		o.MaxRetries = 2
+		o.MaxRetries = def.MaxRetries
 	}
 	if o.MaxRetries < 0 {
 		o.MaxRetries = 0
 	}
-	if o.Temperature == nil {
-		t := 0.7
+	if o.Temperature == nil && def.Temperature != nil {
+		t := *def.Temperature
 		o.Temperature = &t
 	}
 	if o.MaxTokens <= 0 {
-		o.MaxTokens = 512
+		o.MaxTokens = def.MaxTokens
 	}
 	return o
 }
+
+func ptr[T any](v T) *T { return &v }
+
+// pointwiseDefaults are the pointwise judge's Options.
+var pointwiseDefaults = Options{Samples: 3, MaxRetries: 2, Temperature: ptr(0.7), MaxTokens: 512}
 
 // Pointwise scores answers against a rubric, Samples times each, and averages.
 type Pointwise struct {
@@ -74,7 +81,7 @@ func NewPointwise(b Backend, r Rubric, opt Options) (*Pointwise, error) {
 	if r.Kind == Additive {
 		p = additivePrompt
 	}
-	return &Pointwise{b: b, rubric: r, opt: opt.resolve(), p: p}, nil
+	return &Pointwise{b: b, rubric: r, opt: opt.Defaults(pointwiseDefaults), p: p}, nil
 }
 
 // Range returns the lowest and highest score the judge can give.

@@ -82,10 +82,9 @@ func (sc Scoring) parse(reply string) Sample {
 func send(ctx context.Context, b Backend, req model.Request, res *Result) ([]string, error) {
 	res.RequestKeys = append(res.RequestKeys, model.CacheKeys(b.Provider, b.Model, req)...)
 	resp, err := b.Generate(ctx, req)
+	res.Usage.Count(resp, err)
 	if err != nil {
-		res.Usage.Requests++
 		return nil, err
 	}
-	res.Usage.account(resp)
 	return texts(resp, req.N), nil
 }

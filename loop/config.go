@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
@@ -103,15 +102,12 @@ func LoadConfig(path string) (*Config, error) {
 // closest valid one. The error is a pipeline.ConfigErrors (or a single
 // *pipeline.ConfigError), so callers treat both configs alike.
 func ParseConfig(file string, data []byte) (*Config, error) {
-	f, err := confkit.Parse(file, data, "name, models, generate, train and evaluate")
+	cfg := &Config{Source: file, Text: data}
+	f, err := confkit.ParseInto(file, data, "name, models, generate, train and evaluate", cfg)
 	if err != nil {
 		return nil, err
 	}
 	root := f.Root
-	cfg := &Config{Source: file, Text: data}
-	if !f.Decode(root, "", cfg) {
-		return nil, f.Err()
-	}
 	def := Default()
 	if cfg.Rounds == 0 {
 		cfg.Rounds = def.Rounds
@@ -119,30 +115,15 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	if cfg.Mix.Newest == 0 {
 		cfg.Mix.Newest = def.Mix.Newest
 	}
-	var known []string
-	for k := range cfg.Models {
-		known = append(known, k)
-	}
-	sort.Strings(known)
 	checkName := func(node ast.Node, field, name string) {
-		if _, ok := cfg.Models[name]; ok {
-			return
+		if msg := pipeline.UnknownModel(name, cfg.Models); msg != "" {
+			f.Add(node, field, msg)
 		}
-		msg := fmt.Sprintf("no model named %q in the models section%s", name, confkit.Suggest(name, known))
-		if len(known) > 0 {
-			msg += "; configured: " + strings.Join(known, ", ")
-		}
-		f.Add(node, field, msg)
 	}
 	if cfg.Teacher != "" {
 		checkName(confkit.Value(root, "teacher"), "teacher", cfg.Teacher)
 	}
-	for _, name := range known {
-		mc := cfg.Models[name]
-		if err := mc.Validate(); err != nil {
-			f.Add(confkit.Value(confkit.Value(root, "models"), name), "models."+name, err.Error())
-		}
-	}
+	pipeline.CheckModels(f, cfg.Models)
 	if cfg.Rounds < 0 || cfg.Patience < 0 || cfg.MaxCostUSD < 0 || cfg.Margin < 0 || cfg.Mix.Window < 0 {
 		f.Add(root, "", "rounds, patience, margin, max_cost_usd and mix.window must not be negative")
 	}
@@ -150,36 +131,27 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		f.Add(confkit.Value(confkit.Value(root, "mix"), "newest"), "mix.newest", fmt.Sprintf("%g: the newest round's share must be in (0, 1]", cfg.Mix.Newest))
 	}
 	steps := []struct {
-		key  string
-		step *Step
-		reg  interface {
-			lookupConfig(name string) (func() any, bool)
-			names() []string
-			unknown(name string) string
-		}
+		key    string
+		step   *Step
+		names  func() []string
+		decode func(node ast.Node, key, typ string) (any, bool)
 	}{
-		{"generate", &cfg.Generate, regOf[Generator]{generators}},
-		{"train", &cfg.Train, regOf[Trainer]{trainers}},
-		{"evaluate", &cfg.Evaluate, regOf[Evaluator]{evaluators}},
+		{"generate", &cfg.Generate, generators.Names, decodeStep(f, generators)},
+		{"train", &cfg.Train, trainers.Names, decodeStep(f, trainers)},
+		{"evaluate", &cfg.Evaluate, evaluators.Names, decodeStep(f, evaluators)},
 	}
 	for _, s := range steps {
 		node := confkit.Value(root, s.key)
 		if node == nil {
-			f.Add(root, s.key, fmt.Sprintf("missing; a loop needs generate, train and evaluate (%s types: %s)", s.key, strings.Join(s.reg.names(), ", ")))
+			f.Add(root, s.key, fmt.Sprintf("missing; a loop needs generate, train and evaluate (%s types: %s)", s.key, strings.Join(s.names(), ", ")))
 			continue
 		}
-		if s.step.Type == "" {
-			f.Add(node, s.key+".type", "missing; one of: "+strings.Join(s.reg.names(), ", "))
+		settings, decoded := s.decode(node, s.key, s.step.Type)
+		if settings == nil {
 			continue
 		}
-		newCfg, ok := s.reg.lookupConfig(s.step.Type)
-		if !ok {
-			f.Add(confkit.Value(node, "type"), s.key+".type", s.reg.unknown(s.step.Type))
-			continue
-		}
-		settings := newCfg()
 		path := s.key + ".with"
-		if with := confkit.Value(node, "with"); with != nil && f.Decode(with, path, settings) {
+		if decoded {
 			fillEmbedded(f, settings, path)
 		}
 		s.step.Settings = settings
@@ -193,20 +165,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 				}
 			}
 		}
-		if vd, ok := settings.(interface{ Validate() error }); ok {
-			if err := vd.Validate(); err != nil {
-				var ce pipeline.ConfigErrors
-				var one *pipeline.ConfigError
-				switch {
-				case errors.As(err, &ce):
-					f.Errs = append(f.Errs, ce...)
-				case errors.As(err, &one):
-					f.Errs = append(f.Errs, one)
-				default:
-					f.Add(node, path, err.Error())
-				}
-			}
-		}
+		f.Validate(node, path, settings)
 	}
 	if len(f.Errs) == 0 && cfg.Baseline != nil {
 		if err := cfg.Baseline.check(); err != nil {
@@ -221,15 +180,10 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// regOf gives the config loader one view of the three registries.
-type regOf[T any] struct{ r *confkit.Registry[Type[T]] }
-
-func (g regOf[T]) lookupConfig(n string) (func() any, bool) {
-	t, ok := g.r.Lookup(n)
-	return t.Config, ok
+// decodeStep gives the config loader one view of the three registries.
+func decodeStep[T any](f *confkit.File, r *confkit.Registry[Type[T]]) func(node ast.Node, key, typ string) (any, bool) {
+	return func(node ast.Node, key, typ string) (any, bool) { return confkit.DecodeTyped(f, r, node, key, typ) }
 }
-func (g regOf[T]) names() []string            { return g.r.Names() }
-func (g regOf[T]) unknown(name string) string { return g.r.Unknown(name) }
 
 // YAML is a block of a config file kept as its own source text, for a
 // setting that holds a whole other config inline (the pipeline generator's

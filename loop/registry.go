@@ -28,6 +28,9 @@ type Type[T any] struct {
 	New     func(cfg any) (T, error) // cfg is what Config returned, after decoding
 }
 
+// NewConfig implements confkit.Typed.
+func (t Type[T]) NewConfig() any { return t.Config() }
+
 var (
 	generators = confkit.NewRegistry[Type[Generator]]("generator")
 	trainers   = confkit.NewRegistry[Type[Trainer]]("trainer")

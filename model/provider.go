@@ -98,3 +98,13 @@ func (pc ProviderConfig) Client() *http.Client {
 	}
 	return pc.HTTPClient
 }
+
+// StatusMiddleware is the HTTP middleware an SDK-based provider installs
+// (it is the SDKs' option.Middleware): an error status becomes an
+// *HTTPError, see StatusError.
+func (pc ProviderConfig) StatusMiddleware() func(*http.Request, func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+	return func(req *http.Request, next func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+		res, err := next(req)
+		return StatusError(res, err, pc.APIKey)
+	}
+}

@@ -3,11 +3,11 @@ package pipeline
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
@@ -79,15 +79,12 @@ func LoadConfig(path string) (*Config, error) {
 // line and field; unknown keys come with the closest valid key. Nothing is
 // silently ignored.
 func ParseConfig(file string, data []byte) (*Config, error) {
-	f, err := confkit.Parse(file, data, "name, models and stages")
+	cfg := &Config{Source: file, Text: data}
+	f, err := confkit.ParseInto(file, data, "name, models and stages", cfg)
 	if err != nil {
 		return nil, err
 	}
 	root := f.Root
-	cfg := &Config{Source: file, Text: data}
-	if !f.Decode(root, "", cfg) {
-		return nil, f.Err()
-	}
 	// Stage settings: decode each `with` block into its type's config struct.
 	stagesNode := confkit.Value(root, "stages")
 	seq, _ := confkit.Unwrap(stagesNode).(*ast.SequenceNode)
@@ -99,13 +96,8 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		if seq != nil && i < len(seq.Values) {
 			node = seq.Values[i]
 		}
-		if sc.Type == "" {
-			f.Add(node, path+".type", "missing; one of: "+strings.Join(stageTypes.Names(), ", "))
-			continue
-		}
-		st, ok := Lookup(sc.Type)
-		if !ok {
-			f.Add(confkit.Value(node, "type"), path+".type", stageTypes.Unknown(sc.Type))
+		settings, _ := confkit.DecodeTyped(f, stageTypes, node, path, sc.Type)
+		if settings == nil {
 			continue
 		}
 		if sc.Name == "" {
@@ -115,28 +107,16 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			f.Add(node, path+".name", fmt.Sprintf("duplicate stage name %q; give each stage a distinct name", sc.Name))
 		}
 		names[sc.Name] = true
-		settings := st.Config()
-		if with := confkit.Value(node, "with"); with != nil {
-			f.Decode(with, path+".with", settings)
-		}
 		sc.Settings = settings
 		if err := checkModelRefs(settings, cfg.Models); err != nil {
 			f.Add(node, path+".with", err.Error())
 		}
-		if vd, ok := settings.(interface{ Validate() error }); ok {
-			if err := vd.Validate(); err != nil {
-				f.Add(node, path+".with", err.Error())
-			}
-		}
+		f.Validate(node, path+".with", settings)
 	}
 	if len(cfg.Stages) == 0 {
 		f.Add(root, "stages", "no stages: a pipeline needs at least one")
 	}
-	for name, mc := range cfg.Models {
-		if err := mc.Validate(); err != nil {
-			f.Add(confkit.Value(confkit.Value(root, "models"), name), "models."+name, err.Error())
-		}
-	}
+	CheckModels(f, cfg.Models)
 	if cfg.Concurrency < 0 || cfg.MaxCostUSD < 0 {
 		f.Add(root, "", "concurrency and max_cost_usd must not be negative")
 	}
@@ -144,6 +124,30 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// CheckModels records in f the problems of each model of a config's models
+// section, at its entry.
+func CheckModels(f *confkit.File, models map[string]model.Config) {
+	for name, mc := range models {
+		if err := mc.Validate(); err != nil {
+			f.Add(confkit.Value(confkit.Value(f.Root, "models"), name), "models."+name, err.Error())
+		}
+	}
+}
+
+// UnknownModel describes a model name that a config's models section lacks,
+// with the closest configured name and the list; "" when the section has it.
+func UnknownModel(name string, models map[string]model.Config) string {
+	if _, ok := models[name]; ok {
+		return ""
+	}
+	known := slices.Sorted(maps.Keys(models))
+	msg := fmt.Sprintf("no model named %q in the models section%s", name, confkit.Suggest(name, known))
+	if len(known) > 0 {
+		msg += "; configured: " + strings.Join(known, ", ")
+	}
+	return msg
 }
 
 // checkModelRefs finds the model names in a stage's settings and checks that
@@ -161,23 +165,11 @@ func checkModelRefs(settings any, models map[string]model.Config) error {
 	if rv.Kind() != reflect.Struct {
 		return nil
 	}
-	var known []string
-	for k := range models {
-		known = append(known, k)
-	}
-	sort.Strings(known)
 	check := func(tag, name string) error {
-		if name == "" {
-			return nil
+		if msg := UnknownModel(name, models); name != "" && msg != "" {
+			return fmt.Errorf("%s: %s", tag, msg)
 		}
-		if _, ok := models[name]; ok {
-			return nil
-		}
-		msg := fmt.Sprintf("%s: no model named %q in the models section%s", tag, name, confkit.Suggest(name, known))
-		if len(known) > 0 {
-			msg += "; configured: " + strings.Join(known, ", ")
-		}
-		return errors.New(msg)
+		return nil
 	}
 	rt := rv.Type()
 	for i := 0; i < rt.NumField(); i++ {

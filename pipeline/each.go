@@ -65,12 +65,13 @@ func IsStop(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, model.ErrBudgetExceeded) || errors.Is(err, ErrBackendDown)
 }
 
-// MustReturn reports whether a unit's function must return err rather than
-// record it on a record: errors that stop the stage (IsStop), and transient
-// model failures (model.IsTransient), after which the unit is left undone
-// and the next run retries it (see RunUnits). A record failed for a
-// transient cause would be lost: a rerun skips its committed unit. Every
-// other failure is permanent and belongs on its record, Status failed.
-func MustReturn(err error) bool {
-	return IsStop(err) || model.IsTransient(err)
+// MustReturn reports whether a unit's function, working under ctx, must
+// return err rather than record it on a record: errors that stop the stage
+// (IsStop, or ctx has ended), and transient model failures
+// (model.IsTransient), after which the unit is left undone and the next run
+// retries it (see RunUnits). A record failed for a transient cause would be
+// lost: a rerun skips its committed unit. Every other failure is permanent
+// and belongs on its record, Status failed.
+func MustReturn(ctx context.Context, err error) bool {
+	return IsStop(err) || model.IsTransient(err) || ctx.Err() != nil
 }

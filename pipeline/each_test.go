@@ -25,8 +25,15 @@ func TestMustReturn(t *testing.T) {
 		{errors.New("no candidate could be scored"), false},
 	}
 	for _, tt := range tests {
-		if got := pipeline.MustReturn(tt.err); got != tt.want {
+		if got := pipeline.MustReturn(context.Background(), tt.err); got != tt.want {
 			t.Errorf("MustReturn(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+	// Under a unit's ended ctx any failure is returned: the call was cut
+	// short, so it says nothing about the record.
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if !pipeline.MustReturn(ended, &model.HTTPError{Status: 400}) {
+		t.Error("MustReturn under an ended ctx = false, want true")
 	}
 }

@@ -31,6 +31,9 @@ func Register(t StageType) {
 	stageTypes.Register(t.Name, t)
 }
 
+// NewConfig implements confkit.Typed.
+func (t StageType) NewConfig() any { return t.Config() }
+
 // Lookup returns the stage type registered under name.
 func Lookup(name string) (StageType, bool) { return stageTypes.Lookup(name) }
 

@@ -54,7 +54,8 @@ type Options struct {
 	Round  int
 	// Version is the program version recorded in a new run's metadata.
 	Version string
-	// Now is the clock for the run's creation time; nil means time.Now.
+	// Now is the run's clock: its creation time and its records'
+	// CreatedAt (Env.Clock); nil means time.Now.
 	Now func() time.Time
 }
 
@@ -127,6 +128,7 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 			Seed:        cfg.Seed,
 			Round:       opts.Round,
 			Concurrency: conc,
+			Clock:       opts.Now,
 		}
 		err = stage.Run(ctx, env)
 		if err == nil {

@@ -112,7 +112,7 @@ func (s askStage) Run(ctx context.Context, env *pipeline.Env) error {
 		_, err := b.Generate(ctx, model.Request{Messages: []model.Message{{Role: "user", Content: key}}})
 		r := &record.Record{ID: key, Status: record.Kept, Instruction: key}
 		switch {
-		case err != nil && pipeline.MustReturn(err):
+		case err != nil && pipeline.MustReturn(ctx, err):
 			return nil, pipeline.UnitUsage{}, err
 		case err != nil:
 			r.Status, r.Error = record.Failed, err.Error()

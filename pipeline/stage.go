@@ -6,6 +6,7 @@ import (
 	"context"
 	"iter"
 	"log/slog"
+	"time"
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/record"
@@ -21,42 +22,8 @@ type Unit struct {
 	Usage   UnitUsage
 }
 
-// UnitUsage is what a unit cost.
-type UnitUsage struct {
-	Requests         int // model calls made (including cache hits)
-	CachedRequests   int // calls answered from the response cache
-	PromptTokens     int // as reported by the provider (cache hits count their original usage)
-	CompletionTokens int
-	CostUSD          float64 // money actually spent in this process (cache hits cost 0)
-	Errors           int     // failed model calls recorded on records
-}
-
-// Count adds one model call to u: a request and, when it did not fail, what
-// its response cost. A call is counted even when it fails, because a
-// provider may have billed it.
-func (u *UnitUsage) Count(resp *model.Response, err error) {
-	u.Requests++
-	if err != nil || resp == nil {
-		return
-	}
-	if resp.Cached {
-		u.CachedRequests++
-	}
-	u.PromptTokens += resp.Usage.PromptTokens
-	u.CompletionTokens += resp.Usage.CompletionTokens
-	u.CostUSD += resp.CostUSD
-}
-
-// Add adds o to u, for a unit whose work is split among goroutines that
-// count their own calls.
-func (u *UnitUsage) Add(o UnitUsage) {
-	u.Requests += o.Requests
-	u.CachedRequests += o.CachedRequests
-	u.PromptTokens += o.PromptTokens
-	u.CompletionTokens += o.CompletionTokens
-	u.CostUSD += o.CostUSD
-	u.Errors += o.Errors
-}
+// UnitUsage is what a unit cost: its model calls, judges' included.
+type UnitUsage = model.Calls
 
 // Store is what stages need from the run store. Implemented by *store.Store.
 type Store interface {
@@ -92,6 +59,27 @@ type Env struct {
 	Round   int
 	// Concurrency bounds how many units the stage works on at once.
 	Concurrency int
+	// Clock stamps the records' Provenance.CreatedAt; nil means time.Now.
+	// Tests and replays set it to get identical records.
+	Clock func() time.Time
+}
+
+// Now is the time by the env's clock, in UTC.
+func (e *Env) Now() time.Time {
+	if e.Clock != nil {
+		return e.Clock().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Provenance is what every record the stage makes from parents with model m
+// carries: the generator, this stage, the model, the round and the time by
+// the clock. The stage adds the rest (params, template hash, request keys).
+func (e *Env) Provenance(generator string, m ModelInfo, parents ...string) record.Provenance {
+	return record.Provenance{
+		Generator: generator, Stage: e.Name, Backend: m.Backend, Model: m.Model,
+		ParentIDs: parents, Round: e.Round, CreatedAt: e.Now(),
+	}
 }
 
 // ModelInfo names a backend for provenance.

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +65,7 @@ func renderHTML(w io.Writer, r Run, figs []figure) error {
 		t := metricsTable(r)
 		p.Metrics = &t
 	}
-	for _, k := range sortedKeys(r.Settings) {
+	for _, k := range slices.Sorted(maps.Keys(r.Settings)) {
 		p.Settings = append(p.Settings, item{k, r.Settings[k]})
 	}
 	for _, f := range figs {

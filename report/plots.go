@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -168,7 +170,7 @@ func addAccuracyLines(p *plot.Plot, r Run, get func(Round) map[int]float64, lege
 			continue
 		}
 		var xys plotter.XYs
-		for _, d := range sortedKeys(acc) {
+		for _, d := range slices.Sorted(maps.Keys(acc)) {
 			xys = append(xys, plotter.XY{X: float64(d), Y: 100 * acc[d]})
 		}
 		l, s, err := plotter.NewLinePoints(xys)
@@ -223,7 +225,7 @@ func drawAccuracy(r Run) ([]byte, error) {
 	p := newPlot("Held-out accuracy by difficulty", "difficulty", "accuracy (%)")
 	if start := r.Rounds[0].TeacherAccuracyByDifficulty; len(start) > 0 {
 		var xys plotter.XYs
-		for _, d := range sortedKeys(start) {
+		for _, d := range slices.Sorted(maps.Keys(start)) {
 			xys = append(xys, plotter.XY{X: float64(d), Y: 100 * start[d]})
 		}
 		l, s, err := plotter.NewLinePoints(xys)

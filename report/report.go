@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -149,15 +148,6 @@ func writeFile(path string, data []byte) error {
 		return fmt.Errorf("report: write %s: %w", path, err)
 	}
 	return nil
-}
-
-func sortedKeys[K interface{ ~int | ~string }, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // oneLine folds s onto one line for plot labels, which cannot wrap.

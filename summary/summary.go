@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -242,7 +243,7 @@ func (rd Round) Validate() error {
 }
 
 func checkAccuracy(what string, acc map[int]float64) error {
-	for _, d := range sortedKeys(acc) {
+	for _, d := range slices.Sorted(maps.Keys(acc)) {
 		if a := acc[d]; !(a >= 0 && a <= 1) {
 			return fmt.Errorf("%saccuracy at difficulty %d is %v, want a fraction in [0, 1]", what, d, a)
 		}
@@ -251,7 +252,7 @@ func checkAccuracy(what string, acc map[int]float64) error {
 }
 
 func checkMetrics(what string, m map[string]float64) error {
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		if !finite(m[k]) {
 			return fmt.Errorf("%smetric %q is %v", what, k, m[k])
 		}
@@ -282,7 +283,7 @@ func (r Run) MetricNames() []string {
 			seen[k] = true
 		}
 	}
-	names := sortedKeys(seen)
+	names := slices.Sorted(maps.Keys(seen))
 	if m := r.Metric; m != "" {
 		names = slices.DeleteFunc(names, func(s string) bool { return s == m })
 		names = append([]string{m}, names...)
@@ -307,7 +308,7 @@ func (r Run) Difficulties() []int {
 			}
 		}
 	}
-	return sortedKeys(seen)
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // HasBaseline reports whether some round has its baseline's accuracy by difficulty.
@@ -325,7 +326,7 @@ func (r Run) HasBaseline() bool {
 func (r Run) HarderMean(acc map[int]float64) (float64, bool) {
 	var sum float64
 	n := 0
-	for _, d := range sortedKeys(acc) { // in order, so the sum is the same every time
+	for _, d := range slices.Sorted(maps.Keys(acc)) { // in order, so the sum is the same every time
 		if d > r.LabelledUpTo {
 			sum += acc[d]
 			n++
@@ -343,15 +344,6 @@ func (r Run) HarderLabel() string {
 		return fmt.Sprintf("difficulty above %d (unlabelled)", r.LabelledUpTo)
 	}
 	return "all difficulties"
-}
-
-func sortedKeys[K interface{ ~int | ~string }, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // Decode reads a Run from its JSON form, completes it (Complete) and checks

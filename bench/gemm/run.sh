@@ -4,14 +4,8 @@
 #   bench/gemm/run.sh -reps 9 -only 512
 set -euo pipefail
 cd "$(dirname "$0")"
-
-if ! dpkg-query -W -f='${Status}' libopenblas-dev 2>/dev/null | grep -q 'ok installed' ||
-	! dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q 'ok installed'; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libopenblas0-pthread libopenblas-dev >/dev/null
-fi
+. ../debs.sh
+need_debs libopenblas0-pthread libopenblas-dev
 
 bin="$(mktemp -d)/gemmbench"
 trap 'rm -rf "$(dirname "$bin")"' EXIT

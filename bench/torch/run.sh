@@ -23,12 +23,11 @@ THREADS=${THREADS:-"1 2"}
 STOCK=${STOCK:-1}
 PY=/usr/bin/python3 # Debian's python, where python3-torch installs
 
-if ! "$PY" -c 'import torch' 2>/dev/null ||
-	! dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q 'ok installed'; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-torch libopenblas0-pthread >/dev/null
+. ../debs.sh
+if "$PY" -c 'import torch' 2>/dev/null; then
+	need_debs libopenblas0-pthread
+else
+	need_debs python3-torch libopenblas0-pthread
 fi
 
 tmp="$(mktemp -d)"

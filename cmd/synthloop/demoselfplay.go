@@ -112,11 +112,7 @@ func demoConfig(set string, noBaseline bool) (*loop.Config, error) {
 func runSelfPlayDemo(cmd *cobra.Command, cfg *loop.Config, runDir string, jsonProg, allowChange bool) error {
 	ctx := cmd.Context()
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	tty := !jsonProg && isTerminal(errOut)
-	prog := &loopProgress{w: errOut, tty: tty, interval: time.Second}
-	if tty {
-		prog.interval = 200 * time.Millisecond
-	}
+	prog := newLoopProgress(errOut, jsonProg)
 	defer prog.clear()
 
 	fmt.Fprintf(out, "synthloop demo: %s\nloop file examples/%s; run directory %s\n\n", cfg.Description, examples.Demo, runDir)

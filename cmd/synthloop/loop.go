@@ -145,12 +145,8 @@ func loopTypesHelp() string {
 func runLoop(cmd *cobra.Command, cfg *loop.Config, runDir string, allowChange, jsonProg bool) error {
 	ctx := cmd.Context()
 	errOut, out := cmd.ErrOrStderr(), cmd.OutOrStdout()
-	tty := !jsonProg && isTerminal(errOut)
-	prog := &loopProgress{w: errOut, tty: tty, interval: time.Second}
-	if tty {
-		prog.interval = 200 * time.Millisecond
-	}
-	rep := &roundReporter{w: errOut, tty: tty, interval: prog.interval, before: prog.clear}
+	prog := newLoopProgress(errOut, jsonProg)
+	rep := &roundReporter{w: errOut, tty: prog.tty, interval: prog.interval, before: prog.clear}
 	table := newRoundTable(out)
 	fmt.Fprintf(errOut, "synthloop: loop %s into %s\n", cfg.Source, runDir)
 	sum, err := loop.Run(ctx, cfg, loop.Options{
@@ -235,6 +231,16 @@ type loopProgress struct {
 	last  time.Time
 	step  string
 	drawn bool
+}
+
+// newLoopProgress shows progress on w: live on a terminal (unless asJSON),
+// JSON lines otherwise.
+func newLoopProgress(w io.Writer, asJSON bool) *loopProgress {
+	p := &loopProgress{w: w, tty: !asJSON && isTerminal(w), interval: time.Second}
+	if p.tty {
+		p.interval = 200 * time.Millisecond
+	}
+	return p
 }
 
 func (p *loopProgress) event(e loop.Event) {

@@ -2,6 +2,7 @@ package confkit
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -252,4 +253,67 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+type widget struct{ def int }
+
+func (w widget) NewConfig() any { return &inner{Threshold: float64(w.def)} }
+
+type invalid struct {
+	Threshold float64 `yaml:"threshold"`
+	err       error
+}
+
+func (v *invalid) Validate() error { return v.err }
+
+func TestDecodeTyped(t *testing.T) {
+	r := NewRegistry[widget]("widget")
+	r.Register("gauge", widget{def: 3})
+	tests := []struct {
+		name, yaml, typ string
+		threshold       float64 // of the settings, when decoded
+		want            string  // the whole error, "" for none
+	}{
+		{"defaults kept", "w:\n  type: gauge\n", "gauge", 3, ""},
+		{"with decoded", "w:\n  type: gauge\n  with: {threshold: 5}\n", "gauge", 5, ""},
+		{"missing type", "w:\n  with: {}\n", "", 0, `c.yaml:2:7: w.type: missing; one of: gauge`},
+		{"unknown type", "w:\n  type: gauje\n", "gauje", 0, `c.yaml:2:9: w.type: unknown widget type "gauje" (did you mean "gauge"?); known types: gauge`},
+		{"bad with", "w:\n  type: gauge\n  with: {treshold: 5}\n", "gauge", 3, `c.yaml:3:10: w.with.treshold: unknown field "treshold" (did you mean "threshold"?)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse("c.yaml", []byte(tt.yaml), "w")
+			if err != nil {
+				t.Fatal(err)
+			}
+			settings, decoded := DecodeTyped(f, r, Value(f.Root, "w"), "w", tt.typ)
+			if got := fmt.Sprint(f.Err()); tt.want != "" && got != tt.want || tt.want == "" && f.Err() != nil {
+				t.Fatalf("error %v, want %q", f.Err(), tt.want)
+			}
+			if tt.threshold != 0 && (settings == nil || settings.(*inner).Threshold != tt.threshold) {
+				t.Errorf("settings %+v, want threshold %g", settings, tt.threshold)
+			}
+			if wantDecoded := tt.want == "" && strings.Contains(tt.yaml, "with"); decoded != wantDecoded {
+				t.Errorf("decoded = %v, want %v", decoded, wantDecoded)
+			}
+		})
+	}
+}
+
+func TestValidateKeepsPositions(t *testing.T) {
+	f, err := ParseInto("c.yaml", []byte("a: 1\nb: 2\n"), "a", &struct {
+		A int `yaml:"a"`
+		B int `yaml:"b"`
+	}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Validate(Value(f.Root, "a"), "a", &invalid{err: errors.New("plain")})
+	f.Validate(nil, "", &invalid{err: Errors{At("other.yaml", Value(f.Root, "b"), "b", "positioned")}})
+	f.Validate(nil, "", &invalid{})
+	f.Validate(nil, "", widget{})
+	want := "c.yaml:1:4: a: plain\nother.yaml:2:4: b: positioned"
+	if got := f.Err().Error(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
 }

@@ -42,6 +42,20 @@ func Parse(name string, data []byte, top string) (*File, error) {
 	return &File{Name: name, Data: data, Root: root}, nil
 }
 
+// ParseInto parses data (see Parse) and decodes its top-level mapping into
+// v, a pointer to the config struct. It returns the File for the checks
+// that follow, or Parse's or Decode's error.
+func ParseInto(name string, data []byte, top string, v any) (*File, error) {
+	f, err := Parse(name, data, top)
+	if err != nil {
+		return nil, err
+	}
+	if !f.Decode(f.Root, "", v) {
+		return nil, f.Err()
+	}
+	return f, nil
+}
+
 // parseSafe turns a panic of the YAML parser into an error: a config file
 // must never crash the program.
 func parseSafe(data []byte) (f *ast.File, err error) {
@@ -56,6 +70,28 @@ func parseSafe(data []byte) (f *ast.File, err error) {
 // Add records a problem at node (nil: no position) for the field path.
 func (f *File) Add(node ast.Node, field, msg string) {
 	f.Errs = append(f.Errs, At(f.Name, node, field, msg))
+}
+
+// Validate runs v's Validate method, when it has one, and records its error:
+// the problems of an Errors or *Error as they are (they carry their own
+// positions), any other error as one problem at node under field.
+func (f *File) Validate(node ast.Node, field string, v any) {
+	vd, ok := v.(interface{ Validate() error })
+	if !ok {
+		return
+	}
+	err := vd.Validate()
+	var es Errors
+	var one *Error
+	switch {
+	case err == nil:
+	case errors.As(err, &es):
+		f.Errs = append(f.Errs, es...)
+	case errors.As(err, &one):
+		f.Errs = append(f.Errs, one)
+	default:
+		f.Add(node, field, err.Error())
+	}
 }
 
 // Err returns the recorded problems sorted by line, or nil.

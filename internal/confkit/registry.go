@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/goccy/go-yaml/ast"
 )
 
 // Registry maps names to values of one kind (stage types, providers, ...),
@@ -68,6 +70,37 @@ func (r *Registry[T]) All() []T {
 		out = append(out, r.m[n])
 	}
 	return out
+}
+
+// Typed is a registered type of a typed block (`type:` and `with:`): a
+// stage, generator, trainer or evaluator type.
+type Typed interface {
+	// NewConfig returns a pointer to a new config struct of the type, with
+	// its defaults set, for the `with:` block to decode into.
+	NewConfig() any
+}
+
+// DecodeTyped decodes the typed block at node (path names it) whose `type:`
+// is typ: typ must be registered in r, and the block's `with:` decodes into
+// the type's NewConfig. A missing or unknown type (with the closest
+// registered one) or a problem in the `with:` block is recorded in f.
+// settings is nil when the type is missing or unknown; decoded reports a
+// `with:` block decoded without a problem.
+func DecodeTyped[T Typed](f *File, r *Registry[T], node ast.Node, path, typ string) (settings any, decoded bool) {
+	if typ == "" {
+		f.Add(node, path+".type", "missing; one of: "+strings.Join(r.Names(), ", "))
+		return nil, false
+	}
+	t, ok := r.Lookup(typ)
+	if !ok {
+		f.Add(Value(node, "type"), path+".type", r.Unknown(typ))
+		return nil, false
+	}
+	settings = t.NewConfig()
+	if with := Value(node, "with"); with != nil {
+		decoded = f.Decode(with, path+".with", settings)
+	}
+	return settings, decoded
 }
 
 // Unknown describes a name that is not registered, with the closest

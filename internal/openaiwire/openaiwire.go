@@ -84,16 +84,23 @@ type Part struct {
 
 // UnmarshalJSON reads a string or a list of parts.
 func (c *Content) UnmarshalJSON(b []byte) error {
+	return oneOrList(b, (*[]Part)(c), func(s string) Part { return Part{Type: "text", Text: s} },
+		"content must be a string or a list of text parts")
+}
+
+// oneOrList reads b, a string or a list, into *list: a string as the one
+// item one makes of it. OpenAI accepts either in several fields.
+func oneOrList[T any](b []byte, list *[]T, one func(string) T, msg string) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
-		*c = Content{{Type: "text", Text: s}}
+		*list = []T{one(s)}
 		return nil
 	}
-	var parts []Part
-	if err := json.Unmarshal(b, &parts); err != nil {
-		return errors.New("content must be a string or a list of text parts")
+	var many []T
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New(msg)
 	}
-	*c = parts
+	*list = many
 	return nil
 }
 
@@ -120,17 +127,7 @@ func (s *Stop) UnmarshalJSON(b []byte) error {
 		*s = nil
 		return nil
 	}
-	var one string
-	if err := json.Unmarshal(b, &one); err == nil {
-		*s = Stop{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return errors.New("stop must be a string or a list of strings")
-	}
-	*s = many
-	return nil
+	return oneOrList(b, (*[]string)(s), func(one string) string { return one }, "stop must be a string or a list of strings")
 }
 
 // ChatCompletion is a non-streamed chat completions response.

@@ -35,8 +35,6 @@ func (c *PromptsConfig) Validate() error {
 	return c.Labels.check()
 }
 
-func (c *PromptsConfig) labTask() string { return c.Task }
-
 func (c *PromptsConfig) hardest() int { return c.Labels.hardest() }
 
 type promptsGen struct{ c *PromptsConfig }
@@ -48,19 +46,14 @@ type promptLine struct {
 }
 
 func (g *promptsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
-	if d, ok, err := restoreData(r); ok || err != nil {
-		return d, err
-	}
+	return teacherRound(ctx, r, &g.c.Problems, g.c.Labels, func() (loop.Data, error) { return g.prompts(r) })
+}
+
+// prompts writes the round's problems without their answers.
+func (g *promptsGen) prompts(r *loop.Round) (loop.Data, error) {
 	c := g.c
-	if d, ok, err := labelledRound(r, &c.Problems, c.Labels); ok || err != nil {
-		if err != nil {
-			return loop.Data{}, err
-		}
-		return finish(ctx, r, d)
-	}
-	t, _ := lookup(c.Task)
 	lo, hi := c.Range(r.Index, c.Labels != nil)
-	ps := draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut(), c.lengths(false))
+	_, ps := c.fresh(r, lo, hi)
 	lines := make([]promptLine, len(ps))
 	for i, p := range ps {
 		lines[i] = promptLine{Prompt: p.Prompt, Difficulty: p.Difficulty}
@@ -70,8 +63,8 @@ func (g *promptsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		return loop.Data{}, err
 	}
 	r.Log.Info("lab: prompts", "problems", len(ps), "from", lo, "to", hi)
-	return finish(ctx, r, loop.Data{Path: path, Format: PromptsFormat, Generated: len(ps), Kept: len(ps),
-		Metrics: map[string]float64{"from": float64(lo), "to": float64(hi)}})
+	return loop.Data{Path: path, Format: PromptsFormat, Generated: len(ps), Kept: len(ps),
+		Metrics: map[string]float64{"from": float64(lo), "to": float64(hi)}}, nil
 }
 
 // GRPO is lab-train's reinforcement learning on prompts (lab-prompts'

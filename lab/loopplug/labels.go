@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/task"
 	"github.com/synthloop/synthloop/loop"
 )
@@ -24,8 +25,6 @@ type LabelsConfig struct {
 
 // Validate implements the loop's config hook.
 func (c *LabelsConfig) Validate() error { return c.check("lab-labels") }
-
-func (c *LabelsConfig) labTask() string { return c.Task }
 
 // hardest is the hardest difficulty of the first round's labels.
 func (c *LabelsConfig) hardest() int { _, hi := c.Range(1, false); return hi }
@@ -67,26 +66,54 @@ func writeLabels(r *loop.Round, p *Problems, n, lo, hi int) (loop.Data, error) {
 	}}, nil
 }
 
-// labelledRound writes the labels block's problems when the round has no
-// teacher; ok is false when the round has one (or there is no labels block,
-// which is then an error).
-func labelledRound(r *loop.Round, p *Problems, l *Labels) (d loop.Data, ok bool, err error) {
-	if hasTeacher(r) {
-		return loop.Data{}, false, nil
+// teacherRound runs a round of a generator that needs a teacher: a resumed
+// round returns the data its earlier call finished; a round without a
+// teacher writes the labels block's problems with their true answers (no
+// labels block is then an error); any other round's data is made by label.
+// The data is recorded for a resume.
+func teacherRound(ctx context.Context, r *loop.Round, p *Problems, l *Labels, label func() (loop.Data, error)) (loop.Data, error) {
+	if d, ok, err := restoreData(r); ok || err != nil {
+		return d, err
 	}
-	if l == nil {
-		return loop.Data{}, false, fmt.Errorf("round %d: %w", r.Index, errNoTeacher)
+	var d loop.Data
+	var err error
+	switch {
+	case hasTeacher(r):
+		d, err = label()
+	case l == nil:
+		err = fmt.Errorf("round %d: %w", r.Index, errNoTeacher)
+	default:
+		d, err = writeLabels(r, p, l.Count, l.From, max(l.To, l.From))
 	}
-	d, err = writeLabels(r, p, l.Count, l.From, max(l.To, l.From))
-	return d, true, err
+	if err != nil {
+		return loop.Data{}, err
+	}
+	return finish(ctx, r, d)
 }
 
-// unlabelled strips the true answers, so nothing built from the problems
-// can see one.
-func unlabelled(ps []task.Problem) []task.Problem {
-	out := make([]task.Problem, len(ps))
-	for i, p := range ps {
-		out[i] = task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty}
+// fresh draws the round's Count problems of the task, difficulties lo..hi,
+// none of them held out, without their true answers, so nothing built from
+// them can see one.
+func (p *Problems) fresh(r *loop.Round, lo, hi int) (task.Task, []task.Problem) {
+	t, _ := lookup(p.Task) // checked by Validate
+	ps := draw(t, roundRNG(r, forProblems), p.Count, lo, hi, p.heldOut(), p.lengths(false))
+	for i, q := range ps {
+		ps[i] = task.Problem{Prompt: q.Prompt, Difficulty: q.Difficulty}
 	}
-	return out
+	return t, ps
+}
+
+// sampling is how a teacher samples n answers to ps at temperature in round r.
+func sampling(r *loop.Round, t task.Task, ps []task.Problem, n int, temperature float64) lab.Decode {
+	return lab.Decode{N: n, Temperature: temperature, Seed: uint64(r.Seed)<<8 | forSamples, MaxTokens: maxTokens(t, ps)}
+}
+
+// writeRound writes a round's training data and its labels file (every
+// problem with its answers and verdicts) and returns the data's path.
+func writeRound[D, L any](r *loop.Round, data []D, labels []L) (string, error) {
+	path := filepath.Join(r.Dir, DataFile)
+	if err := writeJSONL(path, data); err != nil {
+		return "", err
+	}
+	return path, writeJSONL(filepath.Join(r.Dir, LabelsFile), labels)
 }

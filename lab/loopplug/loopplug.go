@@ -107,6 +107,10 @@ func (p *Problems) check(what string) error {
 	return nil
 }
 
+// labTask is the lab task the generator draws, for the trainer and
+// evaluator that follow it.
+func (p *Problems) labTask() string { return p.Task }
+
 // hardest is the hardest labelled difficulty, 0 without labels.
 func (l *Labels) hardest() int {
 	if l == nil {

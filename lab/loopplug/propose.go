@@ -148,7 +148,7 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		return loop.Data{}, fmt.Errorf("lab-propose: round %d: none of %d proposals is a new problem of %s (%d malformed)", r.Index, len(raw), c.Task, invalid)
 	}
 	// Answers that fit the hardest proposal must not overflow the context.
-	as, err := answers(ctx, r, m, ps, lab.Decode{N: c.K, Temperature: c.Temperature, Seed: uint64(r.Seed)<<8 | forSamples, MaxTokens: maxTokens(t, ps)}, "solving")
+	as, err := answers(ctx, r, m, ps, sampling(r, t, ps, c.K, c.Temperature), "solving")
 	if err != nil {
 		return loop.Data{}, err
 	}
@@ -190,11 +190,8 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 			}
 		}
 	}
-	if err := writeJSONL(filepath.Join(r.Dir, LabelsFile), out); err != nil {
-		return loop.Data{}, err
-	}
-	path := filepath.Join(r.Dir, DataFile)
-	if err := writeJSONL(path, lines); err != nil {
+	path, err := writeRound(r, lines, out)
+	if err != nil {
 		return loop.Data{}, err
 	}
 	ds := make([]int, len(ps))

@@ -3,7 +3,6 @@ package loopplug
 import (
 	"context"
 	"errors"
-	"path/filepath"
 
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/methods"
@@ -30,8 +29,6 @@ func (c *RFTConfig) Validate() error {
 	return c.Labels.check()
 }
 
-func (c *RFTConfig) labTask() string { return c.Task }
-
 func (c *RFTConfig) hardest() int { return c.Labels.hardest() }
 
 type rftGen struct{ c *RFTConfig }
@@ -45,25 +42,19 @@ type sample struct {
 }
 
 func (g *rftGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
-	if d, ok, err := restoreData(r); ok || err != nil {
-		return d, err
-	}
+	return teacherRound(ctx, r, &g.c.Problems, g.c.Labels, func() (loop.Data, error) { return g.sample(ctx, r) })
+}
+
+func (g *rftGen) sample(ctx context.Context, r *loop.Round) (loop.Data, error) {
 	c := g.c
-	if d, ok, err := labelledRound(r, &c.Problems, c.Labels); ok || err != nil {
-		if err != nil {
-			return loop.Data{}, err
-		}
-		return finish(ctx, r, d)
-	}
 	m, err := teacher(r)
 	if err != nil {
 		return loop.Data{}, err
 	}
-	t, _ := lookup(c.Task)
 	lo, hi := c.Range(r.Index, c.Labels != nil)
-	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut(), c.lengths(false)))
+	t, ps := c.fresh(r, lo, hi)
 	r.Log.Info("lab: rft sampling", "problems", len(ps), "k", c.K, "from", lo, "to", hi)
-	as, err := answers(ctx, r, m, ps, lab.Decode{N: c.K, Temperature: c.Temperature, Seed: uint64(r.Seed)<<8 | forSamples, MaxTokens: maxTokens(t, ps)}, "sampling")
+	as, err := answers(ctx, r, m, ps, sampling(r, t, ps, c.K, c.Temperature), "sampling")
 	if err != nil {
 		return loop.Data{}, err
 	}
@@ -95,15 +86,12 @@ func (g *rftGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error)
 		pass1 += methods.PassAtK(len(as[i]), right, 1)
 		passK += methods.PassAtK(len(as[i]), right, len(as[i]))
 	}
-	path := filepath.Join(r.Dir, DataFile)
-	if err := writeJSONL(path, kept); err != nil {
-		return loop.Data{}, err
-	}
-	if err := writeJSONL(filepath.Join(r.Dir, LabelsFile), samples); err != nil {
+	path, err := writeRound(r, kept, samples)
+	if err != nil {
 		return loop.Data{}, err
 	}
 	n, drawn := float64(max(len(ps), 1)), float64(max(len(ps)*c.K, 1))
-	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: len(ps) * c.K, Kept: len(kept), Metrics: map[string]float64{
+	return loop.Data{Path: path, Format: "sft", Generated: len(ps) * c.K, Kept: len(kept), Metrics: map[string]float64{
 		"yield":     float64(len(kept)) / drawn,
 		"correct":   float64(correct) / drawn,
 		"solved":    float64(solved) / n,
@@ -112,5 +100,5 @@ func (g *rftGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error)
 		"k":         float64(c.K),
 		"from":      float64(lo),
 		"to":        float64(hi),
-	}})
+	}}, nil
 }

@@ -3,7 +3,6 @@ package loopplug
 import (
 	"context"
 	"errors"
-	"path/filepath"
 
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/methods"
@@ -38,8 +37,6 @@ func (c *SCPairsConfig) Validate() error {
 	return c.Labels.check()
 }
 
-func (c *SCPairsConfig) labTask() string { return c.Task }
-
 func (c *SCPairsConfig) hardest() int { return c.Labels.hardest() }
 
 type scPairsGen struct{ c *SCPairsConfig }
@@ -58,26 +55,20 @@ type pairLine struct {
 }
 
 func (g *scPairsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
-	if d, ok, err := restoreData(r); ok || err != nil {
-		return d, err
-	}
+	return teacherRound(ctx, r, &g.c.Problems, g.c.Labels, func() (loop.Data, error) { return g.pairs(ctx, r) })
+}
+
+func (g *scPairsGen) pairs(ctx context.Context, r *loop.Round) (loop.Data, error) {
 	c := g.c
-	if d, ok, err := labelledRound(r, &c.Problems, c.Labels); ok || err != nil {
-		if err != nil {
-			return loop.Data{}, err
-		}
-		return finish(ctx, r, d)
-	}
 	m, err := teacher(r)
 	if err != nil {
 		return loop.Data{}, err
 	}
-	t, _ := lookup(c.Task)
-	sh := t.(task.Shape)
 	lo, hi := c.Range(r.Index, c.Labels != nil)
-	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut(), c.lengths(false)))
+	t, ps := c.fresh(r, lo, hi)
+	sh := t.(task.Shape)
 	r.Log.Info("lab: self-consistency sampling", "problems", len(ps), "k", c.K, "from", lo, "to", hi)
-	as, err := answers(ctx, r, m, ps, lab.Decode{N: c.K, Temperature: c.Temperature, Seed: uint64(r.Seed)<<8 | forSamples, MaxTokens: maxTokens(t, ps)}, "sampling")
+	as, err := answers(ctx, r, m, ps, sampling(r, t, ps, c.K, c.Temperature), "sampling")
 	if err != nil {
 		return loop.Data{}, err
 	}
@@ -111,15 +102,12 @@ func (g *scPairsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		}
 		pairs = append(pairs, dpoLine{Prompt: p.Prompt, Chosen: ch.Text, Rejected: rej.Text})
 	}
-	path := filepath.Join(r.Dir, DataFile)
-	if err := writeJSONL(path, pairs); err != nil {
-		return loop.Data{}, err
-	}
-	if err := writeJSONL(filepath.Join(r.Dir, LabelsFile), lines); err != nil {
+	path, err := writeRound(r, pairs, lines)
+	if err != nil {
 		return loop.Data{}, err
 	}
 	n, kept := float64(max(len(ps), 1)), float64(max(len(pairs), 1))
-	return finish(ctx, r, loop.Data{Path: path, Format: "dpo", Generated: len(ps), Kept: len(pairs), Metrics: map[string]float64{
+	return loop.Data{Path: path, Format: "dpo", Generated: len(ps), Kept: len(pairs), Metrics: map[string]float64{
 		"yield":            float64(len(pairs)) / n,
 		"chosen_right":     float64(chosenRight) / kept,
 		"rejected_wrong":   float64(rejectedWrong) / kept,
@@ -129,7 +117,7 @@ func (g *scPairsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		"drop_no_majority": float64(drops[methods.NoMajority]) / n,
 		"from":             float64(lo),
 		"to":               float64(hi),
-	}})
+	}}, nil
 }
 
 // cutAtDivergence returns rejected up to and including its first character

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/task"
@@ -58,8 +57,6 @@ func (c *SelfLabelConfig) Validate() error {
 	return c.Labels.check()
 }
 
-func (c *SelfLabelConfig) labTask() string { return c.Task }
-
 func (c *SelfLabelConfig) hardest() int { return c.Labels.hardest() }
 
 type selfLabelGen struct{ c *SelfLabelConfig }
@@ -76,26 +73,20 @@ type label struct {
 }
 
 func (g *selfLabelGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
-	if d, ok, err := restoreData(r); ok || err != nil {
-		return d, err
-	}
+	return teacherRound(ctx, r, &g.c.Problems, g.c.Labels, func() (loop.Data, error) { return g.label(ctx, r) })
+}
+
+func (g *selfLabelGen) label(ctx context.Context, r *loop.Round) (loop.Data, error) {
 	c := g.c
-	if d, ok, err := labelledRound(r, &c.Problems, c.Labels); ok || err != nil {
-		if err != nil {
-			return loop.Data{}, err
-		}
-		return finish(ctx, r, d)
-	}
 	ms, err := teachers(r)
 	if err != nil {
 		return loop.Data{}, err
 	}
-	t, _ := lookup(c.Task)
-	sh := t.(task.Shape)
 	lo, hi := c.difficulties(r.Index, r.Earlier())
-	ps := unlabelled(draw(t, roundRNG(r, forProblems), c.Count, lo, hi, c.heldOut(), c.lengths(false)))
+	t, ps := c.fresh(r, lo, hi)
+	sh := t.(task.Shape)
 	f := c.Filter.lab()
-	dec := lab.Decode{N: max(f.Samples, 1), MaxTokens: maxTokens(t, ps), Seed: uint64(r.Seed)<<8 | forSamples}
+	dec := sampling(r, t, ps, max(f.Samples, 1), 0)
 	if dec.N > 1 {
 		dec.Temperature = f.Temperature
 	}
@@ -143,22 +134,19 @@ func (g *selfLabelGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, 
 			}
 		}
 	}
-	path := filepath.Join(r.Dir, DataFile)
-	if err := writeJSONL(path, kept); err != nil {
-		return loop.Data{}, err
-	}
-	if err := writeJSONL(filepath.Join(r.Dir, LabelsFile), labels); err != nil {
+	path, err := writeRound(r, kept, labels)
+	if err != nil {
 		return loop.Data{}, err
 	}
 	n := float64(max(len(ps), 1))
-	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: len(ps), Kept: len(kept), Metrics: map[string]float64{
+	return loop.Data{Path: path, Format: "sft", Generated: len(ps), Kept: len(kept), Metrics: map[string]float64{
 		"yield":         float64(len(kept)) / n,
 		"kept_correct":  float64(keptRight) / float64(max(len(kept), 1)),
 		"label_correct": float64(right) / n,
 		"agree":         agree / n,
 		"from":          float64(lo),
 		"to":            float64(hi),
-	}})
+	}}, nil
 }
 
 // difficulties returns the round's range: Range, or with Advance, from the

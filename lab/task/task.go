@@ -5,6 +5,7 @@ package task
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -60,14 +61,7 @@ var tasks = map[string]Task{
 }
 
 // Names lists the tasks Lookup knows, sorted.
-func Names() []string {
-	var out []string
-	for n := range tasks {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
+func Names() []string { return slices.Sorted(maps.Keys(tasks)) }
 
 // Lookup returns the task of a name: "reverse-addition", "copy", "reverse",
 // "multiplication" or "long-multiplication".

@@ -54,10 +54,7 @@ func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
 		option.WithBaseURL(base + "/"),
 		option.WithHTTPClient(pc.Client()),
 		option.WithMaxRetries(0),
-		option.WithMiddleware(func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
-			res, err := next(req)
-			return model.StatusError(res, err, pc.APIKey)
-		}),
+		option.WithMiddleware(pc.StatusMiddleware()),
 	}
 	if pc.Timeout > 0 {
 		// Without it the SDK refuses large max_tokens without streaming.

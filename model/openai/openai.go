@@ -55,10 +55,7 @@ func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
 		option.WithBaseURL(pc.BaseURL + "/"),
 		option.WithHTTPClient(pc.Client()),
 		option.WithMaxRetries(0),
-		option.WithMiddleware(func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
-			res, err := next(req)
-			return model.StatusError(res, err, pc.APIKey)
-		}),
+		option.WithMiddleware(pc.StatusMiddleware()),
 	}
 	if pc.APIKey != "" {
 		opts = append(opts, option.WithAPIKey(pc.APIKey))

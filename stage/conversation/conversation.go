@@ -3,11 +3,9 @@ package conversation
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"time"
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
@@ -21,21 +19,14 @@ const (
 	EndedByMaxTurns = "max_turns" // the conversation reached its drawn length
 )
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the conversation stage.
 type Stage struct {
-	s   *settings
-	ps  *prompts
-	now func() time.Time
+	s  *settings
+	ps *prompts
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	s, err := cfg.resolve()
 	if err != nil {
 		return nil, err
@@ -44,11 +35,7 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Stage{s: s, ps: ps, now: time.Now}
-	for _, o := range opts {
-		o(st)
-	}
-	return st, nil
+	return &Stage{s: s, ps: ps}, nil
 }
 
 // Run makes one conversation per input: each kept record of the previous
@@ -77,12 +64,8 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if err != nil {
 		return err
 	}
-	seed := st.s.Seed
-	if seed == 0 {
-		seed = env.Seed
-	}
 	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
-		c := &convo{st: st, env: env, in: rec, user: user, asst: asst, rng: genkit.UnitRand("conversation", seed, env.Name, rec.ID)}
+		c := &convo{st: st, env: env, in: rec, user: user, asst: asst, rng: genkit.UnitRand("conversation", st.s.Seed, env, rec.ID)}
 		r, err := c.run(ctx)
 		if err != nil {
 			return nil, c.usage, err
@@ -129,12 +112,9 @@ func (c *convo) run(ctx context.Context) (*record.Record, error) {
 			"target_turns": target,
 			"user_model":   map[string]any{"name": c.user.Name, "backend": c.user.Info.Backend, "model": c.user.Info.Model},
 		},
-		Prov: record.Provenance{
-			Generator: "conversation", Stage: c.env.Name, Backend: c.asst.Info.Backend, Model: c.asst.Info.Model,
-			TemplateHash: c.st.ps.hash, Params: params, ParentIDs: []string{c.in.ID}, Round: c.env.Round,
-			CreatedAt: c.st.now().UTC(),
-		},
+		Prov: c.env.Provenance("conversation", c.asst.Info, c.in.ID),
 	}
+	c.r.Prov.TemplateHash, c.r.Prov.Params = c.st.ps.hash, params
 	if s.UserPersona != "" {
 		c.r.Meta["persona"] = s.UserPersona
 	}
@@ -250,7 +230,7 @@ func (c *convo) userTurn(ctx context.Context, t, target int, topic, doc string) 
 		Messages:    []model.Message{{Role: "user", Content: p}},
 		Temperature: orDefault(s.UserTemperature, 1), TopP: s.UserTopP, MaxTokens: s.UserMaxTokens,
 	}
-	choice, err := c.call(ctx, c.user, req)
+	choice, _, err := c.user.Call(ctx, req, &c.r.Prov.RequestKeys, &c.usage)
 	if err != nil {
 		return "", false, false, c.failed(ctx, "user model", t, err)
 	}
@@ -280,7 +260,7 @@ func (c *convo) assistantTurn(ctx context.Context, t int) (ok bool, err error) {
 		msgs = append(msgs, model.Message{Role: m.Role, Content: m.Content})
 	}
 	req := model.Request{Messages: msgs, Temperature: orDefault(s.Temperature, 0.7), TopP: s.TopP, MaxTokens: s.MaxTokens}
-	choice, err := c.call(ctx, c.asst, req)
+	choice, _, err := c.asst.Call(ctx, req, &c.r.Prov.RequestKeys, &c.usage)
 	if err != nil {
 		return false, c.failed(ctx, "assistant", t, err)
 	}
@@ -337,24 +317,10 @@ func (c *convo) check(t int, role, msg, finish string) (bad bool) {
 	return true
 }
 
-// call sends req to sd, adding to the unit's usage and the record's request keys.
-func (c *convo) call(ctx context.Context, sd genkit.Backend, req model.Request) (model.Choice, error) {
-	c.r.Prov.RequestKeys = append(c.r.Prov.RequestKeys, model.CacheKeys(sd.Info.Backend, sd.Info.Model, req)...)
-	resp, err := sd.Gen.Generate(ctx, req)
-	c.usage.Count(resp, err)
-	if err != nil {
-		return model.Choice{}, err
-	}
-	if len(resp.Choices) == 0 {
-		return model.Choice{}, errors.New("the model returned no choices")
-	}
-	return resp.Choices[0], nil
-}
-
 // failed records a permanent model failure on the record, or returns a
 // failure that must not be recorded (pipeline.MustReturn).
 func (c *convo) failed(ctx context.Context, who string, t int, err error) error {
-	if pipeline.MustReturn(err) || ctx.Err() != nil {
+	if pipeline.MustReturn(ctx, err) {
 		return err
 	}
 	c.usage.Errors++

@@ -28,7 +28,7 @@ func newStage(t *testing.T, mut func(*Config)) *Stage {
 	if mut != nil {
 		mut(c)
 	}
-	s, err := New(c, WithClock(stagetest.Clock))
+	s, err := New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func servers(t *testing.T, st *pipelinetest.MemStore, input string) (env *pipeli
 		opened[name] = b
 		return b, info, nil
 	}
-	return &pipeline.Env{Name: "chats", Input: input, Store: st, Backend: backend, Seed: 7, Concurrency: 3, Round: 1}, user, asst
+	return &pipeline.Env{Name: "chats", Input: input, Store: st, Backend: backend, Seed: 7, Concurrency: 3, Round: 1, Clock: stagetest.Clock}, user, asst
 }
 
 func run(t *testing.T, s *Stage, topics ...string) (*pipelinetest.MemStore, *modeltest.Server, *modeltest.Server) {

@@ -33,26 +33,18 @@ type seedLine struct {
 	Text        string `json:"text"`
 }
 
+// LineID implements genkit.SeedLine.
+func (s seedLine) LineID() string { return s.ID }
+
 // parseSeeds reads JSONL when the first non-blank line starts with "{", and
 // one topic per non-blank line otherwise. A JSONL line's document goes to
 // Meta["text"], where document_field auto finds it.
 func parseSeeds(r io.Reader) ([]*record.Record, error) {
-	return genkit.ParseSeeds(r, 16<<20, func(rec *record.Record, b []byte, jsonl bool) error {
-		if !jsonl {
-			rec.Instruction = string(b)
-			return nil
-		}
-		var s seedLine
-		if err := genkit.DecodeLine(b, &s, "id, topic or instruction or prompt, input, document or text"); err != nil {
-			return err
-		}
+	return genkit.ParseSeeds(r, 16<<20, "id, topic or instruction or prompt, input, document or text", func(rec *record.Record, s seedLine) error {
 		rec.Instruction = genkit.FirstOf(s.Topic, s.Instruction, s.Prompt)
 		rec.Input = s.Input
 		if doc := genkit.FirstOf(s.Document, s.Text); doc != "" {
 			rec.Meta = map[string]any{"text": doc}
-		}
-		if s.ID != "" {
-			rec.ID = s.ID
 		}
 		if strings.TrimSpace(rec.Instruction) == "" && rec.Meta == nil {
 			return errors.New("no topic and no document")

@@ -153,8 +153,6 @@ func (c *Config) minHashOptions() dedup.MinHashOptions {
 type Stage struct {
 	cfg   Config
 	langs []text.Lang
-	// Now is the clock for provenance; nil means time.Now.
-	Now func() time.Time
 }
 
 // New returns the stage for cfg.
@@ -177,10 +175,6 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if env.Input == "" {
 		return fmt.Errorf("dedup: stage %q needs an input stage", env.Name)
 	}
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
 	return pipeline.RunUnits(ctx, env, []pipeline.UnitSpec{{Key: unitKey}}, func(ctx context.Context, _ int) ([]*record.Record, pipeline.UnitUsage, error) {
 		// Built only when the unit is to run: a finished stage does not
 		// read the decontamination files again.
@@ -188,7 +182,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		if err != nil {
 			return nil, pipeline.UnitUsage{}, err
 		}
-		created := now().UTC()
+		created := env.Now()
 		var out []*record.Record
 		var kept, rejected int
 		for in, err := range env.Store.Records(ctx, env.Input, record.Kept) {
@@ -231,15 +225,8 @@ func (s *Stage) derive(env *pipeline.Env, in *record.Record, created time.Time) 
 	}
 	r.Scores = maps.Clone(in.Scores)
 	r.Usage = record.Usage{}
-	r.Prov = record.Provenance{
-		Generator:    "dedup",
-		Stage:        env.Name,
-		TemplateHash: in.Prov.TemplateHash,
-		ParentIDs:    []string{in.ID},
-		SeedIDs:      in.Prov.SeedIDs,
-		Round:        env.Round,
-		CreatedAt:    created,
-	}
+	r.Prov = env.Provenance("dedup", pipeline.ModelInfo{}, in.ID)
+	r.Prov.TemplateHash, r.Prov.SeedIDs, r.Prov.CreatedAt = in.Prov.TemplateHash, in.Prov.SeedIDs, created
 	return &r
 }
 

@@ -80,8 +80,7 @@ func runStage(t *testing.T, cfg *Config, st *pipelinetest.MemStore) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Now = func() time.Time { return time.Unix(0, 0) }
-	if err := s.Run(context.Background(), &pipeline.Env{Name: "clean", Input: "gen", Store: st}); err != nil {
+	if err := s.Run(context.Background(), &pipeline.Env{Name: "clean", Input: "gen", Store: st, Clock: func() time.Time { return time.Unix(0, 0) }}); err != nil {
 		t.Fatal(err)
 	}
 }

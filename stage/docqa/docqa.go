@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/ingest"
@@ -18,6 +17,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -74,20 +74,13 @@ func (c *Config) Validate() error {
 	return err
 }
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the docqa stage.
 type Stage struct {
 	cfg Config
-	now func() time.Time
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	c := *cfg
 	switch {
 	case c.Model == "":
@@ -112,11 +105,7 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	if err := c.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("docqa: %w", err)
 	}
-	s := &Stage{cfg: c, now: time.Now}
-	for _, o := range opts {
-		o(s)
-	}
-	return s, nil
+	return &Stage{cfg: c}, nil
 }
 
 // unit is one chunk to ask about, or a document that could not be read.
@@ -138,9 +127,9 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if err != nil {
 		return err
 	}
-	gen, info, err := env.Backend(s.cfg.Model)
+	b, err := genkit.Open(env, "docqa", s.cfg.Model)
 	if err != nil {
-		return fmt.Errorf("docqa: model %q: %w", s.cfg.Model, err)
+		return err
 	}
 	chk, err := s.cfg.Config.NewChecker(bestofn.Opener(env), s.cfg.Model)
 	if err != nil {
@@ -154,7 +143,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		specs[i] = pipeline.UnitSpec{Key: u.key, Seq: u.seq}
 	}
 	return pipeline.RunUnits(ctx, env, specs, func(ctx context.Context, i int) ([]*record.Record, pipeline.UnitUsage, error) {
-		return s.one(ctx, env, units[i], gen, info, chk)
+		return s.one(ctx, env, units[i], b, chk)
 	})
 }
 
@@ -201,15 +190,13 @@ func (s *Stage) units(ctx context.Context) ([]unit, error) {
 }
 
 // one asks for the pairs of one chunk and checks each.
-func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Backend, info pipeline.ModelInfo, chk *grounding.Checker) ([]*record.Record, pipeline.UnitUsage, error) {
+func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, b genkit.Backend, chk *grounding.Checker) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
-	prov := record.Provenance{
-		Generator: "docqa", Stage: env.Name, Backend: info.Backend, Model: info.Model,
-		TemplateHash: generatePrompt.Hash, Round: env.Round, CreatedAt: s.now().UTC(),
-		Params: map[string]any{"pairs": s.cfg.Pairs, "temperature": *s.temperature(), "max_tokens": s.cfg.MaxTokens,
-			"chunk_tokens": s.cfg.ChunkTokens, "chunk_overlap": s.cfg.ChunkOverlap, "tokenizer": s.cfg.Tokenizer,
-			"grounding_threshold": s.cfg.Threshold},
-	}
+	prov := env.Provenance("docqa", b.Info)
+	prov.TemplateHash = generatePrompt.Hash
+	prov.Params = map[string]any{"pairs": s.cfg.Pairs, "temperature": *s.temperature(), "max_tokens": s.cfg.MaxTokens,
+		"chunk_tokens": s.cfg.ChunkTokens, "chunk_overlap": s.cfg.ChunkOverlap, "tokenizer": s.cfg.Tokenizer,
+		"grounding_threshold": s.cfg.Threshold}
 	c := u.chunk
 	meta := func() map[string]any {
 		return map[string]any{"source": c.Source, "chunk_id": c.ID, "chunk_index": c.Index, "chunk_start": c.Start,
@@ -228,21 +215,16 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, gen model.Ba
 				Reason: fmt.Sprintf("%d tokens, fewer than min_chunk_tokens %d: not asked about", c.Tokens, s.cfg.MinChunkTokens)}},
 		}}, usage, nil
 	}
-	pairs, reply, keys, served, err := s.generate(ctx, gen, info, c, u.parts, &usage)
+	asked, err := s.generate(ctx, b, c, u.parts, &usage)
+	pairs, keys := asked.Value, asked.Keys
 	prov.RequestKeys = keys
-	if served != "" {
-		prov.Model = served
+	if asked.Model != "" {
+		prov.Model = asked.Model
 	}
 	if err != nil {
-		if bestofn.MustReturn(ctx, err) {
-			return nil, usage, err
-		}
 		m := meta()
-		if reply != "" {
-			m["reply"] = reply
-		}
-		if !errors.Is(err, errParse) {
-			usage.Errors++
+		if asked.Failed(ctx, err, m, &usage) {
+			return nil, usage, err
 		}
 		return []*record.Record{{
 			ID: env.Name + ":" + c.ID, Seq: u.seq, Status: record.Failed, Error: "docqa: " + err.Error(), Input: c.Text, Meta: m, Prov: prov,
@@ -317,7 +299,7 @@ func settle(ctx context.Context, c ingest.Chunk, recs []*record.Record, verdicts
 	for i, r := range recs {
 		v, err := verdicts[i], errs[i]
 		if v.Judgment != nil {
-			bestofn.AddJudge(usage, v.Judgment.Usage)
+			usage.Add(v.Judgment.Usage)
 			r.Prov.RequestKeys = append(r.Prov.RequestKeys, v.Judgment.RequestKeys...)
 			r.Meta["judgment"] = v.Judgment
 			r.Meta["grounding_template_hash"] = grounding.TemplateHash()
@@ -334,7 +316,7 @@ func settle(ctx context.Context, c ingest.Chunk, recs []*record.Record, verdicts
 		}
 		switch {
 		case err != nil:
-			if bestofn.MustReturn(ctx, err) {
+			if pipeline.MustReturn(ctx, err) {
 				return err
 			}
 			usage.Errors++
@@ -350,9 +332,6 @@ func settle(ctx context.Context, c ingest.Chunk, recs []*record.Record, verdicts
 	return nil
 }
 
-// errParse marks a reply that is not the JSON asked for, after the retries.
-var errParse = errors.New("the reply is not the JSON asked for")
-
 func (s *Stage) temperature() *float64 {
 	if s.cfg.Temperature != nil {
 		return s.cfg.Temperature
@@ -362,54 +341,28 @@ func (s *Stage) temperature() *float64 {
 }
 
 // generate asks for the pairs of c, following up on a reply that does not
-// parse while ParseRetries lasts. It returns the pairs, the last reply (for
-// the record when it did not parse), the request keys and the model that
-// answered.
-func (s *Stage) generate(ctx context.Context, gen model.Backend, info pipeline.ModelInfo, c ingest.Chunk, parts int, u *pipeline.UnitUsage) ([]Pair, string, []string, string, error) {
+// parse while ParseRetries lasts.
+func (s *Stage) generate(ctx context.Context, b genkit.Backend, c ingest.Chunk, parts int, u *pipeline.UnitUsage) (genkit.Asked[[]Pair], error) {
 	var msgs []model.Message
 	if s.cfg.System != "" {
 		msgs = append(msgs, model.Message{Role: "system", Content: s.cfg.System})
 	}
-	req := model.Request{
-		Messages:    append(msgs, model.Message{Role: "user", Content: Prompt(c, parts, s.cfg.Pairs)}),
-		Temperature: s.temperature(),
-		MaxTokens:   s.cfg.MaxTokens,
+	a := genkit.Ask[[]Pair]{
+		Request: model.Request{
+			Messages:    append(msgs, model.Message{Role: "user", Content: Prompt(c, parts, s.cfg.Pairs)}),
+			Temperature: s.temperature(),
+			MaxTokens:   s.cfg.MaxTokens,
+		},
+		Parse:   ParseReply,
+		Retries: s.cfg.ParseRetries,
+		Restate: func(problem string) string { return retryText(problem, s.cfg.Pairs) },
+		What:    "reply",
+		CutHint: "; raise max_tokens or lower pairs",
 	}
 	if s.cfg.JSONSchema {
-		req.JSONSchema, req.SchemaName = schema, "qa_pairs"
+		a.Request.JSONSchema, a.Request.SchemaName = schema, "qa_pairs"
 	}
-	var keys []string
-	served := ""
-	retries := max(s.cfg.ParseRetries, 0)
-	for {
-		keys = append(keys, model.CacheKeys(info.Backend, info.Model, req)...)
-		resp, err := gen.Generate(ctx, req)
-		u.Count(resp, err)
-		if err != nil {
-			return nil, "", keys, served, fmt.Errorf("generate: %w", err)
-		}
-		served = resp.Model
-		reply, finish := "", ""
-		if len(resp.Choices) > 0 {
-			reply, finish = resp.Choices[0].Text, resp.Choices[0].FinishReason
-		}
-		pairs, perr := ParseReply(reply)
-		if perr == nil {
-			return pairs, reply, keys, served, nil
-		}
-		u.Errors++
-		if finish == model.FinishLength {
-			// Asking again would be cut at the same place.
-			return nil, reply, keys, served, fmt.Errorf("%w: the reply was cut at max_tokens %d (%v); raise max_tokens or lower pairs", errParse, s.cfg.MaxTokens, perr)
-		}
-		if retries == 0 || strings.TrimSpace(reply) == "" {
-			return nil, reply, keys, served, fmt.Errorf("%w: %v", errParse, perr)
-		}
-		retries--
-		req.Messages = append(append([]model.Message(nil), req.Messages...),
-			model.Message{Role: "assistant", Content: reply},
-			model.Message{Role: "user", Content: retryText(perr.Error(), s.cfg.Pairs)})
-	}
+	return a.Do(ctx, b, u)
 }
 
 var _ pipeline.Stage = (*Stage)(nil)

@@ -73,7 +73,7 @@ func config(paths ...string) *Config {
 // run runs the stage named qa with cfg against srv, storing into st.
 func run(t *testing.T, cfg *Config, srv *modeltest.Server, st *pipelinetest.MemStore) error {
 	t.Helper()
-	s, err := New(cfg, WithClock(stagetest.Clock))
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"time"
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
@@ -26,21 +25,14 @@ const (
 	MetaParent     = "parent_instruction" // the text it was evolved from
 )
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the evol stage.
 type Stage struct {
-	s   *settings
-	ps  *prompts
-	now func() time.Time
+	s  *settings
+	ps *prompts
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	s, err := cfg.resolve()
 	if err != nil {
 		return nil, err
@@ -49,11 +41,7 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Stage{s: s, ps: ps, now: time.Now}
-	for _, o := range opts {
-		o(st)
-	}
-	return st, nil
+	return &Stage{s: s, ps: ps}, nil
 }
 
 // Run evolves every kept record of the input stage, or every seed, one unit
@@ -83,23 +71,13 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 			return err
 		}
 	}
-	seed := st.s.Seed
-	if seed == 0 {
-		seed = env.Seed
-	}
 	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
-		c := &chain{st: st, env: env, in: rec, bs: bs, rng: unitRand(seed, env.Name, rec.ID)}
+		c := &chain{st: st, env: env, in: rec, bs: bs, rng: genkit.UnitRand("evol", st.s.Seed, env, rec.ID)}
 		return c.run(ctx)
 	})
 }
 
 type chainBackends struct{ evolve, answer, judge genkit.Backend }
-
-// unitRand is the randomness of one chain, so a resumed chain draws the
-// same operations.
-func unitRand(seed int64, stage, key string) *rand.Rand {
-	return genkit.UnitRand("evol", seed, stage, key)
-}
 
 // draw picks an operation by weight.
 func (s *settings) draw(r *rand.Rand) string {
@@ -163,16 +141,9 @@ func (c *chain) prov(b genkit.Backend, parentID string) record.Provenance {
 		params["judge_model"] = s.JudgeModel
 		params["judge_template_hash"] = c.st.ps.equal.Hash
 	}
-	return record.Provenance{
-		Generator: "evol",
-		Stage:     c.env.Name,
-		Backend:   b.Info.Backend,
-		Model:     b.Info.Model,
-		Params:    params,
-		ParentIDs: []string{parentID},
-		Round:     c.env.Round,
-		CreatedAt: c.st.now().UTC(),
-	}
+	p := c.env.Provenance("evol", b.Info, parentID)
+	p.Params = params
+	return p
 }
 
 // original is generation 0: the input instruction with its output, or with
@@ -211,7 +182,7 @@ func (c *chain) generation(ctx context.Context, g int, op, base, parentID string
 		return nil, err
 	}
 	r.Prov.TemplateHash = p.Hash
-	choice, err := c.call(ctx, r, c.bs.evolve, c.request(text, false))
+	choice, _, err := c.bs.evolve.Call(ctx, c.request(text, false), &r.Prov.RequestKeys, &c.usage)
 	if err != nil {
 		return c.failed(ctx, r, "evolve", err)
 	}
@@ -262,7 +233,7 @@ func (c *chain) generation(ctx context.Context, g int, op, base, parentID string
 // returned.
 func (c *chain) answer(ctx context.Context, r *record.Record, task string) error {
 	s := c.st.s
-	choice, err := c.call(ctx, r, c.bs.answer, c.request(task, true))
+	choice, _, err := c.bs.answer.Call(ctx, c.request(task, true), &r.Prov.RequestKeys, &c.usage)
 	if err != nil {
 		_, err = c.failed(ctx, r, "answer", err)
 		return err
@@ -304,7 +275,7 @@ func (c *chain) equal(ctx context.Context, r *record.Record, base, evolved strin
 	zero := 0.0
 	req := model.Request{Messages: []model.Message{{Role: "user", Content: text}}, Temperature: &zero, MaxTokens: 256}
 	for attempt := 0; ; attempt++ {
-		choice, err := c.call(ctx, r, c.bs.judge, req)
+		choice, _, err := c.bs.judge.Call(ctx, req, &r.Prov.RequestKeys, &c.usage)
 		if err != nil {
 			return false, "", err
 		}
@@ -335,24 +306,10 @@ func (c *chain) request(task string, answer bool) model.Request {
 	return model.Request{Messages: msgs, Temperature: &t, TopP: s.TopP, MaxTokens: s.MaxTokens}
 }
 
-// call sends req to b, adding to the unit's usage and the record's request keys.
-func (c *chain) call(ctx context.Context, r *record.Record, b genkit.Backend, req model.Request) (model.Choice, error) {
-	r.Prov.RequestKeys = append(r.Prov.RequestKeys, model.CacheKeys(b.Info.Backend, b.Info.Model, req)...)
-	resp, err := b.Gen.Generate(ctx, req)
-	c.usage.Count(resp, err)
-	if err != nil {
-		return model.Choice{}, err
-	}
-	if len(resp.Choices) == 0 {
-		return model.Choice{}, errors.New("the model returned no choices")
-	}
-	return resp.Choices[0], nil
-}
-
 // failed records a permanent model failure on r, or returns a failure that
 // must not be recorded (pipeline.MustReturn).
 func (c *chain) failed(ctx context.Context, r *record.Record, step string, err error) (*record.Record, error) {
-	if pipeline.MustReturn(err) || ctx.Err() != nil {
+	if pipeline.MustReturn(ctx, err) {
 		return nil, err
 	}
 	c.usage.Errors++

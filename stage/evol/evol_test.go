@@ -14,6 +14,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/stage/internal/stagetest"
 )
 
@@ -24,7 +25,7 @@ func newStage(t *testing.T, mut func(*Config)) *Stage {
 	if mut != nil {
 		mut(c)
 	}
-	s, err := New(c, WithClock(stagetest.Clock))
+	s, err := New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func TestEvolChains(t *testing.T) {
 func TestOperationWeights(t *testing.T) {
 	s := newStage(t, func(c *Config) { c.Operations = map[string]float64{OpBreadth: 1, OpConstraints: 3} })
 	count := map[string]int{}
-	r := unitRand(1, "x", "y")
+	r := genkit.UnitRand("evol", 1, &pipeline.Env{Name: "x"}, "y")
 	const n = 40000
 	for range n {
 		count[s.s.draw(r)]++

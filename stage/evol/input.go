@@ -34,27 +34,19 @@ type seedLine struct {
 	IsClassification bool             `json:"is_classification"`
 }
 
+// LineID implements genkit.SeedLine.
+func (s seedLine) LineID() string { return s.ID }
+
 // parseSeeds reads JSONL when the first non-blank line starts with "{", and
 // one instruction per non-blank line otherwise.
 func parseSeeds(r io.Reader) ([]*record.Record, error) {
-	return genkit.ParseSeeds(r, 4<<20, func(rec *record.Record, b []byte, jsonl bool) error {
-		if !jsonl {
-			rec.Instruction = string(b)
-			return nil
-		}
-		var s seedLine
-		if err := genkit.DecodeLine(b, &s, "id, instruction or prompt, input, output, instances"); err != nil {
-			return err
-		}
+	return genkit.ParseSeeds(r, 4<<20, "id, instruction or prompt, input, output, instances", func(rec *record.Record, s seedLine) error {
 		rec.Instruction, rec.Input, rec.Output = s.Instruction, s.Input, s.Output
 		if rec.Instruction == "" {
 			rec.Instruction = s.Prompt
 		}
 		if len(s.Instances) > 0 && rec.Input == "" && rec.Output == "" {
 			rec.Input, rec.Output = s.Instances[0].Input, s.Instances[0].Output
-		}
-		if s.ID != "" {
-			rec.ID = s.ID
 		}
 		if strings.TrimSpace(rec.Instruction) == "" {
 			return errors.New("no instruction")

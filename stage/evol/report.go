@@ -3,6 +3,8 @@ package evol
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -64,20 +66,10 @@ func Summarize(ctx context.Context, st pipeline.Store, stage string) (Report, er
 		}
 	}
 	// Operations a future version might add still show, after the known ones.
-	var extra []string
-	for op := range ops {
-		extra = append(extra, op)
-	}
-	sort.Strings(extra)
-	for _, op := range extra {
+	for _, op := range slices.Sorted(maps.Keys(ops)) {
 		rep.Operations = append(rep.Operations, ops[op].done())
 	}
-	var gs []int
-	for g := range gens {
-		gs = append(gs, g)
-	}
-	sort.Ints(gs)
-	for _, g := range gs {
+	for _, g := range slices.Sorted(maps.Keys(gens)) {
 		rep.Generations = append(rep.Generations, gens[g].done())
 	}
 	rep.All = all.done()

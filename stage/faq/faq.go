@@ -10,13 +10,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 )
 
 // Config is the `with:` block of a faq stage.
@@ -71,20 +71,13 @@ func (c *Config) Validate() error {
 	return err
 }
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the faq stage.
 type Stage struct {
 	cfg Config
-	now func() time.Time
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	c := *cfg
 	switch {
 	case c.Model == "":
@@ -101,11 +94,7 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	if err := c.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("faq: %w", err)
 	}
-	s := &Stage{cfg: c, now: time.Now}
-	for _, o := range opts {
-		o(s)
-	}
-	return s, nil
+	return &Stage{cfg: c}, nil
 }
 
 func (s *Stage) keys() Keys {
@@ -128,9 +117,9 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	} else if env.Input == "" {
 		return errors.New("faq: paths: required when the stage is first (or read the entries with a load stage before it)")
 	}
-	gen, info, err := env.Backend(s.cfg.Model)
+	b, err := genkit.Open(env, "faq", s.cfg.Model)
 	if err != nil {
-		return fmt.Errorf("faq: model %q: %w", s.cfg.Model, err)
+		return err
 	}
 	chk, err := s.cfg.Config.NewChecker(bestofn.Opener(env), s.cfg.Model)
 	if err != nil {
@@ -138,7 +127,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	}
 	if len(paths) == 0 {
 		return pipeline.ForEachKept(ctx, env, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
-			out, u, err := s.expand(ctx, env, fromRecord(in), gen, info, chk)
+			out, u, err := s.expand(ctx, env, fromRecord(in), b, chk)
 			for _, r := range out {
 				r.Prov.ParentIDs = []string{in.ID}
 			}
@@ -153,7 +142,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		units[i] = pipeline.UnitSpec{Key: e.Key + "@" + hex.EncodeToString(h[:6]), Seq: int64(i+1) * 1000}
 	}
 	return pipeline.RunUnits(ctx, env, units, func(ctx context.Context, i int) ([]*record.Record, pipeline.UnitUsage, error) {
-		return s.expand(ctx, env, entries[i], gen, info, chk)
+		return s.expand(ctx, env, entries[i], b, chk)
 	})
 }
 
@@ -210,15 +199,13 @@ type opener struct {
 }
 
 // expand turns one entry into its dialogues.
-func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, gen model.Backend, info pipeline.ModelInfo, chk *grounding.Checker) ([]*record.Record, pipeline.UnitUsage, error) {
+func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, b genkit.Backend, chk *grounding.Checker) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
-	prov := record.Provenance{
-		Generator: "faq", Stage: env.Name, Backend: info.Backend, Model: info.Model,
-		TemplateHash: answerPrompt.Hash, Round: env.Round, CreatedAt: s.now().UTC(),
-		Params: map[string]any{"paraphrases": s.cfg.Paraphrases, "turns": s.cfg.Turns, "include_original": s.cfg.IncludeOriginal,
-			"temperature": temp(s.cfg.Temperature, 0.9), "answer_temperature": temp(s.cfg.AnswerTemperature, 0.3),
-			"max_tokens": s.cfg.MaxTokens, "grounding_threshold": s.cfg.Threshold},
-	}
+	prov := env.Provenance("faq", b.Info)
+	prov.TemplateHash = answerPrompt.Hash
+	prov.Params = map[string]any{"paraphrases": s.cfg.Paraphrases, "turns": s.cfg.Turns, "include_original": s.cfg.IncludeOriginal,
+		"temperature": temp(s.cfg.Temperature, 0.9), "answer_temperature": temp(s.cfg.AnswerTemperature, 0.3),
+		"max_tokens": s.cfg.MaxTokens, "grounding_threshold": s.cfg.Threshold}
 	meta := func() map[string]any {
 		m := map[string]any{"faq_id": e.Key, "faq_source": e.Source, "faq_question": e.Question, "faq_answer": e.Answer}
 		if len(e.Extra) > 0 {
@@ -234,19 +221,12 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, gen mode
 	var para Paraphrases
 	var keys []string
 	if s.cfg.Paraphrases > 0 || follow > 0 {
-		var reply string
-		var err error
-		para, reply, keys, err = s.paraphrase(ctx, gen, info, e, &usage)
+		asked, err := s.paraphrase(ctx, b, e, &usage)
+		para, keys = asked.Value, asked.Keys
 		if err != nil {
-			if bestofn.MustReturn(ctx, err) {
-				return nil, usage, err
-			}
 			m := meta()
-			if reply != "" {
-				m["reply"] = reply
-			}
-			if !errors.Is(err, errParse) {
-				usage.Errors++
+			if asked.Failed(ctx, err, m, &usage) {
+				return nil, usage, err
 			}
 			p := prov
 			p.RequestKeys, p.TemplateHash = keys, paraphrasePrompt.Hash
@@ -281,14 +261,14 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, gen mode
 			}
 		}
 		used++
-		wg.Go(func() { errs[j] = s.dialogue(ctx, gen, info, chk, e, o.text, fus, r, &usages[j]) })
+		wg.Go(func() { errs[j] = s.dialogue(ctx, b, chk, e, o.text, fus, r, &usages[j]) })
 	}
 	wg.Wait()
 	var stop error
 	for j, r := range recs {
 		usage.Add(usages[j])
 		if err := errs[j]; err != nil {
-			if bestofn.MustReturn(ctx, err) {
+			if pipeline.MustReturn(ctx, err) {
 				stop = err
 				continue
 			}
@@ -309,13 +289,26 @@ func temp(t *float64, def float64) float64 {
 	return def
 }
 
-// errParse marks a reply that is not the JSON asked for, after the retries.
-var errParse = errors.New("the paraphrase reply is not the JSON asked for")
-
 // paraphrase asks for the paraphrases (at least one, which the form of the
-// reply needs) and follow-ups of e.
-func (s *Stage) paraphrase(ctx context.Context, gen model.Backend, info pipeline.ModelInfo, e Entry, u *pipeline.UnitUsage) (Paraphrases, string, []string, error) {
-	return s.askJSON(ctx, gen, info, ParaphrasePrompt(e, max(s.cfg.Paraphrases, 1), s.followUpCount()), u)
+// reply needs) and follow-ups of e, following up on a reply that does not
+// parse while ParseRetries lasts.
+func (s *Stage) paraphrase(ctx context.Context, b genkit.Backend, e Entry, u *pipeline.UnitUsage) (genkit.Asked[Paraphrases], error) {
+	want := s.cfg.Turns > 1
+	a := genkit.Ask[Paraphrases]{
+		Request: model.Request{
+			Messages:    []model.Message{{Role: "user", Content: ParaphrasePrompt(e, max(s.cfg.Paraphrases, 1), s.followUpCount())}},
+			Temperature: s.cfg.Temperature,
+			MaxTokens:   s.cfg.MaxTokens,
+		},
+		Parse:   func(reply string) (Paraphrases, error) { return ParseParaphrases(reply, want) },
+		Retries: s.cfg.ParseRetries,
+		Restate: func(problem string) string { return retryText(problem, s.followUpCount()) },
+		What:    "paraphrase reply",
+	}
+	if s.cfg.JSONSchema {
+		a.Request.JSONSchema, a.Request.SchemaName = schema(want), "faq_paraphrases"
+	}
+	return a.Do(ctx, b, u)
 }
 
 // followUpCount is how many follow-ups are asked for: enough that the
@@ -326,59 +319,6 @@ func (s *Stage) followUpCount() int {
 		n++
 	}
 	return (s.cfg.Turns - 1) * n
-}
-
-// askJSON sends prompt and parses the reply, following up on a reply that
-// does not parse while ParseRetries lasts.
-func (s *Stage) askJSON(ctx context.Context, gen model.Backend, info pipeline.ModelInfo, prompt string, u *pipeline.UnitUsage) (Paraphrases, string, []string, error) {
-	want := s.cfg.Turns > 1
-	req := model.Request{
-		Messages:    []model.Message{{Role: "user", Content: prompt}},
-		Temperature: s.cfg.Temperature,
-		MaxTokens:   s.cfg.MaxTokens,
-	}
-	if s.cfg.JSONSchema {
-		req.JSONSchema, req.SchemaName = schema(want), "faq_paraphrases"
-	}
-	var keys []string
-	retries := max(s.cfg.ParseRetries, 0)
-	for {
-		reply, finish, k, err := call(ctx, gen, info, req, u)
-		keys = append(keys, k...)
-		if err != nil {
-			return Paraphrases{}, "", keys, err
-		}
-		p, perr := ParseParaphrases(reply, want)
-		if perr == nil {
-			return p, reply, keys, nil
-		}
-		u.Errors++
-		if finish == model.FinishLength {
-			return p, reply, keys, fmt.Errorf("%w: the reply was cut at max_tokens %d (%v)", errParse, s.cfg.MaxTokens, perr)
-		}
-		if retries == 0 || strings.TrimSpace(reply) == "" {
-			return p, reply, keys, fmt.Errorf("%w: %v", errParse, perr)
-		}
-		retries--
-		req.Messages = append(append([]model.Message(nil), req.Messages...),
-			model.Message{Role: "assistant", Content: reply},
-			model.Message{Role: "user", Content: retryText(perr.Error(), s.followUpCount())})
-	}
-}
-
-// call sends req and accounts for it; it returns the first choice's text
-// and finish reason.
-func call(ctx context.Context, gen model.Backend, info pipeline.ModelInfo, req model.Request, u *pipeline.UnitUsage) (string, string, []string, error) {
-	keys := model.CacheKeys(info.Backend, info.Model, req)
-	resp, err := gen.Generate(ctx, req)
-	u.Count(resp, err)
-	if err != nil {
-		return "", "", keys, fmt.Errorf("generate: %w", err)
-	}
-	if len(resp.Choices) == 0 {
-		return "", "", keys, nil
-	}
-	return resp.Choices[0].Text, resp.Choices[0].FinishReason, keys, nil
 }
 
 // openers lists the dialogues' first questions: the original (when
@@ -431,7 +371,7 @@ func dedupe(qs []string) []string {
 // the entry before the next message; the first answer that fails ends the
 // dialogue, which is then rejected (or failed, when the judge gave no score).
 // The error is a model failure.
-func (s *Stage) dialogue(ctx context.Context, gen model.Backend, info pipeline.ModelInfo, chk *grounding.Checker, e Entry, first string, followUps []string, r *record.Record, u *pipeline.UnitUsage) error {
+func (s *Stage) dialogue(ctx context.Context, b genkit.Backend, chk *grounding.Checker, e Entry, first string, followUps []string, r *record.Record, u *pipeline.UnitUsage) error {
 	system := AnswerSystem(e, s.cfg.System)
 	var turns []record.Turn
 	if s.cfg.System != "" {
@@ -458,12 +398,11 @@ func (s *Stage) dialogue(ctx context.Context, gen model.Backend, info pipeline.M
 				req.Messages = append(req.Messages, model.Message{Role: tu.Role, Content: tu.Content})
 			}
 		}
-		reply, finish, keys, err := call(ctx, gen, info, req, u)
-		r.Prov.RequestKeys = append(r.Prov.RequestKeys, keys...)
-		if err != nil {
-			return err
+		choice, _, err := b.Call(ctx, req, &r.Prov.RequestKeys, u)
+		if err != nil && !errors.Is(err, genkit.ErrNoChoices) {
+			return fmt.Errorf("generate: %w", err)
 		}
-		reply = strings.TrimSpace(reply)
+		reply, finish := strings.TrimSpace(choice.Text), choice.FinishReason
 		label := fmt.Sprintf("turn %d: ", t+1)
 		switch {
 		case reply == "":
@@ -481,7 +420,7 @@ func (s *Stage) dialogue(ctx context.Context, gen model.Backend, info pipeline.M
 		}
 		v, err := chk.CheckAnswer(ctx, grounding.Item{Question: q, Evidence: Evidence(e), Answer: reply})
 		if v.Judgment != nil {
-			bestofn.AddJudge(u, v.Judgment.Usage)
+			u.Add(v.Judgment.Usage)
 			r.Prov.RequestKeys = append(r.Prov.RequestKeys, v.Judgment.RequestKeys...)
 			judgments = append(judgments, v.Judgment)
 		}

@@ -49,7 +49,7 @@ func server(t *testing.T, r modeltest.Responder) *modeltest.Server {
 
 func run(t *testing.T, cfg *Config, srv *modeltest.Server, st *pipelinetest.MemStore, input string) error {
 	t.Helper()
-	s, err := New(cfg, WithClock(stagetest.Clock))
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

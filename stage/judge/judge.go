@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	llm "github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/pipeline"
@@ -41,21 +40,14 @@ func (c *Config) Validate() error {
 	return err
 }
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the judge stage.
 type Stage struct {
 	cfg       Config
 	threshold float64
-	now       func() time.Time
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	c := *cfg
 	if c.Mode == "" {
 		c.Mode = Pointwise
@@ -70,12 +62,9 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 		return nil, err
 	}
 	lo, hi, _ := c.Range()
-	s := &Stage{cfg: c, threshold: lo + 0.8*(hi-lo), now: time.Now}
+	s := &Stage{cfg: c, threshold: lo + 0.8*(hi-lo)}
 	if c.Threshold != nil {
 		s.threshold = *c.Threshold
-	}
-	for _, o := range opts {
-		o(s)
 	}
 	return s, nil
 }
@@ -125,16 +114,8 @@ func (s *Stage) derive(env *pipeline.Env, in *record.Record, info pipeline.Model
 	}
 	r.Decisions = append([]record.Decision(nil), in.Decisions...)
 	r.Usage = record.Usage{}
-	r.Prov = record.Provenance{
-		Generator: "judge",
-		Stage:     env.Name,
-		Backend:   info.Backend,
-		Model:     info.Model,
-		Params:    map[string]any{"mode": s.cfg.Mode, "filter": s.cfg.Filter, "threshold": s.threshold},
-		ParentIDs: []string{in.ID},
-		Round:     env.Round,
-		CreatedAt: s.now().UTC(),
-	}
+	r.Prov = env.Provenance("judge", info, in.ID)
+	r.Prov.Params = map[string]any{"mode": s.cfg.Mode, "filter": s.cfg.Filter, "threshold": s.threshold}
 	return &r
 }
 
@@ -147,7 +128,7 @@ func (s *Stage) pointwise(ctx context.Context, env *pipeline.Env, in *record.Rec
 		return []*record.Record{r}, usage, nil
 	}
 	res, err := j.Score(ctx, llm.Item{Prompt: bestofn.Prompt(in), Answer: r.Output})
-	bestofn.AddJudge(&usage, res.Usage)
+	usage.Add(res.Usage)
 	r.Prov.RequestKeys, r.Prov.TemplateHash = res.RequestKeys, res.Template
 	if err != nil {
 		return failed(ctx, r, usage, err)
@@ -176,7 +157,7 @@ func (s *Stage) pointwise(ctx context.Context, env *pipeline.Env, in *record.Rec
 // failed records the permanent error of a judge call on r, or returns an
 // error that must not be recorded (pipeline.MustReturn).
 func failed(ctx context.Context, r *record.Record, usage pipeline.UnitUsage, err error) ([]*record.Record, pipeline.UnitUsage, error) {
-	if bestofn.MustReturn(ctx, err) {
+	if pipeline.MustReturn(ctx, err) {
 		return nil, usage, err
 	}
 	usage.Errors++
@@ -193,7 +174,7 @@ func (s *Stage) pairwise(ctx context.Context, env *pipeline.Env, in *record.Reco
 		return []*record.Record{r}, usage, nil
 	}
 	p, err := c.Compare(ctx, bestofn.Prompt(in), r.Chosen, r.Rejected)
-	bestofn.AddJudge(&usage, p.Usage)
+	usage.Add(p.Usage)
 	r.Prov.RequestKeys, r.Prov.TemplateHash = p.RequestKeys, p.Template
 	if err != nil {
 		return failed(ctx, r, usage, err)

@@ -26,7 +26,7 @@ func seed(t *testing.T, st *pipelinetest.MemStore, recs ...*record.Record) {
 
 func runStage(t *testing.T, st *pipelinetest.MemStore, cfg *Config) []*record.Record {
 	t.Helper()
-	s, err := New(cfg, WithClock(stagetest.Clock))
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestResumeIdentical(t *testing.T) {
 	want := runStage(t, ref, cfg)
 	st := mk()
 	srv := stagetest.Server(t)
-	s, _ := New(cfg, WithClock(stagetest.Clock))
+	s, _ := New(cfg)
 	env := stagetest.Env(t, srv, st, "judged", "gen")
 	env.Store = &crashStore{MemStore: st, n: 2}
 	if err := s.Run(context.Background(), env); err == nil {

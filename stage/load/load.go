@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/synthloop/synthloop/ingest"
 	"github.com/synthloop/synthloop/pipeline"
@@ -125,26 +124,16 @@ func (c *Config) formatOf(path string) string {
 // Stage is the load stage.
 type Stage struct {
 	cfg Config
-	now func() time.Time
 }
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Stage{cfg: *cfg, now: time.Now}
+	s := &Stage{cfg: *cfg}
 	if s.cfg.Chunk == 0 {
 		s.cfg.Chunk = 500
-	}
-	for _, o := range opts {
-		o(s)
 	}
 	return s, nil
 }
@@ -166,7 +155,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		if s.cfg.Limit > 0 && seq >= int64(s.cfg.Limit) {
 			break
 		}
-		recs, err := s.read(path, env.Name)
+		recs, err := s.read(path, env)
 		if err != nil {
 			return err
 		}
@@ -193,12 +182,12 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 }
 
 // read returns the records of one file.
-func (s *Stage) read(path, stage string) ([]*record.Record, error) {
+func (s *Stage) read(path string, env *pipeline.Env) ([]*record.Record, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	now := s.now().UTC()
+	stage, now := env.Name, env.Now()
 	mk := func(line int) *record.Record {
 		return &record.Record{
 			ID:     fmt.Sprintf("%s:%s:%d", stage, filepath.ToSlash(path), line),

@@ -28,11 +28,11 @@ func write(t *testing.T, dir, name, body string) string {
 
 func run(t *testing.T, cfg *Config, st *pipelinetest.MemStore) []*record.Record {
 	t.Helper()
-	s, err := New(cfg, WithClock(func() time.Time { return time.Unix(0, 0) }))
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Run(context.Background(), &pipeline.Env{Name: "prompts", Store: st}); err != nil {
+	if err := s.Run(context.Background(), &pipeline.Env{Name: "prompts", Store: st, Clock: func() time.Time { return time.Unix(0, 0) }}); err != nil {
 		t.Fatal(err)
 	}
 	return st.All("prompts")

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/model"
@@ -25,12 +24,8 @@ const (
 // Config is the `with:` block of a reject stage. Sampling defaults follow
 // the self-rewarding setup (Yuan et al., 2024): N=4, T=0.7, top_p=0.9.
 type Config struct {
-	Model       string   `yaml:"model" doc:"Generates the candidates (required)"`
-	N           int      `yaml:"n" doc:"Candidates per prompt"`
-	Temperature *float64 `yaml:"temperature" doc:"Temperature of the candidates"`
-	TopP        *float64 `yaml:"top_p" doc:"top_p of the candidates"`
-	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each candidate"`
-	System      string   `yaml:"system" doc:"An optional system prompt for the candidates"`
+	Model    string                 `yaml:"model" doc:"Generates the candidates (required)"`
+	Sampling bestofn.SamplingConfig `yaml:",inline"`
 
 	// The judge that scores candidates (judge_model, panel, rubric, samples...).
 	// Without judge_model, panel or verifier, the generating model judges.
@@ -45,8 +40,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() *Config {
-	t, p := 0.7, 0.9
-	return &Config{N: 4, Temperature: &t, TopP: &p, MaxTokens: 1024, Keep: KeepBest}
+	return &Config{Sampling: bestofn.DefaultSampling(), Keep: KeepBest}
 }
 
 // Validate checks the settings when the config is loaded.
@@ -55,13 +49,6 @@ func (c *Config) Validate() error {
 	return err
 }
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt, so tests and
-// replays get identical records.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the reject stage.
 type Stage struct {
 	cfg       Config
@@ -69,16 +56,15 @@ type Stage struct {
 	threshold float64
 	reference func(*record.Record) string
 	verifier  verify.Verifier
-	now       func() time.Time
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	c := *cfg
 	if c.Model == "" {
 		return nil, errors.New("reject: model: required (name of a backend in the models section)")
 	}
-	if c.N <= 0 || c.MaxTokens < 0 {
+	if c.Sampling.N <= 0 || c.Sampling.MaxTokens < 0 {
 		return nil, errors.New("reject: n must be positive and max_tokens not negative")
 	}
 	switch c.Keep {
@@ -88,8 +74,8 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	default:
 		return nil, fmt.Errorf("reject: keep %q (want best or all)", c.Keep)
 	}
-	s := &Stage{cfg: c, now: time.Now}
-	s.sampling = bestofn.NewSampling(c.N, c.Temperature, c.TopP, c.MaxTokens, c.System)
+	s := &Stage{cfg: c}
+	s.sampling = c.Sampling.Sampling()
 	if c.Verifier != nil {
 		if c.Config.Model != "" || len(c.Panel) > 0 {
 			return nil, errors.New("reject: set either verifier or a judge (judge_model, panel), not both")
@@ -115,9 +101,6 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	if c.Threshold != nil {
 		s.threshold = *c.Threshold
 	}
-	for _, o := range opts {
-		o(s)
-	}
 	return s, nil
 }
 
@@ -141,23 +124,15 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 
 func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, gen model.Backend, info pipeline.ModelInfo, sc bestofn.Scorer) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
-	prov := record.Provenance{
-		Generator: "reject",
-		Stage:     env.Name,
-		Backend:   info.Backend,
-		Model:     info.Model,
-		Params:    s.sampling.Params(),
-		ParentIDs: []string{in.ID},
-		Round:     env.Round,
-		CreatedAt: s.now().UTC(),
-	}
+	prov := env.Provenance("reject", info, in.ID)
+	prov.Params = s.sampling.Params()
 	prov.Params["threshold"] = s.threshold
 	prov.Params["keep"] = s.cfg.Keep
 	base := func(id string) *record.Record {
 		return &record.Record{ID: id, Stage: env.Name, Instruction: in.Instruction, Input: in.Input, Prov: prov, Meta: map[string]any{}}
 	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if bestofn.MustReturn(ctx, err) {
+		if pipeline.MustReturn(ctx, err) {
 			return nil, usage, err
 		}
 		usage.Errors++
@@ -165,11 +140,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		r.Status, r.Error = record.Failed, "reject: "+err.Error()
 		return []*record.Record{r}, usage, nil
 	}
-	cands, keys, served, err := bestofn.Sample(ctx, gen, info, s.sampling, bestofn.Prompt(in), &usage)
-	prov.RequestKeys = keys
-	if served != "" {
-		prov.Model = served
-	}
+	cands, err := bestofn.Sample(ctx, gen, info, s.sampling, in, &prov, &usage)
 	if err != nil {
 		return fail(err)
 	}

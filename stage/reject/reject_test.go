@@ -25,7 +25,7 @@ func newStage(t *testing.T, mut func(*Config)) *Stage {
 	if mut != nil {
 		mut(c)
 	}
-	s, err := New(c, WithClock(stagetest.Clock))
+	s, err := New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestTruncatedCandidatesAreNotScored(t *testing.T) {
 	})
 	defer srv.Close()
 	stagetest.Seed(t, st, "prompts", "Explain the tides.")
-	run(t, st, srv, newStage(t, func(c *Config) { c.N = 2 }))
+	run(t, st, srv, newStage(t, func(c *Config) { c.Sampling.N = 2 }))
 	r := st.All("best")[0]
 	if r.Status != record.Kept || r.Output != "A complete answer." || len(r.Candidates[0].Scores) != 0 {
 		t.Errorf("truncated candidate: %s output %q scores %v", r.Status, r.Output, r.Candidates[0].Scores)

@@ -20,7 +20,7 @@ func BenchmarkBootstrap(b *testing.B) {
 		st := newMemStore()
 		env, _ := newEnv(st, scriptedTeacher(), "instructions", "")
 		env.Concurrency = 8
-		s, err := New(cfg(func(c *Config) { c.Target = 1000 }), WithClock(testClock))
+		s, err := New(cfg(func(c *Config) { c.Target = 1000 }))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"time"
 
 	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/model"
@@ -18,27 +17,9 @@ import (
 	"github.com/synthloop/synthloop/text"
 )
 
-// Option changes how a stage runs without being configuration.
-type Option func(*options)
-
-type options struct{ now func() time.Time }
-
-// WithClock sets the clock that stamps Provenance.CreatedAt, so tests and
-// replays get the same records.
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
-
-func buildOptions(opts []Option) options {
-	o := options{now: time.Now}
-	for _, f := range opts {
-		f(&o)
-	}
-	return o
-}
-
 // Stage is the selfinstruct stage.
 type Stage struct {
 	cfg     *settings
-	opt     options
 	seeds   []seeds.Task
 	prompt  *prompt.Template
 	filters *instructionFilters
@@ -46,7 +27,7 @@ type Stage struct {
 }
 
 // New checks cfg, loads the seed set and the prompt, and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	s, err := cfg.resolve()
 	if err != nil {
 		return nil, err
@@ -82,7 +63,6 @@ func New(cfg *Config, opts ...Option) (*Stage, error) {
 	}
 	return &Stage{
 		cfg:     s,
-		opt:     buildOptions(opts),
 		seeds:   tasks,
 		prompt:  p,
 		tok:     tok,
@@ -269,7 +249,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 					return nil, err
 				}
 				resp, err := backend.Generate(ctx, rq.req)
-				if err != nil && (pipeline.MustReturn(err) || ctx.Err() != nil) {
+				if err != nil && pipeline.MustReturn(ctx, err) {
 					return nil, err
 				}
 				return &answered{rq, result{resp, err}}, nil
@@ -401,19 +381,9 @@ func unitUsage(res result, recs []*record.Record) pipeline.UnitUsage {
 // index at once, so a near-duplicate later in the same batch is caught.
 func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request, res result, idx noveltyIndex) ([]*record.Record, []pooled) {
 	c := s.cfg
-	prov := record.Provenance{
-		Generator:    "selfinstruct",
-		Stage:        env.Name,
-		Backend:      info.Backend,
-		Model:        info.Model,
-		TemplateHash: s.prompt.Hash,
-		Params:       params(rq.req, c.Mode),
-		ParentIDs:    rq.parentIDs,
-		SeedIDs:      rq.seedIDs,
-		RequestKeys:  model.CacheKeys(info.Backend, info.Model, rq.req),
-		Round:        env.Round,
-		CreatedAt:    s.opt.now().UTC(),
-	}
+	prov := env.Provenance("selfinstruct", info, rq.parentIDs...)
+	prov.TemplateHash, prov.Params, prov.SeedIDs = s.prompt.Hash, params(rq.req, c.Mode), rq.seedIDs
+	prov.RequestKeys = model.CacheKeys(info.Backend, info.Model, rq.req)
 	newRec := func(i int) *record.Record {
 		return &record.Record{
 			ID:    fmt.Sprintf("%s:%s:%03d", env.Name, batchKey(rq.batch), i),

@@ -161,6 +161,7 @@ func newEnv(st pipeline.Store, b model.Backend, name, input string) (*pipeline.E
 		},
 		Seed:        42,
 		Concurrency: 3,
+		Clock:       testClock,
 	}, p
 }
 

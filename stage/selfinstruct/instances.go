@@ -55,7 +55,6 @@ func DefaultInstancesConfig() *InstancesConfig {
 // Instances is the selfinstruct-instances stage.
 type Instances struct {
 	cfg   InstancesConfig
-	opt   options
 	langs map[text.Lang]*fewShot // prompts and examples per language
 	fixed text.Lang              // the configured language; "" picks per instruction
 }
@@ -79,7 +78,7 @@ func (c *InstancesConfig) Validate() error {
 // Without a language (and without a seed file naming one) the prompts follow
 // each instruction's language: Japanese instructions get the Japanese
 // prompts and seeds, every other one the English ones.
-func NewInstances(cfg *InstancesConfig, opts ...Option) (*Instances, error) {
+func NewInstances(cfg *InstancesConfig) (*Instances, error) {
 	c := *cfg
 	if c.Model == "" {
 		return nil, errors.New("selfinstruct: model: required (name of a backend in the models section)")
@@ -90,7 +89,7 @@ func NewInstances(cfg *InstancesConfig, opts ...Option) (*Instances, error) {
 	if c.MaxInstances <= 0 || c.MaxTokensClassify <= 0 || c.MaxTokensGenerate <= 0 || c.ClassifyMaxTokens <= 0 {
 		return nil, errors.New("selfinstruct: max_instances and the max_tokens settings must be positive")
 	}
-	st := &Instances{cfg: c, opt: buildOptions(opts), langs: map[text.Lang]*fewShot{}}
+	st := &Instances{cfg: c, langs: map[text.Lang]*fewShot{}}
 	langs := []text.Lang{text.English, text.Japanese}
 	if c.Language != "" || c.Seeds != "" {
 		lang, err := genkit.Language("selfinstruct", c.Language, c.Seeds)
@@ -195,15 +194,7 @@ func (s *Instances) Run(ctx context.Context, env *pipeline.Env) error {
 
 func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Record, gen model.Backend, info pipeline.ModelInfo, cls model.Backend, clsInfo pipeline.ModelInfo) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
-	prov := record.Provenance{
-		Generator: "selfinstruct-instances",
-		Stage:     env.Name,
-		Backend:   info.Backend,
-		Model:     info.Model,
-		ParentIDs: []string{in.ID},
-		Round:     env.Round,
-		CreatedAt: s.opt.now().UTC(),
-	}
+	prov := env.Provenance("selfinstruct-instances", info, in.ID)
 	fs := s.forInstruction(in.Instruction)
 	meta := map[string]any{"classify_template_hash": fs.classify.Hash}
 	newRec := func(i int) *record.Record {
@@ -214,7 +205,7 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		return &record.Record{ID: fmt.Sprintf("%s:%s:%02d", env.Name, in.ID, i), Stage: env.Name, Instruction: in.Instruction, Prov: prov, Meta: m}
 	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if pipeline.MustReturn(err) || ctx.Err() != nil {
+		if pipeline.MustReturn(ctx, err) {
 			return nil, usage, err
 		}
 		usage.Errors++

@@ -19,7 +19,7 @@ import (
 
 func mustNew(t *testing.T, c *Config) *Stage {
 	t.Helper()
-	s, err := New(c, WithClock(testClock))
+	s, err := New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestInstancesStage(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, err := NewInstances(&InstancesConfig{Model: "teacher", MaxInstances: 5, ClassifyExamples: 16, InstanceExamples: 8,
-		TopP: f64(0), PresencePenalty: f64(1.5), MaxTokensClassify: 300, MaxTokensGenerate: 350, ClassifyMaxTokens: 3}, WithClock(testClock))
+		TopP: f64(0), PresencePenalty: f64(1.5), MaxTokensClassify: 300, MaxTokensGenerate: 350, ClassifyMaxTokens: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +401,7 @@ func TestInstancesFollowInstructionLanguage(t *testing.T) {
 	}
 	icfg := DefaultInstancesConfig()
 	icfg.Model = "teacher"
-	s, err := NewInstances(icfg, WithClock(testClock))
+	s, err := NewInstances(icfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/synthloop/synthloop/judge"
@@ -22,12 +21,8 @@ import (
 type Config struct {
 	// Model generates the candidates and, unless judge_model or panel says
 	// otherwise, judges them. Required.
-	Model       string   `yaml:"model" doc:"Generates the candidates and, unless judge_model or panel says otherwise, judges them (required)"`
-	N           int      `yaml:"n" doc:"Candidates per prompt"`
-	Temperature *float64 `yaml:"temperature" doc:"Temperature of the candidates"`
-	TopP        *float64 `yaml:"top_p" doc:"top_p of the candidates"`
-	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each candidate"`
-	System      string   `yaml:"system" doc:"An optional system prompt for the candidates"`
+	Model    string                 `yaml:"model" doc:"Generates the candidates and, unless judge_model or panel says otherwise, judges them (required)"`
+	Sampling bestofn.SamplingConfig `yaml:",inline"`
 	// The judge (judge_model, panel, rubric, samples...); default: Model.
 	judge.Config `yaml:",inline"`
 	// PreferShorter is the length control: among candidates scoring within
@@ -42,8 +37,7 @@ type Config struct {
 
 // DefaultConfig returns the paper's defaults.
 func DefaultConfig() *Config {
-	t, p := 0.7, 0.9
-	return &Config{N: 4, Temperature: &t, TopP: &p, MaxTokens: 1024, NearTie: 0.5}
+	return &Config{Sampling: bestofn.DefaultSampling(), NearTie: 0.5}
 }
 
 // Validate checks the settings when the config is loaded.
@@ -52,39 +46,29 @@ func (c *Config) Validate() error {
 	return err
 }
 
-// Option configures a Stage.
-type Option func(*Stage)
-
-// WithClock sets the clock that stamps Provenance.CreatedAt.
-func WithClock(now func() time.Time) Option { return func(s *Stage) { s.now = now } }
-
 // Stage is the selfreward stage.
 type Stage struct {
 	cfg      Config
 	sampling bestofn.Sampling
-	now      func() time.Time
 }
 
 // New checks cfg and returns the stage.
-func New(cfg *Config, opts ...Option) (*Stage, error) {
+func New(cfg *Config) (*Stage, error) {
 	c := *cfg
 	if c.Model == "" {
 		return nil, errors.New("selfreward: model: required (name of a backend in the models section)")
 	}
-	if c.N < 2 {
-		return nil, fmt.Errorf("selfreward: n: %d candidates cannot make a pair; want at least 2", c.N)
+	if c.Sampling.N < 2 {
+		return nil, fmt.Errorf("selfreward: n: %d candidates cannot make a pair; want at least 2", c.Sampling.N)
 	}
-	if c.MaxTokens < 0 || c.NearTie < 0 || c.MinMargin < 0 {
+	if c.Sampling.MaxTokens < 0 || c.NearTie < 0 || c.MinMargin < 0 {
 		return nil, errors.New("selfreward: max_tokens, near_tie and min_margin must not be negative")
 	}
 	if err := c.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("selfreward: %w", err)
 	}
-	s := &Stage{cfg: c, now: time.Now}
-	s.sampling = bestofn.NewSampling(c.N, c.Temperature, c.TopP, c.MaxTokens, c.System)
-	for _, o := range opts {
-		o(s)
-	}
+	s := &Stage{cfg: c}
+	s.sampling = c.Sampling.Sampling()
 	return s, nil
 }
 
@@ -118,20 +102,12 @@ func LengthOf(s string) Length {
 
 func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, gen model.Backend, info pipeline.ModelInfo, sc bestofn.Scorer) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
-	prov := record.Provenance{
-		Generator: "selfreward",
-		Stage:     env.Name,
-		Backend:   info.Backend,
-		Model:     info.Model,
-		Params:    s.sampling.Params(),
-		ParentIDs: []string{in.ID},
-		Round:     env.Round,
-		CreatedAt: s.now().UTC(),
-	}
+	prov := env.Provenance("selfreward", info, in.ID)
+	prov.Params = s.sampling.Params()
 	prov.Params["prefer_shorter"] = s.cfg.PreferShorter
 	r := &record.Record{ID: env.Name + ":" + in.ID, Stage: env.Name, Instruction: in.Instruction, Input: in.Input, Meta: map[string]any{}}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if bestofn.MustReturn(ctx, err) {
+		if pipeline.MustReturn(ctx, err) {
 			return nil, usage, err
 		}
 		usage.Errors++
@@ -139,11 +115,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		r.Status, r.Error = record.Failed, "selfreward: "+err.Error()
 		return []*record.Record{r}, usage, nil
 	}
-	cands, keys, served, err := bestofn.Sample(ctx, gen, info, s.sampling, bestofn.Prompt(in), &usage)
-	prov.RequestKeys = keys
-	if served != "" {
-		prov.Model = served
-	}
+	cands, err := bestofn.Sample(ctx, gen, info, s.sampling, in, &prov, &usage)
 	if err != nil {
 		return fail(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/bestofn"
 	"github.com/synthloop/synthloop/stage/internal/stagetest"
 )
 
@@ -20,7 +21,7 @@ func newStage(t *testing.T, mut func(*Config)) *Stage {
 	if mut != nil {
 		mut(c)
 	}
-	s, err := New(c, WithClock(stagetest.Clock))
+	s, err := New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,10 +195,10 @@ func TestResumeIdentical(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for _, c := range []Config{
-		{N: 4},
-		{Model: "m", N: 1},
-		{Model: "m", N: 4, NearTie: -1},
-		{Model: "m", N: 4, Config: judgeConfig("stars")},
+		{Sampling: bestofn.SamplingConfig{N: 4}},
+		{Model: "m", Sampling: bestofn.SamplingConfig{N: 1}},
+		{Model: "m", Sampling: bestofn.SamplingConfig{N: 4}, NearTie: -1},
+		{Model: "m", Sampling: bestofn.SamplingConfig{N: 4}, Config: judgeConfig("stars")},
 	} {
 		if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "selfreward: ") {
 			t.Errorf("Validate(%+v) = %v", c, err)

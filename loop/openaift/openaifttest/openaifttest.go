@@ -413,12 +413,21 @@ func (s *Server) finish(j *job, status string) {
 	}
 }
 
-func (s *Server) get(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// job returns the job the request's path names, or answers 404. The caller
+// holds s.mu.
+func (s *Server) job(w http.ResponseWriter, r *http.Request) (*job, bool) {
 	j, ok := s.jobs[r.PathValue("id")]
 	if !ok {
 		apiError(w, 404, "fine_tune_not_found", "No fine-tuning job found with id "+r.PathValue("id"), "fine_tuning_job_id")
+	}
+	return j, ok
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.job(w, r)
+	if !ok {
 		return
 	}
 	s.polls++
@@ -429,9 +438,8 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, ok := s.jobs[r.PathValue("id")]
+	j, ok := s.job(w, r)
 	if !ok {
-		apiError(w, 404, "fine_tune_not_found", "No fine-tuning job found with id "+r.PathValue("id"), "fine_tuning_job_id")
 		return
 	}
 	if st := j.obj["status"]; st == "succeeded" || st == "failed" || st == "cancelled" {
@@ -494,9 +502,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, ok := s.jobs[r.PathValue("id")]
+	j, ok := s.job(w, r)
 	if !ok {
-		apiError(w, 404, "fine_tune_not_found", "No fine-tuning job found with id "+r.PathValue("id"), "fine_tuning_job_id")
 		return
 	}
 	items := make([]map[string]any, len(j.events))

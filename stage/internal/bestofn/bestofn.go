@@ -1,4 +1,4 @@
-// Package bestofn holds what the reject, judge and selfreward stages share: the prompt of a record, sampling N candidates, scoring them with a judge or a verifier, and usage accounting.
+// Package bestofn holds what the reject, judge and selfreward stages share: the prompt of a record, sampling N candidates, and scoring them with a judge or a verifier.
 package bestofn
 
 import (
@@ -36,14 +36,24 @@ func Opener(env *pipeline.Env) judge.Opener {
 	}
 }
 
-// AddJudge adds what judging cost to a unit's usage.
-func AddJudge(u *pipeline.UnitUsage, j judge.Usage) {
-	// The two types count the same things; a field added to one and not
-	// the other stops this conversion from compiling.
-	u.Add(pipeline.UnitUsage(j))
+// SamplingConfig is the sampling part of a best-of-N stage's `with:` block,
+// inline beside the stage's own keys.
+type SamplingConfig struct {
+	N           int      `yaml:"n" doc:"Candidates per prompt"`
+	Temperature *float64 `yaml:"temperature" doc:"Temperature of the candidates"`
+	TopP        *float64 `yaml:"top_p" doc:"top_p of the candidates"`
+	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each candidate"`
+	System      string   `yaml:"system" doc:"An optional system prompt for the candidates"`
 }
 
-// Sampling is how candidates are generated.
+// DefaultSampling returns the self-rewarding setup's sampling (Yuan et al.,
+// 2024): N=4, T=0.7, top_p=0.9.
+func DefaultSampling() SamplingConfig {
+	t, p := 0.7, 0.9
+	return SamplingConfig{N: 4, Temperature: &t, TopP: &p, MaxTokens: 1024}
+}
+
+// Sampling is how candidates are generated: a SamplingConfig resolved.
 type Sampling struct {
 	N           int
 	Temperature float64
@@ -52,12 +62,11 @@ type Sampling struct {
 	System      string
 }
 
-// NewSampling builds a Sampling from a stage's config fields; a nil
-// temperature takes the self-rewarding default, 0.7.
-func NewSampling(n int, temperature, topP *float64, maxTokens int, system string) Sampling {
-	s := Sampling{N: n, Temperature: 0.7, TopP: topP, MaxTokens: maxTokens, System: system}
-	if temperature != nil {
-		s.Temperature = *temperature
+// Sampling resolves c; a nil temperature takes the self-rewarding default, 0.7.
+func (c SamplingConfig) Sampling() Sampling {
+	s := Sampling{N: c.N, Temperature: 0.7, TopP: c.TopP, MaxTokens: c.MaxTokens, System: c.System}
+	if c.Temperature != nil {
+		s.Temperature = *c.Temperature
 	}
 	return s
 }
@@ -87,21 +96,25 @@ func (s Sampling) Params() map[string]any {
 	return p
 }
 
-// Sample asks b for the N candidates of prompt in one request. A sample the
+// Sample asks b for the N candidates of in's prompt in one request, noting
+// on prov the request's keys and the model that answered. A sample the
 // server did not return is a missing candidate, not an empty one.
-func Sample(ctx context.Context, b model.Backend, info pipeline.ModelInfo, s Sampling, prompt string, u *pipeline.UnitUsage) ([]record.Candidate, []string, string, error) {
-	req := s.Request(prompt)
-	keys := model.CacheKeys(info.Backend, info.Model, req)
+func Sample(ctx context.Context, b model.Backend, info pipeline.ModelInfo, s Sampling, in *record.Record, prov *record.Provenance, u *pipeline.UnitUsage) ([]record.Candidate, error) {
+	req := s.Request(Prompt(in))
+	prov.RequestKeys = model.CacheKeys(info.Backend, info.Model, req)
 	resp, err := b.Generate(ctx, req)
 	u.Count(resp, err)
 	if err != nil {
-		return nil, keys, "", fmt.Errorf("generate: %w", err)
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	if resp.Model != "" {
+		prov.Model = resp.Model
 	}
 	var out []record.Candidate
 	for _, c := range resp.Choices {
 		out = append(out, record.Candidate{Text: c.Text, FinishReason: c.FinishReason})
 	}
-	return out, keys, resp.Model, nil
+	return out, nil
 }
 
 // Judgment is what a record keeps of one candidate's scoring, in its Meta.
@@ -135,7 +148,7 @@ func (s Scorer) ScoreKey() string {
 // waits on its slowest judge call, not on their sum); results, usage and
 // request keys are gathered in candidate order, so the records do not depend
 // on timing. The error is a model or verifier failure that the caller
-// classifies (MustReturn).
+// classifies (pipeline.MustReturn).
 func (s Scorer) Score(ctx context.Context, in *record.Record, cands []record.Candidate, u *pipeline.UnitUsage) ([]Judgment, string, []string, error) {
 	prompt := Prompt(in)
 	type scored struct {
@@ -206,7 +219,7 @@ func (s Scorer) Score(ctx context.Context, in *record.Record, cands []record.Can
 	var tmpl string
 	var keys []string
 	for i, rs := range res {
-		AddJudge(u, rs.usage)
+		u.Add(rs.usage)
 		keys = append(keys, rs.keys...)
 		if tmpl == "" {
 			tmpl = rs.tmpl
@@ -244,13 +257,6 @@ func Reference(spec string) (func(*record.Record) string, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("reference %q (want output, input or meta.KEY)", spec)
-}
-
-// MustReturn reports whether the unit's function must return err (it stops
-// the stage, or is transient and leaves the unit for a rerun: see
-// pipeline.MustReturn); otherwise it belongs on the record.
-func MustReturn(ctx context.Context, err error) bool {
-	return pipeline.MustReturn(err) || ctx.Err() != nil
 }
 
 // CopyMeta returns a shallow copy of m, never nil.

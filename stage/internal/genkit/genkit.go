@@ -1,4 +1,4 @@
-// Package genkit holds what the generating stages share: seed files, input records, named models, the language setting and a unit's own randomness.
+// Package genkit holds what the generating stages share: seed files, input records, named models and their calls, requests whose JSON reply must parse, the language setting and a unit's own randomness.
 package genkit
 
 import (
@@ -49,10 +49,14 @@ func Open(env *pipeline.Env, stage, name string) (Backend, error) {
 }
 
 // UnitRand is the randomness of one unit of a stage of type kind: derived
-// from the seed, the stage's name and the unit's key only, so a resumed unit
-// draws the same numbers.
-func UnitRand(kind string, seed int64, stage, key string) *rand.Rand {
-	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s\x00%s", kind, seed, stage, key))
+// from the stage's own seed (0: the run's), its name and the unit's key
+// only, so a resumed unit draws the same numbers.
+func UnitRand(kind string, own int64, env *pipeline.Env, key string) *rand.Rand {
+	seed := own
+	if seed == 0 {
+		seed = env.Seed
+	}
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s\x00%s", kind, seed, env.Name, key))
 	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(h[:8]), binary.LittleEndian.Uint64(h[8:16])))
 }
 

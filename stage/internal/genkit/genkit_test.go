@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/text"
 )
@@ -25,38 +26,36 @@ func TestLanguage(t *testing.T) {
 }
 
 func TestUnitRandIsPerKindAndKey(t *testing.T) {
-	a, b := UnitRand("evol", 1, "st", "k").Uint64(), UnitRand("evol", 1, "st", "k").Uint64()
+	env := &pipeline.Env{Name: "st", Seed: 1}
+	a, b := UnitRand("evol", 0, env, "k").Uint64(), UnitRand("evol", 1, env, "k").Uint64()
 	if a != b {
 		t.Fatal("the same unit draws differently")
 	}
-	if a == UnitRand("conversation", 1, "st", "k").Uint64() || a == UnitRand("evol", 1, "st", "k2").Uint64() {
+	if a == UnitRand("conversation", 1, env, "k").Uint64() || a == UnitRand("evol", 1, env, "k2").Uint64() || a == UnitRand("evol", 2, env, "k").Uint64() {
 		t.Fatal("different units draw the same")
 	}
 }
 
+type idLine struct {
+	ID string `json:"id"`
+}
+
+func (l idLine) LineID() string { return l.ID }
+
 func TestParseSeedsKeepsIDsAndRefusesDuplicates(t *testing.T) {
-	fill := func(r *record.Record, b []byte, jsonl bool) error {
-		r.Instruction = string(b)
-		if jsonl {
-			var s struct {
-				ID string `json:"id"`
-			}
-			if err := DecodeLine(b, &s, "id"); err != nil {
-				return err
-			}
-			r.ID = s.ID
-		}
+	fill := func(r *record.Record, l idLine) error {
+		r.Instruction = l.ID
 		return nil
 	}
-	recs, err := ParseSeeds(strings.NewReader("\xef\xbb\xbfa\n\n b \n"), 1<<10, fill)
+	recs, err := ParseSeeds(strings.NewReader("\xef\xbb\xbfa\n\n b \n"), 1<<10, "id", fill)
 	if err != nil || len(recs) != 2 || recs[0].ID != "line-1" || recs[1].ID != "line-3" || recs[1].Seq != 2 || recs[1].Instruction != "b" {
 		t.Fatalf("plain lines: %+v, %v", recs, err)
 	}
-	_, err = ParseSeeds(strings.NewReader(`{"id":"x"}`+"\n"+`{"id":"x"}`), 1<<10, fill)
+	_, err = ParseSeeds(strings.NewReader(`{"id":"x"}`+"\n"+`{"id":"x"}`), 1<<10, "id", fill)
 	if err == nil || !strings.Contains(err.Error(), `line 2: duplicate id "x" (first on line 1)`) {
 		t.Fatalf("duplicate ids: %v", err)
 	}
-	_, err = ParseSeeds(strings.NewReader(`{"id":"x","idd":1}`), 1<<10, fill)
+	_, err = ParseSeeds(strings.NewReader(`{"id":"x","idd":1}`), 1<<10, "id", fill)
 	if err == nil || !strings.Contains(err.Error(), "line 1:") || !strings.Contains(err.Error(), "(fields: id)") {
 		t.Fatalf("unknown field: %v", err)
 	}

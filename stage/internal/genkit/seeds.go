@@ -48,11 +48,19 @@ func LoadSeeds(stage, what, nameOrPath string, fromTask func(*record.Record, see
 	return recs, nil
 }
 
+// SeedLine is one JSONL line of a stage's seed file.
+type SeedLine interface {
+	// LineID is the line's id, "" for none.
+	LineID() string
+}
+
 // ParseSeeds reads one seed a non-blank line of r: JSONL when the first one
 // starts with "{", plain text otherwise. Each record starts with ID "line-N"
-// and its position as Seq, so units keep their keys across reruns; fill sets
-// the rest from the line and may set another ID. IDs must be unique.
-func ParseSeeds(r io.Reader, maxLine int, fill func(rec *record.Record, line []byte, jsonl bool) error) ([]*record.Record, error) {
+// and its position as Seq, so units keep their keys across reruns. A plain
+// line is the record's instruction. A JSONL line decodes strictly into an L
+// (fields lists the valid ones for the error), whose id, when it has one,
+// is the record's ID, and fill sets the rest. IDs must be unique.
+func ParseSeeds[L SeedLine](r io.Reader, maxLine int, fields string, fill func(rec *record.Record, l L) error) ([]*record.Record, error) {
 	var out []*record.Record
 	seen := map[string]int{}
 	jsonl := false
@@ -61,7 +69,7 @@ func ParseSeeds(r io.Reader, maxLine int, fill func(rec *record.Record, line []b
 			jsonl = true
 		}
 		rec := &record.Record{ID: fmt.Sprintf("line-%d", line), Seq: int64(len(out) + 1), Status: record.Kept}
-		if err := fill(rec, b, jsonl); err != nil {
+		if err := fillLine(rec, b, jsonl, fields, fill); err != nil {
 			return fmt.Errorf("line %d: %w", line, err)
 		}
 		if prev, dup := seen[rec.ID]; dup {
@@ -75,6 +83,21 @@ func ParseSeeds(r io.Reader, maxLine int, fill func(rec *record.Record, line []b
 		return nil, err
 	}
 	return out, nil
+}
+
+func fillLine[L SeedLine](rec *record.Record, b []byte, jsonl bool, fields string, fill func(*record.Record, L) error) error {
+	if !jsonl {
+		rec.Instruction = string(b)
+		return nil
+	}
+	var l L
+	if err := DecodeLine(b, &l, fields); err != nil {
+		return err
+	}
+	if id := l.LineID(); id != "" {
+		rec.ID = id
+	}
+	return fill(rec, l)
 }
 
 // DecodeLine decodes the one JSON value of a line into v. Unknown fields are

@@ -183,9 +183,9 @@ func Backends(t testing.TB, srv *modeltest.Server, st *pipelinetest.MemStore) fu
 	}
 }
 
-// Env returns the environment of stage name reading from input.
+// Env returns the environment of stage name reading from input, on Clock.
 func Env(t testing.TB, srv *modeltest.Server, st *pipelinetest.MemStore, name, input string) *pipeline.Env {
-	return &pipeline.Env{Name: name, Input: input, Store: st, Backend: Backends(t, srv, st), Seed: 7, Concurrency: 3, Round: 1}
+	return &pipeline.Env{Name: name, Input: input, Store: st, Backend: Backends(t, srv, st), Seed: 7, Concurrency: 3, Round: 1, Clock: Clock}
 }
 
 // Seed commits kept input records with the given instructions to stage, one unit.
