@@ -56,8 +56,8 @@ type Options struct {
 	// rows of another length sum the gradients in another order, which
 	// would change the last bits of every model trained so far.
 	ShortSeq bool
-	LR     float64
-	Warmup int
+	LR       float64
+	Warmup   int
 	// Schedule is "cosine" (default) or "wsd" (warmup-stable-decay, last 20%
 	// decaying).
 	Schedule  string
