@@ -36,6 +36,8 @@ type TrainStats struct {
 	Steps     int     `json:"steps"`
 	FirstLoss float64 `json:"first_loss"`
 	LastLoss  float64 `json:"last_loss"` // mean over the last 10% of steps
+	// Targets counts the trained (target) tokens of all steps.
+	Targets int `json:"targets"`
 }
 
 // Conversation is one SFT example as data.jsonl holds it.
@@ -94,6 +96,7 @@ func Train(ctx context.Context, m *Model, sets [][]Conversation, cfg TrainConfig
 			n++
 		}
 		st.Steps = i + 1
+		st.Targets += s.Targets
 		if progress != nil {
 			progress(i, s.Loss)
 		}

@@ -44,14 +44,20 @@ type Options struct {
 	NLL   float64
 	Steps int
 	Batch int
-	// Seq is the positions per example; 0 means the longest example, capped
-	// at the model's context. Padding a short-example set (arithmetic, the
-	// lab's tasks) to the whole context would cost many times the compute
-	// for the same gradients: positions after an example's end are never
-	// attended to or trained.
-	Seq    int
-	LR     float64
-	Warmup int
+	// Seq is the positions per example; 0 means the longest example (less
+	// one with ShortSeq), capped at the model's context. Padding a
+	// short-example set (arithmetic, the lab's tasks) to the whole context
+	// would cost many times the compute for the same gradients: positions
+	// after an example's end are never attended to or trained.
+	Seq int
+	// ShortSeq makes Seq 0 one position shorter than the longest example:
+	// an example's last token is only ever a target, so its input position
+	// trains nothing. lab-train sets it. It is not the default because
+	// rows of another length sum the gradients in another order, which
+	// would change the last bits of every model trained so far.
+	ShortSeq bool
+	LR       float64
+	Warmup   int
 	// Schedule is "cosine" (default) or "wsd" (warmup-stable-decay, last 20%
 	// decaying).
 	Schedule  string
@@ -328,10 +334,14 @@ type dataset struct {
 }
 
 // seq is the training sequence length for examples of at most longest
-// tokens: Seq if set, else longest, within the model's context.
+// tokens: Seq if set, else longest (less one with ShortSeq), within the
+// model's context.
 func (o *Options) seq(longest, context int) int {
 	if o.Seq > 0 {
 		return min(o.Seq, context)
+	}
+	if o.ShortSeq {
+		longest--
 	}
 	return max(min(longest, context), 1)
 }

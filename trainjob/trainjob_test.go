@@ -209,4 +209,12 @@ func TestSeqDefaultsToLongestExample(t *testing.T) {
 	if res.Seq != longest || longest >= Presets["tiny"].MaxSeq {
 		t.Errorf("Seq = %d, want the longest example's %d tokens (context %d)", res.Seq, longest, Presets["tiny"].MaxSeq)
 	}
+	// ShortSeq drops the last position, whose token is only a target.
+	o.Out, o.ShortSeq = filepath.Join(t.TempDir(), "short"), true
+	if res, err = Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if res.Seq != longest-1 {
+		t.Errorf("ShortSeq: Seq = %d, want %d", res.Seq, longest-1)
+	}
 }

@@ -118,3 +118,23 @@ func dot3AVX512(a *float32, b *float32, c *float32, n int) float32
 //
 //go:noescape
 func rmsBackAVX512(dx *float32, dw *float32, dout *float32, x *float32, w *float32, n int, rstd float32, c float32)
+
+// siluAVX2 sets dst[i] = x[i]·sigmoid(x[i]) for i < n, a multiple of 8, as SiLU's Go loop does, and returns the elements done before a block it leaves to Go.
+//
+//go:noescape
+func siluAVX2(dst *float32, x *float32, n int) int
+
+// swigluAVX2 sets dst[i] = gate[i]·sigmoid(gate[i])·up[i] for i < n, a multiple of 8, as SwiGLU's Go loop does, and returns the elements done before a block it leaves to Go.
+//
+//go:noescape
+func swigluAVX2(dst *float32, gate *float32, up *float32, n int) int
+
+// swigluBackAVX2 sets dgate and dup to the gradients of SwiGLU for i < n, a multiple of 8, as SwiGLUBackward's Go loop does, and returns the elements done before a block it leaves to Go.
+//
+//go:noescape
+func swigluBackAVX2(dgate *float32, dup *float32, dout *float32, gate *float32, up *float32, n int) int
+
+// expShiftAVX2 sets x[i] = exp32(x[i] − shift) for i < n, a multiple of 8, and returns the elements done before a block it leaves to Go.
+//
+//go:noescape
+func expShiftAVX2(x *float32, n int, shift float32) int

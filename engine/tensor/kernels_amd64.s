@@ -3767,3 +3767,380 @@ body:
 done:
 	VZEROUPPER
 	RET
+
+DATA expconstsavx2<>+0(SB)/4, $0xc2ae999a
+DATA expconstsavx2<>+4(SB)/4, $0xc2ae999a
+DATA expconstsavx2<>+8(SB)/4, $0xc2ae999a
+DATA expconstsavx2<>+12(SB)/4, $0xc2ae999a
+DATA expconstsavx2<>+16(SB)/4, $0xc2ae999a
+DATA expconstsavx2<>+20(SB)/4, $0xc2ae999a
+DATA expconstsavx2<>+24(SB)/4, $0xc2ae999a
+DATA expconstsavx2<>+28(SB)/4, $0xc2ae999a
+DATA expconstsavx2<>+32(SB)/4, $0x42b0999a
+DATA expconstsavx2<>+36(SB)/4, $0x42b0999a
+DATA expconstsavx2<>+40(SB)/4, $0x42b0999a
+DATA expconstsavx2<>+44(SB)/4, $0x42b0999a
+DATA expconstsavx2<>+48(SB)/4, $0x42b0999a
+DATA expconstsavx2<>+52(SB)/4, $0x42b0999a
+DATA expconstsavx2<>+56(SB)/4, $0x42b0999a
+DATA expconstsavx2<>+60(SB)/4, $0x42b0999a
+DATA expconstsavx2<>+64(SB)/4, $0x3fb8aa3b
+DATA expconstsavx2<>+68(SB)/4, $0x3fb8aa3b
+DATA expconstsavx2<>+72(SB)/4, $0x3fb8aa3b
+DATA expconstsavx2<>+76(SB)/4, $0x3fb8aa3b
+DATA expconstsavx2<>+80(SB)/4, $0x3fb8aa3b
+DATA expconstsavx2<>+84(SB)/4, $0x3fb8aa3b
+DATA expconstsavx2<>+88(SB)/4, $0x3fb8aa3b
+DATA expconstsavx2<>+92(SB)/4, $0x3fb8aa3b
+DATA expconstsavx2<>+96(SB)/4, $0x4b400000
+DATA expconstsavx2<>+100(SB)/4, $0x4b400000
+DATA expconstsavx2<>+104(SB)/4, $0x4b400000
+DATA expconstsavx2<>+108(SB)/4, $0x4b400000
+DATA expconstsavx2<>+112(SB)/4, $0x4b400000
+DATA expconstsavx2<>+116(SB)/4, $0x4b400000
+DATA expconstsavx2<>+120(SB)/4, $0x4b400000
+DATA expconstsavx2<>+124(SB)/4, $0x4b400000
+DATA expconstsavx2<>+128(SB)/4, $0x3f318000
+DATA expconstsavx2<>+132(SB)/4, $0x3f318000
+DATA expconstsavx2<>+136(SB)/4, $0x3f318000
+DATA expconstsavx2<>+140(SB)/4, $0x3f318000
+DATA expconstsavx2<>+144(SB)/4, $0x3f318000
+DATA expconstsavx2<>+148(SB)/4, $0x3f318000
+DATA expconstsavx2<>+152(SB)/4, $0x3f318000
+DATA expconstsavx2<>+156(SB)/4, $0x3f318000
+DATA expconstsavx2<>+160(SB)/4, $0xb95e8083
+DATA expconstsavx2<>+164(SB)/4, $0xb95e8083
+DATA expconstsavx2<>+168(SB)/4, $0xb95e8083
+DATA expconstsavx2<>+172(SB)/4, $0xb95e8083
+DATA expconstsavx2<>+176(SB)/4, $0xb95e8083
+DATA expconstsavx2<>+180(SB)/4, $0xb95e8083
+DATA expconstsavx2<>+184(SB)/4, $0xb95e8083
+DATA expconstsavx2<>+188(SB)/4, $0xb95e8083
+DATA expconstsavx2<>+192(SB)/4, $0x3f800000
+DATA expconstsavx2<>+196(SB)/4, $0x3f800000
+DATA expconstsavx2<>+200(SB)/4, $0x3f800000
+DATA expconstsavx2<>+204(SB)/4, $0x3f800000
+DATA expconstsavx2<>+208(SB)/4, $0x3f800000
+DATA expconstsavx2<>+212(SB)/4, $0x3f800000
+DATA expconstsavx2<>+216(SB)/4, $0x3f800000
+DATA expconstsavx2<>+220(SB)/4, $0x3f800000
+DATA expconstsavx2<>+224(SB)/4, $0x80000000
+DATA expconstsavx2<>+228(SB)/4, $0x80000000
+DATA expconstsavx2<>+232(SB)/4, $0x80000000
+DATA expconstsavx2<>+236(SB)/4, $0x80000000
+DATA expconstsavx2<>+240(SB)/4, $0x80000000
+DATA expconstsavx2<>+244(SB)/4, $0x80000000
+DATA expconstsavx2<>+248(SB)/4, $0x80000000
+DATA expconstsavx2<>+252(SB)/4, $0x80000000
+DATA expconstsavx2<>+256(SB)/4, $0x0000007f
+DATA expconstsavx2<>+260(SB)/4, $0x0000007f
+DATA expconstsavx2<>+264(SB)/4, $0x0000007f
+DATA expconstsavx2<>+268(SB)/4, $0x0000007f
+DATA expconstsavx2<>+272(SB)/4, $0x0000007f
+DATA expconstsavx2<>+276(SB)/4, $0x0000007f
+DATA expconstsavx2<>+280(SB)/4, $0x0000007f
+DATA expconstsavx2<>+284(SB)/4, $0x0000007f
+DATA expconstsavx2<>+288(SB)/4, $0x39506967
+DATA expconstsavx2<>+292(SB)/4, $0x39506967
+DATA expconstsavx2<>+296(SB)/4, $0x39506967
+DATA expconstsavx2<>+300(SB)/4, $0x39506967
+DATA expconstsavx2<>+304(SB)/4, $0x39506967
+DATA expconstsavx2<>+308(SB)/4, $0x39506967
+DATA expconstsavx2<>+312(SB)/4, $0x39506967
+DATA expconstsavx2<>+316(SB)/4, $0x39506967
+DATA expconstsavx2<>+320(SB)/4, $0x3ab743ce
+DATA expconstsavx2<>+324(SB)/4, $0x3ab743ce
+DATA expconstsavx2<>+328(SB)/4, $0x3ab743ce
+DATA expconstsavx2<>+332(SB)/4, $0x3ab743ce
+DATA expconstsavx2<>+336(SB)/4, $0x3ab743ce
+DATA expconstsavx2<>+340(SB)/4, $0x3ab743ce
+DATA expconstsavx2<>+344(SB)/4, $0x3ab743ce
+DATA expconstsavx2<>+348(SB)/4, $0x3ab743ce
+DATA expconstsavx2<>+352(SB)/4, $0x3c088908
+DATA expconstsavx2<>+356(SB)/4, $0x3c088908
+DATA expconstsavx2<>+360(SB)/4, $0x3c088908
+DATA expconstsavx2<>+364(SB)/4, $0x3c088908
+DATA expconstsavx2<>+368(SB)/4, $0x3c088908
+DATA expconstsavx2<>+372(SB)/4, $0x3c088908
+DATA expconstsavx2<>+376(SB)/4, $0x3c088908
+DATA expconstsavx2<>+380(SB)/4, $0x3c088908
+DATA expconstsavx2<>+384(SB)/4, $0x3d2aa9c1
+DATA expconstsavx2<>+388(SB)/4, $0x3d2aa9c1
+DATA expconstsavx2<>+392(SB)/4, $0x3d2aa9c1
+DATA expconstsavx2<>+396(SB)/4, $0x3d2aa9c1
+DATA expconstsavx2<>+400(SB)/4, $0x3d2aa9c1
+DATA expconstsavx2<>+404(SB)/4, $0x3d2aa9c1
+DATA expconstsavx2<>+408(SB)/4, $0x3d2aa9c1
+DATA expconstsavx2<>+412(SB)/4, $0x3d2aa9c1
+DATA expconstsavx2<>+416(SB)/4, $0x3e2aaaaa
+DATA expconstsavx2<>+420(SB)/4, $0x3e2aaaaa
+DATA expconstsavx2<>+424(SB)/4, $0x3e2aaaaa
+DATA expconstsavx2<>+428(SB)/4, $0x3e2aaaaa
+DATA expconstsavx2<>+432(SB)/4, $0x3e2aaaaa
+DATA expconstsavx2<>+436(SB)/4, $0x3e2aaaaa
+DATA expconstsavx2<>+440(SB)/4, $0x3e2aaaaa
+DATA expconstsavx2<>+444(SB)/4, $0x3e2aaaaa
+DATA expconstsavx2<>+448(SB)/4, $0x3f000000
+DATA expconstsavx2<>+452(SB)/4, $0x3f000000
+DATA expconstsavx2<>+456(SB)/4, $0x3f000000
+DATA expconstsavx2<>+460(SB)/4, $0x3f000000
+DATA expconstsavx2<>+464(SB)/4, $0x3f000000
+DATA expconstsavx2<>+468(SB)/4, $0x3f000000
+DATA expconstsavx2<>+472(SB)/4, $0x3f000000
+DATA expconstsavx2<>+476(SB)/4, $0x3f000000
+GLOBL expconstsavx2<>(SB), RODATA|NOPTR, $480
+
+// func siluAVX2(dst *float32, x *float32, n int) int
+// Requires: AVX, AVX2
+TEXT ·siluAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ n+16(FP), DX
+	XORQ BX, BX
+
+loop:
+	CMPQ      BX, DX
+	JGE       end
+	VMOVUPS   (CX), Y0
+	VXORPS    expconstsavx2<>+224(SB), Y0, Y1
+	VMULPS    expconstsavx2<>+64(SB), Y1, Y3
+	VADDPS    expconstsavx2<>+96(SB), Y3, Y3
+	VSUBPS    expconstsavx2<>+96(SB), Y3, Y2
+	VMULPS    expconstsavx2<>+128(SB), Y2, Y3
+	VSUBPS    Y3, Y1, Y4
+	VMULPS    expconstsavx2<>+160(SB), Y2, Y3
+	VSUBPS    Y3, Y4, Y4
+	VMOVUPS   expconstsavx2<>+288(SB), Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+320(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+352(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+384(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+416(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+448(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+192(SB), Y5, Y5
+	VCVTPS2DQ Y2, Y2
+	VPADDD    expconstsavx2<>+256(SB), Y2, Y2
+	VPSLLD    $0x17, Y2, Y2
+	VMULPS    Y2, Y5, Y5
+	VCMPPS    $0x01, expconstsavx2<>+0(SB), Y1, Y3
+	VANDNPS   Y5, Y3, Y5
+	VCMPPS    $0x12, expconstsavx2<>+32(SB), Y1, Y3
+	VMOVMSKPS Y3, SI
+	VADDPS    expconstsavx2<>+192(SB), Y5, Y5
+	VMOVUPS   expconstsavx2<>+192(SB), Y1
+	VDIVPS    Y5, Y1, Y1
+	VMULPS    Y1, Y0, Y1
+	CMPL      SI, $0x000000ff
+	JNE       end
+	VMOVUPS   Y1, (AX)
+	ADDQ      $0x20, AX
+	ADDQ      $0x20, CX
+	ADDQ      $0x08, BX
+	JMP       loop
+
+end:
+	MOVQ BX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func swigluAVX2(dst *float32, gate *float32, up *float32, n int) int
+// Requires: AVX, AVX2
+TEXT ·swigluAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), AX
+	MOVQ gate+8(FP), CX
+	MOVQ up+16(FP), DX
+	MOVQ n+24(FP), BX
+	XORQ SI, SI
+
+loop:
+	CMPQ      SI, BX
+	JGE       end
+	VMOVUPS   (CX), Y0
+	VXORPS    expconstsavx2<>+224(SB), Y0, Y1
+	VMULPS    expconstsavx2<>+64(SB), Y1, Y3
+	VADDPS    expconstsavx2<>+96(SB), Y3, Y3
+	VSUBPS    expconstsavx2<>+96(SB), Y3, Y2
+	VMULPS    expconstsavx2<>+128(SB), Y2, Y3
+	VSUBPS    Y3, Y1, Y4
+	VMULPS    expconstsavx2<>+160(SB), Y2, Y3
+	VSUBPS    Y3, Y4, Y4
+	VMOVUPS   expconstsavx2<>+288(SB), Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+320(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+352(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+384(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+416(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+448(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+192(SB), Y5, Y5
+	VCVTPS2DQ Y2, Y2
+	VPADDD    expconstsavx2<>+256(SB), Y2, Y2
+	VPSLLD    $0x17, Y2, Y2
+	VMULPS    Y2, Y5, Y5
+	VCMPPS    $0x01, expconstsavx2<>+0(SB), Y1, Y3
+	VANDNPS   Y5, Y3, Y5
+	VCMPPS    $0x12, expconstsavx2<>+32(SB), Y1, Y3
+	VMOVMSKPS Y3, DI
+	VADDPS    expconstsavx2<>+192(SB), Y5, Y5
+	VMOVUPS   expconstsavx2<>+192(SB), Y1
+	VDIVPS    Y5, Y1, Y1
+	VMULPS    Y1, Y0, Y1
+	VMULPS    (DX), Y1, Y1
+	CMPL      DI, $0x000000ff
+	JNE       end
+	VMOVUPS   Y1, (AX)
+	ADDQ      $0x20, AX
+	ADDQ      $0x20, CX
+	ADDQ      $0x20, DX
+	ADDQ      $0x08, SI
+	JMP       loop
+
+end:
+	MOVQ SI, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func swigluBackAVX2(dgate *float32, dup *float32, dout *float32, gate *float32, up *float32, n int) int
+// Requires: AVX, AVX2
+TEXT ·swigluBackAVX2(SB), NOSPLIT, $0-56
+	MOVQ dgate+0(FP), AX
+	MOVQ dup+8(FP), CX
+	MOVQ dout+16(FP), DX
+	MOVQ gate+24(FP), BX
+	MOVQ up+32(FP), SI
+	MOVQ n+40(FP), DI
+	XORQ R8, R8
+
+loop:
+	CMPQ      R8, DI
+	JGE       end
+	VMOVUPS   (BX), Y0
+	VMOVUPS   (DX), Y1
+	VXORPS    expconstsavx2<>+224(SB), Y0, Y2
+	VMULPS    expconstsavx2<>+64(SB), Y2, Y4
+	VADDPS    expconstsavx2<>+96(SB), Y4, Y4
+	VSUBPS    expconstsavx2<>+96(SB), Y4, Y3
+	VMULPS    expconstsavx2<>+128(SB), Y3, Y4
+	VSUBPS    Y4, Y2, Y5
+	VMULPS    expconstsavx2<>+160(SB), Y3, Y4
+	VSUBPS    Y4, Y5, Y5
+	VMOVUPS   expconstsavx2<>+288(SB), Y6
+	VMULPS    Y5, Y6, Y6
+	VADDPS    expconstsavx2<>+320(SB), Y6, Y6
+	VMULPS    Y5, Y6, Y6
+	VADDPS    expconstsavx2<>+352(SB), Y6, Y6
+	VMULPS    Y5, Y6, Y6
+	VADDPS    expconstsavx2<>+384(SB), Y6, Y6
+	VMULPS    Y5, Y6, Y6
+	VADDPS    expconstsavx2<>+416(SB), Y6, Y6
+	VMULPS    Y5, Y6, Y6
+	VADDPS    expconstsavx2<>+448(SB), Y6, Y6
+	VMULPS    Y5, Y6, Y6
+	VMULPS    Y5, Y6, Y6
+	VADDPS    Y5, Y6, Y6
+	VADDPS    expconstsavx2<>+192(SB), Y6, Y6
+	VCVTPS2DQ Y3, Y3
+	VPADDD    expconstsavx2<>+256(SB), Y3, Y3
+	VPSLLD    $0x17, Y3, Y3
+	VMULPS    Y3, Y6, Y6
+	VCMPPS    $0x01, expconstsavx2<>+0(SB), Y2, Y4
+	VANDNPS   Y6, Y4, Y6
+	VCMPPS    $0x12, expconstsavx2<>+32(SB), Y2, Y4
+	VMOVMSKPS Y4, R9
+	VADDPS    expconstsavx2<>+192(SB), Y6, Y6
+	VMOVUPS   expconstsavx2<>+192(SB), Y2
+	VDIVPS    Y6, Y2, Y2
+	VMOVUPS   expconstsavx2<>+192(SB), Y3
+	VSUBPS    Y2, Y3, Y3
+	VMULPS    Y3, Y0, Y3
+	VADDPS    expconstsavx2<>+192(SB), Y3, Y3
+	VMULPS    (SI), Y1, Y4
+	VMULPS    Y2, Y4, Y4
+	VMULPS    Y3, Y4, Y4
+	VMULPS    Y2, Y0, Y0
+	VMULPS    Y0, Y1, Y1
+	CMPL      R9, $0x000000ff
+	JNE       end
+	VMOVUPS   Y4, (AX)
+	VMOVUPS   Y1, (CX)
+	ADDQ      $0x20, AX
+	ADDQ      $0x20, CX
+	ADDQ      $0x20, DX
+	ADDQ      $0x20, BX
+	ADDQ      $0x20, SI
+	ADDQ      $0x08, R8
+	JMP       loop
+
+end:
+	MOVQ R8, ret+48(FP)
+	VZEROUPPER
+	RET
+
+// func expShiftAVX2(x *float32, n int, shift float32) int
+// Requires: AVX, AVX2, SSE
+TEXT ·expShiftAVX2(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), AX
+	MOVQ         n+8(FP), CX
+	MOVSS        shift+16(FP), X0
+	VBROADCASTSS X0, Y0
+	XORQ         DX, DX
+
+loop:
+	CMPQ      DX, CX
+	JGE       end
+	VMOVUPS   (AX), Y1
+	VSUBPS    Y0, Y1, Y1
+	VMULPS    expconstsavx2<>+64(SB), Y1, Y3
+	VADDPS    expconstsavx2<>+96(SB), Y3, Y3
+	VSUBPS    expconstsavx2<>+96(SB), Y3, Y2
+	VMULPS    expconstsavx2<>+128(SB), Y2, Y3
+	VSUBPS    Y3, Y1, Y4
+	VMULPS    expconstsavx2<>+160(SB), Y2, Y3
+	VSUBPS    Y3, Y4, Y4
+	VMOVUPS   expconstsavx2<>+288(SB), Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+320(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+352(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+384(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+416(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+448(SB), Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VMULPS    Y4, Y5, Y5
+	VADDPS    Y4, Y5, Y5
+	VADDPS    expconstsavx2<>+192(SB), Y5, Y5
+	VCVTPS2DQ Y2, Y2
+	VPADDD    expconstsavx2<>+256(SB), Y2, Y2
+	VPSLLD    $0x17, Y2, Y2
+	VMULPS    Y2, Y5, Y5
+	VCMPPS    $0x01, expconstsavx2<>+0(SB), Y1, Y3
+	VANDNPS   Y5, Y3, Y5
+	VCMPPS    $0x12, expconstsavx2<>+32(SB), Y1, Y3
+	VMOVMSKPS Y3, BX
+	CMPL      BX, $0x000000ff
+	JNE       end
+	VMOVUPS   Y5, (AX)
+	ADDQ      $0x20, AX
+	ADDQ      $0x08, DX
+	JMP       loop
+
+end:
+	MOVQ DX, ret+24(FP)
+	VZEROUPPER
+	RET

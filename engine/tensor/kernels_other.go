@@ -24,3 +24,10 @@ func swigluBackAVX512(dgate, dup, dout, gate, up *float32, n int)       { panic(
 func rmsScaleAVX512(out, x, w *float32, n int, s float32)               { panic("unreachable") }
 func dot3AVX512(a, b, c *float32, n int) float32                        { panic("unreachable") }
 func rmsBackAVX512(dx, dw, dout, x, w *float32, n int, rstd, c float32) { panic("unreachable") }
+
+func hasAVX2() bool { return false }
+
+func siluAVX2(dst, x *float32, n int) int                           { panic("unreachable") }
+func swigluAVX2(dst, gate, up *float32, n int) int                  { panic("unreachable") }
+func swigluBackAVX2(dgate, dup, dout, gate, up *float32, n int) int { panic("unreachable") }
+func expShiftAVX2(x *float32, n int, shift float32) int             { panic("unreachable") }

@@ -7,12 +7,19 @@ import "math"
 // the others must be at least that long. Those built on exp (Softmax, SiLU,
 // SwiGLU), RMSNorm and the reductions and updates used per token in
 // attention (Dot, Axpy) have AVX-512 versions: in Go, math.Exp alone would cost a small
-// model's training step more time than its GEMMs. The rest stay simple Go
-// where they are memory-bound anyway.
+// model's training step more time than its GEMMs. The exp-based ones also
+// have AVX2 versions, which match the Go loops bit for bit. The rest stay
+// simple Go where they are memory-bound anyway.
 
 // opsAVX512 selects the assembly row kernels; tests switch it off to cover
 // the Go versions.
 var opsAVX512 = hasAVX512Ops()
+
+// opsAVX2 selects the AVX2 kernels of the exp-based row kernels (SiLU,
+// SwiGLU and its backward, Softmax's exponentials) where AVX-512 is
+// missing. Unlike the AVX-512 ones they compute exactly what the Go loops
+// do, bit for bit, 8 floats at a time; tests switch them off to compare.
+var opsAVX2 = !hasAVX512Ops() && hasAVX2()
 
 // minAsm is the length below which the Go loop beats the call overhead.
 const minAsm = 16
@@ -131,9 +138,15 @@ func Softmax(x []float32) {
 		for _, v := range x[1:] {
 			m = max(m, v)
 		}
-		for i, v := range x {
-			e := exp32(v - m)
-			x[i] = e
+		i := 0
+		if opsAVX2 && len(x) >= minAsm {
+			i = avx2Blocks(len(x), func(i, n int) int { return expShiftAVX2(&x[i], n, m) }, func(i int) { x[i] = exp32(x[i] - m) })
+		}
+		for ; i < len(x); i++ {
+			x[i] = exp32(x[i] - m)
+		}
+		// The sum in order, as the Go loop always did.
+		for _, e := range x {
 			s += e
 		}
 	}
@@ -179,8 +192,12 @@ func SiLU(dst, x []float32) {
 		siluAVX512(&dst[0], &x[0], len(dst))
 		return
 	}
-	for i, v := range x {
-		dst[i] = v * sigmoid(v)
+	i := 0
+	if opsAVX2 && len(dst) >= minAsm {
+		i = avx2Blocks(len(dst), func(i, n int) int { return siluAVX2(&dst[i], &x[i], n) }, func(i int) { dst[i] = x[i] * sigmoid(x[i]) })
+	}
+	for ; i < len(dst); i++ {
+		dst[i] = x[i] * sigmoid(x[i])
 	}
 }
 
@@ -192,9 +209,18 @@ func SwiGLU(dst, gate, up []float32) {
 		swigluAVX512(&dst[0], &gate[0], &up[0], len(dst))
 		return
 	}
-	for i, g := range gate {
-		dst[i] = g * sigmoid(g) * up[i]
+	i := 0
+	if opsAVX2 && len(dst) >= minAsm {
+		i = avx2Blocks(len(dst), func(i, n int) int { return swigluAVX2(&dst[i], &gate[i], &up[i], n) }, func(i int) { swiglu1(dst, gate, up, i) })
 	}
+	for ; i < len(dst); i++ {
+		swiglu1(dst, gate, up, i)
+	}
+}
+
+func swiglu1(dst, gate, up []float32, i int) {
+	g := gate[i]
+	dst[i] = g * sigmoid(g) * up[i]
 }
 
 // SwiGLUBackward sets dgate and dup to the gradients of SwiGLU given dout
@@ -207,11 +233,38 @@ func SwiGLUBackward(dgate, dup, dout, gate, up []float32) {
 		swigluBackAVX512(&dgate[0], &dup[0], &dout[0], &gate[0], &up[0], n)
 		return
 	}
-	for i, d := range dout {
-		g, u := gate[i], up[i]
-		s := sigmoid(g)
-		silu := g * s
-		dgate[i] = d * u * s * (1 + g*(1-s))
-		dup[i] = d * silu
+	i := 0
+	if opsAVX2 && n >= minAsm {
+		i = avx2Blocks(n, func(i, n int) int { return swigluBackAVX2(&dgate[i], &dup[i], &dout[i], &gate[i], &up[i], n) }, func(i int) { swigluBack1(dgate, dup, dout, gate, up, i) })
 	}
+	for ; i < n; i++ {
+		swigluBack1(dgate, dup, dout, gate, up, i)
+	}
+}
+
+func swigluBack1(dgate, dup, dout, gate, up []float32, i int) {
+	d, g, u := dout[i], gate[i], up[i]
+	s := sigmoid(g)
+	silu := g * s
+	dgate[i] = d * u * s * (1 + g*(1-s))
+	dup[i] = d * silu
+}
+
+// avx2Blocks runs an AVX2 kernel over the whole 8-float blocks of n
+// elements and returns where they end. kernel(i, m) does m elements from
+// i, a multiple of 8, and returns how many it did before a block it left
+// to Go (an exp argument above 88.3 or NaN, where exp32 calls math.Exp):
+// one does one element in Go, and the kernel goes on after that block.
+func avx2Blocks(n int, kernel func(i, m int) int, one func(i int)) int {
+	end := n &^ 7
+	for i := 0; i < end; {
+		i += kernel(i, end-i)
+		if i < end {
+			for j := i; j < i+8; j++ {
+				one(j)
+			}
+			i += 8
+		}
+	}
+	return end
 }

@@ -7,18 +7,32 @@ import (
 	"testing"
 )
 
-// withOps runs f with the assembly row kernels (where the CPU has them)
-// and with the Go versions.
-func withOps(t *testing.T, f func(t *testing.T)) {
-	modes := []bool{false}
+// opsModes are the row kernel implementations this CPU can run: Go, and
+// AVX-512 or AVX2 where it has them.
+func opsModes() []string {
+	modes := []string{"go"}
 	if hasAVX512Ops() {
-		modes = append(modes, true)
+		modes = append(modes, "avx512")
 	}
-	for _, asm := range modes {
-		t.Run(fmt.Sprintf("asm=%v", asm), func(t *testing.T) {
-			prev := opsAVX512
-			opsAVX512 = asm
-			defer func() { opsAVX512 = prev }()
+	if hasAVX2() {
+		modes = append(modes, "avx2")
+	}
+	return modes
+}
+
+// setOps selects the row kernels of a mode and returns a function that
+// restores the previous choice.
+func setOps(mode string) (restore func()) {
+	p512, p2 := opsAVX512, opsAVX2
+	opsAVX512, opsAVX2 = mode == "avx512", mode == "avx2"
+	return func() { opsAVX512, opsAVX2 = p512, p2 }
+}
+
+// withOps runs f with each implementation of the row kernels this CPU has.
+func withOps(t *testing.T, f func(t *testing.T)) {
+	for _, mode := range opsModes() {
+		t.Run("ops="+mode, func(t *testing.T) {
+			defer setOps(mode)()
 			f(t)
 		})
 	}
@@ -140,9 +154,15 @@ func TestExp(t *testing.T) {
 			xs = append(xs, float32(i)*0.0871)
 		}
 		got := append([]float32(nil), xs...)
-		if opsAVX512 {
+		switch {
+		case opsAVX512:
 			expSumAVX512(&got[0], len(got), 0)
-		} else {
+		case opsAVX2:
+			avx2Blocks(len(got), func(i, n int) int { return expShiftAVX2(&got[i], n, 0) }, func(i int) { got[i] = exp32(got[i]) })
+			for i := len(got) &^ 7; i < len(got); i++ {
+				got[i] = exp32(got[i])
+			}
+		default:
 			for i, v := range got {
 				got[i] = exp32(v)
 			}
@@ -285,12 +305,8 @@ func BenchmarkRowKernels(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	const n = 1024
 	x, y, z, w := randSlice(r, n), randSlice(r, n), randSlice(r, n), randSlice(r, n)
-	for _, asm := range []bool{false, true} {
-		if asm && !hasAVX512Ops() {
-			continue
-		}
-		prev := opsAVX512
-		opsAVX512 = asm
+	for _, mode := range opsModes() {
+		restore := setOps(mode)
 		for _, bc := range []struct {
 			name string
 			f    func()
@@ -302,7 +318,7 @@ func BenchmarkRowKernels(b *testing.B) {
 			{"SwiGLUBackward", func() { SwiGLUBackward(z, w, y, x, y) }},
 			{"RMSNorm", func() { RMSNorm(z, x, y, 1e-5) }},
 		} {
-			b.Run(fmt.Sprintf("%s/asm=%v", bc.name, asm), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/ops=%s", bc.name, mode), func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(4 * n)
 				for b.Loop() {
@@ -310,6 +326,105 @@ func BenchmarkRowKernels(b *testing.B) {
 				}
 			})
 		}
-		opsAVX512 = prev
+		restore()
+	}
+}
+
+// TestAVX2SameAsGo checks that the AVX2 row kernels give the Go loops'
+// results bit for bit, on ordinary values and on exp's edges: arguments
+// beyond ±87.3 and 88.3 (blocks left to Go), infinities, NaN, zeros of
+// both signs, denormals; with the outputs written over the inputs too.
+func TestAVX2SameAsGo(t *testing.T) {
+	if !hasAVX2() {
+		t.Skip("no AVX2")
+	}
+	if goFusesFMA {
+		t.Skip("GOAMD64=v3 or later: the Go loops use fused multiply-adds")
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	special := []float32{0, float32(math.Copysign(0, -1)), 1e-40, -1e-40, 87.2, 87.3, 87.4, -87.2, -87.3, -87.4,
+		88.2, 88.3, 88.4, -88.2, -88.3, -88.4, 89, -89, 100, -100, 104, -104, 200, -200,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 0.5, -0.5, 1e6, -1e6}
+	fill := func(n int, scale float32, withSpecial bool) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = (r.Float32()*2 - 1) * scale
+			if withSpecial && r.IntN(16) == 0 {
+				x[i] = special[r.IntN(len(special))]
+			}
+		}
+		return x
+	}
+	same := func(name string, n int, got, want []float32) {
+		t.Helper()
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%s(n=%d)[%d]: AVX2 %v (%#x), Go %v (%#x)", name, n, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+			}
+		}
+	}
+	// both runs f with the Go loops and with AVX2 on copies of the inputs
+	// and compares every slice afterwards.
+	both := func(name string, n int, in [][]float32, f func(s [][]float32)) {
+		t.Helper()
+		var res [2][][]float32
+		for k, mode := range []string{"go", "avx2"} {
+			s := make([][]float32, len(in))
+			for i := range in {
+				s[i] = append([]float32(nil), in[i]...)
+			}
+			restore := setOps(mode)
+			f(s)
+			restore()
+			res[k] = s
+		}
+		for i := range in {
+			same(fmt.Sprintf("%s arg %d", name, i), n, res[1][i], res[0][i])
+		}
+	}
+	lens := append([]int{8, 24, 4096}, opLens...)
+	for _, n := range lens {
+		for _, sp := range []bool{false, true} {
+			for _, scale := range []float32{1, 12, 120} {
+				g, u, d := fill(n, scale, sp), fill(n, 3, sp), fill(n, 2, sp)
+				o := fill(n, 1, false)
+				both("SiLU", n, [][]float32{o, g}, func(s [][]float32) { SiLU(s[0], s[1]) })
+				both("SiLU in place", n, [][]float32{g}, func(s [][]float32) { SiLU(s[0], s[0]) })
+				both("SwiGLU", n, [][]float32{o, g, u}, func(s [][]float32) { SwiGLU(s[0], s[1], s[2]) })
+				both("SwiGLU over gate", n, [][]float32{g, u}, func(s [][]float32) { SwiGLU(s[0], s[0], s[1]) })
+				both("SwiGLU over up", n, [][]float32{g, u}, func(s [][]float32) { SwiGLU(s[1], s[0], s[1]) })
+				o2 := fill(n, 1, false)
+				both("SwiGLUBackward", n, [][]float32{o, o2, d, g, u}, func(s [][]float32) { SwiGLUBackward(s[0], s[1], s[2], s[3], s[4]) })
+				both("SwiGLUBackward in place", n, [][]float32{d, g, u}, func(s [][]float32) { SwiGLUBackward(s[1], s[2], s[0], s[1], s[2]) })
+				if n > 0 {
+					both("Softmax", n, [][]float32{g}, func(s [][]float32) { Softmax(s[0]) })
+				}
+			}
+		}
+	}
+	// Every float32 near the edges of exp's ranges, through Softmax's
+	// exponentials with the maximum at 0.
+	for _, c := range []float32{-87.3, -88.3, 88.3, 0} {
+		x := make([]float32, 0, 4096+1)
+		v := c
+		for range 2048 {
+			v = math.Nextafter32(v, float32(math.Inf(-1)))
+		}
+		for range 4096 {
+			x = append(x, v)
+			v = math.Nextafter32(v, float32(math.Inf(1)))
+		}
+		neg := make([]float32, len(x))
+		for i := range x {
+			neg[i] = -x[i]
+		}
+		both("SiLU near edges", len(x), [][]float32{x, neg}, func(s [][]float32) { SiLU(s[0], s[0]); SiLU(s[1], s[1]) })
+		got := append([]float32(nil), x...)
+		avx2Blocks(len(got), func(i, n int) int { return expShiftAVX2(&got[i], n, 0) }, func(i int) { got[i] = exp32(got[i]) })
+		want := make([]float32, len(x))
+		for i, v := range x {
+			want[i] = exp32(v)
+		}
+		same("exp near edges", len(x), got, want)
 	}
 }

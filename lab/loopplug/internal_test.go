@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/task"
 	"github.com/synthloop/synthloop/loop"
 )
@@ -92,14 +91,6 @@ func TestAdvance(t *testing.T) {
 
 func TestMinKept(t *testing.T) {
 	dir := t.TempDir()
-	m, err := lab.NewModel(task.Copy{}, lab.Arch{Dim: 16, Layers: 1, Heads: 2, Hidden: 32, MaxSeq: 16}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	init := filepath.Join(dir, "init")
-	if err := m.Save(init); err != nil {
-		t.Fatal(err)
-	}
 	file := func(name string, n int) loop.DataFile {
 		p := filepath.Join(dir, name)
 		line := `{"messages":[{"role":"user","content":"ab"},{"role":"assistant","content":"ab"}]}` + "\n"
@@ -124,7 +115,7 @@ func TestMinKept(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := &trainer{&TrainConfig{MinKept: tt.minKept, PoolEarlier: tt.pool}}
-			files, _, n, err := tr.mixture(loop.TrainInput{Data: []loop.DataFile{a, b, c}, Format: "sft"}, init, "sft")
+			files, n, err := tr.mixture(loop.TrainInput{Data: []loop.DataFile{a, b, c}, Format: "sft"})
 			if err != nil {
 				t.Fatal(err)
 			}

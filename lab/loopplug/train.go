@@ -1,6 +1,8 @@
 package loopplug
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +15,6 @@ import (
 	"github.com/synthloop/synthloop/engine/checkpoint"
 	"github.com/synthloop/synthloop/engine/llama"
 	"github.com/synthloop/synthloop/engine/tensor"
-	"github.com/synthloop/synthloop/engine/train"
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/trainjob"
@@ -334,7 +335,7 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 			return loop.Trained{}, err
 		}
 	}
-	data, seq, n, err := tr.mixture(in, init, method)
+	data, n, err := tr.mixture(in)
 	if err != nil {
 		return loop.Trained{}, err
 	}
@@ -367,7 +368,7 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 	job := func(init, dir string, ph Phase, seed uint64, done, budget int) (trainjob.Result, error) {
 		every := max(ph.Steps/50, 1)
 		opts := trainjob.Options{Data: data, Out: dir, Init: init, Method: method, Beta: c.Beta, NLL: c.NLL,
-			Steps: ph.Steps, Batch: ph.Batch, Seq: seq - 1, LR: ph.LR, Warmup: ph.Warmup,
+			Steps: ph.Steps, Batch: ph.Batch, ShortSeq: true, LR: ph.LR, Warmup: ph.Warmup,
 			Seed: seed, SaveEvery: c.SaveEvery,
 			Progress: func(p trainjob.Progress) {
 				if !haveFirst {
@@ -533,13 +534,10 @@ func voter(m loop.Model, k int) loop.Model {
 }
 
 // mixture returns the data files with their weights (the loop's, pooled by
-// size for PoolEarlier and MinKept), the longest example in tokens of
-// init's tokenizer, and the number of examples.
-func (tr *trainer) mixture(in loop.TrainInput, init, method string) ([]trainjob.DataFile, int, int, error) {
-	tok, err := checkpoint.LoadTokenizer(init)
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("lab-train: %w", err)
-	}
+// size for PoolEarlier and MinKept) and the number of examples. trainjob
+// reads and encodes the files; the rows are as long as the longest example
+// less its last token, which is only a target (trainjob's ShortSeq).
+func (tr *trainer) mixture(in loop.TrainInput) ([]trainjob.DataFile, int, error) {
 	earlierW, earlierN := 0.0, 0
 	for _, d := range in.Data[:len(in.Data)-1] {
 		earlierW += d.Weight
@@ -548,26 +546,11 @@ func (tr *trainer) mixture(in loop.TrainInput, init, method string) ([]trainjob.
 	newest := in.Data[len(in.Data)-1]
 	pool := newest.Kept < tr.c.MinKept && len(in.Data) > 1
 	var out []trainjob.DataFile
-	seq, n := 0, 0
+	n := 0
 	for i, d := range in.Data {
-		convs, err := trainjob.ReadJSONL(d.Path)
+		k, err := countLines(d.Path)
 		if err != nil {
-			return nil, 0, 0, fmt.Errorf("lab-train: %w", err)
-		}
-		for _, cv := range convs {
-			if method == "dpo" {
-				p, err := train.ChatPair(tok, cv.Messages, cv.Chosen, cv.Rejected)
-				if err != nil {
-					return nil, 0, 0, fmt.Errorf("lab-train: %s: %w", d.Path, err)
-				}
-				seq = max(seq, len(p.Chosen.Tokens), len(p.Rejected.Tokens))
-				continue
-			}
-			e, err := train.ChatExample(tok, cv.Messages)
-			if err != nil {
-				return nil, 0, 0, fmt.Errorf("lab-train: %s: %w", d.Path, err)
-			}
-			seq = max(seq, len(e.Tokens))
+			return nil, 0, fmt.Errorf("lab-train: %w", err)
 		}
 		w := d.Weight
 		switch {
@@ -576,8 +559,30 @@ func (tr *trainer) mixture(in loop.TrainInput, init, method string) ([]trainjob.
 		case tr.c.PoolEarlier && i < len(in.Data)-1 && earlierN > 0:
 			w = earlierW * float64(d.Kept) / float64(earlierN)
 		}
-		n += len(convs)
+		n += k
 		out = append(out, trainjob.DataFile{Path: d.Path, Weight: w})
 	}
-	return out, seq, n, nil
+	return out, n, nil
+}
+
+// countLines counts the lines of a JSONL file that are not blank: its
+// examples, as trainjob.ReadJSONL reads them, without decoding them.
+func countLines(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	n := 0
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) > 0 {
+			n++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return n, nil
 }

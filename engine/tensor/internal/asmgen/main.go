@@ -23,6 +23,7 @@ func main() {
 	transpose8()
 	copyRows8()
 	elementwise()
+	elementwiseAVX2()
 	Generate()
 }
 
