@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -145,33 +146,7 @@ func TestGRPOGradientCheck(t *testing.T) {
 			t.Fatalf("%+v: clipped share %g: the check needs both kinds of token", g, tr.lastClip)
 		}
 		grad := slices.Clone(tr.m.Grads)
-		for trial := range 3 {
-			u := make([]float64, len(grad))
-			var analytic, norm float64
-			for i := range u {
-				u[i] = r.NormFloat64()
-				norm += u[i] * u[i]
-			}
-			for i := range u {
-				u[i] /= math.Sqrt(norm)
-				analytic += u[i] * float64(grad[i])
-			}
-			orig := slices.Clone(tr.m.Params)
-			shift := func(s float64) float64 {
-				for i := range u {
-					tr.m.Params[i] = orig[i] + float32(s*u[i])
-				}
-				return lossAt()
-			}
-			const eps = 1e-2
-			d1 := (shift(eps) - shift(-eps)) / (2 * eps)
-			d2 := (shift(eps/2) - shift(-eps/2)) / eps
-			numeric := (4*d2 - d1) / 3
-			copy(tr.m.Params, orig)
-			if diff := math.Abs(numeric - analytic); diff > 2e-3*math.Max(math.Abs(numeric), math.Abs(analytic))+1e-4 {
-				t.Errorf("%+v direction %d: analytic %.6g, numeric %.6g", g, trial, analytic, numeric)
-			}
-		}
+		checkDirections(t, fmt.Sprintf("%+v", g), tr.m.Params, grad, r, 3, lossAt)
 	}
 }
 

@@ -250,8 +250,16 @@ func dpoGradientCheck(t *testing.T, nll float64) {
 		}
 		return l
 	}
-	for trial := range 4 {
-		u := make([]float64, len(g))
+	checkDirections(t, "dpo", d.m.Params, g, r, 4, lossAt)
+}
+
+// checkDirections compares the gradient grad of lossAt at params with
+// Richardson-extrapolated central differences along random unit
+// directions, restoring params after each.
+func checkDirections(t *testing.T, name string, params, grad []float32, r *rand.Rand, trials int, lossAt func() float64) {
+	t.Helper()
+	for trial := range trials {
+		u := make([]float64, len(grad))
 		var analytic, norm float64
 		for i := range u {
 			u[i] = r.NormFloat64()
@@ -259,12 +267,12 @@ func dpoGradientCheck(t *testing.T, nll float64) {
 		}
 		for i := range u {
 			u[i] /= math.Sqrt(norm)
-			analytic += u[i] * float64(g[i])
+			analytic += u[i] * float64(grad[i])
 		}
-		orig := slices.Clone(d.m.Params)
+		orig := slices.Clone(params)
 		shift := func(s float64) float64 {
 			for i := range u {
-				d.m.Params[i] = orig[i] + float32(s*u[i])
+				params[i] = orig[i] + float32(s*u[i])
 			}
 			return lossAt()
 		}
@@ -272,9 +280,9 @@ func dpoGradientCheck(t *testing.T, nll float64) {
 		d1 := (shift(eps) - shift(-eps)) / (2 * eps)
 		d2 := (shift(eps/2) - shift(-eps/2)) / eps
 		numeric := (4*d2 - d1) / 3
-		copy(d.m.Params, orig)
+		copy(params, orig)
 		if diff := math.Abs(numeric - analytic); diff > 2e-3*math.Max(math.Abs(numeric), math.Abs(analytic))+1e-4 {
-			t.Errorf("direction %d: analytic %.6g, numeric %.6g", trial, analytic, numeric)
+			t.Errorf("%s direction %d: analytic %.6g, numeric %.6g", name, trial, analytic, numeric)
 		}
 	}
 }
