@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 
 	"github.com/synthloop/synthloop/engine/tokenizer"
 	"github.com/synthloop/synthloop/lab"
@@ -91,63 +90,16 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	t, _ := lookup(c.Task)
 	held := (&Problems{loop: c.loop}).heldOut()
 	if !hasTeacher(r) {
-		l := c.Labels
-		ps := draw(t, roundRNG(r, forProblems), l.Count, l.From, max(l.To, l.From), held, equal)
-		var lines []sftLine
-		for i, p := range ps {
-			lines = append(lines, sft(p))
-			if c.ProposerLabels == 0 || i < c.ProposerLabels {
-				lines = append(lines, proposerLine(p))
-			}
-		}
-		path := filepath.Join(r.Dir, DataFile)
-		if err := writeJSONL(path, lines); err != nil {
-			return loop.Data{}, err
-		}
-		return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: len(lines), Kept: len(lines), Metrics: map[string]float64{
-			"labelled": 1, "from": float64(l.From), "to": float64(max(l.To, l.From)), "kept_difficulty": difficultyMean(ps),
-		}})
+		return g.labelled(ctx, r, t, held)
 	}
 	m, err := teacher(r)
 	if err != nil {
 		return loop.Data{}, err
 	}
-	// The proposals: Count samples of the proposer prompt, in calls of
-	// their own seeds (samples of one call share a random stream per index).
-	const per = 256
-	var raw []lab.Answer
-	for call := 0; len(raw) < c.Count; call++ {
-		r.Progress(len(raw), c.Count, "proposing")
-		as, err := lab.Answers(ctx, m, []task.Problem{{Prompt: ProposerPrompt}}, lab.Decode{N: min(per, c.Count-len(raw)),
-			Temperature: c.ProposerTemperature, Seed: uint64(r.Seed)<<16 | uint64(call), MaxTokens: m.LM.Config.MaxSeq / 2})
-		if err != nil {
-			return loop.Data{}, err
-		}
-		raw = append(raw, as[0]...)
+	ps, st, err := g.propose(ctx, r, m, t, held)
+	if err != nil {
+		return loop.Data{}, err
 	}
-	var ps []task.Problem
-	seen := map[string]bool{}
-	invalid, repeated := 0, 0
-	sh := t.(task.Shape)
-	for _, a := range raw {
-		p, err := task.Parse(t, a.Text)
-		_, hi := sh.AnswerLen(p.Difficulty)
-		switch {
-		case !a.Stopped || err != nil:
-			invalid++
-		case len(p.Prompt)+hi+8 > m.LM.Config.MaxSeq:
-			invalid++ // its answer would not fit the context
-		case seen[p.Prompt] || held[p.Prompt]:
-			repeated++ // a held-out problem counts as a repeat: never trained on
-		default:
-			seen[p.Prompt] = true
-			ps = append(ps, p)
-		}
-	}
-	if len(ps) == 0 {
-		return loop.Data{}, fmt.Errorf("lab-propose: round %d: none of %d proposals is a new problem of %s (%d malformed)", r.Index, len(raw), c.Task, invalid)
-	}
-	// Answers that fit the hardest proposal must not overflow the context.
 	as, err := answers(ctx, r, m, ps, sampling(r, t, ps, c.K, c.Temperature), "solving")
 	if err != nil {
 		return loop.Data{}, err
@@ -194,21 +146,88 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	if err != nil {
 		return loop.Data{}, err
 	}
-	ds := make([]int, len(ps))
-	for i, p := range ps {
-		ds[i] = p.Difficulty
-	}
-	r.Log.Info("lab: proposals", "proposed", len(raw), "new", len(ps), "malformed", invalid, "learnable", len(kept))
-	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: len(raw), Kept: len(lines), Metrics: map[string]float64{
-		"proposed":            float64(len(raw)),
-		"malformed":           float64(invalid) / float64(len(raw)),
-		"repeated":            float64(repeated) / float64(len(raw)),
+	r.Log.Info("lab: proposals", "proposed", st.raw, "new", len(ps), "malformed", st.invalid, "learnable", len(kept))
+	raw := float64(st.raw)
+	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: st.raw, Kept: len(lines), Metrics: map[string]float64{
+		"proposed":            raw,
+		"malformed":           float64(st.invalid) / raw,
+		"repeated":            float64(st.repeated) / raw,
 		"learnable":           float64(len(kept)) / float64(len(ps)),
 		"proposed_difficulty": difficultyMean(ps),
-		"proposed_max":        float64(slices.Max(ds)),
+		"proposed_max":        float64(st.hardest),
 		"kept_difficulty":     difficultyMean(kept),
 		"pass_at_1":           pass1 / float64(len(ps)),
 	}})
+}
+
+// labelled writes the first round: true labels, and proposer examples of
+// the first ProposerLabels of them.
+func (g *proposeGen) labelled(ctx context.Context, r *loop.Round, t task.Task, held map[string]bool) (loop.Data, error) {
+	c, l := g.c, g.c.Labels
+	ps := draw(t, roundRNG(r, forProblems), l.Count, l.From, max(l.To, l.From), held, equal)
+	var lines []sftLine
+	for i, p := range ps {
+		lines = append(lines, sft(p))
+		if c.ProposerLabels == 0 || i < c.ProposerLabels {
+			lines = append(lines, proposerLine(p))
+		}
+	}
+	path := filepath.Join(r.Dir, DataFile)
+	if err := writeJSONL(path, lines); err != nil {
+		return loop.Data{}, err
+	}
+	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: len(lines), Kept: len(lines), Metrics: map[string]float64{
+		"labelled": 1, "from": float64(l.From), "to": float64(max(l.To, l.From)), "kept_difficulty": difficultyMean(ps),
+	}})
+}
+
+// proposalStats count what the proposer wrote.
+type proposalStats struct {
+	raw, invalid, repeated, hardest int
+}
+
+// propose samples Count proposals from m and returns the new, well-formed
+// problems among them, in the order proposed.
+func (g *proposeGen) propose(ctx context.Context, r *loop.Round, m *lab.Model, t task.Task, held map[string]bool) ([]task.Problem, proposalStats, error) {
+	c := g.c
+	var st proposalStats
+	// Count samples of the proposer prompt, in calls of their own seeds
+	// (samples of one call share a random stream per index).
+	const per = 256
+	var raw []lab.Answer
+	for call := 0; len(raw) < c.Count; call++ {
+		r.Progress(len(raw), c.Count, "proposing")
+		as, err := lab.Answers(ctx, m, []task.Problem{{Prompt: ProposerPrompt}}, lab.Decode{N: min(per, c.Count-len(raw)),
+			Temperature: c.ProposerTemperature, Seed: uint64(r.Seed)<<16 | uint64(call), MaxTokens: m.LM.Config.MaxSeq / 2})
+		if err != nil {
+			return nil, st, err
+		}
+		raw = append(raw, as[0]...)
+	}
+	st.raw = len(raw)
+	var ps []task.Problem
+	seen := map[string]bool{}
+	sh := t.(task.Shape)
+	for _, a := range raw {
+		p, err := task.Parse(t, a.Text)
+		_, hi := sh.AnswerLen(p.Difficulty)
+		switch {
+		case !a.Stopped || err != nil:
+			st.invalid++
+		case len(p.Prompt)+hi+8 > m.LM.Config.MaxSeq:
+			st.invalid++ // its answer would not fit the context
+		case seen[p.Prompt] || held[p.Prompt]:
+			st.repeated++ // a held-out problem counts as a repeat: never trained on
+		default:
+			seen[p.Prompt] = true
+			ps = append(ps, p)
+			st.hardest = max(st.hardest, p.Difficulty)
+		}
+	}
+	if len(ps) == 0 {
+		return nil, st, fmt.Errorf("lab-propose: round %d: none of %d proposals is a new problem of %s (%d malformed)", r.Index, len(raw), c.Task, st.invalid)
+	}
+	return ps, st, nil
 }
 
 // difficultyMean is the mean difficulty of ps, 0 for none.
