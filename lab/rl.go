@@ -23,7 +23,8 @@ type RLConfig struct {
 	Steps       int     `json:"steps"`       // sampling steps
 	Prompts     int     `json:"prompts"`     // problems per sampling step
 	Group       int     `json:"group"`       // answers sampled per problem (G)
-	Minibatches int     `json:"minibatches"` // optimizer steps per sampling step; 0 means 1
+	Minibatches int     `json:"minibatches"` // optimizer steps per pass over a step's rollouts; 0 means 1
+	Epochs      int     `json:"epochs"`      // passes over a step's rollouts (PPO's epochs); 0 means 1
 	Micro       int     `json:"micro"`       // rollouts per forward pass; 0 means 64
 	LR          float64 `json:"lr"`          // constant after a linear warmup
 	Warmup      int     `json:"warmup"`      // optimizer steps
@@ -46,7 +47,7 @@ type RLConfig struct {
 var RLAdamW = train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
 
 func (c RLConfig) check() error {
-	if c.Steps < 1 || c.Prompts < 1 || c.Group < 2 || c.Minibatches < 0 || c.Micro < 0 || !(c.LR > 0) || c.Warmup < 0 || c.MaxDraws < 0 {
+	if c.Steps < 1 || c.Prompts < 1 || c.Group < 2 || c.Minibatches < 0 || c.Epochs < 0 || c.Micro < 0 || !(c.LR > 0) || c.Warmup < 0 || c.MaxDraws < 0 {
 		return fmt.Errorf("lab: rl: steps %d, prompts %d and lr %g must be positive, group %d at least 2, minibatches %d, micro %d and warmup %d not negative",
 			c.Steps, c.Prompts, c.LR, c.Group, c.Minibatches, c.Micro, c.Warmup)
 	}
@@ -93,7 +94,7 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 	if len(problems) == 0 {
 		return nil, errors.New("lab: rl: no problems")
 	}
-	cfg.Minibatches = max(cfg.Minibatches, 1)
+	cfg.Minibatches, cfg.Epochs = max(cfg.Minibatches, 1), max(cfg.Epochs, 1)
 	if cfg.Micro == 0 {
 		cfg.Micro = 64
 	}
@@ -117,7 +118,7 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 	if cfg.AdamW == (train.AdamWConfig{}) {
 		cfg.AdamW = RLAdamW
 	}
-	total := cfg.Steps * cfg.Minibatches
+	total := cfg.Steps * cfg.Minibatches * cfg.Epochs
 	var refLM *llama.Model
 	switch {
 	case ref != nil:
@@ -152,7 +153,10 @@ func maxTokens(t task.Task, ps []task.Problem) int {
 }
 
 // Done returns the sampling steps taken.
-func (r *RL) Done() int { return r.tr.Steps() / r.cfg.Minibatches }
+func (r *RL) Done() int { return r.tr.Steps() / r.perStep() }
+
+// perStep is the optimizer steps of one sampling step.
+func (r *RL) perStep() int { return r.cfg.Minibatches * r.cfg.Epochs }
 
 // Save writes the policy, its optimizer state and the step as a model
 // directory that also resumes the run (Restore).
@@ -168,7 +172,7 @@ func (r *RL) Restore(dir string) error {
 	if err := r.tr.Restore(dir); err != nil {
 		return fmt.Errorf("lab: rl: %w", err)
 	}
-	if r.tr.Steps()%r.cfg.Minibatches != 0 {
+	if r.tr.Steps()%r.perStep() != 0 {
 		return fmt.Errorf("lab: rl: %s was saved inside a sampling step", dir)
 	}
 	return nil
@@ -235,19 +239,25 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 		return st, fmt.Errorf("lab: rl: %w", err)
 	}
 	st.Useful = float64(useful) / float64(len(rs))
-	mb := r.cfg.Minibatches
-	for k := range mb {
-		lo, hi := k*len(rs)/mb, (k+1)*len(rs)/mb
+	// Every pass takes the same minibatches; from the second pass on the
+	// ratio to the sampling policy, and its clip, bound how far the
+	// rollouts are reused.
+	mb, n := r.cfg.Minibatches, float64(r.perStep())
+	for k := range r.perStep() {
+		lo, hi := k%mb*len(rs)/mb, (k%mb+1)*len(rs)/mb
 		if lo == hi {
+			if _, err := r.tr.Step(0, len(rs)); err != nil { // keeps the step count
+				return st, fmt.Errorf("lab: rl step %d: %w", s, err)
+			}
 			continue
 		}
 		gs, err := r.tr.Step(lo, hi)
 		if err != nil {
 			return st, fmt.Errorf("lab: rl step %d: %w", s, err)
 		}
-		st.Loss += gs.Loss / float64(mb)
-		st.ClipFrac += gs.ClipFrac / float64(mb)
-		st.KL += gs.KL / float64(mb)
+		st.Loss += gs.Loss / n
+		st.ClipFrac += gs.ClipFrac / n
+		st.KL += gs.KL / n
 	}
 	st.CPUSeconds = CPUSeconds() - c0
 	return st, nil

@@ -76,8 +76,9 @@ func TestRLRaisesAccuracy(t *testing.T) {
 		t.Errorf("held-out pass@1 %.2f → %.2f: GRPO did not raise it by 0.15 from a model that needs it", before, after)
 	}
 
-	// Dynamic sampling trains only on groups whose rewards differ.
-	dyn, err := NewRL(m, nil, tk, ps, RLConfig{Steps: 3, Prompts: 16, Group: 8, Minibatches: 2, LR: 1e-4, Dynamic: true, MaxDraws: 4,
+	// Dynamic sampling trains only on groups whose rewards differ; two
+	// passes over each step's rollouts take twice the optimizer steps.
+	dyn, err := NewRL(m, nil, tk, ps, RLConfig{Steps: 3, Prompts: 16, Group: 8, Minibatches: 2, Epochs: 2, LR: 1e-4, Dynamic: true, MaxDraws: 4,
 		GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: 0.28}}, 8)
 	if err != nil {
 		t.Fatal(err)
@@ -90,5 +91,8 @@ func TestRLRaisesAccuracy(t *testing.T) {
 		if st.Useful != 1 || st.Draws < 1 || st.Draws > 4 {
 			t.Errorf("dynamic step: useful share %g from %d draws, want 1 from 1 to 4", st.Useful, st.Draws)
 		}
+	}
+	if dyn.Done() != 3 || dyn.tr.Steps() != 12 {
+		t.Errorf("3 sampling steps of 2 passes × 2 minibatches: done %d, optimizer steps %d; want 3 and 12", dyn.Done(), dyn.tr.Steps())
 	}
 }

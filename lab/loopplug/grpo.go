@@ -73,6 +73,7 @@ func (g *promptsGen) prompts(r *loop.Round) (loop.Data, error) {
 type GRPO struct {
 	Group       int     `yaml:"group" doc:"Answers sampled per problem (G)"`
 	Minibatches int     `yaml:"minibatches" doc:"Optimizer steps per sampling step, each on a slice of its answers"`
+	Epochs      int     `yaml:"epochs" doc:"Passes over a step's answers (PPO's epochs; the clip bounds the reuse)"`
 	Micro       int     `yaml:"micro" doc:"Answers per forward pass (memory, not results)"`
 	ClipLow     float64 `yaml:"clip_low" doc:"Policy ratio clipped below at 1 − clip_low"`
 	ClipHigh    float64 `yaml:"clip_high" doc:"Policy ratio clipped above at 1 + clip_high (DAPO's clip-higher: 0.28)"`
@@ -84,13 +85,13 @@ type GRPO struct {
 }
 
 // DefaultGRPO is lab-train's grpo block by default.
-var DefaultGRPO = GRPO{Group: 8, Minibatches: 2, Micro: 64, ClipLow: 0.2, ClipHigh: 0.28, MaxDraws: 4}
+var DefaultGRPO = GRPO{Group: 8, Minibatches: 2, Epochs: 1, Micro: 64, ClipLow: 0.2, ClipHigh: 0.28, MaxDraws: 4}
 
 func (g GRPO) check() error {
 	if g.MaxDraws < 1 {
 		return fmt.Errorf("lab-train: grpo: max_draws %d must be at least 1", g.MaxDraws)
 	}
-	if g.Group < 2 || g.Minibatches < 1 || g.Micro < 1 || !(g.ClipLow > 0 && g.ClipLow < 1) || !(g.ClipHigh > 0) || g.KL < 0 || g.ConstNorm < 0 {
+	if g.Group < 2 || g.Minibatches < 1 || g.Epochs < 1 || g.Micro < 1 || !(g.ClipLow > 0 && g.ClipLow < 1) || !(g.ClipHigh > 0) || g.KL < 0 || g.ConstNorm < 0 {
 		return fmt.Errorf("lab-train: grpo: group %d ≥ 2, minibatches %d and micro %d ≥ 1, clip_low %g in (0, 1), clip_high %g > 0, kl %g and const_norm %d ≥ 0",
 			g.Group, g.Minibatches, g.Micro, g.ClipLow, g.ClipHigh, g.KL, g.ConstNorm)
 	}
@@ -132,7 +133,7 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 		}
 	}
 	g := c.GRPO
-	cfg := lab.RLConfig{Steps: c.Steps, Prompts: c.Batch, Group: g.Group, Minibatches: g.Minibatches, Micro: g.Micro,
+	cfg := lab.RLConfig{Steps: c.Steps, Prompts: c.Batch, Group: g.Group, Minibatches: g.Minibatches, Epochs: g.Epochs, Micro: g.Micro,
 		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws,
 		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm}}
 	rl, err := lab.NewRL(m, ref, t, ps, cfg, tr.seed(r)^forTrain<<32)

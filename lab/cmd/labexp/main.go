@@ -48,6 +48,7 @@ func main() {
 	rlMB := flag.Int("rl-minibatches", 2, "GRPO: optimizer steps per sampling step")
 	rlKL := flag.Float64("rl-kl", 0, "GRPO: KL weight")
 	rlHigh := flag.Float64("rl-clip-high", 0.28, "GRPO: upper clip")
+	rlEpochs := flag.Int("rl-epochs", 1, "GRPO: passes over a step's rollouts")
 	rlDyn := flag.Int("rl-dynamic", 0, "GRPO: dynamic sampling with this many draws at most (0: off)")
 	flag.Parse()
 	t, err := task.Lookup(*name)
@@ -68,7 +69,7 @@ func main() {
 		return
 	}
 	if *rlSteps > 0 {
-		rl(m, t, *lo, *hi, *n, *evalTo, *seed, *save, lab.RLConfig{Steps: *rlSteps, Prompts: *rlPrompts, Group: *rlGroup, Minibatches: *rlMB,
+		rl(m, t, *lo, *hi, *n, *evalTo, *seed, *save, lab.RLConfig{Steps: *rlSteps, Prompts: *rlPrompts, Group: *rlGroup, Minibatches: *rlMB, Epochs: *rlEpochs,
 			LR: *lr, Warmup: *warmup, Dynamic: *rlDyn > 0, MaxDraws: *rlDyn, GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: *rlHigh, KL: *rlKL}})
 		return
 	}
