@@ -177,8 +177,11 @@ type Data struct {
 	// Path is a JSONL file in a format trainjob.ReadJSONL reads, usually
 	// inside the round's directory.
 	Path string `json:"path"`
-	// Format is "sft" (conversations: messages, alpaca or sharegpt lines) or
-	// "dpo" (prompt, chosen, rejected lines).
+	// Format is "sft" (conversations: messages, alpaca or sharegpt lines),
+	// "dpo" (prompt, chosen, rejected lines), or one a plugin pair agrees on
+	// (lab-prompts' "prompts": problems without answers, which lab-train
+	// trains on with GRPO). A round's mixture only takes earlier rounds of
+	// the same format.
 	Format string `json:"format"`
 	// Generated counts the records produced and Kept those written to Path.
 	Generated int `json:"generated"`
@@ -210,7 +213,8 @@ type TrainInput struct {
 	// Data is the mixture: this round's file (newest last) and, by the loop's
 	// mix settings, earlier rounds' files. Weights add up to 1.
 	Data []DataFile
-	// Format is "sft" or "dpo", as the generator reported.
+	// Format is the generator's: "sft", "dpo", or another a trainer knows
+	// (the lab's "prompts", problems without answers for RL).
 	Format string
 	// Previous is the previous round's student (promoted or not), zero in
 	// round 1.
