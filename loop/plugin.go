@@ -174,7 +174,8 @@ func (r *Round) Progress(done, total int, note string) {
 
 // Data is what a generator produced: one training file.
 type Data struct {
-	// Path is a JSONL file in a format trainjob.ReadJSONL reads, usually
+	// Path is a JSONL file of the Format below (sft and dpo as
+	// trainjob.ReadJSONL reads them), usually
 	// inside the round's directory.
 	Path string `json:"path"`
 	// Format is "sft" (conversations: messages, alpaca or sharegpt lines),
