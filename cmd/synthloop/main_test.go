@@ -182,19 +182,36 @@ func dumpRun(t *testing.T, runDir string) []string {
 	return out
 }
 
+// TestConfigErrorExitCode runs bad configs: each must exit 2 and print
+// exactly the problem in the file, at its file:line:col, under its YAML key
+// path: no follow-on error (a misspelt `modle:` once also printed "model:
+// required") and no Go names (a wrong type once named `Config.Target`).
 func TestConfigErrorExitCode(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(p, []byte("name: x\nstages:\n  - type: selfinstruct\n    with:\n      modle: teacher\n"), 0o644)
-	out, err := cli(dir, nil, "run", p).CombinedOutput()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 2 {
-		t.Fatalf("run with a bad config: err %v, want exit code 2\n%s", err, out)
+	tests := []struct {
+		name, with string
+		want       string // the whole output
+	}{
+		{"typo in with", "      modle: teacher\n",
+			`synthloop: bad.yaml:8:7: stages[0].with.modle: unknown field "modle" (did you mean "model"?)`},
+		{"wrong type in with", "      model: teacher\n      target: lots\n",
+			`synthloop: bad.yaml:9:15: stages[0].with.target: want int, got "lots"`},
+		{"typo and wrong type", "      modle: teacher\n      target: 1.5\n",
+			"synthloop: bad.yaml:8:7: stages[0].with.modle: unknown field \"modle\" (did you mean \"model\"?)\n" +
+				"bad.yaml:9:15: stages[0].with.target: want int, got 1.5"},
 	}
-	for _, w := range []string{"bad.yaml:5:7", "stages[0].with.modle", `did you mean "model"?`} {
-		if !strings.Contains(string(out), w) {
-			t.Errorf("output %q lacks %q", out, w)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := "name: x\nmodels:\n  teacher:\n    ref: openai/gpt-4o-mini\nstages:\n  - type: selfinstruct\n    with:\n" + tt.with
+			os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(cfg), 0o644)
+			out, err := cli(dir, nil, "run", "bad.yaml").CombinedOutput()
+			if exitCode(err) != 2 {
+				t.Fatalf("run with a bad config: exit %d, want 2\n%s", exitCode(err), out)
+			}
+			if got := strings.TrimSpace(string(out)); got != tt.want {
+				t.Errorf("output\n%s\nwant\n%s", got, tt.want)
+			}
+		})
 	}
 }
 
