@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -41,7 +43,13 @@ type Options struct {
 	// fills in Cache, Budget, Getenv and Log when they are unset.
 	ModelOptions model.Options
 	// AllowConfigChange lets a run resume after its config file changed.
+	// A change of max_cost_usd alone is not a change: it decides when the
+	// run stops, not what its records are.
 	AllowConfigChange bool
+	// MaxCostUSD, when > 0, replaces the config's max_cost_usd for this run
+	// (the run command's --max-cost), so that a run stopped by its cap
+	// continues under a higher one without editing the config.
+	MaxCostUSD float64
 	// RetryFailed does again, in every stage that runs, the units that
 	// committed a failed record (a permanent failure: the request was
 	// refused, the reply could not be used). Units that failed for a
@@ -66,7 +74,7 @@ var ErrStopped = errors.New("pipeline: stopped before the end; run the same comm
 // Run runs cfg's stages in order. Each stage resumes from what the store
 // already holds. It returns an error wrapping ErrStopped (and the cause) when
 // interrupted or out of budget.
-func Run(ctx context.Context, cfg *Config, opts Options) error {
+func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 	if opts.Store == nil {
 		return errors.New("pipeline: Run needs a store")
 	}
@@ -80,6 +88,20 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 	mopts, err := modelOptions(ctx, cfg, opts, log)
 	if err != nil {
 		return err
+	}
+	if mopts.Budget != nil && opts.ModelOptions.Budget == nil {
+		// The cap is this run's own: keep what it paid, committed or not,
+		// so that a rerun under the same cap stops at once instead of paying
+		// one more request first.
+		defer func() {
+			v := strconv.FormatFloat(mopts.Budget.Spent(), 'f', -1, 64)
+			if werr := opts.Store.SetMetaValue(context.WithoutCancel(ctx), SpentKey, v); werr != nil && err == nil {
+				err = fmt.Errorf("pipeline: %w", werr)
+			}
+		}()
+		if mopts.Budget.Exceeded() {
+			return &budgetStop{spent: mopts.Budget.Spent(), max: mopts.Budget.Max(), setBy: capSetBy(opts)}
+		}
 	}
 	open := opts.OpenModel
 	if open == nil {
@@ -141,12 +163,66 @@ func Run(ctx context.Context, cfg *Config, opts Options) error {
 			err = serr
 		}
 		if err != nil {
+			if errors.Is(err, model.ErrBudgetExceeded) && mopts.Budget != nil && opts.ModelOptions.Budget == nil {
+				return &budgetStop{stage: sc.Name, spent: mopts.Budget.Spent(), max: mopts.Budget.Max(), setBy: capSetBy(opts), cause: err}
+			}
 			return stageError(sc.Name, err)
 		}
 		prev = sc.Name
 	}
 	return nil
 }
+
+// SpentKey is the run-store meta key under which Run keeps what the run has
+// paid under its cost cap, replies not yet committed included.
+const SpentKey = "spent_usd"
+
+// budgetStop is a clean stop at the run's cost cap (max_cost_usd or
+// --max-cost). It says exactly how to continue, since running the same
+// command again only stops again.
+type budgetStop struct {
+	stage      string // "" when the run stopped before its first stage
+	spent, max float64
+	setBy      string // max_cost_usd or --max-cost
+	cause      error
+}
+
+func (e *budgetStop) Error() string {
+	where := ""
+	if e.stage != "" {
+		where = " in stage " + e.stage
+	}
+	return fmt.Sprintf("pipeline: stopped%s: spent $%.4f of the $%s cap (%s); finished work is kept. "+
+		"To continue, run the same command with a higher cap, e.g. --max-cost %s", where, e.spent, usd(e.max), e.setBy, usd(roundUp(2*max(e.max, e.spent))))
+}
+
+// roundUp rounds v > 0 up to two significant digits, for a suggested cap
+// that reads well (2.2, not 2.1120004).
+func roundUp(v float64) float64 {
+	if v <= 0 {
+		return v
+	}
+	scale := math.Pow(10, math.Floor(math.Log10(v))-1)
+	return math.Ceil(v/scale-1e-9) * scale
+}
+
+func (e *budgetStop) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrStopped, model.ErrBudgetExceeded}
+	}
+	return []error{ErrStopped, e.cause}
+}
+
+// capSetBy names where the run's cap came from, for the stop message.
+func capSetBy(opts Options) string {
+	if opts.MaxCostUSD > 0 {
+		return "--max-cost"
+	}
+	return "max_cost_usd"
+}
+
+// usd renders a dollar amount without trailing zeros: 1, 0.5, 12.25.
+func usd(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 // stageError says what the error that ended a stage means for the user:
 // above all, what a rerun will do.
@@ -250,24 +326,37 @@ func noteUndone(ctx context.Context, st RunStore, stage string, err error) error
 
 // modelOptions completes opts.ModelOptions from the run's options: the
 // response cache, the cost cap, the environment and the log.
-func modelOptions(ctx context.Context, cfg *Config, opts Options, log *slog.Logger) (model.Options, error) {
+func modelOptions(ctx context.Context, cfg *Config, opts Options, log *slog.Logger) (_ model.Options, err error) {
 	mopts := opts.ModelOptions
 	if mopts.Cache == nil {
 		mopts.Cache = opts.Cache
 	}
-	if mopts.Budget == nil && cfg.MaxCostUSD > 0 {
-		mopts.Budget = model.NewBudget(cfg.MaxCostUSD)
+	limit := cfg.MaxCostUSD
+	if opts.MaxCostUSD > 0 {
+		limit = opts.MaxCostUSD
+	}
+	if mopts.Budget == nil && limit > 0 {
+		mopts.Budget = model.NewBudget(limit)
 		// The cap is for the whole run, not for this process: count what
-		// committed work already cost before a restart.
+		// was paid before a restart. The committed units' cost misses replies
+		// paid for but not committed when the run stopped, which the last run
+		// noted under SpentKey (a run killed outright notes nothing).
+		var spent float64
 		if sp, ok := opts.Store.(interface {
 			SpentUSD(ctx context.Context) (float64, error)
 		}); ok {
-			spent, err := sp.SpentUSD(ctx)
-			if err != nil {
+			if spent, err = sp.SpentUSD(ctx); err != nil {
 				return model.Options{}, fmt.Errorf("pipeline: %w", err)
 			}
-			mopts.Budget.Charge(spent)
 		}
+		v, ok, err := opts.Store.MetaValue(ctx, SpentKey)
+		if err != nil {
+			return model.Options{}, fmt.Errorf("pipeline: %w", err)
+		}
+		if noted, perr := strconv.ParseFloat(v, 64); ok && perr == nil && noted > spent {
+			spent = noted
+		}
+		mopts.Budget.Charge(spent)
 	}
 	if mopts.Getenv == nil {
 		mopts.Getenv = opts.Getenv
@@ -301,7 +390,7 @@ func checkConfigUnchanged(ctx context.Context, cfg *Config, opts Options) error 
 	if err != nil {
 		return fmt.Errorf("pipeline: %w", err)
 	}
-	if ok && old != cfg.Hash() && !opts.AllowConfigChange {
+	if ok && old != cfg.Hash() && !opts.AllowConfigChange && !onlyCapChanged(ctx, cfg, opts.Store) {
 		src, _, _ := opts.Store.MetaValue(ctx, "config_source")
 		return fmt.Errorf("pipeline: this run directory was started with a different config (%s); resuming with a changed config could mix incompatible records. Use a new run directory, or pass --allow-config-change if the change is safe", src)
 	}
@@ -324,6 +413,27 @@ func checkConfigUnchanged(ctx context.Context, cfg *Config, opts Options) error 
 		}
 	}
 	return nil
+}
+
+// onlyCapChanged reports whether the config the run was started with (kept
+// in the store) differs from cfg at most in max_cost_usd, comments and
+// layout: raising the cap of a run that stopped at it must not need
+// --allow-config-change. A stored config that no longer parses counts as
+// changed.
+func onlyCapChanged(ctx context.Context, cfg *Config, st RunStore) bool {
+	text, ok, err := st.MetaValue(ctx, "config")
+	if err != nil || !ok {
+		return false
+	}
+	old, err := ParseConfig(cfg.Source, []byte(text))
+	if err != nil {
+		return false
+	}
+	a, b := *old, *cfg
+	for _, c := range []*Config{&a, &b} {
+		c.MaxCostUSD, c.Source, c.Text = 0, "", nil
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 type openedBackend struct {

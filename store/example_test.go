@@ -56,7 +56,7 @@ func Example() {
 	for _, st := range stats {
 		fmt.Printf("%s: %d kept, %d rejected, %d prompt tokens\n", st.Stage, st.Kept, st.Rejected, st.PromptTokens)
 		for _, f := range st.Rejections {
-			fmt.Printf("  %s: %d (%s)\n", f.Filter, f.Count, f.Reasons[0].Reason)
+			fmt.Printf("  %s: %d (%s)\n", f.Filter, f.Count, f.Reasons[0].Kind)
 		}
 	}
 	// Output:

@@ -42,16 +42,23 @@ type FilterCount struct {
 	Reasons []ReasonCount
 }
 
-// ReasonCount is one reason or error text and how often it occurred; texts
-// that differ only in their numbers are counted together (see Stats).
+// ReasonCount is one kind of reason or error and how often it occurred.
+// Kind is the text with its record-specific parts written "…" (see
+// ReasonKind), so that 26,584 rejections "near-duplicate of <some id> (est.
+// Jaccard <x>)" count as one kind rather than read as that many of one id;
+// Examples are up to ReasonExamples of the actual texts, most frequent first.
 type ReasonCount struct {
-	Reason string
-	Count  int
+	Kind     string
+	Count    int
+	Examples []string
 }
 
 // TopReasons bounds the reasons kept per filter and the failure messages kept
 // per stage in Stats: status output is for a glance, the records hold the rest.
 const TopReasons = 3
+
+// ReasonExamples bounds the example texts kept per kind of reason.
+const ReasonExamples = 2
 
 // Stats returns per-stage statistics in stage order. It reads aggregates
 // through the indexes, plus one pass over the decisions of rejected records.
@@ -177,7 +184,7 @@ func rejections(ctx context.Context, tx *sql.Tx, idx map[string]*StageStats) err
 			fc = &FilterCount{Filter: filter}
 			byFilter[k] = fc
 		}
-		fc.Reasons = append(fc.Reasons, ReasonCount{reason, n})
+		fc.Reasons = append(fc.Reasons, ReasonCount{Kind: reason, Count: n})
 		return nil
 	})
 	if err != nil {
@@ -223,72 +230,74 @@ func failures(ctx context.Context, tx *sql.Tx, idx map[string]*StageStats) error
 			return err
 		}
 		if p := idx[st]; p != nil {
-			p.Failures = append(p.Failures, ReasonCount{msg, n})
+			p.Failures = append(p.Failures, ReasonCount{Kind: msg, Count: n})
 		}
 		return nil
 	})
 }
 
-// top merges reasons that differ only in their numbers ("max ROUGE-L 0.83 >
-// 0.7" and "... 0.91 > 0.7" are one reason measured twice), sorts them by
-// count (then text, for stable output) and keeps TopReasons. A merged reason
-// shows its most frequent wording.
+// top groups texts (each in Kind, with its count) by ReasonKind, sorts the
+// kinds by count (then kind, for stable output) and keeps TopReasons, each
+// with its ReasonExamples most frequent texts.
 func top(in []ReasonCount) []ReasonCount {
-	type group struct {
-		ReasonCount
-		best int // count of the wording shown
-	}
-	var order []string
-	groups := map[string]*group{}
+	groups := map[string]*ReasonCount{}
+	texts := map[string][]ReasonCount{}
 	for _, r := range in {
-		k := reasonKey(r.Reason)
+		k := ReasonKind(r.Kind)
 		g := groups[k]
 		if g == nil {
-			g = &group{}
+			g = &ReasonCount{Kind: k}
 			groups[k] = g
-			order = append(order, k)
 		}
 		g.Count += r.Count
-		if r.Count > g.best || (r.Count == g.best && r.Reason < g.Reason) {
-			g.Reason, g.best = r.Reason, r.Count
-		}
+		texts[k] = append(texts[k], r)
 	}
-	rs := make([]ReasonCount, 0, len(order))
-	for _, k := range order {
-		rs = append(rs, groups[k].ReasonCount)
+	rs := make([]ReasonCount, 0, len(groups))
+	for _, g := range groups {
+		rs = append(rs, *g)
 	}
-	sort.Slice(rs, func(a, b int) bool {
-		if rs[a].Count != rs[b].Count {
-			return rs[a].Count > rs[b].Count
-		}
-		return rs[a].Reason < rs[b].Reason
-	})
+	byCount := func(rs []ReasonCount) {
+		sort.Slice(rs, func(a, b int) bool {
+			if rs[a].Count != rs[b].Count {
+				return rs[a].Count > rs[b].Count
+			}
+			return rs[a].Kind < rs[b].Kind
+		})
+	}
+	byCount(rs)
 	if len(rs) > TopReasons {
 		rs = rs[:TopReasons]
+	}
+	for i := range rs {
+		ts := texts[rs[i].Kind]
+		byCount(ts)
+		for _, t := range ts[:min(len(ts), ReasonExamples)] {
+			rs[i].Examples = append(rs[i].Examples, t.Kind)
+		}
 	}
 	return rs
 }
 
-// reasonKey is a reason with every number replaced by '#'.
-func reasonKey(s string) string {
-	var b strings.Builder
-	inNum := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		digit := c >= '0' && c <= '9'
-		// A '.' between digits belongs to the number.
-		if c == '.' && inNum && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
+// ReasonKind is the kind of a reason or error text: the text with every
+// record-specific word written "…". Reasons are free text (no stage gives a
+// structured kind), so a word counts as record-specific when it holds a
+// digit (a measured value, a threshold, a line number) or a ':' or '/'
+// inside it (a record id such as clean:prompts:prompts.jsonl:106384, a model
+// ref, a URL); brackets, quotes and trailing punctuation around it stay.
+func ReasonKind(s string) string {
+	words := strings.Split(s, " ")
+	for i, w := range words {
+		start := strings.IndexFunc(w, func(r rune) bool { return !strings.ContainsRune("([{\"'", r) })
+		if start < 0 {
 			continue
 		}
-		if digit {
-			if !inNum {
-				b.WriteByte('#')
-			}
-			inNum = true
-			continue
+		end := strings.LastIndexFunc(w, func(r rune) bool { return !strings.ContainsRune(")]}\"',;:.", r) }) + 1
+		if end <= start {
+			continue // punctuation only
 		}
-		inNum = false
-		b.WriteByte(c)
+		if strings.ContainsAny(w[start:end], "0123456789:/") {
+			words[i] = w[:start] + "…" + w[end:]
+		}
 	}
-	return b.String()
+	return strings.Join(words, " ")
 }

@@ -127,8 +127,8 @@ func TestRoundTrip(t *testing.T) {
 	g.FirstCommit, g.LastCommit = time.Time{}, time.Time{}
 	wantStats := StageStats{Stage: "gen", Units: 2, Records: 4, Kept: 2, Rejected: 1, Failed: 1,
 		Requests: 3, CachedRequests: 1, PromptTokens: 110, CompletionTokens: 55, CostUSD: 0.75, Errors: 1,
-		Rejections: []FilterCount{{Filter: "rouge", Count: 1, Reasons: []ReasonCount{{"too similar", 1}}}},
-		Failures:   []ReasonCount{{"model: timeout", 1}},
+		Rejections: []FilterCount{{Filter: "rouge", Count: 1, Reasons: []ReasonCount{{"too similar", 1, []string{"too similar"}}}}},
+		Failures:   []ReasonCount{{"model: timeout", 1, []string{"model: timeout"}}},
 	}
 	if !reflect.DeepEqual(g, wantStats) {
 		t.Errorf("Stats[gen] =\n %+v\nwant\n %+v", g, wantStats)
@@ -162,6 +162,11 @@ func TestStatsRejectionOrder(t *testing.T) {
 	add("words", "1.5 words > 10", 1)
 	add("blacklist", "image", 3)
 	add("length", "too short", 9)
+	// Near-duplicates of many records are one kind, shown with examples.
+	for i := range 5 {
+		add("dedup", fmt.Sprintf("near-duplicate of clean:prompts:p.jsonl:%d (est. Jaccard 0.8%d)", 100+i, i), 1)
+	}
+	add("dedup", "exact duplicate of clean:prompts:p.jsonl:7", 2)
 	// Two failing decisions of one filter on one record count as one record.
 	recs = append(recs, &record.Record{ID: "two", Seq: 99, Status: record.Rejected,
 		Decisions: []record.Decision{{Filter: "blacklist", Reason: "image"}, {Filter: "blacklist", Reason: "draw"}}})
@@ -173,10 +178,13 @@ func TestStatsRejectionOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []FilterCount{
-		{"rouge", 9, []ReasonCount{{"similar to A", 5}, {"similar to B", 2}, {"similar to C", 1}}},
-		{"length", 9, []ReasonCount{{"too short", 9}}},
-		{"words", 6, []ReasonCount{{"15 words > 10", 6}}},
-		{"blacklist", 4, []ReasonCount{{"image", 4}, {"draw", 1}}},
+		{"rouge", 9, []ReasonCount{{"similar to A", 5, []string{"similar to A"}}, {"similar to B", 2, []string{"similar to B"}}, {"similar to C", 1, []string{"similar to C"}}}},
+		{"length", 9, []ReasonCount{{"too short", 9, []string{"too short"}}}},
+		{"dedup", 7, []ReasonCount{
+			{"near-duplicate of … (est. Jaccard …)", 5, []string{"near-duplicate of clean:prompts:p.jsonl:100 (est. Jaccard 0.80)", "near-duplicate of clean:prompts:p.jsonl:101 (est. Jaccard 0.81)"}},
+			{"exact duplicate of …", 2, []string{"exact duplicate of clean:prompts:p.jsonl:7"}}}},
+		{"words", 6, []ReasonCount{{"… words > …", 6, []string{"15 words > 10", "12 words > 10"}}}},
+		{"blacklist", 4, []ReasonCount{{"image", 4, []string{"image"}}, {"draw", 1, []string{"draw"}}}},
 	}
 	// rouge and length tie at 9: the tie breaks by filter name.
 	want[0], want[1] = want[1], want[0]
@@ -754,17 +762,23 @@ func TestSpentUSD(t *testing.T) {
 	}
 }
 
-func TestReasonKey(t *testing.T) {
+func TestReasonKind(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
-		{"max ROUGE-L 0.83 > 0.7", "max ROUGE-L # > #"},
-		{"12 words", "# words"},
-		{"v1.2.3", "v#"},
+		{"near-duplicate of clean:prompts:prompts.jsonl:106384 (est. Jaccard 0.83)", "near-duplicate of … (est. Jaccard …)"},
+		{"exact duplicate of instructions/b0003-2", "exact duplicate of …"},
+		{"max ROUGE-L 0.83 > 0.7", "max ROUGE-L … > …"},
+		{"ROUGE-L 0.91 with seed:12, above 0.7", "ROUGE-L … with …, above …"},
+		{"12 words", "… words"},
+		{"v1.2.3", "…"},
+		{`no tasks found in the reply (finish reason "length")`, `no tasks found in the reply (finish reason "length")`},
+		{"model: teacher (openai/gpt-4o at https://x/v1): HTTP 500", "model: teacher (… at …): HTTP …"},
 		{"ends with '.'", "ends with '.'"},
-		{"3.", "#."},
+		{"3.", "…."},
+		{"too  short", "too  short"},
 		{"", ""},
 	} {
-		if got := reasonKey(c.in); got != c.want {
-			t.Errorf("reasonKey(%q) = %q, want %q", c.in, got, c.want)
+		if got := ReasonKind(c.in); got != c.want {
+			t.Errorf("ReasonKind(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -182,19 +183,36 @@ func dumpRun(t *testing.T, runDir string) []string {
 	return out
 }
 
+// TestConfigErrorExitCode runs bad configs: each must exit 2 and print
+// exactly the problem in the file, at its file:line:col, under its YAML key
+// path: no follow-on error (a misspelt `modle:` once also printed "model:
+// required") and no Go names (a wrong type once named `Config.Target`).
 func TestConfigErrorExitCode(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(p, []byte("name: x\nstages:\n  - type: selfinstruct\n    with:\n      modle: teacher\n"), 0o644)
-	out, err := cli(dir, nil, "run", p).CombinedOutput()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 2 {
-		t.Fatalf("run with a bad config: err %v, want exit code 2\n%s", err, out)
+	tests := []struct {
+		name, with string
+		want       string // the whole output
+	}{
+		{"typo in with", "      modle: teacher\n",
+			`synthloop: bad.yaml:8:7: stages[0].with.modle: unknown field "modle" (did you mean "model"?)`},
+		{"wrong type in with", "      model: teacher\n      target: lots\n",
+			`synthloop: bad.yaml:9:15: stages[0].with.target: want int, got "lots"`},
+		{"typo and wrong type", "      modle: teacher\n      target: 1.5\n",
+			"synthloop: bad.yaml:8:7: stages[0].with.modle: unknown field \"modle\" (did you mean \"model\"?)\n" +
+				"bad.yaml:9:15: stages[0].with.target: want int, got 1.5"},
 	}
-	for _, w := range []string{"bad.yaml:5:7", "stages[0].with.modle", `did you mean "model"?`} {
-		if !strings.Contains(string(out), w) {
-			t.Errorf("output %q lacks %q", out, w)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := "name: x\nmodels:\n  teacher:\n    ref: openai/gpt-4o-mini\nstages:\n  - type: selfinstruct\n    with:\n" + tt.with
+			os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte(cfg), 0o644)
+			out, err := cli(dir, nil, "run", "bad.yaml").CombinedOutput()
+			if exitCode(err) != 2 {
+				t.Fatalf("run with a bad config: exit %d, want 2\n%s", exitCode(err), out)
+			}
+			if got := strings.TrimSpace(string(out)); got != tt.want {
+				t.Errorf("output\n%s\nwant\n%s", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -252,13 +270,16 @@ func exitCode(err error) int {
 
 // TestBudgetStopsCleanly sets a price so high that max_cost_usd is reached
 // after a few calls: the run must stop with exit code 130, keep what it
-// finished, and a rerun must not spend past the cap.
+// finished and say exactly how to continue; a rerun under the same cap must
+// stop at once without paying another request; --max-cost above the cap, or
+// the cap raised in the file, must continue without --allow-config-change,
+// which any other change still needs.
 func TestBudgetStopsCleanly(t *testing.T) {
 	srv := modeltest.NewServer(scripted.New(1).Responder())
 	defer srv.Close()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "p.yaml")
-	os.WriteFile(p, []byte(fmt.Sprintf(`name: b
+	cfg := fmt.Sprintf(`name: b
 concurrency: 2
 max_cost_usd: 1
 models:
@@ -273,32 +294,61 @@ stages:
     with:
       model: teacher
       target: 100
-`, srv.URL)), 0o644)
-	out, err := cli(dir, nil, "run", p, "--run-dir", "r", "--json").CombinedOutput()
-	if exitCode(err) != 130 || !strings.Contains(string(out), "budget") {
-		t.Fatalf("run over budget: exit %d, want 130 and a budget message\n%s", exitCode(err), out)
+`, srv.URL)
+	os.WriteFile(p, []byte(cfg), 0o644)
+	run := func(args ...string) (string, int) {
+		out, err := cli(dir, nil, append([]string{"run", p, "--run-dir", "r", "--json"}, args...)...).CombinedOutput()
+		return string(out), exitCode(err)
+	}
+	how := regexp.MustCompile(`stopped in stage instructions: spent \$1\.\d{4} of the \$1 cap \(max_cost_usd\); finished work is kept\. To continue, run the same command with a higher cap, e.g\. --max-cost 2\.\d\n`)
+	out, code := run()
+	if code != 130 || !how.MatchString(out) {
+		t.Fatalf("run over budget: exit %d, want 130 and %s\n%s", code, how, out)
 	}
 	sent := srv.Requests()
 	if sent == 0 {
 		t.Fatal("no request was sent at all")
 	}
-	out, err = cli(dir, nil, "run", p, "--run-dir", "r", "--json").CombinedOutput()
-	if exitCode(err) != 130 {
-		t.Fatalf("rerun over budget: exit %d, want 130\n%s", exitCode(err), out)
-	}
-	// The cap counts the cost recorded on committed units. A reply paid for
-	// but not yet committed when the first run stopped (a later batch of the
-	// same wave) is not counted, so the rerun may send at most one wave.
-	if extra := srv.Requests() - sent; extra > 2 {
-		t.Errorf("the rerun sent %d more requests although the budget was already spent; at most one wave (2) may go", extra)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "of the $1 cap (max_cost_usd); finished work is kept. To continue, run the same command with a higher cap, e.g. --max-cost 2."},
+		{[]string{"--max-cost", "1"}, "of the $1 cap (--max-cost)"},
+		{[]string{"--max-cost", "0.5"}, "of the $0.5 cap (--max-cost)"},
+	} {
+		args := tt.args
+		out, code = run(args...)
+		if code != 130 || !strings.Contains(out, "synthloop: pipeline: stopped: spent $1.") || !strings.Contains(out, tt.want) {
+			t.Fatalf("rerun %v over budget: exit %d, want 130 and %q before any stage\n%s", args, code, tt.want, out)
+		}
+		if extra := srv.Requests() - sent; extra != 0 {
+			t.Fatalf("rerun %v sent %d more requests although the budget was already spent", args, extra)
+		}
 	}
 	st, err := store.OpenReadOnly(context.Background(), filepath.Join(dir, "r"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	if n, _ := st.Count(context.Background(), "instructions", ""); n == 0 {
+	n, _ := st.Count(context.Background(), "instructions", "")
+	st.Close()
+	if n == 0 {
 		t.Error("the work finished before the budget ran out was not kept")
+	}
+
+	out, code = run("--max-cost", "3")
+	if code != 130 || !strings.Contains(out, "of the $3 cap") || srv.Requests() == sent {
+		t.Fatalf("rerun with --max-cost 3: exit %d after %d more requests, want 130 at the new cap\n%s", code, srv.Requests()-sent, out)
+	}
+	sent = srv.Requests()
+	os.WriteFile(p, []byte(strings.Replace(cfg, "max_cost_usd: 1", "max_cost_usd: 5 # raised", 1)), 0o644)
+	out, code = run()
+	if code != 130 || !strings.Contains(out, "of the $5 cap") || srv.Requests() == sent {
+		t.Fatalf("rerun with max_cost_usd raised in the file: exit %d after %d more requests, want 130 at the new cap\n%s", code, srv.Requests()-sent, out)
+	}
+	os.WriteFile(p, []byte(strings.Replace(cfg, "target: 100", "target: 101", 1)), 0o644)
+	if out, code = run("--max-cost", "9"); code != 1 || !strings.Contains(out, "--allow-config-change") {
+		t.Fatalf("rerun with another change: exit %d, want 1 and a word of --allow-config-change\n%s", code, out)
 	}
 }
 

@@ -26,6 +26,7 @@ func newRunCmd() *cobra.Command {
 		allowChange bool
 		jsonProg    bool
 		retryFailed bool
+		maxCost     float64
 	)
 	cmd := &cobra.Command{
 		Use:   "run PIPELINE.yaml",
@@ -47,11 +48,17 @@ input at once, such as dedup, does not see what they make then).
 Progress shows as live bars on a terminal and as JSON lines otherwise (or with --json).
 Exit status: 0 done, 1 failed, 2 bad config or usage, 75 units failed for transient
 causes (run again to retry them), 130 stopped cleanly (Ctrl-C or max_cost_usd reached;
-run again to resume).`,
+run again to resume).
+
+The cost cap (max_cost_usd, or --max-cost) counts everything the run has paid, across
+reruns. A run stopped by it stops again at once when rerun under the same cap; to continue,
+rerun with a higher --max-cost (or raise max_cost_usd: a change of the cap alone does not
+need --allow-config-change).`,
 		Example: `  synthloop run examples/selfinstruct-openai.yaml
   synthloop run pipeline.yaml --run-dir runs/try2
   synthloop run pipeline.yaml --stage instances     # only this stage (earlier ones must be done)
-  synthloop run pipeline.yaml --retry-failed        # also redo the units whose records failed for good`,
+  synthloop run pipeline.yaml --retry-failed        # also redo the units whose records failed for good
+  synthloop run pipeline.yaml --max-cost 20         # continue a run stopped at its cost cap, up to $20 in all`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := pipeline.LoadConfig(args[0])
@@ -61,13 +68,17 @@ run again to resume).`,
 			if runDir == "" {
 				runDir = defaultRunDir(cfg)
 			}
-			opts := pipeline.Options{Stages: stages, AllowConfigChange: allowChange, RetryFailed: retryFailed}
+			if maxCost < 0 {
+				return fmt.Errorf("%w: --max-cost must not be negative, got %g", errUsage, maxCost)
+			}
+			opts := pipeline.Options{Stages: stages, AllowConfigChange: allowChange, RetryFailed: retryFailed, MaxCostUSD: maxCost}
 			return runPipeline(cmd, cfg, runDir, opts, jsonProg)
 		},
 	}
 	cmd.Flags().StringVar(&runDir, "run-dir", "", "run directory (default runs/<pipeline name>)")
 	cmd.Flags().StringSliceVar(&stages, "stage", nil, "run only these stages (repeatable); earlier stages must be complete")
 	cmd.Flags().BoolVar(&allowChange, "allow-config-change", false, "resume even though the pipeline file changed since the run started")
+	cmd.Flags().Float64Var(&maxCost, "max-cost", 0, "cap on what the whole run may spend, in USD, replacing max_cost_usd (0: keep max_cost_usd); raise it to continue a run stopped at its cap")
 	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
 	cmd.Flags().BoolVar(&retryFailed, "retry-failed", false, "also redo the units whose records failed permanently (units that failed for transient causes are retried by every run)")
 	return cmd

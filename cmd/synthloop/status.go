@@ -23,8 +23,12 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status RUN_DIR",
 		Short: "Show a run's counts per stage: kept, rejected with reasons, failures, tokens, cost",
 		Long: `Show what a run holds: for each stage the units done, records kept, rejected and failed,
-the filters that rejected records and their most frequent reasons, the most frequent
-errors, model requests (and how many came from the response cache), tokens and cost.
+the filters that rejected records and their most frequent kinds of reason, the most
+frequent kinds of error, model requests (and how many came from the response cache),
+tokens and cost. A kind is a reason with its record-specific words (numbers, record ids,
+model refs) written "…": "40  near-duplicate of … (est. Jaccard …)" counts 40 records,
+each a near-duplicate of its own record, and up to two example reasons follow on their
+own lines.
 
 Failures show in two columns. "failed" counts records that failed permanently (the
 server refused the request, or its reply could not be used): they stay failed until
@@ -33,7 +37,7 @@ because they failed for a transient cause (a server error, a rate limit, a timeo
 nothing of them was committed, and running the same command again retries them.
 It only reads the run store, so it is safe while the run is going on.`,
 		Example: `  synthloop status runs/demo
-  synthloop status runs/demo --reasons 10`,
+  synthloop status runs/demo --reasons 1`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := store.OpenReadOnly(cmd.Context(), args[0])
@@ -44,7 +48,7 @@ It only reads the run store, so it is safe while the run is going on.`,
 			return writeStatus(cmd.Context(), cmd.OutOrStdout(), st, args[0], reasons)
 		},
 	}
-	cmd.Flags().IntVar(&reasons, "reasons", 3, "reasons to show per rejecting filter")
+	cmd.Flags().IntVar(&reasons, "reasons", 3, "kinds of reason to show per rejecting filter, and of error per stage (at most 3)")
 	return cmd
 }
 
@@ -167,14 +171,16 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 				if i >= reasons {
 					break
 				}
-				fmt.Fprintf(out, "      %5d  %s\n", r.Count, oneLine(r.Reason, 100))
+				fmt.Fprintf(out, "      %5d  %s\n", r.Count, oneLine(r.Kind, 100))
+				writeExamples(out, "             ", r)
 			}
 		}
 		for i, f := range s.Failures {
 			if i >= reasons {
 				break
 			}
-			fmt.Fprintf(out, "  failed %5d  %s\n", f.Count, oneLine(f.Reason, 100))
+			fmt.Fprintf(out, "  failed %5d  %s\n", f.Count, oneLine(f.Kind, 100))
+			writeExamples(out, "               ", f)
 		}
 		if len(s.Failures) > 0 {
 			fmt.Fprintln(out, "  (failed records are kept as they are; run --retry-failed does their units again)")
@@ -189,4 +195,21 @@ func oneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// writeExamples prints a kind's example texts on their own lines under its
+// count, so that a count of one kind ("near-duplicate of …") is never read
+// as a count of one example's record. A kind without record-specific parts
+// is its only text and gets none.
+func writeExamples(out io.Writer, indent string, r store.ReasonCount) {
+	for i, e := range r.Examples {
+		if e == r.Kind {
+			continue
+		}
+		lead := "e.g. "
+		if i > 0 {
+			lead = "     "
+		}
+		fmt.Fprintf(out, "%s%s%s\n", indent, lead, oneLine(e, 100))
+	}
 }

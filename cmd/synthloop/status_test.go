@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"hash/fnv"
 	"os"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/model/scripted"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/store"
 )
 
 // mixedTeacher answers Self-Instruct prompts with the scripted teacher,
@@ -95,5 +99,53 @@ stages:
 	}
 	if !bytes.Equal(stdout.Bytes(), b) || !strings.Contains(stderr.String(), "wrote") {
 		t.Errorf("export --out -: stdout %q (want the file's bytes), stderr %q", stdout.Bytes(), stderr.Bytes())
+	}
+}
+
+// TestStatusGroupsReasonsByKind commits many near-duplicate rejections, each
+// of another record: status must count them as one kind and show examples
+// on their own lines, not the whole count under one record's id.
+func TestStatusGroupsReasonsByKind(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var recs []*record.Record
+	reject := func(filter, reason string) {
+		recs = append(recs, &record.Record{ID: fmt.Sprint("r", len(recs)), Seq: int64(len(recs)), Status: record.Rejected,
+			Decisions: []record.Decision{{Filter: filter, Reason: reason}}})
+	}
+	for i := range 40 {
+		reject("dedup", fmt.Sprintf("near-duplicate of clean:prompts:prompts.jsonl:%d (est. Jaccard 0.9%d)", 106384+i, i%10))
+	}
+	reject("dedup", "exact duplicate of clean:prompts:prompts.jsonl:5")
+	reject("length", "too short")
+	recs = append(recs, &record.Record{ID: "f", Seq: 999, Status: record.Failed, Error: "model: teacher (openai/x): HTTP 400: context too long"})
+	if err := st.Commit(ctx, pipeline.Unit{Stage: "clean", Key: "u", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := writeStatus(ctx, &out, st, dir, 3); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+clean:
+  rejected by dedup                  41
+         40  near-duplicate of … (est. Jaccard …)
+             e.g. near-duplicate of clean:prompts:prompts.jsonl:106384 (est. Jaccard 0.90)
+                  near-duplicate of clean:prompts:prompts.jsonl:106385 (est. Jaccard 0.91)
+          1  exact duplicate of …
+             e.g. exact duplicate of clean:prompts:prompts.jsonl:5
+  rejected by length                 1
+          1  too short
+  failed     1  model: teacher (…): HTTP …: context too long
+               e.g. model: teacher (openai/x): HTTP 400: context too long
+  (failed records are kept as they are; run --retry-failed does their units again)
+`
+	if got := out.String(); !strings.HasSuffix(got, want) {
+		t.Errorf("status ends\n%s\nwant it to end\n%s", got, want)
 	}
 }

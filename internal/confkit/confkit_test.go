@@ -53,6 +53,12 @@ func TestDecodeErrors(t *testing.T) {
 			`c.yaml:3:14: generate.settings.samples: want int, got "lots"`},
 		{"list for an int", "generate:\n  settings:\n    samples: [1, 2]\n",
 			`c.yaml:3:14: generate.settings.samples: want int, got a list`},
+		{"fraction for an int", "generate:\n  settings:\n    samples: 1.5\n",
+			`c.yaml:3:14: generate.settings.samples: want int, got 1.5`},
+		{"int out of range", "generate:\n  settings:\n    samples: 99999999999999999999\n",
+			`c.yaml:3:14: generate.settings.samples: want int, got 99999999999999999999, which is out of range`},
+		{"wrong type in a list", "generate:\n  settings:\n    list:\n      - threshold: high\n",
+			`c.yaml:4:20: generate.settings.list[0].threshold: want number, got "high"`},
 		{"nested path", "generate:\n  settings:\n    nested:\n      treshold: 1\n",
 			`c.yaml:4:7: generate.settings.nested.treshold: unknown field "treshold" (did you mean "threshold"?)`},
 		{"path into a list", "generate:\n  settings:\n    list:\n      - threshold: 1\n      - thresold: 2\n",
@@ -271,14 +277,14 @@ func TestDecodeTyped(t *testing.T) {
 	r.Register("gauge", widget{def: 3})
 	tests := []struct {
 		name, yaml, typ string
-		threshold       float64 // of the settings, when decoded
+		threshold       float64 // of the settings; 0: settings must be nil
 		want            string  // the whole error, "" for none
 	}{
 		{"defaults kept", "w:\n  type: gauge\n", "gauge", 3, ""},
 		{"with decoded", "w:\n  type: gauge\n  with: {threshold: 5}\n", "gauge", 5, ""},
 		{"missing type", "w:\n  with: {}\n", "", 0, `c.yaml:2:7: w.type: missing; one of: gauge`},
 		{"unknown type", "w:\n  type: gauje\n", "gauje", 0, `c.yaml:2:9: w.type: unknown widget type "gauje" (did you mean "gauge"?); known types: gauge`},
-		{"bad with", "w:\n  type: gauge\n  with: {treshold: 5}\n", "gauge", 3, `c.yaml:3:10: w.with.treshold: unknown field "treshold" (did you mean "threshold"?)`},
+		{"bad with", "w:\n  type: gauge\n  with: {treshold: 5}\n", "gauge", 0, `c.yaml:3:10: w.with.treshold: unknown field "treshold" (did you mean "threshold"?)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -292,6 +298,9 @@ func TestDecodeTyped(t *testing.T) {
 			}
 			if tt.threshold != 0 && (settings == nil || settings.(*inner).Threshold != tt.threshold) {
 				t.Errorf("settings %+v, want threshold %g", settings, tt.threshold)
+			}
+			if tt.threshold == 0 && settings != nil {
+				t.Errorf("settings %+v, want nil: checks of them would restate %q", settings, tt.want)
 			}
 			if wantDecoded := tt.want == "" && strings.Contains(tt.yaml, "with"); decoded != wantDecoded {
 				t.Errorf("decoded = %v, want %v", decoded, wantDecoded)

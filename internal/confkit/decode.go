@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strings"
@@ -155,6 +156,11 @@ func (f *File) decodeErr(node ast.Node, path string, err error) {
 		}
 		msg = fmt.Sprintf("want %s, got %s", TypeName(te.DstType), got)
 	}
+	// The library's own message names the Go type ("Go value of type int8").
+	var oe *yaml.OverflowError
+	if errors.As(err, &oe) && oe.DstType != nil {
+		msg = fmt.Sprintf("want %s, got %s, which is out of range", TypeName(oe.DstType), oe.SrcNum)
+	}
 	if p := pathTo(f.Root, tk.Position, ""); p != "" {
 		path = p
 	}
@@ -247,6 +253,12 @@ func (f *File) check(node ast.Node, t reflect.Type, path string) {
 	}
 	_, isNull := node.(*ast.NullNode)
 	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		// The decoder truncates 1.5 to 1 without a word.
+		if fl, ok := node.(*ast.FloatNode); ok && fl.Value != math.Trunc(fl.Value) {
+			f.Add(node, path, fmt.Sprintf("want int, got %s", fl.GetToken().Value))
+		}
 	case reflect.Struct:
 		m, ok := node.(*ast.MappingNode)
 		if !ok {

@@ -84,7 +84,10 @@ type Typed interface {
 // is typ: typ must be registered in r, and the block's `with:` decodes into
 // the type's NewConfig. A missing or unknown type (with the closest
 // registered one) or a problem in the `with:` block is recorded in f.
-// settings is nil when the type is missing or unknown; decoded reports a
+// settings is nil when the type is missing or unknown, or when the `with:`
+// block has a problem: the checks callers run on the settings next (required
+// fields, model names) would only restate it, as a misspelt `modle:` did
+// when it was reported again as "model: required". decoded reports a
 // `with:` block decoded without a problem.
 func DecodeTyped[T Typed](f *File, r *Registry[T], node ast.Node, path, typ string) (settings any, decoded bool) {
 	if typ == "" {
@@ -98,7 +101,10 @@ func DecodeTyped[T Typed](f *File, r *Registry[T], node ast.Node, path, typ stri
 	}
 	settings = t.NewConfig()
 	if with := Value(node, "with"); with != nil {
-		decoded = f.Decode(with, path+".with", settings)
+		if !f.Decode(with, path+".with", settings) {
+			return nil, false
+		}
+		decoded = true
 	}
 	return settings, decoded
 }
