@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/synthloop/synthloop/engine/train"
@@ -94,5 +95,55 @@ func TestRLRaisesAccuracy(t *testing.T) {
 	}
 	if dyn.Done() != 3 || dyn.tr.Steps() != 12 {
 		t.Errorf("3 sampling steps of 2 passes × 2 minibatches: done %d, optimizer steps %d; want 3 and 12", dyn.Done(), dyn.tr.Steps())
+	}
+}
+
+// TestRLRewardIsTheVerifiers: the problems' Answer fields never reach the
+// reward. Problems carrying wrong answers train exactly as problems
+// without any do, sample for sample and weight for weight.
+func TestRLRewardIsTheVerifiers(t *testing.T) {
+	ctx := context.Background()
+	tk := task.Reverse{}
+	run := func(answer string) ([]RLStats, []float32) {
+		m, err := NewModel(tk, Arch{Dim: 32, Layers: 2, Heads: 2, Hidden: 64, MaxSeq: 16, RoPE: true}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(2, 2))
+		var set []Conversation
+		for range 200 {
+			set = append(set, Messages(tk.Generate(rng, 1+rng.IntN(2))))
+		}
+		if _, err := Train(ctx, m, [][]Conversation{set}, TrainConfig{Steps: 300, Batch: 32, LR: 3e-3, Warmup: 20}, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		var ps []task.Problem
+		for range 50 {
+			p := tk.Generate(rng, 1+rng.IntN(2))
+			p.Answer = answer
+			ps = append(ps, p)
+		}
+		rl, err := NewRL(m, nil, tk, ps, RLConfig{Steps: 3, Prompts: 8, Group: 4, LR: 1e-3, GRPO: train.DefaultGRPO}, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sts []RLStats
+		for range 3 {
+			st, err := rl.Step(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.CPUSeconds = 0
+			sts = append(sts, st)
+		}
+		return sts, m.LM.Params
+	}
+	s1, w1 := run("")
+	s2, w2 := run("definitely wrong")
+	if s1[0].Reward == 0 && s1[1].Reward == 0 && s1[2].Reward == 0 {
+		t.Fatal("no rollout was rewarded: the test needs a model that answers some problems")
+	}
+	if !slices.Equal(s1, s2) || !slices.Equal(w1, w2) {
+		t.Errorf("problems' answers changed the run:\n%+v\n%+v", s1, s2)
 	}
 }
