@@ -72,7 +72,7 @@ func (g *promptsGen) prompts(r *loop.Round) (loop.Data, error) {
 // each, rewarded by the task's verifier.
 type GRPO struct {
 	Group       int     `yaml:"group" doc:"Answers sampled per problem (G)"`
-	Minibatches int     `yaml:"minibatches" doc:"Optimizer steps per sampling step, each on a slice of its answers"`
+	Minibatches int     `yaml:"minibatches" doc:"Optimizer steps per pass over a step's answers, each on a slice of them"`
 	Epochs      int     `yaml:"epochs" doc:"Passes over a step's answers (PPO's epochs; the clip bounds the reuse)"`
 	Micro       int     `yaml:"micro" doc:"Answers per forward pass (memory, not results)"`
 	ClipLow     float64 `yaml:"clip_low" doc:"Policy ratio clipped below at 1 − clip_low"`

@@ -157,7 +157,7 @@ type TrainConfig struct {
 	MinKept int `yaml:"min_kept" doc:"Below this many examples in the round's file, the mixture is pooled by size (0: off)"`
 	// GRPO is the reinforcement learning of rounds whose data are prompts
 	// (lab-prompts): steps sampling steps of batch problems each.
-	GRPO GRPO `yaml:"grpo" doc:"GRPO settings for prompt data (lab-prompts): group, minibatches, micro, clip_low, clip_high, kl, std_scale, const_norm"`
+	GRPO GRPO `yaml:"grpo" doc:"GRPO settings for prompt data (lab-prompts); the fields below"`
 
 	gen      func() string // the generator's task, from SetLoop
 	labelled func() int    // the generator's hardest labelled difficulty, 0 for none
