@@ -354,6 +354,10 @@ func figureTable(r Run, file string) table {
 	case YieldPlot:
 		t := table{Header: []cell{{"round", "num"}, {"generated", "num"}, {"kept", "num"}, {"yield", "num"}}}
 		for _, rd := range r.Rounds {
+			if labelled(rd) {
+				t.Note = "Labelled rounds are left out, as in the plot; the rounds table has them."
+				continue
+			}
 			t.Rows = append(t.Rows, []cell{{strconv.Itoa(rd.Index), "num"}, {count(rd.Generated), "num"},
 				{opt(rd.Generated > 0, func() string { return strconv.Itoa(rd.Kept) }), "num"}, {yield(rd.Kept, rd.Generated), "num"}})
 		}

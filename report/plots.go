@@ -71,7 +71,12 @@ func figures(r Run) []figure {
 	switch {
 	case !has(func(rd Round) bool { return rd.Generated > 0 }):
 		figs[2].Skip = "no round reports how many examples it generated"
+	case !has(yielding):
+		figs[2].Skip = "only labelled rounds generated examples, and they keep them all"
 	default:
+		if has(labelled) {
+			figs[2].Caption += " Labelled rounds (metric gen_labelled = 1) keep every example and are left out, so as not to flatten the others."
+		}
 		figs[2].draw = func() ([]byte, error) { return drawYield(r) }
 	}
 	switch names := r.MetricNames(); {
@@ -323,6 +328,15 @@ func drawBaseline(r Run) ([]byte, error) {
 	return renderPNG(vg.Length(len(row))*5.5*vg.Inch, plotH, [][]*plot.Plot{row})
 }
 
+// labelled reports whether rd's data came with true labels (the lab's
+// first round), which the filter keeps whole: a 100% bar beside yields of
+// a few percent would flatten them.
+func labelled(rd Round) bool { return rd.Metrics["gen_labelled"] == 1 }
+
+// yielding reports whether rd belongs in the yield plot: it generated
+// examples and they were filtered.
+func yielding(rd Round) bool { return rd.Generated > 0 && !labelled(rd) }
+
 // roundAxis sets the x axis to the run's round indices.
 func roundAxis(p *plot.Plot, r Run) {
 	first, last := r.Rounds[0].Index, r.Rounds[len(r.Rounds)-1].Index
@@ -337,7 +351,7 @@ func drawYield(r Run) ([]byte, error) {
 		labels plotter.XYLabels
 	)
 	for _, rd := range r.Rounds {
-		if rd.Generated == 0 {
+		if !yielding(rd) {
 			continue
 		}
 		y := 100 * float64(rd.Kept) / float64(rd.Generated)

@@ -32,3 +32,37 @@ func TestAccuracyCaptionTeacher(t *testing.T) {
 		t.Errorf("caption without a first-round teacher = %q, want no teacher's line", c)
 	}
 }
+
+// TestYieldLeavesOutLabelled checks that a labelled round (gen_labelled = 1),
+// which keeps all it generates, is neither drawn nor tabled in the yield
+// plot, and that the caption says so.
+func TestYieldLeavesOutLabelled(t *testing.T) {
+	r := loadTestRun(t, "run.json")
+	if f := figureByFile(t, r, YieldPlot); strings.Contains(f.Caption, "gen_labelled") {
+		t.Errorf("caption without labelled rounds = %q, want no word of them", f.Caption)
+	}
+	r.Rounds[0].Metrics = map[string]float64{"gen_labelled": 1}
+	r.Rounds[0].Generated, r.Rounds[0].Kept = 50, 50
+	f := figureByFile(t, r, YieldPlot)
+	if f.Skip != "" || !strings.Contains(f.Caption, "gen_labelled = 1") {
+		t.Errorf("yield figure with a labelled round = %+v, want it drawn and its caption to say the round is left out", f)
+	}
+	tab := figureTable(r, YieldPlot)
+	for _, row := range tab.Rows {
+		if row[0].Text == "1" {
+			t.Errorf("yield table has the labelled round 1: %v", row)
+		}
+	}
+	if len(tab.Rows) != len(r.Rounds)-1 {
+		t.Errorf("yield table has %d rows, want %d", len(tab.Rows), len(r.Rounds)-1)
+	}
+	if _, err := f.draw(); err != nil {
+		t.Fatal(err)
+	}
+
+	only := r
+	only.Rounds = r.Rounds[:1]
+	if f := figureByFile(t, only, YieldPlot); f.Skip == "" {
+		t.Error("yield figure of a run with only a labelled round is drawn, want it skipped")
+	}
+}
