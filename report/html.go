@@ -30,7 +30,11 @@ type page struct {
 	Summary     []item
 	Rounds      table
 	Metrics     *table
-	Figures     []figView
+	// Headline is the first plot drawn, shown right after the summary so
+	// that the reader sees the result before the long tables; Figures are
+	// the others, in order.
+	Headline *figView
+	Figures  []figView
 }
 
 type item struct{ Key, Value string }
@@ -73,6 +77,10 @@ func renderHTML(w io.Writer, r Run, figs []figure) error {
 		if f.Skip == "" {
 			t := figureTable(r, f.File)
 			v.Table = &t
+		}
+		if p.Headline == nil && f.Skip == "" {
+			p.Headline = &v
+			continue
 		}
 		p.Figures = append(p.Figures, v)
 	}

@@ -66,3 +66,30 @@ func TestYieldLeavesOutLabelled(t *testing.T) {
 		t.Error("yield figure of a run with only a labelled round is drawn, want it skipped")
 	}
 }
+
+// TestLayout checks the page's order and the rounds table's box: the
+// headline plot comes before the long rounds table, tables scroll within
+// their own box, and the reason column has room for its words.
+func TestLayout(t *testing.T) {
+	var b strings.Builder
+	if err := HTML(&b, loadTestRun(t, "run.json")); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	img := strings.Index(page, `<img src="`+AccuracyPlot+`"`)
+	rounds := strings.Index(page, "<h2>Rounds</h2>")
+	if img < 0 || rounds < 0 || img > rounds {
+		t.Errorf("headline plot at %d, rounds table at %d: want the plot first", img, rounds)
+	}
+	if n := strings.Count(page, `<img src="`+AccuracyPlot+`"`); n != 1 {
+		t.Errorf("headline plot shown %d times, want once", n)
+	}
+	for _, rule := range []string{".scroll { overflow-x: auto;", "min-width: 16rem"} {
+		if !strings.Contains(page, rule) {
+			t.Errorf("page has no %q", rule)
+		}
+	}
+	if strings.Count(page, `<div class="scroll">`) != strings.Count(page, "<table>") {
+		t.Error("a table is not inside its own scrolling box")
+	}
+}
