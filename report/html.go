@@ -73,6 +73,9 @@ func renderHTML(w io.Writer, r Run, figs []figure) error {
 		p.Settings = append(p.Settings, item{k, r.Settings[k]})
 	}
 	for _, f := range figs {
+		if f.optional && f.Skip != "" {
+			continue
+		}
 		v := figView{File: f.File, Title: f.Title, Caption: f.Caption, Skip: f.Skip}
 		if f.Skip == "" {
 			t := figureTable(r, f.File)
@@ -369,6 +372,21 @@ func figureTable(r Run, file string) table {
 			t.Rows = append(t.Rows, []cell{{strconv.Itoa(rd.Index), "num"}, {count(rd.Generated), "num"},
 				{opt(rd.Generated > 0, func() string { return strconv.Itoa(rd.Kept) }), "num"}, {yield(rd.Kept, rd.Generated), "num"}})
 		}
+		return t
+	case PassPlot:
+		t := table{Header: []cell{{"round", "num"}}}
+		for _, k := range passKeys {
+			t.Header = append(t.Header, cell{passNames[k], "num"})
+		}
+		for _, rd := range r.Rounds {
+			row := []cell{{strconv.Itoa(rd.Index), "num"}}
+			for _, k := range passKeys {
+				v, ok := rd.Metrics[k]
+				row = append(row, cell{opt(ok, func() string { return num(v) }), "num"})
+			}
+			t.Rows = append(t.Rows, row)
+		}
+		t.Note = "Fractions of the target problems solved by one sampled answer (pass@1) and by any of k (pass@k)."
 		return t
 	case MetricPlot:
 		m := r.MainMetric()

@@ -24,7 +24,10 @@ type figure struct {
 	Title   string
 	Caption string
 	Skip    string
-	draw    func() ([]byte, error)
+	// optional figures are for some runs only: skipped, the page and
+	// Files.Skipped leave them out rather than say why.
+	optional bool
+	draw     func() ([]byte, error)
 }
 
 // figures plans the report's plots, in page order. Planning needs only the
@@ -39,6 +42,8 @@ func figures(r Run) []figure {
 			Caption: "Share of the teacher's generated examples that the filter kept, per round (kept / generated above each bar when there are at most a dozen)."},
 		{File: MetricPlot, Title: "Main metric per round",
 			Caption: "The metric that decides promotion, per round, for the student and the teacher it was compared with; a triangle marks a student promoted to teacher, a cross one that was not."},
+		{File: PassPlot, Title: "pass@1 and pass@k per round", optional: true,
+			Caption: "Share of the evaluator's target problems solved by one sampled answer (pass@1, solid) and by any of k sampled answers (pass@k, dashed), per round, for the student (blue) and the teacher it was compared with (grey)."},
 	}
 	has := func(f func(Round) bool) bool {
 		for _, rd := range r.Rounds {
@@ -89,7 +94,61 @@ func figures(r Run) []figure {
 	default:
 		figs[3].draw = func() ([]byte, error) { return drawMetric(r, metric) }
 	}
+	switch {
+	case !has(func(rd Round) bool {
+		return slices.ContainsFunc(passKeys, func(k string) bool { _, ok := rd.Metrics[k]; return ok })
+	}):
+		figs[4].Skip = "no round reports pass@1 or pass@k"
+	default:
+		figs[4].draw = func() ([]byte, error) { return drawPass(r) }
+	}
 	return figs
+}
+
+// passKeys are the metrics of an evaluator that samples several answers per
+// problem (lab-accuracy with samples, as RFT uses), in plot and table
+// order; passNames label them.
+var (
+	passKeys  = []string{"pass_at_1", "pass_at_k", "teacher_pass_at_1", "teacher_pass_at_k"}
+	passNames = map[string]string{"pass_at_1": "pass@1", "pass_at_k": "pass@k",
+		"teacher_pass_at_1": "teacher pass@1", "teacher_pass_at_k": "teacher pass@k"}
+)
+
+func drawPass(r Run) ([]byte, error) {
+	p := newPlot("pass@1 and pass@k per round", "round", "solved (fraction of target problems)")
+	for _, k := range passKeys {
+		var xys plotter.XYs
+		for _, rd := range r.Rounds {
+			if v, ok := rd.Metrics[k]; ok {
+				xys = append(xys, plotter.XY{X: float64(rd.Index), Y: v})
+			}
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		l, s, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return nil, err
+		}
+		c := color.Color(runColor)
+		if strings.HasPrefix(k, "teacher_") {
+			c = labelledColor
+		}
+		l.Color, s.Color = c, c
+		l.Width = vg.Points(1.5)
+		if strings.HasSuffix(k, "_k") {
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			s.Shape = draw.SquareGlyph{}
+		} else {
+			s.Shape = draw.CircleGlyph{}
+		}
+		s.Radius = vg.Points(2.5)
+		p.Add(l, s)
+		p.Legend.Add(passNames[k], l, s)
+	}
+	roundAxis(p, r)
+	p.Y.Min, p.Y.Max = 0, 1
+	return renderPNG(plotW, plotH, [][]*plot.Plot{{p}})
 }
 
 const dpi = 96

@@ -1,6 +1,12 @@
 package report
 
 import (
+	"bytes"
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -91,5 +97,53 @@ func TestLayout(t *testing.T) {
 	}
 	if strings.Count(page, `<div class="scroll">`) != strings.Count(page, "<table>") {
 		t.Error("a table is not inside its own scrolling box")
+	}
+}
+
+// TestPassPlot checks that pass@1 and pass@k are plotted and tabled when
+// the rounds report them, and that otherwise the page says nothing of them
+// and an older plot is removed.
+func TestPassPlot(t *testing.T) {
+	dir := t.TempDir()
+	r := loadTestRun(t, "run.json")
+	for i := range r.Rounds {
+		rd := &r.Rounds[i]
+		rd.Metrics = maps.Clone(rd.Metrics)
+		if rd.Metrics == nil {
+			rd.Metrics = map[string]float64{}
+		}
+		rd.Metrics["pass_at_1"], rd.Metrics["pass_at_k"] = 0.25+0.1*float64(i), 0.5+0.1*float64(i)
+		rd.Metrics["teacher_pass_at_1"], rd.Metrics["teacher_pass_at_k"] = 0.2, 0.45
+	}
+	files, err := Write(dir, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(files.Plots, filepath.Join(dir, PassPlot)) {
+		t.Errorf("plots %v lack %s", files.Plots, PassPlot)
+	}
+	page, err := os.ReadFile(files.HTML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<img src="` + PassPlot + `"`, "<th class=\"num\">teacher pass@k</th>", "<td class=\"num\">0.55</td>"} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+
+	files, err = Write(dir, loadTestRun(t, "run.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files.Skipped) != 0 {
+		t.Errorf("skipped %v: a run without pass@k should not list the plot", files.Skipped)
+	}
+	if _, err := os.Stat(filepath.Join(dir, PassPlot)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale %s left behind: %v", PassPlot, err)
+	}
+	page, _ = os.ReadFile(files.HTML)
+	if bytes.Contains(page, []byte("pass@")) {
+		t.Error("page of a run without pass@k mentions it")
 	}
 }
