@@ -59,7 +59,14 @@ func figures(r Run) []figure {
 	}
 	metric := r.MainMetric()
 	if metric != "" {
-		figs[3].Title = "Main metric per round: " + metric
+		figs[3].Title = "Main metric per round: " + metricLabel(r, metric)
+	}
+	if firstFromLabels(r) {
+		figs[0].Caption += " Round 1 had no teacher: it trained on true labels"
+		if r.Rounds[0].Promoted {
+			figs[0].Caption += ", and its student became the teacher"
+		}
+		figs[0].Caption += "."
 	}
 	switch {
 	case !has(func(rd Round) bool { return len(rd.AccuracyByDifficulty) > 0 }):
@@ -252,10 +259,41 @@ func addAccuracyLines(p *plot.Plot, r Run, get func(Round) map[int]float64, lege
 		s.Radius = vg.Points(2.5)
 		p.Add(l, s)
 		if legend && labelRound(i, len(r.Rounds)) {
-			p.Legend.Add("round "+strconv.Itoa(rd.Index), l, s)
+			p.Legend.Add(roundName(r, i), l, s)
 		}
 	}
 	return nil
+}
+
+// metricLabel names what the plots of metric show. The lab's evaluator
+// reports "accuracy" as the mean over its target difficulties, which the
+// summary does not record, so a bare "accuracy" would pass for the
+// accuracy on every problem.
+func metricLabel(r Run, metric string) string {
+	if metric == "accuracy" && len(r.Difficulties()) > 1 {
+		return "mean held-out accuracy (promotion metric)"
+	}
+	return metric
+}
+
+// firstFromLabels reports whether the run's first round had no teacher: it
+// trained on true labels (the lab's distillation and self-improvement
+// loops start so).
+func firstFromLabels(r Run) bool {
+	return len(r.Rounds) > 0 && (r.Rounds[0].Teacher == "" || labelled(r.Rounds[0]))
+}
+
+// roundName is round i's legend entry, which says so when the first round
+// learnt from true labels rather than from a teacher.
+func roundName(r Run, i int) string {
+	name := "round " + strconv.Itoa(r.Rounds[i].Index)
+	if i == 0 && firstFromLabels(r) {
+		if r.Rounds[0].Promoted {
+			return name + ": the teacher, from labels"
+		}
+		return name + ": from labels"
+	}
+	return name
 }
 
 // labelRound says whether round i of n gets a legend entry: all of them up
@@ -474,7 +512,8 @@ func drawMetric(r Run, metric string) ([]byte, error) {
 			baseline = append(baseline, plotter.XY{X: x, Y: v})
 		}
 	}
-	p := newPlot(oneLine(metric, 60)+" per round", "round", oneLine(metric, 40))
+	label := metricLabel(r, metric)
+	p := newPlot(oneLine(label, 60)+" per round", "round", oneLine(label, 40))
 	l, err := plotter.NewLine(all)
 	if err != nil {
 		return nil, err

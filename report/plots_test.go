@@ -147,3 +147,55 @@ func TestPassPlot(t *testing.T) {
 		t.Error("page of a run without pass@k mentions it")
 	}
 }
+
+// TestMetricLabel checks that the lab's "accuracy", a mean over the
+// evaluator's target difficulties, is not titled as plain accuracy.
+func TestMetricLabel(t *testing.T) {
+	r := loadTestRun(t, "run.json")
+	tests := []struct {
+		r      Run
+		metric string
+		want   string
+	}{
+		{r, "accuracy", "mean held-out accuracy (promotion metric)"},
+		{r, "win_rate", "win_rate"},
+		{Run{Rounds: []Round{{AccuracyByDifficulty: map[int]float64{3: 0.5}}}}, "accuracy", "accuracy"},
+	}
+	for _, tt := range tests {
+		if got := metricLabel(tt.r, tt.metric); got != tt.want {
+			t.Errorf("metricLabel(%q) = %q, want %q", tt.metric, got, tt.want)
+		}
+	}
+	if f := figureByFile(t, r, MetricPlot); !strings.Contains(f.Title, "mean held-out accuracy") {
+		t.Errorf("metric figure title = %q, want it to say it is a mean", f.Title)
+	}
+}
+
+// TestFirstRoundTeacherLabel checks that a first round without a teacher
+// (trained on true labels, as in distillation) is named so in the legend
+// and the caption.
+func TestFirstRoundTeacherLabel(t *testing.T) {
+	r := loadTestRun(t, "run.json")
+	r.Rounds[0].TeacherAccuracyByDifficulty = nil
+	if got := roundName(r, 0); got != "round 1" {
+		t.Errorf("roundName with a first-round teacher = %q, want %q", got, "round 1")
+	}
+	r.Rounds[0].Teacher = ""
+	r.Rounds[0].Promoted = true
+	if got, want := roundName(r, 0), "round 1: the teacher, from labels"; got != want {
+		t.Errorf("roundName of a promoted labelled first round = %q, want %q", got, want)
+	}
+	if got := roundName(r, 1); got != "round 2" {
+		t.Errorf("roundName(1) = %q, want %q", got, "round 2")
+	}
+	if c := figureByFile(t, r, AccuracyPlot).Caption; !strings.Contains(c, "Round 1 had no teacher") || !strings.Contains(c, "became the teacher") {
+		t.Errorf("caption = %q, want it to say round 1 is the teacher", c)
+	}
+	r.Rounds[0].Promoted = false
+	if got, want := roundName(r, 0), "round 1: from labels"; got != want {
+		t.Errorf("roundName of an unpromoted labelled first round = %q, want %q", got, want)
+	}
+	if _, err := drawAccuracy(r); err != nil {
+		t.Fatal(err)
+	}
+}
