@@ -30,7 +30,11 @@ type page struct {
 	Summary     []item
 	Rounds      table
 	Metrics     *table
-	Figures     []figView
+	// Headline is the first plot drawn, shown right after the summary so
+	// that the reader sees the result before the long tables; Figures are
+	// the others, in order.
+	Headline *figView
+	Figures  []figView
 }
 
 type item struct{ Key, Value string }
@@ -69,10 +73,17 @@ func renderHTML(w io.Writer, r Run, figs []figure) error {
 		p.Settings = append(p.Settings, item{k, r.Settings[k]})
 	}
 	for _, f := range figs {
+		if f.optional && f.Skip != "" {
+			continue
+		}
 		v := figView{File: f.File, Title: f.Title, Caption: f.Caption, Skip: f.Skip}
 		if f.Skip == "" {
 			t := figureTable(r, f.File)
 			v.Table = &t
+		}
+		if p.Headline == nil && f.Skip == "" {
+			p.Headline = &v
+			continue
 		}
 		p.Figures = append(p.Figures, v)
 	}
@@ -354,9 +365,28 @@ func figureTable(r Run, file string) table {
 	case YieldPlot:
 		t := table{Header: []cell{{"round", "num"}, {"generated", "num"}, {"kept", "num"}, {"yield", "num"}}}
 		for _, rd := range r.Rounds {
+			if labelled(rd) {
+				t.Note = "Labelled rounds are left out, as in the plot; the rounds table has them."
+				continue
+			}
 			t.Rows = append(t.Rows, []cell{{strconv.Itoa(rd.Index), "num"}, {count(rd.Generated), "num"},
 				{opt(rd.Generated > 0, func() string { return strconv.Itoa(rd.Kept) }), "num"}, {yield(rd.Kept, rd.Generated), "num"}})
 		}
+		return t
+	case PassPlot:
+		t := table{Header: []cell{{"round", "num"}}}
+		for _, k := range passKeys {
+			t.Header = append(t.Header, cell{passNames[k], "num"})
+		}
+		for _, rd := range r.Rounds {
+			row := []cell{{strconv.Itoa(rd.Index), "num"}}
+			for _, k := range passKeys {
+				v, ok := rd.Metrics[k]
+				row = append(row, cell{opt(ok, func() string { return num(v) }), "num"})
+			}
+			t.Rows = append(t.Rows, row)
+		}
+		t.Note = "Fractions of the target problems solved by one sampled answer (pass@1) and by any of k (pass@k)."
 		return t
 	case MetricPlot:
 		m := r.MainMetric()

@@ -24,7 +24,10 @@ type figure struct {
 	Title   string
 	Caption string
 	Skip    string
-	draw    func() ([]byte, error)
+	// optional figures are for some runs only: skipped, the page and
+	// Files.Skipped leave them out rather than say why.
+	optional bool
+	draw     func() ([]byte, error)
 }
 
 // figures plans the report's plots, in page order. Planning needs only the
@@ -32,13 +35,15 @@ type figure struct {
 func figures(r Run) []figure {
 	figs := []figure{
 		{File: AccuracyPlot, Title: "Accuracy by difficulty",
-			Caption: "Held-out accuracy of each round's student by problem difficulty, one line per round, coloured from purple (first round) to green (last); the grey dotted line is the first round's teacher, where the loop started."},
+			Caption: "Held-out accuracy of each round's student by problem difficulty, one line per round, coloured from purple (first round) to green (last)."},
 		{File: BaselinePlot, Title: "Filtered run and unfiltered baseline",
 			Caption: "Left: the run, whose students trained on filtered data. Middle: the baseline, trained on the same rounds without filtering. Right: mean accuracy on " + r.HarderLabel() + " per round, both side by side."},
 		{File: YieldPlot, Title: "Filter yield",
 			Caption: "Share of the teacher's generated examples that the filter kept, per round (kept / generated above each bar when there are at most a dozen)."},
 		{File: MetricPlot, Title: "Main metric per round",
 			Caption: "The metric that decides promotion, per round, for the student and the teacher it was compared with; a triangle marks a student promoted to teacher, a cross one that was not."},
+		{File: PassPlot, Title: "pass@1 and pass@k per round", optional: true,
+			Caption: "Share of the evaluator's target problems solved by one sampled answer (pass@1, solid) and by any of k sampled answers (pass@k, dashed), per round, for the student (blue) and the teacher it was compared with (grey)."},
 	}
 	has := func(f func(Round) bool) bool {
 		for _, rd := range r.Rounds {
@@ -48,9 +53,20 @@ func figures(r Run) []figure {
 		}
 		return false
 	}
+	// Promise the teacher's line only where drawAccuracy draws it.
+	if len(r.Rounds) > 0 && len(r.Rounds[0].TeacherAccuracyByDifficulty) > 0 {
+		figs[0].Caption = strings.TrimSuffix(figs[0].Caption, ".") + "; the grey dotted line is the first round's teacher, where the loop started."
+	}
 	metric := r.MainMetric()
 	if metric != "" {
-		figs[3].Title = "Main metric per round: " + metric
+		figs[3].Title = "Main metric per round: " + metricLabel(r, metric)
+	}
+	if firstFromLabels(r) {
+		figs[0].Caption += " Round 1 had no teacher: it trained on true labels"
+		if r.Rounds[0].Promoted {
+			figs[0].Caption += ", and its student became the teacher"
+		}
+		figs[0].Caption += "."
 	}
 	switch {
 	case !has(func(rd Round) bool { return len(rd.AccuracyByDifficulty) > 0 }):
@@ -67,7 +83,12 @@ func figures(r Run) []figure {
 	switch {
 	case !has(func(rd Round) bool { return rd.Generated > 0 }):
 		figs[2].Skip = "no round reports how many examples it generated"
+	case !has(yielding):
+		figs[2].Skip = "only labelled rounds generated examples, and they keep them all"
 	default:
+		if has(labelled) {
+			figs[2].Caption += " Labelled rounds (metric gen_labelled = 1) keep every example and are left out, so as not to flatten the others."
+		}
 		figs[2].draw = func() ([]byte, error) { return drawYield(r) }
 	}
 	switch names := r.MetricNames(); {
@@ -80,7 +101,61 @@ func figures(r Run) []figure {
 	default:
 		figs[3].draw = func() ([]byte, error) { return drawMetric(r, metric) }
 	}
+	switch {
+	case !has(func(rd Round) bool {
+		return slices.ContainsFunc(passKeys, func(k string) bool { _, ok := rd.Metrics[k]; return ok })
+	}):
+		figs[4].Skip = "no round reports pass@1 or pass@k"
+	default:
+		figs[4].draw = func() ([]byte, error) { return drawPass(r) }
+	}
 	return figs
+}
+
+// passKeys are the metrics of an evaluator that samples several answers per
+// problem (lab-accuracy with samples, as RFT uses), in plot and table
+// order; passNames label them.
+var (
+	passKeys  = []string{"pass_at_1", "pass_at_k", "teacher_pass_at_1", "teacher_pass_at_k"}
+	passNames = map[string]string{"pass_at_1": "pass@1", "pass_at_k": "pass@k",
+		"teacher_pass_at_1": "teacher pass@1", "teacher_pass_at_k": "teacher pass@k"}
+)
+
+func drawPass(r Run) ([]byte, error) {
+	p := newPlot("pass@1 and pass@k per round", "round", "solved (fraction of target problems)")
+	for _, k := range passKeys {
+		var xys plotter.XYs
+		for _, rd := range r.Rounds {
+			if v, ok := rd.Metrics[k]; ok {
+				xys = append(xys, plotter.XY{X: float64(rd.Index), Y: v})
+			}
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		l, s, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return nil, err
+		}
+		c := color.Color(runColor)
+		if strings.HasPrefix(k, "teacher_") {
+			c = labelledColor
+		}
+		l.Color, s.Color = c, c
+		l.Width = vg.Points(1.5)
+		if strings.HasSuffix(k, "_k") {
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			s.Shape = draw.SquareGlyph{}
+		} else {
+			s.Shape = draw.CircleGlyph{}
+		}
+		s.Radius = vg.Points(2.5)
+		p.Add(l, s)
+		p.Legend.Add(passNames[k], l, s)
+	}
+	roundAxis(p, r)
+	p.Y.Min, p.Y.Max = 0, 1
+	return renderPNG(plotW, plotH, [][]*plot.Plot{{p}})
 }
 
 const dpi = 96
@@ -184,10 +259,41 @@ func addAccuracyLines(p *plot.Plot, r Run, get func(Round) map[int]float64, lege
 		s.Radius = vg.Points(2.5)
 		p.Add(l, s)
 		if legend && labelRound(i, len(r.Rounds)) {
-			p.Legend.Add("round "+strconv.Itoa(rd.Index), l, s)
+			p.Legend.Add(roundName(r, i), l, s)
 		}
 	}
 	return nil
+}
+
+// metricLabel names what the plots of metric show. The lab's evaluator
+// reports "accuracy" as the mean over its target difficulties, which the
+// summary does not record, so a bare "accuracy" would pass for the
+// accuracy on every problem.
+func metricLabel(r Run, metric string) string {
+	if metric == "accuracy" && len(r.Difficulties()) > 1 {
+		return "mean held-out accuracy (promotion metric)"
+	}
+	return metric
+}
+
+// firstFromLabels reports whether the run's first round had no teacher: it
+// trained on true labels (the lab's distillation and self-improvement
+// loops start so).
+func firstFromLabels(r Run) bool {
+	return len(r.Rounds) > 0 && (r.Rounds[0].Teacher == "" || labelled(r.Rounds[0]))
+}
+
+// roundName is round i's legend entry, which says so when the first round
+// learnt from true labels rather than from a teacher.
+func roundName(r Run, i int) string {
+	name := "round " + strconv.Itoa(r.Rounds[i].Index)
+	if i == 0 && firstFromLabels(r) {
+		if r.Rounds[0].Promoted {
+			return name + ": the teacher, from labels"
+		}
+		return name + ": from labels"
+	}
+	return name
 }
 
 // labelRound says whether round i of n gets a legend entry: all of them up
@@ -319,6 +425,15 @@ func drawBaseline(r Run) ([]byte, error) {
 	return renderPNG(vg.Length(len(row))*5.5*vg.Inch, plotH, [][]*plot.Plot{row})
 }
 
+// labelled reports whether rd's data came with true labels (the lab's
+// first round), which the filter keeps whole: a 100% bar beside yields of
+// a few percent would flatten them.
+func labelled(rd Round) bool { return rd.Metrics["gen_labelled"] == 1 }
+
+// yielding reports whether rd belongs in the yield plot: it generated
+// examples and they were filtered.
+func yielding(rd Round) bool { return rd.Generated > 0 && !labelled(rd) }
+
 // roundAxis sets the x axis to the run's round indices.
 func roundAxis(p *plot.Plot, r Run) {
 	first, last := r.Rounds[0].Index, r.Rounds[len(r.Rounds)-1].Index
@@ -333,7 +448,7 @@ func drawYield(r Run) ([]byte, error) {
 		labels plotter.XYLabels
 	)
 	for _, rd := range r.Rounds {
-		if rd.Generated == 0 {
+		if !yielding(rd) {
 			continue
 		}
 		y := 100 * float64(rd.Kept) / float64(rd.Generated)
@@ -397,7 +512,8 @@ func drawMetric(r Run, metric string) ([]byte, error) {
 			baseline = append(baseline, plotter.XY{X: x, Y: v})
 		}
 	}
-	p := newPlot(oneLine(metric, 60)+" per round", "round", oneLine(metric, 40))
+	label := metricLabel(r, metric)
+	p := newPlot(oneLine(label, 60)+" per round", "round", oneLine(label, 40))
 	l, err := plotter.NewLine(all)
 	if err != nil {
 		return nil, err

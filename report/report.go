@@ -28,6 +28,9 @@ const (
 	BaselinePlot = "baseline.png"
 	YieldPlot    = "filter-yield.png"
 	MetricPlot   = "metric.png"
+	// PassPlot is drawn only for runs whose evaluator samples answers
+	// (pass_at_1, pass_at_k); the page does not mention it otherwise.
+	PassPlot = "pass-at-k.png"
 )
 
 // RunFile is the name under which a run directory may hold its Run as JSON
@@ -94,7 +97,9 @@ func Write(dir string, r Run) (Files, error) {
 			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return Files{}, fmt.Errorf("report: remove stale plot: %w", err)
 			}
-			files.Skipped = append(files.Skipped, f.Title+": "+f.Skip)
+			if !f.optional {
+				files.Skipped = append(files.Skipped, f.Title+": "+f.Skip)
+			}
 			continue
 		}
 		png, err := f.draw()

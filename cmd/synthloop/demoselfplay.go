@@ -198,6 +198,14 @@ func lastEvaluated(sum *loop.Summary) loop.RoundSummary {
 	return sum.Rounds[0]
 }
 
+// sep separates the pass@ columns, when there are any, from the accuracies.
+func sep(pass []string) string {
+	if len(pass) == 0 {
+		return ""
+	}
+	return "  "
+}
+
 // labTable prints one row per finished round of a loop whose rounds
 // measure accuracy by difficulty (the lab's generators and evaluator).
 type labTable struct {
@@ -205,6 +213,7 @@ type labTable struct {
 	since  time.Time // rounds finished before it were resumed, not run
 	shared string    // the note for a round taken over from the main run
 	header []int     // the difficulties, once the header is printed
+	pass   []string  // the pass@ metrics shown, chosen by the first row
 }
 
 func (t *labTable) row(r loop.RoundSummary) {
@@ -214,7 +223,9 @@ func (t *labTable) row(r loop.RoundSummary) {
 			t.header = append(t.header, d)
 		}
 		slices.Sort(t.header)
+		t.pass = passColumns(r.Metrics)
 		fmt.Fprintf(t.w, cols, "round", "difficulty", "labelled", "kept", "yield", "kept right", "loss", "CPU s")
+		fmt.Fprint(t.w, strings.TrimPrefix(passHeader(t.pass), " "), sep(t.pass))
 		fmt.Fprint(t.w, "held-out accuracy % at difficulty")
 		for _, d := range t.header {
 			fmt.Fprintf(t.w, " %3d", d)
@@ -234,6 +245,7 @@ func (t *labTable) row(r loop.RoundSummary) {
 	}
 	fmt.Fprintf(t.w, cols, fmt.Sprint(r.Index), span, labelled, fmt.Sprint(r.Kept), yield, right,
 		fmt.Sprintf("%.3f", r.TrainLoss), fmt.Sprintf("%.1f", r.CPUSeconds))
+	fmt.Fprint(t.w, strings.TrimPrefix(passCells(t.pass, m, "%.2f"), " "), sep(t.pass))
 	fmt.Fprintf(t.w, "%33s", "")
 	for _, d := range t.header {
 		if a, ok := r.AccuracyByDifficulty[d]; ok {

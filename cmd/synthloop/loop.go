@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -184,6 +185,7 @@ func runLoop(cmd *cobra.Command, cfg *loop.Config, runDir string, allowChange, j
 type roundTable struct {
 	w      io.Writer
 	header bool
+	pass   []string // the pass@ metrics shown, chosen by the first row
 }
 
 func newRoundTable(w io.Writer) *roundTable { return &roundTable{w: w} }
@@ -191,9 +193,11 @@ func newRoundTable(w io.Writer) *roundTable { return &roundTable{w: w} }
 func (t *roundTable) row(r loop.RoundSummary) {
 	// Fixed widths, not a tabwriter: rows are printed one at a time as
 	// rounds finish, so columns cannot be measured ahead.
-	const cols = "%5s  %-24s %-24s %9s %7s %6s %7s %7s %7s %8s %8s %7s  %s\n"
+	const cols = "%5s  %-24s %-24s %9s %7s %6s %7s %7s %7s %8s %8s %7s"
 	if !t.header {
-		fmt.Fprintf(t.w, cols, "round", "teacher", "student", "generated", "kept", "steps", "loss", "score", "teacher", "promoted", "cost $", "CPU s", "reason")
+		t.pass = passColumns(r.Metrics)
+		fmt.Fprintf(t.w, cols, "round", "teacher", "student", "generated", "kept", "steps", "loss", "score", "teacher", "promoted", "cost $", "CPU s")
+		fmt.Fprintf(t.w, "%s  reason\n", passHeader(t.pass))
 		t.header = true
 	}
 	promoted := "no"
@@ -206,7 +210,52 @@ func (t *roundTable) row(r loop.RoundSummary) {
 	}
 	fmt.Fprintf(t.w, cols, fmt.Sprint(r.Index), shortRef(r.Teacher), shortRef(r.Student), fmt.Sprint(r.Generated), fmt.Sprint(r.Kept),
 		fmt.Sprint(r.TrainSteps), fmt.Sprintf("%.4f", r.TrainLoss), fmt.Sprintf("%.4f", r.Score), fmt.Sprintf("%.4f", r.TeacherScore),
-		promoted, fmt.Sprintf("%.4f", r.CostUSD), fmt.Sprintf("%.1f", r.CPUSeconds), reason)
+		promoted, fmt.Sprintf("%.4f", r.CostUSD), fmt.Sprintf("%.1f", r.CPUSeconds))
+	fmt.Fprintf(t.w, "%s  %s\n", passCells(t.pass, r.Metrics, "%.4f"), reason)
+}
+
+// passMetrics are what an evaluator that samples answers reports (the lab's
+// accuracy with samples, as RFT uses), with their column heads.
+var passMetrics = []struct{ key, head string }{
+	{"pass_at_1", "pass@1"}, {"pass_at_k", "pass@k"},
+	{"teacher_pass_at_1", "t.pass@1"}, {"teacher_pass_at_k", "t.pass@k"},
+}
+
+// passColumns lists the pass metrics in m. The tables choose their columns
+// from the first row, as rows are printed one at a time.
+func passColumns(m map[string]float64) []string {
+	var keys []string
+	for _, p := range passMetrics {
+		if _, ok := m[p.key]; ok {
+			keys = append(keys, p.key)
+		}
+	}
+	return keys
+}
+
+func passHeader(keys []string) string {
+	var b strings.Builder
+	for _, p := range passMetrics {
+		if slices.Contains(keys, p.key) {
+			fmt.Fprintf(&b, " %8s", p.head)
+		}
+	}
+	return b.String()
+}
+
+// passCells formats m's values of keys in format, "-" where m lacks one
+// (a round that kept nothing evaluates nothing).
+func passCells(keys []string, m map[string]float64, format string) string {
+	var b strings.Builder
+	for _, k := range keys {
+		v, ok := m[k]
+		s := "-"
+		if ok {
+			s = fmt.Sprintf(format, v)
+		}
+		fmt.Fprintf(&b, " %8s", s)
+	}
+	return b.String()
 }
 
 // shortRef shortens a built-in model's ref to its last two path elements.
