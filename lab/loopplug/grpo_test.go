@@ -26,18 +26,7 @@ const grpoLoop = "name: t\nrounds: 2\n" +
 // of its GRPO round and checks that the resumed run ends with the same
 // weights byte for byte.
 func TestGRPORound(t *testing.T) {
-	cfg, err := loop.ParseConfig("t.yaml", []byte(grpoLoop))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !sum.Rounds[0].Promoted {
-		t.Fatalf("round 1's student was not promoted: %s", sum.Rounds[0].Reason)
-	}
+	cfg, dir, sum := runLoop(t, grpoLoop)
 	r := sum.Rounds[1]
 	if r.TrainSteps != 12 {
 		t.Fatalf("round 2 trained %d steps, want 12", r.TrainSteps)
@@ -94,4 +83,24 @@ func TestGRPORound(t *testing.T) {
 	if !bytes.Equal(cpu.ReplaceAll(log2, nil), cpu.ReplaceAll(log, nil)) {
 		t.Errorf("the resumed GRPO round's log differs:\n%s\nwant\n%s", log2, log)
 	}
+}
+
+// runLoop parses a loop file's text, runs it in a new directory and checks
+// that its first round's student was promoted (the lab's later rounds need
+// it as their teacher).
+func runLoop(t *testing.T, text string) (*loop.Config, string, *loop.Summary) {
+	t.Helper()
+	cfg, err := loop.ParseConfig("t.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Rounds[0].Promoted {
+		t.Fatalf("round 1's student was not promoted: %s", sum.Rounds[0].Reason)
+	}
+	return cfg, dir, sum
 }

@@ -3,7 +3,6 @@ package loopplug_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/loopplug"
 	"github.com/synthloop/synthloop/lab/task"
-	"github.com/synthloop/synthloop/loop"
 )
 
 // TestProposeRound trains a model to solve and to propose copy problems,
@@ -25,18 +23,7 @@ func TestProposeRound(t *testing.T) {
 		"train: {type: lab-train, with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 24}, steps: 20, warmup: 1, lr: 3e-3, " +
 		"first: {steps: 300, warmup: 10}}}\n" +
 		"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2, 3], problems: 10}}\n"
-	cfg, err := loop.ParseConfig("t.yaml", []byte(y))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !sum.Rounds[0].Promoted {
-		t.Fatalf("round 1 not promoted: %s", sum.Rounds[0].Reason)
-	}
+	_, dir, sum := runLoop(t, y)
 	m := sum.Rounds[1].Metrics
 	for _, k := range []string{"gen_proposed_difficulty", "gen_kept_difficulty", "gen_learnable", "gen_malformed", "gen_pass_at_1"} {
 		if _, ok := m[k]; !ok {
