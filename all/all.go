@@ -12,6 +12,7 @@ import (
 	_ "github.com/synthloop/synthloop/stage/docqa"        // docqa
 	_ "github.com/synthloop/synthloop/stage/evol"         // evol
 	_ "github.com/synthloop/synthloop/stage/faq"          // faq
+	_ "github.com/synthloop/synthloop/stage/generate"     // generate
 	_ "github.com/synthloop/synthloop/stage/judge"        // judge
 	_ "github.com/synthloop/synthloop/stage/load"         // load
 	_ "github.com/synthloop/synthloop/stage/reject"       // reject

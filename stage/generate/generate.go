@@ -1,0 +1,342 @@
+// Package generate is the generate stage: a user-written prompt template rendered over each input record's fields, answered by a model, n replies stored in a named field.
+package generate
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/template"
+	"text/template/parse"
+
+	"github.com/synthloop/synthloop/internal/confkit"
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/bestofn"
+)
+
+// Config is the `with:` block of a generate stage.
+type Config struct {
+	Model       string   `yaml:"model" doc:"Answers the prompts (required)"`
+	Prompt      string   `yaml:"prompt" doc:"The user message: a Go text/template over the input record's fields, e.g. {{.instruction}} (required)"`
+	System      string   `yaml:"system" doc:"An optional system message, a template like prompt"`
+	Output      string   `yaml:"output" doc:"The field each reply is stored in: instruction, input, output, chosen, rejected, or another name (a meta field)"`
+	N           int      `yaml:"n" doc:"Replies per input record, one output record each"`
+	Temperature *float64 `yaml:"temperature" doc:"Sampling temperature (unset: the model's default)"`
+	TopP        *float64 `yaml:"top_p" doc:"top_p (unset: the model's default)"`
+	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each reply"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() *Config { return &Config{Output: "output", N: 1, MaxTokens: 1024} }
+
+// Validate checks the settings when the config is loaded: the model is
+// named and both templates parse.
+func (c *Config) Validate() error {
+	_, err := New(c)
+	return err
+}
+
+// recordFields are the fields every record has; a template may use them
+// and any meta field. The id is never empty.
+var recordFields = []string{"id", "instruction", "input", "output", "chosen", "rejected"}
+
+// Stage is the generate stage.
+type Stage struct {
+	cfg    Config
+	prompt *template.Template
+	system *template.Template // nil without a system template
+	fields []string           // the top-level fields the templates use, sorted
+	hash   string             // identifies the templates in provenance
+}
+
+// New checks cfg and returns the stage.
+func New(cfg *Config) (*Stage, error) {
+	c := *cfg
+	if c.Model == "" {
+		return nil, errors.New("generate: model: required (name of a backend in the models section)")
+	}
+	if strings.TrimSpace(c.Prompt) == "" {
+		return nil, errors.New("generate: prompt: required (a template such as {{.instruction}})")
+	}
+	if c.Output == "" {
+		c.Output = "output"
+	}
+	if c.Output == "id" {
+		return nil, errors.New("generate: output: id cannot hold a reply; name another field")
+	}
+	if c.N <= 0 || c.MaxTokens < 0 {
+		return nil, errors.New("generate: n must be positive and max_tokens not negative")
+	}
+	s := &Stage{cfg: c}
+	used := map[string]bool{}
+	var err error
+	if s.prompt, err = parseTemplate("prompt", c.Prompt, used); err != nil {
+		return nil, err
+	}
+	if c.System != "" {
+		if s.system, err = parseTemplate("system", c.System, used); err != nil {
+			return nil, err
+		}
+	}
+	s.fields = slices.Sorted(maps.Keys(used))
+	h := sha256.Sum256([]byte(c.System + "\x00" + c.Prompt))
+	s.hash = hex.EncodeToString(h[:])
+	return s, nil
+}
+
+// parseTemplate parses the template of the setting key and adds the fields
+// it uses to used.
+func parseTemplate(key, text string, used map[string]bool) (*template.Template, error) {
+	t, err := template.New(key).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %s: the template does not parse: %s", key, strings.TrimPrefix(err.Error(), "template: "))
+	}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			walk(tt.Tree.Root, used)
+		}
+	}
+	return t, nil
+}
+
+// walk adds to used the top-level fields that node reads from the record:
+// {{.field}}, {{$.field}}, not what the body of a range or with reads from
+// its own dot.
+func walk(node parse.Node, used map[string]bool) {
+	switch n := node.(type) {
+	case nil:
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			walk(c, used)
+		}
+	case *parse.ActionNode:
+		walk(n.Pipe, used)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Cmds {
+			walk(c, used)
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			walk(a, used)
+		}
+	case *parse.FieldNode:
+		used[n.Ident[0]] = true
+	case *parse.VariableNode:
+		if len(n.Ident) > 1 && n.Ident[0] == "$" {
+			used[n.Ident[1]] = true
+		}
+	case *parse.ChainNode:
+		walk(n.Node, used)
+	case *parse.IfNode:
+		walk(n.Pipe, used)
+		walk(n.List, used)
+		walk(n.ElseList, used)
+	case *parse.RangeNode:
+		walk(n.Pipe, used)
+		walk(n.ElseList, used)
+	case *parse.WithNode:
+		walk(n.Pipe, used)
+		walk(n.ElseList, used)
+	case *parse.TemplateNode:
+		walk(n.Pipe, used)
+	}
+}
+
+// data is what the templates see of r: its non-empty fields and its meta
+// fields (a meta field does not hide a record field).
+func data(r *record.Record) map[string]any {
+	d := make(map[string]any, len(r.Meta)+len(recordFields))
+	for k, v := range r.Meta {
+		d[k] = v
+	}
+	for k, v := range map[string]string{"id": r.ID, "instruction": r.Instruction, "input": r.Input, "output": r.Output, "chosen": r.Chosen, "rejected": r.Rejected} {
+		if v != "" {
+			d[k] = v
+		} else {
+			delete(d, k)
+		}
+	}
+	return d
+}
+
+// CheckFields returns an error naming the first field the templates use
+// that is neither a record field nor a meta field of r, with the closest
+// known name.
+func (s *Stage) CheckFields(r *record.Record) error {
+	known := slices.Clone(recordFields)
+	for k := range r.Meta {
+		if !slices.Contains(known, k) {
+			known = append(known, k)
+		}
+	}
+	slices.Sort(known)
+	for _, f := range s.fields {
+		if !slices.Contains(known, f) {
+			return fmt.Errorf("generate: the template uses field %q, which input record %s does not have%s; fields: %s",
+				f, r.ID, confkit.Suggest(f, known), strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// Render returns the messages of r's request, or the error of a record
+// that lacks a value for a field the templates use.
+func (s *Stage) Render(r *record.Record) ([]model.Message, error) {
+	d := data(r)
+	for _, f := range s.fields {
+		if _, ok := d[f]; !ok {
+			return nil, fmt.Errorf("generate: record %s has no value for field %q that the template uses", r.ID, f)
+		}
+	}
+	var msgs []model.Message
+	if s.system != nil {
+		var b bytes.Buffer
+		if err := s.system.Execute(&b, d); err != nil {
+			return nil, fmt.Errorf("generate: system: %w", err)
+		}
+		msgs = append(msgs, model.Message{Role: "system", Content: b.String()})
+	}
+	var b bytes.Buffer
+	if err := s.prompt.Execute(&b, d); err != nil {
+		return nil, fmt.Errorf("generate: prompt: %w", err)
+	}
+	if strings.TrimSpace(b.String()) == "" {
+		return nil, fmt.Errorf("generate: record %s: the prompt is empty", r.ID)
+	}
+	return append(msgs, model.Message{Role: "user", Content: b.String()}), nil
+}
+
+// Run answers every kept record of the input stage, one unit per record.
+func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
+	if env.Input == "" {
+		return errors.New("generate: needs an input stage (a load stage or any earlier stage)")
+	}
+	gen, info, err := env.Backend(s.cfg.Model)
+	if err != nil {
+		return fmt.Errorf("generate: model %q: %w", s.cfg.Model, err)
+	}
+	ins, err := pipeline.KeptInput(ctx, env, 0)
+	if err != nil {
+		return err
+	}
+	if len(ins) > 0 {
+		if err := s.CheckFields(ins[0]); err != nil {
+			return err
+		}
+	}
+	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+		return s.one(ctx, env, in, gen, info)
+	})
+}
+
+func (s *Stage) params() map[string]any {
+	p := map[string]any{"n": s.cfg.N, "max_tokens": s.cfg.MaxTokens, "output": s.cfg.Output}
+	if s.cfg.Temperature != nil {
+		p["temperature"] = *s.cfg.Temperature
+	}
+	if s.cfg.TopP != nil {
+		p["top_p"] = *s.cfg.TopP
+	}
+	return p
+}
+
+// derive is in's content under a new ID and this stage's provenance.
+func (s *Stage) derive(env *pipeline.Env, in *record.Record, info pipeline.ModelInfo, id string) *record.Record {
+	r := *in
+	r.ID, r.Stage, r.Seq, r.Error, r.Status = id, env.Name, 0, "", record.Kept
+	r.Meta = bestofn.CopyMeta(in.Meta)
+	r.Scores = maps.Clone(in.Scores)
+	r.Decisions = slices.Clone(in.Decisions)
+	r.Candidates = nil
+	r.Usage = record.Usage{}
+	r.Prov = env.Provenance("generate", info, in.ID)
+	r.Prov.Params = s.params()
+	r.Prov.TemplateHash = s.hash
+	return &r
+}
+
+func (s *Stage) set(r *record.Record, reply string) {
+	switch s.cfg.Output {
+	case "instruction":
+		r.Instruction = reply
+	case "input":
+		r.Input = reply
+	case "output":
+		r.Output = reply
+	case "chosen":
+		r.Chosen = reply
+	case "rejected":
+		r.Rejected = reply
+	default:
+		r.Meta[s.cfg.Output] = reply
+	}
+}
+
+func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, gen model.Backend, info pipeline.ModelInfo) ([]*record.Record, pipeline.UnitUsage, error) {
+	var usage pipeline.UnitUsage
+	id := func(i int) string {
+		if s.cfg.N == 1 {
+			return env.Name + ":" + in.ID
+		}
+		return fmt.Sprintf("%s:%s:%02d", env.Name, in.ID, i)
+	}
+	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
+		r := s.derive(env, in, info, env.Name+":"+in.ID)
+		r.Status, r.Error = record.Failed, err.Error()
+		return []*record.Record{r}, usage, nil
+	}
+	msgs, err := s.Render(in)
+	if err != nil {
+		return fail(err)
+	}
+	req := model.Request{Messages: msgs, N: s.cfg.N, Temperature: s.cfg.Temperature, TopP: s.cfg.TopP, MaxTokens: s.cfg.MaxTokens}
+	keys := model.CacheKeys(info.Backend, info.Model, req)
+	resp, err := gen.Generate(ctx, req)
+	usage.Count(resp, err)
+	if err != nil {
+		if pipeline.MustReturn(ctx, err) {
+			return nil, usage, err
+		}
+		usage.Errors++
+		return fail(fmt.Errorf("generate: %w", err))
+	}
+	if len(resp.Choices) == 0 {
+		usage.Errors++
+		return fail(errors.New("generate: the model returned no replies"))
+	}
+	var out []*record.Record
+	for i, c := range resp.Choices {
+		if i >= s.cfg.N {
+			break
+		}
+		r := s.derive(env, in, info, id(i))
+		r.Prov.RequestKeys = keys
+		r.Meta["sample"] = i
+		s.set(r, c.Text)
+		switch {
+		case strings.TrimSpace(c.Text) == "":
+			usage.Errors++
+			r.Status, r.Error = record.Failed, "generate: the reply is empty"
+		case c.FinishReason == model.FinishLength:
+			usage.Errors++
+			r.Status, r.Error = record.Failed, fmt.Sprintf("generate: the reply was cut at max_tokens %d", s.cfg.MaxTokens)
+		}
+		out = append(out, r)
+	}
+	return out, usage, nil
+}
+
+var _ pipeline.Stage = (*Stage)(nil)

@@ -1,0 +1,156 @@
+package generate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/synthloop/synthloop/model/modeltest"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/pipeline/pipelinetest"
+	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/stagetest"
+)
+
+func seed(t *testing.T, st *pipelinetest.MemStore, recs ...*record.Record) {
+	t.Helper()
+	for i, r := range recs {
+		r.ID, r.Stage, r.Seq, r.Status = "in-"+string(rune('a'+i)), "tasks", int64(i+1), record.Kept
+	}
+	if err := st.Commit(context.Background(), pipeline.Unit{Stage: "tasks", Key: "seed", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func run(t *testing.T, st *pipelinetest.MemStore, cfg *Config, opts ...modeltest.Option) error {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Run(context.Background(), stagetest.Env(t, stagetest.Server(t, opts...), st, "gen", "tasks"))
+}
+
+func config(prompt string) *Config {
+	c := DefaultConfig()
+	c.Model, c.Prompt = "teacher", prompt
+	return c
+}
+
+// TestGenerate: n replies per record, each in the named field with the
+// record's lineage; a record without a value the template uses fails alone.
+func TestGenerate(t *testing.T) {
+	st := pipelinetest.NewMemStore()
+	seed(t, st,
+		&record.Record{Instruction: "Explain the tides.", Meta: map[string]any{"topic": "sea"}},
+		&record.Record{Instruction: "Name a colour."},
+	)
+	cfg := config("About {{.topic}}: {{.instruction}}")
+	cfg.System, cfg.N, cfg.Output = "Answer as an expert on {{$.topic}}.", 2, "answer"
+	if err := run(t, st, cfg); err != nil {
+		t.Fatal(err)
+	}
+	recs := st.All("gen")
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 2 replies and 1 failure: %+v", len(recs), recs)
+	}
+	for i, r := range recs[:2] {
+		want := []string{"gen:in-a:00", "gen:in-a:01"}[i]
+		if r.ID != want || r.Status != record.Kept || r.Meta["answer"] == "" || fmt.Sprint(r.Meta["sample"]) != fmt.Sprint(i) {
+			t.Errorf("record %d: %s %s meta %v error %q", i, r.ID, r.Status, r.Meta, r.Error)
+		}
+		if !strings.Contains(r.Meta["answer"].(string), "About sea: Explain the tides.") {
+			t.Errorf("reply %q does not answer the rendered prompt", r.Meta["answer"])
+		}
+		if r.Instruction != "Explain the tides." || r.Meta["topic"] != "sea" || r.Output != "" {
+			t.Errorf("the input's fields were not kept: %+v", r)
+		}
+		p := r.Prov
+		if p.Generator != "generate" || p.Stage != "gen" || len(p.ParentIDs) != 1 || p.ParentIDs[0] != "in-a" ||
+			len(p.RequestKeys) == 0 || len(p.TemplateHash) != 64 || fmt.Sprint(p.Params["n"]) != "2" {
+			t.Errorf("provenance %+v", p)
+		}
+	}
+	bad := recs[2]
+	if bad.Status != record.Failed || bad.ID != "gen:in-b" || !strings.Contains(bad.Error, `no value for field "topic"`) {
+		t.Errorf("record without topic: %s %s %q", bad.ID, bad.Status, bad.Error)
+	}
+}
+
+// TestOutputField: output names a record field; an empty field the
+// template uses is a missing value.
+func TestOutputField(t *testing.T) {
+	st := pipelinetest.NewMemStore()
+	seed(t, st, &record.Record{Instruction: "Say hi.", Input: "x"}, &record.Record{Instruction: "Say bye."})
+	if err := run(t, st, config("{{.instruction}}\n{{.input}}")); err != nil {
+		t.Fatal(err)
+	}
+	recs := st.All("gen")
+	if len(recs) != 2 || recs[0].Status != record.Kept || !strings.Contains(recs[0].Output, "Say hi.") {
+		t.Fatalf("%+v", recs)
+	}
+	if recs[1].Status != record.Failed || !strings.Contains(recs[1].Error, `no value for field "input"`) || recs[1].Output != "" {
+		t.Errorf("empty input: %s %q", recs[1].Status, recs[1].Error)
+	}
+}
+
+// TestUnknownField: a field the first input record does not have stops the
+// stage with the field's name and the closest known one; nothing is made.
+func TestUnknownField(t *testing.T) {
+	st := pipelinetest.NewMemStore()
+	seed(t, st, &record.Record{Instruction: "Explain the tides.", Meta: map[string]any{"topic": "sea"}})
+	for _, tc := range []struct{ prompt, field, suggest string }{
+		{"{{.instrution}}", "instrution", "instruction"},
+		{"{{if .topic}}{{.topci}}{{end}}", "topci", "topic"},
+	} {
+		err := run(t, st, config(tc.prompt))
+		if err == nil || !strings.Contains(err.Error(), `field "`+tc.field+`"`) || !strings.Contains(err.Error(), `did you mean "`+tc.suggest+`"`) {
+			t.Errorf("%s: error %v", tc.prompt, err)
+		}
+	}
+	if n := len(st.All("gen")); n != 0 {
+		t.Errorf("%d records made", n)
+	}
+}
+
+// TestModelFailures: a transient failure leaves the unit undone (the stage
+// stops, no record); a permanent one is recorded on the record.
+func TestModelFailures(t *testing.T) {
+	st := pipelinetest.NewMemStore()
+	seed(t, st, &record.Record{Instruction: "Explain the tides."})
+	always := func(f modeltest.Fault) modeltest.Option {
+		return modeltest.WithFaults(func(*modeltest.Request) modeltest.Fault { return f })
+	}
+	if err := run(t, st, config("{{.instruction}}"), always(modeltest.HTTPStatus(503))); err == nil {
+		t.Error("a backend answering 503 did not stop the stage")
+	}
+	if n := len(st.All("gen")); n != 0 {
+		t.Fatalf("a transient failure was recorded: %d records", n)
+	}
+	if err := run(t, st, config("{{.instruction}}"), always(modeltest.HTTPStatus(400))); err != nil {
+		t.Fatal(err)
+	}
+	recs := st.All("gen")
+	if len(recs) != 1 || recs[0].Status != record.Failed || !strings.HasPrefix(recs[0].Error, "generate: ") {
+		t.Fatalf("permanent failure: %+v", recs)
+	}
+}
+
+// TestConfigErrors: template and setting errors are reported when the
+// config loads, at the stage's file:line.
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ with, want string }{
+		{`prompt: "{{.instruction"`, "p.yaml:6:"},
+		{`prompt: "{{.instruction}}"` + "\n      system: \"{{if .x}}\"", "system: the template does not parse"},
+		{`prompt: "{{.instruction | nosuch}}"`, `function "nosuch" not defined`},
+		{`prompt: ""`, "prompt: required"},
+		{"prompt: hi\n      n: 0", "n must be positive"},
+	} {
+		yml := "name: p\nmodels:\n  teacher:\n    ref: openai/teacher\nstages:\n  - name: gen\n    type: generate\n    with:\n      model: teacher\n      " + tc.with + "\n"
+		_, err := pipeline.ParseConfig("p.yaml", []byte(yml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "p.yaml:") {
+			t.Errorf("%s: error %v, want %q", tc.with, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,29 @@
+package generate
+
+import "github.com/synthloop/synthloop/pipeline"
+
+func init() {
+	pipeline.Register(pipeline.StageType{
+		Name: "generate",
+		Doc: "Your own prompt over each input record (from the previous stage or a load): prompt (and an optional system) " +
+			"is a Go text/template over the record's fields ({{.instruction}}, {{.input}}, {{.output}}, {{.chosen}}, " +
+			"{{.rejected}}, {{.id}} and its meta fields); the model's n replies are stored in the field named by output, " +
+			"one record per reply. A template that does not parse is reported when the config loads; a field the first " +
+			"input record does not have stops the stage with a did-you-mean; a record without a value for a field it " +
+			"uses is recorded as failed.",
+		Example: `- name: answers
+  type: generate
+  with:
+    model: teacher
+    system: You are a careful, concise assistant.
+    prompt: |
+      {{.instruction}}
+    output: output          # or any other name: stored as a meta field
+    # n: 1                  # replies per record, one record each
+    # temperature: 0.7
+    # max_tokens: 1024
+`,
+		Config: func() any { return DefaultConfig() },
+		New:    pipeline.Typed("generate", func(c *Config) (*Stage, error) { return New(c) }),
+	})
+}
