@@ -247,6 +247,34 @@ func TestGroundedExamplesRun(t *testing.T) {
 	}
 }
 
+// TestGenerateExampleRuns runs examples/generate.yaml against the scripted
+// teacher, offline, with the SQLite store: every FAQ entry gets two replies.
+func TestGenerateExampleRuns(t *testing.T) {
+	t.Chdir("..") // the examples' paths are relative to the repository root
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	cfg, err := pipeline.LoadConfig("examples/generate.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Cache: st,
+		OpenModel: func(ctx context.Context, name string, mc model.Config, mo model.Options) (model.Backend, model.Info, error) {
+			return model.Open(ctx, name, model.Config{Ref: "openai-compatible/" + name, BaseURL: srv.URL}, mo)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats, err := st.Stats(context.Background())
+	if err != nil || len(stats) != 2 || stats[0].Kept == 0 || stats[1].Kept != 2*stats[0].Kept {
+		t.Errorf("want two kept replies per loaded entry: %+v, %v", stats, err)
+	}
+}
+
 // checkEmbedded checks that package examples embeds every top-level example
 // byte for byte, and that the demo it names is one of them.
 func checkEmbedded(string) error {
