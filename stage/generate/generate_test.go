@@ -154,3 +154,40 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestResume: units are keyed by input record, so a rerun after a
+// transient failure redoes only the unit left undone, and a rerun of a
+// finished stage adds nothing.
+func TestResume(t *testing.T) {
+	st := pipelinetest.NewMemStore()
+	seed(t, st, &record.Record{Instruction: "Explain the tides."}, &record.Record{Instruction: "Name a colour."})
+	tides := modeltest.WithFaults(func(req *modeltest.Request) modeltest.Fault {
+		if strings.Contains(req.LastUser(), "tides") {
+			return modeltest.HTTPStatus(503)
+		}
+		return modeltest.Fault{}
+	})
+	cfg := config("{{.instruction}}")
+	cfg.N = 2
+	if err := run(t, st, cfg, tides); err == nil {
+		t.Fatal("the transient failure did not stop the stage")
+	}
+	for _, r := range st.All("gen") {
+		if r.Prov.ParentIDs[0] == "in-a" || r.Status != record.Kept {
+			t.Fatalf("the failed unit left a record: %+v", r)
+		}
+	}
+	for range 2 {
+		if err := run(t, st, cfg); err != nil {
+			t.Fatal(err)
+		}
+		recs := st.All("gen")
+		var ids []string
+		for _, r := range recs {
+			ids = append(ids, r.ID)
+		}
+		if got := strings.Join(ids, " "); got != "gen:in-a:00 gen:in-a:01 gen:in-b:00 gen:in-b:01" {
+			t.Fatalf("after the rerun: %s", got)
+		}
+	}
+}
