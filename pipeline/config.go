@@ -89,6 +89,8 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	stagesNode := confkit.Value(root, "stages")
 	seq, _ := confkit.Unwrap(stagesNode).(*ast.SequenceNode)
 	names := map[string]bool{}
+	var fields []string // what the previous stage's records can hold, when fieldsKnown
+	fieldsKnown := false
 	for i := range cfg.Stages {
 		sc := &cfg.Stages[i]
 		path := fmt.Sprintf("stages[%d]", i)
@@ -98,6 +100,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		}
 		settings, _ := confkit.DecodeTyped(f, stageTypes, node, path, sc.Type)
 		if settings == nil {
+			fieldsKnown = false
 			continue
 		}
 		if sc.Name == "" {
@@ -112,6 +115,19 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			f.Add(node, path+".with", err.Error())
 		}
 		f.Validate(node, path+".with", settings)
+		if u, ok := settings.(FieldUser); ok && fieldsKnown && i > 0 {
+			for _, name := range u.UsedFields() {
+				if !slices.Contains(fields, name) {
+					f.Add(node, path+".with", fmt.Sprintf("the template uses field %q, which the records of stage %q do not have%s; fields: %s",
+						name, cfg.Stages[i-1].Name, confkit.Suggest(name, fields), strings.Join(fields, ", ")))
+				}
+			}
+		}
+		if d, ok := settings.(FieldDeclarer); ok {
+			fields, fieldsKnown = d.DeclaredFields(fields, fieldsKnown)
+		} else {
+			fields, fieldsKnown = nil, false
+		}
 	}
 	if len(cfg.Stages) == 0 {
 		f.Add(root, "stages", "no stages: a pipeline needs at least one")
@@ -124,6 +140,21 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// FieldUser is a stage's settings that read fields of the input records by
+// name (a prompt template); ParseConfig checks them against the fields the
+// previous stage declares, when it declares them.
+type FieldUser interface {
+	UsedFields() []string
+}
+
+// FieldDeclarer is a stage's settings that know every field the stage's
+// records can hold, given those of its input's (known false: unknown). A
+// stage whose settings are not a FieldDeclarer declares nothing, and the
+// stage after it checks its fields at run time.
+type FieldDeclarer interface {
+	DeclaredFields(input []string, known bool) (fields []string, ok bool)
 }
 
 // CheckModels records in f the problems of each model of a config's models

@@ -340,3 +340,34 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
+
+// UsedFields lists the top-level fields the templates use (none when they
+// do not parse, which Validate reports).
+func (c *Config) UsedFields() []string {
+	s, err := New(c)
+	if err != nil {
+		return nil
+	}
+	return s.fields
+}
+
+// DeclaredFields lists the fields of the records a generate stage makes:
+// its input's, the output field and the meta field sample.
+func (c *Config) DeclaredFields(input []string, known bool) ([]string, bool) {
+	if !known {
+		return nil, false
+	}
+	out := slices.Clone(input)
+	for _, f := range []string{c.Output, "sample"} {
+		if f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out, true
+}
+
+var (
+	_ pipeline.FieldUser     = (*Config)(nil)
+	_ pipeline.FieldDeclarer = (*Config)(nil)
+)

@@ -3,6 +3,7 @@ package generate
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/stagetest"
+	_ "github.com/synthloop/synthloop/stage/judge" // a stage that declares no fields
+	_ "github.com/synthloop/synthloop/stage/load"
 )
 
 func seed(t *testing.T, st *pipelinetest.MemStore, recs ...*record.Record) {
@@ -188,6 +191,34 @@ func TestResume(t *testing.T) {
 		}
 		if got := strings.Join(ids, " "); got != "gen:in-a:00 gen:in-a:01 gen:in-b:00 gen:in-b:01" {
 			t.Fatalf("after the rerun: %s", got)
+		}
+	}
+}
+
+// TestConfigFieldCheck: after a stage that declares its fields (load, or
+// generate after one), a template's unknown field is reported when the
+// config loads, at the stage's file:line, with a did-you-mean; after one
+// that does not, it is left to the run.
+func TestConfigFieldCheck(t *testing.T) {
+	dir := t.TempDir()
+	data := dir + "/q.jsonl"
+	if err := os.WriteFile(data, []byte(`{"question":"q?","answer":"a."}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	head := "name: p\nmodels:\n  teacher:\n    ref: openai/teacher\nstages:\n"
+	load := "  - name: faq\n    type: load\n    with:\n      path: " + data + "\n"
+	gen := func(name, prompt, output string) string {
+		return "  - name: " + name + "\n    type: generate\n    with:\n      model: teacher\n      prompt: \"" + prompt + "\"\n      output: " + output + "\n"
+	}
+	for _, tc := range []struct{ yml, want string }{
+		{head + load + gen("a", "{{.instrution}} {{.source}}", "reply"), `p.yaml:10:9: stages[1].with: the template uses field "instrution", which the records of stage "faq" do not have (did you mean "instruction"?)`},
+		{head + load + gen("a", "{{.instruction}}", "reply") + gen("b", "{{.rpely}} {{.sample}}", "x"), `field "rpely", which the records of stage "a" do not have (did you mean "reply"?)`},
+		{head + load + gen("a", "{{.instruction}}", "reply") + gen("b", "{{.reply}} {{.line}}", "x"), ""},
+		{head + load + "  - name: s\n    type: judge\n    with:\n      judge_model: teacher\n" + gen("a", "{{.anything}}", "x"), ""},
+	} {
+		_, err := pipeline.ParseConfig("p.yaml", []byte(tc.yml))
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s\nerror %v, want %q", tc.yml, err, tc.want)
 		}
 	}
 }

@@ -8,8 +8,9 @@ func init() {
 		Doc: "Your own prompt over each input record (from the previous stage or a load): prompt (and an optional system) " +
 			"is a Go text/template over the record's fields ({{.instruction}}, {{.input}}, {{.output}}, {{.chosen}}, " +
 			"{{.rejected}}, {{.id}} and its meta fields); the model's n replies are stored in the field named by output, " +
-			"one record per reply. A template that does not parse is reported when the config loads; a field the first " +
-			"input record does not have stops the stage with a did-you-mean; a record without a value for a field it " +
+			"one record per reply. A template that does not parse, or that uses a field the previous stage does not declare " +
+			"(load, generate), is reported when the config loads; otherwise a field the first input record does not have stops " +
+			"the stage with a did-you-mean; a record without a value for a field it " +
 			"uses is recorded as failed.",
 		Example: `- name: answers
   type: generate

@@ -393,3 +393,9 @@ func conversation(obj map[string]any) ([]record.Turn, bool, error) {
 	}
 	return out, true, nil
 }
+
+// DeclaredFields lists the fields of the records a load stage makes: the
+// record's own and the meta fields source and line.
+func (c *Config) DeclaredFields([]string, bool) ([]string, bool) {
+	return []string{"chosen", "id", "input", "instruction", "line", "output", "rejected", "source"}, true
+}
