@@ -34,19 +34,10 @@ func HeldOut(t task.Task, difficulties []int, n int, seed uint64) [][]task.Probl
 // verifier accepts, per set, by the difficulty of its first problem.
 func Evaluate(ctx context.Context, m *Model, t task.Task, sets [][]task.Problem) ([]Point, error) {
 	var all []task.Problem
-	maxTok := 1
-	sh, _ := t.(task.Shape)
 	for _, s := range sets {
 		all = append(all, s...)
-		for _, p := range s {
-			n := len(p.Answer)
-			if sh != nil {
-				_, n = sh.AnswerLen(p.Difficulty)
-			}
-			maxTok = max(maxTok, n+1)
-		}
 	}
-	answers, err := Answers(ctx, m, all, Decode{MaxTokens: maxTok})
+	answers, err := Answers(ctx, m, all, Decode{MaxTokens: maxTokens(t, all)})
 	if err != nil {
 		return nil, err
 	}
@@ -74,4 +65,20 @@ func Evaluate(ctx context.Context, m *Model, t task.Task, sets [][]task.Problem)
 		out = append(out, pt)
 	}
 	return out, nil
+}
+
+// maxTokens bounds an answer to problems of t: the longest true answer at
+// their difficulties, from the task's shape where it has one, and one
+// token for <|end|>.
+func maxTokens(t task.Task, ps []task.Problem) int {
+	n := 1
+	sh, _ := t.(task.Shape)
+	for _, p := range ps {
+		l := len(p.Answer)
+		if sh != nil {
+			_, l = sh.AnswerLen(p.Difficulty)
+		}
+		n = max(n, l+1)
+	}
+	return n
 }

@@ -136,22 +136,6 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 	return r, nil
 }
 
-// maxTokens bounds an answer to problems of t: the longest true answer at
-// their difficulties, from the task's shape where it has one, and one
-// token for <|end|>.
-func maxTokens(t task.Task, ps []task.Problem) int {
-	n := 1
-	sh, _ := t.(task.Shape)
-	for _, p := range ps {
-		l := len(p.Answer)
-		if sh != nil {
-			_, l = sh.AnswerLen(p.Difficulty)
-		}
-		n = max(n, l+1)
-	}
-	return n
-}
-
 // Done returns the sampling steps taken.
 func (r *RL) Done() int { return r.tr.Steps() / r.perStep() }
 

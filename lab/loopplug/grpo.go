@@ -98,9 +98,6 @@ func (g GRPO) check() error {
 	return nil
 }
 
-// GRPOLog is the training log of a GRPO round: one lab.RLStats a line.
-const GRPOLog = TrainLog
-
 // trainGRPO runs the round's GRPO: the student continues the starting model
 // (init), sampling the round's prompts; it checkpoints into the student
 // directory and resumes there exactly.
@@ -141,7 +138,7 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
 	}
 	out := filepath.Join(r.Dir, StudentDir)
-	logPath := filepath.Join(r.Dir, GRPOLog)
+	logPath := filepath.Join(r.Dir, TrainLog) // one lab.RLStats a line
 	if train.HasCheckpoint(out) {
 		if err := rl.Restore(out); err != nil {
 			return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
