@@ -225,23 +225,7 @@ func TestGroundedExamplesRun(t *testing.T) {
 	srv := modeltest.NewServer(groundingtest.Responder(scripted.New(1).Responder()))
 	defer srv.Close()
 	for _, f := range []string{"examples/docqa.yaml", "examples/faq.yaml"} {
-		cfg, err := pipeline.LoadConfig(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := store.Open(context.Background(), t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		err = pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Cache: st,
-			OpenModel: func(ctx context.Context, name string, mc model.Config, mo model.Options) (model.Backend, model.Info, error) {
-				return model.Open(ctx, name, model.Config{Ref: "openai-compatible/" + name, BaseURL: srv.URL}, mo)
-			}})
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		if stats, err := st.Stats(context.Background()); err != nil || len(stats) == 0 || stats[0].Kept == 0 {
+		if stats, err := runExample(t, f, srv.URL); err != nil || len(stats) == 0 || stats[0].Kept == 0 {
 			t.Errorf("%s: %+v, %v", f, stats, err)
 		}
 	}
@@ -253,23 +237,7 @@ func TestGenerateExampleRuns(t *testing.T) {
 	t.Chdir("..") // the examples' paths are relative to the repository root
 	srv := modeltest.NewServer(scripted.New(1).Responder())
 	defer srv.Close()
-	cfg, err := pipeline.LoadConfig("examples/generate.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	err = pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Cache: st,
-		OpenModel: func(ctx context.Context, name string, mc model.Config, mo model.Options) (model.Backend, model.Info, error) {
-			return model.Open(ctx, name, model.Config{Ref: "openai-compatible/" + name, BaseURL: srv.URL}, mo)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stats, err := st.Stats(context.Background())
+	stats, err := runExample(t, "examples/generate.yaml", srv.URL)
 	if err != nil || len(stats) != 2 || stats[0].Kept == 0 || stats[1].Kept != 2*stats[0].Kept {
 		t.Errorf("want two kept replies per loaded entry: %+v, %v", stats, err)
 	}
@@ -299,4 +267,28 @@ func checkEmbedded(string) error {
 		return fmt.Errorf("the demo %s: %w", examples.Demo, err)
 	}
 	return nil
+}
+
+// runExample runs the pipeline example file f, every model served by the
+// OpenAI-compatible stand-in at url, into a new SQLite store, and returns
+// the store's stage stats; a failed run is the error.
+func runExample(t *testing.T, f, url string) ([]store.StageStats, error) {
+	t.Helper()
+	cfg, err := pipeline.LoadConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Cache: st,
+		OpenModel: func(ctx context.Context, name string, mc model.Config, mo model.Options) (model.Backend, model.Info, error) {
+			return model.Open(ctx, name, model.Config{Ref: "openai-compatible/" + name, BaseURL: url}, mo)
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f, err)
+	}
+	return st.Stats(context.Background())
 }
