@@ -61,19 +61,7 @@ func outage(after, length int) modeltest.Schedule {
 // 0: the final run store and the exported dataset must equal a clean run's,
 // record for record, and no record may carry a transient failure.
 func TestTransientFailuresAreRetriedNotLost(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, url string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, fmt.Appendf(nil, flakyConfig, url), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	ref := modeltest.NewServer(mixedTeacher())
-	t.Cleanup(ref.Close)
-	if out, err := cli(dir, nil, "run", write("ref.yaml", ref.URL), "--run-dir", "ref", "--json").CombinedOutput(); err != nil {
-		t.Fatalf("clean run: %v\n%s", err, out)
-	}
+	dir, write, ref := cleanFlakyRun(t)
 	want := dumpRun(t, filepath.Join(dir, "ref"))
 	wantData := exportAlpaca(t, dir, "ref")
 	if len(want) == 0 || len(wantData) == 0 {
@@ -211,19 +199,7 @@ func lastLines(out []byte, n int) string {
 // them, a run with --retry-failed redoes their units, after which the
 // dataset is a clean run's.
 func TestRetryFailedRedoesPermanentFailures(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, url string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, fmt.Appendf(nil, flakyConfig, url), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	ref := modeltest.NewServer(mixedTeacher())
-	t.Cleanup(ref.Close)
-	if out, err := cli(dir, nil, "run", write("ref.yaml", ref.URL), "--run-dir", "ref", "--json").CombinedOutput(); err != nil {
-		t.Fatalf("clean run: %v\n%s", err, out)
-	}
+	dir, write, _ := cleanFlakyRun(t)
 	var refusing atomic.Bool
 	refusing.Store(true)
 	refused := func(req *modeltest.Request) modeltest.Fault {
@@ -270,4 +246,25 @@ func TestRetryFailedRedoesPermanentFailures(t *testing.T) {
 			t.Fatalf("record %d differs from the clean run's:\n got %s\nwant %s", i, got[i], want[i])
 		}
 	}
+}
+
+// cleanFlakyRun runs flakyConfig against a healthy teacher into DIR/ref,
+// the reference the fault tests compare with, and returns DIR, a writer
+// of flakyConfig files pointed at another server, and the healthy server.
+func cleanFlakyRun(t *testing.T) (dir string, write func(name, url string) string, ref *modeltest.Server) {
+	t.Helper()
+	dir = t.TempDir()
+	write = func(name, url string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, fmt.Appendf(nil, flakyConfig, url), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ref = modeltest.NewServer(mixedTeacher())
+	t.Cleanup(ref.Close)
+	if out, err := cli(dir, nil, "run", write("ref.yaml", ref.URL), "--run-dir", "ref", "--json").CombinedOutput(); err != nil {
+		t.Fatalf("clean run: %v\n%s", err, out)
+	}
+	return dir, write, ref
 }
