@@ -31,6 +31,11 @@ type keyDoc struct {
 	PresencePenalty *float64        `json:"presence_penalty"`
 	JSONSchema      json.RawMessage `json:"json_schema"`
 	SchemaName      string          `json:"schema_name"`
+	// Added later; omitted when empty so that older keys stay valid.
+	Tools           []Tool `json:"tools,omitempty"`
+	ToolChoice      string `json:"tool_choice,omitempty"`
+	ReasoningEffort string `json:"reasoning_effort,omitempty"`
+	ThinkingBudget  int    `json:"thinking_budget,omitempty"`
 }
 
 // CacheKeys returns the cache key of each of req's n samples: the hex SHA-256
@@ -51,6 +56,7 @@ func CacheKeys(provider, model string, req Request) []string {
 		V: cacheKeyVersion, Provider: provider, Model: model, Messages: req.Messages,
 		Temperature: req.Temperature, TopP: req.TopP, MaxTokens: req.MaxTokens, Stop: req.Stop,
 		Seed: req.Seed, PresencePenalty: req.PresencePenalty, JSONSchema: schema, SchemaName: req.SchemaName,
+		Tools: req.Tools, ToolChoice: req.ToolChoice, ReasoningEffort: req.ReasoningEffort, ThinkingBudget: req.ThinkingBudget,
 	}
 	if doc.Messages == nil {
 		doc.Messages = []Message{}
@@ -79,6 +85,11 @@ type cacheEntry struct {
 	CompletionTokens int     `json:"completion_tokens"`
 	Model            string  `json:"model,omitempty"`
 	CostUSD          float64 `json:"cost_usd,omitempty"` // this share of what was paid
+	// Reasoning and tool calls were added later: absent in older entries.
+	Reasoning          string     `json:"reasoning,omitempty"`
+	ReasoningSignature string     `json:"reasoning_signature,omitempty"`
+	ToolCalls          []ToolCall `json:"tool_calls,omitempty"`
+	ReasoningTokens    int        `json:"reasoning_tokens,omitempty"`
 }
 
 // share splits total into n integer parts that add up to total.

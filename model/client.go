@@ -256,10 +256,14 @@ func (c *Client) readCache(ctx context.Context, keys []string, idx []int, g *gat
 		if json.Unmarshal(val, &e) != nil || e.V != cacheKeyVersion {
 			continue
 		}
-		g.choices[i] = Choice{Text: e.Text, FinishReason: e.FinishReason}
+		g.choices[i] = Choice{
+			Text: e.Text, FinishReason: e.FinishReason, Reasoning: e.Reasoning,
+			ReasoningSignature: e.ReasoningSignature, ToolCalls: e.ToolCalls,
+		}
 		g.have[i] = true
 		g.resp.Usage.PromptTokens += e.PromptTokens
 		g.resp.Usage.CompletionTokens += e.CompletionTokens
+		g.resp.Usage.ReasoningTokens += e.ReasoningTokens
 		if e.Model != "" {
 			g.resp.Model = e.Model
 		}
@@ -298,6 +302,8 @@ func (c *Client) fetch(ctx context.Context, req Request, idx []int, keys []strin
 				PromptTokens:     share(r.Usage.PromptTokens, j, got),
 				CompletionTokens: share(r.Usage.CompletionTokens, j, got),
 				CostUSD:          cost / float64(got),
+				Reasoning:        ch.Reasoning, ReasoningSignature: ch.ReasoningSignature, ToolCalls: ch.ToolCalls,
+				ReasoningTokens: share(r.Usage.ReasoningTokens, j, got),
 			}
 			if keys != nil {
 				c.writeCache(ctx, keys[i], e)
@@ -310,6 +316,7 @@ func (c *Client) fetch(ctx context.Context, req Request, idx []int, keys []strin
 		g.mu.Lock()
 		g.resp.Usage.PromptTokens += r.Usage.PromptTokens
 		g.resp.Usage.CompletionTokens += r.Usage.CompletionTokens
+		g.resp.Usage.ReasoningTokens += r.Usage.ReasoningTokens
 		g.resp.CostUSD += cost
 		if r.Model != "" {
 			g.resp.Model = r.Model

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -356,7 +357,7 @@ func TestCacheReuse(t *testing.T) {
 		t.Fatalf("repeat: %+v; want cached, free, with the original usage %+v", again, first.Usage)
 	}
 	for i := range 4 {
-		if again.Choices[i] != first.Choices[i] {
+		if !reflect.DeepEqual(again.Choices[i], first.Choices[i]) {
 			t.Fatalf("sample %d: %+v != %+v", i, again.Choices[i], first.Choices[i])
 		}
 	}
@@ -374,7 +375,7 @@ func TestCacheReuse(t *testing.T) {
 		t.Fatalf("n=8 after n=4 asked for n=%d seed=%v; want only the 4 missing samples, seed 42+4", last.N, last.Seed)
 	}
 	for i := range 4 {
-		if more.Choices[i] != first.Choices[i] {
+		if !reflect.DeepEqual(more.Choices[i], first.Choices[i]) {
 			t.Fatalf("sample %d changed", i)
 		}
 	}

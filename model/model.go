@@ -10,8 +10,37 @@ import (
 
 // Message is one chat turn.
 type Message struct {
-	Role    string `json:"role"` // "system", "user" or "assistant"
+	Role    string `json:"role"` // "system", "user", "assistant" or "tool"
 	Content string `json:"content"`
+	// Reasoning is an assistant turn's reasoning (thinking), kept apart from
+	// Content so that it never leaks into an answer.
+	Reasoning string `json:"reasoning,omitempty"`
+	// ReasoningSignature is the provider's opaque proof of Reasoning
+	// (Anthropic's thinking-block signature), needed to send the turn back.
+	ReasoningSignature string `json:"reasoning_signature,omitempty"`
+	// ToolCalls are the calls an assistant turn made.
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	// ToolCallID names the call a "tool" turn answers.
+	ToolCallID string `json:"tool_call_id,omitempty"`
+	// IsError marks a "tool" turn whose call failed.
+	IsError bool `json:"is_error,omitempty"`
+}
+
+// ToolCall is one call of a tool by the model.
+type ToolCall struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Arguments is the JSON object the model wrote, verbatim: it may be
+	// invalid, and checking it is the caller's business.
+	Arguments string `json:"arguments"`
+}
+
+// Tool is a function the model may call.
+type Tool struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Parameters is the JSON Schema of the arguments object.
+	Parameters json.RawMessage `json:"parameters,omitempty"`
 }
 
 // Request is a backend-neutral chat completion request. Pointer fields are
@@ -28,6 +57,16 @@ type Request struct {
 	// JSONSchema, when set, asks for structured output that validates against it.
 	JSONSchema json.RawMessage `json:"json_schema,omitempty"`
 	SchemaName string          `json:"schema_name,omitempty"`
+	// Tools the model may call, and ToolChoice: "" or "auto" (the model
+	// decides), "none", "required" (some tool), or a tool's name.
+	Tools      []Tool `json:"tools,omitempty"`
+	ToolChoice string `json:"tool_choice,omitempty"`
+	// ReasoningEffort asks a reasoning model for more or less thinking:
+	// "low", "medium" or "high" (OpenAI's reasoning_effort).
+	ReasoningEffort string `json:"reasoning_effort,omitempty"`
+	// ThinkingBudget > 0 turns on extended thinking with at most this many
+	// reasoning tokens (Anthropic's thinking.budget_tokens).
+	ThinkingBudget int `json:"thinking_budget,omitempty"`
 }
 
 // Finish reasons, normalised across providers.
@@ -35,19 +74,29 @@ const (
 	FinishStop   = "stop"   // natural end or a stop sequence
 	FinishLength = "length" // hit max_tokens: the text is truncated
 	FinishFilter = "content_filter"
+	FinishTools  = "tool_calls" // the turn ended to call tools
 	FinishOther  = "other"
 )
 
 // Choice is one sample.
 type Choice struct {
-	Text         string `json:"text"`
-	FinishReason string `json:"finish_reason"`
+	Text string `json:"text"`
+	// Reasoning is the sample's reasoning, never part of Text: a provider's
+	// separate field (reasoning_content, reasoning, thinking blocks) or a
+	// leading <think>...</think> split off the text.
+	Reasoning          string     `json:"reasoning,omitempty"`
+	ReasoningSignature string     `json:"reasoning_signature,omitempty"`
+	ToolCalls          []ToolCall `json:"tool_calls,omitempty"`
+	FinishReason       string     `json:"finish_reason"`
 }
 
 // Usage counts tokens as the provider reported them.
 type Usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
+	CompletionTokens int `json:"completion_tokens"` // reasoning tokens included
+	// ReasoningTokens is the part of CompletionTokens spent on reasoning,
+	// where the provider says.
+	ReasoningTokens int `json:"reasoning_tokens,omitempty"`
 }
 
 // Response holds the samples of one request, in sample-index order.

@@ -25,11 +25,26 @@ type Decision struct {
 type Turn struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// Reasoning is an assistant turn's reasoning, kept apart from Content.
+	Reasoning string `json:"reasoning,omitempty"`
+	// ToolCalls are the calls an assistant turn made; ToolCallID names the
+	// call a "tool" turn answers.
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+	IsError    bool       `json:"is_error,omitempty"`
+}
+
+// ToolCall is one call of a tool by the model, its arguments verbatim.
+type ToolCall struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
 }
 
 // Candidate is one sampled answer with its scores (best-of-N, judges).
 type Candidate struct {
 	Text         string             `json:"text"`
+	Reasoning    string             `json:"reasoning,omitempty"`
 	FinishReason string             `json:"finish_reason,omitempty"`
 	Scores       map[string]float64 `json:"scores,omitempty"`
 }
@@ -65,9 +80,11 @@ type Record struct {
 	Seq    int64  `json:"seq"`   // deterministic order within the stage
 	Status Status `json:"status"`
 
-	Instruction      string      `json:"instruction,omitempty"`
-	Input            string      `json:"input,omitempty"`
-	Output           string      `json:"output,omitempty"`
+	Instruction string `json:"instruction,omitempty"`
+	Input       string `json:"input,omitempty"`
+	Output      string `json:"output,omitempty"`
+	// Reasoning is the reasoning that led to Output, kept apart from it.
+	Reasoning        string      `json:"reasoning,omitempty"`
 	IsClassification *bool       `json:"is_classification,omitempty"`
 	Messages         []Turn      `json:"messages,omitempty"`
 	Candidates       []Candidate `json:"candidates,omitempty"`

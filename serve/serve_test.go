@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -266,7 +267,7 @@ func TestLocalAndServedAgree(t *testing.T) {
 		t.Fatalf("choices: local %d, served %d", len(a.Choices), len(b.Choices))
 	}
 	for i := range a.Choices {
-		if a.Choices[i] != b.Choices[i] {
+		if !reflect.DeepEqual(a.Choices[i], b.Choices[i]) {
 			t.Errorf("choice %d: local %+v, served %+v", i, a.Choices[i], b.Choices[i])
 		}
 	}

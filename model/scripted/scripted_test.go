@@ -64,7 +64,7 @@ func TestDeterministic(t *testing.T) {
 	req.N = 3
 	three := gen(t, a, req)
 	req.N = 1
-	if len(three.Choices) != 3 || three.Choices[0] != want.Choices[0] || three.Choices[1] == three.Choices[0] {
+	if len(three.Choices) != 3 || !reflect.DeepEqual(three.Choices[0], want.Choices[0]) || reflect.DeepEqual(three.Choices[1], three.Choices[0]) {
 		t.Errorf("samples: sample 0 of n=3 must equal n=1 and differ from sample 1")
 	}
 }
