@@ -46,6 +46,13 @@ type Request struct {
 	// JSONSchema is the requested output schema: response_format.json_schema.schema
 	// (OpenAI) or the forced tool's input_schema (Anthropic).
 	JSONSchema json.RawMessage
+	// Tools offered to the model and the tool choice ("auto", "none",
+	// "required" or a tool's name; "" when the request left it out).
+	Tools      []model.Tool
+	ToolChoice string
+	// ReasoningEffort (OpenAI) and ThinkingBudget (Anthropic) as requested.
+	ReasoningEffort string
+	ThinkingBudget  int
 
 	// Key is the hex SHA-256 of the body re-encoded with sorted keys: identical
 	// requests share it however their JSON was laid out.
@@ -71,7 +78,12 @@ func (r *Request) LastUser() string {
 // Choice is one scripted sample. FinishReason uses model.Finish* names
 // ("stop" when empty); the Anthropic server maps them to stop_reason values.
 type Choice struct {
-	Text         string
+	Text string
+	// Reasoning is sent in the provider's own reasoning field (OpenAI-style
+	// reasoning_content, Anthropic thinking blocks), apart from Text.
+	Reasoning string
+	// ToolCalls are sent as the provider's native tool calls.
+	ToolCalls    []model.ToolCall
 	FinishReason string
 }
 

@@ -22,6 +22,10 @@ func (b *Backend) Responder() modeltest.Responder {
 			Stop:            r.Stop,
 			Seed:            r.Seed,
 			JSONSchema:      r.JSONSchema,
+			Tools:           r.Tools,
+			ToolChoice:      r.ToolChoice,
+			ReasoningEffort: r.ReasoningEffort,
+			ThinkingBudget:  r.ThinkingBudget,
 		}
 		resp, err := b.Generate(context.Background(), req)
 		if err != nil { // only a cancelled context fails, and this one never is
@@ -29,7 +33,7 @@ func (b *Backend) Responder() modeltest.Responder {
 		}
 		rep := modeltest.Reply{Model: resp.Model, Usage: &resp.Usage}
 		for _, c := range resp.Choices {
-			rep.Choices = append(rep.Choices, modeltest.Choice{Text: c.Text, FinishReason: c.FinishReason})
+			rep.Choices = append(rep.Choices, modeltest.Choice{Text: c.Text, Reasoning: c.Reasoning, ToolCalls: c.ToolCalls, FinishReason: c.FinishReason})
 		}
 		return rep
 	}
