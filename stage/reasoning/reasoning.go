@@ -66,8 +66,8 @@ type Config struct {
 	Reference     string  `yaml:"reference" doc:"given (the record's answer) or vote (the samples' majority answer becomes the reference)"`
 	VoteThreshold float64 `yaml:"vote_threshold" doc:"With reference: vote, the share of samples that must agree on the answer"`
 
-	Keep    int    `yaml:"keep" doc:"Verified traces kept per problem"`
-	Prefer  string `yaml:"prefer" doc:"Which verified traces are kept: shortest or first"`
+	Keep    int     `yaml:"keep" doc:"Verified traces kept per problem"`
+	Prefer  string  `yaml:"prefer" doc:"Which verified traces are kept: shortest or first"`
 	MinPass float64 `yaml:"min_pass" doc:"Problems with a lower pass rate are rejected (their traces too)"`
 	MaxPass float64 `yaml:"max_pass" doc:"Problems with a higher pass rate are rejected (their traces too); 0.99 with min_pass 0.01 keeps 0 < pass < 1 for RL"`
 }
