@@ -608,6 +608,10 @@ func ExampleFormats() {
 	// dpo
 	// parquet
 	// hf
+	// stratos
+	// verl
+	// trl-grpo
+	// openrlhf
 }
 
 // plainSource hides the store's RunInfo, as any other Source would.

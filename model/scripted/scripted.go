@@ -118,10 +118,14 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 	}
 	for i := range max(req.N, 1) {
 		r := b.rng(req, i)
-		txt, finish := b.reply(r, req, prompt)
+		txt, reasoning, ok := reasoningReply(r, req, prompt)
+		finish := model.FinishStop
+		if !ok {
+			txt, finish = b.reply(r, req, prompt)
+		}
 		txt, finish = applyLimits(txt, finish, req)
-		resp.Choices = append(resp.Choices, model.Choice{Text: txt, FinishReason: finish})
-		resp.Usage.CompletionTokens += EstimateTokens(txt)
+		resp.Choices = append(resp.Choices, model.Choice{Text: txt, Reasoning: reasoning, FinishReason: finish})
+		resp.Usage.CompletionTokens += EstimateTokens(txt) + EstimateTokens(reasoning)
 	}
 	resp.Usage.PromptTokens = promptTokens
 	return resp, nil
