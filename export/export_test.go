@@ -608,6 +608,7 @@ func ExampleFormats() {
 	// dpo
 	// parquet
 	// hf
+	// trl
 }
 
 // plainSource hides the store's RunInfo, as any other Source would.

@@ -14,7 +14,7 @@ func init() {
 			"trajectory turn by turn in Messages, the tools in meta.tools and the counts in meta; trajectories with " +
 			"invented tools or invalid arguments (unless keep_invalid_calls), that reach max_steps, or whose final " +
 			"answer fails check (a verifier against a reference field) or whose final_state fails are rejected with the " +
-			"reason. Export them with --format openai, hf-chat or sharegpt.",
+			"reason. Export them with --format openai, trl or sharegpt.",
 		Example: `- name: trajectories
   type: tools
   with:
