@@ -19,6 +19,7 @@ import (
 	_ "github.com/synthloop/synthloop/stage/reject"       // reject
 	_ "github.com/synthloop/synthloop/stage/selfinstruct" // selfinstruct, selfinstruct-instances
 	_ "github.com/synthloop/synthloop/stage/selfreward"   // selfreward
+	_ "github.com/synthloop/synthloop/stage/tools"        // tools
 
 	// Model providers (model.RegisterProvider).
 	_ "github.com/synthloop/synthloop/model/anthropic" // anthropic

@@ -90,8 +90,8 @@ type format struct {
 
 var formats = []format{
 	jsonlFormat("alpaca", "JSONL of {instruction, input, output}; conversations add system and history (LLaMA-Factory style)", alpacaLine),
-	jsonlFormat("sharegpt", "JSONL of {conversations: [{from: system|human|gpt, value}]}", shareGPTLine),
-	jsonlFormat("openai", "JSONL of {messages: [{role, content}]} for OpenAI chat fine-tuning", openAILine),
+	jsonlFormat("sharegpt", "JSONL of {conversations: [{from: system|human|gpt, value}]}; tool-use records add function_call and observation turns and a tools string", shareGPTLine),
+	jsonlFormat("openai", "JSONL of {messages: [{role, content}]} for OpenAI chat fine-tuning; tool-use records add tool_calls, tool turns and tools", openAILine),
 	jsonlFormat("dpo", "JSONL of {prompt, chosen, rejected} preference pairs, from records that have chosen and rejected", dpoLine),
 	{FormatInfo{"parquet", "one Parquet file: instruction, input, output, messages (list of {role, content}), chosen, rejected, id, stage and provenance columns"},
 		writeParquetFile, func(ctx context.Context, src Source, opts Options, stage string, w io.Writer) (Counts, error) {
@@ -100,8 +100,9 @@ var formats = []format{
 	{FormatInfo{"hf", "a Hugging Face dataset folder: data/train-00000-of-00001.parquet and a README.md dataset card"}, writeHF, nil},
 	stratosFormat(),
 	verlFormat(),
-	jsonlFormat("trl-grpo", "JSONL for TRL's GRPOTrainer: prompt (chat list), solution (the reference answer), pass_rate, verifier; from records with a reference answer", trlLine),
+	jsonlFormat("trl-grpo", "JSONL for TRL's GRPOTrainer: prompt (chat list), solution (the reference answer), pass_rate, verifier; from records with a reference answer", trlGRPOLine),
 	jsonlFormat("openrlhf", "JSONL for OpenRLHF RL (--input_key input --label_key label): input, label, pass_rate, verifier; from records with a reference answer", openRLHFLine),
+	jsonlFormat("trl", "JSONL of {messages, tools} as TRL's SFTTrainer and axolotl's chat_template read them: tool-call arguments as JSON objects, tool turns named", trlLine),
 }
 
 // Formats lists the export formats with one-line docs, for --help.

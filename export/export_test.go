@@ -612,6 +612,7 @@ func ExampleFormats() {
 	// verl
 	// trl-grpo
 	// openrlhf
+	// trl
 }
 
 // plainSource hides the store's RunInfo, as any other Source would.

@@ -230,10 +230,10 @@ type chatTurn struct {
 	Content string `json:"content"`
 }
 
-// trlRow is a TRL GRPOTrainer row: a conversational prompt, and extra
+// trlGRPORow is a TRL GRPOTrainer row: a conversational prompt, and extra
 // columns the trainer passes to reward functions by name (TRL's
 // accuracy_reward reads solution).
-type trlRow struct {
+type trlGRPORow struct {
 	Prompt   []chatTurn     `json:"prompt"`
 	Solution string         `json:"solution"`
 	PassRate *float64       `json:"pass_rate,omitempty"`
@@ -241,12 +241,12 @@ type trlRow struct {
 	ID       string         `json:"id"`
 }
 
-func trlLine(r *record.Record, _ bool) any {
+func trlGRPOLine(r *record.Record, _ bool) any {
 	p, ok := problemOf(r)
 	if !ok {
 		return nil
 	}
-	return trlRow{Prompt: []chatTurn{{"user", p.prompt}}, Solution: p.reference, PassRate: p.passRate, Verifier: p.verifier, ID: r.ID}
+	return trlGRPORow{Prompt: []chatTurn{{"user", p.prompt}}, Solution: p.reference, PassRate: p.passRate, Verifier: p.verifier, ID: r.ID}
 }
 
 // openRLHFRow is an OpenRLHF prompt-dataset row, read with

@@ -118,6 +118,12 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 	}
 	for i := range max(req.N, 1) {
 		r := b.rng(req, i)
+		if len(req.Tools) > 0 && len(req.Messages) > 0 {
+			c := toolTurn(r, req)
+			resp.Choices = append(resp.Choices, c)
+			resp.Usage.CompletionTokens += EstimateTokens(c.Text) + 8*len(c.ToolCalls)
+			continue
+		}
 		txt, reasoning, ok := reasoningReply(r, req, prompt)
 		finish := model.FinishStop
 		if !ok {
