@@ -93,6 +93,38 @@ func TestResponseFormatJSONSchema(t *testing.T) {
 		}
 	}
 
+	// Streamed, the same request and seed give the same replies.
+	res, b = post(t, srv.URL, "", strings.Replace(body, `"n":30`, `"n":3,"stream":true`, 1))
+	if res.StatusCode != 200 {
+		t.Fatalf("stream status %d: %s", res.StatusCode, b)
+	}
+	streamed := map[int]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		var chunk struct {
+			Choices []struct {
+				Index int `json:"index"`
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
+			t.Fatalf("chunk %q: %v", data, err)
+		}
+		for _, ch := range chunk.Choices {
+			streamed[ch.Index] += ch.Delta.Content
+		}
+	}
+	for i := range 3 {
+		if streamed[i] != c.Choices[i].Message.Content {
+			t.Errorf("choice %d streamed %q, not streamed %q", i, streamed[i], c.Choices[i].Message.Content)
+		}
+	}
+
 	// Too few tokens for the object: cut, and said so.
 	res, b = post(t, srv.URL, "", strings.Replace(body, `"n":30`, `"n":2,"max_tokens":5`, 1))
 	c = completion{}
