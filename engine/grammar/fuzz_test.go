@@ -286,3 +286,25 @@ func FuzzGrammar(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCompile feeds arbitrary schemas to the compiler: it must refuse or
+// compile them without panicking or looping, and a compiled grammar must
+// run over arbitrary text; a text it accepts is valid JSON.
+func FuzzCompile(f *testing.F) {
+	for _, s := range []string{person, `true`, `false`, `{}`, `{"$ref":"#"}`, `{"anyOf":[{"$ref":"#"}]}`,
+		`{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"}`,
+		`{"type":"array","items":{"$ref":"#"}}`, `{"enum":[]}`, `{"type":["integer","number"],"minimum":1e300}`,
+		`{"oneOf":[{"enum":["a"]},{"enum":["a"]}]}`, `{"properties":{"a/b~":{"$ref":"#/properties/a~1b~0"}}}`} {
+		f.Add([]byte(s), []byte(`{"name":"x","age":1}`))
+	}
+	f.Fuzz(func(t *testing.T, schema, text []byte) {
+		g, err := Compile(schema)
+		if err != nil {
+			return
+		}
+		if g.Accepts(text) && !json.Valid(text) {
+			t.Fatalf("schema %s accepts %q, which is not JSON", schema, text)
+		}
+		g.Live(text)
+	})
+}

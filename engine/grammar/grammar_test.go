@@ -167,3 +167,22 @@ func equal(a, b []int32) bool {
 	}
 	return true
 }
+
+// TestNestedOverlappingAlternativesStayBounded: two look-alike recursive
+// alternatives would double the readings at each level of nesting.
+func TestNestedOverlappingAlternativesStayBounded(t *testing.T) {
+	g, err := Compile([]byte(`{"$defs":{"a":{"anyOf":[{"type":"array","items":{"$ref":"#/$defs/a"}},{"type":"array","items":{"$ref":"#/$defs/a"}}]}},"$ref":"#/$defs/a"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Repeat("[", 200) + strings.Repeat("]", 200)
+	s := start(g.root, done, nil)
+	for i := range len(text) {
+		if s = advance(s, text[i]); len(s) == 0 || len(s) > maxStacks {
+			t.Fatalf("after %d bytes: %d readings", i+1, len(s))
+		}
+	}
+	if !s.accepting() {
+		t.Error("the nested arrays are not accepted")
+	}
+}

@@ -417,6 +417,13 @@ func numberViable(n *node, text string) bool {
 	}
 }
 
+// maxStacks bounds the readings a state keeps. Overlapping alternatives
+// nested in each other (anyOf of look-alike arrays of themselves) would
+// otherwise double them at each level. Dropping readings beyond the bound
+// keeps the automaton sound and live, as each kept one is a valid reading
+// that can still be completed; it only loses some spellings.
+const maxStacks = 64
+
 // advance reads b in every stack of s.
 func advance(s state, b byte) state {
 	var out state
@@ -425,6 +432,9 @@ func advance(s state, b byte) state {
 	}
 	if len(out) > 1 {
 		out = dedupe(out)
+	}
+	if len(out) > maxStacks {
+		out = out[:maxStacks]
 	}
 	return out
 }
