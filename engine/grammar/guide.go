@@ -45,9 +45,10 @@ func NewVocab(tokens [][]byte, stops []int32, size int) *Vocab {
 	return v
 }
 
-// maxMemo bounds the masks a Constraint remembers; past it the memo starts
-// over, trading time for memory on long, varied outputs.
-const maxMemo = 4096
+// memoBytes bounds the masks a Constraint remembers (a byte per token
+// each); past it the memo starts over, trading time for memory on long,
+// varied outputs.
+const memoBytes = 16 << 20
 
 // Constraint guides the samples of one request through a grammar. Masks are
 // memoised by automaton state and shared by its samples, which often pass
@@ -92,7 +93,7 @@ func (g *Guide) Allowed() []bool {
 			allow[t] = true
 		}
 	}
-	if len(g.c.memo) >= maxMemo {
+	if len(g.c.memo) >= max(64, memoBytes/max(1, g.c.v.size)) {
 		clear(g.c.memo)
 	}
 	g.c.memo[k] = allow
