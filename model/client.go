@@ -35,6 +35,7 @@ type Client struct {
 	sleep      func(context.Context, time.Duration) error
 	now        func() time.Time
 	rand       func() float64
+	thinkTags  bool // split <think> blocks off answers (Config.ThinkTags)
 
 	pauseUntil atomic.Int64 // unix nanos: a server-requested wait that holds back every caller
 	// downUntil (unix nanos) is set when a call ran out of retries without
@@ -260,6 +261,10 @@ func (c *Client) readCache(ctx context.Context, keys []string, idx []int, g *gat
 			Text: e.Text, FinishReason: e.FinishReason, Reasoning: e.Reasoning,
 			ReasoningSignature: e.ReasoningSignature, ToolCalls: e.ToolCalls,
 		}
+		if c.thinkTags {
+			// Entries written before the split existed hold the tags still.
+			splitChoice(&g.choices[i])
+		}
 		g.have[i] = true
 		g.resp.Usage.PromptTokens += e.PromptTokens
 		g.resp.Usage.CompletionTokens += e.CompletionTokens
@@ -297,6 +302,11 @@ func (c *Client) fetch(ctx context.Context, req Request, idx []int, keys []strin
 		for j := range got {
 			i := batch[j]
 			ch := r.Choices[j]
+			if c.thinkTags {
+				// Here, not in each provider, so that every provider and
+				// the cache see answers split alike.
+				splitChoice(&ch)
+			}
 			e := cacheEntry{
 				V: cacheKeyVersion, Text: ch.Text, FinishReason: ch.FinishReason, Model: r.Model,
 				PromptTokens:     share(r.Usage.PromptTokens, j, got),
