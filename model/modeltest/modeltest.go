@@ -33,14 +33,14 @@ import (
 
 // Request is a decoded chat request as the Responder and Schedule see it.
 type Request struct {
-	Model    string
+	Model string
 	// Messages as sent. For Anthropic the system prompt comes first, as a
 	// "system" message, and a user message of tool_result blocks becomes one
 	// "tool" message per block. Assistant turns carry their tool calls (and,
 	// for Anthropic, the thinking sent back); "tool" turns their ToolCallID
 	// and IsError.
 	Messages []model.Message
-	N        int             // samples asked for; 1 when the request has no n
+	N        int // samples asked for; 1 when the request has no n
 	// Decoding parameters; nil or 0 when the request left them out.
 	Temperature     *float64
 	TopP            *float64
