@@ -48,3 +48,84 @@ func splitChoice(ch *Choice) {
 		ch.Reasoning, ch.Text = r, a
 	}
 }
+
+// ThinkStream splits a streamed answer as SplitThink splits a whole one,
+// piece by piece: Next takes the next piece of text and returns what of it
+// is now known to be reasoning and answer; Close returns the rest. It holds
+// back only what may still turn out to be a tag or trimmed whitespace. A
+// stream cannot know that a "</think>" is coming when no "<think>" opened
+// it, so the shape whose opening tag was in the prompt passes through as
+// answer text. The zero value is ready to use; not safe for concurrent use.
+type ThinkStream struct {
+	// state: 0 before any text, 1 reasoning before its first non-space,
+	// 4 reasoning, 2 answer before its first non-space, 3 answer.
+	state   int
+	pending string
+}
+
+// Next splits the next piece of the text.
+func (t *ThinkStream) Next(piece string) (reasoning, answer string) {
+	t.pending += piece
+	for {
+		switch t.state {
+		case 0:
+			body := strings.TrimLeft(t.pending, space)
+			if strings.HasPrefix(body, thinkOpen) {
+				t.pending, t.state = body[len(thinkOpen):], 1
+				continue
+			}
+			if strings.HasPrefix(thinkOpen, body) {
+				return "", "" // still maybe "<think>"
+			}
+			t.state = 3
+		case 1:
+			t.pending = strings.TrimLeft(t.pending, space)
+			if t.pending == "" {
+				return reasoning, ""
+			}
+			t.state = 4
+		case 4:
+			if r, rest, ok := strings.Cut(t.pending, thinkClose); ok {
+				t.pending, t.state = rest, 2
+				reasoning += strings.TrimRight(r, space)
+				continue
+			}
+			// Keep back trailing whitespace (trimmed if the tag follows)
+			// and a tail that may be the start of the tag.
+			keep := len(t.pending) - len(strings.TrimRight(t.pending, space))
+			for n := min(len(thinkClose)-1, len(t.pending)); n > 0; n-- {
+				if strings.HasPrefix(thinkClose, t.pending[len(t.pending)-n:]) {
+					keep = max(keep, len(t.pending)-len(strings.TrimRight(t.pending[:len(t.pending)-n], space)))
+					break
+				}
+			}
+			reasoning += t.pending[:len(t.pending)-keep]
+			t.pending = t.pending[len(t.pending)-keep:]
+			return reasoning, ""
+		case 2:
+			t.pending = strings.TrimLeft(t.pending, space)
+			if t.pending == "" {
+				return reasoning, ""
+			}
+			t.state = 3
+		case 3:
+			answer, t.pending = t.pending, ""
+			return reasoning, answer
+		}
+	}
+}
+
+// Close ends the stream and returns what was held back: the text of an
+// answer that was only whitespace or a piece of "<think>", or the last of a
+// reasoning that never closed.
+func (t *ThinkStream) Close() (reasoning, answer string) {
+	p := t.pending
+	t.pending = ""
+	switch t.state {
+	case 0, 3:
+		return "", p
+	case 4:
+		return strings.TrimRight(p, space), ""
+	}
+	return "", ""
+}

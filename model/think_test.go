@@ -118,3 +118,41 @@ func TestThinkTagsSplitByLayer(t *testing.T) {
 		})
 	}
 }
+
+// streamSplit runs text through a ThinkStream in pieces cut at cuts.
+func streamSplit(text string, cuts []int) (reasoning, answer string) {
+	var ts model.ThinkStream
+	prev := 0
+	for _, c := range cuts {
+		if c < prev || c > len(text) {
+			continue
+		}
+		r, a := ts.Next(text[prev:c])
+		reasoning, answer, prev = reasoning+r, answer+a, c
+	}
+	r, a := ts.Next(text[prev:])
+	reasoning, answer = reasoning+r, answer+a
+	r, a = ts.Close()
+	return reasoning + r, answer + a
+}
+
+// FuzzThinkStream checks that however the text is cut into pieces, the
+// stream splits it as SplitThink does, except that a close tag without an
+// open one is answer text.
+func FuzzThinkStream(f *testing.F) {
+	for _, s := range []string{"<think>a</think>b", " <think>\n x \n</think>\n\n y ", "<think>a", "<thi", "plain", "a</think>b", "<think>a</thi", "<think></think>", "  "} {
+		f.Add(s, uint8(1), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, text string, c1, c2 uint8) {
+		r, a := streamSplit(text, []int{int(c1) % (len(text) + 1), int(c2) % (len(text) + 1)})
+		wr, wa, ok := model.SplitThink(text)
+		if !strings.HasPrefix(strings.TrimLeft(text, " \t\r\n"), "<think>") {
+			wr, wa = "", text
+		} else if !ok {
+			t.Fatalf("SplitThink(%q) did not split", text)
+		}
+		if r != wr || a != wa {
+			t.Fatalf("stream %q cut at %d,%d = %q, %q; SplitThink: %q, %q", text, c1, c2, r, a, wr, wa)
+		}
+	})
+}

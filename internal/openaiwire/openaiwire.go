@@ -44,8 +44,8 @@ type ChatRequest struct {
 	// ToolChoice is "auto", "none", "required" or {"type":"function","function":{"name":...}}.
 	ToolChoice      json.RawMessage `json:"tool_choice,omitempty"`
 	ReasoningEffort string          `json:"reasoning_effort,omitempty"`
-	Logprobs            bool            `json:"logprobs,omitempty"`
-	TopLogprobs         *int            `json:"top_logprobs,omitempty"`
+	Logprobs        bool            `json:"logprobs,omitempty"`
+	TopLogprobs     *int            `json:"top_logprobs,omitempty"`
 }
 
 // StreamOptions are the request's stream_options.
