@@ -67,7 +67,8 @@ type Stats struct {
 	Concurrency      int
 	MaxConcurrency   int
 	PromptTokens     int64 // as reported by the server, this process only
-	CompletionTokens int64
+	CompletionTokens int64 // reasoning tokens included
+	ReasoningTokens  int64 // the part of CompletionTokens spent reasoning, where the server says
 	CostUSD          float64 // paid in this process (cache hits are free)
 }
 
@@ -459,6 +460,7 @@ func (c *Client) succeeded(s slot, tpmTaken int, costEst float64, r *Response) f
 	c.count(func(s *Stats) {
 		s.PromptTokens += int64(r.Usage.PromptTokens)
 		s.CompletionTokens += int64(r.Usage.CompletionTokens)
+		s.ReasoningTokens += int64(r.Usage.ReasoningTokens)
 		s.CostUSD += cost
 	})
 	return cost

@@ -156,3 +156,28 @@ func FuzzThinkStream(f *testing.F) {
 		}
 	})
 }
+
+// TestReasoningTokensPricedOnce: reasoning tokens are part of the
+// completion tokens the providers report, billed once at the output price,
+// and counted in Stats.
+func TestReasoningTokensPricedOnce(t *testing.T) {
+	srv := modeltest.NewServer(func(*modeltest.Request) modeltest.Reply {
+		return modeltest.Reply{
+			Choices: []modeltest.Choice{{Reasoning: "long thought", Text: "ok"}},
+			Usage:   &model.Usage{PromptTokens: 1000, CompletionTokens: 3000, ReasoningTokens: 2000},
+		}
+	})
+	defer srv.Close()
+	c, _ := open(t, srv, model.Config{Ref: "openai/o3"}, model.Options{APIKey: "k"})
+	res, err := c.Generate(context.Background(), req("think hard"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := (1000*2.0 + 3000*8.0) / 1e6 // o3: $2 in, $8 out per million
+	if res.CostUSD != want || res.Usage.ReasoningTokens != 2000 || res.Choices[0].Reasoning != "long thought" {
+		t.Errorf("cost %v usage %+v reasoning %q; want cost %v", res.CostUSD, res.Usage, res.Choices[0].Reasoning, want)
+	}
+	if st := c.Stats(); st.ReasoningTokens != 2000 || st.CompletionTokens != 3000 {
+		t.Errorf("stats %+v", st)
+	}
+}
