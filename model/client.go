@@ -66,9 +66,9 @@ type Stats struct {
 	InFlight         int
 	Concurrency      int
 	MaxConcurrency   int
-	PromptTokens     int64 // as reported by the server, this process only
-	CompletionTokens int64 // reasoning tokens included
-	ReasoningTokens  int64 // the part of CompletionTokens spent reasoning, where the server says
+	PromptTokens     int64   // as reported by the server, this process only
+	CompletionTokens int64   // reasoning tokens included
+	ReasoningTokens  int64   // the part of CompletionTokens spent reasoning, where the server says
 	CostUSD          float64 // paid in this process (cache hits are free)
 }
 
