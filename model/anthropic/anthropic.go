@@ -106,6 +106,10 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 		if err := st.Err(); err != nil {
 			return nil, model.SDKError(ctx, "anthropic", err, httpRes)
 		}
+		if msg.StopReason == "" && len(msg.Content) > 0 {
+			// Cut off between events: no error, but no message_delta either.
+			return nil, fmt.Errorf("anthropic: stream ended before the message finished: %w", model.ErrMalformedResponse)
+		}
 		return convert(&msg, tool), nil
 	}
 	msg, err := b.msgs.New(ctx, params, opts...)

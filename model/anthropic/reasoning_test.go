@@ -280,3 +280,28 @@ func TestStructuredOutputStreamed(t *testing.T) {
 		t.Errorf("choice %+v", ch)
 	}
 }
+
+// TestStreamFaultsRecovered: a streamed answer that is cut off or refused
+// is retried by the layer like a whole one.
+func TestStreamFaultsRecovered(t *testing.T) {
+	for _, f := range []modeltest.Fault{{Kind: modeltest.Truncated}, modeltest.HTTPStatus(529), {Kind: modeltest.Reset}} {
+		t.Run(f.Kind.String(), func(t *testing.T) {
+			srv := modeltest.NewAnthropicServer(func(*modeltest.Request) modeltest.Reply {
+				return modeltest.Reply{Choices: []modeltest.Choice{{Reasoning: "a long thought that is cut off somewhere in the middle", Text: "done"}}}
+			}, modeltest.WithFaults(modeltest.FirstAttempts(1, f)))
+			defer srv.Close()
+			b, _, err := model.Open(context.Background(), "claude", model.Config{Ref: "anthropic/claude-sonnet-4-5", BaseURL: srv.URL, Stream: true},
+				model.Options{Getenv: func(string) string { return "k" }, Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := b.Generate(context.Background(), model.Request{Messages: []model.Message{{Role: "user", Content: "q"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch := res.Choices[0]; ch.Text != "done" || !strings.HasSuffix(ch.Reasoning, "middle") || srv.Requests() != 2 {
+				t.Errorf("choice %+v after %d requests", ch, srv.Requests())
+			}
+		})
+	}
+}

@@ -110,6 +110,13 @@ func (b *Backend) stream(ctx context.Context, params sdk.ChatCompletionNewParams
 	if err := st.Err(); err != nil {
 		return nil, model.SDKError(ctx, "openai", err, *httpRes)
 	}
+	for _, c := range acc.Choices {
+		// A stream cut off between events ends without an error; only the
+		// missing finish_reason tells that the answer is incomplete.
+		if c.FinishReason == "" {
+			return nil, fmt.Errorf("openai: stream ended before choice %d finished: %w", c.Index, model.ErrMalformedResponse)
+		}
+	}
 	texts := map[int64]string{}
 	for i, sb := range reasoning {
 		texts[i] = sb.String()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/model/modeltest"
@@ -222,5 +223,30 @@ func TestReasoningThroughLayerAndCache(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestStreamFaultsRecovered: a streamed answer that is cut off, refused
+// with 429 or malformed is retried by the layer like a whole one.
+func TestStreamFaultsRecovered(t *testing.T) {
+	for _, f := range []modeltest.Fault{{Kind: modeltest.Truncated}, modeltest.RateLimited("0"), {Kind: modeltest.Malformed}, {Kind: modeltest.Reset}} {
+		t.Run(f.Kind.String(), func(t *testing.T) {
+			srv := modeltest.NewServer(func(*modeltest.Request) modeltest.Reply {
+				return modeltest.Reply{Choices: []modeltest.Choice{{Reasoning: "a long thought that is cut off somewhere in the middle", Text: "done"}}}
+			}, modeltest.WithFaults(modeltest.FirstAttempts(1, f)))
+			defer srv.Close()
+			b, _, err := model.Open(context.Background(), "t", model.Config{Ref: "vllm/test-model", BaseURL: srv.URL, Stream: true},
+				model.Options{Getenv: func(string) string { return "" }, Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := b.Generate(context.Background(), model.Request{Messages: []model.Message{{Role: "user", Content: "q"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch := res.Choices[0]; ch.Text != "done" || !strings.HasSuffix(ch.Reasoning, "middle") || srv.Requests() != 2 {
+				t.Errorf("choice %+v after %d requests", ch, srv.Requests())
+			}
+		})
 	}
 }
