@@ -50,6 +50,10 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request) {
 		req.MaxTokens = *in.MaxCompletionTokens
 	}
 	if in.N != nil {
+		if *in.N < 1 || *in.N > 128 {
+			writeJSON(w, 400, openAIError(400, "n must be between 1 and 128"))
+			return
+		}
 		req.N = *in.N
 	}
 	if len(in.Stop) > 0 {

@@ -1,8 +1,11 @@
 package modeltest_test
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/model/modeltest"
@@ -82,4 +85,35 @@ func TestAnthropicThinkingRules(t *testing.T) {
 			t.Errorf("%s: %v %s; want a 400 about %q", tt.body, err, b, tt.want)
 		}
 	}
+}
+
+// FuzzStandInRequests: whatever body a client sends, the stand-ins answer
+// it, with a 200 or a 400, never by dropping the connection (a panic).
+func FuzzStandInRequests(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"m","messages":[{"role":"user","content":"q"}]}`,
+		`{"model":"m","stream":true,"messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"a","content":"r"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"f"}}}`,
+		`{"model":"m","max_tokens":2000,"thinking":{"type":"enabled","budget_tokens":1024},"messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"tool_use","id":"a","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"a","content":[{"type":"text","text":"r"}],"is_error":true}]}]}`,
+		`{"messages":[{"role":"user","content":[{"type":"tool_use","input":5}]}],"tool_choice":3}`,
+	} {
+		f.Add(s)
+	}
+	oa := modeltest.NewServer(modeltest.Echo)
+	defer oa.Close()
+	an := modeltest.NewAnthropicServer(modeltest.Echo)
+	defer an.Close()
+	client := &http.Client{Timeout: 5 * time.Second}
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, url := range []string{oa.URL + "/chat/completions", an.URL + "/v1/messages"} {
+			res, err := client.Post(url, "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatalf("%s %q: %v", url, body, err)
+			}
+			b, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil || res.StatusCode != 200 && res.StatusCode != 400 {
+				t.Fatalf("%s %q: %v %d %s", url, body, err, res.StatusCode, b)
+			}
+		}
+	})
 }
