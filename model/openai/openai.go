@@ -137,9 +137,9 @@ func (b *Backend) params(req model.Request) (sdk.ChatCompletionNewParams, error)
 			p.Messages = append(p.Messages, sdk.UserMessage(m.Content))
 		case "assistant":
 			// m.Reasoning is not sent back: the chat completions API has no
-			// field for it, and DeepSeek and vLLM document that earlier
-			// reasoning_content must be left out of the history (DeepSeek
-			// refuses a request that has it). The model reasons afresh.
+			// field for it, DeepSeek's API refuses a history that carries
+			// reasoning_content, and the chat templates of open reasoning
+			// models (R1, Qwen3) drop earlier turns' thinking anyway.
 			if len(m.ToolCalls) == 0 {
 				p.Messages = append(p.Messages, sdk.AssistantMessage(m.Content))
 				break
