@@ -16,6 +16,7 @@ import (
 	_ "github.com/synthloop/synthloop/stage/judge"        // judge
 	_ "github.com/synthloop/synthloop/stage/load"         // load
 	_ "github.com/synthloop/synthloop/stage/reject"       // reject
+	_ "github.com/synthloop/synthloop/stage/sample"       // sample
 	_ "github.com/synthloop/synthloop/stage/selfinstruct" // selfinstruct, selfinstruct-instances
 	_ "github.com/synthloop/synthloop/stage/selfreward"   // selfreward
 

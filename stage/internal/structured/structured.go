@@ -77,8 +77,8 @@ func Load(v any, name string) (*Schema, error) {
 
 // FromYAML compiles a schema written in YAML.
 func FromYAML(b []byte, name string) (*Schema, error) {
-	var v any
-	if err := yaml.Unmarshal(b, &v); err != nil {
+	v, err := decodeYAML(b)
+	if err != nil {
 		return nil, fmt.Errorf("schema: not YAML: %w", err)
 	}
 	if _, ok := v.(map[string]any); !ok {
@@ -89,6 +89,18 @@ func FromYAML(b []byte, name string) (*Schema, error) {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
 	return Compile(j, name)
+}
+
+// decodeYAML decodes b; a panic of the YAML library (seen under fuzzing
+// with odd tags) is an error: a schema file must never crash the program.
+func decodeYAML(b []byte) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("cannot decode (%v)", r)
+		}
+	}()
+	err = yaml.Unmarshal(b, &v)
+	return v, err
 }
 
 // Compile compiles a JSON Schema document. A $ref to anything outside the
