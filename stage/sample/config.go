@@ -50,7 +50,7 @@ type Grow struct {
 	Root     string `yaml:"root" doc:"The topic at the top"`
 	Depth    int    `yaml:"depth" doc:"Levels below the root (1-4)"`
 	Width    int    `yaml:"width" doc:"Subtopics per topic (1-50)"`
-	Language string `yaml:"language" doc:"The prompt's language, en or ja"`
+	Language string `yaml:"language" doc:"The prompt's language, en (default) or ja"`
 	Retries  int    `yaml:"retries" doc:"Follow-ups for a reply that is not the list asked for"`
 }
 
