@@ -243,6 +243,25 @@ func TestGenerateExampleRuns(t *testing.T) {
 	}
 }
 
+// TestSampleGenerateExampleRuns runs examples/sample-generate.yaml against
+// the scripted teacher, offline, with the SQLite store: every drawn record
+// gets a structured pair that validates against the schema.
+func TestSampleGenerateExampleRuns(t *testing.T) {
+	t.Chdir("..") // the examples' paths are relative to the repository root
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	stats, err := runExample(t, "examples/sample-generate.yaml", srv.URL)
+	if err != nil || len(stats) != 2 || stats[0].Kept != 30 || stats[1].Kept != 30 || stats[1].Failed != 0 {
+		t.Errorf("want 30 drawn records and 30 structured pairs: %+v, %v", stats, err)
+	}
+	for _, r := range srv.Log() {
+		if len(r.JSONSchema) == 0 {
+			t.Errorf("a request without the schema: %s", r.LastUser())
+			break
+		}
+	}
+}
+
 // checkEmbedded checks that package examples embeds every top-level example
 // byte for byte, and that the demo it names is one of them.
 func checkEmbedded(string) error {
