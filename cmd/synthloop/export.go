@@ -30,7 +30,10 @@ Formats:
 		Example: `  synthloop export runs/demo --format alpaca --out demo.jsonl
   synthloop export runs/demo --format hf --out demo-dataset      # data/*.parquet + README.md card
   synthloop export runs/demo --stage instructions --include-rejected --format openai --out audit.jsonl
-  synthloop export runs/demo --format openai --out - | head               # JSONL on stdout`,
+  synthloop export runs/demo --format openai --out - | head               # JSONL on stdout
+  synthloop export runs/reasoning --format stratos --out sft.jsonl        # verified traces, think tags
+  synthloop export runs/reasoning --format dpo --think-format think --out pairs.jsonl
+  synthloop export runs/reasoning --format verl --out rl.parquet          # problems for RLVR`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Format == "" || out == "" {
@@ -65,6 +68,7 @@ Formats:
 	cmd.Flags().StringVar(&out, "out", "", "output file (or folder for hf); - is stdout. A symlink's target is replaced; a FIFO or character device is written as a stream")
 	cmd.Flags().StringVar(&opts.Stage, "stage", "", "stage to export (default: the run's last stage)")
 	cmd.Flags().BoolVar(&opts.IncludeRejected, "include-rejected", false, "also export rejected and failed records with their reasons")
+	cmd.Flags().StringVar(&opts.ThinkFormat, "think-format", "", "write a record's reasoning into its answers: "+strings.Join(export.ThinkFormats(), ", ")+" (default none; stratos for --format stratos)")
 	return cmd
 }
 
