@@ -9,6 +9,7 @@ import (
 	// Stage types (pipeline.Register).
 	_ "github.com/synthloop/synthloop/stage/conversation" // conversation
 	_ "github.com/synthloop/synthloop/stage/dedup"        // dedup
+	_ "github.com/synthloop/synthloop/stage/derive"       // derive
 	_ "github.com/synthloop/synthloop/stage/docqa"        // docqa
 	_ "github.com/synthloop/synthloop/stage/evol"         // evol
 	_ "github.com/synthloop/synthloop/stage/faq"          // faq

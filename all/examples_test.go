@@ -248,14 +248,15 @@ func TestGenerateExampleRuns(t *testing.T) {
 
 // TestSampleGenerateExampleRuns runs examples/sample-generate.yaml against
 // the scripted teacher, offline, with the SQLite store: every drawn record
-// gets a structured pair that validates against the schema.
+// gets a structured pair that validates against the schema, and each pair
+// is checked by the derive stage.
 func TestSampleGenerateExampleRuns(t *testing.T) {
 	t.Chdir("..") // the examples' paths are relative to the repository root
 	srv := modeltest.NewServer(scripted.New(1).Responder())
 	defer srv.Close()
 	stats, err := runExample(t, "examples/sample-generate.yaml", srv.URL)
-	if err != nil || len(stats) != 2 || stats[0].Kept != 30 || stats[1].Kept != 30 || stats[1].Failed != 0 {
-		t.Errorf("want 30 drawn records and 30 structured pairs: %+v, %v", stats, err)
+	if err != nil || len(stats) != 3 || stats[0].Kept != 30 || stats[1].Kept != 30 || stats[1].Failed != 0 || stats[2].Kept+stats[2].Rejected != 30 || stats[2].Kept == 0 {
+		t.Errorf("want 30 drawn records, 30 structured pairs, each checked: %+v, %v", stats, err)
 	}
 	for _, r := range srv.Log() {
 		if len(r.JSONSchema) == 0 {
