@@ -271,3 +271,19 @@ func golden(t *testing.T, path, got string) {
 		t.Errorf("%s differs (run with -update to accept):\n%s", path, got)
 	}
 }
+
+// BenchmarkDraw measures drawing one record of the mixed config (eight
+// columns: categories, a subcategory, numbers, a persona, a topic path).
+func BenchmarkDraw(b *testing.B) {
+	sp, err := compile(parse(b, mixed))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := &drawer{spec: sp, seed: 7, stage: "attrs"}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := d.draw(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
