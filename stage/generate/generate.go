@@ -34,7 +34,7 @@ type Config struct {
 	Temperature *float64 `yaml:"temperature" doc:"Sampling temperature (unset: the model's default)"`
 	TopP        *float64 `yaml:"top_p" doc:"top_p (unset: the model's default)"`
 	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each reply"`
-	Schema      any      `yaml:"schema" doc:"A JSON Schema the reply must validate against, written here in YAML or a .json/.yaml file name; the reply's top-level fields become record fields"`
+	Schema      any      `yaml:"schema" doc:"A JSON Schema the reply must validate against: written here in YAML (or as JSON text), or a .json/.yaml file name; the reply's top-level fields become record fields"`
 	SchemaName  string   `yaml:"schema_name" doc:"Labels the schema for the APIs that want a name"`
 	SchemaMode  string   `yaml:"schema_mode" doc:"auto: the schema goes with the request until the backend refuses it (HTTP 400), then into the prompt; native; prompt"`
 	Retries     int      `yaml:"retries" doc:"Follow-ups that ask again for a reply that does not validate, before the record is failed"`

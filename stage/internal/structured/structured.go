@@ -51,12 +51,16 @@ type Schema struct {
 }
 
 // Load reads a schema from a stage setting: a mapping written in the config
-// (decoded YAML), or a string naming a .json, .yaml or .yml file.
+// (decoded YAML), a string holding the schema as JSON, or a string naming a
+// .json, .yaml or .yml file.
 func Load(v any, name string) (*Schema, error) {
 	switch x := v.(type) {
 	case nil:
 		return nil, errors.New("schema: empty")
 	case string:
+		if strings.HasPrefix(strings.TrimSpace(x), "{") {
+			return Compile([]byte(x), name)
+		}
 		b, err := os.ReadFile(x)
 		if err != nil {
 			return nil, fmt.Errorf("schema: %w", err)

@@ -63,6 +63,7 @@ func TestLoad(t *testing.T) {
 	}{
 		{map[string]any{"type": "object", "properties": map[string]any{"b": map[string]any{}, "a": map[string]any{}}}, "a,b", ""},
 		{js, "age,name", ""},
+		{` {"type": "object", "properties": {"z": {}}}`, "z", ""},
 		{ym, "score,topic", ""},
 		{map[string]any{"type": "array", "items": map[string]any{"type": "string"}}, "", ""},
 		{filepath.Join(dir, "missing.json"), "", "no such file"},
