@@ -173,7 +173,7 @@ stages:
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
-	for _, want := range []string{"coverage of 6 records:", "lang   2/2 values  en 3 (50%) · ja 3 (50%)", "level  int: min 2 · mean 2 · max 2"} {
+	for _, want := range []string{"coverage of 6 records:", "lang   2/2 values, evenness 100%  en 3 (50%) · ja 3 (50%)", "level  int: min 2 · mean 2 · max 2"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

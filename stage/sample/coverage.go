@@ -139,6 +139,30 @@ func fieldValue(r *record.Record, name string) any {
 	return r.Meta[name]
 }
 
+// Evenness is the entropy of the column's counts over the entropy of every
+// possible value drawn equally often: 1 when the records spread evenly over
+// all values, lower as they bunch up or leave values out. It is not known
+// for a number column, or one with fewer than two possible values.
+func (col ColumnCoverage) Evenness() (float64, bool) {
+	possible := max(col.Possible, len(col.Counts))
+	if col.Counts == nil || possible < 2 {
+		return 0, false
+	}
+	total := 0
+	for _, n := range col.Counts {
+		total += n
+	}
+	if total == 0 {
+		return 0, false
+	}
+	h := 0.0
+	for _, n := range col.Counts {
+		p := float64(n) / float64(total)
+		h -= p * math.Log(p)
+	}
+	return h / math.Log(float64(possible)), true
+}
+
 // maxListed is the most values a column's line lists one by one.
 const maxListed = 8
 
@@ -183,6 +207,9 @@ func (col ColumnCoverage) line(records int) string {
 	head := fmt.Sprintf("%d values", len(vs))
 	if col.Possible > 0 {
 		head = fmt.Sprintf("%d/%d values", len(vs), col.Possible)
+	}
+	if e, ok := col.Evenness(); ok {
+		head += fmt.Sprintf(", evenness %.0f%%", 100*e)
 	}
 	if len(vs) <= maxListed {
 		parts := make([]string, len(vs))

@@ -118,7 +118,7 @@ columns:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "coverage of 6 records:\n  lang  2/2 values  en 3 (50%) · ja 3 (50%)\n  n     int: min 1 · mean 1 · max 1\n"
+	want := "coverage of 6 records:\n  lang  2/2 values, evenness 100%  en 3 (50%) · ja 3 (50%)\n  n     int: min 1 · mean 1 · max 1\n"
 	if got := cov.String(); got != want {
 		t.Errorf("coverage\n%s\nwant\n%s", got, want)
 	}
