@@ -7,7 +7,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/synthloop/synthloop/model"
+	_ "github.com/synthloop/synthloop/model/anthropic"
 	"github.com/synthloop/synthloop/model/modeltest"
+	"github.com/synthloop/synthloop/model/scripted"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
 	"github.com/synthloop/synthloop/record"
@@ -252,4 +255,43 @@ func writeFile(t *testing.T, dir, name, body string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestSchemaAnthropic: through Anthropic's wire the schema is a forced
+// tool, and its input comes back as the reply the stage validates.
+func TestSchemaAnthropic(t *testing.T) {
+	st := pipelinetest.NewMemStore()
+	seed(t, st, &record.Record{Instruction: "Why is the sea salty?"})
+	srv := modeltest.NewAnthropicServer(scripted.New(1).Responder())
+	defer srv.Close()
+	cfg := schemaConfig()
+	cfg.N = 2
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &pipeline.Env{Name: "gen", Input: "tasks", Store: st, Concurrency: 1, Clock: stagetest.Clock,
+		Backend: func(name string) (model.Backend, pipeline.ModelInfo, error) {
+			b, _, err := model.Open(context.Background(), name, model.Config{Ref: "anthropic/claude-sonnet-4-5", BaseURL: srv.URL, MaxRetries: -1},
+				model.Options{Getenv: func(string) string { return "ak-test-1234" }})
+			return b, pipeline.ModelInfo{Backend: "anthropic", Model: "claude-sonnet-4-5"}, err
+		}}
+	if err := s.Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	recs := st.All("gen")
+	if len(recs) != 2 {
+		t.Fatalf("%d records", len(recs))
+	}
+	for _, r := range recs {
+		conf, _ := r.Meta["confidence"].(float64)
+		if r.Status != record.Kept || r.Meta["answer"] == nil || conf < 0 || conf > 1 || r.Prov.Params["schema_mode"] != "native" {
+			t.Errorf("%s: %s %q meta %v", r.ID, r.Status, r.Error, r.Meta)
+		}
+	}
+	for _, req := range srv.Log() {
+		if len(req.JSONSchema) == 0 {
+			t.Error("a request without the forced tool")
+		}
+	}
 }
