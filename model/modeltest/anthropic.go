@@ -162,6 +162,7 @@ func decodeAnthropic(in anthropicRequest) (req *Request, tool string, err error)
 		req.Messages = append(req.Messages, msgs...)
 	}
 	if tc := in.ToolChoice; tc != nil && tc.Type == "tool" && len(in.Tools) == 1 && in.Tools[0].Name == tc.Name {
+		req.JSONSchema = in.Tools[0].InputSchema
 		return req, tc.Name, nil
 	}
 	for _, t := range in.Tools {
