@@ -41,6 +41,12 @@ type Options struct {
 	// status, filter reasons and error, for audit. The default exports kept
 	// records only, which is what a trainer should see.
 	IncludeRejected bool
+	// VaryTemplates lays out each instruction record's instruction and input
+	// in one of several prompt layouts, picked by a hash of the record's ID
+	// (alpaca, sharegpt, openai and dpo only). TemplateLang picks the
+	// layouts' language, en or ja; "" follows each record's text.
+	VaryTemplates bool
+	TemplateLang  string
 }
 
 // Counts says what an export wrote.
@@ -112,6 +118,15 @@ func CheckFormat(name string) error {
 	return err
 }
 
+// CheckOptions reports whether opts name a format and options it can honour,
+// so that a caller can refuse them before opening anything.
+func CheckOptions(opts Options) error {
+	if err := CheckFormat(opts.Format); err != nil {
+		return err
+	}
+	return checkVary(opts)
+}
+
 func formatNames() string {
 	var names []string
 	for _, f := range formats {
@@ -141,6 +156,9 @@ func WriteTo(ctx context.Context, src Source, opts Options, w io.Writer) (Counts
 	if err != nil {
 		return Counts{}, err
 	}
+	if err := checkVary(opts); err != nil {
+		return Counts{}, err
+	}
 	if f.encode == nil {
 		return Counts{}, fmt.Errorf("export: the %s format writes a folder, not a stream", f.Name)
 	}
@@ -163,6 +181,9 @@ func WriteTo(ctx context.Context, src Source, opts Options, w io.Writer) (Counts
 func Write(ctx context.Context, src Source, opts Options, outPath string) (Counts, error) {
 	f, err := lookup(opts.Format)
 	if err != nil {
+		return Counts{}, err
+	}
+	if err := checkVary(opts); err != nil {
 		return Counts{}, err
 	}
 	if outPath == "" {
@@ -241,6 +262,9 @@ func each(ctx context.Context, src Source, opts Options, stage string, fn func(*
 		if r.Status != record.Kept && !opts.IncludeRejected {
 			c.Skipped++
 			continue
+		}
+		if opts.VaryTemplates {
+			r = vary(r, opts.TemplateLang)
 		}
 		if err := fn(r); err == errUnfit {
 			c.Skipped++
