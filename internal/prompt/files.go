@@ -315,3 +315,24 @@ func Markdown() string {
 	}
 	return b.String()
 }
+
+// CheckEmbedded renders the embedded template of every kind in each
+// language (none: the one template for every language) with the kind's
+// samples, so a stage's tests keep its declared samples true to its files.
+func CheckEmbedded(fsys fs.FS, kinds []Kind, langs ...string) error {
+	if len(langs) == 0 {
+		langs = []string{""}
+	}
+	for _, k := range kinds {
+		for _, lang := range langs {
+			t, err := Files(nil).Pick(fsys, k, lang)
+			if err != nil {
+				return err
+			}
+			if err := k.Try(t); err != nil {
+				return fmt.Errorf("%s: %w", t.Name, err)
+			}
+		}
+	}
+	return nil
+}

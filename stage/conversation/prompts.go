@@ -20,8 +20,8 @@ import (
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-func loadPrompt(kind, lang string) (*prompt.Template, error) {
-	p, err := prompt.ForLanguage(templateFS, kind, lang, nil)
+func loadPrompt(files prompt.Files, k prompt.Kind, lang string) (*prompt.Template, error) {
+	p, err := files.Pick(templateFS, k, lang)
 	if err != nil {
 		return nil, fmt.Errorf("conversation: %w", err)
 	}
@@ -30,21 +30,43 @@ func loadPrompt(kind, lang string) (*prompt.Template, error) {
 
 // userData fills the user simulator's prompt.
 type userData struct {
-	Persona    string
-	Topic      string
-	Document   string
-	Transcript []record.Turn // user and assistant turns so far
-	Turn       int           // the number of the message to write, from 1
-	MaxTurns   int           // the conversation's planned length
-	MayEnd     bool          // the user may end the conversation now
-	End        string        // the end token
+	Persona    string        `doc:"who the simulated user is (may be empty)"`
+	Topic      string        `doc:"what the user wants to talk about (may be empty)"`
+	Document   string        `doc:"the document the questions are about, in document mode (else empty)"`
+	Transcript []record.Turn `doc:"the user and assistant turns so far (.Role user or assistant, .Content)"`
+	Turn       int           `doc:"the number of the message to write, from 1"`
+	MaxTurns   int           `doc:"the conversation's planned length in user messages"`
+	MayEnd     bool          `doc:"the user may end the conversation now"`
+	End        string        `doc:"the reply that ends the conversation"`
 }
 
 // docData fills the assistant's system prompt in document mode.
 type docData struct {
-	System   string
-	Document string
+	System   string `doc:"the stage's system setting (may be empty)"`
+	Document string `doc:"the document to answer from"`
 }
+
+// The prompts a user may replace under `prompts:`. Texts from records
+// arrive with their <topic>, <document> and <conversation> tags defused.
+var (
+	kindUser = prompt.Kind{Name: "user",
+		Doc: "The user simulator: writes the user's next message, or exactly .End to stop when .MayEnd.",
+		Samples: []any{
+			userData{Persona: "a nurse on night shifts", Topic: "sleeping in the day", Document: "Sleep needs darkness.",
+				Transcript: []record.Turn{{Role: "user", Content: "How do I sleep by day?"}, {Role: "assistant", Content: "Darken the room."}},
+				Turn: 2, MaxTurns: 3, MayEnd: true, End: "[END]"},
+			userData{Turn: 1, MaxTurns: 3, End: "[END]"},
+		}}
+	kindAssistantDoc = prompt.Kind{Name: "assistant_doc",
+		Doc: "Document mode: the assistant's system prompt, telling it to answer from the document.",
+		Samples: []any{
+			docData{System: "You are a support agent.", Document: "Returns are free within 30 days."},
+			docData{Document: "Returns are free within 30 days."},
+		}}
+	kinds = []prompt.Kind{kindUser, kindAssistantDoc}
+)
+
+func init() { prompt.Declare("conversation", kinds...) }
 
 // tags are the delimiters of data in the prompts, in any case and spacing
 // a model might still read as one. A text that holds one would end its block
@@ -60,12 +82,12 @@ type prompts struct {
 	hash      string // of both files: what the records' prompts depend on
 }
 
-func loadPrompts(lang string) (*prompts, error) {
-	u, err := loadPrompt("user", lang)
+func loadPrompts(files prompt.Files, lang string) (*prompts, error) {
+	u, err := loadPrompt(files, kindUser, lang)
 	if err != nil {
 		return nil, err
 	}
-	d, err := loadPrompt("assistant_doc", lang)
+	d, err := loadPrompt(files, kindAssistantDoc, lang)
 	if err != nil {
 		return nil, err
 	}
