@@ -54,7 +54,7 @@ var (
 		Samples: []any{
 			userData{Persona: "a nurse on night shifts", Topic: "sleeping in the day", Document: "Sleep needs darkness.",
 				Transcript: []record.Turn{{Role: "user", Content: "How do I sleep by day?"}, {Role: "assistant", Content: "Darken the room."}},
-				Turn: 2, MaxTurns: 3, MayEnd: true, End: "[END]"},
+				Turn:       2, MaxTurns: 3, MayEnd: true, End: "[END]"},
 			userData{Turn: 1, MaxTurns: 3, End: "[END]"},
 		}}
 	kindAssistantDoc = prompt.Kind{Name: "assistant_doc",
