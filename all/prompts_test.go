@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,31 +47,34 @@ func TestPromptsDoc(t *testing.T) {
 	t.Errorf("%s is out of date; run go test ./all/ -run TestPromptsDoc -update-prompts", promptsDoc)
 }
 
-// TestPromptsDeclared checks that a stage type whose config has `prompts:`
-// declared its kinds, and that one which declared kinds lets users set them.
+// TestPromptsDeclared checks that every setting of a stage type that names
+// prompt files (a prompt.Files field, its own or an inline judge's) has its
+// kinds declared for the reference, and that every declared set has its
+// setting.
 func TestPromptsDeclared(t *testing.T) {
 	files := reflect.TypeOf(prompt.Files(nil))
-	declared := map[string]bool{}
+	left := map[string]bool{}
 	for _, s := range prompt.Stages() {
-		declared[s] = true
+		left[s] = true
 	}
 	for _, st := range pipeline.Types() {
-		cfg := reflect.TypeOf(st.Config()).Elem()
-		has := false
-		for _, f := range reflect.VisibleFields(cfg) {
-			if f.Type == files && f.Tag.Get("yaml") == "prompts" {
-				has = true
+		var keys, sets []string
+		for _, f := range reflect.VisibleFields(reflect.TypeOf(st.Config()).Elem()) {
+			if f.Type == files {
+				keys = append(keys, strings.Split(f.Tag.Get("yaml"), ",")[0])
 			}
 		}
-		switch {
-		case has && !declared[st.Name]:
-			t.Errorf("stage %s has prompts: but declares no prompt kinds (prompt.Declare)", st.Name)
-		case !has && declared[st.Name]:
-			t.Errorf("stage %s declares prompt kinds but its config has no prompts: field", st.Name)
+		for _, set := range prompt.Declared(st.Name) {
+			sets = append(sets, set.Key)
 		}
-		delete(declared, st.Name)
+		slices.Sort(keys)
+		slices.Sort(sets)
+		if !slices.Equal(keys, sets) {
+			t.Errorf("stage %s: prompt file settings %v, declared sets %v (prompt.Declare, prompt.DeclareSet)", st.Name, keys, sets)
+		}
+		delete(left, st.Name)
 	}
-	for s := range declared {
-		t.Errorf("prompt kinds declared for %q, which is no stage type", s)
+	for s := range left {
+		t.Errorf("prompts declared for %q, which is no stage type", s)
 	}
 }

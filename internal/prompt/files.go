@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"text/template"
@@ -254,21 +253,37 @@ func typeName(t reflect.Type) string {
 // mdEscape keeps a doc's text literal in a Markdown table cell.
 var mdEscape = strings.NewReplacer("<", "&lt;", ">", "&gt;", "|", `\|`)
 
-var (
-	mu       sync.Mutex
-	declared = map[string][]Kind{}
-)
-
-// Declare records the replaceable prompts of a stage type, for the
-// documentation and for `synthloop stages`. Stages call it from init.
-func Declare(stage string, kinds ...Kind) {
-	mu.Lock()
-	defer mu.Unlock()
-	declared[stage] = append(declared[stage], kinds...)
+// Set is the replaceable prompts behind one setting of a stage's `with:`.
+type Set struct {
+	// Name titles the set in the reference: the stage type for a stage's
+	// own prompts, or the component several stages share ("judge").
+	Name  string
+	Key   string // the setting that names the files: prompts, judge_prompts
+	Kinds []Kind
 }
 
-// Declared returns the prompts a stage type declared, in declaration order.
-func Declared(stage string) []Kind {
+var (
+	mu       sync.Mutex
+	declared = map[string][]Set{}
+)
+
+// Declare records a stage type's own replaceable prompts, set under
+// `prompts:`, for the reference and its test. Stages call it from init.
+func Declare(stage string, kinds ...Kind) {
+	DeclareSet(stage, Set{Name: stage, Key: "prompts", Kinds: kinds})
+}
+
+// DeclareSet records a set of replaceable prompts a stage type has, such as
+// a shared judge's under another key.
+func DeclareSet(stage string, s Set) {
+	mu.Lock()
+	defer mu.Unlock()
+	declared[stage] = append(declared[stage], s)
+}
+
+// Declared returns the sets of prompts a stage type declared, in
+// declaration order.
+func Declared(stage string) []Set {
 	mu.Lock()
 	defer mu.Unlock()
 	return slices.Clone(declared[stage])
@@ -278,30 +293,37 @@ func Declared(stage string) []Kind {
 func Stages() []string {
 	mu.Lock()
 	defer mu.Unlock()
-	out := make([]string, 0, len(declared))
-	for s := range declared {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(declared))
 }
 
-// Markdown is the reference of every declared prompt: per stage type, each
-// kind with what it asks for, its functions and the fields it receives.
+// Markdown is the reference of every declared prompt: a table of the stage
+// types, their settings and kinds, then each set with what each kind asks
+// for, its functions and the fields it receives.
 func Markdown() string {
 	var b strings.Builder
-	b.WriteString("| stage type | kinds |\n|---|---|\n")
+	b.WriteString("| stage type | setting | kinds |\n|---|---|---|\n")
+	var order []string // set names, in the order the table meets them
+	sets := map[string]Set{}
+	users := map[string][]string{}
 	for _, st := range Stages() {
-		var names []string
-		for _, k := range Declared(st) {
-			names = append(names, "`"+k.Name+"`")
+		for _, set := range Declared(st) {
+			var names []string
+			for _, k := range set.Kinds {
+				names = append(names, "`"+k.Name+"`")
+			}
+			fmt.Fprintf(&b, "| `%s` | `%s:` | %s |\n", st, set.Key, strings.Join(names, ", "))
+			if _, ok := sets[set.Name]; !ok {
+				order = append(order, set.Name)
+				sets[set.Name] = set
+			}
+			users[set.Name] = append(users[set.Name], "`"+st+"`")
 		}
-		fmt.Fprintf(&b, "| `%s` | %s |\n", st, strings.Join(names, ", "))
 	}
 	b.WriteString("\n")
-	for _, st := range Stages() {
-		fmt.Fprintf(&b, "### `%s`\n\n", st)
-		for _, k := range Declared(st) {
+	for _, name := range order {
+		set := sets[name]
+		fmt.Fprintf(&b, "### `%s`\n\nThe `%s:` setting of %s.\n\n", name, set.Key, strings.Join(users[name], ", "))
+		for _, k := range set.Kinds {
 			fmt.Fprintf(&b, "#### `%s`\n\n%s\n\n", k.Name, k.Doc)
 			if len(k.Funcs) > 0 {
 				fmt.Fprintf(&b, "Functions: %s.\n\n", "`"+strings.Join(slices.Sorted(maps.Keys(k.Funcs)), "`, `")+"`")

@@ -118,7 +118,12 @@ func TestFieldsAndMarkdown(t *testing.T) {
 	}
 	Declare("teststage", testKinds...)
 	md := Markdown()
-	for _, s := range []string{"### `teststage`", "#### `list`", "Functions: `add`.", "| `.Items[].Instruction` | text | the task |"} {
+	DeclareSet("otherstage", Set{Name: "shared", Key: "shared_prompts", Kinds: testKinds[1:]})
+	DeclareSet("teststage", Set{Name: "shared", Key: "shared_prompts", Kinds: testKinds[1:]})
+	md = Markdown()
+	for _, s := range []string{"| `teststage` | `prompts:` | `list`, `plain` |", "| `teststage` | `shared_prompts:` | `plain` |",
+		"### `teststage`\n\nThe `prompts:` setting of `teststage`.", "### `shared`\n\nThe `shared_prompts:` setting of `otherstage`, `teststage`.",
+		"#### `list`", "Functions: `add`.", "| `.Items[].Instruction` | text | the task |"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("Markdown lacks %q:\n%s", s, md)
 		}
