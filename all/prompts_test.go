@@ -3,6 +3,7 @@ package all_test
 import (
 	"flag"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -76,5 +77,48 @@ func TestPromptsDeclared(t *testing.T) {
 	}
 	for s := range left {
 		t.Errorf("prompts declared for %q, which is no stage type", s)
+	}
+}
+
+// TestPromptSettingsDecode loads pipeline files whose stages name prompt
+// files under every kind of setting, inline judges' included, and checks
+// that each reaches its stage and that a wrong kind is reported.
+func TestPromptSettingsDecode(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gen := write("gen.tmpl", "{{.N}} pairs: {{.Text}}")
+	gr := write("gr.tmpl", "{{.Evidence}} / {{.Answer}}")
+	add := write("add.tmpl", "{{.Prompt}} {{.Answer}} {{.Max}}")
+	docs := filepath.Join(dir, "docs")
+	if err := os.Mkdir(docs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	yaml := "name: t\nmodels:\n  teacher:\n    ref: openai/x\nstages:\n" +
+		"  - name: qa\n    type: docqa\n    with:\n      model: teacher\n      paths: [" + docs + "]\n" +
+		"      prompts: {generate: " + gen + "}\n      grounding_prompts: {grounding: " + gr + "}\n" +
+		"  - name: best\n    type: reject\n    with:\n      model: teacher\n      judge_prompts: {pointwise_additive: " + add + "}\n"
+	cfg, err := pipeline.ParseConfig("p.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := reflect.ValueOf(cfg.Stages[0].Settings).Elem()
+	if got := v.FieldByName("Prompts").Interface().(prompt.Files); got["generate"] != gen {
+		t.Errorf("docqa prompts = %v", got)
+	}
+	if got := v.FieldByName("GroundingPrompts").Interface().(prompt.Files); got["grounding"] != gr {
+		t.Errorf("docqa grounding_prompts = %v", got)
+	}
+	if got := reflect.ValueOf(cfg.Stages[1].Settings).Elem().FieldByName("JudgePrompts").Interface().(prompt.Files); got["pointwise_additive"] != add {
+		t.Errorf("reject judge_prompts = %v", got)
+	}
+	bad := strings.Replace(yaml, "grounding_prompts: {grounding:", "grounding_prompts: {grounding_:", 1)
+	if _, err := pipeline.ParseConfig("p.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), `grounding_prompts: unknown kind "grounding_" (did you mean "grounding"?)`) {
+		t.Errorf("ParseConfig = %v, want the unknown grounding kind", err)
 	}
 }

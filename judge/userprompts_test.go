@@ -46,7 +46,7 @@ func TestUserJudgePrompts(t *testing.T) {
 		}
 		return p
 	}
-	cfg := Config{Model: "j", Prompts: prompt.Files{
+	cfg := Config{Model: "j", JudgePrompts: prompt.Files{
 		"pointwise_additive": write("add.tmpl", "Rate {{.Answer}} for {{.Prompt}} from {{.Min}} to {{.Max}}."),
 		"pairwise":           write("pair.tmpl", "{{.Prompt}}: A={{.A}} B={{.B}}"),
 		"retry":              write("retry.tmpl", "Again, ending with {{.Form}}."),
@@ -67,7 +67,7 @@ func TestUserJudgePrompts(t *testing.T) {
 	if b.prompts[0] != "Rate A for Q from 0 to 5." {
 		t.Errorf("pointwise prompt = %q, want the user's template", b.prompts[0])
 	}
-	if res.Template != j.(*Pointwise).p.Hash || j.(*Pointwise).p.Name != cfg.Prompts["pointwise_additive"] {
+	if res.Template != j.(*Pointwise).p.Hash || j.(*Pointwise).p.Name != cfg.JudgePrompts["pointwise_additive"] {
 		t.Errorf("result template %s is not the user's file's hash", res.Template)
 	}
 	b.reply, b.prompts = "no verdict here", nil
@@ -81,11 +81,11 @@ func TestUserJudgePrompts(t *testing.T) {
 	if len(b.prompts) < 2 || b.prompts[0] != "Q: A=x B=y" || b.prompts[1] != "Again, ending with Winner: A." {
 		t.Errorf("pairwise prompts = %q, want the user's templates", b.prompts)
 	}
-	cfg.Prompts = prompt.Files{"pairwse": cfg.Prompts["pairwise"]}
+	cfg.JudgePrompts = prompt.Files{"pairwse": cfg.JudgePrompts["pairwise"]}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `judge_prompts: unknown kind "pairwse" (did you mean "pairwise"?)`) {
 		t.Errorf("Validate = %v, want the closest kind under judge_prompts", err)
 	}
-	cfg.Prompts = prompt.Files{"pointwise_scale": write("typo.tmpl", "{{range .Criterias}}{{.}}{{end}}")}
+	cfg.JudgePrompts = prompt.Files{"pointwise_scale": write("typo.tmpl", "{{range .Criterias}}{{.}}{{end}}")}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `judge_prompts.pointwise_scale:`) || !strings.Contains(err.Error(), `(did you mean "Criteria"?)`) {
 		t.Errorf("Validate = %v, want the misspelt field named", err)
 	}

@@ -382,3 +382,6 @@ func (s *Stage) generate(ctx context.Context, b genkit.Backend, c ingest.Chunk, 
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
+
+// The grounding judge's prompts are also this stage's, under grounding_prompts:.
+func init() { prompt.DeclareSet("docqa", grounding.PromptSet) }

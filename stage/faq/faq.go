@@ -470,3 +470,6 @@ func (s *Stage) dialogue(ctx context.Context, b genkit.Backend, chk *grounding.C
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
+
+// The grounding judge's prompts are also this stage's, under grounding_prompts:.
+func init() { prompt.DeclareSet("faq", grounding.PromptSet) }
