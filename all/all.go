@@ -15,9 +15,11 @@ import (
 	_ "github.com/synthloop/synthloop/stage/generate"     // generate
 	_ "github.com/synthloop/synthloop/stage/judge"        // judge
 	_ "github.com/synthloop/synthloop/stage/load"         // load
+	_ "github.com/synthloop/synthloop/stage/reasoning"    // reasoning
 	_ "github.com/synthloop/synthloop/stage/reject"       // reject
 	_ "github.com/synthloop/synthloop/stage/selfinstruct" // selfinstruct, selfinstruct-instances
 	_ "github.com/synthloop/synthloop/stage/selfreward"   // selfreward
+	_ "github.com/synthloop/synthloop/stage/tools"        // tools
 
 	// Model providers (model.RegisterProvider).
 	_ "github.com/synthloop/synthloop/model/anthropic" // anthropic

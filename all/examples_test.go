@@ -3,6 +3,7 @@ package all_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -34,6 +35,7 @@ var exampleKinds = []struct {
 	{"loop file", func(p string) bool { return isTop(p) && strings.HasPrefix(filepath.Base(p), "loop-") && isYAML(p) }, checkLoop},
 	{"pipeline file", func(p string) bool { return isTop(p) && isYAML(p) }, checkPipeline},
 	{"FAQ file", func(p string) bool { return under(p, "examples/faq") }, checkFAQ},
+	{"problem file", func(p string) bool { return under(p, "examples/reasoning") }, checkProblems},
 	{"document", func(p string) bool { return under(p, "examples/docs") && ingest.FormatOf(p) != "" }, checkDocument},
 	// examples.go embeds the top-level files (the demo runs one of them);
 	// checkEmbedded checks that it embeds every one.
@@ -240,6 +242,47 @@ func TestGenerateExampleRuns(t *testing.T) {
 	stats, err := runExample(t, "examples/generate.yaml", srv.URL)
 	if err != nil || len(stats) != 2 || stats[0].Kept == 0 || stats[1].Kept != 2*stats[0].Kept {
 		t.Errorf("want two kept replies per loaded entry: %+v, %v", stats, err)
+	}
+}
+
+// checkProblems reads a problem file of the reasoning examples: every line
+// a JSON object with a question and an answer.
+func checkProblems(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		var p struct{ Question, Answer string }
+		if err := json.Unmarshal([]byte(line), &p); err != nil || p.Question == "" || p.Answer == "" {
+			return fmt.Errorf("line %d: want {question, answer}: %v", n+1, err)
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("no problems")
+	}
+	return nil
+}
+
+// TestReasoningExamplesRun runs examples/reasoning.yaml and
+// examples/reasoning-rlvr.yaml against the scripted teacher, offline, and
+// checks that verified traces and voted problems come out and that the
+// stage's summary adds up.
+func TestReasoningExamplesRun(t *testing.T) {
+	t.Chdir("..") // the examples' paths are relative to the repository root
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	stats, err := runExample(t, "examples/reasoning.yaml", srv.URL)
+	// 22 problem records, and a trace for nearly every problem.
+	if err != nil || len(stats) != 2 || stats[0].Kept != 22 || stats[1].Kept < 22+18 {
+		t.Errorf("reasoning.yaml: %+v, %v", stats, err)
+	}
+	stats, err = runExample(t, "examples/reasoning-rlvr.yaml", srv.URL)
+	// Only problems the samples agree on and do not all solve are kept.
+	if err != nil || len(stats) != 2 || stats[1].Kept == 0 || stats[1].Rejected == 0 || stats[1].Kept+stats[1].Rejected != 22 {
+		t.Errorf("reasoning-rlvr.yaml: %+v, %v", stats, err)
 	}
 }
 

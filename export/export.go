@@ -1,4 +1,4 @@
-// Package export writes a run's records in the formats trainers read: Alpaca, ShareGPT, OpenAI chat and DPO JSONL, Parquet, and Hugging Face dataset folders.
+// Package export writes a run's records in the formats trainers read: Alpaca, ShareGPT, OpenAI chat and DPO JSONL, reasoning SFT with think tags, RLVR prompts for verl, TRL and OpenRLHF, Parquet, and Hugging Face dataset folders.
 package export
 
 import (
@@ -41,6 +41,10 @@ type Options struct {
 	// status, filter reasons and error, for audit. The default exports kept
 	// records only, which is what a trainer should see.
 	IncludeRejected bool
+	// ThinkFormat writes a record's reasoning into its answers: none (or
+	// ""; the stratos format defaults to stratos), think or stratos. See
+	// ThinkNone.
+	ThinkFormat string
 	// VaryTemplates lays out each instruction record's instruction and input
 	// in one of several prompt layouts, picked by a hash of the record's ID
 	// (alpaca, sharegpt, openai and dpo only). TemplateLang picks the
@@ -92,14 +96,19 @@ type format struct {
 
 var formats = []format{
 	jsonlFormat("alpaca", "JSONL of {instruction, input, output}; conversations add system and history (LLaMA-Factory style)", alpacaLine),
-	jsonlFormat("sharegpt", "JSONL of {conversations: [{from: system|human|gpt, value}]}", shareGPTLine),
-	jsonlFormat("openai", "JSONL of {messages: [{role, content}]} for OpenAI chat fine-tuning", openAILine),
+	jsonlFormat("sharegpt", "JSONL of {conversations: [{from: system|human|gpt, value}]}; tool-use records add function_call and observation turns and a tools string", shareGPTLine),
+	jsonlFormat("openai", "JSONL of {messages: [{role, content}]} for OpenAI chat fine-tuning; tool-use records add tool_calls, tool turns and tools", openAILine),
 	jsonlFormat("dpo", "JSONL of {prompt, chosen, rejected} preference pairs, from records that have chosen and rejected", dpoLine),
 	{FormatInfo{"parquet", "one Parquet file: instruction, input, output, messages (list of {role, content}), chosen, rejected, id, stage and provenance columns"},
 		writeParquetFile, func(ctx context.Context, src Source, opts Options, stage string, w io.Writer) (Counts, error) {
 			return encodeParquet(ctx, src, opts, stage, w, nil)
 		}},
 	{FormatInfo{"hf", "a Hugging Face dataset folder: data/train-00000-of-00001.parquet and a README.md dataset card"}, writeHF, nil},
+	stratosFormat(),
+	verlFormat(),
+	jsonlFormat("trl-grpo", "JSONL for TRL's GRPOTrainer: prompt (chat list), solution (the reference answer), pass_rate, verifier; from records with a reference answer", trlGRPOLine),
+	jsonlFormat("openrlhf", "JSONL for OpenRLHF RL (--input_key input --label_key label): input, label, pass_rate, verifier; from records with a reference answer", openRLHFLine),
+	jsonlFormat("trl", "JSONL of {messages, tools} as TRL's SFTTrainer and axolotl's chat_template read them: tool-call arguments as JSON objects, tool turns named", trlLine),
 }
 
 // Formats lists the export formats with one-line docs, for --help.
@@ -122,6 +131,9 @@ func CheckFormat(name string) error {
 // so that a caller can refuse them before opening anything.
 func CheckOptions(opts Options) error {
 	if err := CheckFormat(opts.Format); err != nil {
+		return err
+	}
+	if err := checkThink(opts.ThinkFormat); err != nil {
 		return err
 	}
 	return checkVary(opts)
@@ -156,6 +168,9 @@ func WriteTo(ctx context.Context, src Source, opts Options, w io.Writer) (Counts
 	if err != nil {
 		return Counts{}, err
 	}
+	if err := checkThink(opts.ThinkFormat); err != nil {
+		return Counts{}, err
+	}
 	if err := checkVary(opts); err != nil {
 		return Counts{}, err
 	}
@@ -181,6 +196,9 @@ func WriteTo(ctx context.Context, src Source, opts Options, w io.Writer) (Counts
 func Write(ctx context.Context, src Source, opts Options, outPath string) (Counts, error) {
 	f, err := lookup(opts.Format)
 	if err != nil {
+		return Counts{}, err
+	}
+	if err := checkThink(opts.ThinkFormat); err != nil {
 		return Counts{}, err
 	}
 	if err := checkVary(opts); err != nil {
@@ -266,7 +284,7 @@ func each(ctx context.Context, src Source, opts Options, stage string, fn func(*
 		if opts.VaryTemplates {
 			r = vary(r, opts.TemplateLang)
 		}
-		if err := fn(r); err == errUnfit {
+		if err := fn(withThinking(r, opts.ThinkFormat)); err == errUnfit {
 			c.Skipped++
 			c.Unfit++
 			continue
@@ -289,7 +307,7 @@ func each(ctx context.Context, src Source, opts Options, stage string, fn func(*
 	if c.Written == 0 {
 		if c.Unfit > 0 {
 			return c, fmt.Errorf("export: none of the %d selected records of stage %q can train with the %s format "+
-				"(alpaca, sharegpt and openai need an answer, dpo needs chosen and rejected); "+
+				"(alpaca, sharegpt, openai and stratos need an answer, dpo needs chosen and rejected, verl, trl-grpo and openrlhf a reference answer); "+
 				"pick a later stage, or parquet or hf for a prompt-only dataset: %w",
 				c.Unfit, stage, opts.Format, ErrEmpty)
 		}

@@ -608,6 +608,11 @@ func ExampleFormats() {
 	// dpo
 	// parquet
 	// hf
+	// stratos
+	// verl
+	// trl-grpo
+	// openrlhf
+	// trl
 }
 
 // plainSource hides the store's RunInfo, as any other Source would.

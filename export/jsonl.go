@@ -139,6 +139,8 @@ type shareGPTTurn struct {
 
 type shareGPTRow struct {
 	Conversations []shareGPTTurn `json:"conversations"`
+	// Tools is the JSON text of the tools a tool-use record was offered.
+	Tools string `json:"tools,omitempty"`
 	*audit
 }
 
@@ -150,6 +152,10 @@ func shareGPTLine(r *record.Record, withAudit bool) any {
 		return nil
 	}
 	row := shareGPTRow{audit: auditOf(r, withAudit)}
+	if ts := turns(r); hasToolCalls(ts) {
+		row.Conversations, row.Tools = shareGPTToolTurns(ts), shareGPTToolsText(r)
+		return row
+	}
 	for _, t := range turns(r) {
 		from, ok := shareGPTRoles[t.Role]
 		if !ok {
@@ -161,7 +167,10 @@ func shareGPTLine(r *record.Record, withAudit bool) any {
 }
 
 type openAIRow struct {
-	Messages []record.Turn `json:"messages"`
+	Messages []chatMessage `json:"messages"`
+	// Tools are the tools a tool-use record was offered, as OpenAI's
+	// fine-tuning format lists them beside the messages.
+	Tools []chatTool `json:"tools,omitempty"`
 	*audit
 }
 
@@ -169,7 +178,7 @@ func openAILine(r *record.Record, withAudit bool) any {
 	if !withAudit && !answered(r) {
 		return nil
 	}
-	return openAIRow{Messages: turns(r), audit: auditOf(r, withAudit)}
+	return openAIRow{Messages: chatMessages(turns(r), false), Tools: chatTools(r), audit: auditOf(r, withAudit)}
 }
 
 // dpoRow is a preference pair as TRL and trainjob read it. The prompt is a

@@ -81,12 +81,17 @@ func writerOptions() []parquet.WriterOption {
 // The hook, when set, sees every written record (the dataset card's summary).
 func encodeParquet(ctx context.Context, src Source, opts Options, stage string, w io.Writer, hook func(*record.Record)) (Counts, error) {
 	if opts.IncludeRejected {
-		return encodeRows(ctx, src, opts, stage, w, hook, auditRowOf)
+		return encodeRows(ctx, src, opts, stage, w, hook, fits(auditRowOf))
 	}
-	return encodeRows(ctx, src, opts, stage, w, hook, rowOf)
+	return encodeRows(ctx, src, opts, stage, w, hook, fits(rowOf))
 }
 
-func encodeRows[T any](ctx context.Context, src Source, opts Options, stage string, w io.Writer, hook func(*record.Record), conv func(*record.Record) T) (Counts, error) {
+// fits adapts a conversion that takes every record to encodeRows.
+func fits[T any](conv func(*record.Record) T) func(*record.Record) (T, error) {
+	return func(r *record.Record) (T, error) { return conv(r), nil }
+}
+
+func encodeRows[T any](ctx context.Context, src Source, opts Options, stage string, w io.Writer, hook func(*record.Record), conv func(*record.Record) (T, error)) (Counts, error) {
 	pw := parquet.NewGenericWriter[T](w, writerOptions()...)
 	buf := make([]T, 0, 256)
 	inGroup := 0
@@ -105,10 +110,14 @@ func encodeRows[T any](ctx context.Context, src Source, opts Options, stage stri
 		return nil
 	}
 	c, err := each(ctx, src, opts, stage, func(r *record.Record) error {
+		row, err := conv(r) // errUnfit leaves the record out
+		if err != nil {
+			return err
+		}
 		if hook != nil {
 			hook(r)
 		}
-		buf = append(buf, conv(r))
+		buf = append(buf, row)
 		if len(buf) == cap(buf) {
 			return flush()
 		}

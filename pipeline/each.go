@@ -72,6 +72,22 @@ func IsStop(err error) bool {
 // retries it (see RunUnits). A record failed for a transient cause would be
 // lost: a rerun skips its committed unit. Every other failure is permanent
 // and belongs on its record, Status failed.
+//
+// Under GiveUpTransient a transient failure is permanent instead: it goes on
+// its record and the unit is committed.
 func MustReturn(ctx context.Context, err error) bool {
-	return IsStop(err) || model.IsTransient(err) || ctx.Err() != nil
+	return IsStop(err) || (model.IsTransient(err) && !givingUp(ctx)) || ctx.Err() != nil
 }
+
+type giveUpKey struct{}
+
+// GiveUpTransient returns a context under which transient model failures
+// are recorded on their records like permanent ones, so that a run whose
+// server keeps failing a few requests for good (an endpoint that always
+// times out on one long prompt) can finish. --retry-failed redoes them
+// later. A stop (a model down, a cancelled run, the budget) still stops.
+func GiveUpTransient(ctx context.Context) context.Context {
+	return context.WithValue(ctx, giveUpKey{}, true)
+}
+
+func givingUp(ctx context.Context) bool { v, _ := ctx.Value(giveUpKey{}).(bool); return v }

@@ -56,6 +56,10 @@ type Options struct {
 	// transient cause are never committed, so every run retries them.
 	// The store must be a FailedReopener.
 	RetryFailed bool
+	// GiveUpTransient records transient failures on their records, as
+	// permanent ones, instead of leaving their units for a rerun (see
+	// GiveUpTransient); RetryFailed redoes them later.
+	GiveUpTransient bool
 	// Stages, when non-empty, limits the run to these stage names (debugging
 	// one stage at a time); earlier stages must already be complete.
 	Stages []string
@@ -84,6 +88,9 @@ func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 	}
 	if err := checkConfigUnchanged(ctx, cfg, opts); err != nil {
 		return err
+	}
+	if opts.GiveUpTransient {
+		ctx = GiveUpTransient(ctx)
 	}
 	mopts, err := modelOptions(ctx, cfg, opts, log)
 	if err != nil {

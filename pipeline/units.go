@@ -78,7 +78,8 @@ func (e *UndoneError) Error() string {
 	if e.Units == 1 {
 		them = "it"
 	}
-	return fmt.Sprintf("%s not committed (last: %v); run the same command to retry %s", what, e.Last, them)
+	return fmt.Sprintf("%s not committed (last: %v); run the same command to retry %s, "+
+		"or add --give-up-transient to record %s as failed and finish", what, e.Last, them, them)
 }
 
 // Is makes errors.Is(err, ErrTransient) true.
@@ -88,7 +89,8 @@ func (e *UndoneError) Unwrap() error { return e.Stop }
 
 // leaveUndone reports whether a unit that failed with err is left undone
 // while the other units go on: a transient failure that is not also a
-// reason to stop the stage.
+// reason to stop the stage. Under GiveUpTransient too: a stage that returns
+// the error rather than asking MustReturn has no record to put it on.
 func leaveUndone(err error) bool { return !IsStop(err) && model.IsTransient(err) }
 
 // RunUnits runs fn over the units not yet committed, at most

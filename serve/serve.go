@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/synthloop/synthloop/engine/chat"
+	"github.com/synthloop/synthloop/engine/grammar"
 	"github.com/synthloop/synthloop/engine/tokenizer"
 	"github.com/synthloop/synthloop/internal/openaiwire"
 )
@@ -282,8 +283,23 @@ func (req *chatRequest) params() (chat.Params, error) {
 			return p, &badRequest{name, name + " is not supported by the built-in engine; leave it out (a synthloop model config can list it in drop_params)"}
 		}
 	}
-	if req.ResponseFormat != nil && req.ResponseFormat.Type != "" && req.ResponseFormat.Type != "text" {
-		return p, &badRequest{"response_format", "structured output (response_format " + req.ResponseFormat.Type + ") is not supported by the built-in engine"}
+	if rf := req.ResponseFormat; rf != nil {
+		switch rf.Type {
+		case "", "text":
+		case "json_object":
+			p.Grammar = grammar.AnyObject()
+		case "json_schema":
+			if rf.JSONSchema == nil || len(rf.JSONSchema.Schema) == 0 {
+				return p, &badRequest{"response_format", "response_format json_schema needs json_schema.schema"}
+			}
+			g, err := grammar.Compile(rf.JSONSchema.Schema)
+			if err != nil {
+				return p, &badRequest{"response_format", err.Error()}
+			}
+			p.Grammar = g
+		default:
+			return p, &badRequest{"response_format", fmt.Sprintf("response_format type %q is not supported; use text, json_object or json_schema", rf.Type)}
+		}
 	}
 	if len(req.Tools) > 0 && string(req.Tools) != "null" && string(req.Tools) != "[]" {
 		return p, &badRequest{"tools", "tools are not supported by the built-in engine"}

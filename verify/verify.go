@@ -1,4 +1,4 @@
-// Package verify checks candidate answers by program: exact and normalised match, regular expressions, numbers with a tolerance, JSON-schema validity, and sandboxed external commands.
+// Package verify checks candidate answers by program: exact and normalised match, regular expressions, numbers with a tolerance, math answers by value, JSON-schema validity, and sandboxed external commands.
 package verify
 
 import (
@@ -14,6 +14,8 @@ import (
 	"unicode"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/synthloop/synthloop/answer"
 )
 
 // Kinds of verifier.
@@ -22,6 +24,7 @@ const (
 	Normalized = "normalized"  // equal after lowercasing, dropping punctuation and articles, collapsing spaces
 	Regex      = "regex"       // the candidate matches pattern (RE2 syntax)
 	Numeric    = "numeric"     // the candidate's final number is within tolerance of the reference's
+	Math       = "math"        // the candidate's final answer equals the reference as math (answer.Equal): 0.5 = \frac{1}{2}
 	JSONSchema = "json_schema" // the candidate is JSON that validates against the schema
 	Command    = "command"     // an external command accepts the candidate by exit status 0
 )
@@ -53,7 +56,13 @@ type Verifier interface {
 //	  kind: numeric
 //	  tolerance: 1e-6
 type Config struct {
-	Kind string `yaml:"kind" doc:"One of exact, normalized, regex, numeric, json_schema, command"`
+	Kind string `yaml:"kind" doc:"One of exact, normalized, regex, numeric, math, json_schema, command"`
+	// Extract picks the final answer out of the candidate before exact,
+	// normalized, numeric and math compare it: auto (\boxed{}, else an
+	// "Answer:" line, else the last number), boxed, answer_line,
+	// last_number, json:PATH, or none (the whole candidate). Default: none,
+	// but auto for math.
+	Extract string `yaml:"extract" doc:"Picks the candidate's final answer first: auto, boxed, answer_line, last_number, json:PATH or none (default none; auto for math)"`
 	// Reference says where the expected answer comes from: "output" (the input
 	// record's Output, default), "input" (its Input), or "meta.KEY" (a string or
 	// number in its Meta). Used by exact, normalized and numeric.
@@ -84,10 +93,23 @@ func (c *Config) Validate() error {
 // New builds the verifier the config describes.
 func New(c *Config) (Verifier, error) {
 	switch c.Kind {
-	case Exact:
-		return matcher{normalize: strings.TrimSpace, name: "exact"}, nil
-	case Normalized:
-		return matcher{normalize: Normalize, name: "normalized"}, nil
+	case Exact, Normalized, Numeric, Math:
+		v, err := newComparer(c)
+		if err != nil {
+			return nil, err
+		}
+		spec := c.Extract
+		if spec == "" && c.Kind == Math {
+			spec = answer.Auto
+		}
+		if spec == "" || spec == answer.Whole {
+			return v, nil
+		}
+		e, err := answer.ParseExtractor(spec)
+		if err != nil {
+			return nil, fmt.Errorf("verify: %s: %w", c.Kind, err)
+		}
+		return extracting{e, v}, nil
 	case Regex:
 		if c.Pattern == "" {
 			return nil, errors.New("verify: regex: pattern is required")
@@ -97,23 +119,78 @@ func New(c *Config) (Verifier, error) {
 			return nil, fmt.Errorf("verify: regex: %w", err)
 		}
 		return regexVerifier{re}, nil
-	case Numeric:
-		if c.Tolerance < 0 || c.RelTolerance < 0 {
-			return nil, errors.New("verify: numeric: tolerances must not be negative")
-		}
-		tol := c.Tolerance
-		if tol == 0 && c.RelTolerance == 0 {
-			tol = 1e-9
-		}
-		return numeric{abs: tol, rel: c.RelTolerance}, nil
 	case JSONSchema:
 		return newSchema(c)
 	case Command:
 		return newCommand(c)
 	case "":
-		return nil, errors.New("verify: kind is required: exact, normalized, regex, numeric, json_schema or command")
+		return nil, errors.New("verify: kind is required: exact, normalized, regex, numeric, math, json_schema or command")
 	}
-	return nil, fmt.Errorf("verify: unknown kind %q (want exact, normalized, regex, numeric, json_schema or command)", c.Kind)
+	return nil, fmt.Errorf("verify: unknown kind %q (want exact, normalized, regex, numeric, math, json_schema or command)", c.Kind)
+}
+
+// newComparer builds the verifiers that compare a candidate's answer with
+// the reference.
+func newComparer(c *Config) (Verifier, error) {
+	switch c.Kind {
+	case Exact:
+		return matcher{normalize: strings.TrimSpace, name: "exact"}, nil
+	case Normalized:
+		return matcher{normalize: Normalize, name: "normalized"}, nil
+	}
+	if c.Tolerance < 0 || c.RelTolerance < 0 {
+		return nil, fmt.Errorf("verify: %s: tolerances must not be negative", c.Kind)
+	}
+	if c.Kind == Math {
+		return mathVerifier{answer.Tolerance{Abs: c.Tolerance, Rel: c.RelTolerance}}, nil
+	}
+	tol := c.Tolerance
+	if tol == 0 && c.RelTolerance == 0 {
+		tol = 1e-9
+	}
+	return numeric{abs: tol, rel: c.RelTolerance}, nil
+}
+
+// extracting hands the comparing verifier the candidate's final answer
+// instead of the whole reply. A reply with no answer the extractor finds
+// fails with that reason.
+type extracting struct {
+	e answer.Extractor
+	v Verifier
+}
+
+func (x extracting) Verify(ctx context.Context, c Check) (Verdict, error) {
+	s, ok := x.e.Extract(c.Candidate)
+	if !ok {
+		return Verdict{Reason: fmt.Sprintf("no final answer found (extract: %s)", x.e)}, nil
+	}
+	c.Candidate = s.Text
+	return x.v.Verify(ctx, c)
+}
+
+// mathVerifier compares answers as math: exact rationals, fractions,
+// LaTeX, percentages and tuples (answer.Equal). A reference stated the
+// GSM8K way ("... #### 72") or boxed is reduced to its answer first.
+type mathVerifier struct{ tol answer.Tolerance }
+
+func (v mathVerifier) Verify(_ context.Context, c Check) (Verdict, error) {
+	ref := ReferenceAnswer(c.Reference)
+	if ref == "" {
+		return Verdict{Reason: "the reference is empty"}, nil
+	}
+	if answer.Equal(c.Candidate, ref, v.tol) {
+		return Verdict{Pass: true, Reason: fmt.Sprintf("%s = %s", clip(answer.Canonical(c.Candidate), 80), clip(answer.Canonical(ref), 80))}, nil
+	}
+	return Verdict{Reason: fmt.Sprintf("%s != %s", clip(answer.Canonical(c.Candidate), 80), clip(answer.Canonical(ref), 80))}, nil
+}
+
+// ReferenceAnswer is the answer a reference states: its \boxed{} or its
+// "#### " line when it is a worked solution, else the whole text.
+func ReferenceAnswer(ref string) string {
+	if s, ok := (answer.Extractor{}).Extract(ref); ok && (strings.Contains(ref, `\boxed`) || strings.Contains(ref, `\fbox`) || strings.Contains(ref, "####")) {
+		return s.Text
+	}
+	return strings.TrimSpace(ref)
 }
 
 type matcher struct {

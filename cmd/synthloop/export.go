@@ -31,6 +31,9 @@ Formats:
   synthloop export runs/demo --format hf --out demo-dataset      # data/*.parquet + README.md card
   synthloop export runs/demo --stage instructions --include-rejected --format openai --out audit.jsonl
   synthloop export runs/demo --format openai --out - | head               # JSONL on stdout
+  synthloop export runs/reasoning --format stratos --out sft.jsonl        # verified traces, think tags
+  synthloop export runs/reasoning --format dpo --think-format think --out pairs.jsonl
+  synthloop export runs/reasoning --format verl --out rl.parquet          # problems for RLVR
   synthloop export runs/demo --format alpaca --vary-templates --out varied.jsonl  # varied prompt layouts`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,6 +69,7 @@ Formats:
 	cmd.Flags().StringVar(&out, "out", "", "output file (or folder for hf); - is stdout. A symlink's target is replaced; a FIFO or character device is written as a stream")
 	cmd.Flags().StringVar(&opts.Stage, "stage", "", "stage to export (default: the run's last stage)")
 	cmd.Flags().BoolVar(&opts.IncludeRejected, "include-rejected", false, "also export rejected and failed records with their reasons")
+	cmd.Flags().StringVar(&opts.ThinkFormat, "think-format", "", "write a record's reasoning into its answers: "+strings.Join(export.ThinkFormats(), ", ")+" (default none; stratos for --format stratos)")
 	cmd.Flags().BoolVar(&opts.VaryTemplates, "vary-templates", false, "lay out each instruction and input in one of several prompt layouts, picked by the record id (alpaca, sharegpt, openai, dpo)")
 	cmd.Flags().StringVar(&opts.TemplateLang, "template-lang", "", "language of the varied layouts: "+strings.Join(export.TemplateLangs, " or ")+" (default: each record's own)")
 	return cmd

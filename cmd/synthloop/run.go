@@ -26,6 +26,7 @@ func newRunCmd() *cobra.Command {
 		allowChange bool
 		jsonProg    bool
 		retryFailed bool
+		giveUp      bool
 		maxCost     float64
 	)
 	cmd := &cobra.Command{
@@ -43,7 +44,10 @@ failed for a transient cause is not committed: the stage finishes its other unit
 stops before the next stage and exits 75, and running the same command again retries it.
 A permanent failure is recorded on its record (status failed) and stays there;
 --retry-failed does those units again too (a stage already done that reads its whole
-input at once, such as dedup, does not see what they make then).
+input at once, such as dedup, does not see what they make then). When a few requests keep
+failing transiently for good (a server that always times out on one prompt), and the run
+should finish without them, --give-up-transient records those failures on their records as
+permanent ones; a later --retry-failed redoes them.
 
 Progress shows as live bars on a terminal and as JSON lines otherwise (or with --json).
 Exit status: 0 done, 1 failed, 2 bad config or usage, 75 units failed for transient
@@ -58,6 +62,7 @@ need --allow-config-change).`,
   synthloop run pipeline.yaml --run-dir runs/try2
   synthloop run pipeline.yaml --stage instances     # only this stage (earlier ones must be done)
   synthloop run pipeline.yaml --retry-failed        # also redo the units whose records failed for good
+  synthloop run pipeline.yaml --give-up-transient   # finish: record what still fails transiently as failed
   synthloop run pipeline.yaml --max-cost 20         # continue a run stopped at its cost cap, up to $20 in all`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -71,7 +76,7 @@ need --allow-config-change).`,
 			if maxCost < 0 {
 				return fmt.Errorf("%w: --max-cost must not be negative, got %g", errUsage, maxCost)
 			}
-			opts := pipeline.Options{Stages: stages, AllowConfigChange: allowChange, RetryFailed: retryFailed, MaxCostUSD: maxCost}
+			opts := pipeline.Options{Stages: stages, AllowConfigChange: allowChange, RetryFailed: retryFailed, GiveUpTransient: giveUp, MaxCostUSD: maxCost}
 			return runPipeline(cmd, cfg, runDir, opts, jsonProg)
 		},
 	}
@@ -80,6 +85,7 @@ need --allow-config-change).`,
 	cmd.Flags().BoolVar(&allowChange, "allow-config-change", false, "resume even though the pipeline file changed since the run started")
 	cmd.Flags().Float64Var(&maxCost, "max-cost", 0, "cap on what the whole run may spend, in USD, replacing max_cost_usd (0: keep max_cost_usd); raise it to continue a run stopped at its cap")
 	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
+	cmd.Flags().BoolVar(&giveUp, "give-up-transient", false, "record units that fail for transient causes as failed, like permanent failures, instead of leaving them for a rerun (a model down still stops the run)")
 	cmd.Flags().BoolVar(&retryFailed, "retry-failed", false, "also redo the units whose records failed permanently (units that failed for transient causes are retried by every run)")
 	return cmd
 }

@@ -21,9 +21,10 @@ func newServeCmd() *cobra.Command {
 		Short: "Serve built-in models over an OpenAI-compatible HTTP API",
 		Long: `Serve one or more built-in model directories (written by synthloop train) at
 /v1/models, /v1/models/{id} and /v1/chat/completions, with n, temperature, top_p,
-max_tokens, stop, seed, logprobs and top_logprobs, streaming (server-sent events) and
-usage counts. Each model is named by its directory's
-base name. Any OpenAI client, and synthloop itself, can use it:
+max_tokens, stop, seed, logprobs and top_logprobs, streaming (server-sent events),
+usage counts, and structured output: response_format json_object, or json_schema with a
+schema, constrains decoding so replies are JSON valid for it (see the README for the
+supported schema subset). Each model is named by its directory's base name. Any OpenAI client, and synthloop itself, can use it:
 
   models:
     student:

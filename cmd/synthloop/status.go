@@ -12,6 +12,7 @@ import (
 
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/stage/evol"
+	"github.com/synthloop/synthloop/stage/reasoning"
 	"github.com/synthloop/synthloop/stage/reject"
 	"github.com/synthloop/synthloop/stage/selfreward"
 	"github.com/synthloop/synthloop/store"
@@ -64,10 +65,15 @@ type statsSource interface {
 }
 
 // stageReports add a stage type's own summary to status: the acceptance rate
-// and score histogram of reject sampling, answer lengths of self-rewarding.
+// and score histogram of reject sampling, answer lengths of self-rewarding,
+// pass rates and trace lengths of reasoning.
 var stageReports = map[string]func(ctx context.Context, st pipeline.Store, stage string) (string, error){
 	"reject": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
 		s, err := reject.Summarize(ctx, st, stage)
+		return s.String(), err
+	},
+	"reasoning": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
+		s, err := reasoning.Summarize(ctx, st, stage)
 		return s.String(), err
 	},
 	"evol": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {

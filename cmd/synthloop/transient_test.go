@@ -248,6 +248,56 @@ func TestRetryFailedRedoesPermanentFailures(t *testing.T) {
 	}
 }
 
+// TestGiveUpTransientFinishes makes a quarter of the judge's requests fail
+// with HTTP 500 every time: every plain run exits 75. With
+// --give-up-transient the run finishes with those records failed for what
+// they met; once the server is healthy, --retry-failed gives a clean run's
+// dataset.
+func TestGiveUpTransientFinishes(t *testing.T) {
+	dir, write, _ := cleanFlakyRun(t)
+	var broken atomic.Bool
+	broken.Store(true)
+	always := func(req *modeltest.Request) modeltest.Fault {
+		if broken.Load() && strings.Contains(req.LastUser(), `"Score: N"`) && req.Key[0]%4 == 0 {
+			return serverError
+		}
+		return modeltest.Fault{}
+	}
+	srv := modeltest.NewServer(mixedTeacher(), modeltest.WithFaults(always))
+	t.Cleanup(srv.Close)
+	cfg := write("p.yaml", srv.URL)
+
+	out, err := cli(dir, nil, "run", cfg, "--run-dir", "r", "--json").CombinedOutput()
+	if code := exitCode(err); code != exitTempFail || !bytes.Contains(out, []byte("--give-up-transient")) {
+		t.Fatalf("plain run: exit %d, want %d and a word about --give-up-transient\n%s", code, exitTempFail, lastLines(out, 3))
+	}
+	if out, err := cli(dir, nil, "run", cfg, "--run-dir", "r", "--json", "--give-up-transient").CombinedOutput(); err != nil {
+		t.Fatalf("run --give-up-transient: %v\n%s", err, lastLines(out, 3))
+	}
+	failed := failedRecords(t, filepath.Join(dir, "r"))
+	if len(failed) == 0 {
+		t.Fatal("no record failed: the broken requests did not reach the pipeline")
+	}
+	for _, r := range failed {
+		if !strings.Contains(r.Error, "HTTP 500") {
+			t.Errorf("record %s failed for %q, want the HTTP 500 it met", r.ID, r.Error)
+		}
+	}
+	broken.Store(false)
+	if out, err := cli(dir, nil, "run", cfg, "--run-dir", "r", "--json", "--retry-failed").CombinedOutput(); err != nil {
+		t.Fatalf("run --retry-failed: %v\n%s", err, lastLines(out, 3))
+	}
+	want, got := dumpRun(t, filepath.Join(dir, "ref")), dumpRun(t, filepath.Join(dir, "r"))
+	if len(got) != len(want) {
+		t.Fatalf("%d records after --retry-failed, the clean run has %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("record %d differs from the clean run's:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+}
+
 // cleanFlakyRun runs flakyConfig against a healthy teacher into DIR/ref,
 // the reference the fault tests compare with, and returns DIR, a writer
 // of flakyConfig files pointed at another server, and the healthy server.

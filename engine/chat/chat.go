@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/synthloop/synthloop/engine/checkpoint"
+	"github.com/synthloop/synthloop/engine/grammar"
 	"github.com/synthloop/synthloop/engine/llama"
 	"github.com/synthloop/synthloop/engine/sample"
 	"github.com/synthloop/synthloop/engine/tokenizer"
@@ -28,6 +29,9 @@ type Model struct {
 	m    *llama.Model
 	tok  tokenizer.Tokenizer
 	stop []int32 // <|end|> and <|eos|>: a reply ends at either
+
+	vocabOnce sync.Once
+	vocab     *grammar.Vocab // token bytes for grammar masks, built on first use
 }
 
 // Load reads a model directory written by checkpoint.SaveModel and
@@ -87,6 +91,11 @@ type Params struct {
 	// character, is held back until it is settled. It runs on the
 	// generating goroutine and must not block for long.
 	OnText func(choice int, delta string)
+	// Grammar, when set, constrains each reply to JSON the grammar accepts
+	// (structured output): a reply that ends with finish reason "stop" is a
+	// complete value; one cut by MaxTokens or the context ends "length" and
+	// is not.
+	Grammar *grammar.Grammar
 }
 
 // Choice is one sampled reply.
@@ -146,6 +155,9 @@ func (c *Model) Complete(ctx context.Context, msgs []tokenizer.Message, p Params
 	if p.LogProbs {
 		opt.TopLogProbs = p.TopLogProbs
 	}
+	if p.Grammar != nil {
+		opt.Constraint = constraint{grammar.NewConstraint(p.Grammar, c.grammarVocab())}
+	}
 	var sent []int // bytes of each reply already passed to OnText
 	if p.OnText != nil {
 		sent = make([]int, opt.N)
@@ -163,6 +175,9 @@ func (c *Model) Complete(ctx context.Context, msgs []tokenizer.Message, p Params
 		return nil, err
 	}
 	comps, err := sample.Generate(c.m, [][]int32{prompt}, opt)
+	if errors.Is(err, sample.ErrNoToken) {
+		return nil, fmt.Errorf("%w: the model's vocabulary cannot spell the JSON the schema needs: %w", ErrBadRequest, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("chat: %w", err)
 	}
@@ -232,4 +247,30 @@ func (c *Model) decode(toks []int32) string {
 		return ""
 	}
 	return s
+}
+
+// constraint adapts a grammar constraint to the sampler's interface.
+type constraint struct{ c *grammar.Constraint }
+
+func (k constraint) Start() sample.Guide { return k.c.Start() }
+
+// grammarVocab returns the bytes of each token for grammar masks. Special
+// tokens have none, so a grammar never lets them through except the stop
+// tokens, which end a reply once its JSON is complete.
+func (c *Model) grammarVocab() *grammar.Vocab {
+	c.vocabOnce.Do(func() {
+		tokens := make([][]byte, c.tok.VocabSize())
+		for id := range tokens {
+			s, err := c.tok.Decode([]int{id})
+			if err != nil || s == "" {
+				continue
+			}
+			if sid, ok := c.tok.SpecialID(s); ok && sid == id {
+				continue
+			}
+			tokens[id] = []byte(s)
+		}
+		c.vocab = grammar.NewVocab(tokens, c.stop, c.m.Config.Vocab)
+	})
+	return c.vocab
 }

@@ -44,7 +44,34 @@ type Options struct {
 	// many most likely tokens at its position (Completion.Top), for
 	// OpenAI's top_logprobs.
 	TopLogProbs int
+	// Constraint, when set, limits each sample to the tokens its Guide
+	// allows (structured output). Sampling is otherwise unchanged: the
+	// disallowed tokens' logits become -Inf before temperature, top-k and
+	// top-p, so the same seed gives the same draws. LogProbs and Top stay
+	// those of the model itself.
+	Constraint Constraint
 }
+
+// Constraint limits what samples may say. Generate calls it from its own
+// goroutine only.
+type Constraint interface {
+	// Start returns the guide of a new sample.
+	Start() Guide
+}
+
+// Guide follows one sample.
+type Guide interface {
+	// Allowed returns, indexed by token id, which tokens may come next; it
+	// may be shorter than the vocabulary (the rest are not allowed), and
+	// is read before the next Advance only.
+	Allowed() []bool
+	// Advance records the token drawn.
+	Advance(tok int32)
+}
+
+// ErrNoToken reports a constrained sample that no token can continue: the
+// vocabulary lacks what the constraint needs next.
+var ErrNoToken = errors.New("sample: no token satisfies the constraint")
 
 // TokenLogProb is a token and its log-probability under the model.
 type TokenLogProb struct {
@@ -137,6 +164,10 @@ func generate(m *llama.Model, prompts [][]int32, base, n int, opt Options) ([]Co
 	vocab := m.Config.Vocab
 	out := make([]Completion, seqs)
 	rngs := make([]*rand.Rand, seqs)
+	var guides []Guide
+	if opt.Constraint != nil {
+		guides = make([]Guide, seqs)
+	}
 	s := newSampler(vocab, opt)
 	var active []int
 	last := make([]int32, seqs)
@@ -167,7 +198,14 @@ func generate(m *llama.Model, prompts [][]int32, base, n int, opt Options) ([]Co
 				}
 				out[q] = Completion{Prompt: base + p, Index: i}
 				rngs[q] = rand.New(rand.NewPCG(opt.Seed, uint64(i)))
-				if s.take(&out[q], row, rngs[q], opt, len(prompts[p]), limit) {
+				if guides != nil {
+					guides[q] = opt.Constraint.Start()
+				}
+				more, err := s.take(&out[q], row, rngs[q], guideOf(guides, q), opt, len(prompts[p]), limit)
+				if err != nil {
+					return nil, err
+				}
+				if more {
 					active = append(active, q)
 					last[q] = out[q].Tokens[len(out[q].Tokens)-1]
 				}
@@ -187,7 +225,11 @@ func generate(m *llama.Model, prompts [][]int32, base, n int, opt Options) ([]Co
 		}
 		next := active[:0:0]
 		for j, q := range active {
-			if s.take(&out[q], logits[j*vocab:(j+1)*vocab], rngs[q], opt, len(prompts[out[q].Prompt-base]), limit) {
+			more, err := s.take(&out[q], logits[j*vocab:(j+1)*vocab], rngs[q], guideOf(guides, q), opt, len(prompts[out[q].Prompt-base]), limit)
+			if err != nil {
+				return nil, err
+			}
+			if more {
 				next = append(next, q)
 				last[q] = out[q].Tokens[len(out[q].Tokens)-1]
 			}
@@ -204,20 +246,51 @@ func generate(m *llama.Model, prompts [][]int32, base, n int, opt Options) ([]Co
 	return out, nil
 }
 
+func guideOf(guides []Guide, q int) Guide {
+	if guides == nil {
+		return nil
+	}
+	return guides[q]
+}
+
 // sampler holds scratch reused across draws.
 type sampler struct {
-	idx   []int
-	probs []float64
+	idx    []int
+	probs  []float64
+	masked []float32
 }
 
 func newSampler(vocab int, opt Options) *sampler {
-	return &sampler{idx: make([]int, vocab), probs: make([]float64, vocab)}
+	s := &sampler{idx: make([]int, vocab), probs: make([]float64, vocab)}
+	if opt.Constraint != nil {
+		s.masked = make([]float32, vocab)
+	}
+	return s
 }
 
 // take draws the next token of c from logits, records it, and reports
 // whether c continues.
-func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, opt Options, promptLen, limit int) bool {
-	tok := s.draw(logits, r, opt)
+func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, g Guide, opt Options, promptLen, limit int) (bool, error) {
+	from := logits
+	if g != nil {
+		allow := g.Allowed()
+		from = s.masked[:len(logits)]
+		any := false
+		for i := range from {
+			if i < len(allow) && allow[i] {
+				from[i], any = logits[i], true
+			} else {
+				from[i] = float32(math.Inf(-1))
+			}
+		}
+		if !any {
+			return false, fmt.Errorf("%w after %d tokens of sample %d", ErrNoToken, len(c.Tokens), c.Index)
+		}
+	}
+	tok := s.draw(from, r, opt)
+	if g != nil {
+		g.Advance(tok)
+	}
 	c.Tokens = append(c.Tokens, tok)
 	c.LogProbs = append(c.LogProbs, logProb(logits, tok))
 	if opt.TopLogProbs > 0 {
@@ -226,13 +299,13 @@ func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, opt Option
 	if slices.Contains(opt.StopTokens, tok) {
 		c.truncate(len(c.Tokens) - 1)
 		c.Finish = "stop"
-		return false
+		return false, nil
 	}
 	for _, st := range opt.Stop {
 		if len(st) > 0 && len(c.Tokens) >= len(st) && slices.Equal(c.Tokens[len(c.Tokens)-len(st):], st) {
 			c.truncate(len(c.Tokens) - len(st))
 			c.Finish = "stop"
-			return false
+			return false, nil
 		}
 	}
 	if len(opt.StopText) > 0 {
@@ -250,7 +323,7 @@ func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, opt Option
 			}
 			c.truncate(k)
 			c.Text, c.Finish, c.textCut = text[:at], "stop", true
-			return false
+			return false, nil
 		}
 	}
 	if opt.OnToken != nil {
@@ -260,9 +333,9 @@ func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, opt Option
 	// is fed on the next step; it must fit.
 	if (opt.MaxTokens > 0 && len(c.Tokens) >= opt.MaxTokens) || promptLen+len(c.Tokens) >= limit {
 		c.Finish = "length"
-		return false
+		return false, nil
 	}
-	return true
+	return true, nil
 }
 
 // truncate keeps the first k tokens and what is recorded of them.
@@ -372,6 +445,11 @@ func (s *sampler) draw(logits []float32, r *rand.Rand, opt Options) int32 {
 		if u -= s.probs[j]; u < 0 {
 			return int32(idx[j])
 		}
+	}
+	// Rounding left u unspent: the last token with any probability (never
+	// one a constraint masked).
+	for keep > 1 && s.probs[keep-1] == 0 {
+		keep--
 	}
 	return int32(idx[keep-1])
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/synthloop/synthloop/engine/chat"
+	"github.com/synthloop/synthloop/engine/grammar"
 	"github.com/synthloop/synthloop/engine/tokenizer"
 	"github.com/synthloop/synthloop/model"
 )
@@ -71,7 +72,11 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 		return nil, &model.HTTPError{Status: 400, Code: "invalid_request_error", Message: "presence_penalty is not supported by the built-in engine; list it in the model's drop_params"}
 	}
 	if len(req.JSONSchema) > 0 {
-		return nil, &model.HTTPError{Status: 400, Code: "invalid_request_error", Message: "structured output (json_schema) is not supported by the built-in engine"}
+		g, err := grammar.Compile(req.JSONSchema)
+		if err != nil {
+			return nil, &model.HTTPError{Status: 400, Code: "invalid_request_error", Message: err.Error()}
+		}
+		p.Grammar = g
 	}
 	msgs := make([]tokenizer.Message, len(req.Messages))
 	for i, m := range req.Messages {

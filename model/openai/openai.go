@@ -128,7 +128,9 @@ func (b *Backend) params(req model.Request) (sdk.ChatCompletionNewParams, error)
 		if err := json.Unmarshal(req.JSONSchema, &schema); err != nil {
 			return p, fmt.Errorf("openai: json_schema is not a JSON object: %w", err)
 		}
-		js := shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: schemaName(req.SchemaName), Schema: schema}
+		// Sent as written, not re-encoded from the map: a map would sort the
+		// properties, and servers write them in the schema's order.
+		js := shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: schemaName(req.SchemaName), Schema: json.RawMessage(req.JSONSchema)}
 		// Strict mode refuses schemas that allow extra properties, so ask
 		// for it only when the schema is already written that way.
 		if ap, ok := schema["additionalProperties"].(bool); ok && !ap {

@@ -33,7 +33,7 @@ func TestRequestMapping(t *testing.T) {
 	t.Setenv("OPENAI_API_KEY", "env-key-must-not-be-used")
 	srv := modeltest.NewServer(modeltest.Echo)
 	defer srv.Close()
-	schema := json.RawMessage(`{"type":"object","properties":{"q":{"type":"string"}},"required":["q"],"additionalProperties":false}`)
+	schema := json.RawMessage(`{"type":"object","properties":{"q":{"type":"string"},"a":{"type":"string"}},"required":["q"],"additionalProperties":false}`)
 	full := model.Request{
 		Messages: []model.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "hi"},
 			{Role: "assistant", Content: "hello"}, {Role: "user", Content: "again"}},
@@ -58,7 +58,7 @@ func TestRequestMapping(t *testing.T) {
 			}
 			rf := body["response_format"].(map[string]any)
 			js := rf["json_schema"].(map[string]any)
-			if rf["type"] != "json_schema" || js["name"] != "task" || js["strict"] != true || string(r.JSONSchema) == "" {
+			if rf["type"] != "json_schema" || js["name"] != "task" || js["strict"] != true || string(r.JSONSchema) != string(schema) { // as written: property order kept
 				t.Errorf("response_format %v", rf)
 			}
 			if len(r.Messages) != 4 || r.Messages[0].Role != "system" || r.Messages[2].Role != "assistant" {

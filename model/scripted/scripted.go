@@ -118,10 +118,20 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 	}
 	for i := range max(req.N, 1) {
 		r := b.rng(req, i)
-		txt, finish := b.reply(r, req, prompt)
+		if len(req.Tools) > 0 && len(req.Messages) > 0 {
+			c := toolTurn(r, req)
+			resp.Choices = append(resp.Choices, c)
+			resp.Usage.CompletionTokens += EstimateTokens(c.Text) + 8*len(c.ToolCalls)
+			continue
+		}
+		txt, reasoning, ok := reasoningReply(r, req, prompt)
+		finish := model.FinishStop
+		if !ok {
+			txt, finish = b.reply(r, req, prompt)
+		}
 		txt, finish = applyLimits(txt, finish, req)
-		resp.Choices = append(resp.Choices, model.Choice{Text: txt, FinishReason: finish})
-		resp.Usage.CompletionTokens += EstimateTokens(txt)
+		resp.Choices = append(resp.Choices, model.Choice{Text: txt, Reasoning: reasoning, FinishReason: finish})
+		resp.Usage.CompletionTokens += EstimateTokens(txt) + EstimateTokens(reasoning)
 	}
 	resp.Usage.PromptTokens = promptTokens
 	return resp, nil
