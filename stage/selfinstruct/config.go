@@ -57,7 +57,7 @@ type Config struct {
 	PresencePenalty *float64 `yaml:"presence_penalty" doc:"presence_penalty (selfinstruct 2, alpaca unset)"`
 	MaxTokens       int      `yaml:"max_tokens" doc:"Bounds each reply (selfinstruct 1024, alpaca 3072)"`
 
-	MinWords int `yaml:"min_words" doc:"Drops instructions of fewer words (4: the paper's 3 or fewer)"`
+	MinWords int `yaml:"min_words" doc:"Drops instructions of fewer words than this (4 drops the paper's 3 or fewer)"`
 	MaxWords int `yaml:"max_words" doc:"Drops instructions of more words"`
 	// Blacklist is a preset ("paper" / "alpaca", or "none") or a list of
 	// words, matched as whole words, case-insensitively; words in scripts
