@@ -3,6 +3,8 @@ package all_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -38,6 +40,7 @@ var exampleKinds = []struct {
 	{"FAQ file", func(p string) bool { return under(p, "examples/faq") }, checkFAQ},
 	{"problem file", func(p string) bool { return under(p, "examples/reasoning") }, checkProblems},
 	{"document", func(p string) bool { return under(p, "examples/docs") && ingest.FormatOf(p) != "" }, checkDocument},
+	{"prompt template", func(p string) bool { return under(p, "examples/prompts") && filepath.Ext(p) == ".tmpl" }, checkTemplateUsed},
 	// examples.go embeds the top-level files (the demo runs one of them);
 	// checkEmbedded checks that it embeds every one.
 	{"embedding package", func(p string) bool { return p == filepath.Join("examples", "examples.go") }, checkEmbedded},
@@ -395,4 +398,70 @@ func runExample(t *testing.T, f, url string) ([]store.StageStats, error) {
 		return nil, fmt.Errorf("%s: %w", f, err)
 	}
 	return st.Stats(context.Background())
+}
+
+// checkTemplateUsed checks that an example pipeline names the template: the
+// pipeline's check then renders it against its kind's samples, which no
+// check of the file alone can (its fields depend on the kind).
+func checkTemplateUsed(path string) error {
+	top, err := filepath.Glob(filepath.Join("examples", "*.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, p := range top {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(filepath.ToSlash(path))) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no example pipeline uses it")
+}
+
+// TestOwnPromptsExampleRuns runs examples/selfinstruct-own-prompts.yaml
+// against the scripted teacher: the user's template shapes the prompts,
+// and its hash is on every record of the stage.
+func TestOwnPromptsExampleRuns(t *testing.T) {
+	t.Chdir("..") // the examples' paths are relative to the repository root
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	const f = "examples/selfinstruct-own-prompts.yaml"
+	cfg, err := pipeline.LoadConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Cache: st,
+		OpenModel: func(ctx context.Context, name string, mc model.Config, mo model.Options) (model.Backend, model.Info, error) {
+			return model.Open(ctx, name, model.Config{Ref: "openai-compatible/" + name, BaseURL: srv.URL}, mo)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("examples/prompts/support-bootstrap.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	kept := 0
+	for r, err := range st.Records(context.Background(), "instructions", "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Prov.TemplateHash != hex.EncodeToString(sum[:]) {
+			t.Fatalf("record %s: template hash %s, want the user's file's", r.ID, r.Prov.TemplateHash)
+		}
+		if r.Status == record.Kept {
+			kept++
+		}
+	}
+	if kept < 100 {
+		t.Errorf("kept %d instructions, want the target 100", kept)
+	}
 }
