@@ -124,7 +124,7 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 			resp.Usage.CompletionTokens += EstimateTokens(c.Text) + 8*len(c.ToolCalls)
 			continue
 		}
-		txt, reasoning, ok := reasoningReply(r, req, prompt)
+		txt, reasoning, ok := inventedReply(r, req, prompt)
 		finish := model.FinishStop
 		if !ok {
 			txt, finish = b.reply(r, req, prompt)

@@ -1,0 +1,80 @@
+package all_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/synthloop/synthloop/export"
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/model/modeltest"
+	"github.com/synthloop/synthloop/model/scripted"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/store"
+)
+
+// runAndKeep runs the pipeline example f with every model served at url,
+// and returns the open store for the test to read and export.
+func runAndKeep(t *testing.T, f, url string) *store.Store {
+	t.Helper()
+	cfg, err := pipeline.LoadConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	err = pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Cache: st,
+		OpenModel: func(ctx context.Context, name string, mc model.Config, mo model.Options) (model.Backend, model.Info, error) {
+			return model.Open(ctx, name, model.Config{Ref: "openai-compatible/" + name, BaseURL: url}, mo)
+		}})
+	if err != nil {
+		t.Fatalf("%s: %v", f, err)
+	}
+	return st
+}
+
+// TestProblemsExampleRuns runs examples/problems.yaml against the scripted
+// teacher: problems are invented from the seeds, some rejected as
+// near-copies, their answers established by vote, and the kept ones
+// export as RLVR prompts.
+func TestProblemsExampleRuns(t *testing.T) {
+	t.Chdir("..")
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	st := runAndKeep(t, "examples/problems.yaml", srv.URL)
+	stats, err := st.Stats(context.Background())
+	if err != nil || len(stats) != 3 {
+		t.Fatalf("stats %+v, %v", stats, err)
+	}
+	inv, rl := stats[1], stats[2]
+	t.Logf("invented %+v\nrl %+v", inv, rl)
+	if inv.Kept != 30 || inv.Rejected == 0 {
+		t.Errorf("invented: %+v; want 30 kept and some rejected (near-copies of seeds, too short)", inv)
+	}
+	if rl.Kept == 0 || rl.Rejected == 0 {
+		t.Errorf("rl: %+v; want some problems kept (0 < pass < 1) and some rejected", rl)
+	}
+	var buf bytes.Buffer
+	c, err := export.WriteTo(context.Background(), st, export.Options{Format: "trl-grpo"}, &buf)
+	if err != nil || c.Written == 0 {
+		t.Fatalf("trl-grpo export: %+v, %v", c, err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var row struct {
+			Prompt   []map[string]string `json:"prompt"`
+			Solution string              `json:"solution"`
+			PassRate *float64            `json:"pass_rate"`
+		}
+		if err := json.Unmarshal([]byte(line), &row); err != nil || len(row.Prompt) != 1 || row.Solution == "" || row.PassRate == nil || *row.PassRate <= 0 || *row.PassRate >= 1 {
+			t.Fatalf("row %s: %+v, %v", line, row, err)
+		}
+	}
+	if c, err := export.Write(context.Background(), st, export.Options{Format: "verl"}, t.TempDir()+"/rl.parquet"); err != nil || c.Written == 0 {
+		t.Errorf("verl export: %+v, %v", c, err)
+	}
+}
