@@ -15,6 +15,7 @@ import (
 	_ "github.com/synthloop/synthloop/stage/generate"     // generate
 	_ "github.com/synthloop/synthloop/stage/judge"        // judge
 	_ "github.com/synthloop/synthloop/stage/load"         // load
+	_ "github.com/synthloop/synthloop/stage/preference"
 	_ "github.com/synthloop/synthloop/stage/problems"
 	_ "github.com/synthloop/synthloop/stage/reasoning"    // reasoning
 	_ "github.com/synthloop/synthloop/stage/reject"       // reject

@@ -12,6 +12,7 @@ import (
 	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/model/scripted"
 	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/stage/preference"
 	"github.com/synthloop/synthloop/store"
 )
 
@@ -76,5 +77,38 @@ func TestProblemsExampleRuns(t *testing.T) {
 	}
 	if c, err := export.Write(context.Background(), st, export.Options{Format: "verl"}, t.TempDir()+"/rl.parquet"); err != nil || c.Written == 0 {
 		t.Errorf("verl export: %+v, %v", c, err)
+	}
+}
+
+// TestPreferencePoolExampleRuns runs examples/preference-pool.yaml against
+// the scripted pool (personalities by model name) and judges: the large
+// model wins most pairs and the small one loses most, some prompts tie,
+// and the pairs export as DPO rows.
+func TestPreferencePoolExampleRuns(t *testing.T) {
+	t.Chdir("..")
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	st := runAndKeep(t, "examples/preference-pool.yaml", srv.URL)
+	sum, err := preference.Summarize(context.Background(), st, "prefs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(sum)
+	if sum.Prompts < 20 || sum.Pairs == 0 || sum.Failed != 0 || len(sum.Models) != 3 {
+		t.Fatalf("summary %+v", sum)
+	}
+	large, small := sum.Models[0], sum.Models[2]
+	if large.Model != "large" || small.Model != "small" || large.Chosen <= small.Chosen || small.Rejected <= large.Rejected || large.Mean <= small.Mean {
+		t.Errorf("large %+v, small %+v; want the large model to win more and rate higher", large, small)
+	}
+	var buf bytes.Buffer
+	c, err := export.WriteTo(context.Background(), st, export.Options{Format: "dpo"}, &buf)
+	if err != nil || c.Written != sum.Pairs {
+		t.Fatalf("dpo export: %+v, %v; want %d rows", c, err, sum.Pairs)
+	}
+	var row map[string]any
+	line, _, _ := strings.Cut(buf.String(), "\n")
+	if err := json.Unmarshal([]byte(line), &row); err != nil || row["chosen"] == nil || row["rejected"] == nil || row["prompt"] == nil {
+		t.Errorf("dpo row %s: %v", line, err)
 	}
 }

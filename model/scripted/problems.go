@@ -1,6 +1,7 @@
 package scripted
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -154,13 +155,23 @@ func arithmeticInvention(r *rand.Rand) (string, int) {
 }
 
 // inventedReply answers the prompts of the problems, codet and reasoning
-// stages, in that order; ok is false for every other prompt.
-func inventedReply(r *rand.Rand, req model.Request, prompt string) (txt, reasoning string, ok bool) {
+// stages, a pointwise judge's scale prompt, and any prompt to a pool
+// persona, in that order; ok is false for every other prompt.
+func (b *Backend) inventedReply(r *rand.Rand, req model.Request, prompt string) (txt, reasoning string, ok bool) {
 	if txt, ok := problemsReply(r, prompt); ok {
 		return txt, "", true
 	}
 	if txt, ok := codeReply(r, prompt); ok {
 		return txt, "", true
 	}
-	return reasoningReply(r, req, prompt)
+	if txt, ok := judgeReply(r, prompt); ok {
+		return txt, "", true
+	}
+	if txt, reasoning, ok := reasoningReply(r, req, prompt); ok {
+		return txt, reasoning, true
+	}
+	if p, ok := personaOf(cmp.Or(b.served, b.Model)); ok && Kind(req.Messages) == KindOther {
+		return poolAnswer(r, p, prompt), "", true
+	}
+	return "", "", false
 }
