@@ -7,6 +7,7 @@ package all
 // registration never runs back up the layering (loop does not import lab).
 import (
 	// Stage types (pipeline.Register).
+	_ "github.com/synthloop/synthloop/stage/codet"
 	_ "github.com/synthloop/synthloop/stage/conversation" // conversation
 	_ "github.com/synthloop/synthloop/stage/dedup"        // dedup
 	_ "github.com/synthloop/synthloop/stage/docqa"        // docqa

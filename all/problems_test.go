@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/synthloop/synthloop/model/scripted"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/stage/preference"
+	"github.com/synthloop/synthloop/stage/problems"
 	"github.com/synthloop/synthloop/store"
 )
 
@@ -110,5 +114,50 @@ func TestPreferencePoolExampleRuns(t *testing.T) {
 	line, _, _ := strings.Cut(buf.String(), "\n")
 	if err := json.Unmarshal([]byte(line), &row); err != nil || row["chosen"] == nil || row["rejected"] == nil || row["prompt"] == nil {
 		t.Errorf("dpo row %s: %v", line, err)
+	}
+}
+
+// checkSeedProblems reads a seed file of the problems examples with the
+// stage's own parser.
+func checkSeedProblems(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	recs, err := problems.ParseSeeds(f)
+	if err == nil && len(recs) == 0 {
+		err = errors.New("no seed problems")
+	}
+	return err
+}
+
+// TestProblemsCodeExampleRuns runs examples/problems-code.yaml against the
+// scripted teacher, whose solutions and tests are each wrong now and then,
+// with the solutions run by the machine's python3, and exports the
+// established problems for verl.
+func TestProblemsCodeExampleRuns(t *testing.T) {
+	if err := exec.Command("/usr/bin/env", "PATH=/usr/local/bin:/usr/bin:/bin", "python3", "-c", "pass").Run(); err != nil {
+		t.Skipf("no python3 on the sandbox's PATH: %v", err)
+	}
+	t.Chdir("..")
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	st := runAndKeep(t, "examples/problems-code.yaml", srv.URL)
+	stats, err := st.Stats(context.Background())
+	if err != nil || len(stats) != 2 {
+		t.Fatalf("stats %+v, %v", stats, err)
+	}
+	t.Logf("invented %d kept, %d rejected; established %d kept, %d rejected", stats[0].Kept, stats[0].Rejected, stats[1].Kept, stats[1].Rejected)
+	if stats[0].Kept < 6 || stats[1].Kept == 0 || stats[1].Failed != 0 {
+		t.Fatalf("stats %+v", stats)
+	}
+	var buf bytes.Buffer
+	c, err := export.WriteTo(context.Background(), st, export.Options{Format: "openrlhf"}, &buf)
+	if err != nil || c.Written != stats[1].Kept || !strings.Contains(buf.String(), `"kind":"command"`) || !strings.Contains(buf.String(), `assert `) {
+		t.Fatalf("openrlhf export: %+v, %v\n%s", c, err, buf.String())
+	}
+	if c, err := export.Write(context.Background(), st, export.Options{Format: "verl"}, t.TempDir()+"/code.parquet"); err != nil || c.Written == 0 {
+		t.Errorf("verl export: %+v, %v", c, err)
 	}
 }

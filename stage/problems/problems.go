@@ -146,8 +146,10 @@ type seedLine struct {
 
 func (l seedLine) LineID() string { return l.ID }
 
-// parseSeeds reads a seed file: one problem a line, or JSONL.
-func parseSeeds(r io.Reader) ([]*record.Record, error) {
+// ParseSeeds reads a seed file of the problems stage: one problem a line,
+// or JSONL with problem (or question, instruction), id and answer (read
+// and ignored).
+func ParseSeeds(r io.Reader) ([]*record.Record, error) {
 	return genkit.ParseSeeds(r, 1<<20, "id, problem, question, instruction, answer", func(rec *record.Record, l seedLine) error {
 		rec.Instruction = genkit.FirstOf(l.Problem, l.Question, l.Instruction)
 		if strings.TrimSpace(rec.Instruction) == "" {
@@ -162,7 +164,7 @@ func (s *Stage) seeds(ctx context.Context, env *pipeline.Env) ([]seed, error) {
 	var recs []*record.Record
 	var err error
 	if s.cfg.Seeds != "" {
-		recs, err = genkit.LoadSeeds("problems", "problems", s.cfg.Seeds, func(*record.Record, seeds.Task) {}, parseSeeds)
+		recs, err = genkit.LoadSeeds("problems", "problems", s.cfg.Seeds, func(*record.Record, seeds.Task) {}, ParseSeeds)
 	} else {
 		recs, err = genkit.Inputs(ctx, env, nil, 0, "problems: needs seeds: a seeds file, or an input stage holding seed problems")
 	}
