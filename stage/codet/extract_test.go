@@ -43,8 +43,8 @@ func TestExtractTests(t *testing.T) {
 func TestFunctionName(t *testing.T) {
 	for in, want := range map[string]string{
 		"Write a Python function `sum_even(xs)` that …": "sum_even",
-		"Implement clamp(x, lo, hi).":                    "clamp",
-		"No function here.":                              "",
+		"Implement clamp(x, lo, hi).":                   "clamp",
+		"No function here.":                             "",
 	} {
 		if got := functionName(in); got != want {
 			t.Errorf("functionName(%q) = %q, want %q", in, got, want)
