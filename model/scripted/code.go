@@ -88,7 +88,7 @@ var codeTasks = []codeTask{
 			}
 			rev := slices.Clone(ws)
 			slices.Reverse(rev)
-			return fmt.Sprintf("'%s'", strings.Join(ws, " ")), fmt.Sprintf("'%s'", strings.Join(rev, " ")), fmt.Sprintf("'%s'", strings.Join(ws, " "))
+			return fmt.Sprintf("'%s'", strings.Join(ws, " ")), fmt.Sprintf("'%s'", strings.Join(rev, " ")), fmt.Sprintf("'%s'", strings.Join(rev[1:], " "))
 		}},
 	{name: "max_gap", params: "xs", desc: "returns the largest absolute difference between two neighbouring elements of the list of integers xs, or 0 when it has fewer than two.",
 		good: "def max_gap(xs):\n    return max((abs(a - b) for a, b in zip(xs, xs[1:])), default=0)",

@@ -14,8 +14,8 @@ func init() {
 		Example: `- name: prefs
   type: preference
   with:
-    pool: [large, medium, small]
-    panel: [judge-a, judge-b]
+    pool: [teacher, student, other]   # models that answer
+    panel: [critic, judge]            # or judge_model: critic
     # samples: 1          # ratings per answer and aspect, averaged
     # min_margin: 0.5     # on the 1-5 mean rating
     # rejected: random    # or lowest
