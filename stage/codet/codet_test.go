@@ -131,6 +131,10 @@ func TestRunEstablishesTests(t *testing.T) {
 	if r := recs[4]; r.Status != record.Rejected || r.Decisions[0].Filter != "tests" {
 		t.Errorf("a problem the stand-in cannot write tests for: %s %+v", r.Status, r.Decisions)
 	}
+	sum, err := Summarize(context.Background(), st, "established")
+	if err != nil || sum.Problems != 5 || sum.Established != 4 || sum.NoTests != 1 || sum.MeanTests < 1 || sum.MeanPassRate <= 0 {
+		t.Errorf("Summarize = %+v, %v", sum, err)
+	}
 }
 
 func TestHarnessSandboxesBadSolutions(t *testing.T) {

@@ -53,7 +53,7 @@ type Config struct {
 	Problem  string `yaml:"problem" doc:"Where an input record's problem is: instruction (default), input, output or meta.KEY"`
 	Language string `yaml:"language" doc:"Language of the built-in prompt: en or ja"`
 	Prompt   string `yaml:"prompt" doc:"A prompt template file in place of the built-in one, over .Shown (the seed problems), .Count, .Next and .Language"`
-	CodeLang string `yaml:"code_language" doc:"With domain: code, the language the functions are asked in"`
+	CodeLang string `yaml:"code_language" doc:"With domain: code, the language the functions are asked in (a codet stage runs Python)"`
 
 	Target     int      `yaml:"target" doc:"Problems to keep"`
 	Shown      int      `yaml:"shown" doc:"Seed problems shown per prompt (k)"`
