@@ -269,6 +269,11 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	}
 	err = pipeline.RunUnitsInOrder(ctx, env, units,
 		func(ctx context.Context, i int) (*answered, error) {
+			if keptBefore(stored, i) >= s.cfg.Target {
+				// Committed batches before this one reach the target (a
+				// rerun of a finished stage): nothing to ask.
+				return nil, pipeline.ErrEnough
+			}
 			bt, err := s.request(env, seeds, i)
 			if err != nil {
 				return nil, err
@@ -315,6 +320,17 @@ type answered struct {
 type storedProblem struct {
 	batch int
 	text  string
+}
+
+// keptBefore counts the stored problems of batches before b.
+func keptBefore(stored []storedProblem, b int) int {
+	n := 0
+	for _, p := range stored {
+		if p.batch < b {
+			n++
+		}
+	}
+	return n
 }
 
 // committed reads the problems earlier runs kept, in batch order.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,5 +186,26 @@ func TestConfigErrors(t *testing.T) {
 	c.Language = "ja"
 	if _, err := New(c); err != nil {
 		t.Errorf("ja: %v", err)
+	}
+}
+
+// counting counts the requests that reach a backend.
+type counting struct {
+	model.Backend
+	n atomic.Int32
+}
+
+func (c *counting) Generate(ctx context.Context, req model.Request) (*model.Response, error) {
+	c.n.Add(1)
+	return c.Backend.Generate(ctx, req)
+}
+
+func TestFinishedStageAsksNothing(t *testing.T) {
+	st := seeded(t)
+	run(t, st, config(), scripted.New(1))
+	c := &counting{Backend: scripted.New(1)}
+	run(t, st, config(), c)
+	if n := c.n.Load(); n != 0 {
+		t.Fatalf("a rerun of a finished stage sent %d requests", n)
 	}
 }
