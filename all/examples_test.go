@@ -20,6 +20,7 @@ import (
 	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/model/scripted"
 	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/faq"
 	"github.com/synthloop/synthloop/store"
 )
@@ -243,6 +244,66 @@ func TestGenerateExampleRuns(t *testing.T) {
 	stats, err := runExample(t, "examples/generate.yaml", srv.URL)
 	if err != nil || len(stats) != 2 || stats[0].Kept == 0 || stats[1].Kept != 2*stats[0].Kept {
 		t.Errorf("want two kept replies per loaded entry: %+v, %v", stats, err)
+	}
+}
+
+// TestSampleGenerateExampleRuns runs examples/sample-generate.yaml against
+// the scripted teacher, offline, with the SQLite store: every drawn record
+// gets a structured pair that validates against the schema, and each pair
+// is checked by the derive stage.
+func TestSampleGenerateExampleRuns(t *testing.T) {
+	t.Chdir("..") // the examples' paths are relative to the repository root
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	stats, err := runExample(t, "examples/sample-generate.yaml", srv.URL)
+	if err != nil || len(stats) != 3 || stats[0].Kept != 30 || stats[1].Kept != 30 || stats[1].Failed != 0 || stats[2].Kept+stats[2].Rejected != 30 || stats[2].Kept == 0 {
+		t.Errorf("want 30 drawn records, 30 structured pairs, each checked: %+v, %v", stats, err)
+	}
+	for _, r := range srv.Log() {
+		if len(r.JSONSchema) == 0 {
+			t.Errorf("a request without the schema: %s", r.LastUser())
+			break
+		}
+	}
+}
+
+// TestMissionExampleRuns runs examples/mission-example.yaml against the
+// scripted teacher, offline: the mission's three Japanese tasks, each
+// answered once, as instruction/output pairs in the tasks' order.
+func TestMissionExampleRuns(t *testing.T) {
+	t.Chdir("..") // the examples' paths are relative to the repository root
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg, err := pipeline.LoadConfig("examples/mission-example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Cache: st,
+		OpenModel: func(ctx context.Context, name string, mc model.Config, mo model.Options) (model.Backend, model.Info, error) {
+			return model.Open(ctx, name, model.Config{Ref: "openai-compatible/" + name, BaseURL: srv.URL}, mo)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"AI とは何か小学生にもわかるように説明してください。", "営業メールを丁寧な文体に書き直してください。", "Python のデコレーターを例付きで解説してください。"}
+	var got []string
+	for r, err := range st.Records(context.Background(), "answers", record.Kept) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Output == "" {
+			t.Errorf("%s: no output", r.ID)
+		}
+		got = append(got, r.Instruction)
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") || srv.Requests() != 3 {
+		t.Errorf("pairs for %q after %d requests, want the three tasks in order", got, srv.Requests())
 	}
 }
 

@@ -155,8 +155,8 @@ func arithmeticInvention(r *rand.Rand) (string, int) {
 }
 
 // inventedReply answers the prompts of the problems, codet and reasoning
-// stages, a pointwise judge's scale prompt, and any prompt to a pool
-// persona, in that order; ok is false for every other prompt.
+// stages, a pointwise judge's scale prompt, and any prompt without a
+// schema to a pool persona, in that order; ok is false for every other prompt.
 func (b *Backend) inventedReply(r *rand.Rand, req model.Request, prompt string) (txt, reasoning string, ok bool) {
 	if txt, ok := problemsReply(r, prompt); ok {
 		return txt, "", true
@@ -170,7 +170,7 @@ func (b *Backend) inventedReply(r *rand.Rand, req model.Request, prompt string) 
 	if txt, reasoning, ok := reasoningReply(r, req, prompt); ok {
 		return txt, reasoning, true
 	}
-	if p, ok := personaOf(cmp.Or(b.served, b.Model)); ok && Kind(req.Messages) == KindOther {
+	if p, ok := personaOf(cmp.Or(b.served, b.Model)); ok && Kind(req.Messages) == KindOther && len(req.JSONSchema) == 0 {
 		return poolAnswer(r, p, prompt), "", true
 	}
 	return "", "", false
