@@ -39,6 +39,7 @@ var exampleKinds = []struct {
 	{"pipeline file", func(p string) bool { return isTop(p) && isYAML(p) }, checkPipeline},
 	{"FAQ file", func(p string) bool { return under(p, "examples/faq") }, checkFAQ},
 	{"problem file", func(p string) bool { return under(p, "examples/reasoning") }, checkProblems},
+	{"seed problem file", func(p string) bool { return under(p, "examples/problems") }, checkSeedProblems},
 	{"document", func(p string) bool { return under(p, "examples/docs") && ingest.FormatOf(p) != "" }, checkDocument},
 	{"prompt template", func(p string) bool { return under(p, "examples/prompts") && filepath.Ext(p) == ".tmpl" }, checkTemplateUsed},
 	// examples.go embeds the top-level files (the demo runs one of them);

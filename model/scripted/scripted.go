@@ -57,6 +57,9 @@ type Backend struct {
 	Seed int64
 	// Model is reported in responses; "scripted" when empty.
 	Model string
+	// served is the model name a request asked for (Responder sets it):
+	// the pool stand-ins' personality follows it (pool.go).
+	served string
 }
 
 // New returns a Backend with the given seed.
@@ -125,7 +128,7 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 			resp.Usage.CompletionTokens += EstimateTokens(c.Text) + 8*len(c.ToolCalls)
 			continue
 		}
-		txt, reasoning, ok := reasoningReply(r, req, prompt)
+		txt, reasoning, ok := b.inventedReply(r, req, prompt)
 		finish := model.FinishStop
 		if !ok {
 			txt, finish = b.reply(r, req, prompt)
