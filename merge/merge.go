@@ -42,6 +42,9 @@ type Options struct {
 type Result struct {
 	Shards int
 	Stages []Stage
+	// Already is set when out held a finished merge of these shards'
+	// config already: the merge did nothing (a scheduler's retry).
+	Already bool
 }
 
 // Stage is what the merge did with one stage.
@@ -134,10 +137,8 @@ func Shards(ctx context.Context, out string, dirs []string, opts Options) (*Resu
 		return nil, fmt.Errorf("merge: %w", err)
 	}
 	defer dst.Close()
-	if _, ok, err := dst.MetaValue(ctx, "config_hash"); err != nil {
-		return nil, fmt.Errorf("merge: %w", err)
-	} else if ok {
-		return nil, fmt.Errorf("merge: %s already holds a run; merge into a new directory", out)
+	if done, err := earlier(ctx, dst, out, first); err != nil || done {
+		return &Result{Shards: len(shards), Already: done}, err
 	}
 	if err := putMeta(ctx, dst, shards); err != nil {
 		return nil, err
@@ -157,6 +158,42 @@ func Shards(ctx context.Context, out string, dirs []string, opts Options) (*Resu
 		return nil, fmt.Errorf("merge: %w", err)
 	}
 	return res, dst.Close()
+}
+
+// earlier deals with what out already holds: nothing, a finished merge of
+// the same config (done: a retried merge Job has nothing to do), or a merge
+// that stopped halfway (emptied, to start over). Any other run is refused.
+func earlier(ctx context.Context, dst *store.Store, out string, first *shard) (done bool, err error) {
+	hash, ok, err := dst.MetaValue(ctx, "config_hash")
+	if err != nil || !ok {
+		return false, err
+	}
+	from, _, err := dst.MetaValue(ctx, MergedFromKey)
+	if err != nil {
+		return false, err
+	}
+	finished, _, err := dst.MetaValue(ctx, pipeline.FinishedKey)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case from == "":
+		return false, fmt.Errorf("merge: %s already holds a run; merge into a new directory", out)
+	case hash != first.meta["config_hash"]:
+		return false, fmt.Errorf("merge: %s holds a merge of shards of another config; merge into a new directory", out)
+	case finished != "":
+		return true, nil
+	}
+	stages, err := dst.Stages(ctx)
+	if err != nil {
+		return false, fmt.Errorf("merge: %w", err)
+	}
+	for _, s := range stages {
+		if err := dst.ResetStage(ctx, s); err != nil {
+			return false, fmt.Errorf("merge: start %s over: %w", out, err)
+		}
+	}
+	return false, nil
 }
 
 func now(opts Options) time.Time {
@@ -397,18 +434,17 @@ func prune(ctx context.Context, dst *store.Store, stage, input, rerun string) (d
 		if st == record.Kept {
 			continue
 		}
-		n := 0
+		// Every record of the unit says why, whatever its status; the
+		// kept ones are rejected.
 		for _, r := range u.Records {
-			if r.Status != record.Kept {
-				continue
+			if r.Status == record.Kept {
+				r.Status = record.Rejected
+				dropped++
 			}
-			r.Status = record.Rejected
 			r.Decisions = append(r.Decisions, record.Decision{Filter: "merge", Reason: fmt.Sprintf(
 				"its input %s is not kept once stage %s ran again over every shard's records", u.Key, rerun)})
-			n++
 		}
-		if n > 0 {
-			dropped += n
+		if len(u.Records) > 0 {
 			changed = append(changed, u)
 		}
 	}

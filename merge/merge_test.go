@@ -57,7 +57,10 @@ func writeInput(t *testing.T, n, dups int) string {
 			fmt.Fprintf(&b, `{"instruction": "How do I return item number %d that I bought %d days ago?", "output": "Within 30 days, with the receipt, at any shop."}`+"\n", i, i%40)
 		}
 	}
-	path := filepath.Join(t.TempDir(), "faq.jsonl")
+	// A relative path in a fixed place: record IDs hold it, and the
+	// shards' split follows the IDs, so the test splits alike every time.
+	t.Chdir(t.TempDir())
+	const path = "faq.jsonl"
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -353,5 +356,57 @@ func TestShardResumesAsItself(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "shard 0/2") {
 			t.Errorf("run as %q over shard 0/2: %v; want a refusal naming 0/2", sh, err)
 		}
+	}
+}
+
+// TestMergeAgain: a merge retried over its own finished output does
+// nothing, one over a merge that stopped halfway starts over and gives the
+// same run, and one over another run is refused.
+func TestMergeAgain(t *testing.T) {
+	srv := modeltest.NewServer(teacher)
+	defer srv.Close()
+	cfg := config(t, srv.URL, writeInput(t, 9, 0), false)
+	root := t.TempDir()
+	var dirs []string
+	for i := range 2 {
+		sh := pipeline.Shard{Index: i, Count: 2}
+		d := filepath.Join(root, sh.DirName())
+		runInto(t, cfg, d, sh)
+		dirs = append(dirs, d)
+	}
+	ctx := context.Background()
+	out := filepath.Join(root, "merged")
+	if _, err := merge.Shards(ctx, out, dirs, merge.Options{Now: clock}); err != nil {
+		t.Fatal(err)
+	}
+	want := exports(t, out)
+	res, err := merge.Shards(ctx, out, dirs, merge.Options{Now: clock})
+	if err != nil || !res.Already {
+		t.Fatalf("merge again: %+v, %v; want Already", res, err)
+	}
+	// As if the first merge had died before it finished.
+	st, err := store.Open(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetMetaValue(ctx, pipeline.FinishedKey, ""); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if res, err := merge.Shards(ctx, out, dirs, merge.Options{Now: clock}); err != nil || res.Already {
+		t.Fatalf("merge over a half merge: %+v, %v", res, err)
+	}
+	for k, w := range want {
+		if got := exports(t, out)[k]; !bytes.Equal(got, w) {
+			t.Errorf("%s: the merge started over differs from the first", k)
+		}
+	}
+	if _, err := merge.Shards(ctx, dirs[0], dirs, merge.Options{Now: clock}); err == nil || !strings.Contains(err.Error(), "is one of the shards") {
+		t.Errorf("merge into a shard's own run: %v", err)
+	}
+	single := filepath.Join(root, "single")
+	runInto(t, cfg, single, pipeline.Shard{})
+	if _, err := merge.Shards(ctx, single, dirs, merge.Options{Now: clock}); err == nil || !strings.Contains(err.Error(), "already holds a run") {
+		t.Errorf("merge into another run: %v", err)
 	}
 }

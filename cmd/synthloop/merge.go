@@ -30,6 +30,8 @@ records; records that later stages made from inputs this rerun rejects are marke
 rejected (filter "merge"). Self-Instruct shards bootstrap independently, so their
 instructions are compared across shards only by a dedup stage in the pipeline.
 
+Merging again into an OUT that holds a finished merge of the same config does nothing,
+and one that stopped halfway starts over, so a scheduler may retry the merge job.
 The merge reads the config the shards recorded, so the files its whole-input stages name
 (dedup's eval sets) must be where the config says. Response caches are not copied.`,
 		Example: `  synthloop merge runs/x-merged runs/x/shard-0-of-3 runs/x/shard-1-of-3 runs/x/shard-2-of-3
@@ -49,7 +51,11 @@ The merge reads the config the shards recorded, so the files its whole-input sta
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "merged %d shards into %s\n", res.Shards, args[0])
+			if res.Already {
+				fmt.Fprintf(out, "%s holds this merge already; nothing to do\n", args[0])
+			} else {
+				fmt.Fprintf(out, "merged %d shards into %s\n", res.Shards, args[0])
+			}
 			for _, s := range res.Stages {
 				line := fmt.Sprintf("  %-16s %d records", s.Name, s.Records)
 				if s.Rerun {
