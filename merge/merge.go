@@ -9,9 +9,12 @@ package merge
 // whole-input stage (pipeline.WholeInput) ran in each shard over that
 // shard's share only; the merge deletes what it made and runs it again over
 // the merged input, then rejects the records that later stages made from
-// inputs the rerun rejected.
+// inputs the rerun rejected. A stage that filters against its own earlier
+// records (Self-Instruct's novelty filter, a pipeline.MergeFilter) filters
+// every shard's records again in Seq order, with the same consequence.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -60,6 +63,10 @@ type Stage struct {
 	// near-duplicate filter can do that), so their later records are
 	// missing from the merged run.
 	Unmade int
+	// Filtered counts the kept records that the stage's own filter
+	// (pipeline.MergeFilter: Self-Instruct's novelty) rejected when it ran
+	// again over every shard's records.
+	Filtered int
 }
 
 // MergedFromKey is the meta key of the merged run listing its shards.
@@ -365,11 +372,13 @@ func importStage(ctx context.Context, dst *store.Store, shards []*shard, stage s
 	return n, nil
 }
 
-// rerun runs the whole-input stages again over the merged records, in the
-// config's order, and after each one rejects the later stages' records
-// whose input it rejected.
+// rerun decides again, in the config's order, what each shard decided
+// from its share only: it runs the whole-input stages again over the merged
+// records, runs the stages' merge filters (pipeline.MergeFilter) over every
+// shard's records, and after either rejects the later stages' records
+// whose input was rejected.
 func rerun(ctx context.Context, cfg *pipeline.Config, dst *store.Store, res *Result, opts Options) error {
-	var last string // the last whole-input stage rerun
+	var last string // the last stage decided again
 	for i, sc := range cfg.Stages {
 		st, _ := pipeline.Lookup(sc.Type)
 		stage, err := st.New(sc.Settings)
@@ -391,20 +400,83 @@ func rerun(ctx context.Context, cfg *pipeline.Config, dst *store.Store, res *Res
 			last = sc.Name
 			continue
 		}
-		if last == "" || i == 0 {
-			continue
+		if last != "" && i > 0 {
+			dropped, unmade, err := prune(ctx, dst, sc.Name, cfg.Stages[i-1].Name, last)
+			if err != nil {
+				return err
+			}
+			res.Stages[i].Dropped, res.Stages[i].Unmade = dropped, unmade
+			if unmade > 0 {
+				opts.Log.Warn("merge: records kept over all shards were rejected by a shard's own pass, so this stage never ran on them",
+					"stage", sc.Name, "records", unmade, "rerun", last)
+			}
 		}
-		dropped, unmade, err := prune(ctx, dst, sc.Name, cfg.Stages[i-1].Name, last)
-		if err != nil {
-			return err
-		}
-		res.Stages[i].Dropped, res.Stages[i].Unmade = dropped, unmade
-		if unmade > 0 {
-			opts.Log.Warn("merge: records kept over all shards were rejected by a shard's own pass, so this stage never ran on them",
-				"stage", sc.Name, "records", unmade, "rerun", last)
+		if mf, ok := stage.(pipeline.MergeFilter); ok {
+			env := &pipeline.Env{Name: sc.Name, Store: dst, Log: opts.Log.With("stage", sc.Name), Seed: cfg.Seed, Clock: opts.Now}
+			if i > 0 {
+				env.Input = cfg.Stages[i-1].Name
+			}
+			n, err := refilter(ctx, dst, mf, env)
+			if err != nil {
+				return err
+			}
+			res.Stages[i].Filtered = n
+			last = sc.Name
 		}
 	}
 	return nil
+}
+
+// refilter runs a stage's MergeFilter over every record of the stage in Seq
+// order and commits again the units whose records it changed, with their
+// usage as it was. It returns how many kept records it rejected.
+func refilter(ctx context.Context, dst *store.Store, mf pipeline.MergeFilter, env *pipeline.Env) (int, error) {
+	type ref struct {
+		unit   int
+		status record.Status
+		ds     int
+	}
+	var units []pipeline.Unit
+	var recs []*record.Record
+	was := map[*record.Record]ref{}
+	for u, err := range dst.Units(ctx, env.Name) {
+		if err != nil {
+			return 0, fmt.Errorf("merge: %w", err)
+		}
+		for _, r := range u.Records {
+			recs = append(recs, r)
+			was[r] = ref{len(units), r.Status, len(r.Decisions)}
+		}
+		units = append(units, u)
+	}
+	slices.SortFunc(recs, func(a, b *record.Record) int {
+		if a.Seq != b.Seq {
+			return cmp.Compare(a.Seq, b.Seq)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if err := mf.MergeFilter(ctx, env, recs); err != nil {
+		return 0, fmt.Errorf("merge: stage %s again over the merged shards: %w", env.Name, err)
+	}
+	changed := map[int]bool{}
+	n := 0
+	for _, r := range recs {
+		w := was[r]
+		if r.Status != w.status || len(r.Decisions) != w.ds {
+			changed[w.unit] = true
+		}
+		if w.status == record.Kept && r.Status != record.Kept {
+			n++
+		}
+	}
+	for i, u := range units {
+		if changed[i] {
+			if err := dst.Commit(ctx, u); err != nil {
+				return 0, fmt.Errorf("merge: %w", err)
+			}
+		}
+	}
+	return n, nil
 }
 
 // prune rejects the kept records of stage whose unit is an input record

@@ -20,6 +20,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/store"
+	"github.com/synthloop/synthloop/text"
 )
 
 // teacher is the scripted teacher, and as a judge it scores an answer 1 to
@@ -408,5 +409,93 @@ func TestMergeAgain(t *testing.T) {
 	runInto(t, cfg, single, pipeline.Shard{})
 	if _, err := merge.Shards(ctx, single, dirs, merge.Options{Now: clock}); err == nil || !strings.Contains(err.Error(), "already holds a run") {
 		t.Errorf("merge into another run: %v", err)
+	}
+}
+
+// TestMergeSelfInstruct runs Self-Instruct with its instances as 3 shards:
+// each shard bootstraps on its own to its share of the target, and the merge
+// runs the novelty filter across shards, rejecting the instances of the
+// instructions it rejects.
+func TestMergeSelfInstruct(t *testing.T) {
+	srv := modeltest.NewServer(scripted.New(6).Responder())
+	defer srv.Close()
+	cfg, err := pipeline.ParseConfig("si.yaml", []byte(fmt.Sprintf(`name: si
+seed: 4
+concurrency: 4
+models:
+  teacher:
+    ref: openai-compatible/scripted-teacher
+    base_url: %s
+stages:
+  - name: instructions
+    type: selfinstruct
+    with: {model: teacher, target: 90, novelty_threshold: 0.5}
+  - name: instances
+    type: selfinstruct-instances
+    with: {model: teacher}
+`, srv.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	var dirs []string
+	total := 0
+	for i := range 3 {
+		sh := pipeline.Shard{Index: i, Count: 3}
+		d := filepath.Join(root, sh.DirName())
+		runInto(t, cfg, d, sh)
+		// Its share, 30, and the rest of the batch that reached it.
+		k := countKept(t, d, "instructions")
+		if k < 30 || k > 45 {
+			t.Errorf("shard %d kept %d instructions, want its share 30 and at most a batch more", i, k)
+		}
+		total += k
+		dirs = append(dirs, d)
+	}
+	out := filepath.Join(root, "merged")
+	res, err := merge.Shards(context.Background(), out, dirs, merge.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("merge: %+v", res.Stages)
+	kept := countKept(t, out, "instructions")
+	if f := res.Stages[0].Filtered; kept != total-f {
+		t.Errorf("kept %d instructions after the merge rejected %d of %d", kept, f, total)
+	}
+	if res.Stages[0].Filtered == 0 {
+		t.Errorf("the merge's novelty pass rejected nothing: the test shows nothing")
+	}
+	// What is kept is novel across shards, in Seq order.
+	st, err := store.OpenReadOnly(context.Background(), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	idx, err := text.NewIndex(text.Options{Threshold: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, err := range st.Records(context.Background(), "instructions", record.Kept) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := idx.CheckText(r.Instruction); !res.Novel {
+			t.Errorf("kept %q, ROUGE-L %.2f to a kept one", r.Instruction, res.Max)
+		}
+		idx.AddText(r.Instruction)
+	}
+	inst := 0
+	for r, err := range st.Records(context.Background(), "instances", record.Kept) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst++
+		parent, err := st.Record(context.Background(), r.Prov.ParentIDs[0])
+		if err != nil || parent.Status != record.Kept {
+			t.Errorf("instance %s is kept but its instruction is not: %v", r.ID, err)
+		}
+	}
+	if inst == 0 {
+		t.Error("no instance kept")
 	}
 }

@@ -7,11 +7,14 @@ package pipeline
 // the same on every restart and in every shard.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
 	"strings"
+
+	"github.com/synthloop/synthloop/record"
 )
 
 // Shard is this process's part of a sharded run: shard Index of Count. The
@@ -162,6 +165,19 @@ type WholeInput interface {
 	Stage
 	// WholeInput is a marker; it returns true.
 	WholeInput() bool
+}
+
+// MergeFilter is implemented by stages that filter each record against the
+// records the stage kept before it, such as Self-Instruct's ROUGE-L novelty
+// filter. In a sharded run each shard filters against its own records only;
+// the merge hands the stage every shard's records of the stage to filter
+// again across shards.
+type MergeFilter interface {
+	Stage
+	// MergeFilter decides again, in place, about recs: the stage's records
+	// from every shard, in Seq order (ties by ID). It may turn kept records
+	// rejected, appending a Decision that says why; it changes nothing else.
+	MergeFilter(ctx context.Context, env *Env, recs []*record.Record) error
 }
 
 // ShardKey is the run-store meta key holding a shard's i/N.
