@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -392,6 +393,10 @@ func rerun(ctx context.Context, cfg *pipeline.Config, dst *store.Store, res *Res
 			err := pipeline.Run(ctx, cfg, pipeline.Options{
 				Store: dst, Cache: dst, Stages: []string{sc.Name}, Now: opts.Now,
 				Log: opts.Log, Getenv: opts.Getenv, Version: opts.Version,
+				// The merged run holds what every shard paid, each under
+				// max_cost_usd of its own: the sum may pass the cap, and a
+				// whole-input stage pays nothing anyway.
+				MaxCostUSD: math.MaxFloat64,
 			})
 			if err != nil {
 				return fmt.Errorf("merge: stage %s again over the merged shards: %w", sc.Name, err)

@@ -72,6 +72,17 @@ func writeInput(t *testing.T, n, dups int) string {
 // scripted teacher at url.
 func config(t *testing.T, url, input string, withDedup bool) *pipeline.Config {
 	t.Helper()
+	return cappedConfig(t, url, input, withDedup, 0)
+}
+
+// cappedConfig is config with prices for the teacher and, when capUSD > 0,
+// max_cost_usd.
+func cappedConfig(t *testing.T, url, input string, withDedup bool, capUSD float64) *pipeline.Config {
+	t.Helper()
+	top := ""
+	if capUSD > 0 {
+		top = fmt.Sprintf("max_cost_usd: %v\n", capUSD)
+	}
 	dedup := ""
 	if withDedup {
 		dedup = `
@@ -82,10 +93,12 @@ func config(t *testing.T, url, input string, withDedup bool) *pipeline.Config {
 	text := fmt.Sprintf(`name: shards
 seed: 3
 concurrency: 4
-models:
+%smodels:
   teacher:
     ref: openai-compatible/scripted-teacher
     base_url: %s
+    price_input: 1
+    price_output: 1
 stages:
   - name: faq
     type: load
@@ -103,7 +116,7 @@ stages:
   - name: judged
     type: judge
     with: {judge_model: teacher, samples: 1, filter: true, threshold: 2}
-`, url, input, dedup)
+`, top, url, input, dedup)
 	cfg, err := pipeline.ParseConfig("shards.yaml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -497,5 +510,50 @@ stages:
 	}
 	if inst == 0 {
 		t.Error("no instance kept")
+	}
+}
+
+// TestMergeOverPerShardCap: shards under a max_cost_usd each may together
+// have paid more than it; the merge, which pays nothing, must not stop there.
+func TestMergeOverPerShardCap(t *testing.T) {
+	srv := modeltest.NewServer(teacher)
+	defer srv.Close()
+	input := writeInput(t, 12, 6)
+	root := t.TempDir()
+	spent := func(dir string) float64 {
+		st, err := store.OpenReadOnly(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		v, err := st.SpentUSD(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// What each shard pays, without a cap.
+	free := cappedConfig(t, srv.URL, input, true, 0)
+	most, sum := 0.0, 0.0
+	for i := range 2 {
+		sh := pipeline.Shard{Index: i, Count: 2}
+		d := filepath.Join(root, "free", sh.DirName())
+		runInto(t, free, d, sh)
+		most, sum = max(most, spent(d)), sum+spent(d)
+	}
+	capUSD := most * 1.01
+	if capUSD >= sum {
+		t.Fatalf("one shard paid %g of %g: the test needs both to pay", most, sum)
+	}
+	capped := cappedConfig(t, srv.URL, input, true, capUSD)
+	var dirs []string
+	for i := range 2 {
+		sh := pipeline.Shard{Index: i, Count: 2}
+		d := filepath.Join(root, "capped", sh.DirName())
+		runInto(t, capped, d, sh)
+		dirs = append(dirs, d)
+	}
+	if _, err := merge.Shards(context.Background(), filepath.Join(root, "merged"), dirs, merge.Options{Now: clock}); err != nil {
+		t.Fatalf("merge of shards that paid $%g together under a $%g cap each: %v", sum, capUSD, err)
 	}
 }
