@@ -27,9 +27,9 @@ type Model struct {
 	name    string
 	mu      sync.Mutex
 	batcher *sample.Batcher // nil: one call at a time
-	m    *llama.Model
-	tok  tokenizer.Tokenizer
-	stop []int32 // <|end|> and <|eos|>: a reply ends at either
+	m       *llama.Model
+	tok     tokenizer.Tokenizer
+	stop    []int32 // <|end|> and <|eos|>: a reply ends at either
 
 	vocabOnce sync.Once
 	vocab     *grammar.Vocab // token bytes for grammar masks, built on first use
