@@ -9,6 +9,7 @@ import (
 	// Stage types (pipeline.Register).
 	_ "github.com/synthloop/synthloop/stage/conversation" // conversation
 	_ "github.com/synthloop/synthloop/stage/dedup"        // dedup
+	_ "github.com/synthloop/synthloop/stage/derive"       // derive
 	_ "github.com/synthloop/synthloop/stage/docqa"        // docqa
 	_ "github.com/synthloop/synthloop/stage/evol"         // evol
 	_ "github.com/synthloop/synthloop/stage/faq"          // faq
@@ -17,6 +18,7 @@ import (
 	_ "github.com/synthloop/synthloop/stage/load"         // load
 	_ "github.com/synthloop/synthloop/stage/reasoning"    // reasoning
 	_ "github.com/synthloop/synthloop/stage/reject"       // reject
+	_ "github.com/synthloop/synthloop/stage/sample"       // sample
 	_ "github.com/synthloop/synthloop/stage/selfinstruct" // selfinstruct, selfinstruct-instances
 	_ "github.com/synthloop/synthloop/stage/selfreward"   // selfreward
 	_ "github.com/synthloop/synthloop/stage/tools"        // tools

@@ -3,6 +3,7 @@ package merge_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -556,4 +557,81 @@ func TestMergeOverPerShardCap(t *testing.T) {
 	if _, err := merge.Shards(context.Background(), filepath.Join(root, "merged"), dirs, merge.Options{Now: clock}); err != nil {
 		t.Fatalf("merge of shards that paid $%g together under a $%g cap each: %v", sum, capUSD, err)
 	}
+}
+
+// TestMergeSampleStage: a sample stage's drawn records are split by record
+// among shards, and the merged run holds exactly one process's records.
+func TestMergeSampleStage(t *testing.T) {
+	srv := modeltest.NewServer(teacher)
+	defer srv.Close()
+	cfg, err := pipeline.ParseConfig("sample.yaml", []byte(fmt.Sprintf(`name: drawn
+seed: 8
+concurrency: 4
+models:
+  teacher:
+    ref: openai-compatible/scripted-teacher
+    base_url: %s
+stages:
+  - name: attributes
+    type: sample
+    with:
+      count: 150
+      columns:
+        - {name: task, kind: category, values: [explain, compare, plan]}
+        - {name: difficulty, kind: int, min: 1, max: 5}
+  - name: asked
+    type: generate
+    with:
+      model: teacher
+      prompt: "Write a {{.task}} request of difficulty {{.difficulty}}."
+      output: reply
+`, srv.URL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	one := filepath.Join(root, "one")
+	runInto(t, cfg, one, pipeline.Shard{})
+	var dirs []string
+	for i := range 3 {
+		sh := pipeline.Shard{Index: i, Count: 3}
+		d := filepath.Join(root, sh.DirName())
+		runInto(t, cfg, d, sh)
+		if k := countKept(t, d, "attributes"); k == 0 || k == 150 {
+			t.Errorf("shard %d drew %d of 150 records", i, k)
+		}
+		dirs = append(dirs, d)
+	}
+	merged := filepath.Join(root, "merged")
+	if _, err := merge.Shards(context.Background(), merged, dirs, merge.Options{Now: clock}); err != nil {
+		t.Fatal(err)
+	}
+	for _, stage := range []string{"attributes", "asked"} {
+		want, got := dump(t, one, stage), dump(t, merged, stage)
+		if len(want) == 0 || !bytes.Equal(got, want) {
+			t.Errorf("stage %s: the merged records (%d bytes) differ from one process's (%d bytes)", stage, len(got), len(want))
+		}
+	}
+}
+
+// dump is every record of stage in dir, as JSON lines in Seq order.
+func dump(t *testing.T, dir, stage string) []byte {
+	t.Helper()
+	st, err := store.OpenReadOnly(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var b bytes.Buffer
+	for r, err := range st.Records(context.Background(), stage, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(append(line, '\n'))
+	}
+	return b.Bytes()
 }

@@ -116,7 +116,7 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 	}
 	pc := ProviderConfig{
 		Name: name, Provider: ref.Provider, Model: ref.Model, BaseURL: info.BaseURL, APIKey: key,
-		HTTPClient: hc, Timeout: info.Timeout, DropParams: cfg.DropParams, Log: log,
+		HTTPClient: hc, Timeout: info.Timeout, DropParams: cfg.DropParams, Stream: cfg.Stream, Log: log,
 	}
 	raw, err := spec.New(ctx, pc)
 	if err != nil {
@@ -130,6 +130,7 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 		maxN: spec.MaxN, timeout: info.Timeout, maxRetries: info.MaxRetries,
 		aimd:  newAIMD(min(info.MaxConcurrency, 8), info.MaxConcurrency),
 		sleep: opts.Sleep, now: opts.Now, rand: opts.Rand,
+		thinkTags: cfg.ThinkTags == nil || *cfg.ThinkTags,
 	}
 	if c.sleep == nil {
 		c.sleep = sleepCtx

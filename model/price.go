@@ -8,7 +8,8 @@ type Price struct {
 	Output float64 `json:"output"`
 }
 
-// Cost prices u.
+// Cost prices u. Reasoning tokens are billed as output and every provider
+// already counts them in CompletionTokens, so they are not added again.
 func (p Price) Cost(u Usage) float64 {
 	return (float64(u.PromptTokens)*p.Input + float64(u.CompletionTokens)*p.Output) / 1e6
 }

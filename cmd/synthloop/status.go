@@ -14,6 +14,7 @@ import (
 	"github.com/synthloop/synthloop/stage/evol"
 	"github.com/synthloop/synthloop/stage/reasoning"
 	"github.com/synthloop/synthloop/stage/reject"
+	"github.com/synthloop/synthloop/stage/sample"
 	"github.com/synthloop/synthloop/stage/selfreward"
 	"github.com/synthloop/synthloop/store"
 )
@@ -66,7 +67,8 @@ type statsSource interface {
 
 // stageReports add a stage type's own summary to status: the acceptance rate
 // and score histogram of reject sampling, answer lengths of self-rewarding,
-// pass rates and trace lengths of reasoning.
+// pass rates and trace lengths of reasoning, how evenly a sample stage
+// covered each column.
 var stageReports = map[string]func(ctx context.Context, st pipeline.Store, stage string) (string, error){
 	"reject": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
 		s, err := reject.Summarize(ctx, st, stage)
@@ -79,6 +81,10 @@ var stageReports = map[string]func(ctx context.Context, st pipeline.Store, stage
 	"evol": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
 		rep, err := evol.Summarize(ctx, st, stage)
 		return rep.String(), err
+	},
+	"sample": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
+		cov, err := sample.Summarize(ctx, st, stage)
+		return cov.String(), err
 	},
 	"selfreward": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
 		ls, err := selfreward.Lengths(ctx, st, stage)

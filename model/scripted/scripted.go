@@ -45,7 +45,8 @@ const (
 // the filters exist to catch: near-duplicates of the prompt's tasks or of each
 // other, blacklisted words, too-short tasks, "Write a program", leading
 // punctuation, replies cut by max_tokens (finish reason "length"), and invalid
-// or conflicting instances. It reports estimated token usage.
+// or conflicting instances. A request with a JSON Schema gets a JSON value
+// that fits it. It reports estimated token usage.
 //
 // Every reply depends only on the messages, the decoding parameters, the
 // sample index and Seed, never on call order, so a test or a resumed run gets
@@ -207,6 +208,9 @@ func applyLimits(txt, finish string, req model.Request) (string, string) {
 
 func (b *Backend) reply(r *rand.Rand, req model.Request, prompt string) (string, string) {
 	ja := isJapanese(prompt)
+	if len(req.JSONSchema) > 0 {
+		return schemaReply(r, req.JSONSchema, ja || text.GuessLang(prompt) == text.Japanese), model.FinishStop
+	}
 	switch Kind(req.Messages) {
 	case KindBootstrap:
 		return bootstrapReply(r, req, prompt, ja)
