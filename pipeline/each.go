@@ -48,11 +48,16 @@ func KeptInput(ctx context.Context, env *Env, limit int) ([]*record.Record, erro
 }
 
 // ForEachRecord is ForEachKept over records that need not be in the store,
-// such as a stage's seed file: one unit per record, keyed by its ID.
+// such as a stage's seed file: one unit per record, keyed by its ID. In a
+// sharded run a record of the input stage is the shard's already (Local);
+// any other record, such as a seed, goes to the shard its ID hashes to.
 func ForEachRecord(ctx context.Context, env *Env, ins []*record.Record, fn MapFunc) error {
 	units := make([]UnitSpec, len(ins))
 	for i, in := range ins {
 		units[i] = UnitSpec{Key: in.ID, Seq: in.Seq * 1000}
+		if env.Input != "" && in.Stage == env.Input {
+			units[i].Partition = Local
+		}
 	}
 	return RunUnits(ctx, env, units, func(ctx context.Context, i int) ([]*record.Record, UnitUsage, error) {
 		return fn(ctx, ins[i])

@@ -69,6 +69,11 @@ type Options struct {
 	// Now is the run's clock: its creation time and its records'
 	// CreatedAt (Env.Clock); nil means time.Now.
 	Now func() time.Time
+	// Shard makes the run one part of a sharded run: its stages do only
+	// the units the shard owns (see Partition). The store is the shard's
+	// own, and keeps the shard under ShardKey: resuming it as another
+	// shard, or unsharded, is refused.
+	Shard Shard
 }
 
 // ErrStopped reports a clean stop: interrupted or out of budget. Everything
@@ -86,8 +91,17 @@ func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if err := checkShard(ctx, opts); err != nil {
+		return err
+	}
 	if err := checkConfigUnchanged(ctx, cfg, opts); err != nil {
 		return err
+	}
+	if len(opts.Stages) == 0 {
+		// Unfinished until this run of every stage ends well.
+		if err := opts.Store.SetMetaValue(ctx, FinishedKey, ""); err != nil {
+			return fmt.Errorf("pipeline: %w", err)
+		}
 	}
 	if opts.GiveUpTransient {
 		ctx = GiveUpTransient(ctx)
@@ -158,6 +172,12 @@ func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 			Round:       opts.Round,
 			Concurrency: conc,
 			Clock:       opts.Now,
+			Shard:       opts.Shard,
+		}
+		if _, ok := stage.(WholeInput); ok {
+			// Its input is the shard's share already, and it needs all
+			// of that; the merge runs it again over every shard's.
+			env.Shard = Shard{}
 		}
 		err = stage.Run(ctx, env)
 		if err == nil {
@@ -176,6 +196,52 @@ func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 			return stageError(sc.Name, err)
 		}
 		prev = sc.Name
+	}
+	if len(only) == 0 {
+		now := time.Now
+		if opts.Now != nil {
+			now = opts.Now
+		}
+		if err := opts.Store.SetMetaValue(ctx, FinishedKey, now().UTC().Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("pipeline: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkShard refuses to run a store as a shard other than the one it was
+// started as (or sharded when it was not): its units were chosen by that
+// shard's partition, and a different one would do some work twice and
+// leave other work undone. A new store is marked with opts.Shard.
+func checkShard(ctx context.Context, opts Options) error {
+	if opts.Shard.Sharded() {
+		if err := opts.Shard.check(); err != nil {
+			return err
+		}
+	}
+	old, ok, err := opts.Store.MetaValue(ctx, ShardKey)
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	want := opts.Shard.String()
+	if ok && old != want {
+		if want == "" {
+			return fmt.Errorf("pipeline: this run directory holds shard %s of a sharded run; run it with --shard %s (or merge the shards with synthloop merge)", old, old)
+		}
+		if old == "" {
+			return fmt.Errorf("pipeline: this run directory holds an unsharded run; run shard %s in a directory of its own", want)
+		}
+		return fmt.Errorf("pipeline: this run directory holds shard %s, not %s; each shard needs its own directory", old, want)
+	}
+	if !ok {
+		if _, started, err := opts.Store.MetaValue(ctx, "config_hash"); err != nil {
+			return fmt.Errorf("pipeline: %w", err)
+		} else if started && want != "" {
+			return fmt.Errorf("pipeline: this run directory holds an unsharded run; run shard %s in a directory of its own", want)
+		}
+		if err := opts.Store.SetMetaValue(ctx, ShardKey, want); err != nil {
+			return fmt.Errorf("pipeline: %w", err)
+		}
 	}
 	return nil
 }

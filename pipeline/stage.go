@@ -59,6 +59,10 @@ type Env struct {
 	Round   int
 	// Concurrency bounds how many units the stage works on at once.
 	Concurrency int
+	// Shard is this process's part of a sharded run; the zero Shard owns
+	// all the work. Only the unit scheduler and stages that divide a
+	// target among shards read it.
+	Shard Shard
 	// Clock stamps the records' Provenance.CreatedAt; nil means time.Now.
 	// Tests and replays set it to get identical records.
 	Clock func() time.Time

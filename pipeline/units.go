@@ -32,7 +32,30 @@ type UnitSpec struct {
 	// Weight is what the unit counts for in progress; 0 means 1 (load
 	// counts records, not chunks).
 	Weight int
+	// Partition says how a sharded run divides the unit among its shards.
+	Partition Partition
 }
+
+// Partition says how a sharded run (Env.Shard) divides a unit among its
+// shards. Whatever the mode, the division depends only on keys and IDs, so
+// every shard and every restart of one agrees on it.
+type Partition uint8
+
+const (
+	// ByKey gives the unit to one shard, by the hash of its key: for units
+	// that bring work into the run (a seed, a document chunk, a batch of
+	// generation). Other shards neither do it nor count it.
+	ByKey Partition = iota
+	// ByRecord has every shard do the unit and commit only the records
+	// whose ID hashes to it, each at its place in the whole unit's order:
+	// for cheap units of many records, such as a chunk of a loaded file,
+	// so that shards split the records evenly however few chunks there are.
+	ByRecord
+	// Local has every shard do the unit: its work is this run store's own
+	// input records, which are already the shard's share. ForEachRecord
+	// sets it for records of the input stage.
+	Local
+)
 
 func (u UnitSpec) weight() int { return max(u.Weight, 1) }
 
@@ -231,6 +254,9 @@ func pending(ctx context.Context, env *Env, units []UnitSpec) ([]int, error) {
 	total, skipped := 0, 0
 	seen := make(map[string]bool, len(units))
 	for i, u := range units {
+		if u.Partition == ByKey && !env.Shard.Owns(u.Key) {
+			continue // another shard's: not this one's to do or count
+		}
 		if seen[u.Key] {
 			// Two units under one key would overwrite each other's
 			// done-mark: a stage bug that would lose work on resume.
@@ -313,11 +339,18 @@ func (c *committer) result(err error) error {
 // commit ignores cancellation: work in hand when the run is stopped is kept.
 func (c *committer) commit(u UnitSpec, out []*record.Record, usage UnitUsage) error {
 	var kept, rejected, failed int
+	mine := out[:0:0]
 	for i, r := range out {
 		r.Stage = c.env.Name
 		if r.Seq == 0 {
 			r.Seq = u.Seq + int64(i)
 		}
+		// After the Seq: a record keeps its place in the whole unit, so
+		// the merged shards read in the order one process would have.
+		if u.Partition == ByRecord && !c.env.Shard.Owns(r.ID) {
+			continue
+		}
+		mine = append(mine, r)
 		switch r.Status {
 		case record.Kept:
 			kept++
@@ -327,6 +360,7 @@ func (c *committer) commit(u UnitSpec, out []*record.Record, usage UnitUsage) er
 			failed++
 		}
 	}
+	out = mine
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.end {

@@ -28,6 +28,8 @@ func newRunCmd() *cobra.Command {
 		retryFailed bool
 		giveUp      bool
 		maxCost     float64
+		shardFlag   string
+		shards      int
 	)
 	cmd := &cobra.Command{
 		Use:   "run PIPELINE.yaml",
@@ -57,13 +59,26 @@ run again to resume).
 The cost cap (max_cost_usd, or --max-cost) counts everything the run has paid, across
 reruns. A run stopped by it stops again at once when rerun under the same cap; to continue,
 rerun with a higher --max-cost (or raise max_cost_usd: a change of the cap alone does not
-need --allow-config-change).`,
+need --allow-config-change).
+
+Sharded runs split one pipeline among N processes, on one machine or many, that share
+nothing but the config file: --shard I/N runs shard I (from 0) of N; --shards N takes I
+from the scheduler, JOB_COMPLETION_INDEX in a Kubernetes Indexed Job or SLURM_ARRAY_TASK_ID
+less SLURM_ARRAY_TASK_MIN in a Slurm job array. Each shard writes its own run store in
+RUN_DIR/shard-I-of-N and resumes like any run. Work is split by a hash of its name:
+loaded records by their IDs, seeds, documents and generation batches by their keys,
+and every later per-record stage works on the records of its own shard. Self-Instruct
+shards bootstrap on their own, each to its share of the target. Whole-input stages
+(dedup, decontamination, ROUGE-L novelty) run over the shard's share; synthloop merge
+runs them again over every shard's records.`,
 		Example: `  synthloop run examples/selfinstruct-openai.yaml
   synthloop run pipeline.yaml --run-dir runs/try2
   synthloop run pipeline.yaml --stage instances     # only this stage (earlier ones must be done)
   synthloop run pipeline.yaml --retry-failed        # also redo the units whose records failed for good
   synthloop run pipeline.yaml --give-up-transient   # finish: record what still fails transiently as failed
-  synthloop run pipeline.yaml --max-cost 20         # continue a run stopped at its cost cap, up to $20 in all`,
+  synthloop run pipeline.yaml --max-cost 20         # continue a run stopped at its cost cap, up to $20 in all
+  synthloop run pipeline.yaml --shard 2/4           # shard 2 of 4, into runs/NAME/shard-2-of-4
+  synthloop run pipeline.yaml --shards 4 --run-dir /data/runs/x   # index from the Kubernetes or Slurm variables`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := pipeline.LoadConfig(args[0])
@@ -77,6 +92,12 @@ need --allow-config-change).`,
 				return fmt.Errorf("%w: --max-cost must not be negative, got %g", errUsage, maxCost)
 			}
 			opts := pipeline.Options{Stages: stages, AllowConfigChange: allowChange, RetryFailed: retryFailed, GiveUpTransient: giveUp, MaxCostUSD: maxCost}
+			if opts.Shard, err = shardOf(shardFlag, shards, os.Getenv); err != nil {
+				return err
+			}
+			if opts.Shard.Sharded() {
+				runDir = filepath.Join(runDir, opts.Shard.DirName())
+			}
 			return runPipeline(cmd, cfg, runDir, opts, jsonProg)
 		},
 	}
@@ -86,8 +107,32 @@ need --allow-config-change).`,
 	cmd.Flags().Float64Var(&maxCost, "max-cost", 0, "cap on what the whole run may spend, in USD, replacing max_cost_usd (0: keep max_cost_usd); raise it to continue a run stopped at its cap")
 	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
 	cmd.Flags().BoolVar(&giveUp, "give-up-transient", false, "record units that fail for transient causes as failed, like permanent failures, instead of leaving them for a rerun (a model down still stops the run)")
+	cmd.Flags().StringVar(&shardFlag, "shard", "", "run shard I (from 0) of N of a sharded run, as I/N, into RUN_DIR/shard-I-of-N; merge the shards with synthloop merge")
+	cmd.Flags().IntVar(&shards, "shards", 0, "run one of N shards, its index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID less SLURM_ARRAY_TASK_MIN (Slurm array)")
 	cmd.Flags().BoolVar(&retryFailed, "retry-failed", false, "also redo the units whose records failed permanently (units that failed for transient causes are retried by every run)")
 	return cmd
+}
+
+// shardOf is the shard the flags ask for: --shard I/N, or --shards N with
+// the index from the scheduler's variables; neither is an unsharded run.
+func shardOf(flag string, count int, getenv func(string) string) (pipeline.Shard, error) {
+	switch {
+	case flag != "" && count != 0:
+		return pipeline.Shard{}, fmt.Errorf("%w: pass --shard I/N or --shards N, not both", errUsage)
+	case flag != "":
+		s, err := pipeline.ParseShard(flag)
+		if err != nil {
+			return s, fmt.Errorf("%w: --shard: %w", errUsage, err)
+		}
+		return s, nil
+	case count != 0:
+		s, err := pipeline.ShardFromEnv(count, getenv)
+		if err != nil {
+			return s, fmt.Errorf("%w: %w", errUsage, err)
+		}
+		return s, nil
+	}
+	return pipeline.Shard{}, nil
 }
 
 func defaultRunDir(cfg *pipeline.Config) string {

@@ -15,6 +15,7 @@ func newServeCmd() *cobra.Command {
 	var (
 		addr      string
 		apiKeyEnv string
+		batch     int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve MODEL_DIR...",
@@ -33,16 +34,30 @@ supported schema subset). Each model is named by its directory's base name. Any 
 
 It listens on loopback by default. Binding any other address requires an API key, read
 from the environment variable named by --api-key-env, which clients send as a bearer token.
-The same model is also reachable in-process, without a server, as ref local/MODEL_DIR.`,
+The same model is also reachable in-process, without a server, as ref local/MODEL_DIR.
+
+Concurrent requests are decoded together (continuous batching): up to --batch sequences
+share each step through the model, a request joining between steps and leaving when its
+replies end, each with its own sampling parameters, stop strings and seed, and each gets
+the replies it gets alone. --batch 0 serves one request at a time.`,
 		Example: `  synthloop serve runs/demo/model
   MY_KEY=secret synthloop serve runs/demo/model --addr 0.0.0.0:8080 --api-key-env MY_KEY`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if batch < 0 {
+				return fmt.Errorf("%w: --batch must not be negative, got %d", errUsage, batch)
+			}
 			var models []serve.Completer
 			for _, dir := range args {
 				m, err := chat.Load(dir)
 				if err != nil {
 					return err
+				}
+				if batch > 0 {
+					if err := m.Batch(batch); err != nil {
+						return err
+					}
+					defer m.Close()
 				}
 				models = append(models, m)
 			}
@@ -70,5 +85,6 @@ The same model is also reachable in-process, without a server, as ref local/MODE
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().StringVar(&apiKeyEnv, "api-key-env", "", "environment variable holding the API key clients must send")
+	cmd.Flags().IntVar(&batch, "batch", 32, "sequences decoded together across concurrent requests (continuous batching); 0 serves one request at a time")
 	return cmd
 }

@@ -21,14 +21,15 @@ import (
 )
 
 // Model is a loaded model with its tokenizer. Complete is safe for
-// concurrent use; calls run one at a time because the model's buffers are
-// shared.
+// concurrent use. Calls run one at a time, unless Batch makes concurrent
+// calls decode together.
 type Model struct {
-	name string
-	mu   sync.Mutex
-	m    *llama.Model
-	tok  tokenizer.Tokenizer
-	stop []int32 // <|end|> and <|eos|>: a reply ends at either
+	name    string
+	mu      sync.Mutex
+	batcher *sample.Batcher // nil: one call at a time
+	m       *llama.Model
+	tok     tokenizer.Tokenizer
+	stop    []int32 // <|end|> and <|eos|>: a reply ends at either
 
 	vocabOnce sync.Once
 	vocab     *grammar.Vocab // token bytes for grammar masks, built on first use
@@ -64,6 +65,30 @@ func New(name string, m *llama.Model, tok tokenizer.Tokenizer) (*Model, error) {
 		return nil, errors.New("chat: the tokenizer has neither <|end|> nor <|eos|>, so replies could not end")
 	}
 	return &Model{name: name, m: m, tok: tok, stop: stop}, nil
+}
+
+// Batch makes concurrent calls of Complete decode together (continuous
+// batching): up to slots sequences at a time share each step through the
+// model, a call joining between steps and leaving when its replies end.
+// Each call still gets the replies it gets alone. The KV cache of slots
+// full-length sequences is allocated now. Call it before the model serves,
+// and Close when done.
+func (c *Model) Batch(slots int) error {
+	b, err := sample.NewBatcher(c.m, slots)
+	if err != nil {
+		return fmt.Errorf("chat: %w", err)
+	}
+	c.batcher = b
+	return nil
+}
+
+// Close stops the batching Batch started; the model then answers one call
+// at a time again.
+func (c *Model) Close() {
+	if c.batcher != nil {
+		c.batcher.Close()
+		c.batcher = nil
+	}
 }
 
 // Name is the model's name as the server lists it.
@@ -169,12 +194,7 @@ func (c *Model) Complete(ctx context.Context, msgs []tokenizer.Message, p Params
 			}
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	comps, err := sample.Generate(c.m, [][]int32{prompt}, opt)
+	comps, err := c.generate(ctx, prompt, opt)
 	if errors.Is(err, sample.ErrNoToken) {
 		return nil, fmt.Errorf("%w: the model's vocabulary cannot spell the JSON the schema needs: %w", ErrBadRequest, err)
 	}
@@ -194,6 +214,19 @@ func (c *Model) Complete(ctx context.Context, msgs []tokenizer.Message, p Params
 		r.CompletionTokens += len(comp.Tokens)
 	}
 	return r, nil
+}
+
+// generate samples through the batcher, or alone while holding the model.
+func (c *Model) generate(ctx context.Context, prompt []int32, opt sample.Options) ([]sample.Completion, error) {
+	if c.batcher != nil {
+		return c.batcher.Generate(ctx, prompt, opt)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return sample.Generate(c.m, [][]int32{prompt}, opt)
 }
 
 // settled returns the part of a growing text that can no longer change: it

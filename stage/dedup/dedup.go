@@ -170,6 +170,11 @@ func New(cfg *Config) (*Stage, error) {
 
 const unitKey = "all"
 
+// WholeInput implements pipeline.WholeInput: which records are duplicates
+// depends on all of them, so the merge of a sharded run does the stage again
+// over the merged input.
+func (s *Stage) WholeInput() bool { return true }
+
 // Run implements pipeline.Stage.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if env.Input == "" {

@@ -164,7 +164,9 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		}
 		for start := 0; start < len(recs); start += s.cfg.Chunk {
 			chunk := recs[start:min(start+s.cfg.Chunk, len(recs))]
-			units = append(units, pipeline.UnitSpec{Key: fmt.Sprintf("%s#%d", path, start/s.cfg.Chunk), Seq: seq, Weight: len(chunk)})
+			// Reading is cheap: in a sharded run every shard reads every
+			// chunk and keeps the records whose IDs hash to it.
+			units = append(units, pipeline.UnitSpec{Key: fmt.Sprintf("%s#%d", path, start/s.cfg.Chunk), Seq: seq, Weight: len(chunk), Partition: pipeline.ByRecord})
 			chunks = append(chunks, chunk)
 			seq += int64(len(chunk))
 		}

@@ -85,7 +85,9 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	d.hash = sp.hash()
 	var units []pipeline.UnitSpec
 	for start := 0; start < n; start += unitSize {
-		units = append(units, pipeline.UnitSpec{Key: fmt.Sprintf("records-%0*d", d.width, start), Weight: min(unitSize, n-start)})
+		// Drawing is cheap and depends on the index only: in a sharded
+		// run every shard draws every unit and keeps its own records.
+		units = append(units, pipeline.UnitSpec{Key: fmt.Sprintf("records-%0*d", d.width, start), Weight: min(unitSize, n-start), Partition: pipeline.ByRecord})
 	}
 	err = pipeline.RunUnits(ctx, env, units, func(ctx context.Context, k int) ([]*record.Record, pipeline.UnitUsage, error) {
 		start := k * unitSize
@@ -137,7 +139,9 @@ func (s *Stage) grownTree(ctx context.Context, env *pipeline.Env, col *column) (
 	if err != nil {
 		return nil, err
 	}
-	units := []pipeline.UnitSpec{{Key: "topic-tree-" + col.Name}}
+	// Every shard of a sharded run needs the tree its records draw from,
+	// so each grows it (the same one from a deterministic teacher).
+	units := []pipeline.UnitSpec{{Key: "topic-tree-" + col.Name, Partition: pipeline.Local}}
 	err = pipeline.RunUnits(ctx, env, units, func(ctx context.Context, _ int) ([]*record.Record, pipeline.UnitUsage, error) {
 		var u pipeline.UnitUsage
 		nodes, err := growTree(ctx, env, b, col, &u)

@@ -209,6 +209,15 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if wave <= 0 {
 		wave = max(env.Concurrency, 1)
 	}
+	// In a sharded run each shard bootstraps on its own: the scheduler
+	// gives it the batches whose keys hash to it (each batch draws its seed
+	// tasks from its own key, so shards see different draws), its pool and
+	// novelty index hold its own instructions only, and it stops at its
+	// share of the target. A wave spans Count times the batch numbers so
+	// that about wave of them are the shard's. The merge's dedup, when the
+	// pipeline has one, is what compares instructions across shards.
+	c.Target = env.Shard.Share(c.Target)
+	span := wave * max(env.Shard.Count, 1)
 	wenv := waveEnv(env, wave, c.Target, counts)
 	var pool []pooled
 	next := 0 // next entry of stored to replay
@@ -219,12 +228,12 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 			next++
 		}
 	}
-	for b0 := 0; b0 < c.MaxBatches; b0 += wave {
+	for b0 := 0; b0 < c.MaxBatches; b0 += span {
 		replay(b0)
 		if len(pool) >= c.Target {
 			return nil
 		}
-		n := min(wave, c.MaxBatches-b0)
+		n := min(span, c.MaxBatches-b0)
 		snapshot := pool[:len(pool):len(pool)]
 		units := make([]pipeline.UnitSpec, n)
 		before := make([]int, n) // kept before batch b0+j, counting committed batches only

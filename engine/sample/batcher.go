@@ -1,0 +1,316 @@
+package sample
+
+// Continuous batching: one goroutine owns a KV cache of a fixed number of
+// sequence slots and decodes every running sample one token per step, all
+// in one Forward call, so concurrent requests share each pass over the
+// weights. A request joins between steps (its prompt is prefilled into free
+// slots) and leaves as soon as its samples end, freeing them. Each request
+// keeps its own options, random streams and guides, and the model's rows are
+// computed independently of each other, so a request gets exactly what
+// Generate gives it alone.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/synthloop/synthloop/engine/llama"
+)
+
+// Batcher decodes the requests given to Generate together. Generate is safe
+// for concurrent use and blocks until its request is done; Close stops the
+// batcher.
+type Batcher struct {
+	m     *llama.Model
+	slots int
+	reqs  chan *job
+	quit  chan struct{}
+	done  chan struct{}
+}
+
+// ErrClosed is returned by Generate after Close.
+var ErrClosed = errors.New("sample: batcher closed")
+
+// job is one request in the batcher.
+type job struct {
+	ctx    context.Context
+	prompt []int32
+	opt    Options
+	limit  int
+	s      *sampler
+	out    []Completion
+	rngs   []*rand.Rand
+	guides []Guide
+	slot   []int // cache slot per sample; -1 once it ended
+	last   []int32
+	live   int
+	res    chan error
+}
+
+// NewBatcher starts a batcher over m with room for slots sequences at a
+// time, each up to the model's context length. A request's N samples take N
+// slots; one that needs more than slots is generated on its own.
+func NewBatcher(m *llama.Model, slots int) (*Batcher, error) {
+	if slots < 1 {
+		return nil, fmt.Errorf("sample: batcher needs at least 1 slot, got %d", slots)
+	}
+	cache, err := m.NewCache(slots, m.Config.MaxSeq, max(m.Config.MaxSeq, slots))
+	if err != nil {
+		return nil, fmt.Errorf("sample: %w", err)
+	}
+	b := &Batcher{m: m, slots: slots, reqs: make(chan *job), quit: make(chan struct{}), done: make(chan struct{})}
+	go b.loop(cache)
+	return b, nil
+}
+
+// Close stops the batcher; requests in it end with ErrClosed.
+func (b *Batcher) Close() {
+	select {
+	case <-b.quit:
+	default:
+		close(b.quit)
+	}
+	<-b.done
+}
+
+// Generate samples opt.N completions of prompt, as Generate(m,
+// [][]int32{prompt}, opt) does, decoding them together with the other
+// requests in the batcher. OnToken runs on the batcher's goroutine, between
+// steps of every request: it must be quick. A request whose ctx ends leaves
+// the batch and returns ctx's error.
+func (b *Batcher) Generate(ctx context.Context, prompt []int32, opt Options) ([]Completion, error) {
+	n := max(opt.N, 1)
+	if n > b.slots {
+		return Generate(b.m, [][]int32{prompt}, opt)
+	}
+	// The same checks as Generate, before the request joins.
+	if opt.Temperature < 0 || opt.TopK < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.MaxTokens < 0 || opt.MaxBatch < 0 {
+		return nil, fmt.Errorf("sample: invalid options: temperature %g, top-k %d, top-p %g, max tokens %d, max batch %d",
+			opt.Temperature, opt.TopK, opt.TopP, opt.MaxTokens, opt.MaxBatch)
+	}
+	if len(opt.StopText) > 0 && opt.Decode == nil {
+		return nil, errors.New("sample: StopText needs Decode")
+	}
+	maxSeq := b.m.Config.MaxSeq
+	if len(prompt) == 0 {
+		return nil, errors.New("sample: prompt 0 is empty")
+	}
+	if len(prompt) >= maxSeq {
+		return nil, fmt.Errorf("sample: prompt 0 has %d tokens, context is %d", len(prompt), maxSeq)
+	}
+	limit := maxSeq
+	if opt.MaxTokens > 0 && opt.MaxTokens < maxSeq-len(prompt) {
+		limit = len(prompt) + opt.MaxTokens
+	}
+	j := &job{ctx: ctx, prompt: prompt, opt: opt, limit: limit, s: newSampler(b.m.Config.Vocab, opt),
+		out: make([]Completion, n), rngs: make([]*rand.Rand, n), slot: make([]int, n), last: make([]int32, n),
+		res: make(chan error, 1)}
+	if opt.Constraint != nil {
+		j.guides = make([]Guide, n)
+	}
+	select {
+	case b.reqs <- j:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-b.quit:
+		return nil, ErrClosed
+	}
+	if err := <-j.res; err != nil {
+		return nil, err
+	}
+	return j.out, nil
+}
+
+// loop owns the cache: it admits requests while slots are free, steps every
+// running sample, and hands each request back when its samples end.
+func (b *Batcher) loop(cache *llama.Cache) {
+	defer close(b.done)
+	free := make([]int, 0, b.slots)
+	for s := b.slots - 1; s >= 0; s-- {
+		free = append(free, s)
+	}
+	var waiting, running []*job
+	end := func(j *job, err error) {
+		for i, s := range j.slot {
+			if s >= 0 {
+				free = append(free, s)
+				j.slot[i] = -1
+			}
+		}
+		if err == nil && j.opt.Decode != nil {
+			for i := range j.out {
+				if !j.out[i].textCut {
+					j.out[i].Text = j.opt.Decode(j.out[i].Tokens)
+				}
+			}
+		}
+		j.res <- err
+	}
+	defer func() {
+		for _, j := range slices.Concat(waiting, running) {
+			end(j, ErrClosed)
+		}
+	}()
+	vocab := b.m.Config.Vocab
+	var ids []int
+	var toks []int32
+	for {
+		// Wait for work when there is none; otherwise take what has come.
+		if len(running) == 0 && len(waiting) == 0 {
+			select {
+			case j := <-b.reqs:
+				waiting = append(waiting, j)
+			case <-b.quit:
+				return
+			}
+		}
+	more:
+		for {
+			select {
+			case j := <-b.reqs:
+				waiting = append(waiting, j)
+			case <-b.quit:
+				return
+			default:
+				break more
+			}
+		}
+		// Requests whose caller gave up leave at once.
+		keep := running[:0]
+		for _, j := range running {
+			if err := j.ctx.Err(); err != nil {
+				end(j, err)
+			} else {
+				keep = append(keep, j)
+			}
+		}
+		running = keep
+		// Join in arrival order while the first in line fits.
+		for len(waiting) > 0 {
+			j := waiting[0]
+			if err := j.ctx.Err(); err != nil {
+				end(j, err)
+				waiting = waiting[1:]
+				continue
+			}
+			if len(j.out) > len(free) {
+				break
+			}
+			waiting = waiting[1:]
+			for i := range j.slot {
+				j.slot[i] = free[len(free)-1]
+				free = free[:len(free)-1]
+				cache.Reset(j.slot[i])
+			}
+			if err := b.prefill(cache, j); err != nil {
+				end(j, err)
+				continue
+			}
+			// Samples that ended on their first token give their slots back.
+			for i, s := range j.slot {
+				if j.out[i].Finish != "" {
+					free = append(free, s)
+					j.slot[i] = -1
+				}
+			}
+			if j.live == 0 {
+				end(j, nil)
+				continue
+			}
+			running = append(running, j)
+		}
+		if len(running) == 0 {
+			continue
+		}
+		// One step of every running sample.
+		ids, toks = ids[:0], toks[:0]
+		for _, j := range running {
+			for i, s := range j.slot {
+				if s >= 0 {
+					ids = append(ids, s)
+					toks = append(toks, j.last[i])
+				}
+			}
+		}
+		logits, err := cache.Forward(ids, toks)
+		if err != nil {
+			for _, j := range running {
+				end(j, fmt.Errorf("sample: %w", err))
+			}
+			running = running[:0]
+			continue
+		}
+		row := 0
+		keep = running[:0]
+		for _, j := range running {
+			var failed error
+			for i, s := range j.slot {
+				if s < 0 {
+					continue
+				}
+				lg := logits[row*vocab : (row+1)*vocab]
+				row++
+				if failed != nil {
+					continue
+				}
+				more, err := j.s.take(&j.out[i], lg, j.rngs[i], guideOf(j.guides, i), j.opt, len(j.prompt), j.limit)
+				if err != nil {
+					failed = err
+					continue
+				}
+				if more {
+					j.last[i] = j.out[i].Tokens[len(j.out[i].Tokens)-1]
+				} else {
+					free = append(free, s)
+					j.slot[i] = -1
+					j.live--
+				}
+			}
+			switch {
+			case failed != nil:
+				end(j, failed)
+			case j.live == 0:
+				end(j, nil)
+			default:
+				keep = append(keep, j)
+			}
+		}
+		running = keep
+	}
+}
+
+// prefill runs j's prompt into its first slot, copies it to the others, and
+// draws every sample's first token, as generate does for one prompt.
+func (b *Batcher) prefill(cache *llama.Cache, j *job) error {
+	first := j.slot[0]
+	ids := make([]int, len(j.prompt))
+	for i := range ids {
+		ids[i] = first
+	}
+	logits, err := cache.ForwardLast(ids, j.prompt)
+	if err != nil {
+		return fmt.Errorf("sample: prompt 0: %w", err)
+	}
+	row := slices.Clone(logits[:b.m.Config.Vocab])
+	for i := range j.out {
+		if i > 0 {
+			cache.Copy(j.slot[i], first)
+		}
+		j.out[i] = Completion{Prompt: 0, Index: i}
+		j.rngs[i] = rand.New(rand.NewPCG(j.opt.Seed, uint64(i)))
+		if j.guides != nil {
+			j.guides[i] = j.opt.Constraint.Start()
+		}
+		more, err := j.s.take(&j.out[i], row, j.rngs[i], guideOf(j.guides, i), j.opt, len(j.prompt), j.limit)
+		if err != nil {
+			return err
+		}
+		if more {
+			j.last[i] = j.out[i].Tokens[len(j.out[i].Tokens)-1]
+			j.live++
+		}
+	}
+	return nil
+}
