@@ -18,14 +18,35 @@ import (
 	"github.com/synthloop/synthloop/report"
 )
 
+// labDemo is a demo that runs a built-in loop file: its flags and its run.
+type labDemo struct {
+	name, dir                    string // the loop file; the default run directory
+	runDir, set                  string
+	jsonProg, noBaseline, change bool
+}
+
+// bind adds the demo's flags to cmd; baseline says what --no-baseline skips.
+func (d *labDemo) bind(cmd *cobra.Command, baseline string) {
+	cmd.Flags().StringVar(&d.runDir, "run-dir", "", "run directory (default "+d.dir+")")
+	cmd.Flags().BoolVar(&d.jsonProg, "json", false, "report progress as JSON lines even on a terminal")
+	cmd.Flags().BoolVar(&d.noBaseline, "no-baseline", false, "skip the "+baseline+" run")
+	cmd.Flags().StringVar(&d.set, "set", "", "YAML (or JSON) merged over the demo's loop file; null removes a key")
+	cmd.Flags().BoolVar(&d.change, "allow-config-change", false, "resume a run directory started with other --set or --no-baseline flags")
+}
+
+func (d *labDemo) run(cmd *cobra.Command, _ []string) error {
+	cfg, err := demoConfig(d.name, d.set, d.noBaseline)
+	if err != nil {
+		return err
+	}
+	if d.runDir == "" {
+		d.runDir = d.dir
+	}
+	return runLabDemo(cmd, cfg, d.name, d.runDir, d.jsonProg, d.change)
+}
+
 func newDemoCmd() *cobra.Command {
-	var (
-		runDir      string
-		jsonProg    bool
-		noBaseline  bool
-		set         string
-		allowChange bool
-	)
+	d := &labDemo{name: examples.Demo, dir: filepath.Join("runs", "demo")}
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Watch a model teach itself: offline self-improvement on a verifiable task, with an HTML report",
@@ -60,34 +81,15 @@ Run it again with the same --run-dir and it resumes where it stopped. Serve the 
   synthloop demo --set '{rounds: 3}'          # change the loop file's settings
   synthloop demo selfinstruct --lang ja`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := demoConfig(examples.Demo, set, noBaseline)
-			if err != nil {
-				return err
-			}
-			if runDir == "" {
-				runDir = filepath.Join("runs", "demo")
-			}
-			return runLabDemo(cmd, cfg, examples.Demo, runDir, jsonProg, allowChange)
-		},
+		RunE: d.run,
 	}
-	cmd.Flags().StringVar(&runDir, "run-dir", "", "run directory (default runs/demo)")
-	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
-	cmd.Flags().BoolVar(&noBaseline, "no-baseline", false, "skip the unfiltered baseline run")
-	cmd.Flags().StringVar(&set, "set", "", "YAML (or JSON) merged over the demo's loop file; null removes a key")
-	cmd.Flags().BoolVar(&allowChange, "allow-config-change", false, "resume a run directory started with other --set or --no-baseline flags")
+	d.bind(cmd, "unfiltered baseline")
 	cmd.AddCommand(newDemoSelfInstructCmd(), newDemoReasoningCmd())
 	return cmd
 }
 
 func newDemoReasoningCmd() *cobra.Command {
-	var (
-		runDir      string
-		jsonProg    bool
-		noBaseline  bool
-		set         string
-		allowChange bool
-	)
+	d := &labDemo{name: examples.DemoReasoning, dir: filepath.Join("runs", "demo-reasoning")}
 	cmd := &cobra.Command{
 		Use:   "reasoning",
 		Short: "Watch reinforcement learning from a verifier: GRPO on long multiplication, offline, with an HTML report",
@@ -116,22 +118,9 @@ and it resumes where it stopped.`,
   synthloop demo reasoning --no-baseline
   synthloop demo reasoning --set '{rounds: 4}'`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := demoConfig(examples.DemoReasoning, set, noBaseline)
-			if err != nil {
-				return err
-			}
-			if runDir == "" {
-				runDir = filepath.Join("runs", "demo-reasoning")
-			}
-			return runLabDemo(cmd, cfg, examples.DemoReasoning, runDir, jsonProg, allowChange)
-		},
+		RunE: d.run,
 	}
-	cmd.Flags().StringVar(&runDir, "run-dir", "", "run directory (default runs/demo-reasoning)")
-	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
-	cmd.Flags().BoolVar(&noBaseline, "no-baseline", false, "skip the RFT baseline run")
-	cmd.Flags().StringVar(&set, "set", "", "YAML (or JSON) merged over the demo's loop file; null removes a key")
-	cmd.Flags().BoolVar(&allowChange, "allow-config-change", false, "resume a run directory started with other --set or --no-baseline flags")
+	d.bind(cmd, "RFT baseline")
 	return cmd
 }
 
