@@ -66,7 +66,9 @@ func withThinking(r *record.Record, f string) *record.Record {
 		c.Messages = slices.Clone(r.Messages)
 		for i, t := range c.Messages {
 			if t.Role == "assistant" && t.Reasoning != "" {
-				c.Messages[i].Content = withReasoning(f, t.Reasoning, t.Content)
+				// Written into the content, it leaves the turn's own field:
+				// a trainer must not see it twice.
+				c.Messages[i].Content, c.Messages[i].Reasoning = withReasoning(f, t.Reasoning, t.Content), ""
 			}
 		}
 	}

@@ -105,3 +105,23 @@ func TestVerl(t *testing.T) {
 	out, _ := json.MarshalIndent(rows, "", "  ")
 	golden(t, "reasoning_verl.json", append(out, '\n'))
 }
+
+// TestThinkOnceInTurns: a conversation turn's reasoning written into its
+// content (--think-format think) is not also written beside it as the
+// message's reasoning field, and with no think format it stays out of the
+// content.
+func TestThinkOnceInTurns(t *testing.T) {
+	recs := memSource{{ID: "t:1", Stage: "traces", Status: record.Kept, Messages: []record.Turn{
+		{Role: "user", Content: "What is 2+2?"},
+		{Role: "assistant", Content: "4", Reasoning: "two and two make four"},
+	}}}
+	for _, tc := range []struct{ think, format string }{{ThinkTags, "openai"}, {ThinkTags, "trl"}, {ThinkNone, "openai"}} {
+		var b bytes.Buffer
+		if _, err := WriteTo(context.Background(), recs, Options{Format: tc.format, ThinkFormat: tc.think}, &b); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(b.String(), "two and two make four"); n != 1 {
+			t.Errorf("%s %s: the reasoning is written %d times, want once: %s", tc.format, tc.think, n, b.String())
+		}
+	}
+}

@@ -286,6 +286,9 @@ func (b *Backend) params(req model.Request) (sdk.MessageNewParams, []option.Requ
 		case p.MaxTokens <= budget:
 			return p, nil, "", badRequest("max_tokens %d must be greater than thinking_budget %d (thinking counts against max_tokens)", p.MaxTokens, budget)
 		}
+		if c := req.ToolChoice; len(req.Tools) > 0 && c != "" && c != "auto" && c != "none" {
+			return p, nil, "", badRequest("tool_choice %q cannot be combined with thinking_budget: with thinking the API allows only tool_choice auto or none", c)
+		}
 		if len(req.JSONSchema) > 0 {
 			return p, nil, "", badRequest("json_schema cannot be combined with thinking_budget: structured output forces a tool, which thinking does not allow")
 		}

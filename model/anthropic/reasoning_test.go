@@ -202,6 +202,9 @@ func TestThinkingRules(t *testing.T) {
 		{"max_tokens not above budget", model.Request{Messages: user, ThinkingBudget: 2048, MaxTokens: 2048}, nil, "must be greater than thinking_budget", 0, 0, false},
 		{"structured output", model.Request{Messages: user, ThinkingBudget: 2048, JSONSchema: json.RawMessage(`{"type":"object"}`)}, nil, "cannot be combined with thinking_budget", 0, 0, false},
 		{"structured output and tools", model.Request{Messages: user, Tools: toolset, JSONSchema: json.RawMessage(`{"type":"object"}`)}, nil, "cannot be combined with tools", 0, 0, false},
+		{"forced tool and thinking", model.Request{Messages: user, Tools: toolset, ToolChoice: "required", ThinkingBudget: 2048}, nil, `tool_choice "required" cannot be combined with thinking_budget`, 0, 0, false},
+		{"named tool and thinking", model.Request{Messages: user, Tools: toolset, ToolChoice: toolset[0].Name, ThinkingBudget: 2048}, nil, "cannot be combined with thinking_budget", 0, 0, false},
+		{"auto tool choice and thinking", model.Request{Messages: user, Tools: toolset, ToolChoice: "auto", ThinkingBudget: 2048}, nil, "", 2048 + anthropic.DefaultMaxTokens, 2048, false},
 		{"unknown tool choice", model.Request{Messages: user, Tools: toolset, ToolChoice: "x"}, nil, `tool_choice "x" names no tool`, 0, 0, false},
 		{"bad arguments in history", model.Request{Messages: append(user, model.Message{Role: "assistant", ToolCalls: []model.ToolCall{{ID: "a", Name: "b", Arguments: "[1"}}}), Tools: toolset}, nil, "not a JSON object", 0, 0, false},
 	}
