@@ -48,6 +48,17 @@ func (a *aimd) acquire(ctx context.Context) (slot, error) {
 	}
 }
 
+// tryAcquire takes a permit if one is free, without waiting.
+func (a *aimd) tryAcquire() (slot, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.inflight >= a.limit {
+		return slot{}, false
+	}
+	a.inflight++
+	return slot{gen: a.gen}, true
+}
+
 type outcome int
 
 const (

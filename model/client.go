@@ -19,7 +19,7 @@ import (
 // it; it is safe for concurrent use, and Generate blocks until every sample is
 // there, ctx ends, the budget is spent, or a request fails for good.
 type Client struct {
-	raw        Backend
+	pool       *pool // the endpoints, each with its raw backend and AIMD window
 	info       Info
 	ref        Ref
 	keyEnv     string
@@ -30,7 +30,6 @@ type Client struct {
 	maxN       int
 	timeout    time.Duration
 	maxRetries int
-	aimd       *aimd
 	rpm, tpm   *rate.Limiter
 	sleep      func(context.Context, time.Duration) error
 	now        func() time.Time
@@ -68,6 +67,8 @@ type Stats struct {
 	PromptTokens     int64 // as reported by the server, this process only
 	CompletionTokens int64
 	CostUSD          float64 // paid in this process (cache hits are free)
+	// Endpoints has one entry per endpoint when the model has several.
+	Endpoints []EndpointStats
 }
 
 // StatsSource is implemented by backends that count their traffic (*Client).
@@ -78,8 +79,11 @@ func (c *Client) Stats() Stats {
 	c.mu.Lock()
 	s := c.st
 	c.mu.Unlock()
-	s.Concurrency, s.InFlight = c.aimd.snapshot()
-	s.MaxConcurrency = c.aimd.max
+	eps, limit, inflight, ceiling := c.pool.stats()
+	s.Concurrency, s.InFlight, s.MaxConcurrency = limit, inflight, ceiling
+	if len(eps) > 1 {
+		s.Endpoints = eps
+	}
 	return s
 }
 
@@ -356,18 +360,20 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		}
 	}()
 
+	var last *endpoint // a retry goes elsewhere when it can
 	for attempt := 1; ; attempt++ {
 		tpmTaken, err := c.waitRate(ctx, tokEst)
 		if err != nil {
 			return nil, 0, err
 		}
-		s, err := c.aimd.acquire(ctx)
+		l, err := c.pool.acquire(ctx, last)
 		if err != nil {
 			return nil, 0, err
 		}
+		last = l.ep
 		c.count(func(s *Stats) { s.Requests++ })
 		actx, cancel := context.WithTimeout(ctx, c.timeout)
-		r, err := c.raw.Generate(actx, sub)
+		r, err := l.ep.raw.Generate(actx, sub)
 		timedOut := actx.Err() == context.DeadlineExceeded
 		cancel()
 		if err == nil && (r == nil || len(r.Choices) == 0) {
@@ -375,10 +381,10 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		}
 		if err == nil {
 			settled = true
-			return r, c.succeeded(s, tpmTaken, costEst, r), nil
+			return r, c.succeeded(l, tpmTaken, costEst, r), nil
 		}
 		if ctx.Err() != nil {
-			c.aimd.release(s, outcomeNeutral)
+			c.pool.release(l, outcomeNeutral, &failure{})
 			return nil, 0, fmt.Errorf("model: %s: %w", c.info.Name, ctx.Err())
 		}
 		if timedOut {
@@ -389,7 +395,7 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		if f.overload {
 			o = outcomeOverload
 		}
-		c.aimd.release(s, o)
+		c.pool.release(l, o, &f)
 		c.count(func(s *Stats) {
 			if f.status == 429 {
 				s.RateLimited++
@@ -400,7 +406,7 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		})
 		if !f.retry || attempt > maxRetries {
 			e := &Error{
-				Name: c.info.Name, Ref: c.ref.String(), BaseURL: c.info.BaseURL, Attempts: attempt,
+				Name: c.info.Name, Ref: c.ref.String(), BaseURL: l.ep.url, Attempts: attempt,
 				Retryable: f.retry, Transient: f.transient, Status: f.status, Hint: f.hint, Err: err, redact: c.redact,
 			}
 			if f.retry && f.unreachable && maxRetries > 0 {
@@ -410,12 +416,20 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 			return nil, 0, e
 		}
 		d := c.backoff(attempt, f.wait)
-		if f.wait > 0 {
+		switch {
+		case len(c.pool.eps) > 1 && (f.wait > 0 || f.unreachable):
+			// Only this endpoint asked to wait or cannot be reached: the
+			// retry goes to another one at once.
+			if f.wait > 0 {
+				c.pool.pause(l.ep, f.wait)
+			}
+			d = 0
+		case f.wait > 0:
 			// The server asked everyone to wait, not just this request.
 			c.pauseAll(f.wait)
 		}
 		c.count(func(s *Stats) { s.Retries++ })
-		c.log.Debug("model: retrying", "model", c.info.Name, "attempt", attempt, "wait", d,
+		c.log.Debug("model: retrying", "model", c.info.Name, "endpoint", l.ep.url, "attempt", attempt, "wait", d,
 			"cause", c.redact(errText(err)))
 		if err := c.sleep(ctx, d); err != nil {
 			return nil, 0, fmt.Errorf("model: %s: %w", c.info.Name, err)
@@ -436,12 +450,12 @@ func (c *Client) down() *Error {
 	return nil
 }
 
-// succeeded accounts for a call that returned r on slot s: the server is
+// succeeded accounts for a call that returned r on lease l: the server is
 // up, the rate and budget reservations are settled at what r really used,
 // and the stats count it. It returns r's cost.
-func (c *Client) succeeded(s slot, tpmTaken int, costEst float64, r *Response) float64 {
+func (c *Client) succeeded(l lease, tpmTaken int, costEst float64, r *Response) float64 {
 	c.downUntil.Store(0)
-	c.aimd.release(s, outcomeSuccess)
+	c.pool.release(l, outcomeSuccess, nil)
 	c.correctTPM(tpmTaken, r.Usage)
 	c.learn(r)
 	cost := c.info.Price.Cost(r.Usage)

@@ -3,7 +3,6 @@ package model
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -39,6 +38,11 @@ type Config struct {
 	Ref string `yaml:"ref"`
 	// BaseURL overrides the provider's default endpoint, e.g. http://gpu1:8000/v1.
 	BaseURL string `yaml:"base_url"`
+	// BaseURLs lists several servers of the same model (replicas): requests
+	// are spread over them, see Endpoints. Use instead of base_url.
+	BaseURLs []string `yaml:"base_urls"`
+	// Endpoints is BaseURLs with per-endpoint weight, concurrency and key.
+	Endpoints []Endpoint `yaml:"endpoints"`
 	// APIKeyEnv names the environment variable that holds the key (never the key
 	// itself). Defaults: OPENAI_API_KEY for openai, ANTHROPIC_API_KEY for anthropic;
 	// local servers need none.
@@ -153,7 +157,7 @@ func (c *Config) problems() []string {
 	ref, err := ParseRef(c.Ref)
 	if err != nil {
 		errs = append(errs, strings.TrimPrefix(err.Error(), "model: "))
-	} else if ok := knownProvider(ref.Provider); !ok && c.BaseURL == "" {
+	} else if ok := knownProvider(ref.Provider); !ok && !c.hasBaseURL() {
 		known := knownProviders()
 		hint := ""
 		if s := confkit.Closest(ref.Provider, known); s != "" {
@@ -161,18 +165,10 @@ func (c *Config) problems() []string {
 		}
 		add("ref %q: unknown provider %q (known: %s)%s; any OpenAI-compatible server works with base_url set",
 			c.Ref, ref.Provider, strings.Join(known, ", "), hint)
-	} else if ok && ref.Provider == "openai-compatible" && c.BaseURL == "" {
+	} else if ok && ref.Provider == "openai-compatible" && !c.hasBaseURL() {
 		add("ref %q needs base_url (the server's OpenAI-compatible endpoint, e.g. http://host:8000/v1)", c.Ref)
 	}
-	if c.BaseURL != "" {
-		u, err := url.Parse(c.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("base_url %q must be an absolute http(s) URL such as http://localhost:8000/v1", c.BaseURL)
-		} else if u.User != nil {
-			// Credentials in the URL would end up in logs and error messages.
-			add("base_url must not contain a user or password; put the key in the variable named by api_key_env")
-		}
-	}
+	errs = append(errs, c.endpointProblems()...)
 	if c.APIKeyEnv != "" && !envName.MatchString(c.APIKeyEnv) {
 		// Never echo the value: it may be a key pasted into the wrong field.
 		add("api_key_env must name an environment variable (like OPENAI_API_KEY), not hold the key itself")

@@ -1,0 +1,242 @@
+package model
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// pool spreads one model's requests over its endpoints (servers that serve
+// the same model: vLLM replicas, several `synthloop serve`). Each endpoint
+// has its own raw backend, its own adaptive concurrency window and its own
+// health. A request goes to the eligible endpoint with the fewest requests
+// outstanding per unit of weight, so a slow endpoint, which holds its
+// requests longer, is given fewer; a failing one is ejected for a backoff,
+// then readmitted by its first successful request (the probe).
+//
+// A model with one endpoint is a pool of one: nothing is ever ejected, and
+// the client behaves as it did before pools existed. Safe for concurrent use.
+type pool struct {
+	eps []*endpoint
+	now func() time.Time
+
+	mu      sync.Mutex
+	next    int           // where the next tie-break starts, so ties rotate
+	changed chan struct{} // closed and replaced when a slot may have opened
+}
+
+// endpoint is one server of a pool. Fields below mu are guarded by the
+// pool's mutex.
+type endpoint struct {
+	url    string
+	raw    Backend
+	weight float64
+	aimd   *aimd
+
+	fails        int       // transient failures in a row
+	ejections    int       // ejections in a row: the backoff's exponent
+	ejectedUntil time.Time // zero when admitted
+	probing      bool      // ejection over: the next request is the probe
+	probeOut     bool      // the probe is in flight
+	pauseUntil   time.Time // a Retry-After from this endpoint
+	requests     int64
+	failures     int64
+}
+
+// Ejection: an endpoint is taken out of rotation after ejectAfter transient
+// failures in a row (at once when it cannot be reached), for ejectBase,
+// doubling with each ejection in a row up to ejectMax.
+var (
+	ejectBase = time.Second
+	ejectMax  = 30 * time.Second
+)
+
+const ejectAfter = 3
+
+func newPool(eps []*endpoint, now func() time.Time) *pool {
+	return &pool{eps: eps, now: now, changed: make(chan struct{})}
+}
+
+// lease is an endpoint slot held by one attempt.
+type lease struct {
+	ep    *endpoint
+	s     slot
+	probe bool
+}
+
+// acquire waits for a slot on the best endpoint, preferring any endpoint
+// other than avoid (the one the previous attempt failed on). Ejected and
+// paused endpoints are skipped while another endpoint is admitted; when
+// every endpoint is ejected, requests go to them anyway (each failure is
+// then an attempt of its own request, retried and finally reported, as with
+// a single server), so ejection steers traffic and never strands it.
+func (p *pool) acquire(ctx context.Context, avoid *endpoint) (lease, error) {
+	for {
+		p.mu.Lock()
+		now := p.now()
+		l, ok, wake := p.pick(now, avoid)
+		ch := p.changed
+		p.mu.Unlock()
+		if ok {
+			return l, nil
+		}
+		var timer *time.Timer
+		var tc <-chan time.Time
+		if !wake.IsZero() {
+			timer = time.NewTimer(max(wake.Sub(now), time.Millisecond))
+			tc = timer.C
+		}
+		select {
+		case <-ch:
+		case <-tc:
+		case <-ctx.Done():
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return lease{}, ctx.Err()
+		}
+	}
+}
+
+// pick chooses an endpoint under p.mu. When none has a free slot it returns
+// the earliest time a pause or ejection ends (zero if none), to wait for.
+func (p *pool) pick(now time.Time, avoid *endpoint) (l lease, ok bool, wake time.Time) {
+	admitted := false
+	for _, e := range p.eps {
+		if e.admitted(now) {
+			admitted = true
+		}
+	}
+	var best *endpoint
+	var bestLoad float64
+	bestAvoided := true
+	n := len(p.eps)
+	for k := range n {
+		e := p.eps[(p.next+k)%n]
+		if e.pauseUntil.After(now) {
+			wake = earliest(wake, e.pauseUntil)
+			continue
+		}
+		if len(p.eps) > 1 && admitted && !e.admitted(now) {
+			if e.ejectedUntil.After(now) {
+				wake = earliest(wake, e.ejectedUntil)
+			}
+			continue
+		}
+		limit, inflight := e.aimd.snapshot()
+		if inflight >= limit {
+			continue
+		}
+		load := float64(inflight+1) / e.weight
+		if e.probing && len(p.eps) > 1 && admitted {
+			load = 0 // its probe goes first, so that it is readmitted soon
+		}
+		avoided := e == avoid && n > 1
+		// An endpoint other than avoid wins over avoid whatever its load.
+		if best == nil || (bestAvoided && !avoided) || (avoided == bestAvoided && load < bestLoad) {
+			best, bestLoad, bestAvoided = e, load, avoided
+		}
+	}
+	if best == nil {
+		return lease{}, false, wake
+	}
+	s, _ := best.aimd.tryAcquire()
+	p.next = (p.next + 1) % n
+	l = lease{ep: best, s: s}
+	if best.probing && !best.ejectedUntil.After(now) && len(p.eps) > 1 {
+		best.probeOut = true
+		l.probe = true
+	}
+	best.requests++
+	return l, true, wake
+}
+
+// admitted reports whether e takes ordinary traffic: not ejected, or its
+// ejection is over and its probe is not yet out.
+func (e *endpoint) admitted(now time.Time) bool {
+	if e.ejectedUntil.After(now) {
+		return false
+	}
+	return !e.probing || !e.probeOut
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// release returns l's slot with the attempt's outcome and updates the
+// endpoint's health: a success readmits it, a transient failure counts
+// towards ejection (an unreachable endpoint is ejected at once), and a
+// failure of the request itself says nothing about the endpoint.
+func (p *pool) release(l lease, o outcome, f *failure) {
+	l.ep.aimd.release(l.s, o)
+	p.mu.Lock()
+	e := l.ep
+	if l.probe {
+		e.probeOut = false
+	}
+	switch {
+	case f == nil:
+		e.fails, e.ejections, e.probing = 0, 0, false
+		e.ejectedUntil = time.Time{}
+	case f.transient && !f.overload && len(p.eps) > 1:
+		e.failures++
+		e.fails++
+		if f.unreachable || e.fails >= ejectAfter || l.probe {
+			d := ejectMax
+			if e.ejections < 16 {
+				d = min(ejectBase<<e.ejections, ejectMax)
+			}
+			e.ejections++
+			e.fails = 0
+			e.ejectedUntil = p.now().Add(d)
+			e.probing = true
+		}
+	case f.transient:
+		e.failures++
+	}
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// pause holds e back for d (a Retry-After it sent), unless a longer pause is set.
+func (p *pool) pause(e *endpoint, d time.Duration) {
+	p.mu.Lock()
+	if until := p.now().Add(d); until.After(e.pauseUntil) {
+		e.pauseUntil = until
+	}
+	p.mu.Unlock()
+}
+
+// EndpointStats are one endpoint's counters, for the run summary.
+type EndpointStats struct {
+	BaseURL     string
+	Requests    int64 // attempts sent to it
+	Failures    int64 // attempts that failed for a transient cause
+	InFlight    int
+	Concurrency int  // its adaptive window now
+	Ejected     bool // out of rotation now, waiting for its probe
+}
+
+func (p *pool) stats() (out []EndpointStats, limit, inflight, ceiling int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	for _, e := range p.eps {
+		l, in := e.aimd.snapshot()
+		limit += l
+		inflight += in
+		ceiling += e.aimd.max
+		out = append(out, EndpointStats{
+			BaseURL: e.url, Requests: e.requests, Failures: e.failures, InFlight: in, Concurrency: l,
+			Ejected: e.ejectedUntil.After(now) || (e.probing && len(p.eps) > 1),
+		})
+	}
+	return out, limit, inflight, ceiling
+}
