@@ -66,7 +66,10 @@ type Stats struct {
 	MaxConcurrency   int
 	PromptTokens     int64 // as reported by the server, this process only
 	CompletionTokens int64
-	CostUSD          float64 // paid in this process (cache hits are free)
+	// CachedPromptTokens is the part of PromptTokens the provider's prompt
+	// cache served.
+	CachedPromptTokens int64
+	CostUSD            float64 // paid in this process (cache hits are free)
 	// Endpoints has one entry per endpoint when the model has several.
 	Endpoints []EndpointStats
 }
@@ -268,6 +271,8 @@ func (c *Client) readCache(ctx context.Context, keys []string, idx []int, g *gat
 		g.resp.Usage.PromptTokens += e.PromptTokens
 		g.resp.Usage.CompletionTokens += e.CompletionTokens
 		g.resp.Usage.ReasoningTokens += e.ReasoningTokens
+		g.resp.Usage.CachedPromptTokens += e.CachedPromptTokens
+		g.resp.Usage.CacheWriteTokens += e.CacheWriteTokens
 		if e.Model != "" {
 			g.resp.Model = e.Model
 		}
@@ -307,7 +312,9 @@ func (c *Client) fetch(ctx context.Context, req Request, idx []int, keys []strin
 				CompletionTokens: share(r.Usage.CompletionTokens, j, got),
 				CostUSD:          cost / float64(got),
 				Reasoning:        ch.Reasoning, ReasoningSignature: ch.ReasoningSignature, ToolCalls: ch.ToolCalls,
-				ReasoningTokens: share(r.Usage.ReasoningTokens, j, got),
+				ReasoningTokens:    share(r.Usage.ReasoningTokens, j, got),
+				CachedPromptTokens: share(r.Usage.CachedPromptTokens, j, got),
+				CacheWriteTokens:   share(r.Usage.CacheWriteTokens, j, got),
 			}
 			if keys != nil {
 				c.writeCache(ctx, keys[i], e)
@@ -321,6 +328,8 @@ func (c *Client) fetch(ctx context.Context, req Request, idx []int, keys []strin
 		g.resp.Usage.PromptTokens += r.Usage.PromptTokens
 		g.resp.Usage.CompletionTokens += r.Usage.CompletionTokens
 		g.resp.Usage.ReasoningTokens += r.Usage.ReasoningTokens
+		g.resp.Usage.CachedPromptTokens += r.Usage.CachedPromptTokens
+		g.resp.Usage.CacheWriteTokens += r.Usage.CacheWriteTokens
 		g.resp.CostUSD += cost
 		if r.Model != "" {
 			g.resp.Model = r.Model
@@ -463,6 +472,7 @@ func (c *Client) succeeded(l lease, tpmTaken int, costEst float64, r *Response) 
 	c.count(func(s *Stats) {
 		s.PromptTokens += int64(r.Usage.PromptTokens)
 		s.CompletionTokens += int64(r.Usage.CompletionTokens)
+		s.CachedPromptTokens += int64(r.Usage.CachedPromptTokens)
 		s.CostUSD += cost
 	})
 	return cost

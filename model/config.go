@@ -61,6 +61,10 @@ type Config struct {
 	// million prompt and completion tokens. Unset means "use the table".
 	PriceInput  *float64 `yaml:"price_input"`
 	PriceOutput *float64 `yaml:"price_output"`
+	// PriceCachedInput is the price of prompt tokens served from the
+	// provider's prompt cache (default: the table's cached rate, scaled
+	// with price_input; the input price when none is known).
+	PriceCachedInput *float64 `yaml:"price_cached_input"`
 	// DropParams lists decoding parameters never sent to this model, for servers
 	// and models that reject them (e.g. [temperature, top_p] for reasoning models).
 	// Valid names: temperature, top_p, seed, presence_penalty, stop, max_tokens.
@@ -188,7 +192,7 @@ func (c *Config) problems() []string {
 	if c.MaxRetries < -1 || c.MaxRetries > 100 {
 		add("max_retries must be between -1 (none) and 100 (0 means the default %d), got %d", DefaultMaxRetries, c.MaxRetries)
 	}
-	for name, p := range map[string]*float64{"price_input": c.PriceInput, "price_output": c.PriceOutput} {
+	for name, p := range map[string]*float64{"price_input": c.PriceInput, "price_output": c.PriceOutput, "price_cached_input": c.PriceCachedInput} {
 		if p != nil && (*p < 0 || *p != *p) {
 			add("%s must be >= 0 USD per million tokens, got %v", name, *p)
 		}

@@ -271,7 +271,10 @@ func clientInfo(name string, ref Ref, cfg Config, spec ProviderSpec) Info {
 		info.Price, info.PriceKnown = LookupPrice(ref.Provider, ref.Model)
 	}
 	if cfg.PriceInput != nil {
-		info.Price.Input = *cfg.PriceInput
+		info.Price = info.Price.withInput(*cfg.PriceInput)
+	}
+	if cfg.PriceCachedInput != nil {
+		info.Price.CachedInput = *cfg.PriceCachedInput
 	}
 	if cfg.PriceOutput != nil {
 		info.Price.Output = *cfg.PriceOutput

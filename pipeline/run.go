@@ -115,6 +115,11 @@ func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 		open = model.Open
 	}
 	backends := &backendSet{ctx: ctx, cfg: cfg, opts: mopts, open: open, m: map[string]openedBackend{}}
+	defer func() {
+		if werr := backends.saveEndpoints(context.WithoutCancel(ctx), opts.Store); werr != nil && err == nil {
+			err = werr
+		}
+	}()
 
 	only, err := onlyStages(cfg, opts.Stages)
 	if err != nil {
@@ -444,9 +449,10 @@ func onlyCapChanged(ctx context.Context, cfg *Config, st RunStore) bool {
 }
 
 type openedBackend struct {
-	b    model.Backend
-	info ModelInfo
-	err  error
+	b     model.Backend
+	info  ModelInfo
+	err   error
+	stats model.StatsSource // the opened backend's counters, when it keeps them
 }
 
 // backendSet opens each configured model once, on first use, so a pipeline
@@ -472,6 +478,7 @@ func (s *backendSet) get(name string) (model.Backend, ModelInfo, error) {
 		ob.err = fmt.Errorf("pipeline: no model named %q in the config's models section", name)
 	} else {
 		b, info, err := s.open(s.ctx, name, mc, s.opts)
+		ob.stats, _ = b.(model.StatsSource)
 		if err == nil {
 			limit := s.cfg.MaxConsecutiveFailures
 			if limit == 0 {
@@ -481,7 +488,7 @@ func (s *backendSet) get(name string) (model.Backend, ModelInfo, error) {
 				b = &breaker{b: b, name: name, limit: limit}
 			}
 		}
-		ob = openedBackend{b: b, info: ModelInfo{Backend: info.Provider, Model: info.Model}, err: err}
+		ob.b, ob.info, ob.err = b, ModelInfo{Backend: info.Provider, Model: info.Model}, err
 	}
 	s.m[name] = ob
 	return ob.b, ob.info, ob.err

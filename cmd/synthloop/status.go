@@ -150,6 +150,8 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 	}
 	fmt.Fprintf(tw, "total\t\t\t\t\t\t%d\t%d\t%d\t%d\t%.4f\t%d\t\n", tot.Requests, tot.CachedRequests, tot.PromptTokens, tot.CompletionTokens, tot.CostUSD, tot.Errors)
 	tw.Flush()
+	writePromptCache(out, stats)
+	writeEndpoints(ctx, out, st)
 	for _, s := range stats {
 		report := stageReports[types[s.Stage]]
 		u, left := retry[s.Stage]

@@ -79,13 +79,14 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 	if err != nil {
 		return nil, err
 	}
+	cacheBreakpoints(&params, req.Messages, req.CacheBreakpoints)
 	var httpRes *http.Response
 	opts = append(opts, option.WithResponseInto(&httpRes))
 	msg, err := b.msgs.New(ctx, params, opts...)
 	if err != nil {
 		return nil, model.SDKError(ctx, "anthropic", err, httpRes)
 	}
-	return convert(msg, tool), nil
+	return withCacheUsage(convert(msg, tool), msg.Usage), nil
 }
 
 func (b *Backend) params(req model.Request) (sdk.MessageNewParams, []option.RequestOption, string, error) {

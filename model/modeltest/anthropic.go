@@ -124,7 +124,7 @@ func (s *Server) handleAnthropic(w http.ResponseWriter, r *http.Request) {
 		b, _ := json.Marshal(map[string]any{
 			"id": "msg_modeltest", "type": "message", "role": "assistant", "model": m,
 			"content": content, "stop_reason": stop, "stop_sequence": nil,
-			"usage": map[string]int{"input_tokens": u.PromptTokens, "output_tokens": u.CompletionTokens},
+			"usage": s.anthropicUsage(body, u),
 		})
 		return b
 	}

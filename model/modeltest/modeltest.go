@@ -275,6 +275,7 @@ type Server struct {
 	latency   time.Duration
 	capacity  int
 	anthropic bool
+	pcache    *promptCache // nil: no prompt cache (WithPromptCache)
 
 	mu          sync.Mutex
 	total       int

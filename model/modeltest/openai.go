@@ -80,6 +80,7 @@ func (s *Server) handleOpenAI(w http.ResponseWriter, r *http.Request) {
 		}
 		u := usageOf(req, rep)
 		out.Usage = openaiwire.NewUsage(u.PromptTokens, u.CompletionTokens)
+		s.openAICacheUsage(req, &out.Usage)
 		b, _ := json.Marshal(out)
 		return b
 	}

@@ -164,6 +164,8 @@ func convert(res *sdk.ChatCompletion) *model.Response {
 		Model: res.Model,
 		Usage: model.Usage{PromptTokens: int(res.Usage.PromptTokens), CompletionTokens: int(res.Usage.CompletionTokens)},
 	}
+	// prompt_tokens counts the cached tokens too; the layer prices them apart.
+	out.Usage.CachedPromptTokens = int(res.Usage.PromptTokensDetails.CachedTokens)
 	choices := append([]sdk.ChatCompletionChoice(nil), res.Choices...)
 	sort.SliceStable(choices, func(i, j int) bool { return choices[i].Index < choices[j].Index })
 	for _, c := range choices {
