@@ -63,7 +63,10 @@ type Options struct {
 	// Stages, when non-empty, limits the run to these stage names (debugging
 	// one stage at a time); earlier stages must already be complete.
 	Stages []string
-	Round  int
+	// MaxUnits, when > 0, lets each stage start at most this many units of
+	// work (a preview: `run --preview N`); the stages end early, cleanly.
+	MaxUnits int
+	Round    int
 	// Version is the program version recorded in a new run's metadata.
 	Version string
 	// Now is the run's clock: its creation time and its records'
@@ -163,6 +166,9 @@ func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 			Round:       opts.Round,
 			Concurrency: conc,
 			Clock:       opts.Now,
+		}
+		if opts.MaxUnits > 0 {
+			env.Units = NewUnitCap(opts.MaxUnits)
 		}
 		err = stage.Run(ctx, env)
 		if err == nil {

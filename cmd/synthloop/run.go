@@ -28,6 +28,9 @@ func newRunCmd() *cobra.Command {
 		retryFailed bool
 		giveUp      bool
 		maxCost     float64
+		dry         bool
+		samples     int
+		previewN    int
 	)
 	cmd := &cobra.Command{
 		Use:   "run PIPELINE.yaml",
@@ -57,13 +60,24 @@ run again to resume).
 The cost cap (max_cost_usd, or --max-cost) counts everything the run has paid, across
 reruns. A run stopped by it stops again at once when rerun under the same cap; to continue,
 rerun with a higher --max-cost (or raise max_cost_usd: a change of the cap alone does not
-need --allow-config-change).`,
+need --allow-config-change).
+
+--dry-run estimates before spending: the pipeline runs with every model call answered by a
+placeholder and counted instead of sent, into a throwaway directory, and the command prints
+per stage and model the requests, input tokens (with OpenAI's tokenizer for OpenAI models,
+estimated otherwise), output tokens, cost at list price, with the prompt cache, through the
+batch API and with both, and the time at the models' limits, then a sample prompt of each
+stage. No key is needed. Stages that stop at a target or retry unusable replies depend on what
+the replies say, so their counts are estimates; --preview N runs N units of each stage for
+real (this costs money) into a throwaway directory and prints the records.`,
 		Example: `  synthloop run examples/selfinstruct-openai.yaml
   synthloop run pipeline.yaml --run-dir runs/try2
   synthloop run pipeline.yaml --stage instances     # only this stage (earlier ones must be done)
   synthloop run pipeline.yaml --retry-failed        # also redo the units whose records failed for good
   synthloop run pipeline.yaml --give-up-transient   # finish: record what still fails transiently as failed
-  synthloop run pipeline.yaml --max-cost 20         # continue a run stopped at its cost cap, up to $20 in all`,
+  synthloop run pipeline.yaml --max-cost 20         # continue a run stopped at its cost cap, up to $20 in all
+  synthloop run pipeline.yaml --dry-run             # what it would send and cost; nothing is sent
+  synthloop run pipeline.yaml --preview 3           # 3 units per stage for real, printed, then thrown away`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := pipeline.LoadConfig(args[0])
@@ -76,7 +90,19 @@ need --allow-config-change).`,
 			if maxCost < 0 {
 				return fmt.Errorf("%w: --max-cost must not be negative, got %g", errUsage, maxCost)
 			}
+			if dry && previewN > 0 {
+				return fmt.Errorf("%w: --dry-run and --preview are separate: pick one", errUsage)
+			}
+			if previewN < 0 || samples < 0 {
+				return fmt.Errorf("%w: --preview and --samples must not be negative", errUsage)
+			}
+			if dry {
+				return dryRun(cmd, cfg, samples)
+			}
 			opts := pipeline.Options{Stages: stages, AllowConfigChange: allowChange, RetryFailed: retryFailed, GiveUpTransient: giveUp, MaxCostUSD: maxCost}
+			if previewN > 0 {
+				return preview(cmd, cfg, previewN, opts, jsonProg)
+			}
 			return runPipeline(cmd, cfg, runDir, opts, jsonProg)
 		},
 	}
@@ -86,6 +112,9 @@ need --allow-config-change).`,
 	cmd.Flags().Float64Var(&maxCost, "max-cost", 0, "cap on what the whole run may spend, in USD, replacing max_cost_usd (0: keep max_cost_usd); raise it to continue a run stopped at its cap")
 	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
 	cmd.Flags().BoolVar(&giveUp, "give-up-transient", false, "record units that fail for transient causes as failed, like permanent failures, instead of leaving them for a rerun (a model down still stops the run)")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "send nothing: estimate the run's requests, tokens, cost and time with placeholder replies, and show a sample prompt per stage")
+	cmd.Flags().IntVar(&samples, "samples", 1, "with --dry-run: sample prompts shown per stage (0 for none)")
+	cmd.Flags().IntVar(&previewN, "preview", 0, "run at most N units of each stage for real into a throwaway run directory and print the records")
 	cmd.Flags().BoolVar(&retryFailed, "retry-failed", false, "also redo the units whose records failed permanently (units that failed for transient causes are retried by every run)")
 	return cmd
 }
