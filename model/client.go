@@ -382,7 +382,9 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		last = l.ep
 		c.count(func(s *Stats) { s.Requests++ })
 		actx, cancel := context.WithTimeout(ctx, c.timeout)
+		start := c.now()
 		r, err := l.ep.raw.Generate(actx, sub)
+		l.latency = c.now().Sub(start)
 		timedOut := actx.Err() == context.DeadlineExceeded
 		cancel()
 		if err == nil && (r == nil || len(r.Choices) == 0) {
@@ -464,6 +466,7 @@ func (c *Client) down() *Error {
 // and the stats count it. It returns r's cost.
 func (c *Client) succeeded(l lease, tpmTaken int, costEst float64, r *Response) float64 {
 	c.downUntil.Store(0)
+	l.tokens = r.Usage.CompletionTokens
 	c.pool.release(l, outcomeSuccess, nil)
 	c.correctTPM(tpmTaken, r.Usage)
 	c.learn(r)

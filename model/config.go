@@ -65,6 +65,12 @@ type Config struct {
 	// provider's prompt cache (default: the table's cached rate, scaled
 	// with price_input; the input price when none is known).
 	PriceCachedInput *float64 `yaml:"price_cached_input"`
+	// SaturationLatency shrinks an endpoint's concurrency window, as a 429
+	// would, when its latency per output token rises above this multiple of
+	// its recent minimum: the sign of a server that queues requests instead
+	// of refusing them (vLLM, llama.cpp). Default 3 for local servers, off
+	// (0) for hosted APIs, which answer 429 when saturated.
+	SaturationLatency *float64 `yaml:"saturation_latency"`
 	// DropParams lists decoding parameters never sent to this model, for servers
 	// and models that reject them (e.g. [temperature, top_p] for reasoning models).
 	// Valid names: temperature, top_p, seed, presence_penalty, stop, max_tokens.
@@ -188,6 +194,9 @@ func (c *Config) problems() []string {
 	}
 	if c.Timeout < 0 {
 		add("timeout must be positive, got %s", c.Timeout.Std())
+	}
+	if s := c.SaturationLatency; s != nil && (*s != 0 && *s < 1.2 || *s > 100 || *s != *s) {
+		add("saturation_latency must be 0 (off) or between 1.2 and 100, got %v", *s)
 	}
 	if c.MaxRetries < -1 || c.MaxRetries > 100 {
 		add("max_retries must be between -1 (none) and 100 (0 means the default %d), got %d", DefaultMaxRetries, c.MaxRetries)

@@ -149,6 +149,7 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 		c.rand = rand.Float64
 	}
 	c.pool = newPool(eps, c.now)
+	c.pool.saturation = saturationFactor(cfg, spec)
 	// Bursts of a tenth of a minute: enough to start a window of requests at
 	// once without the minute's whole allowance arriving in one spike.
 	if cfg.RPM > 0 {

@@ -19,6 +19,9 @@ import (
 type pool struct {
 	eps []*endpoint
 	now func() time.Time
+	// saturation is Config.SaturationLatency: 0 leaves latency out of
+	// the concurrency window.
+	saturation float64
 
 	mu      sync.Mutex
 	next    int           // where the next tie-break starts, so ties rotate
@@ -41,7 +44,64 @@ type endpoint struct {
 	pauseUntil   time.Time // a Retry-After from this endpoint
 	requests     int64
 	failures     int64
+	lat          latency
 }
+
+// latency follows an endpoint's latency per output token: a fast moving
+// average against the minimum of the last two windows of samples, which
+// is what the server does when it is not queueing.
+type latency struct {
+	n             int
+	avg           float64
+	winMin, prior float64 // minimum of this window and of the last
+	win           int
+	hold          int // samples to ignore after a shrink, while the queue drains
+}
+
+// latencyWindow is how many samples the minimum is kept over.
+const latencyWindow = 200
+
+// observe adds a sample and reports whether the endpoint looks saturated.
+func (l *latency) observe(perToken, factor float64) bool {
+	l.n++
+	if l.avg == 0 {
+		l.avg = perToken
+	} else {
+		l.avg += 0.2 * (perToken - l.avg)
+	}
+	if l.winMin == 0 || perToken < l.winMin {
+		l.winMin = perToken
+	}
+	if l.win++; l.win >= latencyWindow {
+		l.prior, l.winMin, l.win = l.winMin, 0, 0
+	}
+	base := l.winMin
+	if l.prior > 0 && (base == 0 || l.prior < base) {
+		base = l.prior
+	}
+	if l.hold > 0 {
+		l.hold--
+		return false
+	}
+	return factor > 0 && l.n >= 16 && base > 0 && l.avg > factor*base
+}
+
+// saturationFactor is the model's saturation_latency, defaulted.
+func saturationFactor(cfg Config, spec ProviderSpec) float64 {
+	switch {
+	case cfg.SaturationLatency != nil:
+		return *cfg.SaturationLatency
+	case spec.Free && spec.DefaultBaseURL != "":
+		// A local HTTP server; not the in-process engine, whose batching
+		// makes latency per token rise with load by design.
+		return 3
+	}
+	return 0
+}
+
+// latencyFixed stands for the fixed part of a request's latency, in output
+// tokens, so that short replies do not look fast per token.
+const latencyFixed = 16
 
 // Ejection: an endpoint is taken out of rotation after ejectAfter transient
 // failures in a row (at once when it cannot be reached), for ejectBase,
@@ -59,9 +119,11 @@ func newPool(eps []*endpoint, now func() time.Time) *pool {
 
 // lease is an endpoint slot held by one attempt.
 type lease struct {
-	ep    *endpoint
-	s     slot
-	probe bool
+	ep      *endpoint
+	s       slot
+	probe   bool
+	latency time.Duration // of the attempt, set by the caller before release
+	tokens  int           // output tokens of a successful attempt
 }
 
 // acquire waits for a slot on the best endpoint, preferring any endpoint
@@ -174,9 +236,17 @@ func earliest(a, b time.Time) time.Time {
 // towards ejection (an unreachable endpoint is ejected at once), and a
 // failure of the request itself says nothing about the endpoint.
 func (p *pool) release(l lease, o outcome, f *failure) {
-	l.ep.aimd.release(l.s, o)
 	p.mu.Lock()
 	e := l.ep
+	if f == nil && l.latency > 0 && p.saturation > 0 {
+		perToken := float64(l.latency) / float64(l.tokens+latencyFixed)
+		if e.lat.observe(perToken, p.saturation) {
+			o = outcomeOverload
+			limit, _ := e.aimd.snapshot()
+			e.lat.hold = limit // one window of samples
+		}
+	}
+	e.aimd.release(l.s, o)
 	if l.probe {
 		e.probeOut = false
 	}
