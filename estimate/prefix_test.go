@@ -1,6 +1,7 @@
 package estimate
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -42,4 +43,22 @@ func TestPrefixCache(t *testing.T) {
 	if r, _ := p.observe(req("b"), 900); r != 0 {
 		t.Errorf("a 900-token prompt had %d tokens cached", r)
 	}
+}
+
+// FuzzInstance: any schema gives a value that encodes, without panicking
+// or recursing without end.
+func FuzzInstance(f *testing.F) {
+	for _, s := range []string{`{"type":"object","properties":{"a":{"type":"array","items":{"type":"string"},"minItems":2}}}`,
+		`{"enum":[1,2]}`, `{"type":["integer","null"],"minimum":3}`, `{"type":"object"}`, `{}`, `[]`, `{"items":{"items":{}}}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var schema map[string]any
+		if json.Unmarshal([]byte(s), &schema) != nil {
+			return
+		}
+		if _, err := json.Marshal(instance(schema, 0)); err != nil {
+			t.Fatalf("instance(%s) does not encode: %v", s, err)
+		}
+	})
 }
