@@ -119,3 +119,28 @@ func TestStatusShowsEndpointsAndPromptCache(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolGivesSameRecords: a run over three endpoints makes exactly the
+// records a run over one does.
+func TestPoolGivesSameRecords(t *testing.T) {
+	var urls []string
+	for range 3 {
+		srv := modeltest.NewServer(scripted.New(2).Responder())
+		defer srv.Close()
+		urls = append(urls, srv.URL)
+	}
+	dir := t.TempDir()
+	for _, run := range []struct {
+		dir  string
+		urls []string
+	}{{"one", urls[:1]}, {"pool", urls}} {
+		p := costPipeline(t, dir, answers, run.urls...)
+		if out, err := cli(dir, nil, "run", p, "--run-dir", run.dir, "--json").CombinedOutput(); err != nil {
+			t.Fatalf("run %s: %v\n%s", run.dir, err, out)
+		}
+	}
+	one, pool := dumpRun(t, filepath.Join(dir, "one")), dumpRun(t, filepath.Join(dir, "pool"))
+	if len(one) == 0 || strings.Join(one, "\n") != strings.Join(pool, "\n") {
+		t.Errorf("records differ: %d over one endpoint, %d over three", len(one), len(pool))
+	}
+}

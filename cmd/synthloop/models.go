@@ -62,7 +62,11 @@ named by api_key_env) and are never printed.`,
 						check = "ok in " + res.Latency.Round(time.Millisecond).String()
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", n, info.Provider, info.Model, info.BaseURL, info.MaxConcurrency, price, check)
+				where := info.BaseURL
+				if info.Endpoints > 1 {
+					where = fmt.Sprintf("%s (+%d more)", where, info.Endpoints-1)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", n, info.Provider, info.Model, where, info.MaxConcurrency, price, check)
 			}
 			tw.Flush()
 			if failed > 0 {
