@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/model/scripted"
@@ -16,9 +19,10 @@ import (
 // (Self-Instruct lists, classifications and instances, worked arithmetic for
 // the reasoning stage, tool calls), a top score for prompts that ask for
 // "Score: N" (judges), and for a request with a JSON schema the smallest
-// object that validates against it. Everything else gets a short generic
-// answer, which a stage that checks the content (docqa's quoted evidence, a
-// verifier) may reject: the stages after it then see fewer records than a
+// object that validates against it. Everything else gets twelve neutral
+// words drawn by a hash of the request (so a conversation never repeats
+// itself and runs to its max_turns), which a stage that checks the content
+// (docqa's quoted evidence, a verifier) may reject: the stages after it then see fewer records than a
 // real run would give them, and their counts are low. --preview shows real
 // replies where that matters.
 type Placeholder struct{ s *scripted.Backend }
@@ -62,6 +66,12 @@ func (p *Placeholder) Generate(ctx context.Context, req model.Request) (*model.R
 		}
 		text = fmt.Sprintf("A placeholder judgment.\nScore: %d", top)
 	default:
+		// Varied neutral text: a conversation's turns then neither repeat
+		// each other nor read as the other side's, and it runs to its
+		// max_turns (the high end).
+		for i := range resp.Choices {
+			resp.Choices[i].Text = neutral(req, i)
+		}
 		return resp, nil
 	}
 	for i := range resp.Choices {
@@ -70,6 +80,29 @@ func (p *Placeholder) Generate(ctx context.Context, req model.Request) (*model.R
 		resp.Choices[i].FinishReason = model.FinishStop
 	}
 	return resp, nil
+}
+
+var words = strings.Fields(`river garden lantern copper meadow harbor violet canyon ember
+orchard pebble thunder willow saffron glacier marble falcon juniper compass velvet
+quartz meadowlark cedar beacon tundra cobalt hazel prairie ripple summit amber
+nectar pylon sonnet tapestry walnut zephyr birch cinder drizzle fjord gravel
+heron iris jasper kelp lagoon mosaic nimbus opal plume quill reef sorrel thistle`)
+
+// neutral returns sample i's placeholder text for req: twelve words drawn
+// by a hash of the request, so that different requests differ.
+func neutral(req model.Request, i int) string {
+	h := fnv.New64a()
+	for _, m := range req.Messages {
+		h.Write([]byte(m.Role))
+		h.Write([]byte(m.Content))
+	}
+	fmt.Fprint(h, i)
+	r := rand.New(rand.NewPCG(h.Sum64(), 7))
+	out := make([]string, 12)
+	for k := range out {
+		out[k] = words[r.IntN(len(words))]
+	}
+	return "Placeholder: " + strings.Join(out, " ") + "."
 }
 
 // instance builds the smallest value that validates against schema, for
