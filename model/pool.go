@@ -26,6 +26,7 @@ type pool struct {
 	mu      sync.Mutex
 	next    int           // where the next tie-break starts, so ties rotate
 	changed chan struct{} // closed and replaced when a slot may have opened
+	waiting int           // acquire calls waiting on changed: without any, it is left alone
 }
 
 // endpoint is one server of a pool. Fields below mu are guarded by the
@@ -138,6 +139,9 @@ func (p *pool) acquire(ctx context.Context, avoid *endpoint) (lease, error) {
 		now := p.now()
 		l, ok, wake := p.pick(now, avoid)
 		ch := p.changed
+		if !ok {
+			p.waiting++
+		}
 		p.mu.Unlock()
 		if ok {
 			return l, nil
@@ -156,6 +160,9 @@ func (p *pool) acquire(ctx context.Context, avoid *endpoint) (lease, error) {
 		if timer != nil {
 			timer.Stop()
 		}
+		p.mu.Lock()
+		p.waiting--
+		p.mu.Unlock()
 		if ctx.Err() != nil {
 			return lease{}, ctx.Err()
 		}
@@ -270,8 +277,10 @@ func (p *pool) release(l lease, o outcome, f *failure) {
 	case f.transient:
 		e.failures++
 	}
-	close(p.changed)
-	p.changed = make(chan struct{})
+	if p.waiting > 0 {
+		close(p.changed)
+		p.changed = make(chan struct{})
+	}
 	p.mu.Unlock()
 }
 
