@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -318,4 +319,40 @@ func (p *pool) stats() (out []EndpointStats, limit, inflight, ceiling int) {
 		})
 	}
 	return out, limit, inflight, ceiling
+}
+
+// EndpointCheck is the health check of one endpoint of a model.
+type EndpointCheck struct {
+	BaseURL string
+	CheckResult
+}
+
+// CheckEndpoints sends Check's tiny request to every endpoint of b, one
+// after another, bypassing routing, retries and the cache, so that
+// `synthloop models` finds a dead replica the pool would hide. It returns
+// nil for a backend that is not a *Client with several endpoints.
+func CheckEndpoints(ctx context.Context, b Backend) []EndpointCheck {
+	c, ok := b.(*Client)
+	if !ok || len(c.pool.eps) < 2 {
+		return nil
+	}
+	req := Request{Messages: []Message{{Role: "user", Content: "Reply with the single word: ok"}}, MaxTokens: 16}
+	var out []EndpointCheck
+	for _, e := range c.pool.eps {
+		actx, cancel := context.WithTimeout(ctx, c.timeout)
+		start := c.now()
+		resp, err := e.raw.Generate(actx, req)
+		cancel()
+		res := EndpointCheck{BaseURL: e.url, CheckResult: CheckResult{Latency: c.now().Sub(start)}}
+		switch {
+		case err != nil:
+			res.Err = fmt.Errorf("model: %s at %s: %s", c.info.Name, e.url, c.redact(errText(err)))
+		case resp == nil || len(resp.Choices) == 0:
+			res.Err = fmt.Errorf("model: %s at %s: %w", c.info.Name, e.url, ErrEmptyResponse)
+		default:
+			res.Model, res.Reply = resp.Model, resp.Choices[0].Text
+		}
+		out = append(out, res)
+	}
+	return out
 }

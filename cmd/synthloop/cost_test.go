@@ -144,3 +144,23 @@ func TestPoolGivesSameRecords(t *testing.T) {
 		t.Errorf("records differ: %d over one endpoint, %d over three", len(one), len(pool))
 	}
 }
+
+// TestModelsChecksEachEndpoint: `models` checks every endpoint of a pool
+// and fails when one is down.
+func TestModelsChecksEachEndpoint(t *testing.T) {
+	up := modeltest.NewServer(modeltest.Echo)
+	defer up.Close()
+	down := modeltest.NewServer(modeltest.Echo)
+	downURL := down.URL
+	down.Close()
+	dir := t.TempDir()
+	out, err := cli(dir, nil, "models", costPipeline(t, dir, "", up.URL, downURL)).CombinedOutput()
+	if err == nil {
+		t.Fatalf("models passed with an endpoint down:\n%s", out)
+	}
+	for _, want := range []string{up.URL, "(+1 more)", downURL, "ERROR: model: teacher at " + downURL, "1 of 1 models failed"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("models output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -67,6 +68,19 @@ named by api_key_env) and are never printed.`,
 					where = fmt.Sprintf("%s (+%d more)", where, info.Endpoints-1)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", n, info.Provider, info.Model, where, info.MaxConcurrency, price, check)
+				if !noCheck {
+					for _, e := range model.CheckEndpoints(cmd.Context(), b) {
+						state := "ok in " + e.Latency.Round(time.Millisecond).String()
+						if e.Err != nil {
+							if !strings.HasPrefix(check, "ERROR") {
+								failed++ // the model counts once, however many endpoints fail
+								check = "ERROR"
+							}
+							state = "ERROR: " + e.Err.Error()
+						}
+						fmt.Fprintf(tw, "\t\t\t  %s\t\t\t%s\n", e.BaseURL, state)
+					}
+				}
 			}
 			tw.Flush()
 			if failed > 0 {
