@@ -7,16 +7,21 @@ package all
 // registration never runs back up the layering (loop does not import lab).
 import (
 	// Stage types (pipeline.Register).
+	_ "github.com/synthloop/synthloop/stage/codet"
 	_ "github.com/synthloop/synthloop/stage/conversation" // conversation
 	_ "github.com/synthloop/synthloop/stage/dedup"        // dedup
+	_ "github.com/synthloop/synthloop/stage/derive"       // derive
 	_ "github.com/synthloop/synthloop/stage/docqa"        // docqa
 	_ "github.com/synthloop/synthloop/stage/evol"         // evol
 	_ "github.com/synthloop/synthloop/stage/faq"          // faq
 	_ "github.com/synthloop/synthloop/stage/generate"     // generate
 	_ "github.com/synthloop/synthloop/stage/judge"        // judge
 	_ "github.com/synthloop/synthloop/stage/load"         // load
+	_ "github.com/synthloop/synthloop/stage/preference"
+	_ "github.com/synthloop/synthloop/stage/problems"
 	_ "github.com/synthloop/synthloop/stage/reasoning"    // reasoning
 	_ "github.com/synthloop/synthloop/stage/reject"       // reject
+	_ "github.com/synthloop/synthloop/stage/sample"       // sample
 	_ "github.com/synthloop/synthloop/stage/selfinstruct" // selfinstruct, selfinstruct-instances
 	_ "github.com/synthloop/synthloop/stage/selfreward"   // selfreward
 	_ "github.com/synthloop/synthloop/stage/tools"        // tools

@@ -3,6 +3,8 @@ package all_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -20,6 +22,7 @@ import (
 	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/model/scripted"
 	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/faq"
 	"github.com/synthloop/synthloop/store"
 )
@@ -36,7 +39,9 @@ var exampleKinds = []struct {
 	{"pipeline file", func(p string) bool { return isTop(p) && isYAML(p) }, checkPipeline},
 	{"FAQ file", func(p string) bool { return under(p, "examples/faq") }, checkFAQ},
 	{"problem file", func(p string) bool { return under(p, "examples/reasoning") }, checkProblems},
+	{"seed problem file", func(p string) bool { return under(p, "examples/problems") }, checkSeedProblems},
 	{"document", func(p string) bool { return under(p, "examples/docs") && ingest.FormatOf(p) != "" }, checkDocument},
+	{"prompt template", func(p string) bool { return under(p, "examples/prompts") && filepath.Ext(p) == ".tmpl" }, checkTemplateUsed},
 	// examples.go embeds the top-level files (the demo runs one of them);
 	// checkEmbedded checks that it embeds every one.
 	{"embedding package", func(p string) bool { return p == filepath.Join("examples", "examples.go") }, checkEmbedded},
@@ -245,6 +250,66 @@ func TestGenerateExampleRuns(t *testing.T) {
 	}
 }
 
+// TestSampleGenerateExampleRuns runs examples/sample-generate.yaml against
+// the scripted teacher, offline, with the SQLite store: every drawn record
+// gets a structured pair that validates against the schema, and each pair
+// is checked by the derive stage.
+func TestSampleGenerateExampleRuns(t *testing.T) {
+	t.Chdir("..") // the examples' paths are relative to the repository root
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	stats, err := runExample(t, "examples/sample-generate.yaml", srv.URL)
+	if err != nil || len(stats) != 3 || stats[0].Kept != 30 || stats[1].Kept != 30 || stats[1].Failed != 0 || stats[2].Kept+stats[2].Rejected != 30 || stats[2].Kept == 0 {
+		t.Errorf("want 30 drawn records, 30 structured pairs, each checked: %+v, %v", stats, err)
+	}
+	for _, r := range srv.Log() {
+		if len(r.JSONSchema) == 0 {
+			t.Errorf("a request without the schema: %s", r.LastUser())
+			break
+		}
+	}
+}
+
+// TestMissionExampleRuns runs examples/mission-example.yaml against the
+// scripted teacher, offline: the mission's three Japanese tasks, each
+// answered once, as instruction/output pairs in the tasks' order.
+func TestMissionExampleRuns(t *testing.T) {
+	t.Chdir("..") // the examples' paths are relative to the repository root
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg, err := pipeline.LoadConfig("examples/mission-example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Cache: st,
+		OpenModel: func(ctx context.Context, name string, mc model.Config, mo model.Options) (model.Backend, model.Info, error) {
+			return model.Open(ctx, name, model.Config{Ref: "openai-compatible/" + name, BaseURL: srv.URL}, mo)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"AI とは何か小学生にもわかるように説明してください。", "営業メールを丁寧な文体に書き直してください。", "Python のデコレーターを例付きで解説してください。"}
+	var got []string
+	for r, err := range st.Records(context.Background(), "answers", record.Kept) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Output == "" {
+			t.Errorf("%s: no output", r.ID)
+		}
+		got = append(got, r.Instruction)
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") || srv.Requests() != 3 {
+		t.Errorf("pairs for %q after %d requests, want the three tasks in order", got, srv.Requests())
+	}
+}
+
 // checkProblems reads a problem file of the reasoning examples: every line
 // a JSON object with a question and an answer.
 func checkProblems(path string) error {
@@ -334,4 +399,70 @@ func runExample(t *testing.T, f, url string) ([]store.StageStats, error) {
 		return nil, fmt.Errorf("%s: %w", f, err)
 	}
 	return st.Stats(context.Background())
+}
+
+// checkTemplateUsed checks that an example pipeline names the template: the
+// pipeline's check then renders it against its kind's samples, which no
+// check of the file alone can (its fields depend on the kind).
+func checkTemplateUsed(path string) error {
+	top, err := filepath.Glob(filepath.Join("examples", "*.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, p := range top {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(filepath.ToSlash(path))) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no example pipeline uses it")
+}
+
+// TestOwnPromptsExampleRuns runs examples/selfinstruct-own-prompts.yaml
+// against the scripted teacher: the user's template shapes the prompts,
+// and its hash is on every record of the stage.
+func TestOwnPromptsExampleRuns(t *testing.T) {
+	t.Chdir("..") // the examples' paths are relative to the repository root
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	const f = "examples/selfinstruct-own-prompts.yaml"
+	cfg, err := pipeline.LoadConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Cache: st,
+		OpenModel: func(ctx context.Context, name string, mc model.Config, mo model.Options) (model.Backend, model.Info, error) {
+			return model.Open(ctx, name, model.Config{Ref: "openai-compatible/" + name, BaseURL: srv.URL}, mo)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("examples/prompts/support-bootstrap.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	kept := 0
+	for r, err := range st.Records(context.Background(), "instructions", "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Prov.TemplateHash != hex.EncodeToString(sum[:]) {
+			t.Fatalf("record %s: template hash %s, want the user's file's", r.ID, r.Prov.TemplateHash)
+		}
+		if r.Status == record.Kept {
+			kept++
+		}
+	}
+	if kept < 100 {
+		t.Errorf("kept %d instructions, want the target 100", kept)
+	}
 }

@@ -10,3 +10,6 @@ var FS embed.FS
 
 // Demo is the loop `synthloop demo` runs.
 const Demo = "loop-lab-selfimprove.yaml"
+
+// DemoReasoning is the loop `synthloop demo reasoning` runs.
+const DemoReasoning = "loop-lab-reasoning.yaml"

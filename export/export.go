@@ -45,6 +45,12 @@ type Options struct {
 	// ""; the stratos format defaults to stratos), think or stratos. See
 	// ThinkNone.
 	ThinkFormat string
+	// VaryTemplates lays out each instruction record's instruction and input
+	// in one of several prompt layouts, picked by a hash of the record's ID
+	// (alpaca, sharegpt, openai and dpo only). TemplateLang picks the
+	// layouts' language, en or ja; "" follows each record's text.
+	VaryTemplates bool
+	TemplateLang  string
 }
 
 // Counts says what an export wrote.
@@ -121,6 +127,18 @@ func CheckFormat(name string) error {
 	return err
 }
 
+// CheckOptions reports whether opts name a format and options it can honour,
+// so that a caller can refuse them before opening anything.
+func CheckOptions(opts Options) error {
+	if err := CheckFormat(opts.Format); err != nil {
+		return err
+	}
+	if err := checkThink(opts.ThinkFormat); err != nil {
+		return err
+	}
+	return checkVary(opts)
+}
+
 func formatNames() string {
 	var names []string
 	for _, f := range formats {
@@ -153,6 +171,9 @@ func WriteTo(ctx context.Context, src Source, opts Options, w io.Writer) (Counts
 	if err := checkThink(opts.ThinkFormat); err != nil {
 		return Counts{}, err
 	}
+	if err := checkVary(opts); err != nil {
+		return Counts{}, err
+	}
 	if f.encode == nil {
 		return Counts{}, fmt.Errorf("export: the %s format writes a folder, not a stream", f.Name)
 	}
@@ -178,6 +199,9 @@ func Write(ctx context.Context, src Source, opts Options, outPath string) (Count
 		return Counts{}, err
 	}
 	if err := checkThink(opts.ThinkFormat); err != nil {
+		return Counts{}, err
+	}
+	if err := checkVary(opts); err != nil {
 		return Counts{}, err
 	}
 	if outPath == "" {
@@ -256,6 +280,9 @@ func each(ctx context.Context, src Source, opts Options, stage string, fn func(*
 		if r.Status != record.Kept && !opts.IncludeRejected {
 			c.Skipped++
 			continue
+		}
+		if opts.VaryTemplates {
+			r = vary(r, opts.TemplateLang)
 		}
 		if err := fn(withThinking(r, opts.ThinkFormat)); err == errUnfit {
 			c.Skipped++

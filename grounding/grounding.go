@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/record"
 )
@@ -35,6 +36,9 @@ type Config struct {
 	// MinEvidence is the fewest characters (after normalisation) a quote
 	// must have (8): a quote like "yes" occurs everywhere and proves nothing.
 	MinEvidence int `yaml:"min_evidence_chars" doc:"Fewest characters a quoted evidence must have"`
+	// GroundingPrompts replaces the grounding judge's embedded templates with the
+	// user's files: grounding, retry (docs/PROMPTS.md).
+	GroundingPrompts prompt.Files `yaml:"grounding_prompts" doc:"Your own grounding judge templates by kind: grounding, retry (docs/PROMPTS.md)"`
 }
 
 // DefaultConfig returns the defaults.
@@ -49,6 +53,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Samples < 0 || c.MaxTokens < 0 || c.Retries < -1 || c.MinEvidence < 0 {
 		return errors.New("grounding: grounding_samples, grounding_max_tokens and min_evidence_chars must not be negative; grounding_retries not below -1")
+	}
+	if err := c.GroundingPrompts.Check(PromptSet.Kinds); err != nil {
+		// Check names the setting "prompts"; this one is grounding_prompts.
+		return fmt.Errorf("grounding: grounding_%w", err)
 	}
 	return nil
 }
@@ -70,7 +78,7 @@ func (c *Config) NewChecker(open judge.Opener, fallback string) (*Checker, error
 	if err != nil {
 		return nil, fmt.Errorf("grounding: model %q: %w", name, err)
 	}
-	j, err := NewJudge(b, judge.Options{Samples: c.Samples, MaxRetries: c.Retries, Temperature: c.Temperature, MaxTokens: c.MaxTokens})
+	j, err := NewJudge(b, judge.Options{Samples: c.Samples, MaxRetries: c.Retries, Temperature: c.Temperature, MaxTokens: c.MaxTokens, Prompts: c.GroundingPrompts})
 	if err != nil {
 		return nil, err
 	}

@@ -29,8 +29,30 @@ var (
 )
 
 type promptData struct {
-	Nonce, Question, Evidence, Answer string
+	Nonce    string `doc:"a nonce derived from the item, for the markers around the texts"`
+	Question string `doc:"the question the answer responds to"`
+	Evidence string `doc:"the evidence the answer must follow from"`
+	Answer   string `doc:"the answer to rate"`
 }
+
+type retryData struct {
+	Problem string `doc:"why the last reply could not be used"`
+}
+
+// The prompts a user may replace under `grounding_prompts:`.
+var (
+	kindGrounding = prompt.Kind{Name: "grounding",
+		Doc:     "Rates from 1 to 5 how well the evidence supports the answer; the reply must end with `Score: N`.",
+		Samples: []any{promptData{Nonce: "7d3e", Question: "How long do refunds take?", Evidence: "Refunds take 5 days.", Answer: "About 5 days."}}}
+	kindRetry = prompt.Kind{Name: "retry",
+		Doc:     "The follow-up after a reply without a valid `Score: N` line.",
+		Samples: []any{retryData{Problem: "no valid score in the reply"}}}
+)
+
+// PromptSet is the grounding judge's replaceable prompts, set under
+// `grounding_prompts:` of every stage that embeds Config; those stages
+// declare it.
+var PromptSet = prompt.Set{Name: "grounding", Key: "grounding_prompts", Kinds: []prompt.Kind{kindGrounding, kindRetry}}
 
 // TemplateHash is the hash of the grounding prompt template.
 func TemplateHash() string { return groundingPrompt.Hash }
@@ -43,9 +65,17 @@ type Item struct {
 	Answer   string
 }
 
-// Prompt renders the grounding judge's prompt for it.
+// Prompt renders the grounding judge's embedded prompt for it.
 func Prompt(it Item) string {
-	return groundingPrompt.MustRender(promptData{
+	s, err := render(groundingPrompt, it)
+	if err != nil {
+		panic(err) // the embedded template renders: the golden tests say so
+	}
+	return s
+}
+
+func render(t *prompt.Template, it Item) (string, error) {
+	return t.Render(promptData{
 		Nonce:    Nonce(it.Question, it.Evidence, it.Answer),
 		Question: it.Question, Evidence: it.Evidence, Answer: it.Answer,
 	})
@@ -62,17 +92,33 @@ func Defaults() judge.Options {
 // Judge rates how well evidence supports an answer with the grounding prompt.
 // Safe for concurrent use.
 type Judge struct {
-	b   judge.Backend
-	opt judge.Options
+	b             judge.Backend
+	opt           judge.Options
+	prompt, retry *prompt.Template
 }
 
 // NewJudge returns the grounding judge on b; zero options take Defaults.
+// opt.Prompts names the user's templates by this judge's kinds (PromptSet).
 func NewJudge(b judge.Backend, opt judge.Options) (*Judge, error) {
 	if b.Backend == nil {
 		return nil, errors.New("grounding: judge needs a backend")
 	}
-	return &Judge{b: b, opt: opt.Defaults(Defaults())}, nil
+	j := &Judge{b: b, opt: opt.Defaults(Defaults()), prompt: groundingPrompt, retry: retryPrompt}
+	if len(opt.Prompts) == 0 {
+		return j, nil
+	}
+	var err error
+	if j.prompt, err = opt.Prompts.Pick(templateFS, kindGrounding, ""); err != nil {
+		return nil, fmt.Errorf("grounding: %w", err)
+	}
+	if j.retry, err = opt.Prompts.Pick(templateFS, kindRetry, ""); err != nil {
+		return nil, fmt.Errorf("grounding: %w", err)
+	}
+	return j, nil
 }
+
+// TemplateHash is the hash of the prompt template the judge uses.
+func (j *Judge) TemplateHash() string { return j.prompt.Hash }
 
 // Score rates it. A reply without a valid "Score: N" line (none, or out of
 // 1..5, or not whole) gets a follow-up quoting the problem while the retry
@@ -80,9 +126,13 @@ func NewJudge(b judge.Backend, opt judge.Options) (*Judge, error) {
 // Result.Err says why (never a made-up score). The error is a failed model
 // call or a cancelled ctx, for the caller to classify.
 func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
-	res := judge.Result{Judge: j.b.Name, Template: groundingPrompt.Hash}
+	res := judge.Result{Judge: j.b.Name, Template: j.prompt.Hash}
+	text, err := render(j.prompt, it)
+	if err != nil {
+		return res, fmt.Errorf("grounding: %w", err)
+	}
 	req := model.Request{
-		Messages:    []model.Message{{Role: "user", Content: Prompt(it)}},
+		Messages:    []model.Message{{Role: "user", Content: text}},
 		N:           j.opt.Samples,
 		Temperature: j.opt.Temperature,
 		MaxTokens:   j.opt.MaxTokens,
@@ -94,7 +144,7 @@ func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
 			fix.N = 1
 			fix.Messages = append(append([]model.Message(nil), req.Messages...),
 				model.Message{Role: "assistant", Content: reply},
-				model.Message{Role: "user", Content: retryPrompt.MustRender(struct{ Problem string }{problem})})
+				model.Message{Role: "user", Content: j.retryText(problem)})
 			return fix
 		},
 	}
@@ -102,4 +152,14 @@ func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
 		return res, fmt.Errorf("grounding: %w", err)
 	}
 	return res, nil
+}
+
+// retryText renders the follow-up. A user's template that fails here (it
+// rendered its sample when the config loaded, so only a data-dependent
+// construct can) gives way to the embedded one: the follow-up must be sent.
+func (j *Judge) retryText(problem string) string {
+	if s, err := j.retry.Render(retryData{problem}); err == nil {
+		return s
+	}
+	return retryPrompt.MustRender(retryData{problem})
 }

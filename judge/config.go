@@ -3,6 +3,8 @@ package judge
 import (
 	"errors"
 	"fmt"
+
+	"github.com/synthloop/synthloop/internal/prompt"
 )
 
 // Config is the judge part of a stage's `with:` block. Its keys are prefixed
@@ -22,6 +24,9 @@ type Config struct {
 	Temperature *float64 `yaml:"judge_temperature" doc:"Temperature of the judge (unset: 0.7 pointwise, 0 pairwise)"`
 	MaxTokens   int      `yaml:"judge_max_tokens" doc:"Bounds each judge reply (0: 512)"`
 	MaxRetries  int      `yaml:"judge_retries" doc:"Follow-ups asking a judge to restate an unusable reply, per answer (0: 2, -1: none)"`
+	// JudgePrompts replaces the judge's embedded prompt templates with the
+	// user's files: pointwise_additive, pointwise_scale, pairwise, retry.
+	JudgePrompts prompt.Files `yaml:"judge_prompts" doc:"Your own judge templates by kind: pointwise_additive, pointwise_scale, pairwise, retry (docs/PROMPTS.md)"`
 }
 
 // Opener opens a configured model by name.
@@ -40,6 +45,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Samples < 0 || c.MaxTokens < 0 || c.MaxRetries < -1 {
 		return errors.New("judge: samples, judge_max_tokens must not be negative; judge_retries not below -1")
+	}
+	if err := c.JudgePrompts.Check(PromptSet.Kinds); err != nil {
+		// Check names the setting "prompts"; this one is judge_prompts.
+		return fmt.Errorf("judge: judge_%w", err)
 	}
 	return nil
 }
@@ -60,7 +69,7 @@ func (c *Config) Names(fallback string) []string {
 }
 
 func (c *Config) options() Options {
-	return Options{Samples: c.Samples, MaxRetries: c.MaxRetries, Temperature: c.Temperature, MaxTokens: c.MaxTokens}
+	return Options{Samples: c.Samples, MaxRetries: c.MaxRetries, Temperature: c.Temperature, MaxTokens: c.MaxTokens, Prompts: c.JudgePrompts}
 }
 
 // NewJudge builds the pointwise judge (or panel) the config describes.

@@ -14,6 +14,7 @@ type Pairwise struct {
 	b        Backend
 	criteria []string
 	opt      Options
+	ts       *templates
 }
 
 // NewPairwise returns a pairwise judge on b. Criteria default to a short
@@ -29,15 +30,19 @@ func NewPairwise(b Backend, criteria []string, opt Options) (*Pairwise, error) {
 	// One sample per order: a greedy verdict is the most likely one.
 	def := pointwiseDefaults
 	def.Temperature = ptr(0.0)
-	return &Pairwise{b: b, criteria: criteria, opt: opt.Defaults(def)}, nil
+	ts, err := loadTemplates(opt.Prompts)
+	if err != nil {
+		return nil, err
+	}
+	return &Pairwise{b: b, criteria: criteria, opt: opt.Defaults(def), ts: ts}, nil
 }
 
 // TemplateHash is the hash of the prompt template the judge uses.
-func (j *Pairwise) TemplateHash() string { return pairwisePrompt.Hash }
+func (j *Pairwise) TemplateHash() string { return j.ts.pairwise.Hash }
 
 // Compare implements Comparer.
 func (j *Pairwise) Compare(ctx context.Context, prompt, a, b string) (Preference, error) {
-	p := Preference{Template: pairwisePrompt.Hash}
+	p := Preference{Template: j.ts.pairwise.Hash}
 	retries := j.opt.MaxRetries
 	fwd, err := j.ask(ctx, prompt, a, b, &p, &retries)
 	if err != nil || fwd == "" {
@@ -70,10 +75,12 @@ func (j *Pairwise) Compare(ctx context.Context, prompt, a, b string) (Preference
 
 // ask gets one order's verdict, or "" with p.Err set.
 func (j *Pairwise) ask(ctx context.Context, prompt, a, b string, p *Preference, retries *int) (Winner, error) {
+	text, err := j.ts.pairwise.Render(pairwiseData{Criteria: j.criteria, Prompt: prompt, A: a, B: b})
+	if err != nil {
+		return "", fmt.Errorf("judge: %w", err)
+	}
 	req := model.Request{
-		Messages: []model.Message{{Role: "user", Content: pairwisePrompt.MustRender(pairwiseData{
-			Criteria: j.criteria, Prompt: prompt, A: a, B: b,
-		})}},
+		Messages:    []model.Message{{Role: "user", Content: text}},
 		Temperature: j.opt.Temperature,
 		MaxTokens:   j.opt.MaxTokens,
 	}
@@ -94,6 +101,6 @@ func (j *Pairwise) ask(ctx context.Context, prompt, a, b string, p *Preference, 
 			return "", nil
 		}
 		*retries--
-		req = retryRequest(req, out[0], perr.Error(), "Winner: A")
+		req = j.ts.retryRequest(req, out[0], perr.Error(), "Winner: A")
 	}
 }

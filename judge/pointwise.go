@@ -30,6 +30,9 @@ type Options struct {
 	Temperature *float64
 	// MaxTokens bounds each judge reply (512).
 	MaxTokens int
+	// Prompts replaces embedded prompt templates with the user's files
+	// (judge_prompts:); nil keeps the embedded ones.
+	Prompts prompt.Files
 }
 
 // Defaults returns o with its zero values taken from def, a judge's
@@ -65,6 +68,7 @@ type Pointwise struct {
 	rubric Rubric
 	opt    Options
 	p      *prompt.Template
+	ts     *templates
 }
 
 // NewPointwise returns a pointwise judge on b. A zero Rubric is the
@@ -77,11 +81,15 @@ func NewPointwise(b Backend, r Rubric, opt Options) (*Pointwise, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := scalePrompt
-	if r.Kind == Additive {
-		p = additivePrompt
+	ts, err := loadTemplates(opt.Prompts)
+	if err != nil {
+		return nil, err
 	}
-	return &Pointwise{b: b, rubric: r, opt: opt.Defaults(pointwiseDefaults), p: p}, nil
+	p := ts.scale
+	if r.Kind == Additive {
+		p = ts.additive
+	}
+	return &Pointwise{b: b, rubric: r, opt: opt.Defaults(pointwiseDefaults), p: p, ts: ts}, nil
 }
 
 // Range returns the lowest and highest score the judge can give.
@@ -98,10 +106,13 @@ func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 // Result.Err says why.
 func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
 	res := Result{Judge: j.b.Name, Template: j.p.Hash}
-	text := j.p.MustRender(pointwiseData{
+	text, err := j.p.Render(pointwiseData{
 		Criteria: j.rubric.Criteria, Min: fmtNum(j.rubric.Min), Max: fmtNum(j.rubric.Max),
 		Prompt: it.Prompt, Answer: it.Answer,
 	})
+	if err != nil {
+		return res, fmt.Errorf("judge: %w", err)
+	}
 	req := model.Request{
 		Messages:    []model.Message{{Role: "user", Content: text}},
 		N:           j.opt.Samples,
@@ -111,7 +122,7 @@ func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
 	sc := Scoring{
 		Request: req, Min: j.rubric.Min, Max: j.rubric.Max, Integral: j.rubric.Kind == Additive, Retries: j.opt.MaxRetries,
 		Retry: func(req model.Request, reply, problem string) model.Request {
-			return retryRequest(req, reply, problem, "Score: N")
+			return j.ts.retryRequest(req, reply, problem, "Score: N")
 		},
 	}
 	if err := sc.Run(ctx, j.b, &res); err != nil {
@@ -123,11 +134,11 @@ func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
 // retryRequest continues the conversation: the unusable reply, then a request
 // to restate it in the required form. It is a distinct request (its own cache
 // key), so a resumed run replays it from the cache like any other.
-func retryRequest(req model.Request, reply, problem, form string) model.Request {
+func (ts *templates) retryRequest(req model.Request, reply, problem, form string) model.Request {
 	msgs := append([]model.Message(nil), req.Messages...)
 	msgs = append(msgs,
 		model.Message{Role: "assistant", Content: reply},
-		model.Message{Role: "user", Content: retryPrompt.MustRender(retryData{Problem: problem, Form: form})})
+		model.Message{Role: "user", Content: ts.retryText(problem, form)})
 	fix := req
 	fix.Messages = msgs
 	fix.N = 1

@@ -34,6 +34,7 @@ type Client struct {
 	sleep      func(context.Context, time.Duration) error
 	now        func() time.Time
 	rand       func() float64
+	thinkTags  bool // split <think> blocks off answers (Config.ThinkTags)
 
 	pauseUntil atomic.Int64 // unix nanos: a server-requested wait that holds back every caller
 	// downUntil (unix nanos) is set when a call ran out of retries without
@@ -65,7 +66,8 @@ type Stats struct {
 	Concurrency      int
 	MaxConcurrency   int
 	PromptTokens     int64 // as reported by the server, this process only
-	CompletionTokens int64
+	CompletionTokens int64 // reasoning tokens included
+	ReasoningTokens  int64 // the part of CompletionTokens spent reasoning, where the server says
 	// CachedPromptTokens is the part of PromptTokens the provider's prompt
 	// cache served.
 	CachedPromptTokens int64
@@ -267,6 +269,10 @@ func (c *Client) readCache(ctx context.Context, keys []string, idx []int, g *gat
 			Text: e.Text, FinishReason: e.FinishReason, Reasoning: e.Reasoning,
 			ReasoningSignature: e.ReasoningSignature, ToolCalls: e.ToolCalls,
 		}
+		if c.thinkTags {
+			// Entries written before the split existed hold the tags still.
+			splitChoice(&g.choices[i])
+		}
 		g.have[i] = true
 		g.resp.Usage.PromptTokens += e.PromptTokens
 		g.resp.Usage.CompletionTokens += e.CompletionTokens
@@ -306,6 +312,11 @@ func (c *Client) fetch(ctx context.Context, req Request, idx []int, keys []strin
 		for j := range got {
 			i := batch[j]
 			ch := r.Choices[j]
+			if c.thinkTags {
+				// Here, not in each provider, so that every provider and
+				// the cache see answers split alike.
+				splitChoice(&ch)
+			}
 			e := cacheEntry{
 				V: cacheKeyVersion, Text: ch.Text, FinishReason: ch.FinishReason, Model: r.Model,
 				PromptTokens:     share(r.Usage.PromptTokens, j, got),
@@ -475,6 +486,7 @@ func (c *Client) succeeded(l lease, tpmTaken int, costEst float64, r *Response) 
 	c.count(func(s *Stats) {
 		s.PromptTokens += int64(r.Usage.PromptTokens)
 		s.CompletionTokens += int64(r.Usage.CompletionTokens)
+		s.ReasoningTokens += int64(r.Usage.ReasoningTokens)
 		s.CachedPromptTokens += int64(r.Usage.CachedPromptTokens)
 		s.CostUSD += cost
 	})

@@ -73,8 +73,18 @@ type Config struct {
 	SaturationLatency *float64 `yaml:"saturation_latency"`
 	// DropParams lists decoding parameters never sent to this model, for servers
 	// and models that reject them (e.g. [temperature, top_p] for reasoning models).
-	// Valid names: temperature, top_p, seed, presence_penalty, stop, max_tokens.
+	// Valid names: temperature, top_p, seed, presence_penalty, stop, max_tokens,
+	// reasoning_effort, thinking_budget.
 	DropParams []string `yaml:"drop_params"`
+	// ThinkTags, on by default, moves a leading <think>...</think> block of
+	// an answer into the sample's reasoning when the server gave no
+	// reasoning of its own. Set false for a model whose answers may
+	// legitimately start with such a tag.
+	ThinkTags *bool `yaml:"think_tags"`
+	// Stream asks the server for a streamed answer and puts it back
+	// together: for servers and proxies that only stream, and so that a
+	// long reasoning answer keeps the connection busy instead of idle.
+	Stream bool `yaml:"stream"`
 }
 
 // Duration is a time.Duration that decodes from "90s", "2m", "1h30m" or a bare
@@ -146,7 +156,7 @@ func ParseRef(s string) (Ref, error) {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-var dropNames = []string{"temperature", "top_p", "seed", "presence_penalty", "stop", "max_tokens"}
+var dropNames = []string{"temperature", "top_p", "seed", "presence_penalty", "stop", "max_tokens", "reasoning_effort", "thinking_budget"}
 
 // Validate checks the config without touching the network or the environment.
 // It also accepts providers registered later (e.g. by the engine) as long as

@@ -119,7 +119,7 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 	}
 	pc := ProviderConfig{
 		Name: name, Provider: ref.Provider, Model: ref.Model, BaseURL: info.BaseURL, APIKey: key,
-		HTTPClient: hc, Timeout: info.Timeout, DropParams: cfg.DropParams, Log: log,
+		HTTPClient: hc, Timeout: info.Timeout, DropParams: cfg.DropParams, Stream: cfg.Stream, Log: log,
 	}
 	eps, keys, err := openEndpoints(ctx, name, ref, cfg, spec, pc, opts, info.MaxConcurrency)
 	if err != nil {
@@ -138,6 +138,7 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 		cache:  opts.Cache, budget: opts.Budget, log: log,
 		maxN: spec.MaxN, timeout: info.Timeout, maxRetries: info.MaxRetries,
 		sleep: opts.Sleep, now: opts.Now, rand: opts.Rand,
+		thinkTags: cfg.ThinkTags == nil || *cfg.ThinkTags,
 	}
 	if c.sleep == nil {
 		c.sleep = sleepCtx

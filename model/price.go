@@ -43,7 +43,8 @@ const (
 	anthropicCacheWrite   = 1.25
 )
 
-// Cost prices u.
+// Cost prices u. Reasoning tokens are billed as output and every provider
+// already counts them in CompletionTokens, so they are not added again.
 func (p Price) Cost(u Usage) float64 {
 	cachedIn, writeIn := p.Input, p.Input
 	if p.CachedInput > 0 {

@@ -24,12 +24,15 @@ func TestPromptCacheUsageAndPrice(t *testing.T) {
 	tests := []struct {
 		name, ref string
 		anthropic bool
+		stream    bool
 		// usage of the second request: cached (read) and written tokens of the first and second
 		write1, read2 int
 		price         model.Price
 	}{
-		{"openai", "openai/gpt-4o-mini", false, 0, sysTokens, model.Price{Input: 0.15, Output: 0.6, CachedInput: 0.075}},
-		{"anthropic", "anthropic/claude-sonnet-4-5", true, sysTokens, sysTokens, model.Price{Input: 3, Output: 15, CachedInput: 0.3, CacheWrite: 3.75}},
+		{"openai", "openai/gpt-4o-mini", false, false, 0, sysTokens, model.Price{Input: 0.15, Output: 0.6, CachedInput: 0.075}},
+		{"anthropic", "anthropic/claude-sonnet-4-5", true, false, sysTokens, sysTokens, model.Price{Input: 3, Output: 15, CachedInput: 0.3, CacheWrite: 3.75}},
+		{"anthropic streamed", "anthropic/claude-sonnet-4-5", true, true, sysTokens, sysTokens, model.Price{Input: 3, Output: 15, CachedInput: 0.3, CacheWrite: 3.75}},
+		{"openai streamed", "openai/gpt-4o-mini", false, true, 0, sysTokens, model.Price{Input: 0.15, Output: 0.6, CachedInput: 0.075}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,7 +44,7 @@ func TestPromptCacheUsageAndPrice(t *testing.T) {
 			}
 			defer srv.Close()
 			cache := newMemCache()
-			b, info, err := model.Open(context.Background(), "t", model.Config{Ref: tt.ref, BaseURL: srv.URL},
+			b, info, err := model.Open(context.Background(), "t", model.Config{Ref: tt.ref, BaseURL: srv.URL, Stream: tt.stream},
 				model.Options{APIKey: "k", Cache: cache})
 			if err != nil {
 				t.Fatal(err)

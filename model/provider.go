@@ -26,7 +26,9 @@ type ProviderConfig struct {
 	// with its own default timeout should be given this value.
 	Timeout    time.Duration
 	DropParams []string // decoding parameters to leave out of the wire request
-	Log        *slog.Logger
+	// Stream asks for a streamed answer, accumulated into one Response.
+	Stream bool
+	Log    *slog.Logger
 }
 
 // Drops reports whether parameter p (a Config.DropParams name) must not be sent.

@@ -16,17 +16,17 @@ import (
 
 // Instance is one worked example of a task.
 type Instance struct {
-	Input  string `json:"input"`
-	Output string `json:"output"`
+	Input  string `json:"input" doc:"the instance's input (may be empty)"`
+	Output string `json:"output" doc:"the instance's output"`
 }
 
 // Task is one seed task, as in the Self-Instruct seed_tasks.jsonl format.
 type Task struct {
-	ID               string     `json:"id"`
-	Name             string     `json:"name"`
-	Instruction      string     `json:"instruction"`
-	Instances        []Instance `json:"instances"`
-	IsClassification bool       `json:"is_classification"`
+	ID               string     `json:"id" doc:"the seed task's id"`
+	Name             string     `json:"name" doc:"the seed task's short name"`
+	Instruction      string     `json:"instruction" doc:"the task's instruction"`
+	Instances        []Instance `json:"instances" doc:"the task's worked examples"`
+	IsClassification bool       `json:"is_classification" doc:"whether the answer is one of a fixed set of labels"`
 }
 
 //go:embed en.jsonl ja.jsonl

@@ -24,6 +24,7 @@ import (
 	"github.com/synthloop/synthloop/engine/grammar"
 	"github.com/synthloop/synthloop/engine/tokenizer"
 	"github.com/synthloop/synthloop/internal/openaiwire"
+	"github.com/synthloop/synthloop/model"
 )
 
 // Completer is a model the server can answer with; *chat.Model is one.
@@ -382,7 +383,14 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	out := openaiwire.ChatCompletion{ID: id, Object: openaiwire.ObjectChatCompletion, Created: created, Model: req.Model, Usage: usageOf(reply)}
 	for i, c := range reply.Choices {
-		ch := openaiwire.Choice{Index: i, Message: openaiwire.ReplyMessage{Role: "assistant", Content: c.Text}, FinishReason: c.Finish}
+		// A model that reasons in <think> tags gets its reasoning sent in
+		// reasoning_content, the field vLLM's and DeepSeek's clients read,
+		// so that the answer is only the answer.
+		msg := openaiwire.ReplyMessage{Role: "assistant", Content: c.Text}
+		if r, a, ok := model.SplitThink(c.Text); ok {
+			msg.ReasoningContent, msg.Content = r, a
+		}
+		ch := openaiwire.Choice{Index: i, Message: msg, FinishReason: c.Finish}
 		if req.Logprobs {
 			ch.Logprobs = logprobsOf(c)
 		}
@@ -457,10 +465,21 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, m Completer, msg
 			flusher.Flush()
 		}
 	}
-	p.OnText = func(i int, text string) {
+	// Each choice's text is split as it streams, like the whole text of a
+	// non-streamed answer (except for a close tag without an open one,
+	// which a stream cannot see coming).
+	splits := make([]model.ThinkStream, p.N)
+	sendSplit := func(i int, reasoning, answer string) {
+		if reasoning == "" && answer == "" {
+			return
+		}
 		ch := base
-		ch.Choices = []choice{{Index: i, Delta: delta{Content: text}}}
+		ch.Choices = []choice{{Index: i, Delta: delta{Content: answer, ReasoningContent: reasoning}}}
 		send(ch)
+	}
+	p.OnText = func(i int, text string) {
+		r, a := splits[i].Next(text)
+		sendSplit(i, r, a)
 	}
 	reply, err := m.Complete(r.Context(), msgs, p)
 	if err != nil {
@@ -480,6 +499,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, m Completer, msg
 		return
 	}
 	send(chunk{}) // headers and role chunks, if no text came at all
+	for i := range reply.Choices {
+		r, a := splits[i].Close()
+		sendSplit(i, r, a)
+	}
 	for i, c := range reply.Choices {
 		fin := c.Finish
 		ch := base

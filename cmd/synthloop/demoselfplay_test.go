@@ -142,3 +142,42 @@ func TestDemoBadSet(t *testing.T) {
 		}
 	}
 }
+
+// tinyReasoning shrinks the reasoning demo's loop file to seconds.
+const tinyReasoning = `{
+  generate: {with: {labels: {count: 300, from: 1, to: 2}, count: 100, from: 2, to: 2}},
+  train: {with: {arch: {dim: 32, layers: 2, heads: 4, hidden: 64, max_seq: 48}, first: {steps: 200, lr: 3e-3, warmup: 10},
+    steps: 4, batch: 4, warmup: 1, grpo: {group: 4, max_draws: 2}}},
+  evaluate: {with: {difficulties: [1, 2], problems: 10, target: [2], samples: 4, k: 4}},
+  baseline: {generate: {count: 40, k: 4}, train: {steps: 10, warmup: 2}}}`
+
+// TestReasoningDemo runs `synthloop demo reasoning` end to end on a tiny
+// loop: the GRPO rounds, the RFT baseline sharing round 1, the tables with
+// pass@1 and pass@k, the headline and the report.
+func TestReasoningDemo(t *testing.T) {
+	dir := t.TempDir()
+	out, err := cli(dir, nil, "demo", "reasoning", "--set", tinyReasoning, "--json", "--run-dir", "r").CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo reasoning: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []string{
+		"loop file examples/loop-lab-reasoning.yaml; run directory r",
+		"== GRPO",
+		"== baseline: RFT",
+		"pass@1",
+		"held-out pass@1: ",
+		"(round 1's pass@k: ",
+		"; baseline, RFT",
+		"report: r/report.html",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q\n%s", want, text)
+		}
+	}
+	for _, f := range []string{"report.html", "round-003/student/model.safetensors", "baseline/round-003/data.jsonl"} {
+		if _, err := os.Stat(filepath.Join(dir, "r", f)); err != nil {
+			t.Errorf("run directory lacks %s: %v", f, err)
+		}
+	}
+}

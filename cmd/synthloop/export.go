@@ -33,13 +33,14 @@ Formats:
   synthloop export runs/demo --format openai --out - | head               # JSONL on stdout
   synthloop export runs/reasoning --format stratos --out sft.jsonl        # verified traces, think tags
   synthloop export runs/reasoning --format dpo --think-format think --out pairs.jsonl
-  synthloop export runs/reasoning --format verl --out rl.parquet          # problems for RLVR`,
+  synthloop export runs/reasoning --format verl --out rl.parquet          # problems for RLVR
+  synthloop export runs/demo --format alpaca --vary-templates --out varied.jsonl  # varied prompt layouts`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Format == "" || out == "" {
 				return fmt.Errorf("%w: export needs --format and --out", errUsage)
 			}
-			if err := export.CheckFormat(opts.Format); err != nil {
+			if err := export.CheckOptions(opts); err != nil {
 				return err
 			}
 			st, err := store.OpenReadOnly(cmd.Context(), args[0])
@@ -69,6 +70,8 @@ Formats:
 	cmd.Flags().StringVar(&opts.Stage, "stage", "", "stage to export (default: the run's last stage)")
 	cmd.Flags().BoolVar(&opts.IncludeRejected, "include-rejected", false, "also export rejected and failed records with their reasons")
 	cmd.Flags().StringVar(&opts.ThinkFormat, "think-format", "", "write a record's reasoning into its answers: "+strings.Join(export.ThinkFormats(), ", ")+" (default none; stratos for --format stratos)")
+	cmd.Flags().BoolVar(&opts.VaryTemplates, "vary-templates", false, "lay out each instruction and input in one of several prompt layouts, picked by the record id (alpaca, sharegpt, openai, dpo)")
+	cmd.Flags().StringVar(&opts.TemplateLang, "template-lang", "", "language of the varied layouts: "+strings.Join(export.TemplateLangs, " or ")+" (default: each record's own)")
 	return cmd
 }
 

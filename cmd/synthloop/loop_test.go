@@ -308,7 +308,9 @@ func TestLoopOpenAIExampleKill(t *testing.T) {
 // TestLoopInterruptExit130 sends SIGINT while a fine-tuning job is polled:
 // the loop exits 130 promptly, and the same command finishes the loop.
 func TestLoopInterruptExit130(t *testing.T) {
-	srv := openaifttest.NewServer(openaifttest.Options{Plans: []openaifttest.Plan{{Steps: 60}}})
+	// The scripted teacher writes new tasks, so the generator keeps some and
+	// the loop reaches the training job it is interrupted in.
+	srv := openaifttest.NewServer(openaifttest.Options{Plans: []openaifttest.Plan{{Steps: 60}}, Responder: scripted.New(3).Responder()})
 	defer srv.Close()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "ft.yaml")

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/synthloop/synthloop/internal/confkit"
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/pipeline"
 )
 
@@ -33,6 +34,13 @@ func newStagesCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "%s\n\n%s\n\nSettings (with:):\n", t.Name, strings.TrimSpace(t.Doc))
 			writeSettings(out, t.Config(), "  ")
+			for _, set := range prompt.Declared(t.Name) {
+				var names []string
+				for _, k := range set.Kinds {
+					names = append(names, k.Name)
+				}
+				fmt.Fprintf(out, "\nPrompt templates (%s: KIND: FILE replaces one; docs/PROMPTS.md lists their fields):\n  %s\n", set.Key, strings.Join(names, ", "))
+			}
 			if t.Example != "" {
 				fmt.Fprintf(out, "\nExample:\n%s\n", strings.TrimRight(t.Example, "\n"))
 			}

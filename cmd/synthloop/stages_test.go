@@ -81,3 +81,25 @@ func TestStagesShowsSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestStagesListsPromptKinds checks that `synthloop stages TYPE` names the
+// prompt templates a user may replace, under each setting.
+func TestStagesListsPromptKinds(t *testing.T) {
+	for typ, want := range map[string][]string{
+		"selfinstruct": {"Prompt templates (prompts: KIND: FILE", "bootstrap, bootstrap_clf, alpaca"},
+		"reject":       {"Prompt templates (judge_prompts: KIND: FILE", "pointwise_additive, pointwise_scale, pairwise, retry"},
+	} {
+		var out strings.Builder
+		cmd := newStagesCmd()
+		cmd.SetOut(&out)
+		cmd.SetArgs([]string{typ})
+		if err := cmd.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("stages %s lacks %q:\n%s", typ, w, out.String())
+			}
+		}
+	}
+}

@@ -11,9 +11,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/stage/codet"
 	"github.com/synthloop/synthloop/stage/evol"
+	"github.com/synthloop/synthloop/stage/preference"
 	"github.com/synthloop/synthloop/stage/reasoning"
 	"github.com/synthloop/synthloop/stage/reject"
+	"github.com/synthloop/synthloop/stage/sample"
 	"github.com/synthloop/synthloop/stage/selfreward"
 	"github.com/synthloop/synthloop/store"
 )
@@ -68,7 +71,9 @@ type statsSource interface {
 
 // stageReports add a stage type's own summary to status: the acceptance rate
 // and score histogram of reject sampling, answer lengths of self-rewarding,
-// pass rates and trace lengths of reasoning.
+// pass rates and trace lengths of reasoning, how evenly a sample stage
+// covered each column, each pool model's wins in preference, established
+// tests of codet.
 var stageReports = map[string]func(ctx context.Context, st pipeline.Store, stage string) (string, error){
 	"reject": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
 		s, err := reject.Summarize(ctx, st, stage)
@@ -81,6 +86,18 @@ var stageReports = map[string]func(ctx context.Context, st pipeline.Store, stage
 	"evol": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
 		rep, err := evol.Summarize(ctx, st, stage)
 		return rep.String(), err
+	},
+	"codet": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
+		s, err := codet.Summarize(ctx, st, stage)
+		return s.String(), err
+	},
+	"preference": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
+		s, err := preference.Summarize(ctx, st, stage)
+		return s.String(), err
+	},
+	"sample": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
+		cov, err := sample.Summarize(ctx, st, stage)
+		return cov.String(), err
 	},
 	"selfreward": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
 		ls, err := selfreward.Lengths(ctx, st, stage)

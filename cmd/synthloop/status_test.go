@@ -149,3 +149,33 @@ clean:
 		t.Errorf("status ends\n%s\nwant it to end\n%s", got, want)
 	}
 }
+
+// TestStatusShowsSampleCoverage: status shows how a sample stage covered
+// each column.
+func TestStatusShowsSampleCoverage(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "p.yaml")
+	os.WriteFile(p, []byte(`name: s
+stages:
+  - name: attrs
+    type: sample
+    with:
+      cross: [lang]
+      repeat: 3
+      columns:
+        - {name: lang, kind: category, values: [en, ja]}
+        - {name: level, kind: int, min: 2, max: 2}
+`), 0o644)
+	if out, err := cli(dir, nil, "run", p, "--run-dir", "r", "--json").CombinedOutput(); err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	out, err := cli(dir, nil, "status", "r").CombinedOutput()
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	for _, want := range []string{"coverage of 6 records:", "lang   2/2 values, evenness 100%  en 3 (50%) · ja 3 (50%)", "level  int: min 2 · mean 2 · max 2"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}

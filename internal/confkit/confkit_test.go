@@ -218,6 +218,7 @@ func TestFields(t *testing.T) {
 		{"nested", "mapping", "", "inside"},
 		{"nested.threshold", "number", "0", "cut-off"},
 		{"list", "list of mapping", "[{threshold: 1}]", "several"},
+		{"list[].threshold", "number", "0", "cut-off"}, // each entry's settings, as their type documents them all
 		{"weights", "map of int", "{a: 1, b: 2}", "per key"},
 		{"timeout", "duration", "1m0s", "bound"},
 		{"judge_model", "string", "", "judges"},

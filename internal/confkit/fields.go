@@ -57,8 +57,33 @@ func fields(rv reflect.Value, prefix string) []Field {
 			continue
 		}
 		out = append(out, Field{Key: key, Type: TypeName(sf.Type), Default: Format(fv), Doc: sf.Tag.Get("doc")})
+		// The settings of an optional mapping (a pointer) and of each entry
+		// of a list of mappings, with their zero values: key.sub and key[].sub.
+		// Only for types that document every setting: a row without a
+		// description says nothing a reader could use.
+		switch t := sf.Type; {
+		case t.Kind() == reflect.Pointer && documented(t.Elem()) && len(prefix) < 200:
+			out = append(out, fields(reflect.New(t.Elem()).Elem(), key)...)
+		case t.Kind() == reflect.Slice && documented(t.Elem()) && len(prefix) < 200:
+			out = append(out, fields(reflect.New(t.Elem()).Elem(), key+"[]")...)
+		}
 	}
 	return out
+}
+
+// documented reports whether t is a struct that parses as a mapping and
+// has a doc tag on every exported setting.
+func documented(t reflect.Type) bool {
+	if t.Kind() != reflect.Struct || decodesItself(t) {
+		return false
+	}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if sf.IsExported() && sf.Tag.Get("yaml") != "-" && !Inline(sf) && sf.Tag.Get("doc") == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // TypeName names a Go type the way a YAML writer thinks of it.

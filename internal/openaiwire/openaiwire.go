@@ -41,8 +41,11 @@ type ChatRequest struct {
 	FrequencyPenalty    *float64        `json:"frequency_penalty,omitempty"`
 	ResponseFormat      *ResponseFormat `json:"response_format,omitempty"`
 	Tools               json.RawMessage `json:"tools,omitempty"`
-	Logprobs            bool            `json:"logprobs,omitempty"`
-	TopLogprobs         *int            `json:"top_logprobs,omitempty"`
+	// ToolChoice is "auto", "none", "required" or {"type":"function","function":{"name":...}}.
+	ToolChoice      json.RawMessage `json:"tool_choice,omitempty"`
+	ReasoningEffort string          `json:"reasoning_effort,omitempty"`
+	Logprobs        bool            `json:"logprobs,omitempty"`
+	TopLogprobs     *int            `json:"top_logprobs,omitempty"`
 }
 
 // StreamOptions are the request's stream_options.
@@ -64,10 +67,53 @@ type JSONSchema struct {
 	Strict *bool           `json:"strict,omitempty"`
 }
 
-// Message is one message of a request.
+// Message is one message of a request. An assistant message may carry the
+// tool calls it made (and no content); a "tool" message answers the call
+// named by ToolCallID.
 type Message struct {
-	Role    string  `json:"role"`
-	Content Content `json:"content"`
+	Role       string     `json:"role"`
+	Content    Content    `json:"content"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+}
+
+// Tool is one entry of a request's tools: a function with the JSON Schema
+// of its arguments.
+type Tool struct {
+	Type     string `json:"type"` // "function"
+	Function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description,omitempty"`
+		Parameters  json.RawMessage `json:"parameters,omitempty"`
+		Strict      *bool           `json:"strict,omitempty"`
+	} `json:"function"`
+}
+
+// ToolCall is a call of a function tool, in a reply or in a request's
+// assistant message. Arguments is the JSON text the model wrote.
+type ToolCall struct {
+	ID       string       `json:"id"`
+	Type     string       `json:"type"` // "function"
+	Function FunctionCall `json:"function"`
+}
+
+// FunctionCall names the function called and its arguments.
+type FunctionCall struct {
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+// DeltaToolCall is a piece of a tool call in a streamed chunk: the first
+// piece of call Index has its ID, type and name, later pieces add to the
+// arguments.
+type DeltaToolCall struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
 }
 
 // Content is a request message's content. OpenAI sends either a string or a
@@ -149,17 +195,39 @@ type Choice struct {
 	Logprobs *Logprobs `json:"logprobs"`
 }
 
-// ReplyMessage is the message of a choice: always plain text.
+// ReplyMessage is the message of a choice. ReasoningContent is the
+// reasoning that DeepSeek's API and vLLM's reasoning parsers send beside the
+// content (OpenRouter, Ollama and newer vLLM name the same field
+// "reasoning": Reasoning); OpenAI itself sends neither.
 type ReplyMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role             string     `json:"role"`
+	Content          string     `json:"content"`
+	ReasoningContent string     `json:"reasoning_content,omitempty"`
+	Reasoning        string     `json:"reasoning,omitempty"`
+	ToolCalls        []ToolCall `json:"tool_calls,omitempty"`
 }
 
-// Usage counts the tokens of a request.
+// MarshalJSON sends a message that only calls tools with "content": null,
+// as OpenAI does.
+func (m ReplyMessage) MarshalJSON() ([]byte, error) {
+	type plain ReplyMessage
+	if m.Content != "" || len(m.ToolCalls) == 0 {
+		return json.Marshal(plain(m))
+	}
+	return json.Marshal(struct {
+		plain
+		Content *string `json:"content"`
+	}{plain: plain(m)})
+}
+
+// Usage counts the tokens of a request. CompletionTokensDetails, sent only
+// when there were reasoning tokens, says how many of the completion tokens
+// were reasoning.
 type Usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+	PromptTokens            int                      `json:"prompt_tokens"`
+	CompletionTokens        int                      `json:"completion_tokens"`
+	TotalTokens             int                      `json:"total_tokens"`
+	CompletionTokensDetails *CompletionTokensDetails `json:"completion_tokens_details,omitempty"`
 	// PromptTokensDetails, sent only when known, says how many prompt
 	// tokens the server's prompt cache served.
 	PromptTokensDetails *PromptTokensDetails `json:"prompt_tokens_details,omitempty"`
@@ -168,6 +236,11 @@ type Usage struct {
 // PromptTokensDetails is the breakdown of a Usage's prompt tokens.
 type PromptTokensDetails struct {
 	CachedTokens int `json:"cached_tokens"`
+}
+
+// CompletionTokensDetails is the breakdown of a Usage's completion tokens.
+type CompletionTokensDetails struct {
+	ReasoningTokens int `json:"reasoning_tokens"`
 }
 
 // NewUsage returns the usage of prompt and completion tokens, with their total.
@@ -219,10 +292,14 @@ type ChunkChoice struct {
 	Logprobs *Logprobs `json:"logprobs,omitempty"`
 }
 
-// Delta is what a chunk adds to a choice: the role first, then text.
+// Delta is what a chunk adds to a choice: the role first, then reasoning,
+// text and tool calls.
 type Delta struct {
-	Role    string `json:"role,omitempty"`
-	Content string `json:"content,omitempty"`
+	Role             string          `json:"role,omitempty"`
+	Content          string          `json:"content,omitempty"`
+	ReasoningContent string          `json:"reasoning_content,omitempty"`
+	Reasoning        string          `json:"reasoning,omitempty"`
+	ToolCalls        []DeltaToolCall `json:"tool_calls,omitempty"`
 }
 
 // ModelList is the models endpoint's response.

@@ -1,10 +1,8 @@
-// Package prompt loads a stage's embedded prompt templates, each with the hash recorded on every record it shapes, and reads the JSON replies they ask for.
+// Package prompt loads a stage's prompt templates, embedded or the user's own files, each with the hash recorded on every record it shapes, and reads the JSON replies they ask for.
 package prompt
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -19,19 +17,17 @@ type Template struct {
 	tmpl *template.Template
 }
 
-// Load parses the template name of fsys. A missing key is an error when it
-// renders, so a renamed field cannot silently render as "<no value>".
+// Load parses the template name of fsys.
 func Load(fsys fs.FS, name string, funcs template.FuncMap) (*Template, error) {
 	b, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		return nil, err
 	}
-	t, err := template.New(name).Funcs(funcs).Option("missingkey=error").Parse(string(b))
+	t, err := parse(name, b, funcs)
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", name, err)
 	}
-	sum := sha256.Sum256(b)
-	return &Template{Name: name, Hash: hex.EncodeToString(sum[:]), tmpl: t}, nil
+	return t, nil
 }
 
 // ForLanguage loads templates/<kind>.<lang>.tmpl, the layout of the stages

@@ -78,8 +78,17 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 		}
 		p.Grammar = g
 	}
+	if len(req.Tools) > 0 {
+		return nil, &model.HTTPError{Status: 400, Code: "invalid_request_error", Message: "tools are not supported by the built-in engine"}
+	}
+	// ReasoningEffort and ThinkingBudget are hints the engine has no use
+	// for; a model that reasons in <think> tags has them split off by the
+	// reliability layer, like every provider's.
 	msgs := make([]tokenizer.Message, len(req.Messages))
 	for i, m := range req.Messages {
+		if m.Role == "tool" || len(m.ToolCalls) > 0 {
+			return nil, &model.HTTPError{Status: 400, Code: "invalid_request_error", Message: "tool calls and tool results are not supported by the built-in engine"}
+		}
 		msgs[i] = tokenizer.Message{Role: m.Role, Content: m.Content}
 	}
 	r, err := b.m.Complete(ctx, msgs, p)

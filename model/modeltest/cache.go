@@ -83,20 +83,22 @@ func (s *Server) openAICacheUsage(req *Request, u *openaiwire.Usage) {
 	u.PromptTokensDetails = &openaiwire.PromptTokensDetails{CachedTokens: min(read, u.PromptTokens)}
 }
 
-// anthropicUsage is the usage object of an Anthropic answer. With the
-// prompt cache on, the tokens read from and written to it are reported
+// withPromptCache reports the prompt cache in an Anthropic answer's usage:
+// with the cache on, the tokens read from and written to it are reported
 // apart and left out of input_tokens, as the API does.
-func (s *Server) anthropicUsage(body []byte, u model.Usage) map[string]int {
-	out := map[string]int{"input_tokens": u.PromptTokens, "output_tokens": u.CompletionTokens}
-	if s.pcache == nil {
-		return out
+func (s *Server) withPromptCache(req *Request, msg map[string]any) map[string]any {
+	usage, _ := msg["usage"].(map[string]any)
+	prompt, _ := usage["input_tokens"].(int)
+	if s.pcache == nil || usage == nil {
+		return msg
 	}
-	read, write := s.pcache.lookup(anthropicBreakpoints(body))
-	read, write = min(read, u.PromptTokens), min(write, u.PromptTokens-min(read, u.PromptTokens))
-	out["input_tokens"] = u.PromptTokens - read - write
-	out["cache_read_input_tokens"] = read
-	out["cache_creation_input_tokens"] = write
-	return out
+	read, write := s.pcache.lookup(anthropicBreakpoints(req.Body))
+	read = min(read, prompt)
+	write = min(write, prompt-read)
+	usage["input_tokens"] = prompt - read - write
+	usage["cache_read_input_tokens"] = read
+	usage["cache_creation_input_tokens"] = write
+	return msg
 }
 
 // anthropicBreakpoints lists the prefixes of an Anthropic request that end

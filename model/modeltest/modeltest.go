@@ -33,9 +33,14 @@ import (
 
 // Request is a decoded chat request as the Responder and Schedule see it.
 type Request struct {
-	Model    string
-	Messages []model.Message // for Anthropic the system prompt comes first, as a "system" message
-	N        int             // samples asked for; 1 when the request has no n
+	Model string
+	// Messages as sent. For Anthropic the system prompt comes first, as a
+	// "system" message, and a user message of tool_result blocks becomes one
+	// "tool" message per block. Assistant turns carry their tool calls (and,
+	// for Anthropic, the thinking sent back); "tool" turns their ToolCallID
+	// and IsError.
+	Messages []model.Message
+	N        int // samples asked for; 1 when the request has no n
 	// Decoding parameters; nil or 0 when the request left them out.
 	Temperature     *float64
 	TopP            *float64
@@ -53,6 +58,8 @@ type Request struct {
 	// ReasoningEffort (OpenAI) and ThinkingBudget (Anthropic) as requested.
 	ReasoningEffort string
 	ThinkingBudget  int
+	// Stream reports that the client asked for a streamed answer.
+	Stream bool
 
 	// Key is the hex SHA-256 of the body re-encoded with sorted keys: identical
 	// requests share it however their JSON was laid out.
@@ -252,6 +259,12 @@ func WithAPIKey(key string) Option { return func(srv *Server) { srv.apiKey = key
 // WithModels sets the model ids /v1/models lists (default: "test-model").
 func WithModels(ids ...string) Option { return func(srv *Server) { srv.models = ids } }
 
+// WithReasoningField names the field of an OpenAI-style reply message (and
+// stream delta) that carries Choice.Reasoning: "reasoning_content" (the
+// default: DeepSeek, vLLM's reasoning parsers) or "reasoning" (OpenRouter,
+// Ollama, newer vLLM).
+func WithReasoningField(name string) Option { return func(srv *Server) { srv.reasoningField = name } }
+
 // WithLatency delays every normal answer by d, to look like a real model.
 func WithLatency(d time.Duration) Option { return func(srv *Server) { srv.latency = d } }
 
@@ -275,7 +288,9 @@ type Server struct {
 	latency   time.Duration
 	capacity  int
 	anthropic bool
-	pcache    *promptCache // nil: no prompt cache (WithPromptCache)
+	// reasoningField is the OpenAI-style reply's reasoning field.
+	reasoningField string
+	pcache         *promptCache // nil: no prompt cache (WithPromptCache)
 
 	mu          sync.Mutex
 	total       int
@@ -450,8 +465,9 @@ func canonicalKey(body []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// serve applies fault f, or writes the good body built by good.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, f Fault, good func() []byte, errBody func(status int, msg string) any) {
+// serve applies fault f, or writes the good body built by good, of content
+// type ctype (JSON, or an event stream for a streamed answer).
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, f Fault, ctype string, good func() []byte, errBody func(status int, msg string) any) {
 	switch f.Kind {
 	case Status:
 		code := f.Status
@@ -476,11 +492,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, f Fault, good fun
 			return // the client gave up
 		}
 	case Reset:
-		hijack(w, 0, nil)
+		hijack(w, "", 0, nil)
 		return
 	case Truncated:
 		b := good()
-		hijack(w, len(b), b[:len(b)/2])
+		hijack(w, ctype, len(b), b[:len(b)/2])
 		return
 	case Malformed:
 		w.Header().Set("Content-Type", "application/json")
@@ -497,14 +513,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, f Fault, good fun
 			return
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", ctype)
 	w.Write(good())
 }
+
+const (
+	ctypeJSON   = "application/json"
+	ctypeEvents = "text/event-stream"
+)
 
 // hijack takes over the connection: with a body, it sends a 200 header
 // promising contentLength bytes and only part of them; without one it just
 // resets the connection.
-func hijack(w http.ResponseWriter, contentLength int, part []byte) {
+func hijack(w http.ResponseWriter, ctype string, contentLength int, part []byte) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		panic("modeltest: response writer cannot hijack")
@@ -514,7 +535,7 @@ func hijack(w http.ResponseWriter, contentLength int, part []byte) {
 		return
 	}
 	if part != nil {
-		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", contentLength)
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", ctype, contentLength)
 		buf.Write(part)
 		buf.Flush()
 	} else if tc, ok := conn.(interface{ SetLinger(int) error }); ok {
@@ -542,6 +563,14 @@ func usageOf(req *Request, rep Reply) model.Usage {
 	}
 	for _, c := range rep.Choices {
 		u.CompletionTokens += estimate(c.Text)
+		if c.Reasoning != "" {
+			r := estimate(c.Reasoning)
+			u.CompletionTokens += r
+			u.ReasoningTokens += r
+		}
+		for _, tc := range c.ToolCalls {
+			u.CompletionTokens += estimate(tc.Name + tc.Arguments)
+		}
 	}
 	return u
 }

@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 
 	sdk "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/respjson"
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/synthloop/synthloop/model"
@@ -72,11 +74,54 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 		return nil, err
 	}
 	var httpRes *http.Response
+	if b.pc.Stream {
+		return b.stream(ctx, params, &httpRes)
+	}
 	res, err := b.chat.New(ctx, params, option.WithResponseInto(&httpRes))
 	if err != nil {
 		return nil, model.SDKError(ctx, "openai", err, httpRes)
 	}
-	return convert(res), nil
+	return convert(res, nil), nil
+}
+
+// stream asks for the answer as a stream and puts it together with the
+// SDK's accumulator. The accumulator knows only OpenAI's own fields, so the
+// reasoning deltas of other servers are gathered here, per choice.
+func (b *Backend) stream(ctx context.Context, params sdk.ChatCompletionNewParams, httpRes **http.Response) (*model.Response, error) {
+	params.StreamOptions = sdk.ChatCompletionStreamOptionsParam{IncludeUsage: sdk.Bool(true)}
+	st := b.chat.NewStreaming(ctx, params, option.WithResponseInto(httpRes))
+	defer st.Close()
+	var acc sdk.ChatCompletionAccumulator
+	reasoning := map[int64]*strings.Builder{}
+	for st.Next() {
+		chunk := st.Current()
+		if !acc.AddChunk(chunk) {
+			return nil, fmt.Errorf("openai: stream: a chunk does not fit the ones before it: %w", model.ErrMalformedResponse)
+		}
+		for _, c := range chunk.Choices {
+			if r := extraString(c.Delta.JSON.ExtraFields); r != "" {
+				if reasoning[c.Index] == nil {
+					reasoning[c.Index] = &strings.Builder{}
+				}
+				reasoning[c.Index].WriteString(r)
+			}
+		}
+	}
+	if err := st.Err(); err != nil {
+		return nil, model.SDKError(ctx, "openai", err, *httpRes)
+	}
+	for _, c := range acc.Choices {
+		// A stream cut off between events ends without an error; only the
+		// missing finish_reason tells that the answer is incomplete.
+		if c.FinishReason == "" {
+			return nil, fmt.Errorf("openai: stream ended before choice %d finished: %w", c.Index, model.ErrMalformedResponse)
+		}
+	}
+	texts := map[int64]string{}
+	for i, sb := range reasoning {
+		texts[i] = sb.String()
+	}
+	return convert(&acc.ChatCompletion, texts), nil
 }
 
 func (b *Backend) params(req model.Request) (sdk.ChatCompletionNewParams, error) {
@@ -91,10 +136,42 @@ func (b *Backend) params(req model.Request) (sdk.ChatCompletionNewParams, error)
 		case "user":
 			p.Messages = append(p.Messages, sdk.UserMessage(m.Content))
 		case "assistant":
-			p.Messages = append(p.Messages, sdk.AssistantMessage(m.Content))
+			// m.Reasoning is not sent back: the chat completions API has no
+			// field for it, DeepSeek's API refuses a history that carries
+			// reasoning_content, and the chat templates of open reasoning
+			// models (R1, Qwen3) drop earlier turns' thinking anyway.
+			if len(m.ToolCalls) == 0 {
+				p.Messages = append(p.Messages, sdk.AssistantMessage(m.Content))
+				break
+			}
+			am := sdk.ChatCompletionAssistantMessageParam{}
+			if m.Content != "" {
+				am.Content.OfString = sdk.String(m.Content)
+			}
+			for _, tc := range m.ToolCalls {
+				am.ToolCalls = append(am.ToolCalls, sdk.ChatCompletionMessageToolCallUnionParam{
+					OfFunction: &sdk.ChatCompletionMessageFunctionToolCallParam{
+						ID:       tc.ID,
+						Function: sdk.ChatCompletionMessageFunctionToolCallFunctionParam{Name: tc.Name, Arguments: tc.Arguments},
+					},
+				})
+			}
+			p.Messages = append(p.Messages, sdk.ChatCompletionMessageParamUnion{OfAssistant: &am})
+		case "tool":
+			if m.ToolCallID == "" {
+				return p, errors.New("openai: a tool message needs the tool_call_id of the call it answers")
+			}
+			// The API has no error flag on a tool result; the content says it.
+			p.Messages = append(p.Messages, sdk.ToolMessage(m.Content, m.ToolCallID))
 		default:
-			return p, fmt.Errorf("openai: unknown message role %q (want system, user or assistant)", m.Role)
+			return p, fmt.Errorf("openai: unknown message role %q (want system, user, assistant or tool)", m.Role)
 		}
+	}
+	if err := tools(&p, req); err != nil {
+		return p, err
+	}
+	if req.ReasoningEffort != "" && !drop("reasoning_effort") {
+		p.ReasoningEffort = shared.ReasoningEffort(req.ReasoningEffort)
 	}
 	if req.N > 1 {
 		p.N = sdk.Int(int64(req.N))
@@ -143,6 +220,40 @@ func (b *Backend) params(req model.Request) (sdk.ChatCompletionNewParams, error)
 	return p, nil
 }
 
+// tools puts req's tools and tool choice into p as function tools.
+func tools(p *sdk.ChatCompletionNewParams, req model.Request) error {
+	names := map[string]bool{}
+	for _, t := range req.Tools {
+		if t.Name == "" {
+			return errors.New("openai: a tool needs a name")
+		}
+		fd := shared.FunctionDefinitionParam{Name: t.Name}
+		if t.Description != "" {
+			fd.Description = sdk.String(t.Description)
+		}
+		if len(t.Parameters) > 0 {
+			if err := json.Unmarshal(t.Parameters, &fd.Parameters); err != nil {
+				return fmt.Errorf("openai: tool %q: parameters is not a JSON Schema object: %w", t.Name, err)
+			}
+		}
+		p.Tools = append(p.Tools, sdk.ChatCompletionFunctionTool(fd))
+		names[t.Name] = true
+	}
+	switch c := req.ToolChoice; c {
+	case "":
+	case "auto", "none", "required":
+		p.ToolChoice.OfAuto = sdk.String(c)
+	default:
+		if !names[c] {
+			return fmt.Errorf("openai: tool_choice %q names no tool of the request", c)
+		}
+		p.ToolChoice.OfFunctionToolChoice = &sdk.ChatCompletionNamedToolChoiceParam{
+			Function: sdk.ChatCompletionNamedToolChoiceFunctionParam{Name: c},
+		}
+	}
+	return nil
+}
+
 // schemaName keeps what the API allows in a schema name (a-z, A-Z, 0-9, _
 // and -, at most 64), so any label a stage picks is accepted.
 func schemaName(s string) string {
@@ -159,10 +270,15 @@ func schemaName(s string) string {
 	return string(b)
 }
 
-func convert(res *sdk.ChatCompletion) *model.Response {
+// convert reads res; streamed holds, by choice index, the reasoning a
+// stream sent (the accumulated message keeps no unknown fields).
+func convert(res *sdk.ChatCompletion, streamed map[int64]string) *model.Response {
 	out := &model.Response{
 		Model: res.Model,
-		Usage: model.Usage{PromptTokens: int(res.Usage.PromptTokens), CompletionTokens: int(res.Usage.CompletionTokens)},
+		Usage: model.Usage{
+			PromptTokens: int(res.Usage.PromptTokens), CompletionTokens: int(res.Usage.CompletionTokens),
+			ReasoningTokens: int(res.Usage.CompletionTokensDetails.ReasoningTokens),
+		},
 	}
 	// prompt_tokens counts the cached tokens too; the layer prices them apart.
 	out.Usage.CachedPromptTokens = int(res.Usage.PromptTokensDetails.CachedTokens)
@@ -173,9 +289,39 @@ func convert(res *sdk.ChatCompletion) *model.Response {
 		if c.Message.Content == "" && c.Message.Refusal != "" {
 			fr = model.FinishFilter
 		}
-		out.Choices = append(out.Choices, model.Choice{Text: c.Message.Content, FinishReason: fr})
+		ch := model.Choice{Text: c.Message.Content, FinishReason: fr, Reasoning: extraString(c.Message.JSON.ExtraFields)}
+		if r, ok := streamed[c.Index]; ok {
+			ch.Reasoning = r
+		}
+		for _, tc := range c.Message.ToolCalls {
+			if tc.Type != "function" && tc.Type != "" {
+				continue // custom (free-text) tools are never offered
+			}
+			ch.ToolCalls = append(ch.ToolCalls, model.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+		}
+		out.Choices = append(out.Choices, ch)
 	}
 	return out
+}
+
+// reasoningFields are where OpenAI-compatible servers put reasoning, which
+// OpenAI's own API does not return: reasoning_content (DeepSeek, vLLM's
+// reasoning parsers) and reasoning (OpenRouter, Ollama, newer vLLM). The
+// SDK keeps such unknown fields as raw JSON.
+var reasoningFields = []string{"reasoning_content", "reasoning"}
+
+func extraString(fields map[string]respjson.Field) string {
+	for _, name := range reasoningFields {
+		f, ok := fields[name]
+		if !ok {
+			continue
+		}
+		var s string
+		if json.Unmarshal([]byte(f.Raw()), &s) == nil && s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // Finish normalises an OpenAI-style finish_reason to a model.Finish* value.
@@ -187,6 +333,8 @@ func Finish(reason string) string {
 		return model.FinishLength
 	case "content_filter":
 		return model.FinishFilter
+	case "tool_calls", "function_call":
+		return model.FinishTools
 	}
 	return model.FinishOther
 }

@@ -116,7 +116,7 @@ func TestFinishReasons(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{model.FinishStop, model.FinishLength, model.FinishFilter, model.FinishOther, model.FinishOther}
+	want := []string{model.FinishStop, model.FinishLength, model.FinishFilter, model.FinishTools, model.FinishOther}
 	for i, w := range want {
 		if resp.Choices[i].FinishReason != w {
 			t.Errorf("choice %d: finish %q, want %q", i, resp.Choices[i].FinishReason, w)
@@ -174,8 +174,8 @@ func TestErrorMapping(t *testing.T) {
 }
 
 func TestUnknownRole(t *testing.T) {
-	_, err := raw(t, "vllm", "http://127.0.0.1:1/v1").Generate(context.Background(), model.Request{Messages: []model.Message{{Role: "tool", Content: "x"}}})
-	if err == nil || !strings.Contains(err.Error(), `unknown message role "tool"`) {
+	_, err := raw(t, "vllm", "http://127.0.0.1:1/v1").Generate(context.Background(), model.Request{Messages: []model.Message{{Role: "function", Content: "x"}}})
+	if err == nil || !strings.Contains(err.Error(), `unknown message role "function"`) {
 		t.Fatalf("err %v", err)
 	}
 }

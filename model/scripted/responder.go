@@ -27,7 +27,9 @@ func (b *Backend) Responder() modeltest.Responder {
 			ReasoningEffort: r.ReasoningEffort,
 			ThinkingBudget:  r.ThinkingBudget,
 		}
-		resp, err := b.Generate(context.Background(), req)
+		served := *b
+		served.served = r.Model
+		resp, err := served.Generate(context.Background(), req)
 		if err != nil { // only a cancelled context fails, and this one never is
 			return modeltest.Reply{}
 		}

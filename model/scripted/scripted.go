@@ -45,7 +45,8 @@ const (
 // the filters exist to catch: near-duplicates of the prompt's tasks or of each
 // other, blacklisted words, too-short tasks, "Write a program", leading
 // punctuation, replies cut by max_tokens (finish reason "length"), and invalid
-// or conflicting instances. It reports estimated token usage.
+// or conflicting instances. A request with a JSON Schema gets a JSON value
+// that fits it. It reports estimated token usage.
 //
 // Every reply depends only on the messages, the decoding parameters, the
 // sample index and Seed, never on call order, so a test or a resumed run gets
@@ -56,6 +57,9 @@ type Backend struct {
 	Seed int64
 	// Model is reported in responses; "scripted" when empty.
 	Model string
+	// served is the model name a request asked for (Responder sets it):
+	// the pool stand-ins' personality follows it (pool.go).
+	served string
 }
 
 // New returns a Backend with the given seed.
@@ -124,7 +128,7 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 			resp.Usage.CompletionTokens += EstimateTokens(c.Text) + 8*len(c.ToolCalls)
 			continue
 		}
-		txt, reasoning, ok := reasoningReply(r, req, prompt)
+		txt, reasoning, ok := b.inventedReply(r, req, prompt)
 		finish := model.FinishStop
 		if !ok {
 			txt, finish = b.reply(r, req, prompt)
@@ -207,6 +211,9 @@ func applyLimits(txt, finish string, req model.Request) (string, string) {
 
 func (b *Backend) reply(r *rand.Rand, req model.Request, prompt string) (string, string) {
 	ja := isJapanese(prompt)
+	if len(req.JSONSchema) > 0 {
+		return schemaReply(r, req.JSONSchema, ja || text.GuessLang(prompt) == text.Japanese), model.FinishStop
+	}
 	switch Kind(req.Messages) {
 	case KindBootstrap:
 		return bootstrapReply(r, req, prompt, ja)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/text"
 )
@@ -57,6 +58,9 @@ type Config struct {
 	// System is the assistant's system prompt (none by default; in document
 	// mode the document instructions follow it).
 	System string `yaml:"system" doc:"The assistant's system prompt"`
+	// Prompts replaces embedded prompts with the user's template files, for
+	// every language: user, assistant_doc (docs/PROMPTS.md).
+	Prompts prompt.Files `yaml:"prompts" doc:"Your own template files by kind: user, assistant_doc (docs/PROMPTS.md)"`
 	// IncludeSystem keeps the assistant's system prompt as the first message
 	// of the record, so a trainer sees what the assistant saw (true).
 	IncludeSystem bool `yaml:"include_system" doc:"Keeps the system prompt as the record's first message"`
@@ -98,6 +102,9 @@ func (c *Config) Validate() error {
 	s, err := c.resolve()
 	if err != nil {
 		return err
+	}
+	if err := c.Prompts.Check(kinds); err != nil {
+		return fmt.Errorf("conversation: %w", err)
 	}
 	if s.Seeds != "" {
 		_, err = loadSeeds(s.Seeds)

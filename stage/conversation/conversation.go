@@ -31,7 +31,7 @@ func New(cfg *Config) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps, err := loadPrompts(s.Language)
+	ps, err := loadPrompts(s.Prompts, s.Language)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func TestGoldenPrompts(t *testing.T) {
 			"京都を安く移動するには?", "バスと徒歩がいちばん安く、一日乗車券は三回乗れば元が取れます。"},
 	}
 	for _, lang := range []string{"en", "ja"} {
-		ps, err := loadPrompts(lang)
+		ps, err := loadPrompts(nil, lang)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/ingest"
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -42,6 +43,9 @@ type Config struct {
 	Temperature    *float64 `yaml:"temperature" doc:"Temperature of the generation requests"`
 	MaxTokens      int      `yaml:"max_tokens" doc:"Bounds each generation reply"`
 	System         string   `yaml:"system" doc:"An optional system prompt for the generation requests"`
+	// Prompts replaces embedded prompts with the user's template files:
+	// generate, retry (docs/PROMPTS.md).
+	Prompts prompt.Files `yaml:"prompts" doc:"Your own template files by kind: generate, retry (docs/PROMPTS.md)"`
 	// JSONSchema asks the backend for structured output with the reply's
 	// schema (OpenAI, Anthropic, vLLM, Ollama; not the built-in engine).
 	JSONSchema bool `yaml:"json_schema" doc:"Asks the backend for structured output (not the built-in engine)"`
@@ -77,6 +81,7 @@ func (c *Config) Validate() error {
 // Stage is the docqa stage.
 type Stage struct {
 	cfg Config
+	ps  *prompts
 }
 
 // New checks cfg and returns the stage.
@@ -105,7 +110,14 @@ func New(cfg *Config) (*Stage, error) {
 	if err := c.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("docqa: %w", err)
 	}
-	return &Stage{cfg: c}, nil
+	if err := c.Prompts.Check(kinds); err != nil {
+		return nil, fmt.Errorf("docqa: %w", err)
+	}
+	ps, err := loadPrompts(c.Prompts)
+	if err != nil {
+		return nil, err
+	}
+	return &Stage{cfg: c, ps: ps}, nil
 }
 
 // unit is one chunk to ask about, or a document that could not be read.
@@ -193,7 +205,7 @@ func (s *Stage) units(ctx context.Context) ([]unit, error) {
 func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, b genkit.Backend, chk *grounding.Checker) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
 	prov := env.Provenance("docqa", b.Info)
-	prov.TemplateHash = generatePrompt.Hash
+	prov.TemplateHash = s.ps.generate.Hash
 	prov.Params = map[string]any{"pairs": s.cfg.Pairs, "temperature": *s.temperature(), "max_tokens": s.cfg.MaxTokens,
 		"chunk_tokens": s.cfg.ChunkTokens, "chunk_overlap": s.cfg.ChunkOverlap, "tokenizer": s.cfg.Tokenizer,
 		"grounding_threshold": s.cfg.Threshold}
@@ -347,15 +359,19 @@ func (s *Stage) generate(ctx context.Context, b genkit.Backend, c ingest.Chunk, 
 	if s.cfg.System != "" {
 		msgs = append(msgs, model.Message{Role: "system", Content: s.cfg.System})
 	}
+	text, err := s.ps.prompt(c, parts, s.cfg.Pairs)
+	if err != nil {
+		return genkit.Asked[[]Pair]{}, err
+	}
 	a := genkit.Ask[[]Pair]{
 		Request: model.Request{
-			Messages:    append(msgs, model.Message{Role: "user", Content: Prompt(c, parts, s.cfg.Pairs)}),
+			Messages:    append(msgs, model.Message{Role: "user", Content: text}),
 			Temperature: s.temperature(),
 			MaxTokens:   s.cfg.MaxTokens,
 		},
 		Parse:   ParseReply,
 		Retries: s.cfg.ParseRetries,
-		Restate: func(problem string) string { return retryText(problem, s.cfg.Pairs) },
+		Restate: func(problem string) string { return s.ps.retryText(problem, s.cfg.Pairs) },
 		What:    "reply",
 		CutHint: "; raise max_tokens or lower pairs",
 	}
@@ -366,3 +382,6 @@ func (s *Stage) generate(ctx context.Context, b genkit.Backend, c ingest.Chunk, 
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
+
+// The grounding judge's prompts are also this stage's, under grounding_prompts:.
+func init() { prompt.DeclareSet("docqa", grounding.PromptSet) }

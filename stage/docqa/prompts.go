@@ -23,8 +23,47 @@ var (
 )
 
 type generateData struct {
-	Nonce, Source, Part, Text string
-	N                         int
+	Nonce  string `doc:"a nonce derived from the chunk: the document's markers are <document-NONCE> and </document-NONCE>, which the text cannot forge"`
+	Source string `doc:"the document's file name"`
+	Part   string `doc:"which chunk of the document this is, e.g. 2 of 5"`
+	Text   string `doc:"the chunk's text"`
+	N      int    `doc:"the number of pairs to ask for"`
+}
+
+type retryData struct {
+	Problem string `doc:"why the last reply could not be used"`
+	N       int    `doc:"the number of pairs to ask for"`
+}
+
+// The prompts a user may replace under `prompts:`.
+var (
+	kindGenerate = prompt.Kind{Name: "generate",
+		Doc: `Asks for .N question-answer pairs about the chunk; the reply must be the JSON object {"pairs": [{"question", "answer", "evidence"}]}, evidence quoted from the chunk.`,
+		Samples: []any{
+			generateData{Nonce: "3f2a9c", Source: "handbook.md", Part: "1 of 2", Text: "Returns are free within 30 days.", N: 3},
+			generateData{Nonce: "3f2a9c", Source: "handbook.md", Part: "2 of 2", Text: "Shipping takes two days.", N: 1},
+		}}
+	kindRetry = prompt.Kind{Name: "retry",
+		Doc:     "The follow-up after a reply that did not parse, asking for the JSON object again.",
+		Samples: []any{retryData{Problem: "text after the JSON object", N: 3}, retryData{Problem: "the reply is empty", N: 1}}}
+	kinds = []prompt.Kind{kindGenerate, kindRetry}
+)
+
+func init() { prompt.Declare("docqa", kinds...) }
+
+// prompts are a stage's templates: the embedded ones or the user's.
+type prompts struct{ generate, retry *prompt.Template }
+
+func loadPrompts(files prompt.Files) (*prompts, error) {
+	g, err := files.Pick(templateFS, kindGenerate, "")
+	if err != nil {
+		return nil, fmt.Errorf("docqa: %w", err)
+	}
+	r, err := files.Pick(templateFS, kindRetry, "")
+	if err != nil {
+		return nil, fmt.Errorf("docqa: %w", err)
+	}
+	return &prompts{generate: g, retry: r}, nil
 }
 
 // Prompt is the generation prompt for a chunk that is part index+1 of total
@@ -33,17 +72,33 @@ type generateData struct {
 // is stated before the block and again after it, so an instruction at the
 // end of a document is not the last word.
 func Prompt(c ingest.Chunk, total, n int) string {
-	return generatePrompt.MustRender(generateData{
+	s, err := (&prompts{generate: generatePrompt}).prompt(c, total, n)
+	if err != nil {
+		panic(err) // the embedded template renders: the golden tests say so
+	}
+	return s
+}
+
+func (ps *prompts) prompt(c ingest.Chunk, total, n int) (string, error) {
+	return ps.generate.Render(generateData{
 		Nonce: grounding.Nonce(c.Source, c.Text), Source: c.Source, Part: fmt.Sprintf("%d of %d", c.Index+1, total),
 		Text: c.Text, N: n,
 	})
 }
 
 func retryText(problem string, n int) string {
-	return retryPrompt.MustRender(struct {
-		Problem string
-		N       int
-	}{problem, n})
+	return (&prompts{retry: retryPrompt}).retryText(problem, n)
+}
+
+// retryText renders the follow-up. A user's template that fails here (it
+// rendered its samples when the config loaded, so only a data-dependent
+// construct can) gives way to the embedded one: the follow-up must be sent.
+func (ps *prompts) retryText(problem string, n int) string {
+	d := retryData{Problem: problem, N: n}
+	if s, err := ps.retry.Render(d); err == nil {
+		return s
+	}
+	return retryPrompt.MustRender(d)
 }
 
 // TemplateHashes returns the hash of each prompt template by name.

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/text"
 )
@@ -76,6 +77,9 @@ type Config struct {
 	TopP        *float64 `yaml:"top_p" doc:"top_p of evolving and answering"`
 	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each evolution and answer"`
 	System      string   `yaml:"system" doc:"An optional system prompt for the answers"`
+	// Prompts replaces embedded prompts with the user's template files, for
+	// every language: one per operation, and equal (docs/PROMPTS.md).
+	Prompts prompt.Files `yaml:"prompts" doc:"Your own template files by kind: the operations and equal (docs/PROMPTS.md)"`
 
 	// Elimination of failed evolutions.
 	//
@@ -128,6 +132,9 @@ func (c *Config) Validate() error {
 	s, err := c.resolve()
 	if err != nil {
 		return err
+	}
+	if err := c.Prompts.Check(kinds); err != nil {
+		return fmt.Errorf("evol: %w", err)
 	}
 	if s.Seeds != "" {
 		_, err = loadSeeds(s.Seeds)

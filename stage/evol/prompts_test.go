@@ -39,7 +39,7 @@ func TestGoldenPrompts(t *testing.T) {
 		"ja": {"秋についての短い詩を書いてください。", "次の数を並べ替えてください。\n\n5, 3, 9"},
 	}
 	for _, lang := range []string{"en", "ja"} {
-		ps, err := loadPrompts(lang)
+		ps, err := loadPrompts(nil, lang)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,8 +71,8 @@ func TestGoldenPrompts(t *testing.T) {
 		}
 		golden(t, "equal."+lang, got)
 	}
-	if _, err := loadPrompts("fr"); err == nil {
-		t.Error("loadPrompts(fr) succeeded")
+	if _, err := loadPrompts(nil, "fr"); err == nil {
+		t.Error("loadPrompts(nil, fr) succeeded")
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/synthloop/synthloop/grounding"
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -41,6 +42,9 @@ type Config struct {
 	// System is the support assistant's persona: the start of the answering
 	// prompt and, when set, the dialogues' system turn.
 	System string `yaml:"system" doc:"The support assistant's persona, also the dialogues' system turn"`
+	// Prompts replaces embedded prompts with the user's template files:
+	// paraphrase, answer, retry (docs/PROMPTS.md).
+	Prompts prompt.Files `yaml:"prompts" doc:"Your own template files by kind: paraphrase, answer, retry (docs/PROMPTS.md)"`
 	// Temperature of the paraphrase request (0.9: varied wording) and
 	// AnswerTemperature of the answers (0.3: faithful to the entry).
 	Temperature       *float64 `yaml:"temperature" doc:"Temperature of the paraphrase request"`
@@ -74,6 +78,7 @@ func (c *Config) Validate() error {
 // Stage is the faq stage.
 type Stage struct {
 	cfg Config
+	ps  *prompts
 }
 
 // New checks cfg and returns the stage.
@@ -94,7 +99,14 @@ func New(cfg *Config) (*Stage, error) {
 	if err := c.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("faq: %w", err)
 	}
-	return &Stage{cfg: c}, nil
+	if err := c.Prompts.Check(kinds); err != nil {
+		return nil, fmt.Errorf("faq: %w", err)
+	}
+	ps, err := loadPrompts(c.Prompts)
+	if err != nil {
+		return nil, err
+	}
+	return &Stage{cfg: c, ps: ps}, nil
 }
 
 func (s *Stage) keys() Keys {
@@ -202,7 +214,7 @@ type opener struct {
 func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, b genkit.Backend, chk *grounding.Checker) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
 	prov := env.Provenance("faq", b.Info)
-	prov.TemplateHash = answerPrompt.Hash
+	prov.TemplateHash = s.ps.answer.Hash
 	prov.Params = map[string]any{"paraphrases": s.cfg.Paraphrases, "turns": s.cfg.Turns, "include_original": s.cfg.IncludeOriginal,
 		"temperature": temp(s.cfg.Temperature, 0.9), "answer_temperature": temp(s.cfg.AnswerTemperature, 0.3),
 		"max_tokens": s.cfg.MaxTokens, "grounding_threshold": s.cfg.Threshold}
@@ -229,7 +241,7 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, b genkit
 				return nil, usage, err
 			}
 			p := prov
-			p.RequestKeys, p.TemplateHash = keys, paraphrasePrompt.Hash
+			p.RequestKeys, p.TemplateHash = keys, s.ps.paraphrase.Hash
 			return []*record.Record{{ID: base, Status: record.Failed, Error: "faq: " + err.Error(), Meta: m, Prov: p}}, usage, nil
 		}
 		if s.cfg.Paraphrases == 0 {
@@ -294,15 +306,19 @@ func temp(t *float64, def float64) float64 {
 // parse while ParseRetries lasts.
 func (s *Stage) paraphrase(ctx context.Context, b genkit.Backend, e Entry, u *pipeline.UnitUsage) (genkit.Asked[Paraphrases], error) {
 	want := s.cfg.Turns > 1
+	text, err := s.ps.paraphrasePrompt(e, max(s.cfg.Paraphrases, 1), s.followUpCount())
+	if err != nil {
+		return genkit.Asked[Paraphrases]{}, err
+	}
 	a := genkit.Ask[Paraphrases]{
 		Request: model.Request{
-			Messages:    []model.Message{{Role: "user", Content: ParaphrasePrompt(e, max(s.cfg.Paraphrases, 1), s.followUpCount())}},
+			Messages:    []model.Message{{Role: "user", Content: text}},
 			Temperature: s.cfg.Temperature,
 			MaxTokens:   s.cfg.MaxTokens,
 		},
 		Parse:   func(reply string) (Paraphrases, error) { return ParseParaphrases(reply, want) },
 		Retries: s.cfg.ParseRetries,
-		Restate: func(problem string) string { return retryText(problem, s.followUpCount()) },
+		Restate: func(problem string) string { return s.ps.retryText(problem, s.followUpCount()) },
 		What:    "paraphrase reply",
 	}
 	if s.cfg.JSONSchema {
@@ -372,7 +388,10 @@ func dedupe(qs []string) []string {
 // dialogue, which is then rejected (or failed, when the judge gave no score).
 // The error is a model failure.
 func (s *Stage) dialogue(ctx context.Context, b genkit.Backend, chk *grounding.Checker, e Entry, first string, followUps []string, r *record.Record, u *pipeline.UnitUsage) error {
-	system := AnswerSystem(e, s.cfg.System)
+	system, err := s.ps.answerSystem(e, s.cfg.System)
+	if err != nil {
+		return err
+	}
 	var turns []record.Turn
 	if s.cfg.System != "" {
 		turns = append(turns, record.Turn{Role: "system", Content: s.cfg.System})
@@ -451,3 +470,6 @@ func (s *Stage) dialogue(ctx context.Context, b genkit.Backend, chk *grounding.C
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
+
+// The grounding judge's prompts are also this stage's, under grounding_prompts:.
+func init() { prompt.DeclareSet("faq", grounding.PromptSet) }

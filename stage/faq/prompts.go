@@ -4,6 +4,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/internal/prompt"
@@ -24,30 +25,108 @@ var (
 // DefaultPersona is the answering model's role when the config sets no system prompt.
 const DefaultPersona = "You are a helpful customer-support assistant."
 
+type paraphraseData struct {
+	Nonce     string `doc:"a nonce derived from the entry, for the markers around it"`
+	Question  string `doc:"the entry's question"`
+	Answer    string `doc:"the entry's answer"`
+	K         int    `doc:"how many ways to ask the question"`
+	FollowUps int    `doc:"how many follow-up questions the answer also answers (0: none)"`
+}
+
+type answerData struct {
+	Nonce    string `doc:"a nonce derived from the entry, for the markers around it"`
+	Persona  string `doc:"the assistant's persona: the stage's system setting, or a support assistant"`
+	Question string `doc:"the entry's question"`
+	Answer   string `doc:"the entry's answer"`
+}
+
+type retryData struct {
+	Problem   string `doc:"why the last reply could not be used"`
+	FollowUps int    `doc:"how many follow-ups the reply must hold (0: no follow_ups list)"`
+}
+
+// The prompts a user may replace under `prompts:`.
+var (
+	kindParaphrase = prompt.Kind{Name: "paraphrase",
+		Doc: `Asks for .K ways to ask the entry's question and .FollowUps follow-ups; the reply must be the JSON object {"questions": [...], "follow_ups": [...]} (follow_ups only when asked for).`,
+		Samples: []any{
+			paraphraseData{Nonce: "9c1e", Question: "How do I get a refund?", Answer: "Within 30 days.", K: 3, FollowUps: 2},
+			paraphraseData{Nonce: "9c1e", Question: "How do I get a refund?", Answer: "Within 30 days.", K: 1, FollowUps: 1},
+			paraphraseData{Nonce: "9c1e", Question: "How do I get a refund?", Answer: "Within 30 days.", K: 1},
+		}}
+	kindAnswer = prompt.Kind{Name: "answer",
+		Doc:     "The system prompt of the answering requests: the persona, the rules, and the entry as reference data.",
+		Samples: []any{answerData{Nonce: "9c1e", Persona: DefaultPersona, Question: "How do I get a refund?", Answer: "Within 30 days."}}}
+	kindRetry = prompt.Kind{Name: "retry",
+		Doc:     "The follow-up after a paraphrase reply that did not parse, asking for the JSON object again.",
+		Samples: []any{retryData{Problem: "text after the JSON object", FollowUps: 2}, retryData{Problem: "the reply is empty"}}}
+	kinds = []prompt.Kind{kindParaphrase, kindAnswer, kindRetry}
+)
+
+func init() { prompt.Declare("faq", kinds...) }
+
+// prompts are a stage's templates: the embedded ones or the user's.
+type prompts struct{ paraphrase, answer, retry *prompt.Template }
+
+var embedded = &prompts{paraphrasePrompt, answerPrompt, retryPrompt}
+
+func loadPrompts(files prompt.Files) (*prompts, error) {
+	ps := &prompts{}
+	for _, p := range []struct {
+		dst **prompt.Template
+		k   prompt.Kind
+	}{{&ps.paraphrase, kindParaphrase}, {&ps.answer, kindAnswer}, {&ps.retry, kindRetry}} {
+		t, err := files.Pick(templateFS, p.k, "")
+		if err != nil {
+			return nil, fmt.Errorf("faq: %w", err)
+		}
+		*p.dst = t
+	}
+	return ps, nil
+}
+
 // ParaphrasePrompt asks for k ways to ask e's question and followUps
 // follow-up questions that e's answer also answers.
 func ParaphrasePrompt(e Entry, k, followUps int) string {
-	return paraphrasePrompt.MustRender(struct {
-		Nonce, Question, Answer string
-		K, FollowUps            int
-	}{grounding.Nonce(e.Question, e.Answer), e.Question, e.Answer, k, followUps})
+	return must(embedded.paraphrasePrompt(e, k, followUps))
 }
 
 // AnswerSystem is the system prompt of the answering requests: the persona,
 // the rules, and the entry as delimited reference data.
 func AnswerSystem(e Entry, persona string) string {
+	return must(embedded.answerSystem(e, persona))
+}
+
+func retryText(problem string, followUps int) string { return embedded.retryText(problem, followUps) }
+
+// must is for the embedded templates, which the golden tests render.
+func must(s string, err error) string {
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func (ps *prompts) paraphrasePrompt(e Entry, k, followUps int) (string, error) {
+	return ps.paraphrase.Render(paraphraseData{grounding.Nonce(e.Question, e.Answer), e.Question, e.Answer, k, followUps})
+}
+
+func (ps *prompts) answerSystem(e Entry, persona string) (string, error) {
 	if persona == "" {
 		persona = DefaultPersona
 	}
-	return answerPrompt.MustRender(struct{ Nonce, Persona, Question, Answer string }{
-		grounding.Nonce(e.Question, e.Answer), persona, e.Question, e.Answer})
+	return ps.answer.Render(answerData{grounding.Nonce(e.Question, e.Answer), persona, e.Question, e.Answer})
 }
 
-func retryText(problem string, followUps int) string {
-	return retryPrompt.MustRender(struct {
-		Problem   string
-		FollowUps int
-	}{problem, followUps})
+// retryText renders the follow-up. A user's template that fails here (it
+// rendered its samples when the config loaded, so only a data-dependent
+// construct can) gives way to the embedded one: the follow-up must be sent.
+func (ps *prompts) retryText(problem string, followUps int) string {
+	d := retryData{problem, followUps}
+	if s, err := ps.retry.Render(d); err == nil {
+		return s
+	}
+	return retryPrompt.MustRender(d)
 }
 
 // Evidence is what an answer is checked against: the entry itself.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,6 +20,8 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
+	"github.com/synthloop/synthloop/stage/internal/structured"
 )
 
 // Config is the `with:` block of a generate stage.
@@ -26,15 +29,21 @@ type Config struct {
 	Model       string   `yaml:"model" doc:"Answers the prompts (required)"`
 	Prompt      string   `yaml:"prompt" doc:"The user message: a Go text/template over the input record's fields, e.g. {{.instruction}} (required)"`
 	System      string   `yaml:"system" doc:"An optional system message, a template like prompt"`
-	Output      string   `yaml:"output" doc:"The field each reply is stored in: instruction, input, output, chosen, rejected, or another name (a meta field)"`
+	Output      string   `yaml:"output" doc:"The field each reply is stored in: instruction, input, output, chosen, rejected, or another name (a meta field); unset: output, or with a schema only the reply's fields"`
 	N           int      `yaml:"n" doc:"Replies per input record, one output record each"`
 	Temperature *float64 `yaml:"temperature" doc:"Sampling temperature (unset: the model's default)"`
 	TopP        *float64 `yaml:"top_p" doc:"top_p (unset: the model's default)"`
 	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each reply"`
+	Schema      any      `yaml:"schema" doc:"A JSON Schema the reply must validate against: written here in YAML (or as JSON text), or a .json/.yaml file name; the reply's top-level fields become record fields"`
+	SchemaName  string   `yaml:"schema_name" doc:"Labels the schema for the APIs that want a name"`
+	SchemaMode  string   `yaml:"schema_mode" doc:"auto: the schema goes with the request until the backend refuses it (HTTP 400), then into the prompt; native; prompt"`
+	Retries     int      `yaml:"retries" doc:"Follow-ups that ask again for a reply that does not validate, before the record is failed"`
 }
 
 // DefaultConfig returns the defaults.
-func DefaultConfig() *Config { return &Config{Output: "output", N: 1, MaxTokens: 1024} }
+func DefaultConfig() *Config {
+	return &Config{N: 1, MaxTokens: 1024, SchemaName: "reply", SchemaMode: string(structured.Auto), Retries: 2}
+}
 
 // Validate checks the settings when the config is loaded: the model is
 // named and both templates parse.
@@ -53,7 +62,9 @@ type Stage struct {
 	prompt *template.Template
 	system *template.Template // nil without a system template
 	fields []string           // the top-level fields the templates use, sorted
-	hash   string             // identifies the templates in provenance
+	hash   string             // identifies the templates (and schema) in provenance
+	schema *structured.Schema // nil without a schema
+	gate   *structured.Gate
 }
 
 // New checks cfg and returns the stage.
@@ -65,16 +76,19 @@ func New(cfg *Config) (*Stage, error) {
 	if strings.TrimSpace(c.Prompt) == "" {
 		return nil, errors.New("generate: prompt: required (a template such as {{.instruction}})")
 	}
-	if c.Output == "" {
-		c.Output = "output"
-	}
 	if c.Output == "id" {
 		return nil, errors.New("generate: output: id cannot hold a reply; name another field")
 	}
-	if c.N <= 0 || c.MaxTokens < 0 {
-		return nil, errors.New("generate: n must be positive and max_tokens not negative")
+	if c.N <= 0 || c.MaxTokens < 0 || c.Retries < 0 {
+		return nil, errors.New("generate: n must be positive, max_tokens and retries not negative")
 	}
 	s := &Stage{cfg: c}
+	if err := s.loadSchema(); err != nil {
+		return nil, err
+	}
+	if s.schema == nil && s.cfg.Output == "" {
+		s.cfg.Output = "output"
+	}
 	used := map[string]bool{}
 	var err error
 	if s.prompt, err = parseTemplate("prompt", c.Prompt, used); err != nil {
@@ -86,9 +100,42 @@ func New(cfg *Config) (*Stage, error) {
 		}
 	}
 	s.fields = slices.Sorted(maps.Keys(used))
-	h := sha256.Sum256([]byte(c.System + "\x00" + c.Prompt))
+	text := c.System + "\x00" + c.Prompt
+	if s.schema != nil {
+		text += "\x00" + s.schema.Hash
+	}
+	h := sha256.Sum256([]byte(text))
 	s.hash = hex.EncodeToString(h[:])
 	return s, nil
+}
+
+// loadSchema compiles the schema setting, if any, and checks that the
+// fields its replies fill do not clash with the stage's own.
+func (s *Stage) loadSchema() error {
+	c := &s.cfg
+	mode, err := structured.ParseMode(c.SchemaMode)
+	if err != nil {
+		return fmt.Errorf("generate: schema_mode: %w", err)
+	}
+	s.gate = &structured.Gate{Mode: mode}
+	if c.Schema == nil {
+		return nil
+	}
+	if s.schema, err = structured.Load(c.Schema, c.SchemaName); err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
+	if s.schema.Properties == nil && c.Output == "" {
+		return errors.New("generate: the schema does not describe an object with properties, so its replies have no fields: name the field that holds the whole reply in output")
+	}
+	for _, p := range s.schema.Properties {
+		switch {
+		case p == "id" || p == "sample":
+			return fmt.Errorf("generate: schema: property %q would overwrite the field the stage sets itself; rename it", p)
+		case p == c.Output:
+			return fmt.Errorf("generate: schema: property %q is also the output field, which holds the whole reply; rename one", p)
+		}
+	}
+	return nil
 }
 
 // parseTemplate parses the template of the setting key and adds the fields
@@ -224,9 +271,9 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if env.Input == "" {
 		return errors.New("generate: needs an input stage (a load stage or any earlier stage)")
 	}
-	gen, info, err := env.Backend(s.cfg.Model)
+	b, err := genkit.Open(env, "generate", s.cfg.Model)
 	if err != nil {
-		return fmt.Errorf("generate: model %q: %w", s.cfg.Model, err)
+		return err
 	}
 	ins, err := pipeline.KeptInput(ctx, env, 0)
 	if err != nil {
@@ -238,7 +285,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		}
 	}
 	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
-		return s.one(ctx, env, in, gen, info)
+		return s.one(ctx, env, in, b)
 	})
 }
 
@@ -268,24 +315,43 @@ func (s *Stage) derive(env *pipeline.Env, in *record.Record, info pipeline.Model
 	return &r
 }
 
+// set stores reply in the output field.
 func (s *Stage) set(r *record.Record, reply string) {
-	switch s.cfg.Output {
-	case "instruction":
-		r.Instruction = reply
-	case "input":
-		r.Input = reply
-	case "output":
-		r.Output = reply
-	case "chosen":
-		r.Chosen = reply
-	case "rejected":
-		r.Rejected = reply
-	default:
-		r.Meta[s.cfg.Output] = reply
+	if s.cfg.Output != "" {
+		setField(r, s.cfg.Output, reply)
 	}
 }
 
-func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, gen model.Backend, info pipeline.ModelInfo) ([]*record.Record, pipeline.UnitUsage, error) {
+// setField stores v in the field named name: a record field takes a string
+// (other values as their JSON), any other name is a meta field.
+func setField(r *record.Record, name string, v any) {
+	var str string
+	switch name {
+	case "instruction", "input", "output", "chosen", "rejected":
+		if x, ok := v.(string); ok {
+			str = x
+		} else {
+			b, _ := json.Marshal(v)
+			str = string(b)
+		}
+	}
+	switch name {
+	case "instruction":
+		r.Instruction = str
+	case "input":
+		r.Input = str
+	case "output":
+		r.Output = str
+	case "chosen":
+		r.Chosen = str
+	case "rejected":
+		r.Rejected = str
+	default:
+		r.Meta[name] = v
+	}
+}
+
+func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, b genkit.Backend) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
 	id := func(i int) string {
 		if s.cfg.N == 1 {
@@ -294,7 +360,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		return fmt.Sprintf("%s:%s:%02d", env.Name, in.ID, i)
 	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		r := s.derive(env, in, info, env.Name+":"+in.ID)
+		r := s.derive(env, in, b.Info, env.Name+":"+in.ID)
 		r.Status, r.Error = record.Failed, err.Error()
 		return []*record.Record{r}, usage, nil
 	}
@@ -302,10 +368,26 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 	if err != nil {
 		return fail(err)
 	}
-	req := model.Request{Messages: msgs, N: s.cfg.N, Temperature: s.cfg.Temperature, TopP: s.cfg.TopP, MaxTokens: s.cfg.MaxTokens}
-	keys := model.CacheKeys(info.Backend, info.Model, req)
-	resp, err := gen.Generate(ctx, req)
-	usage.Count(resp, err)
+	base := model.Request{Messages: msgs, N: s.cfg.N, Temperature: s.cfg.Temperature, TopP: s.cfg.TopP, MaxTokens: s.cfg.MaxTokens}
+	req := base
+	var keys []string
+	var resp *model.Response
+	call := func(ctx context.Context, native bool) error {
+		if s.schema != nil {
+			req = s.schema.Request(base, native)
+		}
+		keys = append(keys, model.CacheKeys(b.Info.Backend, b.Info.Model, req)...)
+		var err error
+		resp, err = b.Gen.Generate(ctx, req)
+		usage.Count(resp, err)
+		return err
+	}
+	native := false
+	if s.schema != nil {
+		native, err = s.gate.Do(ctx, call)
+	} else {
+		err = call(ctx, false)
+	}
 	if err != nil {
 		if pipeline.MustReturn(ctx, err) {
 			return nil, usage, err
@@ -322,9 +404,17 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		if i >= s.cfg.N {
 			break
 		}
-		r := s.derive(env, in, info, id(i))
+		r := s.derive(env, in, b.Info, id(i))
 		r.Prov.RequestKeys = keys
 		r.Meta["sample"] = i
+		if s.schema != nil {
+			r.Prov.Params["schema_mode"] = map[bool]string{true: "native", false: "prompt"}[native]
+			if err := s.structuredReply(ctx, b, req, c, r, &usage); err != nil {
+				return nil, usage, err
+			}
+			out = append(out, r)
+			continue
+		}
 		s.set(r, c.Text)
 		switch {
 		case strings.TrimSpace(c.Text) == "":
@@ -337,6 +427,65 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		out = append(out, r)
 	}
 	return out, usage, nil
+}
+
+// structuredReply fills r from reply c of req, which must validate against
+// the schema: a reply that does not is asked again, as a follow-up of its
+// own conversation, up to retries times, and r fails with the validation
+// error when none does. The error is for a model failure the unit must
+// return (pipeline.MustReturn).
+func (s *Stage) structuredReply(ctx context.Context, b genkit.Backend, req model.Request, c model.Choice, r *record.Record, u *pipeline.UnitUsage) error {
+	v, perr := s.schema.Check(c.Text)
+	reply := c.Text // for the record, when no reply validates
+	var err error
+	switch {
+	case perr == nil:
+	case c.FinishReason == model.FinishLength:
+		u.Errors++
+		err = fmt.Errorf("the reply is %w: the reply was cut at max_tokens %d (%v); raise max_tokens", genkit.ErrUnparsed, s.cfg.MaxTokens, perr)
+	case s.cfg.Retries == 0 || strings.TrimSpace(c.Text) == "":
+		u.Errors++
+		err = fmt.Errorf("the reply is %w: %v", genkit.ErrUnparsed, perr)
+	default:
+		u.Errors++
+		follow := req
+		follow.N = 1
+		follow.Messages = append(slices.Clone(req.Messages),
+			model.Message{Role: "assistant", Content: c.Text},
+			model.Message{Role: "user", Content: structured.Restate(perr.Error())})
+		a := genkit.Ask[any]{Request: follow, Parse: s.schema.Check, Retries: s.cfg.Retries - 1,
+			Restate: structured.Restate, What: "reply", CutHint: "; raise max_tokens"}
+		var got genkit.Asked[any]
+		got, err = a.Do(ctx, b, u)
+		r.Prov.RequestKeys = append(slices.Clone(r.Prov.RequestKeys), got.Keys...)
+		if err != nil && got.Failed(ctx, err, r.Meta, u) {
+			return err
+		}
+		v, reply = got.Value, ""
+	}
+	if err != nil {
+		r.Status, r.Error = record.Failed, "generate: the reply does not fit the schema: "+strings.TrimPrefix(err.Error(), "generate: ")
+		if reply != "" {
+			r.Meta["reply"] = reply
+		}
+		return nil
+	}
+	if obj, ok := v.(map[string]any); ok {
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			if k != "id" && k != "sample" && k != s.cfg.Output {
+				setField(r, k, obj[k])
+			}
+		}
+	}
+	if s.cfg.Output != "" {
+		// The reply as JSON, without the fence or spacing it came in.
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.Encode(v)
+		s.set(r, strings.TrimSpace(b.String()))
+	}
+	return nil
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
@@ -352,13 +501,22 @@ func (c *Config) UsedFields() []string {
 }
 
 // DeclaredFields lists the fields of the records a generate stage makes:
-// its input's, the output field and the meta field sample.
+// its input's, the output field, the meta field sample and, with a schema,
+// the schema's top-level properties.
 func (c *Config) DeclaredFields(input []string, known bool) ([]string, bool) {
 	if !known {
 		return nil, false
 	}
+	s, err := New(c)
+	if err != nil {
+		return nil, false
+	}
 	out := slices.Clone(input)
-	for _, f := range []string{c.Output, "sample"} {
+	add := []string{s.cfg.Output, "sample"}
+	if s.schema != nil {
+		add = append(add, s.schema.Properties...)
+	}
+	for _, f := range add {
 		if f != "" && !slices.Contains(out, f) {
 			out = append(out, f)
 		}

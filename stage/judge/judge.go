@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	llm "github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -208,3 +209,6 @@ func (s *Stage) pairwise(ctx context.Context, env *pipeline.Env, in *record.Reco
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
+
+// The judge's prompts are this stage's, replaceable under judge_prompts:.
+func init() { prompt.DeclareSet("judge", llm.PromptSet) }

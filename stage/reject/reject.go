@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
@@ -251,3 +252,6 @@ func num(f float64) string {
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
+
+// The judge's prompts are this stage's, replaceable under judge_prompts:.
+func init() { prompt.DeclareSet("reject", judge.PromptSet) }

@@ -36,12 +36,12 @@ func New(cfg *Config) (*Stage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("selfinstruct: %w", err)
 	}
-	kind := "bootstrap"
+	kind := kindBootstrap
 	switch {
 	case s.Mode == ModeAlpaca:
-		kind = "alpaca"
+		kind = kindAlpaca
 	case s.ClassificationOnly:
-		kind = "bootstrap_clf"
+		kind = kindBootstrapClf
 		var clf []seeds.Task
 		for _, t := range tasks {
 			if t.IsClassification {
@@ -53,7 +53,7 @@ func New(cfg *Config) (*Stage, error) {
 		}
 		tasks = clf
 	}
-	p, err := loadPrompt(kind, s.Language)
+	p, err := loadPrompt(s.Prompts, kind, s.Language)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/seeds"
 	"github.com/synthloop/synthloop/stage/internal/genkit"
@@ -56,7 +57,7 @@ type Config struct {
 	PresencePenalty *float64 `yaml:"presence_penalty" doc:"presence_penalty (selfinstruct 2, alpaca unset)"`
 	MaxTokens       int      `yaml:"max_tokens" doc:"Bounds each reply (selfinstruct 1024, alpaca 3072)"`
 
-	MinWords int `yaml:"min_words" doc:"Drops instructions of this many words or fewer"`
+	MinWords int `yaml:"min_words" doc:"Drops instructions of fewer words than this (4 drops the paper's 3 or fewer)"`
 	MaxWords int `yaml:"max_words" doc:"Drops instructions of more words"`
 	// Blacklist is a preset ("paper" / "alpaca", or "none") or a list of
 	// words, matched as whole words, case-insensitively; words in scripts
@@ -79,6 +80,9 @@ type Config struct {
 	// Tokenizer overrides the novelty tokenizer: "rouge", "cjk" or "kagome".
 	// Default: rouge_score's for English, kagome for Japanese.
 	Tokenizer string `yaml:"tokenizer" doc:"Novelty tokenizer: rouge, cjk or kagome (default: by language)"`
+	// Prompts replaces embedded prompts with the user's template files, for
+	// every language: bootstrap, bootstrap_clf, alpaca (docs/PROMPTS.md).
+	Prompts prompt.Files `yaml:"prompts" doc:"Your own template files by kind: bootstrap, bootstrap_clf, alpaca (docs/PROMPTS.md)"`
 }
 
 // DefaultConfig returns a Config with the mode-independent defaults set.
@@ -258,6 +262,9 @@ func (c *Config) Validate() error {
 	if err != nil {
 		return err
 	}
+	if err := c.Prompts.Check(bootstrapKinds); err != nil {
+		return fmt.Errorf("selfinstruct: %w", err)
+	}
 	if _, err := seeds.Load(s.Seeds); err != nil {
 		return fmt.Errorf("selfinstruct: %w", err)
 	}
@@ -298,6 +305,7 @@ func init() {
     # blacklist: paper      # paper, alpaca, none, or a list of words
     # novelty_threshold: 0.7
     # classification_only: false  # prompt with classification seeds only
+    # prompts: {bootstrap: my-bootstrap.tmpl}  # your own template (docs/PROMPTS.md)
 `,
 		Config: func() any { return DefaultConfig() },
 		New:    pipeline.Typed("selfinstruct", func(c *Config) (*Stage, error) { return New(c) }),

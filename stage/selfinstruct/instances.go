@@ -36,6 +36,9 @@ type InstancesConfig struct {
 	MaxTokensClassify int      `yaml:"max_tokens_classification_task" doc:"Bounds the instances of a classification task"`
 	MaxTokensGenerate int      `yaml:"max_tokens_generation_task" doc:"Bounds the instances of any other task"`
 	ClassifyMaxTokens int      `yaml:"classify_max_tokens" doc:"Bounds the Yes/No classification answer"`
+	// Prompts replaces embedded prompts with the user's template files, for
+	// every language: classify, instances_clf, instances_gen.
+	Prompts prompt.Files `yaml:"prompts" doc:"Your own template files by kind: classify, instances_clf, instances_gen (docs/PROMPTS.md)"`
 }
 
 // DefaultInstancesConfig returns the paper's defaults.
@@ -70,6 +73,9 @@ type fewShot struct {
 
 // Validate reports a bad setting or an unreadable seed file when the config is loaded.
 func (c *InstancesConfig) Validate() error {
+	if err := c.Prompts.Check(instanceKinds); err != nil {
+		return fmt.Errorf("selfinstruct: %w", err)
+	}
 	_, err := NewInstances(c)
 	return err
 }
@@ -110,9 +116,9 @@ func NewInstances(cfg *InstancesConfig) (*Instances, error) {
 		fs := &fewShot{}
 		for _, p := range []struct {
 			dst  **prompt.Template
-			kind string
-		}{{&fs.classify, "classify"}, {&fs.clf, "instances_clf"}, {&fs.gen, "instances_gen"}} {
-			if *p.dst, err = loadPrompt(p.kind, string(lang)); err != nil {
+			kind prompt.Kind
+		}{{&fs.classify, kindClassify}, {&fs.clf, kindInstancesClf}, {&fs.gen, kindInstancesGen}} {
+			if *p.dst, err = loadPrompt(c.Prompts, p.kind, string(lang)); err != nil {
 				return nil, err
 			}
 		}

@@ -20,25 +20,28 @@ var (
 )
 
 // parseNumberedList splits a bootstrap reply into instructions. The prompt ends
-// with "next." so a completion model continues item next without its number;
-// a chat model usually repeats the number. Text before the first numbered
-// item is item next when no item carries that number, and a preamble
-// ("Here are more tasks:") otherwise.
+// with "next." so a completion model continues item next without its number,
+// and its first numbered item is a later one; a chat model usually repeats
+// the number, or opens with a preamble ("Sure! Here are some more tasks:")
+// and a list of its own that restarts at 1. So the text before the first
+// numbered item is item next only when no item carries that number and the
+// first item's number is above it; otherwise it is a preamble, dropped.
 func parseNumberedList(text string, next int) []string {
 	text = strings.ReplaceAll(text, "\r\n", "\n")
 	locs := itemRe.FindAllStringSubmatchIndex(text, -1)
 	var raw []string
 	lead := text
+	continues := true // the lead continues item next
+	for i, l := range locs {
+		n, _ := strconv.Atoi(text[l[2]:l[3]])
+		if n == next || (i == 0 && n < next) {
+			continues = false
+		}
+	}
 	if len(locs) > 0 {
 		lead = text[:locs[0][0]]
 	}
-	hasNext := false
-	for _, l := range locs {
-		if n, _ := strconv.Atoi(text[l[2]:l[3]]); n == next {
-			hasNext = true
-		}
-	}
-	if !hasNext {
+	if continues {
 		raw = append(raw, lead)
 	}
 	for i, l := range locs {

@@ -23,6 +23,8 @@ func TestParseNumberedList(t *testing.T) {
 		{"empty", "", 9, nil},
 		{"only spaces", " \n \n", 9, nil},
 		{"crlf", " A task here.\r\n10. Another task.", 9, []string{"A task here.", "Another task."}},
+		{"preamble before a list restarting at 1", "Sure! Here are some more tasks:\n\n1. Explain tides.\n2. Name three rivers.", 9, []string{"Explain tides.", "Name three rivers."}},
+		{"preamble without a blank line", "Here you go:\n1. Explain tides.", 9, []string{"Explain tides."}},
 		{"empty items skipped", "9. \n10. Real task.", 9, []string{"Real task."}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

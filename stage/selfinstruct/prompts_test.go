@@ -116,7 +116,7 @@ func TestGoldenPrompts(t *testing.T) {
 
 // TestTemplateHash checks that the hash on records is the file's sha256.
 func TestTemplateHash(t *testing.T) {
-	p, err := loadPrompt("bootstrap", "en")
+	p, err := loadPrompt(nil, kindBootstrap, "en")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestTemplateHash(t *testing.T) {
 	if p.Hash != hex.EncodeToString(sum[:]) {
 		t.Errorf("hash %s is not the file's sha256", p.Hash)
 	}
-	if _, err := loadPrompt("bootstrap", "fr"); err == nil {
+	if _, err := loadPrompt(nil, kindBootstrap, "fr"); err == nil {
 		t.Error("loadPrompt(fr) succeeded")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
@@ -203,3 +204,6 @@ func (s *Stage) pick(scored []int, score func(int) float64, lengths []Length) (c
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
+
+// The judge's prompts are this stage's, replaceable under judge_prompts:.
+func init() { prompt.DeclareSet("selfreward", judge.PromptSet) }

@@ -1,0 +1,211 @@
+package problems
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/model/scripted"
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/pipeline/pipelinetest"
+	"github.com/synthloop/synthloop/record"
+)
+
+var seedProblems = []string{
+	"Mia has 12 apples. She buys 7 more apples. She gives away 5 apples. How many apples does Mia have now?",
+	"A baker makes 8 trays of cookies with 6 cookies on each tray. He sells 15 cookies. How many cookies are left?",
+	"Tom has 30 marbles. He shares them equally among 5 friends. How many marbles does each friend get?",
+	"A library has 120 books. It lends out 45 books and gets 30 new ones. How many books does it have?",
+}
+
+func env(st *pipelinetest.MemStore, b model.Backend) *pipeline.Env {
+	return &pipeline.Env{Name: "invented", Input: "seeds", Store: st, Seed: 1, Concurrency: 3,
+		Clock: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
+		Backend: func(name string) (model.Backend, pipeline.ModelInfo, error) {
+			return b, pipeline.ModelInfo{Backend: "scripted", Model: name}, nil
+		}}
+}
+
+func seeded(t *testing.T) *pipelinetest.MemStore {
+	t.Helper()
+	st := pipelinetest.NewMemStore()
+	var recs []*record.Record
+	for i, p := range seedProblems {
+		recs = append(recs, &record.Record{ID: "s" + string(rune('a'+i)), Stage: "seeds", Seq: int64(i + 1), Status: record.Kept, Instruction: p})
+	}
+	if err := st.Commit(context.Background(), pipeline.Unit{Stage: "seeds", Key: "seed", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func config() *Config {
+	c := DefaultConfig()
+	c.Model, c.Target = "teacher", 12
+	return c
+}
+
+func run(t *testing.T, st *pipelinetest.MemStore, c *Config, b model.Backend) {
+	t.Helper()
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background(), env(st, b)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInventsNovelProblems(t *testing.T) {
+	st := seeded(t)
+	run(t, st, config(), scripted.New(1))
+	recs := st.All("invented")
+	kept := 0
+	filters := map[string]int{}
+	for _, r := range recs {
+		if r.Status == record.Kept {
+			kept++
+			if r.Meta["kind"] != KindProblem || len(r.Prov.SeedIDs) != 3 || r.Prov.TemplateHash == "" || strings.Contains(r.Instruction, "Answer:") {
+				t.Errorf("kept %s: %+v", r.ID, r)
+			}
+			continue
+		}
+		for _, d := range r.Decisions {
+			if !d.Passed {
+				filters[d.Filter]++
+			}
+		}
+	}
+	// The batch that reaches the target is committed whole.
+	if kept < 12 || kept >= 12+5 || filters["novelty"] == 0 {
+		t.Fatalf("%d kept; rejections by filter %v; want >= 12 kept and near-copies rejected", kept, filters)
+	}
+}
+
+// TestResumeIsIdentical stops the stage after its first batches and runs it
+// again: the records are those of an uninterrupted run.
+func TestResumeIsIdentical(t *testing.T) {
+	whole := seeded(t)
+	run(t, whole, config(), scripted.New(1))
+
+	part := seeded(t)
+	c := config()
+	c.Target = 4
+	run(t, part, c, scripted.New(1))
+	if n := len(part.All("invented")); n == 0 || n >= len(whole.All("invented")) {
+		t.Fatalf("the first run wrote %d records", n)
+	}
+	run(t, part, config(), scripted.New(1))
+	if got, want := ids(part.All("invented")), ids(whole.All("invented")); !reflect.DeepEqual(got, want) {
+		t.Fatalf("resumed run\n%v\nwant\n%v", got, want)
+	}
+}
+
+func ids(recs []*record.Record) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, string(r.Status)+" "+r.ID+" "+r.Instruction)
+	}
+	return out
+}
+
+// failing is a backend whose calls fail for good.
+type failing struct{}
+
+func (failing) Generate(context.Context, model.Request) (*model.Response, error) {
+	return nil, errors.New("bad request")
+}
+
+func TestFailedCallIsRecorded(t *testing.T) {
+	st := seeded(t)
+	c := config()
+	c.MaxBatches = 2
+	run(t, st, c, failing{})
+	recs := st.All("invented")
+	if len(recs) != 2 || recs[0].Status != record.Failed || !strings.Contains(recs[0].Error, "bad request") {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
+func TestSeedsFileAndCodeDomain(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "seeds.jsonl")
+	lines := `{"id": "a", "problem": "Write a Python function ` + "`square_all(xs)`" + ` that returns the list of the squares of xs."}
+{"id": "b", "question": "Write a Python function ` + "`count_words(s)`" + ` that returns how many words the string s has."}
+`
+	if err := os.WriteFile(path, []byte(lines), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := config()
+	c.Domain, c.Seeds, c.Target, c.Shown = Code, path, 4, 2
+	st := pipelinetest.NewMemStore()
+	run(t, st, c, scripted.New(1))
+	kept := 0
+	for _, r := range st.All("invented") {
+		if r.Status != record.Kept {
+			continue
+		}
+		kept++
+		if !functionRe.MatchString(r.Instruction) || !reflect.DeepEqual(r.Prov.SeedIDs, []string{"b", "a"}) && !reflect.DeepEqual(r.Prov.SeedIDs, []string{"a", "b"}) {
+			t.Errorf("kept %s: %q, seeds %v", r.ID, r.Instruction, r.Prov.SeedIDs)
+		}
+	}
+	if kept < 4 {
+		t.Fatalf("%d kept", kept)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"no model", func(c *Config) { c.Model = "" }, "model: required"},
+		{"domain", func(c *Config) { c.Domain = "poetry" }, `domain "poetry"`},
+		{"target", func(c *Config) { c.Target = 0 }, "must be positive"},
+		{"novelty", func(c *Config) { c.Novelty = 1.5 }, "novelty_threshold"},
+		{"language", func(c *Config) { c.Language = "fr" }, "language"},
+		{"problem field", func(c *Config) { c.Problem = "title" }, "problem:"},
+		{"prompt file", func(c *Config) { c.Prompt = "/nonexistent/p.tmpl" }, "prompt:"},
+	} {
+		c := config()
+		tc.edit(c)
+		if _, err := New(c); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: New error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	c := config()
+	c.Language = "ja"
+	if _, err := New(c); err != nil {
+		t.Errorf("ja: %v", err)
+	}
+}
+
+// counting counts the requests that reach a backend.
+type counting struct {
+	model.Backend
+	n atomic.Int32
+}
+
+func (c *counting) Generate(ctx context.Context, req model.Request) (*model.Response, error) {
+	c.n.Add(1)
+	return c.Backend.Generate(ctx, req)
+}
+
+func TestFinishedStageAsksNothing(t *testing.T) {
+	st := seeded(t)
+	run(t, st, config(), scripted.New(1))
+	c := &counting{Backend: scripted.New(1)}
+	run(t, st, config(), c)
+	if n := c.n.Load(); n != 0 {
+		t.Fatalf("a rerun of a finished stage sent %d requests", n)
+	}
+}
