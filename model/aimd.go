@@ -19,6 +19,7 @@ type aimd struct {
 	slow     bool // still in slow start
 	gen      uint64
 	changed  chan struct{} // closed and replaced when a slot may have opened
+	waiting  int           // acquire calls waiting on changed: without any, it is left alone
 }
 
 func newAIMD(initial, ceiling int) *aimd {
@@ -39,13 +40,32 @@ func (a *aimd) acquire(ctx context.Context) (slot, error) {
 			return s, nil
 		}
 		ch := a.changed
+		a.waiting++
 		a.mu.Unlock()
+		var err error
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return slot{}, ctx.Err()
+			err = ctx.Err()
+		}
+		a.mu.Lock()
+		a.waiting--
+		a.mu.Unlock()
+		if err != nil {
+			return slot{}, err
 		}
 	}
+}
+
+// tryAcquire takes a permit if one is free, without waiting.
+func (a *aimd) tryAcquire() (slot, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.inflight >= a.limit {
+		return slot{}, false
+	}
+	a.inflight++
+	return slot{gen: a.gen}, true
 }
 
 type outcome int
@@ -80,8 +100,10 @@ func (a *aimd) release(s slot, o outcome) {
 			a.slow = false
 		}
 	}
-	close(a.changed)
-	a.changed = make(chan struct{})
+	if a.waiting > 0 {
+		close(a.changed)
+		a.changed = make(chan struct{})
+	}
 	a.mu.Unlock()
 }
 

@@ -90,6 +90,8 @@ type cacheEntry struct {
 	ReasoningSignature string     `json:"reasoning_signature,omitempty"`
 	ToolCalls          []ToolCall `json:"tool_calls,omitempty"`
 	ReasoningTokens    int        `json:"reasoning_tokens,omitempty"`
+	CachedPromptTokens int        `json:"cached_prompt_tokens,omitempty"`
+	CacheWriteTokens   int        `json:"cache_write_tokens,omitempty"`
 }
 
 // share splits total into n integer parts that add up to total.

@@ -19,7 +19,7 @@ import (
 // it; it is safe for concurrent use, and Generate blocks until every sample is
 // there, ctx ends, the budget is spent, or a request fails for good.
 type Client struct {
-	raw        Backend
+	pool       *pool // the endpoints, each with its raw backend and AIMD window
 	info       Info
 	ref        Ref
 	keyEnv     string
@@ -30,7 +30,6 @@ type Client struct {
 	maxN       int
 	timeout    time.Duration
 	maxRetries int
-	aimd       *aimd
 	rpm, tpm   *rate.Limiter
 	sleep      func(context.Context, time.Duration) error
 	now        func() time.Time
@@ -66,10 +65,15 @@ type Stats struct {
 	InFlight         int
 	Concurrency      int
 	MaxConcurrency   int
-	PromptTokens     int64   // as reported by the server, this process only
-	CompletionTokens int64   // reasoning tokens included
-	ReasoningTokens  int64   // the part of CompletionTokens spent reasoning, where the server says
-	CostUSD          float64 // paid in this process (cache hits are free)
+	PromptTokens     int64 // as reported by the server, this process only
+	CompletionTokens int64 // reasoning tokens included
+	ReasoningTokens  int64 // the part of CompletionTokens spent reasoning, where the server says
+	// CachedPromptTokens is the part of PromptTokens the provider's prompt
+	// cache served.
+	CachedPromptTokens int64
+	CostUSD            float64 // paid in this process (cache hits are free)
+	// Endpoints has one entry per endpoint when the model has several.
+	Endpoints []EndpointStats
 }
 
 // StatsSource is implemented by backends that count their traffic (*Client).
@@ -80,8 +84,11 @@ func (c *Client) Stats() Stats {
 	c.mu.Lock()
 	s := c.st
 	c.mu.Unlock()
-	s.Concurrency, s.InFlight = c.aimd.snapshot()
-	s.MaxConcurrency = c.aimd.max
+	eps, limit, inflight, ceiling := c.pool.stats()
+	s.Concurrency, s.InFlight, s.MaxConcurrency = limit, inflight, ceiling
+	if len(eps) > 1 {
+		s.Endpoints = eps
+	}
 	return s
 }
 
@@ -270,6 +277,8 @@ func (c *Client) readCache(ctx context.Context, keys []string, idx []int, g *gat
 		g.resp.Usage.PromptTokens += e.PromptTokens
 		g.resp.Usage.CompletionTokens += e.CompletionTokens
 		g.resp.Usage.ReasoningTokens += e.ReasoningTokens
+		g.resp.Usage.CachedPromptTokens += e.CachedPromptTokens
+		g.resp.Usage.CacheWriteTokens += e.CacheWriteTokens
 		if e.Model != "" {
 			g.resp.Model = e.Model
 		}
@@ -314,7 +323,9 @@ func (c *Client) fetch(ctx context.Context, req Request, idx []int, keys []strin
 				CompletionTokens: share(r.Usage.CompletionTokens, j, got),
 				CostUSD:          cost / float64(got),
 				Reasoning:        ch.Reasoning, ReasoningSignature: ch.ReasoningSignature, ToolCalls: ch.ToolCalls,
-				ReasoningTokens: share(r.Usage.ReasoningTokens, j, got),
+				ReasoningTokens:    share(r.Usage.ReasoningTokens, j, got),
+				CachedPromptTokens: share(r.Usage.CachedPromptTokens, j, got),
+				CacheWriteTokens:   share(r.Usage.CacheWriteTokens, j, got),
 			}
 			if keys != nil {
 				c.writeCache(ctx, keys[i], e)
@@ -328,6 +339,8 @@ func (c *Client) fetch(ctx context.Context, req Request, idx []int, keys []strin
 		g.resp.Usage.PromptTokens += r.Usage.PromptTokens
 		g.resp.Usage.CompletionTokens += r.Usage.CompletionTokens
 		g.resp.Usage.ReasoningTokens += r.Usage.ReasoningTokens
+		g.resp.Usage.CachedPromptTokens += r.Usage.CachedPromptTokens
+		g.resp.Usage.CacheWriteTokens += r.Usage.CacheWriteTokens
 		g.resp.CostUSD += cost
 		if r.Model != "" {
 			g.resp.Model = r.Model
@@ -367,18 +380,22 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		}
 	}()
 
+	var last *endpoint // a retry goes elsewhere when it can
 	for attempt := 1; ; attempt++ {
 		tpmTaken, err := c.waitRate(ctx, tokEst)
 		if err != nil {
 			return nil, 0, err
 		}
-		s, err := c.aimd.acquire(ctx)
+		l, err := c.pool.acquire(ctx, last)
 		if err != nil {
 			return nil, 0, err
 		}
+		last = l.ep
 		c.count(func(s *Stats) { s.Requests++ })
 		actx, cancel := context.WithTimeout(ctx, c.timeout)
-		r, err := c.raw.Generate(actx, sub)
+		start := c.now()
+		r, err := l.ep.raw.Generate(actx, sub)
+		l.latency = c.now().Sub(start)
 		timedOut := actx.Err() == context.DeadlineExceeded
 		cancel()
 		if err == nil && (r == nil || len(r.Choices) == 0) {
@@ -386,10 +403,10 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		}
 		if err == nil {
 			settled = true
-			return r, c.succeeded(s, tpmTaken, costEst, r), nil
+			return r, c.succeeded(l, tpmTaken, costEst, r), nil
 		}
 		if ctx.Err() != nil {
-			c.aimd.release(s, outcomeNeutral)
+			c.pool.release(l, outcomeNeutral, &failure{})
 			return nil, 0, fmt.Errorf("model: %s: %w", c.info.Name, ctx.Err())
 		}
 		if timedOut {
@@ -400,7 +417,7 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		if f.overload {
 			o = outcomeOverload
 		}
-		c.aimd.release(s, o)
+		c.pool.release(l, o, &f)
 		c.count(func(s *Stats) {
 			if f.status == 429 {
 				s.RateLimited++
@@ -411,7 +428,7 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 		})
 		if !f.retry || attempt > maxRetries {
 			e := &Error{
-				Name: c.info.Name, Ref: c.ref.String(), BaseURL: c.info.BaseURL, Attempts: attempt,
+				Name: c.info.Name, Ref: c.ref.String(), BaseURL: l.ep.url, Attempts: attempt,
 				Retryable: f.retry, Transient: f.transient, Status: f.status, Hint: f.hint, Err: err, redact: c.redact,
 			}
 			if f.retry && f.unreachable && maxRetries > 0 {
@@ -421,12 +438,20 @@ func (c *Client) call(ctx context.Context, sub Request, maxRetries int) (*Respon
 			return nil, 0, e
 		}
 		d := c.backoff(attempt, f.wait)
-		if f.wait > 0 {
+		switch {
+		case len(c.pool.eps) > 1 && (f.wait > 0 || f.unreachable):
+			// Only this endpoint asked to wait or cannot be reached: the
+			// retry goes to another one at once.
+			if f.wait > 0 {
+				c.pool.pause(l.ep, f.wait)
+			}
+			d = 0
+		case f.wait > 0:
 			// The server asked everyone to wait, not just this request.
 			c.pauseAll(f.wait)
 		}
 		c.count(func(s *Stats) { s.Retries++ })
-		c.log.Debug("model: retrying", "model", c.info.Name, "attempt", attempt, "wait", d,
+		c.log.Debug("model: retrying", "model", c.info.Name, "endpoint", l.ep.url, "attempt", attempt, "wait", d,
 			"cause", c.redact(errText(err)))
 		if err := c.sleep(ctx, d); err != nil {
 			return nil, 0, fmt.Errorf("model: %s: %w", c.info.Name, err)
@@ -447,12 +472,13 @@ func (c *Client) down() *Error {
 	return nil
 }
 
-// succeeded accounts for a call that returned r on slot s: the server is
+// succeeded accounts for a call that returned r on lease l: the server is
 // up, the rate and budget reservations are settled at what r really used,
 // and the stats count it. It returns r's cost.
-func (c *Client) succeeded(s slot, tpmTaken int, costEst float64, r *Response) float64 {
+func (c *Client) succeeded(l lease, tpmTaken int, costEst float64, r *Response) float64 {
 	c.downUntil.Store(0)
-	c.aimd.release(s, outcomeSuccess)
+	l.tokens = r.Usage.CompletionTokens
+	c.pool.release(l, outcomeSuccess, nil)
 	c.correctTPM(tpmTaken, r.Usage)
 	c.learn(r)
 	cost := c.info.Price.Cost(r.Usage)
@@ -461,6 +487,7 @@ func (c *Client) succeeded(s slot, tpmTaken int, costEst float64, r *Response) f
 		s.PromptTokens += int64(r.Usage.PromptTokens)
 		s.CompletionTokens += int64(r.Usage.CompletionTokens)
 		s.ReasoningTokens += int64(r.Usage.ReasoningTokens)
+		s.CachedPromptTokens += int64(r.Usage.CachedPromptTokens)
 		s.CostUSD += cost
 	})
 	return cost

@@ -3,7 +3,6 @@ package model
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -39,6 +38,11 @@ type Config struct {
 	Ref string `yaml:"ref"`
 	// BaseURL overrides the provider's default endpoint, e.g. http://gpu1:8000/v1.
 	BaseURL string `yaml:"base_url"`
+	// BaseURLs lists several servers of the same model (replicas): requests
+	// are spread over them, see Endpoints. Use instead of base_url.
+	BaseURLs []string `yaml:"base_urls"`
+	// Endpoints is BaseURLs with per-endpoint weight, concurrency and key.
+	Endpoints []Endpoint `yaml:"endpoints"`
 	// APIKeyEnv names the environment variable that holds the key (never the key
 	// itself). Defaults: OPENAI_API_KEY for openai, ANTHROPIC_API_KEY for anthropic;
 	// local servers need none.
@@ -57,6 +61,16 @@ type Config struct {
 	// million prompt and completion tokens. Unset means "use the table".
 	PriceInput  *float64 `yaml:"price_input"`
 	PriceOutput *float64 `yaml:"price_output"`
+	// PriceCachedInput is the price of prompt tokens served from the
+	// provider's prompt cache (default: the table's cached rate, scaled
+	// with price_input; the input price when none is known).
+	PriceCachedInput *float64 `yaml:"price_cached_input"`
+	// SaturationLatency shrinks an endpoint's concurrency window, as a 429
+	// would, when its latency per output token rises above this multiple of
+	// its recent minimum: the sign of a server that queues requests instead
+	// of refusing them (vLLM, llama.cpp). Default 3 for local servers, off
+	// (0) for hosted APIs, which answer 429 when saturated.
+	SaturationLatency *float64 `yaml:"saturation_latency"`
 	// DropParams lists decoding parameters never sent to this model, for servers
 	// and models that reject them (e.g. [temperature, top_p] for reasoning models).
 	// Valid names: temperature, top_p, seed, presence_penalty, stop, max_tokens,
@@ -163,7 +177,7 @@ func (c *Config) problems() []string {
 	ref, err := ParseRef(c.Ref)
 	if err != nil {
 		errs = append(errs, strings.TrimPrefix(err.Error(), "model: "))
-	} else if ok := knownProvider(ref.Provider); !ok && c.BaseURL == "" {
+	} else if ok := knownProvider(ref.Provider); !ok && !c.hasBaseURL() {
 		known := knownProviders()
 		hint := ""
 		if s := confkit.Closest(ref.Provider, known); s != "" {
@@ -171,18 +185,10 @@ func (c *Config) problems() []string {
 		}
 		add("ref %q: unknown provider %q (known: %s)%s; any OpenAI-compatible server works with base_url set",
 			c.Ref, ref.Provider, strings.Join(known, ", "), hint)
-	} else if ok && ref.Provider == "openai-compatible" && c.BaseURL == "" {
+	} else if ok && ref.Provider == "openai-compatible" && !c.hasBaseURL() {
 		add("ref %q needs base_url (the server's OpenAI-compatible endpoint, e.g. http://host:8000/v1)", c.Ref)
 	}
-	if c.BaseURL != "" {
-		u, err := url.Parse(c.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("base_url %q must be an absolute http(s) URL such as http://localhost:8000/v1", c.BaseURL)
-		} else if u.User != nil {
-			// Credentials in the URL would end up in logs and error messages.
-			add("base_url must not contain a user or password; put the key in the variable named by api_key_env")
-		}
-	}
+	errs = append(errs, c.endpointProblems()...)
 	if c.APIKeyEnv != "" && !envName.MatchString(c.APIKeyEnv) {
 		// Never echo the value: it may be a key pasted into the wrong field.
 		add("api_key_env must name an environment variable (like OPENAI_API_KEY), not hold the key itself")
@@ -199,10 +205,13 @@ func (c *Config) problems() []string {
 	if c.Timeout < 0 {
 		add("timeout must be positive, got %s", c.Timeout.Std())
 	}
+	if s := c.SaturationLatency; s != nil && (*s != 0 && *s < 1.2 || *s > 100 || *s != *s) {
+		add("saturation_latency must be 0 (off) or between 1.2 and 100, got %v", *s)
+	}
 	if c.MaxRetries < -1 || c.MaxRetries > 100 {
 		add("max_retries must be between -1 (none) and 100 (0 means the default %d), got %d", DefaultMaxRetries, c.MaxRetries)
 	}
-	for name, p := range map[string]*float64{"price_input": c.PriceInput, "price_output": c.PriceOutput} {
+	for name, p := range map[string]*float64{"price_input": c.PriceInput, "price_output": c.PriceOutput, "price_cached_input": c.PriceCachedInput} {
 		if p != nil && (*p < 0 || *p != *p) {
 			add("%s must be >= 0 USD per million tokens, got %v", name, *p)
 		}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -159,14 +160,14 @@ func TestLookupPrice(t *testing.T) {
 		want            Price
 		ok              bool
 	}{
-		{"openai", "gpt-4o-mini", Price{0.15, 0.60}, true},
-		{"openai", "gpt-4o-mini-2024-07-18", Price{0.15, 0.60}, true},
-		{"openai", "gpt-4o-2024-08-06", Price{2.5, 10}, true},
-		{"openai", "o3-mini", Price{1.1, 4.4}, true},
+		{"openai", "gpt-4o-mini", Price{0.15, 0.60, 0.075, 0}, true},
+		{"openai", "gpt-4o-mini-2024-07-18", Price{0.15, 0.60, 0.075, 0}, true},
+		{"openai", "gpt-4o-2024-08-06", Price{2.5, 10, 1.25, 0}, true},
+		{"openai", "o3-mini", Price{1.1, 4.4, 0.55, 0}, true},
 		{"openai", "gpt-4omni", Price{}, false},
-		{"openai", "gpt-4o-minimal", Price{2.5, 10}, true}, // a gpt-4o variant by the prefix rule
-		{"anthropic", "claude-sonnet-4-5-20250929", Price{3, 15}, true},
-		{"anthropic", "claude-3-5-haiku-latest", Price{0.8, 4}, true},
+		{"openai", "gpt-4o-minimal", Price{2.5, 10, 1.25, 0}, true}, // a gpt-4o variant by the prefix rule
+		{"anthropic", "claude-sonnet-4-5-20250929", Price{3, 15, 0.3, 3.75}, true},
+		{"anthropic", "claude-3-5-haiku-latest", Price{0.8, 4, 0.08, 1}, true},
 		{"ollama", "llama3.1", Price{}, false},
 	}
 	for _, tt := range tests {
@@ -175,7 +176,22 @@ func TestLookupPrice(t *testing.T) {
 			t.Errorf("LookupPrice(%s, %s) = %v, %v; want %v, %v", tt.provider, tt.model, got, ok, tt.want, tt.ok)
 		}
 	}
-	if c := (Price{Input: 2, Output: 8}).Cost(Usage{PromptTokens: 1_000_000, CompletionTokens: 500_000}); c != 6 {
-		t.Errorf("Cost = %v, want 6", c)
+	costs := []struct {
+		p    Price
+		u    Usage
+		want float64
+	}{
+		{Price{Input: 2, Output: 8}, Usage{PromptTokens: 1_000_000, CompletionTokens: 500_000}, 6},
+		// Cached tokens at the cached rate, the rest at the input rate.
+		{Price{Input: 2, Output: 8, CachedInput: 0.5}, Usage{PromptTokens: 1_000_000, CachedPromptTokens: 600_000}, 0.8 + 0.3},
+		// No cached rate known: cached tokens cost full input.
+		{Price{Input: 2, Output: 8}, Usage{PromptTokens: 1_000_000, CachedPromptTokens: 600_000}, 2},
+		// Anthropic: reads 0.1x, writes 1.25x of $3.
+		{Price{3, 15, 0.3, 3.75}, Usage{PromptTokens: 1_000_000, CachedPromptTokens: 500_000, CacheWriteTokens: 400_000}, 0.3 + 0.15 + 1.5},
+	}
+	for _, c := range costs {
+		if got := c.p.Cost(c.u); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("%+v.Cost(%+v) = %v, want %v", c.p, c.u, got, c.want)
+		}
 	}
 }

@@ -666,11 +666,11 @@ func TestInfoDefaultsAndPrices(t *testing.T) {
 		want model.Info
 	}{
 		{model.Config{Ref: "openai/gpt-4o-mini-2024-07-18"}, model.Info{Provider: "openai", Model: "gpt-4o-mini-2024-07-18",
-			BaseURL: "https://api.openai.com/v1", Price: model.Price{Input: 0.15, Output: 0.6}, PriceKnown: true,
+			BaseURL: "https://api.openai.com/v1", Price: model.Price{Input: 0.15, Output: 0.6, CachedInput: 0.075}, PriceKnown: true,
 			MaxConcurrency: 64, Timeout: 120 * time.Second, MaxRetries: 6}},
 		{model.Config{Ref: "anthropic/claude-sonnet-4-5", PriceInput: &half, MaxRetries: -1, MaxConcurrency: 4, Timeout: model.Duration(time.Minute)},
 			model.Info{Provider: "anthropic", Model: "claude-sonnet-4-5", BaseURL: "https://api.anthropic.com",
-				Price: model.Price{Input: 0.5, Output: 15}, PriceKnown: true, MaxConcurrency: 4, Timeout: time.Minute, MaxRetries: 0}},
+				Price: model.Price{Input: 0.5, Output: 15, CachedInput: 0.05, CacheWrite: 0.625}, PriceKnown: true, MaxConcurrency: 4, Timeout: time.Minute, MaxRetries: 0}},
 		{model.Config{Ref: "ollama/llama3.1", BaseURL: "http://gpu1:11434/v1/"}, model.Info{Provider: "ollama", Model: "llama3.1",
 			BaseURL: "http://gpu1:11434/v1", PriceKnown: true, Free: true, MaxConcurrency: 64, Timeout: 120 * time.Second, MaxRetries: 6}},
 		{model.Config{Ref: "vllm/Qwen/Qwen2.5-7B-Instruct", RPM: 100, TPM: 5000}, model.Info{Provider: "vllm", Model: "Qwen/Qwen2.5-7B-Instruct",

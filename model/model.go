@@ -67,6 +67,12 @@ type Request struct {
 	// ThinkingBudget > 0 turns on extended thinking with at most this many
 	// reasoning tokens (Anthropic's thinking.budget_tokens).
 	ThinkingBudget int `json:"thinking_budget,omitempty"`
+	// CacheBreakpoints marks shared prefixes for the provider's prompt
+	// cache: for each index i, the messages up to and including i are
+	// cached (Anthropic: cache_control on message i; at most 4). Providers
+	// that cache on their own (OpenAI) ignore it. Not part of the cache
+	// key: it changes the bill, not the answer.
+	CacheBreakpoints []int `json:"cache_breakpoints,omitempty"`
 }
 
 // Finish reasons, normalised across providers.
@@ -97,6 +103,11 @@ type Usage struct {
 	// ReasoningTokens is the part of CompletionTokens spent on reasoning,
 	// where the provider says.
 	ReasoningTokens int `json:"reasoning_tokens,omitempty"`
+	// CachedPromptTokens is the part of PromptTokens the provider read from
+	// its prompt cache (billed at the cached rate); CacheWriteTokens the part
+	// it wrote to the cache (Anthropic bills writes above the input rate).
+	CachedPromptTokens int `json:"cached_prompt_tokens,omitempty"`
+	CacheWriteTokens   int `json:"cache_write_tokens,omitempty"`
 }
 
 // Response holds the samples of one request, in sample-index order.

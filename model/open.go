@@ -44,7 +44,10 @@ type Info struct {
 	Name     string // the config's name, e.g. "teacher"
 	Provider string // e.g. "openai"
 	Model    string // e.g. "gpt-4o-mini"
-	BaseURL  string
+	BaseURL  string // the first endpoint's
+	// Endpoints counts the model's endpoints when it has several (0 for one);
+	// Client.Stats lists them.
+	Endpoints int
 	// Price is what the layer charges per million tokens; PriceKnown is false
 	// when neither the table nor the config knows it (cost is then reported as 0).
 	Price      Price
@@ -118,17 +121,22 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 		Name: name, Provider: ref.Provider, Model: ref.Model, BaseURL: info.BaseURL, APIKey: key,
 		HTTPClient: hc, Timeout: info.Timeout, DropParams: cfg.DropParams, Stream: cfg.Stream, Log: log,
 	}
-	raw, err := spec.New(ctx, pc)
+	eps, keys, err := openEndpoints(ctx, name, ref, cfg, spec, pc, opts, info.MaxConcurrency)
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("model: %s (%s): %s", name, ref, Redact(err.Error(), key))
+		return nil, Info{}, err
+	}
+	if len(eps) > 1 {
+		info.MaxConcurrency, info.Endpoints = 0, len(eps)
+		for _, e := range eps {
+			info.MaxConcurrency += e.aimd.max
+		}
 	}
 
 	c := &Client{
-		raw: raw, info: info, ref: ref, keyEnv: keyEnv,
-		redact: func(s string) string { return Redact(s, key) },
+		info: info, ref: ref, keyEnv: keyEnv,
+		redact: func(s string) string { return Redact(s, keys...) },
 		cache:  opts.Cache, budget: opts.Budget, log: log,
 		maxN: spec.MaxN, timeout: info.Timeout, maxRetries: info.MaxRetries,
-		aimd:  newAIMD(min(info.MaxConcurrency, 8), info.MaxConcurrency),
 		sleep: opts.Sleep, now: opts.Now, rand: opts.Rand,
 		thinkTags: cfg.ThinkTags == nil || *cfg.ThinkTags,
 	}
@@ -141,6 +149,8 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 	if c.rand == nil {
 		c.rand = rand.Float64
 	}
+	c.pool = newPool(eps, c.now)
+	c.pool.saturation = saturationFactor(cfg, spec)
 	// Bursts of a tenth of a minute: enough to start a window of requests at
 	// once without the minute's whole allowance arriving in one spike.
 	if cfg.RPM > 0 {
@@ -150,6 +160,45 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 		c.tpm = rate.NewLimiter(rate.Limit(float64(cfg.TPM)/60), max(1, cfg.TPM/10))
 	}
 	return c, info, nil
+}
+
+// openEndpoints builds one raw backend per endpoint of cfg, each from pc
+// with its own base URL and key. It returns them with every key in use, for
+// redaction.
+func openEndpoints(ctx context.Context, name string, ref Ref, cfg Config, spec ProviderSpec, pc ProviderConfig, opts Options, maxConc int) ([]*endpoint, []string, error) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	keys := []string{pc.APIKey}
+	var eps []*endpoint
+	for _, e := range cfg.endpointList() {
+		epc := pc
+		if u := strings.TrimRight(e.BaseURL, "/"); u != "" {
+			epc.BaseURL = u
+		}
+		if e.APIKeyEnv != "" && opts.APIKey == "" {
+			epc.APIKey = strings.TrimSpace(getenv(e.APIKeyEnv))
+			if epc.APIKey == "" {
+				return nil, nil, fmt.Errorf("model: %s (%s): no API key for endpoint %s: set the environment variable %s", name, ref, epc.BaseURL, e.APIKeyEnv)
+			}
+			keys = append(keys, epc.APIKey)
+		}
+		raw, err := spec.New(ctx, epc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("model: %s (%s): %s", name, ref, Redact(err.Error(), keys...))
+		}
+		conc := maxConc
+		if e.MaxConcurrency > 0 {
+			conc = e.MaxConcurrency
+		}
+		w := e.Weight
+		if w <= 0 {
+			w = 1
+		}
+		eps = append(eps, &endpoint{url: epc.BaseURL, raw: raw, weight: w, aimd: newAIMD(min(conc, 8), conc)})
+	}
+	return eps, keys, nil
 }
 
 // providerSpec finds the provider of ref among those linked into the program.
@@ -195,7 +244,7 @@ func apiKey(name string, ref Ref, cfg Config, spec ProviderSpec, opts Options) (
 // clientInfo resolves what the client is: its endpoint, limits with their
 // defaults, and its price (the config's over the built-in table).
 func clientInfo(name string, ref Ref, cfg Config, spec ProviderSpec) Info {
-	baseURL := strings.TrimRight(cfg.BaseURL, "/")
+	baseURL := strings.TrimRight(cfg.endpointList()[0].BaseURL, "/")
 	if baseURL == "" {
 		baseURL = spec.DefaultBaseURL
 	}
@@ -224,7 +273,10 @@ func clientInfo(name string, ref Ref, cfg Config, spec ProviderSpec) Info {
 		info.Price, info.PriceKnown = LookupPrice(ref.Provider, ref.Model)
 	}
 	if cfg.PriceInput != nil {
-		info.Price.Input = *cfg.PriceInput
+		info.Price = info.Price.withInput(*cfg.PriceInput)
+	}
+	if cfg.PriceCachedInput != nil {
+		info.Price.CachedInput = *cfg.PriceCachedInput
 	}
 	if cfg.PriceOutput != nil {
 		info.Price.Output = *cfg.PriceOutput

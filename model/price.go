@@ -1,17 +1,62 @@
 package model
 
-import "strings"
+import (
+	"math"
+	"strings"
+)
 
 // Price is what a model costs, in USD per million tokens.
 type Price struct {
 	Input  float64 `json:"input"`
 	Output float64 `json:"output"`
+	// CachedInput prices prompt tokens read from the provider's prompt
+	// cache, CacheWrite those written to it; 0 means the same as Input.
+	CachedInput float64 `json:"cached_input,omitempty"`
+	CacheWrite  float64 `json:"cache_write,omitempty"`
 }
+
+// withInput returns p with input price in, its cached and cache-write
+// rates scaled alike: the providers set them as fractions of the input price.
+func (p Price) withInput(in float64) Price {
+	if p.Input > 0 {
+		// Rounded to a millionth of a cent per million tokens, so that a
+		// scaled $0.05 is $0.05 and not 0.049999999999999996.
+		scale := func(x float64) float64 { return math.Round(x/p.Input*in*1e8) / 1e8 }
+		p.CachedInput, p.CacheWrite = scale(p.CachedInput), scale(p.CacheWrite)
+	} else {
+		p.CachedInput, p.CacheWrite = 0, 0
+	}
+	p.Input = in
+	return p
+}
+
+// Batch is the discount of the providers' batch APIs: OpenAI's Batch API
+// and Anthropic's Message Batches both bill half the standard rates.
+const Batch = 0.5
+
+// Anthropic's prompt-cache multipliers of the base input price (Anthropic's
+// pricing page, "Prompt caching"; checked 2025-11-30): a cache read costs
+// 0.1x and a write to the default 5-minute cache 1.25x (a 1-hour write 2x;
+// synthloop asks only for the 5-minute cache).
+const (
+	anthropicCacheReadDiv = 10 // divided, not times 0.1, so that $3 gives exactly $0.30
+	anthropicCacheWrite   = 1.25
+)
 
 // Cost prices u. Reasoning tokens are billed as output and every provider
 // already counts them in CompletionTokens, so they are not added again.
 func (p Price) Cost(u Usage) float64 {
-	return (float64(u.PromptTokens)*p.Input + float64(u.CompletionTokens)*p.Output) / 1e6
+	cachedIn, writeIn := p.Input, p.Input
+	if p.CachedInput > 0 {
+		cachedIn = p.CachedInput
+	}
+	if p.CacheWrite > 0 {
+		writeIn = p.CacheWrite
+	}
+	cached, written := u.CachedPromptTokens, u.CacheWriteTokens
+	plain := max(u.PromptTokens-cached-written, 0)
+	return (float64(plain)*p.Input + float64(cached)*cachedIn + float64(written)*writeIn +
+		float64(u.CompletionTokens)*p.Output) / 1e6
 }
 
 // PriceTableDate is when the built-in prices were copied from the providers'
@@ -23,7 +68,7 @@ const PriceTableDate = "2025-11-30"
 // matches the longest entry that is its name or a prefix of it followed by
 // "-", so dated snapshots such as gpt-4o-mini-2024-07-18 or
 // claude-sonnet-4-5-20250929 find their family's price.
-var priceTable = map[string]map[string]Price{
+var priceTable = map[string]map[string]listPrice{
 	"openai": {
 		"gpt-5":         {1.25, 10},
 		"gpt-5-mini":    {0.25, 2},
@@ -58,7 +103,21 @@ var priceTable = map[string]map[string]Price{
 	},
 }
 
-// LookupPrice returns the built-in price of provider's model.
+// listPrice is a table entry: input and output per million tokens.
+type listPrice struct{ Input, Output float64 }
+
+// openAICachedInput is OpenAI's price of cached input per model family
+// (OpenAI's pricing page, "Cached input" column, on PriceTableDate); a
+// family missing here has no cached rate and is billed at full input.
+var openAICachedInput = map[string]float64{
+	"gpt-5": 0.125, "gpt-5-mini": 0.025, "gpt-5-nano": 0.005,
+	"gpt-4.1": 0.50, "gpt-4.1-mini": 0.10, "gpt-4.1-nano": 0.025,
+	"gpt-4o": 1.25, "gpt-4o-mini": 0.075,
+	"o1": 7.50, "o1-mini": 0.55, "o3": 0.50, "o3-mini": 0.55, "o4-mini": 0.275,
+}
+
+// LookupPrice returns the built-in price of provider's model, cached-input
+// and cache-write rates included.
 func LookupPrice(provider, model string) (Price, bool) {
 	table := priceTable[provider]
 	m := strings.ToLower(model)
@@ -68,5 +127,14 @@ func LookupPrice(provider, model string) (Price, bool) {
 			best, found = name, true
 		}
 	}
-	return table[best], found
+	p := Price{Input: table[best].Input, Output: table[best].Output}
+	switch {
+	case !found:
+	case provider == "openai":
+		p.CachedInput = openAICachedInput[best]
+	case provider == "anthropic":
+		p.CachedInput = p.Input / anthropicCacheReadDiv
+		p.CacheWrite = p.Input * anthropicCacheWrite
+	}
+	return p, found
 }

@@ -151,6 +151,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("stages:\n  - type: test-gen\n    with: {target: 2}\n"))
 	f.Add([]byte("&a x: *a\n"))
 	f.Add([]byte("stages: !!map {}\n"))
+	f.Add([]byte("models:\n  m:\n    ref: vllm/x\n    endpoints: [{base_url: 'http://a/v1', weight: 2}, {base_url: 'http://b/v1'}]\n    saturation_latency: 3\nstages:\n  - type: test-gen\n    with: {target: 2, model: m}\n"))
+	f.Add([]byte("models:\n  m:\n    ref: vllm/x\n    base_urls: ['http://a/v1', 'http://a/v1']\nstages:\n  - type: test-gen\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig("f.yaml", data)
 		if err == nil && len(cfg.Stages) == 0 {

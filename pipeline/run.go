@@ -63,7 +63,10 @@ type Options struct {
 	// Stages, when non-empty, limits the run to these stage names (debugging
 	// one stage at a time); earlier stages must already be complete.
 	Stages []string
-	Round  int
+	// MaxUnits, when > 0, lets each stage start at most this many units of
+	// work (a preview: `run --preview N`); the stages end early, cleanly.
+	MaxUnits int
+	Round    int
 	// Version is the program version recorded in a new run's metadata.
 	Version string
 	// Now is the run's clock: its creation time and its records'
@@ -129,6 +132,11 @@ func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 		open = model.Open
 	}
 	backends := &backendSet{ctx: ctx, cfg: cfg, opts: mopts, open: open, m: map[string]openedBackend{}}
+	defer func() {
+		if werr := backends.saveEndpoints(context.WithoutCancel(ctx), opts.Store); werr != nil && err == nil {
+			err = werr
+		}
+	}()
 
 	only, err := onlyStages(cfg, opts.Stages)
 	if err != nil {
@@ -178,6 +186,9 @@ func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 			// Its input is the shard's share already, and it needs all
 			// of that; the merge runs it again over every shard's.
 			env.Shard = Shard{}
+		}
+		if opts.MaxUnits > 0 {
+			env.Units = NewUnitCap(opts.MaxUnits)
 		}
 		err = stage.Run(ctx, env)
 		if err == nil {
@@ -510,9 +521,10 @@ func onlyCapChanged(ctx context.Context, cfg *Config, st RunStore) bool {
 }
 
 type openedBackend struct {
-	b    model.Backend
-	info ModelInfo
-	err  error
+	b     model.Backend
+	info  ModelInfo
+	err   error
+	stats model.StatsSource // the opened backend's counters, when it keeps them
 }
 
 // backendSet opens each configured model once, on first use, so a pipeline
@@ -538,6 +550,7 @@ func (s *backendSet) get(name string) (model.Backend, ModelInfo, error) {
 		ob.err = fmt.Errorf("pipeline: no model named %q in the config's models section", name)
 	} else {
 		b, info, err := s.open(s.ctx, name, mc, s.opts)
+		ob.stats, _ = b.(model.StatsSource)
 		if err == nil {
 			limit := s.cfg.MaxConsecutiveFailures
 			if limit == 0 {
@@ -547,7 +560,7 @@ func (s *backendSet) get(name string) (model.Backend, ModelInfo, error) {
 				b = &breaker{b: b, name: name, limit: limit}
 			}
 		}
-		ob = openedBackend{b: b, info: ModelInfo{Backend: info.Provider, Model: info.Model}, err: err}
+		ob.b, ob.info, ob.err = b, ModelInfo{Backend: info.Provider, Model: info.Model}, err
 	}
 	s.m[name] = ob
 	return ob.b, ob.info, ob.err

@@ -6,6 +6,7 @@ import (
 	"context"
 	"iter"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/synthloop/synthloop/model"
@@ -66,6 +67,31 @@ type Env struct {
 	// Clock stamps the records' Provenance.CreatedAt; nil means time.Now.
 	// Tests and replays set it to get identical records.
 	Clock func() time.Time
+	// Units, when set, caps the units the stage starts in this run (Run's
+	// Options.MaxUnits): a preview. Copies of the Env share it.
+	Units *UnitCap
+}
+
+// UnitCap caps the units a stage starts; safe for concurrent use.
+type UnitCap struct {
+	mu      sync.Mutex
+	max     int
+	started int
+}
+
+// NewUnitCap returns a cap of max units.
+func NewUnitCap(max int) *UnitCap { return &UnitCap{max: max} }
+
+// take returns how many of n units may start, counting them as started.
+func (c *UnitCap) take(n int) int {
+	if c == nil {
+		return n
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := min(n, max(c.max-c.started, 0))
+	c.started += k
+	return k
 }
 
 // Now is the time by the env's clock, in UTC.

@@ -270,6 +270,7 @@ func pending(ctx context.Context, env *Env, units []UnitSpec) ([]int, error) {
 		}
 		todo = append(todo, i)
 	}
+	todo = todo[:env.Units.take(len(todo))]
 	if env.Progress != nil {
 		env.Progress.SetTotal(total)
 		if skipped > 0 {

@@ -20,8 +20,11 @@ type StageStats struct {
 	CachedRequests   int
 	PromptTokens     int
 	CompletionTokens int
-	CostUSD          float64
-	Errors           int // failed model calls, as the units reported them
+	// CachedPromptTokens is the part of PromptTokens the providers' prompt
+	// caches served (0 for runs written before schema version 2).
+	CachedPromptTokens int
+	CostUSD            float64
+	Errors             int // failed model calls, as the units reported them
 
 	// Rejections groups the rejected records by the filters that turned them
 	// down, most frequent first. A record turned down by two filters counts
@@ -80,7 +83,10 @@ func (s *Store) Stats(ctx context.Context) ([]StageStats, error) {
 		return nil, fmt.Errorf("store: stats: %w", err)
 	}
 	defer tx.Rollback()
-	for _, add := range []func(context.Context, *sql.Tx, map[string]*StageStats) error{unitStats, recordCounts, rejections, failures} {
+	units := func(ctx context.Context, tx *sql.Tx, idx map[string]*StageStats) error {
+		return unitStats(ctx, tx, idx, s.version >= 2)
+	}
+	for _, add := range []func(context.Context, *sql.Tx, map[string]*StageStats) error{units, recordCounts, rejections, failures} {
 		if err := add(ctx, tx, idx); err != nil {
 			return nil, err
 		}
@@ -117,14 +123,18 @@ func eachRow(ctx context.Context, tx *sql.Tx, what, query string, scan func(*sql
 }
 
 // unitStats adds what the committed units report: their count, usage and
-// commit times.
-func unitStats(ctx context.Context, tx *sql.Tx, idx map[string]*StageStats) error {
+// commit times. cached says the units table has cached_prompt_tokens.
+func unitStats(ctx context.Context, tx *sql.Tx, idx map[string]*StageStats, cached bool) error {
+	cachedCol := "0"
+	if cached {
+		cachedCol = "sum(cached_prompt_tokens)"
+	}
 	return eachRow(ctx, tx, "stats", `SELECT stage, count(*), sum(requests), sum(cached_requests), sum(prompt_tokens),
-		sum(completion_tokens), sum(cost_usd), sum(errors), min(committed_at), max(committed_at) FROM units GROUP BY stage`, func(rows *sql.Rows) error {
+		sum(completion_tokens), sum(cost_usd), sum(errors), min(committed_at), max(committed_at), `+cachedCol+` FROM units GROUP BY stage`, func(rows *sql.Rows) error {
 		var st string
 		var v StageStats
 		var first, last int64
-		if err := rows.Scan(&st, &v.Units, &v.Requests, &v.CachedRequests, &v.PromptTokens, &v.CompletionTokens, &v.CostUSD, &v.Errors, &first, &last); err != nil {
+		if err := rows.Scan(&st, &v.Units, &v.Requests, &v.CachedRequests, &v.PromptTokens, &v.CompletionTokens, &v.CostUSD, &v.Errors, &first, &last, &v.CachedPromptTokens); err != nil {
 			return err
 		}
 		if p := idx[st]; p != nil {

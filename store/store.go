@@ -29,8 +29,10 @@ const FileName = "run.db"
 const LockName = "LOCK"
 
 // SchemaVersion is the layout this build writes. A run directory with a higher
-// version was written by a newer synthloop and is refused rather than misread.
-const SchemaVersion = 1
+// version was written by a newer synthloop and is refused rather than misread;
+// an older one is upgraded when opened for writing and read as it is
+// otherwise. Version 2 added units.cached_prompt_tokens.
+const SchemaVersion = 2
 
 var (
 	// ErrNotFound is returned (wrapped) for a missing record, metadata or run directory.
@@ -56,6 +58,9 @@ type Store struct {
 
 	unlock func() error // releases the run directory lock; nil when read-only
 	now    func() time.Time
+	// version is the schema version of the file: SchemaVersion, or older
+	// when opened read-only (then it is read as it is).
+	version int
 
 	// All writes go through one goroutine that commits the writes waiting
 	// at the same moment in one transaction (see writer.go).
@@ -151,7 +156,7 @@ func dsn(path string, readOnly, durable bool) string {
 
 func open(ctx context.Context, dir string, readOnly bool, opts Options) (*Store, error) {
 	path := filepath.Join(dir, FileName)
-	s := &Store{dir: dir, path: path, now: opts.Now}
+	s := &Store{dir: dir, path: path, now: opts.Now, version: SchemaVersion}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -218,6 +223,7 @@ CREATE TABLE units (
 	cached_requests   INTEGER NOT NULL,
 	prompt_tokens     INTEGER NOT NULL,
 	completion_tokens INTEGER NOT NULL,
+	cached_prompt_tokens INTEGER NOT NULL DEFAULT 0, -- served by the provider's prompt cache (v2)
 	cost_usd          REAL NOT NULL,
 	errors            INTEGER NOT NULL,
 	committed_at      INTEGER NOT NULL, -- unix nanoseconds
@@ -282,8 +288,18 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("store: create schema in %s: %w", s.path, err)
 		}
 		return nil
+	case v == 1:
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE units ADD COLUMN cached_prompt_tokens INTEGER NOT NULL DEFAULT 0`); err != nil {
+			return fmt.Errorf("store: upgrade %s to schema version 2: %w", s.path, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
+			return fmt.Errorf("store: upgrade %s to schema version 2: %w", s.path, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: upgrade %s to schema version 2: %w", s.path, err)
+		}
+		return nil
 	default:
-		// No older versions exist yet; when v2 arrives, its upgrade steps go here.
 		return fmt.Errorf("store: open %s: unknown schema version %d", s.path, v)
 	}
 }
@@ -296,9 +312,10 @@ func (s *Store) checkVersion(ctx context.Context) error {
 	if v > SchemaVersion {
 		return fmt.Errorf("store: open %s: schema version %d, this build reads up to %d: %w", s.path, v, SchemaVersion, ErrNewerSchema)
 	}
-	if v != SchemaVersion {
+	if v < 1 {
 		return fmt.Errorf("store: open %s: not a synthloop run database (schema version %d)", s.path, v)
 	}
+	s.version = v
 	return nil
 }
 
@@ -311,10 +328,11 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.insRecord, `INSERT INTO records(id, stage, seq, status, unit, data) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET stage = excluded.stage, seq = excluded.seq, status = excluded.status,
 				unit = excluded.unit, data = excluded.data`},
-		{&s.insUnit, `INSERT INTO units(stage, key, records, requests, cached_requests, prompt_tokens, completion_tokens, cost_usd, errors, committed_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		{&s.insUnit, `INSERT INTO units(stage, key, records, requests, cached_requests, prompt_tokens, completion_tokens, cost_usd, errors, committed_at, cached_prompt_tokens)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(stage, key) DO UPDATE SET records = excluded.records, requests = excluded.requests,
 				cached_requests = excluded.cached_requests, prompt_tokens = excluded.prompt_tokens,
+				cached_prompt_tokens = excluded.cached_prompt_tokens,
 				completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd,
 				errors = excluded.errors, committed_at = excluded.committed_at`},
 		{&s.putCache, `INSERT INTO cache(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`},
@@ -439,7 +457,7 @@ func (s *Store) Commit(ctx context.Context, u pipeline.Unit) error {
 		}
 		us := u.Usage
 		if _, err := tx.StmtContext(ctx, s.insUnit).ExecContext(ctx, u.Stage, u.Key, len(u.Records), us.Requests, us.CachedRequests,
-			us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, s.now().UnixNano()); err != nil {
+			us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, s.now().UnixNano(), us.CachedPromptTokens); err != nil {
 			return fmt.Errorf("done-mark: %w", err)
 		}
 		return nil

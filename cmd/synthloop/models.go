@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -62,7 +63,24 @@ named by api_key_env) and are never printed.`,
 						check = "ok in " + res.Latency.Round(time.Millisecond).String()
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", n, info.Provider, info.Model, info.BaseURL, info.MaxConcurrency, price, check)
+				where := info.BaseURL
+				if info.Endpoints > 1 {
+					where = fmt.Sprintf("%s (+%d more)", where, info.Endpoints-1)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", n, info.Provider, info.Model, where, info.MaxConcurrency, price, check)
+				if !noCheck {
+					for _, e := range model.CheckEndpoints(cmd.Context(), b) {
+						state := "ok in " + e.Latency.Round(time.Millisecond).String()
+						if e.Err != nil {
+							if !strings.HasPrefix(check, "ERROR") {
+								failed++ // the model counts once, however many endpoints fail
+								check = "ERROR"
+							}
+							state = "ERROR: " + e.Err.Error()
+						}
+						fmt.Fprintf(tw, "\t\t\t  %s\t\t\t%s\n", e.BaseURL, state)
+					}
+				}
 			}
 			tw.Flush()
 			if failed > 0 {

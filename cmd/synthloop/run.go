@@ -30,6 +30,9 @@ func newRunCmd() *cobra.Command {
 		maxCost     float64
 		shardFlag   string
 		shards      int
+		dry         bool
+		samples     int
+		previewN    int
 	)
 	cmd := &cobra.Command{
 		Use:   "run PIPELINE.yaml",
@@ -70,7 +73,16 @@ loaded records by their IDs, seeds, documents and generation batches by their ke
 and every later per-record stage works on the records of its own shard. Self-Instruct
 shards bootstrap on their own, each to its share of the target. Whole-input stages
 (dedup, decontamination, ROUGE-L novelty) run over the shard's share; synthloop merge
-runs them again over every shard's records.`,
+runs them again over every shard's records.
+
+--dry-run estimates before spending: the pipeline runs with every model call answered by a
+placeholder and counted instead of sent, into a throwaway directory, and the command prints
+per stage and model the requests, input tokens (with OpenAI's tokenizer for OpenAI models,
+estimated otherwise), output tokens, cost at list price, with the prompt cache, through the
+batch API and with both, and the time at the models' limits, then a sample prompt of each
+stage. No key is needed. Stages that stop at a target or retry unusable replies depend on what
+the replies say, so their counts are estimates; --preview N runs N units of each stage for
+real (this costs money) into a throwaway directory and prints the records.`,
 		Example: `  synthloop run examples/selfinstruct-openai.yaml
   synthloop run pipeline.yaml --run-dir runs/try2
   synthloop run pipeline.yaml --stage instances     # only this stage (earlier ones must be done)
@@ -78,7 +90,9 @@ runs them again over every shard's records.`,
   synthloop run pipeline.yaml --give-up-transient   # finish: record what still fails transiently as failed
   synthloop run pipeline.yaml --max-cost 20         # continue a run stopped at its cost cap, up to $20 in all
   synthloop run pipeline.yaml --shard 2/4           # shard 2 of 4, into runs/NAME/shard-2-of-4
-  synthloop run pipeline.yaml --shards 4 --run-dir /data/runs/x   # index from the Kubernetes or Slurm variables`,
+  synthloop run pipeline.yaml --shards 4 --run-dir /data/runs/x   # index from the Kubernetes or Slurm variables
+  synthloop run pipeline.yaml --dry-run             # what it would send and cost; nothing is sent
+  synthloop run pipeline.yaml --preview 3           # 3 units per stage for real, printed, then thrown away`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := pipeline.LoadConfig(args[0])
@@ -91,7 +105,19 @@ runs them again over every shard's records.`,
 			if maxCost < 0 {
 				return fmt.Errorf("%w: --max-cost must not be negative, got %g", errUsage, maxCost)
 			}
+			if dry && previewN > 0 {
+				return fmt.Errorf("%w: --dry-run and --preview are separate: pick one", errUsage)
+			}
+			if previewN < 0 || samples < 0 {
+				return fmt.Errorf("%w: --preview and --samples must not be negative", errUsage)
+			}
+			if dry {
+				return dryRun(cmd, cfg, samples)
+			}
 			opts := pipeline.Options{Stages: stages, AllowConfigChange: allowChange, RetryFailed: retryFailed, GiveUpTransient: giveUp, MaxCostUSD: maxCost}
+			if previewN > 0 {
+				return preview(cmd, cfg, previewN, opts, jsonProg)
+			}
 			if opts.Shard, err = shardOf(shardFlag, shards, os.Getenv); err != nil {
 				return err
 			}
@@ -109,6 +135,9 @@ runs them again over every shard's records.`,
 	cmd.Flags().BoolVar(&giveUp, "give-up-transient", false, "record units that fail for transient causes as failed, like permanent failures, instead of leaving them for a rerun (a model down still stops the run)")
 	cmd.Flags().StringVar(&shardFlag, "shard", "", "run shard I (from 0) of N of a sharded run, as I/N, into RUN_DIR/shard-I-of-N; merge the shards with synthloop merge")
 	cmd.Flags().IntVar(&shards, "shards", 0, "run one of N shards, its index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID less SLURM_ARRAY_TASK_MIN (Slurm array)")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "send nothing: estimate the run's requests, tokens, cost and time with placeholder replies, and show a sample prompt per stage")
+	cmd.Flags().IntVar(&samples, "samples", 1, "with --dry-run: sample prompts shown per stage (0 for none)")
+	cmd.Flags().IntVar(&previewN, "preview", 0, "run at most N units of each stage for real into a throwaway run directory and print the records")
 	cmd.Flags().BoolVar(&retryFailed, "retry-failed", false, "also redo the units whose records failed permanently (units that failed for transient causes are retried by every run)")
 	return cmd
 }

@@ -32,7 +32,9 @@ frequent kinds of error, model requests (and how many came from the response cac
 tokens and cost. A kind is a reason with its record-specific words (numbers, record ids,
 model refs) written "…": "40  near-duplicate of … (est. Jaccard …)" counts 40 records,
 each a near-duplicate of its own record, and up to two example reasons follow on their
-own lines.
+own lines. Below the table: the share of prompt tokens the providers' prompt caches
+served (billed at their cached rates), and, for a model served by several endpoints, how
+many requests each endpoint took in the last run and how many failed.
 
 Failures show in two columns. "failed" counts records that failed permanently (the
 server refused the request, or its reply could not be used): they stay failed until
@@ -167,6 +169,8 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 	}
 	fmt.Fprintf(tw, "total\t\t\t\t\t\t%d\t%d\t%d\t%d\t%.4f\t%d\t\n", tot.Requests, tot.CachedRequests, tot.PromptTokens, tot.CompletionTokens, tot.CostUSD, tot.Errors)
 	tw.Flush()
+	writePromptCache(out, stats)
+	writeEndpoints(ctx, out, st)
 	for _, s := range stats {
 		report := stageReports[types[s.Stage]]
 		u, left := retry[s.Stage]

@@ -91,6 +91,7 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 	if err != nil {
 		return nil, err
 	}
+	cacheBreakpoints(&params, req.Messages, req.CacheBreakpoints)
 	var httpRes *http.Response
 	opts = append(opts, option.WithResponseInto(&httpRes))
 	if b.pc.Stream {
@@ -110,13 +111,13 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 			// Cut off between events: no error, but no message_delta either.
 			return nil, fmt.Errorf("anthropic: stream ended before the message finished: %w", model.ErrMalformedResponse)
 		}
-		return convert(&msg, tool), nil
+		return withCacheUsage(convert(&msg, tool), msg.Usage), nil
 	}
 	msg, err := b.msgs.New(ctx, params, opts...)
 	if err != nil {
 		return nil, model.SDKError(ctx, "anthropic", err, httpRes)
 	}
-	return convert(msg, tool), nil
+	return withCacheUsage(convert(msg, tool), msg.Usage), nil
 }
 
 // redactedPrefix marks a ReasoningSignature that holds a redacted_thinking

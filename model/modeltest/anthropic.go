@@ -107,11 +107,11 @@ func (s *Server) handleAnthropic(w http.ResponseWriter, r *http.Request) {
 	defer done()
 	var rep Reply
 	good, ctype := func() []byte {
-		b, _ := json.Marshal(anthropicMessage(req, rep, f, tool))
+		b, _ := json.Marshal(s.withPromptCache(req, anthropicMessage(req, rep, f, tool)))
 		return b
 	}, ctypeJSON
 	if in.Stream {
-		good, ctype = func() []byte { return anthropicStream(anthropicMessage(req, rep, f, tool)) }, ctypeEvents
+		good, ctype = func() []byte { return anthropicStream(s.withPromptCache(req, anthropicMessage(req, rep, f, tool))) }, ctypeEvents
 	}
 	if f.Kind == NoFault || f.Kind == Stall || f.Kind == Truncated {
 		rep = s.responder(req)

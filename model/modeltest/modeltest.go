@@ -290,6 +290,7 @@ type Server struct {
 	anthropic bool
 	// reasoningField is the OpenAI-style reply's reasoning field.
 	reasoningField string
+	pcache         *promptCache // nil: no prompt cache (WithPromptCache)
 
 	mu          sync.Mutex
 	total       int

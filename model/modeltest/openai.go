@@ -147,6 +147,7 @@ func (s *Server) openAIUsage(req *Request, rep Reply) openaiwire.Usage {
 	if u.ReasoningTokens > 0 {
 		out.CompletionTokensDetails = &openaiwire.CompletionTokensDetails{ReasoningTokens: u.ReasoningTokens}
 	}
+	s.openAICacheUsage(req, &out)
 	return out
 }
 

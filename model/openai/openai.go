@@ -280,6 +280,8 @@ func convert(res *sdk.ChatCompletion, streamed map[int64]string) *model.Response
 			ReasoningTokens: int(res.Usage.CompletionTokensDetails.ReasoningTokens),
 		},
 	}
+	// prompt_tokens counts the cached tokens too; the layer prices them apart.
+	out.Usage.CachedPromptTokens = int(res.Usage.PromptTokensDetails.CachedTokens)
 	choices := append([]sdk.ChatCompletionChoice(nil), res.Choices...)
 	sort.SliceStable(choices, func(i, j int) bool { return choices[i].Index < choices[j].Index })
 	for _, c := range choices {

@@ -259,7 +259,8 @@ func (c *convo) assistantTurn(ctx context.Context, t int) (ok bool, err error) {
 	for _, m := range c.turns {
 		msgs = append(msgs, model.Message{Role: m.Role, Content: m.Content})
 	}
-	req := model.Request{Messages: msgs, Temperature: orDefault(s.Temperature, 0.7), TopP: s.TopP, MaxTokens: s.MaxTokens}
+	req := model.Request{Messages: msgs, Temperature: orDefault(s.Temperature, 0.7), TopP: s.TopP, MaxTokens: s.MaxTokens,
+		CacheBreakpoints: model.ConversationBreakpoints(msgs)}
 	choice, _, err := c.asst.Call(ctx, req, &c.r.Prov.RequestKeys, &c.usage)
 	if err != nil {
 		return false, c.failed(ctx, "assistant", t, err)

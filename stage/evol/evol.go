@@ -303,7 +303,7 @@ func (c *chain) request(task string, answer bool) model.Request {
 		msgs = append(msgs, model.Message{Role: "system", Content: s.System})
 	}
 	msgs = append(msgs, model.Message{Role: "user", Content: task})
-	return model.Request{Messages: msgs, Temperature: &t, TopP: s.TopP, MaxTokens: s.MaxTokens}
+	return model.Request{Messages: msgs, Temperature: &t, TopP: s.TopP, MaxTokens: s.MaxTokens, CacheBreakpoints: model.SystemBreakpoint(msgs)}
 }
 
 // failed records a permanent model failure on r, or returns a failure that

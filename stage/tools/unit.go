@@ -183,7 +183,8 @@ func (u *unit) trajectory(ctx context.Context, id, task string) (*record.Record,
 	}
 	for finish == "" {
 		steps++
-		req := model.Request{Messages: msgs, Tools: u.ts.defs(), Temperature: s.Temperature, MaxTokens: s.MaxTokens}
+		req := model.Request{Messages: msgs, Tools: u.ts.defs(), Temperature: s.Temperature, MaxTokens: s.MaxTokens,
+			CacheBreakpoints: model.ConversationBreakpoints(msgs)}
 		if steps == 1 {
 			req.ToolChoice = s.ToolChoice
 		}

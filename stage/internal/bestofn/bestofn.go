@@ -84,6 +84,8 @@ func (s Sampling) Request(prompt string) model.Request {
 		Temperature: &t,
 		TopP:        s.TopP,
 		MaxTokens:   s.MaxTokens,
+		// Every candidate of every record shares the system prompt.
+		CacheBreakpoints: model.SystemBreakpoint(msgs),
 	}
 }
 
