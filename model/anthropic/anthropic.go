@@ -183,8 +183,12 @@ func assistantBlocks(m model.Message) ([]sdk.ContentBlockParamUnion, error) {
 	} else if m.ReasoningSignature != "" && m.Reasoning != "" {
 		blocks = append(blocks, sdk.NewThinkingBlock(m.ReasoningSignature, m.Reasoning))
 	}
-	if m.Content != "" || len(m.ToolCalls) == 0 {
+	if m.Content != "" {
 		blocks = append(blocks, sdk.NewTextBlock(m.Content))
+	} else if len(m.ToolCalls) == 0 {
+		// The API refuses an empty text block with a message that does
+		// not say which turn; say it here.
+		return nil, badRequest("anthropic: an assistant turn with no text and no tool calls cannot be sent (the Messages API refuses empty text blocks)")
 	}
 	for _, tc := range m.ToolCalls {
 		args := strings.TrimSpace(tc.Arguments)

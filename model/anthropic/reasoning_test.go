@@ -206,6 +206,7 @@ func TestThinkingRules(t *testing.T) {
 		{"named tool and thinking", model.Request{Messages: user, Tools: toolset, ToolChoice: toolset[0].Name, ThinkingBudget: 2048}, nil, "cannot be combined with thinking_budget", 0, 0, false},
 		{"auto tool choice and thinking", model.Request{Messages: user, Tools: toolset, ToolChoice: "auto", ThinkingBudget: 2048}, nil, "", 2048 + anthropic.DefaultMaxTokens, 2048, false},
 		{"unknown tool choice", model.Request{Messages: user, Tools: toolset, ToolChoice: "x"}, nil, `tool_choice "x" names no tool`, 0, 0, false},
+		{"empty assistant turn in history", model.Request{Messages: append(user, model.Message{Role: "assistant"}, model.Message{Role: "user", Content: "again"})}, nil, "no text and no tool calls", 0, 0, false},
 		{"bad arguments in history", model.Request{Messages: append(user, model.Message{Role: "assistant", ToolCalls: []model.ToolCall{{ID: "a", Name: "b", Arguments: "[1"}}}), Tools: toolset}, nil, "not a JSON object", 0, 0, false},
 	}
 	for _, tt := range tests {
