@@ -109,7 +109,8 @@ type request struct {
 	body                             []byte
 	open                             func() (io.ReadCloser, int64, error)
 	header                           map[string]string
-	auth                             bool // send the token; never to a URL off the endpoint
+	auth                             bool         // send the token; never to a URL off the endpoint
+	replyHeader                      *http.Header // if set, receives the 2xx reply's headers
 }
 
 // do sends req, retrying 429, 5xx and network errors with exponential
@@ -190,6 +191,9 @@ func (c *Client) once(ctx context.Context, op string, req request) (body []byte,
 		return nil, true, fmt.Errorf("hfhub: %s: read reply: %w", op, err)
 	}
 	if resp.StatusCode/100 == 2 {
+		if req.replyHeader != nil {
+			*req.replyHeader = resp.Header
+		}
 		return data, false, nil
 	}
 	retry = resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500

@@ -3,6 +3,7 @@ package hfhub_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -52,18 +53,22 @@ func push(ctx context.Context, c *hfhub.Client, id, dir string, public bool) err
 
 func TestPush(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		lfsFrom int64
-		public  bool
-		wantLFS bool
+		name      string
+		lfsFrom   int64
+		partSize  int64
+		public    bool
+		wantLFS   bool
+		wantParts int
 	}{
-		{"inline", 1 << 30, false, false},
-		{"lfs shard", 1000, true, true},
+		{"inline", 1 << 30, 0, false, false, 0},
+		{"lfs shard", 1000, 0, true, true, 0},
+		{"lfs shard in parts", 1000, 1000, false, true, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := hfhubtest.New(token, "org")
 			defer srv.Close()
 			srv.LFSFrom = tc.lfsFrom
+			srv.PartSize = tc.partSize
 			dir, files := folder(t, 5000)
 			c := client(srv, token)
 			if err := c.CreateRepo(context.Background(), "org/ds", tc.public); err != nil {
@@ -89,16 +94,20 @@ func TestPush(t *testing.T) {
 				}
 			}
 			log := "," + strings.Join(srv.Log(), ",")
-			if got := strings.Contains(log, ",upload 200") && strings.Contains(log, ",verify 200"); got != tc.wantLFS {
+			uploaded := strings.Contains(log, ",upload 200") || strings.Contains(log, ",complete 200")
+			if got := uploaded && strings.Contains(log, ",verify 200"); got != tc.wantLFS {
 				t.Errorf("LFS upload and verify = %v, want %v; log %s", got, tc.wantLFS, log)
+			}
+			if n := strings.Count(log, ",part 200"); n != tc.wantParts {
+				t.Errorf("%d parts uploaded, want %d; log %s", n, tc.wantParts, log)
 			}
 			// A second push to the same repo: 409 on create is fine, and an
 			// LFS object the Hub holds is not uploaded again.
 			if err := push(context.Background(), c, "org/ds", dir, tc.public); err != nil {
 				t.Fatalf("second push: %v", err)
 			}
-			if n := strings.Count(","+strings.Join(srv.Log(), ","), ",upload 200"); tc.wantLFS && n != 1 {
-				t.Errorf("%d LFS uploads over two pushes, want 1", n)
+			if n := strings.Count(","+strings.Join(srv.Log(), ","), ",verify 200"); tc.wantLFS && n != 1 {
+				t.Errorf("%d LFS uploads (verified) over two pushes, want 1", n)
 			}
 			if got := srv.Repo("org/ds").Commits; len(got) != 2 {
 				t.Errorf("commits = %q", got)
@@ -116,11 +125,13 @@ func TestErrors(t *testing.T) {
 		status  int    // want this status in the chain, 0 for none
 		want    string // in the error text
 		retried bool   // the push succeeds after retries
+		parts   bool   // the Hub asks for multipart LFS uploads
 	}{
 		{name: "bad token", token: "hf_wrong", id: "org/ds", status: 401, want: "Invalid credentials"},
 		{name: "other namespace", token: token, id: "someone/ds", status: 403, want: "namespace someone"},
 		{name: "5xx then ok", token: token, id: "org/ds", fail: map[string][]int{"commit": {502, 503}, "create": {500}}, retried: true},
 		{name: "429 then ok", token: token, id: "org/ds", fail: map[string][]int{"preupload": {429}, "upload": {500}, "batch": {503}}, retried: true},
+		{name: "part 5xx then ok", token: token, id: "org/ds", parts: true, fail: map[string][]int{"part": {500}, "complete": {502}}, retried: true},
 		{name: "5xx persists", token: token, id: "org/ds", fail: map[string][]int{"commit": {500, 500, 500, 500}}, status: 500, want: "injected fault"},
 		{name: "4xx not retried", token: token, id: "org/ds", fail: map[string][]int{"commit": {422, 500}}, status: 422, want: "commit to org/ds"},
 		{name: "bad repo id", token: token, id: "ds", want: "want ORG/NAME"},
@@ -129,6 +140,9 @@ func TestErrors(t *testing.T) {
 			srv := hfhubtest.New(token, "org")
 			defer srv.Close()
 			srv.LFSFrom = 100
+			if tc.parts {
+				srv.PartSize = 300
+			}
 			srv.EchoAuth = true
 			for route, st := range tc.fail {
 				srv.Fail(route, st...)
@@ -138,6 +152,14 @@ func TestErrors(t *testing.T) {
 			if tc.retried {
 				if err != nil {
 					t.Fatalf("push after transient faults: %v", err)
+				}
+				log := "," + strings.Join(srv.Log(), ",")
+				for route, st := range tc.fail {
+					for _, code := range st {
+						if !strings.Contains(log, fmt.Sprintf(",%s %d", route, code)) {
+							t.Errorf("fault %s %d never served; log %s", route, code, log)
+						}
+					}
 				}
 				return
 			}

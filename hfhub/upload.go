@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -199,8 +200,32 @@ func decodePreupload(data []byte) (map[string]uploadMode, error) {
 // lfsAction is one step of an LFS batch reply: where to send the object and
 // with which extra headers.
 type lfsAction struct {
-	Href   string            `json:"href"`
-	Header map[string]string `json:"header"`
+	Href   string    `json:"href"`
+	Header lfsHeader `json:"header"`
+}
+
+// lfsHeader is an action's header map. Git LFS says its values are strings;
+// numbers (a multipart chunk_size) are taken as their decimal text.
+type lfsHeader map[string]string
+
+func (h *lfsHeader) UnmarshalJSON(data []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	*h = lfsHeader{}
+	for k, v := range raw {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			var n json.Number
+			if err := json.Unmarshal(v, &n); err != nil {
+				return fmt.Errorf("header %q: want a string or a number", k)
+			}
+			s = n.String()
+		}
+		(*h)[k] = s
+	}
+	return nil
 }
 
 type lfsObject struct {
@@ -247,7 +272,8 @@ const lfsMedia = "application/vnd.git-lfs+json"
 
 // uploadLFS sends the LFS files' contents: one batch request names them all,
 // then each object the Hub does not hold yet is PUT to the URL the batch
-// reply gave (a presigned URL: the token is not sent with it) and verified.
+// reply gave, whole or in parts, and verified. Upload URLs are presigned:
+// the token is not sent with them.
 func (c *Client) uploadLFS(ctx context.Context, id string, files []*file) error {
 	if len(files) == 0 {
 		return nil
@@ -256,7 +282,7 @@ func (c *Client) uploadLFS(ctx context.Context, id string, files []*file) error 
 		OID  string `json:"oid"`
 		Size int64  `json:"size"`
 	}
-	req := map[string]any{"operation": "upload", "transfers": []string{"basic"}, "hash_algo": "sha256",
+	req := map[string]any{"operation": "upload", "transfers": []string{"basic", "multipart"}, "hash_algo": "sha256",
 		"ref": map[string]string{"name": revision}}
 	var objs []obj
 	byOID := map[string]*file{}
@@ -295,19 +321,19 @@ func (c *Client) uploadLFS(ctx context.Context, id string, files []*file) error 
 }
 
 func (c *Client) putLFS(ctx context.Context, f *file, up, verify *lfsAction) error {
-	if _, ok := up.Header["chunk_size"]; ok {
-		// Only the basic transfer was offered; a multipart answer is a Hub
-		// that ignored that, and half-handling it would corrupt the upload.
-		return fmt.Errorf("hfhub: upload %s: the Hub asked for a multipart upload, which this client does not do", f.path)
-	}
-	op := "LFS upload " + f.path
-	open := func() (io.ReadCloser, int64, error) {
-		r, err := os.Open(f.abs)
-		return r, f.size, err
-	}
-	if _, err := c.do(ctx, op, request{method: http.MethodPut, url: up.Href, open: open, header: up.Header,
-		contentType: "application/octet-stream"}); err != nil {
-		return err
+	if cs, ok := up.Header["chunk_size"]; ok {
+		if err := c.putMultipart(ctx, f, up, cs); err != nil {
+			return err
+		}
+	} else {
+		open := func() (io.ReadCloser, int64, error) {
+			r, err := os.Open(f.abs)
+			return r, f.size, err
+		}
+		if _, err := c.do(ctx, "LFS upload "+f.path, request{method: http.MethodPut, url: up.Href, open: open,
+			header: up.Header, contentType: "application/octet-stream"}); err != nil {
+			return err
+		}
 	}
 	if verify == nil {
 		return nil
@@ -316,6 +342,85 @@ func (c *Client) putLFS(ctx context.Context, f *file, up, verify *lfsAction) err
 	_, err := c.do(ctx, "LFS verify "+f.path, request{method: http.MethodPost, url: verify.Href, header: verify.Header,
 		contentType: lfsMedia, accept: lfsMedia, body: body, auth: c.onEndpoint(verify.Href)})
 	return err
+}
+
+// putMultipart is the Hub's multipart LFS transfer: the upload action's
+// header names a chunk size and one presigned URL per part ("1", "2", ...);
+// each chunk is PUT to its URL, and the parts' ETags are then posted to the
+// action's href to assemble the object.
+func (c *Client) putMultipart(ctx context.Context, f *file, up *lfsAction, chunkSize string) error {
+	op := "LFS multipart upload " + f.path
+	chunk, err := strconv.ParseInt(chunkSize, 10, 64)
+	if err != nil || chunk <= 0 {
+		return fmt.Errorf("hfhub: %s: bad chunk_size %q", op, chunkSize)
+	}
+	urls, err := partURLs(up.Header)
+	if err != nil {
+		return fmt.Errorf("hfhub: %s: %w", op, err)
+	}
+	if want := (f.size + chunk - 1) / chunk; int64(len(urls)) != want {
+		return fmt.Errorf("hfhub: %s: %d part URLs for %d bytes in chunks of %d, want %d", op, len(urls), f.size, chunk, want)
+	}
+	type part struct {
+		PartNumber int    `json:"partNumber"`
+		ETag       string `json:"etag"`
+	}
+	var parts []part
+	for i, u := range urls {
+		off := int64(i) * chunk
+		n := min(chunk, f.size-off)
+		open := func() (io.ReadCloser, int64, error) {
+			r, err := os.Open(f.abs)
+			if err != nil {
+				return nil, 0, err
+			}
+			return struct {
+				io.Reader
+				io.Closer
+			}{io.NewSectionReader(r, off, n), r}, n, nil
+		}
+		var h http.Header
+		if _, err := c.do(ctx, fmt.Sprintf("%s: part %d", op, i+1), request{method: http.MethodPut, url: u, open: open,
+			replyHeader: &h}); err != nil {
+			return err
+		}
+		etag := h.Get("ETag")
+		if etag == "" {
+			return fmt.Errorf("hfhub: %s: part %d: no ETag in the reply", op, i+1)
+		}
+		parts = append(parts, part{i + 1, etag})
+	}
+	body, _ := json.Marshal(map[string]any{"oid": f.sha256, "parts": parts})
+	_, err = c.do(ctx, op+": complete", request{method: http.MethodPost, url: up.Href, contentType: lfsMedia,
+		accept: lfsMedia, body: body})
+	return err
+}
+
+// partURLs returns the part URLs of a multipart upload header in part
+// order: the keys that are part numbers, 1 to n with none missing.
+func partURLs(h lfsHeader) ([]string, error) {
+	byNum := map[int]string{}
+	for k, v := range h {
+		if k == "" || strings.Trim(k, "0123456789") != "" {
+			continue
+		}
+		n, err := strconv.Atoi(k)
+		if err != nil || n < 1 || n > len(h) {
+			return nil, fmt.Errorf("part number %q out of range", k)
+		}
+		if _, dup := byNum[n]; dup {
+			return nil, fmt.Errorf("part %d named twice", n)
+		}
+		byNum[n] = v
+	}
+	urls := make([]string, len(byNum))
+	for n, u := range byNum {
+		if n > len(urls) || u == "" {
+			return nil, fmt.Errorf("parts are not numbered 1 to %d", len(urls))
+		}
+		urls[n-1] = u
+	}
+	return urls, nil
 }
 
 // commit sends the NDJSON commit: a header line, then one line per file,

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -33,6 +34,9 @@ type Server struct {
 	Namespace string // the one namespace the token may write; others get 403
 	// LFSFrom is the size from which the preupload check answers "lfs".
 	LFSFrom int64
+	// PartSize, when set, makes objects larger than it go through the Hub's
+	// multipart transfer in parts of this size (if the client offers it).
+	PartSize int64
 	// EchoAuth makes 401 and 403 replies quote the Authorization header, as a
 	// careless proxy might: a client must not pass that on unredacted.
 	EchoAuth bool
@@ -40,6 +44,7 @@ type Server struct {
 	mu     sync.Mutex
 	repos  map[string]*Repo
 	lfs    map[string][]byte // oid → content
+	parts  map[string][]byte // "oid/n" → part content, until completed
 	faults map[string][]int
 	log    []string
 }
@@ -47,13 +52,13 @@ type Server struct {
 // New starts a stand-in accepting token for namespace ns.
 func New(token, ns string) *Server {
 	s := &Server{Token: token, Namespace: ns, LFSFrom: 10 << 20, repos: map[string]*Repo{},
-		lfs: map[string][]byte{}, faults: map[string][]int{}}
+		lfs: map[string][]byte{}, parts: map[string][]byte{}, faults: map[string][]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
 
 // Fail makes the next len(statuses) requests of route ("create",
-// "preupload", "batch", "upload", "verify" or "commit") fail with those
+// "preupload", "batch", "upload", "part", "complete", "verify" or "commit") fail with those
 // statuses, in order.
 func (s *Server) Fail(route string, statuses ...int) {
 	s.mu.Lock()
@@ -98,6 +103,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.log = append(s.log, fmt.Sprintf("%s %d", route, rep.status))
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
+	if m, ok := rep.body.(map[string]string); ok && route == "part" && rep.status == http.StatusOK {
+		w.Header().Set("ETag", m["etag"])
+	}
 	w.WriteHeader(rep.status)
 	json.NewEncoder(w).Encode(rep.body)
 }
@@ -112,6 +120,12 @@ func (s *Server) route(r *http.Request) (route string, rep reply) {
 	p := r.URL.Path
 	if r.Method == http.MethodPut && strings.HasPrefix(p, "/lfs-upload/") {
 		return "upload", s.upload(r, strings.TrimPrefix(p, "/lfs-upload/"))
+	}
+	if r.Method == http.MethodPut && strings.HasPrefix(p, "/lfs-part/") {
+		return "part", s.part(r, strings.TrimPrefix(p, "/lfs-part/"))
+	}
+	if r.Method == http.MethodPost && strings.HasPrefix(p, "/lfs-complete/") {
+		return "complete", s.complete(r, strings.TrimPrefix(p, "/lfs-complete/"))
 	}
 	if a := r.Header.Get("Authorization"); a != "Bearer "+s.Token {
 		msg := "Invalid credentials in Authorization header"
@@ -219,6 +233,7 @@ func (s *Server) batch(r *http.Request, id string) reply {
 	}
 	var v struct {
 		Operation string
+		Transfers []string
 		HashAlgo  string `json:"hash_algo"`
 		Objects   []struct {
 			OID  string
@@ -234,9 +249,17 @@ func (s *Server) batch(r *http.Request, id string) reply {
 	for _, o := range v.Objects {
 		obj := map[string]any{"oid": o.OID, "size": o.Size}
 		if _, ok := s.lfs[o.OID]; !ok {
+			up := map[string]any{"href": s.URL + "/lfs-upload/" + o.OID + "?X-Amz-Signature=presigned",
+				"header": map[string]string{"X-Stand-In-Upload": o.OID}}
+			if s.PartSize > 0 && o.Size > s.PartSize && slices.Contains(v.Transfers, "multipart") {
+				h := map[string]any{"chunk_size": s.PartSize} // a number: the client must take it as well as a string
+				for n := int64(1); (n-1)*s.PartSize < o.Size; n++ {
+					h[fmt.Sprintf("%05d", n)] = fmt.Sprintf("%s/lfs-part/%s/%d?X-Amz-Signature=presigned", s.URL, o.OID, n)
+				}
+				up = map[string]any{"href": s.URL + "/lfs-complete/" + o.OID, "header": h}
+			}
 			obj["actions"] = map[string]any{
-				"upload": map[string]any{"href": s.URL + "/lfs-upload/" + o.OID + "?X-Amz-Signature=presigned",
-					"header": map[string]string{"X-Stand-In-Upload": o.OID}},
+				"upload": up,
 				"verify": map[string]any{"href": s.URL + "/datasets/" + id + ".git/info/lfs/objects/verify"},
 			}
 		}
@@ -262,6 +285,50 @@ func (s *Server) upload(r *http.Request, oid string) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lfs[oid] = data
+	return reply{http.StatusOK, map[string]string{}}
+}
+
+func (s *Server) part(r *http.Request, key string) reply {
+	if r.Header.Get("Authorization") != "" || r.URL.Query().Get("X-Amz-Signature") == "" {
+		return errReply(http.StatusBadRequest, "a presigned part upload carries no token and a signature")
+	}
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return errReply(http.StatusBadRequest, "%v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.parts[key] = data
+	sum := sha256.Sum256(data)
+	return reply{http.StatusOK, map[string]string{"etag": hex.EncodeToString(sum[:8])}}
+}
+
+func (s *Server) complete(r *http.Request, oid string) reply {
+	var v struct {
+		OID   string
+		Parts []struct {
+			PartNumber int
+			ETag       string
+		}
+	}
+	if err := json.NewDecoder(r.Body).Decode(&v); err != nil || v.OID != oid || len(v.Parts) == 0 {
+		return errReply(http.StatusBadRequest, "bad completion: %v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []byte
+	for i, p := range v.Parts {
+		data, ok := s.parts[fmt.Sprintf("%s/%d", oid, i+1)]
+		sum := sha256.Sum256(data)
+		if !ok || p.PartNumber != i+1 || p.ETag != hex.EncodeToString(sum[:8]) {
+			return errReply(http.StatusBadRequest, "part %d missing or its etag wrong", i+1)
+		}
+		all = append(all, data...)
+	}
+	if sum := sha256.Sum256(all); hex.EncodeToString(sum[:]) != oid {
+		return errReply(http.StatusBadRequest, "parts do not hash to %s", oid)
+	}
+	s.lfs[oid] = all
 	return reply{http.StatusOK, map[string]string{}}
 }
 
