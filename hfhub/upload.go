@@ -450,6 +450,9 @@ func (c *Client) commit(ctx context.Context, id, message string, files []*file) 
 			return Commit{}, fmt.Errorf("hfhub: commit %s: %w", f.path, err)
 		}
 	}
+	// Like every request, a commit is retried after a 5xx: if the Hub had in
+	// fact applied it, the retry commits the same files again, which changes
+	// nothing in the repo, where giving up would leave the push unknown.
 	op := "commit to " + id
 	data, err := c.do(ctx, op, request{method: http.MethodPost, url: c.repoURL(id) + "/commit/" + revision,
 		contentType: "application/x-ndjson", body: buf.Bytes(), auth: true})
