@@ -211,8 +211,12 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, b genkit.Bac
 		"grounding_threshold": s.cfg.Threshold}
 	c := u.chunk
 	meta := func() map[string]any {
-		return map[string]any{"source": c.Source, "chunk_id": c.ID, "chunk_index": c.Index, "chunk_start": c.Start,
+		m := map[string]any{"source": c.Source, "chunk_id": c.ID, "chunk_index": c.Index, "chunk_start": c.Start,
 			"chunk_end": c.End, "chunk_tokens": c.Tokens}
+		if c.Location != "" {
+			m["location"] = c.Location
+		}
+		return m
 	}
 	if u.err != nil {
 		return []*record.Record{{
@@ -325,6 +329,9 @@ func settle(ctx context.Context, c ingest.Chunk, recs []*record.Record, verdicts
 		r.Decisions = v.Decisions
 		if v.Found {
 			r.Meta["evidence_start"], r.Meta["evidence_end"] = c.Start+v.Start, c.Start+v.End
+			if loc := c.Locate(c.Start+v.Start, c.Start+v.End); loc != "" {
+				r.Meta["evidence_location"] = loc // the page, slide or sheet to cite
+			}
 		}
 		switch {
 		case err != nil:
