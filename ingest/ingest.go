@@ -123,7 +123,7 @@ func Files(paths []string) ([]string, error) {
 type Kind struct {
 	// Match reports whether a file is of the kind.
 	Match func(path string) bool
-	// Want names the kind in errors: ".txt, .md, .html or .pdf".
+	// Want names the kind in errors: ".jsonl or .csv".
 	Want string
 	// AnyNamed lists a file named explicitly or matched by a pattern
 	// whatever Match says (the load stage reads any file as text); Match

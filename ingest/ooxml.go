@@ -15,14 +15,13 @@ import (
 // zip bomb — a small file that inflates to gigabytes — is an error, not an
 // exhausted machine.
 const (
-	maxZipEntries  = 10000
-	maxUnzipped    = 200 << 20 // bytes inflated over the whole file
-	maxZipEntryErr = "the file inflates to more than 200 MB (a zip bomb?)"
+	maxZipEntries = 10000
+	maxUnzipped   = 200 << 20 // bytes inflated over the whole file
 )
 
-// ErrZipBomb marks an Office file that holds too many parts or inflates past
-// the bounds.
-var ErrZipBomb = errors.New(maxZipEntryErr)
+// ErrZipBomb marks an Office file that holds more than 10,000 parts or
+// inflates to more than 200 MB.
+var ErrZipBomb = errors.New("too large once unzipped (a zip bomb?): more than 10,000 parts or 200 MB")
 
 // ooxml is an opened Office Open XML package.
 type ooxml struct {
@@ -106,9 +105,9 @@ func (z *ooxml) walk(name string, start func(xml.StartElement), end func(xml.End
 	}
 }
 
-// attr returns the value of the attribute with the local name; with space
-// "r" only a namespaced one (relationship ids share the local name "id"
-// with plain numeric ids).
+// attr returns the value of the attribute with the local name, either
+// namespaced (w:val, r:id) or not: a slide's r:id (its relationship) and
+// plain id (a number) share the local name.
 func attr(e xml.StartElement, local string, namespaced bool) string {
 	for _, a := range e.Attr {
 		if a.Name.Local == local && (a.Name.Space != "") == namespaced {

@@ -36,7 +36,9 @@ func Zip(parts map[string]string) []byte {
 		if err != nil {
 			panic(err) // writing to memory does not fail
 		}
-		f.Write([]byte(parts[n]))
+		if _, err := f.Write([]byte(parts[n])); err != nil {
+			panic(err)
+		}
 	}
 	if err := w.Close(); err != nil {
 		panic(err)
