@@ -306,3 +306,16 @@ func TestPDFPages(t *testing.T) {
 		t.Errorf("ExtractParts(pdf) = %q, %+v", text, parts)
 	}
 }
+
+// TestXlsxTextBudget checks that a sheet stops at the workbook's text
+// budget (200 MB in XlsxText; a few bytes here).
+func TestXlsxTextBudget(t *testing.T) {
+	z, err := openOOXML(testXlsx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := 10
+	if _, err := xlsxSheet(z, "xl/worksheets/sheet1.xml", nil, &left); !errors.Is(err, ErrZipBomb) {
+		t.Errorf("xlsxSheet over budget: error %v, want ErrZipBomb", err)
+	}
+}

@@ -9,8 +9,11 @@ import (
 
 // maxColumnGap bounds the empty cells written for a gap between two filled
 // cells of a row, so one cell in column XFD cannot turn a few bytes of XML
-// into 16,000 separators.
-const maxColumnGap = 64
+// into 16,000 separators; maxSheetText bounds a workbook's text.
+const (
+	maxColumnGap = 16
+	maxSheetText = maxUnzipped
+)
 
 // XlsxText extracts the text of an Excel workbook (.xlsx): its sheets in
 // the workbook's order, each headed "# <sheet name>" and located as
@@ -55,18 +58,20 @@ func xlsxSheets(data []byte) ([]section, error) {
 		return nil, err
 	}
 	var secs []section
+	left := maxSheetText
 	for _, s := range sheets {
 		target, ok := rels[s.rel]
 		if !ok {
 			return nil, fmt.Errorf("xl/workbook.xml: sheet %q: relationship %q is not in xl/_rels/workbook.xml.rels", s.name, s.rel)
 		}
-		t, err := xlsxSheet(z, target, shared)
+		t, err := xlsxSheet(z, target, shared, &left)
 		if err != nil {
 			return nil, fmt.Errorf("sheet %q: %w", s.name, err)
 		}
 		if strings.TrimSpace(t) == "" {
 			continue // an empty sheet, or a chart sheet
 		}
+
 		secs = append(secs, section{name: "sheet " + s.name, text: "# " + s.name + "\n\n" + t})
 	}
 	return secs, nil
@@ -107,8 +112,9 @@ func xlsxSharedStrings(z *ooxml) ([]string, error) {
 	return out, err
 }
 
-// xlsxSheet returns the rows of one worksheet part.
-func xlsxSheet(z *ooxml, name string, shared []string) (string, error) {
+// xlsxSheet returns the rows of one worksheet part, taking their length
+// from the workbook's budget left.
+func xlsxSheet(z *ooxml, name string, shared []string, left *int) (string, error) {
 	var (
 		lines  []string
 		row    []string
@@ -155,8 +161,10 @@ func xlsxSheet(z *ooxml, name string, shared []string) (string, error) {
 			for len(row) > 0 && row[len(row)-1] == "" {
 				row = row[:len(row)-1]
 			}
-			if len(row) > 0 {
-				lines = append(lines, strings.Join(row, " | "))
+			if len(row) > 0 && *left >= 0 {
+				l := strings.Join(row, " | ")
+				*left -= len(l) + 1
+				lines = append(lines, l)
 			}
 		}
 	}, func(t []byte) {
@@ -164,6 +172,9 @@ func xlsxSheet(z *ooxml, name string, shared []string) (string, error) {
 			val.Write(t)
 		}
 	})
+	if err == nil && *left < 0 {
+		err = fmt.Errorf("%s: more than %d MB of text: %w", name, maxSheetText>>20, ErrZipBomb)
+	}
 	return strings.Join(lines, "\n"), err
 }
 
