@@ -31,6 +31,10 @@ func testDocx() []byte {
 		`<w:del><w:r><w:delText>old text</w:delText></w:r></w:del></w:p>` +
 		`<w:tbl><w:tr><w:tc><w:p><w:r><w:t>区分</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>日数</w:t></w:r></w:p></w:tc></w:tr>` +
 		`<w:tr><w:tc><w:p><w:r><w:t>年次</w:t></w:r></w:p><w:p><w:r><w:t>有給</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>20日</w:t></w:r></w:p></w:tc></w:tr></w:tbl>` +
+		`<w:p><w:r><w:t xml:space="preserve">Boxed: </w:t></w:r><w:r><mc:AlternateContent xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006">` +
+		`<mc:Choice Requires="wps"><w:drawing><w:txbxContent><w:p><w:r><w:t>In the box.</w:t></w:r></w:p></w:txbxContent></w:drawing></mc:Choice>` +
+		`<mc:Fallback><w:pict><w:txbxContent><w:p><w:r><w:t>In the box.</w:t></w:r></w:p></w:txbxContent></w:pict></mc:Fallback></mc:AlternateContent></w:r>` +
+		`<w:r><w:t xml:space="preserve"> after.</w:t></w:r></w:p>` +
 		officetest.Para("", "End.")
 	return officetest.Docx(body, styles)
 }
@@ -51,6 +55,10 @@ See page 4
 
 区分 | 日数
 年次 有給 | 20日
+
+In the box.
+
+Boxed:  after.
 
 End.`
 

@@ -19,6 +19,9 @@ const (
 	maxUnzipped   = 200 << 20 // bytes inflated over the whole file
 )
 
+// nsMarkupCompat is the namespace of mc:AlternateContent.
+const nsMarkupCompat = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+
 // ErrZipBomb marks an Office file that holds more than 10,000 parts or
 // inflates to more than 200 MB.
 var ErrZipBomb = errors.New("too large once unzipped (a zip bomb?): more than 10,000 parts or 200 MB")
@@ -73,7 +76,10 @@ func (z *ooxml) part(name string) ([]byte, error) {
 
 // walk decodes a part's XML, calling start and end for each element and text
 // for character data. Names are local (prefixes dropped): Office files spell
-// the same namespaces with different prefixes. Errors name the part.
+// the same namespaces with different prefixes. The fallback of a markup
+// compatibility block (mc:AlternateContent, around text boxes and shapes)
+// is skipped: it repeats the text of the choice before it. Errors name the
+// part.
 func (z *ooxml) walk(name string, start func(xml.StartElement), end func(xml.EndElement), text func([]byte)) error {
 	data, err := z.part(name)
 	if err != nil {
@@ -90,6 +96,12 @@ func (z *ooxml) walk(name string, start func(xml.StartElement), end func(xml.End
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
+			if t.Name.Local == "Fallback" && t.Name.Space == nsMarkupCompat {
+				if err := d.Skip(); err != nil {
+					return fmt.Errorf("%s: malformed XML: %w", name, err)
+				}
+				continue
+			}
 			if start != nil {
 				start(t)
 			}
