@@ -23,7 +23,20 @@ type Chunk struct {
 	End    int    `json:"end"`
 	Tokens int    `json:"tokens"` // tokens in Text under the chunker's tokenizer
 	Text   string `json:"text"`
+	// Location names the document's pages, slides or sheets the chunk
+	// spans ("slide 3", "page 2 to page 3"); empty when the document has
+	// none (see Document.Parts).
+	Location string `json:"location,omitempty"`
+	// Parts are the document's parts the chunk overlaps, with offsets in
+	// the document's text, so a span inside the chunk can be located too
+	// (see Chunk.Locate).
+	Parts []Part `json:"parts,omitempty"`
 }
+
+// Locate names the pages, slides or sheets that the span [start, end) of
+// the document's text (not the chunk's) overlaps; "" when the document has
+// none.
+func (c Chunk) Locate(start, end int) string { return Locate(c.Parts, start, end) }
 
 // Chunker splits documents into chunks of at most Size tokens, each sharing
 // up to Overlap tokens with the one before, so a fact cut by one boundary is
@@ -57,6 +70,17 @@ func NewChunker(size, overlap int, tokenizer string) (*Chunker, error) {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	return &Chunker{Size: size, Overlap: overlap, Tokenizer: tok}, nil
+}
+
+// overlapping returns the parts that [start, end) overlaps.
+func overlapping(parts []Part, start, end int) []Part {
+	var out []Part
+	for _, p := range parts {
+		if p.Start < max(end, start+1) && start < p.End {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // piece is the unit the chunker packs: a word, a CJK token or a run of
@@ -105,6 +129,10 @@ func (c *Chunker) Split(doc Document) []Chunk {
 			ID: fmt.Sprintf("%s#%d", doc.Source, len(out)), Source: doc.Source, Index: len(out),
 			Start: start, End: end, Tokens: sum[b] - sum[a], Text: s[start:end],
 		})
+		if len(doc.Parts) > 0 {
+			out[len(out)-1].Parts = overlapping(doc.Parts, start, end)
+			out[len(out)-1].Location = Locate(doc.Parts, start, end)
+		}
 		if b == n {
 			return out
 		}

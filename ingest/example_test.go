@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/synthloop/synthloop/ingest"
+	"github.com/synthloop/synthloop/ingest/officetest"
 )
 
 func ExampleChunker_Split() {
@@ -40,4 +41,33 @@ func ExampleHTMLText() {
 	//
 	// - Card
 	// - Bank transfer
+}
+
+func ExamplePptxText() {
+	deck := officetest.Pptx(
+		officetest.TextBox("Travel expenses", "Valid from April 2026"),
+		officetest.TextBox("Limits")+officetest.SlideTable([]string{"Item", "Limit"}, []string{"Hotel", "12,000 yen"}),
+	)
+	text, parts, err := ingest.PptxText(deck)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(text)
+	for _, p := range parts {
+		fmt.Printf("%s: [%d:%d]\n", p.Name, p.Start, p.End)
+	}
+	// Output:
+	// # Slide 1
+	//
+	// Travel expenses
+	// Valid from April 2026
+	//
+	// # Slide 2
+	//
+	// Limits
+	//
+	// Item | Limit
+	// Hotel | 12,000 yen
+	// slide 1: [0:48]
+	// slide 2: [50:100]
 }

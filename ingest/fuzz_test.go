@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -61,6 +62,60 @@ func FuzzPDFText(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if got, err := PDFText(data); err == nil && strings.TrimSpace(got) == "" {
 			t.Fatalf("PDFText returned no text and no error")
+		}
+	})
+}
+
+// checkParts checks what every Office reader promises: valid UTF-8, and
+// parts in order, inside the text, not overlapping.
+func checkParts(t *testing.T, name string, text string, parts []Part) {
+	t.Helper()
+	if !utf8.ValidString(text) {
+		t.Fatalf("%s: invalid UTF-8 %q", name, text)
+	}
+	end := 0
+	for _, p := range parts {
+		if p.Start < end || p.End < p.Start || p.End > len(text) || p.Name == "" {
+			t.Fatalf("%s: part %+v out of place in %d bytes of text (previous ended at %d)", name, p, len(text), end)
+		}
+		end = p.End
+	}
+}
+
+// mutations seeds a fuzzer with a document and broken copies of it.
+func mutations(f *testing.F, doc []byte) {
+	f.Add(doc)
+	f.Add(doc[:len(doc)/2])
+	f.Add(bytes.Replace(doc, []byte("PK\x03\x04"), []byte("PK\x03\x05"), 1))
+	f.Add([]byte{})
+}
+
+func FuzzDocxText(f *testing.F) {
+	mutations(f, testDocx())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := DocxText(data)
+		if err == nil {
+			checkParts(t, "DocxText", got, nil)
+		}
+	})
+}
+
+func FuzzPptxText(f *testing.F) {
+	mutations(f, testPptx())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, parts, err := PptxText(data)
+		if err == nil {
+			checkParts(t, "PptxText", got, parts)
+		}
+	})
+}
+
+func FuzzXlsxText(f *testing.F) {
+	mutations(f, testXlsx())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, parts, err := XlsxText(data)
+		if err == nil {
+			checkParts(t, "XlsxText", got, parts)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-// Package ingest reads documents (.txt, .md, .html, .pdf) from files and folders as plain text and splits them into overlapping, token-counted chunks.
+// Package ingest reads documents (.txt, .md, .html, .pdf, .docx, .pptx, .xlsx) from files and folders as plain text and splits them into overlapping, token-counted chunks.
 package ingest
 
 import (
@@ -20,7 +20,13 @@ const (
 	FormatMarkdown = "markdown" // .md, .markdown
 	FormatHTML     = "html"     // .html, .htm, .xhtml
 	FormatPDF      = "pdf"      // .pdf
+	FormatDocx     = "docx"     // .docx (Word)
+	FormatPptx     = "pptx"     // .pptx (PowerPoint)
+	FormatXlsx     = "xlsx"     // .xlsx (Excel)
 )
+
+// wantFormats names the formats Read understands, for errors.
+const wantFormats = ".txt, .md, .html, .pdf, .docx, .pptx or .xlsx"
 
 // PDF extractors.
 const (
@@ -35,6 +41,32 @@ type Document struct {
 	Source string
 	Format string
 	Text   string
+	// Parts locates the pages of a PDF, the slides of a presentation and
+	// the sheets of a workbook in Text, in order; nil for formats without
+	// such structure (a Word file's pages depend on its layout).
+	Parts []Part
+}
+
+// Part is a located piece of a document's text: Text[Start:End] is the
+// page, slide or sheet Name ("page 2", "slide 3", "sheet Budget").
+type Part struct {
+	Name  string `json:"name"`
+	Start int    `json:"start"`
+	End   int    `json:"end"`
+}
+
+// Locate names the parts that the span [start, end) of the text overlaps:
+// one part by its name ("slide 3"), several by the first and the last
+// ("slide 3 to slide 5"); "" when none does.
+func Locate(parts []Part, start, end int) string {
+	in := overlapping(parts, start, end)
+	switch len(in) {
+	case 0:
+		return ""
+	case 1:
+		return in[0].Name
+	}
+	return in[0].Name + " to " + in[len(in)-1].Name
 }
 
 // Options tune how documents are read. The zero value is ready to use.
@@ -64,6 +96,12 @@ func FormatOf(path string) string {
 		return FormatHTML
 	case ".pdf":
 		return FormatPDF
+	case ".docx":
+		return FormatDocx
+	case ".pptx":
+		return FormatPptx
+	case ".xlsx":
+		return FormatXlsx
 	}
 	return ""
 }
@@ -71,7 +109,7 @@ func FormatOf(path string) string {
 // Files expands paths into the documents to read, in a deterministic order,
 // as Expand does for the documents Read understands. Paths are cleaned.
 func Files(paths []string) ([]string, error) {
-	files, err := Expand(paths, Kind{Match: func(p string) bool { return FormatOf(p) != "" }, Want: ".txt, .md, .html or .pdf"})
+	files, err := Expand(paths, Kind{Match: func(p string) bool { return FormatOf(p) != "" }, Want: wantFormats})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
@@ -85,7 +123,7 @@ func Files(paths []string) ([]string, error) {
 type Kind struct {
 	// Match reports whether a file is of the kind.
 	Match func(path string) bool
-	// Want names the kind in errors: ".txt, .md, .html or .pdf".
+	// Want names the kind in errors: ".jsonl or .csv".
 	Want string
 	// AnyNamed lists a file named explicitly or matched by a pattern
 	// whatever Match says (the load stage reads any file as text); Match
@@ -179,7 +217,10 @@ func Expand(paths []string, kind Kind) ([]string, error) {
 
 // Read returns the plain text of one file: text and markdown as written
 // (markdown's HTML comments removed, since a reader never sees them), HTML's
-// visible text, PDF's text layer. Line endings become "\n".
+// visible text, PDF's text layer (pages located), the text of Word,
+// PowerPoint (slides located) and Excel (sheets located) files with their
+// headings, lists and tables as lines (see DocxText, PptxText, XlsxText).
+// Line endings become "\n".
 func Read(ctx context.Context, path string, opt Options) (Document, error) {
 	doc := Document{Source: filepath.ToSlash(filepath.Clean(path)), Format: FormatOf(path)}
 	if err := opt.Validate(); err != nil {
@@ -197,17 +238,45 @@ func Read(ctx context.Context, path string, opt Options) (Document, error) {
 	if err != nil {
 		return doc, fmt.Errorf("ingest: %w", err)
 	}
-	t, err := Extract(doc.Format, data)
+	t, parts, err := ExtractParts(doc.Format, data)
 	if err != nil {
 		return doc, fmt.Errorf("ingest: %s: %w", doc.Source, err)
 	}
-	doc.Text = t
+	doc.Text, doc.Parts = t, parts
 	return doc, nil
 }
 
 // Extract returns the plain text of data in the given format (see Read),
 // with the in-process PDF extractor.
 func Extract(format string, data []byte) (string, error) {
+	t, _, err := ExtractParts(format, data)
+	return t, err
+}
+
+// ExtractParts is Extract that also locates the pages, slides or sheets of
+// the text (see Document.Parts).
+func ExtractParts(format string, data []byte) (string, []Part, error) {
+	switch format {
+	case FormatPDF:
+		pages, err := pdfPages(data)
+		if err != nil {
+			return "", nil, err
+		}
+		t, parts := joinSections(pages)
+		return t, parts, nil
+	case FormatDocx:
+		t, err := DocxText(data)
+		return t, nil, err
+	case FormatPptx:
+		return PptxText(data)
+	case FormatXlsx:
+		return XlsxText(data)
+	}
+	t, err := extractText(format, data)
+	return t, nil, err
+}
+
+func extractText(format string, data []byte) (string, error) {
 	switch format {
 	case FormatText, FormatMarkdown:
 		data = bytes.TrimPrefix(data, []byte("\ufeff"))
@@ -221,12 +290,6 @@ func Extract(format string, data []byte) (string, error) {
 		return clean(t), nil
 	case FormatHTML:
 		t, err := HTMLText(bytes.NewReader(data))
-		if err != nil {
-			return "", err
-		}
-		return clean(t), nil
-	case FormatPDF:
-		t, err := PDFText(data)
 		if err != nil {
 			return "", err
 		}

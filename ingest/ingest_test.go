@@ -30,7 +30,7 @@ func TestFiles(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, map[string]string{
 		"b.md": "b", "a.txt": "a", "sub/c.html": "<p>c</p>", "sub/deeper/d.pdf": "%PDF",
-		"notes.docx": "x", ".hidden/e.txt": "e", "sub/.f.txt": "f", "z.TXT": "z",
+		"notes.odt": "x", ".hidden/e.txt": "e", "sub/.f.txt": "f", "z.TXT": "z",
 	})
 	got, err := Files([]string{dir, filepath.Join(dir, "a.txt")})
 	if err != nil {
@@ -54,8 +54,8 @@ func TestFiles(t *testing.T) {
 	}{
 		{nil, "no path"},
 		{[]string{filepath.Join(dir, "missing")}, "no such file"},
-		{[]string{filepath.Join(dir, "notes.docx")}, `unsupported file type ".docx"`},
-		{[]string{filepath.Join(dir, "*.docx")}, "matches no"},
+		{[]string{filepath.Join(dir, "notes.odt")}, `unsupported file type ".odt"`},
+		{[]string{filepath.Join(dir, "*.odt")}, "matches no"},
 		{[]string{filepath.Join(dir, ".hidden")}, ""}, // a hidden folder named explicitly is read
 	} {
 		_, err := Files(tc.paths)

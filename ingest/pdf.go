@@ -24,17 +24,32 @@ const maxPDFPages = 100000
 // encodings and ToUnicode maps. Encrypted PDFs with a password, and scans,
 // are errors. The parser panics on some malformed files; that is turned
 // into an error here, so one bad file cannot crash a run.
-func PDFText(data []byte) (text string, err error) {
+func PDFText(data []byte) (string, error) {
+	pages, err := pdfPages(data)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, p := range pages {
+		if b.Len() > 0 {
+			b.WriteString("\n\n")
+		}
+		b.WriteString(p.text)
+	}
+	return b.String(), nil
+}
+
+// pdfPages returns the text of each page that has some, named "page N".
+func pdfPages(data []byte) (pages []section, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			text, err = "", fmt.Errorf("read pdf: malformed file (%v)", r)
+			pages, err = nil, fmt.Errorf("read pdf: malformed file (%v)", r)
 		}
 	}()
 	r, err := pdf.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
-		return "", fmt.Errorf("read pdf: %w", err)
+		return nil, fmt.Errorf("read pdf: %w", err)
 	}
-	var b strings.Builder
 	n := min(r.NumPage(), maxPDFPages)
 	for i := 1; i <= n; i++ {
 		p := r.Page(i)
@@ -50,19 +65,16 @@ func PDFText(data []byte) (text string, err error) {
 		}
 		t, err := p.GetPlainText(fonts)
 		if err != nil {
-			return "", fmt.Errorf("read pdf: page %d: %w", i, err)
+			return nil, fmt.Errorf("read pdf: page %d: %w", i, err)
 		}
-		if t = strings.TrimSpace(t); t != "" {
-			if b.Len() > 0 {
-				b.WriteString("\n\n")
-			}
-			b.WriteString(t)
+		if t = strings.TrimSpace(t); t != "" && clean(t) != "" {
+			pages = append(pages, section{name: fmt.Sprintf("page %d", i), text: t})
 		}
 	}
-	if strings.TrimSpace(b.String()) == "" {
-		return "", ErrNoText
+	if len(pages) == 0 {
+		return nil, ErrNoText
 	}
-	return b.String(), nil
+	return pages, nil
 }
 
 // PDFTextCommand extracts the text of the PDF at path with poppler's

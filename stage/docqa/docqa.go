@@ -26,8 +26,9 @@ import (
 type Config struct {
 	Model string `yaml:"model" doc:"Writes the pairs and, without grounding_model, judges them (required)"`
 	// Paths are files, folders (read recursively) or glob patterns of .txt,
-	// .md, .html and .pdf documents, relative to the working directory.
-	Paths []string `yaml:"paths" doc:"Files, folders or globs of .txt, .md, .html and .pdf documents"`
+	// .md, .html, .pdf, .docx, .pptx and .xlsx documents, relative to the
+	// working directory.
+	Paths []string `yaml:"paths" doc:"Files, folders or globs of .txt, .md, .html, .pdf, .docx, .pptx and .xlsx documents"`
 	Path  string   `yaml:"path" doc:"A single path, added to paths"`
 	PDF   string   `yaml:"pdf" doc:"PDF text extractor: go (in process) or pdftotext (poppler-utils)"`
 	// ChunkTokens (400) and ChunkOverlap (50) size the chunks, in tokens of
@@ -91,7 +92,7 @@ func New(cfg *Config) (*Stage, error) {
 	case c.Model == "":
 		return nil, errors.New("docqa: model: required (name of a backend in the models section)")
 	case len(c.Paths) == 0 && c.Path == "":
-		return nil, errors.New("docqa: paths: required (files or folders of .txt, .md, .html or .pdf documents)")
+		return nil, errors.New("docqa: paths: required (files or folders of .txt, .md, .html, .pdf, .docx, .pptx or .xlsx documents)")
 	case c.Pairs < 1 || c.Pairs > 100:
 		return nil, fmt.Errorf("docqa: pairs: %d; want 1 to 100 per chunk", c.Pairs)
 	case c.ChunkTokens < 1 || c.ChunkOverlap < 0 || c.ChunkOverlap >= c.ChunkTokens:
@@ -211,8 +212,12 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, b genkit.Bac
 		"grounding_threshold": s.cfg.Threshold}
 	c := u.chunk
 	meta := func() map[string]any {
-		return map[string]any{"source": c.Source, "chunk_id": c.ID, "chunk_index": c.Index, "chunk_start": c.Start,
+		m := map[string]any{"source": c.Source, "chunk_id": c.ID, "chunk_index": c.Index, "chunk_start": c.Start,
 			"chunk_end": c.End, "chunk_tokens": c.Tokens}
+		if c.Location != "" {
+			m["location"] = c.Location
+		}
+		return m
 	}
 	if u.err != nil {
 		return []*record.Record{{
@@ -325,6 +330,9 @@ func settle(ctx context.Context, c ingest.Chunk, recs []*record.Record, verdicts
 		r.Decisions = v.Decisions
 		if v.Found {
 			r.Meta["evidence_start"], r.Meta["evidence_end"] = c.Start+v.Start, c.Start+v.End
+			if loc := c.Locate(c.Start+v.Start, c.Start+v.End); loc != "" {
+				r.Meta["evidence_location"] = loc // the page, slide or sheet to cite
+			}
 		}
 		switch {
 		case err != nil:

@@ -12,6 +12,7 @@ import (
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/grounding/groundingtest"
 	"github.com/synthloop/synthloop/ingest"
+	"github.com/synthloop/synthloop/ingest/officetest"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/pipeline"
@@ -542,5 +543,59 @@ func TestJudgeDown(t *testing.T) {
 		if !strings.Contains(r.Error, "docqa: grounding:") || r.Decisions[0].Filter != grounding.FilterEvidence {
 			t.Errorf("%s: %q %+v", r.ID, r.Error, r.Decisions)
 		}
+	}
+}
+
+// TestOfficeDocuments runs the stage over a presentation, a workbook and a
+// Word file written by the test: kept pairs carry the slide or sheet of
+// their chunk and of their evidence, and the evidence lies in that part.
+func TestOfficeDocuments(t *testing.T) {
+	paras := strings.Split(strings.TrimSpace(policy), "\n\n")[1:]
+	deck := officetest.Pptx(officetest.TextBox("Returns"), officetest.TextBox(paras[0]), officetest.TextBox(paras[1]), officetest.TextBox(paras[2]))
+	book := officetest.Xlsx("", officetest.Sheet{Name: "Shipping", Data: `<row r="1"><c r="A1" t="inlineStr"><is><t>` +
+		officetest.Esc("Standard shipping within Germany takes 2 to 3 business days and costs 3.90 euros. Orders over 50 euros ship free of charge within Germany.") +
+		`</t></is></c></row>`})
+	word := officetest.Docx(officetest.Para("Heading1", "返品について")+officetest.Para("", strings.TrimSpace(strings.SplitN(japanese, "\n\n", 2)[1])), "")
+	dir := docs(t, map[string]string{"deck.pptx": string(deck), "book.xlsx": string(book), "rules.docx": string(word)})
+	st := pipelinetest.NewMemStore()
+	cfg := config(dir)
+	cfg.ChunkTokens, cfg.ChunkOverlap = 60, 5
+	if err := run(t, cfg, server(t, groundingtest.Responder(nil)), st); err != nil {
+		t.Fatal(err)
+	}
+	by := byStatus(st.All("qa"))
+	if len(by[record.Failed]) != 0 {
+		t.Fatalf("failed: %s", by[record.Failed][0].Error)
+	}
+	located := map[string]int{}
+	for _, r := range by[record.Kept] {
+		src := r.Meta["source"].(string)
+		doc, err := readDoc(filepath.Join(dir, filepath.Base(src)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		loc, _ := r.Meta["evidence_location"].(string)
+		if doc.Format == ingest.FormatDocx {
+			if loc != "" || r.Meta["location"] != nil {
+				t.Errorf("%s: a Word file has no pages to name, got %q", r.ID, loc)
+			}
+			located["docx"]++
+			continue
+		}
+		s, e := int(r.Meta["evidence_start"].(float64)), int(r.Meta["evidence_end"].(float64))
+		var part ingest.Part
+		for _, p := range doc.Parts {
+			if p.Start <= s && e <= p.End {
+				part = p
+			}
+		}
+		if loc == "" || loc != part.Name || r.Meta["location"] == nil {
+			t.Errorf("%s: evidence [%d:%d] located %q, in part %+v (chunk %v)", r.ID, s, e, loc, part, r.Meta["location"])
+		}
+		located[doc.Format]++
+	}
+	t.Logf("kept pairs by format %v", located)
+	if located[ingest.FormatPptx] == 0 || located[ingest.FormatXlsx] == 0 || located["docx"] == 0 {
+		t.Errorf("kept pairs by format %v; want some from each", located)
 	}
 }
