@@ -27,6 +27,11 @@ type Options struct {
 	// Init starts from an existing model directory (and its tokenizer); empty
 	// builds a new model of Preset with a tokenizer made from the data.
 	Init string
+	// InitOptimizer continues Init's AdamW moments and update count (Init
+	// must be a training checkpoint this package wrote) instead of starting
+	// from a fresh optimizer, so a phase that follows another needs no new
+	// warmup. A job resumed from Out's own checkpoint ignores it.
+	InitOptimizer bool
 	// Preset sizes a new model: "tiny" (2 layers, d=128, about 0.5M
 	// parameters) or "small" (6 layers, d=384, about 11M).
 	Preset string
@@ -108,6 +113,9 @@ func (o *Options) defaults() error {
 	if o.Method != "sft" && o.Method != "dpo" {
 		return fmt.Errorf("trainjob: method %q: want sft or dpo", o.Method)
 	}
+	if o.InitOptimizer && o.Init == "" {
+		return errors.New("trainjob: continuing the optimizer needs an initial model")
+	}
 	if o.Method == "dpo" && o.Init == "" {
 		return errors.New("trainjob: dpo needs an initial model (the reference); train it with sft first")
 	}
@@ -188,6 +196,10 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			return res, fmt.Errorf("trainjob: %s holds a training state that does not fit this job (different data, size or settings?): %w", opts.Out, err)
 		}
 		res.Resumed, res.ResumeStep = true, tr.Steps()
+	} else if opts.InitOptimizer {
+		if err := tr.RestoreOptimizer(opts.Init); err != nil {
+			return res, fmt.Errorf("trainjob: continue the optimizer of %s: %w", opts.Init, err)
+		}
 	}
 	if err := checkpoint.SaveTokenizer(opts.Out, tok); err != nil {
 		return res, err
@@ -260,6 +272,7 @@ type stepper interface {
 	Steps() int
 	Save(dir string) error
 	Restore(dir string) error
+	RestoreOptimizer(dir string) error
 }
 
 // trainer builds the trainer of o.Method on the mixture of sets, setting

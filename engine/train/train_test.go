@@ -379,6 +379,45 @@ func TestResumeIsExact(t *testing.T) {
 	}
 }
 
+// TestRestoreOptimizer continues a finished run's AdamW state in a new
+// phase: the moments and update count come back, the weights, step and
+// data order do not, and a torn optimizer file is refused.
+func TestRestoreOptimizer(t *testing.T) {
+	old := toySFT(t, 42)
+	for range 6 {
+		if _, err := old.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	if err := old.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	next := toySFT(t, 7)
+	before := slices.Clone(next.m.Params)
+	if err := next.RestoreOptimizer(dir); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(next.opt.M, old.opt.M) || !slices.Equal(next.opt.V, old.opt.V) || next.opt.Steps != 6 {
+		t.Errorf("moments or update count not continued (steps %d, want 6)", next.opt.Steps)
+	}
+	if next.Steps() != 0 || !slices.Equal(next.m.Params, before) {
+		t.Error("RestoreOptimizer changed the step or the weights")
+	}
+	fresh := toySFT(t, 7)
+	a, _ := next.Step()
+	b, _ := fresh.Step()
+	if a.Loss != b.Loss || slices.Equal(next.m.Params, fresh.m.Params) {
+		t.Error("a continued optimizer should see the same batch but take another step than a fresh one")
+	}
+	if err := os.WriteFile(filepath.Join(dir, optimizerFile), []byte("torn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := toySFT(t, 7).RestoreOptimizer(dir); err == nil {
+		t.Error("a torn optimizer file was accepted")
+	}
+}
+
 func TestStepsDoNotAllocate(t *testing.T) {
 	s := toySFT(t, 1)
 	s.Step() // warm-up

@@ -269,6 +269,43 @@ func (c *core) Restore(dir string) error {
 	return nil
 }
 
+// RestoreOptimizer continues the AdamW state (moments and update count)
+// of the checkpoint in dir, written by Save for a model of the same config,
+// but not its weights, step, data order or schedule: a new training phase
+// that starts from that checkpoint's model goes on with its optimizer
+// instead of re-warming a fresh one. dir is only read; a checkpoint whose
+// save did not finish is an error.
+func (c *core) RestoreOptimizer(dir string) error {
+	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return fmt.Errorf("train: restore optimizer: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("train: restore optimizer %s: %w", stateFile, err)
+	}
+	if st.AdamSteps < 0 {
+		return fmt.Errorf("train: restore optimizer %s: negative step", dir)
+	}
+	path := filepath.Join(dir, optimizerFile)
+	if h, err := fileHash(path); err != nil || h != st.Files[optimizerFile] {
+		return fmt.Errorf("train: restore optimizer %s: %s does not match %s (an interrupted save)", dir, optimizerFile, stateFile)
+	}
+	f, err := checkpoint.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	mt, ok1 := f.Get("adamw.m")
+	vt, ok2 := f.Get("adamw.v")
+	if !ok1 || !ok2 || len(mt.Data) != len(c.opt.M) || len(vt.Data) != len(c.opt.V) {
+		return fmt.Errorf("train: restore optimizer %s: optimizer state missing or for another model", dir)
+	}
+	copy(c.opt.M, mt.Data)
+	copy(c.opt.V, vt.Data)
+	c.opt.Steps = st.AdamSteps
+	return nil
+}
+
 // SFT trains next-token prediction on the masked tokens of examples.
 type SFT struct {
 	*core

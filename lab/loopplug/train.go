@@ -15,6 +15,7 @@ import (
 	"github.com/synthloop/synthloop/engine/checkpoint"
 	"github.com/synthloop/synthloop/engine/llama"
 	"github.com/synthloop/synthloop/engine/tensor"
+	"github.com/synthloop/synthloop/engine/train"
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/trainjob"
@@ -155,6 +156,12 @@ type TrainConfig struct {
 	// size, so that a handful of labels is not repeated a hundred times
 	// over (it hurt more than it taught in the lab).
 	MinKept int `yaml:"min_kept" doc:"Below this many examples in the round's file, the mixture is pooled by size (0: off)"`
+	// ContinueOptimizer starts each voter's AdamW moments and update count
+	// from the checkpoint it continues (the previous student's, or the
+	// teacher's) instead of from zero, as Lee et al. continue one optimizer
+	// across rounds: a round then needs no warmup of its own (set warmup 0).
+	// A new model starts a fresh optimizer.
+	ContinueOptimizer bool `yaml:"continue_optimizer" doc:"Continues the AdamW state of the model a round starts from instead of a fresh one (then set warmup: 0)"`
 	// GRPO is the reinforcement learning of rounds whose data are prompts
 	// (lab-prompts): steps sampling steps of batch problems each.
 	GRPO GRPO `yaml:"grpo" doc:"GRPO settings for prompt data (lab-prompts); the fields below"`
@@ -368,7 +375,8 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 	job := func(init, dir string, ph Phase, seed uint64, done, budget int) (trainjob.Result, error) {
 		every := max(ph.Steps/50, 1)
 		opts := trainjob.Options{Data: data, Out: dir, Init: init, Method: method, Beta: c.Beta, NLL: c.NLL,
-			Steps: ph.Steps, Batch: ph.Batch, ShortSeq: true, LR: ph.LR, Warmup: ph.Warmup,
+			InitOptimizer: c.ContinueOptimizer && train.HasCheckpoint(init),
+			Steps:         ph.Steps, Batch: ph.Batch, ShortSeq: true, LR: ph.LR, Warmup: ph.Warmup,
 			Seed: seed, SaveEvery: c.SaveEvery,
 			Progress: func(p trainjob.Progress) {
 				if !haveFirst {
@@ -453,6 +461,9 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
 	}
 	metrics := map[string]float64{"params": float64(m.Config.NumParams()), "examples": float64(n), "scratch": isScratch}
+	if c.ContinueOptimizer && train.HasCheckpoint(init) {
+		metrics["optimizer_continued"] = 1
+	}
 	if until > 0 {
 		metrics["phases"] = float64(phases)
 	}
