@@ -2,8 +2,11 @@ package trainjob
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/synthloop/synthloop/engine/checkpoint"
@@ -70,6 +73,27 @@ type Options struct {
 	SaveEvery int // steps between checkpoints; 0 means every 10% of Steps
 	// Progress, when set, is called after every step.
 	Progress func(Progress)
+	// Probe, when set, scores the model being trained every ProbeEvery
+	// steps and after the last one (and before the first with ProbeStart),
+	// and the checkpoint with the best score so far is saved in Best (a
+	// tie keeps the earlier one), with BestFile naming its step and score.
+	// Probe must only read the model. A resumed job reads the best score
+	// from Best, and its probes after the resumed checkpoint repeat those of
+	// the stopped job, so the files end the same.
+	Probe      func(ctx context.Context, m *llama.Model, step int) (float64, error)
+	ProbeEvery int
+	ProbeStart bool
+	Best       string
+}
+
+// BestFile is the file of Options.Best recording the best probe.
+const BestFile = "best.json"
+
+// Best is what BestFile holds: the step of the job whose checkpoint is in
+// Best, and its probe score.
+type Best struct {
+	Step  int     `json:"step"`
+	Score float64 `json:"score"`
 }
 
 // Progress reports one step.
@@ -92,6 +116,8 @@ type Result struct {
 	LastLoss   float64
 	Resumed    bool
 	ResumeStep int
+	// Best is the best probe of the job, when it probes (Best.Step -1: none).
+	Best Best
 }
 
 // Presets are the model sizes a new model can take.
@@ -161,6 +187,9 @@ func (o *Options) defaults() error {
 	if o.SaveEvery <= 0 {
 		o.SaveEvery = max(o.Steps/10, 1)
 	}
+	if o.Probe != nil && (o.ProbeEvery < 1 || o.Best == "" || filepath.Clean(o.Best) == filepath.Clean(o.Out)) {
+		return fmt.Errorf("trainjob: a probe needs probe_every ≥ 1 (have %d) and a best directory apart from out", o.ProbeEvery)
+	}
 	return nil
 }
 
@@ -204,6 +233,19 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err := checkpoint.SaveTokenizer(opts.Out, tok); err != nil {
 		return res, err
 	}
+	res.Best = Best{Step: -1}
+	if opts.Probe != nil {
+		if b, err := readBest(opts.Best); err != nil {
+			return res, err
+		} else if b != nil {
+			res.Best = *b
+		}
+		if opts.ProbeStart && tr.Steps() == 0 {
+			if err := opts.probe(ctx, tr, m, tok, &res); err != nil {
+				return res, err
+			}
+		}
+	}
 	start := time.Now()
 	tokens := 0
 	first := true
@@ -223,6 +265,11 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		}
 		res.LastLoss = st.Loss
 		tokens += st.Targets
+		if opts.Probe != nil && (tr.Steps()%opts.ProbeEvery == 0 || tr.Steps() == opts.Steps) {
+			if err := opts.probe(ctx, tr, m, tok, &res); err != nil {
+				return res, err
+			}
+		}
 		if tr.Steps()%opts.SaveEvery == 0 && tr.Steps() < opts.Steps {
 			if err := tr.Save(opts.Out); err != nil {
 				return res, err
@@ -246,6 +293,49 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// probe scores the model at the trainer's step and saves it in Best when
+// it beats the best so far. The checkpoint is saved before BestFile names
+// it: a kill between the two leaves the old score beside the new
+// checkpoint, and the resumed job, probing the same step again, saves the
+// same files again.
+func (o *Options) probe(ctx context.Context, tr stepper, m *llama.Model, tok tokenizer.Tokenizer, res *Result) error {
+	score, err := o.Probe(ctx, m, tr.Steps())
+	if err != nil {
+		return fmt.Errorf("trainjob: probe at step %d: %w", tr.Steps(), err)
+	}
+	if res.Best.Step >= 0 && score <= res.Best.Score {
+		return nil
+	}
+	if err := tr.Save(o.Best); err != nil {
+		return err
+	}
+	if err := checkpoint.SaveTokenizer(o.Best, tok); err != nil {
+		return err
+	}
+	res.Best = Best{Step: tr.Steps(), Score: score}
+	b, err := json.Marshal(res.Best)
+	if err != nil {
+		return fmt.Errorf("trainjob: %w", err)
+	}
+	return checkpoint.WriteFileAtomic(filepath.Join(o.Best, BestFile), append(b, '\n'))
+}
+
+// readBest reads dir's BestFile, nil when there is none.
+func readBest(dir string) (*Best, error) {
+	b, err := os.ReadFile(filepath.Join(dir, BestFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("trainjob: %w", err)
+	}
+	var out Best
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("trainjob: %s: %w", filepath.Join(dir, BestFile), err)
+	}
+	return &out, nil
 }
 
 // readSets reads the data files, each a dataset of the mixture; all holds

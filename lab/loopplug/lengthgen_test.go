@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/synthloop/synthloop/lab/loopplug"
 	"github.com/synthloop/synthloop/loop"
 )
 
@@ -118,4 +120,93 @@ func TestContinueOptimizer(t *testing.T) {
 	for _, v := range []string{"student", "student-1"} {
 		sameFiles(t, filepath.Join(r2, v), filepath.Join(stopped, "round-002", v), "model.safetensors", "optimizer.safetensors", "trainer_state.json")
 	}
+}
+
+// TestProbeKeepsBest: with a probe, each voter is scored on the next
+// length every few steps, the best-scoring checkpoint (with its optimizer
+// state) is the round's student, the curve is in the train log, probe.json
+// and the metrics, and a round stopped in its training and run again ends
+// with the same files.
+func TestProbeKeepsBest(t *testing.T) {
+	cfg := tinyLengthGen(t, ", continue_optimizer: true, probe: {every: 5, problems: 12, signal: samples, samples: 3, temperature: 1}")
+	dir := t.TempDir()
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRounds(t, sum)
+	for i, want := range []struct{ difficulty, steps int }{{3, 200}, {4, 20}} {
+		r := sum.Rounds[i]
+		rd := filepath.Join(dir, fmt.Sprintf("round-%03d", i+1))
+		for _, v := range []string{"student", "student-1"} {
+			b, err := os.ReadFile(filepath.Join(rd, v, loopplug.ProbeFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec loopplug.ProbeRecord
+			if err := json.Unmarshal(b, &rec); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Difficulty != want.difficulty || len(rec.Curve) != want.steps/5+1 || rec.Curve[0].Step != 0 || rec.Curve[len(rec.Curve)-1].Step != want.steps {
+				t.Fatalf("round %d %s: probe of difficulty %d at %d points; want %d, every 5 steps from 0 to %d", i+1, v, rec.Difficulty, len(rec.Curve), want.difficulty, want.steps)
+			}
+			best := rec.Curve[0]
+			for _, p := range rec.Curve {
+				if p.Score > best.Score {
+					best = p
+				}
+			}
+			if rec.Step != best.Step || rec.Score != best.Score {
+				t.Errorf("round %d %s: probe.json names step %d (%g), the best is step %d (%g)", i+1, v, rec.Step, rec.Score, best.Step, best.Score)
+			}
+			// The student is the checkpoint of the best step, the last training
+			// state is apart.
+			if n := stepOf(t, filepath.Join(rd, v)); n != best.Step {
+				t.Errorf("round %d %s: the student is the checkpoint of step %d, want the best probe's %d", i+1, v, n, best.Step)
+			}
+			last := "last"
+			if v != "student" {
+				last = "last-1"
+			}
+			if n := stepOf(t, filepath.Join(rd, last)); n != want.steps {
+				t.Errorf("round %d %s: last training state at step %d, want %d", i+1, last, n, want.steps)
+			}
+			if v == "student" && (r.Metrics["train_probe"] != rec.Score || r.Metrics["train_probe_step"] != float64(rec.Step) || r.Metrics["train_probe_difficulty"] != float64(want.difficulty)) {
+				t.Errorf("round %d metrics %v disagree with probe.json %+v", i+1, r.Metrics, rec)
+			}
+		}
+		probes := 0
+		for _, l := range readJSONL[map[string]float64](t, filepath.Join(rd, loopplug.TrainLog)) {
+			if _, ok := l["probe"]; ok {
+				probes++
+			}
+		}
+		if probes != want.steps/5+1 {
+			t.Errorf("round %d: %d probes in the train log, want %d", i+1, probes, want.steps/5+1)
+		}
+	}
+	stopped := t.TempDir()
+	runStopped(t, cfg, stopped, 8)
+	r2, s2 := filepath.Join(dir, "round-002"), filepath.Join(stopped, "round-002")
+	sameFiles(t, r2, s2, loopplug.TrainLog, "train-1.log")
+	for _, v := range []string{"student", "student-1", "last", "last-1"} {
+		sameFiles(t, filepath.Join(r2, v), filepath.Join(s2, v), "model.safetensors", "optimizer.safetensors", "trainer_state.json")
+	}
+	for _, v := range []string{"student", "student-1"} {
+		sameFiles(t, filepath.Join(r2, v), filepath.Join(s2, v), loopplug.ProbeFile)
+	}
+}
+
+// stepOf reads the step of a training checkpoint.
+func stepOf(t *testing.T, dir string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ Step int }
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Step
 }

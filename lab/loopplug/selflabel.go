@@ -59,6 +59,19 @@ func (c *SelfLabelConfig) Validate() error {
 
 func (c *SelfLabelConfig) hardest() int { return c.Labels.hardest() }
 
+// nextDifficulty is the hardest difficulty the round after r labels when it
+// moves on: after a round on true labels, that of the first self-labelled
+// range; else r's own range (as its generator drew it) moved Step on.
+func (c *SelfLabelConfig) nextDifficulty(r *loop.Round) int {
+	labelled := c.Labels != nil
+	if !hasTeacher(r) && labelled {
+		_, hi := c.Range(max(r.Index+1, c.first(labelled)), labelled)
+		return hi
+	}
+	_, hi := c.difficulties(r.Index, r.Earlier())
+	return hi + c.Step
+}
+
 type selfLabelGen struct{ c *SelfLabelConfig }
 
 // label is one line of labels.jsonl.
