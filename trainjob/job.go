@@ -64,6 +64,11 @@ type Options struct {
 	// rows of another length sum the gradients in another order, which
 	// would change the last bits of every model trained so far.
 	ShortSeq bool
+	// ByLength batches SFT examples of about the same length together
+	// (train.Config.ByLength: buckets of this many positions), so a batch of
+	// short examples is not padded to the longest example of all the data.
+	// 0 pads every row to Seq.
+	ByLength int
 	LR       float64
 	Warmup   int
 	// Schedule is "cosine" (default) or "wsd" (warmup-stable-decay, last 20%
@@ -139,6 +144,9 @@ func (o *Options) defaults() error {
 	if o.Method != "sft" && o.Method != "dpo" {
 		return fmt.Errorf("trainjob: method %q: want sft or dpo", o.Method)
 	}
+	if o.ByLength < 0 || o.ByLength > 0 && o.Method != "sft" {
+		return fmt.Errorf("trainjob: by_length %d: want 0, or a bucket width for sft", o.ByLength)
+	}
 	if o.InitOptimizer && o.Init == "" {
 		return errors.New("trainjob: continuing the optimizer needs an initial model")
 	}
@@ -208,7 +216,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	pad, _ := tok.SpecialID(tokenizer.PAD)
-	cfg := train.Config{Batch: opts.Batch, Seed: opts.Seed, AdamW: train.DefaultAdamW, ClipNorm: 1, Pad: int32(pad)}
+	cfg := train.Config{Batch: opts.Batch, Seed: opts.Seed, AdamW: train.DefaultAdamW, ClipNorm: 1, Pad: int32(pad), ByLength: opts.ByLength}
 	switch opts.Schedule {
 	case "wsd":
 		cfg.Schedule = train.WSD{Peak: opts.LR, Min: opts.LR / 10, Warmup: opts.Warmup, Decay: max(opts.Steps/5, 1), Total: opts.Steps}

@@ -210,3 +210,17 @@ func stepOf(t *testing.T, dir string) int {
 	}
 	return st.Step
 }
+
+// TestByLengthInLoop: lab-train with by_length trains and resumes exactly.
+func TestByLengthInLoop(t *testing.T) {
+	cfg := tinyLengthGen(t, ", by_length: 2")
+	dir := t.TempDir()
+	if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := t.TempDir()
+	runStopped(t, cfg, stopped, 8)
+	for _, v := range []string{"student", "student-1"} {
+		sameFiles(t, filepath.Join(dir, "round-002", v), filepath.Join(stopped, "round-002", v), "model.safetensors", "optimizer.safetensors", "trainer_state.json")
+	}
+}

@@ -162,6 +162,10 @@ type TrainConfig struct {
 	// across rounds: a round then needs no warmup of its own (set warmup 0).
 	// A new model starts a fresh optimizer.
 	ContinueOptimizer bool `yaml:"continue_optimizer" doc:"Continues the AdamW state of the model a round starts from instead of a fresh one (then set warmup: 0)"`
+	// ByLength batches examples of about the same length together, in
+	// buckets of this many tokens, so a batch of short examples is not
+	// padded to the longest example of the mixture.
+	ByLength int `yaml:"by_length" doc:"Batches SFT examples by length in buckets of this many tokens (0: pad every row to the longest example)"`
 	// Probe scores each voter every few steps on the length the next round
 	// will label, without a label, and makes the best-scoring checkpoint
 	// the round's student (see ProbeConfig).
@@ -271,8 +275,8 @@ func (c *TrainConfig) Validate() error {
 			return errors.New("lab-train: probe needs a lab-selflabel generator, which says what length comes next")
 		}
 	}
-	if c.Beta < 0 || c.SaveEvery < 0 || c.NLL < 0 || c.Voters < 0 || c.MinKept < 0 {
-		return errors.New("lab-train: beta, nll, save_every, voters and min_kept must not be negative")
+	if c.Beta < 0 || c.SaveEvery < 0 || c.NLL < 0 || c.Voters < 0 || c.MinKept < 0 || c.ByLength < 0 {
+		return errors.New("lab-train: beta, nll, save_every, voters, min_kept and by_length must not be negative")
 	}
 	return nil
 }
@@ -443,6 +447,7 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 		every := max(ph.Steps/50, 1)
 		opts := trainjob.Options{Data: data, Out: dir, Init: init, Method: method, Beta: c.Beta, NLL: c.NLL,
 			InitOptimizer: c.ContinueOptimizer && train.HasCheckpoint(init),
+			ByLength:      c.ByLength,
 			Steps:         ph.Steps, Batch: ph.Batch, ShortSeq: true, LR: ph.LR, Warmup: ph.Warmup,
 			Seed: seed, SaveEvery: c.SaveEvery,
 			Progress: func(p trainjob.Progress) {
@@ -461,6 +466,9 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 					}
 				}
 			}}
+		if method != "sft" {
+			opts.ByLength = 0 // preference pairs are padded as before
+		}
 		if pr != nil {
 			opts.Probe, opts.ProbeEvery, opts.ProbeStart, opts.Best = pr.probe(done, enc), c.Probe.Every, done == 0, pr.best
 		}
