@@ -81,7 +81,9 @@ type Options struct {
 	// Probe, when set, scores the model being trained every ProbeEvery
 	// steps and after the last one (and before the first with ProbeStart),
 	// and the checkpoint with the best score so far is saved in Best (a
-	// tie keeps the earlier one), with BestFile naming its step and score.
+	// tie takes the later one, which has trained more: an untrained start
+	// scores no better than nothing), with BestFile naming its step and
+	// score.
 	// Probe must only read the model. A resumed job reads the best score
 	// from Best, and its probes after the resumed checkpoint repeat those of
 	// the stopped job, so the files end the same.
@@ -304,7 +306,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 }
 
 // probe scores the model at the trainer's step and saves it in Best when
-// it beats the best so far. The checkpoint is saved before BestFile names
+// it scores at least the best so far. The checkpoint is saved before BestFile names
 // it: a kill between the two leaves the old score beside the new
 // checkpoint, and the resumed job, probing the same step again, saves the
 // same files again.
@@ -313,7 +315,7 @@ func (o *Options) probe(ctx context.Context, tr stepper, m *llama.Model, tok tok
 	if err != nil {
 		return fmt.Errorf("trainjob: probe at step %d: %w", tr.Steps(), err)
 	}
-	if res.Best.Step >= 0 && score <= res.Best.Score {
+	if res.Best.Step >= 0 && score < res.Best.Score {
 		return nil
 	}
 	if err := tr.Save(o.Best); err != nil {

@@ -152,7 +152,7 @@ func TestProbeKeepsBest(t *testing.T) {
 			}
 			best := rec.Curve[0]
 			for _, p := range rec.Curve {
-				if p.Score > best.Score {
+				if p.Score >= best.Score {
 					best = p
 				}
 			}
@@ -222,5 +222,25 @@ func TestByLengthInLoop(t *testing.T) {
 	runStopped(t, cfg, stopped, 8)
 	for _, v := range []string{"student", "student-1"} {
 		sameFiles(t, filepath.Join(dir, "round-002", v), filepath.Join(stopped, "round-002", v), "model.safetensors", "optimizer.safetensors", "trainer_state.json")
+	}
+}
+
+// TestAdvanceProbeInLoop: a teacher whose probe at the next length is
+// below advance_probe labels the same length again, and the round records
+// the teacher's probe at the length it labels.
+func TestAdvanceProbeInLoop(t *testing.T) {
+	cfg := tinyLengthGen(t, ", probe: {every: 10, problems: 8, signal: samples, samples: 3, temperature: 1}")
+	cfg.Rounds = 3
+	cfg.Generate.Settings.(*loopplug.SelfLabelConfig).AdvanceProbe = 1 // out of reach of these models
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, r3 := sum.Rounds[1], sum.Rounds[2]
+	if r2.Metrics["gen_to"] != 3 || r3.Metrics["gen_to"] != 3 {
+		t.Errorf("rounds 2 and 3 labelled %g and %g, want 3 twice (probe %g < 1)", r2.Metrics["gen_to"], r3.Metrics["gen_to"], r2.Metrics["train_probe"])
+	}
+	if _, ok := r2.Metrics["gen_teacher_probe"]; !ok {
+		t.Errorf("round 2 lacks the teacher's probe: %v", r2.Metrics)
 	}
 }

@@ -111,7 +111,7 @@ func (pr *prober) finish(metrics map[string]float64) error {
 	}
 	best := pr.curve[0]
 	for _, p := range pr.curve[1:] {
-		if p.Score > best.Score {
+		if p.Score >= best.Score { // the later of a tie, as trainjob keeps
 			best = p
 		}
 	}

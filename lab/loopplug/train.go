@@ -186,7 +186,7 @@ type TrainConfig struct {
 // evaluation draws them), and lab.Probe scores the answers without a true
 // answer: signal commute requires the answers to A+B= and B+A= to agree,
 // samples the majority's share of Samples answers at Temperature. The
-// checkpoint with the best score becomes the voter's student
+// checkpoint with the best score (the later of a tie) becomes the voter's student
 // (round-NNN/student), with the AdamW state of that step; the last
 // training state stays in round-NNN/last. The scores go to the train log
 // and to probe.json in the student's directory, which lab-selflabel's
@@ -275,8 +275,11 @@ func (c *TrainConfig) Validate() error {
 			return errors.New("lab-train: probe needs a lab-selflabel generator, which says what length comes next")
 		}
 	}
-	if c.Beta < 0 || c.SaveEvery < 0 || c.NLL < 0 || c.Voters < 0 || c.MinKept < 0 || c.ByLength < 0 {
-		return errors.New("lab-train: beta, nll, save_every, voters, min_kept and by_length must not be negative")
+	if c.Beta < 0 || c.SaveEvery < 0 || c.NLL < 0 || c.Voters < 0 || c.MinKept < 0 {
+		return errors.New("lab-train: beta, nll, save_every, voters and min_kept must not be negative")
+	}
+	if c.ByLength < 0 {
+		return fmt.Errorf("lab-train: by_length %d must not be negative", c.ByLength)
 	}
 	return nil
 }
