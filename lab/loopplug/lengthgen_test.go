@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/synthloop/synthloop/lab/loopplug"
@@ -242,5 +243,53 @@ func TestAdvanceProbeInLoop(t *testing.T) {
 	}
 	if _, ok := r2.Metrics["gen_teacher_probe"]; !ok {
 		t.Errorf("round 2 lacks the teacher's probe: %v", r2.Metrics)
+	}
+}
+
+// TestReverseAdditionProbeExample runs
+// examples/loop-lab-reverse-addition-probe.yaml at test size: the labelled
+// round and two self-labelled ones, with every fix of the example on
+// (commute probe, advance_probe, continued optimizer, equal-length labels,
+// batches by length).
+func TestReverseAdditionProbeExample(t *testing.T) {
+	cfg := shrinkWith(t, "loop-lab-reverse-addition-probe.yaml", `
+rounds: 3
+generate: {with: {labels: {count: 400, from: 1, to: 2}, from: 3, count: 60, filter: {length: false, agree: 0.3}}}
+train: {with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 24}, first: {steps: 300, lr: 3e-3, warmup: 20, max_steps: 300},
+  steps: 20, probe: {every: 10, problems: 12}}}
+evaluate: {with: {difficulties: [1, 2, 3, 4], problems: 20, target: [1, 2]}}
+`)
+	dir := t.TempDir()
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRounds(t, sum)
+	if len(sum.Rounds) != 3 {
+		t.Fatalf("%d rounds, want 3", len(sum.Rounds))
+	}
+	r1 := sum.Rounds[0]
+	if r1.Metrics["train_probe_difficulty"] != 3 {
+		t.Errorf("round 1 probed difficulty %g, want 3 (the first self-labelled one)", r1.Metrics["train_probe_difficulty"])
+	}
+	for _, r := range sum.Rounds[1:] {
+		if _, ok := r.Metrics["train_probe"]; !ok {
+			t.Errorf("round %d has no probe metrics: %v", r.Index, r.Metrics)
+		}
+		if r.Metrics["gen_generated"] == 0 && r.Generated == 0 {
+			t.Errorf("round %d labelled nothing", r.Index)
+		}
+	}
+	// Mostly equal operands in the self-labelled data.
+	eq, n := 0, 0
+	for _, l := range readJSONL[struct{ Prompt string }](t, filepath.Join(dir, "round-002", loopplug.LabelsFile)) {
+		a, b, _ := strings.Cut(strings.TrimSuffix(l.Prompt, "="), "+")
+		n++
+		if len(a) == len(b) {
+			eq++
+		}
+	}
+	if n == 0 || float64(eq)/float64(n) < 0.7 {
+		t.Errorf("%d of %d labelled problems have equal operands, want about 80%%", eq, n)
 	}
 }
