@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/synthloop/synthloop/lab/loopplug"
 	"github.com/synthloop/synthloop/loop"
@@ -292,4 +294,65 @@ evaluate: {with: {difficulties: [1, 2, 3, 4], problems: 20, target: [1, 2]}}
 	if n == 0 || float64(eq)/float64(n) < 0.7 {
 		t.Errorf("%d of %d labelled problems have equal operands, want about 80%%", eq, n)
 	}
+}
+
+// TestProbeKill9 kills (SIGKILL) a run with the probe, the continued
+// optimizer and batches by length in the middle of round 2's training,
+// runs it again, and requires the same files as a run straight through:
+// both students and last training states, their optimizer states and
+// probe records.
+func TestProbeKill9(t *testing.T) {
+	cfg := func() *loop.Config {
+		c := tinyLengthGen(t, ", continue_optimizer: true, by_length: 2, save_every: 30, probe: {every: 20, problems: 12, signal: samples, samples: 3, temperature: 1}")
+		c.Train.Settings.(*loopplug.TrainConfig).Steps = 400
+		return c
+	}
+	if dir := os.Getenv("LENGTHGEN_KILL9_DIR"); dir != "" {
+		// The child: run until killed.
+		loop.Run(context.Background(), cfg(), loop.Options{RunDir: dir})
+		return
+	}
+	if testing.Short() {
+		t.Skip("runs the loop three times")
+	}
+	straight := t.TempDir()
+	if _, err := loop.Run(context.Background(), cfg(), loop.Options{RunDir: straight}); err != nil {
+		t.Fatal(err)
+	}
+	killed := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestProbeKill9$")
+	cmd.Env = append(os.Environ(), "LENGTHGEN_KILL9_DIR="+killed)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	at := 0
+	for at == 0 {
+		time.Sleep(2 * time.Millisecond)
+		b, _ := os.ReadFile(filepath.Join(killed, "round-002", loopplug.TrainLog))
+		for _, line := range strings.Split(string(b), "\n") {
+			var l struct{ Step int }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Step >= 100 {
+				at = l.Step
+			}
+		}
+		if cmd.ProcessState != nil {
+			break
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if at == 0 || at >= 400 {
+		t.Fatalf("the child was killed at step %d of round 2, want mid-round", at)
+	}
+	if _, err := loop.Run(context.Background(), cfg(), loop.Options{RunDir: killed}); err != nil {
+		t.Fatal(err)
+	}
+	r2, k2 := filepath.Join(straight, "round-002"), filepath.Join(killed, "round-002")
+	for _, v := range []string{"student", "student-1", "last", "last-1"} {
+		sameFiles(t, filepath.Join(r2, v), filepath.Join(k2, v), "model.safetensors", "optimizer.safetensors", "trainer_state.json")
+	}
+	for _, v := range []string{"student", "student-1"} {
+		sameFiles(t, filepath.Join(r2, v), filepath.Join(k2, v), loopplug.ProbeFile)
+	}
+	t.Logf("killed at step %d of 400", at)
 }
