@@ -79,11 +79,12 @@ type Options struct {
 	// Progress, when set, is called after every step.
 	Progress func(Progress)
 	// Probe, when set, scores the model being trained every ProbeEvery
-	// steps and after the last one (and before the first with ProbeStart),
-	// and the checkpoint with the best score so far is saved in Best (a
-	// tie takes the later one, which has trained more: an untrained start
-	// scores no better than nothing), with BestFile naming its step and
-	// score.
+	// steps and after the last one, and the checkpoint with the best score
+	// so far is saved in Best (a tie takes the later one, which has trained
+	// more), with BestFile naming its step and score. ProbeStart also
+	// probes before the first step, for the record only: the starting
+	// model is never the best, since a phase that handed back the model it
+	// started from would change nothing, and a loop would repeat it.
 	// Probe must only read the model. A resumed job reads the best score
 	// from Best, and its probes after the resumed checkpoint repeat those of
 	// the stopped job, so the files end the same.
@@ -251,7 +252,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			res.Best = *b
 		}
 		if opts.ProbeStart && tr.Steps() == 0 {
-			if err := opts.probe(ctx, tr, m, tok, &res); err != nil {
+			if err := opts.probe(ctx, tr, m, tok, &res, false); err != nil {
 				return res, err
 			}
 		}
@@ -276,7 +277,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		res.LastLoss = st.Loss
 		tokens += st.Targets
 		if opts.Probe != nil && (tr.Steps()%opts.ProbeEvery == 0 || tr.Steps() == opts.Steps) {
-			if err := opts.probe(ctx, tr, m, tok, &res); err != nil {
+			if err := opts.probe(ctx, tr, m, tok, &res, true); err != nil {
 				return res, err
 			}
 		}
@@ -305,17 +306,17 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	return res, nil
 }
 
-// probe scores the model at the trainer's step and saves it in Best when
-// it scores at least the best so far. The checkpoint is saved before BestFile names
+// probe scores the model at the trainer's step and, when it is a
+// candidate, saves it in Best if it scores at least the best so far. The checkpoint is saved before BestFile names
 // it: a kill between the two leaves the old score beside the new
 // checkpoint, and the resumed job, probing the same step again, saves the
 // same files again.
-func (o *Options) probe(ctx context.Context, tr stepper, m *llama.Model, tok tokenizer.Tokenizer, res *Result) error {
+func (o *Options) probe(ctx context.Context, tr stepper, m *llama.Model, tok tokenizer.Tokenizer, res *Result, candidate bool) error {
 	score, err := o.Probe(ctx, m, tr.Steps())
 	if err != nil {
 		return fmt.Errorf("trainjob: probe at step %d: %w", tr.Steps(), err)
 	}
-	if res.Best.Step >= 0 && score < res.Best.Score {
+	if !candidate || res.Best.Step >= 0 && score < res.Best.Score {
 		return nil
 	}
 	if err := tr.Save(o.Best); err != nil {

@@ -109,11 +109,15 @@ func (pr *prober) finish(metrics map[string]float64) error {
 	if len(pr.curve) == 0 {
 		return fmt.Errorf("lab-train: voter %d: the training finished without a probe", pr.k)
 	}
-	best := pr.curve[0]
-	for _, p := range pr.curve[1:] {
-		if p.Score >= best.Score { // the later of a tie, as trainjob keeps
+	best := ProbePoint{Step: -1}
+	for _, p := range pr.curve {
+		// The later of a tie, and never the starting model, as trainjob keeps.
+		if p.Step > 0 && (best.Step < 0 || p.Score >= best.Score) {
 			best = p
 		}
+	}
+	if best.Step < 0 {
+		return fmt.Errorf("lab-train: voter %d: no probe after a training step", pr.k)
 	}
 	rec := ProbeRecord{Difficulty: pr.difficulty, Score: best.Score, Step: best.Step, Curve: pr.curve}
 	b, err := json.MarshalIndent(rec, "", " ")

@@ -186,7 +186,8 @@ type TrainConfig struct {
 // evaluation draws them), and lab.Probe scores the answers without a true
 // answer: signal commute requires the answers to A+B= and B+A= to agree,
 // samples the majority's share of Samples answers at Temperature. The
-// checkpoint with the best score (the later of a tie) becomes the voter's student
+// checkpoint with the best score (the later of a tie; never the starting
+// model, probed for the record only) becomes the voter's student
 // (round-NNN/student), with the AdamW state of that step; the last
 // training state stays in round-NNN/last. The scores go to the train log
 // and to probe.json in the student's directory, which lab-selflabel's
