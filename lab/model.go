@@ -68,6 +68,10 @@ func NewModel(t task.Task, a Arch, seed uint64) (*Model, error) {
 	return wrap(lm, tok)
 }
 
+// Wrap makes a lab model of an engine model and its tokenizer, such as one
+// being trained; the model is shared, not copied.
+func Wrap(lm *llama.Model, tok tokenizer.Tokenizer) (*Model, error) { return wrap(lm, tok) }
+
 func wrap(lm *llama.Model, tok tokenizer.Tokenizer) (*Model, error) {
 	end, ok := tok.SpecialID(tokenizer.End)
 	if !ok {

@@ -2,8 +2,11 @@ package trainjob
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/synthloop/synthloop/engine/checkpoint"
@@ -27,6 +30,11 @@ type Options struct {
 	// Init starts from an existing model directory (and its tokenizer); empty
 	// builds a new model of Preset with a tokenizer made from the data.
 	Init string
+	// InitOptimizer continues Init's AdamW moments and update count (Init
+	// must be a training checkpoint this package wrote) instead of starting
+	// from a fresh optimizer, so a phase that follows another needs no new
+	// warmup. A job resumed from Out's own checkpoint ignores it.
+	InitOptimizer bool
 	// Preset sizes a new model: "tiny" (2 layers, d=128, about 0.5M
 	// parameters) or "small" (6 layers, d=384, about 11M).
 	Preset string
@@ -56,6 +64,11 @@ type Options struct {
 	// rows of another length sum the gradients in another order, which
 	// would change the last bits of every model trained so far.
 	ShortSeq bool
+	// ByLength batches SFT examples of about the same length together
+	// (train.Config.ByLength: buckets of this many positions), so a batch of
+	// short examples is not padded to the longest example of all the data.
+	// 0 pads every row to Seq.
+	ByLength int
 	LR       float64
 	Warmup   int
 	// Schedule is "cosine" (default) or "wsd" (warmup-stable-decay, last 20%
@@ -65,6 +78,30 @@ type Options struct {
 	SaveEvery int // steps between checkpoints; 0 means every 10% of Steps
 	// Progress, when set, is called after every step.
 	Progress func(Progress)
+	// Probe, when set, scores the model being trained every ProbeEvery
+	// steps and after the last one, and the checkpoint with the best score
+	// so far is saved in Best (a tie takes the later one, which has trained
+	// more), with BestFile naming its step and score. ProbeStart also
+	// probes before the first step, for the record only: the starting
+	// model is never the best, since a phase that handed back the model it
+	// started from would change nothing, and a loop would repeat it.
+	// Probe must only read the model. A resumed job reads the best score
+	// from Best, and its probes after the resumed checkpoint repeat those of
+	// the stopped job, so the files end the same.
+	Probe      func(ctx context.Context, m *llama.Model, step int) (float64, error)
+	ProbeEvery int
+	ProbeStart bool
+	Best       string
+}
+
+// BestFile is the file of Options.Best recording the best probe.
+const BestFile = "best.json"
+
+// Best is what BestFile holds: the step of the job whose checkpoint is in
+// Best, and its probe score.
+type Best struct {
+	Step  int     `json:"step"`
+	Score float64 `json:"score"`
 }
 
 // Progress reports one step.
@@ -87,6 +124,8 @@ type Result struct {
 	LastLoss   float64
 	Resumed    bool
 	ResumeStep int
+	// Best is the best probe of the job, when it probes (Best.Step -1: none).
+	Best Best
 }
 
 // Presets are the model sizes a new model can take.
@@ -107,6 +146,12 @@ func (o *Options) defaults() error {
 	}
 	if o.Method != "sft" && o.Method != "dpo" {
 		return fmt.Errorf("trainjob: method %q: want sft or dpo", o.Method)
+	}
+	if o.ByLength < 0 || o.ByLength > 0 && o.Method != "sft" {
+		return fmt.Errorf("trainjob: by_length %d: want 0, or a bucket width for sft", o.ByLength)
+	}
+	if o.InitOptimizer && o.Init == "" {
+		return errors.New("trainjob: continuing the optimizer needs an initial model")
 	}
 	if o.Method == "dpo" && o.Init == "" {
 		return errors.New("trainjob: dpo needs an initial model (the reference); train it with sft first")
@@ -153,6 +198,9 @@ func (o *Options) defaults() error {
 	if o.SaveEvery <= 0 {
 		o.SaveEvery = max(o.Steps/10, 1)
 	}
+	if o.Probe != nil && (o.ProbeEvery < 1 || o.Best == "" || filepath.Clean(o.Best) == filepath.Clean(o.Out)) {
+		return fmt.Errorf("trainjob: a probe needs probe_every ≥ 1 (have %d) and a best directory apart from out", o.ProbeEvery)
+	}
 	return nil
 }
 
@@ -171,7 +219,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	pad, _ := tok.SpecialID(tokenizer.PAD)
-	cfg := train.Config{Batch: opts.Batch, Seed: opts.Seed, AdamW: train.DefaultAdamW, ClipNorm: 1, Pad: int32(pad)}
+	cfg := train.Config{Batch: opts.Batch, Seed: opts.Seed, AdamW: train.DefaultAdamW, ClipNorm: 1, Pad: int32(pad), ByLength: opts.ByLength}
 	switch opts.Schedule {
 	case "wsd":
 		cfg.Schedule = train.WSD{Peak: opts.LR, Min: opts.LR / 10, Warmup: opts.Warmup, Decay: max(opts.Steps/5, 1), Total: opts.Steps}
@@ -188,9 +236,26 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 			return res, fmt.Errorf("trainjob: %s holds a training state that does not fit this job (different data, size or settings?): %w", opts.Out, err)
 		}
 		res.Resumed, res.ResumeStep = true, tr.Steps()
+	} else if opts.InitOptimizer {
+		if err := tr.RestoreOptimizer(opts.Init); err != nil {
+			return res, fmt.Errorf("trainjob: continue the optimizer of %s: %w", opts.Init, err)
+		}
 	}
 	if err := checkpoint.SaveTokenizer(opts.Out, tok); err != nil {
 		return res, err
+	}
+	res.Best = Best{Step: -1}
+	if opts.Probe != nil {
+		if b, err := readBest(opts.Best); err != nil {
+			return res, err
+		} else if b != nil {
+			res.Best = *b
+		}
+		if opts.ProbeStart && tr.Steps() == 0 {
+			if err := opts.probe(ctx, tr, m, tok, &res, false); err != nil {
+				return res, err
+			}
+		}
 	}
 	start := time.Now()
 	tokens := 0
@@ -211,6 +276,11 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		}
 		res.LastLoss = st.Loss
 		tokens += st.Targets
+		if opts.Probe != nil && (tr.Steps()%opts.ProbeEvery == 0 || tr.Steps() == opts.Steps) {
+			if err := opts.probe(ctx, tr, m, tok, &res, true); err != nil {
+				return res, err
+			}
+		}
 		if tr.Steps()%opts.SaveEvery == 0 && tr.Steps() < opts.Steps {
 			if err := tr.Save(opts.Out); err != nil {
 				return res, err
@@ -234,6 +304,49 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// probe scores the model at the trainer's step and, when it is a
+// candidate, saves it in Best if it scores at least the best so far. The checkpoint is saved before BestFile names
+// it: a kill between the two leaves the old score beside the new
+// checkpoint, and the resumed job, probing the same step again, saves the
+// same files again.
+func (o *Options) probe(ctx context.Context, tr stepper, m *llama.Model, tok tokenizer.Tokenizer, res *Result, candidate bool) error {
+	score, err := o.Probe(ctx, m, tr.Steps())
+	if err != nil {
+		return fmt.Errorf("trainjob: probe at step %d: %w", tr.Steps(), err)
+	}
+	if !candidate || res.Best.Step >= 0 && score < res.Best.Score {
+		return nil
+	}
+	if err := tr.Save(o.Best); err != nil {
+		return err
+	}
+	if err := checkpoint.SaveTokenizer(o.Best, tok); err != nil {
+		return err
+	}
+	res.Best = Best{Step: tr.Steps(), Score: score}
+	b, err := json.Marshal(res.Best)
+	if err != nil {
+		return fmt.Errorf("trainjob: %w", err)
+	}
+	return checkpoint.WriteFileAtomic(filepath.Join(o.Best, BestFile), append(b, '\n'))
+}
+
+// readBest reads dir's BestFile, nil when there is none.
+func readBest(dir string) (*Best, error) {
+	b, err := os.ReadFile(filepath.Join(dir, BestFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("trainjob: %w", err)
+	}
+	var out Best
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("trainjob: %s: %w", filepath.Join(dir, BestFile), err)
+	}
+	return &out, nil
 }
 
 // readSets reads the data files, each a dataset of the mixture; all holds
@@ -260,6 +373,7 @@ type stepper interface {
 	Steps() int
 	Save(dir string) error
 	Restore(dir string) error
+	RestoreOptimizer(dir string) error
 }
 
 // trainer builds the trainer of o.Method on the mixture of sets, setting

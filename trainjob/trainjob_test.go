@@ -14,6 +14,7 @@ import (
 
 	"github.com/synthloop/synthloop/engine/chat"
 	"github.com/synthloop/synthloop/engine/checkpoint"
+	"github.com/synthloop/synthloop/engine/llama"
 	"github.com/synthloop/synthloop/engine/tokenizer"
 )
 
@@ -216,5 +217,43 @@ func TestSeqDefaultsToLongestExample(t *testing.T) {
 	}
 	if res.Seq != longest-1 {
 		t.Errorf("ShortSeq: Seq = %d, want %d", res.Seq, longest-1)
+	}
+}
+
+// TestProbeKeepsBest probes every 10 steps with a made-up score that peaks
+// at step 20 and is highest before the first step: Best holds the
+// checkpoint of step 20 (the start is probed for the record only), ties go
+// to the later step, and the job's own output is the last step's.
+func TestProbeKeepsBest(t *testing.T) {
+	data := reverseData(t, 100)
+	dir := t.TempDir()
+	score := map[int]float64{0: 9, 10: 0.5, 20: 0.8, 30: 0.2, 40: 0.8}
+	var seen []int
+	o := small(data, filepath.Join(dir, "out"))
+	o.Best, o.ProbeEvery, o.ProbeStart = filepath.Join(dir, "best"), 10, true
+	o.Probe = func(_ context.Context, _ *llama.Model, step int) (float64, error) {
+		seen = append(seen, step)
+		return score[step], nil
+	}
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(seen) != "[0 10 20 30 40]" {
+		t.Errorf("probed at steps %v, want 0 10 20 30 40", seen)
+	}
+	if res.Best != (Best{Step: 40, Score: 0.8}) {
+		t.Errorf("best %+v, want step 40 (the later of two 0.8s), not the start", res.Best)
+	}
+	b, err := readBest(o.Best)
+	if err != nil || b == nil || *b != res.Best {
+		t.Errorf("best.json %+v, %v; want %+v", b, err, res.Best)
+	}
+	if _, err := checkpoint.LoadModel(o.Best); err != nil {
+		t.Errorf("best checkpoint: %v", err)
+	}
+	o.Best = o.Out
+	if _, err := Run(context.Background(), o); err == nil {
+		t.Error("a best directory equal to out was accepted")
 	}
 }

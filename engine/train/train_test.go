@@ -308,7 +308,10 @@ func TestDPOLearnsPreference(t *testing.T) {
 	}
 }
 
-func toySFT(t testing.TB, seed uint64) *SFT {
+func toySFT(t testing.TB, seed uint64) *SFT { return toySFTBy(t, seed, 0) }
+
+// toySFTBy is toySFT batching by length in buckets of byLength positions.
+func toySFTBy(t testing.TB, seed uint64, byLength int) *SFT {
 	t.Helper()
 	m := tinyModel(t, 2)
 	var items []Example
@@ -317,7 +320,7 @@ func toySFT(t testing.TB, seed uint64) *SFT {
 		n := 2 + r.IntN(8)
 		e := Example{Tokens: make([]int32, n), Mask: make([]bool, n)}
 		for i := range e.Tokens {
-			e.Tokens[i] = int32(r.IntN(12))
+			e.Tokens[i] = int32(1 + r.IntN(11)) // 0 is the padding
 			e.Mask[i] = i >= n/2
 		}
 		items = append(items, e)
@@ -327,7 +330,7 @@ func toySFT(t testing.TB, seed uint64) *SFT {
 		t.Fatal(err)
 	}
 	s, err := NewSFT(m, mx, Config{Batch: 4, Seq: 8, Seed: seed, AdamW: DefaultAdamW,
-		Schedule: WSD{Peak: 1e-2, Min: 1e-3, Warmup: 2, Decay: 4, Total: 10}, ClipNorm: 1})
+		Schedule: WSD{Peak: 1e-2, Min: 1e-3, Warmup: 2, Decay: 4, Total: 10}, ClipNorm: 1, ByLength: byLength})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,6 +379,125 @@ func TestResumeIsExact(t *testing.T) {
 	}
 	if !slices.Equal(straight.m.Params, again.m.Params) {
 		t.Error("two runs with the same seed differ")
+	}
+}
+
+// TestRestoreOptimizer continues a finished run's AdamW state in a new
+// phase: the moments and update count come back, the weights, step and
+// data order do not, and a torn optimizer file is refused.
+func TestRestoreOptimizer(t *testing.T) {
+	old := toySFT(t, 42)
+	for range 6 {
+		if _, err := old.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	if err := old.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	next := toySFT(t, 7)
+	before := slices.Clone(next.m.Params)
+	if err := next.RestoreOptimizer(dir); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(next.opt.M, old.opt.M) || !slices.Equal(next.opt.V, old.opt.V) || next.opt.Steps != 6 {
+		t.Errorf("moments or update count not continued (steps %d, want 6)", next.opt.Steps)
+	}
+	if next.Steps() != 0 || !slices.Equal(next.m.Params, before) {
+		t.Error("RestoreOptimizer changed the step or the weights")
+	}
+	fresh := toySFT(t, 7)
+	a, _ := next.Step()
+	b, _ := fresh.Step()
+	if a.Loss != b.Loss || slices.Equal(next.m.Params, fresh.m.Params) {
+		t.Error("a continued optimizer should see the same batch but take another step than a fresh one")
+	}
+	if err := os.WriteFile(filepath.Join(dir, optimizerFile), []byte("torn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := toySFT(t, 7).RestoreOptimizer(dir); err == nil {
+		t.Error("a torn optimizer file was accepted")
+	}
+}
+
+// TestByLength: batched by length in buckets of one position, no row of a
+// batch holds padding (every example's length fits its row), the rows are
+// shorter than Seq when the bucket is, a save and restore in the middle
+// continues exactly, and the gradients are those of the same batch padded
+// to Seq.
+func TestByLength(t *testing.T) {
+	const n = 10
+	s := toySFTBy(t, 42, 1)
+	short := false
+	for range n {
+		if _, err := s.Step(); err != nil {
+			t.Fatal(err)
+		}
+		seq := s.ws.T
+		short = short || seq < s.cfg.Seq
+		for b := range s.cfg.Batch {
+			row := s.inputs[b*seq : (b+1)*seq]
+			if seq < s.cfg.Seq && slices.Contains(row, 0) {
+				t.Fatalf("row %v of a batch of %d positions holds padding", row, seq)
+			}
+		}
+	}
+	if !short {
+		t.Error("every batch was padded to Seq")
+	}
+	half := toySFTBy(t, 42, 1)
+	for range n / 2 {
+		half.Step()
+	}
+	dir := t.TempDir()
+	if err := half.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	resumed := toySFTBy(t, 5, 1)
+	if err := resumed.Restore(dir); err != nil {
+		t.Fatal(err)
+	}
+	for range n / 2 {
+		resumed.Step()
+	}
+	if !slices.Equal(s.m.Params, resumed.m.Params) {
+		t.Error("weights after save/restore differ from training straight through")
+	}
+	// The same batch at the bucket's length and padded to Seq has the same
+	// loss: padding is neither attended to nor trained.
+	a, b := toySFTBy(t, 3, 1), toySFTBy(t, 3, 1)
+	targets, err := a.byLength()
+	if err != nil {
+		t.Fatal(err)
+	}
+	la, err := a.lossAndGrad(targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := a.ws.T
+	b.ws = b.wss[b.cfg.Seq]
+	copyRows(b, a, seq)
+	lb, err := b.lossAndGrad(targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(la-lb) > 1e-5 {
+		t.Errorf("loss %g at the bucket's %d positions, %g padded to %d", la, seq, lb, b.cfg.Seq)
+	}
+}
+
+// copyRows writes a's packed rows of seq positions into b's rows of
+// b.cfg.Seq, padding the rest.
+func copyRows(b, a *SFT, seq int) {
+	full := b.cfg.Seq
+	for r := range a.cfg.Batch {
+		for i := range full {
+			b.inputs[r*full+i], b.targets[r*full+i] = 0, -1
+			if i < seq {
+				b.inputs[r*full+i], b.targets[r*full+i] = a.inputs[r*seq+i], a.targets[r*seq+i]
+			}
+		}
 	}
 }
 

@@ -27,6 +27,14 @@ type Config struct {
 	Schedule Schedule
 	ClipNorm float64 // global gradient-norm clip; 0 disables
 	Pad      int32   // input token for padding positions (never a target)
+	// ByLength batches SFT examples by length: a step draws its first
+	// example from the mixture as usual and the rest of its batch from the
+	// same dataset among the examples of the same length bucket (lengths
+	// rounded up to a multiple of ByLength positions), and its rows are as
+	// long as that bucket instead of Seq. Each example is still drawn with
+	// its mixture probability; only which examples share a batch changes.
+	// 0 pads every row to Seq.
+	ByLength int
 }
 
 // Stats describe one step.
@@ -269,10 +277,58 @@ func (c *core) Restore(dir string) error {
 	return nil
 }
 
+// RestoreOptimizer continues the AdamW state (moments and update count)
+// of the checkpoint in dir, written by Save for a model of the same config,
+// but not its weights, step, data order or schedule: a new training phase
+// that starts from that checkpoint's model goes on with its optimizer
+// instead of re-warming a fresh one. dir is only read; a checkpoint whose
+// save did not finish is an error.
+func (c *core) RestoreOptimizer(dir string) error {
+	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return fmt.Errorf("train: restore optimizer: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("train: restore optimizer %s: %w", stateFile, err)
+	}
+	if st.AdamSteps < 0 {
+		return fmt.Errorf("train: restore optimizer %s: negative step", dir)
+	}
+	path := filepath.Join(dir, optimizerFile)
+	if h, err := fileHash(path); err != nil || h != st.Files[optimizerFile] {
+		return fmt.Errorf("train: restore optimizer %s: %s does not match %s (an interrupted save)", dir, optimizerFile, stateFile)
+	}
+	f, err := checkpoint.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	mt, ok1 := f.Get("adamw.m")
+	vt, ok2 := f.Get("adamw.v")
+	if !ok1 || !ok2 || len(mt.Data) != len(c.opt.M) || len(vt.Data) != len(c.opt.V) {
+		return fmt.Errorf("train: restore optimizer %s: optimizer state missing or for another model", dir)
+	}
+	copy(c.opt.M, mt.Data)
+	copy(c.opt.V, vt.Data)
+	c.opt.Steps = st.AdamSteps
+	return nil
+}
+
 // SFT trains next-token prediction on the masked tokens of examples.
 type SFT struct {
 	*core
 	data *Mixture[Example]
+	// With ByLength: per dataset, the indices of its items by row length,
+	// and a workspace per row length, made when first needed.
+	buckets []map[int][]int
+	wss     map[int]*llama.Workspace
+}
+
+// rowLen is the row length of e's bucket with ByLength: the positions it
+// needs (its last token is only a target), rounded up, at most Seq.
+func (c *core) rowLen(e *Example) int {
+	w := c.cfg.ByLength
+	return max(min((len(e.Tokens)-1+w-1)/w*w, c.cfg.Seq), 1)
 }
 
 // NewSFT prepares SFT of m on data. All buffers are allocated here, so Step
@@ -285,11 +341,53 @@ func NewSFT(m *llama.Model, data *Mixture[Example], cfg Config) (*SFT, error) {
 			}
 		}
 	}
+	if cfg.ByLength < 0 {
+		return nil, fmt.Errorf("train: by_length %d is negative", cfg.ByLength)
+	}
 	c, err := newCore(m, cfg, cfg.Batch)
 	if err != nil {
 		return nil, err
 	}
-	return &SFT{core: c, data: data}, nil
+	t := &SFT{core: c, data: data}
+	if cfg.ByLength > 0 {
+		t.wss = map[int]*llama.Workspace{cfg.Seq: c.ws}
+		for _, s := range data.sets {
+			b := map[int][]int{}
+			for i := range s.Items {
+				k := c.rowLen(&s.Items[i])
+				b[k] = append(b[k], i)
+			}
+			t.buckets = append(t.buckets, b)
+		}
+	}
+	return t, nil
+}
+
+// byLength draws a step's examples from one dataset and length bucket
+// into the packed buffers and points the workspace at the bucket's row
+// length; it returns the trained tokens.
+func (t *SFT) byLength() (int, error) {
+	first, set := t.data.Sample(t.rng)
+	seq := t.rowLen(first)
+	ws, ok := t.wss[seq]
+	if !ok {
+		var err error
+		if ws, err = t.m.NewWorkspace(t.cfg.Batch, seq); err != nil {
+			return 0, fmt.Errorf("train: %w", err)
+		}
+		t.wss[seq] = ws
+	}
+	t.ws = ws
+	items, bucket := t.data.sets[set].Items, t.buckets[set][seq]
+	n := 0
+	for b := range t.cfg.Accum * t.cfg.Batch {
+		e := first
+		if b > 0 {
+			e = &items[bucket[t.rng.IntN(len(bucket))]]
+		}
+		n += packRow(e, t.inputs[b*seq:(b+1)*seq], t.targets[b*seq:(b+1)*seq], t.cfg.Pad)
+	}
+	return n, nil
 }
 
 // Step samples a batch, computes the mean cross-entropy over its target
@@ -297,6 +395,16 @@ func NewSFT(m *llama.Model, data *Mixture[Example], cfg Config) (*SFT, error) {
 func (t *SFT) Step() (Stats, error) {
 	seq := t.cfg.Seq
 	var s Stats
+	if t.cfg.ByLength > 0 {
+		var err error
+		if s.Targets, err = t.byLength(); err != nil {
+			return s, err
+		}
+		if s.Loss, err = t.lossAndGrad(s.Targets); err != nil {
+			return s, err
+		}
+		return s, t.apply(&s)
+	}
 	for b := range t.cfg.Accum * t.cfg.Batch {
 		e, _ := t.data.Sample(t.rng)
 		s.Targets += packRow(e, t.inputs[b*seq:(b+1)*seq], t.targets[b*seq:(b+1)*seq], t.cfg.Pad)

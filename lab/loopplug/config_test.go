@@ -73,6 +73,13 @@ func TestConfigErrors(t *testing.T) {
 		{"until without labels", "generate: {type: lab-selflabel, with: {task: copy, from: 2}}", "train: {type: lab-train, with: {first: {until: 0.9}}}", "", "first.until needs a lab generator whose first round is labelled"},
 		{"until above 1", "", "train: {type: lab-train, with: {first: {until: 2}}}", "", "until 2 in [0, 1]"},
 		{"min_kept", "", "train: {type: lab-train, with: {min_kept: -1}}", "", "min_kept must not be negative"},
+		{"by_length", "", "train: {type: lab-train, with: {by_length: -2}}", "", "by_length -2 must not be negative"},
+		{"probe without selflabel", "", "train: {type: lab-train, with: {probe: {every: 5, problems: 4, signal: samples, samples: 2, temperature: 1}}}", "", "probe needs a lab-selflabel generator"},
+		{"probe commute of copy", "generate: {type: lab-selflabel, with: {task: copy, from: 2}}", "train: {type: lab-train, with: {probe: {every: 5, problems: 4, signal: commute}}}", "", "task copy has no operands to swap"},
+		{"probe signal", "generate: {type: lab-selflabel, with: {task: copy, from: 2}}", "train: {type: lab-train, with: {probe: {every: 5, problems: 4, signal: vibes}}}", "", `probe signal "vibes"`},
+		{"probe every", "generate: {type: lab-selflabel, with: {task: copy, from: 2}}", "train: {type: lab-train, with: {probe: {problems: 4, signal: samples}}}", "", "every 0 and problems 4 must be positive"},
+		{"advance_probe above 1", "generate: {type: lab-selflabel, with: {task: copy, from: 2, advance_probe: 2}}", "", "", "advance_probe 2"},
+		{"equal_share without mixed", "generate: {type: lab-selflabel, with: {task: reverse-addition, from: 2, equal_share: 0.5}}", "", "", "equal_share 0.5"},
 		{"task from a non-lab generator", "generate: {type: pipeline, with: {pipeline: {stages: [{type: load, with: {path: x.jsonl}}]}}}", "", "", "lab-train: task is required"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -81,7 +81,7 @@ func TestAdvance(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c.Advance = tt.advance
-			lo, hi := c.difficulties(len(tt.earlier)+1, tt.earlier)
+			lo, hi := c.difficulties(len(tt.earlier)+1, tt.earlier, nil)
 			if lo != tt.want || hi != tt.want {
 				t.Errorf("difficulties %d..%d, want %d", lo, hi, tt.want)
 			}
@@ -163,5 +163,67 @@ func TestPhaseCapped(t *testing.T) {
 		if got.Steps != tc.wantSteps || got.Warmup != tc.wantWarm {
 			t.Errorf("%+v.capped(%d) = %d steps, %d warmup; want %d, %d", tc.p, tc.n, got.Steps, got.Warmup, tc.wantSteps, tc.wantWarm)
 		}
+	}
+}
+
+// TestDrawEqualShare: up to with an equal share gives that share of the
+// problems two operands of the difficulty, the rest one of it.
+func TestDrawEqualShare(t *testing.T) {
+	tk, _ := task.Lookup("reverse-addition")
+	ps := draw(tk, rand.New(rand.NewPCG(3, 4)), 2000, 9, 9, nil, lengths{kind: upTo.kind, Equal: 0.8})
+	eq := 0
+	for _, p := range ps {
+		la, lb := operandLens(t, p.Prompt)
+		if max(la, lb) != 9 {
+			t.Fatalf("%q: no operand of 9 digits", p.Prompt)
+		}
+		if la == lb {
+			eq++
+		}
+	}
+	// 80% drawn equal, and a ninth of the rest equal by chance.
+	if share := float64(eq) / float64(len(ps)); share < 0.79 || share > 0.86 {
+		t.Errorf("share of equal operands %.3f, want about 0.82", share)
+	}
+}
+
+// TestAdvanceProbe: with advance_probe the range moves on only when the
+// teacher's probe at the next difficulty reached the threshold, and both
+// rules must pass; a teacher without a probe leaves the yield rule alone.
+func TestAdvanceProbe(t *testing.T) {
+	labelled := loop.Data{Metrics: map[string]float64{"from": 1, "to": 8, "labelled": 1, "yield": 1}}
+	round := func(d int, yield float64) loop.Data {
+		return loop.Data{Metrics: map[string]float64{"from": float64(d), "to": float64(d), "yield": yield}}
+	}
+	probe := func(at int, score float64) func(int) (float64, bool) {
+		return func(next int) (float64, bool) {
+			if next != at {
+				return 0, true
+			}
+			return score, true
+		}
+	}
+	none := func(int) (float64, bool) { return 0, false }
+	for _, tt := range []struct {
+		name    string
+		advance float64
+		earlier []loop.Data
+		probe   func(int) (float64, bool)
+		want    int
+	}{
+		{"first self-labelled round", 0, []loop.Data{labelled}, probe(9, 0), 9},
+		{"probe high: move on", 0, []loop.Data{labelled, round(9, 0.1)}, probe(10, 0.95), 10},
+		{"probe low: again", 0, []loop.Data{labelled, round(9, 0.9)}, probe(10, 0.5), 9},
+		{"probe of another length: again", 0, []loop.Data{labelled, round(9, 0.9)}, probe(11, 0.99), 9},
+		{"probe high, yield low: again", 0.5, []loop.Data{labelled, round(9, 0.2)}, probe(10, 0.95), 9},
+		{"no probe: the yield rule", 0.5, []loop.Data{labelled, round(9, 0.7)}, none, 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &SelfLabelConfig{Problems: Problems{From: 9, Step: 1}, Labels: &Labels{Count: 1, From: 1, To: 8}, Advance: tt.advance, AdvanceProbe: 0.9}
+			lo, hi := c.difficulties(len(tt.earlier)+1, tt.earlier, tt.probe)
+			if lo != tt.want || hi != tt.want {
+				t.Errorf("difficulties %d..%d, want %d", lo, hi, tt.want)
+			}
+		})
 	}
 }

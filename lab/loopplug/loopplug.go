@@ -46,6 +46,10 @@ type Problems struct {
 	// find digit i of each number wherever the other one ends. Held-out
 	// problems keep equal lengths.
 	MixedOperands bool `yaml:"mixed_operands" doc:"Operands of different lengths (reverse-addition): independent for labels, one of the round's difficulty and one up to it for the rest"`
+	// EqualShare, with MixedOperands, gives that share of the problems
+	// that are not labelled two operands of the round's difficulty, the
+	// lengths evaluation draws: the length a round must learn next.
+	EqualShare float64 `yaml:"equal_share" doc:"With mixed_operands: share of the self-labelled problems with both operands of the round's difficulty"`
 
 	loop *loop.Config
 }
@@ -101,6 +105,8 @@ func (p *Problems) check(what string) error {
 		return fmt.Errorf("%s: count %d: need problems", what, p.Count)
 	case p.From < 1 || (p.To != 0 && p.To < p.From):
 		return fmt.Errorf("%s: difficulties from %d to %d: want 1 ≤ from ≤ to", what, p.From, p.To)
+	case p.EqualShare < 0 || p.EqualShare > 1 || p.EqualShare > 0 && !p.MixedOperands:
+		return fmt.Errorf("%s: equal_share %g: want a share in [0, 1], with mixed_operands", what, p.EqualShare)
 	case p.Step < 0 || p.FirstRound < 0:
 		return fmt.Errorf("%s: step %d and first_round %d must not be negative", what, p.Step, p.FirstRound)
 	}
@@ -163,13 +169,20 @@ func lookup(name string) (task.Task, error) {
 	return t, nil
 }
 
-// lengths says how draw sizes the operands of a problem.
-type lengths int
+// lengths says how draw sizes the operands of a problem: equal (both of
+// the problem's difficulty, task.Generate), independent (each drawn from
+// lo..hi: labelled problems with MixedOperands) or up to (one of the
+// difficulty, the other 1..difficulty: MixedOperands), where a share
+// Equal of the problems has both operands of the difficulty.
+type lengths struct {
+	kind  int
+	Equal float64
+}
 
-const (
-	equal       lengths = iota // both of the problem's difficulty (task.Generate)
-	independent                // each drawn from lo..hi (labelled problems, MixedOperands)
-	upTo                       // one of the difficulty, the other 1..difficulty (MixedOperands)
+var (
+	equal       = lengths{kind: 0}
+	independent = lengths{kind: 1}
+	upTo        = lengths{kind: 2}
 )
 
 // lengths returns how the generator's labelled or other problems size
@@ -181,7 +194,7 @@ func (p *Problems) lengths(labelled bool) lengths {
 	case labelled:
 		return independent
 	}
-	return upTo
+	return lengths{kind: upTo.kind, Equal: p.EqualShare}
 }
 
 // draw returns n problems spread evenly over lo..hi, drawn from rng,
@@ -192,10 +205,12 @@ func draw(t task.Task, rng *rand.Rand, n, lo, hi int, held map[string]bool, ls l
 	op, _ := t.(task.Operands)
 	gen := func(d int) task.Problem {
 		switch {
-		case op == nil || ls == equal:
+		case op == nil || ls.kind == equal.kind:
 			return t.Generate(rng, d)
-		case ls == independent:
+		case ls.kind == independent.kind:
 			return op.GenerateOperands(rng, d, lo+rng.IntN(hi-lo+1))
+		case ls.Equal > 0 && rng.Float64() < ls.Equal:
+			return t.Generate(rng, d)
 		}
 		k := 1 + rng.IntN(d)
 		if rng.IntN(2) == 0 {

@@ -28,9 +28,13 @@ every greedy answer is kept: the unfiltered baseline of Lee et al. (2025), and p
 distillation when the student is smaller. The range from..to moves step difficulties a
 round from first_round on (default round 2 with a labels block, whose round without a
 teacher writes true labels; round 1 without); with advance, a round that kept less than
-that share of its labels is followed by one that labels the same difficulties again.
-mixed_operands draws reverse-addition operands of different lengths. Metrics: yield (kept / labelled) and
-kept_correct (the verifier's verdict on the kept labels, measured for the report only).
+that share of its labels is followed by one that labels the same difficulties again;
+with advance_probe, also one whose teacher's label-free probe at the next difficulties
+(lab-train's probe) was below that score. mixed_operands draws reverse-addition operands of
+different lengths, equal_share of the self-labelled ones both of the round's length.
+Metrics: yield (kept / labelled), teacher_probe (the teacher's probe at the labelled
+difficulty) and kept_correct (the verifier's verdict on the kept labels, measured for the
+report only).
 Every answer and verdict goes to round-NNN/labels.jsonl.`,
 		Example: `generate:
   type: lab-selflabel
@@ -158,7 +162,12 @@ min_kept pools the mixture by size when the round kept fewer examples. On prompt
 sampling grpo.group answers from the student itself, rewarded 1 when the task's verifier
 accepts the answer, then grpo.minibatches optimizer steps of the clipped policy-ratio
 objective (token-level normalisation, optional KL to the starting model). Checkpoints go
-to round-NNN/student; a killed training resumes there step for step.`,
+to round-NNN/student; a killed training resumes there step for step. continue_optimizer
+continues the AdamW state of the model a round starts from (no new warmup); by_length
+batches examples of about the same length together; probe scores each voter every few
+steps on the length the generator labels next without a label (commute: A+B and B+A
+agree; samples: majority share) and makes the best-scoring checkpoint the student (the
+last training state stays in round-NNN/last).`,
 		Example: `train:
   type: lab-train
   with:

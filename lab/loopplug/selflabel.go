@@ -24,6 +24,12 @@ type SelfLabelConfig struct {
 	// taught little about its difficulties. 0 always moves on, as Lee et
 	// al. do.
 	Advance float64 `yaml:"advance" doc:"Yield below which the next round labels the same difficulties again (0: always move on)"`
+	// AdvanceProbe moves on to the next difficulties only when the
+	// teacher's label-free probe at them (lab-train's probe, measured while
+	// it trained) reached this score; otherwise the round labels the
+	// previous round's difficulties again. It applies with Advance (both
+	// must pass) and is skipped for a teacher trained without a probe.
+	AdvanceProbe float64 `yaml:"advance_probe" doc:"Probe score at the next difficulty (lab-train probe) below which the round labels the same difficulties again (0: off)"`
 }
 
 // Filter is lab.Filter in the loop config.
@@ -53,11 +59,26 @@ func (c *SelfLabelConfig) Validate() error {
 		return errors.New("lab-selflabel: filter: samples > 1 need a temperature > 0 (greedy samples all agree)")
 	case c.Advance < 0 || c.Advance > 1:
 		return fmt.Errorf("lab-selflabel: advance %g: want a yield in [0, 1]", c.Advance)
+	case c.AdvanceProbe < 0 || c.AdvanceProbe > 1:
+		return fmt.Errorf("lab-selflabel: advance_probe %g: want a score in [0, 1]", c.AdvanceProbe)
 	}
 	return c.Labels.check()
 }
 
 func (c *SelfLabelConfig) hardest() int { return c.Labels.hardest() }
+
+// nextDifficulty is the hardest difficulty the round after r labels when it
+// moves on: after a round on true labels, that of the first self-labelled
+// range; else r's own range (as its generator drew it) moved Step on.
+func (c *SelfLabelConfig) nextDifficulty(r *loop.Round) int {
+	labelled := c.Labels != nil
+	if !hasTeacher(r) && labelled {
+		_, hi := c.Range(max(r.Index+1, c.first(labelled)), labelled)
+		return hi
+	}
+	_, hi := c.difficulties(r.Index, r.Earlier(), teacherProbe(r))
+	return hi + c.Step
+}
 
 type selfLabelGen struct{ c *SelfLabelConfig }
 
@@ -82,7 +103,7 @@ func (g *selfLabelGen) label(ctx context.Context, r *loop.Round) (loop.Data, err
 	if err != nil {
 		return loop.Data{}, err
 	}
-	lo, hi := c.difficulties(r.Index, r.Earlier())
+	lo, hi := c.difficulties(r.Index, r.Earlier(), teacherProbe(r))
 	t, ps := c.fresh(r, lo, hi)
 	sh := t.(task.Shape)
 	f := c.Filter.lab()
@@ -139,25 +160,32 @@ func (g *selfLabelGen) label(ctx context.Context, r *loop.Round) (loop.Data, err
 		return loop.Data{}, err
 	}
 	n := float64(max(len(ps), 1))
-	return loop.Data{Path: path, Format: "sft", Generated: len(ps), Kept: len(kept), Metrics: map[string]float64{
+	d := loop.Data{Path: path, Format: "sft", Generated: len(ps), Kept: len(kept), Metrics: map[string]float64{
 		"yield":         float64(len(kept)) / n,
 		"kept_correct":  float64(keptRight) / float64(max(len(kept), 1)),
 		"label_correct": float64(right) / n,
 		"agree":         agree / n,
 		"from":          float64(lo),
 		"to":            float64(hi),
-	}}, nil
+	}}
+	if score, known := teacherProbe(r)(lo); known {
+		// The teacher's probe at the difficulty it labels: how ready it was.
+		d.Metrics["teacher_probe"] = score
+	}
+	return d, nil
 }
 
-// difficulties returns the round's range: Range, or with Advance, from the
-// round after the first one drawing From..To on, the previous round's range
-// again when it kept less than Advance of its labels, else that range moved
-// Step on. earlier is the loop's history (Round.Earlier), so a resumed round
-// or a baseline draws the same.
-func (c *SelfLabelConfig) difficulties(round int, earlier []loop.Data) (lo, hi int) {
+// difficulties returns the round's range: Range, or with Advance or
+// AdvanceProbe, from the round after the first one drawing From..To on, the
+// previous round's range again when it kept less than Advance of its labels
+// or when the teacher's probe at the range moved on (probe(next)) was below
+// AdvanceProbe, else that range moved Step on. earlier is the loop's history
+// (Round.Earlier), and the probe is read from the teacher's directory, so a
+// resumed round or a baseline draws the same.
+func (c *SelfLabelConfig) difficulties(round int, earlier []loop.Data, probe func(next int) (float64, bool)) (lo, hi int) {
 	labelled := c.Labels != nil
 	lo, hi = c.Range(round, labelled)
-	if c.Advance == 0 || round <= c.first(labelled) || len(earlier) == 0 {
+	if (c.Advance == 0 && c.AdvanceProbe == 0) || round <= c.first(labelled) || len(earlier) == 0 {
 		return lo, hi
 	}
 	m := earlier[len(earlier)-1].Metrics
@@ -167,8 +195,45 @@ func (c *SelfLabelConfig) difficulties(round int, earlier []loop.Data) (lo, hi i
 		return lo, hi
 	}
 	lo, hi = int(from), int(to)
-	if m["yield"] >= c.Advance {
+	on := m["yield"] >= c.Advance
+	if c.AdvanceProbe > 0 && probe != nil {
+		if score, known := probe(hi + c.Step); known {
+			on = on && score >= c.AdvanceProbe
+		}
+	}
+	if on {
 		lo, hi = lo+c.Step, hi+c.Step
 	}
 	return lo, hi
+}
+
+// teacherProbe returns the mean probe score of r's teacher and its voters
+// at difficulty next (lab-train's probe.json in their directories): known
+// is false when they were trained without a probe, and a probe of another
+// difficulty scores 0 (the teacher has not shown it is ready for next).
+func teacherProbe(r *loop.Round) func(next int) (float64, bool) {
+	return func(next int) (float64, bool) {
+		ms := append([]loop.Model{r.Teacher}, r.Teacher.Voters...)
+		sum, n := 0.0, 0
+		for _, m := range ms {
+			if m.Dir == "" {
+				continue
+			}
+			rec, ok, err := readProbe(m.Dir)
+			if err != nil || !ok {
+				if err != nil {
+					r.Log.Warn("lab: the teacher's probe cannot be read", "err", err)
+				}
+				continue
+			}
+			if rec.Difficulty == next {
+				sum += rec.Score
+			}
+			n++
+		}
+		if n == 0 {
+			return 0, false
+		}
+		return sum / float64(n), true
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/synthloop/synthloop/engine/checkpoint"
 	"github.com/synthloop/synthloop/engine/llama"
 	"github.com/synthloop/synthloop/engine/tensor"
+	"github.com/synthloop/synthloop/engine/train"
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/trainjob"
@@ -155,18 +156,68 @@ type TrainConfig struct {
 	// size, so that a handful of labels is not repeated a hundred times
 	// over (it hurt more than it taught in the lab).
 	MinKept int `yaml:"min_kept" doc:"Below this many examples in the round's file, the mixture is pooled by size (0: off)"`
+	// ContinueOptimizer starts each voter's AdamW moments and update count
+	// from the checkpoint it continues (the previous student's, or the
+	// teacher's) instead of from zero, as Lee et al. continue one optimizer
+	// across rounds: a round then needs no warmup of its own (set warmup 0).
+	// A new model starts a fresh optimizer.
+	ContinueOptimizer bool `yaml:"continue_optimizer" doc:"Continues the AdamW state of the model a round starts from instead of a fresh one (then set warmup: 0)"`
+	// ByLength batches examples of about the same length together, in
+	// buckets of this many tokens, so a batch of short examples is not
+	// padded to the longest example of the mixture.
+	ByLength int `yaml:"by_length" doc:"Batches SFT examples by length in buckets of this many tokens (0: pad every row to the longest example)"`
+	// Probe scores each voter every few steps on the length the next round
+	// will label, without a label, and makes the best-scoring checkpoint
+	// the round's student (see ProbeConfig).
+	Probe *ProbeConfig `yaml:"probe" doc:"Label-free probe of the next length during training; the best checkpoint is the student (every, problems, signal, samples, temperature)"`
 	// GRPO is the reinforcement learning of rounds whose data are prompts
 	// (lab-prompts): steps sampling steps of batch problems each.
 	GRPO GRPO `yaml:"grpo" doc:"GRPO settings for prompt data (lab-prompts); the fields below"`
 
 	gen      func() string // the generator's task, from SetLoop
 	labelled func() int    // the generator's hardest labelled difficulty, 0 for none
+	next     func() nexter // the generator, when it says which difficulty comes next
+}
+
+// ProbeConfig is lab-train's probe: every Every steps of a voter's
+// training, and before its first and after its last step, the voter
+// answers Problems problems of the next difficulty (the one the generator
+// labels next when the round goes well; both operands of that length, as
+// evaluation draws them), and lab.Probe scores the answers without a true
+// answer: signal commute requires the answers to A+B= and B+A= to agree,
+// samples the majority's share of Samples answers at Temperature. The
+// checkpoint with the best score (the later of a tie; never the starting
+// model, probed for the record only) becomes the voter's student
+// (round-NNN/student), with the AdamW state of that step; the last
+// training state stays in round-NNN/last. The scores go to the train log
+// and to probe.json in the student's directory, which lab-selflabel's
+// advance_probe reads.
+type ProbeConfig struct {
+	Every       int     `yaml:"every" doc:"Steps between probes"`
+	Problems    int     `yaml:"problems" doc:"Problems of the next difficulty per probe"`
+	Signal      string  `yaml:"signal" doc:"commute (answers to A+B and B+A agree) or samples (majority share of samples)"`
+	Samples     int     `yaml:"samples" doc:"Samples per problem for signal samples"`
+	Temperature float64 `yaml:"temperature" doc:"Temperature of the samples"`
+}
+
+func (p *ProbeConfig) lab() lab.Probe {
+	return lab.Probe{Signal: p.Signal, Samples: p.Samples, Temperature: p.Temperature}
+}
+
+// nexter is a generator that says which difficulty the round after r
+// labels when it moves on.
+type nexter interface {
+	nextDifficulty(r *loop.Round) int
 }
 
 // SetLoop implements the loop's config hook: the task defaults to the lab
 // generator's.
 func (c *TrainConfig) SetLoop(l *loop.Config) {
 	c.gen = genTask(l)
+	c.next = func() nexter {
+		g, _ := l.Generate.Settings.(nexter)
+		return g
+	}
 	c.labelled = func() int {
 		if g, ok := l.Generate.Settings.(interface{ hardest() int }); ok {
 			return g.hardest()
@@ -213,8 +264,23 @@ func (c *TrainConfig) Validate() error {
 	if err := c.GRPO.check(); err != nil {
 		return err
 	}
+	if p := c.Probe; p != nil {
+		t, _ := lookup(c.Task)
+		if p.Every < 1 || p.Problems < 1 {
+			return fmt.Errorf("lab-train: probe: every %d and problems %d must be positive", p.Every, p.Problems)
+		}
+		if err := p.lab().Check(t); err != nil {
+			return fmt.Errorf("lab-train: %w", err)
+		}
+		if c.next == nil || c.next() == nil {
+			return errors.New("lab-train: probe needs a lab-selflabel generator, which says what length comes next")
+		}
+	}
 	if c.Beta < 0 || c.SaveEvery < 0 || c.NLL < 0 || c.Voters < 0 || c.MinKept < 0 {
 		return errors.New("lab-train: beta, nll, save_every, voters and min_kept must not be negative")
+	}
+	if c.ByLength < 0 {
+		return fmt.Errorf("lab-train: by_length %d must not be negative", c.ByLength)
 	}
 	return nil
 }
@@ -235,6 +301,7 @@ type trainer struct{ c *TrainConfig }
 // Files of a round directory the trainer writes.
 const (
 	StudentDir = "student" // the trained model (engine/checkpoint, with trainjob's resumable state)
+	LastDir    = "last"    // with a probe, the last training state (the student is the best probe's)
 	InitDir    = "init"    // a new model's untrained weights
 	TrainLog   = "train.log"
 )
@@ -280,6 +347,13 @@ func (tr *trainer) Train(ctx context.Context, r *loop.Round, in loop.TrainInput)
 		for _, v := range voters[1:] {
 			done.Student.Voters = append(done.Student.Voters, v.Student)
 			done.Metrics["voter_steps"] += float64(v.Steps)
+		}
+		if tr.c.Probe != nil {
+			sum := 0.0
+			for _, v := range voters {
+				sum += v.Metrics["probe"]
+			}
+			done.Metrics["probe_mean"] = sum / float64(len(voters))
 		}
 	}
 	if err := r.Save(ctx, "trained", done); err != nil {
@@ -342,6 +416,14 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 	phase = phase.capped(n)
 
 	out := filepath.Join(r.Dir, voterName(StudentDir, k))
+	var pr *prober
+	if c.Probe != nil {
+		// The training runs in last; the probe's best checkpoint is the student.
+		if pr, err = tr.newProber(r, init, filepath.Join(r.Dir, voterName(StudentDir, k)), k); err != nil {
+			return loop.Trained{}, err
+		}
+		out = filepath.Join(r.Dir, voterName(LastDir, k))
+	}
 	logPath := filepath.Join(r.Dir, voterName(TrainLog, k))
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -368,7 +450,9 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 	job := func(init, dir string, ph Phase, seed uint64, done, budget int) (trainjob.Result, error) {
 		every := max(ph.Steps/50, 1)
 		opts := trainjob.Options{Data: data, Out: dir, Init: init, Method: method, Beta: c.Beta, NLL: c.NLL,
-			Steps: ph.Steps, Batch: ph.Batch, ShortSeq: true, LR: ph.LR, Warmup: ph.Warmup,
+			InitOptimizer: c.ContinueOptimizer && train.HasCheckpoint(init),
+			ByLength:      c.ByLength,
+			Steps:         ph.Steps, Batch: ph.Batch, ShortSeq: true, LR: ph.LR, Warmup: ph.Warmup,
 			Seed: seed, SaveEvery: c.SaveEvery,
 			Progress: func(p trainjob.Progress) {
 				if !haveFirst {
@@ -386,6 +470,12 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 					}
 				}
 			}}
+		if method != "sft" {
+			opts.ByLength = 0 // preference pairs are padded as before
+		}
+		if pr != nil {
+			opts.Probe, opts.ProbeEvery, opts.ProbeStart, opts.Best = pr.probe(done, enc), c.Probe.Every, done == 0, pr.best
+		}
 		if opts.SaveEvery == 0 {
 			// trainjob's default, every tenth, spends more time in fsync than in
 			// training on the lab's small models.
@@ -448,15 +538,27 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 	if scratch {
 		isScratch = 1
 	}
-	m, err := checkpoint.LoadModel(out)
+	student := out
+	if pr != nil {
+		student = pr.best
+	}
+	m, err := checkpoint.LoadModel(student)
 	if err != nil {
 		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
 	}
 	metrics := map[string]float64{"params": float64(m.Config.NumParams()), "examples": float64(n), "scratch": isScratch}
+	if pr != nil {
+		if err := pr.finish(metrics); err != nil {
+			return loop.Trained{}, err
+		}
+	}
+	if c.ContinueOptimizer && train.HasCheckpoint(init) {
+		metrics["optimizer_continued"] = 1
+	}
 	if until > 0 {
 		metrics["phases"] = float64(phases)
 	}
-	return loop.Trained{Student: loop.LocalModel(out), Steps: steps, FirstLoss: first, LastLoss: last, Log: logPath, Metrics: metrics}, nil
+	return loop.Trained{Student: loop.LocalModel(student), Steps: steps, FirstLoss: first, LastLoss: last, Log: logPath, Metrics: metrics}, nil
 }
 
 // Validation problems of first.until: their own seed, apart from the

@@ -146,6 +146,29 @@ type Operands interface {
 	GenerateOperands(rng *rand.Rand, la, lb int) Problem
 }
 
+// Commutative is implemented by tasks whose two operands can swap places
+// without changing the true answer. Swap returns the prompt with its
+// operands swapped; it reads only the prompt, so a label-free check (the
+// answers to both orders must agree) can use it without a true answer.
+type Commutative interface {
+	Swap(prompt string) (string, bool)
+}
+
+// swap swaps the operands of "A<op>B=".
+func swap(prompt string, op byte) (string, bool) {
+	a, b, err := operands(prompt, op)
+	if err != nil {
+		return "", false
+	}
+	return b + string(op) + a + "=", true
+}
+
+// Swap implements Commutative.
+func (ReverseAddition) Swap(prompt string) (string, bool) { return swap(prompt, '+') }
+
+// Swap implements Commutative.
+func (Multiplication) Swap(prompt string) (string, bool) { return swap(prompt, '*') }
+
 // GenerateOperands implements Operands.
 func (t ReverseAddition) GenerateOperands(rng *rand.Rand, la, lb int) Problem {
 	la, lb = max(la, 1), max(lb, 1)

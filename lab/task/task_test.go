@@ -311,3 +311,50 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestSwap(t *testing.T) {
+	for _, c := range []struct {
+		t      Commutative
+		prompt string
+		want   string
+		ok     bool
+	}{
+		{ReverseAddition{}, "12+345=", "345+12=", true},
+		{Multiplication{}, "9*87=", "87*9=", true},
+		{ReverseAddition{}, "12*345=", "", false},
+		{ReverseAddition{}, "12+345", "", false},
+	} {
+		got, ok := c.t.Swap(c.prompt)
+		if got != c.want || ok != c.ok {
+			t.Errorf("Swap(%q) = %q, %v; want %q, %v", c.prompt, got, ok, c.want, c.ok)
+		}
+	}
+	// Swapping never changes the true answer.
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, tk := range []Task{ReverseAddition{}, Multiplication{}} {
+		for range 50 {
+			p := tk.Generate(rng, 1+rng.IntN(9))
+			if op, ok := tk.(Operands); ok {
+				p = op.GenerateOperands(rng, 1+rng.IntN(9), 1+rng.IntN(9))
+			}
+			q, _ := tk.(Commutative).Swap(p.Prompt)
+			if a, _ := tk.(Shape).Solve(q); a != p.Answer {
+				t.Fatalf("%s: %q answers %q, swapped %q answers %q", tk.Name(), p.Prompt, p.Answer, q, a)
+			}
+		}
+	}
+}
+
+func FuzzSwap(f *testing.F) {
+	f.Add("12+345=")
+	f.Add("+=")
+	f.Fuzz(func(t *testing.T, prompt string) {
+		q, ok := ReverseAddition{}.Swap(prompt)
+		if !ok {
+			return
+		}
+		if back, ok := (ReverseAddition{}).Swap(q); !ok || back != prompt {
+			t.Errorf("Swap(Swap(%q)) = %q, %v", prompt, back, ok)
+		}
+	})
+}
