@@ -38,9 +38,6 @@ func (c *Config) Validate() error {
 
 var nameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// recordFields are the record's own text fields.
-var recordFields = []string{"id", "instruction", "input", "output", "chosen", "rejected"}
-
 // Program is one compiled expression and the record fields it reads.
 type Program struct {
 	Source string
@@ -150,23 +147,6 @@ func New(cfg *Config) (*Stage, error) {
 	return s, nil
 }
 
-// data is what the expressions see of r: its non-empty record fields and
-// its meta fields.
-func data(r *record.Record) map[string]any {
-	d := make(map[string]any, len(r.Meta)+len(recordFields))
-	for k, v := range r.Meta {
-		d[k] = v
-	}
-	for k, v := range map[string]string{"id": r.ID, "instruction": r.Instruction, "input": r.Input, "output": r.Output, "chosen": r.Chosen, "rejected": r.Rejected} {
-		if v != "" {
-			d[k] = v
-		} else {
-			delete(d, k)
-		}
-	}
-	return d
-}
-
 // Run derives a record from every kept record of the input stage.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	ins, err := pipeline.KeptInput(ctx, env, 0)
@@ -196,7 +176,7 @@ func (s *Stage) Derive(env *pipeline.Env, in *record.Record) *record.Record {
 		r.Status, r.Error = record.Failed, "derive: "+err.Error()
 		return &r
 	}
-	d := data(in)
+	d := in.Fields()
 	for _, name := range s.names {
 		v, err := s.fields[name].Run(d, "fields."+name)
 		if err != nil {
@@ -207,7 +187,7 @@ func (s *Stage) Derive(env *pipeline.Env, in *record.Record) *record.Record {
 	if s.keep == nil {
 		return &r
 	}
-	v, err := s.keep.Run(data(&r), "keep")
+	v, err := s.keep.Run(r.Fields(), "keep")
 	if err != nil {
 		return fail(err)
 	}
@@ -227,24 +207,11 @@ func (s *Stage) Derive(env *pipeline.Env, in *record.Record) *record.Record {
 // setField stores v: a record field takes it as text, another name is a
 // meta field with v as it is.
 func setField(r *record.Record, name string, v any) {
-	var text string
-	if slices.Contains(recordFields, name) {
-		text = fmt.Sprint(v)
+	if slices.Contains(record.TextFields, name) {
+		r.SetText(name, fmt.Sprint(v))
+		return
 	}
-	switch name {
-	case "instruction":
-		r.Instruction = text
-	case "input":
-		r.Input = text
-	case "output":
-		r.Output = text
-	case "chosen":
-		r.Chosen = text
-	case "rejected":
-		r.Rejected = text
-	default:
-		r.Meta[name] = v
-	}
+	r.Meta[name] = v
 }
 
 var _ pipeline.Stage = (*Stage)(nil)

@@ -54,7 +54,7 @@ func (c *Config) Validate() error {
 
 // recordFields are the fields every record has; a template may use them
 // and any meta field. The id is never empty.
-var recordFields = []string{"id", "instruction", "input", "output", "chosen", "rejected"}
+var recordFields = append([]string{"id"}, record.TextFields...)
 
 // Stage is the generate stage.
 type Stage struct {
@@ -202,23 +202,6 @@ func walk(node parse.Node, used map[string]bool) {
 	}
 }
 
-// data is what the templates see of r: its non-empty fields and its meta
-// fields (a meta field does not hide a record field).
-func data(r *record.Record) map[string]any {
-	d := make(map[string]any, len(r.Meta)+len(recordFields))
-	for k, v := range r.Meta {
-		d[k] = v
-	}
-	for k, v := range map[string]string{"id": r.ID, "instruction": r.Instruction, "input": r.Input, "output": r.Output, "chosen": r.Chosen, "rejected": r.Rejected} {
-		if v != "" {
-			d[k] = v
-		} else {
-			delete(d, k)
-		}
-	}
-	return d
-}
-
 // CheckFields returns an error naming the first field the templates use
 // that is neither a record field nor a meta field of r, with the closest
 // known name.
@@ -242,7 +225,7 @@ func (s *Stage) CheckFields(r *record.Record) error {
 // Render returns the messages of r's request, or the error of a record
 // that lacks a value for a field the templates use.
 func (s *Stage) Render(r *record.Record) ([]model.Message, error) {
-	d := data(r)
+	d := r.Fields()
 	for _, f := range s.fields {
 		if _, ok := d[f]; !ok {
 			return nil, fmt.Errorf("generate: record %s has no value for field %q that the template uses", r.ID, f)
@@ -325,30 +308,16 @@ func (s *Stage) set(r *record.Record, reply string) {
 // setField stores v in the field named name: a record field takes a string
 // (other values as their JSON), any other name is a meta field.
 func setField(r *record.Record, name string, v any) {
-	var str string
-	switch name {
-	case "instruction", "input", "output", "chosen", "rejected":
-		if x, ok := v.(string); ok {
-			str = x
-		} else {
-			b, _ := json.Marshal(v)
-			str = string(b)
-		}
-	}
-	switch name {
-	case "instruction":
-		r.Instruction = str
-	case "input":
-		r.Input = str
-	case "output":
-		r.Output = str
-	case "chosen":
-		r.Chosen = str
-	case "rejected":
-		r.Rejected = str
-	default:
+	if !slices.Contains(record.TextFields, name) {
 		r.Meta[name] = v
+		return
 	}
+	str, ok := v.(string)
+	if !ok {
+		b, _ := json.Marshal(v)
+		str = string(b)
+	}
+	r.SetText(name, str)
 }
 
 func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, b genkit.Backend) ([]*record.Record, pipeline.UnitUsage, error) {

@@ -429,28 +429,14 @@ func (sp *spec) kinds() map[string]string {
 	return out
 }
 
-// recordFields are the record's own text fields; a column of another name
-// is a meta field.
-var recordFields = []string{"instruction", "input", "output", "chosen", "rejected"}
-
+// setField stores v: a record field (record.TextFields) takes it as text,
+// a column of another name is a meta field.
 func setField(r *record.Record, name string, v any) {
-	if !slices.Contains(recordFields, name) {
-		r.Meta[name] = v
+	if slices.Contains(record.TextFields, name) {
+		r.SetText(name, fmt.Sprint(v))
 		return
 	}
-	s := fmt.Sprint(v)
-	switch name {
-	case "instruction":
-		r.Instruction = s
-	case "input":
-		r.Input = s
-	case "output":
-		r.Output = s
-	case "chosen":
-		r.Chosen = s
-	case "rejected":
-		r.Rejected = s
-	}
+	r.Meta[name] = v
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
