@@ -3,7 +3,6 @@ package estimate
 import (
 	"encoding/json"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tiktoken-go/tokenizer"
 
@@ -74,22 +73,5 @@ func (c *counter) text(s string) int {
 			return n
 		}
 	}
-	return estimateTokens(s)
-}
-
-// estimateTokens is about 4 ASCII bytes per token and one token per other
-// character (CJK text comes close to that).
-func estimateTokens(s string) int {
-	ascii, other := 0, 0
-	for i := 0; i < len(s); {
-		if s[i] < utf8.RuneSelf {
-			ascii++
-			i++
-			continue
-		}
-		_, w := utf8.DecodeRuneInString(s[i:])
-		other++
-		i += w
-	}
-	return (ascii+3)/4 + other
+	return model.EstimateTokens(s)
 }

@@ -218,19 +218,9 @@ func dpoLine(r *record.Record, withAudit bool) any {
 // hold for training (no answer; for dpo, no pair); an audit export
 // (IncludeRejected) writes every record as it is.
 func jsonlFormat(name, doc string, line func(*record.Record, bool) any) format {
-	encode := func(ctx context.Context, src Source, opts Options, stage string, w io.Writer) (Counts, error) {
+	return streamFormat(name, doc, func(ctx context.Context, src Source, opts Options, stage string, w io.Writer) (Counts, error) {
 		return encodeJSONL(ctx, src, opts, stage, w, line)
-	}
-	write := func(ctx context.Context, src Source, opts Options, stage, outPath string) (Counts, error) {
-		var c Counts
-		err := atomicFile(outPath, func(w io.Writer) error {
-			var err error
-			c, err = encode(ctx, src, opts, stage, w)
-			return err
-		})
-		return c, err
-	}
-	return format{FormatInfo{name, doc}, write, encode}
+	})
 }
 
 func encodeJSONL(ctx context.Context, src Source, opts Options, stage string, w io.Writer, line func(*record.Record, bool) any) (Counts, error) {

@@ -613,24 +613,30 @@ func (c *Client) estimateCompletion(maxTokens int) int {
 	return est
 }
 
-// estimateTokens guesses prompt tokens: about 4 ASCII bytes per token, one
-// token per other character (CJK text is close to that), and 4 per message.
+// estimateTokens guesses prompt tokens: EstimateTokens of each message's
+// content and 4 per message.
 func estimateTokens(msgs []Message) int {
 	n := 0
 	for _, m := range msgs {
-		ascii, other := 0, 0
-		s := m.Content
-		for i := 0; i < len(s); {
-			if s[i] < utf8.RuneSelf {
-				ascii++
-				i++
-				continue
-			}
-			_, w := utf8.DecodeRuneInString(s[i:])
-			other++
-			i += w
-		}
-		n += 4 + (ascii+3)/4 + other
+		n += 4 + EstimateTokens(m.Content)
 	}
 	return n
+}
+
+// EstimateTokens guesses the tokens of s where no tokenizer is at hand:
+// about 4 ASCII bytes per token and one token per other character (CJK
+// text is close to that); 0 only for "".
+func EstimateTokens(s string) int {
+	ascii, other := 0, 0
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			ascii++
+			i++
+			continue
+		}
+		_, w := utf8.DecodeRuneInString(s[i:])
+		other++
+		i += w
+	}
+	return (ascii+3)/4 + other
 }

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/text"
@@ -156,22 +155,9 @@ func (b *Backend) rng(req model.Request, sample int) *rand.Rand {
 // as with the model layer's cache.
 func withoutN(r model.Request) model.Request { r.N = 0; return r }
 
-// EstimateTokens guesses a token count: about four ASCII bytes per token and
-// one token per other character, which is close for English and Japanese.
-func EstimateTokens(s string) int {
-	ascii, other := 0, 0
-	for _, r := range s {
-		if r < utf8.RuneSelf {
-			ascii++
-		} else {
-			other++
-		}
-	}
-	if ascii+other == 0 {
-		return 0
-	}
-	return max(1, (ascii+3)/4+other)
-}
+// EstimateTokens is model.EstimateTokens: the stand-in's usage and
+// max_tokens count tokens the way the layer estimates them.
+func EstimateTokens(s string) int { return model.EstimateTokens(s) }
 
 // applyLimits cuts the reply at the first stop sequence, as an API does, and
 // at max_tokens, reporting "length".

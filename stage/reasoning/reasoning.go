@@ -406,7 +406,7 @@ func (s *Stage) traces(env *pipeline.Env, in, pr *record.Record, samples []sampl
 			Scores: map[string]float64{"pass_rate": rate, "verifier": 1},
 			Meta: map[string]any{"kind": KindTrace, "problem": pr.Meta["problem"], "problem_id": in.ID, "reference": ref,
 				"answer": sm.answer, "sample": i, "pass_rate": rate, "inline_trace": sm.inline,
-				"trace_chars": len([]rune(sm.trace)), "trace_tokens": estimateTokens(sm.trace), "verifier": pr.Meta["verifier"]},
+				"trace_chars": len([]rune(sm.trace)), "trace_tokens": model.EstimateTokens(sm.trace), "verifier": pr.Meta["verifier"]},
 			Decisions: []record.Decision{{Filter: "verifier", Passed: true, Value: 1, Reason: sm.reason}},
 		}
 		if len(wrong) > 0 {
@@ -473,25 +473,6 @@ func clip(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
-}
-
-// estimateTokens guesses a token count the way the scripted teacher does:
-// about four ASCII bytes per token and one per other character, close for
-// English and Japanese. It is for statistics only; a provider's usage
-// counts the whole response, not one sample.
-func estimateTokens(s string) int {
-	ascii, other := 0, 0
-	for _, r := range s {
-		if r < 0x80 {
-			ascii++
-		} else {
-			other++
-		}
-	}
-	if ascii+other == 0 {
-		return 0
-	}
-	return max(1, (ascii+3)/4+other)
 }
 
 var _ pipeline.Stage = (*Stage)(nil)
