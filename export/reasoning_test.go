@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"iter"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/synthloop/synthloop/internal/golden"
 	"github.com/synthloop/synthloop/record"
 )
 
@@ -72,7 +74,7 @@ func TestReasoningFormats(t *testing.T) {
 		if err != nil || c.Written != tc.written || c.Unfit != tc.unfit {
 			t.Errorf("%s: %+v, %v", tc.name, c, err)
 		}
-		golden(t, "reasoning_"+tc.name+".jsonl", b.Bytes())
+		golden.File(t, filepath.Join("testdata", "reasoning_"+tc.name+".jsonl"), b.Bytes())
 	}
 	if _, err := WriteTo(context.Background(), reasoningRecords(), Options{Format: "openai", ThinkFormat: "xml"}, &bytes.Buffer{}); err == nil {
 		t.Error("an unknown think format was accepted")
@@ -103,7 +105,7 @@ func TestVerl(t *testing.T) {
 		t.Errorf("columns %s", got)
 	}
 	out, _ := json.MarshalIndent(rows, "", "  ")
-	golden(t, "reasoning_verl.json", append(out, '\n'))
+	golden.File(t, filepath.Join("testdata", "reasoning_verl.json"), append(out, '\n'))
 }
 
 // TestThinkOnceInTurns: a conversation turn's reasoning written into its
