@@ -72,6 +72,17 @@ type Config struct {
 	MaxPass float64 `yaml:"max_pass" doc:"Problems with a higher pass rate are rejected (their traces too); 0.99 with min_pass 0.01 keeps 0 < pass < 1 for RL"`
 }
 
+// FieldDocs says what the verifier's settings mean in this stage, where
+// the stage gives the verifier its candidate and reference (see New).
+func (c *Config) FieldDocs() map[string]string {
+	return map[string]string{
+		"verifier.extract": "Picks the final answer out of a sample's answer part before exact, normalized, numeric or math compare it; " +
+			"unset: the stage's extract (auto by default), for every kind; none compares the whole answer part; " +
+			"regex, json_schema and command always get the whole answer part",
+		"verifier.reference": "Unused here: the reference is the stage's answer field (or the voted answer)",
+	}
+}
+
 // DefaultConfig returns the defaults: 4 samples at T=0.7, the math
 // verifier, the shortest verified trace kept.
 func DefaultConfig() *Config {
@@ -188,6 +199,14 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	gen, info, err := env.Backend(s.cfg.Model)
 	if err != nil {
 		return fmt.Errorf("reasoning: model %q: %w", s.cfg.Model, err)
+	}
+	if s.vcfg.Kind == verify.Command {
+		// A command that cannot run (a missing script, no sandbox) would
+		// otherwise show at the first problem's samples, after its model
+		// request; its verdict on an empty answer is of no interest.
+		if _, err := s.verifier.Verify(ctx, verify.Check{}); err != nil {
+			return fmt.Errorf("reasoning: verifier: %w", err)
+		}
 	}
 	return pipeline.ForEachKept(ctx, env, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		return s.one(ctx, env, in, gen, info)
@@ -348,7 +367,10 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		default:
 			v, err := s.verifier.Verify(ctx, verify.Check{Prompt: pr.Instruction, Candidate: sm.text, Reference: ref})
 			if err != nil {
-				return fail(fmt.Errorf("verify: %w", err))
+				// The verifier itself failed, which says nothing of this
+				// problem: the stage stops with the unit undone (as the
+				// tools stage does when a tool cannot run).
+				return nil, usage, fmt.Errorf("reasoning: verifier: %w", err)
 			}
 			sm.verified, sm.reason = v.Pass, v.Reason
 		}

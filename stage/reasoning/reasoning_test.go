@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -314,4 +316,65 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("New(%+v): want an error", c)
 		}
 	}
+}
+
+// countingBackend counts the requests it answers.
+type countingBackend struct {
+	model.Backend
+	calls atomic.Int64
+}
+
+func (b *countingBackend) Generate(ctx context.Context, req model.Request) (*model.Response, error) {
+	b.calls.Add(1)
+	return b.Backend.Generate(ctx, req)
+}
+
+// TestVerifierSetupStopsTheStage: a command verifier that cannot run its
+// program (the shell finds no script) stops the stage with one error
+// before any model request, rather than failing every problem one by one;
+// and a verifier error in a unit stops the stage with the unit undone, as
+// a tool that cannot run does in the tools stage.
+func TestVerifierSetupStopsTheStage(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	cfg := config()
+	cfg.Verifier = &verify.Config{Kind: verify.Command, Command: []string{bash, "no-such-check.sh"}, AllowNetwork: true}
+	st := seed(t, problems(t))
+	b := &countingBackend{Backend: scripted.New(1)}
+	err = run(t, st, cfg, b)
+	if err == nil || !strings.Contains(err.Error(), "reasoning: verifier") || !strings.Contains(err.Error(), "no-such-check.sh") {
+		t.Fatalf("Run: %v, want one verifier error naming the script", err)
+	}
+	if n := b.calls.Load(); n != 0 {
+		t.Errorf("%d model requests before the verifier was found broken, want 0", n)
+	}
+	n := 0
+	for range st.Records(context.Background(), "traces", "") {
+		n++
+	}
+	if n != 0 {
+		t.Errorf("%d records written, want none", n)
+	}
+
+	// Broken after the start: the unit is left undone, not failed.
+	s, err := New(config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.verifier = brokenVerifier{}
+	err = s.Run(context.Background(), env(st, scripted.New(1)))
+	if err == nil || !strings.Contains(err.Error(), "verifier down") {
+		t.Fatalf("Run with a verifier that errs: %v", err)
+	}
+	for r := range st.Records(context.Background(), "traces", record.Failed) {
+		t.Errorf("record %s failed (%s): a verifier error should stop the stage, not fail records", r.ID, r.Error)
+	}
+}
+
+type brokenVerifier struct{}
+
+func (brokenVerifier) Verify(context.Context, verify.Check) (verify.Verdict, error) {
+	return verify.Verdict{}, errors.New("verifier down")
 }
