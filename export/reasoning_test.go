@@ -118,7 +118,7 @@ func TestThinkInTurns(t *testing.T) {
 		{Role: "assistant", Content: "4", Reasoning: "two and two make four"},
 	}}}
 	for _, tc := range []struct {
-		think, format  string
+		think, format string
 		times, fields int // the reasoning's text, and "reasoning" keys
 	}{
 		{ThinkTags, "openai", 1, 0}, {ThinkTags, "trl", 1, 0},
