@@ -18,6 +18,7 @@ import (
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/attrs"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
 	"github.com/synthloop/synthloop/verify"
 )
@@ -208,9 +209,42 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 			return fmt.Errorf("reasoning: verifier: %w", err)
 		}
 	}
-	return pipeline.ForEachKept(ctx, env, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+	if err := checkAttributes(ctx, env); err != nil {
+		return err
+	}
+	err = pipeline.ForEachKept(ctx, env, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		return s.one(ctx, env, in, gen, info)
 	})
+	if err != nil {
+		return err
+	}
+	if env.Log != nil {
+		if sum, err := Summarize(ctx, env.Store, env.Name); err == nil && sum.Coverage.Records > 0 {
+			env.Log.Info("reasoning: pass rates by attribute, coverage of the kept traces", "stage", env.Name, "report", sum.attributeLines())
+		}
+	}
+	return nil
+}
+
+// ownMeta are the meta fields the stage sets, which no attribute carried
+// from a problem may be named.
+var ownMeta = []string{"kind", "problem", "problem_id", "verifier", "reference", "vote", "passed", "samples", "pass_rate",
+	"answer", "sample", "inline_trace", "trace_chars", "trace_tokens", "rejected_reasoning", "rejected_answer", "rejected_sample"}
+
+// checkAttributes refuses, before any request, problems whose attributes
+// (carried from a sample stage) are named like the stage's own meta
+// fields; the first input record stands for the rest.
+func checkAttributes(ctx context.Context, env *pipeline.Env) error {
+	first, err := pipeline.KeptInput(ctx, env, 1)
+	if err != nil || len(first) == 0 {
+		return err
+	}
+	if spec, ok := attrs.Of(first[0]); ok {
+		if c := attrs.Clash(spec, ownMeta...); c != "" {
+			return fmt.Errorf("reasoning: the problems' attribute %q is also a meta field of the stage's records: rename the column", c)
+		}
+	}
+	return nil
 }
 
 // data is what the prompt template sees: the problem, the record's
@@ -301,6 +335,11 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 	problem := strings.TrimSpace(s.problem(in))
 	pr := &record.Record{ID: env.Name + ":" + in.ID, Stage: env.Name, Status: record.Kept, Prov: prov,
 		Meta: map[string]any{"kind": KindProblem, "problem": problem, "problem_id": in.ID, "verifier": s.VerifierSpec()}}
+	if spec, ok := attrs.Of(in); ok {
+		// Set first so that a failed or rejected problem shows them too;
+		// a trace gets its own copy from the problem's record.
+		attrs.Carry(pr, in, spec)
+	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
 		if pipeline.MustReturn(ctx, err) {
 			return nil, usage, err
@@ -389,7 +428,11 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		pr.Status = record.Rejected
 	}
 	out := []*record.Record{pr}
+	spec, carried := attrs.Of(in)
 	for _, t := range s.traces(env, in, pr, samples, rate, ref) {
+		if carried {
+			attrs.Carry(t, in, spec)
+		}
 		if !inRange {
 			t.Status = record.Rejected
 			t.Decisions = append(t.Decisions, pr.Decisions[0])
