@@ -48,17 +48,17 @@ const (
 
 // Config is the `with:` block of a problems stage.
 type Config struct {
-	Model  string `yaml:"model" doc:"Invents the problems (required)"`
-	Domain string `yaml:"domain" doc:"math (word problems with one answer) or code (one function each)"`
-	Seeds  string `yaml:"seeds" doc:"A file of seed problems: one a line, or JSONL with problem (or question, instruction) and id; empty: the input stage's kept records. With a seeds file, the input stage's records (a sample stage's, say) give each prompt its attributes"`
+	Model    string `yaml:"model" doc:"Invents the problems (required)"`
+	Domain   string `yaml:"domain" doc:"math (word problems with one answer) or code (one function each)"`
+	Seeds    string `yaml:"seeds" doc:"A file of seed problems: one a line, or JSONL with problem (or question, instruction) and id; empty: the input stage's kept records. With a seeds file, the input stage's records (a sample stage's, say) give each prompt its attributes"`
+	Problem  string `yaml:"problem" doc:"Where an input record's problem is: instruction (default), input, output or meta.KEY"`
+	Language string `yaml:"language" doc:"Language of the built-in prompt: en or ja"`
+	Prompt   string `yaml:"prompt" doc:"A prompt template file in place of the built-in one, over .Shown (the seed problems), .Count, .Next, .Language, and the attributes as .Attributes (a list of .Name, .Value) and .Attr (by name)"`
+	CodeLang string `yaml:"code_language" doc:"With domain: code, the language the functions are asked in (a codet stage runs Python)"`
 	// Attributes names the meta fields of the input records that prompts
 	// are conditioned on when those records do not declare their own (a
 	// sample stage's records declare their columns).
 	Attributes []string `yaml:"attributes" doc:"With seeds and an input stage: the input records' meta fields each prompt is conditioned on (default: the columns a sample stage's records declare)"`
-	Problem    string   `yaml:"problem" doc:"Where an input record's problem is: instruction (default), input, output or meta.KEY"`
-	Language   string   `yaml:"language" doc:"Language of the built-in prompt: en or ja"`
-	Prompt     string   `yaml:"prompt" doc:"A prompt template file in place of the built-in one, over .Shown (the seed problems), .Count, .Next, .Language, and the attributes as .Attributes (a list of .Name, .Value) and .Attr (by name)"`
-	CodeLang   string   `yaml:"code_language" doc:"With domain: code, the language the functions are asked in (a codet stage runs Python)"`
 
 	Target     int      `yaml:"target" doc:"Problems to keep"`
 	Shown      int      `yaml:"shown" doc:"Seed problems shown per prompt (k)"`
