@@ -112,7 +112,7 @@ func (s Summary) attributeLines() string {
 			if i == 0 {
 				sep = ""
 			}
-			fmt.Fprintf(&b, "%s %s %.2f (%d)", sep, v.Value, v.MeanPassRate, v.Problems)
+			fmt.Fprintf(&b, "%s %s %.2f (%d)", sep, clip(v.Value, 40), v.MeanPassRate, v.Problems)
 		}
 		b.WriteString("\n")
 	}
