@@ -341,6 +341,20 @@ func TestConditionedOnNamedMeta(t *testing.T) {
 			t.Errorf("%s: meta %v", r.ID, r.Meta)
 		}
 	}
+	// A user's prompt reads them by name.
+	tmpl := filepath.Join(t.TempDir(), "mine.tmpl")
+	os.WriteFile(tmpl, []byte("Set in {{.Attr.setting}}.{{range .Attributes}} ({{.Name}}){{end}}\n{{range $i, $p := .Shown}}\nProblem {{add $i 1}}: {{$p}}\n{{end}}\nWrite {{.Count}} new problems.\n\nProblem {{.Next}}:"), 0o600)
+	c.Prompt = tmpl
+	b = &promptLog{Backend: scripted.New(1)}
+	fresh := pipelinetest.NewMemStore()
+	if err := fresh.Commit(ctx, pipeline.Unit{Stage: "seeds", Key: "x", Records: in}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, fresh, c, b)
+	if !strings.HasPrefix(b.prompts[0], "Set in a bakery. (setting)\n") {
+		t.Errorf("the user's prompt:\n%s", b.prompts[0])
+	}
+	c.Prompt = ""
 	c.Attributes = []string{"kind"}
 	s, err := New(c)
 	if err != nil {
