@@ -69,7 +69,7 @@ type Config struct {
 	MaxWords   int      `yaml:"max_words" doc:"Longer problems are rejected"`
 	Temp       *float64 `yaml:"temperature" doc:"Sampling temperature"`
 	MaxTokens  int      `yaml:"max_tokens" doc:"Bounds each reply"`
-	Seed       int64    `yaml:"seed" doc:"Varies which seeds each prompt shows (0: the run's seed)"`
+	Seed       int64    `yaml:"seed" doc:"Varies which seeds each prompt shows, and the order it takes the input records' attributes in (0: the run's seed)"`
 }
 
 // DefaultConfig returns the defaults: 3 seeds shown, 5 problems asked per
