@@ -49,8 +49,14 @@ func Of(r *record.Record) (Spec, bool) {
 // record was made in this process, or maps and lists after the store's
 // JSON round trip.
 func decode(v any) (Spec, bool) {
-	if s, ok := v.(Spec); ok {
-		return s, len(s.Columns) > 0
+	switch x := v.(type) {
+	case Spec:
+		return x, len(x.Columns) > 0
+	case map[string]any:
+		// The store's form, read directly: status reads every record.
+		if s, ok := fromJSONMap(x); ok {
+			return s, len(s.Columns) > 0
+		}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -61,6 +67,42 @@ func decode(v any) (Spec, bool) {
 		return Spec{}, false
 	}
 	return s, len(s.Columns) > 0
+}
+
+// fromJSONMap reads a Spec decoded from JSON into maps and lists; ok is
+// false for any other shape (the caller then goes through JSON).
+func fromJSONMap(m map[string]any) (Spec, bool) {
+	cols, ok := m["columns"].([]any)
+	if !ok {
+		return Spec{}, false
+	}
+	s := Spec{Columns: make([]string, 0, len(cols))}
+	for _, c := range cols {
+		name, ok := c.(string)
+		if !ok {
+			return Spec{}, false
+		}
+		s.Columns = append(s.Columns, name)
+	}
+	if k, ok := m["kinds"].(map[string]any); ok {
+		s.Kinds = make(map[string]string, len(k))
+		for name, v := range k {
+			if s.Kinds[name], ok = v.(string); !ok {
+				return Spec{}, false
+			}
+		}
+	}
+	if p, ok := m["possible"].(map[string]any); ok {
+		s.Possible = make(map[string]int, len(p))
+		for name, v := range p {
+			n, ok := v.(float64)
+			if !ok || n != float64(int(n)) {
+				return Spec{}, false
+			}
+			s.Possible[name] = int(n)
+		}
+	}
+	return s, true
 }
 
 // Named is the Spec of meta fields named by a stage's settings, whose

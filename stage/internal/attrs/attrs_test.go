@@ -146,3 +146,19 @@ func FuzzOf(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkOf reads the spec of a record as the store gives it back, as
+// status does for every kept record.
+func BenchmarkOf(b *testing.B) {
+	raw, _ := json.Marshal(Spec{Columns: []string{"topic", "difficulty", "persona"},
+		Kinds: map[string]string{"topic": "topic", "difficulty": "category", "persona": "persona"}, Possible: map[string]int{"difficulty": 3, "persona": 40}})
+	var v any
+	json.Unmarshal(raw, &v)
+	r := &record.Record{Meta: map[string]any{SpecKey: v}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := Of(r); !ok {
+			b.Fatal("no spec")
+		}
+	}
+}
