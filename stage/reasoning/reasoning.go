@@ -335,9 +335,10 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 	problem := strings.TrimSpace(s.problem(in))
 	pr := &record.Record{ID: env.Name + ":" + in.ID, Stage: env.Name, Status: record.Kept, Prov: prov,
 		Meta: map[string]any{"kind": KindProblem, "problem": problem, "problem_id": in.ID, "verifier": s.VerifierSpec()}}
-	if spec, ok := attrs.Of(in); ok {
-		// Set first so that a failed or rejected problem shows them too;
-		// a trace gets its own copy from the problem's record.
+	spec, carried := attrs.Of(in)
+	if carried {
+		// Set first, so that a failed problem shows them too; the traces
+		// get theirs as they are made.
 		attrs.Carry(pr, in, spec)
 	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
@@ -428,7 +429,6 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		pr.Status = record.Rejected
 	}
 	out := []*record.Record{pr}
-	spec, carried := attrs.Of(in)
 	for _, t := range s.traces(env, in, pr, samples, rate, ref) {
 		if carried {
 			attrs.Carry(t, in, spec)
