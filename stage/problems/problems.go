@@ -86,6 +86,18 @@ func (c *Config) Validate() error {
 	return err
 }
 
+// UsedFields are the attributes named in the settings, which the prompts
+// read from the input records: the config check finds a misspelt one when
+// the input stage declares its fields (a sample stage does).
+func (c *Config) UsedFields() []string {
+	if c.Seeds == "" {
+		return nil // the input records are the seeds
+	}
+	return c.Attributes
+}
+
+var _ pipeline.FieldUser = (*Config)(nil)
+
 // Stage is the problems stage.
 type Stage struct {
 	cfg     Config

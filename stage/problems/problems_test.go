@@ -21,6 +21,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/attrs"
+	_ "github.com/synthloop/synthloop/stage/sample" // registered for the config check
 )
 
 var seedProblems = []string{
@@ -365,5 +366,25 @@ func TestConditionedOnNamedMeta(t *testing.T) {
 	}
 	if err := s.Run(ctx, env(st, b)); err == nil || !strings.Contains(err.Error(), `attribute "kind"`) {
 		t.Errorf("a column named kind: %v", err)
+	}
+}
+
+// TestMisspeltAttribute: an attribute the sample stage before does not
+// draw is reported when the config loads, with the closest column.
+func TestMisspeltAttribute(t *testing.T) {
+	_, err := pipeline.ParseConfig("p.yaml", []byte(`name: p
+models: {teacher: {ref: openai/gpt-4o-mini}}
+stages:
+  - name: attrs
+    type: sample
+    with:
+      count: 4
+      columns: [{name: level, kind: category, values: [easy, hard]}]
+  - name: invented
+    type: problems
+    with: {model: teacher, seeds: seeds.txt, attributes: [levle]}
+`))
+	if err == nil || !strings.Contains(err.Error(), `"levle"`) || !strings.Contains(err.Error(), "level") {
+		t.Errorf("ParseConfig: %v", err)
 	}
 }
