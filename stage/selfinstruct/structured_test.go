@@ -53,7 +53,9 @@ func TestStructuredBootstrap(t *testing.T) {
 		})
 		st := newMemStore()
 		env, _ := newEnv(st, srv.Backend(t, "teacher"), "instructions", "")
-		c := cfg(func(c *Config) { c.Mode, c.Target, c.MaxBatches, c.Concurrency, c.Structured = tc.mode, 3, 1, 1, tc.setting })
+		c := cfg(func(c *Config) {
+			c.Mode, c.Target, c.MaxBatches, c.Concurrency, c.Structured = tc.mode, 3, 1, 1, tc.setting
+		})
 		if err := mustNew(t, c).Run(context.Background(), env); err != nil {
 			t.Fatal(err)
 		}
