@@ -60,12 +60,13 @@ func DefaultInstancesConfig() *InstancesConfig {
 
 // Instances is the selfinstruct-instances stage.
 type Instances struct {
-	cfg InstancesConfig
+	cfg   InstancesConfig
+	langs map[text.Lang]*fewShot // prompts and examples per language
+	fixed text.Lang              // the configured language; "" picks per instruction
+
 	// The structured setting's shapers: the classification answer, the
 	// instances of other tasks and of classification tasks; nil when off.
 	classifyShape, genShape, clfShape *structured.Shaper
-	langs                             map[text.Lang]*fewShot // prompts and examples per language
-	fixed                             text.Lang              // the configured language; "" picks per instruction
 }
 
 // fewShot is what the instance prompts of one language are made of.
