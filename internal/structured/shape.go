@@ -28,7 +28,7 @@ func ParseSetting(s string) (Mode, error) {
 // read by the stage's own text parser. Safe for concurrent use.
 type Shaper struct {
 	Schema *Schema
-	gate   Gate
+	gate   *Gate
 }
 
 // NewShaper returns the shaper of a stage's structured setting over its
@@ -41,7 +41,17 @@ func NewShaper(setting string, schema *Schema) (*Shaper, error) {
 	if mode == Off {
 		return nil, nil
 	}
-	return &Shaper{Schema: schema, gate: Gate{Mode: mode, Fallback: Off}}, nil
+	return &Shaper{Schema: schema, gate: &Gate{Mode: mode, Fallback: Off}}, nil
+}
+
+// With returns a shaper for another schema of the same stage and backend:
+// it shares s's gate, so a backend that refuses schemas is probed once for
+// both. It is nil when s is.
+func (s *Shaper) With(schema *Schema) *Shaper {
+	if s == nil {
+		return nil
+	}
+	return &Shaper{Schema: schema, gate: s.gate}
 }
 
 // MustCompile compiles a stage's built-in schema; a schema that does not
