@@ -22,6 +22,16 @@ func ParseSetting(s string) (Mode, error) {
 	return "", fmt.Errorf("want off, auto, native or prompt, not %q", s)
 }
 
+// OrJSONSchema is the structured setting a stage's config means when it
+// also has the older json_schema switch: on, with no structured setting,
+// it is native.
+func OrJSONSchema(setting string, jsonSchema bool) string {
+	if jsonSchema && setting == "" {
+		return string(Native)
+	}
+	return setting
+}
+
 // Shaper asks a stage's requests for replies that fit the stage's built-in
 // schema, as its `structured:` setting says, and reads them back. A nil
 // Shaper is the setting off: requests go out as they are and replies are
