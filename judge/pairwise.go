@@ -36,11 +36,9 @@ func NewPairwise(b Backend, criteria []string, opt Options) (*Pairwise, error) {
 	if err != nil {
 		return nil, err
 	}
-	var shape *structured.Shaper
-	if opt.Structured != "" {
-		if shape, err = structured.NewShaper(opt.Structured, winnerSchema); err != nil {
-			return nil, fmt.Errorf("judge: %w", err)
-		}
+	shape, err := structured.NewShaper(opt.Structured, winnerSchema)
+	if err != nil {
+		return nil, fmt.Errorf("judge: %w", err)
 	}
 	return &Pairwise{b: b, criteria: criteria, opt: opt.Defaults(def), ts: ts, shape: shape}, nil
 }

@@ -95,11 +95,9 @@ func NewPointwise(b Backend, r Rubric, opt Options) (*Pointwise, error) {
 	if r.Kind == Additive {
 		p = ts.additive
 	}
-	var shape *structured.Shaper
-	if opt.Structured != "" {
-		if shape, err = structured.NewShaper(opt.Structured, scoreSchema(r)); err != nil {
-			return nil, fmt.Errorf("judge: %w", err)
-		}
+	shape, err := ScoreShaper(opt.Structured, r.Min, r.Max, r.Kind == Additive)
+	if err != nil {
+		return nil, fmt.Errorf("judge: %w", err)
 	}
 	return &Pointwise{b: b, rubric: r, opt: opt.Defaults(pointwiseDefaults), p: p, ts: ts, shape: shape}, nil
 }

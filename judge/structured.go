@@ -23,11 +23,25 @@ var winnerSchema = structured.MustCompile(winnerSchemaDoc, "verdict")
 // scoreSchema is the schema of a pointwise reply on r's scale: whole
 // points for an additive rubric.
 func scoreSchema(r Rubric) *structured.Schema {
+	return scaleSchema(r.Min, r.Max, r.Kind == Additive)
+}
+
+func scaleSchema(lo, hi float64, integral bool) *structured.Schema {
 	typ := "number"
-	if r.Kind == Additive {
+	if integral {
 		typ = "integer"
 	}
-	return structured.MustCompile(fmt.Sprintf(scoreSchemaDoc, typ, fmtNum(r.Min), fmtNum(r.Max)), "score")
+	return structured.MustCompile(fmt.Sprintf(scoreSchemaDoc, typ, fmtNum(lo), fmtNum(hi)), "score")
+}
+
+// ScoreShaper is the shaper of a structured setting for a judge that
+// scores from lo to hi through Scoring (Scoring.Shape), as the pointwise
+// judge does; nil when the setting is off.
+func ScoreShaper(setting string, lo, hi float64, integral bool) (*structured.Shaper, error) {
+	if s, err := structured.ParseSetting(setting); err != nil || s == structured.Off {
+		return nil, err
+	}
+	return structured.NewShaper(setting, scaleSchema(lo, hi, integral))
 }
 
 type scoreReply struct {
