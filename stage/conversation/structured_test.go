@@ -51,9 +51,7 @@ func TestStructuredUserTurns(t *testing.T) {
 		s := newStage(t, func(c *Config) { c.MinTurns, c.MaxTurns, c.Structured = 1, 5, tc.setting })
 		st := pipelinetest.NewMemStore()
 		stagetest.Seed(t, st, "topics", "repotting a cactus")
-		backends := map[string]model.Backend{"sim": user.Backend(t, "sim"), "helper": stagetest.NewSchemaServer(t, false, func(r *modeltest.Request, _ string) string {
-			return assistantSide(r).Choices[0].Text
-		}).Backend(t, "helper")}
+		backends := map[string]model.Backend{"sim": user.Backend(t, "sim"), "helper": stagetest.NewSchemaServer(t, false, stagetest.FirstText(assistantSide)).Backend(t, "helper")}
 		env := &pipeline.Env{Name: "chats", Input: "topics", Store: st, Seed: 7, Concurrency: 1, Round: 1, Clock: stagetest.Clock,
 			Backend: func(name string) (model.Backend, pipeline.ModelInfo, error) {
 				return backends[name], pipeline.ModelInfo{Backend: "openai-compatible", Model: name}, nil

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/synthloop/synthloop/grounding/groundingtest"
-	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/stagetest"
@@ -16,7 +15,6 @@ import (
 // judge's requests are untouched, and a backend that refuses the schema is
 // asked as with structured off; every record says how it was asked.
 func TestStructured(t *testing.T) {
-	teacher := groundingtest.Responder(nil)
 	for _, tc := range []struct {
 		name, setting string
 		jsonSchema    bool
@@ -27,12 +25,7 @@ func TestStructured(t *testing.T) {
 		{"json_schema", "", true, false, "native"},
 		{"refused", "auto", false, true, "text"},
 	} {
-		srv := stagetest.NewSchemaServer(t, tc.refuse, func(req *modeltest.Request, _ string) string {
-			if rep := teacher(req); len(rep.Choices) > 0 {
-				return rep.Choices[0].Text
-			}
-			return ""
-		})
+		srv := stagetest.NewSchemaServer(t, tc.refuse, stagetest.FirstText(groundingtest.Responder(nil)))
 		cfg := config(docs(t, map[string]string{"policy.md": policy}))
 		cfg.Structured, cfg.JSONSchema = tc.setting, tc.jsonSchema
 		st := pipelinetest.NewMemStore()

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/synthloop/synthloop/grounding/groundingtest"
-	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/stagetest"
@@ -15,7 +14,6 @@ import (
 // paraphrase request only (json_schema: true means the same); a backend
 // that refuses it is asked as with structured off; every record says how.
 func TestStructured(t *testing.T) {
-	teacher := groundingtest.Responder(nil)
 	for _, tc := range []struct {
 		name, setting string
 		jsonSchema    bool
@@ -26,12 +24,7 @@ func TestStructured(t *testing.T) {
 		{"json_schema", "", true, false, "native"},
 		{"refused", "auto", false, true, "text"},
 	} {
-		srv := stagetest.NewSchemaServer(t, tc.refuse, func(req *modeltest.Request, _ string) string {
-			if rep := teacher(req); len(rep.Choices) > 0 {
-				return rep.Choices[0].Text
-			}
-			return ""
-		})
+		srv := stagetest.NewSchemaServer(t, tc.refuse, stagetest.FirstText(groundingtest.Responder(nil)))
 		cfg := config(writeFAQ(t, "faq.jsonl", faqJSONL))
 		cfg.Structured, cfg.JSONSchema = tc.setting, tc.jsonSchema
 		st := pipelinetest.NewMemStore()

@@ -93,3 +93,15 @@ func (s *SchemaServer) Backend(t testing.TB, name string) model.Backend {
 	}
 	return b
 }
+
+// FirstText adapts a responder to NewSchemaServer, for stages whose
+// scripted model answers the same however it was asked: the text of its
+// first choice ("" without one).
+func FirstText(r modeltest.Responder) func(*modeltest.Request, string) string {
+	return func(req *modeltest.Request, _ string) string {
+		if rep := r(req); len(rep.Choices) > 0 {
+			return rep.Choices[0].Text
+		}
+		return ""
+	}
+}
