@@ -7,7 +7,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/synthloop/synthloop/model"
+	_ "github.com/synthloop/synthloop/model/anthropic"
 	"github.com/synthloop/synthloop/model/modeltest"
+	"github.com/synthloop/synthloop/model/scripted"
 )
 
 // shapedReply answers as a structured judge would: JSON when the schema was
@@ -192,4 +195,34 @@ func FuzzParseStructuredWinner(f *testing.F) {
 			t.Errorf("ParseStructuredWinner(%q) = %q", reply, w)
 		}
 	})
+}
+
+// TestStructuredAnthropic: through Anthropic's wire the score schema is a
+// forced tool whose input comes back as the reply the judge validates.
+func TestStructuredAnthropic(t *testing.T) {
+	srv := modeltest.NewAnthropicServer(scripted.New(1).Responder())
+	defer srv.Close()
+	b, info, err := model.Open(context.Background(), "critic", model.Config{Ref: "anthropic/claude-sonnet-4-5", BaseURL: srv.URL, MaxRetries: -1},
+		model.Options{Getenv: func(string) string { return "ak-test-1234" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := NewPointwise(Backend{Backend: b, Name: "critic", Provider: info.Provider, Model: info.Model}, Rubric{}, Options{Samples: 2, Structured: "native"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := j.Score(context.Background(), Item{Prompt: "Name a primary colour.", Answer: "Red."})
+	if err != nil || !res.OK() || res.Structured != "native" || len(res.Samples) != 2 {
+		t.Fatalf("Score = %+v, %v", res, err)
+	}
+	for _, s := range res.Samples {
+		if !s.Valid || s.Score != float64(int(s.Score)) || s.Score < 0 || s.Score > 5 {
+			t.Errorf("sample %+v", s)
+		}
+	}
+	for _, req := range srv.Log() {
+		if !strings.Contains(string(req.JSONSchema), `"rationale"`) {
+			t.Errorf("a request without the score schema as its forced tool: %s", req.JSONSchema)
+		}
+	}
 }
