@@ -114,13 +114,22 @@ func (a Ask[T]) Do(ctx context.Context, b Backend, u *pipeline.UnitUsage) (Asked
 // sh.Note, with the request keys of every call, refused ones included.
 func Shaped[J, T any](ctx context.Context, b Backend, u *pipeline.UnitUsage, sh *structured.Shaper, a Ask[T], from func(J) (T, error)) (Asked[T], structured.Mode, error) {
 	var out Asked[T]
+	var unparsed error
 	how, err := sh.Do(ctx, a.Request, func(ctx context.Context, req model.Request, how structured.Mode) error {
 		x := a
 		x.Request, x.Parse, x.Restate = req, structured.Parser(sh, how, a.Parse, from), sh.Restate(how, a.Restate)
 		got, err := x.Do(ctx, b, u)
 		got.Keys = append(out.Keys, got.Keys...)
 		out = got
+		if errors.Is(err, ErrUnparsed) {
+			// The backend took the request: that settles the gate, even if
+			// this reply is unusable.
+			unparsed, err = err, nil
+		}
 		return err
 	})
+	if err == nil {
+		err = unparsed
+	}
 	return out, how, err
 }
