@@ -15,8 +15,10 @@ import (
 	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/model/scripted"
 	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/preference"
 	"github.com/synthloop/synthloop/stage/problems"
+	"github.com/synthloop/synthloop/stage/reasoning"
 	"github.com/synthloop/synthloop/store"
 )
 
@@ -159,5 +161,65 @@ func TestProblemsCodeExampleRuns(t *testing.T) {
 	}
 	if c, err := export.Write(context.Background(), st, export.Options{Format: "verl"}, t.TempDir()+"/code.parquet"); err != nil || c.Written == 0 {
 		t.Errorf("verl export: %+v, %v", c, err)
+	}
+}
+
+// TestReasoningDiverseExampleRuns runs examples/reasoning-diverse.yaml
+// against the scripted teacher: every prompt of the problems stage lists
+// one sample record's attributes, every problem and trace carries them,
+// and the pass rate the reasoning stage measures falls with the
+// difficulty the prompt asked for (the scripted inventor writes more steps
+// for harder problems, and its solver slips per step).
+func TestReasoningDiverseExampleRuns(t *testing.T) {
+	t.Chdir("..")
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	st := runAndKeep(t, "examples/reasoning-diverse.yaml", srv.URL)
+	ctx := context.Background()
+	sampled := map[string]bool{}
+	for r, err := range st.Records(ctx, "attributes", record.Kept) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		sampled[r.ID] = true
+	}
+	for _, stage := range []string{"invented", "rl"} {
+		n := 0
+		for r, err := range st.Records(ctx, stage, record.Kept) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			from, _ := r.Meta["attributes_from"].(string)
+			if !sampled[from] || r.Meta["topic"] == nil || r.Meta["difficulty"] == nil || r.Meta["persona"] == nil {
+				t.Fatalf("%s: %s carries no attributes: %v", stage, r.ID, r.Meta)
+			}
+			n++
+		}
+		if n == 0 {
+			t.Fatalf("%s kept nothing", stage)
+		}
+	}
+	cov, err := problems.Coverage(ctx, st, "invented")
+	if err != nil || cov.Records == 0 || len(cov.Columns) != 3 {
+		t.Fatalf("coverage of the kept problems: %+v, %v", cov, err)
+	}
+	sum, err := reasoning.Summarize(ctx, st, "rl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kept problems' %s\n%s", cov, sum)
+	rate := map[string]float64{}
+	for _, a := range sum.ByAttribute {
+		if a.Name == "difficulty" {
+			for _, v := range a.Values {
+				rate[v.Value] = v.MeanPassRate
+			}
+		}
+	}
+	if len(rate) != 3 || !(rate["easy"] > rate["medium"] && rate["medium"] > rate["hard"]) {
+		t.Errorf("mean pass rate by difficulty %v; want easy > medium > hard", rate)
+	}
+	if sum.Coverage.Records != sum.Traces || sum.Traces == 0 {
+		t.Errorf("coverage of %d traces, %d kept", sum.Coverage.Records, sum.Traces)
 	}
 }

@@ -42,8 +42,8 @@ type Options struct {
 	// records only, which is what a trainer should see.
 	IncludeRejected bool
 	// ThinkFormat writes a record's reasoning into its answers: none (or
-	// ""; the stratos format defaults to stratos), think or stratos. See
-	// ThinkNone.
+	// ""; the stratos format defaults to stratos), think or stratos; or
+	// field, beside them in each chat message. See ThinkNone.
 	ThinkFormat string
 	// VaryTemplates lays out each instruction record's instruction and input
 	// in one of several prompt layouts, picked by a hash of the record's ID

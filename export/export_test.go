@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"iter"
 	"os"
@@ -17,12 +16,11 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/synthloop/synthloop/internal/golden"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/store"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 var t0 = time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)
 
@@ -123,26 +121,6 @@ func fixture(t *testing.T) *store.Store {
 }
 
 // golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./export -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file (go test ./export -update rewrites it)\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
-}
 
 func TestJSONLGolden(t *testing.T) {
 	ctx := context.Background()
@@ -184,7 +162,7 @@ func TestJSONLGolden(t *testing.T) {
 			if n := bytes.Count(b, []byte("\n")); n != c.want.Written {
 				t.Errorf("%d lines, want %d", n, c.want.Written)
 			}
-			golden(t, name+".jsonl", b)
+			golden.File(t, filepath.Join("testdata", name+".jsonl"), b)
 		})
 	}
 }
@@ -320,7 +298,7 @@ func TestHFFolder(t *testing.T) {
 			if !bytes.Contains(readme, []byte("api_key_env: OPENAI_API_KEY")) {
 				t.Errorf("dataset card redacted the name of an environment variable")
 			}
-			golden(t, name, readme)
+			golden.File(t, filepath.Join("testdata", name), readme)
 			checkFrontMatter(t, readme, c.Written, audit)
 			entries, _ := os.ReadDir(filepath.Dir(out))
 			if len(entries) != 1 {

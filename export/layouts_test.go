@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/internal/golden"
 	"github.com/synthloop/synthloop/record"
 )
 
@@ -60,7 +62,7 @@ func TestVariedTemplatesGolden(t *testing.T) {
 			if got.Written != len(variedFixture()) {
 				t.Errorf("wrote %d records, want %d", got.Written, len(variedFixture()))
 			}
-			golden(t, c.name, buf.Bytes())
+			golden.File(t, filepath.Join("testdata", c.name), buf.Bytes())
 		})
 	}
 }

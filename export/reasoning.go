@@ -17,10 +17,15 @@ const (
 	ThinkNone    = "none"    // the answer alone; reasoning is left out (the default)
 	ThinkTags    = "think"   // <think>\nREASONING\n</think>\n\nANSWER, as DeepSeek-R1 and its distills write
 	ThinkStratos = "stratos" // <|begin_of_thought|> ... <|end_of_solution|>, as Sky-T1, Bespoke-Stratos and OpenThoughts write
+	// ThinkField keeps an assistant message's reasoning apart from its
+	// content, in the message's "reasoning" field (openai and trl), for
+	// chat templates that render it themselves; formats without messages
+	// of that shape write the answer alone.
+	ThinkField = "field"
 )
 
 // ThinkFormats lists the think formats, for --help.
-func ThinkFormats() []string { return []string{ThinkNone, ThinkTags, ThinkStratos} }
+func ThinkFormats() []string { return []string{ThinkNone, ThinkTags, ThinkStratos, ThinkField} }
 
 func checkThink(f string) error {
 	if f == "" || slices.Contains(ThinkFormats(), f) {
@@ -49,8 +54,11 @@ func withReasoning(f, reasoning, answer string) string {
 // Meta["rejected_reasoning"], where the reasoning stage keeps it). r is
 // not changed.
 func withThinking(r *record.Record, f string) *record.Record {
-	if f == "" || f == ThinkNone {
+	switch f {
+	case ThinkField:
 		return r
+	case "", ThinkNone:
+		return withoutTurnReasoning(r)
 	}
 	c := *r
 	if r.Output != "" {
@@ -71,6 +79,21 @@ func withThinking(r *record.Record, f string) *record.Record {
 				c.Messages[i].Content, c.Messages[i].Reasoning = withReasoning(f, t.Reasoning, t.Content), ""
 			}
 		}
+	}
+	return &c
+}
+
+// withoutTurnReasoning returns r without the reasoning of its turns, which
+// the chat formats would otherwise write as a field nobody asked for. r is
+// not changed.
+func withoutTurnReasoning(r *record.Record) *record.Record {
+	if !slices.ContainsFunc(r.Messages, func(t record.Turn) bool { return t.Reasoning != "" }) {
+		return r
+	}
+	c := *r
+	c.Messages = slices.Clone(r.Messages)
+	for i := range c.Messages {
+		c.Messages[i].Reasoning = ""
 	}
 	return &c
 }

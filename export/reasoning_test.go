@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"iter"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/synthloop/synthloop/internal/golden"
 	"github.com/synthloop/synthloop/record"
 )
 
@@ -72,7 +74,7 @@ func TestReasoningFormats(t *testing.T) {
 		if err != nil || c.Written != tc.written || c.Unfit != tc.unfit {
 			t.Errorf("%s: %+v, %v", tc.name, c, err)
 		}
-		golden(t, "reasoning_"+tc.name+".jsonl", b.Bytes())
+		golden.File(t, filepath.Join("testdata", "reasoning_"+tc.name+".jsonl"), b.Bytes())
 	}
 	if _, err := WriteTo(context.Background(), reasoningRecords(), Options{Format: "openai", ThinkFormat: "xml"}, &bytes.Buffer{}); err == nil {
 		t.Error("an unknown think format was accepted")
@@ -103,25 +105,37 @@ func TestVerl(t *testing.T) {
 		t.Errorf("columns %s", got)
 	}
 	out, _ := json.MarshalIndent(rows, "", "  ")
-	golden(t, "reasoning_verl.json", append(out, '\n'))
+	golden.File(t, filepath.Join("testdata", "reasoning_verl.json"), append(out, '\n'))
 }
 
-// TestThinkOnceInTurns: a conversation turn's reasoning written into its
-// content (--think-format think) is not also written beside it as the
-// message's reasoning field, and with no think format it stays out of the
-// content.
-func TestThinkOnceInTurns(t *testing.T) {
+// TestThinkInTurns: a conversation turn's reasoning is written once when
+// asked for, into its content (--think-format think) or as the message's
+// reasoning field (--think-format field), and not at all otherwise: no
+// "reasoning" key by default, nor on a turn that has none.
+func TestThinkInTurns(t *testing.T) {
 	recs := memSource{{ID: "t:1", Stage: "traces", Status: record.Kept, Messages: []record.Turn{
 		{Role: "user", Content: "What is 2+2?"},
+		{Role: "assistant", Content: "Let me add.", ToolCalls: []record.ToolCall{{ID: "c1", Name: "add", Arguments: `{"a":2,"b":2}`}}},
+		{Role: "tool", Content: "4", ToolCallID: "c1"},
 		{Role: "assistant", Content: "4", Reasoning: "two and two make four"},
 	}}}
-	for _, tc := range []struct{ think, format string }{{ThinkTags, "openai"}, {ThinkTags, "trl"}, {ThinkNone, "openai"}} {
+	for _, tc := range []struct {
+		think, format string
+		times, fields int // the reasoning's text, and "reasoning" keys
+	}{
+		{ThinkTags, "openai", 1, 0}, {ThinkTags, "trl", 1, 0},
+		{ThinkField, "openai", 1, 1}, {ThinkField, "trl", 1, 1},
+		{"", "openai", 0, 0}, {ThinkNone, "openai", 0, 0}, {"", "trl", 0, 0}, {"", "sharegpt", 0, 0},
+	} {
 		var b bytes.Buffer
 		if _, err := WriteTo(context.Background(), recs, Options{Format: tc.format, ThinkFormat: tc.think}, &b); err != nil {
 			t.Fatal(err)
 		}
-		if n := strings.Count(b.String(), "two and two make four"); n != 1 {
-			t.Errorf("%s %s: the reasoning is written %d times, want once: %s", tc.format, tc.think, n, b.String())
+		if n := strings.Count(b.String(), "two and two make four"); n != tc.times {
+			t.Errorf("%s %q: the reasoning is written %d times, want %d: %s", tc.format, tc.think, n, tc.times, b.String())
+		}
+		if n := strings.Count(b.String(), `"reasoning"`); n != tc.fields {
+			t.Errorf("%s %q: %d reasoning keys, want %d: %s", tc.format, tc.think, n, tc.fields, b.String())
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/synthloop/synthloop/internal/golden"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/store"
@@ -69,7 +70,7 @@ func TestToolsGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, format+"_tools.jsonl", b)
+			golden.File(t, filepath.Join("testdata", format+"_tools.jsonl"), b)
 		})
 	}
 }

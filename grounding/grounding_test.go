@@ -2,46 +2,24 @@ package grounding
 
 import (
 	"context"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/synthloop/synthloop/internal/golden"
 	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/model/modeltest"
 	_ "github.com/synthloop/synthloop/model/openai" // the provider the test servers speak to
 )
 
-var update = flag.Bool("update", false, "rewrite the golden prompt files in testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("prompt %s changed; rerun with -update if intended.\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
-}
-
 func TestGoldenPrompts(t *testing.T) {
-	golden(t, "grounding", Prompt(Item{
+	golden.Text(t, "grounding", Prompt(Item{
 		Question: "How long do refunds take?",
 		Evidence: "Refunds are issued within 5 business days.",
 		Answer:   "Refunds arrive within five business days.",
 	}))
-	golden(t, "retry", retryPrompt.MustRender(struct{ Problem string }{"judge: no valid score in the reply: score 7 outside 1..5"}))
+	golden.Text(t, "retry", retryPrompt.MustRender(struct{ Problem string }{"judge: no valid score in the reply: score 7 outside 1..5"}))
 	if len(TemplateHash()) != 64 {
 		t.Errorf("TemplateHash = %q", TemplateHash())
 	}

@@ -18,113 +18,127 @@ func DocxText(data []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("docx: %w", err)
 	}
-	levels, err := docxHeadingStyles(z) // style id → heading level
+	levels, err := docxHeadingStyles(z)
 	if err != nil {
 		return "", fmt.Errorf("docx: %w", err)
 	}
-	var (
-		out    blocks
-		tables []*table
-		para   strings.Builder
-		outer  []string // paragraphs a text box interrupts
-		inText bool
-		style  string
-		list   bool
-		outl   = -1
-	)
-	start := func(e xml.StartElement) {
-		switch e.Name.Local {
-		case "p":
-			// A text box's paragraphs sit inside a run of another one.
-			outer = append(outer, para.String())
-			para.Reset()
-			style, list, outl = "", false, -1
-		case "pStyle":
-			style = attr(e, "val", true)
-		case "numPr":
-			list = true
-		case "outlineLvl":
-			if n, err := strconv.Atoi(attr(e, "val", true)); err == nil && n >= 0 && n < 9 {
-				outl = n
-			}
-		case "t":
-			inText = true
-		case "tab":
-			// A run's tab has no attributes; a tab stop of the
-			// paragraph's properties (w:tabs) has a position.
-			if len(e.Attr) == 0 {
-				para.WriteByte('\t')
-			}
-		case "br", "cr":
-			para.WriteByte('\n')
-		case "tbl":
-			tables = append(tables, &table{})
-		}
-	}
-	end := func(e xml.EndElement) {
-		switch e.Name.Local {
-		case "t":
-			inText = false
-		case "p":
-			s := strings.TrimSpace(para.String())
-			para.Reset()
-			if n := len(outer); n > 0 {
-				para.WriteString(outer[n-1])
-				outer = outer[:n-1]
-			}
-			if len(tables) > 0 {
-				if s != "" {
-					t := tables[len(tables)-1]
-					t.cell = append(t.cell, oneLine(s))
-				}
-				return
-			}
-			level, ok := levels[style]
-			if !ok && outl >= 0 {
-				level, ok = outl+1, true
-			}
-			switch {
-			case s == "":
-			case ok:
-				out.add(strings.Repeat("#", level)+" "+s, false)
-			case list:
-				out.add("- "+s, true)
-			default:
-				out.add(s, false)
-			}
-		case "tc":
-			if len(tables) > 0 {
-				tables[len(tables)-1].endCell()
-			}
-		case "tr":
-			if len(tables) > 0 {
-				tables[len(tables)-1].endRow()
-			}
-		case "tbl":
-			if len(tables) == 0 {
-				return
-			}
-			t := tables[len(tables)-1]
-			tables = tables[:len(tables)-1]
-			if len(tables) > 0 {
-				if len(t.rows) > 0 {
-					p := tables[len(tables)-1]
-					p.cell = append(p.cell, strings.Join(t.rows, "; "))
-				}
-				return
-			}
-			out.add(strings.Join(t.rows, "\n"), false)
-		}
-	}
-	text := func(b []byte) {
-		if inText {
-			para.Write(b)
-		}
-	}
-	if err := z.walk("word/document.xml", start, end, text); err != nil {
+	d := &docxBody{levels: levels, outl: -1}
+	if err := z.walk("word/document.xml", d.start, d.end, d.text); err != nil {
 		return "", fmt.Errorf("docx: %w", err)
 	}
-	return clean(out.String()), nil
+	return clean(d.out.String()), nil
+}
+
+// docxBody turns word/document.xml's elements into blocks as they stream by.
+type docxBody struct {
+	levels map[string]int // heading style id → level
+	out    blocks
+	tables []*table // the tables being read, innermost last
+	para   strings.Builder
+	outer  []string // paragraphs a text box interrupts
+	inText bool
+	// The current paragraph's properties.
+	style string
+	list  bool
+	outl  int
+}
+
+func (d *docxBody) start(e xml.StartElement) {
+	switch e.Name.Local {
+	case "p":
+		// A text box's paragraphs sit inside a run of another one.
+		d.outer = append(d.outer, d.para.String())
+		d.para.Reset()
+		d.style, d.list, d.outl = "", false, -1
+	case "pStyle":
+		d.style = attr(e, "val", true)
+	case "numPr":
+		d.list = true
+	case "outlineLvl":
+		if n, err := strconv.Atoi(attr(e, "val", true)); err == nil && n >= 0 && n < 9 {
+			d.outl = n
+		}
+	case "t":
+		d.inText = true
+	case "tab":
+		// A run's tab has no attributes; a tab stop of the
+		// paragraph's properties (w:tabs) has a position.
+		if len(e.Attr) == 0 {
+			d.para.WriteByte('\t')
+		}
+	case "br", "cr":
+		d.para.WriteByte('\n')
+	case "tbl":
+		d.tables = append(d.tables, &table{})
+	}
+}
+
+func (d *docxBody) end(e xml.EndElement) {
+	switch e.Name.Local {
+	case "t":
+		d.inText = false
+	case "p":
+		d.endParagraph()
+	case "tc":
+		if len(d.tables) > 0 {
+			d.tables[len(d.tables)-1].endCell()
+		}
+	case "tr":
+		if len(d.tables) > 0 {
+			d.tables[len(d.tables)-1].endRow()
+		}
+	case "tbl":
+		if len(d.tables) == 0 {
+			return
+		}
+		t := d.tables[len(d.tables)-1]
+		d.tables = d.tables[:len(d.tables)-1]
+		if len(d.tables) > 0 {
+			if len(t.rows) > 0 {
+				p := d.tables[len(d.tables)-1]
+				p.cell = append(p.cell, strings.Join(t.rows, "; "))
+			}
+			return
+		}
+		d.out.add(strings.Join(t.rows, "\n"), false)
+	}
+}
+
+// endParagraph puts a finished paragraph in its table cell, or out as a
+// heading, a list item or plain text.
+func (d *docxBody) endParagraph() {
+	s := strings.TrimSpace(d.para.String())
+	d.para.Reset()
+	if n := len(d.outer); n > 0 {
+		d.para.WriteString(d.outer[n-1])
+		d.outer = d.outer[:n-1]
+	}
+	if len(d.tables) > 0 {
+		if s != "" {
+			t := d.tables[len(d.tables)-1]
+			t.cell = append(t.cell, oneLine(s))
+		}
+		return
+	}
+	level, ok := d.levels[d.style]
+	if !ok && d.outl >= 0 {
+		level, ok = d.outl+1, true
+	}
+	switch {
+	case s == "":
+	case ok:
+		d.out.add(strings.Repeat("#", level)+" "+s, false)
+	case d.list:
+		d.out.add("- "+s, true)
+	default:
+		d.out.add(s, false)
+	}
+}
+
+func (d *docxBody) text(b []byte) {
+	if d.inText {
+		d.para.Write(b)
+	}
 }
 
 // docxHeadingStyles maps the ids of heading styles to their levels: Title

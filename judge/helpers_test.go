@@ -2,10 +2,7 @@ package judge
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,26 +12,6 @@ import (
 	"github.com/synthloop/synthloop/model/modeltest"
 	_ "github.com/synthloop/synthloop/model/openai"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden prompt files in testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("prompt %s changed; rerun with -update if intended.\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
-}
 
 var answerRe = regexp.MustCompile(`(?s)<answer>\n(.*?)\n</answer>`)
 var answerARe = regexp.MustCompile(`(?s)<answer_a>\n(.*?)\n</answer_a>`)

@@ -3,6 +3,8 @@ package judge
 import (
 	"strings"
 	"testing"
+
+	"github.com/synthloop/synthloop/internal/golden"
 )
 
 func TestGoldenPrompts(t *testing.T) {
@@ -17,7 +19,7 @@ func TestGoldenPrompts(t *testing.T) {
 		{"pairwise", pairwisePrompt.MustRender(pairwiseData{Criteria: pairwiseCriteria, Prompt: "Name three primary colours.", A: "Red, yellow and blue.", B: "Green."})},
 		{"retry", retryPrompt.MustRender(retryData{Problem: "judge: no valid score in the reply: score 7 outside 0..5", Form: "Score: N"})},
 	} {
-		t.Run(tc.name, func(t *testing.T) { golden(t, tc.name, tc.got) })
+		t.Run(tc.name, func(t *testing.T) { golden.Text(t, tc.name, tc.got) })
 	}
 	for name, h := range TemplateHashes() {
 		if len(h) != 64 {

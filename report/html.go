@@ -101,14 +101,13 @@ var stopReasons = map[string]string{
 }
 
 func summaryItems(r Run) []item {
-	var s []item
-	add := func(k, format string, args ...any) { s = append(s, item{k, fmt.Sprintf(format, args...)}) }
+	var s itemList
 	if r.Config != "" {
-		add("Config", "%s", r.Config)
+		s.add("Config", "%s", r.Config)
 	}
 	n := len(r.Rounds)
 	if n == 0 {
-		add("Rounds", "none yet")
+		s.add("Rounds", "none yet")
 		return s
 	}
 	first, last := r.Rounds[0], r.Rounds[n-1]
@@ -119,19 +118,35 @@ func summaryItems(r Run) []item {
 	if !last.Done() {
 		rounds += fmt.Sprintf("; round %d is at step %q", last.Index, last.Status)
 	}
-	add("Rounds", "%s", rounds)
+	s.add("Rounds", "%s", rounds)
 	if m := r.MainMetric(); m != "" {
 		v := m
 		if r.Margin != 0 {
 			v += ", promotion margin " + num(r.Margin)
 		}
-		add("Promotion metric", "%s", v)
+		s.add("Promotion metric", "%s", v)
 	}
 	if first.Teacher != "" {
-		add("Initial teacher", "%s", first.Teacher)
+		s.add("Initial teacher", "%s", first.Teacher)
 	}
+	s.promotions(r)
+	s.metric(r)
+	s.accuracy(r)
+	s.totals(r)
+	return s
+}
+
+// itemList collects a summary's rows in the order the page shows them.
+type itemList []item
+
+func (s *itemList) add(k, format string, args ...any) {
+	*s = append(*s, item{k, fmt.Sprintf(format, args...)})
+}
+
+// promotions says which rounds' students were promoted and who teaches now.
+func (s *itemList) promotions(r Run) {
 	var promoted []string
-	teacher := first.Teacher
+	teacher := r.Rounds[0].Teacher
 	decided := 0
 	for _, rd := range r.Rounds {
 		if rd.Done() {
@@ -150,44 +165,56 @@ func summaryItems(r Run) []item {
 	students := plural(decided, "student")
 	switch len(promoted) {
 	case 0:
-		add("Promotions", "none of %s", students)
+		s.add("Promotions", "none of %s", students)
 	case 1:
-		add("Promotions", "1 of %s (round %s)", students, promoted[0])
+		s.add("Promotions", "1 of %s (round %s)", students, promoted[0])
 	default:
-		add("Promotions", "%d of %s (rounds %s)", len(promoted), students, strings.Join(promoted, ", "))
+		s.add("Promotions", "%d of %s (rounds %s)", len(promoted), students, strings.Join(promoted, ", "))
 	}
 	if teacher != "" {
-		add("Current teacher", "%s", teacher)
+		s.add("Current teacher", "%s", teacher)
 	}
-	if m := r.MainMetric(); m != "" {
-		var firstV, lastV, bestV float64
-		firstR, lastR, bestR := -1, -1, -1
-		for _, rd := range r.Rounds {
-			v, ok := r.Score(rd)
-			if !ok {
-				continue
-			}
-			if firstR < 0 {
-				firstV, firstR = v, rd.Index
-			}
-			lastV, lastR = v, rd.Index
-			if bestR < 0 || v > bestV {
-				bestV, bestR = v, rd.Index
-			}
+}
+
+// metric follows the promotion metric from its first to its last round.
+func (s *itemList) metric(r Run) {
+	m := r.MainMetric()
+	if m == "" {
+		return
+	}
+	var firstV, lastV, bestV float64
+	firstR, lastR, bestR := -1, -1, -1
+	for _, rd := range r.Rounds {
+		v, ok := r.Score(rd)
+		if !ok {
+			continue
 		}
-		if firstR >= 0 {
-			v := fmt.Sprintf("%s in round %d", num(firstV), firstR)
-			if lastR != firstR {
-				v += fmt.Sprintf(" → %s in round %d (highest %s, round %d)", num(lastV), lastR, num(bestV), bestR)
-			}
-			if t, ok := r.TeacherScore(first); ok {
-				v = fmt.Sprintf("%s at the start (initial teacher) → %s", num(t), v)
-			}
-			add(m, "%s", v)
+		if firstR < 0 {
+			firstV, firstR = v, rd.Index
+		}
+		lastV, lastR = v, rd.Index
+		if bestR < 0 || v > bestV {
+			bestV, bestR = v, rd.Index
 		}
 	}
+	if firstR < 0 {
+		return
+	}
+	v := fmt.Sprintf("%s in round %d", num(firstV), firstR)
+	if lastR != firstR {
+		v += fmt.Sprintf(" → %s in round %d (highest %s, round %d)", num(lastV), lastR, num(bestV), bestR)
+	}
+	if t, ok := r.TeacherScore(r.Rounds[0]); ok {
+		v = fmt.Sprintf("%s at the start (initial teacher) → %s", num(t), v)
+	}
+	s.add(m, "%s", v)
+}
+
+// accuracy follows the mean accuracy on the harder difficulties, with the
+// unfiltered baseline's last figure beside it.
+func (s *itemList) accuracy(r Run) {
 	var steps []string
-	if v, ok := r.HarderMean(first.TeacherAccuracyByDifficulty); ok {
+	if v, ok := r.HarderMean(r.Rounds[0].TeacherAccuracyByDifficulty); ok {
 		steps = append(steps, fmt.Sprintf("%s at the start", pct(v)))
 	}
 	var firstAcc, lastAcc, lastBase string
@@ -210,38 +237,43 @@ func summaryItems(r Run) []item {
 			steps = append(steps, lastAcc)
 		}
 	}
-	if len(steps) > 0 {
-		v := strings.Join(steps, " → ")
-		if lastBase != "" {
-			v += "; unfiltered baseline " + lastBase
-		}
-		add("Mean accuracy, "+r.HarderLabel(), "%s", v)
+	if len(steps) == 0 {
+		return
 	}
+	v := strings.Join(steps, " → ")
+	if lastBase != "" {
+		v += "; unfiltered baseline " + lastBase
+	}
+	s.add("Mean accuracy, "+r.HarderLabel(), "%s", v)
+}
+
+// totals adds the data, training, cost and time of all rounds, and why the loop stopped.
+func (s *itemList) totals(r Run) {
+	first, last := r.Rounds[0], r.Rounds[len(r.Rounds)-1]
 	t := totals(r)
 	if t.generated > 0 {
-		add("Data", "%d examples generated, %d kept (%s)", t.generated, t.kept, pct(float64(t.kept)/float64(t.generated)))
+		s.add("Data", "%d examples generated, %d kept (%s)", t.generated, t.kept, pct(float64(t.kept)/float64(t.generated)))
 	}
 	if t.steps > 0 {
-		add("Training", "%d steps", t.steps)
+		s.add("Training", "%d steps", t.steps)
 	}
-	add("Cost", "%s", usd(t.cost))
-	add("CPU time", "%s (user+sys)", cpu(t.cpu))
+	s.add("Cost", "%s", usd(t.cost))
+	s.add("CPU time", "%s (user+sys)", cpu(t.cpu))
 	if !first.Started.IsZero() {
 		v := first.Started.UTC().Format(time.RFC3339)
 		if end := last.Finished; last.Done() && end.After(first.Started) {
 			v += " to " + end.UTC().Format(time.RFC3339) + " (" + end.Sub(first.Started).Round(time.Second).String() + " wall time)"
 		}
-		add("Time", "%s", v)
+		s.add("Time", "%s", v)
 	}
 	switch {
 	case r.Stopped == "":
-		add("Stopped", "not yet: the loop has rounds left to run")
+		s.add("Stopped", "not yet: the loop has rounds left to run")
 	case stopReasons[r.Stopped] != "":
-		add("Stopped", "%s", stopReasons[r.Stopped])
+		s.add("Stopped", "%s", stopReasons[r.Stopped])
 	default:
-		add("Stopped", "%s", r.Stopped)
+		s.add("Stopped", "%s", r.Stopped)
 	}
-	return s
 }
 
 type sums struct {

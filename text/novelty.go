@@ -504,6 +504,19 @@ func (x *Index) search(q *query, qt []qtok, top *topK, score func(int32) float64
 	}
 	x.cands = x.scoreCands(cs, top, score)
 
+	x.walkLengths(q, q.common+rest, rest, top, bound, score)
+	for _, d := range touched {
+		x.acc[d] = 0
+	}
+	x.touched = touched
+}
+
+// walkLengths visits the instructions the scan of uncommon tokens did not
+// meet, bucket by bucket of length, and scores those that may still reach
+// the K-th best. most is the largest overlap any of them can have with the
+// query; rest the uncommon query tokens left unscanned.
+func (x *Index) walkLengths(q *query, most, rest int, top *topK, bound func(l, n int) float64, score func(int32) float64) {
+	m := q.m
 	// Visit the instructions not met by length, lengths nearest the
 	// query's first: similar instructions have similar lengths, so the K-th
 	// best rises early and prunes the later lengths harder. The walk
@@ -513,7 +526,6 @@ func (x *Index) search(q *query, qt []qtok, top *topK, score func(int32) float64
 	// query sharing only common tokens would miss its exact duplicate.
 	// From a centre in [1, maxBucket], 2·maxBucket steps cover every
 	// bucket once.
-	most := q.common + rest
 	centre := min(m, maxBucket)
 	for i := 0; i < 2*maxBucket; i++ {
 		n := centre + (i+1)/2
@@ -533,15 +545,7 @@ func (x *Index) search(q *query, qt []qtok, top *topK, score func(int32) float64
 		docs := x.byLen[n]
 		if n == maxBucket {
 			// Lengths differ within the last bucket: bound each one.
-			cs := x.cands[:0]
-			for _, d := range docs {
-				if x.acc[d] == 0 {
-					if ub := bound(q.sigOverlap(&x.sig[d])+rest, x.docLen(d)); !top.prunes(ub) {
-						cs = append(cs, cand{d, ub})
-					}
-				}
-			}
-			x.cands = x.scoreCands(cs, top, score)
+			x.scoreUnmet(q, docs, rest, top, bound, score)
 			continue
 		}
 		// need is the overlap an instruction of this length must have to
@@ -556,15 +560,7 @@ func (x *Index) search(q *query, qt []qtok, top *topK, score func(int32) float64
 			// rest alone can reach the K-th best, and otherwise rest is 0),
 			// but if it did, every instruction of this length would be a
 			// candidate: bound them one by one.
-			cs := x.cands[:0]
-			for _, d := range docs {
-				if x.acc[d] == 0 {
-					if ub := bound(q.sigOverlap(&x.sig[d])+rest, n); !top.prunes(ub) {
-						cs = append(cs, cand{d, ub})
-					}
-				}
-			}
-			x.cands = x.scoreCands(cs, top, score)
+			x.scoreUnmet(q, docs, rest, top, bound, score)
 			continue
 		}
 		// Score by decreasing count of common tokens, which here is
@@ -578,10 +574,20 @@ func (x *Index) search(q *query, qt []qtok, top *topK, score func(int32) float64
 			}
 		})
 	}
-	for _, d := range touched {
-		x.acc[d] = 0
+}
+
+// scoreUnmet bounds each instruction of docs not met by the scan, and scores
+// those whose bound the K-th best does not prune.
+func (x *Index) scoreUnmet(q *query, docs []int32, rest int, top *topK, bound func(l, n int) float64, score func(int32) float64) {
+	cs := x.cands[:0]
+	for _, d := range docs {
+		if x.acc[d] == 0 {
+			if ub := bound(q.sigOverlap(&x.sig[d])+rest, x.docLen(d)); !top.prunes(ub) {
+				cs = append(cs, cand{d, ub})
+			}
+		}
 	}
-	x.touched = touched
+	x.cands = x.scoreCands(cs, top, score)
 }
 
 // countCommon visits the instructions of length bucket n by the number of

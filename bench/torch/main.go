@@ -64,8 +64,7 @@ func main() {
 
 	m, err := llama.New(cfg, 1)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gotrain:", err)
-		os.Exit(1)
+		die(err)
 	}
 	// Random token sequences, as in engine/train's BenchmarkTrainStep: every
 	// position is a target.
@@ -84,26 +83,22 @@ func main() {
 			items[0].Tokens[j] = int32((7*j + 3) % cfg.Vocab)
 		}
 		if err := checkpoint.SaveModel(*check, m); err != nil {
-			fmt.Fprintln(os.Stderr, "gotrain:", err)
-			os.Exit(1)
+			die(err)
 		}
 	}
 	mx, err := train.NewMixture(train.Dataset[train.Example]{Name: "random", Weight: 1, Items: items})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gotrain:", err)
-		os.Exit(1)
+		die(err)
 	}
 	tr, err := train.NewSFT(m, mx, train.Config{Batch: batch, Seq: seq, Seed: 1,
 		AdamW: train.DefaultAdamW, Schedule: train.Constant(1e-4), ClipNorm: 1})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gotrain:", err)
-		os.Exit(1)
+		die(err)
 	}
 	if *check != "" {
 		s, err := tr.Step()
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "gotrain:", err)
-			os.Exit(1)
+			die(err)
 		}
 		fmt.Printf("CHECK impl=go config=%s loss=%.6f grad_norm=%.6f\n", *config, s.Loss, s.GradNorm)
 		return
@@ -112,8 +107,7 @@ func main() {
 	for i := range *warmup {
 		s, err := tr.Step()
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "gotrain:", err)
-			os.Exit(1)
+			die(err)
 		}
 		if i == 0 {
 			first = s.Loss
@@ -123,8 +117,7 @@ func main() {
 	for range *steps {
 		s, err := tr.Step()
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "gotrain:", err)
-			os.Exit(1)
+			die(err)
 		}
 		last = s.Loss
 	}
@@ -132,4 +125,10 @@ func main() {
 	tokens := float64(*steps * batch * seq)
 	fmt.Printf("RESULT impl=go config=%s threads=%d params=%d tokens_per_s=%.1f tokens_per_cpu_s=%.1f step_ms=%.2f first_loss=%.4f last_loss=%.4f\n",
 		*config, *threads, cfg.NumParams(), tokens/wall, tokens/cpu, 1000*wall/float64(*steps), first, last)
+}
+
+// die ends the run on an error the benchmark cannot go on from.
+func die(err error) {
+	fmt.Fprintln(os.Stderr, "gotrain:", err)
+	os.Exit(1)
 }

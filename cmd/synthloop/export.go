@@ -118,7 +118,7 @@ Formats:
 	cmd.Flags().StringVar(&out, "out", "", "output file (or folder for hf); - is stdout. A symlink's target is replaced; a FIFO or character device is written as a stream")
 	cmd.Flags().StringVar(&opts.Stage, "stage", "", "stage to export (default: the run's last stage)")
 	cmd.Flags().BoolVar(&opts.IncludeRejected, "include-rejected", false, "also export rejected and failed records with their reasons")
-	cmd.Flags().StringVar(&opts.ThinkFormat, "think-format", "", "write a record's reasoning into its answers: "+strings.Join(export.ThinkFormats(), ", ")+" (default none; stratos for --format stratos)")
+	cmd.Flags().StringVar(&opts.ThinkFormat, "think-format", "", "write a record's reasoning into its answers: "+strings.Join(export.ThinkFormats(), ", ")+" (default none; stratos for --format stratos; field: a reasoning key on openai and trl messages)")
 	cmd.Flags().BoolVar(&opts.VaryTemplates, "vary-templates", false, "lay out each instruction and input in one of several prompt layouts, picked by the record id (alpaca, sharegpt, openai, dpo)")
 	cmd.Flags().StringVar(&opts.TemplateLang, "template-lang", "", "language of the varied layouts: "+strings.Join(export.TemplateLangs, " or ")+" (default: each record's own)")
 	cmd.Flags().StringVar(&push, "push", "", "with --format hf: upload the folder to this Hugging Face dataset repo, ORG/NAME (token from HF_TOKEN; HF_ENDPOINT overrides the Hub's address)")

@@ -54,6 +54,11 @@ func TestStagesShowsSettings(t *testing.T) {
 			"judge_temperature number - Temperature of the judge (unset: 0.7 pointwise, 0 pairwise)",
 		}},
 		{"evol", []string{"temperature number 1 Temperature of evolving and answering"}},
+		// The verifier's own defaults do not hold inside a reasoning stage.
+		{"reasoning", []string{
+			"verifier.extract string - Picks the final answer out of a sample's answer part before exact, normalized, numeric or math compare it; unset: the stage's extract (auto by default), for every kind; none compares the whole answer part; regex, json_schema and command always get the whole answer part",
+			"verifier.reference string - Unused here: the reference is the stage's answer field (or the voted answer)",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.stage, func(t *testing.T) {

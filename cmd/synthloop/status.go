@@ -14,10 +14,12 @@ import (
 	"github.com/synthloop/synthloop/stage/codet"
 	"github.com/synthloop/synthloop/stage/evol"
 	"github.com/synthloop/synthloop/stage/preference"
+	"github.com/synthloop/synthloop/stage/problems"
 	"github.com/synthloop/synthloop/stage/reasoning"
 	"github.com/synthloop/synthloop/stage/reject"
 	"github.com/synthloop/synthloop/stage/sample"
 	"github.com/synthloop/synthloop/stage/selfreward"
+	"github.com/synthloop/synthloop/stage/tools"
 	"github.com/synthloop/synthloop/store"
 )
 
@@ -71,8 +73,9 @@ type statsSource interface {
 
 // stageReports add a stage type's own summary to status: the acceptance rate
 // and score histogram of reject sampling, answer lengths of self-rewarding,
-// pass rates and trace lengths of reasoning, how evenly a sample stage
-// covered each column, each pool model's wins in preference, established
+// pass rates and trace lengths of reasoning (with the pass rate per
+// attribute value), how evenly a sample stage covered each column and the
+// kept records of problems, reasoning and tools cover the attributes, each pool model's wins in preference, established
 // tests of codet.
 var stageReports = map[string]func(ctx context.Context, st pipeline.Store, stage string) (string, error){
 	"reject": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
@@ -99,10 +102,29 @@ var stageReports = map[string]func(ctx context.Context, st pipeline.Store, stage
 		cov, err := sample.Summarize(ctx, st, stage)
 		return cov.String(), err
 	},
+	// Problems and tools report coverage only when their inputs carried
+	// attributes (a sample stage's records).
+	"problems": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
+		cov, err := problems.Coverage(ctx, st, stage)
+		return coverageReport(cov, "kept problems"), err
+	},
+	"tools": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
+		cov, err := tools.Coverage(ctx, st, stage)
+		return coverageReport(cov, "kept trajectories"), err
+	},
 	"selfreward": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
 		ls, err := selfreward.Lengths(ctx, st, stage)
 		return selfreward.FormatLengths(ls), err
 	},
+}
+
+// coverageReport is the coverage of a stage's kept records of what, or
+// nothing when they carry no attributes.
+func coverageReport(cov sample.Coverage, what string) string {
+	if cov.Records == 0 {
+		return ""
+	}
+	return what + "' " + cov.String()
 }
 
 // stageTypes maps the run's stage names to their types, from the config
@@ -172,9 +194,14 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 	writePromptCache(out, stats)
 	writeEndpoints(ctx, out, st)
 	for _, s := range stats {
-		report := stageReports[types[s.Stage]]
+		var text string
+		if report := stageReports[types[s.Stage]]; report != nil {
+			if t, err := report(ctx, st, s.Stage); err == nil {
+				text = strings.TrimRight(t, "\n")
+			}
+		}
 		u, left := retry[s.Stage]
-		if len(s.Rejections) == 0 && len(s.Failures) == 0 && report == nil && !left {
+		if len(s.Rejections) == 0 && len(s.Failures) == 0 && text == "" && !left {
 			continue
 		}
 		fmt.Fprintf(out, "\n%s:\n", s.Stage)
@@ -185,11 +212,9 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 			}
 			fmt.Fprintf(out, "  retry  %5d  %s. Last cause: %s\n", u.Units, what, oneLine(u.Error, 160))
 		}
-		if report != nil {
-			if text, err := report(ctx, st, s.Stage); err == nil {
-				for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-					fmt.Fprintf(out, "  %s\n", line)
-				}
+		if text != "" {
+			for _, line := range strings.Split(text, "\n") {
+				fmt.Fprintf(out, "  %s\n", line)
 			}
 		}
 		for _, f := range s.Rejections {

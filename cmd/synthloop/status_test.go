@@ -179,3 +179,49 @@ stages:
 		}
 	}
 }
+
+// TestStatusShowsAttributeCoverage: after sample → problems → reasoning,
+// status shows how the kept problems and traces cover the attributes and
+// the pass rate per difficulty.
+func TestStatusShowsAttributeCoverage(t *testing.T) {
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	dir := t.TempDir()
+	seeds := filepath.Join(dir, "seeds.txt")
+	os.WriteFile(seeds, []byte("Mia has 12 apples. She buys 7 more apples. How many apples does Mia have now?\n"+
+		"Tom has 30 marbles. He shares them equally among 5 friends. How many marbles does each friend get?\n"), 0o644)
+	p := filepath.Join(dir, "p.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`name: diverse
+concurrency: 4
+models:
+  teacher:
+    ref: openai-compatible/t
+    base_url: %s
+stages:
+  - name: attrs
+    type: sample
+    with:
+      cross: [difficulty]
+      repeat: 2
+      columns:
+        - {name: difficulty, kind: category, values: [easy, hard]}
+  - name: invented
+    type: problems
+    with: {model: teacher, seeds: %s, shown: 2, per_prompt: 3, max_batches: 4, target: 12}
+  - name: rl
+    type: reasoning
+    with: {model: teacher, n: 4, reference: vote}
+`, srv.URL, seeds)), 0o644)
+	if out, err := cli(dir, nil, "run", p, "--run-dir", "r", "--json").CombinedOutput(); err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	out, err := cli(dir, nil, "status", "r").CombinedOutput()
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	for _, want := range []string{"kept problems' coverage of", "pass rate by difficulty: ", "kept traces' coverage of", "difficulty  2/2 values"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}

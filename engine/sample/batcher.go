@@ -10,11 +10,13 @@ package sample
 // Generate gives it alone.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 
 	"github.com/synthloop/synthloop/engine/llama"
 )
@@ -47,6 +49,7 @@ type job struct {
 	last   []int32
 	live   int
 	res    chan error
+	state  atomic.Int32 // queued, admitted or withdrawn
 }
 
 // NewBatcher starts a batcher over m with room for slots sequences at a
@@ -78,8 +81,9 @@ func (b *Batcher) Close() {
 // Generate samples opt.N completions of prompt, as Generate(m,
 // [][]int32{prompt}, opt) does, decoding them together with the other
 // requests in the batcher. OnToken runs on the batcher's goroutine, between
-// steps of every request: it must be quick. A request whose ctx ends leaves
-// the batch and returns ctx's error.
+// steps of every request: it must be quick, and it is never called after
+// Generate returns. A request whose ctx ends returns ctx's error: at once
+// while it waits for slots, after the step under way once it runs.
 func (b *Batcher) Generate(ctx context.Context, prompt []int32, opt Options) ([]Completion, error) {
 	n := max(opt.N, 1)
 	if n > b.slots {
@@ -107,6 +111,9 @@ func (b *Batcher) Generate(ctx context.Context, prompt []int32, opt Options) ([]
 	j := &job{ctx: ctx, prompt: prompt, opt: opt, limit: limit, s: newSampler(b.m.Config.Vocab, opt),
 		out: make([]Completion, n), rngs: make([]*rand.Rand, n), slot: make([]int, n), last: make([]int32, n),
 		res: make(chan error, 1)}
+	for i := range j.slot {
+		j.slot[i] = -1 // no slot until admitted: ending it frees none
+	}
 	if opt.Constraint != nil {
 		j.guides = make([]Guide, n)
 	}
@@ -117,11 +124,30 @@ func (b *Batcher) Generate(ctx context.Context, prompt []int32, opt Options) ([]
 	case <-b.quit:
 		return nil, ErrClosed
 	}
-	if err := <-j.res; err != nil {
+	var err error
+	select {
+	case err = <-j.res:
+	case <-ctx.Done():
+		if j.state.CompareAndSwap(queued, withdrawn) {
+			// Never admitted, so OnToken will not run: the loop drops j
+			// when it next looks (res is buffered; nobody reads it).
+			return nil, ctx.Err()
+		}
+		// Running: the loop ends it before its next step.
+		err = <-j.res
+	}
+	if err != nil {
 		return nil, err
 	}
 	return j.out, nil
 }
+
+// States of a job, for a caller that gives up while it waits for slots.
+const (
+	queued    int32 = iota // waiting for slots
+	admitted               // prefilled: the loop owns it until it ends
+	withdrawn              // its caller returned before it was admitted
+)
 
 // loop owns the cache: it admits requests while slots are free, steps every
 // running sample, and hands each request back when its samples end.
@@ -187,18 +213,28 @@ func (b *Batcher) loop(cache *llama.Cache) {
 			}
 		}
 		running = keep
+		// Requests whose caller gave up while queued leave too, wherever
+		// they are in line.
+		keep = waiting[:0]
+		for _, j := range waiting {
+			if err := j.ctx.Err(); err != nil || j.state.Load() == withdrawn {
+				end(j, cmp.Or(err, context.Canceled))
+			} else {
+				keep = append(keep, j)
+			}
+		}
+		waiting = keep
 		// Join in arrival order while the first in line fits.
 		for len(waiting) > 0 {
 			j := waiting[0]
-			if err := j.ctx.Err(); err != nil {
-				end(j, err)
-				waiting = waiting[1:]
-				continue
-			}
 			if len(j.out) > len(free) {
 				break
 			}
 			waiting = waiting[1:]
+			if !j.state.CompareAndSwap(queued, admitted) {
+				end(j, context.Canceled) // withdrawn since the check above
+				continue
+			}
 			for i := range j.slot {
 				j.slot[i] = free[len(free)-1]
 				free = free[:len(free)-1]

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestBatcherEqualsAlone sends requests of every shape at once to a batcher
@@ -106,4 +107,94 @@ func TestBatcherCancelAndClose(t *testing.T) {
 	if _, err := b.Generate(context.Background(), []int32{1}, Options{MaxTokens: 2}); !errors.Is(err, ErrClosed) {
 		t.Errorf("after Close: %v", err)
 	}
+}
+
+// seenCtx notes the first time the batcher's loop asks whether the request
+// was cancelled, which it does only once the request is queued in it.
+type seenCtx struct {
+	context.Context
+	once sync.Once
+	seen chan struct{}
+}
+
+func (c *seenCtx) Err() error {
+	c.once.Do(func() { close(c.seen) })
+	return c.Context.Err()
+}
+
+// TestBatcherCancelQueued: a request queued behind a batch that holds every
+// slot returns ctx's error as soon as it is cancelled, not when a slot frees.
+func TestBatcherCancelQueued(t *testing.T) {
+	m := testModel(t)
+	b, err := NewBatcher(m, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	inner, cancel := context.WithCancel(context.Background())
+	queued := &seenCtx{Context: inner, seen: make(chan struct{})}
+	started, blocked, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	first := Options{MaxTokens: 0, Temperature: 1, Seed: 1, OnToken: func(c *Completion) {
+		if len(c.Tokens) == 1 {
+			close(started)
+			return
+		}
+		select {
+		case <-queued.seen:
+			// The second request waits in the batcher: hold the slot.
+			once.Do(func() { close(blocked) })
+			<-release
+		default:
+			time.Sleep(20 * time.Millisecond) // time for it to be sent
+		}
+	}}
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := b.Generate(context.Background(), []int32{4}, first)
+		firstDone <- err
+	}()
+	<-started
+	queuedDone := make(chan error, 1)
+	go func() {
+		_, err := b.Generate(queued, []int32{1, 2}, Options{MaxTokens: 3})
+		queuedDone <- err
+	}()
+	select {
+	case <-blocked:
+	case err := <-firstDone:
+		t.Fatalf("the first request ended (%v) before the second was queued", err)
+	}
+	cancel()
+	late := false
+	select {
+	case err := <-queuedDone:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled while queued: %v, want context.Canceled", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Error("a request cancelled while queued did not return while the batch held its slot")
+		late = true
+	}
+	close(release)
+	if err := <-firstDone; err != nil {
+		t.Errorf("the first request: %v", err)
+	}
+	if late {
+		<-queuedDone
+	}
+	// The dropped request held no slot: the batcher still has one, so two
+	// requests at once take turns and each gets what it gets alone.
+	opt := Options{MaxTokens: 6, Temperature: 1, Seed: 5}
+	want, _ := Generate(m, [][]int32{{1, 2}}, opt)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			got, err := b.Generate(context.Background(), []int32{1, 2}, opt)
+			if err != nil || len(got) != 1 || !slices.Equal(got[0].Tokens, want[0].Tokens) {
+				t.Errorf("after the drop: %v, %v; want %v", got, err, want[0].Tokens)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -19,6 +19,7 @@ type Field struct {
 // defaults, in declaration order. Each field's doc is its `doc` struct tag,
 // so the defaults are stated once, in the value, and the docs next to the
 // fields they describe. A nested struct is listed, then each of its fields.
+// A config that implements DocOverrider rewords the docs it names.
 func Fields(cfg any) []Field {
 	rv := reflect.ValueOf(cfg)
 	for rv.Kind() == reflect.Pointer && !rv.IsNil() {
@@ -27,7 +28,23 @@ func Fields(cfg any) []Field {
 	if rv.Kind() != reflect.Struct {
 		return nil
 	}
-	return fields(rv, "")
+	out := fields(rv, "")
+	if o, ok := cfg.(DocOverrider); ok {
+		docs := o.FieldDocs()
+		for i, f := range out {
+			if d, ok := docs[f.Key]; ok {
+				out[i].Doc = d
+			}
+		}
+	}
+	return out
+}
+
+// DocOverrider is a config holding a shared settings type (a verifier's,
+// say) whose docs are wrong in its place: FieldDocs gives the docs to show
+// instead, by dotted key.
+type DocOverrider interface {
+	FieldDocs() map[string]string
 }
 
 func fields(rv reflect.Value, prefix string) []Field {

@@ -20,12 +20,16 @@ import (
 // a real model it is imperfect: a fifth of its problems are near-copies of
 // a shown seed with one number changed (the novelty filter's catch), some
 // are too short to be a problem, and some are followed by an answer it was
-// told not to give (the parser cuts it).
+// told not to give (the parser cuts it). A prompt that asks for problems
+// of a difficulty ("- difficulty: easy", medium or hard, as the problems
+// stage lists a sample's attributes) gets 1, 2–3 or 4–5 steps, so the
+// reasoning stand-in's pass rate falls with the difficulty asked for.
 
 var (
 	problemNextRe  = regexp.MustCompile(`^Problem (\d+):$`)
 	problemSeedRe  = regexp.MustCompile(`(?m)^Problem \d+: (.+)$`)
 	problemCountRe = regexp.MustCompile(`(?:Write|を) ?(\d+) ?(?:new problems|問)`)
+	difficultyRe   = regexp.MustCompile(`(?m)^- difficulty: (\w+)\s*$`)
 	functionCallRe = regexp.MustCompile("`?([a-z_][a-z0-9_]*)\\(([^()]*)\\)`?")
 )
 
@@ -41,6 +45,17 @@ func problemsReply(r *rand.Rand, prompt string) (string, bool) {
 	count := 5
 	if c := problemCountRe.FindStringSubmatch(p); c != nil {
 		count, _ = strconv.Atoi(c[1])
+	}
+	lo, hi := 1, 3 // steps after the start
+	if d := difficultyRe.FindStringSubmatch(p); d != nil {
+		switch strings.ToLower(d[1]) {
+		case "easy":
+			lo, hi = 1, 1
+		case "medium":
+			lo, hi = 2, 3
+		case "hard":
+			lo, hi = 4, 5
+		}
 	}
 	var seeds []string
 	for _, s := range problemSeedRe.FindAllStringSubmatch(p, -1) {
@@ -67,7 +82,7 @@ func problemsReply(r *rand.Rand, prompt string) (string, bool) {
 		case code:
 			b.WriteString(pick(r, codeTasks).problem())
 		default:
-			prob, ans := arithmeticInvention(r)
+			prob, ans := arithmeticInvention(r, lo, hi)
 			b.WriteString(prob)
 			if r.IntN(10) == 0 {
 				fmt.Fprintf(&b, "\nAnswer: %d", ans)
@@ -102,8 +117,9 @@ var (
 	subPhrases = []string{"%s gives away %d %s.", "Later %s sells %d %s.", "On the way home %s loses %d %s.", "%s uses %d %s for a school project."}
 )
 
-// arithmeticInvention writes a word problem of 2 to 4 steps and its answer.
-func arithmeticInvention(r *rand.Rand) (string, int) {
+// arithmeticInvention writes a word problem of a start and lo to hi steps
+// after it, and its answer.
+func arithmeticInvention(r *rand.Rand, lo, hi int) (string, int) {
 	name, item := pick(r, inventNames), pick(r, inventItems)
 	var b strings.Builder
 	cur := 0
@@ -115,7 +131,7 @@ func arithmeticInvention(r *rand.Rand) (string, int) {
 		cur = 10 + r.IntN(40)
 		fmt.Fprintf(&b, "%s has %d %s.", name, cur, item)
 	}
-	steps := 1 + r.IntN(3)
+	steps := lo + r.IntN(hi-lo+1)
 	shared := false
 	for i := range steps {
 		b.WriteString(" ")

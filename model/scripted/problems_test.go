@@ -36,8 +36,9 @@ func eval(steps []step) *big.Rat {
 // vote among its samples establishes the right reference.
 func TestInventedProblemsAreSolvable(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for range 500 {
-		p, want := arithmeticInvention(r)
+	for i := range 500 {
+		lo, hi := []int{1, 1, 2, 4}[i%4], []int{3, 1, 3, 5}[i%4] // any, easy, medium, hard
+		p, want := arithmeticInvention(r, lo, hi)
 		steps, ok := arithmeticProblem(`Solve it, answer in \boxed{}.` + "\n\nProblem: " + p)
 		if !ok {
 			t.Fatalf("the solver cannot read %q", p)
@@ -64,6 +65,41 @@ func TestProblemsReply(t *testing.T) {
 	resp, _ = New(1).Generate(context.Background(), model.Request{Messages: []model.Message{{Role: "user", Content: code}}})
 	if !strings.Contains(resp.Choices[0].Text, "Write a Python function `") {
 		t.Errorf("code seeds, reply:\n%s", resp.Choices[0].Text)
+	}
+}
+
+// TestProblemsFollowDifficulty: asked for easy problems the inventor
+// writes one step after the start, for hard ones four or five.
+func TestProblemsFollowDifficulty(t *testing.T) {
+	base := "Here are some problems:\n\nProblem 1: Mia has 12 apples. She buys 7 more apples. How many apples does Mia have now?\n\n" +
+		"Every new problem must fit these attributes:\n- topic: shopping\n- difficulty: %s\n\nWrite 40 new problems of the same kind.\n\nProblem 2:"
+	for _, tc := range []struct {
+		difficulty string
+		lo, hi     int
+	}{{"easy", 1, 1}, {"medium", 2, 3}, {"hard", 4, 5}} {
+		resp, err := New(1).Generate(context.Background(), model.Request{Messages: []model.Message{{Role: "user", Content: fmt.Sprintf(base, tc.difficulty)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		for _, p := range strings.Split(resp.Choices[0].Text, "\n\nProblem ") {
+			_, p, _ = strings.Cut(p, ": ")
+			steps, ok := arithmeticProblem(`Solve it, answer in \boxed{}.` + "\n\nProblem: " + strings.TrimSpace(p))
+			if !ok || strings.Contains(p, "Mia") || !strings.Contains(p, "has") || strings.Contains(p, "Answer:") {
+				continue // a near-copy of the seed, a too-short one, or one with an answer
+			}
+			seen++
+			n := len(steps) - 1
+			if n > 0 && steps[1].op == '*' {
+				n-- // "N boxes with M in each box" is the start
+			}
+			if n < tc.lo || n > tc.hi {
+				t.Errorf("%s: %d steps after the start, want %d to %d: %q", tc.difficulty, n, tc.lo, tc.hi, p)
+			}
+		}
+		if seen < 10 {
+			t.Errorf("%s: only %d invented problems to check", tc.difficulty, seen)
+		}
 	}
 }
 

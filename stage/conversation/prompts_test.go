@@ -1,38 +1,13 @@
 package conversation
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/internal/golden"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/record"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s changed; rerun with -update if intended.\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
-}
 
 func TestGoldenPrompts(t *testing.T) {
 	texts := map[string]struct{ topic, persona, doc, user, asst string }{
@@ -62,7 +37,7 @@ func TestGoldenPrompts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name+"."+lang, got)
+			golden.Text(t, tc.name+"."+lang, got)
 			if !isUserPrompt([]model.Message{{Role: "user", Content: got}}) {
 				t.Errorf("%s.%s: the scripted models do not recognise the prompt", tc.name, lang)
 			}
@@ -74,7 +49,7 @@ func TestGoldenPrompts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "assistant_doc."+lang, sys)
+		golden.Text(t, "assistant_doc."+lang, sys)
 		if strings.Count(sys, "</document>") != 1 {
 			t.Errorf("assistant_doc.%s: a forged closing tag was not defused", lang)
 		}

@@ -2,46 +2,24 @@ package docqa
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/ingest"
+	"github.com/synthloop/synthloop/internal/golden"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/model/scripted"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden prompt files in testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("prompt %s changed; rerun with -update if intended.\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
-}
 
 var goldenChunk = ingest.Chunk{ID: "docs/returns.md#1", Source: "docs/returns.md", Index: 1,
 	Text: "Customers may return unused items within 30 days of delivery for a full refund. Opened software cannot be returned."}
 
 func TestGoldenPrompts(t *testing.T) {
-	golden(t, "generate", Prompt(goldenChunk, 4, 3))
-	golden(t, "generate.one", Prompt(ingest.Chunk{ID: "ja.md#0", Source: "ja.md", Text: "返品は商品到着後30日以内にお願いします。"}, 1, 1))
-	golden(t, "retry", retryText(`not the JSON asked for: invalid character 'H' looking for beginning of value`, 3))
+	golden.Text(t, "generate", Prompt(goldenChunk, 4, 3))
+	golden.Text(t, "generate.one", Prompt(ingest.Chunk{ID: "ja.md#0", Source: "ja.md", Text: "返品は商品到着後30日以内にお願いします。"}, 1, 1))
+	golden.Text(t, "retry", retryText(`not the JSON asked for: invalid character 'H' looking for beginning of value`, 3))
 	for name, h := range TemplateHashes() {
 		if len(h) != 64 {
 			t.Errorf("template %s: hash %q", name, h)

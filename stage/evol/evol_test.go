@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/internal/golden"
 	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
@@ -327,7 +328,7 @@ func TestSummarize(t *testing.T) {
 	if tried != 16 || len(rep.Generations) != 4 || rep.Generations[0].Tried != 4 {
 		t.Errorf("operations tried %d, generations %+v", tried, rep.Generations)
 	}
-	golden(t, "report", rep.String())
+	golden.Text(t, "report", rep.String())
 }
 
 func TestConfigErrors(t *testing.T) {

@@ -3,35 +3,11 @@ package evol
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/synthloop/synthloop/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s changed; rerun with -update if intended.\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
-}
 
 func TestGoldenPrompts(t *testing.T) {
 	tasks := map[string][2]string{
@@ -49,7 +25,7 @@ func TestGoldenPrompts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, op+"."+lang, got)
+			golden.Text(t, op+"."+lang, got)
 			if !strings.Contains(got, "<<<\n"+task+"\n>>>") {
 				t.Errorf("%s.%s: the task is not delimited", op, lang)
 			}
@@ -69,7 +45,7 @@ func TestGoldenPrompts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "equal."+lang, got)
+		golden.Text(t, "equal."+lang, got)
 	}
 	if _, err := loadPrompts(nil, "fr"); err == nil {
 		t.Error("loadPrompts(nil, fr) succeeded")

@@ -2,37 +2,15 @@ package faq
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/synthloop/synthloop/grounding"
+	"github.com/synthloop/synthloop/internal/golden"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/model/scripted"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden prompt files in testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("prompt %s changed; rerun with -update if intended.\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
-}
 
 var (
 	refund   = Entry{Key: "faq.jsonl#refund", Question: "When will I get my refund?", Answer: "Refunds are issued to your original payment method within 5 business days after our warehouse receives the item."}
@@ -40,12 +18,12 @@ var (
 )
 
 func TestGoldenPrompts(t *testing.T) {
-	golden(t, "paraphrase", ParaphrasePrompt(refund, 3, 4))
-	golden(t, "paraphrase.no-follow-ups", ParaphrasePrompt(refundJA, 1, 0))
-	golden(t, "answer", AnswerSystem(refund, ""))
-	golden(t, "answer.persona", AnswerSystem(refundJA, "あなたはACMEのサポート担当です。"))
-	golden(t, "retry", retryText(`no "follow_ups" list, or an empty one`, 4))
-	golden(t, "retry.no-follow-ups", retryText("text after the JSON object", 0))
+	golden.Text(t, "paraphrase", ParaphrasePrompt(refund, 3, 4))
+	golden.Text(t, "paraphrase.no-follow-ups", ParaphrasePrompt(refundJA, 1, 0))
+	golden.Text(t, "answer", AnswerSystem(refund, ""))
+	golden.Text(t, "answer.persona", AnswerSystem(refundJA, "あなたはACMEのサポート担当です。"))
+	golden.Text(t, "retry", retryText(`no "follow_ups" list, or an empty one`, 4))
+	golden.Text(t, "retry.no-follow-ups", retryText("text after the JSON object", 0))
 	for name, h := range TemplateHashes() {
 		if len(h) != 64 {
 			t.Errorf("template %s: hash %q", name, h)

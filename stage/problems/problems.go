@@ -20,6 +20,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/seeds"
+	"github.com/synthloop/synthloop/stage/internal/attrs"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
 	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/text"
@@ -50,11 +51,15 @@ const (
 type Config struct {
 	Model    string `yaml:"model" doc:"Invents the problems (required)"`
 	Domain   string `yaml:"domain" doc:"math (word problems with one answer) or code (one function each)"`
-	Seeds    string `yaml:"seeds" doc:"A file of seed problems: one a line, or JSONL with problem (or question, instruction) and id; empty: the input stage's kept records"`
+	Seeds    string `yaml:"seeds" doc:"A file of seed problems: one a line, or JSONL with problem (or question, instruction) and id; empty: the input stage's kept records. With a seeds file, the input stage's records (a sample stage's, say) give each prompt its attributes"`
 	Problem  string `yaml:"problem" doc:"Where an input record's problem is: instruction (default), input, output or meta.KEY"`
 	Language string `yaml:"language" doc:"Language of the built-in prompt: en or ja"`
-	Prompt   string `yaml:"prompt" doc:"A prompt template file in place of the built-in one, over .Shown (the seed problems), .Count, .Next and .Language"`
+	Prompt   string `yaml:"prompt" doc:"A prompt template file in place of the built-in one, over .Shown (the seed problems), .Count, .Next, .Language, and the attributes as .Attributes (a list of .Name, .Value) and .Attr (by name)"`
 	CodeLang string `yaml:"code_language" doc:"With domain: code, the language the functions are asked in (a codet stage runs Python)"`
+	// Attributes names the meta fields of the input records that prompts
+	// are conditioned on when those records do not declare their own (a
+	// sample stage's records declare their columns).
+	Attributes []string `yaml:"attributes" doc:"With seeds and an input stage: the input records' meta fields each prompt is conditioned on (default: the columns a sample stage's records declare)"`
 
 	Target     int      `yaml:"target" doc:"Problems to keep"`
 	Shown      int      `yaml:"shown" doc:"Seed problems shown per prompt (k)"`
@@ -66,7 +71,7 @@ type Config struct {
 	Temp       *float64 `yaml:"temperature" doc:"Sampling temperature"`
 	MaxTokens  int      `yaml:"max_tokens" doc:"Bounds each reply"`
 	Structured string   `yaml:"structured" doc:"The reply as JSON that fits a built-in schema ({problems: [...]}, at most per_prompt): off (the Problem N: list), auto (the schema sent with each request until the backend refuses it, then off), native, or prompt (the schema written into the prompt)"`
-	Seed       int64    `yaml:"seed" doc:"Varies which seeds each prompt shows (0: the run's seed)"`
+	Seed       int64    `yaml:"seed" doc:"Varies which seeds each prompt shows, and the order it takes the input records' attributes in (0: the run's seed)"`
 }
 
 // DefaultConfig returns the defaults: 3 seeds shown, 5 problems asked per
@@ -82,6 +87,18 @@ func (c *Config) Validate() error {
 	_, err := New(c)
 	return err
 }
+
+// UsedFields are the attributes named in the settings, which the prompts
+// read from the input records: the config check finds a misspelt one when
+// the input stage declares its fields (a sample stage does).
+func (c *Config) UsedFields() []string {
+	if c.Seeds == "" {
+		return nil // the input records are the seeds
+	}
+	return c.Attributes
+}
+
+var _ pipeline.FieldUser = (*Config)(nil)
 
 // Stage is the problems stage.
 type Stage struct {
@@ -193,18 +210,73 @@ func (s *Stage) seeds(ctx context.Context, env *pipeline.Env) ([]seed, error) {
 	return out, nil
 }
 
-// batch is one prompt: which seeds it shows, and the request.
+// batch is one prompt: which seeds it shows, the record whose attributes
+// it asks for (nil: none), and the request.
 type batch struct {
 	n       int
 	seedIDs []string
+	attr    *attributed
 	req     model.Request
 }
 
 type promptData struct {
-	Shown    []string
-	Count    int
-	Next     int
-	Language string
+	Shown      []string
+	Count      int
+	Next       int
+	Language   string
+	Attributes []attrs.Pair
+	Attr       map[string]string
+}
+
+// attributed is an input record whose attributes condition prompts.
+type attributed struct {
+	rec  *record.Record
+	spec attrs.Spec
+}
+
+// ownMeta are the meta fields the stage sets, which no attribute may be
+// named.
+var ownMeta = []string{"batch", "domain", "kind", "response", "solution_cut", "max_similarity"}
+
+// attributeInputs returns the input records that condition the prompts,
+// in the order batches take them: a permutation from the seed, taken
+// round-robin so that each input is asked for as evenly as the batches
+// allow. None without a seeds file (the input records are the seeds then),
+// and none when the input records declare no attributes and attributes:
+// names none (the input stage was not read before it could give them).
+func (s *Stage) attributeInputs(ctx context.Context, env *pipeline.Env) ([]attributed, error) {
+	if s.cfg.Seeds == "" || env.Input == "" {
+		return nil, nil
+	}
+	recs, err := pipeline.KeptInput(ctx, env, 0)
+	if err != nil {
+		return nil, fmt.Errorf("problems: read %s: %w", env.Input, err)
+	}
+	if len(recs) == 0 && len(s.cfg.Attributes) > 0 {
+		return nil, fmt.Errorf("problems: attributes: the input stage %s has no kept records to draw them from", env.Input)
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	if _, ok := attrs.Of(recs[0]); !ok && len(s.cfg.Attributes) == 0 {
+		return nil, nil
+	}
+	out := make([]attributed, 0, len(recs))
+	for _, i := range genkit.UnitRand("problems", s.cfg.Seed, env, "attributes").Perm(len(recs)) {
+		r := recs[i]
+		spec, ok := attrs.Of(r)
+		if len(s.cfg.Attributes) > 0 {
+			spec, ok = attrs.Named(s.cfg.Attributes), true
+		}
+		if !ok {
+			return nil, fmt.Errorf("problems: input record %s declares no attributes: draw the inputs with a sample stage, or name their meta fields in attributes:", r.ID)
+		}
+		if c := attrs.Clash(spec, ownMeta...); c != "" {
+			return nil, fmt.Errorf("problems: attribute %q is also a meta field of the stage's records: rename the column", c)
+		}
+		out = append(out, attributed{r, spec})
+	}
+	return out, nil
 }
 
 // request builds prompt b. Its seeds are drawn from the unit's own
@@ -212,7 +284,7 @@ type promptData struct {
 // whatever came before it; the prompts do not show earlier machine problems
 // (unlike Self-Instruct's), which keeps every prompt independent of the
 // replies and lets them go out concurrently.
-func (s *Stage) request(env *pipeline.Env, seeds []seed, b int) (*batch, error) {
+func (s *Stage) request(env *pipeline.Env, seeds []seed, inputs []attributed, b int) (*batch, error) {
 	r := genkit.UnitRand("problems", s.cfg.Seed, env, batchKey(b))
 	k := min(s.cfg.Shown, len(seeds))
 	bt := &batch{n: b}
@@ -221,7 +293,13 @@ func (s *Stage) request(env *pipeline.Env, seeds []seed, b int) (*batch, error) 
 		shown = append(shown, oneLine(seeds[i].text))
 		bt.seedIDs = append(bt.seedIDs, seeds[i].id)
 	}
-	p, err := s.prompt.Render(promptData{Shown: shown, Count: s.cfg.PerPrompt, Next: k + 1, Language: s.cfg.CodeLang})
+	data := promptData{Shown: shown, Count: s.cfg.PerPrompt, Next: k + 1, Language: s.cfg.CodeLang}
+	if len(inputs) > 0 {
+		bt.attr = &inputs[b%len(inputs)]
+		data.Attributes = attrs.Pairs(bt.attr.rec, bt.attr.spec)
+		data.Attr = attrs.Map(data.Attributes)
+	}
+	p, err := s.prompt.Render(data)
 	if err != nil {
 		return nil, err
 	}
@@ -243,6 +321,10 @@ func batchKey(b int) string { return fmt.Sprintf("batch-%06d", b) }
 // into the index and asks only for the rest.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	seeds, err := s.seeds(ctx, env)
+	if err != nil {
+		return err
+	}
+	inputs, err := s.attributeInputs(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -280,7 +362,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 				// rerun of a finished stage): nothing to ask.
 				return nil, pipeline.ErrEnough
 			}
-			bt, err := s.request(env, seeds, i)
+			bt, err := s.request(env, seeds, inputs, i)
 			if err != nil {
 				return nil, err
 			}
@@ -314,7 +396,18 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if replay(len(units)); kept < s.cfg.Target && env.Log != nil {
 		env.Log.Warn("problems: max_batches reached before target", "stage", env.Name, "kept", kept, "target", s.cfg.Target)
 	}
+	if len(inputs) > 0 && env.Log != nil {
+		if cov, err := Coverage(ctx, env.Store, env.Name); err == nil {
+			env.Log.Info("problems: coverage of the kept problems", "stage", env.Name, "report", cov.String())
+		}
+	}
 	return nil
+}
+
+// Coverage is how evenly a problems stage's kept problems cover the
+// attributes their prompts asked for; no records when none did.
+func Coverage(ctx context.Context, st pipeline.Store, stage string) (attrs.Coverage, error) {
+	return attrs.Summarize(ctx, st, stage, func(r *record.Record) bool { return r.Meta["kind"] == KindProblem })
 }
 
 // answered is a batch's reply.
@@ -360,7 +453,11 @@ func (s *Stage) committed(ctx context.Context, env *pipeline.Env) ([]storedProbl
 // the decision of every filter; a reply with none is one rejected record.
 func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, a *answered, idx *text.Index) []*record.Record {
 	bt := a.batch
-	prov := env.Provenance("problems", info)
+	var parents []string
+	if bt.attr != nil {
+		parents = []string{bt.attr.rec.ID}
+	}
+	prov := env.Provenance("problems", info, parents...)
 	prov.SeedIDs, prov.TemplateHash, prov.RequestKeys = bt.seedIDs, s.prompt.Hash, a.keys
 	prov.Params = map[string]any{"domain": s.cfg.Domain, "shown": len(bt.seedIDs), "per_prompt": s.cfg.PerPrompt, "max_tokens": s.cfg.MaxTokens}
 	if s.cfg.Temp != nil {
@@ -371,8 +468,12 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, a *answered,
 		prov.Model = a.model
 	}
 	rec := func(i int) *record.Record {
-		return &record.Record{ID: fmt.Sprintf("%s:%s:%02d", env.Name, batchKey(bt.n), i), Stage: env.Name, Seq: int64(bt.n)*1000 + int64(i),
+		r := &record.Record{ID: fmt.Sprintf("%s:%s:%02d", env.Name, batchKey(bt.n), i), Stage: env.Name, Seq: int64(bt.n)*1000 + int64(i),
 			Prov: prov, Meta: map[string]any{"batch": bt.n, "domain": s.cfg.Domain}}
+		if bt.attr != nil {
+			attrs.Carry(r, bt.attr.rec, bt.attr.spec)
+		}
+		return r
 	}
 	whole := func(status record.Status, d record.Decision, errText string) []*record.Record {
 		r := rec(0)

@@ -3,10 +3,14 @@ package problems
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +20,8 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/attrs"
+	_ "github.com/synthloop/synthloop/stage/sample" // registered for the config check
 )
 
 var seedProblems = []string{
@@ -207,5 +213,178 @@ func TestFinishedStageAsksNothing(t *testing.T) {
 	run(t, st, config(), c)
 	if n := c.n.Load(); n != 0 {
 		t.Fatalf("a rerun of a finished stage sent %d requests", n)
+	}
+}
+
+// sampleRecords are what a sample stage of topic × difficulty makes: the
+// columns in meta, declared in the provenance.
+func sampleRecords() []*record.Record {
+	var out []*record.Record
+	for i, topic := range []string{"shopping", "school", "garden"} {
+		for j, d := range []string{"easy", "medium", "hard"} {
+			k := 3*i + j
+			out = append(out, &record.Record{ID: fmt.Sprintf("attrs:%d", k), Stage: "seeds", Seq: int64(k + 1), Status: record.Kept,
+				Meta: map[string]any{"topic": topic, "difficulty": d},
+				Prov: record.Provenance{Generator: "sample", Params: map[string]any{"columns": []string{"topic", "difficulty"},
+					"kinds": map[string]string{"topic": "category", "difficulty": "category"}, "possible": map[string]int{"topic": 3, "difficulty": 3}}}})
+		}
+	}
+	return out
+}
+
+// promptLog records the prompts a backend is sent.
+type promptLog struct {
+	model.Backend
+	mu      sync.Mutex
+	prompts []string
+}
+
+func (p *promptLog) Generate(ctx context.Context, req model.Request) (*model.Response, error) {
+	p.mu.Lock()
+	p.prompts = append(p.prompts, req.Messages[len(req.Messages)-1].Content)
+	p.mu.Unlock()
+	return p.Backend.Generate(ctx, req)
+}
+
+// TestConditionedOnSampleRecords: with a seeds file, the input stage's
+// sample records condition the prompts, one record per prompt taken in
+// turn (so each is asked for once or twice in 12 prompts of 9 records),
+// each prompt lists its record's attributes, and every problem carries
+// them with the id of the sample record they came from; coverage counts
+// the kept problems per attribute value.
+func TestConditionedOnSampleRecords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seeds.txt")
+	if err := os.WriteFile(path, []byte(strings.Join(seedProblems, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var firstRun []string
+	for round := range 2 {
+		st := pipelinetest.NewMemStore()
+		if err := st.Commit(ctx, pipeline.Unit{Stage: "seeds", Key: "attrs", Records: sampleRecords()}); err != nil {
+			t.Fatal(err)
+		}
+		c := config()
+		c.Seeds, c.Target, c.MaxBatches, c.PerPrompt = path, 100, 12, 3
+		b := &promptLog{Backend: scripted.New(1)}
+		run(t, st, c, b)
+		if len(b.prompts) != 12 {
+			t.Fatalf("%d prompts, want 12", len(b.prompts))
+		}
+		asked := map[string]int{}
+		for _, p := range b.prompts {
+			m := regexp.MustCompile(`- topic: (\w+)\n- difficulty: (\w+)\n`).FindStringSubmatch(p)
+			if m == nil {
+				t.Fatalf("a prompt without the attributes block:\n%s", p)
+			}
+			asked[m[1]+"/"+m[2]]++
+		}
+		for k, n := range asked {
+			if n < 1 || n > 2 {
+				t.Errorf("%s asked for in %d prompts, want 1 or 2 (%v)", k, n, asked)
+			}
+		}
+		byID := map[string]*record.Record{}
+		for _, r := range sampleRecords() {
+			byID[r.ID] = r
+		}
+		var got []string
+		kept := 0
+		for _, r := range st.All("invented") {
+			from, _ := r.Meta[attrs.FromKey].(string)
+			src := byID[from]
+			if src == nil || r.Meta["topic"] != src.Meta["topic"] || r.Meta["difficulty"] != src.Meta["difficulty"] || !slices.Equal(r.Prov.ParentIDs, []string{from}) {
+				t.Fatalf("%s: attributes %v/%v from %q (parents %v)", r.ID, r.Meta["topic"], r.Meta["difficulty"], from, r.Prov.ParentIDs)
+			}
+			if r.Status == record.Kept && r.Meta["kind"] == KindProblem {
+				kept++
+			}
+			got = append(got, r.ID+"="+from)
+		}
+		if round == 0 {
+			firstRun = got
+		} else if !slices.Equal(got, firstRun) {
+			t.Errorf("a second run allocated other records:\n%v\n%v", got, firstRun)
+		}
+		cov, err := Coverage(ctx, st, "invented")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cov.Records != kept || len(cov.Columns) != 2 || cov.Columns[0].Name != "topic" || cov.Columns[1].Possible != 3 {
+			t.Fatalf("coverage %+v of %d kept problems", cov, kept)
+		}
+	}
+}
+
+// TestConditionedOnNamedMeta: records that are no sample's condition the
+// prompts on the meta fields attributes: names; a column named like one of
+// the stage's own meta fields is refused.
+func TestConditionedOnNamedMeta(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seeds.txt")
+	if err := os.WriteFile(path, []byte(strings.Join(seedProblems, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st := pipelinetest.NewMemStore()
+	in := []*record.Record{{ID: "x", Stage: "seeds", Seq: 1, Status: record.Kept, Meta: map[string]any{"setting": "a bakery", "kind": "unused"}}}
+	if err := st.Commit(ctx, pipeline.Unit{Stage: "seeds", Key: "x", Records: in}); err != nil {
+		t.Fatal(err)
+	}
+	c := config()
+	c.Seeds, c.Target, c.MaxBatches, c.Attributes = path, 3, 2, []string{"setting"}
+	b := &promptLog{Backend: scripted.New(1)}
+	run(t, st, c, b)
+	if !strings.Contains(b.prompts[0], "- setting: a bakery\n") || strings.Contains(b.prompts[0], "unused") {
+		t.Errorf("prompt:\n%s", b.prompts[0])
+	}
+	for _, r := range st.All("invented") {
+		if r.Meta["setting"] != "a bakery" {
+			t.Errorf("%s: meta %v", r.ID, r.Meta)
+		}
+	}
+	// A user's prompt reads them by name.
+	tmpl := filepath.Join(t.TempDir(), "mine.tmpl")
+	os.WriteFile(tmpl, []byte("Set in {{.Attr.setting}}.{{range .Attributes}} ({{.Name}}){{end}}\n{{range $i, $p := .Shown}}\nProblem {{add $i 1}}: {{$p}}\n{{end}}\nWrite {{.Count}} new problems.\n\nProblem {{.Next}}:"), 0o600)
+	c.Prompt = tmpl
+	b = &promptLog{Backend: scripted.New(1)}
+	fresh := pipelinetest.NewMemStore()
+	if err := fresh.Commit(ctx, pipeline.Unit{Stage: "seeds", Key: "x", Records: in}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, fresh, c, b)
+	if !strings.HasPrefix(b.prompts[0], "Set in a bakery. (setting)\n") {
+		t.Errorf("the user's prompt:\n%s", b.prompts[0])
+	}
+	c.Prompt = ""
+	c.Attributes = []string{"kind"}
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(ctx, env(pipelinetest.NewMemStore(), b)); err == nil || !strings.Contains(err.Error(), "no kept records") {
+		t.Errorf("attributes: over an empty input stage: %v", err)
+	}
+	if err := s.Run(ctx, env(st, b)); err == nil || !strings.Contains(err.Error(), `attribute "kind"`) {
+		t.Errorf("a column named kind: %v", err)
+	}
+}
+
+// TestMisspeltAttribute: an attribute the sample stage before does not
+// draw is reported when the config loads, with the closest column.
+func TestMisspeltAttribute(t *testing.T) {
+	_, err := pipeline.ParseConfig("p.yaml", []byte(`name: p
+models: {teacher: {ref: openai/gpt-4o-mini}}
+stages:
+  - name: attrs
+    type: sample
+    with:
+      count: 4
+      columns: [{name: level, kind: category, values: [easy, hard]}]
+  - name: invented
+    type: problems
+    with: {model: teacher, seeds: seeds.txt, attributes: [levle]}
+`))
+	if err == nil || !strings.Contains(err.Error(), `"levle"`) || !strings.Contains(err.Error(), "level") {
+		t.Errorf("ParseConfig: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/attrs"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
 	"github.com/synthloop/synthloop/verify"
 )
@@ -70,6 +71,17 @@ type Config struct {
 	Prefer  string  `yaml:"prefer" doc:"Which verified traces are kept: shortest or first"`
 	MinPass float64 `yaml:"min_pass" doc:"Problems with a lower pass rate are rejected (their traces too)"`
 	MaxPass float64 `yaml:"max_pass" doc:"Problems with a higher pass rate are rejected (their traces too); 0.99 with min_pass 0.01 keeps 0 < pass < 1 for RL"`
+}
+
+// FieldDocs says what the verifier's settings mean in this stage, where
+// the stage gives the verifier its candidate and reference (see New).
+func (c *Config) FieldDocs() map[string]string {
+	return map[string]string{
+		"verifier.extract": "Picks the final answer out of a sample's answer part before exact, normalized, numeric or math compare it; " +
+			"unset: the stage's extract (auto by default), for every kind; none compares the whole answer part; " +
+			"regex, json_schema and command always get the whole answer part",
+		"verifier.reference": "Unused here: the reference is the stage's answer field (or the voted answer)",
+	}
 }
 
 // DefaultConfig returns the defaults: 4 samples at T=0.7, the math
@@ -189,9 +201,50 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if err != nil {
 		return fmt.Errorf("reasoning: model %q: %w", s.cfg.Model, err)
 	}
-	return pipeline.ForEachKept(ctx, env, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+	if s.vcfg.Kind == verify.Command {
+		// A command that cannot run (a missing script, no sandbox) would
+		// otherwise show at the first problem's samples, after its model
+		// request; its verdict on an empty answer is of no interest.
+		if _, err := s.verifier.Verify(ctx, verify.Check{}); err != nil {
+			return fmt.Errorf("reasoning: verifier: %w", err)
+		}
+	}
+	if err := checkAttributes(ctx, env); err != nil {
+		return err
+	}
+	err = pipeline.ForEachKept(ctx, env, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		return s.one(ctx, env, in, gen, info)
 	})
+	if err != nil {
+		return err
+	}
+	if env.Log != nil {
+		if sum, err := Summarize(ctx, env.Store, env.Name); err == nil && sum.Coverage.Records > 0 {
+			env.Log.Info("reasoning: pass rates by attribute, coverage of the kept traces", "stage", env.Name, "report", sum.attributeLines())
+		}
+	}
+	return nil
+}
+
+// ownMeta are the meta fields the stage sets, which no attribute carried
+// from a problem may be named.
+var ownMeta = []string{"kind", "problem", "problem_id", "verifier", "reference", "vote", "passed", "samples", "pass_rate",
+	"answer", "sample", "inline_trace", "trace_chars", "trace_tokens", "rejected_reasoning", "rejected_answer", "rejected_sample"}
+
+// checkAttributes refuses, before any request, problems whose attributes
+// (carried from a sample stage) are named like the stage's own meta
+// fields; the first input record stands for the rest.
+func checkAttributes(ctx context.Context, env *pipeline.Env) error {
+	first, err := pipeline.KeptInput(ctx, env, 1)
+	if err != nil || len(first) == 0 {
+		return err
+	}
+	if spec, ok := attrs.Of(first[0]); ok {
+		if c := attrs.Clash(spec, ownMeta...); c != "" {
+			return fmt.Errorf("reasoning: the problems' attribute %q is also a meta field of the stage's records: rename the column", c)
+		}
+	}
+	return nil
 }
 
 // data is what the prompt template sees: the problem, the record's
@@ -282,6 +335,12 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 	problem := strings.TrimSpace(s.problem(in))
 	pr := &record.Record{ID: env.Name + ":" + in.ID, Stage: env.Name, Status: record.Kept, Prov: prov,
 		Meta: map[string]any{"kind": KindProblem, "problem": problem, "problem_id": in.ID, "verifier": s.VerifierSpec()}}
+	spec, carried := attrs.Of(in)
+	if carried {
+		// Set first, so that a failed problem shows them too; the traces
+		// get theirs as they are made.
+		attrs.Carry(pr, in, spec)
+	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
 		if pipeline.MustReturn(ctx, err) {
 			return nil, usage, err
@@ -348,7 +407,10 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		default:
 			v, err := s.verifier.Verify(ctx, verify.Check{Prompt: pr.Instruction, Candidate: sm.text, Reference: ref})
 			if err != nil {
-				return fail(fmt.Errorf("verify: %w", err))
+				// The verifier itself failed, which says nothing of this
+				// problem: the stage stops with the unit undone (as the
+				// tools stage does when a tool cannot run).
+				return nil, usage, fmt.Errorf("reasoning: verifier: %w", err)
 			}
 			sm.verified, sm.reason = v.Pass, v.Reason
 		}
@@ -368,6 +430,9 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 	}
 	out := []*record.Record{pr}
 	for _, t := range s.traces(env, in, pr, samples, rate, ref) {
+		if carried {
+			attrs.Carry(t, in, spec)
+		}
 		if !inRange {
 			t.Status = record.Rejected
 			t.Decisions = append(t.Decisions, pr.Decisions[0])

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/attrs"
 	"github.com/synthloop/synthloop/verify"
 )
 
@@ -313,5 +316,124 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := New(c); err == nil {
 			t.Errorf("New(%+v): want an error", c)
 		}
+	}
+}
+
+// countingBackend counts the requests it answers.
+type countingBackend struct {
+	model.Backend
+	calls atomic.Int64
+}
+
+func (b *countingBackend) Generate(ctx context.Context, req model.Request) (*model.Response, error) {
+	b.calls.Add(1)
+	return b.Backend.Generate(ctx, req)
+}
+
+// TestVerifierSetupStopsTheStage: a command verifier that cannot run its
+// program (the shell finds no script) stops the stage with one error
+// before any model request, rather than failing every problem one by one;
+// and a verifier error in a unit stops the stage with the unit undone, as
+// a tool that cannot run does in the tools stage.
+func TestVerifierSetupStopsTheStage(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	cfg := config()
+	cfg.Verifier = &verify.Config{Kind: verify.Command, Command: []string{bash, "no-such-check.sh"}, AllowNetwork: true}
+	st := seed(t, problems(t))
+	b := &countingBackend{Backend: scripted.New(1)}
+	err = run(t, st, cfg, b)
+	if err == nil || !strings.Contains(err.Error(), "reasoning: verifier") || !strings.Contains(err.Error(), "no-such-check.sh") {
+		t.Fatalf("Run: %v, want one verifier error naming the script", err)
+	}
+	if n := b.calls.Load(); n != 0 {
+		t.Errorf("%d model requests before the verifier was found broken, want 0", n)
+	}
+	n := 0
+	for range st.Records(context.Background(), "traces", "") {
+		n++
+	}
+	if n != 0 {
+		t.Errorf("%d records written, want none", n)
+	}
+
+	// Broken after the start: the unit is left undone, not failed.
+	s, err := New(config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.verifier = brokenVerifier{}
+	err = s.Run(context.Background(), env(st, scripted.New(1)))
+	if err == nil || !strings.Contains(err.Error(), "verifier down") {
+		t.Fatalf("Run with a verifier that errs: %v", err)
+	}
+	for r := range st.Records(context.Background(), "traces", record.Failed) {
+		t.Errorf("record %s failed (%s): a verifier error should stop the stage, not fail records", r.ID, r.Error)
+	}
+}
+
+type brokenVerifier struct{}
+
+func (brokenVerifier) Verify(context.Context, verify.Check) (verify.Verdict, error) {
+	return verify.Verdict{}, errors.New("verifier down")
+}
+
+// TestCarriesAttributes: problems that carry sample attributes pass them
+// to their problem and trace records; the summary gives the pass rate per
+// value and how the kept traces cover each attribute.
+func TestCarriesAttributes(t *testing.T) {
+	ps := problems(t)
+	labels := map[string]string{}
+	spec := attrs.Spec{Columns: []string{"difficulty", "size"}, Kinds: map[string]string{"difficulty": "category", "size": "int"}, Possible: map[string]int{"difficulty": 2}}
+	for i, p := range ps {
+		d := "easy"
+		if strings.Count(p.Instruction, ".") > 2 {
+			d = "hard"
+		}
+		labels[p.ID] = d
+		p.Meta = map[string]any{"difficulty": d, "size": i, attrs.SpecKey: spec, attrs.FromKey: fmt.Sprintf("attrs:%d", i)}
+	}
+	st := seed(t, ps)
+	if err := run(t, st, config(), scripted.New(1)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	for _, r := range st.All("traces") {
+		pid, _ := r.Meta["problem_id"].(string)
+		if r.Meta["difficulty"] != labels[pid] || r.Meta[attrs.FromKey] == nil || r.Meta[attrs.SpecKey] == nil {
+			t.Errorf("%s: difficulty %v, from %v; want %s", r.ID, r.Meta["difficulty"], r.Meta[attrs.FromKey], labels[pid])
+		}
+		if r.Meta["kind"] == KindProblem && r.Status != record.Failed {
+			want[labels[pid]]++
+		}
+	}
+	sum, err := Summarize(context.Background(), st, "traces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.ByAttribute) != 1 || sum.ByAttribute[0].Name != "difficulty" {
+		t.Fatalf("by attribute: %+v (the int column has no per-value rate)", sum.ByAttribute)
+	}
+	for _, v := range sum.ByAttribute[0].Values {
+		if v.Problems != want[v.Value] || v.MeanPassRate < 0 || v.MeanPassRate > 1 {
+			t.Errorf("%s: %d problems, mean %.2f; want %d", v.Value, v.Problems, v.MeanPassRate, want[v.Value])
+		}
+	}
+	if sum.Coverage.Records != sum.Traces || len(sum.Coverage.Columns) != 2 {
+		t.Errorf("coverage %+v of %d kept traces", sum.Coverage, sum.Traces)
+	}
+	out := sum.String()
+	if !strings.Contains(out, "pass rate by difficulty: ") || !strings.Contains(out, "kept traces' coverage of") {
+		t.Errorf("summary:\n%s", out)
+	}
+	t.Logf("\n%s", out)
+
+	// A column named like one of the stage's own fields is refused first.
+	bad := problems(t)[:1]
+	bad[0].Meta = map[string]any{"answer": "x", attrs.SpecKey: attrs.Spec{Columns: []string{"answer"}}}
+	if err := run(t, seed(t, bad), config(), scripted.New(1)); err == nil || !strings.Contains(err.Error(), `attribute "answer"`) {
+		t.Errorf("a column named answer: %v", err)
 	}
 }

@@ -12,7 +12,8 @@ func init() {
 			"exact, normalized, numeric, regex or a sandboxed command). Makes one problem record per problem (prompt, " +
 			"reference, verifier, pass rate as its difficulty, every sample) and one trace record per kept verified trace " +
 			"(up to keep, shortest first), paired with a wrong sample for DPO when there is one. reference: vote establishes " +
-			"the answer by majority of the samples instead. `synthloop status` shows pass rates and trace lengths.",
+			"the answer by majority of the samples instead. Attributes the problems carry (from a sample stage) pass to the " +
+			"records. `synthloop status` shows pass rates (per attribute value too), trace lengths and the kept traces' coverage of the attributes.",
 		Example: `- name: traces
   type: reasoning
   with:

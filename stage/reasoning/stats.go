@@ -1,13 +1,16 @@
 package reasoning
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/attrs"
 )
 
 // Summary is what `synthloop status` shows of a reasoning stage.
@@ -23,6 +26,100 @@ type Summary struct {
 	Traces                         int     // kept traces
 	Inline                         int     // kept traces cut from the reply text rather than given apart by the provider
 	Chars, Tokens                  Lengths // of the kept traces
+	// ByAttribute is the pass rate per value of each attribute the problems
+	// carry (a sample stage's columns with a list of values): the
+	// difficulty asked for against the difficulty measured.
+	ByAttribute []AttributeRates
+	// Coverage is how evenly the kept traces cover each attribute: the
+	// filters (pass rate, verification) skew what was drawn evenly.
+	Coverage attrs.Coverage
+}
+
+// AttributeRates are the pass rates of one attribute's values, the
+// highest mean first.
+type AttributeRates struct {
+	Name   string
+	Values []ValueRate
+}
+
+// ValueRate is the mean pass rate of the problems with one attribute value.
+type ValueRate struct {
+	Value        string
+	Problems     int
+	MeanPassRate float64
+}
+
+// rateTally accumulates pass rates per attribute value.
+type rateTally struct {
+	order []string                      // attribute names, as first met
+	sums  map[string]map[string]float64 // name → value → sum of pass rates
+	ns    map[string]map[string]int
+}
+
+func (t *rateTally) add(r *record.Record, rate float64) {
+	spec, ok := attrs.Of(r)
+	if !ok {
+		return
+	}
+	if t.sums == nil {
+		t.sums, t.ns = map[string]map[string]float64{}, map[string]map[string]int{}
+	}
+	for _, c := range spec.Columns {
+		v := attrs.Value(r, c)
+		if attrs.Numeric(spec.Kinds[c]) || v == nil {
+			continue
+		}
+		if t.sums[c] == nil {
+			t.order = append(t.order, c)
+			t.sums[c], t.ns[c] = map[string]float64{}, map[string]int{}
+		}
+		key := fmt.Sprint(v)
+		t.sums[c][key] += rate
+		t.ns[c][key]++
+	}
+}
+
+func (t *rateTally) rates() []AttributeRates {
+	var out []AttributeRates
+	for _, c := range t.order {
+		a := AttributeRates{Name: c}
+		for v, n := range t.ns[c] {
+			a.Values = append(a.Values, ValueRate{Value: v, Problems: n, MeanPassRate: t.sums[c][v] / float64(n)})
+		}
+		slices.SortFunc(a.Values, func(x, y ValueRate) int {
+			return cmp.Or(cmp.Compare(y.MeanPassRate, x.MeanPassRate), cmp.Compare(x.Value, y.Value))
+		})
+		out = append(out, a)
+	}
+	return out
+}
+
+// maxRateValues is the most values a pass-rate line lists.
+const maxRateValues = 8
+
+// attributeLines are the pass rates by attribute and the coverage of the
+// kept traces, "" when the problems carry no attributes.
+func (s Summary) attributeLines() string {
+	var b strings.Builder
+	for _, a := range s.ByAttribute {
+		fmt.Fprintf(&b, "pass rate by %s:", a.Name)
+		for i, v := range a.Values {
+			if i == maxRateValues {
+				fmt.Fprintf(&b, " … (%d more)", len(a.Values)-i)
+				break
+			}
+			sep := " ·"
+			if i == 0 {
+				sep = ""
+			}
+			fmt.Fprintf(&b, "%s %s %.2f (%d)", sep, clip(v.Value, 40), v.MeanPassRate, v.Problems)
+		}
+		b.WriteString("\n")
+	}
+	if s.Coverage.Records > 0 {
+		b.WriteString("kept traces' " + s.Coverage.String())
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
 
 // Lengths are the mean, median and 90th percentile of trace lengths.
@@ -50,18 +147,24 @@ func quantile(xs []float64, q float64) float64 {
 	return xs[lo] + (pos-float64(lo))*(xs[hi]-xs[lo])
 }
 
-// String renders the summary in two lines.
+// String renders the summary in two lines, then the pass rates by
+// attribute and the coverage when the problems carry attributes.
 func (s Summary) String() string {
-	return fmt.Sprintf("problems %d (failed %d, no agreed answer %d); samples %d, verified %d; mean pass rate %.2f; all correct %d, none %d, some %d\n"+
+	out := fmt.Sprintf("problems %d (failed %d, no agreed answer %d); samples %d, verified %d; mean pass rate %.2f; all correct %d, none %d, some %d\n"+
 		"traces kept %d (%d cut from the reply text); trace length chars mean %.0f, median %.0f, p90 %.0f; est. tokens mean %.0f, median %.0f, p90 %.0f",
 		s.Problems, s.Failed, s.NoVote, s.Samples, s.Passed, s.MeanPassRate, s.AllCorrect, s.NoneCorrect, s.Mixed,
 		s.Traces, s.Inline, s.Chars.Mean, s.Chars.Median, s.Chars.P90, s.Tokens.Mean, s.Tokens.Median, s.Tokens.P90)
+	if a := s.attributeLines(); a != "" {
+		out += "\n" + a
+	}
+	return out
 }
 
 // Summarize reads a reasoning stage's records from the store.
 func Summarize(ctx context.Context, st pipeline.Store, stage string) (Summary, error) {
 	var sum Summary
 	var rates, chars, toks []float64
+	var byAttr rateTally
 	for r, err := range st.Records(ctx, stage, "") {
 		if err != nil {
 			return sum, err
@@ -83,6 +186,7 @@ func Summarize(ctx context.Context, st pipeline.Store, stage string) (Summary, e
 			p, _ := num(r.Meta["passed"])
 			sum.Passed += int(p)
 			rates = append(rates, rate)
+			byAttr.add(r, rate)
 			switch {
 			case rate == 1:
 				sum.AllCorrect++
@@ -113,7 +217,10 @@ func Summarize(ctx context.Context, st pipeline.Store, stage string) (Summary, e
 		sum.MeanPassRate = total / float64(len(rates))
 	}
 	sum.Chars, sum.Tokens = lengths(chars), lengths(toks)
-	return sum, nil
+	sum.ByAttribute = byAttr.rates()
+	cov, err := attrs.Summarize(ctx, st, stage, func(r *record.Record) bool { return r.Meta["kind"] == KindTrace })
+	sum.Coverage = cov
+	return sum, err
 }
 
 // num reads a number from Meta, which holds ints when a record is made and

@@ -14,6 +14,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/synthloop/synthloop/internal/confkit"
+	"github.com/synthloop/synthloop/stage/internal/attrs"
 )
 
 // Config is the `with:` block of a sample stage.
@@ -512,7 +513,7 @@ func parseDist(v any, weights []float64) (*dist, error) {
 			return nil, errors.New("weights: the mapping already gives them; use one or the other")
 		}
 		for _, k := range sortedKeys(x) {
-			w, ok := number(x[k])
+			w, ok := attrs.Number(x[k])
 			if !ok {
 				return nil, fmt.Errorf("%q: want a weight (a number), got %s", k, describe(x[k]))
 			}
@@ -582,20 +583,6 @@ func scalar(v any) (string, bool) {
 		return fmt.Sprint(x), true
 	}
 	return "", false
-}
-
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case int:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	case float64:
-		return x, true
-	}
-	return 0, false
 }
 
 func describe(v any) string {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/attrs"
 	"github.com/synthloop/synthloop/stage/internal/genkit"
 )
 
@@ -437,6 +438,15 @@ func setField(r *record.Record, name string, v any) {
 		return
 	}
 	r.Meta[name] = v
+}
+
+// Coverage is how a sample stage's records cover each column's values.
+type Coverage = attrs.Coverage
+
+// Summarize reads the kept records of a sample stage and counts each
+// column's values.
+func Summarize(ctx context.Context, st pipeline.Store, stage string) (Coverage, error) {
+	return attrs.Summarize(ctx, st, stage, nil)
 }
 
 var _ pipeline.Stage = (*Stage)(nil)

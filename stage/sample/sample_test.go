@@ -3,23 +3,19 @@ package sample
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/synthloop/synthloop/internal/golden"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/stagetest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // parse decodes a with: block written in YAML, as the config loader does.
 func parse(t testing.TB, with string) *Config {
@@ -247,29 +243,12 @@ func TestGolden(t *testing.T) {
 		fmt.Fprintf(&b, "%s\t%v\t%v\t%v\t%v\t%v\t%v\t%v\t%s\n", r.ID, m["topic"], m["subtopic"], m["difficulty"], m["temperature"],
 			m["words"], m["persona"], m["area"], r.Instruction)
 	}
-	golden(t, "testdata/records.golden", b.String())
+	golden.File(t, "testdata/records.golden", []byte(b.String()))
 	cov, err := Summarize(context.Background(), st, "attrs")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "testdata/coverage.golden", cov.String())
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (run with -update to accept):\n%s", path, got)
-	}
+	golden.File(t, "testdata/coverage.golden", []byte(cov.String()))
 }
 
 // BenchmarkDraw measures drawing one record of the mixed config (eight

@@ -3,39 +3,14 @@ package selfinstruct
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/internal/golden"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/model/scripted"
 	"github.com/synthloop/synthloop/pipeline"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden prompt files in testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("prompt %s changed; rerun with -update if intended.\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
-}
 
 func TestGoldenPrompts(t *testing.T) {
 	env := &pipeline.Env{Name: "instructions", Seed: 42}
@@ -67,7 +42,7 @@ func TestGoldenPrompts(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				golden(t, tc.name+b.suffix, rq.req.Messages[0].Content)
+				golden.Text(t, tc.name+b.suffix, rq.req.Messages[0].Content)
 				if k := scripted.Kind(rq.req.Messages); k != tc.kind {
 					t.Errorf("scripted.Kind = %q, want %q: the scripted teacher no longer recognises this prompt", k, tc.kind)
 				}
@@ -93,7 +68,7 @@ func TestGoldenPrompts(t *testing.T) {
 			task = "与えられたツイートが皮肉かどうかを判定してください。"
 		}
 		creq, _ := s.classifyRequest(task)
-		golden(t, "classify."+lang, creq.Messages[0].Content)
+		golden.Text(t, "classify."+lang, creq.Messages[0].Content)
 		if k := scripted.Kind(creq.Messages); k != scripted.KindClassify {
 			t.Errorf("classify.%s: scripted.Kind = %q", lang, k)
 		}
@@ -103,7 +78,7 @@ func TestGoldenPrompts(t *testing.T) {
 			if clf {
 				name, kind = "instances_clf."+lang, scripted.KindClassInstances
 			}
-			golden(t, name, req.Messages[0].Content)
+			golden.Text(t, name, req.Messages[0].Content)
 			if k := scripted.Kind(req.Messages); k != kind {
 				t.Errorf("%s: scripted.Kind = %q, want %q", name, k, kind)
 			}

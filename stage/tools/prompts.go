@@ -7,6 +7,7 @@ import (
 
 	"github.com/synthloop/synthloop/internal/prompt"
 	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/stage/internal/attrs"
 )
 
 //go:embed templates
@@ -26,6 +27,7 @@ type simulateData struct {
 type taskData struct {
 	Tools          []model.Tool
 	Topic, Persona string
+	Attributes     []attrs.Pair // a sample record's other columns
 	N              int
 }
 

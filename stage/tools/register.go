@@ -14,7 +14,9 @@ func init() {
 			"trajectory turn by turn in Messages, the tools in meta.tools and the counts in meta; trajectories with " +
 			"invented tools or invalid arguments (unless keep_invalid_calls), that reach max_steps, or whose final " +
 			"answer fails check (a verifier against a reference field) or whose final_state fails are rejected with the " +
-			"reason. Export them with --format openai, trl or sharegpt.",
+			"reason. A sample stage's records as the task model's inputs give it their topic, persona and other columns, " +
+			"which the trajectories carry; `synthloop status` shows how evenly the kept ones cover them. " +
+			"Export them with --format openai, trl or sharegpt.",
 		Example: `- name: trajectories
   type: tools
   with:

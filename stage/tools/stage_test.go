@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/attrs"
 	"github.com/synthloop/synthloop/stage/internal/stagetest"
 	"github.com/synthloop/synthloop/verify"
 )
@@ -325,4 +327,66 @@ func FuzzParseTasks(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSampleAttributes: sample records as the inputs of a task model give
+// its prompt their topic, persona and other columns; each trajectory
+// carries them and the sample record's id; the coverage of the kept
+// trajectories shows the values a filter took out (here every "hard" task
+// runs into max_steps).
+func TestSampleAttributes(t *testing.T) {
+	spec := map[string]any{"columns": []string{"topic", "persona", "difficulty"},
+		"kinds": map[string]string{"topic": "category", "persona": "persona", "difficulty": "category"}, "possible": map[string]int{"topic": 2, "persona": 2, "difficulty": 2}}
+	var in []*record.Record
+	for i, v := range [][3]string{{"stocks", "a retired teacher", "easy"}, {"weather", "a pilot", "hard"}, {"stocks", "a pilot", "hard"}, {"weather", "a retired teacher", "easy"}} {
+		in = append(in, &record.Record{ID: fmt.Sprintf("attrs:%d", i), Stage: "attrs", Seq: int64(i + 1), Status: record.Kept,
+			Meta: map[string]any{"topic": v[0], "persona": v[1], "difficulty": v[2]},
+			Prov: record.Provenance{Generator: "sample", Params: spec}})
+	}
+	st := pipelinetest.NewMemStore()
+	if err := st.Commit(context.Background(), pipeline.Unit{Stage: "attrs", Key: "all", Records: in}); err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?s)Topic: (\w+)\nThe person asking: ([a-z ]+)\nEvery request must fit these attributes:\n- difficulty: (\w+)\n`)
+	tasks := fn(func(req model.Request) (*model.Response, error) {
+		m := re.FindStringSubmatch(req.Messages[0].Content)
+		if m == nil {
+			return nil, fmt.Errorf("task prompt without the attributes:\n%s", req.Messages[0].Content)
+		}
+		return reply(model.Choice{Text: fmt.Sprintf(`{"tasks": ["Look up %s for %s (%s)"]}`, m[1], m[2], m[3])})
+	})
+	hardLoops := fn(func(req model.Request) (*model.Response, error) {
+		return caller("lookup", `{"key":"a"}`, strings.Contains(req.Messages[0].Content, "(hard)"))(req)
+	})
+	s := newStage(t, func(c *Config) { c.TaskModel, c.TasksPerInput, c.MaxSteps = "user", 1, 2 })
+	sim := fn(func(model.Request) (*model.Response, error) { return reply(model.Choice{Text: "42"}) })
+	if err := s.Run(context.Background(), env(st, "attrs", map[string]model.Backend{"asst": hardLoops, "sim": sim, "user": tasks})); err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]*record.Record{}
+	for _, r := range in {
+		byID[r.ID] = r
+	}
+	if n := len(st.All("traj")); n != 4 {
+		t.Fatalf("%d trajectories, want one per sample record", n)
+	}
+	for _, r := range st.All("traj") {
+		src := byID[r.Prov.ParentIDs[0]]
+		if r.Meta[attrs.FromKey] != src.ID || r.Meta["topic"] != src.Meta["topic"] || r.Meta["persona"] != src.Meta["persona"] || r.Meta["difficulty"] != src.Meta["difficulty"] {
+			t.Errorf("%s (%s): meta %v, from %s", r.ID, r.Status, r.Meta, src.ID)
+		}
+		if want := src.Meta["difficulty"] == "easy"; (r.Status == record.Kept) != want {
+			t.Errorf("%s: %s %v", r.ID, r.Status, r.Reasons())
+		}
+	}
+	cov, err := Coverage(context.Background(), st, "traj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cov.Records != 2 || len(cov.Columns) != 3 || cov.Columns[2].Name != "difficulty" || cov.Columns[2].Counts["easy"] != 2 || cov.Columns[2].Counts["hard"] != 0 {
+		t.Fatalf("coverage %+v", cov)
+	}
+	if out := cov.String(); !strings.Contains(out, "difficulty  1/2 values") {
+		t.Errorf("coverage:\n%s", out)
+	}
 }

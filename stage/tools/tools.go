@@ -14,6 +14,7 @@ import (
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/attrs"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
 	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/verify"
@@ -131,16 +132,44 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if err != nil {
 		return err
 	}
+	if len(ins) > 0 {
+		if spec, ok := attrs.Of(ins[0]); ok {
+			if c := attrs.Clash(spec, ownMeta...); c != "" {
+				return fmt.Errorf("tools: the inputs' attribute %q is also a meta field of the stage's records: rename the column", c)
+			}
+		}
+	}
 	rn := &run{st: s, env: env}
 	defer rn.close()
 	if err := rn.open(ctx); err != nil {
 		return err
 	}
-	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+	err = pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		u := &unit{run: rn, in: in}
 		out, err := u.do(ctx)
 		return out, u.usage, err
 	})
+	if err != nil {
+		return err
+	}
+	if env.Log != nil {
+		if cov, err := Coverage(ctx, env.Store, env.Name); err == nil && cov.Records > 0 {
+			env.Log.Info("tools: coverage of the kept trajectories", "stage", env.Name, "report", cov.String())
+		}
+	}
+	return nil
+}
+
+// ownMeta are the meta fields the stage sets, which no attribute carried
+// from an input may be named.
+var ownMeta = []string{"tools", "task_index", "reference", "served_by", "steps", "tool_calls", "invalid_calls", "invented_tools",
+	"finish", "final_state", "reply"}
+
+// Coverage is how evenly a tools stage's kept trajectories cover the
+// attributes of the records they were posed from; no records when those
+// carried none.
+func Coverage(ctx context.Context, st pipeline.Store, stage string) (attrs.Coverage, error) {
+	return attrs.Summarize(ctx, st, stage, nil)
 }
 
 // inputs are the records the units start from.

@@ -12,6 +12,7 @@ import (
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/stage/internal/attrs"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
 	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/verify"
@@ -63,7 +64,22 @@ func (u *unit) pose(ctx context.Context) (tasks, keys []string, fail *record.Rec
 	if p, ok := u.in.Meta["persona"].(string); ok && strings.TrimSpace(p) != "" {
 		persona = p
 	}
-	p, err := taskPrompt.Render(taskData{Tools: u.ts.defs(), Topic: genkit.TaskText(u.in), Persona: persona, N: s.TasksPerInput})
+	data := taskData{Tools: u.ts.defs(), Topic: genkit.TaskText(u.in), Persona: persona, N: s.TasksPerInput}
+	if spec, ok := attrs.Of(u.in); ok {
+		// A sample record's topic column is the topic when the record has
+		// no task text; persona is shown as the person asking; the other
+		// columns are listed for the tasks to fit.
+		for _, a := range attrs.Pairs(u.in, spec) {
+			switch {
+			case a.Name == "persona" || a.Name == "instruction" || a.Name == "input":
+			case a.Name == "topic" && data.Topic == "":
+				data.Topic = a.Value
+			default:
+				data.Attributes = append(data.Attributes, a)
+			}
+		}
+	}
+	p, err := taskPrompt.Render(data)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("tools: task prompt: %w", err)
 	}
@@ -135,6 +151,9 @@ func (u *unit) newRecord(id, task string) *record.Record {
 	}
 	r.Prov.TemplateHash = u.st.hash
 	r.Prov.Params = u.params()
+	if spec, ok := attrs.Of(u.in); ok {
+		attrs.Carry(r, u.in, spec)
+	}
 	r.Meta["tools"] = u.toolsMeta
 	return r
 }

@@ -1,4 +1,4 @@
-package sample
+package attrs
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/synthloop/synthloop/record"
 )
 
-// Coverage is how a sample stage's records cover each column's values.
+// Coverage is how a stage's records cover each attribute column's values.
 type Coverage struct {
 	Records int
 	Columns []ColumnCoverage
@@ -22,121 +22,80 @@ type ColumnCoverage struct {
 	Name, Kind string
 	// Counts are the records per value, for a column with a list of values.
 	Counts map[string]int
-	// Possible is the number of values the column can take (0: a number).
+	// Possible is the number of values the column can take (0: a number,
+	// or not known).
 	Possible int
 	// Min, Mean and Max summarise a number column over N records.
 	Min, Mean, Max float64
 	N              int
+	sum            float64
 }
 
-// Summarize reads the kept records of a sample stage and counts each
-// column's values.
-func Summarize(ctx context.Context, st pipeline.Store, stage string) (Coverage, error) {
+// Summarize counts the attribute values of a stage's kept records that
+// keep accepts (nil: all of them). The columns are those the records
+// declare (see Of), in the order they are first met; a record without
+// attributes is not counted.
+func Summarize(ctx context.Context, st pipeline.Store, stage string, keep func(*record.Record) bool) (Coverage, error) {
 	var cov Coverage
 	idx := map[string]int{}
-	var sums []float64
 	for r, err := range st.Records(ctx, stage, record.Kept) {
 		if err != nil {
 			return cov, err
 		}
-		if cov.Records == 0 {
-			cov.Columns, sums = columnsOf(r)
-			for i, c := range cov.Columns {
-				idx[c.Name] = i
-			}
+		if keep != nil && !keep(r) {
+			continue
+		}
+		spec, ok := Of(r)
+		if !ok {
+			continue
 		}
 		cov.Records++
-		for i := range cov.Columns {
-			c := &cov.Columns[i]
-			v := fieldValue(r, c.Name)
-			if c.Counts != nil {
-				c.Counts[fmt.Sprint(v)]++
-				continue
+		for _, name := range spec.Columns {
+			i, seen := idx[name]
+			if !seen {
+				i = len(cov.Columns)
+				idx[name] = i
+				cov.Columns = append(cov.Columns, newColumn(name, spec))
 			}
-			x, ok := number(v)
-			if !ok {
-				continue
-			}
-			if c.N == 0 || x < c.Min {
-				c.Min = x
-			}
-			if c.N == 0 || x > c.Max {
-				c.Max = x
-			}
-			c.N++
-			sums[i] += x
+			cov.Columns[i].add(Value(r, name))
 		}
 	}
 	for i := range cov.Columns {
 		if c := &cov.Columns[i]; c.N > 0 {
-			c.Mean = sums[i] / float64(c.N)
+			c.Mean = c.sum / float64(c.N)
 		}
 	}
 	return cov, nil
 }
 
-// columnsOf reads the columns a sample record was drawn from, from its
-// provenance (the values decode from the store as JSON does).
-func columnsOf(r *record.Record) ([]ColumnCoverage, []float64) {
-	names, _ := r.Prov.Params["columns"].([]any)
-	if names == nil {
-		if ss, ok := r.Prov.Params["columns"].([]string); ok {
-			for _, s := range ss {
-				names = append(names, s)
-			}
-		}
+func newColumn(name string, s Spec) ColumnCoverage {
+	c := ColumnCoverage{Name: name, Kind: s.Kinds[name]}
+	if !Numeric(c.Kind) {
+		c.Counts = map[string]int{}
+		c.Possible = s.Possible[name]
 	}
-	kinds := stringMap(r.Prov.Params["kinds"])
-	possible := stringMap(r.Prov.Params["possible"])
-	var out []ColumnCoverage
-	for _, n := range names {
-		name := fmt.Sprint(n)
-		c := ColumnCoverage{Name: name, Kind: fmt.Sprint(kinds[name])}
-		if c.Kind != kindInt && c.Kind != kindUniform && c.Kind != kindNormal {
-			c.Counts = map[string]int{}
-			if p, ok := number(possible[name]); ok {
-				c.Possible = int(p)
-			}
-		}
-		out = append(out, c)
-	}
-	return out, make([]float64, len(out))
+	return c
 }
 
-func stringMap(v any) map[string]any {
-	switch m := v.(type) {
-	case map[string]any:
-		return m
-	case map[string]string:
-		out := map[string]any{}
-		for k, x := range m {
-			out[k] = x
+func (c *ColumnCoverage) add(v any) {
+	if c.Counts != nil {
+		if v != nil {
+			c.Counts[fmt.Sprint(v)]++
 		}
-		return out
-	case map[string]int:
-		out := map[string]any{}
-		for k, x := range m {
-			out[k] = x
-		}
-		return out
+		return
 	}
-	return nil
-}
-
-func fieldValue(r *record.Record, name string) any {
-	switch name {
-	case "instruction":
-		return r.Instruction
-	case "input":
-		return r.Input
-	case "output":
-		return r.Output
-	case "chosen":
-		return r.Chosen
-	case "rejected":
-		return r.Rejected
+	x, ok := Number(v)
+	if !ok {
+		return
 	}
-	return r.Meta[name]
+	if c.N == 0 || x < c.Min {
+		c.Min = x
+	}
+	if c.N == 0 || x > c.Max {
+		c.Max = x
+	}
+	c.N++
+	c.sum += x
 }
 
 // Evenness is the entropy of the column's counts over the entropy of every
