@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/record"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	// GroundingPrompts replaces the grounding judge's embedded templates with the
 	// user's files: grounding, retry (docs/PROMPTS.md).
 	GroundingPrompts prompt.Files `yaml:"grounding_prompts" doc:"Your own grounding judge templates by kind: grounding, retry (docs/PROMPTS.md)"`
+	// Structured is the judge's structured setting, prefixed like the rest
+	// so it does not meet the stage's own structured setting.
+	Structured string `yaml:"grounding_structured" doc:"The grounding judge's rating as JSON that fits a built-in schema ({rationale, score} from 1 to 5): off (the Score: N line), auto (the schema sent with each request until the backend refuses it, then off), native, or prompt (the schema written into the prompt)"`
 }
 
 // DefaultConfig returns the defaults.
@@ -53,6 +57,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Samples < 0 || c.MaxTokens < 0 || c.Retries < -1 || c.MinEvidence < 0 {
 		return errors.New("grounding: grounding_samples, grounding_max_tokens and min_evidence_chars must not be negative; grounding_retries not below -1")
+	}
+	if _, err := structured.ParseSetting(c.Structured); err != nil {
+		return fmt.Errorf("grounding: grounding_structured: %w", err)
 	}
 	if err := c.GroundingPrompts.Check(PromptSet.Kinds); err != nil {
 		// Check names the setting "prompts"; this one is grounding_prompts.
@@ -78,7 +85,7 @@ func (c *Config) NewChecker(open judge.Opener, fallback string) (*Checker, error
 	if err != nil {
 		return nil, fmt.Errorf("grounding: model %q: %w", name, err)
 	}
-	j, err := NewJudge(b, judge.Options{Samples: c.Samples, MaxRetries: c.Retries, Temperature: c.Temperature, MaxTokens: c.MaxTokens, Prompts: c.GroundingPrompts})
+	j, err := NewJudge(b, judge.Options{Samples: c.Samples, MaxRetries: c.Retries, Temperature: c.Temperature, MaxTokens: c.MaxTokens, Prompts: c.GroundingPrompts, Structured: c.Structured})
 	if err != nil {
 		return nil, err
 	}

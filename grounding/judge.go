@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/model"
 )
@@ -95,6 +96,7 @@ type Judge struct {
 	b             judge.Backend
 	opt           judge.Options
 	prompt, retry *prompt.Template
+	shape         *structured.Shaper // opt.Structured; nil: the Score: N line
 }
 
 // NewJudge returns the grounding judge on b; zero options take Defaults.
@@ -104,10 +106,13 @@ func NewJudge(b judge.Backend, opt judge.Options) (*Judge, error) {
 		return nil, errors.New("grounding: judge needs a backend")
 	}
 	j := &Judge{b: b, opt: opt.Defaults(Defaults()), prompt: groundingPrompt, retry: retryPrompt}
+	var err error
+	if j.shape, err = judge.ScoreShaper(opt.Structured, MinScore, MaxScore, true); err != nil {
+		return nil, fmt.Errorf("grounding: %w", err)
+	}
 	if len(opt.Prompts) == 0 {
 		return j, nil
 	}
-	var err error
 	if j.prompt, err = opt.Prompts.Pick(templateFS, kindGrounding, ""); err != nil {
 		return nil, fmt.Errorf("grounding: %w", err)
 	}
@@ -147,6 +152,7 @@ func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
 				model.Message{Role: "user", Content: j.retryText(problem)})
 			return fix
 		},
+		Shape: j.shape,
 	}
 	if err := sc.Run(ctx, j.b, &res); err != nil {
 		return res, fmt.Errorf("grounding: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 )
 
 // Config is the judge part of a stage's `with:` block. Its keys are prefixed
@@ -27,6 +28,7 @@ type Config struct {
 	// JudgePrompts replaces the judge's embedded prompt templates with the
 	// user's files: pointwise_additive, pointwise_scale, pairwise, retry.
 	JudgePrompts prompt.Files `yaml:"judge_prompts" doc:"Your own judge templates by kind: pointwise_additive, pointwise_scale, pairwise, retry (docs/PROMPTS.md)"`
+	Structured   string       `yaml:"structured" doc:"JSON replies that fit the judge's built-in schema ({rationale, score} or {rationale, winner}): off (the Score: N line), auto (the schema sent with each request until the backend refuses it, then off), native, or prompt (the schema written into the prompt)"`
 }
 
 // Opener opens a configured model by name.
@@ -45,6 +47,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Samples < 0 || c.MaxTokens < 0 || c.MaxRetries < -1 {
 		return errors.New("judge: samples, judge_max_tokens must not be negative; judge_retries not below -1")
+	}
+	if _, err := structured.ParseSetting(c.Structured); err != nil {
+		return fmt.Errorf("judge: structured: %w", err)
 	}
 	if err := c.JudgePrompts.Check(PromptSet.Kinds); err != nil {
 		// Check names the setting "prompts"; this one is judge_prompts.
@@ -69,7 +74,7 @@ func (c *Config) Names(fallback string) []string {
 }
 
 func (c *Config) options() Options {
-	return Options{Samples: c.Samples, MaxRetries: c.MaxRetries, Temperature: c.Temperature, MaxTokens: c.MaxTokens, Prompts: c.JudgePrompts}
+	return Options{Samples: c.Samples, MaxRetries: c.MaxRetries, Temperature: c.Temperature, MaxTokens: c.MaxTokens, Prompts: c.JudgePrompts, Structured: c.Structured}
 }
 
 // NewJudge builds the pointwise judge (or panel) the config describes.

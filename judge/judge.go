@@ -42,7 +42,11 @@ type Result struct {
 	// share of members whose rounded score equals the panel's modal score.
 	Members   []Result `json:"members,omitempty"`
 	Agreement float64  `json:"agreement,omitempty"`
-	// Template is the hash of the prompt template used, for provenance.
+	// Structured is how the replies were asked for with the structured
+	// setting on: native, prompt, or text (the backend refused the schema).
+	Structured string `json:"structured,omitempty"`
+	// Template is the hash of the prompt template used (and of the reply
+	// schema, with the structured setting on), for provenance.
 	Template string `json:"-"`
 	// RequestKeys are the cache keys of the requests made, for provenance.
 	RequestKeys []string `json:"-"`
@@ -94,6 +98,8 @@ type Preference struct {
 	Err      string   `json:"error,omitempty"`
 	// Agreement is set for panels: the share of members that gave Winner.
 	Agreement float64 `json:"agreement,omitempty"`
+	// Structured is as in Result.
+	Structured string `json:"structured,omitempty"`
 
 	Template    string   `json:"-"`
 	RequestKeys []string `json:"-"`

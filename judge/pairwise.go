@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 )
 
@@ -15,6 +16,7 @@ type Pairwise struct {
 	criteria []string
 	opt      Options
 	ts       *templates
+	shape    *structured.Shaper // nil: the text verdict line
 }
 
 // NewPairwise returns a pairwise judge on b. Criteria default to a short
@@ -34,15 +36,20 @@ func NewPairwise(b Backend, criteria []string, opt Options) (*Pairwise, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pairwise{b: b, criteria: criteria, opt: opt.Defaults(def), ts: ts}, nil
+	shape, err := structured.NewShaper(opt.Structured, winnerSchema)
+	if err != nil {
+		return nil, fmt.Errorf("judge: %w", err)
+	}
+	return &Pairwise{b: b, criteria: criteria, opt: opt.Defaults(def), ts: ts, shape: shape}, nil
 }
 
-// TemplateHash is the hash of the prompt template the judge uses.
-func (j *Pairwise) TemplateHash() string { return j.ts.pairwise.Hash }
+// TemplateHash is the hash of the prompt template the judge uses; with the
+// structured setting on, it covers the reply schema too.
+func (j *Pairwise) TemplateHash() string { return shapedHash(j.ts.pairwise.Hash, j.shape) }
 
 // Compare implements Comparer.
 func (j *Pairwise) Compare(ctx context.Context, prompt, a, b string) (Preference, error) {
-	p := Preference{Template: j.ts.pairwise.Hash}
+	p := Preference{Template: j.TemplateHash()}
 	retries := j.opt.MaxRetries
 	fwd, err := j.ask(ctx, prompt, a, b, &p, &retries)
 	if err != nil || fwd == "" {
@@ -84,23 +91,50 @@ func (j *Pairwise) ask(ctx context.Context, prompt, a, b string, p *Preference, 
 		Temperature: j.opt.Temperature,
 		MaxTokens:   j.opt.MaxTokens,
 	}
-	for {
+	call := func(ctx context.Context, req model.Request) (string, error) {
 		p.RequestKeys = append(p.RequestKeys, model.CacheKeys(j.b.Provider, j.b.Model, req)...)
 		out, err := generate(ctx, j.b, req, &p.Usage)
 		if err != nil {
 			return "", err
 		}
-		w, reason, perr := ParseWinner(out[0])
+		return out[0], nil
+	}
+	var reply string
+	how, err := j.shape.Do(ctx, req, func(ctx context.Context, shaped model.Request, _ structured.Mode) error {
+		var err error
+		req = shaped
+		reply, err = call(ctx, shaped)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	p.Structured = j.shape.Label(how)
+	parse := ParseWinner
+	retry := func(req model.Request, reply, problem string) model.Request {
+		return j.ts.retryRequest(req, reply, problem, "Winner: A")
+	}
+	if j.shape != nil && how != structured.Off {
+		parse = ParseStructuredWinner
+		retry = func(req model.Request, reply, problem string) model.Request {
+			return followUp(req, reply, structured.Restate(problem))
+		}
+	}
+	for {
+		w, reason, perr := parse(reply)
 		if perr == nil {
 			p.Reasons = append(p.Reasons, reason)
 			return w, nil
 		}
 		p.Usage.Errors++
-		if *retries <= 0 || strings.TrimSpace(out[0]) == "" {
+		if *retries <= 0 || strings.TrimSpace(reply) == "" {
 			p.Err = fmt.Sprint(perr)
 			return "", nil
 		}
 		*retries--
-		req = j.ts.retryRequest(req, out[0], perr.Error(), "Winner: A")
+		req = retry(req, reply, perr.Error())
+		if reply, err = call(ctx, req); err != nil {
+			return "", err
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 )
 
@@ -33,6 +34,10 @@ type Options struct {
 	// Prompts replaces embedded prompt templates with the user's files
 	// (judge_prompts:); nil keeps the embedded ones.
 	Prompts prompt.Files
+	// Structured asks for JSON replies that fit the judge's schema: off
+	// ("", the text verdict line), auto, native or prompt (see
+	// structured.ParseSetting).
+	Structured string
 }
 
 // Defaults returns o with its zero values taken from def, a judge's
@@ -69,6 +74,7 @@ type Pointwise struct {
 	opt    Options
 	p      *prompt.Template
 	ts     *templates
+	shape  *structured.Shaper // nil: the text verdict line
 }
 
 // NewPointwise returns a pointwise judge on b. A zero Rubric is the
@@ -89,14 +95,19 @@ func NewPointwise(b Backend, r Rubric, opt Options) (*Pointwise, error) {
 	if r.Kind == Additive {
 		p = ts.additive
 	}
-	return &Pointwise{b: b, rubric: r, opt: opt.Defaults(pointwiseDefaults), p: p, ts: ts}, nil
+	shape, err := ScoreShaper(opt.Structured, r.Min, r.Max, r.Kind == Additive)
+	if err != nil {
+		return nil, fmt.Errorf("judge: %w", err)
+	}
+	return &Pointwise{b: b, rubric: r, opt: opt.Defaults(pointwiseDefaults), p: p, ts: ts, shape: shape}, nil
 }
 
 // Range returns the lowest and highest score the judge can give.
 func (j *Pointwise) Range() (lo, hi float64) { return j.rubric.Min, j.rubric.Max }
 
 // TemplateHash is the hash of the prompt template the judge uses.
-func (j *Pointwise) TemplateHash() string { return j.p.Hash }
+// With the structured setting on, it covers the reply schema too.
+func (j *Pointwise) TemplateHash() string { return shapedHash(j.p.Hash, j.shape) }
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
@@ -105,7 +116,7 @@ func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 // retry budget lasts. The score is the mean of the valid replies; with none,
 // Result.Err says why.
 func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
-	res := Result{Judge: j.b.Name, Template: j.p.Hash}
+	res := Result{Judge: j.b.Name, Template: j.TemplateHash()}
 	text, err := j.p.Render(pointwiseData{
 		Criteria: j.rubric.Criteria, Min: fmtNum(j.rubric.Min), Max: fmtNum(j.rubric.Max),
 		Prompt: it.Prompt, Answer: it.Answer,
@@ -124,6 +135,7 @@ func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
 		Retry: func(req model.Request, reply, problem string) model.Request {
 			return j.ts.retryRequest(req, reply, problem, "Score: N")
 		},
+		Shape: j.shape,
 	}
 	if err := sc.Run(ctx, j.b, &res); err != nil {
 		return res, fmt.Errorf("judge: %w", err)
@@ -135,12 +147,5 @@ func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
 // to restate it in the required form. It is a distinct request (its own cache
 // key), so a resumed run replays it from the cache like any other.
 func (ts *templates) retryRequest(req model.Request, reply, problem, form string) model.Request {
-	msgs := append([]model.Message(nil), req.Messages...)
-	msgs = append(msgs,
-		model.Message{Role: "assistant", Content: reply},
-		model.Message{Role: "user", Content: ts.retryText(problem, form)})
-	fix := req
-	fix.Messages = msgs
-	fix.N = 1
-	return fix
+	return followUp(req, reply, ts.retryText(problem, form))
 }

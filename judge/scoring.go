@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 )
 
@@ -19,6 +20,9 @@ type Scoring struct {
 	// Retry makes such a follow-up from the request, the unusable reply and
 	// its problem.
 	Retry func(req model.Request, reply, problem string) model.Request
+	// Shape, when set, asks for replies that fit its schema (the structured
+	// setting); its schema must be scoreSchema's shape. Nil: the text format.
+	Shape *structured.Shaper
 }
 
 // Run sends the request on b and averages the valid ratings into res,
@@ -26,25 +30,40 @@ type Scoring struct {
 // made-up score). The error is a failed model call, unwrapped for the
 // caller to name, or a cancelled ctx.
 func (sc Scoring) Run(ctx context.Context, b Backend, res *Result) error {
-	replies, err := send(ctx, b, sc.Request, res)
+	var replies []string
+	req := sc.Request
+	how, err := sc.Shape.Do(ctx, sc.Request, func(ctx context.Context, shaped model.Request, _ structured.Mode) error {
+		var err error
+		req = shaped
+		replies, err = send(ctx, b, shaped, res)
+		return err
+	})
 	if err != nil {
 		return err
 	}
+	res.Structured = sc.Shape.Label(how)
+	parse, retry := sc.parse, sc.Retry
+	if sc.Shape != nil && how != structured.Off {
+		parse = sc.parseShaped
+		retry = func(req model.Request, reply, problem string) model.Request {
+			return followUp(req, reply, structured.Restate(problem))
+		}
+	}
 	retries := sc.Retries
 	for _, reply := range replies {
-		s := sc.parse(reply)
+		s := parse(reply)
 		// An empty reply cannot be quoted back (some APIs refuse an empty
 		// assistant turn), so it is an error without a follow-up.
 		for !s.Valid && retries > 0 && strings.TrimSpace(reply) != "" {
 			retries--
 			res.Usage.Errors++
 			res.Samples = append(res.Samples, s)
-			out, err := send(ctx, b, sc.Retry(sc.Request, reply, s.Reason), res)
+			out, err := send(ctx, b, retry(req, reply, s.Reason), res)
 			if err != nil {
 				return err
 			}
 			reply = out[0]
-			s = sc.parse(reply)
+			s = parse(reply)
 		}
 		if !s.Valid {
 			res.Usage.Errors++
@@ -72,6 +91,14 @@ func (sc Scoring) Run(ctx context.Context, b Backend, res *Result) error {
 
 func (sc Scoring) parse(reply string) Sample {
 	s, reason, err := ParseScore(reply, sc.Min, sc.Max, sc.Integral)
+	if err != nil {
+		return Sample{Reason: err.Error()}
+	}
+	return Sample{Score: s, Valid: true, Reason: reason}
+}
+
+func (sc Scoring) parseShaped(reply string) Sample {
+	s, reason, err := ParseStructuredScore(sc.Shape.Schema, reply)
 	if err != nil {
 		return Sample{Reason: err.Error()}
 	}

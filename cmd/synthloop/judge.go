@@ -98,6 +98,7 @@ The judge's models come from the models section of a pipeline file (--models). W
 	f.StringSliceVar(&cfg.Panel, "panel", nil, "several judge model names (a panel)")
 	f.StringVar(&cfg.Aggregate, "aggregate", "mean", "panel aggregation: mean or majority")
 	f.IntVar(&cfg.Samples, "samples", 3, "times each answer is scored and averaged")
+	f.StringVar(&cfg.Structured, "structured", "", "ask the judge for JSON of its schema: off, auto, native or prompt")
 	f.StringVar(&cacheDir, "cache-dir", "", "run directory to cache judge answers in")
 	f.IntVar(&concurrency, "concurrency", 8, "labels judged at once")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -44,6 +45,7 @@ type Config struct {
 	TestSamples int      `yaml:"test_samples" doc:"Test requests per problem (their asserts are pooled, repeats dropped)"`
 	Temperature *float64 `yaml:"temperature" doc:"Sampling temperature of solutions and tests"`
 	MaxTokens   int      `yaml:"max_tokens" doc:"Bounds each reply"`
+	Structured  string   `yaml:"structured" doc:"Solutions and tests as JSON that fits built-in schemas ({code} and {tests: [assert lines]}): off (fenced code blocks), auto (the schema sent with each request until the backend refuses it, then off), native, or prompt (the schema written into the prompt)"`
 
 	Command      []string `yaml:"command" doc:"The Python interpreter the harness runs under (default [/usr/bin/env, python3], found on the sandbox's PATH)"`
 	TestTimeout  float64  `yaml:"test_timeout" doc:"Seconds a solution's definition or one test may run"`
@@ -78,6 +80,9 @@ type Stage struct {
 	problem      func(*record.Record) string
 	sb           *verify.Sandbox
 	verifier     map[string]any
+	// solveShape and testsShape ask for solutionSchema and testsSchema (the
+	// structured setting), through one gate; nil when off.
+	solveShape, testsShape *structured.Shaper
 }
 
 // New checks cfg and returns the stage.
@@ -97,6 +102,10 @@ func New(cfg *Config) (*Stage, error) {
 	}
 	s := &Stage{cfg: c}
 	var err error
+	if s.solveShape, err = structured.NewShaper(c.Structured, solutionSchema); err != nil {
+		return nil, fmt.Errorf("codet: %w", err)
+	}
+	s.testsShape = s.solveShape.With(testsSchema)
 	if s.solve, err = prompt.Load(templateFS, "templates/solve.en.tmpl", nil); err != nil {
 		return nil, fmt.Errorf("codet: %w", err)
 	}
@@ -193,14 +202,23 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, b
 		return fail(err)
 	}
 	r.Instruction = solveReq.Messages[0].Content
-	r.Prov.RequestKeys = append(model.CacheKeys(b.Info.Backend, b.Info.Model, solveReq), model.CacheKeys(b.Info.Backend, b.Info.Model, testReq)...)
-	sols, err := b.Gen.Generate(ctx, solveReq)
-	usage.Count(sols, err)
+	send := func(sh *structured.Shaper, req model.Request) (*model.Response, structured.Mode, error) {
+		var resp *model.Response
+		how, err := sh.Do(ctx, req, func(ctx context.Context, req model.Request, _ structured.Mode) error {
+			r.Prov.RequestKeys = append(r.Prov.RequestKeys, model.CacheKeys(b.Info.Backend, b.Info.Model, req)...)
+			var err error
+			resp, err = b.Gen.Generate(ctx, req)
+			usage.Count(resp, err)
+			return err
+		})
+		return resp, how, err
+	}
+	sols, solveHow, err := send(s.solveShape, solveReq)
+	s.solveShape.Note(r.Prov.Params, solveHow)
 	if err != nil {
 		return fail(fmt.Errorf("generate solutions: %w", err))
 	}
-	tresp, err := b.Gen.Generate(ctx, testReq)
-	usage.Count(tresp, err)
+	tresp, testsHow, err := send(s.testsShape, testReq)
 	if err != nil {
 		return fail(fmt.Errorf("generate tests: %w", err))
 	}
@@ -210,7 +228,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, b
 	var tests []string
 	seen := map[string]bool{}
 	for _, c := range tresp.Choices {
-		for _, t := range extractTests(c.Text, fn) {
+		for _, t := range s.readTests(c.Text, fn, testsHow) {
 			if !seen[t] {
 				seen[t] = true
 				tests = append(tests, t)
@@ -219,7 +237,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, b
 	}
 	runs := make([]run, len(sols.Choices))
 	for i, c := range sols.Choices {
-		runs[i].code, _ = extractSolution(c.Text)
+		runs[i].code, runs[i].err = s.readSolution(c.Text, solveHow)
 		if c.FinishReason == model.FinishLength {
 			runs[i].code, runs[i].err = "", "cut at max_tokens"
 		}

@@ -3,6 +3,8 @@ package codet
 import (
 	"regexp"
 	"strings"
+
+	"github.com/synthloop/synthloop/internal/structured"
 )
 
 // fenceRe is a fenced code block; the harness's check mode reads the
@@ -65,4 +67,43 @@ func functionName(problem string) string {
 		return m[1]
 	}
 	return ""
+}
+
+// The replies asked for with the structured setting on: the code of one
+// solution, and test lines that are read like a test reply's lines.
+var (
+	solutionSchema = structured.MustCompile(`{"type":"object","properties":{"code":{"type":"string","minLength":1}},"required":["code"],"additionalProperties":false}`, "solution")
+	testsSchema    = structured.MustCompile(`{"type":"object","properties":{"tests":{"type":"array","items":{"type":"string","minLength":1,"maxLength":2000},"minItems":1}},"required":["tests"],"additionalProperties":false}`, "tests")
+)
+
+// readSolution returns the code of a solution reply asked for as how, or why
+// there is none ("" when the text format simply holds no code, as before).
+func (s *Stage) readSolution(reply string, how structured.Mode) (code, why string) {
+	if s.solveShape == nil || how == structured.Off {
+		code, _ = extractSolution(reply)
+		return code, ""
+	}
+	v, err := structured.Decode[struct {
+		Code string `json:"code"`
+	}](solutionSchema, reply)
+	if err != nil {
+		return "", "the reply does not fit the schema: " + err.Error()
+	}
+	return strings.TrimSpace(v.Code), ""
+}
+
+// readTests returns the tests of a test reply asked for as how: under the
+// schema, its tests read as the lines of a reply (assert lines calling fn,
+// without repeats); a reply that does not validate has none.
+func (s *Stage) readTests(reply, fn string, how structured.Mode) []string {
+	if s.testsShape == nil || how == structured.Off {
+		return extractTests(reply, fn)
+	}
+	v, err := structured.Decode[struct {
+		Tests []string `json:"tests"`
+	}](testsSchema, reply)
+	if err != nil {
+		return nil
+	}
+	return extractTests(strings.Join(v.Tests, "\n"), fn)
 }

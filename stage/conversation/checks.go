@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -14,6 +15,8 @@ const (
 	FilterRole      = "role_confusion" // a side spoke as the other
 	FilterRepeat    = "repeated_turn"  // a message repeats an earlier one or echoes the one it answers
 	FilterMinTurns  = "min_turns"      // the user ended before min_turns exchanges
+	// FilterStructured: a user turn asked for by schema did not fit it.
+	FilterStructured = "structured"
 )
 
 // Filters lists them in the order they are checked.
@@ -107,4 +110,18 @@ func similarity(a, b string) float64 {
 // are a goodbye, which adds nothing a trainer needs.
 func hasEnd(reply, token string) bool {
 	return strings.Contains(strings.ToUpper(reply), strings.ToUpper(token))
+}
+
+// userTurnSchema is a user simulator's turn with the structured setting on:
+// the message, and whether the user is done (then the message is unused).
+var userTurnSchema = structured.MustCompile(`{"type":"object","properties":{"message":{"type":"string","maxLength":4000},"end":{"type":"boolean"}},"required":["message","end"],"additionalProperties":false}`, "user_turn")
+
+type userTurn struct {
+	Message string `json:"message"`
+	End     bool   `json:"end"`
+}
+
+// parseUserTurn reads a user turn asked for with userTurnSchema.
+func parseUserTurn(reply string) (userTurn, error) {
+	return structured.Decode[userTurn](userTurnSchema, reply)
 }

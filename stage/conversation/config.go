@@ -71,6 +71,10 @@ type Config struct {
 	UserTemperature *float64 `yaml:"user_temperature" doc:"Temperature of the user simulator"`
 	UserTopP        *float64 `yaml:"user_top_p" doc:"top_p of the user simulator"`
 	UserMaxTokens   int      `yaml:"user_max_tokens" doc:"Bounds each user message"`
+	// Structured asks the user simulator for {message, end} by schema, so
+	// neither a role label nor the end token has to be read from its text;
+	// the assistant's replies are free text either way.
+	Structured string `yaml:"structured" doc:"The user simulator's turns as JSON that fits a built-in schema ({message, end}): off (text, the end token ending the conversation), auto (the schema sent with each request until the backend refuses it, then off), native, or prompt (the schema written into the prompt)"`
 
 	// MaxSimilarity is the ROUGE-L F (CJK-aware tokens) at which a message
 	// counts as repeating an earlier one of the same side, or as echoing the

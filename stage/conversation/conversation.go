@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -21,8 +22,9 @@ const (
 
 // Stage is the conversation stage.
 type Stage struct {
-	s  *settings
-	ps *prompts
+	s    *settings
+	ps   *prompts
+	turn *structured.Shaper // the user simulator's turns; nil: text
 }
 
 // New checks cfg and returns the stage.
@@ -35,7 +37,11 @@ func New(cfg *Config) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{s: s, ps: ps}, nil
+	turn, err := structured.NewShaper(s.Structured, userTurnSchema)
+	if err != nil {
+		return nil, fmt.Errorf("conversation: %w", err)
+	}
+	return &Stage{s: s, ps: ps, turn: turn}, nil
 }
 
 // Run makes one conversation per input: each kept record of the previous
@@ -230,9 +236,18 @@ func (c *convo) userTurn(ctx context.Context, t, target int, topic, doc string) 
 		Messages:    []model.Message{{Role: "user", Content: p}},
 		Temperature: orDefault(s.UserTemperature, 1), TopP: s.UserTopP, MaxTokens: s.UserMaxTokens,
 	}
-	choice, _, err := c.user.Call(ctx, req, &c.r.Prov.RequestKeys, &c.usage)
+	var choice model.Choice
+	how, err := c.st.turn.Do(ctx, req, func(ctx context.Context, req model.Request, _ structured.Mode) error {
+		var err error
+		choice, _, err = c.user.Call(ctx, req, &c.r.Prov.RequestKeys, &c.usage)
+		return err
+	})
+	c.st.turn.Note(c.r.Prov.Params, how)
 	if err != nil {
 		return "", false, false, c.failed(ctx, "user model", t, err)
+	}
+	if c.st.turn != nil && how != structured.Off {
+		return c.shapedUserTurn(t, choice, done)
 	}
 	if hasEnd(choice.Text, s.EndToken) {
 		if done >= s.MinTurns {
@@ -242,6 +257,33 @@ func (c *convo) userTurn(ctx context.Context, t, target int, topic, doc string) 
 		return "", false, false, nil
 	}
 	msg = stripLabel(choice.Text, userLabels)
+	if bad := c.check(t, "user", msg, choice.FinishReason); bad {
+		return "", false, false, nil
+	}
+	return msg, false, true, nil
+}
+
+// shapedUserTurn is userTurn's reading of a reply asked for with
+// userTurnSchema; a reply that does not validate rejects the conversation.
+func (c *convo) shapedUserTurn(t int, choice model.Choice, done int) (msg string, end, ok bool, err error) {
+	s := c.st.s
+	v, perr := parseUserTurn(choice.Text)
+	switch {
+	case perr != nil && choice.FinishReason == model.FinishLength:
+		c.turns = append(c.turns, record.Turn{Role: "user", Content: choice.Text})
+		c.reject(FilterTruncated, fmt.Sprintf("turn %d: the user model's message was cut off at max_tokens", t))
+		return "", false, false, nil
+	case perr != nil:
+		c.turns = append(c.turns, record.Turn{Role: "user", Content: choice.Text})
+		c.reject(FilterStructured, fmt.Sprintf("turn %d: the user model's reply does not fit the schema: %v", t, perr))
+		return "", false, false, nil
+	case v.End && done >= s.MinTurns:
+		return "", true, true, nil
+	case v.End:
+		c.reject(FilterMinTurns, fmt.Sprintf("the user model ended the conversation after %d exchanges; min_turns is %d", done, s.MinTurns))
+		return "", false, false, nil
+	}
+	msg = stripLabel(v.Message, userLabels)
 	if bad := c.check(t, "user", msg, choice.FinishReason); bad {
 		return "", false, false, nil
 	}

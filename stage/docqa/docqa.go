@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/ingest"
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -47,9 +49,11 @@ type Config struct {
 	// Prompts replaces embedded prompts with the user's template files:
 	// generate, retry (docs/PROMPTS.md).
 	Prompts prompt.Files `yaml:"prompts" doc:"Your own template files by kind: generate, retry (docs/PROMPTS.md)"`
-	// JSONSchema asks the backend for structured output with the reply's
-	// schema (OpenAI, Anthropic, vLLM, Ollama; not the built-in engine).
-	JSONSchema bool `yaml:"json_schema" doc:"Asks the backend for structured output (not the built-in engine)"`
+	// Structured asks for the reply's schema with the request, or in the
+	// prompt; off, the prompt's own description of the JSON is all.
+	Structured string `yaml:"structured" doc:"The reply as JSON validated against a built-in schema ({pairs: [{question, answer, evidence}]}): off (the JSON the prompt describes, read as is), auto (the schema sent with each request until the backend refuses it, then off), native, or prompt (the schema written into the prompt)"`
+	// JSONSchema is the older spelling of structured: native.
+	JSONSchema bool `yaml:"json_schema" doc:"The same as structured: native (kept for older configs)"`
 	// ParseRetries bounds the follow-ups that ask the model to restate a
 	// reply that is not the JSON asked for (1); -1 means none.
 	ParseRetries int `yaml:"parse_retries" doc:"Follow-ups asking to restate a reply that is not the JSON asked for (-1: none)"`
@@ -81,8 +85,9 @@ func (c *Config) Validate() error {
 
 // Stage is the docqa stage.
 type Stage struct {
-	cfg Config
-	ps  *prompts
+	cfg   Config
+	ps    *prompts
+	shape *structured.Shaper // nil: structured off
 }
 
 // New checks cfg and returns the stage.
@@ -118,7 +123,11 @@ func New(cfg *Config) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{cfg: c, ps: ps}, nil
+	shape, err := structured.NewShaper(structured.OrJSONSchema(c.Structured, c.JSONSchema), pairsSchema)
+	if err != nil {
+		return nil, fmt.Errorf("docqa: %w", err)
+	}
+	return &Stage{cfg: c, ps: ps, shape: shape}, nil
 }
 
 // unit is one chunk to ask about, or a document that could not be read.
@@ -232,7 +241,8 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, u unit, b genkit.Bac
 				Reason: fmt.Sprintf("%d tokens, fewer than min_chunk_tokens %d: not asked about", c.Tokens, s.cfg.MinChunkTokens)}},
 		}}, usage, nil
 	}
-	asked, err := s.generate(ctx, b, c, u.parts, &usage)
+	asked, how, err := s.generate(ctx, b, c, u.parts, &usage)
+	s.shape.Note(prov.Params, how)
 	pairs, keys := asked.Value, asked.Keys
 	prov.RequestKeys = keys
 	if asked.Model != "" {
@@ -362,14 +372,14 @@ func (s *Stage) temperature() *float64 {
 
 // generate asks for the pairs of c, following up on a reply that does not
 // parse while ParseRetries lasts.
-func (s *Stage) generate(ctx context.Context, b genkit.Backend, c ingest.Chunk, parts int, u *pipeline.UnitUsage) (genkit.Asked[[]Pair], error) {
+func (s *Stage) generate(ctx context.Context, b genkit.Backend, c ingest.Chunk, parts int, u *pipeline.UnitUsage) (genkit.Asked[[]Pair], structured.Mode, error) {
 	var msgs []model.Message
 	if s.cfg.System != "" {
 		msgs = append(msgs, model.Message{Role: "system", Content: s.cfg.System})
 	}
 	text, err := s.ps.prompt(c, parts, s.cfg.Pairs)
 	if err != nil {
-		return genkit.Asked[[]Pair]{}, err
+		return genkit.Asked[[]Pair]{}, structured.Off, err
 	}
 	a := genkit.Ask[[]Pair]{
 		Request: model.Request{
@@ -383,10 +393,7 @@ func (s *Stage) generate(ctx context.Context, b genkit.Backend, c ingest.Chunk, 
 		What:    "reply",
 		CutHint: "; raise max_tokens or lower pairs",
 	}
-	if s.cfg.JSONSchema {
-		a.Request.JSONSchema, a.Request.SchemaName = schema, "qa_pairs"
-	}
-	return a.Do(ctx, b, u)
+	return genkit.Shaped(ctx, b, u, s.shape, a, func(raw json.RawMessage) ([]Pair, error) { return ParseReply(string(raw)) })
 }
 
 var _ pipeline.Stage = (*Stage)(nil)

@@ -2,13 +2,13 @@ package docqa
 
 import (
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/ingest"
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 )
 
 // The prompts are files so they are reviewed as prompts, and their hash,
@@ -106,10 +106,10 @@ func TemplateHashes() map[string]string {
 	return map[string]string{"generate": generatePrompt.Hash, "retry": retryPrompt.Hash, "grounding": grounding.TemplateHash()}
 }
 
-// schema is the reply's JSON schema, sent when json_schema is on.
-var schema = json.RawMessage(`{"type":"object","properties":{"pairs":{"type":"array","items":{"type":"object",` +
-	`"properties":{"question":{"type":"string"},"answer":{"type":"string"},"evidence":{"type":"string"}},` +
-	`"required":["question","answer","evidence"],"additionalProperties":false}}},"required":["pairs"],"additionalProperties":false}`)
+// pairsSchema is the reply's JSON schema, asked for with structured on.
+var pairsSchema = structured.MustCompile(`{"type":"object","properties":{"pairs":{"type":"array","items":{"type":"object",`+
+	`"properties":{"question":{"type":"string"},"answer":{"type":"string"},"evidence":{"type":"string"}},`+
+	`"required":["question","answer","evidence"],"additionalProperties":false}}},"required":["pairs"],"additionalProperties":false}`, "qa_pairs")
 
 // Pair is one question-and-answer pair as the model wrote it.
 type Pair struct {

@@ -90,6 +90,9 @@ type Config struct {
 	// JudgeRetries bounds the follow-ups that ask a judge to restate a reply
 	// without a verdict line (1); after them the generation is failed.
 	JudgeRetries int `yaml:"judge_retries" doc:"Follow-ups asking a judge to restate a reply without a verdict"`
+	// Structured asks the equality judge for its verdict as JSON of a
+	// built-in schema; the evolutions and answers are free text, not parsed.
+	Structured string `yaml:"structured" doc:"The equality judge's verdict as JSON that fits a built-in schema ({reason, verdict: SAME|DIFFERENT}): off (the Verdict: line), auto (the schema sent with each request until the backend refuses it, then off), native, or prompt (the schema written into the prompt)"`
 	// MinNewWords is the lexical check: the evolved instruction must hold at
 	// least this many words (CJK: characters) its parent does not (1; 0: off).
 	MinNewWords int `yaml:"min_new_words" doc:"Words (CJK: characters) an evolution must add to its parent (0: off)"`

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -27,8 +28,9 @@ const (
 
 // Stage is the evol stage.
 type Stage struct {
-	s  *settings
-	ps *prompts
+	s       *settings
+	ps      *prompts
+	verdict *structured.Shaper // nil: the Verdict: line
 }
 
 // New checks cfg and returns the stage.
@@ -41,7 +43,11 @@ func New(cfg *Config) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{s: s, ps: ps}, nil
+	verdict, err := structured.NewShaper(s.Structured, verdictSchema)
+	if err != nil {
+		return nil, fmt.Errorf("evol: %w", err)
+	}
+	return &Stage{s: s, ps: ps, verdict: verdict}, nil
 }
 
 // Run evolves every kept record of the input stage, or every seed, one unit
@@ -274,12 +280,31 @@ func (c *chain) equal(ctx context.Context, r *record.Record, base, evolved strin
 	}
 	zero := 0.0
 	req := model.Request{Messages: []model.Message{{Role: "user", Content: text}}, Temperature: &zero, MaxTokens: 256}
-	for attempt := 0; ; attempt++ {
-		choice, _, err := c.bs.judge.Call(ctx, req, &r.Prov.RequestKeys, &c.usage)
-		if err != nil {
-			return false, "", err
+	var choice model.Choice
+	sh := c.st.verdict
+	how, err := sh.Do(ctx, req, func(ctx context.Context, shaped model.Request, _ structured.Mode) error {
+		var err error
+		req = shaped
+		choice, _, err = c.bs.judge.Call(ctx, shaped, &r.Prov.RequestKeys, &c.usage)
+		return err
+	})
+	if err != nil {
+		return false, "", err
+	}
+	if sh != nil {
+		if r.Prov.Params == nil {
+			r.Prov.Params = map[string]any{}
 		}
-		same, reason, perr := parseVerdict(choice.Text)
+		sh.Note(r.Prov.Params, how)
+	}
+	parse, restate := parseVerdict, func(string) string {
+		return "Your reply has no verdict line. Answer again and end with exactly one line: \"Verdict: SAME\" or \"Verdict: DIFFERENT\"."
+	}
+	if sh != nil && how != structured.Off {
+		parse, restate = parseShapedVerdict, structured.Restate
+	}
+	for attempt := 0; ; attempt++ {
+		same, reason, perr := parse(choice.Text)
 		if perr == nil {
 			return same, reason, nil
 		}
@@ -289,7 +314,10 @@ func (c *chain) equal(ctx context.Context, r *record.Record, base, evolved strin
 		c.usage.Errors++
 		req.Messages = append(req.Messages[:1:1],
 			model.Message{Role: "assistant", Content: choice.Text},
-			model.Message{Role: "user", Content: "Your reply has no verdict line. Answer again and end with exactly one line: \"Verdict: SAME\" or \"Verdict: DIFFERENT\"."})
+			model.Message{Role: "user", Content: restate(perr.Error())})
+		if choice, _, err = c.bs.judge.Call(ctx, req, &r.Prov.RequestKeys, &c.usage); err != nil {
+			return false, "", err
+		}
 	}
 }
 

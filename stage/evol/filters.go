@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/text"
 )
 
@@ -175,6 +176,25 @@ func parseVerdict(reply string) (same bool, reason string, err error) {
 		head = head[:80]
 	}
 	return false, "", fmt.Errorf("%w: no line \"Verdict: SAME\" or \"Verdict: DIFFERENT\" (reply begins %q)", errNoVerdict, string(head))
+}
+
+// verdictSchema is the equality judge's reply with the structured setting
+// on: the reason first, so the judge argues before it decides.
+var verdictSchema = structured.MustCompile(`{"type":"object","properties":{"reason":{"type":"string","maxLength":600},"verdict":{"enum":["SAME","DIFFERENT"]}},"required":["reason","verdict"],"additionalProperties":false}`, "verdict")
+
+type verdictReply struct {
+	Reason  string `json:"reason"`
+	Verdict string `json:"verdict"`
+}
+
+// parseShapedVerdict reads a verdict asked for with verdictSchema; a reply
+// that does not validate is errNoVerdict, like a text reply without its line.
+func parseShapedVerdict(reply string) (same bool, reason string, err error) {
+	v, err := structured.Decode[verdictReply](verdictSchema, reply)
+	if err != nil {
+		return false, "", fmt.Errorf("%w: %v", errNoVerdict, err)
+	}
+	return v.Verdict == "SAME", strings.TrimSpace(v.Reason), nil
 }
 
 // quotes are the pairs a model may wrap its whole reply in.

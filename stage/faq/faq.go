@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -50,7 +52,8 @@ type Config struct {
 	Temperature       *float64 `yaml:"temperature" doc:"Temperature of the paraphrase request"`
 	AnswerTemperature *float64 `yaml:"answer_temperature" doc:"Temperature of the answers"`
 	MaxTokens         int      `yaml:"max_tokens" doc:"Bounds each reply"`
-	JSONSchema        bool     `yaml:"json_schema" doc:"Asks for structured output for the paraphrase reply"`
+	Structured        string   `yaml:"structured" doc:"The paraphrase reply as JSON validated against a built-in schema ({questions, follow_ups}): off (the JSON the prompt describes, read as is), auto (the schema sent with each request until the backend refuses it, then off), native, or prompt (the schema written into the prompt)"`
+	JSONSchema        bool     `yaml:"json_schema" doc:"The same as structured: native (kept for older configs)"`
 	// ParseRetries bounds the follow-ups that ask the model to restate a
 	// paraphrase reply that is not the JSON asked for (1); -1 means none.
 	ParseRetries int `yaml:"parse_retries" doc:"Follow-ups asking to restate a paraphrase reply that is not JSON (-1: none)"`
@@ -77,8 +80,9 @@ func (c *Config) Validate() error {
 
 // Stage is the faq stage.
 type Stage struct {
-	cfg Config
-	ps  *prompts
+	cfg   Config
+	ps    *prompts
+	shape *structured.Shaper // nil: structured off
 }
 
 // New checks cfg and returns the stage.
@@ -106,7 +110,11 @@ func New(cfg *Config) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{cfg: c, ps: ps}, nil
+	shape, err := structured.NewShaper(structured.OrJSONSchema(c.Structured, c.JSONSchema), paraphraseSchema(c.Turns > 1))
+	if err != nil {
+		return nil, fmt.Errorf("faq: %w", err)
+	}
+	return &Stage{cfg: c, ps: ps, shape: shape}, nil
 }
 
 func (s *Stage) keys() Keys {
@@ -233,7 +241,8 @@ func (s *Stage) expand(ctx context.Context, env *pipeline.Env, e Entry, b genkit
 	var para Paraphrases
 	var keys []string
 	if s.cfg.Paraphrases > 0 || follow > 0 {
-		asked, err := s.paraphrase(ctx, b, e, &usage)
+		asked, how, err := s.paraphrase(ctx, b, e, &usage)
+		s.shape.Note(prov.Params, how)
 		para, keys = asked.Value, asked.Keys
 		if err != nil {
 			m := meta()
@@ -304,11 +313,11 @@ func temp(t *float64, def float64) float64 {
 // paraphrase asks for the paraphrases (at least one, which the form of the
 // reply needs) and follow-ups of e, following up on a reply that does not
 // parse while ParseRetries lasts.
-func (s *Stage) paraphrase(ctx context.Context, b genkit.Backend, e Entry, u *pipeline.UnitUsage) (genkit.Asked[Paraphrases], error) {
+func (s *Stage) paraphrase(ctx context.Context, b genkit.Backend, e Entry, u *pipeline.UnitUsage) (genkit.Asked[Paraphrases], structured.Mode, error) {
 	want := s.cfg.Turns > 1
 	text, err := s.ps.paraphrasePrompt(e, max(s.cfg.Paraphrases, 1), s.followUpCount())
 	if err != nil {
-		return genkit.Asked[Paraphrases]{}, err
+		return genkit.Asked[Paraphrases]{}, structured.Off, err
 	}
 	a := genkit.Ask[Paraphrases]{
 		Request: model.Request{
@@ -321,10 +330,7 @@ func (s *Stage) paraphrase(ctx context.Context, b genkit.Backend, e Entry, u *pi
 		Restate: func(problem string) string { return s.ps.retryText(problem, s.followUpCount()) },
 		What:    "paraphrase reply",
 	}
-	if s.cfg.JSONSchema {
-		a.Request.JSONSchema, a.Request.SchemaName = schema(want), "faq_paraphrases"
-	}
-	return a.Do(ctx, b, u)
+	return genkit.Shaped(ctx, b, u, s.shape, a, func(raw json.RawMessage) (Paraphrases, error) { return ParseParaphrases(string(raw), want) })
 }
 
 // followUpCount is how many follow-ups are asked for: enough that the

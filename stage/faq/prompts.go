@@ -2,12 +2,12 @@ package faq
 
 import (
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/synthloop/synthloop/grounding"
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 )
 
 // The prompts are files so they are reviewed as prompts, and their hash,
@@ -140,13 +140,15 @@ func TemplateHashes() map[string]string {
 		"grounding": grounding.TemplateHash()}
 }
 
-func schema(followUps bool) json.RawMessage {
+// paraphraseSchema is the paraphrase reply's JSON schema, asked for with
+// structured on: follow_ups only when the dialogues have more turns.
+func paraphraseSchema(followUps bool) *structured.Schema {
 	if followUps {
-		return json.RawMessage(`{"type":"object","properties":{"questions":{"type":"array","items":{"type":"string"}},` +
-			`"follow_ups":{"type":"array","items":{"type":"string"}}},"required":["questions","follow_ups"],"additionalProperties":false}`)
+		return structured.MustCompile(`{"type":"object","properties":{"questions":{"type":"array","items":{"type":"string"}},`+
+			`"follow_ups":{"type":"array","items":{"type":"string"}}},"required":["questions","follow_ups"],"additionalProperties":false}`, "faq_paraphrases")
 	}
-	return json.RawMessage(`{"type":"object","properties":{"questions":{"type":"array","items":{"type":"string"}}},` +
-		`"required":["questions"],"additionalProperties":false}`)
+	return structured.MustCompile(`{"type":"object","properties":{"questions":{"type":"array","items":{"type":"string"}}},`+
+		`"required":["questions"],"additionalProperties":false}`, "faq_paraphrases")
 }
 
 // Paraphrases is a parsed paraphrase reply.

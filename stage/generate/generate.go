@@ -16,12 +16,12 @@ import (
 	"text/template/parse"
 
 	"github.com/synthloop/synthloop/internal/confkit"
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
 	"github.com/synthloop/synthloop/stage/internal/genkit"
-	"github.com/synthloop/synthloop/stage/internal/structured"
 )
 
 // Config is the `with:` block of a generate stage.

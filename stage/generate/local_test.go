@@ -2,14 +2,8 @@ package generate
 
 import (
 	"context"
-	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/synthloop/synthloop/engine/checkpoint"
-	"github.com/synthloop/synthloop/engine/llama"
-	"github.com/synthloop/synthloop/engine/tokenizer"
-	"github.com/synthloop/synthloop/model"
 	_ "github.com/synthloop/synthloop/model/local"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
@@ -17,38 +11,11 @@ import (
 	"github.com/synthloop/synthloop/stage/internal/stagetest"
 )
 
-// tinyModel writes an untrained built-in model whose characters spell any
-// ASCII JSON: only the engine's constrained decoding makes it answer with
-// the schema.
-func tinyModel(t *testing.T) string {
-	t.Helper()
-	var ascii strings.Builder
-	for c := ' '; c <= '~'; c++ {
-		ascii.WriteRune(c)
-	}
-	tok, err := tokenizer.NewChar(ascii.String(), tokenizer.DefaultSpecials)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := llama.New(llama.Config{Vocab: tok.VocabSize(), Dim: 32, Layers: 2, Heads: 4, KVHeads: 2, Hidden: 64, MaxSeq: 512, NormEps: 1e-5}, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "tiny")
-	if err := checkpoint.SaveModel(dir, m); err != nil {
-		t.Fatal(err)
-	}
-	if err := checkpoint.SaveTokenizer(dir, tok); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // TestSchemaLocal: the built-in engine takes the schema natively (its
 // decoding is constrained to it), so schema_mode auto never falls back to
 // the prompt, and every reply validates.
 func TestSchemaLocal(t *testing.T) {
-	dir := tinyModel(t)
+	dir := stagetest.TinyModel(t, 512)
 	st := pipelinetest.NewMemStore()
 	seed(t, st, &record.Record{Instruction: "Name a colour."}, &record.Record{Instruction: "Name a bird."})
 	cfg := config("{{.instruction}}")
@@ -67,10 +34,7 @@ func TestSchemaLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := &pipeline.Env{Name: "gen", Input: "tasks", Store: st, Concurrency: 1, Clock: stagetest.Clock,
-		Backend: func(name string) (model.Backend, pipeline.ModelInfo, error) {
-			b, _, err := model.Open(context.Background(), name, model.Config{Ref: "local/" + dir}, model.Options{})
-			return b, pipeline.ModelInfo{Backend: "local", Model: "tiny"}, err
-		}}
+		Backend: stagetest.Local(dir)}
 	if err := s.Run(context.Background(), env); err != nil {
 		t.Fatal(err)
 	}

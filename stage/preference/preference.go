@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -197,6 +198,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, p
 		return nil, usage, err
 	}
 	// Every usable answer is rated on every aspect.
+	shaped := map[string]bool{} // how the judges were asked, with structured on
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(max(s.cfg.Concurrency, 1))
 	for _, a := range answers {
@@ -210,6 +212,9 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, p
 				defer mu.Unlock()
 				usage.Add(res.Usage)
 				a.keys = append(a.keys, res.RequestKeys...)
+				if res.Structured != "" {
+					shaped[res.Structured] = true
+				}
 				switch {
 				case err != nil && pipeline.MustReturn(gctx, err):
 					return err
@@ -228,6 +233,9 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, p
 		return nil, usage, err
 	}
 	r := s.pair(env, in, prompt, answers, rng.Float64())
+	if len(shaped) > 0 {
+		r.Prov.Params["structured"] = strings.Join(slices.Sorted(maps.Keys(shaped)), ",")
+	}
 	if r.Status == record.Failed {
 		usage.Errors++
 	}

@@ -1,9 +1,12 @@
 package problems
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/synthloop/synthloop/internal/structured"
 )
 
 // item is one problem read from a reply.
@@ -29,16 +32,7 @@ var (
 // are dropped; an item that a solution follows keeps only the problem.
 func parseProblems(reply string, next int) []item {
 	var out []item
-	add := func(n int, s string) {
-		it := item{N: n}
-		if loc := solutionRe.FindStringIndex(s); loc != nil {
-			s, it.Cut = s[:loc[0]], true
-		}
-		it.Text = strings.TrimSpace(s)
-		if it.Text != "" {
-			out = append(out, it)
-		}
-	}
+	add := func(n int, s string) { out = appendItem(out, n, s) }
 	heads := headerRe.FindAllStringSubmatchIndex(reply, -1)
 	if len(heads) == 0 {
 		add(next, reply)
@@ -57,4 +51,44 @@ func parseProblems(reply string, next int) []item {
 		add(n, reply[h[1]:end])
 	}
 	return out
+}
+
+// appendItem appends problem n, text s, to out unless it is blank; a
+// solution that follows the problem is cut off.
+func appendItem(out []item, n int, s string) []item {
+	it := item{N: n}
+	if loc := solutionRe.FindStringIndex(s); loc != nil {
+		s, it.Cut = s[:loc[0]], true
+	}
+	if it.Text = strings.TrimSpace(s); it.Text != "" {
+		out = append(out, it)
+	}
+	return out
+}
+
+// problemList is a reply under the structured setting.
+type problemList struct {
+	Problems []string `json:"problems"`
+}
+
+// problemsSchema is problemList's schema for a stage asking n problems per
+// prompt.
+func problemsSchema(n int) *structured.Schema {
+	return structured.MustCompile(fmt.Sprintf(`{"type":"object","properties":{"problems":{"type":"array","items":{"type":"string","minLength":1,"maxLength":4000},"minItems":1,"maxItems":%d}},"required":["problems"],"additionalProperties":false}`, max(n, 1)), "problems")
+}
+
+// parseShaped reads a reply asked for with schema s: its problems numbered
+// from next, each cut at a solution as in the list format. A reply that
+// does not validate is an error: a cut-off reply is not valid JSON, so it
+// keeps no problem.
+func parseShaped(s *structured.Schema, reply string, next int) ([]item, error) {
+	v, err := structured.Decode[problemList](s, reply)
+	if err != nil {
+		return nil, err
+	}
+	var out []item
+	for i, p := range v.Problems {
+		out = appendItem(out, next+i, p)
+	}
+	return out, nil
 }

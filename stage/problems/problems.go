@@ -15,6 +15,7 @@ import (
 	"text/template"
 
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -69,6 +70,7 @@ type Config struct {
 	MaxWords   int      `yaml:"max_words" doc:"Longer problems are rejected"`
 	Temp       *float64 `yaml:"temperature" doc:"Sampling temperature"`
 	MaxTokens  int      `yaml:"max_tokens" doc:"Bounds each reply"`
+	Structured string   `yaml:"structured" doc:"The reply as JSON that fits a built-in schema ({problems: [...]}, at most per_prompt): off (the Problem N: list), auto (the schema sent with each request until the backend refuses it, then off), native, or prompt (the schema written into the prompt)"`
 	Seed       int64    `yaml:"seed" doc:"Varies which seeds each prompt shows, and the order it takes the input records' attributes in (0: the run's seed)"`
 }
 
@@ -105,6 +107,7 @@ type Stage struct {
 	tok     text.Tokenizer
 	lang    text.Lang
 	problem func(*record.Record) string
+	shape   *structured.Shaper // nil: the Problem N: list
 }
 
 // New checks cfg and returns the stage.
@@ -137,6 +140,9 @@ func New(cfg *Config) (*Stage, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("problems: prompt: %w", err)
+	}
+	if s.shape, err = structured.NewShaper(c.Structured, problemsSchema(c.PerPrompt)); err != nil {
+		return nil, fmt.Errorf("problems: %w", err)
 	}
 	if s.tok, err = text.TokenizerFor(lang); err != nil {
 		return nil, fmt.Errorf("problems: %w", err)
@@ -361,7 +367,11 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 				return nil, err
 			}
 			a := &answered{batch: bt}
-			a.choice, a.model, a.err = b.Call(ctx, bt.req, &a.keys, &a.usage)
+			a.how, a.err = s.shape.Do(ctx, bt.req, func(ctx context.Context, req model.Request, _ structured.Mode) error {
+				var err error
+				a.choice, a.model, err = b.Call(ctx, req, &a.keys, &a.usage)
+				return err
+			})
 			if a.err != nil && pipeline.MustReturn(ctx, a.err) {
 				return nil, a.err
 			}
@@ -408,6 +418,7 @@ type answered struct {
 	err    error
 	keys   []string
 	usage  pipeline.UnitUsage
+	how    structured.Mode // how the reply was asked for (structured)
 }
 
 type storedProblem struct {
@@ -452,6 +463,7 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, a *answered,
 	if s.cfg.Temp != nil {
 		prov.Params["temperature"] = *s.cfg.Temp
 	}
+	s.shape.Note(prov.Params, a.how)
 	if a.model != "" {
 		prov.Model = a.model
 	}
@@ -478,7 +490,12 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, a *answered,
 		return whole(record.Failed, record.Decision{}, "problems: generate: "+a.err.Error())
 	}
 	items := parseProblems(a.choice.Text, len(bt.seedIDs)+1)
-	if a.choice.FinishReason == model.FinishLength && len(items) > 0 {
+	if s.shape != nil && a.how != structured.Off {
+		var err error
+		if items, err = parseShaped(s.shape.Schema, a.choice.Text, len(bt.seedIDs)+1); err != nil {
+			return whole(record.Rejected, record.Decision{Filter: "parse", Reason: "the reply does not fit the schema: " + err.Error()}, "")
+		}
+	} else if a.choice.FinishReason == model.FinishLength && len(items) > 0 {
 		// The last problem was cut mid-sentence: the ones before it are whole.
 		items = items[:len(items)-1]
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -24,6 +25,7 @@ type Stage struct {
 	prompt  *prompt.Template
 	filters *instructionFilters
 	tok     text.Tokenizer
+	shape   *structured.Shaper // nil: the list the prompt asks for
 }
 
 // New checks cfg, loads the seed set and the prompt, and returns the stage.
@@ -61,12 +63,21 @@ func New(cfg *Config) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
+	schema := instructionsSchema
+	if s.Mode == ModeAlpaca {
+		schema = alpacaSchema
+	}
+	shape, err := structured.NewShaper(s.Structured, schema)
+	if err != nil {
+		return nil, fmt.Errorf("selfinstruct: %w", err)
+	}
 	return &Stage{
 		cfg:     s,
 		seeds:   tasks,
 		prompt:  p,
 		tok:     tok,
 		filters: newInstructionFilters(s.lang, s.MinWords, s.MaxWords, s.blacklist, s.RejectPrefixes, s.FilterPunctuation, s.nonASCII),
+		shape:   shape,
 	}, nil
 }
 
@@ -175,6 +186,16 @@ func (s *Stage) buildRequest(env *pipeline.Env, b int, pool []pooled) (*request,
 type result struct {
 	resp *model.Response
 	err  error
+	how  structured.Mode // how the reply was asked for (structured)
+}
+
+// unstopped is req as sent with how: a reply asked for as JSON is not
+// cut by the stop sequences that end a text list.
+func unstopped(req model.Request, how structured.Mode) model.Request {
+	if how != structured.Off {
+		req.Stop = nil
+	}
+	return req
 }
 
 // Run generates batches in waves until Target instructions are kept or
@@ -257,11 +278,17 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 				if err != nil {
 					return nil, err
 				}
-				resp, err := backend.Generate(ctx, rq.req)
+				var resp *model.Response
+				how, err := s.shape.Do(ctx, rq.req, func(ctx context.Context, req model.Request, how structured.Mode) error {
+					rq.req = unstopped(req, how)
+					var err error
+					resp, err = backend.Generate(ctx, rq.req)
+					return err
+				})
 				if err != nil && pipeline.MustReturn(ctx, err) {
 					return nil, err
 				}
-				return &answered{rq, result{resp, err}}, nil
+				return &answered{rq, result{resp, err, how}}, nil
 			},
 			func(ctx context.Context, j int, a *answered) ([]*record.Record, pipeline.UnitUsage, error) {
 				replay(b0 + j)
@@ -393,6 +420,7 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request,
 	prov := env.Provenance("selfinstruct", info, rq.parentIDs...)
 	prov.TemplateHash, prov.Params, prov.SeedIDs = s.prompt.Hash, params(rq.req, c.Mode), rq.seedIDs
 	prov.RequestKeys = model.CacheKeys(info.Backend, info.Model, rq.req)
+	s.shape.Note(prov.Params, res.how)
 	newRec := func(i int) *record.Record {
 		return &record.Record{
 			ID:    fmt.Sprintf("%s:%s:%03d", env.Name, batchKey(rq.batch), i),
@@ -424,7 +452,16 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, rq *request,
 		return []*record.Record{r}, nil
 	}
 	var items []alpacaItem
-	if c.Mode == ModeAlpaca {
+	if s.shape != nil && res.how != structured.Off {
+		var err error
+		if items, err = parseShapedTasks(s.shape.Schema, choice.Text); err != nil {
+			r := newRec(0)
+			r.Status = record.Rejected
+			r.Meta["kind"], r.Meta["response"] = "batch", choice.Text
+			r.Decisions = []record.Decision{{Filter: "parse", Reason: "the reply does not fit the schema: " + err.Error()}}
+			return []*record.Record{r}, nil
+		}
+	} else if c.Mode == ModeAlpaca {
 		items = parseAlpaca(choice.Text, rq.next, truncated)
 	} else {
 		for _, t := range parseNumberedList(choice.Text, rq.next) {

@@ -83,6 +83,10 @@ type Config struct {
 	// Prompts replaces embedded prompts with the user's template files, for
 	// every language: bootstrap, bootstrap_clf, alpaca (docs/PROMPTS.md).
 	Prompts prompt.Files `yaml:"prompts" doc:"Your own template files by kind: bootstrap, bootstrap_clf, alpaca (docs/PROMPTS.md)"`
+
+	// Structured asks for the new tasks as JSON of a built-in schema
+	// instead of the numbered (or ###-separated) list.
+	Structured string `yaml:"structured" doc:"The new tasks as JSON that fits a built-in schema ({instructions: [...]}, alpaca: {tasks: [{instruction, input, output}]}): off (the numbered list), auto (the schema sent with each request until the backend refuses it, then off), native, or prompt (the schema written into the prompt); with a schema, stop sequences are not sent"`
 }
 
 // DefaultConfig returns a Config with the mode-independent defaults set.

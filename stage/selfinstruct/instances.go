@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -39,6 +40,8 @@ type InstancesConfig struct {
 	// Prompts replaces embedded prompts with the user's template files, for
 	// every language: classify, instances_clf, instances_gen.
 	Prompts prompt.Files `yaml:"prompts" doc:"Your own template files by kind: classify, instances_clf, instances_gen (docs/PROMPTS.md)"`
+
+	Structured string `yaml:"structured" doc:"The classification answer and the instances as JSON that fits built-in schemas ({answer: Yes|No}; {instances: [{input, output}]} or, for classification tasks, [{class_label, input}]): off (the text the prompts ask for), auto (the schema sent with each request until the backend refuses it, then off), native, or prompt (the schema written into the prompt); with a schema, stop sequences are not sent"`
 }
 
 // DefaultInstancesConfig returns the paper's defaults.
@@ -60,6 +63,10 @@ type Instances struct {
 	cfg   InstancesConfig
 	langs map[text.Lang]*fewShot // prompts and examples per language
 	fixed text.Lang              // the configured language; "" picks per instruction
+
+	// The structured setting's shapers: the classification answer, the
+	// instances of other tasks and of classification tasks; nil when off.
+	classifyShape, genShape, clfShape *structured.Shaper
 }
 
 // fewShot is what the instance prompts of one language are made of.
@@ -96,6 +103,12 @@ func NewInstances(cfg *InstancesConfig) (*Instances, error) {
 		return nil, errors.New("selfinstruct: max_instances and the max_tokens settings must be positive")
 	}
 	st := &Instances{cfg: c, langs: map[text.Lang]*fewShot{}}
+	var err error
+	if st.classifyShape, err = structured.NewShaper(c.Structured, classifySchema); err != nil {
+		return nil, fmt.Errorf("selfinstruct: %w", err)
+	}
+	st.genShape, _ = structured.NewShaper(c.Structured, instancesSchema(false, c.MaxInstances))
+	st.clfShape, _ = structured.NewShaper(c.Structured, instancesSchema(true, c.MaxInstances))
 	langs := []text.Lang{text.English, text.Japanese}
 	if c.Language != "" || c.Seeds != "" {
 		lang, err := genkit.Language("selfinstruct", c.Language, c.Seeds)
@@ -230,9 +243,10 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		if err != nil {
 			return nil, usage, err
 		}
-		prov.RequestKeys = append(prov.RequestKeys, model.CacheKeys(clsInfo.Backend, clsInfo.Model, creq)...)
-		cresp, err := cls.Generate(ctx, creq)
-		usage.Count(cresp, err)
+		cresp, how, err := send(ctx, s.classifyShape, cls, clsInfo, creq, &prov.RequestKeys, &usage)
+		if s.classifyShape != nil {
+			meta["classify_structured"] = s.classifyShape.Label(how)
+		}
 		if err != nil {
 			return fail(fmt.Errorf("selfinstruct: classify: %w", err))
 		}
@@ -241,7 +255,11 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 			answer = cresp.Choices[0].Text
 		}
 		var understood bool
-		clf, understood = parseYesNo(answer)
+		if s.classifyShape != nil && how != structured.Off {
+			clf, understood = parseShapedYesNo(answer)
+		} else {
+			clf, understood = parseYesNo(answer)
+		}
 		meta["classify_answer"] = answer
 		if !understood {
 			meta["classify_note"] = "answer is neither Yes nor No; treated as No as in the paper"
@@ -264,9 +282,12 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 	if ireq.PresencePenalty != nil {
 		prov.Params["presence_penalty"] = *ireq.PresencePenalty
 	}
-	prov.RequestKeys = append(prov.RequestKeys, model.CacheKeys(info.Backend, info.Model, ireq)...)
-	iresp, err := gen.Generate(ctx, ireq)
-	usage.Count(iresp, err)
+	shape := s.genShape
+	if clf {
+		shape = s.clfShape
+	}
+	iresp, how, err := send(ctx, shape, gen, info, ireq, &prov.RequestKeys, &usage)
+	shape.Note(prov.Params, how)
 	if err != nil {
 		return fail(fmt.Errorf("selfinstruct: instances: %w", err))
 	}
@@ -277,7 +298,40 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 	if iresp.Model != "" {
 		prov.Model = iresp.Model
 	}
+	if shape != nil && how != structured.Off {
+		return s.shapedRecords(shape.Schema, choice, clf, newRec), usage, nil
+	}
 	return s.instanceRecords(choice, clf, newRec), usage, nil
+}
+
+// send sends req on b through sh (unchanged when sh is nil), adding the
+// keys of every request to keys and what they cost to u.
+func send(ctx context.Context, sh *structured.Shaper, b model.Backend, info pipeline.ModelInfo, req model.Request, keys *[]string, u *pipeline.UnitUsage) (*model.Response, structured.Mode, error) {
+	var resp *model.Response
+	how, err := sh.Do(ctx, req, func(ctx context.Context, req model.Request, how structured.Mode) error {
+		req = unstopped(req, how)
+		*keys = append(*keys, model.CacheKeys(info.Backend, info.Model, req)...)
+		var err error
+		resp, err = b.Generate(ctx, req)
+		u.Count(resp, err)
+		return err
+	})
+	return resp, how, err
+}
+
+// shapedRecords is instanceRecords for a reply asked for with schema: one
+// that does not validate is one rejected record that says why.
+func (s *Instances) shapedRecords(schema *structured.Schema, choice model.Choice, clf bool, newRec func(int) *record.Record) []*record.Record {
+	ins, err := parseShapedInstances(schema, choice.Text, clf)
+	if err == nil {
+		return s.records(ins, choice, clf, newRec)
+	}
+	r := newRec(0)
+	r.IsClassification = &clf
+	r.Status = record.Rejected
+	r.Meta["response"] = choice.Text
+	r.Decisions = []record.Decision{{Filter: "parse", Reason: "the reply does not fit the schema: " + err.Error()}}
+	return []*record.Record{r}
 }
 
 // instanceRecords makes a record of each instance in the reply, kept or
@@ -290,6 +344,11 @@ func (s *Instances) instanceRecords(choice model.Choice, clf bool, newRec func(i
 	} else {
 		ins = parseGenInstances(choice.Text)
 	}
+	return s.records(ins, choice, clf, newRec)
+}
+
+// records makes the records of the instances read from choice.
+func (s *Instances) records(ins []instance, choice model.Choice, clf bool, newRec func(int) *record.Record) []*record.Record {
 	isClf := clf
 	if len(ins) == 0 {
 		r := newRec(0)

@@ -31,6 +31,7 @@ type Config struct {
 	Topics        []string     `yaml:"topics" doc:"Topics for the task model, instead of the previous stage's records"`
 	Persona       string       `yaml:"persona" doc:"Who poses the tasks, for the task model (an input's meta.persona wins)"`
 	TaskMaxTokens int          `yaml:"task_max_tokens" doc:"Bounds the task model's reply"`
+	Structured    string       `yaml:"structured" doc:"The task model's reply as JSON that fits a built-in schema ({tasks: [...]}): off (the JSON the prompt asks for, read as is), auto (the schema sent with each request until the backend refuses it, then off), native, or prompt (the schema written into the prompt)"`
 	Limit         int          `yaml:"limit" doc:"Uses the first limit inputs only (0: all)"`
 
 	MaxSteps    int      `yaml:"max_steps" doc:"Assistant turns per trajectory at most; a trajectory that reaches it is rejected"`

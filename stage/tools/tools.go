@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/mcpclient"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
@@ -47,6 +48,9 @@ type Stage struct {
 	expRef   func(*record.Record) string
 	finalCmd verify.Verifier
 	hash     string
+	// tasksShape asks the task model for replies of tasksSchema (the
+	// structured setting); nil: off.
+	tasksShape *structured.Shaper
 
 	// Connect reaches an MCP server; nil means mcpclient.Connect. Tests
 	// set it to serve tools in-process.
@@ -78,6 +82,13 @@ func New(cfg *Config) (*Stage, error) {
 		}
 	}
 	var err error
+	if c.TaskModel != "" {
+		if s.tasksShape, err = structured.NewShaper(c.Structured, tasksSchema(c.TasksPerInput)); err != nil {
+			return nil, fmt.Errorf("tools: %w", err)
+		}
+	} else if _, err := structured.ParseSetting(c.Structured); err != nil {
+		return nil, fmt.Errorf("tools: structured: %w", err)
+	}
 	if c.Check != nil {
 		if s.check, err = verify.New(c.Check); err != nil {
 			return nil, fmt.Errorf("tools: check: %w", err)

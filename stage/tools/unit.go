@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/synthloop/synthloop/internal/prompt"
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -22,6 +23,7 @@ type unit struct {
 	*run
 	in    *record.Record
 	usage pipeline.UnitUsage
+	posed structured.Mode // how the tasks were asked for
 
 	// The trajectory under way.
 	task    string
@@ -90,7 +92,10 @@ func (u *unit) pose(ctx context.Context) (tasks, keys []string, fail *record.Rec
 		},
 		What: "task list",
 	}
-	got, err := ask.Do(ctx, *u.tasks, &u.usage)
+	got, how, err := genkit.Shaped(ctx, *u.tasks, &u.usage, u.st.tasksShape, ask, func(v taskList) ([]string, error) {
+		return cleanTasks(v.Tasks, s.TasksPerInput)
+	})
+	u.posed = how
 	if err == nil {
 		return got.Value, got.Keys, nil, nil
 	}
@@ -106,14 +111,27 @@ func (u *unit) pose(ctx context.Context) (tasks, keys []string, fail *record.Rec
 // ParseTasks reads the task model's reply: {"tasks": [...]}, the non-empty
 // tasks of it, at most n.
 func ParseTasks(reply string, n int) ([]string, error) {
-	var v struct {
-		Tasks []string `json:"tasks"`
-	}
+	var v taskList
 	if err := prompt.DecodeJSON(reply, &v); err != nil {
 		return nil, err
 	}
+	return cleanTasks(v.Tasks, n)
+}
+
+// taskList is the task model's reply.
+type taskList struct {
+	Tasks []string `json:"tasks"`
+}
+
+// tasksSchema is taskList's schema for a stage that poses n tasks per input.
+func tasksSchema(n int) *structured.Schema {
+	return structured.MustCompile(fmt.Sprintf(`{"type":"object","properties":{"tasks":{"type":"array","items":{"type":"string","minLength":1,"maxLength":1000},"minItems":1,"maxItems":%d}},"required":["tasks"],"additionalProperties":false}`, n), "tasks")
+}
+
+// cleanTasks keeps the non-empty tasks, at most n.
+func cleanTasks(tasks []string, n int) ([]string, error) {
 	var out []string
-	for _, t := range v.Tasks {
+	for _, t := range tasks {
 		if t = strings.TrimSpace(t); t != "" && len(out) < n {
 			out = append(out, t)
 		}
@@ -154,6 +172,7 @@ func (u *unit) params() map[string]any {
 	}
 	if s.TaskModel != "" {
 		p["task_model"], p["tasks_per_input"] = s.TaskModel, s.TasksPerInput
+		u.st.tasksShape.Note(p, u.posed)
 	}
 	return p
 }

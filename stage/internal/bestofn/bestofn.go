@@ -126,6 +126,9 @@ type Judgment struct {
 	Reasons   []string `json:"reasons,omitempty"`
 	Error     string   `json:"error,omitempty"`
 	Agreement *float64 `json:"agreement,omitempty"` // panels only
+	// Structured is how the judge's replies were asked for with its
+	// structured setting on (judge.Result.Structured).
+	Structured string `json:"structured,omitempty"`
 }
 
 // Scorer scores candidates with a judge or a verifier; exactly one is set.
@@ -207,7 +210,7 @@ func (s Scorer) Score(ctx context.Context, in *record.Record, cands []record.Can
 			} else {
 				rs.j.Error = r.Err
 			}
-			rs.j.Reasons = r.Reasons()
+			rs.j.Reasons, rs.j.Structured = r.Reasons(), r.Structured
 			for _, m := range r.Members {
 				for _, reason := range m.Reasons() {
 					rs.j.Reasons = append(rs.j.Reasons, m.Judge+": "+reason)

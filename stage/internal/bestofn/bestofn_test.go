@@ -1,8 +1,11 @@
 package bestofn
 
 import (
+	"context"
 	"testing"
 
+	"github.com/synthloop/synthloop/judge"
+	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 )
 
@@ -38,5 +41,22 @@ func TestReference(t *testing.T) {
 		if _, err := Reference(bad); err == nil {
 			t.Errorf("Reference(%q) accepted", bad)
 		}
+	}
+}
+
+// fixedJudge gives every answer res.
+type fixedJudge struct{ res judge.Result }
+
+func (j fixedJudge) Score(context.Context, judge.Item) (judge.Result, error) { return j.res, nil }
+
+// TestScoreStructured: how a judge's replies were asked for travels into
+// each candidate's judgment.
+func TestScoreStructured(t *testing.T) {
+	j := fixedJudge{judge.Result{Score: 4, Structured: "native", Samples: []judge.Sample{{Score: 4, Valid: true, Reason: "fine"}}}}
+	cands := []record.Candidate{{Text: "a"}, {Text: "b"}}
+	var u pipeline.UnitUsage
+	js, _, _, err := Scorer{Judge: j}.Score(context.Background(), &record.Record{Instruction: "q"}, cands, &u)
+	if err != nil || len(js) != 2 || js[0].Structured != "native" || *js[1].Score != 4 || cands[1].Scores["judge"] != 4 {
+		t.Errorf("Score = %+v, %v", js, err)
 	}
 }

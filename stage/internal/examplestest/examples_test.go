@@ -24,6 +24,13 @@ import (
 // the scripted server, so nothing but the endpoints differs from a real run.
 func run(t *testing.T, file string) *pipelinetest.MemStore {
 	t.Helper()
+	return runWith(t, file, nil)
+}
+
+// runWith is run with the models named in local opened from those
+// built-in model directories instead.
+func runWith(t *testing.T, file string, local map[string]string) *pipelinetest.MemStore {
+	t.Helper()
 	path := filepath.Join("..", "..", "..", "examples", file)
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -40,6 +47,9 @@ func run(t *testing.T, file string) *pipelinetest.MemStore {
 		Cache: st,
 		OpenModel: func(ctx context.Context, name string, _ model.Config, opts model.Options) (model.Backend, model.Info, error) {
 			opts.Sleep = func(context.Context, time.Duration) error { return nil }
+			if dir, ok := local[name]; ok {
+				return model.Open(ctx, name, model.Config{Ref: "local/" + dir}, opts)
+			}
 			return model.Open(ctx, name, model.Config{Ref: "openai-compatible/" + name, BaseURL: srv.URL}, opts)
 		},
 		Now: stagetest.Clock,
@@ -117,6 +127,23 @@ func TestJudgePanelExample(t *testing.T) {
 		b, _ := json.Marshal(r.Meta["judgment"])
 		if !strings.Contains(string(b), `"agreement":1`) || !strings.Contains(string(b), `"members"`) {
 			t.Fatalf("%s: judgment lacks the members and their agreement: %s", r.ID, b)
+		}
+	}
+}
+
+// TestStructuredJudgeExample runs examples/structured-judge.yaml with its
+// judge an untrained built-in model: under the schema every record is
+// scored.
+func TestStructuredJudgeExample(t *testing.T) {
+	st := runWith(t, "structured-judge.yaml", map[string]string{"judge": stagetest.TinyModel(t, 4096)})
+	judged := st.All("judged")
+	if len(judged) == 0 || len(judged) != count(st.All("tasks"), record.Kept) {
+		t.Fatalf("%d judged of %d tasks", len(judged), count(st.All("tasks"), record.Kept))
+	}
+	for _, r := range judged {
+		b, _ := json.Marshal(r.Meta["judgment"])
+		if _, ok := r.Scores["judge"]; !ok || r.Status == record.Failed || !strings.Contains(string(b), `"structured":"native"`) {
+			t.Errorf("%s: %s %q, judgment %s", r.ID, r.Status, r.Error, b)
 		}
 	}
 }

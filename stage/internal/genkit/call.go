@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 )
@@ -102,4 +103,33 @@ func (a Ask[T]) Do(ctx context.Context, b Backend, u *pipeline.UnitUsage) (Asked
 			model.Message{Role: "assistant", Content: choice.Text},
 			model.Message{Role: "user", Content: a.Restate(perr.Error())})
 	}
+}
+
+// Shaped does a through sh, the stage's structured setting: the request as
+// the setting asks for it (unchanged when off), each reply read by the
+// stage's text parser a.Parse or, when the schema was asked for, validated
+// against it and decoded into a J that from turns into a T, and restated
+// in the same terms. In auto mode a backend's refusal of the schema falls
+// back to the text format. It returns how the last request asked, for
+// sh.Note, with the request keys of every call, refused ones included.
+func Shaped[J, T any](ctx context.Context, b Backend, u *pipeline.UnitUsage, sh *structured.Shaper, a Ask[T], from func(J) (T, error)) (Asked[T], structured.Mode, error) {
+	var out Asked[T]
+	var unparsed error
+	how, err := sh.Do(ctx, a.Request, func(ctx context.Context, req model.Request, how structured.Mode) error {
+		x := a
+		x.Request, x.Parse, x.Restate = req, structured.Parser(sh, how, a.Parse, from), sh.Restate(how, a.Restate)
+		got, err := x.Do(ctx, b, u)
+		got.Keys = append(out.Keys, got.Keys...)
+		out = got
+		if errors.Is(err, ErrUnparsed) {
+			// The backend took the request: that settles the gate, even if
+			// this reply is unusable.
+			unparsed, err = err, nil
+		}
+		return err
+	})
+	if err == nil {
+		err = unparsed
+	}
+	return out, how, err
 }

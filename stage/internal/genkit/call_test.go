@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
 )
@@ -70,5 +71,71 @@ func TestAskDo(t *testing.T) {
 				t.Errorf("%d replies left unasked", len(tc.replies))
 			}
 		})
+	}
+}
+
+// schemaBackend refuses requests with a schema when refuse is set, and
+// answers JSON to those with one, text to the others; it keeps the
+// follow-up texts it was sent.
+type schemaBackend struct {
+	refuse    bool
+	followUps []string
+}
+
+func (b *schemaBackend) Generate(_ context.Context, req model.Request) (*model.Response, error) {
+	if len(req.Messages) > 1 {
+		b.followUps = append(b.followUps, req.Messages[len(req.Messages)-1].Content)
+	}
+	text := "7"
+	switch {
+	case len(req.JSONSchema) > 0 && b.refuse:
+		return nil, &model.HTTPError{Status: 400, Message: "response_format is not supported"}
+	case len(req.JSONSchema) > 0 && len(req.Messages) == 1:
+		text = `{"n":-1}`
+	case len(req.JSONSchema) > 0:
+		text = `{"n":8}`
+	}
+	return &model.Response{Choices: []model.Choice{{Text: text}}, Model: "m"}, nil
+}
+
+// TestShaped: off reads the text; native decodes the schema's JSON and
+// restates with the schema's problem; a refusal falls back to the text,
+// with the refused request's key kept.
+func TestShaped(t *testing.T) {
+	schema := structured.MustCompile(`{"type":"object","properties":{"n":{"type":"integer","minimum":0}},"required":["n"]}`, "n")
+	for _, tc := range []struct {
+		setting        string
+		refuse         bool
+		want           int
+		how            structured.Mode
+		keys           int
+		schemaFollowUp bool
+	}{
+		{"off", false, 7, structured.Off, 1, false},
+		{"native", false, 8, structured.Native, 2, true},
+		{"auto", true, 7, structured.Off, 2, false},
+	} {
+		sh, err := structured.NewShaper(tc.setting, schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &schemaBackend{refuse: tc.refuse}
+		a := Ask[int]{
+			Request: model.Request{Messages: []model.Message{{Role: "user", Content: "a number?"}}},
+			Parse:   strconv.Atoi, Retries: 1, What: "number",
+			Restate: func(problem string) string { return "again: " + problem },
+		}
+		var u pipeline.UnitUsage
+		got, how, err := Shaped(context.Background(), Backend{Gen: b, Name: "m"}, &u, sh, a, func(v struct {
+			N int `json:"n"`
+		}) (int, error) {
+			return v.N, nil
+		})
+		if err != nil || got.Value != tc.want || how != tc.how || len(got.Keys) != tc.keys {
+			t.Errorf("%s: Shaped = %d, %q, %d keys, %v; want %d, %q, %d keys", tc.setting, got.Value, how, len(got.Keys), err, tc.want, tc.how, tc.keys)
+		}
+		if tc.schemaFollowUp && (len(b.followUps) != 1 || !strings.Contains(b.followUps[0], "does not validate") || !strings.Contains(b.followUps[0], "minimum")) {
+			t.Errorf("%s: follow-ups %q", tc.setting, b.followUps)
+		}
 	}
 }

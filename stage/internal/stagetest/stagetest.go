@@ -1,4 +1,4 @@
-// Package stagetest scripts a teacher and a judge on a modeltest server for the tests of the reject, judge and selfreward stages.
+// Package stagetest holds what the stage tests share: a scripted teacher and judge on a modeltest server, a model that answers by how a request asked for structure, and an untrained built-in model.
 package stagetest
 
 import (

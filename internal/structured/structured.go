@@ -222,12 +222,16 @@ type Mode string
 
 const (
 	// Auto asks natively until the backend refuses a request that carries a
-	// schema (HTTP 400), then asks in the prompt for the rest of the stage.
+	// schema (HTTP 400), then falls back for the rest of the stage: to
+	// Prompt for a stage with no other format, to Off for a stage with a
+	// text format of its own.
 	Auto Mode = "auto"
 	// Native always sends the schema with the request.
 	Native Mode = "native"
 	// Prompt always writes the schema into the prompt.
 	Prompt Mode = "prompt"
+	// Off sends no schema: the stage asks for and parses its own text format.
+	Off Mode = "off"
 )
 
 // ParseMode reads a stage's mode setting; "" is Auto.
@@ -245,9 +249,12 @@ func ParseMode(s string) (Mode, error) {
 // schema natively. The first request probes while later ones wait for its
 // answer, so a backend that refuses schemas is refused once, not once per
 // concurrent unit (which could trip the run's breaker). Safe for concurrent
-// use; the zero value is in Auto mode.
+// use; the zero value is in Auto mode and falls back to Prompt.
 type Gate struct {
 	Mode Mode
+	// Fallback is how Auto asks once the backend has refused a schema:
+	// Prompt ("") or Off.
+	Fallback Mode
 
 	mu      sync.Mutex
 	decided bool
@@ -259,32 +266,47 @@ type Gate struct {
 // In Auto mode, a call that the backend refused (Refused) is made again
 // with native false, and the first call to succeed settles the mode.
 func (g *Gate) Do(ctx context.Context, call func(ctx context.Context, native bool) error) (bool, error) {
+	how, err := g.Ask(ctx, func(ctx context.Context, how Mode) error { return call(ctx, how == Native) })
+	return how == Native, err
+}
+
+// Ask runs call with how the request is to be asked: Native, Prompt or
+// Off, as the mode and what the gate learnt say, and returns how the last
+// call asked and its error. In Auto mode, a call the backend refused
+// (Refused) is made again as the Fallback says, and the first call to
+// succeed settles the mode.
+func (g *Gate) Ask(ctx context.Context, call func(ctx context.Context, how Mode) error) (Mode, error) {
 	switch g.Mode {
-	case Native:
-		return true, call(ctx, true)
-	case Prompt:
-		return false, call(ctx, false)
+	case Native, Prompt, Off:
+		return g.Mode, call(ctx, g.Mode)
+	}
+	fallback := Prompt
+	if g.Fallback == Off {
+		fallback = Off
 	}
 	g.mu.Lock()
 	if g.decided {
-		native := g.native
+		how := fallback
+		if g.native {
+			how = Native
+		}
 		g.mu.Unlock()
-		return native, call(ctx, native)
+		return how, call(ctx, how)
 	}
 	defer g.mu.Unlock()
-	err := call(ctx, true)
+	err := call(ctx, Native)
 	if err == nil {
 		g.decided, g.native = true, true
-		return true, nil
+		return Native, nil
 	}
 	if !Refused(err) {
-		return true, err
+		return Native, err
 	}
-	err = call(ctx, false)
+	err = call(ctx, fallback)
 	if err == nil {
 		g.decided, g.native = true, false
 	}
-	return false, err
+	return fallback, err
 }
 
 // Native reports what the gate has settled: whether the schema goes with
