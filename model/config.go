@@ -85,6 +85,12 @@ type Config struct {
 	// together: for servers and proxies that only stream, and so that a
 	// long reasoning answer keeps the connection busy instead of idle.
 	Stream bool `yaml:"stream"`
+	// Batch sends this model's requests through the provider's batch API
+	// (OpenAI Batch, Anthropic Message Batches) at half the price: a
+	// stage's requests are collected into batches, which finish within
+	// 24 hours, instead of being sent one by one. A stage can ask for it
+	// alone with its own batch: true.
+	Batch bool `yaml:"batch"`
 }
 
 // Duration is a time.Duration that decodes from "90s", "2m", "1h30m" or a bare

@@ -18,6 +18,9 @@ import (
 type Options struct {
 	// Cache stores responses per sample; nil disables caching.
 	Cache Cache
+	// Batches keeps provider batches (usually the run store, like Cache);
+	// a model can use its provider's batch API only with both set.
+	Batches BatchStore
 	// Budget is shared by all backends of a run; nil means unlimited.
 	Budget *Budget
 	// HTTPClient is used for every request; nil builds one whose connection
@@ -148,6 +151,9 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 	}
 	if c.rand == nil {
 		c.rand = rand.Float64
+	}
+	if err := c.openBatches(ctx, cfg, spec, pc, opts); err != nil {
+		return nil, Info{}, err
 	}
 	c.pool = newPool(eps, c.now)
 	c.pool.saturation = saturationFactor(cfg, spec)
@@ -321,7 +327,7 @@ func Check(ctx context.Context, b Backend) CheckResult {
 	)
 	if ok {
 		start = c.now()
-		resp, err = c.generate(ctx, req, 0, false)
+		resp, err = c.generate(ctx, req, 0, false, false)
 	} else {
 		resp, err = b.Generate(ctx, req)
 	}
@@ -341,3 +347,21 @@ func Check(ctx context.Context, b Backend) CheckResult {
 }
 
 var errNoMessages = errors.New("model: request has no messages")
+
+// openBatches gives c its provider's batch API when the provider has one
+// and the run keeps a store for it; batch: true without them is an error.
+func (c *Client) openBatches(ctx context.Context, cfg Config, spec ProviderSpec, pc ProviderConfig, opts Options) error {
+	c.batchAll = cfg.Batch
+	if spec.Batch == nil || opts.Cache == nil || opts.Batches == nil {
+		if cfg.Batch {
+			return fmt.Errorf("model: %s (%s): batch: true: %w here (batches need the openai or anthropic provider and a run store)", c.info.Name, c.ref, ErrNoBatchAPI)
+		}
+		return nil
+	}
+	api, err := spec.Batch(ctx, pc)
+	if err != nil {
+		return fmt.Errorf("model: %s (%s): batch API: %s", c.info.Name, c.ref, c.redact(err.Error()))
+	}
+	c.batch = newBatcher(c, api, opts.Batches)
+	return nil
+}
