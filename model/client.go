@@ -35,7 +35,7 @@ type Client struct {
 	sleep      func(context.Context, time.Duration) error
 	now        func() time.Time
 	rand       func() float64
-	thinkTags  bool // split <think> blocks off answers (Config.ThinkTags)
+	thinkTags  bool     // split <think> blocks off answers (Config.ThinkTags)
 	batch      *batcher // the provider's batch API, nil without one
 	batchAll   bool     // Config.Batch: every call goes through batches
 

@@ -383,7 +383,7 @@ func (s *Server) openAIBatchJSON(b *standinBatch) map[string]any {
 	out := map[string]any{
 		"id": b.id, "object": "batch", "endpoint": "/v1/chat/completions", "completion_window": "24h",
 		"input_file_id": "", "status": b.status, "created_at": b.created, "expires_at": b.created + 86400,
-		"metadata": b.metadata,
+		"metadata":       b.metadata,
 		"request_counts": map[string]int{"total": len(b.ids), "completed": b.succeed, "failed": b.fail + b.expired + b.canceled},
 	}
 	if b.ended {

@@ -290,7 +290,7 @@ type Server struct {
 	anthropic bool
 	// reasoningField is the OpenAI-style reply's reasoning field.
 	reasoningField string
-	pcache         *promptCache // nil: no prompt cache (WithPromptCache)
+	pcache         *promptCache  // nil: no prompt cache (WithPromptCache)
 	batchOpts      *BatchOptions // nil: no batch endpoints (WithBatches)
 	bset           batchSet
 

@@ -47,9 +47,9 @@ func NewBatchAPI(_ context.Context, pc model.ProviderConfig) (model.BatchAPI, er
 
 // inputLine is one line of a batch's input file.
 type inputLine struct {
-	CustomID string                     `json:"custom_id"`
-	Method   string                     `json:"method"`
-	URL      string                     `json:"url"`
+	CustomID string                      `json:"custom_id"`
+	Method   string                      `json:"method"`
+	URL      string                      `json:"url"`
 	Body     sdk.ChatCompletionNewParams `json:"body"`
 }
 
