@@ -19,8 +19,8 @@ import (
 // commits each result to the cache as it is read. The caller then asks
 // again and finds its answers in the cache.
 
-// Poll backoff: the first look after a minute, then twice as long each
-// time up to ten minutes; batches take minutes to hours.
+// Poll backoff: by default the first look after a minute (Config.BatchPoll),
+// then twice as long each time up to ten minutes; batches take minutes to hours.
 const (
 	batchPollFirst = time.Minute
 	batchPollMax   = 10 * time.Minute
@@ -34,7 +34,8 @@ type batcher struct {
 	c     *Client
 	api   BatchAPI
 	store BatchStore
-	price Price // the model's price at the batch discount
+	price Price         // the model's price at the batch discount
+	poll  time.Duration // the first wait between looks
 
 	flush sync.Mutex // one Flush at a time
 
@@ -49,9 +50,12 @@ type batcher struct {
 	created int // batches created at the provider by this process
 }
 
-func newBatcher(c *Client, api BatchAPI, st BatchStore) *batcher {
+func newBatcher(c *Client, api BatchAPI, st BatchStore, poll time.Duration) *batcher {
+	if poll <= 0 {
+		poll = batchPollFirst
+	}
 	return &batcher{
-		c: c, api: api, store: st, price: c.info.Price.Batched(),
+		c: c, api: api, store: st, price: c.info.Price.Batched(), poll: poll,
 		queued: map[string]bool{}, open: map[string]string{}, mine: map[string]bool{},
 		failed: map[string]*Error{}, tries: map[string]int{},
 	}
@@ -121,7 +125,7 @@ func (b *batcher) Flush(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("model: %s: batches: %w", b.c.info.Name, err)
 	}
-	delay := batchPollFirst
+	delay := b.poll
 	for {
 		open := 0
 		for i := range infos {
@@ -144,7 +148,7 @@ func (b *batcher) Flush(ctx context.Context) error {
 		if err := b.c.sleep(ctx, delay); err != nil {
 			return fmt.Errorf("model: %s: waiting for batches (they go on at the provider; run again to collect them): %w", b.c.info.Name, err)
 		}
-		delay = min(delay*2, batchPollMax)
+		delay = min(delay*2, max(batchPollMax, b.poll))
 	}
 }
 

@@ -91,6 +91,9 @@ type Config struct {
 	// 24 hours, instead of being sent one by one. A stage can ask for it
 	// alone with its own batch: true.
 	Batch bool `yaml:"batch"`
+	// BatchPoll is how long to wait before the first look at a batch
+	// (default 1m); the wait doubles after each look, up to 10m.
+	BatchPoll Duration `yaml:"batch_poll"`
 }
 
 // Duration is a time.Duration that decodes from "90s", "2m", "1h30m" or a bare
@@ -207,6 +210,9 @@ func (c *Config) problems() []string {
 	}
 	if c.MaxConcurrency < 0 || c.MaxConcurrency > 100000 {
 		add("max_concurrency must be between 1 and 100000 (0 means the default %d), got %d", DefaultMaxConcurrency, c.MaxConcurrency)
+	}
+	if c.BatchPoll < 0 {
+		add("batch_poll must be positive, got %s", c.BatchPoll.Std())
 	}
 	if c.Timeout < 0 {
 		add("timeout must be positive, got %s", c.Timeout.Std())

@@ -362,6 +362,6 @@ func (c *Client) openBatches(ctx context.Context, cfg Config, spec ProviderSpec,
 	if err != nil {
 		return fmt.Errorf("model: %s (%s): batch API: %s", c.info.Name, c.ref, c.redact(err.Error()))
 	}
-	c.batch = newBatcher(c, api, opts.Batches)
+	c.batch = newBatcher(c, api, opts.Batches, cfg.BatchPoll.Std())
 	return nil
 }

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/synthloop/synthloop/model/modeltest"
+	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/store"
+)
+
+const batchConfig = `name: batched
+seed: 5
+concurrency: 4
+models:
+  teacher:
+    ref: openai/gpt-4o-mini
+    base_url: %s
+    batch: true
+    batch_poll: 5ms
+stages:
+  - name: faq
+    type: load
+    with: {path: faq.jsonl}
+  - name: replies
+    type: generate
+    with:
+      model: teacher
+      prompt: "A customer asks: {{.instruction}} Our policy: {{.output}} Write the reply."
+      output: reply
+      n: 2
+`
+
+// TestBatchKilledCreatesOneBatch kills a batch run with SIGKILL at each
+// step of a batch's life (file uploaded, batch created but its id not yet
+// stored, while polling, while reading results), interrupts it once with
+// SIGINT while polling, and reruns the same command each time. The
+// stand-in must see exactly one batch for the stage's one request set,
+// every request in it once, and the run must end with every record.
+func TestBatchKilledCreatesOneBatch(t *testing.T) {
+	dir := t.TempDir()
+	var (
+		mu     sync.Mutex
+		child  *exec.Cmd
+		stopAt string
+		sig    os.Signal
+		hit    bool
+		exited chan struct{} // closed when the child is gone
+	)
+	hold := func(route string) {
+		mu.Lock()
+		if route != stopAt || child == nil || hit {
+			mu.Unlock()
+			return
+		}
+		hit = true
+		child.Process.Signal(sig)
+		gone, kill := exited, sig == syscall.SIGKILL
+		mu.Unlock()
+		if kill {
+			// Answer only once the child is dead, so that it cannot
+			// act on the answer: the kill is at this very step.
+			<-gone
+		}
+	}
+	srv := modeltest.NewServer(modeltest.Echo, modeltest.WithBatches(modeltest.BatchOptions{Polls: 3, Hold: hold}))
+	defer srv.Close()
+	var input strings.Builder
+	const records = 12
+	for i := range records {
+		fmt.Fprintf(&input, `{"question": "Can I return order %d?", "answer": "Yes, within 30 days."}`+"\n", i)
+	}
+	for name, text := range map[string]string{"faq.jsonl": input.String(), "p.yaml": fmt.Sprintf(batchConfig, srv.URL)} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		route string
+		sig   os.Signal
+	}{
+		{"create-file", syscall.SIGKILL},
+		{"create-batch", syscall.SIGKILL},
+		{"get-batch", syscall.SIGINT},
+		{"get-batch", syscall.SIGKILL},
+		{"results", syscall.SIGKILL},
+		{"", nil}, // to the end
+	}
+	for _, s := range steps {
+		cmd := cli(dir, []string{"OPENAI_API_KEY=sk-test"}, "run", "p.yaml", "--run-dir", "x", "--json")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		mu.Lock()
+		stopAt, sig, hit, child, exited = s.route, s.sig, false, cmd, make(chan struct{})
+		err := cmd.Start()
+		mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cmd.Wait()
+		close(exited)
+		mu.Lock()
+		child = nil
+		stopped := hit
+		mu.Unlock()
+		if s.route == "" && err != nil {
+			t.Fatalf("the last run: %v\n%s", err, out.String())
+		}
+		if s.route != "" && !stopped {
+			t.Fatalf("the run never reached %s: %v\n%s", s.route, err, out.String())
+		}
+	}
+	if n := srv.BatchesCreated(); n != 1 {
+		t.Errorf("%d batches created, want exactly 1 for the one request set", n)
+	}
+	subs := srv.BatchSubmissions()
+	if len(subs) != 2*records {
+		t.Errorf("%d distinct requests submitted, want %d", len(subs), 2*records)
+	}
+	for id, n := range subs {
+		if n != 1 {
+			t.Errorf("request %s submitted %d times", id, n)
+		}
+	}
+	st, err := store.OpenReadOnly(context.Background(), filepath.Join(dir, "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	kept := 0
+	for r, err := range st.Records(context.Background(), "replies", "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != record.Kept || !strings.HasPrefix(fmt.Sprint(r.Fields()["reply"]), "echo: ") {
+			t.Errorf("record %s: %s %q", r.ID, r.Status, r.Fields()["reply"])
+		}
+		kept++
+	}
+	if kept != 2*records {
+		t.Errorf("%d replies, want %d", kept, 2*records)
+	}
+	var status bytes.Buffer
+	if err := writeStatus(context.Background(), &status, st, "x", 3); err != nil {
+		t.Fatal(err)
+	}
+	if s := status.String(); !strings.Contains(s, "batches (1):") || !strings.Contains(s, "finished") || !strings.Contains(s, "completed") {
+		t.Errorf("status does not show the finished batch:\n%s", s)
+	}
+}
