@@ -17,29 +17,8 @@ import (
 	"github.com/synthloop/synthloop/store"
 )
 
-const batchConfig = `name: batched
-seed: 5
-concurrency: 4
-models:
-  teacher:
-    ref: openai/gpt-4o-mini
-    base_url: %s
-    batch: true
-    batch_poll: 5ms
-stages:
-  - name: faq
-    type: load
-    with: {path: faq.jsonl}
-  - name: replies
-    type: generate
-    with:
-      model: teacher
-      prompt: "A customer asks: {{.instruction}} Our policy: {{.output}} Write the reply."
-      output: reply
-      n: 2
-`
-
-// TestBatchKilledCreatesOneBatch kills a batch run with SIGKILL at each
+// TestBatchKilledCreatesOneBatch runs examples/generate-batch.yaml against
+// the OpenAI stand-in. It kills the run with SIGKILL at each
 // step of a batch's life (file uploaded, batch created but its id not yet
 // stored, while polling, while reading results), interrupts it once with
 // SIGINT while polling, and reruns the same command each time. The
@@ -73,16 +52,22 @@ func TestBatchKilledCreatesOneBatch(t *testing.T) {
 	}
 	srv := modeltest.NewServer(modeltest.Echo, modeltest.WithBatches(modeltest.BatchOptions{Polls: 3, Hold: hold}))
 	defer srv.Close()
-	var input strings.Builder
-	const records = 12
-	for i := range records {
-		fmt.Fprintf(&input, `{"question": "Can I return order %d?", "answer": "Yes, within 30 days."}`+"\n", i)
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, text := range map[string]string{"faq.jsonl": input.String(), "p.yaml": fmt.Sprintf(batchConfig, srv.URL)} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	example, err := os.ReadFile(filepath.Join(root, "examples", "generate-batch.yaml"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	cfg := strings.Replace(string(example), "    batch_poll: 2m\n", "    base_url: "+srv.URL+"\n    batch_poll: 5ms\n", 1)
+	if cfg == string(example) {
+		t.Fatal("the example has no batch_poll line to point at the stand-in")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const records = 6 // examples/faq/acme.jsonl
 	steps := []struct {
 		route string
 		sig   os.Signal
@@ -95,7 +80,7 @@ func TestBatchKilledCreatesOneBatch(t *testing.T) {
 		{"", nil}, // to the end
 	}
 	for _, s := range steps {
-		cmd := cli(dir, []string{"OPENAI_API_KEY=sk-test"}, "run", "p.yaml", "--run-dir", "x", "--json")
+		cmd := cli(root, []string{"OPENAI_API_KEY=sk-test"}, "run", filepath.Join(dir, "p.yaml"), "--run-dir", filepath.Join(dir, "x"), "--json")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		mu.Lock()
