@@ -82,7 +82,9 @@ func TestBatchPasses(t *testing.T) {
 			if ordered {
 				err = pipeline.RunUnitsInOrder(context.Background(), env, units,
 					func(_ context.Context, i int) (string, error) { return work(i) },
-					func(_ context.Context, i int, v string) ([]*record.Record, pipeline.UnitUsage, error) { return finish(i, v) })
+					func(_ context.Context, i int, v string) ([]*record.Record, pipeline.UnitUsage, error) {
+						return finish(i, v)
+					})
 			} else {
 				err = pipeline.RunUnits(context.Background(), env, units, func(_ context.Context, i int) ([]*record.Record, pipeline.UnitUsage, error) {
 					out, err := work(i)
