@@ -58,23 +58,26 @@ type BatchState struct {
 }
 
 // BatchAPI is a provider's batch endpoint, as the layer uses it. Safe for
-// concurrent use; every method blocks on the network. Tag is synthloop's
-// own id of a batch, committed to the run store before Create is called,
-// and sent as the batch's metadata so that Find can tell, after a crash,
-// whether Create got through: four methods because finding an existing
-// batch by tag is what makes a resume never create a second one.
+// concurrent use; every method blocks on the network. A batch's tag is
+// synthloop's own id of it, committed to the run store with its requests
+// before Create is called, so that Find can tell, after a crash, whether
+// Create got through: four methods because finding an existing batch is
+// what makes a resume never create a second one.
 type BatchAPI interface {
 	// Create uploads items as one batch tagged tag and returns its id.
 	Create(ctx context.Context, tag string, items []BatchItem) (id string, err error)
-	// Find returns the id of the batch tagged tag, if the provider has one.
-	Find(ctx context.Context, tag string) (id string, ok bool, err error)
+	// Find returns the id of the batch b was created as, if the provider
+	// has one: by its tag where the provider keeps metadata on a batch,
+	// otherwise by what it can see of it.
+	Find(ctx context.Context, b BatchInfo) (id string, ok bool, err error)
 	// Get reports the batch's state.
 	Get(ctx context.Context, id string) (BatchState, error)
 	// Results calls fn for each item result of an ended batch, in the
-	// provider's order; a line that cannot be read is a result with Retry
-	// set and, when even its custom id is unreadable, an empty CustomID.
-	// An error from fn stops the reading and is returned.
-	Results(ctx context.Context, id string, fn func(BatchResult) error) error
+	// provider's order; items are the batch's requests still without a
+	// result. A line that cannot be read is a result with Retry set and,
+	// when even its custom id is unreadable, an empty CustomID. An error
+	// from fn stops the reading and is returned.
+	Results(ctx context.Context, id string, items []BatchItem, fn func(BatchResult) error) error
 }
 
 // MaxBatchItems is the most items one provider batch holds: OpenAI takes

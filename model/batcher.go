@@ -234,7 +234,7 @@ func (b *batcher) create(ctx context.Context, bi *BatchInfo, items []BatchItem) 
 	id, found := "", false
 	if !mine {
 		var err error
-		if id, found, err = b.api.Find(ctx, bi.Tag); err != nil {
+		if id, found, err = b.api.Find(ctx, *bi); err != nil {
 			return err
 		}
 	}
@@ -266,7 +266,7 @@ func (b *batcher) collect(ctx context.Context, bi *BatchInfo, items []BatchItem)
 	for _, it := range items {
 		left[it.CustomID] = true
 	}
-	err := b.api.Results(ctx, bi.ID, func(r BatchResult) error {
+	err := b.api.Results(ctx, bi.ID, items, func(r BatchResult) error {
 		if !left[r.CustomID] {
 			// Not ours, already committed, or unreadable: the sweep
 			// below resubmits whatever has no result.

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // BatchOptions turn on the batch endpoints of a Server: OpenAI's files and
@@ -429,4 +430,178 @@ func (s *Server) openAIListBatches(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, out)
 }
 
-func (s *Server) routeAnthropicBatches(mux *http.ServeMux) {}
+// --- Anthropic: /v1/messages/batches ----------------------------------------
+
+func (s *Server) routeAnthropicBatches(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/messages/batches", s.anthropicCreateBatch)
+	mux.HandleFunc("GET /v1/messages/batches/{id}", s.anthropicGetBatch)
+	mux.HandleFunc("GET /v1/messages/batches/{id}/results", s.anthropicResults)
+	mux.HandleFunc("POST /v1/messages/batches/{id}/cancel", s.anthropicCancelBatch)
+	mux.HandleFunc("GET /v1/messages/batches", s.anthropicListBatches)
+}
+
+func (s *Server) anthropicCreateBatch(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Requests []struct {
+			CustomID string          `json:"custom_id"`
+			Params   json.RawMessage `json:"params"`
+		} `json:"requests"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in.Requests) == 0 {
+		writeJSON(w, 400, anthropicError(400, "requests: a list of {custom_id, params} is required"))
+		return
+	}
+	var ids []string
+	var bodies [][]byte
+	seen := map[string]bool{}
+	for _, q := range in.Requests {
+		if q.CustomID == "" || len(q.CustomID) > 64 || seen[q.CustomID] || len(q.Params) == 0 {
+			writeJSON(w, 400, anthropicError(400, "each request needs params and a unique custom_id of 1 to 64 characters"))
+			return
+		}
+		seen[q.CustomID] = true
+		ids, bodies = append(ids, q.CustomID), append(bodies, q.Params)
+	}
+	s.mu.Lock()
+	b := s.addBatch("msgbatch", nil, ids, bodies)
+	// The provider's own clock: a resumed client matches batches by it.
+	b.created = time.Now().Unix()
+	out := anthropicBatchJSON(b, s.URL)
+	s.mu.Unlock()
+	s.hold("create-batch")
+	writeJSON(w, 200, out)
+}
+
+func (s *Server) anthropicGetBatch(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	b := s.findBatch(r.PathValue("id"))
+	s.mu.Unlock()
+	if b == nil {
+		writeJSON(w, 404, anthropicError(404, "no such message batch"))
+		return
+	}
+	s.look(b, s.handleAnthropic, "/v1/messages")
+	s.mu.Lock()
+	out := anthropicBatchJSON(b, s.URL)
+	s.mu.Unlock()
+	s.hold("get-batch")
+	writeJSON(w, 200, out)
+}
+
+func (s *Server) anthropicCancelBatch(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	b := s.findBatch(r.PathValue("id"))
+	var out map[string]any
+	if b != nil {
+		if !b.ended {
+			b.cancel = true
+		}
+		out = anthropicBatchJSON(b, s.URL)
+	}
+	s.mu.Unlock()
+	if b == nil {
+		writeJSON(w, 404, anthropicError(404, "no such message batch"))
+		return
+	}
+	writeJSON(w, 200, out)
+}
+
+// anthropicBatchJSON is b as the API shows it (the SDK's MessageBatch);
+// s.mu must be held.
+func anthropicBatchJSON(b *standinBatch, base string) map[string]any {
+	at := func(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RFC3339) }
+	status, processing := "in_progress", len(b.ids)
+	if b.cancel && !b.ended {
+		status = "canceling"
+	}
+	out := map[string]any{
+		"id": b.id, "type": "message_batch", "created_at": at(b.created), "expires_at": at(b.created + 86400),
+		"archived_at": nil, "cancel_initiated_at": nil, "ended_at": nil, "results_url": nil,
+	}
+	if b.ended {
+		status, processing = "ended", 0
+		out["ended_at"] = at(b.created + 60)
+		out["results_url"] = base + "/v1/messages/batches/" + b.id + "/results"
+	}
+	out["processing_status"] = status
+	out["request_counts"] = map[string]int{
+		"processing": processing, "succeeded": b.succeed, "errored": b.fail, "canceled": b.canceled, "expired": b.expired,
+	}
+	return out
+}
+
+// anthropicResults streams an ended batch's results, last request first:
+// the API promises no order, and clients must match by custom_id.
+func (s *Server) anthropicResults(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	b := s.findBatch(r.PathValue("id"))
+	var lines []resultOf
+	if b != nil && b.ended {
+		lines = b.lines
+	}
+	s.mu.Unlock()
+	if b == nil || lines == nil {
+		writeJSON(w, 404, anthropicError(404, "no results for this message batch (yet)"))
+		return
+	}
+	s.hold("results")
+	w.Header().Set("Content-Type", "application/x-jsonl")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := lines[i]
+		var res any
+		switch {
+		case l.canceled:
+			res = map[string]string{"type": "canceled"}
+		case l.expired:
+			res = map[string]string{"type": "expired"}
+		case l.status == http.StatusOK:
+			res = map[string]any{"type": "succeeded", "message": json.RawMessage(l.body)}
+		default:
+			var e any = anthropicError(l.status, "request failed")
+			if json.Valid(l.body) {
+				e = json.RawMessage(l.body)
+			}
+			res = map[string]any{"type": "errored", "error": e}
+		}
+		raw, _ := json.Marshal(map[string]any{"custom_id": l.id, "result": res})
+		if l.malformed {
+			raw = garble(raw)
+		}
+		w.Write(raw)
+		w.Write([]byte("\n"))
+	}
+}
+
+func (s *Server) anthropicListBatches(w http.ResponseWriter, r *http.Request) {
+	limit := 20
+	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 {
+		limit = n
+	}
+	after := r.URL.Query().Get("after_id")
+	s.mu.Lock()
+	all := append([]*standinBatch(nil), s.bset.batches...)
+	// Newest first, as the API lists them.
+	for i, j := 0, len(all)-1; i < j; i, j = i+1, j-1 {
+		all[i], all[j] = all[j], all[i]
+	}
+	start := 0
+	if after != "" {
+		for i, b := range all {
+			if b.id == after {
+				start = i + 1
+			}
+		}
+	}
+	end := min(start+limit, len(all))
+	data := []map[string]any{}
+	for _, b := range all[start:end] {
+		data = append(data, anthropicBatchJSON(b, s.URL))
+	}
+	s.mu.Unlock()
+	s.hold("list-batches")
+	out := map[string]any{"data": data, "has_more": end < len(all), "first_id": nil, "last_id": nil}
+	if len(data) > 0 {
+		out["first_id"], out["last_id"] = data[0]["id"], data[len(data)-1]["id"]
+	}
+	writeJSON(w, 200, out)
+}

@@ -90,10 +90,10 @@ func (a *BatchAPI) Create(ctx context.Context, tag string, items []model.BatchIt
 const findLimit = 10000
 
 // Find implements model.BatchAPI.
-func (a *BatchAPI) Find(ctx context.Context, tag string) (string, bool, error) {
+func (a *BatchAPI) Find(ctx context.Context, b model.BatchInfo) (string, bool, error) {
 	it := a.batches.ListAutoPaging(ctx, sdk.BatchListParams{Limit: sdk.Int(100)})
 	for n := 0; n < findLimit && it.Next(); n++ {
-		if bt := it.Current(); bt.Metadata[TagKey] == tag {
+		if bt := it.Current(); bt.Metadata[TagKey] == b.Tag {
 			return bt.ID, true, nil
 		}
 	}
@@ -126,7 +126,7 @@ func state(bt *sdk.Batch) model.BatchState {
 
 // Results implements model.BatchAPI: the output file's lines, then the
 // error file's.
-func (a *BatchAPI) Results(ctx context.Context, id string, fn func(model.BatchResult) error) error {
+func (a *BatchAPI) Results(ctx context.Context, id string, _ []model.BatchItem, fn func(model.BatchResult) error) error {
 	bt, err := a.batches.Get(ctx, id)
 	if err != nil {
 		return fmt.Errorf("openai: batch %s: %w", id, err)
