@@ -246,4 +246,3 @@ func testBatchResumeFindsBatch(t *testing.T, p provider) {
 		t.Errorf("after the resume: %v", errs[2])
 	}
 }
-
