@@ -156,11 +156,14 @@ func (b *batcher) Flush(ctx context.Context) error {
 // most MaxBatchItems each.
 func (b *batcher) commitQueue(ctx context.Context) error {
 	b.mu.Lock()
-	q := b.queue
-	b.queue, b.queued = nil, map[string]bool{}
+	q := b.queue[:b.affordable()]
+	b.queue = b.queue[len(q):]
+	for _, it := range q {
+		delete(b.queued, it.CustomID)
+	}
 	b.mu.Unlock()
-	if len(q) > 0 && b.c.budget.Exceeded() {
-		return fmt.Errorf("model: %s: %w", b.c.info.Name, ErrBudgetExceeded)
+	if len(q) == 0 && len(b.queue) > 0 {
+		return fmt.Errorf("model: %s: %w: spent $%.4f of $%.4f", b.c.info.Name, ErrBudgetExceeded, b.c.budget.Spent(), b.c.budget.Max())
 	}
 	for len(q) > 0 {
 		part := q[:min(len(q), MaxBatchItems)]
@@ -181,6 +184,31 @@ func (b *batcher) commitQueue(ctx context.Context) error {
 		q = q[len(part):]
 	}
 	return nil
+}
+
+// affordable returns how many of the queued items fit in what is left of
+// the budget, by the same estimate a live call reserves, at the batch
+// price: a batch is paid whole, so it must fit before it is sent. The
+// rest stay queued for a later flush, when the answers are in and the
+// spend is known. b.mu must be held.
+func (b *batcher) affordable() int {
+	bud := b.c.budget
+	if bud == nil {
+		return len(b.queue)
+	}
+	room := bud.Max() - bud.Spent()
+	if room <= 0 {
+		return 0
+	}
+	sum := 0.0
+	for i, it := range b.queue {
+		prompt := estimateTokens(it.Request.Messages)
+		sum += b.price.Cost(Usage{PromptTokens: prompt, CompletionTokens: b.c.estimateCompletion(it.Request.MaxTokens)})
+		if sum > room && i > 0 {
+			return i
+		}
+	}
+	return len(b.queue)
 }
 
 // newBatchTag returns a fresh id for a batch: random, because two runs (or

@@ -18,13 +18,31 @@ import (
 )
 
 // TestBatchKilledCreatesOneBatch runs examples/generate-batch.yaml against
-// the OpenAI stand-in. It kills the run with SIGKILL at each
-// step of a batch's life (file uploaded, batch created but its id not yet
-// stored, while polling, while reading results), interrupts it once with
-// SIGINT while polling, and reruns the same command each time. The
-// stand-in must see exactly one batch for the stage's one request set,
-// every request in it once, and the run must end with every record.
+// the OpenAI and the Anthropic stand-ins. It kills the run with SIGKILL at
+// each step of a batch's life (OpenAI's file uploaded, batch created but
+// its id not yet stored, while polling, while reading results), interrupts
+// it once with SIGINT while polling, and reruns the same command each
+// time. The stand-in must see exactly one batch for the stage's one
+// request set, every request in it once, and the run must end with every
+// record.
 func TestBatchKilledCreatesOneBatch(t *testing.T) {
+	for _, p := range []struct {
+		ref, keyEnv, ended string
+		server             func(modeltest.Responder, ...modeltest.Option) *modeltest.Server
+		steps              []string
+	}{
+		{"openai/gpt-4o-mini", "OPENAI_API_KEY", "completed", modeltest.NewServer,
+			[]string{"create-file", "create-batch", "get-batch", "get-batch", "results"}},
+		{"anthropic/claude-haiku-4-5", "ANTHROPIC_API_KEY", "ended", modeltest.NewAnthropicServer,
+			[]string{"create-batch", "get-batch", "get-batch", "results"}},
+	} {
+		t.Run(p.ref, func(t *testing.T) {
+			testBatchKilled(t, p.ref, p.keyEnv, p.ended, p.server, p.steps)
+		})
+	}
+}
+
+func testBatchKilled(t *testing.T, ref, keyEnv, ended string, server func(modeltest.Responder, ...modeltest.Option) *modeltest.Server, steps []string) {
 	dir := t.TempDir()
 	var (
 		mu     sync.Mutex
@@ -50,7 +68,7 @@ func TestBatchKilledCreatesOneBatch(t *testing.T) {
 			<-gone
 		}
 	}
-	srv := modeltest.NewServer(modeltest.Echo, modeltest.WithBatches(modeltest.BatchOptions{Polls: 3, Hold: hold}))
+	srv := server(modeltest.Echo, modeltest.WithBatches(modeltest.BatchOptions{Polls: 3, Hold: hold}))
 	defer srv.Close()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -61,26 +79,29 @@ func TestBatchKilledCreatesOneBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := strings.Replace(string(example), "    batch_poll: 2m\n", "    base_url: "+srv.URL+"\n    batch_poll: 5ms\n", 1)
-	if cfg == string(example) {
-		t.Fatal("the example has no batch_poll line to point at the stand-in")
+	cfg = strings.Replace(cfg, "ref: openai/gpt-4o-mini", "ref: "+ref, 1)
+	if !strings.Contains(cfg, srv.URL) || !strings.Contains(cfg, ref) {
+		t.Fatal("the example has no ref or batch_poll line to point at the stand-in")
 	}
 	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	const records = 6 // examples/faq/acme.jsonl
-	steps := []struct {
+	type step struct {
 		route string
 		sig   os.Signal
-	}{
-		{"create-file", syscall.SIGKILL},
-		{"create-batch", syscall.SIGKILL},
-		{"get-batch", syscall.SIGINT},
-		{"get-batch", syscall.SIGKILL},
-		{"results", syscall.SIGKILL},
-		{"", nil}, // to the end
 	}
-	for _, s := range steps {
-		cmd := cli(root, []string{"OPENAI_API_KEY=sk-test"}, "run", filepath.Join(dir, "p.yaml"), "--run-dir", filepath.Join(dir, "x"), "--json")
+	var plan []step
+	for i, route := range steps {
+		sig := os.Signal(syscall.SIGKILL)
+		if i == len(steps)-3 {
+			sig = syscall.SIGINT // the first stop while polling is a Ctrl-C
+		}
+		plan = append(plan, step{route, sig})
+	}
+	plan = append(plan, step{"", nil}) // to the end
+	for _, s := range plan {
+		cmd := cli(root, []string{keyEnv + "=sk-test"}, "run", filepath.Join(dir, "p.yaml"), "--run-dir", filepath.Join(dir, "x"), "--json")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		mu.Lock()
@@ -137,7 +158,7 @@ func TestBatchKilledCreatesOneBatch(t *testing.T) {
 	if err := writeStatus(context.Background(), &status, st, "x", 3); err != nil {
 		t.Fatal(err)
 	}
-	if s := status.String(); !strings.Contains(s, "batches (1):") || !strings.Contains(s, "finished") || !strings.Contains(s, "completed") {
+	if s := status.String(); !strings.Contains(s, "batches (1):") || !strings.Contains(s, "finished") || !strings.Contains(s, ended) {
 		t.Errorf("status does not show the finished batch:\n%s", s)
 	}
 }

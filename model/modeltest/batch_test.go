@@ -246,3 +246,36 @@ func testBatchResumeFindsBatch(t *testing.T, p provider) {
 		t.Errorf("after the resume: %v", errs[2])
 	}
 }
+
+// TestBatchFitsBudget: a batch is paid whole, so only as many requests as
+// the budget's remainder covers (by the layer's estimate, at the batch
+// price) go in it; the rest wait for the next flush, and a flush with
+// nothing affordable stops the run with ErrBudgetExceeded.
+func TestBatchFitsBudget(t *testing.T) {
+	srv := modeltest.NewServer(modeltest.Echo, modeltest.WithBatches(modeltest.BatchOptions{}))
+	defer srv.Close()
+	st := openStore(t, t.TempDir())
+	// Each request is estimated at 7 prompt and 50 completion tokens:
+	// $0.0000155 at gpt-4o-mini's batch price, so $0.00004 covers 2.
+	budget := model.NewBudget(0.00004)
+	b, _, err := model.Open(context.Background(), "teacher", model.Config{Ref: "openai/gpt-4o-mini", BaseURL: srv.URL, Batch: true},
+		model.Options{Cache: st, Batches: st, Budget: budget, Getenv: func(string) string { return "sk-test" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := b.(*model.Client)
+	askAll(c, 5)
+	if err := c.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.BatchSizes(); len(got) != 1 || got[0] != 2 {
+		t.Fatalf("batch sizes %v, want one batch of the 2 requests the budget covers", got)
+	}
+	budget.Charge(budget.Max()) // spent
+	if err := c.Flush(context.Background()); !errors.Is(err, model.ErrBudgetExceeded) {
+		t.Errorf("flush with the budget spent: %v, want ErrBudgetExceeded", err)
+	}
+	if n := srv.BatchesCreated(); n != 1 {
+		t.Errorf("%d batches created, want 1", n)
+	}
+}
