@@ -7,7 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -203,15 +203,127 @@ func (s *Server) look(b *standinBatch, handler http.HandlerFunc, path string) {
 // garble cuts a result line in the middle, as a broken download would.
 func garble(line []byte) []byte { return line[:len(line)/2] }
 
+// batchWire is what differs between the two providers' batch endpoints
+// that look, list and cancel.
+type batchWire struct {
+	chat   http.HandlerFunc                   // answers one request of a batch
+	path   string                             // the chat endpoint's path
+	after  string                             // the list's cursor parameter
+	show   func(*standinBatch) map[string]any // the batch object; s.mu is held
+	absent func(w http.ResponseWriter)        // the 404 answer
+}
+
+func (s *Server) openAIWire() batchWire {
+	return batchWire{
+		chat: s.handleOpenAI, path: "/v1/chat/completions", after: "after",
+		show: func(b *standinBatch) map[string]any {
+			s.openAIFiles(b)
+			return s.openAIBatchJSON(b)
+		},
+		absent: func(w http.ResponseWriter) { writeJSON(w, 404, openAIError(404, "no such batch")) },
+	}
+}
+
+func (s *Server) anthropicWire() batchWire {
+	return batchWire{
+		chat: s.handleAnthropic, path: "/v1/messages", after: "after_id",
+		show:   func(b *standinBatch) map[string]any { return anthropicBatchJSON(b, s.URL) },
+		absent: func(w http.ResponseWriter) { writeJSON(w, 404, anthropicError(404, "no such message batch")) },
+	}
+}
+
+// getBatch is a look at a batch: it may end it.
+func (s *Server) getBatch(wire batchWire) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		b := s.findBatch(r.PathValue("id"))
+		s.mu.Unlock()
+		if b == nil {
+			wire.absent(w)
+			return
+		}
+		s.look(b, wire.chat, wire.path)
+		s.mu.Lock()
+		out := wire.show(b)
+		s.mu.Unlock()
+		s.hold("get-batch")
+		writeJSON(w, 200, out)
+	}
+}
+
+// cancelBatch cancels a batch: its requests not yet answered never will be.
+func (s *Server) cancelBatch(wire batchWire) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		b := s.findBatch(r.PathValue("id"))
+		var out map[string]any
+		if b != nil {
+			if !b.ended {
+				b.cancel, b.status = true, "cancelling"
+			}
+			out = wire.show(b)
+		}
+		s.mu.Unlock()
+		if b == nil {
+			wire.absent(w)
+			return
+		}
+		writeJSON(w, 200, out)
+	}
+}
+
+// listBatches is a page of the batches, newest first, as both APIs list them.
+func (s *Server) listBatches(wire batchWire) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, s.batchPage(r, wire))
+	}
+}
+
+func (s *Server) batchPage(r *http.Request, wire batchWire) map[string]any {
+	after, show := wire.after, wire.show
+	limit := 20
+	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 {
+		limit = n
+	}
+	cursor := r.URL.Query().Get(after)
+	s.mu.Lock()
+	all := slices.Clone(s.bset.batches)
+	slices.Reverse(all)
+	start := 0
+	if cursor != "" {
+		for i, b := range all {
+			if b.id == cursor {
+				start = i + 1
+			}
+		}
+	}
+	end := min(start+limit, len(all))
+	data := []map[string]any{}
+	for _, b := range all[start:end] {
+		data = append(data, show(b))
+	}
+	s.mu.Unlock()
+	s.hold("list-batches")
+	out := map[string]any{"object": "list", "data": data, "has_more": end < len(all), "first_id": nil, "last_id": nil}
+	if len(data) > 0 {
+		out["first_id"], out["last_id"] = data[0]["id"], data[len(data)-1]["id"]
+	}
+	return out
+}
+
+// cancelBatch starts the cancellation of batch id; nil when there is none.
+// s.mu must be held.
+
 // --- OpenAI: /v1/files and /v1/batches -------------------------------------
 
 func (s *Server) routeOpenAIBatches(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/files", s.openAICreateFile)
 	mux.HandleFunc("GET /v1/files/{id}/content", s.openAIFileContent)
 	mux.HandleFunc("POST /v1/batches", s.openAICreateBatch)
-	mux.HandleFunc("GET /v1/batches/{id}", s.openAIGetBatch)
-	mux.HandleFunc("POST /v1/batches/{id}/cancel", s.openAICancelBatch)
-	mux.HandleFunc("GET /v1/batches", s.openAIListBatches)
+	wire := s.openAIWire()
+	mux.HandleFunc("GET /v1/batches/{id}", s.getBatch(wire))
+	mux.HandleFunc("POST /v1/batches/{id}/cancel", s.cancelBatch(wire))
+	mux.HandleFunc("GET /v1/batches", s.listBatches(wire))
 }
 
 func (s *Server) openAICreateFile(w http.ResponseWriter, r *http.Request) {
@@ -304,41 +416,6 @@ func (s *Server) openAICreateBatch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, out)
 }
 
-func (s *Server) openAIGetBatch(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	b := s.findBatch(r.PathValue("id"))
-	s.mu.Unlock()
-	if b == nil {
-		writeJSON(w, 404, openAIError(404, "no such batch"))
-		return
-	}
-	s.look(b, s.handleOpenAI, "/v1/chat/completions")
-	s.mu.Lock()
-	s.openAIFiles(b)
-	out := s.openAIBatchJSON(b)
-	s.mu.Unlock()
-	s.hold("get-batch")
-	writeJSON(w, 200, out)
-}
-
-func (s *Server) openAICancelBatch(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	b := s.findBatch(r.PathValue("id"))
-	if b != nil && !b.ended {
-		b.cancel, b.status = true, "cancelling"
-	}
-	var out map[string]any
-	if b != nil {
-		out = s.openAIBatchJSON(b)
-	}
-	s.mu.Unlock()
-	if b == nil {
-		writeJSON(w, 404, openAIError(404, "no such batch"))
-		return
-	}
-	writeJSON(w, 200, out)
-}
-
 // openAIFiles writes an ended batch's output and error files, once.
 // s.mu must be held.
 func (s *Server) openAIFiles(b *standinBatch) {
@@ -398,46 +475,15 @@ func (s *Server) openAIBatchJSON(b *standinBatch) map[string]any {
 	return out
 }
 
-func (s *Server) openAIListBatches(w http.ResponseWriter, r *http.Request) {
-	limit := 20
-	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 {
-		limit = n
-	}
-	after := r.URL.Query().Get("after")
-	s.mu.Lock()
-	all := append([]*standinBatch(nil), s.bset.batches...)
-	// Newest first, as the API lists them.
-	sort.Slice(all, func(i, j int) bool { return all[i].created > all[j].created })
-	start := 0
-	if after != "" {
-		for i, b := range all {
-			if b.id == after {
-				start = i + 1
-			}
-		}
-	}
-	end := min(start+limit, len(all))
-	data := []map[string]any{}
-	for _, b := range all[start:end] {
-		data = append(data, s.openAIBatchJSON(b))
-	}
-	s.mu.Unlock()
-	s.hold("list-batches")
-	out := map[string]any{"object": "list", "data": data, "has_more": end < len(all)}
-	if len(data) > 0 {
-		out["first_id"], out["last_id"] = data[0]["id"], data[len(data)-1]["id"]
-	}
-	writeJSON(w, 200, out)
-}
-
 // --- Anthropic: /v1/messages/batches ----------------------------------------
 
 func (s *Server) routeAnthropicBatches(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/messages/batches", s.anthropicCreateBatch)
-	mux.HandleFunc("GET /v1/messages/batches/{id}", s.anthropicGetBatch)
+	wire := s.anthropicWire()
+	mux.HandleFunc("GET /v1/messages/batches/{id}", s.getBatch(wire))
 	mux.HandleFunc("GET /v1/messages/batches/{id}/results", s.anthropicResults)
-	mux.HandleFunc("POST /v1/messages/batches/{id}/cancel", s.anthropicCancelBatch)
-	mux.HandleFunc("GET /v1/messages/batches", s.anthropicListBatches)
+	mux.HandleFunc("POST /v1/messages/batches/{id}/cancel", s.cancelBatch(wire))
+	mux.HandleFunc("GET /v1/messages/batches", s.listBatches(wire))
 }
 
 func (s *Server) anthropicCreateBatch(w http.ResponseWriter, r *http.Request) {
@@ -469,40 +515,6 @@ func (s *Server) anthropicCreateBatch(w http.ResponseWriter, r *http.Request) {
 	out := anthropicBatchJSON(b, s.URL)
 	s.mu.Unlock()
 	s.hold("create-batch")
-	writeJSON(w, 200, out)
-}
-
-func (s *Server) anthropicGetBatch(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	b := s.findBatch(r.PathValue("id"))
-	s.mu.Unlock()
-	if b == nil {
-		writeJSON(w, 404, anthropicError(404, "no such message batch"))
-		return
-	}
-	s.look(b, s.handleAnthropic, "/v1/messages")
-	s.mu.Lock()
-	out := anthropicBatchJSON(b, s.URL)
-	s.mu.Unlock()
-	s.hold("get-batch")
-	writeJSON(w, 200, out)
-}
-
-func (s *Server) anthropicCancelBatch(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	b := s.findBatch(r.PathValue("id"))
-	var out map[string]any
-	if b != nil {
-		if !b.ended {
-			b.cancel = true
-		}
-		out = anthropicBatchJSON(b, s.URL)
-	}
-	s.mu.Unlock()
-	if b == nil {
-		writeJSON(w, 404, anthropicError(404, "no such message batch"))
-		return
-	}
 	writeJSON(w, 200, out)
 }
 
@@ -570,38 +582,4 @@ func (s *Server) anthropicResults(w http.ResponseWriter, r *http.Request) {
 		w.Write(raw)
 		w.Write([]byte("\n"))
 	}
-}
-
-func (s *Server) anthropicListBatches(w http.ResponseWriter, r *http.Request) {
-	limit := 20
-	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 {
-		limit = n
-	}
-	after := r.URL.Query().Get("after_id")
-	s.mu.Lock()
-	all := append([]*standinBatch(nil), s.bset.batches...)
-	// Newest first, as the API lists them.
-	for i, j := 0, len(all)-1; i < j; i, j = i+1, j-1 {
-		all[i], all[j] = all[j], all[i]
-	}
-	start := 0
-	if after != "" {
-		for i, b := range all {
-			if b.id == after {
-				start = i + 1
-			}
-		}
-	}
-	end := min(start+limit, len(all))
-	data := []map[string]any{}
-	for _, b := range all[start:end] {
-		data = append(data, anthropicBatchJSON(b, s.URL))
-	}
-	s.mu.Unlock()
-	s.hold("list-batches")
-	out := map[string]any{"data": data, "has_more": end < len(all), "first_id": nil, "last_id": nil}
-	if len(data) > 0 {
-		out["first_id"], out["last_id"] = data[0]["id"], data[len(data)-1]["id"]
-	}
-	writeJSON(w, 200, out)
 }
