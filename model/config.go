@@ -197,6 +197,9 @@ func (c *Config) problems() []string {
 	} else if ok && ref.Provider == "openai-compatible" && !c.hasBaseURL() {
 		add("ref %q needs base_url (the server's OpenAI-compatible endpoint, e.g. http://host:8000/v1)", c.Ref)
 	}
+	if c.Batch && err == nil && !hasBatchAPI(ref.Provider) {
+		add("batch: true: provider %q has no batch API (batches are OpenAI's and Anthropic's)", ref.Provider)
+	}
 	errs = append(errs, c.endpointProblems()...)
 	if c.APIKeyEnv != "" && !envName.MatchString(c.APIKeyEnv) {
 		// Never echo the value: it may be a key pasted into the wrong field.
@@ -244,6 +247,15 @@ func (c *Config) problems() []string {
 // knows them even in a program that has not linked those packages (Open then
 // says which import is missing).
 var builtinProviders = []string{"anthropic", "llamacpp", "lmstudio", "local", "ollama", "openai", "openai-compatible", "tgi", "vllm"}
+
+// hasBatchAPI reports whether provider has a batch API: OpenAI and
+// Anthropic do, even in a program that has not linked their packages yet.
+func hasBatchAPI(provider string) bool {
+	if spec, ok := lookupProvider(provider); ok {
+		return spec.Batch != nil
+	}
+	return provider == "openai" || provider == "anthropic"
+}
 
 func knownProvider(name string) bool {
 	_, ok := lookupProvider(name)

@@ -349,15 +349,17 @@ func Check(ctx context.Context, b Backend) CheckResult {
 var errNoMessages = errors.New("model: request has no messages")
 
 // openBatches gives c its provider's batch API when the provider has one
-// and the run keeps a store for it; batch: true without them is an error.
+// and the run keeps a store for it. Without a store (`synthloop models`,
+// a program that opens a model by itself) a model with batch: true is
+// asked live, like any other.
 func (c *Client) openBatches(ctx context.Context, cfg Config, spec ProviderSpec, pc ProviderConfig, opts Options) error {
-	c.batchAll = cfg.Batch
 	if spec.Batch == nil || opts.Cache == nil || opts.Batches == nil {
-		if cfg.Batch {
-			return fmt.Errorf("model: %s (%s): batch: true: %w here (batches need the openai or anthropic provider and a run store)", c.info.Name, c.ref, ErrNoBatchAPI)
+		if cfg.Batch && spec.Batch != nil {
+			c.log.Warn("model: batch: true, but there is no run store to keep batches in: requests go out one by one at the standard price", "model", c.info.Name)
 		}
 		return nil
 	}
+	c.batchAll = cfg.Batch
 	api, err := spec.Batch(ctx, pc)
 	if err != nil {
 		return fmt.Errorf("model: %s (%s): batch API: %s", c.info.Name, c.ref, c.redact(err.Error()))
