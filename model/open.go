@@ -355,7 +355,7 @@ var errNoMessages = errors.New("model: request has no messages")
 func (c *Client) openBatches(ctx context.Context, cfg Config, spec ProviderSpec, pc ProviderConfig, opts Options) error {
 	if spec.Batch == nil || opts.Cache == nil || opts.Batches == nil {
 		if cfg.Batch && spec.Batch != nil {
-			c.log.Warn("model: batch: true, but there is no run store to keep batches in: requests go out one by one at the standard price", "model", c.info.Name)
+			c.log.Warn("model: batch: true, but this run keeps no batches (a preview, or no run store): requests go out one by one at the standard price", "model", c.info.Name)
 		}
 		return nil
 	}

@@ -185,7 +185,7 @@ func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 			Clock:       opts.Now,
 			Shard:       opts.Shard,
 		}
-		if sc.Batch {
+		if sc.Batch && opts.MaxUnits == 0 {
 			env.Backend = backends.batched
 		}
 		if _, ok := stage.(WholeInput); ok {
@@ -421,7 +421,9 @@ func modelOptions(ctx context.Context, cfg *Config, opts Options, log *slog.Logg
 	if mopts.Cache == nil {
 		mopts.Cache = opts.Cache
 	}
-	if bs, ok := opts.Store.(model.BatchStore); ok && mopts.Batches == nil && mopts.Cache != nil {
+	// A preview is to see replies now, not in up to 24 hours: it asks
+	// batch models live.
+	if bs, ok := opts.Store.(model.BatchStore); ok && mopts.Batches == nil && mopts.Cache != nil && opts.MaxUnits == 0 {
 		mopts.Batches = bs
 	}
 	limit := cfg.MaxCostUSD
