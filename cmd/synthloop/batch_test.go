@@ -27,22 +27,25 @@ import (
 // record.
 func TestBatchKilledCreatesOneBatch(t *testing.T) {
 	for _, p := range []struct {
-		ref, keyEnv, ended string
-		server             func(modeltest.Responder, ...modeltest.Option) *modeltest.Server
-		steps              []string
+		name, ref, keyEnv, ended string
+		server                   func(modeltest.Responder, ...modeltest.Option) *modeltest.Server
+		steps                    []string
+		modelLevel               bool // batch: true on the model rather than the stage
 	}{
-		{"openai/gpt-4o-mini", "OPENAI_API_KEY", "completed", modeltest.NewServer,
-			[]string{"create-file", "create-batch", "get-batch", "get-batch", "results"}},
-		{"anthropic/claude-haiku-4-5", "ANTHROPIC_API_KEY", "ended", modeltest.NewAnthropicServer,
-			[]string{"create-batch", "get-batch", "get-batch", "results"}},
+		{"openai", "openai/gpt-4o-mini", "OPENAI_API_KEY", "completed", modeltest.NewServer,
+			[]string{"create-file", "create-batch", "get-batch", "get-batch", "results"}, false},
+		{"anthropic", "anthropic/claude-haiku-4-5", "ANTHROPIC_API_KEY", "ended", modeltest.NewAnthropicServer,
+			[]string{"create-batch", "get-batch", "get-batch", "results"}, false},
+		{"openai-model-level", "openai/gpt-4o-mini", "OPENAI_API_KEY", "completed", modeltest.NewServer,
+			[]string{"create-batch", "get-batch", "results"}, true},
 	} {
-		t.Run(p.ref, func(t *testing.T) {
-			testBatchKilled(t, p.ref, p.keyEnv, p.ended, p.server, p.steps)
+		t.Run(p.name, func(t *testing.T) {
+			testBatchKilled(t, p.ref, p.keyEnv, p.ended, p.server, p.steps, p.modelLevel)
 		})
 	}
 }
 
-func testBatchKilled(t *testing.T, ref, keyEnv, ended string, server func(modeltest.Responder, ...modeltest.Option) *modeltest.Server, steps []string) {
+func testBatchKilled(t *testing.T, ref, keyEnv, ended string, server func(modeltest.Responder, ...modeltest.Option) *modeltest.Server, steps []string, modelLevel bool) {
 	dir := t.TempDir()
 	var (
 		mu     sync.Mutex
@@ -80,6 +83,13 @@ func testBatchKilled(t *testing.T, ref, keyEnv, ended string, server func(modelt
 	}
 	cfg := strings.Replace(string(example), "    batch_poll: 2m\n", "    base_url: "+srv.URL+"\n    batch_poll: 5ms\n", 1)
 	cfg = strings.Replace(cfg, "ref: openai/gpt-4o-mini", "ref: "+ref, 1)
+	if modelLevel {
+		cfg = strings.Replace(cfg, "    batch: true\n", "", 1)
+		cfg = strings.Replace(cfg, "    batch_poll: 5ms\n", "    batch_poll: 5ms\n    batch: true\n", 1)
+		if strings.Count(cfg, "\n    batch: true\n") != 1 {
+			t.Fatal("could not move batch: true from the stage to the model")
+		}
+	}
 	if !strings.Contains(cfg, srv.URL) || !strings.Contains(cfg, ref) {
 		t.Fatal("the example has no ref or batch_poll line to point at the stand-in")
 	}
