@@ -269,6 +269,11 @@ func (b *batcher) create(ctx context.Context, bi *BatchInfo, items []BatchItem) 
 	if !found {
 		var err error
 		if id, err = b.api.Create(ctx, bi.Tag, items); err != nil {
+			// The provider may have created it all the same (an answer
+			// lost on the way back): the next attempt looks first.
+			b.mu.Lock()
+			delete(b.mine, bi.Tag)
+			b.mu.Unlock()
 			return err
 		}
 		b.mu.Lock()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -277,5 +279,107 @@ func TestBatchFitsBudget(t *testing.T) {
 	}
 	if n := srv.BatchesCreated(); n != 1 {
 		t.Errorf("%d batches created, want 1", n)
+	}
+}
+
+// flakyBatches is a BatchAPI whose calls fail as told: getFails looks
+// answer 503 before one succeeds, and createStatus, when set, is what
+// every create answers.
+type flakyBatches struct {
+	mu           sync.Mutex
+	getFails     int
+	createStatus int
+	items        []model.BatchItem
+}
+
+func (f *flakyBatches) Create(_ context.Context, _ string, items []model.BatchItem) (string, error) {
+	if f.createStatus != 0 {
+		return "", &model.HTTPError{Status: f.createStatus, Message: "refused"}
+	}
+	f.items = items
+	return "b1", nil
+}
+
+func (f *flakyBatches) Find(context.Context, model.BatchInfo) (string, bool, error) { return "", false, nil }
+
+func (f *flakyBatches) Get(context.Context, string) (model.BatchState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.getFails > 0 {
+		f.getFails--
+		return model.BatchState{}, &model.HTTPError{Status: 503, Message: "busy"}
+	}
+	return model.BatchState{ID: "b1", Status: "ended", Ended: true}, nil
+}
+
+func (f *flakyBatches) Results(_ context.Context, _ string, _ []model.BatchItem, fn func(model.BatchResult) error) error {
+	for _, it := range f.items {
+		r := &model.Response{Choices: []model.Choice{{Text: "ok", FinishReason: model.FinishStop}}, Usage: model.Usage{PromptTokens: 5, CompletionTokens: 1}}
+		if err := fn(model.BatchResult{CustomID: it.CustomID, Response: r, Status: 200}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noLive is a raw backend that must not be called: every request batches.
+type noLive struct{}
+
+func (noLive) Generate(context.Context, model.Request) (*model.Response, error) {
+	return nil, errors.New("a live call in batch mode")
+}
+
+// TestBatchAPIFailures: a failure of the provider's batch API that may pass
+// (503) is tried again at the next look; one that will not (a 400 on
+// create) stops the flush with an error that names the batch.
+func TestBatchAPIFailures(t *testing.T) {
+	api := &flakyBatches{}
+	model.RegisterProvider("flakybatch", model.ProviderSpec{
+		New:   func(context.Context, model.ProviderConfig) (model.Backend, error) { return noLive{}, nil },
+		Batch: func(context.Context, model.ProviderConfig) (model.BatchAPI, error) { return api, nil },
+		Free:  true, DefaultBaseURL: "http://unused.invalid",
+	})
+	for _, tt := range []struct {
+		name               string
+		getFails, status   int
+		wantErr            bool
+		wantWaits, wantOut int
+	}{
+		{"503 on looks", 2, 0, false, 2, 3},
+		{"400 on create", 0, 400, true, 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			api.getFails, api.createStatus, api.items = tt.getFails, tt.status, nil
+			st := openStore(t, t.TempDir())
+			var waits []time.Duration
+			b, _, err := model.Open(context.Background(), "m", model.Config{Ref: "flakybatch/x", Batch: true}, model.Options{
+				Cache: st, Batches: st,
+				Sleep: func(ctx context.Context, d time.Duration) error { waits = append(waits, d); return nil },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			askAll(b, 3)
+			err = b.(*model.Client).Flush(context.Background())
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("flush: %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "batch synthloop-") {
+				t.Errorf("the error does not name the batch: %v", err)
+			}
+			if len(waits) != tt.wantWaits {
+				t.Errorf("%d waits, want %d", len(waits), tt.wantWaits)
+			}
+			answered := 0
+			resps, _ := askAll(b, 3)
+			for _, r := range resps {
+				if r != nil && r.Choices[0].Text == "ok" {
+					answered++
+				}
+			}
+			if answered != tt.wantOut {
+				t.Errorf("%d answered, want %d", answered, tt.wantOut)
+			}
+		})
 	}
 }
