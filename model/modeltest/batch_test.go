@@ -300,7 +300,9 @@ func (f *flakyBatches) Create(_ context.Context, _ string, items []model.BatchIt
 	return "b1", nil
 }
 
-func (f *flakyBatches) Find(context.Context, model.BatchInfo) (string, bool, error) { return "", false, nil }
+func (f *flakyBatches) Find(context.Context, model.BatchInfo) (string, bool, error) {
+	return "", false, nil
+}
 
 func (f *flakyBatches) Get(context.Context, string) (model.BatchState, error) {
 	f.mu.Lock()
