@@ -289,7 +289,9 @@ type flakyBatches struct {
 	mu           sync.Mutex
 	getFails     int
 	createStatus int
+	lostAnswer   bool // create creates, but its answer is lost (a 502)
 	items        []model.BatchItem
+	created      int
 }
 
 func (f *flakyBatches) Create(_ context.Context, _ string, items []model.BatchItem) (string, error) {
@@ -297,11 +299,15 @@ func (f *flakyBatches) Create(_ context.Context, _ string, items []model.BatchIt
 		return "", &model.HTTPError{Status: f.createStatus, Message: "refused"}
 	}
 	f.items = items
+	f.created++
+	if f.lostAnswer {
+		return "", &model.HTTPError{Status: 502, Message: "bad gateway"}
+	}
 	return "b1", nil
 }
 
 func (f *flakyBatches) Find(context.Context, model.BatchInfo) (string, bool, error) {
-	return "", false, nil
+	return "b1", f.created > 0, nil
 }
 
 func (f *flakyBatches) Get(context.Context, string) (model.BatchState, error) {
@@ -333,7 +339,8 @@ func (noLive) Generate(context.Context, model.Request) (*model.Response, error) 
 
 // TestBatchAPIFailures: a failure of the provider's batch API that may pass
 // (503) is tried again at the next look; one that will not (a 400 on
-// create) stops the flush with an error that names the batch.
+// create) stops the flush with an error that names the batch; a create
+// whose answer was lost is found, not made again.
 func TestBatchAPIFailures(t *testing.T) {
 	api := &flakyBatches{}
 	model.RegisterProvider("flakybatch", model.ProviderSpec{
@@ -344,14 +351,16 @@ func TestBatchAPIFailures(t *testing.T) {
 	for _, tt := range []struct {
 		name               string
 		getFails, status   int
+		lost               bool
 		wantErr            bool
 		wantWaits, wantOut int
 	}{
-		{"503 on looks", 2, 0, false, 2, 3},
-		{"400 on create", 0, 400, true, 0, 0},
+		{"503 on looks", 2, 0, false, false, 2, 3},
+		{"400 on create", 0, 400, false, true, 0, 0},
+		{"create's answer lost", 0, 0, true, false, 1, 3},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			api.getFails, api.createStatus, api.items = tt.getFails, tt.status, nil
+			api.getFails, api.createStatus, api.lostAnswer, api.items, api.created = tt.getFails, tt.status, tt.lost, nil, 0
 			st := openStore(t, t.TempDir())
 			var waits []time.Duration
 			b, _, err := model.Open(context.Background(), "m", model.Config{Ref: "flakybatch/x", Batch: true}, model.Options{
@@ -381,6 +390,9 @@ func TestBatchAPIFailures(t *testing.T) {
 			}
 			if answered != tt.wantOut {
 				t.Errorf("%d answered, want %d", answered, tt.wantOut)
+			}
+			if api.created > 1 {
+				t.Errorf("%d batches created, want at most 1", api.created)
 			}
 		})
 	}
