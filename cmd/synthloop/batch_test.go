@@ -133,6 +133,19 @@ func testBatchKilled(t *testing.T, ref, keyEnv, ended string, server func(modelt
 		if s.route != "" && !stopped {
 			t.Fatalf("the run never reached %s: %v\n%s", s.route, err, out.String())
 		}
+		if s.route == "get-batch" {
+			// Stopped while the batch runs: status says so, and how to go on.
+			st, err := store.OpenReadOnly(context.Background(), filepath.Join(dir, "x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var status bytes.Buffer
+			err = writeStatus(context.Background(), &status, st, "x", 3)
+			st.Close()
+			if err != nil || !strings.Contains(status.String(), "running") || !strings.Contains(status.String(), "not collected yet") {
+				t.Errorf("status of a run stopped while its batch runs (%v):\n%s", err, status.String())
+			}
+		}
 	}
 	if n := srv.BatchesCreated(); n != 1 {
 		t.Errorf("%d batches created, want exactly 1 for the one request set", n)
