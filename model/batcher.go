@@ -158,11 +158,9 @@ func (b *batcher) commitQueue(ctx context.Context) error {
 	b.mu.Lock()
 	q := b.queue[:b.affordable()]
 	b.queue = b.queue[len(q):]
-	for _, it := range q {
-		delete(b.queued, it.CustomID)
-	}
+	left := len(b.queue)
 	b.mu.Unlock()
-	if len(q) == 0 && len(b.queue) > 0 {
+	if len(q) == 0 && left > 0 {
 		return fmt.Errorf("model: %s: %w: spent $%.4f of $%.4f", b.c.info.Name, ErrBudgetExceeded, b.c.budget.Spent(), b.c.budget.Max())
 	}
 	for len(q) > 0 {
@@ -173,12 +171,18 @@ func (b *batcher) commitQueue(ctx context.Context) error {
 			State: BatchPending, Items: len(part), Created: now, Updated: now,
 		}
 		if err := b.store.AddBatch(context.WithoutCancel(ctx), bi, part); err != nil {
+			b.mu.Lock()
+			for _, it := range q {
+				delete(b.queued, it.CustomID) // asked for again, they queue again
+			}
+			b.mu.Unlock()
 			return fmt.Errorf("model: %s: commit batch: %w", b.c.info.Name, err)
 		}
 		b.mu.Lock()
 		b.mine[bi.Tag] = true
 		for _, it := range part {
 			b.open[it.CustomID] = bi.Tag
+			delete(b.queued, it.CustomID)
 		}
 		b.mu.Unlock()
 		q = q[len(part):]
