@@ -92,6 +92,9 @@ type cacheEntry struct {
 	ReasoningTokens    int        `json:"reasoning_tokens,omitempty"`
 	CachedPromptTokens int        `json:"cached_prompt_tokens,omitempty"`
 	CacheWriteTokens   int        `json:"cache_write_tokens,omitempty"`
+	// Batch marks an answer of a provider batch: CostUSD is what the
+	// request that asked for it paid, charged to it when it reads the entry.
+	Batch bool `json:"batch,omitempty"`
 }
 
 // share splits total into n integer parts that add up to total.

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -34,7 +35,9 @@ type Client struct {
 	sleep      func(context.Context, time.Duration) error
 	now        func() time.Time
 	rand       func() float64
-	thinkTags  bool // split <think> blocks off answers (Config.ThinkTags)
+	thinkTags  bool     // split <think> blocks off answers (Config.ThinkTags)
+	batch      *batcher // the provider's batch API, nil without one
+	batchAll   bool     // Config.Batch: every call goes through batches
 
 	pauseUntil atomic.Int64 // unix nanos: a server-requested wait that holds back every caller
 	// downUntil (unix nanos) is set when a call ran out of retries without
@@ -106,21 +109,25 @@ func (c *Client) count(f func(s *Stats)) {
 // written to the cache as soon as its response arrives, before Generate
 // returns, so a crash never loses a paid answer.
 func (c *Client) Generate(ctx context.Context, req Request) (*Response, error) {
-	return c.generate(ctx, req, c.maxRetries, true)
+	return c.generate(ctx, req, c.maxRetries, true, c.batchAll)
 }
 
-func (c *Client) generate(ctx context.Context, req Request, maxRetries int, useCache bool) (*Response, error) {
+// generate answers req from the cache and the server, or, in batch mode,
+// from the cache and the batches (see Batched).
+func (c *Client) generate(ctx context.Context, req Request, maxRetries int, useCache, batch bool) (*Response, error) {
 	c.count(func(s *Stats) { s.Calls++ })
-	resp, err := c.generateSamples(ctx, req, maxRetries, useCache)
+	resp, err := c.generateSamples(ctx, req, maxRetries, useCache, batch)
 	if err != nil {
-		c.count(func(s *Stats) { s.Failures++ })
+		if !errors.Is(err, ErrDeferred) {
+			c.count(func(s *Stats) { s.Failures++ })
+		}
 		return nil, err
 	}
 	c.count(func(s *Stats) { s.Samples += int64(len(resp.Choices)) })
 	return resp, nil
 }
 
-func (c *Client) generateSamples(ctx context.Context, req Request, maxRetries int, useCache bool) (*Response, error) {
+func (c *Client) generateSamples(ctx context.Context, req Request, maxRetries int, useCache, batch bool) (*Response, error) {
 	if len(req.Messages) == 0 {
 		return nil, errNoMessages
 	}
@@ -159,7 +166,12 @@ func (c *Client) generateSamples(ctx context.Context, req Request, maxRetries in
 		mine, wait := c.claim(keys, missing, useCache)
 		if len(mine) > 0 {
 			fetched = true
-			err := c.fetchAll(ctx, req, mine, keys, maxRetries, g)
+			var err error
+			if batch && keys != nil && c.batch != nil {
+				err = c.batch.add(ctx, req, mine, keys)
+			} else {
+				err = c.fetchAll(ctx, req, mine, keys, maxRetries, g)
+			}
 			c.unclaim(keys, mine)
 			if err != nil {
 				return nil, err
@@ -182,7 +194,7 @@ func (c *Client) generateSamples(ctx context.Context, req Request, maxRetries in
 			}
 		}
 	}
-	g.resp.Choices, g.resp.Cached = g.choices, !fetched
+	g.resp.Choices, g.resp.Cached = g.choices, !fetched && !g.paid
 	return &g.resp, nil
 }
 
@@ -244,6 +256,7 @@ type gather struct {
 	choices []Choice
 	have    []bool
 	resp    Response
+	paid    bool // a batch answer came from the cache: it was paid for this request
 }
 
 func (c *Client) readCache(ctx context.Context, keys []string, idx []int, g *gather) error {
@@ -281,6 +294,12 @@ func (c *Client) readCache(ctx context.Context, keys []string, idx []int, g *gat
 		g.resp.Usage.CacheWriteTokens += e.CacheWriteTokens
 		if e.Model != "" {
 			g.resp.Model = e.Model
+		}
+		if e.Batch {
+			// A batch's answers reach their callers through the cache:
+			// they are what this request paid, not a free repeat.
+			g.resp.CostUSD += e.CostUSD
+			g.paid = true
 		}
 		hits++
 	}

@@ -85,6 +85,15 @@ type Config struct {
 	// together: for servers and proxies that only stream, and so that a
 	// long reasoning answer keeps the connection busy instead of idle.
 	Stream bool `yaml:"stream"`
+	// Batch sends this model's requests through the provider's batch API
+	// (OpenAI Batch, Anthropic Message Batches) at half the price: a
+	// stage's requests are collected into batches, which finish within
+	// 24 hours, instead of being sent one by one. A stage can ask for it
+	// alone with its own batch: true.
+	Batch bool `yaml:"batch"`
+	// BatchPoll is how long to wait before the first look at a batch
+	// (default 1m); the wait doubles after each look, up to 10m.
+	BatchPoll Duration `yaml:"batch_poll"`
 }
 
 // Duration is a time.Duration that decodes from "90s", "2m", "1h30m" or a bare
@@ -188,6 +197,9 @@ func (c *Config) problems() []string {
 	} else if ok && ref.Provider == "openai-compatible" && !c.hasBaseURL() {
 		add("ref %q needs base_url (the server's OpenAI-compatible endpoint, e.g. http://host:8000/v1)", c.Ref)
 	}
+	if c.Batch && err == nil && !hasBatchAPI(ref.Provider) {
+		add("batch: true: provider %q has no batch API (batches are OpenAI's and Anthropic's)", ref.Provider)
+	}
 	errs = append(errs, c.endpointProblems()...)
 	if c.APIKeyEnv != "" && !envName.MatchString(c.APIKeyEnv) {
 		// Never echo the value: it may be a key pasted into the wrong field.
@@ -201,6 +213,9 @@ func (c *Config) problems() []string {
 	}
 	if c.MaxConcurrency < 0 || c.MaxConcurrency > 100000 {
 		add("max_concurrency must be between 1 and 100000 (0 means the default %d), got %d", DefaultMaxConcurrency, c.MaxConcurrency)
+	}
+	if c.BatchPoll < 0 {
+		add("batch_poll must be positive, got %s", c.BatchPoll.Std())
 	}
 	if c.Timeout < 0 {
 		add("timeout must be positive, got %s", c.Timeout.Std())
@@ -232,6 +247,15 @@ func (c *Config) problems() []string {
 // knows them even in a program that has not linked those packages (Open then
 // says which import is missing).
 var builtinProviders = []string{"anthropic", "llamacpp", "lmstudio", "local", "ollama", "openai", "openai-compatible", "tgi", "vllm"}
+
+// hasBatchAPI reports whether provider has a batch API: OpenAI and
+// Anthropic do, even in a program that has not linked their packages yet.
+func hasBatchAPI(provider string) bool {
+	if spec, ok := lookupProvider(provider); ok {
+		return spec.Batch != nil
+	}
+	return provider == "openai" || provider == "anthropic"
+}
 
 func knownProvider(name string) bool {
 	_, ok := lookupProvider(name)

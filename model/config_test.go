@@ -90,6 +90,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negatives", Config{Ref: "openai/x", RPM: -1, TPM: -2, MaxConcurrency: -3, Timeout: -1, MaxRetries: -5},
 			[]string{"rpm must be >= 0", "tpm must be >= 0", "max_concurrency", "timeout must be positive", "max_retries"}},
 		{"negative price", Config{Ref: "openai/x", PriceInput: f64(-1)}, []string{"price_input must be >= 0"}},
+		{"batch", Config{Ref: "anthropic/claude-haiku-4-5", Batch: true, BatchPoll: Duration(time.Minute)}, nil},
+		{"batch without an API", Config{Ref: "vllm/x", Batch: true}, []string{`provider "vllm" has no batch API`}},
+		{"negative batch_poll", Config{Ref: "openai/x", BatchPoll: -1}, []string{"batch_poll must be positive"}},
 		{"drop typo", Config{Ref: "openai/x", DropParams: []string{"temprature"}}, []string{`unknown parameter "temprature"`, `did you mean "temperature"`}},
 	}
 	for _, tt := range tests {

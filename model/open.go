@@ -18,6 +18,9 @@ import (
 type Options struct {
 	// Cache stores responses per sample; nil disables caching.
 	Cache Cache
+	// Batches keeps provider batches (usually the run store, like Cache);
+	// a model can use its provider's batch API only with both set.
+	Batches BatchStore
 	// Budget is shared by all backends of a run; nil means unlimited.
 	Budget *Budget
 	// HTTPClient is used for every request; nil builds one whose connection
@@ -148,6 +151,9 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 	}
 	if c.rand == nil {
 		c.rand = rand.Float64
+	}
+	if err := c.openBatches(ctx, cfg, spec, pc, opts); err != nil {
+		return nil, Info{}, err
 	}
 	c.pool = newPool(eps, c.now)
 	c.pool.saturation = saturationFactor(cfg, spec)
@@ -321,7 +327,7 @@ func Check(ctx context.Context, b Backend) CheckResult {
 	)
 	if ok {
 		start = c.now()
-		resp, err = c.generate(ctx, req, 0, false)
+		resp, err = c.generate(ctx, req, 0, false, false)
 	} else {
 		resp, err = b.Generate(ctx, req)
 	}
@@ -341,3 +347,23 @@ func Check(ctx context.Context, b Backend) CheckResult {
 }
 
 var errNoMessages = errors.New("model: request has no messages")
+
+// openBatches gives c its provider's batch API when the provider has one
+// and the run keeps a store for it. Without a store (`synthloop models`,
+// a program that opens a model by itself) a model with batch: true is
+// asked live, like any other.
+func (c *Client) openBatches(ctx context.Context, cfg Config, spec ProviderSpec, pc ProviderConfig, opts Options) error {
+	if spec.Batch == nil || opts.Cache == nil || opts.Batches == nil {
+		if cfg.Batch && spec.Batch != nil {
+			c.log.Warn("model: batch: true, but this run keeps no batches (a preview, or no run store): requests go out one by one at the standard price", "model", c.info.Name)
+		}
+		return nil
+	}
+	c.batchAll = cfg.Batch
+	api, err := spec.Batch(ctx, pc)
+	if err != nil {
+		return fmt.Errorf("model: %s (%s): batch API: %s", c.info.Name, c.ref, c.redact(err.Error()))
+	}
+	c.batch = newBatcher(c, api, opts.Batches, cfg.BatchPoll.Std())
+	return nil
+}

@@ -34,6 +34,11 @@ func (p Price) withInput(in float64) Price {
 // and Anthropic's Message Batches both bill half the standard rates.
 const Batch = 0.5
 
+// Batched returns p at the batch discount, every rate alike.
+func (p Price) Batched() Price {
+	return Price{Input: p.Input * Batch, Output: p.Output * Batch, CachedInput: p.CachedInput * Batch, CacheWrite: p.CacheWrite * Batch}
+}
+
 // Anthropic's prompt-cache multipliers of the base input price (Anthropic's
 // pricing page, "Prompt caching"; checked 2025-11-30): a cache read costs
 // 0.1x and a write to the default 5-minute cache 1.25x (a 1-hour write 2x;

@@ -66,6 +66,10 @@ type ProviderSpec struct {
 	KeyRequired bool
 	// Free marks local servers: no price, cost 0.
 	Free bool
+	// Batch, when set, builds the provider's batch API (OpenAI Batch,
+	// Anthropic Message Batches) for models with batch: true, or stages
+	// that ask for batches.
+	Batch func(ctx context.Context, pc ProviderConfig) (BatchAPI, error)
 	// MaxN is the most samples one call can return; 0 means unlimited. With
 	// MaxN 1 the layer sends a request of n samples as n parallel calls, each
 	// retried and cached on its own (Anthropic has no n; Ollama ignores it).

@@ -46,7 +46,7 @@ func (br *breaker) Generate(ctx context.Context, req model.Request) (*model.Resp
 	switch {
 	case err == nil:
 		br.fails = 0
-	case ctx.Err() != nil || errors.Is(err, model.ErrBudgetExceeded) || errors.Is(err, context.Canceled):
+	case ctx.Err() != nil || errors.Is(err, model.ErrBudgetExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, model.ErrDeferred):
 		// not the backend's fault
 	default:
 		br.fails++

@@ -45,6 +45,9 @@ type StageConfig struct {
 	Name        string `yaml:"name"`
 	Type        string `yaml:"type"`
 	Concurrency int    `yaml:"concurrency"`
+	// Batch sends this stage's model requests through the providers' batch
+	// APIs at half price (see model.Config.Batch), whatever the models say.
+	Batch bool `yaml:"batch"`
 	// With is the stage type's own config block; Settings holds it decoded
 	// into the type's config struct.
 	With     map[string]any `yaml:"with"`

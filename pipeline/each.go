@@ -72,7 +72,9 @@ func IsStop(err error) bool {
 
 // MustReturn reports whether a unit's function, working under ctx, must
 // return err rather than record it on a record: errors that stop the stage
-// (IsStop, or ctx has ended), and transient model failures
+// (IsStop, or ctx has ended), requests deferred to a provider batch
+// (model.ErrDeferred: RunUnits does the unit again once the batch is in),
+// and transient model failures
 // (model.IsTransient), after which the unit is left undone and the next run
 // retries it (see RunUnits). A record failed for a transient cause would be
 // lost: a rerun skips its committed unit. Every other failure is permanent
@@ -81,7 +83,7 @@ func IsStop(err error) bool {
 // Under GiveUpTransient a transient failure is permanent instead: it goes on
 // its record and the unit is committed.
 func MustReturn(ctx context.Context, err error) bool {
-	return IsStop(err) || (model.IsTransient(err) && !givingUp(ctx)) || ctx.Err() != nil
+	return IsStop(err) || errors.Is(err, model.ErrDeferred) || (model.IsTransient(err) && !givingUp(ctx)) || ctx.Err() != nil
 }
 
 type giveUpKey struct{}

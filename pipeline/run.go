@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/synthloop/synthloop/model"
 )
 
@@ -176,11 +178,15 @@ func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 			Progress:    prog,
 			Log:         log.With("stage", sc.Name),
 			Backend:     backends.get,
+			Flush:       backends.flush,
 			Seed:        cfg.Seed,
 			Round:       opts.Round,
 			Concurrency: conc,
 			Clock:       opts.Now,
 			Shard:       opts.Shard,
+		}
+		if sc.Batch && opts.MaxUnits == 0 {
+			env.Backend = backends.batched
 		}
 		if _, ok := stage.(WholeInput); ok {
 			// Its input is the shard's share already, and it needs all
@@ -415,6 +421,11 @@ func modelOptions(ctx context.Context, cfg *Config, opts Options, log *slog.Logg
 	if mopts.Cache == nil {
 		mopts.Cache = opts.Cache
 	}
+	// A preview is to see replies now, not in up to 24 hours: it asks
+	// batch models live.
+	if bs, ok := opts.Store.(model.BatchStore); ok && mopts.Batches == nil && mopts.Cache != nil && opts.MaxUnits == 0 {
+		mopts.Batches = bs
+	}
 	limit := cfg.MaxCostUSD
 	if opts.MaxCostUSD > 0 {
 		limit = opts.MaxCostUSD
@@ -525,6 +536,8 @@ type openedBackend struct {
 	info  ModelInfo
 	err   error
 	stats model.StatsSource // the opened backend's counters, when it keeps them
+	raw   model.Backend     // the opened backend, without the breaker
+	batch model.Backend     // raw in batch mode, with its own breaker, once asked for
 }
 
 // backendSet opens each configured model once, on first use, so a pipeline
@@ -551,6 +564,7 @@ func (s *backendSet) get(name string) (model.Backend, ModelInfo, error) {
 	} else {
 		b, info, err := s.open(s.ctx, name, mc, s.opts)
 		ob.stats, _ = b.(model.StatsSource)
+		ob.raw = b
 		if err == nil {
 			limit := s.cfg.MaxConsecutiveFailures
 			if limit == 0 {
@@ -564,6 +578,55 @@ func (s *backendSet) get(name string) (model.Backend, ModelInfo, error) {
 	}
 	s.m[name] = ob
 	return ob.b, ob.info, ob.err
+}
+
+// batched is get for a stage with batch: true: the model in batch mode.
+func (s *backendSet) batched(name string) (model.Backend, ModelInfo, error) {
+	_, info, err := s.get(name)
+	if err != nil {
+		return nil, info, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ob := s.m[name]
+	if ob.batch != nil {
+		return ob.batch, info, nil
+	}
+	bb, ok := ob.raw.(interface{ Batched() (model.Backend, error) })
+	if !ok {
+		// Not a model.Client: a stand-in (the dry run's placeholder, a
+		// test's fake) answers the same whether batched or not.
+		return ob.b, info, nil
+	}
+	b, err := bb.Batched()
+	if err != nil {
+		return nil, info, err
+	}
+	if br, ok := ob.b.(*breaker); ok {
+		// Its own breaker: deferred requests are not failures, and the
+		// live model's streak says nothing about the batch's.
+		b = &breaker{b: b, name: name, limit: br.limit}
+	}
+	ob.batch = b
+	s.m[name] = ob
+	return b, info, nil
+}
+
+// flush is Env.Flush: every opened model's batches, at once.
+func (s *backendSet) flush(ctx context.Context) error {
+	s.mu.Lock()
+	var fs []model.BatchFlusher
+	for _, ob := range s.m {
+		if f, ok := ob.raw.(model.BatchFlusher); ok && ob.err == nil {
+			fs = append(fs, f)
+		}
+	}
+	s.mu.Unlock()
+	g, gctx := errgroup.WithContext(ctx)
+	for _, f := range fs {
+		g.Go(func() error { return f.Flush(gctx) })
+	}
+	return g.Wait()
 }
 
 type nopProgress struct{}

@@ -70,6 +70,11 @@ type Env struct {
 	// Units, when set, caps the units the stage starts in this run (Run's
 	// Options.MaxUnits): a preview. Copies of the Env share it.
 	Units *UnitCap
+	// Flush has every model in batch mode send the requests deferred so
+	// far (model.ErrDeferred) and waits for their batches to end, with the
+	// answers in the response cache. RunUnits calls it between passes;
+	// Run sets it.
+	Flush func(ctx context.Context) error
 }
 
 // UnitCap caps the units a stage starts; safe for concurrent use.

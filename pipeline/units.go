@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -125,6 +126,27 @@ func RunUnits(ctx context.Context, env *Env, units []UnitSpec, fn UnitFunc) erro
 		return err
 	}
 	c := committer{env: env, ctx: ctx}
+	for {
+		deferred, err := runPass(ctx, env, units, todo, fn, &c)
+		if err != nil || c.enough() {
+			return c.result(err)
+		}
+		if len(deferred) == 0 {
+			return c.result(ctx.Err())
+		}
+		if err := env.flush(ctx); err != nil {
+			return c.result(err)
+		}
+		todo = deferred
+	}
+}
+
+// runPass runs fn over the units todo and commits them; it returns the
+// units whose requests were deferred to provider batches, for the next
+// pass once the batches are in.
+func runPass(ctx context.Context, env *Env, units []UnitSpec, todo []int, fn UnitFunc, c *committer) ([]int, error) {
+	var mu sync.Mutex
+	var deferred []int
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(env.Concurrency, 1))
 	for _, i := range todo {
@@ -138,20 +160,36 @@ func RunUnits(ctx context.Context, env *Env, units []UnitSpec, fn UnitFunc) erro
 				return err
 			}
 			out, usage, err := fn(gctx, i)
-			if err != nil {
-				if leaveUndone(err) {
-					c.leave(usage, err)
-					return nil
-				}
+			switch {
+			case errors.Is(err, model.ErrDeferred):
+				mu.Lock()
+				deferred = append(deferred, i)
+				mu.Unlock()
+				return nil
+			case err != nil && leaveUndone(err):
+				c.leave(usage, err)
+				return nil
+			case err != nil:
 				return c.stop(err)
 			}
 			return c.commit(units[i], out, usage)
 		})
 	}
-	if err := g.Wait(); err != nil || c.enough() {
-		return c.result(err)
+	err := g.Wait()
+	slices.Sort(deferred)
+	return deferred, err
+}
+
+// flush has the run's batching models send what the units deferred and
+// waits for the answers (Env.Flush).
+func (e *Env) flush(ctx context.Context) error {
+	if e.Flush == nil {
+		return fmt.Errorf("pipeline: stage %s: a model deferred requests to a batch, and this run has no way to send it", e.Name)
 	}
-	return c.result(ctx.Err())
+	if err := e.Flush(ctx); err != nil {
+		return fmt.Errorf("pipeline: stage %s: %w", e.Name, err)
+	}
+	return nil
 }
 
 // RunUnitsInOrder is RunUnits for units that depend on the units before
@@ -172,6 +210,27 @@ func RunUnitsInOrder[T any](ctx context.Context, env *Env, units []UnitSpec,
 	if err != nil {
 		return err
 	}
+	c := committer{env: env, ctx: ctx}
+	for {
+		rest, err := inOrderPass(ctx, env, units, todo, prepare, finish, &c)
+		if err != nil || len(rest) == 0 {
+			return err
+		}
+		// A unit deferred its requests to a batch: no later unit may
+		// be committed before it, so the pass ended there. The units
+		// prepared after it deferred theirs too, and go in the same batch.
+		if err := env.flush(ctx); err != nil {
+			return c.result(err)
+		}
+		todo = rest
+	}
+}
+
+// inOrderPass is one pass of RunUnitsInOrder over todo. It returns the
+// units from the first whose requests were deferred to a batch on.
+func inOrderPass[T any](ctx context.Context, env *Env, units []UnitSpec, todo []int,
+	prepare func(ctx context.Context, i int) (T, error),
+	finish func(ctx context.Context, i int, v T) ([]*record.Record, UnitUsage, error), c *committer) ([]int, error) {
 	type prepared struct {
 		v   T
 		err error
@@ -212,7 +271,6 @@ func RunUnitsInOrder[T any](ctx context.Context, env *Env, units []UnitSpec,
 			})
 		}
 	})
-	c := committer{env: env, ctx: ctx}
 	for k, i := range todo {
 		p := <-results[k]
 		err := p.err
@@ -221,26 +279,31 @@ func RunUnitsInOrder[T any](ctx context.Context, env *Env, units []UnitSpec,
 		if err == nil {
 			out, usage, err = finish(ctx, i, p.v)
 		}
+		if errors.Is(err, model.ErrDeferred) {
+			close(quit)
+			wg.Wait()
+			return todo[k:], nil
+		}
 		if err != nil && leaveUndone(err) {
 			c.leave(usage, err)
 			// Let the requests in flight finish rather than cancel them:
 			// their replies are paid for, and the cache keeps them.
 			close(quit)
 			wg.Wait()
-			return c.result(nil)
+			return nil, c.result(nil)
 		}
 		if err != nil {
-			return c.result(c.stop(err))
+			return nil, c.result(c.stop(err))
 		}
 		if err := c.commit(units[i], out, usage); err != nil {
-			return err
+			return nil, err
 		}
 		if c.enough() {
-			return nil
+			return nil, nil
 		}
 		<-slots
 	}
-	return ctx.Err()
+	return nil, ctx.Err()
 }
 
 // pending returns the indexes of the units not yet committed, in order, and

@@ -54,6 +54,11 @@ failing transiently for good (a server that always times out on one prompt), and
 should finish without them, --give-up-transient records those failures on their records as
 permanent ones; a later --retry-failed redoes them.
 
+A model or stage with batch: true sends its requests through the provider's batch API at
+half price: the stage's requests are collected into one batch, and the run waits for it
+(up to 24 hours). Ctrl-C leaves the batch running at the provider; running the same
+command again collects it, and never creates a second batch for the same requests.
+
 Progress shows as live bars on a terminal and as JSON lines otherwise (or with --json).
 Exit status: 0 done, 1 failed, 2 bad config or usage, 75 units failed for transient
 causes (run again to retry them), 130 stopped cleanly (Ctrl-C or max_cost_usd reached;

@@ -29,7 +29,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	sdk "github.com/anthropics/anthropic-sdk-go/v2"
@@ -44,7 +46,7 @@ const DefaultMaxTokens = 1024
 func init() {
 	model.RegisterProvider("anthropic", model.ProviderSpec{
 		New: New, DefaultBaseURL: "https://api.anthropic.com", APIKeyEnv: "ANTHROPIC_API_KEY",
-		KeyRequired: true, MaxN: 1,
+		KeyRequired: true, MaxN: 1, Batch: NewBatchAPI,
 	})
 }
 
@@ -57,6 +59,15 @@ type Backend struct {
 // New builds a raw backend for pc. NewMessageService, unlike NewClient, reads
 // no ANTHROPIC_* environment: key and base URL come only from pc.
 func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
+	opts, err := requestOptions(pc)
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{pc: pc, msgs: sdk.NewMessageService(opts...)}, nil
+}
+
+// requestOptions are the SDK options of every service built for pc.
+func requestOptions(pc model.ProviderConfig) ([]option.RequestOption, error) {
 	if pc.BaseURL == "" {
 		return nil, errors.New("anthropic: no base URL")
 	}
@@ -75,7 +86,7 @@ func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
 	if pc.APIKey != "" {
 		opts = append(opts, option.WithAPIKey(pc.APIKey))
 	}
-	return &Backend{pc: pc, msgs: sdk.NewMessageService(opts...)}, nil
+	return opts, nil
 }
 
 // toolPrefix names the forced tool used for structured output.
@@ -87,9 +98,13 @@ func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Respo
 	if req.N > 1 {
 		return nil, fmt.Errorf("anthropic: n=%d: the Messages API returns one sample per call", req.N)
 	}
-	params, opts, tool, err := b.params(req)
+	params, extra, tool, err := b.params(req)
 	if err != nil {
 		return nil, err
+	}
+	var opts []option.RequestOption
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		opts = append(opts, option.WithJSONSet(k, extra[k]))
 	}
 	cacheBreakpoints(&params, req.Messages, req.CacheBreakpoints)
 	var httpRes *http.Response
@@ -264,10 +279,14 @@ func tools(p *sdk.MessageNewParams, req model.Request) error {
 	return nil
 }
 
-func (b *Backend) params(req model.Request) (sdk.MessageNewParams, []option.RequestOption, string, error) {
+// params builds the Messages request of req. It returns apart the fields
+// sent as raw JSON (temperature, top_p: written as given rather than
+// through the SDK's optional floats) and the name of the forced tool of
+// structured output, "" for none.
+func (b *Backend) params(req model.Request) (sdk.MessageNewParams, map[string]float64, string, error) {
 	drop := b.pc.Drops
 	p := sdk.MessageNewParams{Model: sdk.Model(b.pc.Model), MaxTokens: DefaultMaxTokens}
-	var opts []option.RequestOption
+	opts := map[string]float64{}
 	if req.MaxTokens > 0 && !drop("max_tokens") {
 		p.MaxTokens = int64(req.MaxTokens)
 	}
@@ -300,10 +319,10 @@ func (b *Backend) params(req model.Request) (sdk.MessageNewParams, []option.Requ
 		p.Thinking = sdk.ThinkingConfigParamOfEnabled(budget)
 	}
 	if req.Temperature != nil && !drop("temperature") && (!thinking || *req.Temperature == 1) {
-		opts = append(opts, option.WithJSONSet("temperature", *req.Temperature))
+		opts["temperature"] = *req.Temperature
 	}
 	if req.TopP != nil && !drop("top_p") && (!thinking || *req.TopP >= 0.95) {
-		opts = append(opts, option.WithJSONSet("top_p", *req.TopP))
+		opts["top_p"] = *req.TopP
 	}
 	if err := tools(&p, req); err != nil {
 		return p, nil, "", err

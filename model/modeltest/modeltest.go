@@ -290,7 +290,9 @@ type Server struct {
 	anthropic bool
 	// reasoningField is the OpenAI-style reply's reasoning field.
 	reasoningField string
-	pcache         *promptCache // nil: no prompt cache (WithPromptCache)
+	pcache         *promptCache  // nil: no prompt cache (WithPromptCache)
+	batchOpts      *BatchOptions // nil: no batch endpoints (WithBatches)
+	bset           batchSet
 
 	mu          sync.Mutex
 	total       int
@@ -334,6 +336,14 @@ func newServer(responder Responder, anthropic bool, opts []Option) *Server {
 		mux.HandleFunc("POST /v1/messages", s.handleAnthropic)
 	} else {
 		mux.HandleFunc("POST /v1/chat/completions", s.handleOpenAI)
+	}
+	if s.batchOpts != nil {
+		s.bset = batchSet{files: map[string][]byte{}, items: map[string]int{}}
+		if anthropic {
+			s.routeAnthropicBatches(mux)
+		} else {
+			s.routeOpenAIBatches(mux)
+		}
 	}
 	s.hs = httptest.NewServer(mux)
 	return s

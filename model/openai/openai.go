@@ -29,6 +29,7 @@ func init() {
 	}
 	model.RegisterProvider("openai", model.ProviderSpec{
 		New: New, DefaultBaseURL: "https://api.openai.com/v1", APIKeyEnv: "OPENAI_API_KEY", KeyRequired: true,
+		Batch: NewBatchAPI,
 	})
 	// Hosted OpenAI-compatible services have prices we do not know; the
 	// config's price_input/price_output say what they are.
@@ -50,6 +51,17 @@ type Backend struct {
 // New builds a raw backend for pc. It reads nothing from the environment (the
 // SDK's OPENAI_* defaults are bypassed): the key and base URL come from pc.
 func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
+	opts, err := requestOptions(pc)
+	if err != nil {
+		return nil, err
+	}
+	// NewChatCompletionService, unlike NewClient, does not pull in the
+	// OPENAI_* environment, which would override what the config says.
+	return &Backend{pc: pc, chat: sdk.NewChatCompletionService(opts...)}, nil
+}
+
+// requestOptions are the SDK options of every service built for pc.
+func requestOptions(pc model.ProviderConfig) ([]option.RequestOption, error) {
 	if pc.BaseURL == "" {
 		return nil, errors.New("openai: no base URL")
 	}
@@ -62,9 +74,7 @@ func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
 	if pc.APIKey != "" {
 		opts = append(opts, option.WithAPIKey(pc.APIKey))
 	}
-	// NewChatCompletionService, unlike NewClient, does not pull in the
-	// OPENAI_* environment, which would override what the config says.
-	return &Backend{pc: pc, chat: sdk.NewChatCompletionService(opts...)}, nil
+	return opts, nil
 }
 
 // Generate sends req as one chat completion request.
