@@ -59,6 +59,11 @@ func transpose8AVX(n8 int, src *float32, lds int, dst *float32, ldd int)
 //go:noescape
 func copyRows8AVX(n int, src *float32, lds int, dst *float32)
 
+// copyRows6AVX sets dst[6·p+r] = src[p·lds+r] for r < 6, p < n.
+//
+//go:noescape
+func copyRows6AVX(n int, src *float32, lds int, dst *float32)
+
 // dotAVX512 returns Σ x[i]·y[i] for i < n.
 //
 //go:noescape

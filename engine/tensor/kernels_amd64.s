@@ -3076,6 +3076,42 @@ done:
 	VZEROUPPER
 	RET
 
+// func copyRows6AVX(n int, src *float32, lds int, dst *float32)
+// Requires: AVX
+TEXT ·copyRows6AVX(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ lds+16(FP), DX
+	SHLQ $0x02, DX
+	MOVQ dst+24(FP), BX
+
+loop2:
+	CMPQ    AX, $0x02
+	JL      tail
+	VMOVUPS (CX), X0
+	VMOVSD  16(CX), X1
+	VMOVUPS (CX)(DX*1), X2
+	VMOVSD  16(CX)(DX*1), X3
+	VMOVUPS X0, (BX)
+	VMOVSD  X1, 16(BX)
+	VMOVUPS X2, 24(BX)
+	VMOVSD  X3, 40(BX)
+	LEAQ    (CX)(DX*2), CX
+	ADDQ    $0x30, BX
+	SUBQ    $0x02, AX
+	JMP     loop2
+
+tail:
+	TESTQ   AX, AX
+	JE      done
+	VMOVUPS (CX), X0
+	VMOVSD  16(CX), X1
+	VMOVUPS X0, (BX)
+	VMOVSD  X1, 16(BX)
+
+done:
+	RET
+
 // func dotAVX512(x *float32, y *float32, n int) float32
 // Requires: AVX, AVX512DQ, AVX512F, BMI2, SSE
 TEXT ·dotAVX512(SB), NOSPLIT, $0-28
