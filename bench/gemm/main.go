@@ -142,7 +142,7 @@ func main() {
 	peak, ghz := fmaPeak(*reps, *minTime)
 	fmt.Printf("AVX2 FMA peak of one core: %.1f GFLOP/s wall, %.1f on the thread's CPU clock; clock %.2f GHz (dependent adds on the CPU clock), so %.1f flops a cycle (medians of %d rounds)\n",
 		peak[0], peak[1], ghz, peak[1]/ghz, *reps)
-	fmt.Printf("%-16s %16s %9s %9s %7s %9s %9s %7s %7s\n", "shape", "M×N×K", "ours", "openblas", "ratio", "ours-cpu", "blas-cpu", "ratio", "maxdiff")
+	fmt.Printf("%-16s %16s %9s %9s %7s %9s %9s %7s %7s %7s %7s\n", "shape", "M×N×K", "ours", "openblas", "ratio", "ours-cpu", "blas-cpu", "ratio", "ours/pk", "blas/pk", "maxdiff")
 	var ratios []float64
 	for _, sh := range shapes {
 		if !strings.Contains(sh.name, *only) {
@@ -150,9 +150,10 @@ func main() {
 		}
 		res := run(sh, *reps, *minTime)
 		ratios = append(ratios, res.wall.ratio)
-		cpu := fmt.Sprintf("%9s %9s %7s", "-", "-", "-")
+		cpu := fmt.Sprintf("%9s %9s %7s %7s %7s", "-", "-", "-", "-", "-")
 		if cpuClock {
-			cpu = fmt.Sprintf("%9.1f %9.1f %7.2f", res.cpu.ours, res.cpu.theirs, res.cpu.ratio)
+			cpu = fmt.Sprintf("%9.1f %9.1f %7.2f %6.0f%% %6.0f%%", res.cpu.ours, res.cpu.theirs, res.cpu.ratio,
+				100*res.cpu.ours/peak[1], 100*res.cpu.theirs/peak[1])
 		}
 		fmt.Printf("%-16s %16s %9.1f %9.1f %7.2f %s %7.0e\n", sh.name, fmt.Sprintf("%d×%d×%d", sh.m, sh.n, sh.k),
 			res.wall.ours, res.wall.theirs, res.wall.ratio, cpu, res.maxDiff)
@@ -162,7 +163,7 @@ func main() {
 		fmt.Printf("GFLOP/s are medians over rounds; ratio = median of per-round ours/openblas (wall clock). min ratio %.2f, median %.2f\n",
 			ratios[0], ratios[len(ratios)/2])
 		if cpuClock {
-			fmt.Println("-cpu columns use the thread's CPU clock, which leaves out time other processes held the core.")
+			fmt.Println("-cpu columns use the thread's CPU clock, which leaves out time other processes held the core; /pk is that as a fraction of the measured FMA peak.")
 		}
 	}
 }
