@@ -3042,8 +3042,8 @@ TEXT ·copyRows8AVX(SB), NOSPLIT, $0-32
 	MOVQ n+0(FP), AX
 	MOVQ src+8(FP), CX
 	MOVQ lds+16(FP), DX
-	SHLQ $0x02, DX
 	MOVQ dst+24(FP), BX
+	SHLQ $0x02, DX
 	LEAQ (DX)(DX*2), SI
 
 loop4:
@@ -3082,8 +3082,8 @@ TEXT ·copyRows6AVX(SB), NOSPLIT, $0-32
 	MOVQ n+0(FP), AX
 	MOVQ src+8(FP), CX
 	MOVQ lds+16(FP), DX
-	SHLQ $0x02, DX
 	MOVQ dst+24(FP), BX
+	SHLQ $0x02, DX
 
 loop2:
 	CMPQ    AX, $0x02

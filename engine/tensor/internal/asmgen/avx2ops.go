@@ -250,14 +250,9 @@ func dotAVX2Kernel() {
 	TEXT("dotAVX2", NOSPLIT, "func(x, y *float32, n int) float32")
 	Pragma("noescape")
 	Doc("dotAVX2 returns Σ x[i]·y[i] for i < n, a multiple of 32, summed in the order of Dot's Go loop.")
-	x := Load(Param("x"), GP64())
-	y := Load(Param("y"), GP64())
-	n := Load(Param("n"), GP64())
-	var acc [4]reg.VecVirtual
-	for q := range acc {
-		acc[q] = YMM()
-		VXORPS(acc[q], acc[q], acc[q])
-	}
+	p := params("x", "y", "n")
+	x, y, n := p[0], p[1], p[2]
+	acc := zeroed(4, YMM)
 	Label("loop")
 	CMPQ(n, Imm(32))
 	JL(LabelRef("done"))

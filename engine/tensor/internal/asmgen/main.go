@@ -290,11 +290,9 @@ func copyRows8() {
 	TEXT("copyRows8AVX", NOSPLIT, "func(n int, src *float32, lds int, dst *float32)")
 	Pragma("noescape")
 	Doc("copyRows8AVX sets dst[8·p+r] = src[p·lds+r] for r < 8, p < n.")
-	n := Load(Param("n"), GP64())
-	src := Load(Param("src"), GP64())
-	lds := Load(Param("lds"), GP64())
-	SHLQ(Imm(2), lds)
-	dst := Load(Param("dst"), GP64())
+	p := params("n", "src", "lds", "dst")
+	n, src, lds, dst := p[0], p[1], p[2], p[3]
+	SHLQ(Imm(2), lds) // in bytes
 	lds3 := GP64()
 	LEAQ(Mem{Base: lds, Index: lds, Scale: 2}, lds3)
 	Label("loop4")
@@ -336,11 +334,9 @@ func copyRows6() {
 	TEXT("copyRows6AVX", NOSPLIT, "func(n int, src *float32, lds int, dst *float32)")
 	Pragma("noescape")
 	Doc("copyRows6AVX sets dst[6·p+r] = src[p·lds+r] for r < 6, p < n.")
-	n := Load(Param("n"), GP64())
-	src := Load(Param("src"), GP64())
-	lds := Load(Param("lds"), GP64())
-	SHLQ(Imm(2), lds)
-	dst := Load(Param("dst"), GP64())
+	p := params("n", "src", "lds", "dst")
+	n, src, lds, dst := p[0], p[1], p[2], p[3]
+	SHLQ(Imm(2), lds) // in bytes
 	Label("loop2")
 	CMPQ(n, Imm(2))
 	JL(LabelRef("tail"))
