@@ -19,7 +19,7 @@ import "golang.org/x/sys/cpu"
 // On AVX2 (AMD EPYC, Zen 3: 32 KiB 8-way L1, 101 GFLOP/s FMA peak) the
 // in-place reads at power-of-two strides cost more: packing a transposed A
 // took the weight gradients from 55–78 to 72–89 GFLOP/s of thread CPU
-// time, and packing B from m = 384 took 512³ from 84 to 91 and config B's
+// time, and packing B from m = 384 took 512³ from 83–84 to 88–91 and config B's
 // 384-row weight gradients from 74 to 83 (avx2 against avx2_inplace, best
 // of 15 alternating rounds); smaller m still reads B in place (attention's
 // 64- and 256-row products lost 5–20% packed).
