@@ -8,6 +8,53 @@ package main
 /*
 #cgo LDFLAGS: -lopenblas
 #include <cblas.h>
+#include <immintrin.h>
+
+// fma_peak runs iters rounds of 12 independent chains of 8-lane fused
+// multiply-adds, 192 flops a round: enough chains to keep both of a Zen 3
+// or Haswell core's FMA pipes busy through their 4-5 cycle latency. Its
+// rate is the core's single-precision peak, against which the GEMMs are a
+// fraction. The result is returned so the loop cannot be dropped.
+__attribute__((target("avx2,fma")))
+static float fma_peak(long iters) {
+	__m256 m = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
+	// Distinct starting values, or the compiler sees twelve copies of one
+	// chain and computes it once.
+	__m256 a0 = _mm256_set1_ps(1), a1 = _mm256_set1_ps(2), a2 = _mm256_set1_ps(3),
+	       a3 = _mm256_set1_ps(4), a4 = _mm256_set1_ps(5), a5 = _mm256_set1_ps(6),
+	       a6 = _mm256_set1_ps(7), a7 = _mm256_set1_ps(8), a8 = _mm256_set1_ps(9),
+	       a9 = _mm256_set1_ps(10), a10 = _mm256_set1_ps(11), a11 = _mm256_set1_ps(12);
+	for (long i = 0; i < iters; i++) {
+		a0 = _mm256_fmadd_ps(a0, m, c); a1 = _mm256_fmadd_ps(a1, m, c);
+		a2 = _mm256_fmadd_ps(a2, m, c); a3 = _mm256_fmadd_ps(a3, m, c);
+		a4 = _mm256_fmadd_ps(a4, m, c); a5 = _mm256_fmadd_ps(a5, m, c);
+		a6 = _mm256_fmadd_ps(a6, m, c); a7 = _mm256_fmadd_ps(a7, m, c);
+		a8 = _mm256_fmadd_ps(a8, m, c); a9 = _mm256_fmadd_ps(a9, m, c);
+		a10 = _mm256_fmadd_ps(a10, m, c); a11 = _mm256_fmadd_ps(a11, m, c);
+	}
+	__m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+	                         _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+	s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+	float out[8];
+	_mm256_storeu_ps(out, s);
+	return out[0];
+}
+
+// add_chain runs iters rounds of 16 dependent integer adds: one cycle
+// each on every x86 core, so its rate is the core's clock while measured,
+// whatever the nominal frequency or the turbo state.
+static long add_chain(long iters) {
+	long x = 0, y = 1;
+	for (long i = 0; i < iters; i++) {
+		__asm__ volatile(
+			"add %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\t"
+			"add %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\t"
+			"add %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\t"
+			"add %1, %0\n\tadd %1, %0\n\tadd %1, %0\n\tadd %1, %0"
+			: "+r"(x) : "r"(y));
+	}
+	return x;
+}
 */
 import "C"
 
@@ -92,7 +139,10 @@ func main() {
 	tensor.SetThreads(*threads)
 	C.openblas_set_num_threads(C.int(*threads))
 	fmt.Printf("threads=%d  OpenBLAS config: %s\n", *threads, C.GoString(C.openblas_get_config()))
-	fmt.Printf("%-16s %16s %9s %9s %7s %9s %9s %7s %7s\n", "shape", "M×N×K", "ours", "openblas", "ratio", "ours-cpu", "blas-cpu", "ratio", "maxdiff")
+	peak, ghz := fmaPeak(*reps, *minTime)
+	fmt.Printf("AVX2 FMA peak of one core: %.1f GFLOP/s wall, %.1f on the thread's CPU clock; clock %.2f GHz (dependent adds on the CPU clock), so %.1f flops a cycle (medians of %d rounds)\n",
+		peak[0], peak[1], ghz, peak[1]/ghz, *reps)
+	fmt.Printf("%-16s %16s %9s %9s %7s %9s %9s %7s %7s %7s %7s\n", "shape", "M×N×K", "ours", "openblas", "ratio", "ours-cpu", "blas-cpu", "ratio", "ours/pk", "blas/pk", "maxdiff")
 	var ratios []float64
 	for _, sh := range shapes {
 		if !strings.Contains(sh.name, *only) {
@@ -100,9 +150,10 @@ func main() {
 		}
 		res := run(sh, *reps, *minTime)
 		ratios = append(ratios, res.wall.ratio)
-		cpu := fmt.Sprintf("%9s %9s %7s", "-", "-", "-")
+		cpu := fmt.Sprintf("%9s %9s %7s %7s %7s", "-", "-", "-", "-", "-")
 		if cpuClock {
-			cpu = fmt.Sprintf("%9.1f %9.1f %7.2f", res.cpu.ours, res.cpu.theirs, res.cpu.ratio)
+			cpu = fmt.Sprintf("%9.1f %9.1f %7.2f %6.0f%% %6.0f%%", res.cpu.ours, res.cpu.theirs, res.cpu.ratio,
+				100*res.cpu.ours/peak[1], 100*res.cpu.theirs/peak[1])
 		}
 		fmt.Printf("%-16s %16s %9.1f %9.1f %7.2f %s %7.0e\n", sh.name, fmt.Sprintf("%d×%d×%d", sh.m, sh.n, sh.k),
 			res.wall.ours, res.wall.theirs, res.wall.ratio, cpu, res.maxDiff)
@@ -112,9 +163,33 @@ func main() {
 		fmt.Printf("GFLOP/s are medians over rounds; ratio = median of per-round ours/openblas (wall clock). min ratio %.2f, median %.2f\n",
 			ratios[0], ratios[len(ratios)/2])
 		if cpuClock {
-			fmt.Println("-cpu columns use the thread's CPU clock, which leaves out time other processes held the core.")
+			fmt.Println("-cpu columns use the thread's CPU clock, which leaves out time other processes held the core; /pk is that as a fraction of the measured FMA peak.")
 		}
 	}
+}
+
+// fmaPeak returns the median wall and thread-CPU GFLOP/s of fma_peak on
+// the calling thread, and the clock in GHz measured alongside it, which
+// turns the peak into flops a cycle: a check that it is the hardware's
+// (32 for two 8-lane FMA pipes) and not an artefact of the clocks.
+func fmaPeak(reps int, minTime time.Duration) (peak [2]float64, ghz float64) {
+	const rounds = 1 << 20 // about 2 ms at 100 GFLOP/s
+	fma := func() { C.fma_peak(rounds) }
+	adds := func() { C.add_chain(rounds) }
+	size := func(f func()) int {
+		t0 := time.Now()
+		f()
+		return max(1, int(minTime/max(time.Since(t0), time.Microsecond)))
+	}
+	fi, ai := size(fma), size(adds)
+	flop, cycles := 192*float64(rounds)*float64(fi), 16*float64(rounds)*float64(ai)
+	var w, c, g []float64
+	for range reps {
+		t := timeIt(fma, fi)
+		w, c = append(w, flop/t[0]/1e9), append(c, flop/t[1]/1e9)
+		g = append(g, cycles/timeIt(adds, ai)[1]/1e9)
+	}
+	return [2]float64{median(w), median(c)}, median(g)
 }
 
 func randSlice(r *rand.Rand, n int) []float32 {

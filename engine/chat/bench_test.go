@@ -10,6 +10,7 @@ import (
 	"github.com/synthloop/synthloop/engine/grammar"
 	"github.com/synthloop/synthloop/engine/llama"
 	"github.com/synthloop/synthloop/engine/tokenizer"
+	"github.com/synthloop/synthloop/internal/cputime"
 )
 
 // benchModel is an untrained 2-layer d=128 model over a char vocabulary
@@ -68,7 +69,7 @@ func BenchmarkGrammar(b *testing.B) {
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
-				start, cpu0 := time.Now(), cpuTime()
+				start, cpu0 := time.Now(), cputime.Process()
 				tokens := 0
 				for i := range b.N {
 					p.Seed = uint64(i)
@@ -79,7 +80,7 @@ func BenchmarkGrammar(b *testing.B) {
 					tokens += r.CompletionTokens
 				}
 				b.ReportMetric(float64(tokens)/time.Since(start).Seconds(), "tokens/s")
-				b.ReportMetric(float64(tokens)/(cpuTime()-cpu0).Seconds(), "tokens/cpu-s")
+				b.ReportMetric(float64(tokens)/(cputime.Process()-cpu0).Seconds(), "tokens/cpu-s")
 				b.ReportMetric(float64(tokens)/float64(b.N*p.N), "tokens/reply")
 			})
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/synthloop/synthloop/engine/llama"
+	"github.com/synthloop/synthloop/internal/cputime"
 )
 
 var benchConfigs = []struct {
@@ -35,7 +36,7 @@ func BenchmarkPrefill(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			start, cpu0 := time.Now(), cpuTime()
+			start, cpu0 := time.Now(), cputime.Process()
 			for range b.N {
 				c.Reset(0)
 				if _, err := c.ForwardLast(seq, toks); err != nil {
@@ -43,7 +44,7 @@ func BenchmarkPrefill(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N*n)/time.Since(start).Seconds(), "tokens/s")
-			b.ReportMetric(float64(b.N*n)/(cpuTime()-cpu0).Seconds(), "tokens/cpu-s")
+			b.ReportMetric(float64(b.N*n)/(cputime.Process()-cpu0).Seconds(), "tokens/cpu-s")
 		})
 	}
 }
@@ -71,7 +72,7 @@ func BenchmarkDecode(b *testing.B) {
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
-				start, cpu0 := time.Now(), cpuTime()
+				start, cpu0 := time.Now(), cputime.Process()
 				for i := range b.N {
 					if i%(half-1) == 0 {
 						for s := range batch {
@@ -83,7 +84,7 @@ func BenchmarkDecode(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(b.N*batch)/time.Since(start).Seconds(), "tokens/s")
-				b.ReportMetric(float64(b.N*batch)/(cpuTime()-cpu0).Seconds(), "tokens/cpu-s")
+				b.ReportMetric(float64(b.N*batch)/(cputime.Process()-cpu0).Seconds(), "tokens/cpu-s")
 			})
 		}
 	}

@@ -33,6 +33,8 @@ var benchShapes = []struct {
 	{"B/down_NT", false, true, 2048, 384, 1536},
 	{"B/dx_up_NN", false, false, 2048, 384, 1536},
 	{"B/dw_up_TN", true, false, 1536, 384, 2048},
+	{"B/dw_qkvo_TN", true, false, 384, 384, 2048},
+	{"B/dw_down_TN", true, false, 384, 1536, 2048},
 	// Attention of one (sequence, head), as engine/llama calls it from
 	// inside Parallel, so on one goroutine: B has hd=64 and seq 256.
 	{"B/attn_qk_NT", false, true, 256, 256, 64},

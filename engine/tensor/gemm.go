@@ -461,7 +461,7 @@ func (j *gemmJob) item(ws *workspace, ph *phase, buf []float32, idx int) {
 	if ph.pc > 0 {
 		beta = 1
 	}
-	packA := j.n >= ks.packAMinN
+	packA := j.n >= ks.packAMinN || j.transA && ks.packTransA
 	// Row blocks larger than mc (few items) are swept mc rows at a time
 	// so that the A block stays in L2.
 	for i0 := ic; i0 < ic+mc; i0 += ks.mc {
@@ -536,8 +536,8 @@ func (j *gemmJob) packA(dst []float32, ic, mc, pc, kc int) {
 		rows := min(mr, mc-ir)
 		if j.transA {
 			// op(A)[i][p] = a[p*lda+i]: each k step is a contiguous run.
-			if rows == 8 && mr == 8 && ks.copyRows8 != nil {
-				ks.copyRows8(kc, &a[pc*lda+ic+ir], lda, &panel[0])
+			if rows == mr && ks.copyRows != nil {
+				ks.copyRows(kc, &a[pc*lda+ic+ir], lda, &panel[0])
 				continue
 			}
 			for p := range kc {

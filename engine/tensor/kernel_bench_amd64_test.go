@@ -60,3 +60,58 @@ func BenchmarkMicrokernel(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSgemmAlternating times the kernel sets round by round on each
+// shape, one thread, and reports each set's best round in thread CPU time:
+// on a shared machine a burst of load then hits every set alike, and the
+// best round is the one least disturbed by other processes evicting the
+// caches. One op is all the rounds of all shapes.
+//
+//	go test -run '^$' -bench SgemmAlternating -benchtime 1x -v ./engine/tensor
+func BenchmarkSgemmAlternating(b *testing.B) {
+	defer SetThreads(Threads())
+	SetThreads(1)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var sets []*kernelSet
+	for _, ks := range variantKernels() {
+		if ks.name != "generic" {
+			sets = append(sets, ks)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	const rounds = 15
+	for b.Loop() {
+		for _, sh := range benchShapes {
+			ar, ac := sh.m, sh.k
+			if sh.transA {
+				ar, ac = ac, ar
+			}
+			br, bc := sh.k, sh.n
+			if sh.transB {
+				br, bc = bc, br
+			}
+			x, y := randSlice(r, ar*ac), randSlice(r, br*bc)
+			c := make([]float32, sh.m*sh.n)
+			flop := 2 * float64(sh.m) * float64(sh.n) * float64(sh.k)
+			iters := max(1, int(2e7/flop)) // about 0.2 ms a round at peak
+			best := make([]float64, len(sets))
+			for range rounds {
+				for i, ks := range sets {
+					restore, _ := setKernels(ks.name)
+					t0 := threadCPU()
+					for range iters {
+						Sgemm(sh.transA, sh.transB, sh.m, sh.n, sh.k, 1, x, ac, y, bc, 0, c, sh.n)
+					}
+					best[i] = max(best[i], flop*float64(iters)/(threadCPU()-t0)/1e9)
+					restore()
+				}
+			}
+			line := fmt.Sprintf("%-14s", sh.name)
+			for i, ks := range sets {
+				line += fmt.Sprintf(" %s=%.1f", ks.name, best[i])
+			}
+			b.Log(line)
+		}
+	}
+}

@@ -59,6 +59,11 @@ func transpose8AVX(n8 int, src *float32, lds int, dst *float32, ldd int)
 //go:noescape
 func copyRows8AVX(n int, src *float32, lds int, dst *float32)
 
+// copyRows6AVX sets dst[6·p+r] = src[p·lds+r] for r < 6, p < n.
+//
+//go:noescape
+func copyRows6AVX(n int, src *float32, lds int, dst *float32)
+
 // dotAVX512 returns Σ x[i]·y[i] for i < n.
 //
 //go:noescape
@@ -138,3 +143,13 @@ func swigluBackAVX2(dgate *float32, dup *float32, dout *float32, gate *float32, 
 //
 //go:noescape
 func expShiftAVX2(x *float32, n int, shift float32) int
+
+// dotAVX2 returns Σ x[i]·y[i] for i < n, a multiple of 32, summed in the order of Dot's Go loop.
+//
+//go:noescape
+func dotAVX2(x *float32, y *float32, n int) float32
+
+// axpyAVX2 sets y[i] += alpha·x[i] for i < n, a multiple of 8, as Axpy's Go loop does.
+//
+//go:noescape
+func axpyAVX2(alpha float32, x *float32, y *float32, n int)

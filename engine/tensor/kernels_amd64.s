@@ -3042,8 +3042,8 @@ TEXT ·copyRows8AVX(SB), NOSPLIT, $0-32
 	MOVQ n+0(FP), AX
 	MOVQ src+8(FP), CX
 	MOVQ lds+16(FP), DX
-	SHLQ $0x02, DX
 	MOVQ dst+24(FP), BX
+	SHLQ $0x02, DX
 	LEAQ (DX)(DX*2), SI
 
 loop4:
@@ -3074,6 +3074,42 @@ tail:
 
 done:
 	VZEROUPPER
+	RET
+
+// func copyRows6AVX(n int, src *float32, lds int, dst *float32)
+// Requires: AVX
+TEXT ·copyRows6AVX(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ lds+16(FP), DX
+	MOVQ dst+24(FP), BX
+	SHLQ $0x02, DX
+
+loop2:
+	CMPQ    AX, $0x02
+	JL      tail
+	VMOVUPS (CX), X0
+	VMOVSD  16(CX), X1
+	VMOVUPS (CX)(DX*1), X2
+	VMOVSD  16(CX)(DX*1), X3
+	VMOVUPS X0, (BX)
+	VMOVSD  X1, 16(BX)
+	VMOVUPS X2, 24(BX)
+	VMOVSD  X3, 40(BX)
+	LEAQ    (CX)(DX*2), CX
+	ADDQ    $0x30, BX
+	SUBQ    $0x02, AX
+	JMP     loop2
+
+tail:
+	TESTQ   AX, AX
+	JE      done
+	VMOVUPS (CX), X0
+	VMOVSD  16(CX), X1
+	VMOVUPS X0, (BX)
+	VMOVSD  X1, 16(BX)
+
+done:
 	RET
 
 // func dotAVX512(x *float32, y *float32, n int) float32
@@ -4142,5 +4178,94 @@ loop:
 
 end:
 	MOVQ DX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func dotAVX2(x *float32, y *float32, n int) float32
+// Requires: AVX, SSE
+TEXT ·dotAVX2(SB), NOSPLIT, $0-28
+	MOVQ   x+0(FP), AX
+	MOVQ   y+8(FP), CX
+	MOVQ   n+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+loop:
+	CMPQ    DX, $0x20
+	JL      done
+	VMOVUPS (AX), Y4
+	VMULPS  (CX), Y4, Y4
+	VADDPS  Y4, Y0, Y0
+	VMOVUPS 32(AX), Y4
+	VMULPS  32(CX), Y4, Y4
+	VADDPS  Y4, Y1, Y1
+	VMOVUPS 64(AX), Y4
+	VMULPS  64(CX), Y4, Y4
+	VADDPS  Y4, Y2, Y2
+	VMOVUPS 96(AX), Y4
+	VMULPS  96(CX), Y4, Y4
+	VADDPS  Y4, Y3, Y3
+	ADDQ    $0x80, AX
+	ADDQ    $0x80, CX
+	SUBQ    $0x20, DX
+	JMP     loop
+
+done:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	MOVSS        X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func axpyAVX2(alpha float32, x *float32, y *float32, n int)
+// Requires: AVX, AVX2, SSE
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	MOVSS        alpha+0(FP), X0
+	VBROADCASTSS X0, Y0
+	MOVQ         x+8(FP), AX
+	MOVQ         y+16(FP), CX
+	MOVQ         n+24(FP), DX
+
+loop32:
+	CMPQ    DX, $0x20
+	JL      loop8
+	VMULPS  (AX), Y0, Y1
+	VADDPS  (CX), Y1, Y1
+	VMOVUPS Y1, (CX)
+	VMULPS  32(AX), Y0, Y1
+	VADDPS  32(CX), Y1, Y1
+	VMOVUPS Y1, 32(CX)
+	VMULPS  64(AX), Y0, Y1
+	VADDPS  64(CX), Y1, Y1
+	VMOVUPS Y1, 64(CX)
+	VMULPS  96(AX), Y0, Y1
+	VADDPS  96(CX), Y1, Y1
+	VMOVUPS Y1, 96(CX)
+	ADDQ    $0x80, AX
+	ADDQ    $0x80, CX
+	SUBQ    $0x20, DX
+	JMP     loop32
+
+loop8:
+	CMPQ    DX, $0x08
+	JL      done
+	VMULPS  (AX), Y0, Y1
+	VADDPS  (CX), Y1, Y1
+	VMOVUPS Y1, (CX)
+	ADDQ    $0x20, AX
+	ADDQ    $0x20, CX
+	SUBQ    $0x08, DX
+	JMP     loop8
+
+done:
 	VZEROUPPER
 	RET

@@ -15,20 +15,29 @@ import "golang.org/x/sys/cpu"
 // 1536), so packAMinN is effectively off, but the path stays tested.
 // Reading B in place instead of packing it gained 5–15% for the weight
 // gradients with m ≤ 512 and made no difference at m ≥ 1536 (packBMinM).
+//
+// On AVX2 (AMD EPYC, Zen 3: 32 KiB 8-way L1, 101 GFLOP/s FMA peak) the
+// in-place reads at power-of-two strides cost more: packing a transposed A
+// took the weight gradients from 55–78 to 72–89 GFLOP/s of thread CPU
+// time, and packing B from m = 384 took 512³ from 83–84 to 88–91 and config B's
+// 384-row weight gradients from 74 to 83 (avx2 against avx2_inplace, best
+// of 15 alternating rounds); smaller m still reads B in place (attention's
+// 64- and 256-row products lost 5–20% packed).
 var (
 	avx512Variants = []*kernelSet{
-		{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern8x32AVX512},
-		{name: "avx512_packB", mr: 8, nr: 32, mc: 128, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 0, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern8x32AVX512},
-		{name: "avx512_14x32", mr: 14, nr: 32, mc: 168, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern14x32AVX512},
-		{name: "avx512_12x32", mr: 12, nr: 32, mc: 144, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern12x32AVX512},
-		{name: "avx512_6x32", mr: 6, nr: 32, mc: 120, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern6x32AVX512},
-		{name: "avx512_6x64", mr: 6, nr: 64, mc: 120, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern6x64AVX512},
-		{name: "avx512_8x48", mr: 8, nr: 48, mc: 128, kc: 256, nc: 4080, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern8x48AVX512},
+		{name: "avx512", mr: 8, nr: 32, mc: 128, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows: copyRows8AVX, kern: kern8x32AVX512},
+		{name: "avx512_packB", mr: 8, nr: 32, mc: 128, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 0, transpose8: transpose8AVX, copyRows: copyRows8AVX, kern: kern8x32AVX512},
+		{name: "avx512_14x32", mr: 14, nr: 32, mc: 168, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, kern: kern14x32AVX512},
+		{name: "avx512_12x32", mr: 12, nr: 32, mc: 144, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, kern: kern12x32AVX512},
+		{name: "avx512_6x32", mr: 6, nr: 32, mc: 120, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows: copyRows6AVX, kern: kern6x32AVX512},
+		{name: "avx512_6x64", mr: 6, nr: 64, mc: 120, kc: 256, nc: 4096, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows: copyRows6AVX, kern: kern6x64AVX512},
+		{name: "avx512_8x48", mr: 8, nr: 48, mc: 128, kc: 256, nc: 4080, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows: copyRows8AVX, kern: kern8x48AVX512},
 	}
 	avx2Variants = []*kernelSet{
-		{name: "avx2", mr: 6, nr: 16, mc: 96, kc: 256, nc: 2048, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern6x16AVX2},
-		{name: "avx2_4x24", mr: 4, nr: 24, mc: 96, kc: 256, nc: 2040, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern4x24AVX2},
-		{name: "avx2_8x8", mr: 8, nr: 8, mc: 96, kc: 256, nc: 2048, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows8: copyRows8AVX, kern: kern8x8AVX2},
+		{name: "avx2", mr: 6, nr: 16, mc: 96, kc: 256, nc: 2048, packAMinN: 1 << 30, packTransA: true, packBMinM: 384, transpose8: transpose8AVX, copyRows: copyRows6AVX, kern: kern6x16AVX2},
+		{name: "avx2_inplace", mr: 6, nr: 16, mc: 96, kc: 256, nc: 2048, packAMinN: 1 << 30, packBMinM: 1024, transpose8: transpose8AVX, copyRows: copyRows6AVX, kern: kern6x16AVX2},
+		{name: "avx2_4x24", mr: 4, nr: 24, mc: 96, kc: 256, nc: 2040, packAMinN: 1 << 30, packTransA: true, packBMinM: 512, transpose8: transpose8AVX, kern: kern4x24AVX2},
+		{name: "avx2_8x8", mr: 8, nr: 8, mc: 96, kc: 256, nc: 2048, packAMinN: 1 << 30, packTransA: true, packBMinM: 512, transpose8: transpose8AVX, copyRows: copyRows8AVX, kern: kern8x8AVX2},
 	}
 )
 

@@ -31,3 +31,5 @@ func siluAVX2(dst, x *float32, n int) int                           { panic("unr
 func swigluAVX2(dst, gate, up *float32, n int) int                  { panic("unreachable") }
 func swigluBackAVX2(dgate, dup, dout, gate, up *float32, n int) int { panic("unreachable") }
 func expShiftAVX2(x *float32, n int, shift float32) int             { panic("unreachable") }
+func dotAVX2(x, y *float32, n int) float32                          { panic("unreachable") }
+func axpyAVX2(alpha float32, x, y *float32, n int)                  { panic("unreachable") }

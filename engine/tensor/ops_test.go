@@ -331,7 +331,7 @@ func BenchmarkRowKernels(b *testing.B) {
 }
 
 // TestAVX2SameAsGo checks that the AVX2 row kernels give the Go loops'
-// results bit for bit, on ordinary values and on exp's edges: arguments
+// results bit for bit (Dot and Axpy on finite values), on ordinary values and on exp's edges: arguments
 // beyond ±87.3 and 88.3 (blocks left to Go), infinities, NaN, zeros of
 // both signs, denormals; with the outputs written over the inputs too.
 func TestAVX2SameAsGo(t *testing.T) {
@@ -398,6 +398,12 @@ func TestAVX2SameAsGo(t *testing.T) {
 				both("SwiGLUBackward in place", n, [][]float32{d, g, u}, func(s [][]float32) { SwiGLUBackward(s[1], s[2], s[0], s[1], s[2]) })
 				if n > 0 {
 					both("Softmax", n, [][]float32{g}, func(s [][]float32) { Softmax(s[0]) })
+				}
+				if !sp {
+					// Finite values only: which NaN a sum ends with depends
+					// on operand order, which Go's compiler chooses.
+					both("Dot", n, [][]float32{g, u, {0}}, func(s [][]float32) { s[2][0] = Dot(s[0], s[1]) })
+					both("Axpy", n, [][]float32{g, u}, func(s [][]float32) { Axpy(-1.25, s[0], s[1]) })
 				}
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/synthloop/synthloop/engine/llama"
+	"github.com/synthloop/synthloop/internal/cputime"
 )
 
 // Training throughput for the two reference configs of issue 3, on random
@@ -45,7 +46,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			tr.Step() // warm-up
 			b.ReportAllocs()
 			b.ResetTimer()
-			start, cpu0 := time.Now(), cpuTime()
+			start, cpu0 := time.Now(), cputime.Process()
 			for range b.N {
 				if _, err := tr.Step(); err != nil {
 					b.Fatal(err)
@@ -55,7 +56,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			b.ReportMetric(tokens/time.Since(start).Seconds(), "tokens/s")
 			// On a shared machine wall time depends on the neighbours; tokens
 			// per CPU-second of this process does much less.
-			b.ReportMetric(tokens/(cpuTime()-cpu0).Seconds(), "tokens/cpu-s")
+			b.ReportMetric(tokens/(cputime.Process()-cpu0).Seconds(), "tokens/cpu-s")
 			b.ReportMetric(float64(bc.cfg.NumParams()), "params")
 		})
 	}

@@ -28,6 +28,8 @@ func elementwiseAVX2() {
 	swigluAVX2Kernel(k)
 	swigluBackAVX2Kernel(k)
 	expShiftAVX2Kernel(k)
+	dotAVX2Kernel()
+	axpyAVX2Kernel()
 }
 
 // avx2Consts is a table of 8-lane constants in memory, used as operands:
@@ -238,4 +240,85 @@ func expShiftAVX2Kernel(k avx2Consts) {
 		y := k.exp(a, ok)
 		return func() { VMOVUPS(y, Mem{Base: x}) }
 	})
+}
+
+// dotAVX2Kernel sums 32 lanes, as Dot's Go loop does: lane j of
+// accumulator q holds the products at i ≡ 8q+j (mod 32), each a multiply
+// then an add, and the lanes are summed in Dot's order. Four accumulators
+// keep four adds in flight (Zen 3's adds take 3 cycles, two a cycle).
+func dotAVX2Kernel() {
+	TEXT("dotAVX2", NOSPLIT, "func(x, y *float32, n int) float32")
+	Pragma("noescape")
+	Doc("dotAVX2 returns Σ x[i]·y[i] for i < n, a multiple of 32, summed in the order of Dot's Go loop.")
+	p := params("x", "y", "n")
+	x, y, n := p[0], p[1], p[2]
+	acc := zeroed(4, YMM)
+	Label("loop")
+	CMPQ(n, Imm(32))
+	JL(LabelRef("done"))
+	for q := range acc {
+		v := YMM()
+		VMOVUPS(Mem{Base: x, Disp: 32 * q}, v)
+		VMULPS(Mem{Base: y, Disp: 32 * q}, v, v)
+		VADDPS(v, acc[q], acc[q])
+	}
+	ADDQ(Imm(128), x)
+	ADDQ(Imm(128), y)
+	SUBQ(Imm(32), n)
+	JMP(LabelRef("loop"))
+	Label("done")
+	// t = (a0+a1) + (a2+a3); then halves, pairs and the last two lanes.
+	VADDPS(acc[1], acc[0], acc[0])
+	VADDPS(acc[3], acc[2], acc[2])
+	VADDPS(acc[2], acc[0], acc[0])
+	h := XMM()
+	VEXTRACTF128(Imm(1), acc[0], h)
+	VADDPS(h, acc[0].AsX(), h) // u[j] = t[j] + t[j+4]
+	h2 := XMM()
+	VMOVHLPS(h, h, h2)
+	VADDPS(h2, h, h) // w[j] = u[j] + u[j+2]
+	VMOVSHDUP(h, h2)
+	VADDSS(h2, h, h) // w[0] + w[1]
+	Store(h, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+// axpyAVX2Kernel multiplies then adds, as Axpy's Go loop does.
+func axpyAVX2Kernel() {
+	TEXT("axpyAVX2", NOSPLIT, "func(alpha float32, x, y *float32, n int)")
+	Pragma("noescape")
+	Doc("axpyAVX2 sets y[i] += alpha·x[i] for i < n, a multiple of 8, as Axpy's Go loop does.")
+	al := YMM()
+	VBROADCASTSS(Load(Param("alpha"), XMM()), al)
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	n := Load(Param("n"), GP64())
+	Label("loop32")
+	CMPQ(n, Imm(32))
+	JL(LabelRef("loop8"))
+	for q := range 4 {
+		v := YMM()
+		VMULPS(Mem{Base: x, Disp: 32 * q}, al, v)
+		VADDPS(Mem{Base: y, Disp: 32 * q}, v, v)
+		VMOVUPS(v, Mem{Base: y, Disp: 32 * q})
+	}
+	ADDQ(Imm(128), x)
+	ADDQ(Imm(128), y)
+	SUBQ(Imm(32), n)
+	JMP(LabelRef("loop32"))
+	Label("loop8")
+	CMPQ(n, Imm(8))
+	JL(LabelRef("done"))
+	v := YMM()
+	VMULPS(Mem{Base: x}, al, v)
+	VADDPS(Mem{Base: y}, v, v)
+	VMOVUPS(v, Mem{Base: y})
+	ADDQ(Imm(32), x)
+	ADDQ(Imm(32), y)
+	SUBQ(Imm(8), n)
+	JMP(LabelRef("loop8"))
+	Label("done")
+	VZEROUPPER()
+	RET()
 }

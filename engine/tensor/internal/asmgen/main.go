@@ -22,6 +22,7 @@ func main() {
 	avx2Kernel(8, 1)
 	transpose8()
 	copyRows8()
+	copyRows6()
 	elementwise()
 	elementwiseAVX2()
 	Generate()
@@ -289,11 +290,9 @@ func copyRows8() {
 	TEXT("copyRows8AVX", NOSPLIT, "func(n int, src *float32, lds int, dst *float32)")
 	Pragma("noescape")
 	Doc("copyRows8AVX sets dst[8·p+r] = src[p·lds+r] for r < 8, p < n.")
-	n := Load(Param("n"), GP64())
-	src := Load(Param("src"), GP64())
-	lds := Load(Param("lds"), GP64())
-	SHLQ(Imm(2), lds)
-	dst := Load(Param("dst"), GP64())
+	p := params("n", "src", "lds", "dst")
+	n, src, lds, dst := p[0], p[1], p[2], p[3]
+	SHLQ(Imm(2), lds) // in bytes
 	lds3 := GP64()
 	LEAQ(Mem{Base: lds, Index: lds, Scale: 2}, lds3)
 	Label("loop4")
@@ -326,5 +325,42 @@ func copyRows8() {
 	JMP(LabelRef("tail"))
 	Label("done")
 	VZEROUPPER()
+	RET()
+}
+
+// copyRows6 is copyRows8 for the 6-row panels of the AVX2 kernel: each
+// row's 6 floats move as 4 and 2, so it reads nothing beyond them.
+func copyRows6() {
+	TEXT("copyRows6AVX", NOSPLIT, "func(n int, src *float32, lds int, dst *float32)")
+	Pragma("noescape")
+	Doc("copyRows6AVX sets dst[6·p+r] = src[p·lds+r] for r < 6, p < n.")
+	p := params("n", "src", "lds", "dst")
+	n, src, lds, dst := p[0], p[1], p[2], p[3]
+	SHLQ(Imm(2), lds) // in bytes
+	Label("loop2")
+	CMPQ(n, Imm(2))
+	JL(LabelRef("tail"))
+	lo0, hi0, lo1, hi1 := XMM(), XMM(), XMM(), XMM()
+	VMOVUPS(Mem{Base: src}, lo0)
+	VMOVSD(Mem{Base: src, Disp: 16}, hi0)
+	VMOVUPS(Mem{Base: src, Index: lds, Scale: 1}, lo1)
+	VMOVSD(Mem{Base: src, Index: lds, Scale: 1, Disp: 16}, hi1)
+	VMOVUPS(lo0, Mem{Base: dst})
+	VMOVSD(hi0, Mem{Base: dst, Disp: 16})
+	VMOVUPS(lo1, Mem{Base: dst, Disp: 24})
+	VMOVSD(hi1, Mem{Base: dst, Disp: 40})
+	LEAQ(Mem{Base: src, Index: lds, Scale: 2}, src)
+	ADDQ(Imm(48), dst)
+	SUBQ(Imm(2), n)
+	JMP(LabelRef("loop2"))
+	Label("tail")
+	TESTQ(n, n)
+	JE(LabelRef("done"))
+	lo, hi := XMM(), XMM()
+	VMOVUPS(Mem{Base: src}, lo)
+	VMOVSD(Mem{Base: src, Disp: 16}, hi)
+	VMOVUPS(lo, Mem{Base: dst})
+	VMOVSD(hi, Mem{Base: dst, Disp: 16})
+	Label("done")
 	RET()
 }

@@ -64,6 +64,25 @@ func maskedLoop(n reg.Register, ptrs []reg.Register, body func(k reg.Register)) 
 	Label("done")
 }
 
+// params loads the named integer and pointer arguments into registers.
+func params(names ...string) []reg.Register {
+	r := make([]reg.Register, len(names))
+	for i, name := range names {
+		r[i] = Load(Param(name), GP64())
+	}
+	return r
+}
+
+// zeroed returns n vector registers from alloc, cleared, as accumulators.
+func zeroed(n int, alloc func() reg.VecVirtual) []reg.VecVirtual {
+	acc := make([]reg.VecVirtual, n)
+	for i := range acc {
+		acc[i] = alloc()
+		VXORPS(acc[i], acc[i], acc[i])
+	}
+	return acc
+}
+
 // hsum leaves the sum of z's lanes in the low lane of z's xmm.
 func hsum(z reg.VecVirtual) reg.VecVirtual {
 	y := YMM()
@@ -84,15 +103,10 @@ func dotKernel() {
 	TEXT("dotAVX512", NOSPLIT, "func(x, y *float32, n int) float32")
 	Pragma("noescape")
 	Doc("dotAVX512 returns Σ x[i]·y[i] for i < n.")
-	x := Load(Param("x"), GP64())
-	y := Load(Param("y"), GP64())
-	n := Load(Param("n"), GP64())
+	p := params("x", "y", "n")
+	x, y, n := p[0], p[1], p[2]
 	// Four accumulators hide the FMA latency in the unmasked main loop.
-	var acc [4]reg.VecVirtual
-	for i := range acc {
-		acc[i] = ZMM()
-		VXORPS(acc[i], acc[i], acc[i])
-	}
+	acc := zeroed(4, ZMM)
 	Label("loop64")
 	CMPQ(n, Imm(64))
 	JL(LabelRef("loop"))

@@ -1,14 +1,13 @@
 //go:build unix
 
-package chat
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the user plus system CPU time of the process so far.
-func cpuTime() time.Duration {
+func process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
