@@ -155,6 +155,11 @@ func dsn(path string, readOnly, durable bool) string {
 		// Take the write lock at BEGIN so a transaction never fails halfway on
 		// lock upgrade when another process (a second run by mistake) writes too.
 		q.Set("_txlock", "immediate")
+		// The writer's page cache holds the index pages that keyed inserts
+		// (records by id, responses by hash) land on at random: with the
+		// default 2 MB, a run of a few thousand records read most of them
+		// back from the file on every insert.
+		q.Add("_pragma", "cache_size(-32768)")
 	}
 	// A file: URI, percent-encoded: SQLite decodes it, and a raw '?', '#' or
 	// '%' in a run directory's name would otherwise cut or garble the path.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -89,6 +90,10 @@ func (s *Store) writeLoop() {
 		}
 		if req.fn != nil {
 			batch = append(batch, req)
+			// Let the goroutines that are about to commit too (units
+			// finishing at the same moment) hand over their writes first:
+			// they then share this transaction.
+			runtime.Gosched()
 		}
 	drain:
 		for open && len(batch) < maxBatch {
