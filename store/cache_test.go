@@ -14,12 +14,7 @@ import (
 // process reading the run sees.
 func TestCachePutCommitsAlone(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "run")
-	s, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	if err := s.Put(ctx, "k", []byte("paid")); err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +22,7 @@ func TestCachePutCommitsAlone(t *testing.T) {
 	if v, ok, err := s.Get(ctx, "k"); err != nil || !ok || string(v) != "paid" {
 		t.Fatalf("Get right after Put = %q, %v, %v", v, ok, err)
 	}
-	ro, err := OpenReadOnly(ctx, dir)
+	ro, err := OpenReadOnly(ctx, s.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +47,7 @@ func TestCachePutCommitsAlone(t *testing.T) {
 // with the unit or before it, which is what a resume relies on.
 func TestCachePutBeforeCommit(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "run")
-	s, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTemp(t)
 	for i := range 50 {
 		key := string(rune('a'+i%26)) + string(rune('0'+i/26))
 		if err := s.Put(ctx, "req-"+key, []byte(key)); err != nil {

@@ -153,43 +153,34 @@ func (s *Store) commitBatch(batch []writeReq) {
 		fail(err)
 		return
 	}
-	if len(batch) == 0 || len(batch) == 1 && len(entries) == 0 {
-		// Nothing to isolate from anything else: no savepoints.
-		if len(batch) == 1 {
-			if errs[0] = batch[0].fn(ctx, tx); errs[0] != nil {
-				tx.Rollback()
-				finish()
-				return
-			}
-		}
-		if err := tx.Commit(); err != nil {
-			fail(err)
-			return
-		}
-		finish()
-		return
-	}
 	ok := 0
-	for i, req := range batch {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
-			tx.Rollback()
-			fail(fmt.Errorf("savepoint: %w", err))
-			return
-		}
-		errs[i] = req.fn(ctx, tx)
-		if errs[i] != nil {
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
-				tx.Rollback()
-				fail(fmt.Errorf("rollback to savepoint: %w", err))
-				return
-			}
-		} else {
+	if len(batch) == 1 && len(entries) == 0 {
+		// Nothing to isolate it from: no savepoint.
+		if errs[0] = batch[0].fn(ctx, tx); errs[0] == nil {
 			ok++
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
-			tx.Rollback()
-			fail(fmt.Errorf("release savepoint: %w", err))
-			return
+	} else {
+		for i, req := range batch {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT w"); err != nil {
+				tx.Rollback()
+				fail(fmt.Errorf("savepoint: %w", err))
+				return
+			}
+			errs[i] = req.fn(ctx, tx)
+			if errs[i] != nil {
+				if _, err := tx.ExecContext(ctx, "ROLLBACK TO w"); err != nil {
+					tx.Rollback()
+					fail(fmt.Errorf("rollback to savepoint: %w", err))
+					return
+				}
+			} else {
+				ok++
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE w"); err != nil {
+				tx.Rollback()
+				fail(fmt.Errorf("release savepoint: %w", err))
+				return
+			}
 		}
 	}
 	if ok == 0 && len(entries) == 0 {
