@@ -21,9 +21,10 @@ import (
 //   - every write committed after Put returned is committed with the entry or
 //     after it, so a committed unit never lacks the answers it was made from;
 //   - an answer whose unit never commits (a long unit, a run stopped
-//     mid-unit) is committed within cacheLinger of its arrival, so kill -9
-//     loses it only within that moment, as it did before when the kill
-//     fell during Put's own transaction.
+//     mid-unit) is committed in the writer's next transaction, begun at most
+//     cacheLinger after the writer is free, so kill -9 loses it only in that
+//     moment, as it did before when the kill fell before Put's own
+//     transaction committed.
 //
 // Get answers a miss without SQLite when the key was never stored: the store
 // keeps a hash of every key in the table (loaded at open) and of every key
@@ -112,8 +113,8 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 }
 
 // Put stores a response under key (model.Cache). It returns before the entry
-// is committed; the entry is committed with the next write the store commits
-// and within cacheLinger in any case (see above). It fails on a closed or
+// is committed; the entry is committed with the next write the store commits,
+// or on its own cacheLinger after the writer is free (see above). It fails on a closed or
 // read-only store, and reports once that an earlier entry could not be
 // written. Like Commit, it completes even when ctx is cancelled.
 func (s *Store) Put(ctx context.Context, key string, val []byte) error {

@@ -72,8 +72,14 @@ func crashChild(dir string) {
 	var ready sync.Once
 	var wg sync.WaitGroup
 	// Answers of a unit that never commits (a long unit still running):
-	// each is reported once it should be durable on its own, and the parent
+	// each is reported once another connection sees it committed, which
+	// needs the writer to commit it with no unit after it, and the parent
 	// checks that every reported one survived the kill.
+	ro, err := OpenReadOnly(ctx, dir)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(2)
+	}
 	wg.Go(func() {
 		for i := 0; ; i++ {
 			key := fmt.Sprintf("paid-%d-%06d", os.Getpid(), i)
@@ -81,7 +87,15 @@ func crashChild(dir string) {
 				fmt.Println("error:", err)
 				os.Exit(2)
 			}
-			time.Sleep(20 * cacheLinger)
+			for {
+				if _, ok, err := ro.Get(ctx, key); err != nil {
+					fmt.Println("error:", err)
+					os.Exit(2)
+				} else if ok {
+					break
+				}
+				time.Sleep(cacheLinger)
+			}
 			fmt.Println(key)
 		}
 	})
