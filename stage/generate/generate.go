@@ -157,13 +157,16 @@ func (g goTemplate) render(data map[string]any) (string, error) {
 	return b.String(), err
 }
 
-type jinjaTemplate struct{ t *jinja.Template }
+type jinjaTemplate struct {
+	t   *jinja.Template
+	key string // the setting it came from
+}
 
 func (j jinjaTemplate) render(data map[string]any) (string, error) {
 	s, err := j.t.Render(data)
 	if err != nil {
-		// The package prefix says nothing to a user who set prompt:.
-		return "", errors.New(strings.TrimPrefix(err.Error(), "jinja: "))
+		// Render's caller names the setting already.
+		return "", errors.New(strings.TrimPrefix(err.Error(), "jinja: "+j.key+": "))
 	}
 	return s, nil
 }
@@ -212,7 +215,7 @@ func parseJinja(key, text string, used map[string]bool) (renderer, error) {
 	for _, f := range t.Fields() {
 		used[f] = true
 	}
-	return jinjaTemplate{t}, nil
+	return jinjaTemplate{t, key}, nil
 }
 
 // parseGo parses a Go text/template and adds the fields it uses to used.

@@ -64,7 +64,7 @@ func TestJinjaMissingAttribute(t *testing.T) {
 	if err := run(t, st, config("Hello {{ persona.name }}")); err != nil {
 		t.Fatal(err)
 	}
-	if r := st.All("gen")[0]; r.Status != record.Failed || !strings.Contains(r.Error, "generate: prompt: prompt:") {
+	if r := st.All("gen")[0]; r.Status != record.Failed || !strings.HasPrefix(r.Error, "generate: prompt: ") || !strings.Contains(r.Error, "'name' not found") || strings.Contains(r.Error, "prompt: prompt:") {
 		t.Errorf("missing attribute: %s %q", r.Status, r.Error)
 	}
 }
