@@ -58,11 +58,16 @@ func FuzzSplit(f *testing.F) {
 func FuzzPDFText(f *testing.F) {
 	f.Add(testPDF(f, "Refunds take five days."))
 	f.Add(cidPDF("返品は30日以内です。"))
+	f.Add(jisPDF("返品は30日以内です。", "二ページ目"))
+	f.Add(customPDF("Возврат"))
 	f.Add([]byte("%PDF-1.4\n%%EOF"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if got, err := PDFText(data); err == nil && strings.TrimSpace(got) == "" {
+		got, err := PDFText(data)
+		if err == nil && strings.TrimSpace(got) == "" {
 			t.Fatalf("PDFText returned no text and no error")
 		}
+		// The font check reads the same untrusted dictionaries.
+		pdfFontsDecodable(data)
 	})
 }
 
