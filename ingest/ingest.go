@@ -260,7 +260,7 @@ func Extract(format string, data []byte) (string, error) {
 func ExtractParts(format string, data []byte) (string, []Part, error) {
 	switch format {
 	case FormatPDF:
-		pages, err := pdfPages(data)
+		pages, _, err := pdfPages(data)
 		if err != nil {
 			return "", nil, err
 		}

@@ -27,7 +27,7 @@ var errNoPdftotext = errors.New("pdftotext is not installed (Debian/Ubuntu: apt-
 // readPDF reads the pages of the PDF at path with the extractor named by
 // mode: PDFPdftotext, or PDFAuto: in process first, and pdftotext when the
 // in-process reader finds no text, fails, or shows text in a font it cannot
-// map to Unicode (see pdfFontsDecodable) or that comes out garbled.
+// map to Unicode (see fontDecodable) or that comes out garbled.
 func readPDF(ctx context.Context, path, mode string) ([]section, error) {
 	if mode == PDFPdftotext {
 		pages, err := pdftotextPages(ctx, path)
@@ -40,12 +40,12 @@ func readPDF(ctx context.Context, path, mode string) ([]section, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	pages, goErr := pdfPages(data)
+	pages, decodable, goErr := pdfPages(data)
 	why := ""
 	switch {
 	case goErr != nil:
 		why = goErr.Error()
-	case !pdfFontsDecodable(data):
+	case !decodable:
 		why = "its fonts have no Unicode map the in-process reader uses (a CID font with a predefined CMap such as UniJIS-UCS2-H, or a custom encoding)"
 	case garbled(pages):
 		why = "the in-process reader's text is garbled"
@@ -86,37 +86,12 @@ func garbled(pages []section) bool {
 	return all > 0 && bad*50 > all
 }
 
-// pdfFontsDecodable reports whether every font on the PDF's pages is one
-// whose codes the in-process reader maps to Unicode: a simple font in
-// WinAnsi, MacRoman, PDFDoc or a Differences encoding without a ToUnicode
-// map (the reader does not read one beside Differences), or a composite
-// font with a ToUnicode map or in UniGB-UCS2-H. Other fonts' text comes out
-// as raw codes, which no character check can tell from Latin text.
-func pdfFontsDecodable(data []byte) (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	r, err := pdf.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return false
-	}
-	n := min(r.NumPage(), maxPDFPages)
-	for i := 1; i <= n; i++ {
-		p := r.Page(i)
-		if p.V.IsNull() {
-			break
-		}
-		for _, name := range p.Fonts() {
-			if !fontDecodable(p.Font(name).V) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
+// fontDecodable reports whether the in-process reader maps the codes of
+// font f to Unicode: a simple font in WinAnsi, MacRoman, PDFDoc or a
+// Differences encoding without a ToUnicode map (the reader does not read
+// one beside Differences), or a composite font with a ToUnicode map or in
+// UniGB-UCS2-H. Other fonts' text comes out as raw codes, which no
+// character check can tell from Latin text.
 func fontDecodable(f pdf.Value) bool {
 	hasMap := f.Key("ToUnicode").Kind() == pdf.Stream
 	enc := f.Key("Encoding")
@@ -145,7 +120,7 @@ func fontDecodable(f pdf.Value) bool {
 // are errors. The parser panics on some malformed files; that is turned
 // into an error here, so one bad file cannot crash a run.
 func PDFText(data []byte) (string, error) {
-	pages, err := pdfPages(data)
+	pages, _, err := pdfPages(data)
 	if err != nil {
 		return "", err
 	}
@@ -159,16 +134,19 @@ func PDFText(data []byte) (string, error) {
 	return b.String(), nil
 }
 
-// pdfPages returns the text of each page that has some, named "page N".
-func pdfPages(data []byte) (pages []section, err error) {
+// pdfPages returns the text of each page that has some, named "page N",
+// and whether every font on the pages is one the reader decodes
+// (fontDecodable).
+func pdfPages(data []byte) (pages []section, decodable bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			pages, err = nil, fmt.Errorf("read pdf: malformed file (%v)", r)
+			pages, decodable, err = nil, false, fmt.Errorf("read pdf: malformed file (%v)", r)
 		}
 	}()
+	decodable = true
 	r, err := pdf.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
-		return nil, fmt.Errorf("read pdf: %w", err)
+		return nil, false, fmt.Errorf("read pdf: %w", err)
 	}
 	n := min(r.NumPage(), maxPDFPages)
 	for i := 1; i <= n; i++ {
@@ -182,19 +160,20 @@ func pdfPages(data []byte) (pages []section, err error) {
 		for _, name := range p.Fonts() {
 			f := p.Font(name)
 			fonts[name] = &f
+			decodable = decodable && fontDecodable(f.V)
 		}
 		t, err := p.GetPlainText(fonts)
 		if err != nil {
-			return nil, fmt.Errorf("read pdf: page %d: %w", i, err)
+			return nil, false, fmt.Errorf("read pdf: page %d: %w", i, err)
 		}
 		if t = strings.TrimSpace(t); t != "" && clean(t) != "" {
 			pages = append(pages, section{name: fmt.Sprintf("page %d", i), text: t})
 		}
 	}
 	if len(pages) == 0 {
-		return nil, ErrNoText
+		return nil, decodable, ErrNoText
 	}
-	return pages, nil
+	return pages, decodable, nil
 }
 
 // PDFTextCommand extracts the text of the PDF at path with poppler's

@@ -224,7 +224,7 @@ func TestPDFJapaneseCIDFallback(t *testing.T) {
 	requirePdftotext(t)
 	pages := []string{"返品は30日以内です。", "保証期間は二年間です。"}
 	data := jisPDF(pages...)
-	if pdfFontsDecodable(data) {
+	if _, decodable, _ := pdfPages(data); decodable {
 		t.Error("HeiseiMin-W3 in UniJIS-UCS2-H without ToUnicode counted as decodable in process")
 	}
 	if got, err := PDFText(data); err == nil && strings.Contains(got, pages[0]) {
@@ -245,7 +245,7 @@ func TestPDFJapaneseCIDFallback(t *testing.T) {
 		}
 	}
 	// Identity-H with a ToUnicode map is read in process: no fallback needed.
-	if !pdfFontsDecodable(cidPDF("返品")) {
+	if _, decodable, _ := pdfPages(cidPDF("返品")); !decodable {
 		t.Error("Identity-H with ToUnicode counted as not decodable in process")
 	}
 }
