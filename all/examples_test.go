@@ -250,6 +250,32 @@ func TestGenerateExampleRuns(t *testing.T) {
 	}
 }
 
+// TestGenerateJinjaExampleRuns runs examples/generate-jinja.yaml against the
+// scripted teacher, offline: each drawn record's Jinja prompt is rendered
+// (the branch its difficulty picks, the loop, the filters) and answered.
+func TestGenerateJinjaExampleRuns(t *testing.T) {
+	t.Chdir("..") // the examples' paths are relative to the repository root
+	srv := modeltest.NewServer(scripted.New(1).Responder())
+	defer srv.Close()
+	stats, err := runExample(t, "examples/generate-jinja.yaml", srv.URL)
+	if err != nil || len(stats) != 2 || stats[0].Kept != 12 || stats[1].Kept != 12 {
+		t.Fatalf("want 12 drawn records, each answered: %+v, %v", stats, err)
+	}
+	hard, easy := 0, 0
+	for _, r := range srv.Log() {
+		p := r.LastUser()
+		if strings.Contains(p, "{{") || strings.Contains(p, "{%") || !strings.Contains(p, `Start with "Why" or "How".`) {
+			t.Errorf("prompt not rendered: %q", p)
+		}
+		hard += strings.Count(p, "several steps")
+		easy += strings.Count(p, "short, factual")
+	}
+	// Records drawn alike send one request (the response cache).
+	if n := len(srv.Log()); hard == 0 || easy == 0 || hard+easy != n {
+		t.Errorf("%d hard and %d easy prompts of %d: the condition does not branch", hard, easy, n)
+	}
+}
+
 // TestSampleGenerateExampleRuns runs examples/sample-generate.yaml against
 // the scripted teacher, offline, with the SQLite store: every drawn record
 // gets a structured pair that validates against the schema, and each pair

@@ -58,6 +58,8 @@ func FuzzSplit(f *testing.F) {
 func FuzzPDFText(f *testing.F) {
 	f.Add(testPDF(f, "Refunds take five days."))
 	f.Add(cidPDF("返品は30日以内です。"))
+	f.Add(jisPDF("返品は30日以内です。", "二ページ目"))
+	f.Add(customPDF("Возврат")) // the font check reads these fonts' dictionaries
 	f.Add([]byte("%PDF-1.4\n%%EOF"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if got, err := PDFText(data); err == nil && strings.TrimSpace(got) == "" {

@@ -30,7 +30,8 @@ const wantFormats = ".txt, .md, .html, .pdf, .docx, .pptx or .xlsx"
 
 // PDF extractors.
 const (
-	PDFGo        = "go"        // github.com/ledongthuc/pdf, in process (default)
+	PDFAuto      = "auto"      // in process, and pdftotext when that reads nothing or garbles the text (default)
+	PDFGo        = "go"        // github.com/ledongthuc/pdf, in process only
 	PDFPdftotext = "pdftotext" // poppler's pdftotext command (Debian: poppler-utils)
 )
 
@@ -71,17 +72,18 @@ func Locate(parts []Part, start, end int) string {
 
 // Options tune how documents are read. The zero value is ready to use.
 type Options struct {
-	// PDF picks the PDF text extractor: PDFGo (default) or PDFPdftotext.
+	// PDF picks the PDF text extractor: PDFAuto ("" too), PDFGo or
+	// PDFPdftotext.
 	PDF string
 }
 
 // Validate checks the options.
 func (o Options) Validate() error {
 	switch o.PDF {
-	case "", PDFGo, PDFPdftotext:
+	case "", PDFAuto, PDFGo, PDFPdftotext:
 		return nil
 	}
-	return fmt.Errorf("ingest: pdf extractor %q (want %q or %q)", o.PDF, PDFGo, PDFPdftotext)
+	return fmt.Errorf("ingest: pdf extractor %q (want %q, %q or %q)", o.PDF, PDFAuto, PDFGo, PDFPdftotext)
 }
 
 // FormatOf returns the format of path by its extension, or "" when Read
@@ -226,12 +228,12 @@ func Read(ctx context.Context, path string, opt Options) (Document, error) {
 	if err := opt.Validate(); err != nil {
 		return doc, err
 	}
-	if doc.Format == FormatPDF && opt.PDF == PDFPdftotext {
-		t, err := PDFTextCommand(ctx, path)
+	if doc.Format == FormatPDF && opt.PDF != PDFGo {
+		pages, err := readPDF(ctx, path, opt.PDF)
 		if err != nil {
 			return doc, err
 		}
-		doc.Text = clean(t)
+		doc.Text, doc.Parts = joinSections(pages)
 		return doc, nil
 	}
 	data, err := os.ReadFile(path)
@@ -258,7 +260,7 @@ func Extract(format string, data []byte) (string, error) {
 func ExtractParts(format string, data []byte) (string, []Part, error) {
 	switch format {
 	case FormatPDF:
-		pages, err := pdfPages(data)
+		pages, _, err := pdfPages(data)
 		if err != nil {
 			return "", nil, err
 		}

@@ -106,8 +106,8 @@ func (c *Client) count(f func(s *Stats)) {
 
 // Generate implements Backend. Samples already in the cache are not asked for
 // again: only the missing sample indices are requested, and each sample is
-// written to the cache as soon as its response arrives, before Generate
-// returns, so a crash never loses a paid answer.
+// put in the cache as soon as its response arrives, before Generate
+// returns, so whatever is built from it is committed after it (see Cache).
 func (c *Client) Generate(ctx context.Context, req Request) (*Response, error) {
 	return c.generate(ctx, req, c.maxRetries, true, c.batchAll)
 }

@@ -130,6 +130,11 @@ type Backend interface {
 
 // Cache stores responses by key. The run store implements it so that a rerun or
 // a resume never pays twice for the same request. Safe for concurrent use.
+// Put may return before the entry is durable, but the entry must then be
+// durable no later than any write the implementation commits after Put
+// returned (so a unit built from an answer never outlives the answer's
+// entry), and soon in any case: the run store's writer commits it in its
+// next transaction, begun within 2 ms when nothing else is written.
 type Cache interface {
 	Get(ctx context.Context, key string) (val []byte, ok bool, err error)
 	Put(ctx context.Context, key string, val []byte) error

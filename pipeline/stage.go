@@ -29,6 +29,7 @@ type UnitUsage = model.Calls
 // Store is what stages need from the run store. Implemented by *store.Store.
 type Store interface {
 	// Commit writes a unit's records (upsert by ID), its usage and its done-mark in one transaction.
+	// It is called from concurrent units at once (the run store groups them).
 	Commit(ctx context.Context, u Unit) error
 	// DoneUnits returns the keys of the units of stage already committed.
 	// Only the unit scheduler (units.go) commits and reads done-marks.

@@ -346,12 +346,18 @@ func pending(ctx context.Context, env *Env, units []UnitSpec) ([]int, error) {
 // committer commits finished units, remembers ErrEnough so nothing
 // commits after it, and counts the units left undone.
 type committer struct {
-	env  *Env
-	ctx  context.Context
-	mu   sync.Mutex
-	end  bool
-	left int   // units that failed for a transient cause
-	last error // the last of those causes
+	env *Env
+	ctx context.Context
+	// Commits hold mu for reading, so that the store can group the commits
+	// of concurrent units into one transaction (serialising them here made
+	// every unit a transaction of its own); setting end takes it for
+	// writing, which waits for the commits under way and lets no other
+	// begin.
+	mu       sync.RWMutex
+	end      bool
+	left     int        // units that failed for a transient cause
+	last     error      // the last of those causes
+	progress sync.Mutex // serialises the progress reports of concurrent commits
 }
 
 // leave notes a unit that failed for a transient cause: it is not
@@ -368,8 +374,8 @@ func (c *committer) leave(usage UnitUsage, err error) {
 }
 
 func (c *committer) enough() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	return c.end
 }
 
@@ -425,8 +431,8 @@ func (c *committer) commit(u UnitSpec, out []*record.Record, usage UnitUsage) er
 		}
 	}
 	out = mine
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if c.end {
 		return nil
 	}
@@ -435,8 +441,10 @@ func (c *committer) commit(u UnitSpec, out []*record.Record, usage UnitUsage) er
 		return fmt.Errorf("pipeline: stage %s: commit unit %s: %w", c.env.Name, u.Key, err)
 	}
 	if c.env.Progress != nil {
+		c.progress.Lock()
 		c.env.Progress.Done(u.weight(), kept, rejected, failed)
 		c.env.Progress.Usage(usage)
+		c.progress.Unlock()
 	}
 	return nil
 }

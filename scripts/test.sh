@@ -9,6 +9,18 @@ cd "$(dirname "$0")/.."
 # through passwordless sudo, and stops with a clear message otherwise.
 need() {
 	PATH=/usr/local/bin:/usr/bin:/bin command -v "$1" >/dev/null 2>&1 && return 0
+	apt_install "$1" "$2"
+	PATH=/usr/local/bin:/usr/bin:/bin command -v "$1" >/dev/null 2>&1 || { echo "scripts/test.sh: apt-get did not install $2" >&2; exit 1; }
+}
+
+# need_dir DIR PACKAGE is need for a package that installs data, not a command.
+need_dir() {
+	[ -d "$1" ] && return 0
+	apt_install "$1" "$2"
+	[ -d "$1" ] || { echo "scripts/test.sh: apt-get did not install $2" >&2; exit 1; }
+}
+
+apt_install() {
 	local sudo=()
 	if [ "$(id -u)" -ne 0 ]; then
 		if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
@@ -25,10 +37,12 @@ need() {
 	echo "scripts/test.sh: installing $2 (for $1)" >&2
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
-	PATH=/usr/local/bin:/usr/bin:/bin command -v "$1" >/dev/null 2>&1 || { echo "scripts/test.sh: apt-get did not install $2" >&2; exit 1; }
 }
+
 need python3 python3-minimal   # stage/codet runs generated Python tests
 need shellcheck shellcheck     # deploy/ shellchecks the Slurm scripts
+need pdftotext poppler-utils   # ingest falls back to pdftotext for PDFs the Go reader garbles
+need_dir /usr/share/poppler/cMap/Adobe-Japan1 poppler-data  # pdftotext's CMaps for ingest's Japanese CID-font test
 
 go vet ./...
 go test -count=1 -timeout 20m ./...

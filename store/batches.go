@@ -95,6 +95,9 @@ func (s *Store) BatchResult(ctx context.Context, tag, customID, state, errText, 
 	if _, err := s.writer(); err != nil {
 		return err
 	}
+	if cacheVal != nil {
+		s.cache.mayHold(cacheKey) // before the commit: a lookup meanwhile asks SQLite
+	}
 	col := "failed"
 	if state == "done" {
 		col = "succeeded"

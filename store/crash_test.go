@@ -71,6 +71,34 @@ func crashChild(dir string) {
 	var next atomic.Int64
 	var ready sync.Once
 	var wg sync.WaitGroup
+	// Answers of a unit that never commits (a long unit still running):
+	// each is reported once another connection sees it committed, which
+	// needs the writer to commit it with no unit after it, and the parent
+	// checks that every reported one survived the kill.
+	ro, err := OpenReadOnly(ctx, dir)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(2)
+	}
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			key := fmt.Sprintf("paid-%d-%06d", os.Getpid(), i)
+			if err := s.Put(ctx, key, []byte(key)); err != nil {
+				fmt.Println("error:", err)
+				os.Exit(2)
+			}
+			for {
+				if _, ok, err := ro.Get(ctx, key); err != nil {
+					fmt.Println("error:", err)
+					os.Exit(2)
+				} else if ok {
+					break
+				}
+				time.Sleep(cacheLinger)
+			}
+			fmt.Println(key)
+		}
+	})
 	for range 4 {
 		wg.Go(func() {
 			for {
@@ -104,7 +132,7 @@ func TestCrashKill9(t *testing.T) {
 	seed := time.Now().UnixNano()
 	t.Logf("kill-delay seed %d", seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))
-	prevUnits := 0
+	prevUnits, paidTotal := 0, 0
 	const kills = 8
 	for round := range kills {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashKill9$", "-test.count=1")
@@ -118,9 +146,16 @@ func TestCrashKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := make(chan string, 1)
+		var paid []string // entries the child reported as stored
+		scanned := make(chan struct{})
 		go func() {
+			defer close(scanned)
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
+				if l := sc.Text(); strings.HasPrefix(l, "paid-") {
+					paid = append(paid, l)
+					continue
+				}
 				select {
 				case lines <- sc.Text():
 				default:
@@ -144,13 +179,36 @@ func TestCrashKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd.Wait()
+		<-scanned
 
 		n := verifyCrashRun(t, dir)
+		verifyPaid(t, dir, paid)
+		paidTotal += len(paid)
 		t.Logf("round %d: %d units intact", round, n)
 		if n <= prevUnits {
 			t.Errorf("round %d: %d units after kill, had %d before: no progress or loss", round, n, prevUnits)
 		}
 		prevUnits = n
+	}
+	if paidTotal == 0 {
+		t.Error("no child reported an entry stored on its own: the kills test nothing of that")
+	}
+}
+
+// verifyPaid checks that the cache entries a killed child reported as
+// stored, with no unit committed after them, survived.
+func verifyPaid(t *testing.T, dir string, paid []string) {
+	t.Helper()
+	ctx := context.Background()
+	ro, err := OpenReadOnly(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	for _, k := range paid {
+		if v, ok, err := ro.Get(ctx, k); err != nil || !ok || string(v) != k {
+			t.Errorf("paid entry %s after kill = %q, %v, %v", k, v, ok, err)
+		}
 	}
 }
 

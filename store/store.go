@@ -80,6 +80,9 @@ type Store struct {
 	// on each reader connection as it is first used): parsing the query on
 	// every model request was a third of Get's CPU.
 	getCache *sql.Stmt
+	// The response cache's writes waiting for a transaction and its
+	// in-memory key index (cache.go).
+	cache cacheState
 
 	closeOnce sync.Once
 	closeErr  error
@@ -153,6 +156,11 @@ func dsn(path string, readOnly, durable bool) string {
 		// Take the write lock at BEGIN so a transaction never fails halfway on
 		// lock upgrade when another process (a second run by mistake) writes too.
 		q.Set("_txlock", "immediate")
+		// The writer's page cache holds the index pages that keyed inserts
+		// (records by id, responses by hash) land on at random: with the
+		// default 2 MB, a run of a few thousand records read most of them
+		// back from the file on every insert.
+		q.Add("_pragma", "cache_size(-32768)")
 	}
 	// A file: URI, percent-encoded: SQLite decodes it, and a raw '?', '#' or
 	// '%' in a run directory's name would otherwise cut or garble the path.
@@ -184,6 +192,10 @@ func open(ctx context.Context, dir string, readOnly bool, opts Options) (*Store,
 			return nil, err
 		}
 		if err := s.prepare(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if err := s.loadCacheIndex(ctx); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -646,36 +658,4 @@ func (s *Store) Stages(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("store: stages: %w", err)
 	}
 	return out, nil
-}
-
-// Get returns the cached response stored under key (model.Cache).
-func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
-	var v []byte
-	err := s.getCache.QueryRowContext(ctx, key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("store: cache get: %w", err)
-	}
-	return v, true, nil
-}
-
-// Put stores a response under key and commits it before returning
-// (model.Cache), so a response that was paid for survives any later crash.
-// Like Commit, it completes even when ctx is cancelled.
-func (s *Store) Put(ctx context.Context, key string, val []byte) error {
-	if _, err := s.writer(); err != nil {
-		return err
-	}
-	if val == nil {
-		val = []byte{}
-	}
-	if err := s.write(func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, s.putCache).ExecContext(ctx, key, val)
-		return err
-	}); err != nil {
-		return fmt.Errorf("store: cache put: %w", err)
-	}
-	return nil
 }

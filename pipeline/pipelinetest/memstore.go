@@ -5,6 +5,7 @@ package pipelinetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"sort"
@@ -181,4 +182,27 @@ func (m *MemStore) Put(ctx context.Context, key string, val []byte) error {
 	defer m.mu.Unlock()
 	m.cache[key] = append([]byte(nil), val...)
 	return nil
+}
+
+// ErrCrash is what CrashStore's Commit fails with.
+var ErrCrash = errors.New("pipelinetest: simulated crash")
+
+// CrashStore is a MemStore whose Commit fails with ErrCrash once N units
+// are committed, as a killed process would stop committing. Safe for the
+// concurrent commits of a stage's units.
+type CrashStore struct {
+	*MemStore
+	mu sync.Mutex
+	N  int // commits left before the crash
+}
+
+// Commit implements pipeline.Store.
+func (c *CrashStore) Commit(ctx context.Context, u pipeline.Unit) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.N <= 0 {
+		return ErrCrash
+	}
+	c.N--
+	return c.MemStore.Commit(ctx, u)
 }

@@ -351,21 +351,6 @@ func TestExport(t *testing.T) {
 	}
 }
 
-type crashStore struct {
-	*pipelinetest.MemStore
-	n int
-}
-
-var errCrash = errors.New("crash")
-
-func (c *crashStore) Commit(ctx context.Context, u pipeline.Unit) error {
-	if c.n == 0 {
-		return errCrash
-	}
-	c.n--
-	return c.MemStore.Commit(ctx, u)
-}
-
 func TestResumeIdentical(t *testing.T) {
 	topics := []string{"Kyoto on a budget", "Sourdough bread", "Repeating user [repeat]", "A leaking tap", "Early goodbye [quit-at-3]"}
 	dump := func(st *pipelinetest.MemStore) string {
@@ -382,8 +367,8 @@ func TestResumeIdentical(t *testing.T) {
 		st := pipelinetest.NewMemStore()
 		stagetest.Seed(t, st, "topics", topics...)
 		env, _, _ := servers(t, st, "topics")
-		env.Store = &crashStore{MemStore: st, n: crash}
-		if err := newStage(t, nil).Run(context.Background(), env); !errors.Is(err, errCrash) {
+		env.Store = &pipelinetest.CrashStore{MemStore: st, N: crash}
+		if err := newStage(t, nil).Run(context.Background(), env); !errors.Is(err, pipelinetest.ErrCrash) {
 			t.Fatalf("crash after %d: %v", crash, err)
 		}
 		env, _, _ = servers(t, st, "topics")

@@ -32,7 +32,7 @@ type Config struct {
 	// working directory.
 	Paths []string `yaml:"paths" doc:"Files, folders or globs of .txt, .md, .html, .pdf, .docx, .pptx and .xlsx documents"`
 	Path  string   `yaml:"path" doc:"A single path, added to paths"`
-	PDF   string   `yaml:"pdf" doc:"PDF text extractor: go (in process) or pdftotext (poppler-utils)"`
+	PDF   string   `yaml:"pdf" doc:"PDF text extractor: auto (in process, pdftotext from poppler-utils for a PDF it reads no text from or would garble), go (in process only) or pdftotext"`
 	// ChunkTokens (400) and ChunkOverlap (50) size the chunks, in tokens of
 	// Tokenizer: "cjk" (default: words, and CJK characters one each),
 	// "kagome" (Japanese morphemes) or "rouge" (ASCII words only).
@@ -70,7 +70,7 @@ type Config struct {
 func DefaultConfig() *Config {
 	t := 0.7
 	return &Config{
-		PDF: ingest.PDFGo, ChunkTokens: 400, ChunkOverlap: 50, Tokenizer: text.TokenizerCJK, MinChunkTokens: 20,
+		PDF: ingest.PDFAuto, ChunkTokens: 400, ChunkOverlap: 50, Tokenizer: text.TokenizerCJK, MinChunkTokens: 20,
 		Pairs: 3, Temperature: &t, MaxTokens: 1024, ParseRetries: 1, Config: grounding.DefaultConfig(),
 	}
 }

@@ -264,21 +264,6 @@ func TestJapanese(t *testing.T) {
 	}
 }
 
-type crashStore struct {
-	*pipelinetest.MemStore
-	n int
-}
-
-var errCrash = errors.New("crash")
-
-func (c *crashStore) Commit(ctx context.Context, u pipeline.Unit) error {
-	if c.n == 0 {
-		return errCrash
-	}
-	c.n--
-	return c.MemStore.Commit(ctx, u)
-}
-
 func TestResumeIdentical(t *testing.T) {
 	prompts := []string{"Explain why the sky is blue.", "Describe a sunset. [para]", "Plan a picnic. [fixable]", "Name a prime number. [refuse]"}
 	dump := func(st *pipelinetest.MemStore) string {
@@ -295,8 +280,8 @@ func TestResumeIdentical(t *testing.T) {
 		st := pipelinetest.NewMemStore()
 		stagetest.Seed(t, st, "prompts", prompts...)
 		env := stagetest.Env(t, srv, st, "evolved", "prompts")
-		env.Store = &crashStore{MemStore: st, n: crash}
-		if err := newStage(t, nil).Run(context.Background(), env); !errors.Is(err, errCrash) {
+		env.Store = &pipelinetest.CrashStore{MemStore: st, N: crash}
+		if err := newStage(t, nil).Run(context.Background(), env); !errors.Is(err, pipelinetest.ErrCrash) {
 			t.Fatalf("crash after %d: %v", crash, err)
 		}
 		if err := newStage(t, nil).Run(context.Background(), stagetest.Env(t, srv, st, "evolved", "prompts")); err != nil {

@@ -61,6 +61,7 @@ stages:
 	}
 	ctx := context.Background()
 	generated := 0
+	var txs, writes int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := cpuTime()
@@ -84,9 +85,12 @@ stages:
 				generated += s.Kept
 			}
 		}
+		t, w := st.WriteCounts()
+		txs, writes = txs+t, writes+w
 		st.Close()
 	}
 	cpu := cpuTime() - cpu0
 	b.ReportMetric(float64(generated)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(generated)/cpu.Seconds(), "records/cpu-s")
+	b.ReportMetric(float64(writes)/float64(max(txs, 1)), "writes/tx")
 }

@@ -2,7 +2,6 @@
 package generate
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"text/template"
 	"text/template/parse"
 
 	"github.com/synthloop/synthloop/internal/confkit"
+	"github.com/synthloop/synthloop/internal/jinja"
 	"github.com/synthloop/synthloop/internal/structured"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
@@ -27,8 +28,9 @@ import (
 // Config is the `with:` block of a generate stage.
 type Config struct {
 	Model       string   `yaml:"model" doc:"Answers the prompts (required)"`
-	Prompt      string   `yaml:"prompt" doc:"The user message: a Go text/template over the input record's fields, e.g. {{.instruction}} (required)"`
+	Prompt      string   `yaml:"prompt" doc:"The user message: a template over the input record's fields, Go's {{.instruction}} or Jinja's {{ instruction }} (required)"`
 	System      string   `yaml:"system" doc:"An optional system message, a template like prompt"`
+	Template    string   `yaml:"template" doc:"The templates' language: go (text/template), jinja, or auto: Go when a {{ }} action reads a field with a leading dot ({{.topic}}, {{ .topic }}, {{$.topic}}), else Jinja"`
 	Output      string   `yaml:"output" doc:"The field each reply is stored in: instruction, input, output, chosen, rejected, or another name (a meta field); unset: output, or with a schema only the reply's fields"`
 	N           int      `yaml:"n" doc:"Replies per input record, one output record each"`
 	Temperature *float64 `yaml:"temperature" doc:"Sampling temperature (unset: the model's default)"`
@@ -42,7 +44,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() *Config {
-	return &Config{N: 1, MaxTokens: 1024, SchemaName: "reply", SchemaMode: string(structured.Auto), Retries: 2}
+	return &Config{N: 1, MaxTokens: 1024, Template: "auto", SchemaName: "reply", SchemaMode: string(structured.Auto), Retries: 2}
 }
 
 // Validate checks the settings when the config is loaded: the model is
@@ -59,8 +61,8 @@ var recordFields = append([]string{"id"}, record.TextFields...)
 // Stage is the generate stage.
 type Stage struct {
 	cfg    Config
-	prompt *template.Template
-	system *template.Template // nil without a system template
+	prompt renderer
+	system renderer           // nil without a system template
 	fields []string           // the top-level fields the templates use, sorted
 	hash   string             // identifies the templates (and schema) in provenance
 	schema *structured.Schema // nil without a schema
@@ -91,16 +93,20 @@ func New(cfg *Config) (*Stage, error) {
 	}
 	used := map[string]bool{}
 	var err error
-	if s.prompt, err = parseTemplate("prompt", c.Prompt, used); err != nil {
+	if s.prompt, err = parseTemplate(c.Template, "prompt", c.Prompt, used); err != nil {
 		return nil, err
 	}
 	if c.System != "" {
-		if s.system, err = parseTemplate("system", c.System, used); err != nil {
+		if s.system, err = parseTemplate(c.Template, "system", c.System, used); err != nil {
 			return nil, err
 		}
 	}
 	s.fields = slices.Sorted(maps.Keys(used))
 	text := c.System + "\x00" + c.Prompt
+	if c.Template != "auto" && c.Template != "" {
+		// The same text read in another language is another template.
+		text += "\x00" + c.Template
+	}
 	if s.schema != nil {
 		text += "\x00" + s.schema.Hash
 	}
@@ -138,9 +144,82 @@ func (s *Stage) loadSchema() error {
 	return nil
 }
 
-// parseTemplate parses the template of the setting key and adds the fields
-// it uses to used.
-func parseTemplate(key, text string, used map[string]bool) (*template.Template, error) {
+// renderer is a parsed prompt template of either language.
+type renderer interface {
+	render(data map[string]any) (string, error)
+}
+
+type goTemplate struct{ t *template.Template }
+
+func (g goTemplate) render(data map[string]any) (string, error) {
+	var b strings.Builder
+	err := g.t.Execute(&b, data)
+	return b.String(), err
+}
+
+type jinjaTemplate struct {
+	t   *jinja.Template
+	key string // the setting it came from
+}
+
+func (j jinjaTemplate) render(data map[string]any) (string, error) {
+	s, err := j.t.Render(data)
+	if err != nil {
+		// Render's caller names the setting already.
+		return "", errors.New(strings.TrimPrefix(err.Error(), "jinja: "+j.key+": "))
+	}
+	return s, nil
+}
+
+// parseTemplate parses the template of the setting key in the language
+// lang (go, jinja or auto) and adds the fields it uses to used.
+func parseTemplate(lang, key, text string, used map[string]bool) (renderer, error) {
+	switch lang {
+	case "go":
+		return parseGo(key, text, used)
+	case "jinja":
+		return parseJinja(key, text, used)
+	case "auto", "":
+	default:
+		return nil, fmt.Errorf("generate: template: %q is not a template language: go, jinja or auto%s", lang, confkit.Suggest(lang, []string{"auto", "go", "jinja"}))
+	}
+	if looksGo(text) {
+		return parseGo(key, text, used)
+	}
+	return parseJinja(key, text, used)
+}
+
+var (
+	action = regexp.MustCompile(`(?s)\{\{.*?\}\}`)
+	// A field read with a leading dot, {{.topic}}, {{ .a.b }}, {{$.topic}}:
+	// Jinja reads attributes only after a name or a closing bracket.
+	goField = regexp.MustCompile(`(?:^|[^\w\])'"])\.[A-Za-z_]|\$\.[A-Za-z_]`)
+)
+
+// looksGo reports whether some {{ }} action of text reads a field with a
+// leading dot: the rule of template: auto.
+func looksGo(text string) bool {
+	for _, a := range action.FindAllString(text, -1) {
+		if goField.MatchString(strings.Trim(a, "{}")) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseJinja(key, text string, used map[string]bool) (renderer, error) {
+	t, err := jinja.Parse(key, text)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %s: %s", key, strings.TrimPrefix(err.Error(), "jinja: "+key+": "))
+	}
+	for _, f := range t.Fields() {
+		used[f] = true
+	}
+	return jinjaTemplate{t, key}, nil
+}
+
+// parseGo parses a Go text/template and adds the fields it uses to used.
+func parseGo(key, text string, used map[string]bool) (renderer, error) {
 	t, err := template.New(key).Option("missingkey=error").Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("generate: %s: the template does not parse: %s", key, strings.TrimPrefix(err.Error(), "template: "))
@@ -150,7 +229,7 @@ func parseTemplate(key, text string, used map[string]bool) (*template.Template, 
 			walk(tt.Tree.Root, used)
 		}
 	}
-	return t, nil
+	return goTemplate{t}, nil
 }
 
 // walk adds to used the top-level fields that node reads from the record:
@@ -233,20 +312,20 @@ func (s *Stage) Render(r *record.Record) ([]model.Message, error) {
 	}
 	var msgs []model.Message
 	if s.system != nil {
-		var b bytes.Buffer
-		if err := s.system.Execute(&b, d); err != nil {
+		text, err := s.system.render(d)
+		if err != nil {
 			return nil, fmt.Errorf("generate: system: %w", err)
 		}
-		msgs = append(msgs, model.Message{Role: "system", Content: b.String()})
+		msgs = append(msgs, model.Message{Role: "system", Content: text})
 	}
-	var b bytes.Buffer
-	if err := s.prompt.Execute(&b, d); err != nil {
+	text, err := s.prompt.render(d)
+	if err != nil {
 		return nil, fmt.Errorf("generate: prompt: %w", err)
 	}
-	if strings.TrimSpace(b.String()) == "" {
+	if strings.TrimSpace(text) == "" {
 		return nil, fmt.Errorf("generate: record %s: the prompt is empty", r.ID)
 	}
-	return append(msgs, model.Message{Role: "user", Content: b.String()}), nil
+	return append(msgs, model.Message{Role: "user", Content: text}), nil
 }
 
 // Run answers every kept record of the input stage, one unit per record.

@@ -6,7 +6,7 @@ func init() {
 	pipeline.Register(pipeline.StageType{
 		Name: "generate",
 		Doc: "Your own prompt over each input record (from the previous stage or a load): prompt (and an optional system) " +
-			"is a Go text/template over the record's fields ({{.instruction}}, {{.input}}, {{.output}}, {{.chosen}}, " +
+			"is a Go text/template or a Jinja template (template: auto tells them apart by Go's leading dot) over the record's fields ({{.instruction}} or {{ instruction }}, {{.input}}, {{.output}}, {{.chosen}}, " +
 			"{{.rejected}}, {{.id}} and its meta fields); the model's n replies are stored in the field named by output, " +
 			"one record per reply. A template that does not parse, or that uses a field the previous stage does not declare " +
 			"(load, generate), is reported when the config loads; otherwise a field the first input record does not have stops " +

@@ -3,7 +3,6 @@ package judge
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 
@@ -132,7 +131,7 @@ func TestResumeIdentical(t *testing.T) {
 	srv := stagetest.Server(t)
 	s, _ := New(cfg)
 	env := stagetest.Env(t, srv, st, "judged", "gen")
-	env.Store = &crashStore{MemStore: st, n: 2}
+	env.Store = &pipelinetest.CrashStore{MemStore: st, N: 2}
 	if err := s.Run(context.Background(), env); err == nil {
 		t.Fatal("the crash did not stop the run")
 	}
@@ -144,17 +143,4 @@ func TestResumeIdentical(t *testing.T) {
 	if string(a) != string(b) {
 		t.Errorf("resumed run differs:\n%s\n%s", a, b)
 	}
-}
-
-type crashStore struct {
-	*pipelinetest.MemStore
-	n int
-}
-
-func (c *crashStore) Commit(ctx context.Context, u pipeline.Unit) error {
-	if c.n == 0 {
-		return errors.New("crash")
-	}
-	c.n--
-	return c.MemStore.Commit(ctx, u)
 }

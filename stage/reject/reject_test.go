@@ -146,22 +146,6 @@ func TestKeepAllWithVerifier(t *testing.T) {
 	}
 }
 
-// crashStore fails Commit after n commits, as a killed process would.
-type crashStore struct {
-	*pipelinetest.MemStore
-	n int
-}
-
-var errCrash = errors.New("crash")
-
-func (c *crashStore) Commit(ctx context.Context, u pipeline.Unit) error {
-	if c.n == 0 {
-		return errCrash
-	}
-	c.n--
-	return c.MemStore.Commit(ctx, u)
-}
-
 func TestResumeIdentical(t *testing.T) {
 	srv := stagetest.Server(t)
 	dump := func(st *pipelinetest.MemStore) string {
@@ -176,8 +160,8 @@ func TestResumeIdentical(t *testing.T) {
 		st := pipelinetest.NewMemStore()
 		stagetest.Seed(t, st, "prompts", prompts...)
 		env := stagetest.Env(t, srv, st, "best", "prompts")
-		env.Store = &crashStore{MemStore: st, n: crash}
-		if err := newStage(t, nil).Run(context.Background(), env); !errors.Is(err, errCrash) {
+		env.Store = &pipelinetest.CrashStore{MemStore: st, N: crash}
+		if err := newStage(t, nil).Run(context.Background(), env); !errors.Is(err, pipelinetest.ErrCrash) {
 			t.Fatalf("crash after %d: %v", crash, err)
 		}
 		before := srv.Requests()

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
@@ -150,21 +149,6 @@ func TestJudgeModelAndMargin(t *testing.T) {
 	}
 }
 
-type crashStore struct {
-	*pipelinetest.MemStore
-	n int
-}
-
-var errCrash = errors.New("crash")
-
-func (c *crashStore) Commit(ctx context.Context, u pipeline.Unit) error {
-	if c.n == 0 {
-		return errCrash
-	}
-	c.n--
-	return c.MemStore.Commit(ctx, u)
-}
-
 func TestResumeIdentical(t *testing.T) {
 	srv := stagetest.Server(t)
 	dump := func(st *pipelinetest.MemStore) string {
@@ -180,8 +164,8 @@ func TestResumeIdentical(t *testing.T) {
 		st := pipelinetest.NewMemStore()
 		stagetest.Seed(t, st, "prompts", prompts...)
 		env := stagetest.Env(t, srv, st, "pairs", "prompts")
-		env.Store = &crashStore{MemStore: st, n: crash}
-		if err := newStage(t, nil).Run(context.Background(), env); !errors.Is(err, errCrash) {
+		env.Store = &pipelinetest.CrashStore{MemStore: st, N: crash}
+		if err := newStage(t, nil).Run(context.Background(), env); !errors.Is(err, pipelinetest.ErrCrash) {
 			t.Fatalf("crash after %d: %v", crash, err)
 		}
 		if err := newStage(t, nil).Run(context.Background(), stagetest.Env(t, srv, st, "pairs", "prompts")); err != nil {
