@@ -31,8 +31,9 @@ const LockName = "LOCK"
 // SchemaVersion is the layout this build writes. A run directory with a higher
 // version was written by a newer synthloop and is refused rather than misread;
 // an older one is upgraded when opened for writing and read as it is
-// otherwise. Version 2 added units.cached_prompt_tokens.
-const SchemaVersion = 2
+// otherwise. Version 2 added units.cached_prompt_tokens; version 3 the
+// human review tables (review.go).
+const SchemaVersion = 3
 
 var (
 	// ErrNotFound is returned (wrapped) for a missing record, metadata or run directory.
@@ -286,30 +287,32 @@ func (s *Store) migrate(ctx context.Context) error {
 		if n != 0 {
 			return fmt.Errorf("store: open %s: not a synthloop run database (it has tables but no schema version)", s.path)
 		}
-		if _, err := tx.ExecContext(ctx, schema); err != nil {
+		if _, err := tx.ExecContext(ctx, schema+reviewSchema); err != nil {
 			return fmt.Errorf("store: create schema in %s: %w", s.path, err)
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
-			return fmt.Errorf("store: create schema in %s: %w", s.path, err)
+	case v == 1 || v == 2:
+		// Each step brings the file one version up, in one transaction with the others.
+		for from := v; from < SchemaVersion; from++ {
+			if _, err := tx.ExecContext(ctx, upgrades[from-1]); err != nil {
+				return fmt.Errorf("store: upgrade %s to schema version %d: %w", s.path, from+1, err)
+			}
 		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("store: create schema in %s: %w", s.path, err)
-		}
-		return nil
-	case v == 1:
-		if _, err := tx.ExecContext(ctx, `ALTER TABLE units ADD COLUMN cached_prompt_tokens INTEGER NOT NULL DEFAULT 0`); err != nil {
-			return fmt.Errorf("store: upgrade %s to schema version 2: %w", s.path, err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
-			return fmt.Errorf("store: upgrade %s to schema version 2: %w", s.path, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("store: upgrade %s to schema version 2: %w", s.path, err)
-		}
-		return nil
 	default:
 		return fmt.Errorf("store: open %s: unknown schema version %d", s.path, v)
 	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
+		return fmt.Errorf("store: set schema version of %s: %w", s.path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: set schema version of %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// upgrades[i] brings a file from schema version i+1 to i+2.
+var upgrades = []string{
+	`ALTER TABLE units ADD COLUMN cached_prompt_tokens INTEGER NOT NULL DEFAULT 0`,
+	reviewSchema,
 }
 
 func (s *Store) checkVersion(ctx context.Context) error {
