@@ -164,7 +164,7 @@ func (s *smallest) Less(i, j int) bool {
 	return a.r > b.r || a.r == b.r && a.id > b.id
 }
 func (s *smallest) Swap(i, j int) { s.items[i], s.items[j] = s.items[j], s.items[i] }
-func (s *smallest) Push(x any)   { s.items = append(s.items, x.(ranked)) }
+func (s *smallest) Push(x any)    { s.items = append(s.items, x.(ranked)) }
 func (s *smallest) Pop() any {
 	x := s.items[len(s.items)-1]
 	s.items = s.items[:len(s.items)-1]
