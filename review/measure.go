@@ -219,3 +219,36 @@ func kappa(a, b map[string]bool) (Agreement, bool) {
 	}
 	return Agreement{N: n, Observed: po, Kappa: k}, true
 }
+
+// Progress counts a stage's reviewed records.
+type Progress struct {
+	Reviewed   int            `json:"reviewed"`    // records with at least one standing verdict
+	ByReviewer map[string]int `json:"by_reviewer"` // standing verdicts per reviewer
+	Sampled    int            `json:"sampled"`
+}
+
+// Summarize is what the summary page and `status` show of a stage's
+func Summarize(ctx context.Context, st Measured, stage string) (Progress, []Estimate, []Agreement, error) {
+	p := Progress{ByReviewer: map[string]int{}}
+	d, err := Load(ctx, st, stage)
+	if err != nil {
+		return p, nil, nil, err
+	}
+	p.Reviewed = len(d.ByRecord)
+	for _, vs := range d.ByRecord {
+		for _, v := range vs {
+			p.ByReviewer[v.Reviewer]++
+		}
+	}
+	ids, err := st.Sample(ctx, stage)
+	if err != nil {
+		return p, nil, nil, err
+	}
+	p.Sampled = len(ids)
+	est, err := Measure(ctx, st, stage)
+	if err != nil {
+		return p, nil, nil, err
+	}
+	ags, err := Agreements(ctx, st, stage, st.Record)
+	return p, est, ags, err
+}
