@@ -37,13 +37,18 @@ type Estimate struct {
 	Share, Low, High float64
 }
 
-// String reads like "91% ± 3% of 12400 kept records acceptable, n = 300 reviewed".
+// String reads like "kept: 91% ± 3% of 12400 records acceptable, n = 300 reviewed of 300 sampled (…)".
 func (e Estimate) String() string {
 	if e.Reviewed == 0 {
 		return fmt.Sprintf("%s: 0 of %d sampled records reviewed (population %d)", e.Stratum, e.Drawn, e.Population)
 	}
-	return fmt.Sprintf("%s: %.0f%% ± %.0f%% of %d records acceptable, n = %d reviewed of %d sampled (95%% CI %.0f–%.0f%%; %d edited, %d rejected)",
-		e.Stratum, 100*e.Share, 100*(e.High-e.Low)/2, e.Population, e.Reviewed, e.Drawn, 100*e.Low, 100*e.High, e.Edited, e.Rejected)
+	share := fmt.Sprintf("%.0f%% ± %.0f%%", 100*e.Share, 100*(e.High-e.Low)/2)
+	if lo, hi := e.Share-e.Low, e.High-e.Share; 2*min(lo, hi) < max(lo, hi) {
+		// Near 0% or 100% the interval is lopsided and a ± would misstate it.
+		share = fmt.Sprintf("%.0f%% (95%% CI %.0f–%.0f%%)", 100*e.Share, 100*e.Low, 100*e.High)
+	}
+	return fmt.Sprintf("%s: %s of %d records acceptable, n = %d reviewed of %d sampled (%d edited, %d rejected)",
+		e.Stratum, share, e.Population, e.Reviewed, e.Drawn, e.Edited, e.Rejected)
 }
 
 // Measure estimates, per stratum of the stage's sample, the share of

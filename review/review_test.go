@@ -205,7 +205,7 @@ func TestDrawAndMeasure(t *testing.T) {
 	if !(k.Low < 0.85 && k.High > 0.85 && k.High-k.Low < 0.35) {
 		t.Errorf("interval %.3f..%.3f", k.Low, k.High)
 	}
-	if s := k.String(); s != "kept: 85% ± 14% of 137 records acceptable, n = 20 reviewed of 20 sampled (95% CI 66–94%; 2 edited, 1 rejected)" {
+	if s := k.String(); s != "kept: 85% (95% CI 66–94%) of 137 records acceptable, n = 20 reviewed of 20 sampled (2 edited, 1 rejected)" {
 		t.Errorf("String() = %q", s)
 	}
 }
@@ -237,5 +237,13 @@ func TestAgreements(t *testing.T) {
 	}
 	if a := got["ann/bob"]; a.N != 10 || a.Kappa != 0 || a.Observed != 0.7 {
 		t.Errorf("ann vs bob %+v", a)
+	}
+}
+
+func TestEstimateString(t *testing.T) {
+	e := Estimate{Stratum: "kept", Population: 12400, Drawn: 300, Reviewed: 300, Acceptable: 273, Share: 0.91}
+	e.Low, e.High = wilson(273, 300, 12400)
+	if got, want := e.String(), "kept: 91% ± 3% of 12400 records acceptable, n = 300 reviewed of 300 sampled (0 edited, 0 rejected)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
 	}
 }

@@ -34,7 +34,8 @@ model refs) written "…": "40  near-duplicate of … (est. Jaccard …)" counts
 each a near-duplicate of its own record, and up to two example reasons follow on their
 own lines. Below the table: the share of prompt tokens the providers' prompt caches
 served (billed at their cached rates), and, for a model served by several endpoints, how
-many requests each endpoint took in the last run and how many failed.
+many requests each endpoint took in the last run and how many failed, and the progress
+and measurements of a human review ('synthloop review').
 
 Failures show in two columns. "failed" counts records that failed permanently (the
 server refused the request, or its reply could not be used): they stay failed until
@@ -171,6 +172,7 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 	tw.Flush()
 	writePromptCache(out, stats)
 	writeEndpoints(ctx, out, st)
+	writeReview(ctx, out, st, stats)
 	for _, s := range stats {
 		report := stageReports[types[s.Stage]]
 		u, left := retry[s.Stage]

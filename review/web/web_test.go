@@ -369,7 +369,7 @@ func TestSampleAndEstimate(t *testing.T) {
 		Texts []string `json:"estimate_texts"`
 	}
 	json.Unmarshal(a.do("GET", "/api/summary?stage=answers", nil, nil).Body.Bytes(), &sum)
-	if len(sum.Texts) != 2 || !strings.HasPrefix(sum.Texts[0], "kept: 100% ± ") || !strings.Contains(sum.Texts[0], "of 40 records acceptable, n = 10 reviewed") {
+	if len(sum.Texts) != 2 || !strings.HasPrefix(sum.Texts[0], "kept: 100% (95% CI ") || !strings.Contains(sum.Texts[0], "of 40 records acceptable, n = 10 reviewed") {
 		t.Errorf("estimates %q", sum.Texts)
 	}
 }

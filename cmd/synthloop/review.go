@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+
+	"github.com/spf13/cobra"
+
+	"github.com/synthloop/synthloop/review"
+	"github.com/synthloop/synthloop/review/web"
+	"github.com/synthloop/synthloop/store"
+)
+
+func newReviewCmd() *cobra.Command {
+	var (
+		addr, reviewer, tokenEnv, stage string
+		sample, perReason               int
+		seed                            int64
+	)
+	cmd := &cobra.Command{
+		Use:   "review RUN_DIR [--addr ADDR] [--reviewer NAME]",
+		Short: "Review a run's records in the browser: accept, reject, edit, comment; measure quality",
+		Long: `Serve a web app (assets built into the binary, nothing from the internet) for people to
+review a finished run's records: a queue per stage with filters (status, the filter that
+rejected, judge score range, a meta field such as a language or source, parent record)
+and sorts (pipeline order, judge score, nearest the keep threshold first), and a view of
+everything that decided a record: its texts, conversation turns or DPO pair, the evidence
+quote highlighted in its chunk, scores, filter decisions, judgments and provenance.
+
+Keys: j/k move, a accepts, r rejects with a reason tag (1-6), e edits (the original is
+kept and the change shown as a diff), c comments, u undoes your last decision.
+Each decision is committed to the run store (run.db) before the page is told it is saved,
+with the reviewer's name and the time, so nothing is lost if the server is killed.
+Several people can review at once through one server: each page sets its reviewer name.
+
+Afterwards 'synthloop export' honours the decisions (a human reject removes a record the
+judges kept; an edit replaces the text, the original and the editor kept in
+meta.human_edit) and 'synthloop status' shows the review's progress and measurements.
+
+--sample N draws a stratified random sample before serving: N kept records of --stage (by
+default the last), and --sample-rejected M records rejected by each filter. Once the sample
+is reviewed (tick "sample only"), the summary page and status report the share of
+acceptable records with a 95% confidence interval per stratum, and Cohen's kappa between
+reviewers and between each reviewer and the pipeline's verdict.
+
+It listens on loopback by default. Any other address needs a token, read from the
+environment variable named by --token-env; open the printed address, which carries it
+once as ?token= and leaves it in a cookie. The run must not be running: the app writes to
+its store.`,
+		Example: `  synthloop review runs/demo
+  synthloop review runs/demo --sample 300 --sample-rejected 50 --reviewer ann
+  REVIEW_TOKEN=$(openssl rand -hex 16) synthloop review runs/demo --addr 0.0.0.0:8090 --token-env REVIEW_TOKEN`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if sample < 0 || perReason < 0 {
+				return fmt.Errorf("%w: --sample and --sample-rejected must not be negative", errUsage)
+			}
+			token := ""
+			if tokenEnv != "" {
+				if token = os.Getenv(tokenEnv); token == "" {
+					return fmt.Errorf("%w: --token-env %s names an empty or unset variable", errUsage, tokenEnv)
+				}
+			}
+			if reviewer == "" {
+				reviewer = "reviewer"
+				if u, err := user.Current(); err == nil && u.Username != "" {
+					reviewer = u.Username
+				}
+			}
+			ctx := cmd.Context()
+			if _, err := os.Stat(args[0]); err != nil {
+				return fmt.Errorf("review: %w", err)
+			}
+			// Writable: decisions go into the run's own store, next to the records.
+			st, err := store.Open(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if sample > 0 || perReason > 0 {
+				if stage == "" {
+					stages, err := st.Stages(ctx)
+					if err != nil {
+						return err
+					}
+					if len(stages) == 0 {
+						return fmt.Errorf("review: %s holds no records to sample", args[0])
+					}
+					stage = stages[len(stages)-1]
+				}
+				p, err := review.Draw(ctx, st, stage, sample, perReason, seed)
+				if err != nil {
+					return err
+				}
+				for _, s := range p.Strata {
+					fmt.Fprintf(cmd.ErrOrStderr(), "sampled %d of %d records of %s (%s)\n", s.Drawn, s.Population, stage, s.Name)
+				}
+			}
+			h, err := web.New(st, web.Options{Reviewer: reviewer, Token: token})
+			if err != nil {
+				return err
+			}
+			ln, err := web.Listen(addr, token)
+			if err != nil {
+				return err
+			}
+			url := fmt.Sprintf("http://%s/", ln.Addr())
+			if token != "" {
+				url += "?token=" + token
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "reviewing %s as %s at %s\n", args[0], reviewer, url)
+			return web.Serve(ctx, ln, h)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8090", "address to listen on")
+	cmd.Flags().StringVar(&reviewer, "reviewer", "", "name decisions are made under unless the page sets another (default: the OS user)")
+	cmd.Flags().StringVar(&tokenEnv, "token-env", "", "environment variable holding the token a non-loopback address requires")
+	cmd.Flags().IntVar(&sample, "sample", 0, "draw a random sample of this many kept records to review and measure (replaces the stage's earlier sample)")
+	cmd.Flags().IntVar(&perReason, "sample-rejected", 0, "with a sample: also draw this many records rejected by each filter")
+	cmd.Flags().StringVar(&stage, "stage", "", "stage to sample (default: the run's last stage)")
+	cmd.Flags().Int64Var(&seed, "seed", 1, "seed of the sample draw")
+	return cmd
+}
