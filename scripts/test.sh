@@ -29,6 +29,7 @@ need() {
 }
 need python3 python3-minimal   # stage/codet runs generated Python tests
 need shellcheck shellcheck     # deploy/ shellchecks the Slurm scripts
+need chromium chromium         # review/web drives the review app in a real browser (chromedp)
 
 go vet ./...
 go test -count=1 -timeout 20m ./...

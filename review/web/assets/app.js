@@ -45,7 +45,9 @@ async function start() {
   state.reasons = s.reasons;
   state.stages = s.stages || [];
   $("run").textContent = s.run;
-  $("reviewer").value = localStorage.getItem("reviewer") || s.reviewer;
+  // ?reviewer=NAME in the address names the reviewer of this page (a
+  // bookmark per person); otherwise the name last typed here, or the server's.
+  $("reviewer").value = new URLSearchParams(location.search).get("reviewer") || localStorage.getItem("reviewer") || s.reviewer;
   $("reviewer").addEventListener("change", () => { localStorage.setItem("reviewer", reviewer()); reload(); });
   const sel = $("stage");
   for (const st of state.stages) sel.append(el("option", { value: st.name }, `${st.name} (${st.counts.records})`));
@@ -131,6 +133,8 @@ function select(i) {
   const li = $("list").children[i];
   if (li && li.scrollIntoView) li.scrollIntoView({ block: "nearest" });
   showRecord(state.items[i]);
+  // Other reviewers may have decided since the page was loaded.
+  refresh(i).then(() => { if (state.cur === i && !state.mode) showRecord(state.items[i]); }).catch((e) => say(e.message, true));
 }
 
 function field(name, text, extra) {
@@ -280,8 +284,9 @@ function startEdit() {
   form.append(el("button", { type: "submit" }, "save"));
   form.addEventListener("submit", (e) => { e.preventDefault(); saveEdit(); });
   $("view").replaceChildren(form);
+  // Focus after this key's events are over, or its letter lands in the text.
   const first = form.querySelector("textarea");
-  if (first) first.focus();
+  if (first) setTimeout(() => first.focus(), 0);
 }
 
 function saveEdit() {
@@ -298,7 +303,7 @@ function startComment() {
   state.mode = "comment";
   const ta = el("textarea", { id: "comment", rows: 3, placeholder: "comment; Ctrl+Enter saves" });
   $("view").prepend(ta);
-  ta.focus();
+  setTimeout(() => ta.focus(), 0);
 }
 
 function onKey(e) {

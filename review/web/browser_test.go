@@ -1,0 +1,254 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/synthloop/synthloop/review"
+	"github.com/synthloop/synthloop/store"
+)
+
+// The browser tests drive Debian's chromium through chromedp. They fail,
+// not skip, when it is missing: scripts/test.sh installs it. One browser
+// serves the whole package; each test gets its own tab.
+var (
+	browserOnce sync.Once
+	browserCtx  context.Context
+	browserErr  error
+	stopBrowser = func() {}
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	stopBrowser()
+	os.Exit(code)
+}
+
+func tab(t *testing.T) context.Context {
+	t.Helper()
+	browserOnce.Do(func() {
+		path, err := exec.LookPath("chromium")
+		if err != nil {
+			browserErr = fmt.Errorf("chromium not found (%v): install Debian's chromium package, as scripts/test.sh does", err)
+			return
+		}
+		opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.WindowSize(1280, 860))
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		bctx, cancelBrowser := chromedp.NewContext(actx)
+		stopBrowser = func() { cancelBrowser(); cancelAlloc() }
+		browserErr = chromedp.Do(bctx) // starts the browser
+		browserCtx = bctx
+	})
+	if browserErr != nil {
+		t.Fatal(browserErr)
+	}
+	ctx, cancel := chromedp.NewContext(browserCtx)
+	ctx, cancelTime := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelTime(); cancel() })
+	return ctx
+}
+
+// screenshot writes the page to the screenshot directory ($SYNTHLOOP_SCREENSHOTS,
+// or synthloop-review-screenshots under the temp directory), for a person to look at.
+func screenshot(t *testing.T, name string) chromedp.Action[chromedp.Void] {
+	dir := os.Getenv("SYNTHLOOP_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "synthloop-review-screenshots")
+	}
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		png, err := chromedp.FullScreenshot(100)(ctx, tg) // 100: PNG
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(dir, name+".png")
+		t.Logf("screenshot %s", path)
+		return os.WriteFile(path, png, 0o644)
+	})
+}
+
+// key presses one key on the page, as a person would.
+func key(k string) chromedp.Action[chromedp.Void] { return chromedp.KeyEvent(k) }
+
+// void drops an action's value, to run it among Do's steps.
+func void[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := a(ctx, tg)
+		return err
+	})
+}
+
+// run runs an action in ctx and returns its value, failing the test on error.
+func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// standing reads ann's verdicts from the store.
+func standing(t *testing.T, st *store.Store) map[string]review.Verdict {
+	t.Helper()
+	d, err := review.Load(context.Background(), st, "answers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]review.Verdict{}
+	for id, vs := range d.ByRecord {
+		for _, v := range vs {
+			if v.Reviewer == "ann" {
+				out[id] = v
+			}
+		}
+	}
+	return out
+}
+
+// waitMine waits until the record view shows the reviewer's verdict text.
+func waitMine(want string) chromedp.Action[chromedp.Void] {
+	return void(chromedp.Poll[bool](fmt.Sprintf(`document.getElementById("my-verdict") && document.getElementById("my-verdict").textContent.startsWith(%q)`, want), chromedp.WithPollingTimeout(10*time.Second)))
+}
+
+func waitCur(id string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#list li.cur[data-id=%q]`, id)))
+}
+
+// TestBrowserReview reviews with the keyboard: accept, reject with a reason
+// key, edit with Ctrl+Enter, undo, and checks each in the store.
+func TestBrowserReview(t *testing.T) {
+	a := newApp(t, testRun(t, 12), Options{})
+	srv := httptest.NewServer(a.srv)
+	defer srv.Close()
+	ctx := tab(t)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/"),
+		waitCur("answers:000"),
+		screenshot(t, "queue"),
+		key("a"), waitCur("answers:001"), // accepted 000, moved on
+		key("r"), chromedp.WaitVisible(chromedp.ID(`#reasons`)), key("1"), waitCur("answers:002"),
+		key("e"), chromedp.WaitVisible(chromedp.CSS(`#edit-form textarea[name=output]`)),
+		chromedp.SetValue(chromedp.CSS(`#edit-form textarea[name=output]`), "The answer is four."),
+		screenshot(t, "edit"),
+		chromedp.Focus(chromedp.CSS(`#edit-form textarea[name=output]`)),
+		chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierCtrl)), waitCur("answers:003"),
+		key("k"), waitCur("answers:002"), waitMine("you: edit"),
+		chromedp.WaitVisible(chromedp.CSS(`section[data-field=output] ins`)),
+		screenshot(t, "diff"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := standing(t, a.st)
+	if got["answers:000"].Kind != store.Accept || got["answers:001"].Kind != store.Reject || got["answers:001"].Reason != "hallucination" ||
+		got["answers:002"].Kind != store.Edit || got["answers:002"].Edits["output"] != "The answer is four." || len(got["answers:002"].Edits) != 1 {
+		t.Fatalf("after accept, reject, edit: %+v", got)
+	}
+	// u undoes the last decision (the edit), then the one before (the reject).
+	if err := chromedp.Do(ctx, key("u"), waitCur("answers:002"), waitMine("you: undecided"), key("u"), waitCur("answers:001"), waitMine("you: undecided")); err != nil {
+		t.Fatal(err)
+	}
+	got = standing(t, a.st)
+	if len(got) != 1 || got["answers:000"].Kind != store.Accept {
+		t.Fatalf("after two undos: %+v", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/#summary"), chromedp.WaitVisible(chromedp.CSS(`#progress tr`)), screenshot(t, "summary")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserXSS shows a record whose every text is markup with script in
+// it: the page shows the markup as text and nothing of it runs.
+func TestBrowserXSS(t *testing.T) {
+	a := newApp(t, testRun(t, 3), Options{})
+	srv := httptest.NewServer(a.srv)
+	defer srv.Close()
+	ctx := tab(t)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/"),
+		waitCur("answers:000"),
+		key("j"), waitCur("answers:001"),
+		chromedp.WaitVisible(chromedp.CSS(`section[data-field=output]`)),
+		chromedp.Sleep(300*time.Millisecond), // an onerror would have fired by now
+		screenshot(t, "xss"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pwned := run(t, ctx, chromedp.Evaluate[bool](`window.__pwned !== undefined`))
+	shown := run(t, ctx, chromedp.Text(chromedp.CSS(`section[data-field=output] pre`)))
+	injected := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("main img, main script, aside img, aside script").length`))
+	if pwned {
+		t.Error("script from a record ran: window.__pwned is set")
+	}
+	if shown != xss {
+		t.Errorf("output shown as %q, want the markup as text", shown)
+	}
+	if injected != 0 {
+		t.Errorf("%d elements from the record's markup in the page", injected)
+	}
+	if !strings.Contains(shown, "<script>") {
+		t.Error("markup not visible as text")
+	}
+}
+
+// TestBrowserTwoReviewers has two tabs review the same records at once
+// under two names; both sets of decisions land, and a page shows the
+// other reviewer's.
+func TestBrowserTwoReviewers(t *testing.T) {
+	a := newApp(t, testRun(t, 6), Options{})
+	srv := httptest.NewServer(a.srv)
+	defer srv.Close()
+	ann := tab(t)
+	bob, cancel := chromedp.NewContext(ann) // a second tab of the same browser
+	defer cancel()
+	// Both pages are open at once and their decisions interleave: ann
+	// accepts a record, then bob rejects it, record after record.
+	for _, c := range []struct {
+		ctx  context.Context
+		name string
+	}{{ann, "ann"}, {bob, "bob"}} {
+		if err := chromedp.Do(c.ctx, chromedp.Navigate(srv.URL+"/?reviewer="+c.name), waitCur("answers:000")); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	for j := range 3 {
+		next := waitCur(fmt.Sprintf("answers:%03d", j+1))
+		if err := chromedp.Do(ann, key("a"), next); err != nil {
+			t.Fatalf("ann on record %d: %v", j, err)
+		}
+		if err := chromedp.Do(bob, key("r"), chromedp.WaitVisible(chromedp.ID("reasons")), key("2"), next); err != nil {
+			t.Fatalf("bob on record %d: %v", j, err)
+		}
+	}
+	d, err := review.Load(context.Background(), a.st, "answers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		vs := d.ByRecord[fmt.Sprintf("answers:%03d", i)]
+		if len(vs) != 2 {
+			t.Fatalf("record %d: verdicts %+v, want ann's and bob's", i, vs)
+		}
+	}
+	if err := chromedp.Do(ann, key("k"), key("k"), key("k"), waitCur("answers:000")); err != nil {
+		t.Fatal(err)
+	}
+	others := run(t, ann, chromedp.Text(chromedp.CSS(`.others`)))
+	if !strings.Contains(others, "bob: reject (wrong answer)") {
+		t.Errorf("ann's page shows %q of the others", others)
+	}
+}
