@@ -165,8 +165,18 @@ func TestBrowserReview(t *testing.T) {
 	if len(got) != 1 || got["answers:000"].Kind != store.Accept {
 		t.Fatalf("after two undos: %+v", got)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/#summary"), chromedp.WaitVisible(chromedp.CSS(`#progress tr`)), screenshot(t, "summary")); err != nil {
+	// The summary page: draw a sample of 4 kept records from it.
+	err = chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/#summary"), chromedp.WaitVisible(chromedp.CSS(`#progress tr`)),
+		chromedp.WaitNotVisible(chromedp.ID("queue-page")),
+		chromedp.SetValue(chromedp.CSS(`#sample-form input[name=kept]`), "4"),
+		chromedp.Click(chromedp.CSS(`#sample-form button`)),
+		void(chromedp.Poll[bool](`document.getElementById("estimates").textContent.includes("kept: 0 of 4 sampled records reviewed (population 8)")`, chromedp.WithPollingTimeout(10*time.Second))),
+		screenshot(t, "summary"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if ids, _ := a.st.Sample(context.Background(), "answers"); len(ids) != 4 {
+		t.Errorf("the page drew %d records, want 4", len(ids))
 	}
 }
 
