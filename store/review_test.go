@@ -213,3 +213,30 @@ func FuzzDecodeCursor(f *testing.F) {
 		}
 	})
 }
+
+// TestScoreSortsUseTheIndex: once IndexScores ran, the score sorts of the
+// judge score page through the index (BenchmarkRecordPage shows the time)
+// and give the pages they give without it.
+func TestScoreSortsUseTheIndex(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	pageRecords(t, s, 2000)
+	want := allPages(t, s, PageQuery{Stage: "j", Sort: "uncertain", Limit: 50})
+	if err := s.IndexScores(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.IndexScores(ctx); err != nil {
+		t.Fatalf("a second IndexScores: %v", err)
+	}
+	if got := allPages(t, s, PageQuery{Stage: "j", Sort: "uncertain", Limit: 50}); !slices.Equal(got, want) {
+		t.Errorf("uncertain first with the index: %v..., without %v...", got[:5], want[:5])
+	}
+	// The pages are the same as without the index.
+	if ids := allPages(t, s, PageQuery{Stage: "j", Sort: "score", Limit: 50}); len(ids) != 2000 || ids[0] != "r009" {
+		t.Errorf("by score with the index: %v", ids)
+	}
+	c, err := s.StageCounts(ctx)
+	if err != nil || len(c) != 1 || c[0].Kept != 1000 || c[0].Rejected != 1000 || !slices.Equal(c[0].Filters, []string{"judge"}) {
+		t.Errorf("StageCounts = %+v, %v", c, err)
+	}
+}

@@ -97,6 +97,9 @@ its store.`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "sampled %d of %d records of %s (%s)\n", s.Drawn, s.Population, stage, s.Name)
 				}
 			}
+			if err := st.IndexScores(ctx); err != nil { // once per run: seconds on a million records
+				return err
+			}
 			h, err := web.New(st, web.Options{Reviewer: reviewer, Token: token})
 			if err != nil {
 				return err

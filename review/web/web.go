@@ -221,18 +221,15 @@ type stageInfo struct {
 }
 
 func (s *Server) session(w http.ResponseWriter, r *http.Request) {
-	stats, err := s.st.Stats(r.Context())
+	counts, err := s.st.StageCounts(r.Context())
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	var stages []stageInfo
-	for _, st := range stats {
-		si := stageInfo{Name: st.Stage, Counts: map[string]int{"records": st.Records, "kept": st.Kept, "rejected": st.Rejected, "failed": st.Failed}, Filters: []string{}}
-		for _, f := range st.Rejections {
-			si.Filters = append(si.Filters, f.Filter)
-		}
-		stages = append(stages, si)
+	stages := []stageInfo{}
+	for _, c := range counts {
+		stages = append(stages, stageInfo{Name: c.Stage, Filters: append([]string{}, c.Filters...),
+			Counts: map[string]int{"records": c.Kept + c.Rejected + c.Failed, "kept": c.Kept, "rejected": c.Rejected, "failed": c.Failed}})
 	}
 	writeJSON(w, map[string]any{"reviewer": s.opts.Reviewer, "csrf": s.csrf, "run": s.st.Dir(), "stages": stages,
 		"reasons": RejectReasons})
