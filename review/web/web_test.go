@@ -373,3 +373,37 @@ func TestSampleAndEstimate(t *testing.T) {
 		t.Errorf("estimates %q", sum.Texts)
 	}
 }
+
+// FuzzDecide sends arbitrary bodies to the decision endpoint: the server
+// answers each with a 2xx or a 4xx, never a 5xx or a panic, and a decision it
+// accepts is in the log.
+func FuzzDecide(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"answers:001","kind":"accept"}`,
+		`{"id":"answers:002","kind":"reject","reason":"wrong answer"}`,
+		`{"id":"answers:002","kind":"edit","edits":{"output":"x"}}`,
+		`{"id":"answers:002","kind":"edit","edits":{"id":"x"}}`,
+		`{"id":"answers:001","kind":"undo"}`,
+		`{"id":"answers:001","kind":"comment","comment":"<b>hi</b>"}`,
+		`{"id":1}`, `[]`, `{`, ``,
+	} {
+		f.Add(s)
+	}
+	a := newApp(f, testRun(f, 3), Options{})
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest("POST", "http://127.0.0.1/api/decide", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-CSRF-Token", a.csrf)
+		w := httptest.NewRecorder()
+		a.srv.ServeHTTP(w, req)
+		if w.Code >= 500 {
+			t.Fatalf("%q: %d %s", body, w.Code, w.Body)
+		}
+		if w.Code == 200 {
+			var rv store.Review
+			if err := json.Unmarshal(w.Body.Bytes(), &rv); err != nil || rv.ID == 0 {
+				t.Fatalf("%q: accepted as %s", body, w.Body)
+			}
+		}
+	})
+}
