@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 )
 
@@ -168,16 +169,7 @@ func (s *Store) Reviews(ctx context.Context, stage, recordID string) iter.Seq2[R
 		if !s.hasReviews() {
 			return
 		}
-		q := `SELECT id, record_id, stage, reviewer, kind, reason, edits, comment, undoes, at FROM reviews WHERE 1=1`
-		var args []any
-		if stage != "" {
-			q += ` AND stage = ?`
-			args = append(args, stage)
-		}
-		if recordID != "" {
-			q += ` AND record_id = ?`
-			args = append(args, recordID)
-		}
+		q, args := where(`SELECT id, record_id, stage, reviewer, kind, reason, edits, comment, undoes, at FROM reviews`, "stage", stage, "record_id", recordID)
 		rows, err := s.r.QueryContext(ctx, q+` ORDER BY id`, args...)
 		if err != nil {
 			yield(Review{}, fmt.Errorf("store: reviews: %w", err))
@@ -283,4 +275,21 @@ func (s *Store) IDs(ctx context.Context, stage string, status string) iter.Seq2[
 			yield("", fmt.Errorf("store: ids of %s: %w", stage, err))
 		}
 	}
+}
+
+// where adds "WHERE col = ?" for each (col, value) pair of colVals whose
+// value is not "" to q, and returns it with the values to bind.
+func where(q string, colVals ...string) (string, []any) {
+	var conds []string
+	var args []any
+	for i := 0; i+1 < len(colVals); i += 2 {
+		if colVals[i+1] != "" {
+			conds = append(conds, colVals[i]+" = ?")
+			args = append(args, colVals[i+1])
+		}
+	}
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	return q, args
 }

@@ -603,16 +603,7 @@ func (s *Store) Record(ctx context.Context, id string) (*record.Record, error) {
 // Count returns how many records stage holds with status; stage "" means
 // every stage and status "" any status.
 func (s *Store) Count(ctx context.Context, stage string, status record.Status) (int, error) {
-	q := `SELECT count(*) FROM records WHERE 1=1`
-	var args []any
-	if stage != "" {
-		q += ` AND stage = ?`
-		args = append(args, stage)
-	}
-	if status != "" {
-		q += ` AND status = ?`
-		args = append(args, string(status))
-	}
+	q, args := where(`SELECT count(*) FROM records`, "stage", stage, "status", string(status))
 	var n int
 	if err := s.r.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count %s/%s: %w", stage, status, err)

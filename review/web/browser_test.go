@@ -127,15 +127,21 @@ func waitCur(id string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#list li.cur[data-id=%q]`, id)))
 }
 
+// openApp serves a run of n records (testRun) and opens a browser tab.
+func openApp(t *testing.T, n int) (*app, string, context.Context) {
+	t.Helper()
+	a := newApp(t, testRun(t, n), Options{})
+	srv := httptest.NewServer(a.srv)
+	t.Cleanup(srv.Close)
+	return a, srv.URL, tab(t)
+}
+
 // TestBrowserReview reviews with the keyboard: accept, reject with a reason
 // key, edit with Ctrl+Enter, undo, and checks each in the store.
 func TestBrowserReview(t *testing.T) {
-	a := newApp(t, testRun(t, 12), Options{})
-	srv := httptest.NewServer(a.srv)
-	defer srv.Close()
-	ctx := tab(t)
+	a, srv, ctx := openApp(t, 12)
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(srv.URL+"/"),
+		chromedp.Navigate(srv+"/"),
 		waitCur("answers:000"),
 		screenshot(t, "queue"),
 		key("a"), waitCur("answers:001"), // accepted 000, moved on
@@ -166,7 +172,7 @@ func TestBrowserReview(t *testing.T) {
 		t.Fatalf("after two undos: %+v", got)
 	}
 	// The summary page: draw a sample of 4 kept records from it.
-	err = chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/#summary"), chromedp.WaitVisible(chromedp.CSS(`#progress tr`)),
+	err = chromedp.Do(ctx, chromedp.Navigate(srv+"/#summary"), chromedp.WaitVisible(chromedp.CSS(`#progress tr`)),
 		chromedp.WaitNotVisible(chromedp.ID("queue-page")),
 		chromedp.SetValue(chromedp.CSS(`#sample-form input[name=kept]`), "4"),
 		chromedp.Click(chromedp.CSS(`#sample-form button`)),
@@ -183,12 +189,9 @@ func TestBrowserReview(t *testing.T) {
 // TestBrowserXSS shows a record whose every text is markup with script in
 // it: the page shows the markup as text and nothing of it runs.
 func TestBrowserXSS(t *testing.T) {
-	a := newApp(t, testRun(t, 3), Options{})
-	srv := httptest.NewServer(a.srv)
-	defer srv.Close()
-	ctx := tab(t)
+	_, srv, ctx := openApp(t, 3)
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(srv.URL+"/"),
+		chromedp.Navigate(srv+"/"),
 		waitCur("answers:000"),
 		key("j"), waitCur("answers:001"),
 		chromedp.WaitVisible(chromedp.CSS(`section[data-field=output]`)),
@@ -219,10 +222,7 @@ func TestBrowserXSS(t *testing.T) {
 // under two names; both sets of decisions land, and a page shows the
 // other reviewer's.
 func TestBrowserTwoReviewers(t *testing.T) {
-	a := newApp(t, testRun(t, 6), Options{})
-	srv := httptest.NewServer(a.srv)
-	defer srv.Close()
-	ann := tab(t)
+	a, srv, ann := openApp(t, 6)
 	bob, cancel := chromedp.NewContext(ann) // a second tab of the same browser
 	defer cancel()
 	// Both pages are open at once and their decisions interleave: ann
@@ -231,7 +231,7 @@ func TestBrowserTwoReviewers(t *testing.T) {
 		ctx  context.Context
 		name string
 	}{{ann, "ann"}, {bob, "bob"}} {
-		if err := chromedp.Do(c.ctx, chromedp.Navigate(srv.URL+"/?reviewer="+c.name), waitCur("answers:000")); err != nil {
+		if err := chromedp.Do(c.ctx, chromedp.Navigate(srv+"/?reviewer="+c.name), waitCur("answers:000")); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 	}

@@ -354,39 +354,28 @@ type decision struct {
 }
 
 func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
-	var d decision
-	if !readJSON(w, r, &d) {
-		return
-	}
-	who, err := s.reviewer(r)
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	if d.Kind == store.Reject && strings.TrimSpace(d.Reason) == "" {
-		httpError(w, http.StatusBadRequest, "review: a reject needs a reason tag")
-		return
-	}
-	for f := range d.Edits {
-		var probe record.Record
-		if !probe.SetText(f, "") {
-			httpError(w, http.StatusBadRequest, "review: %q is not an editable field (%s)", f, strings.Join(record.TextFields, ", "))
-			return
+	s.logWrite(w, r, func(d decision, who string) (store.Review, error) {
+		if d.Kind == store.Reject && strings.TrimSpace(d.Reason) == "" {
+			return store.Review{}, errors.New("review: a reject needs a reason tag")
 		}
-	}
-	rv, err := s.st.AddReview(r.Context(), store.Review{RecordID: d.ID, Reviewer: who, Kind: d.Kind, Reason: d.Reason, Edits: d.Edits, Comment: d.Comment})
-	if errors.Is(err, store.ErrNotFound) {
-		httpError(w, http.StatusNotFound, "%v", err)
-		return
-	}
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
-	writeJSON(w, rv)
+		for f := range d.Edits {
+			var probe record.Record
+			if !probe.SetText(f, "") {
+				return store.Review{}, fmt.Errorf("review: %q is not an editable field (%s)", f, strings.Join(record.TextFields, ", "))
+			}
+		}
+		return s.st.AddReview(r.Context(), store.Review{RecordID: d.ID, Reviewer: who, Kind: d.Kind, Reason: d.Reason, Edits: d.Edits, Comment: d.Comment})
+	})
 }
 
 func (s *Server) undo(w http.ResponseWriter, r *http.Request) {
+	s.logWrite(w, r, func(d decision, who string) (store.Review, error) { return s.st.Undo(r.Context(), d.ID, who) })
+}
+
+// logWrite reads a decision and its reviewer, has write add it to the
+// review log and answers with the row written. A missing record is a 404,
+// nothing to undo a 409, anything else the request's fault.
+func (s *Server) logWrite(w http.ResponseWriter, r *http.Request, write func(d decision, who string) (store.Review, error)) {
 	var d decision
 	if !readJSON(w, r, &d) {
 		return
@@ -396,16 +385,17 @@ func (s *Server) undo(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	rv, err := s.st.Undo(r.Context(), d.ID, who)
-	if errors.Is(err, store.ErrNothingToUndo) {
+	rv, err := write(d, who)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		httpError(w, http.StatusNotFound, "%v", err)
+	case errors.Is(err, store.ErrNothingToUndo):
 		httpError(w, http.StatusConflict, "%v", err)
-		return
+	case err != nil:
+		httpError(w, http.StatusBadRequest, "%v", err)
+	default:
+		writeJSON(w, rv)
 	}
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, "%v", err)
-		return
-	}
-	writeJSON(w, rv)
 }
 
 func (s *Server) sample(w http.ResponseWriter, r *http.Request) {
