@@ -118,3 +118,47 @@ func TestReviewSurvivesKill(t *testing.T) {
 		}
 	}
 }
+
+// TestJudgeCalibrateFromReview calibrates a judge against the decisions of a
+// review: the scripted judge scores answers by the quality written in them,
+// the reviewer accepted quality 3, edited 2 and rejected 1, so they rank alike.
+func TestJudgeCalibrateFromReview(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	pipe := qualityJudge(t, dir)
+	run := filepath.Join(dir, "run")
+	st, err := store.Open(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*record.Record
+	qualities := []int{1, 3, 2, 3, 1, 2, 3}
+	for i, q := range qualities {
+		recs = append(recs, &record.Record{ID: fmt.Sprintf("a:%d", i), Seq: int64(i), Status: record.Kept,
+			Instruction: fmt.Sprintf("question %d", i), Output: fmt.Sprintf("an answer of quality %d", q)})
+	}
+	recs = append(recs, &record.Record{ID: "a:unreviewed", Seq: 99, Status: record.Kept, Instruction: "q", Output: "quality 5"})
+	if err := st.Commit(ctx, pipeline.Unit{Stage: "a", Key: "u", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range qualities {
+		rv := store.Review{RecordID: fmt.Sprintf("a:%d", i), Reviewer: "ann", Kind: []store.ReviewKind{store.Reject, store.Edit, store.Accept}[q-1], Reason: "bad"}
+		if rv.Kind == store.Edit {
+			rv.Edits = map[string]string{"output": "better"}
+		}
+		if _, err := st.AddReview(ctx, rv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	out, err := cli(dir, nil, "judge", "calibrate", "--from-review", run, "--models", pipe, "--judge-model", "judge", "--json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("calibrate: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"scored":7`) || !strings.Contains(string(out), `"spearman":1`) {
+		t.Errorf("calibration output %s: want 7 scored and Spearman 1", out)
+	}
+	if out, err := cli(dir, nil, "judge", "calibrate", "x.jsonl", "--from-review", run, "--models", pipe, "--judge-model", "judge").CombinedOutput(); exitCode(err) != 2 {
+		t.Errorf("labels and --from-review together: %v %s", err, out)
+	}
+}
