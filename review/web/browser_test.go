@@ -201,9 +201,21 @@ func TestBrowserXSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pwned := run(t, ctx, chromedp.Evaluate[bool](`window.__pwned !== undefined`))
 	shown := run(t, ctx, chromedp.Text(chromedp.CSS(`section[data-field=output] pre`)))
-	injected := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("main img, main script, aside img, aside script").length`))
+	countInjected := `document.querySelectorAll("main img, main script, aside img, aside script").length`
+	injected := run(t, ctx, chromedp.Evaluate[int](countInjected))
+	// Record 2's lineage shows record 1, markup and all, as text too.
+	err = chromedp.Do(ctx, key("j"), waitCur("answers:002"),
+		void(chromedp.Poll[bool](`document.querySelectorAll(".lineage li").length === 2`, chromedp.WithPollingTimeout(10*time.Second))),
+		chromedp.Sleep(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, ctx, chromedp.Text(chromedp.CSS(`.lineage li pre`))); got != xss {
+		t.Errorf("lineage shows %q, want the markup as text", got)
+	}
+	pwned := run(t, ctx, chromedp.Evaluate[bool](`window.__pwned !== undefined`))
+	injected += run(t, ctx, chromedp.Evaluate[int](countInjected))
 	if pwned {
 		t.Error("script from a record ran: window.__pwned is set")
 	}

@@ -24,7 +24,7 @@ const xss = `<script>window.__pwned = 1</script><img src=x onerror="window.__pwn
 
 // testRun writes stage "answers" with n records into a new run directory:
 // record 1 carries xss in every text field, every third is rejected by the
-// judge.
+// judge, and each record after the first names the one before as its parent.
 func testRun(t testing.TB, n int) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "run")
@@ -40,6 +40,9 @@ func testRun(t testing.TB, n int) string {
 			Scores: map[string]float64{"judge": float64(i % 10)}, Prov: record.Provenance{Generator: "selfinstruct", Stage: "answers", Model: "teacher"}}
 		if i == 1 {
 			r.Instruction, r.Output, r.Meta = xss, xss, map[string]any{"judgment": xss}
+		}
+		if i > 0 { // a lineage: each record made from the one before
+			r.Prov.ParentIDs = []string{fmt.Sprintf("answers:%03d", i-1)}
 		}
 		if i%3 == 0 {
 			r.Status, r.Decisions = record.Rejected, []record.Decision{{Filter: "judge", Reason: "scored low", Value: 1}}

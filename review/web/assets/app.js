@@ -213,7 +213,28 @@ function showRecord(it) {
   const rest = Object.fromEntries(Object.entries(meta).filter(([k]) => k !== "evidence"));
   if (Object.keys(rest).length) parts.push(field("meta (judgments, verifiers)", "x", kv(rest)));
   parts.push(field("provenance", "x", kv(r.provenance)));
+  const parents = r.provenance && r.provenance.parent_ids;
+  let chain = null;
+  if (parents && parents.length) {
+    chain = el("ol", { class: "lineage" });
+    parts.push(field("lineage (parents, nearest first)", "x", chain));
+  }
   view.replaceChildren(...parts.filter(Boolean));
+  if (chain) lineage(parents[0], chain, r.id);
+}
+
+// lineage lists the record's ancestors (an Evol chain, the input a judge
+// saw), following each first parent up to eight generations.
+async function lineage(id, list, shownID) {
+  for (let depth = 0; id && depth < 8; depth++) {
+    let got;
+    try { got = await api("/api/record?id=" + encodeURIComponent(id)); } catch (e) { list.append(el("li", {}, `${id}: ${e.message}`)); return; }
+    const cur = state.items[state.cur];
+    if (!cur || cur.record.id !== shownID) return; // the reviewer moved on
+    const p = got.record;
+    list.append(el("li", {}, el("code", {}, p.id), ` (${p.stage}, ${p.status}) `, el("pre", {}, p.instruction || p.output || "")));
+    id = p.provenance && p.provenance.parent_ids && p.provenance.parent_ids[0];
+  }
 }
 
 async function decide(body) {
