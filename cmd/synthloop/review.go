@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -74,6 +75,9 @@ its store.`,
 			}
 			// Writable: decisions go into the run's own store, next to the records.
 			st, err := store.Open(ctx, args[0])
+			if errors.Is(err, store.ErrLocked) {
+				return fmt.Errorf("review: %w; the app writes decisions to the run store, so review the run once it has finished", err)
+			}
 			if err != nil {
 				return err
 			}

@@ -158,13 +158,27 @@ func TestBrowserReview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// c comments on the record shown, which stays shown with the comment.
+	err = chromedp.Do(ctx, key("c"), chromedp.WaitVisible(chromedp.ID("comment")),
+		chromedp.SetValue(chromedp.ID("comment"), "check <b>this</b> sum"), chromedp.Focus(chromedp.ID("comment")),
+		chromedp.KeyEvent("\r", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+		chromedp.WaitVisible(chromedp.CSS(`.comments li`)), waitCur("answers:002"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := run(t, ctx, chromedp.Text(chromedp.CSS(`.comments li`))); !strings.HasSuffix(c, "check <b>this</b> sum") {
+		t.Errorf("comment shown as %q", c)
+	}
 	got := standing(t, a.st)
 	if got["answers:000"].Kind != store.Accept || got["answers:001"].Kind != store.Reject || got["answers:001"].Reason != "hallucination" ||
 		got["answers:002"].Kind != store.Edit || got["answers:002"].Edits["output"] != "The answer is four." || len(got["answers:002"].Edits) != 1 {
 		t.Fatalf("after accept, reject, edit: %+v", got)
 	}
-	// u undoes the last decision (the edit), then the one before (the reject).
-	if err := chromedp.Do(ctx, key("u"), waitCur("answers:002"), waitMine("you: undecided"), key("u"), waitCur("answers:001"), waitMine("you: undecided")); err != nil {
+	// u undoes the last decision (the comment, then the edit), then the one
+	// before (the reject).
+	err = chromedp.Do(ctx, key("u"), waitCur("answers:002"), chromedp.WaitNotPresent(chromedp.CSS(`.comments li`)), waitMine("you: edit"),
+		key("u"), waitCur("answers:002"), waitMine("you: undecided"), key("u"), waitCur("answers:001"), waitMine("you: undecided"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	got = standing(t, a.st)

@@ -210,6 +210,13 @@ function showRecord(it) {
   }
   if (r.error) parts.push(field("error", r.error));
   if (r.candidates) parts.push(field("candidates", "x", kv(Object.fromEntries(r.candidates.map((c, i) => [String(i), c])))));
+  const undone = new Set((it.log || []).filter((x) => x.kind === "undo").map((x) => x.undoes));
+  const notes = (it.log || []).filter((x) => x.kind === "comment" && !undone.has(x.id));
+  if (notes.length) {
+    const ul = el("ul", { class: "comments" });
+    for (const c of notes) ul.append(el("li", {}, el("b", {}, c.reviewer), ` (${c.at.slice(0, 16).replace("T", " ")}): `, c.comment));
+    parts.push(field("comments", "x", ul));
+  }
   const rest = Object.fromEntries(Object.entries(meta).filter(([k]) => k !== "evidence"));
   if (Object.keys(rest).length) parts.push(field("meta (judgments, verifiers)", "x", kv(rest)));
   parts.push(field("provenance", "x", kv(r.provenance)));
@@ -246,7 +253,7 @@ async function decide(body) {
     state.decided.push(state.cur);
     await refresh(state.cur);
     say(`${body.kind} ${it.record.id}`);
-    if (body.kind !== "comment") select(Math.min(state.cur + 1, state.items.length - 1));
+    select(body.kind === "comment" ? state.cur : Math.min(state.cur + 1, state.items.length - 1));
   } catch (e) { say(e.message, true); }
 }
 
@@ -255,6 +262,7 @@ async function refresh(i) {
   const it = state.items[i];
   const got = await api("/api/record?id=" + encodeURIComponent(it.record.id));
   it.verdicts = got.verdicts;
+  it.log = got.log;
   $("list").children[i].replaceWith(listEntry(it, i));
   $("list").children[i].classList.toggle("cur", i === state.cur);
 }
