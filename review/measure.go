@@ -230,6 +230,24 @@ type Progress struct {
 	Reviewed   int            `json:"reviewed"`    // records with at least one standing verdict
 	ByReviewer map[string]int `json:"by_reviewer"` // standing verdicts per reviewer
 	Sampled    int            `json:"sampled"`
+	// Pairs counts the pairs people compared; PairsAgree those where they
+	// preferred the pipeline's chosen answer, PairsTied those they tied.
+	Pairs      int `json:"pairs"`
+	PairsAgree int `json:"pairs_agree"`
+	PairsTied  int `json:"pairs_tied"`
+}
+
+// PairLine says how the people's preferences agree with the pipeline's
+// pairs, "" when no pair was compared.
+func (p Progress) PairLine() string {
+	if p.Pairs == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("pairs: %d compared, the pipeline's chosen answer preferred in %d", p.Pairs, p.PairsAgree)
+	if decided := p.Pairs - p.PairsTied; decided > 0 {
+		s += fmt.Sprintf(" (%.0f%% of those not tied)", 100*float64(p.PairsAgree)/float64(decided))
+	}
+	return s + fmt.Sprintf(", %d tied", p.PairsTied)
 }
 
 // Summarize is what the summary page and `status` show of a stage's
@@ -243,6 +261,16 @@ func Summarize(ctx context.Context, st Measured, stage string) (Progress, []Esti
 	for _, vs := range d.ByRecord {
 		for _, v := range vs {
 			p.ByReviewer[v.Reviewer]++
+		}
+	}
+	for id := range d.Prefs {
+		side, _ := d.Preference(id)
+		p.Pairs++
+		switch side {
+		case "chosen":
+			p.PairsAgree++
+		case "tie":
+			p.PairsTied++
 		}
 	}
 	ids, err := st.Sample(ctx, stage)

@@ -6,6 +6,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/synthloop/synthloop/record"
@@ -34,6 +35,29 @@ func (v Verdict) Keep() bool { return v.Kind != store.Reject }
 type Decisions struct {
 	// ByRecord maps a record ID to its reviewers' verdicts, oldest first.
 	ByRecord map[string][]Verdict
+	// Prefs maps a record ID to its reviewers' standing preferences
+	// between the two sides of its pair, oldest first.
+	Prefs map[string][]Verdict
+}
+
+// Preference is what the reviewers prefer of a record's pair: the side most
+// of them named ("chosen", "rejected" or "tie"), a tie when they split
+// evenly; ok is false when no one compared the pair.
+func (d *Decisions) Preference(id string) (side string, ok bool) {
+	n := map[string]int{}
+	for _, v := range d.Prefs[id] {
+		n[v.Reason]++
+	}
+	if len(d.Prefs[id]) == 0 {
+		return "", false
+	}
+	switch {
+	case n["chosen"] > n["rejected"] && n["chosen"] > n["tie"]:
+		return "chosen", true
+	case n["rejected"] > n["chosen"] && n["rejected"] > n["tie"]:
+		return "rejected", true
+	}
+	return "tie", true
 }
 
 // Load reads the log of stage ("" every stage) and works out the standing
@@ -51,20 +75,29 @@ func Load(ctx context.Context, log Log, stage string) (*Decisions, error) {
 		}
 		rows = append(rows, rv)
 	}
-	type key struct{ rec, who string }
+	type key struct {
+		rec, who string
+		pref     bool
+	}
 	latest := map[key]store.Review{}
 	for _, rv := range rows {
 		if undone[rv.ID] || rv.Kind == store.Comment {
 			continue
 		}
-		latest[key{rv.RecordID, rv.Reviewer}] = rv // rows are in log order: the last wins
+		latest[key{rv.RecordID, rv.Reviewer, rv.Kind == store.Prefer}] = rv // rows are in log order: the last wins
 	}
-	d := &Decisions{ByRecord: map[string][]Verdict{}}
+	d := &Decisions{ByRecord: map[string][]Verdict{}, Prefs: map[string][]Verdict{}}
 	for k, rv := range latest {
-		d.ByRecord[k.rec] = append(d.ByRecord[k.rec], Verdict{Reviewer: rv.Reviewer, Kind: rv.Kind, Reason: rv.Reason, Edits: rv.Edits, At: rv.At})
+		m := d.ByRecord
+		if k.pref {
+			m = d.Prefs
+		}
+		m[k.rec] = append(m[k.rec], Verdict{Reviewer: rv.Reviewer, Kind: rv.Kind, Reason: rv.Reason, Edits: rv.Edits, At: rv.At})
 	}
-	for _, vs := range d.ByRecord {
-		slices.SortFunc(vs, func(a, b Verdict) int { return a.At.Compare(b.At) })
+	for _, m := range []map[string][]Verdict{d.ByRecord, d.Prefs} {
+		for _, vs := range m {
+			slices.SortFunc(vs, func(a, b Verdict) int { return a.At.Compare(b.At) })
+		}
 	}
 	return d, nil
 }
@@ -91,6 +124,36 @@ func (d *Decisions) Outcome(id string) (v Verdict, ok bool) {
 	return v, true
 }
 
+// HumanPairFilter is the Decision.Filter of the reviewers' preference on
+// an exported pair.
+const HumanPairFilter = "human_pair"
+
+// applyPreference returns the record with its pair as the reviewers would
+// have it: the sides swapped when they prefer the rejected answer, and the
+// record rejected when they find the two equally good (a tie teaches a
+// preference trainer nothing). Kept records only: a pair a filter rejected
+// stays out.
+func (d *Decisions) applyPreference(r *record.Record) *record.Record {
+	side, ok := d.Preference(r.ID)
+	if !ok || r.Chosen == "" || r.Rejected == "" || r.Status != record.Kept {
+		return r
+	}
+	c := *r
+	who := make([]string, 0, len(d.Prefs[r.ID]))
+	for _, v := range d.Prefs[r.ID] {
+		who = append(who, v.Reviewer+": "+v.Reason)
+	}
+	dec := record.Decision{Filter: HumanPairFilter, Passed: side != "tie", Reason: "preferred " + side + " (" + strings.Join(who, ", ") + ")"}
+	c.Decisions = append(slices.Clip(r.Decisions), dec)
+	switch side {
+	case "rejected":
+		c.Chosen, c.Rejected = r.Rejected, r.Chosen
+	case "tie":
+		c.Status = record.Rejected
+	}
+	return &c
+}
+
 // HumanFilter is the Decision.Filter of a human verdict on an exported record.
 const HumanFilter = "human"
 
@@ -101,6 +164,7 @@ const HumanFilter = "human"
 // passed decision but does not revive a record a filter rejected: the
 // pipeline's later stages never saw it.
 func (d *Decisions) Apply(r *record.Record) *record.Record {
+	r = d.applyPreference(r)
 	v, ok := d.Outcome(r.ID)
 	if !ok {
 		return r

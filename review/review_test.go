@@ -247,3 +247,71 @@ func TestEstimateString(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+func TestPreference(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var recs []*record.Record
+	for i := range 4 {
+		recs = append(recs, &record.Record{ID: fmt.Sprintf("p:%d", i), Seq: int64(i), Status: record.Kept, Instruction: "q", Chosen: "good", Rejected: "bad"})
+	}
+	if err := st.Commit(ctx, pipeline.Unit{Stage: "p", Key: "u", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	prefer := func(id, who, side string) {
+		t.Helper()
+		if _, err := st.AddReview(ctx, store.Review{RecordID: id, Reviewer: who, Kind: store.Prefer, Reason: side}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prefer("p:0", "ann", "chosen")
+	prefer("p:1", "ann", "rejected")
+	prefer("p:1", "bob", "rejected")
+	prefer("p:2", "ann", "chosen")
+	prefer("p:2", "bob", "rejected") // split: a tie
+	prefer("p:3", "ann", "tie")
+	decide(t, st, "p:3", "ann", store.Accept, "", nil) // a verdict stands beside the preference
+	if _, err := st.AddReview(ctx, store.Review{RecordID: "p:0", Reviewer: "ann", Kind: store.Prefer, Reason: "a"}); err == nil {
+		t.Error("a preference of \"a\" was accepted")
+	}
+	got := map[string]*record.Record{}
+	for r, err := range (Reviewed{st}).Records(ctx, "p", "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[r.ID] = r
+	}
+	tests := []struct {
+		id             string
+		status         record.Status
+		chosen, reason string
+	}{
+		{"p:0", record.Kept, "good", "preferred chosen (ann: chosen)"},
+		{"p:1", record.Kept, "bad", "preferred rejected (ann: rejected, bob: rejected)"},
+		{"p:2", record.Rejected, "good", "preferred tie (ann: chosen, bob: rejected)"},
+		{"p:3", record.Rejected, "good", "preferred tie (ann: tie)"},
+	}
+	for _, tt := range tests {
+		r := got[tt.id]
+		var reason string
+		for _, d := range r.Decisions {
+			if d.Filter == HumanPairFilter {
+				reason = d.Reason
+			}
+		}
+		if r.Status != tt.status || r.Chosen != tt.chosen || reason != tt.reason {
+			t.Errorf("%s: %s, chosen %q, %q; want %s, %q, %q", tt.id, r.Status, r.Chosen, reason, tt.status, tt.chosen, tt.reason)
+		}
+	}
+	p, _, _, err := Summarize(ctx, st, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := p.PairLine(); l != "pairs: 4 compared, the pipeline's chosen answer preferred in 1 (50% of those not tied), 2 tied" || p.Reviewed != 1 {
+		t.Errorf("progress %+v: %q", p, l)
+	}
+}

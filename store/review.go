@@ -53,6 +53,10 @@ const (
 	Edit    ReviewKind = "edit"
 	Comment ReviewKind = "comment"
 	Undo    ReviewKind = "undo"
+	// Prefer says which side of a record's preference pair the reviewer
+	// prefers: Reason is "chosen", "rejected" or "tie". It stands beside
+	// the reviewer's verdict rather than replacing it.
+	Prefer ReviewKind = "prefer"
 )
 
 // Review is one row of the review log.
@@ -85,8 +89,12 @@ func (s *Store) AddReview(ctx context.Context, rv Review) (Review, error) {
 	}
 	switch rv.Kind {
 	case Accept, Reject, Edit, Comment:
+	case Prefer:
+		if rv.Reason != "chosen" && rv.Reason != "rejected" && rv.Reason != "tie" {
+			return rv, fmt.Errorf("store: review of %s: a preference is chosen, rejected or tie, not %q", rv.RecordID, rv.Reason)
+		}
 	default:
-		return rv, fmt.Errorf("store: review of %s: kind %q is not accept, reject, edit or comment", rv.RecordID, rv.Kind)
+		return rv, fmt.Errorf("store: review of %s: kind %q is not accept, reject, edit, comment or prefer", rv.RecordID, rv.Kind)
 	}
 	if rv.RecordID == "" || rv.Reviewer == "" {
 		return rv, fmt.Errorf("store: review: needs a record and a reviewer (record %q, reviewer %q)", rv.RecordID, rv.Reviewer)

@@ -29,8 +29,9 @@ func newExportCmd() *cobra.Command {
 		Long: `Write the kept records of one stage (by default the run's last stage) to PATH.
 Rejected and failed records stay in the run store; --include-rejected exports them too,
 with their status, the filters' reasons and errors, for audit. Decisions made in
-'synthloop review' apply: a record a reviewer rejected is rejected, and an edit replaces
-the text (the original and the editor in meta.human_edit).
+'synthloop review' apply: a record a reviewer rejected is rejected, an edit replaces
+the text (the original and the editor in meta.human_edit), and a preference pair the
+reviewers prefer the other way round is swapped (a tied one is dropped).
 
 --push ORG/NAME (with --format hf) uploads the dataset folder to the Hugging Face Hub
 in one commit, creating the dataset repo private unless --public (an existing repo is

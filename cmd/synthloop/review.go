@@ -30,14 +30,17 @@ everything that decided a record: its texts, conversation turns or DPO pair, the
 quote highlighted in its chunk, scores, filter decisions, judgments and provenance.
 
 Keys: j/k move, a accepts, r rejects with a reason tag (1-6), e edits (the original is
-kept and the change shown as a diff), c comments, u undoes your last decision.
+kept and the change shown as a diff), c comments, u undoes your last decision. A record
+with a chosen/rejected pair shows the two blind as A and B: 1, 2 or t (a tie) says which
+is better.
 Each decision is committed to the run store (run.db) before the page is told it is saved,
 with the reviewer's name and the time, so nothing is lost if the server is killed.
 Several people can review at once through one server: each page sets its reviewer name.
 
 Afterwards 'synthloop export' honours the decisions (a human reject removes a record the
 judges kept; an edit replaces the text, the original and the editor kept in
-meta.human_edit) and 'synthloop status' shows the review's progress and measurements.
+meta.human_edit; a pair the reviewers prefer the other way round is swapped, a tied one
+dropped) and 'synthloop status' shows the review's progress and measurements.
 
 --sample N draws a stratified random sample before serving: N kept records of --stage (by
 default the last), and --sample-rejected M records rejected by each filter. Once the sample

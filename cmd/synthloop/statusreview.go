@@ -26,7 +26,7 @@ func writeReview(ctx context.Context, out io.Writer, st any, stats []store.Stage
 			fmt.Fprintf(out, "\nreview of %s: %v\n", s.Stage, err)
 			continue
 		}
-		if p.Reviewed == 0 && p.Sampled == 0 {
+		if p.Reviewed == 0 && p.Sampled == 0 && p.Pairs == 0 {
 			continue
 		}
 		var who []string
@@ -38,6 +38,9 @@ func writeReview(ctx context.Context, out io.Writer, st any, stats []store.Stage
 			fmt.Fprintf(out, "; sample of %d", p.Sampled)
 		}
 		fmt.Fprintln(out)
+		if l := p.PairLine(); l != "" {
+			fmt.Fprintf(out, "  %s\n", l)
+		}
 		for _, e := range est {
 			fmt.Fprintf(out, "  %s\n", e)
 		}

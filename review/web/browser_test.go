@@ -14,6 +14,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/review"
 	"github.com/synthloop/synthloop/store"
 )
@@ -287,4 +289,60 @@ func TestBrowserTwoReviewers(t *testing.T) {
 	if !strings.Contains(others, "bob: reject (wrong answer)") {
 		t.Errorf("ann's page shows %q of the others", others)
 	}
+}
+
+// TestBrowserPairs compares the two sides of preference pairs, shown blind
+// as A and B: 1, 2 and t record which side (chosen, rejected, tie) won.
+func TestBrowserPairs(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "run")
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*record.Record
+	for i := range 3 {
+		recs = append(recs, &record.Record{ID: fmt.Sprintf("pairs:%d", i), Seq: int64(i), Status: record.Kept,
+			Instruction: fmt.Sprintf("Name a prime above %d.", 10*i), Chosen: fmt.Sprint(10*i + 1 + i%2*2), Rejected: fmt.Sprint(10*i + 4)})
+	}
+	if err := st.Commit(ctx, pipeline.Unit{Stage: "pairs", Key: "u", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	a := newApp(t, dir, Options{})
+	srv := httptest.NewServer(a.srv)
+	defer srv.Close()
+	tb := tab(t)
+	err = chromedp.Do(tb, chromedp.Navigate(srv.URL+"/"), waitCur("pairs:0"), chromedp.WaitVisible(chromedp.ID("my-pref")), screenshot(t, "pair"),
+		key("1"), waitCur("pairs:1"), key("2"), waitCur("pairs:2"), key("t"),
+		void(chromedp.Poll[bool](`document.getElementById("my-pref").textContent === "you prefer a tie"`, chromedp.WithPollingTimeout(10*time.Second))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := review.Load(ctx, a.st, "pairs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pressed := range []int{0, 1, -1} {
+		id := fmt.Sprintf("pairs:%d", i)
+		want := "tie"
+		if pressed >= 0 {
+			want = blindSides(id)[pressed]
+		}
+		if got, _ := d.Preference(id); got != want {
+			t.Errorf("%s: preference %q, want %q", id, got, want)
+		}
+	}
+}
+
+// blindSides is app.js's pairSides: the pair's fields in the order shown as A, B.
+func blindSides(id string) [2]string {
+	var h uint32
+	for _, c := range id {
+		h = h*31 + uint32(c)
+	}
+	if h%2 == 1 {
+		return [2]string{"rejected", "chosen"}
+	}
+	return [2]string{"chosen", "rejected"}
 }

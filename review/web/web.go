@@ -244,6 +244,7 @@ var RejectReasons = []string{"hallucination", "wrong answer", "instruction not f
 type item struct {
 	Record   *record.Record   `json:"record"`
 	Verdicts []review.Verdict `json:"verdicts"`
+	Prefs    []review.Verdict `json:"prefs"`
 }
 
 func (s *Server) records(w http.ResponseWriter, r *http.Request) {
@@ -287,25 +288,30 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	}
 	items := make([]item, 0, len(p.Records))
 	for _, rec := range p.Records {
-		vs, err := s.verdicts(r.Context(), rec.ID)
+		vs, prefs, err := s.verdicts(r.Context(), rec.ID)
 		if err != nil {
 			httpError(w, http.StatusInternalServerError, "%v", err)
 			return
 		}
-		items = append(items, item{Record: rec, Verdicts: vs})
+		items = append(items, item{Record: rec, Verdicts: vs, Prefs: prefs})
 	}
 	writeJSON(w, map[string]any{"items": items, "next": p.Next})
 }
 
-func (s *Server) verdicts(ctx context.Context, id string) ([]review.Verdict, error) {
+// verdicts returns the record's standing verdicts and pair preferences.
+func (s *Server) verdicts(ctx context.Context, id string) (vs, prefs []review.Verdict, err error) {
 	d, err := review.Load(ctx, oneRecord{s.st, id}, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if vs := d.ByRecord[id]; vs != nil {
-		return vs, nil
+	vs, prefs = d.ByRecord[id], d.Prefs[id]
+	if vs == nil {
+		vs = []review.Verdict{}
 	}
-	return []review.Verdict{}, nil
+	if prefs == nil {
+		prefs = []review.Verdict{}
+	}
+	return vs, prefs, nil
 }
 
 // oneRecord is the log of one record, for review.Load.
@@ -337,12 +343,12 @@ func (s *Server) record(w http.ResponseWriter, r *http.Request) {
 		}
 		log = append(log, rv)
 	}
-	vs, err := s.verdicts(r.Context(), id)
+	vs, prefs, err := s.verdicts(r.Context(), id)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	writeJSON(w, map[string]any{"record": rec, "verdicts": vs, "log": log})
+	writeJSON(w, map[string]any{"record": rec, "verdicts": vs, "prefs": prefs, "log": log})
 }
 
 type decision struct {
@@ -446,7 +452,7 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 	if est == nil {
 		est = []review.Estimate{}
 	}
-	writeJSON(w, map[string]any{"progress": p, "estimates": est, "estimate_texts": texts, "agreements": out})
+	writeJSON(w, map[string]any{"progress": p, "pairs": p.PairLine(), "estimates": est, "estimate_texts": texts, "agreements": out})
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {

@@ -59,6 +59,14 @@ async function start() {
   $("sample-form").addEventListener("submit", drawSample);
   window.addEventListener("hashchange", route);
   document.addEventListener("keydown", onKey);
+  // The key that opened a text box (e, c) must not type itself into it:
+  // its keypress and input events come after the box has the focus.
+  for (const ev of ["keypress", "beforeinput"]) {
+    document.addEventListener(ev, (e) => {
+      if (state.swallow && (e.key || e.data) === state.swallow) { e.preventDefault(); state.swallow = ""; }
+    }, true);
+  }
+  document.addEventListener("keyup", () => { state.swallow = ""; });
   route();
   await reload();
 }
@@ -199,7 +207,19 @@ function showRecord(it) {
       t.tool_calls ? el("pre", { class: "tool" }, JSON.stringify(t.tool_calls, null, 1)) : null));
     parts.push(field("conversation", "x", conv));
   }
-  if (r.chosen || r.rejected) parts.push(el("div", { class: "pair" }, text("chosen"), text("rejected")));
+  if (r.chosen && r.rejected) {
+    // Blind: the two sides as A and B, in an order fixed by the id, so
+    // the pipeline's choice does not lean on the reviewer's.
+    const sides = pairSides(r);
+    const pref = (it.prefs || []).find((x) => x.reviewer === reviewer());
+    const label = (side) => side === "tie" ? "a tie" : (sides[0] === side ? "A" : "B");
+    parts.push(el("p", { class: "hint", id: "my-pref" }, pref ? `you prefer ${label(pref.reason)}` : "compare: 1 prefers A, 2 prefers B, t a tie"));
+    parts.push(el("div", { class: "pair" }, ...sides.map((f, i) => {
+      const x = text(f);
+      x.querySelector("h3").textContent = i ? "B" : "A";
+      return x;
+    })));
+  } else if (r.chosen || r.rejected) parts.push(el("div", { class: "pair" }, text("chosen"), text("rejected")));
   if (typeof meta.evidence === "string" && !r.input) parts.push(field("evidence", meta.evidence));
   if (r.reasoning) parts.push(field("reasoning", r.reasoning));
   if (r.scores) parts.push(field("scores", "x", kv(r.scores)));
@@ -244,6 +264,13 @@ async function lineage(id, list, shownID) {
   }
 }
 
+// pairSides orders a pair's fields for showing as A and B.
+function pairSides(r) {
+  let h = 0;
+  for (const c of r.id) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return h % 2 ? ["rejected", "chosen"] : ["chosen", "rejected"];
+}
+
 async function decide(body) {
   const it = state.items[state.cur];
   if (!it) return;
@@ -262,6 +289,7 @@ async function refresh(i) {
   const it = state.items[i];
   const got = await api("/api/record?id=" + encodeURIComponent(it.record.id));
   it.verdicts = got.verdicts;
+  it.prefs = got.prefs;
   it.log = got.log;
   $("list").children[i].replaceWith(listEntry(it, i));
   $("list").children[i].classList.toggle("cur", i === state.cur);
@@ -313,9 +341,8 @@ function startEdit() {
   form.append(el("button", { type: "submit" }, "save"));
   form.addEventListener("submit", (e) => { e.preventDefault(); saveEdit(); });
   $("view").replaceChildren(form);
-  // Focus after this key's events are over, or its letter lands in the text.
   const first = form.querySelector("textarea");
-  if (first) setTimeout(() => first.focus(), 0);
+  if (first) first.focus();
 }
 
 function saveEdit() {
@@ -332,7 +359,7 @@ function startComment() {
   state.mode = "comment";
   const ta = el("textarea", { id: "comment", rows: 3, placeholder: "comment; Ctrl+Enter saves" });
   $("view").prepend(ta);
-  setTimeout(() => ta.focus(), 0);
+  ta.focus();
 }
 
 function onKey(e) {
@@ -355,9 +382,16 @@ function onKey(e) {
     case "k": select(Math.max(state.cur - 1, 0)); break;
     case "a": decide({ kind: "accept" }); break;
     case "r": askReason(); break;
-    case "e": e.preventDefault(); startEdit(); break;
-    case "c": e.preventDefault(); startComment(); break;
+    case "e": e.preventDefault(); state.swallow = "e"; startEdit(); break;
+    case "c": e.preventDefault(); state.swallow = "c"; startComment(); break;
     case "u": undo(); break;
+    case "1": case "2": case "t": {
+      const it = state.items[state.cur];
+      if (!it || !it.record.chosen || !it.record.rejected) return;
+      const side = e.key === "t" ? "tie" : pairSides(it.record)[Number(e.key) - 1];
+      decide({ kind: "prefer", reason: side });
+      break;
+    }
     default: return;
   }
 }
@@ -369,6 +403,7 @@ async function loadSummary() {
     p.replaceChildren(el("tr", {}, el("th", {}, "records reviewed"), el("td", {}, String(s.progress.reviewed))),
       el("tr", {}, el("th", {}, "in the sample"), el("td", {}, String(s.progress.sampled))));
     for (const [who, n] of Object.entries(s.progress.by_reviewer)) p.append(el("tr", {}, el("th", {}, who), el("td", {}, String(n))));
+    if (s.pairs) p.append(el("tr", {}, el("th", {}, "pairs"), el("td", {}, s.pairs)));
     $("estimates").replaceChildren(...(s.estimate_texts.length ? s.estimate_texts.map((t) => el("li", {}, t)) : [el("li", {}, "No sample drawn yet: draw one below, then review it (tick 'sample only').")]));
     const a = $("agreements");
     a.replaceChildren(el("tr", {}, el("th", {}, "rater"), el("th", {}, "rater"), el("th", {}, "records"), el("th", {}, "agree"), el("th", {}, "kappa")));
