@@ -1,11 +1,15 @@
 package review
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/synthloop/synthloop/pipeline"
@@ -314,4 +318,87 @@ func TestPreference(t *testing.T) {
 	if l := p.PairLine(); l != "pairs: 4 compared, the pipeline's chosen answer preferred in 1 (50% of those not tied), 2 tied" || p.Reviewed != 1 {
 		t.Errorf("progress %+v: %q", p, l)
 	}
+}
+
+func TestLabelStudio(t *testing.T) {
+	ctx := context.Background()
+	st := newRun(t, 6)
+	var tasks bytes.Buffer
+	n, err := ExportTasks(ctx, st, "s", &tasks) // no sample: the kept records 1 to 4
+	if err != nil || n != 4 {
+		t.Fatalf("exported %d tasks, %v", n, err)
+	}
+	var got []lsTask
+	if err := json.Unmarshal(tasks.Bytes(), &got); err != nil || len(got) != n || got[0].Data.RecordID != "s:0001" || got[0].Data.Output != "answer 1" {
+		t.Fatalf("tasks %s: %v", tasks.String(), err)
+	}
+	// What Label Studio exports once annotators have worked on the tasks.
+	export := `[
+	 {"id": 7, "data": {"record_id": "s:0001", "output": "answer 1"}, "annotations": [
+	  {"completed_by": 3, "result": [{"from_name": "verdict", "to_name": "output", "type": "choices", "value": {"choices": ["reject"]}},
+	                                 {"from_name": "reason", "to_name": "output", "type": "choices", "value": {"choices": ["hallucination"]}}]},
+	  {"completed_by": {"id": 4, "email": "bo@example.com"}, "result": [{"from_name": "verdict", "type": "choices", "value": {"choices": ["accept"]}}]},
+	  {"completed_by": 5, "was_cancelled": true, "result": []}]},
+	 {"id": 8, "data": {"record_id": "s:0002", "output": "answer 2"}, "annotations": [
+	  {"completed_by": 3, "result": [{"from_name": "verdict", "type": "choices", "value": {"choices": ["accept"]}},
+	                                 {"from_name": "edit", "type": "textarea", "value": {"text": ["answer two"]}}]},
+	  {"completed_by": 4, "result": [{"from_name": "verdict", "type": "choices", "value": {"choices": ["reject"]}}]}]},
+	 {"id": 9, "data": {"record_id": "s:0003", "output": "answer 3"}, "annotations": [
+	  {"completed_by": 3, "result": [{"from_name": "edit", "type": "textarea", "value": {"text": ["answer 3"]}}]}]}
+	]`
+	n, err = ImportAnnotations(ctx, st, strings.NewReader(export))
+	if err != nil || n != 4 {
+		t.Fatalf("imported %d, %v; want 4", n, err)
+	}
+	d, err := Load(ctx, st, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"s:0001": {"labelstudio:3 reject hallucination", "labelstudio:bo@example.com accept "},
+		"s:0002": {"labelstudio:3 edit ", "labelstudio:4 reject other"},
+	}
+	for id, w := range want {
+		var gotV []string
+		for _, v := range d.ByRecord[id] {
+			gotV = append(gotV, v.Reviewer+" "+string(v.Kind)+" "+v.Reason)
+		}
+		slices.Sort(gotV)
+		if !slices.Equal(gotV, w) {
+			t.Errorf("%s: %q, want %q", id, gotV, w)
+		}
+	}
+	if len(d.ByRecord["s:0003"]) != 0 {
+		t.Errorf("an edit box left as it was made a decision: %+v", d.ByRecord["s:0003"])
+	}
+	for _, bad := range []string{`{}`, `[{"data": {}}]`, `[{"data": {"record_id": "s:0001"}, "annotations": [{"result": [{"from_name": "verdict", "value": {"choices": ["maybe"]}}]}]}]`} {
+		if _, err := ParseAnnotations(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseAnnotations(%s) accepted", bad)
+		}
+	}
+	if _, err := ImportAnnotations(ctx, st, strings.NewReader(`[{"data": {"record_id": "nope"}, "annotations": [{"result": [{"from_name": "verdict", "value": {"choices": ["accept"]}}]}]}]`)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a task of another run: %v", err)
+	}
+	if !strings.Contains(LabelStudioConfig, `<Choice value="wrong answer"/>`) {
+		t.Error("the labeling config lacks the reason tags")
+	}
+}
+
+func FuzzParseAnnotations(f *testing.F) {
+	f.Add(`[{"data": {"record_id": "a", "output": "x"}, "annotations": [{"completed_by": 1, "result": [{"from_name": "verdict", "value": {"choices": ["accept"]}}, {"from_name": "edit", "value": {"text": ["y"]}}]}]}]`)
+	f.Add(`[{"data": {"record_id": "a"}, "annotations": [{"completed_by": {"email": "e"}, "result": [{"from_name": "verdict", "value": {"choices": ["reject"]}}]}]}]`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, s string) {
+		ds, err := ParseAnnotations(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		for _, d := range ds {
+			ok := d.RecordID != "" && strings.HasPrefix(d.Reviewer, "labelstudio:") &&
+				(d.Kind == store.Accept && d.Edits == nil || d.Kind == store.Reject && d.Reason != "" && d.Edits == nil || d.Kind == store.Edit && len(d.Edits) == 1)
+			if !ok {
+				t.Fatalf("%q gave decision %+v", s, d)
+			}
+		}
+	})
 }

@@ -16,6 +16,7 @@ import (
 func newReviewCmd() *cobra.Command {
 	var (
 		addr, reviewer, tokenEnv, stage string
+		lsExport, lsImport              string
 		sample, perReason               int
 		seed                            int64
 	)
@@ -48,12 +49,19 @@ is reviewed (tick "sample only"), the summary page and status report the share o
 acceptable records with a 95% confidence interval per stratum, and Cohen's kappa between
 reviewers and between each reviewer and the pipeline's verdict.
 
+Label Studio: --export-labelstudio FILE writes the sample (or the stage's kept records) as
+Label Studio tasks, and FILE.config.xml the labeling interface to paste into the project;
+--import-labelstudio FILE reads Label Studio's JSON export of those tasks back as decisions
+(reviewer "labelstudio:" and the annotator). Neither starts the server.
+
 It listens on loopback by default. Any other address needs a token, read from the
 environment variable named by --token-env; open the printed address, which carries it
 once as ?token= and leaves it in a cookie. The run must not be running: the app writes to
 its store.`,
 		Example: `  synthloop review runs/demo
   synthloop review runs/demo --sample 300 --sample-rejected 50 --reviewer ann
+  synthloop review runs/demo --export-labelstudio tasks.json      # then, after labelling there:
+  synthloop review runs/demo --import-labelstudio project-export.json
   REVIEW_TOKEN=$(openssl rand -hex 16) synthloop review runs/demo --addr 0.0.0.0:8090 --token-env REVIEW_TOKEN`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -104,6 +112,9 @@ its store.`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "sampled %d of %d records of %s (%s)\n", s.Drawn, s.Population, stage, s.Name)
 				}
 			}
+			if lsExport != "" || lsImport != "" {
+				return labelStudio(cmd, st, stage, lsExport, lsImport)
+			}
 			if err := st.IndexScores(ctx); err != nil { // once per run: seconds on a million records
 				return err
 			}
@@ -130,5 +141,54 @@ its store.`,
 	cmd.Flags().IntVar(&perReason, "sample-rejected", 0, "with a sample: also draw this many records rejected by each filter")
 	cmd.Flags().StringVar(&stage, "stage", "", "stage to sample (default: the run's last stage)")
 	cmd.Flags().Int64Var(&seed, "seed", 1, "seed of the sample draw")
+	cmd.Flags().StringVar(&lsExport, "export-labelstudio", "", "write the sample (or the stage's kept records) as Label Studio tasks to this file, and its labeling config beside it, instead of serving")
+	cmd.Flags().StringVar(&lsImport, "import-labelstudio", "", "read a Label Studio JSON export of those tasks as decisions, instead of serving")
 	return cmd
+}
+
+// labelStudio exports the review tasks for Label Studio or imports its
+// annotations, in place of serving the app.
+func labelStudio(cmd *cobra.Command, st *store.Store, stage, export, imp string) error {
+	ctx, out := cmd.Context(), cmd.OutOrStdout()
+	if imp != "" {
+		f, err := os.Open(imp)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		n, err := review.ImportAnnotations(ctx, st, f)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "imported %d decisions from %s\n", n, imp)
+	}
+	if export == "" {
+		return nil
+	}
+	if stage == "" {
+		stages, err := st.Stages(ctx)
+		if err != nil {
+			return err
+		}
+		if len(stages) == 0 {
+			return fmt.Errorf("review: %s holds no records", st.Dir())
+		}
+		stage = stages[len(stages)-1]
+	}
+	f, err := os.Create(export)
+	if err != nil {
+		return err
+	}
+	n, err := review.ExportTasks(ctx, st, stage, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(export+".config.xml", []byte(review.LabelStudioConfig), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "wrote %d tasks of stage %s to %s and the labeling config to %s.config.xml\n", n, stage, export, export)
+	return nil
 }

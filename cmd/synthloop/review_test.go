@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -160,5 +161,44 @@ func TestJudgeCalibrateFromReview(t *testing.T) {
 	}
 	if out, err := cli(dir, nil, "judge", "calibrate", "x.jsonl", "--from-review", run, "--models", pipe, "--judge-model", "judge").CombinedOutput(); exitCode(err) != 2 {
 		t.Errorf("labels and --from-review together: %v %s", err, out)
+	}
+}
+
+// TestReviewLabelStudio exports a run's kept records as Label Studio tasks
+// and imports an annotated export of them as decisions.
+func TestReviewLabelStudio(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	st, err := store.Open(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []*record.Record{{ID: "a:0", Status: record.Kept, Instruction: "Say hi.", Output: "hi"}, {ID: "a:1", Seq: 1, Status: record.Rejected, Output: "no"}}
+	if err := st.Commit(ctx, pipeline.Unit{Stage: "a", Key: "u", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	tasks := filepath.Join(dir, "tasks.json")
+	if out, err := cli(dir, nil, "review", run, "--export-labelstudio", tasks).CombinedOutput(); err != nil || !strings.Contains(string(out), "wrote 1 tasks of stage a") {
+		t.Fatalf("export: %v %s", err, out)
+	}
+	b, _ := os.ReadFile(tasks)
+	var got []map[string]any
+	if err := json.Unmarshal(b, &got); err != nil || len(got) != 1 {
+		t.Fatalf("tasks %s: %v", b, err)
+	}
+	if _, err := os.Stat(tasks + ".config.xml"); err != nil {
+		t.Error(err)
+	}
+	annotated := filepath.Join(dir, "export.json")
+	os.WriteFile(annotated, []byte(`[{"id": 1, "data": {"record_id": "a:0", "output": "hi"}, "annotations": [{"completed_by": 2,
+		"result": [{"from_name": "verdict", "type": "choices", "value": {"choices": ["reject"]}}, {"from_name": "reason", "type": "choices", "value": {"choices": ["unsafe"]}}]}]}]`), 0o644)
+	if out, err := cli(dir, nil, "review", run, "--import-labelstudio", annotated).CombinedOutput(); err != nil || !strings.Contains(string(out), "imported 1 decisions") {
+		t.Fatalf("import: %v %s", err, out)
+	}
+	out, err := cli(dir, nil, "export", run, "--format", "openai", "--include-rejected", "--out", "-").Output()
+	if err != nil || !strings.Contains(string(out), `"human: reject by labelstudio:2: unsafe"`) || strings.Contains(string(out), `"status":"kept"`) {
+		t.Errorf("export after the imported reject: %v %s", err, out)
 	}
 }

@@ -232,12 +232,8 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 			Counts: map[string]int{"records": c.Kept + c.Rejected + c.Failed, "kept": c.Kept, "rejected": c.Rejected, "failed": c.Failed}})
 	}
 	writeJSON(w, map[string]any{"reviewer": s.opts.Reviewer, "csrf": s.csrf, "run": s.st.Dir(), "stages": stages,
-		"reasons": RejectReasons})
+		"reasons": review.RejectReasons})
 }
-
-// RejectReasons are the reason tags the app offers for a reject, in the
-// order of their number keys; a reviewer may type another.
-var RejectReasons = []string{"hallucination", "wrong answer", "instruction not followed", "unsafe", "low quality", "other"}
 
 // item is a record as the app shows it: with every reviewer's standing
 // verdict, and the reviewer's own.
