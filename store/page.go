@@ -47,6 +47,10 @@ type Page struct {
 	Records []*record.Record
 	// Next is the After of the following page, "" after the last.
 	Next string
+	// Last is the After that continues past this page's last record, set
+	// even when no record follows yet: a viewer of a run still being
+	// written asks with it for the records committed since.
+	Last string
 }
 
 // cursor is a page boundary: the sort key, seq and ID of the last record.
@@ -178,6 +182,12 @@ func (s *Store) RecordPage(ctx context.Context, q PageQuery) (Page, error) {
 		p.Records = p.Records[:q.Limit]
 		l := p.Records[q.Limit-1]
 		p.Next = encodeCursor(cursor{K: keys[q.Limit-1], Seq: l.Seq, ID: l.ID})
+	}
+	if n := len(p.Records); n > 0 {
+		l := p.Records[n-1]
+		p.Last = encodeCursor(cursor{K: keys[n-1], Seq: l.Seq, ID: l.ID})
+	} else {
+		p.Last = q.After
 	}
 	return p, nil
 }

@@ -56,8 +56,9 @@ Label Studio tasks, and FILE.config.xml the labeling interface to paste into the
 
 It listens on loopback by default. Any other address needs a token, read from the
 environment variable named by --token-env; open the printed address, which carries it
-once as ?token= and leaves it in a cookie. The run must not be running: the app writes to
-its store.`,
+once as ?token= and leaves it in a cookie. Pointed at a run that is still being written, it
+shows the run live and read-only: new records appear as they commit; decisions, samples and
+Label Studio imports wait until the run has finished, since the writer holds the store.`,
 		Example: `  synthloop review runs/demo
   synthloop review runs/demo --sample 300 --sample-rejected 50 --reviewer ann
   synthloop review runs/demo --export-labelstudio tasks.json      # then, after labelling there:
@@ -86,8 +87,13 @@ its store.`,
 			}
 			// Writable: decisions go into the run's own store, next to the records.
 			st, err := store.Open(ctx, args[0])
-			if errors.Is(err, store.ErrLocked) {
-				return fmt.Errorf("review: %w; the app writes decisions to the run store, so review the run once it has finished", err)
+			live := errors.Is(err, store.ErrLocked)
+			if live {
+				// The run is being written: show it as it grows, read-only.
+				if sample > 0 || perReason > 0 || lsExport != "" || lsImport != "" {
+					return fmt.Errorf("review: %w; sampling and Label Studio write to the run store: wait until the run has finished", err)
+				}
+				st, err = store.OpenReadOnly(ctx, args[0])
 			}
 			if err != nil {
 				return err
@@ -115,10 +121,12 @@ its store.`,
 			if lsExport != "" || lsImport != "" {
 				return labelStudio(cmd, st, stage, lsExport, lsImport)
 			}
-			if err := st.IndexScores(ctx); err != nil { // once per run: seconds on a million records
-				return err
+			if !live {
+				if err := st.IndexScores(ctx); err != nil { // once per run: seconds on a million records
+					return err
+				}
 			}
-			h, err := web.New(st, web.Options{Reviewer: reviewer, Token: token})
+			h, err := web.New(st, web.Options{Reviewer: reviewer, Token: token, ReadOnly: live})
 			if err != nil {
 				return err
 			}
@@ -129,6 +137,9 @@ its store.`,
 			url := fmt.Sprintf("http://%s/", ln.Addr())
 			if token != "" {
 				url += "?token=" + token
+			}
+			if live {
+				fmt.Fprintf(cmd.ErrOrStderr(), "the run is still being written: showing it live, read-only; decisions wait until it has finished\n")
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "reviewing %s as %s at %s\n", args[0], reviewer, url)
 			return web.Serve(ctx, ln, h)

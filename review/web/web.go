@@ -43,6 +43,10 @@ type Options struct {
 	// as the cookie a first visit with ?token=TOKEN sets. A server on a
 	// non-loopback address must have one (see Listen).
 	Token string
+	// ReadOnly serves a run that another process is still writing: records
+	// show as they commit, and decisions are refused (the writer holds the
+	// store).
+	ReadOnly bool
 }
 
 // Server is the review app over one run store. Its handlers are safe for
@@ -54,7 +58,8 @@ type Server struct {
 	mux  *http.ServeMux
 }
 
-// New returns the app over st, which must be open for writing.
+// New returns the app over st, which must be open for writing unless
+// opts.ReadOnly.
 func New(st *store.Store, opts Options) (*Server, error) {
 	if opts.Reviewer == "" {
 		return nil, errors.New("review: a reviewer name is needed")
@@ -103,6 +108,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		if err := s.checkCSRF(r); err != nil {
 			httpError(w, http.StatusForbidden, "review: %v", err)
+			return
+		}
+		if s.opts.ReadOnly {
+			httpError(w, http.StatusConflict, "review: the run is still being written; decisions can be made once it has finished")
 			return
 		}
 	}
@@ -231,7 +240,7 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 		stages = append(stages, stageInfo{Name: c.Stage, Filters: append([]string{}, c.Filters...),
 			Counts: map[string]int{"records": c.Kept + c.Rejected + c.Failed, "kept": c.Kept, "rejected": c.Rejected, "failed": c.Failed}})
 	}
-	writeJSON(w, map[string]any{"reviewer": s.opts.Reviewer, "csrf": s.csrf, "run": s.st.Dir(), "stages": stages,
+	writeJSON(w, map[string]any{"reviewer": s.opts.Reviewer, "csrf": s.csrf, "run": s.st.Dir(), "stages": stages, "read_only": s.opts.ReadOnly,
 		"reasons": review.RejectReasons})
 }
 
@@ -291,7 +300,7 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		}
 		items = append(items, item{Record: rec, Verdicts: vs, Prefs: prefs})
 	}
-	writeJSON(w, map[string]any{"items": items, "next": p.Next})
+	writeJSON(w, map[string]any{"items": items, "next": p.Next, "last": p.Last})
 }
 
 // verdicts returns the record's standing verdicts and pair preferences.

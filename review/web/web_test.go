@@ -410,3 +410,54 @@ func FuzzDecide(f *testing.F) {
 		}
 	})
 }
+
+// TestLive serves a run that another Store is still writing: the app reads
+// what commits as it commits, from where its last page ended, and refuses
+// decisions.
+func TestLive(t *testing.T) {
+	ctx := context.Background()
+	dir := testRun(t, 3)
+	writer, err := store.Open(ctx, dir) // the running pipeline, holding the run
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	ro, err := store.OpenReadOnly(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	srv, err := New(ro, Options{Reviewer: "ann", ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{t: t, st: ro, srv: srv, csrf: srv.csrf}
+	var page struct {
+		Items []struct{ Record record.Record }
+		Next  string
+		Last  string
+	}
+	json.Unmarshal(a.do("GET", "/api/records?stage=answers", nil, nil).Body.Bytes(), &page)
+	if len(page.Items) != 3 || page.Next != "" || page.Last == "" {
+		t.Fatalf("first page: %d items, next %q, last %q", len(page.Items), page.Next, page.Last)
+	}
+	more := []*record.Record{{ID: "answers:100", Seq: 100, Status: record.Kept, Output: "new"}, {ID: "answers:101", Seq: 101, Status: record.Kept, Output: "newer"}}
+	if err := writer.Commit(ctx, pipeline.Unit{Stage: "answers", Key: "later", Records: more}); err != nil {
+		t.Fatal(err)
+	}
+	last := page.Last
+	json.Unmarshal(a.do("GET", "/api/records?stage=answers&after="+last, nil, nil).Body.Bytes(), &page)
+	if len(page.Items) != 2 || page.Items[0].Record.ID != "answers:100" {
+		t.Fatalf("after the commit: %+v", page.Items)
+	}
+	var s struct {
+		ReadOnly bool `json:"read_only"`
+	}
+	json.Unmarshal(a.do("GET", "/api/session", nil, nil).Body.Bytes(), &s)
+	if !s.ReadOnly {
+		t.Error("session does not say read-only")
+	}
+	if w := a.do("POST", "/api/decide", map[string]any{"id": "answers:001", "kind": "accept"}, nil); w.Code != http.StatusConflict {
+		t.Errorf("a decision on a live run: %d %s", w.Code, w.Body)
+	}
+}

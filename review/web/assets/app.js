@@ -2,7 +2,7 @@
 // (el() and textContent); nothing from the data is ever parsed as HTML.
 "use strict";
 
-const state = { csrf: "", stages: [], reasons: [], items: [], cur: -1, next: "", decided: [], mode: "" };
+const state = { csrf: "", stages: [], reasons: [], items: [], cur: -1, next: "", last: "", decided: [], mode: "" };
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -69,6 +69,29 @@ async function start() {
   document.addEventListener("keyup", () => { state.swallow = ""; });
   route();
   await reload();
+  if (s.read_only) {
+    // A run still being written: show what it commits as it commits.
+    say("live: the run is still being written; new records appear as they commit, decisions wait until it finishes");
+    setInterval(follow, 3000);
+  }
+}
+
+// follow asks for the records committed after the last one shown.
+async function follow() {
+  if (state.next || state.mode) return; // the reviewer pages by hand, or types
+  const p = query();
+  if (state.last) p.set("after", state.last);
+  try {
+    const page = await api("/api/records?" + p);
+    for (const it of page.items) {
+      state.items.push(it);
+      $("list").append(listEntry(it, state.items.length - 1));
+    }
+    if (page.items.length) state.last = page.last;
+    state.next = page.next;
+    $("more").hidden = !page.next;
+    if (state.cur < 0 && state.items.length) select(0);
+  } catch (e) { say(e.message, true); }
 }
 
 function fillFilters() {
@@ -96,7 +119,7 @@ function query() {
 }
 
 async function reload() {
-  state.items = []; state.cur = -1; state.next = "";
+  state.items = []; state.cur = -1; state.next = ""; state.last = "";
   $("list").replaceChildren();
   await loadPage(true);
 }
@@ -111,6 +134,7 @@ async function loadPage(first) {
       $("list").append(listEntry(it, state.items.length - 1));
     }
     state.next = page.next;
+    if (page.items.length) state.last = page.last;
     $("more").hidden = !page.next;
     if (first) select(state.items.length ? 0 : -1);
   } catch (e) { say(e.message, true); }
