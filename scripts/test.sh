@@ -43,6 +43,7 @@ need python3 python3-minimal   # stage/codet runs generated Python tests
 need shellcheck shellcheck     # deploy/ shellchecks the Slurm scripts
 need pdftotext poppler-utils   # ingest falls back to pdftotext for PDFs the Go reader garbles
 need_dir /usr/share/poppler/cMap/Adobe-Japan1 poppler-data  # pdftotext's CMaps for ingest's Japanese CID-font test
+need chromium chromium         # review/web drives the review app in a real browser (chromedp)
 
 go vet ./...
 go test -count=1 -timeout 20m ./...

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/record"
 )
 
 // TestBatches: a batch and its request map are committed whole; a result
@@ -55,31 +57,53 @@ func TestBatches(t *testing.T) {
 	}
 }
 
-// TestUpgradeFromVersion2 adds the batch tables to a version 2 run.
-func TestUpgradeFromVersion2(t *testing.T) {
-	ctx := context.Background()
-	s := openTemp(t)
-	dir := s.Dir()
-	for _, q := range []string{`DROP TABLE batch_items`, `DROP TABLE batches`, `PRAGMA user_version = 2`} {
-		if _, err := s.w.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
-	r, err := OpenReadOnly(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if all, err := r.AllBatches(ctx); err != nil || len(all) != 0 {
-		t.Errorf("a version 2 run read-only: %v, %v", all, err)
-	}
-	r.Close()
-	w, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatalf("upgrade: %v", err)
-	}
-	defer w.Close()
-	if err := w.AddBatch(ctx, model.BatchInfo{Tag: "t", Model: "m", State: model.BatchPending, Created: t0, Updated: t0}, nil); err != nil {
-		t.Errorf("after the upgrade: %v", err)
+// TestUpgrade opens runs as versions 2 (no batch or review tables) and 3 (no
+// review tables) left them: read-only they read as empty; a writable open adds
+// the missing tables and keeps the records.
+func TestUpgrade(t *testing.T) {
+	for _, tc := range []struct {
+		version int
+		drop    []string
+	}{
+		{2, []string{`DROP TABLE batch_items`, `DROP TABLE batches`, `DROP TABLE reviews`, `DROP TABLE review_sample`}},
+		{3, []string{`DROP TABLE reviews`, `DROP TABLE review_sample`}},
+	} {
+		t.Run(fmt.Sprint(tc.version), func(t *testing.T) {
+			ctx := context.Background()
+			s := openTemp(t)
+			dir := s.Dir()
+			pageRecords(t, s, 2)
+			for _, q := range append(tc.drop, fmt.Sprintf(`PRAGMA user_version = %d`, tc.version)) {
+				if _, err := s.w.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.Close()
+			r, err := OpenReadOnly(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if all, err := r.AllBatches(ctx); err != nil || len(all) != 0 {
+				t.Errorf("batches of a version %d run read-only: %v, %v", tc.version, all, err)
+			}
+			for _, err := range r.Reviews(ctx, "", "") {
+				t.Fatalf("reviews of a version %d run: %v", tc.version, err)
+			}
+			r.Close()
+			w, err := Open(ctx, dir)
+			if err != nil {
+				t.Fatalf("upgrade: %v", err)
+			}
+			defer w.Close()
+			if err := w.AddBatch(ctx, model.BatchInfo{Tag: "t", Model: "m", State: model.BatchPending, Created: t0, Updated: t0}, nil); err != nil {
+				t.Errorf("batch after the upgrade: %v", err)
+			}
+			if _, err := w.AddReview(ctx, Review{RecordID: "r001", Reviewer: "ann", Kind: Accept}); err != nil {
+				t.Errorf("review after the upgrade: %v", err)
+			}
+			if n, err := w.Count(ctx, "j", record.Rejected); err != nil || n != 2 {
+				t.Errorf("records after the upgrade: %d, %v", n, err)
+			}
+		})
 	}
 }

@@ -32,8 +32,9 @@ const LockName = "LOCK"
 // version was written by a newer synthloop and is refused rather than misread;
 // an older one is upgraded when opened for writing and read as it is
 // otherwise. Version 2 added units.cached_prompt_tokens, version 3 the
-// batches and batch_items tables of provider batches.
-const SchemaVersion = 3
+// batches and batch_items tables of provider batches (batches.go), version 4
+// the human review tables (review.go).
+const SchemaVersion = 4
 
 var (
 	// ErrNotFound is returned (wrapped) for a missing record, metadata or run directory.
@@ -299,38 +300,33 @@ func (s *Store) migrate(ctx context.Context) error {
 		if n != 0 {
 			return fmt.Errorf("store: open %s: not a synthloop run database (it has tables but no schema version)", s.path)
 		}
-		if _, err := tx.ExecContext(ctx, schema+schemaBatches); err != nil {
+		if _, err := tx.ExecContext(ctx, schema+schemaBatches+reviewSchema); err != nil {
 			return fmt.Errorf("store: create schema in %s: %w", s.path, err)
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
-			return fmt.Errorf("store: create schema in %s: %w", s.path, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("store: create schema in %s: %w", s.path, err)
-		}
-		return nil
-	case v == 1 || v == 2:
-		upgrade := func(err error) error {
-			return fmt.Errorf("store: upgrade %s to schema version %d: %w", s.path, SchemaVersion, err)
-		}
-		if v == 1 {
-			if _, err := tx.ExecContext(ctx, `ALTER TABLE units ADD COLUMN cached_prompt_tokens INTEGER NOT NULL DEFAULT 0`); err != nil {
-				return upgrade(err)
+	case v >= 1 && v < SchemaVersion:
+		// Each step brings the file one version up, in one transaction with the others.
+		for from := v; from < SchemaVersion; from++ {
+			if _, err := tx.ExecContext(ctx, upgrades[from-1]); err != nil {
+				return fmt.Errorf("store: upgrade %s to schema version %d: %w", s.path, from+1, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, schemaBatches); err != nil {
-			return upgrade(err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
-			return upgrade(err)
-		}
-		if err := tx.Commit(); err != nil {
-			return upgrade(err)
-		}
-		return nil
 	default:
 		return fmt.Errorf("store: open %s: unknown schema version %d", s.path, v)
 	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion)); err != nil {
+		return fmt.Errorf("store: set schema version of %s: %w", s.path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: set schema version of %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// upgrades[i] brings a file from schema version i+1 to i+2.
+var upgrades = []string{
+	`ALTER TABLE units ADD COLUMN cached_prompt_tokens INTEGER NOT NULL DEFAULT 0`,
+	schemaBatches,
+	reviewSchema,
 }
 
 func (s *Store) checkVersion(ctx context.Context) error {
@@ -621,16 +617,7 @@ func (s *Store) Record(ctx context.Context, id string) (*record.Record, error) {
 // Count returns how many records stage holds with status; stage "" means
 // every stage and status "" any status.
 func (s *Store) Count(ctx context.Context, stage string, status record.Status) (int, error) {
-	q := `SELECT count(*) FROM records WHERE 1=1`
-	var args []any
-	if stage != "" {
-		q += ` AND stage = ?`
-		args = append(args, stage)
-	}
-	if status != "" {
-		q += ` AND status = ?`
-		args = append(args, string(status))
-	}
+	q, args := where(`SELECT count(*) FROM records`, "stage", stage, "status", string(status))
 	var n int
 	if err := s.r.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count %s/%s: %w", stage, status, err)

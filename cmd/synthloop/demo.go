@@ -94,6 +94,6 @@ func demoExports(cmd *cobra.Command, runDir string) error {
 		}
 		fmt.Fprintf(out, "exported %d records as %s to %s\n", c.Written, e.format, e.path)
 	}
-	fmt.Fprintf(out, "\nnext: synthloop status %s\n      synthloop export %s --stage instructions --include-rejected --format openai --out audit.jsonl\n", runDir, runDir)
+	fmt.Fprintf(out, "\nnext: synthloop status %s\n      synthloop review %s --sample 50    # look at the data, accept or reject, measure its quality\n      synthloop export %s --stage instructions --include-rejected --format openai --out audit.jsonl\n", runDir, runDir, runDir)
 	return nil
 }

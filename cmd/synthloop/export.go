@@ -11,6 +11,7 @@ import (
 
 	"github.com/synthloop/synthloop/export"
 	"github.com/synthloop/synthloop/hfhub"
+	"github.com/synthloop/synthloop/review"
 	"github.com/synthloop/synthloop/store"
 )
 
@@ -27,7 +28,10 @@ func newExportCmd() *cobra.Command {
 		Short: "Write a run's records in a format trainers read",
 		Long: `Write the kept records of one stage (by default the run's last stage) to PATH.
 Rejected and failed records stay in the run store; --include-rejected exports them too,
-with their status, the filters' reasons and errors, for audit.
+with their status, the filters' reasons and errors, for audit. Decisions made in
+'synthloop review' apply: a record a reviewer rejected is rejected, an edit replaces
+the text (the original and the editor in meta.human_edit), and a preference pair the
+reviewers prefer the other way round is swapped (a tied one is dropped).
 
 --push ORG/NAME (with --format hf) uploads the dataset folder to the Hugging Face Hub
 in one commit, creating the dataset repo private unless --public (an existing repo is
@@ -84,7 +88,8 @@ Formats:
 				return err
 			}
 			defer st.Close()
-			c, err := export.Write(cmd.Context(), st, opts, out)
+			// Through the reviewed view: human rejects and edits apply.
+			c, err := export.Write(cmd.Context(), review.Reviewed{Run: st}, opts, out)
 			if err != nil {
 				return err
 			}

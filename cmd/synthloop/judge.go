@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -10,6 +12,7 @@ import (
 	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/review"
 	"github.com/synthloop/synthloop/store"
 )
 
@@ -29,9 +32,11 @@ func newCalibrateCmd() *cobra.Command {
 		cacheDir    string
 		concurrency int
 		asJSON      bool
+		fromReview  string
+		stage       string
 	)
 	cmd := &cobra.Command{
-		Use:   "calibrate LABELS.jsonl --models PIPELINE.yaml (--judge-model NAME | --panel A,B,...)",
+		Use:   "calibrate (LABELS.jsonl | --from-review RUN_DIR) --models PIPELINE.yaml (--judge-model NAME | --panel A,B,...)",
 		Short: "Measure a judge's agreement with human labels",
 		Long: `Score a labelled set with a judge and report how well it agrees with the humans.
 Each line of LABELS.jsonl is {"prompt", "answer", "score"} (a human score) or
@@ -40,11 +45,16 @@ Spearman's rho, Kendall's tau-b and pairwise ordering accuracy; preference lines
 share where the judge (both orders, a win only when both agree) picks what the human picked.
 Replies without a usable score are counted as errors, never given a made-up score.
 
+--from-review RUN_DIR takes the labels from the decisions people made in 'synthloop review'
+on that run (--stage to keep one stage): each reviewed record's prompt and answer as the
+pipeline wrote them, scored 2 if accepted, 1 if edited, 0 if rejected.
+
 The judge's models come from the models section of a pipeline file (--models). With
 --cache-dir, answers are cached there, so a rerun pays nothing.`,
 		Example: `  synthloop judge calibrate labels.jsonl --models examples/judge-panel.yaml --judge-model judge
-  synthloop judge calibrate labels.jsonl --models pipeline.yaml --panel judge_a,judge_b --aggregate majority --json`,
-		Args: cobra.ExactArgs(1),
+  synthloop judge calibrate labels.jsonl --models pipeline.yaml --panel judge_a,judge_b --aggregate majority --json
+  synthloop judge calibrate --from-review runs/demo --models pipeline.yaml --judge-model judge`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if pipe == "" || (cfg.Model == "" && len(cfg.Panel) == 0) {
 				return fmt.Errorf("%w: calibrate needs --models and --judge-model or --panel", errUsage)
@@ -76,12 +86,34 @@ The judge's models come from the models section of a pipeline file (--models). W
 				}
 				return judge.Backend{Backend: b, Name: name, Provider: info.Provider, Model: info.Model}, nil
 			}
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
+			var labels io.Reader
+			switch {
+			case len(args) == 1 && fromReview == "":
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				labels = f
+			case len(args) == 0 && fromReview != "":
+				run, err := store.OpenReadOnly(cmd.Context(), fromReview)
+				if err != nil {
+					return err
+				}
+				defer run.Close()
+				var b bytes.Buffer
+				n, err := review.Labels(cmd.Context(), run, stage, &b)
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					return fmt.Errorf("%w: %s has no reviewed record with an answer; review it first (synthloop review)", errUsage, fromReview)
+				}
+				labels = &b
+			default:
+				return fmt.Errorf("%w: calibrate needs either LABELS.jsonl or --from-review RUN_DIR", errUsage)
 			}
-			defer f.Close()
-			cal, err := judge.CalibrateConfig(cmd.Context(), f, &cfg, open, concurrency)
+			cal, err := judge.CalibrateConfig(cmd.Context(), labels, &cfg, open, concurrency)
 			if err != nil {
 				return err
 			}
@@ -102,5 +134,7 @@ The judge's models come from the models section of a pipeline file (--models). W
 	f.StringVar(&cacheDir, "cache-dir", "", "run directory to cache judge answers in")
 	f.IntVar(&concurrency, "concurrency", 8, "labels judged at once")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	f.StringVar(&fromReview, "from-review", "", "take the labels from the review decisions of this run directory")
+	f.StringVar(&stage, "stage", "", "with --from-review: only this stage's records")
 	return cmd
 }

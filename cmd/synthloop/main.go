@@ -102,6 +102,6 @@ exits 75 and running the same command again retries it.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCmd(), newStatusCmd(), newExportCmd(), newModelsCmd(), newStagesCmd(), newDemoCmd(), newServeCmd(), newSampleCmd(), newTrainCmd(), newExportGGUFCmd(), newJudgeCmd(), newReportCmd(), newLoopCmd(), newMergeCmd())
+	root.AddCommand(newRunCmd(), newStatusCmd(), newExportCmd(), newModelsCmd(), newStagesCmd(), newDemoCmd(), newServeCmd(), newSampleCmd(), newTrainCmd(), newExportGGUFCmd(), newJudgeCmd(), newReportCmd(), newLoopCmd(), newMergeCmd(), newReviewCmd())
 	return root
 }

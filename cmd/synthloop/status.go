@@ -36,9 +36,10 @@ model refs) written "…": "40  near-duplicate of … (est. Jaccard …)" counts
 each a near-duplicate of its own record, and up to two example reasons follow on their
 own lines. Below the table: the share of prompt tokens the providers' prompt caches
 served (billed at their cached rates), and, for a model served by several endpoints, how
-many requests each endpoint took in the last run and how many failed; and each provider
+many requests each endpoint took in the last run and how many failed; each provider
 batch (models or stages with batch: true): its state, the provider's last word on it,
-and how many of its requests are answered.
+and how many of its requests are answered; and the progress and measurements of a
+human review ('synthloop review').
 
 Failures show in two columns. "failed" counts records that failed permanently (the
 server refused the request, or its reply could not be used): they stay failed until
@@ -196,6 +197,7 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 	writePromptCache(out, stats)
 	writeEndpoints(ctx, out, st)
 	writeBatches(ctx, out, st)
+	writeReview(ctx, out, st, stats)
 	for _, s := range stats {
 		var text string
 		if report := stageReports[types[s.Stage]]; report != nil {

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/store"
+)
+
+// TestReviewSurvivesKill reviews through a real `synthloop review` process,
+// kills it with SIGKILL the moment the last decision is answered, and checks
+// that status and export see every decision.
+func TestReviewSurvivesKill(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	st, err := store.Open(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*record.Record
+	for i := range 8 {
+		recs = append(recs, &record.Record{ID: fmt.Sprintf("a:%d", i), Seq: int64(i), Status: record.Kept,
+			Instruction: fmt.Sprintf("Say %d.", i), Output: fmt.Sprint(i)})
+	}
+	if err := st.Commit(context.Background(), pipeline.Unit{Stage: "a", Key: "u", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	cmd := cli(dir, nil, "review", run, "--addr", "127.0.0.1:0", "--reviewer", "ann", "--sample", "4")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var base string
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if m := regexp.MustCompile(`at (http://\S+/)`).FindStringSubmatch(sc.Text()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	if base == "" {
+		t.Fatal("review printed no address")
+	}
+	go func() { // keep the pipe drained
+		for sc.Scan() {
+		}
+	}()
+	c := &http.Client{Timeout: 10 * time.Second}
+	res, err := c.Get(base + "api/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct{ CSRF string }
+	json.NewDecoder(res.Body).Decode(&s)
+	res.Body.Close()
+	post := func(path, who string, body map[string]any) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-CSRF-Token", s.CSRF)
+		req.Header.Set("X-Reviewer", who)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("POST %s %v: %s", path, body, res.Status)
+		}
+	}
+	post("api/decide", "ann", map[string]any{"id": "a:1", "kind": "reject", "reason": "wrong answer"})
+	post("api/decide", "bob", map[string]any{"id": "a:2", "kind": "edit", "edits": map[string]string{"output": "two"}})
+	post("api/decide", "ann", map[string]any{"id": "a:3", "kind": "accept"})
+	cmd.Process.Kill() // SIGKILL: no shutdown, no close of the store
+	cmd.Wait()
+
+	out, err := cli(dir, nil, "export", run, "--format", "alpaca", "--out", "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var m map[string]any
+		json.Unmarshal([]byte(l), &m)
+		lines = append(lines, m)
+	}
+	if len(lines) != 7 {
+		t.Fatalf("exported %d records, want 7 (a:1 rejected by ann): %s", len(lines), out)
+	}
+	if lines[1]["output"] != "two" {
+		t.Errorf("a:2 exported as %v, want bob's edit", lines[1])
+	}
+	status, err := cli(dir, nil, "status", run).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, status)
+	}
+	for _, want := range []string{"review of a: 3 of 8 records reviewed (ann 2, bob 1); sample of 4", "agreement ann vs pipeline"} {
+		if !strings.Contains(string(status), want) {
+			t.Errorf("status lacks %q:\n%s", want, status)
+		}
+	}
+}
+
+// TestJudgeCalibrateFromReview calibrates a judge against the decisions of a
+// review: the scripted judge scores answers by the quality written in them,
+// the reviewer accepted quality 3, edited 2 and rejected 1, so they rank alike.
+func TestJudgeCalibrateFromReview(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	pipe := qualityJudge(t, dir)
+	run := filepath.Join(dir, "run")
+	st, err := store.Open(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*record.Record
+	qualities := []int{1, 3, 2, 3, 1, 2, 3}
+	for i, q := range qualities {
+		recs = append(recs, &record.Record{ID: fmt.Sprintf("a:%d", i), Seq: int64(i), Status: record.Kept,
+			Instruction: fmt.Sprintf("question %d", i), Output: fmt.Sprintf("an answer of quality %d", q)})
+	}
+	recs = append(recs, &record.Record{ID: "a:unreviewed", Seq: 99, Status: record.Kept, Instruction: "q", Output: "quality 5"})
+	if err := st.Commit(ctx, pipeline.Unit{Stage: "a", Key: "u", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range qualities {
+		rv := store.Review{RecordID: fmt.Sprintf("a:%d", i), Reviewer: "ann", Kind: []store.ReviewKind{store.Reject, store.Edit, store.Accept}[q-1], Reason: "bad"}
+		if rv.Kind == store.Edit {
+			rv.Edits = map[string]string{"output": "better"}
+		}
+		if _, err := st.AddReview(ctx, rv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	out, err := cli(dir, nil, "judge", "calibrate", "--from-review", run, "--models", pipe, "--judge-model", "judge", "--json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("calibrate: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"scored":7`) || !strings.Contains(string(out), `"spearman":1`) {
+		t.Errorf("calibration output %s: want 7 scored and Spearman 1", out)
+	}
+	if out, err := cli(dir, nil, "judge", "calibrate", "x.jsonl", "--from-review", run, "--models", pipe, "--judge-model", "judge").CombinedOutput(); exitCode(err) != 2 {
+		t.Errorf("labels and --from-review together: %v %s", err, out)
+	}
+}
+
+// TestReviewLabelStudio exports a run's kept records as Label Studio tasks
+// and imports an annotated export of them as decisions.
+func TestReviewLabelStudio(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	st, err := store.Open(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []*record.Record{{ID: "a:0", Status: record.Kept, Instruction: "Say hi.", Output: "hi"}, {ID: "a:1", Seq: 1, Status: record.Rejected, Output: "no"}}
+	if err := st.Commit(ctx, pipeline.Unit{Stage: "a", Key: "u", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	tasks := filepath.Join(dir, "tasks.json")
+	if out, err := cli(dir, nil, "review", run, "--export-labelstudio", tasks).CombinedOutput(); err != nil || !strings.Contains(string(out), "wrote 1 tasks of stage a") {
+		t.Fatalf("export: %v %s", err, out)
+	}
+	b, _ := os.ReadFile(tasks)
+	var got []map[string]any
+	if err := json.Unmarshal(b, &got); err != nil || len(got) != 1 {
+		t.Fatalf("tasks %s: %v", b, err)
+	}
+	if _, err := os.Stat(tasks + ".config.xml"); err != nil {
+		t.Error(err)
+	}
+	annotated := filepath.Join(dir, "export.json")
+	os.WriteFile(annotated, []byte(`[{"id": 1, "data": {"record_id": "a:0", "output": "hi"}, "annotations": [{"completed_by": 2,
+		"result": [{"from_name": "verdict", "type": "choices", "value": {"choices": ["reject"]}}, {"from_name": "reason", "type": "choices", "value": {"choices": ["unsafe"]}}]}]}]`), 0o644)
+	if out, err := cli(dir, nil, "review", run, "--import-labelstudio", annotated).CombinedOutput(); err != nil || !strings.Contains(string(out), "imported 1 decisions") {
+		t.Fatalf("import: %v %s", err, out)
+	}
+	out, err := cli(dir, nil, "export", run, "--format", "openai", "--include-rejected", "--out", "-").Output()
+	if err != nil || !strings.Contains(string(out), `"human: reject by labelstudio:2: unsafe"`) || strings.Contains(string(out), `"status":"kept"`) {
+		t.Errorf("export after the imported reject: %v %s", err, out)
+	}
+}
