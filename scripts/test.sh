@@ -35,7 +35,10 @@ apt_install() {
 		exit 1
 	fi
 	echo "scripts/test.sh: installing $2 (for $1)" >&2
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	if [ -z "${apt_updated:-}" ]; then
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+		apt_updated=1
+	fi
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
 }
 
