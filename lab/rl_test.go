@@ -99,7 +99,7 @@ func TestRLRaisesAccuracy(t *testing.T) {
 }
 
 // TestRLRewardIsTheVerifiers: the problems' Answer fields never reach the
-// reward. Problems carrying wrong answers train exactly as problems
+// reward, nor the cross-entropy term. Problems carrying wrong answers train exactly as problems
 // without any do, sample for sample and weight for weight.
 func TestRLRewardIsTheVerifiers(t *testing.T) {
 	ctx := context.Background()
@@ -123,7 +123,11 @@ func TestRLRewardIsTheVerifiers(t *testing.T) {
 			p.Answer = answer
 			ps = append(ps, p)
 		}
-		rl, err := NewRL(m, nil, tk, ps, RLConfig{Steps: 3, Prompts: 8, Group: 4, LR: 1e-3, GRPO: train.DefaultGRPO}, 3)
+		// With the cross-entropy term and reuse: they train on sampled
+		// answers the verifier accepted, never on the problems' answers.
+		g := train.DefaultGRPO
+		g.SFT = 0.5
+		rl, err := NewRL(m, nil, tk, ps, RLConfig{Steps: 3, Prompts: 8, Group: 4, LR: 1e-3, GRPO: g, Reuse: 4}, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +137,7 @@ func TestRLRewardIsTheVerifiers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st.CPUSeconds = 0
+			st.CPUSeconds, st.SampleCPU = 0, 0
 			sts = append(sts, st)
 		}
 		return sts, m.LM.Params
