@@ -2,10 +2,14 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 
+	"github.com/synthloop/synthloop/engine/checkpoint"
 	"github.com/synthloop/synthloop/engine/llama"
 	"github.com/synthloop/synthloop/engine/sample"
 	"github.com/synthloop/synthloop/engine/tokenizer"
@@ -18,7 +22,8 @@ import (
 // policy itself (temperature 1, so the samples' log-probabilities are the
 // policy's), rewards an answer 1 when it ends properly and the verifier
 // accepts it and 0 otherwise, and takes Minibatches optimizer steps on the
-// rollouts.
+// rollouts. With GRPO.SFT above 0, the rewarded rollouts and Replay
+// demonstrations a step also train by cross-entropy.
 type RLConfig struct {
 	Steps       int     `json:"steps"`       // sampling steps
 	Prompts     int     `json:"prompts"`     // problems per sampling step
@@ -37,6 +42,18 @@ type RLConfig struct {
 	// and on hard problems most are all wrong.
 	Dynamic  bool `json:"dynamic"`
 	MaxDraws int  `json:"max_draws"`
+	// Replay adds this many of Demos to each sampling step's rollouts,
+	// drawn afresh each step, trained by the cross-entropy term only
+	// (GRPO.SFT): worked examples of sizes the step's prompts do not ask
+	// for, which the policy term alone lets the model forget.
+	Replay int            `json:"replay"`
+	Demos  []Conversation `json:"-"`
+	// Reuse adds this many verified answers of earlier steps to each step,
+	// trained by the cross-entropy term only, drawn from the last ReuseKeep
+	// distinct ones (0 means 1024): rejection sampling uses each verified
+	// answer many times, the policy term once.
+	Reuse     int `json:"reuse"`
+	ReuseKeep int `json:"reuse_keep"`
 }
 
 // RLAdamW is the optimizer of RL by default: β2 = 0.999 (as RL libraries
@@ -54,6 +71,12 @@ func (c RLConfig) check() error {
 	if c.Minibatches > c.Prompts*c.Group {
 		return fmt.Errorf("lab: rl: %d minibatches of %d rollouts", c.Minibatches, c.Prompts*c.Group)
 	}
+	if c.Replay < 0 || c.Replay > 0 && (len(c.Demos) == 0 || !(c.GRPO.SFT > 0)) {
+		return fmt.Errorf("lab: rl: replay %d needs demos (%d) and an sft weight (%g)", c.Replay, len(c.Demos), c.GRPO.SFT)
+	}
+	if c.Reuse < 0 || c.ReuseKeep < 0 || c.Reuse > 0 && !(c.GRPO.SFT > 0) {
+		return fmt.Errorf("lab: rl: reuse %d and reuse_keep %d must not be negative, and reuse needs an sft weight (%g)", c.Reuse, c.ReuseKeep, c.GRPO.SFT)
+	}
 	return nil
 }
 
@@ -69,7 +92,9 @@ type RLStats struct {
 	Loss       float64 `json:"loss"`        // mean GRPO loss over the optimizer steps
 	ClipFrac   float64 `json:"clip_frac"`   // share of clipped tokens
 	KL         float64 `json:"kl"`          // mean k3 KL to the reference per token
+	SFTLoss    float64 `json:"sft_loss"`    // mean cross-entropy of the rewarded rollouts' and demos' tokens
 	CPUSeconds float64 `json:"cpu_seconds"` // process CPU time of the step
+	SampleCPU  float64 `json:"sample_cpu"`  // of which sampling the rollouts
 }
 
 // RL is a GRPO run on a model and a set of problems.
@@ -81,6 +106,8 @@ type RL struct {
 	cfg      RLConfig
 	seed     uint64
 	maxTok   int
+	demos    []train.Example
+	verified []train.Example // the reuse buffer, oldest first
 	tr       *train.GRPO
 }
 
@@ -98,6 +125,9 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 	if cfg.Micro == 0 {
 		cfg.Micro = 64
 	}
+	if cfg.ReuseKeep == 0 {
+		cfg.ReuseKeep = 1024
+	}
 	r := &RL{m: m, t: t, problems: problems, cfg: cfg, seed: seed, maxTok: maxTokens(t, problems)}
 	longest := 0
 	for _, p := range problems {
@@ -114,6 +144,14 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 		return nil, fmt.Errorf("lab: rl: prompts of up to %d tokens with answers of up to %d need a context of %d, the model has %d", longest, r.maxTok, need, m.LM.Config.MaxSeq)
 	}
 	seq := longest + r.maxTok
+	for i, c := range cfg.Demos {
+		e, err := m.example(c) // checks the context
+		if err != nil {
+			return nil, fmt.Errorf("lab: rl: demo %d: %w", i, err)
+		}
+		r.demos = append(r.demos, e)
+		seq = max(seq, len(e.Tokens)-1)
+	}
 	pad, _ := m.Tok.SpecialID(tokenizer.PAD)
 	if cfg.AdamW == (train.AdamWConfig{}) {
 		cfg.AdamW = RLAdamW
@@ -126,7 +164,7 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 	case cfg.GRPO.KL > 0:
 		return nil, errors.New("lab: rl: a KL term needs a reference model")
 	}
-	tr, err := train.NewGRPO(m.LM, refLM, cfg.GRPO, train.Config{Batch: min(cfg.Micro, cfg.Prompts*cfg.Group), Seq: seq, Seed: seed,
+	tr, err := train.NewGRPO(m.LM, refLM, cfg.GRPO, train.Config{Batch: min(cfg.Micro, cfg.Prompts*cfg.Group+cfg.Replay+cfg.Reuse), Seq: seq, Seed: seed,
 		AdamW: cfg.AdamW, Schedule: train.Cosine{Peak: cfg.LR, Min: cfg.LR, Warmup: min(cfg.Warmup, total-1), Total: total},
 		ClipNorm: 1, Pad: int32(pad)})
 	if err != nil {
@@ -143,12 +181,28 @@ func (r *RL) Done() int { return r.tr.Steps() / r.perStep() }
 func (r *RL) perStep() int { return r.cfg.Minibatches * r.cfg.Epochs }
 
 // Save writes the policy, its optimizer state and the step as a model
-// directory that also resumes the run (Restore).
+// directory that also resumes the run (Restore). The reuse buffer goes
+// first into a file named for the step, so a kill before the trainer's
+// state is committed leaves the buffer of the committed step in place.
 func (r *RL) Save(dir string) error {
+	if r.cfg.Reuse > 0 {
+		if err := writeReuse(filepath.Join(dir, reuseFile(r.Done())), r.verified); err != nil {
+			return err
+		}
+	}
 	if err := r.tr.Save(dir); err != nil {
 		return fmt.Errorf("lab: rl: %w", err)
 	}
-	return r.m.Save(dir)
+	if err := r.m.Save(dir); err != nil {
+		return err
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, reuseFile(-1)))
+	for _, f := range old {
+		if f != filepath.Join(dir, reuseFile(r.Done())) {
+			os.Remove(f) // a leftover costs only disk
+		}
+	}
+	return nil
 }
 
 // Restore continues the run saved in dir.
@@ -159,14 +213,69 @@ func (r *RL) Restore(dir string) error {
 	if r.tr.Steps()%r.perStep() != 0 {
 		return fmt.Errorf("lab: rl: %s was saved inside a sampling step", dir)
 	}
+	if r.cfg.Reuse > 0 && r.Done() > 0 {
+		raw, err := os.ReadFile(filepath.Join(dir, reuseFile(r.Done())))
+		if err != nil {
+			return fmt.Errorf("lab: rl: %w", err)
+		}
+		if r.verified, err = parseReuse(raw, r.m.LM.Config.Vocab); err != nil {
+			return fmt.Errorf("lab: rl: %s: %w", reuseFile(r.Done()), err)
+		}
+	}
 	return nil
+}
+
+// reuseFile names the reuse buffer after sampling step s; -1 gives the
+// pattern of all of them.
+func reuseFile(s int) string {
+	if s < 0 {
+		return "rl-reuse-*.json"
+	}
+	return fmt.Sprintf("rl-reuse-%06d.json", s)
+}
+
+// writeReuse writes a reuse buffer as a JSON list of examples.
+func writeReuse(path string, es []train.Example) error {
+	if es == nil {
+		es = []train.Example{}
+	}
+	raw, err := json.Marshal(es)
+	if err != nil {
+		return fmt.Errorf("lab: rl: %w", err)
+	}
+	if err := checkpoint.WriteFileAtomic(path, raw); err != nil {
+		return fmt.Errorf("lab: rl: %w", err)
+	}
+	return nil
+}
+
+// parseReuse reads a reuse buffer and checks that every example fits the
+// vocabulary and has a mask as long as its tokens.
+func parseReuse(raw []byte, vocab int) ([]train.Example, error) {
+	var es []train.Example
+	if err := json.Unmarshal(raw, &es); err != nil {
+		return nil, err
+	}
+	for i, e := range es {
+		if len(e.Tokens) < 2 || len(e.Mask) != len(e.Tokens) {
+			return nil, fmt.Errorf("example %d: %d tokens and %d mask entries", i, len(e.Tokens), len(e.Mask))
+		}
+		for _, t := range e.Tokens {
+			if t < 0 || int(t) >= vocab {
+				return nil, fmt.Errorf("example %d: token %d outside the vocabulary of %d", i, t, vocab)
+			}
+		}
+	}
+	return es, nil
 }
 
 // Step samples rollouts, rewards them and trains on them. Sampling step s
 // draws its problems and samples from seeds of its own, so a run restored
 // after step s continues exactly as it would have. With Dynamic it samples
 // up to MaxDraws batches of problems and trains on the groups whose
-// rewards differ (DAPO's dynamic sampling), Prompts of them at most.
+// rewards differ (DAPO's dynamic sampling), Prompts of them at most. Replay
+// demos, drawn from a seed of the step's own, join each minibatch in equal
+// shares.
 func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	if err := ctx.Err(); err != nil {
 		return RLStats{}, err
@@ -182,7 +291,9 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	}
 	groups := 0
 	for d := range draws {
+		c1 := CPUSeconds()
 		batch, err := r.sample(s, d, &st)
+		st.SampleCPU += CPUSeconds() - c1
 		if err != nil {
 			return st, err
 		}
@@ -218,17 +329,22 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	n := float64(len(all))
 	st.Reward, st.Length, st.WorkingOK = st.Reward/n, st.Length/n, st.WorkingOK/n
 	st.Solved /= float64(st.Draws * r.cfg.Prompts)
+	sampled := len(rs)
+	rs, bounds := r.withDemos(s, rs)
+	if r.cfg.Reuse > 0 {
+		defer r.keepVerified(all)
+	}
 	useful, err := r.tr.Prepare(rs)
 	if err != nil {
 		return st, fmt.Errorf("lab: rl: %w", err)
 	}
-	st.Useful = float64(useful) / float64(len(rs))
+	st.Useful = float64(useful) / float64(sampled)
 	// Every pass takes the same minibatches; from the second pass on the
 	// ratio to the sampling policy, and its clip, bound how far the
 	// rollouts are reused.
 	mb, n := r.cfg.Minibatches, float64(r.perStep())
 	for k := range r.perStep() {
-		lo, hi := k%mb*len(rs)/mb, (k%mb+1)*len(rs)/mb
+		lo, hi := bounds[k%mb], bounds[k%mb+1]
 		if lo == hi {
 			if _, err := r.tr.Step(0, len(rs)); err != nil { // keeps the step count
 				return st, fmt.Errorf("lab: rl step %d: %w", s, err)
@@ -242,9 +358,56 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 		st.Loss += gs.Loss / n
 		st.ClipFrac += gs.ClipFrac / n
 		st.KL += gs.KL / n
+		st.SFTLoss += gs.SFTLoss / n
 	}
 	st.CPUSeconds = CPUSeconds() - c0
 	return st, nil
+}
+
+// keepVerified adds the step's verified answers to the reuse buffer, once
+// each, and drops the oldest beyond ReuseKeep.
+func (r *RL) keepVerified(rs []train.Rollout) {
+	seen := map[string]bool{}
+	key := func(e train.Example) string { return fmt.Sprint(e.Tokens) }
+	for _, e := range r.verified {
+		seen[key(e)] = true
+	}
+	for _, x := range rs {
+		if x.Reward > 0 && !seen[key(x.Example)] {
+			seen[key(x.Example)] = true
+			r.verified = append(r.verified, x.Example)
+		}
+	}
+	if n := len(r.verified) - r.cfg.ReuseKeep; n > 0 {
+		r.verified = append([]train.Example(nil), r.verified[n:]...)
+	}
+}
+
+// replayStream is the random stream of the demos of a step, apart from the
+// sampling streams (step | draw<<40).
+const replayStream = 1 << 62
+
+// withDemos returns the step's rollouts with Replay demos drawn for step s,
+// and Reuse verified answers of earlier steps, laid out minibatch by minibatch (each its share of the rollouts, then its
+// share of the demos), and the minibatches' bounds.
+func (r *RL) withDemos(s int, rs []train.Rollout) ([]train.Rollout, []int) {
+	mb := r.cfg.Minibatches
+	var demos []train.Rollout
+	rng := rand.New(rand.NewPCG(r.seed, replayStream|uint64(s)))
+	for range r.cfg.Replay {
+		demos = append(demos, train.Rollout{Example: r.demos[rng.IntN(len(r.demos))], Demo: true})
+	}
+	for range min(r.cfg.Reuse, len(r.verified)) {
+		demos = append(demos, train.Rollout{Example: r.verified[rng.IntN(len(r.verified))], Demo: true})
+	}
+	out := make([]train.Rollout, 0, len(rs)+len(demos))
+	bounds := []int{0}
+	for k := range mb {
+		out = append(out, rs[k*len(rs)/mb:(k+1)*len(rs)/mb]...)
+		out = append(out, demos[k*len(demos)/mb:(k+1)*len(demos)/mb]...)
+		bounds = append(bounds, len(out))
+	}
+	return out, bounds
 }
 
 // sample draws batch d of sampling step s: Prompts problems, Group answers
@@ -289,7 +452,7 @@ func (r *RL) sample(s, d int, st *RLStats) ([]train.Rollout, error) {
 		for j := len(ps[c.Prompt]); j < len(toks); j++ {
 			mask[j] = true
 		}
-		rs[i] = train.Rollout{Example: train.Example{Tokens: toks, Mask: mask}, Group: c.Prompt, Reward: reward}
+		rs[i] = train.Rollout{Example: train.Example{Tokens: toks, Mask: mask}, Group: c.Prompt, Reward: reward, SFT: reward > 0}
 		st.Reward += reward
 		st.Length += float64(len(c.Tokens))
 	}

@@ -99,7 +99,7 @@ func TestRLRaisesAccuracy(t *testing.T) {
 }
 
 // TestRLRewardIsTheVerifiers: the problems' Answer fields never reach the
-// reward. Problems carrying wrong answers train exactly as problems
+// reward, nor the cross-entropy term. Problems carrying wrong answers train exactly as problems
 // without any do, sample for sample and weight for weight.
 func TestRLRewardIsTheVerifiers(t *testing.T) {
 	ctx := context.Background()
@@ -123,7 +123,11 @@ func TestRLRewardIsTheVerifiers(t *testing.T) {
 			p.Answer = answer
 			ps = append(ps, p)
 		}
-		rl, err := NewRL(m, nil, tk, ps, RLConfig{Steps: 3, Prompts: 8, Group: 4, LR: 1e-3, GRPO: train.DefaultGRPO}, 3)
+		// With the cross-entropy term and reuse: they train on sampled
+		// answers the verifier accepted, never on the problems' answers.
+		g := train.DefaultGRPO
+		g.SFT = 0.5
+		rl, err := NewRL(m, nil, tk, ps, RLConfig{Steps: 3, Prompts: 8, Group: 4, LR: 1e-3, GRPO: g, Reuse: 4}, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +137,7 @@ func TestRLRewardIsTheVerifiers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st.CPUSeconds = 0
+			st.CPUSeconds, st.SampleCPU = 0, 0
 			sts = append(sts, st)
 		}
 		return sts, m.LM.Params
@@ -146,4 +150,78 @@ func TestRLRewardIsTheVerifiers(t *testing.T) {
 	if !slices.Equal(s1, s2) || !slices.Equal(w1, w2) {
 		t.Errorf("problems' answers changed the run:\n%+v\n%+v", s1, s2)
 	}
+}
+
+// TestRLWithDemos checks the layout of a step with replayed examples and
+// reused answers: each minibatch gets its share of both, demos are marked
+// so and drawn the same way for the same step, and the reuse buffer keeps
+// the newest distinct verified answers.
+func TestRLWithDemos(t *testing.T) {
+	ex := func(a int32) train.Example { return train.Example{Tokens: []int32{1, a}, Mask: []bool{false, true}} }
+	r := &RL{cfg: RLConfig{Minibatches: 2, Replay: 4, Reuse: 2, ReuseKeep: 3}, seed: 1,
+		demos: []train.Example{ex(10), ex(11), ex(12)}}
+	var rs []train.Rollout
+	for i := range 6 {
+		rs = append(rs, train.Rollout{Example: ex(int32(i)), Group: i / 3, Reward: float64(i % 2)})
+	}
+	// No verified answers yet: only the replayed examples join.
+	out, bounds := r.withDemos(0, rs)
+	if len(out) != 10 || !slices.Equal(bounds, []int{0, 5, 10}) {
+		t.Fatalf("withDemos: %d rollouts in minibatches %v, want 10 in [0 5 10]", len(out), bounds)
+	}
+	for k := range 2 {
+		demos := 0
+		for _, x := range out[bounds[k]:bounds[k+1]] {
+			if x.Demo {
+				demos++
+			}
+		}
+		if demos != 2 {
+			t.Errorf("minibatch %d has %d demos, want 2", k, demos)
+		}
+	}
+	again, _ := r.withDemos(0, rs)
+	if !slices.EqualFunc(out, again, func(a, b train.Rollout) bool { return slices.Equal(a.Tokens, b.Tokens) }) {
+		t.Error("the same step drew other demos")
+	}
+
+	r.keepVerified(rs) // answers 1, 3, 5 are right
+	r.keepVerified(rs) // again: nothing new
+	r.keepVerified([]train.Rollout{{Example: ex(7), Reward: 1}, {Example: ex(8)}})
+	var kept []int32
+	for _, e := range r.verified {
+		kept = append(kept, e.Tokens[1])
+	}
+	if !slices.Equal(kept, []int32{3, 5, 7}) {
+		t.Errorf("reuse buffer %v, want the newest three distinct right answers [3 5 7]", kept)
+	}
+	out, _ = r.withDemos(1, rs)
+	if len(out) != 12 {
+		t.Errorf("with a reuse buffer a step has %d rollouts, want 6 + 4 replayed + 2 reused", len(out))
+	}
+}
+
+// FuzzParseReuse: a reuse buffer file either parses into examples the
+// model can train on or is an error; it never panics.
+func FuzzParseReuse(f *testing.F) {
+	f.Add([]byte(`[{"Tokens":[1,2,3],"Mask":[false,true,true]}]`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`[{"Tokens":[1,99],"Mask":[false,true]}]`))
+	f.Add([]byte(`[{"Tokens":[1,2],"Mask":[true]}]`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		es, err := parseReuse(raw, 16)
+		if err != nil {
+			return
+		}
+		for _, e := range es {
+			if len(e.Tokens) < 2 || len(e.Mask) != len(e.Tokens) {
+				t.Fatalf("parsed an example of %d tokens and %d mask entries", len(e.Tokens), len(e.Mask))
+			}
+			for _, x := range e.Tokens {
+				if x < 0 || x >= 16 {
+					t.Fatalf("parsed token %d outside the vocabulary", x)
+				}
+			}
+		}
+	})
 }

@@ -105,7 +105,10 @@ Round 1 trains a small transformer (the built-in engine) on 1,000 worked example
 Then each round runs GRPO on 3-digit problems: the model answers each problem 16 times, the exact
 verifier rewards an answer 1 when its final product is right (the working is never checked), and
 the answers better than their group's mean are made more likely, the others less. Only groups with
-both right and wrong answers are kept (dynamic sampling). No answer key is ever shown to the model.
+both right and wrong answers are kept (dynamic sampling). Beside that policy term, a cross-entropy
+term trains on the verified answers, on verified answers of earlier steps and on round 1's worked
+examples replayed (so the 1- and 2-digit sizes no prompt asks for are not forgotten). No answer key
+of a GRPO problem is ever shown to the model: the verifier is the only reward.
 
 After every round, held-out problems of 1 to 3 digits are answered greedily and 8 times at
 temperature 1: accuracy by size, pass@1 and pass@8 at 3 digits. The same rounds with rejection

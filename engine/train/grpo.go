@@ -16,6 +16,13 @@ type Rollout struct {
 	Example
 	Group  int
 	Reward float64
+	// SFT adds the completion to the cross-entropy term (GRPOConfig.SFT):
+	// a verified answer the policy sampled is also a demonstration.
+	SFT bool
+	// Demo marks an example that no policy sampled (a replayed worked
+	// example): it takes part in the cross-entropy term only, never in a
+	// group's advantages or the policy-ratio term.
+	Demo bool
 }
 
 // GRPOConfig holds the policy-gradient settings of group relative policy
@@ -40,30 +47,44 @@ type GRPOConfig struct {
 	// same, so long wrong answers are not excused by their length, as the
 	// per-sequence mean of the original GRPO excuses them.
 	ConstNorm int
+	// SFT weighs a cross-entropy term on the completions of rollouts marked
+	// SFT or Demo, its token mean over the minibatch added to the policy
+	// loss. The policy term uses each verified answer once with a weight of
+	// 1 − the group's mean reward; this term trains on it as rejection
+	// sampling does, and on replayed demonstrations that keep what no
+	// prompt of the batch asks for from being forgotten.
+	SFT float64
 }
 
 // DefaultGRPO is PPO's symmetric clip without a KL term or std scaling.
 var DefaultGRPO = GRPOConfig{ClipLow: 0.2, ClipHigh: 0.2}
 
 func (g GRPOConfig) check() error {
-	if !(g.ClipLow > 0 && g.ClipLow < 1) || !(g.ClipHigh > 0) || g.KL < 0 || g.ConstNorm < 0 {
-		return fmt.Errorf("train: grpo: clip low %g in (0, 1), clip high %g > 0, kl %g ≥ 0 and const norm %d ≥ 0", g.ClipLow, g.ClipHigh, g.KL, g.ConstNorm)
+	if !(g.ClipLow > 0 && g.ClipLow < 1) || !(g.ClipHigh > 0) || g.KL < 0 || g.ConstNorm < 0 || g.SFT < 0 {
+		return fmt.Errorf("train: grpo: clip low %g in (0, 1), clip high %g > 0, kl %g, const norm %d and sft %g ≥ 0", g.ClipLow, g.ClipHigh, g.KL, g.ConstNorm, g.SFT)
 	}
 	return nil
 }
 
 // Advantages returns each rollout's reward minus the mean reward of its
 // group, divided by the group's standard deviation (plus 1e-4, so a group
-// of equal rewards gets zeros) when stdScale is set.
+// of equal rewards gets zeros) when stdScale is set. Demos get 0 and are
+// no part of any group.
 func Advantages(rs []Rollout, stdScale bool) []float64 {
 	sum, sq, n := map[int]float64{}, map[int]float64{}, map[int]float64{}
 	for _, r := range rs {
+		if r.Demo {
+			continue
+		}
 		sum[r.Group] += r.Reward
 		sq[r.Group] += r.Reward * r.Reward
 		n[r.Group]++
 	}
 	out := make([]float64, len(rs))
 	for i, r := range rs {
+		if r.Demo {
+			continue
+		}
 		mean := sum[r.Group] / n[r.Group]
 		out[i] = r.Reward - mean
 		if stdScale {
@@ -114,8 +135,11 @@ type GRPO struct {
 	in, tg           []int32   // their inputs and targets, rows × Seq
 	old, refLP       []float32 // per position: sampling-policy and reference log-probs
 	adv              []float64 // per row
+	sft, demo        []bool    // per row: in the cross-entropy term; in it only
 	lastClip, lastKL float64
+	lastSFT          float64 // mean cross-entropy of the SFT tokens
 	lastTokens       int
+	lastSFTTokens    int
 }
 
 // GRPOStats describe one GRPO step besides Stats.
@@ -123,6 +147,11 @@ type GRPOStats struct {
 	Stats
 	ClipFrac float64 // share of trained tokens whose ratio was clipped
 	KL       float64 // mean k3 KL estimate per token (0 without a reference)
+	// SFTLoss is the mean cross-entropy of the SFT and Demo tokens (before
+	// the weight GRPOConfig.SFT) and SFTTokens their count; Loss includes
+	// the weighted term.
+	SFTLoss   float64
+	SFTTokens int
 }
 
 // NewGRPO prepares GRPO of policy. ref is the frozen reference of the KL
@@ -155,7 +184,7 @@ func NewGRPO(policy, ref *llama.Model, g GRPOConfig, cfg Config) (*GRPO, error) 
 // log-probabilities under the current policy (the one that sampled them)
 // and the reference. It returns how many rollouts carry a non-zero
 // advantage: a group whose rollouts all got the same reward teaches
-// nothing (DAPO drops such groups when sampling).
+// nothing (DAPO drops such groups when sampling). Demos count in no group.
 func (t *GRPO) Prepare(rs []Rollout) (int, error) {
 	seq, rows := t.cfg.Seq, t.cfg.Batch
 	for i := range rs {
@@ -182,6 +211,10 @@ func (t *GRPO) Prepare(rs []Rollout) (int, error) {
 	t.old, t.refLP = t.old[:n*seq], t.refLP[:n*seq]
 	t.rows = len(rs)
 	t.adv = Advantages(rs, t.G.StdScale)
+	t.sft, t.demo = t.sft[:0], t.demo[:0]
+	for _, r := range rs {
+		t.sft, t.demo = append(t.sft, r.SFT || r.Demo), append(t.demo, r.Demo)
+	}
 	useful := 0
 	for i := range n {
 		e := &Example{}
@@ -221,25 +254,39 @@ func (t *GRPO) Step(lo, hi int) (GRPOStats, error) {
 		return s, err
 	}
 	s.Loss, s.Targets, s.ClipFrac, s.KL = loss, t.lastTokens, t.lastClip, t.lastKL
+	s.SFTLoss, s.SFTTokens = t.lastSFT, t.lastSFTTokens
 	return s, t.apply(&s.Stats)
 }
 
 // lossAndGrad sets the policy's Grads to the gradient of the GRPO loss
-// over rollouts lo..hi−1 and returns the loss.
+// over rollouts lo..hi−1 and returns the loss: the policy term over the
+// sampled rollouts' tokens plus, with SFT above 0, the weighted mean
+// cross-entropy of the SFT and Demo rollouts' tokens.
 func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 	seq, rows := t.cfg.Seq, t.cfg.Batch
-	tokens := 0
-	for i := lo * seq; i < hi*seq; i++ {
-		if t.tg[i] >= 0 {
-			tokens++
+	tokens, sftTokens, sampled := 0, 0, 0
+	for r := lo; r < hi; r++ {
+		n := 0
+		for i := r * seq; i < (r+1)*seq; i++ {
+			if t.tg[i] >= 0 {
+				n++
+			}
+		}
+		if !t.demo[r] {
+			tokens += n
+			sampled++
+		}
+		if t.sft[r] {
+			sftTokens += n
 		}
 	}
 	norm := float64(max(tokens, 1))
 	if t.G.ConstNorm > 0 {
-		norm = float64((hi - lo) * t.G.ConstNorm)
+		norm = float64(max(sampled, 1) * t.G.ConstNorm)
 	}
+	sftNorm := float64(max(sftTokens, 1))
 	t.m.ZeroGrads()
-	var loss, kl float64
+	var loss, kl, nll float64
 	clipped := 0
 	dlogp := t.dlogp[:rows*seq]
 	in, tg := t.in, t.tg
@@ -257,9 +304,16 @@ func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 					continue
 				}
 				lp, ref := float64(t.ws.LogProbs[i]), float64(t.refLP[k])
+				if t.sft[a+r] {
+					nll -= lp
+					dlogp[i] = float32(-t.G.SFT / sftNorm)
+				}
+				if t.demo[a+r] {
+					continue
+				}
 				l, d, c := GRPOTokenLoss(t.G, lp, float64(t.old[k]), ref, t.adv[a+r])
 				loss += l
-				dlogp[i] = float32(d / norm)
+				dlogp[i] += float32(d / norm)
 				if c {
 					clipped++
 				}
@@ -275,5 +329,6 @@ func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 	t.lastTokens = tokens
 	t.lastClip = float64(clipped) / float64(max(tokens, 1))
 	t.lastKL = kl / float64(max(tokens, 1))
-	return loss / norm, nil
+	t.lastSFT, t.lastSFTTokens = nll/sftNorm, sftTokens
+	return loss/norm + t.G.SFT*t.lastSFT, nil
 }

@@ -13,14 +13,14 @@ import (
 
 func TestAdvantages(t *testing.T) {
 	rs := []Rollout{{Group: 0, Reward: 1}, {Group: 0, Reward: 0}, {Group: 1, Reward: 1}, {Group: 1, Reward: 1},
-		{Group: 0, Reward: 0}, {Group: 0, Reward: 1}}
+		{Group: 0, Reward: 0}, {Group: 0, Reward: 1}, {Group: 0, Reward: 1, Demo: true}}
 	tests := []struct {
 		name string
 		std  bool
 		want []float64
 	}{
-		{"mean only (Dr. GRPO)", false, []float64{0.5, -0.5, 0, 0, -0.5, 0.5}},
-		{"std scaled (GRPO)", true, []float64{0.5 / 0.5001, -0.5 / 0.5001, 0, 0, -0.5 / 0.5001, 0.5 / 0.5001}},
+		{"mean only (Dr. GRPO)", false, []float64{0.5, -0.5, 0, 0, -0.5, 0.5, 0}},
+		{"std scaled (GRPO)", true, []float64{0.5 / 0.5001, -0.5 / 0.5001, 0, 0, -0.5 / 0.5001, 0.5 / 0.5001, 0}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,18 +104,24 @@ func newToyGRPO(t testing.TB, g GRPOConfig, batch int) *GRPO {
 // TestGRPOGradientCheck compares the GRPO gradient through the whole policy
 // with finite differences of the loss along random directions, with the
 // sampling policy's log-probs moved so that some ratios are clipped and
-// some not, a KL term, std scaling, both normalisers, and a minibatch that
-// starts inside a micro-batch.
+// some not, a KL term, std scaling, both normalisers, the cross-entropy
+// term on verified rollouts and demos, and a minibatch that starts inside a
+// micro-batch.
 func TestGRPOGradientCheck(t *testing.T) {
 	for _, g := range []GRPOConfig{
 		{ClipLow: 0.2, ClipHigh: 0.28, KL: 0.2},
 		{ClipLow: 0.2, ClipHigh: 0.2, StdScale: true, ConstNorm: 3},
+		{ClipLow: 0.2, ClipHigh: 0.28, KL: 0.1, SFT: 0.7},
+		{ClipLow: 0.2, ClipHigh: 0.2, ConstNorm: 3, SFT: 1.3},
 	} {
 		tr := newToyGRPO(t, g, 3)
 		for i := range tr.m.Params {
 			tr.m.Params[i] *= 3
 		}
 		rs := toyRollouts(16, 4, 2)
+		if g.SFT > 0 {
+			markSFT(rs)
+		}
 		if _, err := tr.Prepare(rs); err != nil {
 			t.Fatal(err)
 		}
@@ -147,6 +153,69 @@ func TestGRPOGradientCheck(t *testing.T) {
 		}
 		grad := slices.Clone(tr.m.Grads)
 		checkDirections(t, fmt.Sprintf("%+v", g), tr.m.Params, grad, r, 3, lossAt)
+	}
+}
+
+// markSFT marks the rewarded rollouts SFT and every fifth a demo, as a
+// replayed worked example would be.
+func markSFT(rs []Rollout) {
+	for i := range rs {
+		rs[i].SFT = rs[i].Reward > 0
+		rs[i].Demo = i%5 == 2
+	}
+}
+
+// TestGRPOSFTTerm checks the cross-entropy term's value: on demos alone
+// the loss is SFT times their mean cross-entropy, the policy term is
+// empty, and with both it adds to the policy loss.
+func TestGRPOSFTTerm(t *testing.T) {
+	g := GRPOConfig{ClipLow: 0.2, ClipHigh: 0.28, SFT: 0.5}
+	tr := newToyGRPO(t, g, 4)
+	rs := toyRollouts(8, 4, 5)
+	demos := slices.Clone(rs)
+	for i := range demos {
+		demos[i].Demo = true
+	}
+	useful, err := tr.Prepare(demos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nll := 0.0
+	for i := range tr.old[:len(demos)*tr.cfg.Seq] {
+		if tr.tg[i] >= 0 {
+			nll -= float64(tr.old[i])
+		}
+	}
+	nll /= float64(2 * len(demos)) // two trained tokens a rollout
+	s, err := tr.Step(0, len(demos))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if useful != 0 || s.Targets != 0 || s.SFTTokens != 2*len(demos) || math.Abs(s.SFTLoss-nll) > 1e-5 || math.Abs(s.Loss-0.5*nll) > 1e-5 {
+		t.Errorf("demos only: useful %d, targets %d, sft tokens %d, sft loss %g, loss %g; want 0, 0, %d, %g, %g",
+			useful, s.Targets, s.SFTTokens, s.SFTLoss, s.Loss, 2*len(demos), nll, 0.5*nll)
+	}
+
+	// On policy, the policy term is −Σ A / tokens, as without SFT.
+	tr = newToyGRPO(t, g, 4)
+	markSFT(rs)
+	if _, err := tr.Prepare(rs); err != nil {
+		t.Fatal(err)
+	}
+	adv := Advantages(rs, false)
+	pol, tokens := 0.0, 0
+	for i, r := range rs {
+		if !r.Demo {
+			pol -= 2 * adv[i]
+			tokens += 2
+		}
+	}
+	s, err = tr.Step(0, len(rs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := pol/float64(tokens) + 0.5*s.SFTLoss; s.SFTTokens == 0 || s.Targets != tokens || math.Abs(s.Loss-want) > 1e-5 {
+		t.Errorf("mixed: loss %g with %d targets and %d SFT tokens, want %g with %d targets", s.Loss, s.Targets, s.SFTTokens, want, tokens)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/task"
 	"github.com/synthloop/synthloop/loop"
+	"github.com/synthloop/synthloop/trainjob"
 )
 
 // PromptsFormat is the data format of lab-prompts: one problem a line,
@@ -82,6 +83,10 @@ type GRPO struct {
 	ConstNorm   int     `yaml:"const_norm" doc:"Divide the summed token losses by answers × this (Dr. GRPO) instead of by the tokens (DAPO); 0: tokens"`
 	Dynamic     bool    `yaml:"dynamic" doc:"Sample up to max_draws batches a step and train on the groups whose rewards differ (DAPO's dynamic sampling)"`
 	MaxDraws    int     `yaml:"max_draws" doc:"Batches a step samples at most with dynamic"`
+	SFT         float64 `yaml:"sft" doc:"Weight of a cross-entropy term on the verified answers and the replayed examples (0: none)"`
+	Replay      int     `yaml:"replay" doc:"Worked examples of the earlier rounds' SFT data added to each step (cross-entropy only; needs sft)"`
+	Reuse       int     `yaml:"reuse" doc:"Verified answers of earlier steps added to each step (cross-entropy only; needs sft)"`
+	ReuseKeep   int     `yaml:"reuse_keep" doc:"The most recent distinct verified answers reuse draws from (0: 1024)"`
 }
 
 // DefaultGRPO is lab-train's grpo block by default.
@@ -94,6 +99,10 @@ func (g GRPO) check() error {
 	if g.Group < 2 || g.Minibatches < 1 || g.Epochs < 1 || g.Micro < 1 || !(g.ClipLow > 0 && g.ClipLow < 1) || !(g.ClipHigh > 0) || g.KL < 0 || g.ConstNorm < 0 {
 		return fmt.Errorf("lab-train: grpo: group %d ≥ 2, minibatches %d and micro %d ≥ 1, clip_low %g in (0, 1), clip_high %g > 0, kl %g and const_norm %d ≥ 0",
 			g.Group, g.Minibatches, g.Micro, g.ClipLow, g.ClipHigh, g.KL, g.ConstNorm)
+	}
+	if g.SFT < 0 || g.Replay < 0 || g.Reuse < 0 || g.ReuseKeep < 0 || (g.Replay > 0 || g.Reuse > 0) && g.SFT == 0 {
+		return fmt.Errorf("lab-train: grpo: sft %g, replay %d, reuse %d and reuse_keep %d must not be negative; replay and reuse need sft above 0",
+			g.SFT, g.Replay, g.Reuse, g.ReuseKeep)
 	}
 	return nil
 }
@@ -131,8 +140,13 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	}
 	g := c.GRPO
 	cfg := lab.RLConfig{Steps: c.Steps, Prompts: c.Batch, Group: g.Group, Minibatches: g.Minibatches, Epochs: g.Epochs, Micro: g.Micro,
-		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws,
-		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm}}
+		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep,
+		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm, SFT: g.SFT}}
+	if g.Replay > 0 {
+		if cfg.Demos, err = earlierSFT(r); err != nil {
+			return loop.Trained{}, err
+		}
+	}
 	rl, err := lab.NewRL(m, ref, t, ps, cfg, tr.seed(r)^forTrain<<32)
 	if err != nil {
 		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
@@ -208,6 +222,28 @@ func grpoMetrics(log []lab.RLStats) map[string]float64 {
 		out["cpu_seconds"] += x.CPUSeconds
 	}
 	return out
+}
+
+// earlierSFT reads the worked examples of the earlier rounds' SFT data
+// (round 1's labels, usually), which replay keeps in GRPO's batches.
+func earlierSFT(r *loop.Round) ([]lab.Conversation, error) {
+	var out []lab.Conversation
+	for _, d := range r.Earlier() {
+		if d.Format != "sft" {
+			continue
+		}
+		cs, err := trainjob.ReadJSONL(d.Path)
+		if err != nil {
+			return nil, fmt.Errorf("lab-train: replay: %w", err)
+		}
+		for _, c := range cs {
+			out = append(out, c.Messages)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("lab-train: grpo: replay needs an earlier round of SFT data (a labels block), and there is none")
+	}
+	return out, nil
 }
 
 // truncateLog reads a GRPO log and keeps its first steps lines.

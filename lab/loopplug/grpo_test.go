@@ -14,11 +14,14 @@ import (
 )
 
 // grpoLoop is a two-round loop: round 1 trains a copy model a little on
-// true labels, round 2 runs GRPO on prompts with the verifier as reward.
+// true labels, round 2 runs GRPO on prompts with the verifier as reward,
+// with the cross-entropy term on verified answers, round 1's examples
+// replayed and earlier steps' verified answers reused (state a resumed run
+// must restore).
 const grpoLoop = "name: t\nrounds: 2\n" +
 	"generate: {type: lab-prompts, with: {task: copy, labels: {count: 200, from: 1, to: 2}, count: 50, from: 1, to: 2}}\n" +
 	"train: {type: lab-train, with: {arch: {dim: 16, layers: 1, heads: 2, hidden: 32, max_seq: 16}, steps: 12, batch: 8, lr: 3e-3, warmup: 1, " +
-	"save_every: 5, grpo: {group: 4, minibatches: 2, micro: 16, kl: 0.05}, first: {steps: 300, batch: 32, lr: 3e-3, warmup: 10}}}\n" +
+	"save_every: 5, grpo: {group: 4, minibatches: 2, micro: 16, kl: 0.05, sft: 0.5, replay: 4, reuse: 4}, first: {steps: 300, batch: 32, lr: 3e-3, warmup: 10}}}\n" +
 	"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2], problems: 20}}\n"
 
 // TestGRPORound runs GRPO as a loop round, checks its log and metrics and
@@ -61,7 +64,7 @@ func TestGRPORound(t *testing.T) {
 	killed := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	_, err = loop.Run(ctx, cfg, loop.Options{RunDir: killed, Progress: func(e loop.Event) {
-		if e.Round == 2 && strings.HasPrefix(e.Note, "reward") && e.Done == 8 {
+		if e.Round == 2 && strings.HasPrefix(e.Note, "reward") && e.Done == 11 {
 			cancel()
 		}
 	}})
@@ -79,7 +82,7 @@ func TestGRPORound(t *testing.T) {
 		t.Error("the resumed GRPO round's weights differ from the straight run's")
 	}
 	log2, _ := os.ReadFile(filepath.Join(killed, "round-002", "train.log"))
-	cpu := regexp.MustCompile(`"cpu_seconds":[0-9.e-]+`)
+	cpu := regexp.MustCompile(`"(cpu_seconds|sample_cpu)":[0-9.e-]+`)
 	if !bytes.Equal(cpu.ReplaceAll(log2, nil), cpu.ReplaceAll(log, nil)) {
 		t.Errorf("the resumed GRPO round's log differs:\n%s\nwant\n%s", log2, log)
 	}

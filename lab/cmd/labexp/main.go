@@ -10,11 +10,13 @@ import (
 	"log"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/synthloop/synthloop/engine/train"
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/task"
+	"github.com/synthloop/synthloop/trainjob"
 )
 
 func main() {
@@ -50,7 +52,23 @@ func main() {
 	rlHigh := flag.Float64("rl-clip-high", 0.28, "GRPO: upper clip")
 	rlEpochs := flag.Int("rl-epochs", 1, "GRPO: passes over a step's rollouts")
 	rlDyn := flag.Int("rl-dynamic", 0, "GRPO: dynamic sampling with this many draws at most (0: off)")
+	rlSFT := flag.Float64("rl-sft", 0, "GRPO: weight of the cross-entropy term on rewarded rollouts and demos")
+	rlReplay := flag.Int("rl-replay", 0, "GRPO: demos from -rl-demos a step (needs -rl-sft)")
+	rlDemos := flag.String("rl-demos", "", "GRPO: a JSONL file of worked examples to replay (a loop round's data.jsonl)")
+	rlReuse := flag.Int("rl-reuse", 0, "GRPO: verified answers of earlier steps a step (needs -rl-sft)")
+	rlReuseKeep := flag.Int("rl-reuse-keep", 0, "GRPO: the reuse buffer's size (0: 1024)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	t, err := task.Lookup(*name)
 	if err != nil {
 		log.Fatal(err)
@@ -69,8 +87,19 @@ func main() {
 		return
 	}
 	if *rlSteps > 0 {
+		var demos []lab.Conversation
+		if *rlDemos != "" {
+			cs, err := trainjob.ReadJSONL(*rlDemos)
+			if err != nil {
+				log.Fatal(err)
+			}
+			for _, c := range cs {
+				demos = append(demos, c.Messages)
+			}
+		}
 		rl(m, t, *lo, *hi, *n, *evalTo, *seed, *save, lab.RLConfig{Steps: *rlSteps, Prompts: *rlPrompts, Group: *rlGroup, Minibatches: *rlMB, Epochs: *rlEpochs,
-			LR: *lr, Warmup: *warmup, Dynamic: *rlDyn > 0, MaxDraws: *rlDyn, GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: *rlHigh, KL: *rlKL}})
+			LR: *lr, Warmup: *warmup, Dynamic: *rlDyn > 0, MaxDraws: *rlDyn, Replay: *rlReplay, Demos: demos, Reuse: *rlReuse, ReuseKeep: *rlReuseKeep,
+			GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: *rlHigh, KL: *rlKL, SFT: *rlSFT}})
 		return
 	}
 	rng := rand.New(rand.NewPCG(*seed, 99))
@@ -243,7 +272,7 @@ func rl(m *lab.Model, t task.Task, lo, hi, n, evalTo int, seed uint64, save stri
 			log.Fatal(err)
 		}
 		if (s+1)%10 == 0 {
-			fmt.Printf("  rl step %d reward %.3f solved %.2f useful %.2f draws %d len %.1f working %.2f clip %.3f kl %.4f cpu %.1fs\n", s+1, st.Reward, st.Solved, st.Useful, st.Draws, st.Length, st.WorkingOK, st.ClipFrac, st.KL, st.CPUSeconds)
+			fmt.Printf("  rl step %d reward %.3f solved %.2f useful %.2f draws %d len %.1f working %.2f clip %.3f kl %.4f sft %.3f cpu %.1fs (sampling %.1fs)\n", s+1, st.Reward, st.Solved, st.Useful, st.Draws, st.Length, st.WorkingOK, st.ClipFrac, st.KL, st.SFTLoss, st.CPUSeconds, st.SampleCPU)
 		}
 		if (s+1)%every == 0 {
 			report(s+1, lab.CPUSeconds()-c0)
