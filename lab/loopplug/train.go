@@ -376,9 +376,9 @@ func voterName(base string, k int) string {
 // starting point (the previous student's voter k), its own checkpoint.
 func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainInput, k int) (loop.Trained, error) {
 	c := tr.c
-	method := "sft"
+	v := &voterRun{tr: tr, r: r, ctx: ctx, k: k, method: "sft"}
 	if in.Format == "dpo" {
-		method = "dpo"
+		v.method = "dpo"
 	}
 	phase, arch := c.Phase, c.Arch
 	if f := c.First; f != nil && !hasTeacher(r) {
@@ -387,39 +387,19 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 			arch = *f.Arch
 		}
 	}
-	init, err := tr.start(r, in, arch, k)
+	init, scratch, err := v.initial(in, arch)
 	if err != nil {
 		return loop.Trained{}, err
 	}
-	seed := tr.seed(r) + uint64(k)*voterSeed
-	scratch := init == ""
-	if scratch {
-		if method == "dpo" {
-			return loop.Trained{}, errors.New("lab-train: DPO needs a starting model, which is also its reference: set init: teacher or previous, and a first round of SFT (a labels block)")
-		}
-		t, _ := lookup(c.Task)
-		m, err := lab.NewModel(t, arch.lab(), seed^forInit)
-		if err != nil {
-			return loop.Trained{}, err
-		}
-		// Rewritten on every call: the same seed gives the same weights, and
-		// a resumed job continues from the student's checkpoint, not from here.
-		init = filepath.Join(r.Dir, voterName(InitDir, k))
-		if err := m.Save(init); err != nil {
-			return loop.Trained{}, err
-		}
-	}
-	data, n, err := tr.mixture(in)
-	if err != nil {
+	if v.data, v.n, err = tr.mixture(in); err != nil {
 		return loop.Trained{}, err
 	}
-	phase = phase.capped(n)
+	phase = phase.capped(v.n)
 
 	out := filepath.Join(r.Dir, voterName(StudentDir, k))
-	var pr *prober
 	if c.Probe != nil {
 		// The training runs in last; the probe's best checkpoint is the student.
-		if pr, err = tr.newProber(r, init, filepath.Join(r.Dir, voterName(StudentDir, k)), k); err != nil {
+		if v.pr, err = tr.newProber(r, init, filepath.Join(r.Dir, voterName(StudentDir, k)), k); err != nil {
 			return loop.Trained{}, err
 		}
 		out = filepath.Join(r.Dir, voterName(LastDir, k))
@@ -430,93 +410,105 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
 	}
 	defer lf.Close()
-	enc := json.NewEncoder(lf)
+	v.lf, v.enc = lf, json.NewEncoder(lf)
 	// The first and the last loss are kept in the round state: a job
 	// resumed after a kill sees only its own steps, and none when the kill
 	// came after the last one.
-	firstKey, lastKey := voterName("first_loss", k), voterName("last_loss", k)
-	var first, last float64
-	haveFirst, err := r.Restore(firstKey, &first)
-	if err != nil {
+	v.firstKey, v.lastKey = voterName("first_loss", k), voterName("last_loss", k)
+	if v.haveFirst, err = r.Restore(v.firstKey, &v.first); err != nil {
 		return loop.Trained{}, err
 	}
-	var saveErr error
-	from := "scratch"
+	v.from = "scratch"
 	if !scratch {
-		from = init
+		v.from = init
 	}
-	// job runs one training phase from init into dir; done steps came
-	// before it, of budget in all.
-	job := func(init, dir string, ph Phase, seed uint64, done, budget int) (trainjob.Result, error) {
-		every := max(ph.Steps/50, 1)
-		opts := trainjob.Options{Data: data, Out: dir, Init: init, Method: method, Beta: c.Beta, NLL: c.NLL,
-			InitOptimizer: c.ContinueOptimizer && train.HasCheckpoint(init),
-			ByLength:      c.ByLength,
-			Steps:         ph.Steps, Batch: ph.Batch, ShortSeq: true, LR: ph.LR, Warmup: ph.Warmup,
-			Seed: seed, SaveEvery: c.SaveEvery,
-			Progress: func(p trainjob.Progress) {
-				if !haveFirst {
-					first, haveFirst = p.Loss, true
-					saveErr = errors.Join(saveErr, r.Save(ctx, firstKey, first))
-				}
-				if p.Step == p.Steps {
-					last = p.Loss
-					saveErr = errors.Join(saveErr, r.Save(ctx, lastKey, last))
-				}
-				if p.Step%every == 0 || p.Step == p.Steps {
-					enc.Encode(map[string]any{"step": done + p.Step, "steps": budget, "loss": p.Loss, "lr": p.LR})
-					if k == 0 {
-						r.Progress(done+p.Step, budget, fmt.Sprintf("loss %.4f", p.Loss))
-					}
-				}
-			}}
-		if method != "sft" {
-			opts.ByLength = 0 // preference pairs are padded as before
-		}
-		if pr != nil {
-			opts.Probe, opts.ProbeEvery, opts.ProbeStart, opts.Best = pr.probe(done, enc), c.Probe.Every, done == 0, pr.best
-		}
-		if opts.SaveEvery == 0 {
-			// trainjob's default, every tenth, spends more time in fsync than in
-			// training on the lab's small models.
-			opts.SaveEvery = max(ph.Steps/4, 1)
-		}
-		r.Log.Info("lab-train: training", "voter", k, "method", method, "from", from, "examples", n, "steps", ph.Steps, "done", done)
-		res, err := trainjob.Run(ctx, opts)
-		if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "holds a training state that does not fit") {
-			// A kill during a checkpoint's own save leaves files that do not
-			// match: the phase's training starts over.
-			r.Log.Warn("lab-train: the student's checkpoint cannot be resumed; training again from the start", "err", err)
-			fmt.Fprintf(lf, "{\"restart\": %q}\n", err.Error())
-			if err := os.RemoveAll(dir); err != nil {
-				return res, fmt.Errorf("lab-train: %w", err)
-			}
-			res, err = trainjob.Run(ctx, opts)
-		}
-		if err != nil {
-			return res, fmt.Errorf("lab-train: %w", err)
-		}
-		return res, saveErr
-	}
-	seed ^= forTrain << 32
+	seed := (tr.seed(r) + uint64(k)*voterSeed) ^ forTrain<<32
 	var until float64
 	budget := phase.Steps
 	if f := c.First; f != nil && !hasTeacher(r) && f.Until > 0 {
 		until, budget = f.Until, max(f.MaxSteps, phase.Steps)
 	}
-	res, err := job(init, out, phase, seed, 0, budget)
+	out, steps, phases, err := v.phases(init, out, phase, seed, until, budget)
 	if err != nil {
 		return loop.Trained{}, err
+	}
+	if ok, err := r.Restore(v.lastKey, &v.last); err != nil {
+		return loop.Trained{}, err
+	} else if !ok {
+		return loop.Trained{}, errors.New("lab-train: the training finished without recording its last loss")
+	}
+	student := out
+	if v.pr != nil {
+		student = v.pr.best
+	}
+	metrics, err := v.metrics(student, scratch, c.ContinueOptimizer && train.HasCheckpoint(init))
+	if err != nil {
+		return loop.Trained{}, err
+	}
+	if until > 0 {
+		metrics["phases"] = float64(phases)
+	}
+	return loop.Trained{Student: loop.LocalModel(student), Steps: steps, FirstLoss: v.first, LastLoss: v.last, Log: logPath, Metrics: metrics}, nil
+}
+
+// voterRun is the state one voter's training shares across its phases.
+type voterRun struct {
+	tr     *trainer
+	r      *loop.Round
+	ctx    context.Context
+	k      int
+	method string              // sft or dpo
+	data   []trainjob.DataFile // the training mixture
+	n      int                 // its examples
+	pr     *prober
+	lf     *os.File
+	enc    *json.Encoder
+	from   string // the starting checkpoint, for the log
+
+	firstKey, lastKey string
+	first, last       float64
+	haveFirst         bool
+	saveErr           error
+}
+
+// initial is the checkpoint voter k starts from; a scratch model is made
+// (and saved in the round) when the config names none.
+func (v *voterRun) initial(in loop.TrainInput, arch Arch) (init string, scratch bool, err error) {
+	init, err = v.tr.start(v.r, in, arch, v.k)
+	if err != nil || init != "" {
+		return init, false, err
+	}
+	if v.method == "dpo" {
+		return "", true, errors.New("lab-train: DPO needs a starting model, which is also its reference: set init: teacher or previous, and a first round of SFT (a labels block)")
+	}
+	t, _ := lookup(v.tr.c.Task)
+	m, err := lab.NewModel(t, arch.lab(), (v.tr.seed(v.r)+uint64(v.k)*voterSeed)^forInit)
+	if err != nil {
+		return "", true, err
+	}
+	// Rewritten on every call: the same seed gives the same weights, and
+	// a resumed job continues from the student's checkpoint, not from here.
+	init = filepath.Join(v.r.Dir, voterName(InitDir, v.k))
+	return init, true, m.Save(init)
+}
+
+// phases trains the first phase into out and, while first.until is set and
+// not reached by the validation accuracy, further half-length phases, each
+// in its own directory. It returns the last phase's checkpoint.
+func (v *voterRun) phases(init, out string, phase Phase, seed uint64, until float64, budget int) (string, int, int, error) {
+	res, err := v.job(init, out, phase, seed, 0, budget)
+	if err != nil {
+		return "", 0, 0, err
 	}
 	steps, phases, base := res.Steps, 1, out
 	for until > 0 && steps < budget {
 		// Greedy answers are deterministic, so a resumed round takes the
 		// same decisions and finds its phases' checkpoints where it left them.
-		acc, err := tr.validate(ctx, out)
+		acc, err := v.tr.validate(v.ctx, out)
 		if err != nil {
-			return loop.Trained{}, err
+			return "", 0, 0, err
 		}
-		r.Log.Info("lab-train: validation", "voter", k, "steps", steps, "accuracy", acc, "until", until)
+		v.r.Log.Info("lab-train: validation", "voter", v.k, "steps", steps, "accuracy", acc, "until", until)
 		if acc >= until {
 			break
 		}
@@ -524,41 +516,89 @@ func (tr *trainer) trainVoter(ctx context.Context, r *loop.Round, in loop.TrainI
 		more.Steps = min(max(phase.Steps/2, 1), budget-steps)
 		more.Warmup = min(phase.Warmup, more.Steps-1)
 		next := fmt.Sprintf("%s.more-%d", base, phases)
-		if res, err = job(out, next, more, seed+uint64(phases)*7919, steps, budget); err != nil {
-			return loop.Trained{}, err
+		if res, err = v.job(out, next, more, seed+uint64(phases)*7919, steps, budget); err != nil {
+			return "", 0, 0, err
 		}
 		out, steps, phases = next, steps+res.Steps, phases+1
 	}
-	if ok, err := r.Restore(lastKey, &last); err != nil {
-		return loop.Trained{}, err
-	} else if !ok {
-		return loop.Trained{}, errors.New("lab-train: the training finished without recording its last loss")
+	return out, steps, phases, nil
+}
+
+// job runs one training phase from init into dir; done steps came before
+// it, of budget in all.
+func (v *voterRun) job(init, dir string, ph Phase, seed uint64, done, budget int) (trainjob.Result, error) {
+	c, r, k := v.tr.c, v.r, v.k
+	every := max(ph.Steps/50, 1)
+	opts := trainjob.Options{Data: v.data, Out: dir, Init: init, Method: v.method, Beta: c.Beta, NLL: c.NLL,
+		InitOptimizer: c.ContinueOptimizer && train.HasCheckpoint(init),
+		ByLength:      c.ByLength,
+		Steps:         ph.Steps, Batch: ph.Batch, ShortSeq: true, LR: ph.LR, Warmup: ph.Warmup,
+		Seed: seed, SaveEvery: c.SaveEvery,
+		Progress: func(p trainjob.Progress) {
+			if !v.haveFirst {
+				v.first, v.haveFirst = p.Loss, true
+				v.saveErr = errors.Join(v.saveErr, r.Save(v.ctx, v.firstKey, v.first))
+			}
+			if p.Step == p.Steps {
+				v.last = p.Loss
+				v.saveErr = errors.Join(v.saveErr, r.Save(v.ctx, v.lastKey, v.last))
+			}
+			if p.Step%every == 0 || p.Step == p.Steps {
+				v.enc.Encode(map[string]any{"step": done + p.Step, "steps": budget, "loss": p.Loss, "lr": p.LR})
+				if k == 0 {
+					r.Progress(done+p.Step, budget, fmt.Sprintf("loss %.4f", p.Loss))
+				}
+			}
+		}}
+	if v.method != "sft" {
+		opts.ByLength = 0 // preference pairs are padded as before
+	}
+	if v.pr != nil {
+		opts.Probe, opts.ProbeEvery, opts.ProbeStart, opts.Best = v.pr.probe(done, v.enc), c.Probe.Every, done == 0, v.pr.best
+	}
+	if opts.SaveEvery == 0 {
+		// trainjob's default, every tenth, spends more time in fsync than in
+		// training on the lab's small models.
+		opts.SaveEvery = max(ph.Steps/4, 1)
+	}
+	r.Log.Info("lab-train: training", "voter", k, "method", v.method, "from", v.from, "examples", v.n, "steps", ph.Steps, "done", done)
+	res, err := trainjob.Run(v.ctx, opts)
+	if err != nil && v.ctx.Err() == nil && strings.Contains(err.Error(), "holds a training state that does not fit") {
+		// A kill during a checkpoint's own save leaves files that do not
+		// match: the phase's training starts over.
+		r.Log.Warn("lab-train: the student's checkpoint cannot be resumed; training again from the start", "err", err)
+		fmt.Fprintf(v.lf, "{\"restart\": %q}\n", err.Error())
+		if err := os.RemoveAll(dir); err != nil {
+			return res, fmt.Errorf("lab-train: %w", err)
+		}
+		res, err = trainjob.Run(v.ctx, opts)
+	}
+	if err != nil {
+		return res, fmt.Errorf("lab-train: %w", err)
+	}
+	return res, v.saveErr
+}
+
+// metrics describes the trained student for the round summary.
+func (v *voterRun) metrics(student string, scratch, continued bool) (map[string]float64, error) {
+	m, err := checkpoint.LoadModel(student)
+	if err != nil {
+		return nil, fmt.Errorf("lab-train: %w", err)
 	}
 	isScratch := 0.0
 	if scratch {
 		isScratch = 1
 	}
-	student := out
-	if pr != nil {
-		student = pr.best
-	}
-	m, err := checkpoint.LoadModel(student)
-	if err != nil {
-		return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
-	}
-	metrics := map[string]float64{"params": float64(m.Config.NumParams()), "examples": float64(n), "scratch": isScratch}
-	if pr != nil {
-		if err := pr.finish(metrics); err != nil {
-			return loop.Trained{}, err
+	metrics := map[string]float64{"params": float64(m.Config.NumParams()), "examples": float64(v.n), "scratch": isScratch}
+	if v.pr != nil {
+		if err := v.pr.finish(metrics); err != nil {
+			return nil, err
 		}
 	}
-	if c.ContinueOptimizer && train.HasCheckpoint(init) {
+	if continued {
 		metrics["optimizer_continued"] = 1
 	}
-	if until > 0 {
-		metrics["phases"] = float64(phases)
-	}
-	return loop.Trained{Student: loop.LocalModel(student), Steps: steps, FirstLoss: first, LastLoss: last, Log: logPath, Metrics: metrics}, nil
+	return metrics, nil
 }
 
 // Validation problems of first.until: their own seed, apart from the
