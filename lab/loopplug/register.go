@@ -3,7 +3,14 @@ package loopplug
 import "github.com/synthloop/synthloop/loop"
 
 func registerGenerators() {
-	loop.RegisterGenerator(loop.Type[loop.Generator]{
+	for _, g := range generators {
+		loop.RegisterGenerator(g)
+	}
+}
+
+// generators are the lab's loop generators, with their docs and examples.
+var generators = []loop.Type[loop.Generator]{
+	{
 		Name: "lab-labels",
 		Doc: `Writes count problems of a lab task (reverse-addition, copy, reverse, multiplication, long-multiplication)
 with their true answers as SFT data, spread evenly over the difficulties from..to; with
@@ -18,8 +25,8 @@ compare self-labelling with). Needs no teacher.`,
     to: 8`,
 		Config: func() any { return &LabelsConfig{Problems: Problems{Count: 1000, From: 1}} },
 		New:    func(c any) (loop.Generator, error) { return newGen(c.(*LabelsConfig), &labelsGen{c.(*LabelsConfig)}) },
-	})
-	loop.RegisterGenerator(loop.Type[loop.Generator]{
+	},
+	{
 		Name: "lab-selflabel",
 		Doc: `The round's teacher (a built-in model directory) labels count problems of the round's
 difficulties without seeing their answers; the length filter and a majority vote across
@@ -49,8 +56,8 @@ Every answer and verdict goes to round-NNN/labels.jsonl.`,
 		New: func(c any) (loop.Generator, error) {
 			return newGen(c.(*SelfLabelConfig), &selfLabelGen{c.(*SelfLabelConfig)})
 		},
-	})
-	loop.RegisterGenerator(loop.Type[loop.Generator]{
+	},
+	{
 		Name: "lab-rft",
 		Doc: `Rejection-sampling fine-tuning (STaR, RFT): the round's teacher samples k answers at
 temperature to count fresh problems; the verifier keeps the right ones (each distinct
@@ -68,8 +75,8 @@ solved (problems with a right sample), yield. A labels block trains the weak fir
     temperature: 0.7`,
 		Config: func() any { return &RFTConfig{Problems: Problems{Count: 1000, From: 1}, K: 8, Temperature: 0.7} },
 		New:    func(c any) (loop.Generator, error) { return newGen(c.(*RFTConfig), &rftGen{c.(*RFTConfig)}) },
-	})
-	loop.RegisterGenerator(loop.Type[loop.Generator]{
+	},
+	{
 		Name: "lab-prompts",
 		Doc: `Writes count problems of a lab task without their answers, for reinforcement learning:
 lab-train samples answers to them and rewards each with the task's verifier (GRPO). The
@@ -87,8 +94,8 @@ on true labels (for long-multiplication: worked examples), which trains the star
 		New: func(c any) (loop.Generator, error) {
 			return newGen(c.(*PromptsConfig), &promptsGen{c.(*PromptsConfig)})
 		},
-	})
-	loop.RegisterGenerator(loop.Type[loop.Generator]{
+	},
+	{
 		Name: "lab-propose",
 		Doc: `Problems the model invents (as Absolute Zero's proposer and solver, with rejection
 sampling in place of RL): the round's teacher, prompted with "=", proposes count problems
@@ -115,8 +122,8 @@ Metrics: proposed and kept difficulty, learnable share, malformed share, pass@1.
 		New: func(c any) (loop.Generator, error) {
 			return newGen(c.(*ProposeConfig), &proposeGen{c.(*ProposeConfig)})
 		},
-	})
-	loop.RegisterGenerator(loop.Type[loop.Generator]{
+	},
+	{
 		Name: "lab-scpairs",
 		Doc: `Self-consistency preference pairs (Prasad et al., 2024): the round's teacher samples k
 answers to count unlabelled problems; the majority answer is chosen and a least common one
@@ -142,7 +149,7 @@ rejected_wrong for the report. A labels block makes round 1 SFT on true labels.`
 		New: func(c any) (loop.Generator, error) {
 			return newGen(c.(*SCPairsConfig), &scPairsGen{c.(*SCPairsConfig)})
 		},
-	})
+	},
 }
 
 func registerTrainer() {
