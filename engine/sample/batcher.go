@@ -153,168 +153,192 @@ const (
 // running sample, and hands each request back when its samples end.
 func (b *Batcher) loop(cache *llama.Cache) {
 	defer close(b.done)
-	free := make([]int, 0, b.slots)
+	l := &batchLoop{b: b, cache: cache, free: make([]int, 0, b.slots)}
 	for s := b.slots - 1; s >= 0; s-- {
-		free = append(free, s)
+		l.free = append(l.free, s)
 	}
-	var waiting, running []*job
-	end := func(j *job, err error) {
+	defer func() {
+		for _, j := range slices.Concat(l.waiting, l.running) {
+			l.end(j, ErrClosed)
+		}
+	}()
+	for l.gather() {
+		l.dropCancelled()
+		l.admit()
+		if len(l.running) > 0 {
+			l.step()
+		}
+	}
+}
+
+// batchLoop is the state of the Batcher's loop: the free slots, the
+// requests in line and those being decoded.
+type batchLoop struct {
+	b                *Batcher
+	cache            *llama.Cache
+	free             []int
+	waiting, running []*job
+	ids              []int   // the step's slots
+	toks             []int32 // and their last tokens
+}
+
+// end gives j's slots back and answers its caller.
+func (l *batchLoop) end(j *job, err error) {
+	for i, s := range j.slot {
+		if s >= 0 {
+			l.free = append(l.free, s)
+			j.slot[i] = -1
+		}
+	}
+	if err == nil && j.opt.Decode != nil {
+		for i := range j.out {
+			if !j.out[i].textCut {
+				j.out[i].Text = j.opt.Decode(j.out[i].Tokens)
+			}
+		}
+	}
+	j.res <- err
+}
+
+// gather waits for work when there is none, and otherwise takes what has
+// come; it is false once the Batcher closes.
+func (l *batchLoop) gather() bool {
+	if len(l.running) == 0 && len(l.waiting) == 0 {
+		select {
+		case j := <-l.b.reqs:
+			l.waiting = append(l.waiting, j)
+		case <-l.b.quit:
+			return false
+		}
+	}
+	for {
+		select {
+		case j := <-l.b.reqs:
+			l.waiting = append(l.waiting, j)
+		case <-l.b.quit:
+			return false
+		default:
+			return true
+		}
+	}
+}
+
+// dropCancelled ends the requests whose caller gave up, running or queued
+// (wherever they are in line).
+func (l *batchLoop) dropCancelled() {
+	keep := l.running[:0]
+	for _, j := range l.running {
+		if err := j.ctx.Err(); err != nil {
+			l.end(j, err)
+		} else {
+			keep = append(keep, j)
+		}
+	}
+	l.running = keep
+	keep = l.waiting[:0]
+	for _, j := range l.waiting {
+		if err := j.ctx.Err(); err != nil || j.state.Load() == withdrawn {
+			l.end(j, cmp.Or(err, context.Canceled))
+		} else {
+			keep = append(keep, j)
+		}
+	}
+	l.waiting = keep
+}
+
+// admit lets requests join in arrival order while the first in line fits,
+// prefilling each.
+func (l *batchLoop) admit() {
+	for len(l.waiting) > 0 {
+		j := l.waiting[0]
+		if len(j.out) > len(l.free) {
+			return
+		}
+		l.waiting = l.waiting[1:]
+		if !j.state.CompareAndSwap(queued, admitted) {
+			l.end(j, context.Canceled) // withdrawn since dropCancelled
+			continue
+		}
+		for i := range j.slot {
+			j.slot[i] = l.free[len(l.free)-1]
+			l.free = l.free[:len(l.free)-1]
+			l.cache.Reset(j.slot[i])
+		}
+		if err := l.b.prefill(l.cache, j); err != nil {
+			l.end(j, err)
+			continue
+		}
+		// Samples that ended on their first token give their slots back.
 		for i, s := range j.slot {
-			if s >= 0 {
-				free = append(free, s)
+			if j.out[i].Finish != "" {
+				l.free = append(l.free, s)
 				j.slot[i] = -1
 			}
 		}
-		if err == nil && j.opt.Decode != nil {
-			for i := range j.out {
-				if !j.out[i].textCut {
-					j.out[i].Text = j.opt.Decode(j.out[i].Tokens)
-				}
-			}
-		}
-		j.res <- err
-	}
-	defer func() {
-		for _, j := range slices.Concat(waiting, running) {
-			end(j, ErrClosed)
-		}
-	}()
-	vocab := b.m.Config.Vocab
-	var ids []int
-	var toks []int32
-	for {
-		// Wait for work when there is none; otherwise take what has come.
-		if len(running) == 0 && len(waiting) == 0 {
-			select {
-			case j := <-b.reqs:
-				waiting = append(waiting, j)
-			case <-b.quit:
-				return
-			}
-		}
-	more:
-		for {
-			select {
-			case j := <-b.reqs:
-				waiting = append(waiting, j)
-			case <-b.quit:
-				return
-			default:
-				break more
-			}
-		}
-		// Requests whose caller gave up leave at once.
-		keep := running[:0]
-		for _, j := range running {
-			if err := j.ctx.Err(); err != nil {
-				end(j, err)
-			} else {
-				keep = append(keep, j)
-			}
-		}
-		running = keep
-		// Requests whose caller gave up while queued leave too, wherever
-		// they are in line.
-		keep = waiting[:0]
-		for _, j := range waiting {
-			if err := j.ctx.Err(); err != nil || j.state.Load() == withdrawn {
-				end(j, cmp.Or(err, context.Canceled))
-			} else {
-				keep = append(keep, j)
-			}
-		}
-		waiting = keep
-		// Join in arrival order while the first in line fits.
-		for len(waiting) > 0 {
-			j := waiting[0]
-			if len(j.out) > len(free) {
-				break
-			}
-			waiting = waiting[1:]
-			if !j.state.CompareAndSwap(queued, admitted) {
-				end(j, context.Canceled) // withdrawn since the check above
-				continue
-			}
-			for i := range j.slot {
-				j.slot[i] = free[len(free)-1]
-				free = free[:len(free)-1]
-				cache.Reset(j.slot[i])
-			}
-			if err := b.prefill(cache, j); err != nil {
-				end(j, err)
-				continue
-			}
-			// Samples that ended on their first token give their slots back.
-			for i, s := range j.slot {
-				if j.out[i].Finish != "" {
-					free = append(free, s)
-					j.slot[i] = -1
-				}
-			}
-			if j.live == 0 {
-				end(j, nil)
-				continue
-			}
-			running = append(running, j)
-		}
-		if len(running) == 0 {
+		if j.live == 0 {
+			l.end(j, nil)
 			continue
 		}
-		// One step of every running sample.
-		ids, toks = ids[:0], toks[:0]
-		for _, j := range running {
-			for i, s := range j.slot {
-				if s >= 0 {
-					ids = append(ids, s)
-					toks = append(toks, j.last[i])
-				}
-			}
-		}
-		logits, err := cache.Forward(ids, toks)
-		if err != nil {
-			for _, j := range running {
-				end(j, fmt.Errorf("sample: %w", err))
-			}
-			running = running[:0]
-			continue
-		}
-		row := 0
-		keep = running[:0]
-		for _, j := range running {
-			var failed error
-			for i, s := range j.slot {
-				if s < 0 {
-					continue
-				}
-				lg := logits[row*vocab : (row+1)*vocab]
-				row++
-				if failed != nil {
-					continue
-				}
-				more, err := j.s.take(&j.out[i], lg, j.rngs[i], guideOf(j.guides, i), j.opt, len(j.prompt), j.limit)
-				if err != nil {
-					failed = err
-					continue
-				}
-				if more {
-					j.last[i] = j.out[i].Tokens[len(j.out[i].Tokens)-1]
-				} else {
-					free = append(free, s)
-					j.slot[i] = -1
-					j.live--
-				}
-			}
-			switch {
-			case failed != nil:
-				end(j, failed)
-			case j.live == 0:
-				end(j, nil)
-			default:
-				keep = append(keep, j)
-			}
-		}
-		running = keep
+		l.running = append(l.running, j)
 	}
+}
+
+// step decodes one token of every running sample in one forward pass.
+func (l *batchLoop) step() {
+	l.ids, l.toks = l.ids[:0], l.toks[:0]
+	for _, j := range l.running {
+		for i, s := range j.slot {
+			if s >= 0 {
+				l.ids = append(l.ids, s)
+				l.toks = append(l.toks, j.last[i])
+			}
+		}
+	}
+	logits, err := l.cache.Forward(l.ids, l.toks)
+	if err != nil {
+		for _, j := range l.running {
+			l.end(j, fmt.Errorf("sample: %w", err))
+		}
+		l.running = l.running[:0]
+		return
+	}
+	vocab := l.b.m.Config.Vocab
+	row := 0
+	keep := l.running[:0]
+	for _, j := range l.running {
+		var failed error
+		for i, s := range j.slot {
+			if s < 0 {
+				continue
+			}
+			lg := logits[row*vocab : (row+1)*vocab]
+			row++
+			if failed != nil {
+				continue
+			}
+			more, err := j.s.take(&j.out[i], lg, j.rngs[i], guideOf(j.guides, i), j.opt, len(j.prompt), j.limit)
+			if err != nil {
+				failed = err
+				continue
+			}
+			if more {
+				j.last[i] = j.out[i].Tokens[len(j.out[i].Tokens)-1]
+			} else {
+				l.free = append(l.free, s)
+				j.slot[i] = -1
+				j.live--
+			}
+		}
+		switch {
+		case failed != nil:
+			l.end(j, failed)
+		case j.live == 0:
+			l.end(j, nil)
+		default:
+			keep = append(keep, j)
+		}
+	}
+	l.running = keep
 }
 
 // prefill runs j's prompt into its first slot, copies it to the others, and
