@@ -199,51 +199,57 @@ func writeStatus(ctx context.Context, out io.Writer, st statsSource, runDir stri
 	writeBatches(ctx, out, st)
 	writeReview(ctx, out, st, stats)
 	for _, s := range stats {
-		var text string
-		if report := stageReports[types[s.Stage]]; report != nil {
-			if t, err := report(ctx, st, s.Stage); err == nil {
-				text = strings.TrimRight(t, "\n")
-			}
+		writeStageDetails(ctx, out, st, s, types[s.Stage], retry, reasons)
+	}
+	return nil
+}
+
+// writeStageDetails writes what a stage's row cannot say: its units left
+// for a rerun, its own report, its rejections and failures with examples.
+func writeStageDetails(ctx context.Context, out io.Writer, st statsSource, s store.StageStats, typ string, retry map[string]pipeline.Undone, reasons int) {
+	var text string
+	if report := stageReports[typ]; report != nil {
+		if t, err := report(ctx, st, s.Stage); err == nil {
+			text = strings.TrimRight(t, "\n")
 		}
-		u, left := retry[s.Stage]
-		if len(s.Rejections) == 0 && len(s.Failures) == 0 && text == "" && !left {
-			continue
+	}
+	u, left := retry[s.Stage]
+	if len(s.Rejections) == 0 && len(s.Failures) == 0 && text == "" && !left {
+		return
+	}
+	fmt.Fprintf(out, "\n%s:\n", s.Stage)
+	if left {
+		what := "units failed for transient causes in the last run and were not committed; running the same command again retries them"
+		if u.Units == 1 {
+			what = "unit failed for a transient cause in the last run and was not committed; running the same command again retries it"
 		}
-		fmt.Fprintf(out, "\n%s:\n", s.Stage)
-		if left {
-			what := "units failed for transient causes in the last run and were not committed; running the same command again retries them"
-			if u.Units == 1 {
-				what = "unit failed for a transient cause in the last run and was not committed; running the same command again retries it"
-			}
-			fmt.Fprintf(out, "  retry  %5d  %s. Last cause: %s\n", u.Units, what, oneLine(u.Error, 160))
+		fmt.Fprintf(out, "  retry  %5d  %s. Last cause: %s\n", u.Units, what, oneLine(u.Error, 160))
+	}
+	if text != "" {
+		for _, line := range strings.Split(text, "\n") {
+			fmt.Fprintf(out, "  %s\n", line)
 		}
-		if text != "" {
-			for _, line := range strings.Split(text, "\n") {
-				fmt.Fprintf(out, "  %s\n", line)
-			}
-		}
-		for _, f := range s.Rejections {
-			fmt.Fprintf(out, "  rejected by %-22s %d\n", f.Filter, f.Count)
-			for i, r := range f.Reasons {
-				if i >= reasons {
-					break
-				}
-				fmt.Fprintf(out, "      %5d  %s\n", r.Count, oneLine(r.Kind, 100))
-				writeExamples(out, "             ", r)
-			}
-		}
-		for i, f := range s.Failures {
+	}
+	for _, f := range s.Rejections {
+		fmt.Fprintf(out, "  rejected by %-22s %d\n", f.Filter, f.Count)
+		for i, r := range f.Reasons {
 			if i >= reasons {
 				break
 			}
-			fmt.Fprintf(out, "  failed %5d  %s\n", f.Count, oneLine(f.Kind, 100))
-			writeExamples(out, "               ", f)
-		}
-		if len(s.Failures) > 0 {
-			fmt.Fprintln(out, "  (failed records are kept as they are; run --retry-failed does their units again)")
+			fmt.Fprintf(out, "      %5d  %s\n", r.Count, oneLine(r.Kind, 100))
+			writeExamples(out, "             ", r)
 		}
 	}
-	return nil
+	for i, f := range s.Failures {
+		if i >= reasons {
+			break
+		}
+		fmt.Fprintf(out, "  failed %5d  %s\n", f.Count, oneLine(f.Kind, 100))
+		writeExamples(out, "               ", f)
+	}
+	if len(s.Failures) > 0 {
+		fmt.Fprintln(out, "  (failed records are kept as they are; run --retry-failed does their units again)")
+	}
 }
 
 func oneLine(s string, n int) string {
