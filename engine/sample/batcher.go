@@ -104,10 +104,7 @@ func (b *Batcher) Generate(ctx context.Context, prompt []int32, opt Options) ([]
 	if len(prompt) >= maxSeq {
 		return nil, fmt.Errorf("sample: prompt 0 has %d tokens, context is %d", len(prompt), maxSeq)
 	}
-	limit := maxSeq
-	if opt.MaxTokens > 0 && opt.MaxTokens < maxSeq-len(prompt) {
-		limit = len(prompt) + opt.MaxTokens
-	}
+	limit := seqLimit(maxSeq, len(prompt), opt.MaxTokens)
 	j := &job{ctx: ctx, prompt: prompt, opt: opt, limit: limit, s: newSampler(b.m.Config.Vocab, opt),
 		out: make([]Completion, n), rngs: make([]*rand.Rand, n), slot: make([]int, n), last: make([]int32, n),
 		res: make(chan error, 1)}
@@ -190,12 +187,8 @@ func (l *batchLoop) end(j *job, err error) {
 			j.slot[i] = -1
 		}
 	}
-	if err == nil && j.opt.Decode != nil {
-		for i := range j.out {
-			if !j.out[i].textCut {
-				j.out[i].Text = j.opt.Decode(j.out[i].Tokens)
-			}
-		}
+	if err == nil {
+		decodeTexts(j.out, j.opt.Decode)
 	}
 	j.res <- err
 }

@@ -150,12 +150,7 @@ func generate(m *llama.Model, prompts [][]int32, base, n int, opt Options) ([]Co
 		longest = max(longest, len(p))
 		total += len(p)
 	}
-	limit := maxSeq
-	// Compared before adding: a huge MaxTokens (an API client's MaxInt64)
-	// must not overflow into a negative cache length.
-	if opt.MaxTokens > 0 && opt.MaxTokens < maxSeq-longest {
-		limit = longest + opt.MaxTokens
-	}
+	limit := seqLimit(maxSeq, longest, opt.MaxTokens)
 	seqs := len(prompts) * n
 	cache, err := m.NewCache(seqs, limit, max(longest, min(total, prefillRows), seqs))
 	if err != nil {
@@ -236,14 +231,31 @@ func generate(m *llama.Model, prompts [][]int32, base, n int, opt Options) ([]Co
 		}
 		active = next
 	}
-	if opt.Decode != nil {
-		for i := range out {
-			if !out[i].textCut {
-				out[i].Text = opt.Decode(out[i].Tokens)
-			}
+	decodeTexts(out, opt.Decode)
+	return out, nil
+}
+
+// decodeTexts sets each completion's text from its tokens, unless a stop
+// string already cut it.
+func decodeTexts(out []Completion, decode func([]int32) string) {
+	if decode == nil {
+		return
+	}
+	for i := range out {
+		if !out[i].textCut {
+			out[i].Text = decode(out[i].Tokens)
 		}
 	}
-	return out, nil
+}
+
+// seqLimit is the cache length a batch needs: the longest prompt and
+// maxTokens more, within maxSeq. Compared before adding: a huge maxTokens (an
+// API client's MaxInt64) must not overflow into a negative cache length.
+func seqLimit(maxSeq, longest, maxTokens int) int {
+	if maxTokens > 0 && maxTokens < maxSeq-longest {
+		return longest + maxTokens
+	}
+	return maxSeq
 }
 
 func guideOf(guides []Guide, q int) Guide {
