@@ -285,33 +285,49 @@ func (req *chatRequest) params() (chat.Params, error) {
 		}
 	}
 	if rf := req.ResponseFormat; rf != nil {
-		switch rf.Type {
-		case "", "text":
-		case "json_object":
-			p.Grammar = grammar.AnyObject()
-		case "json_schema":
-			if rf.JSONSchema == nil || len(rf.JSONSchema.Schema) == 0 {
-				return p, &badRequest{"response_format", "response_format json_schema needs json_schema.schema"}
-			}
-			g, err := grammar.Compile(rf.JSONSchema.Schema)
-			if err != nil {
-				return p, &badRequest{"response_format", err.Error()}
-			}
-			p.Grammar = g
-		default:
-			return p, &badRequest{"response_format", fmt.Sprintf("response_format type %q is not supported; use text, json_object or json_schema", rf.Type)}
+		g, err := responseGrammar(rf)
+		if err != nil {
+			return p, err
 		}
+		p.Grammar = g
 	}
 	if len(req.Tools) > 0 && string(req.Tools) != "null" && string(req.Tools) != "[]" {
 		return p, &badRequest{"tools", "tools are not supported by the built-in engine"}
 	}
+	return p, req.checkMessages()
+}
+
+// responseGrammar is the grammar a response_format asks for; nil for text.
+func responseGrammar(rf *openaiwire.ResponseFormat) (*grammar.Grammar, error) {
+	switch rf.Type {
+	case "", "text":
+	case "json_object":
+		return grammar.AnyObject(), nil
+	case "json_schema":
+		if rf.JSONSchema == nil || len(rf.JSONSchema.Schema) == 0 {
+			return nil, &badRequest{"response_format", "response_format json_schema needs json_schema.schema"}
+		}
+		g, err := grammar.Compile(rf.JSONSchema.Schema)
+		if err != nil {
+			return nil, &badRequest{"response_format", err.Error()}
+		}
+		return g, nil
+	default:
+		return nil, &badRequest{"response_format", fmt.Sprintf("response_format type %q is not supported; use text, json_object or json_schema", rf.Type)}
+	}
+	return nil, nil
+}
+
+// checkMessages refuses what the engine cannot read, and reads developer
+// messages as system ones.
+func (req *chatRequest) checkMessages() error {
 	if len(req.Messages) == 0 {
-		return p, &badRequest{"messages", "messages must not be empty"}
+		return &badRequest{"messages", "messages must not be empty"}
 	}
 	for i, m := range req.Messages {
 		for _, part := range m.Content {
 			if part.Type != "text" {
-				return p, &badRequest{fmt.Sprintf("messages[%d].content", i), fmt.Sprintf("content part of type %q: the built-in engine reads text only", part.Type)}
+				return &badRequest{fmt.Sprintf("messages[%d].content", i), fmt.Sprintf("content part of type %q: the built-in engine reads text only", part.Type)}
 			}
 		}
 		switch m.Role {
@@ -319,10 +335,10 @@ func (req *chatRequest) params() (chat.Params, error) {
 		case "developer":
 			req.Messages[i].Role = "system"
 		default:
-			return p, &badRequest{fmt.Sprintf("messages[%d].role", i), fmt.Sprintf("role %q is not supported; use system, user or assistant", m.Role)}
+			return &badRequest{fmt.Sprintf("messages[%d].role", i), fmt.Sprintf("role %q is not supported; use system, user or assistant", m.Role)}
 		}
 	}
-	return p, nil
+	return nil
 }
 
 func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
