@@ -274,21 +274,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 					// the target (a rerun of a finished stage): nothing to ask.
 					return nil, pipeline.ErrEnough
 				}
-				rq, err := s.buildRequest(env, b0+j, snapshot)
-				if err != nil {
-					return nil, err
-				}
-				var resp *model.Response
-				how, err := s.shape.Do(ctx, rq.req, func(ctx context.Context, req model.Request, how structured.Mode) error {
-					rq.req = unstopped(req, how)
-					var err error
-					resp, err = backend.Generate(ctx, rq.req)
-					return err
-				})
-				if err != nil && pipeline.MustReturn(ctx, err) {
-					return nil, err
-				}
-				return &answered{rq, result{resp, err, how}}, nil
+				return s.ask(ctx, env, backend, b0+j, snapshot)
 			},
 			func(ctx context.Context, j int, a *answered) ([]*record.Record, pipeline.UnitUsage, error) {
 				replay(b0 + j)
@@ -311,6 +297,26 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		env.Log.Warn("selfinstruct: max_batches reached before target", "stage", env.Name, "kept", len(pool), "target", c.Target, "max_batches", c.MaxBatches)
 	}
 	return nil
+}
+
+// ask sends batch b's request, its prompt drawn from pool; a failed
+// request is answered with its error, for process to record.
+func (s *Stage) ask(ctx context.Context, env *pipeline.Env, backend model.Backend, b int, pool []pooled) (*answered, error) {
+	rq, err := s.buildRequest(env, b, pool)
+	if err != nil {
+		return nil, err
+	}
+	var resp *model.Response
+	how, err := s.shape.Do(ctx, rq.req, func(ctx context.Context, req model.Request, how structured.Mode) error {
+		rq.req = unstopped(req, how)
+		var err error
+		resp, err = backend.Generate(ctx, rq.req)
+		return err
+	})
+	if err != nil && pipeline.MustReturn(ctx, err) {
+		return nil, err
+	}
+	return &answered{rq, result{resp, err, how}}, nil
 }
 
 // committed reads what earlier runs committed: the kept records in batch
