@@ -396,27 +396,12 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		}
 		pr.Meta["reference"] = ref
 	}
-	passed := 0
-	for i := range samples {
-		sm := &samples[i]
-		switch {
-		case sm.finish == model.FinishLength:
-			sm.reason = "cut at max_tokens"
-		case sm.text == "" && sm.answer == "":
-			sm.reason = "no answer after the reasoning"
-		default:
-			v, err := s.verifier.Verify(ctx, verify.Check{Prompt: pr.Instruction, Candidate: sm.text, Reference: ref})
-			if err != nil {
-				// The verifier itself failed, which says nothing of this
-				// problem: the stage stops with the unit undone (as the
-				// tools stage does when a tool cannot run).
-				return nil, usage, fmt.Errorf("reasoning: verifier: %w", err)
-			}
-			sm.verified, sm.reason = v.Pass, v.Reason
-		}
-		if sm.verified {
-			passed++
-		}
+	passed, err := s.verifyAll(ctx, pr.Instruction, ref, samples)
+	if err != nil {
+		// The verifier itself failed, which says nothing of this problem:
+		// the stage stops with the unit undone (as the tools stage does
+		// when a tool cannot run).
+		return nil, usage, err
 	}
 	rate := float64(passed) / float64(len(samples))
 	pr.Candidates = candidates(samples)
@@ -440,6 +425,31 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		out = append(out, t)
 	}
 	return out, usage, nil
+}
+
+// verifyAll checks each sample's answer against ref and counts the
+// verified ones; an error is the verifier's own failure.
+func (s *Stage) verifyAll(ctx context.Context, prompt, ref string, samples []sample) (int, error) {
+	passed := 0
+	for i := range samples {
+		sm := &samples[i]
+		switch {
+		case sm.finish == model.FinishLength:
+			sm.reason = "cut at max_tokens"
+		case sm.text == "" && sm.answer == "":
+			sm.reason = "no answer after the reasoning"
+		default:
+			v, err := s.verifier.Verify(ctx, verify.Check{Prompt: prompt, Candidate: sm.text, Reference: ref})
+			if err != nil {
+				return 0, fmt.Errorf("reasoning: verifier: %w", err)
+			}
+			sm.verified, sm.reason = v.Pass, v.Reason
+		}
+		if sm.verified {
+			passed++
+		}
+	}
+	return passed, nil
 }
 
 // traces makes the records of the kept verified traces, each paired with a
