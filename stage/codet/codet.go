@@ -225,23 +225,8 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, b
 	if sols.Model != "" {
 		r.Prov.Model = sols.Model
 	}
-	var tests []string
-	seen := map[string]bool{}
-	for _, c := range tresp.Choices {
-		for _, t := range s.readTests(c.Text, fn, testsHow) {
-			if !seen[t] {
-				seen[t] = true
-				tests = append(tests, t)
-			}
-		}
-	}
-	runs := make([]run, len(sols.Choices))
-	for i, c := range sols.Choices {
-		runs[i].code, runs[i].err = s.readSolution(c.Text, solveHow)
-		if c.FinishReason == model.FinishLength {
-			runs[i].code, runs[i].err = "", "cut at max_tokens"
-		}
-	}
+	tests := s.distinctTests(tresp, fn, testsHow)
+	runs := s.solutions(sols, solveHow)
 	r.Meta["tests"] = tests
 	defer func() {
 		if e := runErrors(runs); e != nil {
@@ -267,19 +252,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, b
 			established = append(established, tests[j])
 		}
 	}
-	// A solution passes when it passes every established test; solutions of
-	// another set may do so too (a set that passes more tests).
-	passed, ref, wrong := 0, -1, -1
-	for i, rn := range runs {
-		if passesAll(rn.passed, best.passes) {
-			passed++
-			if ref < 0 || len(rn.code) < len(runs[ref].code) {
-				ref = i
-			}
-		} else if wrong < 0 && rn.code != "" {
-			wrong = i
-		}
-	}
+	passed, ref, wrong := judgeRuns(runs, best.passes)
 	rate := float64(passed) / float64(len(runs))
 	r.Meta["reference"] = strings.Join(established, "\n")
 	r.Meta["established_tests"] = established
@@ -298,6 +271,54 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, b
 		r.Status = record.Rejected
 	}
 	return []*record.Record{r}, usage, nil
+}
+
+// distinctTests reads the test lines calling fn from every test reply, each
+// once, in the order they first appear.
+func (s *Stage) distinctTests(resp *model.Response, fn string, how structured.Mode) []string {
+	var tests []string
+	seen := map[string]bool{}
+	for _, c := range resp.Choices {
+		for _, t := range s.readTests(c.Text, fn, how) {
+			if !seen[t] {
+				seen[t] = true
+				tests = append(tests, t)
+			}
+		}
+	}
+	return tests
+}
+
+// solutions reads each solution reply's code; a reply cut at max_tokens
+// has none.
+func (s *Stage) solutions(resp *model.Response, how structured.Mode) []run {
+	runs := make([]run, len(resp.Choices))
+	for i, c := range resp.Choices {
+		runs[i].code, runs[i].err = s.readSolution(c.Text, how)
+		if c.FinishReason == model.FinishLength {
+			runs[i].code, runs[i].err = "", "cut at max_tokens"
+		}
+	}
+	return runs
+}
+
+// judgeRuns counts the solutions that pass every established test (solutions
+// of another set may do so too: a set that passes more tests), and picks the
+// shortest passing one as the reference and the first failing one with code
+// as the wrong answer of a pair (-1 when there is none).
+func judgeRuns(runs []run, established []bool) (passed, ref, wrong int) {
+	ref, wrong = -1, -1
+	for i, rn := range runs {
+		if passesAll(rn.passed, established) {
+			passed++
+			if ref < 0 || len(rn.code) < len(runs[ref].code) {
+				ref = i
+			}
+		} else if wrong < 0 && rn.code != "" {
+			wrong = i
+		}
+	}
+	return passed, ref, wrong
 }
 
 // execute runs every distinct solution once against every test.
