@@ -119,12 +119,17 @@ func TestMinHashNearDuplicates(t *testing.T) {
 		{"g", "海辺の町に住む猫が魚屋さんと友達になる短い物語を書いてください。", "f"},
 	} {
 		sig := m.Signature(tc.text)
-		got, dup := m.Check(sig)
+		got, dup, err := m.Check(sig)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if dup != (tc.dupOf != "") || got.ID != tc.dupOf {
 			t.Errorf("%s: Check = %+v, %v, want duplicate of %q", tc.id, got, dup, tc.dupOf)
 		}
 		if !dup {
-			m.Add(tc.id, sig)
+			if err := m.Add(tc.id, sig); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

@@ -2,6 +2,8 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -18,8 +20,15 @@ func main() {
 	n := flag.Int("n", 1_000_000, "texts")
 	dupShare := flag.Float64("dups", 0.1, "share of texts that are near copies of an earlier one")
 	perms := flag.Int("perms", dedup.DefaultPermutations, "MinHash permutations")
+	out := flag.String("jsonl", "", "write the texts as JSONL prompts to this file instead of benchmarking the index (input for the pipeline benchmark)")
 	flag.Parse()
-	if err := run(*n, *dupShare, *perms); err != nil {
+	var err error
+	if *out != "" {
+		err = writeJSONL(*out, generate(*n, *dupShare))
+	} else {
+		err = run(*n, *dupShare, *perms)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/dedup:", err)
 		os.Exit(1)
 	}
@@ -60,6 +69,28 @@ func generate(n int, dupShare float64) []string {
 	return texts
 }
 
+// writeJSONL writes one {"instruction": text} line per text: what the
+// load stage reads in the load → dedup → export benchmark.
+func writeJSONL(path string, texts []string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	enc := json.NewEncoder(w)
+	for _, t := range texts {
+		if err := enc.Encode(map[string]string{"instruction": t}); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 func run(n int, dupShare float64, perms int) error {
 	texts := generate(n, dupShare)
 	runtime.GC()
@@ -74,11 +105,17 @@ func run(n int, dupShare float64, perms int) error {
 	dups := 0
 	for i, t := range texts {
 		sig := m.Signature(t)
-		if _, dup := m.Check(sig); dup {
+		_, dup, err := m.Check(sig)
+		if err != nil {
+			return err
+		}
+		if dup {
 			dups++
 			continue
 		}
-		m.Add(fmt.Sprint(i), sig)
+		if err := m.Add(fmt.Sprint(i), sig); err != nil {
+			return err
+		}
 	}
 	elapsed := time.Since(start)
 
