@@ -341,6 +341,7 @@ func (r *run) resume(ctx context.Context, u pipeline.UnitSpec) error {
 	r.cur = cursor{in.Seq, in.ID}
 	return nil
 }
+
 // derive copies in as this stage's record. The copy keeps in's Seq so the
 // stage's order is its input's, and its earlier decisions so a record's
 // history reads in one place.
