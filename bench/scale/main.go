@@ -128,4 +128,3 @@ func cpuSeconds() float64 {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
-
