@@ -254,11 +254,11 @@ func (r *run) close() {
 	if r.f == nil {
 		return
 	}
+	if r.env.Log != nil {
+		r.env.Log.Info("dedup done", "kept", r.kept, "rejected", r.rej, "pii", r.f.pii.Total(), "index_mb", r.f.bytes()>>20)
+	}
 	if err := r.f.close(); err != nil && r.env.Log != nil {
 		r.env.Log.Warn("dedup: close index", "err", err)
-	}
-	if r.env.Log != nil {
-		r.env.Log.Info("dedup done", "kept", r.kept, "rejected", r.rej, "pii", r.f.pii.Total())
 	}
 }
 
@@ -529,6 +529,18 @@ func (f *filter) add(r *record.Record, t string) error {
 		return nil
 	}
 	return f.join(r.ID, t, nil, nil)
+}
+
+// bytes returns the memory the duplicate indexes hold.
+func (f *filter) bytes() int {
+	n := 0
+	if f.exact != nil {
+		n += f.exact.Bytes()
+	}
+	if f.near != nil {
+		n += f.near.Bytes()
+	}
+	return n
 }
 
 func (f *filter) close() error {
