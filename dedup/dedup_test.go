@@ -42,7 +42,7 @@ func TestExact(t *testing.T) {
 		{"e", "海について詩を書いて。", "e", false},
 		{"f", "海について詩を書いて", "e", true},
 	} {
-		if first, dup := e.Add(tc.id, tc.text); first != tc.first || dup != tc.dup {
+		if first, dup, err := e.Add(tc.id, tc.text); err != nil || first != tc.first || dup != tc.dup {
 			t.Errorf("Add(%q, %q) = %q, %v, want %q, %v", tc.id, tc.text, first, dup, tc.first, tc.dup)
 		}
 	}

@@ -7,27 +7,50 @@ type Exact struct {
 	ids   idList
 }
 
-// NewExact returns an empty exact-duplicate set.
+// NewExact returns an empty exact-duplicate set held in memory.
 func NewExact() *Exact { return &Exact{} }
 
-// Check returns the ID of the earlier text that s duplicates, if any.
-func (e *Exact) Check(s string) (firstID string, dup bool) {
-	if i, ok := e.first.get(Hash(s)); ok {
-		return e.ids.at(int(i)), true
+// NewExactIn returns an empty exact-duplicate set that keeps the IDs of
+// its texts in a temporary file in dir, reading one back only for a
+// duplicate, and whose table is sized for about capacity texts (0: grown
+// as they come). Close it to release the file.
+func NewExactIn(dir string, capacity int) (*Exact, error) {
+	f, err := newSpillFile(dir, "exact-*.ids")
+	if err != nil {
+		return nil, err
 	}
-	return "", false
+	e := &Exact{ids: idList{file: f}}
+	e.first.reserve(capacity)
+	return e, nil
+}
+
+// Close releases the file of NewExactIn; the set must not be used after.
+func (e *Exact) Close() error { return e.ids.file.close() }
+
+// Check returns the ID of the earlier text that s duplicates, if any. An
+// error comes only from reading a spilled ID back.
+func (e *Exact) Check(s string) (firstID string, dup bool, err error) {
+	if i, ok := e.first.get(Hash(s)); ok {
+		id, err := e.ids.at(int(i))
+		return id, err == nil, err
+	}
+	return "", false, nil
 }
 
 // Add records s under id unless an equal text is already held; it returns
-// the ID of the first holder and whether s was a duplicate.
-func (e *Exact) Add(id, s string) (firstID string, dup bool) {
+// the ID of the first holder and whether s was a duplicate. An error comes
+// only from the spill file.
+func (e *Exact) Add(id, s string) (firstID string, dup bool, err error) {
 	h := Hash(s)
 	if i, ok := e.first.get(h); ok {
-		return e.ids.at(int(i)), true
+		id, err := e.ids.at(int(i))
+		return id, err == nil, err
 	}
-	e.first.put(h, int32(e.ids.len()))
-	e.ids.add(id)
-	return id, false
+	if err := e.ids.add(id); err != nil {
+		return "", false, err
+	}
+	e.first.put(h, int32(e.ids.len()-1))
+	return id, false, nil
 }
 
 // Len returns the number of distinct texts held.

@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
@@ -21,11 +22,15 @@ type MinHashOptions struct {
 	Seed         uint64  // derives the permutations; the same seed gives the same decisions
 	// Bands and Rows override the LSH banding chosen from Threshold; both or neither.
 	Bands, Rows int
-	// SpillDir, when set, keeps the signatures in a temporary file there
-	// instead of in memory: they are most of the index, and only the
-	// candidates of a shared band are read back. The file is unlinked at
-	// once where the system allows, so even a killed process leaves none.
+	// SpillDir, when set, keeps the signatures and IDs in temporary files
+	// there instead of in memory: they are most of the index, and only the
+	// candidates of a shared band and the IDs of matches are read back. The
+	// files are unlinked at once where the system allows, so even a killed
+	// process leaves none.
 	SpillDir string
+	// Capacity, when known, is about how many texts will be added: the
+	// band tables are made that size at once instead of doubling up to it.
+	Capacity int
 }
 
 func (o MinHashOptions) withDefaults() (MinHashOptions, error) {
@@ -197,15 +202,23 @@ func NewMinHash(opts MinHashOptions) (*MinHash, error) {
 		seen: map[int32]bool{}, buf: make(Signature, o.Permutations)}
 	m.sigs.perms = o.Permutations
 	if o.SpillDir != "" {
-		if err := m.sigs.spill(o.SpillDir); err != nil {
+		if m.sigs.file, err = newSpillFile(o.SpillDir, "minhash-*.sig"); err != nil {
 			return nil, err
 		}
+		m.sigs.raw = make([]byte, 4*o.Permutations)
+		if m.ids.file, err = newSpillFile(o.SpillDir, "minhash-*.ids"); err != nil {
+			m.sigs.file.close()
+			return nil, err
+		}
+	}
+	for i := range m.buckets {
+		m.buckets[i].reserve(o.Capacity)
 	}
 	return m, nil
 }
 
 // Close releases the spill file, if any. The index must not be used after.
-func (m *MinHash) Close() error { return m.sigs.close() }
+func (m *MinHash) Close() error { return errors.Join(m.sigs.file.close(), m.ids.file.close()) }
 
 // Options returns the options in effect, defaults and banding filled in.
 func (m *MinHash) Options() MinHashOptions { return m.opts }
@@ -270,7 +283,11 @@ func (m *MinHash) Check(sig Signature) (Match, bool, error) {
 	if best < 0 {
 		return Match{}, false, nil
 	}
-	return Match{ID: m.ids.at(int(best)), Jaccard: bestJ}, true, nil
+	id, err := m.ids.at(int(best))
+	if err != nil {
+		return Match{}, false, err
+	}
+	return Match{ID: id, Jaccard: bestJ}, true, nil
 }
 
 // Add inserts a signature under id. Empty signatures are not held. An
@@ -290,7 +307,9 @@ func (m *MinHash) Add(id string, sig Signature) error {
 	if err := m.sigs.add(sig); err != nil {
 		return err
 	}
-	m.ids.add(id)
+	if err := m.ids.add(id); err != nil {
+		return err
+	}
 	for b := range m.buckets {
 		prev, ok := m.buckets[b].put(m.bandKey(sig, b), it)
 		if !ok {

@@ -6,13 +6,33 @@ package dedup
 // more memory than the machine has. The types here hold the same data in
 // flat arrays: 12 bytes a slot for a hash table, and pages that never move.
 
+import "math/bits"
+
 // hashTable maps 64-bit hashes to int32 values with open addressing and
-// linear probing. The keys are already well mixed, so their low bits pick
-// the slot. A zero val marks an empty slot, so values are stored plus one.
+// linear probing. The keys are already well mixed, so the high half of
+// key×size picks the slot, which lets the size be any number rather than
+// a power of two. A zero val marks an empty slot, so values are stored
+// plus one.
 type hashTable struct {
 	keys []uint64
 	vals []int32 // value+1; 0 is empty
 	n    int
+}
+
+// maxLoad is the fill, in percent, at which a table grows: linear probing
+// degrades fast beyond it.
+const maxLoad = 75
+
+// reserve sizes an empty table for n keys.
+func (t *hashTable) reserve(n int) {
+	if t.n == 0 && n > 0 {
+		t.resize(n * 100 / (maxLoad - 5))
+	}
+}
+
+func (t *hashTable) slot(k uint64) int {
+	hi, _ := bits.Mul64(k, uint64(len(t.keys)))
+	return int(hi)
 }
 
 // get returns the value under k.
@@ -20,25 +40,25 @@ func (t *hashTable) get(k uint64) (int32, bool) {
 	if t.n == 0 {
 		return 0, false
 	}
-	mask := uint64(len(t.keys) - 1)
-	for i := k & mask; ; i = (i + 1) & mask {
+	for i := t.slot(k); ; {
 		switch {
 		case t.vals[i] == 0:
 			return 0, false
 		case t.keys[i] == k:
 			return t.vals[i] - 1, true
 		}
+		if i++; i == len(t.keys) {
+			i = 0
+		}
 	}
 }
 
 // put sets the value under k and returns the one it replaced.
 func (t *hashTable) put(k uint64, v int32) (old int32, had bool) {
-	// Grow at 3/4 full: linear probing degrades fast beyond that.
-	if 4*(t.n+1) > 3*len(t.keys) {
-		t.grow()
+	if 100*(t.n+1) > maxLoad*len(t.keys) {
+		t.resize(max(1024, 2*len(t.keys)))
 	}
-	mask := uint64(len(t.keys) - 1)
-	for i := k & mask; ; i = (i + 1) & mask {
+	for i := t.slot(k); ; {
 		switch {
 		case t.vals[i] == 0:
 			t.keys[i], t.vals[i] = k, v+1
@@ -49,27 +69,19 @@ func (t *hashTable) put(k uint64, v int32) (old int32, had bool) {
 			t.vals[i] = v + 1
 			return old, true
 		}
+		if i++; i == len(t.keys) {
+			i = 0
+		}
 	}
 }
 
-func (t *hashTable) grow() {
-	size := 1024
-	if len(t.keys) > 0 {
-		size = 2 * len(t.keys)
-	}
+func (t *hashTable) resize(size int) {
 	keys, vals := t.keys, t.vals
 	t.keys, t.vals, t.n = make([]uint64, size), make([]int32, size), 0
-	mask := uint64(size - 1)
 	for j, v := range vals {
-		if v == 0 {
-			continue
+		if v != 0 {
+			t.put(keys[j], v-1)
 		}
-		i := keys[j] & mask
-		for t.vals[i] != 0 {
-			i = (i + 1) & mask
-		}
-		t.keys[i], t.vals[i] = keys[j], v
-		t.n++
 	}
 }
 
@@ -96,50 +108,79 @@ func (p *paged[T]) append(v T) {
 
 func (p *paged[T]) at(i int) T { return p.pages[i>>pageBits][i&(1<<pageBits-1)] }
 
-func (p *paged[T]) set(i int, v T) { p.pages[i>>pageBits][i&(1<<pageBits-1)] = v }
-
 func (p *paged[T]) bytes(elem int) int { return len(p.pages) * elem << pageBits }
 
-// idList holds strings back to back in byte pages, 4 bytes of offset each
-// rather than a 16-byte header and an allocation.
+// idList holds strings back to back, in byte pages in memory or in a
+// spill file, with 8 bytes of position each rather than a 16-byte header
+// and an allocation.
 type idList struct {
-	data  [][]byte // pages of 1 MB; a string never straddles two
+	// In memory, start holds a string's page (high 24 bits), offset and
+	// length (20 bits each). Spilled, it holds the string's offset in the
+	// file, where the strings are contiguous: a string ends where the next
+	// one starts, or at end.
 	start paged[uint64]
+	data  [][]byte   // in memory: pages of 1 MB; a string never straddles two
+	file  *spillFile // nil when in memory
+	end   int64
 }
 
-const idPage = 1 << 20
+const (
+	idPage = 1 << 20
+	idLong = 1<<20 - 1 // a length that means "the whole page"
+)
 
-func (l *idList) add(s string) {
-	const long = 1<<20 - 1 // a length that means "the whole page"
-	if len(s) >= long {
-		// Longer than an offset can say: a page of its own.
+func (l *idList) add(s string) error {
+	if l.file != nil {
+		off, err := l.file.append([]byte(s))
+		if err != nil {
+			return err
+		}
+		l.start.append(uint64(off))
+		l.end = off + int64(len(s))
+		return nil
+	}
+	if len(s) >= idLong {
+		// Longer than a length field can say: a page of its own.
 		l.data = append(l.data, []byte(s))
-		l.start.append(uint64(len(l.data)-1)<<40 | long)
-		return
+		l.start.append(uint64(len(l.data)-1)<<40 | idLong)
+		return nil
 	}
 	if len(l.data) == 0 || len(l.data[len(l.data)-1])+len(s) > cap(l.data[len(l.data)-1]) {
 		l.data = append(l.data, make([]byte, 0, idPage))
 	}
 	last := len(l.data) - 1
-	// Page number in the high 24 bits, then 20 bits each of offset and length.
 	l.start.append(uint64(last)<<40 | uint64(len(l.data[last]))<<20 | uint64(len(s)))
 	l.data[last] = append(l.data[last], s...)
+	return nil
 }
 
-func (l *idList) at(i int) string {
-	const long = 1<<20 - 1
+func (l *idList) at(i int) (string, error) {
 	v := l.start.at(i)
-	page, off, n := v>>40, v>>20&long, v&long
-	if n == long {
-		return string(l.data[page])
+	if l.file != nil {
+		end := l.end
+		if i+1 < l.start.n {
+			end = int64(l.start.at(i + 1))
+		}
+		b := make([]byte, end-int64(v))
+		if err := l.file.readAt(b, int64(v)); err != nil {
+			return "", err
+		}
+		return string(b), nil
 	}
-	return string(l.data[page][off : off+n])
+	page, off, n := v>>40, v>>20&idLong, v&idLong
+	if n == idLong {
+		return string(l.data[page]), nil
+	}
+	return string(l.data[page][off : off+n]), nil
 }
 
 func (l *idList) len() int { return l.start.n }
 
 func (l *idList) bytes() int {
 	n := l.start.bytes(8)
+	if l.file != nil {
+		return n + spillTail
+	}
 	for _, d := range l.data {
 		n += cap(d)
 	}

@@ -35,7 +35,21 @@ func TestHashTableMatchesMap(t *testing.T) {
 }
 
 func TestIDList(t *testing.T) {
+	for _, spill := range []bool{false, true} {
+		t.Run(fmt.Sprintf("spill=%v", spill), func(t *testing.T) { testIDList(t, spill) })
+	}
+}
+
+func testIDList(t *testing.T, spill bool) {
 	var l idList
+	if spill {
+		f, err := newSpillFile(t.TempDir(), "ids")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.close()
+		l.file = f
+	}
 	var want []string
 	for i := range 100000 {
 		s := fmt.Sprintf("stage:file-%d.jsonl:%d", i%7, i)
@@ -47,11 +61,13 @@ func TestIDList(t *testing.T) {
 		case 70001:
 			s = strings.Repeat("y", 1<<20-2) // just fits an offset's length
 		}
-		l.add(s)
+		if err := l.add(s); err != nil {
+			t.Fatal(err)
+		}
 		want = append(want, s)
 	}
 	for i, w := range want {
-		if got := l.at(i); got != w {
+		if got, err := l.at(i); err != nil || got != w {
 			t.Fatalf("at(%d) = %.40q (len %d), want %.40q (len %d)", i, got, len(got), w, len(w))
 		}
 	}

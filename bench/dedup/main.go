@@ -98,7 +98,7 @@ func run(n int, dupShare float64, perms int, spill string) error {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 
-	m, err := dedup.NewMinHash(dedup.MinHashOptions{Permutations: perms, Seed: 1, SpillDir: spill})
+	m, err := dedup.NewMinHash(dedup.MinHashOptions{Permutations: perms, Seed: 1, SpillDir: spill, Capacity: n})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ package dedup
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -72,9 +73,9 @@ type Config struct {
 	// Chunk is how many records make one committed part: what a crash
 	// costs at most, and what the stage holds in memory besides its indexes.
 	Chunk int `yaml:"chunk" doc:"Records decided and committed together (a crash redoes at most one such part)"`
-	// SpillDir holds the MinHash signatures on disk, most of the index's
+	// SpillDir holds the MinHash signatures and record IDs on disk, most of the index's
 	// size; only the candidates of a shared band are read back.
-	SpillDir string `yaml:"spill_dir" doc:"Directory for the MinHash signatures, kept on disk rather than in memory (default: the system's temporary directory)"`
+	SpillDir string `yaml:"spill_dir" doc:"Directory for the MinHash signatures and record IDs, kept on disk rather than in memory (default: the system's temporary directory)"`
 }
 
 // DefaultChunk is the records of one committed part of the stage.
@@ -157,9 +158,11 @@ func (c *Config) minHashOptions() dedup.MinHashOptions {
 		Unit:         dedup.Unit(c.Shingle),
 		ShingleSize:  c.ShingleSize,
 		Seed:         c.Seed,
-		SpillDir:     cmp.Or(c.SpillDir, os.TempDir()),
+		SpillDir:     c.spillDir(),
 	}
 }
+
+func (c *Config) spillDir() string { return cmp.Or(c.SpillDir, os.TempDir()) }
 
 // Stage is the dedup stage.
 //
@@ -223,7 +226,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	for start := 0; start < n; start += s.cfg.Chunk {
 		units = append(units, pipeline.UnitSpec{Key: fmt.Sprintf("%012d", start), Seq: int64(start), Weight: min(s.cfg.Chunk, n-start)})
 	}
-	r := &run{s: s, env: env, in: in, cur: cursor{seq: math.MinInt64}}
+	r := &run{s: s, env: env, in: in, n: n, cur: cursor{seq: math.MinInt64}}
 	defer r.close()
 	return pipeline.RunUnitsInOrder(ctx, env, units,
 		func(context.Context, int) (struct{}, error) { return struct{}{}, nil },
@@ -238,6 +241,7 @@ type run struct {
 	s    *Stage
 	env  *pipeline.Env
 	in   partReader
+	n    int // kept input records
 	f    *filter // nil until the first part to do
 	cur  cursor  // the last input record decided
 	kept int
@@ -268,7 +272,7 @@ func (r *run) part(ctx context.Context, u pipeline.UnitSpec) ([]*record.Record, 
 	if r.f == nil {
 		// Built only when a part is to run: a finished stage does not
 		// read the decontamination files again.
-		f, err := r.s.newFilter(r.env.Log)
+		f, err := r.s.newFilter(r.env.Log, r.n)
 		if err != nil {
 			return nil, err
 		}
@@ -398,13 +402,20 @@ type filter struct {
 	pii   dedup.PIICounts
 }
 
-func (s *Stage) newFilter(log *slog.Logger) (*filter, error) {
+// newFilter returns the filters for an input of about n records.
+func (s *Stage) newFilter(log *slog.Logger, n int) (*filter, error) {
 	f := &filter{s: s}
 	if s.cfg.Method != MethodOff {
-		f.exact = dedup.NewExact()
+		e, err := dedup.NewExactIn(s.cfg.spillDir(), n)
+		if err != nil {
+			return nil, err
+		}
+		f.exact = e
 	}
 	if s.cfg.Method == MethodMinHash {
-		m, err := dedup.NewMinHash(s.cfg.minHashOptions())
+		o := s.cfg.minHashOptions()
+		o.Capacity = n
+		m, err := dedup.NewMinHash(o)
 		if err != nil {
 			return nil, err
 		}
@@ -458,7 +469,11 @@ func (f *filter) apply(r *record.Record) error {
 		return nil
 	}
 	if f.exact != nil {
-		if first, dup := f.exact.Check(t); dup {
+		first, dup, err := f.exact.Check(t)
+		if err != nil {
+			return err
+		}
+		if dup {
 			decide(r, "dedup", false, 1, "exact duplicate of "+first)
 			return nil
 		}
@@ -517,7 +532,9 @@ func (f *filter) join(id, t string, sig dedup.Signature, toks []string) error {
 		f.ids = append(f.ids, id)
 	}
 	if f.exact != nil {
-		f.exact.Add(id, t)
+		if _, _, err := f.exact.Add(id, t); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -544,10 +561,14 @@ func (f *filter) bytes() int {
 }
 
 func (f *filter) close() error {
-	if f.near == nil {
-		return nil
+	var errs []error
+	if f.exact != nil {
+		errs = append(errs, f.exact.Close())
 	}
-	return f.near.Close()
+	if f.near != nil {
+		errs = append(errs, f.near.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // decide records the decision of one filter on r, rejecting r when it did
