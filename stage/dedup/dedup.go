@@ -241,7 +241,7 @@ type run struct {
 	s    *Stage
 	env  *pipeline.Env
 	in   partReader
-	n    int // kept input records
+	n    int     // kept input records
 	f    *filter // nil until the first part to do
 	cur  cursor  // the last input record decided
 	kept int
