@@ -30,7 +30,13 @@ func (e *Exact) Close() error { return e.ids.file.close() }
 // Check returns the ID of the earlier text that s duplicates, if any. An
 // error comes only from reading a spilled ID back.
 func (e *Exact) Check(s string) (firstID string, dup bool, err error) {
-	if i, ok := e.first.get(Hash(s)); ok {
+	return e.CheckHash(Hash(s))
+}
+
+// CheckHash is Check for a text whose Hash is h: for callers that
+// normalise the text for more than this.
+func (e *Exact) CheckHash(h uint64) (firstID string, dup bool, err error) {
+	if i, ok := e.first.get(h); ok {
 		id, err := e.ids.at(int(i))
 		return id, err == nil, err
 	}
@@ -41,7 +47,11 @@ func (e *Exact) Check(s string) (firstID string, dup bool, err error) {
 // the ID of the first holder and whether s was a duplicate. An error comes
 // only from the spill file.
 func (e *Exact) Add(id, s string) (firstID string, dup bool, err error) {
-	h := Hash(s)
+	return e.AddHash(id, Hash(s))
+}
+
+// AddHash is Add for a text whose Hash is h.
+func (e *Exact) AddHash(id string, h uint64) (firstID string, dup bool, err error) {
 	if i, ok := e.first.get(h); ok {
 		id, err := e.ids.at(int(i))
 		return id, err == nil, err

@@ -461,7 +461,8 @@ func (f *filter) apply(r *record.Record) error {
 		return nil
 	}
 	cfg := f.s.cfg
-	if f.skips(t) {
+	norm := dedup.Normalize(t)
+	if f.skips(norm) {
 		// Records with nothing to compare (field: output on instruction-only
 		// data) would all be duplicates of the first; min_chars is the
 		// filter for empty records.
@@ -469,7 +470,7 @@ func (f *filter) apply(r *record.Record) error {
 		return nil
 	}
 	if f.exact != nil {
-		first, dup, err := f.exact.Check(t)
+		first, dup, err := f.exact.CheckHash(dedup.HashNormalized(norm))
 		if err != nil {
 			return err
 		}
@@ -504,18 +505,19 @@ func (f *filter) apply(r *record.Record) error {
 		decide(r, "dedup", true, 0, "")
 	}
 	// Only now, with every filter passed, does the record join the indexes.
-	return f.join(r.ID, t, sig, toks)
+	return f.join(r.ID, t, norm, sig, toks)
 }
 
-// skips reports whether text t is kept without comparing it: it has
-// nothing left to compare once normalised.
-func (f *filter) skips(t string) bool {
-	return (f.exact != nil || f.rouge != nil) && dedup.Normalize(t) == ""
+// skips reports whether a text whose normal form is norm is kept without
+// comparing it: it has nothing to compare.
+func (f *filter) skips(norm string) bool {
+	return (f.exact != nil || f.rouge != nil) && norm == ""
 }
 
-// join adds a kept record's compared text t to the indexes; sig and toks
-// are its signature and tokens when the caller has them already.
-func (f *filter) join(id, t string, sig dedup.Signature, toks []string) error {
+// join adds a kept record's compared text t, normalised norm, to the
+// indexes; sig and toks are its signature and tokens when the caller has
+// them already.
+func (f *filter) join(id, t, norm string, sig dedup.Signature, toks []string) error {
 	if f.near != nil {
 		if sig == nil {
 			sig = f.near.Signature(t)
@@ -532,7 +534,7 @@ func (f *filter) join(id, t string, sig dedup.Signature, toks []string) error {
 		f.ids = append(f.ids, id)
 	}
 	if f.exact != nil {
-		if _, _, err := f.exact.Add(id, t); err != nil {
+		if _, _, err := f.exact.AddHash(id, dedup.HashNormalized(norm)); err != nil {
 			return err
 		}
 	}
@@ -542,10 +544,11 @@ func (f *filter) join(id, t string, sig dedup.Signature, toks []string) error {
 // add puts back a record this stage kept in an earlier part, as apply
 // left it: into the indexes unless its text was not compared.
 func (f *filter) add(r *record.Record, t string) error {
-	if f.skips(t) {
+	norm := dedup.Normalize(t)
+	if f.skips(norm) {
 		return nil
 	}
-	return f.join(r.ID, t, nil, nil)
+	return f.join(r.ID, t, norm, nil, nil)
 }
 
 // bytes returns the memory the duplicate indexes hold.
