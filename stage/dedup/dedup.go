@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -80,6 +81,13 @@ type Config struct {
 
 // DefaultChunk is the records of one committed part of the stage.
 const DefaultChunk = 20000
+
+// An input of bigInput records or more runs with the garbage collector's
+// GOGC at bigInputGC (see Stage.Run).
+const (
+	bigInput   = 1_000_000
+	bigInputGC = 25
+)
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() *Config {
@@ -228,6 +236,14 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	}
 	r := &run{s: s, env: env, in: in, n: n, cur: cursor{seq: math.MinInt64}}
 	defer r.close()
+	if n >= bigInput {
+		// The indexes are large and hold no pointers, so a collection
+		// costs little however often it comes; at the default GOGC of
+		// 100 the garbage of the records streaming through would be
+		// let grow as large as the indexes before one, doubling the
+		// stage's memory.
+		defer debug.SetGCPercent(debug.SetGCPercent(bigInputGC))
+	}
 	return pipeline.RunUnitsInOrder(ctx, env, units,
 		func(context.Context, int) (struct{}, error) { return struct{}{}, nil },
 		func(ctx context.Context, i int, _ struct{}) ([]*record.Record, pipeline.UnitUsage, error) {
