@@ -141,3 +141,24 @@ func TestPartsMatchWholeStage(t *testing.T) {
 		}
 	}
 }
+
+// TestWholeUnitOfOlderBuildIsDone: a stage that an older build finished as
+// one unit, keyed "all", is not done again in parts.
+func TestWholeUnitOfOlderBuildIsDone(t *testing.T) {
+	st := pipelinetest.NewMemStore()
+	seedMany(t, st, manyInputs(50))
+	if err := st.Commit(context.Background(), pipeline.Unit{Stage: "clean", Key: wholeKey}); err != nil {
+		t.Fatal(err)
+	}
+	commits := st.Commits
+	s, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background(), runEnv(st, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if st.Commits != commits {
+		t.Errorf("%d units committed, want none", st.Commits-commits)
+	}
+}

@@ -221,6 +221,20 @@ func FuzzReaders(f *testing.F) {
 				t.Fatal("failed record without an error")
 			}
 		}
+		// Every line read alone from its offset, as a chunk reads its
+		// first line, is the record the whole read made of it.
+		i := 0
+		err = eachLine(bytes.NewReader(jsonl), 0, func(line int, off int64, _ []byte) bool {
+			one, err := readLines(bytes.NewReader(jsonl[off:]), line-1, 1, FormatJSONL, mk, Fields{})
+			if err != nil || len(one) != 1 || i >= len(recs) || summary(one[0]) != summary(recs[i]) {
+				t.Fatalf("line %d at offset %d read alone: %v, %d records, want record %d of %d", line, off, err, len(one), i, len(recs))
+			}
+			i++
+			return true
+		})
+		if err != nil || i != len(recs) {
+			t.Fatalf("eachLine: %v, %d lines, want %d", err, i, len(recs))
+		}
 		recs, _ = readCSV(csvData, ',', mk, Fields{})
 		for _, r := range recs {
 			if r.Status == record.Kept && strings.TrimSpace(r.Instruction) == "" {
