@@ -231,7 +231,9 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	// Parts by position in the input: the keys of a rerun are the same as
 	// long as the input and chunk are.
 	var units []pipeline.UnitSpec
-	for start := 0; start < n; start += s.cfg.Chunk {
+	// An empty input still makes one (empty) part: its done-mark is what
+	// says the stage ran.
+	for start := 0; start == 0 || start < n; start += s.cfg.Chunk {
 		units = append(units, pipeline.UnitSpec{Key: fmt.Sprintf("%012d", start), Seq: int64(start), Weight: min(s.cfg.Chunk, n-start)})
 	}
 	r := &run{s: s, env: env, in: in, n: n, cur: cursor{seq: math.MinInt64}}
@@ -299,6 +301,9 @@ func (r *run) part(ctx context.Context, u pipeline.UnitSpec) ([]*record.Record, 
 	}
 	created := r.env.Now()
 	out := make([]*record.Record, 0, u.Weight)
+	if u.Weight == 0 {
+		return out, nil
+	}
 	for in, err := range r.in.RecordsAfter(ctx, r.env.Input, record.Kept, r.cur.seq, r.cur.id) {
 		if err != nil {
 			return nil, fmt.Errorf("dedup: %w", err)

@@ -162,3 +162,21 @@ func TestWholeUnitOfOlderBuildIsDone(t *testing.T) {
 		t.Errorf("%d units committed, want none", st.Commits-commits)
 	}
 }
+
+// TestEmptyInputIsDone: over no records the stage still commits a part,
+// whose done-mark says it ran.
+func TestEmptyInputIsDone(t *testing.T) {
+	st := pipelinetest.NewMemStore()
+	seedMany(t, st, nil)
+	s, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background(), runEnv(st, 0)); err != nil {
+		t.Fatal(err)
+	}
+	done, err := st.DoneUnits(context.Background(), "clean")
+	if err != nil || len(done) != 1 {
+		t.Errorf("done units %v, %v; want one", done, err)
+	}
+}
