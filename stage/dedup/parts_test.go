@@ -113,7 +113,7 @@ func TestPartsMatchWholeStage(t *testing.T) {
 	for _, tc := range partsCases {
 		for _, chunk := range []int{DefaultChunk, 137, 1} {
 			for _, stopAfter := range []int{0, 1, 3} {
-				if chunk == 1 && (tc.n > 500 || stopAfter == 0) {
+				if chunk == 1 && (tc.n > 500 || stopAfter != 3) {
 					continue // one record a part is slow on the in-memory store
 				}
 				t.Run(fmt.Sprintf("%s/chunk=%d/stop=%d", tc.name, chunk, stopAfter), func(t *testing.T) {
