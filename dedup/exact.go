@@ -59,7 +59,7 @@ func (e *Exact) AddHash(id string, h uint64) (firstID string, dup bool, err erro
 	if err := e.ids.add(id); err != nil {
 		return "", false, err
 	}
-	e.first.put(h, int32(e.ids.len()-1))
+	e.first.insert(h, int32(e.ids.len()-1))
 	return id, false, nil
 }
 

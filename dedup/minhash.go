@@ -177,17 +177,16 @@ type Match struct {
 // if it is kept: the first occurrence of a cluster holds it, so decisions
 // depend on the order of Add calls. It is not safe for concurrent use.
 //
-// Its memory per text is about 13 bytes per band, 8 per ID character, and
-// the signature (4 bytes per permutation) unless MinHashOptions.SpillDir
-// moves signatures to a file: 10 million texts at the defaults take about
-// 2.4 GB with the signatures spilled, 7.5 GB without.
+// Its memory per text is about 17 bytes per band (a 12-byte slot in a
+// table at most 70% full when Capacity is right), plus the signature (4
+// bytes per permutation) and the ID unless MinHashOptions.SpillDir moves
+// them to files, which leaves 16 bytes of offsets.
 type MinHash struct {
 	opts    MinHashOptions
 	hasher  *Hasher
 	ids     idList
 	sigs    sigStore
-	buckets []hashTable    // per band: band hash → most recent item in the bucket
-	next    paged[int32]   // per item and band: the previous item in the same bucket, or -1
+	buckets []hashTable    // per band: band hash → the items in that bucket
 	seen    map[int32]bool // Check's scratch
 	buf     Signature      // Check's scratch for a signature read back
 }
@@ -228,7 +227,7 @@ func (m *MinHash) Len() int { return m.ids.len() }
 
 // Bytes returns the memory the index holds, the spilled signatures not counted.
 func (m *MinHash) Bytes() int {
-	n := m.ids.bytes() + m.next.bytes(4) + m.sigs.bytes()
+	n := m.ids.bytes() + m.sigs.bytes()
 	for i := range m.buckets {
 		n += m.buckets[i].bytes()
 	}
@@ -260,24 +259,27 @@ func (m *MinHash) Check(sig Signature) (Match, bool, error) {
 	}
 	best := int32(-1)
 	var bestJ float64
+	var err error
 	clear(m.seen)
-	nb := len(m.buckets)
 	for b := range m.buckets {
-		it, ok := m.buckets[b].get(m.bandKey(sig, b))
-		for ; ok && it >= 0; it = m.next.at(int(it)*nb + b) {
+		m.buckets[b].each(m.bandKey(sig, b), func(it int32) bool {
 			// A later item cannot beat the earliest match so far: skip
 			// reading its signature.
 			if m.seen[it] || (best >= 0 && it > best) {
-				continue
+				return true
 			}
 			m.seen[it] = true
-			other, err := m.sigs.at(int(it), m.buf)
-			if err != nil {
-				return Match{}, false, err
+			var other Signature
+			if other, err = m.sigs.at(int(it), m.buf); err != nil {
+				return false
 			}
 			if j := sig.Jaccard(other); j >= m.opts.Threshold && (best < 0 || it < best) {
 				best, bestJ = it, j
 			}
+			return true
+		})
+		if err != nil {
+			return Match{}, false, err
 		}
 	}
 	if best < 0 {
@@ -311,11 +313,7 @@ func (m *MinHash) Add(id string, sig Signature) error {
 		return err
 	}
 	for b := range m.buckets {
-		prev, ok := m.buckets[b].put(m.bandKey(sig, b), it)
-		if !ok {
-			prev = -1
-		}
-		m.next.append(prev)
+		m.buckets[b].insert(m.bandKey(sig, b), it)
 	}
 	return nil
 }

@@ -9,10 +9,11 @@ package dedup
 import "math/bits"
 
 // hashTable maps 64-bit hashes to int32 values with open addressing and
-// linear probing. The keys are already well mixed, so the high half of
-// key×size picks the slot, which lets the size be any number rather than
-// a power of two. A zero val marks an empty slot, so values are stored
-// plus one.
+// linear probing; a key may hold several values, each in a slot of its
+// own, which is how an LSH band keeps its buckets without a chain. The
+// keys are already well mixed, so the high half of key×size picks the
+// slot, which lets the size be any number rather than a power of two. A
+// zero val marks an empty slot, so values are stored plus one.
 type hashTable struct {
 	keys []uint64
 	vals []int32 // value+1; 0 is empty
@@ -35,7 +36,7 @@ func (t *hashTable) slot(k uint64) int {
 	return int(hi)
 }
 
-// get returns the value under k.
+// get returns a value under k: the value, for a key inserted once.
 func (t *hashTable) get(k uint64) (int32, bool) {
 	if t.n == 0 {
 		return 0, false
@@ -53,21 +54,15 @@ func (t *hashTable) get(k uint64) (int32, bool) {
 	}
 }
 
-// put sets the value under k and returns the one it replaced.
-func (t *hashTable) put(k uint64, v int32) (old int32, had bool) {
-	if 100*(t.n+1) > maxLoad*len(t.keys) {
-		t.resize(max(1024, 2*len(t.keys)))
+// each calls fn with the values under k, in no particular order, until
+// fn returns false.
+func (t *hashTable) each(k uint64, fn func(v int32) bool) {
+	if t.n == 0 {
+		return
 	}
-	for i := t.slot(k); ; {
-		switch {
-		case t.vals[i] == 0:
-			t.keys[i], t.vals[i] = k, v+1
-			t.n++
-			return 0, false
-		case t.keys[i] == k:
-			old = t.vals[i] - 1
-			t.vals[i] = v + 1
-			return old, true
+	for i := t.slot(k); t.vals[i] != 0; {
+		if t.keys[i] == k && !fn(t.vals[i]-1) {
+			return
 		}
 		if i++; i == len(t.keys) {
 			i = 0
@@ -75,12 +70,27 @@ func (t *hashTable) put(k uint64, v int32) (old int32, had bool) {
 	}
 }
 
+// insert adds v under k, beside any values k holds already.
+func (t *hashTable) insert(k uint64, v int32) {
+	if 100*(t.n+1) > maxLoad*len(t.keys) {
+		t.resize(max(1024, 2*len(t.keys)))
+	}
+	i := t.slot(k)
+	for t.vals[i] != 0 {
+		if i++; i == len(t.keys) {
+			i = 0
+		}
+	}
+	t.keys[i], t.vals[i] = k, v+1
+	t.n++
+}
+
 func (t *hashTable) resize(size int) {
 	keys, vals := t.keys, t.vals
 	t.keys, t.vals, t.n = make([]uint64, size), make([]int32, size), 0
 	for j, v := range vals {
 		if v != 0 {
-			t.put(keys[j], v-1)
+			t.insert(keys[j], v-1)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package dedup
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -10,27 +11,33 @@ import (
 func TestHashTableMatchesMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	var tab hashTable
-	want := map[uint64]int32{}
+	want := map[uint64][]int32{}
 	for i := range 50000 {
-		// Few distinct keys, some 0 and some sharing low bits, so that
-		// replacement and long probe runs both happen.
+		// Few distinct keys, some 0 and some sharing high bits, so that
+		// keys with several values and long probe runs both happen.
 		k := uint64(rng.IntN(20000)) << (rng.IntN(2) * 40)
-		old, had := tab.put(k, int32(i))
-		if w, ok := want[k]; ok != had || (had && old != w) {
-			t.Fatalf("put(%d) = %d, %v, want %d, %v", k, old, had, w, ok)
+		if _, ok := tab.get(k); ok != (len(want[k]) > 0) {
+			t.Fatalf("get(%d) found %v before insert %d, want %v", k, ok, i, !ok)
 		}
-		want[k] = int32(i)
+		tab.insert(k, int32(i))
+		want[k] = append(want[k], int32(i))
 	}
 	for k, w := range want {
-		if got, ok := tab.get(k); !ok || got != w {
-			t.Fatalf("get(%d) = %d, %v, want %d", k, got, ok, w)
+		var got []int32
+		tab.each(k, func(v int32) bool { got = append(got, v); return true })
+		slices.Sort(got)
+		if !slices.Equal(got, w) {
+			t.Fatalf("each(%d) = %v, want %v", k, got, w)
+		}
+		if v, ok := tab.get(k); !ok || !slices.Contains(w, v) {
+			t.Fatalf("get(%d) = %d, %v, want one of %v", k, v, ok, w)
 		}
 	}
 	if _, ok := tab.get(1 << 63); ok {
-		t.Error("get of a key never put found one")
+		t.Error("get of a key never inserted found one")
 	}
-	if tab.n != len(want) {
-		t.Errorf("n = %d, want %d", tab.n, len(want))
+	if tab.n != 50000 {
+		t.Errorf("n = %d, want 50000", tab.n)
 	}
 }
 
