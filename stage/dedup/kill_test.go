@@ -52,12 +52,19 @@ func seedRun(t *testing.T, dir string) {
 	seedMany(t, st, manyInputs(killRecords))
 }
 
-func exportRun(t *testing.T, dir string) []byte {
+// readOnly opens the run in dir for reading; the caller closes it.
+func readOnly(t *testing.T, dir string) *store.Store {
 	t.Helper()
 	st, err := store.OpenReadOnly(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+func exportRun(t *testing.T, dir string) []byte {
+	t.Helper()
+	st := readOnly(t, dir)
 	defer st.Close()
 	var b bytes.Buffer
 	if _, err := export.WriteTo(context.Background(), st, export.Options{Format: "parquet", Stage: "clean", IncludeRejected: true}, &b); err != nil {
@@ -68,10 +75,7 @@ func exportRun(t *testing.T, dir string) []byte {
 
 func doneParts(t *testing.T, dir string) int {
 	t.Helper()
-	st, err := store.OpenReadOnly(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := readOnly(t, dir)
 	defer st.Close()
 	done, err := st.DoneUnits(context.Background(), "clean")
 	if err != nil {
