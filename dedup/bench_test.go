@@ -32,8 +32,12 @@ func BenchmarkMinHash(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		sig := m.Signature(texts[i%len(texts)])
-		if _, dup := m.Check(sig); !dup {
-			m.Add(fmt.Sprint(i), sig)
+		if _, dup, err := m.Check(sig); err != nil {
+			b.Fatal(err)
+		} else if !dup {
+			if err := m.Add(fmt.Sprint(i), sig); err != nil {
+				b.Fatal(err)
+			}
 		}
 		i++
 	}

@@ -42,7 +42,7 @@ func TestExact(t *testing.T) {
 		{"e", "海について詩を書いて。", "e", false},
 		{"f", "海について詩を書いて", "e", true},
 	} {
-		if first, dup := e.Add(tc.id, tc.text); first != tc.first || dup != tc.dup {
+		if first, dup, err := e.Add(tc.id, tc.text); err != nil || first != tc.first || dup != tc.dup {
 			t.Errorf("Add(%q, %q) = %q, %v, want %q, %v", tc.id, tc.text, first, dup, tc.first, tc.dup)
 		}
 	}
@@ -119,12 +119,17 @@ func TestMinHashNearDuplicates(t *testing.T) {
 		{"g", "海辺の町に住む猫が魚屋さんと友達になる短い物語を書いてください。", "f"},
 	} {
 		sig := m.Signature(tc.text)
-		got, dup := m.Check(sig)
+		got, dup, err := m.Check(sig)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if dup != (tc.dupOf != "") || got.ID != tc.dupOf {
 			t.Errorf("%s: Check = %+v, %v, want duplicate of %q", tc.id, got, dup, tc.dupOf)
 		}
 		if !dup {
-			m.Add(tc.id, sig)
+			if err := m.Add(tc.id, sig); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package dedup_test
 
 import (
 	"fmt"
+	"log"
 	"strings"
 
 	"github.com/synthloop/synthloop/dedup"
@@ -25,18 +26,28 @@ func ExampleScrub() {
 }
 
 func ExampleMinHash() {
-	m, _ := dedup.NewMinHash(dedup.MinHashOptions{Threshold: 0.8, Seed: 1})
+	m, err := dedup.NewMinHash(dedup.MinHashOptions{Threshold: 0.8, Seed: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
 	for _, tc := range []struct{ id, text string }{
 		{"a", "Explain how photosynthesis works in plants to a ten year old child using simple words"},
 		{"b", "Explain how photosynthesis works in plants to a ten year old child using simple words please"},
 		{"c", "List five prime numbers greater than one hundred"},
 	} {
 		sig := m.Signature(tc.text)
-		if match, dup := m.Check(sig); dup {
+		match, dup, err := m.Check(sig)
+		if err != nil {
+			log.Fatal(err) // only a spilled index (SpillDir) reads back from disk
+		}
+		if dup {
 			fmt.Printf("%s: near-duplicate of %s\n", tc.id, match.ID)
 			continue
 		}
-		m.Add(tc.id, sig)
+		if err := m.Add(tc.id, sig); err != nil {
+			log.Fatal(err)
+		}
 		fmt.Printf("%s: kept\n", tc.id)
 	}
 	// Output:

@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
@@ -21,6 +22,15 @@ type MinHashOptions struct {
 	Seed         uint64  // derives the permutations; the same seed gives the same decisions
 	// Bands and Rows override the LSH banding chosen from Threshold; both or neither.
 	Bands, Rows int
+	// SpillDir, when set, keeps the signatures and IDs in temporary files
+	// there instead of in memory: they are most of the index, and only the
+	// candidates of a shared band and the IDs of matches are read back. The
+	// files are unlinked at once where the system allows, so even a killed
+	// process leaves none.
+	SpillDir string
+	// Capacity, when known, is about how many texts will be added: the
+	// band tables are made that size at once instead of doubling up to it.
+	Capacity int
 }
 
 func (o MinHashOptions) withDefaults() (MinHashOptions, error) {
@@ -166,33 +176,63 @@ type Match struct {
 // MinHash is an LSH index of MinHash signatures. Check a text, then Add it
 // if it is kept: the first occurrence of a cluster holds it, so decisions
 // depend on the order of Add calls. It is not safe for concurrent use.
+//
+// Its memory per text is about 17 bytes per band (a 12-byte slot in a
+// table at most 70% full when Capacity is right), plus the signature (4
+// bytes per permutation) and the ID unless MinHashOptions.SpillDir moves
+// them to files, which leaves 16 bytes of offsets.
 type MinHash struct {
 	opts    MinHashOptions
 	hasher  *Hasher
-	ids     []string
-	sigs    []Signature
-	buckets []map[uint64]int32 // per band: band hash → most recent item in the bucket
-	next    []int32            // per item and band: the previous item in the same bucket, or -1
+	ids     idList
+	sigs    sigStore
+	buckets []hashTable    // per band: band hash → the items in that bucket
+	seen    map[int32]bool // Check's scratch
+	buf     Signature      // Check's scratch for a signature read back
 }
 
-// NewMinHash returns an empty index.
+// NewMinHash returns an empty index. Close it to remove its spill file.
 func NewMinHash(opts MinHashOptions) (*MinHash, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	m := &MinHash{opts: o, hasher: NewHasher(o.Permutations, o.Seed), buckets: make([]map[uint64]int32, o.Bands)}
+	m := &MinHash{opts: o, hasher: NewHasher(o.Permutations, o.Seed), buckets: make([]hashTable, o.Bands),
+		seen: map[int32]bool{}, buf: make(Signature, o.Permutations)}
+	m.sigs.perms = o.Permutations
+	if o.SpillDir != "" {
+		if m.sigs.file, err = newSpillFile(o.SpillDir, "minhash-*.sig"); err != nil {
+			return nil, err
+		}
+		m.sigs.raw = make([]byte, 4*o.Permutations)
+		if m.ids.file, err = newSpillFile(o.SpillDir, "minhash-*.ids"); err != nil {
+			m.sigs.file.close()
+			return nil, err
+		}
+	}
 	for i := range m.buckets {
-		m.buckets[i] = map[uint64]int32{}
+		m.buckets[i].reserve(o.Capacity)
 	}
 	return m, nil
 }
+
+// Close releases the spill file, if any. The index must not be used after.
+func (m *MinHash) Close() error { return errors.Join(m.sigs.file.close(), m.ids.file.close()) }
 
 // Options returns the options in effect, defaults and banding filled in.
 func (m *MinHash) Options() MinHashOptions { return m.opts }
 
 // Len returns the number of texts held.
-func (m *MinHash) Len() int { return len(m.ids) }
+func (m *MinHash) Len() int { return m.ids.len() }
+
+// Bytes returns the memory the index holds, the spilled signatures not counted.
+func (m *MinHash) Bytes() int {
+	n := m.ids.bytes() + m.sigs.bytes()
+	for i := range m.buckets {
+		n += m.buckets[i].bytes()
+	}
+	return n
+}
 
 // Signature shingles s and signs it with the index's settings.
 func (m *MinHash) Signature(s string) Signature {
@@ -211,46 +251,69 @@ func (m *MinHash) bandKey(sig Signature, b int) uint64 {
 // Check returns the earliest-added text whose estimated Jaccard similarity
 // to sig reaches the threshold, among those sharing an LSH band with it.
 // Candidates are verified against the signatures, so a shared band alone
-// never makes a duplicate.
-func (m *MinHash) Check(sig Signature) (Match, bool) {
+// never makes a duplicate. An error comes only from reading spilled
+// signatures back.
+func (m *MinHash) Check(sig Signature) (Match, bool, error) {
 	if len(sig) == 0 {
-		return Match{}, false
+		return Match{}, false, nil
 	}
 	best := int32(-1)
 	var bestJ float64
-	seen := map[int32]bool{}
+	var err error
+	clear(m.seen)
 	for b := range m.buckets {
-		for it, ok := m.buckets[b][m.bandKey(sig, b)]; ok && it >= 0; it = m.next[int(it)*len(m.buckets)+b] {
-			if seen[it] {
-				continue
+		m.buckets[b].each(m.bandKey(sig, b), func(it int32) bool {
+			// A later item cannot beat the earliest match so far: skip
+			// reading its signature.
+			if m.seen[it] || (best >= 0 && it > best) {
+				return true
 			}
-			seen[it] = true
-			if j := sig.Jaccard(m.sigs[it]); j >= m.opts.Threshold && (best < 0 || it < best) {
+			m.seen[it] = true
+			var other Signature
+			if other, err = m.sigs.at(int(it), m.buf); err != nil {
+				return false
+			}
+			if j := sig.Jaccard(other); j >= m.opts.Threshold && (best < 0 || it < best) {
 				best, bestJ = it, j
 			}
+			return true
+		})
+		if err != nil {
+			return Match{}, false, err
 		}
 	}
 	if best < 0 {
-		return Match{}, false
+		return Match{}, false, nil
 	}
-	return Match{ID: m.ids[best], Jaccard: bestJ}, true
+	id, err := m.ids.at(int(best))
+	if err != nil {
+		return Match{}, false, err
+	}
+	return Match{ID: id, Jaccard: bestJ}, true, nil
 }
 
-// Add inserts a signature under id. Empty signatures are not held.
-func (m *MinHash) Add(id string, sig Signature) {
+// Add inserts a signature under id. Empty signatures are not held. An
+// error comes only from writing signatures to the spill file; the index is
+// then unusable.
+func (m *MinHash) Add(id string, sig Signature) error {
 	if len(sig) == 0 {
-		return
+		return nil
 	}
-	it := int32(len(m.ids))
-	m.ids = append(m.ids, id)
-	m.sigs = append(m.sigs, sig)
+	if len(sig) != m.opts.Permutations {
+		return fmt.Errorf("dedup: signature of %d slots in an index of %d permutations", len(sig), m.opts.Permutations)
+	}
+	if m.ids.len() == math.MaxInt32-1 {
+		return fmt.Errorf("dedup: MinHash index full at %d texts", m.ids.len())
+	}
+	it := int32(m.ids.len())
+	if err := m.sigs.add(sig); err != nil {
+		return err
+	}
+	if err := m.ids.add(id); err != nil {
+		return err
+	}
 	for b := range m.buckets {
-		k := m.bandKey(sig, b)
-		prev, ok := m.buckets[b][k]
-		if !ok {
-			prev = -1
-		}
-		m.next = append(m.next, prev)
-		m.buckets[b][k] = it
+		m.buckets[b].insert(m.bandKey(sig, b), it)
 	}
+	return nil
 }

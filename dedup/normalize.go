@@ -53,9 +53,13 @@ func Normalize(s string) string {
 // Hash is the exact-duplicate key of s: 64-bit FNV-1a of Normalize(s).
 // Sixty-four bits keep the chance of any false collision among a million
 // texts near 3e-8, small enough not to store the texts themselves.
-func Hash(s string) uint64 {
+func Hash(s string) uint64 { return HashNormalized(Normalize(s)) }
+
+// HashNormalized is Hash of a text already normalised: Hash(s) is
+// HashNormalized(Normalize(s)).
+func HashNormalized(norm string) uint64 {
 	h := fnv.New64a()
-	h.Write([]byte(Normalize(s)))
+	h.Write([]byte(norm))
 	return h.Sum64()
 }
 

@@ -563,14 +563,25 @@ func (s *Store) ReopenFailed(ctx context.Context, stage string) (int, error) {
 // from one read snapshot: commits made during the iteration are not seen.
 // The iteration stops after yielding a non-nil error.
 func (s *Store) Records(ctx context.Context, stage string, status record.Status) iter.Seq2[*record.Record, error] {
+	if status == "" {
+		return s.scan(ctx, stage, `SELECT data FROM records WHERE stage = ? ORDER BY seq, id`, stage)
+	}
+	return s.scan(ctx, stage, `SELECT data FROM records WHERE stage = ? AND status = ? ORDER BY seq, id`, stage, string(status))
+}
+
+// RecordsAfter is Records(stage, status) from the first record after
+// (seq, id) in that order. A stage that reads a large input in parts reads
+// each part in a short snapshot of its own this way: one snapshot held
+// through a long stage would keep SQLite from ever checkpointing the log.
+// Status must not be "".
+func (s *Store) RecordsAfter(ctx context.Context, stage string, status record.Status, seq int64, id string) iter.Seq2[*record.Record, error] {
+	return s.scan(ctx, stage, `SELECT data FROM records WHERE stage = ? AND status = ? AND (seq, id) > (?, ?) ORDER BY seq, id`,
+		stage, string(status), seq, id)
+}
+
+func (s *Store) scan(ctx context.Context, stage, query string, args ...any) iter.Seq2[*record.Record, error] {
 	return func(yield func(*record.Record, error) bool) {
-		var rows *sql.Rows
-		var err error
-		if status == "" {
-			rows, err = s.r.QueryContext(ctx, `SELECT data FROM records WHERE stage = ? ORDER BY seq, id`, stage)
-		} else {
-			rows, err = s.r.QueryContext(ctx, `SELECT data FROM records WHERE stage = ? AND status = ? ORDER BY seq, id`, stage, string(status))
-		}
+		rows, err := s.r.QueryContext(ctx, query, args...)
 		if err != nil {
 			yield(nil, fmt.Errorf("store: records of %s: %w", stage, err))
 			return

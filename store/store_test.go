@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -838,5 +839,52 @@ func TestReopenFailed(t *testing.T) {
 	}
 	if n, _ := s.Count(ctx, "gen", record.Kept); n != 2 {
 		t.Errorf("gen has %d kept records after the redo, want 2", n)
+	}
+}
+
+// TestRecordsAfter reads a stage from every cursor, ties in Seq included,
+// and wants what Records yields after it.
+func TestRecordsAfter(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	var recs []*record.Record
+	for i, seq := range []int64{-3, 0, 0, 0, 2, 5, 5, 9} {
+		st := record.Kept
+		if i == 4 {
+			st = record.Rejected
+		}
+		recs = append(recs, &record.Record{ID: fmt.Sprintf("r%d", 9-i), Seq: seq, Status: st})
+	}
+	if err := s.Commit(ctx, pipeline.Unit{Stage: "a", Key: "u", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for r, err := range s.Records(ctx, "a", record.Kept) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, fmt.Sprint(r.Seq, r.ID))
+	}
+	ids := func(seq int64, id string) []string {
+		var got []string
+		for r, err := range s.RecordsAfter(ctx, "a", record.Kept, seq, id) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprint(r.Seq, r.ID))
+		}
+		return got
+	}
+	if got := ids(-1<<63, ""); !reflect.DeepEqual(got, all) {
+		t.Errorf("RecordsAfter(start) = %v, want %v", got, all)
+	}
+	for i, r := range recs {
+		if r.Status != record.Kept {
+			continue
+		}
+		k := slices.Index(all, fmt.Sprint(r.Seq, r.ID))
+		if got := ids(r.Seq, r.ID); !slices.Equal(got, all[k+1:]) {
+			t.Errorf("RecordsAfter(%d, %s) (record %d) = %v, want %v", r.Seq, r.ID, i, got, all[k+1:])
+		}
 	}
 }

@@ -2,10 +2,15 @@
 package dedup
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
+	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -66,7 +71,23 @@ type Config struct {
 	// the paper), with text.CJKTokenizer so Japanese and Chinese compare too.
 	// It catches paraphrases that share words but few shingles, at a higher cost.
 	RougeL float64 `yaml:"rouge_l" doc:"Also rejects a ROUGE-L F above this against a kept record (0: off)"`
+	// Chunk is how many records make one committed part: what a crash
+	// costs at most, and what the stage holds in memory besides its indexes.
+	Chunk int `yaml:"chunk" doc:"Records decided and committed together (a crash redoes at most one such part)"`
+	// SpillDir holds the MinHash signatures and record IDs on disk, most of the index's
+	// size; only the candidates of a shared band are read back.
+	SpillDir string `yaml:"spill_dir" doc:"Directory for the MinHash signatures and record IDs, kept on disk rather than in memory (default: the system's temporary directory)"`
 }
+
+// DefaultChunk is the records of one committed part of the stage.
+const DefaultChunk = 20000
+
+// An input of bigInput records or more runs with the garbage collector's
+// GOGC at bigInputGC (see Stage.Run).
+const (
+	bigInput   = 1_000_000
+	bigInputGC = 25
+)
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() *Config {
@@ -79,6 +100,7 @@ func DefaultConfig() *Config {
 		ShingleSize:        dedup.DefaultShingleSize,
 		Seed:               1,
 		DecontaminateField: "text",
+		Chunk:              DefaultChunk,
 		NGram:              dedup.DefaultNGram,
 		PII:                PIIOff,
 	}
@@ -107,6 +129,9 @@ func (c *Config) Validate() error {
 	if c.RougeL < 0 || c.RougeL > 1 {
 		return fmt.Errorf("dedup: rouge_l %v outside [0, 1]", c.RougeL)
 	}
+	if c.Chunk < 0 {
+		return fmt.Errorf("dedup: chunk %d < 0", c.Chunk)
+	}
 	if c.NGram < 1 {
 		return fmt.Errorf("dedup: ngram %d < 1", c.NGram)
 	}
@@ -115,7 +140,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("dedup: language %q is not a language code", l)
 		}
 	}
-	if _, err := dedup.NewMinHash(c.minHashOptions()); err != nil {
+	o := c.minHashOptions()
+	o.SpillDir = "" // checked here, made when the stage runs
+	if _, err := dedup.NewMinHash(o); err != nil {
 		return err
 	}
 	// Read every eval set now, so a missing file or a missing field fails the
@@ -139,17 +166,21 @@ func (c *Config) minHashOptions() dedup.MinHashOptions {
 		Unit:         dedup.Unit(c.Shingle),
 		ShingleSize:  c.ShingleSize,
 		Seed:         c.Seed,
+		SpillDir:     c.spillDir(),
 	}
 }
 
+func (c *Config) spillDir() string { return cmp.Or(c.SpillDir, os.TempDir()) }
+
 // Stage is the dedup stage.
 //
-// Every record's verdict depends on all the records before it, so the stage
-// is one unit, keyed "all": it reads the whole kept input in Seq order and
-// commits every output record at once. A crash redoes the stage from the
-// start, which is cheap (no model calls) and gives the same records; a
-// finished stage is skipped on resume. Per-record units would need the
-// indexes rebuilt from committed records on every resume, for no gain.
+// Every record's verdict depends on the records before it, so the stage
+// reads its input in Seq order and decides in that order, in parts of
+// Chunk records: each part is one unit, committed once its records are
+// decided, with the indexes of every earlier part in memory. A rerun skips
+// the committed parts and rebuilds the indexes from their kept records
+// before it goes on, so a crash costs at most one part, and the decisions
+// are those of an uninterrupted run.
 type Stage struct {
 	cfg   Config
 	langs []text.Lang
@@ -161,6 +192,9 @@ func New(cfg *Config) (*Stage, error) {
 		return nil, err
 	}
 	s := &Stage{cfg: *cfg}
+	if s.cfg.Chunk == 0 {
+		s.cfg.Chunk = DefaultChunk
+	}
 	for _, l := range cfg.Language {
 		lang, _ := text.ParseLang(l)
 		s.langs = append(s.langs, lang)
@@ -168,7 +202,9 @@ func New(cfg *Config) (*Stage, error) {
 	return s, nil
 }
 
-const unitKey = "all"
+// wholeKey is the one unit of the stage as builds before parts wrote it: a
+// stage finished that way is done.
+const wholeKey = "all"
 
 // WholeInput implements pipeline.WholeInput: which records are duplicates
 // depends on all of them, so the merge of a sharded run does the stage again
@@ -180,37 +216,155 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if env.Input == "" {
 		return fmt.Errorf("dedup: stage %q needs an input stage", env.Name)
 	}
-	return pipeline.RunUnits(ctx, env, []pipeline.UnitSpec{{Key: unitKey}}, func(ctx context.Context, _ int) ([]*record.Record, pipeline.UnitUsage, error) {
-		// Built only when the unit is to run: a finished stage does not
+	done, err := env.Store.DoneUnits(ctx, env.Name)
+	if err != nil {
+		return fmt.Errorf("dedup: %w", err)
+	}
+	if done[wholeKey] {
+		return nil
+	}
+	in := partsOf(env.Store, env.Input)
+	n, err := in.Count(ctx, env.Input, record.Kept)
+	if err != nil {
+		return fmt.Errorf("dedup: %w", err)
+	}
+	// Parts by position in the input: the keys of a rerun are the same as
+	// long as the input and chunk are.
+	var units []pipeline.UnitSpec
+	// An empty input still makes one (empty) part: its done-mark is what
+	// says the stage ran.
+	for start := 0; start == 0 || start < n; start += s.cfg.Chunk {
+		units = append(units, pipeline.UnitSpec{Key: fmt.Sprintf("%012d", start), Seq: int64(start), Weight: min(s.cfg.Chunk, n-start)})
+	}
+	r := &run{s: s, env: env, in: in, n: n, cur: cursor{seq: math.MinInt64}}
+	defer r.close()
+	if n >= bigInput {
+		// The indexes are large and hold no pointers, so a collection
+		// costs little however often it comes; at the default GOGC of
+		// 100 the garbage of the records streaming through would be
+		// let grow as large as the indexes before one, doubling the
+		// stage's memory.
+		defer debug.SetGCPercent(debug.SetGCPercent(bigInputGC))
+	}
+	return pipeline.RunUnitsInOrder(ctx, env, units,
+		func(context.Context, int) (struct{}, error) { return struct{}{}, nil },
+		func(ctx context.Context, i int, _ struct{}) ([]*record.Record, pipeline.UnitUsage, error) {
+			out, err := r.part(ctx, units[i])
+			return out, pipeline.UnitUsage{}, err
+		})
+}
+
+// run is one Run's state between its parts.
+type run struct {
+	s    *Stage
+	env  *pipeline.Env
+	in   partReader
+	n    int     // kept input records
+	f    *filter // nil until the first part to do
+	cur  cursor  // the last input record decided
+	kept int
+	rej  int
+}
+
+// cursor is a place in a stage's (Seq, ID) order.
+type cursor struct {
+	seq int64
+	id  string
+}
+
+func (r *run) close() {
+	if r.f == nil {
+		return
+	}
+	if r.env.Log != nil {
+		r.env.Log.Info("dedup done", "kept", r.kept, "rejected", r.rej, "pii", r.f.pii.Total(), "index_mb", r.f.bytes()>>20)
+	}
+	if err := r.f.close(); err != nil && r.env.Log != nil {
+		r.env.Log.Warn("dedup: close index", "err", err)
+	}
+}
+
+// part decides the records of unit u: the next u.Weight kept input records
+// after the cursor.
+func (r *run) part(ctx context.Context, u pipeline.UnitSpec) ([]*record.Record, error) {
+	if r.f == nil {
+		// Built only when a part is to run: a finished stage does not
 		// read the decontamination files again.
-		f, err := s.newFilter(env.Log)
+		f, err := r.s.newFilter(r.env.Log, r.n)
 		if err != nil {
-			return nil, pipeline.UnitUsage{}, err
+			return nil, err
 		}
-		created := env.Now()
-		var out []*record.Record
-		var kept, rejected int
-		for in, err := range env.Store.Records(ctx, env.Input, record.Kept) {
-			if err != nil {
-				return nil, pipeline.UnitUsage{}, fmt.Errorf("dedup: %w", err)
-			}
-			if err := ctx.Err(); err != nil {
-				return nil, pipeline.UnitUsage{}, err
-			}
-			r := s.derive(env, in, created)
-			f.apply(r)
-			if r.Status == record.Kept {
-				kept++
-			} else {
-				rejected++
-			}
-			out = append(out, r)
+		r.f = f
+		if err := r.resume(ctx, u); err != nil {
+			return nil, err
 		}
-		if env.Log != nil {
-			env.Log.Info("dedup done", "kept", kept, "rejected", rejected, "pii", f.pii.Total())
+	}
+	created := r.env.Now()
+	out := make([]*record.Record, 0, u.Weight)
+	if u.Weight == 0 {
+		return out, nil
+	}
+	for in, err := range r.in.RecordsAfter(ctx, r.env.Input, record.Kept, r.cur.seq, r.cur.id) {
+		if err != nil {
+			return nil, fmt.Errorf("dedup: %w", err)
 		}
-		return out, pipeline.UnitUsage{}, nil
-	})
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rec := r.s.derive(r.env, in, created)
+		if err := r.f.apply(rec); err != nil {
+			return nil, err
+		}
+		if rec.Status == record.Kept {
+			r.kept++
+		} else {
+			r.rej++
+		}
+		out = append(out, rec)
+		r.cur = cursor{in.Seq, in.ID}
+		if len(out) == u.Weight {
+			break
+		}
+	}
+	if len(out) != u.Weight {
+		return nil, fmt.Errorf("dedup: part %s: the input %s has %d kept records there, want %d: it changed since the stage began", u.Key, r.env.Input, len(out), u.Weight)
+	}
+	return out, nil
+}
+
+// resume puts back the state the parts before u left: their kept records
+// in the indexes, and the cursor after the last input record they decided.
+func (r *run) resume(ctx context.Context, u pipeline.UnitSpec) error {
+	if u.Seq == 0 {
+		return nil
+	}
+	var last *record.Record
+	n := 0
+	for rec, err := range r.env.Store.Records(ctx, r.env.Name, "") {
+		if err != nil {
+			return fmt.Errorf("dedup: resume: %w", err)
+		}
+		n++
+		last = rec
+		if rec.Status == record.Kept {
+			r.kept++
+			if err := r.f.add(rec, r.s.compared(rec)); err != nil {
+				return err
+			}
+		} else {
+			r.rej++
+		}
+	}
+	if int64(n) != u.Seq || last == nil {
+		return fmt.Errorf("dedup: resume: the committed parts hold %d records, want %d (was chunk changed?): run into a new run directory", n, u.Seq)
+	}
+	inID := strings.TrimPrefix(last.ID, r.env.Name+":")
+	in, err := r.in.Record(ctx, inID)
+	if err != nil {
+		return fmt.Errorf("dedup: resume: %w", err)
+	}
+	r.cur = cursor{in.Seq, in.ID}
+	return nil
 }
 
 // derive copies in as this stage's record. The copy keeps in's Seq so the
@@ -269,13 +423,20 @@ type filter struct {
 	pii   dedup.PIICounts
 }
 
-func (s *Stage) newFilter(log *slog.Logger) (*filter, error) {
+// newFilter returns the filters for an input of about n records.
+func (s *Stage) newFilter(log *slog.Logger, n int) (*filter, error) {
 	f := &filter{s: s}
 	if s.cfg.Method != MethodOff {
-		f.exact = dedup.NewExact()
+		e, err := dedup.NewExactIn(s.cfg.spillDir(), n)
+		if err != nil {
+			return nil, err
+		}
+		f.exact = e
 	}
 	if s.cfg.Method == MethodMinHash {
-		m, err := dedup.NewMinHash(s.cfg.minHashOptions())
+		o := s.cfg.minHashOptions()
+		o.Capacity = n
+		m, err := dedup.NewMinHash(o)
 		if err != nil {
 			return nil, err
 		}
@@ -310,35 +471,45 @@ func (s *Stage) newFilter(log *slog.Logger) (*filter, error) {
 // recording a decision for each one run and stopping at the first rejection.
 // PII goes first so that scrubbed text is what the rest compare; only kept
 // records enter the duplicate indexes, so a rejected record never makes a
-// later one a duplicate.
-func (f *filter) apply(r *record.Record) {
+// later one a duplicate. An error is the index's own (its spill file), not
+// the record's.
+func (f *filter) apply(r *record.Record) error {
 	if f.s.cfg.PII != PIIOff && !f.checkPII(r) {
-		return
+		return nil
 	}
 	t := f.s.compared(r)
 	if !f.checkText(r, t) {
-		return
+		return nil
 	}
 	cfg := f.s.cfg
-	if (f.exact != nil || f.rouge != nil) && dedup.Normalize(t) == "" {
+	norm := dedup.Normalize(t)
+	if f.skips(norm) {
 		// Records with nothing to compare (field: output on instruction-only
 		// data) would all be duplicates of the first; min_chars is the
 		// filter for empty records.
 		decide(r, "dedup", true, 0, "empty "+cfg.Field+", not compared")
-		return
+		return nil
 	}
 	if f.exact != nil {
-		if first, dup := f.exact.Check(t); dup {
+		first, dup, err := f.exact.CheckHash(dedup.HashNormalized(norm))
+		if err != nil {
+			return err
+		}
+		if dup {
 			decide(r, "dedup", false, 1, "exact duplicate of "+first)
-			return
+			return nil
 		}
 	}
 	var sig dedup.Signature
 	if f.near != nil {
 		sig = f.near.Signature(t)
-		if m, dup := f.near.Check(sig); dup {
+		m, dup, err := f.near.Check(sig)
+		if err != nil {
+			return err
+		}
+		if dup {
 			decide(r, "dedup", false, m.Jaccard, fmt.Sprintf("near-duplicate of %s (est. Jaccard %.2f)", m.ID, m.Jaccard))
-			return
+			return nil
 		}
 	}
 	var toks []string
@@ -347,22 +518,81 @@ func (f *filter) apply(r *record.Record) {
 		res := f.rouge.Check(toks)
 		if !res.Novel {
 			decide(r, "rouge-l", false, res.Max, fmt.Sprintf("ROUGE-L %.2f with %s, above %v", res.Max, f.ids[res.Similar[0].ID], cfg.RougeL))
-			return
+			return nil
 		}
 		decide(r, "rouge-l", true, res.Max, "")
 	}
-	// Only now, with every filter passed, does the record join the indexes.
-	if f.near != nil {
-		f.near.Add(r.ID, sig)
-	}
-	if f.rouge != nil {
-		f.rouge.Add(t, toks)
-		f.ids = append(f.ids, r.ID)
-	}
 	if f.exact != nil {
-		f.exact.Add(r.ID, t)
 		decide(r, "dedup", true, 0, "")
 	}
+	// Only now, with every filter passed, does the record join the indexes.
+	return f.join(r.ID, t, norm, sig, toks)
+}
+
+// skips reports whether a text whose normal form is norm is kept without
+// comparing it: it has nothing to compare.
+func (f *filter) skips(norm string) bool {
+	return (f.exact != nil || f.rouge != nil) && norm == ""
+}
+
+// join adds a kept record's compared text t, normalised norm, to the
+// indexes; sig and toks are its signature and tokens when the caller has
+// them already.
+func (f *filter) join(id, t, norm string, sig dedup.Signature, toks []string) error {
+	if f.near != nil {
+		if sig == nil {
+			sig = f.near.Signature(t)
+		}
+		if err := f.near.Add(id, sig); err != nil {
+			return err
+		}
+	}
+	if f.rouge != nil {
+		if toks == nil {
+			toks = text.CJKTokenizer{}.Tokens(t)
+		}
+		f.rouge.Add(t, toks)
+		f.ids = append(f.ids, id)
+	}
+	if f.exact != nil {
+		if _, _, err := f.exact.AddHash(id, dedup.HashNormalized(norm)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add puts back a record this stage kept in an earlier part, as apply
+// left it: into the indexes unless its text was not compared.
+func (f *filter) add(r *record.Record, t string) error {
+	norm := dedup.Normalize(t)
+	if f.skips(norm) {
+		return nil
+	}
+	return f.join(r.ID, t, norm, nil, nil)
+}
+
+// bytes returns the memory the duplicate indexes hold.
+func (f *filter) bytes() int {
+	n := 0
+	if f.exact != nil {
+		n += f.exact.Bytes()
+	}
+	if f.near != nil {
+		n += f.near.Bytes()
+	}
+	return n
+}
+
+func (f *filter) close() error {
+	var errs []error
+	if f.exact != nil {
+		errs = append(errs, f.exact.Close())
+	}
+	if f.near != nil {
+		errs = append(errs, f.near.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // decide records the decision of one filter on r, rejecting r when it did

@@ -9,7 +9,8 @@ func init() {
 			"scrub or reject (emails, phone numbers, Luhn-valid card numbers), a length filter in characters, a language " +
 			"filter (text.GuessLang), decontamination by 13-gram overlap with eval sets (JSONL or text lines, naming the eval " +
 			"item hit), exact duplicates by normalised hash and near duplicates by MinHash-LSH (Jaccard similarity over word " +
-			"3-grams, CJK by character), and optionally the Self-Instruct ROUGE-L novelty filter (rouge_l). Every record gets a decision per filter run, with the reason it was rejected.",
+			"3-grams, CJK by character), and optionally the Self-Instruct ROUGE-L novelty filter (rouge_l). Every record gets a decision per filter run, with the reason it was rejected. " +
+			"It decides and commits in parts of chunk records, so a killed run resumes from the last part, with the decisions of an uninterrupted run.",
 		Example: `- name: clean
   type: dedup
   with:
@@ -22,6 +23,8 @@ func init() {
     language: [en]
     pii: scrub                   # or reject, off
     # rouge_l: 0.7               # also reject ROUGE-L F > 0.7 against a kept record (0: off)
+    # chunk: 20000               # records decided and committed together
+    # spill_dir: /var/tmp        # where the MinHash signatures and IDs live (default: the temp dir)
 `,
 		Config: func() any { return DefaultConfig() },
 		New:    pipeline.Typed("dedup", New),

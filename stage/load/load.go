@@ -140,35 +140,38 @@ func New(cfg *Config) (*Stage, error) {
 
 // Run reads every file and commits its records in chunks, skipping chunks
 // already committed. A line that cannot be read becomes a failed record
-// naming the file and line, so nothing is dropped silently. The files are
-// read whole before the first commit: a chunk's Seq depends on every record
-// before it, and a run knows its total from the start.
+// naming the file and line, so nothing is dropped silently. A first pass
+// over the files counts their records, because a chunk's Seq depends on
+// every record before it and a run knows its total from the start; each
+// chunk then reads its own lines when it is committed, so JSONL and text
+// files of any size load in the memory of one chunk. CSV files are read
+// whole, one file at a time (a quoted field may span lines).
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	files, err := s.cfg.files()
 	if err != nil {
 		return err
 	}
 	var units []pipeline.UnitSpec
-	var chunks [][]*record.Record
+	var spans []span
 	var seq int64
 	for _, path := range files {
-		if s.cfg.Limit > 0 && seq >= int64(s.cfg.Limit) {
-			break
+		left := -1
+		if s.cfg.Limit > 0 {
+			if seq >= int64(s.cfg.Limit) {
+				break
+			}
+			left = s.cfg.Limit - int(seq)
 		}
-		recs, err := s.read(path, env)
+		ss, err := s.spans(path, env, left)
 		if err != nil {
 			return err
 		}
-		if s.cfg.Limit > 0 {
-			recs = recs[:min(len(recs), s.cfg.Limit-int(seq))]
-		}
-		for start := 0; start < len(recs); start += s.cfg.Chunk {
-			chunk := recs[start:min(start+s.cfg.Chunk, len(recs))]
+		for i, sp := range ss {
 			// Reading is cheap: in a sharded run every shard reads every
 			// chunk and keeps the records whose IDs hash to it.
-			units = append(units, pipeline.UnitSpec{Key: fmt.Sprintf("%s#%d", path, start/s.cfg.Chunk), Seq: seq, Weight: len(chunk), Partition: pipeline.ByRecord})
-			chunks = append(chunks, chunk)
-			seq += int64(len(chunk))
+			units = append(units, pipeline.UnitSpec{Key: fmt.Sprintf("%s#%d", path, i), Seq: seq, Weight: sp.n, Partition: pipeline.ByRecord})
+			spans = append(spans, sp)
+			seq += int64(sp.n)
 		}
 	}
 	if env.Log != nil && seq == 0 {
@@ -179,18 +182,89 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	e := *env
 	e.Concurrency = 1
 	return pipeline.RunUnits(ctx, &e, units, func(ctx context.Context, i int) ([]*record.Record, pipeline.UnitUsage, error) {
-		return chunks[i], pipeline.UnitUsage{}, nil
+		recs, err := s.chunk(spans[i], env)
+		return recs, pipeline.UnitUsage{}, err
 	})
 }
 
-// read returns the records of one file.
-func (s *Stage) read(path string, env *pipeline.Env) ([]*record.Record, error) {
-	data, err := os.ReadFile(path)
+// span is where the records of one chunk are: lines of a file from a byte
+// offset, or for CSV the records themselves.
+type span struct {
+	path string
+	off  int64 // where the chunk's first line starts
+	line int   // the number of the line before it
+	n    int   // records in the chunk
+	recs []*record.Record
+}
+
+// spans divides a file into chunks of at most s.cfg.Chunk records, the
+// first left of them when left ≥ 0.
+func (s *Stage) spans(path string, env *pipeline.Env, left int) ([]span, error) {
+	if s.cfg.formatOf(path) == FormatCSV {
+		recs, err := s.readCSVFile(path, env)
+		if err != nil {
+			return nil, err
+		}
+		if left >= 0 {
+			recs = recs[:min(len(recs), left)]
+		}
+		var out []span
+		for start := 0; start < len(recs); start += s.cfg.Chunk {
+			chunk := recs[start:min(start+s.cfg.Chunk, len(recs))]
+			out = append(out, span{path: path, n: len(chunk), recs: chunk})
+		}
+		return out, nil
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
+	defer f.Close()
+	var out []span
+	err = eachLine(f, 0, func(line int, off int64, _ []byte) bool {
+		if left == 0 {
+			return false
+		}
+		left--
+		if len(out) == 0 || out[len(out)-1].n == s.cfg.Chunk {
+			out = append(out, span{path: path, off: off, line: line - 1})
+		}
+		out[len(out)-1].n++
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load: %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// chunk reads the records of one span.
+func (s *Stage) chunk(sp span, env *pipeline.Env) ([]*record.Record, error) {
+	if sp.recs != nil {
+		return sp.recs, nil
+	}
+	f, err := os.Open(sp.path)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(sp.off, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("load: %s: %w", sp.path, err)
+	}
+	recs, err := readLines(f, sp.line, sp.n, s.cfg.formatOf(sp.path), s.maker(sp.path, env), s.cfg.Fields)
+	if err != nil {
+		return nil, fmt.Errorf("load: %s: %w", sp.path, err)
+	}
+	if len(recs) != sp.n {
+		return nil, fmt.Errorf("load: %s changed while loading: %d records from line %d, want %d", sp.path, len(recs), sp.line+1, sp.n)
+	}
+	return recs, nil
+}
+
+// maker returns the function that starts the record of a file's line.
+func (s *Stage) maker(path string, env *pipeline.Env) func(line int) *record.Record {
 	stage, now := env.Name, env.Now()
-	mk := func(line int) *record.Record {
+	return func(line int) *record.Record {
 		return &record.Record{
 			ID:     fmt.Sprintf("%s:%s:%d", stage, filepath.ToSlash(path), line),
 			Stage:  stage,
@@ -199,61 +273,84 @@ func (s *Stage) read(path string, env *pipeline.Env) ([]*record.Record, error) {
 			Prov:   record.Provenance{Generator: "load", Stage: stage, CreatedAt: now},
 		}
 	}
-	switch s.cfg.formatOf(path) {
-	case FormatJSONL:
-		return readJSONL(data, mk, s.cfg.Fields), nil
-	case FormatCSV:
-		comma := ','
-		if strings.EqualFold(filepath.Ext(path), ".tsv") {
-			comma = '\t'
+}
+
+// readCSVFile returns the records of one CSV or TSV file.
+func (s *Stage) readCSVFile(path string, env *pipeline.Env) ([]*record.Record, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	comma := ','
+	if strings.EqualFold(filepath.Ext(path), ".tsv") {
+		comma = '\t'
+	}
+	recs, err := readCSV(data, comma, s.maker(path, env), s.cfg.Fields)
+	if err != nil {
+		return nil, fmt.Errorf("load: %s: %w", path, err)
+	}
+	return recs, nil
+}
+
+// eachLine calls fn with each line of r that is not blank, trimmed, with
+// its number (counting on from line) and its byte offset in r, until fn
+// returns false. Text lines may be of any length.
+func eachLine(r io.Reader, line int, fn func(line int, off int64, text []byte) bool) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var off int64
+	var long []byte // a line longer than the buffer, put together
+	for {
+		raw, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long, raw...)
+			continue
 		}
-		recs, err := readCSV(data, comma, mk, s.cfg.Fields)
+		if long != nil {
+			raw = append(long, raw...)
+			long = nil
+		}
+		if len(raw) > 0 {
+			line++
+			if t := bytes.TrimSpace(raw); len(t) > 0 && !fn(line, off, t) {
+				return nil
+			}
+			off += int64(len(raw))
+		}
+		if err == io.EOF {
+			return nil
+		}
 		if err != nil {
-			return nil, fmt.Errorf("load: %s: %w", path, err)
+			return err
 		}
-		return recs, nil
-	default:
-		return readText(data, mk), nil
 	}
 }
 
-func readText(data []byte, mk func(int) *record.Record) []*record.Record {
+// readLines returns the records of the next n non-blank lines of r (all
+// of them when n < 0), JSONL or text, numbering lines on from line.
+func readLines(r io.Reader, line, n int, format string, mk func(int) *record.Record, f Fields) ([]*record.Record, error) {
 	var out []*record.Record
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		t := strings.TrimSpace(sc.Text())
-		if t == "" {
-			continue
-		}
-		r := mk(line)
-		r.Instruction = t
-		out = append(out, r)
+	if n > 0 {
+		out = make([]*record.Record, 0, n)
 	}
-	return out
-}
-
-func readJSONL(data []byte, mk func(int) *record.Record, f Fields) []*record.Record {
-	var out []*record.Record
-	line := 0
-	for raw := range bytes.Lines(data) {
-		line++
-		raw = bytes.TrimSpace(raw)
-		if len(raw) == 0 {
-			continue
+	err := eachLine(r, line, func(line int, _ int64, t []byte) bool {
+		if n >= 0 && len(out) == n {
+			return false
 		}
-		r := mk(line)
-		var obj map[string]any
-		if err := json.Unmarshal(raw, &obj); err != nil {
-			fail(r, fmt.Sprintf("line %d: not a JSON object: %v", line, err))
-		} else if err := fill(r, obj, f); err != nil {
-			fail(r, fmt.Sprintf("line %d: %v", line, err))
+		rec := mk(line)
+		if format == FormatJSONL {
+			var obj map[string]any
+			if err := json.Unmarshal(t, &obj); err != nil {
+				fail(rec, fmt.Sprintf("line %d: not a JSON object: %v", line, err))
+			} else if err := fill(rec, obj, f); err != nil {
+				fail(rec, fmt.Sprintf("line %d: %v", line, err))
+			}
+		} else {
+			rec.Instruction = string(t)
 		}
-		out = append(out, r)
-	}
-	return out
+		out = append(out, rec)
+		return true
+	})
+	return out, err
 }
 
 func readCSV(data []byte, comma rune, mk func(int) *record.Record, f Fields) ([]*record.Record, error) {

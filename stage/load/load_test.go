@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -208,7 +209,11 @@ func FuzzReaders(f *testing.F) {
 	f.Add([]byte("{\"conversations\":[{\"from\":\"gpt\"}]}"), []byte("\"unterminated\n"))
 	f.Fuzz(func(t *testing.T, jsonl, csvData []byte) {
 		mk := func(line int) *record.Record { return &record.Record{Status: record.Kept} }
-		for _, r := range readJSONL(jsonl, mk, Fields{}) {
+		recs, err := readLines(bytes.NewReader(jsonl), 0, -1, FormatJSONL, mk, Fields{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
 			if r.Status == record.Kept && strings.TrimSpace(r.Instruction) == "" && len(r.Messages) == 0 {
 				t.Fatalf("kept record without a prompt: %+v", r)
 			}
@@ -216,11 +221,75 @@ func FuzzReaders(f *testing.F) {
 				t.Fatal("failed record without an error")
 			}
 		}
-		recs, _ := readCSV(csvData, ',', mk, Fields{})
+		// Every line read alone from its offset, as a chunk reads its
+		// first line, is the record the whole read made of it.
+		i := 0
+		err = eachLine(bytes.NewReader(jsonl), 0, func(line int, off int64, _ []byte) bool {
+			one, err := readLines(bytes.NewReader(jsonl[off:]), line-1, 1, FormatJSONL, mk, Fields{})
+			if err != nil || len(one) != 1 || i >= len(recs) || summary(one[0]) != summary(recs[i]) {
+				t.Fatalf("line %d at offset %d read alone: %v, %d records, want record %d of %d", line, off, err, len(one), i, len(recs))
+			}
+			i++
+			return true
+		})
+		if err != nil || i != len(recs) {
+			t.Fatalf("eachLine: %v, %d lines, want %d", err, i, len(recs))
+		}
+		recs, _ = readCSV(csvData, ',', mk, Fields{})
 		for _, r := range recs {
 			if r.Status == record.Kept && strings.TrimSpace(r.Instruction) == "" {
 				t.Fatalf("kept CSV record without a prompt: %+v", r)
 			}
 		}
 	})
+}
+
+// TestChunksReadTheirOwnLines loads a file in chunks of every size, each
+// chunk reading from its offset, and wants the records of one whole read:
+// blank lines, a line longer than the read buffer, no final newline and a
+// limit inside a chunk included.
+func TestChunksReadTheirOwnLines(t *testing.T) {
+	long := strings.Repeat("w", 1<<20+100) // past the read buffer
+	var body strings.Builder
+	for i := range 20 {
+		switch i {
+		case 3, 4:
+			body.WriteString("  \n")
+		case 9:
+			fmt.Fprintf(&body, "{\"prompt\": %q}\r\n", long)
+		case 12:
+			body.WriteString("not json\n")
+		default:
+			fmt.Fprintf(&body, "{\"prompt\": \"p%d\", \"answer\": \"a%d\"}\n", i, i)
+		}
+	}
+	body.WriteString(`{"prompt": "last"}`)
+	p := write(t, t.TempDir(), "p.jsonl", body.String())
+	mk := func(line int) *record.Record {
+		return &record.Record{ID: fmt.Sprintf("prompts:%s:%d", filepath.ToSlash(p), line), Status: record.Kept}
+	}
+	whole, err := readLines(strings.NewReader(body.String()), 0, -1, FormatJSONL, mk, Fields{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whole) != 19 {
+		t.Fatalf("%d records in the whole read, want 19", len(whole))
+	}
+	for _, limit := range []int{0, 11} {
+		want := whole
+		if limit > 0 {
+			want = whole[:limit]
+		}
+		for chunk := 1; chunk <= 20; chunk++ {
+			got := run(t, &Config{Path: p, Chunk: chunk, Limit: limit}, pipelinetest.NewMemStore())
+			if len(got) != len(want) {
+				t.Fatalf("chunk %d, limit %d: %d records, want %d", chunk, limit, len(got), len(want))
+			}
+			for i := range got {
+				if got[i].ID != want[i].ID || summary(got[i]) != summary(want[i]) || got[i].Seq != int64(i) {
+					t.Fatalf("chunk %d, limit %d: record %d = %s (seq %d) %.40q, want %s %.40q", chunk, limit, i, got[i].ID, got[i].Seq, summary(got[i]), want[i].ID, summary(want[i]))
+				}
+			}
+		}
+	}
 }
