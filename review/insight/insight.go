@@ -241,6 +241,11 @@ func NewHistogram(name, unit string, vals []float64) Histogram {
 	}
 	lo := math.Floor(h.Min/w) * w
 	n := int(math.Floor((h.Max-lo)/w)) + 1
+	if n > maxBins { // the edges were rounded outwards: one step wider
+		w = niceWidth(w * 1.5)
+		lo = math.Floor(h.Min/w) * w
+		n = int(math.Floor((h.Max-lo)/w)) + 1
+	}
 	h.Bins = make([]Bin, n)
 	for i := range h.Bins {
 		h.Bins[i] = Bin{Lo: lo + float64(i)*w, Hi: lo + float64(i+1)*w}

@@ -58,7 +58,7 @@ func TestNewHistogramBounded(t *testing.T) {
 		for _, b := range h.Bins {
 			n += b.N
 		}
-		if len(h.Bins) == 0 || len(h.Bins) > maxBins+1 || n != len(vals) {
+		if len(h.Bins) == 0 || len(h.Bins) > maxBins || n != len(vals) {
 			t.Errorf("NewHistogram(%v): %d bins holding %d values", vals, len(h.Bins), n)
 		}
 	}
