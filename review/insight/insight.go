@@ -74,7 +74,10 @@ type Histogram struct {
 	Mean float64 `json:"mean"`
 	Min  float64 `json:"min"`
 	Max  float64 `json:"max"`
-	Bins []Bin   `json:"bins"`
+	// Integers is set when every value is a whole number, so a bar
+	// [Lo, Hi) holds Lo to Hi-1.
+	Integers bool  `json:"integers"`
+	Bins     []Bin `json:"bins"`
 }
 
 // Distinct is corpus-level distinct-n (Li et al., 2016): distinct n-grams
@@ -234,7 +237,7 @@ func NewHistogram(name, unit string, vals []float64) Histogram {
 		sum += v
 		ints = ints && v == math.Trunc(v)
 	}
-	h.Mean = sum / float64(len(vals))
+	h.Mean, h.Integers = sum/float64(len(vals)), ints
 	w := niceWidth((h.Max - h.Min) / maxBins)
 	if ints && w < 1 {
 		w = 1

@@ -4,9 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
@@ -88,5 +93,49 @@ func TestInsightEndpoint(t *testing.T) {
 		if w := a.do("GET", "/api/insight?stage=mixed&"+q, nil, nil); w.Code != 400 {
 			t.Errorf("GET /api/insight?%s: %d, want 400", q, w.Code)
 		}
+	}
+}
+
+// TestBrowserInsight opens the Insight page of a mixed stage: every chart
+// is drawn as SVG with its table, and the markup a filter name and a
+// language carry shows as text without running.
+func TestBrowserInsight(t *testing.T) {
+	a := newApp(t, insightRun(t, 300), Options{})
+	srv := httptest.NewServer(a.srv)
+	t.Cleanup(srv.Close)
+	ctx := tab(t)
+	charts := `document.querySelectorAll("#insight figure.chart").length`
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/#insight"),
+		void(chromedp.Poll[bool](charts+` === 7`, chromedp.WithPollingTimeout(10*time.Second))),
+		chromedp.WaitNotVisible(chromedp.ID("queue-page")),
+		chromedp.Sleep(300*time.Millisecond), // an onerror would have fired by now
+		screenshot(t, "insight"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#insight svg rect.bar").length`)); n < 20 {
+		t.Errorf("%d bars drawn", n)
+	}
+	about := run(t, ctx, chromedp.Text(chromedp.ID("insight-about")))
+	if !strings.Contains(about, "computed over 300 of its 300 records") {
+		t.Errorf("the page says %q", about)
+	}
+	// The numbers are also a table: the judge score 10 bar and row.
+	if got := run(t, ctx, chromedp.Evaluate[string](`[...document.querySelectorAll('figure[data-chart="score: judge"] tr')].map(r => r.textContent).join("|")`)); !strings.HasSuffix(got, "|1030") {
+		t.Errorf("judge score table rows %q, want 30 records scoring 10", got)
+	}
+	for _, chart := range []string{"rejected by (first failing filter)", "language"} {
+		rows := run(t, ctx, chromedp.Evaluate[[]string](fmt.Sprintf(`[...document.querySelectorAll('figure[data-chart=%q] td:first-child')].map(c => c.textContent)`, chart)))
+		if !slices.Contains(rows, xss) {
+			t.Errorf("%s rows %q, want the markup as text among them", chart, rows)
+		}
+	}
+	if run(t, ctx, chromedp.Evaluate[bool](`window.__pwned !== undefined`)) {
+		t.Error("script from a record ran: window.__pwned is set")
+	}
+	if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#insight img, #insight script").length`)); n != 0 {
+		t.Errorf("%d elements from the data's markup in the page", n)
 	}
 }
