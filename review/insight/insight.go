@@ -51,6 +51,9 @@ type Report struct {
 	Languages []Count `json:"languages"`
 	// Distinct is distinct-1 and distinct-2 of the outputs.
 	Distinct Distinct `json:"distinct"`
+	// Diversity is the root verbs and direct objects of the instructions
+	// (Japanese only; see Diversity).
+	Diversity Diversity `json:"diversity"`
 }
 
 // Count is how many records have a value.
@@ -131,7 +134,7 @@ func Compute(recs []*record.Record) (Report, error) {
 	status, rejections, langs := map[string]int{}, map[string]int{}, map[string]int{}
 	var instLen, outLen []float64
 	scores := map[string][]float64{}
-	var outs []string
+	var insts, outs []string
 	for _, r := range recs {
 		status[string(r.Status)]++
 		if r.Status == record.Rejected {
@@ -142,6 +145,7 @@ func Compute(recs []*record.Record) (Report, error) {
 		inst, out := Instruction(r), Output(r)
 		langs[Language(r, inst+out)]++
 		if inst != "" {
+			insts = append(insts, inst)
 			instLen = append(instLen, float64(text.WordCount(inst, "")))
 		}
 		if out != "" {
@@ -165,6 +169,9 @@ func Compute(recs []*record.Record) (Report, error) {
 		return rep, err
 	}
 	rep.Distinct = d
+	if rep.Diversity, err = VerbDiversity(insts); err != nil {
+		return rep, err
+	}
 	return rep, nil
 }
 

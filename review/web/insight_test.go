@@ -107,7 +107,7 @@ func TestBrowserInsight(t *testing.T) {
 	charts := `document.querySelectorAll("#insight figure.chart").length`
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(srv.URL+"/#insight"),
-		void(chromedp.Poll[bool](charts+` === 7`, chromedp.WithPollingTimeout(10*time.Second))),
+		void(chromedp.Poll[bool](charts+` === 8`, chromedp.WithPollingTimeout(10*time.Second))),
 		chromedp.WaitNotVisible(chromedp.ID("queue-page")),
 		chromedp.Sleep(300*time.Millisecond), // an onerror would have fired by now
 		screenshot(t, "insight"),
@@ -131,6 +131,10 @@ func TestBrowserInsight(t *testing.T) {
 		if !slices.Contains(rows, xss) {
 			t.Errorf("%s rows %q, want the markup as text among them", chart, rows)
 		}
+	}
+	// Record 1 of every 4 asks in Japanese: 説明する, with 理由 as its object.
+	if got := run(t, ctx, chromedp.Text(chromedp.CSS(`table.objects`))); !strings.Contains(got, "説明する\t理由 75") {
+		t.Errorf("verb table %q, want 説明する with its object 理由 75 times", got)
 	}
 	if run(t, ctx, chromedp.Evaluate[bool](`window.__pwned !== undefined`)) {
 		t.Error("script from a record ran: window.__pwned is set")

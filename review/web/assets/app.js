@@ -489,6 +489,18 @@ function counted(title, head, cs) {
   return barChart(title, head, cs.map((c) => c.name), cs.map((c) => c.n), cs.length ? null : "none");
 }
 
+// diversity is the Self-Instruct chart of root verbs and their direct
+// objects, as bars of the verbs and a table of their objects.
+function diversity(d) {
+  const note = `${d.parsed} Japanese instructions parsed (kagome), ${d.no_verb} without a verb; ` +
+    `${d.skipped} in other languages not parsed: no English part-of-speech tagger is available.`;
+  const f = barChart("instruction root verbs", "verb", d.verbs.map((v) => v.verb), d.verbs.map((v) => v.n), note);
+  const t = el("table", { class: "objects" }, el("tr", {}, el("th", {}, "verb"), el("th", {}, "direct objects (records)")));
+  for (const v of d.verbs) t.append(el("tr", {}, el("td", {}, v.verb), el("td", {}, v.objects.map((o) => `${o.name || "(none)"} ${o.n}`).join(", "))));
+  f.append(t);
+  return f;
+}
+
 async function loadInsight() {
   const stage = $("stage").value;
   try {
@@ -509,7 +521,8 @@ async function loadInsight() {
       counted("rejected by (first failing filter)", "filter", r.rejections),
       counted("language", "language", r.languages),
       el("figure", { class: "chart", "data-chart": "distinct-n" }, el("h3", {}, "distinct-n of outputs"),
-        el("p", { class: "hint" }, "distinct n-grams over all n-grams, outputs tokenized per language"), dt));
+        el("p", { class: "hint" }, "distinct n-grams over all n-grams, outputs tokenized per language"), dt),
+      diversity(r.diversity));
   } catch (e) { say(e.message, true); }
 }
 
