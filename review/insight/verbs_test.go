@@ -18,11 +18,11 @@ func TestRootVerb(t *testing.T) {
 		{"次の文章を要約してください。", "要約する", "文章", true},
 		{"Pythonで関数を書いて", "書く", "関数", true},
 		{"この記事のタイトルを考えてください", "考える", "タイトル", true},
-		{"機械学習を説明してみてください。", "説明する", "機械学習", true}, // みる is an auxiliary, nouns join
+		{"機械学習を説明してみてください。", "説明する", "機械学習", true},    // みる is an auxiliary, nouns join
 		{"以下の記事を読みました。感想を書いてください。", "書く", "感想", true}, // the last sentence's verb
 		{"東京へ行く方法を教えて。", "教える", "方法", true},
 		{"明日は晴れると思いますか？", "思う", "", true}, // no を
-		{"日本の首都はどこですか？", "", "", false},      // a copula, no verb
+		{"日本の首都はどこですか？", "", "", false},   // a copula, no verb
 	} {
 		verb, obj, ok := RootVerb(tk.Tokenize(tc.in))
 		if verb != tc.verb || obj != tc.object || ok != tc.ok {
