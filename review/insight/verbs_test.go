@@ -47,3 +47,19 @@ func TestVerbDiversity(t *testing.T) {
 		t.Errorf("VerbDiversity = %+v\nwant %+v", d, want)
 	}
 }
+
+func FuzzRootVerb(f *testing.F) {
+	for _, s := range []string{"海について詩を書いてください。", "をを", "を書く", "。を。", "する", "要約する", ""} {
+		f.Add(s)
+	}
+	tk, err := kagomeFull()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		verb, obj, ok := RootVerb(tk.Tokenize(s))
+		if ok != (verb != "") || !ok && obj != "" {
+			t.Errorf("RootVerb(%q) = %q, %q, %v", s, verb, obj, ok)
+		}
+	})
+}

@@ -1,11 +1,9 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,10 +11,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/review/insight"
-	"github.com/synthloop/synthloop/store"
 )
 
 // insightRun writes stage "mixed" with n records in English and Japanese,
@@ -24,12 +20,6 @@ import (
 // filter name and as the language the data brought.
 func insightRun(t testing.TB, n int) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "run")
-	st, err := store.Open(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	var recs []*record.Record
 	for i := range n {
 		r := &record.Record{ID: fmt.Sprintf("mixed:%04d", i), Seq: int64(i), Status: record.Kept,
@@ -49,10 +39,7 @@ func insightRun(t testing.TB, n int) string {
 		}
 		recs = append(recs, r)
 	}
-	if err := st.Commit(context.Background(), pipeline.Unit{Stage: "mixed", Key: "u", Records: recs}); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return commitRun(t, "mixed", recs)
 }
 
 func TestInsightEndpoint(t *testing.T) {
