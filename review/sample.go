@@ -111,6 +111,21 @@ func Draw(ctx context.Context, st Sampler, stage string, kept, perReason int, se
 	return p, nil
 }
 
+// SampleIDs returns up to n of the IDs ids yields, the same simple random
+// sample without replacement that Draw takes for seed (the smallest hashes
+// of seed and ID), sorted, and how many IDs there were. Memory is bounded by
+// n, not by the IDs.
+func SampleIDs(ids iter.Seq2[string, error], n int, seed int64) ([]string, int, error) {
+	s := newSmallest(n)
+	for id, err := range ids {
+		if err != nil {
+			return nil, s.seen, err
+		}
+		s.offer(rank(seed, id), id)
+	}
+	return s.ids(), s.seen, nil
+}
+
 func rank(seed int64, id string) uint64 {
 	h := fnv.New64a()
 	var b [8]byte

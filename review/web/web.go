@@ -22,6 +22,7 @@ import (
 
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/review"
+	"github.com/synthloop/synthloop/review/insight"
 	"github.com/synthloop/synthloop/store"
 )
 
@@ -83,6 +84,7 @@ func New(st *store.Store, opts Options) (*Server, error) {
 	s.mux.HandleFunc("POST /api/decide", s.decide)
 	s.mux.HandleFunc("POST /api/undo", s.undo)
 	s.mux.HandleFunc("POST /api/sample", s.sample)
+	s.mux.HandleFunc("GET /api/insight", s.insight)
 	return s, nil
 }
 
@@ -458,6 +460,25 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 		est = []review.Estimate{}
 	}
 	writeJSON(w, map[string]any{"progress": p, "pairs": p.PairLine(), "estimates": est, "estimate_texts": texts, "agreements": out})
+}
+
+// insight serves the stage's figures for the Insight page, over at most
+// ?limit= (default insight.DefaultLimit) of its records.
+func (s *Server) insight(w http.ResponseWriter, r *http.Request) {
+	limit := insight.DefaultLimit
+	if n := r.URL.Query().Get("limit"); n != "" {
+		var err error
+		if limit, err = strconv.Atoi(n); err != nil || limit <= 0 || limit > 1_000_000 {
+			httpError(w, http.StatusBadRequest, "review: limit %q is not a number of records from 1 to 1000000", n)
+			return
+		}
+	}
+	rep, err := insight.Load(r.Context(), s.st, r.URL.Query().Get("stage"), limit)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	writeJSON(w, rep)
 }
 
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {

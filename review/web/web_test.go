@@ -27,12 +27,6 @@ const xss = `<script>window.__pwned = 1</script><img src=x onerror="window.__pwn
 // judge, and each record after the first names the one before as its parent.
 func testRun(t testing.TB, n int) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "run")
-	st, err := store.Open(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	var recs []*record.Record
 	for i := range n {
 		r := &record.Record{ID: fmt.Sprintf("answers:%03d", i), Seq: int64(i), Status: record.Kept,
@@ -49,7 +43,19 @@ func testRun(t testing.TB, n int) string {
 		}
 		recs = append(recs, r)
 	}
-	if err := st.Commit(context.Background(), pipeline.Unit{Stage: "answers", Key: "u", Records: recs}); err != nil {
+	return commitRun(t, "answers", recs)
+}
+
+// commitRun writes recs as one unit of stage into a new run directory.
+func commitRun(t testing.TB, stage string, recs []*record.Record) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "run")
+	st, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Commit(context.Background(), pipeline.Unit{Stage: stage, Key: "u", Records: recs}); err != nil {
 		t.Fatal(err)
 	}
 	return dir

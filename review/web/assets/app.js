@@ -52,7 +52,7 @@ async function start() {
   const sel = $("stage");
   for (const st of state.stages) sel.append(el("option", { value: st.name }, `${st.name} (${st.counts.records})`));
   if (state.stages.length) sel.value = state.stages[state.stages.length - 1].name;
-  sel.addEventListener("change", () => { fillFilters(); reload(); });
+  sel.addEventListener("change", () => { fillFilters(); reload(); if (location.hash === "#insight") loadInsight(); });
   fillFilters();
   $("filters").addEventListener("change", reload);
   $("more").addEventListener("click", () => loadPage(false));
@@ -102,10 +102,13 @@ function fillFilters() {
 }
 
 function route() {
-  const summary = location.hash === "#summary";
-  $("queue-page").hidden = summary;
+  const summary = location.hash === "#summary", insight = location.hash === "#insight";
+  $("queue-page").hidden = summary || insight;
   $("summary-page").hidden = !summary;
+  $("insight-page").hidden = !insight;
+  $("keys").hidden = summary || insight; // the review keys work on the queue only
   if (summary) loadSummary();
+  if (insight) loadInsight();
 }
 
 function query() {
@@ -387,7 +390,7 @@ function startComment() {
 }
 
 function onKey(e) {
-  if (location.hash === "#summary") return;
+  if (location.hash === "#summary" || location.hash === "#insight") return;
   if (e.key === "Escape") { select(state.cur); return; }
   if (state.mode === "edit") { if (e.key === "Enter" && e.ctrlKey) { e.preventDefault(); saveEdit(); } return; }
   if (state.mode === "comment") {
@@ -443,6 +446,84 @@ async function drawSample(e) {
     say(`drew ${p.strata.map((s) => s.drawn + " " + s.name).join(", ")}`);
     loadSummary();
   } catch (err) { say(err.message, true); }
+}
+
+// svg makes an SVG element; like el(), data only ever becomes text nodes.
+function svg(tag, attrs, ...kids) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+  for (const k of kids) e.append(k);
+  return e;
+}
+
+const fmt = (x) => Number.isInteger(x) ? String(x) : x.toFixed(Math.abs(x) < 1 ? 3 : 2).replace(/\.?0+$/, "");
+const clip = (s, n) => s.length > n ? s.slice(0, n - 1) + "…" : s;
+
+// barChart draws one bar per label as inline SVG and puts the same numbers
+// in a table below it, for reading exact values and for screen readers.
+function barChart(title, head, labels, values, note) {
+  const W = 460, H = 170, L = 40, B = 38, T = 8, n = Math.max(labels.length, 1);
+  const top = Math.max(1, ...values), bw = (W - L - 4) / n;
+  const g = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title });
+  g.append(svg("line", { class: "axis", x1: L, y1: H - B, x2: W, y2: H - B }), svg("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }),
+    svg("text", { x: L - 4, y: T + 8, "text-anchor": "end" }, String(top)), svg("text", { x: L - 4, y: H - B, "text-anchor": "end" }, "0"));
+  const every = Math.ceil(n / 10); // at most ten labels under the axis
+  labels.forEach((lab, i) => {
+    const h = values[i] ? Math.max(1, (H - B - T) * values[i] / top) : 0, x = L + 2 + i * bw;
+    g.append(svg("rect", { class: "bar", x: x + 1, y: H - B - h, width: Math.max(bw - 2, 1), height: h }, svg("title", {}, `${lab}: ${values[i]}`)));
+    if (i % every === 0) g.append(svg("text", { x: x + bw / 2, y: H - B + 12, "text-anchor": "middle" }, clip(lab, Math.max(4, Math.floor(bw * every / 6)))));
+  });
+  const t = el("table", {}, el("tr", {}, el("th", {}, head), el("th", {}, "records")));
+  labels.forEach((lab, i) => t.append(el("tr", {}, el("td", {}, lab), el("td", {}, String(values[i])))));
+  return el("figure", { class: "chart", "data-chart": title }, el("h3", {}, title), note ? el("p", { class: "hint" }, note) : null, g,
+    el("details", {}, el("summary", {}, "numbers"), t));
+}
+
+function histogram(title, h) {
+  const labels = h.bins.map((b) => !h.integers ? `${fmt(b.lo)}–${fmt(b.hi)}` : b.hi - b.lo === 1 ? String(b.lo) : `${b.lo}–${b.hi - 1}`);
+  const note = h.n ? `${h.n} records, mean ${fmt(h.mean)}, from ${fmt(h.min)} to ${fmt(h.max)}` : "no values";
+  return barChart(title, h.unit, labels, h.bins.map((b) => b.n), note);
+}
+
+function counted(title, head, cs) {
+  return barChart(title, head, cs.map((c) => c.name), cs.map((c) => c.n), cs.length ? null : "none");
+}
+
+// diversity is the Self-Instruct chart of root verbs and their direct
+// objects, as bars of the verbs and a table of their objects.
+function diversity(d) {
+  const note = `${d.parsed} Japanese instructions parsed (kagome), ${d.no_verb} without a verb; ` +
+    `${d.skipped} in other languages not parsed: no English part-of-speech tagger is available.`;
+  const f = barChart("instruction root verbs", "verb", d.verbs.map((v) => v.verb), d.verbs.map((v) => v.n), note);
+  const t = el("table", { class: "objects" }, el("tr", {}, el("th", {}, "verb"), el("th", {}, "direct objects (records)")));
+  for (const v of d.verbs) t.append(el("tr", {}, el("td", {}, v.verb), el("td", {}, v.objects.map((o) => `${o.name || "(none)"} ${o.n}`).join(", "))));
+  f.append(t);
+  return f;
+}
+
+async function loadInsight() {
+  const stage = $("stage").value;
+  try {
+    const r = await api("/api/insight?stage=" + encodeURIComponent(stage));
+    if (stage !== $("stage").value) return; // another stage was picked meanwhile
+    $("insight-about").textContent = `Stage ${r.stage}: computed over ${r.sampled} of its ${r.population} records` +
+      (r.sampled < r.population ? ` (a reproducible random sample of at most ${r.limit})` : "") +
+      ". Lengths are in the length filter's words: whitespace-separated words, Japanese morphemes (kagome), Chinese characters.";
+    const d = r.distinct;
+    const dt = el("table", {}, el("tr", {}, el("th", {}, "outputs"), el("td", {}, String(d.outputs))),
+      el("tr", {}, el("th", {}, "tokens"), el("td", {}, String(d.tokens))),
+      el("tr", {}, el("th", {}, "distinct-1"), el("td", {}, d.distinct_1.toFixed(3))),
+      el("tr", {}, el("th", {}, "distinct-2"), el("td", {}, d.distinct_2.toFixed(3))));
+    $("insight").replaceChildren(
+      ...r.lengths.map((h) => histogram(`${h.name} length (words)`, h)),
+      ...r.scores.map((h) => histogram(`score: ${h.name}`, h)),
+      counted("status", "status", r.status),
+      counted("rejected by (first failing filter)", "filter", r.rejections),
+      counted("language", "language", r.languages),
+      el("figure", { class: "chart", "data-chart": "distinct-n" }, el("h3", {}, "distinct-n of outputs"),
+        el("p", { class: "hint" }, "distinct n-grams over all n-grams, outputs tokenized per language"), dt),
+      diversity(r.diversity));
+  } catch (e) { say(e.message, true); }
 }
 
 start().catch((e) => say(e.message, true));
