@@ -126,3 +126,19 @@ type BatchStore interface {
 type BatchFlusher interface {
 	Flush(ctx context.Context) error
 }
+
+type noteKey struct{}
+
+// WithNote returns ctx carrying fn, which the model layer calls with a line
+// for people to read while it waits on a provider (a batch that may take
+// hours), and with "" when it stops waiting. A progress display shows it.
+func WithNote(ctx context.Context, fn func(string)) context.Context {
+	return context.WithValue(ctx, noteKey{}, fn)
+}
+
+// note passes msg to ctx's WithNote function, if any.
+func note(ctx context.Context, msg string) {
+	if fn, ok := ctx.Value(noteKey{}).(func(string)); ok {
+		fn(msg)
+	}
+}

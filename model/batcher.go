@@ -126,6 +126,7 @@ func (b *batcher) Flush(ctx context.Context) error {
 		return fmt.Errorf("model: %s: batches: %w", b.c.info.Name, err)
 	}
 	delay := b.poll
+	defer note(ctx, "")
 	for {
 		open := 0
 		for i := range infos {
@@ -145,6 +146,11 @@ func (b *batcher) Flush(ctx context.Context) error {
 			return nil
 		}
 		b.c.log.Info("model: waiting for batches", "model", b.c.info.Name, "open", open, "next_look", delay)
+		what := "1 batch"
+		if open != 1 {
+			what = fmt.Sprintf("%d batches", open)
+		}
+		note(ctx, fmt.Sprintf("%s: %s open at the provider; next look in %s", b.c.info.Name, what, delay))
 		if err := b.c.sleep(ctx, delay); err != nil {
 			return fmt.Errorf("model: %s: waiting for batches (they go on at the provider; run again to collect them): %w", b.c.info.Name, err)
 		}

@@ -186,6 +186,9 @@ func (e *Env) flush(ctx context.Context) error {
 	if e.Flush == nil {
 		return fmt.Errorf("pipeline: stage %s: a model deferred requests to a batch, and this run has no way to send it", e.Name)
 	}
+	if n, ok := e.Progress.(interface{ Note(string) }); ok {
+		ctx = model.WithNote(ctx, n.Note) // a wait for a provider's batch shows on the progress line
+	}
 	if err := e.Flush(ctx); err != nil {
 		return fmt.Errorf("pipeline: stage %s: %w", e.Name, err)
 	}

@@ -36,6 +36,9 @@ type Snapshot struct {
 	RatePerSec       float64   `json:"rate_per_sec"`
 	ETASeconds       float64   `json:"eta_seconds,omitempty"`
 	Error            string    `json:"error,omitempty"`
+	// Note says what a running stage waits for, when it waits on something
+	// other than its own work (a provider's batch).
+	Note string `json:"note,omitempty"`
 }
 
 // Reporter implements pipeline.Reporter. Create it with New, call Close when
@@ -197,6 +200,8 @@ func Bar(s Snapshot, width int) string {
 		line += "  ended short of its target"
 	case s.State != "running" && s.State != "done":
 		line += "  " + s.State
+	case s.State == "running" && s.Note != "":
+		line += "  " + s.Note
 	}
 	return line
 }
@@ -266,6 +271,13 @@ func (t *tracker) Usage(u pipeline.UnitUsage) {
 	t.mu.Unlock()
 }
 
+// Note sets the line's note; "" clears it.
+func (t *tracker) Note(msg string) {
+	t.mu.Lock()
+	t.s.Note = msg
+	t.mu.Unlock()
+}
+
 func (t *tracker) finish(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -283,6 +295,7 @@ func (t *tracker) finish(err error) {
 		t.s.Error = err.Error()
 	}
 	t.s.ETASeconds = 0
+	t.s.Note = ""
 }
 
 func (t *tracker) snapshot() Snapshot {

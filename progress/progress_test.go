@@ -88,3 +88,25 @@ func TestTTYRedrawsInPlace(t *testing.T) {
 		t.Errorf("tty output %q: want a cursor-up redraw and a final 100%%", out)
 	}
 }
+
+// TestNote: a running stage's note (a wait for a provider's batch) ends its
+// line and goes into the JSON; it is cleared when the stage ends.
+func TestNote(t *testing.T) {
+	var buf bytes.Buffer
+	r := New(&buf, false, time.Hour)
+	p := r.Stage("replies", 1, 1)
+	p.(interface{ Note(string) }).Note("teacher: 1 batch open at the provider; next look in 1m0s")
+	s := r.Snapshots()[0]
+	if s.Note == "" || !strings.HasSuffix(Bar(s, 10), "  teacher: 1 batch open at the provider; next look in 1m0s") {
+		t.Errorf("bar %q", Bar(s, 10))
+	}
+	r.flush(false) // the refresh loop's tick
+	r.StageDone("replies", nil)
+	if s := r.Snapshots()[0]; s.Note != "" || strings.Contains(Bar(s, 10), "batch") {
+		t.Errorf("the note outlived the stage: %q", Bar(s, 10))
+	}
+	r.Close()
+	if !strings.Contains(buf.String(), `"note":"teacher: 1 batch open`) {
+		t.Errorf("JSON lines lack the note:\n%s", buf.String())
+	}
+}

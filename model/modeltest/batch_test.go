@@ -96,8 +96,13 @@ func testBatchEndToEnd(t *testing.T, p provider) {
 	if srv.Requests() != 0 {
 		t.Fatalf("%d live requests before the flush", srv.Requests())
 	}
-	if err := c.Flush(ctx); err != nil {
+	var notes []string
+	if err := c.Flush(model.WithNote(ctx, func(s string) { notes = append(notes, s) })); err != nil {
 		t.Fatal(err)
+	}
+	// Each wait is said on the progress line, and the note is cleared at the end.
+	if len(notes) != 4 || !strings.Contains(notes[0], "1 batch open at the provider; next look in 1m0s") || notes[3] != "" {
+		t.Errorf("notes %q, want one for each of the three waits, then none", notes)
 	}
 	if srv.BatchesCreated() != 1 || srv.BatchSizes()[0] != 5 {
 		t.Fatalf("batches %v, want one of 5", srv.BatchSizes())
