@@ -285,6 +285,16 @@ func inOrderPass[T any](ctx context.Context, env *Env, units []UnitSpec, todo []
 		if errors.Is(err, model.ErrDeferred) {
 			close(quit)
 			wg.Wait()
+			// The launcher may not have filled the window yet when unit k
+			// deferred: the units the window holds queue their requests
+			// now, so that they go in this pass's batch, not one of their
+			// own (the next pass prepares them again, from the answers).
+			for m := k + 1; m < min(k+cap(slots), len(todo)); m++ {
+				if len(results[m]) == 0 {
+					wg.Go(func() { prepare(pctx, todo[m]) })
+				}
+			}
+			wg.Wait()
 			return todo[k:], nil
 		}
 		if err != nil && leaveUndone(err) {
