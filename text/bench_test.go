@@ -2,20 +2,10 @@ package text
 
 import (
 	"fmt"
-	"syscall"
 	"testing"
-	"time"
-)
 
-// cpuTime is the process's user and system CPU time. On a shared machine
-// wall time mostly measures the neighbours; CPU time measures the work.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"github.com/synthloop/synthloop/internal/cputime"
+)
 
 // Reproduce the filter benchmarks (one full filtering pass per iteration):
 //
@@ -49,7 +39,7 @@ func BenchmarkFilter(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/n=%d", impl.name, n), func(b *testing.B) {
 				b.ReportAllocs()
 				var kept, scored, pairs int
-				cpu0 := cpuTime()
+				cpu0 := cputime.Process()
 				for b.Loop() {
 					f := impl.new()
 					for i, s := range seeds {
@@ -65,7 +55,7 @@ func BenchmarkFilter(b *testing.B) {
 					}
 				}
 				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/pass")
-				b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/pass")
+				b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/pass")
 				b.ReportMetric(float64(pairs), "pairs")
 				b.ReportMetric(float64(kept), "kept")
 				b.ReportMetric(float64(scored)/float64(n), "lcs/check")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/synthloop/synthloop/internal/cputime"
 	"github.com/synthloop/synthloop/model/modeltest"
 	_ "github.com/synthloop/synthloop/model/openai" // the openai-compatible provider
 	"github.com/synthloop/synthloop/pipeline"
@@ -64,7 +65,7 @@ stages:
 	var txs, writes int64
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		st, err := store.Open(ctx, b.TempDir())
 		if err != nil {
@@ -89,7 +90,7 @@ stages:
 		txs, writes = txs+t, writes+w
 		st.Close()
 	}
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Process() - cpu0
 	b.ReportMetric(float64(generated)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(generated)/cpu.Seconds(), "records/cpu-s")
 	b.ReportMetric(float64(writes)/float64(max(txs, 1)), "writes/tx")
