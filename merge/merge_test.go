@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,27 +23,9 @@ import (
 	"github.com/synthloop/synthloop/text"
 )
 
-// teacher is the scripted teacher, and as a judge it scores an answer 1 to
-// 5 by a hash of the prompt, so that some records pass and some do not.
-func teacher(req *modeltest.Request) modeltest.Reply {
-	first := ""
-	for _, m := range req.Messages {
-		if m.Role == "user" {
-			first = m.Content
-			break
-		}
-	}
-	if !strings.HasPrefix(first, "You are grading an answer") {
-		return scripted.New(2).Responder()(req)
-	}
-	var rep modeltest.Reply
-	h := fnv.New32a()
-	h.Write([]byte(first))
-	for i := range max(req.N, 1) {
-		rep.Choices = append(rep.Choices, modeltest.Choice{Text: fmt.Sprintf("Score: %d", 1+(h.Sum32()+uint32(i))%5)})
-	}
-	return rep
-}
+// teacher is the scripted teacher, and as a judge it scores 1 to 5 by a hash
+// of the prompt, so that reject and judge keep some records only.
+var teacher = scripted.New(2).HashJudgeResponder()
 
 var clock = func() time.Time { return time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC) }
 

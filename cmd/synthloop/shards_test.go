@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,27 +14,9 @@ import (
 	"github.com/synthloop/synthloop/model/scripted"
 )
 
-// shardTeacher is the scripted teacher, and as a judge it scores 1 to 5 by
-// a hash of the prompt, so that reject and judge keep some records only.
-func shardTeacher(req *modeltest.Request) modeltest.Reply {
-	first := ""
-	for _, m := range req.Messages {
-		if m.Role == "user" {
-			first = m.Content
-			break
-		}
-	}
-	if !strings.HasPrefix(first, "You are grading an answer") {
-		return scripted.New(4).Responder()(req)
-	}
-	var rep modeltest.Reply
-	h := fnv.New32a()
-	h.Write([]byte(first))
-	for i := range max(req.N, 1) {
-		rep.Choices = append(rep.Choices, modeltest.Choice{Text: fmt.Sprintf("Score: %d", 1+(h.Sum32()+uint32(i))%5)})
-	}
-	return rep
-}
+// shardTeacher is the scripted teacher, and as a judge it scores 1 to 5 by a hash
+// of the prompt, so that reject and judge keep some records only.
+var shardTeacher = scripted.New(4).HashJudgeResponder()
 
 const shardConfig = `name: sharded
 seed: 5

@@ -2,6 +2,9 @@ package scripted
 
 import (
 	"context"
+	"fmt"
+	"hash/fnv"
+	"strings"
 
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/model/modeltest"
@@ -36,6 +39,33 @@ func (b *Backend) Responder() modeltest.Responder {
 		rep := modeltest.Reply{Model: resp.Model, Usage: &resp.Usage}
 		for _, c := range resp.Choices {
 			rep.Choices = append(rep.Choices, modeltest.Choice{Text: c.Text, Reasoning: c.Reasoning, ToolCalls: c.ToolCalls, FinishReason: c.FinishReason})
+		}
+		return rep
+	}
+}
+
+// HashJudgeResponder is Responder, except that as a pointwise judge (a
+// prompt opening "You are grading an answer") it scores 1 to 5 by a hash of
+// the prompt, so that judge and reject stages keep some records and drop
+// others: tests of sharding and merging need both.
+func (b *Backend) HashJudgeResponder() modeltest.Responder {
+	teacher := b.Responder()
+	return func(req *modeltest.Request) modeltest.Reply {
+		first := ""
+		for _, m := range req.Messages {
+			if m.Role == "user" {
+				first = m.Content
+				break
+			}
+		}
+		if !strings.HasPrefix(first, "You are grading an answer") {
+			return teacher(req)
+		}
+		var rep modeltest.Reply
+		h := fnv.New32a()
+		h.Write([]byte(first))
+		for i := range max(req.N, 1) {
+			rep.Choices = append(rep.Choices, modeltest.Choice{Text: fmt.Sprintf("Score: %d", 1+(h.Sum32()+uint32(i))%5)})
 		}
 		return rep
 	}
