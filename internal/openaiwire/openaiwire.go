@@ -134,6 +134,15 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 		"content must be a string or a list of text parts")
 }
 
+// MarshalJSON writes one text part as a plain string, the form every
+// OpenAI-compatible server accepts, and anything else as the list.
+func (c Content) MarshalJSON() ([]byte, error) {
+	if len(c) == 1 && c[0].Type == "text" {
+		return json.Marshal(c[0].Text)
+	}
+	return json.Marshal([]Part(c))
+}
+
 // oneOrList reads b, a string or a list, into *list: a string as the one
 // item one makes of it. OpenAI accepts either in several fields.
 func oneOrList[T any](b []byte, list *[]T, one func(string) T, msg string) error {

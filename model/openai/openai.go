@@ -46,6 +46,9 @@ func init() {
 type Backend struct {
 	pc   model.ProviderConfig
 	chat sdk.ChatCompletionService
+	// chatURL is where the direct path (direct.go) posts: the SDK's
+	// chat/completions under the base URL.
+	chatURL string
 }
 
 // New builds a raw backend for pc. It reads nothing from the environment (the
@@ -57,7 +60,7 @@ func New(_ context.Context, pc model.ProviderConfig) (model.Backend, error) {
 	}
 	// NewChatCompletionService, unlike NewClient, does not pull in the
 	// OPENAI_* environment, which would override what the config says.
-	return &Backend{pc: pc, chat: sdk.NewChatCompletionService(opts...)}, nil
+	return &Backend{pc: pc, chat: sdk.NewChatCompletionService(opts...), chatURL: pc.BaseURL + "/chat/completions"}, nil
 }
 
 // requestOptions are the SDK options of every service built for pc.
@@ -79,6 +82,15 @@ func requestOptions(pc model.ProviderConfig) ([]option.RequestOption, error) {
 
 // Generate sends req as one chat completion request.
 func (b *Backend) Generate(ctx context.Context, req model.Request) (*model.Response, error) {
+	if b.directable(req) {
+		return b.generateDirect(ctx, req)
+	}
+	return b.generateSDK(ctx, req)
+}
+
+// generateSDK sends req through the SDK: what the direct path does not
+// take (tools, streaming).
+func (b *Backend) generateSDK(ctx context.Context, req model.Request) (*model.Response, error) {
 	params, err := b.params(req)
 	if err != nil {
 		return nil, err
@@ -211,16 +223,14 @@ func (b *Backend) params(req model.Request) (sdk.ChatCompletionNewParams, error)
 		p.Stop = sdk.ChatCompletionNewParamsStopUnion{OfStringArray: req.Stop}
 	}
 	if len(req.JSONSchema) > 0 {
-		var schema map[string]any
-		if err := json.Unmarshal(req.JSONSchema, &schema); err != nil {
-			return p, fmt.Errorf("openai: json_schema is not a JSON object: %w", err)
+		strict, err := strictSchema(req.JSONSchema)
+		if err != nil {
+			return p, err
 		}
 		// Sent as written, not re-encoded from the map: a map would sort the
 		// properties, and servers write them in the schema's order.
 		js := shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: schemaName(req.SchemaName), Schema: json.RawMessage(req.JSONSchema)}
-		// Strict mode refuses schemas that allow extra properties, so ask
-		// for it only when the schema is already written that way.
-		if ap, ok := schema["additionalProperties"].(bool); ok && !ap {
+		if strict {
 			js.Strict = sdk.Bool(true)
 		}
 		p.ResponseFormat = sdk.ChatCompletionNewParamsResponseFormatUnion{
@@ -228,6 +238,19 @@ func (b *Backend) params(req model.Request) (sdk.ChatCompletionNewParams, error)
 		}
 	}
 	return p, nil
+}
+
+// strictSchema checks that schema is a JSON object and reports whether to
+// ask for strict mode: strict mode refuses schemas that allow extra
+// properties, so it is asked for only when the schema is already written
+// that way.
+func strictSchema(schema json.RawMessage) (bool, error) {
+	var m map[string]any
+	if err := json.Unmarshal(schema, &m); err != nil {
+		return false, fmt.Errorf("openai: json_schema is not a JSON object: %w", err)
+	}
+	ap, ok := m["additionalProperties"].(bool)
+	return ok && !ap, nil
 }
 
 // tools puts req's tools and tool choice into p as function tools.
