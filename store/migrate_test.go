@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/record"
 )
 
 // TestUpgradeFromVersion1 makes a run database as version 1 wrote it (no
@@ -65,4 +66,85 @@ func schemaUnitsV2() string {
 	i := strings.Index(schema, "CREATE TABLE units (")
 	rest := schema[i+len("CREATE TABLE units "):]
 	return rest[:strings.Index(rest, ") WITHOUT ROWID;")+len(") WITHOUT ROWID")]
+}
+
+// TestUpgradeFromVersion4 turns a run back into version 4's layout (two
+// records indexes): a read-only open reads it as it
+// is, and a writable one upgrades it with its records, counts and cache
+// entries intact.
+func TestUpgradeFromVersion4(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	dir := s.Dir()
+	recs := []*record.Record{
+		{ID: "r2", Seq: 2, Status: record.Kept, Output: "two"},
+		{ID: "r1", Seq: 1, Status: record.Rejected, Output: "one"},
+		{ID: "r3", Seq: 3, Status: record.Failed, Error: "boom"},
+	}
+	if err := s.Commit(ctx, pipeline.Unit{Stage: "a", Key: "u1", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "k1", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s4, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`DROP INDEX records_stage_seq_status`,
+		`CREATE INDEX records_stage_status_seq ON records (stage, status, seq)`,
+		`CREATE INDEX records_stage_seq ON records (stage, seq)`,
+		`PRAGMA user_version = 4`,
+	} {
+		if _, err := s4.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s4.Close()
+
+	check := func(s *Store, when string) {
+		t.Helper()
+		var ids []string
+		for r, err := range s.Records(ctx, "a", "") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, r.ID)
+		}
+		if strings.Join(ids, ",") != "r1,r2,r3" {
+			t.Errorf("%s: records %v", when, ids)
+		}
+		st, err := s.Stats(ctx)
+		if err != nil || len(st) != 1 || st[0].Kept != 1 || st[0].Rejected != 1 || st[0].Failed != 1 || st[0].Records != 3 {
+			t.Errorf("%s: stats %+v, %v", when, st, err)
+		}
+		if v, ok, err := s.Get(ctx, "k1"); err != nil || !ok || string(v) != "v1" {
+			t.Errorf("%s: cache entry %q %v %v", when, v, ok, err)
+		}
+	}
+	r, err := OpenReadOnly(ctx, dir)
+	if err != nil {
+		t.Fatalf("read-only open of version 4: %v", err)
+	}
+	check(r, "version 4, read-only")
+	r.Close()
+
+	w, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	defer w.Close()
+	check(w, "upgraded")
+	var v int
+	var ddl string
+	w.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	w.w.QueryRowContext(ctx, "SELECT group_concat(sql, ';') FROM sqlite_schema WHERE tbl_name = 'records'").Scan(&ddl)
+	if v != SchemaVersion || !strings.Contains(ddl, "records_stage_seq_status") || strings.Contains(ddl, "records_stage_status_seq") || strings.Contains(ddl, "records_stage_seq ") {
+		t.Errorf("after the upgrade: version %d, schema %s", v, ddl)
+	}
+	if err := w.Put(ctx, "k2", []byte("v2")); err != nil {
+		t.Fatal(err)
+	}
 }
