@@ -142,7 +142,9 @@ func TestAIMD(t *testing.T) {
 	if l, _ := a.snapshot(); l != 1 {
 		t.Fatalf("limit %d, want the floor 1", l)
 	}
-	// Additive increase: +1 per full window of successes.
+	// Additive increase: +1 per full window of successes, once the
+	// window that overloaded is forgotten (see TestAIMDProbes).
+	a.ceil, a.probes = 0, 0
 	for want := 2; want <= 5; want++ {
 		cur, _ := a.snapshot()
 		for range cur {

@@ -297,15 +297,23 @@ func TestAdaptiveConcurrencyUnder429(t *testing.T) {
 	if s.Samples != 200 || s.InFlight != 0 {
 		t.Fatalf("stats %+v", s)
 	}
-	// Once the server has room again, successes widen the window.
+	// Successes widen the window again: past the window that last
+	// overloaded only after some windows of them (a probe every 2^k
+	// windows, k up to 6), so rounds of a full window are sent until it grows.
 	before := s.Concurrency
-	for i := range 40 {
-		if _, err := c.Generate(ctx, req(fmt.Sprint("seq", i))); err != nil {
-			t.Fatal(err)
+	for round := 0; c.Stats().Concurrency <= before; round++ {
+		if round > 66 {
+			t.Fatalf("window %d did not grow in %d windows of successes", before, round)
 		}
-	}
-	if after := c.Stats().Concurrency; after <= before {
-		t.Fatalf("window %d -> %d: did not grow on successes", before, after)
+		var wg sync.WaitGroup
+		for i := range before {
+			wg.Go(func() {
+				if _, err := c.Generate(ctx, req(fmt.Sprint("round", round, "-", i))); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
 	}
 }
 
