@@ -301,6 +301,7 @@ type Server struct {
 	log         []*Request
 	inflight    int
 	maxInflight int
+	busy        time.Duration // time spent serving requests answered normally
 }
 
 // NewServer starts an OpenAI-compatible server (/v1/chat/completions and
@@ -405,6 +406,16 @@ func (s *Server) Log() []*Request {
 	return append([]*Request(nil), s.log...)
 }
 
+// Busy returns the time spent serving the chat requests answered normally,
+// summed over requests: divided by the elapsed time it is the mean number
+// served at once, which against WithCapacity says how full a client kept
+// the server whatever WithLatency's timers really took.
+func (s *Server) Busy() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.busy
+}
+
 // MaxInFlight returns the most chat requests the server was serving at once.
 func (s *Server) MaxInFlight() int {
 	s.mu.Lock()
@@ -433,12 +444,16 @@ func (s *Server) admit(req *Request, body []byte) (Fault, func()) {
 	s.inflight++
 	s.maxInflight = max(s.maxInflight, s.inflight)
 	s.mu.Unlock()
+	start := time.Now()
+	var f Fault
 	done := func() {
 		s.mu.Lock()
 		s.inflight--
+		if f.Kind == NoFault {
+			s.busy += time.Since(start)
+		}
 		s.mu.Unlock()
 	}
-	var f Fault
 	switch {
 	case s.apiKey != "" && !authorized(req.Header, s.apiKey):
 		got := req.Header.Get("Authorization")
