@@ -1,9 +1,9 @@
 // Package openaiwire holds the JSON shapes of OpenAI's chat completions and models endpoints that synthloop's own servers speak.
 package openaiwire
 
-// One set of types serves both the engine's server (serve) and the test
-// stand-in (model/modeltest), so the two cannot drift apart in what they
-// accept or send. It imports only the standard library so that either can
+// One set of types serves the engine's server (serve), the test stand-in
+// (model/modeltest) and the OpenAI backend's direct path (model/openai), so
+// they cannot drift apart in what they accept or send. It imports only the standard library so that either can
 // use it without pulling the other in; the engine itself never speaks HTTP
 // and must not import it.
 

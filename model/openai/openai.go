@@ -1,4 +1,4 @@
-// Package openai is the model backend for OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI, LM Studio), through the official openai-go SDK.
+// Package openai is the model backend for OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, TGI, LM Studio), through the official openai-go SDK and, for plain chat requests, a leaner direct path.
 //
 // Importing it registers the providers openai, openai-compatible, ollama,
 // vllm, llamacpp, lmstudio and tgi with package model. The backend sends one
