@@ -189,6 +189,25 @@ func TestCapacity(t *testing.T) {
 	if a+b != 200+429 {
 		t.Fatalf("status codes %d, %d; want one 200 and one 429", a, b)
 	}
+	if d := srv.Busy(); d < 100*time.Millisecond {
+		t.Errorf("busy %v, want at least the served request's 100ms", d)
+	}
+}
+
+// TestBusy: a faulted request adds nothing to Busy, a served one its time.
+func TestBusy(t *testing.T) {
+	srv := modeltest.NewServer(modeltest.Echo, modeltest.WithLatency(10*time.Millisecond),
+		modeltest.WithFaults(modeltest.OnRequests(modeltest.RateLimited("0"), 1)))
+	defer srv.Close()
+	for i, want := range []int{429, 200} {
+		res, _, err := post(t, srv.URL+"/chat/completions", chatBody)
+		if err != nil || res.StatusCode != want {
+			t.Fatalf("request %d: %v %v, want %d", i+1, res, err, want)
+		}
+		if d := srv.Busy(); (i == 0) != (d == 0) || i == 1 && d < 10*time.Millisecond {
+			t.Errorf("after request %d: busy %v", i+1, d)
+		}
+	}
 }
 
 // Example shows a test server that rate-limits the first attempt of every
