@@ -119,11 +119,17 @@ func (b *Backend) generateDirect(ctx context.Context, req model.Request) (*model
 	}
 	res, err := b.pc.Client().Do(hr)
 	if res, err = model.StatusError(res, err, b.pc.APIKey); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // as the SDK returns it: the layer tells a timeout from Ctrl-C
+		}
 		return nil, err
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(res.Body)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("openai: read reply: %w: %w", model.ErrMalformedResponse, err)
 	}
 	// Like the SDK: a 2xx that is not JSON (a proxy's page) is no answer.
