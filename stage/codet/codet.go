@@ -377,10 +377,10 @@ func (s *Stage) runOne(ctx context.Context, code string, tests []string) ([]bool
 	}
 	lines := strings.Split(strings.TrimSpace(out.Stdout), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil || (rep.Passed == nil && rep.Error == "") {
-		return nil, clip(cmp.Or(strings.TrimSpace(out.Stderr), out.Status, "no report from the harness"), 200), nil
+		return nil, genkit.Clip(cmp.Or(strings.TrimSpace(out.Stderr), out.Status, "no report from the harness"), 200), nil
 	}
 	if rep.Passed == nil {
-		return nil, clip(rep.Error, 200), nil
+		return nil, genkit.Clip(rep.Error, 200), nil
 	}
 	return rep.Passed, "", nil
 }
@@ -477,13 +477,6 @@ func runErrors(runs []run) []string {
 		return nil
 	}
 	return out
-}
-
-func clip(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
 
 var _ pipeline.Stage = (*Stage)(nil)

@@ -86,3 +86,12 @@ func Language(stage, language, seedSet string) (text.Lang, error) {
 	}
 	return "", fmt.Errorf("%s: language: unknown %q (want en or ja)", stage, language)
 }
+
+// Clip shortens s to at most n runes for a decision's reason or a log line,
+// its last rune an ellipsis when it was cut.
+func Clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
