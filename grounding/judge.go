@@ -136,21 +136,10 @@ func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("grounding: %w", err)
 	}
-	req := model.Request{
-		Messages:    []model.Message{{Role: "user", Content: text}},
-		N:           j.opt.Samples,
-		Temperature: j.opt.Temperature,
-		MaxTokens:   j.opt.MaxTokens,
-	}
 	sc := judge.Scoring{
-		Request: req, Min: MinScore, Max: MaxScore, Integral: true, Retries: j.opt.MaxRetries,
+		Request: j.opt.Request(text), Min: MinScore, Max: MaxScore, Integral: true, Retries: j.opt.MaxRetries,
 		Retry: func(req model.Request, reply, problem string) model.Request {
-			fix := req
-			fix.N = 1
-			fix.Messages = append(append([]model.Message(nil), req.Messages...),
-				model.Message{Role: "assistant", Content: reply},
-				model.Message{Role: "user", Content: j.retryText(problem)})
-			return fix
+			return judge.FollowUp(req, reply, j.retryText(problem))
 		},
 		Shape: j.shape,
 	}
