@@ -149,12 +149,7 @@ func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
 	return res, nil
 }
 
-// retryText renders the follow-up. A user's template that fails here (it
-// rendered its sample when the config loaded, so only a data-dependent
-// construct can) gives way to the embedded one: the follow-up must be sent.
+// retryText renders the follow-up, which must be sent.
 func (j *Judge) retryText(problem string) string {
-	if s, err := j.retry.Render(retryData{problem}); err == nil {
-		return s
-	}
-	return retryPrompt.MustRender(retryData{problem})
+	return j.retry.RenderOr(retryPrompt, retryData{problem})
 }

@@ -88,15 +88,9 @@ func loadTemplates(files prompt.Files) (*templates, error) {
 	return ts, nil
 }
 
-// retryText renders the follow-up. A user's template that fails here (it
-// rendered its sample when the config loaded, so only a data-dependent
-// construct can) gives way to the embedded one: the follow-up must be sent.
+// retryText renders the follow-up, which must be sent.
 func (ts *templates) retryText(problem, form string) string {
-	d := retryData{Problem: problem, Form: form}
-	if s, err := ts.retry.Render(d); err == nil {
-		return s
-	}
-	return retryPrompt.MustRender(d)
+	return ts.retry.RenderOr(retryPrompt, retryData{Problem: problem, Form: form})
 }
 
 // TemplateHashes returns the hash of every judge prompt template by name.

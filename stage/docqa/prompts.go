@@ -90,15 +90,9 @@ func retryText(problem string, n int) string {
 	return (&prompts{retry: retryPrompt}).retryText(problem, n)
 }
 
-// retryText renders the follow-up. A user's template that fails here (it
-// rendered its samples when the config loaded, so only a data-dependent
-// construct can) gives way to the embedded one: the follow-up must be sent.
+// retryText renders the follow-up, which must be sent.
 func (ps *prompts) retryText(problem string, n int) string {
-	d := retryData{Problem: problem, N: n}
-	if s, err := ps.retry.Render(d); err == nil {
-		return s
-	}
-	return retryPrompt.MustRender(d)
+	return ps.retry.RenderOr(retryPrompt, retryData{Problem: problem, N: n})
 }
 
 // TemplateHashes returns the hash of each prompt template by name.
