@@ -113,10 +113,7 @@ func NewJudge(b judge.Backend, opt judge.Options) (*Judge, error) {
 	if len(opt.Prompts) == 0 {
 		return j, nil
 	}
-	if j.prompt, err = opt.Prompts.Pick(templateFS, kindGrounding, ""); err != nil {
-		return nil, fmt.Errorf("grounding: %w", err)
-	}
-	if j.retry, err = opt.Prompts.Pick(templateFS, kindRetry, ""); err != nil {
+	if err := opt.Prompts.PickAll(templateFS, "", prompt.Slot{Dst: &j.prompt, Kind: kindGrounding}, prompt.Slot{Dst: &j.retry, Kind: kindRetry}); err != nil {
 		return nil, fmt.Errorf("grounding: %w", err)
 	}
 	return j, nil

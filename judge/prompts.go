@@ -75,15 +75,9 @@ func loadTemplates(files prompt.Files) (*templates, error) {
 		return embedded, nil
 	}
 	ts := &templates{}
-	for _, p := range []struct {
-		dst **prompt.Template
-		k   prompt.Kind
-	}{{&ts.additive, kindAdditive}, {&ts.scale, kindScale}, {&ts.pairwise, kindPairwise}, {&ts.retry, kindRetry}} {
-		t, err := files.Pick(templateFS, p.k, "")
-		if err != nil {
-			return nil, fmt.Errorf("judge: %w", err)
-		}
-		*p.dst = t
+	if err := files.PickAll(templateFS, "", prompt.Slot{Dst: &ts.additive, Kind: kindAdditive}, prompt.Slot{Dst: &ts.scale, Kind: kindScale},
+		prompt.Slot{Dst: &ts.pairwise, Kind: kindPairwise}, prompt.Slot{Dst: &ts.retry, Kind: kindRetry}); err != nil {
+		return nil, fmt.Errorf("judge: %w", err)
 	}
 	return ts, nil
 }

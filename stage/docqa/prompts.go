@@ -55,15 +55,11 @@ func init() { prompt.Declare("docqa", kinds...) }
 type prompts struct{ generate, retry *prompt.Template }
 
 func loadPrompts(files prompt.Files) (*prompts, error) {
-	g, err := files.Pick(templateFS, kindGenerate, "")
-	if err != nil {
+	ps := &prompts{}
+	if err := files.PickAll(templateFS, "", prompt.Slot{Dst: &ps.generate, Kind: kindGenerate}, prompt.Slot{Dst: &ps.retry, Kind: kindRetry}); err != nil {
 		return nil, fmt.Errorf("docqa: %w", err)
 	}
-	r, err := files.Pick(templateFS, kindRetry, "")
-	if err != nil {
-		return nil, fmt.Errorf("docqa: %w", err)
-	}
-	return &prompts{generate: g, retry: r}, nil
+	return ps, nil
 }
 
 // Prompt is the generation prompt for a chunk that is part index+1 of total

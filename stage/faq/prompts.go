@@ -72,15 +72,9 @@ var embedded = &prompts{paraphrasePrompt, answerPrompt, retryPrompt}
 
 func loadPrompts(files prompt.Files) (*prompts, error) {
 	ps := &prompts{}
-	for _, p := range []struct {
-		dst **prompt.Template
-		k   prompt.Kind
-	}{{&ps.paraphrase, kindParaphrase}, {&ps.answer, kindAnswer}, {&ps.retry, kindRetry}} {
-		t, err := files.Pick(templateFS, p.k, "")
-		if err != nil {
-			return nil, fmt.Errorf("faq: %w", err)
-		}
-		*p.dst = t
+	if err := files.PickAll(templateFS, "", prompt.Slot{Dst: &ps.paraphrase, Kind: kindParaphrase},
+		prompt.Slot{Dst: &ps.answer, Kind: kindAnswer}, prompt.Slot{Dst: &ps.retry, Kind: kindRetry}); err != nil {
+		return nil, fmt.Errorf("faq: %w", err)
 	}
 	return ps, nil
 }

@@ -127,13 +127,9 @@ func NewInstances(cfg *InstancesConfig) (*Instances, error) {
 			return nil, fmt.Errorf("selfinstruct: %w", err)
 		}
 		fs := &fewShot{}
-		for _, p := range []struct {
-			dst  **prompt.Template
-			kind prompt.Kind
-		}{{&fs.classify, kindClassify}, {&fs.clf, kindInstancesClf}, {&fs.gen, kindInstancesGen}} {
-			if *p.dst, err = loadPrompt(c.Prompts, p.kind, string(lang)); err != nil {
-				return nil, err
-			}
+		if err := c.Prompts.PickAll(templateFS, string(lang), prompt.Slot{Dst: &fs.classify, Kind: kindClassify},
+			prompt.Slot{Dst: &fs.clf, Kind: kindInstancesClf}, prompt.Slot{Dst: &fs.gen, Kind: kindInstancesGen}); err != nil {
+			return nil, fmt.Errorf("selfinstruct: %w", err)
 		}
 		fs.clfShots = classifyExamples(tasks, c.ClassifyExamples)
 		fs.clfEx = instanceExamples(tasks, true, c.InstanceExamples, c.MaxInstances)
