@@ -177,12 +177,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, b
 	r := &record.Record{ID: env.Name + ":" + in.ID, Stage: env.Name, Status: record.Kept, Prov: prov,
 		Meta: map[string]any{"kind": KindProblem, "problem": problem, "problem_id": in.ID, "verifier": s.verifier}}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if pipeline.MustReturn(ctx, err) {
-			return nil, usage, err
-		}
-		usage.Errors++
-		r.Status, r.Error = record.Failed, "codet: "+err.Error()
-		return []*record.Record{r}, usage, nil
+		return genkit.Failed(ctx, r, usage, "codet: ", err)
 	}
 	reject := func(filter, reason string) ([]*record.Record, pipeline.UnitUsage, error) {
 		r.Status = record.Rejected

@@ -11,6 +11,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 )
 
 // Modes of the judge stage.
@@ -132,7 +133,7 @@ func (s *Stage) pointwise(ctx context.Context, env *pipeline.Env, in *record.Rec
 	usage.Add(res.Usage)
 	r.Prov.RequestKeys, r.Prov.TemplateHash = res.RequestKeys, res.Template
 	if err != nil {
-		return failed(ctx, r, usage, err)
+		return genkit.Failed(ctx, r, usage, "", err)
 	}
 	r.Meta["judgment"] = res
 	if !res.OK() {
@@ -155,17 +156,6 @@ func (s *Stage) pointwise(ctx context.Context, env *pipeline.Env, in *record.Rec
 	return []*record.Record{r}, usage, nil
 }
 
-// failed records the permanent error of a judge call on r, or returns an
-// error that must not be recorded (pipeline.MustReturn).
-func failed(ctx context.Context, r *record.Record, usage pipeline.UnitUsage, err error) ([]*record.Record, pipeline.UnitUsage, error) {
-	if pipeline.MustReturn(ctx, err) {
-		return nil, usage, err
-	}
-	usage.Errors++
-	r.Status, r.Error = record.Failed, err.Error()
-	return []*record.Record{r}, usage, nil
-}
-
 func (s *Stage) pairwise(ctx context.Context, env *pipeline.Env, in *record.Record, c llm.Comparer, info pipeline.ModelInfo) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
 	r := s.derive(env, in, info)
@@ -178,7 +168,7 @@ func (s *Stage) pairwise(ctx context.Context, env *pipeline.Env, in *record.Reco
 	usage.Add(p.Usage)
 	r.Prov.RequestKeys, r.Prov.TemplateHash = p.RequestKeys, p.Template
 	if err != nil {
-		return failed(ctx, r, usage, err)
+		return genkit.Failed(ctx, r, usage, "", err)
 	}
 	r.Meta["pairwise"] = p
 	if !p.OK() {

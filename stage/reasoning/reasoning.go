@@ -343,12 +343,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		attrs.Carry(pr, in, spec)
 	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if pipeline.MustReturn(ctx, err) {
-			return nil, usage, err
-		}
-		usage.Errors++
-		pr.Status, pr.Error = record.Failed, "reasoning: "+err.Error()
-		return []*record.Record{pr}, usage, nil
+		return genkit.Failed(ctx, pr, usage, "reasoning: ", err)
 	}
 	if problem == "" {
 		return fail(errors.New("the record holds no problem"))

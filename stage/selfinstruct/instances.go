@@ -220,13 +220,7 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		return &record.Record{ID: fmt.Sprintf("%s:%s:%02d", env.Name, in.ID, i), Stage: env.Name, Instruction: in.Instruction, Prov: prov, Meta: m}
 	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if pipeline.MustReturn(ctx, err) {
-			return nil, usage, err
-		}
-		usage.Errors++
-		r := newRec(0)
-		r.Status, r.Error = record.Failed, err.Error()
-		return []*record.Record{r}, usage, nil
+		return genkit.Failed(ctx, newRec(0), usage, "", err)
 	}
 	var clf bool
 	if in.IsClassification != nil {
