@@ -170,6 +170,30 @@ func read(s string) value {
 // enclosing reports whether s's first bracket closes at its last byte, so
 // "(1)+(2)" is not a tuple in parentheses.
 func enclosing(s string) bool {
+	return outside(s, func(i int) bool {
+		return i == len(s)-1 || !strings.ContainsRune(")]}", rune(s[i]))
+	}) == 0
+}
+
+// splitTop splits s at the commas outside brackets.
+func splitTop(s string) []string {
+	var out []string
+	last := 0
+	outside(s, func(i int) bool {
+		if s[i] == ',' {
+			out = append(out, s[last:i])
+			last = i + 1
+		}
+		return true
+	})
+	return append(out, s[last:])
+}
+
+// outside calls at with the index of each byte of s after which the
+// bracket depth is zero (a closing bracket included), until at returns
+// false. It returns -1 when at stopped it, else the depth at the end: zero
+// when the brackets balance.
+func outside(s string, at func(i int) bool) int {
 	depth := 0
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
@@ -177,32 +201,12 @@ func enclosing(s string) bool {
 			depth++
 		case ')', ']', '}':
 			depth--
-			if depth == 0 && i != len(s)-1 {
-				return false
-			}
+		}
+		if depth == 0 && !at(i) {
+			return -1
 		}
 	}
-	return depth == 0
-}
-
-// splitTop splits s at the commas outside brackets.
-func splitTop(s string) []string {
-	var out []string
-	depth, last := 0, 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '(', '[', '{':
-			depth++
-		case ')', ']', '}':
-			depth--
-		case ',':
-			if depth == 0 {
-				out = append(out, s[last:i])
-				last = i + 1
-			}
-		}
-	}
-	return append(out, s[last:])
+	return depth
 }
 
 var (
@@ -394,23 +398,19 @@ func small(r *big.Rat) bool {
 func (p *parser) sum() (*big.Rat, bool) {
 	r, ok := p.product()
 	for ok {
-		switch p.peek() {
-		case '+':
-			p.i++
-			t, ok2 := p.product()
-			if !ok2 {
-				return nil, false
-			}
-			r = new(big.Rat).Add(r, t)
-		case '-':
-			p.i++
-			t, ok2 := p.product()
-			if !ok2 {
-				return nil, false
-			}
-			r = new(big.Rat).Sub(r, t)
-		default:
+		c := p.peek()
+		if c != '+' && c != '-' {
 			return r, small(r)
+		}
+		p.i++
+		t, ok2 := p.product()
+		if !ok2 {
+			return nil, false
+		}
+		if c == '+' {
+			r = new(big.Rat).Add(r, t)
+		} else {
+			r = new(big.Rat).Sub(r, t)
 		}
 		if !small(r) {
 			return nil, false

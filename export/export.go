@@ -130,13 +130,23 @@ func CheckFormat(name string) error {
 // CheckOptions reports whether opts name a format and options it can honour,
 // so that a caller can refuse them before opening anything.
 func CheckOptions(opts Options) error {
-	if err := CheckFormat(opts.Format); err != nil {
-		return err
+	_, err := checked(opts)
+	return err
+}
+
+// checked returns the format of opts once their options are checked.
+func checked(opts Options) (*format, error) {
+	f, err := lookup(opts.Format)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkThink(opts.ThinkFormat); err != nil {
-		return err
+		return nil, err
 	}
-	return checkVary(opts)
+	if err := checkVary(opts); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 func formatNames() string {
@@ -164,14 +174,8 @@ var ErrUnknownFormat = errors.New("unknown format")
 // stream (all but hf), e.g. to pipe JSONL into another tool. Unlike Write it
 // cannot take back what it wrote when it fails halfway.
 func WriteTo(ctx context.Context, src Source, opts Options, w io.Writer) (Counts, error) {
-	f, err := lookup(opts.Format)
+	f, err := checked(opts)
 	if err != nil {
-		return Counts{}, err
-	}
-	if err := checkThink(opts.ThinkFormat); err != nil {
-		return Counts{}, err
-	}
-	if err := checkVary(opts); err != nil {
 		return Counts{}, err
 	}
 	if f.encode == nil {
@@ -194,14 +198,8 @@ func WriteTo(ctx context.Context, src Source, opts Options, w io.Writer) (Counts
 // stdout; stdout, a FIFO and a character device (/dev/null) are written as a
 // stream, without the atomicity. Block devices and sockets are refused.
 func Write(ctx context.Context, src Source, opts Options, outPath string) (Counts, error) {
-	f, err := lookup(opts.Format)
+	f, err := checked(opts)
 	if err != nil {
-		return Counts{}, err
-	}
-	if err := checkThink(opts.ThinkFormat); err != nil {
-		return Counts{}, err
-	}
-	if err := checkVary(opts); err != nil {
 		return Counts{}, err
 	}
 	if outPath == "" {

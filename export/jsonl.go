@@ -166,7 +166,8 @@ func shareGPTLine(r *record.Record, withAudit bool) any {
 	return row
 }
 
-type openAIRow struct {
+// chatRow is a row of chat fine-tuning JSONL, OpenAI's and TRL's alike.
+type chatRow struct {
 	Messages []chatMessage `json:"messages"`
 	// Tools are the tools a tool-use record was offered, as OpenAI's
 	// fine-tuning format lists them beside the messages.
@@ -174,12 +175,15 @@ type openAIRow struct {
 	*audit
 }
 
-func openAILine(r *record.Record, withAudit bool) any {
+// chatLine is r's chatRow; objectArgs is chatMessages'.
+func chatLine(r *record.Record, withAudit, objectArgs bool) any {
 	if !withAudit && !answered(r) {
 		return nil
 	}
-	return openAIRow{Messages: chatMessages(turns(r), false), Tools: chatTools(r), audit: auditOf(r, withAudit)}
+	return chatRow{Messages: chatMessages(turns(r), objectArgs), Tools: chatTools(r), audit: auditOf(r, withAudit)}
 }
+
+func openAILine(r *record.Record, withAudit bool) any { return chatLine(r, withAudit, false) }
 
 // dpoRow is a preference pair as TRL and trainjob read it. The prompt is a
 // string for an instruction record and the message list for a conversation

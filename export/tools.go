@@ -117,18 +117,9 @@ func argsObject(s string) any {
 	return json.RawMessage(s)
 }
 
-type trlRow struct {
-	Messages []chatMessage `json:"messages"`
-	Tools    []chatTool    `json:"tools,omitempty"`
-	*audit
-}
-
-func trlLine(r *record.Record, withAudit bool) any {
-	if !withAudit && !answered(r) {
-		return nil
-	}
-	return trlRow{Messages: chatMessages(turns(r), true), Tools: chatTools(r), audit: auditOf(r, withAudit)}
-}
+// trlLine is the openai row with tool-call arguments as objects and tool
+// turns named, as TRL reads them.
+func trlLine(r *record.Record, withAudit bool) any { return chatLine(r, withAudit, true) }
 
 // shareGPTCall is one call in a function_call turn, the way LLaMA-Factory
 // and axolotl read ShareGPT tool data.

@@ -113,10 +113,7 @@ func NewJudge(b judge.Backend, opt judge.Options) (*Judge, error) {
 	if len(opt.Prompts) == 0 {
 		return j, nil
 	}
-	if j.prompt, err = opt.Prompts.Pick(templateFS, kindGrounding, ""); err != nil {
-		return nil, fmt.Errorf("grounding: %w", err)
-	}
-	if j.retry, err = opt.Prompts.Pick(templateFS, kindRetry, ""); err != nil {
+	if err := opt.Prompts.PickAll(templateFS, "", prompt.Slot{Dst: &j.prompt, Kind: kindGrounding}, prompt.Slot{Dst: &j.retry, Kind: kindRetry}); err != nil {
 		return nil, fmt.Errorf("grounding: %w", err)
 	}
 	return j, nil
@@ -136,21 +133,10 @@ func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("grounding: %w", err)
 	}
-	req := model.Request{
-		Messages:    []model.Message{{Role: "user", Content: text}},
-		N:           j.opt.Samples,
-		Temperature: j.opt.Temperature,
-		MaxTokens:   j.opt.MaxTokens,
-	}
 	sc := judge.Scoring{
-		Request: req, Min: MinScore, Max: MaxScore, Integral: true, Retries: j.opt.MaxRetries,
+		Request: j.opt.Request(text), Min: MinScore, Max: MaxScore, Integral: true, Retries: j.opt.MaxRetries,
 		Retry: func(req model.Request, reply, problem string) model.Request {
-			fix := req
-			fix.N = 1
-			fix.Messages = append(append([]model.Message(nil), req.Messages...),
-				model.Message{Role: "assistant", Content: reply},
-				model.Message{Role: "user", Content: j.retryText(problem)})
-			return fix
+			return judge.FollowUp(req, reply, j.retryText(problem))
 		},
 		Shape: j.shape,
 	}
@@ -160,12 +146,7 @@ func (j *Judge) Score(ctx context.Context, it Item) (judge.Result, error) {
 	return res, nil
 }
 
-// retryText renders the follow-up. A user's template that fails here (it
-// rendered its sample when the config loaded, so only a data-dependent
-// construct can) gives way to the embedded one: the follow-up must be sent.
+// retryText renders the follow-up, which must be sent.
 func (j *Judge) retryText(problem string) string {
-	if s, err := j.retry.Render(retryData{problem}); err == nil {
-		return s
-	}
-	return retryPrompt.MustRender(retryData{problem})
+	return j.retry.RenderOr(retryPrompt, retryData{problem})
 }

@@ -117,7 +117,7 @@ func (j *Pairwise) ask(ctx context.Context, prompt, a, b string, p *Preference, 
 	if j.shape != nil && how != structured.Off {
 		parse = ParseStructuredWinner
 		retry = func(req model.Request, reply, problem string) model.Request {
-			return followUp(req, reply, structured.Restate(problem))
+			return FollowUp(req, reply, structured.Restate(problem))
 		}
 	}
 	for {

@@ -40,6 +40,16 @@ type Options struct {
 	Structured string
 }
 
+// Request asks for o.Samples ratings of the rendered judge prompt text.
+func (o Options) Request(text string) model.Request {
+	return model.Request{
+		Messages:    []model.Message{{Role: "user", Content: text}},
+		N:           o.Samples,
+		Temperature: o.Temperature,
+		MaxTokens:   o.MaxTokens,
+	}
+}
+
 // Defaults returns o with its zero values taken from def, a judge's
 // defaults, and a negative MaxRetries made 0 (none).
 func (o Options) Defaults(def Options) Options {
@@ -124,14 +134,8 @@ func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("judge: %w", err)
 	}
-	req := model.Request{
-		Messages:    []model.Message{{Role: "user", Content: text}},
-		N:           j.opt.Samples,
-		Temperature: j.opt.Temperature,
-		MaxTokens:   j.opt.MaxTokens,
-	}
 	sc := Scoring{
-		Request: req, Min: j.rubric.Min, Max: j.rubric.Max, Integral: j.rubric.Kind == Additive, Retries: j.opt.MaxRetries,
+		Request: j.opt.Request(text), Min: j.rubric.Min, Max: j.rubric.Max, Integral: j.rubric.Kind == Additive, Retries: j.opt.MaxRetries,
 		Retry: func(req model.Request, reply, problem string) model.Request {
 			return j.ts.retryRequest(req, reply, problem, "Score: N")
 		},
@@ -147,5 +151,5 @@ func (j *Pointwise) Score(ctx context.Context, it Item) (Result, error) {
 // to restate it in the required form. It is a distinct request (its own cache
 // key), so a resumed run replays it from the cache like any other.
 func (ts *templates) retryRequest(req model.Request, reply, problem, form string) model.Request {
-	return followUp(req, reply, ts.retryText(problem, form))
+	return FollowUp(req, reply, ts.retryText(problem, form))
 }

@@ -75,28 +75,16 @@ func loadTemplates(files prompt.Files) (*templates, error) {
 		return embedded, nil
 	}
 	ts := &templates{}
-	for _, p := range []struct {
-		dst **prompt.Template
-		k   prompt.Kind
-	}{{&ts.additive, kindAdditive}, {&ts.scale, kindScale}, {&ts.pairwise, kindPairwise}, {&ts.retry, kindRetry}} {
-		t, err := files.Pick(templateFS, p.k, "")
-		if err != nil {
-			return nil, fmt.Errorf("judge: %w", err)
-		}
-		*p.dst = t
+	if err := files.PickAll(templateFS, "", prompt.Slot{Dst: &ts.additive, Kind: kindAdditive}, prompt.Slot{Dst: &ts.scale, Kind: kindScale},
+		prompt.Slot{Dst: &ts.pairwise, Kind: kindPairwise}, prompt.Slot{Dst: &ts.retry, Kind: kindRetry}); err != nil {
+		return nil, fmt.Errorf("judge: %w", err)
 	}
 	return ts, nil
 }
 
-// retryText renders the follow-up. A user's template that fails here (it
-// rendered its sample when the config loaded, so only a data-dependent
-// construct can) gives way to the embedded one: the follow-up must be sent.
+// retryText renders the follow-up, which must be sent.
 func (ts *templates) retryText(problem, form string) string {
-	d := retryData{Problem: problem, Form: form}
-	if s, err := ts.retry.Render(d); err == nil {
-		return s
-	}
-	return retryPrompt.MustRender(d)
+	return ts.retry.RenderOr(retryPrompt, retryData{Problem: problem, Form: form})
 }
 
 // TemplateHashes returns the hash of every judge prompt template by name.

@@ -46,7 +46,7 @@ func (sc Scoring) Run(ctx context.Context, b Backend, res *Result) error {
 	if sc.Shape != nil && how != structured.Off {
 		parse = sc.parseShaped
 		retry = func(req model.Request, reply, problem string) model.Request {
-			return followUp(req, reply, structured.Restate(problem))
+			return FollowUp(req, reply, structured.Restate(problem))
 		}
 	}
 	retries := sc.Retries

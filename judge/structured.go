@@ -86,10 +86,10 @@ func shapedHash(promptHash string, sh *structured.Shaper) string {
 	return hex.EncodeToString(h[:])
 }
 
-// followUp continues req's conversation: the unusable reply, then text
+// FollowUp continues req's conversation: the unusable reply, then text
 // asking for it again. It is a distinct request (its own cache key), so a
 // resumed run replays it from the cache like any other.
-func followUp(req model.Request, reply, text string) model.Request {
+func FollowUp(req model.Request, reply, text string) model.Request {
 	fix := req
 	fix.Messages = append(append([]model.Message(nil), req.Messages...),
 		model.Message{Role: "assistant", Content: reply},

@@ -121,6 +121,37 @@ var (
 		"teacher_pass_at_1": "teacher pass@1", "teacher_pass_at_k": "teacher pass@k"}
 )
 
+// line is how addLine draws a series: a line 1.5 points wide with a glyph
+// at each point.
+type line struct {
+	color  color.Color
+	dashes []vg.Length      // nil: solid
+	glyph  draw.GlyphDrawer // nil: a circle
+	radius vg.Length
+}
+
+// addLine draws xys on p as st says, named in the legend unless name is "".
+func addLine(p *plot.Plot, xys plotter.XYs, name string, st line) error {
+	l, s, err := plotter.NewLinePoints(xys)
+	if err != nil {
+		return err
+	}
+	l.Color, s.Color = st.color, st.color
+	l.Width = vg.Points(1.5)
+	if st.dashes != nil {
+		l.Dashes = st.dashes
+	}
+	s.Shape, s.Radius = st.glyph, st.radius
+	if s.Shape == nil {
+		s.Shape = draw.CircleGlyph{}
+	}
+	p.Add(l, s)
+	if name != "" {
+		p.Legend.Add(name, l, s)
+	}
+	return nil
+}
+
 func drawPass(r Run) ([]byte, error) {
 	p := newPlot("pass@1 and pass@k per round", "round", "solved (fraction of target problems)")
 	for _, k := range passKeys {
@@ -133,25 +164,16 @@ func drawPass(r Run) ([]byte, error) {
 		if len(xys) == 0 {
 			continue
 		}
-		l, s, err := plotter.NewLinePoints(xys)
-		if err != nil {
+		st := line{color: runColor, radius: vg.Points(2.5)}
+		if strings.HasPrefix(k, "teacher_") {
+			st.color = labelledColor
+		}
+		if strings.HasSuffix(k, "_k") {
+			st.dashes, st.glyph = []vg.Length{vg.Points(5), vg.Points(3)}, draw.SquareGlyph{}
+		}
+		if err := addLine(p, xys, passNames[k], st); err != nil {
 			return nil, err
 		}
-		c := color.Color(runColor)
-		if strings.HasPrefix(k, "teacher_") {
-			c = labelledColor
-		}
-		l.Color, s.Color = c, c
-		l.Width = vg.Points(1.5)
-		if strings.HasSuffix(k, "_k") {
-			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
-			s.Shape = draw.SquareGlyph{}
-		} else {
-			s.Shape = draw.CircleGlyph{}
-		}
-		s.Radius = vg.Points(2.5)
-		p.Add(l, s)
-		p.Legend.Add(passNames[k], l, s)
 	}
 	roundAxis(p, r)
 	p.Y.Min, p.Y.Max = 0, 1
@@ -248,18 +270,12 @@ func addAccuracyLines(p *plot.Plot, r Run, get func(Round) map[int]float64, lege
 		for _, d := range slices.Sorted(maps.Keys(acc)) {
 			xys = append(xys, plotter.XY{X: float64(d), Y: 100 * acc[d]})
 		}
-		l, s, err := plotter.NewLinePoints(xys)
-		if err != nil {
-			return err
-		}
-		c := roundColor(i, len(r.Rounds))
-		l.Color, s.Color = c, c
-		l.Width = vg.Points(1.5)
-		s.Shape = draw.CircleGlyph{}
-		s.Radius = vg.Points(2.5)
-		p.Add(l, s)
+		name := ""
 		if legend && labelRound(i, len(r.Rounds)) {
-			p.Legend.Add(roundName(r, i), l, s)
+			name = roundName(r, i)
+		}
+		if err := addLine(p, xys, name, line{color: roundColor(i, len(r.Rounds)), radius: vg.Points(2.5)}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -334,16 +350,10 @@ func drawAccuracy(r Run) ([]byte, error) {
 		for _, d := range slices.Sorted(maps.Keys(start)) {
 			xys = append(xys, plotter.XY{X: float64(d), Y: 100 * start[d]})
 		}
-		l, s, err := plotter.NewLinePoints(xys)
-		if err != nil {
+		st := line{color: labelledColor, dashes: []vg.Length{vg.Points(2), vg.Points(2)}, radius: vg.Points(2)}
+		if err := addLine(p, xys, "start (teacher)", st); err != nil {
 			return nil, err
 		}
-		l.Color, s.Color = labelledColor, labelledColor
-		l.Width = vg.Points(1.5)
-		l.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
-		s.Shape, s.Radius = draw.CircleGlyph{}, vg.Points(2)
-		p.Add(l, s)
-		p.Legend.Add("start (teacher)", l, s)
 	}
 	if err := addAccuracyLines(p, r, func(rd Round) map[int]float64 { return rd.AccuracyByDifficulty }, true); err != nil {
 		return nil, err
@@ -404,19 +414,13 @@ func drawBaseline(r Run) ([]byte, error) {
 			if len(s.xys) == 0 {
 				continue
 			}
-			l, sc, err := plotter.NewLinePoints(s.xys)
-			if err != nil {
+			st := line{color: s.c, radius: vg.Points(2.5)}
+			if s.dash {
+				st.dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			}
+			if err := addLine(p, s.xys, s.name, st); err != nil {
 				return nil, err
 			}
-			l.Color, sc.Color = s.c, s.c
-			l.Width = vg.Points(1.5)
-			if s.dash {
-				l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
-			}
-			sc.Shape = draw.CircleGlyph{}
-			sc.Radius = vg.Points(2.5)
-			p.Add(l, sc)
-			p.Legend.Add(s.name, l, sc)
 		}
 		percentAxis(p)
 		roundAxis(p, r)
@@ -533,16 +537,9 @@ func drawMetric(r Run, metric string) ([]byte, error) {
 		if len(o.xys) == 0 {
 			continue
 		}
-		b, bs, err := plotter.NewLinePoints(o.xys)
-		if err != nil {
+		if err := addLine(p, o.xys, o.name, line{color: o.c, dashes: o.dash, radius: vg.Points(2)}); err != nil {
 			return nil, err
 		}
-		b.Color, bs.Color = o.c, o.c
-		b.Width = vg.Points(1.5)
-		b.Dashes = o.dash
-		bs.Shape, bs.Radius = draw.CircleGlyph{}, vg.Points(2)
-		p.Add(b, bs)
-		p.Legend.Add(o.name, b, bs)
 	}
 	for _, m := range []struct {
 		name  string

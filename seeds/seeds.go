@@ -105,7 +105,7 @@ func EachLine(r io.Reader, maxLine int, fn func(line int, b []byte) error) error
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return fmt.Errorf("line %d: longer than %d bytes, the most a seed line may have", line+1, maxLine)
+			return fmt.Errorf("line %d: longer than %d bytes, the most a line may have", line+1, maxLine)
 		}
 		return fmt.Errorf("after line %d: %w", line, err)
 	}

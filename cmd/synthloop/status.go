@@ -81,30 +81,12 @@ type statsSource interface {
 // kept records of problems, reasoning and tools cover the attributes, each pool model's wins in preference, established
 // tests of codet.
 var stageReports = map[string]func(ctx context.Context, st pipeline.Store, stage string) (string, error){
-	"reject": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
-		s, err := reject.Summarize(ctx, st, stage)
-		return s.String(), err
-	},
-	"reasoning": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
-		s, err := reasoning.Summarize(ctx, st, stage)
-		return s.String(), err
-	},
-	"evol": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
-		rep, err := evol.Summarize(ctx, st, stage)
-		return rep.String(), err
-	},
-	"codet": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
-		s, err := codet.Summarize(ctx, st, stage)
-		return s.String(), err
-	},
-	"preference": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
-		s, err := preference.Summarize(ctx, st, stage)
-		return s.String(), err
-	},
-	"sample": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
-		cov, err := sample.Summarize(ctx, st, stage)
-		return cov.String(), err
-	},
+	"reject":     summarized(reject.Summarize),
+	"reasoning":  summarized(reasoning.Summarize),
+	"evol":       summarized(evol.Summarize),
+	"codet":      summarized(codet.Summarize),
+	"preference": summarized(preference.Summarize),
+	"sample":     summarized(sample.Summarize),
 	// Problems and tools report coverage only when their inputs carried
 	// attributes (a sample stage's records).
 	"problems": func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
@@ -119,6 +101,14 @@ var stageReports = map[string]func(ctx context.Context, st pipeline.Store, stage
 		ls, err := selfreward.Lengths(ctx, st, stage)
 		return selfreward.FormatLengths(ls), err
 	},
+}
+
+// summarized is a stage's Summarize as a report: its summary's String.
+func summarized[S fmt.Stringer](summarize func(context.Context, pipeline.Store, string) (S, error)) func(context.Context, pipeline.Store, string) (string, error) {
+	return func(ctx context.Context, st pipeline.Store, stage string) (string, error) {
+		s, err := summarize(ctx, st, stage)
+		return s.String(), err
+	}
 }
 
 // coverageReport is the coverage of a stage's kept records of what, or

@@ -232,13 +232,9 @@ func finishSave(dir string, st state) error {
 // the trainer's own Config, so they must match the original run for the
 // continuation to be exact.
 func (c *core) Restore(dir string) error {
-	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	st, err := readState(dir, "restore")
 	if err != nil {
-		return fmt.Errorf("train: restore: %w", err)
-	}
-	var st state
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return fmt.Errorf("train: restore %s: %w", stateFile, err)
+		return err
 	}
 	// Complete a save that was killed after its commit point.
 	if err := finishSave(dir, st); err != nil {
@@ -251,14 +247,9 @@ func (c *core) Restore(dir string) error {
 	if m.Config != c.m.Config {
 		return fmt.Errorf("train: restore %s: checkpoint config %+v differs from model %+v", dir, m.Config, c.m.Config)
 	}
-	f, err := checkpoint.ReadFile(filepath.Join(dir, optimizerFile))
+	mt, vt, err := c.moments(dir, "restore")
 	if err != nil {
 		return err
-	}
-	mt, ok1 := f.Get("adamw.m")
-	vt, ok2 := f.Get("adamw.v")
-	if !ok1 || !ok2 || len(mt.Data) != len(c.opt.M) || len(vt.Data) != len(c.opt.V) {
-		return fmt.Errorf("train: restore %s: optimizer state missing or for another model", dir)
 	}
 	rs, err := base64.StdEncoding.DecodeString(st.RNG)
 	if err != nil {
@@ -271,8 +262,8 @@ func (c *core) Restore(dir string) error {
 		return fmt.Errorf("train: restore rng: %w", err)
 	}
 	copy(c.m.Params, m.Params)
-	copy(c.opt.M, mt.Data)
-	copy(c.opt.V, vt.Data)
+	copy(c.opt.M, mt)
+	copy(c.opt.V, vt)
 	c.opt.Steps, c.step = st.AdamSteps, st.Step
 	return nil
 }
@@ -284,13 +275,9 @@ func (c *core) Restore(dir string) error {
 // instead of re-warming a fresh one. dir is only read; a checkpoint whose
 // save did not finish is an error.
 func (c *core) RestoreOptimizer(dir string) error {
-	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	st, err := readState(dir, "restore optimizer")
 	if err != nil {
-		return fmt.Errorf("train: restore optimizer: %w", err)
-	}
-	var st state
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return fmt.Errorf("train: restore optimizer %s: %w", stateFile, err)
+		return err
 	}
 	if st.AdamSteps < 0 {
 		return fmt.Errorf("train: restore optimizer %s: negative step", dir)
@@ -299,19 +286,43 @@ func (c *core) RestoreOptimizer(dir string) error {
 	if h, err := fileHash(path); err != nil || h != st.Files[optimizerFile] {
 		return fmt.Errorf("train: restore optimizer %s: %s does not match %s (an interrupted save)", dir, optimizerFile, stateFile)
 	}
-	f, err := checkpoint.ReadFile(path)
+	mt, vt, err := c.moments(dir, "restore optimizer")
 	if err != nil {
 		return err
+	}
+	copy(c.opt.M, mt)
+	copy(c.opt.V, vt)
+	c.opt.Steps = st.AdamSteps
+	return nil
+}
+
+// readState reads the state file of the checkpoint in dir; op, the
+// caller, heads the errors.
+func readState(dir, op string) (state, error) {
+	var st state
+	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return st, fmt.Errorf("train: %s: %w", op, err)
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, fmt.Errorf("train: %s %s: %w", op, stateFile, err)
+	}
+	return st, nil
+}
+
+// moments reads the AdamW moments of the checkpoint in dir, checked to
+// fit c's optimizer, without touching it; op, the caller, heads the errors.
+func (c *core) moments(dir, op string) (m, v []float32, err error) {
+	f, err := checkpoint.ReadFile(filepath.Join(dir, optimizerFile))
+	if err != nil {
+		return nil, nil, err
 	}
 	mt, ok1 := f.Get("adamw.m")
 	vt, ok2 := f.Get("adamw.v")
 	if !ok1 || !ok2 || len(mt.Data) != len(c.opt.M) || len(vt.Data) != len(c.opt.V) {
-		return fmt.Errorf("train: restore optimizer %s: optimizer state missing or for another model", dir)
+		return nil, nil, fmt.Errorf("train: %s %s: optimizer state missing or for another model", op, dir)
 	}
-	copy(c.opt.M, mt.Data)
-	copy(c.opt.V, vt.Data)
-	c.opt.Steps = st.AdamSteps
-	return nil
+	return mt.Data, vt.Data, nil
 }
 
 // SFT trains next-token prediction on the masked tokens of examples.

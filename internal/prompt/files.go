@@ -133,6 +133,25 @@ func (f Files) Pick(fsys fs.FS, k Kind, lang string) (*Template, error) {
 	return ForLanguage(fsys, k.Name, lang, k.Funcs)
 }
 
+// Slot is where PickAll puts the template of a kind.
+type Slot struct {
+	Dst  **Template
+	Kind Kind
+}
+
+// PickAll picks the template of every slot in lang (see Pick), stopping at
+// the first error.
+func (f Files) PickAll(fsys fs.FS, lang string, slots ...Slot) error {
+	for _, s := range slots {
+		t, err := f.Pick(fsys, s.Kind, lang)
+		if err != nil {
+			return err
+		}
+		*s.Dst = t
+	}
+	return nil
+}
+
 // execRe reads text/template's error for a field that is not there.
 var execRe = regexp.MustCompile(`^template: (.*?): executing ".*?" at <(.*?)>: can't evaluate field (\w+) in type (\S+)$`)
 

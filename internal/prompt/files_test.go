@@ -145,3 +145,22 @@ func FuzzFilesCheck(f *testing.F) {
 		_ = Files{"list": p}.Check(testKinds)
 	})
 }
+
+func TestFilesPickAll(t *testing.T) {
+	mine := writeFile(t, t.TempDir(), "mine.tmpl", "Mine: {{.Instruction}}")
+	fsys := fstest.MapFS{
+		"templates/plain.en.tmpl": {Data: []byte("English {{.Instruction}}")},
+		"templates/list.en.tmpl":  {Data: []byte("List {{.Instruction}}")},
+	}
+	var plain, list *Template
+	err := Files{"plain": mine}.PickAll(fsys, "en", Slot{Dst: &plain, Kind: testKinds[1]}, Slot{Dst: &list, Kind: testKinds[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plain.MustRender(item{Instruction: "x"}) + "; " + list.MustRender(item{Instruction: "x"}); got != "Mine: x; List x" {
+		t.Errorf("PickAll rendered %q, want the user's plain and the embedded list", got)
+	}
+	if err := Files(nil).PickAll(fsys, "ja", Slot{Dst: &plain, Kind: testKinds[1]}); err == nil {
+		t.Error("PickAll found a template for a language there is none of")
+	}
+}

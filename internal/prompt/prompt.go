@@ -60,6 +60,17 @@ func (t *Template) Render(data any) (string, error) {
 	return strings.TrimRight(buf.String(), "\n"), nil
 }
 
+// RenderOr renders t, or fallback (the embedded template of the same kind)
+// when t fails on data: for text that must be sent, such as a follow-up. A
+// user's template rendered its samples when the config loaded, so only a
+// construct that depends on the data can fail here.
+func (t *Template) RenderOr(fallback *Template, data any) string {
+	if s, err := t.Render(data); err == nil {
+		return s
+	}
+	return fallback.MustRender(data)
+}
+
 // MustRender is Render for templates whose data is fixed in code: a
 // failure is a defect the golden tests, which render every template, catch.
 func (t *Template) MustRender(data any) string {

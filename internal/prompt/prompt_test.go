@@ -53,3 +53,23 @@ func TestTemplate(t *testing.T) {
 		t.Errorf("MustRender = %q", got)
 	}
 }
+
+func TestRenderOr(t *testing.T) {
+	fsys := fstest.MapFS{
+		"templates/user.tmpl":     {Data: []byte("{{index .Items 3}}")},
+		"templates/embedded.tmpl": {Data: []byte("Again: {{len .Items}}")},
+	}
+	user, embedded := Must(fsys, "user"), Must(fsys, "embedded")
+	tests := []struct {
+		items []string
+		want  string
+	}{
+		{[]string{"a", "b", "c", "d"}, "d"},
+		{[]string{"a"}, "Again: 1"}, // the user's template fails on this data
+	}
+	for _, tc := range tests {
+		if got := user.RenderOr(embedded, struct{ Items []string }{tc.items}); got != tc.want {
+			t.Errorf("RenderOr(%v) = %q, want %q", tc.items, got, tc.want)
+		}
+	}
+}

@@ -30,6 +30,8 @@ func TestParseItems(t *testing.T) {
 		{`{"prompt":"a"} {"prompt":"b"}`, false, 0, "more than one JSON value"},
 		{`[1]`, false, 0, "h.jsonl:1"},
 		{"", false, 0, "no items"},
+		{"\xef\xbb\xbf" + `{"prompt":"a"}`, false, 1, ""},
+		{"{\"prompt\":\"a\xff\"}", false, 0, "h.jsonl: line 1: not valid UTF-8"},
 	}
 	for _, tt := range tests {
 		got, err := parseItems("h.jsonl", strings.NewReader(tt.in), tt.needAnswer)

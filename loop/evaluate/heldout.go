@@ -2,7 +2,6 @@
 package evaluate
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/synthloop/synthloop/seeds"
 )
 
 // Item is one held-out example: a prompt, its expected answer (needed by
@@ -35,42 +36,49 @@ func ReadItems(path string, needAnswer bool) ([]Item, error) {
 	return parseItems(path, f, needAnswer)
 }
 
+// parseItems reads the items with the seed files' line reader: held-out
+// files are hand-written JSONL too (a byte-order mark is dropped, bytes
+// that are not UTF-8 are an error rather than silently replaced).
 func parseItems(name string, r io.Reader, needAnswer bool) ([]Item, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	var out []Item
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		var it Item
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&it); err != nil {
-			return nil, fmt.Errorf("evaluate: %s:%d: %w (want {\"prompt\", \"answer\", \"difficulty\", \"system\"})", name, line, err)
-		}
-		if dec.More() {
-			return nil, fmt.Errorf("evaluate: %s:%d: more than one JSON value on the line", name, line)
-		}
-		if strings.TrimSpace(it.Prompt) == "" {
-			return nil, fmt.Errorf("evaluate: %s:%d: empty prompt", name, line)
-		}
-		if needAnswer && it.Answer == "" {
-			return nil, fmt.Errorf("evaluate: %s:%d: no answer to verify against", name, line)
-		}
-		if it.Difficulty < 0 {
-			return nil, fmt.Errorf("evaluate: %s:%d: negative difficulty", name, line)
+	var itemErr error // an item's own error, already naming file and line
+	err := seeds.EachLine(r, 16<<20, func(line int, b []byte) error {
+		it, err := parseItem(b, needAnswer)
+		if err != nil {
+			itemErr = fmt.Errorf("evaluate: %s:%d: %w", name, line, err)
+			return itemErr
 		}
 		out = append(out, it)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("evaluate: %s:%d: %w", name, line+1, err)
-	}
-	if len(out) == 0 {
+		return nil
+	})
+	switch {
+	case itemErr != nil:
+		return nil, itemErr
+	case err != nil:
+		return nil, fmt.Errorf("evaluate: %s: %w", name, err)
+	case len(out) == 0:
 		return nil, errors.New("evaluate: " + name + ": no items")
 	}
 	return out, nil
+}
+
+// parseItem reads one line's item.
+func parseItem(b []byte, needAnswer bool) (Item, error) {
+	var it Item
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&it); err != nil {
+		return it, fmt.Errorf("%w (want {\"prompt\", \"answer\", \"difficulty\", \"system\"})", err)
+	}
+	switch {
+	case dec.More():
+		return it, errors.New("more than one JSON value on the line")
+	case strings.TrimSpace(it.Prompt) == "":
+		return it, errors.New("empty prompt")
+	case needAnswer && it.Answer == "":
+		return it, errors.New("no answer to verify against")
+	case it.Difficulty < 0:
+		return it, errors.New("negative difficulty")
+	}
+	return it, nil
 }

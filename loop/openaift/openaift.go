@@ -15,6 +15,7 @@ import (
 
 	sdk "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/param"
 
 	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/loop/mixfile"
@@ -290,31 +291,30 @@ func (t *Trainer) start(ctx context.Context, r *loop.Round, cn *conn, in loop.Tr
 func method_(c *Config, method string) sdk.FineTuningJobNewParamsMethod {
 	if method == "dpo" {
 		var h sdk.DpoHyperparameters
-		if c.NEpochs > 0 {
-			h.NEpochs.OfInt = sdk.Int(int64(c.NEpochs))
-		}
-		if c.BatchSize > 0 {
-			h.BatchSize.OfInt = sdk.Int(int64(c.BatchSize))
-		}
-		if c.LearningRateMultiplier > 0 {
-			h.LearningRateMultiplier.OfFloat = sdk.Float(c.LearningRateMultiplier)
-		}
+		c.hyperparameters(&h.NEpochs.OfInt, &h.BatchSize.OfInt, &h.LearningRateMultiplier.OfFloat)
 		if c.Beta > 0 {
 			h.Beta.OfFloat = sdk.Float(c.Beta)
 		}
 		return sdk.FineTuningJobNewParamsMethod{Type: "dpo", Dpo: sdk.DpoMethodParam{Hyperparameters: h}}
 	}
 	var h sdk.SupervisedHyperparameters
+	c.hyperparameters(&h.NEpochs.OfInt, &h.BatchSize.OfInt, &h.LearningRateMultiplier.OfFloat)
+	return sdk.FineTuningJobNewParamsMethod{Type: "supervised", Supervised: sdk.SupervisedMethodParam{Hyperparameters: h}}
+}
+
+// hyperparameters sets the settings both methods take, through pointers:
+// the SDK gives each method its own types for the same fields. A zero
+// setting stays unset, the API's choice.
+func (c *Config) hyperparameters(nEpochs, batchSize *param.Opt[int64], lrMultiplier *param.Opt[float64]) {
 	if c.NEpochs > 0 {
-		h.NEpochs.OfInt = sdk.Int(int64(c.NEpochs))
+		*nEpochs = sdk.Int(int64(c.NEpochs))
 	}
 	if c.BatchSize > 0 {
-		h.BatchSize.OfInt = sdk.Int(int64(c.BatchSize))
+		*batchSize = sdk.Int(int64(c.BatchSize))
 	}
 	if c.LearningRateMultiplier > 0 {
-		h.LearningRateMultiplier.OfFloat = sdk.Float(c.LearningRateMultiplier)
+		*lrMultiplier = sdk.Float(c.LearningRateMultiplier)
 	}
-	return sdk.FineTuningJobNewParamsMethod{Type: "supervised", Supervised: sdk.SupervisedMethodParam{Hyperparameters: h}}
 }
 
 // poll waits for the job to end, logging its new events and loss.

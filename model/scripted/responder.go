@@ -51,13 +51,7 @@ func (b *Backend) Responder() modeltest.Responder {
 func (b *Backend) HashJudgeResponder() modeltest.Responder {
 	teacher := b.Responder()
 	return func(req *modeltest.Request) modeltest.Reply {
-		first := ""
-		for _, m := range req.Messages {
-			if m.Role == "user" {
-				first = m.Content
-				break
-			}
-		}
+		first := FirstUser(req.Messages)
 		if !strings.HasPrefix(first, "You are grading an answer") {
 			return teacher(req)
 		}

@@ -74,6 +74,17 @@ var (
 	stopNumberRe  = regexp.MustCompile(`(\d+)`)
 )
 
+// FirstUser returns the first user message, the task of a request: a
+// judge's or a generator's prompt before any follow-up.
+func FirstUser(msgs []model.Message) string {
+	for _, m := range msgs {
+		if m.Role == "user" {
+			return m.Content
+		}
+	}
+	return ""
+}
+
 // lastUser returns the last user message.
 func lastUser(msgs []model.Message) string {
 	for i := len(msgs) - 1; i >= 0; i-- {

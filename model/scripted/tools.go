@@ -27,11 +27,8 @@ var (
 
 // toolTurn is the choice for a request with tools.
 func toolTurn(r *rand.Rand, req model.Request) model.Choice {
-	task, calls := "", 0
+	task, calls := FirstUser(req.Messages), 0
 	for _, m := range req.Messages {
-		if m.Role == "user" && task == "" {
-			task = m.Content
-		}
 		calls += len(m.ToolCalls)
 	}
 	last := req.Messages[len(req.Messages)-1]

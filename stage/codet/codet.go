@@ -177,12 +177,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, b
 	r := &record.Record{ID: env.Name + ":" + in.ID, Stage: env.Name, Status: record.Kept, Prov: prov,
 		Meta: map[string]any{"kind": KindProblem, "problem": problem, "problem_id": in.ID, "verifier": s.verifier}}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if pipeline.MustReturn(ctx, err) {
-			return nil, usage, err
-		}
-		usage.Errors++
-		r.Status, r.Error = record.Failed, "codet: "+err.Error()
-		return []*record.Record{r}, usage, nil
+		return genkit.Failed(ctx, r, usage, "codet: ", err)
 	}
 	reject := func(filter, reason string) ([]*record.Record, pipeline.UnitUsage, error) {
 		r.Status = record.Rejected
@@ -377,10 +372,10 @@ func (s *Stage) runOne(ctx context.Context, code string, tests []string) ([]bool
 	}
 	lines := strings.Split(strings.TrimSpace(out.Stdout), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil || (rep.Passed == nil && rep.Error == "") {
-		return nil, clip(cmp.Or(strings.TrimSpace(out.Stderr), out.Status, "no report from the harness"), 200), nil
+		return nil, genkit.Clip(cmp.Or(strings.TrimSpace(out.Stderr), out.Status, "no report from the harness"), 200), nil
 	}
 	if rep.Passed == nil {
-		return nil, clip(rep.Error, 200), nil
+		return nil, genkit.Clip(rep.Error, 200), nil
 	}
 	return rep.Passed, "", nil
 }
@@ -477,13 +472,6 @@ func runErrors(runs []run) []string {
 		return nil
 	}
 	return out
-}
-
-func clip(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
 
 var _ pipeline.Stage = (*Stage)(nil)

@@ -20,14 +20,6 @@ import (
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-func loadPrompt(files prompt.Files, k prompt.Kind, lang string) (*prompt.Template, error) {
-	p, err := files.Pick(templateFS, k, lang)
-	if err != nil {
-		return nil, fmt.Errorf("conversation: %w", err)
-	}
-	return p, nil
-}
-
 // userData is what the user simulator's prompt is made of.
 type userData struct {
 	Persona, Topic, Document string
@@ -99,16 +91,13 @@ type prompts struct {
 }
 
 func loadPrompts(files prompt.Files, lang string) (*prompts, error) {
-	u, err := loadPrompt(files, kindUser, lang)
-	if err != nil {
-		return nil, err
+	ps := &prompts{}
+	if err := files.PickAll(templateFS, lang, prompt.Slot{Dst: &ps.user, Kind: kindUser}, prompt.Slot{Dst: &ps.doc, Kind: kindAssistantDoc}); err != nil {
+		return nil, fmt.Errorf("conversation: %w", err)
 	}
-	d, err := loadPrompt(files, kindAssistantDoc, lang)
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.Sum256([]byte(u.Hash + d.Hash))
-	return &prompts{user: u, doc: d, hash: hex.EncodeToString(h[:])}, nil
+	h := sha256.Sum256([]byte(ps.user.Hash + ps.doc.Hash))
+	ps.hash = hex.EncodeToString(h[:])
+	return ps, nil
 }
 
 // userPrompt renders the user simulator's prompt, with every text as data.

@@ -55,15 +55,11 @@ func init() { prompt.Declare("docqa", kinds...) }
 type prompts struct{ generate, retry *prompt.Template }
 
 func loadPrompts(files prompt.Files) (*prompts, error) {
-	g, err := files.Pick(templateFS, kindGenerate, "")
-	if err != nil {
+	ps := &prompts{}
+	if err := files.PickAll(templateFS, "", prompt.Slot{Dst: &ps.generate, Kind: kindGenerate}, prompt.Slot{Dst: &ps.retry, Kind: kindRetry}); err != nil {
 		return nil, fmt.Errorf("docqa: %w", err)
 	}
-	r, err := files.Pick(templateFS, kindRetry, "")
-	if err != nil {
-		return nil, fmt.Errorf("docqa: %w", err)
-	}
-	return &prompts{generate: g, retry: r}, nil
+	return ps, nil
 }
 
 // Prompt is the generation prompt for a chunk that is part index+1 of total
@@ -90,15 +86,9 @@ func retryText(problem string, n int) string {
 	return (&prompts{retry: retryPrompt}).retryText(problem, n)
 }
 
-// retryText renders the follow-up. A user's template that fails here (it
-// rendered its samples when the config loaded, so only a data-dependent
-// construct can) gives way to the embedded one: the follow-up must be sent.
+// retryText renders the follow-up, which must be sent.
 func (ps *prompts) retryText(problem string, n int) string {
-	d := retryData{Problem: problem, N: n}
-	if s, err := ps.retry.Render(d); err == nil {
-		return s
-	}
-	return retryPrompt.MustRender(d)
+	return ps.retry.RenderOr(retryPrompt, retryData{Problem: problem, N: n})
 }
 
 // TemplateHashes returns the hash of each prompt template by name.

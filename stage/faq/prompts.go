@@ -72,15 +72,9 @@ var embedded = &prompts{paraphrasePrompt, answerPrompt, retryPrompt}
 
 func loadPrompts(files prompt.Files) (*prompts, error) {
 	ps := &prompts{}
-	for _, p := range []struct {
-		dst **prompt.Template
-		k   prompt.Kind
-	}{{&ps.paraphrase, kindParaphrase}, {&ps.answer, kindAnswer}, {&ps.retry, kindRetry}} {
-		t, err := files.Pick(templateFS, p.k, "")
-		if err != nil {
-			return nil, fmt.Errorf("faq: %w", err)
-		}
-		*p.dst = t
+	if err := files.PickAll(templateFS, "", prompt.Slot{Dst: &ps.paraphrase, Kind: kindParaphrase},
+		prompt.Slot{Dst: &ps.answer, Kind: kindAnswer}, prompt.Slot{Dst: &ps.retry, Kind: kindRetry}); err != nil {
+		return nil, fmt.Errorf("faq: %w", err)
 	}
 	return ps, nil
 }
@@ -118,15 +112,9 @@ func (ps *prompts) answerSystem(e Entry, persona string) (string, error) {
 	return ps.answer.Render(answerData{grounding.Nonce(e.Question, e.Answer), persona, e.Question, e.Answer})
 }
 
-// retryText renders the follow-up. A user's template that fails here (it
-// rendered its samples when the config loaded, so only a data-dependent
-// construct can) gives way to the embedded one: the follow-up must be sent.
+// retryText renders the follow-up, which must be sent.
 func (ps *prompts) retryText(problem string, followUps int) string {
-	d := retryData{problem, followUps}
-	if s, err := ps.retry.Render(d); err == nil {
-		return s
-	}
-	return retryPrompt.MustRender(d)
+	return ps.retry.RenderOr(retryPrompt, retryData{problem, followUps})
 }
 
 // Evidence is what an answer is checked against: the entry itself.

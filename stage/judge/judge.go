@@ -11,6 +11,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 )
 
 // Modes of the judge stage.
@@ -124,15 +125,13 @@ func (s *Stage) pointwise(ctx context.Context, env *pipeline.Env, in *record.Rec
 	var usage pipeline.UnitUsage
 	r := s.derive(env, in, info)
 	if r.Output == "" {
-		r.Status = record.Rejected
-		r.Decisions = append(r.Decisions, record.Decision{Filter: "judge", Reason: "the record has no output to judge"})
-		return []*record.Record{r}, usage, nil
+		return unjudged(r, "judge", "the record has no output to judge"), usage, nil
 	}
 	res, err := j.Score(ctx, llm.Item{Prompt: bestofn.Prompt(in), Answer: r.Output})
 	usage.Add(res.Usage)
 	r.Prov.RequestKeys, r.Prov.TemplateHash = res.RequestKeys, res.Template
 	if err != nil {
-		return failed(ctx, r, usage, err)
+		return genkit.Failed(ctx, r, usage, "", err)
 	}
 	r.Meta["judgment"] = res
 	if !res.OK() {
@@ -147,38 +146,20 @@ func (s *Stage) pointwise(ctx context.Context, env *pipeline.Env, in *record.Rec
 	if !pass {
 		d.Reason = fmt.Sprintf("scored %.2f, below %g", res.Score, s.threshold)
 	}
-	r.Decisions = append(r.Decisions, d)
-	r.Status = record.Kept
-	if !pass {
-		r.Status = record.Rejected
-	}
-	return []*record.Record{r}, usage, nil
-}
-
-// failed records the permanent error of a judge call on r, or returns an
-// error that must not be recorded (pipeline.MustReturn).
-func failed(ctx context.Context, r *record.Record, usage pipeline.UnitUsage, err error) ([]*record.Record, pipeline.UnitUsage, error) {
-	if pipeline.MustReturn(ctx, err) {
-		return nil, usage, err
-	}
-	usage.Errors++
-	r.Status, r.Error = record.Failed, err.Error()
-	return []*record.Record{r}, usage, nil
+	return decided(r, d), usage, nil
 }
 
 func (s *Stage) pairwise(ctx context.Context, env *pipeline.Env, in *record.Record, c llm.Comparer, info pipeline.ModelInfo) ([]*record.Record, pipeline.UnitUsage, error) {
 	var usage pipeline.UnitUsage
 	r := s.derive(env, in, info)
 	if r.Chosen == "" || r.Rejected == "" {
-		r.Status = record.Rejected
-		r.Decisions = append(r.Decisions, record.Decision{Filter: "pairwise", Reason: "the record has no chosen/rejected pair to compare"})
-		return []*record.Record{r}, usage, nil
+		return unjudged(r, "pairwise", "the record has no chosen/rejected pair to compare"), usage, nil
 	}
 	p, err := c.Compare(ctx, bestofn.Prompt(in), r.Chosen, r.Rejected)
 	usage.Add(p.Usage)
 	r.Prov.RequestKeys, r.Prov.TemplateHash = p.RequestKeys, p.Template
 	if err != nil {
-		return failed(ctx, r, usage, err)
+		return genkit.Failed(ctx, r, usage, "", err)
 	}
 	r.Meta["pairwise"] = p
 	if !p.OK() {
@@ -200,12 +181,24 @@ func (s *Stage) pairwise(ctx context.Context, env *pipeline.Env, in *record.Reco
 	if !pass {
 		d.Reason = fmt.Sprintf("the judge's verdict is %q (first order %q, second order %q), not chosen in both orders", p.Winner, p.Forward, p.Backward)
 	}
+	return decided(r, d), usage, nil
+}
+
+// unjudged rejects r, which holds nothing to judge, for reason.
+func unjudged(r *record.Record, filter, reason string) []*record.Record {
+	r.Status = record.Rejected
+	r.Decisions = append(r.Decisions, record.Decision{Filter: filter, Reason: reason})
+	return []*record.Record{r}
+}
+
+// decided adds the judge's decision d to r, which is kept when d passed.
+func decided(r *record.Record, d record.Decision) []*record.Record {
 	r.Decisions = append(r.Decisions, d)
 	r.Status = record.Kept
-	if !pass {
+	if !d.Passed {
 		r.Status = record.Rejected
 	}
-	return []*record.Record{r}, usage, nil
+	return []*record.Record{r}
 }
 
 var _ pipeline.Stage = (*Stage)(nil)

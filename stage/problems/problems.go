@@ -516,7 +516,7 @@ func (s *Stage) process(env *pipeline.Env, info pipeline.ModelInfo, a *answered,
 			d := record.Decision{Filter: "novelty", Passed: res.Novel, Value: res.Max,
 				Reason: fmt.Sprintf("max ROUGE-L %.3f against the seeds and kept problems (threshold %v)", res.Max, s.cfg.Novelty)}
 			if !res.Novel && len(res.Similar) > 0 {
-				d.Reason += fmt.Sprintf("; closest %q", clip(res.Similar[0].Text, 80))
+				d.Reason += fmt.Sprintf("; closest %q", genkit.Clip(res.Similar[0].Text, 80))
 			}
 			r.Decisions = append(r.Decisions, d)
 			r.Meta["max_similarity"] = res.Max
@@ -554,13 +554,6 @@ func passed(ds []record.Decision) bool {
 		}
 	}
 	return true
-}
-
-func clip(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
 
 var _ pipeline.Stage = (*Stage)(nil)

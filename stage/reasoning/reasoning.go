@@ -20,6 +20,7 @@ import (
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/attrs"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/verify"
 )
 
@@ -342,12 +343,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		attrs.Carry(pr, in, spec)
 	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if pipeline.MustReturn(ctx, err) {
-			return nil, usage, err
-		}
-		usage.Errors++
-		pr.Status, pr.Error = record.Failed, "reasoning: "+err.Error()
-		return []*record.Record{pr}, usage, nil
+		return genkit.Failed(ctx, pr, usage, "reasoning: ", err)
 	}
 	if problem == "" {
 		return fail(errors.New("the record holds no problem"))
@@ -536,18 +532,11 @@ func vote(samples []sample, threshold float64) (string, string) {
 		}
 	}
 	share := float64(counts[best]) / float64(len(samples))
-	reason := fmt.Sprintf("%d of %d samples agree on %s (threshold %.2f)", counts[best], len(samples), clip(best, 60), threshold)
+	reason := fmt.Sprintf("%d of %d samples agree on %s (threshold %.2f)", counts[best], len(samples), genkit.Clip(best, 60), threshold)
 	if share < threshold || (threshold == 0 && counts[best] == 0) {
 		return "", reason
 	}
 	return first[best], reason
-}
-
-func clip(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
 
 var _ pipeline.Stage = (*Stage)(nil)

@@ -11,6 +11,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/attrs"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 )
 
 // Summary is what `synthloop status` shows of a reasoning stage.
@@ -112,7 +113,7 @@ func (s Summary) attributeLines() string {
 			if i == 0 {
 				sep = ""
 			}
-			fmt.Fprintf(&b, "%s %s %.2f (%d)", sep, clip(v.Value, 40), v.MeanPassRate, v.Problems)
+			fmt.Fprintf(&b, "%s %s %.2f (%d)", sep, genkit.Clip(v.Value, 40), v.MeanPassRate, v.Problems)
 		}
 		b.WriteString("\n")
 	}

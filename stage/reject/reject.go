@@ -13,6 +13,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 	"github.com/synthloop/synthloop/verify"
 )
 
@@ -133,13 +134,7 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 		return &record.Record{ID: id, Stage: env.Name, Instruction: in.Instruction, Input: in.Input, Prov: prov, Meta: map[string]any{}}
 	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if pipeline.MustReturn(ctx, err) {
-			return nil, usage, err
-		}
-		usage.Errors++
-		r := base(env.Name + ":" + in.ID)
-		r.Status, r.Error = record.Failed, "reject: "+err.Error()
-		return []*record.Record{r}, usage, nil
+		return genkit.Failed(ctx, base(env.Name+":"+in.ID), usage, "reject: ", err)
 	}
 	cands, err := bestofn.Sample(ctx, gen, info, s.sampling, in, &prov, &usage)
 	if err != nil {

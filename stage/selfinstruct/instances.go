@@ -127,13 +127,9 @@ func NewInstances(cfg *InstancesConfig) (*Instances, error) {
 			return nil, fmt.Errorf("selfinstruct: %w", err)
 		}
 		fs := &fewShot{}
-		for _, p := range []struct {
-			dst  **prompt.Template
-			kind prompt.Kind
-		}{{&fs.classify, kindClassify}, {&fs.clf, kindInstancesClf}, {&fs.gen, kindInstancesGen}} {
-			if *p.dst, err = loadPrompt(c.Prompts, p.kind, string(lang)); err != nil {
-				return nil, err
-			}
+		if err := c.Prompts.PickAll(templateFS, string(lang), prompt.Slot{Dst: &fs.classify, Kind: kindClassify},
+			prompt.Slot{Dst: &fs.clf, Kind: kindInstancesClf}, prompt.Slot{Dst: &fs.gen, Kind: kindInstancesGen}); err != nil {
+			return nil, fmt.Errorf("selfinstruct: %w", err)
 		}
 		fs.clfShots = classifyExamples(tasks, c.ClassifyExamples)
 		fs.clfEx = instanceExamples(tasks, true, c.InstanceExamples, c.MaxInstances)
@@ -224,13 +220,7 @@ func (s *Instances) one(ctx context.Context, env *pipeline.Env, in *record.Recor
 		return &record.Record{ID: fmt.Sprintf("%s:%s:%02d", env.Name, in.ID, i), Stage: env.Name, Instruction: in.Instruction, Prov: prov, Meta: m}
 	}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if pipeline.MustReturn(ctx, err) {
-			return nil, usage, err
-		}
-		usage.Errors++
-		r := newRec(0)
-		r.Status, r.Error = record.Failed, err.Error()
-		return []*record.Record{r}, usage, nil
+		return genkit.Failed(ctx, newRec(0), usage, "", err)
 	}
 	var clf bool
 	if in.IsClassification != nil {

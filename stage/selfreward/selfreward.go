@@ -14,6 +14,7 @@ import (
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/stage/internal/bestofn"
+	"github.com/synthloop/synthloop/stage/internal/genkit"
 )
 
 // Config is the `with:` block of a selfreward stage, with the paper's
@@ -108,13 +109,8 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, g
 	prov.Params["prefer_shorter"] = s.cfg.PreferShorter
 	r := &record.Record{ID: env.Name + ":" + in.ID, Stage: env.Name, Instruction: in.Instruction, Input: in.Input, Meta: map[string]any{}}
 	fail := func(err error) ([]*record.Record, pipeline.UnitUsage, error) {
-		if pipeline.MustReturn(ctx, err) {
-			return nil, usage, err
-		}
-		usage.Errors++
 		r.Prov = prov
-		r.Status, r.Error = record.Failed, "selfreward: "+err.Error()
-		return []*record.Record{r}, usage, nil
+		return genkit.Failed(ctx, r, usage, "selfreward: ", err)
 	}
 	cands, err := bestofn.Sample(ctx, gen, info, s.sampling, in, &prov, &usage)
 	if err != nil {

@@ -98,9 +98,9 @@ func NewServer(opts Options) *Server {
 	mux.HandleFunc("POST /files", s.upload)
 	mux.HandleFunc("POST /fine_tuning/jobs", s.create)
 	mux.HandleFunc("GET /fine_tuning/jobs", s.list)
-	mux.HandleFunc("GET /fine_tuning/jobs/{id}", s.get)
-	mux.HandleFunc("GET /fine_tuning/jobs/{id}/events", s.events)
-	mux.HandleFunc("POST /fine_tuning/jobs/{id}/cancel", s.cancel)
+	mux.HandleFunc("GET /fine_tuning/jobs/{id}", s.onJob(s.get))
+	mux.HandleFunc("GET /fine_tuning/jobs/{id}/events", s.onJob(s.events))
+	mux.HandleFunc("POST /fine_tuning/jobs/{id}/cancel", s.onJob(s.cancel))
 	mux.HandleFunc("POST /chat/completions", func(w http.ResponseWriter, r *http.Request) {
 		r.URL.Path = "/chat/completions"
 		proxy.ServeHTTP(w, r)
@@ -413,35 +413,28 @@ func (s *Server) finish(j *job, status string) {
 	}
 }
 
-// job returns the job the request's path names, or answers 404. The caller
-// holds s.mu.
-func (s *Server) job(w http.ResponseWriter, r *http.Request) (*job, bool) {
-	j, ok := s.jobs[r.PathValue("id")]
-	if !ok {
-		apiError(w, 404, "fine_tune_not_found", "No fine-tuning job found with id "+r.PathValue("id"), "fine_tuning_job_id")
+// onJob handles a request about the job its path names with h, under
+// s.mu, or answers 404.
+func (s *Server) onJob(h func(w http.ResponseWriter, r *http.Request, j *job)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		j, ok := s.jobs[r.PathValue("id")]
+		if !ok {
+			apiError(w, 404, "fine_tune_not_found", "No fine-tuning job found with id "+r.PathValue("id"), "fine_tuning_job_id")
+			return
+		}
+		h(w, r, j)
 	}
-	return j, ok
 }
 
-func (s *Server) get(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, ok := s.job(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) get(w http.ResponseWriter, r *http.Request, j *job) {
 	s.polls++
 	s.advance(j)
 	writeJSON(w, 200, j.obj)
 }
 
-func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, ok := s.job(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request, j *job) {
 	if st := j.obj["status"]; st == "succeeded" || st == "failed" || st == "cancelled" {
 		apiError(w, 400, "invalid_request", "the job has already finished", "")
 		return
@@ -499,13 +492,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, page(items, r))
 }
 
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	j, ok := s.job(w, r)
-	if !ok {
-		return
-	}
+func (s *Server) events(w http.ResponseWriter, r *http.Request, j *job) {
 	items := make([]map[string]any, len(j.events))
 	for i, e := range j.events {
 		items[len(items)-1-i] = e // newest first

@@ -1,4 +1,4 @@
-// Package genkit holds what the generating stages share: seed files, input records, named models and their calls, requests whose JSON reply must parse, the language setting and a unit's own randomness.
+// Package genkit holds what the generating stages share: seed files, input records, named models and their calls, requests whose JSON reply must parse, the language setting, a unit's own randomness and its failure.
 package genkit
 
 import (
@@ -85,4 +85,25 @@ func Language(stage, language, seedSet string) (text.Lang, error) {
 		return text.Japanese, nil
 	}
 	return "", fmt.Errorf("%s: language: unknown %q (want en or ja)", stage, language)
+}
+
+// Clip shortens s to at most n runes for a decision's reason or a log line,
+// its last rune an ellipsis when it was cut.
+func Clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// Failed ends a unit whose one record is r with err: recorded on r, after
+// prefix, and counted in usage. An error that must not be recorded
+// (pipeline.MustReturn) is returned instead, so that the unit is retried.
+func Failed(ctx context.Context, r *record.Record, usage pipeline.UnitUsage, prefix string, err error) ([]*record.Record, pipeline.UnitUsage, error) {
+	if pipeline.MustReturn(ctx, err) {
+		return nil, usage, err
+	}
+	usage.Errors++
+	r.Status, r.Error = record.Failed, prefix+err.Error()
+	return []*record.Record{r}, usage, nil
 }

@@ -1,6 +1,8 @@
 package genkit
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -58,5 +60,31 @@ func TestParseSeedsKeepsIDsAndRefusesDuplicates(t *testing.T) {
 	_, err = ParseSeeds(strings.NewReader(`{"id":"x","idd":1}`), 1<<10, "id", fill)
 	if err == nil || !strings.Contains(err.Error(), "line 1:") || !strings.Contains(err.Error(), "(fields: id)") {
 		t.Fatalf("unknown field: %v", err)
+	}
+}
+
+func TestFailed(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	bad := errors.New("no problem in the record")
+	for _, tc := range []struct {
+		name     string
+		ctx      context.Context
+		recorded bool
+	}{
+		{"permanent: on the record", context.Background(), true},
+		{"cancelled: returned for a rerun", cancelled, false},
+	} {
+		r := &record.Record{ID: "s:1"}
+		recs, usage, err := Failed(tc.ctx, r, pipeline.UnitUsage{Errors: 1}, "stage: ", bad)
+		if !tc.recorded {
+			if err != bad || recs != nil {
+				t.Errorf("%s: Failed = %v, %v; want the error returned", tc.name, recs, err)
+			}
+			continue
+		}
+		if err != nil || len(recs) != 1 || recs[0] != r || r.Status != record.Failed || r.Error != "stage: no problem in the record" || usage.Errors != 2 {
+			t.Errorf("%s: Failed = %v, %+v, %v; want r failed with the prefixed error and one more error counted", tc.name, recs, usage, err)
+		}
 	}
 }

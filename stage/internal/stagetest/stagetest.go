@@ -67,13 +67,7 @@ func qualities(prompt string, n int) []int {
 //   - pairwise prompts prefer the answer of higher quality, or tie;
 //   - anything else is a generation request answered with Candidate.
 func Responder(req *modeltest.Request) modeltest.Reply {
-	first := ""
-	for _, m := range req.Messages {
-		if m.Role == "user" {
-			first = m.Content
-			break
-		}
-	}
+	first := scripted.FirstUser(req.Messages)
 	var rep modeltest.Reply
 	add := func(s string) { rep.Choices = append(rep.Choices, modeltest.Choice{Text: s}) }
 	switch {
