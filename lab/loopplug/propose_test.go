@@ -17,6 +17,11 @@ import (
 	"github.com/synthloop/synthloop/loop"
 )
 
+// tinyProposeTrain trains and evaluates the proposer tests' small models.
+const tinyProposeTrain = "train: {type: lab-train, with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, steps: 20, warmup: 1, lr: 3e-3, " +
+	"first: {steps: 300, warmup: 10}}}\n" +
+	"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2, 3], problems: 10}}\n"
+
 // TestProposeRound trains a model to solve and to propose copy problems,
 // then lets it propose: the round keeps only problems it solves sometimes
 // but not always, writes their verified answers and proposer examples, and
@@ -24,9 +29,7 @@ import (
 func TestProposeRound(t *testing.T) {
 	y := "name: t\nrounds: 2\n" +
 		"generate: {type: lab-propose, with: {task: copy, labels: {count: 300, from: 1, to: 3}, count: 300, proposer_temperature: 1.5, k: 4, temperature: 1.5}}\n" +
-		"train: {type: lab-train, with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 24}, steps: 20, warmup: 1, lr: 3e-3, " +
-		"first: {steps: 300, warmup: 10}}}\n" +
-		"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2, 3], problems: 10}}\n"
+		tinyProposeTrain
 	_, dir, sum := runLoop(t, y)
 	m := sum.Rounds[1].Metrics
 	for _, k := range []string{"gen_proposed_difficulty", "gen_kept_difficulty", "gen_learnable", "gen_malformed", "gen_pass_at_1"} {
@@ -120,9 +123,7 @@ func splitLines(b []byte) [][]byte {
 func TestProposeReferences(t *testing.T) {
 	y := "name: t\nrounds: 3\n" +
 		"generate: {type: lab-propose, with: {task: reverse-addition, mixed_operands: true, labels: {count: 400, from: 1, to: 2}, count: 200, proposer_temperature: 1.5, k: 4, temperature: 1.5, references: 2}}\n" +
-		"train: {type: lab-train, with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, steps: 20, warmup: 1, lr: 3e-3, " +
-		"first: {steps: 300, warmup: 10}}}\n" +
-		"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2, 3], problems: 10}}\n"
+		tinyProposeTrain
 	_, dir, sum := runLoop(t, y)
 	type line struct {
 		Prompt     string `json:"prompt"`
@@ -227,14 +228,12 @@ train: {with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, fi
 evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
 baseline: {generate: {to: 3, count: 60}}
 `)
-	dir := t.TempDir()
-	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logRounds(t, sum)
-	r := sum.Rounds[1]
-	if r.Generated != 120 || r.Metrics["gen_reference_round"] != 1 || r.Metrics["gen_proposed_difficulty"] <= 0 {
+	if r := sum.Rounds[1]; r.Generated != 120 || r.Metrics["gen_reference_round"] != 1 || r.Metrics["gen_proposed_difficulty"] <= 0 {
 		t.Errorf("round 2 (proposals) = %+v", r)
 	}
 	if sum.Baseline == nil || len(sum.Baseline.Rounds) != 2 || !sum.Baseline.Rounds[0].Shared {
