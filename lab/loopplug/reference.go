@@ -34,19 +34,19 @@ func proposerPrompt(refs []task.Problem) string {
 }
 
 // pickReferences draws n distinct problems of pool (fewer when it holds
-// fewer) whose proposer prompt is at most limit characters (0: no limit),
+// fewer; a problem pool holds several times is drawn that much more often) whose proposer prompt is at most limit characters (0: no limit),
 // from rng.
 func pickReferences(rng *rand.Rand, pool []task.Problem, n, limit int) []task.Problem {
 	n = min(n, len(pool))
 	out := make([]task.Problem, 0, n)
-	used := map[int]bool{}
+	used := map[string]bool{}
 	size := len(ProposerPrompt)
 	for tries := 0; len(out) < n && tries < 4*n; tries++ {
 		i := rng.IntN(len(pool))
-		if used[i] || limit > 0 && size+len(pool[i].Prompt) > limit {
+		if used[pool[i].Prompt] || limit > 0 && size+len(pool[i].Prompt) > limit {
 			continue
 		}
-		used[i] = true
+		used[pool[i].Prompt] = true
 		size += len(pool[i].Prompt)
 		out = append(out, pool[i])
 	}
@@ -54,7 +54,7 @@ func pickReferences(rng *rand.Rand, pool []task.Problem, n, limit int) []task.Pr
 }
 
 // lastKept returns the problems an earlier round of this run kept (its
-// labels.jsonl lines with kept set), from the latest round before r that
+// labels.jsonl lines with kept set, each once per wrong answer), from the latest round before r that
 // kept any: the learnable edge the proposer follows. None is no error: the
 // proposer then gets the bare prompt.
 func lastKept(r *loop.Round) ([]task.Problem, int, error) {
@@ -89,12 +89,26 @@ func readKept(path string) ([]task.Problem, error) {
 	for n := 1; sc.Scan(); n++ {
 		var p struct {
 			task.Problem
-			Kept bool `json:"kept"`
+			Right []bool `json:"right"`
+			Kept  bool   `json:"kept"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
 			return nil, fmt.Errorf("lab-propose: references: %s:%d: %w", path, n, err)
 		}
-		if p.Kept {
+		if !p.Kept {
+			continue
+		}
+		// A kept problem is drawn in proportion to its wrong answers, as
+		// the proposer is rewarded (1 − solve rate): the hardest problems
+		// the solver still solves sometimes are shown most. A labelled
+		// problem, with no answers, counts once.
+		wrong := 0
+		for _, r := range p.Right {
+			if !r {
+				wrong++
+			}
+		}
+		for range max(wrong, 1) {
 			out = append(out, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
 		}
 	}

@@ -1,6 +1,7 @@
 package loopplug
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -59,6 +60,14 @@ func TestPickReferences(t *testing.T) {
 			t.Errorf("pickReferences(n=%d, limit=%d) = %v: want %d references in a prompt of at most %d characters", c.n, c.limit, got, c.want, c.limit)
 		}
 	}
+	// A problem the pool holds three times (three wrong answers) is still
+	// shown once in a prompt.
+	heavy := []task.Problem{{Prompt: "1+2="}, {Prompt: "1+2="}, {Prompt: "1+2="}, {Prompt: "3+4="}}
+	for seed := range uint64(20) {
+		if got := pickReferences(rand.New(rand.NewPCG(seed, 0)), heavy, 2, 0); len(got) == 2 && got[0] == got[1] {
+			t.Errorf("seed %d: pickReferences = %v, a problem twice", seed, got)
+		}
+	}
 	if got := pickReferences(rand.New(rand.NewPCG(1, 1)), nil, 3, 0); len(got) != 0 {
 		t.Errorf("pickReferences from no pool = %v", got)
 	}
@@ -71,7 +80,7 @@ func TestReadKept(t *testing.T) {
 	path := filepath.Join(dir, LabelsFile)
 	lines := `{"prompt":"12+34=","answer":"460","difficulty":2,"kept":true}
 {"prompt":"1+1=","difficulty":1,"answers":[],"right":[],"kept":false}
-{"prompt":"999+1=","difficulty":3,"from":"12+34==","kept":true}
+{"prompt":"999+1=","difficulty":3,"from":"12+34==","right":[true,false,false],"kept":true}
 `
 	if err := os.WriteFile(path, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
@@ -80,8 +89,9 @@ func TestReadKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []task.Problem{{Prompt: "12+34=", Difficulty: 2}, {Prompt: "999+1=", Difficulty: 3}}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+	// The labelled problem once, the proposed one once per wrong answer.
+	want := []task.Problem{{Prompt: "12+34=", Difficulty: 2}, {Prompt: "999+1=", Difficulty: 3}, {Prompt: "999+1=", Difficulty: 3}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("readKept = %+v, want %+v", got, want)
 	}
 	if got, err := readKept(filepath.Join(dir, "none.jsonl")); err != nil || got != nil {
