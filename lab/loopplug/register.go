@@ -107,7 +107,8 @@ proposes more problems at the edge of what it can solve: no difficulty schedule 
 anywhere. The labels block (required) trains the first model to solve and to propose.
 With references: N, each proposer prompt shows N problems the latest earlier round kept
 (Absolute Zero's reference problems; the labelled round's problems before any is kept),
-written before the "=": "21+43=5+78==" shows 21+43= and 5+78=. The labelled round's
+each drawn in proportion to its wrong answers, written before the "=": "21+43=5+78=="
+shows 21+43= and 5+78=. The labelled round's
 proposer examples then show references of their problem's difficulty, and a kept
 problem's proposer examples repeat the prompt that proposed it, so the proposals follow
 the learnable edge. mixed_operands draws the labelled operands of independent lengths.
