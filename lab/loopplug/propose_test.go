@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -124,7 +126,8 @@ func TestProposeReferences(t *testing.T) {
 	y := "name: t\nrounds: 3\n" +
 		"generate: {type: lab-propose, with: {task: reverse-addition, mixed_operands: true, labels: {count: 400, from: 1, to: 2}, count: 200, proposer_temperature: 1.5, k: 4, temperature: 1.5, references: 2}}\n" +
 		tinyProposeTrain
-	_, dir, sum := runLoop(t, y)
+	cfg, dir, sum := runLoop(t, y)
+	t.Run("resume", func(t *testing.T) { proposeResume(t, cfg, dir, sum) })
 	type line struct {
 		Prompt     string `json:"prompt"`
 		Answer     string `json:"answer"`
@@ -243,4 +246,32 @@ baseline: {generate: {to: 3, count: 60}}
 	if b.Generated != 60*4 || b.Metrics["gen_from"] != 1 || b.Metrics["gen_to"] != 3 {
 		t.Errorf("baseline round 2 (uniform RFT) = %+v", b)
 	}
+}
+
+// proposeResume stops cfg while round 3 proposes, shown round 2's kept
+// problems, and runs it again: the rounds, their data and their labels come
+// out as in the uninterrupted run in refDir.
+func proposeResume(t *testing.T, cfg *loop.Config, refDir string, ref *loop.Summary) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := false
+	_, err := loop.Run(ctx, cfg, loop.Options{RunDir: dir, Progress: func(e loop.Event) {
+		if e.Round == 3 && e.Step == "generate" && e.Note == "proposing" && e.Done > 0 && !stopped {
+			stopped = true
+			cancel()
+		}
+	}})
+	if !errors.Is(err, loop.ErrStopped) || !stopped {
+		t.Fatalf("stopped %v with %v; want a clean stop while round 3 proposes", stopped, err)
+	}
+	got, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ref.Rounds {
+		if a, b := comparable(ref.Rounds[i]), comparable(got.Rounds[i]); !reflect.DeepEqual(a, b) {
+			t.Errorf("round %d differs after the resume:\n got %+v\nwant %+v", i+1, b, a)
+		}
+	}
+	sameFiles(t, filepath.Join(refDir, "round-003"), filepath.Join(dir, "round-003"), loopplug.DataFile, loopplug.LabelsFile)
 }
