@@ -50,6 +50,12 @@ type ProposeConfig struct {
 	// independent lengths, as lab-labels does: they train reliably where
 	// equal lengths do not.
 	MixedOperands bool `yaml:"mixed_operands" doc:"Labelled operands of independent lengths (tasks with two operands)"`
+	// TrainSolved also trains the solver on the verified answers of the
+	// proposals it solved every time, as lab-rft trains on every verified
+	// answer: the learnability filter then chooses only the proposer's
+	// examples and the next round's references, and a comparison with
+	// lab-rft on a fixed range differs only in where the problems come from.
+	TrainSolved bool `yaml:"train_solved" doc:"Also train the solver on the verified answers of proposals solved every time"`
 
 	loop *loop.Config
 }
@@ -142,18 +148,21 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		}
 		pass1 += methods.PassAtK(len(as[i]), right, 1)
 		// Learnable: solved sometimes, not always (Absolute Zero's filter).
-		if right == 0 || right == len(as[i]) {
+		learnable := right > 0 && right < len(as[i])
+		if learnable || right > 0 && c.TrainSolved {
+			done := map[string]bool{}
+			for j, a := range as[i] {
+				if o.Right[j] && !done[a.Text] {
+					done[a.Text] = true
+					lines = append(lines, sft(task.Problem{Prompt: p.Prompt, Answer: a.Text, Difficulty: p.Difficulty}))
+				}
+			}
+		}
+		if !learnable {
 			continue
 		}
 		o.Kept = true
 		kept = append(kept, p)
-		done := map[string]bool{}
-		for j, a := range as[i] {
-			if o.Right[j] && !done[a.Text] {
-				done[a.Text] = true
-				lines = append(lines, sft(task.Problem{Prompt: p.Prompt, Answer: a.Text, Difficulty: p.Difficulty}))
-			}
-		}
 		if c.TrainProposer {
 			// Absolute Zero rewards the proposer with 1 − solve rate for a
 			// learnable problem; rejection sampling weighs the proposer

@@ -275,3 +275,52 @@ func proposeResume(t *testing.T, cfg *loop.Config, refDir string, ref *loop.Summ
 	}
 	sameFiles(t, filepath.Join(refDir, "round-003"), filepath.Join(dir, "round-003"), loopplug.DataFile, loopplug.LabelsFile)
 }
+
+// TestProposeTrainSolved: with train_solved the solver also trains on the
+// verified answers of proposals solved every time, and still on nothing
+// the verifier rejected; only the learnable ones are kept.
+func TestProposeTrainSolved(t *testing.T) {
+	y := "name: t\nrounds: 2\n" +
+		"generate: {type: lab-propose, with: {task: copy, labels: {count: 300, from: 1, to: 3}, count: 300, proposer_temperature: 1.5, k: 4, temperature: 0.3, train_solved: true}}\n" +
+		strings.Replace(tinyProposeTrain, "first: {steps: 300, warmup: 10}", "first: {steps: 800, warmup: 40}", 1)
+	_, dir, _ := runLoop(t, y)
+	type line struct {
+		Prompt  string
+		Answers []lab.Answer
+		Right   []bool
+		Kept    bool
+	}
+	right := map[string]bool{}
+	solvedAlways := 0
+	for _, l := range readJSONL[line](t, filepath.Join(dir, "round-002", loopplug.LabelsFile)) {
+		n := 0
+		for j, a := range l.Answers {
+			if l.Right[j] {
+				right[l.Prompt+"\x00"+a.Text] = true
+				n++
+			}
+		}
+		if n == len(l.Right) {
+			solvedAlways++
+			if l.Kept {
+				t.Errorf("%q solved every time was kept", l.Prompt)
+			}
+		}
+	}
+	solver := map[string]bool{}
+	for _, c := range readJSONL[struct {
+		Messages []struct{ Content string } `json:"messages"`
+	}](t, filepath.Join(dir, "round-002", loopplug.DataFile)) {
+		p, a := c.Messages[0].Content, c.Messages[1].Content
+		if p == loopplug.ProposerPrompt {
+			continue
+		}
+		if !right[p+"\x00"+a] {
+			t.Errorf("the solver trains on %q → %q, which the verifier did not accept", p, a)
+		}
+		solver[p+"\x00"+a] = true
+	}
+	if solvedAlways == 0 || len(solver) != len(right) {
+		t.Errorf("%d problems solved every time; %d solver examples for %d distinct verified answers: want one each", solvedAlways, len(solver), len(right))
+	}
+}
