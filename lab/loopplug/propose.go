@@ -42,8 +42,9 @@ type ProposeConfig struct {
 	// learnable problems sooner.
 	ProposerLabels int `yaml:"proposer_labels" doc:"Proposer examples in the labelled round (0: one per labelled problem)"`
 	// References conditions the proposer on that many problems the latest
-	// round before kept (Absolute Zero's reference problems), written
-	// before the "=" of the proposer prompt, so that the proposals follow
+	// round before kept (Absolute Zero's reference problems), drawn in
+	// proportion to their wrong answers and written before the "=" of the
+	// proposer prompt (see proposerPrompt), so that the proposals follow
 	// the learnable edge rather than the labelled range; 0 is the bare "=".
 	References int `yaml:"references" doc:"Problems the last round kept, shown in each proposer prompt (0: the bare \"=\")"`
 	// MixedOperands draws the labelled operands of reverse addition of
