@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"runtime"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/synthloop/synthloop/engine/tokenizer"
 	"github.com/synthloop/synthloop/lab"
@@ -38,6 +41,22 @@ type ProposeConfig struct {
 	// labelled range, so fewer of them let the proposer follow its own
 	// learnable problems sooner.
 	ProposerLabels int `yaml:"proposer_labels" doc:"Proposer examples in the labelled round (0: one per labelled problem)"`
+	// References conditions the proposer on that many problems the latest
+	// round before kept (Absolute Zero's reference problems), drawn in
+	// proportion to their wrong answers and written before the "=" of the
+	// proposer prompt (see proposerPrompt), so that the proposals follow
+	// the learnable edge rather than the labelled range; 0 is the bare "=".
+	References int `yaml:"references" doc:"Problems the last round kept, shown in each proposer prompt (0: the bare \"=\")"`
+	// MixedOperands draws the labelled operands of reverse addition of
+	// independent lengths, as lab-labels does: they train reliably where
+	// equal lengths do not.
+	MixedOperands bool `yaml:"mixed_operands" doc:"Labelled operands of independent lengths (tasks with two operands)"`
+	// TrainSolved also trains the solver on the verified answers of the
+	// proposals it solved every time, as lab-rft trains on every verified
+	// answer: the learnability filter then chooses only the proposer's
+	// examples and the next round's references, and a comparison with
+	// lab-rft on a fixed range differs only in where the problems come from.
+	TrainSolved bool `yaml:"train_solved" doc:"Also train the solver on the verified answers of proposals solved every time"`
 
 	loop *loop.Config
 }
@@ -53,8 +72,13 @@ func (c *ProposeConfig) Validate() error {
 	if c.Labels == nil {
 		return errors.New("lab-propose: a labels block is required: it trains the first model to solve and to propose")
 	}
-	if c.ProposerLabels < 0 {
-		return fmt.Errorf("lab-propose: proposer_labels %d is negative", c.ProposerLabels)
+	if c.ProposerLabels < 0 || c.References < 0 {
+		return fmt.Errorf("lab-propose: proposer_labels %d and references %d must not be negative", c.ProposerLabels, c.References)
+	}
+	if t, _ := lookup(c.Task); c.MixedOperands {
+		if _, ok := t.(task.Operands); !ok {
+			return fmt.Errorf("lab-propose: mixed_operands: task %s has no two operands", c.Task)
+		}
 	}
 	if c.Count < 1 || c.K < 2 || !(c.Temperature > 0) || !(c.ProposerTemperature > 0) {
 		return fmt.Errorf("lab-propose: count %d ≥ 1, k %d ≥ 2 (a solve rate strictly between 0 and 1 needs two answers) and positive temperatures", c.Count, c.K)
@@ -66,9 +90,10 @@ func (c *ProposeConfig) labTask() string { return c.Task }
 
 func (c *ProposeConfig) hardest() int { return c.Labels.hardest() }
 
-// proposerLine is an SFT example that teaches proposing p.
-func proposerLine(p task.Problem) sftLine {
-	return sftLine{Messages: []tokenizer.Message{{Role: "user", Content: ProposerPrompt}, {Role: "assistant", Content: p.Prompt}}}
+// proposerLine is an SFT example that teaches proposing p when prompted
+// with prompt.
+func proposerLine(prompt string, p task.Problem) sftLine {
+	return sftLine{Messages: []tokenizer.Message{{Role: "user", Content: prompt}, {Role: "assistant", Content: p.Prompt}}}
 }
 
 type proposeGen struct{ c *ProposeConfig }
@@ -77,6 +102,8 @@ type proposeGen struct{ c *ProposeConfig }
 // the solver's answers and verdicts, and whether it was kept.
 type proposal struct {
 	task.Problem
+	// From is the proposer prompt that proposed it, with its references.
+	From    string       `json:"from,omitempty"`
 	Answers []lab.Answer `json:"answers"`
 	Right   []bool       `json:"right"`
 	Kept    bool         `json:"kept"`
@@ -96,7 +123,7 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	if err != nil {
 		return loop.Data{}, err
 	}
-	ps, st, err := g.propose(ctx, r, m, t, held)
+	ps, from, st, err := g.propose(ctx, r, m, t, held)
 	if err != nil {
 		return loop.Data{}, err
 	}
@@ -110,9 +137,11 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	pass1 := 0.0
 	for i, p := range ps {
 		o := &out[i]
-		o.Problem, o.Answers, o.Right = p, as[i], make([]bool, len(as[i]))
+		o.Problem, o.From, o.Answers, o.Right = p, from[i], as[i], make([]bool, len(as[i]))
 		right := 0
 		for j, a := range as[i] {
+			// The verifier alone says which answers are right: nothing
+			// else in the round knows the true answer.
 			o.Right[j] = a.Stopped && t.Verify(p, a.Text)
 			if o.Right[j] {
 				right++
@@ -120,25 +149,29 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		}
 		pass1 += methods.PassAtK(len(as[i]), right, 1)
 		// Learnable: solved sometimes, not always (Absolute Zero's filter).
-		if right == 0 || right == len(as[i]) {
+		learnable := right > 0 && right < len(as[i])
+		if learnable || right > 0 && c.TrainSolved {
+			done := map[string]bool{}
+			for j, a := range as[i] {
+				if o.Right[j] && !done[a.Text] {
+					done[a.Text] = true
+					lines = append(lines, sft(task.Problem{Prompt: p.Prompt, Answer: a.Text, Difficulty: p.Difficulty}))
+				}
+			}
+		}
+		if !learnable {
 			continue
 		}
 		o.Kept = true
 		kept = append(kept, p)
-		done := map[string]bool{}
-		for j, a := range as[i] {
-			if o.Right[j] && !done[a.Text] {
-				done[a.Text] = true
-				lines = append(lines, sft(task.Problem{Prompt: p.Prompt, Answer: a.Text, Difficulty: p.Difficulty}))
-			}
-		}
 		if c.TrainProposer {
 			// Absolute Zero rewards the proposer with 1 − solve rate for a
 			// learnable problem; rejection sampling weighs the proposer
 			// example the same way, once for every wrong answer, so the
-			// next teacher proposes the hardest problems it can still solve.
+			// next teacher proposes the hardest problems it can still solve,
+			// given the references it was shown.
 			for range len(as[i]) - right {
-				lines = append(lines, proposerLine(p))
+				lines = append(lines, proposerLine(from[i], p))
 			}
 		}
 	}
@@ -148,7 +181,7 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	}
 	r.Log.Info("lab: proposals", "proposed", st.raw, "new", len(ps), "malformed", st.invalid, "learnable", len(kept))
 	raw := float64(st.raw)
-	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: st.raw, Kept: len(lines), Metrics: map[string]float64{
+	metrics := map[string]float64{
 		"proposed":            raw,
 		"malformed":           float64(st.invalid) / raw,
 		"repeated":            float64(st.repeated) / raw,
@@ -157,23 +190,46 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		"proposed_max":        float64(st.hardest),
 		"kept_difficulty":     difficultyMean(kept),
 		"pass_at_1":           pass1 / float64(len(ps)),
-	}})
+	}
+	if c.References > 0 {
+		metrics["reference_difficulty"] = st.refDifficulty
+		metrics["reference_round"] = float64(st.refRound)
+	}
+	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: st.raw, Kept: len(lines), Metrics: metrics})
 }
 
 // labelled writes the first round: true labels, and proposer examples of
-// the first ProposerLabels of them.
+// the first ProposerLabels of them. With references, a proposer example
+// shows references of its problem's difficulty, so the first proposer
+// learns to propose problems like those it is shown. Every labelled problem
+// goes to labels.jsonl as kept: the references of the next round.
 func (g *proposeGen) labelled(ctx context.Context, r *loop.Round, t task.Task, held map[string]bool) (loop.Data, error) {
 	c, l := g.c, g.c.Labels
-	ps := draw(t, roundRNG(r, forProblems), l.Count, l.From, max(l.To, l.From), held, equal)
+	ls := equal
+	if c.MixedOperands {
+		ls = independent
+	}
+	rng := roundRNG(r, forProblems)
+	ps := draw(t, rng, l.Count, l.From, max(l.To, l.From), held, ls)
+	byDifficulty := map[int][]task.Problem{}
+	for _, p := range ps {
+		byDifficulty[p.Difficulty] = append(byDifficulty[p.Difficulty], p)
+	}
 	var lines []sftLine
+	out := make([]proposal, len(ps))
 	for i, p := range ps {
+		out[i] = proposal{Problem: p, Kept: true}
 		lines = append(lines, sft(p))
 		if c.ProposerLabels == 0 || i < c.ProposerLabels {
-			lines = append(lines, proposerLine(p))
+			var refs []task.Problem
+			if c.References > 0 {
+				refs = pickReferences(rng, byDifficulty[p.Difficulty], c.References, c.promptLimit(0))
+			}
+			lines = append(lines, proposerLine(proposerPrompt(refs), p))
 		}
 	}
-	path := filepath.Join(r.Dir, DataFile)
-	if err := writeJSONL(path, lines); err != nil {
+	path, err := writeRound(r, lines, out)
+	if err != nil {
 		return loop.Data{}, err
 	}
 	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: len(lines), Kept: len(lines), Metrics: map[string]float64{
@@ -181,34 +237,62 @@ func (g *proposeGen) labelled(ctx context.Context, r *loop.Round, t task.Task, h
 	}})
 }
 
+// promptLimit is the longest proposer prompt in characters: half the
+// context, the other half left to the proposal. maxSeq is the teacher's
+// context, 0 in the labelled round, which takes the context of the model
+// the loop's lab-train trains first.
+func (c *ProposeConfig) promptLimit(maxSeq int) int {
+	if maxSeq == 0 && c.loop != nil {
+		if tc, ok := c.loop.Train.Settings.(*TrainConfig); ok {
+			maxSeq = tc.Arch.MaxSeq
+			if tc.First != nil && tc.First.Arch != nil {
+				maxSeq = tc.First.Arch.MaxSeq
+			}
+		}
+	}
+	return maxSeq / 2
+}
+
 // proposalStats count what the proposer wrote.
 type proposalStats struct {
 	raw, invalid, repeated, hardest int
+	// refDifficulty is the mean difficulty of the references shown,
+	// refRound the round that kept them.
+	refDifficulty float64
+	refRound      int
 }
 
+// perReferences is how many problems one proposer prompt with references
+// proposes: each prompt has references of its own and a seed of its own.
+const perReferences = 8
+
 // propose samples Count proposals from m and returns the new, well-formed
-// problems among them, in the order proposed.
-func (g *proposeGen) propose(ctx context.Context, r *loop.Round, m *lab.Model, t task.Task, held map[string]bool) ([]task.Problem, proposalStats, error) {
+// problems among them, in the order proposed, with the proposer prompt of
+// each.
+func (g *proposeGen) propose(ctx context.Context, r *loop.Round, m *lab.Model, t task.Task, held map[string]bool) ([]task.Problem, []string, proposalStats, error) {
 	c := g.c
 	var st proposalStats
-	// Count samples of the proposer prompt, in calls of their own seeds
-	// (samples of one call share a random stream per index).
-	const per = 256
 	var raw []lab.Answer
-	for call := 0; len(raw) < c.Count; call++ {
-		r.Progress(len(raw), c.Count, "proposing")
-		as, err := lab.Answers(ctx, m, []task.Problem{{Prompt: ProposerPrompt}}, lab.Decode{N: min(per, c.Count-len(raw)),
-			Temperature: c.ProposerTemperature, Seed: uint64(r.Seed)<<16 | uint64(call), MaxTokens: m.LM.Config.MaxSeq / 2})
-		if err != nil {
-			return nil, st, err
+	var from []string
+	var err error
+	if c.References > 0 {
+		raw, from, err = g.proposeWithReferences(ctx, r, m, &st)
+	} else {
+		raw, err = g.proposeBare(ctx, r, m)
+		from = make([]string, len(raw))
+		for i := range from {
+			from[i] = ProposerPrompt
 		}
-		raw = append(raw, as[0]...)
+	}
+	if err != nil {
+		return nil, nil, st, err
 	}
 	st.raw = len(raw)
 	var ps []task.Problem
+	var pfrom []string
 	seen := map[string]bool{}
 	sh := t.(task.Shape)
-	for _, a := range raw {
+	for i, a := range raw {
 		p, err := task.Parse(t, a.Text)
 		_, hi := sh.AnswerLen(p.Difficulty)
 		switch {
@@ -221,13 +305,94 @@ func (g *proposeGen) propose(ctx context.Context, r *loop.Round, m *lab.Model, t
 		default:
 			seen[p.Prompt] = true
 			ps = append(ps, p)
+			pfrom = append(pfrom, from[i])
 			st.hardest = max(st.hardest, p.Difficulty)
 		}
 	}
 	if len(ps) == 0 {
-		return nil, st, fmt.Errorf("lab-propose: round %d: none of %d proposals is a new problem of %s (%d malformed)", r.Index, len(raw), c.Task, st.invalid)
+		return nil, nil, st, fmt.Errorf("lab-propose: round %d: none of %d proposals is a new problem of %s (%d malformed)", r.Index, len(raw), c.Task, st.invalid)
 	}
-	return ps, st, nil
+	return ps, pfrom, st, nil
+}
+
+// proposeBare samples Count proposals to the bare proposer prompt, in
+// calls of their own seeds (samples of one call share a random stream per
+// index).
+func (g *proposeGen) proposeBare(ctx context.Context, r *loop.Round, m *lab.Model) ([]lab.Answer, error) {
+	c := g.c
+	const per = 256
+	var raw []lab.Answer
+	for call := 0; len(raw) < c.Count; call++ {
+		r.Progress(len(raw), c.Count, "proposing")
+		as, err := lab.Answers(ctx, m, []task.Problem{{Prompt: ProposerPrompt}}, lab.Decode{N: min(per, c.Count-len(raw)),
+			Temperature: c.ProposerTemperature, Seed: uint64(r.Seed)<<16 | uint64(call), MaxTokens: m.LM.Config.MaxSeq / 2})
+		if err != nil {
+			return nil, err
+		}
+		raw = append(raw, as[0]...)
+	}
+	return raw, nil
+}
+
+// proposeWithReferences samples Count proposals, perReferences to a
+// prompt, each prompt showing References problems the latest earlier round
+// kept, drawn at random. Each prompt is a call with its own seed: prompts
+// in one call would share their random streams, and prompts this alike
+// would then propose alike.
+func (g *proposeGen) proposeWithReferences(ctx context.Context, r *loop.Round, m *lab.Model, st *proposalStats) ([]lab.Answer, []string, error) {
+	c := g.c
+	pool, round, err := lastKept(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	st.refRound = round
+	rng := roundRNG(r, forProblems)
+	n := (c.Count + perReferences - 1) / perReferences
+	prompts := make([]string, n)
+	shown := 0
+	for i := range prompts {
+		refs := pickReferences(rng, pool, c.References, c.promptLimit(m.LM.Config.MaxSeq))
+		prompts[i] = proposerPrompt(refs)
+		for _, p := range refs {
+			st.refDifficulty += float64(p.Difficulty)
+			shown++
+		}
+	}
+	st.refDifficulty /= float64(max(shown, 1))
+	out := make([][]lab.Answer, n)
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(runtime.GOMAXPROCS(0))
+	var mu sync.Mutex // the loop's progress callback is not for concurrent calls
+	done := 0
+	for i, prompt := range prompts {
+		eg.Go(func() error {
+			as, err := lab.Answers(ectx, m, []task.Problem{{Prompt: prompt}}, lab.Decode{N: perReferences,
+				Temperature: c.ProposerTemperature, Seed: uint64(r.Seed)<<16 | uint64(i), MaxTokens: m.LM.Config.MaxSeq / 2})
+			if err != nil {
+				return err
+			}
+			out[i] = as[0]
+			mu.Lock()
+			done += perReferences
+			r.Progress(done, n*perReferences, "proposing")
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, nil, err
+	}
+	var raw []lab.Answer
+	var from []string
+	for i, as := range out {
+		for _, a := range as {
+			if len(raw) < c.Count {
+				raw = append(raw, a)
+				from = append(from, prompts[i])
+			}
+		}
+	}
+	return raw, from, nil
 }
 
 // difficultyMean is the mean difficulty of ps, 0 for none.

@@ -3,15 +3,26 @@ package loopplug_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/loopplug"
 	"github.com/synthloop/synthloop/lab/task"
+	"github.com/synthloop/synthloop/loop"
 )
+
+// tinyProposeTrain trains and evaluates the proposer tests' small models.
+const tinyProposeTrain = "train: {type: lab-train, with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, steps: 20, warmup: 1, lr: 3e-3, " +
+	"first: {steps: 300, warmup: 10}}}\n" +
+	"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2, 3], problems: 10}}\n"
 
 // TestProposeRound trains a model to solve and to propose copy problems,
 // then lets it propose: the round keeps only problems it solves sometimes
@@ -20,9 +31,7 @@ import (
 func TestProposeRound(t *testing.T) {
 	y := "name: t\nrounds: 2\n" +
 		"generate: {type: lab-propose, with: {task: copy, labels: {count: 300, from: 1, to: 3}, count: 300, proposer_temperature: 1.5, k: 4, temperature: 1.5}}\n" +
-		"train: {type: lab-train, with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 24}, steps: 20, warmup: 1, lr: 3e-3, " +
-		"first: {steps: 300, warmup: 10}}}\n" +
-		"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2, 3], problems: 10}}\n"
+		tinyProposeTrain
 	_, dir, sum := runLoop(t, y)
 	m := sum.Rounds[1].Metrics
 	for _, k := range []string{"gen_proposed_difficulty", "gen_kept_difficulty", "gen_learnable", "gen_malformed", "gen_pass_at_1"} {
@@ -104,4 +113,214 @@ func splitLines(b []byte) [][]byte {
 		out = append(out, append([]byte(nil), sc.Bytes()...))
 	}
 	return out
+}
+
+// TestProposeReferences runs three rounds with references: the labelled
+// round's proposer examples show references of their problem's difficulty;
+// every later proposer prompt shows problems the round before kept, and a
+// kept problem's proposer examples repeat the prompt that proposed it. The
+// answers the solver trains on are the teacher's own samples that the
+// verifier accepts: proposals carry no answer, and nothing else could
+// supply one.
+func TestProposeReferences(t *testing.T) {
+	y := "name: t\nrounds: 3\n" +
+		"generate: {type: lab-propose, with: {task: reverse-addition, mixed_operands: true, labels: {count: 400, from: 1, to: 2}, count: 200, proposer_temperature: 1.5, k: 4, temperature: 1.5, references: 2}}\n" +
+		tinyProposeTrain
+	cfg, dir, sum := runLoop(t, y)
+	t.Run("resume", func(t *testing.T) { proposeResume(t, cfg, dir, sum) })
+	type line struct {
+		Prompt     string `json:"prompt"`
+		Answer     string `json:"answer"`
+		Difficulty int    `json:"difficulty"`
+		From       string `json:"from"`
+		Answers    []lab.Answer
+		Right      []bool
+		Kept       bool
+	}
+	type conv struct {
+		Messages []struct{ Role, Content string } `json:"messages"`
+	}
+	round := func(i int) string { return filepath.Join(dir, fmt.Sprintf("round-%03d", i)) }
+	refsOf := func(prompt string) []string {
+		body, ok := strings.CutSuffix(prompt, "==")
+		if !ok {
+			t.Fatalf("proposer prompt %q does not end with ==", prompt)
+		}
+		return strings.SplitAfter(body+"=", "=")[:strings.Count(body+"=", "=")]
+	}
+	// Round 1: references of the proposed problem's difficulty.
+	difficulty := map[string]int{}
+	for _, l := range readJSONL[line](t, filepath.Join(round(1), loopplug.LabelsFile)) {
+		difficulty[l.Prompt] = l.Difficulty
+		if !l.Kept || l.Answer == "" {
+			t.Fatalf("round 1 labels line %+v: want a kept labelled problem", l)
+		}
+	}
+	for _, c := range readJSONL[conv](t, filepath.Join(round(1), loopplug.DataFile)) {
+		if p := c.Messages[0].Content; strings.HasSuffix(p, "==") {
+			for _, ref := range refsOf(p) {
+				if difficulty[ref] != difficulty[c.Messages[1].Content] {
+					t.Errorf("round 1 proposer example %q → %q: reference of another difficulty", p, c.Messages[1].Content)
+				}
+			}
+		}
+	}
+	for i := 2; i <= 3; i++ {
+		m := sum.Rounds[i-1].Metrics
+		if m["gen_reference_round"] != float64(i-1) || m["gen_reference_difficulty"] <= 0 {
+			t.Errorf("round %d: references from round %g, difficulty %g", i, m["gen_reference_round"], m["gen_reference_difficulty"])
+		}
+		before := map[string]bool{}
+		for _, l := range readJSONL[line](t, filepath.Join(round(i-1), loopplug.LabelsFile)) {
+			if l.Kept {
+				before[l.Prompt] = true
+			}
+		}
+		from := map[string]string{}
+		sampled := map[string]bool{}
+		for _, l := range readJSONL[line](t, filepath.Join(round(i), loopplug.LabelsFile)) {
+			if l.Answer != "" {
+				t.Errorf("round %d: proposal %q came with an answer %q", i, l.Prompt, l.Answer)
+			}
+			for _, ref := range refsOf(l.From) {
+				if !before[ref] {
+					t.Errorf("round %d: reference %q was not kept in round %d", i, ref, i-1)
+				}
+			}
+			from[l.Prompt] = l.From
+			for j, a := range l.Answers {
+				if l.Right[j] != (a.Stopped && (task.ReverseAddition{}).Verify(task.Problem{Prompt: l.Prompt}, a.Text)) {
+					t.Errorf("round %d: %q answer %q marked %v, the verifier says otherwise", i, l.Prompt, a.Text, l.Right[j])
+				}
+				if l.Right[j] && l.Kept {
+					sampled[l.Prompt+"\x00"+a.Text] = true
+				}
+			}
+		}
+		solver, proposer := 0, 0
+		for _, c := range readJSONL[conv](t, filepath.Join(round(i), loopplug.DataFile)) {
+			p, a := c.Messages[0].Content, c.Messages[1].Content
+			if strings.HasSuffix(p, "==") || p == loopplug.ProposerPrompt {
+				proposer++
+				if from[a] != p {
+					t.Errorf("round %d: proposer example %q → %q, proposed from %q", i, p, a, from[a])
+				}
+				continue
+			}
+			solver++
+			if !sampled[p+"\x00"+a] {
+				t.Errorf("round %d trains the solver on %q → %q, not a verified sample of a kept problem", i, p, a)
+			}
+		}
+		t.Logf("round %d: %d solver and %d proposer examples; metrics %v", i, solver, proposer, m)
+		if solver == 0 || proposer == 0 {
+			t.Errorf("round %d: %d solver and %d proposer examples: the test needs both", i, solver, proposer)
+		}
+	}
+}
+
+// TestProposeArithExample runs examples/loop-lab-propose-arith.yaml at test
+// size, its baseline too: the proposer rounds show references and record
+// their difficulty; the baseline draws uniformly over its range with
+// lab-rft from the shared first round.
+func TestProposeArithExample(t *testing.T) {
+	cfg := shrinkWith(t, "loop-lab-propose-arith.yaml", `
+rounds: 2
+generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, k: 4}}
+train: {with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, first: {steps: 600, lr: 3e-3, warmup: 30}, steps: 20, warmup: 2}}
+evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
+baseline: {generate: {to: 3, count: 60}}
+`)
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRounds(t, sum)
+	if r := sum.Rounds[1]; r.Generated != 120 || r.Metrics["gen_reference_round"] != 1 || r.Metrics["gen_proposed_difficulty"] <= 0 {
+		t.Errorf("round 2 (proposals) = %+v", r)
+	}
+	if sum.Baseline == nil || len(sum.Baseline.Rounds) != 2 || !sum.Baseline.Rounds[0].Shared {
+		t.Fatalf("baseline = %+v", sum.Baseline)
+	}
+	b := sum.Baseline.Rounds[1]
+	if b.Generated != 60*4 || b.Metrics["gen_from"] != 1 || b.Metrics["gen_to"] != 3 {
+		t.Errorf("baseline round 2 (uniform RFT) = %+v", b)
+	}
+}
+
+// proposeResume stops cfg while round 3 proposes, shown round 2's kept
+// problems, and runs it again: the rounds, their data and their labels come
+// out as in the uninterrupted run in refDir.
+func proposeResume(t *testing.T, cfg *loop.Config, refDir string, ref *loop.Summary) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := false
+	_, err := loop.Run(ctx, cfg, loop.Options{RunDir: dir, Progress: func(e loop.Event) {
+		if e.Round == 3 && e.Step == "generate" && e.Note == "proposing" && e.Done > 0 && !stopped {
+			stopped = true
+			cancel()
+		}
+	}})
+	if !errors.Is(err, loop.ErrStopped) || !stopped {
+		t.Fatalf("stopped %v with %v; want a clean stop while round 3 proposes", stopped, err)
+	}
+	got, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ref.Rounds {
+		if a, b := comparable(ref.Rounds[i]), comparable(got.Rounds[i]); !reflect.DeepEqual(a, b) {
+			t.Errorf("round %d differs after the resume:\n got %+v\nwant %+v", i+1, b, a)
+		}
+	}
+	sameFiles(t, filepath.Join(refDir, "round-003"), filepath.Join(dir, "round-003"), loopplug.DataFile, loopplug.LabelsFile)
+}
+
+// TestProposeTrainSolved: with train_solved the solver also trains on the
+// verified answers of proposals solved every time, and still on nothing
+// the verifier rejected; only the learnable ones are kept.
+func TestProposeTrainSolved(t *testing.T) {
+	y := "name: t\nrounds: 2\n" +
+		"generate: {type: lab-propose, with: {task: copy, labels: {count: 300, from: 1, to: 3}, count: 300, proposer_temperature: 1.5, k: 4, temperature: 0.3, train_solved: true}}\n" +
+		strings.Replace(tinyProposeTrain, "first: {steps: 300, warmup: 10}", "first: {steps: 800, warmup: 40}", 1)
+	_, dir, _ := runLoop(t, y)
+	type line struct {
+		Prompt  string
+		Answers []lab.Answer
+		Right   []bool
+		Kept    bool
+	}
+	right := map[string]bool{}
+	solvedAlways := 0
+	for _, l := range readJSONL[line](t, filepath.Join(dir, "round-002", loopplug.LabelsFile)) {
+		n := 0
+		for j, a := range l.Answers {
+			if l.Right[j] {
+				right[l.Prompt+"\x00"+a.Text] = true
+				n++
+			}
+		}
+		if n == len(l.Right) {
+			solvedAlways++
+			if l.Kept {
+				t.Errorf("%q solved every time was kept", l.Prompt)
+			}
+		}
+	}
+	solver := map[string]bool{}
+	for _, c := range readJSONL[struct {
+		Messages []struct{ Content string } `json:"messages"`
+	}](t, filepath.Join(dir, "round-002", loopplug.DataFile)) {
+		p, a := c.Messages[0].Content, c.Messages[1].Content
+		if p == loopplug.ProposerPrompt {
+			continue
+		}
+		if !right[p+"\x00"+a] {
+			t.Errorf("the solver trains on %q → %q, which the verifier did not accept", p, a)
+		}
+		solver[p+"\x00"+a] = true
+	}
+	if solvedAlways == 0 || len(solver) != len(right) {
+		t.Errorf("%d problems solved every time; %d solver examples for %d distinct verified answers: want one each", solvedAlways, len(solver), len(right))
+	}
 }

@@ -105,7 +105,17 @@ not all. The learnable problems' verified answers become SFT data, and with
 train_proposer the problems themselves become proposer examples, so the next teacher
 proposes more problems at the edge of what it can solve: no difficulty schedule is set
 anywhere. The labels block (required) trains the first model to solve and to propose.
-Metrics: proposed and kept difficulty, learnable share, malformed share, pass@1.`,
+With references: N, each proposer prompt shows N problems the latest earlier round kept
+(Absolute Zero's reference problems; the labelled round's problems before any is kept),
+each drawn in proportion to its wrong answers, written before the "=": "21+43=5+78=="
+shows 21+43= and 5+78=. The labelled round's
+proposer examples then show references of their problem's difficulty, and a kept
+problem's proposer examples repeat the prompt that proposed it, so the proposals follow
+the learnable edge. mixed_operands draws the labelled operands of independent lengths;
+train_solved also trains the solver on the verified answers of proposals solved every
+time, as lab-rft does, so that the filter chooses only the proposer's examples.
+Metrics: proposed and kept difficulty, learnable share, malformed share, pass@1, and with
+references their difficulty and the round that kept them.`,
 		Example: `generate:
   type: lab-propose
   with:

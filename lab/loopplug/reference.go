@@ -1,0 +1,119 @@
+package loopplug
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/synthloop/synthloop/lab/task"
+	"github.com/synthloop/synthloop/loop"
+)
+
+// The proposer prompt with reference problems (Absolute Zero conditions its
+// proposer on a few problems from its buffer) is the references' prompts
+// written one after another, then "=":
+//
+//	"21+43=" and "5+78=" → "21+43=5+78=="
+//
+// Every prompt of every lab task ends with "=" and contains no other, so
+// the references split unambiguously, the prompt stays in the task's
+// alphabet, and with no references it is ProposerPrompt, the bare "=".
+func proposerPrompt(refs []task.Problem) string {
+	var b strings.Builder
+	for _, p := range refs {
+		b.WriteString(p.Prompt)
+	}
+	b.WriteString(ProposerPrompt)
+	return b.String()
+}
+
+// pickReferences draws n distinct problems of pool (fewer when it holds
+// fewer; a problem pool holds several times is drawn that much more often) whose proposer prompt is at most limit characters (0: no limit),
+// from rng.
+func pickReferences(rng *rand.Rand, pool []task.Problem, n, limit int) []task.Problem {
+	n = min(n, len(pool))
+	out := make([]task.Problem, 0, n)
+	used := map[string]bool{}
+	size := len(ProposerPrompt)
+	for tries := 0; len(out) < n && tries < 4*n; tries++ {
+		i := rng.IntN(len(pool))
+		if used[pool[i].Prompt] || limit > 0 && size+len(pool[i].Prompt) > limit {
+			continue
+		}
+		used[pool[i].Prompt] = true
+		size += len(pool[i].Prompt)
+		out = append(out, pool[i])
+	}
+	return out
+}
+
+// lastKept returns the problems an earlier round of this run kept (its
+// labels.jsonl lines with kept set, each once per wrong answer), from the latest round before r that
+// kept any: the learnable edge the proposer follows. None is no error: the
+// proposer then gets the bare prompt.
+func lastKept(r *loop.Round) ([]task.Problem, int, error) {
+	for i := r.Index - 1; i >= 1; i-- {
+		// The loop names round directories round-NNN beside each other.
+		path := filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", i), LabelsFile)
+		ps, err := readKept(path)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(ps) > 0 {
+			return ps, i, nil
+		}
+	}
+	return nil, 0, nil
+}
+
+// readKept reads the kept problems of a lab-propose labels file; a missing
+// file holds none.
+func readKept(path string) ([]task.Problem, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lab-propose: references: %w", err)
+	}
+	defer f.Close()
+	var out []task.Problem
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
+	for n := 1; sc.Scan(); n++ {
+		var p struct {
+			task.Problem
+			Right []bool `json:"right"`
+			Kept  bool   `json:"kept"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			return nil, fmt.Errorf("lab-propose: references: %s:%d: %w", path, n, err)
+		}
+		if !p.Kept {
+			continue
+		}
+		// A kept problem is drawn in proportion to its wrong answers, as
+		// the proposer is rewarded (1 − solve rate): the hardest problems
+		// the solver still solves sometimes are shown most. A labelled
+		// problem, with no answers, counts once.
+		wrong := 0
+		for _, r := range p.Right {
+			if !r {
+				wrong++
+			}
+		}
+		for range max(wrong, 1) {
+			out = append(out, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("lab-propose: references: %s: %w", path, err)
+	}
+	return out, nil
+}
