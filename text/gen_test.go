@@ -390,11 +390,13 @@ func (g *instructionGen) nearDuplicate(it genItem) genItem {
 }
 
 // generate returns n instructions from seed.
-func generate(seed uint64, n int) []string {
-	g := newInstructionGen(seed)
+func generate(seed uint64, n int) []string { return take(n, newInstructionGen(seed).Next) }
+
+// take returns the next n texts of a generator.
+func take(n int, next func() string) []string {
 	out := make([]string, n)
 	for i := range out {
-		out[i] = g.Next()
+		out[i] = next()
 	}
 	return out
 }
@@ -509,11 +511,4 @@ func (g *paraphraseGen) Next() string {
 }
 
 // paraphrases returns n near-duplicate-heavy instructions from seed.
-func paraphrases(seed uint64, n int) []string {
-	g := newParaphraseGen(seed)
-	out := make([]string, n)
-	for i := range out {
-		out[i] = g.Next()
-	}
-	return out
-}
+func paraphrases(seed uint64, n int) []string { return take(n, newParaphraseGen(seed).Next) }

@@ -414,22 +414,30 @@ func FuzzIndex(f *testing.F) {
 			}
 			texts = append(texts, strings.Join(words, " "))
 		}
-		toks := tokenizeAll(RougeTokenizer{}, texts)
 		o := Options{TopK: 1 + int(k%12), Threshold: 0.1 + float64(k%9)/10, Mean: MeanNone}
-		want := runFilter(mustBrute(t, o, false), texts, toks)
 		// Also with tiny tuning, so that tokens become common, the signature
 		// bits run out and the warm-up runs on inputs this small.
-		small := mustIndex(t, o)
-		small.regDF, small.maxBits, small.warmUpDF = 2, 3, 2
-		for _, x := range []*Index{mustIndex(t, o), small} {
-			got := runFilter(x, texts, toks)
-			for i := range got {
-				if d := sameResult(got[i], want[i]); d != "" {
-					t.Fatalf("regDF %d: instruction %d %q: %s", x.regDF, i, texts[i], d)
-				}
+		compareTuned(t, texts, o, false, 2, 3, 2)
+	})
+}
+
+// compareTuned filters texts with the brute force (bit-parallel or DP) and
+// with the index, at the default tuning and at the one given, and fails on
+// the first result that differs.
+func compareTuned(t *testing.T, texts []string, o Options, bitParallel bool, regDF, maxBits, warmUpDF int) {
+	t.Helper()
+	toks := tokenizeAll(RougeTokenizer{}, texts)
+	want := runFilter(mustBrute(t, o, bitParallel), texts, toks)
+	tuned := mustIndex(t, o)
+	tuned.regDF, tuned.maxBits, tuned.warmUpDF = regDF, maxBits, warmUpDF
+	for _, x := range []*Index{mustIndex(t, o), tuned} {
+		got := runFilter(x, texts, toks)
+		for i := range got {
+			if d := sameResult(got[i], want[i]); d != "" {
+				t.Fatalf("regDF %d: text %d (%d tokens) %q: %s", x.regDF, i, len(toks[i]), texts[i], d)
 			}
 		}
-	})
+	}
 }
 
 // commonWordTexts builds a pool whose texts share only frequent words: each
@@ -558,20 +566,9 @@ func FuzzIndexLong(f *testing.F) {
 		// Enough fillers that every vocabulary word reaches regDF and gets a
 		// signature bit: then nothing shared is in a scanned posting list.
 		texts := commonWordTexts(seed, 300+int(k), lens)
-		toks := tokenizeAll(RougeTokenizer{}, texts)
 		o := Options{TopK: 1 + int(k%12), Threshold: 0.2 + float64(k%8)/10, Mean: MeanNone}
-		want := runFilter(mustBrute(t, o, true), texts, toks)
-		small := mustIndex(t, o)
-		// Every word gets a bit when first seen, until the 256 run out.
-		small.regDF, small.maxBits, small.warmUpDF = 1, 256, 16
-		for _, x := range []*Index{mustIndex(t, o), small} {
-			got := runFilter(x, texts, toks)
-			for i := range got {
-				if d := sameResult(got[i], want[i]); d != "" {
-					t.Fatalf("regDF %d: text %d (%d tokens): %s", x.regDF, i, len(toks[i]), d)
-				}
-			}
-		}
+		// Tuned: every word gets a bit when first seen, until the 256 run out.
+		compareTuned(t, texts, o, true, 1, 256, 16)
 	})
 }
 
@@ -584,19 +581,7 @@ func FuzzIndexParaphrases(f *testing.F) {
 	f.Add(uint64(2), uint16(1200), uint8(0))
 	f.Add(uint64(3), uint16(60), uint8(40))
 	f.Fuzz(func(t *testing.T, seed uint64, n uint16, k uint8) {
-		texts := paraphrases(seed, 20+int(n%1500))
-		toks := tokenizeAll(RougeTokenizer{}, texts)
 		o := Options{TopK: 1 + int(k%12), Threshold: 0.3 + float64(k%7)/10, Mean: MeanNone}
-		want := runFilter(mustBrute(t, o, true), texts, toks)
-		small := mustIndex(t, o)
-		small.regDF, small.maxBits, small.warmUpDF = 4, 24, 8
-		for _, x := range []*Index{mustIndex(t, o), small} {
-			got := runFilter(x, texts, toks)
-			for i := range got {
-				if d := sameResult(got[i], want[i]); d != "" {
-					t.Fatalf("regDF %d: instruction %d %q: %s", x.regDF, i, texts[i], d)
-				}
-			}
-		}
+		compareTuned(t, paraphrases(seed, 20+int(n%1500)), o, true, 4, 24, 8)
 	})
 }
