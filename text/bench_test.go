@@ -9,22 +9,31 @@ import (
 
 // Reproduce the filter benchmarks (one full filtering pass per iteration):
 //
-//	go test ./text -run '^$' -bench 'Filter/index' -benchtime 1x
+//	go test ./text -run '^$' -bench 'Filter.*/index/' -benchtime 1x
 //	go test ./text -run '^$' -bench 'Filter' -benchtime 1x -timeout 180m
 //
 // The second adds the brute forces; its DP pass at 50k needs about eight
 // CPU-minutes, much longer in wall time on a loaded machine.
 //
 // Each pass filters n generated instructions in order, after 175 seeds, as
-// Self-Instruct does: check each, add it when novel. The three filters make
+// Self-Instruct does: check each, add it when novel. The filters make
 // identical decisions (TestIndexMatchesBruteForce); they differ only in how
 // much of the pool they score. Reported: seconds per pass, instructions
 // kept, LCS computations per check, CPU seconds per pass (the process's,
 // GC included) and pairs: the instruction pairs a brute force scores.
-func BenchmarkFilter(b *testing.B) {
-	seeds := generate(99, 175)
+//
+// BenchmarkFilter runs on the project's data (generate: templates, free
+// forms, a long tail of rare words and many near-duplicates),
+// BenchmarkFilterParaphrases on near-duplicate-heavy data (paraphrases: a
+// few templates reworded over and over).
+func BenchmarkFilter(b *testing.B) { benchFilter(b, generate) }
+
+func BenchmarkFilterParaphrases(b *testing.B) { benchFilter(b, paraphrases) }
+
+func benchFilter(b *testing.B, data func(seed uint64, n int) []string) {
+	seeds := data(99, 175)
 	for _, n := range []int{10000, 20000, 50000} {
-		texts := generate(7, n)
+		texts := data(7, n)
 		toks := tokenizeAll(RougeTokenizer{}, texts)
 		seedToks := tokenizeAll(RougeTokenizer{}, seeds)
 		for _, impl := range []struct {

@@ -390,11 +390,125 @@ func (g *instructionGen) nearDuplicate(it genItem) genItem {
 }
 
 // generate returns n instructions from seed.
-func generate(seed uint64, n int) []string {
-	g := newInstructionGen(seed)
+func generate(seed uint64, n int) []string { return take(n, newInstructionGen(seed).Next) }
+
+// take returns the next n texts of a generator.
+func take(n int, next func() string) []string {
 	out := make([]string, n)
 	for i := range out {
-		out[i] = g.Next()
+		out[i] = next()
 	}
 	return out
 }
+
+// paraphraseGen writes near-duplicate-heavy data, deterministically from a
+// seed: every instruction is one of a few templates, its slots filled from
+// short lists, then reworded by a few edits (synonyms, fillers, a dropped
+// word, a politeness prefix, a constraint, two clauses swapped). Templates
+// are drawn by a skewed distribution, so a handful dominate, as when a
+// teacher model keeps returning to its favourite tasks: most instructions
+// sit near hundreds of earlier ones, and the filter rejects most of them
+// while the kept pool still grows.
+type paraphraseGen struct {
+	rng *rand.Rand
+}
+
+var paraTemplates = []string{
+	"Write a {adj} poem about {topic} for {audience}.",
+	"Explain how {topic} works to {audience} in simple words.",
+	"Give me {num} tips for {activity}, and explain why each one helps.",
+	"Summarize the following article about {topic} in {num} sentences.",
+	"Write an email to {audience} about {topic}, in a {adj} tone.",
+	"Create a {num}-day plan for {activity} that {audience} can follow.",
+	"Compare {topic} and {topic2}, and say which matters more for {audience}.",
+	"List {num} questions {audience} might ask about {topic}.",
+	"Rewrite the paragraph below so that it sounds more {adj}.",
+	"Describe a typical day of {audience} who is learning about {topic}.",
+	"Write a short story about {topic}, with a {adj} ending.",
+	"Suggest {num} names for a {adj} {business}.",
+}
+
+// paraSlots are shorter than genSlots: few values make many near-copies.
+var paraSlots = map[string][]string{
+	"adj":      {"funny", "formal", "friendly", "sad", "hopeful", "serious", "warm", "clear"},
+	"topic":    {"the ocean", "climate change", "machine learning", "black holes", "inflation", "vaccines", "coffee", "chess", "the moon", "recycling", "jazz", "volcanoes"},
+	"audience": {"a child", "students", "my grandmother", "engineers", "a beginner", "nurses"},
+	"num":      {"3", "5", "7", "10", "three", "five"},
+	"activity": {"public speaking", "saving money", "running", "cooking", "studying", "gardening"},
+	"business": {"bakery", "bookstore", "coffee shop", "startup", "gym"},
+}
+
+var paraSynonyms = map[string][]string{
+	"write": {"compose", "draft", "create"}, "explain": {"describe", "clarify"}, "give": {"provide", "offer"},
+	"list": {"enumerate", "name"}, "short": {"brief", "little"}, "simple": {"easy", "plain"},
+	"tips": {"suggestions", "ideas"}, "questions": {"queries"}, "suggest": {"propose", "recommend"},
+	"typical": {"normal", "usual"}, "following": {"given", "next"}, "create": {"make", "design"},
+	"about": {"on", "regarding"}, "plan": {"schedule", "program"}, "story": {"tale"},
+}
+
+var (
+	paraPrefixes    = []string{"Please", "Could you", "Can you", "I would like you to", "Kindly", "Now"}
+	paraFillers     = []string{"please", "really", "briefly", "clearly", "also", "carefully", "quickly"}
+	paraConstraints = []string{"Keep it short.", "Use bullet points.", "Avoid jargon.", "Add a title.",
+		"Answer in {num} parts.", "Make it {adj}.", "Mention {topic2} once."}
+)
+
+func newParaphraseGen(seed uint64) *paraphraseGen {
+	return &paraphraseGen{rng: rand.New(rand.NewPCG(seed, seed^0xd1b54a32d192ed03))}
+}
+
+func (g *paraphraseGen) pick(list []string) string { return list[g.rng.IntN(len(list))] }
+
+// Next returns the next instruction.
+func (g *paraphraseGen) Next() string {
+	// Template i with weight 1/(i+1): the first few dominate.
+	var total float64
+	for i := range paraTemplates {
+		total += 1 / float64(i+1)
+	}
+	r, tmpl := g.rng.Float64()*total, 0
+	for ; tmpl < len(paraTemplates)-1; tmpl++ {
+		if r -= 1 / float64(tmpl+1); r < 0 {
+			break
+		}
+	}
+	fill := func(s string) string {
+		for strings.Contains(s, "{") {
+			i := strings.Index(s, "{")
+			j := strings.Index(s[i:], "}") + i
+			name := strings.TrimSuffix(s[i+1:j], "2")
+			s = s[:i] + g.pick(paraSlots[name]) + s[j+1:]
+		}
+		return s
+	}
+	words := strings.Fields(fill(paraTemplates[tmpl]))
+	for range g.rng.IntN(5) {
+		i := g.rng.IntN(len(words))
+		switch g.rng.IntN(6) {
+		case 0: // synonym, keeping trailing punctuation
+			w := strings.ToLower(strings.TrimRight(words[i], ".,?!"))
+			if syn, ok := paraSynonyms[w]; ok {
+				words[i] = g.pick(syn) + words[i][len(w):]
+			}
+		case 1: // filler
+			words = slices.Insert(words, i, g.pick(paraFillers))
+		case 2: // drop a word
+			if len(words) > 5 {
+				words = slices.Delete(words, i, i+1)
+			}
+		case 3: // politeness prefix
+			words = append(strings.Fields(g.pick(paraPrefixes)), words...)
+		case 4: // a constraint
+			words = append(words, strings.Fields(fill(g.pick(paraConstraints)))...)
+		case 5: // swap the halves around a comma
+			s := strings.Join(words, " ")
+			if a, b, ok := strings.Cut(s, ", "); ok {
+				words = strings.Fields(b + " " + a)
+			}
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// paraphrases returns n near-duplicate-heavy instructions from seed.
+func paraphrases(seed uint64, n int) []string { return take(n, newParaphraseGen(seed).Next) }

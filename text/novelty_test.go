@@ -86,26 +86,62 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 	long := commonWordTexts(3, 0, []int{200, 254, 255, 256, 257, 300, 301, 450, 600})
 	texts = append(texts, long...)
 	n := len(texts)
-	toks := tokenizeAll(RougeTokenizer{}, texts)
 	// A few dozen seeds first, as a run starts with the human seed tasks.
-	seeds := generate(99, 60)
+	got, kept := matchBruteForce(t, generate(99, 60), texts)
+	// Each long line is novel and its exact duplicate is not.
+	seen, dups := map[string]bool{}, 0
+	for i := gen; i < n; i++ {
+		if !seen[texts[i]] {
+			seen[texts[i]] = true
+			continue
+		}
+		if dups++; got[i].Novel || got[i].Max != 1 {
+			t.Errorf("long text %d (%d tokens), an exact duplicate: novel %v, max %v",
+				i, len(RougeTokenizer{}.Tokens(texts[i])), got[i].Novel, got[i].Max)
+		}
+	}
+	if dups != 9 {
+		t.Errorf("%d exact duplicates among the long lines, want 9", dups)
+	}
+	// The data must exercise both outcomes heavily to mean anything.
+	if kept < n/10 || kept > n*9/10 {
+		t.Errorf("kept %d of %d: the generator no longer mixes novel and near-duplicate instructions", kept, n)
+	}
+}
+
+// TestIndexMatchesBruteForceParaphrases holds the index to the same
+// contract on near-duplicate-heavy data: 20,000 rewordings of a dozen
+// templates, where most checks have many instructions scoring close to
+// their K-th best and to the threshold.
+func TestIndexMatchesBruteForceParaphrases(t *testing.T) {
+	const n = 20000
+	_, kept := matchBruteForce(t, paraphrases(99, 60), paraphrases(7, n))
+	if kept < n/50 || kept > n/4 {
+		t.Errorf("kept %d of %d: the data is no longer near-duplicate-heavy with a growing pool", kept, n)
+	}
+}
+
+// matchBruteForce adds seeds, then filters texts with the index (default
+// tuning and one that runs out of signature bits early, so the
+// posting-list scans of common tokens and the warm-up are exercised) and
+// with the bit-parallel brute force, and fails the test on any result
+// that differs. It returns the index's results and how many it kept.
+func matchBruteForce(t *testing.T, seeds, texts []string) ([]Result, int) {
+	t.Helper()
+	toks := tokenizeAll(RougeTokenizer{}, texts)
 	fast := mustIndex(t, Options{Mean: MeanNone})
+	small := mustIndex(t, Options{Mean: MeanNone})
+	small.regDF, small.maxBits, small.warmUpDF = 16, 40, 64
 	ref := mustBrute(t, Options{Mean: MeanNone}, true)
 	for _, s := range seeds {
 		fast.AddText(s)
+		small.AddText(s)
 		ref.Add(s, RougeTokenizer{}.Tokens(s))
 	}
 
 	start := time.Now()
 	got := runFilter(fast, texts, toks)
 	fastTime := time.Since(start)
-	// The same with tuning that runs out of signature bits early, so the
-	// posting-list scans of common tokens and the warm-up are exercised.
-	small := mustIndex(t, Options{Mean: MeanNone})
-	small.regDF, small.maxBits, small.warmUpDF = 16, 40, 64
-	for _, s := range seeds {
-		small.AddText(s)
-	}
 	gotSmall := runFilter(small, texts, toks)
 	start = time.Now()
 	want := runFilter(ref, texts, toks)
@@ -129,29 +165,11 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 		scored += got[i].Scored
 	}
 	if bad > 0 {
-		t.Fatalf("%d of %d results differ from brute force", bad, n)
-	}
-	// Each long line is novel and its exact duplicate is not.
-	seen, dups := map[string]bool{}, 0
-	for i := gen; i < n; i++ {
-		if !seen[texts[i]] {
-			seen[texts[i]] = true
-			continue
-		}
-		if dups++; got[i].Novel || got[i].Max != 1 {
-			t.Errorf("long text %d (%d tokens), an exact duplicate: novel %v, max %v",
-				i, len(toks[i]), got[i].Novel, got[i].Max)
-		}
-	}
-	if dups != 9 {
-		t.Errorf("%d exact duplicates among the long lines, want 9", dups)
-	}
-	// The data must exercise both outcomes heavily to mean anything.
-	if kept < n/10 || kept > n*9/10 {
-		t.Errorf("kept %d of %d: the generator no longer mixes novel and near-duplicate instructions", kept, n)
+		t.Fatalf("%d of %d results differ from brute force", bad, len(texts))
 	}
 	t.Logf("%d instructions, %d kept; index %v (%.1f LCS per check), brute force (bit-parallel) %v",
-		n, kept, fastTime, float64(scored)/float64(n), refTime)
+		len(texts), kept, fastTime, float64(scored)/float64(len(texts)), refTime)
+	return got, kept
 }
 
 // TestBruteForceBitParallelMatchesDP closes the loop: the bit-parallel
@@ -396,22 +414,30 @@ func FuzzIndex(f *testing.F) {
 			}
 			texts = append(texts, strings.Join(words, " "))
 		}
-		toks := tokenizeAll(RougeTokenizer{}, texts)
 		o := Options{TopK: 1 + int(k%12), Threshold: 0.1 + float64(k%9)/10, Mean: MeanNone}
-		want := runFilter(mustBrute(t, o, false), texts, toks)
 		// Also with tiny tuning, so that tokens become common, the signature
 		// bits run out and the warm-up runs on inputs this small.
-		small := mustIndex(t, o)
-		small.regDF, small.maxBits, small.warmUpDF = 2, 3, 2
-		for _, x := range []*Index{mustIndex(t, o), small} {
-			got := runFilter(x, texts, toks)
-			for i := range got {
-				if d := sameResult(got[i], want[i]); d != "" {
-					t.Fatalf("regDF %d: instruction %d %q: %s", x.regDF, i, texts[i], d)
-				}
+		compareTuned(t, texts, o, false, 2, 3, 2)
+	})
+}
+
+// compareTuned filters texts with the brute force (bit-parallel or DP) and
+// with the index, at the default tuning and at the one given, and fails on
+// the first result that differs.
+func compareTuned(t *testing.T, texts []string, o Options, bitParallel bool, regDF, maxBits, warmUpDF int) {
+	t.Helper()
+	toks := tokenizeAll(RougeTokenizer{}, texts)
+	want := runFilter(mustBrute(t, o, bitParallel), texts, toks)
+	tuned := mustIndex(t, o)
+	tuned.regDF, tuned.maxBits, tuned.warmUpDF = regDF, maxBits, warmUpDF
+	for _, x := range []*Index{mustIndex(t, o), tuned} {
+		got := runFilter(x, texts, toks)
+		for i := range got {
+			if d := sameResult(got[i], want[i]); d != "" {
+				t.Fatalf("regDF %d: text %d (%d tokens) %q: %s", x.regDF, i, len(toks[i]), texts[i], d)
 			}
 		}
-	})
+	}
 }
 
 // commonWordTexts builds a pool whose texts share only frequent words: each
@@ -540,19 +566,22 @@ func FuzzIndexLong(f *testing.F) {
 		// Enough fillers that every vocabulary word reaches regDF and gets a
 		// signature bit: then nothing shared is in a scanned posting list.
 		texts := commonWordTexts(seed, 300+int(k), lens)
-		toks := tokenizeAll(RougeTokenizer{}, texts)
 		o := Options{TopK: 1 + int(k%12), Threshold: 0.2 + float64(k%8)/10, Mean: MeanNone}
-		want := runFilter(mustBrute(t, o, true), texts, toks)
-		small := mustIndex(t, o)
-		// Every word gets a bit when first seen, until the 256 run out.
-		small.regDF, small.maxBits, small.warmUpDF = 1, 256, 16
-		for _, x := range []*Index{mustIndex(t, o), small} {
-			got := runFilter(x, texts, toks)
-			for i := range got {
-				if d := sameResult(got[i], want[i]); d != "" {
-					t.Fatalf("regDF %d: text %d (%d tokens): %s", x.regDF, i, len(toks[i]), d)
-				}
-			}
-		}
+		// Tuned: every word gets a bit when first seen, until the 256 run out.
+		compareTuned(t, texts, o, true, 1, 256, 16)
+	})
+}
+
+// FuzzIndexParaphrases compares the index with the brute force on runs of
+// near-duplicate-heavy data (paraphrases) under options the fuzzer picks:
+// there, many instructions tie at the K-th best score and near the
+// threshold, and the pool keeps sharing most words with every query.
+func FuzzIndexParaphrases(f *testing.F) {
+	f.Add(uint64(1), uint16(300), uint8(9))
+	f.Add(uint64(2), uint16(1200), uint8(0))
+	f.Add(uint64(3), uint16(60), uint8(40))
+	f.Fuzz(func(t *testing.T, seed uint64, n uint16, k uint8) {
+		o := Options{TopK: 1 + int(k%12), Threshold: 0.3 + float64(k%7)/10, Mean: MeanNone}
+		compareTuned(t, paraphrases(seed, 20+int(n%1500)), o, true, 4, 24, 8)
 	})
 }
