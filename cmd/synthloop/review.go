@@ -48,8 +48,9 @@ default the last), and --sample-rejected M records rejected by each filter. Once
 is reviewed (tick "sample only"), the summary page and status report the share of
 acceptable records with a 95% confidence interval per stratum, and Cohen's kappa between
 reviewers and between each reviewer and the pipeline's verdict. The Insight page charts a
-stage (lengths, judge scores, rejections per filter, languages, distinct-n, the root verbs of
-Japanese instructions) over a reproducible sample of at most 20,000 of its records.
+stage (lengths, judge scores, rejections per filter, languages, distinct-n, the root verbs
+and direct objects of English and Japanese instructions) over a reproducible sample of at
+most 20,000 of its records.
 
 Label Studio: --export-labelstudio FILE writes the sample (or the stage's kept records) as
 Label Studio tasks, and FILE.config.xml the labeling interface to paste into the project;

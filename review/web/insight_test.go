@@ -15,6 +15,10 @@ import (
 	"github.com/synthloop/synthloop/review/insight"
 )
 
+// englishAsks open the English instructions of insightRun, in turn.
+var englishAsks = []string{"Explain why the sky is blue", "Write a poem", "Write a story", "Write an essay", "Give an example",
+	"Describe the colour", "List three reasons", "Summarize an article", "Tell me a joke"}
+
 // insightRun writes stage "mixed" with n records in English and Japanese,
 // judge scores 1 to 10, two filters rejecting, and, from record 5, xss as a
 // filter name and as the language the data brought.
@@ -23,7 +27,7 @@ func insightRun(t testing.TB, n int) string {
 	var recs []*record.Record
 	for i := range n {
 		r := &record.Record{ID: fmt.Sprintf("mixed:%04d", i), Seq: int64(i), Status: record.Kept,
-			Instruction: "Explain" + strings.Repeat(" why the sky is blue", 1+i%7) + ".",
+			Instruction: englishAsks[i%len(englishAsks)] + strings.Repeat(" about the sky", i%7) + ".",
 			Output:      fmt.Sprintf("Light scatters, %s case %d.", strings.Repeat("more so ", i%11), i%13),
 			Scores:      map[string]float64{"judge": float64(1 + i%10)}}
 		if i%4 == 1 {
@@ -94,7 +98,7 @@ func TestBrowserInsight(t *testing.T) {
 	charts := `document.querySelectorAll("#insight figure.chart").length`
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(srv.URL+"/#insight"),
-		void(chromedp.Poll[bool](charts+` === 8`, chromedp.WithPollingTimeout(10*time.Second))),
+		void(chromedp.Poll[bool](charts+` === 9`, chromedp.WithPollingTimeout(10*time.Second))),
 		chromedp.WaitNotVisible(chromedp.ID("queue-page")),
 		chromedp.Sleep(300*time.Millisecond), // an onerror would have fired by now
 		screenshot(t, "insight"),
@@ -119,9 +123,17 @@ func TestBrowserInsight(t *testing.T) {
 			t.Errorf("%s rows %q, want the markup as text among them", chart, rows)
 		}
 	}
-	// Record 1 of every 4 asks in Japanese: 説明する, with 理由 as its object.
-	if got := run(t, ctx, chromedp.Text(chromedp.CSS(`table.objects`))); !strings.Contains(got, "説明する\t理由 75") {
-		t.Errorf("verb table %q, want 説明する with its object 理由 75 times", got)
+	// Record 1 of every 4 asks in Japanese: 説明する, with 理由 as its object;
+	// the others in English: write about three times as often as the other verbs.
+	for lang, want := range map[string]string{"ja": "説明する\t75\t理由 75", "en": "write\t76\tstory 26, essay 25, poem 25\nexplain\t25\t(none) 25"} {
+		if got := run(t, ctx, chromedp.Text(chromedp.CSS(`table.objects[data-lang="`+lang+`"]`))); !strings.Contains(got, want) {
+			t.Errorf("%s verb table %q, want %q", lang, got, want)
+		}
+	}
+	// The sunburst: a sector per verb, and per object in the outer ring.
+	if got := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#insight path.verb title, #insight path.object title")].map(e => e.textContent)`)); len(got) != 7+8+2 ||
+		got[0] != "write: 76" || got[1] != "write story: 26" || !slices.Contains(got, "説明する 理由: 75") {
+		t.Errorf("sunburst sectors %q", got)
 	}
 	if run(t, ctx, chromedp.Evaluate[bool](`window.__pwned !== undefined`)) {
 		t.Error("script from a record ran: window.__pwned is set")

@@ -489,14 +489,59 @@ function counted(title, head, cs) {
   return barChart(title, head, cs.map((c) => c.name), cs.map((c) => c.n), cs.length ? null : "none");
 }
 
-// diversity is the Self-Instruct chart of root verbs and their direct
-// objects, as bars of the verbs and a table of their objects.
-function diversity(d) {
-  const note = `${d.parsed} Japanese instructions parsed (kagome), ${d.no_verb} without a verb; ` +
-    `${d.skipped} in other languages not parsed: no English part-of-speech tagger is available.`;
-  const f = barChart("instruction root verbs", "verb", d.verbs.map((v) => v.verb), d.verbs.map((v) => v.n), note);
-  const t = el("table", { class: "objects" }, el("tr", {}, el("th", {}, "verb"), el("th", {}, "direct objects (records)")));
-  for (const v of d.verbs) t.append(el("tr", {}, el("td", {}, v.verb), el("td", {}, v.objects.map((o) => `${o.name || "(none)"} ${o.n}`).join(", "))));
+// arc is the SVG path of the ring sector from angle a0 to a1 (radians,
+// clockwise from twelve o'clock) between radii r0 and r1, centred on c.
+function arc(c, r0, r1, a0, a1) {
+  // An arc whose ends meet draws nothing: a sector over half the ring is
+  // drawn as two halves.
+  if (a1 - a0 > Math.PI) return arc(c, r0, r1, a0, (a0 + a1) / 2) + " " + arc(c, r0, r1, (a0 + a1) / 2, a1);
+  const p = (r, a) => `${(c + r * Math.sin(a)).toFixed(2)} ${(c - r * Math.cos(a)).toFixed(2)}`;
+  return `M ${p(r0, a0)} L ${p(r1, a0)} A ${r1} ${r1} 0 0 1 ${p(r1, a1)} L ${p(r0, a1)} A ${r0} ${r0} 0 0 0 ${p(r0, a0)} Z`;
+}
+
+// sunburst draws the Self-Instruct paper's figure: root verbs in the inner
+// ring, each verb's most common direct objects in the outer ring beside
+// it, every sector as wide as its share of the parsed instructions. The
+// rest of a verb's objects (and "no object") is left as a gap.
+function sunburst(d) {
+  const S = 420, c = S / 2, r0 = 46, r1 = 122, r2 = 200;
+  const g = svg("svg", { width: S, height: S, viewBox: `0 0 ${S} ${S}`, role: "img", "aria-label": `instruction verbs (${d.lang})` });
+  const total = d.verbs.reduce((n, v) => n + v.n, 0);
+  const label = (txt, r, a0, a1, cls) => {
+    if (a1 - a0 < 0.09) return; // too thin to write in
+    const a = (a0 + a1) / 2, deg = a * 180 / Math.PI - 90, flip = a > Math.PI;
+    g.append(svg("text", { class: cls, x: (c + r * Math.sin(a)).toFixed(1), y: (c - r * Math.cos(a)).toFixed(1), "text-anchor": "middle",
+      "dominant-baseline": "middle", transform: `rotate(${flip ? deg + 180 : deg} ${(c + r * Math.sin(a)).toFixed(1)} ${(c - r * Math.cos(a)).toFixed(1)})` }, clip(txt, 12)));
+  };
+  let a = 0;
+  d.verbs.forEach((v, i) => {
+    const w = 2 * Math.PI * v.n / total, hue = (i * 137) % 360;
+    g.append(svg("path", { class: "verb", d: arc(c, r0, r1, a, a + w), fill: `hsl(${hue} 55% 62%)` }, svg("title", {}, `${v.verb}: ${v.n}`)));
+    label(v.verb, (r0 + r1) / 2, a, a + w, "verb");
+    let b = a;
+    for (const o of v.objects) {
+      const ow = 2 * Math.PI * o.n / total;
+      if (o.name) {
+        g.append(svg("path", { class: "object", d: arc(c, r1 + 2, r2, b, b + ow), fill: `hsl(${hue} 55% 80%)` }, svg("title", {}, `${v.verb} ${o.name}: ${o.n}`)));
+        label(o.name, (r1 + r2) / 2 + 2, b, b + ow, "object");
+      }
+      b += ow;
+    }
+    a += w;
+  });
+  return g;
+}
+
+// diversity is the Self-Instruct chart of one language's root verbs and
+// their direct objects, with the numbers as a table.
+function diversity(d, skipped) {
+  const lang = { en: "English", ja: "Japanese" }[d.lang] || d.lang;
+  const f = el("figure", { class: "chart", "data-chart": "instruction verbs " + d.lang }, el("h3", {}, `instruction root verbs and their objects: ${lang}`),
+    el("p", { class: "hint" }, `${d.parsed} ${lang} instructions with a root verb (${d.parser}), ${d.no_verb} without; ` +
+      `${skipped} in other languages not parsed. Inner ring: the ${d.verbs.length} most common verbs; outer: each verb's most common direct objects.`),
+    d.verbs.length ? sunburst(d) : null);
+  const t = el("table", { class: "objects", "data-lang": d.lang }, el("tr", {}, el("th", {}, "verb"), el("th", {}, "records"), el("th", {}, "direct objects (records)")));
+  for (const v of d.verbs) t.append(el("tr", {}, el("td", {}, v.verb), el("td", {}, String(v.n)), el("td", {}, v.objects.map((o) => `${o.name || "(none)"} ${o.n}`).join(", "))));
   f.append(t);
   return f;
 }
@@ -522,7 +567,7 @@ async function loadInsight() {
       counted("language", "language", r.languages),
       el("figure", { class: "chart", "data-chart": "distinct-n" }, el("h3", {}, "distinct-n of outputs"),
         el("p", { class: "hint" }, "distinct n-grams over all n-grams, outputs tokenized per language"), dt),
-      diversity(r.diversity));
+      ...r.diversity.map((d) => diversity(d, r.diversity_skipped)));
   } catch (e) { say(e.message, true); }
 }
 
