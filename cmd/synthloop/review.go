@@ -49,8 +49,8 @@ is reviewed (tick "sample only"), the summary page and status report the share o
 acceptable records with a 95% confidence interval per stratum, and Cohen's kappa between
 reviewers and between each reviewer and the pipeline's verdict. The Insight page charts a
 stage (lengths, judge scores, rejections per filter, languages, distinct-n, the root verbs
-and direct objects of English and Japanese instructions) over a reproducible sample of at
-most 20,000 of its records.
+and direct objects of English and Japanese instructions, near-duplicate clusters of kept
+records with links to them) over a reproducible sample of at most 20,000 of its records.
 
 Label Studio: --export-labelstudio FILE writes the sample (or the stage's kept records) as
 Label Studio tasks, and FILE.config.xml the labeling interface to paste into the project;

@@ -1,4 +1,4 @@
-// Package insight computes the review app's per-stage figures of a run (length and judge-score histograms, rejections per filter, language mix, distinct-n, the instruction verb chart) over a bounded, reproducible sample of its records.
+// Package insight computes the review app's per-stage figures of a run (length and judge-score histograms, rejections per filter, language mix, distinct-n, the instruction verb chart, near-duplicate clusters) over a bounded, reproducible sample of its records.
 package insight
 
 import (
@@ -56,6 +56,8 @@ type Report struct {
 	// DiversitySkipped counts the instructions in other languages.
 	Diversity        []Diversity `json:"diversity"`
 	DiversitySkipped int         `json:"diversity_skipped"`
+	// Duplicates are the near-duplicate clusters of the kept records.
+	Duplicates Clusters `json:"duplicates"`
 }
 
 // Count is how many records have a value.
@@ -172,6 +174,9 @@ func Compute(recs []*record.Record) (Report, error) {
 	}
 	rep.Distinct = d
 	if rep.Diversity, rep.DiversitySkipped, err = VerbDiversity(insts); err != nil {
+		return rep, err
+	}
+	if rep.Duplicates, err = NearDuplicates(recs); err != nil {
 		return rep, err
 	}
 	return rep, nil

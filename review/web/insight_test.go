@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -12,7 +13,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/review"
 	"github.com/synthloop/synthloop/review/insight"
+	"github.com/synthloop/synthloop/store"
 )
 
 // englishAsks open the English instructions of insightRun, in turn.
@@ -98,7 +101,7 @@ func TestBrowserInsight(t *testing.T) {
 	charts := `document.querySelectorAll("#insight figure.chart").length`
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(srv.URL+"/#insight"),
-		void(chromedp.Poll[bool](charts+` === 9`, chromedp.WithPollingTimeout(10*time.Second))),
+		void(chromedp.Poll[bool](charts+` === 10`, chromedp.WithPollingTimeout(10*time.Second))),
 		chromedp.WaitNotVisible(chromedp.ID("queue-page")),
 		chromedp.Sleep(300*time.Millisecond), // an onerror would have fired by now
 		screenshot(t, "insight"),
@@ -134,6 +137,26 @@ func TestBrowserInsight(t *testing.T) {
 	if got := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#insight path.verb title, #insight path.object title")].map(e => e.textContent)`)); len(got) != 7+8+2 ||
 		got[0] != "write: 76" || got[1] != "write story: 26" || !slices.Contains(got, "説明する 理由: 75") {
 		t.Errorf("sunburst sectors %q", got)
+	}
+	// Near duplicates: the kept Japanese prompts are one text (52 records),
+	// the English ones repeat (9 openings, 7 lengths); the largest first, and its last member link opens the record
+	// in the queue, where a can accept it.
+	sizes := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.clusters tr td:first-child")].map(c => c.textContent)`))
+	if len(sizes) != 19 || sizes[0] != "52" || sizes[1] != "16" || sizes[18] != "2" {
+		t.Errorf("cluster sizes %q, want 19 clusters, 52 records first", sizes)
+	}
+	last := `document.querySelector("table.clusters td.members a:last-of-type")`
+	id := run(t, ctx, chromedp.Evaluate[string](last+`.textContent`))
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("table.clusters td.members a:last-of-type")),
+		chromedp.WaitVisible(chromedp.ID("queue-page")), waitCur(id), key("a"), waitMine("you: accept")); err != nil {
+		t.Fatalf("open %s from its cluster and accept it: %v", id, err)
+	}
+	d, err := review.Load(context.Background(), a.st, "mixed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs := d.ByRecord[id]; len(vs) != 1 || vs[0].Kind != store.Accept {
+		t.Errorf("verdicts on %s: %+v, want ann's accept", id, vs)
 	}
 	if run(t, ctx, chromedp.Evaluate[bool](`window.__pwned !== undefined`)) {
 		t.Error("script from a record ran: window.__pwned is set")

@@ -67,8 +67,8 @@ async function start() {
     }, true);
   }
   document.addEventListener("keyup", () => { state.swallow = ""; });
+  await reload(); // before route: a #record= link adds to the list reload empties
   route();
-  await reload();
   if (s.read_only) {
     // A run still being written: show what it commits as it commits.
     say("live: the run is still being written; new records appear as they commit, decisions wait until it finishes");
@@ -102,6 +102,10 @@ function fillFilters() {
 }
 
 function route() {
+  if (location.hash.startsWith("#record=")) {
+    openRecord(decodeURIComponent(location.hash.slice(8)));
+    return;
+  }
   const summary = location.hash === "#summary", insight = location.hash === "#insight";
   $("queue-page").hidden = summary || insight;
   $("summary-page").hidden = !summary;
@@ -109,6 +113,27 @@ function route() {
   $("keys").hidden = summary || insight; // the review keys work on the queue only
   if (summary) loadSummary();
   if (insight) loadInsight();
+}
+
+// openRecord shows a record named by a link (#record=ID) in the queue,
+// added to the end of the list if the queue's filters left it out, so the
+// review keys work on it as on any other.
+async function openRecord(id) {
+  $("queue-page").hidden = false;
+  $("summary-page").hidden = true;
+  $("insight-page").hidden = true;
+  $("keys").hidden = false;
+  try {
+    const got = await api("/api/record?id=" + encodeURIComponent(id));
+    let i = state.items.findIndex((it) => it.record.id === id);
+    if (i < 0) {
+      state.items.push(got);
+      i = state.items.length - 1;
+      $("list").append(listEntry(got, i));
+    }
+    history.replaceState(null, "", "#queue");
+    select(i);
+  } catch (e) { say(e.message, true); }
 }
 
 function query() {
@@ -546,6 +571,27 @@ function diversity(d, skipped) {
   return f;
 }
 
+// duplicates lists the near-duplicate clusters of the kept records, largest
+// first, each member a link that opens the record in the queue.
+function duplicates(c) {
+  const f = el("figure", { class: "chart", "data-chart": "near-duplicate clusters" }, el("h3", {}, "near-duplicate clusters of kept records"),
+    el("p", { class: "hint" }, `${c.duplicated} of ${c.compared} kept records are in ${c.groups} groups whose prompts (instruction and input) ` +
+      `are near duplicates: MinHash of word 3-grams, estimated Jaccard ≥ ${c.threshold}, chains joined. The largest ${c.clusters.length}:`));
+  if (!c.clusters.length) return f;
+  const t = el("table", { class: "clusters" }, el("tr", {}, el("th", {}, "records"), el("th", {}, "first prompt"), el("th", {}, "members (similarity to the first)")));
+  for (const cl of c.clusters) {
+    const links = el("td", { class: "members" });
+    cl.members.forEach((m, i) => {
+      if (i) links.append(", ");
+      links.append(el("a", { href: "#record=" + encodeURIComponent(m.id) }, m.id), ` ${m.jaccard.toFixed(2)}`);
+    });
+    if (cl.size > cl.members.length) links.append(`, and ${cl.size - cl.members.length} more`);
+    t.append(el("tr", {}, el("td", {}, String(cl.size)), el("td", { class: "prompt" }, clip(cl.prompt, 160)), links));
+  }
+  f.append(t);
+  return f;
+}
+
 async function loadInsight() {
   const stage = $("stage").value;
   try {
@@ -567,7 +613,8 @@ async function loadInsight() {
       counted("language", "language", r.languages),
       el("figure", { class: "chart", "data-chart": "distinct-n" }, el("h3", {}, "distinct-n of outputs"),
         el("p", { class: "hint" }, "distinct n-grams over all n-grams, outputs tokenized per language"), dt),
-      ...r.diversity.map((d) => diversity(d, r.diversity_skipped)));
+      ...r.diversity.map((d) => diversity(d, r.diversity_skipped)),
+      duplicates(r.duplicates));
   } catch (e) { say(e.message, true); }
 }
 
