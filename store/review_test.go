@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -207,5 +208,78 @@ func TestScoreSortsUseTheIndex(t *testing.T) {
 	c, err := s.StageCounts(ctx)
 	if err != nil || len(c) != 1 || c[0].Kept != 1000 || c[0].Rejected != 1000 || !slices.Equal(c[0].Filters, []string{"judge"}) {
 		t.Errorf("StageCounts = %+v, %v", c, err)
+	}
+}
+
+// TestPanelSorts: a judge panel's spread sorts the disagreement sort and
+// moves a record up the uncertain one, in a judge stage's meta.judgment and
+// in a reject stage's judgment of its best candidate; the same pages with
+// the index as without.
+func TestPanelSorts(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	rec := func(id string, score float64, meta map[string]any) *record.Record {
+		r := &record.Record{ID: id, Status: record.Kept, Meta: meta, Prov: record.Provenance{Params: map[string]any{"threshold": 4.0}}}
+		if score >= 0 {
+			r.Scores = map[string]float64{"judge": score}
+		}
+		return r
+	}
+	recs := []*record.Record{
+		rec("one-judge-on-threshold", 4, nil),                                                  // 0
+		rec("panel-straddles", 4.5, map[string]any{"judgment": map[string]any{"spread": 3.0}}), // 0.5 - 1.5
+		rec("panel-close", 6, map[string]any{"judgment": map[string]any{"spread": 1.0}}),       // 2 - 0.5
+		rec("one-judge-far", 9, nil),                                                           // 5
+		rec("reject-best", 7, map[string]any{"best": 1, "judgments": []any{map[string]any{"spread": 0.5}, map[string]any{"spread": 4.0}}}), // 3 - 2
+		rec("no-score", -1, nil),
+	}
+	for i, r := range recs {
+		r.Seq = int64(i)
+	}
+	if err := s.Commit(ctx, pipeline.Unit{Stage: "p", Key: "u", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"uncertain":    {"panel-straddles", "one-judge-on-threshold", "reject-best", "panel-close", "one-judge-far", "no-score"},
+		"disagreement": {"reject-best", "panel-straddles", "panel-close", "one-judge-on-threshold", "one-judge-far", "no-score"},
+	}
+	for _, indexed := range []bool{false, true} {
+		if indexed {
+			if err := s.IndexScores(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for sort, ids := range want {
+			if got := allPages(t, s, PageQuery{Stage: "p", Sort: sort, Limit: 2}); !slices.Equal(got, ids) {
+				t.Errorf("sort %s (indexed %v): %v, want %v", sort, indexed, got, ids)
+			}
+		}
+	}
+}
+
+// TestIndexScoresReplacesTheOldUncertainIndex: a run reviewed before the
+// uncertain key counted a panel's spread has an index on the old key; it is
+// dropped, and the uncertain sort pages as on a new run.
+func TestIndexScoresReplacesTheOldUncertainIndex(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	pageRecords(t, s, 100)
+	want := allPages(t, s, PageQuery{Stage: "j", Sort: "uncertain", Limit: 7})
+	old := `COALESCE(abs(json_extract(data, '$.scores."judge"') - json_extract(data, '$.provenance.params.threshold')), 1e+300)`
+	if err := s.write(func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE INDEX records_review_uncertain ON records (stage, `+old+`, seq, id)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.IndexScores(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'records_review_uncertain'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the old index: %d left, %v", n, err)
+	}
+	if got := allPages(t, s, PageQuery{Stage: "j", Sort: "uncertain", Limit: 7}); !slices.Equal(got, want) {
+		t.Errorf("uncertain after IndexScores: %v, want %v", got, want)
 	}
 }

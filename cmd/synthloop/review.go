@@ -26,7 +26,8 @@ func newReviewCmd() *cobra.Command {
 		Long: `Serve a web app (assets built into the binary, nothing from the internet) for people to
 review a finished run's records: a queue per stage with filters (status, the filter that
 rejected, judge score range, a meta field such as a language or source, parent record)
-and sorts (pipeline order, judge score, nearest the keep threshold first), and a view of
+and sorts (pipeline order, judge score, nearest the keep threshold first, a judge panel's
+disagreement counting as nearness, or the widest panel disagreement first), and a view of
 everything that decided a record: its texts, conversation turns or DPO pair, the evidence
 quote highlighted in its chunk, scores, filter decisions, judgments and provenance.
 
