@@ -283,3 +283,70 @@ func TestIndexScoresReplacesTheOldUncertainIndex(t *testing.T) {
 		t.Errorf("uncertain after IndexScores: %v, want %v", got, want)
 	}
 }
+
+func TestParseCandidatePref(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want CandidatePref
+		ok   bool
+	}{
+		{"2>5", CandidatePref{2, 5, false}, true},
+		{"5=2", CandidatePref{5, 2, true}, true},
+		{"0>10", CandidatePref{0, 10, false}, true},
+		{"3>3", CandidatePref{}, false}, // a candidate with itself
+		{"chosen", CandidatePref{}, false},
+		{">1", CandidatePref{}, false},
+		{"1>", CandidatePref{}, false},
+		{"-1>2", CandidatePref{}, false},
+		{"1>2>3", CandidatePref{}, false},
+		{"12345>1", CandidatePref{}, false},
+		{" 1>2", CandidatePref{}, false},
+	} {
+		got, ok := ParseCandidatePref(tc.in)
+		if ok != tc.ok || ok && got != tc.want {
+			t.Errorf("ParseCandidatePref(%q) = %+v, %v; want %+v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzParseCandidatePref(f *testing.F) {
+	for _, s := range []string{"2>5", "5=2", "chosen", "1>2>3", "0>0", "9999=0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, ok := ParseCandidatePref(s)
+		if !ok {
+			return
+		}
+		// What parses prints back to itself, but for leading zeros.
+		if back, ok := ParseCandidatePref(c.String()); !ok || back != c || c.Win == c.Lose || c.Win < 0 || c.Lose < 0 {
+			t.Errorf("ParseCandidatePref(%q) = %+v, printed %q reads %+v, %v", s, c, c.String(), back, ok)
+		}
+	})
+}
+
+// TestCandidatePreference: a preference between two candidates is logged
+// against a record that has them, and refused for one it has not.
+func TestCandidatePreference(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	r := &record.Record{ID: "rej:1", Status: record.Kept, Candidates: []record.Candidate{{Text: "a"}, {Text: "b"}, {Text: "c"}}}
+	if err := s.Commit(ctx, pipeline.Unit{Stage: "rej", Key: "u", Records: []*record.Record{r, {ID: "rej:2", Status: record.Kept}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id, reason string
+		ok         bool
+	}{
+		{"rej:1", "2>0", true},
+		{"rej:1", "1=2", true},
+		{"rej:1", "3>0", false}, // no candidate 3
+		{"rej:2", "1>0", false}, // no candidates at all
+		{"rej:1", "2>", false},
+	} {
+		_, err := s.AddReview(ctx, Review{RecordID: tc.id, Reviewer: "ann", Kind: Prefer, Reason: tc.reason})
+		if (err == nil) != tc.ok {
+			t.Errorf("prefer %s on %s: %v, want ok %v", tc.reason, tc.id, err, tc.ok)
+		}
+	}
+}

@@ -34,7 +34,9 @@ quote highlighted in its chunk, scores, filter decisions, judgments and provenan
 Keys: j/k move, a accepts, r rejects with a reason tag (1-6), e edits (the original is
 kept and the change shown as a diff), c comments, u undoes your last decision. A record
 with a chosen/rejected pair shows the two blind as A and B: 1, 2 or t (a tie) says which
-is better.
+is better. A record with candidates (a reject stage's samples) shows two of them the same
+way, the best scored against each other in turn; export --format dpo makes a pair of each
+two candidates the reviewers preferred one of.
 Each decision is committed to the run store (run.db) before the page is told it is saved,
 with the reviewer's name and the time, so nothing is lost if the server is killed.
 Several people can review at once through one server: each page sets its reviewer name.

@@ -202,3 +202,36 @@ func TestReviewLabelStudio(t *testing.T) {
 		t.Errorf("export after the imported reject: %v %s", err, out)
 	}
 }
+
+// TestExportCandidatePairs: preferences reviewers gave between a reject
+// record's candidates come out of `export --format dpo` as pairs, and not
+// out of an SFT format.
+func TestExportCandidatePairs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	st, err := store.Open(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &record.Record{ID: "best:q", Status: record.Kept, Instruction: "Name a colour.", Output: "red",
+		Candidates: []record.Candidate{{Text: "red"}, {Text: "blue, the colour of the sky"}}}
+	if err := st.Commit(ctx, pipeline.Unit{Stage: "best", Key: "u", Records: []*record.Record{r}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddReview(ctx, store.Review{RecordID: "best:q", Reviewer: "ann", Kind: store.Prefer, Reason: "1>0"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	out, err := cli(dir, nil, "export", run, "--format", "dpo", "--out", "-").Output()
+	if err != nil {
+		t.Fatalf("export dpo: %v", err)
+	}
+	if want := `{"prompt":"Name a colour.","chosen":"blue, the colour of the sky","rejected":"red"}` + "\n"; string(out) != want {
+		t.Errorf("dpo export %s, want %s", out, want)
+	}
+	out, err = cli(dir, nil, "export", run, "--format", "alpaca", "--out", "-").Output()
+	if err != nil || strings.Count(string(out), "\n") != 1 || !strings.Contains(string(out), `"output":"red"`) {
+		t.Errorf("alpaca export: %v %s", err, out)
+	}
+}

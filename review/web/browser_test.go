@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -345,4 +346,59 @@ func blindSides(id string) [2]string {
 		return [2]string{"rejected", "chosen"}
 	}
 	return [2]string{"chosen", "rejected"}
+}
+
+// TestBrowserCandidatePairs compares a reject record's candidates blind:
+// the best scored against each other distinct one, pair by pair, with the
+// keys 1, 2 and k to come back for the next pair; the choices become the
+// record's preference pairs.
+func TestBrowserCandidatePairs(t *testing.T) {
+	ctx := context.Background()
+	cands := func(texts []string, scores []float64) []record.Candidate {
+		var out []record.Candidate
+		for i, s := range texts {
+			out = append(out, record.Candidate{Text: s, Scores: map[string]float64{"judge": scores[i]}})
+		}
+		return out
+	}
+	recs := []*record.Record{
+		{ID: "best:0", Seq: 0, Status: record.Kept, Instruction: "Where is Paris?", Output: "Paris is in France.",
+			Candidates: cands([]string{"Paris is in Germany.", "Paris is in France.", "In France, on the Seine.", "Paris is in France."}, []float64{2, 5, 4, 5})},
+		{ID: "best:1", Seq: 1, Status: record.Kept, Instruction: "Name a prime.", Output: "7", Candidates: cands([]string{"7", "9"}, []float64{5, 1})},
+	}
+	a := newApp(t, commitRun(t, "best", recs), Options{})
+	srv := httptest.NewServer(a.srv)
+	defer srv.Close()
+	tb := tab(t)
+	shownA := `Number(document.querySelector("#cand-pair section").dataset.candidate)`
+	hint := func(want string) chromedp.Action[chromedp.Void] {
+		return void(chromedp.Poll[bool](fmt.Sprintf(`document.getElementById("my-pref").textContent.startsWith(%q)`, want), chromedp.WithPollingTimeout(10*time.Second)))
+	}
+	if err := chromedp.Do(tb, chromedp.Navigate(srv.URL+"/"), waitCur("best:0"), hint("candidates 1 and 2, pair 1 of 2"), screenshot(t, "candidates")); err != nil {
+		t.Fatal(err)
+	}
+	a1 := run(t, tb, chromedp.Evaluate[int](shownA))
+	if err := chromedp.Do(tb, key("1"), waitCur("best:1"), key("k"), waitCur("best:0"), hint("candidates 0 and 1, pair 2 of 2")); err != nil {
+		t.Fatal(err)
+	}
+	a2 := run(t, tb, chromedp.Evaluate[int](shownA))
+	if err := chromedp.Do(tb, key("2"), waitCur("best:1"), key("k"), waitCur("best:0"), hint("candidates 0 and 1, pair 2 of 2 (all compared; you prefer B)")); err != nil {
+		t.Fatal(err)
+	}
+	other := func(a, x, y int) int { return x + y - a }
+	want := []string{fmt.Sprintf("%d>%d", a1, other(a1, 1, 2)), fmt.Sprintf("%d>%d", other(a2, 1, 0), a2)}
+	d, err := review.Load(ctx, a.st, "best")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range d.Prefs["best:0"] {
+		got = append(got, v.Reason)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("preferences on best:0: %v, want %v", got, want)
+	}
+	if pairs := d.HumanPairs(recs[0]); len(pairs) != 2 {
+		t.Errorf("%d preference pairs from best:0, want 2", len(pairs))
+	}
 }

@@ -272,6 +272,23 @@ function showRecord(it) {
       return x;
     })));
   } else if (r.chosen || r.rejected) parts.push(el("div", { class: "pair" }, text("chosen"), text("rejected")));
+  state.candPair = null;
+  const pairs = r.chosen && r.rejected ? [] : candidatePairs(r);
+  if (pairs.length) {
+    // Blind as well: two candidates as A and B, the first pair this
+    // reviewer has not compared (or, all compared, the last).
+    const mine = (it.prefs || []).filter((x) => x.reviewer === reviewer()).map((x) => parsePref(x.reason)).filter(Boolean);
+    const done = (p) => mine.find((m) => (m.a === p[0] && m.b === p[1]) || (m.a === p[1] && m.b === p[0]));
+    const k = pairs.findIndex((p) => !done(p));
+    const pair = blindOrder(r.id, pairs[k < 0 ? pairs.length - 1 : k]);
+    const prev = done(pair);
+    state.candPair = pair;
+    const said = prev ? (prev.tie ? "a tie" : prev.a === pair[0] ? "A" : "B") : "";
+    parts.push(el("p", { class: "hint", id: "my-pref" }, `candidates ${Math.min(...pair)} and ${Math.max(...pair)}, pair ${k < 0 ? pairs.length : k + 1} of ${pairs.length}` +
+      (k < 0 ? ` (all compared; you prefer ${said})` : "") + ": 1 prefers A, 2 prefers B, t a tie"));
+    parts.push(el("div", { class: "pair", id: "cand-pair" }, ...pair.map((c, i) =>
+      el("section", { class: "field", "data-candidate": c }, el("h3", {}, i ? "B" : "A"), el("pre", {}, r.candidates[c].text)))));
+  }
   if (typeof meta.evidence === "string" && !r.input) parts.push(field("evidence", meta.evidence));
   if (r.reasoning) parts.push(field("reasoning", r.reasoning));
   if (r.scores) parts.push(field("scores", "x", kv(r.scores)));
@@ -314,6 +331,37 @@ async function lineage(id, list, shownID) {
     list.append(el("li", {}, el("code", {}, p.id), ` (${p.stage}, ${p.status}) `, el("pre", {}, p.instruction || p.output || "")));
     id = p.provenance && p.provenance.parent_ids && p.provenance.parent_ids[0];
   }
+}
+
+// candidatePairs lists the pairs of a record's candidates to compare: the
+// best scored against each other candidate with a text of its own, the
+// closest scores first, as those are where a judge is least sure.
+function candidatePairs(r) {
+  const c = r.candidates || [];
+  if (c.length < 2) return [];
+  const score = (i) => { const s = c[i].scores || {}; return s.judge ?? s.verifier ?? -Infinity; };
+  const order = c.map((_, i) => i).sort((a, b) => score(b) - score(a) || a - b);
+  const seen = new Set([c[order[0]].text]), out = [];
+  for (const i of order.slice(1)) {
+    if (seen.has(c[i].text)) continue;
+    seen.add(c[i].text);
+    out.push([order[0], i]);
+  }
+  return out;
+}
+
+// parsePref reads a preference between candidates ("2>5", "2=5").
+function parsePref(reason) {
+  const m = /^(\d+)([>=])(\d+)$/.exec(reason || "");
+  return m ? { a: Number(m[1]), b: Number(m[3]), tie: m[2] === "=" } : null;
+}
+
+// blindOrder orders two candidates for showing as A and B by a hash of the
+// record and the pair, so the judge's ranking does not lean on the reviewer.
+function blindOrder(id, pair) {
+  let h = 0;
+  for (const c of id + ":" + pair.join(",")) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return h % 2 ? [pair[1], pair[0]] : [pair[0], pair[1]];
 }
 
 // pairSides orders a pair's fields for showing as A and B.
@@ -439,6 +487,11 @@ function onKey(e) {
     case "u": undo(); break;
     case "1": case "2": case "t": {
       const it = state.items[state.cur];
+      if (it && state.candPair) {
+        const [a, b] = state.candPair;
+        decide({ kind: "prefer", reason: e.key === "t" ? `${a}=${b}` : e.key === "1" ? `${a}>${b}` : `${b}>${a}` });
+        break;
+      }
       if (!it || !it.record.chosen || !it.record.rejected) return;
       const side = e.key === "t" ? "tie" : pairSides(it.record)[Number(e.key) - 1];
       decide({ kind: "prefer", reason: side });
