@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/css"
 	"github.com/chromedp/chromedp"
 
 	"github.com/synthloop/synthloop/pipeline"
@@ -400,5 +402,54 @@ func TestBrowserCandidatePairs(t *testing.T) {
 	}
 	if pairs := d.HumanPairs(recs[0]); len(pairs) != 2 {
 		t.Errorf("%d preference pairs from best:0, want 2", len(pairs))
+	}
+}
+
+// TestBrowserJapanese shows a Japanese record: its text reaches the page
+// as it is, and the browser draws it with a CJK font (Debian's
+// fonts-noto-cjk, which scripts/test.sh installs), not with boxes from a
+// font that has no kana or kanji.
+func TestBrowserJapanese(t *testing.T) {
+	inst, out := "富士山について短い詩を書いてください。", "雲の上 白き頂 朝日さす"
+	dir := commitRun(t, "ja", []*record.Record{{ID: "ja:0", Status: record.Kept, Instruction: inst, Output: out}})
+	a := newApp(t, dir, Options{})
+	srv := httptest.NewServer(a.srv)
+	defer srv.Close()
+	tb := tab(t)
+	sel := `section[data-field="instruction"] pre`
+	if err := chromedp.Do(tb, chromedp.Navigate(srv.URL+"/"), waitCur("ja:0"), chromedp.WaitVisible(chromedp.CSS(sel)), screenshot(t, "japanese")); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, tb, chromedp.Text(chromedp.CSS(sel))); got != inst {
+		t.Errorf("instruction shown as %q, want %q", got, inst)
+	}
+	if got := run(t, tb, chromedp.Text(chromedp.CSS(`section[data-field="output"] pre`))); got != out {
+		t.Errorf("output shown as %q, want %q", got, out)
+	}
+	nodes := run(t, tb, chromedp.Nodes(chromedp.CSS(sel)))
+	var fonts []*css.PlatformFontUsage
+	err := chromedp.Do(tb, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, css.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		res, err := cdp.Call(ctx, tg, css.GetPlatformFontsForNode, css.GetPlatformFontsForNodeParams{NodeID: nodes[0].NodeID})
+		fonts = res.Fonts
+		return err
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	cjk := 0.0
+	for _, f := range fonts {
+		names = append(names, fmt.Sprintf("%s (%v glyphs)", f.FamilyName, f.GlyphCount))
+		if strings.Contains(f.FamilyName, "CJK") {
+			cjk += f.GlyphCount
+		}
+	}
+	t.Logf("the instruction is drawn with %v", names)
+	if cjk < float64(len([]rune(inst))-1) {
+		t.Errorf("the Japanese instruction is drawn with %v: want a CJK font for its %d characters (install fonts-noto-cjk, as scripts/test.sh does)",
+			names, len([]rune(inst)))
 	}
 }
