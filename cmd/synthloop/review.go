@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,7 @@ func newReviewCmd() *cobra.Command {
 		lsExport, lsImport              string
 		sample, perReason               int
 		seed                            int64
+		loopAnswers                     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "review RUN_DIR [--addr ADDR] [--reviewer NAME]",
@@ -55,6 +57,12 @@ stage (lengths, judge scores, rejections per filter, languages, distinct-n, the 
 and direct objects of English and Japanese instructions, near-duplicate clusters of kept
 records with links to them) over a reproducible sample of at most 20,000 of its records.
 
+A loop's rounds: with --loop-answers, RUN_DIR is a loop run, and each round's student and
+teacher answers to the held-out prompts (round-NNN/eval.jsonl) are imported into the run
+RUN_DIR/loop-answers (rounds already imported are skipped), which is then reviewed: each
+prompt's two answers are compared blind as A and B, and 'synthloop export
+RUN_DIR/loop-answers --format dpo' writes the preferred answer as chosen.
+
 Label Studio: --export-labelstudio FILE writes the sample (or the stage's kept records) as
 Label Studio tasks, and FILE.config.xml the labeling interface to paste into the project;
 --import-labelstudio FILE reads Label Studio's JSON export of those tasks back as decisions
@@ -69,6 +77,7 @@ Label Studio imports wait until the run has finished, since the writer holds the
   synthloop review runs/demo --sample 300 --sample-rejected 50 --reviewer ann
   synthloop review runs/demo --export-labelstudio tasks.json      # then, after labelling there:
   synthloop review runs/demo --import-labelstudio project-export.json
+  synthloop review runs/loop --loop-answers                        # student vs teacher, per round
   REVIEW_TOKEN=$(openssl rand -hex 16) synthloop review runs/demo --addr 0.0.0.0:8090 --token-env REVIEW_TOKEN`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -90,6 +99,13 @@ Label Studio imports wait until the run has finished, since the writer holds the
 			ctx := cmd.Context()
 			if _, err := os.Stat(args[0]); err != nil {
 				return fmt.Errorf("review: %w", err)
+			}
+			if loopAnswers {
+				dir, err := importLoopAnswers(cmd, args[0])
+				if err != nil {
+					return err
+				}
+				args = []string{dir}
 			}
 			// Writable: decisions go into the run's own store, next to the records.
 			st, err := store.Open(ctx, args[0])
@@ -160,7 +176,36 @@ Label Studio imports wait until the run has finished, since the writer holds the
 	cmd.Flags().Int64Var(&seed, "seed", 1, "seed of the sample draw")
 	cmd.Flags().StringVar(&lsExport, "export-labelstudio", "", "write the sample (or the stage's kept records) as Label Studio tasks to this file, and its labeling config beside it, instead of serving")
 	cmd.Flags().StringVar(&lsImport, "import-labelstudio", "", "read a Label Studio JSON export of those tasks as decisions, instead of serving")
+	cmd.Flags().BoolVar(&loopAnswers, "loop-answers", false, "RUN_DIR is a loop run: import its rounds' student and teacher answers (round-NNN/eval.jsonl) into RUN_DIR/loop-answers and review that")
 	return cmd
+}
+
+// importLoopAnswers imports the loop run's answers into its loop-answers
+// run and returns that run's directory.
+func importLoopAnswers(cmd *cobra.Command, loopDir string) (string, error) {
+	if evals, _ := filepath.Glob(filepath.Join(loopDir, "round-*", "eval.jsonl")); len(evals) == 0 {
+		return "", fmt.Errorf("review: %s has no evaluated loop round (round-NNN/eval.jsonl)", loopDir)
+	}
+	dir := filepath.Join(loopDir, review.LoopAnswers)
+	st, err := store.Open(cmd.Context(), dir)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	n, err := review.ImportLoopAnswers(cmd.Context(), st, loopDir)
+	if err != nil {
+		return "", err
+	}
+	total, err := st.Count(cmd.Context(), review.LoopAnswers, "")
+	if err != nil {
+		return "", err
+	}
+	if total == 0 {
+		return "", fmt.Errorf("review: %s has no round with both a student's and a teacher's answers (round-NNN/eval.jsonl) to compare", loopDir)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "imported %d new held-out answers of %s into %s (%d in all); export its pairs with: synthloop export %s --format dpo\n",
+		n, loopDir, dir, total, dir)
+	return dir, nil // the deferred Close frees the store for the caller to open
 }
 
 // labelStudio exports the review tasks for Label Studio or imports its

@@ -235,3 +235,48 @@ func TestExportCandidatePairs(t *testing.T) {
 		t.Errorf("alpaca export: %v %s", err, out)
 	}
 }
+
+// TestReviewLoopAnswers imports a loop run's student and teacher answers
+// with --loop-answers (here with --export-labelstudio, which does not
+// serve), and a reviewer's choice between them comes out of export --format
+// dpo of the loop-answers run.
+func TestReviewLoopAnswers(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	loop := filepath.Join(dir, "loop")
+	if err := os.MkdirAll(filepath.Join(loop, "round-001"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	eval := `{"prompt":"capital of Japan?","student":"Kyoto","teacher":"Tokyo","winner":"teacher"}` + "\n"
+	if err := os.WriteFile(filepath.Join(loop, "round-001", "eval.jsonl"), []byte(eval), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tasks := filepath.Join(dir, "tasks.json")
+	out, err := cli(dir, nil, "review", loop, "--loop-answers", "--export-labelstudio", tasks).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "imported 1 new held-out answers") {
+		t.Fatalf("review --loop-answers: %v %s", err, out)
+	}
+	run := filepath.Join(loop, "loop-answers")
+	st, err := store.Open(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddReview(ctx, store.Review{RecordID: "loop-answers:round-001:0000", Reviewer: "ann", Kind: store.Prefer, Reason: "1>0"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	got, err := cli(dir, nil, "export", run, "--format", "dpo", "--out", "-").Output()
+	if want := `{"prompt":"capital of Japan?","chosen":"Tokyo","rejected":"Kyoto"}` + "\n"; err != nil || string(got) != want {
+		t.Errorf("export: %v %s, want %s", err, got, want)
+	}
+	// Again: nothing new to import, the answers already there.
+	if out, err := cli(dir, nil, "review", loop, "--loop-answers", "--export-labelstudio", tasks).CombinedOutput(); err != nil || !strings.Contains(string(out), "imported 0 new held-out answers") {
+		t.Errorf("second import: %v %s", err, out)
+	}
+	if out, err := cli(dir, nil, "review", dir, "--loop-answers", "--export-labelstudio", tasks).CombinedOutput(); err == nil || !strings.Contains(string(out), "no evaluated loop round") {
+		t.Errorf("a directory that is no loop run: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "loop-answers")); err == nil {
+		t.Error("a loop-answers run was made in a directory that is no loop run")
+	}
+}
