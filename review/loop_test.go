@@ -33,7 +33,7 @@ func TestImportLoopAnswers(t *testing.T) {
 `)
 	writeRound(t, loop, "round-002", `{"prompt":"12+9","answer":"21","student":"21","student_pass":true,"teacher":"20","teacher_pass":false}`+"\n")
 	writeRound(t, loop, "round-003", `{"prompt":"12+9","answer":"21","student":"21","student_pass":true}`+"\n") // no teacher
-	os.MkdirAll(filepath.Join(loop, "round-004"), 0o755)                                                      // not evaluated yet
+	os.MkdirAll(filepath.Join(loop, "round-004"), 0o755)                                                        // not evaluated yet
 	os.MkdirAll(filepath.Join(loop, "servers"), 0o755)
 
 	st, err := store.Open(ctx, filepath.Join(loop, LoopAnswers))

@@ -266,12 +266,7 @@ func TestPreference(t *testing.T) {
 	if err := st.Commit(ctx, pipeline.Unit{Stage: "p", Key: "u", Records: recs}); err != nil {
 		t.Fatal(err)
 	}
-	prefer := func(id, who, side string) {
-		t.Helper()
-		if _, err := st.AddReview(ctx, store.Review{RecordID: id, Reviewer: who, Kind: store.Prefer, Reason: side}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	prefer := func(id, who, side string) { t.Helper(); decide(t, st, id, who, store.Prefer, side, nil) }
 	prefer("p:0", "ann", "chosen")
 	prefer("p:1", "ann", "rejected")
 	prefer("p:1", "bob", "rejected")
@@ -421,12 +416,7 @@ func TestCandidatePairs(t *testing.T) {
 	if err := st.Commit(ctx, pipeline.Unit{Stage: "rej", Key: "u", Records: []*record.Record{r}}); err != nil {
 		t.Fatal(err)
 	}
-	prefer := func(who, reason string) {
-		t.Helper()
-		if _, err := st.AddReview(ctx, store.Review{RecordID: "rej:q1", Reviewer: who, Kind: store.Prefer, Reason: reason}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	prefer := func(who, reason string) { t.Helper(); decide(t, st, "rej:q1", who, store.Prefer, reason, nil) }
 	prefer("ann", "1>0")
 	prefer("ann", "0>1") // ann changes her mind on the same pair: the latest stands
 	prefer("bob", "0>1")

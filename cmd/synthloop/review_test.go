@@ -167,17 +167,9 @@ func TestJudgeCalibrateFromReview(t *testing.T) {
 // TestReviewLabelStudio exports a run's kept records as Label Studio tasks
 // and imports an annotated export of them as decisions.
 func TestReviewLabelStudio(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	run := filepath.Join(dir, "run")
-	st, err := store.Open(ctx, run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := []*record.Record{{ID: "a:0", Status: record.Kept, Instruction: "Say hi.", Output: "hi"}, {ID: "a:1", Seq: 1, Status: record.Rejected, Output: "no"}}
-	if err := st.Commit(ctx, pipeline.Unit{Stage: "a", Key: "u", Records: recs}); err != nil {
-		t.Fatal(err)
-	}
+	st := commitRecords(t, run, "a", []*record.Record{{ID: "a:0", Status: record.Kept, Instruction: "Say hi.", Output: "hi"}, {ID: "a:1", Seq: 1, Status: record.Rejected, Output: "no"}})
 	st.Close()
 	tasks := filepath.Join(dir, "tasks.json")
 	if out, err := cli(dir, nil, "review", run, "--export-labelstudio", tasks).CombinedOutput(); err != nil || !strings.Contains(string(out), "wrote 1 tasks of stage a") {
@@ -210,15 +202,8 @@ func TestExportCandidatePairs(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	run := filepath.Join(dir, "run")
-	st, err := store.Open(ctx, run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &record.Record{ID: "best:q", Status: record.Kept, Instruction: "Name a colour.", Output: "red",
-		Candidates: []record.Candidate{{Text: "red"}, {Text: "blue, the colour of the sky"}}}
-	if err := st.Commit(ctx, pipeline.Unit{Stage: "best", Key: "u", Records: []*record.Record{r}}); err != nil {
-		t.Fatal(err)
-	}
+	st := commitRecords(t, run, "best", []*record.Record{{ID: "best:q", Status: record.Kept, Instruction: "Name a colour.", Output: "red",
+		Candidates: []record.Candidate{{Text: "red"}, {Text: "blue, the colour of the sky"}}}})
 	if _, err := st.AddReview(ctx, store.Review{RecordID: "best:q", Reviewer: "ann", Kind: store.Prefer, Reason: "1>0"}); err != nil {
 		t.Fatal(err)
 	}
@@ -279,4 +264,20 @@ func TestReviewLoopAnswers(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "loop-answers")); err == nil {
 		t.Error("a loop-answers run was made in a directory that is no loop run")
 	}
+}
+
+// commitRecords writes recs as one unit of stage into the run store at run
+// and returns the store, still open for reviews to be added; close it
+// before a command opens the run.
+func commitRecords(t *testing.T, run, stage string, recs []*record.Record) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(context.Background(), pipeline.Unit{Stage: stage, Key: "u", Records: recs}); err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	return st
 }
