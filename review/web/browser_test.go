@@ -453,3 +453,24 @@ func TestBrowserJapanese(t *testing.T) {
 			names, len([]rune(inst)))
 	}
 }
+
+// TestBrowserDisagreementSort picks the panel sorts in the queue's sort
+// menu: the list follows.
+func TestBrowserDisagreementSort(t *testing.T) {
+	a := newApp(t, panelRun(t), Options{})
+	srv := httptest.NewServer(a.srv)
+	defer srv.Close()
+	tb := tab(t)
+	if err := chromedp.Do(tb, chromedp.Navigate(srv.URL+"/"), waitCur("judged:0")); err != nil {
+		t.Fatal(err)
+	}
+	for _, sort := range []string{"disagreement", "uncertain"} {
+		want := strings.Join(panelOrders[sort], ",")
+		list := `[...document.querySelectorAll("#list li")].map(li => li.dataset.id).join(",")`
+		if err := chromedp.Do(tb, chromedp.SetValue(chromedp.CSS(`#filters select[name="sort"]`), sort),
+			void(chromedp.Evaluate[bool](`document.getElementById("filters").dispatchEvent(new Event("change")), true`)),
+			void(chromedp.Poll[bool](fmt.Sprintf(`%s === %q`, list, want), chromedp.WithPollingTimeout(10*time.Second)))); err != nil {
+			t.Errorf("sort %s: list %q, want %q: %v", sort, run(t, tb, chromedp.Evaluate[string](list)), want, err)
+		}
+	}
+}
