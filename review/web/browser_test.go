@@ -379,6 +379,9 @@ func TestBrowserCandidatePairs(t *testing.T) {
 	if err := chromedp.Do(tb, chromedp.Navigate(srv.URL+"/"), waitCur("best:0"), hint("candidates 1 and 2, pair 1 of 2"), screenshot(t, "candidates")); err != nil {
 		t.Fatal(err)
 	}
+	if !run(t, tb, chromedp.Evaluate[bool](`document.querySelector('section[data-field="candidates"] details:not([open])') !== null`)) {
+		t.Error("the candidates' scores are not folded away while two are compared blind")
+	}
 	a1 := run(t, tb, chromedp.Evaluate[int](shownA))
 	if err := chromedp.Do(tb, key("1"), waitCur("best:1"), key("k"), waitCur("best:0"), hint("candidates 0 and 1, pair 2 of 2")); err != nil {
 		t.Fatal(err)

@@ -298,7 +298,12 @@ function showRecord(it) {
     parts.push(field("decisions", "x", t));
   }
   if (r.error) parts.push(field("error", r.error));
-  if (r.candidates) parts.push(field("candidates", "x", kv(Object.fromEntries(r.candidates.map((c, i) => [String(i), c])))));
+  if (r.candidates) {
+    const table = kv(Object.fromEntries(r.candidates.map((c, i) => [String(i), c])));
+    // While two candidates are compared blind, their scores stay folded:
+    // they would tell which one the judge preferred.
+    parts.push(field("candidates", "x", pairs.length ? el("details", {}, el("summary", {}, "every candidate with its scores"), table) : table));
+  }
   const undone = new Set((it.log || []).filter((x) => x.kind === "undo").map((x) => x.undoes));
   const notes = (it.log || []).filter((x) => x.kind === "comment" && !undone.has(x.id));
   if (notes.length) {
