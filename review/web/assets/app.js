@@ -79,10 +79,11 @@ async function start() {
 // follow asks for the records committed after the last one shown.
 async function follow() {
   if (state.next || state.mode) return; // the reviewer pages by hand, or types
-  const p = query();
+  const p = query(), gen = state.gen;
   if (state.last) p.set("after", state.last);
   try {
     const page = await api("/api/records?" + p);
+    if (gen !== state.gen) return;
     for (const it of page.items) {
       state.items.push(it);
       $("list").append(listEntry(it, state.items.length - 1));
@@ -147,16 +148,20 @@ function query() {
 }
 
 async function reload() {
+  // A reload started while another is waiting for its page (filters changed
+  // twice quickly) owns the list: the older one's page is dropped.
+  state.gen = (state.gen || 0) + 1;
   state.items = []; state.cur = -1; state.next = ""; state.last = "";
   $("list").replaceChildren();
   await loadPage(true);
 }
 
 async function loadPage(first) {
-  const p = query();
+  const p = query(), gen = state.gen;
   if (!first) p.set("after", state.next);
   try {
     const page = await api("/api/records?" + p);
+    if (gen !== state.gen) return;
     for (const it of page.items) {
       state.items.push(it);
       $("list").append(listEntry(it, state.items.length - 1));
