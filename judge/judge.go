@@ -40,8 +40,11 @@ type Result struct {
 	Judge string `json:"judge,omitempty"`
 	// Members and Agreement are set for panels: each member's result, and the
 	// share of members whose rounded score equals the panel's modal score.
+	// Spread is the highest member score minus the lowest: how far the
+	// panel disagrees, in the rubric's units (the review queue sorts by it).
 	Members   []Result `json:"members,omitempty"`
 	Agreement float64  `json:"agreement,omitempty"`
+	Spread    float64  `json:"spread,omitempty"`
 	// Structured is how the replies were asked for with the structured
 	// setting on: native, prompt, or text (the backend refused the schema).
 	Structured string `json:"structured,omitempty"`

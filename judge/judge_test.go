@@ -141,23 +141,24 @@ func TestPanel(t *testing.T) {
 		judges []Judge
 		score  float64
 		agree  float64
+		spread float64
 		ok     bool
 	}{
-		{Mean, []Judge{fixed("a", 4, true), fixed("b", 5, true), fixed("c", 3, true)}, 4, 1.0 / 3, true},
-		{Majority, []Judge{fixed("a", 4, true), fixed("b", 4.2, true), fixed("c", 2, true)}, 4, 2.0 / 3, true},
+		{Mean, []Judge{fixed("a", 4, true), fixed("b", 5, true), fixed("c", 3, true)}, 4, 1.0 / 3, 2, true},
+		{Majority, []Judge{fixed("a", 4, true), fixed("b", 4.2, true), fixed("c", 2, true)}, 4, 2.0 / 3, 2.2, true},
 		// A split panel goes to the lower score.
-		{Majority, []Judge{fixed("a", 5, true), fixed("b", 2, true)}, 2, 0.5, true},
+		{Majority, []Judge{fixed("a", 5, true), fixed("b", 2, true)}, 2, 0.5, 3, true},
 		// A member without a score is left out, never counted as 0.
-		{Mean, []Judge{fixed("a", 4, true), fixed("b", 0, false)}, 4, 1, true},
-		{Mean, []Judge{fixed("a", 0, false)}, 0, 0, false},
+		{Mean, []Judge{fixed("a", 4, true), fixed("b", 0, false)}, 4, 1, 0, true},
+		{Mean, []Judge{fixed("a", 0, false)}, 0, 0, 0, false},
 	} {
 		p, err := NewPanel(tc.agg, tc.judges, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, err := p.Score(ctx, Item{})
-		if err != nil || got.OK() != tc.ok || !near(got.Score, tc.score) || !near(got.Agreement, tc.agree) {
-			t.Errorf("%s panel: %+v, %v; want score %v agreement %v ok %v", tc.agg, got, err, tc.score, tc.agree, tc.ok)
+		if err != nil || got.OK() != tc.ok || !near(got.Score, tc.score) || !near(got.Agreement, tc.agree) || !near(got.Spread, tc.spread) {
+			t.Errorf("%s panel: %+v, %v; want score %v agreement %v spread %v ok %v", tc.agg, got, err, tc.score, tc.agree, tc.spread, tc.ok)
 		}
 	}
 	// A panel on two real backends through a config.

@@ -82,6 +82,7 @@ func (p *Panel) Score(ctx context.Context, it Item) (Result, error) {
 	}
 	mode, agree := modal(scores)
 	res.Agreement = agree
+	res.Spread = slices.Max(scores) - slices.Min(scores)
 	if p.agg == Majority {
 		res.Score = mode
 	} else {

@@ -21,7 +21,13 @@ type Run interface {
 // record as Apply leaves it, so an exporter reading it writes what the
 // reviewers decided without knowing of them. It also passes on Meta and
 // Stats, which the hf exporter's dataset card reads.
-type Reviewed struct{ Run }
+type Reviewed struct {
+	Run
+	// HumanPairs adds after each record the preference pairs reviewers
+	// made between its candidates (Decisions.HumanPairs): for a preference
+	// export, which has no other place for them.
+	HumanPairs bool
+}
 
 // Records yields the stage's records with their human decisions applied;
 // status selects by the status after them.
@@ -37,12 +43,17 @@ func (v Reviewed) Records(ctx context.Context, stage string, status record.Statu
 				yield(nil, err)
 				return
 			}
-			r = d.Apply(r)
-			if status != "" && r.Status != status {
-				continue
+			var pairs []*record.Record
+			if v.HumanPairs {
+				pairs = d.HumanPairs(r)
 			}
-			if !yield(r, nil) {
-				return
+			for _, r := range append([]*record.Record{d.Apply(r)}, pairs...) {
+				if status != "" && r.Status != status {
+					continue
+				}
+				if !yield(r, nil) {
+					return
+				}
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/store"
@@ -235,19 +236,28 @@ type Progress struct {
 	Pairs      int `json:"pairs"`
 	PairsAgree int `json:"pairs_agree"`
 	PairsTied  int `json:"pairs_tied"`
+	// CandidatePairs counts the pairs of candidates people compared, and
+	// HumanPairs the preference pairs those comparisons made (see
+	// Decisions.HumanPairs).
+	CandidatePairs int `json:"candidate_pairs"`
+	HumanPairs     int `json:"human_pairs"`
 }
 
 // PairLine says how the people's preferences agree with the pipeline's
 // pairs, "" when no pair was compared.
 func (p Progress) PairLine() string {
-	if p.Pairs == 0 {
-		return ""
+	var parts []string
+	if p.Pairs > 0 {
+		s := fmt.Sprintf("pairs: %d compared, the pipeline's chosen answer preferred in %d", p.Pairs, p.PairsAgree)
+		if decided := p.Pairs - p.PairsTied; decided > 0 {
+			s += fmt.Sprintf(" (%.0f%% of those not tied)", 100*float64(p.PairsAgree)/float64(decided))
+		}
+		parts = append(parts, s+fmt.Sprintf(", %d tied", p.PairsTied))
 	}
-	s := fmt.Sprintf("pairs: %d compared, the pipeline's chosen answer preferred in %d", p.Pairs, p.PairsAgree)
-	if decided := p.Pairs - p.PairsTied; decided > 0 {
-		s += fmt.Sprintf(" (%.0f%% of those not tied)", 100*float64(p.PairsAgree)/float64(decided))
+	if p.CandidatePairs > 0 {
+		parts = append(parts, fmt.Sprintf("candidates: %d pairs compared, %d preference pairs made", p.CandidatePairs, p.HumanPairs))
 	}
-	return s + fmt.Sprintf(", %d tied", p.PairsTied)
+	return strings.Join(parts, "; ")
 }
 
 // Summarize is what the summary page and `status` show of a stage's
@@ -263,8 +273,25 @@ func Summarize(ctx context.Context, st Measured, stage string) (Progress, []Esti
 			p.ByReviewer[v.Reviewer]++
 		}
 	}
-	for id := range d.Prefs {
-		side, _ := d.Preference(id)
+	for id, vs := range d.Prefs {
+		compared := map[[2]int]bool{}
+		for _, v := range vs {
+			if c, ok := store.ParseCandidatePref(v.Reason); ok {
+				compared[c.Pair()] = true
+			}
+		}
+		if len(compared) > 0 {
+			p.CandidatePairs += len(compared)
+			r, err := st.Record(ctx, id)
+			if err != nil {
+				return p, nil, nil, err
+			}
+			p.HumanPairs += len(d.HumanPairs(r))
+		}
+		side, ok := d.Preference(id)
+		if !ok {
+			continue
+		}
 		p.Pairs++
 		switch side {
 		case "chosen":

@@ -36,7 +36,9 @@ type Decisions struct {
 	// ByRecord maps a record ID to its reviewers' verdicts, oldest first.
 	ByRecord map[string][]Verdict
 	// Prefs maps a record ID to its reviewers' standing preferences
-	// between the two sides of its pair, oldest first.
+	// between the two sides of its pair, or between two of its candidates
+	// (a store.CandidatePref, one standing per reviewer and pair), oldest
+	// first.
 	Prefs map[string][]Verdict
 }
 
@@ -48,7 +50,7 @@ func (d *Decisions) Preference(id string) (side string, ok bool) {
 	for _, v := range d.Prefs[id] {
 		n[v.Reason]++
 	}
-	if len(d.Prefs[id]) == 0 {
+	if n["chosen"]+n["rejected"]+n["tie"] == 0 { // none, or only between candidates
 		return "", false
 	}
 	switch {
@@ -78,13 +80,18 @@ func Load(ctx context.Context, log Log, stage string) (*Decisions, error) {
 	type key struct {
 		rec, who string
 		pref     bool
+		pair     [2]int // the candidates a preference is between; a reviewer's latest on each pair stands
 	}
 	latest := map[key]store.Review{}
 	for _, rv := range rows {
 		if undone[rv.ID] || rv.Kind == store.Comment {
 			continue
 		}
-		latest[key{rv.RecordID, rv.Reviewer, rv.Kind == store.Prefer}] = rv // rows are in log order: the last wins
+		k := key{rv.RecordID, rv.Reviewer, rv.Kind == store.Prefer, [2]int{-1, -1}}
+		if c, ok := store.ParseCandidatePref(rv.Reason); ok && k.pref {
+			k.pair = c.Pair()
+		}
+		latest[k] = rv // rows are in log order: the last wins
 	}
 	d := &Decisions{ByRecord: map[string][]Verdict{}, Prefs: map[string][]Verdict{}}
 	for k, rv := range latest {

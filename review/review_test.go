@@ -64,7 +64,7 @@ func TestApply(t *testing.T) {
 	decide(t, st, "s:0005", "ann", store.Accept, "", nil) // rejected by the judge: stays rejected
 
 	got := map[string]*record.Record{}
-	for r, err := range (Reviewed{st}).Records(ctx, "s", "") {
+	for r, err := range (Reviewed{Run: st}).Records(ctx, "s", "") {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func TestApply(t *testing.T) {
 		t.Errorf("human_edit = %v", got["s:0002"].Meta["human_edit"])
 	}
 	var kept int
-	for range (Reviewed{st}).Records(ctx, "s", record.Kept) {
+	for range (Reviewed{Run: st}).Records(ctx, "s", record.Kept) {
 		kept++
 	}
 	if want := 10 - 2 - 1 - 1; kept != want { // 0 and 5 by the judge, 7 by rouge, 1 by bob
@@ -266,12 +266,7 @@ func TestPreference(t *testing.T) {
 	if err := st.Commit(ctx, pipeline.Unit{Stage: "p", Key: "u", Records: recs}); err != nil {
 		t.Fatal(err)
 	}
-	prefer := func(id, who, side string) {
-		t.Helper()
-		if _, err := st.AddReview(ctx, store.Review{RecordID: id, Reviewer: who, Kind: store.Prefer, Reason: side}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	prefer := func(id, who, side string) { t.Helper(); decide(t, st, id, who, store.Prefer, side, nil) }
 	prefer("p:0", "ann", "chosen")
 	prefer("p:1", "ann", "rejected")
 	prefer("p:1", "bob", "rejected")
@@ -283,7 +278,7 @@ func TestPreference(t *testing.T) {
 		t.Error("a preference of \"a\" was accepted")
 	}
 	got := map[string]*record.Record{}
-	for r, err := range (Reviewed{st}).Records(ctx, "p", "") {
+	for r, err := range (Reviewed{Run: st}).Records(ctx, "p", "") {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -401,4 +396,70 @@ func FuzzParseAnnotations(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCandidatePairs: reviewers' choices between a reject record's
+// candidates become preference pairs in the reviewed view, by majority per
+// pair of candidates; a tie or an even split makes none, and the choices
+// leave the record's own verdicts and pair alone.
+func TestCandidatePairs(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cands := []record.Candidate{{Text: "c0", Scores: map[string]float64{"judge": 4}}, {Text: "c1", Scores: map[string]float64{"judge": 5}},
+		{Text: "c2"}, {Text: "c3"}}
+	r := &record.Record{ID: "rej:q1", Status: record.Kept, Instruction: "q", Input: "in", Output: "c1", Candidates: cands,
+		Prov: record.Provenance{Generator: "reject", Model: "teacher"}}
+	if err := st.Commit(ctx, pipeline.Unit{Stage: "rej", Key: "u", Records: []*record.Record{r}}); err != nil {
+		t.Fatal(err)
+	}
+	prefer := func(who, reason string) { t.Helper(); decide(t, st, "rej:q1", who, store.Prefer, reason, nil) }
+	prefer("ann", "1>0")
+	prefer("ann", "0>1") // ann changes her mind on the same pair: the latest stands
+	prefer("bob", "0>1")
+	prefer("ann", "2>3")
+	prefer("bob", "3>2") // split evenly: no pair
+	prefer("ann", "1=2") // a tie: no pair
+	prefer("ann", "3>1")
+	decide(t, st, "rej:q1", "ann", store.Accept, "", nil)
+
+	var got []*record.Record
+	for r, err := range (Reviewed{Run: st, HumanPairs: true}).Records(ctx, "rej", record.Kept) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	if len(got) != 3 || got[0].ID != "rej:q1" || got[0].Chosen != "" {
+		t.Fatalf("records %v", got)
+	}
+	want := []struct{ id, chosen, rejected, reason string }{
+		{"rej:q1:human-pair:0>1", "c0", "c1", "candidate 0 preferred to 1 (ann: 0>1, bob: 0>1)"},
+		{"rej:q1:human-pair:3>1", "c3", "c1", "candidate 3 preferred to 1 (ann: 3>1)"},
+	}
+	for i, w := range want {
+		p := got[i+1]
+		if p.ID != w.id || p.Chosen != w.chosen || p.Rejected != w.rejected || p.Instruction != "q" || p.Input != "in" || p.Status != record.Kept ||
+			len(p.Decisions) != 1 || p.Decisions[0].Reason != w.reason || p.Prov.Generator != HumanPairGenerator || p.Prov.ParentIDs[0] != "rej:q1" {
+			t.Errorf("pair %d: %+v, want %+v", i, p, w)
+		}
+	}
+	if s := got[1].Scores; s["chosen"] != 4 || s["rejected"] != 5 {
+		t.Errorf("pair scores %v, want the judge's 4 and 5", s)
+	}
+	for r, err := range (Reviewed{Run: st}).Records(ctx, "rej", "") {
+		if err != nil || r.ID != "rej:q1" {
+			t.Errorf("without HumanPairs: %v, %v", r, err)
+		}
+	}
+	p, _, _, err := Summarize(ctx, st, "rej")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := p.PairLine(); l != "candidates: 4 pairs compared, 2 preference pairs made" || p.Pairs != 0 {
+		t.Errorf("progress %+v: %q", p, l)
+	}
 }

@@ -47,6 +47,7 @@ need shellcheck shellcheck     # deploy/ shellchecks the Slurm scripts
 need pdftotext poppler-utils   # ingest falls back to pdftotext for PDFs the Go reader garbles
 need_dir /usr/share/poppler/cMap/Adobe-Japan1 poppler-data  # pdftotext's CMaps for ingest's Japanese CID-font test
 need chromium chromium         # review/web drives the review app in a real browser (chromedp)
+need_dir /usr/share/fonts/opentype/noto fonts-noto-cjk  # so that browser draws Japanese records (TestBrowserJapanese)
 
 go vet ./...
 go test -count=1 -timeout 20m ./...

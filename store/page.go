@@ -28,9 +28,11 @@ type PageQuery struct {
 	MetaKey, MetaValue string
 	// Parent keeps records made from the record with this ID (lineage).
 	Parent string
-	// Sort is "" (pipeline order), "score" (highest score first) or
-	// "uncertain" (nearest its judge's keep threshold first; records
-	// without a score or threshold last).
+	// Sort is "" (pipeline order), "score" (highest score first),
+	// "uncertain" (nearest its judge's keep threshold first, a panel's
+	// disagreement counting as nearness: see byUncertainty; records without
+	// a score or threshold last) or "disagreement" (the widest spread of a
+	// judge panel's scores first; records judged by no panel last).
 	Sort string
 	// Pending keeps the records Reviewer has no standing verdict on.
 	Pending  bool
@@ -89,8 +91,10 @@ func (s *Store) RecordPage(ctx context.Context, q PageQuery) (Page, error) {
 		k = byScore(key)
 	case "uncertain":
 		k = byUncertainty(key)
+	case "disagreement":
+		k = byDisagreement
 	default:
-		return Page{}, fmt.Errorf("store: page of %s: unknown sort %q (want score or uncertain)", q.Stage, q.Sort)
+		return Page{}, fmt.Errorf("store: page of %s: unknown sort %q (want score, uncertain or disagreement)", q.Stage, q.Sort)
 	}
 	where := []string{"stage = ?"}
 	args := []any{q.Stage}
@@ -143,10 +147,10 @@ func (s *Store) RecordPage(ctx context.Context, q PageQuery) (Page, error) {
 		order = k + ", seq, id"
 	}
 	from := "records"
-	if k != "0" && key == "judge" {
+	if k != "0" && (key == "judge" || q.Sort == "disagreement") {
 		// The planner prefers the (stage, seq) index and a sort of the whole
 		// stage over the expression index: name the index when it exists.
-		name := map[string]string{"score": "records_review_score", "uncertain": "records_review_uncertain"}[q.Sort]
+		name := reviewIndexes[q.Sort]
 		var n int
 		if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?`, name).Scan(&n); err != nil {
 			return Page{}, fmt.Errorf("store: page of %s: %w", q.Stage, err)
@@ -194,12 +198,35 @@ func (s *Store) RecordPage(ctx context.Context, q PageQuery) (Page, error) {
 
 func scoreExpr(key string) string { return fmt.Sprintf(`json_extract(data, '$.scores."%s"')`, key) }
 
-// byScore and byUncertainty are the sort keys of the score sorts. IndexScores
-// indexes them for the "judge" score, so the text here and there must be one.
+// byScore, byUncertainty and byDisagreement are the sort keys of the score
+// sorts. IndexScores indexes them for the "judge" score, so the text here
+// and there must be one.
 func byScore(key string) string { return fmt.Sprintf(`COALESCE(-%s, %g)`, scoreExpr(key), last) }
 
+// spreadExpr is the spread of a judge panel's scores (judge.Result.Spread):
+// in a judge stage's meta.judgment, or in a reject stage's judgment of the
+// candidate it kept (meta.best; the only one with keep: all). NULL for a
+// record no panel judged.
+const spreadExpr = `COALESCE(json_extract(data, '$.meta.judgment.spread'), ` +
+	`json_extract(data, '$.meta.judgments[' || COALESCE(json_extract(data, '$.meta.best'), 0) || '].spread'))`
+
+// byUncertainty is how near a record's score is to its keep threshold,
+// less half its panel's spread: a panel whose members straddle the
+// threshold (scores 3 and 5 around 4) sorts as first as a score on it,
+// and one judge's score counts as it is.
 func byUncertainty(key string) string {
-	return fmt.Sprintf(`COALESCE(abs(%s - json_extract(data, '$.provenance.params.threshold')), %g)`, scoreExpr(key), last)
+	return fmt.Sprintf(`COALESCE(abs(%s - json_extract(data, '$.provenance.params.threshold')) - COALESCE(%s, 0) / 2.0, %g)`, scoreExpr(key), spreadExpr, last)
+}
+
+var byDisagreement = fmt.Sprintf(`COALESCE(-(%s), %g)`, spreadExpr, last)
+
+// reviewIndexes names the index of each score sort. The uncertain index
+// took its "2" when its key came to count the panel's spread: an index on
+// the old key under the old name is dropped, not used for the new order.
+var reviewIndexes = map[string]string{
+	"score":        "records_review_score",
+	"uncertain":    "records_review_uncertain2",
+	"disagreement": "records_review_disagreement",
 }
 
 // IndexScores makes the score sorts of the judge score index scans: without
@@ -212,8 +239,11 @@ func (s *Store) IndexScores(ctx context.Context) error {
 		return err
 	}
 	err := s.write(func(ctx context.Context, tx *sql.Tx) error {
-		for name, k := range map[string]string{"records_review_score": byScore("judge"), "records_review_uncertain": byUncertainty("judge")} {
-			if _, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS `+name+` ON records (stage, `+k+`, seq, id)`); err != nil {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS records_review_uncertain`); err != nil {
+			return err
+		}
+		for sort, k := range map[string]string{"score": byScore("judge"), "uncertain": byUncertainty("judge"), "disagreement": byDisagreement} {
+			if _, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS `+reviewIndexes[sort]+` ON records (stage, `+k+`, seq, id)`); err != nil {
 				return err
 			}
 		}

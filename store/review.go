@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -54,10 +55,51 @@ const (
 	Comment ReviewKind = "comment"
 	Undo    ReviewKind = "undo"
 	// Prefer says which side of a record's preference pair the reviewer
-	// prefers: Reason is "chosen", "rejected" or "tie". It stands beside
+	// prefers: Reason is "chosen", "rejected" or "tie"; or, between two of
+	// the record's candidates, a CandidatePref ("2>5"). It stands beside
 	// the reviewer's verdict rather than replacing it.
 	Prefer ReviewKind = "prefer"
 )
+
+// CandidatePref is a preference between two of a record's candidates (a
+// reject stage's samples), written as a Prefer row's Reason: "2>5" prefers
+// candidate 2 to candidate 5, "2=5" finds them equal.
+type CandidatePref struct {
+	Win, Lose int
+	Tie       bool
+}
+
+func (c CandidatePref) String() string {
+	op := ">"
+	if c.Tie {
+		op = "="
+	}
+	return strconv.Itoa(c.Win) + op + strconv.Itoa(c.Lose)
+}
+
+// Pair is the two candidates compared, lower index first.
+func (c CandidatePref) Pair() [2]int { return [2]int{min(c.Win, c.Lose), max(c.Win, c.Lose)} }
+
+// ParseCandidatePref reads a CandidatePref; ok is false for anything else
+// (a side of a pair, a candidate compared with itself, an index past 9999).
+func ParseCandidatePref(reason string) (c CandidatePref, ok bool) {
+	i := strings.IndexAny(reason, ">=")
+	if i < 0 {
+		return c, false
+	}
+	c.Tie = reason[i] == '='
+	num := func(s string) (int, bool) {
+		if len(s) == 0 || len(s) > 4 || strings.Trim(s, "0123456789") != "" {
+			return 0, false
+		}
+		n, err := strconv.Atoi(s)
+		return n, err == nil
+	}
+	var ok1, ok2 bool
+	c.Win, ok1 = num(reason[:i])
+	c.Lose, ok2 = num(reason[i+1:])
+	return c, ok1 && ok2 && c.Win != c.Lose
+}
 
 // Review is one row of the review log.
 type Review struct {
@@ -90,8 +132,9 @@ func (s *Store) AddReview(ctx context.Context, rv Review) (Review, error) {
 	switch rv.Kind {
 	case Accept, Reject, Edit, Comment:
 	case Prefer:
-		if rv.Reason != "chosen" && rv.Reason != "rejected" && rv.Reason != "tie" {
-			return rv, fmt.Errorf("store: review of %s: a preference is chosen, rejected or tie, not %q", rv.RecordID, rv.Reason)
+		_, cand := ParseCandidatePref(rv.Reason)
+		if rv.Reason != "chosen" && rv.Reason != "rejected" && rv.Reason != "tie" && !cand {
+			return rv, fmt.Errorf("store: review of %s: a preference is chosen, rejected, tie or between two candidates (2>5, 2=5), not %q", rv.RecordID, rv.Reason)
 		}
 	default:
 		return rv, fmt.Errorf("store: review of %s: kind %q is not accept, reject, edit, comment or prefer", rv.RecordID, rv.Kind)
@@ -116,11 +159,15 @@ func (s *Store) AddReview(ctx context.Context, rv Review) (Review, error) {
 	err := s.write(func(ctx context.Context, tx *sql.Tx) error {
 		// The stage comes from the record, which must exist: a decision on
 		// a record the run does not hold would count in no estimate.
-		if err := tx.QueryRowContext(ctx, `SELECT stage FROM records WHERE id = ?`, rv.RecordID).Scan(&rv.Stage); err != nil {
+		var cands int
+		if err := tx.QueryRowContext(ctx, `SELECT stage, COALESCE(json_array_length(data, '$.candidates'), 0) FROM records WHERE id = ?`, rv.RecordID).Scan(&rv.Stage, &cands); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("record %q: %w", rv.RecordID, ErrNotFound)
 			}
 			return err
+		}
+		if c, ok := ParseCandidatePref(rv.Reason); ok && rv.Kind == Prefer && max(c.Win, c.Lose) >= cands {
+			return fmt.Errorf("preference %s: the record has %d candidates", rv.Reason, cands)
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO reviews(record_id, stage, reviewer, kind, reason, edits, comment, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			rv.RecordID, rv.Stage, rv.Reviewer, string(rv.Kind), rv.Reason, edits, rv.Comment, rv.At.UnixNano())

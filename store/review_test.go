@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -207,5 +208,145 @@ func TestScoreSortsUseTheIndex(t *testing.T) {
 	c, err := s.StageCounts(ctx)
 	if err != nil || len(c) != 1 || c[0].Kept != 1000 || c[0].Rejected != 1000 || !slices.Equal(c[0].Filters, []string{"judge"}) {
 		t.Errorf("StageCounts = %+v, %v", c, err)
+	}
+}
+
+// TestPanelSorts: a judge panel's spread sorts the disagreement sort and
+// moves a record up the uncertain one, in a judge stage's meta.judgment and
+// in a reject stage's judgment of its best candidate; the same pages with
+// the index as without.
+func TestPanelSorts(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	rec := func(id string, score float64, meta map[string]any) *record.Record {
+		r := &record.Record{ID: id, Status: record.Kept, Meta: meta, Prov: record.Provenance{Params: map[string]any{"threshold": 4.0}}}
+		if score >= 0 {
+			r.Scores = map[string]float64{"judge": score}
+		}
+		return r
+	}
+	recs := []*record.Record{
+		rec("one-judge-on-threshold", 4, nil),                                                  // 0
+		rec("panel-straddles", 4.5, map[string]any{"judgment": map[string]any{"spread": 3.0}}), // 0.5 - 1.5
+		rec("panel-close", 6, map[string]any{"judgment": map[string]any{"spread": 1.0}}),       // 2 - 0.5
+		rec("one-judge-far", 9, nil),                                                           // 5
+		rec("reject-best", 7, map[string]any{"best": 1, "judgments": []any{map[string]any{"spread": 0.5}, map[string]any{"spread": 4.0}}}), // 3 - 2
+		rec("no-score", -1, nil),
+	}
+	for i, r := range recs {
+		r.Seq = int64(i)
+	}
+	if err := s.Commit(ctx, pipeline.Unit{Stage: "p", Key: "u", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"uncertain":    {"panel-straddles", "one-judge-on-threshold", "reject-best", "panel-close", "one-judge-far", "no-score"},
+		"disagreement": {"reject-best", "panel-straddles", "panel-close", "one-judge-on-threshold", "one-judge-far", "no-score"},
+	}
+	for _, indexed := range []bool{false, true} {
+		if indexed {
+			if err := s.IndexScores(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for sort, ids := range want {
+			if got := allPages(t, s, PageQuery{Stage: "p", Sort: sort, Limit: 2}); !slices.Equal(got, ids) {
+				t.Errorf("sort %s (indexed %v): %v, want %v", sort, indexed, got, ids)
+			}
+		}
+	}
+}
+
+// TestIndexScoresReplacesTheOldUncertainIndex: a run reviewed before the
+// uncertain key counted a panel's spread has an index on the old key; it is
+// dropped, and the uncertain sort pages as on a new run.
+func TestIndexScoresReplacesTheOldUncertainIndex(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	pageRecords(t, s, 100)
+	want := allPages(t, s, PageQuery{Stage: "j", Sort: "uncertain", Limit: 7})
+	old := `COALESCE(abs(json_extract(data, '$.scores."judge"') - json_extract(data, '$.provenance.params.threshold')), 1e+300)`
+	if err := s.write(func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE INDEX records_review_uncertain ON records (stage, `+old+`, seq, id)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.IndexScores(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'records_review_uncertain'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the old index: %d left, %v", n, err)
+	}
+	if got := allPages(t, s, PageQuery{Stage: "j", Sort: "uncertain", Limit: 7}); !slices.Equal(got, want) {
+		t.Errorf("uncertain after IndexScores: %v, want %v", got, want)
+	}
+}
+
+func TestParseCandidatePref(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want CandidatePref
+		ok   bool
+	}{
+		{"2>5", CandidatePref{2, 5, false}, true},
+		{"5=2", CandidatePref{5, 2, true}, true},
+		{"0>10", CandidatePref{0, 10, false}, true},
+		{"3>3", CandidatePref{}, false}, // a candidate with itself
+		{"chosen", CandidatePref{}, false},
+		{">1", CandidatePref{}, false},
+		{"1>", CandidatePref{}, false},
+		{"-1>2", CandidatePref{}, false},
+		{"1>2>3", CandidatePref{}, false},
+		{"12345>1", CandidatePref{}, false},
+		{" 1>2", CandidatePref{}, false},
+	} {
+		got, ok := ParseCandidatePref(tc.in)
+		if ok != tc.ok || ok && got != tc.want {
+			t.Errorf("ParseCandidatePref(%q) = %+v, %v; want %+v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzParseCandidatePref(f *testing.F) {
+	for _, s := range []string{"2>5", "5=2", "chosen", "1>2>3", "0>0", "9999=0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, ok := ParseCandidatePref(s)
+		if !ok {
+			return
+		}
+		// What parses prints back to itself, but for leading zeros.
+		if back, ok := ParseCandidatePref(c.String()); !ok || back != c || c.Win == c.Lose || c.Win < 0 || c.Lose < 0 {
+			t.Errorf("ParseCandidatePref(%q) = %+v, printed %q reads %+v, %v", s, c, c.String(), back, ok)
+		}
+	})
+}
+
+// TestCandidatePreference: a preference between two candidates is logged
+// against a record that has them, and refused for one it has not.
+func TestCandidatePreference(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	r := &record.Record{ID: "rej:1", Status: record.Kept, Candidates: []record.Candidate{{Text: "a"}, {Text: "b"}, {Text: "c"}}}
+	if err := s.Commit(ctx, pipeline.Unit{Stage: "rej", Key: "u", Records: []*record.Record{r, {ID: "rej:2", Status: record.Kept}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id, reason string
+		ok         bool
+	}{
+		{"rej:1", "2>0", true},
+		{"rej:1", "1=2", true},
+		{"rej:1", "3>0", false}, // no candidate 3
+		{"rej:2", "1>0", false}, // no candidates at all
+		{"rej:1", "2>", false},
+	} {
+		_, err := s.AddReview(ctx, Review{RecordID: tc.id, Reviewer: "ann", Kind: Prefer, Reason: tc.reason})
+		if (err == nil) != tc.ok {
+			t.Errorf("prefer %s on %s: %v, want ok %v", tc.reason, tc.id, err, tc.ok)
+		}
 	}
 }

@@ -88,8 +88,9 @@ Formats:
 				return err
 			}
 			defer st.Close()
-			// Through the reviewed view: human rejects and edits apply.
-			c, err := export.Write(cmd.Context(), review.Reviewed{Run: st}, opts, out)
+			// Through the reviewed view: human rejects and edits apply, and a
+			// preference export gets the pairs reviewers made between candidates.
+			c, err := export.Write(cmd.Context(), review.Reviewed{Run: st, HumanPairs: opts.Format == "dpo"}, opts, out)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,7 @@ func newReviewCmd() *cobra.Command {
 		lsExport, lsImport              string
 		sample, perReason               int
 		seed                            int64
+		loopAnswers                     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "review RUN_DIR [--addr ADDR] [--reviewer NAME]",
@@ -26,14 +28,17 @@ func newReviewCmd() *cobra.Command {
 		Long: `Serve a web app (assets built into the binary, nothing from the internet) for people to
 review a finished run's records: a queue per stage with filters (status, the filter that
 rejected, judge score range, a meta field such as a language or source, parent record)
-and sorts (pipeline order, judge score, nearest the keep threshold first), and a view of
+and sorts (pipeline order, judge score, nearest the keep threshold first, a judge panel's
+disagreement counting as nearness, or the widest panel disagreement first), and a view of
 everything that decided a record: its texts, conversation turns or DPO pair, the evidence
 quote highlighted in its chunk, scores, filter decisions, judgments and provenance.
 
 Keys: j/k move, a accepts, r rejects with a reason tag (1-6), e edits (the original is
 kept and the change shown as a diff), c comments, u undoes your last decision. A record
 with a chosen/rejected pair shows the two blind as A and B: 1, 2 or t (a tie) says which
-is better.
+is better. A record with candidates (a reject stage's samples) shows two of them the same
+way, the best scored against each other in turn; export --format dpo makes a pair of each
+two candidates the reviewers preferred one of.
 Each decision is committed to the run store (run.db) before the page is told it is saved,
 with the reviewer's name and the time, so nothing is lost if the server is killed.
 Several people can review at once through one server: each page sets its reviewer name.
@@ -48,8 +53,15 @@ default the last), and --sample-rejected M records rejected by each filter. Once
 is reviewed (tick "sample only"), the summary page and status report the share of
 acceptable records with a 95% confidence interval per stratum, and Cohen's kappa between
 reviewers and between each reviewer and the pipeline's verdict. The Insight page charts a
-stage (lengths, judge scores, rejections per filter, languages, distinct-n, the root verbs of
-Japanese instructions) over a reproducible sample of at most 20,000 of its records.
+stage (lengths, judge scores, rejections per filter, languages, distinct-n, the root verbs
+and direct objects of English and Japanese instructions, near-duplicate clusters of kept
+records with links to them) over a reproducible sample of at most 20,000 of its records.
+
+A loop's rounds: with --loop-answers, RUN_DIR is a loop run, and each round's student and
+teacher answers to the held-out prompts (round-NNN/eval.jsonl) are imported into the run
+RUN_DIR/loop-answers (rounds already imported are skipped), which is then reviewed: each
+prompt's two answers are compared blind as A and B, and 'synthloop export
+RUN_DIR/loop-answers --format dpo' writes the preferred answer as chosen.
 
 Label Studio: --export-labelstudio FILE writes the sample (or the stage's kept records) as
 Label Studio tasks, and FILE.config.xml the labeling interface to paste into the project;
@@ -65,6 +77,7 @@ Label Studio imports wait until the run has finished, since the writer holds the
   synthloop review runs/demo --sample 300 --sample-rejected 50 --reviewer ann
   synthloop review runs/demo --export-labelstudio tasks.json      # then, after labelling there:
   synthloop review runs/demo --import-labelstudio project-export.json
+  synthloop review runs/loop --loop-answers                        # student vs teacher, per round
   REVIEW_TOKEN=$(openssl rand -hex 16) synthloop review runs/demo --addr 0.0.0.0:8090 --token-env REVIEW_TOKEN`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -86,6 +99,13 @@ Label Studio imports wait until the run has finished, since the writer holds the
 			ctx := cmd.Context()
 			if _, err := os.Stat(args[0]); err != nil {
 				return fmt.Errorf("review: %w", err)
+			}
+			if loopAnswers {
+				dir, err := importLoopAnswers(cmd, args[0])
+				if err != nil {
+					return err
+				}
+				args = []string{dir}
 			}
 			// Writable: decisions go into the run's own store, next to the records.
 			st, err := store.Open(ctx, args[0])
@@ -156,7 +176,36 @@ Label Studio imports wait until the run has finished, since the writer holds the
 	cmd.Flags().Int64Var(&seed, "seed", 1, "seed of the sample draw")
 	cmd.Flags().StringVar(&lsExport, "export-labelstudio", "", "write the sample (or the stage's kept records) as Label Studio tasks to this file, and its labeling config beside it, instead of serving")
 	cmd.Flags().StringVar(&lsImport, "import-labelstudio", "", "read a Label Studio JSON export of those tasks as decisions, instead of serving")
+	cmd.Flags().BoolVar(&loopAnswers, "loop-answers", false, "RUN_DIR is a loop run: import its rounds' student and teacher answers (round-NNN/eval.jsonl) into RUN_DIR/loop-answers and review that")
 	return cmd
+}
+
+// importLoopAnswers imports the loop run's answers into its loop-answers
+// run and returns that run's directory.
+func importLoopAnswers(cmd *cobra.Command, loopDir string) (string, error) {
+	if evals, _ := filepath.Glob(filepath.Join(loopDir, "round-*", "eval.jsonl")); len(evals) == 0 {
+		return "", fmt.Errorf("review: %s has no evaluated loop round (round-NNN/eval.jsonl)", loopDir)
+	}
+	dir := filepath.Join(loopDir, review.LoopAnswers)
+	st, err := store.Open(cmd.Context(), dir)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	n, err := review.ImportLoopAnswers(cmd.Context(), st, loopDir)
+	if err != nil {
+		return "", err
+	}
+	total, err := st.Count(cmd.Context(), review.LoopAnswers, "")
+	if err != nil {
+		return "", err
+	}
+	if total == 0 {
+		return "", fmt.Errorf("review: %s has no round with both a student's and a teacher's answers (round-NNN/eval.jsonl) to compare", loopDir)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "imported %d new held-out answers of %s into %s (%d in all); export its pairs with: synthloop export %s --format dpo\n",
+		n, loopDir, dir, total, dir)
+	return dir, nil // the deferred Close frees the store for the caller to open
 }
 
 // labelStudio exports the review tasks for Label Studio or imports its

@@ -167,17 +167,9 @@ func TestJudgeCalibrateFromReview(t *testing.T) {
 // TestReviewLabelStudio exports a run's kept records as Label Studio tasks
 // and imports an annotated export of them as decisions.
 func TestReviewLabelStudio(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	run := filepath.Join(dir, "run")
-	st, err := store.Open(ctx, run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := []*record.Record{{ID: "a:0", Status: record.Kept, Instruction: "Say hi.", Output: "hi"}, {ID: "a:1", Seq: 1, Status: record.Rejected, Output: "no"}}
-	if err := st.Commit(ctx, pipeline.Unit{Stage: "a", Key: "u", Records: recs}); err != nil {
-		t.Fatal(err)
-	}
+	st := commitRecords(t, run, "a", []*record.Record{{ID: "a:0", Status: record.Kept, Instruction: "Say hi.", Output: "hi"}, {ID: "a:1", Seq: 1, Status: record.Rejected, Output: "no"}})
 	st.Close()
 	tasks := filepath.Join(dir, "tasks.json")
 	if out, err := cli(dir, nil, "review", run, "--export-labelstudio", tasks).CombinedOutput(); err != nil || !strings.Contains(string(out), "wrote 1 tasks of stage a") {
@@ -201,4 +193,91 @@ func TestReviewLabelStudio(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), `"human: reject by labelstudio:2: unsafe"`) || strings.Contains(string(out), `"status":"kept"`) {
 		t.Errorf("export after the imported reject: %v %s", err, out)
 	}
+}
+
+// TestExportCandidatePairs: preferences reviewers gave between a reject
+// record's candidates come out of `export --format dpo` as pairs, and not
+// out of an SFT format.
+func TestExportCandidatePairs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	st := commitRecords(t, run, "best", []*record.Record{{ID: "best:q", Status: record.Kept, Instruction: "Name a colour.", Output: "red",
+		Candidates: []record.Candidate{{Text: "red"}, {Text: "blue, the colour of the sky"}}}})
+	if _, err := st.AddReview(ctx, store.Review{RecordID: "best:q", Reviewer: "ann", Kind: store.Prefer, Reason: "1>0"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	out, err := cli(dir, nil, "export", run, "--format", "dpo", "--out", "-").Output()
+	if err != nil {
+		t.Fatalf("export dpo: %v", err)
+	}
+	if want := `{"prompt":"Name a colour.","chosen":"blue, the colour of the sky","rejected":"red"}` + "\n"; string(out) != want {
+		t.Errorf("dpo export %s, want %s", out, want)
+	}
+	out, err = cli(dir, nil, "export", run, "--format", "alpaca", "--out", "-").Output()
+	if err != nil || strings.Count(string(out), "\n") != 1 || !strings.Contains(string(out), `"output":"red"`) {
+		t.Errorf("alpaca export: %v %s", err, out)
+	}
+}
+
+// TestReviewLoopAnswers imports a loop run's student and teacher answers
+// with --loop-answers (here with --export-labelstudio, which does not
+// serve), and a reviewer's choice between them comes out of export --format
+// dpo of the loop-answers run.
+func TestReviewLoopAnswers(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	loop := filepath.Join(dir, "loop")
+	if err := os.MkdirAll(filepath.Join(loop, "round-001"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	eval := `{"prompt":"capital of Japan?","student":"Kyoto","teacher":"Tokyo","winner":"teacher"}` + "\n"
+	if err := os.WriteFile(filepath.Join(loop, "round-001", "eval.jsonl"), []byte(eval), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tasks := filepath.Join(dir, "tasks.json")
+	out, err := cli(dir, nil, "review", loop, "--loop-answers", "--export-labelstudio", tasks).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "imported 1 new held-out answers") {
+		t.Fatalf("review --loop-answers: %v %s", err, out)
+	}
+	run := filepath.Join(loop, "loop-answers")
+	st, err := store.Open(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddReview(ctx, store.Review{RecordID: "loop-answers:round-001:0000", Reviewer: "ann", Kind: store.Prefer, Reason: "1>0"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	got, err := cli(dir, nil, "export", run, "--format", "dpo", "--out", "-").Output()
+	if want := `{"prompt":"capital of Japan?","chosen":"Tokyo","rejected":"Kyoto"}` + "\n"; err != nil || string(got) != want {
+		t.Errorf("export: %v %s, want %s", err, got, want)
+	}
+	// Again: nothing new to import, the answers already there.
+	if out, err := cli(dir, nil, "review", loop, "--loop-answers", "--export-labelstudio", tasks).CombinedOutput(); err != nil || !strings.Contains(string(out), "imported 0 new held-out answers") {
+		t.Errorf("second import: %v %s", err, out)
+	}
+	if out, err := cli(dir, nil, "review", dir, "--loop-answers", "--export-labelstudio", tasks).CombinedOutput(); err == nil || !strings.Contains(string(out), "no evaluated loop round") {
+		t.Errorf("a directory that is no loop run: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "loop-answers")); err == nil {
+		t.Error("a loop-answers run was made in a directory that is no loop run")
+	}
+}
+
+// commitRecords writes recs as one unit of stage into the run store at run
+// and returns the store, still open for reviews to be added; close it
+// before a command opens the run.
+func commitRecords(t *testing.T, run, stage string, recs []*record.Record) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(context.Background(), pipeline.Unit{Stage: stage, Key: "u", Records: recs}); err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	return st
 }

@@ -1,4 +1,4 @@
-// Package insight computes the review app's per-stage figures of a run (length and judge-score histograms, rejections per filter, language mix, distinct-n) over a bounded, reproducible sample of its records.
+// Package insight computes the review app's per-stage figures of a run (length and judge-score histograms, rejections per filter, language mix, distinct-n, the instruction verb chart, near-duplicate clusters) over a bounded, reproducible sample of its records.
 package insight
 
 import (
@@ -51,9 +51,13 @@ type Report struct {
 	Languages []Count `json:"languages"`
 	// Distinct is distinct-1 and distinct-2 of the outputs.
 	Distinct Distinct `json:"distinct"`
-	// Diversity is the root verbs and direct objects of the instructions
-	// (Japanese only; see Diversity).
-	Diversity Diversity `json:"diversity"`
+	// Diversity is the root verbs and direct objects of the instructions,
+	// one chart per language parsed (English, Japanese; see Diversity);
+	// DiversitySkipped counts the instructions in other languages.
+	Diversity        []Diversity `json:"diversity"`
+	DiversitySkipped int         `json:"diversity_skipped"`
+	// Duplicates are the near-duplicate clusters of the kept records.
+	Duplicates Clusters `json:"duplicates"`
 }
 
 // Count is how many records have a value.
@@ -169,7 +173,10 @@ func Compute(recs []*record.Record) (Report, error) {
 		return rep, err
 	}
 	rep.Distinct = d
-	if rep.Diversity, err = VerbDiversity(insts); err != nil {
+	if rep.Diversity, rep.DiversitySkipped, err = VerbDiversity(insts); err != nil {
+		return rep, err
+	}
+	if rep.Duplicates, err = NearDuplicates(recs); err != nil {
 		return rep, err
 	}
 	return rep, nil

@@ -32,19 +32,47 @@ func TestRootVerb(t *testing.T) {
 }
 
 func TestVerbDiversity(t *testing.T) {
-	d, err := VerbDiversity([]string{
+	ds, skipped, err := VerbDiversity([]string{
 		"詩を書いてください。", "物語を書いてください。", "詩を書いて。", "手紙を書いてください。", "メールを書いて", "歌詞を書いて",
-		"文章を要約してください。", "日本の首都はどこですか？", "Write a poem.",
+		"文章を要約してください。", "日本の首都はどこですか？", "Write a poem.", "Write a song about rain.", "What is love?",
+		"请写一首诗。",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Diversity{Parsed: 7, NoVerb: 1, Skipped: 1, Verbs: []Verb{
-		{Verb: "書く", N: 6, Objects: []Count{{"詩", 2}, {"メール", 1}, {"手紙", 1}, {"歌詞", 1}}}, // the top 4 objects
-		{Verb: "要約する", N: 1, Objects: []Count{{"文章", 1}}},
-	}}
-	if !reflect.DeepEqual(d, want) {
-		t.Errorf("VerbDiversity = %+v\nwant %+v", d, want)
+	want := []Diversity{
+		{Lang: "en", Parser: "prose part-of-speech tags", Parsed: 2, NoVerb: 1, Verbs: []Verb{
+			{Verb: "write", N: 2, Objects: []Count{{"poem", 1}, {"song", 1}}},
+		}},
+		{Lang: "ja", Parser: "kagome IPA morphology", Parsed: 7, NoVerb: 1, Verbs: []Verb{
+			{Verb: "書く", N: 6, Objects: []Count{{"詩", 2}, {"メール", 1}, {"手紙", 1}, {"歌詞", 1}}}, // the top 4 objects
+			{Verb: "要約する", N: 1, Objects: []Count{{"文章", 1}}},
+		}},
+	}
+	if !reflect.DeepEqual(ds, want) || skipped != 1 {
+		t.Errorf("VerbDiversity = %+v, %d skipped\nwant %+v, 1", ds, skipped, want)
+	}
+	if ds, _, _ := VerbDiversity([]string{"你好"}); len(ds) != 0 {
+		t.Errorf("VerbDiversity of Chinese alone = %+v, want no chart", ds)
+	}
+}
+
+// TestVerbDiversityBounded: a long list is parsed at MaxDiversity evenly
+// spread instructions, not its first ones.
+func TestVerbDiversityBounded(t *testing.T) {
+	insts := make([]string, 3*MaxDiversity)
+	for i := range insts {
+		insts[i] = "Write a poem."
+		if i >= MaxDiversity {
+			insts[i] = "Draw a cat."
+		}
+	}
+	ds, _, err := VerbDiversity(insts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Parsed != MaxDiversity || len(ds[0].Verbs) != 2 || ds[0].Verbs[0].Verb != "draw" {
+		t.Errorf("VerbDiversity of %d = %+v", len(insts), ds)
 	}
 }
 

@@ -7,11 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/css"
 	"github.com/chromedp/chromedp"
 
 	"github.com/synthloop/synthloop/pipeline"
@@ -345,4 +348,132 @@ func blindSides(id string) [2]string {
 		return [2]string{"rejected", "chosen"}
 	}
 	return [2]string{"chosen", "rejected"}
+}
+
+// TestBrowserCandidatePairs compares a reject record's candidates blind:
+// the best scored against each other distinct one, pair by pair, with the
+// keys 1, 2 and k to come back for the next pair; the choices become the
+// record's preference pairs.
+func TestBrowserCandidatePairs(t *testing.T) {
+	ctx := context.Background()
+	cands := func(texts []string, scores []float64) []record.Candidate {
+		var out []record.Candidate
+		for i, s := range texts {
+			out = append(out, record.Candidate{Text: s, Scores: map[string]float64{"judge": scores[i]}})
+		}
+		return out
+	}
+	recs := []*record.Record{
+		{ID: "best:0", Seq: 0, Status: record.Kept, Instruction: "Where is Paris?", Output: "Paris is in France.",
+			Candidates: cands([]string{"Paris is in Germany.", "Paris is in France.", "In France, on the Seine.", "Paris is in France."}, []float64{2, 5, 4, 5})},
+		{ID: "best:1", Seq: 1, Status: record.Kept, Instruction: "Name a prime.", Output: "7", Candidates: cands([]string{"7", "9"}, []float64{5, 1})},
+	}
+	a := newApp(t, commitRun(t, "best", recs), Options{})
+	srv := httptest.NewServer(a.srv)
+	defer srv.Close()
+	tb := tab(t)
+	shownA := `Number(document.querySelector("#cand-pair section").dataset.candidate)`
+	hint := func(want string) chromedp.Action[chromedp.Void] {
+		return void(chromedp.Poll[bool](fmt.Sprintf(`document.getElementById("my-pref").textContent.startsWith(%q)`, want), chromedp.WithPollingTimeout(10*time.Second)))
+	}
+	if err := chromedp.Do(tb, chromedp.Navigate(srv.URL+"/"), waitCur("best:0"), hint("candidates 1 and 2, pair 1 of 2"), screenshot(t, "candidates")); err != nil {
+		t.Fatal(err)
+	}
+	if !run(t, tb, chromedp.Evaluate[bool](`document.querySelector('section[data-field="candidates"] details:not([open])') !== null`)) {
+		t.Error("the candidates' scores are not folded away while two are compared blind")
+	}
+	a1 := run(t, tb, chromedp.Evaluate[int](shownA))
+	if err := chromedp.Do(tb, key("1"), waitCur("best:1"), key("k"), waitCur("best:0"), hint("candidates 0 and 1, pair 2 of 2")); err != nil {
+		t.Fatal(err)
+	}
+	a2 := run(t, tb, chromedp.Evaluate[int](shownA))
+	if err := chromedp.Do(tb, key("2"), waitCur("best:1"), key("k"), waitCur("best:0"), hint("candidates 0 and 1, pair 2 of 2 (all compared; you prefer B)")); err != nil {
+		t.Fatal(err)
+	}
+	other := func(a, x, y int) int { return x + y - a }
+	want := []string{fmt.Sprintf("%d>%d", a1, other(a1, 1, 2)), fmt.Sprintf("%d>%d", other(a2, 1, 0), a2)}
+	d, err := review.Load(ctx, a.st, "best")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range d.Prefs["best:0"] {
+		got = append(got, v.Reason)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("preferences on best:0: %v, want %v", got, want)
+	}
+	if pairs := d.HumanPairs(recs[0]); len(pairs) != 2 {
+		t.Errorf("%d preference pairs from best:0, want 2", len(pairs))
+	}
+}
+
+// TestBrowserJapanese shows a Japanese record: its text reaches the page
+// as it is, and the browser draws it with a CJK font (Debian's
+// fonts-noto-cjk, which scripts/test.sh installs), not with boxes from a
+// font that has no kana or kanji.
+func TestBrowserJapanese(t *testing.T) {
+	inst, out := "富士山について短い詩を書いてください。", "雲の上 白き頂 朝日さす"
+	dir := commitRun(t, "ja", []*record.Record{{ID: "ja:0", Status: record.Kept, Instruction: inst, Output: out}})
+	a := newApp(t, dir, Options{})
+	srv := httptest.NewServer(a.srv)
+	defer srv.Close()
+	tb := tab(t)
+	sel := `section[data-field="instruction"] pre`
+	if err := chromedp.Do(tb, chromedp.Navigate(srv.URL+"/"), waitCur("ja:0"), chromedp.WaitVisible(chromedp.CSS(sel)), screenshot(t, "japanese")); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, tb, chromedp.Text(chromedp.CSS(sel))); got != inst {
+		t.Errorf("instruction shown as %q, want %q", got, inst)
+	}
+	if got := run(t, tb, chromedp.Text(chromedp.CSS(`section[data-field="output"] pre`))); got != out {
+		t.Errorf("output shown as %q, want %q", got, out)
+	}
+	nodes := run(t, tb, chromedp.Nodes(chromedp.CSS(sel)))
+	var fonts []*css.PlatformFontUsage
+	err := chromedp.Do(tb, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, css.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		res, err := cdp.Call(ctx, tg, css.GetPlatformFontsForNode, css.GetPlatformFontsForNodeParams{NodeID: nodes[0].NodeID})
+		fonts = res.Fonts
+		return err
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	cjk := 0.0
+	for _, f := range fonts {
+		names = append(names, fmt.Sprintf("%s (%v glyphs)", f.FamilyName, f.GlyphCount))
+		if strings.Contains(f.FamilyName, "CJK") {
+			cjk += f.GlyphCount
+		}
+	}
+	t.Logf("the instruction is drawn with %v", names)
+	if cjk < float64(len([]rune(inst))-1) {
+		t.Errorf("the Japanese instruction is drawn with %v: want a CJK font for its %d characters (install fonts-noto-cjk, as scripts/test.sh does)",
+			names, len([]rune(inst)))
+	}
+}
+
+// TestBrowserDisagreementSort picks the panel sorts in the queue's sort
+// menu: the list follows.
+func TestBrowserDisagreementSort(t *testing.T) {
+	a := newApp(t, panelRun(t), Options{})
+	srv := httptest.NewServer(a.srv)
+	defer srv.Close()
+	tb := tab(t)
+	if err := chromedp.Do(tb, chromedp.Navigate(srv.URL+"/"), waitCur("judged:0")); err != nil {
+		t.Fatal(err)
+	}
+	for _, sort := range []string{"disagreement", "uncertain"} {
+		want := strings.Join(panelOrders[sort], ",")
+		list := `[...document.querySelectorAll("#list li")].map(li => li.dataset.id).join(",")`
+		if err := chromedp.Do(tb, chromedp.SetValue(chromedp.CSS(`#filters select[name="sort"]`), sort),
+			void(chromedp.Evaluate[bool](`document.getElementById("filters").dispatchEvent(new Event("change")), true`)),
+			void(chromedp.Poll[bool](fmt.Sprintf(`%s === %q`, list, want), chromedp.WithPollingTimeout(10*time.Second)))); err != nil {
+			t.Errorf("sort %s: list %q, want %q: %v", sort, run(t, tb, chromedp.Evaluate[string](list)), want, err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -12,8 +13,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/synthloop/synthloop/record"
+	"github.com/synthloop/synthloop/review"
 	"github.com/synthloop/synthloop/review/insight"
+	"github.com/synthloop/synthloop/store"
 )
+
+// englishAsks open the English instructions of insightRun, in turn.
+var englishAsks = []string{"Explain why the sky is blue", "Write a poem", "Write a story", "Write an essay", "Give an example",
+	"Describe the colour", "List three reasons", "Summarize an article", "Tell me a joke"}
 
 // insightRun writes stage "mixed" with n records in English and Japanese,
 // judge scores 1 to 10, two filters rejecting, and, from record 5, xss as a
@@ -23,7 +30,7 @@ func insightRun(t testing.TB, n int) string {
 	var recs []*record.Record
 	for i := range n {
 		r := &record.Record{ID: fmt.Sprintf("mixed:%04d", i), Seq: int64(i), Status: record.Kept,
-			Instruction: "Explain" + strings.Repeat(" why the sky is blue", 1+i%7) + ".",
+			Instruction: englishAsks[i%len(englishAsks)] + strings.Repeat(" about the sky", i%7) + ".",
 			Output:      fmt.Sprintf("Light scatters, %s case %d.", strings.Repeat("more so ", i%11), i%13),
 			Scores:      map[string]float64{"judge": float64(1 + i%10)}}
 		if i%4 == 1 {
@@ -94,7 +101,7 @@ func TestBrowserInsight(t *testing.T) {
 	charts := `document.querySelectorAll("#insight figure.chart").length`
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(srv.URL+"/#insight"),
-		void(chromedp.Poll[bool](charts+` === 8`, chromedp.WithPollingTimeout(10*time.Second))),
+		void(chromedp.Poll[bool](charts+` === 10`, chromedp.WithPollingTimeout(10*time.Second))),
 		chromedp.WaitNotVisible(chromedp.ID("queue-page")),
 		chromedp.Sleep(300*time.Millisecond), // an onerror would have fired by now
 		screenshot(t, "insight"),
@@ -119,9 +126,37 @@ func TestBrowserInsight(t *testing.T) {
 			t.Errorf("%s rows %q, want the markup as text among them", chart, rows)
 		}
 	}
-	// Record 1 of every 4 asks in Japanese: 説明する, with 理由 as its object.
-	if got := run(t, ctx, chromedp.Text(chromedp.CSS(`table.objects`))); !strings.Contains(got, "説明する\t理由 75") {
-		t.Errorf("verb table %q, want 説明する with its object 理由 75 times", got)
+	// Record 1 of every 4 asks in Japanese: 説明する, with 理由 as its object;
+	// the others in English: write about three times as often as the other verbs.
+	for lang, want := range map[string]string{"ja": "説明する\t75\t理由 75", "en": "write\t76\tstory 26, essay 25, poem 25\nexplain\t25\t(none) 25"} {
+		if got := run(t, ctx, chromedp.Text(chromedp.CSS(`table.objects[data-lang="`+lang+`"]`))); !strings.Contains(got, want) {
+			t.Errorf("%s verb table %q, want %q", lang, got, want)
+		}
+	}
+	// The sunburst: a sector per verb, and per object in the outer ring.
+	if got := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#insight path.verb title, #insight path.object title")].map(e => e.textContent)`)); len(got) != 7+8+2 ||
+		got[0] != "write: 76" || got[1] != "write story: 26" || !slices.Contains(got, "説明する 理由: 75") {
+		t.Errorf("sunburst sectors %q", got)
+	}
+	// Near duplicates: the kept Japanese prompts are one text (52 records),
+	// the English ones repeat (9 openings, 7 lengths); the largest first, and its last member link opens the record
+	// in the queue, where a can accept it.
+	sizes := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.clusters tr td:first-child")].map(c => c.textContent)`))
+	if len(sizes) != 19 || sizes[0] != "52" || sizes[1] != "16" || sizes[18] != "2" {
+		t.Errorf("cluster sizes %q, want 19 clusters, 52 records first", sizes)
+	}
+	last := `document.querySelector("table.clusters td.members a:last-of-type")`
+	id := run(t, ctx, chromedp.Evaluate[string](last+`.textContent`))
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("table.clusters td.members a:last-of-type")),
+		chromedp.WaitVisible(chromedp.ID("queue-page")), waitCur(id), key("a"), waitMine("you: accept")); err != nil {
+		t.Fatalf("open %s from its cluster and accept it: %v", id, err)
+	}
+	d, err := review.Load(context.Background(), a.st, "mixed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs := d.ByRecord[id]; len(vs) != 1 || vs[0].Kind != store.Accept {
+		t.Errorf("verdicts on %s: %+v, want ann's accept", id, vs)
 	}
 	if run(t, ctx, chromedp.Evaluate[bool](`window.__pwned !== undefined`)) {
 		t.Error("script from a record ran: window.__pwned is set")

@@ -10,10 +10,12 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/synthloop/synthloop/judge"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/record"
 	"github.com/synthloop/synthloop/store"
@@ -466,4 +468,53 @@ func TestLive(t *testing.T) {
 	if w := a.do("POST", "/api/decide", map[string]any{"id": "answers:001", "kind": "accept"}, nil); w.Code != http.StatusConflict {
 		t.Errorf("a decision on a live run: %d %s", w.Code, w.Body)
 	}
+}
+
+// TestPanelDisagreementSort: records a judge panel scored, as the judge
+// stage writes them, come by the spread of the members' scores, and the
+// uncertain sort puts a panel straddling the threshold before one judge
+// just off it.
+func TestPanelDisagreementSort(t *testing.T) {
+	a := newApp(t, panelRun(t), Options{})
+	for sort, want := range panelOrders {
+		w := a.do("GET", "/api/records?stage=judged&sort="+sort, nil, nil)
+		var page struct{ Items []item }
+		if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || w.Code != 200 {
+			t.Fatalf("sort %s: %d %s", sort, w.Code, w.Body)
+		}
+		var got []string
+		for _, it := range page.Items {
+			got = append(got, it.Record.ID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("sort %s: %v, want %v", sort, got, want)
+		}
+	}
+}
+
+// panelOrders are the orders of panelRun's records by the two sorts that
+// read a panel's spread.
+var panelOrders = map[string][]string{
+	"disagreement": {"judged:1", "judged:3", "judged:0", "judged:2"},
+	"uncertain":    {"judged:1", "judged:0", "judged:3", "judged:2"}, // |3.5-4|-1.5, 0, |3.5-4|-0.5 = 0, 0.4
+}
+
+// panelRun writes stage "judged": records a panel scored 4 and 4, 2 and 5,
+// 3 and 4, and one a single judge scored 3.6, against a threshold of 4, as
+// the judge stage writes them.
+func panelRun(t testing.TB) string {
+	panel := func(scores ...float64) judge.Result {
+		res := judge.Result{Judge: "panel", Score: (slices.Max(scores) + slices.Min(scores)) / 2, Spread: slices.Max(scores) - slices.Min(scores)}
+		for _, s := range scores {
+			res.Members = append(res.Members, judge.Result{Judge: "m", Score: s})
+		}
+		return res
+	}
+	var recs []*record.Record
+	for i, res := range []judge.Result{panel(4, 4), panel(2, 5), {Judge: "one", Score: 3.6}, panel(3, 4)} {
+		recs = append(recs, &record.Record{ID: fmt.Sprintf("judged:%d", i), Seq: int64(i), Status: record.Kept, Output: "o",
+			Scores: map[string]float64{"judge": res.Score}, Meta: map[string]any{"judgment": res},
+			Prov: record.Provenance{Params: map[string]any{"threshold": 4.0}}})
+	}
+	return commitRun(t, "judged", recs)
 }

@@ -67,8 +67,8 @@ async function start() {
     }, true);
   }
   document.addEventListener("keyup", () => { state.swallow = ""; });
+  await reload(); // before route: a #record= link adds to the list reload empties
   route();
-  await reload();
   if (s.read_only) {
     // A run still being written: show what it commits as it commits.
     say("live: the run is still being written; new records appear as they commit, decisions wait until it finishes");
@@ -79,10 +79,11 @@ async function start() {
 // follow asks for the records committed after the last one shown.
 async function follow() {
   if (state.next || state.mode) return; // the reviewer pages by hand, or types
-  const p = query();
+  const p = query(), gen = state.gen;
   if (state.last) p.set("after", state.last);
   try {
     const page = await api("/api/records?" + p);
+    if (gen !== state.gen) return;
     for (const it of page.items) {
       state.items.push(it);
       $("list").append(listEntry(it, state.items.length - 1));
@@ -102,6 +103,10 @@ function fillFilters() {
 }
 
 function route() {
+  if (location.hash.startsWith("#record=")) {
+    openRecord(decodeURIComponent(location.hash.slice(8)));
+    return;
+  }
   const summary = location.hash === "#summary", insight = location.hash === "#insight";
   $("queue-page").hidden = summary || insight;
   $("summary-page").hidden = !summary;
@@ -109,6 +114,27 @@ function route() {
   $("keys").hidden = summary || insight; // the review keys work on the queue only
   if (summary) loadSummary();
   if (insight) loadInsight();
+}
+
+// openRecord shows a record named by a link (#record=ID) in the queue,
+// added to the end of the list if the queue's filters left it out, so the
+// review keys work on it as on any other.
+async function openRecord(id) {
+  $("queue-page").hidden = false;
+  $("summary-page").hidden = true;
+  $("insight-page").hidden = true;
+  $("keys").hidden = false;
+  try {
+    const got = await api("/api/record?id=" + encodeURIComponent(id));
+    let i = state.items.findIndex((it) => it.record.id === id);
+    if (i < 0) {
+      state.items.push(got);
+      i = state.items.length - 1;
+      $("list").append(listEntry(got, i));
+    }
+    history.replaceState(null, "", "#queue");
+    select(i);
+  } catch (e) { say(e.message, true); }
 }
 
 function query() {
@@ -122,16 +148,20 @@ function query() {
 }
 
 async function reload() {
+  // A reload started while another is waiting for its page (filters changed
+  // twice quickly) owns the list: the older one's page is dropped.
+  state.gen = (state.gen || 0) + 1;
   state.items = []; state.cur = -1; state.next = ""; state.last = "";
   $("list").replaceChildren();
   await loadPage(true);
 }
 
 async function loadPage(first) {
-  const p = query();
+  const p = query(), gen = state.gen;
   if (!first) p.set("after", state.next);
   try {
     const page = await api("/api/records?" + p);
+    if (gen !== state.gen) return;
     for (const it of page.items) {
       state.items.push(it);
       $("list").append(listEntry(it, state.items.length - 1));
@@ -247,6 +277,23 @@ function showRecord(it) {
       return x;
     })));
   } else if (r.chosen || r.rejected) parts.push(el("div", { class: "pair" }, text("chosen"), text("rejected")));
+  state.candPair = null;
+  const pairs = r.chosen && r.rejected ? [] : candidatePairs(r);
+  if (pairs.length) {
+    // Blind as well: two candidates as A and B, the first pair this
+    // reviewer has not compared (or, all compared, the last).
+    const mine = (it.prefs || []).filter((x) => x.reviewer === reviewer()).map((x) => parsePref(x.reason)).filter(Boolean);
+    const done = (p) => mine.find((m) => (m.a === p[0] && m.b === p[1]) || (m.a === p[1] && m.b === p[0]));
+    const k = pairs.findIndex((p) => !done(p));
+    const pair = blindOrder(r.id, pairs[k < 0 ? pairs.length - 1 : k]);
+    const prev = done(pair);
+    state.candPair = pair;
+    const said = prev ? (prev.tie ? "a tie" : prev.a === pair[0] ? "A" : "B") : "";
+    parts.push(el("p", { class: "hint", id: "my-pref" }, `candidates ${Math.min(...pair)} and ${Math.max(...pair)}, pair ${k < 0 ? pairs.length : k + 1} of ${pairs.length}` +
+      (k < 0 ? ` (all compared; you prefer ${said})` : "") + ": 1 prefers A, 2 prefers B, t a tie"));
+    parts.push(el("div", { class: "pair", id: "cand-pair" }, ...pair.map((c, i) =>
+      el("section", { class: "field", "data-candidate": c }, el("h3", {}, i ? "B" : "A"), el("pre", {}, r.candidates[c].text)))));
+  }
   if (typeof meta.evidence === "string" && !r.input) parts.push(field("evidence", meta.evidence));
   if (r.reasoning) parts.push(field("reasoning", r.reasoning));
   if (r.scores) parts.push(field("scores", "x", kv(r.scores)));
@@ -256,7 +303,12 @@ function showRecord(it) {
     parts.push(field("decisions", "x", t));
   }
   if (r.error) parts.push(field("error", r.error));
-  if (r.candidates) parts.push(field("candidates", "x", kv(Object.fromEntries(r.candidates.map((c, i) => [String(i), c])))));
+  if (r.candidates) {
+    const table = kv(Object.fromEntries(r.candidates.map((c, i) => [String(i), c])));
+    // While two candidates are compared blind, their scores stay folded:
+    // they would tell which one the judge preferred.
+    parts.push(field("candidates", "x", pairs.length ? el("details", {}, el("summary", {}, "every candidate with its scores"), table) : table));
+  }
   const undone = new Set((it.log || []).filter((x) => x.kind === "undo").map((x) => x.undoes));
   const notes = (it.log || []).filter((x) => x.kind === "comment" && !undone.has(x.id));
   if (notes.length) {
@@ -289,6 +341,37 @@ async function lineage(id, list, shownID) {
     list.append(el("li", {}, el("code", {}, p.id), ` (${p.stage}, ${p.status}) `, el("pre", {}, p.instruction || p.output || "")));
     id = p.provenance && p.provenance.parent_ids && p.provenance.parent_ids[0];
   }
+}
+
+// candidatePairs lists the pairs of a record's candidates to compare: the
+// best scored against each other candidate with a text of its own, the
+// closest scores first, as those are where a judge is least sure.
+function candidatePairs(r) {
+  const c = r.candidates || [];
+  if (c.length < 2) return [];
+  const score = (i) => { const s = c[i].scores || {}; return s.judge ?? s.verifier ?? -Infinity; };
+  const order = c.map((_, i) => i).sort((a, b) => score(b) - score(a) || a - b);
+  const seen = new Set([c[order[0]].text]), out = [];
+  for (const i of order.slice(1)) {
+    if (seen.has(c[i].text)) continue;
+    seen.add(c[i].text);
+    out.push([order[0], i]);
+  }
+  return out;
+}
+
+// parsePref reads a preference between candidates ("2>5", "2=5").
+function parsePref(reason) {
+  const m = /^(\d+)([>=])(\d+)$/.exec(reason || "");
+  return m ? { a: Number(m[1]), b: Number(m[3]), tie: m[2] === "=" } : null;
+}
+
+// blindOrder orders two candidates for showing as A and B by a hash of the
+// record and the pair, so the judge's ranking does not lean on the reviewer.
+function blindOrder(id, pair) {
+  let h = 0;
+  for (const c of id + ":" + pair.join(",")) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return h % 2 ? [pair[1], pair[0]] : [pair[0], pair[1]];
 }
 
 // pairSides orders a pair's fields for showing as A and B.
@@ -414,6 +497,11 @@ function onKey(e) {
     case "u": undo(); break;
     case "1": case "2": case "t": {
       const it = state.items[state.cur];
+      if (it && state.candPair) {
+        const [a, b] = state.candPair;
+        decide({ kind: "prefer", reason: e.key === "t" ? `${a}=${b}` : e.key === "1" ? `${a}>${b}` : `${b}>${a}` });
+        break;
+      }
       if (!it || !it.record.chosen || !it.record.rejected) return;
       const side = e.key === "t" ? "tie" : pairSides(it.record)[Number(e.key) - 1];
       decide({ kind: "prefer", reason: side });
@@ -489,14 +577,80 @@ function counted(title, head, cs) {
   return barChart(title, head, cs.map((c) => c.name), cs.map((c) => c.n), cs.length ? null : "none");
 }
 
-// diversity is the Self-Instruct chart of root verbs and their direct
-// objects, as bars of the verbs and a table of their objects.
-function diversity(d) {
-  const note = `${d.parsed} Japanese instructions parsed (kagome), ${d.no_verb} without a verb; ` +
-    `${d.skipped} in other languages not parsed: no English part-of-speech tagger is available.`;
-  const f = barChart("instruction root verbs", "verb", d.verbs.map((v) => v.verb), d.verbs.map((v) => v.n), note);
-  const t = el("table", { class: "objects" }, el("tr", {}, el("th", {}, "verb"), el("th", {}, "direct objects (records)")));
-  for (const v of d.verbs) t.append(el("tr", {}, el("td", {}, v.verb), el("td", {}, v.objects.map((o) => `${o.name || "(none)"} ${o.n}`).join(", "))));
+// arc is the SVG path of the ring sector from angle a0 to a1 (radians,
+// clockwise from twelve o'clock) between radii r0 and r1, centred on c.
+function arc(c, r0, r1, a0, a1) {
+  // An arc whose ends meet draws nothing: a sector over half the ring is
+  // drawn as two halves.
+  if (a1 - a0 > Math.PI) return arc(c, r0, r1, a0, (a0 + a1) / 2) + " " + arc(c, r0, r1, (a0 + a1) / 2, a1);
+  const p = (r, a) => `${(c + r * Math.sin(a)).toFixed(2)} ${(c - r * Math.cos(a)).toFixed(2)}`;
+  return `M ${p(r0, a0)} L ${p(r1, a0)} A ${r1} ${r1} 0 0 1 ${p(r1, a1)} L ${p(r0, a1)} A ${r0} ${r0} 0 0 0 ${p(r0, a0)} Z`;
+}
+
+// sunburst draws the Self-Instruct paper's figure: root verbs in the inner
+// ring, each verb's most common direct objects in the outer ring beside
+// it, every sector as wide as its share of the parsed instructions. The
+// rest of a verb's objects (and "no object") is left as a gap.
+function sunburst(d) {
+  const S = 420, c = S / 2, r0 = 46, r1 = 122, r2 = 200;
+  const g = svg("svg", { width: S, height: S, viewBox: `0 0 ${S} ${S}`, role: "img", "aria-label": `instruction verbs (${d.lang})` });
+  const total = d.verbs.reduce((n, v) => n + v.n, 0);
+  const label = (txt, r, a0, a1, cls) => {
+    if (a1 - a0 < 0.09) return; // too thin to write in
+    const a = (a0 + a1) / 2, deg = a * 180 / Math.PI - 90, flip = a > Math.PI;
+    g.append(svg("text", { class: cls, x: (c + r * Math.sin(a)).toFixed(1), y: (c - r * Math.cos(a)).toFixed(1), "text-anchor": "middle",
+      "dominant-baseline": "middle", transform: `rotate(${flip ? deg + 180 : deg} ${(c + r * Math.sin(a)).toFixed(1)} ${(c - r * Math.cos(a)).toFixed(1)})` }, clip(txt, 12)));
+  };
+  let a = 0;
+  d.verbs.forEach((v, i) => {
+    const w = 2 * Math.PI * v.n / total, hue = (i * 137) % 360;
+    g.append(svg("path", { class: "verb", d: arc(c, r0, r1, a, a + w), fill: `hsl(${hue} 55% 62%)` }, svg("title", {}, `${v.verb}: ${v.n}`)));
+    label(v.verb, (r0 + r1) / 2, a, a + w, "verb");
+    let b = a;
+    for (const o of v.objects) {
+      const ow = 2 * Math.PI * o.n / total;
+      if (o.name) {
+        g.append(svg("path", { class: "object", d: arc(c, r1 + 2, r2, b, b + ow), fill: `hsl(${hue} 55% 80%)` }, svg("title", {}, `${v.verb} ${o.name}: ${o.n}`)));
+        label(o.name, (r1 + r2) / 2 + 2, b, b + ow, "object");
+      }
+      b += ow;
+    }
+    a += w;
+  });
+  return g;
+}
+
+// diversity is the Self-Instruct chart of one language's root verbs and
+// their direct objects, with the numbers as a table.
+function diversity(d, skipped) {
+  const lang = { en: "English", ja: "Japanese" }[d.lang] || d.lang;
+  const f = el("figure", { class: "chart", "data-chart": "instruction verbs " + d.lang }, el("h3", {}, `instruction root verbs and their objects: ${lang}`),
+    el("p", { class: "hint" }, `${d.parsed} ${lang} instructions with a root verb (${d.parser}), ${d.no_verb} without; ` +
+      `${skipped} in other languages not parsed. Inner ring: the ${d.verbs.length} most common verbs; outer: each verb's most common direct objects.`),
+    d.verbs.length ? sunburst(d) : null);
+  const t = el("table", { class: "objects", "data-lang": d.lang }, el("tr", {}, el("th", {}, "verb"), el("th", {}, "records"), el("th", {}, "direct objects (records)")));
+  for (const v of d.verbs) t.append(el("tr", {}, el("td", {}, v.verb), el("td", {}, String(v.n)), el("td", {}, v.objects.map((o) => `${o.name || "(none)"} ${o.n}`).join(", "))));
+  f.append(t);
+  return f;
+}
+
+// duplicates lists the near-duplicate clusters of the kept records, largest
+// first, each member a link that opens the record in the queue.
+function duplicates(c) {
+  const f = el("figure", { class: "chart", "data-chart": "near-duplicate clusters" }, el("h3", {}, "near-duplicate clusters of kept records"),
+    el("p", { class: "hint" }, `${c.duplicated} of ${c.compared} kept records are in ${c.groups} groups whose prompts (instruction and input) ` +
+      `are near duplicates: MinHash of word 3-grams, estimated Jaccard ≥ ${c.threshold}, chains joined. The largest ${c.clusters.length}:`));
+  if (!c.clusters.length) return f;
+  const t = el("table", { class: "clusters" }, el("tr", {}, el("th", {}, "records"), el("th", {}, "first prompt"), el("th", {}, "members (similarity to the first)")));
+  for (const cl of c.clusters) {
+    const links = el("td", { class: "members" });
+    cl.members.forEach((m, i) => {
+      if (i) links.append(", ");
+      links.append(el("a", { href: "#record=" + encodeURIComponent(m.id) }, m.id), ` ${m.jaccard.toFixed(2)}`);
+    });
+    if (cl.size > cl.members.length) links.append(`, and ${cl.size - cl.members.length} more`);
+    t.append(el("tr", {}, el("td", {}, String(cl.size)), el("td", { class: "prompt" }, clip(cl.prompt, 160)), links));
+  }
   f.append(t);
   return f;
 }
@@ -522,7 +676,8 @@ async function loadInsight() {
       counted("language", "language", r.languages),
       el("figure", { class: "chart", "data-chart": "distinct-n" }, el("h3", {}, "distinct-n of outputs"),
         el("p", { class: "hint" }, "distinct n-grams over all n-grams, outputs tokenized per language"), dt),
-      diversity(r.diversity));
+      ...r.diversity.map((d) => diversity(d, r.diversity_skipped)),
+      duplicates(r.duplicates));
   } catch (e) { say(e.message, true); }
 }
 

@@ -126,6 +126,7 @@ type Judgment struct {
 	Reasons   []string `json:"reasons,omitempty"`
 	Error     string   `json:"error,omitempty"`
 	Agreement *float64 `json:"agreement,omitempty"` // panels only
+	Spread    *float64 `json:"spread,omitempty"`    // panels only: judge.Result.Spread
 	// Structured is how the judge's replies were asked for with its
 	// structured setting on (judge.Result.Structured).
 	Structured string `json:"structured,omitempty"`
@@ -204,8 +205,8 @@ func (s Scorer) Score(ctx context.Context, in *record.Record, cands []record.Can
 				score := r.Score
 				rs.j.Score = &score
 				if len(r.Members) > 0 {
-					a := r.Agreement
-					rs.j.Agreement = &a
+					a, sp := r.Agreement, r.Spread
+					rs.j.Agreement, rs.j.Spread = &a, &sp
 				}
 			} else {
 				rs.j.Error = r.Err
