@@ -20,21 +20,7 @@ import (
 func TestRLRaisesAccuracy(t *testing.T) {
 	ctx := context.Background()
 	tk := task.Reverse{}
-	m, err := NewModel(tk, Arch{Dim: 32, Layers: 2, Heads: 2, Hidden: 64, MaxSeq: 16, RoPE: true}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(1, 1))
-	var set []Conversation
-	var ps []task.Problem
-	for range 500 {
-		set = append(set, Messages(tk.Generate(rng, 1+rng.IntN(3))))
-		p := tk.Generate(rng, 1+rng.IntN(3))
-		ps = append(ps, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
-	}
-	if _, err := Train(ctx, m, [][]Conversation{set}, TrainConfig{Steps: 400, Batch: 32, LR: 3e-3, Warmup: 20}, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	m, ps := reversalStart(t, 500, TrainConfig{Steps: 400, Batch: 32, LR: 3e-3, Warmup: 20})
 	held := HeldOut(tk, []int{2, 3}, 100, 9)
 	acc := func() float64 {
 		var all []task.Problem
@@ -232,22 +218,8 @@ func FuzzParseReuse(f *testing.F) {
 // forward pass of the policy gives, within float32 rounding, so taking them
 // leaves the clipped objective as it was.
 func TestRLSampledLogProbs(t *testing.T) {
-	ctx := context.Background()
 	tk := task.Reverse{}
-	m, err := NewModel(tk, Arch{Dim: 32, Layers: 2, Heads: 2, Hidden: 64, MaxSeq: 16, RoPE: true}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(3, 3))
-	var set []Conversation
-	var ps []task.Problem
-	for range 100 {
-		set = append(set, Messages(tk.Generate(rng, 1+rng.IntN(3))))
-		ps = append(ps, tk.Generate(rng, 1+rng.IntN(3)))
-	}
-	if _, err := Train(ctx, m, [][]Conversation{set}, TrainConfig{Steps: 100, Batch: 16, LR: 3e-3, Warmup: 5}, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	m, ps := reversalStart(t, 100, TrainConfig{Steps: 100, Batch: 16, LR: 3e-3, Warmup: 5})
 	rl, err := NewRL(m, nil, tk, ps, RLConfig{Steps: 1, Prompts: 8, Group: 4, LR: 1e-3, GRPO: train.DefaultGRPO}, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -340,4 +312,28 @@ func TestRLFewerWrong(t *testing.T) {
 	if again := r.fewerWrong(5, rs); !slices.EqualFunc(out, again, func(a, b train.Rollout) bool { return slices.Equal(a.Tokens, b.Tokens) }) {
 		t.Error("the same step kept other wrong answers")
 	}
+}
+
+// reversalStart trains a small reversal model by cfg on n worked examples
+// of 1–3 characters and returns it with n unlabelled problems of the same
+// sizes for RL.
+func reversalStart(t *testing.T, n int, cfg TrainConfig) (*Model, []task.Problem) {
+	t.Helper()
+	tk := task.Reverse{}
+	m, err := NewModel(tk, Arch{Dim: 32, Layers: 2, Heads: 2, Hidden: 64, MaxSeq: 16, RoPE: true}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	var set []Conversation
+	var ps []task.Problem
+	for range n {
+		set = append(set, Messages(tk.Generate(rng, 1+rng.IntN(3))))
+		p := tk.Generate(rng, 1+rng.IntN(3))
+		ps = append(ps, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
+	}
+	if _, err := Train(context.Background(), m, [][]Conversation{set}, cfg, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	return m, ps
 }
