@@ -54,6 +54,13 @@ type RLConfig struct {
 	// answer many times, the policy term once.
 	Reuse     int `json:"reuse"`
 	ReuseKeep int `json:"reuse_keep"`
+	// Wrong, when above 0, keeps at most this many wrong answers per right
+	// one in each group that has a right one, drawn at random, and weighs
+	// the kept ones up by (wrong answers) / (kept) (train.Rollout.Weight):
+	// the group's mean reward and advantages stay exact and the policy
+	// gradient's expectation is unchanged, on fewer rows. On hard prompts
+	// most of a group is wrong, each with a small advantage.
+	Wrong int `json:"wrong"`
 }
 
 // RLAdamW is the optimizer of RL by default: β2 = 0.999 (as RL libraries
@@ -64,9 +71,9 @@ type RLConfig struct {
 var RLAdamW = train.AdamWConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}
 
 func (c RLConfig) check() error {
-	if c.Steps < 1 || c.Prompts < 1 || c.Group < 2 || c.Minibatches < 0 || c.Epochs < 0 || c.Micro < 0 || !(c.LR > 0) || c.Warmup < 0 || c.MaxDraws < 0 {
-		return fmt.Errorf("lab: rl: steps %d, prompts %d and lr %g must be positive, group %d at least 2, minibatches %d, micro %d and warmup %d not negative",
-			c.Steps, c.Prompts, c.LR, c.Group, c.Minibatches, c.Micro, c.Warmup)
+	if c.Steps < 1 || c.Prompts < 1 || c.Group < 2 || c.Minibatches < 0 || c.Epochs < 0 || c.Micro < 0 || !(c.LR > 0) || c.Warmup < 0 || c.MaxDraws < 0 || c.Wrong < 0 {
+		return fmt.Errorf("lab: rl: steps %d, prompts %d and lr %g must be positive, group %d at least 2, minibatches %d, micro %d, warmup %d and wrong %d not negative",
+			c.Steps, c.Prompts, c.LR, c.Group, c.Minibatches, c.Micro, c.Warmup, c.Wrong)
 	}
 	if c.Minibatches > c.Prompts*c.Group {
 		return fmt.Errorf("lab: rl: %d minibatches of %d rollouts", c.Minibatches, c.Prompts*c.Group)
@@ -86,6 +93,7 @@ type RLStats struct {
 	Reward     float64 `json:"reward"`      // mean reward of the sampled rollouts: pass@1 at temperature 1 on the step's problems
 	Solved     float64 `json:"solved"`      // share of sampled problems with a rewarded rollout: pass@G
 	Useful     float64 `json:"useful"`      // share of trained rollouts with a non-zero advantage
+	Trained    int     `json:"trained"`     // sampled rollouts trained on (after dynamic sampling and Wrong)
 	Draws      int     `json:"draws"`       // batches sampled (more than 1 with dynamic sampling)
 	Length     float64 `json:"length"`      // mean answer length in tokens
 	WorkingOK  float64 `json:"working_ok"`  // share of rollouts whose working is right (tasks with working)
@@ -329,7 +337,11 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	n := float64(len(all))
 	st.Reward, st.Length, st.WorkingOK = st.Reward/n, st.Length/n, st.WorkingOK/n
 	st.Solved /= float64(st.Draws * r.cfg.Prompts)
+	if r.cfg.Wrong > 0 {
+		rs = r.fewerWrong(s, rs)
+	}
 	sampled := len(rs)
+	st.Trained = sampled
 	rs, bounds := r.withDemos(s, rs)
 	if r.cfg.Reuse > 0 {
 		defer r.keepVerified(all)
@@ -383,9 +395,60 @@ func (r *RL) keepVerified(rs []train.Rollout) {
 	}
 }
 
-// replayStream is the random stream of the demos of a step, apart from the
-// sampling streams (step | draw<<40).
-const replayStream = 1 << 62
+// replayStream and wrongStream are the random streams of the demos of a
+// step and of its kept wrong answers, apart from the sampling streams
+// (step | draw<<40).
+const (
+	replayStream = 1 << 62
+	wrongStream  = 1 << 61
+)
+
+// fewerWrong keeps, in each group of rs with a right answer, at most Wrong
+// wrong answers per right one, drawn for step s, weighted up to stand for
+// all of them. Groups keep their order; so do the rollouts within one.
+func (r *RL) fewerWrong(s int, rs []train.Rollout) []train.Rollout {
+	rng := rand.New(rand.NewPCG(r.seed, wrongStream|uint64(s)))
+	var order []int
+	members := map[int][]int{}
+	for i, x := range rs {
+		if members[x.Group] == nil {
+			order = append(order, x.Group)
+		}
+		members[x.Group] = append(members[x.Group], i)
+	}
+	out := make([]train.Rollout, 0, len(rs))
+	for _, g := range order {
+		var wrong []int
+		for _, i := range members[g] {
+			if rs[i].Reward == 0 {
+				wrong = append(wrong, i)
+			}
+		}
+		right := len(members[g]) - len(wrong)
+		keep := min(len(wrong), r.cfg.Wrong*right)
+		if right == 0 || keep == len(wrong) {
+			for _, i := range members[g] {
+				out = append(out, rs[i])
+			}
+			continue
+		}
+		kept := map[int]bool{}
+		for _, j := range rng.Perm(len(wrong))[:keep] {
+			kept[wrong[j]] = true
+		}
+		w := float64(len(wrong)) / float64(keep)
+		for _, i := range members[g] {
+			switch x := rs[i]; {
+			case x.Reward > 0:
+				out = append(out, x)
+			case kept[i]:
+				x.Weight = w
+				out = append(out, x)
+			}
+		}
+	}
+	return out
+}
 
 // withDemos returns the step's rollouts with Replay demos drawn for step s,
 // and Reuse verified answers of earlier steps, laid out minibatch by minibatch (each its share of the rollouts, then its
@@ -445,14 +508,18 @@ func (r *RL) sample(s, d int, st *RLStats) ([]train.Rollout, error) {
 			st.WorkingOK++
 		}
 		toks := append(append([]int32{}, ps[c.Prompt]...), c.Tokens...)
+		// The sampler's log-probs are the sampling policy's (temperature 1,
+		// nothing cut), so GRPO's ratio needs no second pass.
+		old := append(make([]float32, len(ps[c.Prompt])), c.LogProbs...)
 		if c.Finish == "stop" {
 			toks = append(toks, r.m.end) // closing the answer was the policy's choice too
+			old = append(old, c.EndLogProb)
 		}
 		mask := make([]bool, len(toks))
 		for j := len(ps[c.Prompt]); j < len(toks); j++ {
 			mask[j] = true
 		}
-		rs[i] = train.Rollout{Example: train.Example{Tokens: toks, Mask: mask}, Group: c.Prompt, Reward: reward, SFT: reward > 0}
+		rs[i] = train.Rollout{Example: train.Example{Tokens: toks, Mask: mask}, Group: c.Prompt, Reward: reward, SFT: reward > 0, OldLogProbs: old}
 		st.Reward += reward
 		st.Length += float64(len(c.Tokens))
 	}

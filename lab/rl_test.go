@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -19,21 +20,7 @@ import (
 func TestRLRaisesAccuracy(t *testing.T) {
 	ctx := context.Background()
 	tk := task.Reverse{}
-	m, err := NewModel(tk, Arch{Dim: 32, Layers: 2, Heads: 2, Hidden: 64, MaxSeq: 16, RoPE: true}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(1, 1))
-	var set []Conversation
-	var ps []task.Problem
-	for range 500 {
-		set = append(set, Messages(tk.Generate(rng, 1+rng.IntN(3))))
-		p := tk.Generate(rng, 1+rng.IntN(3))
-		ps = append(ps, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
-	}
-	if _, err := Train(ctx, m, [][]Conversation{set}, TrainConfig{Steps: 400, Batch: 32, LR: 3e-3, Warmup: 20}, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	m, ps := reversalStart(t, 500, TrainConfig{Steps: 400, Batch: 32, LR: 3e-3, Warmup: 20})
 	held := HeldOut(tk, []int{2, 3}, 100, 9)
 	acc := func() float64 {
 		var all []task.Problem
@@ -224,4 +211,129 @@ func FuzzParseReuse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRLSampledLogProbs: the log-probs the sampler hands GRPO as its
+// sampling policy's, the closing <|end|> included, are those a second
+// forward pass of the policy gives, within float32 rounding, so taking them
+// leaves the clipped objective as it was.
+func TestRLSampledLogProbs(t *testing.T) {
+	tk := task.Reverse{}
+	m, ps := reversalStart(t, 100, TrainConfig{Steps: 100, Batch: 16, LR: 3e-3, Warmup: 5})
+	rl, err := NewRL(m, nil, tk, ps, RLConfig{Steps: 1, Prompts: 8, Group: 4, LR: 1e-3, GRPO: train.DefaultGRPO}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st RLStats
+	rs, err := rl.sample(0, 0, &st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := m.LM.Config.MaxSeq
+	ws, err := m.LM.NewForwardWorkspace(1, seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, tg := make([]int32, seq), make([]int32, seq)
+	ends, worst := 0, 0.0
+	for i, r := range rs {
+		for j := range seq {
+			in[j], tg[j] = 0, -1
+			if j < len(r.Tokens) {
+				in[j] = r.Tokens[j]
+			}
+			if j+1 < len(r.Tokens) && r.Mask[j+1] {
+				tg[j] = r.Tokens[j+1]
+			}
+		}
+		if err := ws.Forward(in, tg); err != nil {
+			t.Fatal(err)
+		}
+		for j := 1; j < len(r.Tokens); j++ {
+			if !r.Mask[j] {
+				continue
+			}
+			d := math.Abs(float64(r.OldLogProbs[j] - ws.LogProbs[j-1]))
+			worst = max(worst, d)
+			if d > 1e-4 {
+				t.Fatalf("rollout %d token %d: sampled log-prob %g, forward pass %g", i, j, r.OldLogProbs[j], ws.LogProbs[j-1])
+			}
+		}
+		if r.Tokens[len(r.Tokens)-1] == m.end {
+			ends++
+		}
+	}
+	if ends == 0 {
+		t.Fatal("no rollout closed with <|end|>: the test needs its log-prob")
+	}
+	t.Logf("%d rollouts, %d closed; largest difference %.2g", len(rs), ends, worst)
+}
+
+// TestRLFewerWrong: each group with a right answer keeps all of them and at
+// most Wrong wrong ones per right one, weighted so that every kept
+// rollout's advantage is what the whole group gives it; groups without a
+// right answer and groups with few wrong ones stay whole; the same step
+// keeps the same rollouts.
+func TestRLFewerWrong(t *testing.T) {
+	var rs []train.Rollout
+	for g, right := range []int{1, 3, 0, 6} { // of 8 answers each
+		for i := range 8 {
+			reward := 0.0
+			if i >= 8-right {
+				reward = 1
+			}
+			tok := int32(10*g + i)
+			rs = append(rs, train.Rollout{Example: train.Example{Tokens: []int32{1, tok}, Mask: []bool{false, true}}, Group: g, Reward: reward})
+		}
+	}
+	r := &RL{cfg: RLConfig{Wrong: 1}, seed: 4}
+	out := r.fewerWrong(5, rs)
+	full := map[int32]float64{}
+	for i, a := range train.Advantages(rs, false) {
+		full[rs[i].Tokens[1]] = a
+	}
+	kept := map[int][2]int{}
+	for i, a := range train.Advantages(out, false) {
+		x := out[i]
+		if math.Abs(a-full[x.Tokens[1]]) > 1e-12 {
+			t.Errorf("group %d: kept rollout %d has advantage %g, %g in the whole group", x.Group, x.Tokens[1], a, full[x.Tokens[1]])
+		}
+		k := kept[x.Group]
+		k[int(x.Reward)]++
+		kept[x.Group] = k
+	}
+	// [wrong, right] kept per group.
+	want := map[int][2]int{0: {1, 1}, 1: {3, 3}, 2: {8, 0}, 3: {2, 6}}
+	for g, w := range want {
+		if kept[g] != w {
+			t.Errorf("group %d keeps %v wrong and right answers, want %v", g, kept[g], w)
+		}
+	}
+	if again := r.fewerWrong(5, rs); !slices.EqualFunc(out, again, func(a, b train.Rollout) bool { return slices.Equal(a.Tokens, b.Tokens) }) {
+		t.Error("the same step kept other wrong answers")
+	}
+}
+
+// reversalStart trains a small reversal model by cfg on n worked examples
+// of 1–3 characters and returns it with n unlabelled problems of the same
+// sizes for RL.
+func reversalStart(t *testing.T, n int, cfg TrainConfig) (*Model, []task.Problem) {
+	t.Helper()
+	tk := task.Reverse{}
+	m, err := NewModel(tk, Arch{Dim: 32, Layers: 2, Heads: 2, Hidden: 64, MaxSeq: 16, RoPE: true}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	var set []Conversation
+	var ps []task.Problem
+	for range n {
+		set = append(set, Messages(tk.Generate(rng, 1+rng.IntN(3))))
+		p := tk.Generate(rng, 1+rng.IntN(3))
+		ps = append(ps, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
+	}
+	if _, err := Train(context.Background(), m, [][]Conversation{set}, cfg, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	return m, ps
 }

@@ -91,6 +91,10 @@ type Completion struct {
 	// unless asked for.
 	Top    [][]TokenLogProb
 	Finish string // "stop" or "length"
+	// EndLogProb is log p of the StopTokens entry that ended the sample
+	// (Finish "stop"), which Tokens and LogProbs leave out; a trainer that
+	// scores the end token as the policy's choice needs it. 0 otherwise.
+	EndLogProb float32
 	// Text is the decoded completion when Options.Decode is set, cut before
 	// a StopText match; Tokens then keeps only the tokens wholly before it.
 	Text string
@@ -309,6 +313,7 @@ func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, g Guide, o
 		c.Top = append(c.Top, topLogProbs(logits, opt.TopLogProbs))
 	}
 	if slices.Contains(opt.StopTokens, tok) {
+		c.EndLogProb = c.LogProbs[len(c.LogProbs)-1]
 		c.truncate(len(c.Tokens) - 1)
 		c.Finish = "stop"
 		return false, nil

@@ -23,6 +23,25 @@ type Rollout struct {
 	// example): it takes part in the cross-entropy term only, never in a
 	// group's advantages or the policy-ratio term.
 	Demo bool
+	// OldLogProbs, when set, holds log p(Tokens[i] | Tokens[:i]) under the
+	// policy that sampled the rollout at each masked position i (the
+	// sampler computes them anyway), and Prepare takes them instead of
+	// running that policy again. Entries at unmasked positions are unused.
+	OldLogProbs []float32
+	// Weight scales the rollout in its group's mean reward and in the
+	// policy term; 0 means 1. A group whose wrong answers were subsampled
+	// weighs the kept ones up by (wrong answers) / (kept), so that its mean
+	// reward, its advantages and the expected gradient are those of the
+	// whole group.
+	Weight float64
+}
+
+// weight returns the rollout's weight, 1 unless set.
+func (r *Rollout) weight() float64 {
+	if r.Weight == 0 {
+		return 1
+	}
+	return r.Weight
 }
 
 // GRPOConfig holds the policy-gradient settings of group relative policy
@@ -66,19 +85,20 @@ func (g GRPOConfig) check() error {
 	return nil
 }
 
-// Advantages returns each rollout's reward minus the mean reward of its
-// group, divided by the group's standard deviation (plus 1e-4, so a group
-// of equal rewards gets zeros) when stdScale is set. Demos get 0 and are
-// no part of any group.
+// Advantages returns each rollout's reward minus the (weighted) mean
+// reward of its group, divided by the group's standard deviation (plus
+// 1e-4, so a group of equal rewards gets zeros) when stdScale is set.
+// Demos get 0 and are no part of any group.
 func Advantages(rs []Rollout, stdScale bool) []float64 {
 	sum, sq, n := map[int]float64{}, map[int]float64{}, map[int]float64{}
 	for _, r := range rs {
 		if r.Demo {
 			continue
 		}
-		sum[r.Group] += r.Reward
-		sq[r.Group] += r.Reward * r.Reward
-		n[r.Group]++
+		w := r.weight()
+		sum[r.Group] += w * r.Reward
+		sq[r.Group] += w * r.Reward * r.Reward
+		n[r.Group] += w
 	}
 	out := make([]float64, len(rs))
 	for i, r := range rs {
@@ -134,7 +154,7 @@ type GRPO struct {
 	rows             int       // packed rollouts of the current batch
 	in, tg           []int32   // their inputs and targets, rows × Seq
 	old, refLP       []float32 // per position: sampling-policy and reference log-probs
-	adv              []float64 // per row
+	adv, w           []float64 // per row: advantage and weight
 	sft, demo        []bool    // per row: in the cross-entropy term; in it only
 	lastClip, lastKL float64
 	lastSFT          float64 // mean cross-entropy of the SFT tokens
@@ -182,18 +202,26 @@ func NewGRPO(policy, ref *llama.Model, g GRPOConfig, cfg Config) (*GRPO, error) 
 
 // Prepare packs a batch of rollouts, computes their advantages and their
 // log-probabilities under the current policy (the one that sampled them)
-// and the reference. It returns how many rollouts carry a non-zero
-// advantage: a group whose rollouts all got the same reward teaches
-// nothing (DAPO drops such groups when sampling). Demos count in no group.
+// and the reference. The policy's forward pass is skipped when every
+// sampled rollout brings its OldLogProbs. It returns how many rollouts
+// carry a non-zero advantage: a group whose rollouts all got the same
+// reward teaches nothing (DAPO drops such groups when sampling). Demos
+// count in no group.
 func (t *GRPO) Prepare(rs []Rollout) (int, error) {
 	seq, rows := t.cfg.Seq, t.cfg.Batch
+	rescore := false // some sampled rollout lacks its sampling policy's log-probs
 	for i := range rs {
-		if err := rs[i].validate(t.m.Config.Vocab); err != nil {
+		r := &rs[i]
+		if err := r.validate(t.m.Config.Vocab); err != nil {
 			return 0, fmt.Errorf("train: grpo: rollout %d: %w", i, err)
 		}
-		if len(rs[i].Tokens) > seq+1 {
-			return 0, fmt.Errorf("train: grpo: rollout %d has %d tokens, more than seq+1 = %d", i, len(rs[i].Tokens), seq+1)
+		if len(r.Tokens) > seq+1 {
+			return 0, fmt.Errorf("train: grpo: rollout %d has %d tokens, more than seq+1 = %d", i, len(r.Tokens), seq+1)
 		}
+		if r.OldLogProbs != nil && len(r.OldLogProbs) != len(r.Tokens) || r.Weight < 0 {
+			return 0, fmt.Errorf("train: grpo: rollout %d has %d tokens, %d old log-probs and weight %g", i, len(r.Tokens), len(r.OldLogProbs), r.Weight)
+		}
+		rescore = rescore || !r.Demo && r.OldLogProbs == nil
 	}
 	// Whole micro-batches, and one more of padding so that a minibatch
 	// starting anywhere reads whole micro-batches.
@@ -211,9 +239,9 @@ func (t *GRPO) Prepare(rs []Rollout) (int, error) {
 	t.old, t.refLP = t.old[:n*seq], t.refLP[:n*seq]
 	t.rows = len(rs)
 	t.adv = Advantages(rs, t.G.StdScale)
-	t.sft, t.demo = t.sft[:0], t.demo[:0]
+	t.sft, t.demo, t.w = t.sft[:0], t.demo[:0], t.w[:0]
 	for _, r := range rs {
-		t.sft, t.demo = append(t.sft, r.SFT || r.Demo), append(t.demo, r.Demo)
+		t.sft, t.demo, t.w = append(t.sft, r.SFT || r.Demo), append(t.demo, r.Demo), append(t.w, r.weight())
 	}
 	useful := 0
 	for i := range n {
@@ -225,13 +253,21 @@ func (t *GRPO) Prepare(rs []Rollout) (int, error) {
 			}
 		}
 		packRow(e, t.in[i*seq:(i+1)*seq], t.tg[i*seq:(i+1)*seq], t.cfg.Pad)
+		// Position j predicts token j+1, as packRow lays targets out.
+		old := t.old[i*seq : (i+1)*seq]
+		clear(old)
+		if i < len(rs) && rs[i].OldLogProbs != nil {
+			copy(old, rs[i].OldLogProbs[1:])
+		}
 	}
 	for lo := 0; lo < len(rs); lo += rows {
 		in, tg := t.in[lo*seq:(lo+rows)*seq], t.tg[lo*seq:(lo+rows)*seq]
-		if err := t.ws.Forward(in, tg); err != nil {
-			return 0, err
+		if rescore {
+			if err := t.ws.Forward(in, tg); err != nil {
+				return 0, err
+			}
+			copy(t.old[lo*seq:], t.ws.LogProbs)
 		}
-		copy(t.old[lo*seq:], t.ws.LogProbs)
 		if t.ref != nil {
 			if err := t.ref.Forward(in, tg); err != nil {
 				return 0, err
@@ -264,7 +300,8 @@ func (t *GRPO) Step(lo, hi int) (GRPOStats, error) {
 // cross-entropy of the SFT and Demo rollouts' tokens.
 func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 	seq, rows := t.cfg.Seq, t.cfg.Batch
-	tokens, sftTokens, sampled := 0, 0, 0
+	tokens, sftTokens := 0, 0
+	var wTokens, sampled float64 // weighted: what the whole groups would count
 	for r := lo; r < hi; r++ {
 		n := 0
 		for i := r * seq; i < (r+1)*seq; i++ {
@@ -274,15 +311,16 @@ func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 		}
 		if !t.demo[r] {
 			tokens += n
-			sampled++
+			wTokens += t.w[r] * float64(n)
+			sampled += t.w[r]
 		}
 		if t.sft[r] {
 			sftTokens += n
 		}
 	}
-	norm := float64(max(tokens, 1))
+	norm := max(wTokens, 1)
 	if t.G.ConstNorm > 0 {
-		norm = float64(max(sampled, 1) * t.G.ConstNorm)
+		norm = max(sampled, 1) * float64(t.G.ConstNorm)
 	}
 	sftNorm := float64(max(sftTokens, 1))
 	t.m.ZeroGrads()
@@ -312,8 +350,9 @@ func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 					continue
 				}
 				l, d, c := GRPOTokenLoss(t.G, lp, float64(t.old[k]), ref, t.adv[a+r])
-				loss += l
-				dlogp[i] += float32(d / norm)
+				w := t.w[a+r]
+				loss += w * l
+				dlogp[i] += float32(w * d / norm)
 				if c {
 					clipped++
 				}

@@ -180,10 +180,17 @@ func TestGRPOSFTTerm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nll := 0.0
-	for i := range tr.old[:len(demos)*tr.cfg.Seq] {
-		if tr.tg[i] >= 0 {
-			nll -= float64(tr.old[i])
+	// Demos alone need no sampling policy's log-probs: score them here.
+	nll, seq := 0.0, tr.cfg.Seq
+	for lo := 0; lo < len(demos); lo += 4 {
+		in, tg := tr.in[lo*seq:(lo+4)*seq], tr.tg[lo*seq:(lo+4)*seq]
+		if err := tr.ws.Forward(in, tg); err != nil {
+			t.Fatal(err)
+		}
+		for i, lp := range tr.ws.LogProbs[:4*seq] {
+			if tg[i] >= 0 {
+				nll -= float64(lp)
+			}
 		}
 	}
 	nll /= float64(2 * len(demos)) // two trained tokens a rollout
@@ -336,5 +343,95 @@ func TestGRPOResumeIsExact(t *testing.T) {
 	run(resumed, 3, 6)
 	if !slices.Equal(straight.m.Params, resumed.m.Params) {
 		t.Error("weights after save/restore differ from training straight through")
+	}
+}
+
+// TestGRPOWeightStandsForDuplicates: a wrong answer kept once with weight k
+// gives the same advantages, loss and gradient as k copies of it, which is
+// what subsampling a group's wrong answers relies on.
+func TestGRPOWeightStandsForDuplicates(t *testing.T) {
+	ex := func(b int32) Example {
+		return Example{Tokens: []int32{0, 3, b, 11}, Mask: []bool{false, false, true, true}}
+	}
+	right := []Rollout{{Example: ex(3), Reward: 1, SFT: true}, {Example: ex(3), Group: 1, Reward: 1}}
+	full := append(slices.Clone(right), Rollout{Example: ex(5), Group: 1}, Rollout{Example: ex(5), Group: 1}, Rollout{Example: ex(5), Group: 1},
+		Rollout{Example: ex(7)}, Rollout{Example: ex(2), Demo: true})
+	sub := append(slices.Clone(right), Rollout{Example: ex(5), Group: 1, Weight: 3}, Rollout{Example: ex(7)}, Rollout{Example: ex(2), Demo: true})
+	for _, g := range []GRPOConfig{{ClipLow: 0.2, ClipHigh: 0.28, KL: 0.1, SFT: 0.5}, {ClipLow: 0.2, ClipHigh: 0.2, StdScale: true, ConstNorm: 3}} {
+		var losses []float64
+		var grads [][]float32
+		for _, rs := range [][]Rollout{full, sub} {
+			tr := newToyGRPO(t, g, 3)
+			if _, err := tr.Prepare(rs); err != nil {
+				t.Fatal(err)
+			}
+			l, err := tr.lossAndGrad(0, len(rs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			losses, grads = append(losses, l), append(grads, slices.Clone(tr.m.Grads))
+		}
+		if math.Abs(losses[0]-losses[1]) > 1e-6 {
+			t.Errorf("%+v: loss %g with copies, %g with a weight", g, losses[0], losses[1])
+		}
+		for i := range grads[0] {
+			if math.Abs(float64(grads[0][i]-grads[1][i])) > 1e-6 {
+				t.Fatalf("%+v: gradient %d is %g with copies, %g with a weight", g, i, grads[0][i], grads[1][i])
+			}
+		}
+	}
+}
+
+// TestGRPOOldLogProbs: rollouts that bring their sampling policy's
+// log-probs train exactly as rollouts Prepare scores itself.
+func TestGRPOOldLogProbs(t *testing.T) {
+	g := GRPOConfig{ClipLow: 0.2, ClipHigh: 0.28, SFT: 0.5}
+	rs := toyRollouts(8, 4, 7)
+	markSFT(rs)
+	scored := newToyGRPO(t, g, 3)
+	if _, err := scored.Prepare(rs); err != nil {
+		t.Fatal(err)
+	}
+	seq := scored.cfg.Seq
+	given := slices.Clone(rs)
+	for i := range given {
+		if !given[i].Demo {
+			given[i].OldLogProbs = append([]float32{0}, scored.old[i*seq:i*seq+len(rs[i].Tokens)-1]...)
+		}
+	}
+	tr := newToyGRPO(t, g, 3)
+	if _, err := tr.Prepare(given); err != nil {
+		t.Fatal(err)
+	}
+	for i := range rs {
+		if rs[i].Demo {
+			continue
+		}
+		for j := i * seq; j < (i+1)*seq; j++ {
+			if scored.tg[j] >= 0 && tr.old[j] != scored.old[j] {
+				t.Fatalf("rollout %d position %d: old log-prob %g given, %g scored", i, j-i*seq, tr.old[j], scored.old[j])
+			}
+		}
+	}
+	for k := range 2 {
+		a, err := scored.Step(4*k, 4*k+4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := tr.Step(4*k, 4*k+4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a != b {
+			t.Errorf("step %d: %+v scored, %+v given", k, a, b)
+		}
+	}
+	if !slices.Equal(scored.m.Params, tr.m.Params) {
+		t.Error("weights differ")
+	}
+	bad := slices.Clone(given)
+	bad[0].OldLogProbs = bad[0].OldLogProbs[:1]
+	if _, err := tr.Prepare(bad); err == nil {
+		t.Error("Prepare took old log-probs shorter than the tokens")
 	}
 }

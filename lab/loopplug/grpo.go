@@ -87,6 +87,7 @@ type GRPO struct {
 	Replay      int     `yaml:"replay" doc:"Worked examples of the earlier rounds' SFT data added to each step (cross-entropy only; needs sft)"`
 	Reuse       int     `yaml:"reuse" doc:"Verified answers of earlier steps added to each step (cross-entropy only; needs sft)"`
 	ReuseKeep   int     `yaml:"reuse_keep" doc:"The most recent distinct verified answers reuse draws from (0: 1024)"`
+	Wrong       int     `yaml:"wrong" doc:"Wrong answers trained per right one in a group, drawn at random and weighted up to stand for all (0: all)"`
 }
 
 // DefaultGRPO is lab-train's grpo block by default.
@@ -99,6 +100,9 @@ func (g GRPO) check() error {
 	if g.Group < 2 || g.Minibatches < 1 || g.Epochs < 1 || g.Micro < 1 || !(g.ClipLow > 0 && g.ClipLow < 1) || !(g.ClipHigh > 0) || g.KL < 0 || g.ConstNorm < 0 {
 		return fmt.Errorf("lab-train: grpo: group %d ≥ 2, minibatches %d and micro %d ≥ 1, clip_low %g in (0, 1), clip_high %g > 0, kl %g and const_norm %d ≥ 0",
 			g.Group, g.Minibatches, g.Micro, g.ClipLow, g.ClipHigh, g.KL, g.ConstNorm)
+	}
+	if g.Wrong < 0 {
+		return fmt.Errorf("lab-train: grpo: wrong %d must not be negative", g.Wrong)
 	}
 	if g.SFT < 0 || g.Replay < 0 || g.Reuse < 0 || g.ReuseKeep < 0 || (g.Replay > 0 || g.Reuse > 0) && g.SFT == 0 {
 		return fmt.Errorf("lab-train: grpo: sft %g, replay %d, reuse %d and reuse_keep %d must not be negative; replay and reuse need sft above 0",
@@ -140,7 +144,7 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	}
 	g := c.GRPO
 	cfg := lab.RLConfig{Steps: c.Steps, Prompts: c.Batch, Group: g.Group, Minibatches: g.Minibatches, Epochs: g.Epochs, Micro: g.Micro,
-		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep,
+		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep, Wrong: g.Wrong,
 		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm, SFT: g.SFT}}
 	if g.Replay > 0 {
 		if cfg.Demos, err = earlierSFT(r); err != nil {

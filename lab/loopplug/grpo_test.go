@@ -17,11 +17,12 @@ import (
 // true labels, round 2 runs GRPO on prompts with the verifier as reward,
 // with the cross-entropy term on verified answers, round 1's examples
 // replayed and earlier steps' verified answers reused (state a resumed run
-// must restore).
+// must restore), and one wrong answer trained per right one (drawn from a
+// stream a resumed step must draw again).
 const grpoLoop = "name: t\nrounds: 2\n" +
 	"generate: {type: lab-prompts, with: {task: copy, labels: {count: 200, from: 1, to: 2}, count: 50, from: 1, to: 2}}\n" +
 	"train: {type: lab-train, with: {arch: {dim: 16, layers: 1, heads: 2, hidden: 32, max_seq: 16}, steps: 12, batch: 8, lr: 3e-3, warmup: 1, " +
-	"save_every: 5, grpo: {group: 4, minibatches: 2, micro: 16, kl: 0.05, sft: 0.5, replay: 4, reuse: 4}, first: {steps: 300, batch: 32, lr: 3e-3, warmup: 10}}}\n" +
+	"save_every: 5, grpo: {group: 4, minibatches: 2, micro: 16, kl: 0.05, sft: 0.5, replay: 4, reuse: 4, wrong: 1}, first: {steps: 300, batch: 32, lr: 3e-3, warmup: 10}}}\n" +
 	"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2], problems: 20}}\n"
 
 // TestGRPORound runs GRPO as a loop round, checks its log and metrics and

@@ -57,6 +57,7 @@ func main() {
 	rlDemos := flag.String("rl-demos", "", "GRPO: a JSONL file of worked examples to replay (a loop round's data.jsonl)")
 	rlReuse := flag.Int("rl-reuse", 0, "GRPO: verified answers of earlier steps a step (needs -rl-sft)")
 	rlReuseKeep := flag.Int("rl-reuse-keep", 0, "GRPO: the reuse buffer's size (0: 1024)")
+	rlWrong := flag.Int("rl-wrong", 0, "GRPO: wrong answers trained per right one in a group, weighted up (0: all)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -98,7 +99,7 @@ func main() {
 			}
 		}
 		rl(m, t, *lo, *hi, *n, *evalTo, *seed, *save, lab.RLConfig{Steps: *rlSteps, Prompts: *rlPrompts, Group: *rlGroup, Minibatches: *rlMB, Epochs: *rlEpochs,
-			LR: *lr, Warmup: *warmup, Dynamic: *rlDyn > 0, MaxDraws: *rlDyn, Replay: *rlReplay, Demos: demos, Reuse: *rlReuse, ReuseKeep: *rlReuseKeep,
+			LR: *lr, Warmup: *warmup, Dynamic: *rlDyn > 0, MaxDraws: *rlDyn, Replay: *rlReplay, Demos: demos, Reuse: *rlReuse, ReuseKeep: *rlReuseKeep, Wrong: *rlWrong,
 			GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: *rlHigh, KL: *rlKL, SFT: *rlSFT}})
 		return
 	}
@@ -231,6 +232,8 @@ func rl(m *lab.Model, t task.Task, lo, hi, n, evalTo int, seed uint64, save stri
 	}
 	held := lab.HeldOut(t, ds, 100, 12345)
 	ctx := context.Background()
+	// cpu is the steps' own (lab.RLStats.CPUSeconds), without the
+	// evaluations in between.
 	report := func(step int, cpu float64) {
 		pts, err := lab.Evaluate(ctx, m, t, held)
 		if err != nil {
@@ -263,7 +266,7 @@ func rl(m *lab.Model, t task.Task, lo, hi, n, evalTo int, seed uint64, save stri
 		}
 		fmt.Println()
 	}
-	c0 := lab.CPUSeconds()
+	cpu := 0.0
 	report(0, 0)
 	every := max(cfg.Steps/5, 1)
 	for s := range cfg.Steps {
@@ -271,11 +274,12 @@ func rl(m *lab.Model, t task.Task, lo, hi, n, evalTo int, seed uint64, save stri
 		if err != nil {
 			log.Fatal(err)
 		}
+		cpu += st.CPUSeconds
 		if (s+1)%10 == 0 {
-			fmt.Printf("  rl step %d reward %.3f solved %.2f useful %.2f draws %d len %.1f working %.2f clip %.3f kl %.4f sft %.3f cpu %.1fs (sampling %.1fs)\n", s+1, st.Reward, st.Solved, st.Useful, st.Draws, st.Length, st.WorkingOK, st.ClipFrac, st.KL, st.SFTLoss, st.CPUSeconds, st.SampleCPU)
+			fmt.Printf("  rl step %d reward %.3f solved %.2f useful %.2f trained %d draws %d len %.1f working %.2f clip %.3f kl %.4f sft %.3f cpu %.1fs (sampling %.1fs)\n", s+1, st.Reward, st.Solved, st.Useful, st.Trained, st.Draws, st.Length, st.WorkingOK, st.ClipFrac, st.KL, st.SFTLoss, st.CPUSeconds, st.SampleCPU)
 		}
 		if (s+1)%every == 0 {
-			report(s+1, lab.CPUSeconds()-c0)
+			report(s+1, cpu)
 		}
 	}
 	if save != "" {
