@@ -62,7 +62,6 @@ var besideLoop = fmt.Sprintf(fakeLoop, 3, 0, 0.0, 0.0, 0, 0.0, 0, "0.6, 0.7, 0.8
 baseline: {title: spins, shared_rounds: 1, generate: {spin: 0.6}, train: {fail_rounds: [3]}}
 `
 
-
 // runBeside runs besideLoop in dir, its baseline beside it when beside is
 // set, and returns the summary and the order of the report hooks' calls.
 func runBeside(t *testing.T, ctx context.Context, dir string, beside bool, onRound func(loop.RoundSummary)) (*loop.Summary, []string, error) {

@@ -25,15 +25,18 @@ import (
 type Options struct {
 	RunDir string
 	Log    *slog.Logger
-	// Progress receives the progress of each step; nil discards it.
+	// Progress receives the progress of each step; nil discards it. It is
+	// called from several goroutines (voters, a baseline beside the run).
 	Progress func(Event)
 	// Reporter shows the stages of a pipeline generator; nil shows nothing.
 	Reporter pipeline.Reporter
 	// OnRound is called when a round is done (and at start for the rounds
 	// an earlier run finished), e.g. to print a table row.
 	OnRound func(RoundSummary)
-	// OnBaseline is called when the loop's baseline run starts, with its
-	// title; the OnRound calls after it are the baseline's rounds.
+	// OnBaseline is called when the loop's baseline run starts (beside
+	// the main run: once the main run's rounds are reported), with its
+	// title; the OnRound calls after it are the baseline's rounds. Neither
+	// is called concurrently with itself or the other.
 	OnBaseline func(title string)
 	// Getenv reads API keys; nil means os.Getenv.
 	Getenv func(string) string

@@ -113,8 +113,9 @@ of a GRPO problem is ever shown to the model: the verifier is the only reward.
 
 After every round, held-out problems of 1 to 3 digits are answered greedily and 8 times at
 temperature 1: accuracy by size, pass@1 and pass@8 at 3 digits. The same rounds with rejection
-sampling fine-tuning (RFT: sample, keep the verified answers, train on them) run second, from the
-same round 1, as the baseline.
+sampling fine-tuning (RFT: sample, keep the verified answers, train on them) run from the same
+round 1 as the baseline: beside the GRPO rounds in a second process on 2 or more CPUs (its table
+is printed second), after them with --sequential-baseline; the results are the same.
 
 It writes report.html and PNG plots into the run directory; run it again with the same --run-dir
 and it resumes where it stopped.`,

@@ -47,9 +47,11 @@ crash, kill or Ctrl-C resumes where the loop stopped: finished steps are not rep
 built-in training continues from its checkpoint, and a fine-tuning job is polled again
 rather than started twice.
 
-A baseline: block runs the same loop again afterwards with some with-settings changed (null
-removes one), sharing its first shared_rounds rounds, into RUN_DIR/baseline; the table, summary.json
-and 'synthloop report' show it beside the main run. lab-train's voters: N trains N models from
+A baseline: block runs the same loop again with some with-settings changed (null removes one),
+sharing its first shared_rounds rounds, into RUN_DIR/baseline; the table, summary.json and
+'synthloop report' show it beside the main run. On 2 or more CPUs it runs beside the main run once
+the shared rounds are done, in a second synthloop process (its table is printed after the main
+run's; the results are the same as with --sequential-baseline, which runs it afterwards). lab-train's voters: N trains N models from
 different seeds side by side, and lab-selflabel takes a majority vote across them.
 
 A table row is printed as each round ends; step progress goes to stderr (a live line on a
