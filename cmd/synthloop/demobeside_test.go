@@ -45,17 +45,26 @@ func TestReasoningDemoBeside(t *testing.T) {
 	}
 	sameRuns(t, filepath.Join(dir, "run-seq"), filepath.Join(dir, "run-par"))
 
-	// Kills at random moments, then kills at random moments after the
-	// baseline child started (the part of the run that is short here).
+	// A kill at a random moment of the first part, then kills at random
+	// moments after the baseline child started (the part that is short
+	// here). A run that finishes before any kill beside starts over.
 	rng := rand.New(rand.NewPCG(10, 5))
 	kills, killedBeside, finished := 0, 0, false
 	args := []string{"demo", "reasoning", "--set", tinyReasoning, "--json", "--run-dir", "killed-beside"}
-	baseline := filepath.Join(dir, "killed-beside", loop.BaselineDir)
+	killed := filepath.Join(dir, "killed-beside")
+	baseline := filepath.Join(killed, loop.BaselineDir)
 	for attempt := 0; attempt < 12 && !finished; attempt++ {
-		if attempt < 2 {
-			finished = runOrKill(t, dir, time.Duration(float64(wall)*(0.1+0.85*rng.Float64())), args...)
+		if attempt == 0 {
+			finished = runOrKill(t, dir, time.Duration(float64(wall)*(0.05+0.3*rng.Float64())), args...)
 		} else {
 			finished = killAfter(t, dir, baseline, time.Duration(float64(wall)*(0.02+0.1*rng.Float64())), args...)
+		}
+		if finished && killedBeside == 0 {
+			if err := os.RemoveAll(killed); err != nil {
+				t.Fatal(err)
+			}
+			finished = false
+			continue
 		}
 		if finished {
 			break
