@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,34 +94,29 @@ func TestReasoningDemoBeside(t *testing.T) {
 // after the path appears; it returns true when the command finished first.
 func killAfter(t *testing.T, dir, path string, delay time.Duration, args ...string) (finished bool) {
 	t.Helper()
-	cmd := cli(dir, nil, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	var kill <-chan time.Time
-	for {
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Fatalf("%v: %v\n%s", args, err, out.String())
+	kill := make(chan time.Time, 1)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(done)
+	wg.Go(func() {
+		for {
+			if _, err := os.Stat(path); err == nil {
+				break
 			}
-			return true
-		case <-tick.C:
-			if _, err := os.Stat(path); err == nil && kill == nil {
-				kill = time.After(delay)
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
 			}
-		case <-kill:
-			cmd.Process.Kill()
-			<-exited
-			return false
 		}
-	}
+		select {
+		case <-done:
+		case now := <-time.After(delay):
+			kill <- now
+		}
+	})
+	return runUntil(t, dir, nil, kill, args...)
 }
 
 // lineDiff shows the first line where a and b differ.
