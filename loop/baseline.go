@@ -156,8 +156,15 @@ func (l *runner) runBaseline(ctx context.Context) (*Summary, error) {
 		opts.OnBaseline(l.cfg.Baseline.Title)
 	}
 	// The baseline's own rounds report through the same hooks; a caller
-	// tells them apart by OnBaseline having been called.
+	// tells them apart by OnBaseline having been called, and its progress
+	// by Event.Run.
 	opts.OnBaseline = nil
+	if p := opts.Progress; p != nil {
+		opts.Progress = func(e Event) {
+			e.Run = BaselineDir
+			p(e)
+		}
+	}
 	return Run(ctx, bc, opts)
 }
 

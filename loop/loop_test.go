@@ -60,6 +60,7 @@ type fakeGenConfig struct {
 	N          int     `yaml:"n"`
 	EmptyRound int     `yaml:"empty_round"`
 	Cost       float64 `yaml:"cost"`
+	Spin       float64 `yaml:"spin"` // CPU seconds to burn, from round 2 on
 }
 
 type fakeGen struct{ c *fakeGenConfig }
@@ -69,6 +70,11 @@ func (g fakeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error)
 	countersMu.Lock()
 	earlier[r.RunDir] = append(earlier[r.RunDir], r.Earlier())
 	countersMu.Unlock()
+	if r.Index > 1 {
+		if err := spin(ctx, g.c.Spin); err != nil {
+			return loop.Data{}, err
+		}
+	}
 	r.Budget.Charge(g.c.Cost)
 	if r.Index == g.c.EmptyRound {
 		return loop.Data{Generated: 5, CostUSD: g.c.Cost}, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,15 +25,18 @@ import (
 type Options struct {
 	RunDir string
 	Log    *slog.Logger
-	// Progress receives the progress of each step; nil discards it.
+	// Progress receives the progress of each step; nil discards it. It is
+	// called from several goroutines (voters, a baseline beside the run).
 	Progress func(Event)
 	// Reporter shows the stages of a pipeline generator; nil shows nothing.
 	Reporter pipeline.Reporter
 	// OnRound is called when a round is done (and at start for the rounds
 	// an earlier run finished), e.g. to print a table row.
 	OnRound func(RoundSummary)
-	// OnBaseline is called when the loop's baseline run starts, with its
-	// title; the OnRound calls after it are the baseline's rounds.
+	// OnBaseline is called when the loop's baseline run starts (beside
+	// the main run: once the main run's rounds are reported), with its
+	// title; the OnRound calls after it are the baseline's rounds. Neither
+	// is called concurrently with itself or the other.
 	OnBaseline func(title string)
 	// Getenv reads API keys; nil means os.Getenv.
 	Getenv func(string) string
@@ -45,10 +49,21 @@ type Options struct {
 	AllowConfigChange bool
 	// Now is the clock for round times; nil means time.Now.
 	Now func() time.Time
+	// BaselineCommand, when set, runs the baseline beside the main run, as
+	// soon as the rounds it shares are done, in a child process: the command
+	// it returns must run BaselineChild on dir (the same binary, with a
+	// hidden flag). The loop sets its stdin, stdout, stderr and extra files.
+	// The child's rounds are reported after the main run's, as a baseline
+	// run after it would be; results are the same either way, only the wall
+	// time differs. The child opens models with model.Open and no hooks:
+	// OpenModel, ModelOptions and Reporter do not reach it. Nil runs the
+	// baseline after the main run, in this process.
+	BaselineCommand func(dir string) *exec.Cmd
 }
 
 // Event is the progress of one step of a round.
 type Event struct {
+	Run         string // "" for the main run, "baseline" for its baseline
 	Round       int
 	Step        string // generate, train, evaluate
 	Done, Total int    // units of the step; Total 0 when unknown
@@ -85,6 +100,8 @@ type runner struct {
 	mu       sync.Mutex
 	backends map[string]opened
 	servers  *servers
+
+	child *child // the baseline running beside this run, once started
 }
 
 type opened struct {
@@ -164,7 +181,12 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Summary, error) {
 	err = l.run(ctx)
 	sum := l.s.summary()
 	sum.RunDir = opts.RunDir
-	if err == nil && cfg.Baseline != nil {
+	if cfg.Baseline != nil && opts.BaselineCommand != nil {
+		sum.Baseline, err = l.finishBaselineChild(ctx, err)
+		if err == nil {
+			err = sum.WriteFile(filepath.Join(opts.RunDir, "summary.json"))
+		}
+	} else if err == nil && cfg.Baseline != nil {
 		sum.Baseline, err = l.runBaseline(ctx)
 		if err == nil {
 			err = sum.WriteFile(filepath.Join(opts.RunDir, "summary.json"))
@@ -259,6 +281,9 @@ func (l *runner) run(ctx context.Context) error {
 	for {
 		if l.s.Stopped != "" {
 			return nil
+		}
+		if err := l.startBaseline(ctx); err != nil {
+			return err
 		}
 		var r *roundState
 		if n := len(l.s.Rounds); n > 0 && !l.s.Rounds[n-1].Done {

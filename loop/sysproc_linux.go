@@ -8,3 +8,10 @@ import "syscall"
 func serverProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
+
+// childProcAttr has the kernel kill a baseline child when the loop's
+// process dies, as a kill -9 of the loop kills its rounds. The child stays
+// in the loop's process group, so a terminal's Ctrl-C reaches it too.
+func childProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}

@@ -20,9 +20,9 @@ import (
 
 // labDemo is a demo that runs a built-in loop file: its flags and its run.
 type labDemo struct {
-	name, dir                    string // the loop file; the default run directory
-	runDir, set                  string
-	jsonProg, noBaseline, change bool
+	name, dir                                string // the loop file; the default run directory
+	runDir, set                              string
+	jsonProg, noBaseline, change, sequential bool
 }
 
 // bind adds the demo's flags to cmd; baseline says what --no-baseline skips.
@@ -32,6 +32,7 @@ func (d *labDemo) bind(cmd *cobra.Command, baseline string) {
 	cmd.Flags().BoolVar(&d.noBaseline, "no-baseline", false, "skip the "+baseline+" run")
 	cmd.Flags().StringVar(&d.set, "set", "", "YAML (or JSON) merged over the demo's loop file; null removes a key")
 	cmd.Flags().BoolVar(&d.change, "allow-config-change", false, "resume a run directory started with other --set or --no-baseline flags")
+	cmd.Flags().BoolVar(&d.sequential, "sequential-baseline", false, sequentialHelp)
 }
 
 func (d *labDemo) run(cmd *cobra.Command, _ []string) error {
@@ -42,7 +43,7 @@ func (d *labDemo) run(cmd *cobra.Command, _ []string) error {
 	if d.runDir == "" {
 		d.runDir = d.dir
 	}
-	return runLabDemo(cmd, cfg, d.name, d.runDir, d.jsonProg, d.change)
+	return runLabDemo(cmd, cfg, d.name, d.runDir, d.jsonProg, d.change, d.sequential)
 }
 
 func newDemoCmd() *cobra.Command {
@@ -112,8 +113,9 @@ of a GRPO problem is ever shown to the model: the verifier is the only reward.
 
 After every round, held-out problems of 1 to 3 digits are answered greedily and 8 times at
 temperature 1: accuracy by size, pass@1 and pass@8 at 3 digits. The same rounds with rejection
-sampling fine-tuning (RFT: sample, keep the verified answers, train on them) run second, from the
-same round 1, as the baseline.
+sampling fine-tuning (RFT: sample, keep the verified answers, train on them) run from the same
+round 1 as the baseline: beside the GRPO rounds in a second process on 2 or more CPUs (its table
+is printed second), after them with --sequential-baseline; the results are the same.
 
 It writes report.html and PNG plots into the run directory; run it again with the same --run-dir
 and it resumes where it stopped.`,
@@ -164,7 +166,7 @@ var demoHeaders = map[string]string{
 
 // runLabDemo runs the built-in loop file name, configured as cfg, and
 // writes its report.
-func runLabDemo(cmd *cobra.Command, cfg *loop.Config, name, runDir string, jsonProg, allowChange bool) error {
+func runLabDemo(cmd *cobra.Command, cfg *loop.Config, name, runDir string, jsonProg, allowChange, sequential bool) error {
 	ctx := cmd.Context()
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	prog := newLoopProgress(errOut, jsonProg)
@@ -185,6 +187,7 @@ func runLabDemo(cmd *cobra.Command, cfg *loop.Config, name, runDir string, jsonP
 		},
 		Getenv:            os.Getenv,
 		AllowConfigChange: allowChange,
+		BaselineCommand:   baselineCommand(sequential),
 	})
 	prog.clear()
 	if err != nil {

@@ -143,12 +143,14 @@ func TestDemoBadSet(t *testing.T) {
 	}
 }
 
-// tinyReasoning shrinks the reasoning demo's loop file to seconds.
+// tinyReasoning shrinks the reasoning demo's loop file to seconds. Round
+// 1's student must score above nothing on the target sizes to be promoted,
+// or every round is a labelled one and no GRPO or RFT runs.
 const tinyReasoning = `{
-  generate: {with: {labels: {count: 300, from: 1, to: 2}, count: 100, from: 2, to: 2}},
+  generate: {with: {labels: {count: 300, from: 1, to: 2}, count: 100, from: 1, to: 2}},
   train: {with: {arch: {dim: 32, layers: 2, heads: 4, hidden: 64, max_seq: 48}, first: {steps: 200, lr: 3e-3, warmup: 10},
     steps: 4, batch: 4, warmup: 1, grpo: {group: 4, max_draws: 2}}},
-  evaluate: {with: {difficulties: [1, 2], problems: 10, target: [2], samples: 4, k: 4}},
+  evaluate: {with: {difficulties: [1, 2], problems: 10, target: [1, 2], samples: 4, k: 4}},
   baseline: {generate: {count: 40, k: 4}, train: {steps: 10, warmup: 2}}}`
 
 // TestReasoningDemo runs `synthloop demo reasoning` end to end on a tiny

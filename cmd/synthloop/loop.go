@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +27,8 @@ func newLoopCmd() *cobra.Command {
 		allowChange bool
 		jsonProg    bool
 		list        bool
+		sequential  bool
+		childDir    string
 	)
 	cmd := &cobra.Command{
 		Use:   "loop LOOP.yaml",
@@ -43,9 +47,11 @@ crash, kill or Ctrl-C resumes where the loop stopped: finished steps are not rep
 built-in training continues from its checkpoint, and a fine-tuning job is polled again
 rather than started twice.
 
-A baseline: block runs the same loop again afterwards with some with-settings changed (null
-removes one), sharing its first shared_rounds rounds, into RUN_DIR/baseline; the table, summary.json
-and 'synthloop report' show it beside the main run. lab-train's voters: N trains N models from
+A baseline: block runs the same loop again with some with-settings changed (null removes one),
+sharing its first shared_rounds rounds, into RUN_DIR/baseline; the table, summary.json and
+'synthloop report' show it beside the main run. On 2 or more CPUs it runs beside the main run once
+the shared rounds are done, in a second synthloop process (its table is printed after the main
+run's; the results are the same as with --sequential-baseline, which runs it afterwards). lab-train's voters: N trains N models from
 different seeds side by side, and lab-selflabel takes a majority vote across them.
 
 A table row is printed as each round ends; step progress goes to stderr (a live line on a
@@ -61,6 +67,9 @@ or max_cost_usd reached in the middle of a round; run again to resume).`,
   synthloop loop --list                               # every generator, trainer and evaluator with its settings`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if childDir != "" {
+				return baselineChild(cmd, childDir)
+			}
 			if list {
 				printLoopTypes(cmd.OutOrStdout())
 				return nil
@@ -79,14 +88,44 @@ or max_cost_usd reached in the middle of a round; run again to resume).`,
 				}
 				runDir = filepath.Join("runs", name)
 			}
-			return runLoop(cmd, cfg, runDir, allowChange, jsonProg)
+			return runLoop(cmd, cfg, runDir, allowChange, jsonProg, sequential)
 		},
 	}
 	cmd.Flags().StringVar(&runDir, "run-dir", "", "run directory (default runs/<loop name>)")
 	cmd.Flags().BoolVar(&allowChange, "allow-config-change", false, "resume even though the loop file changed since the run started")
 	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
 	cmd.Flags().BoolVar(&list, "list", false, "describe every generator, trainer and evaluator type with an example, and exit")
+	cmd.Flags().BoolVar(&sequential, "sequential-baseline", false, sequentialHelp)
+	cmd.Flags().StringVar(&childDir, "baseline-child", "", "run the baseline in DIR for a parent loop (internal)")
+	cmd.Flags().MarkHidden("baseline-child")
 	return cmd
+}
+
+const sequentialHelp = "run the baseline after the main run, in this process, instead of beside it in a second one (the default on 2 or more CPUs; the results are the same)"
+
+// baselineCommand is how a loop runs its baseline: beside the main run, in
+// a child process of this binary, on a machine with two CPUs or more (a
+// round is mostly one thread), unless sequential; after it otherwise (nil).
+func baselineCommand(sequential bool) func(dir string) *exec.Cmd {
+	if sequential || runtime.NumCPU() < 2 {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	return func(dir string) *exec.Cmd { return exec.Command(exe, "loop", "--baseline-child", dir) }
+}
+
+// baselineChild is the child side of baselineCommand.
+func baselineChild(cmd *cobra.Command, dir string) error {
+	if err := loop.BaselineChild(cmd.Context(), dir); err != nil {
+		if errors.Is(err, loop.ErrStopped) {
+			return fmt.Errorf("%w: %w", errStopped, err)
+		}
+		return err
+	}
+	return nil
 }
 
 func printLoopTypes(w io.Writer) {
@@ -143,7 +182,7 @@ func loopTypesHelp() string {
 	return b.String()
 }
 
-func runLoop(cmd *cobra.Command, cfg *loop.Config, runDir string, allowChange, jsonProg bool) error {
+func runLoop(cmd *cobra.Command, cfg *loop.Config, runDir string, allowChange, jsonProg, sequential bool) error {
 	ctx := cmd.Context()
 	errOut, out := cmd.ErrOrStderr(), cmd.OutOrStdout()
 	prog := newLoopProgress(errOut, jsonProg)
@@ -163,6 +202,7 @@ func runLoop(cmd *cobra.Command, cfg *loop.Config, runDir string, allowChange, j
 		},
 		Getenv:            os.Getenv,
 		AllowConfigChange: allowChange,
+		BaselineCommand:   baselineCommand(sequential),
 	})
 	prog.clear()
 	rep.close()
@@ -270,22 +310,23 @@ func shortRef(ref string) string {
 }
 
 // loopProgress shows the step progress of the loop: one live line on a
-// terminal, a throttled JSON line per step otherwise.
+// terminal, a throttled JSON line per step otherwise. A baseline running
+// beside the main run shares the line.
 type loopProgress struct {
 	w        io.Writer
 	tty      bool
 	interval time.Duration
 
 	mu    sync.Mutex
-	last  time.Time
-	step  string
+	last  map[string]time.Time  // by run, round and step
+	parts map[string]loop.Event // the live line's last event, by run
 	drawn bool
 }
 
 // newLoopProgress shows progress on w: live on a terminal (unless asJSON),
 // JSON lines otherwise.
 func newLoopProgress(w io.Writer, asJSON bool) *loopProgress {
-	p := &loopProgress{w: w, tty: !asJSON && isTerminal(w), interval: time.Second}
+	p := &loopProgress{w: w, tty: !asJSON && isTerminal(w), interval: time.Second, last: map[string]time.Time{}, parts: map[string]loop.Event{}}
 	if p.tty {
 		p.interval = 200 * time.Millisecond
 	}
@@ -296,33 +337,58 @@ func (p *loopProgress) event(e loop.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	key := fmt.Sprintf("%d/%s", e.Round, e.Step)
+	key := fmt.Sprintf("%s/%d/%s", e.Run, e.Round, e.Step)
 	final := e.Total > 0 && e.Done == e.Total
-	if key == p.step && !final && now.Sub(p.last) < p.interval {
+	if t, ok := p.last[key]; ok && !final && now.Sub(t) < p.interval {
 		return
 	}
-	p.step, p.last = key, now
+	p.last[key] = now
 	if !p.tty {
-		b, _ := json.Marshal(map[string]any{"time": now.UTC(), "round": e.Round, "step": e.Step, "done": e.Done, "total": e.Total, "note": e.Note})
+		line := map[string]any{"time": now.UTC(), "round": e.Round, "step": e.Step, "done": e.Done, "total": e.Total, "note": e.Note}
+		if e.Run != "" {
+			line["run"] = e.Run
+		}
+		b, _ := json.Marshal(line)
 		fmt.Fprintln(p.w, string(b))
 		return
 	}
-	bar := ""
-	if e.Total > 0 {
+	p.parts[e.Run] = e
+	var line []string
+	for _, run := range []string{"", loop.BaselineDir} {
+		if e, ok := p.parts[run]; ok {
+			line = append(line, liveText(e, len(p.parts) == 1))
+		}
+	}
+	fmt.Fprintf(p.w, "\r\x1b[2K%s", strings.Join(line, " │ "))
+	p.drawn = true
+}
+
+// liveText is e on the live line, with a bar when it has the line to
+// itself (two runs side by side must fit one terminal line).
+func liveText(e loop.Event, bar bool) string {
+	done := ""
+	switch {
+	case e.Total > 0 && bar:
 		frac := float64(e.Done) / float64(e.Total)
 		fill := int(frac * 24)
-		bar = fmt.Sprintf(" %s %3.0f%% %d/%d", strings.Repeat("█", fill)+strings.Repeat("░", 24-fill), frac*100, e.Done, e.Total)
-	} else if e.Done > 0 {
-		bar = fmt.Sprintf(" %d", e.Done)
+		done = fmt.Sprintf(" %s %3.0f%% %d/%d", strings.Repeat("█", fill)+strings.Repeat("░", 24-fill), frac*100, e.Done, e.Total)
+	case e.Total > 0:
+		done = fmt.Sprintf(" %3.0f%%", 100*float64(e.Done)/float64(e.Total))
+	case e.Done > 0:
+		done = fmt.Sprintf(" %d", e.Done)
 	}
-	fmt.Fprintf(p.w, "\r\x1b[2Kround %d %s%s  %s", e.Round, e.Step, bar, e.Note)
-	p.drawn = true
+	run := ""
+	if e.Run != "" {
+		run = e.Run + " "
+	}
+	return fmt.Sprintf("%sround %d %s%s  %s", run, e.Round, e.Step, done, e.Note)
 }
 
 // clear ends the live line so that other output starts on a fresh one.
 func (p *loopProgress) clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	clear(p.parts) // a run that is done must not linger on the next line
 	if p.drawn {
 		fmt.Fprint(p.w, "\r\x1b[2K")
 		p.drawn = false

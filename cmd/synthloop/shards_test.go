@@ -160,6 +160,14 @@ func TestShardsKilledMergedEqualOneProcess(t *testing.T) {
 // runOrKillEnv is runOrKill with extra environment variables.
 func runOrKillEnv(t *testing.T, dir string, env []string, delay time.Duration, args ...string) bool {
 	t.Helper()
+	return runUntil(t, dir, env, time.After(delay), args...)
+}
+
+// runUntil runs the CLI with args in dir: it returns true when the command
+// finished before kill fired (failing the test if it failed), false when it
+// was killed with SIGKILL then.
+func runUntil(t *testing.T, dir string, env []string, kill <-chan time.Time, args ...string) bool {
+	t.Helper()
 	cmd := cli(dir, env, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -174,7 +182,7 @@ func runOrKillEnv(t *testing.T, dir string, env []string, delay time.Duration, a
 			t.Fatalf("%v: %v\n%s", args, err, out.String())
 		}
 		return true
-	case <-time.After(delay):
+	case <-kill:
 		cmd.Process.Kill()
 		<-exited
 		return false
