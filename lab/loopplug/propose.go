@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -51,6 +52,13 @@ type ProposeConfig struct {
 	// independent lengths, as lab-labels does: they train reliably where
 	// equal lengths do not.
 	MixedOperands bool `yaml:"mixed_operands" doc:"Labelled operands of independent lengths (tasks with two operands)"`
+	// EqualShare, with MixedOperands, gives that share of the labelled
+	// problems two operands of one length, the lengths held-out problems
+	// have: the proposer learns its grammar from the labels, so labels of
+	// independent lengths alone make its long proposals mostly a long
+	// operand plus a short one. The key is lab-rft's too, so a baseline
+	// inheriting it draws its uniform range by the same rule.
+	EqualShare float64 `yaml:"equal_share" doc:"With mixed_operands: share of the labelled problems with both operands of one length"`
 	// TrainSolved also trains the solver on the verified answers of the
 	// proposals it solved every time, as lab-rft trains on every verified
 	// answer: the learnability filter then chooses only the proposer's
@@ -79,6 +87,9 @@ func (c *ProposeConfig) Validate() error {
 		if _, ok := t.(task.Operands); !ok {
 			return fmt.Errorf("lab-propose: mixed_operands: task %s has no two operands", c.Task)
 		}
+	}
+	if c.EqualShare < 0 || c.EqualShare > 1 || c.EqualShare > 0 && !c.MixedOperands {
+		return fmt.Errorf("lab-propose: equal_share %g: want a share in [0, 1], with mixed_operands", c.EqualShare)
 	}
 	if c.Count < 1 || c.K < 2 || !(c.Temperature > 0) || !(c.ProposerTemperature > 0) {
 		return fmt.Errorf("lab-propose: count %d ≥ 1, k %d ≥ 2 (a solve rate strictly between 0 and 1 needs two answers) and positive temperatures", c.Count, c.K)
@@ -191,6 +202,12 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		"kept_difficulty":     difficultyMean(kept),
 		"pass_at_1":           pass1 / float64(len(ps)),
 	}
+	if _, ok := t.(task.Operands); ok {
+		// A problem's difficulty is its longer operand; held-out problems
+		// have equal ones, so say how many proposals do too.
+		metrics["proposed_equal"], metrics["proposed_shorter"] = operandShape(ps)
+		metrics["kept_equal"], metrics["kept_shorter"] = operandShape(kept)
+	}
 	if c.References > 0 {
 		metrics["reference_difficulty"] = st.refDifficulty
 		metrics["reference_round"] = float64(st.refRound)
@@ -207,7 +224,7 @@ func (g *proposeGen) labelled(ctx context.Context, r *loop.Round, t task.Task, h
 	c, l := g.c, g.c.Labels
 	ls := equal
 	if c.MixedOperands {
-		ls = independent
+		ls = lengths{kind: independent.kind, Equal: c.EqualShare}
 	}
 	rng := roundRNG(r, forProblems)
 	ps := draw(t, rng, l.Count, l.From, max(l.To, l.From), held, ls)
@@ -402,4 +419,31 @@ func difficultyMean(ps []task.Problem) float64 {
 		s += float64(p.Difficulty)
 	}
 	return s / float64(max(len(ps), 1))
+}
+
+// operandLengths returns the lengths of the two operands of a prompt
+// "A+B=" or "A*B="; ok is false for a prompt with no operator.
+func operandLengths(prompt string) (a, b int, ok bool) {
+	i := strings.IndexAny(prompt, "+*")
+	if i < 0 {
+		return 0, 0, false
+	}
+	return i, len(strings.TrimSuffix(prompt[i+1:], "=")), true
+}
+
+// operandShape returns the share of ps whose two operands have one length
+// and the mean length of the shorter operand, 0 for none.
+func operandShape(ps []task.Problem) (equal, shorter float64) {
+	for _, p := range ps {
+		a, b, ok := operandLengths(p.Prompt)
+		if !ok {
+			continue
+		}
+		if a == b {
+			equal++
+		}
+		shorter += float64(min(a, b))
+	}
+	n := float64(max(len(ps), 1))
+	return equal / n, shorter / n
 }
