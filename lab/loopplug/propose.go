@@ -48,6 +48,14 @@ type ProposeConfig struct {
 	// proposer prompt (see proposerPrompt), so that the proposals follow
 	// the learnable edge rather than the labelled range; 0 is the bare "=".
 	References int `yaml:"references" doc:"Problems the last round kept, shown in each proposer prompt (0: the bare \"=\")"`
+	// HardestReferences draws the references from that share of the kept
+	// problems, the longest first, rather than from all of them: the kept
+	// problems are the learnable ones whatever their length, and most are
+	// below the edge (in round 2 they are the labelled range), so showing
+	// the longest moves the proposals to the edge sooner. The verifier
+	// still decides what is kept; nothing sets how long the next round's
+	// problems are.
+	HardestReferences float64 `yaml:"hardest_references" doc:"Draw references from this share of the kept problems, longest first (0: all)"`
 	// MixedOperands draws the labelled operands of reverse addition of
 	// independent lengths, as lab-labels does: they train reliably where
 	// equal lengths do not.
@@ -87,6 +95,9 @@ func (c *ProposeConfig) Validate() error {
 		if _, ok := t.(task.Operands); !ok {
 			return fmt.Errorf("lab-propose: mixed_operands: task %s has no two operands", c.Task)
 		}
+	}
+	if c.HardestReferences < 0 || c.HardestReferences > 1 || c.HardestReferences > 0 && c.References == 0 {
+		return fmt.Errorf("lab-propose: hardest_references %g: want a share in [0, 1], with references", c.HardestReferences)
 	}
 	if c.EqualShare < 0 || c.EqualShare > 1 || c.EqualShare > 0 && !c.MixedOperands {
 		return fmt.Errorf("lab-propose: equal_share %g: want a share in [0, 1], with mixed_operands", c.EqualShare)
@@ -362,6 +373,7 @@ func (g *proposeGen) proposeWithReferences(ctx context.Context, r *loop.Round, m
 	if err != nil {
 		return nil, nil, err
 	}
+	pool = hardest(pool, c.HardestReferences)
 	st.refRound = round
 	rng := roundRNG(r, forProblems)
 	n := (c.Count + perReferences - 1) / perReferences

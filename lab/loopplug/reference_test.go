@@ -168,3 +168,34 @@ func FuzzOperandLengths(f *testing.F) {
 		}
 	})
 }
+
+func TestHardest(t *testing.T) {
+	pool := func(ds ...int) []task.Problem {
+		var ps []task.Problem
+		for i, d := range ds {
+			ps = append(ps, task.Problem{Prompt: fmt.Sprint(i), Difficulty: d})
+		}
+		return ps
+	}
+	for _, c := range []struct {
+		ds    []int
+		share float64
+		want  []int
+	}{
+		{[]int{3, 1, 4, 2}, 0, []int{3, 1, 4, 2}},
+		{[]int{3, 1, 4, 2}, 1, []int{3, 1, 4, 2}},
+		{[]int{3, 1, 4, 2}, 0.5, []int{3, 4}},
+		{[]int{3, 1, 4, 2}, 0.1, []int{4}},          // at least one
+		{[]int{2, 4, 4, 1, 4}, 0.2, []int{4, 4, 4}}, // ties at the cut stay
+		{[]int{3, 3, 3}, 0.3, []int{3, 3, 3}},
+		{nil, 0.5, nil},
+	} {
+		var got []int
+		for _, p := range hardest(pool(c.ds...), c.share) {
+			got = append(got, p.Difficulty)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("hardest(%v, %g) = %v, want %v", c.ds, c.share, got, c.want)
+		}
+	}
+}
