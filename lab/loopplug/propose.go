@@ -55,6 +55,14 @@ type ProposeConfig struct {
 	// the longest moves the proposals to the edge sooner. The verifier
 	// still decides what is kept; nothing sets how long the next round's
 	// problems are.
+	// ProposerEqual, with MixedOperands, gives the labelled round's
+	// proposer examples, their references and the next round's references
+	// only the labelled problems whose operands have one length, the
+	// lengths held-out problems have, while the solver still trains on
+	// all the labels: the proposer learns its grammar from its examples,
+	// and labels of independent lengths make its long proposals mostly a
+	// long operand plus a short one.
+	ProposerEqual     bool    `yaml:"proposer_equal" doc:"With mixed_operands: the labelled round's proposer examples and references only of equal operand lengths"`
 	HardestReferences float64 `yaml:"hardest_references" doc:"Draw references from this share of the kept problems, longest first (0: all)"`
 	// MixedOperands draws the labelled operands of reverse addition of
 	// independent lengths, as lab-labels does: they train reliably where
@@ -98,6 +106,9 @@ func (c *ProposeConfig) Validate() error {
 	}
 	if c.HardestReferences < 0 || c.HardestReferences > 1 || c.HardestReferences > 0 && c.References == 0 {
 		return fmt.Errorf("lab-propose: hardest_references %g: want a share in [0, 1], with references", c.HardestReferences)
+	}
+	if c.ProposerEqual && !c.MixedOperands {
+		return errors.New("lab-propose: proposer_equal needs mixed_operands (otherwise every label has equal operands)")
 	}
 	if c.EqualShare < 0 || c.EqualShare > 1 || c.EqualShare > 0 && !c.MixedOperands {
 		return fmt.Errorf("lab-propose: equal_share %g: want a share in [0, 1], with mixed_operands", c.EqualShare)
@@ -230,7 +241,8 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 // the first ProposerLabels of them. With references, a proposer example
 // shows references of its problem's difficulty, so the first proposer
 // learns to propose problems like those it is shown. Every labelled problem
-// goes to labels.jsonl as kept: the references of the next round.
+// goes to labels.jsonl, as kept (a reference of the next round) unless
+// ProposerEqual leaves it out of the proposer's examples.
 func (g *proposeGen) labelled(ctx context.Context, r *loop.Round, t task.Task, held map[string]bool) (loop.Data, error) {
 	c, l := g.c, g.c.Labels
 	ls := equal
@@ -239,16 +251,24 @@ func (g *proposeGen) labelled(ctx context.Context, r *loop.Round, t task.Task, h
 	}
 	rng := roundRNG(r, forProblems)
 	ps := draw(t, rng, l.Count, l.From, max(l.To, l.From), held, ls)
+	proposer := func(p task.Problem) bool {
+		a, b, _ := operandLengths(p.Prompt)
+		return !c.ProposerEqual || a == b
+	}
 	byDifficulty := map[int][]task.Problem{}
 	for _, p := range ps {
-		byDifficulty[p.Difficulty] = append(byDifficulty[p.Difficulty], p)
+		if proposer(p) {
+			byDifficulty[p.Difficulty] = append(byDifficulty[p.Difficulty], p)
+		}
 	}
 	var lines []sftLine
 	out := make([]proposal, len(ps))
+	examples := 0
 	for i, p := range ps {
-		out[i] = proposal{Problem: p, Kept: true}
+		out[i] = proposal{Problem: p, Kept: proposer(p)}
 		lines = append(lines, sft(p))
-		if c.ProposerLabels == 0 || i < c.ProposerLabels {
+		if out[i].Kept && (c.ProposerLabels == 0 || examples < c.ProposerLabels) {
+			examples++
 			var refs []task.Problem
 			if c.References > 0 {
 				refs = pickReferences(rng, byDifficulty[p.Difficulty], c.References, c.promptLimit(0))
