@@ -13,11 +13,11 @@ import (
 
 // operandLens returns the digit counts of a reverse-addition prompt "A+B=".
 func operandLens(t *testing.T, prompt string) (int, int) {
-	a, b, ok := strings.Cut(strings.TrimSuffix(prompt, "="), "+")
+	a, b, ok := operandLengths(prompt)
 	if !ok {
 		t.Fatalf("prompt %q is not A+B=", prompt)
 	}
-	return len(a), len(b)
+	return a, b
 }
 
 func TestDrawLengths(t *testing.T) {
@@ -184,6 +184,31 @@ func TestDrawEqualShare(t *testing.T) {
 	// 80% drawn equal, and a ninth of the rest equal by chance.
 	if share := float64(eq) / float64(len(ps)); share < 0.79 || share > 0.86 {
 		t.Errorf("share of equal operands %.3f, want about 0.82", share)
+	}
+}
+
+// TestDrawIndependentEqualShare: lab-propose's labels with equal_share
+// give that share both operands of the problem's length and draw the
+// others' second operand from the whole range.
+func TestDrawIndependentEqualShare(t *testing.T) {
+	tk, _ := task.Lookup("reverse-addition")
+	ps := draw(tk, rand.New(rand.NewPCG(5, 6)), 2000, 1, 4, nil, lengths{kind: independent.kind, Equal: 0.5})
+	eq, longer := 0, 0
+	for _, p := range ps {
+		la, lb := operandLens(t, p.Prompt)
+		if la == lb {
+			eq++
+		}
+		if lb > la {
+			longer++ // only an independent draw makes the second operand the longer
+		}
+	}
+	// 50% drawn equal, and a quarter of the rest equal by chance.
+	if share := float64(eq) / float64(len(ps)); share < 0.58 || share > 0.67 {
+		t.Errorf("share of equal operands %.3f, want about 0.62", share)
+	}
+	if longer == 0 {
+		t.Error("no problem has a longer second operand: the others are not independent")
 	}
 }
 

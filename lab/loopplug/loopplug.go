@@ -173,7 +173,8 @@ func lookup(name string) (task.Task, error) {
 // the problem's difficulty, task.Generate), independent (each drawn from
 // lo..hi: labelled problems with MixedOperands) or up to (one of the
 // difficulty, the other 1..difficulty: MixedOperands), where a share
-// Equal of the problems has both operands of the difficulty.
+// Equal of the problems has both operands of the difficulty (lab-propose's
+// labels use it with independent lengths too).
 type lengths struct {
 	kind  int
 	Equal float64
@@ -207,10 +208,10 @@ func draw(t task.Task, rng *rand.Rand, n, lo, hi int, held map[string]bool, ls l
 		switch {
 		case op == nil || ls.kind == equal.kind:
 			return t.Generate(rng, d)
-		case ls.kind == independent.kind:
-			return op.GenerateOperands(rng, d, lo+rng.IntN(hi-lo+1))
 		case ls.Equal > 0 && rng.Float64() < ls.Equal:
 			return t.Generate(rng, d)
+		case ls.kind == independent.kind:
+			return op.GenerateOperands(rng, d, lo+rng.IntN(hi-lo+1))
 		}
 		k := 1 + rng.IntN(d)
 		if rng.IntN(2) == 0 {

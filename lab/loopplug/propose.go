@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -47,10 +48,33 @@ type ProposeConfig struct {
 	// proposer prompt (see proposerPrompt), so that the proposals follow
 	// the learnable edge rather than the labelled range; 0 is the bare "=".
 	References int `yaml:"references" doc:"Problems the last round kept, shown in each proposer prompt (0: the bare \"=\")"`
+	// HardestReferences draws the references from that share of the kept
+	// problems, the longest first, rather than from all of them: the kept
+	// problems are the learnable ones whatever their length, and most are
+	// below the edge (in round 2 they are the labelled range), so showing
+	// the longest moves the proposals to the edge sooner. The verifier
+	// still decides what is kept; nothing sets how long the next round's
+	// problems are.
+	// ProposerEqual, with MixedOperands, gives the labelled round's
+	// proposer examples, their references and the next round's references
+	// only the labelled problems whose operands have one length, the
+	// lengths held-out problems have, while the solver still trains on
+	// all the labels: the proposer learns its grammar from its examples,
+	// and labels of independent lengths make its long proposals mostly a
+	// long operand plus a short one.
+	ProposerEqual     bool    `yaml:"proposer_equal" doc:"With mixed_operands: the labelled round's proposer examples and references only of equal operand lengths"`
+	HardestReferences float64 `yaml:"hardest_references" doc:"Draw references from this share of the kept problems, longest first (0: all)"`
 	// MixedOperands draws the labelled operands of reverse addition of
 	// independent lengths, as lab-labels does: they train reliably where
 	// equal lengths do not.
 	MixedOperands bool `yaml:"mixed_operands" doc:"Labelled operands of independent lengths (tasks with two operands)"`
+	// EqualShare, with MixedOperands, gives that share of the labelled
+	// problems two operands of one length, the lengths held-out problems
+	// have: the proposer learns its grammar from the labels, so labels of
+	// independent lengths alone make its long proposals mostly a long
+	// operand plus a short one. The key is lab-rft's too, so a baseline
+	// inheriting it draws its uniform range by the same rule.
+	EqualShare float64 `yaml:"equal_share" doc:"With mixed_operands: share of the labelled problems with both operands of one length"`
 	// TrainSolved also trains the solver on the verified answers of the
 	// proposals it solved every time, as lab-rft trains on every verified
 	// answer: the learnability filter then chooses only the proposer's
@@ -79,6 +103,15 @@ func (c *ProposeConfig) Validate() error {
 		if _, ok := t.(task.Operands); !ok {
 			return fmt.Errorf("lab-propose: mixed_operands: task %s has no two operands", c.Task)
 		}
+	}
+	if c.HardestReferences < 0 || c.HardestReferences > 1 || c.HardestReferences > 0 && c.References == 0 {
+		return fmt.Errorf("lab-propose: hardest_references %g: want a share in [0, 1], with references", c.HardestReferences)
+	}
+	if c.ProposerEqual && !c.MixedOperands {
+		return errors.New("lab-propose: proposer_equal needs mixed_operands (otherwise every label has equal operands)")
+	}
+	if c.EqualShare < 0 || c.EqualShare > 1 || c.EqualShare > 0 && !c.MixedOperands {
+		return fmt.Errorf("lab-propose: equal_share %g: want a share in [0, 1], with mixed_operands", c.EqualShare)
 	}
 	if c.Count < 1 || c.K < 2 || !(c.Temperature > 0) || !(c.ProposerTemperature > 0) {
 		return fmt.Errorf("lab-propose: count %d ≥ 1, k %d ≥ 2 (a solve rate strictly between 0 and 1 needs two answers) and positive temperatures", c.Count, c.K)
@@ -191,6 +224,12 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		"kept_difficulty":     difficultyMean(kept),
 		"pass_at_1":           pass1 / float64(len(ps)),
 	}
+	if _, ok := t.(task.Operands); ok {
+		// A problem's difficulty is its longer operand; held-out problems
+		// have equal ones, so say how many proposals do too.
+		metrics["proposed_equal"], metrics["proposed_shorter"] = operandShape(ps)
+		metrics["kept_equal"], metrics["kept_shorter"] = operandShape(kept)
+	}
 	if c.References > 0 {
 		metrics["reference_difficulty"] = st.refDifficulty
 		metrics["reference_round"] = float64(st.refRound)
@@ -202,25 +241,34 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 // the first ProposerLabels of them. With references, a proposer example
 // shows references of its problem's difficulty, so the first proposer
 // learns to propose problems like those it is shown. Every labelled problem
-// goes to labels.jsonl as kept: the references of the next round.
+// goes to labels.jsonl, as kept (a reference of the next round) unless
+// ProposerEqual leaves it out of the proposer's examples.
 func (g *proposeGen) labelled(ctx context.Context, r *loop.Round, t task.Task, held map[string]bool) (loop.Data, error) {
 	c, l := g.c, g.c.Labels
 	ls := equal
 	if c.MixedOperands {
-		ls = independent
+		ls = lengths{kind: independent.kind, Equal: c.EqualShare}
 	}
 	rng := roundRNG(r, forProblems)
 	ps := draw(t, rng, l.Count, l.From, max(l.To, l.From), held, ls)
+	proposer := func(p task.Problem) bool {
+		a, b, _ := operandLengths(p.Prompt)
+		return !c.ProposerEqual || a == b
+	}
 	byDifficulty := map[int][]task.Problem{}
 	for _, p := range ps {
-		byDifficulty[p.Difficulty] = append(byDifficulty[p.Difficulty], p)
+		if proposer(p) {
+			byDifficulty[p.Difficulty] = append(byDifficulty[p.Difficulty], p)
+		}
 	}
 	var lines []sftLine
 	out := make([]proposal, len(ps))
+	examples := 0
 	for i, p := range ps {
-		out[i] = proposal{Problem: p, Kept: true}
+		out[i] = proposal{Problem: p, Kept: proposer(p)}
 		lines = append(lines, sft(p))
-		if c.ProposerLabels == 0 || i < c.ProposerLabels {
+		if out[i].Kept && (c.ProposerLabels == 0 || examples < c.ProposerLabels) {
+			examples++
 			var refs []task.Problem
 			if c.References > 0 {
 				refs = pickReferences(rng, byDifficulty[p.Difficulty], c.References, c.promptLimit(0))
@@ -345,6 +393,7 @@ func (g *proposeGen) proposeWithReferences(ctx context.Context, r *loop.Round, m
 	if err != nil {
 		return nil, nil, err
 	}
+	pool = hardest(pool, c.HardestReferences)
 	st.refRound = round
 	rng := roundRNG(r, forProblems)
 	n := (c.Count + perReferences - 1) / perReferences
@@ -402,4 +451,31 @@ func difficultyMean(ps []task.Problem) float64 {
 		s += float64(p.Difficulty)
 	}
 	return s / float64(max(len(ps), 1))
+}
+
+// operandLengths returns the lengths of the two operands of a prompt
+// "A+B=" or "A*B="; ok is false for a prompt with no operator.
+func operandLengths(prompt string) (a, b int, ok bool) {
+	i := strings.IndexAny(prompt, "+*")
+	if i < 0 {
+		return 0, 0, false
+	}
+	return i, len(strings.TrimSuffix(prompt[i+1:], "=")), true
+}
+
+// operandShape returns the share of ps whose two operands have one length
+// and the mean length of the shorter operand, 0 for none.
+func operandShape(ps []task.Problem) (equal, shorter float64) {
+	for _, p := range ps {
+		a, b, ok := operandLengths(p.Prompt)
+		if !ok {
+			continue
+		}
+		if a == b {
+			equal++
+		}
+		shorter += float64(min(a, b))
+	}
+	n := float64(max(len(ps), 1))
+	return equal / n, shorter / n
 }

@@ -239,6 +239,16 @@ baseline: {generate: {to: 3, count: 60}}
 	if r := sum.Rounds[1]; r.Generated != 120 || r.Metrics["gen_reference_round"] != 1 || r.Metrics["gen_proposed_difficulty"] <= 0 {
 		t.Errorf("round 2 (proposals) = %+v", r)
 	}
+	// Difficulty by both operands: the share with equal lengths, the
+	// length of the shorter.
+	for _, k := range []string{"gen_proposed_equal", "gen_proposed_shorter", "gen_kept_equal", "gen_kept_shorter"} {
+		if v, ok := sum.Rounds[1].Metrics[k]; !ok || v < 0 {
+			t.Errorf("round 2: metric %s = %g, %v", k, v, ok)
+		}
+	}
+	if v := sum.Rounds[1].Metrics["gen_proposed_shorter"]; v < 1 {
+		t.Errorf("round 2: the shorter operand averages %g digits; every operand has one at least", v)
+	}
 	if sum.Baseline == nil || len(sum.Baseline.Rounds) != 2 || !sum.Baseline.Rounds[0].Shared {
 		t.Fatalf("baseline = %+v", sum.Baseline)
 	}
@@ -322,5 +332,56 @@ func TestProposeTrainSolved(t *testing.T) {
 	}
 	if solvedAlways == 0 || len(solver) != len(right) {
 		t.Errorf("%d problems solved every time; %d solver examples for %d distinct verified answers: want one each", solvedAlways, len(solver), len(right))
+	}
+}
+
+// TestProposerEqual: with proposer_equal the labelled round's solver trains
+// on every label, while its proposer examples, their references and the
+// next round's references are the labels of equal operand lengths only.
+func TestProposerEqual(t *testing.T) {
+	y := "name: t\nrounds: 1\n" +
+		"generate: {type: lab-propose, with: {task: reverse-addition, mixed_operands: true, proposer_equal: true, labels: {count: 400, from: 1, to: 2}, count: 20, proposer_temperature: 1, k: 2, temperature: 1, references: 2}}\n" +
+		tinyProposeTrain
+	_, dir, _ := runLoop(t, y)
+	round := filepath.Join(dir, "round-001")
+	equal := func(p string) bool {
+		a, b, ok := strings.Cut(strings.TrimSuffix(p, "="), "+")
+		return ok && len(a) == len(b)
+	}
+	type line struct {
+		Prompt string `json:"prompt"`
+		Kept   bool   `json:"kept"`
+	}
+	unequal := 0
+	for _, l := range readJSONL[line](t, filepath.Join(round, loopplug.LabelsFile)) {
+		if l.Kept != equal(l.Prompt) {
+			t.Errorf("label %q kept %v", l.Prompt, l.Kept)
+		}
+		if !equal(l.Prompt) {
+			unequal++
+		}
+	}
+	type conv struct {
+		Messages []struct{ Role, Content string } `json:"messages"`
+	}
+	solver, proposer := 0, 0
+	for _, c := range readJSONL[conv](t, filepath.Join(round, loopplug.DataFile)) {
+		p := c.Messages[0].Content
+		if !strings.HasSuffix(p, "==") && p != loopplug.ProposerPrompt {
+			solver++
+			continue
+		}
+		proposer++
+		for _, ref := range strings.SplitAfter(strings.TrimSuffix(p, "="), "=") {
+			if ref != "" && !equal(ref) {
+				t.Errorf("proposer example %q shows %q, of unequal operands", p, ref)
+			}
+		}
+		if !equal(c.Messages[1].Content) {
+			t.Errorf("proposer example %q → %q, of unequal operands", p, c.Messages[1].Content)
+		}
+	}
+	if solver != 400 || proposer == 0 || unequal == 0 {
+		t.Errorf("%d solver examples (want 400, unequal ones too: %d), %d proposer examples", solver, unequal, proposer)
 	}
 }

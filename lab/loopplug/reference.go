@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/synthloop/synthloop/lab/task"
@@ -116,4 +117,27 @@ func readKept(path string) ([]task.Problem, error) {
 		return nil, fmt.Errorf("lab-propose: references: %s: %w", path, err)
 	}
 	return out, nil
+}
+
+// hardest returns the share of pool with the highest difficulties (ties
+// at the cut kept, so a pool of one difficulty stays whole), in pool's
+// order; a share of 0 or 1 is the whole pool. pool holds a problem once per
+// wrong answer, so the share counts draws, not problems.
+func hardest(pool []task.Problem, share float64) []task.Problem {
+	if share <= 0 || share >= 1 || len(pool) == 0 {
+		return pool
+	}
+	ds := make([]int, len(pool))
+	for i, p := range pool {
+		ds[i] = p.Difficulty
+	}
+	slices.Sort(ds)
+	cut := ds[len(ds)-max(1, int(share*float64(len(ds))))]
+	var out []task.Problem
+	for _, p := range pool {
+		if p.Difficulty >= cut {
+			out = append(out, p)
+		}
+	}
+	return out
 }

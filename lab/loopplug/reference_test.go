@@ -128,3 +128,74 @@ func FuzzReadKept(f *testing.F) {
 		}
 	})
 }
+
+func TestOperandShape(t *testing.T) {
+	for _, c := range []struct {
+		prompts        []string
+		equal, shorter float64
+	}{
+		{nil, 0, 0},
+		{[]string{"12+34="}, 1, 2},
+		{[]string{"12345+6=", "123+456="}, 0.5, 2},
+		{[]string{"12*3=", "abc="}, 0, 0.5}, // no operator: neither equal nor counted as shorter
+	} {
+		var ps []task.Problem
+		for _, p := range c.prompts {
+			ps = append(ps, task.Problem{Prompt: p})
+		}
+		if e, s := operandShape(ps); e != c.equal || s != c.shorter {
+			t.Errorf("operandShape(%q) = %g, %g; want %g, %g", c.prompts, e, s, c.equal, c.shorter)
+		}
+	}
+}
+
+// FuzzOperandLengths: the two lengths and the operator add up to the
+// prompt less a final "=".
+func FuzzOperandLengths(f *testing.F) {
+	for _, s := range []string{"12+345=", "1*2=", "=", "+", "abc", "1+2+3="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, b, ok := operandLengths(s)
+		if !ok {
+			if strings.ContainsAny(s, "+*") {
+				t.Fatalf("operandLengths(%q) missed its operator", s)
+			}
+			return
+		}
+		if a < 0 || b < 0 || a+1+b != len(strings.TrimSuffix(s, "=")) {
+			t.Fatalf("operandLengths(%q) = %d, %d", s, a, b)
+		}
+	})
+}
+
+func TestHardest(t *testing.T) {
+	pool := func(ds ...int) []task.Problem {
+		var ps []task.Problem
+		for i, d := range ds {
+			ps = append(ps, task.Problem{Prompt: fmt.Sprint(i), Difficulty: d})
+		}
+		return ps
+	}
+	for _, c := range []struct {
+		ds    []int
+		share float64
+		want  []int
+	}{
+		{[]int{3, 1, 4, 2}, 0, []int{3, 1, 4, 2}},
+		{[]int{3, 1, 4, 2}, 1, []int{3, 1, 4, 2}},
+		{[]int{3, 1, 4, 2}, 0.5, []int{3, 4}},
+		{[]int{3, 1, 4, 2}, 0.1, []int{4}},          // at least one
+		{[]int{2, 4, 4, 1, 4}, 0.2, []int{4, 4, 4}}, // ties at the cut stay
+		{[]int{3, 3, 3}, 0.3, []int{3, 3, 3}},
+		{nil, 0.5, nil},
+	} {
+		var got []int
+		for _, p := range hardest(pool(c.ds...), c.share) {
+			got = append(got, p.Difficulty)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("hardest(%v, %g) = %v, want %v", c.ds, c.share, got, c.want)
+		}
+	}
+}

@@ -111,11 +111,17 @@ each drawn in proportion to its wrong answers, written before the "=": "21+43=5+
 shows 21+43= and 5+78=. The labelled round's
 proposer examples then show references of their problem's difficulty, and a kept
 problem's proposer examples repeat the prompt that proposed it, so the proposals follow
-the learnable edge. mixed_operands draws the labelled operands of independent lengths;
+the learnable edge. mixed_operands draws the labelled operands of independent lengths,
+equal_share of them both of one length (held-out problems' lengths, which the proposer
+then learns to write too; a baseline's lab-rft inherits the same rule), proposer_equal
+only those of equal lengths for the first proposer examples and references;
+hardest_references draws the references from the longest share of the kept problems;
 train_solved also trains the solver on the verified answers of proposals solved every
 time, as lab-rft does, so that the filter chooses only the proposer's examples.
-Metrics: proposed and kept difficulty, learnable share, malformed share, pass@1, and with
-references their difficulty and the round that kept them.`,
+Metrics: proposed and kept difficulty, learnable share, malformed share, pass@1, for
+two-operand tasks the share of proposed and kept problems with equal operand lengths and
+their shorter operand's mean length, and with references their difficulty and the round
+that kept them.`,
 		Example: `generate:
   type: lab-propose
   with:
