@@ -312,7 +312,12 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 // checkpoint, and the resumed job, probing the same step again, saves the
 // same files again.
 func (o *Options) probe(ctx context.Context, tr stepper, m *llama.Model, tok tokenizer.Tokenizer, res *Result, candidate bool) error {
-	score, err := o.Probe(ctx, m, tr.Steps())
+	// A stop never cuts a probe short: the probe of a step is logged and
+	// recorded with it, and the stop is taken, with a checkpoint, before
+	// the next step. Cut short, the step would be trained again on resume
+	// and its log lines written twice. A probe is short (the lab's scores a
+	// few hundred problems).
+	score, err := o.Probe(context.WithoutCancel(ctx), m, tr.Steps())
 	if err != nil {
 		return fmt.Errorf("trainjob: probe at step %d: %w", tr.Steps(), err)
 	}

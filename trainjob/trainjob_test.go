@@ -257,3 +257,38 @@ func TestProbeKeepsBest(t *testing.T) {
 		t.Error("a best directory equal to out was accepted")
 	}
 }
+
+// TestStopDuringProbe: a stop that arrives while a step's probe runs lets
+// the probe finish and saves the checkpoint of that step, so a resumed job
+// neither trains the step again nor probes it twice (its log would repeat
+// lines otherwise).
+func TestStopDuringProbe(t *testing.T) {
+	data := reverseData(t, 100)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var seen []int
+	o := small(data, filepath.Join(dir, "out"))
+	o.Best, o.ProbeEvery, o.SaveEvery = filepath.Join(dir, "best"), 10, 1000
+	o.Probe = func(pctx context.Context, _ *llama.Model, step int) (float64, error) {
+		seen = append(seen, step)
+		if step == 20 {
+			cancel()
+		}
+		return float64(step), pctx.Err()
+	}
+	if _, err := Run(ctx, o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after a stop in the probe of step 20: %v, want context.Canceled", err)
+	}
+	o.Probe = func(_ context.Context, _ *llama.Model, step int) (float64, error) {
+		seen = append(seen, step)
+		return float64(step), nil
+	}
+	res, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(seen) != "[10 20 30 40]" || res.ResumeStep != 20 {
+		t.Errorf("probed at steps %v, resumed at step %d; want 10 20 30 40, resumed at 20", seen, res.ResumeStep)
+	}
+}
