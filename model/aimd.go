@@ -22,6 +22,8 @@ import (
 // then, instead of a sawtooth between half of it and all of it (which
 // averages three quarters of what the server can do). A probe that holds
 // for a full window forgets ceil: the server has more room than before.
+// Rising latency (outcomeSlow) halves the window and forgets ceil: it is
+// seen a window late and says that the server queues, not where it began to.
 type aimd struct {
 	mu       sync.Mutex
 	limit    int
@@ -90,7 +92,8 @@ type outcome int
 const (
 	outcomeNeutral  outcome = iota // a failure that says nothing about load
 	outcomeSuccess                 // grow
-	outcomeOverload                // shrink
+	outcomeOverload                // shrink: the server refused at this window
+	outcomeSlow                    // shrink: latency rose, somewhere at or below this window
 )
 
 func (a *aimd) release(s slot, o outcome) {
@@ -118,6 +121,17 @@ func (a *aimd) release(s slot, o outcome) {
 		}
 		if a.ceil > 0 && a.limit > a.ceil {
 			a.ceil, a.probes = 0, 0
+		}
+	case outcomeSlow:
+		// Rising latency is seen a window late and says only that the
+		// server queues, not at which window it began to: nothing is
+		// remembered to regrow to, the window halves as in plain AIMD.
+		if s.gen == a.gen {
+			a.ceil, a.probes = 0, 0
+			a.limit = max(1, a.limit/2)
+			a.gen++
+			a.streak = 0
+			a.slow = false
 		}
 	case outcomeOverload:
 		if s.gen == a.gen {

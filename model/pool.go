@@ -249,7 +249,7 @@ func (p *pool) release(l lease, o outcome, f *failure) {
 	if f == nil && l.latency > 0 && p.saturation > 0 {
 		perToken := float64(l.latency) / float64(l.tokens+latencyFixed)
 		if e.lat.observe(perToken, p.saturation) {
-			o = outcomeOverload
+			o = outcomeSlow
 			limit, _ := e.aimd.snapshot()
 			e.lat.hold = limit // one window of samples
 		}
