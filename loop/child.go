@@ -128,7 +128,9 @@ func runChild(ctx context.Context, dir string, in io.Reader, out io.Writer) erro
 	})
 	d := &childDone{}
 	if err != nil {
-		d.Error, d.Stopped = err.Error(), errors.Is(err, ErrStopped)
+		// A child whose context ended was told to stop: whatever it was
+		// doing then (opening its store, say) ends as a stop.
+		d.Error, d.Stopped = err.Error(), errors.Is(err, ErrStopped) || ctx.Err() != nil
 	}
 	send(childMsg{Done: d})
 	return err

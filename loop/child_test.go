@@ -162,3 +162,15 @@ func TestBaselineBeside(t *testing.T) {
 		t.Errorf("stopped and resumed:\n%+v\nuninterrupted:\n%+v", timeless(again), timeless(ref))
 	}
 }
+
+// TestStoppedWhileOpening: a run stopped before it has opened its store (as
+// the baseline child can be, the moment it starts) ends as a clean stop, not
+// as a failure.
+func TestStoppedWhileOpening(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := loop.Run(ctx, parse(t, besideLoop), loop.Options{RunDir: dir}); !errors.Is(err, loop.ErrStopped) {
+		t.Fatalf("Run with a stopped context: %v, want ErrStopped", err)
+	}
+}

@@ -137,6 +137,10 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Summary, error) {
 	}
 	l.st, err = store.Open(ctx, opts.RunDir)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped while opening: nothing ran, a rerun starts here.
+			return nil, fmt.Errorf("%w (%w)", ErrStopped, err)
+		}
 		return nil, fmt.Errorf("loop: %w", err)
 	}
 	defer l.st.Close()
