@@ -10,9 +10,7 @@ import (
 
 // Run is a run store as the reviewed view of it needs it; *store.Store is one.
 type Run interface {
-	Log
-	Stages(ctx context.Context) ([]string, error)
-	Records(ctx context.Context, stage string, status record.Status) iter.Seq2[*record.Record, error]
+	Labelled
 	Meta(ctx context.Context) (store.Meta, error)
 	Stats(ctx context.Context) ([]store.StageStats, error)
 }

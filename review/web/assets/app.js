@@ -79,20 +79,26 @@ async function start() {
 // follow asks for the records committed after the last one shown.
 async function follow() {
   if (state.next || state.mode) return; // the reviewer pages by hand, or types
-  const p = query(), gen = state.gen;
-  if (state.last) p.set("after", state.last);
   try {
-    const page = await api("/api/records?" + p);
-    if (gen !== state.gen) return;
-    for (const it of page.items) {
-      state.items.push(it);
-      $("list").append(listEntry(it, state.items.length - 1));
-    }
-    if (page.items.length) state.last = page.last;
-    state.next = page.next;
-    $("more").hidden = !page.next;
-    if (state.cur < 0 && state.items.length) select(0);
+    if (await addPage(state.last) && state.cur < 0 && state.items.length) select(0);
   } catch (e) { say(e.message, true); }
+}
+
+// addPage lists the page of records after the cursor ("" for the first);
+// false when the filters changed while it was asked for.
+async function addPage(after) {
+  const p = query(), gen = state.gen;
+  if (after) p.set("after", after);
+  const page = await api("/api/records?" + p);
+  if (gen !== state.gen) return false;
+  for (const it of page.items) {
+    state.items.push(it);
+    $("list").append(listEntry(it, state.items.length - 1));
+  }
+  state.next = page.next;
+  if (page.items.length) state.last = page.last;
+  $("more").hidden = !page.next;
+  return true;
 }
 
 function fillFilters() {
@@ -157,19 +163,8 @@ async function reload() {
 }
 
 async function loadPage(first) {
-  const p = query(), gen = state.gen;
-  if (!first) p.set("after", state.next);
   try {
-    const page = await api("/api/records?" + p);
-    if (gen !== state.gen) return;
-    for (const it of page.items) {
-      state.items.push(it);
-      $("list").append(listEntry(it, state.items.length - 1));
-    }
-    state.next = page.next;
-    if (page.items.length) state.last = page.last;
-    $("more").hidden = !page.next;
-    if (first) select(state.items.length ? 0 : -1);
+    if (await addPage(first ? "" : state.next) && first) select(state.items.length ? 0 : -1);
   } catch (e) { say(e.message, true); }
 }
 
