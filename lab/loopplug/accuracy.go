@@ -232,14 +232,11 @@ func (a *accuracy) passAtK(ctx context.Context, m *lab.Model, t task.Task, ps []
 	}
 	worked, _ := t.(task.Worked)
 	for i, p := range ps {
-		right := 0
-		for j, x := range as[i] {
-			if x.Stopped && t.Verify(p, x.Text) {
-				right++
-			}
-			if worked != nil {
-				// The vote is over final answers: two samples that reach the
-				// same product by different working agree.
+		_, right := verdicts(t, p, as[i])
+		if worked != nil {
+			// The vote is over final answers: two samples that reach the
+			// same product by different working agree.
+			for j, x := range as[i] {
 				f, _ := worked.Final(x.Text)
 				as[i][j].Text = "#" + f
 			}

@@ -108,6 +108,33 @@ func sampling(r *loop.Round, t task.Task, ps []task.Problem, n int, temperature 
 	return lab.Decode{N: n, Temperature: temperature, Seed: uint64(r.Seed)<<8 | forSamples, MaxTokens: maxTokens(t, ps)}
 }
 
+// sample has the round's teacher sample k answers at temperature to each
+// of the round's fresh problems of difficulties lo..hi; method names the
+// generator in the log.
+func (p *Problems) sample(ctx context.Context, r *loop.Round, lo, hi, k int, temperature float64, method string) (task.Task, []task.Problem, [][]lab.Answer, error) {
+	m, err := teacher(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	t, ps := p.fresh(r, lo, hi)
+	r.Log.Info("lab: "+method+" sampling", "problems", len(ps), "k", k, "from", lo, "to", hi)
+	as, err := answers(ctx, r, m, ps, sampling(r, t, ps, k, temperature), "sampling")
+	return t, ps, as, err
+}
+
+// verdicts returns the verifier's verdict on each answer to p (an answer
+// cut off before <|end|> is wrong) and how many are right.
+func verdicts(t task.Task, p task.Problem, as []lab.Answer) ([]bool, int) {
+	right, n := make([]bool, len(as)), 0
+	for j, a := range as {
+		if a.Stopped && t.Verify(p, a.Text) {
+			right[j] = true
+			n++
+		}
+	}
+	return right, n
+}
+
 // writeRound writes a round's training data and its labels file (every
 // problem with its answers and verdicts) and returns the data's path.
 func writeRound[D, L any](r *loop.Round, data []D, labels []L) (string, error) {

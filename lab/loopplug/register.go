@@ -24,7 +24,7 @@ compare self-labelling with). Needs no teacher.`,
     from: 1
     to: 8`,
 		Config: func() any { return &LabelsConfig{Problems: Problems{Count: 1000, From: 1}} },
-		New:    func(c any) (loop.Generator, error) { return newGen(c.(*LabelsConfig), &labelsGen{c.(*LabelsConfig)}) },
+		New:    validated(func(c *LabelsConfig) loop.Generator { return &labelsGen{c} }),
 	},
 	{
 		Name: "lab-selflabel",
@@ -53,9 +53,7 @@ Every answer and verdict goes to round-NNN/labels.jsonl.`,
     count: 1000
     filter: {length: true, samples: 5, temperature: 0.7, agree: 0.6}`,
 		Config: func() any { return &SelfLabelConfig{Problems: Problems{Count: 1000, From: 1}} },
-		New: func(c any) (loop.Generator, error) {
-			return newGen(c.(*SelfLabelConfig), &selfLabelGen{c.(*SelfLabelConfig)})
-		},
+		New:    validated(func(c *SelfLabelConfig) loop.Generator { return &selfLabelGen{c} }),
 	},
 	{
 		Name: "lab-rft",
@@ -74,7 +72,7 @@ solved (problems with a right sample), yield. A labels block trains the weak fir
     k: 8
     temperature: 0.7`,
 		Config: func() any { return &RFTConfig{Problems: Problems{Count: 1000, From: 1}, K: 8, Temperature: 0.7} },
-		New:    func(c any) (loop.Generator, error) { return newGen(c.(*RFTConfig), &rftGen{c.(*RFTConfig)}) },
+		New:    validated(func(c *RFTConfig) loop.Generator { return &rftGen{c} }),
 	},
 	{
 		Name: "lab-prompts",
@@ -91,9 +89,7 @@ on true labels (for long-multiplication: worked examples), which trains the star
     from: 1
     to: 3`,
 		Config: func() any { return &PromptsConfig{Problems: Problems{Count: 1000, From: 1}} },
-		New: func(c any) (loop.Generator, error) {
-			return newGen(c.(*PromptsConfig), &promptsGen{c.(*PromptsConfig)})
-		},
+		New:    validated(func(c *PromptsConfig) loop.Generator { return &promptsGen{c} }),
 	},
 	{
 		Name: "lab-propose",
@@ -135,9 +131,7 @@ that kept them.`,
 		Config: func() any {
 			return &ProposeConfig{Count: 1000, ProposerTemperature: 1, K: 8, Temperature: 1, TrainProposer: true}
 		},
-		New: func(c any) (loop.Generator, error) {
-			return newGen(c.(*ProposeConfig), &proposeGen{c.(*ProposeConfig)})
-		},
+		New: validated(func(c *ProposeConfig) loop.Generator { return &proposeGen{c} }),
 	},
 	{
 		Name: "lab-scpairs",
@@ -162,9 +156,7 @@ rejected_wrong for the report. A labels block makes round 1 SFT on true labels.`
 		Config: func() any {
 			return &SCPairsConfig{Problems: Problems{Count: 1000, From: 1}, K: 8, Temperature: 0.7, MinShare: 0.5, LengthFilter: true}
 		},
-		New: func(c any) (loop.Generator, error) {
-			return newGen(c.(*SCPairsConfig), &scPairsGen{c.(*SCPairsConfig)})
-		},
+		New: validated(func(c *SCPairsConfig) loop.Generator { return &scPairsGen{c} }),
 	},
 }
 
@@ -205,13 +197,7 @@ last training state stays in round-NNN/last).`,
 		Config: func() any {
 			return &TrainConfig{Init: "previous", Arch: DefaultArch, Phase: Phase{Steps: 400, Batch: 32, LR: 5e-4, Warmup: 20}, GRPO: DefaultGRPO}
 		},
-		New: func(c any) (loop.Trainer, error) {
-			tc := c.(*TrainConfig)
-			if err := tc.Validate(); err != nil {
-				return nil, err
-			}
-			return &trainer{tc}, nil
-		},
+		New: validated(func(c *TrainConfig) loop.Trainer { return &trainer{c} }),
 	})
 }
 
@@ -231,21 +217,19 @@ majority vote's accuracy. The student's score is cached in round-NNN/lab-accurac
     problems: 100
     target: [12, 16]`,
 		Config: func() any { return &AccuracyConfig{Problems: 100} },
-		New: func(c any) (loop.Evaluator, error) {
-			ac := c.(*AccuracyConfig)
-			if err := ac.Validate(); err != nil {
-				return nil, err
-			}
-			return &accuracy{ac}, nil
-		},
+		New:    validated(func(c *AccuracyConfig) loop.Evaluator { return &accuracy{c} }),
 	})
 }
 
-// newGen returns g once its config validates: a config the loop's parser
-// did not see (the defaults) is checked here.
-func newGen(c interface{ Validate() error }, g loop.Generator) (loop.Generator, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
+// validated returns the constructor of a plugin whose config c must
+// validate first: a config the loop's parser did not see (the defaults) is
+// checked here.
+func validated[C interface{ Validate() error }, T any](plugin func(c C) T) func(any) (T, error) {
+	return func(c any) (T, error) {
+		if err := c.(C).Validate(); err != nil {
+			var none T
+			return none, err
+		}
+		return plugin(c.(C)), nil
 	}
-	return g, nil
 }

@@ -47,14 +47,8 @@ func (g *rftGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error)
 
 func (g *rftGen) sample(ctx context.Context, r *loop.Round) (loop.Data, error) {
 	c := g.c
-	m, err := teacher(r)
-	if err != nil {
-		return loop.Data{}, err
-	}
 	lo, hi := c.Range(r.Index, c.Labels != nil)
-	t, ps := c.fresh(r, lo, hi)
-	r.Log.Info("lab: rft sampling", "problems", len(ps), "k", c.K, "from", lo, "to", hi)
-	as, err := answers(ctx, r, m, ps, sampling(r, t, ps, c.K, c.Temperature), "sampling")
+	t, ps, as, err := c.sample(ctx, r, lo, hi, c.K, c.Temperature, "rft")
 	if err != nil {
 		return loop.Data{}, err
 	}
@@ -66,15 +60,11 @@ func (g *rftGen) sample(ctx context.Context, r *loop.Round) (loop.Data, error) {
 	seen := map[[2]string]bool{}
 	for i, p := range ps {
 		s := &samples[i]
-		s.Problem, s.Answers, s.Right = p, as[i], make([]bool, len(as[i]))
-		right := 0
+		var right int
+		s.Problem, s.Answers = p, as[i]
+		s.Right, right = verdicts(t, p, as[i])
 		for j, a := range as[i] {
-			if !a.Stopped || !t.Verify(p, a.Text) {
-				continue
-			}
-			s.Right[j] = true
-			right++
-			if k := [2]string{p.Prompt, a.Text}; !seen[k] {
+			if k := [2]string{p.Prompt, a.Text}; s.Right[j] && !seen[k] {
 				seen[k] = true
 				kept = append(kept, sft(task.Problem{Prompt: p.Prompt, Answer: a.Text, Difficulty: p.Difficulty}))
 			}

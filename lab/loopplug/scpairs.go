@@ -60,18 +60,12 @@ func (g *scPairsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 
 func (g *scPairsGen) pairs(ctx context.Context, r *loop.Round) (loop.Data, error) {
 	c := g.c
-	m, err := teacher(r)
-	if err != nil {
-		return loop.Data{}, err
-	}
 	lo, hi := c.Range(r.Index, c.Labels != nil)
-	t, ps := c.fresh(r, lo, hi)
-	sh := t.(task.Shape)
-	r.Log.Info("lab: self-consistency sampling", "problems", len(ps), "k", c.K, "from", lo, "to", hi)
-	as, err := answers(ctx, r, m, ps, sampling(r, t, ps, c.K, c.Temperature), "sampling")
+	t, ps, as, err := c.sample(ctx, r, lo, hi, c.K, c.Temperature, "self-consistency")
 	if err != nil {
 		return loop.Data{}, err
 	}
+	sh := t.(task.Shape)
 	var pairs []dpoLine
 	lines := make([]pairLine, len(ps))
 	drops := map[methods.Drop]int{}
