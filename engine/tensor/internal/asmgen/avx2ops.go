@@ -157,12 +157,9 @@ func blockLoop(n reg.Register, ptrs []reg.Register, body func(ok reg.GPVirtual) 
 }
 
 func siluAVX2Kernel(k avx2Consts) {
-	TEXT("siluAVX2", NOSPLIT, "func(dst, x *float32, n int) int")
-	Pragma("noescape")
-	Doc("siluAVX2 sets dst[i] = x[i]·sigmoid(x[i]) for i < n, a multiple of 8, as SiLU's Go loop does, and returns the elements done before a block it leaves to Go.")
-	d := Load(Param("dst"), GP64())
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
+	header("siluAVX2", "func(dst, x *float32, n int) int", "siluAVX2 sets dst[i] = x[i]·sigmoid(x[i]) for i < n, a multiple of 8, as SiLU's Go loop does, and returns the elements done before a block it leaves to Go.")
+	p := params("dst", "x", "n")
+	d, x, n := p[0], p[1], p[2]
 	blockLoop(n, []reg.Register{d, x}, func(ok reg.GPVirtual) func() {
 		g := YMM()
 		VMOVUPS(Mem{Base: x}, g)
@@ -173,13 +170,9 @@ func siluAVX2Kernel(k avx2Consts) {
 }
 
 func swigluAVX2Kernel(k avx2Consts) {
-	TEXT("swigluAVX2", NOSPLIT, "func(dst, gate, up *float32, n int) int")
-	Pragma("noescape")
-	Doc("swigluAVX2 sets dst[i] = gate[i]·sigmoid(gate[i])·up[i] for i < n, a multiple of 8, as SwiGLU's Go loop does, and returns the elements done before a block it leaves to Go.")
-	d := Load(Param("dst"), GP64())
-	ga := Load(Param("gate"), GP64())
-	u := Load(Param("up"), GP64())
-	n := Load(Param("n"), GP64())
+	header("swigluAVX2", "func(dst, gate, up *float32, n int) int", "swigluAVX2 sets dst[i] = gate[i]·sigmoid(gate[i])·up[i] for i < n, a multiple of 8, as SwiGLU's Go loop does, and returns the elements done before a block it leaves to Go.")
+	p := params("dst", "gate", "up", "n")
+	d, ga, u, n := p[0], p[1], p[2], p[3]
 	blockLoop(n, []reg.Register{d, ga, u}, func(ok reg.GPVirtual) func() {
 		g := YMM()
 		VMOVUPS(Mem{Base: ga}, g)
@@ -191,15 +184,9 @@ func swigluAVX2Kernel(k avx2Consts) {
 }
 
 func swigluBackAVX2Kernel(k avx2Consts) {
-	TEXT("swigluBackAVX2", NOSPLIT, "func(dgate, dup, dout, gate, up *float32, n int) int")
-	Pragma("noescape")
-	Doc("swigluBackAVX2 sets dgate and dup to the gradients of SwiGLU for i < n, a multiple of 8, as SwiGLUBackward's Go loop does, and returns the elements done before a block it leaves to Go.")
-	dg := Load(Param("dgate"), GP64())
-	du := Load(Param("dup"), GP64())
-	do := Load(Param("dout"), GP64())
-	ga := Load(Param("gate"), GP64())
-	u := Load(Param("up"), GP64())
-	n := Load(Param("n"), GP64())
+	header("swigluBackAVX2", "func(dgate, dup, dout, gate, up *float32, n int) int", "swigluBackAVX2 sets dgate and dup to the gradients of SwiGLU for i < n, a multiple of 8, as SwiGLUBackward's Go loop does, and returns the elements done before a block it leaves to Go.")
+	p := params("dgate", "dup", "dout", "gate", "up", "n")
+	dg, du, do, ga, u, n := p[0], p[1], p[2], p[3], p[4], p[5]
 	blockLoop(n, []reg.Register{dg, du, do, ga, u}, func(ok reg.GPVirtual) func() {
 		g, d := YMM(), YMM()
 		VMOVUPS(Mem{Base: ga}, g)
@@ -226,13 +213,10 @@ func swigluBackAVX2Kernel(k avx2Consts) {
 }
 
 func expShiftAVX2Kernel(k avx2Consts) {
-	TEXT("expShiftAVX2", NOSPLIT, "func(x *float32, n int, shift float32) int")
-	Pragma("noescape")
-	Doc("expShiftAVX2 sets x[i] = exp32(x[i] − shift) for i < n, a multiple of 8, and returns the elements done before a block it leaves to Go.")
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
-	sh := YMM()
-	VBROADCASTSS(Load(Param("shift"), XMM()), sh)
+	header("expShiftAVX2", "func(x *float32, n int, shift float32) int", "expShiftAVX2 sets x[i] = exp32(x[i] − shift) for i < n, a multiple of 8, and returns the elements done before a block it leaves to Go.")
+	p := params("x", "n")
+	x, n := p[0], p[1]
+	sh := broadcastParam("shift", YMM)
 	blockLoop(n, []reg.Register{x}, func(ok reg.GPVirtual) func() {
 		a := YMM()
 		VMOVUPS(Mem{Base: x}, a)
@@ -247,9 +231,7 @@ func expShiftAVX2Kernel(k avx2Consts) {
 // then an add, and the lanes are summed in Dot's order. Four accumulators
 // keep four adds in flight (Zen 3's adds take 3 cycles, two a cycle).
 func dotAVX2Kernel() {
-	TEXT("dotAVX2", NOSPLIT, "func(x, y *float32, n int) float32")
-	Pragma("noescape")
-	Doc("dotAVX2 returns Σ x[i]·y[i] for i < n, a multiple of 32, summed in the order of Dot's Go loop.")
+	header("dotAVX2", "func(x, y *float32, n int) float32", "dotAVX2 returns Σ x[i]·y[i] for i < n, a multiple of 32, summed in the order of Dot's Go loop.")
 	p := params("x", "y", "n")
 	x, y, n := p[0], p[1], p[2]
 	acc := zeroed(4, YMM)
@@ -286,14 +268,10 @@ func dotAVX2Kernel() {
 
 // axpyAVX2Kernel multiplies then adds, as Axpy's Go loop does.
 func axpyAVX2Kernel() {
-	TEXT("axpyAVX2", NOSPLIT, "func(alpha float32, x, y *float32, n int)")
-	Pragma("noescape")
-	Doc("axpyAVX2 sets y[i] += alpha·x[i] for i < n, a multiple of 8, as Axpy's Go loop does.")
-	al := YMM()
-	VBROADCASTSS(Load(Param("alpha"), XMM()), al)
-	x := Load(Param("x"), GP64())
-	y := Load(Param("y"), GP64())
-	n := Load(Param("n"), GP64())
+	header("axpyAVX2", "func(alpha float32, x, y *float32, n int)", "axpyAVX2 sets y[i] += alpha·x[i] for i < n, a multiple of 8, as Axpy's Go loop does.")
+	al := broadcastParam("alpha", YMM)
+	p := params("x", "y", "n")
+	x, y, n := p[0], p[1], p[2]
 	Label("loop32")
 	CMPQ(n, Imm(32))
 	JL(LabelRef("loop8"))

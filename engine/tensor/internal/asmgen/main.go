@@ -71,9 +71,7 @@ func avx2Kernel(mr, nv int) {
 
 func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 	nr := nv * width / 4
-	TEXT(name, NOSPLIT, "func(k int, a *float32, rs, ss int, b *float32, bs int, c *float32, ldc int, alpha, beta float32)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s: C[%d×%d] = alpha·A·B + beta·C over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j]; beta 0 does not read C.", name, mr, nr))
+	header(name, "func(k int, a *float32, rs, ss int, b *float32, bs int, c *float32, ldc int, alpha, beta float32)", fmt.Sprintf("%s: C[%d×%d] = alpha·A·B + beta·C over k steps, A[i,p] = a[i·rs+p·ss], B[p,j] = b[p·bs+j]; beta 0 does not read C.", name, mr, nr))
 	acc := func(i, j int) reg.VecPhysical { return regs[i*nv+j] }
 	bv := func(j int) reg.VecPhysical { return regs[mr*nv+j] }
 	nb := min(len(regs)-mr*nv-nv, 2)
@@ -204,9 +202,7 @@ func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 // nr stored rows. Doing it as 8×8 register transposes replaces scattered
 // scalar stores, which made packing a tenth of a training GEMM.
 func transpose8() {
-	TEXT("transpose8AVX", NOSPLIT, "func(n8 int, src *float32, lds int, dst *float32, ldd int)")
-	Pragma("noescape")
-	Doc("transpose8AVX sets dst[p·ldd+r] = src[r·lds+p] for r < 8, p < 8·n8.")
+	header("transpose8AVX", "func(n8 int, src *float32, lds int, dst *float32, ldd int)", "transpose8AVX sets dst[p·ldd+r] = src[r·lds+p] for r < 8, p < 8·n8.")
 	n := Load(Param("n8"), GP64())
 	lds := Load(Param("lds"), GP64())
 	SHLQ(Imm(2), lds)
@@ -287,9 +283,7 @@ func paramAddr(name string) Mem {
 // matrix, into a micro-panel, so the kernel does not stride through A at a
 // power-of-two lda that maps every step to one cache set.
 func copyRows8() {
-	TEXT("copyRows8AVX", NOSPLIT, "func(n int, src *float32, lds int, dst *float32)")
-	Pragma("noescape")
-	Doc("copyRows8AVX sets dst[8·p+r] = src[p·lds+r] for r < 8, p < n.")
+	header("copyRows8AVX", "func(n int, src *float32, lds int, dst *float32)", "copyRows8AVX sets dst[8·p+r] = src[p·lds+r] for r < 8, p < n.")
 	p := params("n", "src", "lds", "dst")
 	n, src, lds, dst := p[0], p[1], p[2], p[3]
 	SHLQ(Imm(2), lds) // in bytes
@@ -331,9 +325,7 @@ func copyRows8() {
 // copyRows6 is copyRows8 for the 6-row panels of the AVX2 kernel: each
 // row's 6 floats move as 4 and 2, so it reads nothing beyond them.
 func copyRows6() {
-	TEXT("copyRows6AVX", NOSPLIT, "func(n int, src *float32, lds int, dst *float32)")
-	Pragma("noescape")
-	Doc("copyRows6AVX sets dst[6·p+r] = src[p·lds+r] for r < 6, p < n.")
+	header("copyRows6AVX", "func(n int, src *float32, lds int, dst *float32)", "copyRows6AVX sets dst[6·p+r] = src[p·lds+r] for r < 6, p < n.")
 	p := params("n", "src", "lds", "dst")
 	n, src, lds, dst := p[0], p[1], p[2], p[3]
 	SHLQ(Imm(2), lds) // in bytes

@@ -64,6 +64,22 @@ func maskedLoop(n reg.Register, ptrs []reg.Register, body func(k reg.Register)) 
 	Label("done")
 }
 
+// header opens a kernel: a NOSPLIT function that keeps no pointer it is
+// given (noescape), so Go callers' slices stay on their stacks.
+func header(name, signature, doc string) {
+	TEXT(name, NOSPLIT, signature)
+	Pragma("noescape")
+	Doc(doc)
+}
+
+// broadcastParam returns a fresh vector register from alloc holding the
+// float32 argument name in every lane.
+func broadcastParam(name string, alloc func() reg.VecVirtual) reg.VecVirtual {
+	v := alloc()
+	VBROADCASTSS(Load(Param(name), XMM()), v)
+	return v
+}
+
 // params loads the named integer and pointer arguments into registers.
 func params(names ...string) []reg.Register {
 	r := make([]reg.Register, len(names))
@@ -100,9 +116,7 @@ func hsum(z reg.VecVirtual) reg.VecVirtual {
 }
 
 func dotKernel() {
-	TEXT("dotAVX512", NOSPLIT, "func(x, y *float32, n int) float32")
-	Pragma("noescape")
-	Doc("dotAVX512 returns Σ x[i]·y[i] for i < n.")
+	header("dotAVX512", "func(x, y *float32, n int) float32", "dotAVX512 returns Σ x[i]·y[i] for i < n.")
 	p := params("x", "y", "n")
 	x, y, n := p[0], p[1], p[2]
 	// Four accumulators hide the FMA latency in the unmasked main loop.
@@ -134,14 +148,10 @@ func dotKernel() {
 }
 
 func axpyKernel() {
-	TEXT("axpyAVX512", NOSPLIT, "func(alpha float32, x, y *float32, n int)")
-	Pragma("noescape")
-	Doc("axpyAVX512 sets y[i] += alpha·x[i] for i < n.")
-	al := ZMM()
-	VBROADCASTSS(Load(Param("alpha"), XMM()), al)
-	x := Load(Param("x"), GP64())
-	y := Load(Param("y"), GP64())
-	n := Load(Param("n"), GP64())
+	header("axpyAVX512", "func(alpha float32, x, y *float32, n int)", "axpyAVX512 sets y[i] += alpha·x[i] for i < n.")
+	al := broadcastParam("alpha", ZMM)
+	p := params("x", "y", "n")
+	x, y, n := p[0], p[1], p[2]
 	maskedLoop(n, []reg.Register{x, y}, func(k reg.Register) {
 		a, b := ZMM(), ZMM()
 		VMOVUPS_Z(Mem{Base: x}, k, a)
@@ -154,13 +164,10 @@ func axpyKernel() {
 }
 
 func scaleKernel() {
-	TEXT("scaleAVX512", NOSPLIT, "func(alpha float32, x *float32, n int)")
-	Pragma("noescape")
-	Doc("scaleAVX512 sets x[i] *= alpha for i < n.")
-	al := ZMM()
-	VBROADCASTSS(Load(Param("alpha"), XMM()), al)
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
+	header("scaleAVX512", "func(alpha float32, x *float32, n int)", "scaleAVX512 sets x[i] *= alpha for i < n.")
+	al := broadcastParam("alpha", ZMM)
+	p := params("x", "n")
+	x, n := p[0], p[1]
 	maskedLoop(n, []reg.Register{x}, func(k reg.Register) {
 		a := ZMM()
 		VMOVUPS_Z(Mem{Base: x}, k, a)
@@ -172,13 +179,9 @@ func scaleKernel() {
 }
 
 func addKernel() {
-	TEXT("addAVX512", NOSPLIT, "func(dst, a, b *float32, n int)")
-	Pragma("noescape")
-	Doc("addAVX512 sets dst[i] = a[i] + b[i] for i < n.")
-	d := Load(Param("dst"), GP64())
-	a := Load(Param("a"), GP64())
-	b := Load(Param("b"), GP64())
-	n := Load(Param("n"), GP64())
+	header("addAVX512", "func(dst, a, b *float32, n int)", "addAVX512 sets dst[i] = a[i] + b[i] for i < n.")
+	p := params("dst", "a", "b", "n")
+	d, a, b, n := p[0], p[1], p[2], p[3]
 	maskedLoop(n, []reg.Register{d, a, b}, func(k reg.Register) {
 		x, y := ZMM(), ZMM()
 		VMOVUPS_Z(Mem{Base: a}, k, x)
@@ -191,11 +194,9 @@ func addKernel() {
 }
 
 func maxKernel() {
-	TEXT("maxAVX512", NOSPLIT, "func(x *float32, n int) float32")
-	Pragma("noescape")
-	Doc("maxAVX512 returns the largest x[i] for i < n; n ≥ 1.")
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
+	header("maxAVX512", "func(x *float32, n int) float32", "maxAVX512 returns the largest x[i] for i < n; n ≥ 1.")
+	p := params("x", "n")
+	x, n := p[0], p[1]
 	m := ZMM()
 	VBROADCASTSS(Mem{Base: x}, m)
 	maskedLoop(n, []reg.Register{x}, func(k reg.Register) {
@@ -284,13 +285,10 @@ func (e *expConsts) sigmoid(g reg.VecVirtual) reg.VecVirtual {
 }
 
 func expSumKernel() {
-	TEXT("expSumAVX512", NOSPLIT, "func(x *float32, n int, shift float32) float32")
-	Pragma("noescape")
-	Doc("expSumAVX512 sets x[i] = e^(x[i]−shift) for i < n and returns their sum.")
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
-	sh := ZMM()
-	VBROADCASTSS(Load(Param("shift"), XMM()), sh)
+	header("expSumAVX512", "func(x *float32, n int, shift float32) float32", "expSumAVX512 sets x[i] = e^(x[i]−shift) for i < n and returns their sum.")
+	p := params("x", "n")
+	x, n := p[0], p[1]
+	sh := broadcastParam("shift", ZMM)
 	e := loadExpConsts()
 	sum := ZMM()
 	VXORPS(sum, sum, sum)
@@ -308,12 +306,9 @@ func expSumKernel() {
 }
 
 func siluKernel() {
-	TEXT("siluAVX512", NOSPLIT, "func(dst, x *float32, n int)")
-	Pragma("noescape")
-	Doc("siluAVX512 sets dst[i] = x[i]·sigmoid(x[i]) for i < n.")
-	d := Load(Param("dst"), GP64())
-	x := Load(Param("x"), GP64())
-	n := Load(Param("n"), GP64())
+	header("siluAVX512", "func(dst, x *float32, n int)", "siluAVX512 sets dst[i] = x[i]·sigmoid(x[i]) for i < n.")
+	p := params("dst", "x", "n")
+	d, x, n := p[0], p[1], p[2]
 	e := loadExpConsts()
 	maskedLoop(n, []reg.Register{d, x}, func(k reg.Register) {
 		g := ZMM()
@@ -327,13 +322,9 @@ func siluKernel() {
 }
 
 func swigluKernel() {
-	TEXT("swigluAVX512", NOSPLIT, "func(dst, gate, up *float32, n int)")
-	Pragma("noescape")
-	Doc("swigluAVX512 sets dst[i] = gate[i]·sigmoid(gate[i])·up[i] for i < n.")
-	d := Load(Param("dst"), GP64())
-	ga := Load(Param("gate"), GP64())
-	u := Load(Param("up"), GP64())
-	n := Load(Param("n"), GP64())
+	header("swigluAVX512", "func(dst, gate, up *float32, n int)", "swigluAVX512 sets dst[i] = gate[i]·sigmoid(gate[i])·up[i] for i < n.")
+	p := params("dst", "gate", "up", "n")
+	d, ga, u, n := p[0], p[1], p[2], p[3]
 	e := loadExpConsts()
 	maskedLoop(n, []reg.Register{d, ga, u}, func(k reg.Register) {
 		g, uv := ZMM(), ZMM()
@@ -349,15 +340,9 @@ func swigluKernel() {
 }
 
 func swigluBackKernel() {
-	TEXT("swigluBackAVX512", NOSPLIT, "func(dgate, dup, dout, gate, up *float32, n int)")
-	Pragma("noescape")
-	Doc("swigluBackAVX512 sets dgate and dup to the gradients of SwiGLU for i < n.")
-	dg := Load(Param("dgate"), GP64())
-	du := Load(Param("dup"), GP64())
-	do := Load(Param("dout"), GP64())
-	ga := Load(Param("gate"), GP64())
-	u := Load(Param("up"), GP64())
-	n := Load(Param("n"), GP64())
+	header("swigluBackAVX512", "func(dgate, dup, dout, gate, up *float32, n int)", "swigluBackAVX512 sets dgate and dup to the gradients of SwiGLU for i < n.")
+	p := params("dgate", "dup", "dout", "gate", "up", "n")
+	dg, du, do, ga, u, n := p[0], p[1], p[2], p[3], p[4], p[5]
 	e := loadExpConsts()
 	maskedLoop(n, []reg.Register{dg, du, do, ga, u}, func(k reg.Register) {
 		g, uv, d := ZMM(), ZMM(), ZMM()
@@ -385,15 +370,10 @@ func swigluBackKernel() {
 }
 
 func rmsScaleKernel() {
-	TEXT("rmsScaleAVX512", NOSPLIT, "func(out, x, w *float32, n int, s float32)")
-	Pragma("noescape")
-	Doc("rmsScaleAVX512 sets out[i] = x[i]·w[i]·s for i < n.")
-	o := Load(Param("out"), GP64())
-	x := Load(Param("x"), GP64())
-	w := Load(Param("w"), GP64())
-	n := Load(Param("n"), GP64())
-	sz := ZMM()
-	VBROADCASTSS(Load(Param("s"), XMM()), sz)
+	header("rmsScaleAVX512", "func(out, x, w *float32, n int, s float32)", "rmsScaleAVX512 sets out[i] = x[i]·w[i]·s for i < n.")
+	p := params("out", "x", "w", "n")
+	o, x, w, n := p[0], p[1], p[2], p[3]
+	sz := broadcastParam("s", ZMM)
 	maskedLoop(n, []reg.Register{o, x, w}, func(k reg.Register) {
 		a, b := ZMM(), ZMM()
 		VMOVUPS_Z(Mem{Base: x}, k, a)
@@ -407,13 +387,9 @@ func rmsScaleKernel() {
 }
 
 func dot3Kernel() {
-	TEXT("dot3AVX512", NOSPLIT, "func(a, b, c *float32, n int) float32")
-	Pragma("noescape")
-	Doc("dot3AVX512 returns Σ a[i]·b[i]·c[i] for i < n.")
-	pa := Load(Param("a"), GP64())
-	pb := Load(Param("b"), GP64())
-	pc := Load(Param("c"), GP64())
-	n := Load(Param("n"), GP64())
+	header("dot3AVX512", "func(a, b, c *float32, n int) float32", "dot3AVX512 returns Σ a[i]·b[i]·c[i] for i < n.")
+	p := params("a", "b", "c", "n")
+	pa, pb, pc, n := p[0], p[1], p[2], p[3]
 	acc := ZMM()
 	VXORPS(acc, acc, acc)
 	maskedLoop(n, []reg.Register{pa, pb, pc}, func(k reg.Register) {
@@ -430,18 +406,10 @@ func dot3Kernel() {
 }
 
 func rmsBackKernel() {
-	TEXT("rmsBackAVX512", NOSPLIT, "func(dx, dw, dout, x, w *float32, n int, rstd, c float32)")
-	Pragma("noescape")
-	Doc("rmsBackAVX512 adds dout·x·rstd to dw and dout·w·rstd − x·c to dx for i < n.")
-	dx := Load(Param("dx"), GP64())
-	dw := Load(Param("dw"), GP64())
-	do := Load(Param("dout"), GP64())
-	x := Load(Param("x"), GP64())
-	w := Load(Param("w"), GP64())
-	n := Load(Param("n"), GP64())
-	rz, cz := ZMM(), ZMM()
-	VBROADCASTSS(Load(Param("rstd"), XMM()), rz)
-	VBROADCASTSS(Load(Param("c"), XMM()), cz)
+	header("rmsBackAVX512", "func(dx, dw, dout, x, w *float32, n int, rstd, c float32)", "rmsBackAVX512 adds dout·x·rstd to dw and dout·w·rstd − x·c to dx for i < n.")
+	p := params("dx", "dw", "dout", "x", "w", "n")
+	dx, dw, do, x, w, n := p[0], p[1], p[2], p[3], p[4], p[5]
+	rz, cz := broadcastParam("rstd", ZMM), broadcastParam("c", ZMM)
 	maskedLoop(n, []reg.Register{dx, dw, do, x, w}, func(k reg.Register) {
 		d, xv, wv, t := ZMM(), ZMM(), ZMM(), ZMM()
 		VMOVUPS_Z(Mem{Base: do}, k, d)
