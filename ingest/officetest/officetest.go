@@ -49,32 +49,25 @@ func Zip(parts map[string]string) []byte {
 // Esc escapes text for XML.
 func Esc(s string) string { return html.EscapeString(s) }
 
-func contentTypes(overrides ...string) string {
-	var b strings.Builder
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">`)
-	b.WriteString(`<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>`)
-	for i := 0; i+1 < len(overrides); i += 2 {
-		fmt.Fprintf(&b, `<Override PartName="/%s" ContentType="%s"/>`, overrides[i], overrides[i+1])
+// newPackage returns the two parts every package has: the content types,
+// which name main's, and the root relationship that points to main.
+func newPackage(main, contentType string) map[string]string {
+	return map[string]string{
+		"[Content_Types].xml": `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">` +
+			`<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>` +
+			`<Override PartName="/` + main + `" ContentType="` + contentType + `"/></Types>`,
+		"_rels/.rels": `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="` + nsRel + `">` +
+			`<Relationship Id="rId1" Type="` + relOf + `officeDocument" Target="` + main + `"/></Relationships>`,
 	}
-	b.WriteString(`</Types>`)
-	return b.String()
-}
-
-func rootRels(target string) string {
-	return `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="` + nsRel + `">` +
-		`<Relationship Id="rId1" Type="` + relOf + `officeDocument" Target="` + target + `"/></Relationships>`
 }
 
 // Docx returns a Word file whose body is the given WordprocessingML (the
 // children of w:body, with the w: and r: prefixes bound) and, when styles
 // is not empty, a styles part with those w:style elements.
 func Docx(body, styles string) []byte {
-	parts := map[string]string{
-		"[Content_Types].xml": contentTypes("word/document.xml", "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"),
-		"_rels/.rels":         rootRels("word/document.xml"),
-		"word/document.xml": `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="` + nsW + `" xmlns:r="` + nsR + `"><w:body>` +
-			body + `</w:body></w:document>`,
-	}
+	parts := newPackage("word/document.xml", "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml")
+	parts["word/document.xml"] = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="` + nsW + `" xmlns:r="` + nsR + `"><w:body>` +
+		body + `</w:body></w:document>`
 	if styles != "" {
 		parts["word/styles.xml"] = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:styles xmlns:w="` + nsW + `">` + styles + `</w:styles>`
 	}
@@ -96,10 +89,7 @@ func Para(style, text string) string {
 // stored as ppt/slides/slide<i+1>.xml under a relationship id that does
 // not follow the order, so only the presentation's slide list gives it.
 func Pptx(slides ...string) []byte {
-	parts := map[string]string{
-		"[Content_Types].xml": contentTypes("ppt/presentation.xml", "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml"),
-		"_rels/.rels":         rootRels("ppt/presentation.xml"),
-	}
+	parts := newPackage("ppt/presentation.xml", "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml")
 	var ids, rels strings.Builder
 	for i, s := range slides {
 		rid := fmt.Sprintf("rId%d", 100+len(slides)-i)
@@ -151,10 +141,7 @@ type Sheet struct {
 // stored as xl/worksheets/sheet<i+1>.xml under a relationship id that does
 // not follow the order.
 func Xlsx(shared string, sheets ...Sheet) []byte {
-	parts := map[string]string{
-		"[Content_Types].xml": contentTypes("xl/workbook.xml", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"),
-		"_rels/.rels":         rootRels("xl/workbook.xml"),
-	}
+	parts := newPackage("xl/workbook.xml", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml")
 	var list, rels strings.Builder
 	for i, s := range sheets {
 		rid := fmt.Sprintf("rId%d", 100+len(sheets)-i)
