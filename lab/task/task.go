@@ -94,6 +94,15 @@ func number(rng *rand.Rand, n int) string {
 	return string(b)
 }
 
+// twoNumbers draws the problem "A op B=" with operands of la and lb digits
+// (at least 1), of difficulty max(la, lb), and its answer by solve.
+func twoNumbers(rng *rand.Rand, la, lb int, op string, solve func(prompt string) (string, error)) Problem {
+	la, lb = max(la, 1), max(lb, 1)
+	p := number(rng, la) + op + number(rng, lb) + "="
+	ans, _ := solve(p)
+	return Problem{Prompt: p, Answer: ans, Difficulty: max(la, lb)}
+}
+
 // operands parses "A<op>B=" where A and B are non-empty digit strings.
 func operands(prompt string, op byte) (a, b string, err error) {
 	body, ok := strings.CutSuffix(prompt, "=")
@@ -133,7 +142,6 @@ func (ReverseAddition) AnswerLen(d int) (int, int)        { d = max(d, 1); retur
 func (t ReverseAddition) Verify(p Problem, a string) bool { return verify(t, p, a) }
 
 func (t ReverseAddition) Generate(rng *rand.Rand, d int) Problem {
-	d = max(d, 1)
 	return t.GenerateOperands(rng, d, d)
 }
 
@@ -171,10 +179,7 @@ func (Multiplication) Swap(prompt string) (string, bool) { return swap(prompt, '
 
 // GenerateOperands implements Operands.
 func (t ReverseAddition) GenerateOperands(rng *rand.Rand, la, lb int) Problem {
-	la, lb = max(la, 1), max(lb, 1)
-	p := number(rng, la) + "+" + number(rng, lb) + "="
-	ans, _ := t.Solve(p)
-	return Problem{Prompt: p, Answer: ans, Difficulty: max(la, lb)}
+	return twoNumbers(rng, la, lb, "+", t.Solve)
 }
 
 // Solve adds the reversed operands of "A+B=" into max(len(A), len(B))+1 digits.
@@ -211,10 +216,7 @@ func (Multiplication) AnswerLen(d int) (int, int)        { d = max(d, 1); return
 func (t Multiplication) Verify(p Problem, a string) bool { return verify(t, p, a) }
 
 func (t Multiplication) Generate(rng *rand.Rand, d int) Problem {
-	d = max(d, 1)
-	p := number(rng, d) + "*" + number(rng, d) + "="
-	ans, _ := t.Solve(p)
-	return Problem{Prompt: p, Answer: ans, Difficulty: d}
+	return twoNumbers(rng, d, d, "*", t.Solve)
 }
 
 // Solve multiplies the reversed operands of "A*B=" by schoolbook long
@@ -385,16 +387,12 @@ func (t LongMultiplication) WorkingRight(p Problem, answer string) bool {
 }
 
 func (t LongMultiplication) Generate(rng *rand.Rand, d int) Problem {
-	d = max(d, 1)
 	return t.GenerateOperands(rng, d, d)
 }
 
 // GenerateOperands implements Operands.
 func (t LongMultiplication) GenerateOperands(rng *rand.Rand, la, lb int) Problem {
-	la, lb = max(la, 1), max(lb, 1)
-	p := number(rng, la) + "*" + number(rng, lb) + "="
-	ans, _ := t.Solve(p)
-	return Problem{Prompt: p, Answer: ans, Difficulty: max(la, lb)}
+	return twoNumbers(rng, la, lb, "*", t.Solve)
 }
 
 // Solve returns the worked answer of "A*B=".
