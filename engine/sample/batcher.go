@@ -90,21 +90,10 @@ func (b *Batcher) Generate(ctx context.Context, prompt []int32, opt Options) ([]
 		return Generate(b.m, [][]int32{prompt}, opt)
 	}
 	// The same checks as Generate, before the request joins.
-	if opt.Temperature < 0 || opt.TopK < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.MaxTokens < 0 || opt.MaxBatch < 0 {
-		return nil, fmt.Errorf("sample: invalid options: temperature %g, top-k %d, top-p %g, max tokens %d, max batch %d",
-			opt.Temperature, opt.TopK, opt.TopP, opt.MaxTokens, opt.MaxBatch)
+	if err := check(b.m, [][]int32{prompt}, opt); err != nil {
+		return nil, err
 	}
-	if len(opt.StopText) > 0 && opt.Decode == nil {
-		return nil, errors.New("sample: StopText needs Decode")
-	}
-	maxSeq := b.m.Config.MaxSeq
-	if len(prompt) == 0 {
-		return nil, errors.New("sample: prompt 0 is empty")
-	}
-	if len(prompt) >= maxSeq {
-		return nil, fmt.Errorf("sample: prompt 0 has %d tokens, context is %d", len(prompt), maxSeq)
-	}
-	limit := seqLimit(maxSeq, len(prompt), opt.MaxTokens)
+	limit := seqLimit(b.m.Config.MaxSeq, len(prompt), opt.MaxTokens)
 	j := &job{ctx: ctx, prompt: prompt, opt: opt, limit: limit, s: newSampler(b.m.Config.Vocab, opt),
 		out: make([]Completion, n), rngs: make([]*rand.Rand, n), slot: make([]int, n), last: make([]int32, n),
 		res: make(chan error, 1)}

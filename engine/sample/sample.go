@@ -102,6 +102,27 @@ type Completion struct {
 	textCut bool // Text was set by a StopText match
 }
 
+// check returns an error for options out of range or a prompt that is
+// empty or fills m's context.
+func check(m *llama.Model, prompts [][]int32, opt Options) error {
+	if opt.Temperature < 0 || opt.TopK < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.MaxTokens < 0 || opt.MaxBatch < 0 {
+		return fmt.Errorf("sample: invalid options: temperature %g, top-k %d, top-p %g, max tokens %d, max batch %d",
+			opt.Temperature, opt.TopK, opt.TopP, opt.MaxTokens, opt.MaxBatch)
+	}
+	if len(opt.StopText) > 0 && opt.Decode == nil {
+		return errors.New("sample: StopText needs Decode")
+	}
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return fmt.Errorf("sample: prompt %d is empty", i)
+		}
+		if len(p) >= m.Config.MaxSeq {
+			return fmt.Errorf("sample: prompt %d has %d tokens, context is %d", i, len(p), m.Config.MaxSeq)
+		}
+	}
+	return nil
+}
+
 // Generate samples opt.N completions for each prompt. Prompts are decoded
 // together in batches of up to opt.MaxBatch sequences, their prompts
 // prefilled several at a time. Sample i of a prompt draws from a random
@@ -110,20 +131,8 @@ type Completion struct {
 // its own KV cache, so calls on one model may run concurrently.
 func Generate(m *llama.Model, prompts [][]int32, opt Options) ([]Completion, error) {
 	n := max(opt.N, 1)
-	if opt.Temperature < 0 || opt.TopK < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.MaxTokens < 0 || opt.MaxBatch < 0 {
-		return nil, fmt.Errorf("sample: invalid options: temperature %g, top-k %d, top-p %g, max tokens %d, max batch %d",
-			opt.Temperature, opt.TopK, opt.TopP, opt.MaxTokens, opt.MaxBatch)
-	}
-	if len(opt.StopText) > 0 && opt.Decode == nil {
-		return nil, errors.New("sample: StopText needs Decode")
-	}
-	for i, p := range prompts {
-		if len(p) == 0 {
-			return nil, fmt.Errorf("sample: prompt %d is empty", i)
-		}
-		if len(p) >= m.Config.MaxSeq {
-			return nil, fmt.Errorf("sample: prompt %d has %d tokens, context is %d", i, len(p), m.Config.MaxSeq)
-		}
+	if err := check(m, prompts, opt); err != nil {
+		return nil, err
 	}
 	per := max(1, cmp.Or(opt.MaxBatch, defaultMaxBatch)/n)
 	var out []Completion
