@@ -85,8 +85,7 @@ func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 	b := Load(Param("b"), GP64())
 	bs := Load(Param("bs"), GP64())
 	SHLQ(Imm(2), bs)
-	// Rows 4g..4g+3 are addressed from base g as (base), (base)(rs*1),
-	// (base)(rs*2) and (base)(r3*1), x86 scaled indexing doing the rest.
+	// Rows 4g..4g+3 are addressed from base g (rowOf4).
 	r3 := GP64()
 	LEAQ(Mem{Base: rs, Index: rs, Scale: 2}, r3)
 	ngroups := (mr + 3) / 4
@@ -96,18 +95,7 @@ func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 		bases[g] = GP64()
 		LEAQ(Mem{Base: bases[g-1], Index: rs, Scale: 4}, bases[g])
 	}
-	aAddr := func(i int) Mem {
-		m := Mem{Base: bases[i/4]}
-		switch i % 4 {
-		case 1:
-			m.Index, m.Scale = rs, 1
-		case 2:
-			m.Index, m.Scale = rs, 2
-		case 3:
-			m.Index, m.Scale = r3, 1
-		}
-		return m
-	}
+	aAddr := func(i int) Mem { return rowOf4(bases[i/4], rs, r3, i) }
 	// Touch the C tile now so its lines arrive while the k loop runs: when
 	// k spans several kc blocks the tile is re-read from L3 or memory.
 	{
@@ -215,19 +203,10 @@ func transpose8() {
 	LEAQ(Mem{Base: ldd, Index: ldd, Scale: 2}, ldd3)
 	s4, d4 := GP64(), GP64()
 	row := func(base0, base4, ld, ld3 reg.Register, i int) Mem {
-		m := Mem{Base: base0}
 		if i >= 4 {
-			m.Base = base4
+			return rowOf4(base4, ld, ld3, i)
 		}
-		switch i % 4 {
-		case 1:
-			m.Index, m.Scale = ld, 1
-		case 2:
-			m.Index, m.Scale = ld, 2
-		case 3:
-			m.Index, m.Scale = ld3, 1
-		}
-		return m
+		return rowOf4(base0, ld, ld3, i)
 	}
 	Label("loop")
 	TESTQ(n, n)
@@ -268,6 +247,22 @@ func transpose8() {
 	Label("done")
 	VZEROUPPER()
 	RET()
+}
+
+// rowOf4 addresses row i%4 of the four rows from base, ld bytes apart, as
+// (base), (base)(ld*1), (base)(ld*2) or (base)(ld3*1), where ld3 holds 3·ld:
+// x86 scaled indexing reaches four rows from one base register.
+func rowOf4(base, ld, ld3 reg.Register, i int) Mem {
+	m := Mem{Base: base}
+	switch i % 4 {
+	case 1:
+		m.Index, m.Scale = ld, 1
+	case 2:
+		m.Index, m.Scale = ld, 2
+	case 3:
+		m.Index, m.Scale = ld3, 1
+	}
+	return m
 }
 
 func paramAddr(name string) Mem {
