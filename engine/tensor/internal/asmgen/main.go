@@ -98,19 +98,12 @@ func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 	aAddr := func(i int) Mem { return rowOf4(bases[i/4], rs, r3, i) }
 	// Touch the C tile now so its lines arrive while the k loop runs: when
 	// k spans several kc blocks the tile is re-read from L3 or memory.
-	{
-		c := Load(Param("c"), GP64())
-		ldc := Load(Param("ldc"), GP64())
-		SHLQ(Imm(2), ldc)
-		for i := range mr {
-			for off := 0; off < nr*4; off += 64 {
-				PREFETCHT0(Mem{Base: c, Disp: off})
-			}
-			if i+1 < mr {
-				ADDQ(ldc, c)
-			}
+	c, ldc := cTile()
+	forRows(mr, c, ldc, func(int) {
+		for off := 0; off < nr*4; off += 64 {
+			PREFETCHT0(Mem{Base: c, Disp: off})
 		}
-	}
+	})
 	for i := range mr {
 		for j := range nv {
 			VXORPS(acc(i, j), acc(i, j), acc(i, j))
@@ -148,10 +141,14 @@ func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 	JMP(LabelRef("tail"))
 
 	Label("store")
-	c := Load(Param("c"), GP64())
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(Imm(2), ldc)
-	alpha, beta := bv(0), bc(0)
+	storeTile(mr, nv, width, acc, bv(0), bc(0))
+}
+
+// storeTile emits the end of a GEMM kernel: C = alpha·acc + beta·C over the
+// mr×nv registers of acc, not reading C when beta is 0; alpha and beta are
+// two registers the k loop no longer needs.
+func storeTile(mr, nv, width int, acc func(i, j int) reg.VecPhysical, alpha, beta reg.VecPhysical) {
+	c, ldc := cTile()
 	VBROADCASTSS(paramAddr("alpha"), alpha)
 	VBROADCASTSS(paramAddr("beta"), beta)
 	for i := range mr {
@@ -161,28 +158,41 @@ func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 	}
 	CMPL(paramAddr("beta"), Imm(0))
 	JE(LabelRef("overwrite"))
-	for i := range mr {
+	forRows(mr, c, ldc, func(i int) {
 		for j := range nv {
 			VFMADD231PS(Mem{Base: c, Disp: j * width}, beta, acc(i, j))
 			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * width})
 		}
-		if i+1 < mr {
-			ADDQ(ldc, c)
-		}
-	}
+	})
 	VZEROUPPER()
 	RET()
 	Label("overwrite")
-	for i := range mr {
+	forRows(mr, c, ldc, func(i int) {
 		for j := range nv {
 			VMOVUPS(acc(i, j), Mem{Base: c, Disp: j * width})
 		}
+	})
+	VZEROUPPER()
+	RET()
+}
+
+// cTile loads the address of the C tile and its row stride in bytes.
+func cTile() (c, ldc reg.Register) {
+	c = Load(Param("c"), GP64())
+	ldc = Load(Param("ldc"), GP64())
+	SHLQ(Imm(2), ldc)
+	return c, ldc
+}
+
+// forRows emits body for each of the mr rows of the C tile, moving c on by
+// ldc bytes between them.
+func forRows(mr int, c, ldc reg.Register, body func(i int)) {
+	for i := range mr {
+		body(i)
 		if i+1 < mr {
 			ADDQ(ldc, c)
 		}
 	}
-	VZEROUPPER()
-	RET()
 }
 
 // transpose8 writes the transpose of an 8×(8·n8) block: it is how B is
