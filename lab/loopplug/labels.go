@@ -108,10 +108,10 @@ func sampling(r *loop.Round, t task.Task, ps []task.Problem, n int, temperature 
 	return lab.Decode{N: n, Temperature: temperature, Seed: uint64(r.Seed)<<8 | forSamples, MaxTokens: maxTokens(t, ps)}
 }
 
-// sample has the round's teacher sample k answers at temperature to each
-// of the round's fresh problems of difficulties lo..hi; method names the
-// generator in the log.
-func (p *Problems) sample(ctx context.Context, r *loop.Round, lo, hi, k int, temperature float64, method string) (task.Task, []task.Problem, [][]lab.Answer, error) {
+// teacherSamples has the round's teacher sample k answers at temperature
+// to each of the round's fresh problems of difficulties lo..hi; method
+// names the generator in the log.
+func (p *Problems) teacherSamples(ctx context.Context, r *loop.Round, lo, hi, k int, temperature float64, method string) (task.Task, []task.Problem, [][]lab.Answer, error) {
 	m, err := teacher(r)
 	if err != nil {
 		return nil, nil, nil, err

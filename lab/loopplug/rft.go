@@ -48,7 +48,7 @@ func (g *rftGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error)
 func (g *rftGen) sample(ctx context.Context, r *loop.Round) (loop.Data, error) {
 	c := g.c
 	lo, hi := c.Range(r.Index, c.Labels != nil)
-	t, ps, as, err := c.sample(ctx, r, lo, hi, c.K, c.Temperature, "rft")
+	t, ps, as, err := c.teacherSamples(ctx, r, lo, hi, c.K, c.Temperature, "rft")
 	if err != nil {
 		return loop.Data{}, err
 	}

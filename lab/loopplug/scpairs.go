@@ -61,7 +61,7 @@ func (g *scPairsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 func (g *scPairsGen) pairs(ctx context.Context, r *loop.Round) (loop.Data, error) {
 	c := g.c
 	lo, hi := c.Range(r.Index, c.Labels != nil)
-	t, ps, as, err := c.sample(ctx, r, lo, hi, c.K, c.Temperature, "self-consistency")
+	t, ps, as, err := c.teacherSamples(ctx, r, lo, hi, c.K, c.Temperature, "self-consistency")
 	if err != nil {
 		return loop.Data{}, err
 	}
