@@ -36,52 +36,54 @@ func cleanLine(l string) string {
 // when integral is set and the score is not a whole number, or when the line
 // states its own scale ("8/10") and that scale is not hi.
 func ParseScore(reply string, lo, hi float64, integral bool) (score float64, reason string, err error) {
-	lines := strings.Split(reply, "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		m := scoreLine.FindStringSubmatch(cleanLine(lines[i]))
-		if m == nil {
-			continue
-		}
-		reason = strings.TrimSpace(strings.Join(lines[:i], "\n"))
-		s, perr := strconv.ParseFloat(m[1], 64)
-		if perr != nil || math.IsInf(s, 0) || math.IsNaN(s) {
-			return 0, reason, fmt.Errorf("%w: unreadable number %q", ErrNoScore, m[1])
-		}
-		if m[2] != "" {
-			if d, _ := strconv.ParseFloat(m[2], 64); d != hi {
-				return 0, reason, fmt.Errorf("%w: score %s/%s is on another scale than %g", ErrNoScore, m[1], m[2], hi)
-			}
-		}
-		if s < lo || s > hi {
-			return 0, reason, fmt.Errorf("%w: score %g outside %g..%g", ErrNoScore, s, lo, hi)
-		}
-		if integral && s != math.Trunc(s) {
-			return 0, reason, fmt.Errorf("%w: score %g is not a whole number of points", ErrNoScore, s)
-		}
-		return s, reason, nil
+	m, reason := lastLine(reply, scoreLine)
+	if m == nil {
+		return 0, "", fmt.Errorf("%w: no line of the form \"Score: N\" (reply begins %q)", ErrNoScore, head(reply, 80))
 	}
-	return 0, "", fmt.Errorf("%w: no line of the form \"Score: N\" (reply begins %q)", ErrNoScore, head(reply, 80))
+	s, perr := strconv.ParseFloat(m[1], 64)
+	if perr != nil || math.IsInf(s, 0) || math.IsNaN(s) {
+		return 0, reason, fmt.Errorf("%w: unreadable number %q", ErrNoScore, m[1])
+	}
+	if m[2] != "" {
+		if d, _ := strconv.ParseFloat(m[2], 64); d != hi {
+			return 0, reason, fmt.Errorf("%w: score %s/%s is on another scale than %g", ErrNoScore, m[1], m[2], hi)
+		}
+	}
+	if s < lo || s > hi {
+		return 0, reason, fmt.Errorf("%w: score %g outside %g..%g", ErrNoScore, s, lo, hi)
+	}
+	if integral && s != math.Trunc(s) {
+		return 0, reason, fmt.Errorf("%w: score %g is not a whole number of points", ErrNoScore, s)
+	}
+	return s, reason, nil
 }
 
 // ParseWinner reads the last "Winner: A|B|tie" line of a pairwise reply.
 func ParseWinner(reply string) (w Winner, reason string, err error) {
+	m, reason := lastLine(reply, winnerLine)
+	if m == nil {
+		return "", "", fmt.Errorf("%w: no line of the form \"Winner: A\", \"Winner: B\" or \"Winner: tie\" (reply begins %q)", ErrNoScore, head(reply, 80))
+	}
+	switch strings.ToLower(m[1]) {
+	case "a":
+		return WinnerA, reason, nil
+	case "b":
+		return WinnerB, reason, nil
+	}
+	return WinnerTie, reason, nil
+}
+
+// lastLine returns the submatches of the last line of reply that re
+// matches once cleaned (nil for none) and the text before that line, the
+// verdict's justification.
+func lastLine(reply string, re *regexp.Regexp) (m []string, before string) {
 	lines := strings.Split(reply, "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		m := winnerLine.FindStringSubmatch(cleanLine(lines[i]))
-		if m == nil {
-			continue
-		}
-		reason = strings.TrimSpace(strings.Join(lines[:i], "\n"))
-		switch strings.ToLower(m[1]) {
-		case "a":
-			return WinnerA, reason, nil
-		case "b":
-			return WinnerB, reason, nil
-		default:
-			return WinnerTie, reason, nil
+		if m := re.FindStringSubmatch(cleanLine(lines[i])); m != nil {
+			return m, strings.TrimSpace(strings.Join(lines[:i], "\n"))
 		}
 	}
-	return "", "", fmt.Errorf("%w: no line of the form \"Winner: A\", \"Winner: B\" or \"Winner: tie\" (reply begins %q)", ErrNoScore, head(reply, 80))
+	return nil, ""
 }
 
 // head returns at most n bytes of s, cut at a rune boundary.
