@@ -78,13 +78,10 @@ func kernel(name string, mr, nv, width int, regs []reg.VecPhysical) {
 	bc := func(i int) reg.VecPhysical { return regs[mr*nv+nv+i%nb] }
 
 	k := Load(Param("k"), GP64())
-	rs := Load(Param("rs"), GP64())
-	SHLQ(Imm(2), rs)
-	ss := Load(Param("ss"), GP64())
-	SHLQ(Imm(2), ss)
+	rs := byteStride("rs")
+	ss := byteStride("ss")
 	b := Load(Param("b"), GP64())
-	bs := Load(Param("bs"), GP64())
-	SHLQ(Imm(2), bs)
+	bs := byteStride("bs")
 	// Rows 4g..4g+3 are addressed from base g (rowOf4).
 	r3 := GP64()
 	LEAQ(Mem{Base: rs, Index: rs, Scale: 2}, r3)
@@ -176,12 +173,16 @@ func storeTile(mr, nv, width int, acc func(i, j int) reg.VecPhysical, alpha, bet
 	RET()
 }
 
+// byteStride loads the int argument name, a stride in floats, as bytes.
+func byteStride(name string) reg.Register {
+	r := Load(Param(name), GP64())
+	SHLQ(Imm(2), r)
+	return r
+}
+
 // cTile loads the address of the C tile and its row stride in bytes.
 func cTile() (c, ldc reg.Register) {
-	c = Load(Param("c"), GP64())
-	ldc = Load(Param("ldc"), GP64())
-	SHLQ(Imm(2), ldc)
-	return c, ldc
+	return Load(Param("c"), GP64()), byteStride("ldc")
 }
 
 // forRows emits body for each of the mr rows of the C tile, moving c on by
@@ -202,10 +203,8 @@ func forRows(mr int, c, ldc reg.Register, body func(i int)) {
 func transpose8() {
 	header("transpose8AVX", "func(n8 int, src *float32, lds int, dst *float32, ldd int)", "transpose8AVX sets dst[p·ldd+r] = src[r·lds+p] for r < 8, p < 8·n8.")
 	n := Load(Param("n8"), GP64())
-	lds := Load(Param("lds"), GP64())
-	SHLQ(Imm(2), lds)
-	ldd := Load(Param("ldd"), GP64())
-	SHLQ(Imm(2), ldd)
+	lds := byteStride("lds")
+	ldd := byteStride("ldd")
 	s0 := Load(Param("src"), GP64())
 	d0 := Load(Param("dst"), GP64())
 	lds3, ldd3 := GP64(), GP64()
