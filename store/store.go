@@ -629,8 +629,8 @@ func (s *Store) scan(ctx context.Context, stage, query string, args ...any) iter
 				yield(nil, fmt.Errorf("store: records of %s: %w", stage, err))
 				return
 			}
-			r := new(record.Record)
-			if err := json.Unmarshal(b, r); err != nil {
+			r, err := decodeRecord(b)
+			if err != nil {
 				yield(nil, fmt.Errorf("store: records of %s: decode: %w", stage, err))
 				return
 			}
@@ -654,8 +654,8 @@ func (s *Store) Record(ctx context.Context, id string) (*record.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: record %q: %w", id, err)
 	}
-	r := new(record.Record)
-	if err := json.Unmarshal(b, r); err != nil {
+	r, err := decodeRecord(b)
+	if err != nil {
 		return nil, fmt.Errorf("store: record %q: decode: %w", id, err)
 	}
 	return r, nil
