@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/synthloop/synthloop/internal/cputime"
 	"github.com/synthloop/synthloop/record"
 )
 
@@ -50,25 +51,42 @@ func FuzzDecodeRecord(f *testing.F) {
 }
 
 // BenchmarkDecodeRecord compares decodeRecord with encoding/json on a
-// generate stage's record.
+// sample stage's record and a fully set one, alternating the two decoders
+// in blocks of 1,000 so that both see the same load, and reports the
+// process CPU time per record of each and their ratio.
 //
-//	go test ./store -run '^$' -bench DecodeRecord
+//	go test ./store -run '^$' -bench DecodeRecord -benchtime 20x
 func BenchmarkDecodeRecord(b *testing.B) {
-	data, _ := json.Marshal(fullRecord("s", "answers:tasks:000123", 123, record.Kept))
-	b.Run("encoding-json", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := json.Unmarshal(data, new(record.Record)); err != nil {
-				b.Fatal(err)
+	sampled := &record.Record{ID: "tasks:000123", Stage: "tasks", Seq: 123, Status: record.Kept,
+		Meta: map[string]any{"topic": "tides", "level": 3.0},
+		Prov: record.Provenance{Generator: "sample", Stage: "tasks", Params: map[string]any{"seed": 1.0}, CreatedAt: t0}}
+	for _, c := range []struct {
+		name string
+		r    *record.Record
+	}{{"sampled", sampled}, {"full", fullRecord("s", "answers:tasks:000123", 123, record.Rejected)}} {
+		data, _ := json.Marshal(c.r)
+		b.Run(c.name, func(b *testing.B) {
+			const block = 1000
+			var std, v2 time.Duration
+			for b.Loop() {
+				t := cputime.Process()
+				for range block {
+					if err := json.Unmarshal(data, new(record.Record)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				u := cputime.Process()
+				for range block {
+					if _, err := decodeRecord(data); err != nil {
+						b.Fatal(err)
+					}
+				}
+				std, v2 = std+u-t, v2+cputime.Process()-u
 			}
-		}
-	})
-	b.Run("decodeRecord", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := decodeRecord(data); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+			n := float64(b.N * block)
+			b.ReportMetric(float64(std.Nanoseconds())/n, "encoding-json-cpu-ns/record")
+			b.ReportMetric(float64(v2.Nanoseconds())/n, "decodeRecord-cpu-ns/record")
+			b.ReportMetric(float64(std)/float64(v2), "ratio")
+		})
+	}
 }
