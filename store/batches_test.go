@@ -65,13 +65,7 @@ func TestBatches(t *testing.T) {
 		t.Errorf("read-only: cache k1 = %q %v %v", v, ok, err)
 	}
 	ro.Close()
-	dir := s.Dir()
-	s.Close()
-	s, err = Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s)
 	if v, ok, err := s.Get(ctx, "k1"); err != nil || !ok || string(v) != `{"v":1}` {
 		t.Errorf("reopened: cache k1 = %q %v %v", v, ok, err)
 	}

@@ -177,13 +177,7 @@ func TestCacheCollisions(t *testing.T) {
 	put("f", "6")
 	flush("u4")
 	check(ro, "read-only, after a later put")
-	dir := s.Dir()
-	s.Close()
-	s, err = Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopen(t, s)
 	collide(t, s, writer)
 	check(s, "reopened")
 }
@@ -215,4 +209,19 @@ func TestCacheReadOnlySeesWriter(t *testing.T) {
 			}
 		}
 	}
+}
+
+// reopen closes s and opens its run for writing again, as a resume does.
+func reopen(t *testing.T, s *Store) *Store {
+	t.Helper()
+	dir := s.Dir()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -215,11 +215,5 @@ func TestUpgradeFromVersion5(t *testing.T) {
 	if err := w.Put(ctx, "k4", []byte("vk4")); err != nil {
 		t.Fatal(err)
 	}
-	w.Close()
-	w, err = Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	check(w, "reopened", "k1", "k2", "k3", "k4")
+	check(reopen(t, w), "reopened", "k1", "k2", "k3", "k4")
 }
