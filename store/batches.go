@@ -96,7 +96,12 @@ func (s *Store) BatchResult(ctx context.Context, tag, customID, state, errText, 
 		return err
 	}
 	if cacheVal != nil {
-		s.cache.mayHold(cacheKey) // before the commit: a lookup meanwhile asks SQLite
+		// Handed to the writer like Put's entries, before the write: the
+		// transaction carrying the item's new state carries the entry too,
+		// or follows the one that did.
+		if err := s.cache.put(cacheKey, cacheVal); err != nil {
+			return fmt.Errorf("store: batch %s: result of %s: earlier cache entries were not written: %w", tag, customID, err)
+		}
 	}
 	col := "failed"
 	if state == "done" {
@@ -110,11 +115,6 @@ func (s *Store) BatchResult(ctx context.Context, tag, customID, state, errText, 
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil // committed already
-		}
-		if cacheVal != nil {
-			if _, err := tx.StmtContext(ctx, s.putCache).ExecContext(ctx, cacheKey, cacheVal); err != nil {
-				return err
-			}
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE batches SET `+col+` = `+col+` + 1 WHERE tag = ?`, tag)
 		return err

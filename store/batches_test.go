@@ -55,6 +55,20 @@ func TestBatches(t *testing.T) {
 	if infos, _, _ := s.Batches(ctx, "teacher"); len(infos) != 0 {
 		t.Errorf("a finished batch is still open: %+v", infos)
 	}
+	// The result's entry is found by a reader and after a reopen, where
+	// only the table can tell.
+	ro, err := OpenReadOnly(ctx, s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := ro.Get(ctx, "k1"); err != nil || !ok || string(v) != `{"v":1}` {
+		t.Errorf("read-only: cache k1 = %q %v %v", v, ok, err)
+	}
+	ro.Close()
+	s = reopen(t, s)
+	if v, ok, err := s.Get(ctx, "k1"); err != nil || !ok || string(v) != `{"v":1}` {
+		t.Errorf("reopened: cache k1 = %q %v %v", v, ok, err)
+	}
 }
 
 // TestUpgrade opens runs as versions 2 (no batch or review tables) and 3 (no

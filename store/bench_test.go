@@ -220,3 +220,41 @@ func BenchmarkCommitCached(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/(cputime.Process()-cpu0).Seconds(), "units/cpu-s")
 }
+
+// BenchmarkOpenCached is what a resume pays at open for the response cache:
+// a run whose cache holds 100,000 entries of about 300 bytes, opened for
+// writing (the cache index is read then) and closed.
+//
+//	go test ./store -run '^$' -bench OpenCached -benchtime 5x
+func BenchmarkOpenCached(b *testing.B) {
+	const n = 100000
+	ctx := context.Background()
+	dir := b.TempDir()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	val := []byte(`{"v":3,"text":"` + strings.Repeat("A short answer. ", 12) + `","finish_reason":"stop","model":"m","prompt_tokens":20,"completion_tokens":48}`)
+	for i := range n {
+		sum := sha256.Sum256([]byte(fmt.Sprint(i)))
+		if err := s.Put(ctx, hex.EncodeToString(sum[:]), val); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cputime.Process()
+	for b.Loop() {
+		s, err := Open(ctx, dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric((cputime.Process()-cpu0).Seconds()*1000/float64(b.N), "cpu-ms/open")
+}

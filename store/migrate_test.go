@@ -92,12 +92,12 @@ func TestUpgradeFromVersion4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{
+	for _, q := range append(cacheV5,
 		`DROP INDEX records_stage_seq_status`,
 		`CREATE INDEX records_stage_status_seq ON records (stage, status, seq)`,
 		`CREATE INDEX records_stage_seq ON records (stage, seq)`,
 		`PRAGMA user_version = 4`,
-	} {
+	) {
 		if _, err := s4.w.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -147,4 +147,73 @@ func TestUpgradeFromVersion4(t *testing.T) {
 	if err := w.Put(ctx, "k2", []byte("v2")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// cacheV5 turns the cache table back into versions 1–5's layout: the key its
+// primary key, so indexed.
+var cacheV5 = []string{
+	`CREATE TABLE cache_v5 (key TEXT PRIMARY KEY, value BLOB NOT NULL)`,
+	`INSERT INTO cache_v5 SELECT key, value FROM cache`,
+	`DROP TABLE cache`, `ALTER TABLE cache_v5 RENAME TO cache`,
+}
+
+// TestUpgradeFromVersion5 turns a run back into version 5's layout (the
+// cache keyed by an index): a read-only open finds its entries as they are,
+// and a writable one upgrades the table, finds them through the index in
+// memory, and keeps new ones across a reopen.
+func TestUpgradeFromVersion5(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	dir := s.Dir()
+	for _, k := range []string{"k1", "k2", "k3"} {
+		if err := s.Put(ctx, k, []byte("v"+k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s5, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(cacheV5, `PRAGMA user_version = 5`) {
+		if _, err := s5.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s5.Close()
+
+	check := func(s *Store, when string, keys ...string) {
+		t.Helper()
+		for _, k := range keys {
+			if v, ok, err := s.Get(ctx, k); err != nil || !ok || string(v) != "v"+k {
+				t.Errorf("%s: Get(%s) = %q %v %v", when, k, v, ok, err)
+			}
+		}
+		if v, ok, err := s.Get(ctx, "k9"); err != nil || ok {
+			t.Errorf("%s: Get(k9) = %q %v %v, want a miss", when, v, ok, err)
+		}
+	}
+	r, err := OpenReadOnly(ctx, dir)
+	if err != nil {
+		t.Fatalf("read-only open of version 5: %v", err)
+	}
+	check(r, "version 5, read-only", "k1", "k2", "k3")
+	r.Close()
+
+	w, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	check(w, "upgraded", "k1", "k2", "k3")
+	var v int
+	var ddl string
+	w.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	w.w.QueryRowContext(ctx, "SELECT group_concat(coalesce(sql, name), ';') FROM sqlite_schema WHERE tbl_name = 'cache'").Scan(&ddl)
+	if v != SchemaVersion || !strings.Contains(ddl, "id    INTEGER PRIMARY KEY") || strings.Contains(ddl, "autoindex") || strings.Contains(ddl, "cache_v") {
+		t.Errorf("after the upgrade: version %d, schema %s", v, ddl)
+	}
+	if err := w.Put(ctx, "k4", []byte("vk4")); err != nil {
+		t.Fatal(err)
+	}
+	check(reopen(t, w), "reopened", "k1", "k2", "k3", "k4")
 }

@@ -173,8 +173,8 @@ func (s *Store) RecordPage(ctx context.Context, q PageQuery) (Page, error) {
 		if err := rows.Scan(&b, &kv); err != nil {
 			return Page{}, fmt.Errorf("store: page of %s: %w", q.Stage, err)
 		}
-		r := new(record.Record)
-		if err := json.Unmarshal(b, r); err != nil {
+		r, err := decodeRecord(b)
+		if err != nil {
 			return Page{}, fmt.Errorf("store: page of %s: decode: %w", q.Stage, err)
 		}
 		p.Records, keys = append(p.Records, r), append(keys, kv)

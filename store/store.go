@@ -34,8 +34,8 @@ const LockName = "LOCK"
 // otherwise. Version 2 added units.cached_prompt_tokens, version 3 the
 // batches and batch_items tables of provider batches (batches.go), version 4
 // the human review tables (review.go), version 5 one records index instead
-// of two.
-const SchemaVersion = 5
+// of two, version 6 a cache table without a key index (cache.go).
+const SchemaVersion = 6
 
 var (
 	// ErrNotFound is returned (wrapped) for a missing record, metadata or run directory.
@@ -76,11 +76,12 @@ type Store struct {
 
 	// Statements prepared once on the writer's connection: preparing them per
 	// commit was a fifth of Commit's CPU.
-	insStage, insRecord, insUnit, putCache *sql.Stmt
-	stages                                 sync.Map // stage names known to be in the stages table
+	insStage, insRecord, insUnit, putCache, setCache *sql.Stmt
+	stages                                           sync.Map // stage names known to be in the stages table
 	// getCache is prepared once on the read pool (database/sql prepares it
 	// on each reader connection as it is first used): parsing the query on
-	// every model request was a third of Get's CPU.
+	// every model request was a third of Get's CPU. Nil on a read-only
+	// store of a version before 6.
 	getCache *sql.Stmt
 	// The response cache's writes waiting for a transaction and its
 	// in-memory key index (cache.go).
@@ -172,6 +173,7 @@ func dsn(path string, readOnly, durable bool) string {
 func open(ctx context.Context, dir string, readOnly bool, opts Options) (*Store, error) {
 	path := filepath.Join(dir, FileName)
 	s := &Store{dir: dir, path: path, now: opts.Now, version: SchemaVersion}
+	s.cache.init()
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -197,7 +199,7 @@ func open(ctx context.Context, dir string, readOnly bool, opts Options) (*Store,
 			s.Close()
 			return nil, err
 		}
-		if err := s.loadCacheIndex(ctx); err != nil {
+		if err := s.readIndex(ctx, s.w); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -217,9 +219,11 @@ func open(ctx context.Context, dir string, readOnly bool, opts Options) (*Store,
 			return nil, err
 		}
 	}
-	if s.getCache, err = s.r.PrepareContext(ctx, `SELECT value FROM cache WHERE key = ?`); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("store: open %s: prepare: %w", path, err)
+	if s.version >= 6 {
+		if s.getCache, err = s.r.PrepareContext(ctx, `SELECT key, value FROM cache WHERE id = ?`); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: open %s: prepare: %w", path, err)
+		}
 	}
 	return s, nil
 }
@@ -272,8 +276,11 @@ CREATE TABLE records (
 -- the store's writes were a fifth of the process's CPU.
 CREATE INDEX IF NOT EXISTS records_stage_seq_status ON records (stage, seq, status);
 
+-- The response cache: rows appended in id order, found through an index
+-- in memory (cache.go); no index on key since version 6.
 CREATE TABLE cache (
-	key   TEXT PRIMARY KEY,
+	id    INTEGER PRIMARY KEY,
+	key   TEXT NOT NULL,
 	value BLOB NOT NULL
 );
 `
@@ -330,6 +337,7 @@ var upgrades = []string{
 	schemaBatches,
 	reviewSchema,
 	upgradeV5,
+	upgradeV6,
 }
 
 // upgradeV5 brings a file to version 5: see the records index in schema.
@@ -340,6 +348,20 @@ const upgradeV5 = `
 DROP INDEX IF EXISTS records_stage_status_seq;
 DROP INDEX IF EXISTS records_stage_seq;
 CREATE INDEX IF NOT EXISTS records_stage_seq_status ON records (stage, seq, status);
+`
+
+// upgradeV6 brings a file to version 6: the cache table without its key
+// index (see cache.go). SQLite cannot drop the index of a primary key, so
+// the table is copied.
+const upgradeV6 = `
+CREATE TABLE cache_v6 (
+	id    INTEGER PRIMARY KEY,
+	key   TEXT NOT NULL,
+	value BLOB NOT NULL
+);
+INSERT INTO cache_v6(key, value) SELECT key, value FROM cache ORDER BY rowid;
+DROP TABLE cache;
+ALTER TABLE cache_v6 RENAME TO cache;
 `
 
 func (s *Store) checkVersion(ctx context.Context) error {
@@ -373,7 +395,8 @@ func (s *Store) prepare(ctx context.Context) error {
 				cached_prompt_tokens = excluded.cached_prompt_tokens,
 				completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd,
 				errors = excluded.errors, committed_at = excluded.committed_at`},
-		{&s.putCache, `INSERT INTO cache(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`},
+		{&s.putCache, `INSERT INTO cache(key, value) VALUES (?, ?)`},
+		{&s.setCache, `UPDATE cache SET value = ? WHERE id = ?`},
 	} {
 		st, err := s.w.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -399,7 +422,7 @@ func (s *Store) Close() error {
 		if s.r != nil {
 			errs = append(errs, s.r.Close())
 		}
-		for _, st := range []*sql.Stmt{s.insStage, s.insRecord, s.insUnit, s.putCache} {
+		for _, st := range []*sql.Stmt{s.insStage, s.insRecord, s.insUnit, s.putCache, s.setCache} {
 			if st != nil {
 				errs = append(errs, st.Close())
 			}
@@ -606,8 +629,8 @@ func (s *Store) scan(ctx context.Context, stage, query string, args ...any) iter
 				yield(nil, fmt.Errorf("store: records of %s: %w", stage, err))
 				return
 			}
-			r := new(record.Record)
-			if err := json.Unmarshal(b, r); err != nil {
+			r, err := decodeRecord(b)
+			if err != nil {
 				yield(nil, fmt.Errorf("store: records of %s: decode: %w", stage, err))
 				return
 			}
@@ -631,8 +654,8 @@ func (s *Store) Record(ctx context.Context, id string) (*record.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: record %q: %w", id, err)
 	}
-	r := new(record.Record)
-	if err := json.Unmarshal(b, r); err != nil {
+	r, err := decodeRecord(b)
+	if err != nil {
 		return nil, fmt.Errorf("store: record %q: decode: %w", id, err)
 	}
 	return r, nil

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/synthloop/synthloop/pipeline"
-	"github.com/synthloop/synthloop/record"
 )
 
 // Units yields the committed units of stage in key order, each with its
@@ -74,8 +73,8 @@ func (s *Store) Units(ctx context.Context, stage string) iter.Seq2[pipeline.Unit
 					fail(fmt.Errorf("record of unit %q, which has no done-mark", key))
 					return
 				}
-				r := new(record.Record)
-				if err := json.Unmarshal(data, r); err != nil {
+				r, err := decodeRecord(data)
+				if err != nil {
 					fail(fmt.Errorf("decode: %w", err))
 					return
 				}

@@ -129,7 +129,8 @@ func (s *Store) commitBatch(batch []writeReq) {
 		}
 	}
 	var cacheErr error
-	defer func() { s.cache.settle(cacheErr) }()
+	var at []placed
+	defer func() { s.cache.settle(cacheErr, at) }()
 	fail := func(err error) {
 		if len(entries) > 0 {
 			cacheErr = err
@@ -148,7 +149,8 @@ func (s *Store) commitBatch(batch []writeReq) {
 	}
 	// The cache entries go first: every write of this batch was handed over
 	// after them, and may be built from them.
-	if err := s.putEntries(ctx, tx, entries); err != nil {
+	at, err = s.putEntries(ctx, tx, entries)
+	if err != nil {
 		tx.Rollback()
 		fail(err)
 		return
