@@ -42,6 +42,7 @@ func benchFilter(b *testing.B, data func(seed uint64, n int) []string) {
 		}{
 			{"index", func() novelty { return mustIndex(b, Options{Mean: MeanNone}) }},
 			{"index-sampledmean", func() novelty { return mustIndex(b, Options{}) }},
+			{"index-maxonreject", func() novelty { return mustIndex(b, Options{Mean: MeanNone, MaxOnReject: true}) }},
 			{"brute-bitparallel", func() novelty { return mustBrute(b, Options{Mean: MeanNone}, true) }},
 			{"brute-dp", func() novelty { return mustBrute(b, Options{Mean: MeanNone}, false) }},
 		} {
