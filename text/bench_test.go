@@ -18,7 +18,9 @@ import (
 // Each pass filters n generated instructions in order, after 175 seeds, as
 // Self-Instruct does: check each, add it when novel. The filters make
 // identical decisions (TestIndexMatchesBruteForce); they differ only in how
-// much of the pool they score. Reported: seconds per pass, instructions
+// much of the pool they score; index-maxonreject lists only the closest
+// instruction of a rejected one (Options.MaxOnReject), so its results
+// differ from the others' there. Reported: seconds per pass, instructions
 // kept, LCS computations per check, CPU seconds per pass (the process's,
 // GC included) and pairs: the instruction pairs a brute force scores.
 //
