@@ -106,6 +106,9 @@ func (b *BruteForce) Check(tokens []string) Result {
 		res.Similar = top
 	}
 	res.Novel = res.Max <= b.opt.Threshold
+	if b.opt.MaxOnReject && !res.Novel && len(res.Similar) > 1 {
+		res.Similar = res.Similar[:1]
+	}
 	if b.opt.Mean != MeanNone {
 		res.Mean = &Mean{Exact: true, Samples: len(b.docs)}
 		if len(b.docs) > 0 {

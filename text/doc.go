@@ -28,6 +28,8 @@
 // scores are computed with rouge_score's floating-point operations in its
 // order, and every pruning bound keeps a margin (eps) far above rounding
 // error, so pruning never changes a result. Index explains how it prunes.
+// Options.MaxOnReject lists only the closest instruction for a rejected one
+// (Self-Instruct's code records nothing for it), which prunes harder.
 //
 // The mean similarity is the one figure pruning cannot give: it needs the
 // score against every instruction. Options.Mean chooses what is recorded:

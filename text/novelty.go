@@ -42,6 +42,14 @@ type Options struct {
 	Threshold float64
 	// TopK is how many most similar instructions a Result lists. Default 10.
 	TopK int
+	// MaxOnReject lists, for a rejected instruction, only the instruction
+	// of highest score (the earliest among equal scores) instead of the top
+	// K; Max and Novel are unchanged and a kept instruction still lists its
+	// top K. Once one score is above the threshold the search then only
+	// has to prove the maximum, which prunes far harder than a K-th best
+	// does. Off by default: Self-Instruct's code records nothing for a
+	// rejected instruction, but synthloop's records carry the full list.
+	MaxOnReject bool
 	// Mean and MeanSamples choose the mean similarity recorded (see MeanMode).
 	Mean        MeanMode
 	MeanSamples int
@@ -367,6 +375,10 @@ func (x *Index) docLen(d int32) int { return int(x.docOff[d+1] - x.docOff[d]) }
 type topK struct {
 	k  int
 	ms []Match
+	// narrow: once the best score is above threshold, keep only the best
+	// (Options.MaxOnReject).
+	narrow    bool
+	threshold float64
 }
 
 func (t *topK) full() bool { return len(t.ms) >= t.k }
@@ -396,6 +408,9 @@ func (t *topK) offer(id int, score float64) {
 		i--
 	}
 	t.ms = slices.Insert(t.ms, i, Match{ID: id, Score: score})
+	if t.narrow && t.ms[0].Score > t.threshold {
+		t.k, t.ms = 1, t.ms[:1]
+	}
 }
 
 // Check scores tokens, a new instruction, against every instruction in the
@@ -414,7 +429,7 @@ func (x *Index) Check(tokens []string) Result {
 		}
 		return res
 	}
-	top := topK{k: max(x.opt.TopK, 1)}
+	top := topK{k: max(x.opt.TopK, 1), narrow: x.opt.MaxOnReject, threshold: x.opt.Threshold}
 	q, qt, qids := x.prepare(tokens)
 
 	// score computes the exact F of instruction d and offers it to the top K.

@@ -51,6 +51,15 @@ func sameResult(got, want Result) string {
 	return ""
 }
 
+// narrowed is what a filter with MaxOnReject returns where r is the full
+// result: a rejected instruction lists only its most similar one.
+func narrowed(r Result) Result {
+	if !r.Novel && len(r.Similar) > 1 {
+		r.Similar = r.Similar[:1]
+	}
+	return r
+}
+
 func mustIndex(t testing.TB, o Options) *Index {
 	t.Helper()
 	x, err := NewIndex(o)
@@ -139,10 +148,16 @@ func matchBruteForce(t *testing.T, seeds, texts []string) ([]Result, int) {
 		ref.Add(s, RougeTokenizer{}.Tokens(s))
 	}
 
+	narrow := mustIndex(t, Options{Mean: MeanNone, MaxOnReject: true})
+	for _, s := range seeds {
+		narrow.AddText(s)
+	}
+
 	start := time.Now()
 	got := runFilter(fast, texts, toks)
 	fastTime := time.Since(start)
 	gotSmall := runFilter(small, texts, toks)
+	gotNarrow := runFilter(narrow, texts, toks)
 	start = time.Now()
 	want := runFilter(ref, texts, toks)
 	refTime := time.Since(start)
@@ -157,6 +172,11 @@ func matchBruteForce(t *testing.T, seeds, texts []string) ([]Result, int) {
 		if d := sameResult(gotSmall[i], want[i]); d != "" {
 			if bad++; bad <= 5 {
 				t.Errorf("small tuning, instruction %d %q: %s", i, texts[i], d)
+			}
+		}
+		if d := sameResult(gotNarrow[i], narrowed(want[i])); d != "" {
+			if bad++; bad <= 5 {
+				t.Errorf("MaxOnReject, instruction %d %q: %s", i, texts[i], d)
 			}
 		}
 		if got[i].Novel {
@@ -422,19 +442,28 @@ func FuzzIndex(f *testing.F) {
 }
 
 // compareTuned filters texts with the brute force (bit-parallel or DP) and
-// with the index, at the default tuning and at the one given, and fails on
-// the first result that differs.
+// with the index, at the default tuning and at the one given, each with and
+// without MaxOnReject (o leaves it off), and fails on the first result that
+// differs.
 func compareTuned(t *testing.T, texts []string, o Options, bitParallel bool, regDF, maxBits, warmUpDF int) {
 	t.Helper()
 	toks := tokenizeAll(RougeTokenizer{}, texts)
 	want := runFilter(mustBrute(t, o, bitParallel), texts, toks)
 	tuned := mustIndex(t, o)
 	tuned.regDF, tuned.maxBits, tuned.warmUpDF = regDF, maxBits, warmUpDF
-	for _, x := range []*Index{mustIndex(t, o), tuned} {
+	on := o
+	on.MaxOnReject = true
+	tunedOn := mustIndex(t, on)
+	tunedOn.regDF, tunedOn.maxBits, tunedOn.warmUpDF = regDF, maxBits, warmUpDF
+	for _, x := range []*Index{mustIndex(t, o), tuned, mustIndex(t, on), tunedOn} {
 		got := runFilter(x, texts, toks)
 		for i := range got {
-			if d := sameResult(got[i], want[i]); d != "" {
-				t.Fatalf("regDF %d: text %d (%d tokens) %q: %s", x.regDF, i, len(toks[i]), texts[i], d)
+			w := want[i]
+			if x.opt.MaxOnReject {
+				w = narrowed(w)
+			}
+			if d := sameResult(got[i], w); d != "" {
+				t.Fatalf("regDF %d, MaxOnReject %v: text %d (%d tokens) %q: %s", x.regDF, x.opt.MaxOnReject, i, len(toks[i]), texts[i], d)
 			}
 		}
 	}
@@ -584,4 +613,39 @@ func FuzzIndexParaphrases(f *testing.F) {
 		o := Options{TopK: 1 + int(k%12), Threshold: 0.3 + float64(k%7)/10, Mean: MeanNone}
 		compareTuned(t, paraphrases(seed, 20+int(n%1500)), o, true, 4, 24, 8)
 	})
+}
+
+// TestMaxOnReject checks the option on both filters: a rejected
+// instruction lists its most similar one only, with the full search's
+// maximum and match, and everything else is the full result.
+func TestMaxOnReject(t *testing.T) {
+	texts := append(generate(13, 2000), paraphrases(13, 2000)...)
+	toks := tokenizeAll(RougeTokenizer{}, texts)
+	for _, o := range []Options{{}, {TopK: 1}, {TopK: 3, Threshold: 0.5}, {TopK: 40, Threshold: 0.9}} {
+		o.Mean = MeanNone
+		full := runFilter(mustBrute(t, o, true), texts, toks)
+		on := o
+		on.MaxOnReject = true
+		brute := runFilter(mustBrute(t, on, true), texts, toks)
+		index := runFilter(mustIndex(t, on), texts, toks)
+		rejected := 0
+		for i := range texts {
+			want := narrowed(full[i])
+			if d := sameResult(brute[i], want); d != "" {
+				t.Fatalf("%+v: brute force, text %d: %s", on, i, d)
+			}
+			if d := sameResult(index[i], want); d != "" {
+				t.Fatalf("%+v: index, text %d: %s", on, i, d)
+			}
+			if !want.Novel {
+				rejected++
+				if len(index[i].Similar) != 1 || index[i].Similar[0].Score != index[i].Max {
+					t.Fatalf("%+v: rejected text %d lists %v, want its one maximum", on, i, index[i].Similar)
+				}
+			}
+		}
+		if rejected < len(texts)/10 {
+			t.Errorf("%+v: %d rejected of %d: the option is barely exercised", on, rejected, len(texts))
+		}
+	}
 }

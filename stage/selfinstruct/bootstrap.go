@@ -215,7 +215,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if err != nil {
 		return fmt.Errorf("selfinstruct: model %q: %w", c.Model, err)
 	}
-	idx, err := text.NewIndex(text.Options{Threshold: c.NoveltyThreshold, TopK: c.TopSimilar, Mean: c.mean, Tokenizer: s.tok})
+	idx, err := text.NewIndex(text.Options{Threshold: c.NoveltyThreshold, TopK: c.TopSimilar, MaxOnReject: c.maxOnReject, Mean: c.mean, Tokenizer: s.tok})
 	if err != nil {
 		return fmt.Errorf("selfinstruct: %w", err)
 	}

@@ -73,6 +73,11 @@ type Config struct {
 	// seeds and every kept instruction is above it.
 	NoveltyThreshold float64 `yaml:"novelty_threshold" doc:"Drops an instruction whose highest ROUGE-L F to a kept one is above this"`
 	TopSimilar       int     `yaml:"top_similar" doc:"Most similar instructions stored on a record"`
+	// RejectedSimilar chooses what a rejected record's most_similar holds:
+	// "top" (default) the top_similar list, as on a kept record; "max" only
+	// the instruction of highest score, which lets the novelty search stop
+	// proving a list once the instruction is known to be rejected.
+	RejectedSimilar string `yaml:"rejected_similar" doc:"most_similar on a rejected record: top (the top_similar list) or max (only the closest one; a faster filter at scale)"`
 	// MeanSimilarity chooses the mean ROUGE-L stored on a record: "sampled"
 	// (default; a deterministic sample of 100, which keeps the filter fast at
 	// scale), "exact" (the paper's, a full scan per candidate) or "none".
@@ -151,6 +156,7 @@ type settings struct {
 	Config
 	lang         text.Lang
 	mean         text.MeanMode
+	maxOnReject  bool
 	machineTasks int
 	temperature  float64
 	topP         *float64
@@ -228,6 +234,13 @@ func (c *Config) resolve() (*settings, error) {
 	}
 	if s.blacklist, err = blacklistWords(s.Blacklist, s.Mode, string(lang)); err != nil {
 		return nil, err
+	}
+	switch s.RejectedSimilar {
+	case "", "top":
+	case "max":
+		s.maxOnReject = true
+	default:
+		return nil, fmt.Errorf("selfinstruct: rejected_similar: unknown %q (want top or max)", s.RejectedSimilar)
 	}
 	switch s.MeanSimilarity {
 	case "", "sampled":

@@ -16,7 +16,10 @@ import (
 // one another shard kept earlier in that order.
 func (s *Stage) MergeFilter(ctx context.Context, env *pipeline.Env, recs []*record.Record) error {
 	c := s.cfg
-	idx, err := text.NewIndex(text.Options{Threshold: c.NoveltyThreshold, TopK: c.TopSimilar, Mean: c.mean, Tokenizer: s.tok})
+	// The merge records only a rejection's maximum and the instruction
+	// reaching it (the earliest among equal scores, as in a top-K list), so
+	// it asks the index for the maximum alone: no mean, no top K.
+	idx, err := text.NewIndex(text.Options{Threshold: c.NoveltyThreshold, TopK: 1, Mean: text.MeanNone, Tokenizer: s.tok})
 	if err != nil {
 		return fmt.Errorf("selfinstruct: %w", err)
 	}

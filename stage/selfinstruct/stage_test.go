@@ -332,6 +332,7 @@ func TestConfigErrors(t *testing.T) {
 		{"seeds", func(c *Config) { c.Seeds = "/no/such/file.jsonl" }, "seeds"},
 		{"tokenizer", func(c *Config) { c.Tokenizer = "nope" }, "tokenizer"},
 		{"mean", func(c *Config) { c.MeanSimilarity = "median" }, "mean_similarity"},
+		{"rejected similar", func(c *Config) { c.RejectedSimilar = "all" }, "rejected_similar"},
 		{"clf alpaca", func(c *Config) { c.ClassificationOnly = true; c.Mode = ModeAlpaca }, "classification_only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -605,5 +606,37 @@ func TestInstancesUseKnownClassification(t *testing.T) {
 	out := st.all("instances", record.Kept)
 	if !reflect.DeepEqual(asked, []int{300}) || len(out) != 1 || !*out[0].IsClassification || len(out[0].Prov.RequestKeys) != 1 {
 		t.Errorf("asked %v, got %+v: want only the output-first instance request", asked, out)
+	}
+}
+
+// TestRejectedSimilarMax checks rejected_similar: max against the default
+// run: the same records, decisions and scores, except that a rejected
+// record's most_similar holds only the first of the default's list.
+func TestRejectedSimilarMax(t *testing.T) {
+	var runs [2][]*record.Record
+	for i, mode := range []string{"", "max"} {
+		st := newMemStore()
+		env, _ := newEnv(st, scriptedTeacher(), "instructions", "")
+		if err := mustNew(t, cfg(func(c *Config) { c.RejectedSimilar = mode })).Run(context.Background(), env); err != nil {
+			t.Fatal(err)
+		}
+		runs[i] = st.all("instructions", "")
+	}
+	full, short := runs[0], runs[1]
+	if len(full) != len(short) {
+		t.Fatalf("%d records with rejected_similar: max, %d without", len(short), len(full))
+	}
+	narrowed := 0
+	for i, r := range full {
+		if list, ok := r.Meta["most_similar"].([]any); ok && r.Status == record.Rejected && len(list) > 1 {
+			r.Meta["most_similar"] = list[:1]
+			narrowed++
+		}
+		if a, b := dump(t, []*record.Record{r}), dump(t, []*record.Record{short[i]}); a != b {
+			t.Fatalf("record %d differs:\n%s\nwant\n%s", i, b, a)
+		}
+	}
+	if narrowed == 0 {
+		t.Error("no rejected record had a list to narrow: the test shows nothing")
 	}
 }
