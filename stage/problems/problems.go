@@ -332,7 +332,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if err != nil {
 		return err
 	}
-	idx, err := text.NewIndex(text.Options{Threshold: s.cfg.Novelty, TopK: 3, Mean: text.MeanNone, Tokenizer: s.tok})
+	idx, err := text.NewIndex(text.Options{Threshold: s.cfg.Novelty, TopK: 1, Mean: text.MeanNone, Tokenizer: s.tok})
 	if err != nil {
 		return fmt.Errorf("problems: %w", err)
 	}
