@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
+	"github.com/synthloop/synthloop/engine/tokenizer"
 	"github.com/synthloop/synthloop/engine/train"
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/task"
@@ -40,10 +42,13 @@ func (c *PromptsConfig) hardest() int { return c.Labels.hardest() }
 
 type promptsGen struct{ c *PromptsConfig }
 
-// promptLine is one line of a prompts file.
+// promptLine is one line of a prompts file: a problem, or (with Messages)
+// a worked example that GRPO's replay trains by cross-entropy, such as
+// lab-propose's proposer examples.
 type promptLine struct {
-	Prompt     string `json:"prompt"`
-	Difficulty int    `json:"difficulty"`
+	Prompt     string              `json:"prompt,omitempty"`
+	Difficulty int                 `json:"difficulty,omitempty"`
+	Messages   []tokenizer.Message `json:"messages,omitempty"`
 }
 
 func (g *promptsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
@@ -128,9 +133,12 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	}
 	t, _ := lookup(c.Task)
 	newest := in.Data[len(in.Data)-1]
-	ps, err := readPrompts(newest.Path)
+	ps, own, err := readPrompts(newest.Path)
 	if err != nil {
 		return loop.Trained{}, err
+	}
+	if len(own) > 0 && c.GRPO.Replay == 0 {
+		return loop.Trained{}, fmt.Errorf("lab-train: grpo: %s holds worked examples, which only replay trains: set grpo.replay", newest.Path)
 	}
 	m, err := lab.LoadModel(init)
 	if err != nil {
@@ -150,6 +158,7 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 		if cfg.Demos, err = earlierSFT(r); err != nil {
 			return loop.Trained{}, err
 		}
+		cfg.Demos = withOwn(cfg.Demos, own)
 	}
 	rl, err := lab.NewRL(m, ref, t, ps, cfg, tr.seed(r)^forTrain<<32)
 	if err != nil {
@@ -275,27 +284,54 @@ func truncateLog(path string, steps int) ([]lab.RLStats, error) {
 	return out, nil
 }
 
-// readPrompts reads a prompts file.
-func readPrompts(path string) ([]task.Problem, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("lab-train: %w", err)
+// withOwn returns the replay pool: the earlier rounds' worked examples and
+// the round's own (own), each repeated until the own ones are drawn about
+// as often as all the earlier ones together, as the loop's mixture weighs
+// a round's data against the earlier rounds'.
+func withOwn(earlier, own []lab.Conversation) []lab.Conversation {
+	if len(own) == 0 {
+		return earlier
 	}
-	defer f.Close()
+	out := slices.Clone(earlier)
+	for range max(len(earlier)/len(own), 1) {
+		out = append(out, own...)
+	}
+	return out
+}
+
+// readPrompts reads a prompts file: its problems, and the worked examples
+// some lines carry instead.
+func readPrompts(path string) ([]task.Problem, []lab.Conversation, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab-train: %w", err)
+	}
+	return parsePrompts(path, raw)
+}
+
+// parsePrompts parses the lines of a prompts file named name.
+func parsePrompts(name string, raw []byte) ([]task.Problem, []lab.Conversation, error) {
 	var out []task.Problem
-	sc := bufio.NewScanner(f)
+	var demos []lab.Conversation
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(nil, 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		var p promptLine
-		if err := json.Unmarshal(sc.Bytes(), &p); err != nil || p.Prompt == "" {
-			return nil, fmt.Errorf("lab-train: %s:%d: not a prompt line {\"prompt\": ..., \"difficulty\": ...}", path, n)
+		err := json.Unmarshal(sc.Bytes(), &p)
+		switch {
+		case err == nil && p.Prompt != "" && p.Messages == nil:
+			out = append(out, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
+		case err == nil && p.Prompt == "" && len(p.Messages) == 2 && p.Messages[0].Role == "user" && p.Messages[1].Role == "assistant":
+			demos = append(demos, p.Messages)
+		default:
+			return nil, nil, fmt.Errorf("lab-train: %s:%d: not a prompt line {\"prompt\": ..., \"difficulty\": ...} or a worked example {\"messages\": [user, assistant]}", name, n)
 		}
-		out = append(out, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("lab-train: %s: %w", path, err)
+		return nil, nil, fmt.Errorf("lab-train: %s: %w", name, err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("lab-train: %s: no prompts", path)
+		return nil, nil, fmt.Errorf("lab-train: %s: no prompts", name)
 	}
-	return out, nil
+	return out, demos, nil
 }

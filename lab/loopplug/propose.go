@@ -81,6 +81,16 @@ type ProposeConfig struct {
 	// examples and the next round's references, and a comparison with
 	// lab-rft on a fixed range differs only in where the problems come from.
 	TrainSolved bool `yaml:"train_solved" doc:"Also train the solver on the verified answers of proposals solved every time"`
+	// Prompts makes the round's data the kept problems without answers, in
+	// lab-prompts' format, so that lab-train runs GRPO on them: a group of
+	// answers that are all right or all wrong gives GRPO nothing, and the
+	// learnability filter keeps exactly the problems whose groups differ.
+	// The solver then learns from rewards alone. With TrainProposer the
+	// proposer examples go into the file as worked examples, which GRPO's
+	// replay trains by cross-entropy; without it the proposer learns only
+	// in the labelled round and follows the kept problems through the
+	// references.
+	Prompts bool `yaml:"prompts" doc:"Write the kept problems without answers as the round's data, for lab-train's GRPO; with train_proposer the proposer examples too, which GRPO's replay trains"`
 
 	loop *loop.Config
 }
@@ -113,6 +123,9 @@ func (c *ProposeConfig) Validate() error {
 	if c.EqualShare < 0 || c.EqualShare > 1 || c.EqualShare > 0 && !c.MixedOperands {
 		return fmt.Errorf("lab-propose: equal_share %g: want a share in [0, 1], with mixed_operands", c.EqualShare)
 	}
+	if c.Prompts && c.TrainSolved {
+		return errors.New("lab-propose: prompts writes problems without answers for GRPO, which samples its own: train_solved needs SFT data")
+	}
 	if c.Count < 1 || c.K < 2 || !(c.Temperature > 0) || !(c.ProposerTemperature > 0) {
 		return fmt.Errorf("lab-propose: count %d ≥ 1, k %d ≥ 2 (a solve rate strictly between 0 and 1 needs two answers) and positive temperatures", c.Count, c.K)
 	}
@@ -126,7 +139,11 @@ func (c *ProposeConfig) hardest() int { return c.Labels.hardest() }
 // proposerLine is an SFT example that teaches proposing p when prompted
 // with prompt.
 func proposerLine(prompt string, p task.Problem) sftLine {
-	return sftLine{Messages: []tokenizer.Message{{Role: "user", Content: prompt}, {Role: "assistant", Content: p.Prompt}}}
+	return sftLine{Messages: proposerMessages(prompt, p)}
+}
+
+func proposerMessages(prompt string, p task.Problem) []tokenizer.Message {
+	return []tokenizer.Message{{Role: "user", Content: prompt}, {Role: "assistant", Content: p.Prompt}}
 }
 
 type proposeGen struct{ c *ProposeConfig }
@@ -166,6 +183,7 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	}
 	var lines []sftLine
 	var kept []task.Problem
+	var prompts []promptLine
 	out := make([]proposal, len(ps))
 	pass1 := 0.0
 	for i, p := range ps {
@@ -197,6 +215,16 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		}
 		o.Kept = true
 		kept = append(kept, p)
+		if c.Prompts {
+			// GRPO draws its prompts from the file uniformly: a kept
+			// problem is written once per wrong answer (1 − solve rate,
+			// the proposer's reward), so the hardest problems it still
+			// solves sometimes are trained most, as they are shown most
+			// as references.
+			for range len(as[i]) - right {
+				prompts = append(prompts, promptLine{Prompt: p.Prompt, Difficulty: p.Difficulty})
+			}
+		}
 		if c.TrainProposer {
 			// Absolute Zero rewards the proposer with 1 − solve rate for a
 			// learnable problem; rejection sampling weighs the proposer
@@ -205,10 +233,26 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 			// given the references it was shown.
 			for range len(as[i]) - right {
 				lines = append(lines, proposerLine(from[i], p))
+				if c.Prompts {
+					// GRPO's replay trains them by cross-entropy.
+					prompts = append(prompts, promptLine{Messages: proposerMessages(from[i], p)})
+				}
 			}
 		}
 	}
-	path, err := writeRound(r, lines, out)
+	format, n := "sft", len(lines)
+	var path string
+	if c.Prompts {
+		if len(prompts) == 0 {
+			// A round that kept none hands on all it proposed, so that
+			// the trainer's own sampling finds what signal there is.
+			prompts = promptLines(ps)
+		}
+		format, n = PromptsFormat, len(prompts)
+		path, err = writeRound(r, prompts, out)
+	} else {
+		path, err = writeRound(r, lines, out)
+	}
 	if err != nil {
 		return loop.Data{}, err
 	}
@@ -234,7 +278,16 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		metrics["reference_difficulty"] = st.refDifficulty
 		metrics["reference_round"] = float64(st.refRound)
 	}
-	return finish(ctx, r, loop.Data{Path: path, Format: "sft", Generated: st.raw, Kept: len(lines), Metrics: metrics})
+	return finish(ctx, r, loop.Data{Path: path, Format: format, Generated: st.raw, Kept: n, Metrics: metrics})
+}
+
+// promptLines writes problems as GRPO's prompts, without their answers.
+func promptLines(ps []task.Problem) []promptLine {
+	out := make([]promptLine, len(ps))
+	for i, p := range ps {
+		out[i] = promptLine{Prompt: p.Prompt, Difficulty: p.Difficulty}
+	}
+	return out
 }
 
 // labelled writes the first round: true labels, and proposer examples of

@@ -385,3 +385,103 @@ func TestProposerEqual(t *testing.T) {
 		t.Errorf("%d solver examples (want 400, unequal ones too: %d), %d proposer examples", solver, unequal, proposer)
 	}
 }
+
+// TestProposeGRPOExample runs examples/loop-lab-propose-grpo.yaml at test
+// size, its baseline too. The proposer rounds hand GRPO their kept problems
+// without answers, each once per wrong answer, and their proposer examples;
+// whether a problem is kept is the verifier's verdict on the teacher's own
+// samples; no answer reaches the trainer, which rewards its own samples
+// with the verifier. The baseline runs GRPO on a uniform range.
+func TestProposeGRPOExample(t *testing.T) {
+	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", `
+rounds: 3
+generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, k: 4, temperature: 1.5}}
+train: {with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, first: {steps: 600, lr: 3e-3, warmup: 30}, steps: 6, batch: 8, warmup: 1,
+  grpo: {group: 4, replay: 8, reuse: 8}}}
+evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
+baseline: {generate: {to: 3, count: 60}}
+`)
+	dir := t.TempDir()
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRounds(t, sum)
+	type label struct {
+		task.Problem
+		From    string
+		Answers []lab.Answer
+		Right   []bool
+		Kept    bool
+	}
+	type line struct {
+		Prompt     string `json:"prompt"`
+		Difficulty int    `json:"difficulty"`
+		Answer     string `json:"answer"`
+		Messages   []struct{ Role, Content string }
+	}
+	held := map[string]bool{}
+	for _, set := range lab.HeldOut(task.ReverseAddition{}, []int{1, 2, 3}, 10, loopplug.DefaultEvalSeed) {
+		for _, p := range set {
+			held[p.Prompt] = true
+		}
+	}
+	for i := 2; i <= 3; i++ {
+		round := filepath.Join(dir, fmt.Sprintf("round-%03d", i))
+		wantPrompts, wantProposer := map[string]int{}, map[string]int{}
+		for _, l := range readJSONL[label](t, filepath.Join(round, loopplug.LabelsFile)) {
+			if l.Answer != "" || held[l.Prompt] {
+				t.Errorf("round %d: proposal %+v has an answer or is held out", i, l.Problem)
+			}
+			right := 0
+			for j, a := range l.Answers {
+				ok := a.Stopped && (task.ReverseAddition{}).Verify(task.Problem{Prompt: l.Prompt}, a.Text)
+				if l.Right[j] != ok {
+					t.Errorf("round %d: %q answer %q marked %v, the verifier says otherwise", i, l.Prompt, a.Text, l.Right[j])
+				}
+				if ok {
+					right++
+				}
+			}
+			if learnable := right > 0 && right < len(l.Right); learnable != l.Kept {
+				t.Errorf("round %d: %q %d of %d right, kept %v", i, l.Prompt, right, len(l.Right), l.Kept)
+			}
+			if l.Kept {
+				wantPrompts[l.Prompt] += len(l.Right) - right
+				wantProposer[l.From+"\x00"+l.Prompt] += len(l.Right) - right
+			}
+		}
+		gotPrompts, gotProposer := map[string]int{}, map[string]int{}
+		for _, l := range readJSONL[line](t, filepath.Join(round, loopplug.DataFile)) {
+			switch {
+			case l.Answer != "":
+				t.Errorf("round %d: the prompts file carries an answer: %+v", i, l)
+			case l.Messages != nil:
+				gotProposer[l.Messages[0].Content+"\x00"+l.Messages[1].Content]++
+			default:
+				gotPrompts[l.Prompt]++
+			}
+		}
+		if len(wantPrompts) == 0 {
+			t.Fatalf("round %d kept nothing: the test needs kept problems", i)
+		}
+		if !reflect.DeepEqual(gotPrompts, wantPrompts) || !reflect.DeepEqual(gotProposer, wantProposer) {
+			t.Errorf("round %d: prompts %v and proposer examples %v; want each kept problem once per wrong answer: %v, %v",
+				i, gotPrompts, gotProposer, wantPrompts, wantProposer)
+		}
+		m := sum.Rounds[i-1].Metrics
+		n := 0
+		for _, c := range wantPrompts {
+			n += c
+		}
+		if m["train_prompts"] != float64(n) || m["train_reward_first"] <= 0 || m["gen_reference_round"] != float64(i-1) {
+			t.Errorf("round %d: GRPO on %g prompts (want %d), reward %g, references from round %g", i, m["train_prompts"], n, m["train_reward_first"], m["gen_reference_round"])
+		}
+	}
+	if sum.Baseline == nil || len(sum.Baseline.Rounds) != 3 || !sum.Baseline.Rounds[0].Shared {
+		t.Fatalf("baseline = %+v", sum.Baseline)
+	}
+	if b := sum.Baseline.Rounds[1]; b.Generated != 60 || b.Metrics["gen_from"] != 1 || b.Metrics["gen_to"] != 3 || b.Metrics["train_prompts"] != 60 {
+		t.Errorf("baseline round 2 (GRPO on a uniform range) = %+v", b)
+	}
+}

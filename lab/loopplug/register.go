@@ -114,6 +114,9 @@ only those of equal lengths for the first proposer examples and references;
 hardest_references draws the references from the longest share of the kept problems;
 train_solved also trains the solver on the verified answers of proposals solved every
 time, as lab-rft does, so that the filter chooses only the proposer's examples.
+prompts: true makes the round's data the kept problems without answers, each once per
+wrong answer, in lab-prompts' format, so that lab-train runs GRPO on them (with
+train_proposer the proposer examples go into the same file, and GRPO's replay trains them).
 Metrics: proposed and kept difficulty, learnable share, malformed share, pass@1, for
 two-operand tasks the share of proposed and kept problems with equal operand lengths and
 their shorter operand's mean length, and with references their difficulty and the round
@@ -173,11 +176,13 @@ can train a teacher and then distill it into a smaller student; first.until trai
 until it answers that share of validation problems of the hardest labelled difficulty (at
 most first.max_steps). voters trains models side by side for lab-selflabel's vote;
 min_kept pools the mixture by size when the round kept fewer examples. On prompts
-(lab-prompts) it runs GRPO instead: steps sampling steps, each drawing batch prompts and
-sampling grpo.group answers from the student itself, rewarded 1 when the task's verifier
+(lab-prompts, or lab-propose with prompts: true) it runs GRPO instead: steps sampling
+steps, each drawing batch prompts and sampling grpo.group answers from the student itself, rewarded 1 when the task's verifier
 accepts the answer, then grpo.minibatches optimizer steps of the clipped policy-ratio
-objective (token-level normalisation, optional KL to the starting model). Checkpoints go
-to round-NNN/student; a killed training resumes there step for step. continue_optimizer
+objective (token-level normalisation, optional KL to the starting model); worked examples
+in the prompts file join grpo.replay's pool, drawn as often as the earlier rounds'
+together. Checkpoints go to round-NNN/student; a killed training resumes there step for
+step. continue_optimizer
 continues the AdamW state of the model a round starts from (no new warmup); by_length
 batches examples of about the same length together; probe scores each voter every few
 steps on the length the generator labels next without a label (commute: A+B and B+A
