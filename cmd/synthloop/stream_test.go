@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/synthloop/synthloop/model/modeltest"
+	"github.com/synthloop/synthloop/model/scripted"
 )
 
 // streamConfig mixes streaming stages (generate, reject, judge) with one
@@ -52,7 +53,7 @@ func TestStreamKilledExportsEqualStaged(t *testing.T) {
 	srv := modeltest.NewServer(shardTeacher, modeltest.WithLatency(4*time.Millisecond))
 	defer srv.Close()
 	var input strings.Builder
-	for i := range 48 {
+	for i := range 96 {
 		fmt.Fprintf(&input, `{"question": "Can I return order %d after %d days?", "answer": "Yes, within 30 days of delivery."}`+"\n", i, i%35)
 	}
 	// Two copies of one question: dedup has something to reject.
@@ -71,10 +72,18 @@ func TestStreamKilledExportsEqualStaged(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	kills, finished := 0, false
 	args := []string{"run", "p.yaml", "--run-dir", "streamed", "--json"}
-	for attempt := 0; attempt < 8 && !finished; attempt++ {
-		delay := time.Duration(float64(wall) * (0.05 + 0.45*rng.Float64()))
+	scale := 1.0
+	for attempt := 0; attempt < 12 && !finished; attempt++ {
+		delay := time.Duration(float64(wall) * scale * (0.05 + 0.35*rng.Float64()))
 		if finished = runOrKill(t, dir, delay, args...); !finished {
 			kills++
+		} else if kills < 2 {
+			// Streaming ran faster than the kills came: start over with
+			// shorter delays, so that the run is killed more than once.
+			if err := os.RemoveAll(filepath.Join(dir, "streamed")); err != nil {
+				t.Fatal(err)
+			}
+			finished, kills, scale = false, 0, scale/2
 		}
 	}
 	if !finished {
@@ -111,6 +120,36 @@ func TestStreamKilledExportsEqualStaged(t *testing.T) {
 		}
 	}
 	want, got := dumpRun(t, filepath.Join(dir, "staged")), dumpRun(t, filepath.Join(dir, "streamed"))
+	if len(got) != len(want) {
+		t.Fatalf("the streamed run has %d records, the staged one %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("record %d differs:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+}
+
+// TestStreamSelfInstructSameAsStaged: Self-Instruct's bootstrap, whose
+// prompts depend on the pool the batches before left, does not stream; the
+// instances stage after it does. Streamed, the run stores exactly the
+// records of a staged run, in the same order.
+func TestStreamSelfInstructSameAsStaged(t *testing.T) {
+	dir := t.TempDir()
+	srv := modeltest.NewServer(scripted.New(9).Responder(), modeltest.WithLatency(2*time.Millisecond))
+	defer srv.Close()
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(fmt.Sprintf(killConfig, srv.URL)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range [][]string{{"--run-dir", "staged", "--staged"}, {"--run-dir", "streamed"}} {
+		if out, err := cli(dir, nil, append([]string{"run", "p.yaml", "--json"}, run...)...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", run, err, out)
+		}
+	}
+	want, got := dumpRun(t, filepath.Join(dir, "staged")), dumpRun(t, filepath.Join(dir, "streamed"))
+	if len(want) < 120 {
+		t.Fatalf("the staged run stored %d records; the test compares too little", len(want))
+	}
 	if len(got) != len(want) {
 		t.Fatalf("the streamed run has %d records, the staged one %d", len(got), len(want))
 	}
