@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,35 +13,9 @@ import (
 	"github.com/synthloop/synthloop/model/scripted"
 )
 
-// streamConfig mixes streaming stages (generate, reject, judge) with one
-// that waits for its whole input (dedup) in the middle.
-const streamConfig = `name: streamed
-seed: 5
-concurrency: 4
-models:
-  teacher:
-    ref: openai-compatible/scripted-teacher
-    base_url: %s
-stages:
-  - name: faq
-    type: load
-    with: {path: faq.jsonl}
-  - name: replies
-    type: generate
-    with:
-      model: teacher
-      prompt: "A customer asks: {{.instruction}} Our policy: {{.output}} Write the reply."
-      output: reply
-      n: 2
-  - name: best
-    type: reject
-    with: {model: teacher, n: 2, judge_model: teacher, samples: 1, threshold: 1}
-  - name: unique
-    type: dedup
-  - name: judged
-    type: judge
-    with: {judge_model: teacher, samples: 1, filter: true, threshold: 2}
-`
+// streamConfig is shardConfig with a stage that waits for its whole input
+// (dedup) between the streaming ones (generate, reject, judge).
+var streamConfig = strings.Replace(shardConfig, "  - name: judged\n", "  - name: unique\n    type: dedup\n  - name: judged\n", 1)
 
 // TestStreamKilledExportsEqualStaged runs a pipeline stage after stage
 // (--staged), then streaming, killed with SIGKILL at random moments and
@@ -95,37 +68,21 @@ func TestStreamKilledExportsEqualStaged(t *testing.T) {
 		t.Fatal("the streaming run finished before any kill; the test exercised nothing")
 	}
 	t.Logf("killed the streaming run %d times; the staged run took %v", kills, wall.Round(time.Millisecond))
-	for _, f := range []string{"alpaca", "openai", "sharegpt"} {
-		for _, rej := range []string{"", "--include-rejected"} {
-			exp := func(run string) []byte {
-				args := []string{"export", run, "--format", f, "--out", "-"}
-				if rej != "" {
-					args = append(args, rej)
-				}
-				cmd := cli(dir, nil, args...)
-				var stdout, stderr bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &stdout, &stderr
-				if err := cmd.Run(); err != nil {
-					t.Fatalf("export %s: %v\n%s", run, err, stderr.String())
-				}
-				return stdout.Bytes()
-			}
-			want, got := exp("staged"), exp("streamed")
-			if len(want) == 0 {
-				t.Fatalf("%s %s: the export is empty; the test compares nothing", f, rej)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s %s: the streamed export (%d bytes) differs from the staged one (%d bytes)", f, rej, len(got), len(want))
-			}
-		}
+	sameExports(t, dir, "staged", "streamed")
+	sameRecords(t, filepath.Join(dir, "staged"), filepath.Join(dir, "streamed"))
+}
+
+// sameRecords checks that the run in got holds the records of the run in want,
+// in the same order, creation times aside.
+func sameRecords(t *testing.T, want, got string) {
+	t.Helper()
+	w, g := dumpRun(t, want), dumpRun(t, got)
+	if len(g) != len(w) {
+		t.Fatalf("%s has %d records, %s %d", got, len(g), want, len(w))
 	}
-	want, got := dumpRun(t, filepath.Join(dir, "staged")), dumpRun(t, filepath.Join(dir, "streamed"))
-	if len(got) != len(want) {
-		t.Fatalf("the streamed run has %d records, the staged one %d", len(got), len(want))
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			t.Fatalf("record %d differs:\n got %s\nwant %s", i, got[i], want[i])
+	for i := range g {
+		if g[i] != w[i] {
+			t.Fatalf("record %d differs:\n got %s\nwant %s", i, g[i], w[i])
 		}
 	}
 }
@@ -146,16 +103,8 @@ func TestStreamSelfInstructSameAsStaged(t *testing.T) {
 			t.Fatalf("%v: %v\n%s", run, err, out)
 		}
 	}
-	want, got := dumpRun(t, filepath.Join(dir, "staged")), dumpRun(t, filepath.Join(dir, "streamed"))
-	if len(want) < 120 {
-		t.Fatalf("the staged run stored %d records; the test compares too little", len(want))
+	if n := len(dumpRun(t, filepath.Join(dir, "staged"))); n < 120 {
+		t.Fatalf("the staged run stored %d records; the test compares too little", n)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("the streamed run has %d records, the staged one %d", len(got), len(want))
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			t.Fatalf("record %d differs:\n got %s\nwant %s", i, got[i], want[i])
-		}
-	}
+	sameRecords(t, filepath.Join(dir, "staged"), filepath.Join(dir, "streamed"))
 }
