@@ -29,6 +29,9 @@ type streamSettings struct {
 	Fail string `yaml:"fail"`
 }
 
+// failFor makes the map record a permanent failure for these input IDs.
+var failFor map[string]bool
+
 // srcUnit, when set, runs at the start of each source unit: tests hold a
 // unit back or fail it there.
 var srcUnit func(ctx context.Context, i int) error
@@ -79,6 +82,9 @@ func (s *streamMap) Run(ctx context.Context, env *pipeline.Env) error {
 			Meta: map[string]any{"i": in.Meta["i"], "type": fmt.Sprintf("%T", in.Meta["i"])}}
 		if len(in.Instruction)%3 == 0 {
 			r.Status = record.Rejected
+		}
+		if failFor[in.ID] {
+			r.Status, r.Error = record.Failed, "refused"
 		}
 		return []*record.Record{r}, pipeline.UnitUsage{Requests: 1}, nil
 	})
@@ -366,4 +372,52 @@ func TestStreamStopsOthers(t *testing.T) {
 	if n := len(st.All("src")); n > 20 {
 		t.Errorf("the source committed %d records, want at most the 20 it could before the stop", n)
 	}
+}
+
+const chainConfig = `name: s
+concurrency: 4
+stages:
+  - name: src
+    type: stream-src
+    with: {n: 40}
+  - name: a
+    type: stream-map
+  - name: b
+    type: stream-map
+  - name: c
+    type: stream-map
+`
+
+// TestStreamRetryFailed: permanent failures in a streaming stage, redone by
+// a streaming run with RetryFailed, give the records of a clean staged run;
+// the stages after it do what the redone units now keep.
+func TestStreamRetryFailed(t *testing.T) {
+	cfg := parse(t, chainConfig)
+	st := pipelinetest.NewMemStore()
+	failFor = map[string]bool{"s012": true, "a:s021": true}
+	err := pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Now: fixedClock})
+	failFor = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(st.All("c")); got >= 30 {
+		t.Fatalf("stage c has %d records: the failures did not reach it", got)
+	}
+	if err := pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Now: fixedClock, RetryFailed: true}); err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, dump(t, st, cfg), staged(t, cfg))
+}
+
+// TestStreamOnlyStages runs the source alone, then the stages after it
+// (Options.Stages): they stream among themselves, from a finished input.
+func TestStreamOnlyStages(t *testing.T) {
+	cfg := parse(t, chainConfig)
+	st := pipelinetest.NewMemStore()
+	for _, only := range [][]string{{"src"}, {"a", "b", "c"}} {
+		if err := pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Now: fixedClock, Stages: only}); err != nil {
+			t.Fatalf("stages %v: %v", only, err)
+		}
+	}
+	sameRecords(t, dump(t, st, cfg), staged(t, cfg))
 }
