@@ -34,12 +34,23 @@ type Streaming interface {
 	Streams() bool
 }
 
+// OneStageAtATime is implemented by a Reporter that must see the stages of
+// a run one at a time, such as the dry run's estimator, which counts each
+// model call for the stage that started last: with it, the run is staged.
+type OneStageAtATime interface {
+	Reporter
+	OneStageAtATime() bool
+}
+
 // staged reports whether the run goes stage after stage: asked for, a
-// preview (MaxUnits: a stage previews the first units of its input, which
-// only a finished input stage has), or a model in batch mode (a batch
-// flush sends every model's deferred requests at once, so two stages
-// deferring at the same time would share batches).
+// reporter that needs it, a preview (MaxUnits: a stage previews the first
+// units of its input, which only a finished input stage has), or a model
+// in batch mode (a batch flush sends every model's deferred requests at
+// once, so two stages deferring at the same time would share batches).
 func (r *runner) staged() bool {
+	if one, ok := r.opts.Reporter.(OneStageAtATime); ok && one.OneStageAtATime() {
+		return true
+	}
 	if r.opts.Staged || r.opts.MaxUnits > 0 {
 		return true
 	}

@@ -35,9 +35,6 @@ func dryRun(cmd *cobra.Command, cfg *pipeline.Config, samples int) error {
 	fmt.Fprintf(errOut, "synthloop: dry run of %s: placeholder replies, no model is contacted\n", cfg.Source)
 	err = pipeline.Run(ctx, cfg, pipeline.Options{
 		Store: st, Reporter: est, OpenModel: est.Open, Getenv: os.Getenv, Version: version,
-		// The estimator counts each call for the stage that started
-		// last: one stage at a time.
-		Staged: true,
 		// Stages' warnings are about placeholder replies, not the run.
 		Log: slog.New(slog.DiscardHandler),
 	})
