@@ -26,6 +26,10 @@ type RunStore interface {
 }
 
 // Reporter hands out a Progress per stage and is told when a stage ends.
+// Stage is called as stages start: in a streaming run those that start at
+// once come first, in the config's order, and the stages that wait for
+// their input later; several stages run at once, so its methods may be
+// called from several goroutines.
 type Reporter interface {
 	Stage(name string, index, count int) Progress
 	StageDone(name string, err error)
@@ -203,6 +207,7 @@ type stageRun struct {
 	index int
 	stage Stage
 	env   *Env
+	begun bool // the reporter was told
 }
 
 // prepare builds stage i of the config, whose input is the stage named
@@ -254,11 +259,17 @@ func (r *runner) prepare(ctx context.Context, i int, sc StageConfig, prev string
 	return &stageRun{sc: sc, index: i, stage: stage, env: env}, nil
 }
 
-// run runs one stage to its end and tells the reporter.
-func (r *runner) run(ctx context.Context, sr *stageRun) error {
-	if r.opts.Reporter != nil {
+// begin tells the reporter that stage sr starts, once.
+func (r *runner) begin(sr *stageRun) {
+	if r.opts.Reporter != nil && !sr.begun {
 		sr.env.Progress = r.opts.Reporter.Stage(sr.sc.Name, sr.index, len(r.cfg.Stages))
 	}
+	sr.begun = true
+}
+
+// run runs one stage to its end.
+func (r *runner) run(ctx context.Context, sr *stageRun) error {
+	r.begin(sr)
 	err := sr.stage.Run(ctx, sr.env)
 	if err == nil {
 		err = ctx.Err()

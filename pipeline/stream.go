@@ -92,9 +92,16 @@ func (r *runner) stream(ctx context.Context, stages []*stageRun) error {
 	)
 	for _, sr := range stages {
 		// nil: the first stage, or one this run leaves out (Options.Stages)
-		if in := flows[sr.env.Input]; in != nil && streams(sr) {
+		in := flows[sr.env.Input]
+		if in != nil && streams(sr) {
 			sr.env.feed = in
 			in.live = true
+		}
+		if in == nil || sr.env.feed != nil {
+			// The stages that start now are reported in the config's
+			// order, as a staged run reports them (a loop's reporter
+			// takes the first stage for the start of a round).
+			r.begin(sr)
 		}
 	}
 	for _, sr := range stages {
