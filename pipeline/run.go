@@ -199,6 +199,7 @@ type runner struct {
 	log      *slog.Logger
 	backends *backendSet
 	budget   *model.Budget
+	noteMu   sync.Mutex // serialises noteUndone's read and write of UndoneKey
 }
 
 // stageRun is one stage of a run, built and ready to start.
@@ -287,7 +288,12 @@ func (r *runner) finish(ctx context.Context, sr *stageRun, err error) error {
 	// A stage that only did what its unfinished input stage made leaves
 	// status's note as it was: the undone units are that stage's.
 	if _, ok := err.(*inputEnded); !ok {
-		if serr := noteUndone(ctx, r.opts.Store, sr.sc.Name, err); serr != nil && err == nil {
+		// One stage at a time: the note of every stage is one value, read,
+		// changed and written again, and streaming stages end at once.
+		r.noteMu.Lock()
+		serr := noteUndone(ctx, r.opts.Store, sr.sc.Name, err)
+		r.noteMu.Unlock()
+		if serr != nil && err == nil {
 			err = serr
 		}
 	}

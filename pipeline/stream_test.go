@@ -29,8 +29,9 @@ type streamSettings struct {
 	Fail string `yaml:"fail"`
 }
 
-// failFor makes the map record a permanent failure for these input IDs.
-var failFor map[string]bool
+// failFor makes the map record a permanent failure for these input IDs,
+// and transientFor fail them for a transient cause.
+var failFor, transientFor map[string]bool
 
 // srcUnit, when set, runs at the start of each source unit: tests hold a
 // unit back or fail it there.
@@ -82,6 +83,9 @@ func (s *streamMap) Run(ctx context.Context, env *pipeline.Env) error {
 			Meta: map[string]any{"i": in.Meta["i"], "type": fmt.Sprintf("%T", in.Meta["i"])}}
 		if len(in.Instruction)%3 == 0 {
 			r.Status = record.Rejected
+		}
+		if transientFor[in.ID] {
+			return nil, pipeline.UnitUsage{}, &model.HTTPError{Status: 503}
 		}
 		if failFor[in.ID] {
 			r.Status, r.Error = record.Failed, "refused"
@@ -410,4 +414,38 @@ func TestStreamOnlyStages(t *testing.T) {
 		}
 	}
 	sameRecords(t, dump(t, st, cfg), staged(t, cfg))
+}
+
+// TestStreamUndoneNotes: stages that end at once keep status's note of
+// undone units right. Stage a finishes, clearing what an earlier run noted
+// for it, as stage b ends with a unit undone; the note must name b alone.
+func TestStreamUndoneNotes(t *testing.T) {
+	cfg := parse(t, chainConfig)
+	transientFor = map[string]bool{"a:s010": true}
+	defer func() { transientFor = nil }()
+	for range 5 {
+		st := &slowNotes{pipelinetest.NewMemStore()}
+		if err := st.SetMetaValue(context.Background(), pipeline.UndoneKey, `[{"stage":"a","units":1,"error":"old"}]`); err != nil {
+			t.Fatal(err)
+		}
+		err := pipeline.Run(context.Background(), cfg, pipeline.Options{Store: st, Now: fixedClock})
+		if !errors.Is(err, pipeline.ErrTransient) {
+			t.Fatalf("run = %v, want ErrTransient", err)
+		}
+		undone, err := pipeline.ReadUndone(context.Background(), st)
+		if err != nil || len(undone) != 1 || undone[0].Stage != "b" {
+			t.Fatalf("undone = %+v, %v; want 1 unit of b", undone, err)
+		}
+	}
+}
+
+// slowNotes reads the note of undone units slowly, as a store under load
+// may: two stages that end at once then both read it before either writes.
+type slowNotes struct{ *pipelinetest.MemStore }
+
+func (s *slowNotes) MetaValue(ctx context.Context, key string) (string, bool, error) {
+	if key == pipeline.UndoneKey {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return s.MemStore.MetaValue(ctx, key)
 }
