@@ -93,6 +93,10 @@ func (e *Estimator) Open(_ context.Context, name string, cfg model.Config, _ mod
 	return &recorder{e: e, name: name, info: info}, info, nil
 }
 
+// OneStageAtATime implements pipeline.OneStageAtATime: the calls of a run
+// belong to the stage that started last, so the run must be staged.
+func (e *Estimator) OneStageAtATime() bool { return true }
+
 // Stage implements pipeline.Reporter: calls from now on belong to stage name.
 func (e *Estimator) Stage(name string, _, _ int) pipeline.Progress {
 	e.mu.Lock()

@@ -20,20 +20,52 @@ type MapFunc func(ctx context.Context, in *record.Record) ([]*record.Record, Uni
 // ForEachKept runs fn over every kept record of env.Input with RunUnits: one
 // unit per input record, keyed by its ID. Output records get Stage and, when
 // unset, a Seq of in.Seq*1000+i so the stage's order follows its input's.
+// In a streaming run of a stage that streams (Streaming), a unit starts as
+// soon as its input record is committed.
 func ForEachKept(ctx context.Context, env *Env, fn MapFunc) error {
+	return ForEachKeptChecked(ctx, env, nil, fn)
+}
+
+// ForEachKeptChecked is ForEachKept for a stage whose config must fit its
+// input, such as a template's fields: check is asked about the first kept
+// input record in order, which stands for the rest, and its error stops
+// the stage. A streaming stage asks check about every record as it
+// arrives and does the ones it refuses only once the input has ended and
+// the first record passes, so the stage fails or succeeds as it would in a
+// staged run, with the same records.
+func ForEachKeptChecked(ctx context.Context, env *Env, check func(first *record.Record) error, fn MapFunc) error {
+	if env.feed != nil {
+		return streamKept(ctx, env, check, fn)
+	}
 	ins, err := KeptInput(ctx, env, 0)
 	if err != nil {
 		return err
+	}
+	if check != nil && len(ins) > 0 {
+		if err := check(ins[0]); err != nil {
+			return err
+		}
 	}
 	return ForEachRecord(ctx, env, ins, fn)
 }
 
 // KeptInput returns the kept records of env.Input in order, the first limit
-// of them when limit > 0.
+// of them when limit > 0. A stage that streams and reads its input this way
+// waits here for its input stage to end.
 func KeptInput(ctx context.Context, env *Env, limit int) ([]*record.Record, error) {
 	if env.Input == "" {
 		return nil, fmt.Errorf("pipeline: stage %q needs an input stage", env.Name)
 	}
+	if env.feed != nil {
+		if err := env.feed.wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return keptRecords(ctx, env, limit)
+}
+
+// keptRecords reads the kept records of env.Input that the store holds.
+func keptRecords(ctx context.Context, env *Env, limit int) ([]*record.Record, error) {
 	var ins []*record.Record
 	for rec, err := range env.Store.Records(ctx, env.Input, record.Kept) {
 		if err != nil {

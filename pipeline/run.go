@@ -26,6 +26,10 @@ type RunStore interface {
 }
 
 // Reporter hands out a Progress per stage and is told when a stage ends.
+// Stage is called as stages start: in a streaming run those that start at
+// once come first, in the config's order, and the stages that wait for
+// their input later; several stages run at once, so its methods may be
+// called from several goroutines.
 type Reporter interface {
 	Stage(name string, index, count int) Progress
 	StageDone(name string, err error)
@@ -79,15 +83,23 @@ type Options struct {
 	// own, and keeps the shard under ShardKey: resuming it as another
 	// shard, or unsharded, is refused.
 	Shard Shard
+	// Staged runs the stages one after another, each once the one before
+	// it has ended (`run --staged`), instead of all at once with records
+	// flowing on as they are committed (see Streaming). The results are
+	// the same either way.
+	Staged bool
 }
 
 // ErrStopped reports a clean stop: interrupted or out of budget. Everything
 // finished before the stop is in the store; running again resumes.
 var ErrStopped = errors.New("pipeline: stopped before the end; run the same command again to resume")
 
-// Run runs cfg's stages in order. Each stage resumes from what the store
-// already holds. It returns an error wrapping ErrStopped (and the cause) when
-// interrupted or out of budget.
+// Run runs cfg's stages: all at once, a kept record moving on to the next
+// stage as soon as its unit is committed where that stage streams (see
+// Streaming), or one after another with Options.Staged. The store holds
+// the same records either way. Each stage resumes from what the store
+// already holds. It returns an error wrapping ErrStopped (and the cause)
+// when interrupted or out of budget.
 func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 	if opts.Store == nil {
 		return errors.New("pipeline: Run needs a store")
@@ -144,75 +156,29 @@ func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
+	r := &runner{cfg: cfg, opts: opts, log: log, backends: backends, budget: mopts.Budget}
+	var stages []*stageRun
 	prev := ""
 	for i, sc := range cfg.Stages {
 		if len(only) > 0 && !only[sc.Name] {
 			prev = sc.Name
 			continue
 		}
-		st, _ := Lookup(sc.Type)
-		stage, err := st.New(sc.Settings)
+		sr, err := r.prepare(ctx, i, sc, prev)
 		if err != nil {
-			return fmt.Errorf("pipeline: stage %s: %w", sc.Name, err)
+			return err
 		}
-		if opts.RetryFailed {
-			if err := reopenFailed(ctx, opts.Store, sc.Name, log); err != nil {
+		stages = append(stages, sr)
+		prev = sc.Name
+	}
+	if r.staged() {
+		for _, sr := range stages {
+			if err := r.finish(ctx, sr, r.run(ctx, sr)); err != nil {
 				return err
 			}
 		}
-		conc := sc.Concurrency
-		if conc <= 0 {
-			conc = cfg.Concurrency
-		}
-		if conc <= 0 {
-			conc = 8
-		}
-		var prog Progress = nopProgress{}
-		if opts.Reporter != nil {
-			prog = opts.Reporter.Stage(sc.Name, i, len(cfg.Stages))
-		}
-		env := &Env{
-			Name:        sc.Name,
-			Input:       prev,
-			Store:       opts.Store,
-			Progress:    prog,
-			Log:         log.With("stage", sc.Name),
-			Backend:     backends.get,
-			Flush:       backends.flush,
-			Seed:        cfg.Seed,
-			Round:       opts.Round,
-			Concurrency: conc,
-			Clock:       opts.Now,
-			Shard:       opts.Shard,
-		}
-		if sc.Batch && opts.MaxUnits == 0 {
-			env.Backend = backends.batched
-		}
-		if _, ok := stage.(WholeInput); ok {
-			// Its input is the shard's share already, and it needs all
-			// of that; the merge runs it again over every shard's.
-			env.Shard = Shard{}
-		}
-		if opts.MaxUnits > 0 {
-			env.Units = NewUnitCap(opts.MaxUnits)
-		}
-		err = stage.Run(ctx, env)
-		if err == nil {
-			err = ctx.Err()
-		}
-		if opts.Reporter != nil {
-			opts.Reporter.StageDone(sc.Name, err)
-		}
-		if serr := noteUndone(ctx, opts.Store, sc.Name, err); serr != nil && err == nil {
-			err = serr
-		}
-		if err != nil {
-			if errors.Is(err, model.ErrBudgetExceeded) && mopts.Budget != nil && opts.ModelOptions.Budget == nil {
-				return &budgetStop{stage: sc.Name, spent: mopts.Budget.Spent(), max: mopts.Budget.Max(), setBy: capSetBy(opts), cause: err}
-			}
-			return stageError(sc.Name, err)
-		}
-		prev = sc.Name
+	} else if err := r.stream(ctx, stages); err != nil {
+		return err
 	}
 	if len(only) == 0 {
 		now := time.Now
@@ -224,6 +190,120 @@ func Run(ctx context.Context, cfg *Config, opts Options) (err error) {
 		}
 	}
 	return nil
+}
+
+// runner holds what the stages of one Run share.
+type runner struct {
+	cfg      *Config
+	opts     Options
+	log      *slog.Logger
+	backends *backendSet
+	budget   *model.Budget
+	noteMu   sync.Mutex // serialises noteUndone's read and write of UndoneKey
+}
+
+// stageRun is one stage of a run, built and ready to start.
+type stageRun struct {
+	sc    StageConfig
+	index int
+	stage Stage
+	env   *Env
+	begun bool // the reporter was told
+}
+
+// prepare builds stage i of the config, whose input is the stage named
+// prev, and with RetryFailed reopens its failed units. Its progress is
+// asked for when it starts (run).
+func (r *runner) prepare(ctx context.Context, i int, sc StageConfig, prev string) (*stageRun, error) {
+	st, _ := Lookup(sc.Type)
+	stage, err := st.New(sc.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: stage %s: %w", sc.Name, err)
+	}
+	if r.opts.RetryFailed {
+		if err := reopenFailed(ctx, r.opts.Store, sc.Name, r.log); err != nil {
+			return nil, err
+		}
+	}
+	conc := sc.Concurrency
+	if conc <= 0 {
+		conc = r.cfg.Concurrency
+	}
+	if conc <= 0 {
+		conc = 8
+	}
+	env := &Env{
+		Name:        sc.Name,
+		Input:       prev,
+		Store:       r.opts.Store,
+		Progress:    nopProgress{},
+		Log:         r.log.With("stage", sc.Name),
+		Backend:     r.backends.get,
+		Flush:       r.backends.flush,
+		Seed:        r.cfg.Seed,
+		Round:       r.opts.Round,
+		Concurrency: conc,
+		Clock:       r.opts.Now,
+		Shard:       r.opts.Shard,
+	}
+	if sc.Batch && r.opts.MaxUnits == 0 {
+		env.Backend = r.backends.batched
+	}
+	if _, ok := stage.(WholeInput); ok {
+		// Its input is the shard's share already, and it needs all
+		// of that; the merge runs it again over every shard's.
+		env.Shard = Shard{}
+	}
+	if r.opts.MaxUnits > 0 {
+		env.Units = NewUnitCap(r.opts.MaxUnits)
+	}
+	return &stageRun{sc: sc, index: i, stage: stage, env: env}, nil
+}
+
+// begin tells the reporter that stage sr starts, once.
+func (r *runner) begin(sr *stageRun) {
+	if r.opts.Reporter != nil && !sr.begun {
+		sr.env.Progress = r.opts.Reporter.Stage(sr.sc.Name, sr.index, len(r.cfg.Stages))
+	}
+	sr.begun = true
+}
+
+// run runs one stage to its end.
+func (r *runner) run(ctx context.Context, sr *stageRun) error {
+	r.begin(sr)
+	err := sr.stage.Run(ctx, sr.env)
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// finish records how stage sr ended (err): the reporter is told, status's
+// note of undone units is updated, and the error becomes the run's, saying
+// what a rerun does.
+func (r *runner) finish(ctx context.Context, sr *stageRun, err error) error {
+	if r.opts.Reporter != nil {
+		r.opts.Reporter.StageDone(sr.sc.Name, err)
+	}
+	// A stage that only did what its unfinished input stage made leaves
+	// status's note as it was: the undone units are that stage's.
+	if _, ok := err.(*inputEnded); !ok {
+		// One stage at a time: the note of every stage is one value, read,
+		// changed and written again, and streaming stages end at once.
+		r.noteMu.Lock()
+		serr := noteUndone(ctx, r.opts.Store, sr.sc.Name, err)
+		r.noteMu.Unlock()
+		if serr != nil && err == nil {
+			err = serr
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, model.ErrBudgetExceeded) && r.budget != nil && r.opts.ModelOptions.Budget == nil {
+		return &budgetStop{stage: sr.sc.Name, spent: r.budget.Spent(), max: r.budget.Max(), setBy: capSetBy(r.opts), cause: err}
+	}
+	return stageError(sr.sc.Name, err)
 }
 
 // checkShard refuses to run a store as a shard other than the one it was

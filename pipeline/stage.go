@@ -76,6 +76,13 @@ type Env struct {
 	// answers in the response cache. RunUnits calls it between passes;
 	// Run sets it.
 	Flush func(ctx context.Context) error
+
+	// feed, in a streaming run of a stage that streams, brings the input
+	// stage's kept records as they are committed (ForEachKept reads it).
+	feed *flow
+	// out carries this stage's kept records, as they are committed, to a
+	// streaming stage after it.
+	out *flow
 }
 
 // UnitCap caps the units a stage starts; safe for concurrent use.

@@ -126,16 +126,30 @@ func RunUnits(ctx context.Context, env *Env, units []UnitSpec, fn UnitFunc) erro
 		return err
 	}
 	c := committer{env: env, ctx: ctx}
+	deferred, err := runPass(ctx, env, units, todo, fn, &c)
+	if err != nil || c.enough() {
+		return c.result(err)
+	}
+	if len(deferred) == 0 {
+		return c.result(ctx.Err())
+	}
+	return c.rest(ctx, units, deferred, fn)
+}
+
+// rest sends the requests that the units todo deferred to provider
+// batches, waits for the answers and does those units again, pass after
+// pass, until none defers.
+func (c *committer) rest(ctx context.Context, units []UnitSpec, todo []int, fn UnitFunc) error {
 	for {
-		deferred, err := runPass(ctx, env, units, todo, fn, &c)
+		if err := c.env.flush(ctx); err != nil {
+			return c.result(err)
+		}
+		deferred, err := runPass(ctx, c.env, units, todo, fn, c)
 		if err != nil || c.enough() {
 			return c.result(err)
 		}
 		if len(deferred) == 0 {
 			return c.result(ctx.Err())
-		}
-		if err := env.flush(ctx); err != nil {
-			return c.result(err)
 		}
 		todo = deferred
 	}
@@ -160,24 +174,34 @@ func runPass(ctx context.Context, env *Env, units []UnitSpec, todo []int, fn Uni
 				return err
 			}
 			out, usage, err := fn(gctx, i)
-			switch {
-			case errors.Is(err, model.ErrDeferred):
+			d, err := c.settle(units[i], out, usage, err)
+			if d {
 				mu.Lock()
 				deferred = append(deferred, i)
 				mu.Unlock()
-				return nil
-			case err != nil && leaveUndone(err):
-				c.leave(usage, err)
-				return nil
-			case err != nil:
-				return c.stop(err)
 			}
-			return c.commit(units[i], out, usage)
+			return err
 		})
 	}
 	err := g.Wait()
 	slices.Sort(deferred)
 	return deferred, err
+}
+
+// settle does what a unit's result calls for: it commits the unit, sets it
+// aside for a provider batch (deferred), leaves it undone after a
+// transient failure, or returns the error that stops the stage.
+func (c *committer) settle(u UnitSpec, out []*record.Record, usage UnitUsage, err error) (deferred bool, _ error) {
+	switch {
+	case errors.Is(err, model.ErrDeferred):
+		return true, nil
+	case err != nil && leaveUndone(err):
+		c.leave(usage, err)
+		return false, nil
+	case err != nil:
+		return false, c.stop(err)
+	}
+	return false, c.commit(u, out, usage)
 }
 
 // flush has the run's batching models send what the units deferred and
@@ -452,6 +476,11 @@ func (c *committer) commit(u UnitSpec, out []*record.Record, usage UnitUsage) er
 	unit := Unit{Stage: c.env.Name, Key: u.Key, Records: out, Usage: usage}
 	if err := c.env.Store.Commit(context.WithoutCancel(c.ctx), unit); err != nil {
 		return fmt.Errorf("pipeline: stage %s: commit unit %s: %w", c.env.Name, u.Key, err)
+	}
+	if f := c.env.out; f != nil && f.stage == c.env.Name {
+		if err := f.publish(out); err != nil {
+			return err
+		}
 	}
 	if c.env.Progress != nil {
 		c.progress.Lock()

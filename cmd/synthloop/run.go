@@ -33,20 +33,30 @@ func newRunCmd() *cobra.Command {
 		dry         bool
 		samples     int
 		previewN    int
+		stagedRun   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run PIPELINE.yaml",
 		Short: "Run a pipeline into a run directory (resumes when the directory already holds a run)",
-		Long: `Run the stages of a pipeline file in order, committing each finished unit of work to
-the run store (run.db in the run directory). Running the same command again after a crash,
+		Long: `Run the stages of a pipeline file, committing each finished unit of work to the run
+store (run.db in the run directory). Running the same command again after a crash,
 kill or Ctrl-C resumes: finished units are skipped and requests that already got an answer
 are served from the response cache.
+
+The stages run at once: a per-record stage (generate, judge, reject, evol, conversation,
+derive, tools, reasoning, codet, preference, selfreward, faq, selfinstruct-instances) takes
+each kept record of the stage before it as soon as that record is committed, so a slow
+model's tail in one stage no longer holds up the next. A stage that needs its whole input
+(load, sample, dedup, selfinstruct, problems, docqa, and any stage with limit, seeds or
+batch: true) waits for the stage before it to end. The records, their IDs and order, and
+the exports are the same as running the stages one after another, which --staged does.
 
 A failure is either transient (HTTP 5xx, 429, a timeout, a connection error, an overloaded
 server, or a refusal of every request such as a rejected API key) or permanent (the server
 refused this request, e.g. HTTP 400, or its reply cannot be used). A unit of work that
-failed for a transient cause is not committed: the stage finishes its other units, the run
-stops before the next stage and exits 75, and running the same command again retries it.
+failed for a transient cause is not committed: the stage finishes its other units (and the
+streaming stages after it the records it made), no stage that needs its whole input starts,
+the run exits 75, and running the same command again retries it.
 A permanent failure is recorded on its record (status failed) and stays there;
 --retry-failed does those units again too (a stage already done that reads its whole
 input at once, such as dedup, does not see what they make then). When a few requests keep
@@ -119,7 +129,7 @@ real (this costs money) into a throwaway directory and prints the records.`,
 			if dry {
 				return dryRun(cmd, cfg, samples)
 			}
-			opts := pipeline.Options{Stages: stages, AllowConfigChange: allowChange, RetryFailed: retryFailed, GiveUpTransient: giveUp, MaxCostUSD: maxCost}
+			opts := pipeline.Options{Stages: stages, AllowConfigChange: allowChange, RetryFailed: retryFailed, GiveUpTransient: giveUp, MaxCostUSD: maxCost, Staged: stagedRun}
 			if previewN > 0 {
 				return preview(cmd, cfg, previewN, opts, jsonProg)
 			}
@@ -143,6 +153,7 @@ real (this costs money) into a throwaway directory and prints the records.`,
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "send nothing: estimate the run's requests, tokens, cost and time with placeholder replies, and show a sample prompt per stage")
 	cmd.Flags().IntVar(&samples, "samples", 1, "with --dry-run: sample prompts shown per stage (0 for none)")
 	cmd.Flags().IntVar(&previewN, "preview", 0, "run at most N units of each stage for real into a throwaway run directory and print the records")
+	cmd.Flags().BoolVar(&stagedRun, "staged", false, "run the stages one after another, each once the one before has ended, instead of streaming records between them (same results)")
 	cmd.Flags().BoolVar(&retryFailed, "retry-failed", false, "also redo the units whose records failed permanently (units that failed for transient causes are retried by every run)")
 	return cmd
 }

@@ -131,6 +131,14 @@ func TestShardsKilledMergedEqualOneProcess(t *testing.T) {
 		t.Fatalf("merge: %v\n%s", err, out)
 	}
 	t.Logf("killed shard %d %d times; one process took %v\n%s", killed, kills, wall.Round(time.Millisecond), out)
+	sameExports(t, dir, "one", "merged")
+}
+
+// sameExports checks that every export of run got (alpaca, openai,
+// sharegpt, each with and without rejected records) equals run want's,
+// byte for byte, and is not empty.
+func sameExports(t *testing.T, dir, want, got string) {
+	t.Helper()
 	for _, f := range []string{"alpaca", "openai", "sharegpt"} {
 		for _, rej := range []string{"", "--include-rejected"} {
 			exp := func(run string) []byte {
@@ -146,12 +154,12 @@ func TestShardsKilledMergedEqualOneProcess(t *testing.T) {
 				}
 				return stdout.Bytes()
 			}
-			want, got := exp("one"), exp("merged")
-			if len(want) == 0 {
+			w, g := exp(want), exp(got)
+			if len(w) == 0 {
 				t.Fatalf("%s %s: the export is empty; the test compares nothing", f, rej)
 			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s %s: the merged export (%d bytes) differs from one process's (%d bytes)", f, rej, len(got), len(want))
+			if !bytes.Equal(g, w) {
+				t.Errorf("%s %s: the export of %s (%d bytes) differs from %s's (%d bytes)", f, rej, got, len(g), want, len(w))
 			}
 		}
 	}

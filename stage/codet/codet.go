@@ -143,6 +143,9 @@ type run struct {
 	err    string
 }
 
+// Streams implements pipeline.Streaming: a problem's solutions and tests depend on that problem alone.
+func (s *Stage) Streams() bool { return true }
+
 // Run establishes the tests of every kept record of the input stage.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if env.Input == "" {

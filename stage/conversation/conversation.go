@@ -44,6 +44,11 @@ func New(cfg *Config) (*Stage, error) {
 	return &Stage{s: s, ps: ps, turn: turn}, nil
 }
 
+// Streams implements pipeline.Streaming when the topics are the previous
+// stage's kept records (no seeds, topics or limit): a conversation depends
+// on its topic alone.
+func (st *Stage) Streams() bool { return st.s.Seeds == "" && len(st.s.Topics) == 0 && st.s.Limit == 0 }
+
 // Run makes one conversation per input: each kept record of the previous
 // stage, each seed or each inline topic.
 func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
@@ -57,7 +62,7 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	case len(st.s.Topics) > 0:
 		seedRecs = topicRecords(st.s.Topics)
 	}
-	ins, err := genkit.Inputs(ctx, env, seedRecs, st.s.Limit, "conversation: no topics: set seeds or topics, or put the stage after one that makes records")
+	each, err := genkit.Each(env, seedRecs, st.s.Limit, "conversation: no topics: set seeds or topics, or put the stage after one that makes records")
 	if err != nil {
 		return err
 	}
@@ -70,7 +75,7 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if err != nil {
 		return err
 	}
-	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+	return each(ctx, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		c := &convo{st: st, env: env, in: rec, user: user, asst: asst, rng: genkit.UnitRand("conversation", st.s.Seed, env, rec.ID)}
 		r, err := c.run(ctx)
 		if err != nil {

@@ -147,13 +147,13 @@ func New(cfg *Config) (*Stage, error) {
 	return s, nil
 }
 
+// Streams implements pipeline.Streaming: a derived record depends on its
+// input record alone.
+func (s *Stage) Streams() bool { return true }
+
 // Run derives a record from every kept record of the input stage.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
-	ins, err := pipeline.KeptInput(ctx, env, 0)
-	if err != nil {
-		return err
-	}
-	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+	return pipeline.ForEachKept(ctx, env, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		return []*record.Record{s.Derive(env, in)}, pipeline.UnitUsage{}, nil
 	})
 }

@@ -50,6 +50,11 @@ func New(cfg *Config) (*Stage, error) {
 	return &Stage{s: s, ps: ps, verdict: verdict}, nil
 }
 
+// Streams implements pipeline.Streaming when the stage evolves every kept
+// record of the previous stage (no seeds, no limit): a chain depends on its
+// instruction alone.
+func (st *Stage) Streams() bool { return st.s.Seeds == "" && st.s.Limit == 0 }
+
 // Run evolves every kept record of the input stage, or every seed, one unit
 // per instruction holding its whole chain of generations.
 func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
@@ -60,7 +65,7 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 			return err
 		}
 	}
-	ins, err := genkit.Inputs(ctx, env, seedRecs, st.s.Limit, "evol: no instructions: set seeds, or put the stage after one that makes instructions")
+	each, err := genkit.Each(env, seedRecs, st.s.Limit, "evol: no instructions: set seeds, or put the stage after one that makes instructions")
 	if err != nil {
 		return err
 	}
@@ -77,7 +82,7 @@ func (st *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 			return err
 		}
 	}
-	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+	return each(ctx, func(ctx context.Context, rec *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		c := &chain{st: st, env: env, in: rec, bs: bs, rng: genkit.UnitRand("evol", st.s.Seed, env, rec.ID)}
 		return c.run(ctx)
 	})

@@ -121,6 +121,10 @@ func (s *Stage) keys() Keys {
 	return Keys{Question: s.cfg.QuestionKey, Answer: s.cfg.AnswerKey, ID: s.cfg.IDKey}
 }
 
+// Streams implements pipeline.Streaming when the entries come from the
+// previous stage: an entry's expansion depends on that entry alone.
+func (s *Stage) Streams() bool { return len(s.cfg.Paths) == 0 && s.cfg.Path == "" }
+
 // Run expands every entry not yet committed, env.Concurrency entries at a
 // time: from the files when paths are set, else from the input stage.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {

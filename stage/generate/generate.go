@@ -328,6 +328,10 @@ func (s *Stage) Render(r *record.Record) ([]model.Message, error) {
 	return append(msgs, model.Message{Role: "user", Content: text}), nil
 }
 
+// Streams implements pipeline.Streaming: a record's answers depend on that
+// record alone.
+func (s *Stage) Streams() bool { return true }
+
 // Run answers every kept record of the input stage, one unit per record.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if env.Input == "" {
@@ -337,16 +341,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if err != nil {
 		return err
 	}
-	ins, err := pipeline.KeptInput(ctx, env, 0)
-	if err != nil {
-		return err
-	}
-	if len(ins) > 0 {
-		if err := s.CheckFields(ins[0]); err != nil {
-			return err
-		}
-	}
-	return pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+	return pipeline.ForEachKeptChecked(ctx, env, s.CheckFields, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		return s.one(ctx, env, in, b)
 	})
 }

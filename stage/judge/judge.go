@@ -71,6 +71,9 @@ func New(cfg *Config) (*Stage, error) {
 	return s, nil
 }
 
+// Streams implements pipeline.Streaming: a judgement of a record depends on that record alone.
+func (s *Stage) Streams() bool { return true }
+
 // Run judges every kept record of the input stage, one unit per record.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	open := bestofn.Opener(env)

@@ -126,6 +126,9 @@ type answer struct {
 	keys             []string
 }
 
+// Streams implements pipeline.Streaming: a prompt's answers and their ratings depend on that prompt alone.
+func (s *Stage) Streams() bool { return true }
+
 // Run makes one record per kept input record.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if env.Input == "" {

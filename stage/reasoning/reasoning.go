@@ -193,6 +193,10 @@ func field(spec, def string) (func(*record.Record) string, error) {
 	return bestofn.Reference(spec)
 }
 
+// Streams implements pipeline.Streaming: a problem's samples and verdicts
+// depend on that problem alone.
+func (s *Stage) Streams() bool { return true }
+
 // Run solves every kept record of the input stage, one unit per problem.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if env.Input == "" {
@@ -210,10 +214,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 			return fmt.Errorf("reasoning: verifier: %w", err)
 		}
 	}
-	if err := checkAttributes(ctx, env); err != nil {
-		return err
-	}
-	err = pipeline.ForEachKept(ctx, env, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+	err = pipeline.ForEachKeptChecked(ctx, env, checkAttributes, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		return s.one(ctx, env, in, gen, info)
 	})
 	if err != nil {
@@ -235,12 +236,8 @@ var ownMeta = []string{"kind", "problem", "problem_id", "verifier", "reference",
 // checkAttributes refuses, before any request, problems whose attributes
 // (carried from a sample stage) are named like the stage's own meta
 // fields; the first input record stands for the rest.
-func checkAttributes(ctx context.Context, env *pipeline.Env) error {
-	first, err := pipeline.KeptInput(ctx, env, 1)
-	if err != nil || len(first) == 0 {
-		return err
-	}
-	if spec, ok := attrs.Of(first[0]); ok {
+func checkAttributes(first *record.Record) error {
+	if spec, ok := attrs.Of(first); ok {
 		if c := attrs.Clash(spec, ownMeta...); c != "" {
 			return fmt.Errorf("reasoning: the problems' attribute %q is also a meta field of the stage's records: rename the column", c)
 		}

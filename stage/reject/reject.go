@@ -106,6 +106,9 @@ func New(cfg *Config) (*Stage, error) {
 	return s, nil
 }
 
+// Streams implements pipeline.Streaming: a record's candidates and their scores depend on that record alone.
+func (s *Stage) Streams() bool { return true }
+
 // Run samples and scores candidates for every kept record of the input
 // stage, one unit per input record.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {

@@ -188,6 +188,9 @@ func (s *Instances) instancesRequest(instruction string, clf bool) (model.Reques
 	}, p, nil
 }
 
+// Streams implements pipeline.Streaming: an instruction's instances depend on that instruction alone; the pool-dependent bootstrap (Stage) does not stream.
+func (s *Instances) Streams() bool { return true }
+
 // Run generates instances for every kept instruction of the input stage, one
 // unit per instruction. An input record that already says whether its task is
 // a classification task (IsClassification set) is not asked again.

@@ -74,6 +74,9 @@ func New(cfg *Config) (*Stage, error) {
 	return s, nil
 }
 
+// Streams implements pipeline.Streaming: a record's pair depends on that record alone.
+func (s *Stage) Streams() bool { return true }
+
 // Run makes a preference pair from every kept record of the input stage.
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	gen, info, err := env.Backend(s.cfg.Model)

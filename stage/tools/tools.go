@@ -128,23 +128,27 @@ type run struct {
 // Run makes the trajectories: one unit per input record (inline task,
 // topic, or kept record of the previous stage).
 func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
-	ins, err := s.inputs(ctx, env)
-	if err != nil {
-		return err
+	each := func(ctx context.Context, fn pipeline.MapFunc) error {
+		return pipeline.ForEachKeptChecked(ctx, env, checkAttributes, fn)
 	}
-	if len(ins) > 0 {
-		if spec, ok := attrs.Of(ins[0]); ok {
-			if c := attrs.Clash(spec, ownMeta...); c != "" {
-				return fmt.Errorf("tools: the inputs' attribute %q is also a meta field of the stage's records: rename the column", c)
+	if !s.Streams() || env.Input == "" {
+		ins, err := s.inputs(ctx, env)
+		if err != nil {
+			return err
+		}
+		if len(ins) > 0 {
+			if err := checkAttributes(ins[0]); err != nil {
+				return err
 			}
 		}
+		each = func(ctx context.Context, fn pipeline.MapFunc) error { return pipeline.ForEachRecord(ctx, env, ins, fn) }
 	}
 	rn := &run{st: s, env: env}
 	defer rn.close()
 	if err := rn.open(ctx); err != nil {
 		return err
 	}
-	err = pipeline.ForEachRecord(ctx, env, ins, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
+	err := each(ctx, func(ctx context.Context, in *record.Record) ([]*record.Record, pipeline.UnitUsage, error) {
 		u := &unit{run: rn, in: in}
 		out, err := u.do(ctx)
 		return out, u.usage, err
@@ -155,6 +159,25 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if env.Log != nil {
 		if cov, err := Coverage(ctx, env.Store, env.Name); err == nil && cov.Records > 0 {
 			env.Log.Info("tools: coverage of the kept trajectories", "stage", env.Name, "report", cov.String())
+		}
+	}
+	return nil
+}
+
+// Streams implements pipeline.Streaming when the tasks are the previous
+// stage's kept records (no tasks, topics or limit): a trajectory depends on
+// its task alone.
+func (s *Stage) Streams() bool {
+	return len(s.cfg.Tasks) == 0 && len(s.cfg.Topics) == 0 && s.cfg.Limit == 0
+}
+
+// checkAttributes refuses inputs whose attributes (carried from a sample
+// stage) are named like the stage's own meta fields; the first input
+// record stands for the rest.
+func checkAttributes(first *record.Record) error {
+	if spec, ok := attrs.Of(first); ok {
+		if c := attrs.Clash(spec, ownMeta...); c != "" {
+			return fmt.Errorf("tools: the inputs' attribute %q is also a meta field of the stage's records: rename the column", c)
 		}
 	}
 	return nil

@@ -32,6 +32,28 @@ func Inputs(ctx context.Context, env *pipeline.Env, seeds []*record.Record, limi
 	return pipeline.KeptInput(ctx, env, limit)
 }
 
+// Each checks that a stage has something to work on, its seeds or an input
+// stage (noInput is the error when it has neither), and returns what runs
+// fn over it, one unit per record: the seeds cut to limit, the first limit
+// kept records of the input stage, or with no limit every kept record of
+// it as ForEachKept brings them (as they are committed, when the stage
+// streams). A stage streams exactly when it has no seeds and no limit.
+func Each(env *pipeline.Env, seeds []*record.Record, limit int, noInput string) (func(context.Context, pipeline.MapFunc) error, error) {
+	if seeds == nil && env.Input == "" {
+		return nil, errors.New(noInput)
+	}
+	return func(ctx context.Context, fn pipeline.MapFunc) error {
+		if seeds == nil && limit == 0 {
+			return pipeline.ForEachKept(ctx, env, fn)
+		}
+		ins, err := Inputs(ctx, env, seeds, limit, noInput)
+		if err != nil {
+			return err
+		}
+		return pipeline.ForEachRecord(ctx, env, ins, fn)
+	}, nil
+}
+
 // Backend is a model with the names that identify it in provenance.
 type Backend struct {
 	Gen  model.Backend
