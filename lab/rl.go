@@ -61,6 +61,12 @@ type RLConfig struct {
 	// gradient's expectation is unchanged, on fewer rows. On hard prompts
 	// most of a group is wrong, each with a small advantage.
 	Wrong int `json:"wrong"`
+	// Merge trains each distinct answer of a group once, weighted by its
+	// copies (after Wrong): a right answer's working is nearly always the
+	// same string, so a group with several right answers trains the same
+	// row several times. The loss and gradient are those of the copies; only
+	// the rows differ, and with them how a step splits into minibatches.
+	Merge bool `json:"merge"`
 }
 
 // RLAdamW is the optimizer of RL by default: β2 = 0.999 (as RL libraries
@@ -340,6 +346,9 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	if r.cfg.Wrong > 0 {
 		rs = r.fewerWrong(s, rs)
 	}
+	if r.cfg.Merge {
+		rs = mergeSame(rs)
+	}
 	sampled := len(rs)
 	st.Trained = sampled
 	rs, bounds := r.withDemos(s, rs)
@@ -448,6 +457,36 @@ func (r *RL) fewerWrong(s int, rs []train.Rollout) []train.Rollout {
 		}
 	}
 	return out
+}
+
+// mergeSame keeps the first of the identical rollouts of each group, its
+// weight the sum of theirs. Groups keep their order; so do the rollouts
+// within one.
+func mergeSame(rs []train.Rollout) []train.Rollout {
+	type key struct {
+		group  int
+		tokens string
+	}
+	first := map[key]int{}
+	out := make([]train.Rollout, 0, len(rs))
+	for _, x := range rs {
+		k := key{x.Group, fmt.Sprint(x.Tokens)}
+		if i, ok := first[k]; ok {
+			out[i].Weight = weight(out[i]) + weight(x)
+			continue
+		}
+		first[k] = len(out)
+		out = append(out, x)
+	}
+	return out
+}
+
+// weight is a rollout's weight, 1 unless set (train.Rollout.Weight).
+func weight(x train.Rollout) float64 {
+	if x.Weight == 0 {
+		return 1
+	}
+	return x.Weight
 }
 
 // withDemos returns the step's rollouts with Replay demos drawn for step s,

@@ -314,6 +314,36 @@ func TestRLFewerWrong(t *testing.T) {
 	}
 }
 
+// TestRLMergeSame: identical answers of a group become one whose weight
+// is the sum of theirs, the same answer in another group stays apart, and
+// the group advantages of the merged rollouts are those of the copies.
+func TestRLMergeSame(t *testing.T) {
+	ex := func(tok int32) train.Example { return train.Example{Tokens: []int32{1, tok}, Mask: []bool{false, true}} }
+	rs := []train.Rollout{
+		{Example: ex(7), Group: 0, Reward: 1, SFT: true}, {Example: ex(5), Group: 0, Weight: 3}, {Example: ex(7), Group: 0, Reward: 1, SFT: true},
+		{Example: ex(7), Group: 1, Reward: 1}, {Example: ex(6), Group: 1}, {Example: ex(7), Group: 0, Reward: 1, SFT: true}, {Example: ex(6), Group: 1, Weight: 2},
+	}
+	out := mergeSame(rs)
+	type row struct {
+		tok, group int
+		w          float64
+	}
+	var got []row
+	for _, x := range out {
+		got = append(got, row{int(x.Tokens[1]), x.Group, x.Weight})
+	}
+	want := []row{{7, 0, 3}, {5, 0, 3}, {7, 1, 0}, {6, 1, 3}}
+	if !slices.Equal(got, want) {
+		t.Errorf("mergeSame = %v, want %v", got, want)
+	}
+	full, merged := train.Advantages(rs, false), train.Advantages(out, false)
+	for i, j := range []int{0, 1, 3, 4} {
+		if math.Abs(full[j]-merged[i]) > 1e-12 {
+			t.Errorf("rollout %d: advantage %g merged, %g as copies", i, merged[i], full[j])
+		}
+	}
+}
+
 // reversalStart trains a small reversal model by cfg on n worked examples
 // of 1–3 characters and returns it with n unlabelled problems of the same
 // sizes for RL.
