@@ -31,9 +31,12 @@ type RLConfig struct {
 	Minibatches int     `json:"minibatches"` // optimizer steps per pass over a step's rollouts; 0 means 1
 	Epochs      int     `json:"epochs"`      // passes over a step's rollouts (PPO's epochs); 0 means 1
 	Micro       int     `json:"micro"`       // rollouts per forward pass; 0 means 64
-	LR          float64 `json:"lr"`          // constant after a linear warmup
+	LR          float64 `json:"lr"`          // after a linear warmup: constant, or with Decay a cosine to LR/10
 	Warmup      int     `json:"warmup"`      // optimizer steps
 	GRPO        train.GRPOConfig
+	// Decay lowers the learning rate along a cosine to LR/10 by the last
+	// step, as supervised training does: a round then ends on small steps.
+	Decay bool `json:"decay"`
 	// AdamW is the optimizer; the zero value is RLAdamW.
 	AdamW train.AdamWConfig
 	// Dynamic samples up to MaxDraws batches a step and trains only on
@@ -91,6 +94,16 @@ func (c RLConfig) check() error {
 		return fmt.Errorf("lab: rl: reuse %d and reuse_keep %d must not be negative, and reuse needs an sft weight (%g)", c.Reuse, c.ReuseKeep, c.GRPO.SFT)
 	}
 	return nil
+}
+
+// schedule is the learning rate over total optimizer steps: a linear
+// warmup, then LR, or with Decay a cosine down to LR/10.
+func (c RLConfig) schedule(total int) train.Cosine {
+	lo := c.LR
+	if c.Decay {
+		lo = c.LR / 10
+	}
+	return train.Cosine{Peak: c.LR, Min: lo, Warmup: min(c.Warmup, total-1), Total: total}
 }
 
 // RLStats describe one sampling step and the optimizer steps on it.
@@ -179,7 +192,7 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 		return nil, errors.New("lab: rl: a KL term needs a reference model")
 	}
 	tr, err := train.NewGRPO(m.LM, refLM, cfg.GRPO, train.Config{Batch: min(cfg.Micro, cfg.Prompts*cfg.Group+cfg.Replay+cfg.Reuse), Seq: seq, Seed: seed,
-		AdamW: cfg.AdamW, Schedule: train.Cosine{Peak: cfg.LR, Min: cfg.LR, Warmup: min(cfg.Warmup, total-1), Total: total},
+		AdamW: cfg.AdamW, Schedule: cfg.schedule(total),
 		ClipNorm: 1, Pad: int32(pad)})
 	if err != nil {
 		return nil, fmt.Errorf("lab: rl: %w", err)
