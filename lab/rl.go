@@ -31,9 +31,12 @@ type RLConfig struct {
 	Minibatches int     `json:"minibatches"` // optimizer steps per pass over a step's rollouts; 0 means 1
 	Epochs      int     `json:"epochs"`      // passes over a step's rollouts (PPO's epochs); 0 means 1
 	Micro       int     `json:"micro"`       // rollouts per forward pass; 0 means 64
-	LR          float64 `json:"lr"`          // constant after a linear warmup
+	LR          float64 `json:"lr"`          // after a linear warmup: constant, or with Decay a cosine to LR/10
 	Warmup      int     `json:"warmup"`      // optimizer steps
 	GRPO        train.GRPOConfig
+	// Decay lowers the learning rate along a cosine to LR/10 by the last
+	// step, as supervised training does: a round then ends on small steps.
+	Decay bool `json:"decay"`
 	// AdamW is the optimizer; the zero value is RLAdamW.
 	AdamW train.AdamWConfig
 	// Dynamic samples up to MaxDraws batches a step and trains only on
@@ -61,6 +64,12 @@ type RLConfig struct {
 	// gradient's expectation is unchanged, on fewer rows. On hard prompts
 	// most of a group is wrong, each with a small advantage.
 	Wrong int `json:"wrong"`
+	// Merge trains each distinct answer of a group once, weighted by its
+	// copies (after Wrong): a right answer's working is nearly always the
+	// same string, so a group with several right answers trains the same
+	// row several times. The loss and gradient are those of the copies; only
+	// the rows differ, and with them how a step splits into minibatches.
+	Merge bool `json:"merge"`
 }
 
 // RLAdamW is the optimizer of RL by default: β2 = 0.999 (as RL libraries
@@ -85,6 +94,16 @@ func (c RLConfig) check() error {
 		return fmt.Errorf("lab: rl: reuse %d and reuse_keep %d must not be negative, and reuse needs an sft weight (%g)", c.Reuse, c.ReuseKeep, c.GRPO.SFT)
 	}
 	return nil
+}
+
+// schedule is the learning rate over total optimizer steps: a linear
+// warmup, then LR, or with Decay a cosine down to LR/10.
+func (c RLConfig) schedule(total int) train.Cosine {
+	lo := c.LR
+	if c.Decay {
+		lo = c.LR / 10
+	}
+	return train.Cosine{Peak: c.LR, Min: lo, Warmup: min(c.Warmup, total-1), Total: total}
 }
 
 // RLStats describe one sampling step and the optimizer steps on it.
@@ -173,7 +192,7 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 		return nil, errors.New("lab: rl: a KL term needs a reference model")
 	}
 	tr, err := train.NewGRPO(m.LM, refLM, cfg.GRPO, train.Config{Batch: min(cfg.Micro, cfg.Prompts*cfg.Group+cfg.Replay+cfg.Reuse), Seq: seq, Seed: seed,
-		AdamW: cfg.AdamW, Schedule: train.Cosine{Peak: cfg.LR, Min: cfg.LR, Warmup: min(cfg.Warmup, total-1), Total: total},
+		AdamW: cfg.AdamW, Schedule: cfg.schedule(total),
 		ClipNorm: 1, Pad: int32(pad)})
 	if err != nil {
 		return nil, fmt.Errorf("lab: rl: %w", err)
@@ -340,6 +359,9 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	if r.cfg.Wrong > 0 {
 		rs = r.fewerWrong(s, rs)
 	}
+	if r.cfg.Merge {
+		rs = mergeSame(rs)
+	}
 	sampled := len(rs)
 	st.Trained = sampled
 	rs, bounds := r.withDemos(s, rs)
@@ -448,6 +470,36 @@ func (r *RL) fewerWrong(s int, rs []train.Rollout) []train.Rollout {
 		}
 	}
 	return out
+}
+
+// mergeSame keeps the first of the identical rollouts of each group, its
+// weight the sum of theirs. Groups keep their order; so do the rollouts
+// within one.
+func mergeSame(rs []train.Rollout) []train.Rollout {
+	type key struct {
+		group  int
+		tokens string
+	}
+	first := map[key]int{}
+	out := make([]train.Rollout, 0, len(rs))
+	for _, x := range rs {
+		k := key{x.Group, fmt.Sprint(x.Tokens)}
+		if i, ok := first[k]; ok {
+			out[i].Weight = weight(out[i]) + weight(x)
+			continue
+		}
+		first[k] = len(out)
+		out = append(out, x)
+	}
+	return out
+}
+
+// weight is a rollout's weight, 1 unless set (train.Rollout.Weight).
+func weight(x train.Rollout) float64 {
+	if x.Weight == 0 {
+		return 1
+	}
+	return x.Weight
 }
 
 // withDemos returns the step's rollouts with Replay demos drawn for step s,

@@ -314,6 +314,56 @@ func TestRLFewerWrong(t *testing.T) {
 	}
 }
 
+// TestRLMergeSame: identical answers of a group become one whose weight
+// is the sum of theirs, the same answer in another group stays apart, and
+// the group advantages of the merged rollouts are those of the copies.
+func TestRLMergeSame(t *testing.T) {
+	ex := func(tok int32) train.Example {
+		return train.Example{Tokens: []int32{1, tok}, Mask: []bool{false, true}}
+	}
+	rs := []train.Rollout{
+		{Example: ex(7), Group: 0, Reward: 1, SFT: true}, {Example: ex(5), Group: 0, Weight: 3}, {Example: ex(7), Group: 0, Reward: 1, SFT: true},
+		{Example: ex(7), Group: 1, Reward: 1}, {Example: ex(6), Group: 1}, {Example: ex(7), Group: 0, Reward: 1, SFT: true}, {Example: ex(6), Group: 1, Weight: 2},
+	}
+	out := mergeSame(rs)
+	type row struct {
+		tok, group int
+		w          float64
+	}
+	var got []row
+	for _, x := range out {
+		got = append(got, row{int(x.Tokens[1]), x.Group, x.Weight})
+	}
+	want := []row{{7, 0, 3}, {5, 0, 3}, {7, 1, 0}, {6, 1, 3}}
+	if !slices.Equal(got, want) {
+		t.Errorf("mergeSame = %v, want %v", got, want)
+	}
+	full, merged := train.Advantages(rs, false), train.Advantages(out, false)
+	for i, j := range []int{0, 1, 3, 4} {
+		if math.Abs(full[j]-merged[i]) > 1e-12 {
+			t.Errorf("rollout %d: advantage %g merged, %g as copies", i, merged[i], full[j])
+		}
+	}
+}
+
+func TestRLSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		decay          bool
+		mid, last, end float64 // the rate at step 50, 99 and 100 of 100
+	}{
+		{false, 1e-4, 1e-4, 1e-4},
+		{true, 5.87e-5, 1e-5, 1e-5}, // step 50 is 45 of the 95 steps after warmup
+	} {
+		s := RLConfig{LR: 1e-4, Warmup: 5, Decay: tc.decay}.schedule(100)
+		for i, want := range []float64{tc.mid, tc.last, tc.end} {
+			step := []int{50, 99, 100}[i]
+			if got := s.LR(step); math.Abs(got-want) > 2e-7 {
+				t.Errorf("decay %v: LR(%d) = %g, want %g", tc.decay, step, got, want)
+			}
+		}
+	}
+}
+
 // reversalStart trains a small reversal model by cfg on n worked examples
 // of 1–3 characters and returns it with n unlabelled problems of the same
 // sizes for RL.

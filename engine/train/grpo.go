@@ -28,11 +28,12 @@ type Rollout struct {
 	// sampler computes them anyway), and Prepare takes them instead of
 	// running that policy again. Entries at unmasked positions are unused.
 	OldLogProbs []float32
-	// Weight scales the rollout in its group's mean reward and in the
-	// policy term; 0 means 1. A group whose wrong answers were subsampled
-	// weighs the kept ones up by (wrong answers) / (kept), so that its mean
-	// reward, its advantages and the expected gradient are those of the
-	// whole group.
+	// Weight scales the rollout in its group's mean reward, in the policy
+	// term and in the cross-entropy term; 0 means 1. A group whose wrong
+	// answers were subsampled weighs the kept ones up by (wrong answers) /
+	// (kept), so that its mean reward, its advantages and the expected
+	// gradient are those of the whole group; one of k identical answers
+	// with weight k trains exactly as the k copies.
 	Weight float64
 }
 
@@ -301,7 +302,7 @@ func (t *GRPO) Step(lo, hi int) (GRPOStats, error) {
 func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 	seq, rows := t.cfg.Seq, t.cfg.Batch
 	tokens, sftTokens := 0, 0
-	var wTokens, sampled float64 // weighted: what the whole groups would count
+	var wTokens, sampled, wSFT float64 // weighted: what the whole groups would count
 	for r := lo; r < hi; r++ {
 		n := 0
 		for i := r * seq; i < (r+1)*seq; i++ {
@@ -316,13 +317,14 @@ func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 		}
 		if t.sft[r] {
 			sftTokens += n
+			wSFT += t.w[r] * float64(n)
 		}
 	}
 	norm := max(wTokens, 1)
 	if t.G.ConstNorm > 0 {
 		norm = max(sampled, 1) * float64(t.G.ConstNorm)
 	}
-	sftNorm := float64(max(sftTokens, 1))
+	sftNorm := max(wSFT, 1)
 	t.m.ZeroGrads()
 	var loss, kl, nll float64
 	clipped := 0
@@ -342,15 +344,15 @@ func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 					continue
 				}
 				lp, ref := float64(t.ws.LogProbs[i]), float64(t.refLP[k])
+				w := t.w[a+r]
 				if t.sft[a+r] {
-					nll -= lp
-					dlogp[i] = float32(-t.G.SFT / sftNorm)
+					nll -= w * lp
+					dlogp[i] = float32(-t.G.SFT * w / sftNorm)
 				}
 				if t.demo[a+r] {
 					continue
 				}
 				l, d, c := GRPOTokenLoss(t.G, lp, float64(t.old[k]), ref, t.adv[a+r])
-				w := t.w[a+r]
 				loss += w * l
 				dlogp[i] += float32(w * d / norm)
 				if c {

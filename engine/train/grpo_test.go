@@ -354,9 +354,13 @@ func TestGRPOWeightStandsForDuplicates(t *testing.T) {
 		return Example{Tokens: []int32{0, 3, b, 11}, Mask: []bool{false, false, true, true}}
 	}
 	right := []Rollout{{Example: ex(3), Reward: 1, SFT: true}, {Example: ex(3), Group: 1, Reward: 1}}
+	// Two copies of a verified answer, trained by both terms, against one
+	// of weight 2.
 	full := append(slices.Clone(right), Rollout{Example: ex(5), Group: 1}, Rollout{Example: ex(5), Group: 1}, Rollout{Example: ex(5), Group: 1},
-		Rollout{Example: ex(7)}, Rollout{Example: ex(2), Demo: true})
-	sub := append(slices.Clone(right), Rollout{Example: ex(5), Group: 1, Weight: 3}, Rollout{Example: ex(7)}, Rollout{Example: ex(2), Demo: true})
+		Rollout{Example: ex(7)}, Rollout{Example: ex(2), Demo: true}, Rollout{Example: ex(4), Group: 2, Reward: 1, SFT: true},
+		Rollout{Example: ex(4), Group: 2, Reward: 1, SFT: true}, Rollout{Example: ex(6), Group: 2})
+	sub := append(slices.Clone(right), Rollout{Example: ex(5), Group: 1, Weight: 3}, Rollout{Example: ex(7)}, Rollout{Example: ex(2), Demo: true},
+		Rollout{Example: ex(4), Group: 2, Reward: 1, SFT: true, Weight: 2}, Rollout{Example: ex(6), Group: 2})
 	for _, g := range []GRPOConfig{{ClipLow: 0.2, ClipHigh: 0.28, KL: 0.1, SFT: 0.5}, {ClipLow: 0.2, ClipHigh: 0.2, StdScale: true, ConstNorm: 3}} {
 		var losses []float64
 		var grads [][]float32

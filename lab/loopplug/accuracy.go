@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -95,6 +96,11 @@ type Score struct {
 	PassAt1  float64 `json:"pass_at_1,omitempty"`
 	PassAtK  float64 `json:"pass_at_k,omitempty"`
 	Majority float64 `json:"majority,omitempty"`
+	// PassAt1SE and PassAtKSE are their standard errors over the problems
+	// (the spread of the per-problem estimates over √problems), so two
+	// rounds' figures can be told apart from the draw of held-out problems.
+	PassAt1SE float64 `json:"pass_at_1_se,omitempty"`
+	PassAtKSE float64 `json:"pass_at_k_se,omitempty"`
 	// Length is the mean length in characters of the greedy answers to the
 	// target problems, and Working the share of them whose working is right
 	// (tasks that show their working).
@@ -122,17 +128,22 @@ func (a *accuracy) Evaluate(ctx context.Context, r *loop.Round, student, teacher
 	if student.Dir == "" {
 		return loop.Eval{}, fmt.Errorf("lab-accuracy: the student %q is not a built-in model directory", student.Ref())
 	}
+	cpu := lab.CPUSeconds()
 	s, err := a.score(ctx, r, student.Dir, filepath.Join(r.Dir, AccuracyFile), "student")
 	if err != nil {
 		return loop.Eval{}, err
 	}
 	e := loop.Eval{Metric: "accuracy", Student: s.Accuracy, ByDifficulty: s.ByDifficulty,
 		Metrics: map[string]float64{"accuracy": s.Accuracy, "accuracy_all": s.All, "answer_length": s.Length}}
+	// The round's CPU includes its evaluation; this lets a method's cost be
+	// compared without it (a larger held-out set is not the method's cost).
+	defer func() { e.Metrics["eval_cpu_seconds"] = lab.CPUSeconds() - cpu }()
 	if _, ok := a.task().(task.Worked); ok {
 		e.Metrics["working_right"] = s.Working
 	}
 	if a.c.Samples > 0 {
 		e.Metrics["pass_at_1"], e.Metrics["pass_at_k"], e.Metrics["majority"] = s.PassAt1, s.PassAtK, s.Majority
+		e.Metrics["pass_at_1_se"], e.Metrics["pass_at_k_se"] = s.PassAt1SE, s.PassAtKSE
 	}
 	if teacher.Ref() == "" && teacher.Dir == "" {
 		// No teacher yet (a labelled first round): any student that
@@ -231,6 +242,7 @@ func (a *accuracy) passAtK(ctx context.Context, m *lab.Model, t task.Task, ps []
 		return err
 	}
 	worked, _ := t.(task.Worked)
+	var sq1, sqK float64
 	for i, p := range ps {
 		_, right := verdicts(t, p, as[i])
 		if worked != nil {
@@ -241,13 +253,24 @@ func (a *accuracy) passAtK(ctx context.Context, m *lab.Model, t task.Task, ps []
 				as[i][j].Text = "#" + f
 			}
 		}
-		s.PassAt1 += methods.PassAtK(c.Samples, right, 1)
-		s.PassAtK += methods.PassAtK(c.Samples, right, c.K)
+		p1, pk := methods.PassAtK(c.Samples, right, 1), methods.PassAtK(c.Samples, right, c.K)
+		s.PassAt1, s.PassAtK = s.PassAt1+p1, s.PassAtK+pk
+		sq1, sqK = sq1+p1*p1, sqK+pk*pk
 		if v := methods.Votes(as[i], func(x lab.Answer) bool { return x.Stopped }); len(v) > 0 && t.Verify(p, v[0].Text) {
 			s.Majority++
 		}
 	}
 	n := float64(max(len(ps), 1))
 	s.PassAt1, s.PassAtK, s.Majority = s.PassAt1/n, s.PassAtK/n, s.Majority/n
+	s.PassAt1SE, s.PassAtKSE = standardError(sq1/n, s.PassAt1, n), standardError(sqK/n, s.PassAtK, n)
 	return nil
+}
+
+// standardError is the standard error of a mean over n items whose squares
+// average sq: the sample standard deviation over √n.
+func standardError(sq, mean, n float64) float64 {
+	if n < 2 {
+		return 0
+	}
+	return math.Sqrt(max(sq-mean*mean, 0) * n / (n - 1) / n)
 }

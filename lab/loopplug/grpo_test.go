@@ -17,12 +17,14 @@ import (
 // true labels, round 2 runs GRPO on prompts with the verifier as reward,
 // with the cross-entropy term on verified answers, round 1's examples
 // replayed and earlier steps' verified answers reused (state a resumed run
-// must restore), and one wrong answer trained per right one (drawn from a
-// stream a resumed step must draw again).
+// must restore), one wrong answer trained per right one (drawn from a
+// stream a resumed step must draw again), identical answers merged, and a
+// learning rate that decays over the round (a resumed run must continue
+// the schedule).
 const grpoLoop = "name: t\nrounds: 2\n" +
 	"generate: {type: lab-prompts, with: {task: copy, labels: {count: 200, from: 1, to: 2}, count: 50, from: 1, to: 2}}\n" +
 	"train: {type: lab-train, with: {arch: {dim: 16, layers: 1, heads: 2, hidden: 32, max_seq: 16}, steps: 12, batch: 8, lr: 3e-3, warmup: 1, " +
-	"save_every: 5, grpo: {group: 4, minibatches: 2, micro: 16, kl: 0.05, sft: 0.5, replay: 4, reuse: 4, wrong: 1}, first: {steps: 300, batch: 32, lr: 3e-3, warmup: 10}}}\n" +
+	"save_every: 5, grpo: {group: 4, minibatches: 2, micro: 16, kl: 0.05, sft: 0.5, replay: 4, reuse: 4, wrong: 1, merge: true, decay: true}, first: {steps: 300, batch: 32, lr: 3e-3, warmup: 10}}}\n" +
 	"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2], problems: 20}}\n"
 
 // TestGRPORound runs GRPO as a loop round, checks its log and metrics and
@@ -107,4 +109,37 @@ func runLoop(t *testing.T, text string) (*loop.Config, string, *loop.Summary) {
 		t.Fatalf("round 1's student was not promoted: %s", sum.Rounds[0].Reason)
 	}
 	return cfg, dir, sum
+}
+
+// TestGRPOLongExample runs examples/loop-lab-grpo-long.yaml at test size:
+// a worked-example round, a GRPO round with merged answers, and the RFT
+// baseline from the same round 1; both report pass@1 with its standard
+// error.
+func TestGRPOLongExample(t *testing.T) {
+	cfg := shrinkWith(t, "loop-lab-grpo-long.yaml", `
+rounds: 2
+generate: {with: {labels: {count: 300, from: 1, to: 2}, count: 100, from: 1, to: 2}}
+train: {with: {arch: {dim: 32, layers: 2, heads: 4, hidden: 64, max_seq: 48}, first: {steps: 200, lr: 3e-3, warmup: 10},
+  steps: 4, batch: 4, warmup: 1, grpo: {group: 4}}}
+evaluate: {with: {difficulties: [1, 2], problems: 10, target: [1, 2], samples: 4, k: 4}}
+baseline: {generate: {count: 40, k: 4}, train: {steps: 10, warmup: 2}}
+`)
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRounds(t, sum)
+	if len(sum.Rounds) != 2 || sum.Baseline == nil || len(sum.Baseline.Rounds) != 2 {
+		t.Fatalf("want 2 rounds and a baseline of 2, got %d and %+v", len(sum.Rounds), sum.Baseline)
+	}
+	for _, r := range []loop.RoundSummary{sum.Rounds[1], sum.Baseline.Rounds[1]} {
+		for _, k := range []string{"pass_at_1", "pass_at_1_se", "pass_at_k_se", "eval_cpu_seconds"} {
+			if _, ok := r.Metrics[k]; !ok {
+				t.Errorf("round 2 lacks metric %s: %v", k, r.Metrics)
+			}
+		}
+	}
+	if sum.Rounds[1].TrainSteps != 4 || sum.Baseline.Rounds[1].TrainSteps != 10 {
+		t.Errorf("round 2 trained %d GRPO and %d RFT steps, want 4 and 10", sum.Rounds[1].TrainSteps, sum.Baseline.Rounds[1].TrainSteps)
+	}
 }

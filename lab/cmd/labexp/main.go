@@ -58,6 +58,8 @@ func main() {
 	rlReuse := flag.Int("rl-reuse", 0, "GRPO: verified answers of earlier steps a step (needs -rl-sft)")
 	rlReuseKeep := flag.Int("rl-reuse-keep", 0, "GRPO: the reuse buffer's size (0: 1024)")
 	rlWrong := flag.Int("rl-wrong", 0, "GRPO: wrong answers trained per right one in a group, weighted up (0: all)")
+	rlMerge := flag.Bool("rl-merge", false, "GRPO: train identical answers of a group once, weighted by their copies")
+	rlDecay := flag.Bool("rl-decay", false, "GRPO: cosine learning-rate decay to lr/10 by the last step")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -99,7 +101,7 @@ func main() {
 			}
 		}
 		rl(m, t, *lo, *hi, *n, *evalTo, *seed, *save, lab.RLConfig{Steps: *rlSteps, Prompts: *rlPrompts, Group: *rlGroup, Minibatches: *rlMB, Epochs: *rlEpochs,
-			LR: *lr, Warmup: *warmup, Dynamic: *rlDyn > 0, MaxDraws: *rlDyn, Replay: *rlReplay, Demos: demos, Reuse: *rlReuse, ReuseKeep: *rlReuseKeep, Wrong: *rlWrong,
+			LR: *lr, Warmup: *warmup, Dynamic: *rlDyn > 0, MaxDraws: *rlDyn, Replay: *rlReplay, Demos: demos, Reuse: *rlReuse, ReuseKeep: *rlReuseKeep, Wrong: *rlWrong, Merge: *rlMerge, Decay: *rlDecay,
 			GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: *rlHigh, KL: *rlKL, SFT: *rlSFT}})
 		return
 	}
