@@ -19,12 +19,36 @@ import (
 // checks and copies what such a method returns, which cost more than the
 // reflection it would save.
 func (r *Record) AppendJSON(b []byte) ([]byte, error) {
+	if b == nil {
+		// Room for the usual record at once: growing from nothing left
+		// twice its size in garbage.
+		b = make([]byte, 0, r.sizeHint())
+	}
 	e := encoder{b: b}
 	e.record(r)
 	if e.err != nil {
 		return nil, e.err
 	}
 	return e.b, nil
+}
+
+// sizeHint is a little more than the JSON of a record with short meta and
+// params values.
+func (r *Record) sizeHint() int {
+	n := 384 + len(r.ID) + len(r.Stage) + len(r.Instruction) + len(r.Input) + len(r.Output) + len(r.Reasoning) +
+		len(r.Chosen) + len(r.Rejected) + len(r.Error) + 48*(len(r.Meta)+len(r.Prov.Params)+len(r.Scores))
+	for _, ids := range [][]string{r.Prov.ParentIDs, r.Prov.SeedIDs, r.Prov.RequestKeys} {
+		for _, id := range ids {
+			n += len(id) + 3
+		}
+	}
+	for _, t := range r.Messages {
+		n += 32 + len(t.Content) + len(t.Reasoning)
+	}
+	for _, c := range r.Candidates {
+		n += 32 + len(c.Text) + len(c.Reasoning)
+	}
+	return n
 }
 
 // encoder appends JSON to b; the first error sticks.

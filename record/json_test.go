@@ -131,3 +131,15 @@ func BenchmarkAppendJSON(b *testing.B) {
 		})
 	}
 }
+
+// TestSizeHint: a record as the generate stage makes it is encoded into
+// the buffer AppendJSON allocates, without growing it.
+func TestSizeHint(t *testing.T) {
+	r := examples()[1]
+	r.Output = "A short answer."
+	r.Prov.RequestKeys = []string{"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
+	b, err := r.AppendJSON(nil)
+	if err != nil || len(b) > r.sizeHint() {
+		t.Errorf("%d bytes, hint %d, %v", len(b), r.sizeHint(), err)
+	}
+}
