@@ -32,11 +32,12 @@ func (r *Record) Fields() map[string]any {
 	for k, v := range r.Meta {
 		d[k] = v
 	}
-	for k, v := range map[string]string{"id": r.ID, "instruction": r.Instruction, "input": r.Input, "output": r.Output, "chosen": r.Chosen, "rejected": r.Rejected} {
-		if v != "" {
-			d[k] = v
+	for _, f := range [...]struct{ k, v string }{{"id", r.ID}, {"instruction", r.Instruction}, {"input", r.Input},
+		{"output", r.Output}, {"chosen", r.Chosen}, {"rejected", r.Rejected}} {
+		if f.v != "" {
+			d[f.k] = f.v
 		} else {
-			delete(d, k)
+			delete(d, f.k)
 		}
 	}
 	return d

@@ -4,7 +4,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -497,7 +496,7 @@ func (s *Store) Commit(ctx context.Context, u pipeline.Unit) error {
 			c.Stage = u.Stage
 			rec = &c
 		}
-		b, err := json.Marshal(rec)
+		b, err := rec.AppendJSON(nil) // json.Marshal's bytes, without reflection
 		if err != nil {
 			return fmt.Errorf("store: commit %s/%s: encode record %s: %w", u.Stage, u.Key, r.ID, err)
 		}

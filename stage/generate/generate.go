@@ -229,6 +229,9 @@ func parseGo(key, text string, used map[string]bool) (renderer, error) {
 			walk(tt.Tree.Root, used)
 		}
 	}
+	if p, ok := plain(t); ok {
+		return p, nil
+	}
 	return goTemplate{t}, nil
 }
 

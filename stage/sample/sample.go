@@ -90,27 +90,62 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 		// run every shard draws every unit and keeps its own records.
 		units = append(units, pipeline.UnitSpec{Key: fmt.Sprintf("records-%0*d", d.width, start), Weight: min(unitSize, n-start), Partition: pipeline.ByRecord})
 	}
+	// The coverage report counts the records as they are drawn and reads
+	// back only what earlier runs committed: reading a large sample back
+	// cost as much CPU as drawing it.
+	var cov *unitTally
+	if env.Log != nil {
+		cov = earlier(ctx, env, units)
+	}
+	spec := attrs.Spec{Columns: sp.names(), Kinds: sp.kinds(), Possible: sp.possible()}
 	err = pipeline.RunUnits(ctx, env, units, func(ctx context.Context, k int) ([]*record.Record, pipeline.UnitUsage, error) {
 		start := k * unitSize
 		out := make([]*record.Record, 0, units[k].Weight)
+		var t attrs.Tally
 		for i := start; i < start+units[k].Weight; i++ {
 			r, err := d.record(env, i)
 			if err != nil {
 				return nil, pipeline.UnitUsage{}, err
 			}
 			out = append(out, r)
+			if cov != nil && env.Shard.Owns(r.ID) { // what the unit commits (pipeline.ByRecord)
+				t.Add(r, spec)
+			}
+		}
+		if cov != nil {
+			cov.put(k, &t)
 		}
 		return out, pipeline.UnitUsage{}, nil
 	})
 	if err != nil {
 		return err
 	}
-	if env.Log != nil {
-		if cov, err := Summarize(ctx, env.Store, env.Name); err == nil {
-			env.Log.Info("sample: coverage", "stage", env.Name, "report", cov.String())
-		}
+	if cov != nil {
+		env.Log.Info("sample: coverage", "stage", env.Name, "report", cov.coverage().String())
 	}
 	return nil
+}
+
+// earlier counts the records of the units that earlier runs of the stage
+// committed; nil when they cannot be read, and then there is no report.
+func earlier(ctx context.Context, env *pipeline.Env, units []pipeline.UnitSpec) *unitTally {
+	cov := new(unitTally)
+	done, err := env.Store.DoneUnits(ctx, env.Name)
+	if err != nil {
+		return nil
+	}
+	if len(done) == 0 {
+		return cov
+	}
+	if err := cov.readBack(ctx, env.Store, env.Name); err != nil {
+		return nil
+	}
+	for k, u := range units {
+		if done[u.Key] {
+			cov.none(k)
+		}
+	}
+	return cov
 }
 
 // grownTree returns the tree of a column with grow: the one this run
@@ -438,15 +473,6 @@ func setField(r *record.Record, name string, v any) {
 		return
 	}
 	r.Meta[name] = v
-}
-
-// Coverage is how a sample stage's records cover each column's values.
-type Coverage = attrs.Coverage
-
-// Summarize reads the kept records of a sample stage and counts each
-// column's values.
-func Summarize(ctx context.Context, st pipeline.Store, stage string) (Coverage, error) {
-	return attrs.Summarize(ctx, st, stage, nil)
 }
 
 var _ pipeline.Stage = (*Stage)(nil)

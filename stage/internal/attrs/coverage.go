@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -36,45 +37,93 @@ type ColumnCoverage struct {
 // declare (see Of), in the order they are first met; a record without
 // attributes is not counted.
 func Summarize(ctx context.Context, st pipeline.Store, stage string, keep func(*record.Record) bool) (Coverage, error) {
-	var cov Coverage
-	idx := map[string]int{}
+	var t Tally
 	for r, err := range st.Records(ctx, stage, record.Kept) {
 		if err != nil {
-			return cov, err
+			return t.Coverage(), err
 		}
 		if keep != nil && !keep(r) {
 			continue
 		}
-		spec, ok := Of(r)
-		if !ok {
-			continue
-		}
-		cov.Records++
-		for _, name := range spec.Columns {
-			i, seen := idx[name]
-			if !seen {
-				i = len(cov.Columns)
-				idx[name] = i
-				cov.Columns = append(cov.Columns, newColumn(name, spec))
-			}
-			cov.Columns[i].add(Value(r, name))
+		if spec, ok := Of(r); ok {
+			t.Add(r, spec)
 		}
 	}
+	return t.Coverage(), nil
+}
+
+// Tally counts attribute values a record at a time, so that a stage that
+// makes the records can count them as it goes instead of reading them back.
+// The zero Tally is empty; a Tally is not safe for concurrent use.
+type Tally struct {
+	cov Coverage
+	idx map[string]int // column name → index in cov.Columns
+}
+
+// Add counts r's values of the columns of s.
+func (t *Tally) Add(r *record.Record, s Spec) {
+	t.cov.Records++
+	for _, name := range s.Columns {
+		t.column(name, s.Kinds[name], s.Possible[name]).add(Value(r, name))
+	}
+}
+
+// Merge adds what o counted to t. The sums behind the means are added in
+// the order of the calls (floating-point addition is not associative):
+// parts merged in a fixed order give the same means however and whenever
+// each part was counted.
+func (t *Tally) Merge(o *Tally) {
+	t.cov.Records += o.cov.Records
+	for i := range o.cov.Columns {
+		oc := &o.cov.Columns[i]
+		c := t.column(oc.Name, oc.Kind, oc.Possible)
+		for v, n := range oc.Counts {
+			c.Counts[v] += n
+		}
+		if oc.N == 0 || c.Counts != nil {
+			continue
+		}
+		if c.N == 0 || oc.Min < c.Min {
+			c.Min = oc.Min
+		}
+		if c.N == 0 || oc.Max > c.Max {
+			c.Max = oc.Max
+		}
+		c.N += oc.N
+		c.sum += oc.sum
+	}
+}
+
+// column is the column name, added with the kind and the number of
+// possible values given when it is new.
+func (t *Tally) column(name, kind string, possible int) *ColumnCoverage {
+	i, seen := t.idx[name]
+	if !seen {
+		if t.idx == nil {
+			t.idx = map[string]int{}
+		}
+		i = len(t.cov.Columns)
+		t.idx[name] = i
+		c := ColumnCoverage{Name: name, Kind: kind}
+		if !Numeric(kind) {
+			c.Counts = map[string]int{}
+			c.Possible = possible
+		}
+		t.cov.Columns = append(t.cov.Columns, c)
+	}
+	return &t.cov.Columns[i]
+}
+
+// Coverage is what t has counted, means computed. It shares the counts
+// with t: later Adds show in it.
+func (t *Tally) Coverage() Coverage {
+	cov := Coverage{Records: t.cov.Records, Columns: slices.Clone(t.cov.Columns)}
 	for i := range cov.Columns {
 		if c := &cov.Columns[i]; c.N > 0 {
 			c.Mean = c.sum / float64(c.N)
 		}
 	}
-	return cov, nil
-}
-
-func newColumn(name string, s Spec) ColumnCoverage {
-	c := ColumnCoverage{Name: name, Kind: s.Kinds[name]}
-	if !Numeric(c.Kind) {
-		c.Counts = map[string]int{}
-		c.Possible = s.Possible[name]
-	}
-	return c
+	return cov
 }
 
 func (c *ColumnCoverage) add(v any) {
