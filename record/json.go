@@ -255,7 +255,15 @@ func (e *encoder) strs(ss []string) {
 }
 
 // floats is a map of numbers, its keys in order as encoding/json sorts them.
-func (e *encoder) floats(m map[string]float64) {
+func (e *encoder) floats(m map[string]float64) { encodeMap(e, m, e.float) }
+
+// encodeMap writes m as encoding/json does: null when nil, else an object
+// with its keys sorted, each value written by val.
+func encodeMap[V any](e *encoder, m map[string]V, val func(V)) {
+	if m == nil {
+		e.b = append(e.b, "null"...)
+		return
+	}
 	e.b = append(e.b, '{')
 	for i, k := range sortedKeys(m) {
 		if i > 0 {
@@ -263,7 +271,7 @@ func (e *encoder) floats(m map[string]float64) {
 		}
 		e.str(k)
 		e.b = append(e.b, ':')
-		e.float(m[k])
+		val(m[k])
 	}
 	e.b = append(e.b, '}')
 }
@@ -277,22 +285,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func (e *encoder) object(m map[string]any) {
-	if m == nil {
-		e.b = append(e.b, "null"...)
-		return
-	}
-	e.b = append(e.b, '{')
-	for i, k := range sortedKeys(m) {
-		if i > 0 {
-			e.b = append(e.b, ',')
-		}
-		e.str(k)
-		e.b = append(e.b, ':')
-		e.value(m[k])
-	}
-	e.b = append(e.b, '}')
-}
+func (e *encoder) object(m map[string]any) { encodeMap(e, m, e.value) }
 
 // value encodes the kinds of value that JSON decoding makes and stages put
 // in Meta and Params; any other goes through encoding/json.
@@ -328,35 +321,9 @@ func (e *encoder) value(v any) {
 	case map[string]any:
 		e.object(x)
 	case map[string]string:
-		if x == nil {
-			e.b = append(e.b, "null"...)
-			return
-		}
-		e.b = append(e.b, '{')
-		for i, k := range sortedKeys(x) {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.str(k)
-			e.b = append(e.b, ':')
-			e.str(x[k])
-		}
-		e.b = append(e.b, '}')
+		encodeMap(e, x, e.str)
 	case map[string]int:
-		if x == nil {
-			e.b = append(e.b, "null"...)
-			return
-		}
-		e.b = append(e.b, '{')
-		for i, k := range sortedKeys(x) {
-			if i > 0 {
-				e.b = append(e.b, ',')
-			}
-			e.str(k)
-			e.b = append(e.b, ':')
-			e.b = strconv.AppendInt(e.b, int64(x[k]), 10)
-		}
-		e.b = append(e.b, '}')
+		encodeMap(e, x, func(n int) { e.b = strconv.AppendInt(e.b, int64(n), 10) })
 	default:
 		b, err := json.Marshal(v)
 		e.fail(err)
