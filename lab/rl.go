@@ -485,21 +485,13 @@ func mergeSame(rs []train.Rollout) []train.Rollout {
 	for _, x := range rs {
 		k := key{x.Group, fmt.Sprint(x.Tokens)}
 		if i, ok := first[k]; ok {
-			out[i].Weight = weight(out[i]) + weight(x)
+			out[i].Weight = out[i].Weighted() + x.Weighted()
 			continue
 		}
 		first[k] = len(out)
 		out = append(out, x)
 	}
 	return out
-}
-
-// weight is a rollout's weight, 1 unless set (train.Rollout.Weight).
-func weight(x train.Rollout) float64 {
-	if x.Weight == 0 {
-		return 1
-	}
-	return x.Weight
 }
 
 // withDemos returns the step's rollouts with Replay demos drawn for step s,

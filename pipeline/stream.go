@@ -177,7 +177,7 @@ func (f *flow) publish(recs []*record.Record) error {
 		if r.Status != record.Kept {
 			continue
 		}
-		b, err := json.Marshal(r)
+		b, err := r.AppendJSON(nil)
 		if err != nil {
 			return fmt.Errorf("pipeline: stage %s: encode record %s: %w", f.stage, r.ID, err)
 		}

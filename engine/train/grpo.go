@@ -37,8 +37,8 @@ type Rollout struct {
 	Weight float64
 }
 
-// weight returns the rollout's weight, 1 unless set.
-func (r *Rollout) weight() float64 {
+// Weighted returns the rollout's weight, 1 unless set.
+func (r *Rollout) Weighted() float64 {
 	if r.Weight == 0 {
 		return 1
 	}
@@ -96,7 +96,7 @@ func Advantages(rs []Rollout, stdScale bool) []float64 {
 		if r.Demo {
 			continue
 		}
-		w := r.weight()
+		w := r.Weighted()
 		sum[r.Group] += w * r.Reward
 		sq[r.Group] += w * r.Reward * r.Reward
 		n[r.Group] += w
@@ -242,7 +242,7 @@ func (t *GRPO) Prepare(rs []Rollout) (int, error) {
 	t.adv = Advantages(rs, t.G.StdScale)
 	t.sft, t.demo, t.w = t.sft[:0], t.demo[:0], t.w[:0]
 	for _, r := range rs {
-		t.sft, t.demo, t.w = append(t.sft, r.SFT || r.Demo), append(t.demo, r.Demo), append(t.w, r.weight())
+		t.sft, t.demo, t.w = append(t.sft, r.SFT || r.Demo), append(t.demo, r.Demo), append(t.w, r.Weighted())
 	}
 	useful := 0
 	for i := range n {

@@ -188,16 +188,11 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	pass1 := 0.0
 	for i, p := range ps {
 		o := &out[i]
-		o.Problem, o.From, o.Answers, o.Right = p, from[i], as[i], make([]bool, len(as[i]))
-		right := 0
-		for j, a := range as[i] {
-			// The verifier alone says which answers are right: nothing
-			// else in the round knows the true answer.
-			o.Right[j] = a.Stopped && t.Verify(p, a.Text)
-			if o.Right[j] {
-				right++
-			}
-		}
+		o.Problem, o.From, o.Answers = p, from[i], as[i]
+		// The verifier alone says which answers are right: nothing else in
+		// the round knows the true answer.
+		var right int
+		o.Right, right = verdicts(t, p, as[i])
 		pass1 += methods.PassAtK(len(as[i]), right, 1)
 		// Learnable: solved sometimes, not always (Absolute Zero's filter).
 		learnable := right > 0 && right < len(as[i])
