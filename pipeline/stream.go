@@ -317,8 +317,11 @@ func streamKept(ctx context.Context, env *Env, check func(first *record.Record) 
 		deferred []UnitSpec
 		later    []*record.Record // the deferred units' input records
 	)
-	g, gctx := errgroup.WithContext(ctx)
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	g, gctx := errgroup.WithContext(cctx)
 	g.SetLimit(max(env.Concurrency, 1))
+	c.open(cancel)
 	start := func(in *record.Record) {
 		u := UnitSpec{Key: in.ID, Seq: in.Seq * 1000, Partition: Local}
 		g.Go(func() error {
@@ -382,6 +385,9 @@ func streamKept(ctx context.Context, env *Env, check func(first *record.Record) 
 		}
 	}
 	err = g.Wait()
+	if cerr := c.close(); cerr != nil {
+		err = cerr
+	}
 	if err == nil {
 		err = inErr
 	}

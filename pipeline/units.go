@@ -161,8 +161,11 @@ func (c *committer) rest(ctx context.Context, units []UnitSpec, todo []int, fn U
 func runPass(ctx context.Context, env *Env, units []UnitSpec, todo []int, fn UnitFunc, c *committer) ([]int, error) {
 	var mu sync.Mutex
 	var deferred []int
-	g, gctx := errgroup.WithContext(ctx)
+	cctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	g, gctx := errgroup.WithContext(cctx)
 	g.SetLimit(max(env.Concurrency, 1))
+	c.open(cancel)
 	for _, i := range todo {
 		if gctx.Err() != nil || c.enough() {
 			break
@@ -184,13 +187,17 @@ func runPass(ctx context.Context, env *Env, units []UnitSpec, todo []int, fn Uni
 		})
 	}
 	err := g.Wait()
+	if cerr := c.close(); cerr != nil {
+		err = cerr
+	}
 	slices.Sort(deferred)
 	return deferred, err
 }
 
-// settle does what a unit's result calls for: it commits the unit, sets it
-// aside for a provider batch (deferred), leaves it undone after a
-// transient failure, or returns the error that stops the stage.
+// settle does what a unit's result calls for: it hands the unit over to be
+// committed (group.go), sets it aside for a provider batch (deferred),
+// leaves it undone after a transient failure, or returns the error that
+// stops the stage.
 func (c *committer) settle(u UnitSpec, out []*record.Record, usage UnitUsage, err error) (deferred bool, _ error) {
 	switch {
 	case errors.Is(err, model.ErrDeferred):
@@ -201,7 +208,7 @@ func (c *committer) settle(u UnitSpec, out []*record.Record, usage UnitUsage, er
 	case err != nil:
 		return false, c.stop(err)
 	}
-	return false, c.commit(u, out, usage)
+	return false, c.hand(u, out, usage)
 }
 
 // flush has the run's batching models send what the units deferred and
@@ -395,6 +402,7 @@ type committer struct {
 	left     int        // units that failed for a transient cause
 	last     error      // the last of those causes
 	progress sync.Mutex // serialises the progress reports of concurrent commits
+	group    groupState // RunUnits' and streamKept's commits in groups (group.go)
 }
 
 // leave notes a unit that failed for a transient cause: it is not
@@ -441,11 +449,16 @@ func (c *committer) result(err error) error {
 	return &UndoneError{Units: c.left, Last: c.last, Stop: err}
 }
 
-// commit stamps the unit's records with the stage and their order, commits
-// them with the unit's usage and done-mark, and reports the progress. The
-// commit ignores cancellation: work in hand when the run is stopped is kept.
+// commit commits one unit now, for RunUnitsInOrder, whose units must be
+// committed one after another in order.
 func (c *committer) commit(u UnitSpec, out []*record.Record, usage UnitUsage) error {
-	var kept, rejected, failed int
+	return c.commitGroup([]finished{c.prepare(u, out, usage)})
+}
+
+// prepare stamps the unit's records with the stage and their order, keeps
+// the shard's own, and counts them by status for progress.
+func (c *committer) prepare(u UnitSpec, out []*record.Record, usage UnitUsage) finished {
+	f := finished{weight: u.weight()}
 	mine := out[:0:0]
 	for i, r := range out {
 		r.Stage = c.env.Name
@@ -460,33 +473,55 @@ func (c *committer) commit(u UnitSpec, out []*record.Record, usage UnitUsage) er
 		mine = append(mine, r)
 		switch r.Status {
 		case record.Kept:
-			kept++
+			f.kept++
 		case record.Rejected:
-			rejected++
+			f.rejected++
 		default:
-			failed++
+			f.failed++
 		}
 	}
-	out = mine
+	f.unit = Unit{Stage: c.env.Name, Key: u.Key, Records: mine, Usage: usage}
+	return f
+}
+
+// commitGroup commits finished units (each whole, in one write when the
+// store can), then publishes their kept records and reports the progress.
+// The commit ignores cancellation: work in hand when the run is stopped is
+// kept.
+func (c *committer) commitGroup(group []finished) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.end {
 		return nil
 	}
-	unit := Unit{Stage: c.env.Name, Key: u.Key, Records: out, Usage: usage}
-	if err := c.env.Store.Commit(context.WithoutCancel(c.ctx), unit); err != nil {
-		return fmt.Errorf("pipeline: stage %s: commit unit %s: %w", c.env.Name, u.Key, err)
-	}
-	if f := c.env.out; f != nil && f.stage == c.env.Name {
-		if err := f.publish(out); err != nil {
-			return err
+	ctx := context.WithoutCancel(c.ctx)
+	if gc, ok := c.env.Store.(UnitsCommitter); ok && len(group) > 1 {
+		units := make([]Unit, len(group))
+		for i, f := range group {
+			units[i] = f.unit
+		}
+		if err := gc.CommitUnits(ctx, units); err != nil {
+			return fmt.Errorf("pipeline: stage %s: commit units %s and %d more: %w", c.env.Name, units[0].Key, len(units)-1, err)
+		}
+	} else {
+		for _, f := range group {
+			if err := c.env.Store.Commit(ctx, f.unit); err != nil {
+				return fmt.Errorf("pipeline: stage %s: commit unit %s: %w", c.env.Name, f.unit.Key, err)
+			}
 		}
 	}
-	if c.env.Progress != nil {
-		c.progress.Lock()
-		c.env.Progress.Done(u.weight(), kept, rejected, failed)
-		c.env.Progress.Usage(usage)
-		c.progress.Unlock()
+	for _, f := range group {
+		if o := c.env.out; o != nil && o.stage == c.env.Name {
+			if err := o.publish(f.unit.Records); err != nil {
+				return err
+			}
+		}
+		if c.env.Progress != nil {
+			c.progress.Lock()
+			c.env.Progress.Done(f.weight, f.kept, f.rejected, f.failed)
+			c.env.Progress.Usage(f.unit.Usage)
+			c.progress.Unlock()
+		}
 	}
 	return nil
 }

@@ -50,6 +50,11 @@ func crashUnit(i int) pipeline.Unit {
 	return u
 }
 
+// crashBlock is how many units the child takes at a time: an odd block's
+// units commit in one CommitUnits, so after a kill all of them are in the
+// store or none.
+const crashBlock = 4
+
 func crashPayload(key string) []byte { return []byte("response for " + key) }
 
 // crashChild commits units from several goroutines until it is killed,
@@ -102,21 +107,41 @@ func crashChild(dir string) {
 	for range 4 {
 		wg.Go(func() {
 			for {
-				i := int(next.Add(1) - 1)
-				u := crashUnit(i)
-				if done[u.Key] {
-					continue
+				// The units of an even block commit one by one, those of
+				// an odd block together (CommitUnits), as a group.
+				b := int(next.Add(1) - 1)
+				var group []pipeline.Unit
+				wrote := false
+				for i := b * crashBlock; i < (b+1)*crashBlock; i++ {
+					u := crashUnit(i)
+					if done[u.Key] {
+						continue
+					}
+					// Like the model layer: the response is cached before its unit commits.
+					if err := s.Put(ctx, "req-"+u.Key, crashPayload(u.Key)); err != nil {
+						fmt.Println("error:", err)
+						os.Exit(2)
+					}
+					if b%2 == 1 {
+						group = append(group, u)
+						continue
+					}
+					if err := s.Commit(ctx, u); err != nil {
+						fmt.Println("error:", err)
+						os.Exit(2)
+					}
+					wrote = true
 				}
-				// Like the model layer: the response is cached before its unit commits.
-				if err := s.Put(ctx, "req-"+u.Key, crashPayload(u.Key)); err != nil {
-					fmt.Println("error:", err)
-					os.Exit(2)
+				if len(group) > 0 {
+					if err := s.CommitUnits(ctx, group); err != nil {
+						fmt.Println("error:", err)
+						os.Exit(2)
+					}
+					wrote = true
 				}
-				if err := s.Commit(ctx, u); err != nil {
-					fmt.Println("error:", err)
-					os.Exit(2)
+				if wrote {
+					ready.Do(func() { fmt.Println("ready") })
 				}
-				ready.Do(func() { fmt.Println("ready") })
 			}
 		})
 	}
@@ -268,10 +293,14 @@ func verifyCrashRun(t *testing.T, dir string) int {
 
 	want := map[string]*record.Record{}
 	var wantStats StageStats
+	inBlock := map[int]int{} // committed units per odd block
 	for k := range done {
 		var i int
 		if _, err := fmt.Sscanf(k, "u%06d", &i); err != nil {
 			t.Fatalf("unexpected unit key %q", k)
+		}
+		if b := i / crashBlock; b%2 == 1 {
+			inBlock[b]++
 		}
 		u := crashUnit(i)
 		if perUnit[k] != len(u.Records) {
@@ -284,6 +313,11 @@ func verifyCrashRun(t *testing.T, dir string) int {
 		wantStats.PromptTokens += u.Usage.PromptTokens
 		if v, ok, err := s.Get(ctx, "req-"+k); err != nil || !ok || string(v) != string(crashPayload(k)) {
 			t.Errorf("cache entry of committed unit %s = %q, %v, %v", k, v, ok, err)
+		}
+	}
+	for b, n := range inBlock {
+		if n != crashBlock {
+			t.Errorf("%d of the %d units committed together in block %d are in the store", n, crashBlock, b)
 		}
 	}
 	seen := map[string]bool{}

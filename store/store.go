@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,7 @@ type Store struct {
 var (
 	_ pipeline.RunStore       = (*Store)(nil)
 	_ pipeline.FailedReopener = (*Store)(nil)
+	_ pipeline.UnitsCommitter = (*Store)(nil)
 	_ model.Cache             = (*Store)(nil)
 )
 
@@ -461,36 +463,91 @@ func validStatus(st record.Status) bool {
 // Ctrl-C would only waste it. Records must have an ID and a valid status; an
 // empty record Stage is taken from the unit.
 func (s *Store) Commit(ctx context.Context, u pipeline.Unit) error {
+	return s.CommitUnits(ctx, []pipeline.Unit{u})
+}
+
+// CommitUnits is Commit for each unit, in one write: one transaction holds
+// them all, so after a crash every one of them is in the store or none is.
+// Implements pipeline.UnitsCommitter.
+func (s *Store) CommitUnits(ctx context.Context, units []pipeline.Unit) error {
 	if _, err := s.writer(); err != nil {
 		return err
 	}
-	if u.Stage == "" || u.Key == "" {
-		return fmt.Errorf("store: commit: unit needs a stage and a key (stage %q, key %q)", u.Stage, u.Key)
-	}
 	// Encode before handing over to the writer so it spends its time on I/O.
+	blobs := make([][][]byte, len(units))
+	for i, u := range units {
+		var err error
+		if blobs[i], err = encodeUnit(u); err != nil {
+			return err
+		}
+	}
+	var fresh []string // stages not yet known to be in the stages table
+	for _, u := range units {
+		if _, known := s.stages.Load(u.Stage); !known && !slices.Contains(fresh, u.Stage) {
+			fresh = append(fresh, u.Stage)
+		}
+	}
+	now := s.now().UnixNano()
+	err := s.write(func(ctx context.Context, tx *sql.Tx) error {
+		for _, st := range fresh {
+			if _, err := tx.StmtContext(ctx, s.insStage).ExecContext(ctx, st); err != nil {
+				return err
+			}
+		}
+		ins, unit := tx.StmtContext(ctx, s.insRecord), tx.StmtContext(ctx, s.insUnit)
+		for i, u := range units {
+			for j, r := range u.Records {
+				if _, err := ins.ExecContext(ctx, r.ID, u.Stage, r.Seq, string(r.Status), u.Key, string(blobs[i][j])); err != nil {
+					return fmt.Errorf("%s/%s: record %s: %w", u.Stage, u.Key, r.ID, err)
+				}
+			}
+			us := u.Usage
+			if _, err := unit.ExecContext(ctx, u.Stage, u.Key, len(u.Records), us.Requests, us.CachedRequests,
+				us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, now, us.CachedPromptTokens); err != nil {
+				return fmt.Errorf("%s/%s: done-mark: %w", u.Stage, u.Key, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: commit %w", err)
+	}
+	for _, st := range fresh {
+		// Only after the commit: a rolled-back stage row must be written again.
+		s.stages.Store(st, true)
+	}
+	return nil
+}
+
+// encodeUnit checks a unit's records and encodes them for the records
+// table.
+func encodeUnit(u pipeline.Unit) ([][]byte, error) {
+	if u.Stage == "" || u.Key == "" {
+		return nil, fmt.Errorf("store: commit: unit needs a stage and a key (stage %q, key %q)", u.Stage, u.Key)
+	}
 	blobs := make([][]byte, len(u.Records))
 	ids := make(map[string]bool, len(u.Records))
 	for i, r := range u.Records {
 		if r == nil {
-			return fmt.Errorf("store: commit %s/%s: record %d is nil", u.Stage, u.Key, i)
+			return nil, fmt.Errorf("store: commit %s/%s: record %d is nil", u.Stage, u.Key, i)
 		}
 		if r.ID == "" {
-			return fmt.Errorf("store: commit %s/%s: record %d has no ID", u.Stage, u.Key, i)
+			return nil, fmt.Errorf("store: commit %s/%s: record %d has no ID", u.Stage, u.Key, i)
 		}
 		if !validStatus(r.Status) {
-			return fmt.Errorf("store: commit %s/%s: record %s has invalid status %q", u.Stage, u.Key, r.ID, r.Status)
+			return nil, fmt.Errorf("store: commit %s/%s: record %s has invalid status %q", u.Stage, u.Key, r.ID, r.Status)
 		}
 		// Two records with one ID would silently overwrite each other: that
 		// is a bug in the stage's ID scheme, and losing a record is worse
 		// than stopping.
 		if ids[r.ID] {
-			return fmt.Errorf("store: commit %s/%s: record ID %s appears twice in the unit", u.Stage, u.Key, r.ID)
+			return nil, fmt.Errorf("store: commit %s/%s: record ID %s appears twice in the unit", u.Stage, u.Key, r.ID)
 		}
 		ids[r.ID] = true
 		rec := r
 		if r.Stage != u.Stage {
 			if r.Stage != "" {
-				return fmt.Errorf("store: commit %s/%s: record %s belongs to stage %q", u.Stage, u.Key, r.ID, r.Stage)
+				return nil, fmt.Errorf("store: commit %s/%s: record %s belongs to stage %q", u.Stage, u.Key, r.ID, r.Stage)
 			}
 			c := *r
 			c.Stage = u.Stage
@@ -498,41 +555,11 @@ func (s *Store) Commit(ctx context.Context, u pipeline.Unit) error {
 		}
 		b, err := rec.AppendJSON(nil) // json.Marshal's bytes, without reflection
 		if err != nil {
-			return fmt.Errorf("store: commit %s/%s: encode record %s: %w", u.Stage, u.Key, r.ID, err)
+			return nil, fmt.Errorf("store: commit %s/%s: encode record %s: %w", u.Stage, u.Key, r.ID, err)
 		}
 		blobs[i] = b
 	}
-
-	_, known := s.stages.Load(u.Stage)
-	err := s.write(func(ctx context.Context, tx *sql.Tx) error {
-		if !known {
-			if _, err := tx.StmtContext(ctx, s.insStage).ExecContext(ctx, u.Stage); err != nil {
-				return err
-			}
-		}
-		if len(u.Records) > 0 {
-			ins := tx.StmtContext(ctx, s.insRecord)
-			for i, r := range u.Records {
-				if _, err := ins.ExecContext(ctx, r.ID, u.Stage, r.Seq, string(r.Status), u.Key, string(blobs[i])); err != nil {
-					return fmt.Errorf("record %s: %w", r.ID, err)
-				}
-			}
-		}
-		us := u.Usage
-		if _, err := tx.StmtContext(ctx, s.insUnit).ExecContext(ctx, u.Stage, u.Key, len(u.Records), us.Requests, us.CachedRequests,
-			us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, s.now().UnixNano(), us.CachedPromptTokens); err != nil {
-			return fmt.Errorf("done-mark: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: commit %s/%s: %w", u.Stage, u.Key, err)
-	}
-	if !known {
-		// Only after the commit: a rolled-back stage row must be written again.
-		s.stages.Store(u.Stage, true)
-	}
-	return nil
+	return blobs, nil
 }
 
 // DoneUnits returns the keys of the units of stage already committed.

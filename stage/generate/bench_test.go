@@ -62,7 +62,7 @@ stages:
 	}
 	ctx := context.Background()
 	generated := 0
-	var txs, writes int64
+	var txs, writes, units int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := cputime.Process()
@@ -79,6 +79,7 @@ stages:
 			b.Fatal(err)
 		}
 		for _, s := range stats {
+			units += int64(s.Units)
 			if s.Stage == "answers" {
 				if s.Kept != n {
 					b.Fatalf("answers: %+v, want %d kept", s, n)
@@ -94,4 +95,5 @@ stages:
 	b.ReportMetric(float64(generated)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(generated)/cpu.Seconds(), "records/cpu-s")
 	b.ReportMetric(float64(writes)/float64(max(txs, 1)), "writes/tx")
+	b.ReportMetric(float64(units)/float64(max(txs, 1)), "units/tx")
 }
