@@ -147,20 +147,27 @@ func (r *runner) stream(ctx context.Context, stages []*stageRun) error {
 }
 
 // flow carries a stage's kept records, as their units are committed, to
-// the stage after it, and tells that stage when the stage has ended. A
-// record travels encoded, as the store keeps it, so the stage after gets
-// the record a read from the store would give it (numbers in Meta are
-// float64 either way).
+// the stage after it, and tells that stage when the stage has ended. The
+// stage after gets the record a read from the store would give it (numbers
+// in Meta are float64 either way): a copy made as the store's JSON would
+// leave it (record.AsStored), or, for the few records that copy declines,
+// the record encoded as the store keeps it.
 type flow struct {
 	stage string
 	live  bool // a streaming stage reads it; set before any stage starts
 
 	mu     sync.Mutex
-	queue  [][]byte      // committed kept records not yet taken
+	queue  []flowItem    // committed kept records not yet taken
 	wake   chan struct{} // closed when the queue grows or the stage ends
 	ended  bool
 	err    error         // why the stage ended, nil when it finished
 	endedC chan struct{} // closed when the stage ends
+}
+
+// flowItem is a record in a flow: copied as stored, or else encoded.
+type flowItem struct {
+	rec *record.Record
+	enc []byte
 }
 
 func newFlow(stage string) *flow {
@@ -172,22 +179,26 @@ func (f *flow) publish(recs []*record.Record) error {
 	if f == nil || !f.live {
 		return nil
 	}
-	var enc [][]byte
+	var items []flowItem
 	for _, r := range recs {
 		if r.Status != record.Kept {
+			continue
+		}
+		if c, ok := r.AsStored(); ok {
+			items = append(items, flowItem{rec: c})
 			continue
 		}
 		b, err := r.AppendJSON(nil)
 		if err != nil {
 			return fmt.Errorf("pipeline: stage %s: encode record %s: %w", f.stage, r.ID, err)
 		}
-		enc = append(enc, b)
+		items = append(items, flowItem{enc: b})
 	}
-	if len(enc) == 0 {
+	if len(items) == 0 {
 		return nil
 	}
 	f.mu.Lock()
-	f.queue = append(f.queue, enc...)
+	f.queue = append(f.queue, items...)
 	close(f.wake)
 	f.wake = make(chan struct{})
 	f.mu.Unlock()
@@ -208,7 +219,7 @@ func (f *flow) end(err error) {
 
 // take returns the records queued so far; when there are none, whether
 // the stage has ended (and how), or a channel closed when that changes.
-func (f *flow) take() (recs [][]byte, wake <-chan struct{}, ended bool, err error) {
+func (f *flow) take() (recs []flowItem, wake <-chan struct{}, ended bool, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	recs, f.queue = f.queue, nil
@@ -266,17 +277,16 @@ func (f *flow) records(ctx context.Context, env *Env) iter.Seq2[*record.Record, 
 				return
 			}
 		}
-		decode := decodeJSON
-		if d, ok := env.Store.(RecordDecoder); ok {
-			decode = d.DecodeRecord
-		}
 		for {
 			recs, wake, ended, ferr := f.take()
-			for _, b := range recs {
-				r, err := decode(b)
-				if err != nil {
-					yield(nil, fmt.Errorf("pipeline: stage %s: decode input record: %w", env.Name, err))
-					return
+			for _, it := range recs {
+				r := it.rec
+				if r == nil {
+					var err error
+					if r, err = decodeJSON(it.enc); err != nil {
+						yield(nil, fmt.Errorf("pipeline: stage %s: decode input record: %w", env.Name, err))
+						return
+					}
 				}
 				if seen[r.ID] {
 					continue
@@ -305,13 +315,7 @@ func (f *flow) records(ctx context.Context, env *Env) iter.Seq2[*record.Record, 
 	}
 }
 
-// RecordDecoder is implemented by a run store that decodes the records it
-// stores faster than encoding/json, with the same result: a streaming run
-// decodes the records that flow between stages with it.
-type RecordDecoder interface {
-	DecodeRecord(b []byte) (*record.Record, error)
-}
-
+// decodeJSON decodes a record the flow carries encoded.
 func decodeJSON(b []byte) (*record.Record, error) {
 	r := new(record.Record)
 	if err := json.Unmarshal(b, r); err != nil {

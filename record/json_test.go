@@ -77,32 +77,40 @@ func FuzzAppendJSON(f *testing.F) {
 	}
 	f.Add([]byte(`{"meta":{"a":[1,{"b":null}],"c":1e300}}`), "<\xff\u2029\x00>", 1e-7, int64(-1))
 	f.Fuzz(func(t *testing.T, data []byte, s string, x float64, n int64) {
-		var r Record
-		if json.Unmarshal(data, &r) != nil {
-			r = Record{}
-		}
-		if r.Meta == nil {
-			r.Meta = map[string]any{}
-		}
-		r.ID, r.Output = s, s+r.Output
-		r.Meta[s] = s
-		r.Meta["x"], r.Meta["n"], r.Meta["i"] = x, n, int(n)
-		r.Meta["ss"], r.Meta["ms"], r.Meta["mi"] = []string{s, ""}, map[string]string{s: s, "k": ""}, map[string]int{s: int(n)}
-		r.Scores = map[string]float64{s: x}
-		r.Decisions = append(r.Decisions, Decision{Filter: s, Reason: s, Value: x})
-		r.Messages = append(r.Messages, Turn{Role: s, Content: s, ToolCalls: []ToolCall{{Name: s}}})
-		r.Usage.CostUSD, r.Usage.PromptTokens, r.Seq = x, int(n), n
-		r.Prov.Round, r.Prov.SeedIDs = int(n), append(r.Prov.SeedIDs, s)
-		if r.Prov.Params == nil {
-			r.Prov.Params = map[string]any{}
-		}
-		r.Prov.Params[s] = []any{x, s, n}
+		r := fuzzRecord(data, s, x, n)
 		got, err := direct(&r)
 		want, werr := reference(&r)
 		if (err == nil) != (werr == nil) || !bytes.Equal(got, want) {
 			t.Fatalf("AppendJSON = %s, %v\nencoding/json = %s, %v", got, err, want, werr)
 		}
 	})
+}
+
+// fuzzRecord is a record read from data (empty when data is not one) and
+// given s, x and n in every place the encoder writes a string or a number
+// itself.
+func fuzzRecord(data []byte, s string, x float64, n int64) Record {
+	var r Record
+	if json.Unmarshal(data, &r) != nil {
+		r = Record{}
+	}
+	if r.Meta == nil {
+		r.Meta = map[string]any{}
+	}
+	r.ID, r.Output = s, s+r.Output
+	r.Meta[s] = s
+	r.Meta["x"], r.Meta["n"], r.Meta["i"] = x, n, int(n)
+	r.Meta["ss"], r.Meta["ms"], r.Meta["mi"] = []string{s, ""}, map[string]string{s: s, "k": ""}, map[string]int{s: int(n)}
+	r.Scores = map[string]float64{s: x}
+	r.Decisions = append(r.Decisions, Decision{Filter: s, Reason: s, Value: x})
+	r.Messages = append(r.Messages, Turn{Role: s, Content: s, ToolCalls: []ToolCall{{Name: s}}})
+	r.Usage.CostUSD, r.Usage.PromptTokens, r.Seq = x, int(n), n
+	r.Prov.Round, r.Prov.SeedIDs = int(n), append(r.Prov.SeedIDs, s)
+	if r.Prov.Params == nil {
+		r.Prov.Params = map[string]any{}
+	}
+	r.Prov.Params[s] = []any{x, s, n}
+	return r
 }
 
 // BenchmarkAppendJSON compares the direct encoder with encoding/json on a

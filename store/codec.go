@@ -23,7 +23,3 @@ func decodeRecord(b []byte) (*record.Record, error) {
 	return r, nil
 }
 
-// DecodeRecord decodes a record as the store encodes it (record.AppendJSON):
-// the records that flow between the stages of a streaming run. Implements
-// pipeline.RecordDecoder.
-func (s *Store) DecodeRecord(b []byte) (*record.Record, error) { return decodeRecord(b) }

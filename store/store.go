@@ -96,7 +96,6 @@ var (
 	_ pipeline.RunStore       = (*Store)(nil)
 	_ pipeline.FailedReopener = (*Store)(nil)
 	_ pipeline.UnitsCommitter = (*Store)(nil)
-	_ pipeline.RecordDecoder  = (*Store)(nil)
 	_ model.Cache             = (*Store)(nil)
 )
 
