@@ -16,8 +16,6 @@ import (
 	"iter"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/synthloop/synthloop/record"
 )
 
@@ -342,8 +340,7 @@ func streamKept(ctx context.Context, env *Env, check func(first *record.Record) 
 	)
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	g, gctx := errgroup.WithContext(cctx)
-	g.SetLimit(max(env.Concurrency, 1))
+	g, gctx := newWorkers(cctx, env.Concurrency)
 	c.open(cancel)
 	start := func(in *record.Record) {
 		u := UnitSpec{Key: in.ID, Seq: in.Seq * 1000, Partition: Local}

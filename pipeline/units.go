@@ -16,8 +16,6 @@ import (
 	"slices"
 	"sync"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/record"
 )
@@ -163,8 +161,7 @@ func runPass(ctx context.Context, env *Env, units []UnitSpec, todo []int, fn Uni
 	var deferred []int
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	g, gctx := errgroup.WithContext(cctx)
-	g.SetLimit(max(env.Concurrency, 1))
+	g, gctx := newWorkers(cctx, env.Concurrency)
 	c.open(cancel)
 	for _, i := range todo {
 		if gctx.Err() != nil || c.enough() {
