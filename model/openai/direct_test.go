@@ -132,12 +132,20 @@ func TestDecodeReplyMatchesSDK(t *testing.T) {
 }
 
 // FuzzDecodeReply: any body is decoded or refused as malformed, never a
-// panic, and a decoded reply has one choice per choice sent.
+// panic, and a decoded reply has one choice per choice sent. The decoder
+// reads any body as encoding/json reads it.
 func FuzzDecodeReply(f *testing.F) {
 	for _, b := range replyBodies {
 		f.Add([]byte(b))
 	}
+	f.Add([]byte(`{"Model":"m","CHOICES":[{"message":{"content":"a\ud800"},"finish_reason":"stop"}],"model":"n"}`))
+	f.Add([]byte(`{"choices":[{"index":1.5}],"usage":{"prompt_tokens":"3"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		var got, want reply
+		gerr, werr := unmarshalV1(data, &got), json.Unmarshal(data, &want)
+		if (gerr == nil) != (werr == nil) || gerr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("decoded %+v, %v; encoding/json: %+v, %v", got, gerr, want, werr)
+		}
 		r, err := decodeReply(data)
 		if err != nil {
 			if !errorsIsMalformed(err) {
