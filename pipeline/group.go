@@ -9,18 +9,19 @@ package pipeline
 // store's work per unit (the hand-over to its writer, a savepoint, a
 // transaction shared by at most Concurrency units, since each unit held its
 // slot until its commit was durable) a third of the store's CPU. Now the
-// units that finish while one write commits go together in the next, so a
-// group grows with the rate at which units finish and is one unit when
-// they come slowly. Nothing a resume reads changes: each unit keeps its
-// key, its done-mark and its records, and a group is committed whole or not
-// at all, like a unit. What kill -9 can lose grows from the units running
-// to those and the ones waiting for the next write (at most Concurrency):
-// their requests are in the response cache, so a rerun redoes them without
-// paying again.
+// units that finish within groupLinger of a group's first, or while the
+// write before commits, go together, so a group grows with the rate at
+// which units finish and is one unit when they come slowly. Nothing a
+// resume reads changes: each unit keeps its key, its done-mark and its
+// records, and a group is committed whole or not at all, like a unit. What
+// kill -9 can lose grows from the units running to those and the ones
+// waiting for the next write (at most maxGroup): their requests are in the
+// response cache, so a rerun redoes them without paying again.
 
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/synthloop/synthloop/record"
 )
@@ -35,6 +36,11 @@ type UnitsCommitter interface {
 // maxGroup bounds the units of one write, so that one write's latency
 // stays short.
 const maxGroup = 64
+
+// groupLinger is how long the committer waits for more units to join a
+// group: short beside any model's latency, and what kill -9 can cost in
+// units done meanwhile (redone from the response cache).
+const groupLinger = time.Millisecond
 
 // finished is a unit done and prepared for its commit.
 type finished struct {
@@ -63,7 +69,7 @@ func (c *committer) open(cancel context.CancelCauseFunc) {
 	if _, ok := c.env.Store.(UnitsCommitter); !ok {
 		return
 	}
-	g.q = make(chan finished, max(c.env.Concurrency, 1))
+	g.q = make(chan finished, maxGroup)
 	g.done = make(chan struct{})
 	g.cancel = cancel
 	g.err = nil
@@ -89,7 +95,7 @@ func (g *groupState) failure() error {
 }
 
 // hand passes a finished unit to the committer. It blocks only while the
-// committer has Concurrency units waiting, and returns the failure of an
+// committer has maxGroup units waiting, and returns the failure of an
 // earlier commit, which stops the pass. Without a group committer it
 // commits the unit.
 func (c *committer) hand(u UnitSpec, out []*record.Record, usage UnitUsage) error {
@@ -110,8 +116,13 @@ func (c *committer) commitLoop() {
 	g := &c.group
 	defer close(g.done)
 	group := make([]finished, 0, maxGroup)
+	linger := time.NewTimer(groupLinger)
 	for f := range g.q {
 		group = append(group[:0], f)
+		// Units finishing within groupLinger of the first go with it:
+		// their slots are free already, so the wait costs no throughput,
+		// and a transaction's fixed cost is shared by more of them.
+		linger.Reset(groupLinger)
 	gather:
 		for len(group) < maxGroup {
 			select {
@@ -120,10 +131,11 @@ func (c *committer) commitLoop() {
 					break gather
 				}
 				group = append(group, f)
-			default:
+			case <-linger.C:
 				break gather
 			}
 		}
+		linger.Stop()
 		if g.failure() != nil {
 			continue
 		}
