@@ -197,24 +197,22 @@ func (c *cloner) value(v any) any {
 		}
 		return c.object(x)
 	case map[string]string:
-		if x == nil {
-			return nil
-		}
-		out := make(map[string]any, len(x))
-		for k, s := range x {
-			out[c.str(k)] = c.str(s)
-		}
-		return out
+		return anyMap(c, x, func(s string) any { return c.str(s) })
 	case map[string]int:
-		if x == nil {
-			return nil
-		}
-		out := make(map[string]any, len(x))
-		for k, n := range x {
-			out[c.str(k)] = float64(n)
-		}
-		return out
+		return anyMap(c, x, func(n int) any { return float64(n) })
 	}
 	c.ok = false
 	return nil
+}
+
+// anyMap is m as decoding its JSON into any makes it, each value by val.
+func anyMap[V any](c *cloner, m map[string]V, val func(V) any) any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[c.str(k)] = val(v)
+	}
+	return out
 }
