@@ -194,7 +194,7 @@ func (c *Client) generateSamples(ctx context.Context, req Request, maxRetries in
 			}
 		}
 	}
-	g.resp.Choices, g.resp.Cached = g.choices, !fetched && !g.paid
+	g.resp.Choices, g.resp.Cached, g.resp.CacheKeys = g.choices, !fetched && !g.paid, keys
 	return &g.resp, nil
 }
 

@@ -119,6 +119,10 @@ type Response struct {
 	CostUSD float64 `json:"cost_usd,omitempty"`
 	// Cached reports that every choice came from the response cache, so nothing was paid.
 	Cached bool `json:"cached,omitempty"`
+	// CacheKeys are the choices' keys in the response cache (CacheKeys of
+	// the request), when the layer computed them: a stage that records
+	// them need not hash the request again.
+	CacheKeys []string `json:"-"`
 }
 
 // Backend generates chat completions. Implementations must be safe for

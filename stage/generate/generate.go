@@ -422,10 +422,14 @@ func (s *Stage) one(ctx context.Context, env *pipeline.Env, in *record.Record, b
 		if s.schema != nil {
 			req = s.schema.Request(base, native)
 		}
-		keys = append(keys, model.CacheKeys(b.Info.Backend, b.Info.Model, req)...)
 		var err error
 		resp, err = b.Gen.Generate(ctx, req)
 		usage.Count(resp, err)
+		if resp != nil && len(resp.CacheKeys) == max(req.N, 1) {
+			keys = append(keys, resp.CacheKeys...) // the model layer's, for the same request
+		} else {
+			keys = append(keys, model.CacheKeys(b.Info.Backend, b.Info.Model, req)...)
+		}
 		return err
 	}
 	native := false

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/model/modeltest"
 	"github.com/synthloop/synthloop/pipeline"
 	"github.com/synthloop/synthloop/pipeline/pipelinetest"
@@ -219,6 +220,64 @@ func TestConfigFieldCheck(t *testing.T) {
 		_, err := pipeline.ParseConfig("p.yaml", []byte(tc.yml))
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s\nerror %v, want %q", tc.yml, err, tc.want)
+		}
+	}
+}
+
+// replies is a backend without the model layer: it computes no cache keys.
+type replies struct{}
+
+func (replies) Generate(ctx context.Context, req model.Request) (*model.Response, error) {
+	out := &model.Response{}
+	for range max(req.N, 1) {
+		out.Choices = append(out.Choices, model.Choice{Text: "an answer", FinishReason: model.FinishStop})
+	}
+	return out, nil
+}
+
+// TestRequestKeys: a record's request keys are its request's keys in the
+// response cache, whether the model layer hands them over (and holds
+// answers under them) or the stage computes them itself.
+func TestRequestKeys(t *testing.T) {
+	cfg := config("Explain {{.instruction}}")
+	cfg.N = 2
+	layered := pipelinetest.NewMemStore()
+	seed(t, layered, &record.Record{Instruction: "the tides"})
+	if err := run(t, layered, cfg); err != nil {
+		t.Fatal(err)
+	}
+	bare := pipelinetest.NewMemStore()
+	seed(t, bare, &record.Record{Instruction: "the tides"})
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := stagetest.Env(t, stagetest.Server(t), bare, "gen", "tasks")
+	env.Backend = func(string) (model.Backend, pipeline.ModelInfo, error) {
+		return replies{}, pipeline.ModelInfo{Backend: "openai-compatible", Model: "teacher"}, nil
+	}
+	if err := s.Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.Render(&record.Record{Instruction: "the tides"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := model.CacheKeys("openai-compatible", "teacher", model.Request{Messages: msgs, N: 2, MaxTokens: cfg.MaxTokens})
+	for name, st := range map[string]*pipelinetest.MemStore{"through the layer": layered, "bare": bare} {
+		recs := st.All("gen")
+		if len(recs) != 2 {
+			t.Fatalf("%s: %d records, want 2", name, len(recs))
+		}
+		for _, r := range recs {
+			if fmt.Sprint(r.Prov.RequestKeys) != fmt.Sprint(want) {
+				t.Errorf("%s: %s: request keys %v, want %v", name, r.ID, r.Prov.RequestKeys, want)
+			}
+		}
+	}
+	for _, k := range want {
+		if _, ok, err := layered.Get(context.Background(), k); !ok || err != nil {
+			t.Errorf("no cached answer under request key %s: %v", k, err)
 		}
 	}
 }
