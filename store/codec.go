@@ -22,4 +22,3 @@ func decodeRecord(b []byte) (*record.Record, error) {
 	}
 	return r, nil
 }
-
