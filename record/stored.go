@@ -174,23 +174,9 @@ func (c *cloner) value(v any) any {
 	case int64:
 		return float64(x)
 	case []string:
-		if x == nil {
-			return nil
-		}
-		out := make([]any, len(x))
-		for i, s := range x {
-			out[i] = c.str(s)
-		}
-		return out
+		return anyList(x, func(s string) any { return c.str(s) })
 	case []any:
-		if x == nil {
-			return nil
-		}
-		out := make([]any, len(x))
-		for i, y := range x {
-			out[i] = c.value(y)
-		}
-		return out
+		return anyList(x, c.value)
 	case map[string]any:
 		if x == nil {
 			return nil
@@ -203,6 +189,18 @@ func (c *cloner) value(v any) any {
 	}
 	c.ok = false
 	return nil
+}
+
+// anyList is l as decoding its JSON into any makes it, each item by val.
+func anyList[V any](l []V, val func(V) any) any {
+	if l == nil {
+		return nil
+	}
+	out := make([]any, len(l))
+	for i, v := range l {
+		out[i] = val(v)
+	}
+	return out
 }
 
 // anyMap is m as decoding its JSON into any makes it, each value by val.
