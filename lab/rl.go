@@ -108,14 +108,18 @@ func (c RLConfig) schedule(total int) train.Cosine {
 
 // RLStats describe one sampling step and the optimizer steps on it.
 type RLStats struct {
-	Step       int     `json:"step"`        // 0-based sampling step
-	Reward     float64 `json:"reward"`      // mean reward of the sampled rollouts: pass@1 at temperature 1 on the step's problems
-	Solved     float64 `json:"solved"`      // share of sampled problems with a rewarded rollout: pass@G
-	Useful     float64 `json:"useful"`      // share of trained rollouts with a non-zero advantage
-	Trained    int     `json:"trained"`     // sampled rollouts trained on (after dynamic sampling and Wrong)
-	Draws      int     `json:"draws"`       // batches sampled (more than 1 with dynamic sampling)
-	Length     float64 `json:"length"`      // mean answer length in tokens
-	WorkingOK  float64 `json:"working_ok"`  // share of rollouts whose working is right (tasks with working)
+	Step      int     `json:"step"`       // 0-based sampling step
+	Reward    float64 `json:"reward"`     // mean reward of the sampled rollouts: pass@1 at temperature 1 on the step's problems
+	Solved    float64 `json:"solved"`     // share of sampled problems with a rewarded rollout: pass@G
+	Useful    float64 `json:"useful"`     // share of trained rollouts with a non-zero advantage
+	Trained   int     `json:"trained"`    // sampled rollouts trained on (after dynamic sampling and Wrong)
+	Draws     int     `json:"draws"`      // batches sampled (more than 1 with dynamic sampling)
+	Length    float64 `json:"length"`     // mean answer length in tokens
+	WorkingOK float64 `json:"working_ok"` // share of rollouts whose working is right (tasks with working)
+	// Entropy is the policy's mean entropy in nats over the sampled
+	// answers' tokens (the distribution each was drawn from): a collapse
+	// to one answer per problem shows as a fall towards 0.
+	Entropy    float64 `json:"entropy"`
 	Loss       float64 `json:"loss"`        // mean GRPO loss over the optimizer steps
 	ClipFrac   float64 `json:"clip_frac"`   // share of clipped tokens
 	KL         float64 `json:"kl"`          // mean k3 KL to the reference per token
@@ -354,6 +358,7 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 		rs = all // nothing to learn from: a step of zero advantages keeps the step count
 	}
 	n := float64(len(all))
+	st.Entropy /= max(st.Length, 1)
 	st.Reward, st.Length, st.WorkingOK = st.Reward/n, st.Length/n, st.WorkingOK/n
 	st.Solved /= float64(st.Draws * r.cfg.Prompts)
 	if r.cfg.Wrong > 0 {
@@ -519,7 +524,8 @@ func (r *RL) withDemos(s int, rs []train.Rollout) ([]train.Rollout, []int) {
 
 // sample draws batch d of sampling step s: Prompts problems, Group answers
 // each, rewarded by the verifier; it adds the answers' reward, length,
-// right working and solved problems to st (sums, not yet means).
+// right working, token entropy and solved problems to st (sums, not yet
+// means).
 func (r *RL) sample(s, d int, st *RLStats) ([]train.Rollout, error) {
 	stream := uint64(s)
 	if d > 0 {
@@ -533,7 +539,7 @@ func (r *RL) sample(s, d int, st *RLStats) ([]train.Rollout, error) {
 		ps[i] = r.prompts[idx[i]]
 	}
 	cs, err := sample.Generate(r.m.LM, ps, sample.Options{N: r.cfg.Group, Temperature: 1, Seed: r.seed ^ stream<<20,
-		MaxTokens: r.maxTok, StopTokens: []int32{r.m.end}})
+		MaxTokens: r.maxTok, StopTokens: []int32{r.m.end}, Entropy: true})
 	if err != nil {
 		return nil, fmt.Errorf("lab: rl: %w", err)
 	}
@@ -566,6 +572,9 @@ func (r *RL) sample(s, d int, st *RLStats) ([]train.Rollout, error) {
 		rs[i] = train.Rollout{Example: train.Example{Tokens: toks, Mask: mask}, Group: c.Prompt, Reward: reward, SFT: reward > 0, OldLogProbs: old}
 		st.Reward += reward
 		st.Length += float64(len(c.Tokens))
+		for _, h := range c.Entropy {
+			st.Entropy += float64(h)
+		}
 	}
 	for _, ok := range solved {
 		if ok {

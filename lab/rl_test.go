@@ -59,9 +59,13 @@ func TestRLRaisesAccuracy(t *testing.T) {
 		last = st
 	}
 	after := acc()
-	t.Logf("held-out pass@1 %.2f → %.2f; training reward %.2f → %.2f", before, after, first.Reward, last.Reward)
+	t.Logf("held-out pass@1 %.2f → %.2f; training reward %.2f → %.2f; token entropy %.3f → %.3f", before, after, first.Reward, last.Reward, first.Entropy, last.Entropy)
 	if before > 0.5 || after < before+0.15 {
 		t.Errorf("held-out pass@1 %.2f → %.2f: GRPO did not raise it by 0.15 from a model that needs it", before, after)
+	}
+	// Rewarding the right answers sharpens the policy on them.
+	if top := math.Log(float64(m.LM.Config.Vocab)); !(first.Entropy > 0 && first.Entropy <= top && last.Entropy < first.Entropy) {
+		t.Errorf("token entropy %g → %g: want it in (0, log vocab = %g] and falling as the reward rises", first.Entropy, last.Entropy, top)
 	}
 
 	// Dynamic sampling trains only on groups whose rewards differ; two

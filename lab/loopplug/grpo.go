@@ -211,8 +211,9 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 
 // grpoMetrics summarises a GRPO log for the round's report: the mean over
 // the first and the last tenth of the steps of the reward (pass@1 at
-// temperature 1 on the training prompts), pass@G, answer length and the
-// share of right working, and the CPU time.
+// temperature 1 on the training prompts), pass@G, answer length, the
+// share of right working, clipped tokens and the policy's token entropy,
+// and the CPU time.
 func grpoMetrics(log []lab.RLStats) map[string]float64 {
 	n := max(len(log)/10, 1)
 	mean := func(part []lab.RLStats, f func(lab.RLStats) float64) float64 {
@@ -230,6 +231,7 @@ func grpoMetrics(log []lab.RLStats) map[string]float64 {
 		"length":     func(x lab.RLStats) float64 { return x.Length },
 		"working_ok": func(x lab.RLStats) float64 { return x.WorkingOK },
 		"clip_frac":  func(x lab.RLStats) float64 { return x.ClipFrac },
+		"entropy":    func(x lab.RLStats) float64 { return x.Entropy },
 	} {
 		out[name+"_first"], out[name+"_last"] = mean(first, f), mean(last, f)
 	}

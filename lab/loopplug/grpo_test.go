@@ -37,7 +37,7 @@ func TestGRPORound(t *testing.T) {
 	if r.TrainSteps != 12 {
 		t.Fatalf("round 2 trained %d steps, want 12", r.TrainSteps)
 	}
-	for _, k := range []string{"train_reward_first", "train_reward_last", "train_solved_last", "train_length_last", "train_cpu_seconds"} {
+	for _, k := range []string{"train_reward_first", "train_reward_last", "train_solved_last", "train_length_last", "train_entropy_first", "train_entropy_last", "train_cpu_seconds"} {
 		if _, ok := r.Metrics[k]; !ok {
 			t.Errorf("round 2 lacks metric %s: %v", k, r.Metrics)
 		}
