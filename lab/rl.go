@@ -256,6 +256,32 @@ func (r *RL) Restore(dir string) error {
 	return nil
 }
 
+// CarryReuse starts a run's reuse buffer with the one an earlier run saved
+// in dir (its newest), cut to ReuseKeep, so that reuse draws from the
+// verified answers of earlier rounds too, as RFT's data mixes every
+// round's. It must come before the first Step; a dir without a buffer
+// leaves the buffer empty.
+func (r *RL) CarryReuse(dir string) error {
+	if r.Done() > 0 {
+		return errors.New("lab: rl: carry a reuse buffer before the first step")
+	}
+	files, err := filepath.Glob(filepath.Join(dir, reuseFile(-1)))
+	if err != nil || len(files) == 0 {
+		return err
+	}
+	newest := files[len(files)-1] // the step is zero-padded, so names sort by it
+	raw, err := os.ReadFile(newest)
+	if err != nil {
+		return fmt.Errorf("lab: rl: %w", err)
+	}
+	es, err := parseReuse(raw, r.m.LM.Config.Vocab)
+	if err != nil {
+		return fmt.Errorf("lab: rl: %s: %w", newest, err)
+	}
+	r.verified = es[max(len(es)-r.cfg.ReuseKeep, 0):]
+	return nil
+}
+
 // reuseFile names the reuse buffer after sampling step s; -1 gives the
 // pattern of all of them.
 func reuseFile(s int) string {

@@ -92,6 +92,7 @@ type GRPO struct {
 	Replay      int     `yaml:"replay" doc:"Worked examples of the earlier rounds' SFT data added to each step (cross-entropy only; needs sft)"`
 	Reuse       int     `yaml:"reuse" doc:"Verified answers of earlier steps added to each step (cross-entropy only; needs sft)"`
 	ReuseKeep   int     `yaml:"reuse_keep" doc:"The most recent distinct verified answers reuse draws from (0: 1024)"`
+	Carry       bool    `yaml:"carry" doc:"Start a round's reuse buffer with the previous GRPO round's (reuse then draws from earlier rounds' verified answers too, as RFT's data mixes all rounds')"`
 	Wrong       int     `yaml:"wrong" doc:"Wrong answers trained per right one in a group, drawn at random and weighted up to stand for all (0: all)"`
 	Merge       bool    `yaml:"merge" doc:"Train identical answers of a group once, weighted by their copies (same loss and gradient, fewer rows)"`
 	Decay       bool    `yaml:"decay" doc:"Lower the learning rate along a cosine to lr/10 by the round's last step (off: constant after warmup)"`
@@ -110,6 +111,9 @@ func (g GRPO) check() error {
 	}
 	if g.Wrong < 0 {
 		return fmt.Errorf("lab-train: grpo: wrong %d must not be negative", g.Wrong)
+	}
+	if g.Carry && g.Reuse == 0 {
+		return errors.New("lab-train: grpo: carry keeps the reuse buffer from round to round: it needs reuse")
 	}
 	if g.SFT < 0 || g.Replay < 0 || g.Reuse < 0 || g.ReuseKeep < 0 || (g.Replay > 0 || g.Reuse > 0) && g.SFT == 0 {
 		return fmt.Errorf("lab-train: grpo: sft %g, replay %d, reuse %d and reuse_keep %d must not be negative; replay and reuse need sft above 0",
@@ -168,8 +172,13 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	}
 	out := filepath.Join(r.Dir, StudentDir)
 	logPath := filepath.Join(r.Dir, TrainLog) // one lab.RLStats a line
-	if train.HasCheckpoint(out) {
+	switch {
+	case train.HasCheckpoint(out):
 		if err := rl.Restore(out); err != nil {
+			return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+		}
+	case g.Carry:
+		if err := rl.CarryReuse(init); err != nil {
 			return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
 		}
 	}
