@@ -70,6 +70,12 @@ type RLConfig struct {
 	// row several times. The loss and gradient are those of the copies; only
 	// the rows differ, and with them how a step splits into minibatches.
 	Merge bool `json:"merge"`
+	// SFTDistinct counts each distinct verified answer of a group once in
+	// the cross-entropy term (train.Rollout.SFTWeight), as rejection
+	// sampling keeps it once, however many copies the policy term weighs:
+	// by copies, that term trains mostly the problems the policy already
+	// solves often, and a rare right answer to a hard one counts 1 in 8.
+	SFTDistinct bool `json:"sft_distinct"`
 }
 
 // RLAdamW is the optimizer of RL by default: β2 = 0.999 (as RL libraries
@@ -393,6 +399,9 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	if r.cfg.Merge {
 		rs = mergeSame(rs)
 	}
+	if r.cfg.SFTDistinct {
+		countOnce(rs)
+	}
 	sampled := len(rs)
 	st.Trained = sampled
 	rs, bounds := r.withDemos(s, rs)
@@ -523,6 +532,26 @@ func mergeSame(rs []train.Rollout) []train.Rollout {
 		out = append(out, x)
 	}
 	return out
+}
+
+// countOnce sets the cross-entropy weight of each verified rollout so that
+// the identical ones of a group weigh 1 together, whatever their Weights.
+func countOnce(rs []train.Rollout) {
+	type key struct {
+		group  int
+		tokens string
+	}
+	total := map[key]float64{}
+	for _, x := range rs {
+		if x.SFT {
+			total[key{x.Group, fmt.Sprint(x.Tokens)}] += x.Weighted()
+		}
+	}
+	for i := range rs {
+		if x := &rs[i]; x.SFT {
+			x.SFTWeight = x.Weighted() / total[key{x.Group, fmt.Sprint(x.Tokens)}]
+		}
+	}
 }
 
 // withDemos returns the step's rollouts with Replay demos drawn for step s,

@@ -352,6 +352,25 @@ func TestRLMergeSame(t *testing.T) {
 	}
 }
 
+// TestRLCountOnce: the identical verified answers of a group weigh 1
+// together in the cross-entropy term, merged or not, whatever their
+// Weights; other groups' copies and wrong answers are left alone.
+func TestRLCountOnce(t *testing.T) {
+	ex := func(a int32) train.Example { return train.Example{Tokens: []int32{1, a}, Mask: []bool{false, true}} }
+	rs := []train.Rollout{
+		{Example: ex(7), Reward: 1, SFT: true}, {Example: ex(7), Reward: 1, SFT: true, Weight: 2}, {Example: ex(5), Weight: 3},
+		{Example: ex(8), Reward: 1, SFT: true}, {Example: ex(7), Group: 1, Reward: 1, SFT: true, Weight: 4},
+	}
+	countOnce(rs)
+	var got []float64
+	for _, x := range rs {
+		got = append(got, x.SFTWeight)
+	}
+	if want := []float64{1.0 / 3, 2.0 / 3, 0, 1, 1}; !slices.Equal(got, want) {
+		t.Errorf("cross-entropy weights %v, want %v", got, want)
+	}
+}
+
 func TestRLSchedule(t *testing.T) {
 	for _, tc := range []struct {
 		decay          bool

@@ -95,6 +95,7 @@ type GRPO struct {
 	Carry       bool    `yaml:"carry" doc:"Start a round's reuse buffer with the previous GRPO round's (reuse then draws from earlier rounds' verified answers too, as RFT's data mixes all rounds')"`
 	Wrong       int     `yaml:"wrong" doc:"Wrong answers trained per right one in a group, drawn at random and weighted up to stand for all (0: all)"`
 	Merge       bool    `yaml:"merge" doc:"Train identical answers of a group once, weighted by their copies (same loss and gradient, fewer rows)"`
+	SFTDistinct bool    `yaml:"sft_distinct" doc:"Count each distinct verified answer of a group once in the cross-entropy term, as RFT keeps it once (off: by its copies, as the policy term)"`
 	Decay       bool    `yaml:"decay" doc:"Lower the learning rate along a cosine to lr/10 by the round's last step (off: constant after warmup)"`
 }
 
@@ -111,6 +112,9 @@ func (g GRPO) check() error {
 	}
 	if g.Wrong < 0 {
 		return fmt.Errorf("lab-train: grpo: wrong %d must not be negative", g.Wrong)
+	}
+	if g.SFTDistinct && g.SFT == 0 {
+		return errors.New("lab-train: grpo: sft_distinct weighs the cross-entropy term: it needs sft above 0")
 	}
 	if g.Carry && g.Reuse == 0 {
 		return errors.New("lab-train: grpo: carry keeps the reuse buffer from round to round: it needs reuse")
@@ -158,7 +162,7 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	}
 	g := c.GRPO
 	cfg := lab.RLConfig{Steps: c.Steps, Prompts: c.Batch, Group: g.Group, Minibatches: g.Minibatches, Epochs: g.Epochs, Micro: g.Micro,
-		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep, Wrong: g.Wrong, Merge: g.Merge, Decay: g.Decay,
+		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep, Wrong: g.Wrong, Merge: g.Merge, SFTDistinct: g.SFTDistinct, Decay: g.Decay,
 		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm, SFT: g.SFT}}
 	if g.Replay > 0 {
 		if cfg.Demos, err = earlierSFT(r); err != nil {
