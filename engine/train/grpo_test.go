@@ -371,14 +371,7 @@ func TestGRPOWeightStandsForDuplicates(t *testing.T) {
 		var losses []float64
 		var grads [][]float32
 		for _, rs := range [][]Rollout{full, sub} {
-			tr := newToyGRPO(t, g, 3)
-			if _, err := tr.Prepare(rs); err != nil {
-				t.Fatal(err)
-			}
-			l, err := tr.lossAndGrad(0, len(rs))
-			if err != nil {
-				t.Fatal(err)
-			}
+			tr, l := toyLoss(t, g, rs)
 			losses, grads = append(losses, l), append(grads, slices.Clone(tr.m.Grads))
 		}
 		if math.Abs(losses[0]-losses[1]) > 1e-6 {
@@ -390,6 +383,21 @@ func TestGRPOWeightStandsForDuplicates(t *testing.T) {
 			}
 		}
 	}
+}
+
+// toyLoss prepares rs on a fresh toy policy and returns it, its gradient
+// set, with the loss over all of rs.
+func toyLoss(t *testing.T, g GRPOConfig, rs []Rollout) (*GRPO, float64) {
+	t.Helper()
+	tr := newToyGRPO(t, g, 3)
+	if _, err := tr.Prepare(rs); err != nil {
+		t.Fatal(err)
+	}
+	l, err := tr.lossAndGrad(0, len(rs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, l
 }
 
 // TestGRPOSFTWeight: a rollout's SFTWeight replaces its Weight in the
@@ -406,14 +414,7 @@ func TestGRPOSFTWeight(t *testing.T) {
 	}
 	g := GRPOConfig{ClipLow: 0.2, ClipHigh: 0.28, SFT: 0.5}
 	run := func(rs []Rollout) (policy, sft float64) {
-		tr := newToyGRPO(t, g, 3)
-		if _, err := tr.Prepare(rs); err != nil {
-			t.Fatal(err)
-		}
-		l, err := tr.lossAndGrad(0, len(rs))
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr, l := toyLoss(t, g, rs)
 		return l - g.SFT*tr.lastSFT, tr.lastSFT
 	}
 	p, s := run(rs(2, 1))
