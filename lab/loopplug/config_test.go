@@ -75,6 +75,7 @@ func TestConfigErrors(t *testing.T) {
 		{"min_kept", "", "train: {type: lab-train, with: {min_kept: -1}}", "", "min_kept must not be negative"},
 		{"by_length", "", "train: {type: lab-train, with: {by_length: -2}}", "", "by_length -2 must not be negative"},
 		{"grpo sft_distinct without sft", "", "train: {type: lab-train, with: {grpo: {sft_distinct: true}}}", "", "sft_distinct weighs the cross-entropy term: it needs sft above 0"},
+		{"grpo late in round 1", "", "train: {type: lab-train, with: {grpo: {late: {from: 1, batch: 64, group: 4}}}}", "", "late from 1 ≥ 2"},
 		{"grpo carry without reuse", "", "train: {type: lab-train, with: {grpo: {carry: true}}}", "", "carry keeps the reuse buffer from round to round: it needs reuse"},
 		{"probe without selflabel", "", "train: {type: lab-train, with: {probe: {every: 5, problems: 4, signal: samples, samples: 2, temperature: 1}}}", "", "probe needs a lab-selflabel generator"},
 		{"probe commute of copy", "generate: {type: lab-selflabel, with: {task: copy, from: 2}}", "train: {type: lab-train, with: {probe: {every: 5, problems: 4, signal: commute}}}", "", "task copy has no operands to swap"},

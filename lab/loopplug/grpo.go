@@ -97,6 +97,17 @@ type GRPO struct {
 	Merge       bool    `yaml:"merge" doc:"Train identical answers of a group once, weighted by their copies (same loss and gradient, fewer rows)"`
 	SFTDistinct bool    `yaml:"sft_distinct" doc:"Count each distinct verified answer of a group once in the cross-entropy term, as RFT keeps it once (off: by its copies, as the policy term)"`
 	Decay       bool    `yaml:"decay" doc:"Lower the learning rate along a cosine to lr/10 by the round's last step (off: constant after warmup)"`
+	Late        *Late   `yaml:"late" doc:"From round from on, batch problems a step with group answers each (from, batch, group)"`
+}
+
+// Late changes a GRPO step's shape from round From on: once most groups
+// have both right and wrong answers, more problems with smaller groups
+// train on more distinct problems for the same samples, while early on,
+// when most problems are all wrong, groups of 4 come out mixed too rarely.
+type Late struct {
+	From  int `yaml:"from" doc:"The first round of the late shape"`
+	Batch int `yaml:"batch" doc:"Problems a step (in place of lab-train's batch)"`
+	Group int `yaml:"group" doc:"Answers per problem (in place of group)"`
 }
 
 // DefaultGRPO is lab-train's grpo block by default.
@@ -112,6 +123,9 @@ func (g GRPO) check() error {
 	}
 	if g.Wrong < 0 {
 		return fmt.Errorf("lab-train: grpo: wrong %d must not be negative", g.Wrong)
+	}
+	if l := g.Late; l != nil && (l.From < 2 || l.Batch < 1 || l.Group < 2) {
+		return fmt.Errorf("lab-train: grpo: late from %d ≥ 2, batch %d ≥ 1 and group %d ≥ 2", l.From, l.Batch, l.Group)
 	}
 	if g.SFTDistinct && g.SFT == 0 {
 		return errors.New("lab-train: grpo: sft_distinct weighs the cross-entropy term: it needs sft above 0")
@@ -161,7 +175,11 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 		}
 	}
 	g := c.GRPO
-	cfg := lab.RLConfig{Steps: c.Steps, Prompts: c.Batch, Group: g.Group, Minibatches: g.Minibatches, Epochs: g.Epochs, Micro: g.Micro,
+	prompts := c.Batch
+	if g.Late != nil && r.Index >= g.Late.From {
+		prompts, g.Group = g.Late.Batch, g.Late.Group
+	}
+	cfg := lab.RLConfig{Steps: c.Steps, Prompts: prompts, Group: g.Group, Minibatches: g.Minibatches, Epochs: g.Epochs, Micro: g.Micro,
 		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep, Wrong: g.Wrong, Merge: g.Merge, SFTDistinct: g.SFTDistinct, Decay: g.Decay,
 		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm, SFT: g.SFT}}
 	if g.Replay > 0 {
@@ -218,6 +236,7 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	metrics := grpoMetrics(log)
 	metrics["params"] = float64(m.LM.Config.NumParams())
 	metrics["prompts"] = float64(len(ps))
+	metrics["step_problems"], metrics["group"] = float64(prompts), float64(g.Group)
 	return loop.Trained{Student: loop.LocalModel(out), Steps: c.Steps, FirstLoss: log[0].Loss, LastLoss: log[len(log)-1].Loss,
 		Log: logPath, Metrics: metrics}, nil
 }

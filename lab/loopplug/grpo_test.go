@@ -146,13 +146,15 @@ baseline: {generate: {count: 40, k: 4}, train: {steps: 10, warmup: 2}}
 	}
 }
 
-// TestGRPOCarry runs three rounds of grpoLoop with carry: round 3's reuse
-// buffer starts with round 2's, so it ends holding every verified answer
-// round 2 kept (the buffer is large enough to drop none), and each round
-// logs the policy's token entropy.
-func TestGRPOCarry(t *testing.T) {
+// TestGRPOCarryAndLate runs three rounds of grpoLoop with carry and a late
+// shape from round 3: round 3's reuse buffer starts with round 2's, so it
+// ends holding every verified answer round 2 kept (the buffer is large
+// enough to drop none); round 3 samples 16 problems a step with 2 answers
+// each where round 2 sampled 8 with 4; each round logs the policy's token
+// entropy.
+func TestGRPOCarryAndLate(t *testing.T) {
 	text := strings.Replace(grpoLoop, "rounds: 2", "rounds: 3", 1)
-	text = strings.Replace(text, "reuse: 4,", "reuse: 4, reuse_keep: 4096, carry: true,", 1)
+	text = strings.Replace(text, "reuse: 4,", "reuse: 4, reuse_keep: 4096, carry: true, late: {from: 3, batch: 16, group: 2},", 1)
 	_, dir, sum := runLoop(t, text)
 	if len(sum.Rounds) != 3 {
 		t.Fatalf("%d rounds, want 3", len(sum.Rounds))
@@ -185,9 +187,13 @@ func TestGRPOCarry(t *testing.T) {
 			t.Errorf("round 3's buffer lacks round 2's %s", k)
 		}
 	}
-	for _, r := range sum.Rounds[1:] {
+	for i, r := range sum.Rounds[1:] {
 		if h := r.Metrics["train_entropy_first"]; !(h > 0) {
 			t.Errorf("round %d: token entropy %g, want above 0", r.Index, h)
+		}
+		want := [][2]float64{{8, 4}, {16, 2}}[i]
+		if got := [2]float64{r.Metrics["train_step_problems"], r.Metrics["train_group"]}; got != want {
+			t.Errorf("round %d: %v problems a step and answers each, want %v", r.Index, got, want)
 		}
 	}
 }
