@@ -70,6 +70,12 @@ type RLConfig struct {
 	// row several times. The loss and gradient are those of the copies; only
 	// the rows differ, and with them how a step splits into minibatches.
 	Merge bool `json:"merge"`
+	// SFTDistinct counts each distinct verified answer of a group once in
+	// the cross-entropy term (train.Rollout.SFTWeight), as rejection
+	// sampling keeps it once, however many copies the policy term weighs:
+	// by copies, that term trains mostly the problems the policy already
+	// solves often, and a rare right answer to a hard one counts 1 in 8.
+	SFTDistinct bool `json:"sft_distinct"`
 }
 
 // RLAdamW is the optimizer of RL by default: β2 = 0.999 (as RL libraries
@@ -108,14 +114,18 @@ func (c RLConfig) schedule(total int) train.Cosine {
 
 // RLStats describe one sampling step and the optimizer steps on it.
 type RLStats struct {
-	Step       int     `json:"step"`        // 0-based sampling step
-	Reward     float64 `json:"reward"`      // mean reward of the sampled rollouts: pass@1 at temperature 1 on the step's problems
-	Solved     float64 `json:"solved"`      // share of sampled problems with a rewarded rollout: pass@G
-	Useful     float64 `json:"useful"`      // share of trained rollouts with a non-zero advantage
-	Trained    int     `json:"trained"`     // sampled rollouts trained on (after dynamic sampling and Wrong)
-	Draws      int     `json:"draws"`       // batches sampled (more than 1 with dynamic sampling)
-	Length     float64 `json:"length"`      // mean answer length in tokens
-	WorkingOK  float64 `json:"working_ok"`  // share of rollouts whose working is right (tasks with working)
+	Step      int     `json:"step"`       // 0-based sampling step
+	Reward    float64 `json:"reward"`     // mean reward of the sampled rollouts: pass@1 at temperature 1 on the step's problems
+	Solved    float64 `json:"solved"`     // share of sampled problems with a rewarded rollout: pass@G
+	Useful    float64 `json:"useful"`     // share of trained rollouts with a non-zero advantage
+	Trained   int     `json:"trained"`    // sampled rollouts trained on (after dynamic sampling and Wrong)
+	Draws     int     `json:"draws"`      // batches sampled (more than 1 with dynamic sampling)
+	Length    float64 `json:"length"`     // mean answer length in tokens
+	WorkingOK float64 `json:"working_ok"` // share of rollouts whose working is right (tasks with working)
+	// Entropy is the policy's mean entropy in nats over the sampled
+	// answers' tokens (the distribution each was drawn from): a collapse
+	// to one answer per problem shows as a fall towards 0.
+	Entropy    float64 `json:"entropy"`
 	Loss       float64 `json:"loss"`        // mean GRPO loss over the optimizer steps
 	ClipFrac   float64 `json:"clip_frac"`   // share of clipped tokens
 	KL         float64 `json:"kl"`          // mean k3 KL to the reference per token
@@ -252,6 +262,32 @@ func (r *RL) Restore(dir string) error {
 	return nil
 }
 
+// CarryReuse starts a run's reuse buffer with the one an earlier run saved
+// in dir (its newest), cut to ReuseKeep, so that reuse draws from the
+// verified answers of earlier rounds too, as RFT's data mixes every
+// round's. It must come before the first Step; a dir without a buffer
+// leaves the buffer empty.
+func (r *RL) CarryReuse(dir string) error {
+	if r.Done() > 0 {
+		return errors.New("lab: rl: carry a reuse buffer before the first step")
+	}
+	files, err := filepath.Glob(filepath.Join(dir, reuseFile(-1)))
+	if err != nil || len(files) == 0 {
+		return err
+	}
+	newest := files[len(files)-1] // the step is zero-padded, so names sort by it
+	raw, err := os.ReadFile(newest)
+	if err != nil {
+		return fmt.Errorf("lab: rl: %w", err)
+	}
+	es, err := parseReuse(raw, r.m.LM.Config.Vocab)
+	if err != nil {
+		return fmt.Errorf("lab: rl: %s: %w", newest, err)
+	}
+	r.verified = es[max(len(es)-r.cfg.ReuseKeep, 0):]
+	return nil
+}
+
 // reuseFile names the reuse buffer after sampling step s; -1 gives the
 // pattern of all of them.
 func reuseFile(s int) string {
@@ -354,6 +390,7 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 		rs = all // nothing to learn from: a step of zero advantages keeps the step count
 	}
 	n := float64(len(all))
+	st.Entropy /= max(st.Length, 1)
 	st.Reward, st.Length, st.WorkingOK = st.Reward/n, st.Length/n, st.WorkingOK/n
 	st.Solved /= float64(st.Draws * r.cfg.Prompts)
 	if r.cfg.Wrong > 0 {
@@ -361,6 +398,9 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	}
 	if r.cfg.Merge {
 		rs = mergeSame(rs)
+	}
+	if r.cfg.SFTDistinct {
+		countOnce(rs)
 	}
 	sampled := len(rs)
 	st.Trained = sampled
@@ -494,6 +534,26 @@ func mergeSame(rs []train.Rollout) []train.Rollout {
 	return out
 }
 
+// countOnce sets the cross-entropy weight of each verified rollout so that
+// the identical ones of a group weigh 1 together, whatever their Weights.
+func countOnce(rs []train.Rollout) {
+	type key struct {
+		group  int
+		tokens string
+	}
+	total := map[key]float64{}
+	for _, x := range rs {
+		if x.SFT {
+			total[key{x.Group, fmt.Sprint(x.Tokens)}] += x.Weighted()
+		}
+	}
+	for i := range rs {
+		if x := &rs[i]; x.SFT {
+			x.SFTWeight = x.Weighted() / total[key{x.Group, fmt.Sprint(x.Tokens)}]
+		}
+	}
+}
+
 // withDemos returns the step's rollouts with Replay demos drawn for step s,
 // and Reuse verified answers of earlier steps, laid out minibatch by minibatch (each its share of the rollouts, then its
 // share of the demos), and the minibatches' bounds.
@@ -519,7 +579,8 @@ func (r *RL) withDemos(s int, rs []train.Rollout) ([]train.Rollout, []int) {
 
 // sample draws batch d of sampling step s: Prompts problems, Group answers
 // each, rewarded by the verifier; it adds the answers' reward, length,
-// right working and solved problems to st (sums, not yet means).
+// right working, token entropy and solved problems to st (sums, not yet
+// means).
 func (r *RL) sample(s, d int, st *RLStats) ([]train.Rollout, error) {
 	stream := uint64(s)
 	if d > 0 {
@@ -533,7 +594,7 @@ func (r *RL) sample(s, d int, st *RLStats) ([]train.Rollout, error) {
 		ps[i] = r.prompts[idx[i]]
 	}
 	cs, err := sample.Generate(r.m.LM, ps, sample.Options{N: r.cfg.Group, Temperature: 1, Seed: r.seed ^ stream<<20,
-		MaxTokens: r.maxTok, StopTokens: []int32{r.m.end}})
+		MaxTokens: r.maxTok, StopTokens: []int32{r.m.end}, Entropy: true})
 	if err != nil {
 		return nil, fmt.Errorf("lab: rl: %w", err)
 	}
@@ -566,6 +627,9 @@ func (r *RL) sample(s, d int, st *RLStats) ([]train.Rollout, error) {
 		rs[i] = train.Rollout{Example: train.Example{Tokens: toks, Mask: mask}, Group: c.Prompt, Reward: reward, SFT: reward > 0, OldLogProbs: old}
 		st.Reward += reward
 		st.Length += float64(len(c.Tokens))
+		for _, h := range c.Entropy {
+			st.Entropy += float64(h)
+		}
 	}
 	for _, ok := range solved {
 		if ok {

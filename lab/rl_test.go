@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -59,9 +61,13 @@ func TestRLRaisesAccuracy(t *testing.T) {
 		last = st
 	}
 	after := acc()
-	t.Logf("held-out pass@1 %.2f → %.2f; training reward %.2f → %.2f", before, after, first.Reward, last.Reward)
+	t.Logf("held-out pass@1 %.2f → %.2f; training reward %.2f → %.2f; token entropy %.3f → %.3f", before, after, first.Reward, last.Reward, first.Entropy, last.Entropy)
 	if before > 0.5 || after < before+0.15 {
 		t.Errorf("held-out pass@1 %.2f → %.2f: GRPO did not raise it by 0.15 from a model that needs it", before, after)
+	}
+	// Rewarding the right answers sharpens the policy on them.
+	if top := math.Log(float64(m.LM.Config.Vocab)); !(first.Entropy > 0 && first.Entropy <= top && last.Entropy < first.Entropy) {
+		t.Errorf("token entropy %g → %g: want it in (0, log vocab = %g] and falling as the reward rises", first.Entropy, last.Entropy, top)
 	}
 
 	// Dynamic sampling trains only on groups whose rewards differ; two
@@ -346,6 +352,25 @@ func TestRLMergeSame(t *testing.T) {
 	}
 }
 
+// TestRLCountOnce: the identical verified answers of a group weigh 1
+// together in the cross-entropy term, merged or not, whatever their
+// Weights; other groups' copies and wrong answers are left alone.
+func TestRLCountOnce(t *testing.T) {
+	ex := func(a int32) train.Example { return train.Example{Tokens: []int32{1, a}, Mask: []bool{false, true}} }
+	rs := []train.Rollout{
+		{Example: ex(7), Reward: 1, SFT: true}, {Example: ex(7), Reward: 1, SFT: true, Weight: 2}, {Example: ex(5), Weight: 3},
+		{Example: ex(8), Reward: 1, SFT: true}, {Example: ex(7), Group: 1, Reward: 1, SFT: true, Weight: 4},
+	}
+	countOnce(rs)
+	var got []float64
+	for _, x := range rs {
+		got = append(got, x.SFTWeight)
+	}
+	if want := []float64{1.0 / 3, 2.0 / 3, 0, 1, 1}; !slices.Equal(got, want) {
+		t.Errorf("cross-entropy weights %v, want %v", got, want)
+	}
+}
+
 func TestRLSchedule(t *testing.T) {
 	for _, tc := range []struct {
 		decay          bool
@@ -386,4 +411,67 @@ func reversalStart(t *testing.T, n int, cfg TrainConfig) (*Model, []task.Problem
 		t.Fatal(err)
 	}
 	return m, ps
+}
+
+// TestRLCarryReuse: a run's reuse buffer can start with the newest one an
+// earlier run saved, cut to the newest ReuseKeep answers; a directory
+// without one leaves it empty, and a run that has stepped refuses it.
+func TestRLCarryReuse(t *testing.T) {
+	ctx := context.Background()
+	tk := task.Reverse{}
+	m, err := NewModel(tk, Arch{Dim: 16, Layers: 1, Heads: 2, Hidden: 32, MaxSeq: 16, RoPE: true}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	var ps []task.Problem
+	for range 20 {
+		ps = append(ps, tk.Generate(rng, 2))
+	}
+	g := train.DefaultGRPO
+	g.SFT = 1
+	cfg := RLConfig{Steps: 2, Prompts: 4, Group: 2, LR: 1e-3, GRPO: g, Reuse: 2, ReuseKeep: 3}
+	first, err := NewRL(m, nil, tk, ps, cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := func(a int32) train.Example { return train.Example{Tokens: []int32{1, a}, Mask: []bool{false, true}} }
+	dir := t.TempDir()
+	first.verified = []train.Example{ex(3), ex(4), ex(5)}
+	if err := first.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	// As if saved after step 7, beside an older buffer of step 2 that
+	// must not be the one taken.
+	if err := os.Rename(filepath.Join(dir, reuseFile(0)), filepath.Join(dir, reuseFile(7))); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeReuse(filepath.Join(dir, reuseFile(2)), []train.Example{ex(9)}); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg.ReuseKeep = 2
+	next, err := NewRL(m, nil, tk, ps, cfg, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := next.CarryReuse(t.TempDir()); err != nil || next.verified != nil {
+		t.Fatalf("carrying from a directory without a buffer: %v, buffer %v", err, next.verified)
+	}
+	if err := next.CarryReuse(dir); err != nil {
+		t.Fatal(err)
+	}
+	var kept []int32
+	for _, e := range next.verified {
+		kept = append(kept, e.Tokens[1])
+	}
+	if !slices.Equal(kept, []int32{4, 5}) {
+		t.Errorf("carried buffer %v, want the newest two answers [4 5]", kept)
+	}
+	if _, err := next.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.CarryReuse(dir); err == nil {
+		t.Error("a run that has stepped took a carried buffer")
+	}
 }

@@ -44,6 +44,10 @@ type Options struct {
 	// many most likely tokens at its position (Completion.Top), for
 	// OpenAI's top_logprobs.
 	TopLogProbs int
+	// Entropy records, for each generated token, the entropy of the
+	// model's distribution at its position (Completion.Entropy), so a
+	// trainer can watch a policy collapse or stall; off, it costs nothing.
+	Entropy bool
 	// Constraint, when set, limits each sample to the tokens its Guide
 	// allows (structured output). Sampling is otherwise unchanged: the
 	// disallowed tokens' logits become -Inf before temperature, top-k and
@@ -89,8 +93,12 @@ type Completion struct {
 	// Top[i] are the Options.TopLogProbs most likely tokens at position i,
 	// most likely first, with their log-probabilities as in LogProbs; nil
 	// unless asked for.
-	Top    [][]TokenLogProb
-	Finish string // "stop" or "length"
+	Top [][]TokenLogProb
+	// Entropy[i] is the entropy in nats of the model's distribution at
+	// position i (temperature 1, nothing cut, as LogProbs); nil unless
+	// Options.Entropy.
+	Entropy []float32
+	Finish  string // "stop" or "length"
 	// EndLogProb is log p of the StopTokens entry that ended the sample
 	// (Finish "stop"), which Tokens and LogProbs leave out; a trainer that
 	// scores the end token as the policy's choice needs it. 0 otherwise.
@@ -321,6 +329,9 @@ func (s *sampler) take(c *Completion, logits []float32, r *rand.Rand, g Guide, o
 	if opt.TopLogProbs > 0 {
 		c.Top = append(c.Top, topLogProbs(logits, opt.TopLogProbs))
 	}
+	if opt.Entropy {
+		c.Entropy = append(c.Entropy, entropy(logits))
+	}
 	if slices.Contains(opt.StopTokens, tok) {
 		c.EndLogProb = c.LogProbs[len(c.LogProbs)-1]
 		c.truncate(len(c.Tokens) - 1)
@@ -370,6 +381,9 @@ func (c *Completion) truncate(k int) {
 	if c.Top != nil {
 		c.Top = c.Top[:k]
 	}
+	if c.Entropy != nil {
+		c.Entropy = c.Entropy[:k]
+	}
 }
 
 // topLogProbs returns the k most likely tokens of logits, most likely first
@@ -406,6 +420,20 @@ func topLogProbs(logits []float32, k int) []TokenLogProb {
 func logProb(logits []float32, tok int32) float32 {
 	mx, logSum := normaliser(logits)
 	return float32(float64(logits[tok]-mx) - logSum)
+}
+
+// entropy returns −Σ p log p of softmax(logits) in nats: with z = logit −
+// max and Z = Σ e^z, it is log Z − Σ e^z·z / Z.
+func entropy(logits []float32) float32 {
+	mx := slices.Max(logits)
+	var sum, zsum float64
+	for _, v := range logits {
+		z := float64(v - mx)
+		e := math.Exp(z)
+		sum += e
+		zsum += e * z
+	}
+	return float32(math.Log(sum) - zsum/sum)
 }
 
 // normaliser returns the largest logit and log Σ exp(logit - max): the

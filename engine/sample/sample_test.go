@@ -339,3 +339,79 @@ func TestTopLogProbs(t *testing.T) {
 		t.Error("Top recorded without TopLogProbs")
 	}
 }
+
+func TestEntropyOfLogits(t *testing.T) {
+	inf := float32(math.Inf(-1))
+	tests := []struct {
+		name   string
+		logits []float32
+		want   float64
+	}{
+		{"uniform", []float32{3, 3, 3, 3}, math.Log(4)},
+		{"certain", []float32{0, 200, 0}, 0},
+		{"two of three", []float32{1, 1, inf}, math.Log(2)},
+		{"p = 1/4, 3/4", []float32{0, float32(math.Log(3))}, -(0.25*math.Log(0.25) + 0.75*math.Log(0.75))},
+	}
+	for _, tt := range tests {
+		if got := entropy(tt.logits); math.Abs(float64(got)-tt.want) > 1e-6 {
+			t.Errorf("entropy(%s %v) = %g, want %g", tt.name, tt.logits, got, tt.want)
+		}
+	}
+}
+
+// TestEntropy: each generated position's entropy is −Σ p log p over the
+// whole vocabulary's log-probabilities at that position, stops trim it
+// with Tokens, the Batcher records the same (to rounding: its logits come
+// from another batch shape), and it costs nothing when off.
+func TestEntropy(t *testing.T) {
+	m := testModel(t)
+	opt := Options{MaxTokens: 8, Temperature: 1, Seed: 5, N: 2, StopTokens: []int32{1, 2}, Entropy: true, TopLogProbs: m.Config.Vocab}
+	cs, err := Generate(m, prompts, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewBatcher(m, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	stopped := false
+	for _, c := range cs {
+		stopped = stopped || c.Finish == "stop"
+		if len(c.Entropy) != len(c.Tokens) {
+			t.Fatalf("%d entropies for %d tokens", len(c.Entropy), len(c.Tokens))
+		}
+		for i, top := range c.Top {
+			var h float64
+			for _, e := range top {
+				h -= math.Exp(float64(e.LogProb)) * float64(e.LogProb)
+			}
+			if math.Abs(h-float64(c.Entropy[i])) > 1e-5 {
+				t.Errorf("prompt %d sample %d position %d: entropy %g, want %g", c.Prompt, c.Index, i, c.Entropy[i], h)
+			}
+		}
+	}
+	if !stopped {
+		t.Error("no sample stopped: the test misses the trim")
+	}
+	for p := range prompts {
+		bs, err := b.Generate(t.Context(), prompts[p], opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range bs {
+			want := cs[p*opt.N+c.Index]
+			if !slices.Equal(c.Tokens, want.Tokens) || len(c.Entropy) != len(want.Entropy) {
+				t.Fatalf("batcher prompt %d sample %d: tokens %v and %d entropies, want %v and %d", p, c.Index, c.Tokens, len(c.Entropy), want.Tokens, len(want.Entropy))
+			}
+			for i, h := range c.Entropy {
+				if math.Abs(float64(h-want.Entropy[i])) > 1e-5 {
+					t.Errorf("batcher prompt %d sample %d position %d: entropy %g, want %g", p, c.Index, i, h, want.Entropy[i])
+				}
+			}
+		}
+	}
+	if cs, _ := Generate(m, prompts, Options{MaxTokens: 4}); cs[0].Entropy != nil {
+		t.Error("Entropy recorded without Options.Entropy")
+	}
+}

@@ -35,6 +35,11 @@ type Rollout struct {
 	// gradient are those of the whole group; one of k identical answers
 	// with weight k trains exactly as the k copies.
 	Weight float64
+	// SFTWeight, when above 0, is the rollout's weight in the cross-entropy
+	// term instead of Weight: a trainer can count a verified answer once
+	// there however many copies of it its Weight stands for, as rejection
+	// sampling keeps each distinct answer once.
+	SFTWeight float64
 }
 
 // Weighted returns the rollout's weight, 1 unless set.
@@ -155,7 +160,7 @@ type GRPO struct {
 	rows             int       // packed rollouts of the current batch
 	in, tg           []int32   // their inputs and targets, rows × Seq
 	old, refLP       []float32 // per position: sampling-policy and reference log-probs
-	adv, w           []float64 // per row: advantage and weight
+	adv, w, sw       []float64 // per row: advantage, weight and cross-entropy weight
 	sft, demo        []bool    // per row: in the cross-entropy term; in it only
 	lastClip, lastKL float64
 	lastSFT          float64 // mean cross-entropy of the SFT tokens
@@ -219,8 +224,8 @@ func (t *GRPO) Prepare(rs []Rollout) (int, error) {
 		if len(r.Tokens) > seq+1 {
 			return 0, fmt.Errorf("train: grpo: rollout %d has %d tokens, more than seq+1 = %d", i, len(r.Tokens), seq+1)
 		}
-		if r.OldLogProbs != nil && len(r.OldLogProbs) != len(r.Tokens) || r.Weight < 0 {
-			return 0, fmt.Errorf("train: grpo: rollout %d has %d tokens, %d old log-probs and weight %g", i, len(r.Tokens), len(r.OldLogProbs), r.Weight)
+		if r.OldLogProbs != nil && len(r.OldLogProbs) != len(r.Tokens) || r.Weight < 0 || r.SFTWeight < 0 {
+			return 0, fmt.Errorf("train: grpo: rollout %d has %d tokens, %d old log-probs, weight %g and sft weight %g", i, len(r.Tokens), len(r.OldLogProbs), r.Weight, r.SFTWeight)
 		}
 		rescore = rescore || !r.Demo && r.OldLogProbs == nil
 	}
@@ -240,9 +245,14 @@ func (t *GRPO) Prepare(rs []Rollout) (int, error) {
 	t.old, t.refLP = t.old[:n*seq], t.refLP[:n*seq]
 	t.rows = len(rs)
 	t.adv = Advantages(rs, t.G.StdScale)
-	t.sft, t.demo, t.w = t.sft[:0], t.demo[:0], t.w[:0]
+	t.sft, t.demo, t.w, t.sw = t.sft[:0], t.demo[:0], t.w[:0], t.sw[:0]
 	for _, r := range rs {
 		t.sft, t.demo, t.w = append(t.sft, r.SFT || r.Demo), append(t.demo, r.Demo), append(t.w, r.Weighted())
+		sw := r.SFTWeight
+		if sw == 0 {
+			sw = r.Weighted()
+		}
+		t.sw = append(t.sw, sw)
 	}
 	useful := 0
 	for i := range n {
@@ -317,7 +327,7 @@ func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 		}
 		if t.sft[r] {
 			sftTokens += n
-			wSFT += t.w[r] * float64(n)
+			wSFT += t.sw[r] * float64(n)
 		}
 	}
 	norm := max(wTokens, 1)
@@ -346,8 +356,9 @@ func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 				lp, ref := float64(t.ws.LogProbs[i]), float64(t.refLP[k])
 				w := t.w[a+r]
 				if t.sft[a+r] {
-					nll -= w * lp
-					dlogp[i] = float32(-t.G.SFT * w / sftNorm)
+					sw := t.sw[a+r]
+					nll -= sw * lp
+					dlogp[i] = float32(-t.G.SFT * sw / sftNorm)
 				}
 				if t.demo[a+r] {
 					continue

@@ -121,6 +121,12 @@ func TestGRPOGradientCheck(t *testing.T) {
 		rs := toyRollouts(16, 4, 2)
 		if g.SFT > 0 {
 			markSFT(rs)
+			for i := range rs { // weights, some apart in the cross-entropy term
+				rs[i].Weight = float64(1 + i%3)
+				if i%4 == 1 {
+					rs[i].SFTWeight = 0.5
+				}
+			}
 		}
 		if _, err := tr.Prepare(rs); err != nil {
 			t.Fatal(err)
@@ -365,14 +371,7 @@ func TestGRPOWeightStandsForDuplicates(t *testing.T) {
 		var losses []float64
 		var grads [][]float32
 		for _, rs := range [][]Rollout{full, sub} {
-			tr := newToyGRPO(t, g, 3)
-			if _, err := tr.Prepare(rs); err != nil {
-				t.Fatal(err)
-			}
-			l, err := tr.lossAndGrad(0, len(rs))
-			if err != nil {
-				t.Fatal(err)
-			}
+			tr, l := toyLoss(t, g, rs)
 			losses, grads = append(losses, l), append(grads, slices.Clone(tr.m.Grads))
 		}
 		if math.Abs(losses[0]-losses[1]) > 1e-6 {
@@ -383,6 +382,49 @@ func TestGRPOWeightStandsForDuplicates(t *testing.T) {
 				t.Fatalf("%+v: gradient %d is %g with copies, %g with a weight", g, i, grads[0][i], grads[1][i])
 			}
 		}
+	}
+}
+
+// toyLoss prepares rs on a fresh toy policy and returns it, its gradient
+// set, with the loss over all of rs.
+func toyLoss(t *testing.T, g GRPOConfig, rs []Rollout) (*GRPO, float64) {
+	t.Helper()
+	tr := newToyGRPO(t, g, 3)
+	if _, err := tr.Prepare(rs); err != nil {
+		t.Fatal(err)
+	}
+	l, err := tr.lossAndGrad(0, len(rs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, l
+}
+
+// TestGRPOSFTWeight: a rollout's SFTWeight replaces its Weight in the
+// cross-entropy term only: one verified answer standing for two copies in
+// the policy term and counted once in the cross-entropy term trains the
+// policy term as the two copies and the cross-entropy term as one.
+func TestGRPOSFTWeight(t *testing.T) {
+	ex := func(b int32) Example {
+		return Example{Tokens: []int32{0, 3, b, 11}, Mask: []bool{false, false, true, true}}
+	}
+	rs := func(w, sw float64) []Rollout {
+		return []Rollout{{Example: ex(3), Reward: 1, SFT: true, Weight: w, SFTWeight: sw}, {Example: ex(5)}, {Example: ex(5)},
+			{Example: ex(2), Demo: true}, {Example: ex(4), Group: 1, Reward: 1, SFT: true}, {Example: ex(6), Group: 1}}
+	}
+	g := GRPOConfig{ClipLow: 0.2, ClipHigh: 0.28, SFT: 0.5}
+	run := func(rs []Rollout) (policy, sft float64) {
+		tr, l := toyLoss(t, g, rs)
+		return l - g.SFT*tr.lastSFT, tr.lastSFT
+	}
+	p, s := run(rs(2, 1))
+	pTwo, _ := run(rs(2, 0))
+	_, sOne := run(rs(1, 0))
+	if math.Abs(p-pTwo) > 1e-9 || math.Abs(s-sOne) > 1e-9 {
+		t.Errorf("weight 2, sft weight 1: policy term %g (want %g, as weight 2) and cross-entropy %g (want %g, as weight 1)", p, pTwo, s, sOne)
+	}
+	if _, sTwo := run(rs(2, 0)); math.Abs(sTwo-sOne) < 1e-6 {
+		t.Error("the test needs a cross-entropy term that a weight changes")
 	}
 }
 

@@ -92,9 +92,22 @@ type GRPO struct {
 	Replay      int     `yaml:"replay" doc:"Worked examples of the earlier rounds' SFT data added to each step (cross-entropy only; needs sft)"`
 	Reuse       int     `yaml:"reuse" doc:"Verified answers of earlier steps added to each step (cross-entropy only; needs sft)"`
 	ReuseKeep   int     `yaml:"reuse_keep" doc:"The most recent distinct verified answers reuse draws from (0: 1024)"`
+	Carry       bool    `yaml:"carry" doc:"Start a round's reuse buffer with the previous GRPO round's (reuse then draws from earlier rounds' verified answers too, as RFT's data mixes all rounds')"`
 	Wrong       int     `yaml:"wrong" doc:"Wrong answers trained per right one in a group, drawn at random and weighted up to stand for all (0: all)"`
 	Merge       bool    `yaml:"merge" doc:"Train identical answers of a group once, weighted by their copies (same loss and gradient, fewer rows)"`
+	SFTDistinct bool    `yaml:"sft_distinct" doc:"Count each distinct verified answer of a group once in the cross-entropy term, as RFT keeps it once (off: by its copies, as the policy term)"`
 	Decay       bool    `yaml:"decay" doc:"Lower the learning rate along a cosine to lr/10 by the round's last step (off: constant after warmup)"`
+	Late        *Late   `yaml:"late" doc:"From round from on, batch problems a step with group answers each (from, batch, group)"`
+}
+
+// Late changes a GRPO step's shape from round From on: once most groups
+// have both right and wrong answers, more problems with smaller groups
+// train on more distinct problems for the same samples, while early on,
+// when most problems are all wrong, groups of 4 come out mixed too rarely.
+type Late struct {
+	From  int `yaml:"from" doc:"The first round of the late shape"`
+	Batch int `yaml:"batch" doc:"Problems a step (in place of lab-train's batch)"`
+	Group int `yaml:"group" doc:"Answers per problem (in place of group)"`
 }
 
 // DefaultGRPO is lab-train's grpo block by default.
@@ -110,6 +123,15 @@ func (g GRPO) check() error {
 	}
 	if g.Wrong < 0 {
 		return fmt.Errorf("lab-train: grpo: wrong %d must not be negative", g.Wrong)
+	}
+	if l := g.Late; l != nil && (l.From < 2 || l.Batch < 1 || l.Group < 2) {
+		return fmt.Errorf("lab-train: grpo: late from %d ≥ 2, batch %d ≥ 1 and group %d ≥ 2", l.From, l.Batch, l.Group)
+	}
+	if g.SFTDistinct && g.SFT == 0 {
+		return errors.New("lab-train: grpo: sft_distinct weighs the cross-entropy term: it needs sft above 0")
+	}
+	if g.Carry && g.Reuse == 0 {
+		return errors.New("lab-train: grpo: carry keeps the reuse buffer from round to round: it needs reuse")
 	}
 	if g.SFT < 0 || g.Replay < 0 || g.Reuse < 0 || g.ReuseKeep < 0 || (g.Replay > 0 || g.Reuse > 0) && g.SFT == 0 {
 		return fmt.Errorf("lab-train: grpo: sft %g, replay %d, reuse %d and reuse_keep %d must not be negative; replay and reuse need sft above 0",
@@ -153,8 +175,12 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 		}
 	}
 	g := c.GRPO
-	cfg := lab.RLConfig{Steps: c.Steps, Prompts: c.Batch, Group: g.Group, Minibatches: g.Minibatches, Epochs: g.Epochs, Micro: g.Micro,
-		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep, Wrong: g.Wrong, Merge: g.Merge, Decay: g.Decay,
+	prompts := c.Batch
+	if g.Late != nil && r.Index >= g.Late.From {
+		prompts, g.Group = g.Late.Batch, g.Late.Group
+	}
+	cfg := lab.RLConfig{Steps: c.Steps, Prompts: prompts, Group: g.Group, Minibatches: g.Minibatches, Epochs: g.Epochs, Micro: g.Micro,
+		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep, Wrong: g.Wrong, Merge: g.Merge, SFTDistinct: g.SFTDistinct, Decay: g.Decay,
 		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm, SFT: g.SFT}}
 	if g.Replay > 0 {
 		if cfg.Demos, err = earlierSFT(r); err != nil {
@@ -168,8 +194,13 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	}
 	out := filepath.Join(r.Dir, StudentDir)
 	logPath := filepath.Join(r.Dir, TrainLog) // one lab.RLStats a line
-	if train.HasCheckpoint(out) {
+	switch {
+	case train.HasCheckpoint(out):
 		if err := rl.Restore(out); err != nil {
+			return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
+		}
+	case g.Carry:
+		if err := rl.CarryReuse(init); err != nil {
 			return loop.Trained{}, fmt.Errorf("lab-train: %w", err)
 		}
 	}
@@ -205,14 +236,16 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	metrics := grpoMetrics(log)
 	metrics["params"] = float64(m.LM.Config.NumParams())
 	metrics["prompts"] = float64(len(ps))
+	metrics["step_problems"], metrics["group"] = float64(prompts), float64(g.Group)
 	return loop.Trained{Student: loop.LocalModel(out), Steps: c.Steps, FirstLoss: log[0].Loss, LastLoss: log[len(log)-1].Loss,
 		Log: logPath, Metrics: metrics}, nil
 }
 
 // grpoMetrics summarises a GRPO log for the round's report: the mean over
 // the first and the last tenth of the steps of the reward (pass@1 at
-// temperature 1 on the training prompts), pass@G, answer length and the
-// share of right working, and the CPU time.
+// temperature 1 on the training prompts), pass@G, answer length, the
+// share of right working, clipped tokens and the policy's token entropy,
+// and the CPU time.
 func grpoMetrics(log []lab.RLStats) map[string]float64 {
 	n := max(len(log)/10, 1)
 	mean := func(part []lab.RLStats, f func(lab.RLStats) float64) float64 {
@@ -230,6 +263,7 @@ func grpoMetrics(log []lab.RLStats) map[string]float64 {
 		"length":     func(x lab.RLStats) float64 { return x.Length },
 		"working_ok": func(x lab.RLStats) float64 { return x.WorkingOK },
 		"clip_frac":  func(x lab.RLStats) float64 { return x.ClipFrac },
+		"entropy":    func(x lab.RLStats) float64 { return x.Entropy },
 	} {
 		out[name+"_first"], out[name+"_last"] = mean(first, f), mean(last, f)
 	}

@@ -3,7 +3,9 @@ package loopplug_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,7 +39,7 @@ func TestGRPORound(t *testing.T) {
 	if r.TrainSteps != 12 {
 		t.Fatalf("round 2 trained %d steps, want 12", r.TrainSteps)
 	}
-	for _, k := range []string{"train_reward_first", "train_reward_last", "train_solved_last", "train_length_last", "train_cpu_seconds"} {
+	for _, k := range []string{"train_reward_first", "train_reward_last", "train_solved_last", "train_length_last", "train_entropy_first", "train_entropy_last", "train_cpu_seconds"} {
 		if _, ok := r.Metrics[k]; !ok {
 			t.Errorf("round 2 lacks metric %s: %v", k, r.Metrics)
 		}
@@ -141,5 +143,57 @@ baseline: {generate: {count: 40, k: 4}, train: {steps: 10, warmup: 2}}
 	}
 	if sum.Rounds[1].TrainSteps != 4 || sum.Baseline.Rounds[1].TrainSteps != 10 {
 		t.Errorf("round 2 trained %d GRPO and %d RFT steps, want 4 and 10", sum.Rounds[1].TrainSteps, sum.Baseline.Rounds[1].TrainSteps)
+	}
+}
+
+// TestGRPOCarryAndLate runs three rounds of grpoLoop with carry and a late
+// shape from round 3: round 3's reuse buffer starts with round 2's, so it
+// ends holding every verified answer round 2 kept (the buffer is large
+// enough to drop none); round 3 samples 16 problems a step with 2 answers
+// each where round 2 sampled 8 with 4; each round logs the policy's token
+// entropy.
+func TestGRPOCarryAndLate(t *testing.T) {
+	text := strings.Replace(grpoLoop, "rounds: 2", "rounds: 3", 1)
+	text = strings.Replace(text, "reuse: 4,", "reuse: 4, reuse_keep: 4096, carry: true, late: {from: 3, batch: 16, group: 2},", 1)
+	_, dir, sum := runLoop(t, text)
+	if len(sum.Rounds) != 3 {
+		t.Fatalf("%d rounds, want 3", len(sum.Rounds))
+	}
+	buffer := func(round int) map[string]bool {
+		files, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("round-%03d", round), "student", "rl-reuse-*.json"))
+		if len(files) != 1 {
+			t.Fatalf("round %d keeps reuse buffers %v, want one", round, files)
+		}
+		raw, err := os.ReadFile(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var es []struct{ Tokens []int32 }
+		if err := json.Unmarshal(raw, &es); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, e := range es {
+			out[fmt.Sprint(e.Tokens)] = true
+		}
+		return out
+	}
+	second, third := buffer(2), buffer(3)
+	if len(second) == 0 {
+		t.Fatal("round 2 kept no verified answer: the test needs some")
+	}
+	for k := range second {
+		if !third[k] {
+			t.Errorf("round 3's buffer lacks round 2's %s", k)
+		}
+	}
+	for i, r := range sum.Rounds[1:] {
+		if h := r.Metrics["train_entropy_first"]; !(h > 0) {
+			t.Errorf("round %d: token entropy %g, want above 0", r.Index, h)
+		}
+		want := [][2]float64{{8, 4}, {16, 2}}[i]
+		if got := [2]float64{r.Metrics["train_step_problems"], r.Metrics["train_group"]}; got != want {
+			t.Errorf("round %d: %v problems a step and answers each, want %v", r.Index, got, want)
+		}
 	}
 }
