@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -484,4 +485,67 @@ baseline: {generate: {to: 3, count: 60}}
 	if b := sum.Baseline.Rounds[1]; b.Generated != 60 || b.Metrics["gen_from"] != 1 || b.Metrics["gen_to"] != 3 || b.Metrics["train_prompts"] != 60 {
 		t.Errorf("baseline round 2 (GRPO on a uniform range) = %+v", b)
 	}
+}
+
+// TestProposeChunk answers the same proposals all at once and 2 at a time:
+// the chunked round keeps exactly the same problems, each proposal's
+// answers are the first of those drawn at once, a proposal stops drawing
+// only once it has a right and a wrong answer, and a kept problem's
+// prompts number K × wrong / drawn, rounded.
+func TestProposeChunk(t *testing.T) {
+	const k = 8
+	run := func(chunk int) (string, *loop.Summary) {
+		y := fmt.Sprintf("name: t\nrounds: 2\n"+
+			"generate: {type: lab-propose, with: {task: reverse-addition, mixed_operands: true, labels: {count: 400, from: 1, to: 3}, count: 400, proposer_temperature: 1.5, k: %d, chunk: %d, temperature: 1.5, prompts: true, train_proposer: false}}\n"+
+			"train: {type: lab-train, with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, steps: 2, batch: 4, warmup: 1, lr: 3e-3, grpo: {group: 2}, first: {steps: 300, batch: 32, warmup: 10}}}\n"+
+			"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2, 3], problems: 10}}\n", k, chunk)
+		_, dir, sum := runLoop(t, y)
+		return dir, sum
+	}
+	type label struct {
+		task.Problem
+		Answers []lab.Answer
+		Right   []bool
+		Kept    bool
+	}
+	fullDir, _ := run(0)
+	partDir, _ := run(2)
+	full := readJSONL[label](t, filepath.Join(fullDir, "round-002", loopplug.LabelsFile))
+	part := readJSONL[label](t, filepath.Join(partDir, "round-002", loopplug.LabelsFile))
+	if len(full) != len(part) {
+		t.Fatalf("%d proposals at once, %d in chunks: the proposals must not depend on the answering", len(full), len(part))
+	}
+	want := map[string]int{}
+	drawn, kept := 0, 0
+	for i, f := range full {
+		p := part[i]
+		drawn += len(p.Answers)
+		if p.Prompt != f.Prompt || p.Kept != f.Kept || len(p.Answers) > k || !reflect.DeepEqual(p.Answers, f.Answers[:len(p.Answers)]) {
+			t.Fatalf("proposal %d: in chunks %+v, at once %+v: want the first answers of those drawn at once, and the same verdict", i, p, f)
+		}
+		right := 0
+		for _, r := range p.Right {
+			if r {
+				right++
+			}
+		}
+		if decided := right > 0 && right < len(p.Right); len(p.Answers) < k && !decided {
+			t.Errorf("%q stopped after %d answers, %d right: undecided", p.Prompt, len(p.Answers), right)
+		}
+		if p.Kept {
+			kept++
+			want[p.Prompt] = max(1, int(math.Round(float64(k*(len(p.Right)-right))/float64(len(p.Right)))))
+		}
+	}
+	if kept == 0 || drawn == len(full)*k {
+		t.Fatalf("%d kept, %d of %d answers drawn: the test needs kept problems and some that stop early", kept, drawn, len(full)*k)
+	}
+	got := map[string]int{}
+	for _, l := range readJSONL[struct{ Prompt string }](t, filepath.Join(partDir, "round-002", loopplug.DataFile)) {
+		got[l.Prompt]++
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("prompts %v, want %v", got, want)
+	}
+	t.Logf("%d proposals, %d kept; %d of %d answers drawn", len(full), kept, drawn, len(full)*k)
 }
