@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/synthloop/synthloop/engine/train"
 	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/task"
+	"github.com/synthloop/synthloop/trainjob"
 )
 
 // BenchmarkProposeFilter measures lab-propose's learnability filter in
@@ -89,4 +91,75 @@ func BenchmarkProposeFilter(b *testing.B) {
 	b.ReportMetric(cpu[1]/cpu[0], "ratio")
 	b.ReportMetric(float64(drawn[1])/float64(drawn[0]), "answers-ratio")
 	b.ReportMetric(float64(len(ps)), "proposals")
+}
+
+// BenchmarkGRPOMicro measures lab-train's GRPO in CPU-seconds with
+// grpo.micro 64 (the default) against GRPO_MICRO (default 32) answers per
+// forward pass, side by side in
+// alternating order, from the same model on the same prompts: a round of
+// a lab-propose run with prompts: true, its teacher the student of the
+// round before, its replay round 1's labels and the round's proposer
+// examples, as lab-train runs it. A minibatch computes whole micro-batches,
+// so rows past the last real one cost as much as real ones.
+//
+//	PROPOSE_ROUND=/tmp/run/round-010 go test -run '^$' -bench GRPOMicro -benchtime 2x ./lab/loopplug
+//
+// GRPO_STEPS (default 10) sets the steps of each run.
+func BenchmarkGRPOMicro(b *testing.B) {
+	round := os.Getenv("PROPOSE_ROUND")
+	if round == "" {
+		b.Skip("PROPOSE_ROUND names no lab-propose round directory")
+	}
+	steps, micro := envInt(b, "GRPO_STEPS", 10), envInt(b, "GRPO_MICRO", 32)
+	n, err := strconv.Atoi(filepath.Base(round)[len("round-"):])
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := filepath.Join(filepath.Dir(round), fmt.Sprintf("round-%03d", n-1), StudentDir)
+	ps, own, err := readPrompts(filepath.Join(round, DataFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	labels, err := trainjob.ReadJSONL(filepath.Join(filepath.Dir(round), "round-001", DataFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var demos []lab.Conversation
+	for _, c := range labels {
+		demos = append(demos, c.Messages)
+	}
+	demos = withOwn(demos, own)
+	t, _ := lookup("reverse-addition")
+	var cpu [2]float64
+	var rows [2]int
+	for i := range b.N {
+		for j := range 2 {
+			arm := (i + j) % 2 // 0: micro 64, 1: micro
+			m, err := lab.LoadModel(start)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg := lab.RLConfig{Steps: steps, Prompts: 32, Group: 8, Minibatches: 2, Micro: []int{64, micro}[arm], LR: 1e-4, Warmup: 5,
+				Dynamic: true, MaxDraws: 2, Replay: 32, Reuse: 64, Wrong: 1, Merge: true, Demos: demos,
+				GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: 0.28, SFT: 1}}
+			rl, err := lab.NewRL(m, nil, t, ps, cfg, 11)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c0 := lab.CPUSeconds()
+			for range steps {
+				st, err := rl.Step(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows[arm] += st.Trained
+			}
+			cpu[arm] += lab.CPUSeconds() - c0
+		}
+	}
+	b.ReportMetric(cpu[0]/float64(b.N*steps), "cpu-s/step-micro64")
+	b.ReportMetric(cpu[1]/float64(b.N*steps), "cpu-s/step-other")
+	b.ReportMetric(cpu[1]/cpu[0], "ratio")
+	b.ReportMetric(float64(rows[0])/float64(b.N*steps), "rows/step-micro64")
+	b.ReportMetric(float64(rows[1])/float64(b.N*steps), "rows/step-other")
 }

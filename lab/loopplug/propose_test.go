@@ -396,12 +396,13 @@ func TestProposerEqual(t *testing.T) {
 func TestProposeGRPOExample(t *testing.T) {
 	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", `
 rounds: 3
-generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, k: 4, temperature: 1.5}}
+generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, k: 4, chunk: 2, temperature: 1.5}}
 train: {with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, first: {steps: 600, lr: 3e-3, warmup: 30}, steps: 6, batch: 8, warmup: 1,
   grpo: {group: 4, replay: 8, reuse: 8}}}
 evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
 baseline: {generate: {to: 3, count: 60}}
 `)
+	const k = 4
 	dir := t.TempDir()
 	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
 	if err != nil {
@@ -447,9 +448,15 @@ baseline: {generate: {to: 3, count: 60}}
 			if learnable := right > 0 && right < len(l.Right); learnable != l.Kept {
 				t.Errorf("round %d: %q %d of %d right, kept %v", i, l.Prompt, right, len(l.Right), l.Kept)
 			}
+			if len(l.Right) < k && !(right > 0 && right < len(l.Right)) || len(l.Right) > k {
+				t.Errorf("round %d: %q has %d answers, %d right: want %d, or fewer once it has a right and a wrong one", i, l.Prompt, len(l.Right), right, k)
+			}
 			if l.Kept {
-				wantPrompts[l.Prompt] += len(l.Right) - right
-				wantProposer[l.From+"\x00"+l.Prompt] += len(l.Right) - right
+				// Once per wrong answer of k; a proposal that stopped
+				// early (chunk) scales its wrong answers to k.
+				n := max(1, int(math.Round(float64(k*(len(l.Right)-right))/float64(len(l.Right)))))
+				wantPrompts[l.Prompt] += n
+				wantProposer[l.From+"\x00"+l.Prompt] += n
 			}
 		}
 		gotPrompts, gotProposer := map[string]int{}, map[string]int{}
