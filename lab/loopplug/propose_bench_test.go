@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/synthloop/synthloop/engine/train"
@@ -28,16 +29,9 @@ import (
 //
 // PROPOSE_K (default 32) and PROPOSE_CHUNK (default 8) set the sizes.
 func BenchmarkProposeFilter(b *testing.B) {
-	round := os.Getenv("PROPOSE_ROUND")
-	if round == "" {
-		b.Skip("PROPOSE_ROUND names no lab-propose round directory")
-	}
+	round, start := benchRound(b)
 	k, chunk := envInt(b, "PROPOSE_K", 32), envInt(b, "PROPOSE_CHUNK", 8)
-	n, err := strconv.Atoi(filepath.Base(round)[len("round-"):])
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := lab.LoadModel(filepath.Join(filepath.Dir(round), fmt.Sprintf("round-%03d", n-1), StudentDir))
+	m, err := lab.LoadModel(start)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -106,16 +100,8 @@ func BenchmarkProposeFilter(b *testing.B) {
 //
 // GRPO_STEPS (default 10) sets the steps of each run.
 func BenchmarkGRPOMicro(b *testing.B) {
-	round := os.Getenv("PROPOSE_ROUND")
-	if round == "" {
-		b.Skip("PROPOSE_ROUND names no lab-propose round directory")
-	}
+	round, start := benchRound(b)
 	steps, micro := envInt(b, "GRPO_STEPS", 10), envInt(b, "GRPO_MICRO", 32)
-	n, err := strconv.Atoi(filepath.Base(round)[len("round-"):])
-	if err != nil {
-		b.Fatal(err)
-	}
-	start := filepath.Join(filepath.Dir(round), fmt.Sprintf("round-%03d", n-1), StudentDir)
 	ps, own, err := readPrompts(filepath.Join(round, DataFile))
 	if err != nil {
 		b.Fatal(err)
@@ -162,4 +148,18 @@ func BenchmarkGRPOMicro(b *testing.B) {
 	b.ReportMetric(cpu[1]/cpu[0], "ratio")
 	b.ReportMetric(float64(rows[0])/float64(b.N*steps), "rows/step-micro64")
 	b.ReportMetric(float64(rows[1])/float64(b.N*steps), "rows/step-other")
+}
+
+// benchRound returns the round directory PROPOSE_ROUND names (it skips the
+// benchmark when unset) and the student of the round before it, beside it.
+func benchRound(b *testing.B) (round, start string) {
+	round = os.Getenv("PROPOSE_ROUND")
+	if round == "" {
+		b.Skip("PROPOSE_ROUND names no lab-propose round directory")
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(round), "round-"))
+	if err != nil {
+		b.Fatalf("PROPOSE_ROUND=%s: want a round-NNN directory", round)
+	}
+	return round, filepath.Join(filepath.Dir(round), fmt.Sprintf("round-%03d", n-1), StudentDir)
 }
