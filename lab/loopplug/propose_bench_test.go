@@ -88,20 +88,23 @@ func BenchmarkProposeFilter(b *testing.B) {
 }
 
 // BenchmarkGRPOMicro measures lab-train's GRPO in CPU-seconds with
-// grpo.micro 64 (the default) against GRPO_MICRO (default 32) answers per
-// forward pass, side by side in
-// alternating order, from the same model on the same prompts: a round of
-// a lab-propose run with prompts: true, its teacher the student of the
-// round before, its replay round 1's labels and the round's proposer
-// examples, as lab-train runs it. A minibatch computes whole micro-batches,
+// grpo.micro 64 (the default, the base arm) against GRPO_MICRO (default
+// 32) answers per forward pass, side by side in alternating order, from
+// the same model on the same prompts: a round of a lab-propose run with
+// prompts: true (or of lab-prompts), its teacher the student of the round
+// before, its replay round 1's labels and the round's proposer examples,
+// as lab-train runs it. A minibatch computes whole micro-batches,
 // so rows past the last real one cost as much as real ones.
 //
 //	PROPOSE_ROUND=/tmp/run/round-010 go test -run '^$' -bench GRPOMicro -benchtime 2x ./lab/loopplug
 //
-// GRPO_STEPS (default 10) sets the steps of each run.
+// GRPO_STEPS (default 10) sets the steps of each run; GRPO_BASE_MERGE=0
+// turns merge off in the first arm, so that with GRPO_MICRO=64 the two
+// differ by merge alone.
 func BenchmarkGRPOMicro(b *testing.B) {
 	round, start := benchRound(b)
 	steps, micro := envInt(b, "GRPO_STEPS", 10), envInt(b, "GRPO_MICRO", 32)
+	baseMerge := os.Getenv("GRPO_BASE_MERGE") != "0"
 	ps, own, err := readPrompts(filepath.Join(round, DataFile))
 	if err != nil {
 		b.Fatal(err)
@@ -126,7 +129,7 @@ func BenchmarkGRPOMicro(b *testing.B) {
 				b.Fatal(err)
 			}
 			cfg := lab.RLConfig{Steps: steps, Prompts: 32, Group: 8, Minibatches: 2, Micro: []int{64, micro}[arm], LR: 1e-4, Warmup: 5,
-				Dynamic: true, MaxDraws: 2, Replay: 32, Reuse: 64, Wrong: 1, Merge: true, Demos: demos,
+				Dynamic: true, MaxDraws: 2, Replay: 32, Reuse: 64, Wrong: 1, Merge: arm == 1 || baseMerge, Demos: demos,
 				GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: 0.28, SFT: 1}}
 			rl, err := lab.NewRL(m, nil, t, ps, cfg, 11)
 			if err != nil {
@@ -143,10 +146,10 @@ func BenchmarkGRPOMicro(b *testing.B) {
 			cpu[arm] += lab.CPUSeconds() - c0
 		}
 	}
-	b.ReportMetric(cpu[0]/float64(b.N*steps), "cpu-s/step-micro64")
+	b.ReportMetric(cpu[0]/float64(b.N*steps), "cpu-s/step-base")
 	b.ReportMetric(cpu[1]/float64(b.N*steps), "cpu-s/step-other")
 	b.ReportMetric(cpu[1]/cpu[0], "ratio")
-	b.ReportMetric(float64(rows[0])/float64(b.N*steps), "rows/step-micro64")
+	b.ReportMetric(float64(rows[0])/float64(b.N*steps), "rows/step-base")
 	b.ReportMetric(float64(rows[1])/float64(b.N*steps), "rows/step-other")
 }
 
