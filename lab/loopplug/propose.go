@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -100,6 +101,15 @@ type ProposeConfig struct {
 	// in the labelled round and follows the kept problems through the
 	// references.
 	Prompts bool `yaml:"prompts" doc:"Write the kept problems without answers as the round's data, for lab-train's GRPO; with train_proposer the proposer examples too, which GRPO's replay trains"`
+	// EarlierPrompts, with Prompts, makes that share of the round's GRPO
+	// prompts problems that earlier rounds kept (not the labelled round's),
+	// each drawn in proportion to its wrong answers then: the proposals
+	// move on to longer problems, and a solver trained only at the edge
+	// forgets the lengths it has left behind. A problem it still solves
+	// every time gives GRPO an all-right group, which dynamic sampling
+	// drops; one it has forgotten is trained again. Nothing sets which
+	// lengths: they are the model's own earlier learnable problems.
+	EarlierPrompts float64 `yaml:"earlier_prompts" doc:"With prompts: share of the GRPO prompts drawn from problems earlier rounds kept (0: none)"`
 
 	loop *loop.Config
 }
@@ -134,6 +144,9 @@ func (c *ProposeConfig) Validate() error {
 	}
 	if c.Prompts && c.TrainSolved {
 		return errors.New("lab-propose: prompts writes problems without answers for GRPO, which samples its own: train_solved needs SFT data")
+	}
+	if c.EarlierPrompts < 0 || c.EarlierPrompts >= 1 || c.EarlierPrompts > 0 && !c.Prompts {
+		return fmt.Errorf("lab-propose: earlier_prompts %g: want a share in [0, 1), with prompts", c.EarlierPrompts)
 	}
 	if c.Chunk < 0 {
 		return fmt.Errorf("lab-propose: chunk %d must not be negative", c.Chunk)
@@ -251,12 +264,17 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	}
 	format, n := "sft", len(lines)
 	var path string
+	var earlier []promptLine
 	if c.Prompts {
 		if len(prompts) == 0 {
 			// A round that kept none hands on all it proposed, so that
 			// the trainer's own sampling finds what signal there is.
 			prompts = promptLines(ps)
 		}
+		if earlier, err = c.earlierPrompts(r, prompts); err != nil {
+			return loop.Data{}, err
+		}
+		prompts = append(prompts, earlier...)
 		format, n = PromptsFormat, len(prompts)
 		path, err = writeRound(r, prompts, out)
 	} else {
@@ -282,6 +300,14 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		// have equal ones, so say how many proposals do too.
 		metrics["proposed_equal"], metrics["proposed_shorter"] = operandShape(ps)
 		metrics["kept_equal"], metrics["kept_shorter"] = operandShape(kept)
+	}
+	if c.EarlierPrompts > 0 {
+		metrics["earlier_prompts"] = float64(len(earlier))
+		d := 0.0
+		for _, l := range earlier {
+			d += float64(l.Difficulty)
+		}
+		metrics["earlier_difficulty"] = d / float64(max(len(earlier), 1))
 	}
 	if c.References > 0 {
 		metrics["reference_difficulty"] = st.refDifficulty
@@ -340,6 +366,41 @@ func (c *ProposeConfig) copies(n, right int) int {
 		return n - right
 	}
 	return max(1, int(math.Round(float64(c.K*(n-right))/float64(n))))
+}
+
+// earlierPrompts draws the GRPO prompts of EarlierPrompts: as many as
+// make that share of the round's problem prompts (prompts, whose worked
+// examples do not count), from the problems rounds 2 to r−1 kept, each
+// once per wrong answer it had.
+func (c *ProposeConfig) earlierPrompts(r *loop.Round, prompts []promptLine) ([]promptLine, error) {
+	if c.EarlierPrompts == 0 {
+		return nil, nil
+	}
+	var pool []task.Problem
+	for i := 2; i < r.Index; i++ {
+		// The loop names round directories round-NNN beside each other.
+		ps, err := readKept(filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", i), LabelsFile))
+		if err != nil {
+			return nil, err
+		}
+		pool = append(pool, ps...)
+	}
+	fresh := 0
+	for _, l := range prompts {
+		if l.Prompt != "" {
+			fresh++
+		}
+	}
+	if len(pool) == 0 || fresh == 0 {
+		return nil, nil
+	}
+	rng := roundRNG(r, forEarlier)
+	out := make([]promptLine, int(math.Round(c.EarlierPrompts/(1-c.EarlierPrompts)*float64(fresh))))
+	for i := range out {
+		p := pool[rng.IntN(len(pool))]
+		out[i] = promptLine{Prompt: p.Prompt, Difficulty: p.Difficulty}
+	}
+	return out, nil
 }
 
 // promptLines writes problems as GRPO's prompts, without their answers.

@@ -556,3 +556,58 @@ func TestProposeChunk(t *testing.T) {
 	}
 	t.Logf("%d proposals, %d kept; %d of %d answers drawn", len(full), kept, drawn, len(full)*k)
 }
+
+// TestProposeEarlierPrompts: with earlier_prompts: 0.5 half of round 3's
+// GRPO prompts are problems round 2 kept; the other half are round 3's own
+// kept problems, once per wrong answer, as without it.
+func TestProposeEarlierPrompts(t *testing.T) {
+	y := "name: t\nrounds: 3\n" +
+		"generate: {type: lab-propose, with: {task: reverse-addition, mixed_operands: true, labels: {count: 400, from: 1, to: 3}, count: 300, proposer_temperature: 1.5, k: 8, temperature: 1.5, prompts: true, train_proposer: false, earlier_prompts: 0.5}}\n" +
+		"train: {type: lab-train, with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, steps: 2, batch: 4, warmup: 1, lr: 3e-3, grpo: {group: 2}, first: {steps: 300, batch: 32, warmup: 10}}}\n" +
+		"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2, 3], problems: 10}}\n"
+	_, dir, sum := runLoop(t, y)
+	type label struct {
+		task.Problem
+		Right []bool
+		Kept  bool
+	}
+	kept := func(round int) map[string]int {
+		out := map[string]int{}
+		for _, l := range readJSONL[label](t, filepath.Join(dir, fmt.Sprintf("round-%03d", round), loopplug.LabelsFile)) {
+			if l.Kept {
+				for _, r := range l.Right {
+					if !r {
+						out[l.Prompt]++
+					}
+				}
+			}
+		}
+		return out
+	}
+	before, own := kept(2), kept(3)
+	if len(before) == 0 || len(own) == 0 {
+		t.Fatalf("rounds 2 and 3 kept %d and %d problems: the test needs some in both", len(before), len(own))
+	}
+	got := map[string]int{}
+	lines := 0
+	for _, l := range readJSONL[struct{ Prompt string }](t, filepath.Join(dir, "round-003", loopplug.DataFile)) {
+		got[l.Prompt]++
+		lines++
+	}
+	fresh := 0
+	for p, n := range own {
+		fresh += n
+		got[p] -= n
+		if got[p] < 0 {
+			t.Errorf("%q kept in round 3 with %d wrong answers is a prompt %d times", p, n, got[p]+n)
+		}
+	}
+	for p, n := range got {
+		if n > 0 && before[p] == 0 {
+			t.Errorf("%q is a prompt %d times more than round 3's own copies, and round 2 did not keep it", p, n)
+		}
+	}
+	if m := sum.Rounds[2].Metrics["gen_earlier_prompts"]; lines-fresh != fresh || m != float64(fresh) {
+		t.Errorf("%d prompts from earlier rounds (metric %g) beside %d of round 3's own: want as many", lines-fresh, m, fresh)
+	}
+}
