@@ -428,6 +428,7 @@ baseline: {generate: {to: 3, count: 60}}
 			held[p.Prompt] = true
 		}
 	}
+	keptBefore := map[string]bool{} // kept by a round after the labelled one, before this one
 	for i := 2; i <= 3; i++ {
 		round := filepath.Join(dir, fmt.Sprintf("round-%03d", i))
 		wantPrompts, wantProposer := map[string]int{}, map[string]int{}
@@ -473,17 +474,37 @@ baseline: {generate: {to: 3, count: 60}}
 		if len(wantPrompts) == 0 {
 			t.Fatalf("round %d kept nothing: the test needs kept problems", i)
 		}
+		// earlier_prompts adds problems earlier rounds kept, beside the
+		// round's own.
+		m := sum.Rounds[i-1].Metrics
+		extra := 0
+		for p, n := range gotPrompts {
+			if more := n - wantPrompts[p]; more > 0 {
+				if !keptBefore[p] {
+					t.Errorf("round %d: %q is a prompt %d times more than the round kept it, and no earlier round kept it", i, p, more)
+				}
+				if gotPrompts[p] -= more; gotPrompts[p] == 0 {
+					delete(gotPrompts, p)
+				}
+				extra += more
+			}
+		}
+		if m["gen_earlier_prompts"] != float64(extra) {
+			t.Errorf("round %d: %d prompts from earlier rounds, metric %g", i, extra, m["gen_earlier_prompts"])
+		}
 		if !reflect.DeepEqual(gotPrompts, wantPrompts) || !reflect.DeepEqual(gotProposer, wantProposer) {
 			t.Errorf("round %d: prompts %v and proposer examples %v; want each kept problem once per wrong answer: %v, %v",
 				i, gotPrompts, gotProposer, wantPrompts, wantProposer)
 		}
-		m := sum.Rounds[i-1].Metrics
-		n := 0
+		n := extra
 		for _, c := range wantPrompts {
 			n += c
 		}
 		if m["train_prompts"] != float64(n) || m["train_reward_first"] <= 0 || m["gen_reference_round"] != float64(i-1) {
 			t.Errorf("round %d: GRPO on %g prompts (want %d), reward %g, references from round %g", i, m["train_prompts"], n, m["train_reward_first"], m["gen_reference_round"])
+		}
+		for p := range wantPrompts {
+			keptBefore[p] = true
 		}
 	}
 	if sum.Baseline == nil || len(sum.Baseline.Rounds) != 3 || !sum.Baseline.Rounds[0].Shared {
