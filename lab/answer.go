@@ -27,6 +27,10 @@ type Decode struct {
 	// labelling problems set it from task.Shape.AnswerLen, never from the
 	// unknown true answer.
 	MaxTokens int `json:"max_tokens,omitempty"`
+	// First numbers the answers from it: with First 8 and N 8, a problem's
+	// answers are the ninth to the sixteenth of those N 16 would give, so
+	// answers can be drawn a few at a time and stopped early.
+	First int `json:"first,omitempty"`
 }
 
 // chunk is how many prompts one Generate call takes: small enough to
@@ -57,7 +61,7 @@ func Answers(ctx context.Context, m *Model, problems []task.Problem, opt Decode)
 			for lo := range work {
 				hi := min(lo+chunk, len(problems))
 				cs, err := sample.Generate(m.LM, prompts[lo:hi], sample.Options{MaxTokens: opt.MaxTokens, Temperature: opt.Temperature,
-					Seed: opt.Seed, N: n, MaxBatch: chunk * n, StopTokens: []int32{m.end}})
+					Seed: opt.Seed, N: n, FirstIndex: opt.First, MaxBatch: chunk * n, StopTokens: []int32{m.end}})
 				if err != nil {
 					mu.Lock()
 					first = cmpErr(first, fmt.Errorf("lab: answer: %w", err))

@@ -341,7 +341,7 @@ func (b *Batcher) prefill(cache *llama.Cache, j *job) error {
 			cache.Copy(j.slot[i], first)
 		}
 		j.out[i] = Completion{Prompt: 0, Index: i}
-		j.rngs[i] = rand.New(rand.NewPCG(j.opt.Seed, uint64(i)))
+		j.rngs[i] = rand.New(rand.NewPCG(j.opt.Seed, uint64(j.opt.FirstIndex+i)))
 		if j.guides != nil {
 			j.guides[i] = j.opt.Constraint.Start()
 		}

@@ -54,6 +54,11 @@ type Options struct {
 	// top-p, so the same seed gives the same draws. LogProbs and Top stay
 	// those of the model itself.
 	Constraint Constraint
+	// FirstIndex numbers the samples of each prompt from it: sample i
+	// draws from the stream of (Seed, FirstIndex+i), so samples drawn in
+	// parts (8 from index 0, then 8 from index 8) are those one call of 16
+	// would draw. Completion.Index still counts from 0 within the call.
+	FirstIndex int
 }
 
 // Constraint limits what samples may say. Generate calls it from its own
@@ -113,9 +118,9 @@ type Completion struct {
 // check returns an error for options out of range or a prompt that is
 // empty or fills m's context.
 func check(m *llama.Model, prompts [][]int32, opt Options) error {
-	if opt.Temperature < 0 || opt.TopK < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.MaxTokens < 0 || opt.MaxBatch < 0 {
-		return fmt.Errorf("sample: invalid options: temperature %g, top-k %d, top-p %g, max tokens %d, max batch %d",
-			opt.Temperature, opt.TopK, opt.TopP, opt.MaxTokens, opt.MaxBatch)
+	if opt.Temperature < 0 || opt.TopK < 0 || opt.TopP < 0 || opt.TopP > 1 || opt.MaxTokens < 0 || opt.MaxBatch < 0 || opt.FirstIndex < 0 {
+		return fmt.Errorf("sample: invalid options: temperature %g, top-k %d, top-p %g, max tokens %d, max batch %d, first index %d",
+			opt.Temperature, opt.TopK, opt.TopP, opt.MaxTokens, opt.MaxBatch, opt.FirstIndex)
 	}
 	if len(opt.StopText) > 0 && opt.Decode == nil {
 		return errors.New("sample: StopText needs Decode")
@@ -134,8 +139,8 @@ func check(m *llama.Model, prompts [][]int32, opt Options) error {
 // Generate samples opt.N completions for each prompt. Prompts are decoded
 // together in batches of up to opt.MaxBatch sequences, their prompts
 // prefilled several at a time. Sample i of a prompt draws from a random
-// stream seeded by (opt.Seed, i), so a prompt's completions do not depend on
-// which other prompts share its batch. Generate only reads m and allocates
+// stream seeded by (opt.Seed, opt.FirstIndex+i), so a prompt's completions
+// do not depend on which other prompts share its batch. Generate only reads m and allocates
 // its own KV cache, so calls on one model may run concurrently.
 func Generate(m *llama.Model, prompts [][]int32, opt Options) ([]Completion, error) {
 	n := max(opt.N, 1)
@@ -213,7 +218,7 @@ func generate(m *llama.Model, prompts [][]int32, base, n int, opt Options) ([]Co
 					cache.Copy(q, first)
 				}
 				out[q] = Completion{Prompt: base + p, Index: i}
-				rngs[q] = rand.New(rand.NewPCG(opt.Seed, uint64(i)))
+				rngs[q] = rand.New(rand.NewPCG(opt.Seed, uint64(opt.FirstIndex+i)))
 				if guides != nil {
 					guides[q] = opt.Constraint.Start()
 				}

@@ -65,6 +65,43 @@ func TestBatchedEqualsSeparate(t *testing.T) {
 	}
 }
 
+// TestFirstIndexDrawsInParts draws each prompt's samples in two calls, 2
+// from index 0 and 3 from index 2, and gets those of one call of 5.
+func TestFirstIndexDrawsInParts(t *testing.T) {
+	m := testModel(t)
+	opt := Options{MaxTokens: 8, Temperature: 0.9, Seed: 5, N: 5}
+	all, err := Generate(m, prompts, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.N = 2
+	head, err := Generate(m, prompts, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.N, opt.FirstIndex = 3, 2
+	tail, err := Generate(m, prompts, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range prompts {
+		for i := range 5 {
+			var c Completion
+			if i < 2 {
+				c = head[p*2+i]
+			} else {
+				c = tail[p*3+i-2]
+			}
+			if c.Prompt != p || !slices.Equal(c.Tokens, all[p*5+i].Tokens) {
+				t.Errorf("prompt %d sample %d drawn in parts: prompt %d %v, in one call %v", p, i, c.Prompt, c.Tokens, all[p*5+i].Tokens)
+			}
+		}
+	}
+	if _, err := Generate(m, prompts, Options{FirstIndex: -1}); err == nil {
+		t.Error("FirstIndex -1: no error")
+	}
+}
+
 // TestLogProbsMatchTrainingForward scores greedy completions with the
 // training forward pass.
 func TestLogProbsMatchTrainingForward(t *testing.T) {

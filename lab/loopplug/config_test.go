@@ -87,6 +87,9 @@ func TestConfigErrors(t *testing.T) {
 		{"propose equal_share above 1", "generate: {type: lab-propose, with: {task: reverse-addition, labels: {count: 5, from: 1}, count: 5, k: 2, temperature: 1, proposer_temperature: 1, mixed_operands: true, equal_share: 2}}", "", "", "lab-propose: equal_share 2"},
 		{"hardest_references without references", "generate: {type: lab-propose, with: {task: reverse-addition, labels: {count: 5, from: 1}, count: 5, k: 2, temperature: 1, proposer_temperature: 1, hardest_references: 0.5}}", "", "", "hardest_references 0.5"},
 		{"prompts with train_solved", "generate: {type: lab-propose, with: {task: reverse-addition, labels: {count: 5, from: 1}, count: 5, k: 2, temperature: 1, proposer_temperature: 1, prompts: true, train_solved: true}}", "", "", "train_solved needs SFT data"},
+		{"earlier_prompts without prompts", "generate: {type: lab-propose, with: {task: reverse-addition, labels: {count: 5, from: 1}, count: 5, k: 2, temperature: 1, proposer_temperature: 1, earlier_prompts: 0.5}}", "", "", "earlier_prompts 0.5"},
+		{"earlier_prompts of 1", "generate: {type: lab-propose, with: {task: reverse-addition, labels: {count: 5, from: 1}, count: 5, k: 2, temperature: 1, proposer_temperature: 1, prompts: true, earlier_prompts: 1}}", "", "", "earlier_prompts 1"},
+		{"negative chunk", "generate: {type: lab-propose, with: {task: reverse-addition, labels: {count: 5, from: 1}, count: 5, k: 2, temperature: 1, proposer_temperature: 1, chunk: -1}}", "", "", "chunk -1"},
 		{"proposer_equal without mixed", "generate: {type: lab-propose, with: {task: reverse-addition, labels: {count: 5, from: 1}, count: 5, k: 2, temperature: 1, proposer_temperature: 1, proposer_equal: true}}", "", "", "proposer_equal needs mixed_operands"},
 		{"task from a non-lab generator", "generate: {type: pipeline, with: {pipeline: {stages: [{type: load, with: {path: x.jsonl}}]}}}", "", "", "lab-train: task is required"},
 	} {

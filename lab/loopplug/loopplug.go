@@ -238,6 +238,7 @@ const (
 	forSamples
 	forInit
 	forTrain
+	forEarlier // lab-propose's earlier_prompts
 )
 
 func roundRNG(r *loop.Round, purpose uint64) *rand.Rand {

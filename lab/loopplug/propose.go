@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -32,6 +34,14 @@ type ProposeConfig struct {
 	ProposerTemperature float64 `yaml:"proposer_temperature" doc:"Temperature of the proposals"`
 	K                   int     `yaml:"k" doc:"Answers the teacher samples to each proposed problem"`
 	Temperature         float64 `yaml:"temperature" doc:"Temperature of the answers"`
+	// Chunk draws the K answers to each proposal this many at a time and
+	// stops drawing for a proposal once it has a right and a wrong answer:
+	// it is then learnable whatever the rest say, and the answers drawn are
+	// the first of the K one call would draw (lab.Decode.First), so the
+	// kept problems are exactly those of K answers at once. Only its weight,
+	// once per wrong answer, is then estimated from the answers drawn:
+	// K × wrong / drawn, rounded.
+	Chunk int `yaml:"chunk" doc:"Answers drawn at a time to each proposal, which stops once it has a right and a wrong one (0: all k at once)"`
 	// TrainProposer adds proposer examples ("=" → the problem) for every
 	// learnable problem, one for each wrong answer (Absolute Zero's proposer
 	// reward, 1 − solve rate), so the next teacher proposes more like the
@@ -91,6 +101,15 @@ type ProposeConfig struct {
 	// in the labelled round and follows the kept problems through the
 	// references.
 	Prompts bool `yaml:"prompts" doc:"Write the kept problems without answers as the round's data, for lab-train's GRPO; with train_proposer the proposer examples too, which GRPO's replay trains"`
+	// EarlierPrompts, with Prompts, makes that share of the round's GRPO
+	// prompts problems that earlier rounds kept (not the labelled round's),
+	// each drawn in proportion to its wrong answers then: the proposals
+	// move on to longer problems, and a solver trained only at the edge
+	// forgets the lengths it has left behind. A problem it still solves
+	// every time gives GRPO an all-right group, which dynamic sampling
+	// drops; one it has forgotten is trained again. Nothing sets which
+	// lengths: they are the model's own earlier learnable problems.
+	EarlierPrompts float64 `yaml:"earlier_prompts" doc:"With prompts: share of the GRPO prompts drawn from problems earlier rounds kept (0: none)"`
 
 	loop *loop.Config
 }
@@ -125,6 +144,12 @@ func (c *ProposeConfig) Validate() error {
 	}
 	if c.Prompts && c.TrainSolved {
 		return errors.New("lab-propose: prompts writes problems without answers for GRPO, which samples its own: train_solved needs SFT data")
+	}
+	if c.EarlierPrompts < 0 || c.EarlierPrompts >= 1 || c.EarlierPrompts > 0 && !c.Prompts {
+		return fmt.Errorf("lab-propose: earlier_prompts %g: want a share in [0, 1), with prompts", c.EarlierPrompts)
+	}
+	if c.Chunk < 0 {
+		return fmt.Errorf("lab-propose: chunk %d must not be negative", c.Chunk)
 	}
 	if c.Count < 1 || c.K < 2 || !(c.Temperature > 0) || !(c.ProposerTemperature > 0) {
 		return fmt.Errorf("lab-propose: count %d ≥ 1, k %d ≥ 2 (a solve rate strictly between 0 and 1 needs two answers) and positive temperatures", c.Count, c.K)
@@ -177,7 +202,9 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	if err != nil {
 		return loop.Data{}, err
 	}
-	as, err := answers(ctx, r, m, ps, sampling(r, t, ps, c.K, c.Temperature), "solving")
+	as, err := solve(t, ps, sampling(r, t, ps, c.K, c.Temperature), c.Chunk, func(ps []task.Problem, dec lab.Decode, note string) ([][]lab.Answer, error) {
+		return answers(ctx, r, m, ps, dec, note)
+	})
 	if err != nil {
 		return loop.Data{}, err
 	}
@@ -216,7 +243,7 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 			// the proposer's reward), so the hardest problems it still
 			// solves sometimes are trained most, as they are shown most
 			// as references.
-			for range len(as[i]) - right {
+			for range c.copies(len(as[i]), right) {
 				prompts = append(prompts, promptLine{Prompt: p.Prompt, Difficulty: p.Difficulty})
 			}
 		}
@@ -226,7 +253,7 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 			// example the same way, once for every wrong answer, so the
 			// next teacher proposes the hardest problems it can still solve,
 			// given the references it was shown.
-			for range len(as[i]) - right {
+			for range c.copies(len(as[i]), right) {
 				lines = append(lines, proposerLine(from[i], p))
 				if c.Prompts {
 					// GRPO's replay trains them by cross-entropy.
@@ -237,12 +264,17 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	}
 	format, n := "sft", len(lines)
 	var path string
+	var earlier []promptLine
 	if c.Prompts {
 		if len(prompts) == 0 {
 			// A round that kept none hands on all it proposed, so that
 			// the trainer's own sampling finds what signal there is.
 			prompts = promptLines(ps)
 		}
+		if earlier, err = c.earlierPrompts(r, prompts); err != nil {
+			return loop.Data{}, err
+		}
+		prompts = append(prompts, earlier...)
 		format, n = PromptsFormat, len(prompts)
 		path, err = writeRound(r, prompts, out)
 	} else {
@@ -269,11 +301,106 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		metrics["proposed_equal"], metrics["proposed_shorter"] = operandShape(ps)
 		metrics["kept_equal"], metrics["kept_shorter"] = operandShape(kept)
 	}
+	if c.EarlierPrompts > 0 {
+		metrics["earlier_prompts"] = float64(len(earlier))
+		d := 0.0
+		for _, l := range earlier {
+			d += float64(l.Difficulty)
+		}
+		metrics["earlier_difficulty"] = d / float64(max(len(earlier), 1))
+	}
 	if c.References > 0 {
 		metrics["reference_difficulty"] = st.refDifficulty
 		metrics["reference_round"] = float64(st.refRound)
 	}
 	return finish(ctx, r, loop.Data{Path: path, Format: format, Generated: st.raw, Kept: n, Metrics: metrics})
+}
+
+// answerFunc answers problems with a decoding, its note naming the work
+// for progress.
+type answerFunc func(ps []task.Problem, dec lab.Decode, note string) ([][]lab.Answer, error)
+
+// solve draws dec.N answers to each problem, all at once or chunk at a
+// time (see ProposeConfig.Chunk): a problem has fewer than dec.N answers
+// only when it has a right and a wrong one. dec's answer limit is that of
+// every problem, so a problem's answers do not depend on which others are
+// still drawing.
+func solve(t task.Task, ps []task.Problem, dec lab.Decode, chunk int, answer answerFunc) ([][]lab.Answer, error) {
+	k := dec.N
+	if chunk == 0 || chunk >= k {
+		return answer(ps, dec, "solving")
+	}
+	out := make([][]lab.Answer, len(ps))
+	open := make([]int, len(ps)) // the problems still drawing
+	for i := range open {
+		open[i] = i
+	}
+	for dec.First = 0; dec.First < k && len(open) > 0; dec.First += chunk {
+		dec.N = min(chunk, k-dec.First)
+		sub := make([]task.Problem, len(open))
+		for j, i := range open {
+			sub[j] = ps[i]
+		}
+		as, err := answer(sub, dec, fmt.Sprintf("solving (answers %d-%d)", dec.First+1, dec.First+dec.N))
+		if err != nil {
+			return nil, err
+		}
+		still := open[:0]
+		for j, i := range open {
+			out[i] = append(out[i], as[j]...)
+			if _, right := verdicts(t, ps[i], out[i]); right == 0 || right == len(out[i]) {
+				still = append(still, i)
+			}
+		}
+		open = still
+	}
+	return out, nil
+}
+
+// copies is how many times a kept problem with right of n answers right is
+// written, as GRPO's prompt and as a proposer example: once per wrong
+// answer (Absolute Zero's 1 − solve rate), out of K. A proposal that
+// stopped drawing early (Chunk) scales its wrong answers to K.
+func (c *ProposeConfig) copies(n, right int) int {
+	if n >= c.K {
+		return n - right
+	}
+	return max(1, int(math.Round(float64(c.K*(n-right))/float64(n))))
+}
+
+// earlierPrompts draws the GRPO prompts of EarlierPrompts: as many as
+// make that share of the round's problem prompts (prompts, whose worked
+// examples do not count), from the problems rounds 2 to r−1 kept, each
+// once per wrong answer it had.
+func (c *ProposeConfig) earlierPrompts(r *loop.Round, prompts []promptLine) ([]promptLine, error) {
+	if c.EarlierPrompts == 0 {
+		return nil, nil
+	}
+	var pool []task.Problem
+	for i := 2; i < r.Index; i++ {
+		// The loop names round directories round-NNN beside each other.
+		ps, err := readKept(filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", i), LabelsFile))
+		if err != nil {
+			return nil, err
+		}
+		pool = append(pool, ps...)
+	}
+	fresh := 0
+	for _, l := range prompts {
+		if l.Prompt != "" {
+			fresh++
+		}
+	}
+	if len(pool) == 0 || fresh == 0 {
+		return nil, nil
+	}
+	rng := roundRNG(r, forEarlier)
+	out := make([]promptLine, int(math.Round(c.EarlierPrompts/(1-c.EarlierPrompts)*float64(fresh))))
+	for i := range out {
+		p := pool[rng.IntN(len(pool))]
+		out[i] = promptLine{Prompt: p.Prompt, Difficulty: p.Difficulty}
+	}
+	return out, nil
 }
 
 // promptLines writes problems as GRPO's prompts, without their answers.

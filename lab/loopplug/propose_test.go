@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -395,12 +396,13 @@ func TestProposerEqual(t *testing.T) {
 func TestProposeGRPOExample(t *testing.T) {
 	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", `
 rounds: 3
-generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, k: 4, temperature: 1.5}}
+generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, k: 4, chunk: 2, temperature: 1.5}}
 train: {with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, first: {steps: 600, lr: 3e-3, warmup: 30}, steps: 6, batch: 8, warmup: 1,
   grpo: {group: 4, replay: 8, reuse: 8}}}
 evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
 baseline: {generate: {to: 3, count: 60}}
 `)
+	const k = 4
 	dir := t.TempDir()
 	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
 	if err != nil {
@@ -426,6 +428,7 @@ baseline: {generate: {to: 3, count: 60}}
 			held[p.Prompt] = true
 		}
 	}
+	keptBefore := map[string]bool{} // kept by a round after the labelled one, before this one
 	for i := 2; i <= 3; i++ {
 		round := filepath.Join(dir, fmt.Sprintf("round-%03d", i))
 		wantPrompts, wantProposer := map[string]int{}, map[string]int{}
@@ -446,9 +449,15 @@ baseline: {generate: {to: 3, count: 60}}
 			if learnable := right > 0 && right < len(l.Right); learnable != l.Kept {
 				t.Errorf("round %d: %q %d of %d right, kept %v", i, l.Prompt, right, len(l.Right), l.Kept)
 			}
+			if len(l.Right) < k && !(right > 0 && right < len(l.Right)) || len(l.Right) > k {
+				t.Errorf("round %d: %q has %d answers, %d right: want %d, or fewer once it has a right and a wrong one", i, l.Prompt, len(l.Right), right, k)
+			}
 			if l.Kept {
-				wantPrompts[l.Prompt] += len(l.Right) - right
-				wantProposer[l.From+"\x00"+l.Prompt] += len(l.Right) - right
+				// Once per wrong answer of k; a proposal that stopped
+				// early (chunk) scales its wrong answers to k.
+				n := max(1, int(math.Round(float64(k*(len(l.Right)-right))/float64(len(l.Right)))))
+				wantPrompts[l.Prompt] += n
+				wantProposer[l.From+"\x00"+l.Prompt] += n
 			}
 		}
 		gotPrompts, gotProposer := map[string]int{}, map[string]int{}
@@ -465,17 +474,37 @@ baseline: {generate: {to: 3, count: 60}}
 		if len(wantPrompts) == 0 {
 			t.Fatalf("round %d kept nothing: the test needs kept problems", i)
 		}
+		// earlier_prompts adds problems earlier rounds kept, beside the
+		// round's own.
+		m := sum.Rounds[i-1].Metrics
+		extra := 0
+		for p, n := range gotPrompts {
+			if more := n - wantPrompts[p]; more > 0 {
+				if !keptBefore[p] {
+					t.Errorf("round %d: %q is a prompt %d times more than the round kept it, and no earlier round kept it", i, p, more)
+				}
+				if gotPrompts[p] -= more; gotPrompts[p] == 0 {
+					delete(gotPrompts, p)
+				}
+				extra += more
+			}
+		}
+		if m["gen_earlier_prompts"] != float64(extra) {
+			t.Errorf("round %d: %d prompts from earlier rounds, metric %g", i, extra, m["gen_earlier_prompts"])
+		}
 		if !reflect.DeepEqual(gotPrompts, wantPrompts) || !reflect.DeepEqual(gotProposer, wantProposer) {
 			t.Errorf("round %d: prompts %v and proposer examples %v; want each kept problem once per wrong answer: %v, %v",
 				i, gotPrompts, gotProposer, wantPrompts, wantProposer)
 		}
-		m := sum.Rounds[i-1].Metrics
-		n := 0
+		n := extra
 		for _, c := range wantPrompts {
 			n += c
 		}
 		if m["train_prompts"] != float64(n) || m["train_reward_first"] <= 0 || m["gen_reference_round"] != float64(i-1) {
 			t.Errorf("round %d: GRPO on %g prompts (want %d), reward %g, references from round %g", i, m["train_prompts"], n, m["train_reward_first"], m["gen_reference_round"])
+		}
+		for p := range wantPrompts {
+			keptBefore[p] = true
 		}
 	}
 	if sum.Baseline == nil || len(sum.Baseline.Rounds) != 3 || !sum.Baseline.Rounds[0].Shared {
@@ -483,5 +512,123 @@ baseline: {generate: {to: 3, count: 60}}
 	}
 	if b := sum.Baseline.Rounds[1]; b.Generated != 60 || b.Metrics["gen_from"] != 1 || b.Metrics["gen_to"] != 3 || b.Metrics["train_prompts"] != 60 {
 		t.Errorf("baseline round 2 (GRPO on a uniform range) = %+v", b)
+	}
+}
+
+// TestProposeChunk answers the same proposals all at once and 2 at a time:
+// the chunked round keeps exactly the same problems, each proposal's
+// answers are the first of those drawn at once, a proposal stops drawing
+// only once it has a right and a wrong answer, and a kept problem's
+// prompts number K × wrong / drawn, rounded.
+func TestProposeChunk(t *testing.T) {
+	const k = 8
+	run := func(chunk int) (string, *loop.Summary) {
+		y := fmt.Sprintf("name: t\nrounds: 2\n"+
+			"generate: {type: lab-propose, with: {task: reverse-addition, mixed_operands: true, labels: {count: 400, from: 1, to: 3}, count: 400, proposer_temperature: 1.5, k: %d, chunk: %d, temperature: 1.5, prompts: true, train_proposer: false}}\n"+
+			"train: {type: lab-train, with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, steps: 2, batch: 4, warmup: 1, lr: 3e-3, grpo: {group: 2}, first: {steps: 300, batch: 32, warmup: 10}}}\n"+
+			"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2, 3], problems: 10}}\n", k, chunk)
+		_, dir, sum := runLoop(t, y)
+		return dir, sum
+	}
+	type label struct {
+		task.Problem
+		Answers []lab.Answer
+		Right   []bool
+		Kept    bool
+	}
+	fullDir, _ := run(0)
+	partDir, _ := run(2)
+	full := readJSONL[label](t, filepath.Join(fullDir, "round-002", loopplug.LabelsFile))
+	part := readJSONL[label](t, filepath.Join(partDir, "round-002", loopplug.LabelsFile))
+	if len(full) != len(part) {
+		t.Fatalf("%d proposals at once, %d in chunks: the proposals must not depend on the answering", len(full), len(part))
+	}
+	want := map[string]int{}
+	drawn, kept := 0, 0
+	for i, f := range full {
+		p := part[i]
+		drawn += len(p.Answers)
+		if p.Prompt != f.Prompt || p.Kept != f.Kept || len(p.Answers) > k || !reflect.DeepEqual(p.Answers, f.Answers[:len(p.Answers)]) {
+			t.Fatalf("proposal %d: in chunks %+v, at once %+v: want the first answers of those drawn at once, and the same verdict", i, p, f)
+		}
+		right := 0
+		for _, r := range p.Right {
+			if r {
+				right++
+			}
+		}
+		if decided := right > 0 && right < len(p.Right); len(p.Answers) < k && !decided {
+			t.Errorf("%q stopped after %d answers, %d right: undecided", p.Prompt, len(p.Answers), right)
+		}
+		if p.Kept {
+			kept++
+			want[p.Prompt] = max(1, int(math.Round(float64(k*(len(p.Right)-right))/float64(len(p.Right)))))
+		}
+	}
+	if kept == 0 || drawn == len(full)*k {
+		t.Fatalf("%d kept, %d of %d answers drawn: the test needs kept problems and some that stop early", kept, drawn, len(full)*k)
+	}
+	got := map[string]int{}
+	for _, l := range readJSONL[struct{ Prompt string }](t, filepath.Join(partDir, "round-002", loopplug.DataFile)) {
+		got[l.Prompt]++
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("prompts %v, want %v", got, want)
+	}
+	t.Logf("%d proposals, %d kept; %d of %d answers drawn", len(full), kept, drawn, len(full)*k)
+}
+
+// TestProposeEarlierPrompts: with earlier_prompts: 0.5 half of round 3's
+// GRPO prompts are problems round 2 kept; the other half are round 3's own
+// kept problems, once per wrong answer, as without it.
+func TestProposeEarlierPrompts(t *testing.T) {
+	y := "name: t\nrounds: 3\n" +
+		"generate: {type: lab-propose, with: {task: reverse-addition, mixed_operands: true, labels: {count: 400, from: 1, to: 3}, count: 300, proposer_temperature: 1.5, k: 8, temperature: 1.5, prompts: true, train_proposer: false, earlier_prompts: 0.5}}\n" +
+		"train: {type: lab-train, with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, steps: 2, batch: 4, warmup: 1, lr: 3e-3, grpo: {group: 2}, first: {steps: 300, batch: 32, warmup: 10}}}\n" +
+		"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2, 3], problems: 10}}\n"
+	_, dir, sum := runLoop(t, y)
+	type label struct {
+		task.Problem
+		Right []bool
+		Kept  bool
+	}
+	kept := func(round int) map[string]int {
+		out := map[string]int{}
+		for _, l := range readJSONL[label](t, filepath.Join(dir, fmt.Sprintf("round-%03d", round), loopplug.LabelsFile)) {
+			if l.Kept {
+				for _, r := range l.Right {
+					if !r {
+						out[l.Prompt]++
+					}
+				}
+			}
+		}
+		return out
+	}
+	before, own := kept(2), kept(3)
+	if len(before) == 0 || len(own) == 0 {
+		t.Fatalf("rounds 2 and 3 kept %d and %d problems: the test needs some in both", len(before), len(own))
+	}
+	got := map[string]int{}
+	lines := 0
+	for _, l := range readJSONL[struct{ Prompt string }](t, filepath.Join(dir, "round-003", loopplug.DataFile)) {
+		got[l.Prompt]++
+		lines++
+	}
+	fresh := 0
+	for p, n := range own {
+		fresh += n
+		got[p] -= n
+		if got[p] < 0 {
+			t.Errorf("%q kept in round 3 with %d wrong answers is a prompt %d times", p, n, got[p]+n)
+		}
+	}
+	for p, n := range got {
+		if n > 0 && before[p] == 0 {
+			t.Errorf("%q is a prompt %d times more than round 3's own copies, and round 2 did not keep it", p, n)
+		}
+	}
+	if m := sum.Rounds[2].Metrics["gen_earlier_prompts"]; lines-fresh != fresh || m != float64(fresh) {
+		t.Errorf("%d prompts from earlier rounds (metric %g) beside %d of round 3's own: want as many", lines-fresh, m, fresh)
 	}
 }

@@ -117,6 +117,11 @@ time, as lab-rft does, so that the filter chooses only the proposer's examples.
 prompts: true makes the round's data the kept problems without answers, each once per
 wrong answer, in lab-prompts' format, so that lab-train runs GRPO on them (with
 train_proposer the proposer examples go into the same file, and GRPO's replay trains them).
+chunk: N draws the k answers N at a time and stops a proposal once it has a right and a
+wrong answer: the same problems are kept as with k at once (the answers drawn are the
+first of those k), and a kept problem's copies become k × wrong / drawn, rounded.
+earlier_prompts: S (with prompts) makes a share S of the GRPO prompts problems earlier
+rounds kept, so that the solver keeps practising lengths its proposals have left behind.
 Metrics: proposed and kept difficulty, learnable share, malformed share, pass@1, for
 two-operand tasks the share of proposed and kept problems with equal operand lengths and
 their shorter operand's mean length, and with references their difficulty and the round
