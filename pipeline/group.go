@@ -96,14 +96,18 @@ func (g *groupState) failure() error {
 
 // hand passes a finished unit to the committer. It blocks only while the
 // committer has maxGroup units waiting, and returns the failure of an
-// earlier commit, which stops the pass. Without a group committer it
-// commits the unit.
+// earlier commit, which stops the pass. A unit finishing after ErrEnough
+// is not committed; one handed over before it is, as when each unit
+// committed in its slot. Without a group committer it commits the unit.
 func (c *committer) hand(u UnitSpec, out []*record.Record, usage UnitUsage) error {
 	if c.group.q == nil {
 		return c.commit(u, out, usage)
 	}
 	if err := c.group.failure(); err != nil {
 		return err
+	}
+	if c.enough() {
+		return nil
 	}
 	c.group.q <- c.prepare(u, out, usage)
 	return nil

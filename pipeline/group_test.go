@@ -140,3 +140,27 @@ func TestGroupCommitFailure(t *testing.T) {
 		t.Errorf("records after the rerun differ from a run without failure (%d and %d records)", len(got), len(want))
 	}
 }
+
+// TestGroupCommitEnough: ErrEnough leaves uncommitted the unit that
+// returns it and those finishing after it, not the units handed to the
+// group committer before it (as when each unit committed in its slot).
+func TestGroupCommitEnough(t *testing.T) {
+	for round := range 20 {
+		g := newGroupStore()
+		units := []pipeline.UnitSpec{{Key: "a", Seq: 0}, {Key: "b", Seq: 10}}
+		env := &pipeline.Env{Name: "s", Store: g, Concurrency: 1}
+		err := pipeline.RunUnits(context.Background(), env, units, func(ctx context.Context, i int) ([]*record.Record, pipeline.UnitUsage, error) {
+			if i == 1 {
+				return nil, pipeline.UnitUsage{}, pipeline.ErrEnough
+			}
+			return []*record.Record{{ID: "a/0", Status: record.Kept}}, pipeline.UnitUsage{Requests: 1}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done, _ := g.DoneUnits(context.Background(), "s")
+		if !done["a"] || done["b"] {
+			t.Fatalf("round %d: units done %v, want a only: a unit finished before ErrEnough was not committed", round, done)
+		}
+	}
+}

@@ -447,9 +447,17 @@ func (c *committer) result(err error) error {
 }
 
 // commit commits one unit now, for RunUnitsInOrder, whose units must be
-// committed one after another in order.
+// committed one after another in order, and for a store without group
+// commit. It holds mu for reading, so that setting end waits for the
+// commits under way, and commits nothing after ErrEnough.
 func (c *committer) commit(u UnitSpec, out []*record.Record, usage UnitUsage) error {
-	return c.commitGroup([]finished{c.prepare(u, out, usage)})
+	f := c.prepare(u, out, usage)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.end {
+		return nil
+	}
+	return c.commitGroup([]finished{f})
 }
 
 // prepare stamps the unit's records with the stage and their order, keeps
@@ -484,13 +492,9 @@ func (c *committer) prepare(u UnitSpec, out []*record.Record, usage UnitUsage) f
 // commitGroup commits finished units (each whole, in one write when the
 // store can), then publishes their kept records and reports the progress.
 // The commit ignores cancellation: work in hand when the run is stopped is
-// kept.
+// kept. ErrEnough is for the caller to heed: a unit handed to the group
+// committer before it (hand) is committed after it too.
 func (c *committer) commitGroup(group []finished) error {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.end {
-		return nil
-	}
 	ctx := context.WithoutCancel(c.ctx)
 	if gc, ok := c.env.Store.(UnitsCommitter); ok && len(group) > 1 {
 		units := make([]Unit, len(group))
