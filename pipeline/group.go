@@ -14,9 +14,11 @@ package pipeline
 // which units finish and is one unit when they come slowly. Nothing a
 // resume reads changes: each unit keeps its key, its done-mark and its
 // records, and a group is committed whole or not at all, like a unit. What
-// kill -9 can lose grows from the units running to those and the ones
-// waiting for the next write (at most maxGroup): their requests are in the
-// response cache, so a rerun redoes them without paying again.
+// kill -9 can lose grows from the units running to those, the ones
+// waiting for the next write (at most maxGroup queued, and the units
+// blocked handing theirs over) and the group being written (at most
+// maxGroup): their requests are in the response cache, so a rerun redoes
+// them without paying again.
 
 import (
 	"context"

@@ -389,11 +389,12 @@ func pending(ctx context.Context, env *Env, units []UnitSpec) ([]int, error) {
 type committer struct {
 	env *Env
 	ctx context.Context
-	// Commits hold mu for reading, so that the store can group the commits
-	// of concurrent units into one transaction (serialising them here made
-	// every unit a transaction of its own); setting end takes it for
-	// writing, which waits for the commits under way and lets no other
-	// begin.
+	// A unit's own commit (commit) holds mu for reading, so that the store
+	// can group the commits of concurrent units into one transaction
+	// (serialising them here made every unit a transaction of its own);
+	// setting end takes it for writing, which waits for the commits under
+	// way and lets no other begin. The group committer (group.go) does not
+	// take it: hand checks end before it hands a unit over.
 	mu       sync.RWMutex
 	end      bool
 	left     int        // units that failed for a transient cause
