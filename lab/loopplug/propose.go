@@ -182,6 +182,10 @@ type proposal struct {
 	Answers []lab.Answer `json:"answers"`
 	Right   []bool       `json:"right"`
 	Kept    bool         `json:"kept"`
+	// Copies is a kept problem's weight (ProposeConfig.copies): its wrong
+	// answers, scaled to K when it stopped drawing early (Chunk). Later
+	// rounds' references and earlier_prompts draw it that often.
+	Copies int `json:"copies,omitempty"`
 }
 
 func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
@@ -235,7 +239,7 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		if !learnable {
 			continue
 		}
-		o.Kept = true
+		o.Kept, o.Copies = true, c.copies(len(as[i]), right)
 		kept = append(kept, p)
 		if c.Prompts {
 			// GRPO draws its prompts from the file uniformly: a kept
@@ -371,7 +375,7 @@ func (c *ProposeConfig) copies(n, right int) int {
 // earlierPrompts draws the GRPO prompts of EarlierPrompts: as many as
 // make that share of the round's problem prompts (prompts, whose worked
 // examples do not count), from the problems rounds 2 to r−1 kept, each
-// once per wrong answer it had.
+// once per wrong answer it had (scaled to K when it stopped early: copies).
 func (c *ProposeConfig) earlierPrompts(r *loop.Round, prompts []promptLine) ([]promptLine, error) {
 	if c.EarlierPrompts == 0 {
 		return nil, nil

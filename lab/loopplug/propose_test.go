@@ -415,6 +415,7 @@ baseline: {generate: {to: 3, count: 60}}
 		Answers []lab.Answer
 		Right   []bool
 		Kept    bool
+		Copies  int
 	}
 	type line struct {
 		Prompt     string `json:"prompt"`
@@ -458,6 +459,10 @@ baseline: {generate: {to: 3, count: 60}}
 				n := max(1, int(math.Round(float64(k*(len(l.Right)-right))/float64(len(l.Right)))))
 				wantPrompts[l.Prompt] += n
 				wantProposer[l.From+"\x00"+l.Prompt] += n
+				if l.Copies != n {
+					// Later rounds' references and earlier_prompts draw it this often.
+					t.Errorf("round %d: %q kept with copies %d, want %d", i, l.Prompt, l.Copies, n)
+				}
 			}
 		}
 		gotPrompts, gotProposer := map[string]int{}, map[string]int{}

@@ -90,8 +90,9 @@ func readKept(path string) ([]task.Problem, error) {
 	for n := 1; sc.Scan(); n++ {
 		var p struct {
 			task.Problem
-			Right []bool `json:"right"`
-			Kept  bool   `json:"kept"`
+			Right  []bool `json:"right"`
+			Kept   bool   `json:"kept"`
+			Copies int    `json:"copies"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
 			return nil, fmt.Errorf("lab-propose: references: %s:%d: %w", path, n, err)
@@ -102,12 +103,17 @@ func readKept(path string) ([]task.Problem, error) {
 		// A kept problem is drawn in proportion to its wrong answers, as
 		// the proposer is rewarded (1 − solve rate): the hardest problems
 		// the solver still solves sometimes are shown most. A labelled
-		// problem, with no answers, counts once.
+		// problem, with no answers, counts once. A proposal that stopped
+		// drawing early (chunk) has its wrong answers scaled to k, which
+		// its line carries (copies), as the round that kept it wrote it.
 		wrong := 0
 		for _, r := range p.Right {
 			if !r {
 				wrong++
 			}
+		}
+		if p.Copies > 0 {
+			wrong = p.Copies
 		}
 		for range max(wrong, 1) {
 			out = append(out, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})

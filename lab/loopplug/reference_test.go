@@ -81,6 +81,7 @@ func TestReadKept(t *testing.T) {
 	lines := `{"prompt":"12+34=","answer":"460","difficulty":2,"kept":true}
 {"prompt":"1+1=","difficulty":1,"answers":[],"right":[],"kept":false}
 {"prompt":"999+1=","difficulty":3,"from":"12+34==","right":[true,false,false],"kept":true}
+{"prompt":"5+5=","difficulty":1,"right":[true,false],"kept":true,"copies":3}
 `
 	if err := os.WriteFile(path, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
@@ -89,8 +90,10 @@ func TestReadKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The labelled problem once, the proposed one once per wrong answer.
-	want := []task.Problem{{Prompt: "12+34=", Difficulty: 2}, {Prompt: "999+1=", Difficulty: 3}, {Prompt: "999+1=", Difficulty: 3}}
+	// The labelled problem once, the proposed one once per wrong answer,
+	// the one that stopped drawing early (chunk) as often as its line says.
+	want := []task.Problem{{Prompt: "12+34=", Difficulty: 2}, {Prompt: "999+1=", Difficulty: 3}, {Prompt: "999+1=", Difficulty: 3},
+		{Prompt: "5+5=", Difficulty: 1}, {Prompt: "5+5=", Difficulty: 1}, {Prompt: "5+5=", Difficulty: 1}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("readKept = %+v, want %+v", got, want)
 	}
