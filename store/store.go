@@ -491,7 +491,7 @@ func (s *Store) CommitUnits(ctx context.Context, units []pipeline.Unit) error {
 	err := s.write(func(ctx context.Context, tx *sql.Tx) error {
 		for _, st := range fresh {
 			if _, err := tx.StmtContext(ctx, s.insStage).ExecContext(ctx, st); err != nil {
-				return err
+				return fmt.Errorf("stage %s: %w", st, err)
 			}
 		}
 		ins, unit := tx.StmtContext(ctx, s.insRecord), tx.StmtContext(ctx, s.insUnit)

@@ -40,7 +40,10 @@ type ProposeConfig struct {
 	// the first of the K one call would draw (lab.Decode.First), so the
 	// kept problems are exactly those of K answers at once. Only its weight,
 	// once per wrong answer, is then estimated from the answers drawn:
-	// K × wrong / drawn, rounded.
+	// K × wrong / drawn, rounded. The round's pass_at_1 metric is computed
+	// from the answers drawn too, and the early stop biases it (a proposal
+	// stops as soon as its outcomes differ): compare it only between runs
+	// with the same chunk.
 	Chunk int `yaml:"chunk" doc:"Answers drawn at a time to each proposal, which stops once it has a right and a wrong one (0: all k at once)"`
 	// TrainProposer adds proposer examples ("=" → the problem) for every
 	// learnable problem, one for each wrong answer (Absolute Zero's proposer
