@@ -41,8 +41,9 @@ var (
 	}
 )
 
-func hasAVX512() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ }
-func hasAVX2() bool   { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
+// hasAVX512 and hasAVX2 report what the CPU has, capped by CPUEnv.
+func hasAVX512() bool { return cpuCap >= 2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ }
+func hasAVX2() bool   { return cpuCap >= 1 && cpu.X86.HasAVX2 && cpu.X86.HasFMA }
 
 // hasAVX512Ops reports whether the row kernels can run: they also build
 // their tail masks with BMI2's SHLX.
