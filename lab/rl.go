@@ -80,6 +80,10 @@ type RLConfig struct {
 	// SelectLearnable, which spends the samples on problems whose answers
 	// are likely to differ. Its state goes with the checkpoint.
 	Select string `json:"select"`
+	// TrimTail runs each minibatch's last micro-batch on its own rows,
+	// not padded to Micro (train.GRPO.TrimTail): the same loss and
+	// gradient up to the order of float sums, for less CPU.
+	TrimTail bool `json:"trim_tail"`
 }
 
 // RLAdamW is the optimizer of RL by default: β2 = 0.999 (as RL libraries
@@ -224,6 +228,7 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 	if err != nil {
 		return nil, fmt.Errorf("lab: rl: %w", err)
 	}
+	tr.TrimTail = cfg.TrimTail
 	r.tr = tr
 	return r, nil
 }

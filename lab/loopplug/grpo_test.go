@@ -104,12 +104,13 @@ func resumesExactly(t *testing.T, cfg *loop.Config, dir string) {
 	}
 }
 
-// TestGRPOLearnable runs grpoLoop with learnable selection: its steps draw
+// TestGRPOLearnable runs grpoLoop with learnable selection (and trimmed
+// micro-batches): its steps draw
 // problems seen earlier in the round (the pool of 50 is small), each step's
 // problems are distinct, the selection state is kept with the checkpoint,
 // and a killed run resumes to the same weights and log.
 func TestGRPOLearnable(t *testing.T) {
-	text := strings.Replace(grpoLoop, "decay: true}", "decay: true, select: learnable}", 1)
+	text := strings.Replace(grpoLoop, "decay: true}", "decay: true, select: learnable, trim_tail: true}", 1)
 	cfg, dir, _ := runLoop(t, text)
 	raw, err := os.ReadFile(filepath.Join(dir, "round-002", "train.log"))
 	if err != nil {
