@@ -76,6 +76,14 @@ type RLConfig struct {
 	// by copies, that term trains mostly the problems the policy already
 	// solves often, and a rare right answer to a hard one counts 1 in 8.
 	SFTDistinct bool `json:"sft_distinct"`
+	// Select is how a step picks its problems: SelectUniform ("" too) or
+	// SelectLearnable, which spends the samples on problems whose answers
+	// are likely to differ. Its state goes with the checkpoint.
+	Select string `json:"select"`
+	// TrimTail runs each minibatch's last micro-batch on its own rows,
+	// not padded to Micro (train.GRPO.TrimTail): the same loss and
+	// gradient up to the order of float sums, for less CPU.
+	TrimTail bool `json:"trim_tail"`
 }
 
 // RLAdamW is the optimizer of RL by default: β2 = 0.999 (as RL libraries
@@ -95,6 +103,9 @@ func (c RLConfig) check() error {
 	}
 	if c.Replay < 0 || c.Replay > 0 && (len(c.Demos) == 0 || !(c.GRPO.SFT > 0)) {
 		return fmt.Errorf("lab: rl: replay %d needs demos (%d) and an sft weight (%g)", c.Replay, len(c.Demos), c.GRPO.SFT)
+	}
+	if c.Select != "" && c.Select != SelectUniform && c.Select != SelectLearnable {
+		return fmt.Errorf("lab: rl: select %q: want %s or %s", c.Select, SelectUniform, SelectLearnable)
 	}
 	if c.Reuse < 0 || c.ReuseKeep < 0 || c.Reuse > 0 && !(c.GRPO.SFT > 0) {
 		return fmt.Errorf("lab: rl: reuse %d and reuse_keep %d must not be negative, and reuse needs an sft weight (%g)", c.Reuse, c.ReuseKeep, c.GRPO.SFT)
@@ -132,6 +143,12 @@ type RLStats struct {
 	SFTLoss    float64 `json:"sft_loss"`    // mean cross-entropy of the rewarded rollouts' and demos' tokens
 	CPUSeconds float64 `json:"cpu_seconds"` // process CPU time of the step
 	SampleCPU  float64 `json:"sample_cpu"`  // of which sampling the rollouts
+	// Mixed is the share of the step's sampled groups whose rewards
+	// differ: the groups with an advantage, which problem selection aims at.
+	Mixed float64 `json:"mixed"`
+	// Seen is the share of the step's sampled problems drawn before in the
+	// run (learnable selection only; uniform draws rarely repeat one).
+	Seen float64 `json:"seen,omitempty"`
 }
 
 // RL is a GRPO run on a model and a set of problems.
@@ -145,6 +162,7 @@ type RL struct {
 	maxTok   int
 	demos    []train.Example
 	verified []train.Example // the reuse buffer, oldest first
+	tally    *tally          // learnable selection's counts, nil for uniform
 	tr       *train.GRPO
 }
 
@@ -166,6 +184,9 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 		cfg.ReuseKeep = 1024
 	}
 	r := &RL{m: m, t: t, problems: problems, cfg: cfg, seed: seed, maxTok: maxTokens(t, problems)}
+	if cfg.Select == SelectLearnable {
+		r.tally = newTally(len(problems), cfg.Group)
+	}
 	longest := 0
 	for _, p := range problems {
 		ids, err := m.prompt(p)
@@ -207,6 +228,7 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 	if err != nil {
 		return nil, fmt.Errorf("lab: rl: %w", err)
 	}
+	tr.TrimTail = cfg.TrimTail
 	r.tr = tr
 	return r, nil
 }
@@ -227,16 +249,23 @@ func (r *RL) Save(dir string) error {
 			return err
 		}
 	}
+	if r.tally != nil {
+		if err := saveTally(dir, r.Done(), r.tally); err != nil {
+			return err
+		}
+	}
 	if err := r.tr.Save(dir); err != nil {
 		return fmt.Errorf("lab: rl: %w", err)
 	}
 	if err := r.m.Save(dir); err != nil {
 		return err
 	}
-	old, _ := filepath.Glob(filepath.Join(dir, reuseFile(-1)))
-	for _, f := range old {
-		if f != filepath.Join(dir, reuseFile(r.Done())) {
-			os.Remove(f) // a leftover costs only disk
+	for _, pattern := range []func(int) string{reuseFile, selectFile} {
+		old, _ := filepath.Glob(filepath.Join(dir, pattern(-1)))
+		for _, f := range old {
+			if f != filepath.Join(dir, pattern(r.Done())) {
+				os.Remove(f) // a leftover costs only disk
+			}
 		}
 	}
 	return nil
@@ -258,6 +287,13 @@ func (r *RL) Restore(dir string) error {
 		if r.verified, err = parseReuse(raw, r.m.LM.Config.Vocab); err != nil {
 			return fmt.Errorf("lab: rl: %s: %w", reuseFile(r.Done()), err)
 		}
+	}
+	if r.tally != nil && r.Done() > 0 {
+		t, err := loadTally(dir, r.Done(), len(r.problems))
+		if err != nil {
+			return err
+		}
+		r.tally = t
 	}
 	return nil
 }
@@ -352,16 +388,27 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	if r.cfg.Dynamic {
 		draws = max(r.cfg.MaxDraws, 1)
 	}
-	groups := 0
+	groups, mixedGroups := 0, 0
+	drawn := map[int]bool{} // the step's problems so far (learnable selection draws each once a step)
 	for d := range draws {
 		c1 := CPUSeconds()
-		batch, err := r.sample(s, d, &st)
+		batch, idx, err := r.sample(s, d, &st, drawn)
 		st.SampleCPU += CPUSeconds() - c1
 		if err != nil {
 			return st, err
 		}
 		st.Draws++
 		all = append(all, batch...)
+		mixedGroups += countMixed(batch)
+		if r.tally != nil {
+			for _, p := range idx {
+				if r.tally.Drawn[p] > 0 {
+					st.Seen++
+				}
+				drawn[p] = true
+			}
+			r.tally.record(idx, batch)
+		}
 		if !r.cfg.Dynamic {
 			rs = batch
 			break
@@ -393,6 +440,8 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	st.Entropy /= max(st.Length, 1)
 	st.Reward, st.Length, st.WorkingOK = st.Reward/n, st.Length/n, st.WorkingOK/n
 	st.Solved /= float64(st.Draws * r.cfg.Prompts)
+	st.Mixed = float64(mixedGroups) / float64(st.Draws*r.cfg.Prompts)
+	st.Seen /= float64(st.Draws * r.cfg.Prompts)
 	if r.cfg.Wrong > 0 {
 		rs = r.fewerWrong(s, rs)
 	}
@@ -581,22 +630,28 @@ func (r *RL) withDemos(s int, rs []train.Rollout) ([]train.Rollout, []int) {
 // each, rewarded by the verifier; it adds the answers' reward, length,
 // right working, token entropy and solved problems to st (sums, not yet
 // means).
-func (r *RL) sample(s, d int, st *RLStats) ([]train.Rollout, error) {
+func (r *RL) sample(s, d int, st *RLStats, skip map[int]bool) ([]train.Rollout, []int, error) {
 	stream := uint64(s)
 	if d > 0 {
 		stream |= uint64(d) << 40
 	}
 	rng := rand.New(rand.NewPCG(r.seed, stream))
 	idx := make([]int, r.cfg.Prompts)
+	if r.tally != nil {
+		idx = r.tally.pick(rng, r.cfg.Prompts, skip)
+	} else {
+		for i := range idx {
+			idx[i] = rng.IntN(len(r.problems))
+		}
+	}
 	ps := make([][]int32, r.cfg.Prompts)
 	for i := range idx {
-		idx[i] = rng.IntN(len(r.problems))
 		ps[i] = r.prompts[idx[i]]
 	}
 	cs, err := sample.Generate(r.m.LM, ps, sample.Options{N: r.cfg.Group, Temperature: 1, Seed: r.seed ^ stream<<20,
 		MaxTokens: r.maxTok, StopTokens: []int32{r.m.end}, Entropy: true})
 	if err != nil {
-		return nil, fmt.Errorf("lab: rl: %w", err)
+		return nil, nil, fmt.Errorf("lab: rl: %w", err)
 	}
 	worked, _ := r.t.(task.Worked)
 	rs := make([]train.Rollout, len(cs))
@@ -636,5 +691,25 @@ func (r *RL) sample(s, d int, st *RLStats) ([]train.Rollout, error) {
 			st.Solved++
 		}
 	}
-	return rs, nil
+	return rs, idx, nil
+}
+
+// countMixed counts the groups of a draw whose rewards differ.
+func countMixed(rs []train.Rollout) int {
+	lo, hi := map[int]float64{}, map[int]float64{}
+	for _, x := range rs {
+		if v, ok := lo[x.Group]; !ok || x.Reward < v {
+			lo[x.Group] = x.Reward
+		}
+		if v, ok := hi[x.Group]; !ok || x.Reward > v {
+			hi[x.Group] = x.Reward
+		}
+	}
+	n := 0
+	for g, v := range lo {
+		if hi[g] != v {
+			n++
+		}
+	}
+	return n
 }

@@ -231,7 +231,7 @@ func TestRLSampledLogProbs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st RLStats
-	rs, err := rl.sample(0, 0, &st)
+	rs, _, err := rl.sample(0, 0, &st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

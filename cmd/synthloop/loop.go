@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ func newLoopCmd() *cobra.Command {
 		list        bool
 		sequential  bool
 		childDir    string
+		cpuProfile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "loop LOOP.yaml",
@@ -88,6 +90,13 @@ or max_cost_usd reached in the middle of a round; run again to resume).`,
 				}
 				runDir = filepath.Join("runs", name)
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return runLoop(cmd, cfg, runDir, allowChange, jsonProg, sequential)
 		},
 	}
@@ -96,9 +105,25 @@ or max_cost_usd reached in the middle of a round; run again to resume).`,
 	cmd.Flags().BoolVar(&jsonProg, "json", false, "report progress as JSON lines even on a terminal")
 	cmd.Flags().BoolVar(&list, "list", false, "describe every generator, trainer and evaluator type with an example, and exit")
 	cmd.Flags().BoolVar(&sequential, "sequential-baseline", false, sequentialHelp)
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (not of a baseline beside it) to FILE, for go tool pprof")
 	cmd.Flags().StringVar(&childDir, "baseline-child", "", "run the baseline in DIR for a parent loop (internal)")
 	cmd.Flags().MarkHidden("baseline-child")
 	return cmd
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function runs: where a round's CPU goes (sampling, the policy's passes,
+// the optimizer, evaluation) is what decides which cut pays.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("loop: cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("loop: cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 const sequentialHelp = "run the baseline after the main run, in this process, instead of beside it in a second one (the default on 2 or more CPUs; the results are the same)"

@@ -38,6 +38,7 @@ type Workspace struct {
 	swigluFn, swiBwdFn func(lo, hi int)
 	fresh              bool // a Forward has run and Backward has not consumed it
 	forwardOnly        bool
+	maxB               int // the rows allocated; SetBatch runs fewer
 }
 
 // layerActs are the activations of one layer that backward needs. The
@@ -85,7 +86,7 @@ func (m *Model) newWorkspace(b, t int, forwardOnly bool) (*Workspace, error) {
 	}
 	w.attnFwd, w.attnBwd = w.attnFwdRange, w.attnBwdRange
 	w.swigluFn, w.swiBwdFn = w.swigluRange, w.swigluBwdRange
-	w.forwardOnly = forwardOnly
+	w.forwardOnly, w.maxB = forwardOnly, b
 	w.layers = make([]layerActs, c.Layers)
 	for l := range w.layers {
 		if forwardOnly && l > 0 {
@@ -103,6 +104,38 @@ func (m *Model) newWorkspace(b, t int, forwardOnly bool) (*Workspace, error) {
 		}
 	}
 	return w, nil
+}
+
+// SetBatch makes Forward and Backward take b sequences, at most the
+// workspace's allocated batch, without allocating: a trainer's last
+// micro-batch of a few rows then costs those rows, not a full batch of
+// padding. Every buffer keeps its storage and is cut to b rows. Each row's
+// log-probabilities do not depend on b, and padding rows add nothing to the
+// gradient; only the order of the weight gradients' float sums may change
+// with b (a GEMM splits its sum over rows by their number).
+func (w *Workspace) SetBatch(b int) error {
+	if b < 1 || b > w.maxB {
+		return fmt.Errorf("llama: set batch %d outside [1, %d]", b, w.maxB)
+	}
+	if b == w.B {
+		return nil
+	}
+	w.fresh = false // the last forward pass's activations no longer fit: Backward needs a new one
+	// Every buffer's length is proportional to the batch (cap = length at
+	// the allocated batch).
+	cut := func(s []float32) []float32 { return s[:cap(s)/w.maxB*b] }
+	w.B, w.N = b, b*w.T
+	w.tokens, w.targets = w.tokens[:w.N], w.targets[:w.N]
+	w.pos = w.pos[:w.N]
+	w.xL, w.xf, w.rstdf, w.probs, w.LogProbs = cut(w.xL), cut(w.xf), cut(w.rstdf), cut(w.probs), cut(w.LogProbs)
+	w.dx, w.dxn, w.xn, w.dq, w.datt = cut(w.dx), cut(w.dxn), cut(w.xn), cut(w.dq), cut(w.datt)
+	w.dk, w.dv, w.bufA, w.bufB, w.dp = cut(w.dk), cut(w.dv), cut(w.bufA), cut(w.bufB), cut(w.dp)
+	for l := range w.layers {
+		a := &w.layers[l]
+		a.x, a.rstd, a.q, a.k, a.v = cut(a.x), cut(a.rstd), cut(a.q), cut(a.k), cut(a.v)
+		a.p, a.att, a.xm, a.rstd2, a.h1, a.h3 = cut(a.p), cut(a.att), cut(a.xm), cut(a.rstd2), cut(a.h1), cut(a.h3)
+	}
+	return nil
 }
 
 // Model returns the model this workspace runs.

@@ -156,6 +156,10 @@ type GRPO struct {
 	*core
 	G   GRPOConfig
 	ref *llama.Workspace // nil without KL
+	// TrimTail runs a minibatch's last micro-batch on its own rows only,
+	// instead of a full micro-batch whose padding rows get no gradient: the
+	// same loss and gradient but for the order of float sums, for less CPU.
+	TrimTail bool
 
 	rows             int       // packed rollouts of the current batch
 	in, tg           []int32   // their inputs and targets, rows × Seq
@@ -342,11 +346,19 @@ func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 	in, tg := t.in, t.tg
 	for a := lo; a < hi; a += rows {
 		// The micro-batch is rows a..a+rows−1; those past hi (the
-		// minibatch's end, or the padding past the batch) get no gradient.
-		if err := t.ws.Forward(in[a*seq:(a+rows)*seq], tg[a*seq:(a+rows)*seq]); err != nil {
+		// minibatch's end, or the padding past the batch) get no gradient,
+		// and with TrimTail are not computed at all.
+		b := rows
+		if t.TrimTail && hi-a < rows {
+			b = hi - a
+		}
+		if err := t.ws.SetBatch(b); err != nil {
 			return 0, err
 		}
-		for r := range rows {
+		if err := t.ws.Forward(in[a*seq:(a+b)*seq], tg[a*seq:(a+b)*seq]); err != nil {
+			return 0, err
+		}
+		for r := range b {
 			for j := range seq {
 				i, k := r*seq+j, (a+r)*seq+j
 				dlogp[i] = 0
@@ -374,9 +386,12 @@ func (t *GRPO) lossAndGrad(lo, hi int) (float64, error) {
 				}
 			}
 		}
-		if err := t.ws.Backward(dlogp); err != nil {
+		if err := t.ws.Backward(dlogp[:b*seq]); err != nil {
 			return 0, err
 		}
+	}
+	if err := t.ws.SetBatch(rows); err != nil {
+		return 0, err
 	}
 	t.lastTokens = tokens
 	t.lastClip = float64(clipped) / float64(max(tokens, 1))

@@ -115,6 +115,7 @@ func TestGRPOGradientCheck(t *testing.T) {
 		{ClipLow: 0.2, ClipHigh: 0.2, ConstNorm: 3, SFT: 1.3},
 	} {
 		tr := newToyGRPO(t, g, 3)
+		tr.TrimTail = g.SFT > 0 // half the cases run the short last micro-batch on its own row
 		for i := range tr.m.Params {
 			tr.m.Params[i] *= 3
 		}
@@ -159,6 +160,43 @@ func TestGRPOGradientCheck(t *testing.T) {
 		}
 		grad := slices.Clone(tr.m.Grads)
 		checkDirections(t, fmt.Sprintf("%+v", g), tr.m.Params, grad, r, 3, lossAt)
+	}
+}
+
+// TestGRPOTrimTail: a minibatch whose last micro-batch is short gives the
+// same loss and gradient with TrimTail (the short micro-batch run on its
+// own rows) as padded to a full one, micro-batch sizes and starts of all
+// kinds; the workspace is back at its full batch afterwards.
+func TestGRPOTrimTail(t *testing.T) {
+	g := GRPOConfig{ClipLow: 0.2, ClipHigh: 0.28, KL: 0.1, SFT: 0.7}
+	rs := toyRollouts(16, 4, 2)
+	markSFT(rs)
+	for _, c := range []struct{ batch, lo, hi int }{{3, 1, 14}, {3, 0, 16}, {5, 2, 9}, {4, 0, 16}, {16, 3, 11}} {
+		var losses []float64
+		var grads [][]float32
+		for _, trim := range []bool{false, true} {
+			tr := newToyGRPO(t, g, c.batch)
+			tr.TrimTail = trim
+			if _, err := tr.Prepare(rs); err != nil {
+				t.Fatal(err)
+			}
+			l, err := tr.lossAndGrad(c.lo, c.hi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tr.ws.B != c.batch {
+				t.Fatalf("%+v: the workspace is left at %d rows, want %d", c, tr.ws.B, c.batch)
+			}
+			losses, grads = append(losses, l), append(grads, slices.Clone(tr.m.Grads))
+		}
+		if math.Abs(losses[0]-losses[1]) > 1e-6*max(1, math.Abs(losses[0])) {
+			t.Errorf("%+v: loss %g padded, %g trimmed", c, losses[0], losses[1])
+		}
+		for i := range grads[0] {
+			if d := math.Abs(float64(grads[0][i] - grads[1][i])); d > 1e-6*max(1, math.Abs(float64(grads[0][i]))) {
+				t.Fatalf("%+v: gradient %d is %g padded, %g trimmed", c, i, grads[0][i], grads[1][i])
+			}
+		}
 	}
 }
 

@@ -98,6 +98,8 @@ type GRPO struct {
 	SFTDistinct bool    `yaml:"sft_distinct" doc:"Count each distinct verified answer of a group once in the cross-entropy term, as RFT keeps it once (off: by its copies, as the policy term)"`
 	Decay       bool    `yaml:"decay" doc:"Lower the learning rate along a cosine to lr/10 by the round's last step (off: constant after warmup)"`
 	Late        *Late   `yaml:"late" doc:"From round from on, batch problems a step with group answers each (from, batch, group)"`
+	TrimTail    bool    `yaml:"trim_tail" doc:"Run a minibatch's last micro-batch on its own rows instead of padding it to micro (the same loss and gradient up to the order of float sums, for less CPU)"`
+	Select      string  `yaml:"select" doc:"How a step picks its problems: uniform (at random), or learnable (in proportion to the posterior mean of p(1−p), p the problem's pass rate, from the verdicts on the answers drawn to it so far in the round: a group all right or all wrong teaches nothing)"`
 }
 
 // Late changes a GRPO step's shape from round From on: once most groups
@@ -120,6 +122,11 @@ func (g GRPO) check() error {
 	if g.Group < 2 || g.Minibatches < 1 || g.Epochs < 1 || g.Micro < 1 || !(g.ClipLow > 0 && g.ClipLow < 1) || !(g.ClipHigh > 0) || g.KL < 0 || g.ConstNorm < 0 {
 		return fmt.Errorf("lab-train: grpo: group %d ≥ 2, minibatches %d and micro %d ≥ 1, clip_low %g in (0, 1), clip_high %g > 0, kl %g and const_norm %d ≥ 0",
 			g.Group, g.Minibatches, g.Micro, g.ClipLow, g.ClipHigh, g.KL, g.ConstNorm)
+	}
+	switch g.Select {
+	case "", lab.SelectUniform, lab.SelectLearnable:
+	default:
+		return fmt.Errorf("lab-train: grpo: select %q: want %s or %s", g.Select, lab.SelectUniform, lab.SelectLearnable)
 	}
 	if g.Wrong < 0 {
 		return fmt.Errorf("lab-train: grpo: wrong %d must not be negative", g.Wrong)
@@ -180,7 +187,7 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 		prompts, g.Group = g.Late.Batch, g.Late.Group
 	}
 	cfg := lab.RLConfig{Steps: c.Steps, Prompts: prompts, Group: g.Group, Minibatches: g.Minibatches, Epochs: g.Epochs, Micro: g.Micro,
-		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep, Wrong: g.Wrong, Merge: g.Merge, SFTDistinct: g.SFTDistinct, Decay: g.Decay,
+		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep, Wrong: g.Wrong, Merge: g.Merge, SFTDistinct: g.SFTDistinct, Decay: g.Decay, Select: g.Select, TrimTail: g.TrimTail,
 		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm, SFT: g.SFT}}
 	if g.Replay > 0 {
 		if cfg.Demos, err = earlierSFT(r); err != nil {

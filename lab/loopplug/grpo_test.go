@@ -61,11 +61,22 @@ func TestGRPORound(t *testing.T) {
 	if bytes.Contains(data, []byte("answer")) || !bytes.Contains(data, []byte(`"prompt"`)) {
 		t.Errorf("the prompts file must hold prompts and no answers:\n%s", data[:min(len(data), 200)])
 	}
+	resumesExactly(t, cfg, dir)
+}
+
+// resumesExactly kills a run of cfg in the middle of its GRPO round 2 and
+// checks that the resumed run ends with the weights and the log of the
+// straight run in dir, byte for byte (but for CPU times).
+func resumesExactly(t *testing.T, cfg *loop.Config, dir string) {
+	t.Helper()
 	want, err := os.ReadFile(filepath.Join(dir, "round-002", "student", "model.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
-
+	log, err := os.ReadFile(filepath.Join(dir, "round-002", "train.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	killed := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	_, err = loop.Run(ctx, cfg, loop.Options{RunDir: killed, Progress: func(e loop.Event) {
@@ -91,6 +102,35 @@ func TestGRPORound(t *testing.T) {
 	if !bytes.Equal(cpu.ReplaceAll(log2, nil), cpu.ReplaceAll(log, nil)) {
 		t.Errorf("the resumed GRPO round's log differs:\n%s\nwant\n%s", log2, log)
 	}
+}
+
+// TestGRPOLearnable runs grpoLoop with learnable selection (and trimmed
+// micro-batches): its steps draw
+// problems seen earlier in the round (the pool of 50 is small), each step's
+// problems are distinct, the selection state is kept with the checkpoint,
+// and a killed run resumes to the same weights and log.
+func TestGRPOLearnable(t *testing.T) {
+	text := strings.Replace(grpoLoop, "decay: true}", "decay: true, select: learnable, trim_tail: true}", 1)
+	cfg, dir, _ := runLoop(t, text)
+	raw, err := os.ReadFile(filepath.Join(dir, "round-002", "train.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0.0
+	for line := range bytes.Lines(raw) {
+		var st struct{ Seen, Mixed float64 }
+		if err := json.Unmarshal(line, &st); err != nil {
+			t.Fatal(err)
+		}
+		seen += st.Seen
+	}
+	if !(seen > 0) {
+		t.Errorf("no step drew a problem seen before:\n%s", raw)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "round-002", "student", "rl-select-*.json")); len(files) != 1 {
+		t.Errorf("the student keeps selection states %v, want one", files)
+	}
+	resumesExactly(t, cfg, dir)
 }
 
 // runLoop parses a loop file's text, runs it in a new directory and checks
