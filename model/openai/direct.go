@@ -120,7 +120,11 @@ func (b *Backend) generateDirect(ctx context.Context, req model.Request) (*model
 	if b.pc.APIKey != "" {
 		hr.Header.Set("Authorization", "Bearer "+b.pc.APIKey)
 	}
-	res, err := b.pc.Client().Do(hr)
+	hc := b.pc.PlainClient // the reply is read whole
+	if hc == nil {
+		hc = b.pc.Client()
+	}
+	res, err := hc.Do(hr)
 	if res, err = model.StatusError(res, err, b.pc.APIKey); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err() // as the SDK returns it: the layer tells a timeout from Ctrl-C
