@@ -1,6 +1,8 @@
 package modeltest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -9,7 +11,8 @@ import (
 )
 
 // FuzzDecodeRequest checks that the server reads any request body as
-// encoding/json does: the same request, or an error for the same bodies.
+// encoding/json does: the same request and key, or an error for the same
+// bodies.
 func FuzzDecodeRequest(f *testing.F) {
 	for _, s := range []string{
 		`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":64}`,
@@ -24,6 +27,9 @@ func FuzzDecodeRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if got, want := canonicalKey(body), canonicalKeyV1(body); got != want {
+			t.Fatalf("canonicalKey(%q) = %s, encoding/json's %s", body, got, want)
+		}
 		var got, want openaiwire.ChatRequest
 		gotErr := decodeRequest(body, &got)
 		wantErr := json.Unmarshal(body, &want)
@@ -40,4 +46,16 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("decodeRequest(%q) = %+v, encoding/json reads %+v", body, got, want)
 		}
 	})
+}
+
+// canonicalKeyV1 is canonicalKey with encoding/json's decoder, as it was.
+func canonicalKeyV1(body []byte) string {
+	var v any
+	if err := json.Unmarshal(body, &v); err == nil {
+		if b, err := json.Marshal(v); err == nil {
+			body = b
+		}
+	}
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
 }
