@@ -62,7 +62,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	host := hostPort(req.URL)
-	for attempt := 0; ; attempt++ {
+	for {
 		c, reused, err := t.get(ctx, host)
 		if err != nil {
 			return nil, err
@@ -76,11 +76,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, ctx.Err()
 		}
 		// A kept-alive connection the server closed while it sat idle
-		// fails before any byte of a reply arrives: send again on a new
-		// one, as net/http does. Nothing of the reply was read, so the
-		// server either never got the request or dropped it unanswered.
+		// fails before any byte of a reply arrives: send again on the
+		// next one, as net/http does (after a pause every idle one may
+		// be closed: each is tried once and dropped, then a new one is
+		// dialled, whose failure is final). Nothing of the reply was
+		// read, so the server either never got the request or dropped it
+		// unanswered.
 		var se *sentError
-		if !reused || attempt > 0 || !errors.As(err, &se) {
+		if !reused || !errors.As(err, &se) {
 			return nil, err
 		}
 		if req.Body != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -25,6 +26,9 @@ func server(t *testing.T, mode string, conns *atomic.Int64) *httptest.Server {
 			return
 		}
 		reply := "got:" + string(body)
+		if r.URL.Path == "/slow" {
+			time.Sleep(50 * time.Millisecond) // so that concurrent requests each take a connection
+		}
 		switch mode {
 		case "chunked":
 			w.WriteHeader(200)
@@ -115,23 +119,34 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// A kept-alive connection the server closed while idle is replaced, and
+// Kept-alive connections the server closed while idle are replaced, and
 // the request sent again, without an error.
 func TestIdleClosedByServer(t *testing.T) {
 	var conns atomic.Int64
 	srv := server(t, "plain", &conns)
-	c := &http.Client{Transport: &Transport{}}
-	if _, _, err := post(context.Background(), t, c, srv.URL, "a"); err != nil {
-		t.Fatal(err)
+	c := &http.Client{Transport: &Transport{MaxIdlePerHost: 4}}
+	// Four requests at once leave four idle connections.
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			_, _, err := post(context.Background(), t, c, srv.URL+"/slow", fmt.Sprint(i))
+			errs <- err
+		}()
 	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := conns.Load()
 	srv.CloseClientConnections()
 	time.Sleep(20 * time.Millisecond)
 	_, got, err := post(context.Background(), t, c, srv.URL, "b")
 	if err != nil || got != "got:b" {
-		t.Fatalf("after the server closed the idle connection: %q, %v", got, err)
+		t.Fatalf("after the server closed the idle connections: %q, %v", got, err)
 	}
-	if n := conns.Load(); n != 2 {
-		t.Errorf("server saw %d connections, want 2", n)
+	if n := conns.Load(); n != before+1 {
+		t.Errorf("server saw %d connections after %d, want one more", n, before)
 	}
 }
 
