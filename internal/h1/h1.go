@@ -43,6 +43,11 @@ type Transport struct {
 	// MaxIdlePerHost is how many idle connections to keep per host; 0
 	// means 2, as net/http's default.
 	MaxIdlePerHost int
+	// IdleTimeout drops a connection idle this long instead of reusing it;
+	// 0 means 90 s, as http.DefaultTransport's IdleConnTimeout. Nothing
+	// reads an idle connection here, so one the server closed is found
+	// only by sending on it (and then sending again on another).
+	IdleTimeout time.Duration
 
 	dialer net.Dialer
 	mu     sync.Mutex
@@ -50,9 +55,10 @@ type Transport struct {
 }
 
 type conn struct {
-	nc net.Conn
-	br *bufio.Reader
-	bw *bufio.Writer
+	nc     net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	idleAt time.Time // when it was put back in the pool
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -140,14 +146,35 @@ func hostPort(u *url.URL) string {
 
 // get returns an idle connection to host, or a new one.
 func (t *Transport) get(ctx context.Context, host string) (*conn, bool, error) {
+	idleTimeout := t.IdleTimeout
+	if idleTimeout <= 0 {
+		idleTimeout = 90 * time.Second
+	}
+	var old []*conn
 	t.mu.Lock()
-	if cs := t.idle[host]; len(cs) > 0 {
-		c := cs[len(cs)-1]
+	cs := t.idle[host]
+	if len(cs) > 0 && time.Since(cs[0].idleAt) > idleTimeout {
+		// The oldest are first: drop every one idle too long.
+		n := 0
+		for n < len(cs) && time.Since(cs[n].idleAt) > idleTimeout {
+			n++
+		}
+		old = cs[:n:n]
+		cs = cs[n:]
+		t.idle[host] = cs
+	}
+	var c *conn
+	if len(cs) > 0 {
+		c = cs[len(cs)-1]
 		t.idle[host] = cs[:len(cs)-1]
-		t.mu.Unlock()
-		return c, true, nil
 	}
 	t.mu.Unlock()
+	for _, o := range old {
+		o.nc.Close()
+	}
+	if c != nil {
+		return c, true, nil
+	}
 	d := t.dialer
 	if d.Timeout == 0 {
 		d.Timeout, d.KeepAlive = 30*time.Second, 30*time.Second // as http.DefaultTransport
@@ -170,6 +197,7 @@ func (t *Transport) put(host string, c *conn) {
 		t.idle = map[string][]*conn{}
 	}
 	if len(t.idle[host]) < maxIdle {
+		c.idleAt = time.Now()
 		t.idle[host] = append(t.idle[host], c)
 		t.mu.Unlock()
 		return

@@ -150,6 +150,22 @@ func TestIdleClosedByServer(t *testing.T) {
 	}
 }
 
+// A connection idle longer than IdleTimeout is closed, not reused.
+func TestIdleTimeout(t *testing.T) {
+	var conns atomic.Int64
+	srv := server(t, "plain", &conns)
+	c := &http.Client{Transport: &Transport{IdleTimeout: 30 * time.Millisecond}}
+	for _, pause := range []time.Duration{0, 0, 60 * time.Millisecond, 0} {
+		time.Sleep(pause)
+		if _, got, err := post(context.Background(), t, c, srv.URL, "a"); err != nil || got != "got:a" {
+			t.Fatalf("%q, %v", got, err)
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("server saw %d connections, want 2 (a new one after the pause)", n)
+	}
+}
+
 // Cancelling the context ends a request waiting for its reply with the
 // context's error, and the connection is not reused.
 func TestCancel(t *testing.T) {
