@@ -1,8 +1,9 @@
 package openai
 
 // The direct path: a plain chat request (text and structured output, no
-// tools, not streamed) sent with net/http and internal/openaiwire's shapes
-// instead of the SDK. At thousands of requests a second against a local
+// tools, not streamed) sent with net/http (through internal/h1's leaner
+// transport for plain-http endpoints, see ProviderConfig.PlainClient) and
+// internal/openaiwire's shapes instead of the SDK. At thousands of requests a second against a local
 // server the SDK's request path was a fifth of the process's CPU (building
 // the request through its option layers, encoding through reflection and
 // decoding the reply twice, 21 KB of garbage a request); this path encodes
