@@ -25,9 +25,11 @@ type Options struct {
 	Batches BatchStore
 	// Budget is shared by all backends of a run; nil means unlimited.
 	Budget *Budget
-	// HTTPClient is used for every request; nil builds one whose connection
-	// pool fits max_concurrency. It should have no Timeout: the layer applies
-	// the per-request timeout itself.
+	// HTTPClient, when set, is used for every request. It should have no
+	// Timeout: the layer applies the per-request timeout itself. nil builds
+	// one whose connection pool fits max_concurrency, and sends the plain
+	// (not streamed) requests to http:// endpoints through internal/h1's
+	// leaner transport (ProviderConfig.PlainClient).
 	HTTPClient *http.Client
 	// Getenv reads the API key variable; nil means os.Getenv.
 	Getenv func(string) string
