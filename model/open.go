@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/synthloop/synthloop/internal/h1"
 )
 
 // Options are the run-wide dependencies of every backend Open builds.
@@ -23,9 +25,11 @@ type Options struct {
 	Batches BatchStore
 	// Budget is shared by all backends of a run; nil means unlimited.
 	Budget *Budget
-	// HTTPClient is used for every request; nil builds one whose connection
-	// pool fits max_concurrency. It should have no Timeout: the layer applies
-	// the per-request timeout itself.
+	// HTTPClient, when set, is used for every request. It should have no
+	// Timeout: the layer applies the per-request timeout itself. nil builds
+	// one whose connection pool fits max_concurrency, and sends the plain
+	// (not streamed) requests to http:// endpoints through internal/h1's
+	// leaner transport (ProviderConfig.PlainClient).
 	HTTPClient *http.Client
 	// Getenv reads the API key variable; nil means os.Getenv.
 	Getenv func(string) string
@@ -112,17 +116,18 @@ func open(ctx context.Context, name string, cfg Config, opts Options) (*Client, 
 			"model", name, "ref", ref.String())
 	}
 
-	hc := opts.HTTPClient
+	hc, plain := opts.HTTPClient, (*http.Client)(nil)
 	if hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		// The default of 2 idle connections per host would make most of a
 		// wide concurrency window reconnect on every request.
 		tr.MaxIdleConnsPerHost = info.MaxConcurrency
 		hc = &http.Client{Transport: tr}
+		plain = &http.Client{Transport: &h1.Transport{Fallback: tr, Proxy: tr.Proxy, MaxIdlePerHost: info.MaxConcurrency}}
 	}
 	pc := ProviderConfig{
 		Name: name, Provider: ref.Provider, Model: ref.Model, BaseURL: info.BaseURL, APIKey: key,
-		HTTPClient: hc, Timeout: info.Timeout, DropParams: cfg.DropParams, Stream: cfg.Stream, Log: log,
+		HTTPClient: hc, PlainClient: plain, Timeout: info.Timeout, DropParams: cfg.DropParams, Stream: cfg.Stream, Log: log,
 	}
 	eps, keys, err := openEndpoints(ctx, name, ref, cfg, spec, pc, opts, info.MaxConcurrency)
 	if err != nil {

@@ -22,6 +22,11 @@ type ProviderConfig struct {
 	BaseURL    string // resolved endpoint, "" only for providers that need none
 	APIKey     string
 	HTTPClient *http.Client
+	// PlainClient, when set, is for requests whose reply is read whole
+	// (never a stream) to the same endpoints: Open sets it, with
+	// HTTPClient's transport behind a leaner one for plain-http endpoints
+	// (internal/h1), when the caller set no HTTPClient of its own.
+	PlainClient *http.Client
 	// Timeout is the per-attempt timeout the layer enforces through ctx; an SDK
 	// with its own default timeout should be given this value.
 	Timeout    time.Duration

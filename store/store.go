@@ -76,8 +76,9 @@ type Store struct {
 
 	// Statements prepared once on the writer's connection: preparing them per
 	// commit was a fifth of Commit's CPU.
-	insStage, insRecord, insUnit, putCache, setCache *sql.Stmt
-	stages                                           sync.Map // stage names known to be in the stages table
+	insStage, putCache, setCache *sql.Stmt
+	insRecords, insUnits         rowsInsert // CommitUnits' rows (rows.go)
+	stages                       sync.Map   // stage names known to be in the stages table
 	// getCache is prepared once on the read pool (database/sql prepares it
 	// on each reader connection as it is first used): parsing the query on
 	// every model request was a third of Get's CPU. Nil on a read-only
@@ -386,16 +387,6 @@ func (s *Store) prepare(ctx context.Context) error {
 		q    string
 	}{
 		{&s.insStage, `INSERT INTO stages(name) VALUES (?) ON CONFLICT(name) DO NOTHING`},
-		{&s.insRecord, `INSERT INTO records(id, stage, seq, status, unit, data) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT(id) DO UPDATE SET stage = excluded.stage, seq = excluded.seq, status = excluded.status,
-				unit = excluded.unit, data = excluded.data`},
-		{&s.insUnit, `INSERT INTO units(stage, key, records, requests, cached_requests, prompt_tokens, completion_tokens, cost_usd, errors, committed_at, cached_prompt_tokens)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(stage, key) DO UPDATE SET records = excluded.records, requests = excluded.requests,
-				cached_requests = excluded.cached_requests, prompt_tokens = excluded.prompt_tokens,
-				cached_prompt_tokens = excluded.cached_prompt_tokens,
-				completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd,
-				errors = excluded.errors, committed_at = excluded.committed_at`},
 		{&s.putCache, `INSERT INTO cache(key, value) VALUES (?, ?)`},
 		{&s.setCache, `UPDATE cache SET value = ? WHERE id = ?`},
 	} {
@@ -404,6 +395,21 @@ func (s *Store) prepare(ctx context.Context) error {
 			return fmt.Errorf("store: open %s: prepare: %w", s.path, err)
 		}
 		*p.stmt = st
+	}
+	// A record ID written again (a replayed unit) overwrites the record,
+	// and a unit committed again overwrites its done-mark and usage.
+	if err := s.insRecords.prepare(ctx, s.w, `INSERT INTO records(id, stage, seq, status, unit, data)`, 6,
+		`ON CONFLICT(id) DO UPDATE SET stage = excluded.stage, seq = excluded.seq, status = excluded.status,
+			unit = excluded.unit, data = excluded.data`); err != nil {
+		return fmt.Errorf("store: open %s: records: %w", s.path, err)
+	}
+	if err := s.insUnits.prepare(ctx, s.w, `INSERT INTO units(stage, key, records, requests, cached_requests, prompt_tokens, completion_tokens, cost_usd, errors, committed_at, cached_prompt_tokens)`, 11,
+		`ON CONFLICT(stage, key) DO UPDATE SET records = excluded.records, requests = excluded.requests,
+			cached_requests = excluded.cached_requests, prompt_tokens = excluded.prompt_tokens,
+			cached_prompt_tokens = excluded.cached_prompt_tokens,
+			completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd,
+			errors = excluded.errors, committed_at = excluded.committed_at`); err != nil {
+		return fmt.Errorf("store: open %s: units: %w", s.path, err)
 	}
 	return nil
 }
@@ -423,11 +429,13 @@ func (s *Store) Close() error {
 		if s.r != nil {
 			errs = append(errs, s.r.Close())
 		}
-		for _, st := range []*sql.Stmt{s.insStage, s.insRecord, s.insUnit, s.putCache, s.setCache} {
+		for _, st := range []*sql.Stmt{s.insStage, s.putCache, s.setCache} {
 			if st != nil {
 				errs = append(errs, st.Close())
 			}
 		}
+		errs = append(errs, s.insRecords.close()...)
+		errs = append(errs, s.insUnits.close()...)
 		if s.w != nil {
 			errs = append(errs, s.w.Close())
 		}
@@ -494,18 +502,29 @@ func (s *Store) CommitUnits(ctx context.Context, units []pipeline.Unit) error {
 				return fmt.Errorf("stage %s: %w", st, err)
 			}
 		}
-		ins, unit := tx.StmtContext(ctx, s.insRecord), tx.StmtContext(ctx, s.insUnit)
+		// Records first, then done-marks, each in the units' order: the
+		// same rows as a statement per row, in one transaction.
+		var recs []any
+		var owner []int // the unit of each record row, to name it in an error
 		for i, u := range units {
 			for j, r := range u.Records {
-				if _, err := ins.ExecContext(ctx, r.ID, u.Stage, r.Seq, string(r.Status), u.Key, string(blobs[i][j])); err != nil {
-					return fmt.Errorf("%s/%s: record %s: %w", u.Stage, u.Key, r.ID, err)
-				}
+				recs = append(recs, r.ID, u.Stage, r.Seq, string(r.Status), u.Key, string(blobs[i][j]))
+				owner = append(owner, i)
 			}
+		}
+		if row, err := s.insRecords.exec(ctx, tx, recs); err != nil {
+			u := units[owner[row]]
+			return fmt.Errorf("%s/%s: records from %s on: %w", u.Stage, u.Key, recs[row*s.insRecords.cols], err)
+		}
+		marks := make([]any, 0, len(units)*s.insUnits.cols)
+		for _, u := range units {
 			us := u.Usage
-			if _, err := unit.ExecContext(ctx, u.Stage, u.Key, len(u.Records), us.Requests, us.CachedRequests,
-				us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, now, us.CachedPromptTokens); err != nil {
-				return fmt.Errorf("%s/%s: done-mark: %w", u.Stage, u.Key, err)
-			}
+			marks = append(marks, u.Stage, u.Key, len(u.Records), us.Requests, us.CachedRequests,
+				us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, now, us.CachedPromptTokens)
+		}
+		if row, err := s.insUnits.exec(ctx, tx, marks); err != nil {
+			u := units[row]
+			return fmt.Errorf("%s/%s: done-marks from this unit on: %w", u.Stage, u.Key, err)
 		}
 		return nil
 	})

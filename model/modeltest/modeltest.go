@@ -27,6 +27,8 @@ import (
 	"sync"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	"github.com/synthloop/synthloop/internal/openaiwire"
 	"github.com/synthloop/synthloop/model"
 )
@@ -478,10 +480,13 @@ func authorized(h http.Header, key string) bool {
 	return h.Get("Authorization") == "Bearer "+key || h.Get("X-Api-Key") == key
 }
 
-// canonicalKey hashes body with object keys sorted (encoding/json sorts map keys).
+// canonicalKey hashes body with object keys sorted (encoding/json sorts map
+// keys). The body is decoded by JSON v2 at v1 semantics, into the same
+// value as encoding/json's (FuzzDecodeRequest compares the keys), at about
+// half the CPU.
 func canonicalKey(body []byte) string {
 	var v any
-	if err := json.Unmarshal(body, &v); err == nil {
+	if err := jsonv2.Unmarshal(body, &v, v1Semantics); err == nil {
 		if b, err := json.Marshal(v); err == nil {
 			body = b
 		}

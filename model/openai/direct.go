@@ -1,8 +1,9 @@
 package openai
 
 // The direct path: a plain chat request (text and structured output, no
-// tools, not streamed) sent with net/http and internal/openaiwire's shapes
-// instead of the SDK. At thousands of requests a second against a local
+// tools, not streamed) sent with net/http (through internal/h1's leaner
+// transport for plain-http endpoints, see ProviderConfig.PlainClient) and
+// internal/openaiwire's shapes instead of the SDK. At thousands of requests a second against a local
 // server the SDK's request path was a fifth of the process's CPU (building
 // the request through its option layers, encoding through reflection and
 // decoding the reply twice, 21 KB of garbage a request); this path encodes
@@ -120,7 +121,11 @@ func (b *Backend) generateDirect(ctx context.Context, req model.Request) (*model
 	if b.pc.APIKey != "" {
 		hr.Header.Set("Authorization", "Bearer "+b.pc.APIKey)
 	}
-	res, err := b.pc.Client().Do(hr)
+	hc := b.pc.PlainClient // the reply is read whole
+	if hc == nil {
+		hc = b.pc.Client()
+	}
+	res, err := hc.Do(hr)
 	if res, err = model.StatusError(res, err, b.pc.APIKey); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err() // as the SDK returns it: the layer tells a timeout from Ctrl-C
