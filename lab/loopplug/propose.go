@@ -113,6 +113,17 @@ type ProposeConfig struct {
 	// drops; one it has forgotten is trained again. Nothing sets which
 	// lengths: they are the model's own earlier learnable problems.
 	EarlierPrompts float64 `yaml:"earlier_prompts" doc:"With prompts: share of the GRPO prompts drawn from problems earlier rounds kept (0: none)"`
+	// EarlierAnswers, with Prompts and TrainProposer, makes that share of
+	// the round's worked examples (the lines GRPO's replay trains by
+	// cross-entropy, otherwise all proposer examples) verified answers to
+	// problems rounds 2 to r−1 kept, each drawn in proportion to its wrong
+	// answers then (copies). The replay holds round 1's labels, and with
+	// them the labelled lengths, at 0.94–0.99 while the proposals move
+	// on; the lengths between the labels and the edge had nothing that
+	// held them and were forgotten. An answer is one the teacher sampled
+	// and the verifier passed, re-checked when read: no label, and nothing
+	// says which lengths, only which problems were once learnable.
+	EarlierAnswers float64 `yaml:"earlier_answers" doc:"With prompts and train_proposer: share of the round's worked examples (GRPO's replay) that are verified answers to problems earlier rounds kept (0: none)"`
 
 	loop *loop.Config
 }
@@ -150,6 +161,9 @@ func (c *ProposeConfig) Validate() error {
 	}
 	if c.EarlierPrompts < 0 || c.EarlierPrompts >= 1 || c.EarlierPrompts > 0 && !c.Prompts {
 		return fmt.Errorf("lab-propose: earlier_prompts %g: want a share in [0, 1), with prompts", c.EarlierPrompts)
+	}
+	if c.EarlierAnswers < 0 || c.EarlierAnswers >= 1 || c.EarlierAnswers > 0 && !(c.Prompts && c.TrainProposer) {
+		return fmt.Errorf("lab-propose: earlier_answers %g: want a share in [0, 1), with prompts and train_proposer (it is a share of the proposer examples' replay)", c.EarlierAnswers)
 	}
 	if c.Chunk < 0 {
 		return fmt.Errorf("lab-propose: chunk %d must not be negative", c.Chunk)
@@ -271,7 +285,7 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	}
 	format, n := "sft", len(lines)
 	var path string
-	var earlier []promptLine
+	var earlier, answers []promptLine
 	if c.Prompts {
 		if len(prompts) == 0 {
 			// A round that kept none hands on all it proposed, so that
@@ -282,6 +296,10 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 			return loop.Data{}, err
 		}
 		prompts = append(prompts, earlier...)
+		if answers, err = c.earlierAnswers(r, t, prompts); err != nil {
+			return loop.Data{}, err
+		}
+		prompts = append(prompts, answers...)
 		format, n = PromptsFormat, len(prompts)
 		path, err = writeRound(r, prompts, out)
 	} else {
@@ -315,6 +333,14 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 			d += float64(l.Difficulty)
 		}
 		metrics["earlier_difficulty"] = d / float64(max(len(earlier), 1))
+	}
+	if c.EarlierAnswers > 0 {
+		metrics["earlier_answers"] = float64(len(answers))
+		d := 0.0
+		for _, l := range answers {
+			d += float64(l.Difficulty)
+		}
+		metrics["earlier_answer_difficulty"] = d / float64(max(len(answers), 1))
 	}
 	if c.References > 0 {
 		metrics["reference_difficulty"] = st.refDifficulty
@@ -406,6 +432,42 @@ func (c *ProposeConfig) earlierPrompts(r *loop.Round, prompts []promptLine) ([]p
 	for i := range out {
 		p := pool[rng.IntN(len(pool))]
 		out[i] = promptLine{Prompt: p.Prompt, Difficulty: p.Difficulty}
+	}
+	return out, nil
+}
+
+// earlierAnswers draws the worked examples of EarlierAnswers: as many as
+// make that share of the round's worked examples (the Messages lines of
+// prompts), from the verified answers to the problems rounds 2 to r−1
+// kept, each once per wrong answer it had (copies). A line carries the
+// problem's difficulty for the round's metric; GRPO's replay reads only
+// its messages.
+func (c *ProposeConfig) earlierAnswers(r *loop.Round, t task.Task, prompts []promptLine) ([]promptLine, error) {
+	if c.EarlierAnswers == 0 {
+		return nil, nil
+	}
+	var pool []task.Problem
+	for i := 2; i < r.Index; i++ {
+		ps, err := readSolved(filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", i), LabelsFile), t)
+		if err != nil {
+			return nil, err
+		}
+		pool = append(pool, ps...)
+	}
+	worked := 0
+	for _, l := range prompts {
+		if l.Messages != nil {
+			worked++
+		}
+	}
+	if len(pool) == 0 || worked == 0 {
+		return nil, nil
+	}
+	rng := roundRNG(r, forEarlierAnswers)
+	out := make([]promptLine, int(math.Round(c.EarlierAnswers/(1-c.EarlierAnswers)*float64(worked))))
+	for i := range out {
+		p := pool[rng.IntN(len(pool))]
+		out[i] = promptLine{Difficulty: p.Difficulty, Messages: lab.Messages(p)}
 	}
 	return out, nil
 }
