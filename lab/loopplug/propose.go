@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -409,31 +410,16 @@ func (c *ProposeConfig) earlierPrompts(r *loop.Round, prompts []promptLine) ([]p
 	if c.EarlierPrompts == 0 {
 		return nil, nil
 	}
-	var pool []task.Problem
-	for i := 2; i < r.Index; i++ {
-		// The loop names round directories round-NNN beside each other.
-		ps, err := readKept(filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", i), LabelsFile))
-		if err != nil {
-			return nil, err
-		}
-		pool = append(pool, ps...)
-	}
+	pool, err := earlierKept(r, readKept)
 	fresh := 0
 	for _, l := range prompts {
 		if l.Prompt != "" {
 			fresh++
 		}
 	}
-	if len(pool) == 0 || fresh == 0 {
-		return nil, nil
-	}
-	rng := roundRNG(r, forEarlier)
-	out := make([]promptLine, int(math.Round(c.EarlierPrompts/(1-c.EarlierPrompts)*float64(fresh))))
-	for i := range out {
-		p := pool[rng.IntN(len(pool))]
-		out[i] = promptLine{Prompt: p.Prompt, Difficulty: p.Difficulty}
-	}
-	return out, nil
+	return drawShare(roundRNG(r, forEarlier), pool, c.EarlierPrompts, fresh, func(p task.Problem) promptLine {
+		return promptLine{Prompt: p.Prompt, Difficulty: p.Difficulty}
+	}), err
 }
 
 // earlierAnswers draws the worked examples of EarlierAnswers: as many as
@@ -446,30 +432,45 @@ func (c *ProposeConfig) earlierAnswers(r *loop.Round, t task.Task, prompts []pro
 	if c.EarlierAnswers == 0 {
 		return nil, nil
 	}
-	var pool []task.Problem
-	for i := 2; i < r.Index; i++ {
-		ps, err := readSolved(filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", i), LabelsFile), t)
-		if err != nil {
-			return nil, err
-		}
-		pool = append(pool, ps...)
-	}
+	pool, err := earlierKept(r, func(path string) ([]task.Problem, error) { return readSolved(path, t) })
 	worked := 0
 	for _, l := range prompts {
 		if l.Messages != nil {
 			worked++
 		}
 	}
-	if len(pool) == 0 || worked == 0 {
-		return nil, nil
+	return drawShare(roundRNG(r, forEarlierAnswers), pool, c.EarlierAnswers, worked, func(p task.Problem) promptLine {
+		return promptLine{Difficulty: p.Difficulty, Messages: lab.Messages(p)}
+	}), err
+}
+
+// earlierKept returns what read reads of the labels files of rounds 2 to
+// r−1 (the proposing rounds before r); on an error, none.
+func earlierKept(r *loop.Round, read func(path string) ([]task.Problem, error)) ([]task.Problem, error) {
+	var pool []task.Problem
+	for i := 2; i < r.Index; i++ {
+		// The loop names round directories round-NNN beside each other.
+		ps, err := read(filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", i), LabelsFile))
+		if err != nil {
+			return nil, err
+		}
+		pool = append(pool, ps...)
 	}
-	rng := roundRNG(r, forEarlierAnswers)
-	out := make([]promptLine, int(math.Round(c.EarlierAnswers/(1-c.EarlierAnswers)*float64(worked))))
+	return pool, nil
+}
+
+// drawShare draws from pool, with rng, as many lines as make a share of
+// them beside n others, each written by line; none when pool or n is
+// empty.
+func drawShare(rng *rand.Rand, pool []task.Problem, share float64, n int, line func(task.Problem) promptLine) []promptLine {
+	if len(pool) == 0 || n == 0 {
+		return nil
+	}
+	out := make([]promptLine, int(math.Round(share/(1-share)*float64(n))))
 	for i := range out {
-		p := pool[rng.IntN(len(pool))]
-		out[i] = promptLine{Difficulty: p.Difficulty, Messages: lab.Messages(p)}
+		out[i] = line(pool[rng.IntN(len(pool))])
 	}
-	return out, nil
+	return out
 }
 
 // promptLines writes problems as GRPO's prompts, without their answers.
