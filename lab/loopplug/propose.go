@@ -328,20 +328,10 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		metrics["kept_equal"], metrics["kept_shorter"] = operandShape(kept)
 	}
 	if c.EarlierPrompts > 0 {
-		metrics["earlier_prompts"] = float64(len(earlier))
-		d := 0.0
-		for _, l := range earlier {
-			d += float64(l.Difficulty)
-		}
-		metrics["earlier_difficulty"] = d / float64(max(len(earlier), 1))
+		metrics["earlier_prompts"], metrics["earlier_difficulty"] = float64(len(earlier)), lineDifficulty(earlier)
 	}
 	if c.EarlierAnswers > 0 {
-		metrics["earlier_answers"] = float64(len(answers))
-		d := 0.0
-		for _, l := range answers {
-			d += float64(l.Difficulty)
-		}
-		metrics["earlier_answer_difficulty"] = d / float64(max(len(answers), 1))
+		metrics["earlier_answers"], metrics["earlier_answer_difficulty"] = float64(len(answers)), lineDifficulty(answers)
 	}
 	if c.References > 0 {
 		metrics["reference_difficulty"] = st.refDifficulty
@@ -687,6 +677,15 @@ func (g *proposeGen) proposeWithReferences(ctx context.Context, r *loop.Round, m
 		}
 	}
 	return raw, from, nil
+}
+
+// lineDifficulty is the mean difficulty of prompt lines, 0 for none.
+func lineDifficulty(ls []promptLine) float64 {
+	d := 0.0
+	for _, l := range ls {
+		d += float64(l.Difficulty)
+	}
+	return d / float64(max(len(ls), 1))
 }
 
 // difficultyMean is the mean difficulty of ps, 0 for none.
