@@ -238,7 +238,8 @@ const (
 	forSamples
 	forInit
 	forTrain
-	forEarlier // lab-propose's earlier_prompts
+	forEarlier        // lab-propose's earlier_prompts
+	forEarlierAnswers // lab-propose's earlier_answers
 )
 
 func roundRNG(r *loop.Round, purpose uint64) *rand.Rand {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -113,6 +114,17 @@ type ProposeConfig struct {
 	// drops; one it has forgotten is trained again. Nothing sets which
 	// lengths: they are the model's own earlier learnable problems.
 	EarlierPrompts float64 `yaml:"earlier_prompts" doc:"With prompts: share of the GRPO prompts drawn from problems earlier rounds kept (0: none)"`
+	// EarlierAnswers, with Prompts and TrainProposer, makes that share of
+	// the round's worked examples (the lines GRPO's replay trains by
+	// cross-entropy, otherwise all proposer examples) verified answers to
+	// problems rounds 2 to r−1 kept, each drawn in proportion to its wrong
+	// answers then (copies). The replay holds round 1's labels, and with
+	// them the labelled lengths, at 0.94–0.99 while the proposals move
+	// on; the lengths between the labels and the edge had nothing that
+	// held them and were forgotten. An answer is one the teacher sampled
+	// and the verifier passed, re-checked when read: no label, and nothing
+	// says which lengths, only which problems were once learnable.
+	EarlierAnswers float64 `yaml:"earlier_answers" doc:"With prompts and train_proposer: share of the round's worked examples (GRPO's replay) that are verified answers to problems earlier rounds kept (0: none)"`
 
 	loop *loop.Config
 }
@@ -150,6 +162,9 @@ func (c *ProposeConfig) Validate() error {
 	}
 	if c.EarlierPrompts < 0 || c.EarlierPrompts >= 1 || c.EarlierPrompts > 0 && !c.Prompts {
 		return fmt.Errorf("lab-propose: earlier_prompts %g: want a share in [0, 1), with prompts", c.EarlierPrompts)
+	}
+	if c.EarlierAnswers < 0 || c.EarlierAnswers >= 1 || c.EarlierAnswers > 0 && !(c.Prompts && c.TrainProposer) {
+		return fmt.Errorf("lab-propose: earlier_answers %g: want a share in [0, 1), with prompts and train_proposer (it is a share of the proposer examples' replay)", c.EarlierAnswers)
 	}
 	if c.Chunk < 0 {
 		return fmt.Errorf("lab-propose: chunk %d must not be negative", c.Chunk)
@@ -271,7 +286,7 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	}
 	format, n := "sft", len(lines)
 	var path string
-	var earlier []promptLine
+	var earlier, answers []promptLine
 	if c.Prompts {
 		if len(prompts) == 0 {
 			// A round that kept none hands on all it proposed, so that
@@ -282,6 +297,10 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 			return loop.Data{}, err
 		}
 		prompts = append(prompts, earlier...)
+		if answers, err = c.earlierAnswers(r, t, prompts); err != nil {
+			return loop.Data{}, err
+		}
+		prompts = append(prompts, answers...)
 		format, n = PromptsFormat, len(prompts)
 		path, err = writeRound(r, prompts, out)
 	} else {
@@ -309,12 +328,10 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		metrics["kept_equal"], metrics["kept_shorter"] = operandShape(kept)
 	}
 	if c.EarlierPrompts > 0 {
-		metrics["earlier_prompts"] = float64(len(earlier))
-		d := 0.0
-		for _, l := range earlier {
-			d += float64(l.Difficulty)
-		}
-		metrics["earlier_difficulty"] = d / float64(max(len(earlier), 1))
+		metrics["earlier_prompts"], metrics["earlier_difficulty"] = float64(len(earlier)), lineDifficulty(earlier)
+	}
+	if c.EarlierAnswers > 0 {
+		metrics["earlier_answers"], metrics["earlier_answer_difficulty"] = float64(len(answers)), lineDifficulty(answers)
 	}
 	if c.References > 0 {
 		metrics["reference_difficulty"] = st.refDifficulty
@@ -383,31 +400,67 @@ func (c *ProposeConfig) earlierPrompts(r *loop.Round, prompts []promptLine) ([]p
 	if c.EarlierPrompts == 0 {
 		return nil, nil
 	}
-	var pool []task.Problem
-	for i := 2; i < r.Index; i++ {
-		// The loop names round directories round-NNN beside each other.
-		ps, err := readKept(filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", i), LabelsFile))
-		if err != nil {
-			return nil, err
-		}
-		pool = append(pool, ps...)
-	}
+	pool, err := earlierKept(r, readKept)
 	fresh := 0
 	for _, l := range prompts {
 		if l.Prompt != "" {
 			fresh++
 		}
 	}
-	if len(pool) == 0 || fresh == 0 {
+	return drawShare(roundRNG(r, forEarlier), pool, c.EarlierPrompts, fresh, func(p task.Problem) promptLine {
+		return promptLine{Prompt: p.Prompt, Difficulty: p.Difficulty}
+	}), err
+}
+
+// earlierAnswers draws the worked examples of EarlierAnswers: as many as
+// make that share of the round's worked examples (the Messages lines of
+// prompts), from the verified answers to the problems rounds 2 to r−1
+// kept, each once per wrong answer it had (copies). A line carries the
+// problem's difficulty for the round's metric; GRPO's replay reads only
+// its messages.
+func (c *ProposeConfig) earlierAnswers(r *loop.Round, t task.Task, prompts []promptLine) ([]promptLine, error) {
+	if c.EarlierAnswers == 0 {
 		return nil, nil
 	}
-	rng := roundRNG(r, forEarlier)
-	out := make([]promptLine, int(math.Round(c.EarlierPrompts/(1-c.EarlierPrompts)*float64(fresh))))
-	for i := range out {
-		p := pool[rng.IntN(len(pool))]
-		out[i] = promptLine{Prompt: p.Prompt, Difficulty: p.Difficulty}
+	pool, err := earlierKept(r, func(path string) ([]task.Problem, error) { return readSolved(path, t) })
+	worked := 0
+	for _, l := range prompts {
+		if l.Messages != nil {
+			worked++
+		}
 	}
-	return out, nil
+	return drawShare(roundRNG(r, forEarlierAnswers), pool, c.EarlierAnswers, worked, func(p task.Problem) promptLine {
+		return promptLine{Difficulty: p.Difficulty, Messages: lab.Messages(p)}
+	}), err
+}
+
+// earlierKept returns what read reads of the labels files of rounds 2 to
+// r−1 (the proposing rounds before r); on an error, none.
+func earlierKept(r *loop.Round, read func(path string) ([]task.Problem, error)) ([]task.Problem, error) {
+	var pool []task.Problem
+	for i := 2; i < r.Index; i++ {
+		// The loop names round directories round-NNN beside each other.
+		ps, err := read(filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", i), LabelsFile))
+		if err != nil {
+			return nil, err
+		}
+		pool = append(pool, ps...)
+	}
+	return pool, nil
+}
+
+// drawShare draws from pool, with rng, as many lines as make a share of
+// them beside n others, each written by line; none when pool or n is
+// empty.
+func drawShare(rng *rand.Rand, pool []task.Problem, share float64, n int, line func(task.Problem) promptLine) []promptLine {
+	if len(pool) == 0 || n == 0 {
+		return nil
+	}
+	out := make([]promptLine, int(math.Round(share/(1-share)*float64(n))))
+	for i := range out {
+		out[i] = line(pool[rng.IntN(len(pool))])
+	}
+	return out
 }
 
 // promptLines writes problems as GRPO's prompts, without their answers.
@@ -624,6 +677,15 @@ func (g *proposeGen) proposeWithReferences(ctx context.Context, r *loop.Round, m
 		}
 	}
 	return raw, from, nil
+}
+
+// lineDifficulty is the mean difficulty of prompt lines, 0 for none.
+func lineDifficulty(ls []promptLine) float64 {
+	d := 0.0
+	for _, l := range ls {
+		d += float64(l.Difficulty)
+	}
+	return d / float64(max(len(ls), 1))
 }
 
 // difficultyMean is the mean difficulty of ps, 0 for none.

@@ -640,3 +640,61 @@ func TestProposeEarlierPrompts(t *testing.T) {
 		t.Errorf("%d prompts from earlier rounds (metric %g) beside %d of round 3's own: want as many", lines-fresh, m, fresh)
 	}
 }
+
+// TestProposeEarlierAnswers: with earlier_answers: 0.5 round 3's worked
+// examples are half proposer examples, as without it, and half verified
+// answers to problems round 2 kept; an answer is one round 2's teacher
+// sampled and the verifier passes, never a label. Round 2, with no earlier
+// proposing round, adds none. A run stopped while round 3 proposes and
+// resumed writes the same round 3.
+func TestProposeEarlierAnswers(t *testing.T) {
+	y := "name: t\nrounds: 3\n" +
+		"generate: {type: lab-propose, with: {task: reverse-addition, mixed_operands: true, labels: {count: 400, from: 1, to: 3}, count: 300, proposer_temperature: 1.5, k: 8, chunk: 4, temperature: 1.5, prompts: true, train_proposer: true, earlier_answers: 0.5}}\n" +
+		"train: {type: lab-train, with: {arch: {dim: 32, layers: 2, heads: 2, hidden: 64, max_seq: 32}, steps: 2, batch: 4, warmup: 1, lr: 3e-3, grpo: {group: 2, sft: 1, replay: 4}, first: {steps: 300, batch: 32, warmup: 10}}}\n" +
+		"evaluate: {type: lab-accuracy, with: {difficulties: [1, 2, 3], problems: 10}}\n"
+	cfg, dir, sum := runLoop(t, y)
+	type label struct {
+		task.Problem
+		Answers []lab.Answer
+		Kept    bool
+	}
+	kept := map[string]bool{}
+	for _, l := range readJSONL[label](t, filepath.Join(dir, "round-002", loopplug.LabelsFile)) {
+		if l.Kept {
+			kept[l.Prompt] = true
+		}
+	}
+	type line struct {
+		Prompt   string
+		Messages []struct{ Role, Content string }
+	}
+	worked := func(round int) (proposer, solver int) {
+		for _, l := range readJSONL[line](t, filepath.Join(dir, fmt.Sprintf("round-%03d", round), loopplug.DataFile)) {
+			if l.Messages == nil {
+				continue
+			}
+			q, a := l.Messages[0].Content, l.Messages[1].Content
+			if strings.HasSuffix(q, "==") || q == loopplug.ProposerPrompt {
+				proposer++
+				continue
+			}
+			solver++
+			if round == 2 || !kept[q] {
+				t.Errorf("round %d: worked example %q → %q: want only answers to problems round 2 kept", round, q, a)
+			}
+			if !(task.ReverseAddition{}).Verify(task.Problem{Prompt: q}, a) {
+				t.Errorf("round %d: worked example %q → %q is wrong", round, q, a)
+			}
+		}
+		return proposer, solver
+	}
+	if p, s := worked(2); p == 0 || s != 0 || sum.Rounds[1].Metrics["gen_earlier_answers"] != 0 {
+		t.Errorf("round 2: %d proposer examples, %d earlier answers (metric %g): want some and none", p, s, sum.Rounds[1].Metrics["gen_earlier_answers"])
+	}
+	p, s := worked(3)
+	if len(kept) == 0 || p == 0 || s != p || sum.Rounds[2].Metrics["gen_earlier_answers"] != float64(s) {
+		t.Errorf("round 3: %d proposer examples, %d earlier answers (metric %g), round 2 kept %d: want as many answers as proposer examples",
+			p, s, sum.Rounds[2].Metrics["gen_earlier_answers"], len(kept))
+	}
+	proposeResume(t, cfg, dir, sum)
+}

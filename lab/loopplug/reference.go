@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/synthloop/synthloop/lab"
 	"github.com/synthloop/synthloop/lab/task"
 	"github.com/synthloop/synthloop/loop"
 )
@@ -76,6 +77,76 @@ func lastKept(r *loop.Round) ([]task.Problem, int, error) {
 // readKept reads the kept problems of a lab-propose labels file; a missing
 // file holds none.
 func readKept(path string) ([]task.Problem, error) {
+	ls, err := readKeptLines(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []task.Problem
+	for _, l := range ls {
+		for range l.weight() {
+			out = append(out, task.Problem{Prompt: l.Prompt, Difficulty: l.Difficulty})
+		}
+	}
+	return out, nil
+}
+
+// readSolved reads the kept problems of a lab-propose labels file with
+// the first of their answers t's verifier passes, each once per wrong
+// answer (keptLine.weight); a kept problem with no such answer (the
+// labelled round's, which have none) is left out, and a missing file
+// holds none.
+func readSolved(path string, t task.Task) ([]task.Problem, error) {
+	ls, err := readKeptLines(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []task.Problem
+	for _, l := range ls {
+		p := task.Problem{Prompt: l.Prompt, Difficulty: l.Difficulty}
+		// The verifier, not the file's verdicts, says which answer is
+		// right.
+		right, _ := verdicts(t, p, l.Answers)
+		if i := slices.Index(right, true); i >= 0 {
+			p.Answer = l.Answers[i].Text
+			for range l.weight() {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// keptLine is what readKeptLines reads of a kept proposal.
+type keptLine struct {
+	task.Problem
+	Answers []lab.Answer `json:"answers"`
+	Right   []bool       `json:"right"`
+	Kept    bool         `json:"kept"`
+	Copies  int          `json:"copies"`
+}
+
+// weight is how often a kept problem is drawn: in proportion to its wrong
+// answers, as the proposer is rewarded (1 − solve rate), so the hardest
+// problems the solver still solves sometimes are drawn most. A labelled
+// problem, with no answers, counts once. A proposal that stopped drawing
+// early (chunk) has its wrong answers scaled to k, which its line carries
+// (copies), as the round that kept it wrote it.
+func (l keptLine) weight() int {
+	if l.Copies > 0 {
+		return l.Copies
+	}
+	wrong := 0
+	for _, r := range l.Right {
+		if !r {
+			wrong++
+		}
+	}
+	return max(wrong, 1)
+}
+
+// readKeptLines reads the kept lines of a lab-propose labels file; a
+// missing file holds none.
+func readKeptLines(path string) ([]keptLine, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -84,39 +155,16 @@ func readKept(path string) ([]task.Problem, error) {
 		return nil, fmt.Errorf("lab-propose: references: %w", err)
 	}
 	defer f.Close()
-	var out []task.Problem
+	var out []keptLine
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<24)
 	for n := 1; sc.Scan(); n++ {
-		var p struct {
-			task.Problem
-			Right  []bool `json:"right"`
-			Kept   bool   `json:"kept"`
-			Copies int    `json:"copies"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+		var l keptLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			return nil, fmt.Errorf("lab-propose: references: %s:%d: %w", path, n, err)
 		}
-		if !p.Kept {
-			continue
-		}
-		// A kept problem is drawn in proportion to its wrong answers, as
-		// the proposer is rewarded (1 − solve rate): the hardest problems
-		// the solver still solves sometimes are shown most. A labelled
-		// problem, with no answers, counts once. A proposal that stopped
-		// drawing early (chunk) has its wrong answers scaled to k, which
-		// its line carries (copies), as the round that kept it wrote it.
-		wrong := 0
-		for _, r := range p.Right {
-			if !r {
-				wrong++
-			}
-		}
-		if p.Copies > 0 {
-			wrong = p.Copies
-		}
-		for range max(wrong, 1) {
-			out = append(out, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
+		if l.Kept {
+			out = append(out, l)
 		}
 	}
 	if err := sc.Err(); err != nil {

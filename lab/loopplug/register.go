@@ -121,7 +121,10 @@ chunk: N draws the k answers N at a time and stops a proposal once it has a righ
 wrong answer: the same problems are kept as with k at once (the answers drawn are the
 first of those k), and a kept problem's copies become k × wrong / drawn, rounded.
 earlier_prompts: S (with prompts) makes a share S of the GRPO prompts problems earlier
-rounds kept, so that the solver keeps practising lengths its proposals have left behind.
+rounds kept, so that the solver keeps practising lengths its proposals have left behind;
+earlier_answers: S (with prompts and train_proposer) makes a share S of the round's worked
+examples, which GRPO's replay trains by cross-entropy, verified answers the teacher sampled
+to problems earlier rounds kept.
 Metrics: proposed and kept difficulty, learnable share, malformed share, pass@1, for
 two-operand tasks the share of proposed and kept problems with equal operand lengths and
 their shorter operand's mean length, and with references their difficulty and the round
