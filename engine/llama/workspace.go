@@ -109,10 +109,11 @@ func (m *Model) newWorkspace(b, t int, forwardOnly bool) (*Workspace, error) {
 // SetBatch makes Forward and Backward take b sequences, at most the
 // workspace's allocated batch, without allocating: a trainer's last
 // micro-batch of a few rows then costs those rows, not a full batch of
-// padding. Every buffer keeps its storage and is cut to b rows. Each row's
-// log-probabilities do not depend on b, and padding rows add nothing to the
-// gradient; only the order of the weight gradients' float sums may change
-// with b (a GEMM splits its sum over rows by their number).
+// padding. Every buffer keeps its storage and is cut to b rows. Padding rows
+// add nothing to the gradient, and each row's log-probabilities and the
+// gradient are the full batch's up to the order of float sums: a GEMM
+// chooses how to split a sum by the number of rows, so results with and
+// without the padding may differ in the last bits.
 func (w *Workspace) SetBatch(b int) error {
 	if b < 1 || b > w.maxB {
 		return fmt.Errorf("llama: set batch %d outside [1, %d]", b, w.maxB)

@@ -43,15 +43,18 @@ type Transport struct {
 	// MaxIdlePerHost is how many idle connections to keep per host; 0
 	// means 2, as net/http's default.
 	MaxIdlePerHost int
-	// IdleTimeout drops a connection idle this long instead of reusing it;
-	// 0 means 90 s, as http.DefaultTransport's IdleConnTimeout. Nothing
-	// reads an idle connection here, so one the server closed is found
-	// only by sending on it (and then sending again on another).
+	// IdleTimeout closes a connection idle this long; 0 means 90 s, as
+	// http.DefaultTransport's IdleConnTimeout. A timer closes them even if
+	// no request goes to that host again (a loop's model servers get a new
+	// port every round). Before a connection is reused it is peeked
+	// without blocking, and dropped if the server closed it or sent
+	// something unasked.
 	IdleTimeout time.Duration
 
 	dialer net.Dialer
 	mu     sync.Mutex
 	idle   map[string][]*conn
+	reaper *time.Timer // armed while idle holds a connection
 }
 
 type conn struct {
@@ -81,13 +84,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		// A kept-alive connection the server closed while it sat idle
-		// fails before any byte of a reply arrives: send again on the
-		// next one, as net/http does (after a pause every idle one may
-		// be closed: each is tried once and dropped, then a new one is
-		// dialled, whose failure is final). Nothing of the reply was
-		// read, so the server either never got the request or dropped it
-		// unanswered.
+		// Only a request that could not be written whole is sent again
+		// (on the next idle connection, then on a new one, whose failure
+		// is final): the server cannot have acted on part of a request.
+		// One written whole and then unanswered may have been carried
+		// out, so its error goes back to the caller, as net/http does for
+		// a POST; the model layer decides whether to retry.
 		var se *sentError
 		if !reused || !errors.As(err, &se) {
 			return nil, err
@@ -146,10 +148,7 @@ func hostPort(u *url.URL) string {
 
 // get returns an idle connection to host, or a new one.
 func (t *Transport) get(ctx context.Context, host string) (*conn, bool, error) {
-	idleTimeout := t.IdleTimeout
-	if idleTimeout <= 0 {
-		idleTimeout = 90 * time.Second
-	}
+	idleTimeout := t.idleTimeout()
 	var old []*conn
 	t.mu.Lock()
 	cs := t.idle[host]
@@ -164,9 +163,16 @@ func (t *Transport) get(ctx context.Context, host string) (*conn, bool, error) {
 		t.idle[host] = cs
 	}
 	var c *conn
-	if len(cs) > 0 {
+	for len(cs) > 0 && c == nil {
 		c = cs[len(cs)-1]
-		t.idle[host] = cs[:len(cs)-1]
+		cs = cs[:len(cs)-1]
+		if c.br.Buffered() > 0 || !alive(c.nc) {
+			old = append(old, c)
+			c = nil
+		}
+	}
+	if t.idle != nil {
+		t.idle[host] = cs
 	}
 	t.mu.Unlock()
 	for _, o := range old {
@@ -199,11 +205,53 @@ func (t *Transport) put(host string, c *conn) {
 	if len(t.idle[host]) < maxIdle {
 		c.idleAt = time.Now()
 		t.idle[host] = append(t.idle[host], c)
+		if t.reaper == nil {
+			t.reaper = time.AfterFunc(t.idleTimeout(), t.reap)
+		}
 		t.mu.Unlock()
 		return
 	}
 	t.mu.Unlock()
 	c.nc.Close()
+}
+
+func (t *Transport) idleTimeout() time.Duration {
+	if t.IdleTimeout > 0 {
+		return t.IdleTimeout
+	}
+	return 90 * time.Second
+}
+
+// reap closes the connections idle longer than IdleTimeout, and comes back
+// when the next one is due while any are left.
+func (t *Transport) reap() {
+	timeout := t.idleTimeout()
+	var old []*conn
+	t.mu.Lock()
+	next := time.Duration(-1)
+	for host, cs := range t.idle {
+		n := 0
+		for n < len(cs) && time.Since(cs[n].idleAt) > timeout {
+			n++
+		}
+		old = append(old, cs[:n]...)
+		if cs = cs[n:]; len(cs) == 0 {
+			delete(t.idle, host)
+			continue
+		}
+		t.idle[host] = cs
+		if due := timeout - time.Since(cs[0].idleAt); next < 0 || due < next {
+			next = due
+		}
+	}
+	t.reaper = nil
+	if next >= 0 {
+		t.reaper = time.AfterFunc(next+time.Millisecond, t.reap)
+	}
+	t.mu.Unlock()
+	for _, c := range old {
+		c.nc.Close()
+	}
 }
 
 // CloseIdleConnections closes the connections kept for reuse, and the
@@ -223,7 +271,7 @@ func (t *Transport) CloseIdleConnections() {
 	}
 }
 
-// sentError is a failure before any byte of the reply was read.
+// sentError is a failure to write the whole request.
 type sentError struct{ err error }
 
 func (e *sentError) Error() string { return e.err.Error() }
@@ -242,7 +290,7 @@ func (t *Transport) roundTrip(ctx context.Context, c *conn, req *http.Request) (
 		return nil, &sentError{err}
 	}
 	if _, err := c.br.Peek(1); err != nil {
-		return nil, &sentError{err}
+		return nil, fmt.Errorf("h1: read reply: %w", err)
 	}
 	var res *http.Response
 	for {

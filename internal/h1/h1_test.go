@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -256,3 +257,119 @@ func TestFallback(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// fill leaves n idle connections to srv in c's pool.
+func fill(t *testing.T, c *http.Client, srv *httptest.Server, n int) {
+	t.Helper()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, _, err := post(context.Background(), t, c, srv.URL+"/slow", fmt.Sprint(i))
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A request the server read whole and then dropped unanswered may have
+// been carried out: it is not sent again on the other idle connections.
+func TestNoResendAfterWrite(t *testing.T) {
+	var dropped atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		if r.URL.Path == "/slow" {
+			time.Sleep(50 * time.Millisecond)
+			io.WriteString(w, "ok")
+			return
+		}
+		dropped.Add(1)
+		nc, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			nc.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := &http.Client{Transport: &Transport{MaxIdlePerHost: 4}}
+	fill(t, c, srv, 4)
+	if _, _, err := post(context.Background(), t, c, srv.URL+"/drop", "x"); err == nil {
+		t.Fatal("a dropped request succeeded")
+	}
+	if n := dropped.Load(); n != 1 {
+		t.Errorf("the server got the request %d times, want 1", n)
+	}
+}
+
+// A reply the server sends on an idle connection before closing it (a 408
+// at its idle timeout) is not taken for the next request's reply.
+func TestStrayReplyDropped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				io.ReadAll(req.Body)
+				io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				time.Sleep(20 * time.Millisecond)
+				io.WriteString(nc, "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+				time.Sleep(time.Second) // keep it open: only the stray reply tells
+			}()
+		}
+	}()
+	c := &http.Client{Transport: &Transport{}}
+	u := "http://" + ln.Addr().String() + "/"
+	for i := range 2 {
+		res, got, err := post(context.Background(), t, c, u, "x")
+		if err != nil || res.StatusCode != 200 || got != "ok" {
+			t.Fatalf("request %d: %v, %q, %v", i, res, got, err)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+}
+
+// Idle connections are closed after IdleTimeout even if no request goes to
+// their host again.
+func TestIdleReaped(t *testing.T) {
+	var closed atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	tr := &Transport{IdleTimeout: 30 * time.Millisecond, MaxIdlePerHost: 4}
+	fill(t, &http.Client{Transport: tr}, srv, 3)
+	deadline := time.Now().Add(5 * time.Second)
+	for closed.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := closed.Load(); n != 3 {
+		t.Errorf("the server saw %d of 3 idle connections closed", n)
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if len(tr.idle) != 0 || tr.reaper != nil {
+		t.Errorf("after the reaper: %d hosts idle, timer %v", len(tr.idle), tr.reaper != nil)
+	}
+}
