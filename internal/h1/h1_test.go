@@ -141,7 +141,7 @@ func TestIdleClosedByServer(t *testing.T) {
 	}
 	before := conns.Load()
 	srv.CloseClientConnections()
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(peekAfter + 10*time.Millisecond) // idle long enough to be peeked
 	_, got, err := post(context.Background(), t, c, srv.URL, "b")
 	if err != nil || got != "got:b" {
 		t.Fatalf("after the server closed the idle connections: %q, %v", got, err)
@@ -339,7 +339,7 @@ func TestStrayReplyDropped(t *testing.T) {
 		if err != nil || res.StatusCode != 200 || got != "ok" {
 			t.Fatalf("request %d: %v, %q, %v", i, res, got, err)
 		}
-		time.Sleep(60 * time.Millisecond)
+		time.Sleep(peekAfter + 10*time.Millisecond) // the 408 came 20 ms after the reply
 	}
 }
 
