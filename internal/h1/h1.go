@@ -74,6 +74,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	for {
 		c, reused, err := t.get(ctx, host)
 		if err != nil {
+			closeBody(req) // a RoundTripper closes the body, even on error
 			return nil, err
 		}
 		res, err := t.roundTrip(ctx, c, req)
@@ -103,6 +104,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			r2.Body = body
 			req = &r2
 		}
+	}
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
 	}
 }
 
