@@ -171,7 +171,8 @@ func TestIdleTimeout(t *testing.T) {
 // context's error, and the connection is not reused.
 func TestCancel(t *testing.T) {
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.ReadAll(r.Body)
 		if r.URL.Path == "/slow" {
 			select {
@@ -181,6 +182,12 @@ func TestCancel(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
 	defer srv.Close()
 	defer close(release)
 	c := &http.Client{Transport: &Transport{}}
@@ -192,6 +199,9 @@ func TestCancel(t *testing.T) {
 	}
 	if _, got, err := post(context.Background(), t, c, srv.URL+"/fast", "y"); err != nil || got != "ok" {
 		t.Fatalf("next request: %q, %v", got, err)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("server saw %d connections, want 2: the cancelled request's is not reused", n)
 	}
 }
 
