@@ -163,20 +163,10 @@ const peekAfter = 50 * time.Millisecond
 
 // get returns an idle connection to host, or a new one.
 func (t *Transport) get(ctx context.Context, host string) (*conn, bool, error) {
-	idleTimeout := t.idleTimeout()
-	var old []*conn
 	t.mu.Lock()
 	cs := t.idle[host]
-	if len(cs) > 0 && time.Since(cs[0].idleAt) > idleTimeout {
-		// The oldest are first: drop every one idle too long.
-		n := 0
-		for n < len(cs) && time.Since(cs[n].idleAt) > idleTimeout {
-			n++
-		}
-		old = cs[:n:n]
-		cs = cs[n:]
-		t.idle[host] = cs
-	}
+	n := expired(cs, t.idleTimeout()) // the reaper's timer may not have fired yet
+	old, cs := cs[:n:n], cs[n:]
 	var c *conn
 	for len(cs) > 0 && c == nil {
 		c = cs[len(cs)-1]
@@ -237,6 +227,16 @@ func (t *Transport) idleTimeout() time.Duration {
 	return 90 * time.Second
 }
 
+// expired counts the connections at the front of cs, the oldest, that have
+// been idle longer than timeout.
+func expired(cs []*conn, timeout time.Duration) int {
+	n := 0
+	for n < len(cs) && time.Since(cs[n].idleAt) > timeout {
+		n++
+	}
+	return n
+}
+
 // reap closes the connections idle longer than IdleTimeout, and comes back
 // when the next one is due while any are left.
 func (t *Transport) reap() {
@@ -245,10 +245,7 @@ func (t *Transport) reap() {
 	t.mu.Lock()
 	next := time.Duration(-1)
 	for host, cs := range t.idle {
-		n := 0
-		for n < len(cs) && time.Since(cs[n].idleAt) > timeout {
-			n++
-		}
+		n := expired(cs, timeout)
 		old = append(old, cs[:n]...)
 		if cs = cs[n:]; len(cs) == 0 {
 			delete(t.idle, host)
