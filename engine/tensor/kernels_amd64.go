@@ -153,3 +153,13 @@ func dotAVX2(x *float32, y *float32, n int) float32
 //
 //go:noescape
 func axpyAVX2(alpha float32, x *float32, y *float32, n int)
+
+// attnScoresAVX512 sets s[i] = scale·Σ q[j]·k[i·stride+j] over j < hd for i < n, bit for bit as scale times dotAVX512 gives it; 16 ≤ hd < 64, any n ≥ 0: blocks of 16 keys, then one at a time.
+//
+//go:noescape
+func attnScoresAVX512(s *float32, q *float32, k *float32, stride int, hd int, n int, scale float32)
+
+// attnMixAVX512 sets out[j] = Σ p[i]·v[i·stride+j] over i < n, in order, for j < hd, bit for bit as zeroing out and calling axpyAVX512 per key gives it; 16 ≤ hd ≤ 64, n ≥ 1.
+//
+//go:noescape
+func attnMixAVX512(out *float32, p *float32, v *float32, stride int, hd int, n int)

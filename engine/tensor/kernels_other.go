@@ -33,3 +33,6 @@ func swigluBackAVX2(dgate, dup, dout, gate, up *float32, n int) int { panic("unr
 func expShiftAVX2(x *float32, n int, shift float32) int             { panic("unreachable") }
 func dotAVX2(x, y *float32, n int) float32                          { panic("unreachable") }
 func axpyAVX2(alpha float32, x, y *float32, n int)                  { panic("unreachable") }
+
+func attnScoresAVX512(s, q, k *float32, stride, hd, n int, scale float32) { panic("unreachable") }
+func attnMixAVX512(out, p, v *float32, stride, hd, n int)                 { panic("unreachable") }

@@ -25,6 +25,7 @@ func main() {
 	copyRows6()
 	elementwise()
 	elementwiseAVX2()
+	attnKernels()
 	Generate()
 }
 
