@@ -170,9 +170,12 @@ func (c *Cache) forward(seq []int, tokens []int32, lastOnly bool) ([]float32, er
 
 // attnRange attends rows [lo, hi) of the current call over their cached
 // prefixes. Each (row, head) is a matrix-vector product against the cache,
-// done with the tensor package's Dot and Axpy as llama2.c does: a GEMM call
-// per 1×n product would cost more in packing and dispatch than in
-// arithmetic.
+// done as llama2.c does rather than by GEMM (a GEMM call per 1×n product
+// would cost more in packing and dispatch than in arithmetic), but with one
+// call per head for all keys' scores and one for their weighted values:
+// they give the bits of one Dot and one Axpy per key, which this did until
+// the calls and reductions of those, on 16- and 32-float heads, were 40% of
+// a lab round's CPU.
 func (c *Cache) attnRange(lo, hi int) {
 	cfg := c.m.Config
 	hd, kv, group := cfg.HeadDim(), cfg.KVHeads*cfg.HeadDim(), cfg.Heads/cfg.KVHeads
@@ -185,15 +188,9 @@ func (c *Cache) attnRange(lo, hi int) {
 		for h := range cfg.Heads {
 			off := base + (h/group)*hd
 			q := c.q[j*cfg.Dim+h*hd : j*cfg.Dim+(h+1)*hd]
-			for i := range sc {
-				sc[i] = scale * tensor.Dot(q, kl[off+i*kv:off+i*kv+hd])
-			}
+			tensor.AttnScores(sc, q, kl[off:], kv, scale)
 			tensor.Softmax(sc)
-			out := c.att[j*cfg.Dim+h*hd : j*cfg.Dim+(h+1)*hd]
-			clear(out)
-			for i, p := range sc {
-				tensor.Axpy(p, vl[off+i*kv:off+i*kv+hd], out)
-			}
+			tensor.AttnMix(c.att[j*cfg.Dim+h*hd:j*cfg.Dim+(h+1)*hd], sc, vl[off:], kv)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -97,6 +98,17 @@ func TestAttnSameAsPerKey(t *testing.T) {
 					checkAttn(t, q, k, v, p, n, stride, float32(1/math.Sqrt(float64(hd))))
 				}
 			}
+			// Every product underflows to −0: a dot product is then −0 or
+			// +0 by the order of its adds (dotAVX512's adds of its empty
+			// accumulators make it +0).
+			q, k := make([]float32, hd), make([]float32, 20*hd)
+			for i := range q {
+				q[i] = -1e-30
+			}
+			for i := range k {
+				k[i] = 1e-30
+			}
+			checkAttn(t, q, k, k, q[:1], 20, hd, 1)
 		}
 	})
 }
@@ -152,6 +164,19 @@ func FuzzAttn(f *testing.F) {
 	})
 }
 
+// threadCPUBench runs f b.N times on one OS thread and reports its thread
+// CPU time per run, which the other processes of a loaded machine do not
+// inflate as they do ns/op.
+func threadCPUBench(b *testing.B, f func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := threadCPU()
+	for b.Loop() {
+		f()
+	}
+	b.ReportMetric((threadCPU()-t0)*1e9/float64(b.N), "cpu-ns/op")
+}
+
 // BenchmarkAttn times one head's scores and mix over n keys, per key and
 // fused, with each row-kernel implementation.
 func BenchmarkAttn(b *testing.B) {
@@ -164,15 +189,13 @@ func BenchmarkAttn(b *testing.B) {
 		for _, mode := range opsModes() {
 			restore := setOps(mode)
 			b.Run(fmt.Sprintf("hd%d/ops=%s/perkey", hd, mode), func(b *testing.B) {
-				for b.Loop() {
-					attnPerKey(s, out, q, k, v, stride, 0.25, p)
-				}
+				threadCPUBench(b, func() { attnPerKey(s, out, q, k, v, stride, 0.25, p) })
 			})
 			b.Run(fmt.Sprintf("hd%d/ops=%s/fused", hd, mode), func(b *testing.B) {
-				for b.Loop() {
+				threadCPUBench(b, func() {
 					AttnScores(s, q, k, stride, 0.25)
 					AttnMix(out, p, v, stride)
-				}
+				})
 			})
 			restore()
 		}
