@@ -78,7 +78,8 @@ func scoresChunks(s, q, k, stride, hd, n reg.Register, nc int) {
 	s3 := GP64()
 	LEAQ(Mem{Base: stride, Index: stride, Scale: 2}, s3)
 	// dot accumulates one key's chunks into acc as dotAVX512's masked
-	// loop does, then adds the zero sums of its three other accumulators.
+	// loop does. dotAVX512 then adds its three other accumulators, all
+	// +0, which only turns a −0 lane into +0: see plusZero.
 	dot := func(acc reg.VecVirtual, key func(c int) Mem) {
 		VXORPS(acc, acc, acc)
 		for c := range nc {
@@ -90,9 +91,6 @@ func scoresChunks(s, q, k, stride, hd, n reg.Register, nc int) {
 				VFMADD231PS(t, qv[c], acc)
 			}
 		}
-		// acc0 + acc1 then + (acc2 + acc3), all zero: one add of +0
-		// does both (it only turns −0 into +0).
-		VADDPS(zero, acc, acc)
 	}
 
 	Label(l("block"))
@@ -146,6 +144,12 @@ func scoresChunks(s, q, k, stride, hd, n reg.Register, nc int) {
 	VSHUFPS(U8(0x88), ws[1], ws[0], lo) // per 128 bits: a0 a2 b0 b2
 	VSHUFPS(U8(0xdd), ws[1], ws[0], hi) // a1 a3 b1 b3
 	VADDPS(hi, lo, r)
+	// plusZero: the lanes' −0 → +0 that dotAVX512 does before its
+	// horizontal sum can wait until after it. Turning −0 into +0 changes
+	// no nonzero sum, and a zero sum is −0 only when all its terms are:
+	// so each partial sum differs only in the sign of a zero, and
+	// one add of +0 to the sixteen sums gives the same bits.
+	VADDPS(zero, r, r)
 	VMULPS(r, sc, r) // scale·dot
 	VMOVUPS(r, Mem{Base: s})
 	ADDQ(Imm(64), s)
@@ -159,6 +163,7 @@ func scoresChunks(s, q, k, stride, hd, n reg.Register, nc int) {
 	JE(LabelRef(l("done")))
 	a := ZMM()
 	dot(a, func(c int) Mem { return Mem{Base: k, Disp: 64 * c} })
+	VADDPS(zero, a, a)
 	x := hsum(a)
 	VMULSS(x, sc.AsX(), x)
 	VMOVSS(x, Mem{Base: s})
