@@ -131,8 +131,9 @@ func TestAttnSameBits(t *testing.T) {
 }
 
 // BenchmarkDecodeAttn is a GRPO sampling step: the lab's model (dim 128,
-// 3 layers, 4 heads of 32) decoding 256 sequences at 60–90 cached tokens,
-// with attention per key (before) and fused (after). Compare cpu-ns/op.
+// 3 layers, 4 heads of 32) decoding 256 sequences (the sampler's batch) or
+// 32 at 60–90 cached tokens, with attention per key (before) and fused
+// (after). Compare cpu-ns/op.
 //
 //	go test -run '^$' -bench DecodeAttn -count 5 ./engine/llama
 func BenchmarkDecodeAttn(b *testing.B) {
@@ -141,40 +142,42 @@ func BenchmarkDecodeAttn(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const batch, start, end = 256, 60, 90
-	c, err := m.NewCache(batch, cfg.MaxSeq, batch)
-	if err != nil {
-		b.Fatal(err)
-	}
-	seqs, toks := make([]int, batch), make([]int32, batch)
-	for s := range batch {
-		seqs[s], toks[s] = s, int32(s%cfg.Vocab)
-	}
-	// Fill the cache to end−1 tokens once; each step below rewinds to
-	// start + i mod (end − start).
-	for c.Len[0] < end {
-		if _, err := c.Forward(seqs, toks); err != nil {
+	const start, end = 60, 90
+	for _, batch := range []int{32, 256} {
+		c, err := m.NewCache(batch, cfg.MaxSeq, batch)
+		if err != nil {
 			b.Fatal(err)
 		}
-	}
-	for _, arm := range []struct {
-		name string
-		f    func(lo, hi int)
-	}{{"perkey", c.attnRangePerKey}, {"fused", c.attnRange}} {
-		b.Run(arm.name, func(b *testing.B) {
-			c.attnRows = arm.f
-			cpu0 := cputime.Process()
-			i := 0
-			for b.Loop() {
-				for s := range batch {
-					c.Len[s] = start + i%(end-start)
-				}
-				if _, err := c.Forward(seqs, toks); err != nil {
-					b.Fatal(err)
-				}
-				i++
+		seqs, toks := make([]int, batch), make([]int32, batch)
+		for s := range batch {
+			seqs[s], toks[s] = s, int32(s%cfg.Vocab)
+		}
+		// Fill the cache to end−1 tokens once; each step below rewinds to
+		// start + i mod (end − start).
+		for c.Len[0] < end {
+			if _, err := c.Forward(seqs, toks); err != nil {
+				b.Fatal(err)
 			}
-			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
-		})
+		}
+		for _, arm := range []struct {
+			name string
+			f    func(lo, hi int)
+		}{{"perkey", c.attnRangePerKey}, {"fused", c.attnRange}} {
+			b.Run(fmt.Sprintf("b%d/%s", batch, arm.name), func(b *testing.B) {
+				c.attnRows = arm.f
+				cpu0 := cputime.Process()
+				i := 0
+				for b.Loop() {
+					for s := range batch {
+						c.Len[s] = start + i%(end-start)
+					}
+					if _, err := c.Forward(seqs, toks); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+				b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
+			})
+		}
 	}
 }
