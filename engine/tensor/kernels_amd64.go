@@ -163,3 +163,13 @@ func attnScoresAVX512(s *float32, q *float32, k *float32, stride int, hd int, n 
 //
 //go:noescape
 func attnMixAVX512(out *float32, p *float32, v *float32, stride int, hd int, n int)
+
+// attnScoresAVX2 sets s[i] = scale·Dot(q, k[i·stride:][:hd]) for i < n, a multiple of 8, bit for bit as Dot does with AVX2 and unfused Go; hd a multiple of 8 up to 64.
+//
+//go:noescape
+func attnScoresAVX2(s *float32, q *float32, k *float32, stride int, hd int, n int, scale float32)
+
+// attnMixAVX2 sets out[j] = Σ p[i]·v[i·stride+j] over i < n, in order, for j < hd, bit for bit as zeroing out and calling axpyAVX2 per key gives it; hd a multiple of 8 up to 64, n ≥ 1.
+//
+//go:noescape
+func attnMixAVX2(out *float32, p *float32, v *float32, stride int, hd int, n int)

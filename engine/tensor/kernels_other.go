@@ -36,3 +36,5 @@ func axpyAVX2(alpha float32, x, y *float32, n int)                  { panic("unr
 
 func attnScoresAVX512(s, q, k *float32, stride, hd, n int, scale float32) { panic("unreachable") }
 func attnMixAVX512(out, p, v *float32, stride, hd, n int)                 { panic("unreachable") }
+func attnScoresAVX2(s, q, k *float32, stride, hd, n int, scale float32)   { panic("unreachable") }
+func attnMixAVX2(out, p, v *float32, stride, hd, n int)                   { panic("unreachable") }

@@ -26,6 +26,7 @@ func main() {
 	elementwise()
 	elementwiseAVX2()
 	attnKernels()
+	attnKernelsAVX2()
 	Generate()
 }
 

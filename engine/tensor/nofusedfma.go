@@ -2,5 +2,5 @@
 
 package tensor
 
-// goFusesFMA: see fusedfma_test.go.
+// goFusesFMA: see fusedfma.go.
 const goFusesFMA = false
