@@ -26,6 +26,15 @@ func attnKernels() {
 	attnMixKernel()
 }
 
+// attnHeader opens an attention kernel and loads the named arguments, the
+// fourth of which, the key stride, it turns into bytes.
+func attnHeader(name, signature, doc string, names ...string) []reg.Register {
+	header(name, signature, doc)
+	p := params(names...)
+	SHLQ(Imm(2), p[3])
+	return p
+}
+
 // chunkMask sets K1 to the lanes of the last of nc 16-float chunks of hd:
 // hd − 16(nc−1) of them, all 16 when hd is a multiple of 16.
 func chunkMask(hd reg.Register, nc int) {
@@ -37,22 +46,21 @@ func chunkMask(hd reg.Register, nc int) {
 	KMOVW(ones, reg.K1)
 }
 
-// dispatchChunks jumps to label prefix+nc for nc = ⌈hd/16⌉ in 1..4.
-func dispatchChunks(hd reg.Register, prefix string) {
-	for nc := 1; nc < 4; nc++ {
-		CMPQ(hd, U32(16*nc))
+// dispatchChunks jumps to label prefix+nc for nc = ⌈hd/width⌉ in 1..most.
+func dispatchChunks(hd reg.Register, prefix string, width, most int) {
+	for nc := 1; nc < most; nc++ {
+		CMPQ(hd, U32(width*nc))
 		JLE(LabelRef(fmt.Sprintf("%s%d", prefix, nc)))
 	}
-	JMP(LabelRef(prefix + "4"))
+	JMP(LabelRef(fmt.Sprintf("%s%d", prefix, most)))
 }
 
 func attnScoresKernel() {
-	header("attnScoresAVX512", "func(s, q, k *float32, stride, hd, n int, scale float32)",
-		"attnScoresAVX512 sets s[i] = scale·Σ q[j]·k[i·stride+j] over j < hd for i < n, bit for bit as scale times dotAVX512 gives it; 16 ≤ hd < 64, any n ≥ 0: blocks of 16 keys, then one at a time.")
-	p := params("s", "q", "k", "stride", "hd", "n")
+	p := attnHeader("attnScoresAVX512", "func(s, q, k *float32, stride, hd, n int, scale float32)",
+		"attnScoresAVX512 sets s[i] = scale·Σ q[j]·k[i·stride+j] over j < hd for i < n, bit for bit as scale times dotAVX512 gives it; 16 ≤ hd < 64, any n ≥ 0: blocks of 16 keys, then one at a time.",
+		"s", "q", "k", "stride", "hd", "n")
 	s, q, k, stride, hd, n := p[0], p[1], p[2], p[3], p[4], p[5]
-	SHLQ(Imm(2), stride)
-	dispatchChunks(hd, "nc")
+	dispatchChunks(hd, "nc", 16, 4)
 	for nc := 1; nc <= 4; nc++ {
 		Label(fmt.Sprintf("nc%d", nc))
 		scoresChunks(s, q, k, stride, hd, n, nc)
@@ -177,12 +185,11 @@ func scoresChunks(s, q, k, stride, hd, n reg.Register, nc int) {
 }
 
 func attnMixKernel() {
-	header("attnMixAVX512", "func(out, p, v *float32, stride, hd, n int)",
-		"attnMixAVX512 sets out[j] = Σ p[i]·v[i·stride+j] over i < n, in order, for j < hd, bit for bit as zeroing out and calling axpyAVX512 per key gives it; 16 ≤ hd ≤ 64, n ≥ 1.")
-	ps := params("out", "p", "v", "stride", "hd", "n")
+	ps := attnHeader("attnMixAVX512", "func(out, p, v *float32, stride, hd, n int)",
+		"attnMixAVX512 sets out[j] = Σ p[i]·v[i·stride+j] over i < n, in order, for j < hd, bit for bit as zeroing out and calling axpyAVX512 per key gives it; 16 ≤ hd ≤ 64, n ≥ 1.",
+		"out", "p", "v", "stride", "hd", "n")
 	out, p, v, stride, hd, n := ps[0], ps[1], ps[2], ps[3], ps[4], ps[5]
-	SHLQ(Imm(2), stride)
-	dispatchChunks(hd, "nc")
+	dispatchChunks(hd, "nc", 16, 4)
 	for nc := 1; nc <= 4; nc++ {
 		l := func(name string) string { return fmt.Sprintf("%s%d", name, nc) }
 		Label(l("nc"))

@@ -22,11 +22,10 @@ func attnKernelsAVX2() {
 }
 
 func attnScoresAVX2Kernel() {
-	header("attnScoresAVX2", "func(s, q, k *float32, stride, hd, n int, scale float32)",
-		"attnScoresAVX2 sets s[i] = scale·Dot(q, k[i·stride:][:hd]) for i < n, a multiple of 8, bit for bit as Dot does with AVX2 and unfused Go; hd a multiple of 8 up to 64.")
-	p := params("s", "q", "k", "stride", "hd", "n")
+	p := attnHeader("attnScoresAVX2", "func(s, q, k *float32, stride, hd, n int, scale float32)",
+		"attnScoresAVX2 sets s[i] = scale·Dot(q, k[i·stride:][:hd]) for i < n, a multiple of 8, bit for bit as Dot does with AVX2 and unfused Go; hd a multiple of 8 up to 64.",
+		"s", "q", "k", "stride", "hd", "n")
 	s, q, k, stride, hd, n := p[0], p[1], p[2], p[3], p[4], p[5]
-	SHLQ(Imm(2), stride)
 	for nb := range 2 {
 		CMPQ(hd, U32(32*(nb+1)))
 		JL(LabelRef(fmt.Sprintf("nb%d", nb)))
@@ -162,16 +161,11 @@ func scoresAVX2Blocks(s, q, k, stride, hd, n reg.Register, nb int) {
 }
 
 func attnMixAVX2Kernel() {
-	header("attnMixAVX2", "func(out, p, v *float32, stride, hd, n int)",
-		"attnMixAVX2 sets out[j] = Σ p[i]·v[i·stride+j] over i < n, in order, for j < hd, bit for bit as zeroing out and calling axpyAVX2 per key gives it; hd a multiple of 8 up to 64, n ≥ 1.")
-	ps := params("out", "p", "v", "stride", "hd", "n")
+	ps := attnHeader("attnMixAVX2", "func(out, p, v *float32, stride, hd, n int)",
+		"attnMixAVX2 sets out[j] = Σ p[i]·v[i·stride+j] over i < n, in order, for j < hd, bit for bit as zeroing out and calling axpyAVX2 per key gives it; hd a multiple of 8 up to 64, n ≥ 1.",
+		"out", "p", "v", "stride", "hd", "n")
 	out, p, v, stride, hd, n := ps[0], ps[1], ps[2], ps[3], ps[4], ps[5]
-	SHLQ(Imm(2), stride)
-	for nc := 1; nc < 8; nc++ {
-		CMPQ(hd, U32(8*nc))
-		JLE(LabelRef(fmt.Sprintf("nc%d", nc)))
-	}
-	JMP(LabelRef("nc8"))
+	dispatchChunks(hd, "nc", 8, 8)
 	for nc := 1; nc <= 8; nc++ {
 		l := func(name string) string { return fmt.Sprintf("%s%d", name, nc) }
 		Label(l("nc"))
