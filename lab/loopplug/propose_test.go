@@ -400,7 +400,7 @@ func TestProposeGRPOExample(t *testing.T) {
 	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", `
 rounds: 3
 generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, k: 4, chunk: 2, temperature: 1.5}}
-train: {with: {arch: {dim: 64, layers: 2, heads: 4, hidden: 128, max_seq: 32}, first: {steps: 2000, lr: 3e-3, warmup: 100}, steps: 6, batch: 8, warmup: 1,
+train: {with: {arch: {dim: 64, layers: 2, heads: 4, hidden: 128, max_seq: 32}, first: {steps: 2000, lr: 3e-3, warmup: 100, until: 0}, steps: 6, batch: 8, warmup: 1,
   grpo: {group: 4, replay: 8, reuse: 8}}}
 evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
 baseline: {generate: {to: 3, count: 60}}
