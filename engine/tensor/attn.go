@@ -6,8 +6,8 @@ package tensor
 // for bit, on every kernel set; with AVX-512 and 16 ≤ len(q) < 64 it comes
 // from one kernel that scores sixteen keys at a time (a decoding step's
 // attention was mostly Dot's call and horizontal-sum overhead on 16- and
-// 32-float heads), with AVX2 and len(q) a multiple of 8 up to 64 from one
-// that scores eight. stride must be ≥ 0.
+// 32-float heads), with AVX2, len(q) a multiple of 8 from 8 to 64 and at
+// least 8 keys from one that scores eight. stride must be ≥ 0.
 func AttnScores(s, q, k []float32, stride int, scale float32) {
 	n, hd := len(s), len(q)
 	if n == 0 {
@@ -26,7 +26,8 @@ func AttnScores(s, q, k []float32, stride int, scale float32) {
 		attnScoresAVX512(&s[0], &q[0], &k[0], stride, hd, n, scale)
 		return
 	}
-	if opsAVX2 && !goFusesFMA && hd%8 == 0 && hd <= 64 && n >= 8 && stride >= 0 {
+	// hd > 0: an empty q has no &q[0] to pass (Dot gives each key 0).
+	if opsAVX2 && !goFusesFMA && hd > 0 && hd%8 == 0 && hd <= 64 && n >= 8 && stride >= 0 {
 		// Eight keys at a time, the last n mod 8 as an overlapping eight.
 		m := n &^ 7
 		attnScoresAVX2(&s[0], &q[0], &k[0], stride, hd, m, scale)

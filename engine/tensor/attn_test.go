@@ -117,6 +117,33 @@ func TestAttnSameAsPerKey(t *testing.T) {
 	})
 }
 
+// TestAttnEdgeShapes covers what TestAttnSameAsPerKey does not: head dims
+// outside 8–64 (0 included, where Dot gives each key 0), key counts around
+// the 8- and 16-key blocks, and strides of 0 and below a head, whose keys
+// overlap. Each must match the per-key loop, without a panic, under every
+// row-kernel implementation.
+func TestAttnEdgeShapes(t *testing.T) {
+	withOps(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 9))
+		for _, hd := range []int{0, 1, 7, 8, 16, 24, 31, 48, 63, 64, 65, 72, 128} {
+			for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 33} {
+				for _, stride := range []int{0, 1, hd / 2, hd} {
+					size := (n-1)*stride + hd
+					q, k, v, p := attnVals(r, hd, true), attnVals(r, size, true), attnVals(r, size, true), attnVals(r, n, true)
+					func() {
+						defer func() {
+							if e := recover(); e != nil {
+								t.Fatalf("hd=%d n=%d stride=%d: %v", hd, n, stride, e)
+							}
+						}()
+						checkAttn(t, q, k, v, p, n, stride, 0.3, false)
+					}()
+				}
+			}
+		}
+	})
+}
+
 // TestAttnBounds checks that a key or value slice too short for n keys
 // panics, as slicing it per key would, rather than reading past it.
 func TestAttnBounds(t *testing.T) {
