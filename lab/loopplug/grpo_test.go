@@ -237,3 +237,41 @@ func TestGRPOCarryAndLate(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPOAllRightGroups runs grpoLoop with dynamic sampling and the
+// all-right groups trained, by cross-entropy (solved) or in the policy term
+// under a batch baseline or with a bonus: steps train rows from such groups
+// (all_right in train.log), and a killed run resumes to the same weights
+// and log.
+func TestGRPOAllRightGroups(t *testing.T) {
+	for _, tc := range []struct{ name, opts string }{
+		{"solved", "solved: true"},
+		{"batch baseline", "baseline: batch"},
+		{"bonus", "solved_adv: 0.2, sft_distinct: true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A round 1 long enough that some groups come out all right.
+			text := strings.Replace(grpoLoop, "first: {steps: 300", "first: {steps: 1200", 1)
+			text = strings.Replace(text, "decay: true}", "decay: true, dynamic: true, max_draws: 2, "+tc.opts+"}", 1)
+			cfg, dir, _ := runLoop(t, text)
+			raw, err := os.ReadFile(filepath.Join(dir, "round-002", "train.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := 0
+			for line := range bytes.Lines(raw) {
+				var st struct {
+					AllRight int `json:"all_right"`
+				}
+				if err := json.Unmarshal(line, &st); err != nil {
+					t.Fatal(err)
+				}
+				rows += st.AllRight
+			}
+			if rows == 0 {
+				t.Errorf("no step trained an all-right group:\n%s", raw)
+			}
+			resumesExactly(t, cfg, dir)
+		})
+	}
+}
