@@ -190,11 +190,11 @@ baseline: {generate: {count: 40, k: 4}, train: {steps: 10, warmup: 2}}
 // shape from round 3: round 3's reuse buffer starts with round 2's, so it
 // ends holding every verified answer round 2 kept (the buffer is large
 // enough to drop none); round 3 samples 16 problems a step with 2 answers
-// each where round 2 sampled 8 with 4; each round logs the policy's token
-// entropy.
+// each where round 2 sampled 8 with 4, and one batch a step where round 2
+// drew up to 3; each round logs the policy's token entropy.
 func TestGRPOCarryAndLate(t *testing.T) {
 	text := strings.Replace(grpoLoop, "rounds: 2", "rounds: 3", 1)
-	text = strings.Replace(text, "reuse: 4,", "reuse: 4, reuse_keep: 4096, carry: true, late: {from: 3, batch: 16, group: 2},", 1)
+	text = strings.Replace(text, "reuse: 4,", "reuse: 4, reuse_keep: 4096, carry: true, dynamic: true, max_draws: 3, late: {from: 3, batch: 16, group: 2, max_draws: 1},", 1)
 	_, dir, sum := runLoop(t, text)
 	if len(sum.Rounds) != 3 {
 		t.Fatalf("%d rounds, want 3", len(sum.Rounds))
@@ -234,6 +234,22 @@ func TestGRPOCarryAndLate(t *testing.T) {
 		want := [][2]float64{{8, 4}, {16, 2}}[i]
 		if got := [2]float64{r.Metrics["train_step_problems"], r.Metrics["train_group"]}; got != want {
 			t.Errorf("round %d: %v problems a step and answers each, want %v", r.Index, got, want)
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("round-%03d", r.Index), "train.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		most := 0
+		for line := range bytes.Lines(raw) {
+			var st struct{ Draws int }
+			if err := json.Unmarshal(line, &st); err != nil {
+				t.Fatal(err)
+			}
+			most = max(most, st.Draws)
+		}
+		// Round 2's model rarely gets a group mixed, so its steps draw again.
+		if want := []int{3, 1}[i]; most != want {
+			t.Errorf("round %d: steps drew up to %d batches, want %d", r.Index, most, want)
 		}
 	}
 }
