@@ -112,20 +112,12 @@ func resumesExactly(t *testing.T, cfg *loop.Config, dir string) {
 func TestGRPOLearnable(t *testing.T) {
 	text := strings.Replace(grpoLoop, "decay: true}", "decay: true, select: learnable, trim_tail: true}", 1)
 	cfg, dir, _ := runLoop(t, text)
-	raw, err := os.ReadFile(filepath.Join(dir, "round-002", "train.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	seen := 0.0
-	for line := range bytes.Lines(raw) {
-		var st struct{ Seen, Mixed float64 }
-		if err := json.Unmarshal(line, &st); err != nil {
-			t.Fatal(err)
-		}
+	for _, st := range trainLog[struct{ Seen float64 }](t, dir, 2) {
 		seen += st.Seen
 	}
 	if !(seen > 0) {
-		t.Errorf("no step drew a problem seen before:\n%s", raw)
+		t.Error("no step drew a problem seen before")
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "round-002", "student", "rl-select-*.json")); len(files) != 1 {
 		t.Errorf("the student keeps selection states %v, want one", files)
@@ -235,16 +227,8 @@ func TestGRPOCarryAndLate(t *testing.T) {
 		if got := [2]float64{r.Metrics["train_step_problems"], r.Metrics["train_group"]}; got != want {
 			t.Errorf("round %d: %v problems a step and answers each, want %v", r.Index, got, want)
 		}
-		raw, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("round-%03d", r.Index), "train.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
 		most := 0
-		for line := range bytes.Lines(raw) {
-			var st struct{ Draws int }
-			if err := json.Unmarshal(line, &st); err != nil {
-				t.Fatal(err)
-			}
+		for _, st := range trainLog[struct{ Draws int }](t, dir, r.Index) {
 			most = max(most, st.Draws)
 		}
 		// Round 2's model rarely gets a group mixed, so its steps draw again.
@@ -270,24 +254,34 @@ func TestGRPOAllRightGroups(t *testing.T) {
 			text := strings.Replace(grpoLoop, "first: {steps: 300", "first: {steps: 1200", 1)
 			text = strings.Replace(text, "decay: true}", "decay: true, dynamic: true, max_draws: 2, "+tc.opts+"}", 1)
 			cfg, dir, _ := runLoop(t, text)
-			raw, err := os.ReadFile(filepath.Join(dir, "round-002", "train.log"))
-			if err != nil {
-				t.Fatal(err)
-			}
 			rows := 0
-			for line := range bytes.Lines(raw) {
-				var st struct {
-					AllRight int `json:"all_right"`
-				}
-				if err := json.Unmarshal(line, &st); err != nil {
-					t.Fatal(err)
-				}
+			for _, st := range trainLog[struct {
+				AllRight int `json:"all_right"`
+			}](t, dir, 2) {
 				rows += st.AllRight
 			}
 			if rows == 0 {
-				t.Errorf("no step trained an all-right group:\n%s", raw)
+				t.Error("no step trained an all-right group")
 			}
 			resumesExactly(t, cfg, dir)
 		})
 	}
+}
+
+// trainLog reads round's train.log in the run directory dir, one T a line.
+func trainLog[T any](t *testing.T, dir string, round int) []T {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("round-%03d", round), "train.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []T
+	for line := range bytes.Lines(raw) {
+		var st T
+		if err := json.Unmarshal(line, &st); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, st)
+	}
+	return out
 }
