@@ -84,7 +84,24 @@ type RLConfig struct {
 	// not padded to Micro (train.GRPO.TrimTail): the same loss and
 	// gradient up to the order of float sums, for less CPU.
 	TrimTail bool `json:"trim_tail"`
+	// Solved, with Dynamic, trains the groups whose answers are all right
+	// by the cross-entropy term (their identical answers merged, weighted
+	// by their copies), beside the replayed and reused rows: dynamic
+	// sampling drops them from the policy term, where their advantage is
+	// 0, yet they are verified answers already paid for, the ones
+	// rejection sampling sharpens the policy on.
+	Solved bool `json:"solved"`
+	// SolvedAdv, when above 0 and with Dynamic, trains the groups whose
+	// answers are all right in the policy term too, with this advantage
+	// (train.Rollout.Bonus), and by the cross-entropy term as every
+	// verified answer. With GRPO.BatchBaseline they join the policy term
+	// anyway, their advantage 1 − the batch's mean reward.
+	SolvedAdv float64 `json:"solved_adv"`
 }
+
+// solvedPolicy reports whether a step's all-right groups join the policy
+// term (a bonus, or a baseline under which their advantage is not 0).
+func (c RLConfig) solvedPolicy() bool { return c.SolvedAdv > 0 || c.GRPO.BatchBaseline }
 
 // RLAdamW is the optimizer of RL by default: β2 = 0.999 (as RL libraries
 // use) rather than the 0.95 of pre-training. Policy gradients from a few
@@ -106,6 +123,10 @@ func (c RLConfig) check() error {
 	}
 	if c.Select != "" && c.Select != SelectUniform && c.Select != SelectLearnable {
 		return fmt.Errorf("lab: rl: select %q: want %s or %s", c.Select, SelectUniform, SelectLearnable)
+	}
+	if c.SolvedAdv < 0 || (c.Solved || c.SolvedAdv > 0) && !c.Dynamic || c.Solved && (!(c.GRPO.SFT > 0) || c.solvedPolicy()) {
+		return fmt.Errorf("lab: rl: solved %v and solved_adv %g need dynamic sampling (%v), solved an sft weight (%g) and neither solved_adv nor a batch baseline (%v)",
+			c.Solved, c.SolvedAdv, c.Dynamic, c.GRPO.SFT, c.GRPO.BatchBaseline)
 	}
 	if c.Reuse < 0 || c.ReuseKeep < 0 || c.Reuse > 0 && !(c.GRPO.SFT > 0) {
 		return fmt.Errorf("lab: rl: reuse %d and reuse_keep %d must not be negative, and reuse needs an sft weight (%g)", c.Reuse, c.ReuseKeep, c.GRPO.SFT)
@@ -143,6 +164,9 @@ type RLStats struct {
 	SFTLoss    float64 `json:"sft_loss"`    // mean cross-entropy of the rewarded rollouts' and demos' tokens
 	CPUSeconds float64 `json:"cpu_seconds"` // process CPU time of the step
 	SampleCPU  float64 `json:"sample_cpu"`  // of which sampling the rollouts
+	// AllRight is the rows trained from groups whose answers are all right
+	// (Solved, SolvedAdv or a batch baseline), after merging.
+	AllRight int `json:"all_right,omitempty"`
 	// Mixed is the share of the step's sampled groups whose rewards
 	// differ: the groups with an advantage, which problem selection aims at.
 	Mixed float64 `json:"mixed"`
@@ -389,7 +413,8 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 		draws = max(r.cfg.MaxDraws, 1)
 	}
 	groups, mixedGroups := 0, 0
-	drawn := map[int]bool{} // the step's problems so far (learnable selection draws each once a step)
+	var solved []train.Rollout // the all-right groups of the step's draws, numbered apart
+	drawn := map[int]bool{}    // the step's problems so far (learnable selection draws each once a step)
 	for d := range draws {
 		c1 := CPUSeconds()
 		batch, idx, err := r.sample(s, d, &st, drawn)
@@ -414,23 +439,60 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 			break
 		}
 		adv := train.Advantages(batch, false)
-		for g := 0; g < r.cfg.Prompts && groups < r.cfg.Prompts; g++ {
+		keepSolved := r.cfg.Solved || r.cfg.solvedPolicy()
+		for g := 0; g < r.cfg.Prompts && (groups < r.cfg.Prompts || keepSolved); g++ {
 			var grp []train.Rollout
-			mixed := false
+			mixed, right := false, true
 			for i, x := range batch {
 				if x.Group == g {
 					mixed = mixed || adv[i] != 0
-					x.Group = groups
+					right = right && x.Reward > 0
 					grp = append(grp, x)
 				}
 			}
-			if mixed {
-				rs = append(rs, grp...)
+			switch {
+			case mixed && groups < r.cfg.Prompts:
+				for _, x := range grp {
+					x.Group = groups
+					rs = append(rs, x)
+				}
 				groups++
+			case right && !mixed && keepSolved:
+				for _, x := range grp {
+					x.Group = d*r.cfg.Prompts + g // unique in the step; renumbered below
+					solved = append(solved, x)
+				}
 			}
 		}
 		if groups >= r.cfg.Prompts {
 			break
+		}
+	}
+	var extra []train.Rollout // all-right groups trained by cross-entropy only
+	if len(solved) > 0 {
+		// After the mixed groups, in the order drawn, so that groups stay
+		// contiguous and their numbers distinct.
+		first, next := solved[0].Group, groups
+		for i := range solved {
+			if solved[i].Group != first {
+				first, next = solved[i].Group, next+1
+			}
+			solved[i].Group = next
+		}
+		if r.cfg.solvedPolicy() {
+			for i := range solved {
+				solved[i].Bonus = r.cfg.SolvedAdv
+			}
+			rs = append(rs, solved...)
+		} else {
+			for i := range solved {
+				solved[i].Demo = true // cross-entropy only (SFT is already set: all are right)
+			}
+			extra = mergeSame(solved)
+			if r.cfg.SFTDistinct {
+				countOnce(extra)
+			}
+			st.AllRight = len(extra)
 		}
 	}
 	if len(rs) == 0 {
@@ -451,9 +513,16 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	if r.cfg.SFTDistinct {
 		countOnce(rs)
 	}
+	if r.cfg.solvedPolicy() && len(solved) > 0 {
+		for _, x := range rs {
+			if x.Group >= groups {
+				st.AllRight++
+			}
+		}
+	}
 	sampled := len(rs)
 	st.Trained = sampled
-	rs, bounds := r.withDemos(s, rs)
+	rs, bounds := r.withDemos(s, rs, extra)
 	if r.cfg.Reuse > 0 {
 		defer r.keepVerified(all)
 	}
@@ -604,9 +673,10 @@ func countOnce(rs []train.Rollout) {
 }
 
 // withDemos returns the step's rollouts with Replay demos drawn for step s,
-// and Reuse verified answers of earlier steps, laid out minibatch by minibatch (each its share of the rollouts, then its
-// share of the demos), and the minibatches' bounds.
-func (r *RL) withDemos(s int, rs []train.Rollout) ([]train.Rollout, []int) {
+// Reuse verified answers of earlier steps and the cross-entropy rows extra,
+// laid out minibatch by minibatch (each its share of the rollouts, then its
+// share of the others), and the minibatches' bounds.
+func (r *RL) withDemos(s int, rs, extra []train.Rollout) ([]train.Rollout, []int) {
 	mb := r.cfg.Minibatches
 	var demos []train.Rollout
 	rng := rand.New(rand.NewPCG(r.seed, replayStream|uint64(s)))
@@ -616,6 +686,7 @@ func (r *RL) withDemos(s int, rs []train.Rollout) ([]train.Rollout, []int) {
 	for range min(r.cfg.Reuse, len(r.verified)) {
 		demos = append(demos, train.Rollout{Example: r.verified[rng.IntN(len(r.verified))], Demo: true})
 	}
+	demos = append(demos, extra...)
 	out := make([]train.Rollout, 0, len(rs)+len(demos))
 	bounds := []int{0}
 	for k := range mb {

@@ -158,7 +158,7 @@ func TestRLWithDemos(t *testing.T) {
 		rs = append(rs, train.Rollout{Example: ex(int32(i)), Group: i / 3, Reward: float64(i % 2)})
 	}
 	// No verified answers yet: only the replayed examples join.
-	out, bounds := r.withDemos(0, rs)
+	out, bounds := r.withDemos(0, rs, nil)
 	if len(out) != 10 || !slices.Equal(bounds, []int{0, 5, 10}) {
 		t.Fatalf("withDemos: %d rollouts in minibatches %v, want 10 in [0 5 10]", len(out), bounds)
 	}
@@ -173,7 +173,7 @@ func TestRLWithDemos(t *testing.T) {
 			t.Errorf("minibatch %d has %d demos, want 2", k, demos)
 		}
 	}
-	again, _ := r.withDemos(0, rs)
+	again, _ := r.withDemos(0, rs, nil)
 	if !slices.EqualFunc(out, again, func(a, b train.Rollout) bool { return slices.Equal(a.Tokens, b.Tokens) }) {
 		t.Error("the same step drew other demos")
 	}
@@ -188,7 +188,7 @@ func TestRLWithDemos(t *testing.T) {
 	if !slices.Equal(kept, []int32{3, 5, 7}) {
 		t.Errorf("reuse buffer %v, want the newest three distinct right answers [3 5 7]", kept)
 	}
-	out, _ = r.withDemos(1, rs)
+	out, _ = r.withDemos(1, rs, nil)
 	if len(out) != 12 {
 		t.Errorf("with a reuse buffer a step has %d rollouts, want 6 + 4 replayed + 2 reused", len(out))
 	}

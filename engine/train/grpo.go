@@ -40,6 +40,10 @@ type Rollout struct {
 	// there however many copies of it its Weight stands for, as rejection
 	// sampling keeps each distinct answer once.
 	SFTWeight float64
+	// Bonus is added to the rollout's advantage in the policy term: a
+	// trainer can give the answers of a group that is all right, whose
+	// group-relative advantage is 0, a small positive one.
+	Bonus float64
 }
 
 // Weighted returns the rollout's weight, 1 unless set.
@@ -79,6 +83,12 @@ type GRPOConfig struct {
 	// sampling does, and on replayed demonstrations that keep what no
 	// prompt of the batch asks for from being forgotten.
 	SFT float64
+	// BatchBaseline takes each rollout's advantage relative to the
+	// (weighted) mean reward of all the sampled rollouts Prepare takes, not
+	// of its group (REINFORCE++'s global baseline): a group whose answers
+	// are all right then has a positive advantage, one all wrong a
+	// negative one, so a trainer can train them instead of discarding them.
+	BatchBaseline bool
 }
 
 // DefaultGRPO is PPO's symmetric clip without a KL term or std scaling.
@@ -93,30 +103,50 @@ func (g GRPOConfig) check() error {
 
 // Advantages returns each rollout's reward minus the (weighted) mean
 // reward of its group, divided by the group's standard deviation (plus
-// 1e-4, so a group of equal rewards gets zeros) when stdScale is set.
-// Demos get 0 and are no part of any group.
+// 1e-4, so a group of equal rewards gets zeros) when stdScale is set, plus
+// its Bonus. Demos get 0 and are no part of any group.
 func Advantages(rs []Rollout, stdScale bool) []float64 {
+	return advantages(rs, stdScale, false)
+}
+
+// BatchAdvantages is Advantages with one baseline for all: each rollout's
+// reward minus the (weighted) mean reward of every sampled rollout of rs
+// (GRPOConfig.BatchBaseline), scaled by their standard deviation when
+// stdScale is set, plus its Bonus.
+func BatchAdvantages(rs []Rollout, stdScale bool) []float64 {
+	return advantages(rs, stdScale, true)
+}
+
+// advantages computes Advantages, or with batch BatchAdvantages.
+func advantages(rs []Rollout, stdScale, batch bool) []float64 {
+	key := func(r Rollout) int {
+		if batch {
+			return 0
+		}
+		return r.Group
+	}
 	sum, sq, n := map[int]float64{}, map[int]float64{}, map[int]float64{}
 	for _, r := range rs {
 		if r.Demo {
 			continue
 		}
 		w := r.Weighted()
-		sum[r.Group] += w * r.Reward
-		sq[r.Group] += w * r.Reward * r.Reward
-		n[r.Group] += w
+		sum[key(r)] += w * r.Reward
+		sq[key(r)] += w * r.Reward * r.Reward
+		n[key(r)] += w
 	}
 	out := make([]float64, len(rs))
 	for i, r := range rs {
 		if r.Demo {
 			continue
 		}
-		mean := sum[r.Group] / n[r.Group]
+		mean := sum[key(r)] / n[key(r)]
 		out[i] = r.Reward - mean
 		if stdScale {
-			v := max(sq[r.Group]/n[r.Group]-mean*mean, 0)
+			v := max(sq[key(r)]/n[key(r)]-mean*mean, 0)
 			out[i] /= math.Sqrt(v) + 1e-4
 		}
+		out[i] += r.Bonus
 	}
 	return out
 }
@@ -248,7 +278,7 @@ func (t *GRPO) Prepare(rs []Rollout) (int, error) {
 	}
 	t.old, t.refLP = t.old[:n*seq], t.refLP[:n*seq]
 	t.rows = len(rs)
-	t.adv = Advantages(rs, t.G.StdScale)
+	t.adv = advantages(rs, t.G.StdScale, t.G.BatchBaseline)
 	t.sft, t.demo, t.w, t.sw = t.sft[:0], t.demo[:0], t.w[:0], t.sw[:0]
 	for _, r := range rs {
 		t.sft, t.demo, t.w = append(t.sft, r.SFT || r.Demo), append(t.demo, r.Demo), append(t.w, r.Weighted())

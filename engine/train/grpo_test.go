@@ -14,17 +14,30 @@ import (
 func TestAdvantages(t *testing.T) {
 	rs := []Rollout{{Group: 0, Reward: 1}, {Group: 0, Reward: 0}, {Group: 1, Reward: 1}, {Group: 1, Reward: 1},
 		{Group: 0, Reward: 0}, {Group: 0, Reward: 1}, {Group: 0, Reward: 1, Demo: true}}
+	// The same with group 1's answers given a bonus, the second standing
+	// for 3 copies: the batch's weighted mean reward is 6/8.
+	bonus := slices.Clone(rs)
+	bonus[2].Bonus, bonus[3].Bonus, bonus[3].Weight = 0.1, 0.1, 3
+	sd := math.Sqrt(0.75*0.25) + 1e-4
 	tests := []struct {
-		name string
-		std  bool
-		want []float64
+		name       string
+		rs         []Rollout
+		std, batch bool
+		want       []float64
 	}{
-		{"mean only (Dr. GRPO)", false, []float64{0.5, -0.5, 0, 0, -0.5, 0.5, 0}},
-		{"std scaled (GRPO)", true, []float64{0.5 / 0.5001, -0.5 / 0.5001, 0, 0, -0.5 / 0.5001, 0.5 / 0.5001, 0}},
+		{"mean only (Dr. GRPO)", rs, false, false, []float64{0.5, -0.5, 0, 0, -0.5, 0.5, 0}},
+		{"std scaled (GRPO)", rs, true, false, []float64{0.5 / 0.5001, -0.5 / 0.5001, 0, 0, -0.5 / 0.5001, 0.5 / 0.5001, 0}},
+		{"bonus on an all-right group", bonus, false, false, []float64{0.5, -0.5, 0.1, 0.1, -0.5, 0.5, 0}},
+		{"batch baseline (REINFORCE++)", rs, false, true, []float64{1.0 / 3, -2.0 / 3, 1.0 / 3, 1.0 / 3, -2.0 / 3, 1.0 / 3, 0}},
+		{"batch baseline, weights and bonus", bonus, false, true, []float64{0.25, -0.75, 0.35, 0.35, -0.75, 0.25, 0}},
+		{"batch baseline, std scaled", bonus, true, true, []float64{0.25 / sd, -0.75 / sd, 0.25/sd + 0.1, 0.25/sd + 0.1, -0.75 / sd, 0.25 / sd, 0}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Advantages(rs, tc.std)
+			got := Advantages(tc.rs, tc.std)
+			if tc.batch {
+				got = BatchAdvantages(tc.rs, tc.std)
+			}
 			for i := range got {
 				if math.Abs(got[i]-tc.want[i]) > 1e-12 {
 					t.Fatalf("Advantages = %v, want %v", got, tc.want)
@@ -113,6 +126,7 @@ func TestGRPOGradientCheck(t *testing.T) {
 		{ClipLow: 0.2, ClipHigh: 0.2, StdScale: true, ConstNorm: 3},
 		{ClipLow: 0.2, ClipHigh: 0.28, KL: 0.1, SFT: 0.7},
 		{ClipLow: 0.2, ClipHigh: 0.2, ConstNorm: 3, SFT: 1.3},
+		{ClipLow: 0.2, ClipHigh: 0.28, SFT: 0.5, BatchBaseline: true},
 	} {
 		tr := newToyGRPO(t, g, 3)
 		tr.TrimTail = g.SFT > 0 // half the cases run the short last micro-batch on its own row
@@ -129,8 +143,16 @@ func TestGRPOGradientCheck(t *testing.T) {
 				}
 			}
 		}
+		if g.BatchBaseline { // and a bonus on one group, as a trainer gives an all-right one
+			for i := 4; i < 8; i++ {
+				rs[i].Bonus = 0.3
+			}
+		}
 		if _, err := tr.Prepare(rs); err != nil {
 			t.Fatal(err)
+		}
+		if want := advantages(rs, g.StdScale, g.BatchBaseline); !slices.Equal(tr.adv, want) || g.BatchBaseline && slices.Equal(want, Advantages(rs, g.StdScale)) {
+			t.Fatalf("%+v: Prepare took advantages %v, want %v", g, tr.adv, want)
 		}
 		// Move the sampling policy's log-probs away from the policy's, by
 		// amounts inside the clip range or well outside it, never near its

@@ -97,9 +97,12 @@ type GRPO struct {
 	Merge       bool    `yaml:"merge" doc:"Train identical answers of a group once, weighted by their copies (same loss and gradient, fewer rows)"`
 	SFTDistinct bool    `yaml:"sft_distinct" doc:"Count each distinct verified answer of a group once in the cross-entropy term, as RFT keeps it once (off: by its copies, as the policy term)"`
 	Decay       bool    `yaml:"decay" doc:"Lower the learning rate along a cosine to lr/10 by the round's last step (off: constant after warmup)"`
-	Late        *Late   `yaml:"late" doc:"From round from on, batch problems a step with group answers each (from, batch, group)"`
+	Late        *Late   `yaml:"late" doc:"From round from on, batch problems a step with group answers each, and at most max_draws batches with dynamic (from, batch, group, max_draws)"`
 	TrimTail    bool    `yaml:"trim_tail" doc:"Run a minibatch's last micro-batch on its own rows instead of padding it to micro (the same loss and gradient up to the order of float sums, for less CPU)"`
 	Select      string  `yaml:"select" doc:"How a step picks its problems: uniform (at random), or learnable (in proportion to the posterior mean of p(1−p), p the problem's pass rate, from the verdicts on the answers drawn to it so far in the round: a group all right or all wrong teaches nothing)"`
+	Solved      bool    `yaml:"solved" doc:"With dynamic, train the groups whose answers are all right by the cross-entropy term (merged, weighted by their copies) instead of dropping them: verified answers already sampled, as RFT trains them (needs sft; off: dropped)"`
+	SolvedAdv   float64 `yaml:"solved_adv" doc:"With dynamic, train the groups whose answers are all right in the policy term too, with this advantage (0: dropped)"`
+	Baseline    string  `yaml:"baseline" doc:"What an answer's reward is compared with: group (its group's mean reward, GRPO) or batch (the mean over the step's trained answers, REINFORCE++; with dynamic the all-right groups then train with a positive advantage and the all-wrong ones stay dropped)"`
 }
 
 // Late changes a GRPO step's shape from round From on: once most groups
@@ -110,7 +113,17 @@ type Late struct {
 	From  int `yaml:"from" doc:"The first round of the late shape"`
 	Batch int `yaml:"batch" doc:"Problems a step (in place of lab-train's batch)"`
 	Group int `yaml:"group" doc:"Answers per problem (in place of group)"`
+	// MaxDraws: once most groups are mixed a second draw finds few more
+	// that the first did not, and with the all-right groups trained
+	// (solved) few of its samples are wasted.
+	MaxDraws int `yaml:"max_draws" doc:"Batches a step samples at most with dynamic (in place of max_draws; 0: max_draws)"`
 }
+
+// The baselines of GRPO.Baseline.
+const (
+	baselineGroup = "group"
+	baselineBatch = "batch"
+)
 
 // DefaultGRPO is lab-train's grpo block by default.
 var DefaultGRPO = GRPO{Group: 8, Minibatches: 2, Epochs: 1, Micro: 64, ClipLow: 0.2, ClipHigh: 0.28, MaxDraws: 4}
@@ -128,11 +141,22 @@ func (g GRPO) check() error {
 	default:
 		return fmt.Errorf("lab-train: grpo: select %q: want %s or %s", g.Select, lab.SelectUniform, lab.SelectLearnable)
 	}
+	switch g.Baseline {
+	case "", baselineGroup, baselineBatch:
+	default:
+		return fmt.Errorf("lab-train: grpo: baseline %q: want %s or %s", g.Baseline, baselineGroup, baselineBatch)
+	}
+	if g.SolvedAdv < 0 || (g.Solved || g.SolvedAdv > 0) && !g.Dynamic {
+		return fmt.Errorf("lab-train: grpo: solved and solved_adv (%g, not negative) use the groups dynamic sampling drops: they need dynamic", g.SolvedAdv)
+	}
+	if g.Solved && (g.SFT == 0 || g.SolvedAdv > 0 || g.Baseline == baselineBatch) {
+		return errors.New("lab-train: grpo: solved trains the all-right groups by cross-entropy: it needs sft above 0, and neither solved_adv nor baseline batch, which train them in the policy term")
+	}
 	if g.Wrong < 0 {
 		return fmt.Errorf("lab-train: grpo: wrong %d must not be negative", g.Wrong)
 	}
-	if l := g.Late; l != nil && (l.From < 2 || l.Batch < 1 || l.Group < 2) {
-		return fmt.Errorf("lab-train: grpo: late from %d ≥ 2, batch %d ≥ 1 and group %d ≥ 2", l.From, l.Batch, l.Group)
+	if l := g.Late; l != nil && (l.From < 2 || l.Batch < 1 || l.Group < 2 || l.MaxDraws < 0) {
+		return fmt.Errorf("lab-train: grpo: late from %d ≥ 2, batch %d ≥ 1, group %d ≥ 2 and max_draws %d ≥ 0", l.From, l.Batch, l.Group, l.MaxDraws)
 	}
 	if g.SFTDistinct && g.SFT == 0 {
 		return errors.New("lab-train: grpo: sft_distinct weighs the cross-entropy term: it needs sft above 0")
@@ -185,10 +209,15 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	prompts := c.Batch
 	if g.Late != nil && r.Index >= g.Late.From {
 		prompts, g.Group = g.Late.Batch, g.Late.Group
+		if g.Late.MaxDraws > 0 {
+			g.MaxDraws = g.Late.MaxDraws
+		}
 	}
 	cfg := lab.RLConfig{Steps: c.Steps, Prompts: prompts, Group: g.Group, Minibatches: g.Minibatches, Epochs: g.Epochs, Micro: g.Micro,
 		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep, Wrong: g.Wrong, Merge: g.Merge, SFTDistinct: g.SFTDistinct, Decay: g.Decay, Select: g.Select, TrimTail: g.TrimTail,
-		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm, SFT: g.SFT}}
+		Solved: g.Solved, SolvedAdv: g.SolvedAdv,
+		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm, SFT: g.SFT,
+			BatchBaseline: g.Baseline == baselineBatch}}
 	if g.Replay > 0 {
 		if cfg.Demos, err = earlierSFT(r); err != nil {
 			return loop.Trained{}, err

@@ -112,20 +112,12 @@ func resumesExactly(t *testing.T, cfg *loop.Config, dir string) {
 func TestGRPOLearnable(t *testing.T) {
 	text := strings.Replace(grpoLoop, "decay: true}", "decay: true, select: learnable, trim_tail: true}", 1)
 	cfg, dir, _ := runLoop(t, text)
-	raw, err := os.ReadFile(filepath.Join(dir, "round-002", "train.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	seen := 0.0
-	for line := range bytes.Lines(raw) {
-		var st struct{ Seen, Mixed float64 }
-		if err := json.Unmarshal(line, &st); err != nil {
-			t.Fatal(err)
-		}
+	for _, st := range trainLog[struct{ Seen float64 }](t, dir, 2) {
 		seen += st.Seen
 	}
 	if !(seen > 0) {
-		t.Errorf("no step drew a problem seen before:\n%s", raw)
+		t.Error("no step drew a problem seen before")
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "round-002", "student", "rl-select-*.json")); len(files) != 1 {
 		t.Errorf("the student keeps selection states %v, want one", files)
@@ -190,11 +182,11 @@ baseline: {generate: {count: 40, k: 4}, train: {steps: 10, warmup: 2}}
 // shape from round 3: round 3's reuse buffer starts with round 2's, so it
 // ends holding every verified answer round 2 kept (the buffer is large
 // enough to drop none); round 3 samples 16 problems a step with 2 answers
-// each where round 2 sampled 8 with 4; each round logs the policy's token
-// entropy.
+// each where round 2 sampled 8 with 4, and one batch a step where round 2
+// drew up to 3; each round logs the policy's token entropy.
 func TestGRPOCarryAndLate(t *testing.T) {
 	text := strings.Replace(grpoLoop, "rounds: 2", "rounds: 3", 1)
-	text = strings.Replace(text, "reuse: 4,", "reuse: 4, reuse_keep: 4096, carry: true, late: {from: 3, batch: 16, group: 2},", 1)
+	text = strings.Replace(text, "reuse: 4,", "reuse: 4, reuse_keep: 4096, carry: true, dynamic: true, max_draws: 3, late: {from: 3, batch: 16, group: 2, max_draws: 1},", 1)
 	_, dir, sum := runLoop(t, text)
 	if len(sum.Rounds) != 3 {
 		t.Fatalf("%d rounds, want 3", len(sum.Rounds))
@@ -235,5 +227,61 @@ func TestGRPOCarryAndLate(t *testing.T) {
 		if got := [2]float64{r.Metrics["train_step_problems"], r.Metrics["train_group"]}; got != want {
 			t.Errorf("round %d: %v problems a step and answers each, want %v", r.Index, got, want)
 		}
+		most := 0
+		for _, st := range trainLog[struct{ Draws int }](t, dir, r.Index) {
+			most = max(most, st.Draws)
+		}
+		// Round 2's model rarely gets a group mixed, so its steps draw again.
+		if want := []int{3, 1}[i]; most != want {
+			t.Errorf("round %d: steps drew up to %d batches, want %d", r.Index, most, want)
+		}
 	}
+}
+
+// TestGRPOAllRightGroups runs grpoLoop with dynamic sampling and the
+// all-right groups trained, by cross-entropy (solved) or in the policy term
+// under a batch baseline or with a bonus: steps train rows from such groups
+// (all_right in train.log), and a killed run resumes to the same weights
+// and log.
+func TestGRPOAllRightGroups(t *testing.T) {
+	for _, tc := range []struct{ name, opts string }{
+		{"solved", "solved: true"},
+		{"batch baseline", "baseline: batch"},
+		{"bonus", "solved_adv: 0.2, sft_distinct: true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A round 1 long enough that some groups come out all right.
+			text := strings.Replace(grpoLoop, "first: {steps: 300", "first: {steps: 1200", 1)
+			text = strings.Replace(text, "decay: true}", "decay: true, dynamic: true, max_draws: 2, "+tc.opts+"}", 1)
+			cfg, dir, _ := runLoop(t, text)
+			rows := 0
+			for _, st := range trainLog[struct {
+				AllRight int `json:"all_right"`
+			}](t, dir, 2) {
+				rows += st.AllRight
+			}
+			if rows == 0 {
+				t.Error("no step trained an all-right group")
+			}
+			resumesExactly(t, cfg, dir)
+		})
+	}
+}
+
+// trainLog reads round's train.log in the run directory dir, one T a line.
+func trainLog[T any](t *testing.T, dir string, round int) []T {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("round-%03d", round), "train.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []T
+	for line := range bytes.Lines(raw) {
+		var st T
+		if err := json.Unmarshal(line, &st); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, st)
+	}
+	return out
 }
