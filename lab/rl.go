@@ -468,35 +468,9 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 			break
 		}
 	}
-	var extra []train.Rollout // all-right groups trained by cross-entropy only
-	if len(solved) > 0 {
-		// After the mixed groups, in the order drawn, so that groups stay
-		// contiguous and their numbers distinct.
-		first, next := solved[0].Group, groups
-		for i := range solved {
-			if solved[i].Group != first {
-				first, next = solved[i].Group, next+1
-			}
-			solved[i].Group = next
-		}
-		if r.cfg.solvedPolicy() {
-			for i := range solved {
-				solved[i].Bonus = r.cfg.SolvedAdv
-			}
-			rs = append(rs, solved...)
-		} else {
-			for i := range solved {
-				solved[i].Demo = true // cross-entropy only (SFT is already set: all are right)
-			}
-			extra = mergeSame(solved)
-			if r.cfg.SFTDistinct {
-				countOnce(extra)
-			}
-			st.AllRight = len(extra)
-		}
-	}
-	if len(rs) == 0 {
-		rs = all // nothing to learn from: a step of zero advantages keeps the step count
+	rs, extra := r.stepRows(rs, all, solved, groups)
+	if !r.cfg.solvedPolicy() {
+		st.AllRight = len(extra)
 	}
 	n := float64(len(all))
 	st.Entropy /= max(st.Length, 1)
@@ -554,6 +528,46 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	}
 	st.CPUSeconds = CPUSeconds() - c0
 	return st, nil
+}
+
+// stepRows returns a step's rows for the policy term and the all-right rows
+// trained by the cross-entropy term only (Solved), from its mixed groups rs
+// (numbered 0 to groups−1), every rollout it drew (all) and the all-right
+// groups solved (numbered apart, in the order drawn).
+func (r *RL) stepRows(rs, all, solved []train.Rollout, groups int) ([]train.Rollout, []train.Rollout) {
+	if len(rs) == 0 && (len(solved) == 0 || !r.cfg.solvedPolicy()) {
+		// Nothing to learn from: a step of zero advantages keeps the step
+		// count. all holds the all-right answers already, trained by the
+		// cross-entropy term as verified answers: adding them again as
+		// extra rows would count them twice.
+		return all, nil
+	}
+	if len(solved) == 0 {
+		return rs, nil
+	}
+	// After the mixed groups, in the order drawn, so that groups stay
+	// contiguous and their numbers distinct.
+	first, next := solved[0].Group, groups
+	for i := range solved {
+		if solved[i].Group != first {
+			first, next = solved[i].Group, next+1
+		}
+		solved[i].Group = next
+	}
+	if r.cfg.solvedPolicy() {
+		for i := range solved {
+			solved[i].Bonus = r.cfg.SolvedAdv
+		}
+		return append(rs, solved...), nil
+	}
+	for i := range solved {
+		solved[i].Demo = true // cross-entropy only (SFT is already set: all are right)
+	}
+	extra := mergeSame(solved)
+	if r.cfg.SFTDistinct {
+		countOnce(extra)
+	}
+	return rs, extra
 }
 
 // keepVerified adds the step's verified answers to the reuse buffer, once

@@ -475,3 +475,61 @@ func TestRLCarryReuse(t *testing.T) {
 		t.Error("a run that has stepped took a carried buffer")
 	}
 }
+
+// TestRLStepRows: a dynamic step's all-right groups join its rows once,
+// after its mixed groups and numbered on from them: by the cross-entropy
+// term only with Solved, in the policy term with a bonus with SolvedAdv;
+// and a step with no mixed group trains every answer it drew, the
+// all-right ones by cross-entropy once, not again as extra rows.
+func TestRLStepRows(t *testing.T) {
+	ex := func(a int32) train.Example { return train.Example{Tokens: []int32{1, a}, Mask: []bool{false, true}} }
+	right := func(a int32, g int) train.Rollout {
+		return train.Rollout{Example: ex(a), Group: g, Reward: 1, SFT: true}
+	}
+	wrong := func(a int32, g int) train.Rollout { return train.Rollout{Example: ex(a), Group: g} }
+	// A draw of 3 problems: problem 0 mixed, 1 all right (answer 7 twice),
+	// 2 all wrong; the mixed one is group 0 of the step, the all-right one
+	// numbered apart (draw 1 of 3 problems: 1*3+1).
+	mixed := []train.Rollout{right(5, 0), wrong(6, 0)}
+	all := []train.Rollout{right(5, 0), wrong(6, 0), right(7, 1), right(7, 1), wrong(8, 2), wrong(9, 2)}
+	solved := func() []train.Rollout { return []train.Rollout{right(7, 4), right(7, 4)} }
+	type row struct {
+		tok, group         int
+		w, bonus           float64
+		demo, crossEntropy bool
+	}
+	rows := func(rs []train.Rollout) []row {
+		var out []row
+		for _, x := range rs {
+			out = append(out, row{int(x.Tokens[1]), x.Group, x.Weighted(), x.Bonus, x.Demo, x.SFT || x.Demo})
+		}
+		return out
+	}
+	tests := []struct {
+		name          string
+		cfg           RLConfig
+		rs, solved    []train.Rollout
+		policy, extra []row
+	}{
+		{"solved", RLConfig{Solved: true}, mixed, solved(),
+			[]row{{5, 0, 1, 0, false, true}, {6, 0, 1, 0, false, false}}, []row{{7, 1, 2, 0, true, true}}},
+		{"solved_adv", RLConfig{SolvedAdv: 0.2}, mixed, solved(),
+			[]row{{5, 0, 1, 0, false, true}, {6, 0, 1, 0, false, false}, {7, 1, 1, 0.2, false, true}, {7, 1, 1, 0.2, false, true}}, nil},
+		{"solved, no mixed group", RLConfig{Solved: true}, nil, solved(), rows(all), nil},
+		{"batch baseline, no mixed group", RLConfig{GRPO: train.GRPOConfig{BatchBaseline: true}}, nil, solved(),
+			[]row{{7, 0, 1, 0, false, true}, {7, 0, 1, 0, false, true}}, nil},
+		{"off, no mixed group", RLConfig{}, nil, nil, rows(all), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &RL{cfg: tc.cfg}
+			policy, extra := r.stepRows(slices.Clone(tc.rs), all, tc.solved, len(tc.rs)/2)
+			if got := rows(policy); !slices.Equal(got, tc.policy) {
+				t.Errorf("policy rows %v, want %v", got, tc.policy)
+			}
+			if got := rows(extra); !slices.Equal(got, tc.extra) {
+				t.Errorf("extra rows %v, want %v", got, tc.extra)
+			}
+		})
+	}
+}

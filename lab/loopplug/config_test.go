@@ -75,6 +75,7 @@ func TestConfigErrors(t *testing.T) {
 		{"min_kept", "", "train: {type: lab-train, with: {min_kept: -1}}", "", "min_kept must not be negative"},
 		{"by_length", "", "train: {type: lab-train, with: {by_length: -2}}", "", "by_length -2 must not be negative"},
 		{"grpo sft_distinct without sft", "", "train: {type: lab-train, with: {grpo: {sft_distinct: true}}}", "", "sft_distinct weighs the cross-entropy term: it needs sft above 0"},
+		{"grpo late max_draws without dynamic", "", "train: {type: lab-train, with: {grpo: {late: {from: 2, batch: 64, group: 4, max_draws: 1}}}}", "", "late max_draws 1: only dynamic draws more than one batch a step: it needs dynamic"},
 		{"grpo late in round 1", "", "train: {type: lab-train, with: {grpo: {late: {from: 1, batch: 64, group: 4}}}}", "", "late from 1 ≥ 2"},
 		{"grpo solved without dynamic", "", "train: {type: lab-train, with: {grpo: {sft: 1, solved: true}}}", "", "solved and solved_adv (0, not negative) use the groups dynamic sampling drops: they need dynamic"},
 		{"grpo solved_adv without dynamic", "", "train: {type: lab-train, with: {grpo: {solved_adv: 0.1}}}", "", "they need dynamic"},

@@ -158,6 +158,9 @@ func (g GRPO) check() error {
 	if l := g.Late; l != nil && (l.From < 2 || l.Batch < 1 || l.Group < 2 || l.MaxDraws < 0) {
 		return fmt.Errorf("lab-train: grpo: late from %d ≥ 2, batch %d ≥ 1, group %d ≥ 2 and max_draws %d ≥ 0", l.From, l.Batch, l.Group, l.MaxDraws)
 	}
+	if l := g.Late; l != nil && l.MaxDraws > 0 && !g.Dynamic {
+		return fmt.Errorf("lab-train: grpo: late max_draws %d: only dynamic draws more than one batch a step: it needs dynamic", l.MaxDraws)
+	}
 	if g.SFTDistinct && g.SFT == 0 {
 		return errors.New("lab-train: grpo: sft_distinct weighs the cross-entropy term: it needs sft above 0")
 	}
