@@ -165,7 +165,7 @@ const peekAfter = 50 * time.Millisecond
 func (t *Transport) get(ctx context.Context, host string) (*conn, bool, error) {
 	t.mu.Lock()
 	cs := t.idle[host]
-	n := expired(cs, t.idleTimeout()) // the reaper's timer may not have fired yet
+	n := expired(cs, t.idleTimeout(), time.Now()) // the reaper's timer may not have fired yet
 	old, cs := cs[:n:n], cs[n:]
 	var c *conn
 	for len(cs) > 0 && c == nil {
@@ -228,37 +228,40 @@ func (t *Transport) idleTimeout() time.Duration {
 }
 
 // expired counts the connections at the front of cs, the oldest, that have
-// been idle longer than timeout.
-func expired(cs []*conn, timeout time.Duration) int {
+// been idle longer than timeout at now.
+func expired(cs []*conn, timeout time.Duration, now time.Time) int {
 	n := 0
-	for n < len(cs) && time.Since(cs[n].idleAt) > timeout {
+	for n < len(cs) && now.Sub(cs[n].idleAt) > timeout {
 		n++
 	}
 	return n
 }
 
 // reap closes the connections idle longer than IdleTimeout, and comes back
-// when the next one is due while any are left.
+// when the next one is due while any are left. One clock reading serves
+// both: with two, a connection could be kept as not yet expired by the
+// first and be past due by the second, and a negative due left no timer.
 func (t *Transport) reap() {
 	timeout := t.idleTimeout()
+	now := time.Now()
 	var old []*conn
 	t.mu.Lock()
-	next := time.Duration(-1)
+	next, left := time.Duration(0), false
 	for host, cs := range t.idle {
-		n := expired(cs, timeout)
+		n := expired(cs, timeout, now)
 		old = append(old, cs[:n]...)
 		if cs = cs[n:]; len(cs) == 0 {
 			delete(t.idle, host)
 			continue
 		}
 		t.idle[host] = cs
-		if due := timeout - time.Since(cs[0].idleAt); next < 0 || due < next {
-			next = due
+		if due := timeout - now.Sub(cs[0].idleAt); !left || due < next {
+			next, left = due, true
 		}
 	}
 	t.reaper = nil
-	if next >= 0 {
-		t.reaper = time.AfterFunc(next+time.Millisecond, t.reap)
+	if left {
+		t.reaper = time.AfterFunc(max(next, 0)+time.Millisecond, t.reap)
 	}
 	t.mu.Unlock()
 	for _, c := range old {
