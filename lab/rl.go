@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/synthloop/synthloop/engine/checkpoint"
 	"github.com/synthloop/synthloop/engine/llama"
@@ -91,6 +92,13 @@ type RLConfig struct {
 	// 0, yet they are verified answers already paid for, the ones
 	// rejection sampling sharpens the policy on.
 	Solved bool `json:"solved"`
+	// FirstError trains each wrong answer of a mixed group only up to its
+	// first token that differs from every right answer of the group (the
+	// longest prefix it shares with one of them, then that token): the
+	// tokens after it follow from the mistake, and pushing them down as
+	// well spreads the group's one bit over tokens that may be right given
+	// what came before. Only the group's rewards decide right and wrong.
+	FirstError bool `json:"first_error"`
 	// SolvedAdv, when above 0 and with Dynamic, trains the groups whose
 	// answers are all right in the policy term too, with this advantage
 	// (train.Rollout.Bonus), and by the cross-entropy term as every
@@ -173,6 +181,9 @@ type RLStats struct {
 	// Seen is the share of the step's sampled problems drawn before in the
 	// run (learnable selection only; uniform draws rarely repeat one).
 	Seen float64 `json:"seen,omitempty"`
+	// Cut is the share of the trained wrong answers' tokens that FirstError
+	// left out of the policy term (after the first wrong one).
+	Cut float64 `json:"cut,omitempty"`
 }
 
 // RL is a GRPO run on a model and a set of problems.
@@ -484,6 +495,9 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	if r.cfg.Merge {
 		rs = mergeSame(rs)
 	}
+	if r.cfg.FirstError {
+		st.Cut = firstError(rs)
+	}
 	if r.cfg.SFTDistinct {
 		countOnce(rs)
 	}
@@ -664,6 +678,52 @@ func mergeSame(rs []train.Rollout) []train.Rollout {
 		out = append(out, x)
 	}
 	return out
+}
+
+// firstError masks the tokens of each wrong rollout in rs after the first
+// one at which it differs from every right rollout of its group
+// (RLConfig.FirstError), and returns the share of the wrong rollouts'
+// trained tokens it masked. A group with no right rollout is left as it is.
+func firstError(rs []train.Rollout) float64 {
+	right := map[int][][]int32{}
+	for _, x := range rs {
+		if x.Reward > 0 {
+			right[x.Group] = append(right[x.Group], x.Tokens)
+		}
+	}
+	var total, cut int
+	for i := range rs {
+		x := &rs[i]
+		if x.Reward > 0 || len(right[x.Group]) == 0 {
+			continue
+		}
+		k := 0 // the longest prefix x shares with a right rollout
+		for _, t := range right[x.Group] {
+			n := 0
+			for n < min(len(t), len(x.Tokens)) && t[n] == x.Tokens[n] {
+				n++
+			}
+			k = max(k, n)
+		}
+		// Position k holds the first wrong token; the mask is copied because
+		// merged and reused rollouts may share it.
+		mask := slices.Clone(x.Mask)
+		for j := range mask {
+			if !mask[j] {
+				continue
+			}
+			total++
+			if j > k {
+				mask[j] = false
+				cut++
+			}
+		}
+		x.Mask = mask
+	}
+	if total == 0 {
+		return 0
+	}
+	return float64(cut) / float64(total)
 }
 
 // countOnce sets the cross-entropy weight of each verified rollout so that

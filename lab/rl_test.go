@@ -371,6 +371,61 @@ func TestRLCountOnce(t *testing.T) {
 	}
 }
 
+// TestRLFirstError: a wrong answer keeps its tokens up to the first one at
+// which it leaves every right answer of its group (the longest shared
+// prefix decides), the prompt stays unmasked, right answers and groups
+// without a right answer are untouched, and a mask shared with another
+// rollout is not changed in place.
+func TestRLFirstError(t *testing.T) {
+	ex := func(toks ...int32) train.Example {
+		m := make([]bool, len(toks))
+		for i := 2; i < len(toks); i++ { // tokens 0-1: the prompt
+			m[i] = true
+		}
+		return train.Example{Tokens: toks, Mask: m}
+	}
+	shared := ex(1, 2, 5, 6, 7, 8)
+	rs := []train.Rollout{
+		{Example: ex(1, 2, 3, 4, 5, 6), Group: 0, Reward: 1},
+		{Example: ex(1, 2, 3, 9, 9, 9), Group: 0, Reward: 1},
+		{Example: ex(1, 2, 3, 4, 7, 7), Group: 0}, // leaves the first right answer at token 4
+		{Example: ex(1, 2, 3, 9, 9, 8), Group: 0}, // leaves the second one at token 5
+		{Example: shared, Group: 0, Weight: 2},    // wrong from its first answer token
+		{Example: ex(1, 2, 5, 6, 7, 8), Group: 1}, // no right answer in group 1
+		{Example: ex(1, 2, 3, 4, 5, 6), Group: 1}, // (the right answer of group 0 does not count)
+		{Example: ex(1, 2, 3, 4, 5), Group: 2, Reward: 1},
+		{Example: ex(1, 2, 3, 4), Group: 2}, // a prefix of the right answer: nothing to cut
+	}
+	cut := firstError(rs)
+	want := [][]bool{
+		{false, false, true, true, true, true},
+		{false, false, true, true, true, true},
+		{false, false, true, true, true, false},
+		{false, false, true, true, true, true},
+		{false, false, true, false, false, false},
+		{false, false, true, true, true, true},
+		{false, false, true, true, true, true},
+		{false, false, true, true, true},
+		{false, false, true, true},
+	}
+	for i, w := range want {
+		if !slices.Equal(rs[i].Mask, w) {
+			t.Errorf("rollout %d: mask %v, want %v", i, rs[i].Mask, w)
+		}
+	}
+	if !slices.Equal(shared.Mask, []bool{false, false, true, true, true, true}) {
+		t.Errorf("the shared mask changed in place: %v", shared.Mask)
+	}
+	// Wrong answers with a right one in their group: 4 + 4 + 4 + 2 trained
+	// tokens, of which 1 + 0 + 3 + 0 were cut.
+	if w := 4.0 / 14; math.Abs(cut-w) > 1e-12 {
+		t.Errorf("cut %g, want %g", cut, w)
+	}
+	if cut := firstError(nil); cut != 0 {
+		t.Errorf("no rollouts: cut %g", cut)
+	}
+}
+
 func TestRLSchedule(t *testing.T) {
 	for _, tc := range []struct {
 		decay          bool

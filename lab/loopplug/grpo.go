@@ -102,6 +102,7 @@ type GRPO struct {
 	Select      string  `yaml:"select" doc:"How a step picks its problems: uniform (at random), or learnable (in proportion to the posterior mean of p(1−p), p the problem's pass rate, from the verdicts on the answers drawn to it so far in the round: a group all right or all wrong teaches nothing)"`
 	Solved      bool    `yaml:"solved" doc:"With dynamic, train the groups whose answers are all right by the cross-entropy term (merged, weighted by their copies) instead of dropping them: verified answers already sampled, as RFT trains them (needs sft; off: dropped)"`
 	SolvedAdv   float64 `yaml:"solved_adv" doc:"With dynamic, train the groups whose answers are all right in the policy term too, with this advantage (0: dropped)"`
+	FirstError  bool    `yaml:"first_error" doc:"Train each wrong answer of a mixed group only up to its first token that differs from every right answer of the group: the tokens after the mistake follow from it and are not pushed down (off: every token of a wrong answer)"`
 	Baseline    string  `yaml:"baseline" doc:"What an answer's reward is compared with: group (its group's mean reward, GRPO) or batch (the mean over the step's trained answers, REINFORCE++; with dynamic the all-right groups then train with a positive advantage and the all-wrong ones stay dropped)"`
 }
 
@@ -218,7 +219,7 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	}
 	cfg := lab.RLConfig{Steps: c.Steps, Prompts: prompts, Group: g.Group, Minibatches: g.Minibatches, Epochs: g.Epochs, Micro: g.Micro,
 		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep, Wrong: g.Wrong, Merge: g.Merge, SFTDistinct: g.SFTDistinct, Decay: g.Decay, Select: g.Select, TrimTail: g.TrimTail,
-		Solved: g.Solved, SolvedAdv: g.SolvedAdv,
+		Solved: g.Solved, SolvedAdv: g.SolvedAdv, FirstError: g.FirstError,
 		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm, SFT: g.SFT,
 			BatchBaseline: g.Baseline == baselineBatch}}
 	if g.Replay > 0 {
