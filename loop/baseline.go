@@ -42,6 +42,11 @@ type Baseline struct {
 	// step's with-block is still the main run's merged with the baseline's,
 	// so a key the new type does not know must be removed with null.
 	Types map[string]string `yaml:"types"`
+	// Phases says whether the baseline runs the loop's phases too (keep,
+	// the default: a fair control of a phased loop changes one setting) or
+	// the loop's own steps in every round (drop: to compare a phased loop
+	// with either of its methods alone).
+	Phases string `yaml:"phases"`
 }
 
 // BaselineDir is the baseline's run directory inside the main run's.
@@ -60,16 +65,32 @@ func (c *Config) BaselineConfig() (*Config, error) {
 	if b.Title != "" {
 		over["description"] = b.Title
 	}
-	for key, with := range map[string]map[string]any{"generate": b.Generate, "train": b.Train, "evaluate": b.Evaluate} {
+	if b.Phases == "drop" {
+		over["phases"] = nil
+	}
+	if err := stepOverrides(over, b.Types, b.Generate, b.Train, b.Evaluate); err != nil {
+		return nil, fmt.Errorf("loop: baseline: %w", err)
+	}
+	bc, err := c.With(over)
+	if err != nil {
+		return nil, fmt.Errorf("loop: baseline: %w", err)
+	}
+	return bc, nil
+}
+
+// stepOverrides adds to over the changes a baseline or a phase makes to the
+// three steps: with-blocks merged key by key, and step types replaced.
+func stepOverrides(over map[string]any, types map[string]string, gen, train, eval map[string]any) error {
+	for key, with := range map[string]map[string]any{"generate": gen, "train": train, "evaluate": eval} {
 		if len(with) > 0 {
 			over[key] = map[string]any{"with": with}
 		}
 	}
-	for key, typ := range b.Types {
+	for key, typ := range types {
 		switch key {
 		case "generate", "train", "evaluate":
 		default:
-			return nil, fmt.Errorf("loop: baseline: types: %q is not a step (generate, train or evaluate)", key)
+			return fmt.Errorf("types: %q is not a step (generate, train or evaluate)", key)
 		}
 		step, _ := over[key].(map[string]any)
 		if step == nil {
@@ -78,11 +99,7 @@ func (c *Config) BaselineConfig() (*Config, error) {
 		step["type"] = typ
 		over[key] = step
 	}
-	bc, err := c.With(over)
-	if err != nil {
-		return nil, fmt.Errorf("loop: baseline: %w", err)
-	}
-	return bc, nil
+	return nil
 }
 
 // With returns c with over merged into its YAML, key by key and
@@ -131,6 +148,11 @@ func merge(base, over map[string]any) map[string]any {
 func (b *Baseline) check() error {
 	if b.SharedRounds < 0 {
 		return errors.New("baseline.shared_rounds must not be negative")
+	}
+	switch b.Phases {
+	case "", "keep", "drop":
+	default:
+		return fmt.Errorf("baseline.phases %q: want keep (the loop's phases, the default) or drop (the loop's own steps in every round)", b.Phases)
 	}
 	return nil
 }

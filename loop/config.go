@@ -46,6 +46,8 @@ type Config struct {
 	// Baseline, when set, runs a control after the loop: the same loop with
 	// some settings changed, shown beside it in the report.
 	Baseline *Baseline `yaml:"baseline" doc:"A control run after the loop: title, shared_rounds and with-overrides"`
+	// Phases change the steps from given rounds on (GRPO, then RFT).
+	Phases []Phase `yaml:"phases" doc:"Changes to the steps from a given round on: from, title, types and with-overrides, as a baseline's"`
 
 	// Source is the file the config came from and Text its exact bytes.
 	Source string `yaml:"-"`
@@ -172,6 +174,11 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			f.Add(confkit.Value(root, "baseline"), "baseline", err.Error())
 		} else if _, err := cfg.BaselineConfig(); err != nil {
 			f.Add(confkit.Value(root, "baseline"), "baseline", err.Error())
+		}
+	}
+	if len(f.Errs) == 0 && len(cfg.Phases) > 0 {
+		if err := cfg.checkPhases(); err != nil {
+			f.Add(confkit.Value(root, "phases"), "phases", err.Error())
 		}
 	}
 	if err := f.Err(); err != nil {

@@ -531,3 +531,69 @@ func TestScratchSavesSideBySide(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPhases: a phase's steps run from its round on and the loop's own
+// before it, a crash inside a phase resumes into the same phase, and the
+// phases are checked when the file is read.
+func TestPhases(t *testing.T) {
+	text := fmt.Sprintf(fakeLoop, 4, 0, 0.0, 0.0, 0, 0.0, 0, "0.6, 0.7, 0.8, 0.9") +
+		"phases:\n  - {from: 3, title: more data, generate: {n: 5}, train: {crash_round: 3}}\n"
+	cfg := parse(t, text)
+	dir := t.TempDir()
+	if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir}); err == nil || !strings.Contains(err.Error(), "round 3: train: the trainer crashed") {
+		t.Fatalf("first run: %v, want the phase's trainer to crash in round 3", err)
+	}
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Rounds) != 4 {
+		t.Fatalf("%d rounds, want 4", len(sum.Rounds))
+	}
+	countersMu.Lock()
+	var kept []int
+	for _, in := range inputs[dir] {
+		kept = append(kept, in.Data[len(in.Data)-1].Kept)
+	}
+	countersMu.Unlock()
+	// Rounds 1 and 2 keep the loop's 3 records, rounds 3 (trained twice:
+	// the crash, then the resume) and 4 the phase's 5.
+	if want := []int{3, 3, 5, 5, 5}; fmt.Sprint(kept) != fmt.Sprint(want) {
+		t.Errorf("records trained on per call %v, want %v", kept, want)
+	}
+	if c := counter(dir); c.get("gen", 3) != 1 || c.get("train", 3) != 2 || c.get("train", 4) != 1 {
+		t.Errorf("round 3 generated %d times and trained %d, round 4 trained %d; want 1, 2, 1", c.get("gen", 3), c.get("train", 3), c.get("train", 4))
+	}
+
+	base := fmt.Sprintf(fakeLoop, 4, 0, 0.0, 0.0, 0, 0.0, 0, "0.6, 0.7, 0.8, 0.9")
+	for _, tc := range []struct{ phases, want string }{
+		{"  - {from: 1, generate: {n: 5}}\n", "round 2 or later"},
+		{"  - {from: 3, generate: {n: 5}}\n  - {from: 3, generate: {n: 6}}\n", "increasing rounds"},
+		{"  - {from: 2, types: {generate: no-such-gen}}\n", "no-such-gen"},
+		{"  - {from: 2, generate: {m: 5}}\n", "phases[0] (from round 2)"},
+		{"  - {from: 2, types: {judge: x}}\n", `"judge" is not a step`},
+		{"  - {form: 2}\n", "form"},
+	} {
+		if _, err := loop.ParseConfig("loop.yaml", []byte(base+"phases:\n"+tc.phases)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("phases %q: error %v, want one mentioning %q", tc.phases, err, tc.want)
+		}
+	}
+
+	// A baseline keeps the loop's phases unless it drops them.
+	phased := base + "phases:\n  - {from: 3, generate: {n: 5}}\n"
+	for _, tc := range []struct {
+		baseline string
+		phases   int
+	}{{"baseline: {title: same}\n", 1}, {"baseline: {phases: keep}\n", 1}, {"baseline: {phases: drop}\n", 0}} {
+		bc, err := parse(t, phased+tc.baseline).BaselineConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bc.Phases) != tc.phases {
+			t.Errorf("%s: the baseline has %d phases, want %d", strings.TrimSpace(tc.baseline), len(bc.Phases), tc.phases)
+		}
+	}
+	if _, err := loop.ParseConfig("loop.yaml", []byte(phased+"baseline: {phases: off}\n")); err == nil || !strings.Contains(err.Error(), "keep") {
+		t.Errorf("baseline.phases off: %v, want an error naming keep and drop", err)
+	}
+}

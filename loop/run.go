@@ -83,15 +83,14 @@ const (
 )
 
 type runner struct {
-	cfg   *Config
-	opts  Options
-	log   *slog.Logger
-	st    *store.Store
-	s     *state
-	now   func() time.Time
-	gen   Generator
-	train Trainer
-	eval  Evaluator
+	cfg    *Config
+	opts   Options
+	log    *slog.Logger
+	st     *store.Store
+	s      *state
+	now    func() time.Time
+	steps  steps        // the loop's own generator, trainer and evaluator
+	phases []phaseSteps // the steps of later rounds (Config.Phases)
 
 	mopts  model.Options
 	getenv func(string) string
@@ -126,13 +125,10 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Summary, error) {
 		l.now = time.Now
 	}
 	var err error
-	if l.gen, err = newPlugin(generators, cfg.Generate); err != nil {
+	if l.steps, err = newSteps(cfg); err != nil {
 		return nil, err
 	}
-	if l.train, err = newPlugin(trainers, cfg.Train); err != nil {
-		return nil, err
-	}
-	if l.eval, err = newPlugin(evaluators, cfg.Evaluate); err != nil {
+	if l.phases, err = newPhases(cfg); err != nil {
 		return nil, err
 	}
 	l.st, err = store.Open(ctx, opts.RunDir)
@@ -359,8 +355,9 @@ func (l *runner) runRound(ctx context.Context, r *roundState) error {
 	if err := os.MkdirAll(l.roundDir(r.Index), 0o755); err != nil {
 		return fmt.Errorf("loop: %w", err)
 	}
+	st := l.stepsFor(r.Index)
 	if r.Gen == nil {
-		d, err := timed(r, func() (Data, error) { return l.gen.Generate(ctx, l.newRound(r, stepGenerate)) })
+		d, err := timed(r, func() (Data, error) { return st.gen.Generate(ctx, l.newRound(r, stepGenerate)) })
 		if err != nil {
 			return fmt.Errorf("generate: %w", err)
 		}
@@ -379,7 +376,7 @@ func (l *runner) runRound(ctx context.Context, r *roundState) error {
 		for i := range in.Data {
 			in.Data[i].Path = l.absPath(in.Data[i].Path)
 		}
-		t, err := timed(r, func() (Trained, error) { return l.train.Train(ctx, l.newRound(r, stepTrain), in) })
+		t, err := timed(r, func() (Trained, error) { return st.train.Train(ctx, l.newRound(r, stepTrain), in) })
 		switch {
 		case errors.Is(err, ErrTrainingFailed) && ctx.Err() == nil:
 			r.TrainFailed = err.Error()
@@ -398,7 +395,7 @@ func (l *runner) runRound(ctx context.Context, r *roundState) error {
 	}
 	if r.Eval == nil {
 		e, err := timed(r, func() (Eval, error) {
-			return l.eval.Evaluate(ctx, l.newRound(r, stepEvaluate), r.Train.Student, r.Teacher)
+			return st.eval.Evaluate(ctx, l.newRound(r, stepEvaluate), r.Train.Student, r.Teacher)
 		})
 		if err != nil {
 			return fmt.Errorf("evaluate: %w", err)

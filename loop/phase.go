@@ -1,0 +1,122 @@
+package loop
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Phase changes a loop's steps from a given round on, in the same run: a
+// method that learns fastest early can hand over to one that learns
+// fastest late (GRPO while most groups hold right and wrong answers, then
+// rejection sampling), with every round's data, students and resume kept
+// in one run directory.
+//
+//	phases:
+//	  - from: 5
+//	    title: RFT from round 5
+//	    types: {generate: lab-rft}
+//	    generate: {count: 1500, k: 8}   # merged over generate.with; null removes a key
+//	    train: {steps: 300, grpo: null}
+type Phase struct {
+	From  int    `yaml:"from" doc:"The first round that runs the phase's steps (2 or later; phases in increasing order)"`
+	Title string `yaml:"title" doc:"Says what the phase changes, for logs"`
+	// Types, Generate, Train and Evaluate change the loop's own steps as a
+	// baseline's do; each phase starts from the loop's steps, not from the
+	// phase before it.
+	Types    map[string]string `yaml:"types" doc:"Step types replaced from round from on, as a baseline's types: {generate: lab-rft}"`
+	Generate map[string]any    `yaml:"generate" doc:"Merged over generate.with, key by key (null removes a key)"`
+	Train    map[string]any    `yaml:"train" doc:"Merged over train.with, key by key (null removes a key)"`
+	Evaluate map[string]any    `yaml:"evaluate" doc:"Merged over evaluate.with, key by key (null removes a key)"`
+}
+
+// PhaseConfig returns the config whose steps run from c.Phases[i].From
+// on: c with the phase's changes merged in, without phases or a baseline
+// of its own.
+func (c *Config) PhaseConfig(i int) (*Config, error) {
+	p := c.Phases[i]
+	over := map[string]any{"phases": nil, "baseline": nil}
+	if err := stepOverrides(over, p.Types, p.Generate, p.Train, p.Evaluate); err != nil {
+		return nil, fmt.Errorf("loop: phases[%d]: %w", i, err)
+	}
+	pc, err := c.With(over)
+	if err != nil {
+		return nil, fmt.Errorf("loop: phases[%d] (from round %d): %w", i, p.From, err)
+	}
+	return pc, nil
+}
+
+// checkPhases reports phases that do not start after round 1 or not in
+// increasing order, and phases whose steps do not parse.
+func (c *Config) checkPhases() error {
+	last := 1
+	for i, p := range c.Phases {
+		if p.From <= last {
+			if i == 0 {
+				return fmt.Errorf("phases[0]: from %d: round 1 runs the loop's own steps, so a phase starts at round 2 or later", p.From)
+			}
+			return fmt.Errorf("phases[%d]: from %d: phases must start in increasing rounds (the one before starts at %d)", i, p.From, last)
+		}
+		last = p.From
+		if _, err := c.PhaseConfig(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// steps are a round's three plugins.
+type steps struct {
+	gen   Generator
+	train Trainer
+	eval  Evaluator
+}
+
+func newSteps(c *Config) (steps, error) {
+	var s steps
+	var err error
+	if s.gen, err = newPlugin(generators, c.Generate); err != nil {
+		return s, err
+	}
+	if s.train, err = newPlugin(trainers, c.Train); err != nil {
+		return s, err
+	}
+	if s.eval, err = newPlugin(evaluators, c.Evaluate); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// phaseSteps are the plugins of a phase and its first round.
+type phaseSteps struct {
+	from int
+	steps
+}
+
+// stepsFor returns the plugins that run round i: the last phase started by
+// then, or the loop's own.
+func (l *runner) stepsFor(i int) steps {
+	s := l.steps
+	for _, p := range l.phases {
+		if i >= p.from {
+			s = p.steps
+		}
+	}
+	return s
+}
+
+// newPhases builds every phase's plugins.
+func newPhases(c *Config) ([]phaseSteps, error) {
+	var out []phaseSteps
+	for i, p := range c.Phases {
+		pc, err := c.PhaseConfig(i)
+		if err != nil {
+			return nil, err
+		}
+		s, err := newSteps(pc)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("loop: phases[%d]", i), err)
+		}
+		out = append(out, phaseSteps{from: p.From, steps: s})
+	}
+	return out, nil
+}
