@@ -53,7 +53,9 @@ A baseline: block runs the same loop again with some with-settings changed (null
 sharing its first shared_rounds rounds, into RUN_DIR/baseline; the table, summary.json and
 'synthloop report' show it beside the main run. On 2 or more CPUs it runs beside the main run once
 the shared rounds are done, in a second synthloop process (its table is printed after the main
-run's; the results are the same as with --sequential-baseline, which runs it afterwards). lab-train's voters: N trains N models from
+run's; the results are the same as with --sequential-baseline, which runs it afterwards). A phases:
+list changes the steps from given rounds on in the same run (from, title, types and with-overrides,
+as a baseline's: GRPO in the first rounds, then RFT). lab-train's voters: N trains N models from
 different seeds side by side, and lab-selflabel takes a majority vote across them.
 
 A table row is printed as each round ends; step progress goes to stderr (a live line on a
