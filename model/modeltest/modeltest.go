@@ -17,8 +17,6 @@
 package modeltest
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -26,8 +24,6 @@ import (
 	"net/http/httptest"
 	"sync"
 	"time"
-
-	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/synthloop/synthloop/internal/openaiwire"
 	"github.com/synthloop/synthloop/model"
@@ -478,21 +474,6 @@ func (s *Server) admit(req *Request, body []byte) (Fault, func()) {
 
 func authorized(h http.Header, key string) bool {
 	return h.Get("Authorization") == "Bearer "+key || h.Get("X-Api-Key") == key
-}
-
-// canonicalKey hashes body with object keys sorted (encoding/json sorts map
-// keys). The body is decoded by JSON v2 at v1 semantics, into the same
-// value as encoding/json's (FuzzDecodeRequest compares the keys), at about
-// half the CPU.
-func canonicalKey(body []byte) string {
-	var v any
-	if err := jsonv2.Unmarshal(body, &v, v1Semantics); err == nil {
-		if b, err := json.Marshal(v); err == nil {
-			body = b
-		}
-	}
-	sum := sha256.Sum256(body)
-	return hex.EncodeToString(sum[:])
 }
 
 // serve applies fault f, or writes the good body built by good, of content
