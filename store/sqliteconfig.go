@@ -38,7 +38,10 @@ var sqliteConfigErr = configSQLite()
 // SQLite hands each emptied 64 KB region back to the kernel with a madvise,
 // a TLB shootdown on a VM, about 250 µs apiece here. The pool is taken once
 // per process and kept (about 43 MB, touched when SQLite builds its free
-// list); past it, pages are allocated one by one as before.
+// list). When it runs low, SQLite has each cache reuse its own least
+// recently used pages before it allocates more, one by one as before: so
+// the pool is also a soft bound on all caches together, sized for one
+// writer's 32 MB and a few readers' 2 MB.
 //
 // Statement journals spill at 16 MB instead of 64 KB
 // (SQLITE_CONFIG_STMTJRNL_SPILL). The writer runs each write of a group
