@@ -38,7 +38,7 @@ var sqliteConfigErr = configSQLite()
 // SQLite hands each emptied 64 KB region back to the kernel with a madvise,
 // a TLB shootdown on a VM, about 250 µs apiece here. The pool is taken once
 // per process and kept (about 43 MB, touched when SQLite builds its free
-// list). When it runs low, SQLite has each cache reuse its own least
+// list; poolMemory says why it asks for huge pages). When it runs low, SQLite has each cache reuse its own least
 // recently used pages before it allocates more, one by one as before: so
 // the pool is also a soft bound on all caches together, sized for one
 // writer's 32 MB and a few readers' 2 MB.
@@ -65,12 +65,11 @@ func configSQLite() error {
 	}
 	// A slot holds a 4 KiB page and SQLite's header for it, 8-byte aligned.
 	slot := (4096 + int(pageHeaderSize) + 7) &^ 7
-	buf := libc.Xmalloc(tls, libc.Tsize_t(slot*pagePoolSlots))
-	if buf == 0 {
-		return fmt.Errorf("store: configure sqlite: page pool: out of memory")
+	buf, err := poolMemory(slot * pagePoolSlots)
+	if err != nil {
+		return fmt.Errorf("store: configure sqlite: page pool: %w", err)
 	}
 	if rc := sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_PAGECACHE, libc.VaList(va, buf, int32(slot), int32(pagePoolSlots))); rc != sqlite3.SQLITE_OK {
-		libc.Xfree(tls, buf)
 		return fmt.Errorf("store: configure sqlite: page pool: code %d", rc)
 	}
 	return nil
