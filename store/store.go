@@ -504,11 +504,22 @@ func (s *Store) CommitUnits(ctx context.Context, units []pipeline.Unit) error {
 		}
 		// Records first, then done-marks, each in the units' order: the
 		// same rows as a statement per row, in one transaction.
+		// Each value is boxed into an any once: a stage's name, a unit's
+		// key and a status are shared by the rows that hold them.
 		var recs []any
 		var owner []int // the unit of each record row, to name it in an error
+		var stage, status any
+		keys := make([]any, len(units))
 		for i, u := range units {
+			if stage == nil || stage.(string) != u.Stage {
+				stage = u.Stage
+			}
+			keys[i] = u.Key
 			for j, r := range u.Records {
-				recs = append(recs, r.ID, u.Stage, r.Seq, string(r.Status), u.Key, string(blobs[i][j]))
+				if status == nil || status.(string) != string(r.Status) {
+					status = string(r.Status)
+				}
+				recs = append(recs, r.ID, stage, r.Seq, status, keys[i], string(blobs[i][j]))
 				owner = append(owner, i)
 			}
 		}
@@ -517,10 +528,14 @@ func (s *Store) CommitUnits(ctx context.Context, units []pipeline.Unit) error {
 			return fmt.Errorf("%s/%s: records from %s on: %w", u.Stage, u.Key, recs[row*s.insRecords.cols], err)
 		}
 		marks := make([]any, 0, len(units)*s.insUnits.cols)
-		for _, u := range units {
+		var at any = now
+		for i, u := range units {
+			if stage == nil || stage.(string) != u.Stage {
+				stage = u.Stage
+			}
 			us := u.Usage
-			marks = append(marks, u.Stage, u.Key, len(u.Records), us.Requests, us.CachedRequests,
-				us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, now, us.CachedPromptTokens)
+			marks = append(marks, stage, keys[i], len(u.Records), us.Requests, us.CachedRequests,
+				us.PromptTokens, us.CompletionTokens, us.CostUSD, us.Errors, at, us.CachedPromptTokens)
 		}
 		if row, err := s.insUnits.exec(ctx, tx, marks); err != nil {
 			u := units[row]

@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/synthloop/synthloop/internal/openaiwire"
@@ -58,4 +60,72 @@ func canonicalKeyV1(body []byte) string {
 	}
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
+}
+
+// TestCanonicalKeyRandom compares canonicalKey with encoding/json's on
+// generated bodies: nested values with duplicate and unsorted keys, numbers
+// in every form (out of float64's range too), strings that encoding/json
+// escapes, white space, and bodies cut short or followed by more.
+func TestCanonicalKeyRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	names := []string{`"a"`, `"b"`, `"model"`, `"Model"`, `"é"`, `"a\u0000"`, `""`, `"<&>"`, `"\ud800"`, `"z\"q"`}
+	numbers := []string{"0", "-0", "1", "1.0", "1e3", "1E-7", "1e-6", "0.000001", "1e21", "1e20", "-1.5e-10",
+		"123456789012345678901234", "9007199254740993", "1e400", "-1e-400", "0.1", "2.5e+3"}
+	texts := []string{`"hi"`, `"<b>&amp;</b>"`, `"line\nbreak\ttab"`, `"\u2028\u2029"`, `"\u00e9t\u00e9"`, `"\ud83d\ude00"`,
+		`"\udc00"`, "\"\xff\xfe\"", `"\/slash\\"`, `"\b\f\u001f"`, `"日本"`}
+	var value func(depth int) string
+	value = func(depth int) string {
+		switch k := rng.IntN(8); {
+		case k < 2 && depth < 4:
+			var b strings.Builder
+			b.WriteString("{")
+			for i := range rng.IntN(5) {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				b.WriteString(names[rng.IntN(len(names))] + " : " + value(depth+1))
+			}
+			b.WriteString("}")
+			return b.String()
+		case k < 3 && depth < 4:
+			var parts []string
+			for range rng.IntN(4) {
+				parts = append(parts, value(depth+1))
+			}
+			return "[ " + strings.Join(parts, ",") + "]"
+		case k < 5:
+			return numbers[rng.IntN(len(numbers))]
+		case k < 7:
+			return texts[rng.IntN(len(texts))]
+		default:
+			return []string{"true", "false", "null"}[rng.IntN(3)]
+		}
+	}
+	for range 20000 {
+		body := " " + value(0) + "\n"
+		switch rng.IntN(10) {
+		case 0:
+			body = body[:rng.IntN(len(body)+1)]
+		case 1:
+			body += []string{"1", "{}", "x", " "}[rng.IntN(4)]
+		}
+		if got, want := canonicalKey([]byte(body)), canonicalKeyV1([]byte(body)); got != want {
+			t.Fatalf("canonicalKey(%q) = %s, encoding/json's %s", body, got, want)
+		}
+	}
+}
+
+func BenchmarkCanonicalKey(b *testing.B) {
+	body := []byte(`{"model":"instant","messages":[{"role":"user","content":"Task 00001: explain tides at level 3 of 5."}],"max_tokens":64}`)
+	for _, bc := range []struct {
+		name string
+		key  func([]byte) string
+	}{{"tokens", canonicalKey}, {"any", canonicalKeyV1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.key(body)
+			}
+		})
+	}
 }

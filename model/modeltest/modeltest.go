@@ -17,8 +17,6 @@
 package modeltest
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -26,8 +24,6 @@ import (
 	"net/http/httptest"
 	"sync"
 	"time"
-
-	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/synthloop/synthloop/internal/openaiwire"
 	"github.com/synthloop/synthloop/model"
@@ -275,6 +271,12 @@ func WithLatency(d time.Duration) Option { return func(srv *Server) { srv.latenc
 // adaptive-concurrency tests. Combine with WithLatency.
 func WithCapacity(capacity int) Option { return func(srv *Server) { srv.capacity = capacity } }
 
+// WithoutLog keeps no log of the requests (Log returns none; the counts
+// stay): a benchmark's thousands of logged requests, each with its body and
+// headers, were a quarter of the heap the garbage collector marked in the
+// process it measures.
+func WithoutLog() Option { return func(srv *Server) { srv.noLog = true } }
+
 // Server is a running stand-in. Its methods are safe for concurrent use.
 type Server struct {
 	// URL is the base URL to configure clients with: it ends in /v1 for the
@@ -290,6 +292,7 @@ type Server struct {
 	latency   time.Duration
 	capacity  int
 	anthropic bool
+	noLog     bool
 	// reasoningField is the OpenAI-style reply's reasoning field.
 	reasoningField string
 	pcache         *promptCache  // nil: no prompt cache (WithPromptCache)
@@ -401,7 +404,7 @@ func (s *Server) Faults(kind FaultKind) int {
 	return s.faults[kind]
 }
 
-// Log returns every chat request in arrival order.
+// Log returns every chat request in arrival order (none WithoutLog).
 func (s *Server) Log() []*Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -441,7 +444,9 @@ func (s *Server) admit(req *Request, body []byte) (Fault, func()) {
 	s.total++
 	s.perKey[req.Key]++
 	req.Number, req.Attempt = s.total, s.perKey[req.Key]
-	s.log = append(s.log, req)
+	if !s.noLog {
+		s.log = append(s.log, req)
+	}
 	over := s.capacity > 0 && s.inflight >= s.capacity
 	s.inflight++
 	s.maxInflight = max(s.maxInflight, s.inflight)
@@ -478,21 +483,6 @@ func (s *Server) admit(req *Request, body []byte) (Fault, func()) {
 
 func authorized(h http.Header, key string) bool {
 	return h.Get("Authorization") == "Bearer "+key || h.Get("X-Api-Key") == key
-}
-
-// canonicalKey hashes body with object keys sorted (encoding/json sorts map
-// keys). The body is decoded by JSON v2 at v1 semantics, into the same
-// value as encoding/json's (FuzzDecodeRequest compares the keys), at about
-// half the CPU.
-func canonicalKey(body []byte) string {
-	var v any
-	if err := jsonv2.Unmarshal(body, &v, v1Semantics); err == nil {
-		if b, err := json.Marshal(v); err == nil {
-			body = b
-		}
-	}
-	sum := sha256.Sum256(body)
-	return hex.EncodeToString(sum[:])
 }
 
 // serve applies fault f, or writes the good body built by good, of content

@@ -171,6 +171,16 @@ func TestCounters(t *testing.T) {
 	}
 }
 
+func TestWithoutLog(t *testing.T) {
+	srv := modeltest.NewServer(modeltest.Echo, modeltest.WithoutLog())
+	defer srv.Close()
+	post(t, srv.URL+"/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
+	post(t, srv.URL+"/chat/completions", `{ "messages":[{"content":"hi","role":"user"}], "model":"m" }`)
+	if n, keys, log := srv.Requests(), len(srv.Keys()), srv.Log(); n != 2 || keys != 1 || srv.Duplicates() != 1 || len(log) != 0 {
+		t.Fatalf("WithoutLog: %d requests, %d keys, %d duplicates, %d logged; want 2, 1, 1, 0", n, keys, srv.Duplicates(), len(log))
+	}
+}
+
 func TestCapacity(t *testing.T) {
 	srv := modeltest.NewServer(modeltest.Echo, modeltest.WithCapacity(1), modeltest.WithLatency(100*time.Millisecond))
 	defer srv.Close()
