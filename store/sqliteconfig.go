@@ -41,7 +41,10 @@ var sqliteConfigErr = configSQLite()
 // list; poolMemory says why it asks for huge pages). When it runs low, SQLite has each cache reuse its own least
 // recently used pages before it allocates more, one by one as before: so
 // the pool is also a soft bound on all caches together, sized for one
-// writer's 32 MB and a few readers' 2 MB.
+// writer's 32 MB and a few readers' 2 MB. In effect it is a cap: a
+// connection with a 200 MB cache_size scanning a 75 MB table held 10,231
+// slots and allocated nothing beyond them, so a larger cache_size, or two
+// writers in one process, get about 40 MB between them.
 //
 // Statement journals spill at 16 MB instead of 64 KB
 // (SQLITE_CONFIG_STMTJRNL_SPILL). The writer runs each write of a group

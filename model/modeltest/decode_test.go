@@ -25,8 +25,20 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"model":"\xff","messages":[{"role":"user","content":"\ud800"}]}`,
 		`{"model":"m","model":"n"}`,
 		`{"n":1.5}`, `{"messages":{}}`, `[1]`, `{`, ``, `null`,
+		// For the canonical key: names that are one name once unescaped
+		// or once invalid UTF-8 is replaced (the last is kept), numbers at
+		// float64's edges and where encoding/json switches to exponents,
+		// a byte order mark, which encoding/json refuses.
+		`{"a":1,"\u0061":2,"b":{"c":[],"c":{}}}`, "{\"\xff\":1,\"\xfe\":2,\"\\ud800\":3}", "{\"\xff\":1,\"\ufffd\":2}",
+		`[-0,1e-400,5e-324,1.7976931348623157e308,1e21,1e20,1e-7,0.000001,123456789012345678901234,-1.5E-10]`,
+		"\ufeff{}", " \t\r\n{} ", `{} {}`,
 	} {
 		f.Add([]byte(s))
+	}
+	// encoding/json's depth limit: 10,000 nested values decode, 10,001 do not.
+	for _, n := range []int{10000, 10001} {
+		f.Add([]byte(strings.Repeat("[", n) + strings.Repeat("]", n)))
+		f.Add([]byte(strings.Repeat(`{"a":`, n) + "1" + strings.Repeat("}", n)))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if got, want := canonicalKey(body), canonicalKeyV1(body); got != want {
