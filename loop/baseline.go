@@ -12,6 +12,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/synthloop/synthloop/internal/confkit"
 	"github.com/synthloop/synthloop/store"
 )
 
@@ -117,9 +118,33 @@ func (c *Config) With(over map[string]any) (*Config, error) {
 	}
 	nc, err := ParseConfig(c.Source, text)
 	if err != nil {
-		return nil, fmt.Errorf("the changed config is not valid: %w", err)
+		return nil, fmt.Errorf("the changed config is not valid: %w", unplaced(err))
 	}
 	return nc, nil
+}
+
+// unplaced drops the line and column of config errors found in a merged
+// config's text: no file holds that text, so they would point at unrelated
+// lines of the file it was merged from.
+func unplaced(err error) error {
+	unplace := func(e *confkit.Error) *confkit.Error {
+		c := *e
+		c.Line, c.Column = 0, 0
+		return &c
+	}
+	var es confkit.Errors
+	var one *confkit.Error
+	switch {
+	case errors.As(err, &es):
+		out := make(confkit.Errors, len(es))
+		for i, e := range es {
+			out[i] = unplace(e)
+		}
+		return out
+	case errors.As(err, &one):
+		return unplace(one)
+	}
+	return err
 }
 
 // merge returns base with over merged in: maps recursively, anything else
@@ -145,7 +170,8 @@ func merge(base, over map[string]any) map[string]any {
 	return out
 }
 
-func (b *Baseline) check() error {
+// check reports settings of b that are invalid for a loop with phases.
+func (b *Baseline) check(phases []Phase) error {
 	if b.SharedRounds < 0 {
 		return errors.New("baseline.shared_rounds must not be negative")
 	}
@@ -153,6 +179,12 @@ func (b *Baseline) check() error {
 	case "", "keep", "drop":
 	default:
 		return fmt.Errorf("baseline.phases %q: want keep (the loop's phases, the default) or drop (the loop's own steps in every round)", b.Phases)
+	}
+	// Shared rounds are copies of the main run's: with drop, one that ran
+	// a phase's steps would not be the baseline's own.
+	if b.Phases == "drop" && len(phases) > 0 && b.SharedRounds >= phases[0].From {
+		return fmt.Errorf("baseline.shared_rounds %d with phases: drop: the main run's round %d ran phases[0]'s steps, which the baseline does not run; share at most %d rounds",
+			b.SharedRounds, phases[0].From, phases[0].From-1)
 	}
 	return nil
 }

@@ -169,16 +169,16 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		}
 		f.Validate(node, path, settings)
 	}
+	// Phases first: a baseline keeps them, and a phase's error must show
+	// at the phase, not as the baseline's.
+	if len(f.Errs) == 0 && len(cfg.Phases) > 0 {
+		cfg.checkPhases(f, confkit.Value(root, "phases"))
+	}
 	if len(f.Errs) == 0 && cfg.Baseline != nil {
-		if err := cfg.Baseline.check(); err != nil {
+		if err := cfg.Baseline.check(cfg.Phases); err != nil {
 			f.Add(confkit.Value(root, "baseline"), "baseline", err.Error())
 		} else if _, err := cfg.BaselineConfig(); err != nil {
 			f.Add(confkit.Value(root, "baseline"), "baseline", err.Error())
-		}
-	}
-	if len(f.Errs) == 0 && len(cfg.Phases) > 0 {
-		if err := cfg.checkPhases(); err != nil {
-			f.Add(confkit.Value(root, "phases"), "phases", err.Error())
 		}
 	}
 	if err := f.Err(); err != nil {
