@@ -1,9 +1,11 @@
 package loop_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -541,12 +543,19 @@ func TestPhases(t *testing.T) {
 		"phases:\n  - {from: 3, title: more data, generate: {n: 5}, train: {crash_round: 3}}\n"
 	cfg := parse(t, text)
 	dir := t.TempDir()
-	if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir}); err == nil || !strings.Contains(err.Error(), "round 3: train: the trainer crashed") {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir, Log: log}); err == nil || !strings.Contains(err.Error(), "round 3: train: the trainer crashed") {
 		t.Fatalf("first run: %v, want the phase's trainer to crash in round 3", err)
 	}
-	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir, Log: log})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The phase's title is logged as each run enters it: the first in round
+	// 3, the resumed one in the round it resumes.
+	if n := strings.Count(logs.String(), `msg="loop: phase" round=3 phase=0 from=3 title="more data"`); n != 2 {
+		t.Errorf("the phase was logged %d times, want 2:\n%s", n, logs.String())
 	}
 	if len(sum.Rounds) != 4 {
 		t.Fatalf("%d rounds, want 4", len(sum.Rounds))

@@ -105,21 +105,27 @@ func newSteps(c *Config) (steps, error) {
 	return s, nil
 }
 
-// phaseSteps are the plugins of a phase and its first round.
+// phaseSteps are the plugins of a phase, its first round and its title.
 type phaseSteps struct {
-	from int
+	from  int
+	title string
 	steps
 }
 
 // stepsFor returns the plugins that run round i: the last phase started by
-// then, or the loop's own.
+// then, or the loop's own. It logs the phase (its title) when round i
+// starts it, or is the first round of a run resumed inside it.
 func (l *runner) stepsFor(i int) steps {
-	s := l.steps
-	for _, p := range l.phases {
+	s, n := l.steps, -1
+	for k, p := range l.phases {
 		if i >= p.from {
-			s = p.steps
+			s, n = p.steps, k
 		}
 	}
+	if n != l.phase && n >= 0 {
+		l.log.Info("loop: phase", "round", i, "phase", n, "from", l.phases[n].from, "title", l.phases[n].title)
+	}
+	l.phase = n
 	return s
 }
 
@@ -135,7 +141,7 @@ func newPhases(c *Config) ([]phaseSteps, error) {
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("loop: phases[%d]", i), err)
 		}
-		out = append(out, phaseSteps{from: p.From, steps: s})
+		out = append(out, phaseSteps{from: p.From, title: p.Title, steps: s})
 	}
 	return out, nil
 }
