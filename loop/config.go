@@ -45,7 +45,7 @@ type Config struct {
 	Evaluate Step `yaml:"evaluate" doc:"The evaluator: type and with"`
 	// Baseline, when set, runs a control after the loop: the same loop with
 	// some settings changed, shown beside it in the report.
-	Baseline *Baseline `yaml:"baseline" doc:"A control run after the loop: title, shared_rounds and with-overrides"`
+	Baseline *Baseline `yaml:"baseline" doc:"A control run after the loop: title, shared_rounds, types, with-overrides and phases (the fields below)"`
 	// Phases change the steps from given rounds on (GRPO, then RFT).
 	Phases []Phase `yaml:"phases" doc:"Changes to the steps from a given round on: from, title, types and with-overrides, as a baseline's"`
 
