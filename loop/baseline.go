@@ -127,24 +127,10 @@ func (c *Config) With(over map[string]any) (*Config, error) {
 // config's text: no file holds that text, so they would point at unrelated
 // lines of the file it was merged from.
 func unplaced(err error) error {
-	unplace := func(e *confkit.Error) *confkit.Error {
-		c := *e
+	return mapConfigErrors(err, func(c confkit.Error) confkit.Error {
 		c.Line, c.Column = 0, 0
-		return &c
-	}
-	var es confkit.Errors
-	var one *confkit.Error
-	switch {
-	case errors.As(err, &es):
-		out := make(confkit.Errors, len(es))
-		for i, e := range es {
-			out[i] = unplace(e)
-		}
-		return out
-	case errors.As(err, &one):
-		return unplace(one)
-	}
-	return err
+		return c
+	})
 }
 
 // merge returns base with over merged in: maps recursively, anything else

@@ -218,8 +218,7 @@ func (y YAML) IsZero() bool { return len(y.Text) == 0 }
 // y.Text (as parsed under the name y.File) to their place in y.File under
 // the field prefix.
 func (y YAML) Fix(err error, prefix string) error {
-	shift := func(e *pipeline.ConfigError) *pipeline.ConfigError {
-		c := *e
+	return mapConfigErrors(err, func(c confkit.Error) confkit.Error {
 		c.File = y.File
 		if c.Line > 0 {
 			c.Line += y.Line - 1
@@ -230,19 +229,26 @@ func (y YAML) Fix(err error, prefix string) error {
 		if prefix != "" {
 			c.Field = confkit.Join(prefix, c.Field)
 		}
-		return &c
-	}
-	var ce pipeline.ConfigErrors
-	var one *pipeline.ConfigError
+		return c
+	})
+}
+
+// mapConfigErrors returns err with f applied to a copy of each config
+// error it holds, or err itself when it holds none.
+func mapConfigErrors(err error, f func(confkit.Error) confkit.Error) error {
+	var es confkit.Errors
+	var one *confkit.Error
 	switch {
-	case errors.As(err, &ce):
-		out := make(pipeline.ConfigErrors, len(ce))
-		for i, e := range ce {
-			out[i] = shift(e)
+	case errors.As(err, &es):
+		out := make(confkit.Errors, len(es))
+		for i, e := range es {
+			c := f(*e)
+			out[i] = &c
 		}
 		return out
 	case errors.As(err, &one):
-		return shift(one)
+		c := f(*one)
+		return &c
 	}
 	return err
 }
