@@ -110,19 +110,41 @@ func checkPipeline(path string) error {
 }
 
 // checkLoop loads a loop file and constructs its generator, trainer and
-// evaluator, which is what `synthloop loop` does before round 1.
+// evaluator and those of its phases, which is what `synthloop loop` does
+// before round 1, and those of its baseline (and the baseline's phases),
+// which it does after the shared rounds.
 func checkLoop(path string) error {
 	cfg, err := loop.LoadConfig(path)
 	if err != nil {
 		return err
 	}
-	if err := construct("generator", loop.Generators(), cfg.Generate); err != nil {
+	cfgs := []*loop.Config{cfg}
+	if bc, err := cfg.BaselineConfig(); err != nil {
 		return err
+	} else if bc != nil {
+		cfgs = append(cfgs, bc)
 	}
-	if err := construct("trainer", loop.Trainers(), cfg.Train); err != nil {
-		return err
+	for _, c := range cfgs {
+		for i := range c.Phases {
+			pc, err := c.PhaseConfig(i)
+			if err != nil {
+				return err
+			}
+			cfgs = append(cfgs, pc)
+		}
 	}
-	return construct("evaluator", loop.Evaluators(), cfg.Evaluate)
+	for _, c := range cfgs {
+		if err := construct("generator", loop.Generators(), c.Generate); err != nil {
+			return err
+		}
+		if err := construct("trainer", loop.Trainers(), c.Train); err != nil {
+			return err
+		}
+		if err := construct("evaluator", loop.Evaluators(), c.Evaluate); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func construct[T any](kind string, types []loop.Type[T], s loop.Step) error {

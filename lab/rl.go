@@ -434,7 +434,13 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 			return st, err
 		}
 		st.Draws++
-		all = append(all, batch...)
+		for _, x := range batch {
+			// Each draw numbers its groups from 0: a step with no mixed
+			// group trains all its draws (stepRows), where group g of one
+			// draw is another problem than group g of the next.
+			x.Group += d * r.cfg.Prompts
+			all = append(all, x)
+		}
 		mixedGroups += countMixed(batch)
 		if r.tally != nil {
 			for _, p := range idx {

@@ -588,3 +588,52 @@ func TestRLStepRows(t *testing.T) {
 		})
 	}
 }
+
+// byProblem is a task whose verifier passes every stopped answer to the
+// problems in easy and none to the others: its groups are all right or all
+// wrong, never mixed.
+type byProblem struct {
+	task.Reverse
+	easy map[string]bool
+}
+
+func (b byProblem) Verify(p task.Problem, _ string) bool { return b.easy[p.Prompt] }
+
+// TestRLNoMixedGroup: a dynamic step whose draws hold no mixed group trains
+// with zero advantages, even when an all-right group of one draw and an
+// all-wrong one of another sit at the same place in their draws (they are
+// different problems, not one group).
+func TestRLNoMixedGroup(t *testing.T) {
+	for _, firstError := range []bool{false, true} {
+		m, ps := reversalStart(t, 300, TrainConfig{Steps: 300, Batch: 32, LR: 3e-3, Warmup: 20}) // the same start for both
+		tk := byProblem{easy: map[string]bool{}}
+		for i, p := range ps {
+			if i%2 == 0 {
+				tk.easy[p.Prompt] = true
+			}
+		}
+		rl, err := NewRL(m, nil, tk, ps, RLConfig{Steps: 4, Prompts: 8, Group: 2, LR: 1e-4, Dynamic: true, MaxDraws: 3,
+			FirstError: firstError, GRPO: train.DefaultGRPO}, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps := 0
+		for range 4 {
+			st, err := rl.Step(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mixed > 0 {
+				continue // an easy problem's answer did not stop: not the case tested
+			}
+			steps++
+			if st.Useful != 0 || st.Cut != 0 {
+				t.Errorf("first_error %v, step %d without a mixed group: %.2f of the rows have an advantage and %.2f of the wrong tokens were cut, want 0 and 0",
+					firstError, st.Step, st.Useful, st.Cut)
+			}
+		}
+		if steps == 0 {
+			t.Fatalf("first_error %v: every step had a mixed group; the test tests nothing", firstError)
+		}
+	}
+}

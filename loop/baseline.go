@@ -12,6 +12,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/synthloop/synthloop/internal/confkit"
 	"github.com/synthloop/synthloop/store"
 )
 
@@ -27,26 +28,26 @@ import (
 //	  train: {voters: 1}
 type Baseline struct {
 	// Title says what the baseline changes, for reports.
-	Title string `yaml:"title"`
+	Title string `yaml:"title" doc:"Says what the baseline changes, for reports"`
 	// SharedRounds are the first rounds the baseline takes from the main
 	// run instead of running them again: the same data, the same students.
-	SharedRounds int `yaml:"shared_rounds"`
+	SharedRounds int `yaml:"shared_rounds" doc:"The first rounds taken from the main run (copied, with their students) instead of run again"`
 	// Generate, Train and Evaluate are merged over the main config's
 	// with-blocks, key by key and recursively; a null value removes the key
 	// (so the plugin's default applies).
-	Generate map[string]any `yaml:"generate"`
-	Train    map[string]any `yaml:"train"`
-	Evaluate map[string]any `yaml:"evaluate"`
+	Generate map[string]any `yaml:"generate" doc:"Merged over generate.with, key by key (null removes a key)"`
+	Train    map[string]any `yaml:"train" doc:"Merged over train.with, key by key (null removes a key)"`
+	Evaluate map[string]any `yaml:"evaluate" doc:"Merged over evaluate.with, key by key (null removes a key)"`
 	// Types replace the plugin type of a step (generate, train or
 	// evaluate), to compare methods: `types: {generate: lab-rft}`. The
 	// step's with-block is still the main run's merged with the baseline's,
 	// so a key the new type does not know must be removed with null.
-	Types map[string]string `yaml:"types"`
+	Types map[string]string `yaml:"types" doc:"Step types replaced, to compare methods: {generate: lab-rft} (the with-block is still the main run's merged with the baseline's)"`
 	// Phases says whether the baseline runs the loop's phases too (keep,
 	// the default: a fair control of a phased loop changes one setting) or
 	// the loop's own steps in every round (drop: to compare a phased loop
 	// with either of its methods alone).
-	Phases string `yaml:"phases"`
+	Phases string `yaml:"phases" doc:"keep (the loop's phases, the default) or drop (the loop's own steps in every round; shared_rounds must end before the first phase)"`
 }
 
 // BaselineDir is the baseline's run directory inside the main run's.
@@ -117,9 +118,19 @@ func (c *Config) With(over map[string]any) (*Config, error) {
 	}
 	nc, err := ParseConfig(c.Source, text)
 	if err != nil {
-		return nil, fmt.Errorf("the changed config is not valid: %w", err)
+		return nil, fmt.Errorf("the changed config is not valid: %w", unplaced(err))
 	}
 	return nc, nil
+}
+
+// unplaced drops the line and column of config errors found in a merged
+// config's text: no file holds that text, so they would point at unrelated
+// lines of the file it was merged from.
+func unplaced(err error) error {
+	return mapConfigErrors(err, func(c confkit.Error) confkit.Error {
+		c.Line, c.Column = 0, 0
+		return c
+	})
 }
 
 // merge returns base with over merged in: maps recursively, anything else
@@ -145,7 +156,8 @@ func merge(base, over map[string]any) map[string]any {
 	return out
 }
 
-func (b *Baseline) check() error {
+// check reports settings of b that are invalid for a loop with phases.
+func (b *Baseline) check(phases []Phase) error {
 	if b.SharedRounds < 0 {
 		return errors.New("baseline.shared_rounds must not be negative")
 	}
@@ -153,6 +165,12 @@ func (b *Baseline) check() error {
 	case "", "keep", "drop":
 	default:
 		return fmt.Errorf("baseline.phases %q: want keep (the loop's phases, the default) or drop (the loop's own steps in every round)", b.Phases)
+	}
+	// Shared rounds are copies of the main run's: with drop, one that ran
+	// a phase's steps would not be the baseline's own.
+	if b.Phases == "drop" && len(phases) > 0 && b.SharedRounds >= phases[0].From {
+		return fmt.Errorf("baseline.shared_rounds %d with phases: drop: the main run's round %d ran phases[0]'s steps, which the baseline does not run; share at most %d rounds",
+			b.SharedRounds, phases[0].From, phases[0].From-1)
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ type Config struct {
 	Evaluate Step `yaml:"evaluate" doc:"The evaluator: type and with"`
 	// Baseline, when set, runs a control after the loop: the same loop with
 	// some settings changed, shown beside it in the report.
-	Baseline *Baseline `yaml:"baseline" doc:"A control run after the loop: title, shared_rounds and with-overrides"`
+	Baseline *Baseline `yaml:"baseline" doc:"A control run after the loop: title, shared_rounds, types, with-overrides and phases (the fields below)"`
 	// Phases change the steps from given rounds on (GRPO, then RFT).
 	Phases []Phase `yaml:"phases" doc:"Changes to the steps from a given round on: from, title, types and with-overrides, as a baseline's"`
 
@@ -169,16 +169,16 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		}
 		f.Validate(node, path, settings)
 	}
+	// Phases first: a baseline keeps them, and a phase's error must show
+	// at the phase, not as the baseline's.
+	if len(f.Errs) == 0 && len(cfg.Phases) > 0 {
+		cfg.checkPhases(f, confkit.Value(root, "phases"))
+	}
 	if len(f.Errs) == 0 && cfg.Baseline != nil {
-		if err := cfg.Baseline.check(); err != nil {
+		if err := cfg.Baseline.check(cfg.Phases); err != nil {
 			f.Add(confkit.Value(root, "baseline"), "baseline", err.Error())
 		} else if _, err := cfg.BaselineConfig(); err != nil {
 			f.Add(confkit.Value(root, "baseline"), "baseline", err.Error())
-		}
-	}
-	if len(f.Errs) == 0 && len(cfg.Phases) > 0 {
-		if err := cfg.checkPhases(); err != nil {
-			f.Add(confkit.Value(root, "phases"), "phases", err.Error())
 		}
 	}
 	if err := f.Err(); err != nil {
@@ -218,8 +218,7 @@ func (y YAML) IsZero() bool { return len(y.Text) == 0 }
 // y.Text (as parsed under the name y.File) to their place in y.File under
 // the field prefix.
 func (y YAML) Fix(err error, prefix string) error {
-	shift := func(e *pipeline.ConfigError) *pipeline.ConfigError {
-		c := *e
+	return mapConfigErrors(err, func(c confkit.Error) confkit.Error {
 		c.File = y.File
 		if c.Line > 0 {
 			c.Line += y.Line - 1
@@ -230,19 +229,26 @@ func (y YAML) Fix(err error, prefix string) error {
 		if prefix != "" {
 			c.Field = confkit.Join(prefix, c.Field)
 		}
-		return &c
-	}
-	var ce pipeline.ConfigErrors
-	var one *pipeline.ConfigError
+		return c
+	})
+}
+
+// mapConfigErrors returns err with f applied to a copy of each config
+// error it holds, or err itself when it holds none.
+func mapConfigErrors(err error, f func(confkit.Error) confkit.Error) error {
+	var es confkit.Errors
+	var one *confkit.Error
 	switch {
-	case errors.As(err, &ce):
-		out := make(pipeline.ConfigErrors, len(ce))
-		for i, e := range ce {
-			out[i] = shift(e)
+	case errors.As(err, &es):
+		out := make(confkit.Errors, len(es))
+		for i, e := range es {
+			c := f(*e)
+			out[i] = &c
 		}
 		return out
 	case errors.As(err, &one):
-		return shift(one)
+		c := f(*one)
+		return &c
 	}
 	return err
 }

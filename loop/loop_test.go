@@ -1,9 +1,11 @@
 package loop_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/model"
+	"github.com/synthloop/synthloop/pipeline"
 )
 
 // The fakes below script a loop's plugins per round, and count their calls
@@ -540,12 +543,19 @@ func TestPhases(t *testing.T) {
 		"phases:\n  - {from: 3, title: more data, generate: {n: 5}, train: {crash_round: 3}}\n"
 	cfg := parse(t, text)
 	dir := t.TempDir()
-	if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir}); err == nil || !strings.Contains(err.Error(), "round 3: train: the trainer crashed") {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir, Log: log}); err == nil || !strings.Contains(err.Error(), "round 3: train: the trainer crashed") {
 		t.Fatalf("first run: %v, want the phase's trainer to crash in round 3", err)
 	}
-	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir, Log: log})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The phase's title is logged as each run enters it: the first in round
+	// 3, the resumed one in the round it resumes.
+	if n := strings.Count(logs.String(), `msg="loop: phase" round=3 phase=0 from=3 title="more data"`); n != 2 {
+		t.Errorf("the phase was logged %d times, want 2:\n%s", n, logs.String())
 	}
 	if len(sum.Rounds) != 4 {
 		t.Fatalf("%d rounds, want 4", len(sum.Rounds))
@@ -570,7 +580,7 @@ func TestPhases(t *testing.T) {
 		{"  - {from: 1, generate: {n: 5}}\n", "round 2 or later"},
 		{"  - {from: 3, generate: {n: 5}}\n  - {from: 3, generate: {n: 6}}\n", "increasing rounds"},
 		{"  - {from: 2, types: {generate: no-such-gen}}\n", "no-such-gen"},
-		{"  - {from: 2, generate: {m: 5}}\n", "phases[0] (from round 2)"},
+		{"  - {from: 2, generate: {m: 5}}\n", "phases[0]: from round 2"},
 		{"  - {from: 2, types: {judge: x}}\n", `"judge" is not a step`},
 		{"  - {form: 2}\n", "form"},
 	} {
@@ -596,4 +606,44 @@ func TestPhases(t *testing.T) {
 	if _, err := loop.ParseConfig("loop.yaml", []byte(phased+"baseline: {phases: off}\n")); err == nil || !strings.Contains(err.Error(), "keep") {
 		t.Errorf("baseline.phases off: %v, want an error naming keep and drop", err)
 	}
+}
+
+// TestPhaseErrorPlaces: an error in a phase shows at that phase's line,
+// also in a loop with a baseline (which keeps the phases, and so failed on
+// them first); errors found in the merged text of a phase or a baseline
+// carry no line of it, since no file holds it; and a baseline that drops
+// the phases cannot share a round that ran one.
+func TestPhaseErrorPlaces(t *testing.T) {
+	base := fmt.Sprintf(fakeLoop, 4, 0, 0.0, 0.0, 0, 0.0, 0, "0.6, 0.7, 0.8, 0.9") // 11 lines
+	for _, tc := range []struct {
+		name, extra string
+		line        int // of every error
+		want        string
+	}{
+		{"unknown key, with a baseline", "phases:\n  - {from: 2, generate: {m: 5}}\nbaseline: {title: x}\n", 13,
+			`phases[0]: from round 2: the changed config is not valid: loop.yaml: generate.with.m: unknown field "m"`},
+		{"second phase, with a baseline", "phases:\n  - {from: 2, generate: {n: 4}}\n  - {from: 2}\nbaseline: {title: x}\n", 14,
+			"phases[1]: from 2: phases must start in increasing rounds"},
+		{"round 1, with a baseline", "baseline: {title: x}\nphases:\n  - {from: 1}\n", 14, "phases[0]: from 1"},
+		{"unknown type", "phases:\n  - from: 3\n    types: {generate: no-such-gen}\n", 13,
+			`phases[0]: from round 3: the changed config is not valid: loop.yaml: generate.type: unknown generator type "no-such-gen"`},
+		{"baseline's unknown key", "baseline: {generate: {m: 5}}\n", 12,
+			`baseline: loop: baseline: the changed config is not valid: loop.yaml: generate.with.m: unknown field "m"`},
+		{"drop shares a phase's round", "phases:\n  - {from: 3, generate: {n: 5}}\nbaseline: {shared_rounds: 3, phases: drop}\n", 14,
+			"main run's round 3 ran phases[0]'s steps, which the baseline does not run; share at most 2 rounds"},
+	} {
+		_, err := loop.ParseConfig("loop.yaml", []byte(base+tc.extra))
+		var es pipeline.ConfigErrors
+		if !errors.As(err, &es) || len(es) == 0 {
+			t.Errorf("%s: error %v, want config errors", tc.name, err)
+			continue
+		}
+		for _, e := range es {
+			if e.Line != tc.line || !strings.Contains(e.Error(), tc.want) {
+				t.Errorf("%s: error %q at line %d, want one at line %d mentioning %q", tc.name, e.Error(), e.Line, tc.line, tc.want)
+			}
+		}
+	}
+	// Sharing the rounds before the first phase is fine.
+	parse(t, base+"phases:\n  - {from: 3, generate: {n: 5}}\nbaseline: {shared_rounds: 2, phases: drop}\n")
 }

@@ -3,6 +3,10 @@ package loop
 import (
 	"errors"
 	"fmt"
+
+	"github.com/goccy/go-yaml/ast"
+
+	"github.com/synthloop/synthloop/internal/confkit"
 )
 
 // Phase changes a loop's steps from a given round on, in the same run: a
@@ -33,35 +37,50 @@ type Phase struct {
 // on: c with the phase's changes merged in, without phases or a baseline
 // of its own.
 func (c *Config) PhaseConfig(i int) (*Config, error) {
-	p := c.Phases[i]
-	over := map[string]any{"phases": nil, "baseline": nil}
-	if err := stepOverrides(over, p.Types, p.Generate, p.Train, p.Evaluate); err != nil {
-		return nil, fmt.Errorf("loop: phases[%d]: %w", i, err)
-	}
-	pc, err := c.With(over)
+	pc, err := c.phaseConfig(i)
 	if err != nil {
-		return nil, fmt.Errorf("loop: phases[%d] (from round %d): %w", i, p.From, err)
+		return nil, fmt.Errorf("loop: phases[%d] (from round %d): %w", i, c.Phases[i].From, err)
 	}
 	return pc, nil
 }
 
-// checkPhases reports phases that do not start after round 1 or not in
-// increasing order, and phases whose steps do not parse.
-func (c *Config) checkPhases() error {
+func (c *Config) phaseConfig(i int) (*Config, error) {
+	p := c.Phases[i]
+	over := map[string]any{"phases": nil, "baseline": nil}
+	if err := stepOverrides(over, p.Types, p.Generate, p.Train, p.Evaluate); err != nil {
+		return nil, err
+	}
+	return c.With(over)
+}
+
+// checkPhases reports, at the phase in the file (node is the phases list),
+// phases that do not start after round 1 or not in increasing order, and
+// phases whose steps do not parse.
+func (c *Config) checkPhases(f *confkit.File, node ast.Node) {
 	last := 1
 	for i, p := range c.Phases {
-		if p.From <= last {
-			if i == 0 {
-				return fmt.Errorf("phases[0]: from %d: round 1 runs the loop's own steps, so a phase starts at round 2 or later", p.From)
-			}
-			return fmt.Errorf("phases[%d]: from %d: phases must start in increasing rounds (the one before starts at %d)", i, p.From, last)
+		at, field := listItem(node, i), fmt.Sprintf("phases[%d]", i)
+		switch {
+		case p.From <= last && i == 0:
+			f.Add(at, field, fmt.Sprintf("from %d: round 1 runs the loop's own steps, so a phase starts at round 2 or later", p.From))
+			return
+		case p.From <= last:
+			f.Add(at, field, fmt.Sprintf("from %d: phases must start in increasing rounds (the one before starts at %d)", p.From, last))
+			return
 		}
 		last = p.From
-		if _, err := c.PhaseConfig(i); err != nil {
-			return err
+		if _, err := c.phaseConfig(i); err != nil {
+			f.Add(at, field, fmt.Sprintf("from round %d: %v", p.From, err))
 		}
 	}
-	return nil
+}
+
+// listItem is item i of the sequence node n, or n when it has none.
+func listItem(n ast.Node, i int) ast.Node {
+	if s, ok := confkit.Unwrap(n).(*ast.SequenceNode); ok && i < len(s.Values) {
+		return s.Values[i]
+	}
+	return n
 }
 
 // steps are a round's three plugins.
@@ -86,21 +105,27 @@ func newSteps(c *Config) (steps, error) {
 	return s, nil
 }
 
-// phaseSteps are the plugins of a phase and its first round.
+// phaseSteps are the plugins of a phase, its first round and its title.
 type phaseSteps struct {
-	from int
+	from  int
+	title string
 	steps
 }
 
 // stepsFor returns the plugins that run round i: the last phase started by
-// then, or the loop's own.
+// then, or the loop's own. It logs the phase (its title) when round i
+// starts it, or is the first round of a run resumed inside it.
 func (l *runner) stepsFor(i int) steps {
-	s := l.steps
-	for _, p := range l.phases {
+	s, n := l.steps, -1
+	for k, p := range l.phases {
 		if i >= p.from {
-			s = p.steps
+			s, n = p.steps, k
 		}
 	}
+	if n != l.phase && n >= 0 {
+		l.log.Info("loop: phase", "round", i, "phase", n, "from", l.phases[n].from, "title", l.phases[n].title)
+	}
+	l.phase = n
 	return s
 }
 
@@ -116,7 +141,7 @@ func newPhases(c *Config) ([]phaseSteps, error) {
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("loop: phases[%d]", i), err)
 		}
-		out = append(out, phaseSteps{from: p.From, steps: s})
+		out = append(out, phaseSteps{from: p.From, title: p.Title, steps: s})
 	}
 	return out, nil
 }

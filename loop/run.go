@@ -91,6 +91,7 @@ type runner struct {
 	now    func() time.Time
 	steps  steps        // the loop's own generator, trainer and evaluator
 	phases []phaseSteps // the steps of later rounds (Config.Phases)
+	phase  int          // the index in phases of the last round run, -1 for the loop's own steps
 
 	mopts  model.Options
 	getenv func(string) string
@@ -117,7 +118,7 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Summary, error) {
 	if opts.RunDir == "" {
 		return nil, errors.New("loop: Run needs a run directory")
 	}
-	l := &runner{cfg: cfg, opts: opts, log: opts.Log, now: opts.Now, backends: map[string]opened{}}
+	l := &runner{cfg: cfg, opts: opts, log: opts.Log, now: opts.Now, backends: map[string]opened{}, phase: -1}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}

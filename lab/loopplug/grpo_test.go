@@ -125,6 +125,25 @@ func TestGRPOLearnable(t *testing.T) {
 	resumesExactly(t, cfg, dir)
 }
 
+// TestGRPOFirstError runs grpoLoop with first_error: the setting reaches
+// the trainer (some step cuts wrong answers' tokens, none cuts them all),
+// and a killed run resumes to the same weights and log.
+func TestGRPOFirstError(t *testing.T) {
+	text := strings.Replace(grpoLoop, "decay: true}", "decay: true, first_error: true}", 1)
+	cfg, dir, _ := runLoop(t, text)
+	cut := 0.0
+	for _, st := range trainLog[struct{ Cut float64 }](t, dir, 2) {
+		if st.Cut >= 1 {
+			t.Errorf("a step cut %.2f of its wrong answers' tokens: a wrong answer keeps at least its first wrong token", st.Cut)
+		}
+		cut += st.Cut
+	}
+	if !(cut > 0) {
+		t.Error("no step cut a wrong answer's tokens")
+	}
+	resumesExactly(t, cfg, dir)
+}
+
 // runLoop parses a loop file's text, runs it in a new directory and checks
 // that its first round's student was promoted (the lab's later rounds need
 // it as their teacher).
