@@ -32,22 +32,26 @@ type Baseline struct {
 	// SharedRounds are the first rounds the baseline takes from the main
 	// run instead of running them again: the same data, the same students.
 	SharedRounds int `yaml:"shared_rounds" doc:"The first rounds taken from the main run (copied, with their students) instead of run again"`
-	// Generate, Train and Evaluate are merged over the main config's
-	// with-blocks, key by key and recursively; a null value removes the key
-	// (so the plugin's default applies).
-	Generate map[string]any `yaml:"generate" doc:"Merged over generate.with, key by key (null removes a key)"`
-	Train    map[string]any `yaml:"train" doc:"Merged over train.with, key by key (null removes a key)"`
-	Evaluate map[string]any `yaml:"evaluate" doc:"Merged over evaluate.with, key by key (null removes a key)"`
-	// Types replace the plugin type of a step (generate, train or
-	// evaluate), to compare methods: `types: {generate: lab-rft}`. The
-	// step's with-block is still the main run's merged with the baseline's,
-	// so a key the new type does not know must be removed with null.
-	Types map[string]string `yaml:"types" doc:"Step types replaced, to compare methods: {generate: lab-rft} (the with-block is still the main run's merged with the baseline's)"`
+	// StepChanges are merged over the main config's steps; a step's
+	// with-block is still the main run's merged with the baseline's, so a
+	// key a replaced type does not know must be removed with null.
+	StepChanges `yaml:",inline"`
 	// Phases says whether the baseline runs the loop's phases too (keep,
 	// the default: a fair control of a phased loop changes one setting) or
 	// the loop's own steps in every round (drop: to compare a phased loop
 	// with either of its methods alone).
 	Phases string `yaml:"phases" doc:"keep (the loop's phases, the default) or drop (the loop's own steps in every round; shared_rounds must end before the first phase)"`
+}
+
+// StepChanges change a loop's three steps, for a baseline or a phase:
+// with-blocks merged key by key and recursively (a null value removes the
+// key, so the plugin's default applies), and plugin types replaced to
+// compare methods (`types: {generate: lab-rft}`).
+type StepChanges struct {
+	Generate map[string]any    `yaml:"generate" doc:"Merged over generate.with, key by key (null removes a key)"`
+	Train    map[string]any    `yaml:"train" doc:"Merged over train.with, key by key (null removes a key)"`
+	Evaluate map[string]any    `yaml:"evaluate" doc:"Merged over evaluate.with, key by key (null removes a key)"`
+	Types    map[string]string `yaml:"types" doc:"Step types replaced: {generate: lab-rft} (the with-block is still the loop's merged with these changes)"`
 }
 
 // BaselineDir is the baseline's run directory inside the main run's.
@@ -69,7 +73,7 @@ func (c *Config) BaselineConfig() (*Config, error) {
 	if b.Phases == "drop" {
 		over["phases"] = nil
 	}
-	if err := stepOverrides(over, b.Types, b.Generate, b.Train, b.Evaluate); err != nil {
+	if err := b.StepChanges.into(over); err != nil {
 		return nil, fmt.Errorf("loop: baseline: %w", err)
 	}
 	bc, err := c.With(over)
@@ -79,15 +83,15 @@ func (c *Config) BaselineConfig() (*Config, error) {
 	return bc, nil
 }
 
-// stepOverrides adds to over the changes a baseline or a phase makes to the
-// three steps: with-blocks merged key by key, and step types replaced.
-func stepOverrides(over map[string]any, types map[string]string, gen, train, eval map[string]any) error {
-	for key, with := range map[string]map[string]any{"generate": gen, "train": train, "evaluate": eval} {
+// into adds to over the changes to the three steps: with-blocks merged key
+// by key, and step types replaced.
+func (c StepChanges) into(over map[string]any) error {
+	for key, with := range map[string]map[string]any{"generate": c.Generate, "train": c.Train, "evaluate": c.Evaluate} {
 		if len(with) > 0 {
 			over[key] = map[string]any{"with": with}
 		}
 	}
-	for key, typ := range types {
+	for key, typ := range c.Types {
 		switch key {
 		case "generate", "train", "evaluate":
 		default:

@@ -24,13 +24,9 @@ import (
 type Phase struct {
 	From  int    `yaml:"from" doc:"The first round that runs the phase's steps (2 or later; phases in increasing order)"`
 	Title string `yaml:"title" doc:"Says what the phase changes, for logs"`
-	// Types, Generate, Train and Evaluate change the loop's own steps as a
-	// baseline's do; each phase starts from the loop's steps, not from the
-	// phase before it.
-	Types    map[string]string `yaml:"types" doc:"Step types replaced from round from on, as a baseline's types: {generate: lab-rft}"`
-	Generate map[string]any    `yaml:"generate" doc:"Merged over generate.with, key by key (null removes a key)"`
-	Train    map[string]any    `yaml:"train" doc:"Merged over train.with, key by key (null removes a key)"`
-	Evaluate map[string]any    `yaml:"evaluate" doc:"Merged over evaluate.with, key by key (null removes a key)"`
+	// StepChanges change the loop's own steps as a baseline's do; each
+	// phase starts from the loop's steps, not from the phase before it.
+	StepChanges `yaml:",inline"`
 }
 
 // PhaseConfig returns the config whose steps run from c.Phases[i].From
@@ -47,7 +43,7 @@ func (c *Config) PhaseConfig(i int) (*Config, error) {
 func (c *Config) phaseConfig(i int) (*Config, error) {
 	p := c.Phases[i]
 	over := map[string]any{"phases": nil, "baseline": nil}
-	if err := stepOverrides(over, p.Types, p.Generate, p.Train, p.Evaluate); err != nil {
+	if err := p.StepChanges.into(over); err != nil {
 		return nil, err
 	}
 	return c.With(over)
