@@ -172,9 +172,14 @@ func (b *Baseline) check(phases []Phase) error {
 	}
 	// Shared rounds are copies of the main run's: with drop, one that ran
 	// a phase's steps would not be the baseline's own.
-	if b.Phases == "drop" && len(phases) > 0 && b.SharedRounds >= phases[0].From {
-		return fmt.Errorf("baseline.shared_rounds %d with phases: drop: the main run's round %d ran phases[0]'s steps, which the baseline does not run; share at most %d rounds",
-			b.SharedRounds, phases[0].From, phases[0].From-1)
+	if b.Phases == "drop" && len(phases) > 0 {
+		// A phase started by its when-bound may start as early as its
+		// from, round 2 by default.
+		first := max(phases[0].From, 2)
+		if b.SharedRounds >= first {
+			return fmt.Errorf("baseline.shared_rounds %d with phases: drop: the main run's round %d may run phases[0]'s steps, which the baseline does not run; share at most %d rounds",
+				b.SharedRounds, first, first-1)
+		}
 	}
 	return nil
 }
@@ -256,6 +261,9 @@ func (l *runner) share(ctx context.Context, dir string, bc *Config) error {
 			return fmt.Errorf("loop: baseline: %w", err)
 		}
 		c.Shared = true
+		if c.Phase != nil && *c.Phase > len(bc.Phases) {
+			return fmt.Errorf("loop: baseline: shared round %d ran phases[%d]'s steps, which the baseline does not run", c.Index, *c.Phase-1)
+		}
 		s.Rounds = append(s.Rounds, &c)
 		if c.Promoted {
 			s.Teacher = c.Train.Student

@@ -47,7 +47,7 @@ type Config struct {
 	// some settings changed, shown beside it in the report.
 	Baseline *Baseline `yaml:"baseline" doc:"A control run after the loop: title, shared_rounds, types, with-overrides and phases (the fields below)"`
 	// Phases change the steps from given rounds on (GRPO, then RFT).
-	Phases []Phase `yaml:"phases" doc:"Changes to the steps from a given round on: from, title, types and with-overrides, as a baseline's"`
+	Phases []Phase `yaml:"phases" doc:"Changes to the steps from a given round on, or after a round whose metric passes a bound: from, when, title, types and with-overrides, as a baseline's"`
 
 	// Source is the file the config came from and Text its exact bytes.
 	Source string `yaml:"-"`

@@ -554,11 +554,21 @@ func TestPhases(t *testing.T) {
 	}
 	// The phase's title is logged as each run enters it: the first in round
 	// 3, the resumed one in the round it resumes.
-	if n := strings.Count(logs.String(), `msg="loop: phase" round=3 phase=0 from=3 title="more data"`); n != 2 {
+	if n := strings.Count(logs.String(), `msg="loop: phase" round=3 phase=1 title="more data"`); n != 2 {
 		t.Errorf("the phase was logged %d times, want 2:\n%s", n, logs.String())
 	}
 	if len(sum.Rounds) != 4 {
 		t.Fatalf("%d rounds, want 4", len(sum.Rounds))
+	}
+	// summary.json records the phase each round ran.
+	for _, r := range sum.Rounds {
+		want, title := 0, ""
+		if r.Index >= 3 {
+			want, title = 1, "more data"
+		}
+		if r.Phase != want || r.PhaseTitle != title {
+			t.Errorf("round %d: phase %d %q, want %d %q", r.Index, r.Phase, r.PhaseTitle, want, title)
+		}
 	}
 	countersMu.Lock()
 	var kept []int
@@ -583,6 +593,11 @@ func TestPhases(t *testing.T) {
 		{"  - {from: 2, generate: {m: 5}}\n", "phases[0]: from round 2"},
 		{"  - {from: 2, types: {judge: x}}\n", `"judge" is not a step`},
 		{"  - {form: 2}\n", "form"},
+		{"  - {from: 5, generate: {n: 5}}\n", "after the last round (rounds: 4)"},
+		{"  - {when: {above: 0.5}}\n", "needs a metric"},
+		{"  - {when: {metric: accuracy}}\n", "exactly one of above and below"},
+		{"  - {when: {metric: accuracy, above: 0.5, below: 0.9}}\n", "exactly one of above and below"},
+		{"  - {when: {metric: accuracy, above: .nan}}\n", "not a number"},
 	} {
 		if _, err := loop.ParseConfig("loop.yaml", []byte(base+"phases:\n"+tc.phases)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("phases %q: error %v, want one mentioning %q", tc.phases, err, tc.want)
@@ -630,7 +645,7 @@ func TestPhaseErrorPlaces(t *testing.T) {
 		{"baseline's unknown key", "baseline: {generate: {m: 5}}\n", 12,
 			`baseline: loop: baseline: the changed config is not valid: loop.yaml: generate.with.m: unknown field "m"`},
 		{"drop shares a phase's round", "phases:\n  - {from: 3, generate: {n: 5}}\nbaseline: {shared_rounds: 3, phases: drop}\n", 14,
-			"main run's round 3 ran phases[0]'s steps, which the baseline does not run; share at most 2 rounds"},
+			"main run's round 3 may run phases[0]'s steps, which the baseline does not run; share at most 2 rounds"},
 	} {
 		_, err := loop.ParseConfig("loop.yaml", []byte(base+tc.extra))
 		var es pipeline.ConfigErrors
@@ -646,4 +661,57 @@ func TestPhaseErrorPlaces(t *testing.T) {
 	}
 	// Sharing the rounds before the first phase is fine.
 	parse(t, base+"phases:\n  - {from: 3, generate: {n: 5}}\nbaseline: {shared_rounds: 2, phases: drop}\n")
+}
+
+// TestPhaseWhen: a phase with a when-bound starts in the round after the
+// first whose metric passes it, a later phase follows from its own from,
+// the phase a round recorded is kept on resume even when the bound has
+// changed, and a metric no round reports stops the loop with the names it
+// has.
+func TestPhaseWhen(t *testing.T) {
+	base := fmt.Sprintf(fakeLoop, 5, 0, 0.0, 0.0, 0, 0.0, 0, "0.6, 0.7, 0.8, 0.9, 0.95")
+	phases := func(sum *loop.Summary) string {
+		var out []string
+		for _, r := range sum.Rounds {
+			out = append(out, fmt.Sprintf("%d:%d", r.Index, r.Phase))
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct{ name, phases, want string }{
+		{"above", "  - {when: {metric: accuracy, above: 0.65}, title: late, generate: {n: 5}}\n", "1:0 2:0 3:1 4:1 5:1"},
+		{"below never holds", "  - {when: {metric: accuracy, below: 0.5}, generate: {n: 5}}\n", "1:0 2:0 3:0 4:0 5:0"},
+		{"from and when", "  - {from: 4, when: {metric: score, above: 0.65}, generate: {n: 5}}\n", "1:0 2:0 3:0 4:1 5:1"},
+		{"then a fixed round", "  - {when: {metric: accuracy, above: 0.75}, generate: {n: 5}}\n  - {from: 5, generate: {n: 6}}\n", "1:0 2:0 3:0 4:1 5:2"},
+		{"a later when waits for the one before", "  - {from: 4, generate: {n: 5}}\n  - {when: {metric: accuracy, above: 0.5}, generate: {n: 6}}\n", "1:0 2:0 3:0 4:1 5:2"},
+	} {
+		sum, err := loop.Run(context.Background(), parse(t, base+"phases:\n"+tc.phases), loop.Options{RunDir: t.TempDir()})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := phases(sum); got != tc.want {
+			t.Errorf("%s: phases by round %s, want %s", tc.name, got, tc.want)
+		}
+	}
+
+	// Round 3 enters the phase (round 2 scored 0.7) and its trainer
+	// crashes; the rerun's bound would not start it after round 2 any more,
+	// but round 3 recorded its phase and keeps it, and so do later rounds.
+	dir := t.TempDir()
+	first := base + "phases:\n  - {when: {metric: accuracy, above: 0.65}, generate: {n: 5}, train: {crash_round: 3}}\n"
+	if _, err := loop.Run(context.Background(), parse(t, first), loop.Options{RunDir: dir}); err == nil || !strings.Contains(err.Error(), "round 3: train: the trainer crashed") {
+		t.Fatalf("first run: %v, want round 3's trainer to crash", err)
+	}
+	changed := base + "phases:\n  - {when: {metric: accuracy, above: 0.75}, generate: {n: 5}}\n"
+	sum, err := loop.Run(context.Background(), parse(t, changed), loop.Options{RunDir: dir, AllowConfigChange: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := phases(sum), "1:0 2:0 3:1 4:1 5:1"; got != want {
+		t.Errorf("resumed with a changed bound: phases by round %s, want %s", got, want)
+	}
+
+	_, err = loop.Run(context.Background(), parse(t, base+"phases:\n  - {when: {metric: acuracy, above: 0.5}}\n"), loop.Options{RunDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), `phases[0].when: round 1 has no metric "acuracy"; it has score, accuracy,`) {
+		t.Errorf("misspelt metric: %v, want an error listing the round's metrics", err)
+	}
 }

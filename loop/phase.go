@@ -3,6 +3,10 @@ package loop
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
 
 	"github.com/goccy/go-yaml/ast"
 
@@ -22,11 +26,53 @@ import (
 //	    generate: {count: 1500, k: 8}   # merged over generate.with; null removes a key
 //	    train: {steps: 300, grpo: null}
 type Phase struct {
-	From  int    `yaml:"from" doc:"The first round that runs the phase's steps (2 or later; phases in increasing order)"`
-	Title string `yaml:"title" doc:"Says what the phase changes, for logs"`
+	From  int    `yaml:"from" doc:"The first round that runs the phase's steps (2 or later, at most rounds; phases in increasing order); with when, the earliest (default: the round after the phase before can start)"`
+	When  *When  `yaml:"when" doc:"Start the phase only after a round whose metric passes a bound: metric, and above or below"`
+	Title string `yaml:"title" doc:"Says what the phase changes, for logs, summary.json and the report"`
 	// StepChanges change the loop's own steps as a baseline's do; each
 	// phase starts from the loop's steps, not from the phase before it.
 	StepChanges `yaml:",inline"`
+}
+
+// When starts a phase on a measured signal rather than at a fixed round:
+// the phase starts in the round after the first (from its From on) whose
+// metric is strictly above Above or strictly below Below, such as GRPO's
+// training reward passing one half, where rejection sampling begins to
+// gain more per CPU-second. The decision reads only what the finished
+// round stored, so a resumed run decides the same way.
+type When struct {
+	Metric string   `yaml:"metric" doc:"A metric of the round before, as summary.json names it: an evaluation metric (pass_at_1, accuracy), gen_* or train_* (train_reward_last), or score"`
+	Above  *float64 `yaml:"above" doc:"The phase starts after a round whose metric is above this"`
+	Below  *float64 `yaml:"below" doc:"The phase starts after a round whose metric is below this"`
+}
+
+// holds reports whether the round m (its summary) passes w's bound. A
+// round that stored no evaluation (no data, or training failed) passes
+// no bound; a round that did but lacks the metric is an error, as the
+// name is then most likely misspelt.
+func (w *When) holds(m RoundSummary, evaluated bool) (bool, error) {
+	v, ok := m.Metrics[w.Metric]
+	if w.Metric == "score" {
+		v, ok = m.Score, evaluated
+	}
+	if !ok {
+		if !evaluated {
+			return false, nil
+		}
+		names := slices.Sorted(maps.Keys(m.Metrics))
+		return false, fmt.Errorf("round %d has no metric %q; it has score, %s", m.Index, w.Metric, strings.Join(names, ", "))
+	}
+	if w.Above != nil {
+		return v > *w.Above, nil
+	}
+	return v < *w.Below, nil
+}
+
+func (w *When) String() string {
+	if w.Above != nil {
+		return fmt.Sprintf("%s > %g", w.Metric, *w.Above)
+	}
+	return fmt.Sprintf("%s < %g", w.Metric, *w.Below)
 }
 
 // PhaseConfig returns the config whose steps run from c.Phases[i].From
@@ -50,25 +96,50 @@ func (c *Config) phaseConfig(i int) (*Config, error) {
 }
 
 // checkPhases reports, at the phase in the file (node is the phases list),
-// phases that do not start after round 1 or not in increasing order, and
-// phases whose steps do not parse.
+// phases that do not start after round 1, not in increasing order or
+// after the last round, bad when-bounds, and phases whose steps do not
+// parse.
 func (c *Config) checkPhases(f *confkit.File, node ast.Node) {
 	last := 1
 	for i, p := range c.Phases {
 		at, field := listItem(node, i), fmt.Sprintf("phases[%d]", i)
 		switch {
+		case p.From == 0 && p.When != nil:
 		case p.From <= last && i == 0:
 			f.Add(at, field, fmt.Sprintf("from %d: round 1 runs the loop's own steps, so a phase starts at round 2 or later", p.From))
 			return
 		case p.From <= last:
 			f.Add(at, field, fmt.Sprintf("from %d: phases must start in increasing rounds (the one before starts at %d)", p.From, last))
 			return
+		case p.From > c.Rounds:
+			f.Add(at, field, fmt.Sprintf("from %d: after the last round (rounds: %d), so the phase would never run", p.From, c.Rounds))
+			return
 		}
-		last = p.From
+		last = max(p.From, last+1)
+		if w := p.When; w != nil {
+			switch {
+			case w.Metric == "":
+				f.Add(at, field+".when", "needs a metric (such as pass_at_1 or train_reward_last)")
+			case (w.Above == nil) == (w.Below == nil):
+				f.Add(at, field+".when", "needs exactly one of above and below")
+			case w.Above != nil && math.IsNaN(*w.Above), w.Below != nil && math.IsNaN(*w.Below):
+				f.Add(at, field+".when", "bound is not a number")
+			}
+		}
 		if _, err := c.phaseConfig(i); err != nil {
 			f.Add(at, field, fmt.Sprintf("from round %d: %v", p.From, err))
 		}
 	}
+}
+
+// earliest is the first round phase i may start: its From, and no earlier
+// than the round after the phase before may start.
+func (c *Config) earliest(i int) int {
+	e := 1
+	for k := 0; k <= i; k++ {
+		e = max(c.Phases[k].From, e+1)
+	}
+	return e
 }
 
 // listItem is item i of the sequence node n, or n when it has none.
@@ -108,21 +179,88 @@ type phaseSteps struct {
 	steps
 }
 
-// stepsFor returns the plugins that run round i: the last phase started by
-// then, or the loop's own. It logs the phase (its title) when round i
-// starts it, or is the first round of a run resumed inside it.
-func (l *runner) stepsFor(i int) steps {
-	s, n := l.steps, -1
-	for k, p := range l.phases {
-		if i >= p.from {
-			s, n = p.steps, k
+// phaseOf returns the phase round r runs (1-based, 0 for the loop's own
+// steps), as recorded when the round started. A round of an older run
+// directory that recorded none gets it decided now.
+func (l *runner) phaseOf(r *roundState) (int, error) {
+	if r.Phase != nil {
+		return *r.Phase, nil
+	}
+	return l.decidePhase(r.Index)
+}
+
+// decidePhase decides the phase of round i from the phase of round i−1
+// and what that round stored: each later phase whose earliest round has
+// come and whose when-bound (if any) round i−1 passes starts now; phases
+// never go back. Rounds recorded without a phase (older run directories)
+// ran the last phase whose from had come.
+func (l *runner) decidePhase(i int) (int, error) {
+	cur := 0
+	var prev *roundState
+	for _, r := range l.s.Rounds {
+		if r.Index == i-1 {
+			prev = r
 		}
 	}
-	if n != l.phase && n >= 0 {
-		l.log.Info("loop: phase", "round", i, "phase", n, "from", l.phases[n].from, "title", l.phases[n].title)
+	if prev != nil {
+		if prev.Phase != nil {
+			cur = *prev.Phase
+		} else {
+			for k, p := range l.cfg.Phases {
+				if p.From > 0 && prev.Index >= p.From {
+					cur = k + 1
+				}
+			}
+		}
+	}
+	for cur < len(l.cfg.Phases) {
+		p := l.cfg.Phases[cur]
+		if i < l.cfg.earliest(cur) {
+			break
+		}
+		if p.When != nil {
+			if prev == nil {
+				break
+			}
+			ok, err := p.When.holds(l.roundSummary(prev), prev.Eval != nil)
+			if err != nil {
+				return 0, fmt.Errorf("loop: phases[%d].when: %w", cur, err)
+			}
+			if !ok {
+				break
+			}
+		}
+		cur++
+	}
+	return cur, nil
+}
+
+// stepsFor returns the plugins that run round r, recording its phase on
+// r the first time. It logs the phase (its title) when r starts it, or is
+// the first round of a run resumed inside it.
+func (l *runner) stepsFor(r *roundState) (steps, error) {
+	n, err := l.phaseOf(r)
+	if err != nil {
+		return steps{}, err
+	}
+	if n > len(l.phases) {
+		return steps{}, fmt.Errorf("loop: round %d ran phases[%d], but the config has %d phases", r.Index, n-1, len(l.phases))
+	}
+	if r.Phase == nil {
+		r.Phase = &n
+		if n > 0 {
+			r.PhaseTitle = l.phases[n-1].title
+		}
+	}
+	if n != l.phase && n > 0 {
+		p := l.phases[n-1]
+		l.log.Info("loop: phase", "round", r.Index, "phase", n, "title", p.title)
 	}
 	l.phase = n
-	return s
+	if n == 0 {
+		return l.steps, nil
+	}
+	return l.phases[n-1].steps, nil
 }
 
 // newPhases builds every phase's plugins.
@@ -137,7 +275,7 @@ func newPhases(c *Config) ([]phaseSteps, error) {
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("loop: phases[%d]", i), err)
 		}
-		out = append(out, phaseSteps{from: p.From, title: p.Title, steps: s})
+		out = append(out, phaseSteps{from: c.earliest(i), title: p.Title, steps: s})
 	}
 	return out, nil
 }

@@ -91,7 +91,7 @@ type runner struct {
 	now    func() time.Time
 	steps  steps        // the loop's own generator, trainer and evaluator
 	phases []phaseSteps // the steps of later rounds (Config.Phases)
-	phase  int          // the index in phases of the last round run, -1 for the loop's own steps
+	phase  int          // the phase of the last round run: 1-based, 0 for the loop's own steps
 
 	mopts  model.Options
 	getenv func(string) string
@@ -118,7 +118,7 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Summary, error) {
 	if opts.RunDir == "" {
 		return nil, errors.New("loop: Run needs a run directory")
 	}
-	l := &runner{cfg: cfg, opts: opts, log: opts.Log, now: opts.Now, backends: map[string]opened{}, phase: -1}
+	l := &runner{cfg: cfg, opts: opts, log: opts.Log, now: opts.Now, backends: map[string]opened{}}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -356,7 +356,16 @@ func (l *runner) runRound(ctx context.Context, r *roundState) error {
 	if err := os.MkdirAll(l.roundDir(r.Index), 0o755); err != nil {
 		return fmt.Errorf("loop: %w", err)
 	}
-	st := l.stepsFor(r.Index)
+	recorded := r.Phase != nil
+	st, err := l.stepsFor(r)
+	if err != nil {
+		return err
+	}
+	if !recorded {
+		if err := l.save(ctx); err != nil {
+			return err
+		}
+	}
 	if r.Gen == nil {
 		d, err := timed(r, func() (Data, error) { return st.gen.Generate(ctx, l.newRound(r, stepGenerate)) })
 		if err != nil {

@@ -49,9 +49,14 @@ type roundState struct {
 	Eval        *Eval  `json:"eval,omitempty"`
 	Done        bool   `json:"done"`
 	// Shared marks a round a baseline took over from its main run.
-	Shared   bool   `json:"shared,omitempty"`
-	Promoted bool   `json:"promoted"`
-	Reason   string `json:"reason,omitempty"`
+	Shared bool `json:"shared,omitempty"`
+	// Phase is the phase the round ran, 1-based (Config.Phases[Phase-1]),
+	// 0 for the loop's own steps; nil until the round's steps are chosen
+	// (and in run directories from before phases were recorded).
+	Phase      *int   `json:"phase,omitempty"`
+	PhaseTitle string `json:"phase_title,omitempty"`
+	Promoted   bool   `json:"promoted"`
+	Reason     string `json:"reason,omitempty"`
 	// CPU is the CPU seconds of the steps finished so far.
 	CPU float64 `json:"cpu_seconds"`
 	// Scratch is what plugins saved with Round.Save, by step and key.
@@ -110,7 +115,10 @@ func (s *state) summary() *Summary {
 		rs := RoundSummary{
 			Index: r.Index, Status: r.status(), Teacher: r.Teacher.Ref(),
 			Promoted: r.Promoted, Reason: r.Reason, CostUSD: r.cost(), CPUSeconds: r.CPU, Shared: r.Shared,
-			Started: r.Started, Finished: r.Finished,
+			Started: r.Started, Finished: r.Finished, PhaseTitle: r.PhaseTitle,
+		}
+		if r.Phase != nil {
+			rs.Phase = *r.Phase
 		}
 		metrics := map[string]float64{}
 		if g := r.Gen; g != nil {

@@ -276,6 +276,18 @@ func (s *itemList) totals(r Run) {
 	}
 }
 
+// phaseName names the loop phase a round ran: its number and title, or
+// "loop" for the loop's own steps.
+func phaseName(rd Round) string {
+	switch {
+	case rd.Phase == 0:
+		return "loop"
+	case rd.PhaseTitle != "":
+		return fmt.Sprintf("%d: %s", rd.Phase, rd.PhaseTitle)
+	}
+	return strconv.Itoa(rd.Phase)
+}
+
 type sums struct {
 	generated, kept, steps int
 	cost, cpu              float64
@@ -296,7 +308,12 @@ func totals(r Run) sums {
 func roundsTable(r Run) table {
 	m := r.MainMetric()
 	var t table
-	t.Header = []cell{{"round", "num"}, {"teacher", ""}, {"student", ""}, {"promoted", ""}, {"reason", ""}}
+	t.Header = []cell{{"round", "num"}}
+	phased := slices.ContainsFunc(r.Rounds, func(rd Round) bool { return rd.Phase > 0 })
+	if phased {
+		t.Header = append(t.Header, cell{"phase", ""})
+	}
+	t.Header = append(t.Header, cell{"teacher", ""}, cell{"student", ""}, cell{"promoted", ""}, cell{"reason", ""})
 	if m != "" {
 		t.Header = append(t.Header, cell{m, "num"}, cell{"teacher " + m, "num"})
 	}
@@ -305,7 +322,11 @@ func roundsTable(r Run) table {
 	}
 	t.Header = append(t.Header, cell{"files", ""})
 	for _, rd := range r.Rounds {
-		row := []cell{{strconv.Itoa(rd.Index), "num"}, {rd.Teacher, ""}, {rd.Student, ""}, decision(rd), {rd.Reason, "reason"}}
+		row := []cell{{strconv.Itoa(rd.Index), "num"}}
+		if phased {
+			row = append(row, cell{phaseName(rd), ""})
+		}
+		row = append(row, cell{rd.Teacher, ""}, cell{rd.Student, ""}, decision(rd), cell{rd.Reason, "reason"})
 		if m != "" {
 			v, ok := r.Score(rd)
 			tv, tok := r.TeacherScore(rd)
@@ -325,6 +346,9 @@ func roundsTable(r Run) table {
 	}
 	s := totals(r)
 	t.Foot = []cell{{"total", ""}, {}, {}, {}, {}}
+	if phased {
+		t.Foot = append(t.Foot, cell{})
+	}
 	if m != "" {
 		t.Foot = append(t.Foot, cell{}, cell{})
 	}

@@ -197,6 +197,36 @@ func TestEscaping(t *testing.T) {
 	}
 }
 
+// TestPhaseColumn: the rounds table names the phase each round ran, only
+// for a run that had phases.
+func TestPhaseColumn(t *testing.T) {
+	for _, tc := range []struct {
+		rounds []Round
+		want   []string
+		absent []string
+	}{
+		{[]Round{{Index: 1}, {Index: 2, Phase: 1, PhaseTitle: "RFT"}, {Index: 3, Phase: 2}},
+			[]string{"<th>phase</th>", "<td>loop</td>", "<td>1: RFT</td>", "<td>2</td>"}, nil},
+		{[]Round{{Index: 1}, {Index: 2}}, nil, []string{"<th>phase</th>", "<td>loop</td>"}},
+	} {
+		var b bytes.Buffer
+		if err := HTML(&b, Run{Name: "x", Rounds: tc.rounds}); err != nil {
+			t.Fatal(err)
+		}
+		page := b.String()
+		for _, w := range tc.want {
+			if !strings.Contains(page, w) {
+				t.Errorf("page lacks %q", w)
+			}
+		}
+		for _, w := range tc.absent {
+			if strings.Contains(page, w) {
+				t.Errorf("page of a run without phases has %q", w)
+			}
+		}
+	}
+}
+
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -110,6 +110,11 @@ type Round struct {
 	CPUSeconds float64 `json:"cpu_seconds"`
 	// Shared marks a baseline round taken over from the main run.
 	Shared bool `json:"shared,omitempty"`
+	// Phase is the loop phase whose steps the round ran, 1-based (the
+	// config's phases[Phase-1]), 0 for the loop's own steps; PhaseTitle is
+	// that phase's title.
+	Phase      int    `json:"phase,omitempty"`
+	PhaseTitle string `json:"phase_title,omitempty"`
 	// Started and Finished bound the round in wall-clock time; Finished is
 	// zero until the round is done.
 	Started  time.Time `json:"started"`

@@ -55,7 +55,8 @@ sharing its first shared_rounds rounds, into RUN_DIR/baseline; the table, summar
 the shared rounds are done, in a second synthloop process (its table is printed after the main
 run's; the results are the same as with --sequential-baseline, which runs it afterwards). A phases:
 list changes the steps from given rounds on in the same run (from, title, types and with-overrides,
-as a baseline's: GRPO in the first rounds, then RFT). lab-train's voters: N trains N models from
+as a baseline's: GRPO in the first rounds, then RFT), or from the round after one whose metric passes
+a bound (when: {metric: train_reward_last, above: 0.5}); summary.json records each round's phase. lab-train's voters: N trains N models from
 different seeds side by side, and lab-selflabel takes a majority vote across them.
 
 A table row is printed as each round ends; step progress goes to stderr (a live line on a
@@ -272,6 +273,9 @@ func (t *roundTable) row(r loop.RoundSummary) {
 		promoted = "yes"
 	}
 	reason := r.Reason
+	if r.Phase > 0 {
+		reason = fmt.Sprintf("[phase %d] %s", r.Phase, reason)
+	}
 	if len(reason) > 60 {
 		reason = reason[:57] + "..."
 	}
