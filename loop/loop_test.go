@@ -667,7 +667,7 @@ func TestPhaseErrorPlaces(t *testing.T) {
 // first whose metric passes it, a later phase follows from its own from,
 // the phase a round recorded is kept on resume even when the bound has
 // changed, and a metric no round reports stops the loop with the names it
-// has.
+// has (after round 2: round 1, often a labelled round, may lack it).
 func TestPhaseWhen(t *testing.T) {
 	base := fmt.Sprintf(fakeLoop, 5, 0, 0.0, 0.0, 0, 0.0, 0, "0.6, 0.7, 0.8, 0.9, 0.95")
 	phases := func(sum *loop.Summary) string {
@@ -711,7 +711,7 @@ func TestPhaseWhen(t *testing.T) {
 	}
 
 	_, err = loop.Run(context.Background(), parse(t, base+"phases:\n  - {when: {metric: acuracy, above: 0.5}}\n"), loop.Options{RunDir: t.TempDir()})
-	if err == nil || !strings.Contains(err.Error(), `phases[0].when: round 1 has no metric "acuracy"; it has score, accuracy,`) {
+	if err == nil || !strings.Contains(err.Error(), `phases[0].when: round 2 has no metric "acuracy"; it has score, accuracy,`) {
 		t.Errorf("misspelt metric: %v, want an error listing the round's metrics", err)
 	}
 }

@@ -48,15 +48,17 @@ type When struct {
 
 // holds reports whether the round m (its summary) passes w's bound. A
 // round that stored no evaluation (no data, or training failed) passes
-// no bound; a round that did but lacks the metric is an error, as the
-// name is then most likely misspelt.
+// no bound, and so does round 1 without the metric: it is often a
+// labelled round with a trainer of its own (the lab's first round trains
+// by SFT and reports no rewards). A later evaluated round that lacks the
+// metric is an error, as the name is then most likely misspelt.
 func (w *When) holds(m RoundSummary, evaluated bool) (bool, error) {
 	v, ok := m.Metrics[w.Metric]
 	if w.Metric == "score" {
 		v, ok = m.Score, evaluated
 	}
 	if !ok {
-		if !evaluated {
+		if !evaluated || m.Index == 1 {
 			return false, nil
 		}
 		names := slices.Sorted(maps.Keys(m.Metrics))
