@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -197,7 +198,7 @@ type RL struct {
 	maxTok   int
 	demos    []train.Example
 	verified []train.Example // the reuse buffer, oldest first
-	tally    *tally          // learnable selection's counts, nil for uniform
+	tally    *tally          // the verdicts per problem: learnable selection's weights, and Verdicts
 	tr       *train.GRPO
 }
 
@@ -219,9 +220,7 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 		cfg.ReuseKeep = 1024
 	}
 	r := &RL{m: m, t: t, problems: problems, cfg: cfg, seed: seed, maxTok: maxTokens(t, problems)}
-	if cfg.Select == SelectLearnable {
-		r.tally = newTally(len(problems), cfg.Group)
-	}
+	r.tally = newTally(len(problems), cfg.Group)
 	longest := 0
 	for _, p := range problems {
 		ids, err := m.prompt(p)
@@ -268,6 +267,14 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 	return r, nil
 }
 
+// Verdicts returns, for each problem, how many answers the run has drawn
+// to it and how many of them the verifier passed, over every draw of every
+// step (those dynamic sampling dropped too): a problem with some right and
+// some wrong is one the policy solves sometimes, not always.
+func (r *RL) Verdicts() (drawn, right []int32) {
+	return slices.Clone(r.tally.Drawn), slices.Clone(r.tally.Right)
+}
+
 // Done returns the sampling steps taken.
 func (r *RL) Done() int { return r.tr.Steps() / r.perStep() }
 
@@ -284,10 +291,8 @@ func (r *RL) Save(dir string) error {
 			return err
 		}
 	}
-	if r.tally != nil {
-		if err := saveTally(dir, r.Done(), r.tally); err != nil {
-			return err
-		}
+	if err := saveTally(dir, r.Done(), r.tally); err != nil {
+		return err
 	}
 	if err := r.tr.Save(dir); err != nil {
 		return fmt.Errorf("lab: rl: %w", err)
@@ -323,12 +328,17 @@ func (r *RL) Restore(dir string) error {
 			return fmt.Errorf("lab: rl: %s: %w", reuseFile(r.Done()), err)
 		}
 	}
-	if r.tally != nil && r.Done() > 0 {
+	if r.Done() > 0 {
 		t, err := loadTally(dir, r.Done(), len(r.problems))
-		if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && r.cfg.Select != SelectLearnable:
+			// A checkpoint of a uniform run from before every run kept its
+			// verdicts: they count from here on.
+		case err != nil:
 			return err
+		default:
+			r.tally = t
 		}
-		r.tally = t
 	}
 	return nil
 }
@@ -442,15 +452,13 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 			all = append(all, x)
 		}
 		mixedGroups += countMixed(batch)
-		if r.tally != nil {
-			for _, p := range idx {
-				if r.tally.Drawn[p] > 0 {
-					st.Seen++
-				}
-				drawn[p] = true
+		for _, p := range idx {
+			if r.cfg.Select == SelectLearnable && r.tally.Drawn[p] > 0 {
+				st.Seen++
 			}
-			r.tally.record(idx, batch)
+			drawn[p] = true
 		}
+		r.tally.record(idx, batch)
 		if !r.cfg.Dynamic {
 			rs = batch
 			break
@@ -788,7 +796,7 @@ func (r *RL) sample(s, d int, st *RLStats, skip map[int]bool) ([]train.Rollout, 
 	}
 	rng := rand.New(rand.NewPCG(r.seed, stream))
 	idx := make([]int, r.cfg.Prompts)
-	if r.tally != nil {
+	if r.cfg.Select == SelectLearnable {
 		idx = r.tally.pick(rng, r.cfg.Prompts, skip)
 	} else {
 		for i := range idx {

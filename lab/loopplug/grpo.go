@@ -273,12 +273,35 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 			}
 		}
 	}
+	if err := writeVerdicts(filepath.Join(r.Dir, VerdictsFile), ps, rl); err != nil {
+		return loop.Trained{}, err
+	}
 	metrics := grpoMetrics(log)
 	metrics["params"] = float64(m.LM.Config.NumParams())
 	metrics["prompts"] = float64(len(ps))
 	metrics["step_problems"], metrics["group"] = float64(prompts), float64(g.Group)
 	return loop.Trained{Student: loop.LocalModel(out), Steps: c.Steps, FirstLoss: log[0].Loss, LastLoss: log[len(log)-1].Loss,
 		Log: logPath, Metrics: metrics}, nil
+}
+
+// verdictLine is a line of VerdictsFile: a prompt of the round, the
+// answers drawn to it and those the verifier passed.
+type verdictLine struct {
+	Prompt     string `json:"prompt"`
+	Difficulty int    `json:"difficulty,omitempty"`
+	Drawn      int32  `json:"drawn"`
+	Right      int32  `json:"right"`
+}
+
+// writeVerdicts writes the round's verdicts, one line per problem of ps
+// in order. A resumed round that had finished writes the same file again.
+func writeVerdicts(path string, ps []task.Problem, rl *lab.RL) error {
+	drawn, right := rl.Verdicts()
+	lines := make([]verdictLine, len(ps))
+	for i, p := range ps {
+		lines[i] = verdictLine{Prompt: p.Prompt, Difficulty: p.Difficulty, Drawn: drawn[i], Right: right[i]}
+	}
+	return writeJSONL(path, lines)
 }
 
 // grpoMetrics summarises a GRPO log for the round's report: the mean over

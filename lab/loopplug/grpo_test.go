@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/lab/loopplug"
 	"github.com/synthloop/synthloop/loop"
 )
 
@@ -61,7 +63,50 @@ func TestGRPORound(t *testing.T) {
 	if bytes.Contains(data, []byte("answer")) || !bytes.Contains(data, []byte(`"prompt"`)) {
 		t.Errorf("the prompts file must hold prompts and no answers:\n%s", data[:min(len(data), 200)])
 	}
+	checkVerdicts(t, dir, 2, 8, 4)
 	resumesExactly(t, cfg, dir)
+}
+
+// checkVerdicts checks round's VerdictsFile against its prompts file and
+// its train.log: a line per prompt, in order, no more right answers than
+// drawn, and every answer of every draw of every step counted (batch
+// problems of group answers a draw).
+func checkVerdicts(t *testing.T, dir string, round, batch, group int) {
+	t.Helper()
+	rd := filepath.Join(dir, fmt.Sprintf("round-%03d", round))
+	type verdict struct {
+		Prompt      string
+		Drawn, Right int
+	}
+	vs := readJSONL[verdict](t, filepath.Join(rd, loopplug.VerdictsFile))
+	var prompts []string
+	for _, l := range readJSONL[struct{ Prompt string }](t, filepath.Join(rd, loopplug.DataFile)) {
+		if l.Prompt != "" {
+			prompts = append(prompts, l.Prompt)
+		}
+	}
+	drawn, right := 0, 0
+	for i, v := range vs {
+		if i >= len(prompts) || v.Prompt != prompts[i] || v.Right < 0 || v.Right > v.Drawn {
+			t.Fatalf("round %d: verdict %d %+v against %d prompts", round, i, v, len(prompts))
+		}
+		drawn += v.Drawn
+		right += v.Right
+	}
+	if len(vs) != len(prompts) {
+		t.Errorf("round %d: %d verdict lines for %d prompts", round, len(vs), len(prompts))
+	}
+	want, reward := 0, 0.0
+	for _, st := range trainLog[struct {
+		Draws  int
+		Reward float64
+	}](t, dir, round) {
+		want += st.Draws * batch * group
+		reward += st.Reward * float64(st.Draws*batch*group)
+	}
+	if drawn != want || math.Abs(float64(right)-reward) > 1e-6*float64(want) {
+		t.Errorf("round %d: verdicts count %d answers, %d right; the log's draws %d, %.1f right", round, drawn, right, want, reward)
+	}
 }
 
 // resumesExactly kills a run of cfg in the middle of its GRPO round 2 and
@@ -96,6 +141,11 @@ func resumesExactly(t *testing.T, cfg *loop.Config, dir string) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Error("the resumed GRPO round's weights differ from the straight run's")
+	}
+	v1, err1 := os.ReadFile(filepath.Join(dir, "round-002", loopplug.VerdictsFile))
+	v2, err2 := os.ReadFile(filepath.Join(killed, "round-002", loopplug.VerdictsFile))
+	if err1 != nil || err2 != nil || !bytes.Equal(v1, v2) {
+		t.Errorf("the resumed GRPO round's verdicts differ from the straight run's (%v, %v)", err1, err2)
 	}
 	log2, _ := os.ReadFile(filepath.Join(killed, "round-002", "train.log"))
 	cpu := regexp.MustCompile(`"(cpu_seconds|sample_cpu)":[0-9.e-]+`)

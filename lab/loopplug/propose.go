@@ -125,6 +125,18 @@ type ProposeConfig struct {
 	// and the verifier passed, re-checked when read: no label, and nothing
 	// says which lengths, only which problems were once learnable.
 	EarlierAnswers float64 `yaml:"earlier_answers" doc:"With prompts and train_proposer: share of the round's worked examples (GRPO's replay) that are verified answers to problems earlier rounds kept (0: none)"`
+	// Online, with Prompts, writes every new proposal as a GRPO prompt
+	// without answering it first: GRPO's dynamic sampling trains only the
+	// groups whose answers differ, which is the learnability filter
+	// itself, so the k answers a proposal costs beforehand are saved
+	// (measured: a third to half of a proposing round's CPU). The verdicts
+	// lab-train records (VerdictsFile) then say which proposals were
+	// learnable, and those are the round's kept problems for what comes
+	// after: the next round's references and earlier prompts, and, with
+	// TrainProposer, its proposer examples, once per wrong answer scaled
+	// to k (copies). The proposer so learns from a round's proposals one
+	// round later than without Online.
+	Online bool `yaml:"online" doc:"With prompts: every new proposal becomes a GRPO prompt unanswered, and the verdicts of GRPO's own samples say which were learnable (for the next round's references, earlier prompts and proposer examples)"`
 
 	loop *loop.Config
 }
@@ -166,6 +178,9 @@ func (c *ProposeConfig) Validate() error {
 	if c.EarlierAnswers < 0 || c.EarlierAnswers >= 1 || c.EarlierAnswers > 0 && !(c.Prompts && c.TrainProposer) {
 		return fmt.Errorf("lab-propose: earlier_answers %g: want a share in [0, 1), with prompts and train_proposer (it is a share of the proposer examples' replay)", c.EarlierAnswers)
 	}
+	if c.Online && (!c.Prompts || c.EarlierAnswers > 0 || c.Chunk > 0) {
+		return errors.New("lab-propose: online needs prompts (GRPO's samples are its filter), and has no answers of its own for earlier_answers or chunk")
+	}
 	if c.Chunk < 0 {
 		return fmt.Errorf("lab-propose: chunk %d must not be negative", c.Chunk)
 	}
@@ -204,6 +219,9 @@ type proposal struct {
 	// answers, scaled to K when it stopped drawing early (Chunk). Later
 	// rounds' references and earlier_prompts draw it that often.
 	Copies int `json:"copies,omitempty"`
+	// Online marks a proposal of online mode, which had no answers when it
+	// was written: whether it was kept is in the round's VerdictsFile.
+	Online bool `json:"online,omitempty"`
 }
 
 func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
@@ -223,6 +241,9 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	ps, from, st, err := g.propose(ctx, r, m, t, held)
 	if err != nil {
 		return loop.Data{}, err
+	}
+	if c.Online {
+		return g.online(ctx, r, ps, from, st)
 	}
 	as, err := solve(t, ps, sampling(r, t, ps, c.K, c.Temperature), c.Chunk, func(ps []task.Problem, dec lab.Decode, note string) ([][]lab.Answer, error) {
 		return answers(ctx, r, m, ps, dec, note)
@@ -338,6 +359,82 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		metrics["reference_round"] = float64(st.refRound)
 	}
 	return finish(ctx, r, loop.Data{Path: path, Format: format, Generated: st.raw, Kept: n, Metrics: metrics})
+}
+
+// online writes the round's proposals as GRPO's prompts, unanswered
+// (ProposeConfig.Online), with the proposer examples of the latest earlier
+// round's learnable proposals and the earlier prompts.
+func (g *proposeGen) online(ctx context.Context, r *loop.Round, ps []task.Problem, from []string, st proposalStats) (loop.Data, error) {
+	c := g.c
+	prompts := promptLines(ps)
+	out := make([]proposal, len(ps))
+	for i, p := range ps {
+		out[i] = proposal{Problem: p, From: from[i], Online: true}
+	}
+	prev, err := readLabelLines(filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", r.Index-1), LabelsFile))
+	if err != nil {
+		return loop.Data{}, err
+	}
+	var prevKept []task.Problem
+	examples, online := 0, 0
+	for _, l := range prev {
+		if !l.Online {
+			continue // the labelled round's proposer examples are in its own data
+		}
+		online++
+		if !l.Kept {
+			continue
+		}
+		prevKept = append(prevKept, l.Problem)
+		if c.TrainProposer {
+			for range l.weight() {
+				prompts = append(prompts, promptLine{Messages: proposerMessages(l.From, l.Problem)})
+				examples++
+			}
+		}
+	}
+	earlier, err := c.earlierPrompts(r, prompts)
+	if err != nil {
+		return loop.Data{}, err
+	}
+	prompts = append(prompts, earlier...)
+	path, err := writeRound(r, prompts, out)
+	if err != nil {
+		return loop.Data{}, err
+	}
+	r.Log.Info("lab: proposals", "proposed", st.raw, "new", len(ps), "malformed", st.invalid, "previous round's learnable", len(prevKept))
+	raw := float64(st.raw)
+	metrics := map[string]float64{
+		"proposed":            raw,
+		"malformed":           float64(st.invalid) / raw,
+		"repeated":            float64(st.repeated) / raw,
+		"proposed_difficulty": difficultyMean(ps),
+		"proposed_max":        float64(st.hardest),
+		"proposer_examples":   float64(examples),
+	}
+	if online > 0 {
+		// What GRPO's samples found learnable of the round before's
+		// proposals: online's counterpart of learnable and kept_difficulty.
+		metrics["prev_learnable"] = float64(len(prevKept)) / float64(online)
+		metrics["prev_kept_difficulty"] = difficultyMean(prevKept)
+	}
+	if t, _ := lookup(c.Task); hasOperands(t) {
+		metrics["proposed_equal"], metrics["proposed_shorter"] = operandShape(ps)
+	}
+	if c.EarlierPrompts > 0 {
+		metrics["earlier_prompts"], metrics["earlier_difficulty"] = float64(len(earlier)), lineDifficulty(earlier)
+	}
+	if c.References > 0 {
+		metrics["reference_difficulty"] = st.refDifficulty
+		metrics["reference_round"] = float64(st.refRound)
+	}
+	return finish(ctx, r, loop.Data{Path: path, Format: PromptsFormat, Generated: st.raw, Kept: len(prompts), Metrics: metrics})
+}
+
+// hasOperands reports whether t's problems have two operands.
+func hasOperands(t task.Task) bool {
+	_, ok := t.(task.Operands)
+	return ok
 }
 
 // answerFunc answers problems with a decoding, its note naming the work

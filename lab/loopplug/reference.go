@@ -2,10 +2,12 @@ package loopplug
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -119,10 +121,72 @@ func readSolved(path string, t task.Task) ([]task.Problem, error) {
 // keptLine is what readKeptLines reads of a kept proposal.
 type keptLine struct {
 	task.Problem
+	From    string       `json:"from"`
 	Answers []lab.Answer `json:"answers"`
 	Right   []bool       `json:"right"`
 	Kept    bool         `json:"kept"`
 	Copies  int          `json:"copies"`
+	Online  bool         `json:"online"`
+}
+
+// onlineScale is the answers an online proposal's wrong ones are scaled
+// to for its weight (copies): GRPO draws a prompt of a round's file a
+// varying number of times, and 8 is the group it draws most often.
+const onlineScale = 8
+
+// resolveOnline sets Kept and Copies of the online proposals of ls (a
+// labels file's lines, whose round directory is dir) from the round's
+// verdicts: kept when GRPO's answers to it, summed over the prompt's
+// lines, were some right and some wrong, weighted by its wrong answers
+// scaled to onlineScale. A round without verdicts (not trained yet)
+// kept none.
+func resolveOnline(ls []keptLine, dir string) error {
+	if !slices.ContainsFunc(ls, func(l keptLine) bool { return l.Online }) {
+		return nil
+	}
+	vs, err := readVerdicts(filepath.Join(dir, VerdictsFile))
+	if err != nil {
+		return err
+	}
+	for i := range ls {
+		l := &ls[i]
+		if !l.Online {
+			continue
+		}
+		v := vs[l.Prompt]
+		l.Kept = v.Right > 0 && v.Right < v.Drawn
+		if l.Kept {
+			l.Copies = max(1, int(math.Round(float64(onlineScale*(v.Drawn-v.Right))/float64(v.Drawn))))
+		}
+	}
+	return nil
+}
+
+// readVerdicts reads a VerdictsFile, summed by prompt; a missing file
+// holds none.
+func readVerdicts(path string) (map[string]verdictLine, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lab-propose: %w", err)
+	}
+	out := map[string]verdictLine{}
+	n := 0
+	for line := range bytes.Lines(raw) {
+		n++
+		var v verdictLine
+		if err := json.Unmarshal(line, &v); err != nil || v.Right < 0 || v.Right > v.Drawn {
+			return nil, fmt.Errorf("lab-propose: %s:%d: not a verdict line {\"prompt\", \"drawn\", \"right\" ≤ drawn} (%v)", path, n, err)
+		}
+		s := out[v.Prompt]
+		s.Prompt, s.Difficulty = v.Prompt, v.Difficulty
+		s.Drawn += v.Drawn
+		s.Right += v.Right
+		out[v.Prompt] = s
+	}
+	return out, nil
 }
 
 // weight is how often a kept problem is drawn: in proportion to its wrong
@@ -147,6 +211,16 @@ func (l keptLine) weight() int {
 // readKeptLines reads the kept lines of a lab-propose labels file; a
 // missing file holds none.
 func readKeptLines(path string) ([]keptLine, error) {
+	ls, err := readLabelLines(path)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(ls, func(l keptLine) bool { return !l.Kept }), nil
+}
+
+// readLabelLines reads every line of a lab-propose labels file, online
+// proposals resolved by their round's verdicts; a missing file holds none.
+func readLabelLines(path string) ([]keptLine, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -163,14 +237,12 @@ func readKeptLines(path string) ([]keptLine, error) {
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			return nil, fmt.Errorf("lab-propose: references: %s:%d: %w", path, n, err)
 		}
-		if l.Kept {
-			out = append(out, l)
-		}
+		out = append(out, l)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("lab-propose: references: %s: %w", path, err)
 	}
-	return out, nil
+	return out, resolveOnline(out, filepath.Dir(path))
 }
 
 // hardest returns the share of pool with the highest difficulties (ties
