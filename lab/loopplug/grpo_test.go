@@ -75,7 +75,7 @@ func checkVerdicts(t *testing.T, dir string, round, batch, group int) {
 	t.Helper()
 	rd := filepath.Join(dir, fmt.Sprintf("round-%03d", round))
 	type verdict struct {
-		Prompt      string
+		Prompt       string
 		Drawn, Right int
 	}
 	vs := readJSONL[verdict](t, filepath.Join(rd, loopplug.VerdictsFile))
