@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,8 @@ type fakeGenConfig struct {
 	EmptyRound int     `yaml:"empty_round"`
 	Cost       float64 `yaml:"cost"`
 	Spin       float64 `yaml:"spin"` // CPU seconds to burn, from round 2 on
+	// Metrics are reported beside yield (a phase's own metric).
+	Metrics map[string]float64 `yaml:"metrics"`
 }
 
 type fakeGen struct{ c *fakeGenConfig }
@@ -90,7 +93,9 @@ func (g fakeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error)
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
 		return loop.Data{}, err
 	}
-	return loop.Data{Path: p, Format: "sft", Generated: g.c.N + 1, Kept: g.c.N, CostUSD: g.c.Cost, Metrics: map[string]float64{"yield": float64(g.c.N) / float64(g.c.N+1)}}, nil
+	metrics := map[string]float64{"yield": float64(g.c.N) / float64(g.c.N+1)}
+	maps.Copy(metrics, g.c.Metrics)
+	return loop.Data{Path: p, Format: "sft", Generated: g.c.N + 1, Kept: g.c.N, CostUSD: g.c.Cost, Metrics: metrics}, nil
 }
 
 type fakeTrainConfig struct {
@@ -683,10 +688,19 @@ func TestPhaseWhen(t *testing.T) {
 		{"from and when", "  - {from: 4, when: {metric: score, above: 0.65}, generate: {n: 5}}\n", "1:0 2:0 3:0 4:1 5:1"},
 		{"then a fixed round", "  - {when: {metric: accuracy, above: 0.75}, generate: {n: 5}}\n  - {from: 5, generate: {n: 6}}\n", "1:0 2:0 3:0 4:1 5:2"},
 		{"a later when waits for the one before", "  - {from: 4, generate: {n: 5}}\n  - {when: {metric: accuracy, above: 0.5}, generate: {n: 6}}\n", "1:0 2:0 3:0 4:1 5:2"},
+		// A when-bound is judged on a round of the phase before it, even
+		// when that phase starts on the same round's signal: here on the
+		// metric only the phase before's generator reports.
+		{"a when after a when", "  - {when: {metric: accuracy, above: 0.65}, generate: {n: 5, metrics: {first: 1}}}\n  - {when: {metric: gen_first, above: 0.5}, generate: {n: 6}}\n", "1:0 2:0 3:1 4:2 5:2"},
+		{"both bounds pass at once", "  - {when: {metric: accuracy, above: 0.65}, generate: {n: 5}}\n  - {when: {metric: accuracy, above: 0.65}, generate: {n: 6}}\n", "1:0 2:0 3:1 4:2 5:2"},
+		// A from without when is the round the phase starts, whether or
+		// not a when-phase before it started.
+		{"a fixed round after a when that never holds", "  - {when: {metric: accuracy, below: 0.5}, generate: {n: 5}}\n  - {from: 4, generate: {n: 6}}\n", "1:0 2:0 3:0 4:2 5:2"},
 	} {
 		sum, err := loop.Run(context.Background(), parse(t, base+"phases:\n"+tc.phases), loop.Options{RunDir: t.TempDir()})
 		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
+			t.Errorf("%s: %v", tc.name, err)
+			continue
 		}
 		if got := phases(sum); got != tc.want {
 			t.Errorf("%s: phases by round %s, want %s", tc.name, got, tc.want)

@@ -35,8 +35,9 @@ type Phase struct {
 }
 
 // When starts a phase on a measured signal rather than at a fixed round:
-// the phase starts in the round after the first (from its From on) whose
-// metric is strictly above Above or strictly below Below, such as GRPO's
+// the phase starts in the first round, from its From on, that follows a
+// round of the phase before it (or of the loop's own steps) whose metric
+// is strictly above Above or strictly below Below, such as GRPO's
 // training reward passing one half, where rejection sampling begins to
 // gain more per CPU-second. The decision reads only what the finished
 // round stored, so a resumed run decides the same way.
@@ -192,49 +193,61 @@ func (l *runner) phaseOf(r *roundState) (int, error) {
 }
 
 // decidePhase decides the phase of round i from the phase of round i−1
-// and what that round stored: each later phase whose earliest round has
-// come and whose when-bound (if any) round i−1 passes starts now; phases
-// never go back. Rounds recorded without a phase (older run directories)
-// ran the last phase whose from had come.
+// and what that round stored; phases never go back. A phase without when
+// starts at its from, whether or not a when-phase before it started (that
+// one is then skipped: a round runs the last phase started by then). A
+// when-phase starts once its earliest round has come, when round i−1 ran
+// the phase before it and passes its bound: a bound is judged on that
+// phase's rounds, so two when-phases never start on one round's signal,
+// and the second's metric may be one only the first one's steps report.
+// Rounds recorded without a phase (older run directories) ran the last
+// phase whose from had come.
 func (l *runner) decidePhase(i int) (int, error) {
-	cur := 0
 	var prev *roundState
 	for _, r := range l.s.Rounds {
 		if r.Index == i-1 {
 			prev = r
 		}
 	}
-	if prev != nil {
-		if prev.Phase != nil {
-			cur = *prev.Phase
-		} else {
-			for k, p := range l.cfg.Phases {
-				if p.From > 0 && prev.Index >= p.From {
-					cur = k + 1
-				}
-			}
-		}
+	start := 0
+	switch {
+	case prev != nil && prev.Phase != nil:
+		start = *prev.Phase
+	case prev != nil:
+		start = l.cfg.fixedPhase(prev.Index)
 	}
-	for cur < len(l.cfg.Phases) {
-		p := l.cfg.Phases[cur]
-		if i < l.cfg.earliest(cur) {
-			break
-		}
-		if p.When != nil {
-			if prev == nil {
-				break
+	cur := start
+	for k := start; k < len(l.cfg.Phases); k++ {
+		p := l.cfg.Phases[k]
+		switch {
+		case p.When == nil:
+			if i >= p.From {
+				cur = k + 1
 			}
+		case k == start && prev != nil && i >= l.cfg.earliest(k):
 			ok, err := p.When.holds(l.roundSummary(prev), prev.Eval != nil)
 			if err != nil {
-				return 0, fmt.Errorf("loop: phases[%d].when: %w", cur, err)
+				return 0, fmt.Errorf("loop: phases[%d].when: %w", k, err)
 			}
-			if !ok {
-				break
+			if ok {
+				cur = k + 1
 			}
 		}
-		cur++
 	}
 	return cur, nil
+}
+
+// fixedPhase is the phase round i ran before rounds recorded theirs (and
+// phases had no when): the last one whose from had come (1-based, 0 for
+// the loop's own steps).
+func (c *Config) fixedPhase(i int) int {
+	n := 0
+	for k, p := range c.Phases {
+		if p.When == nil && i >= p.From {
+			n = k + 1
+		}
+	}
+	return n
 }
 
 // stepsFor returns the plugins that run round r, recording its phase on
