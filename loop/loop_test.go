@@ -603,6 +603,8 @@ func TestPhases(t *testing.T) {
 		{"  - {when: {metric: accuracy}}\n", "exactly one of above and below"},
 		{"  - {when: {metric: accuracy, above: 0.5, below: 0.9}}\n", "exactly one of above and below"},
 		{"  - {when: {metric: accuracy, above: .nan}}\n", "not a number"},
+		{"  - {from: 4, generate: {n: 5}}\n  - {when: {metric: accuracy, above: 0.5}}\n", "phases[1]: starts at round 5 at the earliest, after the last round (rounds: 4)"},
+		{"  - {when: {metric: accuracy, above: 0.5}, generate: {m: 5}}\n", "phases[0]: from round 2 at the earliest: "},
 	} {
 		if _, err := loop.ParseConfig("loop.yaml", []byte(base+"phases:\n"+tc.phases)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("phases %q: error %v, want one mentioning %q", tc.phases, err, tc.want)

@@ -84,7 +84,7 @@ func (w *When) String() string {
 func (c *Config) PhaseConfig(i int) (*Config, error) {
 	pc, err := c.phaseConfig(i)
 	if err != nil {
-		return nil, fmt.Errorf("loop: phases[%d] (from round %d): %w", i, c.Phases[i].From, err)
+		return nil, fmt.Errorf("loop: phases[%d] (%s): %w", i, c.phaseStart(i), err)
 	}
 	return pc, nil
 }
@@ -119,6 +119,10 @@ func (c *Config) checkPhases(f *confkit.File, node ast.Node) {
 			return
 		}
 		last = max(p.From, last+1)
+		if last > c.Rounds {
+			f.Add(at, field, fmt.Sprintf("starts at round %d at the earliest, after the last round (rounds: %d), so the phase would never run", last, c.Rounds))
+			return
+		}
 		if w := p.When; w != nil {
 			switch {
 			case w.Metric == "":
@@ -130,9 +134,17 @@ func (c *Config) checkPhases(f *confkit.File, node ast.Node) {
 			}
 		}
 		if _, err := c.phaseConfig(i); err != nil {
-			f.Add(at, field, fmt.Sprintf("from round %d: %v", p.From, err))
+			f.Add(at, field, fmt.Sprintf("%s: %v", c.phaseStart(i), err))
 		}
 	}
+}
+
+// phaseStart says from which round phase i runs, for errors.
+func (c *Config) phaseStart(i int) string {
+	if c.Phases[i].When != nil {
+		return fmt.Sprintf("from round %d at the earliest", c.earliest(i))
+	}
+	return fmt.Sprintf("from round %d", c.Phases[i].From)
 }
 
 // earliest is the first round phase i may start: its From, and no earlier
