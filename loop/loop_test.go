@@ -3,6 +3,7 @@ package loop_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/store"
 )
 
 // The fakes below script a loop's plugins per round, and count their calls
@@ -729,5 +731,50 @@ func TestPhaseWhen(t *testing.T) {
 	_, err = loop.Run(context.Background(), parse(t, base+"phases:\n  - {when: {metric: acuracy, above: 0.5}}\n"), loop.Options{RunDir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), `phases[0].when: round 2 has no metric "acuracy"; it has score, accuracy,`) {
 		t.Errorf("misspelt metric: %v, want an error listing the round's metrics", err)
+	}
+}
+
+// TestPhaseOldRunDir: a run directory of a synthloop from before rounds
+// recorded their phase, resumed with the config it ran, names the phase
+// each of its rounds ran, the finished ones too.
+func TestPhaseOldRunDir(t *testing.T) {
+	ctx := context.Background()
+	base := fmt.Sprintf(fakeLoop, 4, 0, 0.0, 0.0, 0, 0.0, 0, "0.6, 0.7, 0.8, 0.9")
+	cfg := parse(t, base+"phases:\n  - {from: 2, title: more, generate: {n: 5}, train: {crash_round: 3}}\n")
+	dir := t.TempDir()
+	if _, err := loop.Run(ctx, cfg, loop.Options{RunDir: dir}); err == nil || !strings.Contains(err.Error(), "round 3: train: the trainer crashed") {
+		t.Fatalf("first run: %v, want round 3's trainer to crash", err)
+	}
+	// The state as an older synthloop wrote it: no round's phase.
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _, err := st.MetaValue(ctx, "loop.state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range s["rounds"].([]any) {
+		delete(r.(map[string]any), "phase")
+		delete(r.(map[string]any), "phase_title")
+	}
+	b, _ := json.Marshal(s)
+	if err := errors.Join(st.SetMetaValue(ctx, "loop.state", string(b)), st.Close()); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := loop.Run(ctx, cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range sum.Rounds {
+		got = append(got, fmt.Sprintf("%d:%d %s", r.Index, r.Phase, r.PhaseTitle))
+	}
+	if want := "1:0 ,2:1 more,3:1 more,4:1 more"; strings.Join(got, ",") != want {
+		t.Errorf("phases by round %q, want %q", strings.Join(got, ","), want)
 	}
 }

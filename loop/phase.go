@@ -49,7 +49,9 @@ type When struct {
 
 // holds reports whether the round m (its summary) passes w's bound. A
 // round that stored no evaluation (no data, or training failed) passes
-// no bound, and so does round 1 without the metric: it is often a
+// no bound on a metric it lacks (score, the evaluation's, train_* after a
+// failed training), though one its generator reported (gen_*) is judged
+// as any; and round 1 without the metric passes none: it is often a
 // labelled round with a trainer of its own (the lab's first round trains
 // by SFT and reports no rewards). A later evaluated round that lacks the
 // metric is an error, as the name is then most likely misspelt.
@@ -247,6 +249,25 @@ func (l *runner) decidePhase(i int) (int, error) {
 		}
 	}
 	return cur, nil
+}
+
+// recordOldPhases records the phase of the rounds of s that started before
+// rounds recorded theirs (a run directory of an older synthloop, resumed
+// with the config it ran), so that summary.json and the report name it:
+// phases then had no when, and such a round ran the last phase whose from
+// had come. A round that recorded no phase and has not generated yet is
+// left to decide it as it starts.
+func (l *runner) recordOldPhases(s *state) {
+	for _, r := range s.Rounds {
+		if r.Phase != nil || r.Gen == nil && !r.Done {
+			continue
+		}
+		n := l.cfg.fixedPhase(r.Index)
+		r.Phase = &n
+		if n > 0 {
+			r.PhaseTitle = l.cfg.Phases[n-1].Title
+		}
+	}
 }
 
 // fixedPhase is the phase round i ran before rounds recorded theirs (and
