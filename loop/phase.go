@@ -189,9 +189,8 @@ func newSteps(c *Config) (steps, error) {
 	return s, nil
 }
 
-// phaseSteps are the plugins of a phase, its first round and its title.
+// phaseSteps are the plugins of a phase and its title.
 type phaseSteps struct {
-	from  int
 	title string
 	steps
 }
@@ -323,7 +322,7 @@ func newPhases(c *Config) ([]phaseSteps, error) {
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("loop: phases[%d]", i), err)
 		}
-		out = append(out, phaseSteps{from: c.earliest(i), title: p.Title, steps: s})
+		out = append(out, phaseSteps{title: p.Title, steps: s})
 	}
 	return out, nil
 }
