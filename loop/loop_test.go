@@ -732,6 +732,18 @@ func TestPhaseWhen(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `phases[0].when: round 2 has no metric "acuracy"; it has score, accuracy,`) {
 		t.Errorf("misspelt metric: %v, want an error listing the round's metrics", err)
 	}
+
+	// A baseline that keeps the phases starts a when-phase on its own
+	// metrics: its students score 0.6 until round 4.
+	withBaseline := base + "phases:\n  - {when: {metric: accuracy, above: 0.65}, title: late, generate: {n: 5}}\n" +
+		"baseline: {title: slower, evaluate: {scores: [0.6, 0.6, 0.6, 0.9, 0.95]}}\n"
+	sum, err = loop.Run(context.Background(), parse(t, withBaseline), loop.Options{RunDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := phases(sum)+" / "+phases(sum.Baseline), "1:0 2:0 3:1 4:1 5:1 / 1:0 2:0 3:0 4:0 5:1"; got != want {
+		t.Errorf("with a baseline: phases by round %s, want %s", got, want)
+	}
 }
 
 // TestPhaseOldRunDir: a run directory of a synthloop from before rounds
