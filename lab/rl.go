@@ -270,7 +270,9 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 // Verdicts returns, for each problem, how many answers the run has drawn
 // to it and how many of them the verifier passed, over every draw of every
 // step (those dynamic sampling dropped too): a problem with some right and
-// some wrong is one the policy solves sometimes, not always.
+// some wrong is one the policy solves sometimes, not always. A uniform run
+// restored from a checkpoint without them (an older synthloop's) counts
+// from its restored step on.
 func (r *RL) Verdicts() (drawn, right []int32) {
 	return slices.Clone(r.tally.Drawn), slices.Clone(r.tally.Right)
 }

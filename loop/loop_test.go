@@ -3,9 +3,11 @@ package loop_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/synthloop/synthloop/loop"
 	"github.com/synthloop/synthloop/model"
 	"github.com/synthloop/synthloop/pipeline"
+	"github.com/synthloop/synthloop/store"
 )
 
 // The fakes below script a loop's plugins per round, and count their calls
@@ -64,6 +67,8 @@ type fakeGenConfig struct {
 	EmptyRound int     `yaml:"empty_round"`
 	Cost       float64 `yaml:"cost"`
 	Spin       float64 `yaml:"spin"` // CPU seconds to burn, from round 2 on
+	// Metrics are reported beside yield (a phase's own metric).
+	Metrics map[string]float64 `yaml:"metrics"`
 }
 
 type fakeGen struct{ c *fakeGenConfig }
@@ -90,7 +95,9 @@ func (g fakeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error)
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
 		return loop.Data{}, err
 	}
-	return loop.Data{Path: p, Format: "sft", Generated: g.c.N + 1, Kept: g.c.N, CostUSD: g.c.Cost, Metrics: map[string]float64{"yield": float64(g.c.N) / float64(g.c.N+1)}}, nil
+	metrics := map[string]float64{"yield": float64(g.c.N) / float64(g.c.N+1)}
+	maps.Copy(metrics, g.c.Metrics)
+	return loop.Data{Path: p, Format: "sft", Generated: g.c.N + 1, Kept: g.c.N, CostUSD: g.c.Cost, Metrics: metrics}, nil
 }
 
 type fakeTrainConfig struct {
@@ -598,6 +605,8 @@ func TestPhases(t *testing.T) {
 		{"  - {when: {metric: accuracy}}\n", "exactly one of above and below"},
 		{"  - {when: {metric: accuracy, above: 0.5, below: 0.9}}\n", "exactly one of above and below"},
 		{"  - {when: {metric: accuracy, above: .nan}}\n", "not a number"},
+		{"  - {from: 4, generate: {n: 5}}\n  - {when: {metric: accuracy, above: 0.5}}\n", "phases[1]: starts at round 5 at the earliest, after the last round (rounds: 4)"},
+		{"  - {when: {metric: accuracy, above: 0.5}, generate: {m: 5}}\n", "phases[0]: from round 2 at the earliest: "},
 	} {
 		if _, err := loop.ParseConfig("loop.yaml", []byte(base+"phases:\n"+tc.phases)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("phases %q: error %v, want one mentioning %q", tc.phases, err, tc.want)
@@ -683,10 +692,19 @@ func TestPhaseWhen(t *testing.T) {
 		{"from and when", "  - {from: 4, when: {metric: score, above: 0.65}, generate: {n: 5}}\n", "1:0 2:0 3:0 4:1 5:1"},
 		{"then a fixed round", "  - {when: {metric: accuracy, above: 0.75}, generate: {n: 5}}\n  - {from: 5, generate: {n: 6}}\n", "1:0 2:0 3:0 4:1 5:2"},
 		{"a later when waits for the one before", "  - {from: 4, generate: {n: 5}}\n  - {when: {metric: accuracy, above: 0.5}, generate: {n: 6}}\n", "1:0 2:0 3:0 4:1 5:2"},
+		// A when-bound is judged on a round of the phase before it, even
+		// when that phase starts on the same round's signal: here on the
+		// metric only the phase before's generator reports.
+		{"a when after a when", "  - {when: {metric: accuracy, above: 0.65}, generate: {n: 5, metrics: {first: 1}}}\n  - {when: {metric: gen_first, above: 0.5}, generate: {n: 6}}\n", "1:0 2:0 3:1 4:2 5:2"},
+		{"both bounds pass at once", "  - {when: {metric: accuracy, above: 0.65}, generate: {n: 5}}\n  - {when: {metric: accuracy, above: 0.65}, generate: {n: 6}}\n", "1:0 2:0 3:1 4:2 5:2"},
+		// A from without when is the round the phase starts, whether or
+		// not a when-phase before it started.
+		{"a fixed round after a when that never holds", "  - {when: {metric: accuracy, below: 0.5}, generate: {n: 5}}\n  - {from: 4, generate: {n: 6}}\n", "1:0 2:0 3:0 4:2 5:2"},
 	} {
 		sum, err := loop.Run(context.Background(), parse(t, base+"phases:\n"+tc.phases), loop.Options{RunDir: t.TempDir()})
 		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
+			t.Errorf("%s: %v", tc.name, err)
+			continue
 		}
 		if got := phases(sum); got != tc.want {
 			t.Errorf("%s: phases by round %s, want %s", tc.name, got, tc.want)
@@ -713,5 +731,62 @@ func TestPhaseWhen(t *testing.T) {
 	_, err = loop.Run(context.Background(), parse(t, base+"phases:\n  - {when: {metric: acuracy, above: 0.5}}\n"), loop.Options{RunDir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), `phases[0].when: round 2 has no metric "acuracy"; it has score, accuracy,`) {
 		t.Errorf("misspelt metric: %v, want an error listing the round's metrics", err)
+	}
+
+	// A baseline that keeps the phases starts a when-phase on its own
+	// metrics: its students score 0.6 until round 4.
+	withBaseline := base + "phases:\n  - {when: {metric: accuracy, above: 0.65}, title: late, generate: {n: 5}}\n" +
+		"baseline: {title: slower, evaluate: {scores: [0.6, 0.6, 0.6, 0.9, 0.95]}}\n"
+	sum, err = loop.Run(context.Background(), parse(t, withBaseline), loop.Options{RunDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := phases(sum)+" / "+phases(sum.Baseline), "1:0 2:0 3:1 4:1 5:1 / 1:0 2:0 3:0 4:0 5:1"; got != want {
+		t.Errorf("with a baseline: phases by round %s, want %s", got, want)
+	}
+}
+
+// TestPhaseOldRunDir: a run directory of a synthloop from before rounds
+// recorded their phase, resumed with the config it ran, names the phase
+// each of its rounds ran, the finished ones too.
+func TestPhaseOldRunDir(t *testing.T) {
+	ctx := context.Background()
+	base := fmt.Sprintf(fakeLoop, 4, 0, 0.0, 0.0, 0, 0.0, 0, "0.6, 0.7, 0.8, 0.9")
+	cfg := parse(t, base+"phases:\n  - {from: 2, title: more, generate: {n: 5}, train: {crash_round: 3}}\n")
+	dir := t.TempDir()
+	if _, err := loop.Run(ctx, cfg, loop.Options{RunDir: dir}); err == nil || !strings.Contains(err.Error(), "round 3: train: the trainer crashed") {
+		t.Fatalf("first run: %v, want round 3's trainer to crash", err)
+	}
+	// The state as an older synthloop wrote it: no round's phase.
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _, err := st.MetaValue(ctx, "loop.state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range s["rounds"].([]any) {
+		delete(r.(map[string]any), "phase")
+		delete(r.(map[string]any), "phase_title")
+	}
+	b, _ := json.Marshal(s)
+	if err := errors.Join(st.SetMetaValue(ctx, "loop.state", string(b)), st.Close()); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := loop.Run(ctx, cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range sum.Rounds {
+		got = append(got, fmt.Sprintf("%d:%d %s", r.Index, r.Phase, r.PhaseTitle))
+	}
+	if want := "1:0 ,2:1 more,3:1 more,4:1 more"; strings.Join(got, ",") != want {
+		t.Errorf("phases by round %q, want %q", strings.Join(got, ","), want)
 	}
 }

@@ -35,8 +35,9 @@ type Phase struct {
 }
 
 // When starts a phase on a measured signal rather than at a fixed round:
-// the phase starts in the round after the first (from its From on) whose
-// metric is strictly above Above or strictly below Below, such as GRPO's
+// the phase starts in the first round, from its From on, that follows a
+// round of the phase before it (or of the loop's own steps) whose metric
+// is strictly above Above or strictly below Below, such as GRPO's
 // training reward passing one half, where rejection sampling begins to
 // gain more per CPU-second. The decision reads only what the finished
 // round stored, so a resumed run decides the same way.
@@ -48,7 +49,9 @@ type When struct {
 
 // holds reports whether the round m (its summary) passes w's bound. A
 // round that stored no evaluation (no data, or training failed) passes
-// no bound, and so does round 1 without the metric: it is often a
+// no bound on a metric it lacks (score, the evaluation's, train_* after a
+// failed training), though one its generator reported (gen_*) is judged
+// as any; and round 1 without the metric passes none: it is often a
 // labelled round with a trainer of its own (the lab's first round trains
 // by SFT and reports no rewards). A later evaluated round that lacks the
 // metric is an error, as the name is then most likely misspelt.
@@ -83,7 +86,7 @@ func (w *When) String() string {
 func (c *Config) PhaseConfig(i int) (*Config, error) {
 	pc, err := c.phaseConfig(i)
 	if err != nil {
-		return nil, fmt.Errorf("loop: phases[%d] (from round %d): %w", i, c.Phases[i].From, err)
+		return nil, fmt.Errorf("loop: phases[%d] (%s): %w", i, c.phaseStart(i), err)
 	}
 	return pc, nil
 }
@@ -118,6 +121,10 @@ func (c *Config) checkPhases(f *confkit.File, node ast.Node) {
 			return
 		}
 		last = max(p.From, last+1)
+		if last > c.Rounds {
+			f.Add(at, field, fmt.Sprintf("starts at round %d at the earliest, after the last round (rounds: %d), so the phase would never run", last, c.Rounds))
+			return
+		}
 		if w := p.When; w != nil {
 			switch {
 			case w.Metric == "":
@@ -129,9 +136,17 @@ func (c *Config) checkPhases(f *confkit.File, node ast.Node) {
 			}
 		}
 		if _, err := c.phaseConfig(i); err != nil {
-			f.Add(at, field, fmt.Sprintf("from round %d: %v", p.From, err))
+			f.Add(at, field, fmt.Sprintf("%s: %v", c.phaseStart(i), err))
 		}
 	}
+}
+
+// phaseStart says from which round phase i runs, for errors.
+func (c *Config) phaseStart(i int) string {
+	if c.Phases[i].When != nil {
+		return fmt.Sprintf("from round %d at the earliest", c.earliest(i))
+	}
+	return fmt.Sprintf("from round %d", c.Phases[i].From)
 }
 
 // earliest is the first round phase i may start: its From, and no earlier
@@ -174,9 +189,8 @@ func newSteps(c *Config) (steps, error) {
 	return s, nil
 }
 
-// phaseSteps are the plugins of a phase, its first round and its title.
+// phaseSteps are the plugins of a phase and its title.
 type phaseSteps struct {
-	from  int
 	title string
 	steps
 }
@@ -192,49 +206,80 @@ func (l *runner) phaseOf(r *roundState) (int, error) {
 }
 
 // decidePhase decides the phase of round i from the phase of round i−1
-// and what that round stored: each later phase whose earliest round has
-// come and whose when-bound (if any) round i−1 passes starts now; phases
-// never go back. Rounds recorded without a phase (older run directories)
-// ran the last phase whose from had come.
+// and what that round stored; phases never go back. A phase without when
+// starts at its from, whether or not a when-phase before it started (that
+// one is then skipped: a round runs the last phase started by then). A
+// when-phase starts once its earliest round has come, when round i−1 ran
+// the phase before it and passes its bound: a bound is judged on that
+// phase's rounds, so two when-phases never start on one round's signal,
+// and the second's metric may be one only the first one's steps report.
+// Rounds recorded without a phase (older run directories) ran the last
+// phase whose from had come.
 func (l *runner) decidePhase(i int) (int, error) {
-	cur := 0
 	var prev *roundState
 	for _, r := range l.s.Rounds {
 		if r.Index == i-1 {
 			prev = r
 		}
 	}
-	if prev != nil {
-		if prev.Phase != nil {
-			cur = *prev.Phase
-		} else {
-			for k, p := range l.cfg.Phases {
-				if p.From > 0 && prev.Index >= p.From {
-					cur = k + 1
-				}
-			}
-		}
+	start := 0
+	switch {
+	case prev != nil && prev.Phase != nil:
+		start = *prev.Phase
+	case prev != nil:
+		start = l.cfg.fixedPhase(prev.Index)
 	}
-	for cur < len(l.cfg.Phases) {
-		p := l.cfg.Phases[cur]
-		if i < l.cfg.earliest(cur) {
-			break
-		}
-		if p.When != nil {
-			if prev == nil {
-				break
+	cur := start
+	for k := start; k < len(l.cfg.Phases); k++ {
+		p := l.cfg.Phases[k]
+		switch {
+		case p.When == nil:
+			if i >= p.From {
+				cur = k + 1
 			}
+		case k == start && prev != nil && i >= l.cfg.earliest(k):
 			ok, err := p.When.holds(l.roundSummary(prev), prev.Eval != nil)
 			if err != nil {
-				return 0, fmt.Errorf("loop: phases[%d].when: %w", cur, err)
+				return 0, fmt.Errorf("loop: phases[%d].when: %w", k, err)
 			}
-			if !ok {
-				break
+			if ok {
+				cur = k + 1
 			}
 		}
-		cur++
 	}
 	return cur, nil
+}
+
+// recordOldPhases records the phase of the rounds of s that started before
+// rounds recorded theirs (a run directory of an older synthloop, resumed
+// with the config it ran), so that summary.json and the report name it:
+// phases then had no when, and such a round ran the last phase whose from
+// had come. A round that recorded no phase and has not generated yet is
+// left to decide it as it starts.
+func (l *runner) recordOldPhases(s *state) {
+	for _, r := range s.Rounds {
+		if r.Phase != nil || r.Gen == nil && !r.Done {
+			continue
+		}
+		n := l.cfg.fixedPhase(r.Index)
+		r.Phase = &n
+		if n > 0 {
+			r.PhaseTitle = l.cfg.Phases[n-1].Title
+		}
+	}
+}
+
+// fixedPhase is the phase round i ran before rounds recorded theirs (and
+// phases had no when): the last one whose from had come (1-based, 0 for
+// the loop's own steps).
+func (c *Config) fixedPhase(i int) int {
+	n := 0
+	for k, p := range c.Phases {
+		if p.When == nil && i >= p.From {
+			n = k + 1
+		}
+	}
+	return n
 }
 
 // stepsFor returns the plugins that run round r, recording its phase on
@@ -277,7 +322,7 @@ func newPhases(c *Config) ([]phaseSteps, error) {
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("loop: phases[%d]", i), err)
 		}
-		out = append(out, phaseSteps{from: c.earliest(i), title: p.Title, steps: s})
+		out = append(out, phaseSteps{title: p.Title, steps: s})
 	}
 	return out, nil
 }

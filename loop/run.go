@@ -222,6 +222,9 @@ func (l *runner) loadState(ctx context.Context) error {
 		if s.ConfigHash != l.cfg.Hash() && !l.opts.AllowConfigChange {
 			return fmt.Errorf("loop: this run directory was started with a different config (%s); resuming with a changed config could mix incompatible rounds. Use a new run directory, or pass --allow-config-change if the change is safe", s.Config)
 		}
+		if s.ConfigHash == l.cfg.Hash() {
+			l.recordOldPhases(s)
+		}
 		s.ConfigHash, s.Config = l.cfg.Hash(), l.cfg.Source
 		s.Margin, s.Description = l.cfg.Margin, l.cfg.Description
 		// The stop rules are checked again: a changed config may allow more rounds.

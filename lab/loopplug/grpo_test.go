@@ -354,3 +354,57 @@ func trainLog[T any](t *testing.T, dir string, round int) []T {
 	}
 	return out
 }
+
+// TestGRPOOldCheckpoint resumes a GRPO round from a checkpoint of a
+// synthloop from before every GRPO run kept its verdicts (no selection
+// state in the student directory). Uniform selection, which never reads
+// them, resumes to the straight run's weights, its verdicts counting the
+// steps after the resume only; learnable selection needs them and stops.
+func TestGRPOOldCheckpoint(t *testing.T) {
+	learnable := strings.Replace(grpoLoop, "decay: true}", "decay: true, select: learnable}", 1)
+	for _, tc := range []struct {
+		name, text string
+		fails      bool
+	}{{"uniform", grpoLoop, false}, {"learnable", learnable, true}} {
+		cfg, ref, _ := runLoop(t, tc.text)
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := loop.Run(ctx, cfg, loop.Options{RunDir: dir, Progress: func(e loop.Event) {
+			if e.Round == 2 && strings.HasPrefix(e.Note, "reward") && e.Done == 11 {
+				cancel() // after the checkpoint of step 10 (save_every 5)
+			}
+		}})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s: the interrupted run ended with %v", tc.name, err)
+		}
+		old, _ := filepath.Glob(filepath.Join(dir, "round-002", "student", "rl-select-*.json"))
+		if len(old) != 1 {
+			t.Fatalf("%s: selection states %v, want one", tc.name, old)
+		}
+		if err := os.Remove(old[0]); err != nil {
+			t.Fatal(err)
+		}
+		_, err = loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+		if tc.fails {
+			if err == nil || !strings.Contains(err.Error(), "rl-select-000010.json") {
+				t.Errorf("%s: resumed without its selection state: %v, want an error naming it", tc.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		want, _ := os.ReadFile(filepath.Join(ref, "round-002", "student", "model.safetensors"))
+		got, _ := os.ReadFile(filepath.Join(dir, "round-002", "student", "model.safetensors"))
+		if len(want) == 0 || !bytes.Equal(got, want) {
+			t.Errorf("%s: the weights resumed without the selection state differ from the straight run's", tc.name)
+		}
+		drawn := 0
+		for _, v := range readJSONL[struct{ Drawn int }](t, filepath.Join(dir, "round-002", loopplug.VerdictsFile)) {
+			drawn += v.Drawn
+		}
+		if want := 2 * 8 * 4; drawn != want { // steps 11 and 12, 8 problems of 4 answers
+			t.Errorf("%s: the verdicts count %d answers, want %d (the steps after the resume)", tc.name, drawn, want)
+		}
+	}
+}

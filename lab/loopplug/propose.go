@@ -134,8 +134,8 @@ type ProposeConfig struct {
 	// learnable, and those are the round's kept problems for what comes
 	// after: the next round's references and earlier prompts, and, with
 	// TrainProposer, its proposer examples, once per wrong answer scaled
-	// to k (copies). The proposer so learns from a round's proposals one
-	// round later than without Online.
+	// to 8 answers (onlineScale, whatever k is: copies). The proposer so
+	// learns from a round's proposals one round later than without Online.
 	Online bool `yaml:"online" doc:"With prompts: every new proposal becomes a GRPO prompt unanswered, and the verdicts of GRPO's own samples say which were learnable (for the next round's references, earlier prompts and proposer examples)"`
 
 	loop *loop.Config

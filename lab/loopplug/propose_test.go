@@ -704,7 +704,8 @@ func TestProposeEarlierAnswers(t *testing.T) {
 // earlier rounds kept); GRPO's verdicts, recorded for every prompt, decide
 // which were learnable; and the next round trains the proposer on exactly
 // those, once per wrong answer scaled to 8, shows them as references and
-// reports their share.
+// reports their share; a run stopped while round 3 proposes resumes to the
+// same rounds.
 func TestProposeOnline(t *testing.T) {
 	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", `
 rounds: 4
@@ -798,4 +799,7 @@ baseline: null
 			t.Fatalf("round %d: GRPO found no proposal learnable: the test needs some", i)
 		}
 	}
+	// Round 3, stopped and resumed, reads round 2's verdicts as the
+	// uninterrupted run did.
+	proposeResume(t, cfg, dir, sum)
 }

@@ -304,10 +304,11 @@ const (
 	LastDir    = "last"    // with a probe, the last training state (the student is the best probe's)
 	InitDir    = "init"    // a new model's untrained weights
 	TrainLog   = "train.log"
-	// VerdictsFile is a GRPO round's record of its prompts: for each line
-	// of the round's prompts file, the answers drawn to it over the round
-	// and how many the verifier passed (lab-propose's online mode reads
-	// which proposals were learnable from it).
+	// VerdictsFile is a GRPO round's record of its prompts: for each prompt
+	// line of the round's prompts file (its worked examples have none), in
+	// order, the answers drawn to it over the round and how many the
+	// verifier passed (lab-propose's online mode reads which proposals were
+	// learnable from it).
 	VerdictsFile = "verdicts.jsonl"
 )
 
