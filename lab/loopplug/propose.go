@@ -129,7 +129,9 @@ type ProposeConfig struct {
 	// without answering it first: GRPO's dynamic sampling trains only the
 	// groups whose answers differ, which is the learnability filter
 	// itself, so the k answers a proposal costs beforehand are saved
-	// (measured: a third to half of a proposing round's CPU). The verdicts
+	// (seeds 4 and 5: a round cost 7.8 and 11.7 CPU-s on average against
+	// 12.9 and 14.2 answered; BENCHMARKS.md "GRPO as the learnability
+	// filter"), while k and temperature (their defaults do) go unused. The verdicts
 	// lab-train records (VerdictsFile) then say which proposals were
 	// learnable, and those are the round's kept problems for what comes
 	// after: the next round's references and earlier prompts, and, with
