@@ -194,6 +194,10 @@ func (c *ProposeConfig) Validate() error {
 
 func (c *ProposeConfig) labTask() string { return c.Task }
 
+// writesWorked reports whether the round's prompts file will carry worked
+// examples (proposer examples), which only GRPO's replay trains.
+func (c *ProposeConfig) writesWorked() bool { return c.Prompts && c.TrainProposer }
+
 func (c *ProposeConfig) hardest() int { return c.Labels.hardest() }
 
 // proposerLine is an SFT example that teaches proposing p when prompted

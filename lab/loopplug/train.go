@@ -176,6 +176,7 @@ type TrainConfig struct {
 
 	gen      func() string // the generator's task, from SetLoop
 	labelled func() int    // the generator's hardest labelled difficulty, 0 for none
+	worked   func() bool   // the generator's prompts files carry worked examples
 	next     func() nexter // the generator, when it says which difficulty comes next
 }
 
@@ -217,6 +218,10 @@ func (c *TrainConfig) SetLoop(l *loop.Config) {
 	c.next = func() nexter {
 		g, _ := l.Generate.Settings.(nexter)
 		return g
+	}
+	c.worked = func() bool {
+		g, ok := l.Generate.Settings.(interface{ writesWorked() bool })
+		return ok && g.writesWorked()
 	}
 	c.labelled = func() int {
 		if g, ok := l.Generate.Settings.(interface{ hardest() int }); ok {
@@ -263,6 +268,11 @@ func (c *TrainConfig) Validate() error {
 	}
 	if err := c.GRPO.check(); err != nil {
 		return err
+	}
+	if c.GRPO.Replay == 0 && c.worked != nil && c.worked() {
+		// Otherwise the first round whose prompts file carries proposer
+		// examples stops with this error, one round later with online.
+		return errors.New("lab-train: grpo: the generator writes proposer examples into its prompts files (lab-propose's prompts with train_proposer), which only replay trains: set grpo.replay")
 	}
 	if p := c.Probe; p != nil {
 		t, _ := lookup(c.Task)
