@@ -198,10 +198,17 @@ type Index struct {
 	// length hold common token b. Counting a query's common tokens across
 	// these bit-sliced signatures tests 64 instructions per word operation.
 	slices [maxBucket + 1][][]uint64
-	nbits  int // signature bits handed out
+	// union[n][w] is the OR of the signatures of the 64 instructions in
+	// word w of byLen[n]: a word whose union cannot hold enough of the
+	// query's common tokens is skipped whole.
+	union [maxBucket + 1][][sigWords]uint64
+	nbits int // signature bits handed out
 
 	// Tuning, from the constants; tests shrink them to reach every path.
 	regDF, maxBits, warmUpDF int
+	// perDoc is perDocCost; tests set it to 0 or to a huge value to send
+	// every word of the bit-sliced count to one path.
+	perDoc int
 
 	// Scratch state of Check, reused to keep checks allocation-light.
 	acc      []int32 // per instruction: overlap so far; 0 not met; -1 scored
@@ -215,6 +222,9 @@ type Index struct {
 	hist     []int
 	cnt      []uint64
 	any      []uint64
+	ws       []int32
+	hits     []hit
+	addBS    [][]uint64
 }
 
 type posting struct {
@@ -269,7 +279,7 @@ func NewIndex(opts Options) (*Index, error) {
 		return nil, err
 	}
 	return &Index{opt: o, vocab: make(map[string]int32), docOff: []int32{0},
-		regDF: regDF, maxBits: sigWords * 64, warmUpDF: warmUpDF}, nil
+		regDF: regDF, maxBits: sigWords * 64, warmUpDF: warmUpDF, perDoc: perDocCost}, nil
 }
 
 // Len returns the number of instructions in the index.
@@ -321,15 +331,10 @@ func (x *Index) Add(text string, tokens []string) int {
 	x.docOff = append(x.docOff, int32(len(x.toks)))
 	x.acc = append(x.acc, 0)
 	x.sig = append(x.sig, [sigWords]uint64{})
-	x.pos = append(x.pos, int32(len(x.byLen[min(len(tokens), maxBucket)])))
-	if len(tokens) > 0 {
-		b := min(len(tokens), maxBucket)
-		x.byLen[b] = append(x.byLen[b], d)
-	}
-
 	sorted := append(x.ids[:0], x.toks[start:]...)
 	slices.Sort(sorted)
 	x.ids = sorted
+	x.pos = append(x.pos, x.place(d, min(len(tokens), maxBucket), sorted))
 	for i := 0; i < len(sorted); {
 		j := i + 1
 		for j < len(sorted) && sorted[j] == sorted[i] {
@@ -354,6 +359,20 @@ func (x *Index) Add(text string, tokens []string) int {
 	return int(d)
 }
 
+// place gives instruction d a slot in length bucket n and returns it.
+// sorted are its tokens, sorted.
+func (x *Index) place(d int32, n int, sorted []int32) int32 {
+	if n == 0 {
+		return 0
+	}
+	bl := &x.byLen[n]
+	*bl = append(*bl, d)
+	if len(*bl)%64 == 1 {
+		x.union[n] = append(x.union[n], [sigWords]uint64{})
+	}
+	return int32(len(*bl) - 1)
+}
+
 func (x *Index) setBit(d int32, bit int16) {
 	x.sig[d][bit/64] |= 1 << (uint(bit) % 64)
 	n := min(x.docLen(d), maxBucket)
@@ -363,6 +382,7 @@ func (x *Index) setBit(d int32, bit int16) {
 	}
 	bs := &(*sl)[bit]
 	w := int(x.pos[d]) / 64
+	x.union[n][w][bit/64] |= 1 << (uint(bit) % 64)
 	for len(*bs) <= w {
 		*bs = append(*bs, 0)
 	}
@@ -596,7 +616,7 @@ func (x *Index) walkLengths(q *query, most, rest int, top *topK, bound func(l, n
 func (x *Index) scoreUnmet(q *query, docs []int32, rest int, top *topK, bound func(l, n int) float64, score func(int32) float64) {
 	cs := x.cands[:0]
 	for _, d := range docs {
-		if x.acc[d] == 0 {
+		if d >= 0 && x.acc[d] == 0 {
 			if ub := bound(q.sigOverlap(&x.sig[d])+rest, x.docLen(d)); !top.prunes(ub) {
 				cs = append(cs, cand{d, ub})
 			}
@@ -624,57 +644,135 @@ func (x *Index) countCommon(q *query, n, k int, level func(c int) bool, fn func(
 	}
 	planes := bits.Len(uint(q.common))
 	W := (len(docs) + 63) / 64
+	// ws: the words whose union holds at least k of the query's common
+	// tokens (with multiplicity); the others hold no instruction that can.
+	ws := x.ws[:0]
+	un := x.union[n]
+	for w := range W {
+		if q.sigOverlap(&un[w]) >= k {
+			ws = append(ws, int32(w))
+		}
+	}
+	x.ws = ws
+	if len(ws) == 0 {
+		return
+	}
 	// any[w]: instructions in word w holding one of the rarest tokens.
 	any := slices.Grow(x.any[:0], W)[:W]
-	clear(any)
+	for _, w := range ws {
+		any[w] = 0
+	}
 	x.any = any
 	for i, mass := 0, 0; mass < q.common-k+1; i++ {
 		b := q.bits[i]
 		mass += int(b.cnt)
 		bs := sl[b.id]
-		for w, v := range bs[:min(len(bs), W)] {
-			any[w] |= v
+		for _, w := range ws {
+			if int(w) < len(bs) {
+				any[w] |= bs[w]
+			}
 		}
 	}
-	// cnt[w*planes+p] is bit p of the count of each instruction in word w.
-	cnt := slices.Grow(x.cnt[:0], W*planes)[:W*planes]
-	clear(cnt)
-	x.cnt = cnt
+	// The bitsets to add, one per occurrence of a common token in the query.
+	add := x.addBS[:0]
 	for _, b := range q.bits {
-		bs := sl[b.id]
-		bs = bs[:min(len(bs), W)]
 		for range b.cnt {
-			for w, v := range bs {
-				v &= any[w]
-				c := cnt[w*planes : w*planes+planes]
-				for p := 0; v != 0 && p < len(c); p++ {
-					c[p], v = c[p]^v, c[p]&v
-				}
-			}
+			add = append(add, sl[b.id])
 		}
 	}
-	// Counts use the query's multiplicity, so they can exceed n.
-	for c := q.common; c >= k && level(c); c-- {
-		for w := range W {
-			eq := any[w]
-			if eq == 0 {
-				continue
-			}
-			for p, v := range cnt[w*planes : w*planes+planes] {
-				if c>>p&1 == 1 {
-					eq &= v
-				} else {
-					eq &^= v
+	x.addBS = add
+	cnt := slices.Grow(x.cnt[:0], planes)[:planes]
+	x.cnt = cnt
+	hits := x.hits[:0]
+	for _, w := range ws {
+		a := any[w]
+		if a == 0 {
+			continue
+		}
+		if bits.OnesCount64(a)*x.perDoc < len(add)*perTokenCost {
+			// Few instructions left in this word: bound each by its signature.
+			for ; a != 0; a &= a - 1 {
+				d := docs[int(w)*64+bits.TrailingZeros64(a)]
+				if c := q.sigOverlap(&x.sig[d]); c >= k {
+					hits = append(hits, hit{count: int32(c), doc: d})
 				}
 			}
-			for ; eq != 0; eq &= eq - 1 {
-				if i := w*64 + bits.TrailingZeros64(eq); i < len(docs) {
-					fn(docs[i])
+			continue
+		}
+		// cnt[p] is bit p of the count of each instruction in the word.
+		if planes <= 4 {
+			// The usual case, counts below 16: four counters in registers,
+			// added to without branches.
+			var c0, c1, c2, c3 uint64
+			for _, bs := range add {
+				if int(w) < len(bs) {
+					v := bs[w] & a
+					t := c0 & v
+					c0 ^= v
+					u := c1 & t
+					c1 ^= t
+					c3 ^= c2 & u // the count is below 16: nothing carries out
+					c2 ^= u
+				}
+			}
+			copy(cnt, []uint64{c0, c1, c2, c3})
+		} else {
+			clear(cnt)
+			for _, bs := range add {
+				if int(w) >= len(bs) {
+					continue
+				}
+				v := bs[w] & a
+				for p := 0; v != 0 && p < len(cnt); p++ {
+					cnt[p], v = cnt[p]^v, cnt[p]&v
 				}
 			}
 		}
+		// Select the instructions counting k or more, comparing the
+		// counters with k bit-serially from the top plane.
+		gt, eq := uint64(0), a
+		for p := planes - 1; p >= 0; p-- {
+			if k>>p&1 == 1 {
+				eq &= cnt[p]
+			} else {
+				gt |= eq & cnt[p]
+				eq &^= cnt[p]
+			}
+		}
+		for ge := gt | eq; ge != 0; ge &= ge - 1 {
+			b := uint(bits.TrailingZeros64(ge))
+			v := 0
+			for p, cp := range cnt {
+				v |= int(cp>>b&1) << p
+			}
+			hits = append(hits, hit{count: int32(v), doc: docs[int(w)*64+int(b)]})
+		}
+	}
+	// Visit them by decreasing count, by position within a count (the
+	// order of byLen). Counts use the query's multiplicity, so they can
+	// exceed n.
+	slices.SortStableFunc(hits, func(a, b hit) int { return cmp.Compare(b.count, a.count) })
+	x.hits = hits
+	last := int32(-1)
+	for _, h := range hits {
+		if h.count != last {
+			if !level(int(h.count)) {
+				return
+			}
+			last = h.count
+		}
+		fn(h.doc)
 	}
 }
+
+type hit struct{ count, doc int32 }
+
+// Rough instruction costs for choosing, word by word, between bounding
+// each instruction by its signature and counting the whole word.
+const (
+	perDocCost   = 24
+	perTokenCost = 10
+)
 
 // accumulate adds the query's count q of one token to the overlap of each
 // instruction in ps that is not scored yet, appending those met for the
