@@ -167,8 +167,10 @@ const (
 //     a longer query visits first). A length is skipped when even sharing every common
 //     token could not reach the K-th best. Otherwise bit-sliced signatures
 //     count the query's common tokens in 64 instructions per word
-//     operation, and instructions are scored by decreasing count while the
-//     count can still reach the K-th best.
+//     operation (skipping words whose union of signatures falls short, and
+//     bounding the instructions of a sparse word one by one), and
+//     instructions are scored by decreasing count while the count can
+//     still reach the K-th best.
 //
 // If the common tokens outnumber the signature bits, the rest are scanned
 // as uncommon ones, after scoring the best candidates met so far (warm-up).
@@ -628,14 +630,21 @@ func (x *Index) scoreUnmet(q *query, docs []int32, rest int, top *topK, bound fu
 // countCommon visits the instructions of length bucket n by the number of
 // the query's common tokens they hold (with the query's multiplicity),
 // highest first, down to k ≥ 1: for each count c, while level(c) is true,
-// it calls fn for every instruction holding exactly c. It adds the query's
-// bitsets into bit-sliced counters, 64 instructions at a time, and selects
-// each count bit-serially, so instructions below the last level visited
-// cost nothing beyond the counting.
+// it calls fn for every instruction holding exactly c (in byLen order).
 //
-// An instruction holding k of the query's c common tokens holds one of any
-// c-k+1 of them, so the bitsets of the rarest c-k+1 are ORed first and the
-// 64-instruction words where that is empty are skipped.
+// Three filters come before any counting, each exact:
+//   - a 64-instruction word whose union of signatures holds fewer than k
+//     of the query's common tokens is skipped whole;
+//   - an instruction holding k of the query's c common tokens holds one of
+//     any c-k+1 of them, so the bitsets of the rarest c-k+1 are ORed and
+//     only the instructions in that OR are counted;
+//   - in a word where few are left, each is counted by its signature (an
+//     AND and a popcount, like sigOverlap); otherwise the query's bitsets
+//     are added into bit-sliced counters, 64 instructions at a time, and
+//     the counters compared with k bit-serially.
+//
+// The instructions counting k or more are then sorted by count, so those
+// below the last level visited cost nothing beyond the counting.
 func (x *Index) countCommon(q *query, n, k int, level func(c int) bool, fn func(d int32)) {
 	docs := x.byLen[n]
 	sl := x.slices[n]
@@ -751,7 +760,20 @@ func (x *Index) countCommon(q *query, n, k int, level func(c int) bool, fn func(
 	// Visit them by decreasing count, by position within a count (the
 	// order of byLen). Counts use the query's multiplicity, so they can
 	// exceed n.
-	slices.SortStableFunc(hits, func(a, b hit) int { return cmp.Compare(b.count, a.count) })
+	// Stable, by insertion while there are few (three per call on average
+	// at 50,000 instructions of the project's data), where the generic
+	// sort's calls of its comparison cost more than the sorting.
+	if len(hits) > 32 {
+		slices.SortStableFunc(hits, func(a, b hit) int { return cmp.Compare(b.count, a.count) })
+	}
+	for i := 1; i < len(hits); i++ {
+		h := hits[i]
+		j := i
+		for ; j > 0 && hits[j-1].count < h.count; j-- {
+			hits[j] = hits[j-1]
+		}
+		hits[j] = h
+	}
 	x.hits = hits
 	last := int32(-1)
 	for _, h := range hits {
