@@ -227,6 +227,8 @@ type Index struct {
 	ws       []int32
 	hits     []hit
 	addBS    [][]uint64
+	dense    []denseWord
+	planeBuf []uint64
 }
 
 type posting struct {
@@ -643,8 +645,8 @@ func (x *Index) scoreUnmet(q *query, docs []int32, rest int, top *topK, bound fu
 //     are added into bit-sliced counters, 64 instructions at a time, and
 //     the counters compared with k bit-serially.
 //
-// The instructions counting k or more are then sorted by count, so those
-// below the last level visited cost nothing beyond the counting.
+// The instructions counting k or more are then selected level by level,
+// so those below the last level visited cost nothing beyond the counting.
 func (x *Index) countCommon(q *query, n, k int, level func(c int) bool, fn func(d int32)) {
 	docs := x.byLen[n]
 	sl := x.slices[n]
@@ -692,7 +694,8 @@ func (x *Index) countCommon(q *query, n, k int, level func(c int) bool, fn func(
 	x.addBS = add
 	cnt := slices.Grow(x.cnt[:0], planes)[:planes]
 	x.cnt = cnt
-	hits := x.hits[:0]
+	hits, dense, planeBuf := x.hits[:0], x.dense[:0], x.planeBuf[:0]
+	most := 0 // the highest count of any of them
 	for _, w := range ws {
 		a := any[w]
 		if a == 0 {
@@ -704,6 +707,7 @@ func (x *Index) countCommon(q *query, n, k int, level func(c int) bool, fn func(
 				d := docs[int(w)*64+bits.TrailingZeros64(a)]
 				if c := q.sigOverlap(&x.sig[d]); c >= k {
 					hits = append(hits, hit{count: int32(c), doc: d})
+					most = max(most, c)
 				}
 			}
 			continue
@@ -737,7 +741,7 @@ func (x *Index) countCommon(q *query, n, k int, level func(c int) bool, fn func(
 				}
 			}
 		}
-		// Select the instructions counting k or more, comparing the
+		// Keep the instructions counting k or more, comparing the
 		// counters with k bit-serially from the top plane.
 		gt, eq := uint64(0), a
 		for p := planes - 1; p >= 0; p-- {
@@ -748,43 +752,92 @@ func (x *Index) countCommon(q *query, n, k int, level func(c int) bool, fn func(
 				eq &^= cnt[p]
 			}
 		}
-		for ge := gt | eq; ge != 0; ge &= ge - 1 {
-			b := uint(bits.TrailingZeros64(ge))
-			v := 0
-			for p, cp := range cnt {
-				v |= int(cp>>b&1) << p
+		if ge := gt | eq; ge != 0 {
+			dense = append(dense, denseWord{w: w, ge: ge})
+			planeBuf = append(planeBuf, cnt...)
+			// The highest count in the word, bit-serially.
+			top, in := 0, ge
+			for p := planes - 1; p >= 0; p-- {
+				if in&cnt[p] != 0 {
+					in &= cnt[p]
+					top |= 1 << p
+				}
 			}
-			hits = append(hits, hit{count: int32(v), doc: docs[int(w)*64+int(b)]})
+			most = max(most, top)
 		}
 	}
-	// Visit them by decreasing count, by position within a count (the
-	// order of byLen). Counts use the query's multiplicity, so they can
-	// exceed n.
-	// Stable, by insertion while there are few (three per call on average
-	// at 50,000 instructions of the project's data), where the generic
-	// sort's calls of its comparison cost more than the sorting.
-	if len(hits) > 32 {
-		slices.SortStableFunc(hits, func(a, b hit) int { return cmp.Compare(b.count, a.count) })
+	x.hits, x.dense, x.planeBuf = hits, dense, planeBuf
+	ndense := 0
+	for _, dw := range dense {
+		ndense += bits.OnesCount64(dw.ge)
 	}
-	for i := 1; i < len(hits); i++ {
-		h := hits[i]
-		j := i
-		for ; j > 0 && hits[j-1].count < h.count; j-- {
-			hits[j] = hits[j-1]
-		}
-		hits[j] = h
-	}
-	x.hits = hits
-	last := int32(-1)
-	for _, h := range hits {
-		if h.count != last {
-			if !level(int(h.count)) {
-				return
+	if len(hits)+ndense <= fewHits {
+		// Few: take each count out of the counters and sort them all by
+		// count, stably, by insertion (three per call on average at
+		// 50,000 instructions of the project's data).
+		for i, dw := range dense {
+			for ge := dw.ge; ge != 0; ge &= ge - 1 {
+				b := uint(bits.TrailingZeros64(ge))
+				v := 0
+				for p, cp := range planeBuf[i*planes : i*planes+planes] {
+					v |= int(cp>>b&1) << p
+				}
+				hits = append(hits, hit{count: int32(v), doc: docs[int(dw.w)*64+int(b)]})
 			}
-			last = h.count
 		}
-		fn(h.doc)
+		x.hits = hits
+		for i := 1; i < len(hits); i++ {
+			h := hits[i]
+			j := i
+			for ; j > 0 && hits[j-1].count < h.count; j-- {
+				hits[j] = hits[j-1]
+			}
+			hits[j] = h
+		}
+		last := int32(-1)
+		for _, h := range hits {
+			if h.count != last {
+				if !level(int(h.count)) {
+					return
+				}
+				last = h.count
+			}
+			fn(h.doc)
+		}
+		return
 	}
+	// Visit them by decreasing count: at each count, those bounded one by
+	// one, then those of the counted words, by position. Counts use the
+	// query's multiplicity, so they can exceed n. Both lists are short and
+	// most levels below the first few are never visited (the K-th best
+	// rises as they are scored), so each level is selected when reached.
+	for c := most; c >= k && level(c); c-- {
+		for _, h := range hits {
+			if int(h.count) == c {
+				fn(h.doc)
+			}
+		}
+		for i, dw := range dense {
+			eq := dw.ge
+			for p, v := range planeBuf[i*planes : i*planes+planes] {
+				if c>>p&1 == 1 {
+					eq &= v
+				} else {
+					eq &^= v
+				}
+			}
+			for ; eq != 0; eq &= eq - 1 {
+				fn(docs[int(dw.w)*64+bits.TrailingZeros64(eq)])
+			}
+		}
+	}
+}
+
+// denseWord is a word of a length bucket counted in bit-sliced counters:
+// ge marks its instructions counting k or more.
+type denseWord struct {
+	w  int32
+	ge uint64
 }
 
 type hit struct{ count, doc int32 }
@@ -792,6 +845,7 @@ type hit struct{ count, doc int32 }
 // Rough instruction costs for choosing, word by word, between bounding
 // each instruction by its signature and counting the whole word.
 const (
+	fewHits      = 16
 	perDocCost   = 24
 	perTokenCost = 10
 )
