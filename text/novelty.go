@@ -175,8 +175,9 @@ const (
 // If the common tokens outnumber the signature bits, the rest are scanned
 // as uncommon ones, after scoring the best candidates met so far (warm-up).
 //
-// The work per check still grows with the index (step 4 touches every
-// instruction of a plausible length, if 64 at a time), so a pass over N
+// The work per check still grows with the index (step 4 reads the union
+// of every 64-instruction word of a plausible length, and counts in most
+// of those words), so a pass over N
 // instructions stays quadratic, with a far smaller constant than scoring
 // every pair; the filter benchmarks give the numbers.
 //
