@@ -170,31 +170,28 @@ func matchBruteForce(t *testing.T, seeds, texts []string) ([]Result, int) {
 	want := runFilter(ref, texts, toks)
 	refTime := time.Since(start)
 
+	variants := []struct {
+		name   string
+		got    []Result
+		narrow bool // MaxOnReject: compare with the reference narrowed
+	}{
+		{"default tuning", got, false},
+		{"small tuning", gotSmall, false},
+		{"bit-sliced count only", gotSliced, false},
+		{"signature bounds only", gotBySig, false},
+		{"MaxOnReject", gotNarrow, true},
+	}
 	kept, scored, bad := 0, 0, 0
 	for i := range got {
-		if d := sameResult(got[i], want[i]); d != "" {
-			if bad++; bad <= 5 {
-				t.Errorf("instruction %d %q: %s", i, texts[i], d)
+		for _, v := range variants {
+			w := want[i]
+			if v.narrow {
+				w = narrowed(w)
 			}
-		}
-		if d := sameResult(gotSmall[i], want[i]); d != "" {
-			if bad++; bad <= 5 {
-				t.Errorf("small tuning, instruction %d %q: %s", i, texts[i], d)
-			}
-		}
-		if d := sameResult(gotSliced[i], want[i]); d != "" {
-			if bad++; bad <= 5 {
-				t.Errorf("bit-sliced count only, instruction %d %q: %s", i, texts[i], d)
-			}
-		}
-		if d := sameResult(gotBySig[i], want[i]); d != "" {
-			if bad++; bad <= 5 {
-				t.Errorf("signature bounds only, instruction %d %q: %s", i, texts[i], d)
-			}
-		}
-		if d := sameResult(gotNarrow[i], narrowed(want[i])); d != "" {
-			if bad++; bad <= 5 {
-				t.Errorf("MaxOnReject, instruction %d %q: %s", i, texts[i], d)
+			if d := sameResult(v.got[i], w); d != "" {
+				if bad++; bad <= 5 {
+					t.Errorf("%s, instruction %d %q: %s", v.name, i, texts[i], d)
+				}
 			}
 		}
 		if got[i].Novel {
