@@ -167,14 +167,17 @@ const (
 //     a longer query visits first). A length is skipped when even sharing every common
 //     token could not reach the K-th best. Otherwise bit-sliced signatures
 //     count the query's common tokens in 64 instructions per word
-//     operation, and instructions are scored by decreasing count while the
-//     count can still reach the K-th best.
+//     operation (skipping words whose union of signatures falls short, and
+//     bounding the instructions of a sparse word one by one), and
+//     instructions are scored by decreasing count while the count can
+//     still reach the K-th best.
 //
 // If the common tokens outnumber the signature bits, the rest are scanned
 // as uncommon ones, after scoring the best candidates met so far (warm-up).
 //
-// The work per check still grows with the index (step 4 touches every
-// instruction of a plausible length, if 64 at a time), so a pass over N
+// The work per check still grows with the index (step 4 reads the union
+// of every 64-instruction word of a plausible length, and counts in most
+// of those words), so a pass over N
 // instructions stays quadratic, with a far smaller constant than scoring
 // every pair; the filter benchmarks give the numbers.
 //
@@ -198,10 +201,17 @@ type Index struct {
 	// length hold common token b. Counting a query's common tokens across
 	// these bit-sliced signatures tests 64 instructions per word operation.
 	slices [maxBucket + 1][][]uint64
-	nbits  int // signature bits handed out
+	// union[n][w] is the OR of the signatures of the 64 instructions in
+	// word w of byLen[n]: a word whose union cannot hold enough of the
+	// query's common tokens is skipped whole.
+	union [maxBucket + 1][][sigWords]uint64
+	nbits int // signature bits handed out
 
 	// Tuning, from the constants; tests shrink them to reach every path.
 	regDF, maxBits, warmUpDF int
+	// perDoc is perDocCost; tests set it to 0 or to a huge value to send
+	// every word of the bit-sliced count to one path.
+	perDoc int
 
 	// Scratch state of Check, reused to keep checks allocation-light.
 	acc      []int32 // per instruction: overlap so far; 0 not met; -1 scored
@@ -215,6 +225,11 @@ type Index struct {
 	hist     []int
 	cnt      []uint64
 	any      []uint64
+	ws       []int32
+	hits     []hit
+	addBS    [][]uint64
+	dense    []denseWord
+	planeBuf []uint64
 }
 
 type posting struct {
@@ -269,7 +284,7 @@ func NewIndex(opts Options) (*Index, error) {
 		return nil, err
 	}
 	return &Index{opt: o, vocab: make(map[string]int32), docOff: []int32{0},
-		regDF: regDF, maxBits: sigWords * 64, warmUpDF: warmUpDF}, nil
+		regDF: regDF, maxBits: sigWords * 64, warmUpDF: warmUpDF, perDoc: perDocCost}, nil
 }
 
 // Len returns the number of instructions in the index.
@@ -321,15 +336,10 @@ func (x *Index) Add(text string, tokens []string) int {
 	x.docOff = append(x.docOff, int32(len(x.toks)))
 	x.acc = append(x.acc, 0)
 	x.sig = append(x.sig, [sigWords]uint64{})
-	x.pos = append(x.pos, int32(len(x.byLen[min(len(tokens), maxBucket)])))
-	if len(tokens) > 0 {
-		b := min(len(tokens), maxBucket)
-		x.byLen[b] = append(x.byLen[b], d)
-	}
-
 	sorted := append(x.ids[:0], x.toks[start:]...)
 	slices.Sort(sorted)
 	x.ids = sorted
+	x.pos = append(x.pos, x.place(d, min(len(tokens), maxBucket), sorted))
 	for i := 0; i < len(sorted); {
 		j := i + 1
 		for j < len(sorted) && sorted[j] == sorted[i] {
@@ -354,6 +364,20 @@ func (x *Index) Add(text string, tokens []string) int {
 	return int(d)
 }
 
+// place gives instruction d a slot in length bucket n and returns it.
+// sorted are its tokens, sorted.
+func (x *Index) place(d int32, n int, sorted []int32) int32 {
+	if n == 0 {
+		return 0
+	}
+	bl := &x.byLen[n]
+	*bl = append(*bl, d)
+	if len(*bl)%64 == 1 {
+		x.union[n] = append(x.union[n], [sigWords]uint64{})
+	}
+	return int32(len(*bl) - 1)
+}
+
 func (x *Index) setBit(d int32, bit int16) {
 	x.sig[d][bit/64] |= 1 << (uint(bit) % 64)
 	n := min(x.docLen(d), maxBucket)
@@ -363,6 +387,7 @@ func (x *Index) setBit(d int32, bit int16) {
 	}
 	bs := &(*sl)[bit]
 	w := int(x.pos[d]) / 64
+	x.union[n][w][bit/64] |= 1 << (uint(bit) % 64)
 	for len(*bs) <= w {
 		*bs = append(*bs, 0)
 	}
@@ -596,7 +621,7 @@ func (x *Index) walkLengths(q *query, most, rest int, top *topK, bound func(l, n
 func (x *Index) scoreUnmet(q *query, docs []int32, rest int, top *topK, bound func(l, n int) float64, score func(int32) float64) {
 	cs := x.cands[:0]
 	for _, d := range docs {
-		if x.acc[d] == 0 {
+		if d >= 0 && x.acc[d] == 0 {
 			if ub := bound(q.sigOverlap(&x.sig[d])+rest, x.docLen(d)); !top.prunes(ub) {
 				cs = append(cs, cand{d, ub})
 			}
@@ -608,14 +633,21 @@ func (x *Index) scoreUnmet(q *query, docs []int32, rest int, top *topK, bound fu
 // countCommon visits the instructions of length bucket n by the number of
 // the query's common tokens they hold (with the query's multiplicity),
 // highest first, down to k ≥ 1: for each count c, while level(c) is true,
-// it calls fn for every instruction holding exactly c. It adds the query's
-// bitsets into bit-sliced counters, 64 instructions at a time, and selects
-// each count bit-serially, so instructions below the last level visited
-// cost nothing beyond the counting.
+// it calls fn for every instruction holding exactly c (in byLen order).
 //
-// An instruction holding k of the query's c common tokens holds one of any
-// c-k+1 of them, so the bitsets of the rarest c-k+1 are ORed first and the
-// 64-instruction words where that is empty are skipped.
+// Three filters come before any counting, each exact:
+//   - a 64-instruction word whose union of signatures holds fewer than k
+//     of the query's common tokens is skipped whole;
+//   - an instruction holding k of the query's c common tokens holds one of
+//     any c-k+1 of them, so the bitsets of the rarest c-k+1 are ORed and
+//     only the instructions in that OR are counted;
+//   - in a word where few are left, each is counted by its signature (an
+//     AND and a popcount, like sigOverlap); otherwise the query's bitsets
+//     are added into bit-sliced counters, 64 instructions at a time, and
+//     the counters compared with k bit-serially.
+//
+// The instructions counting k or more are then selected level by level,
+// so those below the last level visited cost nothing beyond the counting.
 func (x *Index) countCommon(q *query, n, k int, level func(c int) bool, fn func(d int32)) {
 	docs := x.byLen[n]
 	sl := x.slices[n]
@@ -624,43 +656,171 @@ func (x *Index) countCommon(q *query, n, k int, level func(c int) bool, fn func(
 	}
 	planes := bits.Len(uint(q.common))
 	W := (len(docs) + 63) / 64
+	// ws: the words whose union holds at least k of the query's common
+	// tokens (with multiplicity); the others hold no instruction that can.
+	ws := x.ws[:0]
+	un := x.union[n]
+	for w := range W {
+		if q.sigOverlap(&un[w]) >= k {
+			ws = append(ws, int32(w))
+		}
+	}
+	x.ws = ws
+	if len(ws) == 0 {
+		return
+	}
 	// any[w]: instructions in word w holding one of the rarest tokens.
 	any := slices.Grow(x.any[:0], W)[:W]
-	clear(any)
+	for _, w := range ws {
+		any[w] = 0
+	}
 	x.any = any
 	for i, mass := 0, 0; mass < q.common-k+1; i++ {
 		b := q.bits[i]
 		mass += int(b.cnt)
 		bs := sl[b.id]
-		for w, v := range bs[:min(len(bs), W)] {
-			any[w] |= v
+		for _, w := range ws {
+			if int(w) < len(bs) {
+				any[w] |= bs[w]
+			}
 		}
 	}
-	// cnt[w*planes+p] is bit p of the count of each instruction in word w.
-	cnt := slices.Grow(x.cnt[:0], W*planes)[:W*planes]
-	clear(cnt)
-	x.cnt = cnt
+	// The bitsets to add, one per occurrence of a common token in the query.
+	add := x.addBS[:0]
 	for _, b := range q.bits {
-		bs := sl[b.id]
-		bs = bs[:min(len(bs), W)]
 		for range b.cnt {
-			for w, v := range bs {
-				v &= any[w]
-				c := cnt[w*planes : w*planes+planes]
-				for p := 0; v != 0 && p < len(c); p++ {
-					c[p], v = c[p]^v, c[p]&v
+			add = append(add, sl[b.id])
+		}
+	}
+	x.addBS = add
+	cnt := slices.Grow(x.cnt[:0], planes)[:planes]
+	x.cnt = cnt
+	hits, dense, planeBuf := x.hits[:0], x.dense[:0], x.planeBuf[:0]
+	most := 0 // the highest count of any of them
+	for _, w := range ws {
+		a := any[w]
+		if a == 0 {
+			continue
+		}
+		if bits.OnesCount64(a)*x.perDoc < len(add)*perTokenCost {
+			// Few instructions left in this word: bound each by its signature.
+			for ; a != 0; a &= a - 1 {
+				d := docs[int(w)*64+bits.TrailingZeros64(a)]
+				if c := q.sigOverlap(&x.sig[d]); c >= k {
+					hits = append(hits, hit{count: int32(c), doc: d})
+					most = max(most, c)
+				}
+			}
+			continue
+		}
+		// cnt[p] is bit p of the count of each instruction in the word.
+		if planes <= 4 {
+			// The usual case, counts below 16: four counters in registers,
+			// added to without branches.
+			var c0, c1, c2, c3 uint64
+			for _, bs := range add {
+				if int(w) < len(bs) {
+					v := bs[w] & a
+					t := c0 & v
+					c0 ^= v
+					u := c1 & t
+					c1 ^= t
+					c3 ^= c2 & u // the count is below 16: nothing carries out
+					c2 ^= u
+				}
+			}
+			copy(cnt, []uint64{c0, c1, c2, c3})
+		} else {
+			clear(cnt)
+			for _, bs := range add {
+				if int(w) >= len(bs) {
+					continue
+				}
+				v := bs[w] & a
+				for p := 0; v != 0 && p < len(cnt); p++ {
+					cnt[p], v = cnt[p]^v, cnt[p]&v
 				}
 			}
 		}
-	}
-	// Counts use the query's multiplicity, so they can exceed n.
-	for c := q.common; c >= k && level(c); c-- {
-		for w := range W {
-			eq := any[w]
-			if eq == 0 {
-				continue
+		// Keep the instructions counting k or more, comparing the
+		// counters with k bit-serially from the top plane.
+		gt, eq := uint64(0), a
+		for p := planes - 1; p >= 0; p-- {
+			if k>>p&1 == 1 {
+				eq &= cnt[p]
+			} else {
+				gt |= eq & cnt[p]
+				eq &^= cnt[p]
 			}
-			for p, v := range cnt[w*planes : w*planes+planes] {
+		}
+		if ge := gt | eq; ge != 0 {
+			dense = append(dense, denseWord{w: w, ge: ge})
+			planeBuf = append(planeBuf, cnt...)
+			// The highest count in the word, bit-serially.
+			top, in := 0, ge
+			for p := planes - 1; p >= 0; p-- {
+				if in&cnt[p] != 0 {
+					in &= cnt[p]
+					top |= 1 << p
+				}
+			}
+			most = max(most, top)
+		}
+	}
+	x.hits, x.dense, x.planeBuf = hits, dense, planeBuf
+	ndense := 0
+	for _, dw := range dense {
+		ndense += bits.OnesCount64(dw.ge)
+	}
+	if len(hits)+ndense <= fewHits {
+		// Few: take each count out of the counters and sort them all by
+		// count, stably, by insertion (three per call on average at
+		// 50,000 instructions of the project's data).
+		for i, dw := range dense {
+			for ge := dw.ge; ge != 0; ge &= ge - 1 {
+				b := uint(bits.TrailingZeros64(ge))
+				v := 0
+				for p, cp := range planeBuf[i*planes : i*planes+planes] {
+					v |= int(cp>>b&1) << p
+				}
+				hits = append(hits, hit{count: int32(v), doc: docs[int(dw.w)*64+int(b)]})
+			}
+		}
+		x.hits = hits
+		for i := 1; i < len(hits); i++ {
+			h := hits[i]
+			j := i
+			for ; j > 0 && hits[j-1].count < h.count; j-- {
+				hits[j] = hits[j-1]
+			}
+			hits[j] = h
+		}
+		last := int32(-1)
+		for _, h := range hits {
+			if h.count != last {
+				if !level(int(h.count)) {
+					return
+				}
+				last = h.count
+			}
+			fn(h.doc)
+		}
+		return
+	}
+	// Visit them by decreasing count: at each count, those bounded one by
+	// one, then those of the counted words, by position. Counts use the
+	// query's multiplicity, so they can exceed n. Both lists are short and
+	// most levels below the first few are never visited (the K-th best
+	// rises as they are scored), so each level is selected when reached.
+	for c := most; c >= k && level(c); c-- {
+		for _, h := range hits {
+			if int(h.count) == c {
+				fn(h.doc)
+			}
+		}
+		for i, dw := range dense {
+			eq := dw.ge
+			for p, v := range planeBuf[i*planes : i*planes+planes] {
 				if c>>p&1 == 1 {
 					eq &= v
 				} else {
@@ -668,13 +828,28 @@ func (x *Index) countCommon(q *query, n, k int, level func(c int) bool, fn func(
 				}
 			}
 			for ; eq != 0; eq &= eq - 1 {
-				if i := w*64 + bits.TrailingZeros64(eq); i < len(docs) {
-					fn(docs[i])
-				}
+				fn(docs[int(dw.w)*64+bits.TrailingZeros64(eq)])
 			}
 		}
 	}
 }
+
+// denseWord is a word of a length bucket counted in bit-sliced counters:
+// ge marks its instructions counting k or more.
+type denseWord struct {
+	w  int32
+	ge uint64
+}
+
+type hit struct{ count, doc int32 }
+
+// Rough instruction costs for choosing, word by word, between bounding
+// each instruction by its signature and counting the whole word.
+const (
+	fewHits      = 16
+	perDocCost   = 24
+	perTokenCost = 10
+)
 
 // accumulate adds the query's count q of one token to the overlap of each
 // instruction in ps that is not scored yet, appending those met for the

@@ -149,8 +149,14 @@ func matchBruteForce(t *testing.T, seeds, texts []string) ([]Result, int) {
 	}
 
 	narrow := mustIndex(t, Options{Mean: MeanNone, MaxOnReject: true})
+	// Each path of the common-token count alone: every word counted whole
+	// in bit-sliced counters, or every instruction bounded by its signature.
+	sliced, bySig := mustIndex(t, Options{Mean: MeanNone}), mustIndex(t, Options{Mean: MeanNone})
+	sliced.perDoc, bySig.perDoc = math.MaxInt32, 0
 	for _, s := range seeds {
 		narrow.AddText(s)
+		sliced.AddText(s)
+		bySig.AddText(s)
 	}
 
 	start := time.Now()
@@ -158,25 +164,34 @@ func matchBruteForce(t *testing.T, seeds, texts []string) ([]Result, int) {
 	fastTime := time.Since(start)
 	gotSmall := runFilter(small, texts, toks)
 	gotNarrow := runFilter(narrow, texts, toks)
+	gotSliced := runFilter(sliced, texts, toks)
+	gotBySig := runFilter(bySig, texts, toks)
 	start = time.Now()
 	want := runFilter(ref, texts, toks)
 	refTime := time.Since(start)
 
+	variants := []struct {
+		name   string
+		got    []Result
+		narrow bool // MaxOnReject: compare with the reference narrowed
+	}{
+		{"default tuning", got, false},
+		{"small tuning", gotSmall, false},
+		{"bit-sliced count only", gotSliced, false},
+		{"signature bounds only", gotBySig, false},
+		{"MaxOnReject", gotNarrow, true},
+	}
 	kept, scored, bad := 0, 0, 0
 	for i := range got {
-		if d := sameResult(got[i], want[i]); d != "" {
-			if bad++; bad <= 5 {
-				t.Errorf("instruction %d %q: %s", i, texts[i], d)
+		for _, v := range variants {
+			w := want[i]
+			if v.narrow {
+				w = narrowed(w)
 			}
-		}
-		if d := sameResult(gotSmall[i], want[i]); d != "" {
-			if bad++; bad <= 5 {
-				t.Errorf("small tuning, instruction %d %q: %s", i, texts[i], d)
-			}
-		}
-		if d := sameResult(gotNarrow[i], narrowed(want[i])); d != "" {
-			if bad++; bad <= 5 {
-				t.Errorf("MaxOnReject, instruction %d %q: %s", i, texts[i], d)
+			if d := sameResult(v.got[i], w); d != "" {
+				if bad++; bad <= 5 {
+					t.Errorf("%s, instruction %d %q: %s", v.name, i, texts[i], d)
+				}
 			}
 		}
 		if got[i].Novel {
@@ -443,8 +458,9 @@ func FuzzIndex(f *testing.F) {
 
 // compareTuned filters texts with the brute force (bit-parallel or DP) and
 // with the index, at the default tuning and at the one given, each with and
-// without MaxOnReject (o leaves it off), and fails on the first result that
-// differs.
+// without MaxOnReject (o leaves it off), and at the one given with each
+// path of the common-token count forced, and fails on the first result
+// that differs.
 func compareTuned(t *testing.T, texts []string, o Options, bitParallel bool, regDF, maxBits, warmUpDF int) {
 	t.Helper()
 	toks := tokenizeAll(RougeTokenizer{}, texts)
@@ -455,7 +471,14 @@ func compareTuned(t *testing.T, texts []string, o Options, bitParallel bool, reg
 	on.MaxOnReject = true
 	tunedOn := mustIndex(t, on)
 	tunedOn.regDF, tunedOn.maxBits, tunedOn.warmUpDF = regDF, maxBits, warmUpDF
-	for _, x := range []*Index{mustIndex(t, o), tuned, mustIndex(t, on), tunedOn} {
+	// The bit-sliced count with every word counted whole, and with every
+	// instruction bounded by its signature instead.
+	sliced, bySig := mustIndex(t, o), mustIndex(t, on)
+	for _, x := range []*Index{sliced, bySig} {
+		x.regDF, x.maxBits, x.warmUpDF = regDF, maxBits, warmUpDF
+	}
+	sliced.perDoc, bySig.perDoc = math.MaxInt32, 0
+	for _, x := range []*Index{mustIndex(t, o), tuned, mustIndex(t, on), tunedOn, sliced, bySig} {
 		got := runFilter(x, texts, toks)
 		for i := range got {
 			w := want[i]
