@@ -337,32 +337,15 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		return loop.Data{}, err
 	}
 	r.Log.Info("lab: proposals", "proposed", st.raw, "new", len(ps), "malformed", st.invalid, "learnable", len(kept))
-	raw := float64(st.raw)
-	metrics := map[string]float64{
-		"proposed":            raw,
-		"malformed":           float64(st.invalid) / raw,
-		"repeated":            float64(st.repeated) / raw,
-		"learnable":           float64(len(kept)) / float64(len(ps)),
-		"proposed_difficulty": difficultyMean(ps),
-		"proposed_max":        float64(st.hardest),
-		"kept_difficulty":     difficultyMean(kept),
-		"pass_at_1":           pass1 / float64(len(ps)),
-	}
-	if _, ok := t.(task.Operands); ok {
-		// A problem's difficulty is its longer operand; held-out problems
-		// have equal ones, so say how many proposals do too.
-		metrics["proposed_equal"], metrics["proposed_shorter"] = operandShape(ps)
+	metrics := st.metrics(c, t, ps, earlier)
+	metrics["learnable"] = float64(len(kept)) / float64(len(ps))
+	metrics["kept_difficulty"] = difficultyMean(kept)
+	metrics["pass_at_1"] = pass1 / float64(len(ps))
+	if hasOperands(t) {
 		metrics["kept_equal"], metrics["kept_shorter"] = operandShape(kept)
-	}
-	if c.EarlierPrompts > 0 {
-		metrics["earlier_prompts"], metrics["earlier_difficulty"] = float64(len(earlier)), lineDifficulty(earlier)
 	}
 	if c.EarlierAnswers > 0 {
 		metrics["earlier_answers"], metrics["earlier_answer_difficulty"] = float64(len(answers)), lineDifficulty(answers)
-	}
-	if c.References > 0 {
-		metrics["reference_difficulty"] = st.refDifficulty
-		metrics["reference_round"] = float64(st.refRound)
 	}
 	return finish(ctx, r, loop.Data{Path: path, Format: format, Generated: st.raw, Kept: n, Metrics: metrics})
 }
@@ -409,32 +392,43 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, ps []task.Proble
 		return loop.Data{}, err
 	}
 	r.Log.Info("lab: proposals", "proposed", st.raw, "new", len(ps), "malformed", st.invalid, "previous round's learnable", len(prevKept))
-	raw := float64(st.raw)
-	metrics := map[string]float64{
-		"proposed":            raw,
-		"malformed":           float64(st.invalid) / raw,
-		"repeated":            float64(st.repeated) / raw,
-		"proposed_difficulty": difficultyMean(ps),
-		"proposed_max":        float64(st.hardest),
-		"proposer_examples":   float64(examples),
-	}
+	t, _ := lookup(c.Task)
+	metrics := st.metrics(c, t, ps, earlier)
+	metrics["proposer_examples"] = float64(examples)
 	if online > 0 {
 		// What GRPO's samples found learnable of the round before's
 		// proposals: online's counterpart of learnable and kept_difficulty.
 		metrics["prev_learnable"] = float64(len(prevKept)) / float64(online)
 		metrics["prev_kept_difficulty"] = difficultyMean(prevKept)
 	}
-	if t, _ := lookup(c.Task); hasOperands(t) {
-		metrics["proposed_equal"], metrics["proposed_shorter"] = operandShape(ps)
+	return finish(ctx, r, loop.Data{Path: path, Format: PromptsFormat, Generated: st.raw, Kept: len(prompts), Metrics: metrics})
+}
+
+// metrics are a proposing round's metrics of what was proposed: the
+// proposals' counts and difficulty, the earlier prompts drawn and the
+// references shown.
+func (st proposalStats) metrics(c *ProposeConfig, t task.Task, ps []task.Problem, earlier []promptLine) map[string]float64 {
+	raw := float64(st.raw)
+	m := map[string]float64{
+		"proposed":            raw,
+		"malformed":           float64(st.invalid) / raw,
+		"repeated":            float64(st.repeated) / raw,
+		"proposed_difficulty": difficultyMean(ps),
+		"proposed_max":        float64(st.hardest),
+	}
+	if hasOperands(t) {
+		// A problem's difficulty is its longer operand; held-out problems
+		// have equal ones, so say how many proposals do too.
+		m["proposed_equal"], m["proposed_shorter"] = operandShape(ps)
 	}
 	if c.EarlierPrompts > 0 {
-		metrics["earlier_prompts"], metrics["earlier_difficulty"] = float64(len(earlier)), lineDifficulty(earlier)
+		m["earlier_prompts"], m["earlier_difficulty"] = float64(len(earlier)), lineDifficulty(earlier)
 	}
 	if c.References > 0 {
-		metrics["reference_difficulty"] = st.refDifficulty
-		metrics["reference_round"] = float64(st.refRound)
+		m["reference_difficulty"] = st.refDifficulty
+		m["reference_round"] = float64(st.refRound)
 	}
-	return finish(ctx, r, loop.Data{Path: path, Format: PromptsFormat, Generated: st.raw, Kept: len(prompts), Metrics: metrics})
+	return m
 }
 
 // hasOperands reports whether t's problems have two operands.
