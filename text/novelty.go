@@ -339,7 +339,7 @@ func (x *Index) Add(text string, tokens []string) int {
 	sorted := append(x.ids[:0], x.toks[start:]...)
 	slices.Sort(sorted)
 	x.ids = sorted
-	x.pos = append(x.pos, x.place(d, min(len(tokens), maxBucket), sorted))
+	x.pos = append(x.pos, x.place(d, min(len(tokens), maxBucket)))
 	for i := 0; i < len(sorted); {
 		j := i + 1
 		for j < len(sorted) && sorted[j] == sorted[i] {
@@ -365,8 +365,7 @@ func (x *Index) Add(text string, tokens []string) int {
 }
 
 // place gives instruction d a slot in length bucket n and returns it.
-// sorted are its tokens, sorted.
-func (x *Index) place(d int32, n int, sorted []int32) int32 {
+func (x *Index) place(d int32, n int) int32 {
 	if n == 0 {
 		return 0
 	}
@@ -621,7 +620,7 @@ func (x *Index) walkLengths(q *query, most, rest int, top *topK, bound func(l, n
 func (x *Index) scoreUnmet(q *query, docs []int32, rest int, top *topK, bound func(l, n int) float64, score func(int32) float64) {
 	cs := x.cands[:0]
 	for _, d := range docs {
-		if d >= 0 && x.acc[d] == 0 {
+		if x.acc[d] == 0 {
 			if ub := bound(q.sigOverlap(&x.sig[d])+rest, x.docLen(d)); !top.prunes(ub) {
 				cs = append(cs, cand{d, ub})
 			}

@@ -152,7 +152,7 @@ func matchBruteForce(t *testing.T, seeds, texts []string) ([]Result, int) {
 	// Each path of the common-token count alone: every word counted whole
 	// in bit-sliced counters, or every instruction bounded by its signature.
 	sliced, bySig := mustIndex(t, Options{Mean: MeanNone}), mustIndex(t, Options{Mean: MeanNone})
-	sliced.perDoc, bySig.perDoc = math.MaxInt32, 0
+	sliced.perDoc, bySig.perDoc = countWhole, 0
 	for _, s := range seeds {
 		narrow.AddText(s)
 		sliced.AddText(s)
@@ -456,6 +456,11 @@ func FuzzIndex(f *testing.F) {
 	})
 }
 
+// countWhole is a perDoc that sends every word of the common-token count
+// to the bit-sliced counters: 64·countWhole still fits a 32-bit int, where
+// math.MaxInt32 would wrap negative and send words to the signatures.
+const countWhole = 1 << 24
+
 // compareTuned filters texts with the brute force (bit-parallel or DP) and
 // with the index, at the default tuning and at the one given, each with and
 // without MaxOnReject (o leaves it off), and at the one given with each
@@ -477,7 +482,7 @@ func compareTuned(t *testing.T, texts []string, o Options, bitParallel bool, reg
 	for _, x := range []*Index{sliced, bySig} {
 		x.regDF, x.maxBits, x.warmUpDF = regDF, maxBits, warmUpDF
 	}
-	sliced.perDoc, bySig.perDoc = math.MaxInt32, 0
+	sliced.perDoc, bySig.perDoc = countWhole, 0
 	for _, x := range []*Index{mustIndex(t, o), tuned, mustIndex(t, on), tunedOn, sliced, bySig} {
 		got := runFilter(x, texts, toks)
 		for i := range got {
@@ -486,7 +491,7 @@ func compareTuned(t *testing.T, texts []string, o Options, bitParallel bool, reg
 				w = narrowed(w)
 			}
 			if d := sameResult(got[i], w); d != "" {
-				t.Fatalf("regDF %d, MaxOnReject %v: text %d (%d tokens) %q: %s", x.regDF, x.opt.MaxOnReject, i, len(toks[i]), texts[i], d)
+				t.Fatalf("regDF %d, perDoc %d, MaxOnReject %v: text %d (%d tokens) %q: %s", x.regDF, x.perDoc, x.opt.MaxOnReject, i, len(toks[i]), texts[i], d)
 			}
 		}
 	}
