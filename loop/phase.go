@@ -73,13 +73,6 @@ func (w *When) holds(m RoundSummary, evaluated bool) (bool, error) {
 	return v < *w.Below, nil
 }
 
-func (w *When) String() string {
-	if w.Above != nil {
-		return fmt.Sprintf("%s > %g", w.Metric, *w.Above)
-	}
-	return fmt.Sprintf("%s < %g", w.Metric, *w.Below)
-}
-
 // PhaseConfig returns the config whose steps run from c.Phases[i].From
 // on: c with the phase's changes merged in, without phases or a baseline
 // of its own.
@@ -189,12 +182,6 @@ func newSteps(c *Config) (steps, error) {
 	return s, nil
 }
 
-// phaseSteps are the plugins of a phase and its title.
-type phaseSteps struct {
-	title string
-	steps
-}
-
 // phaseOf returns the phase round r runs (1-based, 0 for the loop's own
 // steps), as recorded when the round started. A round of an older run
 // directory that recorded none gets it decided now.
@@ -261,11 +248,16 @@ func (l *runner) recordOldPhases(s *state) {
 		if r.Phase != nil || r.Gen == nil && !r.Done {
 			continue
 		}
-		n := l.cfg.fixedPhase(r.Index)
-		r.Phase = &n
-		if n > 0 {
-			r.PhaseTitle = l.cfg.Phases[n-1].Title
-		}
+		l.cfg.recordPhase(r, l.cfg.fixedPhase(r.Index))
+	}
+}
+
+// recordPhase records on r that it runs phase n (1-based, 0 for the loop's
+// own steps), with the phase's title.
+func (c *Config) recordPhase(r *roundState, n int) {
+	r.Phase = &n
+	if n > 0 {
+		r.PhaseTitle = c.Phases[n-1].Title
 	}
 }
 
@@ -294,26 +286,22 @@ func (l *runner) stepsFor(r *roundState) (steps, error) {
 		return steps{}, fmt.Errorf("loop: round %d ran phases[%d], but the config has %d phases", r.Index, n-1, len(l.phases))
 	}
 	if r.Phase == nil {
-		r.Phase = &n
-		if n > 0 {
-			r.PhaseTitle = l.phases[n-1].title
-		}
+		l.cfg.recordPhase(r, n)
 	}
 	if n != l.phase && n > 0 {
-		p := l.phases[n-1]
-		l.log.Info("loop: phase", "round", r.Index, "phase", n, "title", p.title)
+		l.log.Info("loop: phase", "round", r.Index, "phase", n, "title", l.cfg.Phases[n-1].Title)
 	}
 	l.phase = n
 	if n == 0 {
 		return l.steps, nil
 	}
-	return l.phases[n-1].steps, nil
+	return l.phases[n-1], nil
 }
 
 // newPhases builds every phase's plugins.
-func newPhases(c *Config) ([]phaseSteps, error) {
-	var out []phaseSteps
-	for i, p := range c.Phases {
+func newPhases(c *Config) ([]steps, error) {
+	var out []steps
+	for i := range c.Phases {
 		pc, err := c.PhaseConfig(i)
 		if err != nil {
 			return nil, err
@@ -322,7 +310,7 @@ func newPhases(c *Config) ([]phaseSteps, error) {
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("loop: phases[%d]", i), err)
 		}
-		out = append(out, phaseSteps{title: p.Title, steps: s})
+		out = append(out, s)
 	}
 	return out, nil
 }

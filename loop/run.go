@@ -89,9 +89,9 @@ type runner struct {
 	st     *store.Store
 	s      *state
 	now    func() time.Time
-	steps  steps        // the loop's own generator, trainer and evaluator
-	phases []phaseSteps // the steps of later rounds (Config.Phases)
-	phase  int          // the phase of the last round run: 1-based, 0 for the loop's own steps
+	steps  steps   // the loop's own generator, trainer and evaluator
+	phases []steps // the steps of later rounds (Config.Phases)
+	phase  int     // the phase of the last round run: 1-based, 0 for the loop's own steps
 
 	mopts  model.Options
 	getenv func(string) string

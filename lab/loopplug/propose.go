@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -360,7 +359,7 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, ps []task.Proble
 	for i, p := range ps {
 		out[i] = proposal{Problem: p, From: from[i], Online: true}
 	}
-	prev, err := readLabelLines(filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", r.Index-1), LabelsFile))
+	prev, err := readLabelLines(labelsOf(r, r.Index-1))
 	if err != nil {
 		return loop.Data{}, err
 	}
@@ -486,7 +485,13 @@ func (c *ProposeConfig) copies(n, right int) int {
 	if n >= c.K {
 		return n - right
 	}
-	return max(1, int(math.Round(float64(c.K*(n-right))/float64(n))))
+	return scaleWrong(c.K, n, right)
+}
+
+// scaleWrong is the wrong answers of n, right of them right, scaled to k
+// answers and rounded, at least 1.
+func scaleWrong(k, n, right int) int {
+	return max(1, int(math.Round(float64(k*(n-right))/float64(n))))
 }
 
 // earlierPrompts draws the GRPO prompts of EarlierPrompts: as many as
@@ -536,8 +541,7 @@ func (c *ProposeConfig) earlierAnswers(r *loop.Round, t task.Task, prompts []pro
 func earlierKept(r *loop.Round, read func(path string) ([]task.Problem, error)) ([]task.Problem, error) {
 	var pool []task.Problem
 	for i := 2; i < r.Index; i++ {
-		// The loop names round directories round-NNN beside each other.
-		ps, err := read(filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", i), LabelsFile))
+		ps, err := read(labelsOf(r, i))
 		if err != nil {
 			return nil, err
 		}

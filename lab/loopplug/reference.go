@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -63,9 +62,7 @@ func pickReferences(rng *rand.Rand, pool []task.Problem, n, limit int) []task.Pr
 // proposer then gets the bare prompt.
 func lastKept(r *loop.Round) ([]task.Problem, int, error) {
 	for i := r.Index - 1; i >= 1; i-- {
-		// The loop names round directories round-NNN beside each other.
-		path := filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", i), LabelsFile)
-		ps, err := readKept(path)
+		ps, err := readKept(labelsOf(r, i))
 		if err != nil {
 			return nil, 0, err
 		}
@@ -156,7 +153,7 @@ func resolveOnline(ls []keptLine, dir string) error {
 		v := vs[l.Prompt]
 		l.Kept = v.Right > 0 && v.Right < v.Drawn
 		if l.Kept {
-			l.Copies = max(1, int(math.Round(float64(onlineScale*(v.Drawn-v.Right))/float64(v.Drawn))))
+			l.Copies = scaleWrong(onlineScale, int(v.Drawn), int(v.Right))
 		}
 	}
 	return nil
@@ -206,6 +203,12 @@ func (l keptLine) weight() int {
 		}
 	}
 	return max(wrong, 1)
+}
+
+// labelsOf is the labels file of round i of r's run: the loop names
+// round directories round-NNN beside each other.
+func labelsOf(r *loop.Round, i int) string {
+	return filepath.Join(filepath.Dir(r.Dir), fmt.Sprintf("round-%03d", i), LabelsFile)
 }
 
 // readKeptLines reads the kept lines of a lab-propose labels file; a
