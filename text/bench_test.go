@@ -45,6 +45,14 @@ func benchFilter(b *testing.B, data func(seed uint64, n int) []string) {
 			{"index", func() novelty { return mustIndex(b, Options{Mean: MeanNone}) }},
 			{"index-sampledmean", func() novelty { return mustIndex(b, Options{}) }},
 			{"index-maxonreject", func() novelty { return mustIndex(b, Options{Mean: MeanNone, MaxOnReject: true}) }},
+			{"index-top1", func() novelty { return mustIndex(b, Options{Mean: MeanNone, TopK: 1}) }},
+			{"index-stoponreject", func() novelty { return mustIndex(b, Options{Mean: MeanNone, StopOnReject: true}) }},
+			{"index-stoponreject-top1", func() novelty { return mustIndex(b, Options{Mean: MeanNone, TopK: 1, StopOnReject: true}) }},
+			{"index-decisiononly", func() novelty {
+				x := mustIndex(b, Options{Mean: MeanNone, TopK: 1, StopOnReject: true})
+				x.floor = true
+				return x
+			}},
 			{"brute-bitparallel", func() novelty { return mustBrute(b, Options{Mean: MeanNone}, true) }},
 			{"brute-dp", func() novelty { return mustBrute(b, Options{Mean: MeanNone}, false) }},
 		} {
