@@ -20,7 +20,11 @@ import (
 // identical decisions (TestIndexMatchesBruteForce); they differ only in how
 // much of the pool they score; index-maxonreject lists only the closest
 // instruction of a rejected one (Options.MaxOnReject), so its results
-// differ from the others' there. Reported: seconds per pass, instructions
+// differ from the others' there; index-top1 records only the maximum and
+// the closest one; index-stoponreject(-top1) stops a rejected one's search
+// at the first score above the threshold (Options.StopOnReject) and
+// index-decisiononly also bounds a kept one's search by the threshold
+// (Index.floor, not offered): they make the same decisions. Reported: seconds per pass, instructions
 // kept, LCS computations per check, CPU seconds per pass (the process's,
 // GC included) and pairs: the instruction pairs a brute force scores.
 //
