@@ -646,7 +646,9 @@ func TestRejectedSimilarMax(t *testing.T) {
 // default run: the same records with the same statuses and decisions
 // (filter and verdict), kept records byte for byte; a record rejected for
 // novelty lists one instruction, whose score is its decision's value and
-// max_similarity: above the threshold, at most the default's maximum.
+// max_similarity: above the threshold, at most the default's maximum. The
+// run is long (300 kept) so that well over a hundred records are rejected
+// for novelty.
 func TestRejectedSimilarFirst(t *testing.T) {
 	var runs [2][]*record.Record
 	for i, mode := range []string{"", "first"} {
