@@ -20,7 +20,11 @@ import (
 // identical decisions (TestIndexMatchesBruteForce); they differ only in how
 // much of the pool they score; index-maxonreject lists only the closest
 // instruction of a rejected one (Options.MaxOnReject), so its results
-// differ from the others' there. Reported: seconds per pass, instructions
+// differ from the others' there; index-top1 records only the maximum and
+// the closest one; index-stoponreject(-top1) stops a rejected one's search
+// at the first score above the threshold (Options.StopOnReject) and
+// index-decisiononly also bounds a kept one's search by the threshold
+// (Index.floor, not offered): they make the same decisions. Reported: seconds per pass, instructions
 // kept, LCS computations per check, CPU seconds per pass (the process's,
 // GC included) and pairs: the instruction pairs a brute force scores.
 //
@@ -45,6 +49,14 @@ func benchFilter(b *testing.B, data func(seed uint64, n int) []string) {
 			{"index", func() novelty { return mustIndex(b, Options{Mean: MeanNone}) }},
 			{"index-sampledmean", func() novelty { return mustIndex(b, Options{}) }},
 			{"index-maxonreject", func() novelty { return mustIndex(b, Options{Mean: MeanNone, MaxOnReject: true}) }},
+			{"index-top1", func() novelty { return mustIndex(b, Options{Mean: MeanNone, TopK: 1}) }},
+			{"index-stoponreject", func() novelty { return mustIndex(b, Options{Mean: MeanNone, StopOnReject: true}) }},
+			{"index-stoponreject-top1", func() novelty { return mustIndex(b, Options{Mean: MeanNone, TopK: 1, StopOnReject: true}) }},
+			{"index-decisiononly", func() novelty {
+				x := mustIndex(b, Options{Mean: MeanNone, TopK: 1, StopOnReject: true})
+				x.floor = true
+				return x
+			}},
 			{"brute-bitparallel", func() novelty { return mustBrute(b, Options{Mean: MeanNone}, true) }},
 			{"brute-dp", func() novelty { return mustBrute(b, Options{Mean: MeanNone}, false) }},
 		} {

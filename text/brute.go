@@ -109,6 +109,15 @@ func (b *BruteForce) Check(tokens []string) Result {
 	if b.opt.MaxOnReject && !res.Novel && len(res.Similar) > 1 {
 		res.Similar = res.Similar[:1]
 	}
+	if b.opt.StopOnReject && b.opt.Mean != MeanExact && !res.Novel {
+		// The first score above the threshold in ID order, where a scan
+		// that stops there would stop: a valid answer, seldom the index's.
+		i := slices.IndexFunc(scores, func(f float64) bool { return f > b.opt.Threshold })
+		res.Max, res.Similar = scores[i], nil
+		if b.opt.TopK > 0 {
+			res.Similar = []Match{{ID: i, Text: b.texts[i], Score: scores[i]}}
+		}
+	}
 	if b.opt.Mean != MeanNone {
 		res.Mean = &Mean{Exact: true, Samples: len(b.docs)}
 		if len(b.docs) > 0 {

@@ -29,7 +29,9 @@
 // order, and every pruning bound keeps a margin (eps) far above rounding
 // error, so pruning never changes a result. Index explains how it prunes.
 // Options.MaxOnReject lists only the closest instruction for a rejected one
-// (Self-Instruct's code records nothing for it), which prunes harder.
+// (Self-Instruct's code records nothing for it), which prunes harder;
+// Options.StopOnReject lists the first one found above the threshold and
+// stops there (its score, not necessarily the maximum, is Max).
 //
 // The mean similarity is the one figure pruning cannot give: it needs the
 // score against every instruction. Options.Mean chooses what is recorded:

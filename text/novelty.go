@@ -50,6 +50,15 @@ type Options struct {
 	// does. Off by default: Self-Instruct's code records nothing for a
 	// rejected instruction, but synthloop's records carry the full list.
 	MaxOnReject bool
+	// StopOnReject ends the search of a rejected instruction at the first
+	// score above the threshold it meets: Max is then that score, a score
+	// above the threshold but not necessarily the highest, and Similar
+	// lists that one instruction. Novel is unchanged (the reference's
+	// decision), and a kept instruction still gets its exact Max and top
+	// K. The search tries the likeliest instructions first, so the one met
+	// is often the closest. Off by default. With MeanExact, which scores
+	// every instruction anyway, it changes nothing.
+	StopOnReject bool
 	// Mean and MeanSamples choose the mean similarity recorded (see MeanMode).
 	Mean        MeanMode
 	MeanSamples int
@@ -209,6 +218,12 @@ type Index struct {
 
 	// Tuning, from the constants; tests shrink them to reach every path.
 	regDF, maxBits, warmUpDF int
+	// floor: with StopOnReject, prune against the threshold as well as the
+	// K-th best, so a kept instruction only proves that every score is at
+	// most the threshold (its Max and list are then whatever the search
+	// happened to score: a lower bound). Measured, not offered: it is the
+	// cheapest decision-only search but grows faster (BENCHMARKS.md).
+	floor bool
 	// perDoc is perDocCost; tests set it to 0 or to a huge value to send
 	// every word of the bit-sliced count to one path.
 	perDoc int
@@ -403,6 +418,13 @@ type topK struct {
 	// (Options.MaxOnReject).
 	narrow    bool
 	threshold float64
+	// stop: once a score is above threshold, the search is over
+	// (Options.StopOnReject); done records that it is.
+	stop, done bool
+	// atMost: every bound ≤ atMost prunes. It is 0 (a score of 0 is no
+	// match), or just below the threshold less eps with Index.floor, or
+	// +Inf once done, so one comparison covers the three.
+	atMost float64
 }
 
 func (t *topK) full() bool { return len(t.ms) >= t.k }
@@ -410,7 +432,7 @@ func (t *topK) full() bool { return len(t.ms) >= t.k }
 // prunes reports whether a candidate whose score is at most ub can be
 // skipped: its score would be 0, or below the K-th best by more than eps.
 func (t *topK) prunes(ub float64) bool {
-	if ub <= 0 {
+	if ub <= t.atMost {
 		return true
 	}
 	return t.full() && ub < t.ms[t.k-1].Score-eps
@@ -432,8 +454,11 @@ func (t *topK) offer(id int, score float64) {
 		i--
 	}
 	t.ms = slices.Insert(t.ms, i, Match{ID: id, Score: score})
-	if t.narrow && t.ms[0].Score > t.threshold {
+	if (t.narrow || t.stop) && t.ms[0].Score > t.threshold {
 		t.k, t.ms = 1, t.ms[:1]
+		if t.stop {
+			t.done, t.atMost = true, math.Inf(1)
+		}
 	}
 }
 
@@ -454,10 +479,22 @@ func (x *Index) Check(tokens []string) Result {
 		return res
 	}
 	top := topK{k: max(x.opt.TopK, 1), narrow: x.opt.MaxOnReject, threshold: x.opt.Threshold}
+	if x.opt.StopOnReject && x.opt.Mean != MeanExact {
+		top.stop = true
+		if x.floor {
+			// ub < threshold-eps, as the K-th best prunes.
+			top.atMost = math.Nextafter(x.opt.Threshold-eps, math.Inf(-1))
+		}
+	}
 	q, qt, qids := x.prepare(tokens)
 
-	// score computes the exact F of instruction d and offers it to the top K.
+	// score computes the exact F of instruction d and offers it to the top
+	// K; once the search is over it scores nothing (the count's levels
+	// still hand it the rest of a level).
 	score := func(d int32) float64 {
+		if top.done {
+			return 0
+		}
 		res.Scored++
 		l := x.pat.lcs(x.toks[x.docOff[d]:x.docOff[d+1]], x.slot)
 		f := fscore(l, x.docLen(d), m)

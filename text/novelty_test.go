@@ -1,6 +1,7 @@
 package text
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -58,6 +59,38 @@ func narrowed(r Result) Result {
 		r.Similar = r.Similar[:1]
 	}
 	return r
+}
+
+// stoppedResult reports how got, from a filter with StopOnReject and top
+// k, breaks the option's contract where want is the full reference result
+// (top k or more) for the query q, or "". The decision must be the
+// reference's; a rejected query lists one instruction above the threshold
+// with its true score (ROUGE-L by the DP) as Max; a kept one gets the
+// reference's Max and top k, unless floor (Index.floor): then it only
+// lists true scores, none above the reference's maximum.
+func stoppedResult(got, want Result, q []string, threshold float64, k int, floor bool) string {
+	if got.Novel != want.Novel {
+		return fmt.Sprintf("novel %v, reference %v", got.Novel, want.Novel)
+	}
+	if got.Novel && !floor {
+		want.Similar = want.Similar[:min(k, len(want.Similar))]
+		return sameResult(got, want)
+	}
+	if !got.Novel && (len(got.Similar) != 1 || got.Max <= threshold) {
+		return fmt.Sprintf("rejected with max %v, similar %v: want one above %v", got.Max, got.Similar, threshold)
+	}
+	if got.Max > want.Max || len(got.Similar) > k {
+		return fmt.Sprintf("max %v, %d similar: reference max %v, top %d", got.Max, len(got.Similar), want.Max, k)
+	}
+	if len(got.Similar) > 0 && got.Similar[0].Score != got.Max {
+		return fmt.Sprintf("max %v, first similar %v", got.Max, got.Similar[0])
+	}
+	for _, s := range got.Similar {
+		if f := RougeL(RougeTokenizer{}.Tokens(s.Text), q).F; s.Score != f {
+			return fmt.Sprintf("similar %v: its score is %v", s, f)
+		}
+	}
+	return ""
 }
 
 func mustIndex(t testing.TB, o Options) *Index {
@@ -149,12 +182,21 @@ func matchBruteForce(t *testing.T, seeds, texts []string) ([]Result, int) {
 	}
 
 	narrow := mustIndex(t, Options{Mean: MeanNone, MaxOnReject: true})
+	// StopOnReject with the full top 10, with the top 1, and with the top 1
+	// and the threshold as the bound of kept ones (floor).
+	stop := mustIndex(t, Options{Mean: MeanNone, StopOnReject: true})
+	stop1 := mustIndex(t, Options{Mean: MeanNone, TopK: 1, StopOnReject: true})
+	floor := mustIndex(t, Options{Mean: MeanNone, TopK: 1, StopOnReject: true})
+	floor.floor = true
 	// Each path of the common-token count alone: every word counted whole
 	// in bit-sliced counters, or every instruction bounded by its signature.
 	sliced, bySig := mustIndex(t, Options{Mean: MeanNone}), mustIndex(t, Options{Mean: MeanNone})
 	sliced.perDoc, bySig.perDoc = countWhole, 0
 	for _, s := range seeds {
 		narrow.AddText(s)
+		stop.AddText(s)
+		stop1.AddText(s)
+		floor.AddText(s)
 		sliced.AddText(s)
 		bySig.AddText(s)
 	}
@@ -166,6 +208,16 @@ func matchBruteForce(t *testing.T, seeds, texts []string) ([]Result, int) {
 	gotNarrow := runFilter(narrow, texts, toks)
 	gotSliced := runFilter(sliced, texts, toks)
 	gotBySig := runFilter(bySig, texts, toks)
+	stopped := []struct {
+		name  string
+		got   []Result
+		k     int
+		floor bool
+	}{
+		{"StopOnReject", runFilter(stop, texts, toks), 10, false},
+		{"StopOnReject, top 1", runFilter(stop1, texts, toks), 1, false},
+		{"StopOnReject, top 1, floor", runFilter(floor, texts, toks), 1, true},
+	}
 	start = time.Now()
 	want := runFilter(ref, texts, toks)
 	refTime := time.Since(start)
@@ -189,6 +241,13 @@ func matchBruteForce(t *testing.T, seeds, texts []string) ([]Result, int) {
 				w = narrowed(w)
 			}
 			if d := sameResult(v.got[i], w); d != "" {
+				if bad++; bad <= 5 {
+					t.Errorf("%s, instruction %d %q: %s", v.name, i, texts[i], d)
+				}
+			}
+		}
+		for _, v := range stopped {
+			if d := stoppedResult(v.got[i], want[i], toks[i], DefaultThreshold, v.k, v.floor); d != "" {
 				if bad++; bad <= 5 {
 					t.Errorf("%s, instruction %d %q: %s", v.name, i, texts[i], d)
 				}
@@ -495,6 +554,46 @@ func compareTuned(t *testing.T, texts []string, o Options, bitParallel bool, reg
 			}
 		}
 	}
+	// StopOnReject, at both tunings, at o's top K and at the top 1, the
+	// latter also with the threshold as the bound of kept ones (floor); and
+	// the brute force with the option, which must keep the same contract.
+	stop, stop1 := o, o
+	stop.StopOnReject, stop1.StopOnReject, stop1.TopK = true, true, 1
+	var xs []*Index
+	for _, so := range []Options{stop, stop1, stop1} {
+		for _, tune := range []bool{false, true} {
+			x := mustIndex(t, so)
+			if tune {
+				x.regDF, x.maxBits, x.warmUpDF = regDF, maxBits, warmUpDF
+			}
+			x.floor = len(xs) >= 4
+			xs = append(xs, x)
+		}
+	}
+	for _, f := range append([]novelty{mustBrute(t, stop, bitParallel)}, toNovelty(xs)...) {
+		got := runFilter(f, texts, toks)
+		var k int
+		var floor bool
+		switch x := f.(type) {
+		case *Index:
+			k, floor = x.opt.TopK, x.floor
+		case *BruteForce:
+			k = x.opt.TopK
+		}
+		for i := range got {
+			if d := stoppedResult(got[i], want[i], toks[i], o.Threshold, k, floor); d != "" {
+				t.Fatalf("%T, StopOnReject, top %d, floor %v: text %d (%d tokens) %q: %s", f, k, floor, i, len(toks[i]), texts[i], d)
+			}
+		}
+	}
+}
+
+func toNovelty(xs []*Index) []novelty {
+	out := make([]novelty, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
 }
 
 // commonWordTexts builds a pool whose texts share only frequent words: each
@@ -674,6 +773,62 @@ func TestMaxOnReject(t *testing.T) {
 		}
 		if rejected < len(texts)/10 {
 			t.Errorf("%+v: %d rejected of %d: the option is barely exercised", on, rejected, len(texts))
+		}
+	}
+}
+
+// TestStopOnReject checks the option on both filters against the full
+// reference (stoppedResult), and that it pays: the index scores fewer
+// instructions per check than it does for the full top K, and the brute
+// force's answer is the first instruction above the threshold. With
+// MeanExact, which scores everything anyway, nothing changes.
+func TestStopOnReject(t *testing.T) {
+	texts := append(generate(13, 2000), paraphrases(13, 2000)...)
+	toks := tokenizeAll(RougeTokenizer{}, texts)
+	for _, o := range []Options{{}, {TopK: 1}, {TopK: 3, Threshold: 0.5}, {TopK: 40, Threshold: 0.9}} {
+		o.Mean = MeanNone
+		full := runFilter(mustBrute(t, o, true), texts, toks)
+		fullIndex := runFilter(mustIndex(t, o), texts, toks)
+		on := o
+		on.StopOnReject = true
+		brute := runFilter(mustBrute(t, on, false), texts, toks)
+		index := runFilter(mustIndex(t, on), texts, toks)
+		k := cmp.Or(o.TopK, DefaultTopK)
+		threshold := cmp.Or(o.Threshold, DefaultThreshold)
+		rejected, scoredFull, scored := 0, 0, 0
+		var pool [][]string // the kept instructions' tokens, by ID
+		for i := range texts {
+			for name, got := range map[string]Result{"brute force": brute[i], "index": index[i]} {
+				if d := stoppedResult(got, full[i], toks[i], threshold, k, false); d != "" {
+					t.Fatalf("%+v: %s, text %d: %s", on, name, i, d)
+				}
+			}
+			if full[i].Novel {
+				pool = append(pool, toks[i])
+			} else {
+				rejected++
+				// The brute force answers with the first above the threshold.
+				for id := range brute[i].Similar[0].ID {
+					if f := RougeL(pool[id], toks[i]).F; f > threshold {
+						t.Fatalf("%+v: brute force, text %d: answers %d, but %d scores %v", on, i, brute[i].Similar[0].ID, id, f)
+					}
+				}
+			}
+			scoredFull += fullIndex[i].Scored
+			scored += index[i].Scored
+		}
+		if rejected < len(texts)/10 {
+			t.Errorf("%+v: %d rejected of %d: the option is barely exercised", on, rejected, len(texts))
+		}
+		if scored >= scoredFull {
+			t.Errorf("%+v: %d LCS with the option, %d without: it saves nothing", on, scored, scoredFull)
+		}
+	}
+	exact := runFilter(mustIndex(t, Options{Mean: MeanExact}), texts[:500], toks[:500])
+	stopExact := runFilter(mustIndex(t, Options{Mean: MeanExact, StopOnReject: true}), texts[:500], toks[:500])
+	for i := range exact {
+		if d := sameResult(stopExact[i], exact[i]); d != "" || *stopExact[i].Mean != *exact[i].Mean {
+			t.Fatalf("MeanExact, text %d: %s (mean %v, without the option %v)", i, d, *stopExact[i].Mean, *exact[i].Mean)
 		}
 	}
 }

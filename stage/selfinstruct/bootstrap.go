@@ -215,7 +215,7 @@ func (s *Stage) Run(ctx context.Context, env *pipeline.Env) error {
 	if err != nil {
 		return fmt.Errorf("selfinstruct: model %q: %w", c.Model, err)
 	}
-	idx, err := text.NewIndex(text.Options{Threshold: c.NoveltyThreshold, TopK: c.TopSimilar, MaxOnReject: c.maxOnReject, Mean: c.mean, Tokenizer: s.tok})
+	idx, err := text.NewIndex(text.Options{Threshold: c.NoveltyThreshold, TopK: c.TopSimilar, MaxOnReject: c.maxOnReject, StopOnReject: c.stopOnReject, Mean: c.mean, Tokenizer: s.tok})
 	if err != nil {
 		return fmt.Errorf("selfinstruct: %w", err)
 	}
@@ -522,7 +522,11 @@ func (s *Stage) checkNovelty(r *record.Record, idx noveltyIndex) {
 	if res.Novel {
 		d.Reason = fmt.Sprintf("max ROUGE-L %s <= %v", score(res.Max, s.cfg.NoveltyThreshold), s.cfg.NoveltyThreshold)
 	} else {
-		d.Reason = fmt.Sprintf("max ROUGE-L %s > %v", score(res.Max, s.cfg.NoveltyThreshold), s.cfg.NoveltyThreshold)
+		what := "max ROUGE-L"
+		if s.cfg.stopOnReject {
+			what = "ROUGE-L" // the first found above the threshold
+		}
+		d.Reason = fmt.Sprintf("%s %s > %v", what, score(res.Max, s.cfg.NoveltyThreshold), s.cfg.NoveltyThreshold)
 		if len(res.Similar) > 0 {
 			d.Reason += fmt.Sprintf(" against %q", clip(res.Similar[0].Text, 80))
 		}

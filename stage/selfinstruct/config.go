@@ -76,8 +76,11 @@ type Config struct {
 	// RejectedSimilar chooses what a rejected record's most_similar holds:
 	// "top" (default) the top_similar list, as on a kept record; "max" only
 	// the instruction of highest score, which lets the novelty search stop
-	// proving a list once the instruction is known to be rejected.
-	RejectedSimilar string `yaml:"rejected_similar" doc:"most_similar on a rejected record: top (the top_similar list) or max (only the closest one; a faster filter at scale)"`
+	// proving a list once the instruction is known to be rejected; "first"
+	// only the first instruction the search finds above the threshold, its
+	// score recorded as max_similarity though it may not be the highest:
+	// the search stops there. Decisions are the same in all three.
+	RejectedSimilar string `yaml:"rejected_similar" doc:"most_similar on a rejected record: top (the top_similar list), max (only the closest one; a faster filter at scale) or first (only the first found above the threshold, whose score is then stored as max_similarity though it may not be the highest; the fastest, with top_similar: 1)"`
 	// MeanSimilarity chooses the mean ROUGE-L stored on a record: "sampled"
 	// (default; a deterministic sample of 100, which keeps the filter fast at
 	// scale), "exact" (the paper's, a full scan per candidate) or "none".
@@ -157,6 +160,7 @@ type settings struct {
 	lang         text.Lang
 	mean         text.MeanMode
 	maxOnReject  bool
+	stopOnReject bool
 	machineTasks int
 	temperature  float64
 	topP         *float64
@@ -239,8 +243,10 @@ func (c *Config) resolve() (*settings, error) {
 	case "", "top":
 	case "max":
 		s.maxOnReject = true
+	case "first":
+		s.stopOnReject = true
 	default:
-		return nil, fmt.Errorf("selfinstruct: rejected_similar: unknown %q (want top or max)", s.RejectedSimilar)
+		return nil, fmt.Errorf("selfinstruct: rejected_similar: unknown %q (want top, max or first)", s.RejectedSimilar)
 	}
 	switch s.MeanSimilarity {
 	case "", "sampled":

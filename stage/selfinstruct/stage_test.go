@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -639,4 +640,63 @@ func TestRejectedSimilarMax(t *testing.T) {
 	if narrowed == 0 {
 		t.Error("no rejected record had a list to narrow: the test shows nothing")
 	}
+}
+
+// TestRejectedSimilarFirst checks rejected_similar: first against the
+// default run: the same records with the same statuses and decisions
+// (filter and verdict), kept records byte for byte; a record rejected for
+// novelty lists one instruction, whose score is its decision's value and
+// max_similarity: above the threshold, at most the default's maximum. The
+// run is long (300 kept) so that well over a hundred records are rejected
+// for novelty.
+func TestRejectedSimilarFirst(t *testing.T) {
+	var runs [2][]*record.Record
+	for i, mode := range []string{"", "first"} {
+		st := newMemStore()
+		env, _ := newEnv(st, scriptedTeacher(), "instructions", "")
+		if err := mustNew(t, cfg(func(c *Config) { c.RejectedSimilar, c.Target = mode, 300 })).Run(context.Background(), env); err != nil {
+			t.Fatal(err)
+		}
+		runs[i] = st.all("instructions", "")
+	}
+	full, first := runs[0], runs[1]
+	if len(full) != len(first) {
+		t.Fatalf("%d records with rejected_similar: first, %d without", len(first), len(full))
+	}
+	threshold := DefaultConfig().NoveltyThreshold
+	novelty, lower := 0, 0
+	for i, r := range full {
+		f := first[i]
+		if r.Status == record.Kept || !slices.ContainsFunc(r.Decisions, func(d record.Decision) bool { return d.Filter == "novelty" && !d.Passed }) {
+			if a, b := dump(t, []*record.Record{r}), dump(t, []*record.Record{f}); a != b {
+				t.Fatalf("record %d differs:\n%s\nwant\n%s", i, b, a)
+			}
+			continue
+		}
+		novelty++
+		if f.Status != r.Status || len(f.Decisions) != len(r.Decisions) {
+			t.Fatalf("record %d: %s with %d decisions, want %s with %d", i, f.Status, len(f.Decisions), r.Status, len(r.Decisions))
+		}
+		for j, d := range r.Decisions {
+			g := f.Decisions[j]
+			if g.Filter != d.Filter || g.Passed != d.Passed {
+				t.Fatalf("record %d: decision %+v, want %+v", i, g, d)
+			}
+			if d.Filter != "novelty" {
+				continue
+			}
+			list, _ := f.Meta["most_similar"].([]any)
+			if g.Value <= threshold || g.Value > d.Value || len(list) != 1 || f.Meta["max_similarity"] != g.Value ||
+				list[0].(map[string]any)["score"] != g.Value || !strings.HasPrefix(g.Reason, "ROUGE-L ") {
+				t.Fatalf("record %d: novelty %+v, most_similar %v, max_similarity %v; the default's value %v", i, g, list, f.Meta["max_similarity"], d.Value)
+			}
+			if g.Value < d.Value {
+				lower++
+			}
+		}
+	}
+	if novelty == 0 {
+		t.Fatal("no record was rejected for novelty: the test shows nothing")
+	}
+	t.Logf("%d records rejected for novelty, %d with a first score below the maximum", novelty, lower)
 }
