@@ -109,7 +109,7 @@ func (b *BruteForce) Check(tokens []string) Result {
 	if b.opt.MaxOnReject && !res.Novel && len(res.Similar) > 1 {
 		res.Similar = res.Similar[:1]
 	}
-	if b.opt.StopOnReject && b.opt.Mean != MeanExact && !res.Novel {
+	if b.opt.stops() && !res.Novel {
 		// The first score above the threshold in ID order, where a scan
 		// that stops there would stop: a valid answer, seldom the index's.
 		i := slices.IndexFunc(scores, func(f float64) bool { return f > b.opt.Threshold })

@@ -66,6 +66,11 @@ type Options struct {
 	Tokenizer Tokenizer
 }
 
+// stops reports whether a rejected instruction's search ends at its first
+// score above the threshold: StopOnReject, unless MeanExact scores every
+// instruction anyway.
+func (o Options) stops() bool { return o.StopOnReject && o.Mean != MeanExact }
+
 func (o Options) withDefaults() (Options, error) {
 	if o.Threshold == 0 {
 		o.Threshold = DefaultThreshold
@@ -479,7 +484,7 @@ func (x *Index) Check(tokens []string) Result {
 		return res
 	}
 	top := topK{k: max(x.opt.TopK, 1), narrow: x.opt.MaxOnReject, threshold: x.opt.Threshold}
-	if x.opt.StopOnReject && x.opt.Mean != MeanExact {
+	if x.opt.stops() {
 		top.stop = true
 		if x.floor {
 			// ub < threshold-eps, as the K-th best prunes.

@@ -559,41 +559,34 @@ func compareTuned(t *testing.T, texts []string, o Options, bitParallel bool, reg
 	// the brute force with the option, which must keep the same contract.
 	stop, stop1 := o, o
 	stop.StopOnReject, stop1.StopOnReject, stop1.TopK = true, true, 1
-	var xs []*Index
-	for _, so := range []Options{stop, stop1, stop1} {
+	type variant struct {
+		f     novelty
+		k     int
+		floor bool
+	}
+	brute := mustBrute(t, stop, bitParallel)
+	vs := []variant{{brute, brute.opt.TopK, false}}
+	for _, v := range []struct {
+		o     Options
+		floor bool
+	}{{stop, false}, {stop1, false}, {stop1, true}} {
 		for _, tune := range []bool{false, true} {
-			x := mustIndex(t, so)
+			x := mustIndex(t, v.o)
 			if tune {
 				x.regDF, x.maxBits, x.warmUpDF = regDF, maxBits, warmUpDF
 			}
-			x.floor = len(xs) >= 4
-			xs = append(xs, x)
+			x.floor = v.floor
+			vs = append(vs, variant{x, x.opt.TopK, v.floor})
 		}
 	}
-	for _, f := range append([]novelty{mustBrute(t, stop, bitParallel)}, toNovelty(xs)...) {
-		got := runFilter(f, texts, toks)
-		var k int
-		var floor bool
-		switch x := f.(type) {
-		case *Index:
-			k, floor = x.opt.TopK, x.floor
-		case *BruteForce:
-			k = x.opt.TopK
-		}
+	for _, v := range vs {
+		got := runFilter(v.f, texts, toks)
 		for i := range got {
-			if d := stoppedResult(got[i], want[i], toks[i], o.Threshold, k, floor); d != "" {
-				t.Fatalf("%T, StopOnReject, top %d, floor %v: text %d (%d tokens) %q: %s", f, k, floor, i, len(toks[i]), texts[i], d)
+			if d := stoppedResult(got[i], want[i], toks[i], o.Threshold, v.k, v.floor); d != "" {
+				t.Fatalf("%T, StopOnReject, top %d, floor %v: text %d (%d tokens) %q: %s", v.f, v.k, v.floor, i, len(toks[i]), texts[i], d)
 			}
 		}
 	}
-}
-
-func toNovelty(xs []*Index) []novelty {
-	out := make([]novelty, len(xs))
-	for i, x := range xs {
-		out[i] = x
-	}
-	return out
 }
 
 // commonWordTexts builds a pool whose texts share only frequent words: each
