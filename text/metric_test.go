@@ -3,6 +3,7 @@ package text
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -358,19 +359,24 @@ func metricFeasibility(t *testing.T, name string, data func(uint64, int) []strin
 	t.Logf("%s n=%d: pool %d, queries %d sampled + %d kept, indel distance mean %.1f sd %.1f, intrinsic dimension mu^2/(2 sd^2) %.1f, one LCS %.0f ns of CPU",
 		name, n, N, sampled, len(queries)-sampled, mu, sd, mu*mu/(2*sd*sd), lcsCPU*1e9)
 
-	truth := func(qi *qinfo, f floorKind) int {
-		c := 0
-		for _, s := range qi.scores {
-			if qi.passes(f, s) {
-				c++
-			}
-		}
-		return c
-	}
-	check := func(scheme string, qi *qinfo, f floorKind, survives func(i int) bool) {
+	// tally checks that a scheme keeps every instruction reaching the
+	// floor and adds up its survivors (each an exact score when scored);
+	// the caller adds its other costs.
+	tally := func(st *schemeStat, scheme string, qi *qinfo, f floorKind, survives func(i int) bool, scored bool) {
+		st.nq[f]++
 		for i, s := range qi.scores {
-			if qi.passes(f, s) && !survives(i) {
+			reach, surv := qi.passes(f, s), survives(i)
+			if reach && !surv {
 				t.Fatalf("%s %s: instruction %d scores %v, floor %v, pruned", scheme, floorNames[f], i, s, qi.floor[f])
+			}
+			if reach {
+				st.truth[f]++
+			}
+			if surv {
+				st.surv[f]++
+				if scored {
+					st.lcs[f]++
+				}
 			}
 		}
 	}
@@ -393,15 +399,7 @@ func metricFeasibility(t *testing.T, name string, data func(uint64, int) []strin
 					continue
 				}
 				surv := func(i int) bool { return qi.passes(f, ubRange(qi.m, 0, len(e.docs[i]), len(e.docs[i]))) }
-				check("length", qi, f, surv)
-				st.nq[f]++
-				st.truth[f] += float64(truth(qi, f))
-				for i := range N {
-					if surv(i) {
-						st.surv[f]++
-						st.lcs[f]++
-					}
-				}
+				tally(st, "length", qi, f, surv, true)
 				st.bounds[f] += float64(N)
 			}
 		}
@@ -440,14 +438,7 @@ func metricFeasibility(t *testing.T, name string, data func(uint64, int) []strin
 					n := len(e.docs[i])
 					return qi.passes(f, float64(2*min(ov[i], n, qi.m))/float64(qi.m+n))
 				}
-				check("overlap", qi, f, surv)
-				st.nq[f]++
-				st.truth[f] += float64(truth(qi, f))
-				for i := range N {
-					if surv(i) {
-						st.surv[f]++
-					}
-				}
+				tally(st, "overlap", qi, f, surv, false)
 			}
 		}
 		report("token overlap (the index's bound, not its cost)", st)
@@ -473,17 +464,9 @@ func metricFeasibility(t *testing.T, name string, data func(uint64, int) []strin
 					}
 					return qi.passes(f, ubRange(qi.m, D, len(e.docs[i]), len(e.docs[i])))
 				}
-				check("laesa", qi, f, surv)
-				st.nq[f]++
-				st.truth[f] += float64(truth(qi, f))
+				tally(st, "laesa", qi, f, surv, true)
 				st.lcs[f] += float64(len(piv))
-				for i := range N {
-					st.bounds[f] += float64(len(piv))
-					if surv(i) {
-						st.surv[f]++
-						st.lcs[f]++
-					}
-				}
+				st.bounds[f] += float64(N * len(piv))
 			}
 		}
 		report(fmt.Sprintf("LAESA, %d pivots", P), st)
@@ -503,7 +486,8 @@ func metricFeasibility(t *testing.T, name string, data func(uint64, int) []strin
 			drow  [][]int
 		}
 		var bks []bk
-		for ln, items := range buckets {
+		for _, ln := range slices.Sorted(maps.Keys(buckets)) {
+			items := buckets[ln]
 			piv, drow := farthestFirst(e, items, P, rng)
 			bks = append(bks, bk{ln, items, piv, drow})
 		}
@@ -525,16 +509,10 @@ func metricFeasibility(t *testing.T, name string, data func(uint64, int) []strin
 							D = max(D, abs(qi.dists[v]-b.drow[p][j]))
 						}
 						st.bounds[f] += float64(len(b.piv))
-						if qi.passes(f, ubRange(qi.m, D, b.n, b.n)) {
-							keep[x] = true
-							st.surv[f]++
-							st.lcs[f]++
-						}
+						keep[x] = qi.passes(f, ubRange(qi.m, D, b.n, b.n))
 					}
 				}
-				check("laesa-bucket", qi, f, func(i int) bool { return keep[i] })
-				st.nq[f]++
-				st.truth[f] += float64(truth(qi, f))
+				tally(st, "laesa-bucket", qi, f, func(i int) bool { return keep[i] }, true)
 			}
 		}
 		report(fmt.Sprintf("LAESA, %d pivots per length", P), st)
@@ -552,11 +530,7 @@ func metricFeasibility(t *testing.T, name string, data func(uint64, int) []strin
 				}
 				visited := map[int32]bool{}
 				c := vp.search(qi, f, visited)
-				check("vp", qi, f, func(i int) bool { return visited[int32(i)] })
-				st.nq[f]++
-				st.truth[f] += float64(truth(qi, f))
-				st.lcs[f] += float64(c)
-				st.surv[f] += float64(c)
+				tally(st, "vp", qi, f, func(i int) bool { return visited[int32(i)] }, true)
 				st.bounds[f] += float64(2 * c)
 			}
 		}
