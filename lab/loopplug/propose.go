@@ -138,6 +138,17 @@ type ProposeConfig struct {
 	// to 8 answers (onlineScale, whatever k is: copies). The proposer so
 	// learns from a round's proposals one round later than without Online.
 	Online bool `yaml:"online" doc:"With prompts: every new proposal becomes a GRPO prompt unanswered, and the verdicts of GRPO's own samples say which were learnable (for the next round's references, earlier prompts and proposer examples)"`
+	// LearnableWeight is how often a learnable online proposal counts
+	// for what comes after it (references, earlier prompts, proposer
+	// examples): "wrong" (the default) once per wrong answer of 8, as
+	// Absolute Zero rewards a proposal 1 − solve rate, so the hardest
+	// problems still solved sometimes count most; "balanced" 8 × 4p(1 − p)
+	// times (at least once) for solve rate p, the learnability of
+	// Rutherford et al. (2024), most at half solved. On strong starts the
+	// wrong-answer weight let proposals run ahead of the solver (seeds 16
+	// and 19: 10–13 digits proposed, GRPO's reward on them 0.3–0.6, while
+	// held-out 7 digits trailed uniform; BENCHMARKS.md "strong starts").
+	LearnableWeight string `yaml:"learnable_weight" doc:"With online: how often a learnable proposal counts for the next rounds' references, earlier prompts and proposer examples: wrong (once per wrong answer of 8, default) or balanced (8 × 4p(1−p) for solve rate p, most at half solved)"`
 
 	loop *loop.Config
 }
@@ -181,6 +192,14 @@ func (c *ProposeConfig) Validate() error {
 	}
 	if c.Online && (!c.Prompts || c.EarlierAnswers > 0 || c.Chunk > 0) {
 		return errors.New("lab-propose: online needs prompts (GRPO's samples are its filter), and has no answers of its own for earlier_answers or chunk")
+	}
+	switch c.LearnableWeight {
+	case "", weightWrong, weightBalanced:
+	default:
+		return fmt.Errorf("lab-propose: learnable_weight %q: want %s or %s", c.LearnableWeight, weightWrong, weightBalanced)
+	}
+	if c.LearnableWeight != "" && !c.Online {
+		return errors.New("lab-propose: learnable_weight needs online (answered proposals count once per wrong answer)")
 	}
 	if c.Chunk < 0 {
 		return fmt.Errorf("lab-propose: chunk %d must not be negative", c.Chunk)
@@ -227,7 +246,18 @@ type proposal struct {
 	// Online marks a proposal of online mode, which had no answers when it
 	// was written: whether it was kept is in the round's VerdictsFile.
 	Online bool `json:"online,omitempty"`
+	// Balanced marks an online proposal whose verdicts weigh it by
+	// 4p(1 − p) (ProposeConfig.LearnableWeight) instead of its wrong
+	// answers: the line carries its rule, so later rounds read it the same
+	// whatever their own config says.
+	Balanced bool `json:"balanced,omitempty"`
 }
+
+// The values of ProposeConfig.LearnableWeight.
+const (
+	weightWrong    = "wrong"
+	weightBalanced = "balanced"
+)
 
 func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
 	if d, ok, err := restoreData(r); ok || err != nil {
@@ -357,7 +387,7 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, ps []task.Proble
 	prompts := promptLines(ps)
 	out := make([]proposal, len(ps))
 	for i, p := range ps {
-		out[i] = proposal{Problem: p, From: from[i], Online: true}
+		out[i] = proposal{Problem: p, From: from[i], Online: true, Balanced: c.LearnableWeight == weightBalanced}
 	}
 	prev, err := readLabelLines(labelsOf(r, r.Index-1))
 	if err != nil {
@@ -492,6 +522,12 @@ func (c *ProposeConfig) copies(n, right int) int {
 // answers and rounded, at least 1.
 func scaleWrong(k, n, right int) int {
 	return max(1, int(math.Round(float64(k*(n-right))/float64(n))))
+}
+
+// scaleBalanced is k × 4p(1 − p) for solve rate p = right/n, rounded, at
+// least 1: a proposal's weight under LearnableWeight balanced.
+func scaleBalanced(k, n, right int) int {
+	return max(1, int(math.Round(float64(4*k*right*(n-right))/float64(n*n))))
 }
 
 // earlierPrompts draws the GRPO prompts of EarlierPrompts: as many as

@@ -703,103 +703,114 @@ func TestProposeEarlierAnswers(t *testing.T) {
 // round's proposals go to GRPO unanswered, once each (plus problems
 // earlier rounds kept); GRPO's verdicts, recorded for every prompt, decide
 // which were learnable; and the next round trains the proposer on exactly
-// those, once per wrong answer scaled to 8, shows them as references and
-// reports their share; a run stopped while round 3 proposes resumes to the
-// same rounds.
+// those, once per wrong answer scaled to 8 (learnable_weight balanced: 8 ×
+// 4p(1 − p) times for solve rate p), shows them as references and reports
+// their share; a run stopped while round 3 proposes resumes to the same
+// rounds.
 func TestProposeOnline(t *testing.T) {
-	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", `
+	for _, weight := range []string{"wrong", "balanced"} {
+		t.Run(weight, func(t *testing.T) {
+			cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", `
 rounds: 4
-generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, k: 4, chunk: 0, online: true, temperature: 1.5}}
+generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, k: 4, chunk: 0, online: true, temperature: 1.5, learnable_weight: `+weight+`}}
 train: {with: {arch: {dim: 64, layers: 2, heads: 4, hidden: 128, max_seq: 32}, first: {steps: 2000, lr: 3e-3, warmup: 100, until: 0}, steps: 6, batch: 8, warmup: 1,
   grpo: {group: 4, replay: 8, reuse: 8}}}
 evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
 baseline: null
 `)
-	dir := t.TempDir()
-	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
-	if err != nil {
-		t.Fatal(err)
+			dir := t.TempDir()
+			sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			logRounds(t, sum)
+			type label struct {
+				task.Problem
+				From     string
+				Answers  []lab.Answer
+				Kept     bool
+				Online   bool
+				Balanced bool
+			}
+			type line struct {
+				Prompt   string `json:"prompt"`
+				Messages []struct{ Role, Content string }
+			}
+			type verdict struct {
+				Prompt       string
+				Drawn, Right int
+			}
+			keptBefore := map[string]bool{}
+			var prevKept map[string]int // the round before's learnable proposals: proposer prompt + problem → copies
+			prevOnline := 0
+			for i := 2; i <= 4; i++ {
+				round := filepath.Join(dir, fmt.Sprintf("round-%03d", i))
+				proposals := map[string]bool{}
+				from := map[string]string{}
+				for _, l := range readJSONL[label](t, filepath.Join(round, loopplug.LabelsFile)) {
+					if !l.Online || l.Balanced != (weight == "balanced") || l.Kept || len(l.Answers) > 0 || l.Answer != "" {
+						t.Errorf("round %d: proposal %+v: want online, unanswered, its verdicts in the round's file", i, l)
+					}
+					proposals[l.Prompt] = true
+					from[l.Prompt] = l.From
+				}
+				gotPrompts, gotProposer := map[string]int{}, map[string]int{}
+				for _, l := range readJSONL[line](t, filepath.Join(round, loopplug.DataFile)) {
+					if l.Messages != nil {
+						gotProposer[l.Messages[0].Content+"\x00"+l.Messages[1].Content]++
+					} else {
+						gotPrompts[l.Prompt]++
+					}
+				}
+				for p := range proposals {
+					if gotPrompts[p] < 1 {
+						t.Errorf("round %d: proposal %q is no GRPO prompt", i, p)
+					}
+				}
+				for p, n := range gotPrompts {
+					if proposals[p] {
+						n-- // its own line
+					}
+					if more := n; more > 0 && !keptBefore[p] {
+						t.Errorf("round %d: %q is a prompt %d times more than proposed, and no earlier round kept it", i, p, more)
+					}
+				}
+				if i > 2 && !reflect.DeepEqual(gotProposer, prevKept) {
+					t.Errorf("round %d: proposer examples %v, want the round before's learnable proposals once per wrong answer of 8: %v", i, gotProposer, prevKept)
+				}
+				m := sum.Rounds[i-1].Metrics
+				if i > 2 && m["gen_prev_learnable"] != float64(len(prevKept))/float64(prevOnline) {
+					// prevKept counts distinct (from, problem) pairs; a problem is proposed once a round.
+					t.Errorf("round %d: prev_learnable %g, want %d of %d", i, m["gen_prev_learnable"], len(prevKept), prevOnline)
+				}
+				checkVerdicts(t, dir, i, 8, 4)
+				// This round's learnable proposals, for the next round.
+				sums := map[string]verdict{}
+				for _, v := range readJSONL[verdict](t, filepath.Join(round, loopplug.VerdictsFile)) {
+					s := sums[v.Prompt]
+					s.Drawn += v.Drawn
+					s.Right += v.Right
+					sums[v.Prompt] = s
+				}
+				prevKept, prevOnline = map[string]int{}, len(proposals)
+				for p := range proposals {
+					if v := sums[p]; v.Right > 0 && v.Right < v.Drawn {
+						copies := float64(8*(v.Drawn-v.Right)) / float64(v.Drawn)
+						if weight == "balanced" {
+							copies *= 4 * float64(v.Right) / float64(v.Drawn)
+						}
+						prevKept[from[p]+"\x00"+p] = max(1, int(math.Round(copies)))
+						keptBefore[p] = true
+					}
+				}
+				if i < 4 && len(prevKept) == 0 {
+					t.Fatalf("round %d: GRPO found no proposal learnable: the test needs some", i)
+				}
+			}
+			// Round 3, stopped and resumed, reads round 2's verdicts as the
+			// uninterrupted run did.
+			proposeResume(t, cfg, dir, sum)
+
+		})
 	}
-	logRounds(t, sum)
-	type label struct {
-		task.Problem
-		From    string
-		Answers []lab.Answer
-		Kept    bool
-		Online  bool
-	}
-	type line struct {
-		Prompt   string `json:"prompt"`
-		Messages []struct{ Role, Content string }
-	}
-	type verdict struct {
-		Prompt       string
-		Drawn, Right int
-	}
-	keptBefore := map[string]bool{}
-	var prevKept map[string]int // the round before's learnable proposals: proposer prompt + problem → copies
-	prevOnline := 0
-	for i := 2; i <= 4; i++ {
-		round := filepath.Join(dir, fmt.Sprintf("round-%03d", i))
-		proposals := map[string]bool{}
-		from := map[string]string{}
-		for _, l := range readJSONL[label](t, filepath.Join(round, loopplug.LabelsFile)) {
-			if !l.Online || l.Kept || len(l.Answers) > 0 || l.Answer != "" {
-				t.Errorf("round %d: proposal %+v: want online, unanswered, its verdicts in the round's file", i, l)
-			}
-			proposals[l.Prompt] = true
-			from[l.Prompt] = l.From
-		}
-		gotPrompts, gotProposer := map[string]int{}, map[string]int{}
-		for _, l := range readJSONL[line](t, filepath.Join(round, loopplug.DataFile)) {
-			if l.Messages != nil {
-				gotProposer[l.Messages[0].Content+"\x00"+l.Messages[1].Content]++
-			} else {
-				gotPrompts[l.Prompt]++
-			}
-		}
-		for p := range proposals {
-			if gotPrompts[p] < 1 {
-				t.Errorf("round %d: proposal %q is no GRPO prompt", i, p)
-			}
-		}
-		for p, n := range gotPrompts {
-			if proposals[p] {
-				n-- // its own line
-			}
-			if more := n; more > 0 && !keptBefore[p] {
-				t.Errorf("round %d: %q is a prompt %d times more than proposed, and no earlier round kept it", i, p, more)
-			}
-		}
-		if i > 2 && !reflect.DeepEqual(gotProposer, prevKept) {
-			t.Errorf("round %d: proposer examples %v, want the round before's learnable proposals once per wrong answer of 8: %v", i, gotProposer, prevKept)
-		}
-		m := sum.Rounds[i-1].Metrics
-		if i > 2 && m["gen_prev_learnable"] != float64(len(prevKept))/float64(prevOnline) {
-			// prevKept counts distinct (from, problem) pairs; a problem is proposed once a round.
-			t.Errorf("round %d: prev_learnable %g, want %d of %d", i, m["gen_prev_learnable"], len(prevKept), prevOnline)
-		}
-		checkVerdicts(t, dir, i, 8, 4)
-		// This round's learnable proposals, for the next round.
-		sums := map[string]verdict{}
-		for _, v := range readJSONL[verdict](t, filepath.Join(round, loopplug.VerdictsFile)) {
-			s := sums[v.Prompt]
-			s.Drawn += v.Drawn
-			s.Right += v.Right
-			sums[v.Prompt] = s
-		}
-		prevKept, prevOnline = map[string]int{}, len(proposals)
-		for p := range proposals {
-			if v := sums[p]; v.Right > 0 && v.Right < v.Drawn {
-				prevKept[from[p]+"\x00"+p] = max(1, int(math.Round(float64(8*(v.Drawn-v.Right))/float64(v.Drawn))))
-				keptBefore[p] = true
-			}
-		}
-		if i < 4 && len(prevKept) == 0 {
-			t.Fatalf("round %d: GRPO found no proposal learnable: the test needs some", i)
-		}
-	}
-	// Round 3, stopped and resumed, reads round 2's verdicts as the
-	// uninterrupted run did.
-	proposeResume(t, cfg, dir, sum)
 }

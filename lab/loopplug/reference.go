@@ -124,6 +124,8 @@ type keptLine struct {
 	Kept    bool         `json:"kept"`
 	Copies  int          `json:"copies"`
 	Online  bool         `json:"online"`
+	// Balanced: see proposal.Balanced.
+	Balanced bool `json:"balanced"`
 }
 
 // onlineScale is the answers an online proposal's wrong ones are scaled
@@ -135,8 +137,8 @@ const onlineScale = 8
 // labels file's lines, whose round directory is dir) from the round's
 // verdicts: kept when GRPO's answers to it, summed over the prompt's
 // lines, were some right and some wrong, weighted by its wrong answers
-// scaled to onlineScale. A round without verdicts (not trained yet)
-// kept none.
+// scaled to onlineScale (or, Balanced, by 4p(1 − p) scaled to it). A
+// round without verdicts (not trained yet) kept none.
 func resolveOnline(ls []keptLine, dir string) error {
 	if !slices.ContainsFunc(ls, func(l keptLine) bool { return l.Online }) {
 		return nil
@@ -152,7 +154,10 @@ func resolveOnline(ls []keptLine, dir string) error {
 		}
 		v := vs[l.Prompt]
 		l.Kept = v.Right > 0 && v.Right < v.Drawn
-		if l.Kept {
+		switch {
+		case l.Kept && l.Balanced:
+			l.Copies = scaleBalanced(onlineScale, int(v.Drawn), int(v.Right))
+		case l.Kept:
 			l.Copies = scaleWrong(onlineScale, int(v.Drawn), int(v.Right))
 		}
 	}
