@@ -124,6 +124,9 @@ type keptLine struct {
 	Kept    bool         `json:"kept"`
 	Copies  int          `json:"copies"`
 	Online  bool         `json:"online"`
+	// verdict is an online proposal's answers and right ones over its
+	// round's GRPO (resolveOnline); none when GRPO never drew it.
+	verdict verdictLine
 }
 
 // onlineScale is the answers an online proposal's wrong ones are scaled
@@ -151,6 +154,7 @@ func resolveOnline(ls []keptLine, dir string) error {
 			continue
 		}
 		v := vs[l.Prompt]
+		l.verdict = v
 		l.Kept = v.Right > 0 && v.Right < v.Drawn
 		if l.Kept {
 			l.Copies = scaleWrong(onlineScale, int(v.Drawn), int(v.Right))
