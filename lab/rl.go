@@ -211,8 +211,10 @@ type RLStats struct {
 	// Cut is the share of the trained wrong answers' tokens that FirstError
 	// left out of the policy term (after the first wrong one).
 	Cut float64 `json:"cut,omitempty"`
-	// Scored is the rows of RLConfig.Scored the step trained.
-	Scored int `json:"scored,omitempty"`
+	// Scored is the rows of RLConfig.Scored the step trained, ScoredReward
+	// their summed reward.
+	Scored       int     `json:"scored,omitempty"`
+	ScoredReward float64 `json:"scored_reward,omitempty"`
 }
 
 // RL is a GRPO run on a model and a set of problems.
@@ -565,6 +567,9 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	st.Trained = sampled
 	scored := r.scoredRows(s)
 	st.Scored = len(scored)
+	for _, x := range scored {
+		st.ScoredReward += x.Reward
+	}
 	rs, bounds := r.withDemos(s, rs, append(extra, scored...))
 	if r.cfg.Reuse > 0 {
 		defer r.keepVerified(all)
