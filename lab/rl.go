@@ -117,9 +117,12 @@ type RLConfig struct {
 	// split them. They bring no sampling log-probs, so Prepare scores them
 	// under the policy of the step and their ratio starts at 1: they were
 	// sampled by an earlier policy (at its own temperature), which the
-	// policy term ignores, as REINFORCE on a replay buffer does. They need
-	// group baselines: GRPO.BatchBaseline would mix their rewards into the
-	// step's.
+	// policy term ignores, as REINFORCE on a replay buffer does. Their
+	// tokens count in the policy term's token normaliser beside the step's
+	// own, as one update on both roles' rollouts does (Absolute Zero's),
+	// so they also scale the solver's policy gradient down a little. They
+	// need group baselines: GRPO.BatchBaseline would mix their rewards into
+	// the step's.
 	Scored     []Scored `json:"-"`
 	ScoredStep int      `json:"scored_step"`
 }

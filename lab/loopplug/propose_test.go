@@ -700,6 +700,41 @@ func TestProposeEarlierAnswers(t *testing.T) {
 	proposeResume(t, cfg, dir, sum)
 }
 
+// tinyOnline shrinks an online proposer example to test size: rounds
+// rounds, GRPO steps a round, more generate settings (YAML flow keys).
+func tinyOnline(rounds, steps int, generate string) string {
+	if generate != "" {
+		generate = ", " + generate
+	}
+	return fmt.Sprintf(`
+rounds: %d
+generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, temperature: 1.5%s}}
+train: {with: {arch: {dim: 64, layers: 2, heads: 4, hidden: 128, max_seq: 32}, first: {steps: 2000, lr: 3e-3, warmup: 100, until: 0}, steps: %d, batch: 8, warmup: 1,
+  grpo: {group: 4, replay: 8, reuse: 8}}}
+evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
+baseline: null
+`, rounds, generate, steps)
+}
+
+// verdict is a line of a round's VerdictsFile.
+type verdict struct {
+	Prompt       string
+	Drawn, Right int
+}
+
+// verdictSums reads the verdicts of the GRPO round in dir, summed by prompt.
+func verdictSums(t *testing.T, dir string) map[string]verdict {
+	t.Helper()
+	sums := map[string]verdict{}
+	for _, v := range readJSONL[verdict](t, filepath.Join(dir, loopplug.VerdictsFile)) {
+		s := sums[v.Prompt]
+		s.Drawn += v.Drawn
+		s.Right += v.Right
+		sums[v.Prompt] = s
+	}
+	return sums
+}
+
 // TestProposeOnline runs the GRPO proposer example with online: each
 // round's proposals go to GRPO unanswered, once each (plus problems
 // earlier rounds kept); GRPO's verdicts, recorded for every prompt, decide
@@ -708,14 +743,7 @@ func TestProposeEarlierAnswers(t *testing.T) {
 // reports their share; a run stopped while round 3 proposes resumes to the
 // same rounds.
 func TestProposeOnline(t *testing.T) {
-	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", `
-rounds: 4
-generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, k: 4, chunk: 0, online: true, temperature: 1.5}}
-train: {with: {arch: {dim: 64, layers: 2, heads: 4, hidden: 128, max_seq: 32}, first: {steps: 2000, lr: 3e-3, warmup: 100, until: 0}, steps: 6, batch: 8, warmup: 1,
-  grpo: {group: 4, replay: 8, reuse: 8}}}
-evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
-baseline: null
-`)
+	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(4, 6, "k: 4, chunk: 0, online: true"))
 	dir := t.TempDir()
 	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
 	if err != nil {
@@ -732,10 +760,6 @@ baseline: null
 	type line struct {
 		Prompt   string `json:"prompt"`
 		Messages []struct{ Role, Content string }
-	}
-	type verdict struct {
-		Prompt       string
-		Drawn, Right int
 	}
 	keptBefore := map[string]bool{}
 	var prevKept map[string]int // the round before's learnable proposals: proposer prompt + problem → copies
@@ -782,13 +806,7 @@ baseline: null
 		}
 		checkVerdicts(t, dir, i, 8, 4)
 		// This round's learnable proposals, for the next round.
-		sums := map[string]verdict{}
-		for _, v := range readJSONL[verdict](t, filepath.Join(round, loopplug.VerdictsFile)) {
-			s := sums[v.Prompt]
-			s.Drawn += v.Drawn
-			s.Right += v.Right
-			sums[v.Prompt] = s
-		}
+		sums := verdictSums(t, round)
 		prevKept, prevOnline = map[string]int{}, len(proposals)
 		for p := range proposals {
 			if v := sums[p]; v.Right > 0 && v.Right < v.Drawn {
@@ -815,14 +833,7 @@ baseline: null
 // while round 3 proposes and again in the middle of its GRPO resumes to
 // the same weights, log and verdicts.
 func TestProposeReward(t *testing.T) {
-	cfg := shrinkWith(t, "loop-lab-propose-azr.yaml", `
-rounds: 3
-generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, temperature: 1.5}}
-train: {with: {arch: {dim: 64, layers: 2, heads: 4, hidden: 128, max_seq: 32}, first: {steps: 2000, lr: 3e-3, warmup: 100, until: 0}, steps: 8, batch: 8, warmup: 1,
-  grpo: {group: 4, replay: 8, reuse: 8}}}
-evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
-baseline: null
-`)
+	cfg := shrinkWith(t, "loop-lab-propose-azr.yaml", tinyOnline(3, 8, ""))
 	dir := t.TempDir()
 	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
 	if err != nil {
@@ -839,10 +850,6 @@ baseline: null
 		Messages []struct{ Role, Content string }
 		Reward   *float64
 	}
-	type verdict struct {
-		Prompt       string
-		Drawn, Right int
-	}
 	scoredOf := func(round int) map[string]float64 {
 		out := map[string]float64{}
 		for _, l := range readJSONL[line](t, filepath.Join(dir, fmt.Sprintf("round-%03d", round), loopplug.DataFile)) {
@@ -855,13 +862,7 @@ baseline: null
 	if got := scoredOf(2); len(got) != 0 {
 		t.Errorf("round 2 has %d scored rollouts; the labelled round proposed nothing", len(got))
 	}
-	sums := map[string]verdict{}
-	for _, v := range readJSONL[verdict](t, filepath.Join(dir, "round-002", loopplug.VerdictsFile)) {
-		s := sums[v.Prompt]
-		s.Drawn += v.Drawn
-		s.Right += v.Right
-		sums[v.Prompt] = s
-	}
+	sums := verdictSums(t, filepath.Join(dir, "round-002"))
 	want := map[string]float64{}
 	learnable, total := 0, 0.0
 	for _, l := range readJSONL[label](t, filepath.Join(dir, "round-002", loopplug.LabelsFile)) {
