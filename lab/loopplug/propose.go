@@ -239,6 +239,7 @@ func learnabilityReward(drawn, right int32) float64 {
 	}
 	return 1 - float64(right)/float64(drawn)
 }
+
 func (c *ProposeConfig) hardest() int { return c.Labels.hardest() }
 
 // proposerLine is an SFT example that teaches proposing p when prompted
