@@ -106,6 +106,32 @@ type RLConfig struct {
 	// verified answer. With GRPO.BatchBaseline they join the policy term
 	// anyway, their advantage 1 − the batch's mean reward.
 	SolvedAdv float64 `json:"solved_adv"`
+	// Scored are completions sampled before the run, with their rewards
+	// (lab-propose's proposals, rewarded by how learnable the solver found
+	// them), trained in the policy term beside each step's own rollouts:
+	// ScoredStep of them a step, in an order of their own, or with 0 each
+	// once, spread evenly over the steps. Their advantage is the reward
+	// less the mean over all of Scored, divided by their deviation with
+	// GRPO.StdScale: one baseline for the batch they were sampled in, as
+	// REINFORCE++ takes a mean per role over its batch, however the steps
+	// split them. They bring no sampling log-probs, so Prepare scores them
+	// under the policy of the step and their ratio starts at 1: they were
+	// sampled by an earlier policy (at its own temperature), which the
+	// policy term ignores, as REINFORCE on a replay buffer does. Their
+	// tokens count in the policy term's token normaliser beside the step's
+	// own, as one update on both roles' rollouts does (Absolute Zero's),
+	// so they also scale the solver's policy gradient down a little. They
+	// need group baselines: GRPO.BatchBaseline would mix their rewards into
+	// the step's.
+	Scored     []Scored `json:"-"`
+	ScoredStep int      `json:"scored_step"`
+}
+
+// Scored is a conversation whose last turn some policy sampled, with the
+// reward that turn earned (RLConfig.Scored).
+type Scored struct {
+	Messages Conversation
+	Reward   float64
 }
 
 // solvedPolicy reports whether a step's all-right groups join the policy
@@ -136,6 +162,9 @@ func (c RLConfig) check() error {
 	if c.SolvedAdv < 0 || (c.Solved || c.SolvedAdv > 0) && !c.Dynamic || c.Solved && (!(c.GRPO.SFT > 0) || c.solvedPolicy()) {
 		return fmt.Errorf("lab: rl: solved %v and solved_adv %g need dynamic sampling (%v), solved an sft weight (%g) and neither solved_adv nor a batch baseline (%v)",
 			c.Solved, c.SolvedAdv, c.Dynamic, c.GRPO.SFT, c.GRPO.BatchBaseline)
+	}
+	if c.ScoredStep < 0 || len(c.Scored) > 0 && c.GRPO.BatchBaseline {
+		return fmt.Errorf("lab: rl: scored_step %d must not be negative, and scored rollouts (%d) need group baselines: a batch baseline would mix their rewards with the step's", c.ScoredStep, len(c.Scored))
 	}
 	if c.Reuse < 0 || c.ReuseKeep < 0 || c.Reuse > 0 && !(c.GRPO.SFT > 0) {
 		return fmt.Errorf("lab: rl: reuse %d and reuse_keep %d must not be negative, and reuse needs an sft weight (%g)", c.Reuse, c.ReuseKeep, c.GRPO.SFT)
@@ -185,6 +214,10 @@ type RLStats struct {
 	// Cut is the share of the trained wrong answers' tokens that FirstError
 	// left out of the policy term (after the first wrong one).
 	Cut float64 `json:"cut,omitempty"`
+	// Scored is the rows of RLConfig.Scored the step trained, ScoredReward
+	// their summed reward.
+	Scored       int     `json:"scored,omitempty"`
+	ScoredReward float64 `json:"scored_reward,omitempty"`
 }
 
 // RL is a GRPO run on a model and a set of problems.
@@ -198,6 +231,7 @@ type RL struct {
 	maxTok   int
 	demos    []train.Example
 	verified []train.Example // the reuse buffer, oldest first
+	scored   []train.Rollout // RLConfig.Scored with their advantages, in the order steps take them
 	tally    *tally          // the verdicts per problem: learnable selection's weights, and Verdicts
 	tr       *train.GRPO
 }
@@ -244,6 +278,14 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 		r.demos = append(r.demos, e)
 		seq = max(seq, len(e.Tokens)-1)
 	}
+	scored, err := scoredRollouts(m, cfg.Scored, cfg.GRPO.StdScale, seed)
+	if err != nil {
+		return nil, err
+	}
+	r.scored = scored
+	for _, x := range r.scored {
+		seq = max(seq, len(x.Tokens)-1)
+	}
 	pad, _ := m.Tok.SpecialID(tokenizer.PAD)
 	if cfg.AdamW == (train.AdamWConfig{}) {
 		cfg.AdamW = RLAdamW
@@ -256,7 +298,7 @@ func NewRL(m, ref *Model, t task.Task, problems []task.Problem, cfg RLConfig, se
 	case cfg.GRPO.KL > 0:
 		return nil, errors.New("lab: rl: a KL term needs a reference model")
 	}
-	tr, err := train.NewGRPO(m.LM, refLM, cfg.GRPO, train.Config{Batch: min(cfg.Micro, cfg.Prompts*cfg.Group+cfg.Replay+cfg.Reuse), Seq: seq, Seed: seed,
+	tr, err := train.NewGRPO(m.LM, refLM, cfg.GRPO, train.Config{Batch: min(cfg.Micro, cfg.Prompts*cfg.Group+cfg.Replay+cfg.Reuse+r.scoredStep()), Seq: seq, Seed: seed,
 		AdamW: cfg.AdamW, Schedule: cfg.schedule(total),
 		ClipNorm: 1, Pad: int32(pad)})
 	if err != nil {
@@ -526,13 +568,23 @@ func (r *RL) Step(ctx context.Context) (RLStats, error) {
 	}
 	sampled := len(rs)
 	st.Trained = sampled
-	rs, bounds := r.withDemos(s, rs, extra)
+	scored := r.scoredRows(s)
+	st.Scored = len(scored)
+	for _, x := range scored {
+		st.ScoredReward += x.Reward
+	}
+	rs, bounds := r.withDemos(s, rs, append(extra, scored...))
 	if r.cfg.Reuse > 0 {
 		defer r.keepVerified(all)
 	}
 	useful, err := r.tr.Prepare(rs)
 	if err != nil {
 		return st, fmt.Errorf("lab: rl: %w", err)
+	}
+	for _, x := range scored {
+		if x.Bonus != 0 {
+			useful-- // Useful is the share of the step's own rollouts
+		}
 	}
 	st.Useful = float64(useful) / float64(sampled)
 	// Every pass takes the same minibatches; from the second pass on the
@@ -620,12 +672,70 @@ func (r *RL) keepVerified(rs []train.Rollout) {
 }
 
 // replayStream and wrongStream are the random streams of the demos of a
-// step and of its kept wrong answers, apart from the sampling streams
-// (step | draw<<40).
+// step and of its kept wrong answers, scoredStream the order of the scored
+// rollouts, apart from the sampling streams (step | draw<<40).
 const (
 	replayStream = 1 << 62
 	wrongStream  = 1 << 61
+	scoredStream = 1 << 60
 )
+
+// scoredGroup numbers the scored rollouts' groups, one each, apart from
+// the groups of a step's draws (numbered from 0).
+const scoredGroup = 1 << 30
+
+// scoredRollouts encodes ss for m as rollouts in an order drawn from seed,
+// each with its advantage against their batch (RLConfig.Scored) as its
+// Bonus and a group of its own, where its group-relative advantage is 0.
+func scoredRollouts(m *Model, ss []Scored, stdScale bool, seed uint64) ([]train.Rollout, error) {
+	if len(ss) == 0 {
+		return nil, nil
+	}
+	rs := make([]train.Rollout, len(ss))
+	for i, s := range ss {
+		e, err := m.example(s.Messages) // masks the sampled turn and its <|end|>, as a sampled rollout
+		if err != nil {
+			return nil, fmt.Errorf("lab: rl: scored rollout %d: %w", i, err)
+		}
+		rs[i] = train.Rollout{Example: e, Reward: s.Reward}
+	}
+	adv := train.BatchAdvantages(rs, stdScale)
+	out := make([]train.Rollout, len(rs))
+	for i, j := range rand.New(rand.NewPCG(seed, scoredStream)).Perm(len(rs)) {
+		out[i] = rs[j]
+		out[i].Bonus = adv[j]
+	}
+	return out, nil
+}
+
+// scoredStep is the most scored rollouts a step takes.
+func (r *RL) scoredStep() int {
+	n := len(r.scored)
+	if k := r.cfg.ScoredStep; k > 0 || n == 0 {
+		return min(k, n)
+	}
+	return (n + r.cfg.Steps - 1) / r.cfg.Steps
+}
+
+// scoredRows returns the scored rollouts of step s (RLConfig.ScoredStep),
+// each in a group of its own.
+func (r *RL) scoredRows(s int) []train.Rollout {
+	n := len(r.scored)
+	if n == 0 {
+		return nil
+	}
+	lo, hi := s*n/r.cfg.Steps, (s+1)*n/r.cfg.Steps // each once over the steps
+	if k := r.scoredStep(); r.cfg.ScoredStep > 0 {
+		lo, hi = s*k, (s+1)*k // round and round
+	}
+	out := make([]train.Rollout, 0, hi-lo)
+	for j := lo; j < hi; j++ {
+		x := r.scored[j%n]
+		x.Group = scoredGroup + j%n
+		out = append(out, x)
+	}
+	return out
+}
 
 // fewerWrong keeps, in each group of rs with a right answer, at most Wrong
 // wrong answers per right one, drawn for step s, weighted up to stand for

@@ -637,3 +637,98 @@ func TestRLNoMixedGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestRLScored: scored rollouts get their reward less the mean over all of
+// them as their advantage (each in a group of its own, where GRPO's
+// group-relative advantage is 0), the steps take each once, spread evenly
+// (or ScoredStep a step, round and round), and training on them raises
+// the log-probability of the rewarded completion against the unrewarded
+// ones, measured against the same run without them.
+func TestRLScored(t *testing.T) {
+	conv := func(a string) Conversation {
+		return Conversation{{Role: "user", Content: "="}, {Role: "assistant", Content: a}}
+	}
+	// A learnable proposal, 3 of 8 answers right (reward 5/8), and two solved every time.
+	scored := []Scored{{conv("abc="), 0.625}, {conv("ab="), 0}, {conv("ba="), 0}}
+	logp := func(m *Model) []float64 {
+		var es []train.Example
+		for _, s := range scored {
+			e, err := m.example(s.Messages)
+			if err != nil {
+				t.Fatal(err)
+			}
+			es = append(es, e)
+		}
+		lp, _, err := train.Score(m.LM, es, len(es), m.LM.Config.MaxSeq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lp
+	}
+	// gain is how much more log-probability the rewarded completion has
+	// than the first unrewarded one after steps GRPO steps, less before.
+	gain := func(ss []Scored, step int) float64 {
+		m, ps := reversalStart(t, 200, TrainConfig{Steps: 150, Batch: 32, LR: 3e-3, Warmup: 10})
+		before := logp(m)
+		rl, err := NewRL(m, nil, task.Reverse{}, ps, RLConfig{Steps: 6, Prompts: 4, Group: 4, LR: 3e-3, Minibatches: 2,
+			GRPO: train.DefaultGRPO, Scored: ss, ScoredStep: step}, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ss) > 0 {
+			mean := 0.625 / 3
+			for _, x := range rl.scored {
+				if want := x.Reward - mean; math.Abs(x.Bonus-want) > 1e-12 {
+					t.Errorf("scored rollout with reward %g has advantage %g, want %g", x.Reward, x.Bonus, want)
+				}
+			}
+		}
+		used := map[int]int{}
+		var counts []int
+		for s := range 6 {
+			for _, x := range rl.scoredRows(s) {
+				used[x.Group]++
+			}
+			st, err := rl.Step(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			counts = append(counts, st.Scored)
+		}
+		if len(ss) > 0 {
+			want := []int{0, 1, 0, 1, 0, 1} // each once: 3 rows over 6 steps
+			if step > 0 {
+				want = []int{step, step, step, step, step, step}
+			}
+			if !slices.Equal(counts, want) {
+				t.Errorf("scored_step %d: scored rows a step %v, want %v", step, counts, want)
+			}
+			uses := 1 // each once
+			if step > 0 {
+				uses = 6 * step / len(ss)
+			}
+			if len(used) != len(ss) {
+				t.Errorf("scored_step %d: %d of the %d scored rollouts trained", step, len(used), len(ss))
+			}
+			for g, n := range used {
+				if n != uses {
+					t.Errorf("scored_step %d: group %d trained %d times, want %d", step, g, n, uses)
+				}
+			}
+		}
+		after := logp(m)
+		return (after[0] - after[1]) - (before[0] - before[1])
+	}
+	without := gain(nil, 0)
+	for _, step := range []int{0, 2} {
+		if with := gain(scored, step); with <= without {
+			t.Errorf("scored_step %d: the rewarded completion gained %.4f nats on an unrewarded one, %.4f without the scored rollouts; want more", step, with, without)
+		} else {
+			t.Logf("scored_step %d: gain %.4f nats with the scored rollouts, %.4f without", step, with, without)
+		}
+	}
+	if _, err := NewRL(nil, nil, task.Reverse{}, []task.Problem{{Prompt: "ab="}}, RLConfig{Steps: 1, Prompts: 1, Group: 2, LR: 1,
+		GRPO: train.GRPOConfig{ClipLow: 0.2, ClipHigh: 0.2, BatchBaseline: true}, Scored: scored}, 1); err == nil {
+		t.Error("scored rollouts with a batch baseline: no error")
+	}
+}

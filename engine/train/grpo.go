@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/synthloop/synthloop/engine/llama"
 )
@@ -242,8 +243,10 @@ func NewGRPO(policy, ref *llama.Model, g GRPOConfig, cfg Config) (*GRPO, error) 
 
 // Prepare packs a batch of rollouts, computes their advantages and their
 // log-probabilities under the current policy (the one that sampled them)
-// and the reference. The policy's forward pass is skipped when every
-// sampled rollout brings its OldLogProbs. It returns how many rollouts
+// and the reference. The policy's forward pass runs only on the
+// micro-batches holding a sampled rollout without its OldLogProbs, and
+// only such rollouts take its log-probabilities: the others keep their
+// own. It returns how many rollouts
 // carry a non-zero advantage: a group whose rollouts all got the same
 // reward teaches nothing (DAPO drops such groups when sampling). Demos
 // count in no group.
@@ -261,7 +264,7 @@ func (t *GRPO) Prepare(rs []Rollout) (int, error) {
 		if r.OldLogProbs != nil && len(r.OldLogProbs) != len(r.Tokens) || r.Weight < 0 || r.SFTWeight < 0 {
 			return 0, fmt.Errorf("train: grpo: rollout %d has %d tokens, %d old log-probs, weight %g and sft weight %g", i, len(r.Tokens), len(r.OldLogProbs), r.Weight, r.SFTWeight)
 		}
-		rescore = rescore || !r.Demo && r.OldLogProbs == nil
+		rescore = rescore || needsScore(*r)
 	}
 	// Whole micro-batches, and one more of padding so that a minibatch
 	// starting anywhere reads whole micro-batches.
@@ -307,11 +310,18 @@ func (t *GRPO) Prepare(rs []Rollout) (int, error) {
 	}
 	for lo := 0; lo < len(rs); lo += rows {
 		in, tg := t.in[lo*seq:(lo+rows)*seq], t.tg[lo*seq:(lo+rows)*seq]
-		if rescore {
+		if rescore && slices.ContainsFunc(rs[lo:min(lo+rows, len(rs))], needsScore) {
 			if err := t.ws.Forward(in, tg); err != nil {
 				return 0, err
 			}
-			copy(t.old[lo*seq:], t.ws.LogProbs)
+			// Only the rows without their own: a row that brings its
+			// sampling policy's log-probs keeps them, whatever rows share
+			// its micro-batch.
+			for i := lo; i < min(lo+rows, len(rs)); i++ {
+				if needsScore(rs[i]) {
+					copy(t.old[i*seq:(i+1)*seq], t.ws.LogProbs[(i-lo)*seq:])
+				}
+			}
 		}
 		if t.ref != nil {
 			if err := t.ref.Forward(in, tg); err != nil {
@@ -322,6 +332,10 @@ func (t *GRPO) Prepare(rs []Rollout) (int, error) {
 	}
 	return useful, nil
 }
+
+// needsScore reports whether Prepare scores r under the current policy:
+// a sampled rollout that does not bring its OldLogProbs.
+func needsScore(r Rollout) bool { return !r.Demo && r.OldLogProbs == nil }
 
 // Step takes one optimizer step on the prepared rollouts lo..hi−1 (a
 // minibatch; pass 0 and the batch size for all of them).

@@ -535,6 +535,40 @@ func TestGRPOOldLogProbs(t *testing.T) {
 	if !slices.Equal(scored.m.Params, tr.m.Params) {
 		t.Error("weights differ")
 	}
+	// Mixed: the rollouts that bring log-probs (shifted, to tell them
+	// apart) keep them; the others are scored.
+	mixed := slices.Clone(given)
+	for i := range mixed {
+		if mixed[i].Demo {
+			continue
+		}
+		if i%3 == 0 {
+			mixed[i].OldLogProbs = nil
+			continue
+		}
+		mixed[i].OldLogProbs = slices.Clone(mixed[i].OldLogProbs)
+		for j := range mixed[i].OldLogProbs {
+			mixed[i].OldLogProbs[j] -= 0.25
+		}
+	}
+	mt := newToyGRPO(t, g, 3)
+	if _, err := mt.Prepare(mixed); err != nil {
+		t.Fatal(err)
+	}
+	for i := range rs {
+		if rs[i].Demo {
+			continue
+		}
+		shift := float32(0.25)
+		if i%3 == 0 {
+			shift = 0
+		}
+		for j := i * seq; j < (i+1)*seq; j++ {
+			if want := scored.old[j] - shift; mt.tg[j] >= 0 && mt.old[j] != want {
+				t.Fatalf("mixed rollout %d position %d: old log-prob %g, want %g (its own shifted by %g, or scored)", i, j-i*seq, mt.old[j], want, shift)
+			}
+		}
+	}
 	bad := slices.Clone(given)
 	bad[0].OldLogProbs = bad[0].OldLogProbs[:1]
 	if _, err := tr.Prepare(bad); err == nil {

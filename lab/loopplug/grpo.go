@@ -44,11 +44,15 @@ type promptsGen struct{ c *PromptsConfig }
 
 // promptLine is one line of a prompts file: a problem, or (with Messages)
 // a worked example that GRPO's replay trains by cross-entropy, such as
-// lab-propose's proposer examples.
+// lab-propose's proposer examples, or (with Messages and Reward) a
+// completion sampled before, with its reward, that GRPO trains in its
+// policy term (lab.RLConfig.Scored), such as lab-propose's proposals with
+// their learnability reward.
 type promptLine struct {
 	Prompt     string              `json:"prompt,omitempty"`
 	Difficulty int                 `json:"difficulty,omitempty"`
 	Messages   []tokenizer.Message `json:"messages,omitempty"`
+	Reward     *float64            `json:"reward,omitempty"`
 }
 
 func (g *promptsGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
@@ -104,6 +108,11 @@ type GRPO struct {
 	SolvedAdv   float64 `yaml:"solved_adv" doc:"With dynamic, train the groups whose answers are all right in the policy term too, with this advantage (0: dropped)"`
 	FirstError  bool    `yaml:"first_error" doc:"Train each wrong answer of a mixed group only up to its first token that differs from every right answer of the group: the tokens after the mistake follow from it and are not pushed down (off: every token of a wrong answer)"`
 	Baseline    string  `yaml:"baseline" doc:"What an answer's reward is compared with: group (its group's mean reward, GRPO) or batch (the mean over the step's trained answers, REINFORCE++; with dynamic the all-right groups then train with a positive advantage and the all-wrong ones stay dropped)"`
+	// ScoredStep spreads the scored completions of a prompts file (see
+	// promptLine; lab-propose's proposer_reward writes them) over the
+	// round's steps: each a step takes joins its policy term, with its
+	// reward less the mean over all of the round's (lab.RLConfig.Scored).
+	ScoredStep int `yaml:"scored_step" doc:"Scored completions of the prompts file (lab-propose's proposer_reward) trained a step in the policy term, taken round and round (0: each once, spread evenly over the steps)"`
 }
 
 // Late changes a GRPO step's shape from round From on: once most groups
@@ -153,6 +162,9 @@ func (g GRPO) check() error {
 	if g.Solved && (g.SFT == 0 || g.SolvedAdv > 0 || g.Baseline == baselineBatch) {
 		return errors.New("lab-train: grpo: solved trains the all-right groups by cross-entropy: it needs sft above 0, and neither solved_adv nor baseline batch, which train them in the policy term")
 	}
+	if g.ScoredStep < 0 {
+		return fmt.Errorf("lab-train: grpo: scored_step %d must not be negative", g.ScoredStep)
+	}
 	if g.Wrong < 0 {
 		return fmt.Errorf("lab-train: grpo: wrong %d must not be negative", g.Wrong)
 	}
@@ -192,10 +204,11 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	}
 	t, _ := lookup(c.Task)
 	newest := in.Data[len(in.Data)-1]
-	ps, own, err := readPrompts(newest.Path)
+	pf, err := readPrompts(newest.Path)
 	if err != nil {
 		return loop.Trained{}, err
 	}
+	ps, own := pf.problems, pf.demos
 	if len(own) > 0 && c.GRPO.Replay == 0 {
 		return loop.Trained{}, fmt.Errorf("lab-train: grpo: %s holds worked examples, which only replay trains: set grpo.replay", newest.Path)
 	}
@@ -220,6 +233,7 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	cfg := lab.RLConfig{Steps: c.Steps, Prompts: prompts, Group: g.Group, Minibatches: g.Minibatches, Epochs: g.Epochs, Micro: g.Micro,
 		LR: c.LR, Warmup: c.Warmup, Dynamic: g.Dynamic, MaxDraws: g.MaxDraws, Replay: g.Replay, Reuse: g.Reuse, ReuseKeep: g.ReuseKeep, Wrong: g.Wrong, Merge: g.Merge, SFTDistinct: g.SFTDistinct, Decay: g.Decay, Select: g.Select, TrimTail: g.TrimTail,
 		Solved: g.Solved, SolvedAdv: g.SolvedAdv, FirstError: g.FirstError,
+		Scored: pf.scored, ScoredStep: g.ScoredStep,
 		GRPO: train.GRPOConfig{ClipLow: g.ClipLow, ClipHigh: g.ClipHigh, KL: g.KL, StdScale: g.StdScale, ConstNorm: g.ConstNorm, SFT: g.SFT,
 			BatchBaseline: g.Baseline == baselineBatch}}
 	if g.Replay > 0 {
@@ -280,6 +294,12 @@ func (tr *trainer) trainGRPO(ctx context.Context, r *loop.Round, in loop.TrainIn
 	metrics["params"] = float64(m.LM.Config.NumParams())
 	metrics["prompts"] = float64(len(ps))
 	metrics["step_problems"], metrics["group"] = float64(prompts), float64(g.Group)
+	if len(pf.scored) > 0 {
+		metrics["scored"] = float64(len(pf.scored))
+		for _, st := range log {
+			metrics["scored_rows"] += float64(st.Scored)
+		}
+	}
 	return loop.Trained{Student: loop.LocalModel(out), Steps: c.Steps, FirstLoss: log[0].Loss, LastLoss: log[len(log)-1].Loss,
 		Log: logPath, Metrics: metrics}, nil
 }
@@ -398,39 +418,47 @@ func withOwn(earlier, own []lab.Conversation) []lab.Conversation {
 	return out
 }
 
-// readPrompts reads a prompts file: its problems, and the worked examples
-// some lines carry instead.
-func readPrompts(path string) ([]task.Problem, []lab.Conversation, error) {
+// promptsData is what a prompts file holds (promptLine).
+type promptsData struct {
+	problems []task.Problem
+	demos    []lab.Conversation // worked examples, for GRPO's replay
+	scored   []lab.Scored       // completions with their rewards, for GRPO's policy term
+}
+
+// readPrompts reads a prompts file.
+func readPrompts(path string) (promptsData, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("lab-train: %w", err)
+		return promptsData{}, fmt.Errorf("lab-train: %w", err)
 	}
 	return parsePrompts(path, raw)
 }
 
 // parsePrompts parses the lines of a prompts file named name.
-func parsePrompts(name string, raw []byte) ([]task.Problem, []lab.Conversation, error) {
-	var out []task.Problem
-	var demos []lab.Conversation
+func parsePrompts(name string, raw []byte) (promptsData, error) {
+	var out promptsData
 	sc := bufio.NewScanner(bytes.NewReader(raw))
 	sc.Buffer(nil, 1<<20)
 	for n := 1; sc.Scan(); n++ {
 		var p promptLine
 		err := json.Unmarshal(sc.Bytes(), &p)
+		turns := err == nil && p.Prompt == "" && len(p.Messages) == 2 && p.Messages[0].Role == "user" && p.Messages[1].Role == "assistant"
 		switch {
-		case err == nil && p.Prompt != "" && p.Messages == nil:
-			out = append(out, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
-		case err == nil && p.Prompt == "" && len(p.Messages) == 2 && p.Messages[0].Role == "user" && p.Messages[1].Role == "assistant":
-			demos = append(demos, p.Messages)
+		case err == nil && p.Prompt != "" && p.Messages == nil && p.Reward == nil:
+			out.problems = append(out.problems, task.Problem{Prompt: p.Prompt, Difficulty: p.Difficulty})
+		case turns && p.Reward == nil:
+			out.demos = append(out.demos, p.Messages)
+		case turns: // JSON numbers are finite
+			out.scored = append(out.scored, lab.Scored{Messages: p.Messages, Reward: *p.Reward})
 		default:
-			return nil, nil, fmt.Errorf("lab-train: %s:%d: not a prompt line {\"prompt\": ..., \"difficulty\": ...} or a worked example {\"messages\": [user, assistant]}", name, n)
+			return promptsData{}, fmt.Errorf("lab-train: %s:%d: not a prompt line {\"prompt\": ..., \"difficulty\": ...}, a worked example {\"messages\": [user, assistant]} or a scored one {\"messages\": [user, assistant], \"reward\": r}", name, n)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("lab-train: %s: %w", name, err)
+		return promptsData{}, fmt.Errorf("lab-train: %s: %w", name, err)
 	}
-	if len(out) == 0 {
-		return nil, nil, fmt.Errorf("lab-train: %s: no prompts", name)
+	if len(out.problems) == 0 {
+		return promptsData{}, fmt.Errorf("lab-train: %s: no prompts", name)
 	}
-	return out, demos, nil
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/synthloop/synthloop/engine/tokenizer"
 	"github.com/synthloop/synthloop/lab/task"
 	"github.com/synthloop/synthloop/loop"
 )
@@ -250,5 +251,49 @@ func TestAdvanceProbe(t *testing.T) {
 				t.Errorf("difficulties %d..%d, want %d", lo, hi, tt.want)
 			}
 		})
+	}
+}
+
+// TestProposerRollouts: each online proposal GRPO drew becomes a scored
+// completion, its proposer prompt and the problem it wrote, rewarded
+// 1 − solve rate when its answers were some right and some wrong and 0
+// when none or all were right; one GRPO never drew, and the labelled
+// round's lines, are left out.
+func TestProposerRollouts(t *testing.T) {
+	line := func(prompt string, online bool, drawn, right int32) keptLine {
+		return keptLine{Problem: task.Problem{Prompt: prompt, Difficulty: 2}, From: "11+22==", Online: online,
+			verdict: verdictLine{Prompt: prompt, Drawn: drawn, Right: right}}
+	}
+	prev := []keptLine{
+		line("12+34=", true, 8, 0),  // never solved
+		line("56+78=", true, 8, 8),  // always solved
+		line("90+12=", true, 8, 3),  // learnable: 3 of 8
+		line("34+56=", true, 16, 1), // drawn twice: 1 of 16
+		line("78+90=", true, 0, 0),  // never drawn: no verdict
+		line("1+2=", false, 0, 0),   // the labelled round's
+		line("12+3=", false, 8, 4),  // not online: its own round's answers
+	}
+	want := []struct {
+		prompt string
+		reward float64
+	}{{"12+34=", 0}, {"56+78=", 0}, {"90+12=", 5.0 / 8}, {"34+56=", 15.0 / 16}}
+	got := proposerRollouts(prev)
+	if len(got) != len(want) {
+		t.Fatalf("proposerRollouts gave %d rollouts, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Prompt != "" || len(g.Messages) != 2 || g.Messages[0] != (tokenizer.Message{Role: "user", Content: "11+22=="}) ||
+			g.Messages[1] != (tokenizer.Message{Role: "assistant", Content: w.prompt}) || g.Reward == nil || *g.Reward != w.reward {
+			t.Errorf("rollout %d = %+v (reward %v), want %q → %q rewarded %g", i, g, g.Reward, "11+22==", w.prompt, w.reward)
+		}
+	}
+	for _, tc := range []struct {
+		drawn, right int32
+		want         float64
+	}{{8, 0, 0}, {8, 8, 0}, {8, 3, 0.625}, {8, 7, 0.125}, {1, 1, 0}, {0, 0, 0}} {
+		if got := learnabilityReward(tc.drawn, tc.right); got != tc.want {
+			t.Errorf("learnabilityReward(%d drawn, %d right) = %g, want %g", tc.drawn, tc.right, got, tc.want)
+		}
 	}
 }

@@ -149,6 +149,23 @@ type ProposeConfig struct {
 	// and 19: 10–13 digits proposed, GRPO's reward on them 0.3–0.6, while
 	// held-out 7 digits trailed uniform; BENCHMARKS.md "strong starts").
 	LearnableWeight string `yaml:"learnable_weight" doc:"With online: how often a learnable proposal counts for the next rounds' references, earlier prompts and proposer examples: wrong (once per wrong answer of 8, default) or balanced (8 × 4p(1−p) for solve rate p, most at half solved)"`
+	// ProposerReward, set to learnability, trains the proposer by
+	// reinforcement as Absolute Zero does (Zhao et al., 2025): every
+	// online proposal of the round before that GRPO drew is written into
+	// the round's prompts file as a scored completion (the proposer
+	// prompt it was sampled from, the proposal, and its reward: 1 − solve
+	// rate when GRPO's answers to it were some right and some wrong, else
+	// 0; learnabilityReward), which lab-train's GRPO trains in its policy
+	// term against the mean reward of all of them (lab.RLConfig.Scored):
+	// proposals solved every time or never are pushed down, the learnable
+	// ones up, the hardest most. A proposal GRPO never drew has no
+	// verdict and is left out. It needs online: the solve rates are those
+	// of GRPO's samples in the round that trained on the proposals
+	// (VerdictsFile); answered proposals (chunk, k) have solve rates of
+	// their own, but this path is neither built nor measured for them. It
+	// is independent of train_proposer, whose imitation (cross-entropy on
+	// the learnable proposals) can run beside it.
+	ProposerReward string `yaml:"proposer_reward" doc:"learnability: with online, train the proposer by GRPO's policy term on the round before's proposals, each rewarded 1 − solve rate if GRPO's answers to it were some right and some wrong, else 0, against their mean (Absolute Zero); empty: off"`
 
 	loop *loop.Config
 }
@@ -201,6 +218,15 @@ func (c *ProposeConfig) Validate() error {
 	if c.LearnableWeight != "" && !c.Online {
 		return errors.New("lab-propose: learnable_weight needs online (answered proposals count once per wrong answer)")
 	}
+	switch c.ProposerReward {
+	case "":
+	case rewardLearnability:
+		if !c.Online {
+			return errors.New("lab-propose: proposer_reward needs online (and so prompts): its rewards are the solve rates of GRPO's own samples, which only online proposals have")
+		}
+	default:
+		return fmt.Errorf("lab-propose: proposer_reward %q: want %s or nothing", c.ProposerReward, rewardLearnability)
+	}
 	if c.Chunk < 0 {
 		return fmt.Errorf("lab-propose: chunk %d must not be negative", c.Chunk)
 	}
@@ -215,6 +241,23 @@ func (c *ProposeConfig) labTask() string { return c.Task }
 // writesWorked reports whether the round's prompts file will carry worked
 // examples (proposer examples), which only GRPO's replay trains.
 func (c *ProposeConfig) writesWorked() bool { return c.Prompts && c.TrainProposer }
+
+// writesScored reports whether the round's prompts file will carry scored
+// completions (ProposerReward), which GRPO trains in its policy term.
+func (c *ProposeConfig) writesScored() bool { return c.ProposerReward != "" }
+
+// rewardLearnability is ProposerReward's Absolute Zero reward.
+const rewardLearnability = "learnability"
+
+// learnabilityReward is Absolute Zero's proposer reward for a problem the
+// solver answered right right times of drawn: 1 − the solve rate when it
+// was solved sometimes but not always, else 0 (nothing to learn from).
+func learnabilityReward(drawn, right int32) float64 {
+	if right <= 0 || right >= drawn {
+		return 0
+	}
+	return 1 - float64(right)/float64(drawn)
+}
 
 func (c *ProposeConfig) hardest() int { return c.Labels.hardest() }
 
@@ -411,6 +454,11 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, ps []task.Proble
 			}
 		}
 	}
+	var scored []promptLine
+	if c.ProposerReward != "" {
+		scored = proposerRollouts(prev)
+		prompts = append(prompts, scored...)
+	}
 	earlier, err := c.earlierPrompts(r, prompts)
 	if err != nil {
 		return loop.Data{}, err
@@ -430,7 +478,35 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, ps []task.Proble
 		metrics["prev_learnable"] = float64(len(prevKept)) / float64(online)
 		metrics["prev_kept_difficulty"] = difficultyMean(prevKept)
 	}
+	if c.ProposerReward != "" {
+		// The proposer's rollouts and their mean reward, the baseline
+		// GRPO's policy term compares each with.
+		reward := 0.0
+		for _, l := range scored {
+			reward += *l.Reward
+		}
+		metrics["proposer_rollouts"] = float64(len(scored))
+		metrics["proposer_reward_mean"] = reward / float64(max(len(scored), 1))
+	}
 	return finish(ctx, r, loop.Data{Path: path, Format: PromptsFormat, Generated: st.raw, Kept: len(prompts), Metrics: metrics})
+}
+
+// proposerRollouts returns ProposerReward's scored completions: each
+// online proposal of prev (a labels file's lines, resolved by their
+// round's verdicts) that GRPO drew, as its proposer sampled it one round
+// ago (the proposer prompt with its references, and the problem it
+// wrote), with its learnability reward. A proposal GRPO never drew has no
+// solve rate and is left out.
+func proposerRollouts(prev []keptLine) []promptLine {
+	var out []promptLine
+	for _, l := range prev {
+		if !l.Online || l.verdict.Drawn == 0 {
+			continue
+		}
+		rw := learnabilityReward(l.verdict.Drawn, l.verdict.Right)
+		out = append(out, promptLine{Messages: proposerMessages(l.From, l.Problem), Reward: &rw})
+	}
+	return out
 }
 
 // metrics are a proposing round's metrics of what was proposed: the

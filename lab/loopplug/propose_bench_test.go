@@ -105,10 +105,11 @@ func BenchmarkGRPOMicro(b *testing.B) {
 	round, start := benchRound(b)
 	steps, micro := envInt(b, "GRPO_STEPS", 10), envInt(b, "GRPO_MICRO", 32)
 	baseMerge := os.Getenv("GRPO_BASE_MERGE") != "0"
-	ps, own, err := readPrompts(filepath.Join(round, DataFile))
+	pf, err := readPrompts(filepath.Join(round, DataFile))
 	if err != nil {
 		b.Fatal(err)
 	}
+	ps, own := pf.problems, pf.demos
 	labels, err := trainjob.ReadJSONL(filepath.Join(filepath.Dir(round), "round-001", DataFile))
 	if err != nil {
 		b.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -699,6 +700,41 @@ func TestProposeEarlierAnswers(t *testing.T) {
 	proposeResume(t, cfg, dir, sum)
 }
 
+// tinyOnline shrinks an online proposer example to test size: rounds
+// rounds, GRPO steps a round, more generate settings (YAML flow keys).
+func tinyOnline(rounds, steps int, generate string) string {
+	if generate != "" {
+		generate = ", " + generate
+	}
+	return fmt.Sprintf(`
+rounds: %d
+generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, temperature: 1.5%s}}
+train: {with: {arch: {dim: 64, layers: 2, heads: 4, hidden: 128, max_seq: 32}, first: {steps: 2000, lr: 3e-3, warmup: 100, until: 0}, steps: %d, batch: 8, warmup: 1,
+  grpo: {group: 4, replay: 8, reuse: 8}}}
+evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
+baseline: null
+`, rounds, generate, steps)
+}
+
+// verdict is a line of a round's VerdictsFile.
+type verdict struct {
+	Prompt       string
+	Drawn, Right int
+}
+
+// verdictSums reads the verdicts of the GRPO round in dir, summed by prompt.
+func verdictSums(t *testing.T, dir string) map[string]verdict {
+	t.Helper()
+	sums := map[string]verdict{}
+	for _, v := range readJSONL[verdict](t, filepath.Join(dir, loopplug.VerdictsFile)) {
+		s := sums[v.Prompt]
+		s.Drawn += v.Drawn
+		s.Right += v.Right
+		sums[v.Prompt] = s
+	}
+	return sums
+}
+
 // TestProposeOnline runs the GRPO proposer example with online: each
 // round's proposals go to GRPO unanswered, once each (plus problems
 // earlier rounds kept); GRPO's verdicts, recorded for every prompt, decide
@@ -710,14 +746,7 @@ func TestProposeEarlierAnswers(t *testing.T) {
 func TestProposeOnline(t *testing.T) {
 	for _, weight := range []string{"wrong", "balanced"} {
 		t.Run(weight, func(t *testing.T) {
-			cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", `
-rounds: 4
-generate: {with: {labels: {count: 400, from: 1, to: 2}, count: 120, k: 4, chunk: 0, online: true, temperature: 1.5, learnable_weight: `+weight+`}}
-train: {with: {arch: {dim: 64, layers: 2, heads: 4, hidden: 128, max_seq: 32}, first: {steps: 2000, lr: 3e-3, warmup: 100, until: 0}, steps: 6, batch: 8, warmup: 1,
-  grpo: {group: 4, replay: 8, reuse: 8}}}
-evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
-baseline: null
-`)
+			cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(4, 6, "k: 4, chunk: 0, online: true, learnable_weight: "+weight))
 			dir := t.TempDir()
 			sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
 			if err != nil {
@@ -735,10 +764,6 @@ baseline: null
 			type line struct {
 				Prompt   string `json:"prompt"`
 				Messages []struct{ Role, Content string }
-			}
-			type verdict struct {
-				Prompt       string
-				Drawn, Right int
 			}
 			keptBefore := map[string]bool{}
 			var prevKept map[string]int // the round before's learnable proposals: proposer prompt + problem → copies
@@ -776,7 +801,7 @@ baseline: null
 					}
 				}
 				if i > 2 && !reflect.DeepEqual(gotProposer, prevKept) {
-					t.Errorf("round %d: proposer examples %v, want the round before's learnable proposals once per wrong answer of 8: %v", i, gotProposer, prevKept)
+					t.Errorf("round %d: proposer examples %v, want the round before's learnable proposals by their weight (%s): %v", i, gotProposer, weight, prevKept)
 				}
 				m := sum.Rounds[i-1].Metrics
 				if i > 2 && m["gen_prev_learnable"] != float64(len(prevKept))/float64(prevOnline) {
@@ -785,13 +810,7 @@ baseline: null
 				}
 				checkVerdicts(t, dir, i, 8, 4)
 				// This round's learnable proposals, for the next round.
-				sums := map[string]verdict{}
-				for _, v := range readJSONL[verdict](t, filepath.Join(round, loopplug.VerdictsFile)) {
-					s := sums[v.Prompt]
-					s.Drawn += v.Drawn
-					s.Right += v.Right
-					sums[v.Prompt] = s
-				}
+				sums := verdictSums(t, round)
 				prevKept, prevOnline = map[string]int{}, len(proposals)
 				for p := range proposals {
 					if v := sums[p]; v.Right > 0 && v.Right < v.Drawn {
@@ -810,7 +829,134 @@ baseline: null
 			// Round 3, stopped and resumed, reads round 2's verdicts as the
 			// uninterrupted run did.
 			proposeResume(t, cfg, dir, sum)
-
 		})
+	}
+}
+
+// TestProposeReward runs the Absolute Zero proposer example
+// (proposer_reward: learnability) at test size: round 3's prompts file
+// holds, for every proposal of round 2 that GRPO drew and none other, the
+// proposer prompt it was sampled from and the proposal, rewarded 1 − solve
+// rate by round 2's verdicts when learnable and 0 otherwise (round 2's
+// file, after the labelled round, holds none); round 3's GRPO trains each
+// once over its steps with those rewards (train.log); and a run stopped
+// while round 3 proposes and again in the middle of its GRPO resumes to
+// the same weights, log and verdicts.
+func TestProposeReward(t *testing.T) {
+	cfg := shrinkWith(t, "loop-lab-propose-azr.yaml", tinyOnline(3, 8, ""))
+	dir := t.TempDir()
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRounds(t, sum)
+	type label struct {
+		task.Problem
+		From   string
+		Online bool
+	}
+	type line struct {
+		Prompt   string `json:"prompt"`
+		Messages []struct{ Role, Content string }
+		Reward   *float64
+	}
+	scoredOf := func(round int) map[string]float64 {
+		out := map[string]float64{}
+		for _, l := range readJSONL[line](t, filepath.Join(dir, fmt.Sprintf("round-%03d", round), loopplug.DataFile)) {
+			if l.Reward != nil {
+				out[l.Messages[0].Content+"\x00"+l.Messages[1].Content] = *l.Reward
+			}
+		}
+		return out
+	}
+	if got := scoredOf(2); len(got) != 0 {
+		t.Errorf("round 2 has %d scored rollouts; the labelled round proposed nothing", len(got))
+	}
+	sums := verdictSums(t, filepath.Join(dir, "round-002"))
+	want := map[string]float64{}
+	learnable, total := 0, 0.0
+	for _, l := range readJSONL[label](t, filepath.Join(dir, "round-002", loopplug.LabelsFile)) {
+		v := sums[l.Prompt]
+		if !l.Online || v.Drawn == 0 {
+			continue // never drawn: no solve rate
+		}
+		r := 0.0
+		if v.Right > 0 && v.Right < v.Drawn {
+			r = 1 - float64(v.Right)/float64(v.Drawn)
+			learnable++
+		}
+		want[l.From+"\x00"+l.Prompt] = r
+		total += r
+	}
+	if learnable == 0 || learnable == len(want) {
+		t.Fatalf("%d of round 2's %d drawn proposals learnable: the test needs both kinds", learnable, len(want))
+	}
+	got := scoredOf(3)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round 3's scored rollouts %v, want round 2's drawn proposals rewarded by its verdicts: %v", got, want)
+	}
+	m := sum.Rounds[2].Metrics
+	if m["gen_proposer_rollouts"] != float64(len(want)) || math.Abs(m["gen_proposer_reward_mean"]-total/float64(len(want))) > 1e-12 {
+		t.Errorf("round 3: proposer_rollouts %g, proposer_reward_mean %g; want %d, %g", m["gen_proposer_rollouts"], m["gen_proposer_reward_mean"], len(want), total/float64(len(want)))
+	}
+	// Each once over the 8 steps, with its reward.
+	rows, reward := 0, 0.0
+	for _, st := range trainLog[struct {
+		Scored       int
+		ScoredReward float64 `json:"scored_reward"`
+	}](t, dir, 3) {
+		rows += st.Scored
+		reward += st.ScoredReward
+		if n := len(want); st.Scored < n/8 || st.Scored > (n+7)/8 {
+			t.Errorf("round 3: a step trained %d scored rollouts, want %d of %d spread over 8 steps", st.Scored, n/8, n)
+		}
+	}
+	if rows != len(want) || math.Abs(reward-total) > 1e-9 || m["train_scored"] != float64(len(want)) || m["train_scored_rows"] != float64(len(want)) {
+		t.Errorf("round 3's GRPO trained %d scored rows of summed reward %g (metrics %g of %g); want each of the %d once, %g in all",
+			rows, reward, m["train_scored_rows"], m["train_scored"], len(want), total)
+	}
+	if r2 := sum.Rounds[1].Metrics; r2["train_scored"] != 0 || r2["gen_proposer_rollouts"] != 0 {
+		t.Errorf("round 2 trained scored rollouts: %v", r2)
+	}
+	proposeRewardResume(t, cfg, dir)
+}
+
+// proposeRewardResume stops a run of cfg while round 3 proposes, and
+// again in the middle of round 3's GRPO (after step 5 of 8, its checkpoint
+// at step 4), and checks that it resumes to round 3's data, weights, log
+// and verdicts of the straight run in dir, byte for byte (but for CPU
+// times).
+func proposeRewardResume(t *testing.T, cfg *loop.Config, dir string) {
+	t.Helper()
+	killed := t.TempDir()
+	for _, stop := range []func(e loop.Event) bool{
+		func(e loop.Event) bool {
+			return e.Round == 3 && e.Step == "generate" && e.Note == "proposing" && e.Done > 0
+		},
+		func(e loop.Event) bool { return e.Round == 3 && strings.HasPrefix(e.Note, "reward") && e.Done == 5 },
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := false
+		_, err := loop.Run(ctx, cfg, loop.Options{RunDir: killed, Progress: func(e loop.Event) {
+			if !stopped && stop(e) {
+				stopped = true
+				cancel()
+			}
+		}})
+		cancel()
+		if !stopped || err == nil {
+			t.Fatalf("stopped %v with %v; want a stop in round 3", stopped, err)
+		}
+	}
+	if _, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: killed}); err != nil {
+		t.Fatal(err)
+	}
+	sameFiles(t, filepath.Join(dir, "round-003"), filepath.Join(killed, "round-003"), loopplug.DataFile, loopplug.LabelsFile, loopplug.VerdictsFile,
+		filepath.Join("student", "model.safetensors"))
+	cpu := regexp.MustCompile(`"(cpu_seconds|sample_cpu)":[0-9.e-]+`)
+	log1, _ := os.ReadFile(filepath.Join(dir, "round-003", loopplug.TrainLog))
+	log2, _ := os.ReadFile(filepath.Join(killed, "round-003", loopplug.TrainLog))
+	if len(log1) == 0 || !bytes.Equal(cpu.ReplaceAll(log2, nil), cpu.ReplaceAll(log1, nil)) {
+		t.Errorf("the resumed round 3's GRPO log differs:\n%s\nwant\n%s", log2, log1)
 	}
 }

@@ -126,6 +126,9 @@ type keptLine struct {
 	Online  bool         `json:"online"`
 	// Balanced: see proposal.Balanced.
 	Balanced bool `json:"balanced"`
+	// verdict is an online proposal's answers and right ones over its
+	// round's GRPO (resolveOnline); none when GRPO never drew it.
+	verdict verdictLine
 }
 
 // onlineScale is the answers an online proposal's wrong ones are scaled
@@ -153,6 +156,7 @@ func resolveOnline(ls []keptLine, dir string) error {
 			continue
 		}
 		v := vs[l.Prompt]
+		l.verdict = v
 		l.Kept = v.Right > 0 && v.Right < v.Drawn
 		switch {
 		case l.Kept && l.Balanced:

@@ -125,10 +125,18 @@ rounds kept, so that the solver keeps practising lengths its proposals have left
 earlier_answers: S (with prompts and train_proposer) makes a share S of the round's worked
 examples, which GRPO's replay trains by cross-entropy, verified answers the teacher sampled
 to problems earlier rounds kept.
+online: true (with prompts) writes every proposal as a GRPO prompt unanswered; the verdicts
+of GRPO's own samples (round-NNN/verdicts.jsonl) say which were learnable, for the next
+round. proposer_reward: learnability (with online) also trains the proposer by
+reinforcement, as Absolute Zero does: each of the round before's proposals that GRPO drew
+goes into the round's file with its reward, 1 − solve rate if its answers were some right
+and some wrong, else 0, and lab-train's GRPO trains it in the policy term against the mean
+reward of all of them (grpo.scored_step sets how many a step).
 Metrics: proposed and kept difficulty, learnable share, malformed share, pass@1, for
 two-operand tasks the share of proposed and kept problems with equal operand lengths and
 their shorter operand's mean length, and with references their difficulty and the round
-that kept them.`,
+that kept them; with online the share of the round before's proposals found learnable
+(prev_learnable), with proposer_reward the proposer's rollouts and their mean reward.`,
 		Example: `generate:
   type: lab-propose
   with:
@@ -189,7 +197,9 @@ steps, each drawing batch prompts and sampling grpo.group answers from the stude
 accepts the answer, then grpo.minibatches optimizer steps of the clipped policy-ratio
 objective (token-level normalisation, optional KL to the starting model); worked examples
 in the prompts file join grpo.replay's pool, drawn as often as the earlier rounds'
-together. Checkpoints go to round-NNN/student; a killed training resumes there step for
+together; scored completions in it (lab-propose's proposer_reward) join the policy term,
+grpo.scored_step a step (default: each once, spread over the steps), with their reward less
+the mean of all of them as advantage. Checkpoints go to round-NNN/student; a killed training resumes there step for
 step. continue_optimizer
 continues the AdamW state of the model a round starts from (no new warmup); by_length
 batches examples of about the same length together; probe scores each voter every few

@@ -177,6 +177,7 @@ type TrainConfig struct {
 	gen      func() string // the generator's task, from SetLoop
 	labelled func() int    // the generator's hardest labelled difficulty, 0 for none
 	worked   func() bool   // the generator's prompts files carry worked examples
+	scored   func() bool   // the generator's prompts files carry scored completions
 	next     func() nexter // the generator, when it says which difficulty comes next
 }
 
@@ -222,6 +223,10 @@ func (c *TrainConfig) SetLoop(l *loop.Config) {
 	c.worked = func() bool {
 		g, ok := l.Generate.Settings.(interface{ writesWorked() bool })
 		return ok && g.writesWorked()
+	}
+	c.scored = func() bool {
+		g, ok := l.Generate.Settings.(interface{ writesScored() bool })
+		return ok && g.writesScored()
 	}
 	c.labelled = func() int {
 		if g, ok := l.Generate.Settings.(interface{ hardest() int }); ok {
@@ -273,6 +278,10 @@ func (c *TrainConfig) Validate() error {
 		// Otherwise the first round whose prompts file carries proposer
 		// examples stops with this error, one round later with online.
 		return errors.New("lab-train: grpo: the generator writes proposer examples into its prompts files (lab-propose's prompts with train_proposer), which only replay trains: set grpo.replay")
+	}
+	if c.GRPO.Baseline == baselineBatch && c.scored != nil && c.scored() {
+		// Their advantage is against their own batch (lab.RLConfig.Scored).
+		return errors.New("lab-train: grpo: baseline batch would mix the rewards of the generator's scored completions (lab-propose's proposer_reward) with the solver's: use baseline group")
 	}
 	if p := c.Probe; p != nil {
 		t, _ := lookup(c.Task)
