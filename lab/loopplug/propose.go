@@ -145,9 +145,11 @@ type ProposeConfig struct {
 	// problems still solved sometimes count most; "balanced" 8 × 4p(1 − p)
 	// times (at least once) for solve rate p, the learnability of
 	// Rutherford et al. (2024), most at half solved. On strong starts the
-	// wrong-answer weight let proposals run ahead of the solver (seeds 16
-	// and 19: 10–13 digits proposed, GRPO's reward on them 0.3–0.6, while
-	// held-out 7 digits trailed uniform; BENCHMARKS.md "strong starts").
+	// wrong-answer weight let proposals run ahead of the solver (seeds 16,
+	// 19, 22: 10–13 digits proposed, GRPO's reward on them 0.35–0.64);
+	// balanced slowed that and kept the short lengths, but on three other
+	// strong starts it still trailed uniform at equal CPU (BENCHMARKS.md,
+	// "counting learnable problems most at half solved").
 	LearnableWeight string `yaml:"learnable_weight" doc:"With online: how often a learnable proposal counts for the next rounds' references, earlier prompts and proposer examples: wrong (once per wrong answer of 8, default) or balanced (8 × 4p(1−p) for solve rate p, most at half solved)"`
 	// ProposerReward, set to learnability, trains the proposer by
 	// reinforcement as Absolute Zero does (Zhao et al., 2025): every
