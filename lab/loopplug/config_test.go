@@ -111,6 +111,7 @@ func TestConfigErrors(t *testing.T) {
 		{"proposer_reward with batch baseline", "generate: {type: lab-propose, with: {task: reverse-addition, labels: {count: 5, from: 1}, count: 5, k: 2, temperature: 1, proposer_temperature: 1, prompts: true, train_proposer: false, online: true, proposer_reward: learnability}}", "train: {type: lab-train, with: {grpo: {baseline: batch}}}", "", "baseline batch would mix the rewards"},
 		{"negative scored_step", "", "train: {type: lab-train, with: {grpo: {scored_step: -1}}}", "", "scored_step -1 must not be negative"},
 		{"negative chunk", "generate: {type: lab-propose, with: {task: reverse-addition, labels: {count: 5, from: 1}, count: 5, k: 2, temperature: 1, proposer_temperature: 1, chunk: -1}}", "", "", "chunk -1"},
+		{"equal_operands, one operand", "generate: {type: lab-propose, with: {task: copy, labels: {count: 5, from: 1}, count: 5, k: 2, temperature: 1, proposer_temperature: 1, equal_operands: true}}", "", "", "equal_operands: task copy has no two operands"},
 		{"proposer_equal without mixed", "generate: {type: lab-propose, with: {task: reverse-addition, labels: {count: 5, from: 1}, count: 5, k: 2, temperature: 1, proposer_temperature: 1, proposer_equal: true}}", "", "", "proposer_equal needs mixed_operands"},
 		{"task from a non-lab generator", "generate: {type: pipeline, with: {pipeline: {stages: [{type: load, with: {path: x.jsonl}}]}}}", "", "", "lab-train: task is required"},
 	} {

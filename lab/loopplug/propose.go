@@ -75,7 +75,18 @@ type ProposeConfig struct {
 	// all the labels: the proposer learns its grammar from its examples,
 	// and labels of independent lengths make its long proposals mostly a
 	// long operand plus a short one.
-	ProposerEqual     bool    `yaml:"proposer_equal" doc:"With mixed_operands: the labelled round's proposer examples and references only of equal operand lengths"`
+	ProposerEqual bool `yaml:"proposer_equal" doc:"With mixed_operands: the labelled round's proposer examples and references only of equal operand lengths"`
+	// EqualOperands takes the task's grammar from round 2 on to be that of
+	// the held-out problems, two operands of one length: a proposal whose
+	// operands differ is rejected as outside it (counted as off_shape), as
+	// Absolute Zero rejects a proposed program that does not run. Labels of
+	// independent lengths train the solver well but teach the proposer a
+	// long operand plus a short one: on strong starts the online proposals
+	// ran to 10–13 digits with the shorter operand about half the longer
+	// and 2–10% equal, learnable and long (so costly to sample) while
+	// teaching little of what held-out problems ask. Nothing says how long
+	// a proposal is; only its shape is fixed.
+	EqualOperands     bool    `yaml:"equal_operands" doc:"From round 2 on, reject proposals whose two operands differ in length (the held-out problems' shape; counted as off_shape)"`
 	HardestReferences float64 `yaml:"hardest_references" doc:"Draw references from this share of the kept problems, longest first (0: all)"`
 	// MixedOperands draws the labelled operands of reverse addition of
 	// independent lengths, as lab-labels does: they train reliably where
@@ -196,6 +207,9 @@ func (c *ProposeConfig) Validate() error {
 	}
 	if c.ProposerEqual && !c.MixedOperands {
 		return errors.New("lab-propose: proposer_equal needs mixed_operands (otherwise every label has equal operands)")
+	}
+	if t, _ := lookup(c.Task); c.EqualOperands && !hasOperands(t) {
+		return fmt.Errorf("lab-propose: equal_operands: task %s has no two operands", c.Task)
 	}
 	if c.EqualShare < 0 || c.EqualShare > 1 || c.EqualShare > 0 && !c.MixedOperands {
 		return fmt.Errorf("lab-propose: equal_share %g: want a share in [0, 1], with mixed_operands", c.EqualShare)
@@ -410,7 +424,7 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 	if err != nil {
 		return loop.Data{}, err
 	}
-	r.Log.Info("lab: proposals", "proposed", st.raw, "new", len(ps), "malformed", st.invalid, "learnable", len(kept))
+	r.Log.Info("lab: proposals", "proposed", st.raw, "new", len(ps), "malformed", st.invalid, "off_shape", st.offShape, "learnable", len(kept))
 	metrics := st.metrics(c, t, ps, earlier)
 	metrics["learnable"] = float64(len(kept)) / float64(len(ps))
 	metrics["kept_difficulty"] = difficultyMean(kept)
@@ -470,7 +484,7 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, ps []task.Proble
 	if err != nil {
 		return loop.Data{}, err
 	}
-	r.Log.Info("lab: proposals", "proposed", st.raw, "new", len(ps), "malformed", st.invalid, "previous round's learnable", len(prevKept))
+	r.Log.Info("lab: proposals", "proposed", st.raw, "new", len(ps), "malformed", st.invalid, "off_shape", st.offShape, "previous round's learnable", len(prevKept))
 	t, _ := lookup(c.Task)
 	metrics := st.metrics(c, t, ps, earlier)
 	metrics["proposer_examples"] = float64(examples)
@@ -522,6 +536,9 @@ func (st proposalStats) metrics(c *ProposeConfig, t task.Task, ps []task.Problem
 		"repeated":            float64(st.repeated) / raw,
 		"proposed_difficulty": difficultyMean(ps),
 		"proposed_max":        float64(st.hardest),
+	}
+	if c.EqualOperands {
+		m["off_shape"] = float64(st.offShape) / raw
 	}
 	if hasOperands(t) {
 		// A problem's difficulty is its longer operand; held-out problems
@@ -754,6 +771,8 @@ func (c *ProposeConfig) promptLimit(maxSeq int) int {
 // proposalStats count what the proposer wrote.
 type proposalStats struct {
 	raw, invalid, repeated, hardest int
+	// offShape counts the well-formed proposals EqualOperands rejected.
+	offShape int
 	// refDifficulty is the mean difficulty of the references shown,
 	// refRound the round that kept them.
 	refDifficulty float64
@@ -798,6 +817,8 @@ func (g *proposeGen) propose(ctx context.Context, r *loop.Round, m *lab.Model, t
 			st.invalid++
 		case len(p.Prompt)+hi+8 > m.LM.Config.MaxSeq:
 			st.invalid++ // its answer would not fit the context
+		case c.EqualOperands && !equalOperands(p.Prompt):
+			st.offShape++
 		case seen[p.Prompt] || held[p.Prompt]:
 			st.repeated++ // a held-out problem counts as a repeat: never trained on
 		default:
@@ -808,7 +829,7 @@ func (g *proposeGen) propose(ctx context.Context, r *loop.Round, m *lab.Model, t
 		}
 	}
 	if len(ps) == 0 {
-		return nil, nil, st, fmt.Errorf("lab-propose: round %d: none of %d proposals is a new problem of %s (%d malformed)", r.Index, len(raw), c.Task, st.invalid)
+		return nil, nil, st, fmt.Errorf("lab-propose: round %d: none of %d proposals is a new problem of %s (%d malformed, %d with operands of two lengths)", r.Index, len(raw), c.Task, st.invalid, st.offShape)
 	}
 	return ps, pfrom, st, nil
 }
@@ -920,6 +941,12 @@ func operandLengths(prompt string) (a, b int, ok bool) {
 		return 0, 0, false
 	}
 	return i, len(strings.TrimSuffix(prompt[i+1:], "=")), true
+}
+
+// equalOperands reports whether a prompt's two operands have one length.
+func equalOperands(prompt string) bool {
+	a, b, ok := operandLengths(prompt)
+	return ok && a == b
 }
 
 // operandShape returns the share of ps whose two operands have one length

@@ -960,3 +960,43 @@ func proposeRewardResume(t *testing.T, cfg *loop.Config, dir string) {
 		t.Errorf("the resumed round 3's GRPO log differs:\n%s\nwant\n%s", log2, log1)
 	}
 }
+
+// TestProposeEqualOperands runs the online example with equal_operands at
+// test size: the round-1 proposer learned from labels of independent
+// operand lengths and so writes unequal ones too, which are rejected and
+// counted (off_shape > 0), and every proposal that reaches the round's
+// labels and GRPO's prompts has two operands of one length; the counts
+// add up to what was proposed.
+func TestProposeEqualOperands(t *testing.T) {
+	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(2, 4, "k: 4, chunk: 0, online: true, equal_operands: true"))
+	dir := t.TempDir()
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRounds(t, sum)
+	round := filepath.Join(dir, "round-002")
+	type line struct {
+		Prompt string `json:"prompt"`
+	}
+	labels := readJSONL[line](t, filepath.Join(round, loopplug.LabelsFile))
+	for _, l := range labels {
+		a, b, ok := strings.Cut(strings.TrimSuffix(l.Prompt, "="), "+")
+		if !ok || len(a) != len(b) {
+			t.Errorf("proposal %q: want two operands of one length", l.Prompt)
+		}
+	}
+	for _, l := range readJSONL[line](t, filepath.Join(round, loopplug.DataFile)) {
+		if a, b, ok := strings.Cut(strings.TrimSuffix(l.Prompt, "="), "+"); l.Prompt != "" && (!ok || len(a) != len(b)) {
+			t.Errorf("GRPO prompt %q: want two operands of one length", l.Prompt)
+		}
+	}
+	m := sum.Rounds[1].Metrics
+	raw := m["gen_proposed"]
+	if m["gen_off_shape"] <= 0 || m["gen_proposed_equal"] != 1 {
+		t.Errorf("off_shape %g, proposed_equal %g: want some proposals rejected for their shape, every one kept equal", m["gen_off_shape"], m["gen_proposed_equal"])
+	}
+	if got, want := float64(len(labels)), raw*(1-m["gen_malformed"]-m["gen_repeated"]-m["gen_off_shape"]); math.Abs(got-want) > 0.5 {
+		t.Errorf("%d proposals in the labels file, want %g of %g after the malformed, repeated and off-shape ones", len(labels), want, raw)
+	}
+}

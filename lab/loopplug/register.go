@@ -110,7 +110,9 @@ problem's proposer examples repeat the prompt that proposed it, so the proposals
 the learnable edge. mixed_operands draws the labelled operands of independent lengths,
 equal_share of them both of one length (held-out problems' lengths, which the proposer
 then learns to write too; a baseline's lab-rft inherits the same rule), proposer_equal
-only those of equal lengths for the first proposer examples and references;
+only those of equal lengths for the first proposer examples and references, and
+equal_operands rejects every later proposal whose two operands differ in length (counted
+as off_shape: the grammar is then the held-out problems');
 hardest_references draws the references from the longest share of the kept problems;
 train_solved also trains the solver on the verified answers of proposals solved every
 time, as lab-rft does, so that the filter chooses only the proposer's examples.
