@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -160,8 +161,17 @@ type ProposeConfig struct {
 	// 19, 22: 10–13 digits proposed, GRPO's reward on them 0.35–0.64);
 	// balanced slowed that and kept the short lengths, but on three other
 	// strong starts it still trailed uniform at equal CPU (BENCHMARKS.md,
-	// "counting learnable problems most at half solved").
-	LearnableWeight string `yaml:"learnable_weight" doc:"With online: how often a learnable proposal counts for the next rounds' references, earlier prompts and proposer examples: wrong (once per wrong answer of 8, default) or balanced (8 × 4p(1−p) for solve rate p, most at half solved)"`
+	// "counting learnable problems most at half solved"). "expected"
+	// counts it 8(1 − p) times in expectation, rounded up or down by a
+	// hash of the problem (expectedCopies): the wrong weight's floor of
+	// one copy, there for answered proposals that stopped drawing early,
+	// makes a problem GRPO solved 95 times in 96 count as much as one it
+	// solved 7 times in 8, and online proposals are drawn that often. With
+	// equal_operands on a strong start (seed 19) the floor kept 90–95% of
+	// the references at a length solved 0.95–0.98 of the time for ten
+	// rounds while the 4–6% of proposals one digit longer were solved a
+	// third of the time.
+	LearnableWeight string `yaml:"learnable_weight" doc:"With online: how often a learnable proposal counts for the next rounds' references, earlier prompts and proposer examples: wrong (once per wrong answer of 8, at least once; default), balanced (8 × 4p(1−p) for solve rate p, most at half solved) or expected (8(1−p), rounded at random, so a problem nearly always solved mostly counts none)"`
 	// ProposerReward, set to learnability, trains the proposer by
 	// reinforcement as Absolute Zero does (Zhao et al., 2025): every
 	// online proposal of the round before that GRPO drew is written into
@@ -227,9 +237,9 @@ func (c *ProposeConfig) Validate() error {
 		return errors.New("lab-propose: online needs prompts (GRPO's samples are its filter), and has no answers of its own for earlier_answers or chunk")
 	}
 	switch c.LearnableWeight {
-	case "", weightWrong, weightBalanced:
+	case "", weightWrong, weightBalanced, weightExpected:
 	default:
-		return fmt.Errorf("lab-propose: learnable_weight %q: want %s or %s", c.LearnableWeight, weightWrong, weightBalanced)
+		return fmt.Errorf("lab-propose: learnable_weight %q: want %s, %s or %s", c.LearnableWeight, weightWrong, weightBalanced, weightExpected)
 	}
 	if c.LearnableWeight != "" && !c.Online {
 		return errors.New("lab-propose: learnable_weight needs online (answered proposals count once per wrong answer)")
@@ -310,12 +320,16 @@ type proposal struct {
 	// answers: the line carries its rule, so later rounds read it the same
 	// whatever their own config says.
 	Balanced bool `json:"balanced,omitempty"`
+	// Expected marks an online proposal weighed by 8(1 − p) in
+	// expectation (LearnableWeight expected), likewise carried.
+	Expected bool `json:"expected,omitempty"`
 }
 
 // The values of ProposeConfig.LearnableWeight.
 const (
 	weightWrong    = "wrong"
 	weightBalanced = "balanced"
+	weightExpected = "expected"
 )
 
 func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, error) {
@@ -446,7 +460,8 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, ps []task.Proble
 	prompts := promptLines(ps)
 	out := make([]proposal, len(ps))
 	for i, p := range ps {
-		out[i] = proposal{Problem: p, From: from[i], Online: true, Balanced: c.LearnableWeight == weightBalanced}
+		out[i] = proposal{Problem: p, From: from[i], Online: true,
+			Balanced: c.LearnableWeight == weightBalanced, Expected: c.LearnableWeight == weightExpected}
 	}
 	prev, err := readLabelLines(labelsOf(r, r.Index-1))
 	if err != nil {
@@ -623,6 +638,22 @@ func scaleWrong(k, n, right int) int {
 // least 1: a proposal's weight under LearnableWeight balanced.
 func scaleBalanced(k, n, right int) int {
 	return max(1, int(math.Round(float64(4*k*right*(n-right))/float64(n*n))))
+}
+
+// expectedCopies is k(1 − p) for solve rate p = right/n, rounded down or
+// up with the probability of its fraction, the draw made by a hash of key
+// (the problem's prompt): the same in every reading and on resume, and
+// unbiased over problems, so a problem solved nearly always mostly counts
+// none and its copies average what k answers would have shown.
+func expectedCopies(k, n, right int, key string) int {
+	w := float64(k*(n-right)) / float64(n)
+	whole := math.Floor(w)
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	if float64(h.Sum64()>>11)/(1<<53) < w-whole {
+		whole++
+	}
+	return int(whole)
 }
 
 // earlierPrompts draws the GRPO prompts of EarlierPrompts: as many as

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"os"
 	"path/filepath"
@@ -744,7 +745,7 @@ func verdictSums(t *testing.T, dir string) map[string]verdict {
 // their share; a run stopped while round 3 proposes resumes to the same
 // rounds.
 func TestProposeOnline(t *testing.T) {
-	for _, weight := range []string{"wrong", "balanced"} {
+	for _, weight := range []string{"wrong", "balanced", "expected"} {
 		t.Run(weight, func(t *testing.T) {
 			cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(4, 6, "k: 4, chunk: 0, online: true, learnable_weight: "+weight))
 			dir := t.TempDir()
@@ -760,20 +761,22 @@ func TestProposeOnline(t *testing.T) {
 				Kept     bool
 				Online   bool
 				Balanced bool
+				Expected bool
 			}
 			type line struct {
 				Prompt   string `json:"prompt"`
 				Messages []struct{ Role, Content string }
 			}
 			keptBefore := map[string]bool{}
-			var prevKept map[string]int // the round before's learnable proposals: proposer prompt + problem → copies
-			prevOnline := 0
+			fractional := 0             // learnable proposals whose expected weight was rounded
+			var prevKept map[string]int // the round before's learnable proposals with a copy: proposer prompt + problem → copies
+			prevOnline, prevLearnable := 0, 0
 			for i := 2; i <= 4; i++ {
 				round := filepath.Join(dir, fmt.Sprintf("round-%03d", i))
 				proposals := map[string]bool{}
 				from := map[string]string{}
 				for _, l := range readJSONL[label](t, filepath.Join(round, loopplug.LabelsFile)) {
-					if !l.Online || l.Balanced != (weight == "balanced") || l.Kept || len(l.Answers) > 0 || l.Answer != "" {
+					if !l.Online || l.Balanced != (weight == "balanced") || l.Expected != (weight == "expected") || l.Kept || len(l.Answers) > 0 || l.Answer != "" {
 						t.Errorf("round %d: proposal %+v: want online, unanswered, its verdicts in the round's file", i, l)
 					}
 					proposals[l.Prompt] = true
@@ -804,27 +807,49 @@ func TestProposeOnline(t *testing.T) {
 					t.Errorf("round %d: proposer examples %v, want the round before's learnable proposals by their weight (%s): %v", i, gotProposer, weight, prevKept)
 				}
 				m := sum.Rounds[i-1].Metrics
-				if i > 2 && m["gen_prev_learnable"] != float64(len(prevKept))/float64(prevOnline) {
-					// prevKept counts distinct (from, problem) pairs; a problem is proposed once a round.
-					t.Errorf("round %d: prev_learnable %g, want %d of %d", i, m["gen_prev_learnable"], len(prevKept), prevOnline)
+				if i > 2 && m["gen_prev_learnable"] != float64(prevLearnable)/float64(prevOnline) {
+					t.Errorf("round %d: prev_learnable %g, want %d of %d", i, m["gen_prev_learnable"], prevLearnable, prevOnline)
 				}
 				checkVerdicts(t, dir, i, 8, 4)
 				// This round's learnable proposals, for the next round.
 				sums := verdictSums(t, round)
-				prevKept, prevOnline = map[string]int{}, len(proposals)
+				prevKept, prevOnline, prevLearnable = map[string]int{}, len(proposals), 0
 				for p := range proposals {
 					if v := sums[p]; v.Right > 0 && v.Right < v.Drawn {
+						prevLearnable++
 						copies := float64(8*(v.Drawn-v.Right)) / float64(v.Drawn)
-						if weight == "balanced" {
-							copies *= 4 * float64(v.Right) / float64(v.Drawn)
+						n := 0
+						switch weight {
+						case "balanced":
+							n = max(1, int(math.Round(copies*4*float64(v.Right)/float64(v.Drawn))))
+						case "expected":
+							// Rounded up with the probability of its
+							// fraction, the draw a hash of the prompt.
+							h := fnv.New64a()
+							h.Write([]byte(p))
+							n = int(copies)
+							if frac := copies - float64(n); float64(h.Sum64()>>11)/(1<<53) < frac {
+								n++
+							}
+							if copies != float64(int(copies)) {
+								fractional++
+							}
+						default:
+							n = max(1, int(math.Round(copies)))
 						}
-						prevKept[from[p]+"\x00"+p] = max(1, int(math.Round(copies)))
-						keptBefore[p] = true
+						if n > 0 {
+							prevKept[from[p]+"\x00"+p] = n
+							keptBefore[p] = true
+						}
 					}
 				}
+
 				if i < 4 && len(prevKept) == 0 {
 					t.Fatalf("round %d: GRPO found no proposal learnable: the test needs some", i)
 				}
+			}
+			if weight == "expected" && fractional == 0 {
+				t.Error("no learnable proposal had a fractional weight: the test did not reach the rounding")
 			}
 			// Round 3, stopped and resumed, reads round 2's verdicts as the
 			// uninterrupted run did.

@@ -126,6 +126,11 @@ type keptLine struct {
 	Online  bool         `json:"online"`
 	// Balanced: see proposal.Balanced.
 	Balanced bool `json:"balanced"`
+	// Expected: see proposal.Expected.
+	Expected bool `json:"expected"`
+	// none is a learnable online proposal whose Expected weight came to
+	// no copy: it is drawn nowhere.
+	none bool
 	// verdict is an online proposal's answers and right ones over its
 	// round's GRPO (resolveOnline); none when GRPO never drew it.
 	verdict verdictLine
@@ -140,7 +145,9 @@ const onlineScale = 8
 // labels file's lines, whose round directory is dir) from the round's
 // verdicts: kept when GRPO's answers to it, summed over the prompt's
 // lines, were some right and some wrong, weighted by its wrong answers
-// scaled to onlineScale (or, Balanced, by 4p(1 − p) scaled to it). A
+// scaled to onlineScale (or, Balanced, by 4p(1 − p) scaled to it;
+// Expected, by its wrong answers scaled and rounded at random, which may
+// come to none: expectedCopies). A
 // round without verdicts (not trained yet) kept none.
 func resolveOnline(ls []keptLine, dir string) error {
 	if !slices.ContainsFunc(ls, func(l keptLine) bool { return l.Online }) {
@@ -161,6 +168,9 @@ func resolveOnline(ls []keptLine, dir string) error {
 		switch {
 		case l.Kept && l.Balanced:
 			l.Copies = scaleBalanced(onlineScale, int(v.Drawn), int(v.Right))
+		case l.Kept && l.Expected:
+			l.Copies = expectedCopies(onlineScale, int(v.Drawn), int(v.Right), l.Prompt)
+			l.none = l.Copies == 0
 		case l.Kept:
 			l.Copies = scaleWrong(onlineScale, int(v.Drawn), int(v.Right))
 		}
@@ -202,6 +212,9 @@ func readVerdicts(path string) (map[string]verdictLine, error) {
 // early (chunk) has its wrong answers scaled to k, which its line carries
 // (copies), as the round that kept it wrote it.
 func (l keptLine) weight() int {
+	if l.none {
+		return 0
+	}
 	if l.Copies > 0 {
 		return l.Copies
 	}

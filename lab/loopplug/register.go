@@ -130,7 +130,9 @@ to problems earlier rounds kept.
 online: true (with prompts) writes every proposal as a GRPO prompt unanswered; the verdicts
 of GRPO's own samples (round-NNN/verdicts.jsonl) say which were learnable, for the next
 round; a learnable proposal counts once per wrong answer of 8 there, or with
-learnable_weight: balanced 8 × 4p(1−p) times for solve rate p (most at half solved).
+learnable_weight: balanced 8 × 4p(1−p) times for solve rate p (most at half solved), or
+with learnable_weight: expected 8(1−p) times rounded at random (none, mostly, for a
+problem nearly always solved).
 proposer_reward: learnability (with online) also trains the proposer by
 reinforcement, as Absolute Zero does: each of the round before's proposals that GRPO drew
 goes into the round's file with its reward, 1 − solve rate if its answers were some right
