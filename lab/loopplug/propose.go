@@ -86,7 +86,11 @@ type ProposeConfig struct {
 	// ran to 10–13 digits with the shorter operand about half the longer
 	// and 2–10% equal, learnable and long (so costly to sample) while
 	// teaching little of what held-out problems ask. Nothing says how long
-	// a proposal is; only its shape is fixed.
+	// a proposal is; only its shape is fixed. Measured (BENCHMARKS.md, "a
+	// uniform curriculum over equal operands"): online with it climbed on
+	// one start of four and never left the labelled lengths on three, as
+	// the proposer writes only the lengths it was trained to write and a
+	// long operand with a short one was its step beyond them.
 	EqualOperands     bool    `yaml:"equal_operands" doc:"From round 2 on, reject proposals whose two operands differ in length (the held-out problems' shape; counted as off_shape)"`
 	HardestReferences float64 `yaml:"hardest_references" doc:"Draw references from this share of the kept problems, longest first (0: all)"`
 	// MixedOperands draws the labelled operands of reverse addition of
@@ -170,7 +174,9 @@ type ProposeConfig struct {
 	// equal_operands on a strong start (seed 19) the floor kept 90–95% of
 	// the references at a length solved 0.95–0.98 of the time for ten
 	// rounds while the 4–6% of proposals one digit longer were solved a
-	// third of the time.
+	// third of the time. With expected the references moved on (5.7
+	// digits in round 9) but the proposals did not (5.0): the proposer
+	// wrote the lengths it knew.
 	LearnableWeight string `yaml:"learnable_weight" doc:"With online: how often a learnable proposal counts for the next rounds' references, earlier prompts and proposer examples: wrong (once per wrong answer of 8, at least once; default), balanced (8 × 4p(1−p) for solve rate p, most at half solved) or expected (8(1−p), rounded at random, so a problem nearly always solved mostly counts none)"`
 	// ProposerReward, set to learnability, trains the proposer by
 	// reinforcement as Absolute Zero does (Zhao et al., 2025): every
