@@ -91,6 +91,15 @@ type ProposeConfig struct {
 	// one start of four and never left the labelled lengths on three, as
 	// the proposer writes only the lengths it was trained to write and a
 	// long operand with a short one was its step beyond them.
+	// EqualReferences, with Online, keeps every proposal as GRPO's prompt
+	// whatever its shape, but lets only the learnable ones with operands
+	// of one length count for what comes after (references, earlier
+	// prompts, proposer examples): the solver keeps the steps a long
+	// operand with a short one gives beyond the labelled lengths, which
+	// EqualOperands takes away (the proposer then stalled there), while
+	// the proposer is shown and taught the held-out shape. Each proposal
+	// line records the rule (EqualOnly).
+	EqualReferences   bool    `yaml:"equal_references" doc:"With online: every proposal is a GRPO prompt, but only learnable ones with operands of one length become references, earlier prompts and proposer examples"`
 	EqualOperands     bool    `yaml:"equal_operands" doc:"From round 2 on, reject proposals whose two operands differ in length (the held-out problems' shape; counted as off_shape)"`
 	HardestReferences float64 `yaml:"hardest_references" doc:"Draw references from this share of the kept problems, longest first (0: all)"`
 	// MixedOperands draws the labelled operands of reverse addition of
@@ -224,8 +233,18 @@ func (c *ProposeConfig) Validate() error {
 	if c.ProposerEqual && !c.MixedOperands {
 		return errors.New("lab-propose: proposer_equal needs mixed_operands (otherwise every label has equal operands)")
 	}
-	if t, _ := lookup(c.Task); c.EqualOperands && !hasOperands(t) {
-		return fmt.Errorf("lab-propose: equal_operands: task %s has no two operands", c.Task)
+	if t, _ := lookup(c.Task); !hasOperands(t) {
+		for _, o := range []struct {
+			set  bool
+			name string
+		}{{c.EqualOperands, "equal_operands"}, {c.EqualReferences, "equal_references"}} {
+			if o.set {
+				return fmt.Errorf("lab-propose: %s: task %s has no two operands", o.name, c.Task)
+			}
+		}
+	}
+	if c.EqualReferences && !c.Online {
+		return errors.New("lab-propose: equal_references needs online (its proposals' lines carry the rule for later rounds)")
 	}
 	if c.EqualShare < 0 || c.EqualShare > 1 || c.EqualShare > 0 && !c.MixedOperands {
 		return fmt.Errorf("lab-propose: equal_share %g: want a share in [0, 1], with mixed_operands", c.EqualShare)
@@ -329,6 +348,9 @@ type proposal struct {
 	// Expected marks an online proposal weighed by 8(1 − p) in
 	// expectation (LearnableWeight expected), likewise carried.
 	Expected bool `json:"expected,omitempty"`
+	// EqualOnly marks an online proposal that counts for later rounds
+	// only if its operands have one length (ProposeConfig.EqualReferences).
+	EqualOnly bool `json:"equal_only,omitempty"`
 }
 
 // The values of ProposeConfig.LearnableWeight.
@@ -467,7 +489,7 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, ps []task.Proble
 	out := make([]proposal, len(ps))
 	for i, p := range ps {
 		out[i] = proposal{Problem: p, From: from[i], Online: true,
-			Balanced: c.LearnableWeight == weightBalanced, Expected: c.LearnableWeight == weightExpected}
+			Balanced: c.LearnableWeight == weightBalanced, Expected: c.LearnableWeight == weightExpected, EqualOnly: c.EqualReferences}
 	}
 	prev, err := readLabelLines(labelsOf(r, r.Index-1))
 	if err != nil {

@@ -1025,3 +1025,76 @@ func TestProposeEqualOperands(t *testing.T) {
 		t.Errorf("%d proposals in the labels file, want %g of %g after the malformed, repeated and off-shape ones", len(labels), want, raw)
 	}
 }
+
+// TestProposeEqualReferences runs the online example with
+// equal_references at test size: round 2's proposals reach GRPO whatever
+// their shape (unequal ones among them), and round 3's references,
+// proposer examples and earlier prompts are only problems with operands
+// of one length.
+func TestProposeEqualReferences(t *testing.T) {
+	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(3, 4, "k: 4, chunk: 0, online: true, equal_references: true"))
+	dir := t.TempDir()
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRounds(t, sum)
+	equal := func(p string) bool {
+		a, b, ok := strings.Cut(strings.TrimSuffix(p, "="), "+")
+		return ok && len(a) == len(b)
+	}
+	type label struct {
+		Prompt    string `json:"prompt"`
+		From      string `json:"from"`
+		EqualOnly bool   `json:"equal_only"`
+	}
+	type line struct {
+		Prompt   string `json:"prompt"`
+		Messages []struct{ Role, Content string }
+	}
+	unequal := 0
+	round2 := filepath.Join(dir, "round-002")
+	prompts2 := map[string]bool{}
+	for _, l := range readJSONL[line](t, filepath.Join(round2, loopplug.DataFile)) {
+		prompts2[l.Prompt] = true
+	}
+	for _, l := range readJSONL[label](t, filepath.Join(round2, loopplug.LabelsFile)) {
+		if !l.EqualOnly {
+			t.Errorf("round 2 proposal %q: want equal_only set", l.Prompt)
+		}
+		if !equal(l.Prompt) {
+			unequal++
+			if !prompts2[l.Prompt] {
+				t.Errorf("round 2 proposal %q, of unequal operands, is no GRPO prompt", l.Prompt)
+			}
+		}
+	}
+	round3 := filepath.Join(dir, "round-003")
+	proposed3 := map[string]bool{}
+	for _, l := range readJSONL[label](t, filepath.Join(round3, loopplug.LabelsFile)) {
+		proposed3[l.Prompt] = true
+		for _, ref := range strings.SplitAfter(strings.TrimSuffix(l.From, "="), "=") {
+			if ref != "" && !equal(ref) {
+				t.Errorf("round 3 proposer prompt %q shows %q, of unequal operands", l.From, ref)
+			}
+		}
+	}
+	examples, earlier := 0, 0
+	for _, l := range readJSONL[line](t, filepath.Join(round3, loopplug.DataFile)) {
+		switch {
+		case l.Messages != nil:
+			examples++
+			if p := l.Messages[1].Content; !equal(p) {
+				t.Errorf("round 3 proposer example → %q, of unequal operands", p)
+			}
+		case !proposed3[l.Prompt]:
+			earlier++
+			if !equal(l.Prompt) {
+				t.Errorf("round 3 earlier prompt %q, of unequal operands", l.Prompt)
+			}
+		}
+	}
+	if unequal == 0 || examples == 0 {
+		t.Errorf("round 2: %d unequal proposals, round 3: %d proposer examples, %d earlier prompts: the test needs unequal proposals and examples", unequal, examples, earlier)
+	}
+}

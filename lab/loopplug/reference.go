@@ -128,6 +128,8 @@ type keptLine struct {
 	Balanced bool `json:"balanced"`
 	// Expected: see proposal.Expected.
 	Expected bool `json:"expected"`
+	// EqualOnly: see proposal.EqualOnly.
+	EqualOnly bool `json:"equal_only"`
 	// none is a learnable online proposal whose Expected weight came to
 	// no copy: it is drawn nowhere.
 	none bool
@@ -212,7 +214,7 @@ func readVerdicts(path string) (map[string]verdictLine, error) {
 // early (chunk) has its wrong answers scaled to k, which its line carries
 // (copies), as the round that kept it wrote it.
 func (l keptLine) weight() int {
-	if l.none {
+	if l.none || l.EqualOnly && !equalOperands(l.Prompt) {
 		return 0
 	}
 	if l.Copies > 0 {

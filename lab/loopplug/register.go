@@ -112,7 +112,9 @@ equal_share of them both of one length (held-out problems' lengths, which the pr
 then learns to write too; a baseline's lab-rft inherits the same rule), proposer_equal
 only those of equal lengths for the first proposer examples and references, and
 equal_operands rejects every later proposal whose two operands differ in length (counted
-as off_shape: the grammar is then the held-out problems');
+as off_shape: the grammar is then the held-out problems'), while equal_references (with
+online) keeps every proposal as a GRPO prompt but lets only learnable ones of equal lengths
+become references, earlier prompts and proposer examples;
 hardest_references draws the references from the longest share of the kept problems;
 train_solved also trains the solver on the verified answers of proposals solved every
 time, as lab-rft does, so that the filter chooses only the proposer's examples.
