@@ -236,15 +236,11 @@ func (c *ProposeConfig) Validate() error {
 	if c.ProposerEqual && !c.MixedOperands {
 		return errors.New("lab-propose: proposer_equal needs mixed_operands (otherwise every label has equal operands)")
 	}
-	if t, _ := lookup(c.Task); !hasOperands(t) {
-		for _, o := range []struct {
-			set  bool
-			name string
-		}{{c.EqualOperands, "equal_operands"}, {c.EqualReferences, "equal_references"}} {
-			if o.set {
-				return fmt.Errorf("lab-propose: %s: task %s has no two operands", o.name, c.Task)
-			}
-		}
+	if t, _ := lookup(c.Task); c.EqualOperands && !hasOperands(t) {
+		return fmt.Errorf("lab-propose: equal_operands: task %s has no two operands", c.Task)
+	}
+	if t, _ := lookup(c.Task); c.EqualReferences && !hasOperands(t) {
+		return fmt.Errorf("lab-propose: equal_references: task %s has no two operands", c.Task)
 	}
 	if c.EqualReferences && !c.Online {
 		return errors.New("lab-propose: equal_references needs online (its proposals' lines carry the rule for later rounds)")

@@ -350,10 +350,6 @@ func TestProposerEqual(t *testing.T) {
 		tinyProposeTrain
 	_, dir, _ := runLoop(t, y)
 	round := filepath.Join(dir, "round-001")
-	equal := func(p string) bool {
-		a, b, ok := strings.Cut(strings.TrimSuffix(p, "="), "+")
-		return ok && len(a) == len(b)
-	}
 	type line struct {
 		Prompt string `json:"prompt"`
 		Kept   bool   `json:"kept"`
@@ -408,12 +404,7 @@ evaluate: {with: {difficulties: [1, 2, 3], problems: 10}}
 baseline: {generate: {to: 3, count: 60}}
 `)
 	const k = 4
-	dir := t.TempDir()
-	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logRounds(t, sum)
+	dir, sum := runConfig(t, cfg)
 	type label struct {
 		task.Problem
 		From    string
@@ -748,12 +739,7 @@ func TestProposeOnline(t *testing.T) {
 	for _, weight := range []string{"wrong", "balanced", "expected"} {
 		t.Run(weight, func(t *testing.T) {
 			cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(4, 6, "k: 4, chunk: 0, online: true, learnable_weight: "+weight))
-			dir := t.TempDir()
-			sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
-			if err != nil {
-				t.Fatal(err)
-			}
-			logRounds(t, sum)
+			dir, sum := runConfig(t, cfg)
 			type label struct {
 				task.Problem
 				From     string
@@ -869,12 +855,7 @@ func TestProposeOnline(t *testing.T) {
 // the same weights, log and verdicts.
 func TestProposeReward(t *testing.T) {
 	cfg := shrinkWith(t, "loop-lab-propose-azr.yaml", tinyOnline(3, 8, ""))
-	dir := t.TempDir()
-	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logRounds(t, sum)
+	dir, sum := runConfig(t, cfg)
 	type label struct {
 		task.Problem
 		From   string
@@ -994,25 +975,19 @@ func proposeRewardResume(t *testing.T, cfg *loop.Config, dir string) {
 // add up to what was proposed.
 func TestProposeEqualOperands(t *testing.T) {
 	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(2, 4, "k: 4, chunk: 0, online: true, equal_operands: true"))
-	dir := t.TempDir()
-	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logRounds(t, sum)
+	dir, sum := runConfig(t, cfg)
 	round := filepath.Join(dir, "round-002")
 	type line struct {
 		Prompt string `json:"prompt"`
 	}
 	labels := readJSONL[line](t, filepath.Join(round, loopplug.LabelsFile))
 	for _, l := range labels {
-		a, b, ok := strings.Cut(strings.TrimSuffix(l.Prompt, "="), "+")
-		if !ok || len(a) != len(b) {
+		if !equal(l.Prompt) {
 			t.Errorf("proposal %q: want two operands of one length", l.Prompt)
 		}
 	}
 	for _, l := range readJSONL[line](t, filepath.Join(round, loopplug.DataFile)) {
-		if a, b, ok := strings.Cut(strings.TrimSuffix(l.Prompt, "="), "+"); l.Prompt != "" && (!ok || len(a) != len(b)) {
+		if l.Prompt != "" && !equal(l.Prompt) {
 			t.Errorf("GRPO prompt %q: want two operands of one length", l.Prompt)
 		}
 	}
@@ -1033,16 +1008,7 @@ func TestProposeEqualOperands(t *testing.T) {
 // of one length.
 func TestProposeEqualReferences(t *testing.T) {
 	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(3, 4, "k: 4, chunk: 0, online: true, equal_references: true"))
-	dir := t.TempDir()
-	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logRounds(t, sum)
-	equal := func(p string) bool {
-		a, b, ok := strings.Cut(strings.TrimSuffix(p, "="), "+")
-		return ok && len(a) == len(b)
-	}
+	dir, _ := runConfig(t, cfg)
 	type label struct {
 		Prompt    string `json:"prompt"`
 		From      string `json:"from"`
@@ -1097,4 +1063,23 @@ func TestProposeEqualReferences(t *testing.T) {
 	if unequal == 0 || examples == 0 {
 		t.Errorf("round 2: %d unequal proposals, round 3: %d proposer examples, %d earlier prompts: the test needs unequal proposals and examples", unequal, examples, earlier)
 	}
+}
+
+// runConfig runs cfg in a fresh directory and logs its rounds.
+func runConfig(t *testing.T, cfg *loop.Config) (string, *loop.Summary) {
+	t.Helper()
+	dir := t.TempDir()
+	sum, err := loop.Run(context.Background(), cfg, loop.Options{RunDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRounds(t, sum)
+	return dir, sum
+}
+
+// equal reports whether a reverse-addition prompt "A+B=" has two operands
+// of one length.
+func equal(p string) bool {
+	a, b, ok := strings.Cut(strings.TrimSuffix(p, "="), "+")
+	return ok && len(a) == len(b)
 }

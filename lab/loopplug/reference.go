@@ -130,9 +130,6 @@ type keptLine struct {
 	Expected bool `json:"expected"`
 	// EqualOnly: see proposal.EqualOnly.
 	EqualOnly bool `json:"equal_only"`
-	// none is a learnable online proposal whose Expected weight came to
-	// no copy: it is drawn nowhere.
-	none bool
 	// verdict is an online proposal's answers and right ones over its
 	// round's GRPO (resolveOnline); none when GRPO never drew it.
 	verdict verdictLine
@@ -172,7 +169,6 @@ func resolveOnline(ls []keptLine, dir string) error {
 			l.Copies = scaleBalanced(onlineScale, int(v.Drawn), int(v.Right))
 		case l.Kept && l.Expected:
 			l.Copies = expectedCopies(onlineScale, int(v.Drawn), int(v.Right), l.Prompt)
-			l.none = l.Copies == 0
 		case l.Kept:
 			l.Copies = scaleWrong(onlineScale, int(v.Drawn), int(v.Right))
 		}
@@ -214,7 +210,8 @@ func readVerdicts(path string) (map[string]verdictLine, error) {
 // early (chunk) has its wrong answers scaled to k, which its line carries
 // (copies), as the round that kept it wrote it.
 func (l keptLine) weight() int {
-	if l.none || l.EqualOnly && !equalOperands(l.Prompt) {
+	// An Expected line's copies may round to none, which means none.
+	if l.Expected && l.Copies == 0 || l.EqualOnly && !equalOperands(l.Prompt) {
 		return 0
 	}
 	if l.Copies > 0 {
