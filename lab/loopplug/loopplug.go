@@ -240,6 +240,7 @@ const (
 	forTrain
 	forEarlier        // lab-propose's earlier_prompts
 	forEarlierAnswers // lab-propose's earlier_answers
+	forTwins          // lab-propose's equal_twins
 )
 
 func roundRNG(r *loop.Round, purpose uint64) *rand.Rand {

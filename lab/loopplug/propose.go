@@ -102,6 +102,18 @@ type ProposeConfig struct {
 	// starts): the best online arm yet on one strong start, but on three
 	// the proposer learned the equal shape at 4 digits within 6–17 rounds,
 	// stopped writing the mixed steps, and neither it nor the solver moved.
+	// EqualTwins, with Online, adds to GRPO's prompts a twin of every
+	// proposal whose operands differ in length: a problem of the task's
+	// grammar with both operands as long as the proposal's longer one,
+	// its digits drawn at random by the round's seed. The proposer so
+	// still chooses how long the solver's problems are, and keeps its
+	// steps of a long operand with a short one, which the equal rules
+	// took away (the proposer then stalled at the labelled lengths),
+	// while the solver also trains the held-out shape at the lengths it
+	// is proposing. A twin was not proposed: it is no reference, earlier
+	// prompt or proposer example, and its verdicts count for nothing
+	// after the round; GRPO's verifier alone rewards its answers.
+	EqualTwins        bool    `yaml:"equal_twins" doc:"With online: every proposal whose operands differ in length also gets a GRPO prompt with both operands of its longer length (random digits); the proposer still sets the lengths"`
 	EqualReferences   bool    `yaml:"equal_references" doc:"With online: every proposal is a GRPO prompt, but only learnable ones with operands of one length become references, earlier prompts and proposer examples"`
 	EqualOperands     bool    `yaml:"equal_operands" doc:"From round 2 on, reject proposals whose two operands differ in length (the held-out problems' shape; counted as off_shape)"`
 	HardestReferences float64 `yaml:"hardest_references" doc:"Draw references from this share of the kept problems, longest first (0: all)"`
@@ -242,6 +254,12 @@ func (c *ProposeConfig) Validate() error {
 	if t, _ := lookup(c.Task); c.EqualReferences && !hasOperands(t) {
 		return fmt.Errorf("lab-propose: equal_references: task %s has no two operands", c.Task)
 	}
+	if t, _ := lookup(c.Task); c.EqualTwins && !hasOperands(t) {
+		return fmt.Errorf("lab-propose: equal_twins: task %s has no two operands", c.Task)
+	}
+	if c.EqualTwins && !c.Online {
+		return errors.New("lab-propose: equal_twins needs online (the twins are GRPO prompts beside the unanswered proposals)")
+	}
 	if c.EqualReferences && !c.Online {
 		return errors.New("lab-propose: equal_references needs online (its proposals' lines carry the rule for later rounds)")
 	}
@@ -378,7 +396,7 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 		return loop.Data{}, err
 	}
 	if c.Online {
-		return g.online(ctx, r, ps, from, st)
+		return g.online(ctx, r, m, ps, from, st, held)
 	}
 	as, err := solve(t, ps, sampling(r, t, ps, c.K, c.Temperature), c.Chunk, func(ps []task.Problem, dec lab.Decode, note string) ([][]lab.Answer, error) {
 		return answers(ctx, r, m, ps, dec, note)
@@ -482,9 +500,15 @@ func (g *proposeGen) Generate(ctx context.Context, r *loop.Round) (loop.Data, er
 // online writes the round's proposals as GRPO's prompts, unanswered
 // (ProposeConfig.Online), with the proposer examples of the latest earlier
 // round's learnable proposals and the earlier prompts.
-func (g *proposeGen) online(ctx context.Context, r *loop.Round, ps []task.Problem, from []string, st proposalStats) (loop.Data, error) {
+func (g *proposeGen) online(ctx context.Context, r *loop.Round, m *lab.Model, ps []task.Problem, from []string, st proposalStats, held map[string]bool) (loop.Data, error) {
 	c := g.c
+	t, _ := lookup(c.Task)
 	prompts := promptLines(ps)
+	var twins []promptLine
+	if c.EqualTwins {
+		twins = equalTwins(roundRNG(r, forTwins), t, ps, held, m.LM.Config.MaxSeq)
+		prompts = append(prompts, twins...)
+	}
 	out := make([]proposal, len(ps))
 	for i, p := range ps {
 		out[i] = proposal{Problem: p, From: from[i], Online: true,
@@ -526,9 +550,11 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, ps []task.Proble
 	if err != nil {
 		return loop.Data{}, err
 	}
-	r.Log.Info("lab: proposals", "proposed", st.raw, "new", len(ps), "malformed", st.invalid, "off_shape", st.offShape, "previous round's learnable", len(prevKept))
-	t, _ := lookup(c.Task)
+	r.Log.Info("lab: proposals", "proposed", st.raw, "new", len(ps), "malformed", st.invalid, "off_shape", st.offShape, "twins", len(twins), "previous round's learnable", len(prevKept))
 	metrics := st.metrics(c, t, ps, earlier)
+	if c.EqualTwins {
+		metrics["twins"], metrics["twin_difficulty"] = float64(len(twins)), lineDifficulty(twins)
+	}
 	metrics["proposer_examples"] = float64(examples)
 	if online > 0 {
 		// What GRPO's samples found learnable of the round before's
@@ -547,6 +573,39 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, ps []task.Proble
 		metrics["proposer_reward_mean"] = reward / float64(max(len(scored), 1))
 	}
 	return finish(ctx, r, loop.Data{Path: path, Format: PromptsFormat, Generated: st.raw, Kept: len(prompts), Metrics: metrics})
+}
+
+// equalTwins returns EqualTwins' GRPO prompts for the proposals ps: for
+// each whose operands differ in length, one with both operands as long as
+// its longer one, drawn with rng. A twin that is a held-out problem, repeats
+// a proposal or an earlier twin, or whose answer would not fit maxSeq is
+// drawn again, up to a few times, then left out.
+func equalTwins(rng *rand.Rand, t task.Task, ps []task.Problem, held map[string]bool, maxSeq int) []promptLine {
+	gen := t.(task.Operands)
+	sh := t.(task.Shape)
+	seen := map[string]bool{}
+	for _, p := range ps {
+		seen[p.Prompt] = true
+	}
+	var out []promptLine
+	for _, p := range ps {
+		a, b, ok := operandLengths(p.Prompt)
+		if !ok || a == b {
+			continue
+		}
+		l := max(a, b)
+		for range 4 {
+			q := gen.GenerateOperands(rng, l, l)
+			_, hi := sh.AnswerLen(q.Difficulty)
+			if seen[q.Prompt] || held[q.Prompt] || len(q.Prompt)+hi+8 > maxSeq {
+				continue
+			}
+			seen[q.Prompt] = true
+			out = append(out, promptLine{Prompt: q.Prompt, Difficulty: q.Difficulty})
+			break
+		}
+	}
+	return out
 }
 
 // proposerRollouts returns ProposerReward's scored completions: each

@@ -1065,6 +1065,89 @@ func TestProposeEqualReferences(t *testing.T) {
 	}
 }
 
+// TestProposeEqualTwins runs the online example with equal_twins at test
+// size: each round's GRPO prompts are its proposals, one twin for each
+// unequal proposal (both operands of the proposal's longer length, at that
+// length as often as the unequal proposals have it) and earlier prompts;
+// GRPO draws twins; no twin becomes a reference, proposer example or
+// earlier prompt of the next round; a run stopped while round 3 proposes
+// resumes to the same rounds and files.
+func TestProposeEqualTwins(t *testing.T) {
+	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(3, 4, "k: 4, chunk: 0, online: true, equal_twins: true"))
+	dir, sum := runConfig(t, cfg)
+	type label struct {
+		Prompt string `json:"prompt"`
+		From   string `json:"from"`
+	}
+	type line struct {
+		Prompt   string `json:"prompt"`
+		Messages []struct{ Role, Content string }
+	}
+	// The data file holds the proposals in their order, then the twins,
+	// then proposer examples and earlier prompts (problems of the round
+	// before's labels file, which holds no twin).
+	var prevProposed, prevTwins map[string]bool
+	for r := 2; r <= 3; r++ {
+		round := filepath.Join(dir, fmt.Sprintf("round-%03d", r))
+		labels := readJSONL[label](t, filepath.Join(round, loopplug.LabelsFile))
+		data := readJSONL[line](t, filepath.Join(round, loopplug.DataFile))
+		n, tw := len(labels), int(sum.Rounds[r-1].Metrics["gen_twins"])
+		if tw == 0 || n+tw > len(data) {
+			t.Fatalf("round %d: %d proposals, %d twins, %d lines: the test needs twins", r, n, tw, len(data))
+		}
+		proposed := map[string]bool{}
+		want := map[int]int{} // longer operand's length → unequal proposals
+		for i, l := range labels {
+			proposed[l.Prompt] = true
+			if data[i].Prompt != l.Prompt {
+				t.Errorf("round %d: GRPO prompt %d is %q, want proposal %q", r, i, data[i].Prompt, l.Prompt)
+			}
+			if a, b, _ := strings.Cut(strings.TrimSuffix(l.Prompt, "="), "+"); len(a) != len(b) {
+				want[max(len(a), len(b))]++
+			}
+			for _, ref := range strings.SplitAfter(strings.TrimSuffix(l.From, "="), "=") {
+				if prevTwins[ref] {
+					t.Errorf("round %d proposer prompt %q shows the round before's twin %q", r, l.From, ref)
+				}
+			}
+		}
+		twins := map[string]bool{}
+		got := map[int]int{}
+		for _, l := range data[n : n+tw] {
+			if !equal(l.Prompt) || proposed[l.Prompt] || twins[l.Prompt] {
+				t.Errorf("round %d: twin %q: want operands of one length, no proposal, no repeat", r, l.Prompt)
+			}
+			twins[l.Prompt] = true
+			a, _, _ := strings.Cut(l.Prompt, "+")
+			got[len(a)]++
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("round %d: twins by length %v, want %v (the unequal proposals' longer operands)", r, got, want)
+		}
+		for _, l := range data[n+tw:] {
+			switch {
+			case l.Messages != nil:
+				if p := l.Messages[1].Content; prevTwins[p] || !prevProposed[p] {
+					t.Errorf("round %d proposer example → %q: want a proposal of the round before", r, p)
+				}
+			case prevTwins[l.Prompt] || !prevProposed[l.Prompt]:
+				t.Errorf("round %d earlier prompt %q: want a proposal of the round before", r, l.Prompt)
+			}
+		}
+		drawn := 0
+		for p := range verdictSums(t, round) {
+			if twins[p] {
+				drawn++
+			}
+		}
+		if drawn == 0 {
+			t.Errorf("round %d: GRPO drew none of %d twins", r, tw)
+		}
+		prevProposed, prevTwins = proposed, twins
+	}
+	proposeResume(t, cfg, dir, sum)
+}
+
 // runConfig runs cfg in a fresh directory and logs its rounds.
 func runConfig(t *testing.T, cfg *loop.Config) (string, *loop.Summary) {
 	t.Helper()
