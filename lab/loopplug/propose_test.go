@@ -1009,22 +1009,13 @@ func TestProposeEqualOperands(t *testing.T) {
 func TestProposeEqualReferences(t *testing.T) {
 	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(3, 4, "k: 4, chunk: 0, online: true, equal_references: true"))
 	dir, _ := runConfig(t, cfg)
-	type label struct {
-		Prompt    string `json:"prompt"`
-		From      string `json:"from"`
-		EqualOnly bool   `json:"equal_only"`
-	}
-	type line struct {
-		Prompt   string `json:"prompt"`
-		Messages []struct{ Role, Content string }
-	}
 	unequal := 0
 	round2 := filepath.Join(dir, "round-002")
 	prompts2 := map[string]bool{}
-	for _, l := range readJSONL[line](t, filepath.Join(round2, loopplug.DataFile)) {
+	for _, l := range readJSONL[dataLine](t, filepath.Join(round2, loopplug.DataFile)) {
 		prompts2[l.Prompt] = true
 	}
-	for _, l := range readJSONL[label](t, filepath.Join(round2, loopplug.LabelsFile)) {
+	for _, l := range readJSONL[proposalLine](t, filepath.Join(round2, loopplug.LabelsFile)) {
 		if !l.EqualOnly {
 			t.Errorf("round 2 proposal %q: want equal_only set", l.Prompt)
 		}
@@ -1037,7 +1028,7 @@ func TestProposeEqualReferences(t *testing.T) {
 	}
 	round3 := filepath.Join(dir, "round-003")
 	proposed3 := map[string]bool{}
-	for _, l := range readJSONL[label](t, filepath.Join(round3, loopplug.LabelsFile)) {
+	for _, l := range readJSONL[proposalLine](t, filepath.Join(round3, loopplug.LabelsFile)) {
 		proposed3[l.Prompt] = true
 		for _, ref := range strings.SplitAfter(strings.TrimSuffix(l.From, "="), "=") {
 			if ref != "" && !equal(ref) {
@@ -1046,7 +1037,7 @@ func TestProposeEqualReferences(t *testing.T) {
 		}
 	}
 	examples, earlier := 0, 0
-	for _, l := range readJSONL[line](t, filepath.Join(round3, loopplug.DataFile)) {
+	for _, l := range readJSONL[dataLine](t, filepath.Join(round3, loopplug.DataFile)) {
 		switch {
 		case l.Messages != nil:
 			examples++
@@ -1075,22 +1066,14 @@ func TestProposeEqualReferences(t *testing.T) {
 func TestProposeEqualTwins(t *testing.T) {
 	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(3, 4, "k: 4, chunk: 0, online: true, equal_twins: true"))
 	dir, sum := runConfig(t, cfg)
-	type label struct {
-		Prompt string `json:"prompt"`
-		From   string `json:"from"`
-	}
-	type line struct {
-		Prompt   string `json:"prompt"`
-		Messages []struct{ Role, Content string }
-	}
 	// The data file holds the proposals in their order, then the twins,
 	// then proposer examples and earlier prompts (problems of the round
 	// before's labels file, which holds no twin).
 	var prevProposed, prevTwins map[string]bool
 	for r := 2; r <= 3; r++ {
 		round := filepath.Join(dir, fmt.Sprintf("round-%03d", r))
-		labels := readJSONL[label](t, filepath.Join(round, loopplug.LabelsFile))
-		data := readJSONL[line](t, filepath.Join(round, loopplug.DataFile))
+		labels := readJSONL[proposalLine](t, filepath.Join(round, loopplug.LabelsFile))
+		data := readJSONL[dataLine](t, filepath.Join(round, loopplug.DataFile))
 		n, tw := len(labels), int(sum.Rounds[r-1].Metrics["gen_twins"])
 		if tw == 0 || n+tw > len(data) {
 			t.Fatalf("round %d: %d proposals, %d twins, %d lines: the test needs twins", r, n, tw, len(data))
@@ -1146,6 +1129,20 @@ func TestProposeEqualTwins(t *testing.T) {
 		prevProposed, prevTwins = proposed, twins
 	}
 	proposeResume(t, cfg, dir, sum)
+}
+
+// proposalLine is what the equal-shape tests read of a labels file line.
+type proposalLine struct {
+	Prompt    string `json:"prompt"`
+	From      string `json:"from"`
+	EqualOnly bool   `json:"equal_only"`
+}
+
+// dataLine is a line of a GRPO round's data file: a problem prompt or a
+// worked example's messages.
+type dataLine struct {
+	Prompt   string `json:"prompt"`
+	Messages []struct{ Role, Content string }
 }
 
 // runConfig runs cfg in a fresh directory and logs its rounds.
