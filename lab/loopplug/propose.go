@@ -117,6 +117,16 @@ type ProposeConfig struct {
 	// every start where it climbed; against a uniform curriculum over
 	// equal operands on five weak starts (pre-registered) ahead on three,
 	// and on one the proposer never left the labelled lengths.
+	// LearnableTwins, with EqualTwins, makes the twins those of the round
+	// before's learnable proposals of unequal operands instead of every
+	// unequal proposal of the round: GRPO draws a fixed number of answers
+	// a round, so twins of every proposal cut the answers each proposal
+	// gets to about half (seed 57, round 2: 12.4 against 22.1), and the
+	// rare right answer to a proposal past the labelled lengths, which
+	// makes it learnable and starts the climb, came later or never. Twins
+	// of the learnable ones are fewer and at lengths the solver solves
+	// sometimes in the mixed shape.
+	LearnableTwins    bool    `yaml:"learnable_twins" doc:"With equal_twins: twins only of the round before's learnable proposals (fewer, at lengths solved sometimes), not of every proposal"`
 	EqualTwins        bool    `yaml:"equal_twins" doc:"With online: every proposal whose operands differ in length also gets a GRPO prompt with both operands of its longer length (random digits); the proposer still sets the lengths"`
 	EqualReferences   bool    `yaml:"equal_references" doc:"With online: every proposal is a GRPO prompt, but only learnable ones with operands of one length become references, earlier prompts and proposer examples"`
 	EqualOperands     bool    `yaml:"equal_operands" doc:"From round 2 on, reject proposals whose two operands differ in length (the held-out problems' shape; counted as off_shape)"`
@@ -260,6 +270,9 @@ func (c *ProposeConfig) Validate() error {
 	}
 	if t, _ := lookup(c.Task); c.EqualTwins && !hasOperands(t) {
 		return fmt.Errorf("lab-propose: equal_twins: task %s has no two operands", c.Task)
+	}
+	if c.LearnableTwins && !c.EqualTwins {
+		return errors.New("lab-propose: learnable_twins needs equal_twins")
 	}
 	if c.EqualTwins && !c.Online {
 		return errors.New("lab-propose: equal_twins needs online (the twins are GRPO prompts beside the unanswered proposals)")
@@ -508,11 +521,6 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, m *lab.Model, ps
 	c := g.c
 	t, _ := lookup(c.Task)
 	prompts := promptLines(ps)
-	var twins []promptLine
-	if c.EqualTwins {
-		twins = equalTwins(roundRNG(r, forTwins), t, ps, held, m.LM.Config.MaxSeq)
-		prompts = append(prompts, twins...)
-	}
 	out := make([]proposal, len(ps))
 	for i, p := range ps {
 		out[i] = proposal{Problem: p, From: from[i], Online: true,
@@ -523,7 +531,8 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, m *lab.Model, ps
 		return loop.Data{}, err
 	}
 	var prevKept []task.Problem
-	examples, online := 0, 0
+	var examples []promptLine
+	online := 0
 	for _, l := range prev {
 		if !l.Online {
 			continue // the labelled round's proposer examples are in its own data
@@ -535,11 +544,19 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, m *lab.Model, ps
 		prevKept = append(prevKept, l.Problem)
 		if c.TrainProposer {
 			for range l.weight() {
-				prompts = append(prompts, promptLine{Messages: proposerMessages(l.From, l.Problem)})
-				examples++
+				examples = append(examples, promptLine{Messages: proposerMessages(l.From, l.Problem)})
 			}
 		}
 	}
+	var twins []promptLine
+	if c.EqualTwins {
+		of := ps
+		if c.LearnableTwins {
+			of = prevKept
+		}
+		twins = equalTwins(roundRNG(r, forTwins), t, of, ps, held, m.LM.Config.MaxSeq)
+	}
+	prompts = append(append(prompts, twins...), examples...)
 	var scored []promptLine
 	if c.ProposerReward != "" {
 		scored = proposerRollouts(prev)
@@ -559,7 +576,7 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, m *lab.Model, ps
 	if c.EqualTwins {
 		metrics["twins"], metrics["twin_difficulty"] = float64(len(twins)), lineDifficulty(twins)
 	}
-	metrics["proposer_examples"] = float64(examples)
+	metrics["proposer_examples"] = float64(len(examples))
 	if online > 0 {
 		// What GRPO's samples found learnable of the round before's
 		// proposals: online's counterpart of learnable and kept_difficulty.
@@ -579,12 +596,12 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, m *lab.Model, ps
 	return finish(ctx, r, loop.Data{Path: path, Format: PromptsFormat, Generated: st.raw, Kept: len(prompts), Metrics: metrics})
 }
 
-// equalTwins returns EqualTwins' GRPO prompts for the proposals ps: for
+// equalTwins returns EqualTwins' GRPO prompts for the problems of: for
 // each whose operands differ in length, one with both operands as long as
 // its longer one, drawn with rng. A twin that is a held-out problem, repeats
-// a proposal or an earlier twin, or whose answer would not fit maxSeq is
-// drawn again, up to a few times, then left out.
-func equalTwins(rng *rand.Rand, t task.Task, ps []task.Problem, held map[string]bool, maxSeq int) []promptLine {
+// one of the round's proposals ps or an earlier twin, or whose answer would
+// not fit maxSeq is drawn again, up to a few times, then left out.
+func equalTwins(rng *rand.Rand, t task.Task, of, ps []task.Problem, held map[string]bool, maxSeq int) []promptLine {
 	gen := t.(task.Operands)
 	sh := t.(task.Shape)
 	seen := map[string]bool{}
@@ -592,7 +609,7 @@ func equalTwins(rng *rand.Rand, t task.Task, ps []task.Problem, held map[string]
 		seen[p.Prompt] = true
 	}
 	var out []promptLine
-	for _, p := range ps {
+	for _, p := range of {
 		a, b, ok := operandLengths(p.Prompt)
 		if !ok || a == b {
 			continue

@@ -1057,78 +1057,101 @@ func TestProposeEqualReferences(t *testing.T) {
 }
 
 // TestProposeEqualTwins runs the online example with equal_twins at test
-// size: each round's GRPO prompts are its proposals, one twin for each
-// unequal proposal (both operands of the proposal's longer length, at that
-// length as often as the unequal proposals have it) and earlier prompts;
-// GRPO draws twins; no twin becomes a reference, proposer example or
-// earlier prompt of the next round; a run stopped while round 3 proposes
-// resumes to the same rounds and files.
+// size: each round's GRPO prompts are its proposals, then one twin for each
+// unequal proposal of the round (with learnable_twins: each learnable
+// unequal proposal of the round before), both operands of its longer
+// length, at that length as often as those proposals have it; then
+// proposer examples and earlier prompts, none of them a twin. GRPO draws
+// twins, and a run stopped while round 3 proposes resumes to the same
+// rounds and files.
 func TestProposeEqualTwins(t *testing.T) {
-	cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(3, 4, "k: 4, chunk: 0, online: true, equal_twins: true"))
-	dir, sum := runConfig(t, cfg)
-	// The data file holds the proposals in their order, then the twins,
-	// then proposer examples and earlier prompts (problems of the round
-	// before's labels file, which holds no twin).
-	var prevProposed, prevTwins map[string]bool
-	for r := 2; r <= 3; r++ {
-		round := filepath.Join(dir, fmt.Sprintf("round-%03d", r))
-		labels := readJSONL[proposalLine](t, filepath.Join(round, loopplug.LabelsFile))
-		data := readJSONL[dataLine](t, filepath.Join(round, loopplug.DataFile))
-		n, tw := len(labels), int(sum.Rounds[r-1].Metrics["gen_twins"])
-		if tw == 0 || n+tw > len(data) {
-			t.Fatalf("round %d: %d proposals, %d twins, %d lines: the test needs twins", r, n, tw, len(data))
-		}
-		proposed := map[string]bool{}
-		want := map[int]int{} // longer operand's length → unequal proposals
-		for i, l := range labels {
-			proposed[l.Prompt] = true
-			if data[i].Prompt != l.Prompt {
-				t.Errorf("round %d: GRPO prompt %d is %q, want proposal %q", r, i, data[i].Prompt, l.Prompt)
-			}
-			if a, b, _ := strings.Cut(strings.TrimSuffix(l.Prompt, "="), "+"); len(a) != len(b) {
-				want[max(len(a), len(b))]++
-			}
-			for _, ref := range strings.SplitAfter(strings.TrimSuffix(l.From, "="), "=") {
-				if prevTwins[ref] {
-					t.Errorf("round %d proposer prompt %q shows the round before's twin %q", r, l.From, ref)
+	for _, learnable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("learnable_twins=%v", learnable), func(t *testing.T) {
+			cfg := shrinkWith(t, "loop-lab-propose-grpo.yaml", tinyOnline(3, 4, fmt.Sprintf("k: 4, chunk: 0, online: true, equal_twins: true, learnable_twins: %v", learnable)))
+			dir, sum := runConfig(t, cfg)
+			var prevLabels []proposalLine
+			var prevVerdicts map[string]verdict
+			var prevProposed, prevTwins map[string]bool
+			rounds := 0
+			for r := 2; r <= 3; r++ {
+				round := filepath.Join(dir, fmt.Sprintf("round-%03d", r))
+				labels := readJSONL[proposalLine](t, filepath.Join(round, loopplug.LabelsFile))
+				data := readJSONL[dataLine](t, filepath.Join(round, loopplug.DataFile))
+				verdicts := verdictSums(t, round)
+				n, tw := len(labels), int(sum.Rounds[r-1].Metrics["gen_twins"])
+				if n+tw > len(data) {
+					t.Fatalf("round %d: %d proposals, %d twins, %d lines", r, n, tw, len(data))
 				}
-			}
-		}
-		twins := map[string]bool{}
-		got := map[int]int{}
-		for _, l := range data[n : n+tw] {
-			if !equal(l.Prompt) || proposed[l.Prompt] || twins[l.Prompt] {
-				t.Errorf("round %d: twin %q: want operands of one length, no proposal, no repeat", r, l.Prompt)
-			}
-			twins[l.Prompt] = true
-			a, _, _ := strings.Cut(l.Prompt, "+")
-			got[len(a)]++
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("round %d: twins by length %v, want %v (the unequal proposals' longer operands)", r, got, want)
-		}
-		for _, l := range data[n+tw:] {
-			switch {
-			case l.Messages != nil:
-				if p := l.Messages[1].Content; prevTwins[p] || !prevProposed[p] {
-					t.Errorf("round %d proposer example → %q: want a proposal of the round before", r, p)
+				sources := labels
+				if learnable {
+					sources = nil
+					for _, l := range prevLabels {
+						if v := prevVerdicts[l.Prompt]; v.Right > 0 && v.Right < v.Drawn {
+							sources = append(sources, l)
+						}
+					}
 				}
-			case prevTwins[l.Prompt] || !prevProposed[l.Prompt]:
-				t.Errorf("round %d earlier prompt %q: want a proposal of the round before", r, l.Prompt)
+				want := map[int]int{} // longer operand's length → twin sources
+				for _, l := range sources {
+					if a, b, _ := strings.Cut(strings.TrimSuffix(l.Prompt, "="), "+"); len(a) != len(b) {
+						want[max(len(a), len(b))]++
+					}
+				}
+				proposed := map[string]bool{}
+				for i, l := range labels {
+					proposed[l.Prompt] = true
+					if data[i].Prompt != l.Prompt {
+						t.Errorf("round %d: GRPO prompt %d is %q, want proposal %q", r, i, data[i].Prompt, l.Prompt)
+					}
+					for _, ref := range strings.SplitAfter(strings.TrimSuffix(l.From, "="), "=") {
+						if prevTwins[ref] {
+							t.Errorf("round %d proposer prompt %q shows the round before's twin %q", r, l.From, ref)
+						}
+					}
+				}
+				twins := map[string]bool{}
+				got := map[int]int{}
+				for _, l := range data[n : n+tw] {
+					if !equal(l.Prompt) || proposed[l.Prompt] || twins[l.Prompt] {
+						t.Errorf("round %d: twin %q: want operands of one length, no proposal, no repeat", r, l.Prompt)
+					}
+					twins[l.Prompt] = true
+					a, _, _ := strings.Cut(l.Prompt, "+")
+					got[len(a)]++
+				}
+				if tw > 0 || len(want) > 0 {
+					rounds++
+					if !reflect.DeepEqual(got, want) {
+						t.Errorf("round %d: twins by length %v, want %v (their sources' longer operands)", r, got, want)
+					}
+				}
+				for _, l := range data[n+tw:] {
+					switch {
+					case l.Messages != nil:
+						if p := l.Messages[1].Content; prevTwins[p] || !prevProposed[p] {
+							t.Errorf("round %d proposer example → %q: want a proposal of the round before", r, p)
+						}
+					case prevTwins[l.Prompt] || !prevProposed[l.Prompt]:
+						t.Errorf("round %d earlier prompt %q: want a proposal of the round before", r, l.Prompt)
+					}
+				}
+				drawn := 0
+				for p := range verdicts {
+					if twins[p] {
+						drawn++
+					}
+				}
+				if tw > 0 && drawn == 0 {
+					t.Errorf("round %d: GRPO drew none of %d twins", r, tw)
+				}
+				prevLabels, prevVerdicts, prevProposed, prevTwins = labels, verdicts, proposed, twins
 			}
-		}
-		drawn := 0
-		for p := range verdictSums(t, round) {
-			if twins[p] {
-				drawn++
+			if rounds == 0 {
+				t.Fatal("no round had twins: the test needs some")
 			}
-		}
-		if drawn == 0 {
-			t.Errorf("round %d: GRPO drew none of %d twins", r, tw)
-		}
-		prevProposed, prevTwins = proposed, twins
+			proposeResume(t, cfg, dir, sum)
+		})
 	}
-	proposeResume(t, cfg, dir, sum)
 }
 
 // proposalLine is what the equal-shape tests read of a labels file line.
