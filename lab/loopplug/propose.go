@@ -126,6 +126,9 @@ type ProposeConfig struct {
 	// makes it learnable and starts the climb, came later or never. Twins
 	// of the learnable ones are fewer and at lengths the solver solves
 	// sometimes in the mixed shape.
+	// Measured (BENCHMARKS.md, "equal twins"): ahead of uniform over equal
+	// operands on 4 of 5 weak starts (post hoc), behind on 4 of 4 strong
+	// ones by CPU (pre-registered), its rounds 1.4× as costly.
 	LearnableTwins    bool    `yaml:"learnable_twins" doc:"With equal_twins: twins only of the round before's learnable proposals (fewer, at lengths solved sometimes), not of every proposal"`
 	EqualTwins        bool    `yaml:"equal_twins" doc:"With online: every proposal whose operands differ in length also gets a GRPO prompt with both operands of its longer length (random digits); the proposer still sets the lengths"`
 	EqualReferences   bool    `yaml:"equal_references" doc:"With online: every proposal is a GRPO prompt, but only learnable ones with operands of one length become references, earlier prompts and proposer examples"`
