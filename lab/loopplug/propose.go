@@ -599,6 +599,13 @@ func (g *proposeGen) online(ctx context.Context, r *loop.Round, m *lab.Model, ps
 	return finish(ctx, r, loop.Data{Path: path, Format: PromptsFormat, Generated: st.raw, Kept: len(prompts), Metrics: metrics})
 }
 
+// fits reports whether p and its longest answer fit a context of maxSeq
+// tokens, with room for the chat template's markers.
+func fits(sh task.Shape, p task.Problem, maxSeq int) bool {
+	_, hi := sh.AnswerLen(p.Difficulty)
+	return len(p.Prompt)+hi+8 <= maxSeq
+}
+
 // equalTwins returns EqualTwins' GRPO prompts for the problems of: for
 // each whose operands differ in length, one with both operands as long as
 // its longer one, drawn with rng. A twin that is a held-out problem, repeats
@@ -620,8 +627,7 @@ func equalTwins(rng *rand.Rand, t task.Task, of, ps []task.Problem, held map[str
 		l := max(a, b)
 		for range 4 {
 			q := gen.GenerateOperands(rng, l, l)
-			_, hi := sh.AnswerLen(q.Difficulty)
-			if seen[q.Prompt] || held[q.Prompt] || len(q.Prompt)+hi+8 > maxSeq {
+			if seen[q.Prompt] || held[q.Prompt] || !fits(sh, q, maxSeq) {
 				continue
 			}
 			seen[q.Prompt] = true
@@ -952,11 +958,10 @@ func (g *proposeGen) propose(ctx context.Context, r *loop.Round, m *lab.Model, t
 	sh := t.(task.Shape)
 	for i, a := range raw {
 		p, err := task.Parse(t, a.Text)
-		_, hi := sh.AnswerLen(p.Difficulty)
 		switch {
 		case !a.Stopped || err != nil:
 			st.invalid++
-		case len(p.Prompt)+hi+8 > m.LM.Config.MaxSeq:
+		case !fits(sh, p, m.LM.Config.MaxSeq):
 			st.invalid++ // its answer would not fit the context
 		case c.EqualOperands && !equalOperands(p.Prompt):
 			st.offShape++
